@@ -1,0 +1,69 @@
+"""What a sweep leaves in MLflow: the names every writer (tracking) and reader (tables, figures,
+status) agree on. One experiment per sweep; one parent run per invocation; one child run per cell.
+
+Parent run (run name "<sweep>@<UTC time>"):
+  tags   sweeps.role=parent, sweeps.sweep, sweeps.kind (table|search), sweeps.spec_hash,
+         sweeps.profile, sweeps.data (comma-separated data names), sweeps.data_fingerprint
+         (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
+         sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
+         (running|completed|interrupted|failed)
+  artifacts spec.yaml, plan.json, tables/*, figures/*
+Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
+  tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
+         sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
+         sweeps.trial_id (Tune's), sweeps.status (running|completed|pruned|failed),
+         sweeps.pruned_step (0-based epoch index, pruned runs only), sweeps.data_fingerprint,
+         sweeps.node_id (Ray node that ran it), sweeps.synthetic
+  params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them
+  metrics per epoch at step=epoch (1-based): EPOCH_METRICS
+          summaries, updated every epoch: SUMMARY_METRICS
+  artifacts history.json, confusion_matrix.json (selected epoch: raw and row-normalised, class
+         names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells
+Accuracies are fractions in [0, 1]; tables show percent.
+"""
+
+from __future__ import annotations
+
+TAG_ROLE = "sweeps.role"
+TAG_SWEEP = "sweeps.sweep"
+TAG_KIND = "sweeps.kind"
+TAG_SPEC_HASH = "sweeps.spec_hash"
+TAG_PROFILE = "sweeps.profile"
+TAG_DATA = "sweeps.data"
+TAG_DATA_FINGERPRINT = "sweeps.data_fingerprint"
+TAG_SYNTHETIC = "sweeps.synthetic"
+TAG_SEEDS = "sweeps.seeds"
+TAG_GIT_COMMIT = "sweeps.git_commit"
+TAG_VERSIONS = "sweeps.versions"
+TAG_STATUS = "sweeps.status"
+TAG_ARM = "sweeps.arm"
+TAG_SEED = "sweeps.seed"
+TAG_CELL_ID = "sweeps.cell_id"
+TAG_TRIAL_ID = "sweeps.trial_id"
+TAG_PRUNED_STEP = "sweeps.pruned_step"
+TAG_NODE_ID = "sweeps.node_id"
+TAG_PARENT = "mlflow.parentRunId"
+
+ROLE_PARENT = "parent"
+ROLE_CELL = "cell"
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_PRUNED = "pruned"
+STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
+
+# Per-epoch metrics (step = epoch, 1-based). val_* are absent when the validation split is empty.
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_mca", "test_loss", "test_acc",
+                 "test_mca", "lr", "epoch_time_s", "train_images_per_s")
+# Summaries. sel_*: test at the epoch chosen on validation (the honest number, the tables' default);
+# best_test_*: the best test epoch, as much of the FER literature reports (labelled as such).
+SUMMARY_METRICS = ("best_val_acc", "sel_epoch", "sel_test_acc", "sel_test_mca", "best_test_acc",
+                   "best_test_mca", "best_test_epoch", "final_test_acc", "epochs_done")
+
+ARTIFACT_HISTORY = "history.json"
+ARTIFACT_CONFUSION = "confusion_matrix.json"
+ARTIFACT_MODEL_DIR = "model"
+ARTIFACT_MODEL_STATE = "model/state_dict.pt"
+ARTIFACT_MODEL_CONFIG = "model/config.json"
+ARTIFACT_SPEC = "spec.yaml"

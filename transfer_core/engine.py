@@ -1,0 +1,346 @@
+"""Training and evaluation of one TrialConfig: `fit(config, on_epoch=..., resume_from=...)`.
+
+Functions, not script code (torchvision's reference is the model). The orchestration layer hooks in
+through `on_epoch(record, state)`: it reports the epoch's metrics, saves `state()` as a checkpoint,
+and may return True to stop (a pruner's decision). `state()` is a plain dict of tensors and python
+values (loadable with `torch.load(..., weights_only=True)`) holding model, optimizer, scheduler, all
+RNG states, the epoch and the history, so that `fit(config, resume_from=state)` continues to the same
+result as an uninterrupted run on the CPU.
+
+Model selection is explicit (DESIGN.md "Honest evaluation"): `sel_*` is the test score at the epoch
+with the best validation accuracy; `best_test_*` is the best test epoch as the FER literature reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from transfer_core.config import ConfigError, OptimConfig, TrialConfig, from_flat, to_flat
+from transfer_core.metrics import accuracy, confusion_matrix, mean_class_accuracy
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+EpochCallback = Callable[[dict, Callable[[], dict]], "bool | None"]
+
+
+class StateError(ValueError):
+    """A checkpoint/state dict cannot be resumed from; the message says why."""
+
+
+# --------------------------------------------------------------------------- history
+
+@dataclass
+class History:
+    """Per-epoch records (1-based `epoch`) plus the selection summaries derived from them."""
+
+    records: list[dict] = field(default_factory=list)
+    class_names: tuple[str, ...] = ()
+    stopped_early: bool = False
+
+    def summary(self) -> dict[str, float]:
+        """best_val_acc, sel_epoch, sel_test_acc/mca, best_test_acc/mca/epoch, final_test_acc, epochs_done."""
+        if not self.records:
+            return {"epochs_done": 0}
+        with_val = [r for r in self.records if "val_acc" in r]
+        # earliest epoch among equals: ties go to the shorter training
+        sel = max(with_val, key=lambda r: (r["val_acc"], -r["epoch"])) if with_val else self.records[-1]
+        best = max(self.records, key=lambda r: (r["test_acc"], -r["epoch"]))
+        out = {
+            "sel_epoch": sel["epoch"],
+            "sel_test_acc": sel["test_acc"],
+            "sel_test_mca": sel["test_mca"],
+            "best_test_acc": best["test_acc"],
+            "best_test_mca": best["test_mca"],
+            "best_test_epoch": best["epoch"],
+            "final_test_acc": self.records[-1]["test_acc"],
+            "epochs_done": self.records[-1]["epoch"],
+        }
+        if with_val:
+            out["best_val_acc"] = sel["val_acc"]
+        return out
+
+    def selected_record(self) -> dict:
+        """The record of the epoch chosen on validation (the last one without a validation split)."""
+        epoch = self.summary()["sel_epoch"]
+        return next(r for r in self.records if r["epoch"] == epoch)
+
+    def to_dict(self) -> dict:
+        return {"records": self.records, "class_names": list(self.class_names),
+                "stopped_early": self.stopped_early, "summary": self.summary()}
+
+
+# --------------------------------------------------------------------------- set-up helpers
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but torch sees no CUDA device: use device='cpu' or 'auto'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping) -> None:
+    torch.set_rng_state(state["torch"])
+    np_s = state["numpy"]
+    np.random.set_state(("MT19937", np_s["keys"].numpy().astype(np.uint32), np_s["pos"],
+                         np_s["has_gauss"], np_s["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def lr_factor(cfg: OptimConfig, epoch: int) -> float:
+    """Multiplier of cfg.lr for 0-based `epoch`: linear warm-up, then the schedule."""
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.schedule == "piecewise":
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.epochs - cfg.warmup_epochs)
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / span))
+    return 1.0
+
+
+def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD (momentum) or AdamW; no weight decay on the parameters the model names (pos/CLS, norms, biases)."""
+    skip = set(getattr(model, "no_weight_decay", lambda: set())())
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if name in skip or p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Stepped once per epoch."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
+
+
+def _autocast(device: torch.device, amp: str):
+    enabled = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+# --------------------------------------------------------------------------- one epoch
+
+def evaluate(model: torch.nn.Module, loader, num_classes: int, device: torch.device,
+             amp: str = "off", channels_last: bool = False) -> dict:
+    """loss, acc, mca and the confusion matrix (numpy) over a whole split."""
+    model.eval()
+    targets, predictions, loss_sum, n = [], [], 0.0, 0
+    with torch.inference_mode():
+        for x, y in loader:
+            x = x.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True)
+            with _autocast(device, amp):
+                logits = model(x)
+            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            n += y.numel()
+            targets.append(y.cpu().numpy())
+            predictions.append(logits.argmax(dim=1).cpu().numpy())
+    if n == 0:
+        cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+        return {"loss": float("nan"), "acc": 0.0, "mca": 0.0, "confusion": cm}
+    cm = confusion_matrix(np.concatenate(targets), np.concatenate(predictions), num_classes)
+    return {"loss": loss_sum / n, "acc": accuracy(cm), "mca": mean_class_accuracy(cm), "confusion": cm}
+
+
+def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off",
+                    channels_last=False) -> dict:
+    model.train()
+    loss_sum, correct, n = 0.0, 0, 0
+    start = time.perf_counter()
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        loss_sum += float(loss.detach()) * y.numel()
+        correct += int((logits.argmax(dim=1) == y).sum())
+        n += y.numel()
+    seconds = time.perf_counter() - start
+    return {"train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
+            "train_images_per_s": n / seconds if seconds > 0 else 0.0}
+
+
+# --------------------------------------------------------------------------- fit
+
+def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
+        resume_from: Mapping[str, Any] | None = None, data=None) -> History:
+    """Train `config` to its last epoch (or until `on_epoch` returns True) and return the history.
+
+    data: a `transfer_core.data.DataSplits` already decoded (e.g. from Ray's object store);
+    None decodes (or reads from cache) `config.data` here.
+    """
+    from transfer_core.data import build_eval_loader, build_train_loader, load_splits
+    from transfer_core.models import build_model
+
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    device = resolve_device(config.device)
+    amp = config.amp if device.type == "cuda" or config.amp == "bf16" else "off"
+    channels_last = config.channels_last and device.type == "cuda"
+
+    seed_everything(config.seed)
+    if data is None:
+        data = load_splits(config.data, config.model.image_size)
+    num_classes = len(data.class_names)
+    if num_classes != config.model.num_classes:
+        raise ConfigError(f"model.num_classes={config.model.num_classes} but data set "
+                          f"{data.dataset!r} has {num_classes} classes ({', '.join(data.class_names)}): "
+                          f"set model.num_classes={num_classes}")
+
+    model = build_model(config.model).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config.optim)
+    scheduler = build_scheduler(optimizer, config.optim)
+    history = History(class_names=tuple(data.class_names))
+    start_epoch = 0
+    if resume_from is not None:
+        start_epoch = _restore(resume_from, config, model, optimizer, scheduler, history)
+        log.info("resuming %s at epoch %d", config.model.stem, start_epoch + 1)
+
+    train_loader = build_train_loader(data.train, config.data, config.model.image_size,
+                                      config.optim.batch_size)
+    eval_batch = max(config.optim.batch_size, 128)
+    val_loader = (build_eval_loader(data.val, config.data, config.model.image_size, eval_batch)
+                  if len(data.val) else None)
+    test_loader = build_eval_loader(data.test, config.data, config.model.image_size, eval_batch)
+
+    for epoch in range(start_epoch, config.optim.epochs):
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
+        record.update(train_one_epoch(model, train_loader, optimizer, config.optim, device, amp, channels_last))
+        scheduler.step()
+        if val_loader is not None:
+            val = evaluate(model, val_loader, num_classes, device, amp, channels_last)
+            record.update(val_loss=val["loss"], val_acc=val["acc"], val_mca=val["mca"])
+        test = evaluate(model, test_loader, num_classes, device, amp, channels_last)
+        record.update(test_loss=test["loss"], test_acc=test["acc"], test_mca=test["mca"],
+                      test_confusion=test["confusion"].tolist())
+        record["epoch_time_s"] = time.perf_counter() - t0
+        history.records.append(record)
+        log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch + 1, config.optim.epochs,
+                 record["train_loss"], record.get("val_acc", float("nan")), record["test_acc"])
+        if on_epoch is not None:
+            snapshot = lambda: make_state(config, model, optimizer, scheduler, history)  # noqa: E731
+            if on_epoch(record, snapshot):
+                history.stopped_early = epoch + 1 < config.optim.epochs
+                break
+    return history
+
+
+# --------------------------------------------------------------------------- state dicts
+
+def make_state(config: TrialConfig, model, optimizer, scheduler, history: History) -> dict:
+    """Everything needed to continue after the last finished epoch; plain types only."""
+    return {
+        "format": STATE_FORMAT,
+        "config": to_flat(config),
+        "epoch": history.records[-1]["epoch"] if history.records else 0,
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": _rng_state(),
+        "history": {"records": history.records, "class_names": list(history.class_names)},
+    }
+
+
+def _restore(state: Mapping, config: TrialConfig, model, optimizer, scheduler, history: History) -> int:
+    if state.get("format") != STATE_FORMAT:
+        raise StateError(f"state format {state.get('format')!r} is not {STATE_FORMAT}: "
+                         "it was not written by transfer_core.engine.make_state")
+    saved = from_flat(state["config"])
+    if to_flat(saved) != to_flat(config):
+        diff = sorted(k for k, v in to_flat(config).items() if to_flat(saved).get(k) != v)
+        raise StateError(f"the state was saved for another config; differing keys: {', '.join(diff)}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    history.records[:] = list(state["history"]["records"])
+    return int(state["epoch"])
+
+
+def save_state(state: Mapping, path: str | os.PathLike) -> Path:
+    """Write atomically (temp file + rename): a crash never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(dict(state), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_state(path: str | os.PathLike) -> dict:
+    """Load a state saved by `save_state`; a truncated or foreign file is a StateError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise StateError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a corrupt/unsafe file
+        raise StateError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+                         "it is corrupt or not a transfer_core state") from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise StateError(f"checkpoint {path} is not a transfer_core state (format {STATE_FORMAT})")
+    return state
