@@ -1,0 +1,282 @@
+"""MLflow: one experiment per sweep, a parent run per invocation, a child run per cell (schema.py).
+
+The driver initialises the store once (stack.md §3.2: concurrent first use of a fresh sqlite DB
+races on schema migration) and creates the parent run before any trial starts. Trials log to their
+own child run with batched metrics (the driver-side MLflowLoggerCallback is ~15x slower, §3.1); a
+retried trial finds its child run again by (parent, cell) and continues it, so there are no
+duplicates. The driver marks pruned and failed trials, which cannot mark themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlflow.entities import Metric, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from sweeps import schema
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "mlflow.db"
+VERSIONED_PACKAGES = ("transfer-sweeps", "torch", "torchvision", "ray", "optuna", "mlflow", "numpy")
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; the message says which and what to do."""
+
+
+# --------------------------------------------------------------------------- store
+
+def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else MLflow's default sqlite DB in the working
+    directory; relative sqlite paths become absolute, since trials run in their own directories."""
+    uri = option or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = Path(cwd or os.getcwd()) / uri[len("sqlite:///"):]
+        uri = f"sqlite:///{path.resolve()}"
+    elif "://" not in uri:
+        raise TrackingError(f"tracking URI {uri!r} is not supported: use sqlite:///PATH/mlflow.db "
+                            "or http://HOST:PORT of an MLflow server (the file store is retired in MLflow 3)")
+    return uri
+
+
+def check_tracking(uri: str, timeout: float = 5.0) -> None:
+    """Fail before any compute when the store cannot be reached or written."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                if response.status != 200:
+                    raise TrackingError(f"MLflow server {uri} answered /health with {response.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            raise TrackingError(f"MLflow tracking server {uri} is unreachable ({exc}); start it "
+                                "(mlflow server --host 127.0.0.1 ...) or pass another --tracking-uri") from exc
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise TrackingError(f"cannot write the MLflow database in {folder}: the folder is missing or "
+                                "not writable; pass --tracking-uri sqlite:////writable/path/mlflow.db")
+
+
+def artifact_root(uri: str) -> str | None:
+    """Beside a sqlite DB, `mlartifacts/`; a server decides for itself (None)."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
+    return None
+
+
+def client_for(uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
+    """The sweep's experiment id, created (with an artifact location beside the DB) if absent."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            raise TrackingError(f"MLflow experiment {name!r} is deleted; restore it (mlflow experiments "
+                                "restore) or delete it for good (mlflow gc) before running this sweep")
+        return experiment.experiment_id
+    root = artifact_root(uri)
+    location = f"{root}/{name}" if root else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+# --------------------------------------------------------------------------- provenance
+
+def git_commit(path: str | os.PathLike | None = None) -> str:
+    """The commit of the source tree (with "-dirty" if modified), or "unknown" outside git."""
+    here = Path(path or Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def invocation_key(spec_hash: str, profile: str, data: Mapping[str, str | None],
+                   overrides: Mapping[str, Any]) -> str:
+    """What makes two invocations the same sweep (seeds excluded: more seeds extend a sweep)."""
+    payload = json.dumps({"spec": spec_hash, "profile": profile, "data": dict(data),
+                          "overrides": dict(overrides)}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- parent runs
+
+TAG_INVOCATION = "sweeps.invocation"
+TAG_TUNE_PATH = "sweeps.tune_path"
+
+
+def find_parent(client: MlflowClient, experiment_id: str, key: str):
+    """The latest parent run of this invocation key, or None."""
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}' and "
+                                            f"tags.`{TAG_INVOCATION}` = '{key}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def latest_parent(client: MlflowClient, experiment_id: str):
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def start_parent(client: MlflowClient, experiment_id: str, sweep: str, tags: Mapping[str, str]) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    all_tags = {schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_SWEEP: sweep,
+                schema.TAG_STATUS: schema.STATUS_RUNNING, **tags}
+    run = client.create_run(experiment_id, run_name=f"{sweep}@{stamp}", tags=all_tags)
+    return run.info.run_id
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def finish_parent(client: MlflowClient, run_id: str, status: str) -> None:
+    client.set_tag(run_id, schema.TAG_STATUS, status)
+    terminal = {schema.STATUS_COMPLETED: RunStatus.FINISHED, schema.STATUS_FAILED: RunStatus.FAILED}
+    client.set_terminated(run_id, RunStatus.to_string(terminal.get(status, RunStatus.KILLED)))
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
+    return client.search_runs([experiment_id],
+                              filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}'",
+                              max_results=50000)
+
+
+def cell_statuses(client: MlflowClient, experiment_id: str, parent_run_id: str) -> dict[str, str]:
+    """cell_id -> status of the child runs of one invocation."""
+    return {r.data.tags.get(schema.TAG_CELL_ID, ""): r.data.tags.get(schema.TAG_STATUS, "")
+            for r in child_runs(client, experiment_id, parent_run_id)}
+
+
+def log_json_artifact(client: MlflowClient, run_id: str, name: str, payload: Any,
+                      artifact_path: str | None = None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(payload, indent=2, default=str))
+        client.log_artifact(run_id, str(path), artifact_path)
+
+
+def log_text_artifact(client: MlflowClient, run_id: str, name: str, text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(text)
+        client.log_artifact(run_id, str(path))
+
+
+# --------------------------------------------------------------------------- child runs
+
+@dataclass(frozen=True)
+class CellIdentity:
+    """What the trainable knows about its cell; travels in the trial's config."""
+
+    sweep: str
+    arm: str
+    data: str
+    seed: int
+    cell_id: str
+    run_name: str
+
+
+class CellRun:
+    """The MLflow child run of one cell, found again on retry (same parent, same cell)."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    @classmethod
+    def open(cls, uri: str, experiment_id: str, parent_run_id: str, cell: CellIdentity,
+             trial_id: str, params: Mapping[str, Any], extra_tags: Mapping[str, str]) -> "CellRun":
+        client = client_for(uri)
+        existing = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
+                          f"tags.`{schema.TAG_CELL_ID}` = '{cell.cell_id}'",
+            order_by=["attributes.start_time DESC"], max_results=1)
+        tags = {schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_TRIAL_ID: trial_id, **extra_tags}
+        if existing:
+            run = cls(client, existing[0].info.run_id)
+            client.update_run(run.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            set_tags(client, run.run_id, tags)
+            log.info("continuing MLflow run %s of cell %s", run.run_id, cell.run_name)
+            return run
+        all_tags = {schema.TAG_PARENT: parent_run_id, schema.TAG_ROLE: schema.ROLE_CELL,
+                    schema.TAG_SWEEP: cell.sweep, schema.TAG_ARM: cell.arm, schema.TAG_DATA: cell.data,
+                    schema.TAG_SEED: str(cell.seed), schema.TAG_CELL_ID: cell.cell_id, **tags}
+        created = client.create_run(experiment_id, run_name=cell.run_name, tags=all_tags)
+        run = cls(client, created.info.run_id)
+        run.log_params(params)
+        return run
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, json.dumps(v) if isinstance(v, list) else str(v)) for k, v in params.items()]
+        for start in range(0, len(items), 100):  # log_batch takes at most 100 params
+            self.client.log_batch(self.run_id, params=items[start:start + 100])
+
+    def log_epoch(self, record: Mapping[str, Any], summary: Mapping[str, float]) -> None:
+        """One batched call per epoch: the epoch's metrics at step=epoch plus the running summaries."""
+        now = int(time.time() * 1000)
+        step = int(record["epoch"])
+        metrics = [Metric(k, float(record[k]), now, step) for k in schema.EPOCH_METRICS if k in record]
+        metrics += [Metric(k, float(v), now, step) for k, v in summary.items()
+                    if k in schema.SUMMARY_METRICS]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def complete(self, history_payload: Mapping, confusion_payload: Mapping, model_state: Mapping | None,
+                 config_flat: Mapping[str, Any]) -> None:
+        """Artifacts of a finished cell, then FINISHED with status completed."""
+        import torch
+
+        log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
+        log_json_artifact(self.client, self.run_id, schema.ARTIFACT_CONFUSION, confusion_payload)
+        if model_state is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                torch.save(dict(model_state), Path(tmp) / "state_dict.pt")
+                (Path(tmp) / "config.json").write_text(json.dumps(dict(config_flat), indent=2))
+                self.client.log_artifacts(self.run_id, tmp, schema.ARTIFACT_MODEL_DIR)
+        self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
+        self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def mark_cell(client: MlflowClient, run_id: str, status: str, pruned_step: int | None = None) -> None:
+    """Driver side: pruned (FINISHED, tagged) or failed (FAILED)."""
+    tags = {schema.TAG_STATUS: status}
+    if pruned_step is not None:
+        tags[schema.TAG_PRUNED_STEP] = str(pruned_step)
+    set_tags(client, run_id, tags)
+    terminal = RunStatus.FAILED if status == schema.STATUS_FAILED else RunStatus.FINISHED
+    client.set_terminated(run_id, RunStatus.to_string(terminal))

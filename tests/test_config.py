@@ -1,0 +1,76 @@
+"""TrialConfig: defaults are the released model, flat dicts round-trip, bad keys and values are named."""
+
+import dataclasses
+
+import pytest
+
+from transfer_core.config import (ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig, config_hash,
+                                  config_keys, from_flat, parse_value, to_flat)
+
+
+def test_config_flat_round_trip_is_identity():
+    config = TrialConfig(model=ModelConfig(num_lanets=4), optim=OptimConfig(milestones=(3, 7)), seed=5)
+    assert from_flat(to_flat(config)) == config
+
+
+def test_config_flat_keys_are_dotted_sections():
+    keys = config_keys()
+    assert "model.num_lanets" in keys and "optim.lr" in keys and "data.dataset" in keys and "seed" in keys
+
+
+def test_from_flat_unknown_key_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"unknown key 'model.num_lanet'\. Did you mean 'model.num_lanets'\?"):
+        from_flat({"model.num_lanet": 2})
+
+
+def test_from_flat_wrong_type_names_key_and_expected_type():
+    with pytest.raises(ConfigError, match=r"model.depth='eight' is invalid: expected an integer"):
+        from_flat({"model.depth": "eight"})
+
+
+def test_from_flat_bool_is_not_an_integer():
+    with pytest.raises(ConfigError, match=r"optim.epochs=True is invalid: expected an integer"):
+        from_flat({"optim.epochs": True})
+
+
+def test_from_flat_accepts_int_for_float_and_list_for_tuple():
+    config = from_flat({"optim.lr": 1, "optim.milestones": [2, 4]})
+    assert config.optim.lr == 1.0 and config.optim.milestones == (2, 4)
+
+
+def test_model_config_out_of_range_names_key_and_range():
+    with pytest.raises(ConfigError, match=r"model.drop_rate=1.5 is invalid: expected a number in \[0, 1\]"):
+        ModelConfig(drop_rate=1.5)
+
+
+def test_model_config_unknown_variant_lists_choices():
+    with pytest.raises(ConfigError, match=r"model.drop_variant='madd' is invalid: expected one of none, dropout"):
+        ModelConfig(drop_variant="madd")
+
+
+def test_model_config_heads_must_divide_embed_dim():
+    with pytest.raises(ConfigError, match=r"model.num_heads=5 is invalid: expected a divisor of model.embed_dim=768"):
+        ModelConfig(num_heads=5)
+
+
+def test_data_config_real_data_set_needs_root():
+    with pytest.raises(ConfigError, match=r"data.root is required for data.dataset='rafdb'"):
+        DataConfig(dataset="rafdb")
+
+
+def test_optim_config_milestones_must_increase():
+    with pytest.raises(ConfigError, match=r"optim.milestones=\(30, 15\) is invalid"):
+        OptimConfig(milestones=(30, 15))
+
+
+def test_config_hash_ignores_placement_keys_only():
+    base = TrialConfig()
+    moved = dataclasses.replace(base, num_threads=3, data=dataclasses.replace(base.data, cache_dir="/elsewhere"))
+    changed = dataclasses.replace(base, seed=1)
+    assert config_hash(moved) == config_hash(base)
+    assert config_hash(changed) != config_hash(base)
+
+
+def test_parse_value_reads_json_and_falls_back_to_text():
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
+    assert parse_value("None") is None and parse_value("mad") == "mad" and parse_value("[1, 2]") == [1, 2]

@@ -1,0 +1,129 @@
+"""The training engine: schedules, early stop, exact resume, honest selection, safe checkpoints."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from transfer_core.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig
+from transfer_core.engine import History, StateError, fit, load_state, lr_factor, save_state
+
+TINY = TrialConfig(
+    model=ModelConfig(stem="small", stem_width=16, image_size=32, embed_dim=32, depth=1, num_heads=2),
+    data=DataConfig(synthetic_per_class=12, augment="light"),
+    optim=OptimConfig(optimizer="adamw", lr=1e-3, schedule="cosine", epochs=3, batch_size=16),
+    device="cpu", num_threads=1, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _comparable(history: History) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("epoch_time_s", "train_images_per_s")}
+            for r in history.records]
+
+
+def test_lr_factor_piecewise_drops_by_gamma_at_milestones():
+    cfg = OptimConfig(milestones=(15, 30), gamma=0.1)
+    assert [lr_factor(cfg, e) for e in (0, 14, 15, 29, 30, 39)] == pytest.approx([1, 1, .1, .1, .01, .01])
+
+
+def test_lr_factor_cosine_decays_to_zero_after_warmup():
+    cfg = OptimConfig(schedule="cosine", epochs=10, warmup_epochs=2)
+    assert lr_factor(cfg, 0) == pytest.approx(1 / 3) and lr_factor(cfg, 1) == pytest.approx(2 / 3)
+    assert lr_factor(cfg, 2) == pytest.approx(1.0) and lr_factor(cfg, 10) == pytest.approx(0.0)
+
+
+def test_fit_records_every_epoch_with_validation_and_test_metrics():
+    history = fit(TINY)
+    assert [r["epoch"] for r in history.records] == [1, 2, 3]
+    for key in ("train_loss", "val_acc", "val_mca", "test_acc", "test_mca", "lr", "test_confusion"):
+        assert key in history.records[0]
+    assert len(history.class_names) == 7
+
+
+def test_fit_on_epoch_returning_true_stops_training():
+    history = fit(TINY, on_epoch=lambda record, state: record["epoch"] == 2)
+    assert len(history.records) == 2 and history.stopped_early
+
+
+def test_fit_resumed_from_a_state_matches_the_uninterrupted_run():
+    full = fit(TINY)
+    saved = {}
+
+    def stop_after_first(record, state):
+        saved["state"] = state()
+        return True
+
+    fit(TINY, on_epoch=stop_after_first)
+    resumed = fit(TINY, resume_from=saved["state"])
+    assert _comparable(resumed) == _comparable(full)
+
+
+def test_fit_resume_refuses_a_state_of_another_config():
+    saved = {}
+    fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)
+    other = dataclasses.replace(TINY, seed=4)
+    with pytest.raises(StateError, match=r"saved for another config; differing keys: seed"):
+        fit(other, resume_from=saved["s"])
+
+
+def test_fit_class_count_mismatch_names_the_fix():
+    config = dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, num_classes=8))
+    with pytest.raises(ConfigError, match=r"model.num_classes=8 but data set 'synthetic' has 7 classes.*"
+                                          r"set model.num_classes=7"):
+        fit(config)
+
+
+def test_history_selects_test_at_best_validation_epoch_not_best_test():
+    history = History(records=[
+        {"epoch": 1, "val_acc": 0.5, "test_acc": 0.9, "test_mca": 0.8},
+        {"epoch": 2, "val_acc": 0.7, "test_acc": 0.6, "test_mca": 0.5},
+        {"epoch": 3, "val_acc": 0.7, "test_acc": 0.65, "test_mca": 0.55}])
+    summary = history.summary()
+    assert summary["sel_epoch"] == 2 and summary["sel_test_acc"] == 0.6
+    assert summary["best_test_acc"] == 0.9 and summary["best_test_epoch"] == 1
+    assert summary["best_val_acc"] == 0.7 and summary["final_test_acc"] == 0.65
+
+
+def test_save_state_then_load_state_round_trips_with_weights_only(tmp_path):
+    saved = {}
+    fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)
+    path = save_state(saved["s"], tmp_path / "ckpt" / "state.pt")
+    loaded = load_state(path)
+    assert loaded["epoch"] == 1
+    assert all(torch.equal(loaded["model"][k], v) for k, v in saved["s"]["model"].items())
+
+
+def test_save_state_failure_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = save_state({"format": 1, "epoch": 1}, tmp_path / "state.pt")
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_state({"format": 1, "epoch": 2}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+
+
+def test_load_state_truncated_file_is_a_clear_error(tmp_path):
+    path = save_state({"format": 1, "epoch": 1, "x": torch.zeros(1000)}, tmp_path / "state.pt")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(StateError, match=r"state.pt cannot be read .* corrupt or not a transfer_core state"):
+        load_state(path)
+
+
+def test_load_state_missing_file_names_it(tmp_path):
+    with pytest.raises(StateError, match=r"checkpoint .*nothing.pt does not exist"):
+        load_state(tmp_path / "nothing.pt")
+
+
+def test_load_state_foreign_dict_is_refused(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(StateError, match=r"foreign.pt is not a transfer_core state"):
+        load_state(tmp_path / "foreign.pt")

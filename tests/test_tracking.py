@@ -1,0 +1,72 @@
+"""MLflow tracking: the store is resolved and checked up front; a retried cell continues its own run."""
+
+import pytest
+
+from sweeps import schema, tracking
+
+
+def test_resolve_tracking_uri_makes_relative_sqlite_absolute(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.resolve_tracking_uri(None, cwd=tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_resolve_tracking_uri_prefers_option_over_environment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    assert tracking.resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert tracking.resolve_tracking_uri(None) == "http://127.0.0.1:1"
+
+
+def test_resolve_tracking_uri_refuses_a_bare_folder():
+    with pytest.raises(tracking.TrackingError, match=r"tracking URI 'mlruns' is not supported: use sqlite"):
+        tracking.resolve_tracking_uri("mlruns")
+
+
+def test_check_tracking_unreachable_server_is_a_clear_error():
+    with pytest.raises(tracking.TrackingError, match=r"MLflow tracking server http://127.0.0.1:9 is unreachable"):
+        tracking.check_tracking("http://127.0.0.1:9", timeout=2)
+
+
+def test_check_tracking_unwritable_sqlite_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(tracking.TrackingError, match=r"cannot write the MLflow database in .*missing"):
+        tracking.check_tracking(f"sqlite:///{tmp_path}/missing/mlflow.db")
+
+
+def test_ensure_experiment_puts_artifacts_beside_the_database(tracking_uri, tmp_path):
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    assert tracking.ensure_experiment(client, "demo", tracking_uri) == experiment_id
+    location = client.get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "mlartifacts" / "demo").as_uri()
+
+
+def test_cell_run_open_twice_continues_the_same_run(tracking_uri):
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    cell = tracking.CellIdentity("demo", "MAD", "synthetic", 0, "abc123", "demo/MAD/seed0")
+    first = tracking.CellRun.open(tracking_uri, experiment_id, parent, cell, "t1", {"seed": 0}, {})
+    first.log_epoch({"epoch": 1, "test_acc": 0.5}, {"sel_test_acc": 0.5})
+    again = tracking.CellRun.open(tracking_uri, experiment_id, parent, cell, "t1", {"seed": 0}, {})
+    assert again.run_id == first.run_id
+    assert len(tracking.child_runs(client, experiment_id, parent)) == 1
+    run = client.get_run(first.run_id)
+    assert run.data.tags[schema.TAG_ARM] == "MAD" and run.data.params["seed"] == "0"
+    assert run.info.run_name == "demo/MAD/seed0"
+
+
+def test_mark_cell_pruned_records_status_and_step(tracking_uri):
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    cell = tracking.CellIdentity("demo", "t", "synthetic", 0, "c1", "demo/t")
+    run = tracking.CellRun.open(tracking_uri, experiment_id, parent, cell, "t1", {}, {})
+    tracking.mark_cell(client, run.run_id, schema.STATUS_PRUNED, pruned_step=2)
+    tags = client.get_run(run.run_id).data.tags
+    assert tags[schema.TAG_STATUS] == "pruned" and tags[schema.TAG_PRUNED_STEP] == "2"
+    assert tracking.cell_statuses(client, experiment_id, parent) == {"c1": "pruned"}
+
+
+def test_invocation_key_ignores_seeds_but_not_overrides():
+    a = tracking.invocation_key("h", "quick", {"synthetic": None}, {})
+    b = tracking.invocation_key("h", "quick", {"synthetic": None}, {"optim.epochs": 2})
+    assert a != b and a == tracking.invocation_key("h", "quick", {"synthetic": None}, {})
