@@ -1,0 +1,129 @@
+"""Specifications of the dropping variants on the stacked LANet maps (transfer_core/models/dropping.py)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from transfer_core.models import DROPPING
+from transfer_core.registry import RegistryError
+
+NAMES = ("none", "dropout", "dropblock", "spatial_dropout", "mad")
+
+
+def _maps(n=8, b=3, side=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, b, side, side, generator=g) + 0.1  # strictly positive: a zero means dropped
+
+
+def test_dropping_registry_holds_the_config_variants():
+    from transfer_core.config import DROP_VARIANTS
+
+    assert set(DROPPING.names()) == set(NAMES) == set(DROP_VARIANTS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dropping_keeps_shape_and_passes_gradients(name):
+    torch.manual_seed(0)
+    drop = DROPPING.get(name)(0.5, 3, 3).train()
+    maps = _maps().requires_grad_(True)
+    out = drop(maps)
+    assert out.shape == maps.shape
+    out.sum().backward()
+    assert maps.grad is not None and maps.grad.shape == maps.shape and torch.isfinite(maps.grad).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dropping_is_identity_in_eval(name):
+    drop = DROPPING.get(name)(0.9, 3, 3).eval()
+    maps = _maps()
+    assert torch.equal(drop(maps), maps)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dropping_extra_repr_shows_rate(name):
+    assert "rate=0.25" in repr(DROPPING.get(name)(0.25, 2, 3))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dropping_randomness_comes_from_torch_rng_only(name):
+    drop = DROPPING.get(name)(0.5, 3, 3).train()
+    torch.manual_seed(7)
+    first = drop(_maps())
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(7)
+    assert torch.equal(drop(_maps()), first)
+    state = torch.get_rng_state()
+    again = drop(_maps())
+    torch.set_rng_state(state)
+    assert torch.equal(drop(_maps()), again)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5])
+def test_dropping_rejects_rate_outside_unit_interval(rate):
+    with pytest.raises(ValueError, match=rf"rate={rate} is invalid: expected a number in \[0, 1\]"):
+        DROPPING.get("mad")(rate, 2, 3)
+
+
+def test_dropping_unknown_variant_lists_valid_names():
+    with pytest.raises(RegistryError, match=r"unknown dropping variant 'madd'.*Did you mean 'mad'.*"
+                                            r"Valid: none, dropout, dropblock, spatial_dropout, mad"):
+        DROPPING.get("madd")
+
+
+def test_mad_zeroes_exactly_one_map_in_about_p_of_samples():
+    n, b, p = 4000, 3, 0.6
+    torch.manual_seed(0)
+    maps = _maps(n=n, b=b, side=4)
+    out = DROPPING.get("mad")(p, b, 3).train()(maps)
+    zero_maps = (out == 0).flatten(2).all(-1)                  # (N, B) map entirely zero
+    per_sample = zero_maps.sum(1)
+    assert per_sample.max() <= 1
+    fraction = (per_sample == 1).float().mean().item()
+    assert abs(fraction - p) < 3 * math.sqrt(p * (1 - p) / n)
+
+
+def test_mad_picks_the_dropped_map_uniformly():
+    n, b, p = 4000, 4, 1.0
+    torch.manual_seed(1)
+    out = DROPPING.get("mad")(p, b, 3).train()(_maps(n=n, b=b, side=2))
+    counts = (out == 0).flatten(2).all(-1).sum(0).float()      # (B,) drops per map index
+    expected, sigma = n / b, math.sqrt(n * (1 / b) * (1 - 1 / b))
+    assert ((counts - expected).abs() < 3 * sigma).all()
+
+
+def test_mad_never_rescales_survivors():
+    torch.manual_seed(0)
+    maps = _maps(n=500)
+    out = DROPPING.get("mad")(0.6, 3, 3).train()(maps)
+    kept = (out != 0).flatten(2).all(-1)                        # (N, B) maps that survived
+    assert torch.equal(out[kept], maps[kept])
+
+
+def test_dropout_rescales_survivors_by_one_over_keep():
+    torch.manual_seed(0)
+    maps = _maps()
+    out = DROPPING.get("dropout")(0.5, 3, 3).train()(maps)
+    nz = out != 0
+    assert torch.allclose(out[nz], maps[nz] * 2.0)
+    assert (~nz).any()
+
+
+def test_spatial_dropout_drops_whole_maps():
+    torch.manual_seed(0)
+    maps = _maps(n=200)
+    out = DROPPING.get("spatial_dropout")(0.5, 3, 3).train()(maps)
+    zero = (out == 0).flatten(2)
+    all_zero, any_zero = zero.all(-1), zero.any(-1)
+    assert torch.equal(all_zero, any_zero) and all_zero.any()
+
+
+def test_dropblock_clips_block_to_map_side():
+    torch.manual_seed(0)
+    out = DROPPING.get("dropblock")(0.5, 2, 7).train()(_maps(b=2, side=3))
+    assert out.shape == (8, 2, 3, 3) and torch.isfinite(out).all()

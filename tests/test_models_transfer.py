@@ -1,0 +1,157 @@
+"""Specifications of the TransFER assembly (transfer_core/models/transfer.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from transfer_core.config import ModelConfig
+from transfer_core.models import TransFER, build_model
+from transfer_core.models.encoder import HeadDrop, ReleasedTokenDrop
+from transfer_core.models.lanet import LANet
+
+TINY = ModelConfig(stem="small", stem_width=8, image_size=16, embed_dim=16, depth=1, num_heads=4,
+                   num_classes=5)
+
+
+def _params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _tiny(**changes) -> TransFER:
+    torch.manual_seed(0)
+    return build_model(dataclasses.replace(TINY, **changes))
+
+
+@pytest.fixture(scope="module")
+def released():
+    with torch.device("meta"):  # shapes only: counting 65 M parameters needs no memory or init time
+        return build_model(ModelConfig())
+
+
+def test_transfer_released_config_has_65217869_parameters(released):
+    assert _params(released) == 65_217_869
+
+
+def test_transfer_released_parts_match_reference_sizes(released):
+    vit = sum(p.numel() for n, p in released.encoder.named_parameters() if not n.startswith("proj."))
+    assert (_params(released.stem), _params(released.local_branch), _params(released.encoder.proj), vit,
+            _params(released.head)) == (17_611_968, 8_326, 197_376, 47_394_816, 5_383)
+
+
+def test_transfer_released_config_has_196_tokens_and_two_lanets(released):
+    assert released.encoder.pos_embed.shape == (1, 197, 768)
+    assert len(released.local_branch.lanets) == 2
+
+
+def test_transfer_forward_gives_logits_per_class():
+    model = _tiny().train()
+    assert model(torch.randn(3, 3, 16, 16)).shape == (3, 5)
+
+
+def test_transfer_head_is_initialised_to_zero():
+    model = _tiny()
+    assert not model.head.weight.any() and not model.head.bias.any()
+    assert not model.eval()(torch.randn(2, 3, 16, 16)).any()
+
+
+def test_transfer_gradients_reach_every_parameter_once_the_head_is_nonzero():
+    model = _tiny().train()
+    torch.nn.init.normal_(model.head.weight)
+    model(torch.randn(4, 3, 16, 16)).logsumexp(1).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_transfer_attention_map_shape_and_range():
+    model = _tiny().train()
+    m = model.attention_map(torch.randn(3, 3, 16, 16))
+    assert m.shape == (3, 1, 4, 4)
+    assert m.min() >= 0 and m.max() <= 1
+
+
+def test_transfer_attention_map_has_no_dropping_and_restores_mode():
+    model = _tiny(drop_rate=1.0).train()
+    x = torch.randn(3, 3, 16, 16)
+    first, second = model.attention_map(x), model.attention_map(x)
+    assert torch.equal(first, second)
+    assert model.training and all(m.training for m in model.modules())
+    assert torch.equal(model.eval().attention_map(x), first)
+
+
+def test_transfer_attention_map_needs_local_branch():
+    model = _tiny(local_branch=False)
+    with pytest.raises(ValueError, match="attention_map needs the local branch, but model.local_branch is False"):
+        model.attention_map(torch.randn(1, 3, 16, 16))
+
+
+def test_transfer_no_weight_decay_names_positions_and_cls_token():
+    model = _tiny()
+    assert model.no_weight_decay() == {"encoder.pos_embed", "encoder.cls_token"}
+    assert model.no_weight_decay() <= dict(model.named_parameters()).keys()
+    assert _tiny(encoder=False).no_weight_decay() == set()
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"local_branch": False},
+    {"drop_variant": "none"},
+    {"drop_variant": "dropout"},
+    {"drop_variant": "dropblock"},
+    {"drop_variant": "spatial_dropout"},
+    {"encoder": False},
+    {"msad_mode": "none"},
+    {"msad_mode": "released_token"},
+    {"stem": "resnet18", "image_size": 32},
+    {"local_branch": False, "encoder": False, "msad_mode": "none"},
+], ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "default")
+def test_transfer_component_switches_build_working_models(changes):
+    model = _tiny(**changes).train()
+    torch.nn.init.normal_(model.head.weight)
+    side = model.config.image_size
+    out = model(torch.randn(2, 3, side, side))
+    assert out.shape == (2, 5)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_transfer_without_local_branch_has_no_lanets_and_passes_features_unchanged():
+    model = _tiny(local_branch=False).eval()
+    assert model.local_branch is None and not any(isinstance(m, LANet) for m in model.modules())
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(model.forward_features(x), model.encoder(model.stem(x)))
+
+
+def test_transfer_without_encoder_pools_stem_features_into_a_zero_linear_head():
+    model = _tiny(encoder=False)
+    assert model.encoder is None and not any("encoder" in n for n, _ in model.named_parameters())
+    assert model.head.in_features == model.stem.out_channels == 16
+    assert not model.head.weight.any() and not model.head.bias.any()
+
+
+def test_transfer_msad_mode_selects_the_dropping_module():
+    assert any(isinstance(m, HeadDrop) for m in _tiny().modules())
+    assert any(isinstance(m, ReleasedTokenDrop) for m in _tiny(msad_mode="released_token").modules())
+    assert not any(isinstance(m, (HeadDrop, ReleasedTokenDrop)) for m in _tiny(msad_mode="none").modules())
+
+
+def test_transfer_drop_variant_is_applied_with_config_rate():
+    model = _tiny(drop_variant="dropblock", drop_rate=0.25, dropblock_size=2)
+    assert "rate=0.25, block_size=2" in repr(model.local_branch.dropping)
+
+
+def test_transfer_is_reproducible_from_torch_seed():
+    model = _tiny(drop_rate=0.6, msad_rate=0.5).train()
+    torch.nn.init.normal_(model.head.weight)
+    x = torch.randn(8, 3, 16, 16)
+    torch.manual_seed(11)
+    first = model(x)
+    torch.manual_seed(11)
+    assert torch.equal(model(x), first)
+
+
+def test_transfer_rejects_image_size_not_divisible_by_stem_stride():
+    with pytest.raises(ValueError, match="model.image_size=18 is invalid for model.stem='small'"):
+        build_model(dataclasses.replace(TINY, image_size=18))
