@@ -1,0 +1,109 @@
+"""The `--data` option: which data sets a sweep runs on, one table column each.
+
+    --data synthetic                   the embedded synthetic faces (the default when none is given)
+    --data rafdb=/data/RAF-DB          a real set: its registry name and its folder (official layout)
+    --data rafdb=/d/RAF --data affectnet=/d/AffectNet    two columns, as the paper's Table 1
+
+Each value is checked here, before anything runs: the name (did-you-mean on a typo), the folder
+(exists, is a directory; resolved to an absolute path), duplicates, and then the data layer's own
+`check_layout`, which names the missing file when a folder is not in the expected layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from transfer_core.config import DATASETS, ConfigError, DataConfig
+
+from search_spaces.spec import SpecError
+
+__all__ = ["DataChoice", "DataOptionError", "parse_data_options", "SYNTHETIC"]
+
+_EXAMPLE_PATHS = {"rafdb": "/data/RAF-DB", "ferplus": "/data/FERPlus", "affectnet": "/data/AffectNet",
+                  "fer2013": "/data/fer2013", "imagefolder": "/data/my_faces"}
+
+
+class DataOptionError(SpecError):
+    """A --data value is invalid; the message names the value and what would be right."""
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """One data set of a sweep: `name` labels its table column; `root` is None for synthetic."""
+
+    name: str
+    dataset: str
+    root: str | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset == "synthetic"
+
+
+SYNTHETIC = DataChoice("synthetic", "synthetic", None)
+
+
+def _fail(value: str, message: str) -> DataOptionError:
+    return DataOptionError(f"--data {value!r}: {message}", source="--data", key_path=value)
+
+
+def _parse_one(value: str) -> DataChoice:
+    if not isinstance(value, str):
+        raise _fail(str(value), f"{value!r} is not a string: expected NAME=PATH or synthetic")
+    name, sep, path = value.strip().partition("=")
+    name = name.strip()
+    if name not in DATASETS:
+        close = difflib.get_close_matches(name.lower(), DATASETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise _fail(value, f"unknown data set {name!r}.{hint} Valid: {', '.join(DATASETS)}")
+    if name == "synthetic":
+        if sep:
+            raise _fail(value, "the synthetic set takes no path: write --data synthetic")
+        return SYNTHETIC
+    example = _EXAMPLE_PATHS.get(name, "/path/to/data")
+    if not sep or not path.strip():
+        raise _fail(value, f"missing '=PATH' for {name}: write --data {name}={example} "
+                           "(the folder in its official layout)")
+    folder = Path(path.strip()).expanduser()
+    if not folder.exists():
+        raise _fail(value, f"no such directory: {folder} (expected the {name} folder, e.g. {name}={example})")
+    if not folder.is_dir():
+        raise _fail(value, f"{folder} is not a directory: expected the folder that holds the {name} data set")
+    return DataChoice(name, name, str(folder.resolve()))
+
+
+def parse_data_options(values: Sequence[str], base: DataConfig | None = None) -> tuple[DataChoice, ...]:
+    """--data values -> DataChoices (synthetic when none). `base` carries the data options that change
+    what check_layout expects (e.g. data.affectnet_classes, data.ferplus_rule)."""
+    if isinstance(values, str):
+        values = [values]
+    values = list(values or ())
+    if not values:
+        return (SYNTHETIC,)
+    choices: list[DataChoice] = []
+    given: dict[str, str] = {}
+    for value in values:
+        choice = _parse_one(value)
+        if choice.name in given:
+            raise _fail(value, f"data set {choice.name!r} is given twice (also as {given[choice.name]!r}): "
+                               "give each data set once")
+        given[choice.name] = value
+        choices.append(choice)
+    for choice, value in zip(choices, values):
+        if choice.synthetic:
+            continue
+        from transfer_core.data import DataError, check_layout
+
+        try:
+            config = dataclasses.replace(base or DataConfig(), dataset=choice.dataset, root=choice.root)
+        except ConfigError as exc:
+            raise _fail(value, str(exc)) from None
+        try:
+            check_layout(config)
+        except DataError as exc:
+            raise _fail(value, f"{exc}") from None
+    return tuple(choices)

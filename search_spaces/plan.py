@@ -1,0 +1,189 @@
+"""A sweep's plan: spec + profile + data (+ seeds, + --set overrides) -> the cells to run.
+
+Each cell's TrialConfig is built in layers, lowest first:
+
+    TrialConfig defaults < profile.overrides < spec.base < arm.overrides < --set overrides
+        < the cell's data (data.dataset, data.root; model.num_classes of a real set) and seed
+
+A table sweep's cells are arms x data x seeds, in that order; a cell's identity (`cell_id`) is the hash
+of its config, never a Tune trial id, so a resumed sweep recognises its finished cells. A search sweep
+has no cells: `base_configs` holds, per data choice, the config its samples start from. Every error
+is a SpecError that names where the offending value was written (file and key, or --set / --data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from transfer_core.config import TrialConfig, config_hash, to_flat
+
+from search_spaces.data_option import SYNTHETIC, DataChoice
+from search_spaces.profiles import Profile, load_profile
+from search_spaces.spec import (FrozenMap, Layer, SpecError, SweepSpec, _Doc, apply, check_space,
+                                config_layer, parse_seeds, thaw)
+
+__all__ = ["Cell", "Plan", "expand"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell's run: an arm on one data set with one seed."""
+
+    sweep: str
+    arm: str
+    data: str
+    seed: int
+    config: TrialConfig
+    cell_id: str
+    run_name: str
+
+    @property
+    def epochs(self) -> int:
+        return self.config.optim.epochs
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: SweepSpec
+    profile: Profile
+    data: tuple[DataChoice, ...]
+    seeds: tuple[int, ...]
+    cells: tuple[Cell, ...]
+    base_configs: Mapping[str, TrialConfig]          # data name -> profile < base < --set < data
+    overrides: Mapping[str, Any] = field(default_factory=FrozenMap)   # the --set overrides
+
+    @property
+    def epochs_per_cell(self) -> int:
+        """Epochs of one cell (of one search sample); the largest if arms differ."""
+        configs = [c.config for c in self.cells] or list(self.base_configs.values())
+        return max(c.optim.epochs for c in configs)
+
+    @property
+    def total_epochs(self) -> int:
+        """The budget in epochs: every table cell, or num_samples per data choice for a search (an upper
+        bound: pruned samples stop early)."""
+        if self.spec.search is not None:
+            return self.spec.search.num_samples * sum(c.optim.epochs for c in self.base_configs.values())
+        return sum(c.epochs for c in self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary for plan.json and `sweeps show`; per-cell overrides are what differs from
+        the profile's own config."""
+        reference = to_flat(self.profile.config())
+
+        def differing(config: TrialConfig) -> dict[str, Any]:
+            return {k: v for k, v in to_flat(config).items() if reference.get(k) != v}
+
+        spec = self.spec
+        out: dict[str, Any] = {
+            "name": spec.name, "title": spec.title, "kind": spec.kind, "spec_hash": spec.spec_hash,
+            "source": spec.source, "profile": self.profile.name, "metric": spec.metric, "mode": spec.mode,
+            "data": [{"name": d.name, "dataset": d.dataset, "root": d.root} for d in self.data],
+            "seeds": list(self.seeds), "overrides": thaw(self.overrides),
+            "cells": [{"arm": c.arm, "data": c.data, "seed": c.seed, "cell_id": c.cell_id,
+                       "run_name": c.run_name, "epochs": c.epochs, "overrides": differing(c.config)}
+                      for c in self.cells],
+            "base_configs": {name: differing(config) for name, config in self.base_configs.items()},
+            "search": None,
+            "totals": {"cells": len(self.cells), "epochs_per_cell": self.epochs_per_cell,
+                       "total_epochs": self.total_epochs},
+        }
+        if spec.search is not None:
+            s = spec.search
+            out["search"] = {
+                "num_samples": s.num_samples, "sampler": s.sampler, "n_startup_trials": s.n_startup_trials,
+                "pruner": thaw(s.pruner),
+                "space": {k: {"type": p.type, "low": p.low, "high": p.high, "log": p.log, "step": p.step,
+                              "choices": thaw(p.choices)} for k, p in s.space.items()}}
+        return out
+
+
+def _data_layer(choice: DataChoice, config: TrialConfig, explicit: list[Layer]) -> Layer:
+    """data.dataset / data.root, and model.num_classes of a real set (an explicit different value
+    in an earlier layer is an error, never silently replaced)."""
+    doc = _Doc("--data", None)
+    values: dict[str, Any] = {"data.dataset": choice.dataset, "data.root": choice.root}
+    if not choice.synthetic:
+        from transfer_core.data import DataError, num_classes_of
+
+        data_config = dataclasses.replace(config.data, dataset=choice.dataset, root=choice.root)
+        try:
+            classes = num_classes_of(data_config)
+        except DataError as exc:
+            raise doc.error((choice.name,), str(exc)) from None
+        for layer in reversed(explicit):  # the highest layer that sets it decides
+            if "model.num_classes" in layer.values:
+                if layer.values["model.num_classes"] != classes:
+                    raise layer.error("model.num_classes",
+                                      f"model.num_classes={layer.values['model.num_classes']!r} conflicts with "
+                                      f"--data {choice.name} ({classes} classes): the data set decides; remove it")
+                break
+        values["model.num_classes"] = classes
+    return Layer(FrozenMap(values), doc, (choice.name,))
+
+
+def _check_data(data: Sequence[DataChoice]) -> tuple[DataChoice, ...]:
+    data = tuple(data) or (SYNTHETIC,)
+    names = set()
+    for choice in data:
+        if not isinstance(choice, DataChoice):
+            raise SpecError(f"data: {choice!r} is not a DataChoice: use parse_data_options(['rafdb=/path'])")
+        if choice.name in names:
+            raise SpecError(f"data: {choice.name!r} is given twice: give each data set once")
+        names.add(choice.name)
+    return data
+
+
+def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] = (),
+           seeds: Sequence[int] | None = None, overrides: Mapping[str, Any] | None = None) -> Plan:
+    """The plan of `spec` on `profile`: table cells (arms x data x seeds) or a search's base configs."""
+    profile = load_profile(profile)
+    data = _check_data(data)
+    seeds = spec.seeds if seeds is None else parse_seeds(_Doc("--seeds", None), (), list(seeds))
+    if spec.search is not None and len(seeds) != 1:
+        raise SpecError(f"--seeds {list(seeds)}: sweep {spec.name!r} is a search, which trains each sample "
+                        "once: give one seed")
+    user = config_layer(_Doc("--set", None), (), dict(overrides or {}))
+    if spec.search is not None:  # the sampler's value would silently replace it
+        for key in user.values:
+            if key in spec.search.space:
+                raise user.error(key, f"sweep {spec.name!r} searches {key}: a fixed value would be replaced "
+                                      "by every sample; remove it (or edit search.space)")
+    clobbered = [k for k in user.values if k in spec.varied_keys]
+
+    profile_layer, base_layer = profile.layer(), spec.base_layer()
+    below_arms = apply(apply(TrialConfig(), profile_layer), base_layer)
+
+    def data_configs(config: TrialConfig, explicit: list[Layer]) -> dict[str, TrialConfig]:
+        return {d.name: apply(config, _data_layer(d, config, explicit)) for d in data}
+
+    bases = data_configs(apply(below_arms, user), [profile_layer, base_layer, user])
+    if spec.search is not None:
+        for config in bases.values():
+            check_space(spec.search.space, config, spec._doc())
+    bases = {name: dataclasses.replace(c, seed=seeds[0]) for name, c in bases.items()}
+
+    cells: list[Cell] = []
+    seen: dict[str, Cell] = {}
+    several = len(data) > 1
+    for index, arm in enumerate(spec.arms):
+        arm_layer = spec.arm_layer(index)
+        per_data = data_configs(apply(apply(below_arms, arm_layer), user),
+                                [profile_layer, base_layer, arm_layer, user])
+        for choice in data:
+            for seed in seeds:
+                config = dataclasses.replace(per_data[choice.name], seed=seed)
+                cell_id = config_hash(config)
+                run_name = f"{spec.name}/{arm.label}/seed{seed}" + (f"/{choice.name}" if several else "")
+                cell = Cell(spec.name, arm.label, choice.name, seed, config, cell_id, run_name)
+                if cell_id in seen:
+                    hint = (f" (--set {', '.join(clobbered)} overrides what the arms vary)" if clobbered
+                            else ": make them differ")
+                    raise arm_layer.error(None, f"arms {seen[cell_id].arm!r} and {arm.label!r} give the same "
+                                                f"configuration on profile {profile.name!r} (cell_id {cell_id})"
+                                                + hint)
+                seen[cell_id] = cell
+                cells.append(cell)
+    return Plan(spec, profile, data, tuple(seeds), tuple(cells), FrozenMap(bases), user.values)

@@ -1,0 +1,224 @@
+"""search_spaces.plan: spec + profile + data (+ seeds, + --set) -> cells."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import textwrap
+
+import pytest
+
+from search_spaces import DataChoice, Profile, SpecError, expand, load, load_profile
+from transfer_core.config import TrialConfig, config_hash
+
+SYNTHETIC = DataChoice("synthetic", "synthetic", None)
+
+
+def spec_file(tmp_path, text: str):
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(text))
+    return load(path)
+
+
+def image_folder(root, classes=("angry", "happy", "sad")):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(folder / "0.png")
+    return DataChoice("imagefolder", "imagefolder", str(root))
+
+
+@pytest.fixture
+def two_arms(tmp_path):
+    return spec_file(tmp_path, """
+        name: two
+        seeds: [0, 1]
+        arms:
+          - {label: A, set: {model.depth: 1}}
+          - {label: B, set: {model.depth: 3}}
+    """)
+
+
+def test_expand_precedence_defaults_profile_base_arm_set_then_seed(tmp_path):
+    profile = Profile("p", "test", {"optim.epochs": 3, "optim.lr": 0.01, "model.depth": 3, "optim.batch_size": 16,
+                                    "num_threads": 2})
+    spec = spec_file(tmp_path, """
+        name: s
+        seeds: [7]
+        base: {optim.lr: 0.02, model.depth: 4, optim.batch_size: 8}
+        arms: [{label: A, set: {model.depth: 5, optim.batch_size: 4}}]
+    """)
+    (cell,) = expand(spec, profile, overrides={"optim.batch_size": 2}).cells
+    c = cell.config
+    assert (c.model.stem, c.num_threads, c.optim.epochs) == (TrialConfig().model.stem, 2, 3)  # default, profile
+    assert (c.optim.lr, c.model.depth, c.optim.batch_size, c.seed) == (0.02, 5, 2, 7)       # base, arm, --set, seed
+    assert (c.data.dataset, c.data.root) == ("synthetic", None)
+
+
+def test_expand_real_data_set_decides_dataset_root_and_num_classes(tmp_path, two_arms):
+    data = image_folder(tmp_path / "faces")
+    plan = expand(two_arms, "quick", (data,))
+    config = plan.cells[0].config
+    assert (config.data.dataset, config.data.root, config.model.num_classes) == ("imagefolder", data.root, 3)
+
+
+def test_expand_explicit_num_classes_conflicting_with_the_data_set_is_refused(tmp_path, two_arms):
+    data = image_folder(tmp_path / "faces")
+    with pytest.raises(SpecError, match=r"--set model\.num_classes: model\.num_classes=7 conflicts with --data "
+                                        r"imagefolder \(3 classes\): the data set decides; remove it"):
+        expand(two_arms, "quick", (data,), overrides={"model.num_classes": 7})
+
+
+def test_expand_data_layer_error_names_the_data_option(tmp_path, two_arms):
+    missing = DataChoice("imagefolder", "imagefolder", str(tmp_path / "gone"))
+    with pytest.raises(SpecError, match=r"^--data imagefolder: .*gone"):
+        expand(two_arms, "quick", (missing,))
+
+
+def test_expand_cells_are_arms_by_data_by_seeds_with_data_in_run_names(tmp_path, two_arms):
+    data = image_folder(tmp_path / "faces")
+    plan = expand(two_arms, "quick", (SYNTHETIC, data))
+    assert [(c.arm, c.data, c.seed) for c in plan.cells] == [
+        ("A", "synthetic", 0), ("A", "synthetic", 1), ("A", "imagefolder", 0), ("A", "imagefolder", 1),
+        ("B", "synthetic", 0), ("B", "synthetic", 1), ("B", "imagefolder", 0), ("B", "imagefolder", 1)]
+    assert plan.cells[2].run_name == "two/A/seed0/imagefolder"
+
+
+def test_expand_one_data_set_run_names_have_no_data_suffix(two_arms):
+    plan = expand(two_arms, "quick")
+    assert [c.run_name for c in plan.cells] == ["two/A/seed0", "two/A/seed1", "two/B/seed0", "two/B/seed1"]
+    assert plan.data == (SYNTHETIC,)
+
+
+def test_expand_cell_id_is_the_config_hash_and_unique(two_arms):
+    cells = expand(two_arms, "quick").cells
+    assert all(c.cell_id == config_hash(c.config) for c in cells)
+    assert len({c.cell_id for c in cells}) == len(cells)
+
+
+def test_expand_seeds_override_replaces_the_spec_seeds(two_arms):
+    plan = expand(two_arms, "quick", seeds=[3, 4, 5])
+    assert plan.seeds == (3, 4, 5) and len(plan.cells) == 6
+    assert [c.seed for c in plan.cells[:3]] == [3, 4, 5]
+
+
+def test_expand_bad_seeds_are_refused(two_arms):
+    with pytest.raises(SpecError, match=r"--seeds: \[1, 1\] repeats a seed: expected distinct seeds"):
+        expand(two_arms, "quick", seeds=[1, 1])
+
+
+def test_expand_set_that_makes_arms_equal_is_refused_naming_the_option(two_arms):
+    with pytest.raises(SpecError, match=r"arms\[1\]\.set: arms 'A' and 'B' give the same configuration on "
+                                        r"profile 'quick' \(cell_id \w+\) \(--set model\.depth overrides what the "
+                                        r"arms vary\)"):
+        expand(two_arms, "quick", overrides={"model.depth": 2})
+
+
+def test_expand_set_out_of_range_names_the_option(two_arms):
+    with pytest.raises(SpecError, match=r"--set optim\.epochs: optim\.epochs=0 is invalid: expected an integer >= 1"):
+        expand(two_arms, "quick", overrides={"optim.epochs": 0})
+
+
+def test_expand_set_unknown_key_suggests_the_close_one(two_arms):
+    with pytest.raises(SpecError, match=r"--set optim\.epoch: unknown key 'optim\.epoch'\. Did you mean 'optim\.epochs'\?"):
+        expand(two_arms, "quick", overrides={"optim.epoch": 2})
+
+
+def test_expand_set_of_the_data_set_points_to_the_data_option(two_arms):
+    with pytest.raises(SpecError, match=r"--set data\.dataset: data\.dataset cannot be set here: the data set "
+                                        r"of a cell comes from --data NAME=PATH"):
+        expand(two_arms, "quick", overrides={"data.dataset": "rafdb"})
+
+
+def test_expand_error_on_another_profile_names_the_spec_file_and_arm(tmp_path):
+    spec = spec_file(tmp_path, """
+        name: s
+        profile: paper
+        arms:
+          - label: A
+            set: {model.num_heads: 6}
+    """)
+    with pytest.raises(SpecError, match=rf"{tmp_path / 'spec.yaml'} line 6: arms\[0\]\.set\.model\.num_heads: "
+                                        r"model\.num_heads=6 is invalid: expected a divisor of model\.embed_dim=64"):
+        expand(spec, "quick")
+
+
+def test_expand_arms_equal_on_this_profile_are_refused(tmp_path):
+    spec = spec_file(tmp_path, """
+        name: s
+        arms:
+          - {label: A}
+          - {label: B, set: {model.depth: 4}}
+    """)
+    assert len(expand(spec, "quick").cells) == 2  # quick has depth 2
+    with pytest.raises(SpecError, match=r"arms\[1\]\.set: arms 'A' and 'B' give the same configuration on "
+                                        r"profile 'deep' \(cell_id \w+\): make them differ"):
+        expand(spec, Profile("deep", "depth 4", {"model.depth": 4}))
+
+
+def test_expand_search_has_no_cells_and_one_base_config_per_data_set(tmp_path):
+    plan = expand(load("tune"), "quick")
+    assert plan.cells == ()
+    assert list(plan.base_configs) == ["synthetic"]
+    base = plan.base_configs["synthetic"]
+    assert (base.model.encoder, base.model.stem, base.seed) == (True, "small", 0)
+
+
+def test_expand_search_with_several_seeds_is_refused():
+    with pytest.raises(SpecError, match=r"--seeds \[0, 1\]: sweep 'tune' is a search, which trains each sample "
+                                        r"once: give one seed"):
+        expand(load("tune"), "quick", seeds=[0, 1])
+
+
+def test_expand_set_of_a_searched_key_is_refused():
+    with pytest.raises(SpecError, match=r"--set optim\.lr: sweep 'tune' searches optim\.lr"):
+        expand(load("tune"), "quick", overrides={"optim.lr": 0.1})
+
+
+def test_expand_set_of_a_key_arms_vary_wins_over_the_arm(tmp_path):
+    spec = spec_file(tmp_path, """
+        name: s
+        arms:
+          - {label: A, set: {model.drop_variant: dropout, model.drop_rate: 0.5}}
+          - {label: B, set: {model.drop_variant: mad, model.drop_rate: 0.6}}
+    """)
+    cells = expand(spec, "quick", overrides={"model.drop_rate": 0.3}).cells
+    assert [(c.config.model.drop_variant, c.config.model.drop_rate) for c in cells] == [("dropout", 0.3), ("mad", 0.3)]
+
+
+def test_expand_accepts_a_profile_name_or_object(two_arms):
+    assert expand(two_arms, "smoke") == expand(two_arms, load_profile("smoke"))
+
+
+def test_plan_totals_count_epochs(two_arms):
+    plan = expand(two_arms, "smoke")
+    assert (plan.epochs_per_cell, plan.total_epochs) == (2, 8)
+    search = expand(load("tune"), "smoke")
+    assert (search.epochs_per_cell, search.total_epochs) == (2, 2 * load("tune").search.num_samples)
+
+
+def test_plan_to_dict_is_json_serialisable_with_overrides_differing_from_the_profile(two_arms):
+    plan = expand(two_arms, "quick", overrides={"optim.epochs": 1})
+    out = json.loads(json.dumps(plan.to_dict()))
+    assert (out["name"], out["kind"], out["profile"], out["seeds"]) == ("two", "table", "quick", [0, 1])
+    assert out["data"] == [{"name": "synthetic", "dataset": "synthetic", "root": None}]
+    assert out["overrides"] == {"optim.epochs": 1}
+    assert out["cells"][1] == {"arm": "A", "data": "synthetic", "seed": 1, "cell_id": plan.cells[1].cell_id,
+                               "run_name": "two/A/seed1", "epochs": 1,
+                               "overrides": {"model.depth": 1, "optim.epochs": 1, "seed": 1}}
+    assert out["totals"] == {"cells": 4, "epochs_per_cell": 1, "total_epochs": 4}
+
+
+def test_plan_to_dict_of_a_search_describes_the_space():
+    out = json.loads(json.dumps(expand(load("tune"), "quick").to_dict()))
+    assert out["search"]["space"]["optim.lr"] == {"type": "float", "low": 1e-5, "high": 1e-2, "log": True,
+                                                  "step": None, "choices": []}
+    assert out["cells"] == [] and list(out["base_configs"]) == ["synthetic"]
+
+
+def test_plan_survives_pickle(two_arms):
+    plan = expand(two_arms, "quick")
+    assert pickle.loads(pickle.dumps(plan)) == plan

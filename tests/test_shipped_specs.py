@@ -1,0 +1,95 @@
+"""The shipped sweep specs: each loads, validates and expands on every shipped profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_spaces import expand, list_profiles, list_sweeps, load
+from search_spaces.spec import shipped_names
+
+LABELS = {
+    "components": ("Baseline", "+ Local CNNs", "+ MAD", "+ Transformer", "+ MSAD"),
+    "mad_vs_dropout": ("No dropping", "Dropout", "DropBlock", "Spatial Dropout", "MAD"),
+    "num_lanets": ("B=1", "B=2", "B=4", "B=6", "B=8"),
+    "mad_rate": ("p1=0.0", "p1=0.2", "p1=0.4", "p1=0.6", "p1=0.8", "p1=1.0"),
+    "msad_rate": ("p2=0.0", "p2=0.1", "p2=0.3", "p2=0.5", "p2=0.7"),
+    "depth": ("depth=1", "depth=2", "depth=4", "depth=8"),
+    "msad_mode": ("No MSAD", "MSAD heads (paper)", "MSAD tokens (released code)"),
+}
+BASELINES = {"components": "Baseline", "mad_vs_dropout": "No dropping", "num_lanets": "B=2",
+             "mad_rate": "p1=0.6", "msad_rate": "p2=0.3", "depth": "depth=8", "msad_mode": "No MSAD"}
+PROFILES = [name for name, _ in list_profiles()]
+
+
+def test_shipped_sweeps_are_the_named_ablations_and_tune():
+    assert shipped_names() == sorted([*LABELS, "tune"])
+
+
+@pytest.mark.parametrize("name", sorted(LABELS))
+@pytest.mark.parametrize("profile", PROFILES)
+def test_shipped_table_sweep_expands_to_arms_times_three_seeds(name, profile):
+    spec = load(name)
+    plan = expand(spec, profile)
+    assert spec.labels == LABELS[name]
+    assert spec.seeds == (0, 1, 2)
+    assert [c.arm for c in plan.cells] == [label for label in LABELS[name] for _ in range(3)]
+    assert len({c.cell_id for c in plan.cells}) == len(plan.cells)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_shipped_search_sweep_expands_to_one_base_config(profile):
+    plan = expand(load("tune"), profile)
+    assert plan.cells == () and list(plan.base_configs) == ["synthetic"]
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_shipped_spec_has_title_description_caption_and_quick_profile(name):
+    spec = load(name)
+    assert spec.title and spec.description and len(spec.caption) > 40
+    assert spec.profile == "quick" and spec.table.paper is None
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_shipped_table_sweep_baseline_row(name):
+    spec = load(name)
+    assert spec.table.baseline == BASELINES[name]
+    assert spec.metric == "sel_test_acc" and spec.table.metrics == ("sel_test_acc", "best_test_acc")
+
+
+def test_components_rows_add_one_module_each():
+    rows = {a.label: load("components").arm(a.label).overrides for a in load("components").arms}
+    switches = [(r["model.local_branch"], r["model.drop_variant"], r["model.encoder"], r["model.msad_mode"])
+                for r in rows.values()]
+    assert switches == [(False, "none", False, "none"), (True, "none", False, "none"), (True, "mad", False, "none"),
+                        (True, "mad", True, "none"), (True, "mad", True, "head")]
+
+
+def test_mad_vs_dropout_uses_the_released_mad_rate():
+    spec = load("mad_vs_dropout")
+    assert spec.arm("MAD").overrides == {"model.drop_variant": "mad", "model.drop_rate": 0.6}
+    assert [a.overrides["model.drop_variant"] for a in spec.arms] == [
+        "none", "dropout", "dropblock", "spatial_dropout", "mad"]
+
+
+def test_released_values_are_the_baselines_of_the_grids():
+    assert load("num_lanets").arm("B=2").overrides == {"model.num_lanets": 2}
+    assert load("mad_rate").arm("p1=0.6").overrides == {"model.drop_rate": 0.6}
+    assert load("msad_rate").arm("p2=0.3").overrides == {"model.msad_rate": 0.3}
+    assert load("depth").arm("depth=8").overrides == {"model.depth": 8}
+
+
+def test_depth_sweep_keeps_heads_fixed():
+    plan = expand(load("depth"), "paper")
+    assert {c.config.model.num_heads for c in plan.cells} == {8}
+
+
+def test_tune_searches_lr_weight_decay_b_p1_p2_and_depth_on_val_acc():
+    spec = load("tune")
+    assert set(spec.search.space) == {"optim.lr", "optim.weight_decay", "model.num_lanets", "model.drop_rate",
+                                      "model.msad_rate", "model.depth"}
+    assert spec.search.space["optim.lr"].log and spec.search.space["model.msad_rate"].high == 0.8
+    assert (spec.metric, spec.mode, spec.search.pruner["type"]) == ("val_acc", "max", "median")
+
+
+def test_list_sweeps_describes_every_shipped_spec():
+    assert [name for name, _ in list_sweeps()] == shipped_names()

@@ -1,0 +1,207 @@
+"""search_spaces.spec: loading sweep specs (the good paths; errors are in test_spec_errors.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import textwrap
+
+import pytest
+
+from search_spaces import Arm, SearchParam, SpecError, SweepSpec, TableLayout, list_sweeps, load, load_text
+from search_spaces.spec import EPOCH_METRICS, SUMMARY_METRICS
+
+
+def write(tmp_path, text: str, name: str = "spec.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_load_shipped_name_returns_spec_from_package_file():
+    spec = load("mad_vs_dropout")
+    assert isinstance(spec, SweepSpec)
+    assert spec.name == "mad_vs_dropout" and spec.kind == "table" and spec.profile == "quick"
+    assert spec.source.endswith("search_spaces/mad_vs_dropout.yaml")
+
+
+def test_load_spec_hash_is_sha256_of_file_text_12_chars():
+    spec = load("components")
+    assert spec.spec_hash == hashlib.sha256(spec.text.encode()).hexdigest()[:12]
+
+
+def test_load_path_accepts_user_file_whose_name_differs_from_file_name(tmp_path):
+    path = write(tmp_path, """
+        name: my_sweep
+        arms:
+          - {label: A, set: {model.drop_rate: 0.2}}
+          - {label: B, set: {model.drop_rate: 0.4}}
+    """, "other.yaml")
+    spec = load(path)
+    assert spec.name == "my_sweep" and spec.source == str(path)
+    assert spec.arms == (Arm("A", {"model.drop_rate": 0.2}), Arm("B", {"model.drop_rate": 0.4}))
+
+
+def test_load_defaults_for_optional_keys(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        arms: [{label: A}]
+    """))
+    assert (spec.title, spec.description, spec.caption) == ("s", "s", "")
+    assert (spec.kind, spec.profile, spec.seeds, spec.metric, spec.mode) == ("table", "quick", (0,),
+                                                                              "sel_test_acc", "max")
+    assert spec.table == TableLayout("arm", "data", None, ("sel_test_acc",), None)
+    assert spec.search is None and dict(spec.base) == {}
+
+
+def test_load_explicit_arms_keep_their_order_and_overrides(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        arms:
+          - {label: Z, set: {model.drop_variant: none}}
+          - {label: A, set: {model.drop_variant: mad, model.drop_rate: 0.6}}
+    """))
+    assert spec.labels == ("Z", "A")
+    assert dict(spec.arms[1].overrides) == {"model.drop_variant": "mad", "model.drop_rate": 0.6}
+    assert spec.varied_keys == ("model.drop_variant", "model.drop_rate")
+
+
+def test_grid_expands_cartesian_product_in_declaration_order_with_label_template(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        grid:
+          model.num_lanets: [1, 2]
+          model.drop_rate: [0.2, 0.6]
+        label: "B={model.num_lanets}, p1={model.drop_rate}"
+    """))
+    assert spec.labels == ("B=1, p1=0.2", "B=1, p1=0.6", "B=2, p1=0.2", "B=2, p1=0.6")
+    assert dict(spec.arms[2].overrides) == {"model.num_lanets": 2, "model.drop_rate": 0.2}
+    assert dict(spec.grid) == {"model.num_lanets": (1, 2), "model.drop_rate": (0.2, 0.6)}
+
+
+def test_grid_without_label_names_arms_by_last_key_part(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        grid: {model.depth: [1, 2]}
+    """))
+    assert spec.labels == ("depth=1", "depth=2")
+
+
+def test_grid_label_template_accepts_short_field_names_and_format_specs(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        grid: {model.drop_rate: [0, 0.25]}
+        label: "p1={drop_rate:.2f}"
+    """))
+    assert spec.labels == ("p1=0.00", "p1=0.25")
+
+
+def test_grid_values_are_normalised_to_the_field_type(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        grid: {model.drop_rate: [0, 1]}
+        label: "p1={model.drop_rate}"
+    """))
+    assert spec.labels == ("p1=0.0", "p1=1.0")
+    assert isinstance(spec.arms[0].overrides["model.drop_rate"], float)
+
+
+def test_config_values_accept_yaml_1_1_scientific_notation_text(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        base: {optim.lr: 1e-4}
+        arms: [{label: A}]
+    """))
+    assert spec.base["optim.lr"] == pytest.approx(1e-4)
+
+
+def test_config_mapping_accepts_nested_sections(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        base:
+          model: {depth: 2, num_lanets: 4}
+          optim.epochs: 3
+        arms: [{label: A}]
+    """))
+    assert dict(spec.base) == {"model.depth": 2, "model.num_lanets": 4, "optim.epochs": 3}
+
+
+def test_description_and_caption_folded_text_is_one_line(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        description: >
+          one line
+        caption: >
+          several
+          lines here
+        arms: [{label: A}]
+    """))
+    assert spec.description == "one line" and spec.caption == "several lines here"
+
+
+def test_table_layout_reads_baseline_metrics_and_paper_row(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        arms: [{label: A}, {label: B, set: {model.depth: 3}}]
+        table:
+          baseline: A
+          metrics: [sel_test_acc, best_test_acc]
+          paper: {B: {rafdb: 90.91}}
+    """))
+    assert spec.table.baseline == "A"
+    assert spec.table.metrics == ("sel_test_acc", "best_test_acc")
+    assert spec.table.paper == {"B": {"rafdb": 90.91}}
+
+
+def test_search_spec_reads_space_and_defaults_metric_to_val_acc(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        kind: search
+        search:
+          num_samples: 4
+          space:
+            optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+            model.depth: {type: int, low: 1, high: 4}
+            model.num_lanets: [1, 2, 4]
+    """))
+    assert spec.metric == "val_acc" and spec.arms == () and spec.seeds == (0,)
+    assert spec.search.space["optim.lr"] == SearchParam("float", 1e-4, 1e-2, True, None, ())
+    assert spec.search.space["model.depth"] == SearchParam("int", 1, 4)
+    assert spec.search.space["model.num_lanets"] == SearchParam("categorical", choices=(1, 2, 4))
+    assert (spec.search.num_samples, spec.search.sampler, spec.search.pruner) == (4, "tpe", {"type": "median"})
+    assert spec.varied_keys == ("optim.lr", "model.depth", "model.num_lanets")
+    assert spec.table.metrics == ("best_val_acc", "sel_test_acc")
+
+
+def test_spec_is_hashable_and_survives_pickle():
+    spec = load("tune")
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    assert hash(load("num_lanets")) == hash(load("num_lanets"))
+
+
+def test_spec_arm_lookup_by_label_lists_labels_on_a_miss():
+    spec = load("num_lanets")
+    assert spec.arm("B=4").overrides == {"model.num_lanets": 4}
+    with pytest.raises(SpecError, match=r"unknown arm 'B=3'\..*Valid: B=1, B=2, B=4, B=6, B=8"):
+        spec.arm("B=3")
+
+
+def test_load_text_parses_a_spec_from_a_string():
+    spec = load_text("name: s\narms: [{label: A}]\n", "inline")
+    assert spec.source == "inline" and spec.labels == ("A",)
+
+
+def test_list_sweeps_names_every_shipped_spec_sorted_with_its_description():
+    sweeps = list_sweeps()
+    names = [name for name, _ in sweeps]
+    assert names == sorted(names)
+    assert {"components", "mad_vs_dropout", "num_lanets", "mad_rate", "msad_rate", "depth", "msad_mode",
+            "tune"} <= set(names)
+    assert all(description and "\n" not in description for _, description in sweeps)
+
+
+def test_metric_constants_agree_with_sweeps_schema():
+    from sweeps import schema
+
+    assert SUMMARY_METRICS == schema.SUMMARY_METRICS
+    assert EPOCH_METRICS == schema.EPOCH_METRICS

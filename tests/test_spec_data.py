@@ -1,0 +1,93 @@
+"""search_spaces.data_option: the --data option, checked before anything runs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from search_spaces import DataChoice, DataOptionError, SpecError, parse_data_options
+
+
+def image_folder(root, classes=("angry", "happy", "sad")):
+    """A minimal valid image-folder data set: one tiny PNG per class and split."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            Image.new("RGB", (8, 8), (10, 20, 30)).save(folder / "0.png")
+    return root
+
+
+def test_parse_data_options_defaults_to_synthetic():
+    assert parse_data_options([]) == (DataChoice("synthetic", "synthetic", None),)
+
+
+def test_parse_data_options_accepts_synthetic_by_name():
+    assert parse_data_options(["synthetic"]) == (DataChoice("synthetic", "synthetic", None),)
+
+
+def test_parse_data_options_resolves_a_real_set_to_an_absolute_folder(tmp_path, monkeypatch):
+    image_folder(tmp_path / "faces")
+    monkeypatch.chdir(tmp_path)
+    (choice,) = parse_data_options(["imagefolder=faces"])
+    assert choice == DataChoice("imagefolder", "imagefolder", str((tmp_path / "faces").resolve()))
+
+
+def test_parse_data_options_keeps_the_order_of_several_sets(tmp_path):
+    image_folder(tmp_path / "faces")
+    choices = parse_data_options([f"imagefolder={tmp_path / 'faces'}", "synthetic"])
+    assert [c.name for c in choices] == ["imagefolder", "synthetic"]
+
+
+def test_data_option_error_is_a_spec_error():
+    assert issubclass(DataOptionError, SpecError)
+
+
+def test_parse_data_options_unknown_data_set_lists_the_valid_ones():
+    with pytest.raises(DataOptionError, match=r"--data 'rafbd=/x': unknown data set 'rafbd'\. Did you mean "
+                                              r"'rafdb'\? Valid: synthetic, rafdb, ferplus, affectnet"):
+        parse_data_options(["rafbd=/x"])
+
+
+def test_parse_data_options_real_set_without_path_says_how_to_write_it():
+    with pytest.raises(DataOptionError, match=r"--data 'rafdb': missing '=PATH' for rafdb: write "
+                                              r"--data rafdb=/data/RAF-DB"):
+        parse_data_options(["rafdb"])
+
+
+def test_parse_data_options_empty_path_is_a_missing_path():
+    with pytest.raises(DataOptionError, match=r"--data 'ferplus=': missing '=PATH' for ferplus"):
+        parse_data_options(["ferplus="])
+
+
+def test_parse_data_options_synthetic_with_a_path_is_refused(tmp_path):
+    with pytest.raises(DataOptionError, match=r"the synthetic set takes no path: write --data synthetic"):
+        parse_data_options([f"synthetic={tmp_path}"])
+
+
+def test_parse_data_options_missing_folder_is_named(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(DataOptionError, match=re.escape(f"--data 'rafdb={missing}': no such directory: {missing}")):
+        parse_data_options([f"rafdb={missing}"])
+
+
+def test_parse_data_options_file_instead_of_folder_is_named(tmp_path):
+    file = tmp_path / "labels.txt"
+    file.write_text("x")
+    with pytest.raises(DataOptionError, match=re.escape(f"{file} is not a directory: expected the folder")):
+        parse_data_options([f"rafdb={file}"])
+
+
+def test_parse_data_options_same_set_twice_is_refused(tmp_path):
+    with pytest.raises(DataOptionError, match=r"--data 'synthetic': data set 'synthetic' is given twice "
+                                              r"\(also as 'synthetic'\): give each data set once"):
+        parse_data_options(["synthetic", "synthetic"])
+
+
+def test_parse_data_options_wrong_layout_reports_the_data_layer_message(tmp_path):
+    with pytest.raises(DataOptionError, match=r"--data 'rafdb=.*': RAF-DB label file not found under .*"
+                                              r"expected EmoLabel/"):
+        parse_data_options([f"rafdb={tmp_path}"])

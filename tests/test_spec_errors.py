@@ -1,0 +1,211 @@
+"""search_spaces.spec: every bad spec fails at load with a message naming file, line, key path, value
+and what would be right. One rule per case."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from search_spaces import SpecError, load
+
+ARMS = "arms: [{label: A}, {label: B, set: {model.depth: 3}}]\n"
+
+BAD_SPECS = {
+    "unknown_top_level_key_suggests_the_close_one": (
+        "name: s\nseeds: [0]\nseed: [1]\n" + ARMS,
+        r"line 3: seed: unknown key 'seed'\. Did you mean 'seeds'\? Valid keys: name, title,"),
+    "missing_name": (
+        ARMS,
+        r"spec\.yaml: missing key 'name'"),
+    "name_with_a_slash": (
+        "name: a/b\n" + ARMS,
+        r"line 1: name: 'a/b' is invalid: expected letters, digits"),
+    "unknown_config_key_in_base": (
+        "name: s\nbase: {model.num_lanet: 2}\n" + ARMS,
+        r"line 2: base\.model\.num_lanet: unknown key 'model\.num_lanet'\. Did you mean 'model\.num_lanets'\?"),
+    "unknown_config_key_in_arm": (
+        "name: s\narms:\n  - label: A\n    set: {optim.learning_rate: 0.1}\n",
+        r"line 4: arms\[0\]\.set\.optim\.learning_rate: unknown key 'optim\.learning_rate'\. Valid keys: model\.stem"),
+    "unknown_config_key_in_grid": (
+        "name: s\ngrid: {model.depht: [1, 2]}\n",
+        r"line 2: grid\.model\.depht: unknown key 'model\.depht'\. Did you mean 'model\.depth'\?"),
+    "unknown_config_key_in_search_space": (
+        "name: s\nkind: search\nsearch:\n  space:\n    optim.l: {type: float, low: 0.1, high: 0.2}\n",
+        r"line 5: search\.space\.optim\.l: unknown key 'optim\.l'\. Did you mean 'optim\.lr'\?"),
+    "unknown_arm_key": (
+        "name: s\narms:\n  - {label: A, sett: {model.depth: 2}}\n",
+        r"line 3: arms\[0\]\.sett: unknown key 'sett'\. Did you mean 'set'\? Valid keys: label, set"),
+    "unknown_table_key": (
+        "name: s\n" + ARMS + "table: {baseline: A, metric: [sel_test_acc]}\n",
+        r"table\.metric: unknown key 'metric'\. Did you mean 'metrics'\? Valid keys: rows, columns, baseline"),
+    "unknown_search_param_key": (
+        "name: s\nkind: search\nsearch:\n  space:\n    optim.lr: {type: float, low: 0.1, high: 0.2, lg: true}\n",
+        r"search\.space\.optim\.lr\.lg: unknown key 'lg'\. Did you mean 'log'\? Valid keys: type, low, high"),
+    "wrong_type_of_config_value": (
+        "name: s\nbase: {model.depth: deep}\n" + ARMS,
+        r"line 2: base\.model\.depth: model\.depth='deep' is invalid: expected an integer"),
+    "wrong_type_of_arms": (
+        "name: s\narms: {label: A}\n",
+        r"line 2: arms: \{'label': 'A'\} is invalid: expected a non-empty list of arms"),
+    "yaml_boolean_given_to_a_string_field": (
+        "name: s\nbase: {amp: off}\n" + ARMS,
+        r"base\.amp: amp=False is a boolean: YAML reads off/on/yes/no/true/false as booleans; quote"),
+    "out_of_range_config_value": (
+        "name: s\narms:\n  - {label: A}\n  - label: B\n    set: {model.drop_rate: 1.5}\n",
+        r"line 5: arms\[1\]\.set\.model\.drop_rate: model\.drop_rate=1\.5 is invalid: expected a number in \[0, 1\]"),
+    "unknown_drop_variant_lists_the_valid_ones": (
+        "name: s\narms:\n  - {label: A, set: {model.drop_variant: maad}}\n",
+        r"arms\[0\]\.set\.model\.drop_variant: model\.drop_variant='maad' is invalid: "
+        r"expected one of none, dropout, dropblock, spatial_dropout, mad"),
+    "reserved_key_data_root": (
+        "name: s\nbase: {data.root: /data}\n" + ARMS,
+        r"base\.data\.root: data\.root cannot be set here: the data folder of a cell comes from --data"),
+    "duplicate_labels": (
+        "name: s\narms:\n  - {label: A, set: {model.depth: 1}}\n  - {label: A, set: {model.depth: 2}}\n",
+        r"line 4: arms\[1\]\.label: label 'A' is used by two arms: labels must be unique"),
+    "grid_template_giving_duplicate_labels": (
+        "name: s\ngrid: {model.depth: [1, 2]}\nlabel: depth\n",
+        r"line 3: label: label 'depth' is used by two arms"),
+    "arms_giving_the_same_config": (
+        "name: s\narms:\n  - {label: A, set: {model.depth: 3}}\n  - {label: B, set: {model.depth: 3}}\n",
+        r"arms\[1\]\.set: arms 'A' and 'B' give the same configuration on profile 'quick'"),
+    "baseline_not_an_arm": (
+        "name: s\n" + ARMS + "table: {baseline: C}\n",
+        r"table\.baseline: unknown arm label 'C'\..* Valid: A, B"),
+    "table_metric_unknown": (
+        "name: s\n" + ARMS + "table: {metrics: [sel_test_acc, test_accuracy]}\n",
+        r"table\.metrics\[1\]: unknown metric 'test_accuracy'\..*Valid: best_val_acc, sel_epoch"),
+    "spec_metric_not_a_summary_metric_for_a_table": (
+        "name: s\nmetric: val_acc\n" + ARMS,
+        r"line 2: metric: unknown table metric 'val_acc'\..*Valid: best_val_acc"),
+    "arms_and_grid_together": (
+        "name: s\n" + ARMS + "grid: {model.depth: [1, 2]}\n",
+        r"a table sweep needs exactly one of 'arms' \(an explicit list\) or 'grid' .*, not both"),
+    "neither_arms_nor_grid": (
+        "name: s\n",
+        r"a table sweep needs exactly one of 'arms'"),
+    "grid_values_not_a_list": (
+        "name: s\ngrid: {model.depth: 2}\n",
+        r"grid\.model\.depth: 2 is invalid: expected a non-empty list of values"),
+    "label_template_with_attribute_access": (
+        "name: s\ngrid: {model.depth: [1, 2]}\nlabel: \"{model.depth.real}\"\n",
+        r"line 3: label: '\{model\.depth\.real\}': field \{model\.depth\.real\} is not a grid key "
+        r"\(no attribute or index access, no positional fields\)\. Valid fields: \{model\.depth\}"),
+    "label_template_with_index_access": (
+        "name: s\ngrid: {model.depth: [1, 2]}\nlabel: \"{depth[0]}\"\n",
+        r"field \{depth\[0\]\} is not a grid key"),
+    "label_template_with_positional_field": (
+        "name: s\ngrid: {model.depth: [1, 2]}\nlabel: \"d={}\"\n",
+        r"'d=\{\}': field \{\} is not a grid key"),
+    "label_template_unbalanced_brace": (
+        "name: s\ngrid: {model.depth: [1, 2]}\nlabel: \"d={model.depth\"\n",
+        r"label: 'd=\{model\.depth' is not a valid template"),
+    "label_with_a_slash": (
+        "name: s\narms: [{label: a/b}]\n",
+        r"arms\[0\]\.label: 'a/b' is invalid: expected a non-empty one-line label without '/'"),
+    "search_param_low_not_below_high": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.drop_rate: {type: float, low: 0.5, high: 0.5}\n",
+        r"search\.space\.model\.drop_rate\.high: low=0\.5, high=0\.5 is invalid: expected low < high"),
+    "search_param_log_with_low_not_positive": (
+        "name: s\nkind: search\nsearch:\n  space:\n    optim.lr: {type: float, low: 0.0, high: 0.1, log: true}\n",
+        r"search\.space\.optim\.lr\.low: low=0\.0 is invalid with log: true: expected low > 0"),
+    "search_param_empty_categorical": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.num_lanets: {type: categorical, choices: []}\n",
+        r"search\.space\.model\.num_lanets\.choices: \[\] is invalid: expected a non-empty list of choices"),
+    "search_param_out_of_range_bound": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.msad_rate: {type: float, low: 0.0, high: 1.5}\n",
+        r"line 5: search\.space\.model\.msad_rate\.high: model\.msad_rate=1\.5 is invalid: expected a number in \[0, 1\]"),
+    "search_param_type_not_fitting_the_field": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.depth: {type: float, low: 1, high: 8}\n",
+        r"search\.space\.model\.depth\.type: 'float' does not fit model\.depth, which is an integer: use type int or categorical"),
+    "search_param_invalid_choice": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.drop_variant: [mad, dropit]\n",
+        r"search\.space\.model\.drop_variant\.choices\[1\]: model\.drop_variant='dropit' is invalid: expected one of"),
+    "search_key_both_searched_and_in_base": (
+        "name: s\nkind: search\nbase: {model.depth: 2}\nsearch:\n  space:\n    model.depth: [1, 2]\n",
+        r"search\.space\.model\.depth: model\.depth is both searched and fixed in base"),
+    "search_pruner_without_type": (
+        "name: s\nkind: search\nsearch:\n  pruner: {n_warmup_steps: 2}\n  space:\n    model.depth: [1, 2]\n",
+        r"search\.pruner: \{'n_warmup_steps': 2\} has no string 'type'"),
+    "search_with_arms": (
+        "name: s\nkind: search\n" + ARMS + "search:\n  space:\n    model.depth: [1, 2]\n",
+        r"arms: arms is only for kind: table; a search varies search\.space"),
+    "search_with_several_seeds": (
+        "name: s\nkind: search\nseeds: [0, 1]\nsearch:\n  space:\n    model.depth: [1, 2]\n",
+        r"seeds: \[0, 1\] is invalid: a search trains each sample once: give one seed"),
+    "seeds_a_single_integer": (
+        "name: s\nseeds: 3\n" + ARMS,
+        r"seeds: 3 is a single integer: expected a list, e.g\. \[0, 1, 2\] for 3 seeds or \[3\] for seed 3"),
+    "seeds_repeated": (
+        "name: s\nseeds: [0, 0]\n" + ARMS,
+        r"seeds: \[0, 0\] repeats a seed"),
+    "unknown_kind": (
+        "name: s\nkind: tabel\n" + ARMS,
+        r"kind: 'tabel' is invalid\. Did you mean 'table'\? Expected one of: table, search"),
+    "unknown_profile": (
+        "name: s\nprofile: quik\n" + ARMS,
+        r"profile: unknown profile 'quik'\. Did you mean 'quick'\? Valid: smoke, quick, paper"),
+    "key_written_twice": (
+        "name: s\nbase: {model.depth: 2}\nbase: {model.depth: 3}\n" + ARMS,
+        r"line 3: base: key 'base' is written twice \(lines 2 and 3\); YAML would keep only the last"),
+    "description_on_several_lines": (
+        "name: s\ndescription: |\n  one\n  two\n" + ARMS,
+        r"description: 'one\\ntwo'\.\.\. has several lines: expected one line"),
+    "top_level_not_a_mapping": (
+        "- name: s\n",
+        r"spec\.yaml: \[\{'name': 's'\}\] is a list: expected a mapping"),
+    "yaml_syntax_error_names_the_line": (
+        "name: s\narms:\n  - {label: A\n",
+        r"spec\.yaml line 4, column 1: YAML syntax error: .*expected ',' or '\}'"),
+    "python_tag_is_refused": (
+        "name: !!python/object/apply:os.system [echo hi]\n" + ARMS,
+        r"spec\.yaml line 1, column 7: YAML syntax error: could not determine a constructor"),
+    "empty_file": (
+        "# nothing here\n",
+        r"spec\.yaml: the file is empty: expected a sweep spec"),
+}
+
+
+@pytest.mark.parametrize("text, message", BAD_SPECS.values(), ids=BAD_SPECS.keys())
+def test_load_rejects_bad_spec_with_pinned_message(tmp_path, text, message):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message) as info:
+        load(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_unknown_sweep_name_lists_the_shipped_names():
+    with pytest.raises(SpecError, match=r"unknown sweep 'mad_vs_dropot'\. Did you mean 'mad_vs_dropout'\? "
+                                        r"Valid: components, depth, .*tune \(or give the path to a \.yaml"):
+        load("mad_vs_dropot")
+
+
+def test_load_missing_file_names_the_path(tmp_path):
+    with pytest.raises(SpecError, match=re.escape(f"{tmp_path / 'nope.yaml'}: no such file")):
+        load(tmp_path / "nope.yaml")
+
+
+def test_load_shipped_spec_must_be_named_as_its_file(monkeypatch, tmp_path):
+    from search_spaces import spec as spec_module
+
+    (tmp_path / "renamed.yaml").write_text("name: other\narms: [{label: A}]\n")
+    monkeypatch.setattr(spec_module, "_package_files", lambda: {"renamed": tmp_path / "renamed.yaml"})
+    with pytest.raises(SpecError, match=r"name: 'other' differs from the file name: a shipped spec must be "
+                                        r"named 'renamed'"):
+        load("renamed")
+
+
+def test_spec_error_carries_source_key_path_and_line(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: s
+        arms:
+          - label: A
+            set: {model.drop_rate: 2}
+    """))
+    with pytest.raises(SpecError) as info:
+        load(path)
+    assert (info.value.source, info.value.key_path, info.value.line) == (str(path), "arms[0].set.model.drop_rate", 4)
