@@ -1,0 +1,238 @@
+"""`sweeps`: run the paper's ablations as named sweeps, follow them, and turn them into tables.
+
+The only module that talks to the terminal. Errors by kind: BadParameter for one value,
+UsageError for a spec or a combination, ClickException for what goes wrong at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from search_spaces import SpecError, list_profiles, list_sweeps
+from transfer_core.config import ConfigError, parse_value
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "60")
+
+
+class _EchoProgress(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"[{record.name.split('.')[-1]}] {record.getMessage()}", err=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    progress = logging.getLogger("sweeps.progress")
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    if not progress.handlers:
+        progress.addHandler(_EchoProgress())
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict:
+    overrides = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE (e.g. optim.epochs=3)", param_hint="--set")
+        overrides[key.strip()] = parse_value(text)
+    return overrides
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does (INFO level).")
+def cli(verbose: bool) -> None:
+    """Reproduce, extend and publish TransFER's ablation tables: Ray Tune runs the cells, Optuna
+    prunes search trials, MLflow records everything, `sweeps table` writes the paper's table."""
+    _setup_logging(verbose)
+
+
+def _run_options(**kw):
+    from sweeps.runner import RunOptions
+
+    return RunOptions(profile=kw["profile"], data=tuple(kw["data"]), seeds=kw["seeds"],
+                      overrides=_parse_sets(kw["set_values"]), address=kw["address"],
+                      max_concurrent=kw["max_concurrent"], cpus_per_trial=kw["cpus_per_trial"],
+                      gpus_per_trial=kw["gpus_per_trial"], tracking_uri=kw["tracking_uri"],
+                      storage=kw["storage"], max_failures=kw["max_failures"], fresh=kw.get("fresh", False))
+
+
+def _run_option_decorators(func):
+    options = [
+        click.option("--profile", help="Compute profile (default: the spec's, usually 'quick'). See `sweeps list`."),
+        click.option("--data", multiple=True, metavar="NAME=PATH",
+                     help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic. Repeat to make "
+                          "the data set a column of the table. Default: the synthetic faces."),
+        click.option("--seeds", type=int, help="Seeds per arm (0..N-1); default: the spec's."),
+        click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key for every cell, e.g. optim.epochs=3."),
+        click.option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)."),
+        click.option("--max-concurrent", type=int, help="At most this many trials at once."),
+        click.option("--cpus-per-trial", type=float, help="CPUs reserved per trial (default: the profile's)."),
+        click.option("--gpus-per-trial", type=float, help="GPUs per trial; fractions share a GPU (0.5, 0.25)."),
+        click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+        click.option("--storage", help="Tune results and checkpoints (default: ./ray_results; shared storage on a cluster)."),
+        click.option("--max-failures", type=int, default=2, show_default=True,
+                     help="Retries of a failed trial, each from its last checkpoint."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _execute(name: str, resume_only: bool, **kw) -> None:
+    from sweeps.runner import SweepError, prepare, run_sweep
+    from sweeps.tracking import TrackingError
+    from search_spaces.data_option import DataOptionError
+
+    try:
+        prepared = prepare(name, _run_options(**kw))
+    except DataOptionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--data") from exc
+    except (SpecError, ConfigError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (SweepError, TrackingError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    plan = prepared.plan
+    click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
+               f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
+               f"data {', '.join(d.name for d in prepared.data)}, "
+               f"{prepared.cpus_per_trial:g} CPU + {prepared.gpus_per_trial:g} GPU per trial; "
+               f"MLflow {prepared.tracking_uri}", err=True)
+    try:
+        outcome = run_sweep(prepared, resume_only=resume_only)
+    except (SweepError, TrackingError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = ", ".join(f"{v} {k}" for k, v in outcome.counts.items() if v)
+    click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "
+               f"({counts or 'no cells'}; {outcome.skipped_cells} already done before). "
+               f"MLflow parent run {outcome.parent_run_id}.")
+    if outcome.status == "completed":
+        click.echo(f"Next: sweeps table {prepared.spec.name} --format latex")
+    else:
+        click.echo(f"Continue with: sweeps resume {name}")
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name")
+@_run_option_decorators
+@click.option("--fresh", is_flag=True, help="Start a new invocation even if an earlier one is unfinished.")
+def run(name: str, **kw) -> None:
+    """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued."""
+    _execute(name, resume_only=False, **kw)
+
+
+@cli.command()
+@click.argument("name")
+@_run_option_decorators
+def resume(name: str, **kw) -> None:
+    """Continue an interrupted sweep NAME: finished cells are kept, the others resume from checkpoints."""
+    _execute(name, resume_only=True, **kw)
+
+
+@cli.command("list")
+def list_command() -> None:
+    """The named sweeps and the compute profiles."""
+    click.echo("Sweeps:")
+    for name, description in list_sweeps():
+        click.echo(f"  {name:<16} {description}")
+    click.echo("Profiles:")
+    for name, description in list_profiles():
+        click.echo(f"  {name:<16} {description}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--profile", help="Compute profile (default: the spec's).")
+@click.option("--data", multiple=True, metavar="NAME=PATH", help="As for `sweeps run`.")
+@click.option("--seeds", type=int, help="Seeds per arm.")
+@click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
+    """The expanded plan of sweep NAME: its cells, epochs and budget. Runs nothing."""
+    from search_spaces import expand, load, load_profile, parse_data_options
+    from search_spaces.data_option import DataOptionError
+
+    try:
+        spec = load(name)
+        chosen = load_profile(profile or spec.profile)
+        choices = parse_data_options(data)
+        plan = expand(spec, chosen, choices, tuple(range(seeds)) if seeds else None, _parse_sets(set_values))
+    except DataOptionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--data") from exc
+    except (SpecError, ConfigError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
+        return
+    click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
+    click.echo(f"  {spec.description}")
+    click.echo(f"  profile {chosen.name}, data {', '.join(d.name for d in choices)}, seeds {list(plan.seeds)}")
+    click.echo(f"  metric {spec.metric} ({spec.mode})")
+    if plan.cells:
+        click.echo(f"  {len(plan.cells)} cells x {plan.epochs_per_cell} epochs = {plan.total_epochs} epochs:")
+        for cell in plan.cells:
+            click.echo(f"    {cell.cell_id}  {cell.run_name}")
+    else:
+        click.echo(f"  {spec.search.num_samples} Optuna trials over: {', '.join(spec.search.space)}; "
+                   f"pruner {spec.search.pruner.get('type')}; budget at most {plan.total_epochs} epochs")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
+def status(name: str | None, tracking_uri: str | None) -> None:
+    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow."""
+    from sweeps import schema, tracking
+
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
+    client = tracking.client_for(uri)
+    experiments = ([client.get_experiment_by_name(name)] if name
+                   else client.search_experiments())
+    if name and experiments[0] is None:
+        raise click.ClickException(f"no sweep {name!r} recorded in {uri}")
+    for experiment in experiments:
+        parent = tracking.latest_parent(client, experiment.experiment_id)
+        if parent is None:
+            continue
+        statuses = tracking.cell_statuses(client, experiment.experiment_id, parent.info.run_id)
+        counts = {s: list(statuses.values()).count(s) for s in
+                  (schema.STATUS_COMPLETED, schema.STATUS_RUNNING, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
+        plan_total = _planned_cells(client, parent.info.run_id)
+        tags = parent.data.tags
+        click.echo(f"{experiment.name}: {tags.get(schema.TAG_STATUS, '?')} "
+                   f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {tags.get(schema.TAG_DATA, '?')}, "
+                   f"run {parent.info.run_id})")
+        click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
+                   + (f" of {plan_total} planned" if plan_total else ""))
+
+
+def _planned_cells(client, run_id: str) -> int | None:
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, "plan.json", tmp)
+            plan = json.loads(Path(path).read_text())
+        return len(plan.get("cells", [])) or None
+    except Exception:  # an invocation that died before writing its plan
+        return None
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,406 @@
+"""SweepSpec + profile + data -> a Tune run, tracked in MLflow (DESIGN.md "The way a sweep flows").
+
+`prepare` validates everything (spec, profile, data folders, pruner, tracking store, storage path)
+without starting Ray; `run_sweep` then decodes the data once, connects to Ray (local by default,
+the cluster when an address is given), checks that a trial can be placed at all, and runs the
+cells. A cell's identity is its config hash: an interrupted or repeated invocation resumes under the
+same MLflow parent run, restores the Tune experiment (trials continue from their checkpoints) and
+never reruns a completed cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ray import tune
+
+from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
+from sweeps import schema, tracking
+from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
+
+log = logging.getLogger(__name__)
+progress_log = logging.getLogger("sweeps.progress")
+
+
+class SweepError(RuntimeError):
+    """The sweep cannot run as asked; the message names the option at fault and what would be right."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `sweeps run` accepts beyond the sweep's name; None means the profile's or Ray's default."""
+
+    profile: str | None = None
+    data: tuple[str, ...] = ()
+    seeds: int | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    address: str | None = None
+    max_concurrent: int | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    tracking_uri: str | None = None
+    storage: str | None = None
+    max_failures: int = 2
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedSweep:
+    spec: SweepSpec
+    profile: Profile
+    data: tuple[DataChoice, ...]
+    plan: Plan
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_concurrent: int | None
+    tracking_uri: str
+    storage_path: Path
+    options: RunOptions
+
+    @property
+    def invocation_key(self) -> str:
+        return tracking.invocation_key(self.spec.spec_hash, self.profile.name,
+                                       {d.name: d.root for d in self.data}, self.options.overrides)
+
+
+@dataclass
+class SweepOutcome:
+    parent_run_id: str
+    experiment_id: str
+    status: str
+    counts: dict[str, int]
+    elapsed_s: float
+    tune_path: str | None = None
+    skipped_cells: int = 0
+
+
+# --------------------------------------------------------------------------- prepare (no Ray)
+
+def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSweep:
+    """Load and validate the whole sweep; every error surfaces here, before anything runs."""
+    spec = load(name_or_path)
+    profile = load_profile(options.profile or spec.profile)
+    data = parse_data_options(options.data)
+    if options.seeds is not None and options.seeds < 1:
+        raise SweepError(f"--seeds {options.seeds} is invalid: expected an integer >= 1")
+    seeds = tuple(range(options.seeds)) if options.seeds else None
+    plan = expand(spec, profile, data, seeds, options.overrides)
+    if spec.kind == "search":
+        if len(data) > 1:
+            raise SweepError(f"sweep {spec.name!r} is a search: give at most one --data "
+                             f"(got {', '.join(d.name for d in data)})")
+        from sweeps.pruning import make_pruner
+
+        try:
+            make_pruner(spec.search.pruner)
+        except ValueError as exc:
+            raise SpecError(f"{spec.source}: search.pruner: {exc}") from exc
+    cpus = options.cpus_per_trial if options.cpus_per_trial is not None else profile.cpus_per_trial
+    gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial
+    if not cpus > 0:
+        raise SweepError(f"--cpus-per-trial {cpus} is invalid: expected a number > 0")
+    if gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
+        raise SweepError(f"--gpus-per-trial {gpus} is invalid: expected a fraction in [0, 1] or a whole number")
+    max_concurrent = options.max_concurrent if options.max_concurrent is not None else profile.max_concurrent
+    if max_concurrent is not None and max_concurrent < 1:
+        raise SweepError(f"--max-concurrent {max_concurrent} is invalid: expected an integer >= 1")
+    uri = tracking.resolve_tracking_uri(options.tracking_uri)
+    tracking.check_tracking(uri)
+    storage = Path(options.storage or "ray_results").expanduser().resolve()
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+        probe = storage / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise SweepError(f"--storage {storage} is not writable ({exc.strerror or exc}): "
+                         "give a folder this user can write (shared storage on a cluster)") from exc
+    return PreparedSweep(spec, profile, data, plan, float(cpus), float(gpus), max_concurrent, uri, storage,
+                         options)
+
+
+# --------------------------------------------------------------------------- Ray
+
+def connect_ray(address: str | None) -> None:
+    """A running Ray (tests, notebooks) is reused; else the given cluster; else a local instance."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+
+
+def check_resources(cpus: float, gpus: float) -> None:
+    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+        return
+    biggest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+    raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but the largest node offers "
+                     f"{biggest.get('CPU', 0):g} CPU and {biggest.get('GPU', 0):g} GPU: lower "
+                     "--cpus-per-trial / --gpus-per-trial or add nodes")
+
+
+def data_key(config: TrialConfig) -> str:
+    """Cells that read the same decoded data share one object-store entry."""
+    flat = {k: v for k, v in to_flat(config.data).items() if f"data.{k}" not in PLACEMENT_KEYS}
+    payload = json.dumps({**flat, "image_size": config.model.image_size}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def decode_data(configs: list[TrialConfig]) -> dict[str, Any]:
+    from transfer_core.data import load_splits
+
+    datasets: dict[str, Any] = {}
+    for config in configs:
+        key = data_key(config)
+        if key not in datasets:
+            datasets[key] = load_splits(config.data, config.model.image_size)
+            log.info("decoded %s: %d train / %d val / %d test", config.data.dataset,
+                     len(datasets[key].train), len(datasets[key].val), len(datasets[key].test))
+    return datasets
+
+
+# --------------------------------------------------------------------------- Tune callbacks
+
+def _status_of(trial) -> str:
+    return str(getattr(trial, "status", ""))
+
+
+class SweepCallback(tune.Callback):
+    """Marks pruned and failed cells in MLflow and logs progress (the CLI renders it).
+
+    A trial that ended without error but did not mark its own run completed was stopped by the
+    scheduler: for search sweeps that is the Optuna pruner (table sweeps have no scheduler that stops).
+    Holds only picklable state: Tune pickles callbacks with the experiment for `Tuner.restore`.
+    """
+
+    def __init__(self, tracking_uri: str, total: int, metric: str, mode: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.total = total
+        self.metric = metric
+        self.mode = mode
+        self.counts = {"done": 0, "pruned": 0, "failed": 0}
+        self.best: float | None = None
+        self.started = time.time()
+        self._last_log = 0.0
+
+    def setup(self, **info) -> None:
+        self.started = time.time()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        value = result.get(self.metric)
+        if isinstance(value, (int, float)) and not math.isnan(value):
+            if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+                self.best = float(value)
+        self._report(trials)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        result = trial.last_result or {}
+        run_id = result.get("mlflow_run_id")
+        pruned = False
+        if run_id:
+            client = tracking.client_for(self.tracking_uri)
+            if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+                pruned = True
+                step = int(result.get("training_iteration", 1)) - 1
+                tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+        self.counts["pruned" if pruned else "done"] += 1
+        self._report(trials, force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        run_id = (trial.last_result or {}).get("mlflow_run_id")
+        if run_id:
+            tracking.mark_cell(tracking.client_for(self.tracking_uri), run_id, schema.STATUS_FAILED)
+        self.counts["failed"] += 1
+        self._report(trials, force=True)
+
+    def _report(self, trials, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self._last_log < 5:
+            return
+        self._last_log = now
+        running = sum(1 for t in trials if _status_of(t) == "RUNNING")
+        progress_log.info(
+            "%d/%d done, %d running, %d pruned, %d failed, %.0f s, best %s = %s",
+            self.counts["done"], self.total, running, self.counts["pruned"], self.counts["failed"],
+            now - self.started, self.metric, "-" if self.best is None else f"{self.best:.4f}",
+            extra={"progress": {**self.counts, "running": running, "total": self.total,
+                                "elapsed_s": now - self.started, "best": self.best}})
+
+
+# --------------------------------------------------------------------------- run
+
+def _cell_payload(cell, key: str) -> dict:
+    return {"config": to_flat(cell.config), "cell_id": cell.cell_id, "arm": cell.arm, "data": cell.data,
+            "run_name": cell.run_name, "data_key": key}
+
+
+def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, str]) -> dict:
+    fingerprints = {name: datasets[key].fingerprint for name, key in keys.items()}
+    synthetic = all(datasets[key].dataset == "synthetic" for key in keys.values())
+    return {
+        schema.TAG_KIND: prepared.spec.kind,
+        schema.TAG_SPEC_HASH: prepared.spec.spec_hash,
+        schema.TAG_PROFILE: prepared.profile.name,
+        schema.TAG_DATA: ",".join(d.name for d in prepared.data),
+        schema.TAG_DATA_FINGERPRINT: json.dumps(fingerprints, sort_keys=True),
+        schema.TAG_SYNTHETIC: str(synthetic).lower(),
+        schema.TAG_SEEDS: json.dumps(list(prepared.plan.seeds)),
+        schema.TAG_GIT_COMMIT: tracking.git_commit(),
+        schema.TAG_VERSIONS: json.dumps(tracking.package_versions(), sort_keys=True),
+        tracking.TAG_INVOCATION: prepared.invocation_key,
+    }
+
+
+def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
+    spec = prepared.spec
+    tune_kwargs: dict[str, Any] = {"metric": spec.metric, "mode": spec.mode}
+    if spec.kind == "search":
+        from sweeps.pruning import make_optuna_search
+
+        searcher, scheduler = make_optuna_search(
+            space=None, metric=None, mode=None, pruner_spec=spec.search.pruner,
+            sampler=spec.search.sampler, seed=0, n_startup_trials=spec.search.n_startup_trials)
+        tune_kwargs.update(search_alg=searcher, scheduler=scheduler, num_samples=spec.search.num_samples)
+    if prepared.max_concurrent is not None:
+        tune_kwargs["max_concurrent_trials"] = prepared.max_concurrent
+    run_config = tune.RunConfig(
+        name=name, storage_path=str(prepared.storage_path), verbose=0, callbacks=[callback],
+        failure_config=tune.FailureConfig(max_failures=prepared.options.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+    return tune.TuneConfig(**tune_kwargs), run_config
+
+
+def _search_space(prepared: PreparedSweep) -> dict:
+    space = {}
+    for key, param in prepared.spec.search.space.items():
+        if param.type == "categorical":
+            space[key] = tune.choice(list(param.choices))
+        elif param.type == "int":
+            space[key] = (tune.lograndint if param.log else tune.randint)(int(param.low), int(param.high) + 1)
+        elif param.log:
+            space[key] = tune.loguniform(param.low, param.high)
+        elif param.step:
+            space[key] = tune.quniform(param.low, param.high, param.step)
+        else:
+            space[key] = tune.uniform(param.low, param.high)
+    return space
+
+
+def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcome:
+    """Run (or continue) the sweep to the end; returns what happened, counted from MLflow."""
+    started = time.time()
+    spec, plan = prepared.spec, prepared.plan
+    client = tracking.client_for(prepared.tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
+    parent = None if prepared.options.fresh else tracking.find_parent(client, experiment_id,
+                                                                       prepared.invocation_key)
+    if resume_only and parent is None:
+        raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
+                         "data and overrides is recorded; start it with `sweeps run`")
+
+    configs = [c.config for c in plan.cells] or list(plan.base_configs.values())
+    keys_by_config = {id(c): data_key(c) for c in configs}
+    datasets = decode_data(configs)
+    data_keys = {}
+    for cell in plan.cells:
+        data_keys.setdefault(cell.data, keys_by_config[id(cell.config)])
+    for name, config in plan.base_configs.items():
+        data_keys.setdefault(name, data_key(config))
+
+    connect_ray(prepared.options.address)
+    check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
+
+    if parent is None:
+        parent_id = tracking.start_parent(client, experiment_id, spec.name,
+                                          _parent_tags(prepared, datasets, data_keys))
+        tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
+        log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)
+    else:
+        parent_id = parent.info.run_id
+        tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
+                                              schema.TAG_SEEDS: json.dumps(list(plan.seeds))})
+        client.update_run(parent_id, status="RUNNING")
+        log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
+    tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
+
+    statuses = tracking.cell_statuses(client, experiment_id, parent_id)
+    done_before = sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
+
+    from sweeps.trainable import train_cell
+
+    resources = {"cpu": prepared.cpus_per_trial, "gpu": prepared.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets), resources)
+    context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
+               "tracking_uri": prepared.tracking_uri, "experiment_id": experiment_id,
+               "parent_run_id": parent_id}
+    threads = max(1, int(prepared.cpus_per_trial))
+    total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
+    interrupted = False
+    tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
+
+    # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
+    remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
+    if tune_path and tune.Tuner.can_restore(tune_path) and (remaining or spec.kind == "search"):
+        log.info("restoring the Tune experiment %s", tune_path)
+        tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
+        grid = tuner.fit()
+        interrupted = _was_interrupted(grid)
+    # 2. cells never started (or a first run): a new Tune experiment over just those
+    statuses = tracking.cell_statuses(client, experiment_id, parent_id)
+    remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
+    fresh_search = spec.kind == "search" and not (tune_path and tune.Tuner.can_restore(tune_path))
+    if not interrupted and (remaining if spec.kind == "table" else fresh_search):
+        name = f"{spec.name}-{parent_id[:8]}-{int(time.time())}"
+        tune_path = str(prepared.storage_path / name)
+        tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
+        callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode)
+        tune_config, run_config = _tune_configs(prepared, callback, name)
+        if spec.kind == "table":
+            cells = [dataclasses.replace(c, config=dataclasses.replace(
+                c.config, num_threads=c.config.num_threads or threads)) for c in remaining]
+            param_space = {"context": context, "cell": tune.grid_search(
+                [_cell_payload(c, data_keys[c.data]) for c in cells])}
+        else:
+            (data_name, base), = plan.base_configs.items()
+            base = dataclasses.replace(base, num_threads=base.num_threads or threads)
+            param_space = {"context": context, "search": _search_space(prepared),
+                           "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
+                                    "run_name": "", "data_key": data_keys[data_name]}}
+        grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
+                          run_config=run_config).fit()
+        interrupted = _was_interrupted(grid)
+
+    statuses = tracking.cell_statuses(client, experiment_id, parent_id)
+    counts = {s: list(statuses.values()).count(s) for s in
+              (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
+    if spec.kind == "table":
+        complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
+    else:
+        complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
+    status = schema.STATUS_COMPLETED if complete else (
+        schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING] else schema.STATUS_FAILED)
+    tracking.finish_parent(client, parent_id, status)
+    return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
+                        skipped_cells=done_before)
+
+
+def _was_interrupted(grid) -> bool:
+    """Tune returns normally on SIGINT (state saved); trials neither terminated nor errored tell."""
+    return grid.num_terminated + grid.num_errors < len(grid)

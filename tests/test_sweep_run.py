@@ -1,0 +1,134 @@
+"""A sweep end to end with a real local Ray and a real MLflow store (smoke profile, synthetic faces)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeps import schema
+from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
+
+pytestmark = pytest.mark.slow
+
+TABLE_SPEC = """
+name: tiny
+title: Tiny ablation
+description: two arms, for the end-to-end test
+caption: A test table.
+kind: table
+profile: smoke
+arms:
+  - {label: "No dropping", set: {model.drop_variant: none}}
+  - {label: MAD, set: {model.drop_variant: mad}}
+seeds: [0]
+table: {baseline: "No dropping"}
+"""
+
+SEARCH_SPEC = """
+name: tiny_search
+title: Tiny search
+description: every trial is pruned after its first epoch
+caption: A test search.
+kind: search
+profile: smoke
+metric: val_acc
+mode: max
+search:
+  space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}
+  num_samples: 2
+  n_startup_trials: 1
+  pruner: {type: threshold, lower: 1.01, n_warmup_steps: 0}
+"""
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    def write(text: str, name: str) -> str:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text))
+        return str(path)
+
+    return write
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _options(tmp_path, tracking_uri, **kw):
+    return RunOptions(tracking_uri=tracking_uri, storage=str(tmp_path / "ray_results"), cpus_per_trial=1,
+                      max_failures=0, **kw)
+
+
+def _children(tracking_uri, outcome):
+    client = MlflowClient(tracking_uri)
+    return client, client.search_runs([outcome.experiment_id],
+                                      filter_string=f"tags.`{schema.TAG_PARENT}` = '{outcome.parent_run_id}'")
+
+
+def test_table_sweep_records_parent_children_metrics_and_models(ray_local, tmp_path, tracking_uri, spec_file):
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    outcome = run_sweep(prepared)
+    assert outcome.status == "completed"
+    client, children = _children(tracking_uri, outcome)
+    assert sorted(r.info.run_name for r in children) == ["tiny/MAD/seed0", "tiny/No dropping/seed0"]
+    for run in children:
+        assert run.data.tags[schema.TAG_STATUS] == "completed" and run.info.status == "FINISHED"
+        assert {"sel_test_acc", "best_test_acc", "test_acc", "train_loss"} <= set(run.data.metrics)
+        assert run.data.params["model.stem"] == "small"
+        assert len(client.get_metric_history(run.info.run_id, "test_acc")) == 2
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"history.json", "confusion_matrix.json", "model"} <= artifacts
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {
+            "model/state_dict.pt", "model/config.json"}
+    parent = client.get_run(outcome.parent_run_id)
+    assert parent.data.tags[schema.TAG_STATUS] == "completed"
+    assert parent.data.tags[schema.TAG_SYNTHETIC] == "true"
+    assert parent.data.tags[schema.TAG_PROFILE] == "smoke"
+
+
+def test_table_sweep_run_again_reruns_no_completed_cell(ray_local, tmp_path, tracking_uri, spec_file):
+    path = spec_file(TABLE_SPEC, "tiny")
+    first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    again = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    assert again.parent_run_id == first.parent_run_id and again.skipped_cells == 2
+    _, children = _children(tracking_uri, again)
+    assert len(children) == 2
+
+
+def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tracking_uri, spec_file):
+    path = spec_file(TABLE_SPEC, "tiny")
+    first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    client, before = _children(tracking_uri, first)
+    ended = {r.info.run_id: r.info.end_time for r in before}
+    more = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))
+    client, after = _children(tracking_uri, more)
+    assert more.parent_run_id == first.parent_run_id and len(after) == 4
+    assert all(client.get_run(run_id).info.end_time == end for run_id, end in ended.items())
+
+
+def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
+    outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    _, children = _children(tracking_uri, outcome)
+    assert len(children) == 2
+    for run in children:
+        assert run.data.tags[schema.TAG_STATUS] == "pruned"
+        assert run.data.tags[schema.TAG_PRUNED_STEP] == "0"
+    assert outcome.status == "completed" and outcome.counts["pruned"] == 2
+
+
+def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    with pytest.raises(SweepError, match=r"nothing to resume: no earlier invocation of 'tiny'"):
+        run_sweep(prepared, resume_only=True)
+
+
+def test_trial_larger_than_any_node_is_refused_before_submission(ray_local, tmp_path, tracking_uri, spec_file):
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), RunOptions(
+        tracking_uri=tracking_uri, storage=str(tmp_path / "r"), cpus_per_trial=64))
+    with pytest.raises(SweepError, match=r"a trial asks for 64 CPU and 0 GPU, but the largest node offers 2 CPU"):
+        run_sweep(prepared)
