@@ -1,0 +1,456 @@
+"""Optuna pruners inside Ray Tune: a registry of pruner specs and a searcher/scheduler bridge.
+
+Why a bridge: Ray Tune 2.60's `OptunaSearch` hard-codes `NopPruner` (ray/tune/search/optuna/optuna_search.py:405)
+and nothing in Ray calls `should_prune()`. A Tune searcher cannot stop a trial; only a `TrialScheduler` can
+(it answers CONTINUE or STOP). And a trial a scheduler stops reaches `OptunaSearch.on_trial_complete` with its
+last result, so Optuna records it as COMPLETE with a partial value (optuna_search.py:553-569), and TPE learns
+from it as if it were final.
+
+So, two linked objects:
+- `PrunableOptunaSearch` installs the pruner on the study and tells Optuna PRUNED for trials the scheduler
+  stopped. It holds all bridge state, because Tune checkpoints the searcher (tune_controller.py:352) but not
+  the scheduler, which comes back from `tuner.pkl` as it was before `fit()`.
+- `OptunaPruningScheduler` reports each result to the trial's Optuna trial at step `training_iteration - 1`
+  (0-based, as Optuna pruners assume), asks `should_prune()` and answers STOP when it says so.
+
+Both are pickled together in `tuner.pkl`, so they stay one pair after `tune.Tuner.restore`; Tune then refreshes
+the searcher in place (`__dict__.update`, optuna_search.py:638-642) from its latest checkpoint. A trial that
+errored was told FAIL, which Optuna cannot undo: when `resume_errored=True` brings it back, it continues in a new
+Optuna trial with the same params and intermediate values (`resumed_from_trial`), and the FAIL record stays.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import os
+import re
+import types
+import typing
+from typing import Any, Callable, Mapping
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import TrialState
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from transfer_core.registry import Registry, RegistryError
+
+logger = logging.getLogger(__name__)
+
+TUNE_TRIAL_ID_ATTR = "tune_trial_id"  # Optuna user attribute: which Tune trial an Optuna trial belongs to
+RESUMED_FROM_ATTR = "resumed_from_trial"  # Optuna user attribute: number of the FAIL trial it continues
+
+
+class PrunerSpecError(ValueError):
+    """A pruner spec that names an unknown pruner or argument, or a value the pruner refuses."""
+
+
+# ----------------------------------------------------------------------------------------------- registry
+
+PrunerFactory = Callable[..., BasePruner]
+PRUNERS: Registry[PrunerFactory] = Registry("pruner")
+
+PRUNERS.register("median")(optuna.pruners.MedianPruner)
+PRUNERS.register("percentile")(optuna.pruners.PercentilePruner)
+PRUNERS.register("successive_halving")(optuna.pruners.SuccessiveHalvingPruner)
+PRUNERS.register("hyperband")(optuna.pruners.HyperbandPruner)
+
+
+@PRUNERS.register("patient")
+def _patient(wrapped: Mapping[str, Any] | None = None, *, patience: int,
+             min_delta: float = 0.0) -> optuna.pruners.PatientPruner:
+    """PatientPruner around another pruner given as a nested spec (`wrapped: {type: median}`)."""
+    try:
+        inner = make_pruner(wrapped) if wrapped is not None else None
+    except PrunerSpecError as exc:
+        raise PrunerSpecError(f"pruner 'patient', argument 'wrapped': {exc}") from exc
+    return optuna.pruners.PatientPruner(inner, patience=patience, min_delta=min_delta)
+
+
+# Limitation: WilcoxonPruner pairs values by step and treats a step as a problem *instance* id (a CV fold, an
+# evaluation seed), testing the trial against the best one instance by instance (optuna/pruners/_wilcoxon.py).
+# Our steps are epochs, so it compares learning curves point by point: only meaningful when each report is one
+# instance's score. Needs scipy.
+PRUNERS.register("wilcoxon")(optuna.pruners.WilcoxonPruner)
+PRUNERS.register("threshold")(optuna.pruners.ThresholdPruner)
+PRUNERS.register("none")(optuna.pruners.NopPruner)
+
+
+def _factory(name: object) -> PrunerFactory:
+    if not isinstance(name, str):
+        raise PrunerSpecError(f"pruner type must be a string, got {type(name).__name__} {name!r}. "
+                              f"Valid: {', '.join(PRUNERS.names())}")
+    try:
+        return PRUNERS.get(name)
+    except RegistryError as exc:
+        raise PrunerSpecError(str(exc)) from None
+
+
+def _parameters(factory: PrunerFactory) -> dict[str, inspect.Parameter]:
+    return {p.name: p for p in inspect.signature(factory).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def pruner_arguments(name: str) -> tuple[str, ...]:
+    """The arguments pruner `name` accepts in a spec (besides `type`), in signature order."""
+    return tuple(_parameters(_factory(name)))
+
+
+def _type_hints(factory: PrunerFactory) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    except Exception:  # an annotation that does not evaluate: leave type checks to the pruner
+        return {}
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    """Whether `value` fits a simple annotation (int, float, str, None, unions, Mapping, classes)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    hint = origin or hint
+    if hint is type(None) or hint is None:
+        return value is None
+    if isinstance(value, bool) and hint in (int, float):
+        return False
+    if hint is float:
+        return isinstance(value, (int, float))
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _hint_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_hint_name(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    hint = typing.get_origin(hint) or hint
+    return getattr(hint, "__name__", str(hint))
+
+
+def _did_you_mean(name: str, valid: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def make_pruner(spec: Mapping[str, Any]) -> BasePruner:
+    """Build an Optuna pruner from a spec like `{"type": "median", "n_startup_trials": 2}`.
+
+    Everything is checked here, before a sweep starts: the type, each argument's name and type, required
+    arguments, and the pruner's own range checks (Optuna's ValueError/TypeError, re-raised as
+    `PrunerSpecError` naming the pruner and the argument).
+    """
+    if not isinstance(spec, Mapping):
+        raise PrunerSpecError(f"pruner spec must be a mapping with a 'type' key, got {type(spec).__name__}")
+    if "type" not in spec:
+        raise PrunerSpecError(f"pruner spec needs a 'type' key. Valid types: {', '.join(PRUNERS.names())}")
+    name = spec["type"]
+    factory = _factory(name)
+    params = _parameters(factory)
+    valid = tuple(params)
+    kwargs = {key: value for key, value in spec.items() if key != "type"}
+    for key in kwargs:
+        if key not in params:
+            listed = f"Valid: {', '.join(valid)}" if valid else "It takes no arguments."
+            raise PrunerSpecError(f"pruner {name!r} got unknown argument {key!r}."
+                                  f"{_did_you_mean(str(key), valid)} {listed}")
+    missing = [p for p in params.values() if p.default is p.empty and p.name not in kwargs]
+    if missing:
+        raise PrunerSpecError(f"pruner {name!r} needs argument {missing[0].name!r}. Valid: {', '.join(valid)}")
+    hints = _type_hints(factory)
+    for key, value in kwargs.items():
+        if key in hints and not _accepts(hints[key], value):
+            raise PrunerSpecError(f"pruner {name!r}, argument {key!r}: expected {_hint_name(hints[key])}, "
+                                  f"got {type(value).__name__} {value!r}")
+    try:
+        return factory(**kwargs)
+    except PrunerSpecError:
+        raise
+    except (ValueError, TypeError) as exc:
+        named = [p for p in valid if re.search(rf"\b{re.escape(p)}\b", str(exc))]
+        where = (f", argument {named[0]!r}" if len(named) == 1
+                 else f", arguments {', '.join(map(repr, named))}" if named else "")
+        raise PrunerSpecError(f"pruner {name!r}{where}: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------------------------- searcher
+
+class PrunableOptunaSearch(OptunaSearch):
+    """`OptunaSearch` with a pruner on its study, and PRUNED (not COMPLETE) for trials the scheduler stopped.
+
+    Everything else is OptunaSearch: sampler, seed, space (dict, Optuna distributions or define-by-run),
+    points_to_evaluate, evaluated_rewards, storage, study_name. Pair it with `OptunaPruningScheduler(self)`;
+    used alone it records intermediate values but prunes nothing (a searcher cannot stop a trial).
+
+    Intermediate values are reported once per step at `training_iteration - 1` by whichever of searcher and
+    scheduler sees a result first (the scheduler, when paired), so there is no double reporting.
+    """
+
+    def __init__(self, space: Any = None, metric: str | list[str] | None = None,
+                 mode: str | list[str] | None = None, points_to_evaluate: list[dict] | None = None,
+                 sampler: optuna.samplers.BaseSampler | None = None, study_name: str | None = None,
+                 storage: optuna.storages.BaseStorage | None = None, seed: int | None = None,
+                 evaluated_rewards: list | None = None, *, pruner: BasePruner | None = None) -> None:
+        if pruner is not None and not isinstance(pruner, BasePruner):
+            raise TypeError(f"pruner must be an optuna.pruners.BasePruner (see make_pruner), "
+                            f"got {type(pruner).__name__}")
+        # Set before OptunaSearch.__init__, which calls _setup_study when a space is given.
+        self._pruner: BasePruner = pruner if pruner is not None else optuna.pruners.NopPruner()
+        self._pruned_at: dict[str, int] = {}  # Tune trial id -> 0-based step at which it was pruned
+        self._last_step: dict[str, int] = {}  # Tune trial id -> last step reported to Optuna
+        self._resumed: set[str] = set()  # trials reopened after an errored run was resumed
+        self._failed: set[str] = set()  # trials told FAIL
+        super().__init__(space=space, metric=metric, mode=mode, points_to_evaluate=points_to_evaluate,
+                         sampler=sampler, study_name=study_name, storage=storage, seed=seed,
+                         evaluated_rewards=evaluated_rewards)
+
+    # -- public queries
+    @property
+    def pruner(self) -> BasePruner:
+        return self._pruner
+
+    @property
+    def study(self) -> optuna.Study | None:
+        """The Optuna study (None until the search space is known)."""
+        return self._ot_study
+
+    @property
+    def multi_objective(self) -> bool:
+        """Optuna's report/should_prune raise for multi-objective studies: no pruning then."""
+        return isinstance(self._metric, (list, tuple))
+
+    def pruned_trials(self) -> dict[str, int]:
+        """Tune trial id -> 0-based step at which the pruner stopped it."""
+        return dict(self._pruned_at)
+
+    def was_pruned(self, trial_id: str) -> bool:
+        return trial_id in self._pruned_at
+
+    # -- study set-up
+    def _setup_study(self, mode: str | list) -> None:
+        points, rewards = self._points_to_evaluate, self._evaluated_rewards
+        if points and self._stored_study_has_trials():
+            # A persistent study being reopened (Tuner.restore sets up the study again before the
+            # checkpoint is loaded): its points were enqueued the first time; do not queue them twice.
+            logger.info("study %r already has trials: points_to_evaluate not enqueued again", self._study_name)
+            self._points_to_evaluate, self._evaluated_rewards = [], None
+        try:
+            super()._setup_study(mode)
+        finally:
+            self._points_to_evaluate, self._evaluated_rewards = points, rewards
+        self._ot_study.pruner = self._pruner  # Ray passed NopPruner; Study.pruner is a plain attribute
+        if self.multi_objective and not isinstance(self._pruner, optuna.pruners.NopPruner):
+            logger.warning("multi-objective study: Optuna cannot prune it, %s is ignored",
+                           type(self._pruner).__name__)
+
+    def _stored_study_has_trials(self) -> bool:
+        if self._storage is None:
+            return False  # in-memory: every _setup_study starts a new study
+        if self._study_name not in optuna.study.get_all_study_names(self._storage):
+            return False
+        study = optuna.load_study(study_name=self._study_name, storage=self._storage)
+        return len(study.get_trials(deepcopy=False)) > 0
+
+    def suggest(self, trial_id: str) -> dict | None:
+        new = trial_id not in self._ot_trials
+        config = super().suggest(trial_id)
+        if new and trial_id in self._ot_trials:
+            self._ot_trials[trial_id].set_user_attr(TUNE_TRIAL_ID_ATTR, trial_id)
+        return config
+
+    # -- results (called by the scheduler first, then by Tune for results the scheduler did not stop)
+    def report_result(self, trial_id: str, result: Mapping[str, Any]) -> int | None:
+        """Report `result[metric]` at step `training_iteration - 1`; the step, or None if nothing new.
+
+        Nothing is reported for multi-objective studies, trials unknown or already finished, results without
+        the metric, and steps at or before the last one reported (a repeated final result, a trial resumed
+        from an older checkpoint: Optuna would ignore them with a warning).
+        """
+        ot_trial = self._ot_trials.get(trial_id)
+        if (self.multi_objective or ot_trial is None or trial_id in self._completed_trials
+                or self._metric not in result or "training_iteration" not in result):
+            return None
+        step = int(result["training_iteration"]) - 1
+        if step < 0 or step <= self._last_step.get(trial_id, -1):
+            return None
+        ot_trial.report(float(result[self._metric]), step)
+        self._last_step[trial_id] = step
+        return step
+
+    def should_prune(self, trial_id: str) -> bool:
+        """The pruner's verdict on the trial's latest reported step."""
+        if self.multi_objective or trial_id not in self._ot_trials or trial_id in self._completed_trials:
+            return False
+        return self._ot_trials[trial_id].should_prune()
+
+    def mark_pruned(self, trial_id: str, step: int) -> None:
+        self._pruned_at[trial_id] = step
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.report_result(trial_id, result)  # a no-op when the paired scheduler has reported this step
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials:
+            if trial_id not in self._resumed:  # resumed ones may be completed by the scheduler first
+                logger.warning("Received additional completion for trial %s, but it already finished", trial_id)
+            return
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None:
+            logger.warning("trial %s is unknown to the Optuna study; its completion is not recorded", trial_id)
+            return
+        if trial_id in self._pruned_at:
+            values, state = None, TrialState.PRUNED  # Optuna keeps the last intermediate value as its value
+        else:
+            if not result:
+                values = None
+            elif self.multi_objective:
+                values = [result.get(m) for m in self._metric]
+                values = None if any(v is None for v in values) else values
+            else:
+                values = result.get(self._metric)
+            state = TrialState.COMPLETE
+            if values is None:
+                state = TrialState.FAIL if error else TrialState.PRUNED
+        try:
+            self._ot_study.tell(ot_trial, values, state=state)
+        except Exception as exc:  # e.g. a NaN final value; as OptunaSearch does
+            logger.warning("Optuna refused the result of trial %s: %s", trial_id, exc)
+        self._completed_trials.add(trial_id)
+        if state == TrialState.FAIL:
+            self._failed.add(trial_id)
+
+    # -- Tuner.restore(resume_errored=True)
+    def resume_failed(self, trial_id: str) -> bool:
+        """Give a resumed errored trial a live Optuna trial again; True if it did.
+
+        The error was told to Optuna as FAIL, which is final. The resumed Tune trial (same trial id, from its
+        checkpoint) gets a new RUNNING Optuna trial with the same params and intermediate values, tagged
+        `resumed_from_trial`; the FAIL record stays as the failed attempt.
+        """
+        if trial_id not in self._failed or trial_id not in self._ot_trials:
+            return False
+        study = self._ot_study
+        old = study._storage.get_trial(self._ot_trials[trial_id]._trial_id)
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params=old.params, distributions=old.distributions,
+            intermediate_values=old.intermediate_values,
+            user_attrs={**old.user_attrs, TUNE_TRIAL_ID_ATTR: trial_id, RESUMED_FROM_ATTR: old.number})
+        # What Study.ask does, minus popping a waiting (enqueued) trial (optuna/study/study.py:578-600).
+        new_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+        self._ot_trials[trial_id] = optuna.trial.Trial(study, new_id)
+        self._completed_trials.discard(trial_id)
+        self._failed.discard(trial_id)
+        self._resumed.add(trial_id)
+        logger.info("trial %s resumed: Optuna trial %d continues failed trial %d", trial_id,
+                    self._ot_trials[trial_id].number, old.number)
+        return True
+
+    def complete_resumed(self, trial_id: str, result: dict | None) -> None:
+        """Finish a resumed trial: Tune's ConcurrencyLimiter forgot it when it errored and would not pass
+        its completion on (ray/tune/search/concurrency_limiter.py:119)."""
+        if trial_id in self._resumed and trial_id not in self._completed_trials:
+            self.on_trial_complete(trial_id, result=result)
+
+
+# ---------------------------------------------------------------------------------------------- scheduler
+
+class OptunaPruningScheduler(FIFOScheduler):
+    """A Tune scheduler that stops a trial when its study's Optuna pruner says so.
+
+    On each result: report `result[metric]` at step `training_iteration - 1`, ask `should_prune()`, answer
+    STOP (and remember the trial and step) or CONTINUE. Results without the metric, trials unknown to the
+    study and multi-objective studies always get CONTINUE. Metric and mode are the searcher's (set on it
+    directly or through `TuneConfig(metric, mode)`). Results are not buffered, so a trial stops at exactly
+    the step the pruner decided.
+    """
+
+    _supports_buffered_results = False
+
+    def __init__(self, searcher: PrunableOptunaSearch) -> None:
+        if not isinstance(searcher, PrunableOptunaSearch):
+            raise TypeError(f"OptunaPruningScheduler needs the PrunableOptunaSearch it prunes for, "
+                            f"got {type(searcher).__name__}")
+        super().__init__()
+        self.searcher = searcher
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        ours = self.searcher.metric  # Tune sets the searcher's properties before the scheduler's
+        if metric and ours and metric != ours:
+            raise ValueError(f"OptunaPruningScheduler prunes on the searcher's metric {ours!r}, "
+                             f"but TuneConfig names {metric!r}")
+        return True
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        self.searcher.resume_failed(trial.trial_id)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        step = self.searcher.report_result(trial.trial_id, result)
+        if step is None or not self.searcher.should_prune(trial.trial_id):
+            return TrialScheduler.CONTINUE
+        self.searcher.mark_pruned(trial.trial_id, step)
+        logger.info("trial %s pruned at step %d (%s = %s)", trial.trial_id, step, self.searcher.metric,
+                    result[self.searcher.metric])
+        return TrialScheduler.STOP
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        self.searcher.complete_resumed(trial.trial_id, result)
+
+    def pruned_trials(self) -> dict[str, int]:
+        """Tune trial id -> 0-based step at which it was pruned (what the tracking callback marks)."""
+        return self.searcher.pruned_trials()
+
+    def was_pruned(self, trial_id: str) -> bool:
+        return self.searcher.was_pruned(trial_id)
+
+    def debug_string(self) -> str:
+        return (f"Using OptunaPruningScheduler ({type(self.searcher.pruner).__name__}): "
+                f"{len(self.searcher.pruned_trials())} pruned")
+
+
+# ------------------------------------------------------------------------------------------- convenience
+
+SAMPLERS: Registry[Callable[[int | None, int], optuna.samplers.BaseSampler]] = Registry("sampler")
+SAMPLERS.register("tpe")(lambda seed, n_startup: optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
+SAMPLERS.register("random")(lambda seed, n_startup: optuna.samplers.RandomSampler(seed=seed))
+# No "grid": GridSampler.after_trial calls study.stop(), which raises outside study.optimize
+# (optuna/samplers/_grid.py:223, optuna/study/study.py:834). Grid sweeps use tune.grid_search.
+
+
+def make_optuna_search(space: Any = None, metric: str | None = None, mode: str | None = None,
+                       pruner_spec: Mapping[str, Any] | None = None, *,
+                       sampler: str | optuna.samplers.BaseSampler = "tpe", seed: int | None = None,
+                       n_startup_trials: int = 10, points_to_evaluate: list[dict] | None = None,
+                       storage: str | os.PathLike | None = None, study_name: str | None = None,
+                       ) -> tuple[PrunableOptunaSearch, OptunaPruningScheduler]:
+    """A linked (searcher, scheduler) pair for `TuneConfig(search_alg=..., scheduler=...)`.
+
+    `sampler`: "tpe" (seeded, `n_startup_trials` random trials first), "random", or an Optuna sampler.
+    `pruner_spec`: a `make_pruner` spec; None prunes nothing. `storage`: a sqlite file path or an RDB URL,
+    with `study_name`, so the study lives outside Tune's searcher pickle. `space`/`metric`/`mode` may be
+    left to `Tuner(param_space=...)` and `TuneConfig(metric, mode)`.
+    """
+    if mode is not None and mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        ot_sampler = sampler
+    else:
+        try:
+            ot_sampler = SAMPLERS.get(sampler)(seed, n_startup_trials)
+        except RegistryError as exc:
+            raise ValueError(str(exc)) from None
+    ot_storage = None
+    if storage is not None:
+        if not study_name:
+            raise ValueError("a persistent Optuna storage needs a study_name")
+        url = str(storage) if "://" in str(storage) else f"sqlite:///{os.path.abspath(storage)}"
+        ot_storage = optuna.storages.RDBStorage(url)
+    pruner = make_pruner(pruner_spec) if pruner_spec is not None else None
+    searcher = PrunableOptunaSearch(space=space, metric=metric, mode=mode, points_to_evaluate=points_to_evaluate,
+                                    sampler=ot_sampler, study_name=study_name, storage=ot_storage, pruner=pruner)
+    return searcher, OptunaPruningScheduler(searcher)

@@ -1,0 +1,392 @@
+"""Specifications of sweeps.pruning: pruner specs, and the bridge that lets an Optuna pruner stop Tune trials.
+
+Unit tests drive the scheduler with a stand-in trial (only `trial_id` is read); integration tests run a real
+Tuner on synthetic learning curves (score = quality * iteration, no training) and compare its decisions with
+the same reports replayed into a plain Optuna study.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from sweeps.pruning import (
+    PRUNERS, RESUMED_FROM_ATTR, TUNE_TRIAL_ID_ATTR, OptunaPruningScheduler, PrunableOptunaSearch,
+    PrunerSpecError, make_optuna_search, make_pruner, pruner_arguments)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+ITERATIONS = 6
+CONTINUE, STOP = "CONTINUE", "STOP"
+
+
+# ------------------------------------------------------------------------------------------------ make_pruner
+
+BUILDS = {
+    "median": ({"n_startup_trials": 2, "n_warmup_steps": 1}, optuna.pruners.MedianPruner,
+               {"_n_startup_trials": 2, "_n_warmup_steps": 1, "_percentile": 50.0}),
+    "percentile": ({"percentile": 25.0, "n_startup_trials": 3, "n_min_trials": 2}, optuna.pruners.PercentilePruner,
+                   {"_percentile": 25.0, "_n_startup_trials": 3, "_n_min_trials": 2}),
+    "successive_halving": ({"min_resource": 2, "reduction_factor": 3}, optuna.pruners.SuccessiveHalvingPruner,
+                           {"_min_resource": 2, "_reduction_factor": 3}),
+    "hyperband": ({"min_resource": 1, "max_resource": 9, "reduction_factor": 3}, optuna.pruners.HyperbandPruner,
+                  {"_min_resource": 1, "_max_resource": 9, "_reduction_factor": 3}),
+    "patient": ({"patience": 2, "min_delta": 0.1, "wrapped": {"type": "median", "n_warmup_steps": 4}},
+                optuna.pruners.PatientPruner, {"_patience": 2, "_min_delta": 0.1}),
+    "wilcoxon": ({"p_threshold": 0.05, "n_startup_steps": 3}, optuna.pruners.WilcoxonPruner,
+                 {"_p_threshold": 0.05, "_n_startup_steps": 3}),
+    "threshold": ({"lower": 0.1, "n_warmup_steps": 2}, optuna.pruners.ThresholdPruner,
+                  {"_lower": 0.1, "_upper": float("inf"), "_n_warmup_steps": 2}),
+    "none": ({}, optuna.pruners.NopPruner, {}),
+}
+
+
+def test_pruners_registry_has_the_documented_entries():
+    assert set(PRUNERS.names()) == set(BUILDS)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_make_pruner_builds_the_registered_class_with_the_arguments(name):
+    args, cls, attributes = BUILDS[name]
+    pruner = make_pruner({"type": name, **args})
+    assert type(pruner) is cls
+    assert {key: getattr(pruner, key) for key in attributes} == attributes
+
+
+def test_make_pruner_patient_wraps_the_nested_spec():
+    pruner = make_pruner({"type": "patient", "patience": 1, "wrapped": {"type": "median", "n_warmup_steps": 4}})
+    assert type(pruner._wrapped_pruner) is optuna.pruners.MedianPruner
+    assert pruner._wrapped_pruner._n_warmup_steps == 4
+
+
+def test_pruner_arguments_follow_the_pruner_signature():
+    assert pruner_arguments("median") == ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials")
+    assert pruner_arguments("patient") == ("wrapped", "patience", "min_delta")
+    assert pruner_arguments("none") == ()
+
+
+def test_make_pruner_unknown_type_suggests_and_lists_valid_types():
+    with pytest.raises(PrunerSpecError, match=r"^unknown pruner 'medain'\. Did you mean 'median'\? "
+                                              r"Valid: median, percentile, successive_halving, hyperband, "
+                                              r"patient, wilcoxon, threshold, none$"):
+        make_pruner({"type": "medain"})
+
+
+def test_make_pruner_missing_type_lists_valid_types():
+    with pytest.raises(PrunerSpecError, match=r"^pruner spec needs a 'type' key\. Valid types: median, "):
+        make_pruner({"n_startup_trials": 2})
+
+
+def test_make_pruner_unknown_argument_names_it_and_lists_valid_ones():
+    with pytest.raises(PrunerSpecError, match=r"^pruner 'median' got unknown argument 'n_startup'\. Did you mean "
+                                              r"'n_startup_trials'\? Valid: n_startup_trials, n_warmup_steps, "
+                                              r"interval_steps, n_min_trials$"):
+        make_pruner({"type": "median", "n_startup": 2})
+
+
+def test_make_pruner_bad_value_wraps_optunas_error_naming_pruner_and_argument():
+    with pytest.raises(PrunerSpecError, match=r"^pruner 'percentile', argument 'percentile': Percentile must be "
+                                              r"between 0 and 100 inclusive, but got percentile=150\.$") as info:
+        make_pruner({"type": "percentile", "percentile": 150})
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_make_pruner_wrong_type_names_the_expected_type():
+    with pytest.raises(PrunerSpecError, match=r"^pruner 'median', argument 'n_warmup_steps': expected int, "
+                                              r"got str '2'$"):
+        make_pruner({"type": "median", "n_warmup_steps": "2"})
+
+
+def test_make_pruner_missing_required_argument_is_named():
+    with pytest.raises(PrunerSpecError, match=r"^pruner 'patient' needs argument 'patience'\. "
+                                              r"Valid: wrapped, patience, min_delta$"):
+        make_pruner({"type": "patient", "wrapped": {"type": "median"}})
+
+
+def test_make_pruner_error_in_wrapped_spec_names_the_outer_pruner():
+    with pytest.raises(PrunerSpecError, match=r"^pruner 'patient', argument 'wrapped': pruner 'median', argument "
+                                              r"'n_warmup_steps': Number of warmup steps cannot be negative"):
+        make_pruner({"type": "patient", "patience": 1, "wrapped": {"type": "median", "n_warmup_steps": -1}})
+
+
+# ------------------------------------------------------------------------------------------- bridge (units)
+
+SPACE = {"quality": FloatDistribution(0.0, 2.0)}
+
+
+def _pair(pruner=None, **kwargs):
+    searcher = PrunableOptunaSearch(space=SPACE, metric="score", mode="max", pruner=pruner, **kwargs)
+    return searcher, OptunaPruningScheduler(searcher)
+
+
+def _feed(scheduler, trial_id, values, **extra):
+    """Results with training_iteration 1, 2, ...; the scheduler's decisions."""
+    trial = SimpleNamespace(trial_id=trial_id)
+    return [scheduler.on_trial_result(None, trial, {"score": v, "training_iteration": i, **extra})
+            for i, v in enumerate(values, start=1)]
+
+
+def _optuna_trial(searcher, trial_id):
+    return searcher._ot_trials[trial_id]._cached_frozen_trial
+
+
+def test_searcher_installs_the_pruner_on_its_study():
+    pruner = optuna.pruners.MedianPruner()
+    searcher, _ = _pair(pruner)
+    assert searcher.study.pruner is pruner
+
+
+def test_searcher_installs_the_pruner_when_space_and_metric_come_from_tune_config():
+    pruner = optuna.pruners.MedianPruner()
+    searcher = PrunableOptunaSearch(pruner=pruner)
+    searcher.set_search_properties("score", "max", {"quality": SPACE["quality"]})
+    assert searcher.study.pruner is pruner and searcher.metric == "score"
+
+
+def test_scheduler_stops_when_the_pruner_says_so_and_remembers_the_step():
+    searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    searcher.suggest("t")
+    assert _feed(scheduler, "t", [1.0, 0.9, 0.2]) == [CONTINUE, CONTINUE, STOP]
+    assert scheduler.pruned_trials() == {"t": 2}
+    assert scheduler.was_pruned("t") and not scheduler.was_pruned("other")
+
+
+def test_scheduler_reports_at_zero_based_steps():
+    searcher, scheduler = _pair()
+    searcher.suggest("t")
+    _feed(scheduler, "t", [1.0, 2.0])
+    assert _optuna_trial(searcher, "t").intermediate_values == {0: 1.0, 1: 2.0}
+
+
+def test_scheduler_ignores_results_without_the_metric():
+    searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    searcher.suggest("t")
+    trial = SimpleNamespace(trial_id="t")
+    assert scheduler.on_trial_result(None, trial, {"loss": 0.0, "training_iteration": 1}) == CONTINUE
+    assert _optuna_trial(searcher, "t").intermediate_values == {}
+
+
+def test_scheduler_continues_trials_unknown_to_the_study():
+    _, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    assert _feed(scheduler, "never-suggested", [0.0]) == [CONTINUE]
+    assert scheduler.pruned_trials() == {}
+
+
+def test_scheduler_is_disabled_for_multi_objective_studies():
+    searcher = PrunableOptunaSearch(space=SPACE, metric=["score", "cost"], mode=["max", "min"],
+                                    pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    scheduler = OptunaPruningScheduler(searcher)
+    searcher.suggest("t")
+    assert _feed(scheduler, "t", [0.0, 0.0], cost=1.0) == [CONTINUE, CONTINUE]
+
+
+def test_scheduler_rejects_a_different_metric_in_tune_config():
+    _, scheduler = _pair()
+    with pytest.raises(ValueError, match=r"prunes on the searcher's metric 'score', but TuneConfig names 'loss'"):
+        scheduler.set_search_properties("loss", "min")
+
+
+def test_searcher_does_not_report_a_step_twice():
+    searcher, scheduler = _pair()
+    searcher.suggest("t")
+    _feed(scheduler, "t", [1.0])
+    searcher.on_trial_result("t", {"score": 5.0, "training_iteration": 1})  # Tune passes CONTINUEd results on
+    assert _optuna_trial(searcher, "t").intermediate_values == {0: 1.0}
+
+
+def test_searcher_tells_pruned_not_complete_for_a_stopped_trial():
+    searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    searcher.suggest("t")
+    _feed(scheduler, "t", [1.0, 0.2])
+    searcher.on_trial_complete("t", result={"score": 0.2, "training_iteration": 2})
+    (trial,) = searcher.study.trials
+    assert trial.state == TrialState.PRUNED and trial.value == 0.2  # Optuna keeps the last intermediate value
+
+
+def test_searcher_reopens_a_failed_trial_when_tune_resumes_it():
+    searcher, scheduler = _pair()
+    params = searcher.suggest("t")
+    _feed(scheduler, "t", [1.0, 2.0])
+    searcher.on_trial_complete("t", error=True)  # what Tune does when the trial errors
+    scheduler.on_trial_add(None, SimpleNamespace(trial_id="t"))  # Tuner.restore(resume_errored=True)
+    _feed(scheduler, "t", [1.0, 2.0, 3.0])
+    scheduler.on_trial_complete(None, SimpleNamespace(trial_id="t"), {"score": 3.0})
+    failed, resumed = searcher.study.trials
+    assert failed.state == TrialState.FAIL
+    assert (resumed.state, resumed.value, resumed.params) == (TrialState.COMPLETE, 3.0, params)
+    assert resumed.intermediate_values == {0: 1.0, 1: 2.0, 2: 3.0}
+    assert resumed.user_attrs == {TUNE_TRIAL_ID_ATTR: "t", RESUMED_FROM_ATTR: failed.number}
+
+
+def test_make_optuna_search_returns_a_linked_pair_with_a_seeded_tpe_sampler():
+    searcher, scheduler = make_optuna_search(SPACE, "score", "max", {"type": "median"}, seed=3, n_startup_trials=4)
+    assert scheduler.searcher is searcher
+    assert type(searcher.pruner) is optuna.pruners.MedianPruner and searcher.study.pruner is searcher.pruner
+    sampler = searcher.study.sampler
+    assert type(sampler) is optuna.samplers.TPESampler and sampler._n_startup_trials == 4
+    again, _ = make_optuna_search(SPACE, "score", "max", seed=3)
+    assert again.suggest("a") == make_optuna_search(SPACE, "score", "max", seed=3)[0].suggest("a")
+
+
+def test_make_optuna_search_keeps_the_study_in_sqlite(tmp_path):
+    searcher, _ = make_optuna_search(SPACE, "score", "max", storage=tmp_path / "optuna.db", study_name="s")
+    searcher.suggest("a")
+    stored = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.user_attrs[TUNE_TRIAL_ID_ATTR] for t in stored.trials] == ["a"]
+
+
+def test_make_optuna_search_unknown_sampler_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"^unknown sampler 'tpee'\. Did you mean 'tpe'\? Valid: tpe, random$"):
+        make_optuna_search(SPACE, "score", "max", sampler="tpee")
+
+
+# ------------------------------------------------------------------------------------- bridge (real Tuner)
+
+def _curve(quality):
+    return [quality * i for i in range(1, ITERATIONS + 1)]
+
+
+def _first_pruned_step(pruner, finished_qualities, quality):
+    """Replay: finished curves into a fresh study, then the trial's curve until should_prune()."""
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for q in finished_qualities:
+        trial = study.ask()
+        for step, value in enumerate(_curve(q)):
+            trial.report(value, step)
+        study.tell(trial, _curve(q)[-1])
+    trial = study.ask()
+    for step, value in enumerate(_curve(quality)):
+        trial.report(value, step)
+        if trial.should_prune():
+            return step
+    return None
+
+
+def _learning_curve(crash_quality=None, interrupt_quality=None, marker_dir=None, driver_pid=None):
+    """A trainable: score = quality * iteration, a checkpoint each iteration. With `marker_dir`, the trial of
+    `crash_quality` raises once at iteration 4, and the trial of `interrupt_quality` interrupts the driver once
+    at iteration 2 (SIGUSR1, which Tune handles like Ctrl+C) and waits to be stopped.
+
+    Built inside a function so that cloudpickle ships it by value: Ray workers cannot import test modules.
+    """
+
+    def learning_curve(config):
+        import signal
+        import time
+
+        from ray import tune
+
+        quality, start = config["quality"], 0
+        if checkpoint := tune.get_checkpoint():
+            with checkpoint.as_directory() as d, open(os.path.join(d, "state.json")) as f:
+                start = json.load(f)["iteration"]
+        for iteration in range(start + 1, ITERATIONS + 1):
+            marker = os.path.join(marker_dir, str(quality)) if marker_dir else None
+            if marker and not os.path.exists(marker):
+                if quality == crash_quality and iteration == 4:
+                    open(marker, "w").close()
+                    raise RuntimeError("simulated crash")
+                if quality == interrupt_quality and iteration == 2:
+                    open(marker, "w").close()
+                    os.kill(driver_pid, signal.SIGUSR1)
+                    time.sleep(60)
+            with tempfile.TemporaryDirectory() as d:
+                with open(os.path.join(d, "state.json"), "w") as f:
+                    json.dump({"iteration": iteration}, f)
+                tune.report({"score": quality * iteration}, checkpoint=tune.Checkpoint.from_directory(d))
+
+    from ray import tune
+
+    return tune.with_resources(learning_curve, {"cpu": 0.25})
+
+
+def _tuner(trainable, searcher, scheduler, storage, name, num_samples):
+    from ray import tune
+
+    return tune.Tuner(
+        trainable, param_space={"quality": tune.uniform(0.0, 2.0)},
+        tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, scheduler=scheduler,
+                                    num_samples=num_samples, max_concurrent_trials=1, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=0)))
+
+
+def _trials_by_tune_id(study):
+    live = [t for t in study.get_trials() if t.state != TrialState.FAIL]
+    by_id = {t.user_attrs[TUNE_TRIAL_ID_ATTR]: t for t in live}
+    assert len(by_id) == len(live), "two live Optuna trials for one Tune trial"
+    return by_id
+
+
+@pytest.mark.slow
+def test_bridge_stops_a_weak_trial_where_the_optuna_pruner_decides(ray_local, tmp_path):
+    qualities = [1.0, 0.8, 0.1, 1.2]  # two start-up trials, a weak one, a strong one; run one at a time
+    spec = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 2}
+    expected_step = _first_pruned_step(make_pruner(spec), qualities[:2], 0.1)
+    assert expected_step is not None and _first_pruned_step(make_pruner(spec), qualities[:2], 1.2) is None
+    searcher, scheduler = make_optuna_search(pruner_spec=spec, points_to_evaluate=[{"quality": q} for q in qualities],
+                                             seed=0)  # metric, mode and space come from the Tuner
+
+    results = _tuner(_learning_curve(), searcher, scheduler, tmp_path, "bridge", len(qualities)).fit()
+
+    iterations = {r.config["quality"]: r.metrics["training_iteration"] for r in results}
+    assert iterations == {1.0: ITERATIONS, 0.8: ITERATIONS, 0.1: expected_step + 1, 1.2: ITERATIONS}
+    ids = {r.config["quality"]: r.metrics["trial_id"] for r in results}
+    assert scheduler.pruned_trials() == {ids[0.1]: expected_step}
+    optuna_trials = _trials_by_tune_id(searcher.study)
+    assert optuna_trials[ids[0.1]].state == TrialState.PRUNED
+    assert max(optuna_trials[ids[0.1]].intermediate_values) == expected_step
+    strong = optuna_trials[ids[1.2]]
+    assert (strong.state, strong.value) == (TrialState.COMPLETE, pytest.approx(1.2 * ITERATIONS))
+    assert [t.state for t in searcher.study.trials].count(TrialState.COMPLETE) == 3
+
+
+@pytest.mark.slow
+def test_bridge_survives_tuner_restore_after_an_interrupted_run(ray_local, tmp_path):
+    from ray import tune
+
+    # One trial at a time: two start-up trials, a weak one (pruned), a strong one that crashes at iteration 4,
+    # a weak one that interrupts the driver at iteration 2, and a strong one that only starts after restore.
+    qualities = [1.0, 0.8, 0.1, 1.2, 0.05, 1.1]
+    spec = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 2}
+    storage = tmp_path / "optuna.db"
+    searcher, scheduler = make_optuna_search(pruner_spec=spec, points_to_evaluate=[{"quality": q} for q in qualities],
+                                             seed=0, storage=storage, study_name="restore")
+    trainable = _learning_curve(crash_quality=1.2, interrupt_quality=0.05, marker_dir=str(tmp_path),
+                                driver_pid=os.getpid())
+    first = _tuner(trainable, searcher, scheduler, tmp_path, "restore", len(qualities)).fit()
+    assert len(first.errors) == 1 and len(first) == 5  # interrupted before the last trial started
+
+    # Re-passing param_space (as a driver re-injecting object refs does) makes Tune set up the study again.
+    tuner = tune.Tuner.restore(str(tmp_path / "restore"), trainable, resume_errored=True,
+                               param_space={"quality": tune.uniform(0.0, 2.0)})
+    results = tuner.fit()
+
+    assert not results.errors and len(results) == len(qualities)
+    config = tuner._local_tuner._tune_config  # no public getter: the pair Tune actually ran after restore
+    restored = config.search_alg
+    assert config.scheduler.searcher is restored
+    assert type(restored.study.pruner) is optuna.pruners.MedianPruner and restored.study.pruner is restored.pruner
+    ids = {r.config["quality"]: r.metrics["trial_id"] for r in results}
+    iterations = {r.config["quality"]: r.metrics["training_iteration"] for r in results}
+    assert iterations == {1.0: 6, 0.8: 6, 0.1: 3, 1.2: 6, 0.05: 3, 1.1: 6}
+    assert restored.pruned_trials() == {ids[0.1]: 2, ids[0.05]: 2}
+    stored = optuna.load_study(study_name="restore", storage=f"sqlite:///{storage}")
+    assert TrialState.WAITING not in [t.state for t in stored.trials]  # points_to_evaluate not queued twice
+    by_id = _trials_by_tune_id(stored)
+    assert set(by_id) == set(ids.values())  # one live Optuna trial per Tune trial
+    assert [by_id[ids[q]].state for q in qualities] == [
+        TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE, TrialState.PRUNED,
+        TrialState.COMPLETE]
+    assert by_id[ids[1.2]].value == pytest.approx(1.2 * ITERATIONS)
+    (crashed,) = [t for t in stored.trials if t.state == TrialState.FAIL]  # the crashed attempt, kept as such
+    assert by_id[ids[1.2]].user_attrs[RESUMED_FROM_ATTR] == crashed.number
