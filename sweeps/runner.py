@@ -143,14 +143,30 @@ def connect_ray(address: str | None) -> None:
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
 
 
-def check_resources(cpus: float, gpus: float) -> None:
-    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
+def _node_shapes() -> list[dict[str, float]]:
+    """Resources of each alive node, plus each node type an autoscaler may still start (a cluster
+    launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one)."""
     import ray
 
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+    shapes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+    try:  # private API: the autoscaler's node groups, published in the GCS by `ray up` clusters
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+        for group in (config.node_group_configs if config else ()):
+            if group.max_count != 0:
+                shapes.append({k: float(v) for k, v in group.resources.items()})
+    except Exception as exc:  # older/newer Ray: fall back to the nodes that exist
+        log.debug("no autoscaler node groups (%s)", exc)
+    return shapes
+
+
+def check_resources(cpus: float, gpus: float) -> None:
+    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
+    shapes = _node_shapes()
+    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in shapes):
         return
-    biggest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+    biggest = max(shapes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
     raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but the largest node offers "
                      f"{biggest.get('CPU', 0):g} CPU and {biggest.get('GPU', 0):g} GPU: lower "
                      "--cpus-per-trial / --gpus-per-trial or add nodes")

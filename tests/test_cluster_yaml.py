@@ -1,0 +1,226 @@
+"""cluster.yaml: valid for Ray's cluster launcher, checked offline the way `ray up` checks it, and safe by
+construction (trials on GPU workers, token auth on, servers off public interfaces). No cloud SDK, no network.
+
+`ray up` calls prepare_config (merge the provider's defaults.yaml, fold setup_commands into the head's and the
+workers' lists) and then validate_config (ray-schema.json plus node-type checks) before it touches a cloud;
+stack.md §4.2. Commands are checked as the launcher runs them: after prepare_config.
+"""
+
+import copy
+import re
+import subprocess
+from pathlib import Path
+
+import click
+import jsonschema
+import pytest
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER_YAML = ROOT / "cluster.yaml"
+COMMAND_LISTS = ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
+                 "head_start_ray_commands", "worker_start_ray_commands")
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load(CLUSTER_YAML.read_text())
+
+
+@pytest.fixture
+def spec(raw) -> dict:
+    """A private copy to break."""
+    return copy.deepcopy(raw)
+
+
+@pytest.fixture(scope="module")
+def prepared(raw) -> dict:
+    return prepare_config(copy.deepcopy(raw))
+
+
+def _all_commands(config: dict) -> list[str]:
+    commands = [c for key in COMMAND_LISTS for c in config.get(key, [])]
+    for node_type in config.get("available_node_types", {}).values():
+        commands += [c for key in COMMAND_LISTS for c in node_type.get(key, [])]
+    return commands
+
+
+def _env_script(config: dict) -> str:
+    """The command that writes ~/.transfer-sweeps/env.sh on the head (the workers run the same one)."""
+    [command] = [c for c in config["head_start_ray_commands"] if "> ~/.transfer-sweeps/env.sh" in c]
+    return command
+
+
+def _mlflow_server(prepared: dict) -> str:
+    [command] = [c for c in prepared["head_start_ray_commands"] if "mlflow server" in c]
+    return command
+
+
+def _head_type(config: dict) -> dict:
+    return config["available_node_types"][config["head_node_type"]]
+
+
+def _worker_types(config: dict) -> dict:
+    return {k: v for k, v in config["available_node_types"].items() if k != config["head_node_type"]}
+
+
+# --------------------------------------------------------------------------- validity
+
+def test_cluster_yaml_validates_like_ray_up(prepared):
+    validate_config(copy.deepcopy(prepared))
+
+
+def test_cluster_yaml_is_aws_named_transfer_sweeps(raw):
+    assert raw["cluster_name"] == "transfer-sweeps"
+    assert raw["provider"]["type"] == "aws" and raw["provider"]["region"] == "us-west-2"
+
+
+def test_cluster_yaml_unknown_top_level_key_fails_validation(spec):
+    spec["bogus_key"] = 1
+    with pytest.raises(jsonschema.ValidationError,
+                       match=r"Additional properties are not allowed \('bogus_key' was unexpected\)"):
+        validate_config(prepare_config(spec))
+
+
+def test_cluster_yaml_head_node_type_that_is_not_a_node_type_fails_validation(spec):
+    spec["head_node_type"] = "ray.head.typo"
+    with pytest.raises(ValueError, match=r"`head_node_type` must be one of `available_node_types`\."):
+        validate_config(prepare_config(spec))
+
+
+def test_cluster_yaml_commands_are_valid_bash(prepared):
+    for command in _all_commands(prepared):
+        check = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True, timeout=30)
+        # an unterminated here-document is only a warning to bash -n: any output is a failure
+        assert check.returncode == 0 and not check.stderr, f"{command!r}: {check.stderr}"
+
+
+# --------------------------------------------------------------------------- nodes and resources
+
+def test_cluster_yaml_head_node_has_no_cpus_so_trials_land_on_workers(raw):
+    assert _head_type(raw)["resources"] == {"CPU": 0}
+
+
+def test_cluster_yaml_every_resource_value_is_an_integer(raw):
+    for name, node_type in raw["available_node_types"].items():
+        for key, value in node_type["resources"].items():
+            assert type(value) is int, f"{name}.resources.{key}={value!r} is not an integer"
+
+
+def test_cluster_yaml_gpu_workers_autoscale_from_zero(raw):
+    [worker] = _worker_types(raw).values()
+    assert worker["min_workers"] == 0 and 1 <= worker["max_workers"] <= raw["max_workers"]
+    assert raw["idle_timeout_minutes"] > 0
+
+
+def test_cluster_yaml_one_worker_holds_a_paper_profile_trial(raw):
+    paper = yaml.safe_load((ROOT / "search_spaces" / "profiles.yaml").read_text())["paper"]
+    [worker] = _worker_types(raw).values()
+    assert worker["resources"]["CPU"] >= paper["cpus_per_trial"]
+    assert worker["resources"]["GPU"] >= paper["gpus_per_trial"] >= 1
+
+
+# --------------------------------------------------------------------------- software
+
+def test_cluster_yaml_worker_setup_installs_the_package_with_constraints(raw, prepared):
+    assert raw["file_mounts"]["~/transfer-sweeps"] == "."
+    installs = [c for c in prepared["worker_setup_commands"] if re.search(r"pip install .*-c constraints\.txt -e \.", c)]
+    assert installs and "cd ~/transfer-sweeps" in installs[0]
+
+
+def test_cluster_yaml_head_installs_ray_default_at_the_pinned_version(prepared):
+    pin = re.search(r"^ray==(\S+)$", (ROOT / "constraints.txt").read_text(), re.M).group(1)
+    assert any(f'"ray[default,tune]=={pin}"' in c for c in prepared["head_setup_commands"])
+
+
+def test_cluster_yaml_head_installs_boto3_for_the_autoscaler(raw):
+    assert any("boto3" in c for c in raw["head_setup_commands"])
+
+
+# --------------------------------------------------------------------------- security
+
+def test_cluster_yaml_never_disables_token_auth():
+    assert not re.search(r"RAY_AUTH_MODE\W*disabled", CLUSTER_YAML.read_text(), re.I)
+
+
+def test_cluster_yaml_exports_token_auth_on_every_node(raw, prepared):
+    env = _env_script(raw)
+    assert "export RAY_AUTH_MODE=token" in env
+    # first on every start, so a reused (stopped) worker that skips its setup commands is current too
+    assert prepared["head_start_ray_commands"][0] == env and prepared["worker_start_ray_commands"][0] == env
+    ray_commands = [c for c in prepared["head_start_ray_commands"] + prepared["worker_start_ray_commands"]
+                    if re.search(r"\bray (start|stop)\b", c)]
+    assert ray_commands and all(c.startswith(". ~/.transfer-sweeps/env.sh;") for c in ray_commands)
+
+
+def test_cluster_yaml_distributes_the_token_with_file_mounts(raw):
+    assert raw["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    assert "chmod 600 ~/.ray/auth_token" in _env_script(raw)
+
+
+def test_cluster_yaml_mlflow_server_is_not_bound_to_all_interfaces(prepared):
+    host = re.search(r"--host\s+(\S+)", _mlflow_server(prepared)).group(1).strip("\"'")
+    assert host not in {"0.0.0.0", "::", "[::]"}
+    assert not any("0.0.0.0" in c for c in _all_commands(prepared))
+
+
+def test_cluster_yaml_mlflow_is_reachable_where_drivers_and_trials_look_for_it(raw, prepared):
+    env = _env_script(raw)
+    assert "export TRANSFER_SWEEPS_HEAD_IP=$HEAD_IP" in env
+    assert "export MLFLOW_TRACKING_URI=http://$HEAD_IP:5000" in env
+    assert '--host "$TRANSFER_SWEEPS_HEAD_IP" --port 5000' in _mlflow_server(prepared)
+
+
+def test_cluster_yaml_mlflow_database_is_on_local_disk_and_artifacts_on_shared_storage(prepared):
+    server = _mlflow_server(prepared)
+    store = re.search(r"--backend-store-uri\s+\"?(\S+?)\"?\s", server).group(1)
+    assert store.startswith("sqlite:///$HOME/") and "/mnt/" not in store
+    assert "--artifacts-destination /mnt/shared/mlartifacts" in server
+
+
+def test_cluster_yaml_dashboard_listens_on_loopback_and_usage_stats_are_off(prepared):
+    [head_start] = [c for c in prepared["head_start_ray_commands"] if "ray start" in c]
+    assert "--dashboard-host=127.0.0.1" in head_start and "--disable-usage-stats" in head_start
+    assert "--autoscaling-config=~/ray_bootstrap_config.yaml" in head_start
+    [worker_start] = [c for c in prepared["worker_start_ray_commands"] if "ray start" in c]
+    assert "--address=$RAY_HEAD_IP:6379" in worker_start and "--disable-usage-stats" in worker_start
+
+
+def test_cluster_yaml_environment_turns_telemetry_off(raw):
+    env = _env_script(raw)
+    assert "export MLFLOW_DISABLE_TELEMETRY=true" in env and "export RAY_USAGE_STATS_ENABLED=0" in env
+
+
+def test_cluster_yaml_shared_storage_holds_tune_results_data_and_artifacts(raw):
+    [mount] = [c for c in raw["setup_commands"] if "/etc/fstab" in c]  # runs on head and workers
+    assert " /mnt/shared nfs4 " in mount
+    for folder in ("/mnt/shared/data", "/mnt/shared/ray_results", "/mnt/shared/mlartifacts"):
+        assert folder in mount
+
+
+# --------------------------------------------------------------------------- the variants its comments describe
+
+def test_cluster_yaml_on_prem_variant_from_its_comments_validates(spec):
+    spec["provider"] = {"type": "local", "head_ip": "10.0.0.10", "worker_ips": ["10.0.0.11", "10.0.0.12"]}
+    spec["auth"] = {"ssh_user": "researcher", "ssh_private_key": "~/.ssh/id_ed25519"}
+    del spec["available_node_types"], spec["head_node_type"]
+    validate_config(prepare_config(spec))
+
+
+def test_cluster_yaml_on_prem_refuses_node_types(spec):
+    spec["provider"] = {"type": "local", "head_ip": "10.0.0.10", "worker_ips": ["10.0.0.11"]}
+    with pytest.raises(click.ClickException, match="not supported for on-premise clusters"):
+        prepare_config(spec)
+
+
+def test_cluster_yaml_gcp_variant_from_its_comments_validates(spec):
+    spec["provider"] = {"type": "gcp", "region": "us-west1", "availability_zone": "us-west1-b",
+                        "project_id": "my-project"}
+    disks = [{"boot": True, "autoDelete": True, "type": "PERSISTENT",
+              "initializeParams": {"diskSizeGb": 200, "sourceImage": "projects/p/global/images/family/f"}}]
+    _head_type(spec)["node_config"] = {"machineType": "n2-standard-8", "disks": disks}
+    for worker in _worker_types(spec).values():
+        worker["node_config"] = {"machineType": "g2-standard-4", "disks": disks,
+                                 "scheduling": [{"onHostMaintenance": "TERMINATE"}]}
+    validate_config(prepare_config(spec))
