@@ -1,0 +1,344 @@
+"""Figures of a sweep, from its recorded runs: learning curves, ablation bars, and attention maps.
+
+- `learning_curves`: one panel per data set, one line per arm: the mean over seeds of a per-epoch
+  metric with a ±1 std band (the band needs two seeds at that epoch).
+- `ablation_bars`: the table's primary metric as grouped bars (mean, ±std error bars, the per-seed
+  values as dots, the paper's reported figure as a dashed line).
+- `attention_grid`: the paper's Fig. 3: the fused LANet map M over the face, one row per expression
+  class, one column per variant, from the trained models the sweep logged (model/state_dict.pt +
+  model/config.json of a completed child run).
+
+Each figure is written as PNG and PDF (`<stem>.png`, `<stem>.pdf`). We draw on `matplotlib.figure.Figure`
+with the Agg canvas and never touch pyplot, so importing this module changes no global backend.
+`log_figures` puts the files under figures/ of the invocation's parent run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sweeps import schema as S
+from sweeps.tables import DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, table_from_runs
+
+log = logging.getLogger(__name__)
+
+FIGURE_SUFFIXES = (".png", ".pdf")
+_CURVE_STATUSES = (S.STATUS_COMPLETED, S.STATUS_RUNNING, S.STATUS_INTERRUPTED)
+
+
+class FigureError(Exception):
+    """A figure cannot be drawn from what is recorded; the message says what is missing."""
+
+
+def _new_figure(width: float, height: float, constrained: bool = True) -> Figure:
+    fig = Figure(figsize=(width, height), constrained_layout=constrained)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
+    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf; returns both paths."""
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix in FIGURE_SUFFIXES:
+        path = stem.parent / (stem.name + suffix)
+        fig.savefig(path, dpi=150)
+        paths.append(path)
+    return paths
+
+
+def _order(given: Sequence[str] | None, seen: Sequence[str]) -> list[str]:
+    order = list(dict.fromkeys(given or []))
+    return order + [v for v in dict.fromkeys(seen) if v not in order]
+
+
+def _is_fraction(metric: str) -> bool:
+    return metric.endswith(("_acc", "_mca"))
+
+
+# --------------------------------------------------------------------------- learning curves
+
+def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | Path = "learning_curves", *,
+                    rows: Sequence[str] | None = None, columns: Sequence[str] | None = None) -> list[Path]:
+    """Mean over seeds of a per-epoch metric per arm, with a ±1 std band; one panel per data set.
+
+    Completed and still-running cells are drawn (a running cell adds its epochs so far); pruned and
+    failed cells are left out, since they would pull the mean of later epochs.
+    """
+    if metric not in S.EPOCH_METRICS:
+        raise FigureError(f"unknown per-epoch metric {metric!r}; valid: {', '.join(S.EPOCH_METRICS)}")
+    hist = runs.history(metric)
+    hist = hist[hist["status"].isin(_CURVE_STATUSES)]
+    if hist.empty:
+        raise FigureError(f"no run of sweep {runs.sweep!r} has recorded {metric!r} yet")
+    rows = _order(rows, hist["arm"].tolist())
+    columns = _order(columns, hist["data"].tolist())
+    scale = 100.0 if _is_fraction(metric) else 1.0
+    fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)
+    axes = fig.subplots(1, len(columns), squeeze=False)[0]
+    colors = _colors(len(rows))
+    for ax, col in zip(axes, columns):
+        for color, arm in zip(colors, rows):
+            sub = hist[(hist["arm"] == arm) & (hist["data"] == col)]
+            if sub.empty:
+                continue
+            g = sub.groupby("step")["value"]
+            steps = g.mean().index.to_numpy()
+            mean, std = g.mean().to_numpy() * scale, g.std(ddof=1).to_numpy() * scale
+            ax.plot(steps, mean, color=color, lw=1.6, label=arm)
+            ok = np.isfinite(std)
+            if ok.any():
+                ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)
+        ax.set_title(DATA_LABELS.get(col, col))
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"{metric}{' (%)' if scale == 100.0 else ''}")
+        ax.grid(alpha=0.3)
+    legend = {}
+    for ax in axes:  # one entry per arm, whichever panel drew it
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend([legend[a] for a in rows if a in legend], [a for a in rows if a in legend],
+               loc="outside right center", fontsize=8, frameon=False)
+    fig.suptitle(f"{runs.sweep}: {metric}, mean ± std over seeds", fontsize=10)
+    return save_figure(fig, path_stem)
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- ablation bars
+
+def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -> list[Path]:
+    """Grouped bars of the table's primary metric: one group per data set, one bar per row.
+
+    Error bars are ±1 std over seeds; dots are the per-seed values; incomplete cells are hatched;
+    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line.
+    """
+    metric = table.metric
+    means = {(r, c): table.cell(r, c).summary.mean for r in table.rows for c in table.columns}
+    if all(m is None for m in means.values()):
+        raise FigureError("no cell of the table has a completed run yet")
+    width = 0.8 / len(table.rows)
+    fig = _new_figure(max(4.0, 1.0 + 0.45 * len(table.rows) * len(table.columns)) + 2.0, 3.6)
+    ax = fig.subplots()
+    colors = _colors(len(table.rows))
+    lows = []
+    for i, (row, color) in enumerate(zip(table.rows, colors)):
+        for j, col in enumerate(table.columns):
+            cell = table.cell(row, col)
+            x = j - 0.4 + width * (i + 0.5)
+            if cell.summary.mean is None:
+                continue
+            mean, std = 100 * cell.summary.mean, 100 * (cell.summary.std or 0.0)
+            ax.bar(x, mean, width * 0.9, color=color, edgecolor="black" if cell.best else color,
+                   linewidth=1.2 if cell.best else 0.0, hatch="//" if cell.state != "complete" else None,
+                   label=row if j == 0 else None, yerr=std if cell.summary.std is not None else None,
+                   capsize=3, error_kw={"lw": 1})
+            seeds = np.array([100 * v for v in cell.values.values()])
+            ax.scatter(np.full(len(seeds), x), seeds, s=8, color="black", zorder=3)
+            lows.append(min(mean - std, seeds.min()))
+            if cell.tied:
+                ax.text(x, mean + std, "†", ha="center", va="bottom", fontsize=9)
+    for j, col in enumerate(table.columns):
+        value = table.paper.get(col)
+        if value is not None:
+            ax.hlines(value, j - 0.45, j + 0.45, colors="black", linestyles="--", lw=1,
+                      label=table.paper_label if j == min(k for k, c in enumerate(table.columns)
+                                                          if table.paper.get(c) is not None) else None)
+    bottom = max(0.0, 5.0 * math.floor((min(lows) - 3.0) / 5.0))
+    ax.set_ylim(bottom=bottom)
+    ax.set_xticks(range(len(table.columns)), [table.column_labels[c] for c in table.columns])
+    ax.set_ylabel(f"{METRIC_LABELS[metric][0]} (%)" + (f", axis from {bottom:g}" if bottom else ""))
+    ax.set_title(table.metric_label, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    return save_figure(fig, path_stem)
+
+
+# --------------------------------------------------------------------------- attention maps
+
+def _pick_model_runs(runs: SweepRuns, arms: Sequence[str], data: str) -> dict[str, str]:
+    """arm -> run id of its completed child on `data` with the lowest seed."""
+    ch = runs.children
+    done = ch[(ch["status"] == S.STATUS_COMPLETED) & (ch["data"] == data)].sort_values("seed")
+    return {arm: done[done["arm"] == arm]["run_id"].iloc[0] for arm in arms if (done["arm"] == arm).any()}
+
+
+def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
+               overrides: Mapping[str, Any] | None = None):
+    """The trained model of a completed child run and its TrialConfig (overrides: flat config keys)."""
+    try:
+        cfg_path = runs.download(run_id, S.ARTIFACT_MODEL_CONFIG, dst)
+        state_path = runs.download(run_id, S.ARTIFACT_MODEL_STATE, dst)
+    except Exception as err:  # MLflow raises several kinds for a missing artifact
+        raise FigureError(f"run {run_id} has no model artifacts ({S.ARTIFACT_MODEL_STATE}, "
+                          f"{S.ARTIFACT_MODEL_CONFIG}): {err}") from err
+    import torch
+
+    from transfer_core.config import from_flat
+    from transfer_core.models import build_model
+
+    cfg = from_flat({**json.loads(Path(cfg_path).read_text()), **(overrides or {})})
+    model = build_model(cfg.model)
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}  # saved from a compiled model
+    model.load_state_dict(state)
+    return model.eval(), cfg
+
+
+def _class_examples(labels: np.ndarray, num_classes: int, per_class: int) -> list[int]:
+    """The first `per_class` test indices of each class, class by class (deterministic)."""
+    picks = []
+    for k in range(num_classes):
+        idx = np.flatnonzero(labels == k)[:per_class]
+        picks += idx.tolist() + [-1] * (per_class - len(idx))
+    return picks
+
+
+def attention_maps(model, cfg, faces: np.ndarray) -> np.ndarray:
+    """The fused LANet map of each face, upsampled to the face: (n, S, S) in [0, 1].
+
+    faces: uint8 (n, S, S, 3) as DataSplits hold them; they go through the evaluation loader of
+    `cfg.data` (the same resizing and normalisation as in training).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from transfer_core.data import DecodedSplit, build_eval_loader
+
+    split = DecodedSplit(np.ascontiguousarray(faces), np.zeros(len(faces), dtype=np.int64))
+    x = torch.cat([x for x, _ in build_eval_loader(split, cfg.data, cfg.model.image_size, len(faces))])
+    with torch.no_grad():
+        m = model.attention_map(x)                                        # (n, 1, h, w) in [0, 1]
+        m = F.interpolate(m, size=faces.shape[1:3], mode="bilinear", align_corners=False)
+    return m[:, 0].clamp(0, 1).numpy()                                    # (n, S, S)
+
+
+def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *, images_per_class: int = 1,
+                   arms: Sequence[str] | None = None, data: str | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> list[Path]:
+    """The paper's Fig. 3 for this sweep: fused LANet maps over test faces, classes × variants.
+
+    For each arm, the completed child with the lowest seed on `data` (default: the sweep's first data
+    set) provides the model; the test images come from its config's data set (`overrides`, flat
+    config keys such as {"data.root": ...}, repoint data that moved). A variant without a local
+    branch has no LANet map and shows the face alone.
+    """
+    if images_per_class < 1:
+        raise FigureError(f"images_per_class={images_per_class!r} is invalid: expected an integer >= 1")
+    data = data or next((d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d), None) \
+        or (runs.children["data"].iloc[0] if len(runs.children) else None)
+    arms = _order(arms, runs.children["arm"].tolist())
+    chosen = _pick_model_runs(runs, arms, data)
+    if not chosen:
+        raise FigureError(f"sweep {runs.sweep!r} has no completed run on {data!r} yet: no trained model to show")
+    models: dict[str, Any] = {}
+    cfgs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for arm, rid in chosen.items():
+            try:
+                models[arm], cfgs[arm] = load_model(runs, rid, Path(tmp) / rid, overrides)
+            except FigureError as err:
+                log.warning("attention grid: %s", err)
+    if not models:
+        raise FigureError(f"no completed run of sweep {runs.sweep!r} on {data!r} logged its model")
+    from transfer_core.data import load_splits
+
+    first = cfgs[next(iter(cfgs))]
+    splits = load_splits(first.data, first.model.image_size)
+    picks = _class_examples(splits.test.labels, splits.num_classes, images_per_class)
+    have = [i for i in picks if i >= 0]
+    if not have:
+        raise FigureError(f"the test split of {first.data.dataset!r} is empty: no face to show")
+    faces = splits.test.images[have]                                      # (n, S, S, 3) uint8
+    maps = {arm: attention_maps(models[arm], cfgs[arm], faces) if arm in models and cfgs[arm].model.local_branch
+            else None for arm in arms}
+
+    n_rows, n_cols = len(picks), len(arms)
+    side, left, right, top, bottom = 1.5, 0.35, 1.0, 0.55, 0.1        # inches; fixed layout (a grid of many
+    width, height = left + side * n_cols + right, top + side * n_rows + bottom  # axes is slow to constrain)
+    fig = _new_figure(width, height, constrained=False)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw={
+        "left": left / width, "right": 1 - right / width, "top": 1 - top / height, "bottom": bottom / height,
+        "wspace": 0.05, "hspace": 0.05})
+    image = None
+    for r, idx in enumerate(picks):
+        k = r // images_per_class
+        for c, arm in enumerate(arms):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(arm, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(splits.class_names[k], fontsize=8)
+            if idx < 0:
+                ax.text(0.5, 0.5, "no test image", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+                continue
+            ax.imshow(splits.test.images[idx])
+            j = have.index(idx)
+            if maps.get(arm) is not None:
+                image = ax.imshow(maps[arm][j], cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
+            else:
+                why = "no model" if arm not in models else "no LANet"
+                ax.text(0.5, 0.06, why, ha="center", va="bottom", fontsize=7, color="white",
+                        transform=ax.transAxes, bbox={"facecolor": "black", "alpha": 0.6, "lw": 0})
+    if image is not None:
+        cax = fig.add_axes((1 - (right - 0.15) / width, 0.25, 0.12 / width, 0.5))
+        fig.colorbar(image, cax=cax, label="fused LANet map M")
+    fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces", fontsize=9)
+    return save_figure(fig, path_stem)
+
+
+# --------------------------------------------------------------------------- whole sweep
+
+def plot_sweep(runs: SweepRuns, out_dir: str | Path, *, table: ResultTable | None = None,
+               curve_metrics: Sequence[str] = ("val_acc", "test_acc"), attention: bool = True,
+               images_per_class: int = 1, rows: Sequence[str] | None = None,
+               overrides: Mapping[str, Any] | None = None) -> list[Path]:
+    """Every figure the recorded runs allow, in `out_dir`; what cannot be drawn yet is logged and skipped."""
+    out = Path(out_dir)
+    rows = rows or (table.rows if table is not None else None)
+    paths: list[Path] = []
+    jobs = [(f"learning_curves_{m}", lambda m=m: learning_curves(runs, m, out / f"learning_curves_{m}",
+                                                                 rows=rows)) for m in curve_metrics]
+
+    def bars() -> list[Path]:
+        try:
+            t = table if table is not None else table_from_runs(runs, rows=rows)
+        except TableError as err:
+            raise FigureError(str(err)) from err
+        return ablation_bars(t, out / "ablation_bars")
+
+    jobs.append(("ablation_bars", bars))
+    if attention:
+        jobs.append(("attention_grid", lambda: attention_grid(runs, out / "attention_grid", arms=rows,
+                                                              images_per_class=images_per_class,
+                                                              overrides=overrides)))
+    for name, job in jobs:
+        try:
+            paths += job()
+        except FigureError as err:
+            log.warning("figure %s skipped: %s", name, err)
+    return paths
+
+
+def log_figures(runs: SweepRuns, paths: Sequence[str | Path], artifact_path: str = "figures") -> None:
+    """Log figure files as artifacts of the invocation's parent run (under figures/)."""
+    for p in paths:
+        runs.client.log_artifact(runs.parent.run_id, str(p), artifact_path)

@@ -1,0 +1,795 @@
+"""Paper tables from the recorded MLflow runs of a sweep: runs -> DataFrame -> ResultTable -> text.
+
+    runs  = load_sweep_runs("components")                      # latest invocation (or parent_run_id=)
+    table = table_from_runs(runs, rows=[...], baseline="Baseline", extra_metrics=["mca"])
+    tex   = render(table, "latex", caption_facts=CaptionFacts.from_runs(runs, title=..., caption=...))
+
+Layout is passed in as plain arguments (row order = the spec's arm labels, columns = data names),
+so this module does not depend on `search_spaces`. Each cell is mean ± std (ddof=1) over the
+completed seeds of one arm on one data set, with n; the best mean of each column is bold; cells not
+significantly different from it (paired t-test over matched seeds, Holm-corrected across the whole
+table) carry a dagger; Δ vs the baseline row comes with a paired 95 % CI. Unfinished cells say so
+("2/3 done", "running", "pending"), so a table can be rendered while the sweep still runs.
+
+Model selection is explicit (DESIGN.md, "Honest evaluation"): the default metric `sel_test_acc` is
+test accuracy at the epoch chosen on the validation split; `best_test_acc` (the best test epoch, as
+much of the literature reports) is available and labelled as such. The names of tags, metrics and
+artifacts come from `sweeps.schema`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+
+from sweeps import schema as S
+from sweeps import stats
+from transfer_core.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class TableError(Exception):
+    """A sweep, invocation, row, column or metric that does not exist; the message lists valid ones."""
+
+
+# --------------------------------------------------------------------------- metrics and labels
+
+# metric -> (column header, what it is: the model-selection rule stated plainly)
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "sel_test_acc": ("Acc.", "test accuracy at the epoch selected on the validation split"),
+    "sel_test_mca": ("MCA", "test mean class accuracy at the epoch selected on the validation split"),
+    "best_test_acc": ("Acc. (best test ep.)",
+                      "best test-epoch accuracy, as commonly reported (epoch chosen on the test set)"),
+    "best_test_mca": ("MCA (best test ep.)",
+                      "best test-epoch mean class accuracy, as commonly reported (epoch chosen on the test set)"),
+    "final_test_acc": ("Acc. (last ep.)", "test accuracy at the last epoch"),
+    "best_val_acc": ("Val. acc.", "best validation accuracy"),
+}
+TABLE_METRICS = tuple(m for m in S.SUMMARY_METRICS if m in METRIC_LABELS)
+DATA_LABELS = {"synthetic": "Synthetic", "rafdb": "RAF-DB", "ferplus": "FERPlus", "affectnet": "AffectNet",
+               "fer2013": "FER2013", "imagefolder": "Image folder"}
+_RUNNING = (S.STATUS_RUNNING, S.STATUS_INTERRUPTED)
+_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def resolve_metric(name: str, primary: str | None = None) -> str:
+    """A table metric by name; "acc"/"mca" mean the one with the primary metric's selection rule."""
+    if name in ("acc", "mca") and primary is not None:
+        prefix = primary.rsplit("_", 1)[0]
+        candidate = f"{prefix}_{name}"
+        if candidate in TABLE_METRICS:
+            return candidate
+        raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
+    if name not in TABLE_METRICS:
+        raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}")
+    return name
+
+
+def metric_description(metric: str) -> str:
+    return METRIC_LABELS[resolve_metric(metric)][1]
+
+
+# --------------------------------------------------------------------------- loading runs
+
+@dataclass(frozen=True)
+class ParentRun:
+    run_id: str
+    run_name: str
+    status: str           # the sweeps.status tag (running|completed|interrupted|failed)
+    start_time: int       # ms since the epoch
+    tags: Mapping[str, str]
+
+    def json_tag(self, key: str, default: Any) -> Any:
+        text = self.tags.get(key)
+        if not text:
+            return default
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            log.warning("parent tag %s=%r is not JSON", key, text)
+            return default
+
+
+@dataclass
+class SweepRuns:
+    """One invocation of a sweep: its parent run and a DataFrame with one row per child (cell) run."""
+
+    sweep: str
+    tracking_uri: str
+    experiment_id: str
+    parent: ParentRun
+    children: pd.DataFrame
+    client: Any = field(repr=False, default=None)
+    _histories: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
+
+    def history(self, metric: str) -> pd.DataFrame:
+        """Per-epoch values of `metric` for every child: columns run_id, arm, data, seed, status, step, value."""
+        if metric not in self._histories:
+            frames = []
+            for row in self.children.itertuples():
+                points = self.client.get_metric_history(row.run_id, metric)
+                frames.append(pd.DataFrame({"run_id": row.run_id, "arm": row.arm, "data": row.data,
+                                            "seed": row.seed, "status": row.status,
+                                            "step": [p.step for p in points], "value": [p.value for p in points]}))
+            cols = ["run_id", "arm", "data", "seed", "status", "step", "value"]
+            self._histories[metric] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+        return self._histories[metric]
+
+    def download(self, run_id: str, path: str, dst: str | Path) -> Path:
+        """A child's (or the parent's) artifact, downloaded under `dst` (without a progress bar)."""
+        Path(dst).mkdir(parents=True, exist_ok=True)
+        saved = os.environ.get(_PROGRESS_ENV)
+        os.environ[_PROGRESS_ENV] = "false"  # a library must not draw on the terminal
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        finally:
+            if saved is None:
+                os.environ.pop(_PROGRESS_ENV, None)
+            else:
+                os.environ[_PROGRESS_ENV] = saved
+
+
+def _search_all(client, experiment_ids: list[str], filter_string: str, order_by=None) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, max_results=1000,
+                                  order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _child_status(run, parent_status: str) -> str:
+    status = run.data.tags.get(S.TAG_STATUS)
+    if status is None:  # a child that never set its tag: fall back on MLflow's own status
+        status = {"RUNNING": S.STATUS_RUNNING, "SCHEDULED": S.STATUS_RUNNING,
+                  "FINISHED": S.STATUS_COMPLETED}.get(run.info.status, S.STATUS_FAILED)
+    if status == S.STATUS_RUNNING and (run.info.status in ("FAILED", "KILLED")
+                                       or parent_status in (S.STATUS_INTERRUPTED, S.STATUS_FAILED)):
+        status = S.STATUS_INTERRUPTED  # nobody is training it any more
+    return status
+
+
+def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
+    records = []
+    for run in runs:
+        tags = run.data.tags
+        seed = tags.get(S.TAG_SEED, run.data.params.get("seed"))
+        rec = {"run_id": run.info.run_id, "run_name": run.info.run_name,
+               "arm": tags.get(S.TAG_ARM, ""), "data": tags.get(S.TAG_DATA, ""),
+               "seed": int(seed) if seed not in (None, "") else -1,
+               "status": _child_status(run, parent_status), "cell_id": tags.get(S.TAG_CELL_ID, ""),
+               "trial_id": tags.get(S.TAG_TRIAL_ID, ""), "data_fingerprint": tags.get(S.TAG_DATA_FINGERPRINT, ""),
+               "node_id": tags.get(S.TAG_NODE_ID, ""), "pruned_step": tags.get(S.TAG_PRUNED_STEP, ""),
+               "mlflow_status": run.info.status, "start_time": run.info.start_time, "end_time": run.info.end_time}
+        for m in S.SUMMARY_METRICS:
+            rec[m] = run.data.metrics.get(m, math.nan)
+        rec.update({f"params.{k}": v for k, v in run.data.params.items()})
+        records.append(rec)
+    base = ["run_id", "run_name", "arm", "data", "seed", "status", "cell_id", "trial_id", "data_fingerprint",
+            "node_id", "pruned_step", "mlflow_status", "start_time", "end_time", *S.SUMMARY_METRICS]
+    frame = pd.DataFrame.from_records(records, columns=None if records else base)
+    return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
+
+
+def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
+                    parent_run_id: str | None = None) -> SweepRuns:
+    """The parent run of the latest invocation of `sweep` (or `parent_run_id`, a unique prefix is
+    enough) and its child runs. Raises TableError naming what exists when something does not."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(sweep)
+    if exp is None:
+        names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        raise TableError(f"no sweep {sweep!r} recorded in {uri}; recorded: {', '.join(names) or 'none'}")
+    parents = _search_all(client, [exp.experiment_id],
+                          f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
+                          order_by=["attributes.start_time DESC"])
+    if not parents:
+        raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}")
+    if parent_run_id:
+        chosen = [p for p in parents if p.info.run_id.startswith(parent_run_id)]
+        if len(chosen) != 1:
+            listing = "; ".join(f"{p.info.run_id} {p.info.run_name} ({p.data.tags.get(S.TAG_STATUS, '?')})"
+                                for p in parents)
+            what = "matches several" if chosen else "is not"
+            raise TableError(f"run {parent_run_id!r} {what} an invocation of sweep {sweep!r}; "
+                             f"invocations, latest first: {listing}")
+        run = chosen[0]
+    else:
+        run = parents[0]
+    parent = ParentRun(run.info.run_id, run.info.run_name, run.data.tags.get(S.TAG_STATUS, S.STATUS_RUNNING),
+                       run.info.start_time, dict(run.data.tags))
+    children = _search_all(client, [exp.experiment_id],
+                           f"tags.`{S.TAG_PARENT}` = '{parent.run_id}' and tags.`{S.TAG_ROLE}` = '{S.ROLE_CELL}'")
+    return SweepRuns(sweep, uri, exp.experiment_id, parent, _children_frame(children, parent.status), client)
+
+
+# --------------------------------------------------------------------------- the table model
+
+@dataclass
+class Cell:
+    """One arm on one data set under one metric: the completed seeds and what is still missing."""
+
+    row: str
+    column: str
+    metric: str
+    values: dict[int, float]            # seed -> value (completed runs only), fractions
+    run_ids: dict[int, str]             # seed -> run id of the completed run
+    cell_ids: tuple[str, ...]           # config hashes of the completed runs, in seed order
+    data_fingerprints: tuple[str, ...]
+    n_expected: int
+    counts: dict[str, int]              # status -> number of runs (all statuses)
+    summary: stats.Summary
+    best: bool = False
+    tied: bool = False                  # not significantly different from the column's best
+    test: stats.PairedTest | None = None  # against the column's best
+    p_holm: float | None = None
+
+    @property
+    def n(self) -> int:
+        return self.summary.n
+
+    @property
+    def unfinished(self) -> int:
+        return sum(self.counts.get(s, 0) for s in _RUNNING)
+
+    @property
+    def state(self) -> str:
+        """complete | partial | running | interrupted | pruned | failed | missing."""
+        if self.n and self.n >= self.n_expected and not self.unfinished:
+            return "complete"
+        if self.n:
+            return "partial"
+        for s in (S.STATUS_RUNNING, S.STATUS_INTERRUPTED, S.STATUS_PRUNED, S.STATUS_FAILED):
+            if self.counts.get(s):
+                return s
+        return "missing"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Invocation-level reproducibility facts, from the parent run's tags."""
+
+    sweep: str = ""
+    parent_run_id: str = ""
+    status: str = ""
+    git_commit: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)
+    data_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    profile: str = ""
+    synthetic: bool = False
+    seeds: tuple[int, ...] = ()
+    spec_hash: str = ""
+
+    @classmethod
+    def from_runs(cls, runs: SweepRuns) -> "Provenance":
+        p = runs.parent
+        return cls(runs.sweep, p.run_id, p.status, p.tags.get(S.TAG_GIT_COMMIT, ""),
+                   p.json_tag(S.TAG_VERSIONS, {}), p.json_tag(S.TAG_DATA_FINGERPRINT, {}),
+                   p.tags.get(S.TAG_PROFILE, ""), p.tags.get(S.TAG_SYNTHETIC, "").lower() == "true",
+                   tuple(int(s) for s in p.json_tag(S.TAG_SEEDS, [])), p.tags.get(S.TAG_SPEC_HASH, ""))
+
+
+@dataclass
+class ResultTable:
+    rows: list[str]
+    columns: list[str]
+    metrics: list[str]                  # the primary metric first
+    cells: dict[tuple[str, str, str], Cell]
+    deltas: dict[tuple[str, str], stats.DeltaCI]  # (row, column) -> Δ of the primary metric vs baseline
+    baseline: str | None
+    paper: dict[str, float | None]      # column -> the paper's reported figure, percent
+    paper_label: str
+    column_labels: dict[str, str]
+    n_expected: int
+    alpha: float
+    confidence: float
+    n_comparisons: int                  # tests in the Holm family
+    in_progress: bool
+    provenance: Provenance = field(default_factory=Provenance)
+
+    @property
+    def metric(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def metric_label(self) -> str:
+        return metric_description(self.metric)
+
+    def cell(self, row: str, column: str, metric: str | None = None) -> Cell:
+        return self.cells[(row, column, metric or self.metric)]
+
+    def check_row(self, row: str) -> None:
+        if row not in self.rows:
+            raise TableError(f"unknown row {row!r}; rows: {', '.join(self.rows)}")
+
+
+def _ordered(given: Sequence[str] | None, seen: Sequence[str], what: str) -> list[str]:
+    """The declared order, with values recorded but not declared appended (never silently dropped)."""
+    order = list(dict.fromkeys(given)) if given is not None else []
+    extra = [v for v in dict.fromkeys(seen) if v not in order]
+    if given is not None and extra:
+        log.warning("%s recorded but not declared, appended: %s", what, ", ".join(extra))
+    return order + extra
+
+
+def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: Sequence[str] | None = None,
+                columns: Sequence[str] | None = None, baseline: str | None = None,
+                paper: Mapping[str, Any] | None = None, paper_label: str = "Paper (reported)",
+                extra_metrics: Sequence[str] = (), seeds: Sequence[int] | None = None,
+                column_labels: Mapping[str, str] | None = None, alpha: float = 0.05,
+                confidence: float = 0.95, in_progress: bool = False,
+                provenance: Provenance | None = None) -> ResultTable:
+    """A ResultTable from the children DataFrame of `load_sweep_runs` (or any frame with its columns).
+
+    rows: arm labels in order (recorded arms not listed are appended); columns: data names (default:
+    as recorded); seeds: the seeds every cell should have (default: every seed recorded);
+    paper: column -> reported percent (or {"label": ..., "values": {...}}); extra_metrics: metrics
+    shown beside the primary one ("mca" means the primary's selection rule).
+    """
+    if not 0.0 < alpha < 1.0:
+        raise TableError(f"alpha={alpha!r} is invalid: expected a number in (0, 1)")
+    primary = resolve_metric(metric)
+    metrics = list(dict.fromkeys([primary] + [resolve_metric(m, primary) for m in extra_metrics]))
+    rows = _ordered(rows, children["arm"].tolist(), "arms")
+    columns = _ordered(columns, children["data"].tolist(), "data sets")
+    if not rows or not columns:
+        raise TableError("the table has no rows or no columns: no runs recorded and no layout given")
+    if baseline is not None and baseline not in rows:
+        raise TableError(f"baseline {baseline!r} is not a row; rows: {', '.join(rows)}")
+    if paper and "values" in paper:
+        paper_label, paper = paper.get("label", paper_label), paper["values"]
+    paper = {k: (None if v is None else float(v)) for k, v in (paper or {}).items()}
+    unknown = [k for k in paper if k not in columns]
+    if unknown:
+        raise TableError(f"paper figure for unknown column(s) {', '.join(unknown)}; columns: {', '.join(columns)}")
+    missing = [c for c in ("run_id", "arm", "data", "seed", "status", "cell_id", "data_fingerprint", "start_time",
+                           *metrics) if c not in children.columns]
+    if missing:
+        raise TableError(f"the runs frame lacks column(s) {', '.join(missing)}: build it with load_sweep_runs")
+    seed_list = sorted(set(seeds) if seeds is not None else set(children["seed"].tolist()))
+    n_expected = max(len(seed_list), 1)
+
+    cells: dict[tuple[str, str, str], Cell] = {}
+    for r in rows:
+        for c in columns:
+            sub = children[(children["arm"] == r) & (children["data"] == c)]
+            counts = sub["status"].value_counts().to_dict()
+            done = sub[sub["status"] == S.STATUS_COMPLETED].sort_values("start_time")
+            if done["seed"].duplicated().any():
+                log.warning("arm %r data %r has several completed runs per seed; using the latest", r, c)
+                done = done.drop_duplicates("seed", keep="last")
+            done = done.sort_values("seed")
+            for m in metrics:
+                ok = done[done[m].notna()]
+                if len(ok) < len(done):
+                    log.warning("arm %r data %r: %d completed run(s) lack metric %s", r, c, len(done) - len(ok), m)
+                values = {int(s): float(v) for s, v in zip(ok["seed"], ok[m])}
+                cells[(r, c, m)] = Cell(r, c, m, values, {int(s): r for s, r in zip(ok["seed"], ok["run_id"])},
+                                        tuple(ok["cell_id"]), tuple(ok["data_fingerprint"]), n_expected,
+                                        {str(k): int(v) for k, v in counts.items()},
+                                        stats.describe(list(values.values())))
+
+    # best per column, paired tests against it, Holm across the whole table
+    family: list[Cell] = []
+    for c in columns:
+        for m in metrics:
+            col = [cells[(r, c, m)] for r in rows if cells[(r, c, m)].n]
+            if not col:
+                continue
+            top = max(x.summary.mean for x in col)
+            bests = [x for x in col if x.summary.mean == top]
+            for x in col:
+                x.best = x.summary.mean == top
+                if not x.best:
+                    x.test = stats.paired_ttest(x.values, bests[0].values)
+                    if x.test.p is not None:
+                        family.append(x)
+    for x, p in zip(family, stats.holm([x.test.p for x in family])):
+        x.p_holm = p
+        x.tied = p >= alpha
+
+    deltas: dict[tuple[str, str], stats.DeltaCI] = {}
+    if baseline is not None:
+        for r in rows:
+            for c in columns:
+                if r != baseline:
+                    deltas[(r, c)] = stats.paired_delta_ci(cells[(r, c, primary)].values,
+                                                           cells[(baseline, c, primary)].values, confidence)
+    labels = {c: (column_labels or {}).get(c, DATA_LABELS.get(c, c)) for c in columns}
+    return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
+                       alpha, confidence, len(family), in_progress, provenance or Provenance())
+
+
+def table_from_runs(runs: SweepRuns, **layout: Any) -> ResultTable:
+    """build_table over one invocation: seeds, column order and provenance from the parent's tags."""
+    prov = Provenance.from_runs(runs)
+    data_tag = runs.parent.tags.get(S.TAG_DATA, "")
+    layout.setdefault("columns", [d for d in data_tag.split(",") if d] or None)
+    layout.setdefault("seeds", list(prov.seeds) or None)
+    layout.setdefault("in_progress", runs.parent.status == S.STATUS_RUNNING)
+    return build_table(runs.children, provenance=prov, **layout)
+
+
+# --------------------------------------------------------------------------- cell and caption text
+
+def _pct(x: float, decimals: int) -> str:
+    return f"{100.0 * x:.{decimals}f}"
+
+
+def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
+    """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—'."""
+    done = f"{cell.n}/{cell.n_expected} done"
+    extras = [f"{cell.counts[s]} {s}" for s in (S.STATUS_FAILED, S.STATUS_PRUNED) if cell.counts.get(s)]
+    if not cell.n:
+        state = cell.state
+        if state == "missing":
+            return "pending" if table.in_progress else "—"
+        notes = [done] + [x for x in extras if not x.endswith(state)]
+        return f"{state} ({', '.join(notes)})"
+    text = _pct(cell.summary.mean, decimals)
+    text += f" ± {_pct(cell.summary.std, decimals)}" if cell.summary.std is not None else ""
+    notes = []
+    if cell.state == "partial":
+        notes.append(done)
+    elif cell.n != table.n_expected or cell.summary.std is None:
+        notes.append(f"n={cell.n}")
+    notes += extras
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def delta_text(table: ResultTable, row: str, column: str, decimals: int = 2) -> str:
+    if row == table.baseline:
+        return "(baseline)"
+    d = table.deltas.get((row, column))
+    if d is None or d.delta is None:
+        return "—"
+    text = f"{100 * d.delta:+.{decimals}f}"
+    if d.low is None:
+        return f"{text} (n={d.n})"
+    return f"{text} [{100 * d.low:+.{decimals}f}, {100 * d.high:+.{decimals}f}]"
+
+
+def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) -> str:
+    value = table.paper.get(column) if metric == table.metric else None
+    return "—" if value is None else f"{value:.{decimals}f}"
+
+
+@dataclass(frozen=True)
+class CaptionFacts:
+    """What the caption states: title and text from the spec, profile, data, synthetic, seeds."""
+
+    title: str = ""
+    caption: str = ""
+    profile: str = ""
+    data: tuple[str, ...] = ()
+    synthetic: bool = False
+    seeds: tuple[int, ...] = ()
+    label: str = ""                     # LaTeX \label (default tab:<title slug>)
+    row_header: str = "Arm"             # the header of the label column
+
+    @classmethod
+    def from_runs(cls, runs: SweepRuns, *, title: str = "", caption: str = "") -> "CaptionFacts":
+        prov = Provenance.from_runs(runs)
+        data = tuple(d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d)
+        return cls(title, caption, prov.profile, data, prov.synthetic, prov.seeds, f"tab:{runs.sweep}")
+
+
+def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
+    """The caption as Unicode prose; each format escapes it for itself."""
+    parts = [p.strip().rstrip(".") + "." for p in (facts.title, facts.caption) if p.strip()]
+    data = ", ".join(DATA_LABELS.get(d, d) for d in (facts.data or table.columns))
+    parts.append(f"Profile: {facts.profile or 'unknown'}. Data: {data}.")
+    if facts.synthetic:
+        parts.append("The data are SYNTHETIC (generated faces, not a real FER data set): the numbers test the "
+                     "pipeline and say nothing about accuracy on real faces.")
+    seeds = facts.seeds or tuple(sorted({s for c in table.cells.values() for s in c.values}))
+    parts.append(f"Seeds: {', '.join(map(str, seeds)) or 'none'}; mean ± std (ddof = 1) over "
+                 f"n = {table.n_expected} seeds per cell unless marked.")
+    rule = ("This is the honest number: the test set is used once."
+            if table.metric.startswith("sel_") else
+            "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
+            if table.metric.startswith("best_test") else "")
+    parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
+    parts.append(f"Bold: best mean of its column. †: not significantly different from it (two-sided paired "
+                 f"t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
+                 f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
+                 "cells with fewer than 2 matched seeds are not tested.")
+    if table.baseline is not None:
+        parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
+                     f"[{100 * table.confidence:g} % t confidence interval].")
+    if any(v is not None for v in table.paper.values()):
+        parts.append(f"{table.paper_label}: the figure as published, in its own setting; its model-selection "
+                     "rule may differ from ours.")
+    if table.in_progress:
+        parts.append("The sweep is still running: cells marked k/n done are incomplete.")
+    return " ".join(parts)
+
+
+def _header_groups(table: ResultTable) -> list[tuple[str, list[str]]]:
+    """(column label, sub-headers) per data set: the metrics, then Δ of the primary metric."""
+    subs = [METRIC_LABELS[m][0] for m in table.metrics]
+    if table.baseline is not None:
+        subs.append(f"Δ {METRIC_LABELS[table.metric][0]}")
+    return [(table.column_labels[c], subs) for c in table.columns]
+
+
+def _body(table: ResultTable, decimals: int) -> list[tuple[str, list[tuple[str, bool, bool]]]]:
+    """Rows of (text, bold, tied) entries, the paper row last (label starts the list)."""
+    out = []
+    for r in table.rows:
+        entries = []
+        for c in table.columns:
+            for m in table.metrics:
+                cell = table.cell(r, c, m)
+                entries.append((cell_text(table, cell, decimals), cell.best, cell.tied))
+            if table.baseline is not None:
+                entries.append((delta_text(table, r, c, decimals), False, False))
+        out.append((r, entries))
+    if any(v is not None for v in table.paper.values()):
+        entries = []
+        for c in table.columns:
+            entries += [(paper_text(table, c, m, decimals), False, False) for m in table.metrics]
+            if table.baseline is not None:
+                entries.append(("—", False, False))
+        out.append((table.paper_label, entries))
+    return out
+
+
+# --------------------------------------------------------------------------- formats
+
+@dataclass(frozen=True)
+class TableFormat:
+    name: str
+    suffix: str
+    binary: bool
+    render: Callable[[ResultTable, CaptionFacts, int], str | bytes]
+
+
+TABLE_FORMATS: Registry[TableFormat] = Registry("table format")
+
+
+def _format(name: str, suffix: str, binary: bool = False):
+    def add(fn):
+        TABLE_FORMATS.register(name)(TableFormat(name, suffix, binary, fn))
+        return fn
+    return add
+
+
+_LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"$^\dagger$", "α": r"$\alpha$", "—": "---",
+                "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "\u00a0": "~"}
+
+
+def latex_escape(text: str) -> str:
+    """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use)."""
+    return "".join(_LATEX_CHARS.get(ch, ch) for ch in text)
+
+
+@_format("latex", ".tex")
+def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    groups = _header_groups(table)
+    width = len(groups[0][1])
+    spec = "l" + " ".join("c" * width for _ in groups)
+    slug = "".join(ch if ch.isalnum() else "-" for ch in facts.title.lower()).strip("-")
+    label = facts.label or f"tab:{slug or 'sweep'}"
+    lines = [r"\begin{table}[t]", r"  \centering", r"  \small",
+             f"  \\caption{{{latex_escape(caption_text(table, facts))}}}", f"  \\label{{{label}}}",
+             f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
+    if width > 1 or len(groups) > 1:
+        heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g)}}}" for g, _ in groups)
+        rules = " ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups)))
+        lines += [f"    & {heads} \\\\", f"    {rules}"]
+    subs = " & ".join(latex_escape(s) for _, ss in groups for s in ss)
+    lines += [f"    {latex_escape(facts.row_header)} & {subs} \\\\", r"    \midrule"]
+    body = _body(table, decimals)
+    for i, (label_, entries) in enumerate(body):
+        if i == len(table.rows) and i > 0:
+            lines.append(r"    \midrule")
+        texts = []
+        for text, bold, tied in entries:
+            t = latex_escape(text)
+            texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
+        lines.append(f"    {latex_escape(label_)} & {' & '.join(texts)} \\\\")
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def latex_document(table_tex: str) -> str:
+    """A minimal document around a rendered table, as pdflatex needs it (article + booktabs)."""
+    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
+            f"\\begin{{document}}\n{table_tex}\\end{{document}}\n")
+
+
+@_format("markdown", ".md")
+def render_markdown(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    groups = _header_groups(table)
+    head = [facts.row_header] + [f"{g}: {s}" if len(groups) > 1 or len(ss) > 1 else s for g, ss in groups for s in ss]
+    lines = [f"**Table.** {esc(caption_text(table, facts))}", "",
+             "| " + " | ".join(esc(h) for h in head) + " |",
+             "|" + "|".join([":---"] + [":---:"] * (len(head) - 1)) + "|"]
+    for label, entries in _body(table, decimals):
+        texts = [(f"**{esc(t)}**" if b else esc(t)) + ("†" if tied else "") for t, b, tied in entries]
+        lines.append(f"| {esc(label)} | " + " | ".join(texts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@_format("html", ".html")
+def render_html(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    e = html.escape
+    groups = _header_groups(table)
+    width = len(groups[0][1])
+    lines = ['<table class="sweeps-table">', f"  <caption>{e(caption_text(table, facts))}</caption>", "  <thead>",
+             f'    <tr><th rowspan="2">{e(facts.row_header)}</th>'
+             + "".join(f'<th colspan="{width}">{e(g)}</th>' for g, _ in groups) + "</tr>",
+             "    <tr>" + "".join(f"<th>{e(s)}</th>" for _, ss in groups for s in ss) + "</tr>",
+             "  </thead>", "  <tbody>"]
+    for label, entries in _body(table, decimals):
+        tds = "".join(f"<td>{'<b>' + e(t) + '</b>' if b else e(t)}{'<sup>†</sup>' if tied else ''}</td>"
+                      for t, b, tied in entries)
+        lines.append(f"    <tr><th>{e(label)}</th>{tds}</tr>")
+    lines += ["  </tbody>", "</table>", ""]
+    return "\n".join(lines)
+
+
+def _pct_or_none(x: float | None) -> float | None:
+    return None if x is None else round(100.0 * x, 6)
+
+
+def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[str, Any]]:
+    """One record per (row, column, metric): the numbers, and with provenance the reproducibility record."""
+    prov = table.provenance
+    records = []
+    for (r, c, m), cell in table.cells.items():
+        d = table.deltas.get((r, c)) if m == table.metric else None
+        rec = {"row": r, "column": c, "metric": m, "state": cell.state, "n": cell.n,
+               "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
+               "std_pct": _pct_or_none(cell.summary.std), "best": cell.best, "tied_with_best": cell.tied,
+               "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),
+               "delta_ci_low_pct": _pct_or_none(d.low if d else None),
+               "delta_ci_high_pct": _pct_or_none(d.high if d else None),
+               "running": cell.counts.get(S.STATUS_RUNNING, 0) + cell.counts.get(S.STATUS_INTERRUPTED, 0),
+               "pruned": cell.counts.get(S.STATUS_PRUNED, 0), "failed": cell.counts.get(S.STATUS_FAILED, 0),
+               "paper_pct": table.paper.get(c) if m == table.metric else None}
+        if provenance:
+            seeds = sorted(cell.values)
+            fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \
+                or prov.data_fingerprints.get(c, "")
+            rec.update({"metric_label": METRIC_LABELS[m][1], "seeds": seeds,
+                        "values": [cell.values[s] for s in seeds], "run_ids": [cell.run_ids[s] for s in seeds],
+                        "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
+                        "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
+                        "data_fingerprint": fingerprint, "sweep": prov.sweep, "parent_run_id": prov.parent_run_id,
+                        "profile": prov.profile, "synthetic": prov.synthetic, "spec_hash": prov.spec_hash})
+        records.append(rec)
+    return records
+
+
+@_format("csv", ".csv")
+def render_csv(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    records = cell_records(table)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: ("" if v is None else f"{v:.{decimals + 4}g}" if isinstance(v, float) else v)
+                         for k, v in rec.items()})
+    return buf.getvalue()
+
+
+@_format("parquet", ".parquet", binary=True)
+def render_parquet(table: ResultTable, facts: CaptionFacts, decimals: int) -> bytes:
+    frame = pd.DataFrame.from_records(cell_records(table, provenance=True))
+    frame["caption"] = caption_text(table, facts)
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def render(table: ResultTable, fmt: str = "latex", *, caption_facts: CaptionFacts | None = None,
+           decimals: int = 2) -> str | bytes:
+    """The table in one of TABLE_FORMATS (latex, markdown, csv, parquet, html)."""
+    if decimals not in (1, 2):
+        raise TableError(f"decimals={decimals!r} is invalid: expected 1 or 2")
+    return TABLE_FORMATS.get(fmt).render(table, caption_facts or CaptionFacts(), decimals)
+
+
+def write_tables(table: ResultTable, out_dir: str | Path, *, caption_facts: CaptionFacts | None = None,
+                 formats: Sequence[str] = ("latex", "markdown", "csv", "parquet", "html"),
+                 stem: str = "table", decimals: int = 2) -> list[Path]:
+    """Render every format into `out_dir` (stem + each format's suffix); returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in formats:
+        f = TABLE_FORMATS.get(name)
+        content = render(table, name, caption_facts=caption_facts, decimals=decimals)
+        path = out / f"{stem}{f.suffix}"
+        path.write_bytes(content) if f.binary else path.write_text(content, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def log_to_parent(runs: SweepRuns, paths: Sequence[str | Path], artifact_path: str = "tables") -> None:
+    """Log files as artifacts of the invocation's parent run (tables/, figures/)."""
+    for p in paths:
+        runs.client.log_artifact(runs.parent.run_id, str(p), artifact_path)
+
+
+# --------------------------------------------------------------------------- explain
+
+def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
+    """The params every run of an arm shares (seed-dependent keys dropped)."""
+    if runs is None or runs.children.empty:
+        return {}
+    sub = runs.children[runs.children["arm"] == row]
+    cols = [c for c in sub.columns if c.startswith("params.")]
+    shared = {}
+    for c in cols:
+        vals = sub[c].dropna().unique()
+        if len(vals) == 1:
+            shared[c[len("params."):]] = str(vals[0])
+    return shared
+
+
+def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimals: int = 2) -> str:
+    """Everything behind one row: per-seed values and run ids, tests, Δ, and the reproducibility record."""
+    table.check_row(row)
+    prov = table.provenance
+    lines = [f"Row {row!r} of sweep {prov.sweep or '?'} (invocation {prov.parent_run_id or '?'}, "
+             f"status {prov.status or '?'})",
+             f"Metric: {table.metric} = {table.metric_label}",
+             f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
+             f"spec hash: {prov.spec_hash or '?'}",
+             f"Git commit: {prov.git_commit or '?'}",
+             "Package versions: " + (", ".join(f"{k}={v}" for k, v in sorted(prov.versions.items())) or "?")]
+    children = runs.children if runs is not None else None
+    for c in table.columns:
+        recorded = next((f for f in table.cell(row, c).data_fingerprints if f), "?")
+        lines.append(f"[{table.column_labels[c]}] data fingerprint: {prov.data_fingerprints.get(c) or recorded}")
+        for m in table.metrics:
+            cell = table.cell(row, c, m)
+            verdict = ("best in column" if cell.best else
+                       f"tied with best (Holm p = {cell.p_holm:.3g})" if cell.tied else
+                       f"below best (Holm p = {cell.p_holm:.3g})" if cell.p_holm is not None else
+                       (cell.test.note if cell.test else "not compared"))
+            lines.append(f"  {m}: {cell_text(table, cell, decimals)} [{cell.state}; {verdict}]")
+            for s in sorted(cell.values):
+                cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
+                lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}")
+        if children is not None:
+            pending = children[(children["arm"] == row) & (children["data"] == c)
+                               & (children["status"] != S.STATUS_COMPLETED)]
+            for rec in pending.itertuples():
+                epochs = "" if math.isnan(rec.epochs_done) else f" (epochs done: {rec.epochs_done:g})"
+                lines.append(f"  not completed: seed {rec.seed} {rec.status}{epochs}  run {rec.run_id}  "
+                             f"config {rec.cell_id}")
+        if (row, c) in table.deltas:
+            d = table.deltas[(row, c)]
+            lines.append(f"  Δ vs {table.baseline}: {delta_text(table, row, c, decimals)} pp over {d.n} matched "
+                         f"seed(s){'; ' + d.note if d.note else ''}")
+    config = _arm_config(runs, row)
+    if config:
+        base = _arm_config(runs, table.baseline) if table.baseline and table.baseline != row else {}
+        diff = {k: v for k, v in config.items() if base.get(k) != v} if base else config
+        title = f"Config differing from {table.baseline}" if base else "Config shared by the row's runs"
+        lines.append(f"{title}: " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "none"))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,135 @@
+"""sweeps.figures: each figure is produced as PNG and PDF, is not blank, and is logged to the parent run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from test_tables import (SWEEP, create_store, layout, record_sweep, recorded,  # noqa: F401  (fixtures)
+                         template_db)
+
+from sweeps import figures as FG
+from sweeps import tables as T
+
+
+def assert_not_blank(paths: list[Path]) -> None:
+    assert sorted(p.suffix for p in paths) == [".pdf", ".png"]
+    png = next(p for p in paths if p.suffix == ".png")
+    pdf = next(p for p in paths if p.suffix == ".pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+    pixels = imread(png)[..., :3]                                   # (H, W, 3) floats in [0, 1]
+    assert pixels.std() > 0.05, "the image is (nearly) one colour"
+    assert (pixels.min(axis=-1) < 0.9).mean() > 0.02, "almost every pixel is white"
+
+
+@pytest.fixture(scope="module")
+def runs(recorded):  # noqa: F811
+    return T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+
+
+def test_learning_curves_png_and_pdf_not_blank(runs, tmp_path):
+    assert_not_blank(FG.learning_curves(runs, "val_acc", tmp_path / "curves"))
+
+
+def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
+    with pytest.raises(FG.FigureError, match="unknown per-epoch metric 'sel_test_acc'; valid: train_loss"):
+        FG.learning_curves(runs, "sel_test_acc", tmp_path / "curves")
+
+
+def test_learning_curves_without_history(runs, tmp_path):
+    with pytest.raises(FG.FigureError, match="has recorded 'lr' yet"):
+        FG.learning_curves(runs, "lr", tmp_path / "curves")
+
+
+def test_ablation_bars_png_and_pdf_not_blank(runs, tmp_path):
+    table = T.table_from_runs(runs, **layout())
+    assert_not_blank(FG.ablation_bars(table, tmp_path / "bars"))
+
+
+def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path, caplog):
+    paths = FG.plot_sweep(runs, tmp_path, rows=layout()["rows"], curve_metrics=("val_acc", "lr"))
+    assert sorted(p.name for p in paths) == ["ablation_bars.pdf", "ablation_bars.png",
+                                             "learning_curves_val_acc.pdf", "learning_curves_val_acc.png"]
+    assert "learning_curves_lr skipped" in caplog.text and "attention_grid skipped" in caplog.text
+    FG.log_figures(runs, paths)
+    logged = {f.path for f in runs.client.list_artifacts(runs.parent.run_id, "figures")}
+    assert {f"figures/{p.name}" for p in paths} <= logged
+
+
+# --------------------------------------------------------------------------- attention grid
+
+def _tiny_model_artifacts(tmp_path: Path, name: str, **model) -> Path:
+    """model/state_dict.pt + model/config.json of a tiny untrained TransFER, as tracking.py logs them."""
+    import torch
+
+    from transfer_core.config import TrialConfig, from_flat, to_flat
+    from transfer_core.models import build_model
+
+    flat = {**to_flat(TrialConfig()), "model.stem": "small", "model.image_size": 32, "model.embed_dim": 32,
+            "model.depth": 1, "model.num_heads": 2, "data.synthetic_per_class": 8,
+            "data.cache_dir": str(tmp_path / "cache"), **{f"model.{k}": v for k, v in model.items()}}
+    torch.manual_seed(0)
+    net = build_model(from_flat(flat).model)
+    folder = tmp_path / name
+    folder.mkdir()
+    torch.save(net.state_dict(), folder / "state_dict.pt")
+    (folder / "config.json").write_text(json.dumps(flat))
+    return folder
+
+
+@pytest.fixture
+def model_runs(tracking_uri, template_db, tmp_path):  # noqa: F811
+    pytest.importorskip("transfer_core.data", reason="transfer_core.data is not written yet")
+    shutil.copy(template_db, tracking_uri[len("sqlite:///"):])
+    client, exp = create_store(tracking_uri, tmp_path / "artifacts")
+    artifacts = {"Baseline": _tiny_model_artifacts(tmp_path, "base", local_branch=False),
+                 "+ MAD": _tiny_model_artifacts(tmp_path, "mad")}
+    cells = {("Baseline", "rafdb"): [("completed", 0.8)], ("+ MAD", "rafdb"): [("completed", 0.85)],
+             ("+ ViT", "rafdb"): [("running", 0.5)]}
+    record_sweep(client, exp, cells=cells, artifacts=artifacts, epochs=2)
+    return T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+
+
+def test_attention_grid_png_and_pdf_not_blank(model_runs, tmp_path):
+    paths = FG.attention_grid(model_runs, tmp_path / "attention", arms=["Baseline", "+ MAD", "+ ViT"])
+    assert_not_blank(paths)
+    pixels = imread(next(p for p in paths if p.suffix == ".png"))[..., :3]
+    saturation = pixels.max(axis=-1) - pixels.min(axis=-1)
+    assert (saturation > 0.5).mean() > 0.01, "no coloured attention overlay"
+
+
+def test_attention_grid_one_row_per_class_image(model_runs, tmp_path):
+    one = imread(next(p for p in FG.attention_grid(model_runs, tmp_path / "a1") if p.suffix == ".png"))
+    two = imread(next(p for p in FG.attention_grid(model_runs, tmp_path / "a2", images_per_class=2)
+                      if p.suffix == ".png"))
+    assert two.shape[0] > 1.6 * one.shape[0]
+
+
+def test_attention_maps_shape_and_range(tmp_path):
+    pytest.importorskip("transfer_core.data", reason="transfer_core.data is not written yet")
+    import torch
+
+    from transfer_core.config import from_flat
+    from transfer_core.models import build_model
+
+    folder = _tiny_model_artifacts(tmp_path, "mad")
+    cfg = from_flat(json.loads((folder / "config.json").read_text()))
+    model = build_model(cfg.model).eval()
+    faces = np.random.default_rng(0).integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    with torch.no_grad():
+        maps = FG.attention_maps(model, cfg, faces)
+    assert maps.shape == (3, 40, 40)
+    assert 0.0 <= maps.min() and maps.max() <= 1.0 and maps.std() > 0
+
+
+def test_attention_grid_without_models(runs, tmp_path):
+    with pytest.raises(FG.FigureError, match="logged its model"):
+        FG.attention_grid(runs, tmp_path / "attention")
+
+
+def test_class_examples_fills_missing_classes():
+    assert FG._class_examples(np.array([0, 1, 0, 0]), 3, 2) == [0, 2, 1, -1, -1, -1]

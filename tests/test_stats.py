@@ -1,0 +1,102 @@
+"""sweeps.stats on inputs with known answers (worked by hand or from textbook values)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sweeps import stats
+
+
+def test_describe_uses_sample_std():
+    s = stats.describe([0.80, 0.81, 0.82])
+    assert s.n == 3
+    assert s.mean == pytest.approx(0.81)
+    assert s.std == pytest.approx(0.01)  # ddof=1: sqrt((0.01² + 0 + 0.01²) / 2)
+
+
+def test_describe_single_value_has_no_std_and_says_so():
+    s = stats.describe([0.9])
+    assert (s.n, s.mean, s.std) == (1, 0.9, None)
+    assert s.note == stats.NO_STD
+
+
+def test_describe_empty_has_no_mean():
+    assert stats.describe([]) == stats.Summary(0, None, None)
+
+
+def test_describe_rejects_nan():
+    with pytest.raises(ValueError, match="non-finite"):
+        stats.describe([0.5, math.nan])
+
+
+def test_paired_ttest_known_value():
+    # differences 1, 1, 2, 2: mean 1.5, sd sqrt(1/3), t = 1.5 / (sd / 2) = 3 sqrt(3) = 5.196, df 3
+    t = stats.paired_ttest({0: 1, 1: 2, 2: 3, 3: 4}, {0: 0, 1: 1, 2: 1, 3: 2})
+    assert t.n == 4
+    assert t.mean_diff == pytest.approx(1.5)
+    assert t.t == pytest.approx(3 * math.sqrt(3))
+    assert t.p == pytest.approx(0.013846, abs=1e-5)  # two-sided Student t, df 3
+
+
+def test_paired_ttest_uses_matched_seeds_only():
+    t = stats.paired_ttest({0: 1, 1: 2, 2: 3, 3: 4, 9: 100}, {0: 0, 1: 1, 2: 1, 3: 2, 7: -100})
+    assert t.n == 4
+    assert t.p == pytest.approx(0.013846, abs=1e-5)
+
+
+def test_paired_ttest_one_matched_seed_has_no_test():
+    t = stats.paired_ttest({0: 0.9, 1: 0.8}, {0: 0.7})
+    assert (t.n, t.p) == (1, None)
+    assert t.mean_diff == pytest.approx(0.2)
+    assert t.note == stats.NO_TEST
+
+
+def test_paired_ttest_no_matched_seed():
+    t = stats.paired_ttest({0: 0.9}, {1: 0.7})
+    assert (t.n, t.p, t.mean_diff) == (0, None, None)
+
+
+def test_paired_ttest_identical_values_give_p_one():
+    assert stats.paired_ttest({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6}).p == 1.0
+
+
+def test_paired_ttest_constant_difference_gives_p_zero():
+    assert stats.paired_ttest({0: 0.6, 1: 0.7}, {0: 0.5, 1: 0.6}).p == 0.0
+
+
+def test_holm_known_values_in_input_order():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_and_skips_untested():
+    # family of 2: 0.55 x 2 = 1.1 -> 1; 0.6 x 1 = 0.6 -> monotone 1
+    assert stats.holm([0.6, None, 0.55]) == [pytest.approx(1.0), None, pytest.approx(1.0)]
+    assert stats.holm([0.6, None, 0.2]) == [pytest.approx(0.6), None, pytest.approx(0.4)]
+
+
+def test_holm_rejects_invalid_p():
+    with pytest.raises(ValueError, match="expected a number in"):
+        stats.holm([1.5])
+
+
+def test_paired_delta_ci_known_interval():
+    # mean 1.5, se = sqrt(1/3) / 2, t(0.975, 3) = 3.182446
+    d = stats.paired_delta_ci({0: 1, 1: 2, 2: 3, 3: 4}, {0: 0, 1: 1, 2: 1, 3: 2})
+    half = 3.182446305 * math.sqrt(1 / 3) / 2
+    assert d.delta == pytest.approx(1.5)
+    assert (d.low, d.high) == (pytest.approx(1.5 - half), pytest.approx(1.5 + half))
+
+
+def test_paired_delta_ci_single_pair_has_no_interval():
+    d = stats.paired_delta_ci({0: 0.9}, {0: 0.8})
+    assert d.delta == pytest.approx(0.1)
+    assert (d.low, d.high) == (None, None)
+    assert "n=1" in d.note
+
+
+def test_paired_delta_ci_rejects_bad_confidence():
+    with pytest.raises(ValueError, match="confidence=1.5"):
+        stats.paired_delta_ci({0: 1}, {0: 1}, confidence=1.5)

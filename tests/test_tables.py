@@ -1,0 +1,322 @@
+"""sweeps.tables: loading an invocation's runs from MLflow and building the ResultTable.
+
+The fixture sweep is written with MlflowClient exactly as schema.py describes it: a parent run with
+its tags and child runs (arm x data x seed) with status tags, params, per-epoch and summary metrics.
+It is mid-sweep on purpose: some cells are running, one failed, one has a single seed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from sweeps import schema as S
+from sweeps import tables as T
+
+SWEEP = "components"
+ROWS = ["Baseline", "+ Local CNNs", "+ MAD", "+ ViT"]
+DATA = ["rafdb", "affectnet"]
+SEEDS = [0, 1, 2]
+PAPER = {"rafdb": 90.91, "affectnet": None}
+# (arm, data) -> per-seed (status, sel_test_acc); sel_test_mca = acc - 0.05, best_test_acc = acc + 0.01
+CELLS = {
+    ("Baseline", "rafdb"): [("completed", 0.800), ("completed", 0.810), ("completed", 0.820)],
+    ("+ Local CNNs", "rafdb"): [("completed", 0.830), ("completed", 0.845), ("completed", 0.850)],
+    ("+ MAD", "rafdb"): [("completed", 0.840), ("completed", 0.850), ("completed", 0.855)],
+    ("+ ViT", "rafdb"): [("completed", 0.845), ("running", 0.70), ("running", 0.71)],
+    ("Baseline", "affectnet"): [("completed", 0.600), ("completed", 0.610), ("completed", 0.605)],
+    ("+ Local CNNs", "affectnet"): [("completed", 0.620), ("completed", 0.615), ("completed", 0.630)],
+    ("+ MAD", "affectnet"): [("completed", 0.640), ("completed", 0.630), ("running", 0.50)],
+    ("+ ViT", "affectnet"): [("failed", 0.30)],
+}
+ARM_PARAMS = {"Baseline": {"model.local_branch": "False", "model.encoder": "False"},
+              "+ Local CNNs": {"model.local_branch": "True", "model.drop_variant": "none", "model.encoder": "False"},
+              "+ MAD": {"model.local_branch": "True", "model.drop_variant": "mad", "model.encoder": "False"},
+              "+ ViT": {"model.local_branch": "True", "model.drop_variant": "mad", "model.encoder": "True"}}
+PARENT_TAGS = {S.TAG_ROLE: S.ROLE_PARENT, S.TAG_SWEEP: SWEEP, S.TAG_KIND: "table", S.TAG_SPEC_HASH: "spec0123",
+               S.TAG_PROFILE: "quick", S.TAG_DATA: ",".join(DATA), S.TAG_SYNTHETIC: "true",
+               S.TAG_DATA_FINGERPRINT: json.dumps({"rafdb": "fp-raf", "affectnet": "fp-aff"}),
+               S.TAG_SEEDS: json.dumps(SEEDS), S.TAG_GIT_COMMIT: "abc1234",
+               S.TAG_VERSIONS: json.dumps({"torch": "2.14.1", "mlflow": "3.17.2"}), S.TAG_STATUS: S.STATUS_RUNNING}
+
+
+def create_store(uri: str, artifact_root: Path, sweep: str = SWEEP) -> tuple[MlflowClient, str]:
+    client = MlflowClient(tracking_uri=uri)
+    return client, client.create_experiment(sweep, artifact_location=str(artifact_root))
+
+
+def record_sweep(client: MlflowClient, exp_id: str, *, cells=CELLS, start: int | None = None,
+                 parent_tags=PARENT_TAGS, epochs: int = 3, artifacts: dict | None = None) -> str:
+    """Write one invocation; returns the parent run id. artifacts: arm -> local dir logged under model/."""
+    start = start or int(time.time() * 1000)
+    parent = client.create_run(exp_id, run_name=f"{SWEEP}@test", start_time=start, tags=dict(parent_tags))
+    pid = parent.info.run_id
+    for k, ((arm, data), seeds) in enumerate(cells.items()):
+        for seed, (status, acc) in enumerate(seeds):
+            tags = {S.TAG_PARENT: pid, S.TAG_ROLE: S.ROLE_CELL, S.TAG_SWEEP: SWEEP, S.TAG_ARM: arm,
+                    S.TAG_DATA: data, S.TAG_SEED: str(seed), S.TAG_CELL_ID: f"cell-{k}-{seed}",
+                    S.TAG_TRIAL_ID: f"trial-{k}-{seed}", S.TAG_STATUS: status,
+                    S.TAG_DATA_FINGERPRINT: f"fp-{data}", S.TAG_SYNTHETIC: "true"}
+            run = client.create_run(exp_id, run_name=f"{SWEEP}/{arm}/seed{seed}/{data}",
+                                    start_time=start + 1 + k * 10 + seed, tags=tags)
+            rid = run.info.run_id
+            done = epochs if status == "completed" else epochs - 1
+            metrics = [Metric("val_acc", acc * (0.7 + 0.3 * e / epochs), 0, e) for e in range(1, done + 1)]
+            metrics += [Metric("test_acc", acc * (0.7 + 0.3 * e / epochs), 0, e) for e in range(1, done + 1)]
+            metrics += [Metric("sel_test_acc", acc, 0, done), Metric("sel_test_mca", acc - 0.05, 0, done),
+                        Metric("best_test_acc", acc + 0.01, 0, done), Metric("epochs_done", done, 0, done)]
+            params = [Param(k_, v) for k_, v in {**ARM_PARAMS[arm], "seed": str(seed)}.items()]
+            client.log_batch(rid, metrics=metrics, params=params)
+            if status == "completed" and artifacts and arm in artifacts:
+                client.log_artifacts(rid, str(artifacts[arm]), S.ARTIFACT_MODEL_DIR)
+            if status != "running":
+                client.set_terminated(rid, "FINISHED" if status == "completed" else "FAILED")
+    return pid
+
+
+_SHARED: dict[str, object] = {}  # made once per test session, also when other modules import these fixtures
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow sqlite store; copying it saves each test the ~4 s of migrations."""
+    if "template" not in _SHARED:
+        path = tmp_path_factory.mktemp("template") / "mlflow.db"
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+        _SHARED["template"] = path
+    return _SHARED["template"]
+
+
+@pytest.fixture
+def store(tracking_uri, template_db, tmp_path):
+    """A fresh store at the `tracking_uri` fixture's path, with the client and an experiment for SWEEP."""
+    shutil.copy(template_db, tracking_uri[len("sqlite:///"):])
+    return create_store(tracking_uri, tmp_path / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def recorded(template_db, tmp_path_factory):
+    """One store holding the fixture sweep, shared by the tests of every module (they only add artifacts)."""
+    if "recorded" not in _SHARED:
+        root = tmp_path_factory.mktemp("recorded")
+        shutil.copy(template_db, root / "mlflow.db")
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+        client, exp = create_store(uri, root / "artifacts")
+        record_sweep(client, exp)
+        _SHARED["recorded"] = uri
+    return _SHARED["recorded"]
+
+
+def layout(**kw):
+    return {"rows": ROWS, "baseline": "Baseline", "extra_metrics": ["mca"], "paper": PAPER, **kw}
+
+
+# --------------------------------------------------------------------------- load_sweep_runs
+
+def test_load_sweep_runs_one_row_per_child(recorded):
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    assert len(runs.children) == sum(len(v) for v in CELLS.values())
+    assert set(runs.children["arm"]) == set(ROWS)
+    assert runs.children["seed"].dtype.kind == "i"
+    assert runs.parent.tags[S.TAG_PROFILE] == "quick"
+
+
+def test_load_sweep_runs_params_stay_strings(recorded):
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    assert set(runs.children["params.model.encoder"]) == {"True", "False"}
+
+
+def test_load_sweep_runs_statuses_from_tags(recorded):
+    counts = T.load_sweep_runs(SWEEP, tracking_uri=recorded).children["status"].value_counts().to_dict()
+    assert counts == {"completed": 18, "running": 3, "failed": 1}
+
+
+def test_load_sweep_runs_takes_latest_parent(store, tracking_uri):
+    client, exp = store
+    old = record_sweep(client, exp, cells={("Baseline", "rafdb"): [("completed", 0.5)]}, start=1_000_000)
+    new = record_sweep(client, exp, cells={("Baseline", "rafdb"): [("completed", 0.9)]}, start=2_000_000)
+    assert T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri).parent.run_id == new
+    chosen = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=old[:8])
+    assert chosen.children["sel_test_acc"].tolist() == [0.5]
+
+
+def test_load_sweep_runs_unknown_sweep_lists_recorded(store, tracking_uri):
+    with pytest.raises(T.TableError, match=r"no sweep 'nope' recorded .*recorded: components"):
+        T.load_sweep_runs("nope", tracking_uri=tracking_uri)
+
+
+def test_load_sweep_runs_without_parent(store, tracking_uri):
+    with pytest.raises(T.TableError, match="has no recorded invocation"):
+        T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+
+
+def test_load_sweep_runs_unknown_parent_lists_invocations(store, tracking_uri):
+    client, exp = store
+    pid = record_sweep(client, exp, cells={})
+    with pytest.raises(T.TableError, match=f"'ffff' is not an invocation .*{pid}"):
+        T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id="ffff")
+
+
+def test_load_sweep_runs_running_child_of_interrupted_parent_is_interrupted(store, tracking_uri):
+    client, exp = store
+    record_sweep(client, exp, cells={("Baseline", "rafdb"): [("running", 0.5)]},
+                 parent_tags={**PARENT_TAGS, S.TAG_STATUS: S.STATUS_INTERRUPTED})
+    children = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri).children
+    assert children["status"].tolist() == [S.STATUS_INTERRUPTED]
+
+
+# --------------------------------------------------------------------------- build_table
+
+def frame(cells: dict) -> pd.DataFrame:
+    """A children frame without MLflow: (arm, data) -> {seed: value or a status string}."""
+    recs = []
+    for (arm, data), seeds in cells.items():
+        for seed, v in seeds.items():
+            status = v if isinstance(v, str) else "completed"
+            acc = float("nan") if isinstance(v, str) else v
+            recs.append({"run_id": f"r-{arm}-{data}-{seed}", "arm": arm, "data": data, "seed": seed,
+                         "status": status, "cell_id": f"c-{arm}-{seed}", "data_fingerprint": f"fp-{data}",
+                         "start_time": len(recs), "sel_test_acc": acc, "sel_test_mca": acc - 0.1,
+                         "best_test_acc": acc + 0.01, "best_test_mca": acc - 0.09})
+    return pd.DataFrame(recs)
+
+
+def test_build_table_cell_mean_std_n(recorded):
+    table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
+    cell = table.cell("Baseline", "rafdb")
+    assert (cell.n, cell.summary.mean, cell.summary.std) == (3, pytest.approx(0.81), pytest.approx(0.01))
+    assert cell.run_ids.keys() == {0, 1, 2}
+    assert table.cell("Baseline", "rafdb", "sel_test_mca").summary.mean == pytest.approx(0.76)
+
+
+def test_build_table_counts_unfinished(recorded):
+    table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
+    vit = table.cell("+ ViT", "rafdb")
+    assert (vit.n, vit.counts["running"], vit.state) == (1, 2, "partial")
+    assert table.cell("+ ViT", "affectnet").state == "failed"
+    assert table.in_progress
+
+
+def test_build_table_cell_ids_follow_seed_order():
+    cell = T.build_table(frame({("A", "d"): {2: 0.8, 0: 0.9}})).cell("A", "d")  # seed 2 started first
+    assert list(cell.values) == [0, 2]
+    assert cell.cell_ids == ("c-A-0", "c-A-2")
+
+
+def test_build_table_best_per_column():
+    t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.9, 1: 0.95}}), rows=["A", "B"])
+    assert [t.cell(r, "d").best for r in "AB"] == [False, True]
+
+
+def test_build_table_tie_when_not_significant_after_holm():
+    # B - A over seeds: +0.05, -0.03, +0.04 -> p ~ 0.5: tied; C - A: large and consistent: not tied
+    t = T.build_table(frame({("A", "d"): {0: 0.90, 1: 0.92, 2: 0.91}, ("B", "d"): {0: 0.85, 1: 0.95, 2: 0.87},
+                             ("C", "d"): {0: 0.70, 1: 0.71, 2: 0.705}}), rows=["A", "B", "C"])
+    assert t.cell("A", "d").best
+    assert t.cell("B", "d").tied and not t.cell("C", "d").tied
+    assert t.n_comparisons == 2
+    p_b, p_c = t.cell("B", "d").test.p, t.cell("C", "d").test.p  # Holm: C (smaller) x 2, B x 1, monotone
+    assert t.cell("C", "d").p_holm == pytest.approx(2 * p_c)
+    assert t.cell("B", "d").p_holm == pytest.approx(max(p_b, 2 * p_c))
+
+
+def test_build_table_holm_family_spans_columns():
+    cells = {("A", "x"): {0: 0.9, 1: 0.92, 2: 0.94}, ("B", "x"): {0: 0.85, 1: 0.88, 2: 0.9},
+             ("A", "y"): {0: 0.9, 1: 0.92, 2: 0.94}, ("B", "y"): {0: 0.85, 1: 0.88, 2: 0.9}}
+    t = T.build_table(frame(cells), rows=["A", "B"])
+    raw = t.cell("B", "x").test.p
+    assert t.n_comparisons == 2
+    assert t.cell("B", "x").p_holm == pytest.approx(min(1.0, 2 * raw))
+
+
+def test_build_table_single_seed_is_not_tested():
+    t = T.build_table(frame({("A", "d"): {0: 0.9, 1: 0.91}, ("B", "d"): {0: 0.85}}), rows=["A", "B"])
+    b = t.cell("B", "d")
+    assert (b.tied, b.p_holm, b.summary.std) == (False, None, None)
+    assert "no test" in b.test.note
+
+
+def test_build_table_delta_vs_baseline_with_ci():
+    t = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.81, 2: 0.82}, ("B", "d"): {0: 0.84, 1: 0.85, 2: 0.855}}),
+                      rows=["A", "B"], baseline="A")
+    d = t.deltas[("B", "d")]
+    assert d.delta == pytest.approx((0.04 + 0.04 + 0.035) / 3)
+    assert d.low < d.delta < d.high
+    assert ("A", "d") not in t.deltas
+
+
+def test_build_table_best_test_metric_is_labelled_as_such():
+    t = T.build_table(frame({("A", "d"): {0: 0.8}}), metric="best_test_acc")
+    assert "best test-epoch" in t.metric_label and "as commonly reported" in t.metric_label
+    assert "selected on the validation split" in T.build_table(frame({("A", "d"): {0: 0.8}})).metric_label
+
+
+def test_build_table_mca_alias_follows_selection_rule():
+    t = T.build_table(frame({("A", "d"): {0: 0.8}}), metric="best_test_acc", extra_metrics=["mca"])
+    assert t.metrics == ["best_test_acc", "best_test_mca"]
+
+
+def test_build_table_appends_undeclared_arms():
+    t = T.build_table(frame({("A", "d"): {0: 0.8}, ("Z", "d"): {0: 0.7}}), rows=["A"])
+    assert t.rows == ["A", "Z"]
+
+
+def test_build_table_declared_row_without_runs_is_pending_while_running():
+    t = T.build_table(frame({("A", "d"): {0: 0.8}}), rows=["A", "B"], in_progress=True)
+    assert T.cell_text(t, t.cell("B", "d")) == "pending"
+
+
+def test_build_table_unknown_metric_lists_valid():
+    with pytest.raises(T.TableError, match="unknown table metric 'acc_top5'; valid: .*sel_test_acc"):
+        T.build_table(frame({("A", "d"): {0: 0.8}}), metric="acc_top5")
+
+
+def test_build_table_unknown_baseline_lists_rows():
+    with pytest.raises(T.TableError, match="baseline 'X' is not a row; rows: A"):
+        T.build_table(frame({("A", "d"): {0: 0.8}}), baseline="X")
+
+
+def test_build_table_paper_for_unknown_column():
+    with pytest.raises(T.TableError, match="paper figure for unknown column"):
+        T.build_table(frame({("A", "d"): {0: 0.8}}), paper={"rafdb": 90.91})
+
+
+def test_build_table_paper_accepts_label_and_values():
+    t = T.build_table(frame({("A", "d"): {0: 0.8}}), paper={"label": "TransFER [paper]", "values": {"d": 90.9}})
+    assert (t.paper_label, t.paper) == ("TransFER [paper]", {"d": 90.9})
+
+
+# --------------------------------------------------------------------------- cell text and explain
+
+def test_cell_text_formats():
+    t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.81, 2: 0.82}, ("B", "d"): {0: 0.9, 1: "running", 2: "failed"},
+                             ("C", "d"): {0: "running", 1: "running"}, ("D", "d"): {0: "pruned"}}),
+                      rows=["A", "B", "C", "D", "E"])
+    assert [T.cell_text(t, t.cell(r, "d")) for r in "ABCDE"] == [
+        "81.00 ± 1.00", "90.00 (1/3 done, 1 failed)", "running (0/3 done)", "pruned (0/3 done)", "—"]
+    assert T.cell_text(t, t.cell("A", "d"), decimals=1) == "81.0 ± 1.0"
+
+
+def test_explain_shows_reproducibility_record(recorded):
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    table = T.table_from_runs(runs, **layout())
+    text = T.explain(table, "+ MAD", runs)
+    mad = runs.children[(runs.children["arm"] == "+ MAD") & (runs.children["status"] == "completed")]
+    for rid in mad["run_id"]:
+        assert rid in text
+    for fact in ("abc1234", "torch=2.14.1", "fp-raf", "cell-2-0", "model.drop_variant=mad", "Δ vs Baseline",
+                 "running", runs.parent.run_id):
+        assert fact in text, fact
+
+
+def test_explain_unknown_row_lists_rows(recorded):
+    table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
+    with pytest.raises(T.TableError, match=r"unknown row 'x'; rows: Baseline, \+ Local CNNs"):
+        T.explain(table, "x")

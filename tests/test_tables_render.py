@@ -1,0 +1,126 @@
+"""sweeps.tables formats: golden tables from a fixed set of recorded runs, Parquet's reproducibility
+record, and LaTeX that pdflatex compiles.
+
+Regenerate the golden files after an intended change with SWEEPS_UPDATE_GOLDEN=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+from test_tables import SWEEP, frame, layout, recorded, template_db  # noqa: F401  (fixtures)
+
+from sweeps import tables as T
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+TEXT_FORMATS = {"latex": "components.tex", "markdown": "components.md", "csv": "components.csv",
+                "html": "components.html"}
+
+
+@pytest.fixture(scope="module")
+def rendered(recorded):  # noqa: F811
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    table = T.table_from_runs(runs, **layout())
+    facts = T.CaptionFacts.from_runs(runs, title="Components",
+                                     caption="Each module added in turn, as in Table 1 of the paper")
+    return runs, table, facts
+
+
+@pytest.mark.parametrize("fmt", sorted(TEXT_FORMATS))
+def test_render_matches_golden(rendered, fmt):
+    _, table, facts = rendered
+    text = T.render(table, fmt, caption_facts=facts)
+    path = os.path.join(GOLDEN, TEXT_FORMATS[fmt])
+    if os.environ.get("SWEEPS_UPDATE_GOLDEN"):
+        os.makedirs(GOLDEN, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    with open(path, encoding="utf-8") as f:
+        assert text == f.read()
+
+
+def test_table_formats_registry_names():
+    assert set(T.TABLE_FORMATS.names()) == {"latex", "markdown", "csv", "parquet", "html"}
+
+
+def test_render_unknown_format_lists_valid():
+    t = T.build_table(frame({("A", "d"): {0: 0.8}}))
+    with pytest.raises(KeyError, match="unknown table format 'pdf'.*Valid: latex, markdown"):
+        T.render(t, "pdf")
+
+
+def test_latex_bolds_best_and_daggers_ties(rendered):
+    _, table, facts = rendered
+    tex = T.render(table, "latex", caption_facts=facts)
+    assert r"\textbf{84.83 $\pm$ 0.76}" in tex
+    assert r"84.17 $\pm$ 1.04$^\dagger$" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex
+
+
+def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
+    _, table, facts = rendered
+    caption = T.caption_text(table, facts)
+    for fact in ("Profile: quick", "RAF-DB, AffectNet", "SYNTHETIC", "Seeds: 0, 1, 2",
+                 "test accuracy at the epoch selected on the validation split", "Holm", "still running"):
+        assert fact in caption, fact
+
+
+def test_caption_labels_best_test_epoch_as_optimistic():
+    t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
+    caption = T.caption_text(t, T.CaptionFacts())
+    assert "as commonly reported" in caption and "Optimistic" in caption
+    assert "SYNTHETIC" not in caption
+
+
+def test_markdown_marks_unfinished_cells(rendered):
+    _, table, facts = rendered
+    md = T.render(table, "markdown", caption_facts=facts)
+    assert "84.50 (1/3 done)" in md and "failed (0/3 done)" in md and "**63.50 ± 0.71 (2/3 done)**" in md
+
+
+def test_parquet_one_row_per_cell_with_reproducibility_record(rendered):
+    runs, table, facts = rendered
+    df = pd.read_parquet(io.BytesIO(T.render(table, "parquet", caption_facts=facts)))
+    assert len(df) == len(table.rows) * len(table.columns) * len(table.metrics)
+    mad = df[(df["row"] == "+ MAD") & (df["column"] == "rafdb") & (df["metric"] == "sel_test_acc")].iloc[0]
+    done = runs.children[(runs.children["arm"] == "+ MAD") & (runs.children["data"] == "rafdb")]
+    assert list(mad["seeds"]) == [0, 1, 2]
+    assert set(mad["run_ids"]) == set(done["run_id"])
+    assert list(mad["config_hashes"]) == ["cell-2-0", "cell-2-1", "cell-2-2"]
+    assert (mad["git_commit"], mad["data_fingerprint"], mad["parent_run_id"]) == ("abc1234", "fp-rafdb",
+                                                                                   runs.parent.run_id)
+    assert '"torch": "2.14.1"' in mad["package_versions"]
+    assert mad["mean_pct"] == pytest.approx(84.8333, abs=1e-3) and bool(mad["synthetic"])
+
+
+def test_write_tables_and_log_to_parent(rendered, tmp_path):
+    runs, table, facts = rendered
+    paths = T.write_tables(table, tmp_path, caption_facts=facts, stem=SWEEP)
+    assert sorted(p.name for p in paths) == sorted(f"{SWEEP}{s}" for s in (".tex", ".md", ".csv", ".parquet", ".html"))
+    T.log_to_parent(runs, paths)
+    logged = {f.path for f in runs.client.list_artifacts(runs.parent.run_id, "tables")}
+    assert f"tables/{SWEEP}.tex" in logged and f"tables/{SWEEP}.parquet" in logged
+
+
+def _pdflatex() -> str | None:
+    found = shutil.which("pdflatex")
+    if found is None and not os.environ.get("SWEEPS_REQUIRE_PDFLATEX"):
+        pytest.skip("pdflatex is not installed (set SWEEPS_REQUIRE_PDFLATEX=1 to make this a failure)")
+    if found is None:
+        pytest.fail("SWEEPS_REQUIRE_PDFLATEX is set but pdflatex is not installed")
+    return found
+
+
+def test_latex_compiles_with_pdflatex(rendered, tmp_path):
+    pdflatex = _pdflatex()
+    _, table, facts = rendered
+    (tmp_path / "table.tex").write_text(T.latex_document(T.render(table, "latex", caption_facts=facts)))
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "table.pdf").stat().st_size > 1000
