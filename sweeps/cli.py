@@ -19,7 +19,9 @@ from transfer_core.config import ConfigError, parse_value
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "60")
+# one checkpoint per epoch is the design; Tune would warn about every snapshot it forces
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 class _EchoProgress(logging.Handler):
@@ -216,6 +218,82 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                    f"run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
                    + (f" of {plan_total} planned" if plan_total else ""))
+
+
+def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
+    from sweeps import tracking
+    from sweeps.report import recorded_spec
+    from sweeps.tables import TableError, load_sweep_runs
+
+    try:
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        runs = load_sweep_runs(name, tracking_uri=uri, parent_run_id=run_id)
+        return runs, recorded_spec(runs)
+    except (TableError, tracking.TrackingError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the latest.")
+@click.option("--format", "fmt", default="markdown", show_default=True,
+              type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]), help="Output format.")
+@click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
+                               "or best_test_acc (the best test epoch, as commonly reported).")
+@click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("--explain", "explain_row", metavar="ROW", help="Show the reproducibility record of one row instead.")
+@click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
+def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_row, tracking_uri) -> None:
+    """The paper table of sweep NAME from its recorded runs (also while it still runs)."""
+    from sweeps.report import caption_facts, sweep_table
+    from sweeps.tables import TableError, explain, render
+
+    runs, spec = _load_runs(name, run_id, tracking_uri)
+    try:
+        result = sweep_table(runs, spec, metric)
+        if explain_row is not None:
+            click.echo(explain(result, explain_row, runs))
+            return
+        content = render(result, fmt, caption_facts=caption_facts(runs, spec), decimals=decimals)
+    except TableError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if isinstance(content, bytes) and not output:
+        raise click.UsageError("--format parquet is binary: give -o FILE")
+    if output:
+        Path(output).write_bytes(content) if isinstance(content, bytes) else Path(output).write_text(content)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(content)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the latest invocation.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for the figures (default: figures/NAME).")
+@click.option("--no-attention", is_flag=True, help="Skip the attention-map grid (it loads every arm's model).")
+@click.option("--no-log", is_flag=True, help="Do not log the figures to the parent MLflow run.")
+@click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
+def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_uri) -> None:
+    """Figures of sweep NAME: learning curves, ablation bars, attention maps (PNG and PDF)."""
+    from sweeps.figures import log_figures, plot_sweep
+    from sweeps.report import sweep_table
+    from sweeps.tables import TableError
+
+    runs, spec = _load_runs(name, run_id, tracking_uri)
+    try:
+        result = sweep_table(runs, spec)
+    except TableError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = Path(output or Path("figures") / name)
+    paths = plot_sweep(runs, out, table=result, attention=not no_attention,
+                       rows=result.rows if spec.kind == "table" else None)
+    if not paths:
+        raise click.ClickException(f"no figure could be drawn for {name}: no completed cell yet")
+    if not no_log:
+        log_figures(runs, paths, "figures")
+    for path in paths:
+        click.echo(str(path))
 
 
 def _planned_cells(client, run_id: str) -> int | None:

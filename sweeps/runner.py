@@ -81,6 +81,7 @@ class SweepOutcome:
     elapsed_s: float
     tune_path: str | None = None
     skipped_cells: int = 0
+    report_dir: Path | None = None
 
 
 # --------------------------------------------------------------------------- prepare (no Ray)
@@ -412,9 +413,28 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
     status = schema.STATUS_COMPLETED if complete else (
         schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING] else schema.STATUS_FAILED)
+    report_dir = None
+    if status == schema.STATUS_COMPLETED:
+        report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
     tracking.finish_parent(client, parent_id, status)
     return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
-                        skipped_cells=done_before)
+                        skipped_cells=done_before, report_dir=report_dir)
+
+
+def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:
+    """Tables (all formats, Parquet included) and figures into storage and the parent run. A
+    reporting problem is logged, never allowed to turn a completed sweep into a failed one."""
+    from sweeps.figures import FigureError
+    from sweeps.report import publish
+    from sweeps.tables import TableError
+
+    out = storage / f"{sweep}-{parent_id[:8]}-report"
+    try:
+        publish(sweep, tracking_uri, parent_id, out)
+    except (TableError, FigureError, OSError) as exc:
+        log.warning("the sweep completed but its tables/figures could not be written: %s", exc)
+        return None
+    return out
 
 
 def _was_interrupted(grid) -> bool:

@@ -1,0 +1,67 @@
+"""From an invocation's recorded runs to its paper table and figures, laid out as its spec says.
+
+The spec is read back from the parent run's `spec.yaml` artifact, so `sweeps table` renders exactly
+the sweep that ran — also for a user's spec file that has since moved or changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from search_spaces import SweepSpec
+from search_spaces.spec import load_text
+from sweeps import schema
+from sweeps.figures import log_figures, plot_sweep
+from sweeps.tables import (CaptionFacts, ResultTable, SweepRuns, TableError, load_sweep_runs, log_to_parent,
+                           table_from_runs, write_tables)
+
+log = logging.getLogger(__name__)
+
+
+def recorded_spec(runs: SweepRuns) -> SweepSpec:
+    """The spec the invocation ran with (the parent's spec.yaml artifact)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = runs.client.download_artifacts(runs.parent.run_id, schema.ARTIFACT_SPEC, tmp)
+        except Exception as exc:  # MLflow raises several types for a missing artifact
+            raise TableError(f"parent run {runs.parent.run_id} has no {schema.ARTIFACT_SPEC} artifact; "
+                             "it was not recorded by `sweeps run`") from exc
+        text = Path(path).read_text(encoding="utf-8")
+    return load_text(text, source=f"run {runs.parent.run_id}/{schema.ARTIFACT_SPEC}")
+
+
+def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> ResultTable:
+    """The spec's layout: arms in declared order, its baseline and metrics; `metric` replaces the first."""
+    metrics = list(spec.table.metrics)
+    primary = metric or metrics[0]
+    extra = [m for m in metrics if m != primary]
+    paper = None
+    if spec.table.paper:
+        arm, values = next(iter(spec.table.paper.items()))
+        paper = {"label": f"Paper ({arm})", "values": dict(values)}
+        if len(spec.table.paper) > 1:
+            log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
+    rows = list(spec.labels) if spec.kind == "table" else None
+    return table_from_runs(runs, metric=primary, rows=rows, baseline=spec.table.baseline,
+                           paper=paper, extra_metrics=extra)
+
+
+def caption_facts(runs: SweepRuns, spec: SweepSpec) -> CaptionFacts:
+    return CaptionFacts.from_runs(runs, title=spec.title, caption=spec.caption)
+
+
+def publish(sweep: str, tracking_uri: str, parent_run_id: str, out_dir: str | Path,
+            attention: bool = True) -> list[Path]:
+    """Write every table format and figure of one invocation to `out_dir` and log them to its parent run."""
+    runs = load_sweep_runs(sweep, tracking_uri=tracking_uri, parent_run_id=parent_run_id)
+    spec = recorded_spec(runs)
+    table = sweep_table(runs, spec)
+    out = Path(out_dir)
+    tables = write_tables(table, out / "tables", caption_facts=caption_facts(runs, spec), stem=sweep)
+    log_to_parent(runs, tables, "tables")
+    figures = plot_sweep(runs, out / "figures", table=table, attention=attention,
+                         rows=table.rows if spec.kind == "table" else None)
+    log_figures(runs, figures, "figures")
+    return [*tables, *figures]
+
