@@ -1,0 +1,227 @@
+"""AffectNet, both releases, on miniature copies (reference/datasets.md §3, §7)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transfer_core.config import DataConfig
+from transfer_core.data import DataError, check_layout, load_splits
+
+HEADER = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "facial_landmarks",
+          "expression", "valence", "arousal"]
+BOX = (10, 20, 30, 25)                                       # x, y, w, h of the face in every image
+BACKGROUND = (128, 128, 128)
+
+
+def colour(code: int) -> tuple[int, int, int]:
+    return (20 * code + 5, 250 - 20 * code, (97 * code) % 256)
+
+
+def _image(path: Path, code: int, fmt: str = "PNG") -> None:
+    """A 64x64 picture, grey outside the face box and the code's colour inside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGB", (64, 64), BACKGROUND)
+    x, y, w, h = BOX
+    img.paste(colour(code), (x, y, x + w, y + h))
+    img.save(path, format=fmt)                               # PNG content under a .jpg name, as in the wild
+
+
+def make_lists(root: Path, train_codes, test_codes, train_header=False, test_header=True, corrupt=()) -> Path:
+    images = root / "Manually_Annotated" / "Manually_Annotated_Images"
+    lists = root / "Manually_Annotated_file_lists"
+    lists.mkdir(parents=True)
+    landmarks = ";".join(["1.5"] * 136)
+    for name, codes, header in (("training.csv", train_codes, train_header),
+                                ("validation.csv", test_codes, test_header)):
+        with open(lists / name, "w", newline="") as f:
+            w = csv.writer(f)
+            if header:
+                w.writerow(HEADER)
+            for i, code in enumerate(codes):
+                rel = f"{100 + i}/{name[:5]}{i:03d}abc.jpg"
+                if (name, i) in corrupt:
+                    (images / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (images / rel).write_bytes(b"<html>not an image</html>")
+                else:
+                    _image(images / rel, code, "PNG" if i % 2 else "JPEG")
+                w.writerow([rel, *BOX, landmarks, code, "0.1", "-2"])
+    return root
+
+
+def make_npy(root: Path, train_codes, val_codes, val_dir: str = "val_set", as_string=True) -> Path:
+    for folder, codes in (("train_set", train_codes), (val_dir, val_codes)):
+        (root / folder / "images").mkdir(parents=True)
+        (root / folder / "annotations").mkdir(parents=True)
+        for i, code in enumerate(codes):
+            img = Image.new("RGB", (30, 30), colour(code))
+            img.save(root / folder / "images" / f"{i}.jpg", quality=95)
+            value = np.array(str(code)) if as_string else np.array(code)
+            np.save(root / folder / "annotations" / f"{i}_exp.npy", value)
+            np.save(root / folder / "annotations" / f"{i}_val.npy", np.array("0.5"))
+    return root
+
+
+def _cfg(tmp_path, root: Path, **kw) -> DataConfig:
+    kw.setdefault("val_fraction", 0.0)
+    return DataConfig(dataset="affectnet", root=str(root), cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def _mean_colours(images: np.ndarray) -> list[tuple[int, ...]]:
+    return [tuple(int(round(c)) for c in img.reshape(-1, 3).mean(0)) for img in images]
+
+
+def _close(a, b, tol=6) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+# --------------------------------------------------------------------------- (a) file lists
+
+def test_affectnet_lists_crop_to_the_face_box(tmp_path):
+    root = make_lists(tmp_path / "an", [0, 1, 6], [3, 4])
+    splits = load_splits(_cfg(tmp_path, root), 16)
+    assert splits.train.labels.tolist() == [0, 1, 6]
+    for img, code in zip(splits.train.images, splits.train.labels):
+        inside = img[4:-4, 4:-4].reshape(-1, 3).mean(0)                 # no grey background left: cropped
+        assert _close(inside, colour(int(code))), (inside, colour(int(code)))
+        assert not _close(img.reshape(-1, 3).mean(0), BACKGROUND, tol=20)
+
+
+def test_affectnet_lists_sniff_the_header(tmp_path):
+    root = make_lists(tmp_path / "an", [0, 1], [2, 3, 4], train_header=False, test_header=True)
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 1] and splits.test.labels.tolist() == [2, 3, 4]
+    assert splits.info["train_list"]["header"] is False and splits.info["test_list"]["header"] is True
+
+
+def test_affectnet_lists_with_header_on_training_too(tmp_path):
+    root = make_lists(tmp_path / "an", [5, 6], [0], train_header=True, test_header=False)
+    assert load_splits(_cfg(tmp_path, root), 8).train.labels.tolist() == [5, 6]
+
+
+@pytest.mark.parametrize("classes,expected", [(7, [0, 6]), (8, [0, 6, 7])])
+def test_affectnet_lists_drop_codes_8_to_10_and_7_for_seven_classes(tmp_path, classes, expected):
+    root = make_lists(tmp_path / "an", [0, 8, 6, 9, 7, 10], [1, 8, 2])
+    splits = load_splits(_cfg(tmp_path, root, affectnet_classes=classes), 8)
+    assert splits.train.labels.tolist() == expected and splits.test.labels.tolist() == [1, 2]
+    assert len(splits.class_names) == classes
+    dropped = splits.info["train_list"]["dropped_codes"]
+    assert dropped == ({"Contempt": 1, "None": 1, "Uncertain": 1, "No-Face": 1} if classes == 7
+                       else {"None": 1, "Uncertain": 1, "No-Face": 1})
+
+
+def test_affectnet_corrupt_image_is_skipped_and_counted(tmp_path, caplog):
+    root = make_lists(tmp_path / "an", [0, 1, 2, 3], [4], corrupt={("training.csv", 2)})
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 1, 3]
+    assert splits.info["skipped"] == 1 and splits.info["skipped_files"][0].endswith("102/train002abc.jpg")
+    assert "skipping unreadable image" in caplog.text
+    again = load_splits(_cfg(tmp_path, root), 8)                        # from the cache: same count
+    assert again.info["cache_hit"] and again.info["skipped"] == 1
+
+
+def test_affectnet_missing_image_is_skipped_and_counted(tmp_path):
+    root = make_lists(tmp_path / "an", [0, 1, 2], [4])
+    (root / "Manually_Annotated" / "Manually_Annotated_Images" / "101" / "train001abc.jpg").unlink()
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 2] and splits.info["skipped"] == 1
+
+
+def test_affectnet_images_folder_at_top_level_is_found(tmp_path):
+    root = make_lists(tmp_path / "an", [0, 1], [2])
+    (root / "Manually_Annotated" / "Manually_Annotated_Images").rename(root / "Manually_Annotated_Images")
+    assert load_splits(_cfg(tmp_path, root), 8).info["image_dir"] == "Manually_Annotated_Images"
+
+
+def test_affectnet_unknown_code_names_file_and_line(tmp_path):
+    root = make_lists(tmp_path / "an", [0, 11], [2], train_header=True)
+    with pytest.raises(DataError, match=r"training.csv line 3: expression '11' is unknown: expected an integer "
+                                        r"code 0..10"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_affectnet_short_line_names_file_and_line(tmp_path):
+    root = make_lists(tmp_path / "an", [0], [2])
+    with open(root / "Manually_Annotated_file_lists" / "validation.csv", "a") as f:
+        f.write("1/x.jpg,1,2\n")
+    with pytest.raises(DataError, match=r"validation.csv line 3: 3 fields: expected subDirectory_filePath"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_affectnet_bad_face_box_names_file_and_line(tmp_path):
+    root = make_lists(tmp_path / "an", [0], [2], test_header=False)
+    path = root / "Manually_Annotated_file_lists" / "validation.csv"
+    path.write_text(path.read_text().replace(",30,25,", ",0,25,"))
+    with pytest.raises(DataError, match=r"validation.csv line 1: face box .* is malformed"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_affectnet_missing_validation_list_is_named(tmp_path):
+    root = make_lists(tmp_path / "an", [0], [2])
+    (root / "Manually_Annotated_file_lists" / "validation.csv").unlink()
+    with pytest.raises(DataError, match=r"validation.csv does not exist"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_affectnet_unrecognised_folder_is_named(tmp_path):
+    (tmp_path / "an").mkdir()
+    with pytest.raises(DataError, match=r"AffectNet not found .*Manually_Annotated_file_lists/training.csv"):
+        check_layout(_cfg(tmp_path, tmp_path / "an"))
+
+
+# --------------------------------------------------------------------------- (b) npy release
+
+@pytest.mark.parametrize("as_string", [True, False])
+def test_affectnet_npy_reads_string_or_number_codes(tmp_path, as_string):
+    root = make_npy(tmp_path / "an", [3, 0, 7, 5, 9], [1, 2], as_string=as_string)
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [3, 0, 5]                   # 7 and 9 dropped (7 classes)
+    assert splits.test.labels.tolist() == [1, 2]
+    for img, code in zip(splits.train.images, splits.train.labels):
+        assert _close(img.reshape(-1, 3).mean(0), colour(int(code)))
+
+
+def test_affectnet_npy_eight_classes_keep_contempt(tmp_path):
+    root = make_npy(tmp_path / "an", [3, 7], [7], val_dir="valid_set")
+    splits = load_splits(_cfg(tmp_path, root, affectnet_classes=8), 8)
+    assert splits.train.labels.tolist() == [3, 7] and splits.test.labels.tolist() == [7]
+
+
+def test_affectnet_npy_corrupt_image_is_skipped(tmp_path):
+    root = make_npy(tmp_path / "an", [0, 1, 2], [3])
+    (root / "train_set" / "images" / "1.jpg").write_bytes(b"\x00" * 50)
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 2] and splits.info["skipped"] == 1
+
+
+def test_affectnet_npy_bad_annotation_names_the_file(tmp_path):
+    root = make_npy(tmp_path / "an", [0, 1], [3])
+    np.save(root / "train_set" / "annotations" / "1_exp.npy", np.array("happy"))
+    with pytest.raises(DataError, match=r"1_exp.npy: cannot read an expression code"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_affectnet_npy_missing_val_set_is_named(tmp_path):
+    root = make_npy(tmp_path / "an", [0, 1], [3])
+    (root / "val_set").rename(root / "other")
+    with pytest.raises(DataError, match=r"val_set does not exist: expected val_set or valid_set"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_affectnet_npy_changed_annotation_changes_the_fingerprint(tmp_path):
+    root = make_npy(tmp_path / "an", [0, 1], [3])
+    a = load_splits(_cfg(tmp_path, root), 8)
+    np.save(root / "train_set" / "annotations" / "1_exp.npy", np.array("2"))
+    b = load_splits(_cfg(tmp_path, root), 8)
+    assert a.fingerprint != b.fingerprint and b.train.labels.tolist() == [0, 2]
+
+
+def test_affectnet_uses_the_balanced_sampler_by_default(tmp_path):
+    from transfer_core.data.loaders import sampler_kind
+
+    assert sampler_kind(_cfg(tmp_path, tmp_path)) == "balanced"

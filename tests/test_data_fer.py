@@ -1,0 +1,260 @@
+"""FERPlus (both layouts, both vote rules) and FER2013 (both CSV variants) on miniature copies."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transfer_core.config import DataConfig
+from transfer_core.data import DataError, check_layout, load_splits
+from transfer_core.data.ferplus import vote_labels
+
+NEW_HEADER = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+              "contempt", "unknown", "NF"]
+# (Usage, Image name, votes): names deliberately not the row index, one duplicated, one empty
+ROWS = [
+    ("Training", "fer0000005.png", [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]),   # 0 clear happiness
+    ("Training", "fer0000003.png", [5, 0, 0, 1, 0, 0, 4, 0, 0, 0]),    # 1 single-vote outlier decides: neutral
+    ("Training", "fer0000003.png", [0, 0, 0, 5, 5, 0, 0, 0, 0, 0]),    # 2 tie (sadness/anger); duplicate name
+    ("Training", "fer0000001.png", [0, 0, 0, 0, 0, 0, 0, 0, 8, 2]),    # 3 unknown majority, no emotion votes
+    ("Training", "fer0000002.png", [2, 0, 0, 0, 0, 0, 0, 0, 0, 8]),    # 4 NF majority
+    ("Training", "", [0, 0, 10, 0, 0, 0, 0, 0, 0, 0]),                 # 5 empty name: dropped
+    ("Training", "fer0000000.png", [0, 0, 0, 0, 0, 0, 0, 7, 3, 0]),    # 6 contempt
+    ("PublicTest", "fer0000010.png", [0, 0, 9, 0, 0, 0, 0, 0, 1, 0]),  # 7 surprise
+    ("PrivateTest", "fer0000020.png", [0, 0, 0, 0, 8, 2, 0, 0, 0, 0]), # 8 anger
+    ("PrivateTest", "fer0000021.png", [0, 0, 0, 0, 0, 0, 10, 0, 0, 0]),  # 9 fear
+]
+GRAY = [10 * (i + 1) for i in range(len(ROWS))]                        # row i is a flat image of GRAY[i]
+
+
+def _pixels(value: int) -> str:
+    return " ".join([str(value)] * 2304)
+
+
+def write_fer2013(path: Path, rows=ROWS, emotions=None, icml: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    emotions = emotions or [i % 7 for i in range(len(rows))]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", " Usage", " pixels"] if icml else ["emotion", "pixels", "Usage"])
+        for i, (usage, _, _) in enumerate(rows):
+            w.writerow([emotions[i], usage, _pixels(GRAY[i])] if icml else [emotions[i], _pixels(GRAY[i]), usage])
+    return path
+
+
+def write_ferplus_csv(root: Path, rows=ROWS) -> Path:
+    write_fer2013(root / "fer2013.csv", rows)
+    with open(root / "fer2013new.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(NEW_HEADER)
+        for usage, name, votes in rows:
+            w.writerow([usage, name, *votes])
+    return root
+
+
+def write_ferplus_png(root: Path, rows=ROWS, box: bool = True) -> Path:
+    folders = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
+    lines: dict[str, list] = {f: [] for f in folders.values()}
+    for i, (usage, name, votes) in enumerate(rows):
+        if not name:
+            continue                                                # generate_training_data.py skips these
+        folder = root / folders[usage]
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"img{i:02d}.png"                                    # unique on disk
+        Image.fromarray(np.full((48, 48), GRAY[i], np.uint8), mode="L").save(folder / name)
+        lines[folders[usage]].append([name, "(0, 0, 48, 48)", *votes] if box else [name, *votes])
+    for folder, rows_ in lines.items():
+        with open(root / folder / "label.csv", "w", newline="") as f:
+            csv.writer(f).writerows(rows_)
+    return root
+
+
+def _cfg(tmp_path, dataset: str, root: Path, **kw) -> DataConfig:
+    return DataConfig(dataset=dataset, root=str(root), cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def _grays(split) -> list[int]:
+    assert (split.images == split.images[..., :1]).all()            # grayscale repeated to 3 channels
+    return [int(round(img.mean())) for img in split.images]
+
+
+# --------------------------------------------------------------------------- the vote rules
+
+def test_vote_labels_official_majority_outcomes():
+    votes = np.array([v for _, _, v in ROWS])
+    assert vote_labels(votes, "majority").tolist() == [1, 0, -1, -1, -1, 2, 7, 2, 4, 6]  # row 5: name rule
+
+
+def test_vote_labels_argmax_first_index_wins_ties_and_needs_an_emotion_vote():
+    votes = np.array([v for _, _, v in ROWS])
+    assert vote_labels(votes, "argmax").tolist() == [1, 0, 3, -1, 0, 2, 7, 2, 4, 6]
+
+
+def test_vote_labels_majority_counts_unknown_and_nf_in_the_sum():
+    assert vote_labels(np.array([[5, 0, 0, 0, 0, 0, 0, 0, 3, 2]]), "majority").tolist() == [-1]  # 5 !> 0.5*10
+    assert vote_labels(np.array([[6, 0, 0, 0, 0, 0, 0, 0, 2, 2]]), "majority").tolist() == [0]
+
+
+# --------------------------------------------------------------------------- FERPlus csv layout
+
+def test_ferplus_csv_joins_by_row_and_applies_the_majority_rule(tmp_path):
+    splits = load_splits(_cfg(tmp_path, "ferplus", write_ferplus_csv(tmp_path / "fer")), 16)
+    assert splits.train.labels.tolist() == [1, 0, 7]
+    assert _grays(splits.train) == [GRAY[0], GRAY[1], GRAY[6]]         # rows 0, 1, 6: joined by index
+    assert splits.val.labels.tolist() == [2] and _grays(splits.val) == [GRAY[7]]
+    assert splits.test.labels.tolist() == [4, 6] and _grays(splits.test) == [GRAY[8], GRAY[9]]
+    assert splits.class_names == ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                                  "contempt")
+    assert splits.info["val_source"] == "official PublicTest"
+    assert splits.info["dropped_empty_name"]["train"] == 1 and splits.info["dropped_by_rule"]["train"] == 3
+
+
+def test_ferplus_csv_argmax_rule(tmp_path):
+    splits = load_splits(_cfg(tmp_path, "ferplus", write_ferplus_csv(tmp_path / "fer"), ferplus_rule="argmax"), 8)
+    assert splits.train.labels.tolist() == [1, 0, 3, 0, 7]            # the empty-name row stays dropped
+    assert _grays(splits.train) == [GRAY[0], GRAY[1], GRAY[2], GRAY[4], GRAY[6]]
+
+
+def test_ferplus_rule_changes_the_fingerprint(tmp_path):
+    root = write_ferplus_csv(tmp_path / "fer")
+    a = load_splits(_cfg(tmp_path, "ferplus", root), 8)
+    b = load_splits(_cfg(tmp_path, "ferplus", root, ferplus_rule="argmax"), 8)
+    assert a.fingerprint != b.fingerprint
+
+
+def test_ferplus_ignores_val_fraction_and_keeps_train_whole(tmp_path):
+    splits = load_splits(_cfg(tmp_path, "ferplus", write_ferplus_csv(tmp_path / "fer"), val_fraction=0.5), 8)
+    assert len(splits.train) == 3 and len(splits.val) == 1
+
+
+def test_ferplus_row_count_mismatch_is_an_error(tmp_path):
+    root = write_ferplus_csv(tmp_path / "fer")
+    write_fer2013(root / "fer2013.csv", ROWS[:-1])
+    with pytest.raises(DataError, match=r"fer2013new.csv has 10 data rows but .*fer2013.csv has 9: expected the "
+                                        r"same rows in the same order"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+def test_ferplus_usage_mismatch_names_both_lines(tmp_path):
+    root = write_ferplus_csv(tmp_path / "fer")
+    rows = list(ROWS)
+    rows[7] = ("Training", *rows[7][1:])
+    write_fer2013(root / "fer2013.csv", rows)
+    with pytest.raises(DataError, match=r"fer2013new.csv line 9: Usage 'PublicTest' differs from 'Training' at "
+                                        r".*fer2013.csv line 9"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+def test_ferplus_malformed_votes_name_file_and_line(tmp_path):
+    root = write_ferplus_csv(tmp_path / "fer")
+    text = (root / "fer2013new.csv").read_text().splitlines()
+    text[3] = text[3].replace(",0,", ",x,", 1)
+    (root / "fer2013new.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match=r"fer2013new.csv line 4: votes .* are malformed: expected 10 non-negative"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+def test_ferplus_missing_files_are_named(tmp_path):
+    (tmp_path / "fer").mkdir()
+    with pytest.raises(DataError, match=r"FERPlus not found .*fer2013.csv.*fer2013new.csv.*FER2013Train"):
+        check_layout(_cfg(tmp_path, "ferplus", tmp_path / "fer"))
+
+
+def test_ferplus_bad_pixels_name_the_line(tmp_path):
+    root = write_ferplus_csv(tmp_path / "fer")
+    lines = (root / "fer2013.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(" 20", "", 5)
+    (root / "fer2013.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"fer2013.csv line 3: pixels has 2299 values: expected 2304"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+# --------------------------------------------------------------------------- FERPlus PNG layout
+
+@pytest.mark.parametrize("box", [True, False])
+def test_ferplus_png_folders_with_label_csv(tmp_path, box):
+    splits = load_splits(_cfg(tmp_path, "ferplus", write_ferplus_png(tmp_path / "fer", box=box)), 16)
+    assert splits.train.labels.tolist() == [1, 0, 7] and _grays(splits.train) == [GRAY[0], GRAY[1], GRAY[6]]
+    assert splits.val.labels.tolist() == [2] and splits.test.labels.tolist() == [4, 6]
+    assert splits.info["layout"] == "png folders + label.csv"
+
+
+def test_ferplus_png_missing_label_csv_is_named(tmp_path):
+    root = write_ferplus_png(tmp_path / "fer")
+    (root / "FER2013Test" / "label.csv").unlink()
+    with pytest.raises(DataError, match=r"FER2013Test/label.csv does not exist"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+def test_ferplus_png_malformed_row_names_file_and_line(tmp_path):
+    root = write_ferplus_png(tmp_path / "fer")
+    with open(root / "FER2013Valid" / "label.csv", "a") as f:
+        f.write("img99.png,1,2,3\n")
+    with pytest.raises(DataError, match=r"FER2013Valid/label.csv line 2: .* is malformed"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+def test_ferplus_png_missing_image_is_named(tmp_path):
+    root = write_ferplus_png(tmp_path / "fer")
+    (root / "FER2013Train" / "img06.png").unlink()
+    with pytest.raises(DataError, match=r"img06.png \(listed in FER2013Train/label.csv line 6\) does not exist"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+# --------------------------------------------------------------------------- FER2013
+
+@pytest.mark.parametrize("icml", [False, True])
+def test_fer2013_splits_by_usage_with_its_own_labels(tmp_path, icml):
+    name = "icml_face_data.csv" if icml else "fer2013.csv"
+    emotions = [3, 0, 6, 1, 2, 5, 4, 0, 1, 2]
+    write_fer2013(tmp_path / "fer" / name, emotions=emotions, icml=icml)
+    splits = load_splits(_cfg(tmp_path, "fer2013", tmp_path / "fer"), 12)
+    assert splits.train.labels.tolist() == emotions[:7] and _grays(splits.train) == GRAY[:7]
+    assert splits.val.labels.tolist() == [0] and splits.test.labels.tolist() == [1, 2]
+    assert splits.class_names == ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+    assert splits.info["val_source"] == "official PublicTest"
+
+
+def test_fer2013_csv_in_a_fer2013_subfolder_is_found(tmp_path):
+    write_fer2013(tmp_path / "data" / "fer2013" / "fer2013.csv")
+    assert len(load_splits(_cfg(tmp_path, "fer2013", tmp_path / "data"), 8).test) == 2
+
+
+def test_fer2013_unknown_emotion_names_line(tmp_path):
+    write_fer2013(tmp_path / "fer" / "fer2013.csv", emotions=[0, 1, 2, 7, 0, 0, 0, 0, 0, 0])
+    with pytest.raises(DataError, match=r"fer2013.csv line 5: emotion '7' is unknown: expected an integer 0..6"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
+def test_fer2013_unknown_usage_names_line(tmp_path):
+    rows = list(ROWS)
+    rows[2] = ("Validation", *rows[2][1:])
+    write_fer2013(tmp_path / "fer" / "fer2013.csv", rows)
+    with pytest.raises(DataError, match=r"line 4: Usage 'Validation' is unknown: expected one of Training, "
+                                        r"PublicTest, PrivateTest"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
+def test_fer2013_header_without_pixels_is_an_error(tmp_path):
+    (tmp_path / "fer").mkdir()
+    (tmp_path / "fer" / "fer2013.csv").write_text("emotion,Usage\n0,Training\n")
+    with pytest.raises(DataError, match=r"line 1: header .* lacks column\(s\) pixels"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
+def test_fer2013_pixel_out_of_range_is_a_decode_error(tmp_path):
+    path = write_fer2013(tmp_path / "fer" / "fer2013.csv")
+    text = path.read_text().replace(" 30 30", " 30 300", 1)
+    path.write_text(text)
+    with pytest.raises(DataError, match=r"fer2013.csv line 4: pixels are not 2304 integers in 0..255"):
+        load_splits(_cfg(tmp_path, "fer2013", tmp_path / "fer"), 8)
+
+
+def test_fer2013_missing_csv_is_named(tmp_path):
+    (tmp_path / "fer").mkdir()
+    with pytest.raises(DataError, match=r"FER2013 CSV not found .*fer2013.csv \(or icml_face_data.csv"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))

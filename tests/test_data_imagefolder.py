@@ -1,0 +1,103 @@
+"""Image-folder trees: train/<class>/, test/<class>/, optional val/<class>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transfer_core.config import DataConfig
+from transfer_core.data import DataError, check_layout, class_names_of, load_splits, num_classes_of
+
+COLOURS = {"angry": (240, 10, 10), "happy": (10, 240, 10), "neutral": (10, 10, 240)}
+
+
+def make_tree(root: Path, splits=("train", "test"), per_class: int = 2, classes=COLOURS) -> Path:
+    for split in splits:
+        for name in classes:
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                ext = ".png" if i % 2 else ".JPG"
+                Image.new("RGB", (20, 14), COLOURS.get(name, (1, 2, 3))).save(d / f"{i}{ext}",
+                                                                            format="PNG" if i % 2 else "JPEG")
+    return root
+
+
+def _cfg(tmp_path, root: Path, **kw) -> DataConfig:
+    kw.setdefault("val_fraction", 0.0)
+    return DataConfig(dataset="imagefolder", root=str(root), cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def test_imagefolder_class_names_are_sorted_folder_names(tmp_path):
+    cfg = _cfg(tmp_path, make_tree(tmp_path / "d"))
+    assert class_names_of(cfg) == ("angry", "happy", "neutral") and num_classes_of(cfg) == 3
+
+
+def test_imagefolder_labels_follow_folders(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_tree(tmp_path / "d")), 10)
+    assert splits.train.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    for img, label in zip(splits.train.images, splits.train.labels):
+        expected = COLOURS[splits.class_names[label]]
+        assert np.abs(img.reshape(-1, 3).mean(0) - expected).max() < 8
+    assert splits.train.images.shape == (6, 10, 10, 3)
+
+
+def test_imagefolder_val_folder_is_the_validation_split(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_tree(tmp_path / "d", ("train", "val", "test")), val_fraction=0.5), 8)
+    assert len(splits.train) == 6 and len(splits.val) == 6 and splits.info["val_source"] == "val/ folder"
+
+
+def test_imagefolder_without_val_folder_carves_val(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_tree(tmp_path / "d", per_class=4), val_fraction=0.25), 8)
+    assert np.bincount(splits.val.labels).tolist() == [1, 1, 1]
+
+
+def test_imagefolder_ignores_hidden_and_non_image_files(tmp_path):
+    root = make_tree(tmp_path / "d")
+    (root / "train" / "happy" / "notes.txt").write_text("x")
+    (root / "train" / "happy" / ".thumb.png").write_bytes(b"x")
+    (root / "train" / ".cache").mkdir()
+    assert len(load_splits(_cfg(tmp_path, root), 8).train) == 6
+
+
+def test_imagefolder_test_classes_must_match_train(tmp_path):
+    root = make_tree(tmp_path / "d")
+    (root / "test" / "neutral").rename(root / "test" / "calm")
+    with pytest.raises(DataError, match=r"test has class folders that differ from train/: extra \['calm'\], "
+                                        r"missing \['neutral'\]: expected exactly angry, happy, neutral"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_missing_train_folder_is_named(tmp_path):
+    (tmp_path / "d" / "test").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"d/train does not exist: expected .*/train/<class>/<image>"):
+        check_layout(_cfg(tmp_path, tmp_path / "d"))
+
+
+def test_imagefolder_missing_test_folder_is_named(tmp_path):
+    root = make_tree(tmp_path / "d", ("train",))
+    with pytest.raises(DataError, match=r"d/test does not exist"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_needs_two_classes(tmp_path):
+    root = make_tree(tmp_path / "d", classes={"angry": None})
+    with pytest.raises(DataError, match=r"has 1 class folder\(s\): expected at least 2"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_without_images_is_an_error(tmp_path):
+    root = make_tree(tmp_path / "d", per_class=0)
+    with pytest.raises(DataError, match=r"train holds no images"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_undecodable_image_names_it(tmp_path):
+    root = make_tree(tmp_path / "d")
+    (root / "test" / "happy" / "1.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"cannot decode image .*test/happy/1.png \(listed in class folder "
+                                        r"test/happy\)"):
+        load_splits(_cfg(tmp_path, root), 8)

@@ -1,0 +1,142 @@
+"""RAF-DB on a miniature copy of its official layout (reference/datasets.md §1, §7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transfer_core.config import DataConfig
+from transfer_core.data import DataError, check_layout, load_splits
+
+# a distinct colour per file label 1..7, so that a decoded image shows which label file line it came from
+COLOURS = {1: (250, 0, 0), 2: (0, 250, 0), 3: (0, 0, 250), 4: (250, 250, 0), 5: (0, 250, 250),
+           6: (250, 0, 250), 7: (128, 128, 128)}
+ENTRIES = [("train_00001.jpg", 5), ("train_00002.jpg", 1), ("train_00003.jpg", 7), ("train_00004.jpg", 4),
+           ("test_0001.jpg", 2), ("test_0002.jpg", 6), ("test_0003.jpg", 3)]
+
+
+def make_rafdb(root: Path, entries=ENTRIES, lists: bool = False) -> Path:
+    (root / "EmoLabel").mkdir(parents=True)
+    aligned = root / "Image" / "aligned"
+    aligned.mkdir(parents=True)
+    for name, label in entries:
+        Image.new("RGB", (100, 100), COLOURS[label]).save(aligned / (name[:-4] + "_aligned.jpg"), quality=95)
+    if lists:
+        for split in ("train", "test"):
+            lines = [f"{n[:-4]}_aligned.jpg {lab}" for n, lab in entries if n.startswith(split)]
+            (root / "EmoLabel" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    else:   # upstream: single spaces, LF, no newline after the last line
+        (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(f"{n} {lab}" for n, lab in entries))
+    return root
+
+
+def _cfg(tmp_path, root: Path, **kw) -> DataConfig:
+    kw.setdefault("val_fraction", 0.0)
+    return DataConfig(dataset="rafdb", root=str(root), cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def _colour_label(image: np.ndarray) -> int:
+    """The file label whose colour the (JPEG-approximate) image shows."""
+    mean = image.reshape(-1, 3).mean(0)
+    return min(COLOURS, key=lambda k: np.abs(mean - np.array(COLOURS[k])).sum())
+
+
+def test_rafdb_partition_file_maps_names_and_subtracts_one(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf")), 16)
+    assert splits.train.labels.tolist() == [4, 0, 6, 3]                 # file labels 5 1 7 4, minus one
+    assert splits.test.labels.tolist() == [1, 5, 2]
+    for split in (splits.train, splits.test):                             # train_00001.jpg -> ..._aligned.jpg
+        assert [_colour_label(img) - 1 for img in split.images] == split.labels.tolist()
+    assert splits.class_names == ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
+    assert splits.train.images.shape == (4, 16, 16, 3) and splits.train.images.dtype == np.uint8
+
+
+def test_rafdb_accepts_the_transfer_train_and_test_lists(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf", lists=True)), 16)
+    assert splits.train.labels.tolist() == [4, 0, 6, 3] and splits.test.labels.tolist() == [1, 5, 2]
+    assert [_colour_label(img) - 1 for img in splits.test.images] == [1, 5, 2]
+    assert splits.info["layout"] == "train.txt/test.txt lists"
+
+
+def test_rafdb_val_is_carved_from_train(tmp_path):
+    entries = [(f"train_{i:05d}.jpg", 1 + i % 2) for i in range(1, 21)] + [("test_0001.jpg", 1)]
+    splits = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf", entries), val_fraction=0.2), 8)
+    assert np.bincount(splits.val.labels).tolist() == [2, 2] and len(splits.train) == 16
+
+
+def test_rafdb_missing_root_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"data.root '.*nowhere' does not exist"):
+        check_layout(_cfg(tmp_path, tmp_path / "nowhere"))
+
+
+def test_rafdb_missing_label_file_names_the_expected_file(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "EmoLabel" / "list_patition_label.txt").unlink()
+    with pytest.raises(DataError, match=r"label file not found .*expected EmoLabel/list_patition_label.txt"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_missing_image_folder_is_named(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "Image" / "aligned").rename(root / "Image" / "other")
+    with pytest.raises(DataError, match=r"Image/aligned does not exist"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_malformed_line_names_file_and_line(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    path = root / "EmoLabel" / "list_patition_label.txt"
+    path.write_text("train_00001.jpg 5\ntrain_00002.jpg,1\n")
+    with pytest.raises(DataError, match=r"list_patition_label.txt line 2: 'train_00002.jpg,1' is malformed: "
+                                        r"expected '<image name> <label>'"):
+        check_layout(_cfg(tmp_path, root))
+
+
+@pytest.mark.parametrize("bad", ["0", "8", "x"])
+def test_rafdb_unknown_label_names_line_and_valid_range(tmp_path, bad):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text(f"train_00001.jpg 5\ntest_0001.jpg {bad}")
+    with pytest.raises(DataError, match=rf"line 2: label '{bad}' is unknown: expected an integer 1..7"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_name_without_split_prefix_is_an_error(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5\nval_0001.jpg 1")
+    with pytest.raises(DataError, match=r"line 2: image name 'val_0001.jpg' has no split prefix"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_missing_image_names_it_and_its_line(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "Image" / "aligned" / "test_0002_aligned.jpg").unlink()
+    with pytest.raises(DataError, match=r"test_0002_aligned.jpg \(listed in EmoLabel/list_patition_label.txt "
+                                        r"line 6\) does not exist"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_undecodable_image_is_an_error_naming_it(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "Image" / "aligned" / "train_00003_aligned.jpg").write_bytes(b"\xff\xd8 truncated")
+    check_layout(_cfg(tmp_path, root))                                   # needs decoding to notice
+    with pytest.raises(DataError, match=r"cannot decode image .*train_00003_aligned.jpg \(listed in "
+                                        r"EmoLabel/list_patition_label.txt line 3\)"):
+        load_splits(_cfg(tmp_path, root), 8)
+
+
+def test_rafdb_duplicate_entry_is_an_error(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5\ntrain_00001.jpg 4\n"
+                                                               "test_0001.jpg 2")
+    with pytest.raises(DataError, match=r"line 2: image 'train_00001.jpg' is listed twice"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_without_test_entries_is_an_error(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5")
+    with pytest.raises(DataError, match=r"no test images listed"):
+        check_layout(_cfg(tmp_path, root))

@@ -1,0 +1,18 @@
+"""The data layer: decoded splits of the synthetic face set and the FER data sets, and their loaders.
+
+    splits = load_splits(cfg.data, image_size=112)        # decode once (cached), carve val
+    train = build_train_loader(splits.train, cfg.data, 112, batch_size=64)
+    for x, y in train: ...                                 # x float32 (B, 3, 112, 112), y int64 (B,)
+
+Call `check_layout(cfg)` before any compute: it raises the same DataError `load_splits` would.
+"""
+
+from transfer_core.data import affectnet, fer2013, ferplus, imagefolder, rafdb, synthetic  # noqa: F401  (register)
+from transfer_core.data.base import DATASETS, DataError, DataSplits, DecodedSplit
+from transfer_core.data.loaders import build_eval_loader, build_train_loader
+from transfer_core.data.splits import carve_validation, check_layout, class_names_of, load_splits, num_classes_of
+
+__all__ = [
+    "DATASETS", "DataError", "DataSplits", "DecodedSplit", "build_eval_loader", "build_train_loader",
+    "carve_validation", "check_layout", "class_names_of", "load_splits", "num_classes_of",
+]

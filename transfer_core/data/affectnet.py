@@ -1,0 +1,200 @@
+"""AffectNet, both circulating releases: reference/datasets.md §3.
+
+(a) The original "Manually_Annotated" release:
+    `<root>/Manually_Annotated_file_lists/training.csv` and `validation.csv` (or those two files in
+    `<root>` itself), columns `subDirectory_filePath,face_x,face_y,face_width,face_height,
+    facial_landmarks,expression,valence,arousal`. The header is sniffed: present iff the first
+    field is `subDirectory_filePath` (copies with and without it circulate). Paths are relative to
+    `Manually_Annotated_Images/`, looked for in `<root>/Manually_Annotated/`, `<root>/`, or
+    `<root>/Manually_Annotated_compressed/`. The images are not face crops: each is cropped to its
+    face box, as Face2Exp's `AfData` does.
+(b) The newer npy release: `<root>/train_set/` and `<root>/val_set/` (or `valid_set/`), each with
+    `images/<N>.jpg` (already face crops) and `annotations/<N>_exp.npy`, read with
+    `int(np.load(f))` because the array may hold a string.
+
+Codes: 0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt; 8 None,
+9 Uncertain and 10 No-Face are always dropped, and 7 too for cfg.affectnet_classes == 7.
+Protocol: the validation list / val_set is the test split (there is no official test set); val is
+carved from train. Unreadable, non-image or missing files are skipped, logged and counted
+(info["skipped"]) — known to exist in this data set only; a malformed list line is a DataError.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transfer_core.config import DataConfig
+from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, first_existing, require_root
+
+log = logging.getLogger(__name__)
+
+ALL_CLASS_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
+CODE_NAMES = ALL_CLASS_NAMES + ("None", "Uncertain", "No-Face")
+HEADER_FIRST = "subDirectory_filePath"
+LIST_NAMES = {"train": "training.csv", "test": "validation.csv"}
+IMAGE_DIRS = ("Manually_Annotated/Manually_Annotated_Images", "Manually_Annotated_Images",
+              "Manually_Annotated_compressed/Manually_Annotated_Images", "Manually_Annotated_compressed",
+              "Manually_Annotated")
+NPY_SPLITS = {"train": ("train_set",), "test": ("val_set", "valid_set")}
+
+
+def _code_counts(codes: list[int]) -> dict[str, int]:
+    counts = np.bincount(np.asarray(codes, dtype=np.int64), minlength=len(CODE_NAMES)) if codes else \
+        np.zeros(len(CODE_NAMES), np.int64)
+    return {CODE_NAMES[c]: int(n) for c, n in enumerate(counts) if n}
+
+
+def parse_code(text: str, where: str) -> int:
+    try:
+        code = int(text.strip())
+    except ValueError:
+        code = -1
+    if not 0 <= code <= 10:
+        raise DataError(f"{where}: expression {text!r} is unknown: expected an integer code 0..10 "
+                        f"({', '.join(f'{i} {n}' for i, n in enumerate(CODE_NAMES))})")
+    return code
+
+
+def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) -> tuple[SplitPlan, dict]:
+    """One Manually_Annotated file list: kept items with face boxes, and counts of dropped codes."""
+    rel = path.relative_to(root).as_posix()
+    labels, paths, boxes, origins, dropped = [], [], [], [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = False
+        for row in reader:
+            lineno = reader.line_num
+            if not row:
+                continue
+            if lineno == 1 and row[0].strip() == HEADER_FIRST:
+                header = True
+                continue
+            where = f"{path} line {lineno}"
+            if len(row) < 7 or not row[0].strip():
+                raise DataError(f"{where}: {len(row)} fields: expected subDirectory_filePath,face_x,face_y,"
+                                "face_width,face_height,facial_landmarks,expression[,valence,arousal]")
+            try:
+                x, y, w, h = (int(float(v)) for v in row[1:5])
+            except ValueError:
+                w = h = -1
+            if w <= 0 or h <= 0:
+                raise DataError(f"{where}: face box {','.join(row[1:5])!r} is malformed: expected face_x, "
+                                "face_y, face_width, face_height as numbers with width and height > 0")
+            code = parse_code(row[6], where)
+            if code >= num_classes:
+                dropped.append(code)
+                continue
+            labels.append(code)
+            paths.append(image_dir / row[0].strip())
+            boxes.append((x, y, w, h))
+            origins.append(f"{rel} line {lineno}")
+    plan = SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths, boxes=boxes)
+    return plan, {"header": header, "dropped_codes": _code_counts(dropped)}
+
+
+def read_exp(raw: bytes, where: str) -> int:
+    """An `_exp.npy` holding a number or a string, as an integer code."""
+    try:
+        value = np.load(io.BytesIO(raw), allow_pickle=False)
+        if value.size != 1:
+            raise ValueError(f"{value.size} values")
+        item = value.reshape(-1)[0].item()
+        if isinstance(item, bytes):
+            item = item.decode()
+        number = float(item)                        # "3", b"3", 3, 3.0 -> 3.0
+        if not number.is_integer():
+            raise ValueError(f"{item!r} is not an integer")
+    except (ValueError, TypeError, OSError, EOFError) as err:
+        raise DataError(f"{where}: cannot read an expression code ({err}): expected a .npy holding one "
+                        "integer (or its string) 0..10") from None
+    return parse_code(str(int(number)), where)
+
+
+def _natural(path: Path) -> tuple:
+    stem = path.name[:-len("_exp.npy")]
+    return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
+
+
+def read_npy_split(folder: Path, root: Path, num_classes: int, digest: Any) -> tuple[SplitPlan, dict]:
+    """One train_set/val_set folder: kept items, counts of dropped codes; hashes every _exp.npy."""
+    images, annotations = folder / "images", folder / "annotations"
+    for sub in (images, annotations):
+        if not sub.is_dir():
+            raise DataError(f"AffectNet folder {sub} does not exist: expected {folder.name}/images/<N>.jpg "
+                            f"and {folder.name}/annotations/<N>_exp.npy")
+    files = sorted(annotations.glob("*_exp.npy"), key=_natural)
+    if not files:
+        raise DataError(f"{annotations} holds no *_exp.npy files: expected annotations/<N>_exp.npy per image")
+    labels, paths, origins, dropped = [], [], [], []
+    for path in files:
+        raw = path.read_bytes()
+        rel = path.relative_to(root).as_posix()
+        digest.update(f"{rel}\0".encode() + raw)
+        code = read_exp(raw, str(path))
+        if code >= num_classes:
+            dropped.append(code)
+            continue
+        labels.append(code)
+        paths.append(images / (path.name[:-len("_exp.npy")] + ".jpg"))
+        origins.append(rel)
+    plan = SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths)
+    return plan, {"dropped_codes": _code_counts(dropped)}
+
+
+@DATASETS.register("affectnet")
+class AffectNetSource(Source):
+    name = "affectnet"
+    version = 1
+    skip_bad_images = True
+
+    def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
+        return ALL_CLASS_NAMES[:cfg.affectnet_classes]
+
+    def scan(self, cfg: DataConfig) -> Layout:
+        root = require_root(cfg)
+        lists_dir = first_existing([root / "Manually_Annotated_file_lists" / LIST_NAMES["train"],
+                                    root / LIST_NAMES["train"]])
+        if lists_dir is not None:
+            return self._scan_lists(cfg, root, lists_dir.parent)
+        if (root / NPY_SPLITS["train"][0]).is_dir():
+            return self._scan_npy(cfg, root)
+        raise DataError(f"AffectNet not found under {root}: expected Manually_Annotated_file_lists/training.csv "
+                        "and validation.csv with Manually_Annotated_Images/, or train_set/ and val_set/ with "
+                        "images/ and annotations/")
+
+    def _scan_lists(self, cfg: DataConfig, root: Path, lists: Path) -> Layout:
+        image_dir = first_existing([root / d for d in IMAGE_DIRS])
+        if image_dir is None or not image_dir.is_dir():
+            raise DataError(f"AffectNet image folder not found under {root}: expected one of "
+                            f"{', '.join(IMAGE_DIRS)}")
+        plans, info, label_files = {}, {"layout": "Manually_Annotated file lists", "image_dir":
+                                        image_dir.relative_to(root).as_posix()}, []
+        for split, name in LIST_NAMES.items():
+            path = lists / name
+            if not path.is_file():
+                raise DataError(f"AffectNet file list {path} does not exist: expected {LIST_NAMES['train']} "
+                                f"and {LIST_NAMES['test']} in {lists}")
+            plans[split], details = read_file_list(path, root, image_dir, cfg.affectnet_classes)
+            info[f"{split}_list"] = {"file": name, **details}
+            label_files.append(path)
+        return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
+                      label_files=label_files, params={"classes": cfg.affectnet_classes}, info=info)
+
+    def _scan_npy(self, cfg: DataConfig, root: Path) -> Layout:
+        digest = hashlib.sha256()
+        plans, info = {}, {"layout": "train_set/val_set npy annotations"}
+        for split, names in NPY_SPLITS.items():
+            folder = first_existing([root / n for n in names])
+            if folder is None:
+                raise DataError(f"AffectNet folder {root / names[0]} does not exist: expected "
+                                f"{' or '.join(names)} beside {NPY_SPLITS['train'][0]}")
+            plans[split], info[f"{split}_set"] = read_npy_split(folder, root, cfg.affectnet_classes, digest)
+        return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
+                      params={"classes": cfg.affectnet_classes}, info=info, label_digest=digest.hexdigest())

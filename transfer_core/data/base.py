@@ -1,0 +1,314 @@
+"""The data layer's shared vocabulary: decoded splits, the source interface, decoding, fingerprints.
+
+A data *source* (one per data set, registered in `DATASETS`) turns a `DataConfig` into a `Layout`
+without decoding any image: it finds the label files, parses them fully and lists, per split, what
+must be decoded and with which label. Everything that can be wrong with a data set's folder is found
+there and raised as a `DataError` naming the file, the line and what would be right. Decoding then
+fills preallocated uint8 arrays (`Source.decode`), and `fingerprint` identifies the result: the
+data set, the loader version, the decode parameters, the label files' contents and the
+(path, size, mtime) of every image, so that the decode-once cache (cache.py) can be trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from transfer_core.config import DataConfig
+from transfer_core.registry import Registry
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+class DataError(ValueError):
+    """A data set's folder, label file or image is missing or wrong; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class DecodedSplit:
+    """One split, decoded: `images` uint8 (N, H, W, 3), `labels` int64 (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
+            raise DataError(f"DecodedSplit.images must be uint8 (N, H, W, 3), got {self.images.dtype} "
+                            f"{self.images.shape}")
+        if self.labels.dtype != np.int64 or self.labels.ndim != 1:
+            raise DataError(f"DecodedSplit.labels must be int64 (N,), got {self.labels.dtype} {self.labels.shape}")
+        if len(self.images) != len(self.labels):
+            raise DataError(f"DecodedSplit has {len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train / val / test of one data set, plain numpy so that it travels cheaply (Ray object store)."""
+
+    train: DecodedSplit
+    val: DecodedSplit
+    test: DecodedSplit
+    class_names: tuple[str, ...]
+    dataset: str
+    fingerprint: str                    # hex: the source files + decode parameters (not the val carving)
+    info: dict = field(default_factory=dict)  # counts, skipped files, val_source, synthetic, cache, ...
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+# --------------------------------------------------------------------------- layouts
+
+@dataclass
+class SplitPlan:
+    """What one split holds before decoding: labels and where each image comes from.
+
+    File sources fill `paths` (absolute) and optionally `boxes` (x, y, w, h crops); CSV pixel
+    sources fill `rows` (their row indices in the CSV) instead. `origins[i]` says where item i was
+    listed ("EmoLabel/x.txt line 12"), for error messages.
+    """
+
+    labels: np.ndarray
+    origins: list[str]
+    paths: list[Path] | None = None
+    boxes: list[tuple[int, int, int, int]] | None = None
+    rows: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def select(self, keep: np.ndarray) -> "SplitPlan":
+        """The items where `keep` (bool (N,)) is true."""
+        idx = np.flatnonzero(keep)
+        return SplitPlan(
+            labels=self.labels[idx],
+            origins=[self.origins[i] for i in idx],
+            paths=None if self.paths is None else [self.paths[i] for i in idx],
+            boxes=None if self.boxes is None else [self.boxes[i] for i in idx],
+            rows=None if self.rows is None else self.rows[idx],
+        )
+
+
+@dataclass
+class Layout:
+    """A data set's folder, parsed: class names, per-split plans and what identifies the source."""
+
+    dataset: str
+    root: Path | None
+    class_names: tuple[str, ...]
+    splits: dict[str, SplitPlan]        # "train", "test" and, where the data set has one, "val"
+    label_files: list[Path] = field(default_factory=list)  # hashed by content
+    params: dict[str, Any] = field(default_factory=dict)   # decode parameters that change the output
+    info: dict[str, Any] = field(default_factory=dict)     # counts of dropped rows, layout variant, ...
+    val_source: str | None = None       # e.g. "official PublicTest"; None: carve val from train
+    label_digest: str = ""              # extra label content digest a source computed while parsing
+
+
+class Source:
+    """A data set loader. Subclasses are registered in `DATASETS` under their `name`."""
+
+    name: str = ""
+    version: int = 1                    # bump when decoding changes: it is part of the fingerprint
+    skip_bad_images: bool = False       # AffectNet: skip (and count) unreadable or missing images
+
+    def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def scan(self, cfg: DataConfig) -> Layout:
+        """Every check that needs no image decoding; raises DataError."""
+        raise NotImplementedError
+
+    def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Decode every split into `outs[split]` (N, S, S, 3) uint8; return per split a bool mask of
+        the items decoded (False: skipped, only where `skip_bad_images`)."""
+        return {split: decode_files(layout.splits[split], image_size, out, skip_bad=self.skip_bad_images)
+                for split, out in outs.items()}
+
+
+DATASETS: Registry[type[Source]] = Registry("data set")
+
+
+def get_source(cfg: DataConfig) -> Source:
+    return DATASETS.get(cfg.dataset)()
+
+
+# --------------------------------------------------------------------------- checks and helpers
+
+def require_root(cfg: DataConfig) -> Path:
+    """The data set's folder, which must exist."""
+    if not cfg.root:
+        raise DataError(f"data.root is required for data.dataset={cfg.dataset!r}")
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.root {str(root)!r} does not exist or is not a folder: expected the "
+                        f"{cfg.dataset} folder in its official layout")
+    return root
+
+
+def first_existing(candidates: Sequence[Path]) -> Path | None:
+    for path in candidates:
+        if path.exists():
+            return path
+    return None
+
+
+def relative(path: Path, root: Path | None) -> str:
+    """`path` relative to `root` where possible (short error messages, stable fingerprints)."""
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err}): expected a text label file") from None
+
+
+def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
+    return np.bincount(labels, minlength=num_classes).astype(int).tolist()
+
+
+# --------------------------------------------------------------------------- decoding
+
+_BAD_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """One image file as uint8 (S, S, 3): RGB (grayscale repeated), cropped to box (x, y, w, h), resized."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if box is not None:
+            x, y, w, h = box
+            im = im.crop((x, y, x + w, y + h))
+        if im.size != (image_size, image_size):
+            im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def decode_pil(image: Image.Image, image_size: int) -> np.ndarray:
+    """A PIL image (any mode) as uint8 (S, S, 3), by the same path as `decode_image`."""
+    image = image.convert("RGB")
+    if image.size != (image_size, image_size):
+        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+_CHUNK = 256                            # images per decoding task
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad: bool) -> np.ndarray:
+    """Decode `plan.paths` into `out` with a thread pool (PIL releases the GIL while decoding).
+
+    An unreadable image is a DataError naming the file and where it was listed, unless `skip_bad`,
+    in which case it is logged and its mask entry is False.
+    """
+    assert plan.paths is not None
+    n = len(plan)
+    ok = np.ones(n, dtype=bool)
+
+    def one(i: int) -> None:
+        box = plan.boxes[i] if plan.boxes is not None else None
+        try:
+            out[i] = decode_image(plan.paths[i], image_size, box)
+        except _BAD_IMAGE_ERRORS as err:
+            if not skip_bad:
+                raise DataError(f"cannot decode image {plan.paths[i]} (listed in {plan.origins[i]}): "
+                                f"{err}; expected a readable image file (JPEG/PNG)") from None
+            log.warning("skipping unreadable image %s (listed in %s): %s", plan.paths[i], plan.origins[i], err)
+            ok[i] = False
+
+    def chunk(start: int) -> int:
+        for i in range(start, min(start + _CHUNK, n)):
+            one(i)
+        return min(start + _CHUNK, n) - start
+
+    starts = range(0, n, _CHUNK)
+    if len(starts) <= 1:
+        for start in starts:
+            chunk(start)
+        return ok
+    pool = ThreadPoolExecutor(max_workers=_workers())
+    try:
+        done, step = 0, max(n // 10, 1)
+        for count in pool.map(chunk, starts):
+            if (done + count) // step > done // step:
+                log.info("decoded %d / %d images", done + count, n)
+            done += count
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)    # on a DataError, do not decode the rest
+    return ok
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+def stat_images(layout: Layout, skip_missing: bool) -> str:
+    """Digest of (relative path, size, mtime_ns) of every image of every split.
+
+    A missing image is a DataError naming it and where it was listed; with `skip_missing` it is
+    logged, counted in layout.info["missing"] and removed from its split.
+    """
+    h = hashlib.sha256()
+    missing: list[str] = []
+    for split in sorted(layout.splits):
+        plan = layout.splits[split]
+        if plan.paths is None:
+            continue
+        keep = np.ones(len(plan), dtype=bool)
+        for i, path in enumerate(plan.paths):
+            try:
+                st = os.stat(path)
+            except OSError:
+                if not skip_missing:
+                    raise DataError(f"image {path} (listed in {plan.origins[i]}) does not exist: expected "
+                                    "every image named in the label file to be present") from None
+                keep[i] = False
+                missing.append(relative(path, layout.root))
+                continue
+            h.update(f"{split}\0{relative(path, layout.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        if not keep.all():
+            layout.splits[split] = plan.select(keep)
+    if missing:
+        log.warning("%s: %d listed images are missing and are skipped (first: %s)", layout.dataset,
+                    len(missing), ", ".join(missing[:5]))
+        layout.info["missing"] = len(missing)
+        layout.info["missing_files"] = missing[:20]
+    return h.hexdigest()
+
+
+def fingerprint(layout: Layout, images_digest: str, image_size: int, version: int) -> str:
+    """sha256 over data set, loader version, decode params, label file contents and image stats."""
+    h = hashlib.sha256()
+    header = {"dataset": layout.dataset, "loader_version": version, "image_size": image_size,
+              "params": layout.params}
+    h.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for path in layout.label_files:
+        h.update(f"\0label:{relative(path, layout.root)}\0".encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    h.update(f"\0labels:{layout.label_digest}\0images:{images_digest}".encode())
+    return h.hexdigest()

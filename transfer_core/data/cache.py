@@ -1,0 +1,151 @@
+"""The decode-once cache: decoded uint8 arrays on disk, in a folder named by the data's fingerprint.
+
+    <cache root>/<dataset>-<image size>px-<fingerprint[:24]>/
+        train_images.npy  train_labels.npy  test_images.npy  test_labels.npy  [val_*.npy]
+        meta.json         (fingerprint, class names, counts, info)
+
+The cache root is cfg.cache_dir, else $TRANSFER_CACHE, else ~/.cache/transfer-sweeps. An entry is
+decoded straight into memory-mapped .npy files inside a temporary sibling folder, which is renamed
+into place (os.replace) only once complete, so a crash never leaves a half entry that a later run
+would load; concurrent writers race harmlessly (the first rename wins). Later loads memory-map the
+arrays (np.load(mmap_mode="r")) and decode nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from transfer_core.config import DataConfig
+from transfer_core.data.base import DataError
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "TRANSFER_CACHE"
+DEFAULT_ROOT = "~/.cache/transfer-sweeps"
+META = "meta.json"
+STALE_TMP_SECONDS = 24 * 3600
+
+
+def cache_root(cfg: DataConfig) -> Path:
+    """cfg.cache_dir, else $TRANSFER_CACHE, else ~/.cache/transfer-sweeps."""
+    return Path(cfg.cache_dir or os.environ.get(ENV_VAR) or DEFAULT_ROOT).expanduser()
+
+
+def entry_dir(root: Path, dataset: str, image_size: int, fingerprint: str) -> Path:
+    return root / f"{dataset}-{image_size}px-{fingerprint[:24]}"
+
+
+@dataclass
+class CacheEntry:
+    folder: Path
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]]   # split -> (images (N,S,S,3) uint8 mmap, labels int64)
+    meta: dict[str, Any]
+
+
+def load(folder: Path, fingerprint: str) -> CacheEntry | None:
+    """The entry in `folder` if it is complete and has this fingerprint, else None."""
+    meta_path = folder / META
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("fingerprint") != fingerprint:
+            log.warning("cache entry %s has another fingerprint; ignoring it", folder)
+            return None
+        arrays = {}
+        for split in meta["splits"]:
+            images = np.load(folder / f"{split}_images.npy", mmap_mode="r")
+            labels = np.load(folder / f"{split}_labels.npy")
+            if len(images) != len(labels):
+                raise ValueError(f"{split}: {len(images)} images, {len(labels)} labels")
+            arrays[split] = (images, labels)
+    except (OSError, ValueError, KeyError) as err:
+        log.warning("cache entry %s is unreadable (%s); decoding again", folder, err)
+        return None
+    return CacheEntry(folder=folder, arrays=arrays, meta=meta)
+
+
+def allocate(folder: Path, split: str, n: int, image_size: int) -> np.ndarray:
+    """A writable memory-mapped uint8 (n, S, S, 3) .npy for split's images inside `folder`."""
+    return np.lib.format.open_memmap(folder / f"{split}_images.npy", mode="w+", dtype=np.uint8,
+                                     shape=(n, image_size, image_size, 3))
+
+
+def compact(folder: Path, split: str, images: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Rewrite split's images keeping only rows where `keep`; returns the new memmap."""
+    path = folder / f"{split}_images.npy"
+    tmp = folder / f"{split}_images.compact.npy"
+    kept = np.flatnonzero(keep)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *images.shape[1:]))
+    for start in range(0, len(kept), 4096):
+        out[start:start + 4096] = images[kept[start:start + 4096]]
+    out.flush()
+    del images
+    os.replace(tmp, path)
+    return out
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _clean_stale(root: Path) -> None:
+    now = time.time()
+    for tmp in root.glob(".tmp-*"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def build(folder: Path, fingerprint: str, fill: Callable[[Path], dict[str, Any]]) -> CacheEntry:
+    """Create the entry atomically: `fill(tmp)` writes `<split>_images.npy` / `_labels.npy` into tmp
+    and returns the meta dict (with "splits"); then tmp is renamed to `folder` and loaded."""
+    root = folder.parent
+    tmp = root / f".tmp-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as err:
+        raise DataError(f"cannot write the decoded-data cache in {root} ({err}): expected a writable folder; "
+                        f"set data.cache_dir or ${ENV_VAR}") from None
+    _clean_stale(root)
+    stale = folder.exists()
+    try:
+        meta = dict(fill(tmp))
+        meta["fingerprint"] = fingerprint
+        meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        (tmp / META).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+        for path in tmp.iterdir():
+            _fsync(path)
+        if stale:                                    # an unreadable or foreign entry: move it aside
+            trash = root / f".tmp-stale-{folder.name}-{uuid.uuid4().hex[:8]}"
+            try:
+                os.replace(folder, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            except OSError:
+                pass
+        try:
+            os.replace(tmp, folder)
+        except OSError:                              # another process finished first: keep theirs
+            log.info("cache entry %s was written concurrently; using it", folder)
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    entry = load(folder, fingerprint)
+    if entry is None:
+        raise OSError(f"cache entry {folder} could not be read back after writing it")
+    return entry

@@ -1,0 +1,191 @@
+"""FERPlus: FER2013 pixels with the FER+ crowd votes, reference/datasets.md §2.
+
+Two layouts (the PNG one is preferred when both are present, as the official trainer reads it):
+
+(a) `fer2013.csv` + `fer2013new.csv` (in `<root>/` or `<root>/fer2013/`), joined BY ROW INDEX
+    (never by `Image name`: names are not row indices and 4 are duplicated). Rows whose
+    `Image name` is empty are dropped, as `generate_training_data.py` does.
+(b) `<root>/FER2013Train/`, `FER2013Valid/`, `FER2013Test/` (or under `<root>/data/`), each with
+    PNGs and a header-less `label.csv`: `name,"(x, y, w, h)",<10 votes>` (the box column is
+    optional, older copies lack it).
+
+Votes are 10 columns: 8 emotions in FER+ order, then unknown and NF. Rules (cfg.ferplus_rule):
+- "majority" (official, `src/ferplus.py::_process_data`): zero every column with a single vote,
+  keep the argmax iff max > 0.5 * sum of the remaining votes (unknown and NF included); an image
+  whose result is unknown or NF (index >= 8) is dropped.
+- "argmax": argmax over the 8 emotion columns, first index wins ties; rows with no emotion votes
+  are dropped.
+Splits: Training = train, PublicTest (FER2013Valid) = val, PrivateTest (FER2013Test) = test.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from transfer_core.config import DataConfig
+from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, first_existing, require_root
+from transfer_core.data.fer2013 import USAGE_SPLITS, decode_csv_rows, find_fer_csv, read_fer_rows
+
+log = logging.getLogger(__name__)
+
+CLASS_NAMES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+VOTE_COLUMNS = CLASS_NAMES + ("unknown", "NF")
+PNG_FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
+NEW_CSV = "fer2013new.csv"
+
+
+def vote_labels(votes: np.ndarray, rule: str) -> np.ndarray:
+    """Labels 0..7 from votes (N, 10) by `rule`; -1 where the image is dropped."""
+    votes = np.asarray(votes, dtype=np.float64)
+    if rule == "majority":
+        v = np.where(votes < 1.0 + np.finfo(float).eps, 0.0, votes)   # single votes are outliers
+        top = v.max(axis=1)
+        idx = v.argmax(axis=1)
+        keep = (top > 0.5 * v.sum(axis=1)) & (idx < len(CLASS_NAMES))
+    elif rule == "argmax":
+        emotions = votes[:, :len(CLASS_NAMES)]
+        idx = emotions.argmax(axis=1)                                    # first index wins ties
+        keep = emotions.sum(axis=1) > 0
+    else:
+        raise ValueError(f"ferplus rule {rule!r}: expected 'majority' or 'argmax'")
+    return np.where(keep, idx, -1).astype(np.int64)
+
+
+def _parse_votes(fields: list[str], where: str) -> list[int]:
+    try:
+        votes = [int(x) for x in fields]
+    except ValueError:
+        votes = [-1]
+    if len(votes) != 10 or min(votes) < 0:
+        raise DataError(f"{where}: votes {','.join(fields)!r} are malformed: expected 10 non-negative integers "
+                        f"({', '.join(VOTE_COLUMNS)})")
+    return votes
+
+
+def read_label_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
+    """A header-less FER+ label.csv: image names, votes (N, 10), line numbers."""
+    names, votes, lines = [], [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        for row in reader:
+            lineno = reader.line_num
+            if not row:
+                continue
+            where = f"{path} line {lineno}"
+            if len(row) not in (11, 12) or not row[0].strip():
+                raise DataError(f"{where}: {','.join(row)!r} is malformed: expected "
+                                "'<name>.png,\"(x, y, w, h)\",<10 votes>' (no header)")
+            names.append(row[0].strip())
+            votes.append(_parse_votes(row[-10:], where))
+            lines.append(lineno)
+    return names, np.asarray(votes, dtype=np.int64).reshape(-1, 10), lines
+
+
+def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, list[int]]:
+    """fer2013new.csv: per row Usage, Image name (None for the 2016 version without it), votes, line."""
+    usage, names, votes, lines = [], [], [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            head = [c.strip() for c in next(reader)]
+        except StopIteration:
+            raise DataError(f"{path} is empty: expected the FER+ header 'Usage,Image name,neutral,...,NF'") from None
+        missing = [c for c in ("Usage",) + VOTE_COLUMNS if c not in head]
+        if missing:
+            raise DataError(f"{path} line 1: header lacks column(s) {', '.join(missing)}: expected "
+                            f"'Usage,Image name,{','.join(VOTE_COLUMNS)}'")
+        has_name = "Image name" in head
+        u_col, n_col = head.index("Usage"), head.index("Image name") if has_name else -1
+        v_cols = [head.index(c) for c in VOTE_COLUMNS]
+        for row in reader:
+            lineno = reader.line_num
+            if not row:
+                continue
+            where = f"{path} line {lineno}"
+            if len(row) != len(head):
+                raise DataError(f"{where}: {len(row)} fields: expected {len(head)} ({','.join(head)})")
+            usage.append(row[u_col].strip())
+            if has_name:
+                names.append(row[n_col].strip())
+            votes.append(_parse_votes([row[c] for c in v_cols], where))
+            lines.append(lineno)
+    return usage, (names if has_name else None), np.asarray(votes, dtype=np.int64).reshape(-1, 10), lines
+
+
+@DATASETS.register("ferplus")
+class FerPlusSource(Source):
+    name = "ferplus"
+    version = 1
+
+    def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
+        return CLASS_NAMES
+
+    def scan(self, cfg: DataConfig) -> Layout:
+        root = require_root(cfg)
+        base = first_existing([root / PNG_FOLDERS["train"] / "label.csv", root / "data" / PNG_FOLDERS["train"]
+                               / "label.csv"])
+        if base is not None:
+            return self._scan_png(cfg, root, base.parent.parent)
+        fer_csv = find_fer_csv(root)
+        new_csv = first_existing([root / NEW_CSV, root / "fer2013" / NEW_CSV, root / "FERPlus" / NEW_CSV])
+        if fer_csv is None or new_csv is None:
+            raise DataError(f"FERPlus not found under {root}: expected {root / 'fer2013.csv'} with "
+                            f"{root / NEW_CSV} (joined by row), or the PNG folders "
+                            f"{root / 'FER2013Train'}/label.csv, FER2013Valid/, FER2013Test/")
+        return self._scan_csv(cfg, root, fer_csv, new_csv)
+
+    def _scan_png(self, cfg: DataConfig, root: Path, base: Path) -> Layout:
+        plans, label_files, dropped = {}, [], {}
+        for split, folder in PNG_FOLDERS.items():
+            label_csv = base / folder / "label.csv"
+            if not label_csv.is_file():
+                raise DataError(f"FERPlus label file {label_csv} does not exist: expected label.csv in each of "
+                                f"{', '.join(PNG_FOLDERS.values())}")
+            names, votes, lines = read_label_csv(label_csv)
+            labels = vote_labels(votes, cfg.ferplus_rule)
+            keep = labels >= 0
+            rel = label_csv.relative_to(root).as_posix()
+            plans[split] = SplitPlan(labels=labels[keep], paths=[base / folder / n for n, k in zip(names, keep) if k],
+                                     origins=[f"{rel} line {n}" for n, k in zip(lines, keep) if k])
+            label_files.append(label_csv)
+            dropped[split] = int((~keep).sum())
+        return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
+                      params={"rule": cfg.ferplus_rule},
+                      info={"layout": "png folders + label.csv", "rule": cfg.ferplus_rule,
+                            "dropped_by_rule": dropped}, val_source="official PublicTest (FER2013Valid)")
+
+    def _scan_csv(self, cfg: DataConfig, root: Path, fer_csv: Path, new_csv: Path) -> Layout:
+        rows = read_fer_rows(fer_csv, parse_emotion=False)
+        usage, names, votes, lines = read_new_csv(new_csv)
+        if len(usage) != len(rows.usage):
+            raise DataError(f"{new_csv} has {len(usage)} data rows but {fer_csv} has {len(rows.usage)}: expected "
+                            "the same rows in the same order (the files are joined by row index)")
+        for i, (u_new, u_fer) in enumerate(zip(usage, rows.usage)):
+            if u_new != u_fer:
+                raise DataError(f"{new_csv} line {lines[i]}: Usage {u_new!r} differs from {u_fer!r} at "
+                                f"{fer_csv} line {rows.lines[i]}: expected row-aligned files (same order)")
+        labels = vote_labels(votes, cfg.ferplus_rule)
+        named = np.ones(len(labels), dtype=bool) if names is None else np.asarray([bool(n) for n in names])
+        split_of = np.asarray([USAGE_SPLITS[u] for u in usage])
+        plans, dropped_rule, dropped_name = {}, {}, {}
+        for split in ("train", "val", "test"):
+            in_split = split_of == split
+            idx = np.flatnonzero(in_split & named & (labels >= 0))
+            dropped_name[split] = int((in_split & ~named).sum())
+            dropped_rule[split] = int((in_split & named & (labels < 0)).sum())
+            plans[split] = SplitPlan(labels=labels[idx], rows=idx,
+                                     origins=[f"{new_csv.name} line {lines[i]}" for i in idx])
+        return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans,
+                      label_files=[fer_csv, new_csv], params={"rule": cfg.ferplus_rule},
+                      info={"layout": "fer2013.csv + fer2013new.csv", "rule": cfg.ferplus_rule,
+                            "dropped_by_rule": dropped_rule, "dropped_empty_name": dropped_name},
+                      val_source="official PublicTest")
+
+    def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if layout.splits["train"].rows is not None:
+            return decode_csv_rows(layout.label_files[0], layout.splits, image_size, outs)
+        return super().decode(layout, image_size, outs)

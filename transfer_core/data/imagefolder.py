@@ -1,0 +1,82 @@
+"""Any data set as an image-folder tree (POSTER_V2 style, DAN's converted AffectNet, own data).
+
+    <root>/train/<class>/*.{jpg,jpeg,png,bmp,webp,tif,tiff,ppm,pgm}
+    <root>/test/<class>/...
+    <root>/val/<class>/...            optional; when present it is the validation split
+
+Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
+their codes. test/ (and val/) must hold the same class folders. Hidden entries are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from transfer_core.config import DataConfig
+from transfer_core.data.base import DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, require_root
+
+log = logging.getLogger(__name__)
+
+SPLIT_DIRS = ("train", "val", "test")
+
+
+def class_folders(split_dir: Path) -> list[str]:
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _class_names(root: Path) -> tuple[str, ...]:
+    train = root / "train"
+    if not train.is_dir():
+        raise DataError(f"image folder {train} does not exist: expected {root}/train/<class>/<image> "
+                        f"and {root}/test/<class>/<image>")
+    names = class_folders(train)
+    if len(names) < 2:
+        raise DataError(f"image folder {train} has {len(names)} class folder(s): expected at least 2 "
+                        "(one sub-folder per class)")
+    return tuple(names)
+
+
+@DATASETS.register("imagefolder")
+class ImageFolderSource(Source):
+    name = "imagefolder"
+    version = 1
+
+    def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
+        return _class_names(require_root(cfg))
+
+    def scan(self, cfg: DataConfig) -> Layout:
+        root = require_root(cfg)
+        names = _class_names(root)
+        if not (root / "test").is_dir():
+            raise DataError(f"image folder {root / 'test'} does not exist: expected {root}/test/<class>/<image> "
+                            f"with the class folders of train/ ({', '.join(names)})")
+        plans = {}
+        for split in SPLIT_DIRS:
+            split_dir = root / split
+            if not split_dir.is_dir():
+                continue                                   # only val/ is optional (checked above)
+            found = tuple(class_folders(split_dir))
+            if found != names:
+                extra = sorted(set(found) - set(names))
+                lacking = sorted(set(names) - set(found))
+                raise DataError(f"image folder {split_dir} has class folders that differ from train/: "
+                                f"extra {extra}, missing {lacking}: expected exactly {', '.join(names)}")
+            paths, labels = [], []
+            for label, name in enumerate(names):
+                files = sorted(p for p in (split_dir / name).iterdir()
+                               if p.is_file() and not p.name.startswith(".")
+                               and p.suffix.lower() in IMAGE_EXTENSIONS)
+                if not files:
+                    log.warning("image folder %s holds no images", split_dir / name)
+                paths.extend(files)
+                labels.extend([label] * len(files))
+            if not paths:
+                raise DataError(f"image folder {split_dir} holds no images: expected files with one of "
+                                f"the extensions {', '.join(IMAGE_EXTENSIONS)} in its class folders")
+            plans[split] = SplitPlan(labels=np.asarray(labels, dtype=np.int64), paths=paths,
+                                     origins=[f"class folder {split}/{names[k]}" for k in labels])
+        return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
+                      info={"layout": "image folders"}, val_source="val/ folder" if "val" in plans else None)

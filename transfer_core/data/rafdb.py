@@ -1,0 +1,121 @@
+"""RAF-DB (basic, single-label): reference/datasets.md §1.
+
+Layout: `<root>/EmoLabel/list_patition_label.txt` (upstream spelling; `list_partition_label.txt`
+accepted too) with lines `train_00001.jpg 5`, images `<root>/Image/aligned/train_00001_aligned.jpg`;
+the split comes from the name prefix. Also accepted: the TransFER/APViT lists
+`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg`.
+File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping is not copied.
+There is no official validation split: val is carved from train.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from transfer_core.config import DataConfig
+from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, read_text, require_root
+
+log = logging.getLogger(__name__)
+
+CLASS_NAMES = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
+PARTITION_FILES = ("EmoLabel/list_patition_label.txt", "EmoLabel/list_partition_label.txt")
+LIST_FILES = ("EmoLabel/train.txt", "EmoLabel/test.txt")
+IMAGE_DIR = "Image/aligned"
+
+
+def aligned_name(name: str) -> str:
+    """`train_00001.jpg` -> `train_00001_aligned.jpg`; names already aligned are kept."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    if stem.endswith("_aligned"):
+        return name
+    return stem + "_aligned.jpg"
+
+
+def parse_label_lines(path: Path, root: Path,
+                      split_from_prefix: str | None) -> list[tuple[str, str, int, int, str]]:
+    """(split, image name, label 0..6, line number, file) of every non-blank line of a RAF-DB list.
+
+    `split_from_prefix` None: the split is the name's prefix (partition file); else that split.
+    """
+    rel = path.relative_to(root).as_posix()
+    entries = []
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DataError(f"{path} line {lineno}: {line.strip()!r} is malformed: expected "
+                            "'<image name> <label>' (two fields separated by a space)")
+        name, text = fields
+        try:
+            label = int(text)
+        except ValueError:
+            label = -1
+        if not 1 <= label <= 7:
+            raise DataError(f"{path} line {lineno}: label {text!r} is unknown: expected an integer 1..7 "
+                            "(1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral)")
+        if split_from_prefix is None:
+            if name.startswith("train"):
+                split = "train"
+            elif name.startswith("test"):
+                split = "test"
+            else:
+                raise DataError(f"{path} line {lineno}: image name {name!r} has no split prefix: expected "
+                                "a name starting with 'train' or 'test' (e.g. train_00001.jpg)")
+        else:
+            split = split_from_prefix
+        entries.append((split, name, label - 1, lineno, rel))
+    return entries
+
+
+@DATASETS.register("rafdb")
+class RafDbSource(Source):
+    name = "rafdb"
+    version = 1
+
+    def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
+        return CLASS_NAMES
+
+    def scan(self, cfg: DataConfig) -> Layout:
+        root = require_root(cfg)
+        partition = next((root / p for p in PARTITION_FILES if (root / p).is_file()), None)
+        lists = [root / p for p in LIST_FILES]
+        if partition is not None:
+            label_files = [partition]
+            entries = parse_label_lines(partition, root, None)
+            variant = "partition file"
+        elif all(p.is_file() for p in lists):
+            label_files = lists
+            entries = parse_label_lines(lists[0], root, "train") + parse_label_lines(lists[1], root, "test")
+            variant = "train.txt/test.txt lists"
+        else:
+            raise DataError(f"RAF-DB label file not found under {root}: expected {PARTITION_FILES[0]} "
+                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]})")
+        image_dir = root / IMAGE_DIR
+        if not image_dir.is_dir():
+            raise DataError(f"RAF-DB image folder {image_dir} does not exist: expected the aligned images "
+                            f"as {IMAGE_DIR}/train_00001_aligned.jpg ...")
+        seen: dict[str, str] = {}
+        per_split: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "test": ([], [], [])}
+        for split, name, label, lineno, rel in entries:
+            where = f"{rel} line {lineno}"
+            if name in seen:
+                raise DataError(f"{root / rel} line {lineno}: image {name!r} is listed twice (first at "
+                                f"{seen[name]}): expected each image once")
+            seen[name] = where
+            paths, labels, origins = per_split[split]
+            paths.append(image_dir / aligned_name(name))
+            labels.append(label)
+            origins.append(where)
+        for split, (paths, _, _) in per_split.items():
+            if not paths:
+                files = " / ".join(str(p) for p in label_files)
+                raise DataError(f"{files}: no {split} images listed: expected {split} entries "
+                                f"(names starting with '{split}')")
+        plans = {split: SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths)
+                 for split, (paths, labels, origins) in per_split.items()}
+        return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans,
+                      label_files=label_files, info={"layout": variant, "image_dir": IMAGE_DIR})

@@ -1,0 +1,159 @@
+"""From a DataConfig to train / val / test arrays: check, fingerprint, decode once, carve val.
+
+`check_layout(cfg)` runs every check that needs no image decoding (folder, label files parsed
+fully, labels known, listed images present) and is what `load_splits` runs first, so both raise
+the same DataError. `load_splits(cfg, image_size)` then decodes through the cache (cache.py) and
+carves the validation split from train, stratified and deterministic in (val_fraction,
+split_seed), after the cache, so changing them never invalidates it. Data sets with an official
+validation split (FERPlus and FER2013: PublicTest; an image folder's val/) use it instead and
+leave train whole; info["val_source"] says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from transfer_core.config import DataConfig
+from transfer_core.data import cache
+from transfer_core.data.base import (DataError, DataSplits, DecodedSplit, Layout, Source, class_counts,
+                                     fingerprint, get_source, relative, stat_images)
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- without decoding
+
+def _prepare(cfg: DataConfig) -> tuple[Source, Layout, str]:
+    source = get_source(cfg)
+    layout = source.scan(cfg)
+    images_digest = stat_images(layout, skip_missing=source.skip_bad_images)
+    for split in ("train", "test"):
+        if len(layout.splits[split]) == 0:
+            raise DataError(f"{cfg.dataset} at {cfg.root}: the {split} split is empty after filtering: "
+                            f"expected at least one labelled {split} image")
+    return source, layout, images_digest
+
+
+def check_layout(cfg: DataConfig) -> None:
+    """Raise DataError (naming file, line and what would be right) if the data set cannot load."""
+    _prepare(cfg)
+
+
+def class_names_of(cfg: DataConfig) -> tuple[str, ...]:
+    """The data set's class names in label order, without decoding images."""
+    return tuple(get_source(cfg).class_names(cfg))
+
+
+def num_classes_of(cfg: DataConfig) -> int:
+    return len(class_names_of(cfg))
+
+
+# --------------------------------------------------------------------------- validation carving
+
+def carve_validation(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, val) indices: per class round(fraction * n) items go to val (at most n - 1,
+    so every class keeps a training example), chosen by a permutation seeded with `seed`."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction={fraction!r}: expected a number in [0, 1)")
+    labels = np.asarray(labels)
+    if fraction == 0.0 or len(labels) == 0:
+        return np.arange(len(labels)), np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng([seed, 0x5EED])
+    val = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = min(int(round(fraction * len(members))), len(members) - 1)
+        val.append(rng.permutation(members)[:k])
+    val_idx = np.sort(np.concatenate(val)).astype(np.int64)
+    train_mask = np.ones(len(labels), dtype=bool)
+    train_mask[val_idx] = False
+    return np.flatnonzero(train_mask), val_idx
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _fill(source: Source, layout: Layout, image_size: int):
+    def fill(tmp: Path) -> dict:
+        started = time.perf_counter()
+        outs = {split: cache.allocate(tmp, split, len(plan), image_size) for split, plan in layout.splits.items()}
+        log.info("decoding %s (%s) at %d px into %s", layout.dataset,
+                 ", ".join(f"{s} {len(p)}" for s, p in layout.splits.items()), image_size, tmp)
+        masks = source.decode(layout, image_size, outs)
+        skipped: list[str] = list(layout.info.get("missing_files", []))
+        n_skipped = int(layout.info.get("missing", 0))
+        counts = {}
+        for split, plan in layout.splits.items():
+            keep = masks[split]
+            images = outs[split]
+            if not keep.all():
+                bad = np.flatnonzero(~keep)
+                n_skipped += len(bad)
+                skipped += [relative(plan.paths[i], layout.root) for i in bad[:20]] if plan.paths else []
+                images = cache.compact(tmp, split, images, keep)
+            images.flush()
+            labels = plan.labels[keep].astype(np.int64)
+            np.save(tmp / f"{split}_labels.npy", labels)
+            counts[split] = class_counts(labels, len(layout.class_names))
+            del images
+        outs.clear()
+        if n_skipped:
+            log.warning("%s: skipped %d unreadable or missing images", layout.dataset, n_skipped)
+        info = {k: v for k, v in layout.info.items() if k not in ("missing", "missing_files")}
+        info.update({"skipped": n_skipped, "skipped_files": skipped[:20],
+                     "decode_seconds": round(time.perf_counter() - started, 2)})
+        return {"dataset": layout.dataset, "image_size": image_size, "class_names": list(layout.class_names),
+                "splits": sorted(layout.splits), "class_counts": counts, "val_source": layout.val_source,
+                "root": str(layout.root) if layout.root else None, "info": info}
+    return fill
+
+
+def load_splits(cfg: DataConfig, image_size: int) -> DataSplits:
+    """Decoded train / val / test at image_size x image_size (decoding only on a cache miss)."""
+    if image_size < 1:
+        raise DataError(f"image_size={image_size!r} is invalid: expected an integer >= 1")
+    source, layout, images_digest = _prepare(cfg)
+    fp = fingerprint(layout, images_digest, image_size, source.version)
+    folder = cache.entry_dir(cache.cache_root(cfg), layout.dataset, image_size, fp)
+    entry = cache.load(folder, fp)
+    hit = entry is not None
+    if entry is None:
+        entry = cache.build(folder, fp, _fill(source, layout, image_size))
+    else:
+        log.info("%s: cache hit %s", layout.dataset, folder)
+
+    def split_of(name: str, idx: np.ndarray | None = None) -> DecodedSplit:
+        images, labels = entry.arrays[name]
+        if idx is None:
+            return DecodedSplit(np.asarray(images), np.asarray(labels, dtype=np.int64))
+        return DecodedSplit(np.ascontiguousarray(images[idx]), np.asarray(labels[idx], dtype=np.int64))
+
+    test = split_of("test")
+    if "val" in entry.arrays:
+        train, val = split_of("train"), split_of("val")
+        val_source = entry.meta.get("val_source") or "official"
+    else:
+        train_labels = entry.arrays["train"][1]
+        train_idx, val_idx = carve_validation(train_labels, cfg.val_fraction, cfg.split_seed)
+        if len(val_idx):
+            train, val = split_of("train", train_idx), split_of("train", val_idx)
+            val_source = f"carved from train (stratified, fraction {cfg.val_fraction}, seed {cfg.split_seed})"
+        else:
+            train = split_of("train")
+            empty = DecodedSplit(np.empty((0, *train.images.shape[1:]), np.uint8), np.empty(0, np.int64))
+            val = empty
+            val_source = ("none (val_fraction 0)" if cfg.val_fraction == 0 else
+                          f"none (val_fraction {cfg.val_fraction} rounds to 0 images per class)")
+    n = len(entry.meta["class_names"])
+    info = dict(entry.meta.get("info", {}))
+    info.update({"synthetic": layout.dataset == "synthetic", "val_source": val_source,
+                 "counts": {"train": len(train), "val": len(val), "test": len(test)},
+                 "class_counts": {"train": class_counts(train.labels, n), "val": class_counts(val.labels, n),
+                                  "test": class_counts(test.labels, n)},
+                 "image_size": image_size, "cache_dir": str(entry.folder), "cache_hit": hit})
+    info.setdefault("skipped", 0)
+    return DataSplits(train=train, val=val, test=test, class_names=tuple(entry.meta["class_names"]),
+                      dataset=layout.dataset, fingerprint=fp, info=info)
