@@ -350,7 +350,7 @@ def check_config_key(doc: _Doc, path: tuple, key: Any) -> str:
         raise doc.error(path, f"key {key!r} is {_type_name(key)}: expected a dotted config key such as "
                               "model.num_lanets")
     if key not in ANNOTATIONS:
-        raise doc.error(path, unknown_key_message(key, VALID_KEYS))
+        raise doc.error(path, unknown_key_message(key, [k for k in VALID_KEYS if k not in RESERVED_KEYS]))
     if key in RESERVED_KEYS:
         raise doc.error(path, f"{key} cannot be set here: {RESERVED_KEYS[key]}")
     return key
@@ -502,6 +502,10 @@ class SweepSpec:
             if arm.label == label:
                 return arm
         raise SpecError(_unknown("arm", label, self.labels))
+
+    def error_at(self, path: Sequence, message: str) -> SpecError:
+        """A SpecError pointing at `path` in this spec's file (for checks made by upper layers)."""
+        return self._doc().error(tuple(path), message)
 
     # where the layers were written, for errors raised after loading (plan.expand)
     def _doc(self) -> _Doc:

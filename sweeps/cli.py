@@ -73,16 +73,16 @@ def _run_option_decorators(func):
         click.option("--data", multiple=True, metavar="NAME=PATH",
                      help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic. Repeat to make "
                           "the data set a column of the table. Default: the synthetic faces."),
-        click.option("--seeds", type=int, help="Seeds per arm (0..N-1); default: the spec's."),
+        click.option("--seeds", type=click.IntRange(min=1), help="Seeds per arm (0..N-1); default: the spec's."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key for every cell, e.g. optim.epochs=3."),
         click.option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)."),
-        click.option("--max-concurrent", type=int, help="At most this many trials at once."),
-        click.option("--cpus-per-trial", type=float, help="CPUs reserved per trial (default: the profile's)."),
-        click.option("--gpus-per-trial", type=float, help="GPUs per trial; fractions share a GPU (0.5, 0.25)."),
+        click.option("--max-concurrent", type=click.IntRange(min=1), help="At most this many trials at once."),
+        click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), help="CPUs reserved per trial (default: the profile's)."),
+        click.option("--gpus-per-trial", type=click.FloatRange(min=0), help="GPUs per trial; fractions share a GPU (0.5, 0.25)."),
         click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
         click.option("--storage", help="Tune results and checkpoints (default: ./ray_results; shared storage on a cluster)."),
-        click.option("--max-failures", type=int, default=2, show_default=True,
+        click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,
                      help="Retries of a failed trial, each from its last checkpoint."),
     ]
     for option in reversed(options):
@@ -101,7 +101,11 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         raise click.BadParameter(str(exc), param_hint="--data") from exc
     except (SpecError, ConfigError) as exc:
         raise click.UsageError(str(exc)) from exc
-    except (SweepError, TrackingError) as exc:
+    except SweepError as exc:
+        if exc.option:
+            raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+        raise click.ClickException(str(exc)) from exc
+    except TrackingError as exc:
         raise click.ClickException(str(exc)) from exc
     plan = prepared.plan
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
@@ -156,19 +160,21 @@ def list_command() -> None:
 @click.argument("name")
 @click.option("--profile", help="Compute profile (default: the spec's).")
 @click.option("--data", multiple=True, metavar="NAME=PATH", help="As for `sweeps run`.")
-@click.option("--seeds", type=int, help="Seeds per arm.")
+@click.option("--seeds", type=click.IntRange(min=1), help="Seeds per arm.")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
     """The expanded plan of sweep NAME: its cells, epochs and budget. Runs nothing."""
     from search_spaces import expand, load, load_profile, parse_data_options
     from search_spaces.data_option import DataOptionError
+    from sweeps.runner import check_pruner
 
     try:
         spec = load(name)
         chosen = load_profile(profile or spec.profile)
         choices = parse_data_options(data)
         plan = expand(spec, chosen, choices, tuple(range(seeds)) if seeds else None, _parse_sets(set_values))
+        check_pruner(spec)
     except DataOptionError as exc:
         raise click.BadParameter(str(exc), param_hint="--data") from exc
     except (SpecError, ConfigError) as exc:
@@ -197,8 +203,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
     from sweeps import schema, tracking
 
     uri = tracking.resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
+    _require_store(uri)
     client = tracking.client_for(uri)
     experiments = ([client.get_experiment_by_name(name)] if name
                    else client.search_experiments())
@@ -220,6 +225,12 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                    + (f" of {plan_total} planned" if plan_total else ""))
 
 
+def _require_store(uri: str) -> None:
+    """Reading commands never create an empty store where the user expected one."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
+
+
 def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
     from sweeps import tracking
     from sweeps.report import recorded_spec
@@ -227,6 +238,7 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
 
     try:
         uri = tracking.resolve_tracking_uri(tracking_uri)
+        _require_store(uri)
         runs = load_sweep_runs(name, tracking_uri=uri, parent_run_id=run_id)
         return runs, recorded_spec(runs)
     except (TableError, tracking.TrackingError) as exc:

@@ -32,7 +32,13 @@ progress_log = logging.getLogger("sweeps.progress")
 
 
 class SweepError(RuntimeError):
-    """The sweep cannot run as asked; the message names the option at fault and what would be right."""
+    """The sweep cannot run as asked; the message names the option at fault and what would be right.
+
+    `option` names the command-line option when one value is at fault (the CLI reports it as such)."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass(frozen=True)
@@ -86,34 +92,67 @@ class SweepOutcome:
 
 # --------------------------------------------------------------------------- prepare (no Ray)
 
+def check_pruner(spec: SweepSpec) -> None:
+    """A search spec's pruner is built once here, so a bad type or argument fails before anything runs."""
+    if spec.kind != "search":
+        return
+    from sweeps.pruning import make_pruner
+
+    try:
+        make_pruner(spec.search.pruner)
+    except ValueError as exc:
+        raise spec.error_at(("search", "pruner"), str(exc)) from exc
+
+
+def check_devices(plan: Plan, gpus: float) -> None:
+    """A cell that asks for CUDA without a GPU (or a GPU it will not use) is a contradiction."""
+    devices = {c.device for c in (*(cell.config for cell in plan.cells), *plan.base_configs.values())}
+    if "cuda" in devices and gpus == 0:
+        raise SpecError("device=cuda but --gpus-per-trial is 0: give the trials a GPU (e.g. --gpus-per-trial 1) "
+                        "or use device=auto")
+    if gpus > 0 and devices == {"cpu"}:
+        raise SpecError(f"--gpus-per-trial {gpus:g} reserves a GPU that device=cpu will not use: use "
+                        "--set device=auto (or cuda), or --gpus-per-trial 0")
+
+
+def check_files(plan: Plan) -> None:
+    """Files a trial would open (the IR-50 checkpoint) must exist now, not fail inside every trial."""
+    for config in (*(cell.config for cell in plan.cells), *plan.base_configs.values()):
+        path = config.model.stem_checkpoint
+        if path is not None and not Path(path).expanduser().is_file():
+            raise SpecError(f"model.stem_checkpoint={path!r} does not exist: give the path of the face.evoLVe "
+                            "IR-50 checkpoint (backbone_ir50_ms1m_epoch120.pth)")
+
+
 def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSweep:
     """Load and validate the whole sweep; every error surfaces here, before anything runs."""
     spec = load(name_or_path)
     profile = load_profile(options.profile or spec.profile)
     data = parse_data_options(options.data)
     if options.seeds is not None and options.seeds < 1:
-        raise SweepError(f"--seeds {options.seeds} is invalid: expected an integer >= 1")
+        raise SweepError(f"--seeds {options.seeds} is invalid: expected an integer >= 1", "--seeds")
+    if options.max_failures < 0:
+        raise SweepError(f"--max-failures {options.max_failures} is invalid: expected an integer >= 0",
+                         "--max-failures")
     seeds = tuple(range(options.seeds)) if options.seeds else None
     plan = expand(spec, profile, data, seeds, options.overrides)
-    if spec.kind == "search":
-        if len(data) > 1:
-            raise SweepError(f"sweep {spec.name!r} is a search: give at most one --data "
-                             f"(got {', '.join(d.name for d in data)})")
-        from sweeps.pruning import make_pruner
-
-        try:
-            make_pruner(spec.search.pruner)
-        except ValueError as exc:
-            raise SpecError(f"{spec.source}: search.pruner: {exc}") from exc
+    check_pruner(spec)
+    if spec.kind == "search" and len(data) > 1:
+        raise SweepError(f"sweep {spec.name!r} is a search: give at most one --data "
+                         f"(got {', '.join(d.name for d in data)})")
     cpus = options.cpus_per_trial if options.cpus_per_trial is not None else profile.cpus_per_trial
     gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial
     if not cpus > 0:
-        raise SweepError(f"--cpus-per-trial {cpus} is invalid: expected a number > 0")
+        raise SweepError(f"--cpus-per-trial {cpus:g} is invalid: expected a number > 0", "--cpus-per-trial")
     if gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
-        raise SweepError(f"--gpus-per-trial {gpus} is invalid: expected a fraction in [0, 1] or a whole number")
+        raise SweepError(f"--gpus-per-trial {gpus:g} is invalid: expected a fraction in [0, 1] or a whole number",
+                         "--gpus-per-trial")
+    check_devices(plan, gpus)
+    check_files(plan)
     max_concurrent = options.max_concurrent if options.max_concurrent is not None else profile.max_concurrent
     if max_concurrent is not None and max_concurrent < 1:
-        raise SweepError(f"--max-concurrent {max_concurrent} is invalid: expected an integer >= 1")
+        raise SweepError(f"--max-concurrent {max_concurrent} is invalid: expected an integer >= 1",
+                         "--max-concurrent")
     uri = tracking.resolve_tracking_uri(options.tracking_uri)
     tracking.check_tracking(uri)
     storage = Path(options.storage or "ray_results").expanduser().resolve()
@@ -124,7 +163,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
         probe.unlink()
     except OSError as exc:
         raise SweepError(f"--storage {storage} is not writable ({exc.strerror or exc}): "
-                         "give a folder this user can write (shared storage on a cluster)") from exc
+                         "give a folder this user can write (shared storage on a cluster)", "--storage") from exc
     return PreparedSweep(spec, profile, data, plan, float(cpus), float(gpus), max_concurrent, uri, storage,
                          options)
 
@@ -331,15 +370,20 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
+    if parent is not None and spec.kind == "table":
+        statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
+        if all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
+            log.info("sweep %s: every cell is already completed in run %s", spec.name, parent.info.run_id)
+            if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+                tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
+            counts = {schema.STATUS_COMPLETED: len(plan.cells)}
+            return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
+                                time.time() - started, skipped_cells=len(plan.cells))
 
     configs = [c.config for c in plan.cells] or list(plan.base_configs.values())
-    keys_by_config = {id(c): data_key(c) for c in configs}
     datasets = decode_data(configs)
-    data_keys = {}
-    for cell in plan.cells:
-        data_keys.setdefault(cell.data, keys_by_config[id(cell.config)])
-    for name, config in plan.base_configs.items():
-        data_keys.setdefault(name, data_key(config))
+    data_keys = {cell.data: data_key(cell.config) for cell in plan.cells}
+    data_keys.update({name: data_key(config) for name, config in plan.base_configs.items()})
 
     connect_ray(prepared.options.address)
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 ALL_CLASS_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 CODE_NAMES = ALL_CLASS_NAMES + ("None", "Uncertain", "No-Face")
+HEADER_COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
+                  "facial_landmarks", "expression")
 HEADER_FIRST = "subDirectory_filePath"
 LIST_NAMES = {"train": "training.csv", "test": "validation.csv"}
 IMAGE_DIRS = ("Manually_Annotated/Manually_Annotated_Images", "Manually_Annotated_Images",
@@ -74,6 +76,12 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
             if not row:
                 continue
             if lineno == 1 and row[0].strip() == HEADER_FIRST:
+                names = [f.strip() for f in row]
+                if names[:len(HEADER_COLUMNS)] != list(HEADER_COLUMNS):
+                    missing = [c for c in HEADER_COLUMNS if c not in names]
+                    problem = f"lacks column(s) {', '.join(missing)}" if missing else "has its columns out of order"
+                    raise DataError(f"{path} line 1: header {problem}: expected "
+                                    f"{','.join(HEADER_COLUMNS)}[,valence,arousal]")
                 header = True
                 continue
             where = f"{path} line {lineno}"

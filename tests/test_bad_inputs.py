@@ -1,0 +1,434 @@
+"""Every malformed input is refused at the boundary, before anything runs (DESIGN.md "Validation at the
+boundary"): one table of bad inputs, each with the callable that must reject it, the exception type and
+the message, which names the file / key / value and what would be right. None of them starts Ray.
+
+Cases are (id, call, expected type, message regex). `call(tmp)` builds the input under `tmp` and calls
+the library (`sweeps.runner.prepare`, the checkpoint loaders) or the CLI (in-process, click exceptions
+propagate). In a regex, `{tmp}` stands for the escaped test folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import click
+import pytest
+import ray
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import sweeps.runner
+from search_spaces import DataOptionError, SpecError
+from sweeps.cli import cli
+from sweeps.runner import RunOptions, SweepError, prepare
+from sweeps.tracking import TrackingError
+from transfer_core.engine import STATE_FORMAT, StateError, load_state
+from transfer_core.models.checkpoint import CheckpointError, load_ir50_checkpoint
+from transfer_core.models.stems import IR50Stem
+
+# --------------------------------------------------------------------------- inputs
+
+TABLE = """\
+name: bad
+profile: smoke
+arms:
+  - {label: A, set: {model.drop_variant: none}}
+  - {label: B, set: {model.drop_variant: mad}}
+"""
+
+SEARCH = """\
+name: bad_search
+kind: search
+profile: smoke
+search:
+  space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}
+  num_samples: 2
+"""
+
+
+def write_spec(tmp: Path, text: str) -> str:
+    path = tmp / "spec.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def options(tmp: Path, **kw) -> RunOptions:
+    kw.setdefault("tracking_uri", f"sqlite:///{tmp}/mlflow.db")
+    kw.setdefault("storage", str(tmp / "ray_results"))
+    return RunOptions(**kw)
+
+
+def prepare_spec(text: str, **kw):
+    """prepare() of a spec file with `text`."""
+    return lambda tmp: prepare(write_spec(tmp, text), options(tmp, **kw))
+
+
+def prepare_table(**kw):
+    """prepare() of a valid table spec with the given RunOptions."""
+    return prepare_spec(TABLE, **kw)
+
+
+def prepare_data(build, **kw):
+    """prepare() of a valid table spec with --data NAME=<the folder `build(tmp)` returns>."""
+    return lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, data=(build(tmp),), **kw))
+
+
+def run_cli(*args: str):
+    """The CLI in-process; click's exceptions propagate (standalone_mode=False). `{tmp}` in args is the
+    test folder; `{spec}` a valid table spec written there."""
+    def call(tmp: Path):
+        spec = write_spec(tmp, TABLE)
+        argv = [a.replace("{tmp}", str(tmp)).replace("{spec}", spec) for a in args]
+        CliRunner().invoke(cli, argv, standalone_mode=False, catch_exceptions=False)
+    return call
+
+
+def run_cli_with_store(*args: str):
+    return run_cli(*args, "--tracking-uri", "sqlite:///{tmp}/mlflow.db", "--storage", "{tmp}/ray_results")
+
+
+# data folders: miniatures of the official layouts (reference/datasets.md)
+
+RAF_ENTRIES = [("train_00001.jpg", "5"), ("train_00002.jpg", "1"), ("test_0001.jpg", "2"), ("test_0002.jpg", "7")]
+
+
+def rafdb(lines: list[str] | None):
+    """A RAF-DB basic folder: Image/aligned/ and EmoLabel/list_patition_label.txt with `lines` (upstream:
+    single spaces, LF, no newline at the end); no label file when `lines` is None."""
+    def build(tmp: Path) -> str:
+        root = tmp / "RAF-DB"
+        aligned = root / "Image" / "aligned"
+        aligned.mkdir(parents=True)
+        (root / "EmoLabel").mkdir()
+        for name, _ in RAF_ENTRIES:
+            Image.new("RGB", (16, 16), (120, 80, 40)).save(aligned / (name[:-4] + "_aligned.jpg"))
+        if lines is not None:
+            (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines))
+        return f"rafdb={root}"
+    return build
+
+
+def _pixels(n: int = 48 * 48) -> str:
+    return " ".join(["128"] * n)
+
+
+def ferplus_csv(short_row: bool):
+    """FERPlus as fer2013.csv + fer2013new.csv; the second data row's pixels are short if asked."""
+    def build(tmp: Path) -> str:
+        root = tmp / "FERPlus"
+        root.mkdir()
+        rows = [("0", _pixels(), "Training"), ("3", _pixels(47) if short_row else _pixels(), "PublicTest"),
+                ("4", _pixels(), "PrivateTest")]
+        with open(root / "fer2013.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["emotion", "pixels", "Usage"])
+            w.writerows(rows)
+        with open(root / "fer2013new.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust",
+                        "fear", "contempt", "unknown", "NF"])
+            for i, (_, _, usage) in enumerate(rows):
+                w.writerow([usage, f"fer{i:07d}.png", 10, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        return f"ferplus={root}"
+    return build
+
+
+AFFECTNET_HEADER = ("subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,"
+                    "valence,arousal")
+
+
+def affectnet(train_lines: list[str]):
+    """AffectNet's Manually_Annotated release: file lists + Manually_Annotated_Images/."""
+    def build(tmp: Path) -> str:
+        root = tmp / "AffectNet"
+        images = root / "Manually_Annotated" / "Manually_Annotated_Images" / "1"
+        images.mkdir(parents=True)
+        Image.new("RGB", (32, 32), (90, 90, 90)).save(images / "a.jpg")
+        lists = root / "Manually_Annotated_file_lists"
+        lists.mkdir()
+        (lists / "training.csv").write_text("\n".join(train_lines) + "\n")
+        (lists / "validation.csv").write_text(AFFECTNET_HEADER + "\n1/a.jpg,0,0,32,32,1;2,1,0.5,0.2\n")
+        return f"affectnet={root}"
+    return build
+
+
+def plain_file(tmp: Path) -> Path:
+    path = tmp / "afile"
+    path.write_text("not a folder")
+    return path
+
+
+# checkpoints
+
+def load_state_of(content):
+    """load_state() of a file written by `content(path)`."""
+    def call(tmp: Path):
+        path = tmp / "state.pt"
+        content(path)
+        load_state(path)
+    return call
+
+
+def _truncated_state(path: Path) -> None:
+    torch.save({"format": STATE_FORMAT, "model": {"w": torch.zeros(4096)}, "epoch": 3}, path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+def _foreign_state(path: Path) -> None:
+    torch.save({"model_state": {"w": torch.zeros(4)}, "epoch": 3}, path)
+
+
+def _tiny_stem() -> IR50Stem:
+    return IR50Stem(((8, 1),), in_width=8)  # face.evoLVe key names, one narrow unit
+
+
+def load_ir50_of(content):
+    """load_ir50_checkpoint() of a file written by `content(path)`, into a narrow IR50Stem."""
+    def call(tmp: Path):
+        path = tmp / "ir50.pth"
+        content(path)
+        load_ir50_checkpoint(_tiny_stem(), path)
+    return call
+
+
+def _ir50_with_foreign_key(path: Path) -> None:
+    torch.save({**_tiny_stem().state_dict(), "head.fc.weight": torch.zeros(7, 8)}, path)
+
+
+def _nothing(path: Path) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- the table
+
+CASES = [
+    # sweep specs: SpecError naming the file, the line, the key path, the value and what is right
+    ("spec_unknown_top_level_key",
+     prepare_spec(TABLE + "seedz: [0]\n"),
+     SpecError, r"^{tmp}/spec\.yaml line 6: seedz: unknown key 'seedz'\. Did you mean 'seeds'\? Valid keys: name,"),
+    ("spec_wrong_type",
+     prepare_spec(TABLE + "seeds: zero\n"),
+     SpecError, r"spec\.yaml line 6: seeds: 'zero' is invalid: expected a non-empty list of integers >= 0"),
+    ("spec_out_of_range_value",
+     prepare_spec(TABLE.replace("model.drop_variant: mad", "model.drop_rate: 1.5")),
+     SpecError, r"spec\.yaml line 5: arms\[1\]\.set\.model\.drop_rate: model\.drop_rate=1\.5 is invalid: "
+                r"expected a number in \[0, 1\]"),
+    ("spec_unknown_drop_variant",
+     prepare_spec(TABLE.replace("mad}", "maad}")),
+     SpecError, r"spec\.yaml line 5: arms\[1\]\.set\.model\.drop_variant: model\.drop_variant='maad' is invalid: "
+                r"expected one of none, dropout, dropblock, spatial_dropout, mad"),
+    ("spec_duplicate_label",
+     prepare_spec(TABLE.replace("label: B", "label: A")),
+     SpecError, r"spec\.yaml line 5: arms\[1\]\.label: label 'A' is used by two arms: labels must be unique"),
+    ("spec_baseline_not_an_arm",
+     prepare_spec(TABLE + "table: {baseline: C}\n"),
+     SpecError, r"spec\.yaml line 6: table\.baseline: unknown arm label 'C'\. Valid: A, B"),
+    ("spec_search_low_not_below_high",
+     prepare_spec(SEARCH.replace("low: 1.0e-4", "low: 1.0e-1")),
+     SpecError, r"spec\.yaml line 5: search\.space\.optim\.lr\.high: low=0\.1, high=0\.01 is invalid: "
+                r"expected low < high"),
+    ("spec_unknown_pruner_type",
+     prepare_spec(SEARCH + "  pruner: {type: medain}\n"),
+     SpecError, r"spec\.yaml line 7: search\.pruner(\.type)?: unknown pruner 'medain'\. Did you mean 'median'\? "
+                r"Valid: median,"),
+    ("spec_unknown_pruner_argument",
+     prepare_spec(SEARCH + "  pruner: {type: median, n_startup_trial: 3}\n"),
+     SpecError, r"spec\.yaml line 7: search\.pruner(\.n_startup_trial)?: pruner 'median' got unknown argument "
+                r"'n_startup_trial'\. Did you mean 'n_startup_trials'\?"),
+    ("spec_pruner_argument_out_of_range",
+     prepare_spec(SEARCH + "  pruner: {type: median, n_startup_trials: -1}\n"),
+     SpecError, r"spec\.yaml line 7: search\.pruner(\.n_startup_trials)?: pruner 'median', argument "
+                r"'n_startup_trials': .*-1"),
+    ("spec_yaml_syntax_error",
+     prepare_spec("name: bad\narms: [{label: A\n"),
+     SpecError, r"spec\.yaml line 3, column 1: YAML syntax error: while parsing a flow mapping .*"
+                r"\(the construct opened on line 2\)"),
+    ("spec_empty_file",
+     prepare_spec(""),
+     SpecError, r"^{tmp}/spec\.yaml: the file is empty: expected a sweep spec"),
+    ("spec_duplicate_yaml_key",
+     prepare_spec(TABLE + "profile: quick\n"),
+     SpecError, r"spec\.yaml line 6: profile: key 'profile' is written twice \(lines 2 and 6\); "
+                r"YAML would keep only the last: remove one"),
+    ("spec_reserved_key_seed_in_base",
+     prepare_spec(TABLE + "base: {seed: 3}\n"),
+     SpecError, r"spec\.yaml line 6: base\.seed: seed cannot be set here: the seed of a cell comes from the "
+                r"spec's `seeds` list \(or --seeds\)"),
+    ("spec_label_template_with_attribute_access",
+     prepare_spec("name: bad\nprofile: smoke\ngrid: {model.depth: [1, 2]}\nlabel: '{model.depth.real}'\n"),
+     SpecError, r"spec\.yaml line 4: label: '\{model\.depth\.real\}': field \{model\.depth\.real\} is not a grid "
+                r"key \(no attribute or index access, no positional fields\)\. Valid fields: \{model\.depth\}"),
+    ("spec_file_missing",
+     lambda tmp: prepare(str(tmp / "nosuch.yaml"), options(tmp)),
+     SpecError, r"^{tmp}/nosuch\.yaml: no such file$"),
+    ("spec_unknown_shipped_name",
+     lambda tmp: prepare("mad_vs_dropot", options(tmp)),
+     SpecError, r"unknown sweep 'mad_vs_dropot'\. Did you mean 'mad_vs_dropout'\? Valid: components, depth,"),
+
+    # profiles and --set over a profile
+    ("profile_unknown",
+     prepare_table(profile="nosuch"),
+     SpecError, r"^unknown profile 'nosuch'\. Valid: smoke, quick, paper$"),
+    ("profile_override_conflicting_with_the_profile",
+     prepare_table(overrides={"model.num_heads": 5}),
+     SpecError, r"^--set model\.num_heads: model\.num_heads=5 is invalid: expected a divisor of "
+                r"model\.embed_dim=32$"),
+    ("set_reserved_key_seed",
+     prepare_table(overrides={"seed": 1}),
+     SpecError, r"^--set seed: seed cannot be set here: the seed of a cell comes from the spec's `seeds` list"),
+    ("set_cuda_device_without_gpus",
+     run_cli_with_store("run", "{spec}", "--set", "device=cuda"),
+     click.UsageError, r"device=cuda.*--gpus-per-trial"),
+    ("gpus_per_trial_with_cpu_device",
+     run_cli_with_store("run", "{spec}", "--gpus-per-trial", "1"),
+     click.UsageError, r"--gpus-per-trial 1\b.*device.*cpu"),
+
+    # --data: DataOptionError naming the value and what would be right
+    ("data_unknown_name",
+     prepare_table(data=("rafbd=/tmp",)),
+     DataOptionError, r"^--data 'rafbd=/tmp': unknown data set 'rafbd'\. Did you mean 'rafdb'\? "
+                      r"Valid: synthetic, rafdb, ferplus, affectnet, fer2013, imagefolder$"),
+    ("data_missing_folder",
+     lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, data=(f"rafdb={tmp}/nosuch",))),
+     DataOptionError, r"^--data 'rafdb={tmp}/nosuch': no such directory: {tmp}/nosuch \(expected the rafdb "
+                      r"folder, e.g\. rafdb=/data/RAF-DB\)$"),
+    ("data_not_a_directory",
+     prepare_data(lambda tmp: f"rafdb={plain_file(tmp)}"),
+     DataOptionError, r"^--data 'rafdb={tmp}/afile': {tmp}/afile is not a directory: expected the folder that "
+                      r"holds the rafdb data set$"),
+    ("data_given_twice",
+     lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, data=(f"rafdb={tmp}", f"rafdb={tmp}/"))),
+     DataOptionError, r"--data 'rafdb={tmp}/': data set 'rafdb' is given twice \(also as 'rafdb={tmp}'\): "
+                      r"give each data set once"),
+    ("data_missing_path",
+     run_cli("show", "{spec}", "--data", "rafdb"),
+     click.BadParameter, r"^Invalid value for --data: --data 'rafdb': missing '=PATH' for rafdb: "
+                         r"write --data rafdb=/data/RAF-DB"),
+    ("data_rafdb_malformed_label_line",
+     prepare_data(rafdb(["train_00001.jpg 5", "train_00002.jpg", "test_0001.jpg 2", "test_0002.jpg 7"])),
+     DataOptionError, r"^--data 'rafdb={tmp}/RAF-DB': {tmp}/RAF-DB/EmoLabel/list_patition_label\.txt line 2: "
+                      r"'train_00002\.jpg' is malformed: expected '<image name> <label>'"),
+    ("data_rafdb_unknown_label",
+     prepare_data(rafdb(["train_00001.jpg 5", "train_00002.jpg 1", "test_0001.jpg 9", "test_0002.jpg 7"])),
+     DataOptionError, r"list_patition_label\.txt line 3: label '9' is unknown: expected an integer 1\.\.7 "
+                      r"\(1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral\)"),
+    ("data_rafdb_without_label_file",
+     prepare_data(rafdb(None)),
+     DataOptionError, r"RAF-DB label file not found under {tmp}/RAF-DB: expected "
+                      r"EmoLabel/list_patition_label\.txt"),
+
+    # data-set files
+    ("data_ferplus_csv_short_pixel_row",
+     prepare_data(ferplus_csv(short_row=True)),
+     DataOptionError, r"^--data 'ferplus={tmp}/FERPlus': {tmp}/FERPlus/fer2013\.csv line 3: pixels has 47 "
+                      r"values: expected 2304 \(a 48x48 grayscale image\)$"),
+    ("data_affectnet_row_missing_a_column",
+     prepare_data(affectnet([AFFECTNET_HEADER, "1/a.jpg,0,0,32,32,1;2"])),
+     DataOptionError, r"{tmp}/AffectNet/Manually_Annotated_file_lists/training\.csv line 2: 6 fields: expected "
+                      r"subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression"),
+    ("data_affectnet_header_missing_the_expression_column",
+     prepare_data(affectnet([AFFECTNET_HEADER.replace(",expression", ""), "1/a.jpg,0,0,32,32,1;2,0.5,0.2"])),
+     DataOptionError, r"{tmp}/AffectNet/Manually_Annotated_file_lists/training\.csv line 1: header lacks "
+                      r"column\(s\) expression"),
+
+    # checkpoints
+    ("state_truncated",
+     load_state_of(_truncated_state),
+     StateError, r"^checkpoint {tmp}/state\.pt cannot be read \(.+\); it is corrupt or not a transfer_core state$"),
+    ("state_foreign_dict",
+     load_state_of(_foreign_state),
+     StateError, r"^checkpoint {tmp}/state\.pt is not a transfer_core state \(format 1\)"),
+    ("state_missing_file",
+     load_state_of(_nothing),
+     StateError, r"^checkpoint {tmp}/state\.pt does not exist$"),
+    ("ir50_foreign_key",
+     load_ir50_of(_ir50_with_foreign_key),
+     CheckpointError, r"^IR-50 checkpoint '{tmp}/ir50\.pth' does not fit the ir50 stem: "
+                      r"unexpected keys: head\.fc\.weight$"),
+    ("ir50_missing_file",
+     load_ir50_of(_nothing),
+     CheckpointError, r"^IR-50 checkpoint '{tmp}/ir50\.pth' does not exist or is not a file$"),
+    ("ir50_not_a_state_dict",
+     load_ir50_of(lambda path: torch.save([torch.zeros(2)], path)),
+     CheckpointError, r"^IR-50 checkpoint '{tmp}/ir50\.pth' is not a state dict"),
+    ("set_stem_checkpoint_missing_file",
+     lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper",
+                                                   overrides={"model.stem_checkpoint": f"{tmp}/ms1m.pth"})),
+     SpecError, r"model\.stem_checkpoint=.*{tmp}/ms1m\.pth.* does not exist: give the path of the face\.evoLVe"),
+
+    # CLI options
+    ("cli_set_without_equals",
+     run_cli_with_store("run", "{spec}", "--set", "optim.epochs"),
+     click.BadParameter, r"^Invalid value for --set: 'optim\.epochs' is not KEY=VALUE \(e\.g\. optim\.epochs=3\)$"),
+    ("cli_set_unknown_key",
+     run_cli("show", "{spec}", "--set", "model.num_lanet=2"),
+     click.UsageError, r"^--set model\.num_lanet: unknown key 'model\.num_lanet'\. Did you mean 'model\.num_lanets'\?"),
+    ("seeds_zero",
+     prepare_table(seeds=0),
+     SweepError, r"^--seeds 0 is invalid: expected an integer >= 1$"),
+    ("cpus_per_trial_zero",
+     prepare_table(cpus_per_trial=0),
+     SweepError, r"^--cpus-per-trial 0 is invalid: expected a number > 0$"),
+    ("cli_gpus_per_trial_fraction_above_one",
+     run_cli_with_store("run", "{spec}", "--gpus-per-trial", "1.5"),
+     click.BadParameter, r"^Invalid value for '?--gpus-per-trial'?: .*\b1\.5\b.*(a fraction in \[0, 1\] or a whole "
+                         r"number|range)"),
+    ("cli_max_concurrent_zero",
+     run_cli_with_store("run", "{spec}", "--max-concurrent", "0"),
+     click.BadParameter, r"^Invalid value for '?--max-concurrent'?: .*\b0\b.*>= ?1"),
+    ("max_failures_negative",
+     prepare_table(max_failures=-5),
+     SweepError, r"^--max-failures -5 is invalid: expected an integer >= 0"),
+    ("cli_unreachable_tracking_server",
+     run_cli("run", "{spec}", "--tracking-uri", "http://127.0.0.1:9", "--storage", "{tmp}/ray_results"),
+     click.ClickException, r"^MLflow tracking server http://127\.0\.0\.1:9 is unreachable \(.*\); start it "
+                           r"\(mlflow server --host 127\.0\.0\.1 \.\.\.\) or pass another --tracking-uri$"),
+    ("tracking_uri_without_scheme",
+     prepare_table(tracking_uri="mlflow.db"),
+     TrackingError, r"^tracking URI 'mlflow\.db' is not supported: use sqlite:///PATH/mlflow\.db or "
+                    r"http://HOST:PORT"),
+    ("storage_under_a_regular_file",
+     lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, storage=f"{plain_file(tmp)}/results")),
+     SweepError, r"^--storage {tmp}/afile/results is not writable \(Not a directory\): give a folder this user "
+                 r"can write"),
+]
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """connect_ray and ray.init raise (and are recorded) for the whole test."""
+    calls = []
+
+    def refuse(name):
+        def call(*args, **kwargs):
+            calls.append(name)
+            raise AssertionError(f"{name} was called: a bad input reached the point where Ray starts")
+        return call
+
+    monkeypatch.setattr(sweeps.runner, "connect_ray", refuse("sweeps.runner.connect_ray"))
+    monkeypatch.setattr(ray, "init", refuse("ray.init"))
+    return calls
+
+
+@pytest.mark.parametrize("call, expected, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_rejected_before_any_trial_with_a_message_naming_it(call, expected, pattern, tmp_path,
+                                                                         monkeypatch, no_ray):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path / "cache"))
+    ray_was_up = ray.is_initialized()
+    regex = pattern.replace("{tmp}", re.escape(str(tmp_path)))
+
+    with pytest.raises(expected) as caught:
+        call(tmp_path)
+
+    # click: as printed after "Error: " (BadParameter adds "Invalid value for <option>: ")
+    message = caught.value.format_message() if isinstance(caught.value, click.ClickException) else str(caught.value)
+    assert re.search(regex, message), f"message {message!r} does not match {regex!r}"
+    if expected is click.ClickException:  # a run-time failure, not a usage error
+        assert not isinstance(caught.value, click.UsageError)
+    assert no_ray == [] and ray.is_initialized() == ray_was_up

@@ -1,0 +1,334 @@
+"""The `sweeps` CLI, in-process with click's CliRunner: listing and showing sweeps, refusing bad input
+with click's error kinds (BadParameter for one value and UsageError for a spec or a combination: exit
+2; ClickException at run time: exit 1) before Ray starts, and one slow end to end run -> table ->
+status -> plot -> rerun on a tiny spec with a real local Ray and MLflow store."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import sweeps.runner
+from search_spaces import list_profiles, load
+from search_spaces.spec import shipped_names
+from sweeps.cli import cli
+
+TINY = """\
+name: tiny_cli
+title: Tiny
+description: two arms
+caption: A test.
+kind: table
+profile: smoke
+arms:
+  - {label: "No dropping", set: {model.drop_variant: none}}
+  - {label: MAD, set: {model.drop_variant: mad}}
+seeds: [0]
+table: {baseline: "No dropping"}
+"""
+
+COMMANDS = ("run", "resume", "status", "list", "show", "table", "plot")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """sweeps.runner.connect_ray raises AssertionError; the list records every call."""
+    calls = []
+
+    def refuse(address=None):
+        calls.append(address)
+        raise AssertionError("connect_ray was called: Ray would start")
+
+    monkeypatch.setattr(sweeps.runner, "connect_ray", refuse)
+    return calls
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """An empty working folder, no tracking URI from the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- help, list, show
+
+@pytest.mark.parametrize("command", ("",) + COMMANDS)
+def test_help_exits_zero_for_the_group_and_every_command(command):
+    result = invoke(*([command] if command else []), "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output
+
+
+def test_list_names_every_shipped_sweep_and_every_profile():
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    listed = re.findall(r"^  (\S+) ", result.output, flags=re.M)
+    assert listed == shipped_names() + [name for name, _ in list_profiles()]
+    assert {"mad_vs_dropout", "components", "tune"} <= set(listed)
+    assert {"smoke", "quick", "paper"} <= set(listed)
+
+
+def test_show_prints_every_cell_as_arm_times_seed_with_run_names():
+    result = invoke("show", "mad_vs_dropout")
+    assert result.exit_code == 0, result.output
+    labels = load("mad_vs_dropout").labels
+    assert len(labels) == 5
+    assert "15 cells x" in result.output
+    names = re.findall(r"^    [0-9a-f]{12}  (\S.*)$", result.output, flags=re.M)
+    assert names == [f"mad_vs_dropout/{label}/seed{seed}" for label in labels for seed in range(3)]
+    assert "mad_vs_dropout/MAD/seed0" in names
+
+
+def test_show_json_with_one_seed_is_valid_json_with_one_cell_per_arm():
+    result = invoke("show", "mad_vs_dropout", "--seeds", "1", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert len(plan["cells"]) == 5
+    assert {cell["seed"] for cell in plan["cells"]} == {0}
+    assert plan["seeds"] == [0]
+
+
+def test_show_with_the_paper_profile_uses_its_epochs():
+    result = invoke("show", "mad_vs_dropout", "--profile", "paper")
+    assert result.exit_code == 0, result.output
+    assert "profile paper" in result.output
+    assert "15 cells x 40 epochs = 600 epochs" in result.output
+
+
+# --------------------------------------------------------------------------- bad input: exit 2
+
+def test_show_unknown_sweep_lists_the_shipped_names():
+    result = invoke("show", "nosuch")
+    assert result.exit_code == 2
+    assert "Error: unknown sweep 'nosuch'. Valid: " + ", ".join(shipped_names()) in result.output
+
+
+def test_show_unknown_data_set_is_a_bad_data_parameter_listing_the_valid_sets():
+    result = invoke("show", "mad_vs_dropout", "--data", "nosuch=/tmp")
+    assert result.exit_code == 2
+    assert ("Invalid value for --data: --data 'nosuch=/tmp': unknown data set 'nosuch'. "
+            "Valid: synthetic, rafdb, ferplus, affectnet, fer2013, imagefolder") in result.output
+
+
+def test_show_missing_data_folder_is_a_bad_data_parameter_naming_the_path(tmp_path):
+    missing = tmp_path / "does" / "not" / "exist"
+    result = invoke("show", "mad_vs_dropout", "--data", f"rafdb={missing}")
+    assert result.exit_code == 2
+    assert f"Invalid value for --data: --data 'rafdb={missing}': no such directory: {missing}" in result.output
+
+
+def test_show_set_without_equals_is_a_bad_set_parameter():
+    result = invoke("show", "mad_vs_dropout", "--set", "optim.epochs")
+    assert result.exit_code == 2
+    assert "Invalid value for --set: 'optim.epochs' is not KEY=VALUE (e.g. optim.epochs=3)" in result.output
+
+
+def test_show_unknown_set_key_suggests_a_close_one():
+    result = invoke("show", "mad_vs_dropout", "--set", "model.nope=1")
+    assert result.exit_code == 2
+    assert re.search(r"Error: --set model\.nope: unknown key 'model\.nope'\. Did you mean 'model\.\w+'\? "
+                     r"Valid keys: model\.stem,", result.output), result.output
+
+
+def test_show_unknown_set_key_lists_only_keys_that_set_may_write():
+    result = invoke("show", "mad_vs_dropout", "--set", "optim.learning_rate=0.1")
+    assert result.exit_code == 2
+    valid = re.search(r"Valid keys: (.*)$", result.output, flags=re.M).group(1).split(", ")
+    assert "optim.lr" in valid
+    assert not {"data.dataset", "data.root", "seed"} & set(valid)   # reserved: --set model.x refuses them
+
+
+def test_show_unknown_profile_lists_the_profiles():
+    result = invoke("show", "mad_vs_dropout", "--profile", "nosuch")
+    assert result.exit_code == 2
+    assert "Error: unknown profile 'nosuch'. Valid: smoke, quick, paper" in result.output
+
+
+@pytest.mark.parametrize("seeds", ["0", "-1"])
+def test_show_seeds_below_one_is_a_bad_seeds_parameter_naming_the_value(seeds):
+    result = invoke("show", "mad_vs_dropout", "--seeds", seeds)
+    assert result.exit_code == 2, result.output
+    assert re.search(rf"Invalid value for '?--seeds'?: .*{re.escape(seeds)}\b", result.output), result.output
+
+
+def test_show_search_spec_with_an_unknown_pruner_is_refused(tmp_path):
+    spec = tmp_path / "search.yaml"
+    spec.write_text("name: s\nkind: search\nprofile: smoke\nsearch:\n"
+                    "  space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2}}\n  pruner: {type: medain}\n")
+    result = invoke("show", spec)
+    assert result.exit_code == 2, result.output
+    assert "unknown pruner 'medain'. Did you mean 'median'?" in result.output
+
+
+def test_run_seeds_zero_is_a_bad_seeds_parameter_before_ray_starts(here, no_ray):
+    result = invoke("run", "mad_vs_dropout", "--seeds", "0")
+    assert result.exit_code == 2, result.output
+    assert re.search(r"Invalid value for '?--seeds'?: .*\b0\b", result.output), result.output
+    assert no_ray == []
+
+
+def test_run_zero_cpus_per_trial_is_a_bad_parameter_before_ray_starts(here, no_ray):
+    result = invoke("run", "mad_vs_dropout", "--cpus-per-trial", "0")
+    assert result.exit_code == 2, result.output
+    assert re.search(r"Invalid value for '?--cpus-per-trial'?: .*\b0(\.0)?\b", result.output), result.output
+    assert no_ray == []
+
+
+# --------------------------------------------------------------------------- run-time errors: exit 1
+
+def test_run_unreachable_tracking_server_fails_naming_it_before_ray_starts(here, no_ray):
+    result = invoke("run", "mad_vs_dropout", "--tracking-uri", "http://127.0.0.1:9", "--storage", here / "rr")
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)          # a ClickException, not a crash
+    assert "Error: MLflow tracking server http://127.0.0.1:9 is unreachable" in result.output
+    assert "Usage:" not in result.output
+    assert no_ray == []
+
+
+def test_status_in_an_empty_folder_says_there_is_no_store(here):
+    result = invoke("status")
+    assert result.exit_code == 1
+    assert (f"Error: no MLflow store at sqlite:///{here.resolve() / 'mlflow.db'}: run a sweep here first, "
+            "or pass --tracking-uri") in result.output
+    assert not (here / "mlflow.db").exists()
+
+
+def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{here / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()            # an empty store
+    result = invoke("table", "nosuch", "--tracking-uri", uri)
+    assert result.exit_code == 1
+    assert f"Error: no sweep 'nosuch' recorded in {uri}; recorded: none" in result.output
+
+
+def test_table_without_a_store_names_it_and_creates_none(here):
+    uri = f"sqlite:///{here / 'sub' / 'mlflow.db'}"
+    result = invoke("table", "nosuch", "--tracking-uri", uri)
+    assert result.exit_code == 1
+    assert f"Error: no MLflow store at {uri}" in result.output
+    assert not (here / "sub").exists()
+
+
+# --------------------------------------------------------------------------- end to end (slow)
+
+@pytest.fixture(scope="module")
+def tiny_run(ray_local, tmp_path_factory):
+    """`sweeps run` of a 2-arm x 1-seed smoke spec in a fresh working folder; yields (folder, uri, result)."""
+    folder = tmp_path_factory.mktemp("cli_e2e")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("TRANSFER_CACHE", str(folder / "cache"))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        (folder / "tiny_cli.yaml").write_text(TINY)
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        result = invoke("run", "tiny_cli.yaml", "--storage", folder / "ray_results", "--tracking-uri", uri)
+        yield folder, uri, result
+
+
+def _experiments(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "ray_results").iterdir() if p.is_dir() and p.name.startswith("tiny_cli-"))
+
+
+@pytest.mark.slow
+def test_e2e_run_completes(tiny_run):
+    _, _, result = tiny_run
+    assert result.exit_code == 0, result.output
+    assert "sweep tiny_cli completed" in result.output
+    assert "(2 completed; 0 already done before)" in result.output
+
+
+@pytest.mark.slow
+def test_e2e_table_markdown_shows_both_arms_and_says_synthetic(tiny_run):
+    _, uri, _ = tiny_run
+    result = invoke("table", "tiny_cli", "--format", "markdown", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^\| No dropping \|", result.output, flags=re.M)
+    assert re.search(r"^\| MAD \|", result.output, flags=re.M)
+    caption = next(line for line in result.output.splitlines() if line.startswith("**Table.**"))
+    assert "SYNTHETIC" in caption
+
+
+@pytest.mark.slow
+def test_e2e_table_latex_to_a_file(tiny_run):
+    folder, uri, _ = tiny_run
+    out = folder / "table.tex"
+    result = invoke("table", "tiny_cli", "--format", "latex", "-o", out, "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "\\toprule" in text and "No dropping" in text and "MAD" in text
+
+
+@pytest.mark.slow
+def test_e2e_table_parquet_needs_an_output_file(tiny_run):
+    _, uri, _ = tiny_run
+    result = invoke("table", "tiny_cli", "--format", "parquet", "--tracking-uri", uri)
+    assert result.exit_code == 2
+    assert "Error: --format parquet is binary: give -o FILE" in result.output
+
+
+@pytest.mark.slow
+def test_e2e_table_parquet_has_one_row_per_cell(tiny_run):
+    import pandas as pd
+
+    folder, uri, _ = tiny_run
+    out = folder / "x.parquet"
+    result = invoke("table", "tiny_cli", "-o", out, "--format", "parquet", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == 2
+    assert sorted(frame["row"]) == ["MAD", "No dropping"]
+
+
+@pytest.mark.slow
+def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    _, uri, _ = tiny_run
+    result = invoke("table", "tiny_cli", "--explain", "MAD", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tiny_cli")
+    [mad] = client.search_runs([experiment.experiment_id], filter_string="attributes.run_name = 'tiny_cli/MAD/seed0'")
+    assert f"run {mad.info.run_id}" in result.output
+    assert "Row 'MAD' of sweep tiny_cli" in result.output
+
+
+@pytest.mark.slow
+def test_e2e_status_counts_the_completed_cells(tiny_run):
+    _, uri, _ = tiny_run
+    result = invoke("status", "tiny_cli", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    assert "tiny_cli: completed" in result.output
+    assert "2 completed, 0 running, 0 pruned, 0 failed of 2 planned" in result.output
+
+
+@pytest.mark.slow
+def test_e2e_plot_writes_png_figures(tiny_run):
+    folder, uri, _ = tiny_run
+    out = folder / "figures"
+    result = invoke("plot", "tiny_cli", "-o", out, "--no-attention", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    pngs = sorted(out.glob("*.png"))
+    assert pngs, result.output
+    assert all(str(p) in result.output for p in pngs)
+
+
+@pytest.mark.slow
+def test_e2e_rerun_skips_the_done_cells_and_starts_no_trial(tiny_run):
+    folder, uri, _ = tiny_run
+    before = _experiments(folder)
+    result = invoke("run", "tiny_cli.yaml", "--storage", folder / "ray_results", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    assert "(2 completed; 2 already done before)" in result.output
+    assert _experiments(folder) == before              # no new Tune experiment: no trial ran
