@@ -271,18 +271,24 @@ class SweepCallback(tune.Callback):
         run_id = result.get("mlflow_run_id")
         pruned = False
         if run_id:
-            client = tracking.client_for(self.tracking_uri)
-            if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
-                pruned = True
-                step = int(result.get("training_iteration", 1)) - 1
-                tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+            try:
+                client = tracking.client_for(self.tracking_uri)
+                if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+                    pruned = True
+                    step = int(result.get("training_iteration", 1)) - 1
+                    tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+            except Exception as exc:  # an MLflow outage must not kill the driver (and every trial)
+                log.warning("could not mark run %s of trial %s in MLflow: %s", run_id, trial, exc)
         self.counts["pruned" if pruned else "done"] += 1
         self._report(trials, force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         run_id = (trial.last_result or {}).get("mlflow_run_id")
         if run_id:
-            tracking.mark_cell(tracking.client_for(self.tracking_uri), run_id, schema.STATUS_FAILED)
+            try:
+                tracking.mark_cell(tracking.client_for(self.tracking_uri), run_id, schema.STATUS_FAILED)
+            except Exception as exc:  # as above
+                log.warning("could not mark run %s of trial %s failed in MLflow: %s", run_id, trial, exc)
         self.counts["failed"] += 1
         self._report(trials, force=True)
 

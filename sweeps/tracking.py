@@ -5,6 +5,22 @@ races on schema migration) and creates the parent run before any trial starts. T
 own child run with batched metrics (the driver-side MLflowLoggerCallback is ~15x slower, §3.1); a
 retried trial finds its child run again by (parent, cell) and continues it, so there are no
 duplicates. The driver marks pruned and failed trials, which cannot mark themselves.
+
+Each epoch reaches its child run exactly once (`EpochLog`): a retried or restored trial re-trains
+the epochs after its checkpoint, and those already logged are not logged again; epochs missing from
+the run (still buffered when the trial died) are logged from the checkpoint's history when it
+resumes.
+
+When the tracking store is unreachable:
+- at start: `check_tracking` (called by `prepare`) raises TrackingError naming the URI, before Ray
+  starts or any trial runs;
+- during a sweep (policy: buffer): a trial keeps training; the epochs it cannot log stay in the
+  trial (and in its checkpoints, which hold the whole history) and are logged, in order and once,
+  as soon as the server answers again. A trial that starts or finishes while the server is away
+  waits for it up to SWEEPS_TRACKING_WAIT_S seconds (default 600), then fails and is retried from
+  its checkpoint (--max-failures), continuing the same child run. A cell is marked completed only
+  after all its epochs are logged. (A call already in flight when the server goes away is retried
+  by MLflow's client for up to ~4 min, MLFLOW_HTTP_REQUEST_MAX_RETRIES; the trial pauses meanwhile.)
 """
 
 from __future__ import annotations
@@ -25,13 +41,21 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mlflow.entities import Metric, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from sweeps import schema
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
+# how long a trial waits for an unreachable tracking server when it starts or finishes; read from
+# the environment of the trial's Ray worker (the driver's for a local Ray, the node's on a cluster)
+WAIT_ENV = "SWEEPS_TRACKING_WAIT_S"
+DEFAULT_WAIT_S = 600.0
+# logged with every epoch (a summary metric), so its history says which epochs a run holds
+EPOCH_MARKER = "epochs_done"
 VERSIONED_PACKAGES = ("transfer-sweeps", "torch", "torchvision", "ray", "optuna", "mlflow", "numpy")
 
 
@@ -69,6 +93,42 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise TrackingError(f"cannot write the MLflow database in {folder}: the folder is missing or "
                                 "not writable; pass --tracking-uri sqlite:////writable/path/mlflow.db")
+
+
+def reachable(uri: str, timeout: float = 2.0) -> bool:
+    """Does the tracking server answer /health now? A sqlite store is a local file: always True."""
+    if not uri.startswith(("http://", "https://")):
+        return True
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_s_from_env() -> float:
+    """SWEEPS_TRACKING_WAIT_S, else the default; read in the trial (the env of its Ray worker)."""
+    text = os.environ.get(WAIT_ENV, "")
+    try:
+        return float(text) if text else DEFAULT_WAIT_S
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %g", WAIT_ENV, text, DEFAULT_WAIT_S)
+        return DEFAULT_WAIT_S
+
+
+def wait_for_tracking(uri: str, wait_s: float, poll_s: float = 1.0) -> None:
+    """Return once the tracking server answers; TrackingError naming it after `wait_s` seconds."""
+    deadline = time.monotonic() + wait_s
+    warned = False
+    while not reachable(uri):
+        if time.monotonic() >= deadline:
+            raise TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s:g} s "
+                                f"(set {WAIT_ENV} to wait longer); the trial fails and is retried from "
+                                "its checkpoint")
+        if not warned:
+            log.warning("MLflow tracking server %s is unreachable; waiting up to %g s", uri, wait_s)
+            warned = True
+        time.sleep(poll_s)
 
 
 def artifact_root(uri: str) -> str | None:
@@ -220,14 +280,10 @@ class CellRun:
     def open(cls, uri: str, experiment_id: str, parent_run_id: str, cell: CellIdentity,
              trial_id: str, params: Mapping[str, Any], extra_tags: Mapping[str, str]) -> "CellRun":
         client = client_for(uri)
-        existing = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
-                          f"tags.`{schema.TAG_CELL_ID}` = '{cell.cell_id}'",
-            order_by=["attributes.start_time DESC"], max_results=1)
+        existing = find_cell_run(client, experiment_id, parent_run_id, cell.cell_id)
         tags = {schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_TRIAL_ID: trial_id, **extra_tags}
-        if existing:
-            run = cls(client, existing[0].info.run_id)
+        if existing is not None:
+            run = cls(client, existing.info.run_id)
             client.update_run(run.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             set_tags(client, run.run_id, tags)
             log.info("continuing MLflow run %s of cell %s", run.run_id, cell.run_name)
@@ -247,14 +303,20 @@ class CellRun:
         for start in range(0, len(items), 100):  # log_batch takes at most 100 params
             self.client.log_batch(self.run_id, params=items[start:start + 100])
 
-    def log_epoch(self, record: Mapping[str, Any], summary: Mapping[str, float]) -> None:
-        """One batched call per epoch: the epoch's metrics at step=epoch plus the running summaries."""
-        now = int(time.time() * 1000)
+    def log_epoch(self, record: Mapping[str, Any], summary: Mapping[str, float],
+                  timestamp_ms: int | None = None) -> None:
+        """One batched call per epoch: the epoch's metrics at step=epoch plus the running summaries.
+        timestamp_ms: when the epoch was measured (default: now)."""
+        now = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
         step = int(record["epoch"])
         metrics = [Metric(k, float(record[k]), now, step) for k in schema.EPOCH_METRICS if k in record]
         metrics += [Metric(k, float(v), now, step) for k, v in summary.items()
                     if k in schema.SUMMARY_METRICS]
         self.client.log_batch(self.run_id, metrics=metrics)
+
+    def logged_epochs(self) -> set[int]:
+        """The epochs (steps) already in the run; every epoch logs `epochs_done` with the rest."""
+        return {int(m.step) for m in self.client.get_metric_history(self.run_id, EPOCH_MARKER)}
 
     def complete(self, history_payload: Mapping, confusion_payload: Mapping, model_state: Mapping | None,
                  config_flat: Mapping[str, Any]) -> None:
@@ -270,6 +332,78 @@ class CellRun:
                 self.client.log_artifacts(self.run_id, tmp, schema.ARTIFACT_MODEL_DIR)
         self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def find_cell_run(client: MlflowClient, experiment_id: str, parent_run_id: str, cell_id: str):
+    """The (latest) child run of one cell of one invocation, or None."""
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
+                                            f"tags.`{schema.TAG_CELL_ID}` = '{cell_id}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+# what a failed log call raises: MLflow's errors (REST errors after its retries), a sqlite store's
+# errors (locked, disk full) and the OS errors below them
+_LOG_ERRORS = (MlflowException, SQLAlchemyError, OSError)
+
+
+class EpochLog:
+    """The epochs of one cell on their way to its MLflow run, each logged exactly once, in order.
+
+    `add` queues an epoch unless the run already holds it (a resumed trial re-trains the epochs
+    after its checkpoint, and a retry may come from an older checkpoint than the run has seen).
+    `flush()` logs what is queued when the store answers and otherwise keeps it for the next epoch
+    (the buffer policy of this module's docstring); `flush(wait_s=...)`, at the end of a cell, waits
+    for the store and raises TrackingError when it does not come back.
+    """
+
+    def __init__(self, run: CellRun, uri: str) -> None:
+        self.run = run
+        self.uri = uri
+        self.logged = run.logged_epochs()
+        self.pending: list[tuple[Mapping[str, Any], Mapping[str, float], int | None]] = []
+        self._warned = False
+
+    def add(self, record: Mapping[str, Any], summary: Mapping[str, float],
+            timestamp_ms: int | None = None) -> None:
+        epoch = int(record["epoch"])
+        if epoch in self.logged or any(int(r["epoch"]) == epoch for r, _, _ in self.pending):
+            return
+        self.pending.append((record, summary, timestamp_ms))
+
+    def flush(self, wait_s: float | None = None) -> bool:
+        """Log the queued epochs; True when none is left. Without wait_s an unreachable store or a
+        failed call keeps them queued (False); with wait_s it waits, then raises TrackingError."""
+        if not self.pending:
+            return True
+        if wait_s is not None:
+            wait_for_tracking(self.uri, wait_s)
+        elif not reachable(self.uri):
+            self._warn(f"MLflow tracking server {self.uri} is unreachable")
+            return False
+        while self.pending:
+            record, summary, stamp = self.pending[0]
+            try:
+                self.run.log_epoch(record, summary, stamp)
+            except _LOG_ERRORS as exc:
+                if wait_s is not None:
+                    raise TrackingError(f"cannot log epoch {record['epoch']} to MLflow run "
+                                        f"{self.run.run_id} at {self.uri}: {exc}") from exc
+                self._warn(f"logging to {self.uri} failed ({type(exc).__name__}: {exc})")
+                return False
+            self.logged.add(int(record["epoch"]))
+            self.pending.pop(0)
+        if self._warned:
+            log.warning("MLflow run %s: the buffered epochs are logged", self.run.run_id)
+            self._warned = False
+        return True
+
+    def _warn(self, why: str) -> None:
+        if not self._warned:
+            log.warning("%s: MLflow run %s keeps training; its epochs are buffered and logged when "
+                        "the store answers again", why, self.run.run_id)
+            self._warned = True
 
 
 def mark_cell(client: MlflowClient, run_id: str, status: str, pruned_step: int | None = None) -> None:

@@ -2,23 +2,37 @@
 
 Every epoch it logs to the cell's MLflow child run, writes a full checkpoint and reports both to
 Tune; on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest checkpoint and
-continues the same child run. The decoded data set arrives through `tune.with_parameters`, i.e.
-from Ray's object store, put there once per sweep rather than once per trial.
+continues the same child run. The decoded data set arrives through
+`tune.with_parameters`, i.e. from Ray's object store, put there once per sweep rather than once per
+trial.
+
+Faults (tests/test_faults.py, tests/test_multinode.py):
+- A cell whose child run is already completed is never trained again: a trial that Tune restores
+  in the RUNNING state after the driver was killed reports the run's metrics and returns.
+- Each epoch reaches MLflow exactly once (`tracking.EpochLog`): epochs re-trained after a resume are
+  not logged twice; while the tracking server is unreachable the epochs are buffered (policy in
+  `sweeps.tracking`), and those still buffered when a trial died are logged from its checkpoint's
+  history when it resumes.
+- A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
+  used. Tune keeps one checkpoint per trial (CheckpointConfig(num_to_keep=1)), so there is no older
+  one to fall back to: the cell starts over from epoch 1 in the same child run, with a warning.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from ray import tune
 
 from sweeps import schema
-from sweeps.tracking import CellIdentity, CellRun
+from sweeps.tracking import (CellIdentity, CellRun, EpochLog, client_for, find_cell_run, wait_for_tracking,
+                             wait_s_from_env)
 from transfer_core.config import config_hash, from_flat, to_flat
-from transfer_core.engine import History, fit, load_state, save_state
+from transfer_core.engine import History, StateError, fit, load_state, save_state
 from transfer_core.metrics import confusion_report
 
 log = logging.getLogger(__name__)
@@ -42,6 +56,34 @@ def _node_id() -> str:
         return "local"
 
 
+def resume_state(checkpoint, run_name: str) -> dict | None:
+    """The state to resume from, or None to start the cell over: no checkpoint, or one that cannot
+    be read (logged; a corrupt file is never loaded)."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        try:
+            state = load_state(Path(folder) / CHECKPOINT_FILE)
+        except StateError as exc:
+            log.warning("cell %s: %s. Tune keeps no older checkpoint of this trial: the cell starts over "
+                        "from epoch 1 (same MLflow run; epochs it already holds are not logged again)",
+                        run_name, exc)
+            return None
+    log.info("cell %s resumes after epoch %d", run_name, state["epoch"])
+    return state
+
+
+def _report_completed(client, run, identity: CellIdentity) -> None:
+    """A restored trial of a cell that completed before the driver died: report, do not retrain."""
+    if run.info.status != "FINISHED":  # died between tagging it completed and ending it
+        client.set_terminated(run.info.run_id, "FINISHED")
+    metrics = dict(run.data.metrics)
+    metrics.update(mlflow_run_id=run.info.run_id, cell_id=identity.cell_id)
+    log.info("cell %s is already completed in MLflow run %s: not trained again", identity.run_name,
+             run.info.run_id)
+    tune.report(metrics)
+
+
 def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}."""
     context, cell = config["context"], config["cell"]
@@ -53,35 +95,47 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     identity = CellIdentity(sweep=context["sweep"], arm=cell["arm"], data=cell["data"], seed=trial.seed,
                             cell_id=cell["cell_id"], run_name=cell["run_name"])
     splits = datasets[cell["data_key"]]
-    run = CellRun.open(context["tracking_uri"], context["experiment_id"], context["parent_run_id"],
+    uri, wait_s = context["tracking_uri"], wait_s_from_env()
+    wait_for_tracking(uri, wait_s)
+    client = client_for(uri)
+    existing = find_cell_run(client, context["experiment_id"], context["parent_run_id"], identity.cell_id)
+    if existing is not None and existing.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED:
+        _report_completed(client, existing, identity)
+        return
+    run = CellRun.open(uri, context["experiment_id"], context["parent_run_id"],
                        identity, trial_id, to_flat(trial),
                        {schema.TAG_NODE_ID: _node_id(), schema.TAG_PROFILE: context["profile"],
                         schema.TAG_DATA_FINGERPRINT: splits.fingerprint,
                         schema.TAG_SYNTHETIC: str(splits.dataset == "synthetic").lower()})
+    epochs = EpochLog(run, uri)
 
-    resume_state = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            resume_state = load_state(Path(folder) / CHECKPOINT_FILE)
-        log.info("cell %s resumes after epoch %d", identity.run_name, resume_state["epoch"])
-    records: list[dict] = list(resume_state["history"]["records"]) if resume_state else []
+    state = resume_state(tune.get_checkpoint(), identity.run_name)
+    records: list[dict] = list(state["history"]["records"]) if state else []
+    for i, record in enumerate(records):  # epochs the run misses (buffered when the trial died)
+        epochs.add(record, History(records=records[:i + 1]).summary())
+    epochs.flush()
     last_state: dict[str, Any] = {}
 
-    def on_epoch(record: dict, state) -> bool:
+    def on_epoch(record: dict, snapshot) -> bool:
+        measured_ms = int(time.time() * 1000)
         records.append(record)
         summary = History(records=records).summary()
-        run.log_epoch(record, summary)
         metrics = {k: v for k, v in record.items() if k != "test_confusion"}
         metrics.update(summary)
         metrics.update(mlflow_run_id=run.run_id, cell_id=identity.cell_id)
-        last_state["fn"] = state
+        last_state["fn"] = snapshot
+        # MLflow before the report: a trial that the scheduler stops at this report (a pruned search
+        # trial) does not run past it. A retry re-trains from an older checkpoint; EpochLog skips
+        # the epochs the run already holds.
+        epochs.add(record, summary, measured_ms)
+        epochs.flush()
         with tempfile.TemporaryDirectory() as folder:
-            save_state(state(), Path(folder) / CHECKPOINT_FILE)
+            save_state(snapshot(), Path(folder) / CHECKPOINT_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         return False
 
-    history = fit(trial, on_epoch=on_epoch, resume_from=resume_state, data=splits)
+    history = fit(trial, on_epoch=on_epoch, resume_from=state, data=splits)
+    epochs.flush(wait_s=wait_s)
     selected = history.selected_record() if history.records else None
     confusion = {}
     if selected is not None:
@@ -89,5 +143,6 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
 
         confusion = confusion_report(np.asarray(selected["test_confusion"]), history.class_names)
         confusion["epoch"] = selected["epoch"]
-    model_state = last_state["fn"]()["model"] if "fn" in last_state else None
+    # resumed after its last epoch (died before completing): the weights are the checkpoint's
+    model_state = last_state["fn"]()["model"] if "fn" in last_state else (state or {}).get("model")
     run.complete(history.to_dict(), confusion, model_state, to_flat(trial))

@@ -1,0 +1,570 @@
+"""Faults: a killed driver, an MLflow server that goes away, unwritable storage or a full disk, a
+corrupt or stale checkpoint. A sweep survives each with every cell recorded once and every epoch
+logged once; what it cannot survive is a clear error before anything runs.
+
+The trainable-level rules run `train_cell` in this process with a stand-in for `ray.tune` (a trial
+that dies is a report that raises). The end-to-end ones run `sweeps run` as a subprocess with its
+own local Ray (the session's in-process Ray may be running), and kill exactly the processes they
+started, found by a marker in their environment; the resume after a killed driver runs in this
+process on the session's Ray. The node-loss fault is in test_multinode.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from sweeps import schema, tracking, trainable
+from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
+from transfer_core import engine
+from transfer_core.config import to_flat
+
+SPEC = """
+name: faults
+title: Faults
+description: a short cell and a long one
+caption: A test table.
+kind: table
+profile: smoke
+arms:
+  - {label: short, set: {optim.epochs: 2}}
+  - {label: long, set: {optim.epochs: 30}}
+seeds: [0]
+table: {baseline: short}
+"""
+LONG = 30  # smoke epochs take ~0.2 s: a window of several seconds to act in
+needs_proc = pytest.mark.skipif(not Path("/proc/self/environ").exists(),
+                                reason="finds the processes it started in /proc")
+EVEN_SPEC = (SPEC.replace("{label: short, set: {optim.epochs: 2}}", "{label: A, set: {model.drop_variant: none}}")
+             .replace("{label: long, set: {optim.epochs: 30}}", "{label: B, set: {model.drop_variant: mad}}")
+             .replace("baseline: short", "baseline: A"))  # epochs from --set
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "faults.yaml"
+    path.write_text(textwrap.dedent(SPEC))
+    return path
+
+
+@pytest.fixture
+def even_spec_file(tmp_path):
+    """Two cells that differ in their dropping variant; the epochs come from --set."""
+    path = tmp_path / "faults.yaml"
+    path.write_text(textwrap.dedent(EVEN_SPEC))
+    return path
+
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    """An initialised, empty MLflow sqlite database to copy: creating one costs ~5 s of migrations."""
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(empty_db, tmp_path) -> str:
+    """A sqlite store initialised before any process opens it: this test polls it while a driver
+    writes, and two processes migrating a fresh database at once fail (stack.md §3.2)."""
+    shutil.copy(empty_db, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def _children(uri: str, sweep: str = "faults") -> dict[str, object]:
+    """run name -> child run, of the sweep's cells."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is None:
+        return {}
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_CELL}'")
+    return {r.info.run_name: r for r in runs}
+
+
+def _history(uri: str, run_id: str, key: str = "test_acc") -> list:
+    return sorted(MlflowClient(uri).get_metric_history(run_id, key), key=lambda m: m.step)
+
+
+def _steps(uri: str, run_id: str) -> list[int]:
+    return [m.step for m in _history(uri, run_id)]
+
+
+# --------------------------------------------------------------------------- refused up front, disk full
+
+def test_prepare_unreachable_tracking_server_is_an_error_before_any_trial(spec_file, tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(tracking.TrackingError,
+                       match=rf"MLflow tracking server http://127.0.0.1:{port} is unreachable"):
+        prepare(str(spec_file), RunOptions(tracking_uri=f"http://127.0.0.1:{port}",
+                                           storage=str(tmp_path / "results")))
+
+
+def test_prepare_storage_under_a_regular_file_is_a_sweep_error(spec_file, store, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    storage = tmp_path / "file" / "results"
+    with pytest.raises(SweepError, match=rf"--storage {storage} is not writable"):
+        prepare(str(spec_file), RunOptions(tracking_uri=store, storage=str(storage)))
+
+
+def test_save_state_disk_full_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "state.pt"
+    engine.save_state({"format": engine.STATE_FORMAT, "epoch": 1}, path)
+
+    def full_disk(obj, fh, *args, **kwargs):
+        fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched, pytest.raises(OSError, match="No space left on device"):
+        patched.setattr(torch, "save", full_disk)
+        engine.save_state({"format": engine.STATE_FORMAT, "epoch": 2}, path)
+    assert engine.load_state(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"], "no partial temp file is left behind"
+
+
+# --------------------------------------------------------------------------- train_cell, no Ray
+
+class TrialDied(Exception):
+    """A trial killed right after it reported (and checkpointed) an epoch."""
+
+
+class FakeTune:
+    """`ray.tune` as train_cell sees it: reports are recorded and their checkpoints kept."""
+
+    Checkpoint = tune.Checkpoint
+
+    def __init__(self, folder: Path, checkpoint=None, die_after_epoch: int | None = None) -> None:
+        self.folder = folder
+        self.checkpoint = checkpoint
+        self.die_after_epoch = die_after_epoch
+        self.reports: list[dict] = []
+        self.checkpoints: dict[int, tune.Checkpoint] = {}
+
+    def get_context(self):
+        return SimpleNamespace(get_trial_id=lambda: "trial0")
+
+    def get_checkpoint(self):
+        return self.checkpoint
+
+    def report(self, metrics, checkpoint=None):
+        self.reports.append(dict(metrics))
+        if checkpoint is not None:
+            kept = self.folder / f"checkpoint_{uuid.uuid4().hex[:8]}"
+            shutil.copytree(checkpoint.path, kept)
+            self.checkpoints[int(metrics["epoch"])] = tune.Checkpoint.from_directory(str(kept))
+        if metrics.get("epoch") == self.die_after_epoch:
+            raise TrialDied(f"killed after the checkpoint of epoch {self.die_after_epoch}")
+
+    @property
+    def epochs(self) -> list[int]:
+        return [int(r["epoch"]) for r in self.reports if "epoch" in r]
+
+
+@pytest.fixture
+def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
+    """attempt(checkpoint, die_after_epoch) runs one attempt of a 4-epoch cell in this process and
+    returns its FakeTune."""
+    uri = store
+    prepared = prepare(str(even_spec_file), RunOptions(tracking_uri=uri, storage=str(tmp_path / "results"),
+                                                       cpus_per_trial=1, overrides={"optim.epochs": 4}))
+    cell = prepared.plan.cells[0]
+    datasets = decode_data([cell.config])
+    client = tracking.client_for(uri)
+    experiment_id = tracking.ensure_experiment(client, "faults", uri)
+    parent = tracking.start_parent(client, experiment_id, "faults", {})
+    config = {"context": {"sweep": "faults", "kind": "table", "profile": "smoke", "tracking_uri": uri,
+                          "experiment_id": experiment_id, "parent_run_id": parent},
+              "cell": {"config": {**to_flat(cell.config), "num_threads": 1}, "cell_id": cell.cell_id,
+                       "arm": cell.arm, "data": cell.data, "run_name": cell.run_name,
+                       "data_key": data_key(cell.config)}}
+    (tmp_path / "kept").mkdir()
+
+    def attempt(checkpoint=None, die_after_epoch=None):
+        fake = FakeTune(tmp_path / "kept", checkpoint, die_after_epoch)
+        attempt.fakes.append(fake)
+        monkeypatch.setattr(trainable, "tune", fake)
+        try:
+            trainable.train_cell(config, datasets)
+        except TrialDied:
+            pass
+        return fake
+
+    attempt.uri, attempt.fakes = uri, []
+    return attempt
+
+
+def _only_run(uri: str):
+    runs = list(_children(uri).values())
+    assert len(runs) == 1, f"one MLflow run per cell, got {len(runs)}"
+    return runs[0]
+
+
+def test_train_cell_epochs_still_buffered_when_the_trial_died_are_logged_from_its_checkpoint(cell_trial,
+                                                                                            monkeypatch):
+    real_log = tracking.CellRun.log_epoch
+
+    def server_gone_after_epoch_1(self, record, summary, timestamp_ms=None):
+        if record["epoch"] > 1:
+            raise MlflowException("API request to http://127.0.0.1:5000 failed: Connection refused")
+        real_log(self, record, summary, timestamp_ms)
+
+    monkeypatch.setattr(tracking.CellRun, "log_epoch", server_gone_after_epoch_1)
+    first = cell_trial(die_after_epoch=3)
+    assert _steps(cell_trial.uri, _only_run(cell_trial.uri).info.run_id) == [1]
+    monkeypatch.setattr(tracking.CellRun, "log_epoch", real_log)
+    again = cell_trial(checkpoint=first.checkpoints[3])
+    run = _only_run(cell_trial.uri)
+    assert again.epochs == [4], "resumed after the checkpointed epoch"
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_train_cell_retry_from_an_older_checkpoint_logs_each_epoch_once(cell_trial):
+    first = cell_trial(die_after_epoch=3)
+    again = cell_trial(checkpoint=first.checkpoints[1])
+    run = _only_run(cell_trial.uri)
+    assert again.epochs == [2, 3, 4]
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.metrics["epochs_done"] == 4
+
+
+def test_train_cell_truncated_checkpoint_is_not_loaded_the_cell_starts_over(cell_trial, caplog):
+    first = cell_trial(die_after_epoch=2)
+    state = Path(first.checkpoints[2].path) / trainable.CHECKPOINT_FILE
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    with pytest.raises(engine.StateError, match=rf"checkpoint {state} cannot be read"):
+        engine.load_state(state)
+    again = cell_trial(checkpoint=first.checkpoints[2])
+    assert again.epochs == [1, 2, 3, 4], "started over from epoch 1"
+    assert "starts over from epoch 1" in caplog.text and str(state) in caplog.text
+    run = _only_run(cell_trial.uri)
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resumes(cell_trial, monkeypatch):
+    real_save = trainable.save_state
+
+    def full_at_epoch_3(state, path):
+        if state["epoch"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_save(state, path)
+
+    monkeypatch.setattr(trainable, "save_state", full_at_epoch_3)
+    with pytest.raises(OSError, match="No space left on device"):  # the trial fails; Tune retries it
+        cell_trial()
+    monkeypatch.setattr(trainable, "save_state", real_save)
+    first = cell_trial.fakes[-1]
+    assert sorted(first.checkpoints) == [1, 2]
+    again = cell_trial(checkpoint=first.checkpoints[2])
+    assert again.epochs == [3, 4]
+    run = _only_run(cell_trial.uri)
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial):
+    first = cell_trial()
+    done = _only_run(cell_trial.uri)
+    again = cell_trial(checkpoint=first.checkpoints[2])  # Tune restored it as RUNNING after a driver kill
+    assert again.epochs == [] and len(again.reports) == 1
+    assert again.reports[0]["sel_test_acc"] == done.data.metrics["sel_test_acc"]
+    after = _only_run(cell_trial.uri)
+    assert after.info.end_time == done.info.end_time
+    assert _steps(cell_trial.uri, after.info.run_id) == [1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------- EpochLog (buffer policy)
+
+def _cell_run(uri: str) -> tracking.CellRun:
+    client = tracking.client_for(uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    cell = tracking.CellIdentity("demo", "A", "synthetic", 0, "c1", "demo/A/seed0")
+    return tracking.CellRun.open(uri, experiment_id, parent, cell, "t1", {}, {})
+
+
+def _epoch(n: int) -> tuple[dict, dict]:
+    return {"epoch": n, "test_acc": n / 10}, {"epochs_done": n, "sel_test_acc": n / 10}
+
+
+def test_epoch_log_keeps_epochs_while_the_store_fails_and_logs_them_in_order_after(store, monkeypatch):
+    uri = store
+    run = _cell_run(uri)
+    epochs = tracking.EpochLog(run, uri)
+    real = run.log_epoch
+
+    def down(*args, **kwargs):
+        raise MlflowException("API request to http://127.0.0.1:5000 failed with exception Connection refused")
+
+    monkeypatch.setattr(run, "log_epoch", down)
+    for n in (1, 2, 3):
+        epochs.add(*_epoch(n), timestamp_ms=1000 * n)
+        assert epochs.flush() is False
+    assert _steps(uri, run.run_id) == []
+    monkeypatch.setattr(run, "log_epoch", real)
+    epochs.add(*_epoch(4))
+    assert epochs.flush() is True and epochs.pending == []
+    history = _history(uri, run.run_id)
+    assert [m.step for m in history] == [1, 2, 3, 4]
+    assert [m.timestamp for m in history[:3]] == [1000, 2000, 3000], "stamped when measured"
+
+
+def test_epoch_log_final_flush_waits_then_names_the_unreachable_server(store):
+    uri = store
+    epochs = tracking.EpochLog(_cell_run(uri), uri)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    epochs.uri = f"http://127.0.0.1:{port}"
+    epochs.add(*_epoch(1))
+    assert epochs.flush() is False
+    with pytest.raises(tracking.TrackingError,
+                       match=rf"MLflow tracking server http://127.0.0.1:{port} has been unreachable for 0.5 s"):
+        epochs.flush(wait_s=0.5)
+    assert len(epochs.pending) == 1
+
+
+# --------------------------------------------------------------------------- end to end (subprocesses)
+
+class Processes:
+    """Subprocesses in their own sessions with a marker in their environment; `cleanup` kills every
+    process that carries it (Ray's raylets and workers inherit it), and nothing else."""
+
+    def __init__(self, folder: Path, cache: Path) -> None:
+        self.folder = folder
+        self.mark = uuid.uuid4().hex
+        # RAY_ADDRESS unset; Tune's result.json logger on (conftest turns it off in this process)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RAY_ADDRESS", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")}
+        env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", MLFLOW_DISABLE_TELEMETRY="true",
+                   TRANSFER_CACHE=str(cache), PYTHONUNBUFFERED="1", SWEEPS_TEST_MARK=self.mark,
+                   SWEEPS_TRACKING_WAIT_S="120")
+        self.env = env
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], name: str, **popen) -> subprocess.Popen:
+        """Output to NAME.log in the test's folder (stdout too, unless popen redirects it)."""
+        with open(self.folder / f"{name}.log", "w") as log:
+            popen.setdefault("stdout", log)
+            proc = subprocess.Popen(args, env=self.env, stderr=log, start_new_session=True, cwd=self.folder,
+                                    **popen)
+        self.started.append(proc)
+        return proc
+
+    def sweeps(self, *args: str, name: str) -> subprocess.Popen:
+        return self.start([sys.executable, "-m", "sweeps.cli", "-v", *args], name)
+
+    def log(self, name: str, tail: int = 4000) -> str:
+        path = self.folder / f"{name}.log"
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+
+    def marked(self) -> list[int]:
+        needle = f"SWEEPS_TEST_MARK={self.mark}".encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if needle in (entry / "environ").read_bytes().split(b"\0"):
+                        pids.append(int(entry.name))
+                except OSError:  # gone meanwhile
+                    pass
+        return pids
+
+    def wait_gone(self, timeout: float) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while (left := self.marked()) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return left
+
+    def kill_marked(self) -> None:
+        for pid in self.marked():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def cleanup(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+        if self.wait_gone(5):
+            self.kill_marked()
+        assert not self.wait_gone(10), "processes started by this test outlived it"
+
+
+@pytest.fixture
+def processes(tmp_path, tmp_path_factory):
+    procs = Processes(tmp_path, tmp_path_factory.getbasetemp() / "cache")
+    yield procs
+    procs.cleanup()
+
+
+def _wait_for(condition, proc, what: str, processes: Processes, name: str, timeout: float = 150):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert proc.poll() is None, f"the driver exited ({proc.returncode}) before {what}:\n{processes.log(name)}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}:\n{processes.log(name)}")
+
+
+def _finish(proc, processes: Processes, name: str, timeout: float = 180) -> None:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{name} did not finish in {timeout} s:\n{processes.log(name)}")
+    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{processes.log(name)}"
+
+
+def _reported_epochs(storage: Path, cell_id: str) -> list[int]:
+    """The epochs a cell's Tune trial reported, in order, over every attempt (result.json rows)."""
+    import json
+
+    epochs = []
+    for path in sorted(storage.glob("*/*/result.json")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows and rows[0].get("cell_id") == cell_id:
+            epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
+    return epochs
+
+
+def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
+    return [str(spec), "--tracking-uri", uri, "--storage", str(storage), "--cpus-per-trial", "1",
+            "--max-failures", "2", *extra]
+
+
+@pytest.mark.slow
+@needs_proc
+def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_local, processes, spec_file, store,
+                                                                         tmp_path, monkeypatch):
+    storage = tmp_path / "results"
+    driver = processes.sweeps("run", *_sweep_args(spec_file, store, storage), name="run")
+
+    def short_done_long_checkpointed():
+        runs = _children(store)
+        short, long = runs.get("faults/short/seed0"), runs.get("faults/long/seed0")
+        return (short is not None and long is not None
+                and short.data.tags.get(schema.TAG_STATUS) == "completed" and short.info.end_time
+                and 3 <= long.data.metrics.get("epochs_done", 0) < LONG) and runs  # epochs 1-2 checkpointed
+
+    before = _wait_for(short_done_long_checkpointed, driver, "one cell completed and one checkpointed",
+                       processes, "run")
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=10)
+    if processes.wait_gone(30):  # Ray takes the local cluster down with its driver (fate sharing)
+        processes.kill_marked()
+    assert not processes.wait_gone(10)
+
+    # `sweeps resume`, in this process and its Ray; Tune's result.json logger on, as in the CLI
+    monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)
+    options = RunOptions(tracking_uri=store, storage=str(storage), cpus_per_trial=1, max_failures=2)
+    outcome = run_sweep(prepare(str(spec_file), options), resume_only=True)
+    assert outcome.status == "completed" and outcome.skipped_cells == 1
+
+    after = _children(store)
+    assert sorted(after) == ["faults/long/seed0", "faults/short/seed0"], "one child run per cell"
+    assert all(r.data.tags[schema.TAG_STATUS] == "completed" for r in after.values())
+    short, long = after["faults/short/seed0"], after["faults/long/seed0"]
+    assert short.info.run_id == before["faults/short/seed0"].info.run_id
+    assert short.info.end_time == before["faults/short/seed0"].info.end_time, "the finished cell was not rerun"
+    assert long.info.run_id == before["faults/long/seed0"].info.run_id, "the interrupted cell continued its run"
+    assert _steps(store, long.info.run_id) == list(range(1, LONG + 1))
+    reported = _reported_epochs(storage, long.data.tags[schema.TAG_CELL_ID])
+    assert reported.count(1) == 1 and reported[-1] == LONG, f"resumed from its checkpoint: {reported}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _start_server(processes: Processes, db: Path, port: int, name: str) -> subprocess.Popen:
+    server = processes.start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}",
+                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], name)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90  # the first /health answers after ~10-15 s
+    while not _healthy(url):
+        assert server.poll() is None, f"mlflow server exited:\n{processes.log(name)}"
+        assert time.monotonic() < deadline, f"mlflow server not healthy after 90 s:\n{processes.log(name)}"
+        time.sleep(0.3)
+    return server
+
+
+@pytest.mark.slow
+@needs_proc
+def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_once(processes, even_spec_file,
+                                                                                     empty_db, tmp_path):
+    port, db = _free_port(), tmp_path / "server.db"
+    shutil.copy(empty_db, db)
+    uri = f"http://127.0.0.1:{port}"
+    server = _start_server(processes, db, port, "server")
+    storage = tmp_path / "results"
+    driver = processes.sweeps("run", *_sweep_args(even_spec_file, uri, storage, "--set", f"optim.epochs={LONG}"),
+                              name="run")
+
+    def both_logging():
+        runs = _children(uri)
+        return len(runs) == 2 and all(1 <= r.data.metrics.get("epochs_done", 0) < LONG
+                                      for r in runs.values()) and runs
+
+    _wait_for(both_logging, driver, "both cells to log epochs", processes, "run")
+    os.killpg(server.pid, signal.SIGTERM)
+    while _healthy(uri):
+        time.sleep(0.05)
+    down_ms = int(time.time() * 1000)
+    server.wait(timeout=30)
+    _start_server(processes, db, port, "server-again")
+    up_ms = int(time.time() * 1000)
+    _finish(driver, processes, "run")
+
+    runs = _children(uri)
+    assert len(runs) == 2 and all(r.data.tags[schema.TAG_STATUS] == "completed" for r in runs.values())
+    measured_while_down = []
+    for run in runs.values():
+        history = _history(uri, run.info.run_id)
+        assert [m.step for m in history] == list(range(1, LONG + 1)), "every epoch logged once"
+        measured_while_down += [m.step for m in history if down_ms < m.timestamp < up_ms]
+        reported = _reported_epochs(storage, run.data.tags[schema.TAG_CELL_ID])
+        assert reported == list(range(1, LONG + 1)), "no trial failed or restarted: the epochs were buffered"
+    assert len(measured_while_down) >= 3, f"training went on while the server was down: {measured_while_down}"

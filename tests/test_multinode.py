@@ -1,0 +1,302 @@
+"""A sweep on a real two-node Ray cluster on this machine: trials spread over both nodes, and a
+worker node that dies mid-sweep costs only the epochs after its trials' last checkpoints.
+
+The cluster (`ray.cluster_utils.Cluster`: a head and one worker, 1 CPU each, on this machine's
+address) runs in a controller subprocess, and the sweep's driver is the `sweeps` CLI with --address
+in another: the session's in-process Ray (`ray_local`) may be running, and a driver cannot belong
+to two clusters. Every process a test starts carries a marker in its environment; teardown kills
+exactly those (never `ray stop`, which would take other Ray instances down with it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeps import schema
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/environ").exists(),
+                                                   reason="finds the processes it started in /proc")]
+
+EPOCHS = 30  # smoke epochs take ~0.2 s: a window of several seconds to kill a node in
+
+SPEC = f"""
+name: spread
+title: Spread
+description: two cells, one per node
+caption: A test table.
+kind: table
+profile: smoke
+arms:
+  - {{label: A, set: {{model.drop_variant: none}}}}
+  - {{label: B, set: {{model.drop_variant: mad}}}}
+seeds: [0]
+table: {{baseline: A}}
+"""
+
+# Runs in its own process: a head and one worker node, 1 CPU each; node loss seen within ~2 s.
+CLUSTER_SCRIPT = r"""
+import json, sys
+from ray.cluster_utils import Cluster
+
+fast = {"health_check_period_ms": 500, "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3}
+cluster = Cluster(initialize_head=True,
+                  head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": fast})
+worker = cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+print(json.dumps({"address": cluster.address, "head": cluster.head_node.node_id,
+                  "worker": worker.node_id}), flush=True)
+try:
+    for line in sys.stdin:
+        if line.strip() == "kill-worker":
+            cluster.remove_node(worker, allow_graceful=False)
+            print(json.dumps({"killed": worker.node_id}), flush=True)
+        elif line.strip() == "shutdown":
+            break
+finally:
+    cluster.shutdown()
+"""
+
+
+# --------------------------------------------------------------------------- processes
+
+class Processes:
+    """Subprocesses in their own sessions with a marker in their environment; `cleanup` kills every
+    process that carries it (Ray's raylets and workers inherit it), and nothing else."""
+
+    def __init__(self, folder: Path, cache: Path) -> None:
+        self.folder = folder
+        self.mark = uuid.uuid4().hex
+        # RAY_ADDRESS unset; Tune's result.json logger on (conftest turns it off in this process)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RAY_ADDRESS", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")}
+        env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", MLFLOW_DISABLE_TELEMETRY="true",
+                   TRANSFER_CACHE=str(cache), PYTHONUNBUFFERED="1", SWEEPS_TEST_MARK=self.mark,
+                   SWEEPS_TRACKING_WAIT_S="120")
+        self.env = env
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], name: str, **popen) -> subprocess.Popen:
+        """Output to NAME.log in the test's folder (stdout too, unless popen redirects it)."""
+        with open(self.folder / f"{name}.log", "w") as log:
+            popen.setdefault("stdout", log)
+            proc = subprocess.Popen(args, env=self.env, stderr=log, start_new_session=True, cwd=self.folder,
+                                    **popen)
+        self.started.append(proc)
+        return proc
+
+    def sweeps(self, *args: str, name: str) -> subprocess.Popen:
+        return self.start([sys.executable, "-m", "sweeps.cli", "-v", *args], name)
+
+    def log(self, name: str, tail: int = 4000) -> str:
+        path = self.folder / f"{name}.log"
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+
+    def marked(self) -> list[int]:
+        needle = f"SWEEPS_TEST_MARK={self.mark}".encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if needle in (entry / "environ").read_bytes().split(b"\0"):
+                        pids.append(int(entry.name))
+                except OSError:  # gone meanwhile
+                    pass
+        return pids
+
+    def wait_gone(self, timeout: float) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while (left := self.marked()) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return left
+
+    def kill_marked(self) -> None:
+        for pid in self.marked():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def cleanup(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+        if self.wait_gone(5):
+            self.kill_marked()
+        assert not self.wait_gone(10), "processes started by this test outlived it"
+
+
+class LocalCluster:
+    """The controller subprocess: address and node ids, and the worker node to kill."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.proc = processes.start([sys.executable, "-c", CLUSTER_SCRIPT], "cluster",
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.processes = processes
+        info = self._read(timeout=90)
+        self.address, self.head, self.worker = info["address"], info["head"], info["worker"]
+
+    def _read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        assert line, f"the cluster controller did not answer:\n{self.processes.log('cluster')}"
+        return json.loads(line)
+
+    def kill_worker(self) -> None:
+        self.proc.stdin.write("kill-worker\n")
+        self.proc.stdin.flush()
+        assert self._read(timeout=60)["killed"] == self.worker
+
+    def shutdown(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("shutdown\n")
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@pytest.fixture
+def processes(tmp_path, tmp_path_factory):
+    procs = Processes(tmp_path, tmp_path_factory.getbasetemp() / "cache")
+    yield procs
+    procs.cleanup()
+
+
+@pytest.fixture
+def cluster(processes):
+    local = LocalCluster(processes)
+    yield local
+    local.shutdown()
+
+
+# --------------------------------------------------------------------------- MLflow
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    """An initialised, empty MLflow sqlite database to copy: creating one costs ~5 s of migrations."""
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(empty_db, tmp_path) -> str:
+    """A sqlite store initialised before the driver starts: the test polls it while the driver
+    writes, and two processes migrating a fresh database at once fail (stack.md §3.2)."""
+    shutil.copy(empty_db, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def _children(uri: str, sweep: str) -> list:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is None:
+        return []
+    return client.search_runs([experiment.experiment_id],
+                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_CELL}'")
+
+
+def _wait_for(condition, proc: subprocess.Popen, what: str, processes: Processes, name: str,
+              timeout: float = 150):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert proc.poll() is None, f"the driver exited ({proc.returncode}) before {what}:\n{processes.log(name)}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}:\n{processes.log(name)}")
+
+
+def _finish(proc: subprocess.Popen, processes: Processes, name: str, timeout: float = 180) -> None:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the driver did not finish in {timeout} s:\n{processes.log(name)}")
+    assert proc.returncode == 0, f"the driver failed ({proc.returncode}):\n{processes.log(name)}"
+
+
+def _steps(uri: str, run_id: str, key: str = "test_acc") -> list[int]:
+    return sorted(m.step for m in MlflowClient(uri).get_metric_history(run_id, key))
+
+
+def _reported_epochs(storage: Path, cell_id: str) -> list[int]:
+    """The epochs a cell's Tune trial reported, in order, over every attempt (result.json rows)."""
+    epochs = []
+    for path in sorted(storage.glob("*/*/result.json")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows and rows[0].get("cell_id") == cell_id:
+            epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
+    return epochs
+
+
+def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
+    return [str(spec), "--tracking-uri", uri, "--storage", str(storage), "--cpus-per-trial", "1", *extra]
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "spread.yaml"
+    path.write_text(textwrap.dedent(SPEC))
+    return path
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_sweep_with_address_spreads_trials_over_both_nodes(cluster, processes, spec_file, store, tmp_path):
+    uri = store
+    driver = processes.sweeps("run", *_sweep_args(spec_file, uri, tmp_path / "results",
+                                                  "--address", cluster.address), name="driver")
+    _finish(driver, processes, "driver")
+    children = _children(uri, "spread")
+    assert sorted(r.data.tags[schema.TAG_STATUS] for r in children) == ["completed", "completed"]
+    assert {r.data.tags[schema.TAG_NODE_ID] for r in children} == {cluster.head, cluster.worker}
+
+
+def test_worker_node_killed_mid_sweep_its_trial_resumes_on_the_head(cluster, processes, spec_file, store,
+                                                                    tmp_path):
+    uri = store
+    storage = tmp_path / "results"
+    driver = processes.sweeps("run", *_sweep_args(spec_file, uri, storage, "--address", cluster.address,
+                                                  "--set", f"optim.epochs={EPOCHS}", "--max-failures", "2"),
+                              name="driver")
+
+    def worker_cell_checkpointed():
+        for run in _children(uri, "spread"):
+            if (run.data.tags.get(schema.TAG_NODE_ID) == cluster.worker
+                    and 3 <= run.data.metrics.get("epochs_done", 0) < EPOCHS):  # epochs 1-2 checkpointed
+                return run
+        return None
+
+    victim = _wait_for(worker_cell_checkpointed, driver, "a trial on the worker node to checkpoint an epoch",
+                       processes, "driver")
+    cluster.kill_worker()
+    _finish(driver, processes, "driver")
+
+    children = _children(uri, "spread")
+    assert len(children) == 2, "one MLflow child run per cell, no duplicates"
+    assert all(r.data.tags[schema.TAG_STATUS] == "completed" for r in children)
+    resumed = next(r for r in children if r.info.run_id == victim.info.run_id)
+    assert resumed.data.tags[schema.TAG_NODE_ID] == cluster.head, "the retry ran on the remaining node"
+    assert _steps(uri, resumed.info.run_id) == list(range(1, EPOCHS + 1))
+    reported = _reported_epochs(storage, resumed.data.tags[schema.TAG_CELL_ID])
+    assert reported.count(1) == 1 and reported[-1] == EPOCHS, f"resumed from its checkpoint: {reported}"
