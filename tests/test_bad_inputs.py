@@ -283,7 +283,7 @@ CASES = [
      run_cli_with_store("run", "{spec}", "--set", "device=cuda"),
      click.UsageError, r"device=cuda.*--gpus-per-trial"),
     ("gpus_per_trial_with_cpu_device",
-     run_cli_with_store("run", "{spec}", "--gpus-per-trial", "1"),
+     run_cli_with_store("run", "{spec}", "--set", "device=cpu", "--gpus-per-trial", "1"),
      click.UsageError, r"--gpus-per-trial 1\b.*device.*cpu"),
 
     # --data: DataOptionError naming the value and what would be right

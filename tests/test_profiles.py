@@ -31,10 +31,10 @@ def test_load_profile_quick_is_a_small_cpu_run_on_synthetic_faces():
     profile = load_profile("quick")
     config = profile.config()
     assert (config.model.stem, config.model.image_size, config.model.embed_dim, config.model.depth,
-            config.model.num_heads) == ("small", 48, 64, 2, 4)
-    assert (config.optim.optimizer, config.optim.schedule, config.optim.batch_size) == ("adamw", "cosine", 64)
+            config.model.num_heads) == ("small", 32, 64, 2, 4)
+    assert (config.optim.optimizer, config.optim.schedule, config.optim.batch_size) == ("adamw", "cosine", 16)
     assert (config.data.dataset, config.data.augment, config.device, config.num_threads) == (
-        "synthetic", "light", "cpu", 1)
+        "synthetic", "none", "auto", None)
     assert (profile.cpus_per_trial, profile.gpus_per_trial) == (1.0, 0.0)
 
 
