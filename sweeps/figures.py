@@ -300,7 +300,11 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
                         transform=ax.transAxes, bbox={"facecolor": "black", "alpha": 0.6, "lw": 0})
     if image is not None:
         cax = fig.add_axes((1 - (right - 0.15) / width, 0.25, 0.12 / width, 0.5))
-        fig.colorbar(image, cax=cax, label="fused LANet map M")
+        # the bar shows the colour map itself, not its 45 % blend with the faces
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), cax=cax, label="fused LANet map M")
     fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces", fontsize=9)
     return save_figure(fig, path_stem)
 
