@@ -1,0 +1,301 @@
+"""Benchmark 3: pruning efficiency on the `tune` sweep: trial-epochs spent until a configuration within
+0.5 points of the best unpruned result is found.
+
+Three arms, each with the `tune` spec's search space and metric (val_acc, max), the same TPE sampler
+(seed s, the spec's n_startup_trials), the same number of trials and 2 trials at a time:
+  (a) ours: `sweeps.pruning.make_optuna_search` -> PrunableOptunaSearch + OptunaPruningScheduler with
+      the spec's pruner (median, n_startup_trials 3, n_warmup_steps 2);
+  (b) no pruning: Ray's plain OptunaSearch, FIFO scheduler (every trial runs every epoch);
+  (c) ASHA: Ray's plain OptunaSearch + ray.tune.schedulers.ASHAScheduler (Ray's defaults:
+      grace_period 1, reduction_factor 4; max_t = the epochs), by training_iteration.
+over several sampler seeds. To be affordable on 2 cores the config is the quick profile with fewer
+images and epochs (see --per-class, --epochs; validation 30 % of train so that 0.5 points means
+something), and the trainable is a thin wrapper of `transfer_core.engine.fit` that reports each
+epoch to Tune (no MLflow, no checkpoints: they do not change the epochs counted).
+
+Metric, per seed s: target = the best final val_acc among arm (b)'s trials. For each arm, the
+trial-epochs spent (every epoch any trial reported, in wall-clock order) until the first trial that ran
+all its epochs ends with val_acc >= target - 0.005. Ratio = that / arm (b)'s spend to its own best
+(the unpruned budget). Goal: arm (a) <= 40 % of it, and no more than ASHA. Also shown: / the whole
+unpruned budget (trials x epochs).
+
+    nohup python bench/pruning.py > /tmp/pruning.log 2>&1 &      # ~15-20 minutes on 2 cores
+    python bench/pruning.py --smoke                               # ~2 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+GOAL = 0.40
+TOLERANCE = 0.005          # 0.5 points of accuracy (accuracies are fractions)
+ARMS = {"ours": "(a) Optuna median pruner through our bridge",
+        "none": "(b) no pruning (OptunaSearch, FIFO)",
+        "asha": "(c) OptunaSearch + Ray's ASHAScheduler"}
+EVENTS: list[tuple] = []
+
+
+def recorder():
+    from ray import tune
+
+    class Recorder(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            EVENTS.append(("result", time.time(), trial.trial_id, int(result["training_iteration"]),
+                           float(result.get("val_acc", float("nan")))))
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            EVENTS.append(("complete", time.time(), trial.trial_id, dict(trial.config.get("search", {})), None))
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            EVENTS.append(("error", time.time(), trial.trial_id, None, None))
+
+    return Recorder()
+
+
+def train_fn(config: dict, data) -> None:
+    """fit() reporting every epoch's record to Tune (the tune sweep's metric is val_acc)."""
+    from ray import tune
+
+    from transfer_core.config import from_flat
+    from transfer_core.engine import fit
+
+    trial = from_flat(config["search"], base=from_flat(config["base"]))
+
+    def on_epoch(record, state):
+        tune.report({k: v for k, v in record.items() if k != "test_confusion"})
+        return False
+
+    fit(trial, on_epoch=on_epoch, data=data)
+
+
+def search_setup(overrides: dict, smoke: bool):
+    from search_spaces import expand, load, load_profile, parse_data_options
+    from sweeps.runner import _search_space
+
+    spec = load("tune")
+    profile = load_profile("smoke" if smoke else spec.profile)
+    plan = expand(spec, profile, parse_data_options(()), None, overrides)
+    (_, base), = plan.base_configs.items()
+    base = dataclasses.replace(base, num_threads=base.num_threads or 1)
+    return spec, base, _search_space(SimpleNamespace(spec=spec))
+
+
+def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp: Path) -> dict:
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from search_spaces.spec import thaw
+    from sweeps.pruning import make_optuna_search
+    from transfer_core.config import to_flat
+
+    epochs = base.optim.epochs
+    n_startup = spec.search.n_startup_trials
+    if arm == "ours":
+        searcher, scheduler = make_optuna_search(pruner_spec=thaw(spec.search.pruner), sampler="tpe", seed=seed,
+                                                 n_startup_trials=n_startup)
+    else:
+        searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
+        scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1,
+                                   reduction_factor=4) if arm == "asha" else None)
+    trainable = tune.with_resources(tune.with_parameters(train_fn, data=data), {"cpu": 1})
+    tune_config = tune.TuneConfig(metric=spec.metric, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
+                                  num_samples=num_samples, max_concurrent_trials=2)
+    run_config = tune.RunConfig(name=f"{arm}-{seed}", storage_path=str(tmp / "tune"), verbose=0,
+                                callbacks=[recorder()])
+    EVENTS.clear()
+    t0 = time.time()
+    grid = tune.Tuner(trainable, param_space={"base": to_flat(base), "search": space}, tune_config=tune_config,
+                      run_config=run_config).fit()
+    wall = time.time() - t0
+    trials: dict[str, dict] = {}
+    for kind, t, trial_id, a, b in EVENTS:
+        tr = trials.setdefault(trial_id, {"epochs": 0, "val_acc": [], "result_times": []})
+        if kind == "result":
+            tr["epochs"] = max(tr["epochs"], a)
+            tr["val_acc"].append(b)
+            tr["result_times"].append(t - t0)
+        elif kind == "complete":
+            tr["end"] = t - t0
+            tr["params"] = a
+        else:
+            tr["error"] = True
+    return {"arm": arm, "seed": seed, "wall_s": wall, "errors": grid.num_errors, "epochs_per_trial": epochs,
+            "trials": trials}
+
+
+def spend_until(run: dict, target: float) -> tuple[int, bool, float | None]:
+    """Trial-epochs reported (all trials, wall-clock order) until the first full-length trial whose final
+    val_acc >= target - TOLERANCE ends; (spend, found, that trial's val_acc)."""
+    full = run["epochs_per_trial"]
+    times = sorted(t for tr in run["trials"].values() for t in tr["result_times"])
+    hits = sorted((tr["result_times"][-1], tr["val_acc"][-1]) for tr in run["trials"].values()
+                  if tr["epochs"] >= full and tr["val_acc"] and tr["val_acc"][-1] >= target - TOLERANCE - 1e-12)
+    if not hits:
+        return len(times), False, None
+    t_hit, value = hits[0]
+    return sum(1 for t in times if t <= t_hit), True, value
+
+
+def analyse(runs: list[dict], num_samples: int, epochs: int) -> dict:
+    """Per seed: the target, each arm's spend and ratios. An arm that never finds a near-best configuration
+    counts its whole run as its spend (a lower bound: it would have needed more) and fails the seed."""
+    seeds = sorted({r["seed"] for r in runs})
+    by = {(r["arm"], r["seed"]): r for r in runs}
+    per_seed, sums = {}, {arm: 0 for arm in ARMS}
+    for seed in seeds:
+        if not all((arm, seed) in by for arm in ARMS):
+            continue
+        unpruned = by[("none", seed)]
+        finals = [tr["val_acc"][-1] for tr in unpruned["trials"].values()
+                  if tr["epochs"] >= epochs and tr["val_acc"]]
+        target = max(finals)
+        row = {"target": target}
+        for arm in ARMS:
+            spend, found, value = spend_until(by[(arm, seed)], target)
+            total = sum(tr["epochs"] for tr in by[(arm, seed)]["trials"].values())
+            stopped = sum(1 for tr in by[(arm, seed)]["trials"].values() if tr["epochs"] < epochs)
+            best = max((tr["val_acc"][-1] for tr in by[(arm, seed)]["trials"].values()
+                        if tr["epochs"] >= epochs and tr["val_acc"]), default=None)
+            row[arm] = {"spend": spend, "found": found, "value": value, "total_epochs": total,
+                        "stopped_early": stopped, "best_full": best, "wall_s": by[(arm, seed)]["wall_s"]}
+            sums[arm] += spend
+        for arm in ARMS:
+            row[arm]["ratio"] = row[arm]["spend"] / row["none"]["spend"]
+            row[arm]["ratio_of_budget"] = row[arm]["spend"] / (num_samples * epochs)
+        # ours no worse than ASHA in this seed (an arm that never found it counts as infinitely worse)
+        row["ours_le_asha"] = row["ours"]["found"] and (not row["asha"]["found"]
+                                                        or row["ours"]["spend"] <= row["asha"]["spend"])
+        per_seed[str(seed)] = row
+    out = {"per_seed": per_seed}
+    if per_seed and sums["none"]:
+        out["ratio"] = {arm: sums[arm] / sums["none"] for arm in ARMS}
+        out["mean_ratio"] = {arm: sum(r[arm]["ratio"] for r in per_seed.values()) / len(per_seed) for arm in ARMS}
+        out["found_all"] = {arm: all(r[arm]["found"] for r in per_seed.values()) for arm in ARMS}
+        out["total_epochs"] = {arm: sum(r[arm]["total_epochs"] for r in per_seed.values()) for arm in ARMS}
+        out["ours_le_asha"] = out["found_all"]["ours"] and (
+            not out["found_all"]["asha"] or out["ratio"]["ours"] <= out["ratio"]["asha"])
+        out["pass"] = out["found_all"]["ours"] and out["ratio"]["ours"] <= GOAL and out["ours_le_asha"]
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.standard_args(parser, "pruning")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--num-samples", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--per-class", type=int, default=100, help="synthetic training images per class")
+    parser.add_argument("--val-fraction", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    tmp = common.bench_env()
+    machine = common.machine()
+    if args.smoke:
+        args.seeds, args.num_samples, args.epochs, args.per_class = 1, 5, 3, 8
+
+    overrides = {"data.synthetic_per_class": args.per_class, "data.val_fraction": args.val_fraction,
+                 "optim.epochs": args.epochs}
+    spec, base, space = search_setup(overrides, args.smoke)
+    from transfer_core.data import load_splits
+
+    data = load_splits(base.data, base.model.image_size)
+    ray_start_s = common.start_ray(2)
+    params = {"profile": "smoke" if args.smoke else spec.profile, "overrides": overrides, "seeds": args.seeds,
+              "num_samples": args.num_samples, "epochs": args.epochs, "concurrency": 2,
+              "n_startup_trials": spec.search.n_startup_trials, "pruner": dict(spec.search.pruner),
+              "asha": {"grace_period": 1, "reduction_factor": 4, "max_t": args.epochs},
+              "space": sorted(space), "counts": {"train": len(data.train), "val": len(data.val),
+                                                 "test": len(data.test)}}
+    runs = []
+    out_dir = common.out_dir_for(args)
+    for seed in range(args.seeds):
+        for arm in ("none", "ours", "asha"):
+            run = run_arm(arm, seed, spec, base, space, data, args.num_samples, tmp)
+            runs.append(run)
+            done = sum(tr["epochs"] for tr in run["trials"].values())
+            print(f"seed {seed} {arm}: {run['wall_s']:.0f} s, {done} trial-epochs, {run['errors']} errors",
+                  flush=True)
+            payload = {"params": params, "ray_start_s": ray_start_s, "runs": runs,
+                       "derived": analyse(runs, args.num_samples, args.epochs),
+                       "complete": seed == args.seeds - 1 and arm == "asha"}
+            common.write_result("pruning", payload, machine, out_dir, smoke=args.smoke)
+    print(f"wrote {out_dir / 'pruning.json'}")
+    import ray
+
+    ray.shutdown()
+    common.cleanup(tmp)
+    return 0
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def summary(r: dict) -> list[list[str]]:
+    d = r["derived"]
+    if "ratio" not in d:
+        return [["3", "pruning: epochs to a near-best config", "incomplete", "<= 40 % and <= ASHA", "n/a"]]
+    return [["3", "pruning: trial-epochs to a config within 0.5 points of the unpruned best, / unpruned",
+             f"ours {'' if d['found_all']['ours'] else '>= '}{_pct(d['ratio']['ours'])}, "
+             f"ASHA {'' if d['found_all']['asha'] else '>= '}{_pct(d['ratio']['asha'])}", "<= 40 % and <= ASHA",
+             common.verdict(d["pass"])]]
+
+
+def render(r: dict) -> list[tuple[int, str]]:
+    p, d = r["params"], r["derived"]
+    head = (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}"
+            f"{'' if r.get('complete') else ' - INCOMPLETE: the run was still going or was stopped'}. "
+            f"Machine: {common.machine_line(r['machine'])}.*")
+    o = p["overrides"]
+    what = (f"The `tune` sweep's space ({', '.join(f'`{k}`' for k in p['space'])}), metric `val_acc` (max), TPE "
+            f"(n_startup_trials {p['n_startup_trials']}) seeded 0..{p['seeds'] - 1}, {p['num_samples']} trials "
+            f"per run, {p['concurrency']} at a time, on the `{p['profile']}` profile made cheaper: "
+            f"{o['data.synthetic_per_class']} synthetic images per class, validation fraction "
+            f"{o['data.val_fraction']} ({p['counts']['train']} train / {p['counts']['val']} val / "
+            f"{p['counts']['test']} test), {p['epochs']} epochs. Arms: " + "; ".join(ARMS.values()) +
+            f". Pruner: `{p['pruner']}`; ASHA: `{p['asha']}`. Spend = trial-epochs reported by all trials, in "
+            "wall-clock order, until the first full-length trial with final val_acc >= the unpruned arm's "
+            "best - 0.5 points ends.")
+    text = [head, "", what, ""]
+    if d.get("per_seed"):
+        rows = []
+        for seed, row in d["per_seed"].items():
+            for arm in ARMS:
+                x = row[arm]
+                rows.append([seed, f"{100 * row['target']:.1f}", arm,
+                             f"{x['spend']}" if x["found"] else f">= {x['spend']} (not found)",
+                             _pct(x["ratio"]) if x["found"] else f">= {_pct(x['ratio'])}",
+                             _pct(x["ratio_of_budget"]) if x["found"] else f">= {_pct(x['ratio_of_budget'])}", x["total_epochs"], x["stopped_early"],
+                             "-" if x["best_full"] is None else f"{100 * x['best_full']:.1f}", f"{x['wall_s']:.0f}"])
+        text += [common.md_table(["seed", "target val_acc (%)", "arm", "spend (trial-epochs)", "/ unpruned spend",
+                                  "/ whole unpruned budget", "trial-epochs run", "trials stopped early",
+                                  "best full-length val_acc (%)", "wall (s)"], rows), ""]
+    if "ratio" in d:
+        def agg(arm: str) -> str:
+            return ("" if d["found_all"][arm] else ">= ") + _pct(d["ratio"][arm])
+
+        missing = [arm for arm in ARMS if not d["found_all"][arm]]
+        text += [f"Over all seeds (sum of spends / sum of the unpruned spends): ours **{agg('ours')}**, "
+                 f"ASHA {agg('asha')}, no pruning 100 %"
+                 + (f" ({', '.join(missing)} did not find a near-best configuration in every seed: its whole run "
+                    "is counted, a lower bound)" if missing else "") + " (mean of the per-seed ratios: ours "
+                 f"{_pct(d['mean_ratio']['ours'])}, ASHA {_pct(d['mean_ratio']['asha'])}). Whole runs: "
+                 f"{d['total_epochs']['ours']} / {d['total_epochs']['asha']} / {d['total_epochs']['none']} "
+                 "trial-epochs (ours / ASHA / none). Goal: <= 40 % and no worse than ASHA, the near-best "
+                 f"configuration found in every seed: {common.verdict(d['pass'])}."]
+    return [(3, "\n".join(text))]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
