@@ -31,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from processes import Processes
 from sweeps import schema, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
 from transfer_core import engine
@@ -350,77 +351,6 @@ def test_epoch_log_final_flush_waits_then_names_the_unreachable_server(store):
 
 
 # --------------------------------------------------------------------------- end to end (subprocesses)
-
-class Processes:
-    """Subprocesses in their own sessions with a marker in their environment; `cleanup` kills every
-    process that carries it (Ray's raylets and workers inherit it), and nothing else."""
-
-    def __init__(self, folder: Path, cache: Path) -> None:
-        self.folder = folder
-        self.mark = uuid.uuid4().hex
-        # RAY_ADDRESS unset; Tune's result.json logger on (conftest turns it off in this process)
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("RAY_ADDRESS", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")}
-        env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", MLFLOW_DISABLE_TELEMETRY="true",
-                   TRANSFER_CACHE=str(cache), PYTHONUNBUFFERED="1", SWEEPS_TEST_MARK=self.mark,
-                   SWEEPS_TRACKING_WAIT_S="120")
-        self.env = env
-        self.started: list[subprocess.Popen] = []
-
-    def start(self, args: list[str], name: str, **popen) -> subprocess.Popen:
-        """Output to NAME.log in the test's folder (stdout too, unless popen redirects it)."""
-        with open(self.folder / f"{name}.log", "w") as log:
-            popen.setdefault("stdout", log)
-            proc = subprocess.Popen(args, env=self.env, stderr=log, start_new_session=True, cwd=self.folder,
-                                    **popen)
-        self.started.append(proc)
-        return proc
-
-    def sweeps(self, *args: str, name: str) -> subprocess.Popen:
-        return self.start([sys.executable, "-m", "sweeps.cli", "-v", *args], name)
-
-    def log(self, name: str, tail: int = 4000) -> str:
-        path = self.folder / f"{name}.log"
-        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
-
-    def marked(self) -> list[int]:
-        needle = f"SWEEPS_TEST_MARK={self.mark}".encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    if needle in (entry / "environ").read_bytes().split(b"\0"):
-                        pids.append(int(entry.name))
-                except OSError:  # gone meanwhile
-                    pass
-        return pids
-
-    def wait_gone(self, timeout: float) -> list[int]:
-        deadline = time.monotonic() + timeout
-        while (left := self.marked()) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        return left
-
-    def kill_marked(self) -> None:
-        for pid in self.marked():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def cleanup(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-        if self.wait_gone(5):
-            self.kill_marked()
-        assert not self.wait_gone(10), "processes started by this test outlived it"
-
 
 @pytest.fixture
 def processes(tmp_path, tmp_path_factory):
