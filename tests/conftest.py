@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -28,4 +30,22 @@ def ray_local():
 @pytest.fixture
 def tracking_uri(tmp_path):
     """A fresh MLflow sqlite store in the test's own folder (absolute path)."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    """An initialised, empty MLflow sqlite database to copy: creating one costs ~5 s of migrations."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(empty_db, tmp_path) -> str:
+    """A sqlite store initialised before any process opens it: tests poll it while a driver writes,
+    and two processes migrating a fresh database at once fail (stack.md §3.2)."""
+    shutil.copy(empty_db, tmp_path / "mlflow.db")
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -78,22 +78,6 @@ def even_spec_file(tmp_path):
     return path
 
 
-@pytest.fixture(scope="session")
-def empty_db(tmp_path_factory) -> Path:
-    """An initialised, empty MLflow sqlite database to copy: creating one costs ~5 s of migrations."""
-    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store(empty_db, tmp_path) -> str:
-    """A sqlite store initialised before any process opens it: this test polls it while a driver
-    writes, and two processes migrating a fresh database at once fail (stack.md §3.2)."""
-    shutil.copy(empty_db, tmp_path / "mlflow.db")
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
 def _children(uri: str, sweep: str = "faults") -> dict[str, object]:
     """run name -> child run, of the sweep's cells."""
     client = MlflowClient(uri)

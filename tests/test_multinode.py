@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import select
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -116,22 +115,6 @@ def cluster(processes):
 
 
 # --------------------------------------------------------------------------- MLflow
-
-@pytest.fixture(scope="session")
-def empty_db(tmp_path_factory) -> Path:
-    """An initialised, empty MLflow sqlite database to copy: creating one costs ~5 s of migrations."""
-    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store(empty_db, tmp_path) -> str:
-    """A sqlite store initialised before the driver starts: the test polls it while the driver
-    writes, and two processes migrating a fresh database at once fail (stack.md §3.2)."""
-    shutil.copy(empty_db, tmp_path / "mlflow.db")
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
 
 def _children(uri: str, sweep: str) -> list:
     client = MlflowClient(uri)
