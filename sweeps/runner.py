@@ -346,7 +346,10 @@ def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
         name=name, storage_path=str(prepared.storage_path), verbose=0, callbacks=[callback],
         failure_config=tune.FailureConfig(max_failures=prepared.options.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
-    return tune.TuneConfig(**tune_kwargs), run_config
+    # reuse_actors: one worker process runs trial after trial, so a trial pays neither a new process
+    # nor the imports of torch, Tune and MLflow (~5 s each; bench/RESULTS.md §1). `fit` sets threads
+    # and seeds per trial, and a failed trial's actor is never reused (Tune replaces it).
+    return tune.TuneConfig(reuse_actors=True, **tune_kwargs), run_config
 
 
 def _search_space(prepared: PreparedSweep) -> dict:

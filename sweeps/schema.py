@@ -13,7 +13,8 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
          sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
          sweeps.trial_id (Tune's), sweeps.status (running|completed|pruned|failed),
          sweeps.pruned_step (0-based epoch index, pruned runs only), sweeps.data_fingerprint,
-         sweeps.node_id (Ray node that ran it), sweeps.synthetic
+         sweeps.node_id (Ray node that ran it), sweeps.worker (<host>:<pid> of the Ray worker process;
+         Tune reuses a trial's actor, so one process trains several cells in turn), sweeps.synthetic
   params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them
   metrics per epoch at step=epoch (1-based): EPOCH_METRICS
           summaries, updated every epoch: SUMMARY_METRICS
@@ -42,6 +43,7 @@ TAG_CELL_ID = "sweeps.cell_id"
 TAG_TRIAL_ID = "sweeps.trial_id"
 TAG_PRUNED_STEP = "sweeps.pruned_step"
 TAG_NODE_ID = "sweeps.node_id"
+TAG_WORKER = "sweeps.worker"
 TAG_PARENT = "mlflow.parentRunId"
 
 ROLE_PARENT = "parent"

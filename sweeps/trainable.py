@@ -4,7 +4,9 @@ Every epoch it logs to the cell's MLflow child run, writes a full checkpoint and
 Tune; on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest checkpoint and
 continues the same child run. The decoded data set arrives through
 `tune.with_parameters`, i.e. from Ray's object store, put there once per sweep rather than once per
-trial.
+trial. Tune reuses the trial actor (`reuse_actors=True` in sweeps.runner): one worker process trains
+cell after cell, so only its first cell pays for the process and the imports; `fit` sets the threads
+and reseeds every RNG per cell, so a reused process trains a cell exactly as a fresh one would.
 
 Faults (tests/test_faults.py, tests/test_multinode.py):
 - A cell whose child run is already completed is never trained again: a trial that Tune restores
@@ -21,6 +23,8 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -104,7 +108,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         return
     run = CellRun.open(uri, context["experiment_id"], context["parent_run_id"],
                        identity, trial_id, to_flat(trial),
-                       {schema.TAG_NODE_ID: _node_id(), schema.TAG_PROFILE: context["profile"],
+                       {schema.TAG_NODE_ID: _node_id(), schema.TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}",
+                        schema.TAG_PROFILE: context["profile"],
                         schema.TAG_DATA_FINGERPRINT: splits.fingerprint,
                         schema.TAG_SYNTHETIC: str(splits.dataset == "synthetic").lower()})
     epochs = EpochLog(run, uri)

@@ -90,6 +90,29 @@ def test_table_sweep_records_parent_children_metrics_and_models(ray_local, tmp_p
     assert parent.data.tags[schema.TAG_PROFILE] == "smoke"
 
 
+def test_one_worker_process_trains_cells_in_turn_exactly_as_a_fresh_process_would(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    """Tune reuses the trial actor (no new process and imports per cell); the reused process must
+    leak nothing from one cell into the next: seed 1's curve equals `fit` run on its own."""
+    import dataclasses
+
+    from transfer_core.engine import fit
+
+    prepared = prepare(spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny"),
+                       _options(tmp_path, tracking_uri, max_concurrent=1))
+    outcome = run_sweep(prepared)
+    assert outcome.status == "completed"
+    client, children = _children(tracking_uri, outcome)
+    assert len(children) == 4
+    assert len({r.data.tags[schema.TAG_WORKER] for r in children}) == 1, "one actor ran every cell"
+    last = next(c for c in prepared.plan.cells if c.arm == "MAD" and c.config.seed == 1)
+    run = next(r for r in children if r.info.run_name == "tiny/MAD/seed1")
+    recorded = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "train_loss"),
+                                        key=lambda m: m.step)]
+    alone = fit(dataclasses.replace(last.config, num_threads=1)).records
+    assert recorded == pytest.approx([r["train_loss"] for r in alone], rel=1e-9, abs=0)
+
+
 def test_table_sweep_run_again_reruns_no_completed_cell(ray_local, tmp_path, tracking_uri, spec_file):
     path = spec_file(TABLE_SPEC, "tiny")
     first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))

@@ -27,7 +27,6 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
 
 NORMALIZATION = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -76,8 +75,13 @@ def light_crop_flip(x: torch.Tensor, image_size: int, scale: tuple[float, float]
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def per_sample_pipeline(augment: str, image_size: int, norm: str) -> v2.Compose:
-    """The v2 pipeline of one uint8 (3, H, W) image for the "released" and "apvit" recipes."""
+def per_sample_pipeline(augment: str, image_size: int, norm: str):
+    """The v2 pipeline of one uint8 (3, H, W) image for the "released" and "apvit" recipes.
+
+    torchvision is imported here, not at module level: importing it costs ~1.3 s (it pulls in
+    torch._dynamo), paid by every fresh trial process even when the recipe is batched."""
+    from torchvision.transforms import v2
+
     mean, std = NORMALIZATION[norm]
     if augment == "released":
         return v2.Compose([

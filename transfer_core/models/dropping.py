@@ -25,7 +25,6 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import drop_block2d
 
 from transfer_core.registry import Registry
 
@@ -117,6 +116,8 @@ class MapDropBlock(_MapDropping):
         _check_maps(maps)
         if not self.training or self.rate == 0.0:
             return maps
+        from torchvision.ops import drop_block2d  # lazily: torchvision's import costs ~1.3 s
+
         block = min(self.block_size, maps.shape[-2], maps.shape[-1])
         return drop_block2d(maps, self.rate, block, inplace=False, training=True)
 

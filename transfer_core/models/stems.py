@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from torch import Tensor, nn
-from torchvision.models import resnet18
 
 from transfer_core.config import ConfigError, ModelConfig
 from transfer_core.registry import Registry
@@ -111,6 +110,8 @@ class ResNet18Stem(nn.Module):
     """torchvision resnet18 conv1 .. layer3 (module names kept, so its weights load by name)."""
 
     def __init__(self) -> None:
+        from torchvision.models import resnet18  # lazily: torchvision's import costs ~1.3 s
+
         super().__init__()
         net = resnet18(weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
