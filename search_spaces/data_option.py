@@ -19,7 +19,7 @@ from typing import Sequence
 
 from transfer_core.config import DATASETS, ConfigError, DataConfig
 
-from search_spaces.spec import SpecError
+from search_spaces.yaml_doc import SpecError
 
 __all__ = ["DataChoice", "DataOptionError", "parse_data_options", "SYNTHETIC"]
 

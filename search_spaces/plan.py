@@ -20,9 +20,11 @@ from typing import Any, Mapping, Sequence
 from transfer_core.config import TrialConfig, config_hash, to_flat
 
 from search_spaces.data_option import SYNTHETIC, DataChoice
+from search_spaces.layers import Layer, apply, config_layer
 from search_spaces.profiles import Profile, load_profile
-from search_spaces.spec import (FrozenMap, Layer, SpecError, SweepSpec, _Doc, apply, check_space,
-                                config_layer, parse_seeds, thaw)
+from search_spaces.search import check_space
+from search_spaces.spec import SweepSpec
+from search_spaces.yaml_doc import FrozenMap, SpecError, _Doc, parse_seeds, thaw
 
 __all__ = ["Cell", "Plan", "expand"]
 

@@ -22,9 +22,9 @@ from typing import Any, Mapping
 
 from transfer_core.config import TrialConfig
 
-from search_spaces.spec import (FrozenMap, Layer, SpecError, _Doc, _unknown, apply, check_keys,
-                                config_layer, expect_mapping, expect_name, expect_number, expect_str,
-                                parse_yaml)
+from search_spaces.layers import Layer, apply, config_layer
+from search_spaces.yaml_doc import (FrozenMap, SpecError, _Doc, _unknown, check_keys, expect_mapping, expect_name,
+                                    expect_number, expect_str, parse_yaml)
 
 __all__ = ["Profile", "load_profile", "list_profiles", "PROFILE_KEYS"]
 

@@ -23,30 +23,34 @@ TrialConfigs of the spec's default profile, so that `transfer_core.config` range
 error is a `SpecError` naming the file, the line, the key path (`arms[2].set.model.drop_rate`), the
 value and what would be right. A YAML key written twice is an error, never silently dropped.
 
-The helpers for config layers (`_config_layer`, `_apply`) are shared with profiles.py and plan.py.
+The generic helpers live beside this module and are shared with profiles.py and plan.py: yaml_doc.py
+(YAML with line numbers, SpecError, the typed readers), layers.py (config layers: `config_layer`,
+`apply`) and search.py (the `search:` section). The names other code imports from here are re-exported.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import os
-import re
 import string
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import yaml
+from transfer_core.config import DATASETS, TrialConfig, config_hash
 
-from transfer_core.config import (DATASETS, ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig,
-                                  config_hash, config_keys, from_flat, unknown_key_message)
+from search_spaces.layers import Layer, apply, check_config_key, config_layer, normalise_value
+from search_spaces.search import SearchConfig, SearchParam, _parse_search, check_space
+from search_spaces.yaml_doc import (FrozenMap, SpecError, _Doc, _unknown, check_keys, expect_choice,
+                                    expect_mapping, expect_name, expect_number, expect_str, parse_seeds,
+                                    parse_yaml, read_yaml, thaw)
 
+# SpecError, FrozenMap, thaw, SearchParam and SearchConfig are defined in yaml_doc.py and search.py and
+# re-exported here, where other code has always imported them from.
 __all__ = ["SpecError", "SweepSpec", "Arm", "TableLayout", "SearchParam", "SearchConfig", "FrozenMap",
-           "load", "list_sweeps", "SUMMARY_METRICS", "EPOCH_METRICS"]
+           "load", "list_sweeps", "SUMMARY_METRICS", "EPOCH_METRICS", "thaw"]
 
 # Copied from sweeps/schema.py (search_spaces must not import sweeps); tests check they agree.
 SUMMARY_METRICS = ("best_val_acc", "sel_epoch", "sel_test_acc", "sel_test_mca", "best_test_acc",
@@ -62,366 +66,7 @@ ARM_KEYS = ("label", "set")
 TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper")
 TABLE_ROWS = ("arm",)
 TABLE_COLUMNS = ("data",)
-SEARCH_KEYS = ("space", "num_samples", "sampler", "n_startup_trials", "pruner")
-SAMPLERS = ("tpe", "random")
-PARAM_TYPES = ("float", "int", "categorical")
-PARAM_KEYS = ("type", "low", "high", "log", "step", "choices")
 DEFAULT_METRIC = {"table": "sel_test_acc", "search": "val_acc"}
-
-# Keys a spec, a profile or --set may not write: every cell sets them itself (never silently dropped).
-RESERVED_KEYS = {
-    "data.dataset": "the data set of a cell comes from --data NAME=PATH (one table column per data set)",
-    "data.root": "the data folder of a cell comes from --data NAME=PATH",
-    "seed": "the seed of a cell comes from the spec's `seeds` list (or --seeds)",
-}
-SECTIONS = ("model", "data", "optim")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SCI_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # YAML 1.2 floats PyYAML reads as text
-_ERROR_KEY_RE = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])?(?:=| is )")
-
-
-class SpecError(ValueError):
-    """A sweep spec, profile or option is invalid; the message names file, key path, value and fix."""
-
-    def __init__(self, message: str, *, source: str | None = None, key_path: str | None = None,
-                 line: int | None = None) -> None:
-        super().__init__(message)
-        self.source, self.key_path, self.line = source, key_path, line
-
-
-# --------------------------------------------------------------------------- immutable mappings
-
-class FrozenMap(Mapping):
-    """A read-only, hashable, picklable dict (the Mapping fields of the frozen dataclasses)."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping | Iterable = ()) -> None:
-        self._data = {k: _freeze(v) for k, v in dict(data).items()}
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self._data.items()))
-
-    def __repr__(self) -> str:
-        return repr(self._data)
-
-    def __reduce__(self):
-        return (FrozenMap, (self._data,))
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return value if isinstance(value, FrozenMap) else FrozenMap(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """FrozenMap/tuple -> dict/list, for JSON."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw(v) for v in value]
-    return value
-
-
-# --------------------------------------------------------------------------- YAML documents and errors
-
-def format_path(path: Sequence) -> str:
-    """('arms', 2, 'set', 'model.drop_rate') -> 'arms[2].set.model.drop_rate'."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _Doc:
-    """Where values came from: a YAML file (errors carry its line numbers) or an option (`--set`)."""
-
-    def __init__(self, source: str, text: str | None = None) -> None:
-        self.source, self.text = source, text
-        self._lines: dict[tuple, int] | None = None
-
-    def line(self, path: Sequence) -> int | None:
-        if self.text is None:
-            return None
-        if self._lines is None:
-            self._lines = _line_map(self.text)[0]
-        key = tuple(path)
-        while key:
-            if key in self._lines:
-                return self._lines[key]
-            key = key[:-1]
-        return None
-
-    def error(self, path: Sequence, message: str, line: int | None = None) -> SpecError:
-        line = line or self.line(path)
-        key_path = format_path(path)
-        if self.text is None:  # a command-line option: "--set model.depth: ..."
-            where = f"{self.source} {key_path}".strip()
-        else:
-            where = f"{self.source}{f' line {line}' if line else ''}" + (f": {key_path}" if key_path else "")
-        return SpecError(f"{where}: {message}", source=self.source, key_path=key_path, line=line)
-
-
-def _line_map(text: str) -> tuple[dict[tuple, int], list[tuple[tuple, str, int, int]]]:
-    """Path -> 1-based line, and the keys written twice in one mapping (path, key, first, second)."""
-    lines: dict[tuple, int] = {}
-    duplicates: list[tuple[tuple, str, int, int]] = []
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines, duplicates
-    seen_nodes: set[int] = set()
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        if id(node) in seen_nodes:  # aliases: each node once
-            return
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            first: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
-                    continue
-                key, line = key_node.value, key_node.start_mark.line + 1
-                if key in first:
-                    duplicates.append((path, key, first[key], line))
-                first.setdefault(key, line)
-                lines.setdefault(path + (key,), line)
-                walk(value_node, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines.setdefault(path + (i,), item.start_mark.line + 1)
-                walk(item, path + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return lines, duplicates
-
-
-def parse_yaml(text: str, source: str, what: str = "a mapping") -> tuple[_Doc, Any]:
-    """safe_load `text`; syntax errors name file and line; duplicate keys and empty files are errors."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = " ".join(p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
-        context = getattr(exc, "context_mark", None)
-        if context is not None and mark is not None and context.line != mark.line:
-            problem += f" (the construct opened on line {context.line + 1})"
-        raise SpecError(f"{source}{where}: YAML syntax error: {problem or exc}",
-                        source=source, line=mark.line + 1 if mark is not None else None) from None
-    doc = _Doc(source, text)
-    doc._lines, duplicates = _line_map(text)
-    if duplicates:
-        path, key, first, second = duplicates[0]
-        raise doc.error(path + (key,), f"key {key!r} is written twice (lines {first} and {second}); "
-                                       "YAML would keep only the last: remove one", line=second)
-    if data is None:
-        raise SpecError(f"{source}: the file is empty: expected {what}", source=source)
-    return doc, data
-
-
-def read_yaml(path: Path | str, what: str = "a mapping") -> tuple[_Doc, Any]:
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{source}: no such file", source=source) from None
-    except IsADirectoryError:
-        raise SpecError(f"{source}: is a directory, not a YAML file", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{source}: cannot read the file: {exc}", source=source) from None
-    return parse_yaml(text, source, what)
-
-
-# --------------------------------------------------------------------------- small typed readers
-
-def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
-
-
-def check_keys(doc: _Doc, path: tuple, mapping: Mapping, valid: Sequence[str]) -> None:
-    for key in mapping:
-        if not isinstance(key, str):
-            raise doc.error(path, f"key {key!r} is {_type_name(key)}: keys are strings. Valid keys: "
-                                  f"{', '.join(valid)}")
-        if key not in valid:
-            raise doc.error(path + (key,), unknown_key_message(key, valid))
-
-
-def expect_mapping(doc: _Doc, path: tuple, value: Any, example: str) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise doc.error(path, f"{value!r} is {_type_name(value)}: expected a mapping, e.g. {example}")
-    return value
-
-
-def expect_str(doc: _Doc, path: tuple, value: Any, one_line: bool = False) -> str:
-    if not isinstance(value, str):
-        raise doc.error(path, f"{value!r} is {_type_name(value)}: expected a string (quote it in YAML)")
-    value = value.strip()
-    if one_line and "\n" in value:
-        raise doc.error(path, f"{value[:40]!r}... has several lines: expected one line")
-    return value
-
-
-def expect_choice(doc: _Doc, path: tuple, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices or not isinstance(value, str):
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise doc.error(path, f"{value!r} is invalid.{hint} Expected one of: {', '.join(choices)}")
-    return value
-
-
-def expect_int(doc: _Doc, path: tuple, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise doc.error(path, f"{value!r} is invalid: expected an integer >= {minimum}")
-    return value
-
-
-def expect_number(doc: _Doc, path: tuple, value: Any) -> float:
-    if isinstance(value, str) and _SCI_FLOAT_RE.match(value.strip()):
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise doc.error(path, f"{value!r} is {_type_name(value)}: expected a number")
-    return value
-
-
-def expect_name(doc: _Doc, path: tuple, value: Any) -> str:
-    value = expect_str(doc, path, value)
-    if not _NAME_RE.match(value):
-        raise doc.error(path, f"{value!r} is invalid: expected letters, digits, '_', '-' or '.', "
-                              "starting with a letter or digit")
-    return value
-
-
-def parse_seeds(doc: _Doc, path: tuple, value: Any) -> tuple[int, ...]:
-    """A non-empty list of distinct integers >= 0."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise doc.error(path, f"{value!r} is a single integer: expected a list, e.g. "
-                              f"{list(range(max(value, 1)))} for {max(value, 1)} seeds or [{value}] for seed {value}")
-    if not isinstance(value, (list, tuple)) or not value:
-        raise doc.error(path, f"{value!r} is invalid: expected a non-empty list of integers >= 0, e.g. [0, 1, 2]")
-    for i, seed in enumerate(value):
-        expect_int(doc, path + (i,), seed, 0)
-    if len(set(value)) != len(value):
-        raise doc.error(path, f"{list(value)} repeats a seed: expected distinct seeds")
-    return tuple(value)
-
-
-# --------------------------------------------------------------------------- config layers
-
-def _annotations() -> dict[str, Any]:
-    hints: dict[str, Any] = {}
-    for prefix, cls in (("", TrialConfig), ("model.", ModelConfig), ("data.", DataConfig),
-                        ("optim.", OptimConfig)):
-        for name, hint in typing.get_type_hints(cls).items():
-            hints[prefix + name] = hint
-    return {key: hints[key] for key in config_keys()}
-
-
-ANNOTATIONS = _annotations()
-VALID_KEYS = tuple(ANNOTATIONS)
-
-
-def field_type(key: str) -> Any:
-    """The Python type a key's value must have: float | None -> float; tuple[int, ...] -> tuple."""
-    annotation = ANNOTATIONS[key]
-    if typing.get_origin(annotation) is tuple:
-        return tuple
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if args else annotation
-
-
-def check_config_key(doc: _Doc, path: tuple, key: Any) -> str:
-    if not isinstance(key, str):
-        raise doc.error(path, f"key {key!r} is {_type_name(key)}: expected a dotted config key such as "
-                              "model.num_lanets")
-    if key not in ANNOTATIONS:
-        raise doc.error(path, unknown_key_message(key, [k for k in VALID_KEYS if k not in RESERVED_KEYS]))
-    if key in RESERVED_KEYS:
-        raise doc.error(path, f"{key} cannot be set here: {RESERVED_KEYS[key]}")
-    return key
-
-
-def normalise_value(doc: _Doc, path: tuple, key: str, value: Any) -> Any:
-    """Numbers to the field's type (2 -> 2.0 for floats, 2.0 -> 2 for ints), '1e-4' to a float,
-    lists to tuples; YAML's off/on/yes/no booleans given to a string field are an error with a hint."""
-    kind = field_type(key)
-    if kind is str and isinstance(value, bool):
-        raise doc.error(path, f"{key}={value!r} is a boolean: YAML reads off/on/yes/no/true/false as "
-                              f"booleans; quote the word (e.g. \"off\") to give a string")
-    if kind is float:
-        if isinstance(value, str) and _SCI_FLOAT_RE.match(value.strip()):
-            return float(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return _freeze(value)
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One set of dotted overrides and where each key was written (for error messages)."""
-
-    values: Mapping[str, Any]
-    doc: _Doc = field(compare=False, repr=False)
-    path: tuple = field(default=(), compare=False, repr=False)       # the layer's own path
-    paths: Mapping[str, tuple] = field(default_factory=dict, compare=False, repr=False)  # key -> path
-
-    def key_path(self, key: str | None) -> tuple:
-        return self.paths.get(key, self.path + (key,)) if key in self.values else self.path
-
-    def error(self, key: str | None, message: str) -> SpecError:
-        return self.doc.error(self.key_path(key), message)
-
-
-def config_layer(doc: _Doc, path: tuple, value: Any) -> Layer:
-    """A mapping of dotted config keys (nested `model: {depth: 2}` is accepted too), checked key by key."""
-    if value is None:
-        return Layer(FrozenMap(), doc, path)
-    expect_mapping(doc, path, value, "{model.num_lanets: 2}")
-    values: dict[str, Any] = {}
-    paths: dict[str, tuple] = {}
-
-    def add(key: str, item: Any, key_path: tuple) -> None:
-        check_config_key(doc, key_path, key)
-        if key in values:
-            raise doc.error(key_path, f"{key} is given twice (also at {format_path(paths[key])})")
-        values[key] = normalise_value(doc, key_path, key, item)
-        paths[key] = key_path
-
-    for key, item in value.items():
-        if key in SECTIONS and isinstance(item, Mapping):
-            for sub, sub_item in item.items():
-                add(f"{key}.{sub}", sub_item, path + (key, sub))
-        else:
-            add(key, item, path + (key,))
-    return Layer(FrozenMap(values), doc, path, FrozenMap(paths))
-
-
-def apply(config: TrialConfig, layer: Layer) -> TrialConfig:
-    """`layer` over `config`; a ConfigError becomes a SpecError at the key it names."""
-    if not layer.values:
-        return config
-    try:
-        return from_flat(layer.values, base=config)
-    except ConfigError as exc:
-        match = _ERROR_KEY_RE.match(str(exc))
-        raise layer.error(match.group(1) if match else None, str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the spec
@@ -443,27 +88,6 @@ class TableLayout:
     baseline: str | None = None                 # an arm label: deltas are taken against it
     metrics: tuple[str, ...] = ("sel_test_acc",)
     paper: Mapping[str, Mapping[str, float]] | None = None   # arm label -> column -> percent
-
-
-@dataclass(frozen=True)
-class SearchParam:
-    """One dimension of a search space (Optuna's suggest_float / suggest_int / suggest_categorical)."""
-
-    type: str                                   # float | int | categorical
-    low: float | int | None = None
-    high: float | int | None = None
-    log: bool = False
-    step: float | int | None = None
-    choices: tuple = ()
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    space: Mapping[str, SearchParam]
-    num_samples: int = 16
-    sampler: str = "tpe"
-    n_startup_trials: int = 10
-    pruner: Mapping[str, Any] = field(default_factory=lambda: FrozenMap({"type": "median"}))
 
 
 @dataclass(frozen=True)
@@ -519,12 +143,6 @@ class SweepSpec:
         if self.grid:
             return Layer(arm.overrides, self._doc(), ("grid",), FrozenMap({k: ("grid", k) for k in arm.overrides}))
         return Layer(arm.overrides, self._doc(), ("arms", index, "set"))
-
-
-def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Valid: {', '.join(valid) or '(none)'}"
 
 
 # --------------------------------------------------------------------------- arms
@@ -636,7 +254,7 @@ def _parse_grid(doc: _Doc, value: Any, template: Any) -> tuple[list[Arm], list[L
     return arms, layers, FrozenMap(grid)
 
 
-# --------------------------------------------------------------------------- table and search
+# --------------------------------------------------------------------------- table
 
 def _parse_metric_list(doc: _Doc, path: tuple, value: Any, valid: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, str):
@@ -687,107 +305,6 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
                 rows_out[label][column] = float(number)
         paper = FrozenMap(rows_out)
     return TableLayout(rows, columns, baseline, metrics, paper)
-
-
-def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
-    if isinstance(value, list):  # shorthand: a list is a categorical
-        value = {"type": "categorical", "choices": value}
-    expect_mapping(doc, path, value, "{type: float, low: 0.0, high: 1.0}")
-    check_keys(doc, path, value, PARAM_KEYS)
-    if "type" not in value:
-        raise doc.error(path, f"missing key 'type': expected one of {', '.join(PARAM_TYPES)}")
-    kind = expect_choice(doc, path + ("type",), value["type"], PARAM_TYPES)
-    target = field_type(key)
-    allowed = {float: ("float", "categorical"), int: ("int", "categorical")}.get(target, ("categorical",))
-    if kind not in allowed:
-        raise doc.error(path + ("type",), f"{kind!r} does not fit {key}, which is "
-                                          f"{_type_name(target())}: use type {' or '.join(allowed)}")
-    if kind == "categorical":
-        for extra in ("low", "high", "log", "step"):
-            if extra in value:
-                raise doc.error(path + (extra,), f"{extra} is only for types float and int; a categorical "
-                                                 "takes choices")
-        choices = value.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise doc.error(path + ("choices",), f"{choices!r} is invalid: expected a non-empty list of "
-                                                 "choices, e.g. [1, 2, 4]")
-        typed = tuple(normalise_value(doc, path + ("choices", i), key, c) for i, c in enumerate(choices))
-        for i, c in enumerate(typed):
-            if c is not None and not isinstance(c, (bool, int, float, str)):
-                raise doc.error(path + ("choices", i), f"{c!r} is invalid: a choice must be a number, "
-                                                       "string, boolean or null")
-        if len(set(map(repr, typed))) != len(typed):
-            raise doc.error(path + ("choices",), f"{choices} repeats a choice")
-        return SearchParam("categorical", choices=typed)
-    if "choices" in value:
-        raise doc.error(path + ("choices",), "choices is only for type categorical")
-    bounds = {}
-    for bound in ("low", "high"):
-        if bound not in value:
-            raise doc.error(path, f"missing key {bound!r}: type {kind} needs low and high")
-        number = expect_number(doc, path + (bound,), value[bound])
-        if kind == "int" and not (isinstance(number, int) or float(number).is_integer()):
-            raise doc.error(path + (bound,), f"{number!r} is invalid: type int needs integer bounds")
-        bounds[bound] = int(number) if kind == "int" else float(number)
-    low, high = bounds["low"], bounds["high"]
-    if not low < high:
-        raise doc.error(path + ("high",), f"low={low!r}, high={high!r} is invalid: expected low < high")
-    log = value.get("log", False)
-    if not isinstance(log, bool):
-        raise doc.error(path + ("log",), f"{log!r} is invalid: expected true or false")
-    if log and not low > 0:
-        raise doc.error(path + ("low",), f"low={low!r} is invalid with log: true: expected low > 0")
-    step = value.get("step")
-    if step is not None:
-        step = expect_number(doc, path + ("step",), step)
-        if kind == "int" and not float(step).is_integer():
-            raise doc.error(path + ("step",), f"{step!r} is invalid: type int needs an integer step")
-        step = int(step) if kind == "int" else float(step)
-        if not step > 0:
-            raise doc.error(path + ("step",), f"{step!r} is invalid: expected a number > 0")
-        if log and (kind == "float" or step != 1):
-            raise doc.error(path + ("step",), f"step {step!r} and log: true cannot be combined (Optuna "
-                                              "forbids it)")
-    return SearchParam(kind, low, high, log, step)
-
-
-def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc) -> None:
-    """Build a TrialConfig at every bound and choice over `config`, so config validation speaks."""
-    for key, param in space.items():
-        path = ("search", "space", key)
-        points = (("choices", i, c) for i, c in enumerate(param.choices)) if param.type == "categorical" \
-            else (("low", None, param.low), ("high", None, param.high))
-        for name, index, point in points:
-            p = path + ((name, index) if index is not None else (name,))
-            apply(config, Layer(FrozenMap({key: point}), doc, p, FrozenMap({key: p})))
-
-
-def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfig:
-    path = ("search",)
-    expect_mapping(doc, path, value, "{space: {...}, num_samples: 16}")
-    check_keys(doc, path, value, SEARCH_KEYS)
-    space_in = value.get("space")
-    expect_mapping(doc, path + ("space",), space_in, "{optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}")
-    if not space_in:
-        raise doc.error(path + ("space",), "is empty: expected at least one parameter")
-    space = {}
-    for key, param in space_in.items():
-        check_config_key(doc, path + ("space", key), key)
-        if key in base:
-            raise doc.error(path + ("space", key), f"{key} is both searched and fixed in base: remove one")
-        space[key] = _parse_param(doc, path + ("space", key), key, param)
-    num_samples = expect_int(doc, path + ("num_samples",), value.get("num_samples", 16), 1)
-    sampler = expect_choice(doc, path + ("sampler",), value.get("sampler", "tpe"), SAMPLERS)
-    startup = expect_int(doc, path + ("n_startup_trials",), value.get("n_startup_trials", 10), 0)
-    pruner = value.get("pruner", {"type": "median"})
-    expect_mapping(doc, path + ("pruner",), pruner, "{type: median, n_startup_trials: 3, n_warmup_steps: 2}")
-    if not isinstance(pruner.get("type"), str):
-        raise doc.error(path + ("pruner",), f"{pruner!r} has no string 'type': expected e.g. "
-                                            "{type: median, n_startup_trials: 3, n_warmup_steps: 2}")
-    for k in pruner:
-        if not isinstance(k, str):
-            raise doc.error(path + ("pruner",), f"key {k!r} is {_type_name(k)}: keys are strings")
-    return SearchConfig(FrozenMap(space), num_samples, sampler, startup, FrozenMap(pruner))
 
 
 # --------------------------------------------------------------------------- load

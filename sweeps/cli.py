@@ -259,7 +259,8 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
 def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_row, tracking_uri) -> None:
     """The paper table of sweep NAME from its recorded runs (also while it still runs)."""
     from sweeps.report import caption_facts, sweep_table
-    from sweeps.tables import TableError, explain, render
+    from sweeps.table_formats import explain, render
+    from sweeps.tables import TableError
 
     runs, spec = _load_runs(name, run_id, tracking_uri)
     try:

@@ -13,8 +13,9 @@ from search_spaces import SweepSpec
 from search_spaces.spec import load_text
 from sweeps import schema
 from sweeps.figures import log_figures, plot_sweep
+from sweeps.table_formats import write_tables
 from sweeps.tables import (CaptionFacts, ResultTable, SweepRuns, TableError, load_sweep_runs, log_to_parent,
-                           table_from_runs, write_tables)
+                           table_from_runs)
 
 log = logging.getLogger(__name__)
 

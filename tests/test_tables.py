@@ -18,6 +18,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from sweeps import schema as S
+from sweeps import table_formats as TF
 from sweeps import tables as T
 
 SWEEP = "components"
@@ -270,7 +271,7 @@ def test_build_table_appends_undeclared_arms():
 
 def test_build_table_declared_row_without_runs_is_pending_while_running():
     t = T.build_table(frame({("A", "d"): {0: 0.8}}), rows=["A", "B"], in_progress=True)
-    assert T.cell_text(t, t.cell("B", "d")) == "pending"
+    assert TF.cell_text(t, t.cell("B", "d")) == "pending"
 
 
 def test_build_table_unknown_metric_lists_valid():
@@ -299,15 +300,15 @@ def test_cell_text_formats():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.81, 2: 0.82}, ("B", "d"): {0: 0.9, 1: "running", 2: "failed"},
                              ("C", "d"): {0: "running", 1: "running"}, ("D", "d"): {0: "pruned"}}),
                       rows=["A", "B", "C", "D", "E"])
-    assert [T.cell_text(t, t.cell(r, "d")) for r in "ABCDE"] == [
+    assert [TF.cell_text(t, t.cell(r, "d")) for r in "ABCDE"] == [
         "81.00 ± 1.00", "90.00 (1/3 done, 1 failed)", "running (0/3 done)", "pruned (0/3 done)", "—"]
-    assert T.cell_text(t, t.cell("A", "d"), decimals=1) == "81.0 ± 1.0"
+    assert TF.cell_text(t, t.cell("A", "d"), decimals=1) == "81.0 ± 1.0"
 
 
 def test_explain_shows_reproducibility_record(recorded):
     runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
     table = T.table_from_runs(runs, **layout())
-    text = T.explain(table, "+ MAD", runs)
+    text = TF.explain(table, "+ MAD", runs)
     mad = runs.children[(runs.children["arm"] == "+ MAD") & (runs.children["status"] == "completed")]
     for rid in mad["run_id"]:
         assert rid in text
@@ -319,4 +320,4 @@ def test_explain_shows_reproducibility_record(recorded):
 def test_explain_unknown_row_lists_rows(recorded):
     table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
     with pytest.raises(T.TableError, match=r"unknown row 'x'; rows: Baseline, \+ Local CNNs"):
-        T.explain(table, "x")
+        TF.explain(table, "x")

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from test_tables import SWEEP, frame, layout, recorded, template_db  # noqa: F401  (fixtures)
 
+from sweeps import table_formats as TF
 from sweeps import tables as T
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
@@ -34,7 +35,7 @@ def rendered(recorded):  # noqa: F811
 @pytest.mark.parametrize("fmt", sorted(TEXT_FORMATS))
 def test_render_matches_golden(rendered, fmt):
     _, table, facts = rendered
-    text = T.render(table, fmt, caption_facts=facts)
+    text = TF.render(table, fmt, caption_facts=facts)
     path = os.path.join(GOLDEN, TEXT_FORMATS[fmt])
     if os.environ.get("SWEEPS_UPDATE_GOLDEN"):
         os.makedirs(GOLDEN, exist_ok=True)
@@ -45,18 +46,18 @@ def test_render_matches_golden(rendered, fmt):
 
 
 def test_table_formats_registry_names():
-    assert set(T.TABLE_FORMATS.names()) == {"latex", "markdown", "csv", "parquet", "html"}
+    assert set(TF.TABLE_FORMATS.names()) == {"latex", "markdown", "csv", "parquet", "html"}
 
 
 def test_render_unknown_format_lists_valid():
     t = T.build_table(frame({("A", "d"): {0: 0.8}}))
     with pytest.raises(KeyError, match="unknown table format 'pdf'.*Valid: latex, markdown"):
-        T.render(t, "pdf")
+        TF.render(t, "pdf")
 
 
 def test_latex_bolds_best_and_daggers_ties(rendered):
     _, table, facts = rendered
-    tex = T.render(table, "latex", caption_facts=facts)
+    tex = TF.render(table, "latex", caption_facts=facts)
     assert r"\textbf{84.83 $\pm$ 0.76}" in tex
     assert r"84.17 $\pm$ 1.04$^\dagger$" in tex
     assert r"\toprule" in tex and r"\bottomrule" in tex
@@ -64,7 +65,7 @@ def test_latex_bolds_best_and_daggers_ties(rendered):
 
 def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
     _, table, facts = rendered
-    caption = T.caption_text(table, facts)
+    caption = TF.caption_text(table, facts)
     for fact in ("Profile: quick", "RAF-DB, AffectNet", "SYNTHETIC", "Seeds: 0, 1, 2",
                  "test accuracy at the epoch selected on the validation split", "Holm", "still running"):
         assert fact in caption, fact
@@ -72,20 +73,20 @@ def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
 
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
-    caption = T.caption_text(t, T.CaptionFacts())
+    caption = TF.caption_text(t, T.CaptionFacts())
     assert "as commonly reported" in caption and "Optimistic" in caption
     assert "SYNTHETIC" not in caption
 
 
 def test_markdown_marks_unfinished_cells(rendered):
     _, table, facts = rendered
-    md = T.render(table, "markdown", caption_facts=facts)
+    md = TF.render(table, "markdown", caption_facts=facts)
     assert "84.50 (1/3 done)" in md and "failed (0/3 done)" in md and "**63.50 ± 0.71 (2/3 done)**" in md
 
 
 def test_parquet_one_row_per_cell_with_reproducibility_record(rendered):
     runs, table, facts = rendered
-    df = pd.read_parquet(io.BytesIO(T.render(table, "parquet", caption_facts=facts)))
+    df = pd.read_parquet(io.BytesIO(TF.render(table, "parquet", caption_facts=facts)))
     assert len(df) == len(table.rows) * len(table.columns) * len(table.metrics)
     mad = df[(df["row"] == "+ MAD") & (df["column"] == "rafdb") & (df["metric"] == "sel_test_acc")].iloc[0]
     done = runs.children[(runs.children["arm"] == "+ MAD") & (runs.children["data"] == "rafdb")]
@@ -100,7 +101,7 @@ def test_parquet_one_row_per_cell_with_reproducibility_record(rendered):
 
 def test_write_tables_and_log_to_parent(rendered, tmp_path):
     runs, table, facts = rendered
-    paths = T.write_tables(table, tmp_path, caption_facts=facts, stem=SWEEP)
+    paths = TF.write_tables(table, tmp_path, caption_facts=facts, stem=SWEEP)
     assert sorted(p.name for p in paths) == sorted(f"{SWEEP}{s}" for s in (".tex", ".md", ".csv", ".parquet", ".html"))
     T.log_to_parent(runs, paths)
     logged = {f.path for f in runs.client.list_artifacts(runs.parent.run_id, "tables")}
@@ -119,7 +120,7 @@ def _pdflatex() -> str | None:
 def test_latex_compiles_with_pdflatex(rendered, tmp_path):
     pdflatex = _pdflatex()
     _, table, facts = rendered
-    (tmp_path / "table.tex").write_text(T.latex_document(T.render(table, "latex", caption_facts=facts)))
+    (tmp_path / "table.tex").write_text(TF.latex_document(TF.render(table, "latex", caption_facts=facts)))
     proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -1,0 +1,150 @@
+"""The `search:` section of a spec: a search space for Optuna, read, typed and checked.
+
+    search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
+
+Each parameter is one of Optuna's suggest_float / suggest_int / suggest_categorical, and must fit the
+type of the config key it varies; `check_space` builds a TrialConfig at every bound and choice so
+that the config's own range checks speak at load time. Kept apart from spec.py, which reads the rest
+of a spec, so that each module holds one concept; spec.py re-exports SearchParam and SearchConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from transfer_core.config import TrialConfig
+
+from search_spaces.layers import Layer, apply, check_config_key, field_type, normalise_value
+from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int,
+                                    expect_mapping, expect_number)
+
+__all__ = ["SearchParam", "SearchConfig", "check_space", "SEARCH_KEYS", "SAMPLERS", "PARAM_TYPES",
+           "PARAM_KEYS"]
+
+SEARCH_KEYS = ("space", "num_samples", "sampler", "n_startup_trials", "pruner")
+SAMPLERS = ("tpe", "random")
+PARAM_TYPES = ("float", "int", "categorical")
+PARAM_KEYS = ("type", "low", "high", "log", "step", "choices")
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """One dimension of a search space (Optuna's suggest_float / suggest_int / suggest_categorical)."""
+
+    type: str                                   # float | int | categorical
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    space: Mapping[str, SearchParam]
+    num_samples: int = 16
+    sampler: str = "tpe"
+    n_startup_trials: int = 10
+    pruner: Mapping[str, Any] = field(default_factory=lambda: FrozenMap({"type": "median"}))
+
+
+def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
+    if isinstance(value, list):  # shorthand: a list is a categorical
+        value = {"type": "categorical", "choices": value}
+    expect_mapping(doc, path, value, "{type: float, low: 0.0, high: 1.0}")
+    check_keys(doc, path, value, PARAM_KEYS)
+    if "type" not in value:
+        raise doc.error(path, f"missing key 'type': expected one of {', '.join(PARAM_TYPES)}")
+    kind = expect_choice(doc, path + ("type",), value["type"], PARAM_TYPES)
+    target = field_type(key)
+    allowed = {float: ("float", "categorical"), int: ("int", "categorical")}.get(target, ("categorical",))
+    if kind not in allowed:
+        raise doc.error(path + ("type",), f"{kind!r} does not fit {key}, which is "
+                                          f"{_type_name(target())}: use type {' or '.join(allowed)}")
+    if kind == "categorical":
+        for extra in ("low", "high", "log", "step"):
+            if extra in value:
+                raise doc.error(path + (extra,), f"{extra} is only for types float and int; a categorical "
+                                                 "takes choices")
+        choices = value.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise doc.error(path + ("choices",), f"{choices!r} is invalid: expected a non-empty list of "
+                                                 "choices, e.g. [1, 2, 4]")
+        typed = tuple(normalise_value(doc, path + ("choices", i), key, c) for i, c in enumerate(choices))
+        for i, c in enumerate(typed):
+            if c is not None and not isinstance(c, (bool, int, float, str)):
+                raise doc.error(path + ("choices", i), f"{c!r} is invalid: a choice must be a number, "
+                                                       "string, boolean or null")
+        if len(set(map(repr, typed))) != len(typed):
+            raise doc.error(path + ("choices",), f"{choices} repeats a choice")
+        return SearchParam("categorical", choices=typed)
+    if "choices" in value:
+        raise doc.error(path + ("choices",), "choices is only for type categorical")
+    bounds = {}
+    for bound in ("low", "high"):
+        if bound not in value:
+            raise doc.error(path, f"missing key {bound!r}: type {kind} needs low and high")
+        number = expect_number(doc, path + (bound,), value[bound])
+        if kind == "int" and not (isinstance(number, int) or float(number).is_integer()):
+            raise doc.error(path + (bound,), f"{number!r} is invalid: type int needs integer bounds")
+        bounds[bound] = int(number) if kind == "int" else float(number)
+    low, high = bounds["low"], bounds["high"]
+    if not low < high:
+        raise doc.error(path + ("high",), f"low={low!r}, high={high!r} is invalid: expected low < high")
+    log = value.get("log", False)
+    if not isinstance(log, bool):
+        raise doc.error(path + ("log",), f"{log!r} is invalid: expected true or false")
+    if log and not low > 0:
+        raise doc.error(path + ("low",), f"low={low!r} is invalid with log: true: expected low > 0")
+    step = value.get("step")
+    if step is not None:
+        step = expect_number(doc, path + ("step",), step)
+        if kind == "int" and not float(step).is_integer():
+            raise doc.error(path + ("step",), f"{step!r} is invalid: type int needs an integer step")
+        step = int(step) if kind == "int" else float(step)
+        if not step > 0:
+            raise doc.error(path + ("step",), f"{step!r} is invalid: expected a number > 0")
+        if log and (kind == "float" or step != 1):
+            raise doc.error(path + ("step",), f"step {step!r} and log: true cannot be combined (Optuna "
+                                              "forbids it)")
+    return SearchParam(kind, low, high, log, step)
+
+
+def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc) -> None:
+    """Build a TrialConfig at every bound and choice over `config`, so config validation speaks."""
+    for key, param in space.items():
+        path = ("search", "space", key)
+        points = (("choices", i, c) for i, c in enumerate(param.choices)) if param.type == "categorical" \
+            else (("low", None, param.low), ("high", None, param.high))
+        for name, index, point in points:
+            p = path + ((name, index) if index is not None else (name,))
+            apply(config, Layer(FrozenMap({key: point}), doc, p, FrozenMap({key: p})))
+
+
+def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfig:
+    path = ("search",)
+    expect_mapping(doc, path, value, "{space: {...}, num_samples: 16}")
+    check_keys(doc, path, value, SEARCH_KEYS)
+    space_in = value.get("space")
+    expect_mapping(doc, path + ("space",), space_in, "{optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}")
+    if not space_in:
+        raise doc.error(path + ("space",), "is empty: expected at least one parameter")
+    space = {}
+    for key, param in space_in.items():
+        check_config_key(doc, path + ("space", key), key)
+        if key in base:
+            raise doc.error(path + ("space", key), f"{key} is both searched and fixed in base: remove one")
+        space[key] = _parse_param(doc, path + ("space", key), key, param)
+    num_samples = expect_int(doc, path + ("num_samples",), value.get("num_samples", 16), 1)
+    sampler = expect_choice(doc, path + ("sampler",), value.get("sampler", "tpe"), SAMPLERS)
+    startup = expect_int(doc, path + ("n_startup_trials",), value.get("n_startup_trials", 10), 0)
+    pruner = value.get("pruner", {"type": "median"})
+    expect_mapping(doc, path + ("pruner",), pruner, "{type: median, n_startup_trials: 3, n_warmup_steps: 2}")
+    if not isinstance(pruner.get("type"), str):
+        raise doc.error(path + ("pruner",), f"{pruner!r} has no string 'type': expected e.g. "
+                                            "{type: median, n_startup_trials: 3, n_warmup_steps: 2}")
+    for k in pruner:
+        if not isinstance(k, str):
+            raise doc.error(path + ("pruner",), f"key {k!r} is {_type_name(k)}: keys are strings")
+    return SearchConfig(FrozenMap(space), num_samples, sampler, startup, FrozenMap(pruner))

@@ -1,0 +1,370 @@
+"""The text of a paper table: cell and caption text, the formats (LaTeX, Markdown, CSV, HTML, Parquet),
+`write_tables`, and `explain` (everything behind one row).
+
+    tex   = render(table, "latex", caption_facts=CaptionFacts.from_runs(runs, title=..., caption=...))
+    paths = write_tables(table, out_dir, caption_facts=facts, stem="components")
+
+`sweeps.tables` builds the ResultTable (the numbers); this module only writes it, so a new format is
+one registered function here (TABLE_FORMATS) and never touches the statistics. Every format states
+the same caption (`caption_text`), each escaping it for itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from sweeps import schema as S
+from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, ResultTable, SweepRuns,
+                           TableError)
+from transfer_core.registry import Registry
+
+
+# --------------------------------------------------------------------------- cell and caption text
+
+def _pct(x: float, decimals: int) -> str:
+    return f"{100.0 * x:.{decimals}f}"
+
+
+def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
+    """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—'."""
+    done = f"{cell.n}/{cell.n_expected} done"
+    extras = [f"{cell.counts[s]} {s}" for s in (S.STATUS_FAILED, S.STATUS_PRUNED) if cell.counts.get(s)]
+    if not cell.n:
+        state = cell.state
+        if state == "missing":
+            return "pending" if table.in_progress else "—"
+        notes = [done] + [x for x in extras if not x.endswith(state)]
+        return f"{state} ({', '.join(notes)})"
+    text = _pct(cell.summary.mean, decimals)
+    text += f" ± {_pct(cell.summary.std, decimals)}" if cell.summary.std is not None else ""
+    notes = []
+    if cell.state == "partial":
+        notes.append(done)
+    elif cell.n != table.n_expected or cell.summary.std is None:
+        notes.append(f"n={cell.n}")
+    notes += extras
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def delta_text(table: ResultTable, row: str, column: str, decimals: int = 2) -> str:
+    if row == table.baseline:
+        return "(baseline)"
+    d = table.deltas.get((row, column))
+    if d is None or d.delta is None:
+        return "—"
+    text = f"{100 * d.delta:+.{decimals}f}"
+    if d.low is None:
+        return f"{text} (n={d.n})"
+    return f"{text} [{100 * d.low:+.{decimals}f}, {100 * d.high:+.{decimals}f}]"
+
+
+def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) -> str:
+    value = table.paper.get(column) if metric == table.metric else None
+    return "—" if value is None else f"{value:.{decimals}f}"
+
+
+def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
+    """The caption as Unicode prose; each format escapes it for itself."""
+    parts = [p.strip().rstrip(".") + "." for p in (facts.title, facts.caption) if p.strip()]
+    data = ", ".join(DATA_LABELS.get(d, d) for d in (facts.data or table.columns))
+    parts.append(f"Profile: {facts.profile or 'unknown'}. Data: {data}.")
+    if facts.synthetic:
+        parts.append("The data are SYNTHETIC (generated faces, not a real FER data set): the numbers test the "
+                     "pipeline and say nothing about accuracy on real faces.")
+    seeds = facts.seeds or tuple(sorted({s for c in table.cells.values() for s in c.values}))
+    parts.append(f"Seeds: {', '.join(map(str, seeds)) or 'none'}; mean ± std (ddof = 1) over "
+                 f"n = {table.n_expected} seeds per cell unless marked.")
+    rule = ("This is the honest number: the test set is used once."
+            if table.metric.startswith("sel_") else
+            "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
+            if table.metric.startswith("best_test") else "")
+    parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
+    parts.append(f"Bold: best mean of its column. †: not significantly different from it (two-sided paired "
+                 f"t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
+                 f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
+                 "cells with fewer than 2 matched seeds are not tested.")
+    if table.baseline is not None:
+        parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
+                     f"[{100 * table.confidence:g} % t confidence interval].")
+    if any(v is not None for v in table.paper.values()):
+        parts.append(f"{table.paper_label}: the figure as published, in its own setting; its model-selection "
+                     "rule may differ from ours.")
+    if table.in_progress:
+        parts.append("The sweep is still running: cells marked k/n done are incomplete.")
+    return " ".join(parts)
+
+
+def _header_groups(table: ResultTable) -> list[tuple[str, list[str]]]:
+    """(column label, sub-headers) per data set: the metrics, then Δ of the primary metric."""
+    subs = [METRIC_LABELS[m][0] for m in table.metrics]
+    if table.baseline is not None:
+        subs.append(f"Δ {METRIC_LABELS[table.metric][0]}")
+    return [(table.column_labels[c], subs) for c in table.columns]
+
+
+def _body(table: ResultTable, decimals: int) -> list[tuple[str, list[tuple[str, bool, bool]]]]:
+    """Rows of (text, bold, tied) entries, the paper row last (label starts the list)."""
+    out = []
+    for r in table.rows:
+        entries = []
+        for c in table.columns:
+            for m in table.metrics:
+                cell = table.cell(r, c, m)
+                entries.append((cell_text(table, cell, decimals), cell.best, cell.tied))
+            if table.baseline is not None:
+                entries.append((delta_text(table, r, c, decimals), False, False))
+        out.append((r, entries))
+    if any(v is not None for v in table.paper.values()):
+        entries = []
+        for c in table.columns:
+            entries += [(paper_text(table, c, m, decimals), False, False) for m in table.metrics]
+            if table.baseline is not None:
+                entries.append(("—", False, False))
+        out.append((table.paper_label, entries))
+    return out
+
+
+# --------------------------------------------------------------------------- formats
+
+@dataclass(frozen=True)
+class TableFormat:
+    name: str
+    suffix: str
+    binary: bool
+    render: Callable[[ResultTable, CaptionFacts, int], str | bytes]
+
+
+TABLE_FORMATS: Registry[TableFormat] = Registry("table format")
+
+
+def _format(name: str, suffix: str, binary: bool = False):
+    def add(fn):
+        TABLE_FORMATS.register(name)(TableFormat(name, suffix, binary, fn))
+        return fn
+    return add
+
+
+_LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"$^\dagger$", "α": r"$\alpha$", "—": "---",
+                "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "\u00a0": "~"}
+
+
+def latex_escape(text: str) -> str:
+    """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use)."""
+    return "".join(_LATEX_CHARS.get(ch, ch) for ch in text)
+
+
+@_format("latex", ".tex")
+def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    groups = _header_groups(table)
+    width = len(groups[0][1])
+    spec = "l" + " ".join("c" * width for _ in groups)
+    slug = "".join(ch if ch.isalnum() else "-" for ch in facts.title.lower()).strip("-")
+    label = facts.label or f"tab:{slug or 'sweep'}"
+    lines = [r"\begin{table}[t]", r"  \centering", r"  \small",
+             f"  \\caption{{{latex_escape(caption_text(table, facts))}}}", f"  \\label{{{label}}}",
+             f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
+    if width > 1 or len(groups) > 1:
+        heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g)}}}" for g, _ in groups)
+        rules = " ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups)))
+        lines += [f"    & {heads} \\\\", f"    {rules}"]
+    subs = " & ".join(latex_escape(s) for _, ss in groups for s in ss)
+    lines += [f"    {latex_escape(facts.row_header)} & {subs} \\\\", r"    \midrule"]
+    body = _body(table, decimals)
+    for i, (label_, entries) in enumerate(body):
+        if i == len(table.rows) and i > 0:
+            lines.append(r"    \midrule")
+        texts = []
+        for text, bold, tied in entries:
+            t = latex_escape(text)
+            texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
+        lines.append(f"    {latex_escape(label_)} & {' & '.join(texts)} \\\\")
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def latex_document(table_tex: str) -> str:
+    """A minimal document around a rendered table, as pdflatex needs it (article + booktabs)."""
+    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
+            f"\\begin{{document}}\n{table_tex}\\end{{document}}\n")
+
+
+@_format("markdown", ".md")
+def render_markdown(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    groups = _header_groups(table)
+    head = [facts.row_header] + [f"{g}: {s}" if len(groups) > 1 or len(ss) > 1 else s for g, ss in groups for s in ss]
+    lines = [f"**Table.** {esc(caption_text(table, facts))}", "",
+             "| " + " | ".join(esc(h) for h in head) + " |",
+             "|" + "|".join([":---"] + [":---:"] * (len(head) - 1)) + "|"]
+    for label, entries in _body(table, decimals):
+        texts = [(f"**{esc(t)}**" if b else esc(t)) + ("†" if tied else "") for t, b, tied in entries]
+        lines.append(f"| {esc(label)} | " + " | ".join(texts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@_format("html", ".html")
+def render_html(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    e = html.escape
+    groups = _header_groups(table)
+    width = len(groups[0][1])
+    lines = ['<table class="sweeps-table">', f"  <caption>{e(caption_text(table, facts))}</caption>", "  <thead>",
+             f'    <tr><th rowspan="2">{e(facts.row_header)}</th>'
+             + "".join(f'<th colspan="{width}">{e(g)}</th>' for g, _ in groups) + "</tr>",
+             "    <tr>" + "".join(f"<th>{e(s)}</th>" for _, ss in groups for s in ss) + "</tr>",
+             "  </thead>", "  <tbody>"]
+    for label, entries in _body(table, decimals):
+        tds = "".join(f"<td>{'<b>' + e(t) + '</b>' if b else e(t)}{'<sup>†</sup>' if tied else ''}</td>"
+                      for t, b, tied in entries)
+        lines.append(f"    <tr><th>{e(label)}</th>{tds}</tr>")
+    lines += ["  </tbody>", "</table>", ""]
+    return "\n".join(lines)
+
+
+def _pct_or_none(x: float | None) -> float | None:
+    return None if x is None else round(100.0 * x, 6)
+
+
+def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[str, Any]]:
+    """One record per (row, column, metric): the numbers, and with provenance the reproducibility record."""
+    prov = table.provenance
+    records = []
+    for (r, c, m), cell in table.cells.items():
+        d = table.deltas.get((r, c)) if m == table.metric else None
+        rec = {"row": r, "column": c, "metric": m, "state": cell.state, "n": cell.n,
+               "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
+               "std_pct": _pct_or_none(cell.summary.std), "best": cell.best, "tied_with_best": cell.tied,
+               "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),
+               "delta_ci_low_pct": _pct_or_none(d.low if d else None),
+               "delta_ci_high_pct": _pct_or_none(d.high if d else None),
+               "running": cell.counts.get(S.STATUS_RUNNING, 0) + cell.counts.get(S.STATUS_INTERRUPTED, 0),
+               "pruned": cell.counts.get(S.STATUS_PRUNED, 0), "failed": cell.counts.get(S.STATUS_FAILED, 0),
+               "paper_pct": table.paper.get(c) if m == table.metric else None}
+        if provenance:
+            seeds = sorted(cell.values)
+            fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \
+                or prov.data_fingerprints.get(c, "")
+            rec.update({"metric_label": METRIC_LABELS[m][1], "seeds": seeds,
+                        "values": [cell.values[s] for s in seeds], "run_ids": [cell.run_ids[s] for s in seeds],
+                        "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
+                        "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
+                        "data_fingerprint": fingerprint, "sweep": prov.sweep, "parent_run_id": prov.parent_run_id,
+                        "profile": prov.profile, "synthetic": prov.synthetic, "spec_hash": prov.spec_hash})
+        records.append(rec)
+    return records
+
+
+@_format("csv", ".csv")
+def render_csv(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
+    records = cell_records(table)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: ("" if v is None else f"{v:.{decimals + 4}g}" if isinstance(v, float) else v)
+                         for k, v in rec.items()})
+    return buf.getvalue()
+
+
+@_format("parquet", ".parquet", binary=True)
+def render_parquet(table: ResultTable, facts: CaptionFacts, decimals: int) -> bytes:
+    frame = pd.DataFrame.from_records(cell_records(table, provenance=True))
+    frame["caption"] = caption_text(table, facts)
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def render(table: ResultTable, fmt: str = "latex", *, caption_facts: CaptionFacts | None = None,
+           decimals: int = 2) -> str | bytes:
+    """The table in one of TABLE_FORMATS (latex, markdown, csv, parquet, html)."""
+    if decimals not in (1, 2):
+        raise TableError(f"decimals={decimals!r} is invalid: expected 1 or 2")
+    return TABLE_FORMATS.get(fmt).render(table, caption_facts or CaptionFacts(), decimals)
+
+
+def write_tables(table: ResultTable, out_dir: str | Path, *, caption_facts: CaptionFacts | None = None,
+                 formats: Sequence[str] = ("latex", "markdown", "csv", "parquet", "html"),
+                 stem: str = "table", decimals: int = 2) -> list[Path]:
+    """Render every format into `out_dir` (stem + each format's suffix); returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in formats:
+        f = TABLE_FORMATS.get(name)
+        content = render(table, name, caption_facts=caption_facts, decimals=decimals)
+        path = out / f"{stem}{f.suffix}"
+        path.write_bytes(content) if f.binary else path.write_text(content, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- explain
+
+def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
+    """The params every run of an arm shares (seed-dependent keys dropped)."""
+    if runs is None or runs.children.empty:
+        return {}
+    sub = runs.children[runs.children["arm"] == row]
+    cols = [c for c in sub.columns if c.startswith("params.")]
+    shared = {}
+    for c in cols:
+        vals = sub[c].dropna().unique()
+        if len(vals) == 1:
+            shared[c[len("params."):]] = str(vals[0])
+    return shared
+
+
+def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimals: int = 2) -> str:
+    """Everything behind one row: per-seed values and run ids, tests, Δ, and the reproducibility record."""
+    table.check_row(row)
+    prov = table.provenance
+    lines = [f"Row {row!r} of sweep {prov.sweep or '?'} (invocation {prov.parent_run_id or '?'}, "
+             f"status {prov.status or '?'})",
+             f"Metric: {table.metric} = {table.metric_label}",
+             f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
+             f"spec hash: {prov.spec_hash or '?'}",
+             f"Git commit: {prov.git_commit or '?'}",
+             "Package versions: " + (", ".join(f"{k}={v}" for k, v in sorted(prov.versions.items())) or "?")]
+    children = runs.children if runs is not None else None
+    for c in table.columns:
+        recorded = next((f for f in table.cell(row, c).data_fingerprints if f), "?")
+        lines.append(f"[{table.column_labels[c]}] data fingerprint: {prov.data_fingerprints.get(c) or recorded}")
+        for m in table.metrics:
+            cell = table.cell(row, c, m)
+            verdict = ("best in column" if cell.best else
+                       f"tied with best (Holm p = {cell.p_holm:.3g})" if cell.tied else
+                       f"below best (Holm p = {cell.p_holm:.3g})" if cell.p_holm is not None else
+                       (cell.test.note if cell.test else "not compared"))
+            lines.append(f"  {m}: {cell_text(table, cell, decimals)} [{cell.state}; {verdict}]")
+            for s in sorted(cell.values):
+                cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
+                lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}")
+        if children is not None:
+            pending = children[(children["arm"] == row) & (children["data"] == c)
+                               & (children["status"] != S.STATUS_COMPLETED)]
+            for rec in pending.itertuples():
+                epochs = "" if math.isnan(rec.epochs_done) else f" (epochs done: {rec.epochs_done:g})"
+                lines.append(f"  not completed: seed {rec.seed} {rec.status}{epochs}  run {rec.run_id}  "
+                             f"config {rec.cell_id}")
+        if (row, c) in table.deltas:
+            d = table.deltas[(row, c)]
+            lines.append(f"  Δ vs {table.baseline}: {delta_text(table, row, c, decimals)} pp over {d.n} matched "
+                         f"seed(s){'; ' + d.note if d.note else ''}")
+    config = _arm_config(runs, row)
+    if config:
+        base = _arm_config(runs, table.baseline) if table.baseline and table.baseline != row else {}
+        diff = {k: v for k, v in config.items() if base.get(k) != v} if base else config
+        title = f"Config differing from {table.baseline}" if base else "Config shared by the row's runs"
+        lines.append(f"{title}: " + (", ".join(f"{k}={v}" for k, v in sorted(diff.items())) or "none"))
+    return "\n".join(lines) + "\n"
