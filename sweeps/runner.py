@@ -170,6 +170,12 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
 
 # --------------------------------------------------------------------------- Ray
 
+def worker_env() -> dict[str, str]:
+    """The driver's settings the trials read (tracking.WAIT_ENV), for the workers' runtime env: on a
+    cluster the workers' processes do not inherit the driver's environment."""
+    return {k: os.environ[k] for k in (tracking.WAIT_ENV,) if k in os.environ}
+
+
 def connect_ray(address: str | None) -> None:
     """A running Ray (tests, notebooks) is reused; else the given cluster; else a local instance."""
     import ray
@@ -177,10 +183,12 @@ def connect_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    env = worker_env()
+    runtime_env = {"env_vars": env} if env else None
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
     else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
 
 
 def _node_shapes() -> list[dict[str, float]]:

@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
 # how long a trial waits for an unreachable tracking server when it starts or finishes; read from
-# the environment of the trial's Ray worker (the driver's for a local Ray, the node's on a cluster)
+# the environment of the trial's Ray worker: `sweeps run` passes the driver's value to the workers
+# (runtime_env), else the node's own environment counts
 WAIT_ENV = "SWEEPS_TRACKING_WAIT_S"
 DEFAULT_WAIT_S = 600.0
 # logged with every epoch (a summary metric), so its history says which epochs a run holds

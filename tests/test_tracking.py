@@ -70,3 +70,23 @@ def test_invocation_key_ignores_seeds_but_not_overrides():
     a = tracking.invocation_key("h", "quick", {"synthetic": None}, {})
     b = tracking.invocation_key("h", "quick", {"synthetic": None}, {"optim.epochs": 2})
     assert a != b and a == tracking.invocation_key("h", "quick", {"synthetic": None}, {})
+
+
+def test_the_drivers_tracking_wait_reaches_the_workers_of_a_cluster(monkeypatch):
+    """Workers of a cluster do not inherit the driver's environment: connect_ray passes the setting
+    in the job's runtime env (and passes nothing when it is unset)."""
+    import ray
+
+    from sweeps import runner
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    monkeypatch.setenv(tracking.WAIT_ENV, "42")
+    runner.connect_ray("ray://head:10001")
+    assert calls[-1]["address"] == "ray://head:10001"
+    assert calls[-1]["runtime_env"] == {"env_vars": {tracking.WAIT_ENV: "42"}}
+    monkeypatch.delenv(tracking.WAIT_ENV)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    runner.connect_ray(None)
+    assert calls[-1]["address"] == "local" and calls[-1]["runtime_env"] is None
