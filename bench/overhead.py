@@ -1,21 +1,23 @@
 """Benchmarks 1 and 5: what `sweeps run` costs beyond the training it runs, and how that cost grows.
 
-1. Orchestration overhead. A fixed set of short quick-profile cells (a table spec: 2 arms x k seeds,
-   `optim.epochs` shortened) is run by `sweeps run` (the library calls the CLI makes: `prepare` +
-   `run_sweep`, with Ray already started) and, side by side in the same process, by a plain Python
-   loop that calls `transfer_core.engine.fit` on the very same TrialConfigs (same threads: 1 per
-   trial). Overhead = (sweep wall - loop wall) / sweep wall, Ray's one-off start excluded (timed
-   apart). Concurrency 1 (the sweep one trial at a time) is compared with the sequential loop; the
-   default concurrency 2 with a plain pool of 2 spawned processes calling `fit`. Runs are
-   interleaved A B B A, medians reported. Goal: <= 5 % of the sweep's wall time.
+1. Orchestration overhead. A fixed set of quick-profile cells (a table spec: 2 arms x k seeds, at the
+   profile's own 12 epochs, and again shortened to 3) is run by `sweeps run` (the library calls the
+   CLI makes: `prepare` + `run_sweep`, with Ray already started) and by plain Python calling
+   `transfer_core.engine.fit` on the very same TrialConfigs (same threads: 1 per trial): at
+   concurrency 1 a freshly spawned process running the cells in turn (a researcher's own script,
+   imports included, as each sweep's trial worker pays them), at concurrency 2 two such processes;
+   and, as a strict extra, a loop in this already warm process. Overhead = (sweep wall - plain wall)
+   / sweep wall, Ray's one-off start excluded (timed apart). Full-length runs are interleaved
+   A B B A, medians reported. Goal: <= 5 % of the sweep's wall time.
    A timeline callback added to the Tune run (in this driver process only: the library is not
-   changed) splits the sweep's extra time into: set-up before the first trial, per-trial start
-   (worker, imports, MLflow child run, model), per-epoch (MLflow log_epoch, checkpoint, tune.report),
-   per-trial end (artifacts), and the report published at the end (tables, figures).
-5. How cost grows: sweep wall time against the number of cells (2, 4, 8 at concurrency 2) and
-   against concurrency 1 -> 2 (speed-up, beside the plain loop's own speed-up on this machine).
+   changed) splits the sweep's extra time into: set-up before the first trial, the first trial's
+   start (worker process, imports, MLflow's first use), later trials' start (Tune reuses the
+   actor), per-epoch (MLflow log_epoch, checkpoint, tune.report), per-trial end (artifacts), and the
+   report published at the end (tables, figures).
+5. How cost grows: sweep wall time against the number of short cells (2, 4, 8 at concurrency 2) and
+   against concurrency 1 -> 2 (speed-up, beside the plain processes' own speed-up on this machine).
 
-    python bench/overhead.py            # ~8 minutes on 2 cores
+    python bench/overhead.py            # ~27 minutes on 2 cores
     python bench/overhead.py --smoke    # ~1 minute: smoke profile, tiny data, one repetition
 """
 
@@ -36,7 +38,6 @@ import common  # noqa: E402
 
 GOAL = 0.05
 EVENTS: list[tuple] = []          # (kind, wall time, trial id, payload): the Tune timeline of the current sweep
-WHAT_IF = {"reuse_actors": False}  # a what-if arm: TuneConfig(reuse_actors=True), set only in this driver
 
 SPEC = """
 name: bench_overhead
@@ -96,8 +97,6 @@ def install_timeline() -> None:
         EVENTS.append(("tune_configs", time.time(), None, None))   # run_sweep is about to build the Tuner
         tune_config, run_config = original(prepared, callback, name)
         run_config.callbacks.append(timeline_callback())
-        if WHAT_IF["reuse_actors"]:
-            tune_config.reuse_actors = True
         return tune_config, run_config
 
     wrapped._bench_wrapped = True
@@ -217,12 +216,14 @@ def analyse_timeline(events: list[tuple], t_run: float, t_end: float, concurrenc
     starts = [tr["start"] for tr in trials.values() if "start" in tr]
     ends = [tr["end"] for tr in trials.values() if "end" in tr]
     first_epoch_ovh, epoch_ovh, end_ovh, epoch_times, actor_start, in_trial_setup = [], [], [], [], [], []
-    for tr in trials.values():
+    first_slots = []   # the first trial of each concurrent slot starts a worker process; later ones reuse it
+    for i, tr in enumerate(sorted(trials.values(), key=lambda tr: tr.get("start", float("inf")))):
         results = tr["results"]
         if "start" not in tr or not results:
             continue
         t_first, first = results[0]
-        first_epoch_ovh.append(t_first - tr["start"] - float(first.get("epoch_time_s") or 0.0))
+        (first_slots if i < concurrency else first_epoch_ovh).append(
+            t_first - tr["start"] - float(first.get("epoch_time_s") or 0.0))
         if first.get("time_this_iter_s") is not None:   # the trainable's own clock, from its actor's start
             actor_start.append(t_first - tr["start"] - float(first["time_this_iter_s"]))
             in_trial_setup.append(float(first["time_this_iter_s"]) - float(first.get("epoch_time_s") or 0.0))
@@ -241,7 +242,8 @@ def analyse_timeline(events: list[tuple], t_run: float, t_end: float, concurrenc
         "setup_before_tuner_s": marks["tune_configs"][0] - t_run if "tune_configs" in marks else None,
         "publish_s": marks["publish"][1] if "publish" in marks else None,   # of teardown: tables + figures
         "teardown_s": t_end - max(ends) if ends else None,   # report published (tables, figures), parent closed
-        "trial_start_s": common.median(first_epoch_ovh),  # per trial: worker, imports, MLflow child, model
+        "first_trial_setup_s": common.median(first_slots) if first_slots else None,  # worker's first trial
+        "trial_start_s": common.median(first_epoch_ovh) if first_epoch_ovh else None,  # later trials
         "actor_start_s": common.median(actor_start),      # of which: Tune's trial start -> the trainable runs
         "in_trial_setup_s": common.median(in_trial_setup),  # of which: inside the trainable before epoch 1 ends
         "per_epoch_s": common.median(epoch_ovh),          # per epoch: log_epoch, checkpoint, tune.report
@@ -339,86 +341,90 @@ def fresh_process_costs(tmp: Path, repeats: int = 2) -> dict:
 
 # --------------------------------------------------------------------------- the benchmark
 
+def _plain(kind: str, configs: list) -> dict:
+    """script: a fresh process running the cells one after the other (what `python my_loop.py` costs,
+    imports included); pool: 2 fresh processes; loop: this warm process (no imports, kernels warm)."""
+    if kind == "loop":
+        return loop_fit(configs)
+    return pool_fit(configs, workers=1 if kind == "script" else 2)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.standard_args(parser, "overhead")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per cell (short cells)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per cell (default: the profile's)")
+    parser.add_argument("--short-epochs", type=int, default=3, help="epochs per cell of the short-cell runs")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per arm: cells = 2 x seeds (default 4 cells)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     tmp = common.bench_env()
     machine = common.machine()
     install_timeline()
+    from search_spaces import load_profile
+    from transfer_core.data import load_splits
 
     profile = "smoke" if args.smoke else "quick"
-    epochs = 2 if args.smoke else args.epochs
+    profile_epochs = load_profile(profile).config().optim.epochs
+    epochs = 2 if args.smoke else (args.epochs or profile_epochs)
+    short = 1 if args.smoke else args.short_epochs
     seeds = 1 if args.smoke else args.seeds
-    overrides = {"optim.epochs": epochs}
-    if args.smoke:
-        overrides["data.synthetic_per_class"] = 8
+    extra = {"data.synthetic_per_class": 8} if args.smoke else {}
+    overrides = {"optim.epochs": epochs, **extra}
+    short_overrides = {"optim.epochs": short, **extra}
     spec = spec_file(tmp, profile)
-    reps = 1 if args.smoke else 2
     log = print
 
     ray_start_s = common.start_ray(2)
     log(f"ray.init {ray_start_s:.1f} s")
     configs = trial_configs(prepared_sweep(spec, tmp, seeds, overrides, 1, "plan"))
-    from search_spaces import load_profile
-    from transfer_core.data import load_splits
-
-    profile_epochs = load_profile(profile).config().optim.epochs
+    short_configs = trial_configs(prepared_sweep(spec, tmp, seeds, short_overrides, 1, "plan-short"))
     cache_s, _ = common.timed(lambda: load_splits(configs[0].data, configs[0].model.image_size))  # warm the cache
 
-    # one-off costs, measured and set aside: the first sweep in a fresh Ray (MLflow schema, first
-    # workers) and the first fit in this process
+    # one-off costs, measured and set aside: the first sweep in a fresh Ray (MLflow schema) and the
+    # first fit in this process
     warm = {"first_sweep_s": run_sweep_timed(spec, tmp, 1, {**overrides, "optim.epochs": 1}, 2, "warm")["wall_s"],
             "first_loop_s": loop_fit(configs[:1])["wall_s"], "decode_s": cache_s}
     log(f"warm-up {warm}")
 
-    runs: dict[str, list[dict]] = {"loop_c1": [], "sweep_c1": [], "pool_c2": [], "sweep_c2": []}
-    # A B B A at concurrency 1, then at 2
-    for c, plain, plain_fn in ((1, "loop_c1", loop_fit), (2, "pool_c2", pool_fit)):
-        order = ["plain", "sweep", "sweep", "plain"] if reps == 2 else ["plain", "sweep"]
-        for which in order:
-            if which == "plain":
-                r = plain_fn(configs)
-                runs[plain].append(r)
-            else:
-                r = run_sweep_timed(spec, tmp, seeds, overrides, c, f"c{c}-{len(runs[f'sweep_c{c}'])}")
-                runs[f"sweep_c{c}"].append(r)
-            log(f"{which} c={c}: {r['wall_s']:.1f} s")
+    runs: dict[str, list[dict]] = {}
 
-    # what if: the same sweep at concurrency 1 with Tune reusing the trial actors (one worker process
-    # for all trials instead of one per trial); informational, one run
-    WHAT_IF["reuse_actors"] = True
-    try:
-        for c in (1, 2):
-            key = f"sweep_c{c}_reuse_actors"
-            try:
-                runs[key] = [run_sweep_timed(spec, tmp, seeds, overrides, c, f"reuse{c}")]
-                log(f"sweep c={c} reuse_actors: {runs[key][0]['wall_s']:.1f} s")
-            except Exception as exc:  # a what-if must not cost the benchmark
-                runs[key] = []
-                log(f"reuse_actors what-if failed: {type(exc).__name__}: {exc}")
-    finally:
-        WHAT_IF["reuse_actors"] = False
+    def plain(key: str, kind: str, cfgs: list) -> None:
+        runs.setdefault(key, []).append(_plain(kind, cfgs))
+        log(f"{key}: {runs[key][-1]['wall_s']:.1f} s")
 
-    # 5: cells 2 / 4 / 8 at concurrency 2 (4 is the runs above)
+    def sweep(key: str, c: int, over: dict) -> None:
+        r = run_sweep_timed(spec, tmp, seeds, over, c, f"{key}-{len(runs.get(key, []))}")
+        runs.setdefault(key, []).append(r)
+        log(f"{key}: {r['wall_s']:.1f} s")
+
+    # full-length cells: A B B A at concurrency 1 (a fresh script process), then at 2 (2 processes);
+    # the warm in-process loop once (the strict baseline)
+    reps = 1 if args.smoke else 2
+    for c, key, kind in ((1, "script_c1", "script"), (2, "pool_c2", "pool")):
+        for which in (["plain", "sweep", "sweep", "plain"] if reps == 2 else ["plain", "sweep"]):
+            plain(key, kind, configs) if which == "plain" else sweep(f"sweep_c{c}", c, overrides)
+    plain("loop_c1", "loop", configs)
+    # short cells: one of each
+    for key, kind in (("short_script_c1", "script"), ("short_loop_c1", "loop"), ("short_pool_c2", "pool")):
+        plain(key, kind, short_configs)
+    for c in (1, 2):
+        sweep(f"short_sweep_c{c}", c, short_overrides)
+
+    # 5: cells 2 / 4 / 8 at concurrency 2, short cells (4 is the run above)
     scaling = {}
-    cell_counts = (2,) if args.smoke else (1, 4)    # seeds per arm -> 2, 8 cells
-    for s in cell_counts:
-        r = run_sweep_timed(spec, tmp, s, overrides, 2, f"scale{s}")
+    for s in ((2,) if args.smoke else (1, 4)):    # seeds per arm -> 2, 8 cells
+        r = run_sweep_timed(spec, tmp, s, short_overrides, 2, f"scale{s}")
         scaling[str(r["cells"])] = r["wall_s"]
         log(f"scaling {r['cells']} cells: {r['wall_s']:.1f} s")
-    scaling[str(len(configs))] = common.median(r["wall_s"] for r in runs["sweep_c2"])
+    scaling[str(len(configs))] = common.median(r["wall_s"] for r in runs["short_sweep_c2"])
 
     components = component_costs(configs[0], tmp)
     components.update(fresh_process_costs(tmp))
     log(f"components {components}")
 
     payload = {
-        "params": {"profile": profile, "epochs_per_cell": epochs, "cells": len(configs), "arms": 2,
-                   "seeds": seeds, "repetitions": reps, "overrides": overrides,
+        "params": {"profile": profile, "epochs_per_cell": epochs, "short_epochs_per_cell": short,
+                   "cells": len(configs), "arms": 2, "seeds": seeds, "repetitions": reps, "overrides": overrides,
                    "profile_epochs": profile_epochs, "threads_per_trial": configs[0].num_threads,
                    "data": {"synthetic_per_class": configs[0].data.synthetic_per_class,
                             "image_size": configs[0].model.image_size}},
@@ -435,53 +441,53 @@ def main(argv=None) -> int:
     return 0
 
 
+# (row key, sweep runs, plain runs, what the plain arm is)
+COMPARISONS = (
+    ("c1", "sweep_c1", "script_c1", "1 (one trial at a time)", "a fresh process running the cells in turn"),
+    ("c2", "sweep_c2", "pool_c2", "2 (the default here)", "2 fresh processes sharing the cells"),
+    ("c1_strict", "sweep_c1", "loop_c1", "1, strict", "this warm process (imported, kernels warm)"),
+    ("short_c1", "short_sweep_c1", "short_script_c1", "1, short cells", "a fresh process"),
+    ("short_c2", "short_sweep_c2", "short_pool_c2", "2, short cells", "2 fresh processes"),
+    ("short_c1_strict", "short_sweep_c1", "short_loop_c1", "1, short cells, strict", "this warm process"),
+)
+
+
 def derive(p: dict) -> dict:
     runs = p["runs"]
     med = {k: common.median(r["wall_s"] for r in v) for k, v in runs.items() if v}
-    out = {"median_wall_s": med}
-    for c, plain in ((1, "loop_c1"), (2, "pool_c2")):
-        key = f"sweep_c{c}_reuse_actors"
-        if med.get(key) and med.get(plain):
-            out[f"overhead_c{c}_reuse_actors"] = (med[key] - med[plain]) / med[key]
-    for c, plain in ((1, "loop_c1"), (2, "pool_c2")):
-        sweep = med.get(f"sweep_c{c}")
-        base = med.get(plain)
-        if sweep and base:
-            out[f"overhead_c{c}"] = (sweep - base) / sweep
+    out = {"median_wall_s": med, "overhead": {}}
+    for key, sweep, plain, _, _ in COMPARISONS:
+        if med.get(sweep) and med.get(plain):
+            out["overhead"][key] = (med[sweep] - med[plain]) / med[sweep]
     if med.get("sweep_c1") and med.get("sweep_c2"):
         out["speedup_sweep"] = med["sweep_c1"] / med["sweep_c2"]
-    if med.get("loop_c1") and med.get("pool_c2"):
-        out["speedup_plain"] = med["loop_c1"] / med["pool_c2"]
-    # the c=1 timeline, medians over repetitions
+    if med.get("script_c1") and med.get("pool_c2"):
+        out["speedup_plain"] = med["script_c1"] / med["pool_c2"]
+    # the c=1 timeline of the full-length cells, medians over repetitions
     tl = [r["timeline"] for r in runs.get("sweep_c1", []) if r.get("timeline")]
     if tl:
         keys = ("setup_s", "setup_before_tuner_s", "teardown_s", "publish_s", "trial_start_s", "actor_start_s",
-                "in_trial_setup_s", "per_epoch_s", "trial_end_s", "between_trials_s")
-        t = {k: common.median(x[k] for x in tl if x.get(k) is not None) for k in keys}
+                "in_trial_setup_s", "first_trial_setup_s", "per_epoch_s", "trial_end_s", "between_trials_s")
+        t = {k: common.median(x[k] for x in tl if x.get(k) is not None) if any(x.get(k) is not None for x in tl)
+             else None for k in keys}
         t["prepare_s"] = common.median(r["prepare_s"] for r in runs["sweep_c1"])
         out["timeline_c1"] = t
         n, e = p["params"]["cells"], p["params"]["epochs_per_cell"]
+        later = t["trial_start_s"] or 0.0
         parts = {"prepare (validation, MLflow store check)": t["prepare_s"],
-                 "set-up before the first trial": t["setup_s"],
-                 "trial start-up x cells": n * t["trial_start_s"],
+                 "set-up before the first trial starts (Tuner, trial actor process, imports)": t["setup_s"],
+                 "first trial: in-trial start-up (MLflow first use, first torch steps)":
+                     (t["first_trial_setup_s"] or later),
+                 "later trials: start-up x (cells - 1)": (n - 1) * later,
                  "per-epoch reporting x epochs": n * e * t["per_epoch_s"],
                  "trial end x cells": n * t["trial_end_s"],
                  "between trials x (cells - 1)": (n - 1) * (t["between_trials_s"] or 0.0),
-                 "report published at the end": t["teardown_s"] or 0.0}
-        out["breakdown_c1_s"] = parts
-        # training inside the sweep vs the loop: same epochs, summed epoch_time_s
+                 "after the last trial (report published, parent closed)": t["teardown_s"] or 0.0}
         in_sweep = common.median(r["timeline"]["epoch_time_s_sum"] for r in runs["sweep_c1"])
-        in_loop = common.median(r["epoch_time_s_sum"] for r in runs["loop_c1"])
-        out["training_s"] = {"sweep": in_sweep, "loop": in_loop}
-        parts["training slower inside the trials"] = in_sweep - in_loop
-        # projection to full quick-profile cells (profile epochs), same per-trial/per-epoch costs
-        per_epoch_train = in_loop / (n * e)
-        E = p["params"]["profile_epochs"]
-        fixed = t["prepare_s"] + t["setup_s"] + (t["teardown_s"] or 0.0)
-        per_cell = t["trial_start_s"] + t["trial_end_s"] + (t["between_trials_s"] or 0.0) + E * t["per_epoch_s"]
-        for cells in (n, 15):
-            ovh = fixed + cells * per_cell
-            out.setdefault("projected", {})[f"{cells}_cells_{E}_epochs"] = ovh / (ovh + cells * E * per_epoch_train)
+        in_loop = common.median(r["epoch_time_s_sum"] for r in runs["script_c1"])
+        out["training_s"] = {"sweep": in_sweep, "script": in_loop}
+        parts["training slower inside the trials (sum of epoch times)"] = in_sweep - in_loop
+        out["breakdown_c1_s"] = parts
     sc = p["scaling_c2"]
     xs = sorted(int(k) for k in sc)
     if len(xs) >= 2:
@@ -500,19 +506,28 @@ def _pct(x: float | None) -> str:
 
 def summary(r: dict) -> list[list[str]]:
     d = r["derived"]
+    o = d.get("overhead", {})
+    p = r["params"]
     rows = []
-    if "overhead_c1" in d:
-        rows.append(["1", "orchestration overhead, concurrency 1 (sweep vs sequential `fit` loop)",
-                     _pct(d["overhead_c1"]), "<= 5 %", common.verdict(d["overhead_c1"] <= GOAL)])
-    if "overhead_c2" in d:
-        rows.append(["1", "orchestration overhead, concurrency 2 (sweep vs 2-process `fit` pool)",
-                     _pct(d["overhead_c2"]), "<= 5 %", common.verdict(d["overhead_c2"] <= GOAL)])
+    for key, label in (("c1", "concurrency 1 (sweep vs a plain script running the cells in turn)"),
+                       ("c2", "concurrency 2 (sweep vs 2 plain processes)")):
+        if key in o:
+            rows.append(["1", f"orchestration overhead, {p['epochs_per_cell']}-epoch quick cells, {label}",
+                         _pct(o[key]), "<= 5 %", common.verdict(o[key] <= GOAL)])
+    strict = [f"{_pct(o[k])} ({lab})" for k, lab in (("c1_strict", f"{p['epochs_per_cell']}-epoch cells"),
+                                                      ("short_c1_strict", f"{p['short_epochs_per_cell']}-epoch"))
+              if k in o]
+    if strict:
+        rows.append(["1", "overhead at concurrency 1 against an already warm in-process loop (strict)",
+                     "; ".join(strict), "<= 5 %", common.verdict(all(o[k] <= GOAL for k in ("c1_strict",
+                                                                                           "short_c1_strict")
+                                                                        if k in o))])
     if "speedup_sweep" in d:
         rows.append(["5", "sweep speed-up, concurrency 1 -> 2",
                      f"{d['speedup_sweep']:.2f}x (plain: {d.get('speedup_plain', float('nan')):.2f}x)",
                      "none set", "n/a"])
     if "scaling_fit" in d:
-        rows.append(["5", "sweep wall time per added cell (concurrency 2)",
+        rows.append(["5", f"sweep wall time per added {p['short_epochs_per_cell']}-epoch cell (concurrency 2)",
                      f"{d['scaling_fit']['per_cell_s']:.1f} s + {d['scaling_fit']['intercept_s']:.1f} s fixed",
                      "none set", "n/a"])
     return rows
@@ -520,74 +535,71 @@ def summary(r: dict) -> list[list[str]]:
 
 def render(r: dict) -> list[tuple[int, str]]:
     p, d = r["params"], r["derived"]
-    med = d["median_wall_s"]
+    med, o = d["median_wall_s"], d.get("overhead", {})
     machine = common.machine_line(r["machine"])
     head = (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}. "
             f"Machine: {machine}.*")
-    what = (f"{p['cells']} cells ({p['arms']} arms x {p['seeds']} seeds) of the `{p['profile']}` profile, "
-            f"{p['epochs_per_cell']} epochs each (the profile has {p['profile_epochs']}), "
-            f"{p['data']['synthetic_per_class']} synthetic images per class at {p['data']['image_size']} px, "
-            f"{p['threads_per_trial']} torch thread per trial. `sweeps run` = `prepare` + `run_sweep` "
-            "(MLflow sqlite store, Tune storage, checkpoints: everything the CLI does) with Ray already "
-            f"started; plain = `transfer_core.engine.fit` on the same TrialConfigs. Ray's one-off start "
-            f"(`ray.init`) took {r['ray_start_s']:.1f} s and is excluded; the first sweep in the fresh Ray "
-            f"(1 epoch, 2 cells, warming MLflow's store and Ray's workers) took "
-            f"{r['warm_up']['first_sweep_s']:.1f} s and is excluded too. {p['repetitions']} repetitions "
-            "interleaved (plain, sweep, sweep, plain), medians.")
-    rows = [["1 (one trial at a time)", f"{med.get('loop_c1', float('nan')):.1f}",
-             f"{med.get('sweep_c1', float('nan')):.1f}", _pct(d.get("overhead_c1")),
-             common.verdict(d.get("overhead_c1") is not None and d["overhead_c1"] <= GOAL)],
-            ["2 (the default here)", f"{med.get('pool_c2', float('nan')):.1f}",
-             f"{med.get('sweep_c2', float('nan')):.1f}", _pct(d.get("overhead_c2")),
-             common.verdict(d.get("overhead_c2") is not None and d["overhead_c2"] <= GOAL)]]
+    what = (f"{p['cells']} cells ({p['arms']} arms x {p['seeds']} seeds) of the `{p['profile']}` profile as "
+            f"shipped ({p['epochs_per_cell']} epochs each), and the same cells shortened to "
+            f"{p['short_epochs_per_cell']} epochs; {p['data']['synthetic_per_class']} synthetic images per class "
+            f"at {p['data']['image_size']} px, {p['threads_per_trial']} torch thread per trial. `sweeps run` = "
+            "`prepare` + `run_sweep` (MLflow sqlite store, Tune storage, a checkpoint every epoch, tables and "
+            "figures at the end: everything the CLI does) with Ray already started. The plain arm is "
+            "`transfer_core.engine.fit` on the very same TrialConfigs, in a freshly spawned Python process (what "
+            "`python my_loop.py` costs: it imports torch too, as each sweep's trial worker does), or 2 of them at "
+            "concurrency 2; the *strict* rows compare with a loop in the benchmark's own process, imported "
+            f"and warm, which no real run has. Ray's one-off start (`ray.init`) took {r['ray_start_s']:.1f} s "
+            "and is excluded; the first sweep in the fresh Ray (1 epoch, 2 cells, creating MLflow's schema) took "
+            f"{r['warm_up']['first_sweep_s']:.1f} s and is excluded too. Full-length cells: {p['repetitions']} "
+            "repetitions interleaved (plain, sweep, sweep, plain), medians; the rest one run each.")
+    rows = []
+    for key, sweep, plain, label, plain_what in COMPARISONS:
+        if key in o:
+            rows.append([label, plain_what, f"{med[plain]:.1f}", f"{med[sweep]:.1f}", _pct(o[key]),
+                         common.verdict(o[key] <= GOAL)])
     s1 = [head, "", what, "",
-          common.md_table(["concurrency", "plain wall (s)", "sweep wall (s)",
+          common.md_table(["concurrency", "plain arm", "plain wall (s)", "sweep wall (s)",
                            "overhead = (sweep - plain) / sweep", "goal <= 5 %"], rows)]
     if "breakdown_c1_s" in d:
-        total = med["sweep_c1"] - med["loop_c1"]
+        total = med["sweep_c1"] - med["script_c1"]
         bd = [[k, f"{v:.1f}", _pct(v / med["sweep_c1"])] for k, v in d["breakdown_c1_s"].items()]
         t = d["timeline_c1"]
         c = r["components"]
-        s1 += ["", f"Where the extra {total:.1f} s go at concurrency 1 (Tune timeline of the sweep's trials; "
-               "the parts are measured independently, so they need not add up exactly to the total):", "",
+
+        def f(x):
+            return "-" if x is None else f"{x:.2f}"
+
+        s1 += ["", f"Where the sweep's time beyond training goes at concurrency 1, full-length cells ({total:.1f} s "
+               "more than the plain script, which pays its own imports too; Tune timeline of the sweep's "
+               "trials, parts measured independently):", "",
                common.md_table(["part", "seconds", "share of sweep wall"], bd), "",
-               f"Per unit: set-up {t['setup_s']:.2f} s (of which before the Tuner is built "
-               f"{t.get('setup_before_tuner_s', float('nan')):.2f} s); per trial start-up {t['trial_start_s']:.2f} s "
-               f"(Tune's trial start to the trainable's first clock {t.get('actor_start_s', float('nan')):.2f} s, "
-               f"inside the trainable before epoch 1 {t.get('in_trial_setup_s', float('nan')):.2f} s); "
-               f"per epoch {t['per_epoch_s']:.2f} s; per trial end {t['trial_end_s']:.2f} s; "
-               f"between trials {t['between_trials_s'] or 0:.2f} s; after the last trial {t['teardown_s'] or 0:.2f} s "
-               f"(of which `sweeps.report.publish`, tables and figures, {t.get('publish_s', float('nan')):.2f} s). "
-               f"Measured alone in the driver: `transfer_core.engine.save_state` of this model's full state "
-               f"({c['state_bytes'] / 1e6:.1f} MB, with fsync) {1000 * c['save_state_s']:.0f} ms, "
-               f"`sweeps.tracking.CellRun.log_epoch` {1000 * c['log_epoch_s']:.0f} ms, `CellRun.open` "
-               f"{1000 * c['cellrun_open_s']:.0f} ms. In a brand-new Python process (what each trial's Ray worker "
-               f"is, `reuse_actors` being off): importing `sweeps.trainable` "
-               f"{c.get('import_trainable_s', float('nan')):.2f} s, `fit`'s lazy imports of `transfer_core.data` "
-               f"and `.models` {c.get('fit_lazy_imports_s', float('nan')):.2f} s, MLflow's sqlite store on first "
-               f"use {c.get('mlflow_store_first_use_s', float('nan')):.2f} s."]
-        whatif = [f"concurrency {c}: {med[f'sweep_c{c}_reuse_actors']:.1f} s, overhead "
-                  f"{_pct(d[f'overhead_c{c}_reuse_actors'])}" for c in (1, 2)
-                  if d.get(f"overhead_c{c}_reuse_actors") is not None]
-        if whatif:
-            s1 += ["", "What if Tune reused the trial actors (`TuneConfig(reuse_actors=True)`, set from this driver, "
-                   "the library unchanged; one run each): " + "; ".join(whatif) + "."]
-        if d.get("projected"):
-            proj = "; ".join(f"{k.replace('_', ' ')}: {_pct(v)}" for k, v in d["projected"].items())
-            s1 += ["", f"Projected with the same per-trial and per-epoch costs to full-length cells at "
-                   f"concurrency 1: {proj}."]
+               f"Per unit: set-up {f(t['setup_s'])} s (of which before the Tuner is built "
+               f"{f(t.get('setup_before_tuner_s'))} s); first trial's start-up inside the trainable "
+               f"{f(t.get('first_trial_setup_s'))} s, later trials' {f(t.get('trial_start_s'))} s; "
+               f"per epoch {f(t['per_epoch_s'])} s; per trial end {f(t['trial_end_s'])} s; between trials "
+               f"{f(t['between_trials_s'])} s; after the last trial {f(t['teardown_s'])} s (of which "
+               f"`sweeps.report.publish`, tables and figures, {f(t.get('publish_s'))} s). Tune reuses each trial "
+               "actor (`TuneConfig(reuse_actors=True)` in `sweeps.runner`), so only the first trial of each "
+               "concurrent slot starts a worker process. Measured alone: `transfer_core.engine.save_state` of "
+               f"this model's full state ({c['state_bytes'] / 1e6:.1f} MB, with fsync) "
+               f"{1000 * c['save_state_s']:.0f} ms, `sweeps.tracking.CellRun.log_epoch` "
+               f"{1000 * c['log_epoch_s']:.0f} ms, `CellRun.open` {1000 * c['cellrun_open_s']:.0f} ms; in a "
+               "brand-new Python process (a trial worker's first trial): importing `sweeps.trainable` "
+               f"{f(c.get('import_trainable_s'))} s, `fit`'s lazy imports of `transfer_core.data` and `.models` "
+               f"{f(c.get('fit_lazy_imports_s'))} s, MLflow's sqlite store on first use "
+               f"{f(c.get('mlflow_store_first_use_s'))} s."]
     s5 = [head, ""]
     sc = r["scaling_c2"]
     rows5 = [[k, f"{v:.1f}"] for k, v in sorted(sc.items(), key=lambda kv: int(kv[0]))]
     s5 += [f"Sweep wall time (`prepare` + `run_sweep`) against the number of cells, concurrency 2, "
-           f"{p['epochs_per_cell']} epochs per cell:", "", common.md_table(["cells", "sweep wall (s)"], rows5)]
+           f"{p['short_epochs_per_cell']} epochs per cell:", "", common.md_table(["cells", "sweep wall (s)"], rows5)]
     if "scaling_fit" in d:
-        f = d["scaling_fit"]
-        s5 += ["", f"Least-squares line: {f['intercept_s']:.1f} s fixed + {f['per_cell_s']:.1f} s per cell."]
+        fit_ = d["scaling_fit"]
+        s5 += ["", f"Least-squares line: {fit_['intercept_s']:.1f} s fixed + {fit_['per_cell_s']:.1f} s per cell."]
     if "speedup_sweep" in d:
-        s5 += ["", f"Concurrency 1 -> 2 ({p['cells']} cells): sweep {med['sweep_c1']:.1f} s -> "
-               f"{med['sweep_c2']:.1f} s, speed-up **{d['speedup_sweep']:.2f}x**; the plain `fit` calls on "
-               f"the same machine: {med['loop_c1']:.1f} s -> {med['pool_c2']:.1f} s, "
+        s5 += ["", f"Concurrency 1 -> 2 ({p['cells']} cells of {p['epochs_per_cell']} epochs): sweep "
+               f"{med['sweep_c1']:.1f} s -> {med['sweep_c2']:.1f} s, speed-up **{d['speedup_sweep']:.2f}x**; "
+               f"the plain processes on the same machine: {med['script_c1']:.1f} s -> {med['pool_c2']:.1f} s, "
                f"{d.get('speedup_plain', float('nan')):.2f}x (2 cores: 2x is the ceiling). No goal was set "
                "for these."]
     return [(1, "\n".join(s1)), (5, "\n".join(s5))]

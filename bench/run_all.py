@@ -1,10 +1,10 @@
 """Benchmarks 1, 2, 4 and 5 one after the other (each in its own process), then RESULTS.md again.
 
-Benchmark 3 (pruning, ~15-20 minutes) runs on its own: `python bench/pruning.py`; benchmark 6 on a GPU
+Benchmark 3 (pruning, ~25-35 minutes) runs on its own: `python bench/pruning.py`; benchmark 6 on a GPU
 machine: `bash bench/gpu.sh`. RESULTS.md is rebuilt from every bench/results/*.json, so the sections of
 benchmarks not rerun keep their last recorded numbers (with their own dates).
 
-    python bench/run_all.py                 # ~15 minutes on 2 cores
+    python bench/run_all.py                 # ~35 minutes on 2 cores
     python bench/run_all.py --smoke         # each script with --smoke (results in a temp folder)
     python bench/run_all.py --render-only   # RESULTS.md from the recorded JSON, nothing measured
     python bench/run_all.py --wait-quiet    # first wait (up to 60 min) for load average < 1.5 and no pytest
