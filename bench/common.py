@@ -267,8 +267,8 @@ def render_results(results_dir: Path = RESULTS_DIR, out: Path = RESULTS_MD) -> P
         try:  # a JSON recorded by an older version of its script must not stop another benchmark
             rendered = module.render(result)
             rows = module.summary(result) if hasattr(module, "summary") else []
-        except (KeyError, TypeError, ValueError) as exc:
-            print(f"warning: results/{name}.json was written by an older {RESULT_FILES[name]}.py "
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the measurement must survive
+            print(f"warning: results/{name}.json could not be rendered by {RESULT_FILES[name]}.py (older format?) "
                   f"({type(exc).__name__}: {exc}); rerun it", file=sys.stderr)
             number = next((n for n, (_, mod, _) in SECTIONS.items() if mod in (name, RESULT_FILES[name])), 6)
             rendered = [(number, f"*results/{name}.json ({result.get('date', '?')}) was written by an older "

