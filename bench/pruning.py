@@ -2,9 +2,11 @@
 0.5 points of the best unpruned result is found.
 
 Three arms, each with the `tune` spec's search space and metric (val_acc, max), the same TPE sampler
-(seed s, the spec's n_startup_trials), the same number of trials and 2 trials at a time:
+(seed s, the spec's n_startup_trials) and 2 trials at a time. The unpruned arm runs N trials (its budget:
+N x epochs trial-epochs); a pruned arm keeps sampling new trials with the epochs it saves (up to 4N)
+until a full-length trial reaches the target or its trials have spent that same budget:
   (a) ours: `sweeps.pruning.make_optuna_search` -> PrunableOptunaSearch + OptunaPruningScheduler with
-      the spec's pruner (median, n_startup_trials 3, n_warmup_steps 2);
+      the spec's pruner;
   (b) no pruning: Ray's plain OptunaSearch, FIFO scheduler (every trial runs every epoch);
   (c) ASHA: Ray's plain OptunaSearch + ray.tune.schedulers.ASHAScheduler (Ray's defaults:
       grace_period 1, reduction_factor 4; max_t = the epochs), by training_iteration.
@@ -44,6 +46,7 @@ ARMS = {"ours": "(a) Optuna median pruner through our bridge",
         "none": "(b) no pruning (OptunaSearch, FIFO)",
         "asha": "(c) OptunaSearch + Ray's ASHAScheduler"}
 EVENTS: list[tuple] = []
+PRUNED_SAMPLES_FACTOR = 4   # a pruned arm may sample up to 4x the unpruned arm's trials, within its budget
 
 
 def recorder():
@@ -91,7 +94,34 @@ def search_setup(overrides: dict, smoke: bool):
     return spec, base, _search_space(SimpleNamespace(spec=spec))
 
 
-def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp: Path) -> dict:
+def budget_stopper(budget: int, epochs: int, target: float | None):
+    """Ends a pruned arm's search once a full-length trial reaches the target (within TOLERANCE) or the
+    trials have reported `budget` epochs in all, whichever comes first: a pruned search goes on sampling
+    new configurations with the epochs it saved, up to the unpruned arm's budget."""
+    from ray import tune
+
+    class BudgetStopper(tune.Stopper):
+        def __init__(self) -> None:
+            self.spent = 0
+            self.found = False
+
+        def __call__(self, trial_id, result) -> bool:
+            self.spent += 1
+            if (target is not None and int(result["training_iteration"]) >= epochs
+                    and float(result.get("val_acc", -1.0)) >= target - TOLERANCE - 1e-12):
+                self.found = True
+            return False
+
+        def stop_all(self) -> bool:
+            return self.found or self.spent >= budget
+
+    return BudgetStopper()
+
+
+def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp: Path,
+            target: float | None = None) -> dict:
+    """One search. The unpruned arm runs `num_samples` full trials (its budget); a pruned arm samples
+    up to PRUNED_SAMPLES_FACTOR times as many and stops at the target or at that budget."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -111,10 +141,13 @@ def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp:
         scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1,
                                    reduction_factor=4) if arm == "asha" else None)
     trainable = tune.with_resources(tune.with_parameters(train_fn, data=data), {"cpu": 1})
+    pruned_arm = arm != "none"
     tune_config = tune.TuneConfig(metric=spec.metric, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
-                                  num_samples=num_samples, max_concurrent_trials=2, reuse_actors=True)
+                                  num_samples=num_samples * (PRUNED_SAMPLES_FACTOR if pruned_arm else 1),
+                                  max_concurrent_trials=2, reuse_actors=True)
     run_config = tune.RunConfig(name=f"{arm}-{seed}", storage_path=str(tmp / "tune"), verbose=0,
-                                callbacks=[recorder()])
+                                callbacks=[recorder()],
+                                stop=budget_stopper(num_samples * epochs, epochs, target) if pruned_arm else None)
     EVENTS.clear()
     t0 = time.time()
     grid = tune.Tuner(trainable, param_space={"base": to_flat(base), "search": space}, tune_config=tune_config,
@@ -133,7 +166,7 @@ def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp:
         else:
             tr["error"] = True
     return {"arm": arm, "seed": seed, "wall_s": wall, "errors": grid.num_errors, "epochs_per_trial": epochs,
-            "trials": trials}
+            "trials": trials, "budgeted": pruned_arm}
 
 
 def spend_until(run: dict, target: float) -> tuple[int, bool, float | None]:
@@ -237,8 +270,10 @@ def main(argv=None) -> int:
 
         old = json.loads(previous.read_text())
         if old["params"]["overrides"] == overrides and old["params"]["num_samples"] == args.num_samples:
-            # runs of our arm made with another pruner than the spec's now are measured again
-            runs = [r for r in old["runs"] if r["arm"] != "ours" or r.get("pruner") == params["pruner"]]
+            # runs of our arm made with another pruner than the spec's now, and pruned-arm runs from before
+            # they searched on up to the unpruned budget, are measured again
+            runs = [r for r in old["runs"] if r["arm"] == "none" or (
+                r.get("budgeted") and (r["arm"] != "ours" or r.get("pruner") == params["pruner"]))]
             machine = {**old["machine"], "resumed": common.now()}
             print(f"resuming: {len(runs)} of {len(old['runs'])} runs kept", flush=True)
     done_before = {(r["arm"], r["seed"]) for r in runs}
@@ -246,7 +281,10 @@ def main(argv=None) -> int:
         for arm in ("none", "ours", "asha"):
             if (arm, seed) in done_before or (args.arms and arm not in args.arms):
                 continue
-            run = run_arm(arm, seed, spec, base, space, data, args.num_samples, tmp)
+            unpruned = next((r for r in runs if (r["arm"], r["seed"]) == ("none", seed)), None)
+            target = None if unpruned is None else max(
+                tr["val_acc"][-1] for tr in unpruned["trials"].values() if tr["epochs"] >= args.epochs)
+            run = run_arm(arm, seed, spec, base, space, data, args.num_samples, tmp, target)
             if arm == "ours":
                 run["pruner"] = params["pruner"]
             runs = [r for r in runs if (r["arm"], r["seed"]) != (arm, seed)]
@@ -350,8 +388,10 @@ def render(r: dict) -> list[tuple[int, str]]:
     o = p["overrides"]
     budget = p["num_samples"] * p["epochs"]
     what = (f"The `tune` sweep's space ({', '.join(f'`{k}`' for k in p['space'])}), metric `val_acc` (max), TPE "
-            f"(n_startup_trials {p['n_startup_trials']}) seeded 0..{p['seeds'] - 1}, {p['num_samples']} trials "
-            f"per run, {p['concurrency']} at a time, on the `{p['profile']}` profile: "
+            f"(n_startup_trials {p['n_startup_trials']}) seeded 0..{p['seeds'] - 1}, {p['concurrency']} trials at a "
+            f"time; the unpruned arm runs {p['num_samples']} trials, a pruned arm samples new trials (up to "
+            f"{PRUNED_SAMPLES_FACTOR * p['num_samples']}) until one reaches the target or its trials have spent the "
+            f"unpruned budget; on the `{p['profile']}` profile: "
             f"{o['data.synthetic_per_class']} synthetic images per class, validation fraction "
             f"{o['data.val_fraction']} ({p['counts']['train']} train / {p['counts']['val']} val / "
             f"{p['counts']['test']} test), {p['epochs']} epochs. Arms: " + "; ".join(ARMS.values()) +
