@@ -342,7 +342,7 @@ def replay(run: dict, pruner_spec: dict) -> tuple[int, bool]:
             continue
         trial = live.setdefault(tid, study.ask())
         value = trials[tid]["val_acc"][i]
-        trial.report(value, i + 1)
+        trial.report(value, i)  # step = 0-based epoch index, as the bridge reports (sweeps/pruning.py)
         spend += 1
         if i + 1 == full:
             study.tell(trial, value)
