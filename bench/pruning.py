@@ -47,6 +47,7 @@ ARMS = {"ours": "(a) Optuna median pruner through our bridge",
         "asha": "(c) OptunaSearch + Ray's ASHAScheduler"}
 EVENTS: list[tuple] = []
 PRUNED_SAMPLES_FACTOR = 4   # a pruned arm may sample up to 4x the unpruned arm's trials, within its budget
+BRIDGE_STEPS = "epochs done"  # what the bridge reports as Optuna's step (runs made with 0-based steps are redone)
 
 
 def recorder():
@@ -272,8 +273,8 @@ def main(argv=None) -> int:
         if old["params"]["overrides"] == overrides and old["params"]["num_samples"] == args.num_samples:
             # runs of our arm made with another pruner than the spec's now, and pruned-arm runs from before
             # they searched on up to the unpruned budget, are measured again
-            runs = [r for r in old["runs"] if r["arm"] == "none" or (
-                r.get("budgeted") and (r["arm"] != "ours" or r.get("pruner") == params["pruner"]))]
+            runs = [r for r in old["runs"] if r["arm"] == "none" or (r.get("budgeted") and (
+                r["arm"] != "ours" or (r.get("pruner") == params["pruner"] and r.get("steps") == BRIDGE_STEPS)))]
             machine = {**old["machine"], "resumed": common.now()}
             print(f"resuming: {len(runs)} of {len(old['runs'])} runs kept", flush=True)
     done_before = {(r["arm"], r["seed"]) for r in runs}
@@ -286,7 +287,7 @@ def main(argv=None) -> int:
                 tr["val_acc"][-1] for tr in unpruned["trials"].values() if tr["epochs"] >= args.epochs)
             run = run_arm(arm, seed, spec, base, space, data, args.num_samples, tmp, target)
             if arm == "ours":
-                run["pruner"] = params["pruner"]
+                run["pruner"], run["steps"] = params["pruner"], BRIDGE_STEPS
             runs = [r for r in runs if (r["arm"], r["seed"]) != (arm, seed)]
             runs.append(run)
             done = sum(tr["epochs"] for tr in run["trials"].values())
@@ -342,7 +343,7 @@ def replay(run: dict, pruner_spec: dict) -> tuple[int, bool]:
             continue
         trial = live.setdefault(tid, study.ask())
         value = trials[tid]["val_acc"][i]
-        trial.report(value, i)  # step = 0-based epoch index, as the bridge reports (sweeps/pruning.py)
+        trial.report(value, i + 1)  # step = epochs done, as the bridge reports (sweeps/pruning.py)
         spend += 1
         if i + 1 == full:
             study.tell(trial, value)
@@ -440,19 +441,23 @@ def render(r: dict) -> list[tuple[int, str]]:
                          f"{len(arm_runs)} seeds, {len(stopped)} stopped early, after a median of "
                          f"{stopped[len(stopped) // 2]} epoch(s)")
     if stats:
-        text += ["", "Trials: " + "; ".join(stats) + ". Our bridge reports epoch e at Optuna step e - 1 (Optuna's "
-                 "convention), so successive halving's first rung (min_resource 1) is the end of epoch 2, while "
-                 "ASHA's grace period 1 is the end of epoch 1: every trial our arm stops costs one epoch more."]
+        if {x.get("steps") for x in r["runs"] if x["arm"] == "ours"} == {BRIDGE_STEPS}:
+            how = ("Our bridge reports Optuna's step as the number of epochs done, so successive halving's first "
+                   "rung (min_resource 1) is the end of epoch 1, as ASHA's grace period 1 is.")
+        else:
+            how = ("Our bridge (then) reported epoch e at Optuna step e - 1, so successive halving's first rung "
+                   "(min_resource 1) was the end of epoch 2, while ASHA's grace period 1 is the end of epoch 1: "
+                   "every trial our arm stopped cost one epoch more.")
+        text += ["", "Trials: " + "; ".join(stats) + ". " + how]
     table = replay_table(r)
     if table:
         held_out = sorted({x["seed"] for x in r["runs"]} - set(CHOSEN_ON_SEEDS))
         text += ["", "Replay: the unpruned arm's recorded trials through candidate pruners (same 12 configurations "
-                 "and report times, Optuna steps 0-based as the bridge reports them; a pruned trial spends no more "
-                 "epochs and no new trial is sampled, so a missed near-best cannot be made up; counterfactual, "
-                 "since with pruning TPE would have proposed other configurations). Spend until the near-best "
-                 "configuration, in trial-epochs. The spec's pruner was chosen on seeds "
-                 f"{', '.join(map(str, CHOSEN_ON_SEEDS))} by an earlier replay that numbered steps from 1 (an "
-                 "off-by-one, found later: it favoured eta 3)"
+                 "and report times, Optuna's step = epochs done as the bridge reports it; a pruned trial spends no "
+                 "more epochs and no new trial is sampled, so a missed near-best cannot be made up; "
+                 "counterfactual, since with pruning TPE would have proposed other configurations). Spend until "
+                 "the near-best configuration, in trial-epochs. The spec's pruner was chosen with this replay on "
+                 f"seeds {', '.join(map(str, CHOSEN_ON_SEEDS))}"
                  + (f"; seed(s) {', '.join(map(str, held_out))} measured after the choice" if held_out
                     else "") + ".", "", table]
     return [(3, "\n".join(text))]

@@ -10,8 +10,12 @@ So, two linked objects:
 - `PrunableOptunaSearch` installs the pruner on the study and tells Optuna PRUNED for trials the scheduler
   stopped. It holds all bridge state, because Tune checkpoints the searcher (tune_controller.py:352) but not
   the scheduler, which comes back from `tuner.pkl` as it was before `fit()`.
-- `OptunaPruningScheduler` reports each result to the trial's Optuna trial at step `training_iteration - 1`
-  (0-based, as Optuna pruners assume), asks `should_prune()` and answers STOP when it says so.
+- `OptunaPruningScheduler` reports each result to the trial's Optuna trial at step `training_iteration`, the
+  number of epochs the trial has completed (1-based, as Tune, MLflow's metric steps and our tables count them),
+  asks `should_prune()` and answers STOP when it says so. A step is the resource spent, as successive halving
+  and Hyperband mean it: `min_resource: 1` decides after the first epoch, as ASHA's grace period 1 does.
+  (Optuna's own framework integrations report 0-based epoch indices; with those, no rung of successive
+  halving can be earlier than the second epoch: bench/RESULTS.md §3 measured what that cost.)
 
 Both are pickled together in `tuner.pkl`, so they stay one pair after `tune.Tuner.restore`; Tune then refreshes
 the searcher in place (`__dict__.update`, optuna_search.py:638-642) from its latest checkpoint. A trial that
@@ -188,7 +192,7 @@ class PrunableOptunaSearch(OptunaSearch):
     points_to_evaluate, evaluated_rewards, storage, study_name. Pair it with `OptunaPruningScheduler(self)`;
     used alone it records intermediate values but prunes nothing (a searcher cannot stop a trial).
 
-    Intermediate values are reported once per step at `training_iteration - 1` by whichever of searcher and
+    Intermediate values are reported once per step at `training_iteration` by whichever of searcher and
     scheduler sees a result first (the scheduler, when paired), so there is no double reporting.
     """
 
@@ -202,7 +206,7 @@ class PrunableOptunaSearch(OptunaSearch):
                             f"got {type(pruner).__name__}")
         # Set before OptunaSearch.__init__, which calls _setup_study when a space is given.
         self._pruner: BasePruner = pruner if pruner is not None else optuna.pruners.NopPruner()
-        self._pruned_at: dict[str, int] = {}  # Tune trial id -> 0-based step at which it was pruned
+        self._pruned_at: dict[str, int] = {}  # Tune trial id -> step (epochs done) at which it was pruned
         self._last_step: dict[str, int] = {}  # Tune trial id -> last step reported to Optuna
         self._resumed: set[str] = set()  # trials reopened after an errored run was resumed
         self._failed: set[str] = set()  # trials told FAIL
@@ -226,7 +230,7 @@ class PrunableOptunaSearch(OptunaSearch):
         return isinstance(self._metric, (list, tuple))
 
     def pruned_trials(self) -> dict[str, int]:
-        """Tune trial id -> 0-based step at which the pruner stopped it."""
+        """Tune trial id -> step (epochs completed) at which the pruner stopped it."""
         return dict(self._pruned_at)
 
     def was_pruned(self, trial_id: str) -> bool:
@@ -266,7 +270,7 @@ class PrunableOptunaSearch(OptunaSearch):
 
     # -- results (called by the scheduler first, then by Tune for results the scheduler did not stop)
     def report_result(self, trial_id: str, result: Mapping[str, Any]) -> int | None:
-        """Report `result[metric]` at step `training_iteration - 1`; the step, or None if nothing new.
+        """Report `result[metric]` at step `training_iteration`; the step, or None if nothing new.
 
         Nothing is reported for multi-objective studies, trials unknown or already finished, results without
         the metric, and steps at or before the last one reported (a repeated final result, a trial resumed
@@ -276,8 +280,8 @@ class PrunableOptunaSearch(OptunaSearch):
         if (self.multi_objective or ot_trial is None or trial_id in self._completed_trials
                 or self._metric not in result or "training_iteration" not in result):
             return None
-        step = int(result["training_iteration"]) - 1
-        if step < 0 or step <= self._last_step.get(trial_id, -1):
+        step = int(result["training_iteration"])
+        if step < 1 or step <= self._last_step.get(trial_id, 0):
             return None
         ot_trial.report(float(result[self._metric]), step)
         self._last_step[trial_id] = step
@@ -363,7 +367,7 @@ class PrunableOptunaSearch(OptunaSearch):
 class OptunaPruningScheduler(FIFOScheduler):
     """A Tune scheduler that stops a trial when its study's Optuna pruner says so.
 
-    On each result: report `result[metric]` at step `training_iteration - 1`, ask `should_prune()`, answer
+    On each result: report `result[metric]` at step `training_iteration`, ask `should_prune()`, answer
     STOP (and remember the trial and step) or CONTINUE. Results without the metric, trials unknown to the
     study and multi-objective studies always get CONTINUE. Metric and mode are the searcher's (set on it
     directly or through `TuneConfig(metric, mode)`). Results are not buffered, so a trial stops at exactly
@@ -402,7 +406,7 @@ class OptunaPruningScheduler(FIFOScheduler):
         self.searcher.complete_resumed(trial.trial_id, result)
 
     def pruned_trials(self) -> dict[str, int]:
-        """Tune trial id -> 0-based step at which it was pruned (what the tracking callback marks)."""
+        """Tune trial id -> step (epochs completed) at which it was pruned."""
         return self.searcher.pruned_trials()
 
     def was_pruned(self, trial_id: str) -> bool:

@@ -156,15 +156,25 @@ def test_scheduler_stops_when_the_pruner_says_so_and_remembers_the_step():
     searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
     searcher.suggest("t")
     assert _feed(scheduler, "t", [1.0, 0.9, 0.2]) == [CONTINUE, CONTINUE, STOP]
-    assert scheduler.pruned_trials() == {"t": 2}
+    assert scheduler.pruned_trials() == {"t": 3}  # stopped after its third epoch
     assert scheduler.was_pruned("t") and not scheduler.was_pruned("other")
 
 
-def test_scheduler_reports_at_zero_based_steps():
+def test_scheduler_reports_at_the_number_of_epochs_done():
+    """Step = training_iteration (1-based, as Tune and MLflow count), the resource successive halving means."""
     searcher, scheduler = _pair()
     searcher.suggest("t")
     _feed(scheduler, "t", [1.0, 2.0])
-    assert _optuna_trial(searcher, "t").intermediate_values == {0: 1.0, 1: 2.0}
+    assert _optuna_trial(searcher, "t").intermediate_values == {1: 1.0, 2: 2.0}
+
+
+def test_successive_halving_with_min_resource_1_decides_after_the_first_epoch():
+    searcher, scheduler = _pair(optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2))
+    searcher.suggest("strong")
+    assert _feed(scheduler, "strong", [0.9]) == [CONTINUE]
+    searcher.suggest("weak")
+    assert _feed(scheduler, "weak", [0.1]) == [STOP]
+    assert scheduler.pruned_trials() == {"weak": 1}
 
 
 def test_scheduler_ignores_results_without_the_metric():
@@ -200,7 +210,7 @@ def test_searcher_does_not_report_a_step_twice():
     searcher.suggest("t")
     _feed(scheduler, "t", [1.0])
     searcher.on_trial_result("t", {"score": 5.0, "training_iteration": 1})  # Tune passes CONTINUEd results on
-    assert _optuna_trial(searcher, "t").intermediate_values == {0: 1.0}
+    assert _optuna_trial(searcher, "t").intermediate_values == {1: 1.0}
 
 
 def test_searcher_tells_pruned_not_complete_for_a_stopped_trial():
@@ -223,7 +233,7 @@ def test_searcher_reopens_a_failed_trial_when_tune_resumes_it():
     failed, resumed = searcher.study.trials
     assert failed.state == TrialState.FAIL
     assert (resumed.state, resumed.value, resumed.params) == (TrialState.COMPLETE, 3.0, params)
-    assert resumed.intermediate_values == {0: 1.0, 1: 2.0, 2: 3.0}
+    assert resumed.intermediate_values == {1: 1.0, 2: 2.0, 3: 3.0}
     assert resumed.user_attrs == {TUNE_TRIAL_ID_ATTR: "t", RESUMED_FROM_ATTR: failed.number}
 
 
@@ -260,11 +270,11 @@ def _first_pruned_step(pruner, finished_qualities, quality):
     study = optuna.create_study(direction="maximize", pruner=pruner)
     for q in finished_qualities:
         trial = study.ask()
-        for step, value in enumerate(_curve(q)):
+        for step, value in enumerate(_curve(q), start=1):
             trial.report(value, step)
         study.tell(trial, _curve(q)[-1])
     trial = study.ask()
-    for step, value in enumerate(_curve(quality)):
+    for step, value in enumerate(_curve(quality), start=1):
         trial.report(value, step)
         if trial.should_prune():
             return step
@@ -339,7 +349,7 @@ def test_bridge_stops_a_weak_trial_where_the_optuna_pruner_decides(ray_local, tm
     results = _tuner(_learning_curve(), searcher, scheduler, tmp_path, "bridge", len(qualities)).fit()
 
     iterations = {r.config["quality"]: r.metrics["training_iteration"] for r in results}
-    assert iterations == {1.0: ITERATIONS, 0.8: ITERATIONS, 0.1: expected_step + 1, 1.2: ITERATIONS}
+    assert iterations == {1.0: ITERATIONS, 0.8: ITERATIONS, 0.1: expected_step, 1.2: ITERATIONS}
     ids = {r.config["quality"]: r.metrics["trial_id"] for r in results}
     assert scheduler.pruned_trials() == {ids[0.1]: expected_step}
     optuna_trials = _trials_by_tune_id(searcher.study)
@@ -378,7 +388,7 @@ def test_bridge_survives_tuner_restore_after_an_interrupted_run(ray_local, tmp_p
     assert type(restored.study.pruner) is optuna.pruners.MedianPruner and restored.study.pruner is restored.pruner
     ids = {r.config["quality"]: r.metrics["trial_id"] for r in results}
     iterations = {r.config["quality"]: r.metrics["training_iteration"] for r in results}
-    assert iterations == {1.0: 6, 0.8: 6, 0.1: 3, 1.2: 6, 0.05: 3, 1.1: 6}
+    assert iterations == {1.0: 6, 0.8: 6, 0.1: 2, 1.2: 6, 0.05: 2, 1.1: 6}  # n_warmup_steps 2: epoch 2 at the earliest
     assert restored.pruned_trials() == {ids[0.1]: 2, ids[0.05]: 2}
     stored = optuna.load_study(study_name="restore", storage=f"sqlite:///{storage}")
     assert TrialState.WAITING not in [t.state for t in stored.trials]  # points_to_evaluate not queued twice

@@ -93,8 +93,8 @@ def test_tune_searches_lr_weight_decay_b_p1_p2_and_depth_on_val_acc():
 
 
 def test_tune_prunes_by_successive_halving_from_the_first_epoch():
-    """The pruner bench/RESULTS.md §3 measured: ASHA-like rungs (0-based steps 1, 3, 9 = the ends of epochs
-    2, 4, 10), the top third goes on."""
+    """The pruner bench/RESULTS.md §3 measured: ASHA-like rungs at the ends of epochs 1, 3 and 9 (a step is an
+    epoch done), the top third goes on."""
     from sweeps.pruning import make_pruner
 
     spec = load("tune")
