@@ -42,7 +42,7 @@ import common  # noqa: E402
 
 GOAL = 0.40
 TOLERANCE = 0.005          # 0.5 points of accuracy (accuracies are fractions)
-ARMS = {"ours": "(a) Optuna median pruner through our bridge",
+ARMS = {"ours": "(a) the spec's Optuna pruner through our bridge",
         "none": "(b) no pruning (OptunaSearch, FIFO)",
         "asha": "(c) OptunaSearch + Ray's ASHAScheduler"}
 EVENTS: list[tuple] = []
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
             # they searched on up to the unpruned budget, are measured again
             runs = [r for r in old["runs"] if r["arm"] == "none" or (r.get("budgeted") and (
                 r["arm"] != "ours" or (r.get("pruner") == params["pruner"] and r.get("steps") == BRIDGE_STEPS)))]
-            machine = {**old["machine"], "resumed": common.now()}
+            machine = {**old["machine"], "resumed": common.now(), "git_resumed": machine.get("git")}
             print(f"resuming: {len(runs)} of {len(old['runs'])} runs kept", flush=True)
     done_before = {(r["arm"], r["seed"]) for r in runs}
     for seed in range(args.seeds):
@@ -386,6 +386,12 @@ def render(r: dict) -> list[tuple[int, str]]:
     head = (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}"
             f"{'' if r.get('complete') else ' - INCOMPLETE: the run was still going or was stopped'}. "
             f"Machine: {common.machine_line(r['machine'])}.*")
+    if r["machine"].get("resumed"):
+        head += (f" *Resumed with --resume (last at {r['machine']['resumed']}): the runs come from several "
+                 "invocations; the commit above is the first one's" + (
+                     f", the last one's {r['machine']['git_resumed'].get('commit', '?')}"
+                     if isinstance(r["machine"].get("git_resumed"), dict) else "") +
+                 ". Each invocation redoes our arm's runs made with another pruner or step convention.*")
     o = p["overrides"]
     budget = p["num_samples"] * p["epochs"]
     what = (f"The `tune` sweep's space ({', '.join(f'`{k}`' for k in p['space'])}), metric `val_acc` (max), TPE "
