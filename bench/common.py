@@ -250,6 +250,22 @@ def _load(values: list | None) -> str:
     return "/".join(f"{x:.2f}" for x in values) if values else "?"
 
 
+def loader_rates(config, data, epochs: int = 3, threads: int | None = None) -> list[float]:
+    """images/s of the training loader alone (sampling, gathering, augmentation; no model), per epoch."""
+    import torch
+
+    from transfer_core.data import build_train_loader
+
+    torch.set_num_threads(threads or config.num_threads or torch.get_num_threads())
+    loader = build_train_loader(data.train, config.data, config.model.image_size, config.optim.batch_size)
+    rates = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        n = sum(len(y) for _, y in loader)
+        rates.append(n / (time.perf_counter() - t0))
+    return rates
+
+
 def md_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -78,22 +78,6 @@ def bare_loop(config, n_images: int, epochs: int) -> list[float]:
     return rates
 
 
-def loader_rate(config, data, epochs: int = 3) -> list[float]:
-    """images/s of the training loader alone (sampling, gathering, augmentation; no model)."""
-    import torch
-
-    from transfer_core.data import build_train_loader
-
-    torch.set_num_threads(config.num_threads or torch.get_num_threads())
-    loader = build_train_loader(data.train, config.data, config.model.image_size, config.optim.batch_size)
-    rates = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        n = sum(len(y) for _, y in loader)
-        rates.append(n / (time.perf_counter() - t0))
-    return rates
-
-
 def fit_rates(config, data) -> tuple[list[float], float]:
     from transfer_core.engine import fit
 
@@ -155,7 +139,7 @@ def main(argv=None) -> int:
         rates, wall, _ = trial_rates(spec, tmp, overrides, f"trial{rep}")
         out["trial"].append(rates)
         out["trial_wall_s"].append(wall)
-        out["loader"].append(loader_rate(config, data))
+        out["loader"].append(common.loader_rates(config, data))
         print(f"rep {rep}: bare {later(out['bare'][-1]):.0f}, fit {later(out['fit'][-1]):.0f}, "
               f"trial {later(out['trial'][-1]):.0f}, loader {later(out['loader'][-1]):.0f} images/s")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -80,3 +81,13 @@ class Processes:
         if self.wait_gone(5):
             self.kill_marked()
         assert not self.wait_gone(10), "processes started by this test outlived it"
+
+
+def reported_epochs(storage: Path, cell_id: str) -> list[int]:
+    """The epochs a cell's Tune trial reported, in order, over every attempt (result.json rows)."""
+    epochs = []
+    for path in sorted(storage.glob("*/*/result.json")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows and rows[0].get("cell_id") == cell_id:
+            epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
+    return epochs

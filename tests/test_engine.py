@@ -127,3 +127,15 @@ def test_load_state_foreign_dict_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(StateError, match=r"foreign.pt is not a transfer_core state"):
         load_state(tmp_path / "foreign.pt")
+
+
+def test_the_trial_path_does_not_import_torchvision():
+    """torchvision costs ~1.3 s per fresh trial worker (it pulls in torch._dynamo); only the per-sample
+    recipes, DropBlock and the ResNet-18 stem need it, and they import it themselves."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sweeps.trainable, transfer_core.data, transfer_core.models, transfer_core.engine\n"
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

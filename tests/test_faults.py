@@ -31,7 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from processes import Processes
+from processes import Processes, reported_epochs
 from sweeps import schema, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
 from transfer_core import engine
@@ -362,18 +362,6 @@ def _finish(proc, processes: Processes, name: str, timeout: float = 180) -> None
     assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{processes.log(name)}"
 
 
-def _reported_epochs(storage: Path, cell_id: str) -> list[int]:
-    """The epochs a cell's Tune trial reported, in order, over every attempt (result.json rows)."""
-    import json
-
-    epochs = []
-    for path in sorted(storage.glob("*/*/result.json")):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if rows and rows[0].get("cell_id") == cell_id:
-            epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
-    return epochs
-
-
 def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
     return [str(spec), "--tracking-uri", uri, "--storage", str(storage), "--cpus-per-trial", "1",
             "--max-failures", "2", *extra]
@@ -415,7 +403,7 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
     assert short.info.end_time == before["faults/short/seed0"].info.end_time, "the finished cell was not rerun"
     assert long.info.run_id == before["faults/long/seed0"].info.run_id, "the interrupted cell continued its run"
     assert _steps(store, long.info.run_id) == list(range(1, LONG + 1))
-    reported = _reported_epochs(storage, long.data.tags[schema.TAG_CELL_ID])
+    reported = reported_epochs(storage, long.data.tags[schema.TAG_CELL_ID])
     assert reported.count(1) == 1 and reported[-1] == LONG, f"resumed from its checkpoint: {reported}"
 
 
@@ -479,6 +467,6 @@ def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_
         history = _history(uri, run.info.run_id)
         assert [m.step for m in history] == list(range(1, LONG + 1)), "every epoch logged once"
         measured_while_down += [m.step for m in history if down_ms < m.timestamp < up_ms]
-        reported = _reported_epochs(storage, run.data.tags[schema.TAG_CELL_ID])
+        reported = reported_epochs(storage, run.data.tags[schema.TAG_CELL_ID])
         assert reported == list(range(1, LONG + 1)), "no trial failed or restarted: the epochs were buffered"
     assert len(measured_while_down) >= 3, f"training went on while the server was down: {measured_while_down}"

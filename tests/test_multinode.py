@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from processes import Processes
+from processes import Processes, reported_epochs
 from sweeps import schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/environ").exists(),
@@ -149,16 +149,6 @@ def _steps(uri: str, run_id: str, key: str = "test_acc") -> list[int]:
     return sorted(m.step for m in MlflowClient(uri).get_metric_history(run_id, key))
 
 
-def _reported_epochs(storage: Path, cell_id: str) -> list[int]:
-    """The epochs a cell's Tune trial reported, in order, over every attempt (result.json rows)."""
-    epochs = []
-    for path in sorted(storage.glob("*/*/result.json")):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if rows and rows[0].get("cell_id") == cell_id:
-            epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
-    return epochs
-
-
 def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
     return [str(spec), "--tracking-uri", uri, "--storage", str(storage), "--cpus-per-trial", "1", *extra]
 
@@ -208,5 +198,5 @@ def test_worker_node_killed_mid_sweep_its_trial_resumes_on_the_head(cluster, pro
     resumed = next(r for r in children if r.info.run_id == victim.info.run_id)
     assert resumed.data.tags[schema.TAG_NODE_ID] == cluster.head, "the retry ran on the remaining node"
     assert _steps(uri, resumed.info.run_id) == list(range(1, EPOCHS + 1))
-    reported = _reported_epochs(storage, resumed.data.tags[schema.TAG_CELL_ID])
+    reported = reported_epochs(storage, resumed.data.tags[schema.TAG_CELL_ID])
     assert reported.count(1) == 1 and reported[-1] == EPOCHS, f"resumed from its checkpoint: {reported}"
