@@ -91,3 +91,25 @@ def reported_epochs(storage: Path, cell_id: str) -> list[int]:
         if rows and rows[0].get("cell_id") == cell_id:
             epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
     return epochs
+
+
+def wait_for(condition, proc: subprocess.Popen, what: str, processes: Processes, name: str,
+             timeout: float = 150):
+    """condition()'s first truthy value; fails early, with the driver's log, if the driver exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert proc.poll() is None, f"the driver exited ({proc.returncode}) before {what}:\n{processes.log(name)}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}:\n{processes.log(name)}")
+
+
+def finish(proc: subprocess.Popen, processes: Processes, name: str, timeout: float = 180) -> None:
+    """The process `name` ends, successfully, within `timeout`; else its log is the failure message."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{name} did not finish in {timeout} s:\n{processes.log(name)}")
+    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{processes.log(name)}"

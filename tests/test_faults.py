@@ -31,7 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from processes import Processes, reported_epochs
+from processes import Processes, finish, reported_epochs, wait_for
 from sweeps import schema, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
 from transfer_core import engine
@@ -343,25 +343,6 @@ def processes(tmp_path, tmp_path_factory):
     procs.cleanup()
 
 
-def _wait_for(condition, proc, what: str, processes: Processes, name: str, timeout: float = 150):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        assert proc.poll() is None, f"the driver exited ({proc.returncode}) before {what}:\n{processes.log(name)}"
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}:\n{processes.log(name)}")
-
-
-def _finish(proc, processes: Processes, name: str, timeout: float = 180) -> None:
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"{name} did not finish in {timeout} s:\n{processes.log(name)}")
-    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{processes.log(name)}"
-
-
 def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
     return [str(spec), "--tracking-uri", uri, "--storage", str(storage), "--cpus-per-trial", "1",
             "--max-failures", "2", *extra]
@@ -381,7 +362,7 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
                 and short.data.tags.get(schema.TAG_STATUS) == "completed" and short.info.end_time
                 and 3 <= long.data.metrics.get("epochs_done", 0) < LONG) and runs  # epochs 1-2 checkpointed
 
-    before = _wait_for(short_done_long_checkpointed, driver, "one cell completed and one checkpointed",
+    before = wait_for(short_done_long_checkpointed, driver, "one cell completed and one checkpointed",
                        processes, "run")
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(timeout=10)
@@ -450,7 +431,7 @@ def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_
         return len(runs) == 2 and all(1 <= r.data.metrics.get("epochs_done", 0) < LONG
                                       for r in runs.values()) and runs
 
-    _wait_for(both_logging, driver, "both cells to log epochs", processes, "run")
+    wait_for(both_logging, driver, "both cells to log epochs", processes, "run")
     os.killpg(server.pid, signal.SIGTERM)
     while _healthy(uri):
         time.sleep(0.05)
@@ -458,7 +439,7 @@ def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_
     server.wait(timeout=30)
     _start_server(processes, db, port, "server-again")
     up_ms = int(time.time() * 1000)
-    _finish(driver, processes, "run")
+    finish(driver, processes, "run")
 
     runs = _children(uri)
     assert len(runs) == 2 and all(r.data.tags[schema.TAG_STATUS] == "completed" for r in runs.values())

@@ -15,13 +15,12 @@ import select
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from processes import Processes, reported_epochs
+from processes import Processes, finish, reported_epochs, wait_for
 from sweeps import schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/environ").exists(),
@@ -125,26 +124,6 @@ def _children(uri: str, sweep: str) -> list:
                               filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_CELL}'")
 
 
-def _wait_for(condition, proc: subprocess.Popen, what: str, processes: Processes, name: str,
-              timeout: float = 150):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        assert proc.poll() is None, f"the driver exited ({proc.returncode}) before {what}:\n{processes.log(name)}"
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}:\n{processes.log(name)}")
-
-
-def _finish(proc: subprocess.Popen, processes: Processes, name: str, timeout: float = 180) -> None:
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"the driver did not finish in {timeout} s:\n{processes.log(name)}")
-    assert proc.returncode == 0, f"the driver failed ({proc.returncode}):\n{processes.log(name)}"
-
-
 def _steps(uri: str, run_id: str, key: str = "test_acc") -> list[int]:
     return sorted(m.step for m in MlflowClient(uri).get_metric_history(run_id, key))
 
@@ -166,7 +145,7 @@ def test_sweep_with_address_spreads_trials_over_both_nodes(cluster, processes, s
     uri = store
     driver = processes.sweeps("run", *_sweep_args(spec_file, uri, tmp_path / "results",
                                                   "--address", cluster.address), name="driver")
-    _finish(driver, processes, "driver")
+    finish(driver, processes, "driver")
     children = _children(uri, "spread")
     assert sorted(r.data.tags[schema.TAG_STATUS] for r in children) == ["completed", "completed"]
     assert {r.data.tags[schema.TAG_NODE_ID] for r in children} == {cluster.head, cluster.worker}
@@ -187,10 +166,10 @@ def test_worker_node_killed_mid_sweep_its_trial_resumes_on_the_head(cluster, pro
                 return run
         return None
 
-    victim = _wait_for(worker_cell_checkpointed, driver, "a trial on the worker node to checkpoint an epoch",
+    victim = wait_for(worker_cell_checkpointed, driver, "a trial on the worker node to checkpoint an epoch",
                        processes, "driver")
     cluster.kill_worker()
-    _finish(driver, processes, "driver")
+    finish(driver, processes, "driver")
 
     children = _children(uri, "spread")
     assert len(children) == 2, "one MLflow child run per cell, no duplicates"
