@@ -353,6 +353,9 @@ def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
 def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_local, processes, spec_file, store,
                                                                          tmp_path, monkeypatch):
     storage = tmp_path / "results"
+    # Tune saves its experiment state (which checkpoint each trial has) every few seconds by default; a
+    # driver killed between two saves restores the long cell without its checkpoint. Save on every step.
+    processes.env["TUNE_GLOBAL_CHECKPOINT_S"] = "0"
     driver = processes.sweeps("run", *_sweep_args(spec_file, store, storage), name="run")
 
     def short_done_long_checkpointed():
