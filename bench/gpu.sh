@@ -17,4 +17,4 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | tee "$OUT/nvidia-smi.csv"
 "$PY" -c "import torch, torchvision; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-"$PY" bench/gpu_throughput.py --out-dir "$OUT" --budget-s "${BUDGET_S:-480}" --packing "$@" 2>&1 | tee "$OUT/gpu.log"
+"$PY" bench/gpu_throughput.py --out-dir "$OUT" --budget-s "${BUDGET_S:-420}" --packing "$@" 2>&1 | tee "$OUT/gpu.log"

@@ -42,13 +42,26 @@ TRAIN_FLOPS_PER_IMAGE = 3 * 2 * GMACS_FORWARD * 1e9
 # dense bf16 tensor-core peaks from the data sheets, TFLOP/s (no sparsity)
 SPEC_PEAK_TFLOPS = {"H200": 989.4, "H100 80GB HBM3": 989.4, "H100 SXM": 989.4, "H100 NVL": 835.0,
                     "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
-VARIANTS = [  # name, amp, channels_last, compile
-    ("fp32", "off", False, False),
-    ("bf16", "bf16", False, False),
-    ("bf16 + channels_last (the engine's CUDA default)", "bf16", True, False),
-    ("bf16 + channels_last + compile", "bf16", True, True),
-    ("bf16 + compile", "bf16", False, True),
+# The training step's variants, in the order they run (a run cut short keeps the first ones). "before" is
+# the engine's CUDA set-up until 2026-11-27 (bf16 autocast + channels_last); the later rows add what the
+# engine now does (cudnn.benchmark) and what it may add (a fused optimizer step, torch.compile).
+BASE = {"amp": "bf16", "channels_last": True, "compile": False, "benchmark": False, "fused": False, "batch": None}
+VARIANTS = [
+    ("fp32", dict(BASE, amp="off", channels_last=False)),
+    ("bf16", dict(BASE, channels_last=False)),
+    ("bf16 + channels_last (the engine before 2026-11-27)", dict(BASE)),
+    ("bf16 + channels_last + cudnn.benchmark", dict(BASE, benchmark=True)),
+    ("bf16 + channels_last + cudnn.benchmark + fused SGD", dict(BASE, benchmark=True, fused=True)),
+    ("bf16 + cudnn.benchmark + fused SGD (no channels_last)", dict(BASE, channels_last=False, benchmark=True,
+                                                                  fused=True)),
+    ("bf16 + channels_last + cudnn.benchmark + fused SGD, batch 256 (not the recipe: headroom)",
+     dict(BASE, benchmark=True, fused=True, batch=256)),
+    ("bf16 + channels_last + cudnn.benchmark + fused SGD + compile", dict(BASE, benchmark=True, fused=True,
+                                                                          compile=True)),
+    ("bf16 + cudnn.benchmark + fused SGD + compile (no channels_last)",
+     dict(BASE, channels_last=False, benchmark=True, fused=True, compile=True)),
 ]
+PACKED = dict(BASE, benchmark=True, fused=True)     # what each packed trial runs
 
 
 def spec_peak(name: str) -> float | None:
@@ -120,8 +133,7 @@ def matmul_tflops(device, n: int = 8192, reps: int = 10) -> float | None:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
 
 
-def train_step_rate(cfg, device, amp: str, channels_last: bool, compile_: bool, seconds: float,
-                    warmup: int = 5, barrier=None) -> dict:
+def train_step_rate(cfg, device, v: dict, seconds: float, warmup: int = 5, barrier=None) -> dict:
     """images/s of the training step on tensors already on the device (engine.train_one_epoch's body)."""
     import torch
     import torch.nn.functional as F
@@ -129,13 +141,16 @@ def train_step_rate(cfg, device, amp: str, channels_last: bool, compile_: bool, 
     from transfer_core.engine import _autocast, build_optimizer, seed_everything
     from transfer_core.models import build_model
 
+    on_gpu = device.type == "cuda"
+    amp, channels_last = v["amp"], v["channels_last"]
+    torch.backends.cudnn.benchmark = v["benchmark"]
     seed_everything(0)
     model = build_model(cfg.model).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg.optim)
-    step_model = torch.compile(model) if compile_ else model
-    b, s = cfg.optim.batch_size, cfg.model.image_size
+    optimizer = build_optimizer(model, cfg.optim, fused=v["fused"] and on_gpu)
+    step_model = torch.compile(model) if v["compile"] else model
+    b, s = v["batch"] or cfg.optim.batch_size, cfg.model.image_size
     x = torch.randn(b, 3, s, s, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -168,42 +183,87 @@ def train_step_rate(cfg, device, amp: str, channels_last: bool, compile_: bool, 
     elapsed = time.perf_counter() - t0
     out = {"images_per_s": steps * b / elapsed, "steps": steps, "seconds": elapsed, "warmup_s": warmup_s,
            "batch": b, "t_start": t0, "t_end": t0 + elapsed}
-    if device.type == "cuda":
+    if on_gpu:
         out["max_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        torch.cuda.reset_peak_memory_stats(device)
     return out
 
 
+def _train_one_epoch_before(model, loader, optimizer, device, amp, channels_last) -> float:
+    """engine.train_one_epoch as it was until 2026-11-27 (loss and hits read back at every step): the
+    baseline for the engine part. Returns images/s."""
+    import torch
+    import torch.nn.functional as F
+
+    from transfer_core.engine import _autocast
+
+    model.train()
+    loss_sum, correct, n = 0.0, 0, 0
+    start = time.perf_counter()
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * y.numel()
+        correct += int((logits.argmax(dim=1) == y).sum())
+        n += y.numel()
+    return n / (time.perf_counter() - start)
+
+
 def engine_rate(cfg, device, epochs: int = 2) -> dict:
-    """engine.train_one_epoch with the real loader, as a paper trial runs it (CUDA: bf16, channels_last)."""
+    """A paper trial's epoch with the real loader (synthetic faces, the profile's workers): the engine as it
+    was ("before": per-step reads, pageable batches, no cudnn.benchmark, foreach SGD) against the engine now
+    ("after": one read per epoch, pinned batches, cudnn.benchmark on CUDA; + fused SGD, measured). Also the
+    loader alone, at the profile's workers and at 8: is the data path the limit?"""
     import torch
 
     from transfer_core.data import build_train_loader, load_splits
     from transfer_core.engine import build_optimizer, seed_everything, train_one_epoch
     from transfer_core.models import build_model
 
-    seed_everything(0)
+    on_gpu = device.type == "cuda"
     t0 = time.perf_counter()
     data = load_splits(cfg.data, cfg.model.image_size)
     decode_s = time.perf_counter() - t0
-    amp = "bf16" if device.type == "cuda" else "off"
-    channels_last = device.type == "cuda" and cfg.channels_last
-    model = build_model(cfg.model).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg.optim)
+    amp = "bf16" if on_gpu else "off"
+    channels_last = on_gpu and cfg.channels_last
     out = {"decode_s": decode_s, "train_images": len(data.train), "augment": cfg.data.augment,
-           "num_workers": cfg.data.num_workers, "epochs": []}
+           "num_workers": cfg.data.num_workers, "epochs": {}, "images_per_s": {}, "loader_only": {}}
     for augment in (cfg.data.augment, "light"):
         data_cfg = dataclasses.replace(cfg.data, augment=augment)
-        loader = build_train_loader(data.train, data_cfg, cfg.model.image_size, cfg.optim.batch_size)
-        rates = [train_one_epoch(model, loader, optimizer, cfg.optim, device, amp, channels_last)
-                 ["train_images_per_s"] for _ in range(epochs)]
-        out[f"images_per_s_{augment}"] = rates[-1]
-        out["epochs"].append({augment: rates})
-        # the loader alone, same workers
-        t0 = time.perf_counter()
-        n = sum(len(yb) for _, yb in loader)
-        out[f"loader_only_images_per_s_{augment}"] = n / (time.perf_counter() - t0)
+        for arm in ("before", "after", "after + fused SGD"):
+            after = arm != "before"
+            torch.backends.cudnn.benchmark = after and on_gpu
+            seed_everything(0)
+            model = build_model(cfg.model).to(device)
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            optimizer = build_optimizer(model, cfg.optim, fused=on_gpu and "fused" in arm)
+            loader = build_train_loader(data.train, data_cfg, cfg.model.image_size, cfg.optim.batch_size,
+                                        pin_memory=after and on_gpu)
+            if after:
+                rates = [train_one_epoch(model, loader, optimizer, cfg.optim, device, amp, channels_last)
+                         ["train_images_per_s"] for _ in range(epochs)]
+            else:
+                rates = [_train_one_epoch_before(model, loader, optimizer, device, amp, channels_last)
+                         for _ in range(epochs)]
+            out["epochs"][f"{augment}, {arm}"] = rates
+            out["images_per_s"][f"{augment}, {arm}"] = rates[-1]
+            print(f"  engine {augment}, {arm}: {rates}", flush=True)
+            del model, optimizer
+        for workers in ((cfg.data.num_workers, 8) if augment == cfg.data.augment else (cfg.data.num_workers,)):
+            loader = build_train_loader(data.train, dataclasses.replace(data_cfg, num_workers=workers),
+                                        cfg.model.image_size, cfg.optim.batch_size)
+            t0 = time.perf_counter()
+            n = sum(len(yb) for _, yb in loader)
+            out["loader_only"][f"{augment}, {workers} workers"] = n / (time.perf_counter() - t0)
     return out
 
 
@@ -213,8 +273,9 @@ def _pack_worker(cfg, device_name, seconds, barrier, queue) -> None:
     try:
         torch.set_num_threads(1)
         device = torch.device(device_name)
-        queue.put(train_step_rate(cfg, device, "bf16" if device.type == "cuda" else "off",
-                                  device.type == "cuda", False, seconds, barrier=barrier))
+        on_gpu = device.type == "cuda"
+        v = dict(PACKED, amp="bf16" if on_gpu else "off", channels_last=on_gpu, fused=on_gpu)
+        queue.put(train_step_rate(cfg, device, v, seconds, barrier=barrier))
     except BaseException as exc:  # OOM and friends: recorded, not fatal
         try:
             barrier.abort()
@@ -248,10 +309,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny model and sizes on the CPU (a test here)")
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="where gpu.json goes (default: bench/results; with --cpu-smoke a temp folder)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per variant")
+    parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per variant")
     parser.add_argument("--packing", action="store_true", help="also 1, 2 and 4 trials packed on the GPU")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
-    parser.add_argument("--budget-s", type=float, default=480.0,
+    parser.add_argument("--budget-s", type=float, default=420.0,
                         help="stop starting new parts after this many seconds (the device call's limit is 600)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="data-sheet bf16 peak, if not known here")
     args = parser.parse_args(argv)
@@ -294,25 +355,35 @@ def main(argv=None) -> int:
         print(f"{info}; counted {payload['gmacs_forward_counted']:.4g} GMACs/image forward; "
               f"matmul {payload['matmul_bf16_tflops']}", flush=True)
         save()
-        for name, amp, cl, comp in VARIANTS:
-            if comp and (args.no_compile or (smoke and cl is False)):
+        def run_variant(name: str, v: dict) -> None:
+            comp = v["compile"]
+            if smoke:
+                v = dict(v, batch=v["batch"] and 16)
+            if comp and (args.no_compile or (smoke and v["channels_last"] is False)):
                 payload["skipped"].append(f"{name}: {'--no-compile' if args.no_compile else 'one compile variant in the smoke'}")
-                continue
+                return
             need = seconds + (150 if comp and not smoke else 20)
             if left() < need:
                 payload["skipped"].append(f"{name}: out of time")
-                continue
+                return
             try:
-                r = train_step_rate(cfg, device, amp, cl, comp, seconds)
+                r = train_step_rate(cfg, device, v, seconds)
             except Exception as exc:  # e.g. compile without a compiler on the CPU smoke machine
                 r = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
             if "images_per_s" in r:
+                r["settings"] = v
                 r["mfu_spec"] = (r["images_per_s"] * TRAIN_FLOPS_PER_IMAGE / (peak * 1e12)) if peak else None
                 mm = payload.get("matmul_bf16_tflops")
                 r["mfu_matmul"] = r["images_per_s"] * TRAIN_FLOPS_PER_IMAGE / (mm * 1e12) if mm else None
             payload["variants"][name] = r
             print(f"{name}: {r}", flush=True)
             save()
+
+        # eager variants, then the engine and packing, then compile last: compiling can take minutes and
+        # must not crowd out the rest of a run cut at its budget
+        for name, v in VARIANTS:
+            if not v["compile"]:
+                run_variant(name, v)
         if left() > 60 or smoke:
             try:
                 payload["engine"] = engine_rate(cfg, device)
@@ -333,6 +404,9 @@ def main(argv=None) -> int:
                 payload["packing"].append(r)
                 print(f"packing {n}: {r}", flush=True)
                 save()
+        for name, v in VARIANTS:
+            if v["compile"]:
+                run_variant(name, v)
     finally:
         payload["total_s"] = time.time() - t_begin
         save()
@@ -354,7 +428,8 @@ NOT_MEASURED = (
 
 def summary(r: dict) -> list[list[str]]:
     v = r.get("variants", {})
-    best = max((x for x in v.values() if "images_per_s" in x), key=lambda x: x["images_per_s"], default=None)
+    recipe = [x for x in v.values() if "images_per_s" in x and not (x.get("settings") or {}).get("batch")]
+    best = max(recipe, key=lambda x: x["images_per_s"], default=None)   # at the recipe's batch size
     if best is None:
         return []
     name = next(k for k, x in v.items() if x is best)
@@ -391,21 +466,25 @@ def render(r: dict) -> list[tuple[int, str]]:
     text += [common.md_table(["variant", "images/s", "MFU (data sheet)", "MFU (measured matmul)",
                               "warm-up incl. compile (s)", "peak memory (GiB)"], rows)]
     e = r.get("engine")
-    if e and "error" not in e:
-        text += ["", f"The engine as a paper trial runs it (`train_one_epoch`, real loader, {e['num_workers']} workers, "
-                 f"the engine's device defaults (CUDA: bf16 + channels_last), {e['train_images']} synthetic images, "
-                 f"the second of 2 epochs): `{e['augment']}` augmentation "
-                 f"{e['images_per_s_' + e['augment']]:.0f} images/s (its loader alone "
-                 f"{e['loader_only_images_per_s_' + e['augment']]:.0f}); `light` augmentation "
-                 f"{e['images_per_s_light']:.0f} images/s (loader alone {e['loader_only_images_per_s_light']:.0f})."]
-    elif e:
+    if e and "error" not in e and "images_per_s" in e and isinstance(e["images_per_s"], dict):
+        rows = [[k.split(", ")[0], k.split(", ", 1)[1], f"{v:.0f}",
+                 ", ".join(f"{x:.0f}" for x in e["epochs"].get(k, []))] for k, v in e["images_per_s"].items()]
+        loaders = "; ".join(f"{k}: {v:.0f} images/s" for k, v in e.get("loader_only", {}).items())
+        text += ["", f"The engine as a paper trial runs it (`train_one_epoch`, the real loader with "
+                 f"{e['num_workers']} workers, bf16 + channels_last, {e['train_images']} synthetic images, "
+                 f"images/s of the last of {len(next(iter(e['epochs'].values()), []))} epochs). *before*: the "
+                 "engine until 2026-11-27 (loss and hits read back every step, pageable batches, no "
+                 "cudnn.benchmark); *after*: one read per epoch, pinned batches, cudnn.benchmark.", "",
+                 common.md_table(["augmentation", "engine", "images/s", "per epoch"], rows), "",
+                 f"The loader alone: {loaders}."]
+    elif e and "error" in e:
         text += ["", f"Engine part failed: {e['error']}"]
     if r.get("packing"):
         rows = [[x["processes"], f"{x.get('gpu_per_trial', 1 / x['processes']):g}",
                  x.get("error") or f"{x['aggregate_images_per_s']:.0f}",
                  "" if "error" in x else ", ".join(f"{v:.0f}" for v in x["per_process"])] for x in r["packing"]]
         text += ["", "Trials packed per GPU (separate processes training at once on the one device, bf16 + "
-                 "channels_last, no compile; Ray's fractional `gpus_per_trial` only co-locates them):", "",
+                 "channels_last + cudnn.benchmark + fused SGD, no compile; Ray's fractional `gpus_per_trial` only co-locates them):", "",
                  common.md_table(["trials", "GPU per trial", "aggregate images/s", "per trial"], rows)]
     if r.get("skipped"):
         text += ["", "Skipped: " + "; ".join(r["skipped"]) + "."]

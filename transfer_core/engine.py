@@ -134,8 +134,10 @@ def lr_factor(cfg: OptimConfig, epoch: int) -> float:
     return 1.0
 
 
-def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD (momentum) or AdamW; no weight decay on the parameters the model names (pos/CLS, norms, biases)."""
+def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool = False) -> torch.optim.Optimizer:
+    """SGD (momentum) or AdamW; no weight decay on the parameters the model names (pos/CLS, norms, biases).
+
+    fused: one CUDA kernel for the whole update (parameters on a CUDA device only)."""
     skip = set(getattr(model, "no_weight_decay", lambda: set())())
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -145,8 +147,8 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Opt
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, fused=fused or None)
+    return torch.optim.AdamW(groups, lr=cfg.lr, fused=fused or None)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch.optim.lr_scheduler.LambdaLR:
@@ -165,7 +167,8 @@ def evaluate(model: torch.nn.Module, loader, num_classes: int, device: torch.dev
              amp: str = "off", channels_last: bool = False) -> dict:
     """loss, acc, mca and the confusion matrix (numpy) over a whole split."""
     model.eval()
-    targets, predictions, loss_sum, n = [], [], 0.0, 0
+    targets, predictions, n = [], [], 0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     with torch.inference_mode():
         for x, y in loader:
             x = x.to(device, non_blocking=True)
@@ -174,21 +177,27 @@ def evaluate(model: torch.nn.Module, loader, num_classes: int, device: torch.dev
             y = y.to(device, non_blocking=True)
             with _autocast(device, amp):
                 logits = model(x)
-            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
             n += y.numel()
-            targets.append(y.cpu().numpy())
-            predictions.append(logits.argmax(dim=1).cpu().numpy())
+            targets.append(y)
+            predictions.append(logits.argmax(dim=1))
     if n == 0:
         cm = np.zeros((num_classes, num_classes), dtype=np.int64)
         return {"loss": float("nan"), "acc": 0.0, "mca": 0.0, "confusion": cm}
-    cm = confusion_matrix(np.concatenate(targets), np.concatenate(predictions), num_classes)
+    # one copy back at the end rather than one per batch (a per-batch read waits for the device)
+    cm = confusion_matrix(torch.cat(targets).cpu().numpy(), torch.cat(predictions).cpu().numpy(), num_classes)
+    loss_sum = float(loss_sum)
     return {"loss": loss_sum / n, "acc": accuracy(cm), "mca": mean_class_accuracy(cm), "confusion": cm}
 
 
 def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off",
                     channels_last=False) -> dict:
+    """One pass over `loader`. Loss and hits are summed on the device and read once at the end: a read
+    per step would make the host wait for the GPU at every step (bench/RESULTS.md section 6)."""
     model.train()
-    loss_sum, correct, n = 0.0, 0, 0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    n = 0
     start = time.perf_counter()
     for x, y in loader:
         x = x.to(device, non_blocking=True)
@@ -203,11 +212,12 @@ def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        loss_sum += float(loss.detach()) * y.numel()
-        correct += int((logits.argmax(dim=1) == y).sum())
+        loss_sum += loss.detach().double() * y.numel()
+        correct += (logits.argmax(dim=1) == y).sum()
         n += y.numel()
+    train_loss, train_correct = float(loss_sum), int(correct)    # the epoch's one wait for the device
     seconds = time.perf_counter() - start
-    return {"train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
+    return {"train_loss": train_loss / max(n, 1), "train_acc": train_correct / max(n, 1),
             "train_images_per_s": n / seconds if seconds > 0 else 0.0}
 
 
@@ -230,6 +240,9 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
     device = resolve_device(config.device)
     amp = config.amp if device.type == "cuda" or config.amp == "bf16" else "off"
     channels_last = config.channels_last and device.type == "cuda"
+    on_gpu = device.type == "cuda"
+    if on_gpu and not config.deterministic:
+        torch.backends.cudnn.benchmark = True    # fixed input sizes: cuDNN picks its fastest kernels once
 
     seed_everything(config.seed)
     if data is None:
@@ -252,11 +265,11 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
         log.info("resuming %s at epoch %d", config.model.stem, start_epoch + 1)
 
     train_loader = build_train_loader(data.train, config.data, config.model.image_size,
-                                      config.optim.batch_size)
+                                      config.optim.batch_size, pin_memory=on_gpu)
     eval_batch = max(config.optim.batch_size, 128)
-    val_loader = (build_eval_loader(data.val, config.data, config.model.image_size, eval_batch)
+    val_loader = (build_eval_loader(data.val, config.data, config.model.image_size, eval_batch, on_gpu)
                   if len(data.val) else None)
-    test_loader = build_eval_loader(data.test, config.data, config.model.image_size, eval_batch)
+    test_loader = build_eval_loader(data.test, config.data, config.model.image_size, eval_batch, on_gpu)
 
     for epoch in range(start_epoch, config.optim.epochs):
         t0 = time.perf_counter()

@@ -70,12 +70,12 @@ class _Loader:
     """Re-iterable batches; each epoch's randomness is drawn when iteration starts."""
 
     def __init__(self, split: DecodedSplit, transform: BatchTransform, batch_size: int, num_workers: int,
-                 mode: str, num_samples: int) -> None:
+                 mode: str, num_samples: int, pin_memory: bool = False) -> None:
         if batch_size < 1:
             raise DataError(f"batch_size={batch_size!r} is invalid: expected an integer >= 1")
         self.dataset = BatchDataset(split, transform)
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.mode, self.num_samples = mode, num_samples
+        self.mode, self.num_samples, self.pin_memory = mode, num_samples, pin_memory
         self._weights = balanced_weights(split.labels) if mode == "balanced" else None
 
     def _sampler(self, generator: torch.Generator | None) -> Sampler:
@@ -94,7 +94,8 @@ class _Loader:
             # everything in this process, from torch's global RNG (the samplers draw from it
             # when no generator is given, the transforms always do)
             for indices in BatchSampler(self._sampler(None), self.batch_size, drop_last=False):
-                yield self.dataset[indices]
+                x, y = self.dataset[indices]
+                yield (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
             return
         generator = torch.Generator()
         if self.mode == "sequential":
@@ -103,22 +104,27 @@ class _Loader:
             generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
         loader = DataLoader(self.dataset, batch_size=None,
                             sampler=BatchSampler(self._sampler(generator), self.batch_size, drop_last=False),
-                            num_workers=self.num_workers, generator=generator, worker_init_fn=_worker_init)
+                            num_workers=self.num_workers, generator=generator, worker_init_fn=_worker_init,
+                            pin_memory=self.pin_memory)
         yield from loader
 
 
-def build_train_loader(split: DecodedSplit, cfg: DataConfig, image_size: int, batch_size: int) -> _Loader:
-    """Shuffled (or class-balanced) augmented batches (x float32 (B, 3, S, S), y int64 (B,))."""
+def build_train_loader(split: DecodedSplit, cfg: DataConfig, image_size: int, batch_size: int,
+                       pin_memory: bool = False) -> _Loader:
+    """Shuffled (or class-balanced) augmented batches (x float32 (B, 3, S, S), y int64 (B,)).
+
+    pin_memory: page-locked batches, so that copies to a CUDA device are truly asynchronous."""
     if len(split) == 0:
         raise DataError("the training split is empty: expected at least one training image")
     mode = sampler_kind(cfg)
     num_samples = (cfg.epoch_samples or len(split)) if mode == "balanced" else len(split)
     transform = BatchTransform(cfg.augment, image_size, cfg.normalize)
     log.debug("train loader: %d images, sampler %s, %s", len(split), mode, transform)
-    return _Loader(split, transform, batch_size, cfg.num_workers, mode, num_samples)
+    return _Loader(split, transform, batch_size, cfg.num_workers, mode, num_samples, pin_memory)
 
 
-def build_eval_loader(split: DecodedSplit, cfg: DataConfig, image_size: int, batch_size: int) -> _Loader:
+def build_eval_loader(split: DecodedSplit, cfg: DataConfig, image_size: int, batch_size: int,
+                      pin_memory: bool = False) -> _Loader:
     """Batches in split order, normalised only (no augmentation, no randomness)."""
     transform = BatchTransform("none", image_size, cfg.normalize)
-    return _Loader(split, transform, batch_size, cfg.num_workers, "sequential", len(split))
+    return _Loader(split, transform, batch_size, cfg.num_workers, "sequential", len(split), pin_memory)
