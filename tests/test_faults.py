@@ -434,12 +434,14 @@ def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_
         return len(runs) == 2 and all(1 <= r.data.metrics.get("epochs_done", 0) < LONG
                                       for r in runs.values()) and runs
 
-    wait_for(both_logging, driver, "both cells to log epochs", processes, "run")
-    os.killpg(server.pid, signal.SIGTERM)
-    while _healthy(uri):
-        time.sleep(0.05)
-    down_ms = int(time.time() * 1000)
+    cells = [r.data.tags[schema.TAG_CELL_ID] for r in wait_for(both_logging, driver, "both cells to log epochs",
+                                                                 processes, "run").values()]
+    os.killpg(server.pid, signal.SIGKILL)  # gone at once: a graceful stop can outlast the cells' last epochs
     server.wait(timeout=30)
+    down_ms = int(time.time() * 1000)
+    reported_before = sum(len(reported_epochs(storage, cell)) for cell in cells)
+    wait_for(lambda: sum(len(reported_epochs(storage, cell)) for cell in cells) >= reported_before + 3,
+             driver, "3 more epochs trained while the server is down", processes, "run")
     _start_server(processes, db, port, "server-again")
     up_ms = int(time.time() * 1000)
     finish(driver, processes, "run")
