@@ -60,7 +60,10 @@ VARIANTS = [
                                                                           compile=True)),
     ("bf16 + cudnn.benchmark + fused SGD + compile (no channels_last)",
      dict(BASE, channels_last=False, benchmark=True, fused=True, compile=True)),
+    ("bf16 + cudnn.benchmark + fused SGD + compile reduce-overhead (CUDA graphs; no channels_last)",
+     dict(BASE, channels_last=False, benchmark=True, fused=True, compile="reduce-overhead")),
 ]
+PARTS = ("steps", "engine", "packing", "compile", "fit")
 PACKED = dict(BASE, benchmark=True, fused=True)     # what each packed trial runs
 
 
@@ -149,7 +152,8 @@ def train_step_rate(cfg, device, v: dict, seconds: float, warmup: int = 5, barri
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optim, fused=v["fused"] and on_gpu)
-    step_model = torch.compile(model) if v["compile"] else model
+    mode = v["compile"] if isinstance(v["compile"], str) else None
+    step_model = torch.compile(model, mode=mode) if v["compile"] else model
     b, s = v["batch"] or cfg.optim.batch_size, cfg.model.image_size
     x = torch.randn(b, 3, s, s, device=device)
     if channels_last:
@@ -267,6 +271,17 @@ def engine_rate(cfg, device, epochs: int = 2) -> dict:
     return out
 
 
+def fit_rate(cfg, device, epochs: int = 3) -> dict:
+    """engine.fit end to end, as a paper trial calls it (training, validation and test every epoch)."""
+    from transfer_core.engine import fit
+
+    config = dataclasses.replace(cfg, device=device.type, optim=dataclasses.replace(cfg.optim, epochs=epochs))
+    t0 = time.perf_counter()
+    history = fit(config)
+    keys = ("epoch", "epoch_time_s", "train_images_per_s", "train_loss", "val_acc", "test_acc")
+    return {"seconds": time.perf_counter() - t0, "epochs": [{k: r.get(k) for k in keys} for r in history.records]}
+
+
 def _pack_worker(cfg, device_name, seconds, barrier, queue) -> None:
     import torch
 
@@ -311,11 +326,29 @@ def main(argv=None) -> int:
                         help="where gpu.json goes (default: bench/results; with --cpu-smoke a temp folder)")
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per variant")
     parser.add_argument("--packing", action="store_true", help="also 1, 2 and 4 trials packed on the GPU")
+    parser.add_argument("--parts", default=None,
+                        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all but fit; "
+                             "packing only with --packing)")
+    parser.add_argument("--merge", type=Path, default=None,
+                        help="start from this earlier gpu.json and add or replace the parts run now")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     parser.add_argument("--budget-s", type=float, default=420.0,
                         help="stop starting new parts after this many seconds (the device call's limit is 600)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="data-sheet bf16 peak, if not known here")
     args = parser.parse_args(argv)
+    if args.parts is None:
+        parts = {"steps", "engine", "compile"} | ({"packing"} if args.packing else set())
+    else:
+        parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+        unknown = parts - set(PARTS)
+        if unknown:
+            parser.error(f"--parts: unknown {', '.join(sorted(unknown))}; expected some of {','.join(PARTS)}")
+    earlier = None
+    if args.merge is not None:
+        try:
+            earlier = json.loads(args.merge.read_text())
+        except (OSError, ValueError) as exc:
+            parser.error(f"--merge {args.merge}: cannot read an earlier gpu.json ({exc})")
     t_begin = time.time()
     import torch
 
@@ -342,6 +375,18 @@ def main(argv=None) -> int:
                                 "model": dataclasses.asdict(cfg.model), "optimizer": cfg.optim.optimizer,
                                 "gmacs_forward_issue": GMACS_FORWARD},
                      "device": info, "spec_peak_tflops": peak, "variants": {}, "skipped": []}
+    if earlier is not None:
+        if earlier.get("device", {}).get("name") != info["name"] or earlier.get("params", {}).get("cpu_smoke") != smoke:
+            print(f"--merge {args.merge}: measured on {earlier.get('device', {}).get('name')!r}, not on "
+                  f"{info['name']!r}: ratios across cards mean nothing; run without --merge", file=sys.stderr)
+            return 2
+        for key in ("variants", "engine", "packing", "fit", "gmacs_forward_counted", "matmul_bf16_tflops"):
+            if key in earlier:
+                payload[key] = earlier[key]
+        payload["earlier_runs"] = earlier.get("earlier_runs", []) + [
+            {"date": earlier.get("date"), "machine": earlier.get("machine"), "total_s": earlier.get("total_s"),
+             "skipped": earlier.get("skipped", [])}]
+    payload["parts_run_last"] = sorted(parts)
 
     def save() -> None:
         common.write_result("gpu", payload, machine, out_dir, smoke=smoke, render=smoke)
@@ -356,6 +401,8 @@ def main(argv=None) -> int:
               f"matmul {payload['matmul_bf16_tflops']}", flush=True)
         save()
         def run_variant(name: str, v: dict) -> None:
+            if earlier is not None and "error" not in payload["variants"].get(name, {"error": ""}):
+                return                              # a merged run measures only what the earlier one lacks
             comp = v["compile"]
             if smoke:
                 v = dict(v, batch=v["batch"] and 16)
@@ -381,20 +428,30 @@ def main(argv=None) -> int:
 
         # eager variants, then the engine and packing, then compile last: compiling can take minutes and
         # must not crowd out the rest of a run cut at its budget
-        for name, v in VARIANTS:
-            if not v["compile"]:
-                run_variant(name, v)
-        if left() > 60 or smoke:
+        if "steps" in parts:
+            for name, v in VARIANTS:
+                if not v["compile"]:
+                    run_variant(name, v)
+        if "engine" in parts:
+            if left() > 60 or smoke:
+                try:
+                    payload["engine"] = engine_rate(cfg, device)
+                except Exception as exc:
+                    payload["engine"] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                                         "trace": traceback.format_exc()[-1500:]}
+                print(f"engine: {payload['engine']}", flush=True)
+                save()
+            else:
+                payload["skipped"].append("engine: out of time")
+        if "fit" in parts:
             try:
-                payload["engine"] = engine_rate(cfg, device)
+                payload["fit"] = fit_rate(cfg, device, epochs=2 if smoke else 3)
             except Exception as exc:
-                payload["engine"] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}",
-                                     "trace": traceback.format_exc()[-1500:]}
-            print(f"engine: {payload['engine']}", flush=True)
+                payload["fit"] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                                  "trace": traceback.format_exc()[-1500:]}
+            print(f"fit: {payload['fit']}", flush=True)
             save()
-        else:
-            payload["skipped"].append("engine: out of time")
-        if args.packing:
+        if "packing" in parts:
             payload["packing"] = []
             for n in (1, 2) if smoke else (1, 2, 4):
                 if left() < seconds + 45 and not smoke:
@@ -404,9 +461,10 @@ def main(argv=None) -> int:
                 payload["packing"].append(r)
                 print(f"packing {n}: {r}", flush=True)
                 save()
-        for name, v in VARIANTS:
-            if v["compile"]:
-                run_variant(name, v)
+        if "compile" in parts:
+            for name, v in VARIANTS:
+                if v["compile"]:
+                    run_variant(name, v)
     finally:
         payload["total_s"] = time.time() - t_begin
         save()
@@ -479,6 +537,17 @@ def render(r: dict) -> list[tuple[int, str]]:
                  f"The loader alone: {loaders}."]
     elif e and "error" in e:
         text += ["", f"Engine part failed: {e['error']}"]
+    f = r.get("fit")
+    if f and "error" not in f:
+        rows = [[x["epoch"], f"{x['epoch_time_s']:.2f}", f"{x['train_images_per_s']:.0f}", f"{x['train_loss']:.3f}",
+                 "-" if x.get("val_acc") is None else f"{100 * x['val_acc']:.1f}", f"{100 * x['test_acc']:.1f}"]
+                for x in f["epochs"]]
+        text += ["", "`engine.fit` end to end, as a trial calls it (the paper profile on the synthetic set; "
+                 "each epoch trains, then evaluates validation and test):", "",
+                 common.md_table(["epoch", "epoch time (s)", "train images/s", "train loss", "val acc %",
+                                  "test acc %"], rows)]
+    elif f:
+        text += ["", f"`fit` part failed: {f['error']}"]
     if r.get("packing"):
         rows = [[x["processes"], f"{x.get('gpu_per_trial', 1 / x['processes']):g}",
                  x.get("error") or f"{x['aggregate_images_per_s']:.0f}",
@@ -486,6 +555,10 @@ def render(r: dict) -> list[tuple[int, str]]:
         text += ["", "Trials packed per GPU (separate processes training at once on the one device, bf16 + "
                  "channels_last + cudnn.benchmark + fused SGD, no compile; Ray's fractional `gpus_per_trial` only co-locates them):", "",
                  common.md_table(["trials", "GPU per trial", "aggregate images/s", "per trial"], rows)]
+    for e in r.get("earlier_runs", []):
+        text += ["", f"Parts not rerun come from an earlier run on the same kind of card, {e['date']} "
+                 f"({common.machine_line(e['machine'])}); the last run measured: "
+                 f"{', '.join(r.get('parts_run_last', []))}."]
     if r.get("skipped"):
         text += ["", "Skipped: " + "; ".join(r["skipped"]) + "."]
     return [(6, "\n".join(text))]
