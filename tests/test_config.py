@@ -65,10 +65,16 @@ def test_optim_config_milestones_must_increase():
 
 def test_config_hash_ignores_placement_keys_only():
     base = TrialConfig()
-    moved = dataclasses.replace(base, num_threads=3, data=dataclasses.replace(base.data, cache_dir="/elsewhere"))
+    moved = dataclasses.replace(base, num_threads=3, compile="reduce-overhead",
+                                data=dataclasses.replace(base.data, cache_dir="/elsewhere", num_workers=5))
     changed = dataclasses.replace(base, seed=1)
     assert config_hash(moved) == config_hash(base)
     assert config_hash(changed) != config_hash(base)
+
+
+def test_compile_mode_must_be_one_torch_compile_knows():
+    with pytest.raises(ConfigError, match=r"compile='fast' is invalid: expected one of off, default, reduce-overhead"):
+        TrialConfig(compile="fast")
 
 
 def test_parse_value_reads_json_and_falls_back_to_text():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -121,6 +122,32 @@ def test_train_loader_with_workers_replays_an_epoch_after_reseeding():
     torch.manual_seed(3)
     second = _epoch(loader)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
+
+
+_SET_IN_THIS_PROCESS: list[str] = []
+
+
+def _mark_of_the_process(x: torch.Tensor) -> torch.Tensor:
+    """A transform that shows whether the worker holds this process's memory (forked) or started afresh."""
+    return torch.full(x.shape, float(len(_SET_IN_THIS_PROCESS)))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the worker start method on Linux only")
+def test_loader_workers_are_forked_even_where_python_would_spawn():
+    import multiprocessing
+
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("spawn", force=True)   # as in a process started by spawn
+    try:
+        loader = build_train_loader(_split(8, 8), _cfg(augment="none", num_workers=1), 8, 4)
+        loader.dataset.transform = _mark_of_the_process
+        _SET_IN_THIS_PROCESS.append("only a forked worker sees this")
+        batches = [x for x, _ in loader]
+    finally:
+        _SET_IN_THIS_PROCESS.clear()
+        multiprocessing.set_start_method(previous, force=True)
+    assert len(batches) == 2 and all(bool((x == 1).all()) for x in batches), \
+        "workers share the parent's memory (the decoded split) instead of starting afresh"
 
 
 def test_balanced_sampler_draws_rarer_classes_more():

@@ -70,6 +70,53 @@ def test_fit_resume_refuses_a_state_of_another_config():
         fit(other, resume_from=saved["s"])
 
 
+class _CountingCompile:
+    """Stands in for torch.compile: the same module, with its calls counted by batch size."""
+
+    def __init__(self):
+        self.modes, self.batches = [], []
+
+    def __call__(self, module, mode=None):
+        self.modes.append(mode)
+
+        def compiled(x):
+            self.batches.append(len(x))
+            return module(x)
+        return compiled
+
+
+def test_fit_compiled_trains_full_batches_through_the_compiled_model_and_evaluates_eagerly(monkeypatch):
+    spy = _CountingCompile()
+    monkeypatch.setattr(torch, "compile", spy)
+    history = fit(dataclasses.replace(TINY, compile="reduce-overhead", optim=dataclasses.replace(TINY.optim, epochs=2)))
+    assert spy.modes == ["reduce-overhead"], "compiled once per fit, with the mode asked for"
+    from transfer_core.data import load_splits
+
+    train, batch = len(load_splits(TINY.data, TINY.model.image_size).train), TINY.optim.batch_size
+    assert train % batch, "the split must end in a short batch for this test to mean anything"
+    assert spy.batches == [batch] * (2 * (train // batch)), \
+        "only full batches go through the compiled model (one graph for the whole run), every epoch"
+    assert len(history.records) == 2
+
+
+def test_fit_resume_accepts_other_placement_keys_and_matches_the_uninterrupted_run(monkeypatch):
+    full = fit(TINY)
+    saved = {}
+    fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)
+    monkeypatch.setattr(torch, "compile", lambda module, mode=None: module)
+    moved = dataclasses.replace(TINY, compile="default", num_threads=2)
+    resumed = fit(moved, resume_from=saved["s"])
+    assert _comparable(resumed) == _comparable(full)
+
+
+@pytest.mark.slow
+def test_fit_with_torch_compile_really_compiles_and_trains_on_the_cpu():
+    config = dataclasses.replace(TINY, compile="default", optim=dataclasses.replace(TINY.optim, epochs=2))
+    history = fit(config)
+    assert [r["epoch"] for r in history.records] == [1, 2]
+    assert all(0 < r["train_loss"] < 10 and 0 <= r["test_acc"] <= 1 for r in history.records)
+
+
 def test_fit_class_count_mismatch_names_the_fix():
     config = dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, num_classes=8))
     with pytest.raises(ConfigError, match=r"model.num_classes=8 but data set 'synthetic' has 7 classes.*"

@@ -169,6 +169,7 @@ class OptimConfig:
 
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "off")
+COMPILE_MODES = ("off", "default", "reduce-overhead")
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,14 @@ class TrialConfig:
     channels_last: bool = True          # on CUDA only
     num_threads: int | None = None      # torch intra-op threads (None: torch's default)
     deterministic: bool = False         # torch.use_deterministic_algorithms (CPU results are reproducible anyway)
+    # torch.compile of the training step's forward: off | default | reduce-overhead (+ CUDA graphs). Costs
+    # ~35-60 s of compiling per trial; pays off on a GPU for long trials (bench/RESULTS.md section 6)
+    compile: str = "off"
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("amp", self.amp, AMP_MODES)
+        _check_choice("compile", self.compile, COMPILE_MODES)
         _check(self.num_threads is None or self.num_threads >= 1, "num_threads", self.num_threads,
                "null or an integer >= 1")
 
@@ -285,7 +290,7 @@ def from_flat(flat: Mapping[str, Any], base: TrialConfig | None = None) -> Trial
 
 # Where and how fast a run executes, not what it computes: left out of a cell's identity so that a
 # sweep resumed on another machine (other cache folder, thread count) still recognises its cells.
-PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads")
+PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile")
 
 
 def config_hash(config: TrialConfig, length: int = 12) -> str:

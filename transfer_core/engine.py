@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transfer_core.config import ConfigError, OptimConfig, TrialConfig, from_flat, to_flat
+from transfer_core.config import PLACEMENT_KEYS, ConfigError, OptimConfig, TrialConfig, from_flat, to_flat
 from transfer_core.metrics import accuracy, confusion_matrix, mean_class_accuracy
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
 
 
+def _gpu_speedups(config: TrialConfig) -> None:
+    """Process-wide CUDA settings for a trial."""
+    if not config.deterministic:
+        torch.backends.cudnn.benchmark = True    # fixed input sizes: cuDNN picks its fastest kernels once
+
+
 def _autocast(device: torch.device, amp: str):
     enabled = amp == "bf16" or (amp == "auto" and device.type == "cuda")
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -191,10 +197,14 @@ def evaluate(model: torch.nn.Module, loader, num_classes: int, device: torch.dev
 
 
 def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off",
-                    channels_last=False) -> dict:
+                    channels_last=False, compiled=None) -> dict:
     """One pass over `loader`. Loss and hits are summed on the device and read once at the end: a read
-    per step would make the host wait for the GPU at every step (bench/RESULTS.md section 6)."""
+    per step would make the host wait for the GPU at every step (bench/RESULTS.md section 6).
+
+    compiled: torch.compile(model), used for full batches; the epoch's short last batch goes through
+    `model` itself, so that one compiled graph (and one CUDA graph) serves the whole run."""
     model.train()
+    full_batch = getattr(loader, "batch_size", None)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     n = 0
@@ -204,8 +214,9 @@ def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(device, non_blocking=True)
+        step_model = compiled if compiled is not None and len(y) == full_batch else model
         with _autocast(device, amp):
-            logits = model(x)
+            logits = step_model(x)
         loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -241,8 +252,8 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
     amp = config.amp if device.type == "cuda" or config.amp == "bf16" else "off"
     channels_last = config.channels_last and device.type == "cuda"
     on_gpu = device.type == "cuda"
-    if on_gpu and not config.deterministic:
-        torch.backends.cudnn.benchmark = True    # fixed input sizes: cuDNN picks its fastest kernels once
+    if on_gpu:
+        _gpu_speedups(config)
 
     seed_everything(config.seed)
     if data is None:
@@ -258,6 +269,9 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim)
+    compiled = None
+    if config.compile != "off":              # training only: evaluation runs `model` itself
+        compiled = torch.compile(model, mode=None if config.compile == "default" else config.compile)
     history = History(class_names=tuple(data.class_names))
     start_epoch = 0
     if resume_from is not None:
@@ -275,7 +289,8 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-        record.update(train_one_epoch(model, train_loader, optimizer, config.optim, device, amp, channels_last))
+        record.update(train_one_epoch(model, train_loader, optimizer, config.optim, device, amp, channels_last,
+                                      compiled))
         scheduler.step()
         if val_loader is not None:
             val = evaluate(model, val_loader, num_classes, device, amp, channels_last)
@@ -315,9 +330,10 @@ def _restore(state: Mapping, config: TrialConfig, model, optimizer, scheduler, h
     if state.get("format") != STATE_FORMAT:
         raise StateError(f"state format {state.get('format')!r} is not {STATE_FORMAT}: "
                          "it was not written by transfer_core.engine.make_state")
-    saved = from_flat(state["config"])
-    if to_flat(saved) != to_flat(config):
-        diff = sorted(k for k, v in to_flat(config).items() if to_flat(saved).get(k) != v)
+    saved = to_flat(from_flat(state["config"]))
+    # placement (workers, threads, cache folder, compile) may differ: it changes speed, not the result
+    diff = sorted(k for k, v in to_flat(config).items() if k not in PLACEMENT_KEYS and saved.get(k) != v)
+    if diff:
         raise StateError(f"the state was saved for another config; differing keys: {', '.join(diff)}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
