@@ -44,12 +44,13 @@ SPEC_PEAK_TFLOPS = {"H200": 989.4, "H100 80GB HBM3": 989.4, "H100 SXM": 989.4, "
                     "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 # The training step's variants, in the order they run (a run cut short keeps the first ones). "before" is
 # the engine's CUDA set-up until 2026-11-27 (bf16 autocast + channels_last); the later rows add what the
-# engine now does (cudnn.benchmark) and what it may add (a fused optimizer step, torch.compile).
+# engine does not (cudnn.benchmark: it costs a trial's first epoch ~20 s, see the fit part) and what a trial
+# can ask for (TrialConfig.compile); a fused optimizer step measured no gain.
 BASE = {"amp": "bf16", "channels_last": True, "compile": False, "benchmark": False, "fused": False, "batch": None}
 VARIANTS = [
     ("fp32", dict(BASE, amp="off", channels_last=False)),
     ("bf16", dict(BASE, channels_last=False)),
-    ("bf16 + channels_last (the engine before 2026-11-27)", dict(BASE)),
+    ("bf16 + channels_last (the engine's CUDA default)", dict(BASE)),
     ("bf16 + channels_last + cudnn.benchmark", dict(BASE, benchmark=True)),
     ("bf16 + channels_last + cudnn.benchmark + fused SGD", dict(BASE, benchmark=True, fused=True)),
     ("bf16 + cudnn.benchmark + fused SGD (no channels_last)", dict(BASE, channels_last=False, benchmark=True,
@@ -64,7 +65,7 @@ VARIANTS = [
      dict(BASE, channels_last=False, benchmark=True, fused=True, compile="reduce-overhead")),
 ]
 PARTS = ("steps", "engine", "packing", "compile", "fit")
-PACKED = dict(BASE, benchmark=True, fused=True)     # what each packed trial runs
+PACKED = dict(BASE)     # what each packed trial runs: the engine's CUDA default
 
 
 def spec_peak(name: str) -> float | None:
@@ -223,9 +224,9 @@ def _train_one_epoch_before(model, loader, optimizer, device, amp, channels_last
 
 def engine_rate(cfg, device, epochs: int = 2) -> dict:
     """A paper trial's epoch with the real loader (synthetic faces, the profile's workers): the engine as it
-    was ("before": per-step reads, pageable batches, no cudnn.benchmark, foreach SGD) against the engine now
-    ("after": one read per epoch, pinned batches, cudnn.benchmark on CUDA; + fused SGD, measured). Also the
-    loader alone, at the profile's workers and at 8: is the data path the limit?"""
+    was until 2026-11-27 ("before": loss and hits read back every step, pageable batches) against the engine
+    now ("after": one read per epoch, pinned batches). Also the loader alone, at the profile's workers and at
+    8: is the data path the limit?"""
     import torch
 
     from transfer_core.data import build_train_loader, load_splits
@@ -238,18 +239,19 @@ def engine_rate(cfg, device, epochs: int = 2) -> dict:
     decode_s = time.perf_counter() - t0
     amp = "bf16" if on_gpu else "off"
     channels_last = on_gpu and cfg.channels_last
+    torch.backends.cudnn.benchmark = False
     out = {"decode_s": decode_s, "train_images": len(data.train), "augment": cfg.data.augment,
-           "num_workers": cfg.data.num_workers, "epochs": {}, "images_per_s": {}, "loader_only": {}}
+           "num_workers": cfg.data.num_workers, "epochs": {}, "images_per_s": {}, "loader_only": {},
+           "after_means": "one read per epoch, pinned batches"}
     for augment in (cfg.data.augment, "light"):
         data_cfg = dataclasses.replace(cfg.data, augment=augment)
-        for arm in ("before", "after", "after + fused SGD"):
-            after = arm != "before"
-            torch.backends.cudnn.benchmark = after and on_gpu
+        for arm in ("before", "after"):
+            after = arm == "after"
             seed_everything(0)
             model = build_model(cfg.model).to(device)
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
-            optimizer = build_optimizer(model, cfg.optim, fused=on_gpu and "fused" in arm)
+            optimizer = build_optimizer(model, cfg.optim)
             loader = build_train_loader(data.train, data_cfg, cfg.model.image_size, cfg.optim.batch_size,
                                         pin_memory=after and on_gpu)
             if after:
@@ -271,11 +273,11 @@ def engine_rate(cfg, device, epochs: int = 2) -> dict:
     return out
 
 
-FIT_ARMS = (  # name, TrialConfig changes, cudnn.benchmark as the engine sets it
-    ("engine default (eager, cudnn.benchmark)", {}, True),
+FIT_ARMS = (  # name, TrialConfig changes, torch.backends.cudnn.benchmark
+    ("engine default (eager)", {}, False),
     ("compile reduce-overhead (CUDA graphs), channels_last off", {"compile": "reduce-overhead",
-                                                                  "channels_last": False}, True),
-    ("eager, no cudnn.benchmark", {}, False),
+                                                                  "channels_last": False}, False),
+    ("eager + cudnn.benchmark", {}, True),
 )
 
 
@@ -284,8 +286,9 @@ def _fit_child(cfg, changes: dict, benchmark: bool, queue) -> None:
         t0 = time.perf_counter()
         import transfer_core.engine as engine
 
-        if not benchmark:
-            engine._gpu_speedups = lambda config: None
+        import torch
+
+        torch.backends.cudnn.benchmark = benchmark
         history = engine.fit(dataclasses.replace(cfg, **changes))
         keys = ("epoch", "epoch_time_s", "train_images_per_s", "train_loss", "val_acc", "test_acc")
         queue.put({"seconds_in_process": time.perf_counter() - t0,
@@ -328,7 +331,7 @@ def _pack_worker(cfg, device_name, seconds, barrier, queue) -> None:
         torch.set_num_threads(1)
         device = torch.device(device_name)
         on_gpu = device.type == "cuda"
-        v = dict(PACKED, amp="bf16" if on_gpu else "off", channels_last=on_gpu, fused=on_gpu)
+        v = dict(PACKED, amp="bf16" if on_gpu else "off", channels_last=on_gpu)
         queue.put(train_step_rate(cfg, device, v, seconds, barrier=barrier))
     except BaseException as exc:  # OOM and friends: recorded, not fatal
         try:
@@ -499,6 +502,7 @@ def main(argv=None) -> int:
                     continue
                 r = packing(cfg, device, n, seconds)
                 payload["packing"].append(r)
+                payload["packing_settings"] = PACKED
                 print(f"packing {n}: {r}", flush=True)
                 save()
         if "compile" in parts:
@@ -537,6 +541,67 @@ def summary(r: dict) -> list[list[str]]:
              "none set", "n/a"]]
 
 
+def findings(r: dict) -> list[str]:
+    """What the numbers say, computed from them (a part missing from the JSON leaves its line out)."""
+    v, f, out = r.get("variants", {}), r.get("fit") or {}, []
+
+    def times(arm, first=1):
+        return ", ".join(f"{e['epoch_time_s']:.1f}" for e in arm["epochs"][first:])
+
+    eager = max((x["images_per_s"] for x in v.values() if "images_per_s" in x and not x["settings"]["compile"]
+                 and not x["settings"]["batch"]), default=None)
+    graphs = max((x["images_per_s"] for x in v.values() if "images_per_s" in x
+                  and x["settings"]["compile"] == "reduce-overhead"), default=None)
+    big = max((x["images_per_s"] for x in v.values() if "images_per_s" in x and x["settings"]["batch"]),
+              default=None)
+    if eager and graphs:
+        out.append(f"- **The step is bound by launching kernels, not by the GPU's arithmetic.** At the recipe's "
+                   f"batch of 64, the best eager step runs {eager:.0f} images/s; CUDA graphs "
+                   f"(`torch.compile(mode=\"reduce-overhead\")`) run {graphs:.0f}, {graphs / eager:.2f}x"
+                   + (f", and a batch of 256 eager {big:.0f}" if big else "") + ". Packed trials "
+                   "barely add up (the table above): processes time-share the GPU, each still launch-bound.")
+    fits = {k: x for k, x in f.items() if isinstance(x, dict) and "epochs" in x}
+    plain = next((x for k, x in fits.items() if k.startswith("engine default")), None)
+    bench = next((x for k, x in fits.items() if "cudnn.benchmark" in k and "compile" not in k), None)
+    comp = next((x for k, x in fits.items() if "compile" in k), None)
+    if plain and bench:
+        out.append(f"- **cudnn.benchmark does not pay for a trial.** In a fresh process the first epoch took "
+                   f"{bench['epochs'][0]['epoch_time_s']:.1f} s with it and {plain['epochs'][0]['epoch_time_s']:.1f} s "
+                   f"without (every new shape is timed: train, the short last batch, evaluation), and the later "
+                   f"epochs were no faster ({times(bench)} s against {times(plain)} s). The engine "
+                   "leaves it off.")
+    comp_name = next((k for k in fits if "compile" in k), "")
+    base = bench if "cudnn.benchmark" in comp_name else plain      # the eager arm with the same cuDNN setting
+    if base and comp:
+        saved = sum(p["epoch_time_s"] - c["epoch_time_s"] for p, c in zip(base["epochs"][1:], comp["epochs"][1:]))
+        saved /= max(1, len(comp["epochs"]) - 1)
+        cost = comp["epochs"][0]["epoch_time_s"] - base["epochs"][0]["epoch_time_s"]
+        n = r.get("fit_train_images") or (r.get("engine") or {}).get("train_images")
+        line = (f"- **`compile: reduce-overhead` pays off only for long trials.** `fit` with it: first epoch "
+                f"{comp['epochs'][0]['epoch_time_s']:.0f} s (compiling), then "
+                f"{times(comp)} s per epoch against {times(base)} s eager"
+                f"{' (both with cudnn.benchmark)' if base is bench else ''}: about "
+                f"{cost:.0f} s more once, {saved:.1f} s less per epoch")
+        if n and saved > 0:
+            line += (f" of {n} images, so it breaks even after ~{cost / saved * n:,.0f} training images "
+                     f"({cost / saved * n / 12271:.0f} epochs of RAF-DB's 12,271)")
+        out.append(line + ". Off by default; `--set compile=reduce-overhead` for long runs on a GPU.")
+    e = r.get("engine") or {}
+    lo = e.get("loader_only", {})
+    if lo and graphs:
+        first = next(iter(lo.items()))
+        out.append(f"- **With CUDA graphs the loader becomes the limit:** {first[0]}: {first[1]:.0f} images/s "
+                   f"alone, below the compiled step's {graphs:.0f}; 8 workers reach "
+                   f"{next((x for k, x in lo.items() if k.endswith(' 8 workers')), float('nan')):.0f}. On a GPU "
+                   "node with spare cores, raise `cpus_per_trial` and `data.num_workers` with it.")
+    if "before" in " ".join(e.get("images_per_s", {})):
+        pairs = [(k.split(", ")[0], e["images_per_s"][k], e["images_per_s"].get(k.replace("before", "after")))
+                 for k in e["images_per_s"] if k.endswith(", before")]
+        out.append(f"- **The engine's loop, before -> after ({e.get('after_means', '')}):** " + "; ".join(
+            f"{aug} {b:.0f} -> {a:.0f} images/s ({100 * (a / b - 1):+.0f} %)" for aug, b, a in pairs if a) + ".")
+    return ["", "Findings:", ""] + out if out else []
+
+
 def render(r: dict) -> list[tuple[int, str]]:
     p = r["params"]
     smoke = p.get("cpu_smoke")
@@ -571,8 +636,8 @@ def render(r: dict) -> list[tuple[int, str]]:
         text += ["", f"The engine as a paper trial runs it (`train_one_epoch`, the real loader with "
                  f"{e['num_workers']} workers, bf16 + channels_last, {e['train_images']} synthetic images, "
                  f"images/s of the last of {len(next(iter(e['epochs'].values()), []))} epochs). *before*: the "
-                 "engine until 2026-11-27 (loss and hits read back every step, pageable batches, no "
-                 "cudnn.benchmark); *after*: one read per epoch, pinned batches, cudnn.benchmark.", "",
+                 "engine until 2026-11-27 (loss and hits read back every step, pageable batches); *after*: "
+                 f"{e.get('after_means', 'one read per epoch, pinned batches')}.", "",
                  common.md_table(["augmentation", "engine", "images/s", "per epoch"], rows), "",
                  f"The loader alone: {loaders}."]
     elif e and "error" in e:
@@ -597,20 +662,26 @@ def render(r: dict) -> list[tuple[int, str]]:
     g = r.get("fit_in_process")
     if g:
         text += ["", "An earlier `fit` of 3 epochs in the benchmark's own process (after the matmul, before any "
-                 "training there; engine default): epoch times " +
+                 f"training there; {g.get('settings', 'the engine default')}): epoch times " +
                  ", ".join(f"{e['epoch_time_s']:.1f}" for e in g["epochs"]) + " s, train images/s " +
                  ", ".join(f"{e['train_images_per_s']:.0f}" for e in g["epochs"]) + "."]
     if r.get("packing"):
         rows = [[x["processes"], f"{x.get('gpu_per_trial', 1 / x['processes']):g}",
                  x.get("error") or f"{x['aggregate_images_per_s']:.0f}",
                  "" if "error" in x else ", ".join(f"{v:.0f}" for v in x["per_process"])] for x in r["packing"]]
-        text += ["", "Trials packed per GPU (separate processes training at once on the one device, bf16 + "
-                 "channels_last + cudnn.benchmark + fused SGD, no compile; Ray's fractional `gpus_per_trial` only co-locates them):", "",
+        ps = r.get("packing_settings") or PACKED
+        what = " + ".join(["bf16" if ps["amp"] == "bf16" else "fp32"] + [k.replace("fused", "fused SGD").replace(
+            "benchmark", "cudnn.benchmark") for k in ("channels_last", "benchmark", "fused") if ps.get(k)])
+        text += ["", f"Trials packed per GPU (separate processes training at once on the one device, {what}, no "
+                 "compile; Ray's fractional `gpus_per_trial` only co-locates them):", "",
                  common.md_table(["trials", "GPU per trial", "aggregate images/s", "per trial"], rows)]
-    for e in r.get("earlier_runs", []):
-        text += ["", f"Parts not rerun come from an earlier run on the same kind of card, {e['date']} "
-                 f"({common.machine_line(e['machine'])}); the last run measured: "
-                 f"{', '.join(r.get('parts_run_last', []))}."]
+    text += findings(r)
+    if r.get("earlier_runs"):
+        text += ["", "Merged from several device calls on the same kind of card (`--merge`); parts not rerun "
+                 "come from the earlier calls (" + ", ".join(e["date"] for e in r["earlier_runs"])
+                 + f"); the last call, described above, measured: {', '.join(r.get('parts_run_last', []))}. "
+                 "(The git revision in a device call's description is that of the session's first checkout; "
+                 "the code measured is the working tree sent with the call.)"]
     if r.get("skipped"):
         text += ["", "Skipped: " + "; ".join(r["skipped"]) + "."]
     return [(6, "\n".join(text))]

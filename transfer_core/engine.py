@@ -156,12 +156,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
 
 
-def _gpu_speedups(config: TrialConfig) -> None:
-    """Process-wide CUDA settings for a trial."""
-    if not config.deterministic:
-        torch.backends.cudnn.benchmark = True    # fixed input sizes: cuDNN picks its fastest kernels once
-
-
 def _autocast(device: torch.device, amp: str):
     enabled = amp == "bf16" or (amp == "auto" and device.type == "cuda")
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -251,9 +245,7 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
     device = resolve_device(config.device)
     amp = config.amp if device.type == "cuda" or config.amp == "bf16" else "off"
     channels_last = config.channels_last and device.type == "cuda"
-    on_gpu = device.type == "cuda"
-    if on_gpu:
-        _gpu_speedups(config)
+    on_gpu = device.type == "cuda"   # cudnn.benchmark stays off: it cost a trial ~20 s (bench/RESULTS.md 6)
 
     seed_everything(config.seed)
     if data is None:
