@@ -93,6 +93,18 @@ def reported_epochs(storage: Path, cell_id: str) -> list[int]:
     return epochs
 
 
+def attempt_starts(storage: Path, cell_id: str) -> list[int]:
+    """The epoch each attempt of a cell's Tune trial first reported (iterations_since_restore == 1). Unlike
+    the rows themselves, which a driver killed before Tune synced its staging folder can lose, the resumed
+    attempt's first row says where it started."""
+    starts = []
+    for path in sorted(storage.glob("*/*/result.json")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows and rows[0].get("cell_id") == cell_id:
+            starts += [int(row["epoch"]) for row in rows if row.get("iterations_since_restore") == 1]
+    return starts
+
+
 def wait_for(condition, proc: subprocess.Popen, what: str, processes: Processes, name: str,
              timeout: float = 150):
     """condition()'s first truthy value; fails early, with the driver's log, if the driver exits first."""

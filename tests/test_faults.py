@@ -31,7 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from processes import Processes, finish, reported_epochs, wait_for
+from processes import Processes, attempt_starts, finish, reported_epochs, wait_for
 from sweeps import schema, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
 from transfer_core import engine
@@ -388,7 +388,9 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
     assert long.info.run_id == before["faults/long/seed0"].info.run_id, "the interrupted cell continued its run"
     assert _steps(store, long.info.run_id) == list(range(1, LONG + 1))
     reported = reported_epochs(storage, long.data.tags[schema.TAG_CELL_ID])
-    assert reported.count(1) == 1 and reported[-1] == LONG, f"resumed from its checkpoint: {reported}"
+    starts = attempt_starts(storage, long.data.tags[schema.TAG_CELL_ID])
+    assert reported[-1] == LONG and len(reported) == len(set(reported)), f"no epoch reported twice: {reported}"
+    assert starts and starts[-1] > 1, f"the last attempt resumed from a checkpoint, not epoch 1: {starts}"
 
 
 def _free_port() -> int:
