@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,30 @@ def reported_epochs(storage: Path, cell_id: str) -> list[int]:
         if rows and rows[0].get("cell_id") == cell_id:
             epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
     return epochs
+
+
+def checkpointed_epochs(storage: Path) -> int:
+    """Epochs checkpointed so far, over all trials: a trial's worker writes checkpoint_<index> straight into
+    the storage folder as each epoch ends, so unlike result.json (synced from the driver) it does not lag."""
+    total = 0
+    for trial in storage.glob("*/train_cell_*"):
+        indices = [int(p.name.rsplit("_", 1)[1]) for p in trial.glob("checkpoint_*") if p.name[-1].isdigit()]
+        total += max(indices) + 1 if indices else 0
+    return total
+
+
+def trials_with_synced_checkpoint(storage: Path) -> int:
+    """Trials whose checkpoint the newest experiment state in `storage` records: what a resumed driver will
+    restore from. The driver syncs that file some time after each checkpoint, so a driver killed in between
+    restarts the trial from its previous synced checkpoint, or from scratch."""
+    states = sorted(storage.glob("*/experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return 0
+    try:
+        trials = json.loads(states[-1].read_text())["trial_data"]
+    except (OSError, ValueError, KeyError):   # caught mid-write
+        return 0
+    return sum(1 for _, run_state in trials if re.search(r"checkpoint_\d{6}", run_state))
 
 
 def attempt_starts(storage: Path, cell_id: str) -> list[int]:

@@ -31,7 +31,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from processes import Processes, attempt_starts, finish, reported_epochs, wait_for
+from processes import (Processes, attempt_starts, checkpointed_epochs, finish, reported_epochs,
+                       trials_with_synced_checkpoint, wait_for)
 from sweeps import schema, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
 from transfer_core import engine
@@ -354,7 +355,8 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
                                                                          tmp_path, monkeypatch):
     storage = tmp_path / "results"
     # Tune saves its experiment state (which checkpoint each trial has) every few seconds by default; a
-    # driver killed between two saves restores the long cell without its checkpoint. Save on every step.
+    # driver killed between two saves restores the long cell without its checkpoint. Save on every step, and
+    # kill the driver only once the state synced to storage records both cells' checkpoints.
     processes.env["TUNE_GLOBAL_CHECKPOINT_S"] = "0"
     driver = processes.sweeps("run", *_sweep_args(spec_file, store, storage), name="run")
 
@@ -363,7 +365,8 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
         short, long = runs.get("faults/short/seed0"), runs.get("faults/long/seed0")
         return (short is not None and long is not None
                 and short.data.tags.get(schema.TAG_STATUS) == "completed" and short.info.end_time
-                and 3 <= long.data.metrics.get("epochs_done", 0) < LONG) and runs  # epochs 1-2 checkpointed
+                and 3 <= long.data.metrics.get("epochs_done", 0) < LONG
+                and trials_with_synced_checkpoint(storage) == 2) and runs
 
     before = wait_for(short_done_long_checkpointed, driver, "one cell completed and one checkpointed",
                        processes, "run")
@@ -436,13 +439,12 @@ def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_
         return len(runs) == 2 and all(1 <= r.data.metrics.get("epochs_done", 0) < LONG
                                       for r in runs.values()) and runs
 
-    cells = [r.data.tags[schema.TAG_CELL_ID] for r in wait_for(both_logging, driver, "both cells to log epochs",
-                                                                 processes, "run").values()]
+    wait_for(both_logging, driver, "both cells to log epochs", processes, "run")
     os.killpg(server.pid, signal.SIGKILL)  # gone at once: a graceful stop can outlast the cells' last epochs
     server.wait(timeout=30)
     down_ms = int(time.time() * 1000)
-    reported_before = sum(len(reported_epochs(storage, cell)) for cell in cells)
-    wait_for(lambda: sum(len(reported_epochs(storage, cell)) for cell in cells) >= reported_before + 3,
+    checkpointed = checkpointed_epochs(storage)
+    wait_for(lambda: checkpointed_epochs(storage) >= checkpointed + 3,
              driver, "3 more epochs trained while the server is down", processes, "run")
     _start_server(processes, db, port, "server-again")
     up_ms = int(time.time() * 1000)

@@ -185,8 +185,9 @@ class TrialConfig:
     channels_last: bool = True          # on CUDA only
     num_threads: int | None = None      # torch intra-op threads (None: torch's default)
     deterministic: bool = False         # torch.use_deterministic_algorithms (CPU results are reproducible anyway)
-    # torch.compile of the training step's forward: off | default | reduce-overhead (+ CUDA graphs). Costs
-    # ~35-60 s of compiling per trial; pays off on a GPU for long trials (bench/RESULTS.md section 6)
+    # torch.compile of the training step: off | default | reduce-overhead (+ CUDA graphs). Placement, like
+    # the thread count: the same training, not bit-identical (inductor draws the dropout and MAD masks from
+    # its own RNG). ~70-90 s of compiling per trial on an H200; pays off only for long runs (bench/RESULTS.md 6)
     compile: str = "off"
 
     def __post_init__(self) -> None:

@@ -137,7 +137,8 @@ def lr_factor(cfg: OptimConfig, epoch: int) -> float:
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool = False) -> torch.optim.Optimizer:
     """SGD (momentum) or AdamW; no weight decay on the parameters the model names (pos/CLS, norms, biases).
 
-    fused: one CUDA kernel for the whole update (parameters on a CUDA device only)."""
+    fused: one CUDA kernel for the whole update (parameters on a CUDA device only). `fit` does not use it:
+    it measured no faster on an H200 (bench/RESULTS.md section 6)."""
     skip = set(getattr(model, "no_weight_decay", lambda: set())())
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -193,12 +194,12 @@ def evaluate(model: torch.nn.Module, loader, num_classes: int, device: torch.dev
 def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off",
                     channels_last=False, compiled=None) -> dict:
     """One pass over `loader`. Loss and hits are summed on the device and read once at the end: a read
-    per step would make the host wait for the GPU at every step (bench/RESULTS.md section 6).
+    per step makes the host wait for the GPU at every step.
 
     compiled: torch.compile(model), used for full batches; the epoch's short last batch goes through
     `model` itself, so that one compiled graph (and one CUDA graph) serves the whole run."""
     model.train()
-    full_batch = getattr(loader, "batch_size", None)
+    full_batch = getattr(loader, "batch_size", None)     # None: the first batch's size
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     n = 0
@@ -208,6 +209,7 @@ def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(device, non_blocking=True)
+        full_batch = full_batch or len(y)
         step_model = compiled if compiled is not None and len(y) == full_batch else model
         with _autocast(device, amp):
             logits = step_model(x)
@@ -323,7 +325,7 @@ def _restore(state: Mapping, config: TrialConfig, model, optimizer, scheduler, h
         raise StateError(f"state format {state.get('format')!r} is not {STATE_FORMAT}: "
                          "it was not written by transfer_core.engine.make_state")
     saved = to_flat(from_flat(state["config"]))
-    # placement (workers, threads, cache folder, compile) may differ: it changes speed, not the result
+    # placement (workers, threads, cache folder, compile) may differ: the same training, run differently
     diff = sorted(k for k, v in to_flat(config).items() if k not in PLACEMENT_KEYS and saved.get(k) != v)
     if diff:
         raise StateError(f"the state was saved for another config; differing keys: {', '.join(diff)}")
