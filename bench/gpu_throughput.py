@@ -4,21 +4,23 @@ autocast, channels_last and torch.compile on and off; the engine's real data pat
 Needs torch (and torchvision, numpy, pillow, pyyaml) only: no ray, optuna or mlflow, so it runs on a lent
 GPU machine with the project installed `--no-deps`. `bench/gpu.sh` is the one call that runs it there.
 
-Parts, each written to the JSON as soon as it is done (a run stopped at its limit keeps what it had):
-1. the device; forward MACs per image counted by torch.utils.flop_counter (the issue's figure, 15.28 GMACs
-   per 112-px image forward, is what MFU uses: training = 3 x forward = 91.7 GFLOP per image); a bf16
-   8192^3 matrix product as the achievable peak, beside the data-sheet peak;
-2. the model's training step (SGD as in the paper profile, batch 64, tensors already on the GPU) in
-   variants: fp32; bf16 autocast; + channels_last; + torch.compile (with and without channels_last);
-   images/s and MFU against both peaks;
-3. the engine as a paper trial runs it: `transfer_core.engine.train_one_epoch` with the real loader
-   (synthetic faces at 112 px, the `released` augmentation, the profile's 3 loader workers), the
-   engine's CUDA defaults (bf16 autocast, channels_last, no compile) - is the data path the limit?;
-4. (--packing) trials packed per GPU: 1, 2 and 4 processes training at once on the one GPU (what Ray's
-   gpus_per_trial 1, 0.5 and 0.25 do: they share the device, nothing partitions it) -> aggregate images/s.
+Always first: the device; forward MACs per image counted by torch.utils.flop_counter (the issue's figure,
+15.28 GMACs per 112-px image forward, is what MFU uses: training = 3 x forward = 91.7 GFLOP per image); a
+bf16 8192^3 matrix product as the achievable peak, beside the data-sheet peak. Then the parts (--parts),
+each written to the JSON as soon as it is done (a run stopped at its limit keeps what it had):
+- steps: the model's training step (SGD as in the paper profile, batch 64, tensors already on the GPU) in
+  eager variants (fp32; bf16; channels_last; cudnn.benchmark; fused SGD; batch 256): images/s and MFU;
+- engine: `transfer_core.engine.train_one_epoch` with the real loader (synthetic faces at 112 px, the
+  `released` augmentation, the profile's 3 loader workers), the engine's loop before and after
+  2026-11-27, and the loader alone - is the data path the limit?;
+- packing (with --packing): 1, 2 and 4 processes training at once on the one GPU (what Ray's
+  gpus_per_trial 1, 0.5 and 0.25 do: they share the device, nothing partitions it) -> aggregate images/s;
+- compile: the torch.compile variants, last (default, without channels_last, reduce-overhead);
+- fit (only when named): `engine.fit` end to end, each arm in a fresh process.
+--merge adds the parts run now to an earlier gpu.json of the same card.
 
-    python bench/gpu_throughput.py --out-dir $OUT --packing      # on the GPU machine (~5-8 min)
-    python bench/gpu_throughput.py --cpu-smoke --packing         # here: tiny sizes on the CPU (~1 min)
+    python bench/gpu_throughput.py --out-dir $OUT --packing      # on the GPU machine (~5-6 min)
+    python bench/gpu_throughput.py --cpu-smoke --packing         # here: tiny sizes on the CPU (~2 min)
 """
 
 from __future__ import annotations
@@ -664,7 +666,7 @@ def render(r: dict) -> list[tuple[int, str]]:
     elif e and "error" in e:
         text += ["", f"Engine part failed: {e['error']}"]
     f = r.get("fit")
-    if f and "error" not in f and "epochs" not in f:
+    if f and "error" not in f:
         rows = []
         for name, x in f.items():
             if "error" in x:

@@ -84,14 +84,19 @@ class Processes:
         assert not self.wait_gone(10), "processes started by this test outlived it"
 
 
+def _result_rows(storage: Path, cell_id: str) -> list[dict]:
+    """A cell's Tune trial results as written to result.json, in order, over every attempt."""
+    rows = []
+    for path in sorted(storage.glob("*/*/result.json")):
+        found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if found and found[0].get("cell_id") == cell_id:
+            rows += found
+    return rows
+
+
 def reported_epochs(storage: Path, cell_id: str) -> list[int]:
     """The epochs a cell's Tune trial reported, in order, over every attempt (result.json rows)."""
-    epochs = []
-    for path in sorted(storage.glob("*/*/result.json")):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if rows and rows[0].get("cell_id") == cell_id:
-            epochs += [int(row["epoch"]) for row in rows if "epoch" in row]
-    return epochs
+    return [int(row["epoch"]) for row in _result_rows(storage, cell_id) if "epoch" in row]
 
 
 def checkpointed_epochs(storage: Path) -> int:
@@ -122,12 +127,7 @@ def attempt_starts(storage: Path, cell_id: str) -> list[int]:
     """The epoch each attempt of a cell's Tune trial first reported (iterations_since_restore == 1). Unlike
     the rows themselves, which a driver killed before Tune synced its staging folder can lose, the resumed
     attempt's first row says where it started."""
-    starts = []
-    for path in sorted(storage.glob("*/*/result.json")):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if rows and rows[0].get("cell_id") == cell_id:
-            starts += [int(row["epoch"]) for row in rows if row.get("iterations_since_restore") == 1]
-    return starts
+    return [int(row["epoch"]) for row in _result_rows(storage, cell_id) if row.get("iterations_since_restore") == 1]
 
 
 def wait_for(condition, proc: subprocess.Popen, what: str, processes: Processes, name: str,

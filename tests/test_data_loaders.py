@@ -124,6 +124,20 @@ def test_train_loader_with_workers_replays_an_epoch_after_reseeding():
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
 
 
+def test_loader_asked_to_pin_yields_page_locked_batches(monkeypatch):
+    pinned = []
+
+    def pin(tensor):                      # stands in for Tensor.pin_memory, which needs a CUDA driver
+        pinned.append(tensor)
+        return tensor
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin)
+    batches = _epoch(build_eval_loader(_split(6, 8), _cfg(), 8, 4, pin_memory=True))
+    assert len(batches) == 2 and len(pinned) == 4, "both tensors of every batch are pinned"
+    pinned.clear()
+    _epoch(build_eval_loader(_split(6, 8), _cfg(), 8, 4))
+    assert pinned == [], "nothing is pinned unless asked (fit asks on CUDA only)"
+
+
 _SET_IN_THIS_PROCESS: list[str] = []
 
 

@@ -245,9 +245,9 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(config.device)
-    amp = config.amp if device.type == "cuda" or config.amp == "bf16" else "off"
-    channels_last = config.channels_last and device.type == "cuda"
     on_gpu = device.type == "cuda"   # cudnn.benchmark stays off: it cost a trial ~20 s (bench/RESULTS.md 6)
+    amp = config.amp if on_gpu or config.amp == "bf16" else "off"
+    channels_last = config.channels_last and on_gpu
 
     seed_everything(config.seed)
     if data is None:
