@@ -8,7 +8,11 @@
    imports included, as each sweep's trial worker pays them), at concurrency 2 two such processes;
    and, as a strict extra, a loop in this already warm process. Overhead = (sweep wall - plain wall)
    / sweep wall, Ray's one-off start excluded (timed apart). Full-length runs are interleaved
-   A B B A, medians reported. Goal: <= 5 % of the sweep's wall time.
+   A B B A A B (--reps), medians reported. Goal: <= 5 % of the sweep's wall time.
+   At concurrency 2 one more pair runs cells of twice the profile's epochs; the extra wall time at the
+   three cell lengths is fitted as fixed per sweep + per epoch, which says from what sweep size on the
+   goal holds (the fixed part, process start and imports of the trial workers and the report, does
+   not shrink with the sweep; its share does).
    A timeline callback added to the Tune run (in this driver process only: the library is not
    changed) splits the sweep's extra time into: set-up before the first trial, the first trial's
    start (worker process, imports, MLflow's first use), later trials' start (Tune reuses the
@@ -17,7 +21,7 @@
 5. How cost grows: sweep wall time against the number of short cells (2, 4, 8 at concurrency 2) and
    against concurrency 1 -> 2 (speed-up, beside the plain processes' own speed-up on this machine).
 
-    python bench/overhead.py            # ~27 minutes on 2 cores
+    python bench/overhead.py            # ~40 minutes on 2 cores
     python bench/overhead.py --smoke    # ~1 minute: smoke profile, tiny data, one repetition
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import sys
 import textwrap
 import time
@@ -355,6 +360,10 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="epochs per cell (default: the profile's)")
     parser.add_argument("--short-epochs", type=int, default=3, help="epochs per cell of the short-cell runs")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per arm: cells = 2 x seeds (default 4 cells)")
+    parser.add_argument("--reps", type=int, default=3,
+                        help="repetitions of each full-length comparison, interleaved A B B A A B ... (default 3)")
+    parser.add_argument("--long-epochs", type=int, default=None,
+                        help="epochs per cell of the long-cell pair at concurrency 2 (default: twice the profile's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     tmp = common.bench_env()
@@ -367,10 +376,12 @@ def main(argv=None) -> int:
     profile_epochs = load_profile(profile).config().optim.epochs
     epochs = 2 if args.smoke else (args.epochs or profile_epochs)
     short = 1 if args.smoke else args.short_epochs
+    long_ = 3 if args.smoke else (args.long_epochs or 2 * profile_epochs)
     seeds = 1 if args.smoke else args.seeds
     extra = {"data.synthetic_per_class": 8} if args.smoke else {}
     overrides = {"optim.epochs": epochs, **extra}
     short_overrides = {"optim.epochs": short, **extra}
+    long_overrides = {"optim.epochs": long_, **extra}
     spec = spec_file(tmp, profile)
     log = print
 
@@ -378,6 +389,7 @@ def main(argv=None) -> int:
     log(f"ray.init {ray_start_s:.1f} s")
     configs = trial_configs(prepared_sweep(spec, tmp, seeds, overrides, 1, "plan"))
     short_configs = trial_configs(prepared_sweep(spec, tmp, seeds, short_overrides, 1, "plan-short"))
+    long_configs = trial_configs(prepared_sweep(spec, tmp, seeds, long_overrides, 1, "plan-long"))
     cache_s, _ = common.timed(lambda: load_splits(configs[0].data, configs[0].model.image_size))  # warm the cache
 
     # one-off costs, measured and set aside: the first sweep in a fresh Ray (MLflow schema) and the
@@ -397,11 +409,11 @@ def main(argv=None) -> int:
         runs.setdefault(key, []).append(r)
         log(f"{key}: {r['wall_s']:.1f} s")
 
-    # full-length cells: A B B A at concurrency 1 (a fresh script process), then at 2 (2 processes);
-    # the warm in-process loop once (the strict baseline)
-    reps = 1 if args.smoke else 2
+    # full-length cells: A B B A A B ... at concurrency 1 (a fresh script process), then at 2 (2
+    # processes); the warm in-process loop once (the strict baseline)
+    reps = 1 if args.smoke else max(1, args.reps)
     for c, key, kind in ((1, "script_c1", "script"), (2, "pool_c2", "pool")):
-        for which in (["plain", "sweep", "sweep", "plain"] if reps == 2 else ["plain", "sweep"]):
+        for which in interleaved(reps):
             plain(key, kind, configs) if which == "plain" else sweep(f"sweep_c{c}", c, overrides)
     plain("loop_c1", "loop", configs)
     # short cells: one of each
@@ -409,6 +421,9 @@ def main(argv=None) -> int:
         plain(key, kind, short_configs)
     for c in (1, 2):
         sweep(f"short_sweep_c{c}", c, short_overrides)
+    # long cells at concurrency 2, one pair: how the fixed cost amortises as the sweep grows
+    plain("long_pool_c2", "pool", long_configs)
+    sweep("long_sweep_c2", 2, long_overrides)
 
     # 5: cells 2 / 4 / 8 at concurrency 2, short cells (4 is the run above)
     scaling = {}
@@ -425,6 +440,7 @@ def main(argv=None) -> int:
     payload = {
         "params": {"profile": profile, "epochs_per_cell": epochs, "short_epochs_per_cell": short,
                    "cells": len(configs), "arms": 2, "seeds": seeds, "repetitions": reps, "overrides": overrides,
+                   "long_epochs_per_cell": long_,
                    "profile_epochs": profile_epochs, "threads_per_trial": configs[0].num_threads,
                    "data": {"synthetic_per_class": configs[0].data.synthetic_per_class,
                             "image_size": configs[0].model.image_size}},
@@ -441,6 +457,12 @@ def main(argv=None) -> int:
     return 0
 
 
+def interleaved(reps: int) -> list[str]:
+    """plain, sweep, sweep, plain, plain, sweep, ...: neither arm always runs first or on a warmer machine."""
+    pairs = [["plain", "sweep"], ["sweep", "plain"]]
+    return [which for i in range(reps) for which in pairs[i % 2]]
+
+
 # (row key, sweep runs, plain runs, what the plain arm is)
 COMPARISONS = (
     ("c1", "sweep_c1", "script_c1", "1 (one trial at a time)", "a fresh process running the cells in turn"),
@@ -449,7 +471,42 @@ COMPARISONS = (
     ("short_c1", "short_sweep_c1", "short_script_c1", "1, short cells", "a fresh process"),
     ("short_c2", "short_sweep_c2", "short_pool_c2", "2, short cells", "2 fresh processes"),
     ("short_c1_strict", "short_sweep_c1", "short_loop_c1", "1, short cells, strict", "this warm process"),
+    ("long_c2", "long_sweep_c2", "long_pool_c2", "2, long cells", "2 fresh processes"),
 )
+
+# the concurrency-2 comparisons at three cell lengths, for the size fit: (sweep runs, plain runs, epochs key)
+C2_SIZES = (("short_sweep_c2", "short_pool_c2", "short_epochs_per_cell"), ("sweep_c2", "pool_c2", "epochs_per_cell"),
+            ("long_sweep_c2", "long_pool_c2", "long_epochs_per_cell"))
+
+
+def _line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares intercept and slope of y on x."""
+    xm = sum(x for x, _ in points) / len(points)
+    ym = sum(y for _, y in points) / len(points)
+    slope = sum((x - xm) * (y - ym) for x, y in points) / sum((x - xm) ** 2 for x, _ in points)
+    return ym - slope * xm, slope
+
+
+def size_fit(p: dict, med: dict) -> dict | None:
+    """At concurrency 2: the sweep's extra wall time as fixed + per epoch of one slot, fitted over the
+    three cell lengths, and the smallest sweep (trial-epochs) whose overhead the fit puts within the goal.
+
+    With n epochs per slot, plain wall = P0 + p n and extra = F + e n, so the overhead
+    (F + e n) / (P0 + F + (p + e) n) falls to GOAL at n* = (F - GOAL (P0 + F)) / (GOAL (p + e) - e)."""
+    cells = p["params"]["cells"]
+    pts = [(cells * p["params"][ek] / 2, med[sw], med[pl]) for sw, pl, ek in C2_SIZES
+           if p["params"].get(ek) and med.get(sw) and med.get(pl)]
+    if len({n for n, _, _ in pts}) < 2:
+        return None
+    fixed, per_epoch = _line([(n, sw - pl) for n, sw, pl in pts])
+    plain0, plain_per_epoch = _line([(n, pl) for n, _, pl in pts])
+    denom = GOAL * (plain_per_epoch + per_epoch) - per_epoch
+    n_star = (fixed - GOAL * (plain0 + fixed)) / denom if denom > 0 else None
+    return {"points": [{"epochs_per_slot": n, "sweep_s": sw, "plain_s": pl} for n, sw, pl in pts],
+            "fixed_s": fixed, "per_epoch_slot_s": per_epoch, "plain_fixed_s": plain0,
+            "plain_per_epoch_slot_s": plain_per_epoch,
+            "asymptotic_overhead": per_epoch / (plain_per_epoch + per_epoch),
+            "goal_from_trial_epochs": None if n_star is None else max(0.0, 2 * n_star)}
 
 
 def derive(p: dict) -> dict:
@@ -488,13 +545,13 @@ def derive(p: dict) -> dict:
         out["training_s"] = {"sweep": in_sweep, "script": in_loop}
         parts["training slower inside the trials (sum of epoch times)"] = in_sweep - in_loop
         out["breakdown_c1_s"] = parts
+    fit_c2 = size_fit(p, med)
+    if fit_c2:
+        out["size_fit_c2"] = fit_c2
     sc = p["scaling_c2"]
-    xs = sorted(int(k) for k in sc)
-    if len(xs) >= 2:
-        xm = sum(xs) / len(xs)
-        ym = sum(sc[str(x)] for x in xs) / len(xs)
-        b = sum((x - xm) * (sc[str(x)] - ym) for x in xs) / sum((x - xm) ** 2 for x in xs)
-        out["scaling_fit"] = {"intercept_s": ym - b * xm, "per_cell_s": b}
+    if len(sc) >= 2:
+        intercept, slope = _line([(int(k), v) for k, v in sc.items()])
+        out["scaling_fit"] = {"intercept_s": intercept, "per_cell_s": slope}
     return out
 
 
@@ -522,6 +579,14 @@ def summary(r: dict) -> list[list[str]]:
                      "; ".join(strict), "<= 5 %", common.verdict(all(o[k] <= GOAL for k in ("c1_strict",
                                                                                            "short_c1_strict")
                                                                         if k in o))])
+    if "size_fit_c2" in d:
+        sf = d["size_fit_c2"]
+        n_goal = sf["goal_from_trial_epochs"]
+        rows.append(["1", f"overhead at concurrency 2 by sweep size (fit over {len(sf['points'])} cell lengths): "
+                     "per sweep + per epoch; size from which it is <= 5 %",
+                     f"{sf['fixed_s']:.1f} s + {sf['per_epoch_slot_s']:.3f} s/epoch; "
+                     + (f"from ~{n_goal:.0f} trial-epochs" if n_goal is not None else "never"),
+                     "none set", "n/a"])
     if "speedup_sweep" in d:
         rows.append(["5", "sweep speed-up, concurrency 1 -> 2",
                      f"{d['speedup_sweep']:.2f}x (plain: {d.get('speedup_plain', float('nan')):.2f}x)",
@@ -551,15 +616,37 @@ def render(r: dict) -> list[tuple[int, str]]:
             f"and warm, which no real run has. Ray's one-off start (`ray.init`) took {r['ray_start_s']:.1f} s "
             "and is excluded; the first sweep in the fresh Ray (1 epoch, 2 cells, creating MLflow's schema) took "
             f"{r['warm_up']['first_sweep_s']:.1f} s and is excluded too. Full-length cells: {p['repetitions']} "
-            "repetitions interleaved (plain, sweep, sweep, plain), medians; the rest one run each.")
+            f"repetition{'s' if p['repetitions'] != 1 else ''} interleaved (plain, sweep, sweep, plain, plain, sweep, ...), medians, each run's wall in "
+            "brackets; the rest one run each"
+            + (f", the long cells ({p['long_epochs_per_cell']} epochs) at concurrency 2 only."
+               if p.get("long_epochs_per_cell") else "."))
+    def walls(key: str) -> str:
+        each = [x["wall_s"] for x in r["runs"][key]]
+        return f"{med[key]:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in each)})" if len(each) > 1 else "")
+
     rows = []
     for key, sweep, plain, label, plain_what in COMPARISONS:
         if key in o:
-            rows.append([label, plain_what, f"{med[plain]:.1f}", f"{med[sweep]:.1f}", _pct(o[key]),
+            if key == "long_c2":
+                label = f"2, long cells ({p['long_epochs_per_cell']} epochs)"
+            rows.append([label, plain_what, walls(plain), walls(sweep), _pct(o[key]),
                          common.verdict(o[key] <= GOAL)])
     s1 = [head, "", what, "",
           common.md_table(["concurrency", "plain arm", "plain wall (s)", "sweep wall (s)",
                            "overhead = (sweep - plain) / sweep", "goal <= 5 %"], rows)]
+    if "size_fit_c2" in d:
+        sf = d["size_fit_c2"]
+        n_goal = sf["goal_from_trial_epochs"]
+        s1 += ["", "How the overhead at concurrency 2 shrinks as the sweep grows: the sweep's extra wall time "
+               f"over the {len(sf['points'])} cell lengths above, fitted as fixed + per epoch of one slot "
+               f"(least squares): **{sf['fixed_s']:.1f} s per sweep + {sf['per_epoch_slot_s']:.3f} s per "
+               f"epoch** (the plain processes: {sf['plain_fixed_s']:.1f} s + {sf['plain_per_epoch_slot_s']:.2f} s "
+               f"per epoch). The per-epoch part alone is {_pct(sf['asymptotic_overhead'])} of the wall time, "
+               "the floor for a long sweep; "
+               + (f"the goal of <= 5 % holds from about **{n_goal:.0f} trial-epochs** on (e.g. "
+                  f"{math.ceil(n_goal / p['epochs_per_cell'])} cells of {p['epochs_per_cell']} epochs; "
+                  f"this benchmark's set is {p['cells'] * p['epochs_per_cell']})."
+                  if n_goal is not None else "by this fit the goal is not reached at any size.")]
     if "breakdown_c1_s" in d:
         total = med["sweep_c1"] - med["script_c1"]
         bd = [[k, f"{v:.1f}", _pct(v / med["sweep_c1"])] for k, v in d["breakdown_c1_s"].items()]

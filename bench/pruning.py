@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -170,13 +171,13 @@ def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp:
             "trials": trials, "budgeted": pruned_arm}
 
 
-def spend_until(run: dict, target: float) -> tuple[int, bool, float | None]:
+def spend_until(run: dict, target: float, tolerance: float = TOLERANCE) -> tuple[int, bool, float | None]:
     """Trial-epochs reported (all trials, wall-clock order) until the first full-length trial whose final
-    val_acc >= target - TOLERANCE ends; (spend, found, that trial's val_acc)."""
+    val_acc >= target - tolerance ends; (spend, found, that trial's val_acc)."""
     full = run["epochs_per_trial"]
     times = sorted(t for tr in run["trials"].values() for t in tr["result_times"])
     hits = sorted((tr["result_times"][-1], tr["val_acc"][-1]) for tr in run["trials"].values()
-                  if tr["epochs"] >= full and tr["val_acc"] and tr["val_acc"][-1] >= target - TOLERANCE - 1e-12)
+                  if tr["epochs"] >= full and tr["val_acc"] and tr["val_acc"][-1] >= target - tolerance - 1e-12)
     if not hits:
         return len(times), False, None
     t_hit, value = hits[0]
@@ -371,6 +372,52 @@ def replay_table(r: dict) -> str | None:
                             "near-best found in every seed"], rows)
 
 
+LOOSER_TOLERANCES = (0.005, 0.01, 0.015, 0.02)   # the goal's 0.5 points first
+
+
+def tolerance_table(r: dict) -> str | None:
+    """Each arm's spend, / the unpruned budget, with the near-best criterion loosened: 1, 1.5, 2 points and
+    one standard error of val_acc at the target (binomial, on the validation split). Exact, not a replay:
+    every arm ran until a full-length trial came within 0.5 points of the target (or to its budget), and
+    such a trial is within any looser tolerance too, so the first one within it is already recorded."""
+    p = r["params"]
+    budget = p["num_samples"] * p["epochs"]
+    by = {(x["arm"], x["seed"]): x for x in r["runs"]}
+    seeds = sorted({seed for _, seed in by if all((arm, seed) in by for arm in ARMS)})
+    n_val = (p.get("counts") or {}).get("val")
+    if not seeds or not n_val:
+        return None
+    targets = {seed: max(tr["val_acc"][-1] for tr in by[("none", seed)]["trials"].values()
+                         if tr["epochs"] >= p["epochs"] and tr["val_acc"]) for seed in seeds}
+    se = {seed: math.sqrt(t * (1 - t) / n_val) for seed, t in targets.items()}
+    tolerances = [(f"{100 * t:.1f} points" + (" (the goal's)" if t == TOLERANCE else ""), {s: t for s in seeds})
+                  for t in LOOSER_TOLERANCES]
+    tolerances.append((f"1 standard error ({100 * min(se.values()):.1f}-{100 * max(se.values()):.1f} points)", se))
+    rows, ratios = [], {}
+    for arm in ARMS:
+        cells = []
+        for _, tol in tolerances:
+            results = [spend_until(by[(arm, seed)], targets[seed], tol[seed]) for seed in seeds]
+            missed = sum(1 for _, found, _ in results if not found)
+            ratio = sum(spend for spend, _, _ in results) / (len(seeds) * budget)
+            ratios.setdefault(arm, []).append(ratio)
+            cells.append(("" if not missed else ">= ") + _pct(ratio)
+                         + (f" ({missed} seed{'s' if missed > 1 else ''} not found)" if missed else ""))
+        rows.append([arm, *cells])
+    from transfer_core.data.synthetic import CLASS_NAMES
+
+    classes = len(CLASS_NAMES)
+    finals = [tr["val_acc"][-1] for seed in seeds for tr in by[("none", seed)]["trials"].values()
+              if tr["epochs"] >= p["epochs"] and tr["val_acc"]]
+    change = max(r[0] - r[-1] for arm, r in ratios.items() if arm != "none")
+    return (common.md_table(["arm", *[label for label, _ in tolerances]], rows) + "\n\n"
+            f"From the goal's 0.5 points to one standard error, a pruned arm's spend falls by at most "
+            f"{100 * change:.0f} points of the budget. The unpruned arm's configurations end anywhere between "
+            f"{100 * min(finals):.1f} % and {100 * max(finals):.1f} % val_acc (chance on the synthetic set's "
+            f"{classes} classes is {100 / classes:.1f} %): the spend is the search's time to reach the good region of the space, not noise "
+            "at the threshold.")
+
+
 def summary(r: dict) -> list[list[str]]:
     d = r["derived"]
     if "ratio" not in d:
@@ -455,6 +502,14 @@ def render(r: dict) -> list[tuple[int, str]]:
                    "(min_resource 1) was the end of epoch 2, while ASHA's grace period 1 is the end of epoch 1: "
                    "every trial our arm stopped cost one epoch more.")
         text += ["", "Trials: " + "; ".join(stats) + ". " + how]
+    loose = tolerance_table(r)
+    if loose:
+        text += ["", "The same runs against looser criteria (spend until the first full-length trial within the "
+                 "tolerance of the unpruned best, all seeds, / the unpruned budget; exact, not a replay: every "
+                 "arm ran until it was within 0.5 points, or to its budget, so the first trial within a looser "
+                 f"tolerance is in the record). 0.5 points of the {p['counts']['val']} validation images is "
+                 f"{p['counts']['val'] * TOLERANCE:.0f} images, well inside one binomial standard error of "
+                 "val_acc:", "", loose]
     table = replay_table(r)
     if table:
         held_out = sorted({x["seed"] for x in r["runs"]} - set(CHOSEN_ON_SEEDS))
