@@ -171,6 +171,12 @@ def run_arm(arm: str, seed: int, spec, base, space, data, num_samples: int, tmp:
             "trials": trials, "budgeted": pruned_arm}
 
 
+def unpruned_target(run: dict) -> float:
+    """The best final val_acc among the unpruned arm's full-length trials: what "near-best" is measured from."""
+    return max(tr["val_acc"][-1] for tr in run["trials"].values()
+               if tr["epochs"] >= run["epochs_per_trial"] and tr["val_acc"])
+
+
 def spend_until(run: dict, target: float, tolerance: float = TOLERANCE) -> tuple[int, bool, float | None]:
     """Trial-epochs reported (all trials, wall-clock order) until the first full-length trial whose final
     val_acc >= target - tolerance ends; (spend, found, that trial's val_acc)."""
@@ -193,10 +199,7 @@ def analyse(runs: list[dict], num_samples: int, epochs: int) -> dict:
     for seed in seeds:
         if not all((arm, seed) in by for arm in ARMS):
             continue
-        unpruned = by[("none", seed)]
-        finals = [tr["val_acc"][-1] for tr in unpruned["trials"].values()
-                  if tr["epochs"] >= epochs and tr["val_acc"]]
-        target = max(finals)
+        target = unpruned_target(by[("none", seed)])
         row = {"target": target}
         for arm in ARMS:
             spend, found, value = spend_until(by[(arm, seed)], target)
@@ -284,8 +287,7 @@ def main(argv=None) -> int:
             if (arm, seed) in done_before or (args.arms and arm not in args.arms):
                 continue
             unpruned = next((r for r in runs if (r["arm"], r["seed"]) == ("none", seed)), None)
-            target = None if unpruned is None else max(
-                tr["val_acc"][-1] for tr in unpruned["trials"].values() if tr["epochs"] >= args.epochs)
+            target = None if unpruned is None else unpruned_target(unpruned)
             run = run_arm(arm, seed, spec, base, space, data, args.num_samples, tmp, target)
             if arm == "ours":
                 run["pruner"], run["steps"] = params["pruner"], BRIDGE_STEPS
@@ -333,7 +335,7 @@ def replay(run: dict, pruner_spec: dict) -> tuple[int, bool]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     full = run["epochs_per_trial"]
     trials = run["trials"]
-    target = max(t["val_acc"][-1] for t in trials.values() if t["epochs"] >= full)
+    target = unpruned_target(run)
     study = optuna.create_study(direction="maximize", pruner=make_pruner(dict(pruner_spec)))
     events = sorted((t_rep, tid, i) for tid, tr in trials.items() for i, t_rep in enumerate(tr["result_times"]))
     live: dict = {}
@@ -387,8 +389,7 @@ def tolerance_table(r: dict) -> str | None:
     n_val = (p.get("counts") or {}).get("val")
     if not seeds or not n_val:
         return None
-    targets = {seed: max(tr["val_acc"][-1] for tr in by[("none", seed)]["trials"].values()
-                         if tr["epochs"] >= p["epochs"] and tr["val_acc"]) for seed in seeds}
+    targets = {seed: unpruned_target(by[("none", seed)]) for seed in seeds}
     se = {seed: math.sqrt(t * (1 - t) / n_val) for seed, t in targets.items()}
     tolerances = [(f"{100 * t:.1f} points" + (" (the goal's)" if t == TOLERANCE else ""), {s: t for s in seeds})
                   for t in LOOSER_TOLERANCES]
