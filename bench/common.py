@@ -42,7 +42,7 @@ SECTIONS = {
     6: ("GPU: paper profile at 112 px", "gpu", "bash bench/gpu.sh (on a lent GPU machine)"),
 }
 # results/<file>.json -> the module that renders it
-RESULT_FILES = {"overhead": "overhead", "throughput": "throughput", "pruning": "pruning",
+RESULT_FILES = {"overhead": "overhead", "overhead_shipped": "overhead", "throughput": "throughput", "pruning": "pruning",
                 "data_path": "data_path", "gpu": "gpu_throughput"}
 
 ENV = {

@@ -18,10 +18,15 @@
    start (worker process, imports, MLflow's first use), later trials' start (Tune reuses the
    actor), per-epoch (MLflow log_epoch, checkpoint, tune.report), per-trial end (artifacts), and the
    report published at the end (tables, figures).
+   --shipped NAME measures instead a shipped sweep as a researcher types it (`sweeps run
+   mad_vs_dropout`: its own seeds, profile, epochs and concurrency, nothing overridden) against the
+   same TrialConfigs in as many fresh plain processes as the sweep runs trials at once; written to
+   results/overhead_shipped.json, beside the fixed set's results.
 5. How cost grows: sweep wall time against the number of short cells (2, 4, 8 at concurrency 2) and
    against concurrency 1 -> 2 (speed-up, beside the plain processes' own speed-up on this machine).
 
     python bench/overhead.py            # ~40 minutes on 2 cores
+    python bench/overhead.py --shipped mad_vs_dropout --reps 2   # ~25 minutes: 15 cells x 12 epochs
     python bench/overhead.py --smoke    # ~1 minute: smoke profile, tiny data, one repetition
 """
 
@@ -364,11 +369,18 @@ def main(argv=None) -> int:
                         help="repetitions of each full-length comparison, interleaved A B B A A B ... (default 3)")
     parser.add_argument("--long-epochs", type=int, default=None,
                         help="epochs per cell of the long-cell pair at concurrency 2 (default: twice the profile's)")
+    parser.add_argument("--shipped", metavar="SWEEP", default=None,
+                        help="measure only this shipped table sweep as typed (e.g. mad_vs_dropout: its seeds, "
+                             "profile and concurrency) against plain processes; writes results/overhead_shipped.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.shipped:
+        check_shipped(args.shipped)
     tmp = common.bench_env()
     machine = common.machine()
     install_timeline()
+    if args.shipped:
+        return shipped_main(args, tmp, machine)
     from search_spaces import load_profile
     from transfer_core.data import load_splits
 
@@ -455,6 +467,156 @@ def main(argv=None) -> int:
     ray.shutdown()
     common.cleanup(tmp)
     return 0
+
+
+# --------------------------------------------------------------------------- 1, a shipped sweep as typed
+
+def check_shipped(name: str) -> None:
+    """A table sweep that ships with search_spaces, or a clear error before Ray starts."""
+    from search_spaces import list_sweeps, load
+
+    names = [n for n, _ in list_sweeps()]
+    if name not in names:
+        raise SystemExit(f"--shipped {name!r}: not a shipped sweep; expected one of {', '.join(names)}")
+    if load(name).kind != "table":
+        raise SystemExit(f"--shipped {name!r} is a {load(name).kind} sweep: its trials are sampled, so the plain "
+                         "arm would have nothing fixed to run; give a table sweep (e.g. mad_vs_dropout)")
+
+
+def shipped_options(tmp: Path, tag: str, smoke: bool, overrides: dict, seeds: int | None = None):
+    """What `sweeps run NAME` uses, but for the bench's own MLflow store and Tune storage (and, fresh,
+    so that a repetition reruns the cells instead of finding them recorded)."""
+    from sweeps.runner import RunOptions
+
+    return RunOptions(profile="smoke" if smoke else None, seeds=seeds, overrides=overrides,
+                      tracking_uri=common.sqlite_uri(tmp), storage=str(tmp / "ray_results" / tag), fresh=True)
+
+
+def shipped_main(args, tmp: Path, machine: dict) -> int:
+    """`sweeps run NAME` as shipped (its seeds, epochs and concurrency) against the same TrialConfigs in
+    as many fresh plain processes as the sweep runs trials at once, interleaved A B B A ..."""
+    import ray
+
+    from sweeps.runner import prepare, run_sweep
+    from transfer_core.data import load_splits
+
+    log = print
+    overrides = {"data.synthetic_per_class": 8} if args.smoke else {}
+    ray_start_s = common.start_ray(2)
+    plan = prepare(args.shipped, shipped_options(tmp, "plan", args.smoke, overrides))
+    configs = trial_configs(plan)
+    concurrency = plan.max_concurrent or int(ray.cluster_resources().get("CPU", 1) // plan.cpus_per_trial)
+    cache_s, _ = common.timed(lambda: load_splits(configs[0].data, configs[0].model.image_size))
+    # the first sweep in a fresh Ray (MLflow's schema, first workers) is a one-off: timed and set aside
+    t0 = time.time()
+    run_sweep(prepare(args.shipped, shipped_options(tmp, "warm", args.smoke, {**overrides, "optim.epochs": 1},
+                                                     seeds=1)))
+    warm = {"first_sweep_s": time.time() - t0, "decode_s": cache_s}
+    log(f"warm-up {warm}")
+    runs: dict[str, list[dict]] = {"plain": [], "sweep": []}
+    for which in interleaved(1 if args.smoke else max(1, args.reps)):
+        if which == "plain":
+            runs["plain"].append(pool_fit(configs, workers=concurrency))
+        else:
+            EVENTS.clear()
+            tag = f"sweep-{len(runs['sweep'])}"
+            t0 = time.time()
+            prepared = prepare(args.shipped, shipped_options(tmp, tag, args.smoke, overrides))
+            t1 = time.time()
+            outcome = run_sweep(prepared)
+            t2 = time.time()
+            if outcome.status != "completed":
+                raise RuntimeError(f"benchmark sweep {tag} ended {outcome.status}: {outcome.counts}")
+            runs["sweep"].append({"wall_s": t2 - t0, "prepare_s": t1 - t0, "run_sweep_s": t2 - t1,
+                                  "cells": len(prepared.plan.cells), "concurrency": concurrency,
+                                  "timeline": analyse_timeline(list(EVENTS), t1, t2, concurrency)})
+        log(f"{which}: {runs[which][-1]['wall_s']:.1f} s")
+    c0 = configs[0]
+    payload = {
+        "part": "shipped",
+        "params": {"sweep": args.shipped, "profile": plan.profile.name, "cells": len(configs),
+                   "arms": len(plan.spec.arms), "seeds": len(configs) // max(1, len(plan.spec.arms)),
+                   "epochs_per_cell": c0.optim.epochs, "concurrency": concurrency,
+                   "repetitions": len(runs["sweep"]), "threads_per_trial": c0.num_threads,
+                   "overrides": overrides,
+                   "data": {"synthetic_per_class": c0.data.synthetic_per_class, "image_size": c0.model.image_size}},
+        "ray_start_s": ray_start_s, "warm_up": warm, "runs": runs,
+        "fixed_set_fit": fixed_set_fit(common.out_dir_for(args)),
+    }
+    payload["derived"] = derive_shipped(payload)
+    path = common.write_result("overhead_shipped", payload, machine, common.out_dir_for(args), smoke=args.smoke)
+    log(f"wrote {path}")
+    ray.shutdown()
+    common.cleanup(tmp)
+    return 0
+
+
+def fixed_set_fit(results_dir: Path) -> dict | None:
+    """The fixed set's size fit (results/overhead.json), to check its prediction on the shipped sweep."""
+    import json
+
+    path = Path(results_dir) / "overhead.json"
+    if not path.is_file():
+        return None
+    recorded = json.loads(path.read_text())
+    fit_ = recorded.get("derived", {}).get("size_fit_c2")
+    return fit_ and {"date": recorded.get("date"), "fixed_s": fit_["fixed_s"],
+                     "per_epoch_slot_s": fit_["per_epoch_slot_s"]}
+
+
+def derive_shipped(p: dict) -> dict:
+    med = {k: common.median(r["wall_s"] for r in v) for k, v in p["runs"].items() if v}
+    trial_epochs = p["params"]["cells"] * p["params"]["epochs_per_cell"]
+    out = {"median_wall_s": med, "overhead": (med["sweep"] - med["plain"]) / med["sweep"],
+           "trial_epochs": trial_epochs}
+    fit_ = p.get("fixed_set_fit")
+    if fit_:  # the fit's extra time at this size, over the plain wall measured here
+        extra = fit_["fixed_s"] + fit_["per_epoch_slot_s"] * trial_epochs / p["params"]["concurrency"]
+        out["predicted_overhead"] = extra / (med["plain"] + extra)
+    return out
+
+
+def _shipped_label(p: dict) -> str:
+    return (f"the shipped `{p['sweep']}` sweep as typed ({p['cells']} cells x {p['epochs_per_cell']} epochs, "
+            f"concurrency {p['concurrency']})")
+
+
+def summary_shipped(r: dict) -> list[list[str]]:
+    o = r["derived"]["overhead"]
+    return [["1", f"orchestration overhead, {_shipped_label(r['params'])}", _pct(o), "<= 5 %",
+             common.verdict(o <= GOAL)]]
+
+
+def render_shipped(r: dict) -> list[tuple[int, str]]:
+    p, d = r["params"], r["derived"]
+    med = d["median_wall_s"]
+
+    def walls(key: str) -> str:
+        each = [x["wall_s"] for x in r["runs"][key]]
+        return f"{med[key]:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in each)})" if len(each) > 1 else "")
+
+    head = (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}. "
+            f"Machine: {common.machine_line(r['machine'])}.*")
+    what = (f"**A shipped sweep as a researcher types it:** `sweeps run {p['sweep']}` ({p['arms']} arms x "
+            f"{p['seeds']} seeds = {p['cells']} cells of the `{p['profile']}` profile, {p['epochs_per_cell']} "
+            f"epochs each, {d['trial_epochs']} trial-epochs; {p['concurrency']} trials at once, the profile's "
+            "default on this machine; nothing overridden but the MLflow store and Tune storage, both in a "
+            "temporary folder) against the very same TrialConfigs in "
+            f"{p['concurrency']} fresh plain Python processes taking the cells in turn. Ray's one-off start "
+            f"({r['ray_start_s']:.1f} s) and the first sweep in the fresh Ray ({r['warm_up']['first_sweep_s']:.1f} s, "
+            f"1 epoch) are excluded; {p['repetitions']} repetition{'s' if p['repetitions'] != 1 else ''} "
+            "interleaved (plain, sweep, sweep, plain, ...), medians, each run's wall in brackets.")
+    table = common.md_table(["sweep", "plain wall (s)", "sweep wall (s)", "overhead = (sweep - plain) / sweep",
+                             "goal <= 5 %"],
+                            [[f"`{p['sweep']}`", walls("plain"), walls("sweep"), _pct(d["overhead"]),
+                              common.verdict(d["overhead"] <= GOAL)]])
+    lines = [head, "", what, "", table]
+    if "predicted_overhead" in d:
+        f_ = r["fixed_set_fit"]
+        lines += ["", f"The fixed set's size fit above ({f_['fixed_s']:.1f} s per sweep + {f_['per_epoch_slot_s']:.3f} s "
+                  f"per epoch of a slot, measured {f_['date']}) predicted {_pct(d['predicted_overhead'])} for this "
+                  f"sweep's {d['trial_epochs']} trial-epochs over the plain wall measured here."]
+    return [(1, "\n".join(lines))]
 
 
 def interleaved(reps: int) -> list[str]:
@@ -562,6 +724,8 @@ def _pct(x: float | None) -> str:
 
 
 def summary(r: dict) -> list[list[str]]:
+    if r.get("part") == "shipped":
+        return summary_shipped(r)
     d = r["derived"]
     o = d.get("overhead", {})
     p = r["params"]
@@ -599,6 +763,8 @@ def summary(r: dict) -> list[list[str]]:
 
 
 def render(r: dict) -> list[tuple[int, str]]:
+    if r.get("part") == "shipped":
+        return render_shipped(r)
     p, d = r["params"], r["derived"]
     med, o = d["median_wall_s"], d.get("overhead", {})
     machine = common.machine_line(r["machine"])

@@ -1,10 +1,11 @@
-"""Benchmarks 1, 2, 4 and 5 one after the other (each in its own process), then RESULTS.md again.
+"""Benchmarks 1 (the fixed set, then the shipped mad_vs_dropout sweep), 2, 4 and 5 one after the other (each in
+its own process), then RESULTS.md again.
 
 Benchmark 3 (pruning, ~25-35 minutes) runs on its own: `python bench/pruning.py`; benchmark 6 on a GPU
 machine: `bash bench/gpu.sh`. RESULTS.md is rebuilt from every bench/results/*.json, so the sections of
 benchmarks not rerun keep their last recorded numbers (with their own dates).
 
-    python bench/run_all.py                 # ~35 minutes on 2 cores
+    python bench/run_all.py                 # ~85 minutes on 2 cores
     python bench/run_all.py --smoke         # each script with --smoke (results in a temp folder)
     python bench/run_all.py --render-only   # RESULTS.md from the recorded JSON, nothing measured
     python bench/run_all.py --wait-quiet    # first wait (up to 60 min) for load average < 1.5 and no pytest
@@ -22,7 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-SCRIPTS = ("overhead", "throughput", "data_path")
+# result name -> the script and its arguments
+SCRIPTS = {"overhead": ["overhead.py"], "overhead_shipped": ["overhead.py", "--shipped", "mad_vs_dropout"],
+           "throughput": ["throughput.py"], "data_path": ["data_path.py"]}
 
 
 def busy() -> str | None:
@@ -39,7 +42,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--render-only", action="store_true")
-    parser.add_argument("--only", choices=SCRIPTS, action="append", help="run only these (repeatable)")
+    parser.add_argument("--only", choices=list(SCRIPTS), action="append", help="run only these (repeatable)")
     parser.add_argument("--wait-quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.render_only:
@@ -54,7 +57,8 @@ def main(argv=None) -> int:
         print(f"warning: measuring on a busy machine ({reason}); the numbers will say so", flush=True)
     failed = []
     for name in args.only or SCRIPTS:
-        cmd = [sys.executable, str(common.BENCH_DIR / f"{name}.py")] + (["--smoke"] if args.smoke else [])
+        script, *script_args = SCRIPTS[name]
+        cmd = [sys.executable, str(common.BENCH_DIR / script), *script_args] + (["--smoke"] if args.smoke else [])
         print(f"== {' '.join(cmd)}", flush=True)
         t0 = time.time()
         rc = subprocess.run(cmd, cwd=common.REPO).returncode
