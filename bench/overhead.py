@@ -535,7 +535,7 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
     payload = {
         "part": "shipped",
         "params": {"sweep": args.shipped, "profile": plan.profile.name, "cells": len(configs),
-                   "arms": len(plan.spec.arms), "seeds": len(configs) // max(1, len(plan.spec.arms)),
+                   "arms": len({c.arm for c in plan.plan.cells}), "seeds": len({c.seed for c in plan.plan.cells}),
                    "epochs_per_cell": c0.optim.epochs, "concurrency": concurrency,
                    "repetitions": len(runs["sweep"]), "threads_per_trial": c0.num_threads,
                    "overrides": overrides,

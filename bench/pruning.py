@@ -22,7 +22,8 @@ arm (b)'s whole run (trials x epochs), summed over seeds. Goal: arm (a) <= 40 %,
 ASHA. Also shown: / arm (b)'s own spend until it reached its best (a stricter ratio: the unpruned arm
 stopped at exactly the right moment).
 
-    nohup python bench/pruning.py > /tmp/pruning.log 2>&1 &      # ~25 minutes on 2 cores
+    nohup python bench/pruning.py > /tmp/pruning.log 2>&1 &      # ~45 minutes on 2 cores (3 seeds)
+    python bench/pruning.py --seeds 9 --resume                  # add seeds 3..8 to the recorded run
     python bench/pruning.py --arms none --resume                  # only the arms named (repeatable)
     python bench/pruning.py --smoke                               # ~2 minutes
 """
@@ -33,6 +34,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -223,12 +225,66 @@ def analyse(runs: list[dict], num_samples: int, epochs: int) -> dict:
         out["ratio"] = {arm: sums[arm] / (len(per_seed) * num_samples * epochs) for arm in ARMS}
         out["mean_ratio"] = {arm: sum(r[arm]["ratio_of_budget"] for r in per_seed.values()) / len(per_seed)
                              for arm in ARMS}
+        if len(per_seed) > 1:  # how far apart two arms must be before this many seeds tell them apart
+            out["se_ratio"] = {arm: statistics.stdev(r[arm]["ratio_of_budget"] for r in per_seed.values())
+                               / math.sqrt(len(per_seed)) for arm in ARMS}
         out["found_all"] = {arm: all(r[arm]["found"] for r in per_seed.values()) for arm in ARMS}
         out["total_epochs"] = {arm: sum(r[arm]["total_epochs"] for r in per_seed.values()) for arm in ARMS}
         out["ours_le_asha"] = out["found_all"]["ours"] and (
             not out["found_all"]["asha"] or out["ratio"]["ours"] <= out["ratio"]["asha"])
         out["pass"] = out["found_all"]["ours"] and out["ratio"]["ours"] <= GOAL and out["ours_le_asha"]
     return out
+
+
+def archive_other_pruners(archive: list[dict], runs: list[dict], pruner: dict) -> tuple[list[dict], list[dict]]:
+    """Split our arm's runs by pruner: (runs to keep, archive). Runs made with another pruner than the spec's
+    go to the archive, grouped by pruner, so that changing the spec's pruner erases no measurement; runs of the
+    spec's pruner found in the archive come back for the seeds `runs` lacks, so changing it back reruns nothing.
+    Only budgeted runs with epochs-done steps are archived (older conventions are measured again)."""
+    out = [dict(e, runs=list(e["runs"])) for e in archive]
+    keep = []
+    for run in runs:
+        if run["arm"] != "ours" or run.get("pruner") == pruner:
+            keep.append(run)
+        elif run.get("budgeted") and run.get("steps") == BRIDGE_STEPS and run.get("pruner") is not None:
+            entry = next((e for e in out if e["pruner"] == run["pruner"]), None)
+            if entry is None:
+                entry = {"pruner": run["pruner"], "archived": common.now(), "runs": []}
+                out.append(entry)
+            entry["runs"] = [x for x in entry["runs"] if x["seed"] != run["seed"]] + [run]
+    have = {x["seed"] for x in keep if x["arm"] == "ours"}
+    for entry in out:
+        if entry["pruner"] == pruner:
+            keep += [x for x in entry["runs"] if x["seed"] not in have]
+    return keep, [e for e in out if e["pruner"] != pruner]
+
+
+def other_pruner_rows(r: dict) -> list[list]:
+    """Our arm with each other pruner measured and with the spec's, against the same unpruned targets and
+    ASHA runs: spend, seeds missed, and how many full-length trials each 100 trial-epochs bought."""
+    p, d = r["params"], r["derived"]
+    entries = [(f"`{e['pruner']}`", e["runs"]) for e in r.get("other_pruners", [])]
+    if not entries or not d.get("ratio"):
+        return []
+    entries.append((f"`{p['pruner']}` (the spec's)", [x for x in r["runs"] if x["arm"] == "ours"]))
+    others = [x for x in r["runs"] if x["arm"] != "ours"]
+    rows = []
+    for label, ours_runs in entries:
+        seeds = {x["seed"] for x in ours_runs}
+        dd = analyse([x for x in others if x["seed"] in seeds] + ours_runs, p["num_samples"], p["epochs"])
+        if not dd.get("ratio"):
+            continue
+        trials = [t for x in ours_runs if str(x["seed"]) in dd["per_seed"] for t in x["trials"].values()]
+        spent = sum(t["epochs"] for t in trials)
+        full = sum(1 for t in trials if t["epochs"] >= p["epochs"])
+        missed = [seed for seed, x in dd["per_seed"].items() if not x["ours"]["found"]]
+
+        def agg(arm: str) -> str:
+            return ("" if dd["found_all"][arm] else ">= ") + _pct(dd["ratio"][arm])
+
+        rows.append([label, len(dd["per_seed"]), agg("ours"), agg("asha"), ", ".join(missed) or "none", spent,
+                     f"{100 * full / spent:.1f}" if spent else "-"])
+    return rows
 
 
 def main(argv=None) -> int:
@@ -267,7 +323,7 @@ def main(argv=None) -> int:
               "asha": {"grace_period": 1, "reduction_factor": 4, "max_t": args.epochs},
               "space": sorted(space), "counts": {"train": len(data.train), "val": len(data.val),
                                                  "test": len(data.test)}}
-    runs = []
+    runs, others = [], []
     out_dir = common.out_dir_for(args)
     previous = out_dir / "pruning.json"
     if args.resume and previous.is_file():
@@ -277,8 +333,9 @@ def main(argv=None) -> int:
         if old["params"]["overrides"] == overrides and old["params"]["num_samples"] == args.num_samples:
             # runs of our arm made with another pruner than the spec's now, and pruned-arm runs from before
             # they searched on up to the unpruned budget, are measured again
-            runs = [r for r in old["runs"] if r["arm"] == "none" or (r.get("budgeted") and (
-                r["arm"] != "ours" or (r.get("pruner") == params["pruner"] and r.get("steps") == BRIDGE_STEPS)))]
+            runs, others = archive_other_pruners(old.get("other_pruners", []), old["runs"], params["pruner"])
+            runs = [r for r in runs if r["arm"] == "none" or (r.get("budgeted") and (
+                r["arm"] != "ours" or r.get("steps") == BRIDGE_STEPS))]
             machine = {**old["machine"], "resumed": common.now(), "git_resumed": machine.get("git")}
             print(f"resuming: {len(runs)} of {len(old['runs'])} runs kept", flush=True)
     done_before = {(r["arm"], r["seed"]) for r in runs}
@@ -297,7 +354,7 @@ def main(argv=None) -> int:
             print(f"seed {seed} {arm}: {run['wall_s']:.0f} s, {done} trial-epochs, {run['errors']} errors",
                   flush=True)
             payload = {"params": params, "ray_start_s": ray_start_s, "runs": runs,
-                       "derived": analyse(runs, args.num_samples, args.epochs),
+                       "derived": analyse(runs, args.num_samples, args.epochs), "other_pruners": others,
                        "complete": all((a, s) in {(r["arm"], r["seed"]) for r in runs}
                                        for a in ARMS for s in range(args.seeds))}
             common.write_result("pruning", payload, machine, out_dir, smoke=args.smoke)
@@ -439,7 +496,9 @@ def render(r: dict) -> list[tuple[int, str]]:
                  "invocations; the commit above is the first one's" + (
                      f", the last one's {r['machine']['git_resumed'].get('commit', '?')}"
                      if isinstance(r["machine"].get("git_resumed"), dict) else "") +
-                 ". Each invocation redoes our arm's runs made with another pruner or step convention.*")
+                 ". Each invocation redoes our arm's runs made with another step convention; those made with "
+                 "another pruner than the spec's are set aside (`other_pruners`, below), and come back without "
+                 "a rerun if the spec returns to that pruner.*")
     o = p["overrides"]
     budget = p["num_samples"] * p["epochs"]
     what = (f"The `tune` sweep's space ({', '.join(f'`{k}`' for k in p['space'])}), metric `val_acc` (max), TPE "
@@ -486,6 +545,13 @@ def render(r: dict) -> list[tuple[int, str]]:
                  f"{d['total_epochs']['none']} trial-epochs (ours / ASHA / none). Goal: <= 40 % of the unpruned "
                  "budget and no worse than ASHA, the near-best configuration found in every seed: "
                  f"{common.verdict(d['pass'])}."]
+        if d.get("se_ratio"):
+            n = len(d["per_seed"])
+            text += ["", f"Per seed the spend varies widely: the per-seed spend / unpruned budget, mean +- standard "
+                     f"error over {n} seeds: " + ", ".join(
+                         f"{arm} {_pct(d['mean_ratio'][arm])} +- {100 * d['se_ratio'][arm]:.0f}" for arm in ARMS)
+                     + " (a seed without a near-best counts its whole run). Two arms closer than about twice "
+                     "their standard errors are not told apart by this many seeds."]
     stats = []
     for arm in ("ours", "asha"):
         arm_runs = [x for x in r["runs"] if x["arm"] == arm]
@@ -503,6 +569,15 @@ def render(r: dict) -> list[tuple[int, str]]:
                    "(min_resource 1) was the end of epoch 2, while ASHA's grace period 1 is the end of epoch 1: "
                    "every trial our arm stopped cost one epoch more.")
         text += ["", "Trials: " + "; ".join(stats) + ". " + how]
+    other_rows = other_pruner_rows(r)
+    if other_rows:
+        text += ["", "Our arm with each pruner measured for the `tune` spec (the runs of a pruner other than the "
+                 "spec's stay in pruning.json under `other_pruners`), against the same unpruned targets; a near-best "
+                 "configuration is found only by a trial that runs all its epochs, so what a pruner buys is "
+                 "full-length trials per trial-epoch spent:", "",
+                 common.md_table(["our arm's pruner", "seeds", "spend / unpruned budget", "ASHA, same seeds",
+                                  "seeds without a near-best", "trial-epochs run",
+                                  "full-length trials per 100 trial-epochs"], other_rows)]
     loose = tolerance_table(r)
     if loose:
         text += ["", "The same runs against looser criteria (spend until the first full-length trial within the "

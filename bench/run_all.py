@@ -1,7 +1,7 @@
 """Benchmarks 1 (the fixed set, then the shipped mad_vs_dropout sweep), 2, 4 and 5 one after the other (each in
 its own process), then RESULTS.md again.
 
-Benchmark 3 (pruning, ~25-35 minutes) runs on its own: `python bench/pruning.py`; benchmark 6 on a GPU
+Benchmark 3 (pruning, ~15 minutes per seed) runs on its own: `python bench/pruning.py`; benchmark 6 on a GPU
 machine: `bash bench/gpu.sh`. RESULTS.md is rebuilt from every bench/results/*.json, so the sections of
 benchmarks not rerun keep their last recorded numbers (with their own dates).
 
