@@ -147,11 +147,17 @@ def trial_configs(prepared) -> list:
 
 def run_sweep_timed(spec: str, tmp: Path, seeds: int, overrides: dict, concurrency: int, tag: str,
                     keep_events: bool = False) -> dict:
+    return timed_sweep(lambda: prepared_sweep(spec, tmp, seeds, overrides, concurrency, tag), concurrency, tag,
+                       keep_events)
+
+
+def timed_sweep(prepare_sweep, concurrency: int, tag: str, keep_events: bool = False) -> dict:
+    """`prepare` + `run_sweep`, as the CLI does them, timed, with the Tune timeline of its trials."""
     from sweeps.runner import run_sweep
 
     EVENTS.clear()
     t0 = time.time()
-    prepared = prepared_sweep(spec, tmp, seeds, overrides, concurrency, tag)
+    prepared = prepare_sweep()
     t1 = time.time()
     outcome = run_sweep(prepared)
     t2 = time.time()
@@ -460,10 +466,14 @@ def main(argv=None) -> int:
         "components": components,
     }
     payload["derived"] = derive(payload)
-    path = common.write_result("overhead", payload, machine, common.out_dir_for(args), smoke=args.smoke)
-    log(f"wrote {path}")
+    return finish("overhead", payload, machine, args, tmp)
+
+
+def finish(name: str, payload: dict, machine: dict, args, tmp: Path) -> int:
+    """results/<name>.json and RESULTS.md, then Ray down and the temporary folder gone."""
     import ray
 
+    print(f"wrote {common.write_result(name, payload, machine, common.out_dir_for(args), smoke=args.smoke)}")
     ray.shutdown()
     common.cleanup(tmp)
     return 0
@@ -497,7 +507,7 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
     as many fresh plain processes as the sweep runs trials at once, interleaved A B B A ..."""
     import ray
 
-    from sweeps.runner import prepare, run_sweep
+    from sweeps.runner import prepare
     from transfer_core.data import load_splits
 
     log = print
@@ -508,28 +518,18 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
     concurrency = plan.max_concurrent or int(ray.cluster_resources().get("CPU", 1) // plan.cpus_per_trial)
     cache_s, _ = common.timed(lambda: load_splits(configs[0].data, configs[0].model.image_size))
     # the first sweep in a fresh Ray (MLflow's schema, first workers) is a one-off: timed and set aside
-    t0 = time.time()
-    run_sweep(prepare(args.shipped, shipped_options(tmp, "warm", args.smoke, {**overrides, "optim.epochs": 1},
-                                                     seeds=1)))
-    warm = {"first_sweep_s": time.time() - t0, "decode_s": cache_s}
+    warm_options = shipped_options(tmp, "warm", args.smoke, {**overrides, "optim.epochs": 1}, seeds=1)
+    warm = {"first_sweep_s": timed_sweep(lambda: prepare(args.shipped, warm_options), concurrency, "warm")["wall_s"],
+            "decode_s": cache_s}
     log(f"warm-up {warm}")
     runs: dict[str, list[dict]] = {"plain": [], "sweep": []}
     for which in interleaved(1 if args.smoke else max(1, args.reps)):
         if which == "plain":
             runs["plain"].append(pool_fit(configs, workers=concurrency))
         else:
-            EVENTS.clear()
             tag = f"sweep-{len(runs['sweep'])}"
-            t0 = time.time()
-            prepared = prepare(args.shipped, shipped_options(tmp, tag, args.smoke, overrides))
-            t1 = time.time()
-            outcome = run_sweep(prepared)
-            t2 = time.time()
-            if outcome.status != "completed":
-                raise RuntimeError(f"benchmark sweep {tag} ended {outcome.status}: {outcome.counts}")
-            runs["sweep"].append({"wall_s": t2 - t0, "prepare_s": t1 - t0, "run_sweep_s": t2 - t1,
-                                  "cells": len(prepared.plan.cells), "concurrency": concurrency,
-                                  "timeline": analyse_timeline(list(EVENTS), t1, t2, concurrency)})
+            runs["sweep"].append(timed_sweep(
+                lambda: prepare(args.shipped, shipped_options(tmp, tag, args.smoke, overrides)), concurrency, tag))
         log(f"{which}: {runs[which][-1]['wall_s']:.1f} s")
     c0 = configs[0]
     payload = {
@@ -544,11 +544,7 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
         "fixed_set_fit": fixed_set_fit(common.out_dir_for(args)),
     }
     payload["derived"] = derive_shipped(payload)
-    path = common.write_result("overhead_shipped", payload, machine, common.out_dir_for(args), smoke=args.smoke)
-    log(f"wrote {path}")
-    ray.shutdown()
-    common.cleanup(tmp)
-    return 0
+    return finish("overhead_shipped", payload, machine, args, tmp)
 
 
 def fixed_set_fit(results_dir: Path) -> dict | None:
