@@ -483,7 +483,10 @@ def summary(r: dict) -> list[list[str]]:
     return [["3", "pruning: trial-epochs until a config within 0.5 points of the unpruned best, / the unpruned "
              "budget", f"ours {'' if d['found_all']['ours'] else '>= '}{_pct(d['ratio']['ours'])}, "
              f"ASHA {'' if d['found_all']['asha'] else '>= '}{_pct(d['ratio']['asha'])} "
-             f"(no pruning {_pct(d['ratio']['none'])})", "<= 40 % and <= ASHA", common.verdict(d["pass"])]]
+             f"(no pruning {_pct(d['ratio']['none'])})"
+             + (f"; per seed +- {100 * d['se_ratio']['ours']:.0f} / {100 * d['se_ratio']['asha']:.0f} / "
+                f"{100 * d['se_ratio']['none']:.0f} (SE over {len(d['per_seed'])} seeds)" if d.get("se_ratio") else ""),
+             "<= 40 % and <= ASHA", common.verdict(d["pass"])]]
 
 
 def render(r: dict) -> list[tuple[int, str]]:
