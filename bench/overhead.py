@@ -26,7 +26,7 @@
    against concurrency 1 -> 2 (speed-up, beside the plain processes' own speed-up on this machine).
 
     python bench/overhead.py            # ~40 minutes on 2 cores
-    python bench/overhead.py --shipped mad_vs_dropout --reps 2   # ~25 minutes: 15 cells x 12 epochs
+    python bench/overhead.py --shipped mad_vs_dropout   # ~35 minutes: 15 cells x 12 epochs, 3 repetitions
     python bench/overhead.py --smoke    # ~1 minute: smoke profile, tiny data, one repetition
 """
 
@@ -549,19 +549,16 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
 
 def fixed_set_fit(results_dir: Path) -> dict | None:
     """The fixed set's size fit (results/overhead.json), to check its prediction on the shipped sweep."""
-    import json
-
-    path = Path(results_dir) / "overhead.json"
-    if not path.is_file():
+    recorded = common.load_results(results_dir).get("overhead")
+    if recorded is None:
         return None
-    recorded = json.loads(path.read_text())
     fit_ = recorded.get("derived", {}).get("size_fit_c2")
     return fit_ and {"date": recorded.get("date"), "fixed_s": fit_["fixed_s"],
                      "per_epoch_slot_s": fit_["per_epoch_slot_s"]}
 
 
 def derive_shipped(p: dict) -> dict:
-    med = {k: common.median(r["wall_s"] for r in v) for k, v in p["runs"].items() if v}
+    med = medians(p["runs"])
     trial_epochs = p["params"]["cells"] * p["params"]["epochs_per_cell"]
     out = {"median_wall_s": med, "overhead": (med["sweep"] - med["plain"]) / med["sweep"],
            "trial_epochs": trial_epochs}
@@ -587,12 +584,7 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
     p, d = r["params"], r["derived"]
     med = d["median_wall_s"]
 
-    def walls(key: str) -> str:
-        each = [x["wall_s"] for x in r["runs"][key]]
-        return f"{med[key]:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in each)})" if len(each) > 1 else "")
-
-    head = (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}. "
-            f"Machine: {common.machine_line(r['machine'])}.*")
+    head = _head(r)
     what = (f"**A shipped sweep as a researcher types it:** `sweeps run {p['sweep']}` ({p['arms']} arms x "
             f"{p['seeds']} seeds = {p['cells']} cells of the `{p['profile']}` profile, {p['epochs_per_cell']} "
             f"epochs each, {d['trial_epochs']} trial-epochs; {p['concurrency']} trials at once, the profile's "
@@ -604,14 +596,15 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
             "interleaved (plain, sweep, sweep, plain, ...), medians, each run's wall in brackets.")
     table = common.md_table(["sweep", "plain wall (s)", "sweep wall (s)", "overhead = (sweep - plain) / sweep",
                              "goal <= 5 %"],
-                            [[f"`{p['sweep']}`", walls("plain"), walls("sweep"), _pct(d["overhead"]),
+                            [[f"`{p['sweep']}`", _walls(r, med, "plain"), _walls(r, med, "sweep"), _pct(d["overhead"]),
                               common.verdict(d["overhead"] <= GOAL)]])
     lines = [head, "", what, "", table]
     if "predicted_overhead" in d:
         f_ = r["fixed_set_fit"]
-        lines += ["", f"The fixed set's size fit above ({f_['fixed_s']:.1f} s per sweep + {f_['per_epoch_slot_s']:.3f} s "
-                  f"per epoch of a slot, measured {f_['date']}) predicted {_pct(d['predicted_overhead'])} for this "
-                  f"sweep's {d['trial_epochs']} trial-epochs over the plain wall measured here."]
+        lines += ["", f"The fixed set's size fit above ({f_['fixed_s']:.1f} s per sweep + "
+                  f"{f_['per_epoch_slot_s']:.3f} s per epoch of a slot, measured {f_['date']}) predicted "
+                  f"{_pct(d['predicted_overhead'])} for this sweep's "
+                  f"{d['trial_epochs']} trial-epochs over the plain wall measured here."]
     return [(1, "\n".join(lines))]
 
 
@@ -669,7 +662,7 @@ def size_fit(p: dict, med: dict) -> dict | None:
 
 def derive(p: dict) -> dict:
     runs = p["runs"]
-    med = {k: common.median(r["wall_s"] for r in v) for k, v in runs.items() if v}
+    med = medians(runs)
     out = {"median_wall_s": med, "overhead": {}}
     for key, sweep, plain, _, _ in COMPARISONS:
         if med.get(sweep) and med.get(plain):
@@ -714,6 +707,22 @@ def derive(p: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- RESULTS.md
+
+def medians(runs: dict[str, list[dict]]) -> dict[str, float]:
+    """Median wall time of each kind of run."""
+    return {k: common.median(r["wall_s"] for r in v) for k, v in runs.items() if v}
+
+
+def _walls(r: dict, med: dict, key: str) -> str:
+    """The median wall time of `key`'s runs, each run's in brackets when there are several."""
+    each = [x["wall_s"] for x in r["runs"][key]]
+    return f"{med[key]:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in each)})" if len(each) > 1 else "")
+
+
+def _head(r: dict) -> str:
+    return (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}. "
+            f"Machine: {common.machine_line(r['machine'])}.*")
+
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
@@ -763,9 +772,7 @@ def render(r: dict) -> list[tuple[int, str]]:
         return render_shipped(r)
     p, d = r["params"], r["derived"]
     med, o = d["median_wall_s"], d.get("overhead", {})
-    machine = common.machine_line(r["machine"])
-    head = (f"*Measured {r['date']}{' (SMOKE: tiny sizes, not a measurement)' if r.get('smoke') else ''}. "
-            f"Machine: {machine}.*")
+    head = _head(r)
     what = (f"{p['cells']} cells ({p['arms']} arms x {p['seeds']} seeds) of the `{p['profile']}` profile as "
             f"shipped ({p['epochs_per_cell']} epochs each), and the same cells shortened to "
             f"{p['short_epochs_per_cell']} epochs; {p['data']['synthetic_per_class']} synthetic images per class "
@@ -778,20 +785,16 @@ def render(r: dict) -> list[tuple[int, str]]:
             f"and warm, which no real run has. Ray's one-off start (`ray.init`) took {r['ray_start_s']:.1f} s "
             "and is excluded; the first sweep in the fresh Ray (1 epoch, 2 cells, creating MLflow's schema) took "
             f"{r['warm_up']['first_sweep_s']:.1f} s and is excluded too. Full-length cells: {p['repetitions']} "
-            f"repetition{'s' if p['repetitions'] != 1 else ''} interleaved (plain, sweep, sweep, plain, plain, sweep, ...), medians, each run's wall in "
-            "brackets; the rest one run each"
+            f"repetition{'s' if p['repetitions'] != 1 else ''} interleaved (plain, sweep, sweep, plain, plain, "
+            "sweep, ...), medians, each run's wall in brackets; the rest one run each"
             + (f", the long cells ({p['long_epochs_per_cell']} epochs) at concurrency 2 only."
                if p.get("long_epochs_per_cell") else "."))
-    def walls(key: str) -> str:
-        each = [x["wall_s"] for x in r["runs"][key]]
-        return f"{med[key]:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in each)})" if len(each) > 1 else "")
-
     rows = []
     for key, sweep, plain, label, plain_what in COMPARISONS:
         if key in o:
             if key == "long_c2":
                 label = f"2, long cells ({p['long_epochs_per_cell']} epochs)"
-            rows.append([label, plain_what, walls(plain), walls(sweep), _pct(o[key]),
+            rows.append([label, plain_what, _walls(r, med, plain), _walls(r, med, sweep), _pct(o[key]),
                          common.verdict(o[key] <= GOAL)])
     s1 = [head, "", what, "",
           common.md_table(["concurrency", "plain arm", "plain wall (s)", "sweep wall (s)",

@@ -279,11 +279,8 @@ def other_pruner_rows(r: dict) -> list[list]:
         full = sum(1 for t in trials if t["epochs"] >= p["epochs"])
         missed = [seed for seed, x in dd["per_seed"].items() if not x["ours"]["found"]]
 
-        def agg(arm: str) -> str:
-            return ("" if dd["found_all"][arm] else ">= ") + _pct(dd["ratio"][arm])
-
-        rows.append([label, len(dd["per_seed"]), agg("ours"), agg("asha"), ", ".join(missed) or "none", spent,
-                     f"{100 * full / spent:.1f}" if spent else "-"])
+        rows.append([label, len(dd["per_seed"]), _agg(dd, "ours"), _agg(dd, "asha"), ", ".join(missed) or "none",
+                     spent, f"{100 * full / spent:.1f}" if spent else "-"])
     return rows
 
 
@@ -368,6 +365,11 @@ def main(argv=None) -> int:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
+
+
+def _agg(d: dict, arm: str, key: str = "ratio") -> str:
+    """An arm's spend ratio over all seeds, marked as a lower bound when some seed found no near-best."""
+    return ("" if d["found_all"][arm] else ">= ") + _pct(d[key][arm])
 
 
 # candidate pruners replayed on the unpruned arm's curves (how the spec's pruner was chosen)
@@ -472,8 +474,8 @@ def tolerance_table(r: dict) -> str | None:
             f"From the goal's 0.5 points to one standard error, a pruned arm's spend falls by at most "
             f"{100 * change:.0f} points of the budget. The unpruned arm's configurations end anywhere between "
             f"{100 * min(finals):.1f} % and {100 * max(finals):.1f} % val_acc (chance on the synthetic set's "
-            f"{classes} classes is {100 / classes:.1f} %): the spend is the search's time to reach the good region of the space, not noise "
-            "at the threshold.")
+            f"{classes} classes is {100 / classes:.1f} %): the spend is the search's time to reach the good "
+            "region of the space, not noise at the threshold.")
 
 
 def summary(r: dict) -> list[list[str]]:
@@ -532,18 +534,15 @@ def render(r: dict) -> list[tuple[int, str]]:
                                   "/ unpruned budget", "/ unpruned arm's own spend to its best", "trial-epochs run",
                                   "trials stopped early", "best full-length val_acc (%)", "wall (s)"], rows), ""]
     if "ratio" in d:
-        def agg(arm: str, key: str = "ratio") -> str:
-            return ("" if d["found_all"][arm] else ">= ") + _pct(d[key][arm])
-
         missing = [arm for arm in ARMS if not d["found_all"][arm]]
         strict = d.get("ratio_of_own_spend")
-        text += [f"Over all seeds (sum of spends / sum of the unpruned budgets): ours **{agg('ours')}**, "
-                 f"ASHA {agg('asha')}, no pruning {agg('none')}"
+        text += [f"Over all seeds (sum of spends / sum of the unpruned budgets): ours **{_agg(d, 'ours')}**, "
+                 f"ASHA {_agg(d, 'asha')}, no pruning {_agg(d, 'none')}"
                  + (f" ({', '.join(missing)} did not find a near-best configuration in every seed: its whole run "
                     "is counted, a lower bound)" if missing else "")
                  + (f"; against the unpruned arm's own spend until it reached its best (as if it had stopped at "
-                    f"exactly the right moment): ours {agg('ours', 'ratio_of_own_spend')}, ASHA "
-                    f"{agg('asha', 'ratio_of_own_spend')}" if strict else "")
+                    f"exactly the right moment): ours {_agg(d, 'ours', 'ratio_of_own_spend')}, ASHA "
+                    f"{_agg(d, 'asha', 'ratio_of_own_spend')}" if strict else "")
                  + f". Whole runs: {d['total_epochs']['ours']} / {d['total_epochs']['asha']} / "
                  f"{d['total_epochs']['none']} trial-epochs (ours / ASHA / none). Goal: <= 40 % of the unpruned "
                  "budget and no worse than ASHA, the near-best configuration found in every seed: "
