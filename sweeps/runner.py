@@ -288,7 +288,7 @@ class SweepCallback(tune.Callback):
             except Exception as exc:  # an MLflow outage must not kill the driver (and every trial)
                 log.warning("could not mark run %s of trial %s in MLflow: %s", run_id, trial, exc)
         self.counts["pruned" if pruned else "done"] += 1
-        self._report(trials, force=True)
+        self._report(trials, force=True, ended=trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         run_id = (trial.last_result or {}).get("mlflow_run_id")
@@ -298,14 +298,15 @@ class SweepCallback(tune.Callback):
             except Exception as exc:  # as above
                 log.warning("could not mark run %s of trial %s failed in MLflow: %s", run_id, trial, exc)
         self.counts["failed"] += 1
-        self._report(trials, force=True)
+        self._report(trials, force=True, ended=trial)
 
-    def _report(self, trials, force: bool = False) -> None:
+    def _report(self, trials, force: bool = False, ended=None) -> None:
+        """`ended`: the trial whose end is being reported; Tune calls back before it leaves RUNNING."""
         now = time.time()
         if not force and now - self._last_log < 5:
             return
         self._last_log = now
-        running = sum(1 for t in trials if _status_of(t) == "RUNNING")
+        running = sum(1 for t in trials if t is not ended and _status_of(t) == "RUNNING")
         progress_log.info(
             "%d/%d done, %d running, %d pruned, %d failed, %.0f s, best %s = %s",
             self.counts["done"], self.total, running, self.counts["pruned"], self.counts["failed"],
