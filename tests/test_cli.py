@@ -332,3 +332,24 @@ def test_e2e_rerun_skips_the_done_cells_and_starts_no_trial(tiny_run):
     assert result.exit_code == 0, result.output
     assert "(2 completed; 2 already done before)" in result.output
     assert _experiments(folder) == before              # no new Tune experiment: no trial ran
+
+
+def test_the_console_script_releases_ray_and_freezes_the_gc_however_the_command_ends(monkeypatch):
+    # so that the shell prompt returns at once: no 0.5 s of Ray's exit hook, no final GC over a sweep's objects
+    import gc
+    import sys
+
+    import ray
+
+    from sweeps import cli as cli_module
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("ray.shutdown"))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("gc.freeze"))
+    for argv, code in ((["sweeps", "list"], 0), (["sweeps", "show", "no_such_sweep"], 2)):
+        monkeypatch.setattr(sys, "argv", argv)
+        calls.clear()
+        with pytest.raises(SystemExit) as exit_:
+            cli_module.main()
+        assert (exit_.value.code, calls) == (code, ["ray.shutdown", "gc.freeze"])
