@@ -1,13 +1,14 @@
 """Benchmarks 1 and 5: what `sweeps run` costs beyond the training it runs, and how that cost grows.
 
 1. Orchestration overhead. A fixed set of quick-profile cells (a table spec: 2 arms x k seeds, at the
-   profile's own 12 epochs, and again shortened to 3) is run by `sweeps run` (the library calls the
-   CLI makes: `prepare` + `run_sweep`, with Ray already started) and by plain Python calling
+   profile's own 12 epochs, and again shortened to 3) is run by `sweeps run` (the CLI itself, in a
+   fresh Python process, as typed at a shell; see timed_cli) and by plain Python calling
    `transfer_core.engine.fit` on the very same TrialConfigs (same threads: 1 per trial): at
    concurrency 1 a freshly spawned process running the cells in turn (a researcher's own script,
    imports included, as each sweep's trial worker pays them), at concurrency 2 two such processes;
    and, as a strict extra, a loop in this already warm process. Overhead = (sweep wall - plain wall)
-   / sweep wall, Ray's one-off start excluded (timed apart). Full-length runs are interleaved
+   / sweep wall, Ray's one-off start excluded (timed apart: the benchmark starts Ray once, each CLI
+   process connects to it with --address, and that connection is set aside too). Full-length runs are interleaved
    A B B A A B (--reps), medians reported. Goal: <= 5 % of the sweep's wall time.
    At concurrency 2 one more pair runs cells of twice the profile's epochs; the extra wall time at the
    three cell lengths is fitted as fixed per sweep + per epoch, which says from what sweep size on the
@@ -147,26 +148,87 @@ def trial_configs(prepared) -> list:
 
 def run_sweep_timed(spec: str, tmp: Path, seeds: int, overrides: dict, concurrency: int, tag: str,
                     keep_events: bool = False) -> dict:
-    return timed_sweep(lambda: prepared_sweep(spec, tmp, seeds, overrides, concurrency, tag), concurrency, tag,
-                       keep_events)
+    """`sweeps run SPEC` of the fixed set, as a researcher types it, with these options (see timed_cli)."""
+    argv = [spec, "--seeds", str(seeds), *cli_sets(overrides), "--max-concurrent", str(concurrency),
+            "--cpus-per-trial", "1", "--max-failures", "0"]
+    return timed_cli(argv, tmp, concurrency, tag, cells=2 * seeds, keep_events=keep_events)
 
 
-def timed_sweep(prepare_sweep, concurrency: int, tag: str, keep_events: bool = False) -> dict:
-    """`prepare` + `run_sweep`, as the CLI does them, timed, with the Tune timeline of its trials."""
-    from sweeps.runner import run_sweep
+def cli_sets(overrides: dict) -> list[str]:
+    return [arg for k, v in overrides.items() for arg in ("--set", f"{k}={v}")]
 
+
+# The sweep arm: the `sweeps` CLI in a brand-new Python process, as typed at a shell, with the
+# timeline callback added and the library calls it makes stamped (nothing else changed).
+CLI_PROCESS = r"""
+import json, sys, time
+marks = {"python_start": time.time()}
+sys.path.insert(0, sys.argv[1])
+import overhead
+from sweeps import runner
+
+def stamped(name, fn):
+    def call(*a, **kw):
+        marks[name + "_start"] = time.time()
+        try:
+            return fn(*a, **kw)
+        finally:
+            marks[name + "_end"] = time.time()
+    return call
+
+overhead.install_timeline()
+for name in ("prepare", "run_sweep", "connect_ray"):
+    setattr(runner, name, stamped(name, getattr(runner, name)))
+from sweeps.cli import main
+record, sys.argv = sys.argv[2], ["sweeps", *sys.argv[3:]]
+try:
+    main()
+finally:
+    marks["main_end"] = time.time()
+    with open(record, "w") as fh:
+        json.dump({"marks": marks, "events": overhead.EVENTS}, fh)
+"""
+
+
+def ray_address() -> str:
+    """The GCS address of the Ray this benchmark started (common.start_ray), for `--address`."""
+    import ray
+
+    return ray.get_runtime_context().gcs_address
+
+
+def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int, keep_events: bool = False) -> dict:
+    """`sweeps run ARGV` in a fresh process, timed from its start to its exit, with the Tune timeline of
+    its trials. The bench's own MLflow store and Tune storage, a fresh invocation, and the Ray this
+    benchmark started (`--address`): connecting to it is Ray's start for that process, timed and set
+    aside (`ray_connect_s`) as the goal sets Ray's one-off start aside; everything else counts (Python's
+    start, the CLI's imports, prepare, the trials, the report, Ray's disconnect, the interpreter's exit)."""
+    import json
+    import subprocess
+
+    record = tmp / f"cli-{tag}.json"
+    argv = ["run", *argv, "--tracking-uri", common.sqlite_uri(tmp), "--storage", str(tmp / "ray_results" / tag),
+            "--fresh", "--address", ray_address()]
     EVENTS.clear()
     t0 = time.time()
-    prepared = prepare_sweep()
+    proc = subprocess.run([sys.executable, "-c", CLI_PROCESS, str(common.BENCH_DIR), str(record), *argv],
+                          cwd=common.REPO, capture_output=True, text=True)
     t1 = time.time()
-    outcome = run_sweep(prepared)
-    t2 = time.time()
-    if outcome.status != "completed":
-        raise RuntimeError(f"benchmark sweep {tag} ended {outcome.status}: {outcome.counts}")
-    out = {"wall_s": t2 - t0, "prepare_s": t1 - t0, "run_sweep_s": t2 - t1, "cells": len(prepared.plan.cells),
-           "concurrency": concurrency, "timeline": analyse_timeline(list(EVENTS), t1, t2, concurrency)}
+    if proc.returncode != 0 or not record.exists():
+        raise RuntimeError(f"benchmark sweep {tag} (sweeps {' '.join(argv)}) exited {proc.returncode}:\n"
+                           f"{proc.stderr[-3000:]}")
+    rec = json.loads(record.read_text())
+    m, events = rec["marks"], [tuple(e) for e in rec["events"]]
+    connect = m["connect_ray_end"] - m["connect_ray_start"]
+    out = {"wall_s": t1 - t0 - connect, "process_wall_s": t1 - t0, "ray_connect_s": connect,
+           "startup_s": m["prepare_start"] - t0,                       # Python, the CLI's imports, option parsing
+           "prepare_s": m["prepare_end"] - m["prepare_start"],
+           "run_sweep_s": m["run_sweep_end"] - m["run_sweep_start"] - connect,
+           "exit_s": t1 - m["run_sweep_end"],                         # last lines, Ray disconnect, interpreter exit
+           "cells": cells, "concurrency": concurrency,
+           "timeline": analyse_timeline(events, m["connect_ray_end"], m["run_sweep_end"], concurrency)}
     if keep_events:
-        out["events"] = [(kind, t - t1, trial_id, payload) for kind, t, trial_id, payload in EVENTS]
+        out["events"] = [(kind, t - m["connect_ray_end"], trial_id, payload) for kind, t, trial_id, payload in events]
     return out
 
 
@@ -456,7 +518,8 @@ def main(argv=None) -> int:
     log(f"components {components}")
 
     payload = {
-        "params": {"profile": profile, "epochs_per_cell": epochs, "short_epochs_per_cell": short,
+        "params": {"sweep_arm": "cli_process", "profile": profile, "epochs_per_cell": epochs,
+                   "short_epochs_per_cell": short,
                    "cells": len(configs), "arms": 2, "seeds": seeds, "repetitions": reps, "overrides": overrides,
                    "long_epochs_per_cell": long_,
                    "profile_epochs": profile_epochs, "threads_per_trial": configs[0].num_threads,
@@ -517,9 +580,14 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
     configs = trial_configs(plan)
     concurrency = plan.max_concurrent or int(ray.cluster_resources().get("CPU", 1) // plan.cpus_per_trial)
     cache_s, _ = common.timed(lambda: load_splits(configs[0].data, configs[0].model.image_size))
+    def shipped_argv(over: dict, seeds: int | None = None) -> list[str]:
+        return [args.shipped, *(["--profile", "smoke"] if args.smoke else []), *cli_sets(over),
+                *(["--seeds", str(seeds)] if seeds else [])]
+
+    cells = len(configs)
     # the first sweep in a fresh Ray (MLflow's schema, first workers) is a one-off: timed and set aside
-    warm_options = shipped_options(tmp, "warm", args.smoke, {**overrides, "optim.epochs": 1}, seeds=1)
-    warm = {"first_sweep_s": timed_sweep(lambda: prepare(args.shipped, warm_options), concurrency, "warm")["wall_s"],
+    warm = {"first_sweep_s": timed_cli(shipped_argv({**overrides, "optim.epochs": 1}, seeds=1), tmp, concurrency,
+                                       "warm", cells=len({c.arm for c in plan.plan.cells}))["wall_s"],
             "decode_s": cache_s}
     log(f"warm-up {warm}")
     runs: dict[str, list[dict]] = {"plain": [], "sweep": []}
@@ -527,14 +595,14 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
         if which == "plain":
             runs["plain"].append(pool_fit(configs, workers=concurrency))
         else:
-            tag = f"sweep-{len(runs['sweep'])}"
-            runs["sweep"].append(timed_sweep(
-                lambda: prepare(args.shipped, shipped_options(tmp, tag, args.smoke, overrides)), concurrency, tag))
+            runs["sweep"].append(timed_cli(shipped_argv(overrides), tmp, concurrency, f"sweep-{len(runs['sweep'])}",
+                                           cells=cells))
         log(f"{which}: {runs[which][-1]['wall_s']:.1f} s")
     c0 = configs[0]
     payload = {
         "part": "shipped",
-        "params": {"sweep": args.shipped, "profile": plan.profile.name, "cells": len(configs),
+        "params": {"sweep_arm": "cli_process", "sweep": args.shipped, "profile": plan.profile.name,
+                   "cells": len(configs),
                    "arms": len({c.arm for c in plan.plan.cells}), "seeds": len({c.seed for c in plan.plan.cells}),
                    "epochs_per_cell": c0.optim.epochs, "concurrency": concurrency,
                    "repetitions": len(runs["sweep"]), "threads_per_trial": c0.num_threads,
@@ -589,7 +657,7 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
             f"{p['seeds']} seeds = {p['cells']} cells of the `{p['profile']}` profile, {p['epochs_per_cell']} "
             f"epochs each, {d['trial_epochs']} trial-epochs; {p['concurrency']} trials at once, the profile's "
             "default on this machine; nothing overridden but the MLflow store and Tune storage, both in a "
-            "temporary folder) against the very same TrialConfigs in "
+            f"temporary folder; {_sweep_arm(r)}) against the very same TrialConfigs in "
             f"{p['concurrency']} fresh plain Python processes taking the cells in turn. Ray's one-off start "
             f"({r['ray_start_s']:.1f} s) and the first sweep in the fresh Ray ({r['warm_up']['first_sweep_s']:.1f} s, "
             f"1 epoch) are excluded; {p['repetitions']} repetition{'s' if p['repetitions'] != 1 else ''} "
@@ -599,6 +667,17 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
                             [[f"`{p['sweep']}`", _walls(r, med, "plain"), _walls(r, med, "sweep"), _pct(d["overhead"]),
                               common.verdict(d["overhead"] <= GOAL)]])
     lines = [head, "", what, "", table]
+    sweeps_ = r["runs"]["sweep"]
+    if sweeps_ and all(x.get("startup_s") is not None for x in sweeps_):
+        def part(k: str) -> float:
+            return common.median(x[k] for x in sweeps_)
+
+        lines += ["", "Of the sweep's wall time (medians): the CLI's start (Python, its imports) "
+                  f"{part('startup_s'):.1f} s; "
+                  "from the Tuner's start to the first trial's start "
+                  f"{common.median(x['timeline']['setup_s'] for x in sweeps_):.1f} s; the report (tables and figures) "
+                  f"{common.median(x['timeline']['publish_s'] for x in sweeps_):.1f} s; the CLI's end (Ray "
+                  f"disconnected, the interpreter's exit) {part('exit_s'):.1f} s."]
     if "predicted_overhead" in d:
         f_ = r["fixed_set_fit"]
         lines += ["", f"The fixed set's size fit above ({f_['fixed_s']:.1f} s per sweep + "
@@ -678,11 +757,15 @@ def derive(p: dict) -> dict:
                 "in_trial_setup_s", "first_trial_setup_s", "per_epoch_s", "trial_end_s", "between_trials_s")
         t = {k: common.median(x[k] for x in tl if x.get(k) is not None) if any(x.get(k) is not None for x in tl)
              else None for k in keys}
-        t["prepare_s"] = common.median(r["prepare_s"] for r in runs["sweep_c1"])
+        for k in ("prepare_s", "startup_s", "exit_s", "ray_connect_s"):   # the last three: the CLI in its own process
+            have = [r[k] for r in runs["sweep_c1"] if r.get(k) is not None]
+            t[k] = common.median(have) if have else None
         out["timeline_c1"] = t
         n, e = p["params"]["cells"], p["params"]["epochs_per_cell"]
         later = t["trial_start_s"] or 0.0
-        parts = {"prepare (validation, MLflow store check)": t["prepare_s"],
+        parts = {} if t["startup_s"] is None else {
+            "the CLI's start: Python, its imports (MLflow, Ray Tune), option parsing": t["startup_s"]}
+        parts |= {"prepare (validation, MLflow store check)": t["prepare_s"],
                  "set-up before the first trial starts (Tuner, trial actor process, imports)": t["setup_s"],
                  "first trial: in-trial start-up (MLflow first use, first torch steps)":
                      (t["first_trial_setup_s"] or later),
@@ -691,6 +774,8 @@ def derive(p: dict) -> dict:
                  "trial end x cells": n * t["trial_end_s"],
                  "between trials x (cells - 1)": (n - 1) * (t["between_trials_s"] or 0.0),
                  "after the last trial (report published, parent closed)": t["teardown_s"] or 0.0}
+        if t["exit_s"] is not None:
+            parts["the CLI's end: its last lines, Ray disconnected, the interpreter's exit"] = t["exit_s"]
         in_sweep = common.median(r["timeline"]["epoch_time_s_sum"] for r in runs["sweep_c1"])
         in_loop = common.median(r["epoch_time_s_sum"] for r in runs["script_c1"])
         out["training_s"] = {"sweep": in_sweep, "script": in_loop}
@@ -717,6 +802,21 @@ def _walls(r: dict, med: dict, key: str) -> str:
     """The median wall time of `key`'s runs, each run's in brackets when there are several."""
     each = [x["wall_s"] for x in r["runs"][key]]
     return f"{med[key]:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in each)})" if len(each) > 1 else "")
+
+
+def _sweep_arm(r: dict) -> str:
+    """How the sweep arm was run: the CLI in its own process (since 2026-11-28), or, in results recorded
+    before, the library calls in this benchmark's already warm process (driver imports not counted)."""
+    runs = [x for key, v in r["runs"].items() if "sweep" in key for x in v]
+    if runs and all("process_wall_s" in x for x in runs):
+        connect = common.median(x["ray_connect_s"] for x in runs)
+        return ("the `sweeps` CLI as typed, each run in a brand-new Python process timed from its start to its "
+                "exit (its imports, the report, Ray's disconnect and the interpreter's exit all count), "
+                f"connected with `--address` to the Ray this benchmark started (the connection, {connect:.2f} s, "
+                "is set aside with Ray's start)")
+    return ("the library calls the CLI makes (`prepare` + `run_sweep`) in this benchmark's own process, "
+            "already imported: the CLI process's own imports and exit are NOT counted (recorded before the "
+            "sweep arm ran the CLI in a fresh process)")
 
 
 def _head(r: dict) -> str:
@@ -776,9 +876,9 @@ def render(r: dict) -> list[tuple[int, str]]:
     what = (f"{p['cells']} cells ({p['arms']} arms x {p['seeds']} seeds) of the `{p['profile']}` profile as "
             f"shipped ({p['epochs_per_cell']} epochs each), and the same cells shortened to "
             f"{p['short_epochs_per_cell']} epochs; {p['data']['synthetic_per_class']} synthetic images per class "
-            f"at {p['data']['image_size']} px, {p['threads_per_trial']} torch thread per trial. `sweeps run` = "
-            "`prepare` + `run_sweep` (MLflow sqlite store, Tune storage, a checkpoint every epoch, tables and "
-            "figures at the end: everything the CLI does) with Ray already started. The plain arm is "
+            f"at {p['data']['image_size']} px, {p['threads_per_trial']} torch thread per trial. `sweeps run` is "
+            f"{_sweep_arm(r)}: MLflow sqlite store, Tune storage, a checkpoint every epoch, tables and "
+            "figures at the end. The plain arm is "
             "`transfer_core.engine.fit` on the very same TrialConfigs, in a freshly spawned Python process (what "
             "`python my_loop.py` costs: it imports torch too, as each sweep's trial worker does), or 2 of them at "
             "concurrency 2; the *strict* rows compare with a loop in the benchmark's own process, imported "
