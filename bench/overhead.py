@@ -224,6 +224,8 @@ def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int
            "startup_s": m["prepare_start"] - t0,                       # Python, the CLI's imports, option parsing
            "prepare_s": m["prepare_end"] - m["prepare_start"],
            "run_sweep_s": m["run_sweep_end"] - m["run_sweep_start"] - connect,
+           "before_ray_s": m["connect_ray_start"] - m["prepare_end"],    # MLflow experiment, data decoded
+           "marks": {k: v - t0 for k, v in sorted(m.items(), key=lambda kv: kv[1])},   # seconds from the start
            "exit_s": t1 - m["run_sweep_end"],                         # last lines, Ray disconnect, interpreter exit
            "cells": cells, "concurrency": concurrency,
            "timeline": analyse_timeline(events, m["connect_ray_end"], m["run_sweep_end"], concurrency)}
@@ -674,7 +676,9 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
 
         lines += ["", "Of the sweep's wall time (medians): the CLI's start (Python, its imports) "
                   f"{part('startup_s'):.1f} s; "
-                  "from the Tuner's start to the first trial's start "
+                  + (f"before Ray (MLflow experiment, the data decoded, torch imported) {part('before_ray_s'):.1f} s; "
+                     if all(x.get("before_ray_s") is not None for x in sweeps_) else "")
+                  + "from Ray connected to the first trial's start (MLflow parent run, Tuner, worker processes) "
                   f"{common.median(x['timeline']['setup_s'] for x in sweeps_):.1f} s; the report (tables and figures) "
                   f"{common.median(x['timeline']['publish_s'] for x in sweeps_):.1f} s; the CLI's end (Ray "
                   f"disconnected, the interpreter's exit) {part('exit_s'):.1f} s."]
@@ -757,7 +761,7 @@ def derive(p: dict) -> dict:
                 "in_trial_setup_s", "first_trial_setup_s", "per_epoch_s", "trial_end_s", "between_trials_s")
         t = {k: common.median(x[k] for x in tl if x.get(k) is not None) if any(x.get(k) is not None for x in tl)
              else None for k in keys}
-        for k in ("prepare_s", "startup_s", "exit_s", "ray_connect_s"):   # the last three: the CLI in its own process
+        for k in ("prepare_s", "startup_s", "before_ray_s", "exit_s", "ray_connect_s"):  # but prepare: the CLI process
             have = [r[k] for r in runs["sweep_c1"] if r.get(k) is not None]
             t[k] = common.median(have) if have else None
         out["timeline_c1"] = t
@@ -765,15 +769,17 @@ def derive(p: dict) -> dict:
         later = t["trial_start_s"] or 0.0
         parts = {} if t["startup_s"] is None else {
             "the CLI's start: Python, its imports (MLflow, Ray Tune), option parsing": t["startup_s"]}
-        parts |= {"prepare (validation, MLflow store check)": t["prepare_s"],
-                 "set-up before the first trial starts (Tuner, trial actor process, imports)": t["setup_s"],
-                 "first trial: in-trial start-up (MLflow first use, first torch steps)":
-                     (t["first_trial_setup_s"] or later),
-                 "later trials: start-up x (cells - 1)": (n - 1) * later,
-                 "per-epoch reporting x epochs": n * e * t["per_epoch_s"],
-                 "trial end x cells": n * t["trial_end_s"],
-                 "between trials x (cells - 1)": (n - 1) * (t["between_trials_s"] or 0.0),
-                 "after the last trial (report published, parent closed)": t["teardown_s"] or 0.0}
+        parts |= {"prepare (validation, MLflow store check)": t["prepare_s"]}
+        if t["before_ray_s"] is not None:
+            parts["before Ray: MLflow experiment, the data decoded (torch imported)"] = t["before_ray_s"]
+        parts |= {"set-up before the first trial starts (Tuner, trial actor process, imports)": t["setup_s"],
+                  "first trial: in-trial start-up (MLflow first use, first torch steps)":
+                      (t["first_trial_setup_s"] or later),
+                  "later trials: start-up x (cells - 1)": (n - 1) * later,
+                  "per-epoch reporting x epochs": n * e * t["per_epoch_s"],
+                  "trial end x cells": n * t["trial_end_s"],
+                  "between trials x (cells - 1)": (n - 1) * (t["between_trials_s"] or 0.0),
+                  "after the last trial (report published, parent closed)": t["teardown_s"] or 0.0}
         if t["exit_s"] is not None:
             parts["the CLI's end: its last lines, Ray disconnected, the interpreter's exit"] = t["exit_s"]
         in_sweep = common.median(r["timeline"]["epoch_time_s_sum"] for r in runs["sweep_c1"])
