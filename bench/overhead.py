@@ -389,7 +389,7 @@ import json, sys, time
 marks, t = {}, time.perf_counter()
 import sweeps.trainable                                      # what Ray imports to run train_cell
 marks["import_trainable_s"] = time.perf_counter() - t; t = time.perf_counter()
-import transfer_core.data, transfer_core.models              # fit()'s lazy imports (torchvision, ...)
+import transfer_core.engine, transfer_core.data, transfer_core.models   # train_cell's and fit's (torch, ...)
 marks["fit_lazy_imports_s"] = time.perf_counter() - t; t = time.perf_counter()
 from sweeps import tracking
 client = tracking.client_for(sys.argv[1])
@@ -401,7 +401,8 @@ print("RESULT " + json.dumps(marks))
 
 def fresh_process_costs(tmp: Path, repeats: int = 2) -> dict:
     """What a brand-new worker process pays before a trial can train, step by step (min of `repeats`):
-    importing sweeps.trainable (torch, ray.tune, mlflow), fit's lazy imports, MLflow's store on first use."""
+    importing sweeps.trainable (ray.tune, mlflow), train_cell's and fit's lazy imports (torch, torchvision),
+    MLflow's store on first use."""
     import json
     import subprocess
 
@@ -927,6 +928,10 @@ def render(r: dict) -> list[tuple[int, str]]:
         def f(x):
             return "-" if x is None else f"{x:.2f}"
 
+        # since the sweep arm is the CLI in its own process, train_cell imports torch when it runs
+        lazy = ("`transfer_core.engine`, `.data`, `.models`: torch" if p.get("sweep_arm") == "cli_process"
+                else "`transfer_core.data`, `.models`")
+
         s1 += ["", f"Where the sweep's time beyond training goes at concurrency 1, full-length cells ({total:.1f} s "
                "more than the plain script, which pays its own imports too; Tune timeline of the sweep's "
                "trials, parts measured independently):", "",
@@ -943,8 +948,8 @@ def render(r: dict) -> list[tuple[int, str]]:
                f"{1000 * c['save_state_s']:.0f} ms, `sweeps.tracking.CellRun.log_epoch` "
                f"{1000 * c['log_epoch_s']:.0f} ms, `CellRun.open` {1000 * c['cellrun_open_s']:.0f} ms; in a "
                "brand-new Python process (a trial worker's first trial): importing `sweeps.trainable` "
-               f"{f(c.get('import_trainable_s'))} s, `fit`'s lazy imports of `transfer_core.data` and `.models` "
-               f"{f(c.get('fit_lazy_imports_s'))} s, MLflow's sqlite store on first use "
+               f"{f(c.get('import_trainable_s'))} s, the lazy imports of `train_cell` and `fit` "
+               f"({lazy}) {f(c.get('fit_lazy_imports_s'))} s, MLflow's sqlite store on first use "
                f"{f(c.get('mlflow_store_first_use_s'))} s."]
     s5 = [head, ""]
     sc = r["scaling_c2"]

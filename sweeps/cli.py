@@ -284,7 +284,9 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_ro
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the latest invocation.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for the figures (default: figures/NAME).")
-@click.option("--no-attention", is_flag=True, help="Skip the attention-map grid (it loads every arm's model).")
+@click.option("--no-attention", is_flag=True,
+              help="Skip the attention-map grid (drawn from the maps each trial logged; runs logged without them "
+                   "load every arm's model).")
 @click.option("--no-log", is_flag=True, help="Do not log the figures to the parent MLflow run.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_uri) -> None:

@@ -5,8 +5,9 @@
 - `ablation_bars`: the table's primary metric as grouped bars (mean, ±std error bars, the per-seed
   values as dots, the paper's reported figure as a dashed line).
 - `attention_grid`: the paper's Fig. 3: the fused LANet map M over the face, one row per expression
-  class, one column per variant, from the trained models the sweep logged (model/state_dict.pt +
-  model/config.json of a completed child run).
+  class, one column per variant, from what the completed child runs logged: the maps their trials
+  computed (model/attention.npz, see transfer_core.attention), else their trained models
+  (model/state_dict.pt + model/config.json).
 
 Each figure is written as PNG and PDF (`<stem>.png`, `<stem>.pdf`). We draw on `matplotlib.figure.Figure`
 with the Agg canvas and never touch pyplot, so importing this module changes no global backend.
@@ -29,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from sweeps import schema as S
 from sweeps.tables import DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, table_from_runs
+from transfer_core.attention import attention_maps, class_examples
 
 log = logging.getLogger(__name__)
 
@@ -201,52 +203,34 @@ def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
     return model.eval(), cfg
 
 
-def _class_examples(labels: np.ndarray, num_classes: int, per_class: int) -> list[int]:
-    """The first `per_class` test indices of each class, class by class (deterministic)."""
-    picks = []
-    for k in range(num_classes):
-        idx = np.flatnonzero(labels == k)[:per_class]
-        picks += idx.tolist() + [-1] * (per_class - len(idx))
-    return picks
+def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], images_per_class: int):
+    """(picks, faces, class names, {arm: maps or None}) from the attention records the trials logged
+    (model/attention.npz), or None when a chosen run has none or they do not show the same faces."""
+    records = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for arm, rid in chosen.items():
+            try:
+                path = runs.download(rid, S.ARTIFACT_MODEL_ATTENTION, Path(tmp) / rid)
+                with np.load(path) as npz:
+                    records[arm] = {k: npz[k] for k in npz.files}
+            except Exception as err:  # MLflow raises several kinds for a missing artifact; a bad file too
+                log.info("attention grid: run %s has no usable %s (%s): drawing from the models",
+                         rid, S.ARTIFACT_MODEL_ATTENTION, err)
+                return None
+    first = next(iter(records.values()))
+    same = all(int(r["per_class"]) == images_per_class and np.array_equal(r["picks"], first["picks"])
+               and np.array_equal(r["faces"], first["faces"]) for r in records.values())
+    if not same:
+        log.info("attention grid: the runs' records show other faces than asked for: drawing from the models")
+        return None
+    return (first["picks"].tolist(), first["faces"], [str(c) for c in first["class_names"]],
+            {arm: r.get("maps") for arm, r in records.items()})
 
 
-def attention_maps(model, cfg, faces: np.ndarray) -> np.ndarray:
-    """The fused LANet map of each face, upsampled to the face: (n, S, S) in [0, 1].
-
-    faces: uint8 (n, S, S, 3) as DataSplits hold them; they go through the evaluation loader of
-    `cfg.data` (the same resizing and normalisation as in training).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from transfer_core.data import DecodedSplit, build_eval_loader
-
-    split = DecodedSplit(np.ascontiguousarray(faces), np.zeros(len(faces), dtype=np.int64))
-    x = torch.cat([x for x, _ in build_eval_loader(split, cfg.data, cfg.model.image_size, len(faces))])
-    with torch.no_grad():
-        m = model.attention_map(x)                                        # (n, 1, h, w) in [0, 1]
-        m = F.interpolate(m, size=faces.shape[1:3], mode="bilinear", align_corners=False)
-    return m[:, 0].clamp(0, 1).numpy()                                    # (n, S, S)
-
-
-def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *, images_per_class: int = 1,
-                   arms: Sequence[str] | None = None, data: str | None = None,
-                   overrides: Mapping[str, Any] | None = None) -> list[Path]:
-    """The paper's Fig. 3 for this sweep: fused LANet maps over test faces, classes × variants.
-
-    For each arm, the completed child with the lowest seed on `data` (default: the sweep's first data
-    set) provides the model; the test images come from its config's data set (`overrides`, flat
-    config keys such as {"data.root": ...}, repoint data that moved). A variant without a local
-    branch has no LANet map and shows the face alone.
-    """
-    if images_per_class < 1:
-        raise FigureError(f"images_per_class={images_per_class!r} is invalid: expected an integer >= 1")
-    data = data or next((d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d), None) \
-        or (runs.children["data"].iloc[0] if len(runs.children) else None)
-    arms = _order(arms, runs.children["arm"].tolist())
-    chosen = _pick_model_runs(runs, arms, data)
-    if not chosen:
-        raise FigureError(f"sweep {runs.sweep!r} has no completed run on {data!r} yet: no trained model to show")
+def _attention_from_models(runs: SweepRuns, chosen: Mapping[str, str], arms: Sequence[str], data: str,
+                           images_per_class: int, overrides: Mapping[str, Any] | None):
+    """(picks, faces, class names, {arm: maps or None}, {arm: model}) from the logged models, on the
+    test faces of the first model's data set (downloads every chosen model; needs torch)."""
     models: dict[str, Any] = {}
     cfgs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -261,13 +245,44 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
 
     first = cfgs[next(iter(cfgs))]
     splits = load_splits(first.data, first.model.image_size)
-    picks = _class_examples(splits.test.labels, splits.num_classes, images_per_class)
+    picks = class_examples(splits.test.labels, splits.num_classes, images_per_class)
     have = [i for i in picks if i >= 0]
     if not have:
         raise FigureError(f"the test split of {first.data.dataset!r} is empty: no face to show")
     faces = splits.test.images[have]                                      # (n, S, S, 3) uint8
     maps = {arm: attention_maps(models[arm], cfgs[arm], faces) if arm in models and cfgs[arm].model.local_branch
             else None for arm in arms}
+    return picks, faces, list(splits.class_names), maps, models
+
+
+def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *, images_per_class: int = 1,
+                   arms: Sequence[str] | None = None, data: str | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> list[Path]:
+    """The paper's Fig. 3 for this sweep: fused LANet maps over test faces, classes × variants.
+
+    For each arm, the completed child with the lowest seed on `data` (default: the sweep's first data
+    set) provides the maps: the record its trial computed from the weights it logged
+    (model/attention.npz: the first test face of each class), or, where a run has none, asks for
+    more faces per class, or `overrides` are given, its logged model run on the test faces of its
+    config's data set (`overrides`, flat config keys such as {"data.root": ...}, repoint data that
+    moved). A variant without a local branch has no LANet map and shows the face alone.
+    """
+    if images_per_class < 1:
+        raise FigureError(f"images_per_class={images_per_class!r} is invalid: expected an integer >= 1")
+    data = data or next((d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d), None) \
+        or (runs.children["data"].iloc[0] if len(runs.children) else None)
+    arms = _order(arms, runs.children["arm"].tolist())
+    chosen = _pick_model_runs(runs, arms, data)
+    if not chosen:
+        raise FigureError(f"sweep {runs.sweep!r} has no completed run on {data!r} yet: no trained model to show")
+    recorded = None if overrides else _recorded_attention(runs, chosen, images_per_class)
+    if recorded is not None:   # what the trials computed from the weights they logged: no model, no torch
+        picks, faces, class_names, maps = recorded
+        models: dict[str, Any] = dict.fromkeys(chosen)
+    else:
+        picks, faces, class_names, maps, models = _attention_from_models(runs, chosen, arms, data, images_per_class,
+                                                                         overrides)
+    have = [i for i in picks if i >= 0]
 
     n_rows, n_cols = len(picks), len(arms)
     side, left, right, top, bottom = 1.5, 0.35, 1.0, 0.55, 0.1        # inches; fixed layout (a grid of many
@@ -286,12 +301,12 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
             if r == 0:
                 ax.set_title(arm, fontsize=8)
             if c == 0:
-                ax.set_ylabel(splits.class_names[k], fontsize=8)
+                ax.set_ylabel(class_names[k], fontsize=8)
             if idx < 0:
                 ax.text(0.5, 0.5, "no test image", ha="center", va="center", fontsize=7, transform=ax.transAxes)
                 continue
-            ax.imshow(splits.test.images[idx])
             j = have.index(idx)
+            ax.imshow(faces[j])
             if maps.get(arm) is not None:
                 image = ax.imshow(maps[arm][j], cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
             else:

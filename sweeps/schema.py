@@ -68,4 +68,5 @@ ARTIFACT_CONFUSION = "confusion_matrix.json"
 ARTIFACT_MODEL_DIR = "model"
 ARTIFACT_MODEL_STATE = "model/state_dict.pt"
 ARTIFACT_MODEL_CONFIG = "model/config.json"
+ARTIFACT_MODEL_ATTENTION = "model/attention.npz"   # transfer_core.attention.attention_record of the logged weights
 ARTIFACT_SPEC = "spec.yaml"

@@ -320,8 +320,11 @@ class CellRun:
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, EPOCH_MARKER)}
 
     def complete(self, history_payload: Mapping, confusion_payload: Mapping, model_state: Mapping | None,
-                 config_flat: Mapping[str, Any]) -> None:
-        """Artifacts of a finished cell, then FINISHED with status completed."""
+                 config_flat: Mapping[str, Any], attention: Mapping[str, Any] | None = None) -> None:
+        """Artifacts of a finished cell, then FINISHED with status completed.
+
+        attention: transfer_core.attention.attention_record of `model_state`, logged beside it."""
+        import numpy as np
         import torch
 
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
@@ -330,6 +333,8 @@ class CellRun:
             with tempfile.TemporaryDirectory() as tmp:
                 torch.save(dict(model_state), Path(tmp) / "state_dict.pt")
                 (Path(tmp) / "config.json").write_text(json.dumps(dict(config_flat), indent=2))
+                if attention is not None:
+                    np.savez_compressed(Path(tmp) / Path(schema.ARTIFACT_MODEL_ATTENTION).name, **attention)
                 self.client.log_artifacts(self.run_id, tmp, schema.ARTIFACT_MODEL_DIR)
         self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))

@@ -36,7 +36,6 @@ from sweeps import schema
 from sweeps.tracking import (CellIdentity, CellRun, EpochLog, client_for, find_cell_run, wait_for_tracking,
                              wait_s_from_env)
 from transfer_core.config import config_hash, from_flat, to_flat
-from transfer_core.engine import History, StateError, fit, load_state, save_state
 from transfer_core.metrics import confusion_report
 
 log = logging.getLogger(__name__)
@@ -65,6 +64,8 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
     be read (logged; a corrupt file is never loaded)."""
     if checkpoint is None:
         return None
+    from transfer_core.engine import StateError, load_state
+
     with checkpoint.as_directory() as folder:
         try:
             state = load_state(Path(folder) / CHECKPOINT_FILE)
@@ -90,6 +91,8 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
 
 def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}."""
+    from transfer_core.engine import History, fit, save_state   # torch: in the trial's process only
+
     context, cell = config["context"], config["cell"]
     trial = trial_config(config)
     trial_id = tune.get_context().get_trial_id() or "local"
@@ -150,4 +153,22 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         confusion["epoch"] = selected["epoch"]
     # resumed after its last epoch (died before completing): the weights are the checkpoint's
     model_state = last_state["fn"]()["model"] if "fn" in last_state else (state or {}).get("model")
-    run.complete(history.to_dict(), confusion, model_state, to_flat(trial))
+    attention = _attention_record(trial, model_state, splits, identity.run_name) if model_state is not None else None
+    run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention)
+
+
+def _attention_record(trial, model_state: Mapping[str, Any], splits, run_name: str) -> dict | None:
+    """Fig. 3's data from the weights about to be logged, computed here where they are at hand, so that
+    the sweep's report draws it without downloading every model or importing torch. A failure costs
+    only this shortcut (the figure is then drawn from the logged model), never the trial."""
+    from transfer_core.attention import attention_record
+    from transfer_core.models import build_model
+
+    try:
+        model = build_model(trial.model)
+        model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in model_state.items()})
+        return attention_record(model.eval(), trial, splits)
+    except Exception as exc:  # noqa: BLE001  (an optional by-product; the trial's results stand)
+        log.warning("cell %s: no attention record (%s); its figure will be drawn from the logged model",
+                    run_name, exc)
+        return None

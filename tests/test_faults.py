@@ -253,17 +253,17 @@ def test_train_cell_truncated_checkpoint_is_not_loaded_the_cell_starts_over(cell
 
 
 def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resumes(cell_trial, monkeypatch):
-    real_save = trainable.save_state
+    real_save = engine.save_state   # train_cell imports it when it runs (torch stays out of the driver)
 
     def full_at_epoch_3(state, path):
         if state["epoch"] == 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_save(state, path)
 
-    monkeypatch.setattr(trainable, "save_state", full_at_epoch_3)
+    monkeypatch.setattr(engine, "save_state", full_at_epoch_3)
     with pytest.raises(OSError, match="No space left on device"):  # the trial fails; Tune retries it
         cell_trial()
-    monkeypatch.setattr(trainable, "save_state", real_save)
+    monkeypatch.setattr(engine, "save_state", real_save)
     first = cell_trial.fakes[-1]
     assert sorted(first.checkpoints) == [1, 2]
     again = cell_trial(checkpoint=first.checkpoints[2])

@@ -81,17 +81,49 @@ def _tiny_model_artifacts(tmp_path: Path, name: str, **model) -> Path:
     return folder
 
 
-@pytest.fixture
-def model_runs(tracking_uri, template_db, tmp_path):  # noqa: F811
-    pytest.importorskip("transfer_core.data", reason="transfer_core.data is not written yet")
+def _add_attention_record(folder: Path, keep_state: bool = True) -> Path:
+    """model/attention.npz as a trial logs it (transfer_core.attention, from the folder's weights);
+    keep_state=False then removes the weights, to show the record alone suffices."""
+    import torch
+
+    from transfer_core.attention import attention_record
+    from transfer_core.config import from_flat
+    from transfer_core.data import load_splits
+    from transfer_core.models import build_model
+
+    cfg = from_flat(json.loads((folder / "config.json").read_text()))
+    model = build_model(cfg.model)
+    model.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
+    record = attention_record(model.eval(), cfg, load_splits(cfg.data, cfg.model.image_size))
+    np.savez_compressed(folder / "attention.npz", **record)
+    if not keep_state:
+        (folder / "state_dict.pt").unlink()
+    return folder
+
+
+def _model_runs(tracking_uri, template_db, tmp_path, record: bool = False, keep_state: bool = True):  # noqa: F811
     shutil.copy(template_db, tracking_uri[len("sqlite:///"):])
     client, exp = create_store(tracking_uri, tmp_path / "artifacts")
     artifacts = {"Baseline": _tiny_model_artifacts(tmp_path, "base", local_branch=False),
                  "+ MAD": _tiny_model_artifacts(tmp_path, "mad")}
+    if record:
+        artifacts = {arm: _add_attention_record(folder, keep_state) for arm, folder in artifacts.items()}
     cells = {("Baseline", "rafdb"): [("completed", 0.8)], ("+ MAD", "rafdb"): [("completed", 0.85)],
              ("+ ViT", "rafdb"): [("running", 0.5)]}
     record_sweep(client, exp, cells=cells, artifacts=artifacts, epochs=2)
     return T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+
+
+@pytest.fixture
+def model_runs(tracking_uri, template_db, tmp_path):  # noqa: F811
+    """Completed runs that logged their models only (as runs recorded before attention records)."""
+    return _model_runs(tracking_uri, template_db, tmp_path)
+
+
+@pytest.fixture
+def recorded_runs(tracking_uri, template_db, tmp_path):  # noqa: F811
+    """Completed runs that logged their models and their trials' attention records."""
+    return _model_runs(tracking_uri, template_db, tmp_path, record=True)
 
 
 def test_attention_grid_png_and_pdf_not_blank(model_runs, tmp_path):
@@ -110,8 +142,31 @@ def test_attention_grid_one_row_per_class_image(model_runs, tmp_path):
     assert two.shape[0] > 1.6 * one.shape[0]
 
 
+def test_attention_grid_from_the_trials_records_needs_no_model(tracking_uri, template_db, tmp_path):  # noqa: F811
+    runs = _model_runs(tracking_uri, template_db, tmp_path, record=True, keep_state=False)
+    paths = FG.attention_grid(runs, tmp_path / "attention", arms=["Baseline", "+ MAD", "+ ViT"])
+    assert_not_blank(paths)
+    pixels = imread(next(p for p in paths if p.suffix == ".png"))[..., :3]
+    assert ((pixels.max(axis=-1) - pixels.min(axis=-1)) > 0.5).mean() > 0.005, "no coloured attention overlay"
+
+
+def test_attention_grid_from_records_is_the_grid_drawn_from_the_models(recorded_runs, tmp_path):
+    from_records = FG.attention_grid(recorded_runs, tmp_path / "records")
+    # overrides (here: none that change anything) make it run the logged models on the test faces
+    from_models = FG.attention_grid(recorded_runs, tmp_path / "models", overrides={"data.synthetic_per_class": 8})
+    a, b = (imread(next(p for p in paths if p.suffix == ".png"))[..., :3] for paths in (from_records, from_models))
+    assert a.shape == b.shape
+    assert np.abs(a - b).mean() < 0.002, "the records (float16 maps) draw what the models draw"
+
+
+def test_attention_grid_with_more_faces_per_class_than_recorded_runs_the_models(recorded_runs, tmp_path):
+    one = imread(next(p for p in FG.attention_grid(recorded_runs, tmp_path / "a1") if p.suffix == ".png"))
+    two = imread(next(p for p in FG.attention_grid(recorded_runs, tmp_path / "a2", images_per_class=2)
+                      if p.suffix == ".png"))
+    assert two.shape[0] > 1.6 * one.shape[0]
+
+
 def test_attention_maps_shape_and_range(tmp_path):
-    pytest.importorskip("transfer_core.data", reason="transfer_core.data is not written yet")
     import torch
 
     from transfer_core.config import from_flat
@@ -131,6 +186,3 @@ def test_attention_grid_without_models(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="logged its model"):
         FG.attention_grid(runs, tmp_path / "attention")
 
-
-def test_class_examples_fills_missing_classes():
-    assert FG._class_examples(np.array([0, 1, 0, 0]), 3, 2) == [0, 2, 1, -1, -1, -1]

@@ -50,8 +50,6 @@ import logging
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import DATASETS, Layout, Source, SplitPlan
@@ -266,6 +264,9 @@ def resize_batch(images: np.ndarray, image_size: int) -> np.ndarray:
     """uint8 (N, H, W, 3) -> uint8 (N, S, S, 3), bilinear with antialiasing, in chunks."""
     if images.shape[1:3] == (image_size, image_size):
         return images
+    import torch    # here, not at the top: a cache hit (a sweep's driver) needs no torch
+    import torch.nn.functional as F
+
     out = np.empty((len(images), image_size, image_size, 3), dtype=np.uint8)
     for start in range(0, len(images), 1024):
         x = torch.from_numpy(images[start:start + 1024]).permute(0, 3, 1, 2).float()  # (n, 3, H, W)

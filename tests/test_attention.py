@@ -1,0 +1,67 @@
+"""transfer_core.attention: the data of the paper's Fig. 3 as a trial records it, and a sweep's driver
+that never imports torch (it decodes from the cache, runs Tune and draws the report; the trials train)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from transfer_core.attention import attention_record, class_examples
+from transfer_core.config import TrialConfig, from_flat, to_flat
+from transfer_core.data import load_splits
+from transfer_core.models import build_model
+
+
+def tiny_config(tmp_path, **model):
+    return from_flat({**to_flat(TrialConfig()), "model.stem": "small", "model.image_size": 32, "model.embed_dim": 32,
+                      "model.depth": 1, "model.num_heads": 2, "data.synthetic_per_class": 8,
+                      "data.cache_dir": str(tmp_path / "cache"), **{f"model.{k}": v for k, v in model.items()}})
+
+
+def test_class_examples_fills_missing_classes():
+    assert class_examples(np.array([0, 1, 0, 0]), 3, 2) == [0, 2, 1, -1, -1, -1]
+
+
+@pytest.mark.parametrize("per_class", [1, 2])
+def test_attention_record_holds_the_first_faces_of_each_class_and_a_map_over_each(tmp_path, per_class):
+    cfg = tiny_config(tmp_path)
+    splits = load_splits(cfg.data, cfg.model.image_size)
+    torch.manual_seed(0)
+    record = attention_record(build_model(cfg.model).eval(), cfg, splits, per_class=per_class)
+    picks = record["picks"]
+    assert len(picks) == per_class * splits.num_classes and (picks >= 0).all()
+    classes = [k for k in range(splits.num_classes) for _ in range(per_class)]
+    assert [int(splits.test.labels[i]) for i in picks] == classes
+    assert np.array_equal(record["faces"], splits.test.images[picks])
+    assert record["maps"].dtype == np.float16 and record["maps"].shape == record["faces"].shape[:3]
+    assert 0.0 <= record["maps"].min() and record["maps"].max() <= 1.0
+    assert tuple(record["class_names"]) == splits.class_names and int(record["per_class"]) == per_class
+
+
+def test_attention_record_of_a_model_without_lanets_has_faces_but_no_maps(tmp_path):
+    cfg = tiny_config(tmp_path, local_branch=False)
+    record = attention_record(build_model(cfg.model).eval(), cfg, load_splits(cfg.data, cfg.model.image_size))
+    assert "maps" not in record and len(record["faces"]) == len(record["picks"])
+
+
+DRIVER = """
+import json, sys
+from sweeps import figures, report, runner, trainable   # everything `sweeps run` imports in its own process
+from transfer_core.config import from_flat
+cfg = from_flat(json.loads(sys.argv[1]))
+runner.decode_data([cfg])                                 # a cache hit, as in every sweep but the first
+print(json.dumps(sorted(m for m in ("torch", "torchvision") if m in sys.modules)))
+"""
+
+
+def test_the_sweep_driver_decodes_from_the_cache_without_importing_torch(tmp_path):
+    cfg = tiny_config(tmp_path)
+    load_splits(cfg.data, cfg.model.image_size)               # fills the cache
+    out = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(to_flat(cfg), default=str)],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [], "torch's import costs the driver ~1.5 s"
