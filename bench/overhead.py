@@ -677,7 +677,7 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
 
         lines += ["", "Of the sweep's wall time (medians): the CLI's start (Python, its imports) "
                   f"{part('startup_s'):.1f} s; "
-                  + (f"before Ray (MLflow experiment, the data decoded, torch imported) {part('before_ray_s'):.1f} s; "
+                  + (f"before Ray (MLflow experiment, the data decoded from the cache) {part('before_ray_s'):.1f} s; "
                      if all(x.get("before_ray_s") is not None for x in sweeps_) else "")
                   + "from Ray connected to the first trial's start (MLflow parent run, Tuner, worker processes) "
                   f"{common.median(x['timeline']['setup_s'] for x in sweeps_):.1f} s; the report (tables and figures) "
@@ -772,7 +772,7 @@ def derive(p: dict) -> dict:
             "the CLI's start: Python, its imports (MLflow, Ray Tune), option parsing": t["startup_s"]}
         parts |= {"prepare (validation, MLflow store check)": t["prepare_s"]}
         if t["before_ray_s"] is not None:
-            parts["before Ray: MLflow experiment, the data decoded (torch imported)"] = t["before_ray_s"]
+            parts["before Ray: MLflow experiment, the data decoded (a cache hit)"] = t["before_ray_s"]
         parts |= {"set-up before the first trial starts (Tuner, trial actor process, imports)": t["setup_s"],
                   "first trial: in-trial start-up (MLflow first use, first torch steps)":
                       (t["first_trial_setup_s"] or later),
