@@ -147,11 +147,11 @@ def trial_configs(prepared) -> list:
 
 
 def run_sweep_timed(spec: str, tmp: Path, seeds: int, overrides: dict, concurrency: int, tag: str,
-                    keep_events: bool = False) -> dict:
+                    keep_events: bool = False, expect: list | None = None) -> dict:
     """`sweeps run SPEC` of the fixed set, as a researcher types it, with these options (see timed_cli)."""
     argv = [spec, "--seeds", str(seeds), *cli_sets(overrides), "--max-concurrent", str(concurrency),
             "--cpus-per-trial", "1", "--max-failures", "0"]
-    return timed_cli(argv, tmp, concurrency, tag, cells=2 * seeds, keep_events=keep_events)
+    return timed_cli(argv, tmp, concurrency, tag, cells=2 * seeds, keep_events=keep_events, expect=expect)
 
 
 def cli_sets(overrides: dict) -> list[str]:
@@ -166,18 +166,24 @@ marks = {"python_start": time.time()}
 sys.path.insert(0, sys.argv[1])
 import overhead
 from sweeps import runner
+from transfer_core.config import config_hash
 
-def stamped(name, fn):
+def stamped(name, fn, keep=None):
     def call(*a, **kw):
         marks[name + "_start"] = time.time()
         try:
-            return fn(*a, **kw)
+            out = fn(*a, **kw)
+            if keep is not None:
+                keep.append(out)
+            return out
         finally:
             marks[name + "_end"] = time.time()
     return call
 
 overhead.install_timeline()
-for name in ("prepare", "run_sweep", "connect_ray"):
+prepared = []
+runner.prepare = stamped("prepare", runner.prepare, keep=prepared)
+for name in ("run_sweep", "connect_ray"):
     setattr(runner, name, stamped(name, getattr(runner, name)))
 from sweeps.cli import main
 record, sys.argv = sys.argv[2], ["sweeps", *sys.argv[3:]]
@@ -185,8 +191,9 @@ try:
     main()
 finally:
     marks["main_end"] = time.time()
+    cells = sorted(config_hash(c) for c in overhead.trial_configs(prepared[0])) if prepared else []
     with open(record, "w") as fh:
-        json.dump({"marks": marks, "events": overhead.EVENTS}, fh)
+        json.dump({"marks": marks, "events": overhead.EVENTS, "trial_configs": cells}, fh)
 """
 
 
@@ -197,14 +204,18 @@ def ray_address() -> str:
     return ray.get_runtime_context().gcs_address
 
 
-def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int, keep_events: bool = False) -> dict:
+def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int, keep_events: bool = False,
+              expect: list | None = None) -> dict:
     """`sweeps run ARGV` in a fresh process, timed from its start to its exit, with the Tune timeline of
     its trials. The bench's own MLflow store and Tune storage, a fresh invocation, and the Ray this
     benchmark started (`--address`): connecting to it is Ray's start for that process, timed and set
     aside (`ray_connect_s`) as the goal sets Ray's one-off start aside; everything else counts (Python's
-    start, the CLI's imports, prepare, the trials, the report, Ray's disconnect, the interpreter's exit)."""
+    start, the CLI's imports, prepare, the trials, the report, Ray's disconnect, the interpreter's exit).
+    expect: the TrialConfigs the plain arm runs; the CLI's must be the very same (else RuntimeError)."""
     import json
     import subprocess
+
+    from transfer_core.config import config_hash
 
     record = tmp / f"cli-{tag}.json"
     argv = ["run", *argv, "--tracking-uri", common.sqlite_uri(tmp), "--storage", str(tmp / "ray_results" / tag),
@@ -218,6 +229,9 @@ def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int
         raise RuntimeError(f"benchmark sweep {tag} (sweeps {' '.join(argv)}) exited {proc.returncode}:\n"
                            f"{proc.stderr[-3000:]}")
     rec = json.loads(record.read_text())
+    if expect is not None and rec["trial_configs"] != sorted(config_hash(c) for c in expect):
+        raise RuntimeError(f"benchmark sweep {tag}: `sweeps {' '.join(argv)}` ran other TrialConfigs than the "
+                           "plain arm's: the comparison would not be like for like")
     m, events = rec["marks"], [tuple(e) for e in rec["events"]]
     connect = m["connect_ray_end"] - m["connect_ray_start"]
     out = {"wall_s": t1 - t0 - connect, "process_wall_s": t1 - t0, "ray_connect_s": connect,
@@ -487,8 +501,8 @@ def main(argv=None) -> int:
         runs.setdefault(key, []).append(_plain(kind, cfgs))
         log(f"{key}: {runs[key][-1]['wall_s']:.1f} s")
 
-    def sweep(key: str, c: int, over: dict) -> None:
-        r = run_sweep_timed(spec, tmp, seeds, over, c, f"{key}-{len(runs.get(key, []))}")
+    def sweep(key: str, c: int, over: dict, cfgs: list) -> None:
+        r = run_sweep_timed(spec, tmp, seeds, over, c, f"{key}-{len(runs.get(key, []))}", expect=cfgs)
         runs.setdefault(key, []).append(r)
         log(f"{key}: {r['wall_s']:.1f} s")
 
@@ -497,16 +511,16 @@ def main(argv=None) -> int:
     reps = 1 if args.smoke else max(1, args.reps)
     for c, key, kind in ((1, "script_c1", "script"), (2, "pool_c2", "pool")):
         for which in interleaved(reps):
-            plain(key, kind, configs) if which == "plain" else sweep(f"sweep_c{c}", c, overrides)
+            plain(key, kind, configs) if which == "plain" else sweep(f"sweep_c{c}", c, overrides, configs)
     plain("loop_c1", "loop", configs)
     # short cells: one of each
     for key, kind in (("short_script_c1", "script"), ("short_loop_c1", "loop"), ("short_pool_c2", "pool")):
         plain(key, kind, short_configs)
     for c in (1, 2):
-        sweep(f"short_sweep_c{c}", c, short_overrides)
+        sweep(f"short_sweep_c{c}", c, short_overrides, short_configs)
     # long cells at concurrency 2, one pair: how the fixed cost amortises as the sweep grows
     plain("long_pool_c2", "pool", long_configs)
-    sweep("long_sweep_c2", 2, long_overrides)
+    sweep("long_sweep_c2", 2, long_overrides, long_configs)
 
     # 5: cells 2 / 4 / 8 at concurrency 2, short cells (4 is the run above)
     scaling = {}
@@ -599,7 +613,7 @@ def shipped_main(args, tmp: Path, machine: dict) -> int:
             runs["plain"].append(pool_fit(configs, workers=concurrency))
         else:
             runs["sweep"].append(timed_cli(shipped_argv(overrides), tmp, concurrency, f"sweep-{len(runs['sweep'])}",
-                                           cells=cells))
+                                           cells=cells, expect=configs))
         log(f"{which}: {runs[which][-1]['wall_s']:.1f} s")
     c0 = configs[0]
     payload = {
@@ -682,7 +696,12 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
                   + "from Ray connected to the first trial's start (MLflow parent run, Tuner, worker processes) "
                   f"{common.median(x['timeline']['setup_s'] for x in sweeps_):.1f} s; the report (tables and figures) "
                   f"{common.median(x['timeline']['publish_s'] for x in sweeps_):.1f} s; the CLI's end (Ray "
-                  f"disconnected, the interpreter's exit) {part('exit_s'):.1f} s."]
+                  f"disconnected, the interpreter's exit) {part('exit_s'):.1f} s. The trials' own epochs summed to "
+                  f"{common.median(x['timeline']['epoch_time_s_sum'] for x in sweeps_):.0f} s against the plain "
+                  f"processes' {common.median(x['epoch_time_s_sum'] for x in r['runs']['plain']):.0f} s (each "
+                  "run's: " + ", ".join(f"{x['timeline']['epoch_time_s_sum']:.0f}" for x in sweeps_) + " against "
+                  + ", ".join(f"{x['epoch_time_s_sum']:.0f}" for x in r["runs"]["plain"]) + "): the training "
+                  "itself varies by a few percent from run to run on this machine."]
     if "predicted_overhead" in d:
         f_ = r["fixed_set_fit"]
         lines += ["", f"The fixed set's size fit above ({f_['fixed_s']:.1f} s per sweep + "

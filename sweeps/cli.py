@@ -334,19 +334,23 @@ def main() -> None:
 def _exit_quickly() -> None:
     """Let the process end in a fraction of a second instead of ~2-3 s after the last line is printed.
 
-    Ray's own exit hook sleeps 0.5 s for worker log lines this CLI does not forward (log_to_driver is
-    off), so Ray is released here; and Python's final garbage collections walk the ~650,000 objects the
-    imports and a sweep leave (~1.5 s on 2 cores), so they are frozen out of it. Nothing of ours waits on
-    either: our files are closed when written and MLflow's writes are committed as they are made. Only
-    the console script does this, never a library call (tests and notebooks keep their Ray and GC)."""
+    Ray's own exit hook sleeps 0.5 s so that late worker logs and GCS error messages get printed (this
+    CLI forwards neither: log_to_driver is off, and a sweep's errors are in its runs), so Ray is released
+    here; and Python's final garbage collections walk the ~650,000 objects the imports and a sweep leave
+    (~1.5 s on 2 cores), so they are frozen out of it (objects in reference cycles then die with the
+    process, finalizers unrun: ours hold nothing unwritten, as our files are closed when written and
+    MLflow's writes committed as they are made). Each step is best effort: a failure here (a pipe
+    closed by `| head`, a cluster gone) must not replace the command's own exit status. Only the
+    console script does this, never a library call (tests and notebooks keep their Ray and GC)."""
     import gc
 
     ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    gc.freeze()
+    for step in ((lambda: ray.shutdown() if ray is not None and ray.is_initialized() else None),
+                 sys.stdout.flush, sys.stderr.flush, gc.freeze):
+        try:
+            step()
+        except Exception:  # noqa: BLE001  (see above)
+            pass
 
 
 if __name__ == "__main__":

@@ -193,30 +193,46 @@ def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
     import torch
 
     from transfer_core.config import from_flat
-    from transfer_core.models import build_model
+    from transfer_core.models import trained_model
 
     cfg = from_flat({**json.loads(Path(cfg_path).read_text()), **(overrides or {})})
-    model = build_model(cfg.model)
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}  # saved from a compiled model
-    model.load_state_dict(state)
-    return model.eval(), cfg
+    return trained_model(cfg.model, torch.load(state_path, map_location="cpu", weights_only=True)), cfg
+
+
+_RECORD_KEYS = ("picks", "faces", "class_names", "per_class")   # and "maps" where the model has LANets
 
 
 def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], images_per_class: int):
     """(picks, faces, class names, {arm: maps or None}) from the attention records the trials logged
-    (model/attention.npz), or None when a chosen run has none or they do not show the same faces."""
+    (model/attention.npz), or None when a chosen run has none (logged before records existed: said at
+    info level), cannot be read (a warning: the figure then downloads every model), or they do not show
+    the same faces as each other and as asked for."""
     records = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arm, rid in chosen.items():
             try:
-                path = runs.download(rid, S.ARTIFACT_MODEL_ATTENTION, Path(tmp) / rid)
-                with np.load(path) as npz:
-                    records[arm] = {k: npz[k] for k in npz.files}
-            except Exception as err:  # MLflow raises several kinds for a missing artifact; a bad file too
-                log.info("attention grid: run %s has no usable %s (%s): drawing from the models",
-                         rid, S.ARTIFACT_MODEL_ATTENTION, err)
+                listed = {a.path for a in runs.client.list_artifacts(rid, S.ARTIFACT_MODEL_DIR)}
+            except Exception as err:  # the store's errors: the models' path will say what it can
+                log.warning("attention grid: the artifacts of run %s cannot be listed (%s)", rid, err)
                 return None
+            if S.ARTIFACT_MODEL_ATTENTION not in listed:
+                log.info("attention grid: run %s logged no %s: drawing from the models", rid,
+                         S.ARTIFACT_MODEL_ATTENTION)
+                return None
+            try:
+                with np.load(runs.download(rid, S.ARTIFACT_MODEL_ATTENTION, Path(tmp) / rid)) as npz:
+                    record = {k: npz[k] for k in npz.files}
+                missing = [k for k in _RECORD_KEYS if k not in record]
+                if missing:
+                    raise ValueError(f"it lacks {', '.join(missing)}")
+                maps = record.get("maps")
+                if maps is not None and maps.shape != record["faces"].shape[:3]:
+                    raise ValueError(f"maps {maps.shape} do not match faces {record['faces'].shape}")
+            except Exception as err:  # MLflow's several kinds for a failed download, a bad file, the checks
+                log.warning("attention grid: %s of run %s cannot be used (%s): drawing from the models instead",
+                            S.ARTIFACT_MODEL_ATTENTION, rid, err)
+                return None
+            records[arm] = record
     first = next(iter(records.values()))
     same = all(int(r["per_class"]) == images_per_class and np.array_equal(r["picks"], first["picks"])
                and np.array_equal(r["faces"], first["faces"]) for r in records.values())
@@ -262,10 +278,11 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
 
     For each arm, the completed child with the lowest seed on `data` (default: the sweep's first data
     set) provides the maps: the record its trial computed from the weights it logged
-    (model/attention.npz: the first test face of each class), or, where a run has none, asks for
-    more faces per class, or `overrides` are given, its logged model run on the test faces of its
-    config's data set (`overrides`, flat config keys such as {"data.root": ...}, repoint data that
-    moved). A variant without a local branch has no LANet map and shows the face alone.
+    (model/attention.npz: the first test face of each class). When a chosen run has no usable record,
+    more faces per class are asked for, or `overrides` are given, the logged models are run instead on
+    the test faces of the first one's data set (`overrides`, flat config keys such as
+    {"data.root": ...}, repoint data that moved). A variant without a local branch has no LANet map
+    and shows the face alone.
     """
     if images_per_class < 1:
         raise FigureError(f"images_per_class={images_per_class!r} is invalid: expected an integer >= 1")

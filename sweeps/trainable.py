@@ -162,12 +162,10 @@ def _attention_record(trial, model_state: Mapping[str, Any], splits, run_name: s
     the sweep's report draws it without downloading every model or importing torch. A failure costs
     only this shortcut (the figure is then drawn from the logged model), never the trial."""
     from transfer_core.attention import attention_record
-    from transfer_core.models import build_model
+    from transfer_core.models import trained_model
 
     try:
-        model = build_model(trial.model)
-        model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in model_state.items()})
-        return attention_record(model.eval(), trial, splits)
+        return attention_record(trained_model(trial.model, model_state), trial, splits)
     except Exception as exc:  # noqa: BLE001  (an optional by-product; the trial's results stand)
         log.warning("cell %s: no attention record (%s); its figure will be drawn from the logged model",
                     run_name, exc)

@@ -11,16 +11,26 @@ import numpy as np
 import pytest
 import torch
 
-from transfer_core.attention import attention_record, class_examples
-from transfer_core.config import TrialConfig, from_flat, to_flat
+from sweeps import trainable
+from transfer_core.attention import attention_maps, attention_record, class_examples
+from transfer_core.config import ModelConfig, TrialConfig, from_flat, to_flat
 from transfer_core.data import load_splits
-from transfer_core.models import build_model
+from transfer_core.models import build_model, trained_model
 
 
 def tiny_config(tmp_path, **model):
     return from_flat({**to_flat(TrialConfig()), "model.stem": "small", "model.image_size": 32, "model.embed_dim": 32,
                       "model.depth": 1, "model.num_heads": 2, "data.synthetic_per_class": 8,
                       "data.cache_dir": str(tmp_path / "cache"), **{f"model.{k}": v for k, v in model.items()}})
+
+
+def test_attention_maps_shape_and_range(tmp_path):
+    cfg = tiny_config(tmp_path)
+    torch.manual_seed(0)
+    faces = np.random.default_rng(0).integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    maps = attention_maps(build_model(cfg.model).eval(), cfg, faces)
+    assert maps.shape == (3, 40, 40)
+    assert 0.0 <= maps.min() and maps.max() <= 1.0 and maps.std() > 0
 
 
 def test_class_examples_fills_missing_classes():
@@ -47,6 +57,24 @@ def test_attention_record_of_a_model_without_lanets_has_faces_but_no_maps(tmp_pa
     cfg = tiny_config(tmp_path, local_branch=False)
     record = attention_record(build_model(cfg.model).eval(), cfg, load_splits(cfg.data, cfg.model.image_size))
     assert "maps" not in record and len(record["faces"]) == len(record["picks"])
+
+
+def test_a_trained_model_loads_without_its_stem_checkpoint_file():
+    # the released model, its weights as a checkpoint holds them (compiled: `_orig_mod.` prefixes), looked at
+    # on a machine without the IR-50 file it was initialised from
+    torch.manual_seed(0)
+    state = {f"_orig_mod.{k}": v for k, v in build_model(ModelConfig()).state_dict().items()}
+    model = trained_model(ModelConfig(stem_checkpoint="/nowhere/backbone_ir50_ms1m_epoch120.pth"), state)
+    assert not model.training
+    assert all(torch.equal(v, state[f"_orig_mod.{k}"]) for k, v in model.state_dict().items())
+
+
+def test_a_trial_whose_attention_record_fails_still_completes_and_says_why(tmp_path, caplog):
+    cfg = tiny_config(tmp_path)
+    splits = load_splits(cfg.data, cfg.model.image_size)
+    wrong = build_model(tiny_config(tmp_path, embed_dim=64).model).state_dict()     # another model's weights
+    assert trainable._attention_record(cfg, wrong, splits, "tiny/MAD/seed0") is None
+    assert "tiny/MAD/seed0: no attention record" in caplog.text
 
 
 DRIVER = """

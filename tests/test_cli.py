@@ -353,3 +353,30 @@ def test_the_console_script_releases_ray_and_freezes_the_gc_however_the_command_
         with pytest.raises(SystemExit) as exit_:
             cli_module.main()
         assert (exit_.value.code, calls) == (code, ["ray.shutdown", "gc.freeze"])
+
+
+def test_the_console_scripts_quick_exit_never_changes_the_exit_status(monkeypatch):
+    import gc
+    import sys
+
+    import ray
+
+    from sweeps import cli as cli_module
+
+    def cluster_gone():
+        raise ConnectionError("the GCS at 10.0.0.1:6379 is gone")
+
+    frozen = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "shutdown", cluster_gone)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(sys, "argv", ["sweeps", "show", "no_such_sweep"])
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main()
+    assert exit_.value.code == 2 and frozen == [True], "the failed release neither masks the status nor stops the rest"
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)     # a command that never started Ray
+    monkeypatch.setattr(ray, "shutdown", lambda: pytest.fail("shut down a Ray that was never started"))
+    monkeypatch.setattr(sys, "argv", ["sweeps", "list"])
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main()
+    assert exit_.value.code == 0

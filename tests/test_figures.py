@@ -101,17 +101,26 @@ def _add_attention_record(folder: Path, keep_state: bool = True) -> Path:
     return folder
 
 
-def _model_runs(tracking_uri, template_db, tmp_path, record: bool = False, keep_state: bool = True):  # noqa: F811
+_real_load_model = FG.load_model
+
+
+def _runs_with(tracking_uri, template_db, tmp_path, artifacts: dict[str, Path]):  # noqa: F811
+    """A sweep whose Baseline and + MAD children completed and logged `artifacts` (arm -> folder) under
+    model/; + ViT is still running."""
     shutil.copy(template_db, tracking_uri[len("sqlite:///"):])
     client, exp = create_store(tracking_uri, tmp_path / "artifacts")
-    artifacts = {"Baseline": _tiny_model_artifacts(tmp_path, "base", local_branch=False),
-                 "+ MAD": _tiny_model_artifacts(tmp_path, "mad")}
-    if record:
-        artifacts = {arm: _add_attention_record(folder, keep_state) for arm, folder in artifacts.items()}
     cells = {("Baseline", "rafdb"): [("completed", 0.8)], ("+ MAD", "rafdb"): [("completed", 0.85)],
              ("+ ViT", "rafdb"): [("running", 0.5)]}
     record_sweep(client, exp, cells=cells, artifacts=artifacts, epochs=2)
     return T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+
+
+def _model_runs(tracking_uri, template_db, tmp_path, record: bool = False, keep_state: bool = True):  # noqa: F811
+    artifacts = {"Baseline": _tiny_model_artifacts(tmp_path, "base", local_branch=False),
+                 "+ MAD": _tiny_model_artifacts(tmp_path, "mad")}
+    if record:
+        artifacts = {arm: _add_attention_record(folder, keep_state) for arm, folder in artifacts.items()}
+    return _runs_with(tracking_uri, template_db, tmp_path, artifacts)
 
 
 @pytest.fixture
@@ -166,20 +175,28 @@ def test_attention_grid_with_more_faces_per_class_than_recorded_runs_the_models(
     assert two.shape[0] > 1.6 * one.shape[0]
 
 
-def test_attention_maps_shape_and_range(tmp_path):
-    import torch
+def test_attention_grid_with_an_unreadable_record_warns_and_draws_from_the_models(
+        tracking_uri, template_db, tmp_path, caplog):  # noqa: F811
+    mad = _add_attention_record(_tiny_model_artifacts(tmp_path, "mad"))
+    (mad / "attention.npz").write_bytes(b"not an npz file")
+    base = _add_attention_record(_tiny_model_artifacts(tmp_path, "base", local_branch=False))
+    runs = _runs_with(tracking_uri, template_db, tmp_path, {"Baseline": base, "+ MAD": mad})
+    assert_not_blank(FG.attention_grid(runs, tmp_path / "attention"))
+    assert "model/attention.npz of run" in caplog.text and "drawing from the models instead" in caplog.text
 
-    from transfer_core.config import from_flat
-    from transfer_core.models import build_model
 
-    folder = _tiny_model_artifacts(tmp_path, "mad")
-    cfg = from_flat(json.loads((folder / "config.json").read_text()))
-    model = build_model(cfg.model).eval()
-    faces = np.random.default_rng(0).integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
-    with torch.no_grad():
-        maps = FG.attention_maps(model, cfg, faces)
-    assert maps.shape == (3, 40, 40)
-    assert 0.0 <= maps.min() and maps.max() <= 1.0 and maps.std() > 0
+def test_attention_grid_from_records_of_other_faces_draws_from_the_models(
+        tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
+    mad = _add_attention_record(_tiny_model_artifacts(tmp_path, "mad"))
+    base = _add_attention_record(_tiny_model_artifacts(tmp_path, "base", local_branch=False))
+    with np.load(base / "attention.npz") as npz:
+        record = {k: npz[k] for k in npz.files}
+    np.savez_compressed(base / "attention.npz", **{**record, "faces": 255 - record["faces"]})
+    runs = _runs_with(tracking_uri, template_db, tmp_path, {"Baseline": base, "+ MAD": mad})
+    drawn = []
+    monkeypatch.setattr(FG, "load_model", lambda *a, **kw: drawn.append(a[1]) or _real_load_model(*a, **kw))
+    assert_not_blank(FG.attention_grid(runs, tmp_path / "attention"))
+    assert len(drawn) == 2, "each arm's model was run on the same faces"
 
 
 def test_attention_grid_without_models(runs, tmp_path):

@@ -7,7 +7,7 @@
 from transfer_core.models.checkpoint import CheckpointError, LoadReport, load_ir50_checkpoint
 from transfer_core.models.dropping import DROPPING
 from transfer_core.models.stems import STEMS
-from transfer_core.models.transfer import TransFER, build_model
+from transfer_core.models.transfer import TransFER, build_model, trained_model
 
-__all__ = ["build_model", "TransFER", "STEMS", "DROPPING", "load_ir50_checkpoint", "CheckpointError",
+__all__ = ["build_model", "trained_model", "TransFER", "STEMS", "DROPPING", "load_ir50_checkpoint", "CheckpointError",
            "LoadReport"]

@@ -20,7 +20,9 @@ Submodules match the parts of the §9 size table: `stem`, `local_branch` (None w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import Mapping
 
 from torch import Tensor, nn
 
@@ -106,3 +108,15 @@ def build_model(cfg: ModelConfig) -> TransFER:
         log.info("stem initialised from %s (%d tensors)", cfg.stem_checkpoint, report.loaded)
     log.debug("built TransFER: %d parameters", sum(p.numel() for p in model.parameters()))
     return model
+
+
+def trained_model(cfg: ModelConfig, state: Mapping[str, Tensor]) -> TransFER:
+    """The network of `cfg` holding the weights `state` (a model state dict as checkpoints and logged
+    models hold it; torch.compile's `_orig_mod.` prefixes are dropped), in eval mode, on the state's
+    device. cfg.stem_checkpoint is not read: every weight comes from `state`, and the file may not exist
+    where a trained model is looked at."""
+    state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
+    model = build_model(dataclasses.replace(cfg, stem_checkpoint=None))
+    model.load_state_dict(state)
+    device = next(iter(state.values())).device if state else None
+    return (model.to(device) if device is not None else model).eval()
