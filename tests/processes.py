@@ -123,6 +123,21 @@ def trials_with_synced_checkpoint(storage: Path) -> int:
     return sum(1 for _, run_state in trials if re.search(r"checkpoint_\d{6}", run_state))
 
 
+def search_state_readable(storage: Path) -> bool:
+    """Every search-algorithm state file Tune synced to `storage` reads back whole. Tune copies them there
+    without an atomic rename, so a driver killed mid-copy leaves a truncated one, and a restore then
+    starts the experiment over (no trial resumes from its checkpoint)."""
+    import pickle   # cloudpickle writes plain pickles
+
+    for path in storage.glob("*/basic-variant-state-*.json"):
+        try:
+            with open(path, "rb") as fh:
+                pickle.load(fh)
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+            return False
+    return True
+
+
 def attempt_starts(storage: Path, cell_id: str) -> list[int]:
     """The epoch each attempt of a cell's Tune trial first reported (iterations_since_restore == 1). Unlike
     the rows themselves, which a driver killed before Tune synced its staging folder can lose, the resumed
