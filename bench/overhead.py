@@ -8,17 +8,18 @@
    imports included, as each sweep's trial worker pays them), at concurrency 2 two such processes;
    and, as a strict extra, a loop in this already warm process. Overhead = (sweep wall - plain wall)
    / sweep wall, Ray's one-off start excluded (timed apart: the benchmark starts Ray once, each CLI
-   process connects to it with --address, and that connection is set aside too). Full-length runs are interleaved
-   A B B A A B (--reps), medians reported. Goal: <= 5 % of the sweep's wall time.
+   process connects to it with --address, and that connection is set aside too). Full-length runs
+   are interleaved A B B A A B (--reps), medians reported. Goal: <= 5 % of the sweep's wall time.
    At concurrency 2 one more pair runs cells of twice the profile's epochs; the extra wall time at the
    three cell lengths is fitted as fixed per sweep + per epoch, which says from what sweep size on the
-   goal holds (the fixed part, process start and imports of the trial workers and the report, does
-   not shrink with the sweep; its share does).
-   A timeline callback added to the Tune run (in this driver process only: the library is not
-   changed) splits the sweep's extra time into: set-up before the first trial, the first trial's
+   goal holds (the fixed part, the CLI's and the trial workers' start and imports and the report,
+   does not shrink with the sweep; its share does).
+   A timeline callback added to the Tune run (inside the CLI's process only, by CLI_PROCESS: the
+   library is not changed) and time stamps around `prepare`, `connect_ray` and `run_sweep` split the
+   sweep's extra time into: the CLI's start, before Ray, set-up before the first trial, the first trial's
    start (worker process, imports, MLflow's first use), later trials' start (Tune reuses the
    actor), per-epoch (MLflow log_epoch, checkpoint, tune.report), per-trial end (artifacts), and the
-   report published at the end (tables, figures).
+   report published at the end (tables, figures), the CLI's exit.
    --shipped NAME measures instead a shipped sweep as a researcher types it (`sweeps run
    mad_vs_dropout`: its own seeds, profile, epochs and concurrency, nothing overridden) against the
    same TrialConfigs in as many fresh plain processes as the sweep runs trials at once; written to
@@ -28,7 +29,7 @@
 
     python bench/overhead.py            # ~40 minutes on 2 cores
     python bench/overhead.py --shipped mad_vs_dropout   # ~35 minutes: 15 cells x 12 epochs, 3 repetitions
-    python bench/overhead.py --smoke    # ~1 minute: smoke profile, tiny data, one repetition
+    python bench/overhead.py --smoke    # ~2 minutes: smoke profile, tiny data, one repetition
 """
 
 from __future__ import annotations

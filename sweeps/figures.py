@@ -30,7 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from sweeps import schema as S
 from sweeps.tables import DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, table_from_runs
-from transfer_core.attention import attention_maps, class_examples
+from transfer_core.attention import attention_maps, class_examples, load_record
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +199,6 @@ def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
     return trained_model(cfg.model, torch.load(state_path, map_location="cpu", weights_only=True)), cfg
 
 
-_RECORD_KEYS = ("picks", "faces", "class_names", "per_class")   # and "maps" where the model has LANets
-
-
 def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], images_per_class: int):
     """(picks, faces, class names, {arm: maps or None}) from the attention records the trials logged
     (model/attention.npz), or None when a chosen run has none (logged before records existed: said at
@@ -220,15 +217,8 @@ def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], images_per_c
                          S.ARTIFACT_MODEL_ATTENTION)
                 return None
             try:
-                with np.load(runs.download(rid, S.ARTIFACT_MODEL_ATTENTION, Path(tmp) / rid)) as npz:
-                    record = {k: npz[k] for k in npz.files}
-                missing = [k for k in _RECORD_KEYS if k not in record]
-                if missing:
-                    raise ValueError(f"it lacks {', '.join(missing)}")
-                maps = record.get("maps")
-                if maps is not None and maps.shape != record["faces"].shape[:3]:
-                    raise ValueError(f"maps {maps.shape} do not match faces {record['faces'].shape}")
-            except Exception as err:  # MLflow's several kinds for a failed download, a bad file, the checks
+                record = load_record(runs.download(rid, S.ARTIFACT_MODEL_ATTENTION, Path(tmp) / rid))
+            except Exception as err:  # MLflow's several kinds for a failed download; load_record's ValueError
                 log.warning("attention grid: %s of run %s cannot be used (%s): drawing from the models instead",
                             S.ARTIFACT_MODEL_ATTENTION, rid, err)
                 return None

@@ -324,8 +324,9 @@ class CellRun:
         """Artifacts of a finished cell, then FINISHED with status completed.
 
         attention: transfer_core.attention.attention_record of `model_state`, logged beside it."""
-        import numpy as np
         import torch
+
+        from transfer_core.attention import save_record
 
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_CONFUSION, confusion_payload)
@@ -334,7 +335,7 @@ class CellRun:
                 torch.save(dict(model_state), Path(tmp) / "state_dict.pt")
                 (Path(tmp) / "config.json").write_text(json.dumps(dict(config_flat), indent=2))
                 if attention is not None:
-                    np.savez_compressed(Path(tmp) / Path(schema.ARTIFACT_MODEL_ATTENTION).name, **attention)
+                    save_record(attention, Path(tmp) / Path(schema.ARTIFACT_MODEL_ATTENTION).name)
                 self.client.log_artifacts(self.run_id, tmp, schema.ARTIFACT_MODEL_DIR)
         self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))

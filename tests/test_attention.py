@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from sweeps import trainable
-from transfer_core.attention import attention_maps, attention_record, class_examples
+from transfer_core.attention import (attention_maps, attention_record, class_examples, load_record,
+                                     save_record)
 from transfer_core.config import ModelConfig, TrialConfig, from_flat, to_flat
 from transfer_core.data import load_splits
 from transfer_core.models import build_model, trained_model
@@ -51,6 +52,20 @@ def test_attention_record_holds_the_first_faces_of_each_class_and_a_map_over_eac
     assert record["maps"].dtype == np.float16 and record["maps"].shape == record["faces"].shape[:3]
     assert 0.0 <= record["maps"].min() and record["maps"].max() <= 1.0
     assert tuple(record["class_names"]) == splits.class_names and int(record["per_class"]) == per_class
+
+
+def test_a_saved_record_loads_back_and_a_broken_one_is_named(tmp_path):
+    cfg = tiny_config(tmp_path)
+    record = attention_record(build_model(cfg.model).eval(), cfg, load_splits(cfg.data, cfg.model.image_size))
+    save_record(record, tmp_path / "attention.npz")
+    loaded = load_record(tmp_path / "attention.npz")
+    assert loaded.keys() == record.keys() and all(np.array_equal(loaded[k], record[k]) for k in record)
+    save_record({k: v for k, v in record.items() if k != "faces"}, tmp_path / "no_faces.npz")
+    with pytest.raises(ValueError, match=r"no_faces\.npz lacks faces"):
+        load_record(tmp_path / "no_faces.npz")
+    (tmp_path / "garbage.npz").write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match=r"garbage\.npz is not an attention record"):
+        load_record(tmp_path / "garbage.npz")
 
 
 def test_attention_record_of_a_model_without_lanets_has_faces_but_no_maps(tmp_path):

@@ -14,6 +14,7 @@ from test_tables import (SWEEP, create_store, layout, record_sweep, recorded,  #
 
 from sweeps import figures as FG
 from sweeps import tables as T
+from transfer_core.attention import load_record, save_record
 
 
 def assert_not_blank(paths: list[Path]) -> None:
@@ -95,7 +96,7 @@ def _add_attention_record(folder: Path, keep_state: bool = True) -> Path:
     model = build_model(cfg.model)
     model.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
     record = attention_record(model.eval(), cfg, load_splits(cfg.data, cfg.model.image_size))
-    np.savez_compressed(folder / "attention.npz", **record)
+    save_record(record, folder / "attention.npz")
     if not keep_state:
         (folder / "state_dict.pt").unlink()
     return folder
@@ -189,9 +190,8 @@ def test_attention_grid_from_records_of_other_faces_draws_from_the_models(
         tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
     mad = _add_attention_record(_tiny_model_artifacts(tmp_path, "mad"))
     base = _add_attention_record(_tiny_model_artifacts(tmp_path, "base", local_branch=False))
-    with np.load(base / "attention.npz") as npz:
-        record = {k: npz[k] for k in npz.files}
-    np.savez_compressed(base / "attention.npz", **{**record, "faces": 255 - record["faces"]})
+    record = load_record(base / "attention.npz")
+    save_record({**record, "faces": 255 - record["faces"]}, base / "attention.npz")
     runs = _runs_with(tracking_uri, template_db, tmp_path, {"Baseline": base, "+ MAD": mad})
     drawn = []
     monkeypatch.setattr(FG, "load_model", lambda *a, **kw: drawn.append(a[1]) or _real_load_model(*a, **kw))

@@ -5,14 +5,15 @@ logs), so that drawing the figure later needs neither those weights nor torch; `
 what draws it from a logged model when no record fits (other faces, more per class).
 
     record = attention_record(model, cfg, splits)     # {"picks", "faces", "class_names", "per_class", "maps"?}
-    np.savez_compressed(path, **record)
+    save_record(record, path)                          # one .npz; load_record(path) reads and checks it
 
 torch is imported inside the functions: importing this module costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -61,4 +62,28 @@ def attention_record(model, cfg: TrialConfig, splits: DataSplits, per_class: int
               "class_names": np.asarray(splits.class_names), "per_class": np.asarray(per_class)}
     if cfg.model.local_branch and have:
         record["maps"] = attention_maps(model, cfg, record["faces"]).astype(np.float16)
+    return record
+
+
+RECORD_KEYS = ("picks", "faces", "class_names", "per_class")   # and "maps" where the model has LANets
+
+
+def save_record(record: Mapping[str, np.ndarray], path: str | Path) -> None:
+    """An attention_record as one compressed .npz (plain arrays: it loads without pickle)."""
+    np.savez_compressed(path, **record)
+
+
+def load_record(path: str | Path) -> dict[str, np.ndarray]:
+    """A record written by save_record; ValueError naming the file when it is not one."""
+    try:
+        with np.load(path) as npz:
+            record = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"{path} is not an attention record (.npz): {err}") from err
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: expected {', '.join(RECORD_KEYS)} (and maps)")
+    maps = record.get("maps")
+    if maps is not None and maps.shape != record["faces"].shape[:3]:
+        raise ValueError(f"{path}: maps {maps.shape} do not match faces {record['faces'].shape}")
     return record

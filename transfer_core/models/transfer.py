@@ -118,5 +118,6 @@ def trained_model(cfg: ModelConfig, state: Mapping[str, Tensor]) -> TransFER:
     state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
     model = build_model(dataclasses.replace(cfg, stem_checkpoint=None))
     model.load_state_dict(state)
-    device = next(iter(state.values())).device if state else None
-    return (model.to(device) if device is not None else model).eval()
+    if state:
+        model.to(next(iter(state.values())).device)
+    return model.eval()
