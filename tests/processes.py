@@ -123,6 +123,22 @@ def trials_with_synced_checkpoint(storage: Path) -> int:
     return sum(1 for _, run_state in trials if re.search(r"checkpoint_\d{6}", run_state))
 
 
+def synced_checkpoints_exist(storage: Path) -> bool:
+    """Every checkpoint the newest experiment state in `storage` names is still there. Tune deletes a
+    trial's older checkpoint (num_to_keep=1) before it syncs the state that names the newer one, so a
+    driver killed in between leaves a state pointing at a deleted checkpoint, and the trial restarts."""
+    states = sorted(storage.glob("*/experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return False
+    try:
+        trials = json.loads(states[-1].read_text())["trial_data"]
+        named = [(json.loads(meta)["trial_id"], name) for meta, run_state in trials
+                 for name in re.findall(r"checkpoint_\d{6}", run_state)]
+    except (OSError, ValueError, KeyError, TypeError):   # caught mid-write
+        return False
+    return all(any(states[-1].parent.glob(f"*_{trial_id}_*/{name}")) for trial_id, name in named)
+
+
 def search_state_readable(storage: Path) -> bool:
     """Every search-algorithm state file Tune synced to `storage` reads back whole. Tune copies them there
     without an atomic rename, so a driver killed mid-copy leaves a truncated one, and a restore then

@@ -32,7 +32,8 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from processes import (Processes, attempt_starts, checkpointed_epochs, finish, reported_epochs,
-                       search_state_readable, trials_with_synced_checkpoint, wait_for)
+                       search_state_readable, synced_checkpoints_exist, trials_with_synced_checkpoint,
+                       wait_for)
 from sweeps import schema, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
 from transfer_core import engine
@@ -368,11 +369,13 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
                 and 3 <= long.data.metrics.get("epochs_done", 0) < LONG
                 and trials_with_synced_checkpoint(storage) == 2) and runs
 
-    while True:  # freeze the driver at a moment its synced state is whole (Tune copies it non-atomically)
+    # freeze the driver at a moment its synced state is whole and names checkpoints that exist: Tune copies
+    # the state non-atomically, and deletes a trial's older checkpoint before it syncs the state naming the newer
+    while True:
         wait_for(short_done_long_checkpointed, driver, "one cell completed and one checkpointed", processes, "run")
         os.kill(driver.pid, signal.SIGSTOP)
         before = short_done_long_checkpointed()
-        if before and search_state_readable(storage):
+        if before and search_state_readable(storage) and synced_checkpoints_exist(storage):
             break
         os.kill(driver.pid, signal.SIGCONT)
         time.sleep(0.1)
