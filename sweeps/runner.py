@@ -339,6 +339,11 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
     }
 
 
+def invocation_prefix(sweep: str, parent_id: str) -> str:
+    """What the names of an invocation's folders in storage start with (its Tune experiments, its report)."""
+    return f"{sweep}-{parent_id[:8]}-"
+
+
 def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
     spec = prepared.spec
     tune_kwargs: dict[str, Any] = {"metric": spec.metric, "mode": spec.mode}
@@ -426,9 +431,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
 
     resources = {"cpu": prepared.cpus_per_trial, "gpu": prepared.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets), resources)
+    # storage + invocation: where a trial looks for its cell's checkpoint when Tune hands it none
+    # (sweeps.trainable.salvaged_state)
     context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
                "tracking_uri": prepared.tracking_uri, "experiment_id": experiment_id,
-               "parent_run_id": parent_id}
+               "parent_run_id": parent_id, "storage": str(prepared.storage_path),
+               "invocation": invocation_prefix(spec.name, parent_id)}
     threads = max(1, int(prepared.cpus_per_trial))
     total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
     interrupted = False
@@ -446,7 +454,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
     fresh_search = spec.kind == "search" and not (tune_path and tune.Tuner.can_restore(tune_path))
     if not interrupted and (remaining if spec.kind == "table" else fresh_search):
-        name = f"{spec.name}-{parent_id[:8]}-{int(time.time())}"
+        name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
         tune_path = str(prepared.storage_path / name)
         tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
         callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode)
@@ -490,7 +498,7 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
     from sweeps.report import publish
     from sweeps.tables import TableError
 
-    out = storage / f"{sweep}-{parent_id[:8]}-report"
+    out = storage / f"{invocation_prefix(sweep, parent_id)}report"
     try:
         publish(sweep, tracking_uri, parent_id, out)
     except (TableError, FigureError, OSError) as exc:

@@ -18,6 +18,9 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 - A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
   used. Tune keeps one checkpoint per trial (CheckpointConfig(num_to_keep=1)), so there is no older
   one to fall back to: the cell starts over from epoch 1 in the same child run, with a warning.
+- A table cell that Tune hands no usable checkpoint (a driver killed while Tune rewrote its state)
+  resumes from the newest checkpoint of that cell still in the invocation's storage
+  (`salvaged_state`), instead of from epoch 1.
 """
 
 from __future__ import annotations
@@ -66,16 +69,63 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
         return None
     from transfer_core.engine import StateError, load_state
 
-    with checkpoint.as_directory() as folder:
-        try:
+    try:
+        with checkpoint.as_directory() as folder:
             state = load_state(Path(folder) / CHECKPOINT_FILE)
-        except StateError as exc:
-            log.warning("cell %s: %s. Tune keeps no older checkpoint of this trial: the cell starts over "
-                        "from epoch 1 (same MLflow run; epochs it already holds are not logged again)",
-                        run_name, exc)
-            return None
+    except (StateError, OSError) as exc:
+        log.warning("cell %s: %s. Tune keeps no older checkpoint of this trial", run_name, exc)
+        return None
     log.info("cell %s resumes after epoch %d", run_name, state["epoch"])
     return state
+
+
+def _checkpoint_index(path: Path) -> int:
+    try:
+        return int(path.parent.name.rpartition("_")[2])
+    except ValueError:
+        return -1
+
+
+def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str) -> dict | None:
+    """The newest readable checkpoint of this table cell left in the invocation's Tune storage, for
+    when Tune hands the trial none (or one that is gone). A driver killed inside two windows of Tune's
+    bookkeeping loses the trial's checkpoint from Tune's view while the file stays on disk: Tune copies
+    its search state to storage non-atomically (a truncated copy makes `Tuner.restore` start the trials
+    over), and with num_to_keep=1 it deletes the older checkpoint before it syncs the state naming the
+    newer one. Without this the interrupted cell would train again from epoch 1 (hours at paper scale).
+
+    Searched: `<storage>/<invocation prefix>*/<trial folder>/checkpoint_*/state.pt` where the trial
+    folder's params.json names this cell_id (every Tune experiment of this invocation: the first, a
+    restarted one, the one run_sweep starts for cells a failed restore left over), newest checkpoint
+    first; a file that does not load or was saved for another config is skipped. Table sweeps only: a
+    search trial's identity is its sampled config, and its pruner counts Tune's iterations."""
+    storage, prefix = context.get("storage"), context.get("invocation")
+    if context.get("kind") != "table" or not storage or not prefix:
+        return None
+    import glob
+    import json
+
+    from transfer_core.engine import StateError, check_state_config, load_state
+
+    candidates = []
+    for params in Path(storage).glob(f"{glob.escape(prefix)}*/*/params.json"):
+        try:
+            found = json.loads(params.read_text(encoding="utf-8"))["cell"]["cell_id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if found == cell["cell_id"]:
+            candidates.extend(params.parent.glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
+    for path in sorted(candidates, key=lambda p: (_checkpoint_index(p), p.stat().st_mtime), reverse=True):
+        try:
+            state = load_state(path)
+            check_state_config(state, trial)
+        except (StateError, OSError) as exc:
+            log.warning("cell %s: skipping a checkpoint left in storage: %s", run_name, exc)
+            continue
+        log.warning("cell %s: Tune handed this trial no usable checkpoint; resuming after epoch %d from %s, "
+                    "left in storage by an earlier attempt of this invocation", run_name, state["epoch"], path)
+        return state
+    return None
 
 
 def _report_completed(client, run, identity: CellIdentity) -> None:
@@ -117,7 +167,11 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
                         schema.TAG_SYNTHETIC: str(splits.dataset == "synthetic").lower()})
     epochs = EpochLog(run, uri)
 
-    state = resume_state(tune.get_checkpoint(), identity.run_name)
+    checkpoint = tune.get_checkpoint()
+    state = resume_state(checkpoint, identity.run_name) or salvaged_state(context, cell, trial, identity.run_name)
+    if state is None and checkpoint is not None:
+        log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
+                    "logged again)", identity.run_name)
     records: list[dict] = list(state["history"]["records"]) if state else []
     for i, record in enumerate(records):  # epochs the run misses (buffered when the trial died)
         epochs.add(record, History(records=records[:i + 1]).summary())

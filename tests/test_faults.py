@@ -12,6 +12,7 @@ process on the session's Ray. The node-loss fault is in test_multinode.py.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -35,7 +36,8 @@ from processes import (Processes, attempt_starts, checkpointed_epochs, finish, r
                        search_state_readable, synced_checkpoints_exist, trials_with_synced_checkpoint,
                        wait_for)
 from sweeps import schema, tracking, trainable
-from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
+from sweeps.runner import (RunOptions, SweepError, data_key, decode_data, invocation_prefix, prepare,
+                           run_sweep)
 from transfer_core import engine
 from transfer_core.config import to_flat
 
@@ -144,12 +146,19 @@ class FakeTune:
 
     Checkpoint = tune.Checkpoint
 
-    def __init__(self, folder: Path, checkpoint=None, die_after_epoch: int | None = None) -> None:
+    def __init__(self, folder: Path, checkpoint=None, die_after_epoch: int | None = None,
+                 trial_folder: Path | None = None, cell: dict | None = None) -> None:
+        """trial_folder: persist checkpoints as Tune does in storage (params.json naming the cell,
+        checkpoint_NNNNNN folders, only the newest kept); else each one is kept in `folder`."""
         self.folder = folder
         self.checkpoint = checkpoint
         self.die_after_epoch = die_after_epoch
+        self.trial_folder = trial_folder
         self.reports: list[dict] = []
         self.checkpoints: dict[int, tune.Checkpoint] = {}
+        if trial_folder is not None:
+            trial_folder.mkdir(parents=True, exist_ok=True)
+            (trial_folder / "params.json").write_text(json.dumps({"cell": cell}))
 
     def get_context(self):
         return SimpleNamespace(get_trial_id=lambda: "trial0")
@@ -159,7 +168,14 @@ class FakeTune:
 
     def report(self, metrics, checkpoint=None):
         self.reports.append(dict(metrics))
-        if checkpoint is not None:
+        if checkpoint is not None and self.trial_folder is not None:
+            kept = self.trial_folder / f"checkpoint_{int(metrics['epoch']) - 1:06d}"
+            shutil.copytree(checkpoint.path, kept)
+            for older in self.trial_folder.glob("checkpoint_*"):
+                if older != kept:
+                    shutil.rmtree(older)
+            self.checkpoints[int(metrics["epoch"])] = tune.Checkpoint.from_directory(str(kept))
+        elif checkpoint is not None:
             kept = self.folder / f"checkpoint_{uuid.uuid4().hex[:8]}"
             shutil.copytree(checkpoint.path, kept)
             self.checkpoints[int(metrics["epoch"])] = tune.Checkpoint.from_directory(str(kept))
@@ -184,14 +200,22 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
     experiment_id = tracking.ensure_experiment(client, "faults", uri)
     parent = tracking.start_parent(client, experiment_id, "faults", {})
     config = {"context": {"sweep": "faults", "kind": "table", "profile": "smoke", "tracking_uri": uri,
-                          "experiment_id": experiment_id, "parent_run_id": parent},
+                          "experiment_id": experiment_id, "parent_run_id": parent,
+                          "storage": str(prepared.storage_path), "invocation": invocation_prefix("faults", parent)},
               "cell": {"config": {**to_flat(cell.config), "num_threads": 1}, "cell_id": cell.cell_id,
                        "arm": cell.arm, "data": cell.data, "run_name": cell.run_name,
                        "data_key": data_key(cell.config)}}
     (tmp_path / "kept").mkdir()
 
-    def attempt(checkpoint=None, die_after_epoch=None):
-        fake = FakeTune(tmp_path / "kept", checkpoint, die_after_epoch)
+    def attempt(checkpoint=None, die_after_epoch=None, experiment: str | None = None, cell_id: str | None = None):
+        """experiment: persist the checkpoints in storage, in a trial folder of this Tune experiment of
+        the invocation (a folder name starting with the invocation's prefix); cell_id: what its
+        params.json names (default: this cell's)."""
+        trial_folder = None
+        if experiment is not None:
+            trial_folder = prepared.storage_path / experiment / f"train_cell_{uuid.uuid4().hex[:5]}_00000_0"
+        cell_params = {**config["cell"], "cell_id": cell_id or config["cell"]["cell_id"]}
+        fake = FakeTune(tmp_path / "kept", checkpoint, die_after_epoch, trial_folder, cell_params)
         attempt.fakes.append(fake)
         monkeypatch.setattr(trainable, "tune", fake)
         try:
@@ -201,6 +225,7 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
         return fake
 
     attempt.uri, attempt.fakes = uri, []
+    attempt.prefix = invocation_prefix("faults", parent)
     return attempt
 
 
@@ -251,6 +276,48 @@ def test_train_cell_truncated_checkpoint_is_not_loaded_the_cell_starts_over(cell
     run = _only_run(cell_trial.uri)
     assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
     assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_train_cell_whose_checkpoint_tune_lost_resumes_from_the_newest_one_left_in_storage(cell_trial, caplog):
+    # Tune deleted checkpoint 2 (num_to_keep=1) before it synced the state naming checkpoint 3, and the
+    # driver was killed in between: the restored trial is handed a checkpoint that is gone
+    experiment = f"{cell_trial.prefix}1795000000"
+    first = cell_trial(die_after_epoch=3, experiment=experiment)
+    gone = Path(first.checkpoints[3].path).with_name("checkpoint_000001")
+    assert not gone.exists()
+    again = cell_trial(checkpoint=tune.Checkpoint.from_directory(str(gone)), experiment=experiment)
+    assert again.epochs == [4], "resumed after epoch 3, not from epoch 1"
+    assert "resuming after epoch 3" in caplog.text and "starts over" not in caplog.text
+    run = _only_run(cell_trial.uri)
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_train_cell_started_anew_after_a_failed_restore_resumes_from_its_earlier_experiments_checkpoint(
+        cell_trial):
+    # a truncated search state made Tuner.restore start the trials over, or run_sweep started a new
+    # Tune experiment for the cell: no checkpoint from Tune, the cell's is in another experiment folder
+    cell_trial(die_after_epoch=2, experiment=f"{cell_trial.prefix}1795000000")
+    again = cell_trial(experiment=f"{cell_trial.prefix}1795000999")
+    assert again.epochs == [3, 4]
+    assert _steps(cell_trial.uri, _only_run(cell_trial.uri).info.run_id) == [1, 2, 3, 4]
+
+
+def test_train_cell_never_salvages_another_cells_or_another_invocations_checkpoint(cell_trial):
+    cell_trial(die_after_epoch=3, experiment=f"{cell_trial.prefix}1795000000", cell_id="0123456789ab")
+    cell_trial(die_after_epoch=3, experiment="faults-ffffffff-1795000000")
+    again = cell_trial()
+    assert again.epochs == [1, 2, 3, 4]
+
+
+def test_train_cell_skips_an_unreadable_checkpoint_in_storage_for_the_next_newest(cell_trial, caplog):
+    cell_trial(die_after_epoch=2, experiment=f"{cell_trial.prefix}1795000000")
+    newer = cell_trial(die_after_epoch=3, experiment=f"{cell_trial.prefix}1795000500")
+    state = Path(newer.checkpoints[3].path) / trainable.CHECKPOINT_FILE
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    again = cell_trial()
+    assert again.epochs == [3, 4], "resumed from the readable checkpoint of epoch 2"
+    assert "skipping a checkpoint left in storage" in caplog.text and str(state) in caplog.text
 
 
 def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resumes(cell_trial, monkeypatch):

@@ -320,15 +320,20 @@ def make_state(config: TrialConfig, model, optimizer, scheduler, history: Histor
     }
 
 
-def _restore(state: Mapping, config: TrialConfig, model, optimizer, scheduler, history: History) -> int:
+def check_state_config(state: Mapping, config: TrialConfig) -> None:
+    """StateError unless `state` was made by make_state for this training. Placement (workers,
+    threads, cache folder, compile) may differ: the same training, run differently."""
     if state.get("format") != STATE_FORMAT:
         raise StateError(f"state format {state.get('format')!r} is not {STATE_FORMAT}: "
                          "it was not written by transfer_core.engine.make_state")
     saved = to_flat(from_flat(state["config"]))
-    # placement (workers, threads, cache folder, compile) may differ: the same training, run differently
     diff = sorted(k for k, v in to_flat(config).items() if k not in PLACEMENT_KEYS and saved.get(k) != v)
     if diff:
         raise StateError(f"the state was saved for another config; differing keys: {', '.join(diff)}")
+
+
+def _restore(state: Mapping, config: TrialConfig, model, optimizer, scheduler, history: History) -> int:
+    check_state_config(state, config)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
