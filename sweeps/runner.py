@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,18 +255,24 @@ class SweepCallback(tune.Callback):
     Holds only picklable state: Tune pickles callbacks with the experiment for `Tuner.restore`.
     """
 
-    def __init__(self, tracking_uri: str, total: int, metric: str, mode: str) -> None:
+    def __init__(self, tracking_uri: str, total: int, metric: str, mode: str, trials: int | None = None) -> None:
+        """trials: how many trials this Tune experiment runs in all (for the report's warm-up)."""
         self.tracking_uri = tracking_uri
         self.total = total
         self.metric = metric
         self.mode = mode
+        self.trials = total if trials is None else trials
         self.counts = {"done": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
         self.started = time.time()
         self._last_log = 0.0
+        self._peak_running = 0
 
     def setup(self, **info) -> None:
         self.started = time.time()
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._warm_up_in_the_tail(trials)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         value = result.get(self.metric)
@@ -273,6 +280,7 @@ class SweepCallback(tune.Callback):
             if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
                 self.best = float(value)
         self._report(trials)
+        self._warm_up_in_the_tail(trials)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = trial.last_result or {}
@@ -289,6 +297,7 @@ class SweepCallback(tune.Callback):
                 log.warning("could not mark run %s of trial %s in MLflow: %s", run_id, trial, exc)
         self.counts["pruned" if pruned else "done"] += 1
         self._report(trials, force=True, ended=trial)
+        self._warm_up_in_the_tail(trials, ended=trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         run_id = (trial.last_result or {}).get("mlflow_run_id")
@@ -299,7 +308,21 @@ class SweepCallback(tune.Callback):
                 log.warning("could not mark run %s of trial %s failed in MLflow: %s", run_id, trial, exc)
         self.counts["failed"] += 1
         self._report(trials, force=True, ended=trial)
+        self._warm_up_in_the_tail(trials, ended=trial)
 
+    def _warm_up_in_the_tail(self, trials, ended=None) -> None:
+        """In the sweep's tail (every trial started, and a slot left idle for good: fewer trials running
+        than at the busiest, or just one) ready the report in the background, where it costs no trial
+        anything; the report would otherwise pay it after the last trial (bench/RESULTS.md §1)."""
+        if _REPORT_WARM_UP:
+            return
+        statuses = [_status_of(t) for t in trials if t is not ended]
+        running = statuses.count("RUNNING")
+        # getattr: a callback pickled by an older version (Tuner.restore) lacks these attributes
+        peak = self._peak_running = max(getattr(self, "_peak_running", 0), running + (ended is not None))
+        if (len(trials) >= getattr(self, "trials", self.total) and "PENDING" not in statuses
+                and (running <= 1 or running < peak)):
+            warm_up_report()
     def _report(self, trials, force: bool = False, ended=None) -> None:
         """`ended`: the trial whose end is being reported; Tune calls back before it leaves RUNNING."""
         now = time.time()
@@ -313,6 +336,29 @@ class SweepCallback(tune.Callback):
             now - self.started, self.metric, "-" if self.best is None else f"{self.best:.4f}",
             extra={"progress": {**self.counts, "running": running, "total": self.total,
                                 "elapsed_s": now - self.started, "best": self.best}})
+
+
+_REPORT_WARM_UP: list[threading.Thread] = []   # at most one per process
+
+
+def warm_up_report() -> None:
+    """Import the report's modules (matplotlib, the table writers: ~1 s) and ready matplotlib's back ends
+    in a background thread, once per process. _publish waits for it; a failure only loses the head start."""
+    if _REPORT_WARM_UP:
+        return
+
+    def work() -> None:
+        try:
+            from sweeps import report  # noqa: F401
+            from sweeps.figures import warm_up
+
+            warm_up()
+        except Exception as exc:  # noqa: BLE001  (the report imports and draws again, and says what fails)
+            log.debug("report warm-up failed: %s", exc)
+
+    thread = threading.Thread(target=work, name="sweeps-report-warm-up")
+    _REPORT_WARM_UP.append(thread)
+    thread.start()
 
 
 # --------------------------------------------------------------------------- run
@@ -457,7 +503,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
         tune_path = str(prepared.storage_path / name)
         tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
-        callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode)
+        callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
+                                 trials=len(remaining) if spec.kind == "table" else total)
         tune_config, run_config = _tune_configs(prepared, callback, name)
         if spec.kind == "table":
             cells = [dataclasses.replace(c, config=dataclasses.replace(
@@ -494,6 +541,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:
     """Tables (all formats, Parquet included) and figures into storage and the parent run. A
     reporting problem is logged, never allowed to turn a completed sweep into a failed one."""
+    for thread in _REPORT_WARM_UP:   # matplotlib is not thread-safe: no figure while it warms up
+        thread.join()
     from sweeps.figures import FigureError
     from sweeps.report import publish
     from sweeps.tables import TableError

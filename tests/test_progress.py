@@ -1,12 +1,15 @@
-"""The progress line the CLI prints while a sweep runs: counts that add up at every moment."""
+"""The progress line the CLI prints while a sweep runs: counts that add up at every moment; and the
+report readied in the background once the sweep's tail leaves a slot idle."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from types import SimpleNamespace
 
 import pytest
 
+from sweeps import figures, runner
 from sweeps.runner import SweepCallback
 
 
@@ -49,3 +52,63 @@ def test_a_failed_trial_is_counted_failed_and_not_running(progress_records):
     callback = SweepCallback("sqlite:///unused.db", total=2, metric="val_acc", mode="max")
     callback.on_trial_error(1, trials, trials[1])
     assert [(p["failed"], p["running"]) for p in progress_records] == [(1, 1)]
+
+
+# --------------------------------------------------------------------------- the report's warm-up
+
+@pytest.fixture
+def warm_ups(monkeypatch):
+    """The times the callback starts the report's warm-up (recorded, not run)."""
+    calls: list[int] = []
+    started: list = []
+    monkeypatch.setattr(runner, "_REPORT_WARM_UP", started)
+    monkeypatch.setattr(runner, "warm_up_report", lambda: (calls.append(1), started.append("thread")))
+    return calls
+
+
+def test_the_report_warms_up_once_a_slot_stays_idle_for_the_rest_of_the_sweep(warm_ups):
+    trials = [_trial(), _trial(), _trial("PENDING")]   # 2 at once, a third waiting
+    callback = SweepCallback("sqlite:///unused.db", total=3, metric="val_acc", mode="max")
+    callback.on_trial_result(1, trials, trials[0], {"val_acc": 0.5})
+    callback.on_trial_complete(2, trials, trials[0])    # its slot goes to the waiting trial
+    trials[0].status, trials[2].status = "TERMINATED", "RUNNING"
+    callback.on_trial_start(3, trials, trials[2])       # every trial started, but both slots busy
+    assert warm_ups == []
+    callback.on_trial_complete(4, trials, trials[1])    # a slot idle for good
+    assert warm_ups == [1]
+
+
+def test_one_trial_at_a_time_warms_up_when_the_last_trial_starts(warm_ups):
+    trials = [_trial(), _trial("PENDING")]
+    callback = SweepCallback("sqlite:///unused.db", total=2, metric="val_acc", mode="max")
+    callback.on_trial_complete(1, trials, trials[0])
+    assert warm_ups == []
+    trials[0].status, trials[1].status = "TERMINATED", "RUNNING"
+    callback.on_trial_start(2, trials, trials[1])
+    assert warm_ups == [1]
+
+
+def test_no_warm_up_while_trials_are_still_to_be_created(warm_ups):
+    trials = [_trial(), _trial()]                       # Tune has not created the third trial yet
+    callback = SweepCallback("sqlite:///unused.db", total=3, metric="val_acc", mode="max")
+    callback.on_trial_complete(1, trials, trials[0])
+    assert warm_ups == []
+
+
+def test_a_callback_pickled_before_the_warm_up_existed_still_reports(warm_ups, progress_records):
+    callback = SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max")
+    del callback.trials, callback._peak_running         # as Tuner.restore unpickles an older one
+    trials = [_trial()]
+    callback.on_trial_result(1, trials, trials[0], {"val_acc": 0.5})
+    callback.on_trial_complete(2, trials, trials[0])
+    assert progress_records[-1]["done"] == 1 and warm_ups == [1]
+
+
+def test_the_warm_up_imports_the_report_in_the_background_once(monkeypatch):
+    monkeypatch.setattr(runner, "_REPORT_WARM_UP", [])
+    runner.warm_up_report()
+    runner.warm_up_report()
+    assert len(runner._REPORT_WARM_UP) == 1
+    runner._REPORT_WARM_UP[0].join(timeout=60)
+    assert "sweeps.report" in sys.modules and not runner._REPORT_WARM_UP[0].is_alive()
+    figures.warm_up()                                  # what the thread ran, here so a failure would show
