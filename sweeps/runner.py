@@ -490,7 +490,16 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
 
     # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
     remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
-    if tune_path and tune.Tuner.can_restore(tune_path) and (remaining or spec.kind == "search"):
+    restorable = bool(tune_path) and tune.Tuner.can_restore(tune_path)
+    if restorable and (remaining or spec.kind == "search"):
+        unreadable = unreadable_tune_state(Path(tune_path))
+        if unreadable is not None:
+            restorable = False
+            log.warning("the saved state of Tune experiment %s cannot be read (%s), as when a driver is killed "
+                        "while Tune writes it; its unfinished %s start in a new Tune experiment%s",
+                        tune_path, unreadable, "cells" if spec.kind == "table" else "search",
+                        ", each from its newest checkpoint in storage" if spec.kind == "table" else "")
+    if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
         tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
         grid = tuner.fit()
@@ -498,7 +507,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     # 2. cells never started (or a first run): a new Tune experiment over just those
     statuses = tracking.cell_statuses(client, experiment_id, parent_id)
     remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
-    fresh_search = spec.kind == "search" and not (tune_path and tune.Tuner.can_restore(tune_path))
+    fresh_search = spec.kind == "search" and not restorable
     if not interrupted and (remaining if spec.kind == "table" else fresh_search):
         name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
         tune_path = str(prepared.storage_path / name)
@@ -536,6 +545,32 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     tracking.finish_parent(client, parent_id, status)
     return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                         skipped_cells=done_before, report_dir=report_dir)
+
+
+def unreadable_tune_state(experiment: Path) -> str | None:
+    """The first of a Tune experiment's saved state files that is not whole (its name and why), or None.
+    Tune copies them into storage without an atomic rename; restoring from a truncated one makes Tune
+    restart the experiment with an empty config, whose trial then fails every retry. Checked without
+    loading anything, the newest file of each kind (what Tune restores from): the experiment state must
+    parse as JSON, a search-algorithm state (a cloudpickle) must run to its STOP opcode."""
+    import pickletools
+
+    def newest(pattern: str) -> list[Path]:   # what Tune restores from (the names end in a timestamp)
+        return sorted(experiment.glob(pattern))[-1:]
+
+    for path in [*newest("experiment_state-*.json"), *newest("basic-variant-state-*.json"),
+                 *newest("search_gen_state-*.json"), *newest("searcher-state-*.pkl"),
+                 *newest("callback-states-*.pkl")]:
+        try:
+            if path.name.startswith("experiment_state-"):
+                json.loads(path.read_bytes())
+            else:
+                with open(path, "rb") as fh:
+                    for _ in pickletools.genops(fh):
+                        pass
+        except (OSError, ValueError) as exc:   # json.JSONDecodeError is a ValueError, as is a pickle cut short
+            return f"{path.name}: {exc}"
+    return None
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:

@@ -25,6 +25,7 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -44,6 +45,7 @@ from transfer_core.metrics import confusion_report
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "state.pt"
+CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
 
 
 def trial_config(config: Mapping[str, Any]):
@@ -79,13 +81,6 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
     return state
 
 
-def _checkpoint_index(path: Path) -> int:
-    try:
-        return int(path.parent.name.rpartition("_")[2])
-    except ValueError:
-        return -1
-
-
 def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str) -> dict | None:
     """The newest readable checkpoint of this table cell left in the invocation's Tune storage, for
     when Tune hands the trial none (or one that is gone). A driver killed inside two windows of Tune's
@@ -94,28 +89,27 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
     over), and with num_to_keep=1 it deletes the older checkpoint before it syncs the state naming the
     newer one. Without this the interrupted cell would train again from epoch 1 (hours at paper scale).
 
-    Searched: `<storage>/<invocation prefix>*/<trial folder>/checkpoint_*/state.pt` where the trial
-    folder's params.json names this cell_id (every Tune experiment of this invocation: the first, a
-    restarted one, the one run_sweep starts for cells a failed restore left over), newest checkpoint
-    first; a file that does not load or was saved for another config is skipped. Table sweeps only: a
-    search trial's identity is its sampled config, and its pruner counts Tune's iterations."""
+    Searched: `<storage>/<invocation prefix>*/<trial folder>/checkpoint_*/state.pt` whose cell.json
+    names this cell_id (every Tune experiment of this invocation: the first, a restarted one, the one
+    run_sweep starts for cells a failed restore left over), latest epoch first; a file that does not
+    load or was saved for another config is skipped. Table sweeps only: a search trial's identity is its
+    sampled config, and its pruner counts Tune's iterations."""
     storage, prefix = context.get("storage"), context.get("invocation")
     if context.get("kind") != "table" or not storage or not prefix:
         return None
     import glob
-    import json
 
     from transfer_core.engine import StateError, check_state_config, load_state
 
     candidates = []
-    for params in Path(storage).glob(f"{glob.escape(prefix)}*/*/params.json"):
+    for label in Path(storage).glob(f"{glob.escape(prefix)}*/*/checkpoint_*/{CELL_FILE}"):
         try:
-            found = json.loads(params.read_text(encoding="utf-8"))["cell"]["cell_id"]
+            found = json.loads(label.read_text(encoding="utf-8"))
+            if found["cell_id"] == cell["cell_id"]:
+                candidates.append((int(found["epoch"]), label.with_name(CHECKPOINT_FILE)))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if found == cell["cell_id"]:
-            candidates.extend(params.parent.glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
-    for path in sorted(candidates, key=lambda p: (_checkpoint_index(p), p.stat().st_mtime), reverse=True):
+    for _, path in sorted(candidates, key=lambda c: c[0], reverse=True):
         try:
             state = load_state(path)
             check_state_config(state, trial)
@@ -178,13 +172,17 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     epochs.flush()
     last_state: dict[str, Any] = {}
 
+    def epoch_metrics(record: dict, summary: dict) -> dict:
+        metrics = {k: v for k, v in record.items() if k != "test_confusion"}
+        metrics.update(summary)
+        metrics.update(mlflow_run_id=run.run_id, cell_id=identity.cell_id)
+        return metrics
+
     def on_epoch(record: dict, snapshot) -> bool:
         measured_ms = int(time.time() * 1000)
         records.append(record)
         summary = History(records=records).summary()
-        metrics = {k: v for k, v in record.items() if k != "test_confusion"}
-        metrics.update(summary)
-        metrics.update(mlflow_run_id=run.run_id, cell_id=identity.cell_id)
+        metrics = epoch_metrics(record, summary)
         last_state["fn"] = snapshot
         # MLflow before the report: a trial that the scheduler stops at this report (a pruned search
         # trial) does not run past it. A retry re-trains from an older checkpoint; EpochLog skips
@@ -193,6 +191,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         epochs.flush()
         with tempfile.TemporaryDirectory() as folder:
             save_state(snapshot(), Path(folder) / CHECKPOINT_FILE)
+            (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         return False
 
@@ -209,6 +208,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     model_state = last_state["fn"]()["model"] if "fn" in last_state else (state or {}).get("model")
     attention = _attention_record(trial, model_state, splits, identity.run_name) if model_state is not None else None
     run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention)
+    if "fn" not in last_state and history.records:   # resumed after its last epoch: Tune needs one result
+        tune.report(epoch_metrics(history.records[-1], history.summary()))
 
 
 def _attention_record(trial, model_state: Mapping[str, Any], splits, run_name: str) -> dict | None:

@@ -37,7 +37,7 @@ from processes import (Processes, attempt_starts, checkpointed_epochs, finish, r
                        wait_for)
 from sweeps import schema, tracking, trainable
 from sweeps.runner import (RunOptions, SweepError, data_key, decode_data, invocation_prefix, prepare,
-                           run_sweep)
+                           run_sweep, unreadable_tune_state)
 from transfer_core import engine
 from transfer_core.config import to_flat
 
@@ -147,18 +147,15 @@ class FakeTune:
     Checkpoint = tune.Checkpoint
 
     def __init__(self, folder: Path, checkpoint=None, die_after_epoch: int | None = None,
-                 trial_folder: Path | None = None, cell: dict | None = None) -> None:
-        """trial_folder: persist checkpoints as Tune does in storage (params.json naming the cell,
-        checkpoint_NNNNNN folders, only the newest kept); else each one is kept in `folder`."""
+                 trial_folder: Path | None = None) -> None:
+        """trial_folder: persist checkpoints as Tune does in storage (checkpoint_NNNNNN folders, only the
+        newest kept); else each one is kept in `folder`."""
         self.folder = folder
         self.checkpoint = checkpoint
         self.die_after_epoch = die_after_epoch
         self.trial_folder = trial_folder
         self.reports: list[dict] = []
         self.checkpoints: dict[int, tune.Checkpoint] = {}
-        if trial_folder is not None:
-            trial_folder.mkdir(parents=True, exist_ok=True)
-            (trial_folder / "params.json").write_text(json.dumps({"cell": cell}))
 
     def get_context(self):
         return SimpleNamespace(get_trial_id=lambda: "trial0")
@@ -207,15 +204,13 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
                        "data_key": data_key(cell.config)}}
     (tmp_path / "kept").mkdir()
 
-    def attempt(checkpoint=None, die_after_epoch=None, experiment: str | None = None, cell_id: str | None = None):
+    def attempt(checkpoint=None, die_after_epoch=None, experiment: str | None = None):
         """experiment: persist the checkpoints in storage, in a trial folder of this Tune experiment of
-        the invocation (a folder name starting with the invocation's prefix); cell_id: what its
-        params.json names (default: this cell's)."""
+        the invocation (a folder name starting with the invocation's prefix)."""
         trial_folder = None
         if experiment is not None:
             trial_folder = prepared.storage_path / experiment / f"train_cell_{uuid.uuid4().hex[:5]}_00000_0"
-        cell_params = {**config["cell"], "cell_id": cell_id or config["cell"]["cell_id"]}
-        fake = FakeTune(tmp_path / "kept", checkpoint, die_after_epoch, trial_folder, cell_params)
+        fake = FakeTune(tmp_path / "kept", checkpoint, die_after_epoch, trial_folder)
         attempt.fakes.append(fake)
         monkeypatch.setattr(trainable, "tune", fake)
         try:
@@ -225,7 +220,7 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
         return fake
 
     attempt.uri, attempt.fakes = uri, []
-    attempt.prefix = invocation_prefix("faults", parent)
+    attempt.prefix, attempt.storage = invocation_prefix("faults", parent), prepared.storage_path
     return attempt
 
 
@@ -304,8 +299,10 @@ def test_train_cell_started_anew_after_a_failed_restore_resumes_from_its_earlier
 
 
 def test_train_cell_never_salvages_another_cells_or_another_invocations_checkpoint(cell_trial):
-    cell_trial(die_after_epoch=3, experiment=f"{cell_trial.prefix}1795000000", cell_id="0123456789ab")
-    cell_trial(die_after_epoch=3, experiment="faults-ffffffff-1795000000")
+    other_cell = cell_trial(die_after_epoch=3, experiment=f"{cell_trial.prefix}1795000000")
+    label = Path(other_cell.checkpoints[3].path) / trainable.CELL_FILE
+    label.write_text(json.dumps({**json.loads(label.read_text()), "cell_id": "0123456789ab"}))
+    cell_trial(die_after_epoch=3, experiment="faults-ffffffff-1795000000")   # another invocation's
     again = cell_trial()
     assert again.epochs == [1, 2, 3, 4]
 
@@ -401,6 +398,34 @@ def test_epoch_log_final_flush_waits_then_names_the_unreachable_server(store):
                        match=rf"MLflow tracking server http://127.0.0.1:{port} has been unreachable for 0.5 s"):
         epochs.flush(wait_s=0.5)
     assert len(epochs.pending) == 1
+
+
+# --------------------------------------------------------------------------- a resume whose Tune state is cut short
+
+@pytest.mark.slow
+def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_its_checkpoint(
+        ray_local, even_spec_file, store, tmp_path, caplog):
+    # a driver killed while Tune copied its search state into storage (not atomic) leaves it truncated: a
+    # restore from it would restart the experiment with an empty config, whose trial fails every retry
+    options = RunOptions(tracking_uri=store, storage=str(tmp_path / "results"), cpus_per_trial=1, max_failures=0,
+                         overrides={"optim.epochs": 3})
+    first = run_sweep(prepare(str(even_spec_file), options))
+    unfinished = _children(store)["faults/B/seed0"]
+    tracking.set_tags(MlflowClient(store), unfinished.info.run_id, {schema.TAG_STATUS: schema.STATUS_RUNNING})
+    experiment = Path(first.tune_path)
+    state = next(experiment.glob("basic-variant-state-*.json"))
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    assert "basic-variant-state" in unreadable_tune_state(experiment)
+
+    again = run_sweep(prepare(str(even_spec_file), options))
+    assert again.status == "completed" and again.parent_run_id == first.parent_run_id
+    assert f"the saved state of Tune experiment {experiment} cannot be read" in caplog.text
+    assert again.tune_path != first.tune_path
+    assert "Trial task failed" not in caplog.text and not list(Path(options.storage).glob("**/error.*"))
+    assert not list(Path(again.tune_path).glob("*/checkpoint_*")), "no epoch trained again: resumed after epoch 3"
+    run = _children(store)["faults/B/seed0"]
+    assert run.info.run_id == unfinished.info.run_id and run.data.tags[schema.TAG_STATUS] == "completed"
+    assert _steps(store, run.info.run_id) == [1, 2, 3]
 
 
 # --------------------------------------------------------------------------- end to end (subprocesses)
