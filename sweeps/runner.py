@@ -255,13 +255,14 @@ class SweepCallback(tune.Callback):
     Holds only picklable state: Tune pickles callbacks with the experiment for `Tuner.restore`.
     """
 
-    def __init__(self, tracking_uri: str, total: int, metric: str, mode: str, trials: int | None = None) -> None:
-        """trials: how many trials this Tune experiment runs in all (for the report's warm-up)."""
+    def __init__(self, tracking_uri: str, total: int, metric: str, mode: str,
+                 expected_trials: int | None = None) -> None:
+        """expected_trials: how many trials this Tune experiment runs in all (for the report's warm-up)."""
         self.tracking_uri = tracking_uri
         self.total = total
         self.metric = metric
         self.mode = mode
-        self.trials = total if trials is None else trials
+        self.expected_trials = total if expected_trials is None else expected_trials
         self.counts = {"done": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
         self.started = time.time()
@@ -320,9 +321,10 @@ class SweepCallback(tune.Callback):
         running = statuses.count("RUNNING")
         # getattr: a callback pickled by an older version (Tuner.restore) lacks these attributes
         peak = self._peak_running = max(getattr(self, "_peak_running", 0), running + (ended is not None))
-        if (len(trials) >= getattr(self, "trials", self.total) and "PENDING" not in statuses
+        if (len(trials) >= getattr(self, "expected_trials", self.total) and "PENDING" not in statuses
                 and (running <= 1 or running < peak)):
             warm_up_report()
+
     def _report(self, trials, force: bool = False, ended=None) -> None:
         """`ended`: the trial whose end is being reported; Tune calls back before it leaves RUNNING."""
         now = time.time()
@@ -339,6 +341,7 @@ class SweepCallback(tune.Callback):
 
 
 _REPORT_WARM_UP: list[threading.Thread] = []   # at most one per process
+REPORT_WARM_UP_WAIT_S = 120.0   # imports + one figure take ~1 s; far beyond, something is stuck
 
 
 def warm_up_report() -> None:
@@ -356,9 +359,13 @@ def warm_up_report() -> None:
         except Exception as exc:  # noqa: BLE001  (the report imports and draws again, and says what fails)
             log.debug("report warm-up failed: %s", exc)
 
-    thread = threading.Thread(target=work, name="sweeps-report-warm-up")
+    thread = threading.Thread(target=work, name="sweeps-report-warm-up", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError as exc:   # no thread to spare: the report imports when it is drawn
+        log.debug("report warm-up not started: %s", exc)
+        return
     _REPORT_WARM_UP.append(thread)
-    thread.start()
 
 
 # --------------------------------------------------------------------------- run
@@ -439,6 +446,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
+    if parent is not None and spec.kind == "search":
+        _check_search_restorable(spec.name, parent)
     if parent is not None and spec.kind == "table":
         statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
         if all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
@@ -496,9 +505,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         if unreadable is not None:
             restorable = False
             log.warning("the saved state of Tune experiment %s cannot be read (%s), as when a driver is killed "
-                        "while Tune writes it; its unfinished %s start in a new Tune experiment%s",
-                        tune_path, unreadable, "cells" if spec.kind == "table" else "search",
-                        ", each from its newest checkpoint in storage" if spec.kind == "table" else "")
+                        "while Tune writes it; its unfinished cells continue in a new Tune experiment, each "
+                        "from its newest checkpoint left in storage", tune_path, unreadable)
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
         tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -513,7 +521,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         tune_path = str(prepared.storage_path / name)
         tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
         callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
-                                 trials=len(remaining) if spec.kind == "table" else total)
+                                 expected_trials=len(remaining) if spec.kind == "table" else total)
         tune_config, run_config = _tune_configs(prepared, callback, name)
         if spec.kind == "table":
             cells = [dataclasses.replace(c, config=dataclasses.replace(
@@ -547,6 +555,21 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                         skipped_cells=done_before, report_dir=report_dir)
 
 
+def _check_search_restorable(sweep: str, parent) -> None:
+    """SweepError, before any data is decoded, when a search's saved Tune state cannot be read: the
+    searcher's history and the pruner's view live only there, so a search cannot be continued from
+    its checkpoints as a table's cells can, and starting it over must be the user's choice."""
+    tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
+    if not tune_path or not Path(tune_path).is_dir():
+        return
+    unreadable = unreadable_tune_state(Path(tune_path))
+    if unreadable is not None:
+        raise SweepError(f"the search {sweep!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
+                         f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as when "
+                         f"a driver is killed while Tune writes it. Start the search over with "
+                         f"`sweeps run {sweep} --fresh` (a new MLflow parent run; this one's trials stay recorded)")
+
+
 def unreadable_tune_state(experiment: Path) -> str | None:
     """The first of a Tune experiment's saved state files that is not whole (its name and why), or None.
     Tune copies them into storage without an atomic rename; restoring from a truncated one makes Tune
@@ -577,7 +600,10 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
     """Tables (all formats, Parquet included) and figures into storage and the parent run. A
     reporting problem is logged, never allowed to turn a completed sweep into a failed one."""
     for thread in _REPORT_WARM_UP:   # matplotlib is not thread-safe: no figure while it warms up
-        thread.join()
+        thread.join(timeout=REPORT_WARM_UP_WAIT_S)
+        if thread.is_alive():
+            log.warning("the report's warm-up has not finished after %.0f s; drawing the report anyway",
+                        REPORT_WARM_UP_WAIT_S)
     from sweeps.figures import FigureError
     from sweeps.report import publish
     from sweeps.tables import TableError

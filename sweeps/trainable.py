@@ -16,11 +16,12 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
   `sweeps.tracking`), and those still buffered when a trial died are logged from its checkpoint's
   history when it resumes.
 - A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
-  used. Tune keeps one checkpoint per trial (CheckpointConfig(num_to_keep=1)), so there is no older
-  one to fall back to: the cell starts over from epoch 1 in the same child run, with a warning.
-- A table cell that Tune hands no usable checkpoint (a driver killed while Tune rewrote its state)
-  resumes from the newest checkpoint of that cell still in the invocation's storage
-  (`salvaged_state`), instead of from epoch 1.
+  used. Tune keeps one checkpoint per trial (CheckpointConfig(num_to_keep=1)), so a search trial
+  starts over from epoch 1 in the same child run, with a warning.
+- A table cell that Tune hands no usable checkpoint (a corrupt one, or none: a driver killed while
+  Tune rewrote its state) resumes from the newest readable checkpoint of that cell still in the
+  invocation's storage (`salvaged_state`), found by the cell.json beside each state.pt; only when
+  there is none does it start over from epoch 1.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def _node_id() -> str:
 
 
 def resume_state(checkpoint, run_name: str) -> dict | None:
-    """The state to resume from, or None to start the cell over: no checkpoint, or one that cannot
-    be read (logged; a corrupt file is never loaded)."""
+    """The state in Tune's checkpoint, or None: no checkpoint, or one that cannot be read (logged; a
+    corrupt file is never loaded). On None train_cell looks for one left in storage (`salvaged_state`)
+    before it starts the cell over."""
     if checkpoint is None:
         return None
     from transfer_core.engine import StateError, load_state
@@ -75,13 +77,14 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
         with checkpoint.as_directory() as folder:
             state = load_state(Path(folder) / CHECKPOINT_FILE)
     except (StateError, OSError) as exc:
-        log.warning("cell %s: %s. Tune keeps no older checkpoint of this trial", run_name, exc)
+        log.warning("cell %s: Tune's checkpoint of this trial is unusable: %s", run_name, exc)
         return None
     log.info("cell %s resumes after epoch %d", run_name, state["epoch"])
     return state
 
 
-def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str) -> dict | None:
+def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str,
+                   skip: str | os.PathLike | None = None) -> dict | None:
     """The newest readable checkpoint of this table cell left in the invocation's Tune storage, for
     when Tune hands the trial none (or one that is gone). A driver killed inside two windows of Tune's
     bookkeeping loses the trial's checkpoint from Tune's view while the file stays on disk: Tune copies
@@ -91,8 +94,9 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
 
     Searched: `<storage>/<invocation prefix>*/<trial folder>/checkpoint_*/state.pt` whose cell.json
     names this cell_id (every Tune experiment of this invocation: the first, a restarted one, the one
-    run_sweep starts for cells a failed restore left over), latest epoch first; a file that does not
-    load or was saved for another config is skipped. Table sweeps only: a search trial's identity is its
+    run_sweep starts for cells a failed restore left over), latest epoch first (then newest file); a
+    file that does not load or was saved for another config is skipped, and so is `skip` (the folder
+    of the checkpoint Tune handed over, already found unreadable). Table sweeps only: a search trial's identity is its
     sampled config, and its pruner counts Tune's iterations."""
     storage, prefix = context.get("storage"), context.get("invocation")
     if context.get("kind") != "table" or not storage or not prefix:
@@ -101,15 +105,17 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
 
     from transfer_core.engine import StateError, check_state_config, load_state
 
+    skipped = Path(skip).resolve() if skip else None
     candidates = []
     for label in Path(storage).glob(f"{glob.escape(prefix)}*/*/checkpoint_*/{CELL_FILE}"):
         try:
             found = json.loads(label.read_text(encoding="utf-8"))
-            if found["cell_id"] == cell["cell_id"]:
-                candidates.append((int(found["epoch"]), label.with_name(CHECKPOINT_FILE)))
+            if found["cell_id"] == cell["cell_id"] and label.parent.resolve() != skipped:
+                path = label.with_name(CHECKPOINT_FILE)
+                candidates.append((int(found["epoch"]), path.stat().st_mtime, path))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    for _, path in sorted(candidates, key=lambda c: c[0], reverse=True):
+    for _, _, path in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
         try:
             state = load_state(path)
             check_state_config(state, trial)
@@ -162,7 +168,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     epochs = EpochLog(run, uri)
 
     checkpoint = tune.get_checkpoint()
-    state = resume_state(checkpoint, identity.run_name) or salvaged_state(context, cell, trial, identity.run_name)
+    state = resume_state(checkpoint, identity.run_name) or salvaged_state(
+        context, cell, trial, identity.run_name, skip=getattr(checkpoint, "path", None))
     if state is None and checkpoint is not None:
         log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
                     "logged again)", identity.run_name)

@@ -317,6 +317,39 @@ def test_train_cell_skips_an_unreadable_checkpoint_in_storage_for_the_next_newes
     assert "skipping a checkpoint left in storage" in caplog.text and str(state) in caplog.text
 
 
+def test_train_cell_never_salvages_a_checkpoint_saved_for_another_config(cell_trial, caplog):
+    # e.g. left by an older version whose config had another key: the cell id matches, the training does not
+    first = cell_trial(die_after_epoch=2, experiment=f"{cell_trial.prefix}1795000000")
+    path = Path(first.checkpoints[2].path) / trainable.CHECKPOINT_FILE
+    state = engine.load_state(path)
+    state["config"] = {**state["config"], "optim.lr": state["config"]["optim.lr"] * 10}
+    engine.save_state(state, path)
+    again = cell_trial()
+    assert again.epochs == [1, 2, 3, 4]
+    assert "saved for another config; differing keys: optim.lr" in caplog.text
+
+
+def test_train_cell_does_not_salvage_the_unreadable_checkpoint_tune_handed_it_but_an_older_one(cell_trial, caplog):
+    cell_trial(die_after_epoch=2, experiment=f"{cell_trial.prefix}1795000000")
+    newer = cell_trial(die_after_epoch=3, experiment=f"{cell_trial.prefix}1795000500")
+    state = Path(newer.checkpoints[3].path) / trainable.CHECKPOINT_FILE
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    again = cell_trial(checkpoint=newer.checkpoints[3])
+    assert again.epochs == [3, 4], "resumed from the readable checkpoint of epoch 2"
+    assert caplog.text.count(str(state)) == 1, "the unreadable checkpoint is tried once, not again as salvage"
+
+
+def test_train_cell_resumed_after_its_last_epoch_reports_its_final_metrics_once(cell_trial):
+    # died between the last epoch's checkpoint and completing the run: nothing to train, one result for Tune
+    first = cell_trial(die_after_epoch=4)
+    again = cell_trial(checkpoint=first.checkpoints[4])
+    assert again.epochs == [4] and len(again.reports) == 1 and not again.checkpoints
+    assert again.reports[0]["test_acc"] == first.reports[-1]["test_acc"]
+    run = _only_run(cell_trial.uri)
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+
+
 def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resumes(cell_trial, monkeypatch):
     real_save = engine.save_state   # train_cell imports it when it runs (torch stays out of the driver)
 
@@ -413,6 +446,7 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
     unfinished = _children(store)["faults/B/seed0"]
     tracking.set_tags(MlflowClient(store), unfinished.info.run_id, {schema.TAG_STATUS: schema.STATUS_RUNNING})
     experiment = Path(first.tune_path)
+    assert unreadable_tune_state(experiment) is None, "a whole state reads as whole"
     state = next(experiment.glob("basic-variant-state-*.json"))
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
     assert "basic-variant-state" in unreadable_tune_state(experiment)

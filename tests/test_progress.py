@@ -4,7 +4,9 @@ report readied in the background once the sweep's tail leaves a slot idle."""
 from __future__ import annotations
 
 import logging
+import pickle
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -97,7 +99,7 @@ def test_no_warm_up_while_trials_are_still_to_be_created(warm_ups):
 
 def test_a_callback_pickled_before_the_warm_up_existed_still_reports(warm_ups, progress_records):
     callback = SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max")
-    del callback.trials, callback._peak_running         # as Tuner.restore unpickles an older one
+    del callback.expected_trials, callback._peak_running         # as Tuner.restore unpickles an older one
     trials = [_trial()]
     callback.on_trial_result(1, trials, trials[0], {"val_acc": 0.5})
     callback.on_trial_complete(2, trials, trials[0])
@@ -112,3 +114,36 @@ def test_the_warm_up_imports_the_report_in_the_background_once(monkeypatch):
     runner._REPORT_WARM_UP[0].join(timeout=60)
     assert "sweeps.report" in sys.modules and not runner._REPORT_WARM_UP[0].is_alive()
     figures.warm_up()                                  # what the thread ran, here so a failure would show
+
+
+def test_the_callback_survives_the_pickling_tune_saves_its_state_with(warm_ups, progress_records):
+    callback = SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max", expected_trials=1)
+    restored = pickle.loads(pickle.dumps(callback))
+    trials = [_trial()]
+    restored.on_trial_complete(1, trials, trials[0])
+    assert progress_records[-1]["done"] == 1 and warm_ups == [1]
+
+
+def test_the_warm_up_runs_in_a_daemon_thread_that_never_holds_the_driver_at_exit(monkeypatch):
+    ran_in: list[threading.Thread] = []
+    monkeypatch.setattr(runner, "_REPORT_WARM_UP", [])
+    monkeypatch.setattr(figures, "warm_up", lambda: ran_in.append(threading.current_thread()))
+    runner.warm_up_report()
+    runner._REPORT_WARM_UP[0].join(timeout=60)
+    assert [(t.name, t.daemon) for t in ran_in] == [("sweeps-report-warm-up", True)]
+
+
+def test_a_stuck_warm_up_delays_the_report_but_never_stops_it(monkeypatch, tmp_path, caplog):
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, daemon=True)
+    stuck.start()
+    monkeypatch.setattr(runner, "_REPORT_WARM_UP", [stuck])
+    monkeypatch.setattr(runner, "REPORT_WARM_UP_WAIT_S", 0.05)
+    published: list = []
+    from sweeps import report
+    monkeypatch.setattr(report, "publish", lambda *args: published.append(args))
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        out = runner._publish("demo", "sqlite:///unused.db", "abc123", tmp_path)
+    release.set()
+    assert len(published) == 1 and out is not None
+    assert "warm-up has not finished" in caplog.text

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeps import schema
+from sweeps import runner, schema
 from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -148,6 +149,19 @@ def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tr
         assert run.data.tags[schema.TAG_STATUS] == "pruned"
         assert run.data.tags[schema.TAG_PRUNED_STEP] == "0"
     assert outcome.status == "completed" and outcome.counts["pruned"] == 2
+
+
+def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fresh(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # a search's history lives only in Tune's state: continuing without it would silently start over
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
+    outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    state = sorted(Path(outcome.tune_path).glob("experiment_state-*.json"))[-1]
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
+    with pytest.raises(SweepError, match=rf"(?s)search 'tiny_search' .* cannot be continued.*{state.name}.*"
+                                         r"sweeps run tiny_search --fresh"):
+        run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
 
 
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):

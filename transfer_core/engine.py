@@ -326,7 +326,11 @@ def check_state_config(state: Mapping, config: TrialConfig) -> None:
     if state.get("format") != STATE_FORMAT:
         raise StateError(f"state format {state.get('format')!r} is not {STATE_FORMAT}: "
                          "it was not written by transfer_core.engine.make_state")
-    saved = to_flat(from_flat(state["config"]))
+    try:
+        saved = to_flat(from_flat(state["config"]))
+    except (ConfigError, KeyError, TypeError, AttributeError) as exc:
+        raise StateError(f"the state's config cannot be read ({exc}): it was saved by another version "
+                         "of transfer_core or is damaged") from exc
     diff = sorted(k for k, v in to_flat(config).items() if k not in PLACEMENT_KEYS and saved.get(k) != v)
     if diff:
         raise StateError(f"the state was saved for another config; differing keys: {', '.join(diff)}")
