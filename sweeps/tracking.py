@@ -19,12 +19,14 @@ When the tracking store is unreachable:
   as soon as the server answers again. A trial that starts or finishes while the server is away
   waits for it up to SWEEPS_TRACKING_WAIT_S seconds (default 600), then fails and is retried from
   its checkpoint (--max-failures), continuing the same child run. A cell is marked completed only
-  after all its epochs are logged. (A call already in flight when the server goes away is retried
-  by MLflow's client for up to ~4 min, MLFLOW_HTTP_REQUEST_MAX_RETRIES; the trial pauses meanwhile.)
+  after all its epochs are logged. An epoch's log is one attempt (`single_attempt`): a call cut off
+  by the server going away leaves the epoch queued for the next epoch's try, instead of pausing the
+  trial for the ~4 min of back-off that MLflow's client allows every call by default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -38,7 +40,7 @@ import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
@@ -355,6 +357,25 @@ def find_cell_run(client: MlflowClient, experiment_id: str, parent_run_id: str, 
 _LOG_ERRORS = (MlflowException, SQLAlchemyError, OSError)
 
 
+RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"   # read by MLflow's REST client at each call
+
+
+@contextlib.contextmanager
+def single_attempt() -> Iterator[None]:
+    """MLflow calls inside make one attempt: no retries with back-off (7, up to ~4 min, by default).
+    For an epoch's log, whose failure only keeps it queued for the next epoch's try. The setting is the
+    process's environment, restored on exit; a trial's process makes no other MLflow call meanwhile."""
+    before = os.environ.get(RETRIES_ENV)
+    os.environ[RETRIES_ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RETRIES_ENV, None)
+        else:
+            os.environ[RETRIES_ENV] = before
+
+
 class EpochLog:
     """The epochs of one cell on their way to its MLflow run, each logged exactly once, in order.
 
@@ -392,7 +413,8 @@ class EpochLog:
         while self.pending:
             record, summary, stamp = self.pending[0]
             try:
-                self.run.log_epoch(record, summary, stamp)
+                with single_attempt() if wait_s is None else contextlib.nullcontext():
+                    self.run.log_epoch(record, summary, stamp)
             except _LOG_ERRORS as exc:
                 if wait_s is not None:
                     raise TrackingError(f"cannot log epoch {record['epoch']} to MLflow run "

@@ -418,6 +418,32 @@ def test_epoch_log_keeps_epochs_while_the_store_fails_and_logs_them_in_order_aft
     assert [m.timestamp for m in history[:3]] == [1000, 2000, 3000], "stamped when measured"
 
 
+def test_epoch_log_call_cut_off_by_the_server_going_away_is_not_retried_the_epoch_stays_queued(
+        store, monkeypatch):
+    # the server answered /health, then died before the epoch's call: MLflow's own retries would hold the
+    # trial for minutes; one attempt leaves the epoch to the next epoch's flush
+    uri = store
+    run = _cell_run(uri)
+    epochs = tracking.EpochLog(run, uri)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run.client = MlflowClient(f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(tracking, "reachable", lambda uri: True)
+    monkeypatch.setenv(tracking.RETRIES_ENV, "7")
+    retries_during_call = []
+    real_log = tracking.CellRun.log_epoch
+
+    def spy(self, *args, **kwargs):
+        retries_during_call.append(os.environ.get(tracking.RETRIES_ENV))
+        return real_log(self, *args, **kwargs)
+
+    monkeypatch.setattr(tracking.CellRun, "log_epoch", spy)
+    epochs.add(*_epoch(1))
+    assert epochs.flush() is False and len(epochs.pending) == 1
+    assert retries_during_call == ["0"] and os.environ[tracking.RETRIES_ENV] == "7", "the user's setting is back"
+
+
 def test_epoch_log_final_flush_waits_then_names_the_unreachable_server(store):
     uri = store
     epochs = tracking.EpochLog(_cell_run(uri), uri)
