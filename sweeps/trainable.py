@@ -96,8 +96,8 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
     names this cell_id (every Tune experiment of this invocation: the first, a restarted one, the one
     run_sweep starts for cells a failed restore left over), latest epoch first (then newest file); a
     file that does not load or was saved for another config is skipped, and so is `skip` (the folder
-    of the checkpoint Tune handed over, already found unreadable). Table sweeps only: a search trial's identity is its
-    sampled config, and its pruner counts Tune's iterations."""
+    of the checkpoint Tune handed over, already found unreadable). Table sweeps only: a search
+    trial's identity is its sampled config, and its pruner counts Tune's iterations."""
     storage, prefix = context.get("storage"), context.get("invocation")
     if context.get("kind") != "table" or not storage or not prefix:
         return None
