@@ -10,6 +10,7 @@ never reruns a completed cell.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -253,6 +254,12 @@ class SweepCallback(tune.Callback):
     A trial that ended without error but did not mark its own run completed was stopped by the
     scheduler: for search sweeps that is the Optuna pruner (table sweeps have no scheduler that stops).
     Holds only picklable state: Tune pickles callbacks with the experiment for `Tuner.restore`.
+
+    The marks are queued and made with one attempt each (`tracking.single_attempt`): with MLflow's
+    default retries an unreachable server would hold Tune's whole loop for ~4 min per ended trial.
+    While the server is away the queue is retried every MARK_RETRY_S and the trial counts as done;
+    at the experiment's end the driver waits for the server as long as a trial would
+    (SWEEPS_TRACKING_WAIT_S) with MLflow's retries, and names what it could not mark.
     """
 
     def __init__(self, tracking_uri: str, total: int, metric: str, mode: str,
@@ -268,6 +275,9 @@ class SweepCallback(tune.Callback):
         self.started = time.time()
         self._last_log = 0.0
         self._peak_running = 0
+        self._unmarked: list[tuple[str, str, int]] = []   # (run_id, "ended" | "failed", step)
+        self._marks_tried = 0.0
+        self._marks_warned = False
 
     def setup(self, **info) -> None:
         self.started = time.time()
@@ -283,33 +293,68 @@ class SweepCallback(tune.Callback):
         self._report(trials)
         self._warm_up_in_the_tail(trials)
 
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        self._settle_marks()
+
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = trial.last_result or {}
         run_id = result.get("mlflow_run_id")
-        pruned = False
+        self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
         if run_id:
-            try:
-                client = tracking.client_for(self.tracking_uri)
-                if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
-                    pruned = True
-                    step = int(result.get("training_iteration", 1)) - 1
-                    tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
-            except Exception as exc:  # an MLflow outage must not kill the driver (and every trial)
-                log.warning("could not mark run %s of trial %s in MLflow: %s", run_id, trial, exc)
-        self.counts["pruned" if pruned else "done"] += 1
+            self._queue_mark(run_id, "ended", int(result.get("training_iteration", 1)) - 1)
         self._report(trials, force=True, ended=trial)
         self._warm_up_in_the_tail(trials, ended=trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         run_id = (trial.last_result or {}).get("mlflow_run_id")
-        if run_id:
-            try:
-                tracking.mark_cell(tracking.client_for(self.tracking_uri), run_id, schema.STATUS_FAILED)
-            except Exception as exc:  # as above
-                log.warning("could not mark run %s of trial %s failed in MLflow: %s", run_id, trial, exc)
         self.counts["failed"] += 1
+        if run_id:
+            self._queue_mark(run_id, "failed", 0)
         self._report(trials, force=True, ended=trial)
         self._warm_up_in_the_tail(trials, ended=trial)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self._settle_marks(wait_s=tracking.wait_s_from_env())
+
+    def _queue_mark(self, run_id: str, outcome: str, step: int) -> None:
+        if not hasattr(self, "_unmarked"):   # a callback pickled by an older version (Tuner.restore)
+            self._unmarked, self._marks_tried, self._marks_warned = [], 0.0, False
+        self._unmarked.append((run_id, outcome, step))
+        self._settle_marks(now=True)
+
+    def _settle_marks(self, now: bool = False, wait_s: float | None = None) -> None:
+        """Make the queued marks: at once (`now`), at the experiment's end (`wait_s`: wait for the server,
+        MLflow's retries), else at most every MARK_RETRY_S, one attempt each."""
+        pending = getattr(self, "_unmarked", None)
+        if not pending or (not now and wait_s is None and time.time() - self._marks_tried < MARK_RETRY_S):
+            return
+        self._marks_tried = time.time()
+        try:   # an MLflow outage must not kill the driver (and every trial)
+            if wait_s is not None:
+                tracking.wait_for_tracking(self.tracking_uri, wait_s)
+            client = tracking.client_for(self.tracking_uri)
+            with tracking.single_attempt() if wait_s is None else contextlib.nullcontext():
+                while pending:
+                    run_id, outcome, step = pending[0]
+                    if outcome == "failed":
+                        tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
+                    elif client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+                        tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+                        self.counts["done"] -= 1
+                        self.counts["pruned"] += 1
+                    pending.pop(0)
+        except Exception as exc:  # noqa: BLE001
+            if wait_s is not None:
+                log.warning("could not mark %d ended trial run(s) in MLflow (%s): %s; they keep the status "
+                            "their trials left", len(pending), exc, ", ".join(r for r, _, _ in pending))
+            elif not self._marks_warned:
+                log.warning("could not mark an ended trial's run in MLflow (%s); retrying every %.0f s",
+                            exc, MARK_RETRY_S)
+                self._marks_warned = True
+            return
+        if self._marks_warned:
+            log.warning("the ended trials' runs are marked in MLflow")
+            self._marks_warned = False
 
     def _warm_up_in_the_tail(self, trials, ended=None) -> None:
         """In the sweep's tail (every trial started, and a slot left idle for good: fewer trials running
@@ -339,6 +384,8 @@ class SweepCallback(tune.Callback):
             extra={"progress": {**self.counts, "running": running, "total": self.total,
                                 "elapsed_s": now - self.started, "best": self.best}})
 
+
+MARK_RETRY_S = 10.0   # while MLflow is away, how often the driver retries its queued marks
 
 _REPORT_WARM_UP: list[threading.Thread] = []   # at most one per process
 REPORT_WARM_UP_WAIT_S = 120.0   # imports + one figure take ~1 s; far beyond, something is stuck

@@ -4,14 +4,16 @@ report readied in the background once the sweep's tail leaves a slot idle."""
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import sys
 import threading
 from types import SimpleNamespace
 
 import pytest
+from mlflow.exceptions import MlflowException
 
-from sweeps import figures, runner
+from sweeps import figures, runner, tracking
 from sweeps.runner import SweepCallback
 
 
@@ -147,3 +149,93 @@ def test_a_stuck_warm_up_delays_the_report_but_never_stops_it(monkeypatch, tmp_p
     release.set()
     assert len(published) == 1 and out is not None
     assert "warm-up has not finished" in caplog.text
+
+
+# --------------------------------------------------------------------------- marking ended trials in MLflow
+
+class _Store:
+    """What the callback needs of MLflow: a run's status tag, marks recorded; `down` refuses every call."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.marks: list[tuple] = []
+        self.retries_seen: list = []
+
+    def get_run(self, run_id):
+        self.retries_seen.append(os.environ.get(tracking.RETRIES_ENV))
+        if self.down:
+            raise MlflowException("API request to http://127.0.0.1:5000 failed: Connection refused")
+        return SimpleNamespace(data=SimpleNamespace(tags={}))   # not completed by the trial: pruned
+
+    def mark(self, client, run_id, status, pruned_step=None):
+        self.marks.append((run_id, status, pruned_step))
+
+
+@pytest.fixture
+def mlflow_store(monkeypatch):
+    store = _Store()
+    monkeypatch.setattr(tracking, "client_for", lambda uri: store)
+    monkeypatch.setattr(tracking, "mark_cell", store.mark)
+    return store
+
+
+def _ended(run_id: str, iterations: int = 2) -> SimpleNamespace:
+    return SimpleNamespace(status="RUNNING", last_result={"mlflow_run_id": run_id, "training_iteration": iterations})
+
+
+def test_a_trial_stopped_before_its_run_completed_is_marked_pruned_at_its_last_step(mlflow_store, progress_records):
+    trials = [_ended("run-a", iterations=3)]
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max")
+    callback.on_trial_complete(1, trials, trials[0])
+    assert mlflow_store.marks == [("run-a", "pruned", 2)]
+    assert progress_records[-1]["pruned"] == 1 and progress_records[-1]["done"] == 0
+
+
+def test_marks_wait_for_an_unreachable_server_without_holding_tunes_loop(mlflow_store, progress_records,
+                                                                          monkeypatch, caplog):
+    # one attempt per try (MLflow's default retries hold the caller ~4 min); retried later, counted done meanwhile
+    monkeypatch.setenv(tracking.RETRIES_ENV, "7")
+    mlflow_store.down = True
+    trials = [_ended("run-a"), _ended("run-b")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=2, metric="val_acc", mode="max")
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        callback.on_trial_complete(1, trials, trials[0])
+        callback.on_trial_error(2, trials, trials[1])
+        callback.on_step_begin(3, trials)                   # within MARK_RETRY_S: not tried again
+        assert mlflow_store.retries_seen == ["0", "0"] and mlflow_store.marks == []
+        assert (progress_records[-1]["done"], progress_records[-1]["failed"]) == (1, 1)
+        assert caplog.text.count("could not mark") == 1
+        mlflow_store.down = False
+        monkeypatch.setattr(runner, "MARK_RETRY_S", 0.0)
+        callback.on_step_begin(4, trials)
+    assert mlflow_store.marks == [("run-a", "pruned", 1), ("run-b", "failed", None)]
+    assert callback.counts == {"done": 0, "pruned": 1, "failed": 1}
+    assert "are marked in MLflow" in caplog.text and os.environ[tracking.RETRIES_ENV] == "7"
+
+
+def test_the_experiment_end_waits_for_the_server_then_names_the_runs_it_could_not_mark(mlflow_store, monkeypatch,
+                                                                                       caplog):
+    mlflow_store.down = True
+    waited: list[float] = []
+
+    def still_down(uri, wait_s):
+        waited.append(wait_s)
+        raise tracking.TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s} s")
+
+    monkeypatch.setattr(tracking, "wait_for_tracking", still_down)
+    monkeypatch.setenv(tracking.WAIT_ENV, "42")
+    trials = [_ended("run-a")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max")
+    callback.on_trial_complete(1, trials, trials[0])
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        callback.on_experiment_end(trials)
+    assert waited == [42.0] and "run-a" in caplog.text and "unreachable for 42" in caplog.text
+
+
+def test_a_callback_pickled_before_marks_were_queued_still_marks(mlflow_store):
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max")
+    del callback._unmarked, callback._marks_tried, callback._marks_warned
+    trials = [_ended("run-a")]
+    callback.on_step_begin(1, trials)
+    callback.on_trial_complete(2, trials, trials[0])
+    assert mlflow_store.marks == [("run-a", "pruned", 1)]
