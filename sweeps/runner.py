@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from mlflow.exceptions import RestException
 from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
@@ -332,21 +333,28 @@ class SweepCallback(tune.Callback):
         try:   # an MLflow outage must not kill the driver (and every trial)
             if wait_s is not None:
                 tracking.wait_for_tracking(self.tracking_uri, wait_s)
+            elif not tracking.reachable(self.tracking_uri):   # 2 s at most; a hung host would hold the loop
+                raise tracking.TrackingError(f"MLflow tracking server {self.tracking_uri} is unreachable")
             client = tracking.client_for(self.tracking_uri)
             with tracking.single_attempt() if wait_s is None else contextlib.nullcontext():
                 while pending:
                     run_id, outcome, step = pending[0]
-                    if outcome == "failed":
-                        tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
-                    elif client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
-                        tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
-                        self.counts["done"] -= 1
-                        self.counts["pruned"] += 1
+                    try:
+                        if outcome == "failed":
+                            tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
+                        elif client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+                            tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+                            self.counts["done"] -= 1
+                            self.counts["pruned"] += 1
+                    except RestException as exc:   # the server answered no (e.g. the run was deleted): retrying
+                        log.warning("could not mark run %s %s in MLflow: %s", run_id,   # cannot help
+                                    "failed" if outcome == "failed" else "pruned", exc)
                     pending.pop(0)
         except Exception as exc:  # noqa: BLE001
             if wait_s is not None:
                 log.warning("could not mark %d ended trial run(s) in MLflow (%s): %s; they keep the status "
-                            "their trials left", len(pending), exc, ", ".join(r for r, _, _ in pending))
+                            "their trials left (a pruned run shows as running, and `sweeps resume` sees the "
+                            "sweep as unfinished)", len(pending), exc, ", ".join(r for r, _, _ in pending))
             elif not self._marks_warned:
                 log.warning("could not mark an ended trial's run in MLflow (%s); retrying every %.0f s",
                             exc, MARK_RETRY_S)

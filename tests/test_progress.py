@@ -11,9 +11,9 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 
-from sweeps import figures, runner, tracking
+from sweeps import figures, runner, schema, tracking
 from sweeps.runner import SweepCallback
 
 
@@ -160,12 +160,17 @@ class _Store:
         self.down = False
         self.marks: list[tuple] = []
         self.retries_seen: list = []
+        self.completed: set[str] = set()     # runs their trials completed themselves
+        self.deleted: set[str] = set()
 
     def get_run(self, run_id):
         self.retries_seen.append(os.environ.get(tracking.RETRIES_ENV))
         if self.down:
             raise MlflowException("API request to http://127.0.0.1:5000 failed: Connection refused")
-        return SimpleNamespace(data=SimpleNamespace(tags={}))   # not completed by the trial: pruned
+        if run_id in self.deleted:
+            raise RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Run '{run_id}' not found"})
+        return SimpleNamespace(data=SimpleNamespace(tags={schema.TAG_STATUS: "completed"} if run_id in self.completed
+                                                    else {}))
 
     def mark(self, client, run_id, status, pruned_step=None):
         self.marks.append((run_id, status, pruned_step))
@@ -176,6 +181,7 @@ def mlflow_store(monkeypatch):
     store = _Store()
     monkeypatch.setattr(tracking, "client_for", lambda uri: store)
     monkeypatch.setattr(tracking, "mark_cell", store.mark)
+    monkeypatch.setattr(tracking, "reachable", lambda uri: not store.down)
     return store
 
 
@@ -193,7 +199,8 @@ def test_a_trial_stopped_before_its_run_completed_is_marked_pruned_at_its_last_s
 
 def test_marks_wait_for_an_unreachable_server_without_holding_tunes_loop(mlflow_store, progress_records,
                                                                           monkeypatch, caplog):
-    # one attempt per try (MLflow's default retries hold the caller ~4 min); retried later, counted done meanwhile
+    # tried only when /health answers, then one attempt (MLflow's default retries hold the caller ~4 min);
+    # retried later, counted done meanwhile
     monkeypatch.setenv(tracking.RETRIES_ENV, "7")
     mlflow_store.down = True
     trials = [_ended("run-a"), _ended("run-b")]
@@ -202,15 +209,35 @@ def test_marks_wait_for_an_unreachable_server_without_holding_tunes_loop(mlflow_
         callback.on_trial_complete(1, trials, trials[0])
         callback.on_trial_error(2, trials, trials[1])
         callback.on_step_begin(3, trials)                   # within MARK_RETRY_S: not tried again
-        assert mlflow_store.retries_seen == ["0", "0"] and mlflow_store.marks == []
+        assert mlflow_store.retries_seen == [] and mlflow_store.marks == [], "not tried past a failed /health"
         assert (progress_records[-1]["done"], progress_records[-1]["failed"]) == (1, 1)
         assert caplog.text.count("could not mark") == 1
         mlflow_store.down = False
         monkeypatch.setattr(runner, "MARK_RETRY_S", 0.0)
         callback.on_step_begin(4, trials)
     assert mlflow_store.marks == [("run-a", "pruned", 1), ("run-b", "failed", None)]
+    assert mlflow_store.retries_seen == ["0"], "one attempt, MLflow's retries off"
     assert callback.counts == {"done": 0, "pruned": 1, "failed": 1}
     assert "are marked in MLflow" in caplog.text and os.environ[tracking.RETRIES_ENV] == "7"
+
+
+def test_a_trial_that_completed_its_run_stays_done_and_is_not_marked(mlflow_store, progress_records):
+    mlflow_store.completed.add("run-a")
+    trials = [_ended("run-a")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max")
+    callback.on_trial_complete(1, trials, trials[0])
+    assert mlflow_store.marks == [] and callback.counts == {"done": 1, "pruned": 0, "failed": 0}
+
+
+def test_a_mark_the_server_refuses_is_dropped_and_never_holds_up_the_next(mlflow_store, caplog):
+    mlflow_store.deleted.add("run-gone")
+    trials = [_ended("run-gone"), _ended("run-b")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=2, metric="val_acc", mode="max")
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        callback.on_trial_complete(1, trials, trials[0])
+        callback.on_trial_complete(2, trials, trials[1])
+    assert mlflow_store.marks == [("run-b", "pruned", 1)] and callback._unmarked == []
+    assert "could not mark run run-gone pruned" in caplog.text and "not found" in caplog.text
 
 
 def test_the_experiment_end_waits_for_the_server_then_names_the_runs_it_could_not_mark(mlflow_store, monkeypatch,
