@@ -260,7 +260,8 @@ class SweepCallback(tune.Callback):
     default retries an unreachable server would hold Tune's whole loop for ~4 min per ended trial.
     While the server is away the queue is retried every MARK_RETRY_S and the trial counts as done;
     at the experiment's end the driver waits for the server as long as a trial would
-    (SWEEPS_TRACKING_WAIT_S) with MLflow's retries, and names what it could not mark.
+    (SWEEPS_TRACKING_WAIT_S; INTERRUPTED_MARK_WAIT_S after a Ctrl-C) with MLflow's retries, and names
+    what it could not mark.
     """
 
     def __init__(self, tracking_uri: str, total: int, metric: str, mode: str,
@@ -315,7 +316,10 @@ class SweepCallback(tune.Callback):
         self._warm_up_in_the_tail(trials, ended=trial)
 
     def on_experiment_end(self, trials, **info) -> None:
-        self._settle_marks(wait_s=tracking.wait_s_from_env())
+        wait_s = tracking.wait_s_from_env()
+        if any(_status_of(t) not in ("TERMINATED", "ERROR") for t in trials):   # interrupted (Ctrl-C): the
+            wait_s = min(wait_s, INTERRUPTED_MARK_WAIT_S)                      # user is waiting for the prompt
+        self._settle_marks(wait_s=wait_s)
 
     def _queue_mark(self, run_id: str, outcome: str, step: int) -> None:
         if not hasattr(self, "_unmarked"):   # a callback pickled by an older version (Tuner.restore)
@@ -394,6 +398,7 @@ class SweepCallback(tune.Callback):
 
 
 MARK_RETRY_S = 10.0   # while MLflow is away, how often the driver retries its queued marks
+INTERRUPTED_MARK_WAIT_S = 10.0   # how long an interrupted sweep waits for MLflow to take its last marks
 
 _REPORT_WARM_UP: list[threading.Thread] = []   # at most one per process
 REPORT_WARM_UP_WAIT_S = 120.0   # imports + one figure take ~1 s; far beyond, something is stuck

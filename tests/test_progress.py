@@ -254,9 +254,23 @@ def test_the_experiment_end_waits_for_the_server_then_names_the_runs_it_could_no
     trials = [_ended("run-a")]
     callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max")
     callback.on_trial_complete(1, trials, trials[0])
+    trials[0].status = "TERMINATED"
     with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
         callback.on_experiment_end(trials)
     assert waited == [42.0] and "run-a" in caplog.text and "unreachable for 42" in caplog.text
+
+
+def test_an_interrupted_sweep_waits_only_briefly_for_its_last_marks(mlflow_store, monkeypatch):
+    mlflow_store.down = True
+    waited: list[float] = []
+    monkeypatch.setattr(tracking, "wait_for_tracking", lambda uri, wait_s: waited.append(wait_s))
+    trials = [_ended("run-a"), _trial("PAUSED")]          # Ctrl-C: a trial left unfinished
+    callback = SweepCallback("http://127.0.0.1:5000", total=2, metric="val_acc", mode="max")
+    callback.on_trial_complete(1, trials, trials[0])
+    trials[0].status = "TERMINATED"
+    mlflow_store.down = False
+    callback.on_experiment_end(trials)
+    assert waited == [runner.INTERRUPTED_MARK_WAIT_S] and mlflow_store.marks == [("run-a", "pruned", 1)]
 
 
 def test_a_callback_pickled_before_marks_were_queued_still_marks(mlflow_store):
