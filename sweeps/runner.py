@@ -10,7 +10,6 @@ never reruns a completed cell.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -340,7 +339,7 @@ class SweepCallback(tune.Callback):
             elif not tracking.reachable(self.tracking_uri):   # 2 s at most; a hung host would hold the loop
                 raise tracking.TrackingError(f"MLflow tracking server {self.tracking_uri} is unreachable")
             client = tracking.client_for(self.tracking_uri)
-            with tracking.single_attempt() if wait_s is None else contextlib.nullcontext():
+            with tracking.single_attempt(enabled=wait_s is None):
                 while pending:
                     run_id, outcome, step = pending[0]
                     try:

@@ -361,10 +361,14 @@ RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"   # read by MLflow's REST client
 
 
 @contextlib.contextmanager
-def single_attempt() -> Iterator[None]:
+def single_attempt(enabled: bool = True) -> Iterator[None]:
     """MLflow calls inside make one attempt: no retries with back-off (7, up to ~4 min, by default).
     For an epoch's log, whose failure only keeps it queued for the next epoch's try. The setting is the
-    process's environment, restored on exit; a trial's process makes no other MLflow call meanwhile."""
+    process's environment, restored on exit; a trial's process makes no other MLflow call meanwhile.
+    enabled=False: MLflow's own retries (a caller that waits for the server anyway)."""
+    if not enabled:
+        yield
+        return
     before = os.environ.get(RETRIES_ENV)
     os.environ[RETRIES_ENV] = "0"
     try:
@@ -413,7 +417,7 @@ class EpochLog:
         while self.pending:
             record, summary, stamp = self.pending[0]
             try:
-                with single_attempt() if wait_s is None else contextlib.nullcontext():
+                with single_attempt(enabled=wait_s is None):
                     self.run.log_epoch(record, summary, stamp)
             except _LOG_ERRORS as exc:
                 if wait_s is not None:

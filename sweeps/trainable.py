@@ -115,7 +115,7 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
                 candidates.append((int(found["epoch"]), path.stat().st_mtime, path))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    for _, _, path in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
+    for _, _, path in sorted(candidates, key=lambda c: c[:2], reverse=True):
         try:
             state = load_state(path)
             check_state_config(state, trial)
