@@ -260,13 +260,17 @@ class SweepCallback(tune.Callback):
     While the server is away the queue is retried every MARK_RETRY_S and the trial counts as done;
     at the experiment's end the driver waits for the server as long as a trial would
     (SWEEPS_TRACKING_WAIT_S; INTERRUPTED_MARK_WAIT_S after a Ctrl-C) with MLflow's retries, and names
-    what it could not mark.
+    what it could not mark. The queue is also kept in `marks_file` while it is not empty, so a mark that
+    no attempt made (the server away past the end, or the driver killed) is made by the next `sweeps run`
+    of the invocation (`replay_marks`): a pruned run left running would keep a search unfinished.
     """
 
     def __init__(self, tracking_uri: str, total: int, metric: str, mode: str,
-                 expected_trials: int | None = None) -> None:
-        """expected_trials: how many trials this Tune experiment runs in all (for the report's warm-up)."""
+                 expected_trials: int | None = None, marks_file: str | None = None) -> None:
+        """expected_trials: how many trials this Tune experiment runs in all (for the report's warm-up);
+        marks_file: where the queue of marks is kept while it is not empty (`marks_file_of`)."""
         self.tracking_uri = tracking_uri
+        self.marks_file = marks_file
         self.total = total
         self.metric = metric
         self.mode = mode
@@ -324,6 +328,7 @@ class SweepCallback(tune.Callback):
         if not hasattr(self, "_unmarked"):   # a callback pickled by an older version (Tuner.restore)
             self._unmarked, self._marks_tried, self._marks_warned = [], 0.0, False
         self._unmarked.append((run_id, outcome, step))
+        _keep_marks(getattr(self, "marks_file", None), self._unmarked)   # before the attempt: a kill may follow
         self._settle_marks(now=True)
 
     def _settle_marks(self, now: bool = False, wait_s: float | None = None) -> None:
@@ -341,28 +346,24 @@ class SweepCallback(tune.Callback):
             client = tracking.client_for(self.tracking_uri)
             with tracking.single_attempt(enabled=wait_s is None):
                 while pending:
-                    run_id, outcome, step = pending[0]
-                    try:
-                        if outcome == "failed":
-                            tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
-                        elif client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
-                            tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
-                            self.counts["done"] -= 1
-                            self.counts["pruned"] += 1
-                    except RestException as exc:   # the server answered no (e.g. the run was deleted): retrying
-                        log.warning("could not mark run %s %s in MLflow: %s", run_id,   # cannot help
-                                    "failed" if outcome == "failed" else "pruned", exc)
+                    if make_mark(client, *pending[0]) == schema.STATUS_PRUNED:
+                        self.counts["done"] -= 1
+                        self.counts["pruned"] += 1
                     pending.pop(0)
         except Exception as exc:  # noqa: BLE001
             if wait_s is not None:
-                log.warning("could not mark %d ended trial run(s) in MLflow (%s): %s; they keep the status "
-                            "their trials left (a pruned run shows as running, and `sweeps resume` sees the "
-                            "sweep as unfinished)", len(pending), exc, ", ".join(r for r, _, _ in pending))
+                kept = getattr(self, "marks_file", None)
+                log.warning("could not mark %d ended trial run(s) in MLflow (%s): %s; %s", len(pending), exc,
+                            ", ".join(r for r, _, _ in pending),
+                            f"kept in {kept}, the next `sweeps run` of this sweep makes them" if kept else
+                            "they keep the status their trials left (a pruned run shows as running)")
             elif not self._marks_warned:
                 log.warning("could not mark an ended trial's run in MLflow (%s); retrying every %.0f s",
                             exc, MARK_RETRY_S)
                 self._marks_warned = True
             return
+        finally:
+            _keep_marks(getattr(self, "marks_file", None), pending)
         if self._marks_warned:
             log.warning("the ended trials' runs are marked in MLflow")
             self._marks_warned = False
@@ -394,6 +395,65 @@ class SweepCallback(tune.Callback):
             now - self.started, self.metric, "-" if self.best is None else f"{self.best:.4f}",
             extra={"progress": {**self.counts, "running": running, "total": self.total,
                                 "elapsed_s": now - self.started, "best": self.best}})
+
+
+def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
+    """One ended trial's mark in MLflow; returns the status set. outcome "failed": failed; "ended": pruned
+    at `step` unless its trial completed the run itself (None). A mark the server refuses (a deleted run:
+    retrying cannot help) is logged and dropped (None)."""
+    try:
+        if outcome == "failed":
+            tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
+            return schema.STATUS_FAILED
+        if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+            tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+            return schema.STATUS_PRUNED
+    except RestException as exc:
+        log.warning("could not mark run %s %s in MLflow: %s", run_id,
+                    "failed" if outcome == "failed" else "pruned", exc)
+    return None
+
+
+def marks_file_of(storage: Path, sweep: str, parent_id: str) -> Path:
+    """Where an invocation's driver keeps the marks it has not yet made (SweepCallback)."""
+    return Path(storage) / f"{invocation_prefix(sweep, parent_id)}unmarked.json"
+
+
+def _keep_marks(path: str | None, pending: list) -> None:
+    """The queue on disk (written whole, then renamed: a kill leaves the old file or the new), or no
+    file when it is empty. A disk problem is a warning: it must not stop Tune's loop and every trial."""
+    if not path:
+        return
+    path = Path(path)
+    try:
+        if not pending:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        part.write_text(json.dumps([list(mark) for mark in pending]))
+        os.replace(part, path)
+    except OSError as exc:
+        log.warning("could not keep the marks still to make in %s: %s", path, exc)
+
+
+def replay_marks(client, path: Path) -> int:
+    """Make the marks an earlier driver of this invocation kept and could not make, then drop the file;
+    returns how many. Called before Tune restores anything: a failed mark made after `resume_errored`
+    restarted the trial would mark a live run failed."""
+    if not path.is_file():
+        return 0
+    try:
+        marks = [(str(r), str(o), int(s)) for r, o, s in json.loads(path.read_text())]
+    except (ValueError, TypeError) as exc:
+        raise SweepError(f"{path} (the marks an earlier run of this sweep could not make in MLflow) cannot be "
+                         f"read: {exc}. Delete it to go on; the runs it names keep the status their trials "
+                         f"left (a pruned run shows as running)") from exc
+    for mark in marks:
+        make_mark(client, *mark)
+    path.unlink()
+    log.info("made %d mark(s) in MLflow that an earlier run of this sweep could not make (%s)", len(marks), path)
+    return len(marks)
 
 
 MARK_RETRY_S = 10.0   # while MLflow is away, how often the driver retries its queued marks
@@ -536,6 +596,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                               schema.TAG_SEEDS: json.dumps(list(plan.seeds))})
         client.update_run(parent_id, status="RUNNING")
         log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
+    marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
+    replay_marks(client, marks_file)
     tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
 
     statuses = tracking.cell_statuses(client, experiment_id, parent_id)
@@ -580,7 +642,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         tune_path = str(prepared.storage_path / name)
         tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
         callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
-                                 expected_trials=len(remaining) if spec.kind == "table" else total)
+                                 expected_trials=len(remaining) if spec.kind == "table" else total,
+                                 marks_file=str(marks_file))
         tune_config, run_config = _tune_configs(prepared, callback, name)
         if spec.kind == "table":
             cells = [dataclasses.replace(c, config=dataclasses.replace(

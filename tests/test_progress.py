@@ -3,6 +3,7 @@ report readied in the background once the sweep's tail leaves a slot idle."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -280,3 +281,60 @@ def test_a_callback_pickled_before_marks_were_queued_still_marks(mlflow_store):
     callback.on_step_begin(1, trials)
     callback.on_trial_complete(2, trials, trials[0])
     assert mlflow_store.marks == [("run-a", "pruned", 1)]
+
+
+# --------------------------------------------------------------------------- marks kept on disk for the next run
+
+def test_marks_no_attempt_could_make_are_kept_on_disk_and_made_by_the_next_run(mlflow_store, monkeypatch, tmp_path,
+                                                                             caplog):
+    # the server away past the experiment's end: a pruned run left running would keep a search unfinished
+    kept = tmp_path / "tiny-0123abcd-unmarked.json"
+    mlflow_store.down = True
+    monkeypatch.setattr(tracking, "wait_for_tracking", lambda uri, wait_s: (_ for _ in ()).throw(
+        tracking.TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s} s")))
+    trials = [_ended("run-a"), _ended("run-b")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=2, metric="val_acc", mode="max", marks_file=str(kept))
+    callback.on_trial_complete(1, trials, trials[0])
+    callback.on_trial_error(2, trials, trials[1])
+    for trial in trials:
+        trial.status = "TERMINATED"
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        callback.on_experiment_end(trials)
+    assert mlflow_store.marks == [] and f"kept in {kept}" in caplog.text
+    mlflow_store.down = False
+    assert runner.replay_marks(mlflow_store, kept) == 2
+    assert mlflow_store.marks == [("run-a", "pruned", 1), ("run-b", "failed", None)]
+    assert not kept.exists() and runner.replay_marks(mlflow_store, kept) == 0
+
+
+def test_a_mark_is_on_disk_before_its_attempt_and_gone_once_made(mlflow_store, monkeypatch, tmp_path):
+    # a driver killed mid-attempt leaves the mark to the next run; a made mark leaves no file
+    kept = tmp_path / "unmarked.json"
+    on_disk: list = []
+    made = mlflow_store.mark
+    monkeypatch.setattr(tracking, "mark_cell", lambda client, run_id, status, pruned_step=None: (
+        on_disk.append(json.loads(kept.read_text())), made(client, run_id, status, pruned_step)))
+    trials = [_ended("run-a")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max", marks_file=str(kept))
+    callback.on_trial_complete(1, trials, trials[0])
+    assert on_disk == [[["run-a", "ended", 1]]] and mlflow_store.marks == [("run-a", "pruned", 1)]
+    assert not kept.exists() and not list(tmp_path.iterdir()), "no file, nor a partial one, is left"
+
+
+def test_a_marks_file_that_cannot_be_kept_is_a_warning_and_the_marks_are_still_made(mlflow_store, tmp_path, caplog):
+    (tmp_path / "a-file").write_text("")
+    kept = tmp_path / "a-file" / "unmarked.json"          # its folder is a file: cannot be written
+    trials = [_ended("run-a")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max", marks_file=str(kept))
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        callback.on_trial_complete(1, trials, trials[0])
+    assert mlflow_store.marks == [("run-a", "pruned", 1)]
+    assert f"could not keep the marks still to make in {kept}" in caplog.text
+
+
+def test_a_marks_file_that_cannot_be_read_is_an_error_naming_it(mlflow_store, tmp_path):
+    kept = tmp_path / "tiny-0123abcd-unmarked.json"
+    kept.write_text('[["run-a", "ended"')
+    with pytest.raises(runner.SweepError, match=rf"{kept} \(the marks an earlier run .* Delete it to go on"):
+        runner.replay_marks(mlflow_store, kept)
+    assert mlflow_store.marks == [] and kept.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -149,6 +150,32 @@ def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tr
         assert run.data.tags[schema.TAG_STATUS] == "pruned"
         assert run.data.tags[schema.TAG_PRUNED_STEP] == "0"
     assert outcome.status == "completed" and outcome.counts["pruned"] == 2
+
+
+def test_search_whose_pruned_marks_mlflow_refused_is_completed_by_the_next_run(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # MLflow away when the trials were pruned, and past the experiment's end: the runs stay "running"
+    # and the search unfinished until the next `sweeps run` makes the marks the driver kept on disk
+    monkeypatch.setenv("SWEEPS_TRACKING_WAIT_S", "0")
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
+    real_mark_cell = runner.tracking.mark_cell
+
+    def server_away(*args, **kwargs):
+        raise runner.tracking.TrackingError("MLflow tracking server is unreachable")
+
+    monkeypatch.setattr(runner.tracking, "mark_cell", server_away)
+    first = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    assert first.status == "interrupted" and first.counts["running"] == 2
+    kept = runner.marks_file_of(tmp_path / "ray_results", "tiny_search", first.parent_run_id)
+    assert len(json.loads(kept.read_text())) == 2
+
+    monkeypatch.setattr(runner.tracking, "mark_cell", real_mark_cell)
+    again = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    assert again.parent_run_id == first.parent_run_id and not kept.exists()
+    assert again.status == "completed" and again.counts["pruned"] == 2
+    _, children = _children(tracking_uri, again)
+    assert len(children) == 2, "no trial was run again"
+    assert {r.data.tags[schema.TAG_STATUS] for r in children} == {"pruned"}
 
 
 def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fresh(
