@@ -565,6 +565,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
+    if parent is not None:   # first: a search that cannot be continued still gets its runs' marks
+        replay_marks(client, marks_file_of(prepared.storage_path, spec.name, parent.info.run_id))
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec.name, parent)
     if parent is not None and spec.kind == "table":
@@ -597,7 +599,6 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         client.update_run(parent_id, status="RUNNING")
         log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
     marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
-    replay_marks(client, marks_file)
     tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
 
     statuses = tracking.cell_statuses(client, experiment_id, parent_id)
