@@ -38,6 +38,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 import sys
 import textwrap
 import time
@@ -162,8 +163,9 @@ def cli_sets(overrides: dict) -> list[str]:
 # The sweep arm: the `sweeps` CLI in a brand-new Python process, as typed at a shell, with the
 # timeline callback added and the library calls it makes stamped (nothing else changed).
 CLI_PROCESS = r"""
-import json, sys, time
+import json, os, sys, time
 marks = {"python_start": time.time()}
+cpu = {}   # this process's CPU seconds (user + system, every thread) at the same stamps
 sys.path.insert(0, sys.argv[1])
 import overhead
 from sweeps import runner
@@ -171,14 +173,14 @@ from transfer_core.config import config_hash
 
 def stamped(name, fn, keep=None):
     def call(*a, **kw):
-        marks[name + "_start"] = time.time()
+        marks[name + "_start"], cpu[name + "_start"] = time.time(), sum(os.times()[:2])
         try:
             out = fn(*a, **kw)
             if keep is not None:
                 keep.append(out)
             return out
         finally:
-            marks[name + "_end"] = time.time()
+            marks[name + "_end"], cpu[name + "_end"] = time.time(), sum(os.times()[:2])
     return call
 
 overhead.install_timeline()
@@ -191,10 +193,10 @@ record, sys.argv = sys.argv[2], ["sweeps", *sys.argv[3:]]
 try:
     main()
 finally:
-    marks["main_end"] = time.time()
+    marks["main_end"], cpu["main_end"] = time.time(), sum(os.times()[:2])
     cells = sorted(config_hash(c) for c in overhead.trial_configs(prepared[0])) if prepared else []
     with open(record, "w") as fh:
-        json.dump({"marks": marks, "events": overhead.EVENTS, "trial_configs": cells}, fh)
+        json.dump({"marks": marks, "cpu": cpu, "events": overhead.EVENTS, "trial_configs": cells}, fh)
 """
 
 
@@ -222,9 +224,11 @@ def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int
     argv = ["run", *argv, "--tracking-uri", common.sqlite_uri(tmp), "--storage", str(tmp / "ray_results" / tag),
             "--fresh", "--address", ray_address()]
     EVENTS.clear()
+    sampler = RayCpu()
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", CLI_PROCESS, str(common.BENCH_DIR), str(record), *argv],
-                          cwd=common.REPO, capture_output=True, text=True)
+    with sampler:
+        proc = subprocess.run([sys.executable, "-c", CLI_PROCESS, str(common.BENCH_DIR), str(record), *argv],
+                              cwd=common.REPO, capture_output=True, text=True)
     t1 = time.time()
     if proc.returncode != 0 or not record.exists():
         raise RuntimeError(f"benchmark sweep {tag} (sweeps {' '.join(argv)}) exited {proc.returncode}:\n"
@@ -244,9 +248,77 @@ def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int
            "exit_s": t1 - m["run_sweep_end"],                         # last lines, Ray disconnect, interpreter exit
            "cells": cells, "concurrency": concurrency,
            "timeline": analyse_timeline(events, m["connect_ray_end"], m["run_sweep_end"], concurrency)}
+    if sampler.available and "cpu" in rec:
+        out["cpu"] = {"driver_s": rec["cpu"]["main_end"], "window_s": t1 - t0,
+                      "driver_trials_s": rec["cpu"]["run_sweep_end"] - rec["cpu"]["run_sweep_start"],
+                      "run_sweep_wall_s": m["run_sweep_end"] - m["run_sweep_start"], **sampler.seconds}
     if keep_events:
         out["events"] = [(kind, t - m["connect_ray_end"], trial_id, payload) for kind, t, trial_id, payload in events]
     return out
+
+
+class RayCpu:
+    """CPU seconds (user + system) of the Ray processes on this machine while the block runs, by kind:
+    Ray's daemons (raylet, GCS, log monitor, dashboard, agents: started once by this benchmark) and the
+    sweep's worker processes (its trial actors). Read from /proc every 0.5 s; a worker that exits between
+    two reads loses at most its last 0.5 s. Not on Linux: nothing (available False)."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.available = Path("/proc/self/stat").exists()
+        self.interval_s = interval_s
+        self.seconds = {"ray_daemons_s": 0.0, "workers_s": 0.0}
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[str, float]] = {}
+        self._stop = None
+
+    @staticmethod
+    def _kind(cmdline: str) -> str | None:
+        if cmdline.startswith("ray::") and not cmdline.startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent")):
+            return "workers_s"      # a worker process names itself after the actor or task it runs (or IDLE)
+        if "/ray/" in cmdline or cmdline.startswith("ray::"):
+            return "ray_daemons_s"
+        return None
+
+    def _read(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kind = self._kind(cmdline)
+            if kind is not None:
+                seconds = (int(fields[11]) + int(fields[12])) / tick
+                self._first.setdefault(int(entry), seconds if self._stop is None else 0.0)
+                self._last[int(entry)] = (kind, seconds)
+
+    def __enter__(self) -> "RayCpu":
+        import threading
+
+        if not self.available:
+            return self
+        self._read()          # the daemons' CPU so far: what they spent before this block is not counted
+        self._stop = threading.Event()
+
+        def poll() -> None:
+            while not self._stop.wait(self.interval_s):
+                self._read()
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.available:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._read()
+        for pid, (kind, seconds) in self._last.items():
+            self.seconds[kind] += seconds - self._first.get(pid, 0.0)
 
 
 def loop_fit(configs: list) -> dict:
@@ -279,11 +351,17 @@ def _pool_fit(config) -> list[float]:
 
 def pool_fit(configs: list, workers: int = 2) -> dict:
     """Plain Python at concurrency 2: a pool of spawned processes, each calling fit (same threads)."""
-    t0 = time.time()
+    import resource
+
+    def children_cpu() -> float:   # the pool's processes, once they have exited and been waited for
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    t0, cpu0 = time.time(), children_cpu()
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         epoch_times = [t for times in pool.map(_pool_fit, configs) for t in times]
     return {"wall_s": time.time() - t0, "cells": len(configs), "concurrency": workers,
-            "epoch_time_s_sum": sum(epoch_times), "epochs": len(epoch_times)}
+            "epoch_time_s_sum": sum(epoch_times), "epochs": len(epoch_times), "cpu_s": children_cpu() - cpu0}
 
 
 # --------------------------------------------------------------------------- where the sweep's time goes
@@ -703,6 +781,23 @@ def render_shipped(r: dict) -> list[tuple[int, str]]:
                   "run's: " + ", ".join(f"{x['timeline']['epoch_time_s_sum']:.0f}" for x in sweeps_) + " against "
                   + ", ".join(f"{x['epoch_time_s_sum']:.0f}" for x in r["runs"]["plain"]) + "): the training "
                   "itself varies by a few percent from run to run on this machine."]
+    if sweeps_ and all("cpu" in x for x in sweeps_) and all("cpu_s" in x for x in r["runs"]["plain"]):
+        def cpu(k: str) -> float:
+            return common.median(x["cpu"][k] for x in sweeps_)
+
+        def share(seconds: float, wall: float) -> str:
+            return f"{100 * seconds / wall:.1f} % of a core"
+
+        wall, trials_wall = cpu("window_s"), cpu("run_sweep_wall_s")
+        lines += ["", "CPU time while the sweep ran (medians; user + system, read from /proc): the sweep's "
+                  f"worker processes {cpu('workers_s'):.0f} s against the plain processes' "
+                  f"{common.median(x['cpu_s'] for x in r['runs']['plain']):.0f} s; outside the trials, the "
+                  f"driver (the CLI's process) {cpu('driver_s'):.1f} s in all, of which "
+                  f"{cpu('driver_trials_s'):.1f} s in `run_sweep` ({share(cpu('driver_trials_s'), trials_wall)} "
+                  f"over its {trials_wall:.0f} s: Tune's loop, the MLflow parent run, the report), and Ray's "
+                  f"daemons (raylet, GCS, log monitor, dashboard, agents) {cpu('ray_daemons_s'):.1f} s "
+                  f"({share(cpu('ray_daemons_s'), wall)}). On {p['concurrency']} trials at once on this "
+                  "machine's cores, what the driver and the daemons use is taken from the trials."]
     if "predicted_overhead" in d:
         f_ = r["fixed_set_fit"]
         lines += ["", f"The fixed set's size fit above ({f_['fixed_s']:.1f} s per sweep + "
