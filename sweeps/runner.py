@@ -419,6 +419,15 @@ def marks_file_of(storage: Path, sweep: str, parent_id: str) -> Path:
     return Path(storage) / f"{invocation_prefix(sweep, parent_id)}unmarked.json"
 
 
+def kept_marks_files(parent, storage: Path, sweep: str) -> list[Path]:
+    """Where an earlier driver of this invocation may have kept marks: beside its newest Tune experiment
+    (the storage it ran with: `--storage` is not part of the invocation's identity) and in `storage`."""
+    tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
+    folders = [Path(tune_path).parent] if tune_path else []
+    folders += [] if Path(storage) in folders else [Path(storage)]
+    return [marks_file_of(folder, sweep, parent.info.run_id) for folder in folders]
+
+
 def _keep_marks(path: str | None, pending: list) -> None:
     """The queue on disk (written whole, then renamed: a kill leaves the old file or the new), or no
     file when it is empty. A disk problem is a warning: it must not stop Tune's loop and every trial."""
@@ -431,29 +440,37 @@ def _keep_marks(path: str | None, pending: list) -> None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
-        part.write_text(json.dumps([list(mark) for mark in pending]))
-        os.replace(part, path)
+        try:
+            part.write_text(json.dumps([list(mark) for mark in pending]))
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not keep the marks still to make in %s: %s", path, exc)
 
 
 def replay_marks(client, path: Path) -> int:
     """Make the marks an earlier driver of this invocation kept and could not make, then drop the file;
-    returns how many. Called before Tune restores anything: a failed mark made after `resume_errored`
-    restarted the trial would mark a live run failed."""
+    returns how many it set. Called before Tune restores anything: a failed mark made after
+    `resume_errored` restarted the trial would mark a live run failed. (A later Tune experiment of the
+    same run may replace the file with its own queue: it reruns every cell not completed, so the marks
+    it drops are of runs it reopens.)"""
     if not path.is_file():
         return 0
+    what = f"{path} (the marks an earlier run of this sweep could not make in MLflow)"
     try:
         marks = [(str(r), str(o), int(s)) for r, o, s in json.loads(path.read_text())]
-    except (ValueError, TypeError) as exc:
-        raise SweepError(f"{path} (the marks an earlier run of this sweep could not make in MLflow) cannot be "
-                         f"read: {exc}. Delete it to go on; the runs it names keep the status their trials "
-                         f"left (a pruned run shows as running)") from exc
-    for mark in marks:
-        make_mark(client, *mark)
-    path.unlink()
-    log.info("made %d mark(s) in MLflow that an earlier run of this sweep could not make (%s)", len(marks), path)
-    return len(marks)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SweepError(f"{what} cannot be read: {exc}. Delete it to go on; the runs it names keep the status "
+                         f"their trials left (a pruned run shows as running)") from exc
+    made = sum(make_mark(client, *mark) is not None for mark in marks)
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise SweepError(f"{what} cannot be removed once its marks are made: {exc}") from exc
+    log.info("made %d of %d mark(s) in MLflow that an earlier run of this sweep kept in %s (the rest were "
+             "already made or refused)", made, len(marks), path)
+    return made
 
 
 MARK_RETRY_S = 10.0   # while MLflow is away, how often the driver retries its queued marks
@@ -566,7 +583,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
     if parent is not None:   # first: a search that cannot be continued still gets its runs' marks
-        replay_marks(client, marks_file_of(prepared.storage_path, spec.name, parent.info.run_id))
+        for kept in kept_marks_files(parent, prepared.storage_path, spec.name):
+            replay_marks(client, kept)
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec.name, parent)
     if parent is not None and spec.kind == "table":

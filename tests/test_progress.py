@@ -276,7 +276,7 @@ def test_an_interrupted_sweep_waits_only_briefly_for_its_last_marks(mlflow_store
 
 def test_a_callback_pickled_before_marks_were_queued_still_marks(mlflow_store):
     callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max")
-    del callback._unmarked, callback._marks_tried, callback._marks_warned
+    del callback._unmarked, callback._marks_tried, callback._marks_warned, callback.marks_file
     trials = [_ended("run-a")]
     callback.on_step_begin(1, trials)
     callback.on_trial_complete(2, trials, trials[0])
@@ -338,3 +338,24 @@ def test_a_marks_file_that_cannot_be_read_is_an_error_naming_it(mlflow_store, tm
     with pytest.raises(runner.SweepError, match=rf"{kept} \(the marks an earlier run .* Delete it to go on"):
         runner.replay_marks(mlflow_store, kept)
     assert mlflow_store.marks == [] and kept.exists()
+
+
+def test_a_kept_mark_made_on_a_later_try_leaves_no_file(mlflow_store, monkeypatch, tmp_path):
+    kept = tmp_path / "unmarked.json"
+    mlflow_store.down = True
+    trials = [_ended("run-a")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max", marks_file=str(kept))
+    callback.on_trial_complete(1, trials, trials[0])
+    assert json.loads(kept.read_text()) == [["run-a", "ended", 1]]
+    mlflow_store.down = False
+    monkeypatch.setattr(runner, "MARK_RETRY_S", 0.0)
+    callback.on_step_begin(2, trials)
+    assert mlflow_store.marks == [("run-a", "pruned", 1)] and not list(tmp_path.iterdir())
+
+
+def test_a_replayed_mark_of_a_run_its_trial_completed_sets_nothing(mlflow_store, tmp_path):
+    kept = tmp_path / "unmarked.json"
+    kept.write_text(json.dumps([["run-done", "ended", 11], ["run-a", "ended", 2]]))
+    mlflow_store.completed.add("run-done")
+    assert runner.replay_marks(mlflow_store, kept) == 1
+    assert mlflow_store.marks == [("run-a", "pruned", 2)] and not kept.exists()

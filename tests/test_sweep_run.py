@@ -170,8 +170,19 @@ def test_search_whose_pruned_marks_mlflow_refused_is_completed_by_the_next_run(
     assert len(json.loads(kept.read_text())) == 2
 
     monkeypatch.setattr(runner.tracking, "mark_cell", real_mark_cell)
-    again = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    restore = runner.tune.Tuner.restore
+    restored_with_the_file: list[bool] = []
+
+    def restore_after_the_marks(*args, **kwargs):   # a failed mark made later could hit a restarted trial's run
+        restored_with_the_file.append(kept.exists())
+        return restore(*args, **kwargs)
+
+    monkeypatch.setattr(runner.tune.Tuner, "restore", restore_after_the_marks)
+    # run from another folder with the default --storage: the marks are found beside the Tune experiment
+    elsewhere = _options(tmp_path / "elsewhere", tracking_uri, overrides={"optim.epochs": 2})
+    again = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), elsewhere))
     assert again.parent_run_id == first.parent_run_id and not kept.exists()
+    assert restored_with_the_file == [False]
     assert again.status == "completed" and again.counts["pruned"] == 2
     _, children = _children(tracking_uri, again)
     assert len(children) == 2, "no trial was run again"
@@ -185,10 +196,16 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
     state = sorted(Path(outcome.tune_path).glob("experiment_state-*.json"))[-1]
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    # a mark its driver kept (MLflow away at its end) is still made: `--fresh` would leave the run running
+    client, (pruned, _) = _children(tracking_uri, outcome)
+    client.set_tag(pruned.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
+    kept = runner.marks_file_of(tmp_path / "ray_results", "tiny_search", outcome.parent_run_id)
+    kept.write_text(json.dumps([[pruned.info.run_id, "ended", 0]]))
     monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
     with pytest.raises(SweepError, match=rf"(?s)search 'tiny_search' .* cannot be continued.*{state.name}.*"
                                          r"sweeps run tiny_search --fresh"):
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    assert client.get_run(pruned.info.run_id).data.tags[schema.TAG_STATUS] == "pruned" and not kept.exists()
 
 
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
