@@ -577,13 +577,13 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     spec, plan = prepared.spec, prepared.plan
     client = tracking.client_for(prepared.tracking_uri)
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
-    parent = None if prepared.options.fresh else tracking.find_parent(client, experiment_id,
-                                                                       prepared.invocation_key)
+    latest = tracking.find_parent(client, experiment_id, prepared.invocation_key)
+    parent = None if prepared.options.fresh else latest
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
-    if parent is not None:   # first: a search that cannot be continued still gets its runs' marks
-        for kept in kept_marks_files(parent, prepared.storage_path, spec.name):
+    if latest is not None:   # first: a search that cannot be continued, or one `--fresh` leaves, gets its marks
+        for kept in kept_marks_files(latest, prepared.storage_path, spec.name):
             replay_marks(client, kept)
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec.name, parent)

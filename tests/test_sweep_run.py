@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -205,6 +206,20 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     with pytest.raises(SweepError, match=rf"(?s)search 'tiny_search' .* cannot be continued.*{state.name}.*"
                                          r"sweeps run tiny_search --fresh"):
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    assert client.get_run(pruned.info.run_id).data.tags[schema.TAG_STATUS] == "pruned" and not kept.exists()
+    # `--fresh`, the way out, leaves the invocation behind: its kept marks are made before the new one starts
+    client.set_tag(pruned.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
+    kept.write_text(json.dumps([[pruned.info.run_id, "ended", 0]]))
+
+    class NewInvocationStarted(Exception):
+        pass
+
+    def started(configs):
+        raise NewInvocationStarted
+
+    monkeypatch.setattr(runner, "decode_data", started)
+    with pytest.raises(NewInvocationStarted):
+        run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), dataclasses.replace(options, fresh=True)))
     assert client.get_run(pruned.info.run_id).data.tags[schema.TAG_STATUS] == "pruned" and not kept.exists()
 
 
