@@ -10,6 +10,7 @@ never reruns a completed cell.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -546,13 +547,44 @@ def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
     if prepared.max_concurrent is not None:
         tune_kwargs["max_concurrent_trials"] = prepared.max_concurrent
     run_config = tune.RunConfig(
-        name=name, storage_path=str(prepared.storage_path), verbose=0, callbacks=[callback],
+        name=name, storage_path=str(prepared.storage_path), verbose=0, callbacks=[callback, *_tune_loggers()],
         failure_config=tune.FailureConfig(max_failures=prepared.options.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
     # reuse_actors: one worker process runs trial after trial, so a trial pays neither a new process
     # nor the imports of torch, Tune and MLflow (~5 s each; bench/RESULTS.md §1). `fit` sets threads
     # and seeds per trial, and a failed trial's actor is never reused (Tune replaces it).
     return tune.TuneConfig(reuse_actors=True, **tune_kwargs), run_config
+
+
+NO_TUNE_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+
+
+def _tune_loggers() -> list:
+    """Tune's per-trial result.json and progress.csv, named here so that Tune's default set, which also
+    brings a TensorBoard writer, can be turned off (`_without_tensorboard_logger`): importing tensorboardX
+    costs the driver ~3.5 s before the first trial starts, and every curve is in MLflow. None when the
+    user turned Tune's loggers off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1)."""
+    if os.environ.get(NO_TUNE_LOGGERS, "0") == "1":
+        return []
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
+
+
+@contextlib.contextmanager
+def _without_tensorboard_logger():
+    """Tune adds its default loggers (CSV, JSON, TensorBoard) at `fit` unless this variable is 1; the run's
+    own callbacks carry the first two (`_tune_loggers`, kept in tuner.pkl for a restore). Set only for the
+    `fit`, so that whether the user turned them off is read afresh each time."""
+    before = os.environ.get(NO_TUNE_LOGGERS)
+    os.environ[NO_TUNE_LOGGERS] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(NO_TUNE_LOGGERS, None)
+        else:
+            os.environ[NO_TUNE_LOGGERS] = before
 
 
 def _search_space(prepared: PreparedSweep) -> dict:
@@ -650,7 +682,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
         tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
-        grid = tuner.fit()
+        with _without_tensorboard_logger():
+            grid = tuner.fit()
         interrupted = _was_interrupted(grid)
     # 2. cells never started (or a first run): a new Tune experiment over just those
     statuses = tracking.cell_statuses(client, experiment_id, parent_id)
@@ -675,8 +708,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             param_space = {"context": context, "search": _search_space(prepared),
                            "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
                                     "run_name": "", "data_key": data_keys[data_name]}}
-        grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
-                          run_config=run_config).fit()
+        with _without_tensorboard_logger():
+            grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
+                              run_config=run_config).fit()
         interrupted = _was_interrupted(grid)
 
     statuses = tracking.cell_statuses(client, experiment_id, parent_id)

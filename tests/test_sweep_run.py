@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -73,10 +74,18 @@ def _children(tracking_uri, outcome):
                                       filter_string=f"tags.`{schema.TAG_PARENT}` = '{outcome.parent_run_id}'")
 
 
-def test_table_sweep_records_parent_children_metrics_and_models(ray_local, tmp_path, tracking_uri, spec_file):
+def test_table_sweep_records_parent_children_metrics_and_models(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # Tune's loggers as in the CLI
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
     outcome = run_sweep(prepared)
     assert outcome.status == "completed"
+    # Tune's own files per trial, but no TensorBoard writer: its import cost the driver ~3.5 s
+    trials = [d for d in Path(outcome.tune_path).iterdir() if d.is_dir()]
+    assert len(trials) == 2 and all((d / "result.json").stat().st_size and (d / "progress.csv").is_file()
+                                    for d in trials)
+    assert not list(Path(outcome.tune_path).rglob("events.out.tfevents*"))
+    assert runner.NO_TUNE_LOGGERS not in os.environ, "the switch is set only for Tune's fit"
     client, children = _children(tracking_uri, outcome)
     assert sorted(r.info.run_name for r in children) == ["tiny/MAD/seed0", "tiny/No dropping/seed0"]
     for run in children:
