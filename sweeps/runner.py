@@ -10,7 +10,6 @@ never reruns a completed cell.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -571,20 +570,13 @@ def _tune_loggers() -> list:
     return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
-@contextlib.contextmanager
 def _without_tensorboard_logger():
     """Tune adds its default loggers (CSV, JSON, TensorBoard) at `fit` unless this variable is 1; the run's
     own callbacks carry the first two (`_tune_loggers`, kept in tuner.pkl for a restore). Set only for the
-    `fit`, so that whether the user turned them off is read afresh each time."""
-    before = os.environ.get(NO_TUNE_LOGGERS)
-    os.environ[NO_TUNE_LOGGERS] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(NO_TUNE_LOGGERS, None)
-        else:
-            os.environ[NO_TUNE_LOGGERS] = before
+    `fit` (the environment is restored on exit), so whether the user turned them off is read afresh."""
+    from unittest import mock
+
+    return mock.patch.dict(os.environ, {NO_TUNE_LOGGERS: "1"})
 
 
 def _search_space(prepared: PreparedSweep) -> dict:
