@@ -27,6 +27,7 @@ from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from sweeps import schema, tracking
+from sweeps.envvars import temporarily_set
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
 log = logging.getLogger(__name__)
@@ -573,10 +574,8 @@ def _tune_loggers() -> list:
 def _without_tensorboard_logger():
     """Tune adds its default loggers (CSV, JSON, TensorBoard) at `fit` unless this variable is 1; the run's
     own callbacks carry the first two (`_tune_loggers`, kept in tuner.pkl for a restore). Set only for the
-    `fit` (the environment is restored on exit), so whether the user turned them off is read afresh."""
-    from unittest import mock
-
-    return mock.patch.dict(os.environ, {NO_TUNE_LOGGERS: "1"})
+    `fit` (the variable is put back on exit), so whether the user turned them off is read afresh."""
+    return temporarily_set(NO_TUNE_LOGGERS, "1")
 
 
 def _search_space(prepared: PreparedSweep) -> dict:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -34,6 +33,7 @@ import pandas as pd
 
 from sweeps import schema as S
 from sweeps import stats
+from sweeps.envvars import temporarily_set
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,8 @@ class SweepRuns:
     def download(self, run_id: str, path: str, dst: str | Path) -> Path:
         """A child's (or the parent's) artifact, downloaded under `dst` (without a progress bar)."""
         Path(dst).mkdir(parents=True, exist_ok=True)
-        saved = os.environ.get(_PROGRESS_ENV)
-        os.environ[_PROGRESS_ENV] = "false"  # a library must not draw on the terminal
-        try:
+        with temporarily_set(_PROGRESS_ENV, "false"):   # a library must not draw on the terminal
             return Path(self.client.download_artifacts(run_id, path, str(dst)))
-        finally:
-            if saved is None:
-                os.environ.pop(_PROGRESS_ENV, None)
-            else:
-                os.environ[_PROGRESS_ENV] = saved
 
 
 def _search_all(client, experiment_ids: list[str], filter_string: str, order_by=None) -> list:

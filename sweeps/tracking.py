@@ -48,6 +48,7 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeps import schema
+from sweeps.envvars import temporarily_set
 
 log = logging.getLogger(__name__)
 
@@ -369,15 +370,8 @@ def single_attempt(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    before = os.environ.get(RETRIES_ENV)
-    os.environ[RETRIES_ENV] = "0"
-    try:
+    with temporarily_set(RETRIES_ENV, "0"):
         yield
-    finally:
-        if before is None:
-            os.environ.pop(RETRIES_ENV, None)
-        else:
-            os.environ[RETRIES_ENV] = before
 
 
 class EpochLog:
