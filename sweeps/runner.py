@@ -578,6 +578,24 @@ def _without_tensorboard_logger():
     return temporarily_set(NO_TUNE_LOGGERS, "1")
 
 
+def restore_tuner(tune_path: str, trainable) -> tune.Tuner:
+    """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
+    Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
+    that left the loggers to Tune's defaults has none of ours, and with the defaults off
+    (`_without_tensorboard_logger`) its trials would write no result.json or progress.csv from here on;
+    one begun while the user had turned them off would write them despite a change of mind."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
+    internal = getattr(tuner, "_local_tuner", None)   # Tune's own object; None only under Ray Client
+    if internal is not None:
+        run_config = internal.get_run_config()
+        kept = [c for c in run_config.callbacks or []
+                if not isinstance(c, (CSVLoggerCallback, JsonLoggerCallback))]
+        run_config.callbacks = kept + _tune_loggers()
+    return tuner
+
+
 def _search_space(prepared: PreparedSweep) -> dict:
     space = {}
     for key, param in prepared.spec.search.space.items():
@@ -672,7 +690,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                         "from its newest checkpoint left in storage", tune_path, unreadable)
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
-        tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
+        tuner = restore_tuner(tune_path, trainable)
         with _without_tensorboard_logger():
             grid = tuner.fit()
         interrupted = _was_interrupted(grid)

@@ -232,6 +232,35 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     assert client.get_run(pruned.info.run_id).data.tags[schema.TAG_STATUS] == "pruned" and not kept.exists()
 
 
+class _OwnCallback(runner.tune.Callback):
+    """The only callback an experiment begun by an older version pickled: it left the loggers to Tune."""
+
+
+def test_an_experiment_begun_with_tunes_default_loggers_still_writes_its_trial_files_when_continued(
+        ray_local, tmp_path, monkeypatch):
+    # Tune restores the callbacks pickled when the experiment began; with Tune's defaults now off at
+    # `fit`, a continued trial of such an experiment would write no result.json
+    monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)
+    failed_once = tmp_path / "failed-once"
+
+    def trainable(config):
+        if not failed_once.exists():
+            failed_once.touch()
+            raise RuntimeError("the driver's first try ends here")
+        runner.tune.report({"val_acc": 0.5})
+
+    run_config = runner.tune.RunConfig(name="begun-earlier", storage_path=str(tmp_path),
+                                       callbacks=[_OwnCallback()])
+    runner.tune.Tuner(trainable, run_config=run_config).fit()
+    tuner = runner.restore_tuner(str(tmp_path / "begun-earlier"), trainable)
+    with runner._without_tensorboard_logger():
+        grid = tuner.fit()
+    assert not grid.errors
+    trial, = [d for d in (tmp_path / "begun-earlier").iterdir() if d.is_dir()]
+    assert json.loads((trial / "result.json").read_text().splitlines()[-1])["val_acc"] == 0.5
+    assert (trial / "progress.csv").read_text().count("val_acc") == 1
+
+
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
     with pytest.raises(SweepError, match=r"nothing to resume: no earlier invocation of 'tiny'"):
