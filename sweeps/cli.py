@@ -131,7 +131,9 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
 @cli.command()
 @click.argument("name")
 @_run_option_decorators
-@click.option("--fresh", is_flag=True, help="Start a new invocation even if an earlier one is unfinished.")
+@click.option("--fresh", is_flag=True,
+              help="Start a new invocation even if an earlier one is unfinished (the earlier one's MLflow "
+                   "marks kept in --storage are made first).")
 def run(name: str, **kw) -> None:
     """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued."""
     _execute(name, resume_only=False, **kw)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlflow.exceptions import RestException
+from mlflow.exceptions import MlflowException, RestException
 from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
@@ -409,10 +409,22 @@ def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
         if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
             tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
             return schema.STATUS_PRUNED
-    except RestException as exc:
+    except MlflowException as exc:
+        if not _refused(exc):
+            raise
         log.warning("could not mark run %s %s in MLflow: %s", run_id,
                     "failed" if outcome == "failed" else "pruned", exc)
     return None
+
+
+# what a store says of a run it will not mark (deleted, unknown, not allowed): retrying cannot help
+_REFUSALS = {"INVALID_PARAMETER_VALUE", "INVALID_STATE", "RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"}
+
+
+def _refused(exc: MlflowException) -> bool:
+    """The server answered and said no (REST), or a local store refused the run; not a store out of
+    reach (MLflow's client then raises a plain MlflowException, code INTERNAL_ERROR), which is retried."""
+    return isinstance(exc, RestException) or exc.error_code in _REFUSALS
 
 
 def marks_file_of(storage: Path, sweep: str, parent_id: str) -> Path:
@@ -625,7 +637,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                          "data and overrides is recorded; start it with `sweeps run`")
     if latest is not None:   # first: a search that cannot be continued, or one `--fresh` leaves, gets its marks
         for kept in kept_marks_files(latest, prepared.storage_path, spec.name):
-            replay_marks(client, kept)
+            try:
+                replay_marks(client, kept)
+            except SweepError as exc:
+                if parent is not None:
+                    raise
+                log.warning("%s; --fresh goes on and leaves it", exc)   # marks of runs it leaves behind
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec.name, parent)
     if parent is not None and spec.kind == "table":

@@ -241,6 +241,34 @@ def test_a_mark_the_server_refuses_is_dropped_and_never_holds_up_the_next(mlflow
     assert "could not mark run run-gone pruned" in caplog.text and "not found" in caplog.text
 
 
+def test_a_mark_a_local_store_refuses_is_dropped_like_one_a_server_refuses(store, tmp_path, caplog):
+    # a sqlite store raises a plain MlflowException for a deleted run: a kept mark of one must not stop
+    # the next `sweeps run` with a traceback
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny")
+    gone, live = (client.create_run(experiment).info.run_id for _ in range(2))
+    client.delete_run(gone)
+    kept = tmp_path / "tiny-0123abcd-unmarked.json"
+    kept.write_text(json.dumps([[gone, "ended", 1], [live, "failed", 2]]))
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        assert runner.replay_marks(client, kept) == 1
+    assert f"could not mark run {gone} pruned" in caplog.text and not kept.exists()
+    assert client.get_run(live).data.tags[schema.TAG_STATUS] == schema.STATUS_FAILED
+
+
+def test_a_store_out_of_reach_is_not_taken_for_a_refusal():
+    # MLflow's client raises a plain MlflowException (INTERNAL_ERROR) for a server it cannot reach:
+    # that mark must stay queued and be retried, not dropped
+    def unreachable(*args, **kwargs):
+        raise MlflowException("API request to http://127.0.0.1:5000 failed: Connection refused")
+
+    client = SimpleNamespace(get_run=unreachable)
+    with pytest.raises(MlflowException, match="Connection refused"):
+        runner.make_mark(client, "run-a", "ended", 1)
+
+
 def test_the_experiment_end_waits_for_the_server_then_names_the_runs_it_could_not_mark(mlflow_store, monkeypatch,
                                                                                        caplog):
     mlflow_store.down = True

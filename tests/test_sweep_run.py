@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import textwrap
 from pathlib import Path
@@ -200,7 +201,7 @@ def test_search_whose_pruned_marks_mlflow_refused_is_completed_by_the_next_run(
 
 
 def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fresh(
-        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     # a search's history lives only in Tune's state: continuing without it would silently start over
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
@@ -230,6 +231,11 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     with pytest.raises(NewInvocationStarted):
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), dataclasses.replace(options, fresh=True)))
     assert client.get_run(pruned.info.run_id).data.tags[schema.TAG_STATUS] == "pruned" and not kept.exists()
+    # ... and a kept file it cannot read does not stop the user's way out: a warning, the file left
+    kept.write_text('[["run-a", "ended"')
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"), pytest.raises(NewInvocationStarted):
+        run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), dataclasses.replace(options, fresh=True)))
+    assert f"{kept} (the marks an earlier run" in caplog.text and "--fresh goes on" in caplog.text and kept.exists()
 
 
 class _OwnCallback(runner.tune.Callback):
