@@ -10,12 +10,14 @@ never reruns a completed cell.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -590,6 +592,28 @@ def _without_tensorboard_logger():
     return temporarily_set(NO_TUNE_LOGGERS, "1")
 
 
+@contextlib.contextmanager
+def _sigterm_stops_like_ctrl_c():
+    """SIGTERM (a job scheduler's stop, `timeout`, `kill`) stops Tune's `fit` as Ctrl-C does: Tune saves its
+    state and returns, the invocation is marked interrupted and `sweeps resume` continues it. Ray's own
+    handler would exit at once and leave the parent run `running`. A second signal stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        on_ctrl_c = signal.getsignal(signal.SIGINT)   # Tune's inside `fit`; Python's (KeyboardInterrupt) after
+        if not callable(on_ctrl_c):
+            raise SystemExit(128 + signum)
+        on_ctrl_c(signal.SIGINT, frame)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def restore_tuner(tune_path: str, trainable) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
@@ -708,7 +732,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
         tuner = restore_tuner(tune_path, trainable)
-        with _without_tensorboard_logger():
+        with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
             grid = tuner.fit()
         interrupted = _was_interrupted(grid)
     # 2. cells never started (or a first run): a new Tune experiment over just those
@@ -734,7 +758,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             param_space = {"context": context, "search": _search_space(prepared),
                            "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
                                     "run_name": "", "data_key": data_keys[data_name]}}
-        with _without_tensorboard_logger():
+        with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
             grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                               run_config=run_config).fit()
         interrupted = _was_interrupted(grid)

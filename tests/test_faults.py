@@ -557,6 +557,29 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
     assert starts and starts[-1] > 1, f"the last attempt resumed from a checkpoint, not epoch 1: {starts}"
 
 
+@pytest.mark.slow
+@needs_proc
+def test_driver_sent_sigterm_stops_as_on_ctrl_c_and_says_how_to_continue(processes, spec_file, store, tmp_path):
+    # a job scheduler's stop (or `timeout`) must not leave the invocation "running" without a word on resuming
+    storage = tmp_path / "results"
+    driver = processes.sweeps("run", *_sweep_args(spec_file, store, storage), name="run")
+
+    def long_cell_training():
+        long = _children(store).get("faults/long/seed0")
+        return long is not None and long.data.metrics.get("epochs_done", 0) >= 1
+
+    wait_for(long_cell_training, driver, "the long cell's first epoch", processes, "run")
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=120) == 1, processes.log("run")
+    log = processes.log("run")
+    assert "sweep faults interrupted" in log and "Continue with: sweeps resume" in log, log
+    client = MlflowClient(store)
+    parent, = client.search_runs([client.get_experiment_by_name("faults").experiment_id],
+                                 filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'")
+    assert parent.data.tags[schema.TAG_STATUS] == schema.STATUS_INTERRUPTED
+    assert _children(store)["faults/long/seed0"].data.metrics["epochs_done"] < LONG, "stopped, not finished"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
