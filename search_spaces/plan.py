@@ -56,6 +56,12 @@ class Plan:
     base_configs: Mapping[str, TrialConfig]          # data name -> profile < base < --set < data
     overrides: Mapping[str, Any] = field(default_factory=FrozenMap)   # the --set overrides
 
+    def arms_overridden(self) -> dict[str, tuple[str, ...]]:
+        """--set key -> the labels of the arms whose own `set:` it replaces (--set is the top layer): the
+        rows then no longer differ as the spec's labels and caption say, which the CLI warns of."""
+        return {key: labels for key in self.overrides
+                if (labels := tuple(a.label for a in self.spec.arms if key in a.overrides))}
+
     @property
     def epochs_per_cell(self) -> int:
         """Epochs of one cell (of one search sample); the largest if arms differ."""

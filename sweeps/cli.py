@@ -75,7 +75,8 @@ def _run_option_decorators(func):
                           "the data set a column of the table. Default: the synthetic faces."),
         click.option("--seeds", type=click.IntRange(min=1), help="Seeds per arm (0..N-1); default: the spec's."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config key for every cell, e.g. optim.epochs=3."),
+                     help="Override a config key for every cell, e.g. optim.epochs=3; it wins over the spec and its "
+                          "arms (a warning names the arms it overrides) and the table's caption names it."),
         click.option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)."),
         click.option("--max-concurrent", type=click.IntRange(min=1), help="At most this many trials at once."),
         click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), help="CPUs reserved per trial (default: the profile's)."),
@@ -88,6 +89,13 @@ def _run_option_decorators(func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _warn_of_arms_overridden(plan) -> None:
+    for key, labels in plan.arms_overridden().items():
+        click.echo(f"warning: --set {key}={plan.overrides[key]} replaces what arm(s) {', '.join(labels)} set: "
+                   f"every cell runs with it, whatever the spec's rows and caption say they compare "
+                   f"(the table's caption will name the --set)", err=True)
 
 
 def _execute(name: str, resume_only: bool, **kw) -> None:
@@ -108,6 +116,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     except TrackingError as exc:
         raise click.ClickException(str(exc)) from exc
     plan = prepared.plan
+    _warn_of_arms_overridden(plan)
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
                f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
                f"data {', '.join(d.name for d in prepared.data)}, "
@@ -184,6 +193,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
         return
+    _warn_of_arms_overridden(plan)
     click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
     click.echo(f"  {spec.description}")
     click.echo(f"  profile {chosen.name}, data {', '.join(d.name for d in choices)}, seeds {list(plan.seeds)}")

@@ -537,6 +537,7 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
         schema.TAG_DATA_FINGERPRINT: json.dumps(fingerprints, sort_keys=True),
         schema.TAG_SYNTHETIC: str(synthetic).lower(),
         schema.TAG_SEEDS: json.dumps(list(prepared.plan.seeds)),
+        schema.TAG_OVERRIDES: json.dumps(dict(prepared.plan.overrides), sort_keys=True, default=str),
         schema.TAG_GIT_COMMIT: tracking.git_commit(),
         schema.TAG_VERSIONS: json.dumps(tracking.package_versions(), sort_keys=True),
         tracking.TAG_INVOCATION: prepared.invocation_key,

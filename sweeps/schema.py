@@ -6,7 +6,7 @@ Parent run (run name "<sweep>@<UTC time>"):
          sweeps.profile, sweeps.data (comma-separated data names), sweeps.data_fingerprint
          (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
          sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
-         (running|completed|interrupted|failed)
+         (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value)
   artifacts spec.yaml, plan.json, tables/*, figures/*
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
@@ -39,6 +39,7 @@ TAG_SEEDS = "sweeps.seeds"
 TAG_GIT_COMMIT = "sweeps.git_commit"
 TAG_VERSIONS = "sweeps.versions"
 TAG_STATUS = "sweeps.status"
+TAG_OVERRIDES = "sweeps.overrides"
 TAG_ARM = "sweeps.arm"
 TAG_SEED = "sweeps.seed"
 TAG_CELL_ID = "sweeps.cell_id"

@@ -72,11 +72,18 @@ def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) 
     return "—" if value is None else f"{value:.{decimals}f}"
 
 
+def _overrides_text(overrides) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in sorted(overrides.items()))
+
+
 def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     """The caption as Unicode prose; each format escapes it for itself."""
     parts = [p.strip().rstrip(".") + "." for p in (facts.title, facts.caption) if p.strip()]
     data = ", ".join(DATA_LABELS.get(d, d) for d in (facts.data or table.columns))
     parts.append(f"Profile: {facts.profile or 'unknown'}. Data: {data}.")
+    if facts.overrides:
+        parts.append(f"Every cell ran with {_overrides_text(facts.overrides)} (--set), over what the sweep's spec "
+                     "and its rows set.")
     if facts.synthetic:
         parts.append("The data are SYNTHETIC (generated faces, not a real FER data set): the numbers test the "
                      "pipeline and say nothing about accuracy on real faces.")
@@ -334,6 +341,7 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
              f"Metric: {table.metric} = {table.metric_label}",
              f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
              f"spec hash: {prov.spec_hash or '?'}",
+             f"Overrides (--set, over the spec and every row): {_overrides_text(prov.overrides) or 'none'}",
              f"Git commit: {prov.git_commit or '?'}",
              "Package versions: " + (", ".join(f"{k}={v}" for k, v in sorted(prov.versions.items())) or "?")]
     children = runs.children if runs is not None else None

@@ -274,6 +274,7 @@ class Provenance:
     synthetic: bool = False
     seeds: tuple[int, ...] = ()
     spec_hash: str = ""
+    overrides: Mapping[str, Any] = field(default_factory=dict)   # the invocation's --set
 
     @classmethod
     def from_runs(cls, runs: SweepRuns) -> "Provenance":
@@ -281,7 +282,8 @@ class Provenance:
         return cls(runs.sweep, p.run_id, p.status, p.tags.get(S.TAG_GIT_COMMIT, ""),
                    p.json_tag(S.TAG_VERSIONS, {}), p.json_tag(S.TAG_DATA_FINGERPRINT, {}),
                    p.tags.get(S.TAG_PROFILE, ""), p.tags.get(S.TAG_SYNTHETIC, "").lower() == "true",
-                   tuple(int(s) for s in p.json_tag(S.TAG_SEEDS, [])), p.tags.get(S.TAG_SPEC_HASH, ""))
+                   tuple(int(s) for s in p.json_tag(S.TAG_SEEDS, [])), p.tags.get(S.TAG_SPEC_HASH, ""),
+                   p.json_tag(S.TAG_OVERRIDES, {}))
 
 
 @dataclass
@@ -437,9 +439,11 @@ class CaptionFacts:
     seeds: tuple[int, ...] = ()
     label: str = ""                     # LaTeX \label (default tab:<title slug>)
     row_header: str = "Arm"             # the header of the label column
+    overrides: Mapping[str, Any] = field(default_factory=dict)   # --set: above the spec and its arms
 
     @classmethod
     def from_runs(cls, runs: SweepRuns, *, title: str = "", caption: str = "") -> "CaptionFacts":
         prov = Provenance.from_runs(runs)
         data = tuple(d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d)
-        return cls(title, caption, prov.profile, data, prov.synthetic, prov.seeds, f"tab:{runs.sweep}")
+        return cls(title, caption, prov.profile, data, prov.synthetic, prov.seeds, f"tab:{runs.sweep}",
+                   overrides=prov.overrides)

@@ -147,6 +147,14 @@ def test_show_unknown_set_key_lists_only_keys_that_set_may_write():
     assert not {"data.dataset", "data.root", "seed"} & set(valid)   # reserved: --set model.x refuses them
 
 
+def test_show_set_of_a_key_the_arms_set_warns_that_it_replaces_theirs():
+    result = invoke("show", "mad_vs_dropout", "--set", "model.drop_rate=0.3", "--set", "optim.epochs=2")
+    assert result.exit_code == 0, result.output
+    assert ("warning: --set model.drop_rate=0.3 replaces what arm(s) No dropping, Dropout, DropBlock, "
+            "Spatial Dropout, MAD set") in result.output
+    assert "optim.epochs=2 replaces" not in result.output
+
+
 def test_show_unknown_profile_lists_the_profiles():
     result = invoke("show", "mad_vs_dropout", "--profile", "nosuch")
     assert result.exit_code == 2

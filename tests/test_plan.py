@@ -185,8 +185,10 @@ def test_expand_set_of_a_key_arms_vary_wins_over_the_arm(tmp_path):
           - {label: A, set: {model.drop_variant: dropout, model.drop_rate: 0.5}}
           - {label: B, set: {model.drop_variant: mad, model.drop_rate: 0.6}}
     """)
-    cells = expand(spec, "quick", overrides={"model.drop_rate": 0.3}).cells
-    assert [(c.config.model.drop_variant, c.config.model.drop_rate) for c in cells] == [("dropout", 0.3), ("mad", 0.3)]
+    plan = expand(spec, "quick", overrides={"model.drop_rate": 0.3, "optim.epochs": 2})
+    assert [(c.config.model.drop_variant, c.config.model.drop_rate) for c in plan.cells] == [
+        ("dropout", 0.3), ("mad", 0.3)]
+    assert plan.arms_overridden() == {"model.drop_rate": ("A", "B")}, "what the CLI warns of"
 
 
 def test_expand_accepts_a_profile_name_or_object(two_arms):

@@ -78,9 +78,11 @@ def _children(tracking_uri, outcome):
 def test_table_sweep_records_parent_children_metrics_and_models(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # Tune's loggers as in the CLI
-    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
-    outcome = run_sweep(prepared)
+    options = _options(tmp_path, tracking_uri, overrides={"optim.weight_decay": 0.0002})
+    outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), options))
     assert outcome.status == "completed"
+    # the table says what --set changed in every cell, over the spec
+    assert "optim.weight_decay = 0.0002 (--set)" in (outcome.report_dir / "tables" / "tiny.md").read_text()
     # Tune's own files per trial, but no TensorBoard writer: its import cost the driver ~3.5 s
     trials = [d for d in Path(outcome.tune_path).iterdir() if d.is_dir()]
     assert len(trials) == 2 and all((d / "result.json").stat().st_size and (d / "progress.csv").is_file()
@@ -107,6 +109,7 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     assert parent.data.tags[schema.TAG_STATUS] == "completed"
     assert parent.data.tags[schema.TAG_SYNTHETIC] == "true"
     assert parent.data.tags[schema.TAG_PROFILE] == "smoke"
+    assert json.loads(parent.data.tags[schema.TAG_OVERRIDES]) == {"optim.weight_decay": 0.0002}
 
 
 def test_one_worker_process_trains_cells_in_turn_exactly_as_a_fresh_process_would(
