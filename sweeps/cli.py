@@ -29,9 +29,20 @@ class _EchoProgress(logging.Handler):
         click.echo(f"[{record.name.split('.')[-1]}] {record.getMessage()}", err=True)
 
 
+class _WithoutTunesRestoreHint(logging.Filter):
+    """Tune ends an interrupted run with "Resume experiment with: Tuner.restore(...)"; here it is
+    `sweeps resume NAME`, which the CLI says itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    tune_run = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, _WithoutTunesRestoreHint) for f in tune_run.filters):
+        tune_run.addFilter(_WithoutTunesRestoreHint())
     progress = logging.getLogger("sweeps.progress")
     progress.setLevel(logging.INFO)
     progress.propagate = False

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -594,6 +595,15 @@ def _without_tensorboard_logger():
 
 
 @contextlib.contextmanager
+def _fitting():
+    """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C
+    does, and Tune's own prints (its experiment box, where its results are) on stderr with the progress
+    lines, so that stdout holds only the outcome."""
+    with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c(), contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+@contextlib.contextmanager
 def _sigterm_stops_like_ctrl_c():
     """SIGTERM (a job scheduler's stop, `timeout`, `kill`) stops Tune's `fit` as Ctrl-C does: Tune saves its
     state and returns, the invocation is marked interrupted and `sweeps resume` continues it. Ray's own
@@ -733,7 +743,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
         tuner = restore_tuner(tune_path, trainable)
-        with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
+        with _fitting():
             grid = tuner.fit()
         interrupted = _was_interrupted(grid)
     # 2. cells never started (or a first run): a new Tune experiment over just those
@@ -759,7 +769,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             param_space = {"context": context, "search": _search_space(prepared),
                            "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
                                     "run_name": "", "data_key": data_keys[data_name]}}
-        with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
+        with _fitting():
             grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                               run_config=run_config).fit()
         interrupted = _was_interrupted(grid)
