@@ -84,7 +84,7 @@ def _run_option_decorators(func):
         click.option("--data", multiple=True, metavar="NAME=PATH",
                      help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic. Repeat to make "
                           "the data set a column of the table. Default: the synthetic faces."),
-        click.option("--seeds", type=click.IntRange(min=1), help="Seeds per arm (0..N-1); default: the spec's."),
+        click.option("--seeds", type=click.IntRange(min=1), help="How many seeds per arm: N runs seeds 0..N-1; default: the spec's."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key for every cell, e.g. optim.epochs=3; it wins over the spec and its "
                           "arms (a warning names the arms it overrides) and the table's caption names it."),
@@ -182,7 +182,7 @@ def list_command() -> None:
 @click.argument("name")
 @click.option("--profile", help="Compute profile (default: the spec's).")
 @click.option("--data", multiple=True, metavar="NAME=PATH", help="As for `sweeps run`.")
-@click.option("--seeds", type=click.IntRange(min=1), help="Seeds per arm.")
+@click.option("--seeds", type=click.IntRange(min=1), help="How many seeds per arm (seeds 0..N-1).")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
@@ -228,10 +228,11 @@ def status(name: str | None, tracking_uri: str | None) -> None:
     uri = tracking.resolve_tracking_uri(tracking_uri)
     _require_store(uri)
     client = tracking.client_for(uri)
+    name = name and _recorded_name(name)
     experiments = ([client.get_experiment_by_name(name)] if name
                    else client.search_experiments())
     if name and experiments[0] is None:
-        raise click.ClickException(f"no sweep {name!r} recorded in {uri}")
+        raise click.ClickException(f"no sweep {name!r} recorded in {uri} (start it with `sweeps run {name}`)")
     for experiment in experiments:
         parent = tracking.latest_parent(client, experiment.experiment_id)
         if parent is None:
@@ -254,11 +255,24 @@ def _require_store(uri: str) -> None:
         raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
 
 
+def _recorded_name(name: str) -> str:
+    """The sweep's name as MLflow records it: NAME, or the `name:` of a spec file given as `sweeps run` took it."""
+    if Path(name).suffix in (".yaml", ".yml") and Path(name).is_file():
+        from search_spaces import load
+
+        try:
+            return load(name).name
+        except SpecError as exc:
+            raise click.UsageError(str(exc)) from exc
+    return name
+
+
 def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
     from sweeps import tracking
     from sweeps.report import recorded_spec
     from sweeps.tables import TableError, load_sweep_runs
 
+    name = _recorded_name(name)
     try:
         uri = tracking.resolve_tracking_uri(tracking_uri)
         _require_store(uri)
@@ -275,7 +289,8 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
               type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]), help="Output format.")
 @click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
                                "or best_test_acc (the best test epoch, as commonly reported).")
-@click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True)
+@click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="Decimals of the percentages in the table.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @click.option("--explain", "explain_row", metavar="ROW", help="Show the reproducibility record of one row instead.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
@@ -323,7 +338,7 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
         result = sweep_table(runs, spec)
     except TableError as exc:
         raise click.ClickException(str(exc)) from exc
-    out = Path(output or Path("figures") / name)
+    out = Path(output or Path("figures") / runs.sweep)
     paths = plot_sweep(runs, out, table=result, attention=not no_attention,
                        rows=result.rows if spec.kind == "table" else None)
     if not paths:

@@ -188,7 +188,8 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     exp = client.get_experiment_by_name(sweep)
     if exp is None:
         names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-        raise TableError(f"no sweep {sweep!r} recorded in {uri}; recorded: {', '.join(names) or 'none'}")
+        raise TableError(f"no sweep {sweep!r} recorded in {uri} (start it with `sweeps run {sweep}`); "
+                         f"recorded: {', '.join(names) or 'none'}")
     parents = _search_all(client, [exp.experiment_id],
                           f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
                           order_by=["attributes.start_time DESC"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,7 +218,8 @@ def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     MlflowClient(uri).search_experiments()            # an empty store
     result = invoke("table", "nosuch", "--tracking-uri", uri)
     assert result.exit_code == 1
-    assert f"Error: no sweep 'nosuch' recorded in {uri}; recorded: none" in result.output
+    assert (f"Error: no sweep 'nosuch' recorded in {uri} (start it with `sweeps run nosuch`); recorded: none"
+            in result.output)
 
 
 def test_table_without_a_store_names_it_and_creates_none(here):
@@ -248,12 +250,22 @@ def _experiments(folder: Path) -> list[str]:
     return sorted(p.name for p in (folder / "ray_results").iterdir() if p.is_dir() and p.name.startswith("tiny_cli-"))
 
 
+def test_python_dash_m_sweeps_is_the_sweeps_command():
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "sweeps", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: python -m sweeps" in result.stdout and "run" in result.stdout
+
+
 @pytest.mark.slow
 def test_e2e_run_completes(tiny_run):
     _, _, result = tiny_run
     assert result.exit_code == 0, result.output
     assert "sweep tiny_cli completed" in result.output
     assert "(2 completed; 0 already done before)" in result.output
+    # stdout is the outcome; Tune's experiment box and results path go to stderr with the progress
+    assert "Configuration for experiment" in result.stderr and "Configuration for experiment" not in result.stdout
 
 
 @pytest.mark.slow
@@ -314,11 +326,13 @@ def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
 
 @pytest.mark.slow
 def test_e2e_status_counts_the_completed_cells(tiny_run):
-    _, uri, _ = tiny_run
+    folder, uri, _ = tiny_run
     result = invoke("status", "tiny_cli", "--tracking-uri", uri)
     assert result.exit_code == 0, result.output
     assert "tiny_cli: completed" in result.output
     assert "2 completed, 0 running, 0 pruned, 0 failed of 2 planned" in result.output
+    # the spec file `sweeps run` was given names the same sweep
+    assert invoke("status", folder / "tiny_cli.yaml", "--tracking-uri", uri).output == result.output
 
 
 @pytest.mark.slow

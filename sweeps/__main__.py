@@ -1,0 +1,5 @@
+"""`python -m sweeps`: the `sweeps` command, for an environment without the console script on PATH."""
+
+from sweeps.cli import main
+
+main()
