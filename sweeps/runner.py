@@ -288,8 +288,18 @@ class SweepCallback(tune.Callback):
         self._marks_tried = 0.0
         self._marks_warned = False
 
+    def continue_after(self, counts: Mapping[str, int], best: float | None, total: int) -> None:
+        """Count from what earlier runs of the invocation left in MLflow (`earlier_progress`), so that a
+        continued sweep's progress reads "12/15 done" and keeps the best so far, not "0/15"; `total`: the
+        invocation's cells now (a restored callback holds those of its experiment's start)."""
+        self.counts = {"done": counts.get("done", 0), "pruned": counts.get("pruned", 0), "failed": 0}
+        self.best = best
+        self.total = total
+
     def setup(self, **info) -> None:
         self.started = time.time()
+        if any(self.counts.values()):   # a continued sweep: where it stands before its first epoch
+            self._report([], force=True)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._warm_up_in_the_tail(trials)
@@ -399,6 +409,18 @@ class SweepCallback(tune.Callback):
             now - self.started, self.metric, "-" if self.best is None else f"{self.best:.4f}",
             extra={"progress": {**self.counts, "running": running, "total": self.total,
                                 "elapsed_s": now - self.started, "best": self.best}})
+
+
+def earlier_progress(client, experiment_id: str, parent_id: str, metric: str,
+                     mode: str) -> tuple[dict[str, int], float | None]:
+    """What the invocation's earlier runs left in MLflow: completed ("done") and pruned cells, and the
+    best value of `metric` any of its runs logged (SweepCallback.continue_after)."""
+    runs = tracking.child_runs(client, experiment_id, parent_id)
+    statuses = [r.data.tags.get(schema.TAG_STATUS) for r in runs]
+    values = [r.data.metrics[metric] for r in runs
+              if isinstance(r.data.metrics.get(metric), float) and not math.isnan(r.data.metrics[metric])]
+    best = (max if mode == "max" else min)(values) if values else None
+    return {"done": statuses.count(schema.STATUS_COMPLETED), "pruned": statuses.count(schema.STATUS_PRUNED)}, best
 
 
 def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
@@ -625,12 +647,14 @@ def _sigterm_stops_like_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
-def restore_tuner(tune_path: str, trainable) -> tune.Tuner:
+def restore_tuner(tune_path: str, trainable, earlier: tuple[Mapping[str, int], float | None, int] | None = None
+                  ) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
     (`_without_tensorboard_logger`) its trials would write no result.json or progress.csv from here on;
-    one begun while the user had turned them off would write them despite a change of mind."""
+    one begun while the user had turned them off would write them despite a change of mind. `earlier`
+    (`earlier_progress` + the invocation's total): for the restored SweepCallback's counts."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -640,6 +664,9 @@ def restore_tuner(tune_path: str, trainable) -> tune.Tuner:
         kept = [c for c in run_config.callbacks or []
                 if not isinstance(c, (CSVLoggerCallback, JsonLoggerCallback))]
         run_config.callbacks = kept + _tune_loggers()
+        for callback in kept:
+            if earlier is not None and isinstance(callback, SweepCallback):
+                callback.continue_after(*earlier)
     return tuner
 
 
@@ -742,7 +769,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                         "from its newest checkpoint left in storage", tune_path, unreadable)
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
-        tuner = restore_tuner(tune_path, trainable)
+        tuner = restore_tuner(tune_path, trainable,
+                              (*earlier_progress(client, experiment_id, parent_id, spec.metric, spec.mode), total))
         with _fitting():
             grid = tuner.fit()
         interrupted = _was_interrupted(grid)
@@ -757,6 +785,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
                                  expected_trials=len(remaining) if spec.kind == "table" else total,
                                  marks_file=str(marks_file))
+        if parent is not None:
+            callback.continue_after(*earlier_progress(client, experiment_id, parent_id, spec.metric, spec.mode),
+                                    total)
         tune_config, run_config = _tune_configs(prepared, callback, name)
         if spec.kind == "table":
             cells = [dataclasses.replace(c, config=dataclasses.replace(

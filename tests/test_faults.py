@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import signal
@@ -505,7 +506,7 @@ def _sweep_args(spec: Path, uri: str, storage: Path, *extra: str) -> list[str]:
 @pytest.mark.slow
 @needs_proc
 def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_local, processes, spec_file, store,
-                                                                         tmp_path, monkeypatch):
+                                                                         tmp_path, monkeypatch, caplog):
     storage = tmp_path / "results"
     # Tune saves its experiment state (which checkpoint each trial has) every few seconds by default; a
     # driver killed between two saves restores the long cell without its checkpoint. Save on every step, and
@@ -540,8 +541,12 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
     # `sweeps resume`, in this process and its Ray; Tune's result.json logger on, as in the CLI
     monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)
     options = RunOptions(tracking_uri=store, storage=str(storage), cpus_per_trial=1, max_failures=2)
-    outcome = run_sweep(prepare(str(spec_file), options), resume_only=True)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sweeps.progress"):
+        outcome = run_sweep(prepare(str(spec_file), options), resume_only=True)
     assert outcome.status == "completed" and outcome.skipped_cells == 1
+    first_progress = next(r.progress for r in caplog.records if r.name == "sweeps.progress")
+    assert (first_progress["done"], first_progress["total"]) == (1, 2), "the restored run counts the done cell"
 
     after = _children(store)
     assert sorted(after) == ["faults/long/seed0", "faults/short/seed0"], "one child run per cell"

@@ -144,12 +144,17 @@ def test_table_sweep_run_again_reruns_no_completed_cell(ray_local, tmp_path, tra
     assert len(children) == 2
 
 
-def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tracking_uri, spec_file):
+def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tracking_uri, spec_file, caplog):
     path = spec_file(TABLE_SPEC, "tiny")
     first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     client, before = _children(tracking_uri, first)
     ended = {r.info.run_id: r.info.end_time for r in before}
-    more = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sweeps.progress"):
+        more = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))
+    progress = [r.progress for r in caplog.records if r.name == "sweeps.progress"]
+    assert (progress[0]["done"], progress[0]["total"]) == (2, 4), "counted from the cells done before"
+    assert (progress[-1]["done"], progress[-1]["total"]) == (4, 4)
     client, after = _children(tracking_uri, more)
     assert more.parent_run_id == first.parent_run_id and len(after) == 4
     assert all(client.get_run(run_id).info.end_time == end for run_id, end in ended.items())
