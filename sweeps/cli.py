@@ -29,20 +29,23 @@ class _EchoProgress(logging.Handler):
         click.echo(f"[{record.name.split('.')[-1]}] {record.getMessage()}", err=True)
 
 
-class _WithoutTunesRestoreHint(logging.Filter):
-    """Tune ends an interrupted run with "Resume experiment with: Tuner.restore(...)"; here it is
-    `sweeps resume NAME`, which the CLI says itself."""
+class _WithoutTunesOwnHints(logging.Filter):
+    """Tune ends an interrupted run with "Resume experiment with: Tuner.restore(...)" (here it is
+    `sweeps resume NAME`, which the CLI says itself), and warns of every trial that never started when
+    it reads its per-trial files back for its result grid (the sweep's results are in MLflow)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tuner.restore(" not in record.getMessage()
+        message = record.getMessage()
+        return "Tuner.restore(" not in message and not message.startswith("Failed to fetch metrics for")
 
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    tune_run = logging.getLogger("ray.tune.tune")
-    if not any(isinstance(f, _WithoutTunesRestoreHint) for f in tune_run.filters):
-        tune_run.addFilter(_WithoutTunesRestoreHint())
+    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+        tune_logger = logging.getLogger(name)
+        if not any(isinstance(f, _WithoutTunesOwnHints) for f in tune_logger.filters):
+            tune_logger.addFilter(_WithoutTunesOwnHints())
     progress = logging.getLogger("sweeps.progress")
     progress.setLevel(logging.INFO)
     progress.propagate = False

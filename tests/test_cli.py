@@ -250,6 +250,31 @@ def _experiments(folder: Path) -> list[str]:
     return sorted(p.name for p in (folder / "ray_results").iterdir() if p.is_dir() and p.name.startswith("tiny_cli-"))
 
 
+def test_tunes_hints_for_its_own_python_api_are_not_shown_to_the_cli_user():
+    import logging
+
+    from sweeps.cli import _setup_logging
+
+    shown: list[str] = []
+
+    class Shown(logging.Handler):
+        def emit(self, record):
+            shown.append(record.getMessage())
+
+    _setup_logging(False)
+    loggers = [logging.getLogger(n) for n in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis")]
+    for logger in loggers:
+        logger.addHandler(Shown())
+    try:
+        loggers[0].warning('Experiment has been interrupted.\nResume experiment with: Tuner.restore(path="x")')
+        loggers[1].warning("Failed to fetch metrics for 2 trial(s):\n- train_cell_00000: FileNotFoundError()")
+        loggers[0].warning("Stop signal received (e.g. via SIGINT/Ctrl+C), ending Ray Tune run.")
+    finally:
+        for logger in loggers:
+            logger.handlers = [h for h in logger.handlers if not isinstance(h, Shown)]
+    assert shown == ["Stop signal received (e.g. via SIGINT/Ctrl+C), ending Ray Tune run."]
+
+
 def test_python_dash_m_sweeps_is_the_sweeps_command():
     import subprocess
 
