@@ -6,6 +6,7 @@ UsageError for a spec or a combination, ClickException for what goes wrong at ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -137,7 +138,8 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
                f"{prepared.cpus_per_trial:g} CPU + {prepared.gpus_per_trial:g} GPU per trial; "
                f"MLflow {prepared.tracking_uri}", err=True)
     try:
-        outcome = run_sweep(prepared, resume_only=resume_only)
+        with contextlib.redirect_stdout(sys.stderr):   # Tune's own prints go with the progress: stdout is the outcome
+            outcome = run_sweep(prepared, resume_only=resume_only)
     except (SweepError, TrackingError) as exc:
         raise click.ClickException(str(exc)) from exc
     counts = ", ".join(f"{v} {k}" for k, v in outcome.counts.items() if v)
@@ -324,7 +326,8 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_ro
 @cli.command()
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the latest invocation.")
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for the figures (default: figures/NAME).")
+@click.option("-o", "--output", type=click.Path(file_okay=False),
+              help="Folder for the figures (default: figures/<the sweep's name>).")
 @click.option("--no-attention", is_flag=True,
               help="Skip the attention-map grid (drawn from the maps each trial logged; runs logged without them "
                    "load every arm's model).")

@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -288,16 +287,19 @@ class SweepCallback(tune.Callback):
         self._marks_tried = 0.0
         self._marks_warned = False
 
-    def continue_after(self, counts: Mapping[str, int], best: float | None, total: int) -> None:
-        """Count from what earlier runs of the invocation left in MLflow (`earlier_progress`), so that a
-        continued sweep's progress reads "12/15 done" and keeps the best so far, not "0/15"; `total`: the
-        invocation's cells now (a restored callback holds those of its experiment's start)."""
-        self.counts = {"done": counts.get("done", 0), "pruned": counts.get("pruned", 0), "failed": 0}
-        self.best = best
-        self.total = total
+    def continue_after(self, standing: "Standing") -> None:
+        """Count from what earlier runs of the invocation left in MLflow, so that a continued sweep's
+        progress reads "12/15 done" and keeps the best so far, not "0/15"."""
+        self.counts = {"done": standing.done, "pruned": standing.pruned, "failed": 0}
+        self.best = standing.best
+        self.total = standing.total   # a restored callback holds the total of its experiment's start
+        self._counted_runs = standing.completed_runs
 
     def setup(self, **info) -> None:
+        """Called once Tune has installed its signal handlers: a SIGTERM that came before is handed over."""
         self.started = time.time()
+        if _STOP_SIGNALS and threading.current_thread() is threading.main_thread():
+            _hand_stop_to_tune(None)
         if any(self.counts.values()):   # a continued sweep: where it stands before its first epoch
             self._report([], force=True)
 
@@ -318,7 +320,9 @@ class SweepCallback(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = trial.last_result or {}
         run_id = result.get("mlflow_run_id")
-        self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
+        # a run completed before the driver stopped may come back from Tune's state: counted already
+        if run_id not in getattr(self, "_counted_runs", ()):
+            self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
         if run_id:
             self._queue_mark(run_id, "ended", int(result.get("training_iteration", 1)) - 1)
         self._report(trials, force=True, ended=trial)
@@ -411,16 +415,26 @@ class SweepCallback(tune.Callback):
                                 "elapsed_s": now - self.started, "best": self.best}})
 
 
-def earlier_progress(client, experiment_id: str, parent_id: str, metric: str,
-                     mode: str) -> tuple[dict[str, int], float | None]:
-    """What the invocation's earlier runs left in MLflow: completed ("done") and pruned cells, and the
-    best value of `metric` any of its runs logged (SweepCallback.continue_after)."""
+@dataclass(frozen=True)
+class Standing:
+    """Where an invocation stands in MLflow when a run continues it (SweepCallback.continue_after)."""
+
+    done: int                           # cells (trials) completed
+    pruned: int
+    best: float | None                  # the best of the runs' latest values of the sweep's metric
+    total: int                          # the invocation's cells (a search: its samples) now
+    completed_runs: frozenset[str]      # MLflow run ids of the completed ones
+
+
+def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: str, total: int) -> Standing:
     runs = tracking.child_runs(client, experiment_id, parent_id)
-    statuses = [r.data.tags.get(schema.TAG_STATUS) for r in runs]
+    completed = frozenset(r.info.run_id for r in runs
+                          if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED)
+    pruned = sum(r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_PRUNED for r in runs)
     values = [r.data.metrics[metric] for r in runs
               if isinstance(r.data.metrics.get(metric), float) and not math.isnan(r.data.metrics[metric])]
     best = (max if mode == "max" else min)(values) if values else None
-    return {"done": statuses.count(schema.STATUS_COMPLETED), "pruned": statuses.count(schema.STATUS_PRUNED)}, best
+    return Standing(len(completed), pruned, best, total, completed)
 
 
 def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
@@ -560,11 +574,16 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
         schema.TAG_DATA_FINGERPRINT: json.dumps(fingerprints, sort_keys=True),
         schema.TAG_SYNTHETIC: str(synthetic).lower(),
         schema.TAG_SEEDS: json.dumps(list(prepared.plan.seeds)),
-        schema.TAG_OVERRIDES: json.dumps(dict(prepared.plan.overrides), sort_keys=True, default=str),
+        schema.TAG_OVERRIDES: _parent_tags_overrides(prepared),
         schema.TAG_GIT_COMMIT: tracking.git_commit(),
         schema.TAG_VERSIONS: json.dumps(tracking.package_versions(), sort_keys=True),
         tracking.TAG_INVOCATION: prepared.invocation_key,
     }
+
+
+def _parent_tags_overrides(prepared: PreparedSweep) -> str:
+    """The --set of the invocation (part of its identity, so the same on every run of it)."""
+    return json.dumps(dict(prepared.plan.overrides), sort_keys=True, default=str)
 
 
 def invocation_prefix(sweep: str, parent_id: str) -> str:
@@ -618,43 +637,60 @@ def _without_tensorboard_logger():
 
 @contextlib.contextmanager
 def _fitting():
-    """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C
-    does, and Tune's own prints (its experiment box, where its results are) on stderr with the progress
-    lines, so that stdout holds only the outcome."""
-    with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c(), contextlib.redirect_stdout(sys.stderr):
+    """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C does."""
+    with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
         yield
+
+
+_STOP_SIGNALS: list[int] = []   # SIGTERMs the current `fit` received (at most one is pending for Tune)
 
 
 @contextlib.contextmanager
 def _sigterm_stops_like_ctrl_c():
     """SIGTERM (a job scheduler's stop, `timeout`, `kill`) stops Tune's `fit` as Ctrl-C does: Tune saves its
     state and returns, the invocation is marked interrupted and `sweeps resume` continues it. Ray's own
-    handler would exit at once and leave the parent run `running`. A second signal stops at once."""
+    handler would exit at once and leave the parent run `running`. A second signal stops at once.
+    Tune's stop is its SIGUSR1 handler, installed by every `fit` (also with TUNE_DISABLE_SIGINT_HANDLER);
+    a SIGTERM before Tune installs it is handed over by `SweepCallback.setup`. Tune never puts back the
+    handlers it installs, so they are put back here: a later `fit` must not reach an earlier one's."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGUSR1)}
+    _STOP_SIGNALS.clear()
 
     def stop(signum, frame):
-        on_ctrl_c = signal.getsignal(signal.SIGINT)   # Tune's inside `fit`; Python's (KeyboardInterrupt) after
-        if not callable(on_ctrl_c):
-            raise SystemExit(128 + signum)
-        on_ctrl_c(signal.SIGINT, frame)
+        if _STOP_SIGNALS:
+            raise KeyboardInterrupt   # the second: as a second Ctrl-C
+        _STOP_SIGNALS.append(signum)
+        _hand_stop_to_tune(saved[signal.SIGUSR1], frame)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        _STOP_SIGNALS.clear()
 
 
-def restore_tuner(tune_path: str, trainable, earlier: tuple[Mapping[str, int], float | None, int] | None = None
-                  ) -> tune.Tuner:
+def _hand_stop_to_tune(before_fit, frame=None) -> bool:
+    """Call Tune's stop (its SIGUSR1 handler) if this `fit` has installed it; False if not yet."""
+    tune_stop = signal.getsignal(signal.SIGUSR1)
+    if not callable(tune_stop) or tune_stop is before_fit:
+        return False
+    tune_stop(signal.SIGUSR1, frame)
+    return True
+
+
+def restore_tuner(tune_path: str, trainable, standing: Standing | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
     (`_without_tensorboard_logger`) its trials would write no result.json or progress.csv from here on;
-    one begun while the user had turned them off would write them despite a change of mind. `earlier`
-    (`earlier_progress` + the invocation's total): for the restored SweepCallback's counts."""
+    one begun while the user had turned them off would write them despite a change of mind. `standing`:
+    where the invocation stands, for the restored SweepCallback's counts."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -665,8 +701,8 @@ def restore_tuner(tune_path: str, trainable, earlier: tuple[Mapping[str, int], f
                 if not isinstance(c, (CSVLoggerCallback, JsonLoggerCallback))]
         run_config.callbacks = kept + _tune_loggers()
         for callback in kept:
-            if earlier is not None and isinstance(callback, SweepCallback):
-                callback.continue_after(*earlier)
+            if standing is not None and isinstance(callback, SweepCallback):
+                callback.continue_after(standing)
     return tuner
 
 
@@ -704,7 +740,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             except SweepError as exc:
                 if parent is not None:
                     raise
-                log.warning("%s; --fresh goes on and leaves it", exc)   # marks of runs it leaves behind
+                log.warning("--fresh goes on without the marks of the invocation it leaves: %s", exc)
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec.name, parent)
     if parent is not None and spec.kind == "table":
@@ -733,7 +769,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     else:
         parent_id = parent.info.run_id
         tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
-                                              schema.TAG_SEEDS: json.dumps(list(plan.seeds))})
+                                              schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
+                                              schema.TAG_OVERRIDES: _parent_tags_overrides(prepared)})
         client.update_run(parent_id, status="RUNNING")
         log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
     marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
@@ -770,7 +807,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if restorable and (remaining or spec.kind == "search"):
         log.info("restoring the Tune experiment %s", tune_path)
         tuner = restore_tuner(tune_path, trainable,
-                              (*earlier_progress(client, experiment_id, parent_id, spec.metric, spec.mode), total))
+                              standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
         with _fitting():
             grid = tuner.fit()
         interrupted = _was_interrupted(grid)
@@ -786,8 +823,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                  expected_trials=len(remaining) if spec.kind == "table" else total,
                                  marks_file=str(marks_file))
         if parent is not None:
-            callback.continue_after(*earlier_progress(client, experiment_id, parent_id, spec.metric, spec.mode),
-                                    total)
+            callback.continue_after(standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
         tune_config, run_config = _tune_configs(prepared, callback, name)
         if spec.kind == "table":
             cells = [dataclasses.replace(c, config=dataclasses.replace(

@@ -82,8 +82,8 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     data = ", ".join(DATA_LABELS.get(d, d) for d in (facts.data or table.columns))
     parts.append(f"Profile: {facts.profile or 'unknown'}. Data: {data}.")
     if facts.overrides:
-        parts.append(f"Every cell ran with {_overrides_text(facts.overrides)} (--set), over what the sweep's spec "
-                     "and its rows set.")
+        parts.append(f"Every cell ran with {_overrides_text(facts.overrides)}, set on the command line over "
+                     "what the sweep's spec and its rows set.")
     if facts.synthetic:
         parts.append("The data are SYNTHETIC (generated faces, not a real FER data set): the numbers test the "
                      "pipeline and say nothing about accuracy on real faces.")
@@ -341,7 +341,8 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
              f"Metric: {table.metric} = {table.metric_label}",
              f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
              f"spec hash: {prov.spec_hash or '?'}",
-             f"Overrides (--set, over the spec and every row): {_overrides_text(prov.overrides) or 'none'}",
+             "Overrides (--set, over the spec and every row): "
+             + ("? (not recorded)" if prov.overrides is None else _overrides_text(prov.overrides) or "none"),
              f"Git commit: {prov.git_commit or '?'}",
              "Package versions: " + (", ".join(f"{k}={v}" for k, v in sorted(prov.versions.items())) or "?")]
     children = runs.children if runs is not None else None

@@ -275,7 +275,7 @@ class Provenance:
     synthetic: bool = False
     seeds: tuple[int, ...] = ()
     spec_hash: str = ""
-    overrides: Mapping[str, Any] = field(default_factory=dict)   # the invocation's --set
+    overrides: Mapping[str, Any] | None = field(default_factory=dict)   # the invocation's --set; None: not kept
 
     @classmethod
     def from_runs(cls, runs: SweepRuns) -> "Provenance":
@@ -284,7 +284,7 @@ class Provenance:
                    p.json_tag(S.TAG_VERSIONS, {}), p.json_tag(S.TAG_DATA_FINGERPRINT, {}),
                    p.tags.get(S.TAG_PROFILE, ""), p.tags.get(S.TAG_SYNTHETIC, "").lower() == "true",
                    tuple(int(s) for s in p.json_tag(S.TAG_SEEDS, [])), p.tags.get(S.TAG_SPEC_HASH, ""),
-                   p.json_tag(S.TAG_OVERRIDES, {}))
+                   p.json_tag(S.TAG_OVERRIDES, None))
 
 
 @dataclass
@@ -447,4 +447,4 @@ class CaptionFacts:
         prov = Provenance.from_runs(runs)
         data = tuple(d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d)
         return cls(title, caption, prov.profile, data, prov.synthetic, prov.seeds, f"tab:{runs.sweep}",
-                   overrides=prov.overrides)
+                   overrides=prov.overrides or {})

@@ -587,6 +587,27 @@ def test_driver_sent_sigterm_stops_as_on_ctrl_c_and_says_how_to_continue(process
     assert _children(store)["faults/long/seed0"].data.metrics["epochs_done"] < LONG, "stopped, not finished"
 
 
+def test_a_sigterm_before_tune_installs_its_stop_reaches_that_fit_and_a_second_one_stops_at_once():
+    # Tune installs its stop per `fit` and never puts it back: the next fit must not reach the earlier one's
+    from ray.tune.tune import _setup_signal_catching   # what Tune's fit runs before its loop
+
+    from sweeps.runner import SweepCallback, _sigterm_stops_like_ctrl_c
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    with _sigterm_stops_like_ctrl_c():
+        first_fit = _setup_signal_catching()              # a fit that ends normally
+    with _sigterm_stops_like_ctrl_c():
+        os.kill(os.getpid(), signal.SIGTERM)              # arrives while the next fit sets up
+        second_fit = _setup_signal_catching()
+        assert not second_fit.is_set()
+        SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max").setup()
+        assert second_fit.is_set() and not first_fit.is_set(), "handed to this fit's Tune, once it listens"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)          # a second signal: as a second Ctrl-C
+            time.sleep(1)
+    assert {s: signal.getsignal(s) for s in before} == before, "every handler put back"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -52,16 +52,24 @@ def test_a_trial_being_reported_as_ended_is_no_longer_counted_running(progress_r
     assert [(p["done"], p["running"]) for p in progress_records] == [(1, 1), (2, 0)]
 
 
-def test_a_continued_sweep_counts_from_what_earlier_runs_completed_and_keeps_their_best(progress_records):
-    callback = SweepCallback("sqlite:///unused.db", total=10, metric="sel_test_acc", mode="max")
-    callback.continue_after({"done": 12, "pruned": 0}, 0.701, total=15)   # 5 cells more since it began
+def test_a_continued_sweep_counts_from_what_earlier_runs_completed_and_keeps_their_best(progress_records,
+                                                                                         mlflow_store):
+    callback = SweepCallback("http://127.0.0.1:5000", total=10, metric="sel_test_acc", mode="max")
+    earlier = frozenset({f"run-{i}" for i in range(12)})
+    callback.continue_after(runner.Standing(12, 0, 0.701, 15, earlier))   # 5 cells more since it began
     callback.setup()                                       # where it stands, before its first epoch
     first = progress_records[-1]
     assert (first["done"], first["total"], first["best"]) == (12, 15, 0.701)
-    trial = SimpleNamespace(status="RUNNING", last_result={})
+    trial = SimpleNamespace(status="RUNNING", last_result={"mlflow_run_id": "run-12", "training_iteration": 2})
     callback.on_trial_result(1, [trial], trial, {"sel_test_acc": 0.65})
+    mlflow_store.completed.add("run-12")
     callback.on_trial_complete(2, [trial], trial)
     assert (progress_records[-1]["done"], progress_records[-1]["best"]) == (13, 0.701)
+    # a run completed before the driver stopped, which Tune's older state brings back: counted once
+    again = SimpleNamespace(status="RUNNING", last_result={"mlflow_run_id": "run-3", "training_iteration": 12})
+    mlflow_store.completed.add("run-3")
+    callback.on_trial_complete(3, [again], again)
+    assert progress_records[-1]["done"] == 13
 
 
 def test_a_failed_trial_is_counted_failed_and_not_running(progress_records):

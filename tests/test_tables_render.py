@@ -75,9 +75,10 @@ def test_caption_and_explain_name_the_set_overrides_every_cell_ran_with():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}),
                       provenance=T.Provenance(overrides={"model.drop_rate": 0.3}))
     caption = TF.caption_text(t, T.CaptionFacts(overrides={"model.drop_rate": 0.3}))
-    assert "Every cell ran with model.drop_rate = 0.3 (--set), over what the sweep's spec and its rows set." in caption
+    assert ("Every cell ran with model.drop_rate = 0.3, set on the command line over what the sweep's spec and "
+            "its rows set.") in caption
     assert "Overrides (--set, over the spec and every row): model.drop_rate = 0.3" in TF.explain(t, "A")
-    assert "(--set)" not in TF.caption_text(t, T.CaptionFacts())
+    assert "command line" not in TF.caption_text(t, T.CaptionFacts())
 
 
 def test_caption_labels_best_test_epoch_as_optimistic():
