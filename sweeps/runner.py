@@ -286,6 +286,7 @@ class SweepCallback(tune.Callback):
         self._unmarked: list[tuple[str, str, int]] = []   # (run_id, "ended" | "failed", step)
         self._marks_tried = 0.0
         self._marks_warned = False
+        self._counted_runs: frozenset[str] = frozenset()   # completed before this run of the invocation
 
     def continue_after(self, standing: "Standing") -> None:
         """Count from what earlier runs of the invocation left in MLflow, so that a continued sweep's
@@ -321,6 +322,7 @@ class SweepCallback(tune.Callback):
         result = trial.last_result or {}
         run_id = result.get("mlflow_run_id")
         # a run completed before the driver stopped may come back from Tune's state: counted already
+        # (getattr: a callback pickled by an older version lacks the attribute)
         if run_id not in getattr(self, "_counted_runs", ()):
             self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
         if run_id:
@@ -419,14 +421,18 @@ class SweepCallback(tune.Callback):
 class Standing:
     """Where an invocation stands in MLflow when a run continues it (SweepCallback.continue_after)."""
 
-    done: int                           # cells (trials) completed
+    completed_runs: frozenset[str]      # MLflow run ids of the completed cells (trials)
     pruned: int
     best: float | None                  # the best of the runs' latest values of the sweep's metric
     total: int                          # the invocation's cells (a search: its samples) now
-    completed_runs: frozenset[str]      # MLflow run ids of the completed ones
+
+    @property
+    def done(self) -> int:
+        return len(self.completed_runs)
 
 
 def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: str, total: int) -> Standing:
+    """Read from the invocation's child runs in MLflow (what a driver that stopped left there)."""
     runs = tracking.child_runs(client, experiment_id, parent_id)
     completed = frozenset(r.info.run_id for r in runs
                           if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED)
@@ -434,7 +440,7 @@ def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: s
     values = [r.data.metrics[metric] for r in runs
               if isinstance(r.data.metrics.get(metric), float) and not math.isnan(r.data.metrics[metric])]
     best = (max if mode == "max" else min)(values) if values else None
-    return Standing(len(completed), pruned, best, total, completed)
+    return Standing(completed, pruned, best, total)
 
 
 def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
@@ -574,14 +580,14 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
         schema.TAG_DATA_FINGERPRINT: json.dumps(fingerprints, sort_keys=True),
         schema.TAG_SYNTHETIC: str(synthetic).lower(),
         schema.TAG_SEEDS: json.dumps(list(prepared.plan.seeds)),
-        schema.TAG_OVERRIDES: _parent_tags_overrides(prepared),
+        schema.TAG_OVERRIDES: _overrides_tag(prepared),
         schema.TAG_GIT_COMMIT: tracking.git_commit(),
         schema.TAG_VERSIONS: json.dumps(tracking.package_versions(), sort_keys=True),
         tracking.TAG_INVOCATION: prepared.invocation_key,
     }
 
 
-def _parent_tags_overrides(prepared: PreparedSweep) -> str:
+def _overrides_tag(prepared: PreparedSweep) -> str:
     """The --set of the invocation (part of its identity, so the same on every run of it)."""
     return json.dumps(dict(prepared.plan.overrides), sort_keys=True, default=str)
 
@@ -770,7 +776,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         parent_id = parent.info.run_id
         tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
                                               schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
-                                              schema.TAG_OVERRIDES: _parent_tags_overrides(prepared)})
+                                              schema.TAG_OVERRIDES: _overrides_tag(prepared)})
         client.update_run(parent_id, status="RUNNING")
         log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
     marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)

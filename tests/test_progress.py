@@ -56,7 +56,7 @@ def test_a_continued_sweep_counts_from_what_earlier_runs_completed_and_keeps_the
                                                                                          mlflow_store):
     callback = SweepCallback("http://127.0.0.1:5000", total=10, metric="sel_test_acc", mode="max")
     earlier = frozenset({f"run-{i}" for i in range(12)})
-    callback.continue_after(runner.Standing(12, 0, 0.701, 15, earlier))   # 5 cells more since it began
+    callback.continue_after(runner.Standing(earlier, 0, 0.701, 15))   # 5 cells more since it began
     callback.setup()                                       # where it stands, before its first epoch
     first = progress_records[-1]
     assert (first["done"], first["total"], first["best"]) == (12, 15, 0.701)
