@@ -142,6 +142,10 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
             outcome = run_sweep(prepared, resume_only=resume_only)
     except (SweepError, TrackingError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:   # a second Ctrl-C, or one outside training: the invocation is marked interrupted
+        click.echo(f"sweep {prepared.spec.name} stopped by Ctrl-C; `sweeps run {name}` again continues it "
+                   f"(or starts it, if it had not begun)", err=True)
+        sys.exit(130)
     counts = ", ".join(f"{v} {k}" for k, v in outcome.counts.items() if v)
     click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "
                f"({counts or 'no cells'}; {outcome.skipped_cells} already done before). "

@@ -753,7 +753,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
         if all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
             log.info("sweep %s: every cell is already completed in run %s", spec.name, parent.info.run_id)
-            if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+            if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
+                _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
             counts = {schema.STATUS_COMPLETED: len(plan.cells)}
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
@@ -779,89 +780,105 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                               schema.TAG_OVERRIDES: _overrides_tag(prepared)})
         client.update_run(parent_id, status="RUNNING")
         log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
-    marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
-    tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
+    with _interrupted_if_cut_short(client, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
+        marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
+        tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
 
-    statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-    done_before = sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
+        statuses = tracking.cell_statuses(client, experiment_id, parent_id)
+        done_before = sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
 
-    from sweeps.trainable import train_cell
+        from sweeps.trainable import train_cell
 
-    resources = {"cpu": prepared.cpus_per_trial, "gpu": prepared.gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets), resources)
-    # storage + invocation: where a trial looks for its cell's checkpoint when Tune hands it none
-    # (sweeps.trainable.salvaged_state)
-    context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
-               "tracking_uri": prepared.tracking_uri, "experiment_id": experiment_id,
-               "parent_run_id": parent_id, "storage": str(prepared.storage_path),
-               "invocation": invocation_prefix(spec.name, parent_id)}
-    threads = max(1, int(prepared.cpus_per_trial))
-    total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
-    interrupted = False
-    tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
+        resources = {"cpu": prepared.cpus_per_trial, "gpu": prepared.gpus_per_trial}
+        trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets), resources)
+        # storage + invocation: where a trial looks for its cell's checkpoint when Tune hands it none
+        # (sweeps.trainable.salvaged_state)
+        context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
+                   "tracking_uri": prepared.tracking_uri, "experiment_id": experiment_id,
+                   "parent_run_id": parent_id, "storage": str(prepared.storage_path),
+                   "invocation": invocation_prefix(spec.name, parent_id)}
+        threads = max(1, int(prepared.cpus_per_trial))
+        total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
+        interrupted = False
+        tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
 
-    # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
-    remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
-    restorable = bool(tune_path) and tune.Tuner.can_restore(tune_path)
-    if restorable and (remaining or spec.kind == "search"):
-        unreadable = unreadable_tune_state(Path(tune_path))
-        if unreadable is not None:
-            restorable = False
-            log.warning("the saved state of Tune experiment %s cannot be read (%s), as when a driver is killed "
-                        "while Tune writes it; its unfinished cells continue in a new Tune experiment, each "
-                        "from its newest checkpoint left in storage", tune_path, unreadable)
-    if restorable and (remaining or spec.kind == "search"):
-        log.info("restoring the Tune experiment %s", tune_path)
-        tuner = restore_tuner(tune_path, trainable,
-                              standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
-        with _fitting():
-            grid = tuner.fit()
-        interrupted = _was_interrupted(grid)
-    # 2. cells never started (or a first run): a new Tune experiment over just those
-    statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-    remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
-    fresh_search = spec.kind == "search" and not restorable
-    if not interrupted and (remaining if spec.kind == "table" else fresh_search):
-        name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
-        tune_path = str(prepared.storage_path / name)
-        tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
-        callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
-                                 expected_trials=len(remaining) if spec.kind == "table" else total,
-                                 marks_file=str(marks_file))
-        if parent is not None:
-            callback.continue_after(standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
-        tune_config, run_config = _tune_configs(prepared, callback, name)
+        # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
+        remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
+        restorable = bool(tune_path) and tune.Tuner.can_restore(tune_path)
+        if restorable and (remaining or spec.kind == "search"):
+            unreadable = unreadable_tune_state(Path(tune_path))
+            if unreadable is not None:
+                restorable = False
+                log.warning("the saved state of Tune experiment %s cannot be read (%s), as when a driver is killed "
+                            "while Tune writes it; its unfinished cells continue in a new Tune experiment, each "
+                            "from its newest checkpoint left in storage", tune_path, unreadable)
+        if restorable and (remaining or spec.kind == "search"):
+            log.info("restoring the Tune experiment %s", tune_path)
+            tuner = restore_tuner(tune_path, trainable,
+                                  standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
+            with _fitting():
+                grid = tuner.fit()
+            interrupted = _was_interrupted(grid)
+        # 2. cells never started (or a first run): a new Tune experiment over just those
+        statuses = tracking.cell_statuses(client, experiment_id, parent_id)
+        remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
+        fresh_search = spec.kind == "search" and not restorable
+        if not interrupted and (remaining if spec.kind == "table" else fresh_search):
+            name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
+            tune_path = str(prepared.storage_path / name)
+            tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
+            callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
+                                     expected_trials=len(remaining) if spec.kind == "table" else total,
+                                     marks_file=str(marks_file))
+            if parent is not None:
+                callback.continue_after(standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
+            tune_config, run_config = _tune_configs(prepared, callback, name)
+            if spec.kind == "table":
+                cells = [dataclasses.replace(c, config=dataclasses.replace(
+                    c.config, num_threads=c.config.num_threads or threads)) for c in remaining]
+                param_space = {"context": context, "cell": tune.grid_search(
+                    [_cell_payload(c, data_keys[c.data]) for c in cells])}
+            else:
+                (data_name, base), = plan.base_configs.items()
+                base = dataclasses.replace(base, num_threads=base.num_threads or threads)
+                param_space = {"context": context, "search": _search_space(prepared),
+                               "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
+                                        "run_name": "", "data_key": data_keys[data_name]}}
+            with _fitting():
+                grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
+                                  run_config=run_config).fit()
+            interrupted = _was_interrupted(grid)
+
+        statuses = tracking.cell_statuses(client, experiment_id, parent_id)
+        counts = {s: list(statuses.values()).count(s) for s in
+                  (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
         if spec.kind == "table":
-            cells = [dataclasses.replace(c, config=dataclasses.replace(
-                c.config, num_threads=c.config.num_threads or threads)) for c in remaining]
-            param_space = {"context": context, "cell": tune.grid_search(
-                [_cell_payload(c, data_keys[c.data]) for c in cells])}
+            complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
         else:
-            (data_name, base), = plan.base_configs.items()
-            base = dataclasses.replace(base, num_threads=base.num_threads or threads)
-            param_space = {"context": context, "search": _search_space(prepared),
-                           "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
-                                    "run_name": "", "data_key": data_keys[data_name]}}
-        with _fitting():
-            grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
-                              run_config=run_config).fit()
-        interrupted = _was_interrupted(grid)
+            complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
+        status = schema.STATUS_COMPLETED if complete else (
+            schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING] else schema.STATUS_FAILED)
+        report_dir = None
+        if status == schema.STATUS_COMPLETED:
+            report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
+        tracking.finish_parent(client, parent_id, status)
+        return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
+                            skipped_cells=done_before, report_dir=report_dir)
 
-    statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-    counts = {s: list(statuses.values()).count(s) for s in
-              (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
-    if spec.kind == "table":
-        complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
-    else:
-        complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
-    status = schema.STATUS_COMPLETED if complete else (
-        schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING] else schema.STATUS_FAILED)
-    report_dir = None
-    if status == schema.STATUS_COMPLETED:
-        report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
-    tracking.finish_parent(client, parent_id, status)
-    return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
-                        skipped_cells=done_before, report_dir=report_dir)
+
+@contextlib.contextmanager
+def _interrupted_if_cut_short(client, parent_id: str):
+    """Whatever stops an invocation outside Tune's `fit` (Ctrl-C while it sets up or draws its report,
+    Ray's SIGTERM handler, an error of the driver) leaves its parent run `interrupted`, as a stopped `fit`
+    does, not `running` for good: `sweeps status` then says it stopped and `sweeps resume` continues it."""
+    try:
+        yield
+    except BaseException:
+        try:
+            tracking.finish_parent(client, parent_id, schema.STATUS_INTERRUPTED)
+        except Exception as exc:   # MLflow gone as well: the original error is the one to see
+            log.warning("could not mark the MLflow parent run %s interrupted: %s", parent_id, exc)
+        raise
 
 
 def _check_search_restorable(sweep: str, parent) -> None:

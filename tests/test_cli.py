@@ -203,6 +203,19 @@ def test_run_unreachable_tracking_server_fails_naming_it_before_ray_starts(here,
     assert no_ray == []
 
 
+def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch):
+    def ctrl_c(address=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeps.runner, "connect_ray", ctrl_c)
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == 130, result.output
+    assert "sweep tiny_cli stopped by Ctrl-C; `sweeps run tiny_cli.yaml` again continues it" in result.output
+    assert "Aborted!" not in result.output
+
+
 def test_status_in_an_empty_folder_says_there_is_no_store(here):
     result = invoke("status")
     assert result.exit_code == 1

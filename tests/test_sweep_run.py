@@ -161,6 +161,45 @@ def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tra
     assert all(client.get_run(run_id).info.end_time == end for run_id, end in ended.items())
 
 
+def _parent_status(tracking_uri, name):
+    client = MlflowClient(tracking_uri)
+    parent, = client.search_runs([client.get_experiment_by_name(name).experiment_id],
+                                 filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'")
+    return parent.data.tags[schema.TAG_STATUS], parent.info.status
+
+
+def test_ctrl_c_before_the_first_fit_leaves_the_invocation_interrupted_not_running(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.tracking, "log_json_artifact", ctrl_c)   # the plan, logged before any fit
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
+    assert _parent_status(tracking_uri, "tiny") == (schema.STATUS_INTERRUPTED, "KILLED")
+
+
+def test_ctrl_c_while_the_report_is_drawn_is_made_good_by_the_next_run(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    path = spec_file(TABLE_SPEC, "tiny")
+    publish = runner._publish
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_publish", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    assert _parent_status(tracking_uri, "tiny") == (schema.STATUS_INTERRUPTED, "KILLED")
+
+    monkeypatch.setattr(runner, "_publish", publish)
+    again = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    assert again.status == "completed" and again.skipped_cells == 2, "no cell trained again"
+    assert _parent_status(tracking_uri, "tiny") == (schema.STATUS_COMPLETED, "FINISHED")
+    artifacts = [a.path for a in MlflowClient(tracking_uri).list_artifacts(again.parent_run_id, "tables")]
+    assert any(a.endswith(".tex") for a in artifacts), f"the report was drawn: {artifacts}"
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
