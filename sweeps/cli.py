@@ -246,11 +246,13 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         parent = tracking.latest_parent(client, experiment.experiment_id)
         if parent is None:
             continue
-        statuses = tracking.cell_statuses(client, experiment.experiment_id, parent.info.run_id)
-        counts = {s: list(statuses.values()).count(s) for s in
-                  (schema.STATUS_COMPLETED, schema.STATUS_RUNNING, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
-        plan_total = _planned_cells(client, parent.info.run_id)
         tags = parent.data.tags
+        statuses = [schema.seen_under(s, tags.get(schema.TAG_STATUS)) for s in
+                    tracking.cell_statuses(client, experiment.experiment_id, parent.info.run_id).values()]
+        unfinished = schema.seen_under(schema.STATUS_RUNNING, tags.get(schema.TAG_STATUS))   # or interrupted
+        counts = {s: statuses.count(s) for s in
+                  (schema.STATUS_COMPLETED, unfinished, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
+        plan_total = _planned_cells(client, parent.info.run_id)
         click.echo(f"{experiment.name}: {tags.get(schema.TAG_STATUS, '?')} "
                    f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {tags.get(schema.TAG_DATA, '?')}, "
                    f"run {parent.info.run_id})")

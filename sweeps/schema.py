@@ -56,7 +56,15 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
 STATUS_PRUNED = "pruned"
 STATUS_FAILED = "failed"
-STATUS_INTERRUPTED = "interrupted"
+STATUS_INTERRUPTED = "interrupted"   # a reader's word for a child left running by a parent that stopped
+
+
+def seen_under(child_status: str, parent_status: str | None) -> str:
+    """A child's status as readers show it: one still tagged running under a parent that stopped
+    (interrupted, or failed) is interrupted, since nobody trains it any more."""
+    if child_status == STATUS_RUNNING and parent_status in (STATUS_INTERRUPTED, STATUS_FAILED):
+        return STATUS_INTERRUPTED
+    return child_status
 
 # Per-epoch metrics (step = epoch, 1-based). val_* are absent when the validation split is empty.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_mca", "test_loss", "test_acc",

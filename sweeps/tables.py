@@ -148,10 +148,9 @@ def _child_status(run, parent_status: str) -> str:
     if status is None:  # a child that never set its tag: fall back on MLflow's own status
         status = {"RUNNING": S.STATUS_RUNNING, "SCHEDULED": S.STATUS_RUNNING,
                   "FINISHED": S.STATUS_COMPLETED}.get(run.info.status, S.STATUS_FAILED)
-    if status == S.STATUS_RUNNING and (run.info.status in ("FAILED", "KILLED")
-                                       or parent_status in (S.STATUS_INTERRUPTED, S.STATUS_FAILED)):
-        status = S.STATUS_INTERRUPTED  # nobody is training it any more
-    return status
+    if status == S.STATUS_RUNNING and run.info.status in ("FAILED", "KILLED"):
+        return S.STATUS_INTERRUPTED  # nobody is training it any more
+    return S.seen_under(status, parent_status)
 
 
 def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:

@@ -224,6 +224,27 @@ def test_status_in_an_empty_folder_says_there_is_no_store(here):
     assert not (here / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("parent_status, line", [
+    ("running", "1 completed, 1 running, 0 pruned, 0 failed"),
+    ("interrupted", "1 completed, 1 interrupted, 0 pruned, 0 failed"),   # nobody trains it any more
+])
+def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(here, store, parent_status, line):
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    parent = client.create_run(experiment, tags={schema.TAG_ROLE: schema.ROLE_PARENT,
+                                                 schema.TAG_STATUS: parent_status}).info.run_id
+    for cell, status in (("a", "completed"), ("b", "running")):
+        client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                            schema.TAG_CELL_ID: cell, schema.TAG_STATUS: status})
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert f"tiny_cli: {parent_status} " in result.output and f"  {line}\n" in result.output, result.output
+
+
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     from mlflow.tracking import MlflowClient
 
