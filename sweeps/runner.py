@@ -331,7 +331,8 @@ class SweepCallback(tune.Callback):
         self._warm_up_in_the_tail(trials, ended=trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        run_id = (trial.last_result or {}).get("mlflow_run_id")
+        # a trial that failed before its first epoch's report never told its run id: found by its trial id
+        run_id = (trial.last_result or {}).get("mlflow_run_id") or trial_reference(trial)
         self.counts["failed"] += 1
         if run_id:
             self._queue_mark(run_id, "failed", 0)
@@ -443,17 +444,40 @@ def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: s
     return Standing(completed, pruned, best, total)
 
 
+TRIAL_REFERENCE = "trial:"   # a mark's run named by its trial, "trial:<experiment>/<parent run>/<trial id>"
+
+
+def trial_reference(trial) -> str | None:
+    """A failed trial's run as its trial names it, for a mark made once MLflow answers (`make_mark`)."""
+    context = (getattr(trial, "config", None) or {}).get("context") or {}
+    if not (context.get("experiment_id") and context.get("parent_run_id") and getattr(trial, "trial_id", None)):
+        return None
+    return f"{TRIAL_REFERENCE}{context['experiment_id']}/{context['parent_run_id']}/{trial.trial_id}"
+
+
+def _run_of(client, run_id: str) -> str | None:
+    """The MLflow run id a mark names: itself, or the run a trial reference's trial opened (None if none)."""
+    if not run_id.startswith(TRIAL_REFERENCE):
+        return run_id
+    experiment_id, parent_id, trial_id = run_id[len(TRIAL_REFERENCE):].split("/", 2)
+    run = tracking.find_trial_run(client, experiment_id, parent_id, trial_id)
+    return None if run is None else run.info.run_id
+
+
 def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
     """One ended trial's mark in MLflow; returns the status set. outcome "failed": failed; "ended": pruned
-    at `step` unless its trial completed the run itself (None). A mark the server refuses (a deleted run:
-    retrying cannot help) is logged and dropped (None)."""
+    at `step`; neither if its trial completed the run itself (None). `run_id` may be a trial reference
+    (`trial_reference`): a trial that failed before it opened its run has nothing to mark (None). A mark the
+    server refuses (a deleted run: retrying cannot help) is logged and dropped (None)."""
     try:
+        run_id = _run_of(client, run_id)
+        if run_id is None or client.get_run(run_id).data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED:
+            return None
         if outcome == "failed":
             tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
             return schema.STATUS_FAILED
-        if client.get_run(run_id).data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
-            tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
-            return schema.STATUS_PRUNED
+        tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
+        return schema.STATUS_PRUNED
     except MlflowException as exc:
         if not _refused(exc):
             raise

@@ -353,6 +353,15 @@ def find_cell_run(client: MlflowClient, experiment_id: str, parent_run_id: str, 
     return runs[0] if runs else None
 
 
+def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str):
+    """The child run a Tune trial of one invocation opened (`CellRun.open` tags it), or None."""
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
+                                            f"tags.`{schema.TAG_TRIAL_ID}` = '{trial_id}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
 # what a failed log call raises: MLflow's errors (REST errors after its retries), a sqlite store's
 # errors (locked, disk full) and the OS errors below them
 _LOG_ERRORS = (MlflowException, SQLAlchemyError, OSError)

@@ -183,6 +183,7 @@ class _Store:
         self.retries_seen: list = []
         self.completed: set[str] = set()     # runs their trials completed themselves
         self.deleted: set[str] = set()
+        self.trial_runs: dict[tuple, str] = {}   # (experiment, parent run, trial id) -> the run it opened
 
     def get_run(self, run_id):
         self.retries_seen.append(os.environ.get(tracking.RETRIES_ENV))
@@ -196,12 +197,19 @@ class _Store:
     def mark(self, client, run_id, status, pruned_step=None):
         self.marks.append((run_id, status, pruned_step))
 
+    def find_trial_run(self, client, experiment_id, parent_run_id, trial_id):
+        if self.down:
+            raise MlflowException("API request to http://127.0.0.1:5000 failed: Connection refused")
+        run_id = self.trial_runs.get((experiment_id, parent_run_id, trial_id))
+        return run_id and SimpleNamespace(info=SimpleNamespace(run_id=run_id))
+
 
 @pytest.fixture
 def mlflow_store(monkeypatch):
     store = _Store()
     monkeypatch.setattr(tracking, "client_for", lambda uri: store)
     monkeypatch.setattr(tracking, "mark_cell", store.mark)
+    monkeypatch.setattr(tracking, "find_trial_run", store.find_trial_run)
     monkeypatch.setattr(tracking, "reachable", lambda uri: not store.down)
     return store
 
@@ -237,7 +245,7 @@ def test_marks_wait_for_an_unreachable_server_without_holding_tunes_loop(mlflow_
         monkeypatch.setattr(runner, "MARK_RETRY_S", 0.0)
         callback.on_step_begin(4, trials)
     assert mlflow_store.marks == [("run-a", "pruned", 1), ("run-b", "failed", None)]
-    assert mlflow_store.retries_seen == ["0"], "one attempt, MLflow's retries off"
+    assert mlflow_store.retries_seen == ["0", "0"], "one attempt per mark, MLflow's retries off"
     assert callback.counts == {"done": 0, "pruned": 1, "failed": 1}
     assert "are marked in MLflow" in caplog.text and os.environ[tracking.RETRIES_ENV] == "7"
 
@@ -329,6 +337,39 @@ def test_a_callback_pickled_before_marks_were_queued_still_marks(mlflow_store):
     callback.on_step_begin(1, trials)
     callback.on_trial_complete(2, trials, trials[0])
     assert mlflow_store.marks == [("run-a", "pruned", 1)]
+
+
+def _failed_before_reporting(trial_id: str) -> SimpleNamespace:
+    """A trial that errored before its first epoch's report: no run id in its (empty) last result."""
+    return SimpleNamespace(status="ERROR", last_result={}, trial_id=trial_id,
+                           config={"context": {"experiment_id": "7", "parent_run_id": "parent-1"}})
+
+
+def test_a_trial_that_failed_before_reporting_gets_the_run_it_opened_marked_failed(mlflow_store, monkeypatch,
+                                                                                    tmp_path):
+    # found by the trial id its run is tagged with, also when MLflow answers only later (the kept file)
+    mlflow_store.trial_runs[("7", "parent-1", "t_00001")] = "run-x"
+    mlflow_store.down = True
+    monkeypatch.setattr(tracking, "wait_for_tracking", lambda uri, wait_s: (_ for _ in ()).throw(
+        tracking.TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s} s")))
+    kept = tmp_path / "unmarked.json"
+    trials = [_failed_before_reporting("t_00001"), _failed_before_reporting("t_00002")]   # t_00002 opened none
+    callback = SweepCallback("http://127.0.0.1:5000", total=2, metric="val_acc", mode="max", marks_file=str(kept))
+    for trial in trials:
+        callback.on_trial_error(1, trials, trial)
+    callback.on_experiment_end(trials)
+    assert callback.counts["failed"] == 2 and mlflow_store.marks == []
+    mlflow_store.down = False
+    assert runner.replay_marks(mlflow_store, kept) == 1
+    assert mlflow_store.marks == [("run-x", "failed", None)]
+
+
+def test_a_run_its_trial_completed_is_never_marked_failed(mlflow_store):
+    # e.g. a trial that errors after its run completed: the run's result stands
+    mlflow_store.completed.add("run-a")
+    trials = [SimpleNamespace(status="ERROR", last_result={"mlflow_run_id": "run-a", "training_iteration": 3})]
+    SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max").on_trial_error(1, trials, trials[0])
+    assert mlflow_store.marks == []
 
 
 # --------------------------------------------------------------------------- marks kept on disk for the next run

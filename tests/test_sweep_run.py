@@ -200,6 +200,20 @@ def test_ctrl_c_while_the_report_is_drawn_is_made_good_by_the_next_run(
     assert any(a.endswith(".tex") for a in artifacts), f"the report was drawn: {artifacts}"
 
 
+def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_local, tmp_path, tracking_uri,
+                                                                          spec_file):
+    # its trial never reported its run id: the driver finds the run by the trial id it is tagged with
+    broken = tmp_path / "not_weights.pth"
+    broken.write_bytes(b"not a checkpoint")
+    text = TABLE_SPEC.replace('  - {label: MAD, set: {model.drop_variant: mad}}',
+                              f'  - {{label: Broken, set: {{model.stem: ir50, model.stem_checkpoint: "{broken}"}}}}')
+    outcome = run_sweep(prepare(spec_file(text, "tiny"), _options(tmp_path, tracking_uri)))
+    assert outcome.status == "failed" and outcome.counts["failed"] == 1 and outcome.counts["running"] == 0
+    _, children = _children(tracking_uri, outcome)
+    failed, = [r for r in children if r.data.tags[schema.TAG_ARM] == "Broken"]
+    assert (failed.data.tags[schema.TAG_STATUS], failed.info.status) == ("failed", "FAILED")
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
