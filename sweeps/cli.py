@@ -299,7 +299,8 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
 @click.option("--format", "fmt", default="markdown", show_default=True,
               type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]), help="Output format.")
 @click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
-                               "or best_test_acc (the best test epoch, as commonly reported).")
+                               "or best_test_acc (the best test epoch, as commonly reported); acc or mca: the "
+                               "accuracy or mean class accuracy under the spec's own selection rule.")
 @click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Decimals of the percentages in the table.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
@@ -315,7 +316,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_ro
     try:
         result = sweep_table(runs, spec, metric)
         if explain_row is not None:
-            click.echo(explain(result, explain_row, runs))
+            click.echo(explain(result, explain_row, runs, decimals=decimals))
             return
         content = render(result, fmt, caption_facts=caption_facts(runs, spec), decimals=decimals)
     except TableError as exc:
@@ -323,7 +324,12 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_ro
     if isinstance(content, bytes) and not output:
         raise click.UsageError("--format parquet is binary: give -o FILE")
     if output:
-        Path(output).write_bytes(content) if isinstance(content, bytes) else Path(output).write_text(content)
+        path = Path(output)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)   # `-o paper/tables/t.tex` in a fresh checkout
+            path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the table to {output}: {exc}") from exc
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(content)

@@ -15,7 +15,7 @@ from sweeps import schema
 from sweeps.figures import log_figures, plot_sweep
 from sweeps.table_formats import write_tables
 from sweeps.tables import (CaptionFacts, ResultTable, SweepRuns, TableError, load_sweep_runs, log_to_parent,
-                           table_from_runs)
+                           resolve_metric, table_from_runs)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def recorded_spec(runs: SweepRuns) -> SweepSpec:
 def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> ResultTable:
     """The spec's layout: arms in declared order, its baseline and metrics; `metric` replaces the first."""
     metrics = list(spec.table.metrics)
-    primary = metric or metrics[0]
+    primary = resolve_metric(metric, metrics[0]) if metric else metrics[0]   # "mca": the spec's rule's MCA
     extra = [m for m in metrics if m != primary]
     paper = None
     if spec.table.paper:

@@ -16,6 +16,7 @@ import html
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -41,7 +42,7 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     if not cell.n:
         state = cell.state
         if state == "missing":
-            return "pending" if table.in_progress else "—"
+            return "pending" if table.in_progress else "not run" if _stopped(table) else "—"
         notes = [done] + [x for x in extras if not x.endswith(state)]
         return f"{state} ({', '.join(notes)})"
     text = _pct(cell.summary.mean, decimals)
@@ -55,16 +56,27 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 
+def _stopped(table: ResultTable) -> bool:
+    """The invocation stopped before its end (Ctrl-C, a failure): its unfinished cells will not finish."""
+    return table.provenance.status in (S.STATUS_INTERRUPTED, S.STATUS_FAILED)
+
+
 def delta_text(table: ResultTable, row: str, column: str, decimals: int = 2) -> str:
     if row == table.baseline:
         return "(baseline)"
     d = table.deltas.get((row, column))
     if d is None or d.delta is None:
         return "—"
-    text = f"{100 * d.delta:+.{decimals}f}"
+    text = _signed(100 * d.delta, decimals)
     if d.low is None:
         return f"{text} (n={d.n})"
-    return f"{text} [{100 * d.low:+.{decimals}f}, {100 * d.high:+.{decimals}f}]"
+    return f"{text} [{_signed(100 * d.low, decimals)}, {_signed(100 * d.high, decimals)}]"
+
+
+def _signed(x: float, decimals: int) -> str:
+    """'+0.35', '-1.20'; a value that rounds to zero is '+0.00', never '-0.00'."""
+    text = f"{x:+.{decimals}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) -> str:
@@ -87,15 +99,20 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     if facts.synthetic:
         parts.append("The data are SYNTHETIC (generated faces, not a real FER data set): the numbers test the "
                      "pipeline and say nothing about accuracy on real faces.")
+    elif "synthetic" in (facts.data or table.columns):
+        parts.append(f"The {DATA_LABELS['synthetic']} column's data are SYNTHETIC (generated faces, not a real FER "
+                     "data set): its numbers test the pipeline and say nothing about accuracy on real faces.")
     seeds = facts.seeds or tuple(sorted({s for c in table.cells.values() for s in c.values}))
     parts.append(f"Seeds: {', '.join(map(str, seeds)) or 'none'}; mean ± std (ddof = 1) over "
                  f"n = {table.n_expected} seeds per cell unless marked.")
+    complete_only = (" among its cells with every seed done, where there are any" if any(
+        c.state != "complete" and c.n for c in table.cells.values()) else "")
     rule = ("This is the honest number: the test set is used once."
             if table.metric.startswith("sel_") else
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
             if table.metric.startswith("best_test") else "")
     parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
-    parts.append(f"Bold: best mean of its column. †: not significantly different from it (two-sided paired "
+    parts.append(f"Bold: best mean of its column{complete_only}. †: not significantly different from it (two-sided paired "
                  f"t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
                  f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
                  "cells with fewer than 2 matched seeds are not tested.")
@@ -107,6 +124,9 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      "rule may differ from ours.")
     if table.in_progress:
         parts.append("The sweep is still running: cells marked k/n done are incomplete.")
+    elif _stopped(table) and any(c.state != "complete" for c in table.cells.values()):
+        parts.append(f"INCOMPLETE: the sweep stopped ({table.provenance.status}) before every cell finished; "
+                     "cells marked k/n done, interrupted, failed or not run lack seeds.")
     return " ".join(parts)
 
 
@@ -166,6 +186,9 @@ _LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
                 "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "\u00a0": "~"}
 
 
+_NEGATIVE_NUMBER = re.compile(r"(?<![\w.])-(?=\d)")   # "-3.90", "[-46.26": in a number, not "ResNet-50"
+
+
 def latex_escape(text: str) -> str:
     """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use)."""
     return "".join(_LATEX_CHARS.get(ch, ch) for ch in text)
@@ -193,7 +216,7 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
             lines.append(r"    \midrule")
         texts = []
         for text, bold, tied in entries:
-            t = latex_escape(text)
+            t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
         lines.append(f"    {latex_escape(label_)} & {' & '.join(texts)} \\\\")
     lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""]

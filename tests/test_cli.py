@@ -346,6 +346,17 @@ def test_e2e_table_latex_to_a_file(tiny_run):
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "\\toprule" in text and "No dropping" in text and "MAD" in text
+    nested = folder / "paper" / "tables" / "t.tex"   # folders a fresh paper checkout does not have yet
+    result = invoke("table", "tiny_cli", "--format", "latex", "-o", nested, "--tracking-uri", uri)
+    assert result.exit_code == 0 and nested.read_text() == text, result.output
+
+
+@pytest.mark.slow
+def test_e2e_table_metric_mca_is_the_mean_class_accuracy_of_the_specs_selection_rule(tiny_run):
+    _, uri, _ = tiny_run
+    result = invoke("table", "tiny_cli", "--format", "markdown", "--metric", "mca", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    assert "test mean class accuracy at the epoch selected on the validation split" in result.output
 
 
 @pytest.mark.slow
@@ -381,6 +392,9 @@ def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
     [mad] = client.search_runs([experiment.experiment_id], filter_string="attributes.run_name = 'tiny_cli/MAD/seed0'")
     assert f"run {mad.info.run_id}" in result.output
     assert "Row 'MAD' of sweep tiny_cli" in result.output
+    accuracy = f"{100 * mad.data.metrics['sel_test_acc']:.1f}"
+    one_decimal = invoke("table", "tiny_cli", "--explain", "MAD", "--decimals", "1", "--tracking-uri", uri).output
+    assert f"seed 0: {accuracy}  run" in one_decimal, "--decimals holds for --explain too"
 
 
 @pytest.mark.slow

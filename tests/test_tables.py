@@ -216,6 +216,24 @@ def test_build_table_best_per_column():
     assert [t.cell(r, "d").best for r in "AB"] == [False, True]
 
 
+def test_build_table_equal_means_are_all_best_whatever_their_float_rounding():
+    # (131 + 135) / 2 and (132 + 134) / 2 of 525 test images: the same 25.33 %, different last bits
+    a, b = T.stats.describe([131 / 525, 135 / 525]).mean, T.stats.describe([132 / 525, 134 / 525]).mean
+    assert a != b
+    t = T.build_table(frame({("A", "d"): {0: 131 / 525, 1: 135 / 525}, ("B", "d"): {0: 132 / 525, 1: 134 / 525}}),
+                      rows=["A", "B"])
+    assert t.cell("A", "d").best and t.cell("B", "d").best
+
+
+def test_build_table_best_is_among_the_cells_with_every_seed_while_any_has_them():
+    # a higher mean over fewer seeds (one still training) is not the column's best
+    cells = {("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.90, 1: "running"}}
+    t = T.build_table(frame(cells), rows=["A", "B"], seeds=[0, 1])
+    assert t.cell("A", "d").best and not t.cell("B", "d").best
+    only_partial = T.build_table(frame({("B", "d"): {0: 0.90, 1: "running"}}), rows=["B"], seeds=[0, 1])
+    assert only_partial.cell("B", "d").best, "a column without a complete cell still has a best"
+
+
 def test_build_table_tie_when_not_significant_after_holm():
     # B - A over seeds: +0.05, -0.03, +0.04 -> p ~ 0.5: tied; C - A: large and consistent: not tied
     t = T.build_table(frame({("A", "d"): {0: 0.90, 1: 0.92, 2: 0.91}, ("B", "d"): {0: 0.85, 1: 0.95, 2: 0.87},

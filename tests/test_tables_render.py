@@ -81,6 +81,32 @@ def test_caption_and_explain_name_the_set_overrides_every_cell_ran_with():
     assert "command line" not in TF.caption_text(t, T.CaptionFacts())
 
 
+@pytest.mark.parametrize("status", ["interrupted", "failed"])
+def test_a_stopped_sweeps_table_says_it_is_incomplete_and_which_cells_never_ran(status):
+    t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), rows=["A", "B"], seeds=[0, 1],
+                      provenance=T.Provenance(status=status))
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert f"INCOMPLETE: the sweep stopped ({status}) before every cell finished" in caption
+    assert "| B | not run |" in TF.render(t, "markdown")
+    finished = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), rows=["A"], seeds=[0, 1],
+                             provenance=T.Provenance(status=status))
+    assert "INCOMPLETE" not in TF.caption_text(finished, T.CaptionFacts()), "every cell done: nothing missing"
+
+
+def test_a_synthetic_column_beside_real_data_is_called_synthetic():
+    t = T.build_table(frame({("A", "synthetic"): {0: 0.8}, ("A", "rafdb"): {0: 0.7}}), rows=["A"])
+    caption = TF.caption_text(t, T.CaptionFacts(data=("rafdb", "synthetic"), synthetic=False))
+    assert "The Synthetic column's data are SYNTHETIC" in caption
+
+
+def test_latex_writes_negative_numbers_with_a_minus_sign_and_no_negative_zero():
+    t = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.90, 2: 0.85}, ("B", "d"): {0: 0.79, 1: 0.91, 2: 0.85},
+                             ("C", "d"): {0: 0.79999, 1: 0.89999, 2: 0.85}}), rows=["A", "B", "C"], baseline="A")
+    tex = TF.render(t, "latex")
+    assert "[$-$" in tex and "[-" not in tex, "a minus sign inside the interval, not a hyphen"
+    assert "-0.00" not in tex and "+0.00" in TF.delta_text(t, "C", "d")
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
@@ -91,7 +117,9 @@ def test_caption_labels_best_test_epoch_as_optimistic():
 def test_markdown_marks_unfinished_cells(rendered):
     _, table, facts = rendered
     md = TF.render(table, "markdown", caption_facts=facts)
-    assert "84.50 (1/3 done)" in md and "failed (0/3 done)" in md and "**63.50 ± 0.71 (2/3 done)**" in md
+    assert "84.50 (1/3 done)" in md and "failed (0/3 done)" in md
+    # the best of a column is among its cells with every seed: a higher mean over fewer seeds is not bold
+    assert "| 63.50 ± 0.71 (2/3 done)† |" in md and "| **62.17 ± 0.76** |" in md
 
 
 def test_parquet_one_row_per_cell_with_reproducibility_record(rendered):
