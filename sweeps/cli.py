@@ -47,11 +47,12 @@ def _setup_logging(verbose: bool) -> None:
         tune_logger = logging.getLogger(name)
         if not any(isinstance(f, _WithoutTunesOwnHints) for f in tune_logger.filters):
             tune_logger.addFilter(_WithoutTunesOwnHints())
-    progress = logging.getLogger("sweeps.progress")
-    progress.setLevel(logging.INFO)
-    progress.propagate = False
-    if not progress.handlers:
-        progress.addHandler(_EchoProgress())
+    for name in ("sweeps.progress", "sweeps.data"):   # the progress line; what each data set decoded to
+        progress = logging.getLogger(name)
+        progress.setLevel(logging.INFO)
+        progress.propagate = False
+        if not progress.handlers:
+            progress.addHandler(_EchoProgress())
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict:
@@ -117,6 +118,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     from sweeps.runner import SweepError, prepare, run_sweep
     from sweeps.tracking import TrackingError
     from search_spaces.data_option import DataOptionError
+    from transfer_core.data import DataError
 
     try:
         prepared = prepare(name, _run_options(**kw))
@@ -140,7 +142,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     try:
         with contextlib.redirect_stdout(sys.stderr):   # Tune's own prints go with the progress: stdout is the outcome
             outcome = run_sweep(prepared, resume_only=resume_only)
-    except (SweepError, TrackingError) as exc:
+    except (SweepError, TrackingError, DataError) as exc:   # DataError: an image found unreadable in decoding
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:   # a second Ctrl-C, or one outside training: the invocation is marked interrupted
         click.echo(f"sweep {prepared.spec.name} stopped by Ctrl-C; `sweeps run {name}` again continues it "

@@ -34,6 +34,7 @@ from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sweeps.progress")
+data_log = logging.getLogger("sweeps.data")   # what each data set decoded to (the CLI always shows it)
 
 
 class SweepError(RuntimeError):
@@ -240,9 +241,71 @@ def decode_data(configs: list[TrialConfig]) -> dict[str, Any]:
         key = data_key(config)
         if key not in datasets:
             datasets[key] = load_splits(config.data, config.model.image_size)
-            log.info("decoded %s: %d train / %d val / %d test", config.data.dataset,
-                     len(datasets[key].train), len(datasets[key].val), len(datasets[key].test))
     return datasets
+
+
+def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, str]) -> dict:
+    """What each data set of the sweep decoded to (the parent run's data.json, and a line each on the
+    console): split and class sizes, where validation came from, images the readers skipped."""
+    record = {}
+    for choice in prepared.data:
+        if choice.name not in keys:
+            continue
+        splits = datasets[keys[choice.name]]
+        info = splits.info or {}
+        record[choice.name] = {
+            "dataset": splits.dataset, "root": choice.root, "fingerprint": splits.fingerprint,
+            "images": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+            "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
+            "val_source": info.get("val_source"), "skipped": info.get("skipped", 0),
+            "skipped_files": list(info.get("skipped_files") or [])[:100]}
+    return record
+
+
+def _log_data(record: Mapping[str, dict]) -> None:
+    for name, r in record.items():
+        images = r["images"]
+        data_log.info("%s%s: %d train / %d val / %d test images, %d classes; validation: %s%s", name,
+                      f" ({r['root']})" if r["root"] else "", images["train"], images["val"], images["test"],
+                      len(r["classes"]), r["val_source"] or "?",
+                      f"; {r['skipped']} listed image(s) skipped" if r["skipped"] else "")
+
+
+def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, str]) -> None:
+    """SweepError, before Ray starts, for a data set that decoded to no training image (every file
+    unreadable or missing: readers skip some by design); a warning for one without validation images,
+    whose cells then select their last epoch, not the best-validation one."""
+    for choice in prepared.data:
+        if choice.name not in keys:
+            continue
+        splits = datasets[keys[choice.name]]
+        where = f"data set {choice.name!r}" + (f" at {choice.root}" if choice.root else "")
+        if not len(splits.train):
+            raise SweepError(f"{where} has no usable training image (every listed image is missing or "
+                             f"unreadable: see the warnings above); check the download", option="--data")
+        if not len(splits.val):
+            log.warning("%s has no validation image: its cells report the test accuracy of their last epoch as "
+                        "sel_test_acc, not of an epoch chosen on validation", where)
+
+
+def check_data_unchanged(prepared: PreparedSweep, parent, fingerprints: Mapping[str, str]) -> None:
+    """SweepError when a data set differs from the one the invocation being continued recorded its
+    results on (a file added, changed or relabelled): its table would mix two versions of the data."""
+    try:
+        recorded = json.loads(parent.data.tags.get(schema.TAG_DATA_FINGERPRINT) or "{}")
+    except ValueError:
+        return
+    roots = {d.name: d.root for d in prepared.data}
+    for name, now in sorted(fingerprints.items()):
+        before = recorded.get(name)
+        if before and before != now:
+            where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
+            raise SweepError(
+                f"the data set {where} has changed since invocation {parent.info.run_id} of "
+                f"{prepared.spec.name!r} recorded results on it (fingerprint {before[:12]} then, {now[:12]} now): "
+                f"continuing would put results of two versions of the data into one table. Start a new "
+                f"invocation on the data as it is now with `sweeps run {prepared.spec.name} --fresh` (the "
+                f"earlier runs stay recorded), or put the data back as it was", option="--data")
 
 
 # --------------------------------------------------------------------------- Tune callbacks
@@ -788,6 +851,11 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     datasets = decode_data(configs)
     data_keys = {cell.data: data_key(cell.config) for cell in plan.cells}
     data_keys.update({name: data_key(config) for name, config in plan.base_configs.items()})
+    data = data_record(prepared, datasets, data_keys)
+    _log_data(data)
+    check_data_of_cells(prepared, datasets, data_keys)
+    if parent is not None:
+        check_data_unchanged(prepared, parent, {name: datasets[key].fingerprint for name, key in data_keys.items()})
 
     connect_ray(prepared.options.address)
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
@@ -807,6 +875,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     with _interrupted_if_cut_short(client, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
         tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
+        tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         done_before = sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)

@@ -7,7 +7,7 @@ Parent run (run name "<sweep>@<UTC time>"):
          (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
          sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value)
-  artifacts spec.yaml, plan.json, tables/*, figures/*
+  artifacts spec.yaml, plan.json, data.json (what each data set decoded to), tables/*, figures/*
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
          sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
@@ -81,3 +81,4 @@ ARTIFACT_MODEL_STATE = "model/state_dict.pt"
 ARTIFACT_MODEL_CONFIG = "model/config.json"
 ARTIFACT_MODEL_ATTENTION = "model/attention.npz"   # transfer_core.attention.attention_record of the logged weights
 ARTIFACT_SPEC = "spec.yaml"
+ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images

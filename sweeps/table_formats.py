@@ -112,8 +112,8 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
             if table.metric.startswith("best_test") else "")
     parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
-    parts.append(f"Bold: best mean of its column{complete_only}. †: not significantly different from it (two-sided paired "
-                 f"t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
+    parts.append(f"Bold: best mean of its column{complete_only}. †: not significantly different from it "
+                 f"(two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
                  f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
                  "cells with fewer than 2 matched seeds are not tested.")
     if table.baseline is not None:

@@ -90,6 +90,16 @@ def run_cli_with_store(*args: str):
     return run_cli(*args, "--tracking-uri", "sqlite:///{tmp}/mlflow.db", "--storage", "{tmp}/ray_results")
 
 
+def run_cli_on_data(build, spoil):
+    """`sweeps run` of a valid table spec on the data folder `build(tmp)` makes, after `spoil(root)`: a
+    fault only decoding finds (prepare checks the layout, not every image)."""
+    def call(tmp: Path):
+        option = build(tmp)
+        spoil(Path(option.partition("=")[2]))
+        run_cli_with_store("run", "{spec}", "--data", option)(tmp)
+    return call
+
+
 # data folders: miniatures of the official layouts (reference/datasets.md)
 
 RAF_ENTRIES = [("train_00001.jpg", "5"), ("train_00002.jpg", "1"), ("test_0001.jpg", "2"), ("test_0002.jpg", "7")]
@@ -386,6 +396,11 @@ CASES = [
      run_cli("run", "{spec}", "--tracking-uri", "http://127.0.0.1:9", "--storage", "{tmp}/ray_results"),
      click.ClickException, r"^MLflow tracking server http://127\.0\.0\.1:9 is unreachable \(.*\); start it "
                            r"\(mlflow server --host 127\.0\.0\.1 \.\.\.\) or pass another --tracking-uri$"),
+    ("cli_data_image_unreadable_while_decoding",
+     run_cli_on_data(rafdb(["train_00001.jpg 5", "train_00002.jpg 1", "test_0001.jpg 2", "test_0002.jpg 7"]),
+                     lambda root: (root / "Image" / "aligned" / "train_00002_aligned.jpg").write_text("<html>404")),
+     click.ClickException, r"^cannot decode image {tmp}/RAF-DB/Image/aligned/train_00002_aligned\.jpg \(listed in "
+                           r"EmoLabel/list_patition_label\.txt line 2\): .*expected a readable image file"),
     ("tracking_uri_without_scheme",
      prepare_table(tracking_uri="mlflow.db"),
      TrackingError, r"^tracking URI 'mlflow\.db' is not supported: use sqlite:///PATH/mlflow\.db or "
@@ -432,3 +447,48 @@ def test_bad_input_is_rejected_before_any_trial_with_a_message_naming_it(call, e
     if expected is click.ClickException:  # a run-time failure, not a usage error
         assert not isinstance(caught.value, click.UsageError)
     assert no_ray == [] and ray.is_initialized() == ray_was_up
+
+
+# --------------------------------------------------------------------------- data found wrong once decoded
+
+def _prepared_on(tmp: Path, root: str):
+    import dataclasses
+
+    from search_spaces.data_option import DataChoice
+
+    return dataclasses.replace(prepare_table()(tmp), data=(DataChoice("rafdb", "rafdb", root),))
+
+
+def test_a_data_set_that_decodes_to_no_training_image_is_refused_before_ray_starts(tmp_path):
+    # e.g. every AffectNet image an HTML error page: the readers skip unreadable images by design
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/AffectNet")
+    empty = {"k": SimpleNamespace(train=[], val=[1], test=[1])}
+    with pytest.raises(SweepError, match=r"data set 'rafdb' at /data/AffectNet has no usable training image"):
+        sweeps.runner.check_data_of_cells(prepared, empty, {"rafdb": "k"})
+
+
+def test_a_data_set_changed_since_the_invocation_recorded_results_is_refused_naming_fresh(tmp_path):
+    # continuing would average cells trained on two versions of the data into one table
+    import json
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"), data=SimpleNamespace(
+        tags={"sweeps.data_fingerprint": json.dumps({"rafdb": "d569920c0000aaaa"})}))
+    sweeps.runner.check_data_unchanged(prepared, parent, {"rafdb": "d569920c0000aaaa"})   # unchanged: goes on
+    with pytest.raises(SweepError, match=r"the data set 'rafdb' at /data/RAF-DB/basic has changed since invocation "
+                                         r"p0123 .*\(fingerprint d569920c0000 then, 8707b1650000 now\).*"
+                                         r"`sweeps run bad --fresh`"):
+        sweeps.runner.check_data_unchanged(prepared, parent, {"rafdb": "8707b1650000bbbb"})
+
+
+def test_a_data_set_without_validation_images_is_warned_of_its_selection_falling_back(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/FER2013")
+    with caplog.at_level("WARNING", logger="sweeps.runner"):
+        sweeps.runner.check_data_of_cells(prepared, {"k": SimpleNamespace(train=[1], val=[], test=[1])},
+                                          {"rafdb": "k"})
+    assert "has no validation image: its cells report the test accuracy of their last epoch" in caplog.text

@@ -328,6 +328,23 @@ def test_e2e_run_completes(tiny_run):
 
 
 @pytest.mark.slow
+def test_e2e_run_says_and_records_what_each_data_set_decoded_to(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    _, uri, result = tiny_run
+    line = re.search(r"^\[data\] synthetic: (\d+) train / (\d+) val / (\d+) test images, 7 classes; "
+                     r"validation: carved from train", result.stderr, flags=re.M)
+    assert line, result.stderr
+    client = MlflowClient(uri)
+    parent = tracking.latest_parent(client, client.get_experiment_by_name("tiny_cli").experiment_id)
+    record = json.loads(Path(client.download_artifacts(parent.info.run_id, schema.ARTIFACT_DATA)).read_text())
+    assert [record["synthetic"]["images"][s] for s in ("train", "val", "test")] == [int(n) for n in line.groups()]
+    assert len(record["synthetic"]["class_counts"]["train"]) == 7 and record["synthetic"]["skipped"] == 0
+
+
+@pytest.mark.slow
 def test_e2e_table_markdown_shows_both_arms_and_says_synthetic(tiny_run):
     _, uri, _ = tiny_run
     result = invoke("table", "tiny_cli", "--format", "markdown", "--tracking-uri", uri)

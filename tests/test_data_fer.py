@@ -254,6 +254,19 @@ def test_fer2013_pixel_out_of_range_is_a_decode_error(tmp_path):
         load_splits(_cfg(tmp_path, "fer2013", tmp_path / "fer"), 8)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])   # Excel's "Unicode text"; an accent appended
+def test_csvs_not_saved_as_utf8_are_named(tmp_path, encoding):
+    fer = write_fer2013(tmp_path / "fer" / "fer2013.csv")
+    fer.write_bytes((fer.read_text() + "\u00e9").encode(encoding))
+    with pytest.raises(DataError, match=r"fer2013.csv: not UTF-8 text .*: expected a CSV file saved as UTF-8"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+    root = write_ferplus_png(tmp_path / "plus")
+    label = root / "FER2013Train" / "label.csv"
+    label.write_bytes((label.read_text() + "\u00e9").encode(encoding))
+    with pytest.raises(DataError, match=r"FER2013Train/label.csv: not UTF-8 text"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
 def test_fer2013_missing_csv_is_named(tmp_path):
     (tmp_path / "fer").mkdir()
     with pytest.raises(DataError, match=r"FER2013 CSV not found .*fer2013.csv \(or icml_face_data.csv"):

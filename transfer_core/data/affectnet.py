@@ -21,7 +21,6 @@ carved from train. Unreadable, non-image or missing files are skipped, logged an
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import logging
@@ -31,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, first_existing, require_root
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, first_existing,
+                                     require_root)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
     """One Manually_Annotated file list: kept items with face boxes, and counts of dropped codes."""
     rel = path.relative_to(root).as_posix()
     labels, paths, boxes, origins, dropped = [], [], [], [], []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    with csv_rows(path) as reader:
         header = False
         for row in reader:
             lineno = reader.line_num

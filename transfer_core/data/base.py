@@ -11,6 +11,8 @@ data set, the loader version, the decode parameters, the label files' contents a
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import hashlib
 import json
 import logging
@@ -18,7 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -175,6 +177,17 @@ def relative(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
+
+
+@contextlib.contextmanager
+def csv_rows(path: Path) -> Iterator:
+    """A CSV file's rows (UTF-8, a BOM allowed); one saved in another encoding is a DataError naming it."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        try:
+            yield csv.reader(f)
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: not UTF-8 text ({err}): expected a CSV file saved as UTF-8 "
+                            "(as the data set ships it)") from None
 
 
 def read_text(path: Path) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, decode_pil, require_root
+from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, decode_pil, require_root
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def read_fer_rows(path: Path, parse_emotion: bool) -> FerRows:
     usage: list[str] = []
     emotions: list[int] = []
     lines: list[int] = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    with csv_rows(path) as reader:
         try:
             head = next(reader)
         except StopIteration:
@@ -120,8 +119,7 @@ def decode_csv_rows(path: Path, plans: dict[str, SplitPlan], image_size: int,
     for split, out in outs.items():
         for i, row in enumerate(plans[split].rows):
             target[int(row)] = (split, i)
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    with csv_rows(path) as reader:
         col = [c.strip() for c in next(reader)].index("pixels")
         index = 0
         for row in reader:

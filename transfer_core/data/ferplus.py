@@ -20,14 +20,14 @@ Splits: Training = train, PublicTest (FER2013Valid) = val, PrivateTest (FER2013T
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, first_existing, require_root
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, first_existing,
+                                     require_root)
 from transfer_core.data.fer2013 import USAGE_SPLITS, decode_csv_rows, find_fer_csv, read_fer_rows
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,7 @@ def _parse_votes(fields: list[str], where: str) -> list[int]:
 def read_label_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
     """A header-less FER+ label.csv: image names, votes (N, 10), line numbers."""
     names, votes, lines = [], [], []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    with csv_rows(path) as reader:
         for row in reader:
             lineno = reader.line_num
             if not row:
@@ -88,8 +87,7 @@ def read_label_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
 def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, list[int]]:
     """fer2013new.csv: per row Usage, Image name (None for the 2016 version without it), votes, line."""
     usage, names, votes, lines = [], [], [], []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    with csv_rows(path) as reader:
         try:
             head = [c.strip() for c in next(reader)]
         except StopIteration:
