@@ -257,8 +257,8 @@ def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapp
             "dataset": splits.dataset, "root": choice.root, "fingerprint": splits.fingerprint,
             "images": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
             "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
-            "val_source": info.get("val_source"), "skipped": info.get("skipped", 0),
-            "skipped_files": list(info.get("skipped_files") or [])[:100]}
+            "val_source": info.get("val_source"), "skipped": info.get("skipped", 0),   # missing or unreadable
+            "skipped_files": list(info.get("skipped_files") or [])}
     return record
 
 
@@ -268,7 +268,7 @@ def _log_data(record: Mapping[str, dict]) -> None:
         data_log.info("%s%s: %d train / %d val / %d test images, %d classes; validation: %s%s", name,
                       f" ({r['root']})" if r["root"] else "", images["train"], images["val"], images["test"],
                       len(r["classes"]), r["val_source"] or "?",
-                      f"; {r['skipped']} listed image(s) skipped" if r["skipped"] else "")
+                      f"; {r['skipped']} listed image(s) missing or unreadable, skipped" if r["skipped"] else "")
 
 
 def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, str]) -> None:

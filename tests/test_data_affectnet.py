@@ -125,11 +125,13 @@ def test_affectnet_corrupt_image_is_skipped_and_counted(tmp_path, caplog):
     assert again.info["cache_hit"] and again.info["skipped"] == 1
 
 
-def test_affectnet_missing_image_is_skipped_and_counted(tmp_path):
+def test_affectnet_missing_image_is_skipped_and_counted(tmp_path, caplog):
     root = make_lists(tmp_path / "an", [0, 1, 2], [4])
     (root / "Manually_Annotated" / "Manually_Annotated_Images" / "101" / "train001abc.jpg").unlink()
-    splits = load_splits(_cfg(tmp_path, root), 8)
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
     assert splits.train.labels.tolist() == [0, 2] and splits.info["skipped"] == 1
+    assert "1 of 4 listed images (25.0 %) are missing" in caplog.text, "a partial download shows its share"
 
 
 def test_affectnet_images_folder_at_top_level_is_found(tmp_path):

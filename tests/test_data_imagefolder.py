@@ -50,6 +50,37 @@ def test_imagefolder_val_folder_is_the_validation_split(tmp_path):
     assert len(splits.train) == 6 and len(splits.val) == 6 and splits.info["val_source"] == "val/ folder"
 
 
+@pytest.mark.parametrize("name", ["valid", "validation"])   # POSTER_V2's trees have valid/
+def test_imagefolder_valid_or_validation_folder_is_the_validation_split(tmp_path, name):
+    splits = load_splits(_cfg(tmp_path, make_tree(tmp_path / "d", ("train", name, "test")), val_fraction=0.5), 8)
+    assert len(splits.train) == 6 and len(splits.val) == 6 and splits.info["val_source"] == f"{name}/ folder"
+
+
+def test_imagefolder_with_two_validation_folders_is_an_error_naming_them(tmp_path):
+    root = make_tree(tmp_path / "d", ("train", "val", "valid", "test"))
+    with pytest.raises(DataError, match=r"has 2 validation folders \(val/, valid/\): expected at most one of "
+                                        r"val/, valid/, validation/"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_ignores_an_archivers_folder_among_the_classes(tmp_path):
+    root = make_tree(tmp_path / "d")
+    (root / "train" / "__MACOSX").mkdir()
+    (root / "train" / "__MACOSX" / "._0.png").write_bytes(b"resource fork")
+    assert class_names_of(_cfg(tmp_path, root)) == ("angry", "happy", "neutral")
+    assert len(load_splits(_cfg(tmp_path, root), 8).train) == 6
+
+
+def test_imagefolder_empty_class_folder_in_train_is_an_error_naming_it(tmp_path):
+    # it would become a class of the model's output that no image teaches
+    root = make_tree(tmp_path / "d")
+    for split in ("train", "test"):
+        (root / split / "unsorted").mkdir()
+    with pytest.raises(DataError, match=r"image folder .*/train/unsorted holds no images: every class folder of "
+                                        r"train/ is a class the model learns"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_imagefolder_without_val_folder_carves_val(tmp_path):
     splits = load_splits(_cfg(tmp_path, make_tree(tmp_path / "d", per_class=4), val_fraction=0.25), 8)
     assert np.bincount(splits.val.labels).tolist() == [1, 1, 1]
@@ -91,7 +122,7 @@ def test_imagefolder_needs_two_classes(tmp_path):
 
 def test_imagefolder_without_images_is_an_error(tmp_path):
     root = make_tree(tmp_path / "d", per_class=0)
-    with pytest.raises(DataError, match=r"train holds no images"):
+    with pytest.raises(DataError, match=r"train/angry holds no images"):
         check_layout(_cfg(tmp_path, root))
 
 

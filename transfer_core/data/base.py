@@ -286,10 +286,12 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
     """
     h = hashlib.sha256()
     missing: list[str] = []
+    listed = 0
     for split in sorted(layout.splits):
         plan = layout.splits[split]
         if plan.paths is None:
             continue
+        listed += len(plan)
         keep = np.ones(len(plan), dtype=bool)
         for i, path in enumerate(plan.paths):
             try:
@@ -305,8 +307,8 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
         if not keep.all():
             layout.splits[split] = plan.select(keep)
     if missing:
-        log.warning("%s: %d listed images are missing and are skipped (first: %s)", layout.dataset,
-                    len(missing), ", ".join(missing[:5]))
+        log.warning("%s: %d of %d listed images (%.1f %%) are missing and are skipped (first: %s)", layout.dataset,
+                    len(missing), listed, 100 * len(missing) / listed, ", ".join(missing[:5]))
         layout.info["missing"] = len(missing)
         layout.info["missing_files"] = missing[:20]
     return h.hexdigest()

@@ -2,10 +2,12 @@
 
     <root>/train/<class>/*.{jpg,jpeg,png,bmp,webp,tif,tiff,ppm,pgm}
     <root>/test/<class>/...
-    <root>/val/<class>/...            optional; when present it is the validation split
+    <root>/val/<class>/...            optional; when present it is the validation split (also named
+                                      valid/, as POSTER_V2 has it, or validation/)
 
 Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
-their codes. test/ (and val/) must hold the same class folders. Hidden entries are ignored.
+their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
+one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored.
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from transfer_core.data.base import DATASETS, IMAGE_EXTENSIONS, DataError, Layou
 
 log = logging.getLogger(__name__)
 
-SPLIT_DIRS = ("train", "val", "test")
+VAL_DIRS = ("val", "valid", "validation")   # the names the validation folder goes by
 
 
 def class_folders(split_dir: Path) -> list[str]:
-    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+
+
+def split_dirs(root: Path) -> dict[str, Path]:
+    """train, test and the validation folder if there is one, by split name."""
+    vals = [root / name for name in VAL_DIRS if (root / name).is_dir()]
+    if len(vals) > 1:
+        names = ", ".join(f"{v.name}/" for v in vals)
+        raise DataError(f"image folder {root} has {len(vals)} validation folders ({names}): expected at most one "
+                        f"of {', '.join(f'{name}/' for name in VAL_DIRS)}")
+    return {"train": root / "train", **({"val": vals[0]} if vals else {}), "test": root / "test"}
 
 
 def _class_names(root: Path) -> tuple[str, ...]:
@@ -54,10 +66,8 @@ class ImageFolderSource(Source):
             raise DataError(f"image folder {root / 'test'} does not exist: expected {root}/test/<class>/<image> "
                             f"with the class folders of train/ ({', '.join(names)})")
         plans = {}
-        for split in SPLIT_DIRS:
-            split_dir = root / split
-            if not split_dir.is_dir():
-                continue                                   # only val/ is optional (checked above)
+        folders = split_dirs(root)
+        for split, split_dir in folders.items():
             found = tuple(class_folders(split_dir))
             if found != names:
                 extra = sorted(set(found) - set(names))
@@ -69,6 +79,10 @@ class ImageFolderSource(Source):
                 files = sorted(p for p in (split_dir / name).iterdir()
                                if p.is_file() and not p.name.startswith(".")
                                and p.suffix.lower() in IMAGE_EXTENSIONS)
+                if not files and split == "train":
+                    raise DataError(f"image folder {split_dir / name} holds no images: every class folder of "
+                                    f"train/ is a class the model learns; remove it (and its namesakes in the "
+                                    f"other splits) or put its images in it")
                 if not files:
                     log.warning("image folder %s holds no images", split_dir / name)
                 paths.extend(files)
@@ -77,6 +91,7 @@ class ImageFolderSource(Source):
                 raise DataError(f"image folder {split_dir} holds no images: expected files with one of "
                                 f"the extensions {', '.join(IMAGE_EXTENSIONS)} in its class folders")
             plans[split] = SplitPlan(labels=np.asarray(labels, dtype=np.int64), paths=paths,
-                                     origins=[f"class folder {split}/{names[k]}" for k in labels])
+                                     origins=[f"class folder {split_dir.name}/{names[k]}" for k in labels])
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
-                      info={"layout": "image folders"}, val_source="val/ folder" if "val" in plans else None)
+                      info={"layout": "image folders"},
+                      val_source=f"{folders['val'].name}/ folder" if "val" in plans else None)
