@@ -3,7 +3,7 @@ that turns a spec + a profile + data options into a plan of cells, validating ev
 
     from search_spaces import load, load_profile, parse_data_options, expand
     spec = load("mad_vs_dropout")                     # a shipped name, or a path to your own YAML
-    plan = expand(spec, load_profile(spec.profile), parse_data_options(["rafdb=/data/RAF-DB"]))
+    plan = expand(spec, load_profile(spec.profile), parse_data_options(["rafdb=/data/RAF-DB/basic"]))
     for cell in plan.cells: ...                       # arm x data x seed, each with its TrialConfig
 
 Imports transfer_core and yaml only (never ray, mlflow, click or sweeps).

@@ -1,7 +1,7 @@
 """The `--data` option: which data sets a sweep runs on, one table column each.
 
     --data synthetic                   the embedded synthetic faces (the default when none is given)
-    --data rafdb=/data/RAF-DB          a real set: its registry name and its folder (official layout)
+    --data rafdb=/data/RAF-DB/basic    a real set: its registry name and its folder (official layout)
     --data rafdb=/d/RAF --data affectnet=/d/AffectNet    two columns, as the paper's Table 1
 
 Each value is checked here, before anything runs: the name (did-you-mean on a typo), the folder
@@ -23,7 +23,7 @@ from search_spaces.yaml_doc import SpecError
 
 __all__ = ["DataChoice", "DataOptionError", "parse_data_options", "SYNTHETIC"]
 
-_EXAMPLE_PATHS = {"rafdb": "/data/RAF-DB", "ferplus": "/data/FERPlus", "affectnet": "/data/AffectNet",
+_EXAMPLE_PATHS = {"rafdb": "/data/RAF-DB/basic", "ferplus": "/data/FERPlus", "affectnet": "/data/AffectNet",
                   "fer2013": "/data/fer2013", "imagefolder": "/data/my_faces"}
 
 

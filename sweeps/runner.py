@@ -303,7 +303,9 @@ def check_data_unchanged(prepared: PreparedSweep, parent, fingerprints: Mapping[
             raise SweepError(
                 f"the data set {where} has changed since invocation {parent.info.run_id} of "
                 f"{prepared.spec.name!r} recorded results on it (fingerprint {before[:12]} then, {now[:12]} now): "
-                f"continuing would put results of two versions of the data into one table. Start a new "
+                f"continuing would put results of two versions of the data into one table (the fingerprint "
+                f"covers the label files and each image's size and modification time: a re-extracted archive "
+                f"changes it too). Start a new "
                 f"invocation on the data as it is now with `sweeps run {prepared.spec.name} --fresh` (the "
                 f"earlier runs stay recorded), or put the data back as it was", option="--data")
 

@@ -304,7 +304,7 @@ CASES = [
     ("data_missing_folder",
      lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, data=(f"rafdb={tmp}/nosuch",))),
      DataOptionError, r"^--data 'rafdb={tmp}/nosuch': no such directory: {tmp}/nosuch \(expected the rafdb "
-                      r"folder, e.g\. rafdb=/data/RAF-DB\)$"),
+                      r"folder, e.g\. rafdb=/data/RAF-DB/basic\)$"),
     ("data_not_a_directory",
      prepare_data(lambda tmp: f"rafdb={plain_file(tmp)}"),
      DataOptionError, r"^--data 'rafdb={tmp}/afile': {tmp}/afile is not a directory: expected the folder that "
@@ -316,7 +316,7 @@ CASES = [
     ("data_missing_path",
      run_cli("show", "{spec}", "--data", "rafdb"),
      click.BadParameter, r"^Invalid value for --data: --data 'rafdb': missing '=PATH' for rafdb: "
-                         r"write --data rafdb=/data/RAF-DB"),
+                         r"write --data rafdb=/data/RAF-DB/basic \(the folder"),
     ("data_rafdb_malformed_label_line",
      prepare_data(rafdb(["train_00001.jpg 5", "train_00002.jpg", "test_0001.jpg 2", "test_0002.jpg 7"])),
      DataOptionError, r"^--data 'rafdb={tmp}/RAF-DB': {tmp}/RAF-DB/EmoLabel/list_patition_label\.txt line 2: "

@@ -54,7 +54,7 @@ def test_parse_data_options_unknown_data_set_lists_the_valid_ones():
 
 def test_parse_data_options_real_set_without_path_says_how_to_write_it():
     with pytest.raises(DataOptionError, match=r"--data 'rafdb': missing '=PATH' for rafdb: write "
-                                              r"--data rafdb=/data/RAF-DB"):
+                                              r"--data rafdb=/data/RAF-DB/basic \(the folder"):
         parse_data_options(["rafdb"])
 
 
