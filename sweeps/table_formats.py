@@ -39,6 +39,7 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—'."""
     done = f"{cell.n}/{cell.n_expected} done"
     extras = [f"{cell.counts[s]} {s}" for s in (S.STATUS_FAILED, S.STATUS_PRUNED) if cell.counts.get(s)]
+    extras += [f"{cell.no_value} without a value"] if cell.no_value else []
     if not cell.n:
         state = cell.state
         if state == "missing":

@@ -239,6 +239,7 @@ class Cell:
     tied: bool = False                  # not significantly different from the column's best
     test: stats.PairedTest | None = None  # against the column's best
     p_holm: float | None = None
+    no_value: int = 0                   # completed runs without this metric (NaN: e.g. a diverged training)
 
     @property
     def n(self) -> int:
@@ -385,7 +386,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 cells[(r, c, m)] = Cell(r, c, m, values, {int(s): r for s, r in zip(ok["seed"], ok["run_id"])},
                                         tuple(ok["cell_id"]), tuple(ok["data_fingerprint"]), n_expected,
                                         {str(k): int(v) for k, v in counts.items()},
-                                        stats.describe(list(values.values())))
+                                        stats.describe(list(values.values())), no_value=len(done) - len(ok))
 
     # best per column (of its complete cells, if any), paired tests against it, Holm across the whole table
     family: list[Cell] = []

@@ -107,6 +107,12 @@ def test_latex_writes_negative_numbers_with_a_minus_sign_and_no_negative_zero():
     assert "-0.00" not in tex and "+0.00" in TF.delta_text(t, "C", "d")
 
 
+def test_a_completed_run_without_a_value_is_said_so_in_its_cell():
+    # e.g. a diverged training's NaN: the cell is short of a seed for a reason other than "still running"
+    t = T.build_table(frame({("A", "d"): {0: 0.80, 1: float("nan")}}), rows=["A"], seeds=[0, 1])
+    assert TF.cell_text(t, t.cell("A", "d")) == "80.00 (1/2 done, 1 without a value)"
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
