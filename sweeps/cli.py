@@ -80,7 +80,8 @@ def _run_options(**kw):
                       overrides=_parse_sets(kw["set_values"]), address=kw["address"],
                       max_concurrent=kw["max_concurrent"], cpus_per_trial=kw["cpus_per_trial"],
                       gpus_per_trial=kw["gpus_per_trial"], tracking_uri=kw["tracking_uri"],
-                      storage=kw["storage"], max_failures=kw["max_failures"], fresh=kw.get("fresh", False))
+                      storage=kw["storage"], max_failures=kw["max_failures"], fresh=kw.get("fresh", False),
+                      accept_changed_data=kw["accept_changed_data"])
 
 
 def _run_option_decorators(func):
@@ -101,6 +102,9 @@ def _run_option_decorators(func):
         click.option("--storage", help="Tune results and checkpoints (default: ./ray_results; shared storage on a cluster)."),
         click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,
                      help="Retries of a failed trial, each from its last checkpoint."),
+        click.option("--accept-changed-data", is_flag=True,
+                     help="Continue an invocation although a data set's fingerprint differs from the one its runs "
+                          "trained on (e.g. the same files copied anew); the table then mixes both."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -145,8 +149,8 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     except (SweepError, TrackingError, DataError) as exc:   # DataError: an image found unreadable in decoding
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:   # a second Ctrl-C, or one outside training: the invocation is marked interrupted
-        click.echo(f"sweep {prepared.spec.name} stopped by Ctrl-C; `sweeps run {name}` again continues it "
-                   f"(or starts it, if it had not begun)", err=True)
+        click.echo(f"sweep {prepared.spec.name} stopped (Ctrl-C, or a second stop signal); `sweeps run {name}` "
+                   f"again continues it (or starts it, if it had not begun)", err=True)
         sys.exit(130)
     counts = ", ".join(f"{v} {k}" for k, v in outcome.counts.items() if v)
     click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "

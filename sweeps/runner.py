@@ -63,6 +63,7 @@ class RunOptions:
     storage: str | None = None
     max_failures: int = 2
     fresh: bool = False
+    accept_changed_data: bool = False   # continue although a data set's fingerprint changed (a warning then)
 
 
 @dataclass(frozen=True)
@@ -244,21 +245,22 @@ def decode_data(configs: list[TrialConfig]) -> dict[str, Any]:
     return datasets
 
 
-def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, str]) -> dict:
+def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, list[str]]) -> dict:
     """What each data set of the sweep decoded to (the parent run's data.json, and a line each on the
-    console): split and class sizes, where validation came from, images the readers skipped."""
+    console): split and class sizes, where validation came from, images the readers skipped. `keys`:
+    data name -> the keys of its decoded data (arms that decode it differently, e.g. at another image
+    size, add keys: those entries are named "<name>#<key>")."""
     record = {}
     for choice in prepared.data:
-        if choice.name not in keys:
-            continue
-        splits = datasets[keys[choice.name]]
-        info = splits.info or {}
-        record[choice.name] = {
-            "dataset": splits.dataset, "root": choice.root, "fingerprint": splits.fingerprint,
-            "images": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-            "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
-            "val_source": info.get("val_source"), "skipped": info.get("skipped", 0),   # missing or unreadable
-            "skipped_files": list(info.get("skipped_files") or [])}
+        for i, key in enumerate(keys.get(choice.name, ())):
+            splits = datasets[key]
+            info = splits.info or {}
+            record[choice.name if i == 0 else f"{choice.name}#{key}"] = {
+                "dataset": splits.dataset, "root": choice.root, "fingerprint": splits.fingerprint,
+                "images": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+                "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
+                "val_source": info.get("val_source"), "skipped": info.get("skipped", 0),   # missing or unreadable
+                "skipped_files": list(info.get("skipped_files") or [])}
     return record
 
 
@@ -271,43 +273,55 @@ def _log_data(record: Mapping[str, dict]) -> None:
                       f"; {r['skipped']} listed image(s) missing or unreadable, skipped" if r["skipped"] else "")
 
 
-def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, str]) -> None:
+def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, list[str]]) -> None:
     """SweepError, before Ray starts, for a data set that decoded to no training image (every file
-    unreadable or missing: readers skip some by design); a warning for one without validation images,
-    whose cells then select their last epoch, not the best-validation one."""
+    unreadable or missing: readers skip some by design), or to no validation image when the sweep's
+    metric is measured on validation (a search's); a warning for a table's, whose cells then select
+    their last epoch, not the best-validation one."""
+    metric = prepared.spec.metric
     for choice in prepared.data:
-        if choice.name not in keys:
-            continue
-        splits = datasets[keys[choice.name]]
         where = f"data set {choice.name!r}" + (f" at {choice.root}" if choice.root else "")
-        if not len(splits.train):
-            raise SweepError(f"{where} has no usable training image (every listed image is missing or "
-                             f"unreadable: see the warnings above); check the download", option="--data")
-        if not len(splits.val):
+        for key in keys.get(choice.name, ()):
+            splits = datasets[key]
+            if not len(splits.train):
+                raise SweepError(f"{where} has no usable training image (every listed image is missing or "
+                                 f"unreadable: see the warnings above); check the download", option="--data")
+            if len(splits.val):
+                continue
+            if metric.startswith(("val_", "best_val")):
+                raise SweepError(f"{where} has no validation image, and the sweep's metric {metric!r} is measured "
+                                 f"on it: give it validation images (a larger --set data.val_fraction, or the "
+                                 f"data set's official validation split)", option="--data")
             log.warning("%s has no validation image: its cells report the test accuracy of their last epoch as "
                         "sel_test_acc, not of an epoch chosen on validation", where)
 
 
-def check_data_unchanged(prepared: PreparedSweep, parent, fingerprints: Mapping[str, str]) -> None:
-    """SweepError when a data set differs from the one the invocation being continued recorded its
-    results on (a file added, changed or relabelled): its table would mix two versions of the data."""
-    try:
-        recorded = json.loads(parent.data.tags.get(schema.TAG_DATA_FINGERPRINT) or "{}")
-    except ValueError:
-        return
+def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now) -> None:
+    """SweepError when a data set differs from the one runs of the invocation being continued trained on
+    (a file added, changed or relabelled): its table would mix two versions of the data. `children`: the
+    invocation's child runs, each tagged with the fingerprint of the data it trained on;
+    `fingerprint_now(child)`: that of the data its cell reads now (None: not in this run's plan). With
+    `accept_changed_data`, a warning instead."""
     roots = {d.name: d.root for d in prepared.data}
-    for name, now in sorted(fingerprints.items()):
-        before = recorded.get(name)
-        if before and before != now:
-            where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
-            raise SweepError(
-                f"the data set {where} has changed since invocation {parent.info.run_id} of "
-                f"{prepared.spec.name!r} recorded results on it (fingerprint {before[:12]} then, {now[:12]} now): "
-                f"continuing would put results of two versions of the data into one table (the fingerprint "
-                f"covers the label files and each image's size and modification time: a re-extracted archive "
-                f"changes it too). Start a new "
-                f"invocation on the data as it is now with `sweeps run {prepared.spec.name} --fresh` (the "
-                f"earlier runs stay recorded), or put the data back as it was", option="--data")
+    for child in children:
+        before, now = child.data.tags.get(schema.TAG_DATA_FINGERPRINT), fingerprint_now(child)
+        if not before or not now or before == now:
+            continue
+        name = child.data.tags.get(schema.TAG_DATA, "?")
+        where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
+        change = (f"the data set {where} differs from the one run {child.info.run_id} of invocation "
+                  f"{parent.info.run_id} of {prepared.spec.name!r} trained on (fingerprint {before[:12]} then, "
+                  f"{now[:12]} now)")
+        if prepared.options.accept_changed_data:
+            log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both", change)
+            return
+        raise SweepError(
+            f"{change}: continuing would put results of two versions of the data into one table. The fingerprint "
+            f"covers the label files and each image's size and modification time (a re-extracted or re-copied "
+            f"archive changes it too), and how this version of the tool reads them. Start a new invocation on "
+            f"the data as it is now with `sweeps run {prepared.spec.name} --fresh` and the same --profile, --data "
+            f"and --set (the earlier runs stay recorded), or, if the data are the same, continue with "
+            f"--accept-changed-data", option="--data")
 
 
 # --------------------------------------------------------------------------- Tune callbacks
@@ -524,8 +538,12 @@ def _run_of(client, run_id: str) -> str | None:
     """The MLflow run id a mark names: itself, or the run a trial reference's trial opened (None if none)."""
     if not run_id.startswith(TRIAL_REFERENCE):
         return run_id
-    experiment_id, parent_id, trial_id = run_id[len(TRIAL_REFERENCE):].split("/", 2)
-    run = tracking.find_trial_run(client, experiment_id, parent_id, trial_id)
+    parts = run_id[len(TRIAL_REFERENCE):].split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        log.warning("the mark of %r is dropped: not a trial reference (trial:<experiment>/<parent run>/<trial id>)",
+                    run_id)
+        return None
+    run = tracking.find_trial_run(client, *parts)
     return None if run is None else run.info.run_id
 
 
@@ -616,7 +634,7 @@ def replay_marks(client, path: Path) -> int:
     except OSError as exc:
         raise SweepError(f"{what} cannot be removed once its marks are made: {exc}") from exc
     log.info("made %d of %d mark(s) in MLflow that an earlier run of this sweep kept in %s (the rest were "
-             "already made or refused)", made, len(marks), path)
+             "already made, refused, or of trials that opened no run)", made, len(marks), path)
     return made
 
 
@@ -836,45 +854,66 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 if parent is not None:
                     raise
                 log.warning("--fresh goes on without the marks of the invocation it leaves: %s", exc)
-    if parent is not None and spec.kind == "search":
-        _check_search_restorable(spec.name, parent)
-    if parent is not None and spec.kind == "table":
+    if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)
         statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
-        if all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
-            log.info("sweep %s: every cell is already completed in run %s", spec.name, parent.info.run_id)
+        if spec.kind == "table":
+            finished = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
+        else:
+            finished = sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)
+                           for s in statuses.values()) >= spec.search.num_samples
+        if finished:
+            log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
             if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
                 _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
-            counts = {schema.STATUS_COMPLETED: len(plan.cells)}
+            counts = {s: list(statuses.values()).count(s) for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
-                                time.time() - started, skipped_cells=len(plan.cells))
+                                time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
+    if parent is not None and spec.kind == "search":
+        _check_search_restorable(spec.name, parent)
 
     configs = [c.config for c in plan.cells] or list(plan.base_configs.values())
     datasets = decode_data(configs)
-    data_keys = {cell.data: data_key(cell.config) for cell in plan.cells}
-    data_keys.update({name: data_key(config) for name, config in plan.base_configs.items()})
+    cell_keys = {cell.cell_id: data_key(cell.config) for cell in plan.cells}   # arms may decode differently
+    data_keys: dict[str, list[str]] = {}   # data name -> its keys; a search's trials read the base config's
+    for cell in plan.cells:
+        data_keys.setdefault(cell.data, [])
+        if cell_keys[cell.cell_id] not in data_keys[cell.data]:
+            data_keys[cell.data].append(cell_keys[cell.cell_id])
+    if not plan.cells:
+        data_keys = {name: [data_key(config)] for name, config in plan.base_configs.items()}
+    first_keys = {name: keys[0] for name, keys in data_keys.items()}
     data = data_record(prepared, datasets, data_keys)
     _log_data(data)
     check_data_of_cells(prepared, datasets, data_keys)
     if parent is not None:
-        check_data_unchanged(prepared, parent, {name: datasets[key].fingerprint for name, key in data_keys.items()})
+        def fingerprint_now(child) -> str | None:
+            tags = child.data.tags
+            key = (cell_keys.get(tags.get(schema.TAG_CELL_ID, "")) if spec.kind == "table"
+                   else first_keys.get(tags.get(schema.TAG_DATA, "")))
+            return datasets[key].fingerprint if key else None
+
+        check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
+                             fingerprint_now)
 
     connect_ray(prepared.options.address)
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
 
-    if parent is None:
-        parent_id = tracking.start_parent(client, experiment_id, spec.name,
-                                          _parent_tags(prepared, datasets, data_keys))
-        tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
-        log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)
-    else:
-        parent_id = parent.info.run_id
-        tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
-                                              schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
-                                              schema.TAG_OVERRIDES: _overrides_tag(prepared)})
-        client.update_run(parent_id, status="RUNNING")
-        log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
+    parent_tags = _parent_tags(prepared, datasets, first_keys)
+    parent_id = (tracking.start_parent(client, experiment_id, spec.name, parent_tags) if parent is None
+                 else parent.info.run_id)
     with _interrupted_if_cut_short(client, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
+        if parent is None:
+            tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
+            log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)
+        else:
+            tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
+                                                  schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
+                                                  schema.TAG_OVERRIDES: _overrides_tag(prepared),
+                                                  schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],
+                                                  schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC]})
+            client.update_run(parent_id, status="RUNNING")
+            log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
         tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
@@ -932,13 +971,13 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 cells = [dataclasses.replace(c, config=dataclasses.replace(
                     c.config, num_threads=c.config.num_threads or threads)) for c in remaining]
                 param_space = {"context": context, "cell": tune.grid_search(
-                    [_cell_payload(c, data_keys[c.data]) for c in cells])}
+                    [_cell_payload(c, cell_keys[c.cell_id]) for c in cells])}
             else:
                 (data_name, base), = plan.base_configs.items()
                 base = dataclasses.replace(base, num_threads=base.num_threads or threads)
                 param_space = {"context": context, "search": _search_space(prepared),
                                "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
-                                        "run_name": "", "data_key": data_keys[data_name]}}
+                                        "run_name": "", "data_key": first_keys[data_name]}}
             with _fitting():
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()

@@ -116,7 +116,8 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     parts.append(f"Bold: best mean of its column{complete_only}. †: not significantly different from it "
                  f"(two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
                  f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
-                 "cells with fewer than 2 matched seeds are not tested.")
+                 f"cells with fewer than 2 matched seeds{complete_only and ', and incomplete cells beside complete ones,'} are "
+                 "not tested.")
     if table.baseline is not None:
         parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
                      f"[{100 * table.confidence:g} % t confidence interval].")
@@ -187,7 +188,7 @@ _LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
                 "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "\u00a0": "~"}
 
 
-_NEGATIVE_NUMBER = re.compile(r"(?<![\w.])-(?=\d)")   # "-3.90", "[-46.26": in a number, not "ResNet-50"
+_NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"
 
 
 def latex_escape(text: str) -> str:

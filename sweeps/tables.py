@@ -398,7 +398,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
             contenders = [x for x in col if x.state == "complete"] or col
             top = max(x.summary.mean for x in contenders)
             bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
-            for x in col:
+            for x in contenders:   # an incomplete cell beside complete ones is neither best nor tested
                 x.best = any(x is b for b in bests)
                 if not x.best:
                     x.test = stats.paired_ttest(x.values, bests[0].values)

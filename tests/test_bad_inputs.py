@@ -10,6 +10,7 @@ propagate). In a regex, `{tmp}` stands for the escaped test folder.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 
@@ -452,8 +453,6 @@ def test_bad_input_is_rejected_before_any_trial_with_a_message_naming_it(call, e
 # --------------------------------------------------------------------------- data found wrong once decoded
 
 def _prepared_on(tmp: Path, root: str):
-    import dataclasses
-
     from search_spaces.data_option import DataChoice
 
     return dataclasses.replace(prepare_table()(tmp), data=(DataChoice("rafdb", "rafdb", root),))
@@ -466,22 +465,48 @@ def test_a_data_set_that_decodes_to_no_training_image_is_refused_before_ray_star
     prepared = _prepared_on(tmp_path, "/data/AffectNet")
     empty = {"k": SimpleNamespace(train=[], val=[1], test=[1])}
     with pytest.raises(SweepError, match=r"data set 'rafdb' at /data/AffectNet has no usable training image"):
-        sweeps.runner.check_data_of_cells(prepared, empty, {"rafdb": "k"})
+        sweeps.runner.check_data_of_cells(prepared, empty, {"rafdb": ["k"]})
 
 
-def test_a_data_set_changed_since_the_invocation_recorded_results_is_refused_naming_fresh(tmp_path):
+def _child(run_id: str, fingerprint: str, cell: str = "c1"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(info=SimpleNamespace(run_id=run_id), data=SimpleNamespace(
+        tags={"sweeps.data_fingerprint": fingerprint, "sweeps.data": "rafdb", "sweeps.cell_id": cell}))
+
+
+def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refused_naming_fresh(tmp_path, caplog):
     # continuing would average cells trained on two versions of the data into one table
-    import json
     from types import SimpleNamespace
 
     prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
-    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"), data=SimpleNamespace(
-        tags={"sweeps.data_fingerprint": json.dumps({"rafdb": "d569920c0000aaaa"})}))
-    sweeps.runner.check_data_unchanged(prepared, parent, {"rafdb": "d569920c0000aaaa"})   # unchanged: goes on
-    with pytest.raises(SweepError, match=r"the data set 'rafdb' at /data/RAF-DB/basic has changed since invocation "
-                                         r"p0123 .*\(fingerprint d569920c0000 then, 8707b1650000 now\).*"
-                                         r"`sweeps run bad --fresh`"):
-        sweeps.runner.check_data_unchanged(prepared, parent, {"rafdb": "8707b1650000bbbb"})
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
+    children = [_child("r1", "d569920c0000aaaa")]
+    check = sweeps.runner.check_data_unchanged
+    check(prepared, parent, children, lambda child: "d569920c0000aaaa")   # unchanged: goes on
+    check(prepared, parent, children, lambda child: None)                 # a cell this run does not plan
+    check(prepared, parent, [], lambda child: "8707b1650000bbbb")         # nothing trained yet: goes on
+    with pytest.raises(SweepError, match=r"the data set 'rafdb' at /data/RAF-DB/basic differs from the one run r1 "
+                                         r"of invocation p0123 of 'bad' trained on \(fingerprint d569920c0000 then, "
+                                         r"8707b1650000 now\).*`sweeps run bad --fresh` and the same --profile, "
+                                         r"--data and --set.*--accept-changed-data"):
+        check(prepared, parent, children, lambda child: "8707b1650000bbbb")
+    accepting = dataclasses.replace(prepared, options=dataclasses.replace(prepared.options, accept_changed_data=True))
+    with caplog.at_level("WARNING", logger="sweeps.runner"):
+        check(accepting, parent, children, lambda child: "8707b1650000bbbb")
+    assert "going on as --accept-changed-data asks" in caplog.text
+
+
+def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_path):
+    # a search optimises val_acc: Tune would fail inside its loop on every resume
+    from types import SimpleNamespace
+
+    prepared = prepare_spec(SEARCH)(tmp_path)
+    assert prepared.spec.metric.startswith("val_")
+    with pytest.raises(SweepError, match=r"data set 'synthetic' has no validation image, and the sweep's metric "
+                                         r"'val_acc' is measured on it"):
+        sweeps.runner.check_data_of_cells(prepared, {"k": SimpleNamespace(train=[1], val=[], test=[1])},
+                                          {"synthetic": ["k"]})
 
 
 def test_a_data_set_without_validation_images_is_warned_of_its_selection_falling_back(tmp_path, caplog):
@@ -490,5 +515,5 @@ def test_a_data_set_without_validation_images_is_warned_of_its_selection_falling
     prepared = _prepared_on(tmp_path, "/data/FER2013")
     with caplog.at_level("WARNING", logger="sweeps.runner"):
         sweeps.runner.check_data_of_cells(prepared, {"k": SimpleNamespace(train=[1], val=[], test=[1])},
-                                          {"rafdb": "k"})
+                                          {"rafdb": ["k"]})
     assert "has no validation image: its cells report the test accuracy of their last epoch" in caplog.text

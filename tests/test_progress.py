@@ -364,6 +364,14 @@ def test_a_trial_that_failed_before_reporting_gets_the_run_it_opened_marked_fail
     assert mlflow_store.marks == [("run-x", "failed", None)]
 
 
+def test_a_malformed_trial_reference_in_a_kept_file_is_dropped_with_a_warning(mlflow_store, tmp_path, caplog):
+    kept = tmp_path / "unmarked.json"
+    kept.write_text(json.dumps([["trial:7/only-two", "failed", 0], ["run-b", "failed", 0]]))
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        assert runner.replay_marks(mlflow_store, kept) == 1
+    assert mlflow_store.marks == [("run-b", "failed", None)] and "not a trial reference" in caplog.text
+
+
 def test_a_run_its_trial_completed_is_never_marked_failed(mlflow_store):
     # e.g. a trial that errors after its run completed: the run's result stands
     mlflow_store.completed.add("run-a")

@@ -214,6 +214,39 @@ def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_lo
     assert (failed.data.tags[schema.TAG_STATUS], failed.info.status) == ("failed", "FAILED")
 
 
+def test_a_search_cut_short_while_drawing_its_report_gets_it_from_the_next_run_without_tune(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    path = spec_file(SEARCH_SPEC, "tiny_search")
+    publish = runner._publish
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_publish", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    assert _parent_status(tracking_uri, "tiny_search")[0] == schema.STATUS_INTERRUPTED
+    monkeypatch.setattr(runner, "_publish", publish)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    again = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    assert again.status == "completed" and again.counts["pruned"] == 2
+    assert _parent_status(tracking_uri, "tiny_search") == (schema.STATUS_COMPLETED, "FINISHED")
+    assert MlflowClient(tracking_uri).list_artifacts(again.parent_run_id, "tables"), "the report was drawn"
+
+
+def test_arms_that_decode_the_data_differently_each_train_on_their_own(ray_local, tmp_path, tracking_uri,
+                                                                       spec_file):
+    # each cell reads the data its own config decodes (here: another validation carve), not the base's
+    text = TABLE_SPEC.replace('{model.drop_variant: none}', '{model.drop_variant: none, data.val_fraction: 0.2}')
+    text = text.replace('{model.drop_variant: mad}', '{model.drop_variant: mad, data.val_fraction: 0.4}')
+    outcome = run_sweep(prepare(spec_file(text, "tiny"), _options(tmp_path, tracking_uri)))
+    assert outcome.status == "completed"
+    client = MlflowClient(tracking_uri)
+    record = json.loads(Path(client.download_artifacts(outcome.parent_run_id, schema.ARTIFACT_DATA)).read_text())
+    vals = sorted(entry["images"]["val"] for entry in record.values())
+    assert len(vals) == 2 and vals[0] < vals[1], record
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
