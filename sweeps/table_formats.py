@@ -379,7 +379,9 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
             verdict = ("best in column" if cell.best else
                        f"tied with best (Holm p = {cell.p_holm:.3g})" if cell.tied else
                        f"below best (Holm p = {cell.p_holm:.3g})" if cell.p_holm is not None else
-                       (cell.test.note if cell.test else "not compared"))
+                       cell.test.note if cell.test else
+                       "not compared: incomplete, beside complete cells" if cell.n and cell.state != "complete" else
+                       "not compared")
             lines.append(f"  {m}: {cell_text(table, cell, decimals)} [{cell.state}; {verdict}]")
             for s in sorted(cell.values):
                 cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"

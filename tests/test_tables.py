@@ -230,6 +230,7 @@ def test_build_table_best_is_among_the_cells_with_every_seed_while_any_has_them(
     cells = {("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.90, 1: "running"}}
     t = T.build_table(frame(cells), rows=["A", "B"], seeds=[0, 1])
     assert t.cell("A", "d").best and not t.cell("B", "d").best
+    assert t.cell("B", "d").test is None, "an incomplete cell beside complete ones is not tested either"
     only_partial = T.build_table(frame({("B", "d"): {0: 0.90, 1: "running"}}), rows=["B"], seeds=[0, 1])
     assert only_partial.cell("B", "d").best, "a column without a complete cell still has a best"
 
@@ -256,7 +257,8 @@ def test_build_table_holm_family_spans_columns():
 
 
 def test_build_table_single_seed_is_not_tested():
-    t = T.build_table(frame({("A", "d"): {0: 0.9, 1: 0.91}, ("B", "d"): {0: 0.85}}), rows=["A", "B"])
+    t = T.build_table(frame({("A", "d"): {0: 0.9, 1: 0.91}, ("B", "d"): {0: 0.85}}), rows=["A", "B"],
+                      seeds=[0, 1, 2])   # no complete cell: every cell competes
     b = t.cell("B", "d")
     assert (b.tied, b.p_holm, b.summary.std) == (False, None, None)
     assert "no test" in b.test.note
