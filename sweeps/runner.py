@@ -873,7 +873,6 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         _check_search_restorable(spec.name, parent)
 
     configs = [c.config for c in plan.cells] or list(plan.base_configs.values())
-    datasets = decode_data(configs)
     cell_keys = {cell.cell_id: data_key(cell.config) for cell in plan.cells}   # arms may decode differently
     data_keys: dict[str, list[str]] = {}   # data name -> its keys; a search's trials read the base config's
     for cell in plan.cells:
@@ -883,18 +882,24 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if not plan.cells:
         data_keys = {name: [data_key(config)] for name, config in plan.base_configs.items()}
     first_keys = {name: keys[0] for name, keys in data_keys.items()}
-    data = data_record(prepared, datasets, data_keys)
-    _log_data(data)
-    check_data_of_cells(prepared, datasets, data_keys)
-    if parent is not None:
+    if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
+        from transfer_core.data import fingerprint_of
+
+        distinct = {data_key(c): c for c in configs}
+        now = {key: fingerprint_of(c.data, c.model.image_size) for key, c in distinct.items()}
+
         def fingerprint_now(child) -> str | None:
             tags = child.data.tags
             key = (cell_keys.get(tags.get(schema.TAG_CELL_ID, "")) if spec.kind == "table"
                    else first_keys.get(tags.get(schema.TAG_DATA, "")))
-            return datasets[key].fingerprint if key else None
+            return now.get(key) if key else None
 
         check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                              fingerprint_now)
+    datasets = decode_data(configs)
+    data = data_record(prepared, datasets, data_keys)
+    _log_data(data)
+    check_data_of_cells(prepared, datasets, data_keys)
 
     connect_ray(prepared.options.address)
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data import DataError, check_layout, class_names_of, load_splits, num_classes_of
+from transfer_core.data import (DataError, check_layout, class_names_of, fingerprint_of, load_splits,
+                                num_classes_of)
 
 COLOURS = {"angry": (240, 10, 10), "happy": (10, 240, 10), "neutral": (10, 10, 240)}
 
@@ -132,3 +133,13 @@ def test_imagefolder_undecodable_image_names_it(tmp_path):
     with pytest.raises(DataError, match=r"cannot decode image .*test/happy/1.png \(listed in class folder "
                                         r"test/happy\)"):
         load_splits(_cfg(tmp_path, root), 8)
+
+
+def test_fingerprint_of_is_load_splits_fingerprint_without_decoding_and_follows_a_relabelled_image(tmp_path):
+    root = make_tree(tmp_path / "d")
+    cfg = _cfg(tmp_path, root)
+    before = fingerprint_of(cfg, 8)
+    assert not (tmp_path / "cache").exists(), "nothing decoded"
+    assert before == load_splits(cfg, 8).fingerprint
+    (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # relabelled
+    assert fingerprint_of(cfg, 8) != before

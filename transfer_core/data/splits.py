@@ -43,6 +43,13 @@ def check_layout(cfg: DataConfig) -> None:
     _prepare(cfg)
 
 
+def fingerprint_of(cfg: DataConfig, image_size: int) -> str:
+    """The fingerprint `load_splits` would give the data, without decoding an image (label files are
+    parsed and images stat'ed): whether the data changed can be told before paying for a decode."""
+    source, layout, images_digest = _prepare(cfg)
+    return fingerprint(layout, images_digest, image_size, source.version)
+
+
 def class_names_of(cfg: DataConfig) -> tuple[str, ...]:
     """The data set's class names in label order, without decoding images."""
     return tuple(get_source(cfg).class_names(cfg))
