@@ -247,6 +247,26 @@ def test_arms_that_decode_the_data_differently_each_train_on_their_own(ray_local
     assert len(vals) == 2 and vals[0] < vals[1], record
 
 
+def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unless_accepted(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    from test_data_imagefolder import make_tree
+
+    root = make_tree(tmp_path / "faces", per_class=10)
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri, data=(f"imagefolder={root}",))
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+    (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # one image relabelled
+    more = dataclasses.replace(options, seeds=2)
+    with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
+                                         r"invocation .* trained on"):
+        run_sweep(prepare(path, more))
+    _, children = _children(tracking_uri, first)
+    assert len(children) == 2, "refused before any trial"
+    accepted = run_sweep(prepare(path, dataclasses.replace(more, accept_changed_data=True)))
+    assert accepted.status == "completed" and accepted.parent_run_id == first.parent_run_id
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
