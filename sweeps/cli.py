@@ -253,13 +253,16 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         if parent is None:
             continue
         tags = parent.data.tags
-        statuses = [schema.seen_under(s, tags.get(schema.TAG_STATUS)) for s in
+        status = tracking.parent_status(tags)
+        statuses = [schema.seen_under(s, status) for s in
                     tracking.cell_statuses(client, experiment.experiment_id, parent.info.run_id).values()]
-        unfinished = schema.seen_under(schema.STATUS_RUNNING, tags.get(schema.TAG_STATUS))   # or interrupted
+        unfinished = schema.seen_under(schema.STATUS_RUNNING, status)   # or interrupted
         counts = {s: statuses.count(s) for s in
                   (schema.STATUS_COMPLETED, unfinished, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
         plan_total = _planned_cells(client, parent.info.run_id)
-        click.echo(f"{experiment.name}: {tags.get(schema.TAG_STATUS, '?')} "
+        if status != tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING):
+            status += " (stopped without notice: its driver process on this host is gone)"
+        click.echo(f"{experiment.name}: {status} "
                    f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {tags.get(schema.TAG_DATA, '?')}, "
                    f"run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())

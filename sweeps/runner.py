@@ -843,6 +843,13 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
     latest = tracking.find_parent(client, experiment_id, prepared.invocation_key)
     parent = None if prepared.options.fresh else latest
+    if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
+            and tracking.driver_state(parent.data.tags) == "alive"
+            and json.loads(parent.data.tags[schema.TAG_DRIVER]).get("pid") != os.getpid()):
+        driver = json.loads(parent.data.tags[schema.TAG_DRIVER])
+        raise SweepError(f"invocation {parent.info.run_id} of {spec.name!r} is being run now by process "
+                         f"{driver['pid']} on this host; wait for it to end or stop it (Ctrl-C there) first, or "
+                         f"start another invocation with --fresh")
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
@@ -913,6 +920,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)
         else:
             tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
+                                                  schema.TAG_DRIVER: tracking.driver_identity(),
                                                   schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
                                                   schema.TAG_OVERRIDES: _overrides_tag(prepared),
                                                   schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],

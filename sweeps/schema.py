@@ -6,7 +6,8 @@ Parent run (run name "<sweep>@<UTC time>"):
          sweeps.profile, sweeps.data (comma-separated data names), sweeps.data_fingerprint
          (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
          sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
-         (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value)
+         (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
+         sweeps.driver (json: host, pid, start time of the process running it)
   artifacts spec.yaml, plan.json, data.json (what each data set decoded to), tables/*, figures/*
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
@@ -40,6 +41,7 @@ TAG_GIT_COMMIT = "sweeps.git_commit"
 TAG_VERSIONS = "sweeps.versions"
 TAG_STATUS = "sweeps.status"
 TAG_OVERRIDES = "sweeps.overrides"
+TAG_DRIVER = "sweeps.driver"   # parent: json {host, pid, start} of the process that runs it now (or last)
 TAG_ARM = "sweeps.arm"
 TAG_SEED = "sweeps.seed"
 TAG_CELL_ID = "sweeps.cell_id"

@@ -35,6 +35,7 @@ import pandas as pd
 from sweeps import schema as S
 from sweeps import stats
 from sweeps.envvars import temporarily_set
+from sweeps.tracking import parent_status
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
         run = chosen[0]
     else:
         run = parents[0]
-    parent = ParentRun(run.info.run_id, run.info.run_name, run.data.tags.get(S.TAG_STATUS, S.STATUS_RUNNING),
+    parent = ParentRun(run.info.run_id, run.info.run_name, parent_status(run.data.tags),
                        run.info.start_time, dict(run.data.tags))
     children = _search_all(client, [exp.experiment_id],
                            f"tags.`{S.TAG_PARENT}` = '{parent.run_id}' and tags.`{S.TAG_ROLE}` = '{S.ROLE_CELL}'")

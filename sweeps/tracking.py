@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import platform
+import socket
 import subprocess
 import tempfile
 import time
@@ -198,6 +199,50 @@ TAG_INVOCATION = "sweeps.invocation"
 TAG_TUNE_PATH = "sweeps.tune_path"
 
 
+def driver_identity() -> str:
+    """This process as the driver of an invocation (the parent's sweeps.driver tag): host, pid and,
+    where /proc has it, the process's start time, so that a pid the system reused is not taken for it."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())})
+
+
+def _process_start(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); None where unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def driver_state(tags: Mapping[str, str]) -> str:
+    """Of an invocation tagged running: "alive" (its driver runs on this host), "gone" (it ran on this host
+    and has exited: killed, or the machine restarted, without marking the invocation), or "unknown"
+    (another host's, or not recorded)."""
+    try:
+        driver = json.loads(tags.get(schema.TAG_DRIVER) or "")
+        host, pid, start = driver["host"], int(driver["pid"]), driver.get("start")
+    except (ValueError, TypeError, KeyError):
+        return "unknown"
+    if host != socket.gethostname():
+        return "unknown"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except OSError:   # another user's process: alive
+        pass
+    now = _process_start(pid)
+    return "gone" if start is not None and now is not None and now != start else "alive"
+
+
+def parent_status(tags: Mapping[str, str]) -> str:
+    """An invocation's status as readers show it: tagged running, but its driver has gone from this host
+    without a word (SIGKILL, an out-of-memory kill, a reboot), it is interrupted."""
+    status = tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING)
+    if status == schema.STATUS_RUNNING and driver_state(tags) == "gone":
+        return schema.STATUS_INTERRUPTED
+    return status
+
+
 def find_parent(client: MlflowClient, experiment_id: str, key: str):
     """The latest parent run of this invocation key, or None."""
     runs = client.search_runs([experiment_id],
@@ -217,7 +262,7 @@ def latest_parent(client: MlflowClient, experiment_id: str):
 def start_parent(client: MlflowClient, experiment_id: str, sweep: str, tags: Mapping[str, str]) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     all_tags = {schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_SWEEP: sweep,
-                schema.TAG_STATUS: schema.STATUS_RUNNING, **tags}
+                schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_DRIVER: driver_identity(), **tags}
     run = client.create_run(experiment_id, run_name=f"{sweep}@{stamp}", tags=all_tags)
     return run.info.run_id
 

@@ -225,25 +225,35 @@ def test_status_in_an_empty_folder_says_there_is_no_store(here):
     assert not (here / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("parent_status, line", [
-    ("running", "1 completed, 1 running, 0 pruned, 0 failed"),
-    ("interrupted", "1 completed, 1 interrupted, 0 pruned, 0 failed"),   # nobody trains it any more
+GONE_DRIVER = '{"host": "%s", "pid": 999999999, "start": null}'   # a pid no process has
+
+
+@pytest.mark.parametrize("parent_status, driver, shown, line", [
+    ("running", None, "running", "1 completed, 1 running, 0 pruned, 0 failed"),
+    ("interrupted", None, "interrupted", "1 completed, 1 interrupted, 0 pruned, 0 failed"),   # nobody trains it
+    ("running", GONE_DRIVER, "interrupted (stopped without notice: its driver process on this host is gone)",
+     "1 completed, 1 interrupted, 0 pruned, 0 failed"),                                    # e.g. a SIGKILL
 ])
-def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(here, store, parent_status, line):
+def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(here, store, parent_status, driver,
+                                                                             shown, line):
+    import socket
+
     from mlflow.tracking import MlflowClient
 
     from sweeps import schema
 
     client = MlflowClient(store)
     experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
-    parent = client.create_run(experiment, tags={schema.TAG_ROLE: schema.ROLE_PARENT,
-                                                 schema.TAG_STATUS: parent_status}).info.run_id
+    tags = {schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_STATUS: parent_status}
+    if driver:
+        tags[schema.TAG_DRIVER] = driver % socket.gethostname()
+    parent = client.create_run(experiment, tags=tags).info.run_id
     for cell, status in (("a", "completed"), ("b", "running")):
         client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
                                             schema.TAG_CELL_ID: cell, schema.TAG_STATUS: status})
     result = invoke("status", "tiny_cli", "--tracking-uri", store)
     assert result.exit_code == 0, result.output
-    assert f"tiny_cli: {parent_status} " in result.output and f"  {line}\n" in result.output, result.output
+    assert f"tiny_cli: {shown} (profile" in result.output and f"  {line}\n" in result.output, result.output
 
 
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):

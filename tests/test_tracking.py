@@ -90,3 +90,67 @@ def test_the_drivers_tracking_wait_reaches_the_workers_of_a_cluster(monkeypatch)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     runner.connect_ray(None)
     assert calls[-1]["address"] == "local" and calls[-1]["runtime_env"] is None
+
+
+# --------------------------------------------------------------------------- who runs an invocation now
+
+def _driver(**change) -> dict:
+    import json
+
+    return {schema.TAG_STATUS: schema.STATUS_RUNNING,
+            schema.TAG_DRIVER: json.dumps({**json.loads(tracking.driver_identity()), **change})}
+
+
+@pytest.fixture
+def exited_pid():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_driver_is_alive_gone_or_unknown(exited_pid):
+    assert tracking.driver_state(_driver()) == "alive"
+    assert tracking.driver_state(_driver(pid=exited_pid)) == "gone"
+    assert tracking.driver_state(_driver(start="1")) == "gone", "a reused pid is not the driver"
+    assert tracking.driver_state(_driver(host="another-host")) == "unknown"
+    assert tracking.driver_state({schema.TAG_STATUS: schema.STATUS_RUNNING}) == "unknown", "recorded before"
+    assert tracking.driver_state({schema.TAG_DRIVER: "not json"}) == "unknown"
+
+
+def test_an_invocation_whose_driver_left_without_a_word_reads_as_interrupted(exited_pid):
+    # a SIGKILL or an out-of-memory kill marks nothing: readers must not say "still running" for good
+    assert tracking.parent_status(_driver(pid=exited_pid)) == schema.STATUS_INTERRUPTED
+    assert tracking.parent_status(_driver()) == schema.STATUS_RUNNING
+    assert tracking.parent_status({**_driver(pid=exited_pid), schema.TAG_STATUS: "completed"}) == "completed"
+
+
+def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_path):
+    # two drivers on one invocation would train the same cells twice into the same runs
+    import json
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr")))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        client = MlflowClient(uri)
+        experiment = client.create_experiment("mad_vs_dropout", artifact_location=str(tmp_path / "artifacts"))
+        driver = {"host": json.loads(tracking.driver_identity())["host"], "pid": other.pid,
+                  "start": tracking._process_start(other.pid)}
+        parent = client.create_run(experiment, tags={
+            schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_STATUS: schema.STATUS_RUNNING,
+            tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_DRIVER: json.dumps(driver)}).info.run_id
+        with pytest.raises(SweepError, match=rf"invocation {parent} of 'mad_vs_dropout' is being run now by process "
+                                             rf"{other.pid} on this host; wait for it to end or stop it"):
+            run_sweep(prepared)
+    finally:
+        other.kill()
+        other.wait()
