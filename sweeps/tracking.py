@@ -389,22 +389,22 @@ class CellRun:
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
-def find_cell_run(client: MlflowClient, experiment_id: str, parent_run_id: str, cell_id: str):
-    """The (latest) child run of one cell of one invocation, or None."""
+def _latest_child(client: MlflowClient, experiment_id: str, parent_run_id: str, tag: str, value: str):
     runs = client.search_runs([experiment_id],
                               filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
-                                            f"tags.`{schema.TAG_CELL_ID}` = '{cell_id}'",
+                                            f"tags.`{tag}` = '{value}'",
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0] if runs else None
+
+
+def find_cell_run(client: MlflowClient, experiment_id: str, parent_run_id: str, cell_id: str):
+    """The (latest) child run of one cell of one invocation, or None."""
+    return _latest_child(client, experiment_id, parent_run_id, schema.TAG_CELL_ID, cell_id)
 
 
 def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str):
     """The child run a Tune trial of one invocation opened (`CellRun.open` tags it), or None."""
-    runs = client.search_runs([experiment_id],
-                              filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
-                                            f"tags.`{schema.TAG_TRIAL_ID}` = '{trial_id}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0] if runs else None
+    return _latest_child(client, experiment_id, parent_run_id, schema.TAG_TRIAL_ID, trial_id)
 
 
 # what a failed log call raises: MLflow's errors (REST errors after its retries), a sqlite store's

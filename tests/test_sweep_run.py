@@ -179,20 +179,23 @@ def test_ctrl_c_before_the_first_fit_leaves_the_invocation_interrupted_not_runni
     assert _parent_status(tracking_uri, "tiny") == (schema.STATUS_INTERRUPTED, "KILLED")
 
 
-def test_ctrl_c_while_the_report_is_drawn_is_made_good_by_the_next_run(
-        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
-    path = spec_file(TABLE_SPEC, "tiny")
-    publish = runner._publish
-
+def _cut_short_at_its_report(path, options, monkeypatch) -> None:
+    """Run the sweep to its end, Ctrl-C while its report is drawn: the parent must be left interrupted."""
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "_publish", ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
-    assert _parent_status(tracking_uri, "tiny") == (schema.STATUS_INTERRUPTED, "KILLED")
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "_publish", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(prepare(path, options))
+    name = Path(path).stem
+    assert _parent_status(options.tracking_uri, name) == (schema.STATUS_INTERRUPTED, "KILLED")
 
-    monkeypatch.setattr(runner, "_publish", publish)
+
+def test_ctrl_c_while_the_report_is_drawn_is_made_good_by_the_next_run(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    path = spec_file(TABLE_SPEC, "tiny")
+    _cut_short_at_its_report(path, _options(tmp_path, tracking_uri), monkeypatch)
     again = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     assert again.status == "completed" and again.skipped_cells == 2, "no cell trained again"
     assert _parent_status(tracking_uri, "tiny") == (schema.STATUS_COMPLETED, "FINISHED")
@@ -217,16 +220,7 @@ def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_lo
 def test_a_search_cut_short_while_drawing_its_report_gets_it_from_the_next_run_without_tune(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     path = spec_file(SEARCH_SPEC, "tiny_search")
-    publish = runner._publish
-
-    def ctrl_c(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "_publish", ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
-    assert _parent_status(tracking_uri, "tiny_search")[0] == schema.STATUS_INTERRUPTED
-    monkeypatch.setattr(runner, "_publish", publish)
+    _cut_short_at_its_report(path, _options(tmp_path, tracking_uri), monkeypatch)
     monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
     again = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     assert again.status == "completed" and again.counts["pruned"] == 2
@@ -308,7 +302,7 @@ def test_search_whose_pruned_marks_mlflow_refused_is_completed_by_the_next_run(
     elsewhere = _options(tmp_path / "elsewhere", tracking_uri, overrides={"optim.epochs": 2})
     again = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), elsewhere))
     assert again.parent_run_id == first.parent_run_id and not kept.exists()
-    assert restored_with_the_file == [False]
+    assert True not in restored_with_the_file, "Tune never restored before the marks were made"
     assert again.status == "completed" and again.counts["pruned"] == 2
     _, children = _children(tracking_uri, again)
     assert len(children) == 2, "no trial was run again"
@@ -322,9 +316,11 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
     state = sorted(Path(outcome.tune_path).glob("experiment_state-*.json"))[-1]
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
-    # a mark its driver kept (MLflow away at its end) is still made: `--fresh` would leave the run running
-    client, (pruned, _) = _children(tracking_uri, outcome)
-    client.set_tag(pruned.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
+    # a mark its driver kept (MLflow away at its end) is still made: `--fresh` would leave the run running;
+    # the other trial was cut short (its run left running), so the search has something left to continue
+    client, (pruned, cut_short) = _children(tracking_uri, outcome)
+    for run in (pruned, cut_short):
+        client.set_tag(run.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
     kept = runner.marks_file_of(tmp_path / "ray_results", "tiny_search", outcome.parent_run_id)
     kept.write_text(json.dumps([[pruned.info.run_id, "ended", 0]]))
     monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
