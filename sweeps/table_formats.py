@@ -113,6 +113,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
             if table.metric.startswith("best_test") else "")
     parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
+    if table.without_validation and any(m.startswith("sel_") for m in table.metrics):
+        names = ", ".join(table.column_labels[c] for c in table.without_validation)
+        parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
+                     "validation.")
     parts.append(f"Bold: best mean of its column{complete_only}. †: not significantly different from it "
                  f"(two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
                  f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "

@@ -306,6 +306,7 @@ class ResultTable:
     n_comparisons: int                  # tests in the Holm family
     in_progress: bool
     provenance: Provenance = field(default_factory=Provenance)
+    without_validation: list[str] = field(default_factory=list)   # columns whose runs had no validation split
 
     @property
     def metric(self) -> str:
@@ -417,8 +418,12 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                     deltas[(r, c)] = stats.paired_delta_ci(cells[(r, c, primary)].values,
                                                            cells[(baseline, c, primary)].values, confidence)
     labels = {c: (column_labels or {}).get(c, DATA_LABELS.get(c, c)) for c in columns}
+    # a run without validation records no best_val_acc: its sel_* numbers are of its last epoch
+    done = children[children["status"] == S.STATUS_COMPLETED]
+    without_validation = [c for c in columns if "best_val_acc" in done and len(done[done["data"] == c])
+                          and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
-                       alpha, confidence, len(family), in_progress, provenance or Provenance())
+                       alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation)
 
 
 def _same_mean(a: float, b: float) -> bool:

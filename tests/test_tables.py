@@ -72,7 +72,8 @@ def record_sweep(client: MlflowClient, exp_id: str, *, cells=CELLS, start: int |
             metrics = [Metric("val_acc", acc * (0.7 + 0.3 * e / epochs), 0, e) for e in range(1, done + 1)]
             metrics += [Metric("test_acc", acc * (0.7 + 0.3 * e / epochs), 0, e) for e in range(1, done + 1)]
             metrics += [Metric("sel_test_acc", acc, 0, done), Metric("sel_test_mca", acc - 0.05, 0, done),
-                        Metric("best_test_acc", acc + 0.01, 0, done), Metric("epochs_done", done, 0, done)]
+                        Metric("best_test_acc", acc + 0.01, 0, done), Metric("epochs_done", done, 0, done),
+                        Metric("best_val_acc", acc + 0.02, 0, done)]
             params = [Param(k_, v) for k_, v in {**ARM_PARAMS[arm], "seed": str(seed)}.items()]
             client.log_batch(rid, metrics=metrics, params=params)
             if status == "completed" and artifacts and arm in artifacts:

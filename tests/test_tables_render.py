@@ -113,6 +113,18 @@ def test_a_completed_run_without_a_value_is_said_so_in_its_cell():
     assert TF.cell_text(t, t.cell("A", "d")) == "80.00 (1/2 done, 1 without a value)"
 
 
+def test_a_column_without_validation_says_its_selected_epoch_is_the_last():
+    # no validation split: the cells' sel_* numbers are of the last epoch, whatever the metric's label says
+    children = frame({("A", "rafdb"): {0: 0.8, 1: 0.9}, ("A", "ferplus"): {0: 0.7, 1: 0.75}})
+    children["best_val_acc"] = [float("nan"), float("nan"), 0.7, 0.72]   # rafdb's runs had no validation
+    t = T.build_table(children, rows=["A"], columns=["rafdb", "ferplus"])
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "RAF-DB: no validation split, so the selected epoch is the last one" in caption
+    assert "FERPlus: no validation" not in caption
+    assert "no validation split" not in TF.caption_text(T.build_table(frame({("A", "d"): {0: 0.8}})),
+                                                         T.CaptionFacts()), "no best_val_acc column: unknown"
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
