@@ -235,9 +235,18 @@ def latex_document(table_tex: str) -> str:
             f"\\begin{{document}}\n{table_tex}\\end{{document}}\n")
 
 
+_MARKDOWN_CHARS = {ch: "\\" + ch for ch in "\\|*_`$<>"}
+
+
+def _markdown_escape(text: str) -> str:
+    """Text as itself in (GitHub) Markdown: `model.drop_rate` and `optim.weight_decay` in one caption would
+    otherwise italicise what lies between their underscores, and `$` opens math."""
+    return "".join(_MARKDOWN_CHARS.get(ch, ch) for ch in text)
+
+
 @_format("markdown", ".md")
 def render_markdown(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    esc = _markdown_escape
     groups = _header_groups(table)
     head = [facts.row_header] + [f"{g}: {s}" if len(groups) > 1 or len(ss) > 1 else s for g, ss in groups for s in ss]
     lines = [f"**Table.** {esc(caption_text(table, facts))}", "",

@@ -125,6 +125,15 @@ def test_a_column_without_validation_says_its_selected_epoch_is_the_last():
                                                          T.CaptionFacts()), "no best_val_acc column: unknown"
 
 
+def test_markdown_shows_underscores_and_dollars_as_themselves():
+    # two --set keys with underscores would italicise what lies between them; `$` would open math
+    t = T.build_table(frame({("A_1 $x", "d"): {0: 0.8}}), rows=["A_1 $x"])
+    md = TF.render(t, "markdown", caption_facts=T.CaptionFacts(
+        overrides={"model.drop_rate": 0.3, "optim.weight_decay": 0.01}))
+    assert "model.drop\\_rate = 0.3, optim.weight\\_decay = 0.01" in md
+    assert "| A\\_1 \\$x |" in md
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
