@@ -7,6 +7,7 @@ UsageError for a spec or a combination, ClickException for what goes wrong at ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -313,9 +314,13 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
 @click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Decimals of the percentages in the table.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("--wide", is_flag=True,
+              help="LaTeX: a table* spanning both columns of a two-column paper (a one-column table with several "
+                   "data sets, or with Δ, is wider than a column).")
 @click.option("--explain", "explain_row", metavar="ROW", help="Show the reproducibility record of one row instead.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
-def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_row, tracking_uri) -> None:
+def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool, explain_row,
+          tracking_uri) -> None:
     """The paper table of sweep NAME from its recorded runs (also while it still runs)."""
     from sweeps.report import caption_facts, sweep_table
     from sweeps.table_formats import explain, render
@@ -327,7 +332,8 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, explain_ro
         if explain_row is not None:
             click.echo(explain(result, explain_row, runs, decimals=decimals))
             return
-        content = render(result, fmt, caption_facts=caption_facts(runs, spec), decimals=decimals)
+        facts = dataclasses.replace(caption_facts(runs, spec), wide=wide)
+        content = render(result, fmt, caption_facts=facts, decimals=decimals)
     except TableError as exc:
         raise click.ClickException(str(exc)) from exc
     if isinstance(content, bytes) and not output:

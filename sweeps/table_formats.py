@@ -207,7 +207,8 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     spec = "l" + " ".join("c" * width for _ in groups)
     slug = "".join(ch if ch.isalnum() else "-" for ch in facts.title.lower()).strip("-")
     label = facts.label or f"tab:{slug or 'sweep'}"
-    lines = [r"\begin{table}[t]", r"  \centering", r"  \small",
+    environment = "table*" if facts.wide else "table"
+    lines = [f"\\begin{{{environment}}}[t]", r"  \centering", r"  \small",
              f"  \\caption{{{latex_escape(caption_text(table, facts))}}}", f"  \\label{{{label}}}",
              f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
     if width > 1 or len(groups) > 1:
@@ -225,7 +226,7 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
             t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
         lines.append(f"    {latex_escape(label_)} & {' & '.join(texts)} \\\\")
-    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""]
+    lines += [r"    \bottomrule", r"  \end{tabular}", f"\\end{{{environment}}}", ""]
     return "\n".join(lines)
 
 

@@ -454,6 +454,7 @@ class CaptionFacts:
     seeds: tuple[int, ...] = ()
     label: str = ""                     # LaTeX \label (default tab:<title slug>)
     row_header: str = "Arm"             # the header of the label column
+    wide: bool = False                  # LaTeX: a table* across both columns of a two-column paper
     overrides: Mapping[str, Any] = field(default_factory=dict)   # --set: above the spec and its arms
 
     @classmethod

@@ -6,6 +6,7 @@ Regenerate the golden files after an intended change with SWEEPS_UPDATE_GOLDEN=1
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -190,3 +191,25 @@ def test_latex_compiles_with_pdflatex(rendered, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "table.pdf").stat().st_size > 1000
+
+
+def test_latex_wide_fits_a_two_column_paper_where_the_one_column_table_overflows(tmp_path):
+    # one data set, accuracy and MCA and Δ with its interval: wider than a column, not than the page
+    pdflatex = _pdflatex()
+    cells = {(arm, "rafdb"): {0: base + 0.010, 1: base + 0.014, 2: base + 0.009}
+             for arm, base in (("Baseline", 0.80), ("+ Local CNNs", 0.83), ("+ MAD", 0.84))}
+    table = T.build_table(frame(cells), rows=["Baseline", "+ Local CNNs", "+ MAD"], baseline="Baseline",
+                          extra_metrics=["sel_test_mca"])
+    facts = T.CaptionFacts(title="Components")
+
+    def overfull(wide: bool) -> bool:
+        tex = TF.render(table, "latex", caption_facts=dataclasses.replace(facts, wide=wide))
+        assert tex.startswith("\\begin{table*}[t]" if wide else "\\begin{table}[t]")
+        (tmp_path / "paper.tex").write_text("\\documentclass[twocolumn]{article}\n\\usepackage{booktabs}\n"
+                                            f"\\begin{{document}}\n{tex}\\end{{document}}\n")
+        proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        return "Overfull \\hbox" in (tmp_path / "paper.log").read_text(errors="replace")
+
+    assert overfull(wide=False) and not overfull(wide=True)
