@@ -98,6 +98,15 @@ def test_affectnet_lists_sniff_the_header(tmp_path):
     assert splits.info["train_list"]["header"] is False and splits.info["test_list"]["header"] is True
 
 
+def test_affectnet_header_with_its_first_column_renamed_is_named_as_a_header(tmp_path):
+    # read as a data row, it was reported as a malformed face box
+    root = make_lists(tmp_path / "an", [0, 1], [2], test_header=True)
+    lists = root / "Manually_Annotated_file_lists" / "validation.csv"
+    lists.write_text(lists.read_text().replace("subDirectory_filePath", "subDirectory_FilePath", 1))
+    with pytest.raises(DataError, match=r"validation\.csv line 1: header lacks column\(s\) subDirectory_filePath"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_affectnet_lists_with_header_on_training_too(tmp_path):
     root = make_lists(tmp_path / "an", [5, 6], [0], train_header=True, test_header=False)
     assert load_splits(_cfg(tmp_path, root), 8).train.labels.tolist() == [5, 6]

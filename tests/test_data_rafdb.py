@@ -118,6 +118,22 @@ def test_rafdb_missing_image_names_it_and_its_line(tmp_path):
         check_layout(_cfg(tmp_path, root))
 
 
+def test_rafdb_images_one_folder_too_deep_say_that_none_of_them_exists(tmp_path):
+    # e.g. an archive unpacked to Image/aligned/aligned/: one missing file named alone hides the cause
+    root = make_rafdb(tmp_path / "raf")
+    aligned = root / "Image" / "aligned"
+    (aligned / "aligned").mkdir()
+    for image in aligned.glob("*.jpg"):
+        image.rename(aligned / "aligned" / image.name)
+    with pytest.raises(DataError, match=rf"does not exist; none of the {len(ENTRIES)} listed images exists: is "
+                                        r".*raf the folder the label file describes"):
+        check_layout(_cfg(tmp_path, root))
+    (aligned / "aligned" / "train_00001_aligned.jpg").rename(aligned / "train_00001_aligned.jpg")
+    with pytest.raises(DataError, match=rf"does not exist; nor do {len(ENTRIES) - 2} more of the {len(ENTRIES)} "
+                                        r"listed: expected every image"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_rafdb_undecodable_image_is_an_error_naming_it(tmp_path):
     root = make_rafdb(tmp_path / "raf")
     (root / "Image" / "aligned" / "train_00003_aligned.jpg").write_bytes(b"\xff\xd8 truncated")

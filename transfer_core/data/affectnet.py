@@ -74,7 +74,8 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
             lineno = reader.line_num
             if not row:
                 continue
-            if lineno == 1 and row[0].strip() == HEADER_FIRST:
+            # a header: its first name as shipped, or any other of its names (the first one renamed)
+            if lineno == 1 and (row[0].strip() == HEADER_FIRST or any(f.strip() in HEADER_COLUMNS for f in row)):
                 names = [f.strip() for f in row]
                 if names[:len(HEADER_COLUMNS)] != list(HEADER_COLUMNS):
                     missing = [c for c in HEADER_COLUMNS if c not in names]

@@ -286,6 +286,7 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
     """
     h = hashlib.sha256()
     missing: list[str] = []
+    absent: list[tuple[Path, str]] = []   # without skip_missing: named in the error, with how many
     listed = 0
     for split in sorted(layout.splits):
         plan = layout.splits[split]
@@ -298,14 +299,21 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
                 st = os.stat(path)
             except OSError:
                 if not skip_missing:
-                    raise DataError(f"image {path} (listed in {plan.origins[i]}) does not exist: expected "
-                                    "every image named in the label file to be present") from None
+                    absent.append((path, plan.origins[i]))
+                    continue
                 keep[i] = False
                 missing.append(relative(path, layout.root))
                 continue
             h.update(f"{split}\0{relative(path, layout.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         if not keep.all():
             layout.splits[split] = plan.select(keep)
+    if absent:
+        (path, origin), more = absent[0], len(absent) - 1
+        scope = (f"none of the {listed} listed images exists: is {layout.root} the folder the label file "
+                 f"describes (its images one level deeper or shallower)?" if len(absent) == listed else
+                 f"nor do {more} more of the {listed} listed" if more else "")
+        raise DataError(f"image {path} (listed in {origin}) does not exist{'; ' + scope if scope else ''}: "
+                        "expected every image named in the label file to be present")
     if missing:
         log.warning("%s: %d of %d listed images (%.1f %%) are missing and are skipped (first: %s)", layout.dataset,
                     len(missing), listed, 100 * len(missing) / listed, ", ".join(missing[:5]))
