@@ -151,8 +151,9 @@ def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tra
     client, before = _children(tracking_uri, first)
     ended = {r.info.run_id: r.info.end_time for r in before}
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="sweeps.progress"):
+    with caplog.at_level(logging.INFO, logger="sweeps"):
         more = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))
+    assert "restoring the Tune experiment" not in caplog.text, "the finished experiment holds nothing to continue"
     progress = [r.progress for r in caplog.records if r.name == "sweeps.progress"]
     assert (progress[0]["done"], progress[0]["total"]) == (2, 4), "counted from the cells done before"
     assert (progress[-1]["done"], progress[-1]["total"]) == (4, 4)
