@@ -125,11 +125,11 @@ def test_rafdb_images_one_folder_too_deep_say_that_none_of_them_exists(tmp_path)
     (aligned / "aligned").mkdir()
     for image in aligned.glob("*.jpg"):
         image.rename(aligned / "aligned" / image.name)
-    with pytest.raises(DataError, match=rf"does not exist; none of the {len(ENTRIES)} listed images exists: is "
-                                        r".*raf the folder the label file describes"):
+    with pytest.raises(DataError, match=rf"does not exist, nor does any of the {len(ENTRIES)} listed images: "
+                                        r"expected them under .*raf; are they one folder deeper or shallower"):
         check_layout(_cfg(tmp_path, root))
     (aligned / "aligned" / "train_00001_aligned.jpg").rename(aligned / "train_00001_aligned.jpg")
-    with pytest.raises(DataError, match=rf"does not exist; nor do {len(ENTRIES) - 2} more of the {len(ENTRIES)} "
+    with pytest.raises(DataError, match=rf"does not exist, nor do {len(ENTRIES) - 2} more of the {len(ENTRIES)} "
                                         r"listed: expected every image"):
         check_layout(_cfg(tmp_path, root))
 

@@ -281,8 +281,8 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
 def stat_images(layout: Layout, skip_missing: bool) -> str:
     """Digest of (relative path, size, mtime_ns) of every image of every split.
 
-    A missing image is a DataError naming it and where it was listed; with `skip_missing` it is
-    logged, counted in layout.info["missing"] and removed from its split.
+    A missing image is a DataError naming the first, where it was listed, and how many more are missing;
+    with `skip_missing` it is logged, counted in layout.info["missing"] and removed from its split.
     """
     h = hashlib.sha256()
     missing: list[str] = []
@@ -309,11 +309,13 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
             layout.splits[split] = plan.select(keep)
     if absent:
         (path, origin), more = absent[0], len(absent) - 1
-        scope = (f"none of the {listed} listed images exists: is {layout.root} the folder the label file "
-                 f"describes (its images one level deeper or shallower)?" if len(absent) == listed else
-                 f"nor do {more} more of the {listed} listed" if more else "")
-        raise DataError(f"image {path} (listed in {origin}) does not exist{'; ' + scope if scope else ''}: "
-                        "expected every image named in the label file to be present")
+        if len(absent) == listed:
+            raise DataError(f"image {path} (listed in {origin}) does not exist, nor does any of the {listed} "
+                            f"listed images: expected them under {layout.root}; are they one folder deeper or "
+                            "shallower than the label file says?")
+        scope = f", nor do {more} more of the {listed} listed" if more else ""
+        raise DataError(f"image {path} (listed in {origin}) does not exist{scope}: expected every image named in "
+                        "the label file to be present")
     if missing:
         log.warning("%s: %d of %d listed images (%.1f %%) are missing and are skipped (first: %s)", layout.dataset,
                     len(missing), listed, 100 * len(missing) / listed, ", ".join(missing[:5]))
