@@ -82,7 +82,7 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), options))
     assert outcome.status == "completed"
     # the table says what --set changed in every cell, over the spec
-    assert ("ran with optim.weight_decay = 0.0002, set on the command line"
+    assert ("ran with optim.weight\\_decay = 0.0002, set on the command line"   # Markdown-escaped
             in (outcome.report_dir / "tables" / "tiny.md").read_text())
     # Tune's own files per trial, but no TensorBoard writer: its import cost the driver ~3.5 s
     trials = [d for d in Path(outcome.tune_path).iterdir() if d.is_dir()]
