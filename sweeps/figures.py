@@ -142,7 +142,10 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
 
     Error bars are ±1 std over seeds; dots are the per-seed values; incomplete cells are hatched;
     † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line.
+    A cell without a value says why in its slot (failed, running, not run), and every row is in the legend.
     """
+    from matplotlib.patches import Patch
+
     metric = table.metric
     means = {(r, c): table.cell(r, c).summary.mean for r in table.rows for c in table.columns}
     if all(m is None for m in means.values()):
@@ -152,17 +155,19 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
     ax = fig.subplots()
     colors = _colors(len(table.rows))
     lows = []
+    empty: list[tuple[float, str]] = []   # (x, why) of the cells without a value
     for i, (row, color) in enumerate(zip(table.rows, colors)):
         for j, col in enumerate(table.columns):
             cell = table.cell(row, col)
             x = j - 0.4 + width * (i + 0.5)
             if cell.summary.mean is None:
+                state = cell.state
+                empty.append((x, "not run" if state == "missing" else state))
                 continue
             mean, std = 100 * cell.summary.mean, 100 * (cell.summary.std or 0.0)
             ax.bar(x, mean, width * 0.9, color=color, edgecolor="black" if cell.best else color,
                    linewidth=1.2 if cell.best else 0.0, hatch="//" if cell.state != "complete" else None,
-                   label=row if j == 0 else None, yerr=std if cell.summary.std is not None else None,
-                   capsize=3, error_kw={"lw": 1})
+                   yerr=std if cell.summary.std is not None else None, capsize=3, error_kw={"lw": 1})
             seeds = np.array([100 * v for v in cell.values.values()])
             ax.scatter(np.full(len(seeds), x), seeds, s=8, color="black", zorder=3)
             lows.append(min(mean - std, seeds.min()))
@@ -176,11 +181,15 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
                                                           if table.paper.get(c) is not None) else None)
     bottom = max(0.0, 5.0 * math.floor((min(lows) - 3.0) / 5.0))
     ax.set_ylim(bottom=bottom)
+    for x, why in empty:
+        ax.text(x, bottom, f" {why}", rotation=90, ha="center", va="bottom", fontsize=7, color="dimgray")
     ax.set_xticks(range(len(table.columns)), [table.column_labels[c] for c in table.columns])
     ax.set_ylabel(f"{METRIC_LABELS[metric][0]} (%)" + (f", axis from {bottom:g}" if bottom else ""))
     ax.set_title(table.metric_label, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    handles = [Patch(color=color, label=row) for row, color in zip(table.rows, colors)]
+    handles += [h for h in ax.get_legend_handles_labels()[0]]   # the paper's line
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return save_figure(fig, path_stem)
 
 

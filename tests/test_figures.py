@@ -51,6 +51,20 @@ def test_ablation_bars_png_and_pdf_not_blank(runs, tmp_path):
     assert_not_blank(FG.ablation_bars(table, tmp_path / "bars"))
 
 
+def test_ablation_bars_say_why_a_cell_has_no_bar_and_keep_every_row_in_the_legend(monkeypatch):
+    # a failed arm used to vanish from the chart and its legend without a word
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    table = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.82}, ("Broken", "d"): {0: "failed", 1: "failed"}}),
+                          rows=["A", "Broken", "Later"], seeds=[0, 1])
+    FG.ablation_bars(table)
+    ax, = figures[0].axes
+    assert [t.get_text().strip() for t in ax.texts] == ["failed", "not run"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "Broken", "Later"]
+
+
 def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path, caplog):
     paths = FG.plot_sweep(runs, tmp_path, rows=layout()["rows"], curve_metrics=("val_acc", "lr"))
     assert sorted(p.name for p in paths) == ["ablation_bars.pdf", "ablation_bars.png",
