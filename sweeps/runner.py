@@ -844,12 +844,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     latest = tracking.find_parent(client, experiment_id, prepared.invocation_key)
     parent = None if prepared.options.fresh else latest
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
-            and tracking.driver_state(parent.data.tags) == "alive"
-            and json.loads(parent.data.tags[schema.TAG_DRIVER]).get("pid") != os.getpid()):
-        driver = json.loads(parent.data.tags[schema.TAG_DRIVER])
-        raise SweepError(f"invocation {parent.info.run_id} of {spec.name!r} is being run now by process "
-                         f"{driver['pid']} on this host; wait for it to end or stop it (Ctrl-C there) first, or "
-                         f"start another invocation with --fresh")
+            and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
+        pid = int(json.loads(parent.data.tags[schema.TAG_DRIVER])["pid"])
+        if pid != os.getpid():
+            raise SweepError(f"invocation {parent.info.run_id} of {spec.name!r} is being run now by process "
+                             f"{pid} on this host; wait for it to end or stop it (Ctrl-C there) first, or "
+                             f"start another invocation with --fresh")
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
