@@ -117,7 +117,7 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
                      "validation.")
-    parts.append(f"Bold: best mean of its column{complete_only}. †: not significantly different from it "
+    parts.append(f"Bold: best printed mean of its column{complete_only}. †: not significantly different from it "
                  f"(two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
                  f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
                  f"cells with fewer than 2 matched seeds{complete_only and ', and incomplete cells beside complete ones,'} are "
@@ -144,15 +144,28 @@ def _header_groups(table: ResultTable) -> list[tuple[str, list[str]]]:
     return [(table.column_labels[c], subs) for c in table.columns]
 
 
+def printed_best(table: ResultTable, decimals: int) -> set[tuple[str, str, str]]:
+    """The cells set in bold: the best, and every contender whose mean prints the same as the best's
+    (99.9955 and 100.0 both read "100.00"; one bold and one not would tell the reader they differ)."""
+    bold = set()
+    for c in table.columns:
+        for m in table.metrics:
+            contenders = table.contenders(c, m)
+            best = {_pct(x.summary.mean, decimals) for x in contenders if x.best}
+            bold |= {(x.row, c, m) for x in contenders if _pct(x.summary.mean, decimals) in best}
+    return bold
+
+
 def _body(table: ResultTable, decimals: int) -> list[tuple[str, list[tuple[str, bool, bool]]]]:
     """Rows of (text, bold, tied) entries, the paper row last (label starts the list)."""
+    bold = printed_best(table, decimals)
     out = []
     for r in table.rows:
         entries = []
         for c in table.columns:
             for m in table.metrics:
                 cell = table.cell(r, c, m)
-                entries.append((cell_text(table, cell, decimals), cell.best, cell.tied))
+                entries.append((cell_text(table, cell, decimals), (r, c, m) in bold, cell.tied))
             if table.baseline is not None:
                 entries.append((delta_text(table, r, c, decimals), False, False))
         out.append((r, entries))

@@ -319,6 +319,11 @@ class ResultTable:
     def cell(self, row: str, column: str, metric: str | None = None) -> Cell:
         return self.cells[(row, column, metric or self.metric)]
 
+    def contenders(self, column: str, metric: str | None = None) -> list[Cell]:
+        """The cells of a column that compete for its best: the complete ones, else every one with a value."""
+        col = [self.cells[(r, column, metric or self.metric)] for r in self.rows]
+        return contenders_of(col)
+
     def check_row(self, row: str) -> None:
         if row not in self.rows:
             raise TableError(f"unknown row {row!r}; rows: {', '.join(self.rows)}")
@@ -394,10 +399,9 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     family: list[Cell] = []
     for c in columns:
         for m in metrics:
-            col = [cells[(r, c, m)] for r in rows if cells[(r, c, m)].n]
-            if not col:
+            contenders = contenders_of([cells[(r, c, m)] for r in rows])
+            if not contenders:
                 continue
-            contenders = [x for x in col if x.state == "complete"] or col
             top = max(x.summary.mean for x in contenders)
             bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
             for x in contenders:   # an incomplete cell beside complete ones is neither best nor tested
@@ -424,6 +428,12 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation)
+
+
+def contenders_of(column: Sequence[Cell]) -> list[Cell]:
+    """An incomplete cell beside complete ones competes for nothing: its mean is over fewer seeds."""
+    with_value = [x for x in column if x.n]
+    return [x for x in with_value if x.state == "complete"] or with_value
 
 
 def _same_mean(a: float, b: float) -> bool:

@@ -64,6 +64,18 @@ def test_latex_bolds_best_and_daggers_ties(rendered):
     assert r"\toprule" in tex and r"\bottomrule" in tex
 
 
+def test_means_that_print_the_same_as_the_best_are_bold_too():
+    # 99.9955 % and 100 % both print "100.00" at 2 decimals: both bold, or the reader sees a difference
+    # that is not printed; at 2 decimals 99.99 % is printed lower and stays plain
+    t = T.build_table(frame({("A", "d"): {0: 0.99991, 1: 1.0}, ("B", "d"): {0: 1.0, 1: 1.0},
+                             ("C", "d"): {0: 0.9998, 1: 1.0}}), rows=["A", "B", "C"])
+    assert [t.cell(r, "d").best for r in "ABC"] == [False, True, False]
+    md = TF.render(t, "markdown")
+    assert "**100.00 ± 0.01**" in md and "**100.00 ± 0.00**" in md and "| 99.99 ± 0.01" in md
+    tex = TF.render(t, "latex", decimals=1)
+    assert tex.count(r"\textbf{100.0") == 3, "at 1 decimal all three print 100.0"
+
+
 def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
     _, table, facts = rendered
     caption = TF.caption_text(table, facts)
