@@ -175,6 +175,9 @@ def test_parquet_one_row_per_cell_with_reproducibility_record(rendered):
                                                                                    runs.parent.run_id)
     assert '"torch": "2.14.1"' in mad["package_versions"]
     assert mad["mean_pct"] == pytest.approx(84.8333, abs=1e-3) and bool(mad["synthetic"])
+    # every number in percent, as the *_pct columns say: the seeds' values average to the mean
+    assert sum(mad["values_pct"]) / 3 == pytest.approx(mad["mean_pct"], abs=1e-5)
+    assert "values" not in df.columns
 
 
 def test_write_tables_and_log_to_parent(rendered, tmp_path):
