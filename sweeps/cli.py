@@ -317,9 +317,12 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
 @click.option("--wide", is_flag=True,
               help="LaTeX: a table* spanning both columns of a two-column paper (a one-column table with several "
                    "data sets, or with Δ, is wider than a column).")
+@click.option("--fit", is_flag=True,
+              help="LaTeX: scale the table down to the text width where it is wider (several data sets with Δ "
+                   "are wider even than a --wide page); needs \\usepackage{graphicx}.")
 @click.option("--explain", "explain_row", metavar="ROW", help="Show the reproducibility record of one row instead.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
-def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool, explain_row,
+def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool, fit: bool, explain_row,
           tracking_uri) -> None:
     """The paper table of sweep NAME from its recorded runs (also while it still runs)."""
     from sweeps.report import caption_facts, sweep_table
@@ -332,7 +335,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
         if explain_row is not None:
             click.echo(explain(result, explain_row, runs, decimals=decimals))
             return
-        facts = dataclasses.replace(caption_facts(runs, spec), wide=wide)
+        facts = dataclasses.replace(caption_facts(runs, spec), wide=wide, fit=fit)
         content = render(result, fmt, caption_facts=facts, decimals=decimals)
     except TableError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -213,6 +213,10 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_CHARS.get(ch, ch) for ch in text)
 
 
+# --fit: scaled down to the text width when wider, never up (graphicx's \resizebox sees the natural \width)
+_FIT_OPEN = [r"  \resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"]
+
+
 @_format("latex", ".tex")
 def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     groups = _header_groups(table)
@@ -223,7 +227,7 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     environment = "table*" if facts.wide else "table"
     lines = [f"\\begin{{{environment}}}[t]", r"  \centering", r"  \small",
              f"  \\caption{{{latex_escape(caption_text(table, facts))}}}", f"  \\label{{{label}}}",
-             f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
+             *_FIT_OPEN * facts.fit, f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
     if width > 1 or len(groups) > 1:
         heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g)}}}" for g, _ in groups)
         rules = " ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups)))
@@ -239,13 +243,15 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
             t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
         lines.append(f"    {latex_escape(label_)} & {' & '.join(texts)} \\\\")
-    lines += [r"    \bottomrule", r"  \end{tabular}", f"\\end{{{environment}}}", ""]
+    lines += [r"    \bottomrule", r"  \end{tabular}" + "%" * facts.fit, *["  }"] * facts.fit,  # no space in the box
+              f"\\end{{{environment}}}", ""]
     return "\n".join(lines)
 
 
 def latex_document(table_tex: str) -> str:
-    """A minimal document around a rendered table, as pdflatex needs it (article + booktabs)."""
-    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
+    """A minimal document around a rendered table, as pdflatex needs it (article, booktabs, graphicx)."""
+    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+            "\\usepackage[margin=1cm,landscape]{geometry}\n"
             f"\\begin{{document}}\n{table_tex}\\end{{document}}\n")
 
 

@@ -465,6 +465,7 @@ class CaptionFacts:
     label: str = ""                     # LaTeX \label (default tab:<title slug>)
     row_header: str = "Arm"             # the header of the label column
     wide: bool = False                  # LaTeX: a table* across both columns of a two-column paper
+    fit: bool = False                   # LaTeX: scaled down to the text width if wider (needs graphicx)
     overrides: Mapping[str, Any] = field(default_factory=dict)   # --set: above the spec and its arms
 
     @classmethod

@@ -377,6 +377,9 @@ def test_e2e_table_latex_to_a_file(tiny_run):
     nested = folder / "paper" / "tables" / "t.tex"   # folders a fresh paper checkout does not have yet
     result = invoke("table", "tiny_cli", "--format", "latex", "-o", nested, "--tracking-uri", uri)
     assert result.exit_code == 0 and nested.read_text() == text, result.output
+    result = invoke("table", "tiny_cli", "--format", "latex", "--wide", "--fit", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("\\begin{table*}") and "\\resizebox{" in result.output
 
 
 @pytest.mark.slow

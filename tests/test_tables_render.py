@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import shutil
 import subprocess
 
@@ -228,3 +229,36 @@ def test_latex_wide_fits_a_two_column_paper_where_the_one_column_table_overflows
         return "Overfull \\hbox" in (tmp_path / "paper.log").read_text(errors="replace")
 
     assert overfull(wide=False) and not overfull(wide=True)
+
+
+def _box_widths(pdflatex: str, folder, tex: str) -> tuple[float, float]:
+    """(width of the table's box, \\linewidth) in pt, as pdflatex sets the rendered table in a plain article."""
+    inner = tex[tex.index("\\label"):tex.index("\\end{table")].split("\n", 1)[1]
+    (folder / "w.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
+        f"\\small\\setbox0\\hbox{{\\ignorespaces {inner}\\unskip}}\\typeout{{BOX=\\the\\wd0;LINE=\\the\\linewidth;}}\n\\end{{document}}\n")
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "w.tex"], cwd=folder,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    box, line = re.search(r"BOX=([\d.]+)pt;LINE=([\d.]+)pt;", proc.stdout).groups()
+    return float(box), float(line)
+
+
+def test_latex_fit_shrinks_a_table_wider_than_the_text_and_leaves_a_narrow_one_as_it_is(tmp_path):
+    # two data sets, accuracy, MCA and Δ with its interval: ~530 pt, wider than even a --wide page
+    pdflatex = _pdflatex()
+    arms = (("Baseline", 0.80), ("+ Local CNNs", 0.83), ("+ MAD", 0.84))
+    cells = {(arm, d): {0: base + 0.010, 1: base + 0.014, 2: base + 0.009} for arm, base in arms
+             for d in ("rafdb", "affectnet")}
+    wide = T.build_table(frame(cells), rows=[a for a, _ in arms], baseline="Baseline", extra_metrics=["sel_test_mca"])
+    narrow = T.build_table(frame({(a, "rafdb"): v for (a, d), v in cells.items() if d == "rafdb"}),
+                           rows=[a for a, _ in arms])
+    facts = T.CaptionFacts(title="Components")
+    fit = dataclasses.replace(facts, fit=True)
+
+    natural, line = _box_widths(pdflatex, tmp_path, TF.render(wide, "latex", caption_facts=facts))
+    fitted, _ = _box_widths(pdflatex, tmp_path, TF.render(wide, "latex", caption_facts=fit))
+    assert natural > line and fitted == pytest.approx(line, abs=0.5)
+    small, _ = _box_widths(pdflatex, tmp_path, TF.render(narrow, "latex", caption_facts=facts))
+    small_fit, _ = _box_widths(pdflatex, tmp_path, TF.render(narrow, "latex", caption_facts=fit))
+    assert small < line and small_fit == pytest.approx(small, abs=0.05), "a narrow table is never enlarged"
