@@ -953,8 +953,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
         # a table's earlier experiment holds unfinished work only if a remaining cell was started (has a run):
         # cells added since (more seeds) go to a new experiment without restoring a finished one
-        started = spec.kind == "search" or any(statuses.get(c.cell_id) for c in remaining)
-        restorable = bool(tune_path) and started and tune.Tuner.can_restore(tune_path)
+        was_begun = spec.kind == "search" or any(statuses.get(c.cell_id) for c in remaining)
+        restorable = bool(tune_path) and was_begun and tune.Tuner.can_restore(tune_path)
         if restorable and (remaining or spec.kind == "search"):
             unreadable = unreadable_tune_state(Path(tune_path))
             if unreadable is not None:

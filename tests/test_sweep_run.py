@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +80,10 @@ def test_table_sweep_records_parent_children_metrics_and_models(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # Tune's loggers as in the CLI
     options = _options(tmp_path, tracking_uri, overrides={"optim.weight_decay": 0.0002})
+    before = time.time()
     outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), options))
     assert outcome.status == "completed"
+    assert 0 < outcome.elapsed_s <= time.time() - before, "the CLI prints it: `completed in N s`"
     # the table says what --set changed in every cell, over the spec
     assert ("ran with optim.weight\\_decay = 0.0002, set on the command line"   # Markdown-escaped
             in (outcome.report_dir / "tables" / "tiny.md").read_text())
