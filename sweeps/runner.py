@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 from mlflow.exceptions import MlflowException, RestException
 from ray import tune
 
@@ -286,6 +287,11 @@ def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], ke
             if not len(splits.train):
                 raise SweepError(f"{where} has no usable training image (every listed image is missing or "
                                  f"unreadable: see the warnings above); check the download", option="--data")
+            if not len(splits.test):   # evaluated, it would read as 0 % accuracy in every table
+                raise SweepError(f"{where} has no usable test image (every listed test image is missing or "
+                                 f"unreadable: see the warnings above), and every number of a table is measured "
+                                 f"on it; check the download", option="--data")
+            _warn_of_absent_classes(where, splits)
             if len(splits.val):
                 continue
             if metric.startswith(("val_", "best_val")):
@@ -296,12 +302,25 @@ def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], ke
                         "sel_test_acc, not of an epoch chosen on validation", where)
 
 
-def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now) -> None:
+def _warn_of_absent_classes(where: str, splits) -> None:
+    """A class without an image in val or test leaves mean class accuracy there averaged over the others:
+    the number reads like the paper's over every class and is not."""
+    for name in ("val", "test"):
+        labels = np.asarray(getattr(splits, name).labels)
+        absent = [c for k, c in enumerate(splits.class_names) if len(labels) and not (labels == k).any()]
+        if absent:
+            log.warning("%s: its %s split has no image of class(es) %s: mean class accuracy there averages over "
+                        "the other %d classes", where, name, ", ".join(absent), len(splits.class_names) - len(absent))
+
+
+def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now, *,
+                         finished: bool = False) -> None:
     """SweepError when a data set differs from the one runs of the invocation being continued trained on
     (a file added, changed or relabelled): its table would mix two versions of the data. `children`: the
     invocation's child runs, each tagged with the fingerprint of the data it trained on;
     `fingerprint_now(child)`: that of the data its cell reads now (None: not in this run's plan). With
-    `accept_changed_data`, a warning instead."""
+    `accept_changed_data`, a warning instead; `finished` (nothing left to train, nothing gets mixed): a
+    warning that the table is of the earlier data."""
     roots = {d.name: d.root for d in prepared.data}
     for child in children:
         before, now = child.data.tags.get(schema.TAG_DATA_FINGERPRINT), fingerprint_now(child)
@@ -312,6 +331,11 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
         change = (f"the data set {where} differs from the one run {child.info.run_id} of invocation "
                   f"{parent.info.run_id} of {prepared.spec.name!r} trained on (fingerprint {before[:12]} then, "
                   f"{now[:12]} now)")
+        if finished:
+            log.warning("%s; every cell of the invocation is finished, so its table is of the data as it was: "
+                        "`sweeps run %s --fresh` with the same --profile, --data and --set trains a new invocation "
+                        "on the data as it is now", change, prepared.spec.name)
+            return
         if prepared.options.accept_changed_data:
             log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both", change)
             return
@@ -861,24 +885,6 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 if parent is not None:
                     raise
                 log.warning("--fresh goes on without the marks of the invocation it leaves: %s", exc)
-    if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)
-        statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
-        if spec.kind == "table":
-            finished = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
-        else:
-            finished = sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)
-                           for s in statuses.values()) >= spec.search.num_samples
-        if finished:
-            log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
-            if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
-                _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
-                tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
-            counts = {s: list(statuses.values()).count(s) for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
-            return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
-                                time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
-    if parent is not None and spec.kind == "search":
-        _check_search_restorable(spec.name, parent)
-
     configs = [c.config for c in plan.cells] or list(plan.base_configs.values())
     cell_keys = {cell.cell_id: data_key(cell.config) for cell in plan.cells}   # arms may decode differently
     data_keys: dict[str, list[str]] = {}   # data name -> its keys; a search's trials read the base config's
@@ -889,20 +895,43 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     if not plan.cells:
         data_keys = {name: [data_key(config)] for name, config in plan.base_configs.items()}
     first_keys = {name: keys[0] for name, keys in data_keys.items()}
-    if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
+    fingerprints: dict[str, str] = {}
+
+    def fingerprint_now(child) -> str | None:
+        """The fingerprint of the data a child's cell reads now (computed once per data key, without decoding)."""
         from transfer_core.data import fingerprint_of
 
-        distinct = {data_key(c): c for c in configs}
-        now = {key: fingerprint_of(c.data, c.model.image_size) for key, c in distinct.items()}
+        tags = child.data.tags
+        key = (cell_keys.get(tags.get(schema.TAG_CELL_ID, "")) if spec.kind == "table"
+               else first_keys.get(tags.get(schema.TAG_DATA, "")))
+        if key and key not in fingerprints:
+            config = next(c for c in configs if data_key(c) == key)
+            fingerprints[key] = fingerprint_of(config.data, config.model.image_size)
+        return fingerprints.get(key) if key else None
 
-        def fingerprint_now(child) -> str | None:
-            tags = child.data.tags
-            key = (cell_keys.get(tags.get(schema.TAG_CELL_ID, "")) if spec.kind == "table"
-                   else first_keys.get(tags.get(schema.TAG_DATA, "")))
-            return now.get(key) if key else None
-
+    if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)
+        statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
+        if spec.kind == "table":
+            finished = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
+        else:
+            finished = sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)
+                           for s in statuses.values()) >= spec.search.num_samples
+        if finished:
+            log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
+            check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
+                                 fingerprint_now, finished=True)
+            if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
+                _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
+                tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
+            counts = {s: list(statuses.values()).count(s) for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
+            return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
+                                time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
+    if parent is not None and spec.kind == "search":
+        _check_search_restorable(spec.name, parent)
+    if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                              fingerprint_now)
+
     datasets = decode_data(configs)
     data = data_record(prepared, datasets, data_keys)
     _log_data(data)

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 import ray
 import torch
@@ -458,14 +459,47 @@ def _prepared_on(tmp: Path, root: str):
     return dataclasses.replace(prepare_table()(tmp), data=(DataChoice("rafdb", "rafdb", root),))
 
 
-def test_a_data_set_that_decodes_to_no_training_image_is_refused_before_ray_starts(tmp_path):
-    # e.g. every AffectNet image an HTML error page: the readers skip unreadable images by design
+def _decoded(train=(0, 1), val=(0, 1), test=(0, 1), classes=("anger", "happy")):
+    """What check_data_of_cells reads of decoded data: the labels of each split and the class names."""
     from types import SimpleNamespace
 
+    class Split(SimpleNamespace):
+        def __len__(self):
+            return len(self.labels)
+
+    return SimpleNamespace(**{name: Split(labels=np.asarray(labels, dtype=np.int64))
+                              for name, labels in (("train", train), ("val", val), ("test", test))},
+                           class_names=tuple(classes))
+
+
+def test_a_data_set_that_decodes_to_no_training_image_is_refused_before_ray_starts(tmp_path):
+    # e.g. every AffectNet image an HTML error page: the readers skip unreadable images by design
     prepared = _prepared_on(tmp_path, "/data/AffectNet")
-    empty = {"k": SimpleNamespace(train=[], val=[1], test=[1])}
     with pytest.raises(SweepError, match=r"data set 'rafdb' at /data/AffectNet has no usable training image"):
-        sweeps.runner.check_data_of_cells(prepared, empty, {"rafdb": ["k"]})
+        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(train=())}, {"rafdb": ["k"]})
+
+
+def test_a_data_set_that_decodes_to_no_test_image_is_refused_rather_than_reported_as_zero_accuracy(tmp_path):
+    # e.g. RAF-DB with only its train_*.jpg extracted: missing images are skipped, and an empty test split
+    # would evaluate to 0 % in every table
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    with pytest.raises(SweepError, match=r"data set 'rafdb' at /data/RAF-DB/basic has no usable test image .*every "
+                                         r"number of a table is measured on it"):
+        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(test=())}, {"rafdb": ["k"]})
+
+
+def test_a_class_absent_from_val_or_test_is_warned_of_as_mean_class_accuracy_leaves_it_out(tmp_path, caplog):
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    with caplog.at_level("WARNING", logger="sweeps.runner"):
+        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(classes=("anger", "happy", "sad"))},
+                                          {"rafdb": ["k"]})
+    assert ("data set 'rafdb' at /data/RAF-DB/basic: its test split has no image of class(es) sad: mean class "
+            "accuracy there averages over the other 2 classes") in caplog.text
+    assert "its val split has no image of class(es) sad" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sweeps.runner"):
+        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(val=(0, 0, 1, 1))}, {"rafdb": ["k"]})
+    assert caplog.text == ""
 
 
 def _child(run_id: str, fingerprint: str, cell: str = "c1"):
@@ -505,7 +539,7 @@ def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_
     assert prepared.spec.metric.startswith("val_")
     with pytest.raises(SweepError, match=r"data set 'synthetic' has no validation image, and the sweep's metric "
                                          r"'val_acc' is measured on it"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": SimpleNamespace(train=[1], val=[], test=[1])},
+        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(val=())},
                                           {"synthetic": ["k"]})
 
 
@@ -514,6 +548,6 @@ def test_a_data_set_without_validation_images_is_warned_of_its_selection_falling
 
     prepared = _prepared_on(tmp_path, "/data/FER2013")
     with caplog.at_level("WARNING", logger="sweeps.runner"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": SimpleNamespace(train=[1], val=[], test=[1])},
+        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(val=())},
                                           {"rafdb": ["k"]})
     assert "has no validation image: its cells report the test accuracy of their last epoch" in caplog.text

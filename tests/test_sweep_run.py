@@ -246,7 +246,7 @@ def test_arms_that_decode_the_data_differently_each_train_on_their_own(ray_local
 
 
 def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unless_accepted(
-        ray_local, tmp_path, tracking_uri, spec_file):
+        ray_local, tmp_path, tracking_uri, spec_file, caplog, monkeypatch):
     from test_data_imagefolder import make_tree
 
     root = make_tree(tmp_path / "faces", per_class=10)
@@ -255,6 +255,13 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     first = run_sweep(prepare(path, options))
     assert first.status == "completed"
     (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # one image relabelled
+    # the same command again: nothing left to train, nothing mixed; told its table is of the earlier data
+    with monkeypatch.context() as m, caplog.at_level("WARNING", logger="sweeps.runner"):
+        m.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+        rerun = run_sweep(prepare(path, options))
+    assert rerun.status == "completed" and rerun.parent_run_id == first.parent_run_id
+    assert ("differs from the one run" in caplog.text and "its table is of the data as it was: `sweeps run tiny "
+            "--fresh`" in caplog.text)
     more = dataclasses.replace(options, seeds=2)
     with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
                                          r"invocation .* trained on"):
