@@ -869,11 +869,13 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     parent = None if prepared.options.fresh else latest
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
-        pid = int(json.loads(parent.data.tags[schema.TAG_DRIVER])["pid"])
-        if pid != os.getpid():
-            raise SweepError(f"invocation {parent.info.run_id} of {spec.name!r} is being run now by process "
-                             f"{pid} on this host; wait for it to end or stop it (Ctrl-C there) first, or "
-                             f"start another invocation with --fresh")
+        driver = tracking.driver_description(parent.data.tags)
+        if json.loads(parent.data.tags[schema.TAG_DRIVER]) != json.loads(tracking.driver_identity()):
+            raise SweepError(
+                f"invocation {parent.info.run_id} of {spec.name!r} is being run now by {driver}; wait for it to "
+                f"end or stop it (Ctrl-C there) first, or start another invocation with --fresh"
+                + ("" if "this host" in driver else f". If that driver is gone, it counts as stopped "
+                   f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`")
@@ -943,7 +945,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     parent_tags = _parent_tags(prepared, datasets, first_keys)
     parent_id = (tracking.start_parent(client, experiment_id, spec.name, parent_tags) if parent is None
                  else parent.info.run_id)
-    with _interrupted_if_cut_short(client, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
+    with _interrupted_if_cut_short(client, parent_id), \
+            tracking.heartbeat(prepared.tracking_uri, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
         if parent is None:
             tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
             log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)

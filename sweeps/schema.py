@@ -42,6 +42,7 @@ TAG_VERSIONS = "sweeps.versions"
 TAG_STATUS = "sweeps.status"
 TAG_OVERRIDES = "sweeps.overrides"
 TAG_DRIVER = "sweeps.driver"   # parent: json {host, pid, start} of the process that runs it now (or last)
+TAG_HEARTBEAT = "sweeps.heartbeat"   # parent: unix time (the driver's clock) of its driver's last sign of life
 TAG_ARM = "sweeps.arm"
 TAG_SEED = "sweeps.seed"
 TAG_CELL_ID = "sweeps.cell_id"

@@ -213,17 +213,23 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
-def driver_state(tags: Mapping[str, str]) -> str:
-    """Of an invocation tagged running: "alive" (its driver runs on this host), "gone" (it ran on this host
-    and has exited: killed, or the machine restarted, without marking the invocation), or "unknown"
-    (another host's, or not recorded)."""
+HEARTBEAT_S = 60.0            # how often a driver tags its parent run with a sign of life
+HEARTBEAT_STALE_S = 600.0     # silent this long, another host's driver is taken for gone
+
+
+def driver_state(tags: Mapping[str, str], now: float | None = None) -> str:
+    """Of an invocation tagged running: "alive" (its driver runs on this host, or another host's driver gave
+    a sign of life within HEARTBEAT_STALE_S), "gone" (it ran on this host and has exited: killed, or the
+    machine restarted, without marking the invocation; or another host's has been silent longer), or
+    "unknown" (not recorded)."""
     try:
         driver = json.loads(tags.get(schema.TAG_DRIVER) or "")
         host, pid, start = driver["host"], int(driver["pid"]), driver.get("start")
     except (ValueError, TypeError, KeyError):
         return "unknown"
-    if host != socket.gethostname():
-        return "unknown"
+    if host != socket.gethostname():   # no process table to look at: its heartbeat, where it has one
+        age = heartbeat_age(tags, now)
+        return "unknown" if age is None else "gone" if age > HEARTBEAT_STALE_S else "alive"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -234,9 +240,62 @@ def driver_state(tags: Mapping[str, str]) -> str:
     return "gone" if start is not None and now is not None and now != start else "alive"
 
 
+def heartbeat_age(tags: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds since the driver's last sign of life (None: none recorded)."""
+    try:
+        beat = float(tags[schema.TAG_HEARTBEAT])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return max(0.0, (time.time() if now is None else now) - beat)
+
+
+def driver_description(tags: Mapping[str, str], now: float | None = None) -> str:
+    """Where an invocation's driver runs, and how it was last seen, in words: "process 123 on this host",
+    "process 123 on node-2 (last sign of life 40 s ago)"."""
+    try:
+        driver = json.loads(tags.get(schema.TAG_DRIVER) or "")
+        where = f"process {int(driver['pid'])} on " + ("this host" if driver["host"] == socket.gethostname()
+                                                          else str(driver["host"]))
+    except (ValueError, TypeError, KeyError):
+        return "an unrecorded driver"
+    age = heartbeat_age(tags, now)
+    if age is None or "this host" in where:
+        return where
+    return where + f" (last sign of life {f'{age:.0f} s' if age < 120 else f'{age / 60:.0f} min'} ago)"
+
+
+@contextlib.contextmanager
+def heartbeat(tracking_uri: str, run_id: str, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+    """Tag the parent run with the time every `every_s` while the block runs, so that readers on other hosts
+    can tell a driver that died without a word (no process table of its host to look at) from a live one.
+    A failed write is logged and retried at the next beat: a sign of life must never stop a sweep."""
+    import threading
+
+    stop = threading.Event()
+    client = client_for(tracking_uri)
+
+    def beat() -> None:
+        while True:
+            try:
+                client.set_tag(run_id, schema.TAG_HEARTBEAT, f"{time.time():.0f}")
+            except Exception as exc:  # the store away for a while: the next beat tries again
+                log.debug("heartbeat of run %s not written: %s", run_id, exc)
+            if stop.wait(every_s):
+                return
+
+    thread = threading.Thread(target=beat, name="sweeps-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+
+
 def parent_status(tags: Mapping[str, str]) -> str:
-    """An invocation's status as readers show it: tagged running, but its driver has gone from this host
-    without a word (SIGKILL, an out-of-memory kill, a reboot), it is interrupted."""
+    """An invocation's status as readers show it: tagged running, but its driver has gone without a word
+    (SIGKILL, an out-of-memory kill, a reboot; on another host: silent past HEARTBEAT_STALE_S), it is
+    interrupted."""
     status = tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING)
     if status == schema.STATUS_RUNNING and driver_state(tags) == "gone":
         return schema.STATUS_INTERRUPTED

@@ -228,15 +228,21 @@ def test_status_in_an_empty_folder_says_there_is_no_store(here):
 GONE_DRIVER = '{"host": "%s", "pid": 999999999, "start": null}'   # a pid no process has
 
 
+SILENT_REMOTE_DRIVER = '{"host": "head-node", "pid": 4242, "start": null}'   # its heartbeat 20 min old
+
+
 @pytest.mark.parametrize("parent_status, driver, shown, line", [
     ("running", None, "running", "1 completed, 1 running, 0 pruned, 0 failed"),
     ("interrupted", None, "interrupted", "1 completed, 1 interrupted, 0 pruned, 0 failed"),   # nobody trains it
     ("running", GONE_DRIVER, "interrupted (stopped without notice: its driver process on this host is gone)",
      "1 completed, 1 interrupted, 0 pruned, 0 failed"),                                    # e.g. a SIGKILL
+    ("running", SILENT_REMOTE_DRIVER, "interrupted (stopped without notice, it seems: its driver, process 4242 on "
+     "head-node (last sign of life 20 min ago), has gone silent)", "1 completed, 1 interrupted, 0 pruned, 0 failed"),
 ])
 def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(here, store, parent_status, driver,
                                                                              shown, line):
     import socket
+    import time
 
     from mlflow.tracking import MlflowClient
 
@@ -246,7 +252,8 @@ def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(her
     experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
     tags = {schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_STATUS: parent_status}
     if driver:
-        tags[schema.TAG_DRIVER] = driver % socket.gethostname()
+        tags[schema.TAG_DRIVER] = driver.replace("%s", socket.gethostname())
+        tags[schema.TAG_HEARTBEAT] = f"{time.time() - 1200:.0f}"
     parent = client.create_run(experiment, tags=tags).info.run_id
     for cell, status in (("a", "completed"), ("b", "running")):
         client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,

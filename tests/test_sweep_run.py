@@ -113,6 +113,7 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     assert parent.data.tags[schema.TAG_STATUS] == "completed"
     assert parent.data.tags[schema.TAG_SYNTHETIC] == "true"
     assert parent.data.tags[schema.TAG_PROFILE] == "smoke"
+    assert 0 <= time.time() - float(parent.data.tags[schema.TAG_HEARTBEAT]) < 600, "readers elsewhere tell it alive"
     assert json.loads(parent.data.tags[schema.TAG_OVERRIDES]) == {"optim.weight_decay": 0.0002}
 
 

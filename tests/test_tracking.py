@@ -1,5 +1,7 @@
 """MLflow tracking: the store is resolved and checked up front; a retried cell continues its own run."""
 
+import time
+
 import pytest
 
 from sweeps import schema, tracking
@@ -115,7 +117,7 @@ def test_a_driver_is_alive_gone_or_unknown(exited_pid):
     assert tracking.driver_state(_driver()) == "alive"
     assert tracking.driver_state(_driver(pid=exited_pid)) == "gone"
     assert tracking.driver_state(_driver(start="1")) == "gone", "a reused pid is not the driver"
-    assert tracking.driver_state(_driver(host="another-host")) == "unknown"
+    assert tracking.driver_state(_driver(host="another-host")) == "unknown", "no heartbeat recorded"
     assert tracking.driver_state({schema.TAG_STATUS: schema.STATUS_RUNNING}) == "unknown", "recorded before"
     assert tracking.driver_state({schema.TAG_DRIVER: "not json"}) == "unknown"
 
@@ -125,6 +127,36 @@ def test_an_invocation_whose_driver_left_without_a_word_reads_as_interrupted(exi
     assert tracking.parent_status(_driver(pid=exited_pid)) == schema.STATUS_INTERRUPTED
     assert tracking.parent_status(_driver()) == schema.STATUS_RUNNING
     assert tracking.parent_status({**_driver(pid=exited_pid), schema.TAG_STATUS: "completed"}) == "completed"
+
+
+def test_another_hosts_driver_is_alive_while_its_heartbeat_is_fresh_and_gone_once_it_is_stale():
+    # no process table of the other host to look at: a cluster's head node drives, a laptop reads
+    beat = {**_driver(host="head-node", pid=4242), schema.TAG_HEARTBEAT: "1000000"}
+    fresh, stale = 1000000 + 90, 1000000 + tracking.HEARTBEAT_STALE_S + 1
+    assert tracking.driver_state(beat, now=fresh) == "alive"
+    assert tracking.driver_state(beat, now=stale) == "gone"
+    assert tracking.driver_description(beat, now=fresh) == "process 4242 on head-node (last sign of life 90 s ago)"
+    assert tracking.driver_description(_driver(pid=4242)) == "process 4242 on this host"
+    assert tracking.driver_state({**beat, schema.TAG_HEARTBEAT: "not a time"}, now=fresh) == "unknown"
+    stale_beat = {**beat, schema.TAG_HEARTBEAT: f"{time.time() - tracking.HEARTBEAT_STALE_S - 60:.0f}"}
+    assert tracking.parent_status(stale_beat) == schema.STATUS_INTERRUPTED
+
+
+def test_a_driver_beats_while_it_runs_and_stops_when_it_leaves(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("x", artifact_location=str(tmp_path / "a"))).info.run_id
+    beats = []
+    with tracking.heartbeat(uri, run, every_s=0.2):
+        for _ in range(3):
+            time.sleep(0.45)
+            beats.append(client.get_run(run).data.tags.get(schema.TAG_HEARTBEAT))
+    assert beats[0] is not None and abs(float(beats[0]) - time.time()) < 5, "the first beat at once"
+    client.set_tag(run, schema.TAG_HEARTBEAT, "1")
+    time.sleep(0.5)
+    assert client.get_run(run).data.tags[schema.TAG_HEARTBEAT] == "1", "no beat once the block has left"
 
 
 def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_path):
@@ -154,3 +186,24 @@ def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_pa
     finally:
         other.kill()
         other.wait()
+
+
+def test_an_invocation_another_hosts_live_driver_runs_is_not_run_a_second_time(tmp_path):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr")))
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("mad_vs_dropout", artifact_location=str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment, tags={
+        schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_STATUS: schema.STATUS_RUNNING,
+        tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_HEARTBEAT: f"{time.time() - 30:.0f}",
+        schema.TAG_DRIVER: json.dumps({"host": "head-node", "pid": 4242, "start": "7"})}).info.run_id
+    with pytest.raises(SweepError, match=rf"invocation {parent} of 'mad_vs_dropout' is being run now by process "
+                                         rf"4242 on head-node \(last sign of life 3\d s ago\); wait for it.*--fresh\. "
+                                         rf"If that driver is gone, it counts as stopped 10 min after its last sign"):
+        run_sweep(prepared)
