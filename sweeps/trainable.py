@@ -97,7 +97,7 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
     run_sweep starts for cells a failed restore left over), latest epoch first (then newest file); a
     file that does not load or was saved for another config is skipped, and so is `skip` (the folder
     of the checkpoint Tune handed over, already found unreadable). Table sweeps only: a search
-    trial's identity is its sampled config, and its pruner counts Tune's iterations."""
+    trial's identity is its Tune trial, and its pruner counts Tune's iterations."""
     storage, prefix = context.get("storage"), context.get("invocation")
     if context.get("kind") != "table" or not storage or not prefix:
         return None
@@ -147,7 +147,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     trial = trial_config(config)
     trial_id = tune.get_context().get_trial_id() or "local"
     if context["kind"] == "search":
-        cell = {**cell, "cell_id": config_hash(trial), "arm": f"trial {trial_id}",
+        # its Tune trial id too (kept by Tuner.restore): a sampler may draw one config twice, and the two
+        # trials must not share a run, nor count as one in the search's progress
+        cell = {**cell, "cell_id": f"{config_hash(trial)}-{trial_id}", "arm": f"trial {trial_id}",
                 "run_name": f"{context['sweep']}/trial-{trial_id}"}
     identity = CellIdentity(sweep=context["sweep"], arm=cell["arm"], data=cell["data"], seed=trial.seed,
                             cell_id=cell["cell_id"], run_name=cell["run_name"])

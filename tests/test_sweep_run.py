@@ -273,6 +273,23 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     assert accepted.status == "completed" and accepted.parent_run_id == first.parent_run_id
 
 
+def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_finishes(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # a space of one point: every trial the same config; keyed by config alone, the second trial took over
+    # the first one's run and the search counted one trial of two, ending failed on every run
+    text = SEARCH_SPEC.replace("{optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}",
+                               "{model.num_lanets: {type: categorical, choices: [1]}}")
+    text = text.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
+    path = spec_file(text, "tiny_search")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 1})
+    outcome = run_sweep(prepare(path, options))
+    assert outcome.status == "completed" and outcome.counts["completed"] == 2, outcome.counts
+    _, children = _children(tracking_uri, outcome)
+    assert len(children) == 2 and len({r.data.tags[schema.TAG_CELL_ID] for r in children}) == 2
+    again = run_sweep(prepare(path, options))
+    assert again.status == "completed" and again.parent_run_id == outcome.parent_run_id
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
