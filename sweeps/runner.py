@@ -595,11 +595,16 @@ def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
 
 # what a store says of a run it will not mark (deleted, unknown, not allowed): retrying cannot help
 _REFUSALS = {"INVALID_PARAMETER_VALUE", "INVALID_STATE", "RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"}
+# what a server says when it is in trouble for now (a 500 of a locked sqlite behind it, a 503): retried
+_TRANSIENT = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "IO_ERROR", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
 
 
 def _refused(exc: MlflowException) -> bool:
-    """The server answered and said no (REST), or a local store refused the run; not a store out of
-    reach (MLflow's client then raises a plain MlflowException, code INTERNAL_ERROR), which is retried."""
+    """The server answered and said no (REST, other than a server in trouble for now), or a local store
+    refused the run; not a store out of reach (MLflow's client then raises a plain MlflowException, code
+    INTERNAL_ERROR) nor a server error, which are retried."""
+    if exc.error_code in _TRANSIENT:
+        return False
     return isinstance(exc, RestException) or exc.error_code in _REFUSALS
 
 
@@ -652,7 +657,11 @@ def replay_marks(client, path: Path) -> int:
     except (OSError, ValueError, TypeError) as exc:
         raise SweepError(f"{what} cannot be read: {exc}. Delete it to go on; the runs it names keep the status "
                          f"their trials left (a pruned run shows as running)") from exc
-    made = sum(make_mark(client, *mark) is not None for mark in marks)
+    try:
+        made = sum(make_mark(client, *mark) is not None for mark in marks)
+    except MlflowException as exc:   # the store out of reach or in trouble: the file stays for the next run
+        raise SweepError(f"MLflow did not take the marks kept in {what}: {exc}. Run again once the tracking "
+                         f"server answers; the file is kept until then") from exc
     try:
         path.unlink()
     except OSError as exc:

@@ -297,6 +297,31 @@ def test_a_store_out_of_reach_is_not_taken_for_a_refusal():
         runner.make_mark(client, "run-a", "ended", 1)
 
 
+@pytest.mark.parametrize("code", ["INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE"])
+def test_a_server_in_trouble_for_now_is_not_taken_for_a_refusal(code, tmp_path):
+    # a 500 of a locked sqlite behind the server, a 503: the server answered, but a retry can succeed;
+    # dropped, the pruned run stayed running and its search interrupted on every later run
+    from mlflow.exceptions import RestException
+
+    def in_trouble(*args, **kwargs):
+        raise RestException({"error_code": code, "message": "database is locked"})
+
+    client = SimpleNamespace(get_run=in_trouble)
+    with pytest.raises(RestException):
+        runner.make_mark(client, "run-a", "ended", 1)
+    kept = tmp_path / "tiny-0123abcd-unmarked.json"
+    kept.write_text(json.dumps([["run-a", "ended", 1]]))
+    with pytest.raises(runner.SweepError, match=r"MLflow did not take the marks kept in .*unmarked\.json.*the file "
+                                                r"is kept until then"):
+        runner.replay_marks(client, kept)
+    assert kept.exists()
+
+    def refusing(*args, **kwargs):
+        raise RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no run run-a"})
+
+    assert runner.make_mark(SimpleNamespace(get_run=refusing), "run-a", "ended", 1) is None, "a refusal: dropped"
+
+
 def test_the_experiment_end_waits_for_the_server_then_names_the_runs_it_could_not_mark(mlflow_store, monkeypatch,
                                                                                        caplog):
     mlflow_store.down = True
