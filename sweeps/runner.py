@@ -987,7 +987,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                    "invocation": invocation_prefix(spec.name, parent_id)}
         threads = max(1, int(prepared.cpus_per_trial))
         total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
-        interrupted = False
+        interrupted = restored = False
         tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
 
         # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
@@ -1009,10 +1009,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
             with _fitting():
                 grid = tuner.fit()
-            interrupted = _was_interrupted(grid)
-        # 2. cells never started (or a first run): a new Tune experiment over just those
+            interrupted, restored = _was_interrupted(grid), True
+        # 2. cells never started (or a first run): a new Tune experiment over just those. A cell that failed
+        # again in the restored experiment had its retries there (resume_errored, --max-failures): not a third
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-        remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
+        remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED
+                     and not (restored and statuses.get(c.cell_id) == schema.STATUS_FAILED)]
         fresh_search = spec.kind == "search" and not restorable
         if not interrupted and (remaining if spec.kind == "table" else fresh_search):
             name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"

@@ -209,7 +209,7 @@ def test_ctrl_c_while_the_report_is_drawn_is_made_good_by_the_next_run(
 
 
 def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_local, tmp_path, tracking_uri,
-                                                                          spec_file):
+                                                                          spec_file, monkeypatch):
     # its trial never reported its run id: the driver finds the run by the trial id it is tagged with
     broken = tmp_path / "not_weights.pth"
     broken.write_bytes(b"not a checkpoint")
@@ -220,6 +220,20 @@ def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_lo
     _, children = _children(tracking_uri, outcome)
     failed, = [r for r in children if r.data.tags[schema.TAG_ARM] == "Broken"]
     assert (failed.data.tags[schema.TAG_STATUS], failed.info.status) == ("failed", "FAILED")
+    # run again: Tune's restore retries the failed trial (--max-failures 0: once); no new experiment trains
+    # the cell a second time after it failed again there
+    errors, on_trial_error = [], runner.SweepCallback.on_trial_error
+
+    def counted(self, iteration, trials, trial, **info):
+        errors.append(trial.trial_id)
+        return on_trial_error(self, iteration, trials, trial, **info)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_trial_error", counted)
+    experiments = sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-"))
+    again = run_sweep(prepare(spec_file(text, "tiny"), _options(tmp_path, tracking_uri)))
+    assert again.status == "failed" and again.parent_run_id == outcome.parent_run_id
+    assert len(errors) == 1, f"the failed cell was tried {len(errors)} times in one run"
+    assert sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-")) == experiments
 
 
 def test_a_search_cut_short_while_drawing_its_report_gets_it_from_the_next_run_without_tune(
