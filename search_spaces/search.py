@@ -108,6 +108,10 @@ def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
         if log and (kind == "float" or step != 1):
             raise doc.error(path + ("step",), f"step {step!r} and log: true cannot be combined (Optuna "
                                               "forbids it)")
+        steps = (high - low) / step
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):   # Optuna would lower high without a word
+            raise doc.error(path + ("step",), f"{step!r} is invalid: high - low = {high - low!r} is not a "
+                                              f"multiple of it, so high={high!r} could never be drawn")
     return SearchParam(kind, low, high, log, step)
 
 

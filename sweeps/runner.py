@@ -857,6 +857,8 @@ def _search_space(prepared: PreparedSweep) -> dict:
     for key, param in prepared.spec.search.space.items():
         if param.type == "categorical":
             space[key] = tune.choice(list(param.choices))
+        elif param.type == "int" and param.step and param.step != 1:   # Optuna: IntDistribution(step=...)
+            space[key] = tune.qrandint(int(param.low), int(param.high), int(param.step))   # high inclusive
         elif param.type == "int":
             space[key] = (tune.lograndint if param.log else tune.randint)(int(param.low), int(param.high) + 1)
         elif param.log:

@@ -400,3 +400,24 @@ def test_bridge_survives_tuner_restore_after_an_interrupted_run(ray_local, tmp_p
     assert by_id[ids[1.2]].value == pytest.approx(1.2 * ITERATIONS)
     (crashed,) = [t for t in stored.trials if t.state == TrialState.FAIL]  # the crashed attempt, kept as such
     assert by_id[ids[1.2]].user_attrs[RESUMED_FROM_ATTR] == crashed.number
+
+
+def test_the_search_space_reaches_optuna_with_every_step_it_declares(tmp_path):
+    # an int step was dropped on the way (tune.randint): depth 2, 4, 6, 8 sampled odd depths too
+    from ray.tune.search.optuna import OptunaSearch
+
+    from sweeps.runner import RunOptions, _search_space, prepare
+
+    spec = tmp_path / "stepped.yaml"
+    spec.write_text("name: stepped\nkind: search\nprofile: smoke\nsearch:\n  num_samples: 2\n  space:\n"
+                    "    model.depth: {type: int, low: 2, high: 8, step: 2}\n"
+                    "    model.num_lanets: {type: int, low: 1, high: 4}\n"
+                    "    model.drop_rate: {type: float, low: 0.1, high: 0.5, step: 0.1}\n"
+                    "    optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    prepared = prepare(str(spec), RunOptions(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                             storage=str(tmp_path / "rr")))
+    space = OptunaSearch.convert_search_space(_search_space(prepared))
+    assert space["model.depth"] == optuna.distributions.IntDistribution(2, 8, step=2)
+    assert space["model.num_lanets"] == optuna.distributions.IntDistribution(1, 4)
+    assert space["model.drop_rate"] == optuna.distributions.FloatDistribution(0.1, 0.5, step=0.1)
+    assert space["optim.lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)

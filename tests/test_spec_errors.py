@@ -111,6 +111,10 @@ BAD_SPECS = {
     "search_param_log_with_low_not_positive": (
         "name: s\nkind: search\nsearch:\n  space:\n    optim.lr: {type: float, low: 0.0, high: 0.1, log: true}\n",
         r"search\.space\.optim\.lr\.low: low=0\.0 is invalid with log: true: expected low > 0"),
+    "search_param_step_not_dividing_the_range": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.depth: {type: int, low: 1, high: 8, step: 2}\n",
+        r"search\.space\.model\.depth\.step: 2 is invalid: high - low = 7 is not a multiple of it, so high=8 could "
+        r"never be drawn"),
     "search_param_empty_categorical": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.num_lanets: {type: categorical, choices: []}\n",
         r"search\.space\.model\.num_lanets\.choices: \[\] is invalid: expected a non-empty list of choices"),
