@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -119,6 +120,24 @@ def _warn_of_arms_overridden(plan) -> None:
                    f"(the table's caption will name the --set)", err=True)
 
 
+def _command_again(verb: str, name: str, kw: dict) -> str:
+    """The command line that continues this invocation: its identity is the spec with --profile, --data and
+    --set, found in the same --tracking-uri (and --storage, --address where given); never --fresh."""
+    words = ["sweeps", verb, name]
+    for option, key in (("--profile", "profile"), ("--seeds", "seeds"), ("--address", "address"),
+                        ("--max-concurrent", "max_concurrent"), ("--cpus-per-trial", "cpus_per_trial"),
+                        ("--gpus-per-trial", "gpus_per_trial"), ("--tracking-uri", "tracking_uri"),
+                        ("--storage", "storage")):
+        if kw.get(key) is not None:
+            words += [option, str(kw[key])]
+    for option, key in (("--data", "data"), ("--set", "set_values")):
+        for value in kw.get(key) or ():
+            words += [option, value]
+    if kw.get("max_failures") not in (None, 2):
+        words += ["--max-failures", str(kw["max_failures"])]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def _execute(name: str, resume_only: bool, **kw) -> None:
     from sweeps.runner import SweepError, prepare, run_sweep
     from sweeps.tracking import TrackingError
@@ -150,17 +169,18 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     except (SweepError, TrackingError, DataError) as exc:   # DataError: an image found unreadable in decoding
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:   # a second Ctrl-C, or one outside training: the invocation is marked interrupted
-        click.echo(f"sweep {prepared.spec.name} stopped (Ctrl-C, or a second stop signal); `sweeps run {name}` "
-                   f"again continues it (or starts it, if it had not begun)", err=True)
+        click.echo(f"sweep {prepared.spec.name} stopped (Ctrl-C, or a second stop signal); "
+                   f"`{_command_again('run', name, kw)}` continues it (or starts it, if it had not begun)", err=True)
         sys.exit(130)
     counts = ", ".join(f"{v} {k}" for k, v in outcome.counts.items() if v)
     click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "
                f"({counts or 'no cells'}; {outcome.skipped_cells} already done before). "
                f"MLflow parent run {outcome.parent_run_id}.")
     if outcome.status == "completed":
-        click.echo(f"Next: sweeps table {prepared.spec.name} --format latex")
+        where = f" --tracking-uri {shlex.quote(kw['tracking_uri'])}" if kw.get("tracking_uri") else ""
+        click.echo(f"Next: sweeps table {prepared.spec.name} --run {outcome.parent_run_id[:8]} --format latex{where}")
     else:
-        click.echo(f"Continue with: sweeps resume {name}")
+        click.echo(f"Continue with: {_command_again('resume', name, kw)}")
         sys.exit(1)
 
 

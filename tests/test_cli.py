@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -337,12 +338,33 @@ def test_python_dash_m_sweeps_is_the_sweeps_command():
 
 @pytest.mark.slow
 def test_e2e_run_completes(tiny_run):
-    _, _, result = tiny_run
+    _, uri, result = tiny_run
     assert result.exit_code == 0, result.output
     assert "sweep tiny_cli completed" in result.output
     assert "(2 completed; 0 already done before)" in result.output
+    # the next command finds this invocation: its parent run, in the store it was recorded in
+    next_line = next(line for line in result.stdout.splitlines() if line.startswith("Next: "))
+    parent = re.search(r"MLflow parent run (\w+)\.", result.stdout).group(1)
+    args = shlex.split(next_line[len("Next: sweeps "):])
+    assert args[:3] == ["table", "tiny_cli", "--run"] and parent.startswith(args[3]) and args[-2:] == [
+        "--tracking-uri", uri]
+    table = invoke(*args)
+    assert table.exit_code == 0 and "\\toprule" in table.output and "MAD" in table.output, table.output
     # stdout is the outcome; Tune's experiment box and results path go to stderr with the progress
     assert "Configuration for experiment" in result.stderr and "Configuration for experiment" not in result.stdout
+
+
+def test_the_command_that_continues_an_invocation_repeats_what_identifies_and_locates_it():
+    # `sweeps resume tune` alone would find nothing of `sweeps run tune --profile paper --data rafdb=...`
+    kw = {"profile": "paper", "data": ("rafdb=/data/RAF DB/basic",), "set_values": ("optim.epochs=3",),
+          "seeds": None, "address": "auto", "max_concurrent": None, "cpus_per_trial": None, "gpus_per_trial": 0.5,
+          "tracking_uri": "http://127.0.0.1:5000", "storage": "/shared/ray_results", "max_failures": 2,
+          "accept_changed_data": False, "fresh": True}
+    from sweeps.cli import _command_again
+
+    assert _command_again("resume", "tune", kw) == (
+        "sweeps resume tune --profile paper --address auto --gpus-per-trial 0.5 --tracking-uri http://127.0.0.1:5000 "
+        "--storage /shared/ray_results --data 'rafdb=/data/RAF DB/basic' --set optim.epochs=3")
 
 
 @pytest.mark.slow
