@@ -1125,15 +1125,14 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
         if thread.is_alive():
             log.warning("the report's warm-up has not finished after %.0f s; drawing the report anyway",
                         REPORT_WARM_UP_WAIT_S)
-    from sweeps.figures import FigureError
     from sweeps.report import publish
-    from sweeps.tables import TableError
 
     out = storage / f"{invocation_prefix(sweep, parent_id)}report"
     try:
         publish(sweep, tracking_uri, parent_id, out)
-    except (TableError, FigureError, OSError) as exc:
-        log.warning("the sweep completed but its tables/figures could not be written: %s", exc)
+    except Exception as exc:   # a table, a figure, the disk, MLflow taking the artifacts, matplotlib itself
+        log.warning("the sweep completed but its tables/figures could not be written (%s: %s); `sweeps table %s` "
+                    "and `sweeps plot %s` draw them from the recorded runs", type(exc).__name__, exc, sweep, sweep)
         return None
     return out
 

@@ -172,6 +172,22 @@ def test_a_stuck_warm_up_delays_the_report_but_never_stops_it(monkeypatch, tmp_p
     assert "warm-up has not finished" in caplog.text
 
 
+@pytest.mark.parametrize("error", [MlflowException("artifact upload failed: 503"), ValueError("bad figure size")])
+def test_a_report_that_fails_in_any_way_never_turns_a_completed_sweep_into_a_failed_one(
+        error, monkeypatch, tmp_path, caplog):
+    # MLflow refusing the artifacts, matplotlib raising: the runs are recorded; the report can be drawn later
+    from sweeps import report
+
+    def failing(*args):
+        raise error
+
+    monkeypatch.setattr(runner, "_REPORT_WARM_UP", [])
+    monkeypatch.setattr(report, "publish", failing)
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        assert runner._publish("demo", "sqlite:///unused.db", "abc123", tmp_path) is None
+    assert f"could not be written ({type(error).__name__}: {error}); `sweeps table demo`" in caplog.text
+
+
 # --------------------------------------------------------------------------- marking ended trials in MLflow
 
 class _Store:
