@@ -261,7 +261,10 @@ def status(name: str | None, tracking_uri: str | None) -> None:
     """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow."""
     from sweeps import schema, tracking
 
-    uri = tracking.resolve_tracking_uri(tracking_uri)
+    try:
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+    except tracking.TrackingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tracking-uri") from exc
     _require_store(uri)
     client = tracking.client_for(uri)
     name = name and _recorded_name(name)

@@ -975,7 +975,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-        done_before = sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
+        done_before = (sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
+                       if spec.kind == "table" else   # a search's trials are not planned: those that ended
+                       sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED) for s in statuses.values()))
 
         from sweeps.trainable import train_cell
 

@@ -218,6 +218,13 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     assert "Aborted!" not in result.output
 
 
+def test_status_with_an_unsupported_store_says_what_would_be_right(here):
+    result = invoke("status", "--tracking-uri", "mlruns")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert ("Invalid value for --tracking-uri: tracking URI 'mlruns' is not supported: use sqlite:///PATH/mlflow.db "
+            "or http://HOST:PORT") in result.output
+
+
 def test_status_in_an_empty_folder_says_there_is_no_store(here):
     result = invoke("status")
     assert result.exit_code == 1
