@@ -1015,7 +1015,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 grid = tuner.fit()
             interrupted, restored = _was_interrupted(grid), True
         # 2. cells never started (or a first run): a new Tune experiment over just those. A cell that failed
-        # again in the restored experiment had its retries there (resume_errored, --max-failures): not a third
+        # again in the restored experiment had its retries there (resume_errored, --max-failures): not again
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED
                      and not (restored and statuses.get(c.cell_id) == schema.STATUS_FAILED)]

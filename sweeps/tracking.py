@@ -289,7 +289,7 @@ def heartbeat(tracking_uri: str, run_id: str, every_s: float = HEARTBEAT_S) -> I
         yield
     finally:
         stop.set()
-        thread.join(timeout=5.0)
+        thread.join(timeout=1.0)   # a beat stuck on a server away must not hold up a Ctrl-C
 
 
 def parent_status(tags: Mapping[str, str]) -> str:
