@@ -213,8 +213,8 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     (here / "tiny_cli.yaml").write_text(TINY)
     result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
     assert result.exit_code == 130, result.output
-    assert ("sweep tiny_cli stopped (Ctrl-C, or a second stop signal); `sweeps run tiny_cli.yaml` again continues "
-            "it") in result.output
+    assert ("sweep tiny_cli stopped (Ctrl-C, or a second stop signal); `sweeps run tiny_cli.yaml --storage "
+            f"{here / 'rr'}` continues it") in result.output
     assert "Aborted!" not in result.output
 
 
