@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import math
 import os
 import re
 import types
@@ -40,6 +41,7 @@ from optuna.trial import TrialState
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from sweeps.schema import FINAL_STEP_KEY
 from transfer_core.registry import Registry, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -395,7 +397,9 @@ class OptunaPruningScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         step = self.searcher.report_result(trial.trial_id, result)
-        if step is None or not self.searcher.should_prune(trial.trial_id):
+        if step is None or step >= result.get(FINAL_STEP_KEY, math.inf):   # done training: nothing to save
+            return TrialScheduler.CONTINUE
+        if not self.searcher.should_prune(trial.trial_id):
             return TrialScheduler.CONTINUE
         self.searcher.mark_pruned(trial.trial_id, step)
         logger.info("trial %s pruned at step %d (%s = %s)", trial.trial_id, step, self.searcher.metric,

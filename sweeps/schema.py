@@ -85,3 +85,8 @@ ARTIFACT_MODEL_CONFIG = "model/config.json"
 ARTIFACT_MODEL_ATTENTION = "model/attention.npz"   # transfer_core.attention.attention_record of the logged weights
 ARTIFACT_SPEC = "spec.yaml"
 ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images
+
+
+# a Tune result's planned last step (epochs): a trial that reported it has trained all its epochs, and the
+# pruner's scheduler never stops it there (that saves nothing, and its final result would be set aside)
+FINAL_STEP_KEY = "epochs_planned"

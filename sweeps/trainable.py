@@ -185,6 +185,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         metrics = {k: v for k, v in record.items() if k != "test_confusion"}
         metrics.update(summary)
         metrics.update(mlflow_run_id=run.run_id, cell_id=identity.cell_id)
+        metrics[schema.FINAL_STEP_KEY] = trial.optim.epochs   # the pruner's scheduler never stops a trial at its last
         return metrics
 
     def on_epoch(record: dict, snapshot) -> bool:

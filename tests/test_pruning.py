@@ -177,6 +177,19 @@ def test_successive_halving_with_min_resource_1_decides_after_the_first_epoch():
     assert scheduler.pruned_trials() == {"weak": 1}
 
 
+def test_a_trial_is_never_stopped_at_its_last_epoch_and_ends_complete_with_its_result():
+    # with optim.epochs on a rung (3 epochs; successive halving's rungs 1, 3, 9) the pruner's check after
+    # the last epoch stopped trials that had trained to the end: counted pruned, their result set aside
+    searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    searcher.suggest("done")
+    assert _feed(scheduler, "done", [0.9, 0.8, 0.2], epochs_planned=3) == [CONTINUE, CONTINUE, CONTINUE]
+    searcher.on_trial_complete("done", {"score": 0.2, "training_iteration": 3})
+    assert not scheduler.was_pruned("done")
+    assert [(t.state, t.value) for t in searcher.study.trials] == [(TrialState.COMPLETE, 0.2)]
+    searcher.suggest("early")
+    assert _feed(scheduler, "early", [0.9, 0.2], epochs_planned=3) == [CONTINUE, STOP], "earlier it still prunes"
+
+
 def test_scheduler_ignores_results_without_the_metric():
     searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
     searcher.suggest("t")
