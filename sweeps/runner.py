@@ -196,7 +196,35 @@ def connect_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
     else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+        with _children_in_a_process_group_of_their_own():
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+
+
+@contextlib.contextmanager
+def _children_in_a_process_group_of_their_own():
+    """The processes started inside (a local Ray's GCS and raylet, and the workers they start) go into a
+    process group of their own, the driver back into its own. A signal sent to the driver's whole group
+    (`timeout`'s SIGTERM, a CI runner's or a wrapper script's) otherwise kills the local Ray under the
+    driver, which can then neither save Tune's state nor mark the invocation interrupted: it waits a minute
+    for a GCS that is gone, and dies. Ctrl-C and `timeout` still reach the driver; Ray's processes still end
+    with it (ray.shutdown, and they die with their parent). A driver that leads its group (a shell's job)
+    or its session cannot move out of it: nothing changes then."""
+    if not hasattr(os, "setpgid") or os.getpgrp() == os.getpid():
+        yield
+        return
+    group = os.getpgrp()
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            os.setpgid(0, group)
+        except OSError as exc:   # the group is gone (its leader and every member exited): stay where we are
+            log.warning("could not return to process group %d after starting Ray: %s", group, exc)
 
 
 def _node_shapes() -> list[dict[str, float]]:

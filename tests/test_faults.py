@@ -564,17 +564,24 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
 
 @pytest.mark.slow
 @needs_proc
-def test_driver_sent_sigterm_stops_as_on_ctrl_c_and_says_how_to_continue(processes, spec_file, store, tmp_path):
-    # a job scheduler's stop (or `timeout`) must not leave the invocation "running" without a word on resuming
+@pytest.mark.parametrize("sent_to", ["the driver", "its process group"])
+def test_driver_sent_sigterm_stops_as_on_ctrl_c_and_says_how_to_continue(processes, spec_file, store, tmp_path,
+                                                                         sent_to):
+    # a job scheduler's stop (or `timeout`) must not leave the invocation "running" without a word on resuming.
+    # `timeout` signals its whole process group: the local Ray the driver started must not die under it
     storage = tmp_path / "results"
-    driver = processes.sweeps("run", *_sweep_args(spec_file, store, storage), name="run")
+    args = [sys.executable, "-m", "sweeps.cli", "-v", "run", *_sweep_args(spec_file, store, storage)]
+    driver = processes.start(["timeout", "-s", "TERM", "900", *args] if sent_to != "the driver" else args, "run")
 
     def long_cell_training():
         long = _children(store).get("faults/long/seed0")
         return long is not None and long.data.metrics.get("epochs_done", 0) >= 1
 
     wait_for(long_cell_training, driver, "the long cell's first epoch", processes, "run")
-    driver.send_signal(signal.SIGTERM)
+    if sent_to == "the driver":
+        driver.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(driver.pid, signal.SIGTERM)   # `timeout` leads the group the driver runs in
     assert driver.wait(timeout=120) == 1, processes.log("run")
     log = processes.log("run")
     assert "sweep faults interrupted" in log and "Continue with: sweeps resume" in log, log
