@@ -1081,8 +1081,10 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
         else:
             complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
+        # failed: a cell failed and nothing was cut short; stopped before any trial ran, nothing failed: interrupted
         status = schema.STATUS_COMPLETED if complete else (
-            schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING] else schema.STATUS_FAILED)
+            schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING]
+            or not counts[schema.STATUS_FAILED] else schema.STATUS_FAILED)
         report_dir = None
         if status == schema.STATUS_COMPLETED:
             report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)

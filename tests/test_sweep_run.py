@@ -247,6 +247,23 @@ def test_a_search_cut_short_while_drawing_its_report_gets_it_from_the_next_run_w
     assert MlflowClient(tracking_uri).list_artifacts(again.parent_run_id, "tables"), "the report was drawn"
 
 
+def test_a_sweep_stopped_before_its_first_trial_starts_is_interrupted_not_failed(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # Ctrl-C (or timeout's signal) just as Tune sets up: nothing failed, `sweeps resume` continues it
+    import signal
+
+    setup = runner.SweepCallback.setup
+
+    def stopped_at_once(self, *args, **kwargs):
+        setup(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runner.SweepCallback, "setup", stopped_at_once)
+    outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
+    assert outcome.status == "interrupted" and outcome.counts["failed"] == 0, outcome
+    assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED
+
+
 def test_arms_that_decode_the_data_differently_each_train_on_their_own(ray_local, tmp_path, tracking_uri,
                                                                        spec_file):
     # each cell reads the data its own config decodes (here: another validation carve), not the base's
