@@ -202,7 +202,8 @@ def _format(name: str, suffix: str, binary: bool = False):
 _LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                 "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"$^\dagger$", "α": r"$\alpha$", "—": "---",
-                "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "\u00a0": "~"}
+                "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "\u00a0": "~",
+                "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}   # OT1 prints ¡ ¿ — for them
 
 
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"

@@ -209,6 +209,19 @@ def test_latex_compiles_with_pdflatex(rendered, tmp_path):
     assert (tmp_path / "table.pdf").stat().st_size > 1000
 
 
+def test_latex_labels_keep_less_than_greater_than_and_bar_and_compile(tmp_path):
+    # pdflatex's default font encoding prints a bare < as ¡, > as ¿ and | as an em dash
+    t = T.build_table(frame({("p<0.5 | a>b & 10% #1", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}),
+                      rows=["p<0.5 | a>b & 10% #1", "B"])
+    tex = TF.render(t, "latex")
+    assert r"p\textless{}0.5 \textbar{} a\textgreater{}b \& 10\% \#1 &" in tex
+    pdflatex = _pdflatex()
+    (tmp_path / "t.tex").write_text(TF.latex_document(tex))
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
 def test_latex_wide_fits_a_two_column_paper_where_the_one_column_table_overflows(tmp_path):
     # one data set, accuracy and MCA and Δ with its interval: wider than a column, not than the page
     pdflatex = _pdflatex()
