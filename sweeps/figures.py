@@ -162,23 +162,26 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
             x = j - 0.4 + width * (i + 0.5)
             if cell.summary.mean is None:
                 state = cell.state
-                empty.append((x, "not run" if state == "missing" else state))
+                empty.append((x, ("pending" if table.in_progress else "not run") if state == "missing" else state))
                 continue
             mean, std = 100 * cell.summary.mean, 100 * (cell.summary.std or 0.0)
-            ax.bar(x, mean, width * 0.9, color=color, edgecolor="black" if cell.best else color,
-                   linewidth=1.2 if cell.best else 0.0, hatch="//" if cell.state != "complete" else None,
+            incomplete = cell.state != "complete"
+            # matplotlib draws hatching in the edge colour: an incomplete bar gets a white one to show it
+            ax.bar(x, mean, width * 0.9, color=color,
+                   edgecolor="black" if cell.best else "white" if incomplete else color,
+                   linewidth=1.2 if cell.best else 0.6 if incomplete else 0.0, hatch="//" if incomplete else None,
                    yerr=std if cell.summary.std is not None else None, capsize=3, error_kw={"lw": 1})
             seeds = np.array([100 * v for v in cell.values.values()])
             ax.scatter(np.full(len(seeds), x), seeds, s=8, color="black", zorder=3)
             lows.append(min(mean - std, seeds.min()))
             if cell.tied:
                 ax.text(x, mean + std, "†", ha="center", va="bottom", fontsize=9)
-    for j, col in enumerate(table.columns):
-        value = table.paper.get(col)
-        if value is not None:
-            ax.hlines(value, j - 0.45, j + 0.45, colors="black", linestyles="--", lw=1,
-                      label=table.paper_label if j == min(k for k, c in enumerate(table.columns)
-                                                          if table.paper.get(c) is not None) else None)
+    papers = {j: table.paper_value(col, metric) for j, col in enumerate(table.columns)}
+    papers = {j: v for j, v in papers.items() if v is not None}
+    for j, value in papers.items():
+        ax.hlines(value, j - 0.45, j + 0.45, colors="black", linestyles="--", lw=1,
+                  label=table.paper_label if j == min(papers) else None)
+    lows += list(papers.values())   # a paper figure below the bars is on the axis too
     bottom = max(0.0, 5.0 * math.floor((min(lows) - 3.0) / 5.0))
     ax.set_ylim(bottom=bottom)
     for x, why in empty:

@@ -40,7 +40,7 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
     paper = None
     if spec.table.paper:
         arm, values = next(iter(spec.table.paper.items()))
-        paper = {"label": f"Paper ({arm})", "values": dict(values)}
+        paper = {"label": f"Paper ({arm})", "values": dict(values), "metric": metrics[0]}   # as the spec reports
         if len(spec.table.paper) > 1:
             log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
     rows = list(spec.labels) if spec.kind == "table" else None

@@ -81,7 +81,7 @@ def _signed(x: float, decimals: int) -> str:
 
 
 def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) -> str:
-    value = table.paper.get(column) if metric == table.metric else None
+    value = table.paper_value(column, metric)
     return "—" if value is None else f"{value:.{decimals}f}"
 
 
@@ -315,7 +315,7 @@ def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[s
                "delta_ci_high_pct": _pct_or_none(d.high if d else None),
                "running": cell.counts.get(S.STATUS_RUNNING, 0) + cell.counts.get(S.STATUS_INTERRUPTED, 0),
                "pruned": cell.counts.get(S.STATUS_PRUNED, 0), "failed": cell.counts.get(S.STATUS_FAILED, 0),
-               "paper_pct": table.paper.get(c) if m == table.metric else None}
+               "paper_pct": table.paper_value(c, m)}
         if provenance:
             seeds = sorted(cell.values)
             fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \

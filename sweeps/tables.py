@@ -307,6 +307,7 @@ class ResultTable:
     in_progress: bool
     provenance: Provenance = field(default_factory=Provenance)
     without_validation: list[str] = field(default_factory=list)   # columns whose runs had no validation split
+    paper_metric: str = ""              # the metric the paper's figures are shown under (default: the primary)
 
     @property
     def metric(self) -> str:
@@ -315,6 +316,10 @@ class ResultTable:
     @property
     def metric_label(self) -> str:
         return metric_description(self.metric)
+
+    def paper_value(self, column: str, metric: str) -> float | None:
+        """The paper's figure for a column, under the metric it was reported as (the spec's first)."""
+        return self.paper.get(column) if metric == (self.paper_metric or self.metric) else None
 
     def cell(self, row: str, column: str, metric: str | None = None) -> Cell:
         return self.cells[(row, column, metric or self.metric)]
@@ -349,7 +354,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
 
     rows: arm labels in order (recorded arms not listed are appended); columns: data names (default:
     as recorded); seeds: the seeds every cell should have (default: every seed recorded);
-    paper: column -> reported percent (or {"label": ..., "values": {...}}); extra_metrics: metrics
+    paper: column -> reported percent (or {"label": ..., "values": {...}, "metric": the metric of the table
+    they are shown under, by default the primary one}); extra_metrics: metrics
     shown beside the primary one ("mca" means the primary's selection rule).
     """
     if not 0.0 < alpha < 1.0:
@@ -362,8 +368,10 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
         raise TableError("the table has no rows or no columns: no runs recorded and no layout given")
     if baseline is not None and baseline not in rows:
         raise TableError(f"baseline {baseline!r} is not a row; rows: {', '.join(rows)}")
+    paper_metric = metric
     if paper and "values" in paper:
-        paper_label, paper = paper.get("label", paper_label), paper["values"]
+        paper_label, paper_metric = paper.get("label", paper_label), paper.get("metric", metric)
+        paper = paper["values"]
     paper = {k: (None if v is None else float(v)) for k, v in (paper or {}).items()}
     unknown = [k for k in paper if k not in columns]
     if unknown:
@@ -427,7 +435,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     without_validation = [c for c in columns if "best_val_acc" in done and len(done[done["data"] == c])
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
-                       alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation)
+                       alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
+                       paper_metric if paper_metric in metrics else "")
 
 
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:

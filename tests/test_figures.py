@@ -65,6 +65,25 @@ def test_ablation_bars_say_why_a_cell_has_no_bar_and_keep_every_row_in_the_legen
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "Broken", "Later"]
 
 
+def test_ablation_bars_show_incomplete_cells_hatched_the_paper_line_on_the_axis_and_pending_cells(monkeypatch):
+    # the hatching was drawn in the bar's own colour (invisible); a paper figure below the bars fell off the
+    # axis; a cell not yet begun in a running sweep read "not run" where the table says "pending"
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    cells = {("A", "d"): {0: 0.90, 1: 0.91, 2: 0.92}, ("B", "d"): {0: 0.95, 1: "running", 2: "running"}}
+    table = T.build_table(frame(cells), rows=["A", "B", "C"], seeds=[0, 1, 2], in_progress=True,
+                          paper={"label": "Paper (A)", "values": {"d": 80.0}})
+    FG.ablation_bars(table)
+    ax, = figures[0].axes
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 1 and tuple(hatched[0].get_edgecolor()) != tuple(hatched[0].get_facecolor())
+    assert ax.get_ylim()[0] <= 80.0 and [line.get_label() for line in ax.collections if
+                                          line.get_label() == "Paper (A)"] == ["Paper (A)"]
+    assert [t.get_text().strip() for t in ax.texts] == ["pending"]
+
+
 def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path, caplog):
     paths = FG.plot_sweep(runs, tmp_path, rows=layout()["rows"], curve_metrics=("val_acc", "lr"))
     assert sorted(p.name for p in paths) == ["ablation_bars.pdf", "ablation_bars.png",

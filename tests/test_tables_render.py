@@ -77,6 +77,18 @@ def test_means_that_print_the_same_as_the_best_are_bold_too():
     assert tex.count(r"\textbf{100.0") == 3, "at 1 decimal all three print 100.0"
 
 
+def test_the_papers_figure_stays_under_the_metric_it_was_reported_as():
+    # `--metric mca` makes MCA the primary column: the paper's accuracy must not move under it
+    cells = {("A", "rafdb"): {0: 0.80, 1: 0.82}, ("B", "rafdb"): {0: 0.70, 1: 0.73}}
+    t = T.build_table(frame(cells), rows=["A", "B"], metric="sel_test_mca",
+                      extra_metrics=["sel_test_acc"],
+                      paper={"label": "Paper (A)", "values": {"rafdb": 90.91}, "metric": "sel_test_acc"})
+    md = TF.render(t, "markdown")
+    assert "| Paper (A) | — | 90.91 |" in md, md
+    records = {r["metric"]: r["paper_pct"] for r in TF.cell_records(t) if r["row"] == "A"}
+    assert records == {"sel_test_mca": None, "sel_test_acc": 90.91}
+
+
 def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
     _, table, facts = rendered
     caption = TF.caption_text(table, facts)
