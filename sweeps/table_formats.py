@@ -71,13 +71,19 @@ def delta_text(table: ResultTable, row: str, column: str, decimals: int = 2) -> 
     text = _signed(100 * d.delta, decimals)
     if d.low is None:
         return f"{text} (n={d.n})"
-    return f"{text} [{_signed(100 * d.low, decimals)}, {_signed(100 * d.high, decimals)}]"
+    # over the seeds both cells have: fewer than either shows, its means' difference is not this one
+    fewer = d.n < max(table.cell(row, column).n, table.cell(table.baseline, column).n)
+    return (f"{text} [{_signed(100 * d.low, decimals, bound=True)}, {_signed(100 * d.high, decimals, bound=True)}]"
+            + (f" (n={d.n})" if fewer else ""))
 
 
-def _signed(x: float, decimals: int) -> str:
-    """'+0.35', '-1.20'; a value that rounds to zero is '+0.00', never '-0.00'."""
+def _signed(x: float, decimals: int, bound: bool = False) -> str:
+    """'+0.35', '-1.20'; a difference that rounds to zero is '+0.00', never '-0.00'; an interval's bound keeps
+    its sign ('-0.00': a bound just below zero must not read as an interval that excludes it)."""
     text = f"{x:+.{decimals}f}"
-    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+    if text.startswith("-") and float(text) == 0 and not (bound and x < 0):
+        return "+" + text[1:]
+    return text
 
 
 def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) -> str:

@@ -133,6 +133,22 @@ def test_latex_writes_negative_numbers_with_a_minus_sign_and_no_negative_zero():
     assert "-0.00" not in tex and "+0.00" in TF.delta_text(t, "C", "d")
 
 
+def test_an_intervals_bound_just_below_zero_keeps_its_sign():
+    # [+0.00, +0.73] reads as an interval that excludes zero; this one does not (Holm p = 0.05)
+    t = T.build_table(frame({("Base", "d"): {0: 0.60, 1: 0.61, 2: 0.62}, ("X", "d"): {0: 0.602, 1: 0.614,
+                                                                                     2: 0.6248528}}),
+                      rows=["Base", "X"], baseline="Base")
+    assert TF.delta_text(t, "X", "d") == "+0.36 [-0.00, +0.73]"
+
+
+def test_a_delta_over_fewer_seeds_than_its_cells_show_says_how_many():
+    # the means print over 3 and 2 seeds; their difference is over the 2 seeds both have
+    t = T.build_table(frame({("Base", "d"): {0: 0.60, 1: 0.61, 2: 0.65}, ("X", "d"): {0: 0.63, 1: 0.65,
+                                                                                     2: "running"}}),
+                      rows=["Base", "X"], baseline="Base", seeds=[0, 1, 2])
+    assert TF.delta_text(t, "X", "d").endswith("] (n=2)")
+
+
 def test_a_completed_run_without_a_value_is_said_so_in_its_cell():
     # e.g. a diverged training's NaN: the cell is short of a seed for a reason other than "still running"
     t = T.build_table(frame({("A", "d"): {0: 0.80, 1: float("nan")}}), rows=["A"], seeds=[0, 1])
