@@ -343,8 +343,9 @@ def render_csv(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
     writer.writeheader()
     for rec in records:
-        writer.writerow({k: ("" if v is None else f"{v:.{decimals + 4}g}" if isinstance(v, float) else v)
-                         for k, v in rec.items()})
+        # percentages to the table's decimals (+4 digits); a p-value whole, as it decides tied_with_best
+        writer.writerow({k: ("" if v is None else repr(v) if k == "p_holm" and isinstance(v, float)
+                             else f"{v:.{decimals + 4}g}" if isinstance(v, float) else v) for k, v in rec.items()})
     return buf.getvalue()
 
 

@@ -149,6 +149,17 @@ def test_a_delta_over_fewer_seeds_than_its_cells_show_says_how_many():
     assert TF.delta_text(t, "X", "d").endswith("] (n=2)")
 
 
+def test_csv_holds_each_p_value_whole_whatever_the_decimals():
+    # rounded to the table's decimals, p = 0.0499996 read 0.05 beside tied_with_best = False
+    import csv as csv_module
+
+    t = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.90, 2: 0.85}, ("B", "d"): {0: 0.79, 1: 0.91, 2: 0.80}}),
+                      rows=["A", "B"])
+    rows = list(csv_module.DictReader(io.StringIO(TF.render(t, "csv", decimals=1))))
+    b, = [r for r in rows if r["row"] == "B"]
+    assert float(b["p_holm"]) == t.cell("B", "d").p_holm
+
+
 def test_a_completed_run_without_a_value_is_said_so_in_its_cell():
     # e.g. a diverged training's NaN: the cell is short of a seed for a reason other than "still running"
     t = T.build_table(frame({("A", "d"): {0: 0.80, 1: float("nan")}}), rows=["A"], seeds=[0, 1])
