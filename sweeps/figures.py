@@ -110,7 +110,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
             g = sub.groupby("step")["value"]
             steps = g.mean().index.to_numpy()
             mean, std = g.mean().to_numpy() * scale, g.std(ddof=1).to_numpy() * scale
-            ax.plot(steps, mean, color=color, lw=1.6, label=arm)
+            ax.plot(steps, mean, color=color, lw=1.6, label=arm,   # a one-epoch curve is a point, not nothing
+                    marker="o" if len(steps) == 1 else None, markersize=4)
             ok = np.isfinite(std)
             if ok.any():
                 ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)

@@ -36,6 +36,20 @@ def test_learning_curves_png_and_pdf_not_blank(runs, tmp_path):
     assert_not_blank(FG.learning_curves(runs, "val_acc", tmp_path / "curves"))
 
 
+def test_a_one_epoch_learning_curve_is_drawn_as_a_point(runs, tmp_path, monkeypatch):
+    # a line through one point draws nothing: a 1-epoch sweep's figure was an empty frame with a legend
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    one_epoch = pd.DataFrame({"arm": ["A", "A"], "data": ["d", "d"], "seed": [0, 1], "step": [1, 1],
+                              "value": [0.5, 0.6], "status": ["completed", "completed"]})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: one_epoch)
+    FG.learning_curves(runs, "val_acc", tmp_path / "c")
+    line, = figures[0].axes[0].get_lines()
+    assert line.get_marker() == "o" and list(line.get_ydata()) == [pytest.approx(55.0)]
+
+
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="unknown per-epoch metric 'sel_test_acc'; valid: train_loss"):
         FG.learning_curves(runs, "sel_test_acc", tmp_path / "curves")
