@@ -964,7 +964,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
                 _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
-            counts = {s: list(statuses.values()).count(s) for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
+            counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
+                      for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
     if parent is not None and spec.kind == "search":
@@ -1075,7 +1076,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             interrupted = _was_interrupted(grid)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-        counts = {s: list(statuses.values()).count(s) for s in
+        counts = {s: list(_planned(statuses, plan, spec).values()).count(s) for s in
                   (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
         if spec.kind == "table":
             complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
@@ -1091,6 +1092,14 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         tracking.finish_parent(client, parent_id, status)
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir)
+
+
+def _planned(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[str, str]:
+    """The statuses of this run's cells: a table continued with fewer --seeds than an earlier run of its
+    invocation keeps the other seeds' runs, which this run's counts must not report as its own."""
+    if spec.kind != "table":
+        return dict(statuses)
+    return {c.cell_id: statuses[c.cell_id] for c in plan.cells if c.cell_id in statuses}
 
 
 @contextlib.contextmanager

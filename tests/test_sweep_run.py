@@ -164,6 +164,9 @@ def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tra
     client, after = _children(tracking_uri, more)
     assert more.parent_run_id == first.parent_run_id and len(after) == 4
     assert all(client.get_run(run_id).info.end_time == end for run_id, end in ended.items())
+    # back to one seed: its 2 cells are done; it reports them, not the 4 runs of the invocation
+    fewer = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    assert fewer.parent_run_id == first.parent_run_id and fewer.counts["completed"] == 2 == fewer.skipped_cells
 
 
 def _parent_status(tracking_uri, name):
