@@ -119,6 +119,13 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
             if table.metric.startswith("best_test") else "")
     parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
+    # the other columns whose epoch is chosen by another rule than the primary's (sel_, best_, final_)
+    others = [m for m in table.metrics[1:] if m.split("_")[0] != table.metric.split("_")[0]]
+    if others:
+        parts.append("Also: " + "; ".join(
+            f"{METRIC_LABELS[m][0]}: {METRIC_LABELS[m][1]}"
+            + (" (optimistic: for comparison with the literature only)" if m.startswith("best_test") else "")
+            for m in others) + ".")
     if table.without_validation and any(m.startswith("sel_") for m in table.metrics):
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "

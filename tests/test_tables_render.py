@@ -89,6 +89,16 @@ def test_the_papers_figure_stays_under_the_metric_it_was_reported_as():
     assert records == {"sel_test_mca": None, "sel_test_acc": 90.91}
 
 
+def test_the_caption_says_a_best_test_epoch_column_beside_the_honest_one_is_optimistic():
+    # the shipped specs show sel_test_acc and best_test_acc: the second's header alone did not warn
+    t = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.82}}), rows=["A"], extra_metrics=["best_test_acc"])
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert ("Also: Acc. (best test ep.): best test-epoch accuracy, as commonly reported (epoch chosen on the test "
+            "set) (optimistic: for comparison with the literature only).") in caption
+    mca = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.82}}), rows=["A"], extra_metrics=["sel_test_mca"])
+    assert "Also:" not in TF.caption_text(mca, T.CaptionFacts()), "the same epoch rule: nothing to add"
+
+
 def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
     _, table, facts = rendered
     caption = TF.caption_text(table, facts)
