@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,31 @@ def test_ferplus_png_missing_image_is_named(tmp_path):
     root = write_ferplus_png(tmp_path / "fer")
     (root / "FER2013Train" / "img06.png").unlink()
     with pytest.raises(DataError, match=r"img06.png \(listed in FER2013Train/label.csv line 6\) does not exist"):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
+def _clone_of_the_ferplus_repository(root: Path) -> Path:
+    """microsoft/FERPlus as cloned: data/FER2013*/label.csv without a single PNG, fer2013new.csv at the top."""
+    png = write_ferplus_png(root / "png")
+    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        (root / "data" / folder).mkdir(parents=True, exist_ok=True)
+        (png / folder / "label.csv").replace(root / "data" / folder / "label.csv")
+    shutil.rmtree(root / "png")
+    return root
+
+
+def test_ferplus_in_a_clone_of_its_repository_reads_the_csvs_beside_its_label_files(tmp_path):
+    # the repository ships data/FER2013*/label.csv; taking them for the PNG layout refused a valid CSV layout
+    root = write_ferplus_csv(_clone_of_the_ferplus_repository(tmp_path / "FERPlus"))
+    splits = load_splits(_cfg(tmp_path, "ferplus", root), 16)
+    assert splits.info["layout"] != "png folders + label.csv"
+    assert splits.train.labels.tolist() == [1, 0, 7] and splits.test.labels.tolist() == [4, 6]
+
+
+def test_ferplus_label_files_without_images_or_csvs_say_both_ways_out(tmp_path):
+    root = _clone_of_the_ferplus_repository(tmp_path / "FERPlus")
+    with pytest.raises(DataError, match=r"data/FER2013Train holds label.csv but no PNG image .*generate_training_data"
+                                        r"\.py, or put fer2013\.csv beside fer2013new\.csv"):
         check_layout(_cfg(tmp_path, "ferplus", root))
 
 

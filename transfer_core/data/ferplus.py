@@ -21,6 +21,7 @@ Splits: Training = train, PublicTest (FER2013Valid) = val, PrivateTest (FER2013T
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,12 @@ def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, l
     return usage, (names if has_name else None), np.asarray(votes, dtype=np.int64).reshape(-1, 10), lines
 
 
+def _holds_png(folder: Path) -> bool:
+    """Whether the folder has at least one .png (stops at the first; the train folder holds ~28,000)."""
+    with os.scandir(folder) as entries:
+        return any(e.name.lower().endswith(".png") for e in entries)
+
+
 @DATASETS.register("ferplus")
 class FerPlusSource(Source):
     name = "ferplus"
@@ -126,10 +133,15 @@ class FerPlusSource(Source):
         root = require_root(cfg)
         base = first_existing([root / PNG_FOLDERS["train"] / "label.csv", root / "data" / PNG_FOLDERS["train"]
                                / "label.csv"])
-        if base is not None:
-            return self._scan_png(cfg, root, base.parent.parent)
         fer_csv = find_fer_csv(root)
         new_csv = first_existing([root / NEW_CSV, root / "fer2013" / NEW_CSV, root / "FERPlus" / NEW_CSV])
+        if base is not None and (_holds_png(base.parent) or fer_csv is None or new_csv is None):
+            if not _holds_png(base.parent):   # a clone of microsoft/FERPlus: its label.csv files, no images
+                raise DataError(f"FERPlus under {root}: {base.parent} holds label.csv but no PNG image (the "
+                                f"microsoft/FERPlus repository ships only the label files): generate the images "
+                                f"with its src/generate_training_data.py, or put fer2013.csv beside "
+                                f"{NEW_CSV} in {root} to read the pixels from the CSV")
+            return self._scan_png(cfg, root, base.parent.parent)
         if fer_csv is None or new_csv is None:
             raise DataError(f"FERPlus not found under {root}: expected {root / 'fer2013.csv'} with "
                             f"{root / NEW_CSV} (joined by row), or the PNG folders "
