@@ -115,6 +115,17 @@ def test_imagefolder_missing_test_folder_is_named(tmp_path):
         check_layout(_cfg(tmp_path, root))
 
 
+@pytest.mark.parametrize("name", ["valid", "val"])   # POSTER_V2's RAF-DB, DAN's converted AffectNet
+def test_imagefolder_without_test_takes_its_one_validation_folder_for_the_test_split(tmp_path, name, caplog):
+    # those repositories evaluate on that folder; validation is carved from train as for any data set
+    root = make_tree(tmp_path / "d", ("train", name), per_class=10)
+    with caplog.at_level("INFO", logger="transfer_core.data.imagefolder"):
+        splits = load_splits(_cfg(tmp_path, root, val_fraction=0.2), 16)
+    assert len(splits.test) == 30 and len(splits.train) + len(splits.val) == 30 and len(splits.val) > 0
+    assert splits.info["layout"] == f"image folders, {name}/ as the test split"
+    assert f"has no test/: {name}/ is its test split" in caplog.text
+
+
 def test_imagefolder_needs_two_classes(tmp_path):
     root = make_tree(tmp_path / "d", classes={"angry": None})
     with pytest.raises(DataError, match=r"has 1 class folder\(s\): expected at least 2"):

@@ -3,7 +3,11 @@
     <root>/train/<class>/*.{jpg,jpeg,png,bmp,webp,tif,tiff,ppm,pgm}
     <root>/test/<class>/...
     <root>/val/<class>/...            optional; when present it is the validation split (also named
-                                      valid/, as POSTER_V2 has it, or validation/)
+                                      valid/ or validation/)
+
+Without test/, a tree of train/ and one validation-named folder is read as POSTER_V2's RAF-DB
+(train/ + valid/) and DAN's converted AffectNet (train/ + val/) mean it: that folder is the test split
+(those repositories evaluate on it), and validation is carved from train (data.val_fraction).
 
 Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
 their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
@@ -30,12 +34,15 @@ def class_folders(split_dir: Path) -> list[str]:
 
 
 def split_dirs(root: Path) -> dict[str, Path]:
-    """train, test and the validation folder if there is one, by split name."""
+    """train, test and the validation folder if there is one, by split name; without test/, the one
+    validation-named folder is the test split (POSTER_V2's and DAN's trees)."""
     vals = [root / name for name in VAL_DIRS if (root / name).is_dir()]
     if len(vals) > 1:
         names = ", ".join(f"{v.name}/" for v in vals)
         raise DataError(f"image folder {root} has {len(vals)} validation folders ({names}): expected at most one "
                         f"of {', '.join(f'{name}/' for name in VAL_DIRS)}")
+    if not (root / "test").is_dir() and vals:
+        return {"train": root / "train", "test": vals[0]}
     return {"train": root / "train", **({"val": vals[0]} if vals else {}), "test": root / "test"}
 
 
@@ -62,11 +69,15 @@ class ImageFolderSource(Source):
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
         names = _class_names(root)
-        if not (root / "test").is_dir():
-            raise DataError(f"image folder {root / 'test'} does not exist: expected {root}/test/<class>/<image> "
-                            f"with the class folders of train/ ({', '.join(names)})")
-        plans = {}
         folders = split_dirs(root)
+        if not folders["test"].is_dir():
+            raise DataError(f"image folder {root / 'test'} does not exist: expected {root}/test/<class>/<image> "
+                            f"with the class folders of train/ ({', '.join(names)}), or, as POSTER_V2 and DAN "
+                            f"lay them out, a valid/ or val/ folder that is the test split")
+        if folders["test"].name != "test":
+            log.info("image folder %s has no test/: %s/ is its test split (as POSTER_V2 and DAN use it), and "
+                     "validation is carved from train/", root, folders["test"].name)
+        plans = {}
         for split, split_dir in folders.items():
             found = tuple(class_folders(split_dir))
             if found != names:
@@ -93,5 +104,6 @@ class ImageFolderSource(Source):
             plans[split] = SplitPlan(labels=np.asarray(labels, dtype=np.int64), paths=paths,
                                      origins=[f"class folder {split_dir.name}/{names[k]}" for k in labels])
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
-                      info={"layout": "image folders"},
+                      info={"layout": "image folders" if folders["test"].name == "test"
+                            else f"image folders, {folders['test'].name}/ as the test split"},
                       val_source=f"{folders['val'].name}/ folder" if "val" in plans else None)
