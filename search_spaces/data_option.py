@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -56,6 +57,9 @@ def _parse_one(value: str) -> DataChoice:
         raise _fail(str(value), f"{value!r} is not a string: expected NAME=PATH or synthetic")
     name, sep, path = value.strip().partition("=")
     name = name.strip()
+    if name not in DATASETS and not sep and ("/" in name or os.sep in name or Path(name).expanduser().exists()):
+        raise _fail(value, f"a path without a data set's name: write --data NAME={name} with NAME one of "
+                           f"{', '.join(d for d in DATASETS if d != 'synthetic')} (e.g. rafdb={name})")
     if name not in DATASETS:
         close = difflib.get_close_matches(name.lower(), DATASETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -73,7 +73,10 @@ class Plan:
         """The budget in epochs: every table cell, or num_samples per data choice for a search (an upper
         bound: pruned samples stop early)."""
         if self.spec.search is not None:
-            return self.spec.search.num_samples * sum(c.optim.epochs for c in self.base_configs.values())
+            searched = self.spec.search.space.get("optim.epochs")   # a sample trains at most the largest
+            most = (None if searched is None else
+                    int(max(searched.choices)) if searched.type == "categorical" else int(searched.high))
+            return self.spec.search.num_samples * sum(most or c.optim.epochs for c in self.base_configs.values())
         return sum(c.epochs for c in self.cells)
 
     def to_dict(self) -> dict[str, Any]:

@@ -120,6 +120,19 @@ def _warn_of_arms_overridden(plan) -> None:
                    f"(the table's caption will name the --set)", err=True)
 
 
+def _warn_of_a_shipped_name(given: str, spec) -> None:
+    """A spec file named like a shipped sweep but not the same records into that sweep's MLflow experiment:
+    `sweeps status/table NAME` then show whichever of the two ran last."""
+    from search_spaces import load
+    from search_spaces.spec import shipped_names
+
+    if given == spec.name or spec.name not in shipped_names() or load(spec.name).text == spec.text:
+        return
+    click.echo(f"Warning: {given} is named {spec.name!r} like the shipped sweep but differs from it: its runs go to "
+               f"the same MLflow experiment, and `sweeps status {spec.name}` and `sweeps table {spec.name}` show "
+               f"whichever ran last (rename it to keep them apart)", err=True)
+
+
 def _command_again(verb: str, name: str, kw: dict) -> str:
     """The command line that continues this invocation: its identity is the spec with --profile, --data and
     --set, found in the same --tracking-uri (and --storage, --address where given); never --fresh."""
@@ -158,6 +171,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         raise click.ClickException(str(exc)) from exc
     plan = prepared.plan
     _warn_of_arms_overridden(plan)
+    _warn_of_a_shipped_name(name, prepared.spec)
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
                f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
                f"data {', '.join(d.name for d in prepared.data)}, "
@@ -241,6 +255,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
         click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
         return
     _warn_of_arms_overridden(plan)
+    _warn_of_a_shipped_name(name, spec)
     click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
     click.echo(f"  {spec.description}")
     click.echo(f"  profile {chosen.name}, data {', '.join(d.name for d in choices)}, seeds {list(plan.seeds)}")
@@ -354,6 +369,10 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
     from sweeps.table_formats import explain, render
     from sweeps.tables import TableError
 
+    shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
+    if shaping and fmt != "latex":
+        click.echo(f"Warning: {' and '.join(shaping)} shape{'s' if len(shaping) == 1 else ''} a LaTeX table only; "
+                   f"the {fmt} one is as without", err=True)
     runs, spec = _load_runs(name, run_id, tracking_uri)
     try:
         result = sweep_table(runs, spec, metric)

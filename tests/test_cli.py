@@ -204,6 +204,19 @@ def test_run_unreachable_tracking_server_fails_naming_it_before_ray_starts(here,
     assert no_ray == []
 
 
+def test_a_spec_file_named_like_a_shipped_sweep_but_different_is_warned_of(here):
+    # its runs would land in the shipped sweep's experiment, and status/table would show either
+    from search_spaces import load
+
+    shipped = load("mad_vs_dropout").text
+    (here / "copy.yaml").write_text(shipped)
+    assert "Warning:" not in invoke("show", str(here / "copy.yaml")).output, "the same spec: nothing to warn of"
+    (here / "mine.yaml").write_text(shipped.replace("seeds: [0, 1, 2]", "seeds: [0]"))
+    result = invoke("show", str(here / "mine.yaml"))
+    assert result.exit_code == 0, result.output
+    assert f"Warning: {here / 'mine.yaml'} is named 'mad_vs_dropout' like the shipped sweep but differs" in result.output
+
+
 def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch):
     def ctrl_c(address=None):
         raise KeyboardInterrupt
@@ -400,6 +413,9 @@ def test_e2e_table_markdown_shows_both_arms_and_says_synthetic(tiny_run):
     assert re.search(r"^\| MAD \|", result.output, flags=re.M)
     caption = next(line for line in result.output.splitlines() if line.startswith("**Table.**"))
     assert "SYNTHETIC" in caption
+    wide = invoke("table", "tiny_cli", "--format", "markdown", "--wide", "--tracking-uri", uri)
+    assert wide.exit_code == 0 and wide.stdout == result.stdout
+    assert "Warning: --wide shapes a LaTeX table only; the markdown one is as without" in wide.stderr
 
 
 @pytest.mark.slow

@@ -202,6 +202,13 @@ def test_plan_totals_count_epochs(two_arms):
     assert (search.epochs_per_cell, search.total_epochs) == (2, 2 * load("tune").search.num_samples)
 
 
+def test_a_search_over_its_epochs_budgets_the_most_a_sample_can_train(tmp_path):
+    # the base's epochs (the profile's 12) made `sweeps show` promise "at most 24" for samples of 1 or 2 epochs
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nkind: search\nsearch:\n  num_samples: 2\n  space:\n    optim.epochs: [1, 2]\n")
+    assert expand(load(str(path)), "quick").total_epochs == 4
+
+
 def test_plan_to_dict_is_json_serialisable_with_overrides_differing_from_the_profile(two_arms):
     plan = expand(two_arms, "quick", overrides={"optim.epochs": 1})
     out = json.loads(json.dumps(plan.to_dict()))

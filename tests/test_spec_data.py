@@ -52,6 +52,12 @@ def test_parse_data_options_unknown_data_set_lists_the_valid_ones():
         parse_data_options(["rafbd=/x"])
 
 
+def test_parse_data_options_a_bare_path_says_to_name_its_data_set(tmp_path):
+    with pytest.raises(DataOptionError, match=rf"--data '{tmp_path}': a path without a data set's name: write "
+                                              rf"--data NAME={tmp_path} with NAME one of rafdb, ferplus"):
+        parse_data_options([str(tmp_path)])
+
+
 def test_parse_data_options_real_set_without_path_says_how_to_write_it():
     with pytest.raises(DataOptionError, match=r"--data 'rafdb': missing '=PATH' for rafdb: write "
                                               r"--data rafdb=/data/RAF-DB/basic \(the folder"):
