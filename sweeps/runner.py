@@ -1020,7 +1020,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                    "invocation": invocation_prefix(spec.name, parent_id)}
         threads = max(1, int(prepared.cpus_per_trial))
         total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
-        interrupted = restored = False
+        interrupted, errored_there, errors = False, set(), 0   # cells whose trials errored in a restored experiment
         tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
 
         # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
@@ -1042,12 +1042,14 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
             with _fitting():
                 grid = tuner.fit()
-            interrupted, restored = _was_interrupted(grid), True
-        # 2. cells never started (or a first run): a new Tune experiment over just those. A cell that failed
-        # again in the restored experiment had its retries there (resume_errored, --max-failures): not again
+            interrupted, errors = _was_interrupted(grid), grid.num_errors
+            errored_there = _errored_cells(grid)
+        # 2. cells never started (or a first run): a new Tune experiment over just those. A cell whose trial
+        # failed again in the restored experiment had its retries there (resume_errored, --max-failures): not
+        # again; one that failed in an earlier experiment, not the restored one, is tried here
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED
-                     and not (restored and statuses.get(c.cell_id) == schema.STATUS_FAILED)]
+                     and c.cell_id not in errored_there]
         fresh_search = spec.kind == "search" and not restorable
         if not interrupted and (remaining if spec.kind == "table" else fresh_search):
             name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
@@ -1073,7 +1075,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             with _fitting():
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()
-            interrupted = _was_interrupted(grid)
+            interrupted, errors = _was_interrupted(grid), errors + grid.num_errors
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         counts = {s: list(_planned(statuses, plan, spec).values()).count(s) for s in
@@ -1082,10 +1084,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
         else:
             complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
-        # failed: a cell failed and nothing was cut short; stopped before any trial ran, nothing failed: interrupted
-        status = schema.STATUS_COMPLETED if complete else (
-            schema.STATUS_INTERRUPTED if interrupted or counts[schema.STATUS_RUNNING]
-            or not counts[schema.STATUS_FAILED] else schema.STATUS_FAILED)
+        status = final_status(complete, interrupted, counts, errors)
         report_dir = None
         if status == schema.STATUS_COMPLETED:
             report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
@@ -1176,6 +1175,23 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
                     "and `sweeps plot %s` draw them from the recorded runs", type(exc).__name__, exc, sweep, sweep)
         return None
     return out
+
+
+def final_status(complete: bool, interrupted: bool, counts: Mapping[str, int], errors: int) -> str:
+    """An invocation's status after its fits: completed; interrupted if cut short, if a cell is still
+    running, or if nothing failed (stopped before any trial ran); failed if a cell failed, or a trial
+    errored (one that failed before it opened its MLflow run has no failed run to count)."""
+    if complete:
+        return schema.STATUS_COMPLETED
+    if interrupted or counts.get(schema.STATUS_RUNNING) or not (counts.get(schema.STATUS_FAILED) or errors):
+        return schema.STATUS_INTERRUPTED
+    return schema.STATUS_FAILED
+
+
+def _errored_cells(grid) -> set[str]:
+    """The cell ids of a table experiment's trials that ended in an error."""
+    return {r.config["cell"]["cell_id"] for r in grid
+            if r.error is not None and isinstance((r.config or {}).get("cell"), dict)}
 
 
 def _was_interrupted(grid) -> bool:

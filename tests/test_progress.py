@@ -497,3 +497,15 @@ def test_a_replayed_mark_of_a_run_its_trial_completed_sets_nothing(mlflow_store,
     mlflow_store.completed.add("run-done")
     assert runner.replay_marks(mlflow_store, kept) == 1
     assert mlflow_store.marks == [("run-a", "pruned", 2)] and not kept.exists()
+
+
+@pytest.mark.parametrize("complete, interrupted, counts, errors, status", [
+    (True, False, {}, 0, "completed"),
+    (False, True, {"failed": 1}, 1, "interrupted"),                     # cut short: resume continues it
+    (False, False, {"running": 1}, 0, "interrupted"),
+    (False, False, {}, 0, "interrupted"),                               # stopped before any trial ran
+    (False, False, {"failed": 1}, 1, "failed"),
+    (False, False, {}, 2, "failed"),     # trials that failed before they opened a run: no failed run to count
+])
+def test_an_invocations_status_after_its_fits(complete, interrupted, counts, errors, status):
+    assert runner.final_status(complete, interrupted, counts, errors) == status

@@ -237,6 +237,14 @@ def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_lo
     assert again.status == "failed" and again.parent_run_id == outcome.parent_run_id
     assert len(errors) == 1, f"the failed cell was tried {len(errors)} times in one run"
     assert sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-")) == experiments
+    # a second seed: its cells go to a new experiment, where Broken/seed1 fails too
+    two_seeds = _options(tmp_path, tracking_uri, seeds=2)
+    run_sweep(prepare(spec_file(text, "tiny"), two_seeds))
+    # the next run restores that newer experiment (seed 1 retried there); Broken/seed0 failed in the first one,
+    # which is not restored any more: it is tried in a new experiment, not left failed for good
+    errors.clear()
+    again = run_sweep(prepare(spec_file(text, "tiny"), two_seeds))
+    assert again.status == "failed" and len(errors) == 2, errors
 
 
 def test_a_search_cut_short_while_drawing_its_report_gets_it_from_the_next_run_without_tune(
