@@ -26,6 +26,7 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -38,8 +39,8 @@ from typing import Any, Mapping
 from ray import tune
 
 from sweeps import schema
-from sweeps.tracking import (CellIdentity, CellRun, EpochLog, client_for, find_cell_run, wait_for_tracking,
-                             wait_s_from_env)
+from sweeps.tracking import (CellIdentity, CellRun, EpochLog, client_for, find_cell_run, find_trial_run,
+                             wait_for_tracking, wait_s_from_env)
 from transfer_core.config import config_hash, from_flat, to_flat
 from transfer_core.metrics import confusion_report
 
@@ -158,6 +159,10 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     wait_for_tracking(uri, wait_s)
     client = client_for(uri)
     existing = find_cell_run(client, context["experiment_id"], context["parent_run_id"], identity.cell_id)
+    if existing is None and context["kind"] == "search":   # opened by an earlier version, keyed by its config alone
+        earlier = find_trial_run(client, context["experiment_id"], context["parent_run_id"], trial_id)
+        if earlier is not None and earlier.data.tags.get(schema.TAG_CELL_ID) == config_hash(trial):
+            existing, identity = earlier, dataclasses.replace(identity, cell_id=config_hash(trial))
     if existing is not None and existing.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED:
         _report_completed(client, existing, identity)
         return

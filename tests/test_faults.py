@@ -40,7 +40,7 @@ from sweeps import schema, tracking, trainable
 from sweeps.runner import (RunOptions, SweepError, data_key, decode_data, invocation_prefix, prepare,
                            run_sweep, unreadable_tune_state)
 from transfer_core import engine
-from transfer_core.config import to_flat
+from transfer_core.config import config_hash, to_flat
 
 SPEC = """
 name: faults
@@ -220,7 +220,7 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
             pass
         return fake
 
-    attempt.uri, attempt.fakes = uri, []
+    attempt.uri, attempt.fakes, attempt.config = uri, [], config
     attempt.prefix, attempt.storage = invocation_prefix("faults", parent), prepared.storage_path
     return attempt
 
@@ -249,6 +249,24 @@ def test_train_cell_epochs_still_buffered_when_the_trial_died_are_logged_from_it
     assert again.epochs == [4], "resumed after the checkpointed epoch"
     assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
     assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_a_search_trial_resumed_on_a_run_an_earlier_version_opened_continues_that_run(cell_trial):
+    # runs of search trials were keyed by their config alone before; a resumed trial must find its run by
+    # its trial id, not open a second one and leave the first running for good
+    from sweeps.trainable import trial_config
+
+    config = cell_trial.config
+    config["context"]["kind"] = "search"
+    trial = trial_config(config)
+    context = config["context"]
+    identity = tracking.CellIdentity(sweep="faults", arm="trial trial0", data="synthetic", seed=trial.seed,
+                                     cell_id=config_hash(trial), run_name="faults/trial-trial0")
+    earlier = tracking.CellRun.open(cell_trial.uri, context["experiment_id"], context["parent_run_id"], identity,
+                                    "trial0", {}, {})
+    cell_trial()
+    runs = tracking.child_runs(tracking.client_for(cell_trial.uri), context["experiment_id"], context["parent_run_id"])
+    assert [(r.info.run_id, r.data.tags[schema.TAG_STATUS]) for r in runs] == [(earlier.run_id, "completed")]
 
 
 def test_train_cell_retry_from_an_older_checkpoint_logs_each_epoch_once(cell_trial):
