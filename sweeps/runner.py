@@ -993,6 +993,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         else:
             tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
                                                   schema.TAG_DRIVER: tracking.driver_identity(),
+                                                  schema.TAG_HEARTBEAT: f"{time.time():.0f}",   # with it
                                                   schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
                                                   schema.TAG_OVERRIDES: _overrides_tag(prepared),
                                                   schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],

@@ -119,8 +119,8 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
             if table.metric.startswith("best_test") else "")
     parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
-    # the other columns whose epoch is chosen by another rule than the primary's (sel_, best_, final_)
-    others = [m for m in table.metrics[1:] if m.split("_")[0] != table.metric.split("_")[0]]
+    # the other columns whose epoch is chosen by another rule than the primary's (sel_test, best_test, ...)
+    others = [m for m in table.metrics[1:] if m.rsplit("_", 1)[0] != table.metric.rsplit("_", 1)[0]]
     if others:
         parts.append("Also: " + "; ".join(
             f"{METRIC_LABELS[m][0]}: {METRIC_LABELS[m][1]}"

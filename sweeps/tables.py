@@ -307,7 +307,8 @@ class ResultTable:
     in_progress: bool
     provenance: Provenance = field(default_factory=Provenance)
     without_validation: list[str] = field(default_factory=list)   # columns whose runs had no validation split
-    paper_metric: str = ""              # the metric the paper's figures are shown under (default: the primary)
+    paper_metric: str = ""              # the metric the paper's figures are shown under (""; the primary);
+                                        # one the table does not show: they are not shown
 
     @property
     def metric(self) -> str:
@@ -436,7 +437,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
-                       paper_metric if paper_metric in metrics else "")
+                       paper_metric)
 
 
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:

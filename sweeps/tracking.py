@@ -321,7 +321,8 @@ def latest_parent(client: MlflowClient, experiment_id: str):
 def start_parent(client: MlflowClient, experiment_id: str, sweep: str, tags: Mapping[str, str]) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     all_tags = {schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_SWEEP: sweep,
-                schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_DRIVER: driver_identity(), **tags}
+                schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_DRIVER: driver_identity(),
+                schema.TAG_HEARTBEAT: f"{time.time():.0f}", **tags}
     run = client.create_run(experiment_id, run_name=f"{sweep}@{stamp}", tags=all_tags)
     return run.info.run_id
 
@@ -478,7 +479,8 @@ RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"   # read by MLflow's REST client
 def single_attempt(enabled: bool = True) -> Iterator[None]:
     """MLflow calls inside make one attempt: no retries with back-off (7, up to ~4 min, by default).
     For an epoch's log, whose failure only keeps it queued for the next epoch's try. The setting is the
-    process's environment, restored on exit; a trial's process makes no other MLflow call meanwhile.
+    process's environment, restored on exit; a trial's process makes no other MLflow call meanwhile (in
+    the driver, a heartbeat made meanwhile gets one attempt too: its next beat is the retry).
     enabled=False: MLflow's own retries (a caller that waits for the server anyway)."""
     if not enabled:
         yield

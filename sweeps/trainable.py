@@ -135,6 +135,7 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
         client.set_terminated(run.info.run_id, "FINISHED")
     metrics = dict(run.data.metrics)
     metrics.update(mlflow_run_id=run.info.run_id, cell_id=identity.cell_id)
+    metrics[schema.FINAL_STEP_KEY] = 0   # done: the pruner's scheduler must not stop it at this report
     log.info("cell %s is already completed in MLflow run %s: not trained again", identity.run_name,
              run.info.run_id)
     tune.report(metrics)

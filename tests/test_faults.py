@@ -396,6 +396,8 @@ def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial
     again = cell_trial(checkpoint=first.checkpoints[2])  # Tune restored it as RUNNING after a driver kill
     assert again.epochs == [] and len(again.reports) == 1
     assert again.reports[0]["sel_test_acc"] == done.data.metrics["sel_test_acc"]
+    assert again.reports[0][schema.FINAL_STEP_KEY] == 0, "a search's pruner must not stop a finished trial here"
+    assert first.reports[-1][schema.FINAL_STEP_KEY] == 4 and first.reports[0][schema.FINAL_STEP_KEY] == 4
     after = _only_run(cell_trial.uri)
     assert after.info.end_time == done.info.end_time
     assert _steps(cell_trial.uri, after.info.run_id) == [1, 2, 3, 4]

@@ -186,7 +186,7 @@ def frame(cells: dict) -> pd.DataFrame:
             recs.append({"run_id": f"r-{arm}-{data}-{seed}", "arm": arm, "data": data, "seed": seed,
                          "status": status, "cell_id": f"c-{arm}-{seed}", "data_fingerprint": f"fp-{data}",
                          "start_time": len(recs), "sel_test_acc": acc, "sel_test_mca": acc - 0.1,
-                         "best_test_acc": acc + 0.01, "best_test_mca": acc - 0.09})
+                         "best_test_acc": acc + 0.01, "best_test_mca": acc - 0.09, "best_val_acc": acc + 0.02})
     return pd.DataFrame(recs)
 
 

@@ -87,6 +87,9 @@ def test_the_papers_figure_stays_under_the_metric_it_was_reported_as():
     assert "| Paper (A) | — | 90.91 |" in md, md
     records = {r["metric"]: r["paper_pct"] for r in TF.cell_records(t) if r["row"] == "A"}
     assert records == {"sel_test_mca": None, "sel_test_acc": 90.91}
+    elsewhere = T.build_table(frame(cells), rows=["A", "B"], metric="sel_test_mca",
+                              paper={"label": "Paper (A)", "values": {"rafdb": 90.91}, "metric": "sel_test_acc"})
+    assert "90.91" not in TF.render(elsewhere, "markdown"), "its metric not shown: the figure is not either"
 
 
 def test_the_caption_says_a_best_test_epoch_column_beside_the_honest_one_is_optimistic():
@@ -97,6 +100,9 @@ def test_the_caption_says_a_best_test_epoch_column_beside_the_honest_one_is_opti
             "set) (optimistic: for comparison with the literature only).") in caption
     mca = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.82}}), rows=["A"], extra_metrics=["sel_test_mca"])
     assert "Also:" not in TF.caption_text(mca, T.CaptionFacts()), "the same epoch rule: nothing to add"
+    val = T.build_table(frame({("A", "d"): {0: 0.80, 1: 0.82}}), rows=["A"], metric="best_val_acc",
+                        extra_metrics=["best_test_acc"])
+    assert "Also: Acc. (best test ep.)" in TF.caption_text(val, T.CaptionFacts()), "best val and best test differ"
 
 
 def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
