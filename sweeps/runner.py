@@ -430,6 +430,7 @@ class SweepCallback(tune.Callback):
     def setup(self, **info) -> None:
         """Called once Tune has installed its signal handlers: a SIGTERM that came before is handed over."""
         self.started = time.time()
+        _record_stops_of_this_fit()
         if _STOP_SIGNALS and threading.current_thread() is threading.main_thread():
             _hand_stop_to_tune(None)
         if any(self.counts.values()):   # a continued sweep: where it stands before its first epoch
@@ -472,8 +473,8 @@ class SweepCallback(tune.Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         wait_s = tracking.wait_s_from_env()
-        if any(_status_of(t) not in ("TERMINATED", "ERROR") for t in trials):   # interrupted (Ctrl-C): the
-            wait_s = min(wait_s, INTERRUPTED_MARK_WAIT_S)                      # user is waiting for the prompt
+        if _STOPS or any(_status_of(t) not in ("TERMINATED", "ERROR") for t in trials):   # interrupted (Ctrl-C):
+            wait_s = min(wait_s, INTERRUPTED_MARK_WAIT_S)                                 # the user waits
         self._settle_marks(wait_s=wait_s)
 
     def _queue_mark(self, run_id: str, outcome: str, step: int) -> None:
@@ -812,11 +813,16 @@ def _without_tensorboard_logger():
 @contextlib.contextmanager
 def _fitting():
     """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C does."""
+    _STOPS.clear()
     with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
         yield
 
 
 _STOP_SIGNALS: list[int] = []   # SIGTERMs the current `fit` received (at most one is pending for Tune)
+# the stops (SIGINT, SIGTERM handed over as SIGUSR1) Tune's handlers received in the current `fit`: trial
+# statuses do not tell (a restored experiment's ResultGrid calls every trial terminated, and the cells a
+# grid search had not generated yet are no trials at all)
+_STOPS: list[int] = []
 
 
 @contextlib.contextmanager
@@ -847,6 +853,24 @@ def _sigterm_stops_like_ctrl_c():
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         _STOP_SIGNALS.clear()
+
+
+def _record_stops_of_this_fit() -> None:
+    """Wrap the stop handlers Tune installed for this `fit` (SIGINT, SIGUSR1) to record each stop in _STOPS
+    before Tune handles it. `_sigterm_stops_like_ctrl_c` puts the handlers of before the fit back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGUSR1):
+        tunes = signal.getsignal(signum)
+        if not callable(tunes) or getattr(tunes, "records_stops", False):
+            continue
+
+        def recording(sig, frame, tunes=tunes):
+            _STOPS.append(sig)
+            return tunes(sig, frame)
+
+        recording.records_stops = True
+        signal.signal(signum, recording)
 
 
 def _hand_stop_to_tune(before_fit, frame=None) -> bool:
@@ -1196,5 +1220,6 @@ def _errored_cells(grid) -> set[str]:
 
 
 def _was_interrupted(grid) -> bool:
-    """Tune returns normally on SIGINT (state saved); trials neither terminated nor errored tell."""
-    return grid.num_terminated + grid.num_errors < len(grid)
+    """Tune returns normally on SIGINT (state saved): a stop its handlers received tells (SweepCallback wraps
+    them), or, where no callback of ours ran, trials neither terminated nor errored."""
+    return bool(_STOPS) or grid.num_terminated + grid.num_errors < len(grid)

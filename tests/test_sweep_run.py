@@ -275,6 +275,30 @@ def test_a_sweep_stopped_before_its_first_trial_starts_is_interrupted_not_failed
     assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED
 
 
+def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # the restored experiment's ResultGrid called every trial terminated after a stop, so the run went on
+    # to train the unfinished cells in a new experiment and ended "completed": Ctrl-C did not stop a resume
+    import signal
+
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not runner._STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+    path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 3})
+    first = run_sweep(prepare(path, options))
+    assert first.status == "interrupted"
+    experiments = sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-"))
+    again = run_sweep(prepare(path, options))
+    assert again.status == "interrupted" and again.parent_run_id == first.parent_run_id
+    assert sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-")) == experiments
+
+
 def test_arms_that_decode_the_data_differently_each_train_on_their_own(ray_local, tmp_path, tracking_uri,
                                                                        spec_file):
     # each cell reads the data its own config decodes (here: another validation carve), not the base's
