@@ -311,9 +311,15 @@ def status(name: str | None, tracking_uri: str | None) -> None:
 
 
 def _require_store(uri: str) -> None:
-    """Reading commands never create an empty store where the user expected one."""
+    """Reading commands never create an empty store where the user expected one, nor wait minutes on
+    MLflow's retries for a server that does not answer."""
+    from sweeps import tracking
+
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
+    if not tracking.reachable(uri):
+        raise click.ClickException(f"MLflow tracking server {uri} is unreachable (no answer to /health): start it, "
+                                   f"or pass the --tracking-uri of the store the sweep recorded into")
 
 
 def _recorded_name(name: str) -> str:

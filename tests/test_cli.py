@@ -238,6 +238,15 @@ def test_status_with_an_unsupported_store_says_what_would_be_right(here):
             "or http://HOST:PORT") in result.output
 
 
+@pytest.mark.parametrize("command", ["status", "table", "plot"])
+def test_reading_commands_say_at_once_that_the_server_is_unreachable(here, command):
+    # MLflow's own retries took minutes before anything was said, and then not this
+    args = [command] + ([] if command == "status" else ["mad_vs_dropout"])
+    result = invoke(*args, "--tracking-uri", "http://127.0.0.1:9")
+    assert result.exit_code == 1, result.output
+    assert "Error: MLflow tracking server http://127.0.0.1:9 is unreachable" in result.output
+
+
 def test_status_in_an_empty_folder_says_there_is_no_store(here):
     result = invoke("status")
     assert result.exit_code == 1
