@@ -288,7 +288,8 @@ def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapp
                 "dataset": splits.dataset, "root": choice.root, "fingerprint": splits.fingerprint,
                 "images": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
                 "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
-                "val_source": info.get("val_source"), "skipped": info.get("skipped", 0),   # missing or unreadable
+                "val_source": info.get("val_source"), "test_source": info.get("test_source"),
+                "skipped": info.get("skipped", 0),   # missing or unreadable
                 "skipped_files": list(info.get("skipped_files") or [])}
     return record
 
@@ -296,9 +297,10 @@ def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapp
 def _log_data(record: Mapping[str, dict]) -> None:
     for name, r in record.items():
         images = r["images"]
-        data_log.info("%s%s: %d train / %d val / %d test images, %d classes; validation: %s%s", name,
+        data_log.info("%s%s: %d train / %d val / %d test images, %d classes; validation: %s%s%s", name,
                       f" ({r['root']})" if r["root"] else "", images["train"], images["val"], images["test"],
                       len(r["classes"]), r["val_source"] or "?",
+                      f"; test: {r['test_source']}" if r.get("test_source") else "",
                       f"; {r['skipped']} listed image(s) missing or unreadable, skipped" if r["skipped"] else "")
 
 

@@ -110,8 +110,9 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         parts.append(f"The {DATA_LABELS['synthetic']} column's data are SYNTHETIC (generated faces, not a real FER "
                      "data set): its numbers test the pipeline and say nothing about accuracy on real faces.")
     seeds = facts.seeds or tuple(sorted({s for c in table.cells.values() for s in c.values}))
-    parts.append(f"Seeds: {', '.join(map(str, seeds)) or 'none'}; mean ± std (ddof = 1) over "
-                 f"n = {table.n_expected} seeds per cell unless marked.")
+    parts.append(f"Seeds: {', '.join(map(str, seeds)) or 'none'}; " + (
+        f"mean ± std (ddof = 1) over n = {table.n_expected} seeds per cell unless marked." if table.n_expected > 1
+        else "one seed per cell: no std, and no cell is tested against the best."))
     complete_only = (" among its cells with every seed done, where there are any" if any(
         c.state != "complete" and c.n for c in table.cells.values()) else "")
     rule = ("This is the honest number: the test set is used once."
@@ -130,11 +131,15 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
                      "validation.")
-    parts.append(f"Bold: best printed mean of its column{complete_only}. †: not significantly different from it "
-                 f"(two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
-                 f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
-                 f"cells with fewer than 2 matched seeds{complete_only and ', and incomplete cells beside complete ones,'} are "
-                 "not tested.")
+    if table.n_comparisons:
+        parts.append(f"Bold: best printed mean of its column{complete_only}. †: not significantly different from "
+                     f"it (two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
+                     f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
+                     f"cells with fewer than 2 matched seeds"
+                     f"{complete_only and ', and incomplete cells beside complete ones,'} are not tested.")
+    else:   # one seed, or nothing to compare: no † can appear
+        parts.append(f"Bold: best printed mean of its column{complete_only}; no cell has the 2 matched seeds a test "
+                     "against it needs.")
     if table.baseline is not None:
         parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
                      f"[{100 * table.confidence:g} % t confidence interval].")
@@ -338,7 +343,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[s
                         "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
                         "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
                         "data_fingerprint": fingerprint, "sweep": prov.sweep, "parent_run_id": prov.parent_run_id,
-                        "profile": prov.profile, "synthetic": prov.synthetic, "spec_hash": prov.spec_hash})
+                        "profile": prov.profile, "synthetic": prov.synthetic or c == "synthetic",   # this row's data
+                        "spec_hash": prov.spec_hash})
         records.append(rec)
     return records
 

@@ -479,6 +479,18 @@ def test_a_data_set_that_decodes_to_no_training_image_is_refused_before_ray_star
         sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(train=())}, {"rafdb": ["k"]})
 
 
+def test_the_data_line_and_record_say_where_the_test_split_came_from_when_not_test(tmp_path, caplog):
+    # POSTER_V2's train/ + valid/: valid/ is the test split, which the [data] line did not say
+    splits = _decoded()
+    splits.dataset, splits.fingerprint, splits.info = "imagefolder", "fp", {
+        "val_source": "carved from train", "test_source": "the valid/ folder (no test/)"}
+    record = sweeps.runner.data_record(_prepared_on(tmp_path, "/data/poster"), {"k": splits}, {"rafdb": ["k"]})
+    assert record["rafdb"]["test_source"] == "the valid/ folder (no test/)"
+    with caplog.at_level("INFO", logger="sweeps.data"):
+        sweeps.runner._log_data(record)
+    assert "validation: carved from train; test: the valid/ folder (no test/)" in caplog.text
+
+
 def test_a_data_set_that_decodes_to_no_test_image_is_refused_rather_than_reported_as_zero_accuracy(tmp_path):
     # e.g. RAF-DB with only its train_*.jpg extracted: missing images are skipped, and an empty test split
     # would evaluate to 0 % in every table

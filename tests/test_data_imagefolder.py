@@ -124,6 +124,7 @@ def test_imagefolder_without_test_takes_its_one_validation_folder_for_the_test_s
     assert len(splits.test) == 30 and len(splits.train) + len(splits.val) == 30 and len(splits.val) > 0
     assert splits.info["layout"] == f"image folders, {name}/ as the test split"
     assert f"has no test/: {name}/ is its test split" in caplog.text
+    assert splits.info["test_source"] == f"the {name}/ folder (no test/)", "what the [data] line and data.json say"
 
 
 def test_imagefolder_needs_two_classes(tmp_path):

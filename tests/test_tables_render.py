@@ -105,6 +105,21 @@ def test_the_caption_says_a_best_test_epoch_column_beside_the_honest_one_is_opti
     assert "Also: Acc. (best test ep.)" in TF.caption_text(val, T.CaptionFacts()), "best val and best test differ"
 
 
+def test_a_one_seed_caption_promises_no_std_and_no_test():
+    # it said "over n = 1 seeds" and "Holm-corrected over the 0 comparisons", explaining a † that cannot appear
+    t = T.build_table(frame({("A", "d"): {0: 0.80}, ("B", "d"): {0: 0.70}}), rows=["A", "B"])
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "one seed per cell: no std, and no cell is tested against the best." in caption
+    assert "Holm" not in caption and "n = 1 seeds" not in caption
+
+
+def test_parquet_says_synthetic_of_each_row_whose_data_are(tmp_path):
+    # the flag was the invocation's (every data set synthetic): a synthetic column beside RAF-DB read False
+    t = T.build_table(frame({("A", "synthetic"): {0: 0.8}, ("A", "rafdb"): {0: 0.7}}), rows=["A"])
+    df = pd.read_parquet(io.BytesIO(TF.render(t, "parquet")))
+    assert dict(zip(df["column"], df["synthetic"])) == {"synthetic": True, "rafdb": False}
+
+
 def test_caption_states_profile_data_synthetic_seeds_metric(rendered):
     _, table, facts = rendered
     caption = TF.caption_text(table, facts)

@@ -105,5 +105,7 @@ class ImageFolderSource(Source):
                                      origins=[f"class folder {split_dir.name}/{names[k]}" for k in labels])
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
                       info={"layout": "image folders" if folders["test"].name == "test"
-                            else f"image folders, {folders['test'].name}/ as the test split"},
+                            else f"image folders, {folders['test'].name}/ as the test split",
+                            **({} if folders["test"].name == "test"
+                               else {"test_source": f"the {folders['test'].name}/ folder (no test/)"})},
                       val_source=f"{folders['val'].name}/ folder" if "val" in plans else None)
