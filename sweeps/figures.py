@@ -118,6 +118,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
         ax.set_title(DATA_LABELS.get(col, col))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if hist["step"].nunique() == 1:   # one epoch: the locator would put fractions around it
+            ax.set_xticks(sorted(hist["step"].unique()))
         ax.set_ylabel(f"{metric}{' (%)' if scale == 100.0 else ''}")
         ax.grid(alpha=0.3)
     legend = {}

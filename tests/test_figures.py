@@ -48,6 +48,7 @@ def test_a_one_epoch_learning_curve_is_drawn_as_a_point(runs, tmp_path, monkeypa
     FG.learning_curves(runs, "val_acc", tmp_path / "c")
     line, = figures[0].axes[0].get_lines()
     assert line.get_marker() == "o" and list(line.get_ydata()) == [pytest.approx(55.0)]
+    assert list(figures[0].axes[0].get_xticks()) == [1], "no fractional epochs around the one"
 
 
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
