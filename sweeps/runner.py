@@ -815,9 +815,8 @@ def _without_tensorboard_logger():
 @contextlib.contextmanager
 def _fitting():
     """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C does."""
-    _STOPS.clear()
     with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
-        yield
+        yield   # read _was_interrupted inside: the stops this fit recorded are dropped at its end
 
 
 _STOP_SIGNALS: list[int] = []   # SIGTERMs the current `fit` received (at most one is pending for Tune)
@@ -825,6 +824,7 @@ _STOP_SIGNALS: list[int] = []   # SIGTERMs the current `fit` received (at most o
 # statuses do not tell (a restored experiment's ResultGrid calls every trial terminated, and the cells a
 # grid search had not generated yet are no trials at all)
 _STOPS: list[int] = []
+_IN_FIT: list[bool] = []   # inside `_sigterm_stops_like_ctrl_c`, which puts the wrapped handlers back at its end
 
 
 @contextlib.contextmanager
@@ -840,6 +840,7 @@ def _sigterm_stops_like_ctrl_c():
         return
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGUSR1)}
     _STOP_SIGNALS.clear()
+    _STOPS.clear()
 
     def stop(signum, frame):
         if _STOP_SIGNALS:
@@ -848,6 +849,7 @@ def _sigterm_stops_like_ctrl_c():
         _hand_stop_to_tune(saved[signal.SIGUSR1], frame)
 
     previous = signal.signal(signal.SIGTERM, stop)
+    _IN_FIT.append(True)
     try:
         yield
     finally:
@@ -855,12 +857,14 @@ def _sigterm_stops_like_ctrl_c():
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         _STOP_SIGNALS.clear()
+        _STOPS.clear()
+        _IN_FIT.pop()
 
 
 def _record_stops_of_this_fit() -> None:
     """Wrap the stop handlers Tune installed for this `fit` (SIGINT, SIGUSR1) to record each stop in _STOPS
     before Tune handles it. `_sigterm_stops_like_ctrl_c` puts the handlers of before the fit back after it."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or not _IN_FIT:
         return
     for signum in (signal.SIGINT, signal.SIGUSR1):
         tunes = signal.getsignal(signum)
@@ -1069,7 +1073,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
             with _fitting():
                 grid = tuner.fit()
-            interrupted, errors = _was_interrupted(grid), grid.num_errors
+                interrupted, errors = _was_interrupted(grid), grid.num_errors
             errored_there = _errored_cells(grid)
         # 2. cells never started (or a first run): a new Tune experiment over just those. A cell whose trial
         # failed again in the restored experiment had its retries there (resume_errored, --max-failures): not
@@ -1102,7 +1106,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             with _fitting():
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()
-            interrupted, errors = _was_interrupted(grid), errors + grid.num_errors
+                interrupted, errors = _was_interrupted(grid), errors + grid.num_errors
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         counts = {s: list(_planned(statuses, plan, spec).values()).count(s) for s in
