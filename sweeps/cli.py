@@ -300,9 +300,10 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                   (schema.STATUS_COMPLETED, unfinished, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
         plan_total = _planned_cells(client, parent.info.run_id)
         if status != tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING):
-            driver = tracking.driver_description(tags)
-            status += (" (stopped without notice: its driver process on this host is gone)" if "this host" in driver
-                       else f" (stopped without notice, it seems: its driver, {driver}, has gone silent)")
+            status += (" (stopped without notice: its driver process on this host is gone)"
+                       if tracking.driver_is_here(tags) else
+                       f" (stopped without notice, it seems: its driver, {tracking.driver_description(tags)}, "
+                       "has gone silent)")
         click.echo(f"{experiment.name}: {status} "
                    f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {tags.get(schema.TAG_DATA, '?')}, "
                    f"run {parent.info.run_id})")

@@ -938,12 +938,13 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     parent = None if prepared.options.fresh else latest
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
-        driver = tracking.driver_description(parent.data.tags)
-        if json.loads(parent.data.tags[schema.TAG_DRIVER]) != json.loads(tracking.driver_identity()):
+        tags = parent.data.tags
+        if json.loads(tags[schema.TAG_DRIVER]) != json.loads(tracking.driver_identity()):
             raise SweepError(
-                f"invocation {parent.info.run_id} of {spec.name!r} is being run now by {driver}; wait for it to "
-                f"end or stop it (Ctrl-C there) first, or start another invocation with --fresh"
-                + ("" if "this host" in driver else f". If that driver is gone, it counts as stopped "
+                f"invocation {parent.info.run_id} of {spec.name!r} is being run now by "
+                f"{tracking.driver_description(tags)}; wait for it to end or stop it (Ctrl-C there) first, or "
+                f"start another invocation with --fresh"
+                + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     if resume_only and parent is None:
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
@@ -985,8 +986,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         if spec.kind == "table":
             finished = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
         else:
-            finished = sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)
-                           for s in statuses.values()) >= spec.search.num_samples
+            finished = _ended(statuses) >= spec.search.num_samples
         if finished:
             log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
@@ -1037,7 +1037,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         done_before = (sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
                        if spec.kind == "table" else   # a search's trials are not planned: those that ended
-                       sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED) for s in statuses.values()))
+                       _ended(statuses))
 
         from sweeps.trainable import train_cell
 
@@ -1122,6 +1122,11 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         tracking.finish_parent(client, parent_id, status)
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir)
+
+
+def _ended(statuses: Mapping[str, str]) -> int:
+    """A search's trials that ran their course: completed or pruned."""
+    return sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED) for s in statuses.values())
 
 
 def _planned(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[str, str]:

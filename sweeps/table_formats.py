@@ -339,7 +339,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[s
             fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \
                 or prov.data_fingerprints.get(c, "")
             rec.update({"metric_label": METRIC_LABELS[m][1], "seeds": seeds,
-                        "values_pct": [_pct_or_none(cell.values[s]) for s in seeds], "run_ids": [cell.run_ids[s] for s in seeds],
+                        "values_pct": [_pct_or_none(cell.values[s]) for s in seeds],
+                        "run_ids": [cell.run_ids[s] for s in seeds],
                         "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
                         "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
                         "data_fingerprint": fingerprint, "sweep": prov.sweep, "parent_run_id": prov.parent_run_id,

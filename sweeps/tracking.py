@@ -217,17 +217,31 @@ HEARTBEAT_S = 60.0            # how often a driver tags its parent run with a si
 HEARTBEAT_STALE_S = 600.0     # silent this long, another host's driver is taken for gone
 
 
+def _driver_of(tags: Mapping[str, str]) -> tuple[str, int, str | None] | None:
+    """(host, pid, process start) of the sweeps.driver tag; None where it is missing or malformed."""
+    try:
+        driver = json.loads(tags.get(schema.TAG_DRIVER) or "")
+        return str(driver["host"]), int(driver["pid"]), driver.get("start")
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def driver_is_here(tags: Mapping[str, str]) -> bool:
+    """Whether the invocation's recorded driver ran on this host (its process table can be looked at)."""
+    driver = _driver_of(tags)
+    return driver is not None and driver[0] == socket.gethostname()
+
+
 def driver_state(tags: Mapping[str, str], now: float | None = None) -> str:
     """Of an invocation tagged running: "alive" (its driver runs on this host, or another host's driver gave
     a sign of life within HEARTBEAT_STALE_S), "gone" (it ran on this host and has exited: killed, or the
     machine restarted, without marking the invocation; or another host's has been silent longer), or
     "unknown" (not recorded)."""
-    try:
-        driver = json.loads(tags.get(schema.TAG_DRIVER) or "")
-        host, pid, start = driver["host"], int(driver["pid"]), driver.get("start")
-    except (ValueError, TypeError, KeyError):
+    driver = _driver_of(tags)
+    if driver is None:
         return "unknown"
-    if host != socket.gethostname():   # no process table to look at: its heartbeat, where it has one
+    _, pid, start = driver
+    if not driver_is_here(tags):   # no process table to look at: its heartbeat, where it has one
         age = heartbeat_age(tags, now)
         return "unknown" if age is None else "gone" if age > HEARTBEAT_STALE_S else "alive"
     try:
@@ -252,16 +266,15 @@ def heartbeat_age(tags: Mapping[str, str], now: float | None = None) -> float | 
 def driver_description(tags: Mapping[str, str], now: float | None = None) -> str:
     """Where an invocation's driver runs, and how it was last seen, in words: "process 123 on this host",
     "process 123 on node-2 (last sign of life 40 s ago)"."""
-    try:
-        driver = json.loads(tags.get(schema.TAG_DRIVER) or "")
-        where = f"process {int(driver['pid'])} on " + ("this host" if driver["host"] == socket.gethostname()
-                                                          else str(driver["host"]))
-    except (ValueError, TypeError, KeyError):
+    driver = _driver_of(tags)
+    if driver is None:
         return "an unrecorded driver"
+    if driver_is_here(tags):
+        return f"process {driver[1]} on this host"
     age = heartbeat_age(tags, now)
-    if age is None or "this host" in where:
-        return where
-    return where + f" (last sign of life {f'{age:.0f} s' if age < 120 else f'{age / 60:.0f} min'} ago)"
+    where = f"process {driver[1]} on {driver[0]}"
+    return where if age is None else where + (
+        f" (last sign of life {f'{age:.0f} s' if age < 120 else f'{age / 60:.0f} min'} ago)")
 
 
 @contextlib.contextmanager

@@ -214,7 +214,8 @@ def test_a_spec_file_named_like_a_shipped_sweep_but_different_is_warned_of(here)
     (here / "mine.yaml").write_text(shipped.replace("seeds: [0, 1, 2]", "seeds: [0]"))
     result = invoke("show", str(here / "mine.yaml"))
     assert result.exit_code == 0, result.output
-    assert f"Warning: {here / 'mine.yaml'} is named 'mad_vs_dropout' like the shipped sweep but differs" in result.output
+    assert (f"Warning: {here / 'mine.yaml'} is named 'mad_vs_dropout' like the shipped sweep but differs"
+            in result.output)
 
 
 def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch):

@@ -319,7 +319,8 @@ def _box_widths(pdflatex: str, folder, tex: str) -> tuple[float, float]:
     inner = tex[tex.index("\\label"):tex.index("\\end{table")].split("\n", 1)[1]
     (folder / "w.tex").write_text(
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
-        f"\\small\\setbox0\\hbox{{\\ignorespaces {inner}\\unskip}}\\typeout{{BOX=\\the\\wd0;LINE=\\the\\linewidth;}}\n\\end{{document}}\n")
+        f"\\small\\setbox0\\hbox{{\\ignorespaces {inner}\\unskip}}"
+        "\\typeout{BOX=\\the\\wd0;LINE=\\the\\linewidth;}\n\\end{document}\n")
     proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "w.tex"], cwd=folder,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
