@@ -1,8 +1,9 @@
 """The Tune function trainable: one sweep cell -> `transfer_core.engine.fit`.
 
-Every epoch it logs to the cell's MLflow child run, writes a full checkpoint and reports both to
-Tune; on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest checkpoint and
-continues the same child run. The decoded data set arrives through
+Every epoch it logs to the cell's MLflow child run and reports to Tune, with a full checkpoint while
+saving one is cheap (`CheckpointPace`: a costly one at most once per 40 times its saving time, and always
+at the last epoch); on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest
+checkpoint and continues the same child run. The decoded data set arrives through
 `tune.with_parameters`, i.e. from Ray's object store, put there once per sweep rather than once per
 trial. Tune reuses the trial actor (`reuse_actors=True` in sweeps.runner): one worker process trains
 cell after cell, so only its first cell pays for the process and the imports; `fit` sets the threads
@@ -48,6 +49,30 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
+CHEAP_SAVE_S = 0.1        # a state saved in less is checkpointed every epoch
+SAVE_SHARE = 0.025        # else at most this share of the trial's time is spent saving (Tune's copy of
+                          # the file into storage takes about as long again: ~5 % in all)
+
+
+@dataclasses.dataclass
+class CheckpointPace:
+    """When a trial checkpoints: every epoch while saving its state is cheap (under CHEAP_SAVE_S); a
+    costly state at most once per `saved_s / SAVE_SHARE` since the last one, and always at the first
+    epoch (which measures the cost) and the last (which the trial's end relies on). The paper model's
+    state with SGD's momentum is 520 MB: on an H200 machine every checkpoint cost about 1.5 s, 11 % of a
+    RAF-DB epoch (bench/RESULTS.md 6); paced, about 4 %. A killed trial re-trains at most that interval
+    (about 30 s there), and re-trained epochs are not logged twice (EpochLog)."""
+
+    saved_s: float | None = None          # how long the last save took
+    saved_at: float = float("-inf")       # when it ended (time.monotonic)
+
+    def due(self, epoch: int, last_epoch: int, now: float) -> bool:
+        if epoch >= last_epoch or self.saved_s is None or self.saved_s < CHEAP_SAVE_S:
+            return True
+        return now - self.saved_at >= self.saved_s / SAVE_SHARE
+
+    def saved(self, started: float, ended: float) -> None:
+        self.saved_s, self.saved_at = ended - started, ended
 
 
 def trial_config(config: Mapping[str, Any]):
@@ -186,6 +211,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         epochs.add(record, History(records=records[:i + 1]).summary())
     epochs.flush()
     last_state: dict[str, Any] = {}
+    pace = CheckpointPace()
 
     def epoch_metrics(record: dict, summary: dict) -> dict:
         metrics = {k: v for k, v in record.items() if k != "test_confusion"}
@@ -205,8 +231,16 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         # the epochs the run already holds.
         epochs.add(record, summary, measured_ms)
         epochs.flush()
+        if not pace.due(record["epoch"], trial.optim.epochs, time.monotonic()):
+            tune.report(metrics)
+            return False
         with tempfile.TemporaryDirectory() as folder:
-            save_state(snapshot(), Path(folder) / CHECKPOINT_FILE)
+            started, saved = time.monotonic(), snapshot()
+            # not fsynced: Tune copies the folder into storage at once, and that copy is the checkpoint
+            save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False)
+            pace.saved(started, time.monotonic())
+            if record["epoch"] >= trial.optim.epochs:
+                last_state["model"] = saved["model"]   # the weights to log: no second copy of the state
             (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         return False
@@ -221,7 +255,12 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         confusion = confusion_report(np.asarray(selected["test_confusion"]), history.class_names)
         confusion["epoch"] = selected["epoch"]
     # resumed after its last epoch (died before completing): the weights are the checkpoint's
-    model_state = last_state["fn"]()["model"] if "fn" in last_state else (state or {}).get("model")
+    if "model" in last_state:
+        model_state = last_state["model"]
+    elif "fn" in last_state:
+        model_state = last_state["fn"]()["model"]
+    else:
+        model_state = (state or {}).get("model")
     attention = _attention_record(trial, model_state, splits, identity.run_name) if model_state is not None else None
     run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention)
     if "fn" not in last_state and history.records:   # resumed after its last epoch: Tune needs one result

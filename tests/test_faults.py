@@ -278,6 +278,49 @@ def test_train_cell_retry_from_an_older_checkpoint_logs_each_epoch_once(cell_tri
     assert run.data.metrics["epochs_done"] == 4
 
 
+def test_checkpoint_pace_saves_cheap_states_every_epoch():
+    pace = trainable.CheckpointPace()
+    assert pace.due(1, 40, now=0.0), "the first epoch measures the cost"
+    pace.saved(0.0, trainable.CHEAP_SAVE_S / 2)
+    assert all(pace.due(epoch, 40, now=0.1) for epoch in range(2, 41))
+
+
+def test_checkpoint_pace_saves_a_costly_state_once_per_interval_and_always_at_the_last_epoch():
+    pace = trainable.CheckpointPace()
+    pace.saved(10.0, 11.5)                                  # 1.5 s: costly
+    interval = 1.5 / trainable.SAVE_SHARE
+    assert not pace.due(2, 40, now=11.5 + interval - 1)
+    assert pace.due(3, 40, now=11.5 + interval)
+    assert pace.due(40, 40, now=12.0), "the last epoch always: the trial's end logs its weights"
+
+
+def test_train_cell_with_a_costly_state_reports_every_epoch_and_checkpoints_the_first_and_last(cell_trial,
+                                                                                             monkeypatch):
+    monkeypatch.setattr(trainable, "CHEAP_SAVE_S", 0.0)     # every save counts as costly
+    monkeypatch.setattr(trainable, "SAVE_SHARE", 1e-9)       # and the interval never ends
+    fake = cell_trial()
+    assert fake.epochs == [1, 2, 3, 4]
+    assert sorted(fake.checkpoints) == [1, 4]
+    run = _only_run(cell_trial.uri)
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+    logged = {a.path for a in tracking.client_for(cell_trial.uri).list_artifacts(run.info.run_id, schema.ARTIFACT_MODEL_DIR)}
+    assert schema.ARTIFACT_MODEL_STATE in logged
+
+
+def test_train_cell_killed_between_paced_checkpoints_retrains_from_the_last_one_and_logs_each_epoch_once(
+        cell_trial, monkeypatch):
+    monkeypatch.setattr(trainable, "CHEAP_SAVE_S", 0.0)
+    monkeypatch.setattr(trainable, "SAVE_SHARE", 1e-9)
+    first = cell_trial(die_after_epoch=3)
+    assert sorted(first.checkpoints) == [1]
+    again = cell_trial(checkpoint=first.checkpoints[1])
+    assert again.epochs == [2, 3, 4]
+    run = _only_run(cell_trial.uri)
+    assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
 def test_train_cell_truncated_checkpoint_is_not_loaded_the_cell_starts_over(cell_trial, caplog):
     first = cell_trial(die_after_epoch=2)
     state = Path(first.checkpoints[2].path) / trainable.CHECKPOINT_FILE
@@ -372,10 +415,10 @@ def test_train_cell_resumed_after_its_last_epoch_reports_its_final_metrics_once(
 def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resumes(cell_trial, monkeypatch):
     real_save = engine.save_state   # train_cell imports it when it runs (torch stays out of the driver)
 
-    def full_at_epoch_3(state, path):
+    def full_at_epoch_3(state, path, **kwargs):
         if state["epoch"] == 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real_save(state, path)
+        return real_save(state, path, **kwargs)
 
     monkeypatch.setattr(engine, "save_state", full_at_epoch_3)
     with pytest.raises(OSError, match="No space left on device"):  # the trial fails; Tune retries it

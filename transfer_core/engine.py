@@ -346,8 +346,11 @@ def _restore(state: Mapping, config: TrialConfig, model, optimizer, scheduler, h
     return int(state["epoch"])
 
 
-def save_state(state: Mapping, path: str | os.PathLike) -> Path:
-    """Write atomically (temp file + rename): a crash never leaves a half-written checkpoint."""
+def save_state(state: Mapping, path: str | os.PathLike, sync: bool = True) -> Path:
+    """Write atomically (temp file + rename): a crash never leaves a half-written checkpoint.
+
+    sync=False skips the fsync, for a file that is copied elsewhere at once (a trial's checkpoint folder,
+    which Tune copies into storage): the copy is what must survive."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -355,7 +358,8 @@ def save_state(state: Mapping, path: str | os.PathLike) -> Path:
         with os.fdopen(fd, "wb") as fh:
             torch.save(dict(state), fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
