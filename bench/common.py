@@ -43,7 +43,7 @@ SECTIONS = {
 }
 # results/<file>.json -> the module that renders it
 RESULT_FILES = {"overhead": "overhead", "overhead_shipped": "overhead", "throughput": "throughput", "pruning": "pruning",
-                "data_path": "data_path", "gpu": "gpu_throughput"}
+                "data_path": "data_path", "gpu": "gpu_throughput", "gpu_sweeps": "gpu_sweeps"}
 
 ENV = {
     "RAY_AUTH_MODE": "disabled",
