@@ -1,8 +1,8 @@
 """The Tune function trainable: one sweep cell -> `transfer_core.engine.fit`.
 
 Every epoch it logs to the cell's MLflow child run and reports to Tune, with a full checkpoint while
-saving one is cheap (`CheckpointPace`: a costly one at most once per 40 times its saving time, and always
-at the last epoch); on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest
+one is cheap (`CheckpointPace`: a costly one at most once per 20 times its cost, and always at the first
+and last epoch); on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest
 checkpoint and continues the same child run. The decoded data set arrives through
 `tune.with_parameters`, i.e. from Ray's object store, put there once per sweep rather than once per
 trial. Tune reuses the trial actor (`reuse_actors=True` in sweeps.runner): one worker process trains
@@ -49,30 +49,31 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
-CHEAP_SAVE_S = 0.1        # a state saved in less is checkpointed every epoch
-SAVE_SHARE = 0.025        # else at most this share of the trial's time is spent saving (Tune's copy of
-                          # the file into storage takes about as long again: ~5 % in all)
+CHEAP_CHECKPOINT_S = 0.25  # a checkpoint that costs less is taken every epoch (the smoke model's: ~8 ms)
+CHECKPOINT_SHARE = 0.05    # else at most this share of the trial's time goes to checkpoints
 
 
 @dataclasses.dataclass
 class CheckpointPace:
-    """When a trial checkpoints: every epoch while saving its state is cheap (under CHEAP_SAVE_S); a
-    costly state at most once per `saved_s / SAVE_SHARE` since the last one, and always at the first
-    epoch (which measures the cost) and the last (which the trial's end relies on). The paper model's
-    state with SGD's momentum is 520 MB: on an H200 machine every checkpoint cost about 1.5 s, 11 % of a
-    RAF-DB epoch (bench/RESULTS.md 6); paced, about 4 %. A killed trial re-trains at most that interval
-    (about 30 s there), and re-trained epochs are not logged twice (EpochLog)."""
+    """When a trial checkpoints: every epoch while a checkpoint is cheap (under CHEAP_CHECKPOINT_S: the
+    state's copy, its file and Tune's copy of it into storage); a costly one at most once per
+    `cost_s / CHECKPOINT_SHARE` since the last, and always at the first epoch (which measures the cost)
+    and the last (which the trial's end relies on). The paper model's state with SGD's momentum is
+    520 MB: on an H200 machine a checkpoint after every epoch cost 1.6 s, about 11 % of a RAF-DB epoch
+    (bench/RESULTS.md 6). A killed trial re-trains at most that interval (~15 s there), and epochs it
+    re-trains are not logged twice (EpochLog). The cost is measured, not configured: slow storage (a
+    cluster's NFS) spaces checkpoints out by itself."""
 
-    saved_s: float | None = None          # how long the last save took
-    saved_at: float = float("-inf")       # when it ended (time.monotonic)
+    cost_s: float | None = None           # what the last checkpoint cost
+    done_at: float = float("-inf")        # when it ended (time.monotonic)
 
     def due(self, epoch: int, last_epoch: int, now: float) -> bool:
-        if epoch >= last_epoch or self.saved_s is None or self.saved_s < CHEAP_SAVE_S:
+        if epoch >= last_epoch or self.cost_s is None or self.cost_s < CHEAP_CHECKPOINT_S:
             return True
-        return now - self.saved_at >= self.saved_s / SAVE_SHARE
+        return now - self.done_at >= self.cost_s / CHECKPOINT_SHARE
 
-    def saved(self, started: float, ended: float) -> None:
-        self.saved_s, self.saved_at = ended - started, ended
+    def taken(self, started: float, ended: float) -> None:
+        self.cost_s, self.done_at = ended - started, ended
 
 
 def trial_config(config: Mapping[str, Any]):
@@ -234,15 +235,16 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         if not pace.due(record["epoch"], trial.optim.epochs, time.monotonic()):
             tune.report(metrics)
             return False
+        started = time.monotonic()
         with tempfile.TemporaryDirectory() as folder:
-            started, saved = time.monotonic(), snapshot()
+            saved = snapshot()
             # not fsynced: Tune copies the folder into storage at once, and that copy is the checkpoint
             save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False)
-            pace.saved(started, time.monotonic())
             if record["epoch"] >= trial.optim.epochs:
                 last_state["model"] = saved["model"]   # the weights to log: no second copy of the state
             (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage
+        pace.taken(started, time.monotonic())
         return False
 
     history = fit(trial, on_epoch=on_epoch, resume_from=state, data=splits)

@@ -281,14 +281,14 @@ def test_train_cell_retry_from_an_older_checkpoint_logs_each_epoch_once(cell_tri
 def test_checkpoint_pace_saves_cheap_states_every_epoch():
     pace = trainable.CheckpointPace()
     assert pace.due(1, 40, now=0.0), "the first epoch measures the cost"
-    pace.saved(0.0, trainable.CHEAP_SAVE_S / 2)
+    pace.taken(0.0, trainable.CHEAP_CHECKPOINT_S / 2)
     assert all(pace.due(epoch, 40, now=0.1) for epoch in range(2, 41))
 
 
 def test_checkpoint_pace_saves_a_costly_state_once_per_interval_and_always_at_the_last_epoch():
     pace = trainable.CheckpointPace()
-    pace.saved(10.0, 11.5)                                  # 1.5 s: costly
-    interval = 1.5 / trainable.SAVE_SHARE
+    pace.taken(10.0, 11.5)                                  # 1.5 s: costly
+    interval = 1.5 / trainable.CHECKPOINT_SHARE
     assert not pace.due(2, 40, now=11.5 + interval - 1)
     assert pace.due(3, 40, now=11.5 + interval)
     assert pace.due(40, 40, now=12.0), "the last epoch always: the trial's end logs its weights"
@@ -296,8 +296,8 @@ def test_checkpoint_pace_saves_a_costly_state_once_per_interval_and_always_at_th
 
 def test_train_cell_with_a_costly_state_reports_every_epoch_and_checkpoints_the_first_and_last(cell_trial,
                                                                                              monkeypatch):
-    monkeypatch.setattr(trainable, "CHEAP_SAVE_S", 0.0)     # every save counts as costly
-    monkeypatch.setattr(trainable, "SAVE_SHARE", 1e-9)       # and the interval never ends
+    monkeypatch.setattr(trainable, "CHEAP_CHECKPOINT_S", 0.0)   # every checkpoint counts as costly
+    monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)       # and the interval never ends
     fake = cell_trial()
     assert fake.epochs == [1, 2, 3, 4]
     assert sorted(fake.checkpoints) == [1, 4]
@@ -310,8 +310,8 @@ def test_train_cell_with_a_costly_state_reports_every_epoch_and_checkpoints_the_
 
 def test_train_cell_killed_between_paced_checkpoints_retrains_from_the_last_one_and_logs_each_epoch_once(
         cell_trial, monkeypatch):
-    monkeypatch.setattr(trainable, "CHEAP_SAVE_S", 0.0)
-    monkeypatch.setattr(trainable, "SAVE_SHARE", 1e-9)
+    monkeypatch.setattr(trainable, "CHEAP_CHECKPOINT_S", 0.0)
+    monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)
     first = cell_trial(die_after_epoch=3)
     assert sorted(first.checkpoints) == [1]
     again = cell_trial(checkpoint=first.checkpoints[1])
