@@ -351,9 +351,10 @@ def findings(r: dict) -> list[str]:
         out.append(f"- **A checkpoint of the paper model's state** (520 MB with SGD's momentum) cost the trial "
                    f"{_gap(b, 1):.2f} s after every epoch before; now {_gap(a, 1):.2f} s when one is taken (not "
                    f"fsynced: Tune copies it into storage at once) and {_gap(a, 2):.2f} s after an epoch without "
-                   "one (`sweeps.trainable.CheckpointPace`: a costly checkpoint at most once per 20 times its cost, "
-                   "and at the first and last epoch; here epochs 1 and 3 of 3. Measured with its first form, "
-                   "40 times the file's saving time alone, which spaced these epochs the same way).")
+                   "one (`sweeps.trainable.CheckpointPace`: a state over 64 MB at most once per 20 times what its "
+                   "last checkpoint cost, and at the first and last epoch; here epochs 1 and 3 of 3. Measured "
+                   "with the rule's first form, a state whose saving took over 0.1 s at most once per 40 times "
+                   "that, which checkpointed the same epochs here).")
         out.append(f"- At 1 GPU per trial the sweep took {b['wall_s']:.0f} s before and {a['wall_s']:.0f} s now, "
                    f"but the trials' own training rate also differed between the two machines "
                    f"({_f(b.get('per_trial_median_images_per_s'))} and {_f(a.get('per_trial_median_images_per_s'))} "

@@ -22,7 +22,7 @@ from transfer_core.config import ConfigError, parse_value
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-# one checkpoint per epoch is the design; Tune would warn about every snapshot it forces
+# a checkpoint every epoch (small states) is the design; Tune would warn about every snapshot it forces
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 

@@ -1,8 +1,8 @@
 """The Tune function trainable: one sweep cell -> `transfer_core.engine.fit`.
 
 Every epoch it logs to the cell's MLflow child run and reports to Tune, with a full checkpoint while
-one is cheap (`CheckpointPace`: a costly one at most once per 20 times its cost, and always at the first
-and last epoch); on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest
+the state is small (`CheckpointPace`: a large one at most once per 20 times what it cost, and always at
+an attempt's first and last epoch); on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest
 checkpoint and continues the same child run. The decoded data set arrives through
 `tune.with_parameters`, i.e. from Ray's object store, put there once per sweep rather than once per
 trial. Tune reuses the trial actor (`reuse_actors=True` in sweeps.runner): one worker process trains
@@ -15,7 +15,7 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 - Each epoch reaches MLflow exactly once (`tracking.EpochLog`): epochs re-trained after a resume are
   not logged twice; while the tracking server is unreachable the epochs are buffered (policy in
   `sweeps.tracking`), and those still buffered when a trial died are logged from its checkpoint's
-  history when it resumes.
+  history when it resumes (epochs after its last checkpoint are trained again, and logged then).
 - A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
   used. Tune keeps one checkpoint per trial (CheckpointConfig(num_to_keep=1)), so a search trial
   starts over from epoch 1 in the same child run, with a warning.
@@ -49,31 +49,35 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
-CHEAP_CHECKPOINT_S = 0.25  # a checkpoint that costs less is taken every epoch (the smoke model's: ~8 ms)
-CHECKPOINT_SHARE = 0.05    # else at most this share of the trial's time goes to checkpoints
+SMALL_STATE_BYTES = 64 * 2**20   # a smaller state is checkpointed every epoch (the quick model's: 1.6 MB)
+CHECKPOINT_SHARE = 0.05          # a larger one: at most this share of the trial's time goes to checkpoints
 
 
 @dataclasses.dataclass
 class CheckpointPace:
-    """When a trial checkpoints: every epoch while a checkpoint is cheap (under CHEAP_CHECKPOINT_S: the
-    state's copy, its file and Tune's copy of it into storage); a costly one at most once per
-    `cost_s / CHECKPOINT_SHARE` since the last, and always at the first epoch (which measures the cost)
-    and the last (which the trial's end relies on). The paper model's state with SGD's momentum is
-    520 MB: on an H200 machine a checkpoint after every epoch cost 1.6 s, about 11 % of a RAF-DB epoch
-    (bench/RESULTS.md 6). A killed trial re-trains at most that interval (~15 s there), and epochs it
-    re-trains are not logged twice (EpochLog). The cost is measured, not configured: slow storage (a
-    cluster's NFS) spaces checkpoints out by itself."""
+    """When a trial checkpoints: every epoch while its state file is small (SMALL_STATE_BYTES: every CPU
+    profile's model, so their fault behaviour is as before and deterministic); a large one at most once
+    per `cost_s / CHECKPOINT_SHARE` since the last, where cost_s is what the last checkpoint cost the
+    trial (the state's copy, its file, and `tune.report`, which copies it into storage and waits for the
+    driver to register it: slow storage spaces checkpoints out by itself); and always at an attempt's
+    first epoch (which measures both) and last (which the trial's end relies on).
 
-    cost_s: float | None = None           # what the last checkpoint cost
+    The paper model's state with SGD's momentum is 520 MB: on an H200 machine a checkpoint after every
+    epoch cost 1.6 s, about 11 % of a RAF-DB epoch (bench/RESULTS.md 6). A killed trial re-trains the
+    epochs since its last checkpoint, and epochs it re-trains are not logged twice (EpochLog). No
+    scheduler of ours pauses trials (a paused function trial would resume from its last checkpoint)."""
+
+    cost_s: float | None = None           # what the last checkpoint cost the trial
     done_at: float = float("-inf")        # when it ended (time.monotonic)
+    state_bytes: int = 0                  # the size of its state file
 
     def due(self, epoch: int, last_epoch: int, now: float) -> bool:
-        if epoch >= last_epoch or self.cost_s is None or self.cost_s < CHEAP_CHECKPOINT_S:
+        if epoch >= last_epoch or self.cost_s is None or self.state_bytes < SMALL_STATE_BYTES:
             return True
         return now - self.done_at >= self.cost_s / CHECKPOINT_SHARE
 
-    def taken(self, started: float, ended: float) -> None:
-        self.cost_s, self.done_at = ended - started, ended
+    def taken(self, started: float, ended: float, state_bytes: int) -> None:
+        self.cost_s, self.done_at, self.state_bytes = ended - started, ended, state_bytes
 
 
 def trial_config(config: Mapping[str, Any]):
@@ -239,12 +243,12 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as folder:
             saved = snapshot()
             # not fsynced: Tune copies the folder into storage at once, and that copy is the checkpoint
-            save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False)
+            state_bytes = save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False).stat().st_size
             if record["epoch"] >= trial.optim.epochs:
                 last_state["model"] = saved["model"]   # the weights to log: no second copy of the state
             (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage
-        pace.taken(started, time.monotonic())
+        pace.taken(started, time.monotonic(), state_bytes)
         return False
 
     history = fit(trial, on_epoch=on_epoch, resume_from=state, data=splits)

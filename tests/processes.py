@@ -101,7 +101,8 @@ def reported_epochs(storage: Path, cell_id: str) -> list[int]:
 
 def checkpointed_epochs(storage: Path) -> int:
     """Epochs checkpointed so far, over all trials: a trial's worker writes checkpoint_<index> straight into
-    the storage folder as each epoch ends, so unlike result.json (synced from the driver) it does not lag."""
+    the storage folder as each epoch ends (every epoch: the tests' models have small states,
+    trainable.SMALL_STATE_BYTES), so unlike result.json (synced from the driver) it does not lag."""
     total = 0
     for trial in storage.glob("*/train_cell_*"):
         indices = [int(p.name.rsplit("_", 1)[1]) for p in trial.glob("checkpoint_*") if p.name[-1].isdigit()]

@@ -278,25 +278,25 @@ def test_train_cell_retry_from_an_older_checkpoint_logs_each_epoch_once(cell_tri
     assert run.data.metrics["epochs_done"] == 4
 
 
-def test_checkpoint_pace_saves_cheap_states_every_epoch():
+def test_checkpoint_pace_checkpoints_a_small_state_every_epoch_however_slow():
     pace = trainable.CheckpointPace()
     assert pace.due(1, 40, now=0.0), "the first epoch measures the cost"
-    pace.taken(0.0, trainable.CHEAP_CHECKPOINT_S / 2)
-    assert all(pace.due(epoch, 40, now=0.1) for epoch in range(2, 41))
+    pace.taken(0.0, 5.0, state_bytes=trainable.SMALL_STATE_BYTES - 1)   # slow (a loaded machine), but small
+    assert all(pace.due(epoch, 40, now=5.1) for epoch in range(2, 41))
 
 
-def test_checkpoint_pace_saves_a_costly_state_once_per_interval_and_always_at_the_last_epoch():
+def test_checkpoint_pace_checkpoints_a_large_state_once_per_interval_and_always_at_the_last_epoch():
     pace = trainable.CheckpointPace()
-    pace.taken(10.0, 11.5)                                  # 1.5 s: costly
+    pace.taken(10.0, 11.5, state_bytes=520 * 2**20)          # the paper model's state: 1.5 s
     interval = 1.5 / trainable.CHECKPOINT_SHARE
     assert not pace.due(2, 40, now=11.5 + interval - 1)
     assert pace.due(3, 40, now=11.5 + interval)
     assert pace.due(40, 40, now=12.0), "the last epoch always: the trial's end logs its weights"
 
 
-def test_train_cell_with_a_costly_state_reports_every_epoch_and_checkpoints_the_first_and_last(cell_trial,
+def test_train_cell_with_a_large_state_reports_every_epoch_and_checkpoints_the_first_and_last(cell_trial,
                                                                                              monkeypatch):
-    monkeypatch.setattr(trainable, "CHEAP_CHECKPOINT_S", 0.0)   # every checkpoint counts as costly
+    monkeypatch.setattr(trainable, "SMALL_STATE_BYTES", 0)      # every state counts as large
     monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)       # and the interval never ends
     fake = cell_trial()
     assert fake.epochs == [1, 2, 3, 4]
@@ -310,7 +310,7 @@ def test_train_cell_with_a_costly_state_reports_every_epoch_and_checkpoints_the_
 
 def test_train_cell_killed_between_paced_checkpoints_retrains_from_the_last_one_and_logs_each_epoch_once(
         cell_trial, monkeypatch):
-    monkeypatch.setattr(trainable, "CHEAP_CHECKPOINT_S", 0.0)
+    monkeypatch.setattr(trainable, "SMALL_STATE_BYTES", 0)
     monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)
     first = cell_trial(die_after_epoch=3)
     assert sorted(first.checkpoints) == [1]
