@@ -820,6 +820,11 @@ def _fitting():
 
 
 _STOP_SIGNALS: list[int] = []   # SIGTERMs the current `fit` received (at most one is pending for Tune)
+# SIGTERMs this soon after the first are the same stop delivered again, not a second stop: `timeout`
+# signals its child and then its whole process group, and a process-group kill reaches the driver once
+# more through `timeout`'s forwarding (a job scheduler may do the same)
+REPEATED_STOP_S = 2.0
+_FIRST_STOP_AT: list[float] = []
 # the stops (SIGINT, SIGTERM handed over as SIGUSR1) Tune's handlers received in the current `fit`: trial
 # statuses do not tell (a restored experiment's ResultGrid calls every trial terminated, and the cells a
 # grid search had not generated yet are no trials at all)
@@ -831,7 +836,8 @@ _IN_FIT: list[bool] = []   # inside `_sigterm_stops_like_ctrl_c`, which puts the
 def _sigterm_stops_like_ctrl_c():
     """SIGTERM (a job scheduler's stop, `timeout`, `kill`) stops Tune's `fit` as Ctrl-C does: Tune saves its
     state and returns, the invocation is marked interrupted and `sweeps resume` continues it. Ray's own
-    handler would exit at once and leave the parent run `running`. A second signal stops at once.
+    handler would exit at once and leave the parent run `running`. A second signal stops at once
+    (SIGTERMs within REPEATED_STOP_S of the first are that one, delivered again).
     Tune's stop is its SIGUSR1 handler, installed by every `fit` (also with TUNE_DISABLE_SIGINT_HANDLER);
     a SIGTERM before Tune installs it is handed over by `SweepCallback.setup`. Tune never puts back the
     handlers it installs, so they are put back here: a later `fit` must not reach an earlier one's."""
@@ -840,12 +846,16 @@ def _sigterm_stops_like_ctrl_c():
         return
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGUSR1)}
     _STOP_SIGNALS.clear()
+    _FIRST_STOP_AT.clear()
     _STOPS.clear()
 
     def stop(signum, frame):
         if _STOP_SIGNALS:
+            if time.monotonic() - _FIRST_STOP_AT[0] < REPEATED_STOP_S:
+                return                # the first stop, delivered again
             raise KeyboardInterrupt   # the second: as a second Ctrl-C
         _STOP_SIGNALS.append(signum)
+        _FIRST_STOP_AT.append(time.monotonic())
         _hand_stop_to_tune(saved[signal.SIGUSR1], frame)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -857,6 +867,7 @@ def _sigterm_stops_like_ctrl_c():
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         _STOP_SIGNALS.clear()
+        _FIRST_STOP_AT.clear()
         _STOPS.clear()
         _IN_FIT.pop()
 

@@ -657,11 +657,14 @@ def test_driver_sent_sigterm_stops_as_on_ctrl_c_and_says_how_to_continue(process
     assert _children(store)["faults/long/seed0"].data.metrics["epochs_done"] < LONG, "stopped, not finished"
 
 
-def test_a_sigterm_before_tune_installs_its_stop_reaches_that_fit_and_a_second_one_stops_at_once():
+def test_a_sigterm_before_tune_installs_its_stop_reaches_that_fit_and_a_second_one_stops_at_once(monkeypatch):
     # Tune installs its stop per `fit` and never puts it back: the next fit must not reach the earlier one's
     from ray.tune.tune import _setup_signal_catching   # what Tune's fit runs before its loop
 
+    from sweeps import runner
     from sweeps.runner import SweepCallback, _sigterm_stops_like_ctrl_c
+
+    monkeypatch.setattr(runner, "REPEATED_STOP_S", 0.0)   # the second signal below is a deliberate second stop
 
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
     with _sigterm_stops_like_ctrl_c():
@@ -676,6 +679,22 @@ def test_a_sigterm_before_tune_installs_its_stop_reaches_that_fit_and_a_second_o
             os.kill(os.getpid(), signal.SIGTERM)          # a second signal: as a second Ctrl-C
             time.sleep(1)
     assert {s: signal.getsignal(s) for s in before} == before, "every handler put back"
+
+
+def test_a_sigterm_delivered_again_at_once_is_the_same_stop_not_a_second_one():
+    # `timeout` signals its child and then its process group; a group kill reaches the driver again through
+    # `timeout`: those copies must not turn a graceful stop into an abrupt one (exit 130, CI on 16f0fc8)
+    from ray.tune.tune import _setup_signal_catching
+
+    from sweeps.runner import SweepCallback, _sigterm_stops_like_ctrl_c
+
+    with _sigterm_stops_like_ctrl_c():
+        fit = _setup_signal_catching()
+        SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max").setup()
+        for _ in range(3):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)                              # each one handled before the next arrives
+        assert fit.is_set(), "the stop reached Tune"
 
 
 def _free_port() -> int:
