@@ -2,8 +2,8 @@
 
 Every epoch it logs to the cell's MLflow child run and reports to Tune, with a full checkpoint while
 the state is small (`CheckpointPace`: a large one at most once per 20 times what it cost, and always at
-an attempt's first and last epoch); on a retry (FailureConfig) or a restored sweep it resumes from Tune's latest
-checkpoint and continues the same child run. The decoded data set arrives through
+an attempt's first and last epoch); on a retry (FailureConfig) or a restored sweep it resumes from
+Tune's latest checkpoint and continues the same child run. The decoded data set arrives through
 `tune.with_parameters`, i.e. from Ray's object store, put there once per sweep rather than once per
 trial. Tune reuses the trial actor (`reuse_actors=True` in sweeps.runner): one worker process trains
 cell after cell, so only its first cell pays for the process and the imports; `fit` sets the threads
