@@ -287,10 +287,12 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                    else client.search_experiments())
     if name and experiments[0] is None:
         raise click.ClickException(f"no sweep {name!r} recorded in {uri} (start it with `sweeps run {name}`)")
+    shown = 0
     for experiment in experiments:
         parent = tracking.latest_parent(client, experiment.experiment_id)
         if parent is None:
             continue
+        shown += 1
         tags = parent.data.tags
         status = tracking.parent_status(tags)
         statuses = [schema.seen_under(s, status) for s in
@@ -309,6 +311,9 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                    f"run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
                    + (f" of {plan_total} planned" if plan_total else ""))
+    if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
+        raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {name}` stopped "
+                                   "before it started one" if name else f"no sweep has a run in {uri} yet")
 
 
 def _require_store(uri: str) -> None:

@@ -256,6 +256,19 @@ def test_status_in_an_empty_folder_says_there_is_no_store(here):
     assert not (here / "mlflow.db").exists()
 
 
+def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, store):
+    # `sweeps run` makes the experiment before it checks the cluster's resources: status printed nothing
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(store).create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    named = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert named.exit_code == 1
+    assert (f"Error: no run of sweep 'tiny_cli' in {store} yet: the last `sweeps run tiny_cli` stopped before it "
+            "started one") in named.output
+    every = invoke("status", "--tracking-uri", store)
+    assert every.exit_code == 1 and f"Error: no sweep has a run in {store} yet" in every.output
+
+
 GONE_DRIVER = '{"host": "%s", "pid": 999999999, "start": null}'   # a pid no process has
 
 
