@@ -247,13 +247,39 @@ def _node_shapes() -> list[dict[str, float]]:
 
 def check_resources(cpus: float, gpus: float) -> None:
     """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
-    shapes = _node_shapes()
+    _refuse_unless_one_holds(_node_shapes(), cpus, gpus, "the largest node offers", "add nodes")
+
+
+def check_local_resources(address: str | None, cpus: float, gpus: float) -> None:
+    """The same check for the local Ray a sweep would start, made before Ray starts and before the data
+    are decoded (a cold real data set takes a minute): `--profile paper` on a laptop without a GPU is
+    refused at once. The machine's shape is what Ray itself would detect (its CPU count, and its GPU
+    detection, which honours CUDA_VISIBLE_DEVICES); torch stays out of the driver. Nothing is checked
+    here for a cluster, or a Ray already running: check_resources does that once connected."""
+    import ray
+
+    if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+        return
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+        from ray._private.utils import get_num_cpus
+
+        shape = {"CPU": float(get_num_cpus()),
+                 "GPU": float(get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators())}
+    except Exception as exc:  # noqa: BLE001  (Ray's private helpers moved: check_resources still checks)
+        log.debug("no local resource check before Ray starts (%s)", exc)
+        return
+    _refuse_unless_one_holds([shape], cpus, gpus, "this machine offers",
+                             "pass --address (or set RAY_ADDRESS) to run on a cluster")
+
+
+def _refuse_unless_one_holds(shapes: list[dict], cpus: float, gpus: float, offers: str, remedy: str) -> None:
     if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in shapes):
         return
     biggest = max(shapes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
-    raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but the largest node offers "
+    raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but {offers} "
                      f"{biggest.get('CPU', 0):g} CPU and {biggest.get('GPU', 0):g} GPU: lower "
-                     "--cpus-per-trial / --gpus-per-trial or add nodes")
+                     f"--cpus-per-trial / --gpus-per-trial or {remedy}")
 
 
 def data_key(config: TrialConfig) -> str:
@@ -1015,6 +1041,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                              fingerprint_now)
 
+    check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
     datasets = decode_data(configs)
     data = data_record(prepared, datasets, data_keys)
     _log_data(data)

@@ -479,6 +479,22 @@ def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, t
         run_sweep(prepared, resume_only=True)
 
 
+def test_a_trial_this_machine_cannot_hold_is_refused_before_ray_starts_and_before_decoding(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # `--profile paper` on a laptop: decoding a cold real data set takes a minute, and starting Ray 5 s
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)   # as in `sweeps run`: no Ray yet
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("the data were decoded first"))
+    monkeypatch.setattr(runner, "connect_ray", lambda address: pytest.fail("Ray was started first"))
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), RunOptions(
+        tracking_uri=tracking_uri, storage=str(tmp_path / "r"), cpus_per_trial=4096))
+    with pytest.raises(SweepError, match=r"a trial asks for 4096 CPU and 0 GPU, but this machine offers \d+ CPU "
+                                         r"and \d+ GPU: lower --cpus-per-trial / --gpus-per-trial or pass --address"):
+        run_sweep(prepared)
+
+
 def test_trial_larger_than_any_node_is_refused_before_submission(ray_local, tmp_path, tracking_uri, spec_file):
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), RunOptions(
         tracking_uri=tracking_uri, storage=str(tmp_path / "r"), cpus_per_trial=64))
