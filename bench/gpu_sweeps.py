@@ -54,7 +54,6 @@ grid:
 label: "p1={{model.drop_rate}}"
 """
 SHARES = (1.0, 0.25, 0.5)        # in this order: a run cut short keeps the two ends
-NOT_MEASURED = None
 
 
 def _sample_gpu(path: Path) -> subprocess.Popen | None:
@@ -159,8 +158,8 @@ def run_arm(share: float, concurrent: int, spec: Path, work: Path, args, cpus: f
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=max(timeout_s, 1))
         rc, output = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
-        rc, output = "timeout", (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
-            else (exc.stdout or "")
+        partial = exc.stdout or ""                    # bytes, even with text=True
+        rc, output = "timeout", partial.decode(errors="replace") if isinstance(partial, bytes) else partial
     wall = time.perf_counter() - t0
     if sampler is not None:
         sampler.terminate()

@@ -845,12 +845,12 @@ def _fitting():
         yield   # read _was_interrupted inside: the stops this fit recorded are dropped at its end
 
 
-_STOP_SIGNALS: list[int] = []   # SIGTERMs the current `fit` received (at most one is pending for Tune)
+# when (time.monotonic) the current `fit` received its SIGTERM; empty until it does (one is pending for Tune)
+_STOP_SIGNALS: list[float] = []
 # SIGTERMs this soon after the first are the same stop delivered again, not a second stop: `timeout`
 # signals its child and then its whole process group, and a process-group kill reaches the driver once
 # more through `timeout`'s forwarding (a job scheduler may do the same)
 REPEATED_STOP_S = 2.0
-_FIRST_STOP_AT: list[float] = []
 # the stops (SIGINT, SIGTERM handed over as SIGUSR1) Tune's handlers received in the current `fit`: trial
 # statuses do not tell (a restored experiment's ResultGrid calls every trial terminated, and the cells a
 # grid search had not generated yet are no trials at all)
@@ -872,16 +872,14 @@ def _sigterm_stops_like_ctrl_c():
         return
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGUSR1)}
     _STOP_SIGNALS.clear()
-    _FIRST_STOP_AT.clear()
     _STOPS.clear()
 
     def stop(signum, frame):
         if _STOP_SIGNALS:
-            if time.monotonic() - _FIRST_STOP_AT[0] < REPEATED_STOP_S:
+            if time.monotonic() - _STOP_SIGNALS[0] < REPEATED_STOP_S:
                 return                # the first stop, delivered again
             raise KeyboardInterrupt   # the second: as a second Ctrl-C
-        _STOP_SIGNALS.append(signum)
-        _FIRST_STOP_AT.append(time.monotonic())
+        _STOP_SIGNALS.append(time.monotonic())
         _hand_stop_to_tune(saved[signal.SIGUSR1], frame)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -893,7 +891,6 @@ def _sigterm_stops_like_ctrl_c():
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         _STOP_SIGNALS.clear()
-        _FIRST_STOP_AT.clear()
         _STOPS.clear()
         _IN_FIT.pop()
 

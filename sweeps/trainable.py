@@ -230,7 +230,6 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         records.append(record)
         summary = History(records=records).summary()
         metrics = epoch_metrics(record, summary)
-        last_state["fn"] = snapshot
         # MLflow before the report: a trial that the scheduler stops at this report (a pruned search
         # trial) does not run past it. A retry re-trains from an older checkpoint; EpochLog skips
         # the epochs the run already holds.
@@ -260,16 +259,12 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
 
         confusion = confusion_report(np.asarray(selected["test_confusion"]), history.class_names)
         confusion["epoch"] = selected["epoch"]
+    # every attempt that trains an epoch checkpoints its last one (CheckpointPace), which keeps its weights;
     # resumed after its last epoch (died before completing): the weights are the checkpoint's
-    if "model" in last_state:
-        model_state = last_state["model"]
-    elif "fn" in last_state:
-        model_state = last_state["fn"]()["model"]
-    else:
-        model_state = (state or {}).get("model")
+    model_state = last_state["model"] if "model" in last_state else (state or {}).get("model")
     attention = _attention_record(trial, model_state, splits, identity.run_name) if model_state is not None else None
     run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention)
-    if "fn" not in last_state and history.records:   # resumed after its last epoch: Tune needs one result
+    if "model" not in last_state and history.records:   # resumed after its last epoch: Tune needs one result
         tune.report(epoch_metrics(history.records[-1], history.summary()))
 
 

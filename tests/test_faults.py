@@ -297,7 +297,7 @@ def test_checkpoint_pace_checkpoints_a_large_state_once_per_interval_and_always_
 def test_train_cell_with_a_large_state_reports_every_epoch_and_checkpoints_the_first_and_last(cell_trial,
                                                                                              monkeypatch):
     monkeypatch.setattr(trainable, "SMALL_STATE_BYTES", 0)      # every state counts as large
-    monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)       # and the interval never ends
+    monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)    # and the interval never ends
     fake = cell_trial()
     assert fake.epochs == [1, 2, 3, 4]
     assert sorted(fake.checkpoints) == [1, 4]
@@ -306,6 +306,11 @@ def test_train_cell_with_a_large_state_reports_every_epoch_and_checkpoints_the_f
     assert run.data.tags[schema.TAG_STATUS] == "completed"
     logged = {a.path for a in tracking.client_for(cell_trial.uri).list_artifacts(run.info.run_id, schema.ARTIFACT_MODEL_DIR)}
     assert schema.ARTIFACT_MODEL_STATE in logged
+    weights = torch.load(tracking.client_for(cell_trial.uri).download_artifacts(
+        run.info.run_id, schema.ARTIFACT_MODEL_STATE, str(cell_trial.storage)), weights_only=True)
+    final = engine.load_state(Path(fake.checkpoints[4].path) / trainable.CHECKPOINT_FILE)["model"]
+    assert weights.keys() == final.keys() and all(torch.equal(weights[k], final[k]) for k in final), \
+        "the logged weights are the last epoch's"
 
 
 def test_train_cell_killed_between_paced_checkpoints_retrains_from_the_last_one_and_logs_each_epoch_once(
