@@ -1104,6 +1104,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                             "from its newest checkpoint left in storage", tune_path, unreadable)
         if restorable and (remaining or spec.kind == "search"):
             log.info("restoring the Tune experiment %s", tune_path)
+            stand_in_for_lost_checkpoints(Path(tune_path))
             tuner = restore_tuner(tune_path, trainable,
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
             with _fitting():
@@ -1226,6 +1227,51 @@ def unreadable_tune_state(experiment: Path) -> str | None:
         except (OSError, ValueError) as exc:   # json.JSONDecodeError is a ValueError, as is a pickle cut short
             return f"{path.name}: {exc}"
     return None
+
+
+def stand_in_for_lost_checkpoints(experiment: Path) -> list[str]:
+    """Put an empty folder where Tune's saved state names a checkpoint of an unfinished trial that is gone,
+    and return those paths. Tune deletes a trial's older checkpoint (num_to_keep=1) before it saves the
+    state naming the newer one: a driver stopped in between leaves a state whose checkpoint is gone, and
+    Tune's restore then fails the trial on every retry and every later resume ("Could not recover from
+    checkpoint as it does not exist on storage anymore"). Handed the empty stand-in, the trial finds no
+    state in it and resumes from the newest checkpoint of its cell left in storage
+    (`sweeps.trainable.salvaged_state`), or starts over. Nothing else of the state is changed."""
+    from pyarrow import fs as pafs
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    from sweeps.trainable import STAND_IN_NOTE
+
+    states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
+    if not states:
+        return []
+    made = []
+    for meta, run_state in json.loads(states[0].read_bytes()).get("trial_data", []):
+        try:
+            trial = json.loads(meta)
+            if trial.get("status") == "TERMINATED":   # not run again (an errored one is: resume_errored)
+                continue
+            latest = _TrainingRunMetadata.from_json_state(run_state).checkpoint_manager.latest_checkpoint_result
+            checkpoint = latest.checkpoint if latest is not None else None
+            if checkpoint is None:
+                continue
+            filesystem, path = checkpoint.filesystem, checkpoint.path
+            if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+                continue
+            filesystem.create_dir(path, recursive=True)
+            with filesystem.open_output_stream(f"{path}/{STAND_IN_NOTE}") as out:
+                out.write(b"A stand-in put here by sweeps: Tune's saved state names this checkpoint, which was "
+                          b"gone when the sweep resumed. The trial resumes from its cell's newest checkpoint "
+                          b"left in storage, or starts over.\n")
+        except Exception as exc:   # a state Tune itself will judge; never fail the resume over a stand-in
+            log.debug("no stand-in checkpoint for a trial of %s: %s", experiment, exc)
+            continue
+        log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone (Tune deletes a trial's "
+                    "older checkpoint before it saves the state naming the newer one, and the driver stopped in "
+                    "between): the trial resumes from the newest checkpoint of its cell left in storage",
+                    experiment, path, trial.get("trial_id"))
+        made.append(path)
+    return made
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
+STAND_IN_NOTE = "LOST_CHECKPOINT.txt"   # in the empty folder put where a checkpoint Tune names was lost
+                                       # (sweeps.runner.stand_in_for_lost_checkpoints)
 SMALL_STATE_BYTES = 64 * 2**20   # a smaller state is checkpointed every epoch (the quick model's: 1.6 MB)
 CHECKPOINT_SHARE = 0.05          # a larger one: at most this share of the trial's time goes to checkpoints
 
@@ -106,6 +108,10 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
 
     try:
         with checkpoint.as_directory() as folder:
+            if (Path(folder) / STAND_IN_NOTE).is_file():
+                log.info("cell %s: Tune's checkpoint of this trial was lost before the resume (an empty stand-in)",
+                         run_name)
+                return None
             state = load_state(Path(folder) / CHECKPOINT_FILE)
     except (StateError, OSError) as exc:
         log.warning("cell %s: Tune's checkpoint of this trial is unusable: %s", run_name, exc)
@@ -117,7 +123,8 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
 def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str,
                    skip: str | os.PathLike | None = None) -> dict | None:
     """The newest readable checkpoint of this table cell left in the invocation's Tune storage, for
-    when Tune hands the trial none (or one that is gone). A driver killed inside two windows of Tune's
+    when Tune hands the trial none, one that is unreadable, or the empty stand-in for one that is gone
+    (`sweeps.runner.stand_in_for_lost_checkpoints`). A driver killed inside two windows of Tune's
     bookkeeping loses the trial's checkpoint from Tune's view while the file stays on disk: Tune copies
     its search state to storage non-atomically (a truncated copy makes `Tuner.restore` start the trials
     over), and with num_to_keep=1 it deletes the older checkpoint before it syncs the state naming the

@@ -557,6 +557,46 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
     assert _steps(store, run.info.run_id) == [1, 2, 3]
 
 
+@pytest.mark.slow
+def test_resume_whose_tune_state_names_a_deleted_checkpoint_resumes_the_cell_from_the_newer_one_left(
+        ray_local, even_spec_file, store, tmp_path, caplog):
+    # Tune deletes a trial's older checkpoint (num_to_keep=1) before it saves the state naming the newer one;
+    # a driver killed in between leaves a state naming a checkpoint that is gone, and Tune's restore then
+    # fails the trial on every retry ("does not exist on storage anymore")
+    options = RunOptions(tracking_uri=store, storage=str(tmp_path / "results"), cpus_per_trial=1, max_failures=1,
+                         overrides={"optim.epochs": 3})
+    first = run_sweep(prepare(str(even_spec_file), options))
+    unfinished = _children(store)["faults/B/seed0"]
+    tracking.set_tags(MlflowClient(store), unfinished.info.run_id, {schema.TAG_STATUS: schema.STATUS_RUNNING})
+    experiment = Path(first.tune_path)
+    state_file = next(experiment.glob("experiment_state-*.json"))
+    state = json.loads(state_file.read_text())
+    folders = {}
+    for entry in state["trial_data"]:
+        meta = json.loads(entry[0])
+        cell = json.loads(next(experiment.glob(f"*_{meta['trial_id']}_*/checkpoint_000002/{trainable.CELL_FILE}"))
+                          .read_text())["cell_id"]
+        folders[cell] = next(experiment.glob(f"*_{meta['trial_id']}_*"))
+        if cell == unfinished.data.tags[schema.TAG_CELL_ID]:
+            entry[0] = json.dumps({**meta, "status": "PAUSED"})   # the driver died while it ran
+    state_file.write_text(json.dumps(state))
+    lost = folders[unfinished.data.tags[schema.TAG_CELL_ID]] / "checkpoint_000002"
+    lost.rename(lost.with_name("checkpoint_000003"))   # the newer checkpoint, which the state does not name yet
+    finished = folders[_children(store)["faults/A/seed0"].data.tags[schema.TAG_CELL_ID]] / "checkpoint_000002"
+    shutil.rmtree(finished)   # a finished trial is not restored: no stand-in for its checkpoint
+
+    again = run_sweep(prepare(str(even_spec_file), options))
+    assert again.status == "completed" and again.tune_path == first.tune_path
+    assert f"names checkpoint {lost} of trial" in caplog.text and "which is gone" in caplog.text
+    assert "Trial task failed" not in caplog.text and not list(Path(options.storage).glob("**/error.*"))
+    assert (lost / trainable.STAND_IN_NOTE).is_file() and not finished.exists()
+    run = _children(store)["faults/B/seed0"]
+    assert run.info.run_id == unfinished.info.run_id and run.data.tags[schema.TAG_STATUS] == "completed"
+    assert _steps(store, run.info.run_id) == [1, 2, 3], "resumed after epoch 3 from the newer checkpoint"
+    assert sorted(c.name for c in lost.parent.glob("checkpoint_*")) == ["checkpoint_000002", "checkpoint_000003"], \
+        "no epoch trained again"
+
+
 # --------------------------------------------------------------------------- end to end (subprocesses)
 
 @pytest.fixture
