@@ -530,16 +530,23 @@ def test_epoch_log_final_flush_waits_then_names_the_unreachable_server(store):
 
 # --------------------------------------------------------------------------- a resume whose Tune state is cut short
 
+def _sweep_then_b_marked_unfinished(spec_file: Path, store: str, tmp_path: Path, max_failures: int):
+    """A 3-epoch sweep of both cells run to the end, then cell B's MLflow run marked running again, as if
+    the driver had died while it trained: (options, the first outcome, B's run as it was)."""
+    options = RunOptions(tracking_uri=store, storage=str(tmp_path / "results"), cpus_per_trial=1,
+                         max_failures=max_failures, overrides={"optim.epochs": 3})
+    first = run_sweep(prepare(str(spec_file), options))
+    unfinished = _children(store)["faults/B/seed0"]
+    tracking.set_tags(MlflowClient(store), unfinished.info.run_id, {schema.TAG_STATUS: schema.STATUS_RUNNING})
+    return options, first, unfinished
+
+
 @pytest.mark.slow
 def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_its_checkpoint(
         ray_local, even_spec_file, store, tmp_path, caplog):
     # a driver killed while Tune copied its search state into storage (not atomic) leaves it truncated: a
     # restore from it would restart the experiment with an empty config, whose trial fails every retry
-    options = RunOptions(tracking_uri=store, storage=str(tmp_path / "results"), cpus_per_trial=1, max_failures=0,
-                         overrides={"optim.epochs": 3})
-    first = run_sweep(prepare(str(even_spec_file), options))
-    unfinished = _children(store)["faults/B/seed0"]
-    tracking.set_tags(MlflowClient(store), unfinished.info.run_id, {schema.TAG_STATUS: schema.STATUS_RUNNING})
+    options, first, unfinished = _sweep_then_b_marked_unfinished(even_spec_file, store, tmp_path, max_failures=0)
     experiment = Path(first.tune_path)
     assert unreadable_tune_state(experiment) is None, "a whole state reads as whole"
     state = next(experiment.glob("basic-variant-state-*.json"))
@@ -563,11 +570,7 @@ def test_resume_whose_tune_state_names_a_deleted_checkpoint_resumes_the_cell_fro
     # Tune deletes a trial's older checkpoint (num_to_keep=1) before it saves the state naming the newer one;
     # a driver killed in between leaves a state naming a checkpoint that is gone, and Tune's restore then
     # fails the trial on every retry ("does not exist on storage anymore")
-    options = RunOptions(tracking_uri=store, storage=str(tmp_path / "results"), cpus_per_trial=1, max_failures=1,
-                         overrides={"optim.epochs": 3})
-    first = run_sweep(prepare(str(even_spec_file), options))
-    unfinished = _children(store)["faults/B/seed0"]
-    tracking.set_tags(MlflowClient(store), unfinished.info.run_id, {schema.TAG_STATUS: schema.STATUS_RUNNING})
+    options, first, unfinished = _sweep_then_b_marked_unfinished(even_spec_file, store, tmp_path, max_failures=1)
     experiment = Path(first.tune_path)
     state_file = next(experiment.glob("experiment_state-*.json"))
     state = json.loads(state_file.read_text())
