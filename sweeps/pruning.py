@@ -10,8 +10,9 @@ So, two linked objects:
 - `PrunableOptunaSearch` installs the pruner on the study and tells Optuna PRUNED for trials the scheduler
   stopped. It holds all bridge state, because Tune checkpoints the searcher (tune_controller.py:352) but not
   the scheduler, which comes back from `tuner.pkl` as it was before `fit()`.
-- `OptunaPruningScheduler` reports each result to the trial's Optuna trial at step `training_iteration`, the
-  number of epochs the trial has completed (1-based, as Tune, MLflow's metric steps and our tables count them),
+- `OptunaPruningScheduler` reports each result to the trial's Optuna trial at the number of epochs the trial
+  has completed (1-based, as Tune, MLflow's metric steps and our tables count them: the result's `epochs_done`,
+  else Tune's `training_iteration`, which counts the same until an attempt starts over; `schema.step_of`),
   asks `should_prune()` and answers STOP when it says so. A step is the resource spent, as successive halving
   and Hyperband mean it: `min_resource: 1` decides after the first epoch, as ASHA's grace period 1 does.
   (Optuna's own framework integrations report 0-based epoch indices; with those, no rung of successive
@@ -41,7 +42,7 @@ from optuna.trial import TrialState
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.schema import FINAL_STEP_KEY
+from sweeps.schema import FINAL_STEP_KEY, step_of
 from transfer_core.registry import Registry, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ class PrunableOptunaSearch(OptunaSearch):
     points_to_evaluate, evaluated_rewards, storage, study_name. Pair it with `OptunaPruningScheduler(self)`;
     used alone it records intermediate values but prunes nothing (a searcher cannot stop a trial).
 
-    Intermediate values are reported once per step at `training_iteration` by whichever of searcher and
+    Intermediate values are reported once per step (epochs done: `step_of`) by whichever of searcher and
     scheduler sees a result first (the scheduler, when paired), so there is no double reporting.
     """
 
@@ -272,17 +273,18 @@ class PrunableOptunaSearch(OptunaSearch):
 
     # -- results (called by the scheduler first, then by Tune for results the scheduler did not stop)
     def report_result(self, trial_id: str, result: Mapping[str, Any]) -> int | None:
-        """Report `result[metric]` at step `training_iteration`; the step, or None if nothing new.
+        """Report `result[metric]` at step `step_of(result)`; the step, or None if nothing new.
 
         Nothing is reported for multi-objective studies, trials unknown or already finished, results without
-        the metric, and steps at or before the last one reported (a repeated final result, a trial resumed
-        from an older checkpoint: Optuna would ignore them with a warning).
+        the metric or a step, and steps at or before the last one reported (a repeated final result, a trial
+        resumed from an older checkpoint or started over: Optuna would ignore them with a warning, and the
+        pruner judged those epochs already).
         """
         ot_trial = self._ot_trials.get(trial_id)
+        step = step_of(result)
         if (self.multi_objective or ot_trial is None or trial_id in self._completed_trials
-                or self._metric not in result or "training_iteration" not in result):
+                or self._metric not in result or step is None):
             return None
-        step = int(result["training_iteration"])
         if step < 1 or step <= self._last_step.get(trial_id, 0):
             return None
         ot_trial.report(float(result[self._metric]), step)
@@ -369,7 +371,7 @@ class PrunableOptunaSearch(OptunaSearch):
 class OptunaPruningScheduler(FIFOScheduler):
     """A Tune scheduler that stops a trial when its study's Optuna pruner says so.
 
-    On each result: report `result[metric]` at step `training_iteration`, ask `should_prune()`, answer
+    On each result: report `result[metric]` at step `step_of(result)`, ask `should_prune()`, answer
     STOP (and remember the trial and step) or CONTINUE. Results without the metric, trials unknown to the
     study and multi-objective studies always get CONTINUE. Metric and mode are the searcher's (set on it
     directly or through `TuneConfig(metric, mode)`). Results are not buffered, so a trial stops at exactly

@@ -485,8 +485,8 @@ class SweepCallback(tune.Callback):
         # (getattr: a callback pickled by an older version lacks the attribute)
         if run_id not in getattr(self, "_counted_runs", ()):
             self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
-        if run_id:
-            self._queue_mark(run_id, "ended", int(result.get("training_iteration", 1)) - 1)
+        if run_id:   # pruned at: the 0-based index of the last epoch it trained (schema: sweeps.pruned_step)
+            self._queue_mark(run_id, "ended", max(schema.step_of(result) or 1, 1) - 1)
         self._report(trials, force=True, ended=trial)
         self._warm_up_in_the_tail(trials, ended=trial)
 

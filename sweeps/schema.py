@@ -28,6 +28,9 @@ Accuracies are fractions in [0, 1]; tables show percent.
 
 from __future__ import annotations
 
+import math
+from typing import Any, Mapping
+
 TAG_ROLE = "sweeps.role"
 TAG_SWEEP = "sweeps.sweep"
 TAG_KIND = "sweeps.kind"
@@ -90,3 +93,19 @@ ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes
 # a Tune result's planned last step (epochs): a trial that reported it has trained all its epochs, and the
 # pruner's scheduler never stops it there (that saves nothing, and its final result would be set aside)
 FINAL_STEP_KEY = "epochs_planned"
+# a Tune result's step for the pruner: the epochs its trial has trained. Tune's training_iteration counts the
+# same only while every attempt resumes where Tune's state says: a trial that starts over (its checkpoint
+# unreadable or lost) or resumes from a newer checkpoint Tune never recorded counts its own epochs
+STEP_KEY = "epochs_done"
+
+
+def step_of(result: Mapping[str, Any]) -> int | None:
+    """A Tune result's step: the epochs its trial has trained (STEP_KEY), else Tune's `training_iteration`
+    (the same count while no attempt started over); None without either. Tune restores its iteration count
+    with a trial's checkpoint, so a trial handed an unusable checkpoint that starts over from epoch 1 would
+    otherwise be judged at its old count with its first epoch's value."""
+    for key in (STEP_KEY, "training_iteration"):
+        value = result.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return int(value)
+    return None

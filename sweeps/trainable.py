@@ -17,12 +17,13 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
   `sweeps.tracking`), and those still buffered when a trial died are logged from its checkpoint's
   history when it resumes (epochs after its last checkpoint are trained again, and logged then).
 - A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
-  used. Tune keeps one checkpoint per trial (CheckpointConfig(num_to_keep=1)), so a search trial
-  starts over from epoch 1 in the same child run, with a warning.
-- A table cell that Tune hands no usable checkpoint (a corrupt one, or none: a driver killed while
-  Tune rewrote its state) resumes from the newest readable checkpoint of that cell still in the
-  invocation's storage (`salvaged_state`), found by the cell.json beside each state.pt; only when
-  there is none does it start over from epoch 1.
+  used.
+- A cell that Tune hands no usable checkpoint (a corrupt one; none, or the stand-in for one Tune had
+  deleted: a driver killed while Tune rewrote its state) resumes from the newest readable checkpoint
+  of that cell still in the invocation's storage (`salvaged_state`), found by the cell.json beside
+  each state.pt; only when there is none does it start over from epoch 1, in the same child run, with
+  a warning. A search trial's cell is its Tune trial, and its pruner counts the epochs it has trained,
+  whichever checkpoint it resumed from (`sweeps.schema.step_of`).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
 
 def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str,
                    skip: str | os.PathLike | None = None) -> dict | None:
-    """The newest readable checkpoint of this table cell left in the invocation's Tune storage, for
+    """The newest readable checkpoint of this cell left in the invocation's Tune storage, for
     when Tune hands the trial none, one that is unreadable, or the empty stand-in for one that is gone
     (`sweeps.runner.stand_in_for_lost_checkpoints`). A driver killed inside two windows of Tune's
     bookkeeping loses the trial's checkpoint from Tune's view while the file stays on disk: Tune copies
@@ -134,10 +135,12 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
     names this cell_id (every Tune experiment of this invocation: the first, a restarted one, the one
     run_sweep starts for cells a failed restore left over), latest epoch first (then newest file); a
     file that does not load or was saved for another config is skipped, and so is `skip` (the folder
-    of the checkpoint Tune handed over, already found unreadable). Table sweeps only: a search
-    trial's identity is its Tune trial, and its pruner counts Tune's iterations."""
+    of the checkpoint Tune handed over, already found unreadable). A search trial's cell_id holds its
+    Tune trial id (kept by Tuner.restore), so it finds only its own attempts' checkpoints, never those
+    of another trial that drew the same config; its pruner counts the epochs it has trained
+    (`sweeps.schema.step_of`), not Tune's iterations."""
     storage, prefix = context.get("storage"), context.get("invocation")
-    if context.get("kind") != "table" or not storage or not prefix:
+    if not storage or not prefix:
         return None
     import glob
 
@@ -214,7 +217,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
 
     checkpoint = tune.get_checkpoint()
     state = resume_state(checkpoint, identity.run_name) or salvaged_state(
-        context, cell, trial, identity.run_name, skip=getattr(checkpoint, "path", None))
+        context, {**cell, "cell_id": identity.cell_id}, trial, identity.run_name, skip=getattr(checkpoint, "path", None))
     if state is None and checkpoint is not None:
         log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
                     "logged again)", identity.run_name)

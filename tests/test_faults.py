@@ -355,6 +355,28 @@ def test_train_cell_whose_checkpoint_tune_lost_resumes_from_the_newest_one_left_
     assert run.data.tags[schema.TAG_STATUS] == "completed"
 
 
+def test_a_search_trial_whose_checkpoint_tune_lost_resumes_from_its_own_newest_one_at_its_own_epoch_count(
+        cell_trial):
+    cell_trial.config["context"]["kind"] = "search"
+    experiment = f"{cell_trial.prefix}1795000000"
+    first = cell_trial(die_after_epoch=3, experiment=experiment)
+    gone = Path(first.checkpoints[3].path).with_name("checkpoint_000001")
+    again = cell_trial(checkpoint=tune.Checkpoint.from_directory(str(gone)), experiment=experiment)
+    assert again.epochs == [4], "resumed after epoch 3, not from epoch 1"
+    assert [r[schema.STEP_KEY] for r in again.reports] == [4], "the pruner's step: the epochs it has trained"
+    assert _steps(cell_trial.uri, _only_run(cell_trial.uri).info.run_id) == [1, 2, 3, 4]
+
+
+def test_a_search_trial_never_salvages_the_checkpoint_of_another_trial_that_drew_the_same_config(
+        cell_trial, monkeypatch):
+    cell_trial.config["context"]["kind"] = "search"
+    experiment = f"{cell_trial.prefix}1795000000"
+    cell_trial(die_after_epoch=3, experiment=experiment)
+    monkeypatch.setattr(FakeTune, "get_context", lambda self: SimpleNamespace(get_trial_id=lambda: "trial1"))
+    other = cell_trial(experiment=experiment)
+    assert other.epochs == [1, 2, 3, 4]
+
+
 def test_train_cell_started_anew_after_a_failed_restore_resumes_from_its_earlier_experiments_checkpoint(
         cell_trial):
     # a truncated search state made Tuner.restore start the trials over, or run_sweep started a new

@@ -434,3 +434,21 @@ def test_the_search_space_reaches_optuna_with_every_step_it_declares(tmp_path):
     assert space["model.num_lanets"] == optuna.distributions.IntDistribution(1, 4)
     assert space["model.drop_rate"] == optuna.distributions.FloatDistribution(0.1, 0.5, step=0.1)
     assert space["optim.lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+
+
+def test_scheduler_steps_by_the_epochs_a_trial_trained_not_by_tunes_restored_iteration_count():
+    # a search trial handed an unusable checkpoint starts over from epoch 1, while Tune's iteration count,
+    # restored with that checkpoint, goes on: its first epochs again must not be judged at the later steps
+    searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    searcher.suggest("t")
+    trial = SimpleNamespace(trial_id="t")
+
+    def result(score, iteration, epochs_done):
+        return scheduler.on_trial_result(None, trial, {"score": score, "training_iteration": iteration,
+                                                       "epochs_done": epochs_done})
+
+    assert [result(0.9, 1, 1), result(0.8, 2, 2)] == [CONTINUE, CONTINUE]
+    assert [result(0.1, 3, 1), result(0.3, 4, 2)] == [CONTINUE, CONTINUE], "epochs 1 and 2 were judged already"
+    assert result(0.2, 5, 3) == STOP
+    assert _optuna_trial(searcher, "t").intermediate_values == {1: 0.9, 2: 0.8, 3: 0.2}
+    assert scheduler.pruned_trials() == {"t": 3}
