@@ -1238,9 +1238,13 @@ def stand_in_for_lost_checkpoints(experiment: Path) -> list[str]:
     state in it and resumes from the newest checkpoint of its cell left in storage
     (`sweeps.trainable.salvaged_state`), or starts over. Nothing else of the state is changed."""
     from pyarrow import fs as pafs
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
 
     from sweeps.trainable import STAND_IN_NOTE
+    try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)
+        from ray.tune.trainable.metadata import _TrainingRunMetadata
+    except ImportError as exc:
+        log.debug("Tune's trial state cannot be read here (%s): no stand-in checkpoints", exc)
+        return []
 
     states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
     if not states:
@@ -1268,7 +1272,8 @@ def stand_in_for_lost_checkpoints(experiment: Path) -> list[str]:
             continue
         log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone (Tune deletes a trial's "
                     "older checkpoint before it saves the state naming the newer one, and the driver stopped in "
-                    "between): the trial resumes from the newest checkpoint of its cell left in storage",
+                    "between): the trial resumes from its cell's newest checkpoint left in storage, or starts over "
+                    "if none is left",
                     experiment, path, trial.get("trial_id"))
         made.append(path)
     return made
