@@ -36,7 +36,7 @@ from ray import tune
 from processes import (Processes, attempt_starts, checkpointed_epochs, finish, reported_epochs,
                        search_state_readable, synced_checkpoints_exist, trials_with_synced_checkpoint,
                        wait_for)
-from sweeps import schema, tracking, trainable
+from sweeps import runner, schema, tracking, trainable
 from sweeps.runner import (RunOptions, SweepError, data_key, decode_data, invocation_prefix, prepare,
                            run_sweep, unreadable_tune_state)
 from transfer_core import engine
@@ -620,6 +620,48 @@ def test_resume_whose_tune_state_names_a_deleted_checkpoint_resumes_the_cell_fro
     assert _steps(store, run.info.run_id) == [1, 2, 3], "resumed after epoch 3 from the newer checkpoint"
     assert sorted(c.name for c in lost.parent.glob("checkpoint_*")) == ["checkpoint_000002", "checkpoint_000003"], \
         "no epoch trained again"
+
+
+SEARCH_SPEC = (SPEC.split("arms:")[0].replace("kind: table", "kind: search")   # one searched trial
+               + "metric: val_acc\nmode: max\nsearch: {space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, "
+                 "log: true}}, num_samples: 1, n_startup_trials: 1, pruner: {type: none}}\n")
+
+
+@pytest.mark.slow
+def test_search_resumed_after_its_trials_checkpoint_was_lost_continues_from_its_newest_one_left(
+        ray_local, store, tmp_path, monkeypatch, caplog):
+    # the search is stopped mid-trial; then the checkpoint Tune's state names is gone (deleted for a newer
+    # one the state does not name yet): the restored trial must not fail, nor start over from epoch 1
+    monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)   # result.json: where attempts began
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_after_epoch_2(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if result.get("epoch") == 2 and not runner._STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_after_epoch_2)
+    spec = tmp_path / "faults.yaml"
+    spec.write_text(textwrap.dedent(SEARCH_SPEC))
+    options = RunOptions(tracking_uri=store, storage=str(tmp_path / "results"), cpus_per_trial=1, max_failures=0,
+                         overrides={"optim.epochs": 4})
+    first = run_sweep(prepare(str(spec), options))
+    assert first.status == "interrupted"
+    monkeypatch.setattr(runner.SweepCallback, "on_trial_result", on_trial_result)
+    trial_folder, = Path(first.tune_path).glob("train_cell_*")
+    *older, newest = sorted(trial_folder.glob("checkpoint_*"))
+    for folder in older:
+        shutil.rmtree(folder)
+    newest.rename(trial_folder / "checkpoint_000009")
+    saved_epoch = json.loads((trial_folder / "checkpoint_000009" / trainable.CELL_FILE).read_text())["epoch"]
+
+    again = run_sweep(prepare(str(spec), options))
+    assert again.status == "completed" and again.parent_run_id == first.parent_run_id
+    assert "which is gone" in caplog.text and "Trial task failed" not in caplog.text
+    run, = _children(store).values()
+    assert run.data.tags[schema.TAG_STATUS] == "completed" and _steps(store, run.info.run_id) == [1, 2, 3, 4]
+    starts = attempt_starts(Path(options.storage), run.data.tags[schema.TAG_CELL_ID])
+    assert starts == [1, saved_epoch + 1], "the resumed attempt began after the checkpoint left in storage"
 
 
 # --------------------------------------------------------------------------- end to end (subprocesses)
