@@ -216,9 +216,10 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     epochs = EpochLog(run, uri)
 
     checkpoint = tune.get_checkpoint()
-    state = resume_state(checkpoint, identity.run_name) or salvaged_state(
-        context, {**cell, "cell_id": identity.cell_id}, trial, identity.run_name,
-        skip=getattr(checkpoint, "path", None))
+    state = resume_state(checkpoint, identity.run_name)
+    if state is None and existing is not None:   # a cell never started has left no checkpoint to look for
+        state = salvaged_state(context, {**cell, "cell_id": identity.cell_id}, trial, identity.run_name,
+                               skip=getattr(checkpoint, "path", None))
     if state is None and checkpoint is not None:
         log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
                     "logged again)", identity.run_name)

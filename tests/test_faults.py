@@ -387,6 +387,16 @@ def test_train_cell_started_anew_after_a_failed_restore_resumes_from_its_earlier
     assert _steps(cell_trial.uri, _only_run(cell_trial.uri).info.run_id) == [1, 2, 3, 4]
 
 
+def test_a_cell_never_started_does_not_search_storage_for_checkpoints(cell_trial, monkeypatch):
+    # its checkpoints could only follow its MLflow run: a search of hundreds of trials on a shared file
+    # system would otherwise read every trial folder's cell.json at each trial's start
+    def searched(*args, **kwargs):
+        raise AssertionError("searched storage for a cell that has no run yet")
+
+    monkeypatch.setattr(trainable, "salvaged_state", searched)
+    assert cell_trial().epochs == [1, 2, 3, 4]
+
+
 def test_train_cell_never_salvages_another_cells_or_another_invocations_checkpoint(cell_trial):
     other_cell = cell_trial(die_after_epoch=3, experiment=f"{cell_trial.prefix}1795000000")
     label = Path(other_cell.checkpoints[3].path) / trainable.CELL_FILE
