@@ -340,16 +340,24 @@ def test_train_cell_truncated_checkpoint_is_not_loaded_the_cell_starts_over(cell
     assert run.data.tags[schema.TAG_STATUS] == "completed"
 
 
-def test_train_cell_whose_checkpoint_tune_lost_resumes_from_the_newest_one_left_in_storage(cell_trial, caplog):
+@pytest.mark.parametrize("handed", ["the stand-in", "the path that is gone"])
+def test_train_cell_whose_checkpoint_tune_lost_resumes_from_the_newest_one_left_in_storage(cell_trial, caplog,
+                                                                                           handed):
     # Tune deleted checkpoint 2 (num_to_keep=1) before it synced the state naming checkpoint 3, and the
-    # driver was killed in between: the restored trial is handed a checkpoint that is gone
+    # driver was killed in between: the restored trial is handed the empty stand-in the resume put there
+    # (runner.stand_in_for_lost_checkpoints), or, were it missing, a checkpoint that is gone
     experiment = f"{cell_trial.prefix}1795000000"
     first = cell_trial(die_after_epoch=3, experiment=experiment)
     gone = Path(first.checkpoints[3].path).with_name("checkpoint_000001")
     assert not gone.exists()
-    again = cell_trial(checkpoint=tune.Checkpoint.from_directory(str(gone)), experiment=experiment)
+    if handed == "the stand-in":
+        gone.mkdir()
+        (gone / trainable.STAND_IN_NOTE).write_text("a stand-in")
+    with caplog.at_level(logging.INFO, logger="sweeps.trainable"):
+        again = cell_trial(checkpoint=tune.Checkpoint.from_directory(str(gone)), experiment=experiment)
     assert again.epochs == [4], "resumed after epoch 3, not from epoch 1"
     assert "resuming after epoch 3" in caplog.text and "starts over" not in caplog.text
+    assert ("was lost before the resume" in caplog.text) == (handed == "the stand-in")
     run = _only_run(cell_trial.uri)
     assert _steps(cell_trial.uri, run.info.run_id) == [1, 2, 3, 4]
     assert run.data.tags[schema.TAG_STATUS] == "completed"
