@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -1104,7 +1105,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                             "from its newest checkpoint left in storage", tune_path, unreadable)
         if restorable and (remaining or spec.kind == "search"):
             log.info("restoring the Tune experiment %s", tune_path)
-            stand_in_for_lost_checkpoints(Path(tune_path))
+            newest_checkpoints_where_tune_looks(Path(tune_path))
             tuner = restore_tuner(tune_path, trainable,
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
             with _fitting():
@@ -1229,54 +1230,83 @@ def unreadable_tune_state(experiment: Path) -> str | None:
     return None
 
 
-def stand_in_for_lost_checkpoints(experiment: Path) -> list[str]:
-    """Put an empty folder where Tune's saved state names a checkpoint of an unfinished trial that is gone,
-    and return those paths. Tune deletes a trial's older checkpoint (num_to_keep=1) before it saves the
-    state naming the newer one: a driver stopped in between leaves a state whose checkpoint is gone, and
-    Tune's restore then fails the trial on every retry and every later resume ("Could not recover from
-    checkpoint as it does not exist on storage anymore"). Handed the empty stand-in, the trial finds no
-    state in it and resumes from the newest checkpoint of its cell left in storage
-    (`sweeps.trainable.salvaged_state`), or starts over. Nothing else of the state is changed."""
-    from pyarrow import fs as pafs
+def newest_checkpoints_where_tune_looks(experiment: Path) -> list[str]:
+    """Before `Tuner.restore`: for each unfinished trial of the experiment, put its newest checkpoint where
+    Tune's saved state says its checkpoint is, and return the paths changed. Tune's state can lag behind the
+    trial's folder: with num_to_keep=1 Tune deletes the older checkpoint before it saves the state naming
+    the newer one, so a driver killed in between leaves a state naming a checkpoint that is gone, and
+    Tune's restore fails the trial on every retry and every later resume ("Could not recover from
+    checkpoint as it does not exist on storage anymore"); a stopped sweep can also leave a newer checkpoint
+    its worker wrote after the state was saved, which Tune would pass over (an epoch or more trained again).
 
-    from sweeps.trainable import STAND_IN_NOTE
+    The newest checkpoint in the trial's folder (by the epoch in its cell.json) is moved to the named path,
+    so that Tune restores from it and writes the trial's next checkpoint to a free folder; an older one found
+    there is kept beside it as `<name>.superseded-<time>` (salvage falls back to it if the newer one does not
+    load). With no checkpoint left in the folder, an empty stand-in holding STAND_IN_NOTE goes there, and
+    the trial resumes from its cell's newest checkpoint elsewhere in storage (`sweeps.trainable.
+    salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
+    when storage has moved. Nothing else of Tune's state is changed."""
+    from sweeps.trainable import CELL_FILE, CHECKPOINT_FILE, STAND_IN_NOTE
     try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)
         from ray.tune.trainable.metadata import _TrainingRunMetadata
     except ImportError as exc:
-        log.debug("Tune's trial state cannot be read here (%s): no stand-in checkpoints", exc)
+        log.debug("Tune's trial state cannot be read here (%s): its checkpoints are left as they are", exc)
         return []
+
+    def epoch_of(folder: Path) -> int | None:
+        try:
+            if (folder / CHECKPOINT_FILE).is_file():
+                return int(json.loads((folder / CELL_FILE).read_text(encoding="utf-8"))["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
 
     states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
     if not states:
         return []
-    made = []
+    changed = []
     for meta, run_state in json.loads(states[0].read_bytes()).get("trial_data", []):
         try:
             trial = json.loads(meta)
             if trial.get("status") == "TERMINATED":   # not run again (an errored one is: resume_errored)
                 continue
             latest = _TrainingRunMetadata.from_json_state(run_state).checkpoint_manager.latest_checkpoint_result
-            checkpoint = latest.checkpoint if latest is not None else None
-            if checkpoint is None:
+            if latest is None or latest.checkpoint is None:
                 continue
-            filesystem, path = checkpoint.filesystem, checkpoint.path
-            if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+            folder = experiment / trial["relative_logdir"]
+            named = folder / Path(latest.checkpoint.path).name
+            named_epoch = epoch_of(named)
+            newer = sorted(((epoch, path.stat().st_mtime, path) for path in folder.glob("checkpoint_*")
+                            if path != named and "." not in path.name
+                            and (epoch := epoch_of(path)) is not None
+                            and (named_epoch is None or epoch > named_epoch)), key=lambda c: c[:2])
+            if newer:
+                epoch, _, path = newer[-1]
+                if (named / STAND_IN_NOTE).is_file():   # put there by an earlier resume: holds nothing else
+                    shutil.rmtree(named)
+                elif named.exists():
+                    named.rename(named.with_name(f"{named.name}.superseded-{int(time.time())}"))
+                path.rename(named)
+                log.warning("Tune experiment %s names checkpoint %s of trial %s (%s); the trial's newer checkpoint "
+                            "%s (after epoch %d) takes its place, and the trial resumes from it", experiment,
+                            named.name, trial.get("trial_id"),
+                            "gone" if named_epoch is None else f"after epoch {named_epoch}", path.name, epoch)
+            elif not named.exists():
+                named.mkdir(parents=True)
+                (named / STAND_IN_NOTE).write_text(
+                    "A stand-in put here by sweeps: Tune's saved state names this checkpoint, which was gone when "
+                    "the sweep resumed. The trial resumes from its cell's newest checkpoint left in storage, or "
+                    "starts over.\n", encoding="utf-8")
+                log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone, and none is left in "
+                            "its folder: the trial resumes from its cell's newest checkpoint left elsewhere in "
+                            "storage, or starts over", experiment, named, trial.get("trial_id"))
+            else:
                 continue
-            filesystem.create_dir(path, recursive=True)
-            with filesystem.open_output_stream(f"{path}/{STAND_IN_NOTE}") as out:
-                out.write(b"A stand-in put here by sweeps: Tune's saved state names this checkpoint, which was "
-                          b"gone when the sweep resumed. The trial resumes from its cell's newest checkpoint "
-                          b"left in storage, or starts over.\n")
-        except Exception as exc:   # a state Tune itself will judge; never fail the resume over a stand-in
-            log.debug("no stand-in checkpoint for a trial of %s: %s", experiment, exc)
+        except Exception as exc:   # a state Tune itself will judge; never fail the resume over this
+            log.debug("checkpoints of a trial of %s left as they are: %s", experiment, exc)
             continue
-        log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone (Tune deletes a trial's "
-                    "older checkpoint before it saves the state naming the newer one, and the driver stopped in "
-                    "between): the trial resumes from its cell's newest checkpoint left in storage, or starts over "
-                    "if none is left",
-                    experiment, path, trial.get("trial_id"))
-        made.append(path)
-    return made
+        changed.append(str(named))
+    return changed
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:

@@ -19,10 +19,11 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 - A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
   used.
 - A cell that Tune hands no usable checkpoint (a corrupt one; none, or the stand-in for one Tune had
-  deleted: a driver killed while Tune rewrote its state) resumes from the newest readable checkpoint
-  of that cell still in the invocation's storage (`salvaged_state`), found by the cell.json beside
-  each state.pt; only when there is none does it start over from epoch 1, in the same child run, with
-  a warning. A search trial's cell is its Tune trial, and its pruner counts the epochs it has trained,
+  deleted with no newer one in the trial's folder to take its place: a driver killed while Tune
+  rewrote its state; sweeps.runner.newest_checkpoints_where_tune_looks) resumes from the newest
+  readable checkpoint of that cell still in the invocation's storage (`salvaged_state`), found by the
+  cell.json beside each state.pt; only when there is none does it start over from epoch 1, in the
+  same child run, with a warning. A search trial's cell is its Tune trial, and its pruner counts the epochs it has trained,
   whichever checkpoint it resumed from (`sweeps.schema.step_of`).
 """
 
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
 STAND_IN_NOTE = "LOST_CHECKPOINT.txt"   # in the empty folder put where a checkpoint Tune names was lost
-                                       # (sweeps.runner.stand_in_for_lost_checkpoints)
+                                       # (sweeps.runner.newest_checkpoints_where_tune_looks)
 SMALL_STATE_BYTES = 64 * 2**20   # a smaller state is checkpointed every epoch (the quick model's: 1.6 MB)
 CHECKPOINT_SHARE = 0.05          # a larger one: at most this share of the trial's time goes to checkpoints
 
@@ -125,7 +126,7 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
                    skip: str | os.PathLike | None = None) -> dict | None:
     """The newest readable checkpoint of this cell left in the invocation's Tune storage, for
     when Tune hands the trial none, one that is unreadable, or the empty stand-in for one that is gone
-    (`sweeps.runner.stand_in_for_lost_checkpoints`). A driver killed inside two windows of Tune's
+    (`sweeps.runner.newest_checkpoints_where_tune_looks`). A driver killed inside two windows of Tune's
     bookkeeping loses the trial's checkpoint from Tune's view while the file stays on disk: Tune copies
     its search state to storage non-atomically (a truncated copy makes `Tuner.restore` start the trials
     over), and with num_to_keep=1 it deletes the older checkpoint before it syncs the state naming the
@@ -217,9 +218,10 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
 
     checkpoint = tune.get_checkpoint()
     state = resume_state(checkpoint, identity.run_name)
-    if state is None and existing is not None:   # a cell never started has left no checkpoint to look for
-        state = salvaged_state(context, {**cell, "cell_id": identity.cell_id}, trial, identity.run_name,
-                               skip=getattr(checkpoint, "path", None))
+    # a cell never started has left no checkpoint to look for; a search trial on a run an earlier version
+    # opened has checkpoints labelled by its config alone, which another trial of that config shares
+    if state is None and existing is not None and identity.cell_id == cell["cell_id"]:
+        state = salvaged_state(context, cell, trial, identity.run_name, skip=getattr(checkpoint, "path", None))
     if state is None and checkpoint is not None:
         log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
                     "logged again)", identity.run_name)

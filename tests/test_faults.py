@@ -15,6 +15,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -251,10 +252,16 @@ def test_train_cell_epochs_still_buffered_when_the_trial_died_are_logged_from_it
     assert run.data.tags[schema.TAG_STATUS] == "completed"
 
 
-def test_a_search_trial_resumed_on_a_run_an_earlier_version_opened_continues_that_run(cell_trial):
+def test_a_search_trial_resumed_on_a_run_an_earlier_version_opened_continues_that_run(cell_trial, monkeypatch):
     # runs of search trials were keyed by their config alone before; a resumed trial must find its run by
-    # its trial id, not open a second one and leave the first running for good
+    # its trial id, not open a second one and leave the first running for good. Its checkpoints were
+    # labelled by that config alone too, as were those of any other trial of the config: none is salvaged
     from sweeps.trainable import trial_config
+
+    def searched(*args, **kwargs):
+        raise AssertionError("searched storage with a label other trials may share")
+
+    monkeypatch.setattr(trainable, "salvaged_state", searched)
 
     config = cell_trial.config
     config["context"]["kind"] = "search"
@@ -345,7 +352,7 @@ def test_train_cell_whose_checkpoint_tune_lost_resumes_from_the_newest_one_left_
                                                                                            handed):
     # Tune deleted checkpoint 2 (num_to_keep=1) before it synced the state naming checkpoint 3, and the
     # driver was killed in between: the restored trial is handed the empty stand-in the resume put there
-    # (runner.stand_in_for_lost_checkpoints), or, were it missing, a checkpoint that is gone
+    # (runner.newest_checkpoints_where_tune_looks), or, were it missing, a checkpoint that is gone
     experiment = f"{cell_trial.prefix}1795000000"
     first = cell_trial(die_after_epoch=3, experiment=experiment)
     gone = Path(first.checkpoints[3].path).with_name("checkpoint_000001")
@@ -605,11 +612,14 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
 
 
 @pytest.mark.slow
-def test_resume_whose_tune_state_names_a_deleted_checkpoint_resumes_the_cell_from_the_newer_one_left(
-        ray_local, even_spec_file, store, tmp_path, caplog):
-    # Tune deletes a trial's older checkpoint (num_to_keep=1) before it saves the state naming the newer one;
-    # a driver killed in between leaves a state naming a checkpoint that is gone, and Tune's restore then
-    # fails the trial on every retry ("does not exist on storage anymore")
+@pytest.mark.parametrize("left", ["gone, a newer one in its folder", "older than one in its folder",
+                                  "gone, none in its folder"])
+def test_resume_puts_the_trials_newest_checkpoint_where_tunes_state_looks(
+        ray_local, even_spec_file, store, tmp_path, caplog, left):
+    # Tune deletes a trial's older checkpoint (num_to_keep=1) before it saves the state naming the newer one,
+    # and a stopped trial's worker may write a checkpoint after the state was saved: the state a resume
+    # finds can name a checkpoint that is gone (Tune's restore then fails the trial on every retry: "does
+    # not exist on storage anymore") or one older than the trial's newest
     options, first, unfinished = _sweep_then_b_marked_unfinished(even_spec_file, store, tmp_path, max_failures=1)
     experiment = Path(first.tune_path)
     state_file = next(experiment.glob("experiment_state-*.json"))
@@ -623,21 +633,35 @@ def test_resume_whose_tune_state_names_a_deleted_checkpoint_resumes_the_cell_fro
         if cell == unfinished.data.tags[schema.TAG_CELL_ID]:
             entry[0] = json.dumps({**meta, "status": "PAUSED"})   # the driver died while it ran
     state_file.write_text(json.dumps(state))
-    lost = folders[unfinished.data.tags[schema.TAG_CELL_ID]] / "checkpoint_000002"
-    lost.rename(lost.with_name("checkpoint_000003"))   # the newer checkpoint, which the state does not name yet
+    named = folders[unfinished.data.tags[schema.TAG_CELL_ID]] / "checkpoint_000002"   # after epoch 3, the last
+    if left == "gone, a newer one in its folder":
+        named.rename(named.with_name("checkpoint_000003"))
+    elif left == "older than one in its folder":
+        shutil.copytree(named, named.with_name("checkpoint_000003"))
+        label = named / trainable.CELL_FILE   # the one the state names says it is of epoch 2
+        label.write_text(json.dumps({**json.loads(label.read_text()), "epoch": 2}))
+    else:
+        shutil.rmtree(named)
     finished = folders[_children(store)["faults/A/seed0"].data.tags[schema.TAG_CELL_ID]] / "checkpoint_000002"
-    shutil.rmtree(finished)   # a finished trial is not restored: no stand-in for its checkpoint
+    shutil.rmtree(finished)   # a finished trial is not restored: its checkpoint is left as it is
 
     again = run_sweep(prepare(str(even_spec_file), options))
     assert again.status == "completed" and again.tune_path == first.tune_path
-    assert f"names checkpoint {lost} of trial" in caplog.text and "which is gone" in caplog.text
     assert "Trial task failed" not in caplog.text and not list(Path(options.storage).glob("**/error.*"))
-    assert (lost / trainable.STAND_IN_NOTE).is_file() and not finished.exists()
+    assert not finished.exists()
     run = _children(store)["faults/B/seed0"]
     assert run.info.run_id == unfinished.info.run_id and run.data.tags[schema.TAG_STATUS] == "completed"
-    assert _steps(store, run.info.run_id) == [1, 2, 3], "resumed after epoch 3 from the newer checkpoint"
-    assert sorted(c.name for c in lost.parent.glob("checkpoint_*")) == ["checkpoint_000002", "checkpoint_000003"], \
-        "no epoch trained again"
+    assert _steps(store, run.info.run_id) == [1, 2, 3], "each epoch logged once"
+    kept = sorted(c.name.split("-")[0] for c in named.parent.glob("checkpoint_*"))
+    if left == "gone, none in its folder":
+        assert "none is left in its folder" in caplog.text
+        assert kept == ["checkpoint_000005"], "started over: 3 epochs, and Tune let the stand-in go with the rest"
+    else:
+        assert f"checkpoint_000003 (after epoch 3) takes its place" in caplog.text
+        assert json.loads((named / trainable.CELL_FILE).read_text())["epoch"] == 3
+        assert kept == {"gone, a newer one in its folder": ["checkpoint_000002"],
+                        "older than one in its folder": ["checkpoint_000002", "checkpoint_000002.superseded"]}[left], \
+            "no epoch trained again"
 
 
 SEARCH_SPEC = (SPEC.split("arms:")[0].replace("kind: table", "kind: search")   # one searched trial
@@ -667,15 +691,18 @@ def test_search_resumed_after_its_trials_checkpoint_was_lost_continues_from_its_
     assert first.status == "interrupted"
     monkeypatch.setattr(runner.SweepCallback, "on_trial_result", on_trial_result)
     trial_folder, = Path(first.tune_path).glob("train_cell_*")
-    *older, newest = sorted(trial_folder.glob("checkpoint_*"))
-    for folder in older:
-        shutil.rmtree(folder)
-    newest.rename(trial_folder / "checkpoint_000009")
-    saved_epoch = json.loads((trial_folder / "checkpoint_000009" / trainable.CELL_FILE).read_text())["epoch"]
+    _, run_state = json.loads(next(Path(first.tune_path).glob("experiment_state-*.json")).read_text())["trial_data"][0]
+    named = trial_folder / re.findall(r"checkpoint_\d{6}", run_state)[-1]
+    newest = max(trial_folder.glob("checkpoint_*"))
+    if newest == named:   # the worker wrote no checkpoint after the state was saved: as if it had, at the next index
+        newest = named.rename(named.with_name(f"checkpoint_{int(named.name[-6:]) + 1:06d}"))
+    else:
+        shutil.rmtree(named)
+    saved_epoch = json.loads((newest / trainable.CELL_FILE).read_text())["epoch"]
 
     again = run_sweep(prepare(str(spec), options))
     assert again.status == "completed" and again.parent_run_id == first.parent_run_id
-    assert "which is gone" in caplog.text and "Trial task failed" not in caplog.text
+    assert "takes its place" in caplog.text and "Trial task failed" not in caplog.text
     run, = _children(store).values()
     assert run.data.tags[schema.TAG_STATUS] == "completed" and _steps(store, run.info.run_id) == [1, 2, 3, 4]
     starts = attempt_starts(Path(options.storage), run.data.tags[schema.TAG_CELL_ID])
