@@ -1230,9 +1230,9 @@ def unreadable_tune_state(experiment: Path) -> str | None:
     return None
 
 
-def newest_checkpoints_where_tune_looks(experiment: Path) -> list[str]:
+def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
     """Before `Tuner.restore`: for each unfinished trial of the experiment, put its newest checkpoint where
-    Tune's saved state says its checkpoint is, and return the paths changed. Tune's state can lag behind the
+    Tune's saved state says its checkpoint is. Tune's state can lag behind the
     trial's folder: with num_to_keep=1 Tune deletes the older checkpoint before it saves the state naming
     the newer one, so a driver killed in between leaves a state naming a checkpoint that is gone, and
     Tune's restore fails the trial on every retry and every later resume ("Could not recover from
@@ -1246,25 +1246,20 @@ def newest_checkpoints_where_tune_looks(experiment: Path) -> list[str]:
     the trial resumes from its cell's newest checkpoint elsewhere in storage (`sweeps.trainable.
     salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
     when storage has moved. Nothing else of Tune's state is changed."""
-    from sweeps.trainable import CELL_FILE, CHECKPOINT_FILE, STAND_IN_NOTE
+    from sweeps.trainable import STAND_IN_NOTE, checkpoint_label
     try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)
         from ray.tune.trainable.metadata import _TrainingRunMetadata
     except ImportError as exc:
         log.debug("Tune's trial state cannot be read here (%s): its checkpoints are left as they are", exc)
-        return []
+        return
 
     def epoch_of(folder: Path) -> int | None:
-        try:
-            if (folder / CHECKPOINT_FILE).is_file():
-                return int(json.loads((folder / CELL_FILE).read_text(encoding="utf-8"))["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return None
+        label = checkpoint_label(folder)
+        return None if label is None else label["epoch"]
 
     states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
     if not states:
-        return []
-    changed = []
+        return
     for meta, run_state in json.loads(states[0].read_bytes()).get("trial_data", []):
         try:
             trial = json.loads(meta)
@@ -1300,13 +1295,8 @@ def newest_checkpoints_where_tune_looks(experiment: Path) -> list[str]:
                 log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone, and none is left in "
                             "its folder: the trial resumes from its cell's newest checkpoint left elsewhere in "
                             "storage, or starts over", experiment, named, trial.get("trial_id"))
-            else:
-                continue
         except Exception as exc:   # a state Tune itself will judge; never fail the resume over this
             log.debug("checkpoints of a trial of %s left as they are: %s", experiment, exc)
-            continue
-        changed.append(str(named))
-    return changed
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:

@@ -23,8 +23,8 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
   rewrote its state; sweeps.runner.newest_checkpoints_where_tune_looks) resumes from the newest
   readable checkpoint of that cell still in the invocation's storage (`salvaged_state`), found by the
   cell.json beside each state.pt; only when there is none does it start over from epoch 1, in the
-  same child run, with a warning. A search trial's cell is its Tune trial, and its pruner counts the epochs it has trained,
-  whichever checkpoint it resumed from (`sweeps.schema.step_of`).
+  same child run, with a warning. A search trial's cell is its Tune trial, and its pruner counts the
+  epochs it has trained, whichever checkpoint it resumed from (`sweeps.schema.step_of`).
 """
 
 from __future__ import annotations
@@ -122,6 +122,18 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
     return state
 
 
+def checkpoint_label(folder: Path) -> dict | None:
+    """What the cell.json beside a checkpoint's state.pt says (cell_id, epoch: an int), read without loading
+    the state; None where there is no state.pt or the label cannot be read."""
+    try:
+        if (folder / CHECKPOINT_FILE).is_file():
+            label = json.loads((folder / CELL_FILE).read_text(encoding="utf-8"))
+            return {**label, "epoch": int(label["epoch"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, run_name: str,
                    skip: str | os.PathLike | None = None) -> dict | None:
     """The newest readable checkpoint of this cell left in the invocation's Tune storage, for
@@ -149,13 +161,13 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
 
     skipped = Path(skip).resolve() if skip else None
     candidates = []
-    for label in Path(storage).glob(f"{glob.escape(prefix)}*/*/checkpoint_*/{CELL_FILE}"):
+    for folder in Path(storage).glob(f"{glob.escape(prefix)}*/*/checkpoint_*/"):
+        found = checkpoint_label(folder)
         try:
-            found = json.loads(label.read_text(encoding="utf-8"))
-            if found["cell_id"] == cell["cell_id"] and label.parent.resolve() != skipped:
-                path = label.with_name(CHECKPOINT_FILE)
-                candidates.append((int(found["epoch"]), path.stat().st_mtime, path))
-        except (OSError, ValueError, KeyError, TypeError):
+            if found is not None and found.get("cell_id") == cell["cell_id"] and folder.resolve() != skipped:
+                path = folder / CHECKPOINT_FILE
+                candidates.append((found["epoch"], path.stat().st_mtime, path))
+        except OSError:   # gone meanwhile
             continue
     for _, _, path in sorted(candidates, key=lambda c: c[:2], reverse=True):
         try:
