@@ -490,6 +490,7 @@ class SweepCallback(tune.Callback):
             self._queue_mark(run_id, "ended", max(schema.step_of(result) or 1, 1) - 1)
         self._report(trials, force=True, ended=trial)
         self._warm_up_in_the_tail(trials, ended=trial)
+        drop_superseded_checkpoints(trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         # a trial that failed before its first epoch's report never told its run id: found by its trial id
@@ -1242,8 +1243,8 @@ def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
     The newest checkpoint in the trial's folder (by the epoch in its cell.json) is moved to the named path,
     so that Tune restores from it and writes the trial's next checkpoint to a free folder; an older one found
     there is kept beside it as `<name>.superseded-<time>` (salvage falls back to it if the newer one does not
-    load). With no checkpoint left in the folder, an empty stand-in holding STAND_IN_NOTE goes there, and
-    the trial resumes from its cell's newest checkpoint elsewhere in storage (`sweeps.trainable.
+    load; `drop_superseded_checkpoints` deletes it once the trial has ended). With no checkpoint left in the
+    folder, an empty stand-in holding STAND_IN_NOTE goes there, and the trial resumes from its cell's newest checkpoint elsewhere in storage (`sweeps.trainable.
     salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
     when storage has moved. Nothing else of Tune's state is changed."""
     from sweeps.trainable import STAND_IN_NOTE, checkpoint_label
@@ -1297,6 +1298,20 @@ def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
                             "storage, or starts over", experiment, named, trial.get("trial_id"))
         except Exception as exc:   # a state Tune itself will judge; never fail the resume over this
             log.debug("checkpoints of a trial of %s left as they are: %s", experiment, exc)
+
+
+def drop_superseded_checkpoints(trial) -> None:
+    """Delete the checkpoints a resume set aside in a trial's folder (`<name>.superseded-<time>`, by
+    `newest_checkpoints_where_tune_looks`) once the trial has ended without error: they were kept only as
+    its resume's fallback, and Tune, which does not know them, never deletes them (520 MB each at paper
+    scale). A trial that ended is never run again (a search's pruned one neither)."""
+    try:
+        folder = Path(trial.path)
+        for old in sorted(folder.glob("checkpoint_*.superseded-*")):
+            shutil.rmtree(old)
+            log.info("trial %s ended: its superseded checkpoint %s is deleted", trial.trial_id, old)
+    except Exception as exc:   # storage Tune reaches through its own file system (a URI), or a folder gone
+        log.debug("superseded checkpoints of trial %s left as they are: %s", getattr(trial, "trial_id", "?"), exc)
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:
