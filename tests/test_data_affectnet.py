@@ -236,3 +236,15 @@ def test_affectnet_uses_the_balanced_sampler_by_default(tmp_path):
     from transfer_core.data.loaders import sampler_kind
 
     assert sampler_kind(_cfg(tmp_path, tmp_path)) == "balanced"
+
+
+def test_affectnet_every_image_missing_names_one_and_the_folder(tmp_path):
+    root = make_lists(tmp_path / "an", [0, 1, 2], [0, 1])
+    images = root / "Manually_Annotated" / "Manually_Annotated_Images"
+    (images.parent / "extra").mkdir()
+    images.rename(images.parent / "extra" / "Manually_Annotated_Images")   # one folder deeper than expected
+    (images.parent / "Manually_Annotated_Images").mkdir()
+    with pytest.raises(DataError, match=r"Manually_Annotated_Images/100/valid000abc.jpg \(listed in "
+                                        r"Manually_Annotated_file_lists/validation.csv line 2\) does not exist, "
+                                        r"nor does any of the 2 listed test images"):
+        check_layout(_cfg(tmp_path, root))

@@ -155,3 +155,18 @@ def test_fingerprint_of_is_load_splits_fingerprint_without_decoding_and_follows_
     assert before == load_splits(cfg, 8).fingerprint
     (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # relabelled
     assert fingerprint_of(cfg, 8) != before
+
+
+@pytest.mark.parametrize("ext", ["png", "tif", "pgm"])
+def test_imagefolder_16_bit_grayscale_is_scaled_not_clipped_to_white(tmp_path, ext):
+    root = make_tree(tmp_path / "faces")
+    gray16 = np.full((20, 20), 100 * 257, dtype=np.uint16)             # 100 on the 8-bit scale
+    for split in ("train", "test"):
+        folder = next(p for p in sorted((root / split).iterdir()) if p.is_dir())
+        for f in folder.iterdir():
+            f.unlink()
+        Image.fromarray(gray16).save(folder / f"g16.{ext}")
+    splits = load_splits(_cfg(tmp_path, root, val_fraction=0.0), 8)
+    for split in (splits.train, splits.test):
+        image = split.images[split.labels == 0][0]
+        assert abs(float(image.mean()) - 100) <= 1, image.mean()          # not 255 (PIL's clipping)

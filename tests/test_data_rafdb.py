@@ -156,3 +156,10 @@ def test_rafdb_without_test_entries_is_an_error(tmp_path):
     (root / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5")
     with pytest.raises(DataError, match=r"no test images listed"):
         check_layout(_cfg(tmp_path, root))
+
+
+@pytest.mark.parametrize("given", ["RAF-DB", "RAF-DB/basic/EmoLabel", "RAF-DB/basic/Image/aligned"])
+def test_rafdb_folder_one_level_off_names_the_basic_folder(tmp_path, given):
+    make_rafdb(tmp_path / "RAF-DB" / "basic")
+    with pytest.raises(DataError, match=r"label file not found .*RAF-DB/basic has it: give that folder"):
+        check_layout(_cfg(tmp_path, tmp_path / given))

@@ -206,10 +206,21 @@ def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
 _BAD_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
+def to_rgb(im: Image.Image) -> Image.Image:
+    """`im` as 8-bit RGB. PIL's own convert("RGB") clips 16-bit grayscale (modes "I;16*", and "I" as
+    16-bit PGM and older Pillow open 16-bit PNG) at 255, which turns every such image white: scale it to
+    8 bits first (an "I" image whose values all fit 0..255 is taken as 8-bit data)."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        values = np.asarray(im).astype(np.float64)
+        full = 65535.0 if im.mode.startswith("I;16") or (values.size and values.max() > 255) else 255.0
+        im = Image.fromarray(np.clip(np.rint(values * (255.0 / full)), 0, 255).astype(np.uint8), mode="L")
+    return im.convert("RGB")
+
+
 def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """One image file as uint8 (S, S, 3): RGB (grayscale repeated), cropped to box (x, y, w, h), resized."""
     with Image.open(path) as im:
-        im = im.convert("RGB")
+        im = to_rgb(im)
         if box is not None:
             x, y, w, h = box
             im = im.crop((x, y, x + w, y + h))
@@ -220,7 +231,7 @@ def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | N
 
 def decode_pil(image: Image.Image, image_size: int) -> np.ndarray:
     """A PIL image (any mode) as uint8 (S, S, 3), by the same path as `decode_image`."""
-    image = image.convert("RGB")
+    image = to_rgb(image)
     if image.size != (image_size, image_size):
         image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
@@ -305,6 +316,11 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
                 missing.append(relative(path, layout.root))
                 continue
             h.update(f"{split}\0{relative(path, layout.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        if len(plan) and not keep.any():     # skipping is for a few bad files, not a wrong folder
+            raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist, nor does any "
+                            f"of the {len(plan)} listed {split} images: expected them under {layout.root} (a few missing "
+                            "files are skipped, not a whole split); are they one folder deeper or shallower than "
+                            "the label file says?")
         if not keep.all():
             layout.splits[split] = plan.select(keep)
     if absent:

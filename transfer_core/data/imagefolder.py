@@ -61,7 +61,7 @@ def _class_names(root: Path) -> tuple[str, ...]:
 @DATASETS.register("imagefolder")
 class ImageFolderSource(Source):
     name = "imagefolder"
-    version = 1
+    version = 2                         # 2: 16-bit grayscale scaled to 8 bits (was clipped to white)
 
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return _class_names(require_root(cfg))
