@@ -55,6 +55,9 @@ __all__ = ["SpecError", "SweepSpec", "Arm", "TableLayout", "SearchParam", "Searc
 # Copied from sweeps/schema.py (search_spaces must not import sweeps); tests check they agree.
 SUMMARY_METRICS = ("best_val_acc", "sel_epoch", "sel_test_acc", "sel_test_mca", "best_test_acc",
                    "best_test_mca", "best_test_epoch", "final_test_acc", "epochs_done")
+# The summaries a paper table can show (sweeps.tables.METRIC_LABELS): sel_epoch, best_test_epoch and
+# epochs_done are epoch counts, not accuracies, and `sweeps table` refuses them; tests check they agree.
+TABLE_METRICS = ("best_val_acc", "sel_test_acc", "sel_test_mca", "best_test_acc", "best_test_mca", "final_test_acc")
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_mca", "test_loss", "test_acc",
                  "test_mca", "lr", "epoch_time_s", "train_images_per_s")
 
@@ -283,8 +286,8 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
         baseline = expect_str(doc, path + ("baseline",), baseline)
         if baseline not in labels:
             raise doc.error(path + ("baseline",), _unknown("arm label", baseline, labels))
-    default = (metric,) if metric in SUMMARY_METRICS else ("best_val_acc", "sel_test_acc")
-    metrics = (_parse_metric_list(doc, path + ("metrics",), value["metrics"], SUMMARY_METRICS)
+    default = (metric,) if metric in TABLE_METRICS else ("best_val_acc", "sel_test_acc")
+    metrics = (_parse_metric_list(doc, path + ("metrics",), value["metrics"], TABLE_METRICS)
                if "metrics" in value else default)
     paper = value.get("paper")
     if paper is not None:

@@ -355,11 +355,28 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
         raise click.ClickException(str(exc)) from exc
 
 
+def _table_format(fmt: str | None, output: str | None) -> str:
+    """--format, else the format -o FILE's suffix names (t.tex: latex), else markdown. A --format that
+    contradicts the suffix is an error: `-o table2.tex` must never hold Markdown, nor t.parquet text."""
+    from sweeps.table_formats import TABLE_FORMATS
+
+    suffix = Path(output).suffix.lower() if output else ""
+    by_suffix = {f.suffix: f.name for f in (TABLE_FORMATS.get(n) for n in TABLE_FORMATS.names())}
+    by_suffix.update({".markdown": "markdown", ".htm": "html", ".latex": "latex"})
+    named = by_suffix.get(suffix)
+    if fmt is None:
+        return named or "markdown"
+    if named is not None and named != fmt:
+        raise click.UsageError(f"--format {fmt} does not fit -o {output} (a {named} file's suffix): "
+                               f"drop --format, or name the file *{TABLE_FORMATS.get(fmt).suffix}")
+    return fmt
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the latest.")
-@click.option("--format", "fmt", default="markdown", show_default=True,
-              type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]), help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]),
+              help="Output format (default: the one -o FILE's suffix names, else markdown).")
 @click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
                                "or best_test_acc (the best test epoch, as commonly reported); acc or mca: the "
                                "accuracy or mean class accuracy under the spec's own selection rule.")
@@ -381,6 +398,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
     from sweeps.table_formats import explain, render
     from sweeps.tables import TableError
 
+    fmt = _table_format(fmt, output)
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":
         click.echo(f"Warning: {' and '.join(shaping)} shape{'s' if len(shaping) == 1 else ''} a LaTeX table only; "

@@ -40,7 +40,16 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
     paper = None
     if spec.table.paper:
         arm, values = next(iter(spec.table.paper.items()))
-        paper = {"label": f"Paper ({arm})", "values": dict(values), "metric": metrics[0]}   # as the spec reports
+        # the paper's figures of the data sets this invocation ran on (a spec gives RAF-DB and AffectNet; a run
+        # on the synthetic faces, or on RAF-DB alone, has no column for the others)
+        columns = ([d for d in runs.parent.tags.get(schema.TAG_DATA, "").split(",") if d]
+                   or list(dict.fromkeys(runs.children["data"])))
+        shown = {c: v for c, v in values.items() if c in columns}
+        if len(shown) < len(values):
+            log.info("paper figure(s) for %s not shown: this invocation ran on %s",
+                     ", ".join(c for c in values if c not in shown), ", ".join(columns) or "nothing")
+        if shown:
+            paper = {"label": f"Paper ({arm})", "values": shown, "metric": metrics[0]}   # as the spec reports
         if len(spec.table.paper) > 1:
             log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
     rows = list(spec.labels) if spec.kind == "table" else None

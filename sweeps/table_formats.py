@@ -44,7 +44,8 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
         state = cell.state
         if state == "missing":
             return "pending" if table.in_progress else "not run" if _stopped(table) else "—"
-        notes = [done] + [x for x in extras if not x.endswith(state)]
+        notes = [done] + [x for x in extras if not x.endswith(state)
+                          and not (state == "no value" and x.endswith("without a value"))]
         return f"{state} ({', '.join(notes)})"
     text = _pct(cell.summary.mean, decimals)
     text += f" ± {_pct(cell.summary.std, decimals)}" if cell.summary.std is not None else ""
@@ -137,9 +138,13 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
                      f"cells with fewer than 2 matched seeds"
                      f"{complete_only and ', and incomplete cells beside complete ones,'} are not tested.")
-    else:   # one seed, or nothing to compare: no † can appear
+    elif any(c.test is not None and c.test.p is None for c in table.cells.values()):   # one seed: no † can appear
         parts.append(f"Bold: best printed mean of its column{complete_only}; no cell has the 2 matched seeds a test "
                      "against it needs.")
+    else:   # every cell that competes has the best mean (all bold): nothing was left to test
+        parts.append(f"Bold: best printed mean of its column{complete_only}; every cell compared has its column's "
+                     "best mean, so none is tested against it"
+                     f"{complete_only and ' (incomplete cells beside complete ones are not tested)'}.")
     if table.baseline is not None:
         parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
                      f"[{100 * table.confidence:g} % t confidence interval].")
@@ -261,7 +266,11 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
         for text, bold, tied in entries:
             t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
-        lines.append(f"    {latex_escape(label_)} & {' & '.join(texts)} \\\\")
+        head = latex_escape(label_)
+        # after \\ (and \midrule) LaTeX reads a leading [ as an optional argument and * as \\*: "[B=2] MAD"
+        # would be "Missing number", "*MAD" would lose its star; an empty group ends that look-ahead
+        head = "{}" + head if head.startswith(("[", "*")) else head
+        lines.append(f"    {head} & {' & '.join(texts)} \\\\")
     lines += [r"    \bottomrule", r"  \end{tabular}" + "%" * facts.fit, *["  }"] * facts.fit,  # no space in the box
               f"\\end{{{environment}}}", ""]
     return "\n".join(lines)
@@ -363,12 +372,29 @@ def render_csv(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     return buf.getvalue()
 
 
+# Parquet column types that do not depend on the values: a one-seed table has no std and no p-value, a sweep
+# without paper figures no paper_pct, one still running no mean; inferred, such a column would be of type null,
+# and the tables of several sweeps or invocations could not be read together
+_PARQUET_TYPES = {**{k: "float64" for k in ("mean_pct", "std_pct", "p_holm", "delta_pct", "delta_ci_low_pct",
+                                             "delta_ci_high_pct", "paper_pct")},
+                  "seeds": "list<int64>", "values_pct": "list<float64>", "run_ids": "list<string>",
+                  "config_hashes": "list<string>"}
+
+
 @_format("parquet", ".parquet", binary=True)
 def render_parquet(table: ResultTable, facts: CaptionFacts, decimals: int) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     frame = pd.DataFrame.from_records(cell_records(table, provenance=True))
     frame["caption"] = caption_text(table, facts)
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    types = {"float64": pa.float64(), "list<int64>": pa.list_(pa.int64()), "list<float64>": pa.list_(pa.float64()),
+             "list<string>": pa.list_(pa.string())}
+    for name, kind in _PARQUET_TYPES.items():   # null stays null: a missing number is not NaN
+        arrow = arrow.set_column(arrow.schema.get_field_index(name), name, arrow.column(name).cast(types[kind]))
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
+    pq.write_table(arrow, buf)
     return buf.getvalue()
 
 

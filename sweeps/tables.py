@@ -252,7 +252,10 @@ class Cell:
 
     @property
     def state(self) -> str:
-        """complete | partial | running | interrupted | pruned | failed | missing."""
+        """complete | partial | running | interrupted | pruned | failed | no value | missing.
+
+        no value: its runs completed, but none recorded this metric (no validation split for best_val_acc, a
+        diverged training); missing: no run at all."""
         if self.n and self.n >= self.n_expected and not self.unfinished:
             return "complete"
         if self.n:
@@ -260,7 +263,7 @@ class Cell:
         for s in (S.STATUS_RUNNING, S.STATUS_INTERRUPTED, S.STATUS_PRUNED, S.STATUS_FAILED):
             if self.counts.get(s):
                 return s
-        return "missing"
+        return "no value" if self.no_value else "missing"
 
 
 @dataclass(frozen=True)

@@ -205,3 +205,10 @@ def test_metric_constants_agree_with_sweeps_schema():
 
     assert SUMMARY_METRICS == schema.SUMMARY_METRICS
     assert EPOCH_METRICS == schema.EPOCH_METRICS
+
+
+def test_table_metrics_are_those_sweeps_table_can_show():
+    from search_spaces.spec import TABLE_METRICS
+    from sweeps.tables import TABLE_METRICS as SHOWN
+
+    assert TABLE_METRICS == SHOWN

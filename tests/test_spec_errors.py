@@ -76,7 +76,11 @@ BAD_SPECS = {
         r"table\.baseline: unknown arm label 'C'\..* Valid: A, B"),
     "table_metric_unknown": (
         "name: s\n" + ARMS + "table: {metrics: [sel_test_acc, test_accuracy]}\n",
-        r"table\.metrics\[1\]: unknown metric 'test_accuracy'\..*Valid: best_val_acc, sel_epoch"),
+        r"table\.metrics\[1\]: unknown metric 'test_accuracy'\..*Valid: best_val_acc, sel_test_acc"),
+    "table_metric_not_an_accuracy": (   # an epoch count the table cannot show: refused before the sweep runs
+        "name: s\n" + ARMS + "table: {metrics: [sel_test_acc, sel_epoch]}\n",
+        r"table\.metrics\[1\]: unknown metric 'sel_epoch'\..*Valid: best_val_acc, sel_test_acc, sel_test_mca, "
+        r"best_test_acc, best_test_mca, final_test_acc$"),
     "spec_metric_not_a_summary_metric_for_a_table": (
         "name: s\nmetric: val_acc\n" + ARMS,
         r"line 2: metric: unknown table metric 'val_acc'\..*Valid: best_val_acc"),

@@ -13,12 +13,20 @@ import re
 import shutil
 import subprocess
 
+import math
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from test_tables import SWEEP, frame, layout, recorded, template_db  # noqa: F401  (fixtures)
 
+from search_spaces.spec import load_text
+from sweeps import cli as C
 from sweeps import table_formats as TF
 from sweeps import tables as T
+from sweeps.report import sweep_table
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 TEXT_FORMATS = {"latex": "components.tex", "markdown": "components.md", "csv": "components.csv",
@@ -346,3 +354,144 @@ def test_latex_fit_shrinks_a_table_wider_than_the_text_and_leaves_a_narrow_one_a
     small, _ = _box_widths(pdflatex, tmp_path, TF.render(narrow, "latex", caption_facts=facts))
     small_fit, _ = _box_widths(pdflatex, tmp_path, TF.render(narrow, "latex", caption_facts=fit))
     assert small < line and small_fit == pytest.approx(small, abs=0.05), "a narrow table is never enlarged"
+
+
+# --------------------------------------------------------------------------- the format follows -o FILE's suffix
+
+COMPONENTS_SPEC = """
+name: components
+kind: table
+seeds: [0, 1, 2]
+arms:
+  - {label: Baseline, set: {model.local_branch: false, model.encoder: false}}
+  - {label: + Local CNNs, set: {model.local_branch: true, model.drop_variant: none, model.encoder: false}}
+  - {label: + MAD, set: {model.local_branch: true, model.drop_variant: mad, model.encoder: false}}
+  - {label: + ViT, set: {model.local_branch: true, model.drop_variant: mad, model.encoder: true}}
+table: {baseline: Baseline}
+"""
+
+
+@pytest.fixture
+def recorded_cli(recorded, monkeypatch):  # noqa: F811
+    """`sweeps table components` over the recorded fixture sweep (its spec given, not downloaded)."""
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    monkeypatch.setattr(C, "_load_runs", lambda name, run_id, uri: (runs, load_text(COMPONENTS_SPEC)))
+    return lambda *args: CliRunner().invoke(C.cli, ["table", SWEEP, *map(str, args)])
+
+
+@pytest.mark.parametrize("name, marker", [("t.tex", "\\begin{table}"), ("t.html", "<table"),
+                                          ("t.csv", "row,column,metric")])
+def test_table_output_suffix_chooses_the_format_when_none_is_given(recorded_cli, tmp_path, name, marker):
+    out = tmp_path / name
+    result = recorded_cli("-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith(marker) or marker in out.read_text().splitlines()[0]
+
+
+def test_table_parquet_suffix_writes_parquet(recorded_cli, tmp_path):
+    out = tmp_path / "t.parquet"
+    assert recorded_cli("-o", out).exit_code == 0
+    assert len(pd.read_parquet(out)) > 0
+
+
+def test_table_format_that_contradicts_the_output_suffix_is_a_usage_error(recorded_cli, tmp_path):
+    result = recorded_cli("--format", "markdown", "-o", tmp_path / "t.tex")
+    assert result.exit_code == 2
+    assert "--format markdown does not fit -o" in result.output
+    assert not (tmp_path / "t.tex").exists()
+
+
+# the spec gives the paper's RAF-DB and FERPlus figures; the recorded sweep ran on RAF-DB and AffectNet
+PAPER_SPEC = COMPONENTS_SPEC.replace("table: {baseline: Baseline}",
+                                     'table: {baseline: Baseline, paper: {"+ ViT": {rafdb: 90.91, ferplus: 90.83}}}')
+
+
+def test_sweep_table_shows_the_paper_figures_of_the_columns_it_has_and_drops_the_others(recorded):  # noqa: F811
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)      # ran on rafdb and affectnet, not ferplus
+    table = sweep_table(runs, load_text(PAPER_SPEC))
+    assert table.paper == {"rafdb": 90.91}
+    assert table.paper_label == "Paper (+ ViT)"
+
+
+def test_sweep_table_without_any_paper_column_has_no_paper_row(recorded):  # noqa: F811
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    table = sweep_table(runs, load_text(PAPER_SPEC.replace("rafdb: 90.91, ", "")))
+    assert table.paper == {}
+
+
+# --------------------------------------------------------------------------- why a cell is untested or empty
+
+def test_caption_of_a_table_whose_cells_all_tie_for_best_does_not_blame_missing_seeds():
+    # two seeds each, equal means: every cell is best, none is tested, but each has 2 matched seeds
+    t = T.build_table(frame({("A", "d"): {0: 0.5, 1: 0.6}, ("B", "d"): {0: 0.5, 1: 0.6}}), rows=["A", "B"])
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert t.n_comparisons == 0 and t.cell("A", "d").best and t.cell("B", "d").best
+    assert "no cell has the 2 matched seeds" not in caption
+    assert "every cell compared has its column's best mean, so none is tested against it." in caption
+
+
+def test_caption_of_a_one_seed_table_still_says_no_cell_has_two_matched_seeds():
+    t = T.build_table(frame({("A", "d"): {0: 0.5}, ("B", "d"): {0: 0.6}}), rows=["A", "B"])
+    assert "no cell has the 2 matched seeds a test against it needs." in TF.caption_text(t, T.CaptionFacts())
+
+
+@pytest.mark.parametrize("status", ["running", "interrupted", "completed"])
+def test_a_cell_whose_completed_runs_all_lack_the_metric_says_no_value(status):
+    f = frame({("A", "d"): {0: 0.5, 1: 0.6}, ("B", "d"): {0: 0.7, 1: 0.8}})
+    f.loc[f["arm"] == "B", "sel_test_acc"] = math.nan       # e.g. best_val_acc of a run without validation
+    t = T.build_table(f, rows=["A", "B"], in_progress=status == "running", provenance=T.Provenance(status=status))
+    cell = t.cell("B", "d")
+    assert cell.state == "no value"
+    assert TF.cell_text(t, cell) == "no value (0/2 done)"
+
+
+def test_a_declared_row_without_any_run_is_still_missing():
+    t = T.build_table(frame({("A", "d"): {0: 0.5}}), rows=["A", "B"])
+    assert t.cell("B", "d").state == "missing"
+
+
+# --------------------------------------------------------------------------- LaTeX row labels
+
+BRACKET_ROWS = ["[B=2] MAD", "[B=4] MAD"]
+
+
+def _bracketed_table():
+    return T.build_table(frame({(BRACKET_ROWS[0], "d"): {0: 0.5, 1: 0.6}, (BRACKET_ROWS[1], "d"): {0: 0.7, 1: 0.85}}), rows=BRACKET_ROWS)
+
+
+def test_latex_row_label_starting_with_a_bracket_is_not_read_as_an_optional_argument():
+    tex = TF.render(_bracketed_table(), "latex")
+    assert "    {}[B=2] MAD & " in tex and "    {}[B=4] MAD & " in tex
+
+
+def test_latex_row_label_starting_with_a_bracket_compiles(tmp_path):
+    pdflatex = _pdflatex()
+    (tmp_path / "t.tex").write_text(TF.latex_document(TF.render(_bracketed_table(), "latex")))
+    result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+# --------------------------------------------------------------------------- Parquet column types
+
+def _write(table, path):
+    path.write_bytes(TF.render(table, "parquet"))
+    return path
+
+
+def test_parquet_numbers_are_float_columns_also_where_every_value_is_missing(tmp_path):
+    one_seed = T.build_table(frame({("A", "d"): {0: 0.5}}), rows=["A", "B"])   # no std, no test, no paper
+    schema = pq.read_schema(_write(one_seed, tmp_path / "a.parquet"))
+    for name in ("mean_pct", "std_pct", "p_holm", "delta_pct", "paper_pct"):
+        assert schema.field(name).type == pa.float64(), name
+    assert schema.field("seeds").type == pa.list_(pa.int64())
+    assert schema.field("values_pct").type == pa.list_(pa.float64())
+
+
+def test_parquet_tables_of_two_sweeps_read_together(tmp_path):
+    _write(T.build_table(frame({("A", "d"): {0: 0.5}}), rows=["A"]), tmp_path / "a.parquet")
+    _write(T.build_table(frame({("A", "d"): {0: 0.5, 1: 0.6}, ("B", "d"): {0: 0.7, 1: 0.75}}), rows=["A", "B"],
+                         baseline="A", paper={"d": 90.0}), tmp_path / "b.parquet")
+    both = pd.read_parquet(tmp_path)
+    assert len(both) == 3
+    assert both["std_pct"].isna().sum() == 1
