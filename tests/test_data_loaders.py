@@ -12,7 +12,7 @@ import torch
 
 from transfer_core.config import DataConfig
 from transfer_core.data import DataError, DecodedSplit, build_eval_loader, build_train_loader
-from transfer_core.data.transforms import NORMALIZATION, light_crop_flip
+from transfer_core.data.transforms import NORMALIZATION, light_crop_flip, per_sample_pipeline
 
 
 def _split(n: int = 20, size: int = 16, labels=None, seed: int = 0) -> DecodedSplit:
@@ -216,6 +216,20 @@ def test_released_recipe_erases_some_images():
     x, _ = next(iter(build_train_loader(split, _cfg(augment="released"), 16, 64)))
     erased = (x == 0).all(dim=1).flatten(1).any(dim=1)                     # value 0 after normalising
     assert 10 < int(erased.sum()) < 54
+
+
+def test_released_randaugment_is_as_strong_as_the_ports():
+    # ppcls RandAugment(num_layers=2, magnitude=5) scales each op's maximum by magnitude / max_level
+    # (10): rotate 15 deg, shear 0.15, enhance 1 +- 0.45. torchvision's default 31 bins would make
+    # magnitude 5 a sixth of the maximum (rotate 5 deg), 3x weaker than the recipe
+    from torchvision.transforms import v2
+
+    found, = [t for t in per_sample_pipeline("released", 112, "imagenet").transforms if isinstance(t, v2.RandAugment)]
+    space = found._AUGMENTATION_SPACE
+    at = {op: float(space[op][0](found.num_magnitude_bins, 112, 112)[found.magnitude])
+          for op in ("Rotate", "ShearX", "Brightness")}
+    assert found.num_ops == 2
+    assert at == pytest.approx({"Rotate": 15.0, "ShearX": 0.15, "Brightness": 0.45})
 
 
 def test_decoded_split_validates_its_arrays():

@@ -2,7 +2,7 @@
 
 Recipes (cfg.augment; reference/transfer.md §10):
 - "released": the official TransFER port (Paddle TransFER.yaml), per sample: RandomResizedCrop(S,
-  scale (0.08, 1), ratio (3/4, 4/3)) -> h-flip 0.5 -> RandAugment(2 ops, magnitude 5) ->
+  scale (0.08, 1), ratio (3/4, 4/3)) -> h-flip 0.5 -> RandAugment(2 ops, magnitude 5 of ppcls's 10) ->
   normalise -> RandomErasing(p 0.5, scale (0.02, 0.4), ratio (0.3, 3.3), value 0). Unlike the port,
   RandomErasing really runs on the normalised CHW tensor (the port's erases almost nothing, §10.1).
 - "apvit": APViT's RAF-DB pipeline (§10.3), per sample: RandomRotation(6 deg) with p 0.5 ->
@@ -87,7 +87,11 @@ def per_sample_pipeline(augment: str, image_size: int, norm: str):
         return v2.Compose([
             v2.RandomResizedCrop(image_size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
             v2.RandomHorizontalFlip(0.5),
-            v2.RandAugment(num_ops=2, magnitude=5),
+            # ppcls RandAugment(magnitude=5) scales each op's maximum by magnitude / max_level = 5 / 10;
+            # torchvision indexes magnitude into num_magnitude_bins (31 by default: 5 -> 1/6 of the
+            # maximum, 3x weaker). 11 bins put magnitude 5 at exactly 1/2 (rotate 15 deg, shear 0.15,
+            # translate 0.23 of the side, enhance +-0.45, solarize at 128), as the port.
+            v2.RandAugment(num_ops=2, magnitude=5, num_magnitude_bins=11),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean, std),
             v2.RandomErasing(p=0.5, scale=(0.02, 0.4), ratio=(0.3, 3.3), value=0),
