@@ -389,7 +389,8 @@ def _table_format(fmt: str | None, output: str | None) -> str:
 @click.option("--fit", is_flag=True,
               help="LaTeX: scale the table down to the text width where it is wider (several data sets with Δ "
                    "are wider even than a --wide page); needs \\usepackage{graphicx}.")
-@click.option("--explain", "explain_row", metavar="ROW", help="Show the reproducibility record of one row instead.")
+@click.option("--explain", "explain_row", metavar="ROW",
+              help="The reproducibility record of one row instead, as plain text (to -o FILE if given).")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool, fit: bool, explain_row,
           tracking_uri) -> None:
@@ -406,11 +407,11 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
     runs, spec = _load_runs(name, run_id, tracking_uri)
     try:
         result = sweep_table(runs, spec, metric)
-        if explain_row is not None:
-            click.echo(explain(result, explain_row, runs, decimals=decimals))
-            return
-        facts = dataclasses.replace(caption_facts(runs, spec), wide=wide, fit=fit)
-        content = render(result, fmt, caption_facts=facts, decimals=decimals)
+        if explain_row is not None:   # plain text, to -o FILE too
+            content = explain(result, explain_row, runs, decimals=decimals)
+        else:
+            facts = dataclasses.replace(caption_facts(runs, spec), wide=wide, fit=fit)
+            content = render(result, fmt, caption_facts=facts, decimals=decimals)
     except TableError as exc:
         raise click.ClickException(str(exc)) from exc
     if isinstance(content, bytes) and not output:

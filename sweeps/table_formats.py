@@ -325,7 +325,7 @@ def render_html(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
 
 
 def _pct_or_none(x: float | None) -> float | None:
-    return None if x is None else round(100.0 * x, 6)
+    return None if x is None else round(100.0 * x, 6) + 0.0   # + 0.0: float noise rounds to -0.0, written "-0"
 
 
 def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[str, Any]]:

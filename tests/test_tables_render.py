@@ -6,14 +6,14 @@ Regenerate the golden files after an intended change with SWEEPS_UPDATE_GOLDEN=1
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
+import math
 import os
 import re
 import shutil
 import subprocess
-
-import math
 
 import pandas as pd
 import pyarrow as pa
@@ -401,6 +401,13 @@ def test_table_format_that_contradicts_the_output_suffix_is_a_usage_error(record
     assert not (tmp_path / "t.tex").exists()
 
 
+
+def test_table_explain_writes_the_rows_record_to_the_output_file(recorded_cli, tmp_path):
+    out = tmp_path / "record.txt"
+    result = recorded_cli("--explain", "+ MAD", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("Row '+ MAD' of sweep components"), "-o was ignored: printed to stdout only"
+
 # the spec gives the paper's RAF-DB and FERPlus figures; the recorded sweep ran on RAF-DB and AffectNet
 PAPER_SPEC = COMPONENTS_SPEC.replace("table: {baseline: Baseline}",
                                      'table: {baseline: Baseline, paper: {"+ ViT": {rafdb: 90.91, ferplus: 90.83}}}')
@@ -495,3 +502,11 @@ def test_parquet_tables_of_two_sweeps_read_together(tmp_path):
     both = pd.read_parquet(tmp_path)
     assert len(both) == 3
     assert both["std_pct"].isna().sum() == 1
+
+
+def test_csv_writes_a_delta_of_float_noise_as_zero_not_minus_zero():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17: the mean difference rounds to -0.0, which the table prints +0.00
+    t = T.build_table(frame({("A", "d"): {0: 0.1 + 0.2, 1: 0.5}, ("B", "d"): {0: 0.3, 1: 0.5}}), rows=["A", "B"],
+                      baseline="A")
+    rows = list(csv.DictReader(io.StringIO(TF.render(t, "csv"))))
+    assert [r["delta_pct"] for r in rows if r["row"] == "B"] == ["0"]
