@@ -62,6 +62,14 @@ def test_paired_ttest_identical_values_give_p_one():
     assert stats.paired_ttest({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6}).p == 1.0
 
 
+@pytest.mark.filterwarnings("error")   # scipy's "catastrophic cancellation" warning would reach the terminal
+def test_paired_ttest_treats_differences_equal_up_to_float_rounding_as_equal():
+    same = stats.paired_ttest({0: 0.1 + 0.2, 1: 0.6}, {0: 0.3, 1: 0.6})
+    assert (same.p, same.note) == (1.0, "identical values")
+    shifted = stats.paired_ttest({0: 0.1 + 0.2 + 0.1, 1: 0.7}, {0: 0.3, 1: 0.6})
+    assert (shifted.p, shifted.note) == (0.0, "constant difference")
+
+
 def test_paired_ttest_constant_difference_gives_p_zero():
     assert stats.paired_ttest({0: 0.6, 1: 0.7}, {0: 0.5, 1: 0.6}).p == 0.0
 
