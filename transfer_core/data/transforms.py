@@ -90,7 +90,8 @@ def per_sample_pipeline(augment: str, image_size: int, norm: str):
             # ppcls RandAugment(magnitude=5) scales each op's maximum by magnitude / max_level = 5 / 10;
             # torchvision indexes magnitude into num_magnitude_bins (31 by default: 5 -> 1/6 of the
             # maximum, 3x weaker). 11 bins put magnitude 5 at exactly 1/2 (rotate 15 deg, shear 0.15,
-            # translate 0.23 of the side, enhance +-0.45, solarize at 128), as the port.
+            # translate 0.23 of the side, enhance +-0.45, solarize at 128), as the port. Still unlike it:
+            # posterize keeps 6 bits (ppcls: 2), and the op set has Identity where ppcls has Invert.
             v2.RandAugment(num_ops=2, magnitude=5, num_magnitude_bins=11),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean, std),
