@@ -1244,8 +1244,8 @@ def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
     so that Tune restores from it and writes the trial's next checkpoint to a free folder; an older one found
     there is kept beside it as `<name>.superseded-<time>` (salvage falls back to it if the newer one does not
     load; `drop_superseded_checkpoints` deletes it once the trial has ended). With no checkpoint left in the
-    folder, an empty stand-in holding STAND_IN_NOTE goes there, and the trial resumes from its cell's newest checkpoint elsewhere in storage (`sweeps.trainable.
-    salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
+    folder, an empty stand-in holding STAND_IN_NOTE goes there, and the trial resumes from its cell's newest
+    checkpoint elsewhere in storage (`sweeps.trainable.salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
     when storage has moved. Nothing else of Tune's state is changed."""
     from sweeps.trainable import STAND_IN_NOTE, checkpoint_label
     try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)

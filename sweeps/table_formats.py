@@ -372,13 +372,14 @@ def render_csv(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     return buf.getvalue()
 
 
-# Parquet column types that do not depend on the values: a one-seed table has no std and no p-value, a sweep
-# without paper figures no paper_pct, one still running no mean; inferred, such a column would be of type null,
-# and the tables of several sweeps or invocations could not be read together
-_PARQUET_TYPES = {**{k: "float64" for k in ("mean_pct", "std_pct", "p_holm", "delta_pct", "delta_ci_low_pct",
-                                             "delta_ci_high_pct", "paper_pct")},
-                  "seeds": "list<int64>", "values_pct": "list<float64>", "run_ids": "list<string>",
-                  "config_hashes": "list<string>"}
+def _parquet_types(pa) -> dict[str, Any]:
+    """Parquet column types that do not depend on the values: a one-seed table has no std and no p-value, a
+    sweep without paper figures no paper_pct, one still running no mean; inferred, such a column would be of
+    type null, and the tables of several sweeps or invocations could not be read together."""
+    floats = ("mean_pct", "std_pct", "p_holm", "delta_pct", "delta_ci_low_pct", "delta_ci_high_pct", "paper_pct")
+    return {**{name: pa.float64() for name in floats}, "seeds": pa.list_(pa.int64()),
+            "values_pct": pa.list_(pa.float64()), "run_ids": pa.list_(pa.string()),
+            "config_hashes": pa.list_(pa.string())}
 
 
 @_format("parquet", ".parquet", binary=True)
@@ -389,10 +390,8 @@ def render_parquet(table: ResultTable, facts: CaptionFacts, decimals: int) -> by
     frame = pd.DataFrame.from_records(cell_records(table, provenance=True))
     frame["caption"] = caption_text(table, facts)
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    types = {"float64": pa.float64(), "list<int64>": pa.list_(pa.int64()), "list<float64>": pa.list_(pa.float64()),
-             "list<string>": pa.list_(pa.string())}
-    for name, kind in _PARQUET_TYPES.items():   # null stays null: a missing number is not NaN
-        arrow = arrow.set_column(arrow.schema.get_field_index(name), name, arrow.column(name).cast(types[kind]))
+    for name, kind in _parquet_types(pa).items():   # null stays null: a missing number is not NaN
+        arrow = arrow.set_column(arrow.schema.get_field_index(name), name, arrow.column(name).cast(kind))
     buf = io.BytesIO()
     pq.write_table(arrow, buf)
     return buf.getvalue()

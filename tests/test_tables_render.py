@@ -463,7 +463,8 @@ BRACKET_ROWS = ["[B=2] MAD", "[B=4] MAD"]
 
 
 def _bracketed_table():
-    return T.build_table(frame({(BRACKET_ROWS[0], "d"): {0: 0.5, 1: 0.6}, (BRACKET_ROWS[1], "d"): {0: 0.7, 1: 0.85}}), rows=BRACKET_ROWS)
+    first, second = BRACKET_ROWS
+    return T.build_table(frame({(first, "d"): {0: 0.5, 1: 0.6}, (second, "d"): {0: 0.7, 1: 0.85}}), rows=BRACKET_ROWS)
 
 
 def test_latex_row_label_starting_with_a_bracket_is_not_read_as_an_optional_argument():

@@ -318,9 +318,9 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
             h.update(f"{split}\0{relative(path, layout.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         if len(plan) and not keep.any():     # skipping is for a few bad files, not a wrong folder
             raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist, nor does any "
-                            f"of the {len(plan)} listed {split} images: expected them under {layout.root} (a few missing "
-                            "files are skipped, not a whole split); are they one folder deeper or shallower than "
-                            "the label file says?")
+                            f"of the {len(plan)} listed {split} images: expected them under {layout.root} (a few "
+                            "missing files are skipped, not a whole split); are they one folder deeper or shallower "
+                            "than the label file says?")
         if not keep.all():
             layout.splits[split] = plan.select(keep)
     if absent:
