@@ -328,15 +328,19 @@ def _pct_or_none(x: float | None) -> float | None:
     return None if x is None else round(100.0 * x, 6) + 0.0   # + 0.0: float noise rounds to -0.0, written "-0"
 
 
-def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[str, Any]]:
-    """One record per (row, column, metric): the numbers, and with provenance the reproducibility record."""
+def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int = 2) -> list[dict[str, Any]]:
+    """One record per (row, column, metric): the numbers, and with provenance the reproducibility record.
+    `best` is the cell with the best mean; `bold` is what the printed table sets in bold at `decimals` (also
+    every contender whose mean prints the same), so a script can rebuild the printed table from the file."""
     prov = table.provenance
+    bold = printed_best(table, decimals)
     records = []
     for (r, c, m), cell in table.cells.items():
         d = table.deltas.get((r, c)) if m == table.metric else None
         rec = {"row": r, "column": c, "metric": m, "state": cell.state, "n": cell.n,
                "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
-               "std_pct": _pct_or_none(cell.summary.std), "best": cell.best, "tied_with_best": cell.tied,
+               "std_pct": _pct_or_none(cell.summary.std), "best": cell.best,
+               "bold": (r, c, m) in bold, "tied_with_best": cell.tied,
                "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),
                "delta_ci_low_pct": _pct_or_none(d.low if d else None),
                "delta_ci_high_pct": _pct_or_none(d.high if d else None),
@@ -361,7 +365,7 @@ def cell_records(table: ResultTable, *, provenance: bool = False) -> list[dict[s
 
 @_format("csv", ".csv")
 def render_csv(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
-    records = cell_records(table)
+    records = cell_records(table, decimals=decimals)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
     writer.writeheader()
@@ -387,7 +391,7 @@ def render_parquet(table: ResultTable, facts: CaptionFacts, decimals: int) -> by
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    frame = pd.DataFrame.from_records(cell_records(table, provenance=True))
+    frame = pd.DataFrame.from_records(cell_records(table, provenance=True, decimals=decimals))
     frame["caption"] = caption_text(table, facts)
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     for name, kind in _parquet_types(pa).items():   # null stays null: a missing number is not NaN

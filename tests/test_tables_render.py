@@ -85,6 +85,21 @@ def test_means_that_print_the_same_as_the_best_are_bold_too():
     assert tex.count(r"\textbf{100.0") == 3, "at 1 decimal all three print 100.0"
 
 
+def test_csv_and_parquet_say_which_cells_the_printed_table_sets_in_bold(tmp_path):
+    # `best` is the one best mean; a script rebuilding the printed table needs `bold`, the cells set in bold
+    import csv as csv_module
+
+    t = T.build_table(frame({("A", "d"): {0: 0.99991, 1: 1.0}, ("B", "d"): {0: 1.0, 1: 1.0},
+                             ("C", "d"): {0: 0.9998, 1: 1.0}}), rows=["A", "B", "C"])
+    for decimals, bold in ((2, ["True", "True", "False"]), (1, ["True", "True", "True"])):
+        rows = list(csv_module.DictReader(io.StringIO(TF.render(t, "csv", decimals=decimals))))
+        assert [r["best"] for r in rows] == ["False", "True", "False"]
+        assert [r["bold"] for r in rows] == bold
+    path = tmp_path / "t.parquet"
+    path.write_bytes(TF.render(t, "parquet"))
+    assert pd.read_parquet(path)["bold"].tolist() == [True, True, False]
+
+
 def test_the_papers_figure_stays_under_the_metric_it_was_reported_as():
     # `--metric mca` makes MCA the primary column: the paper's accuracy must not move under it
     cells = {("A", "rafdb"): {0: 0.80, 1: 0.82}, ("B", "rafdb"): {0: 0.70, 1: 0.73}}
