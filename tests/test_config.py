@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from transfer_core.config import (ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig, config_hash,
-                                  config_keys, from_flat, parse_value, to_flat)
+from transfer_core.config import (ADDED_KEYS, ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig,
+                                  config_hash, config_keys, from_flat, parse_value, to_flat)
 
 
 def test_config_flat_round_trip_is_identity():
@@ -70,6 +70,24 @@ def test_config_hash_ignores_placement_keys_only():
     changed = dataclasses.replace(base, seed=1)
     assert config_hash(moved) == config_hash(base)
     assert config_hash(changed) != config_hash(base)
+
+
+def test_a_key_added_later_keeps_earlier_cells_hashes_at_the_value_that_computes_as_before():
+    # the hash of TrialConfig() before optim.weight_decay_on existed: its cells are still recognised
+    base = TrialConfig()
+    assert config_hash(base) == "0eea2b7af321"
+    assert config_hash(dataclasses.replace(base, optim=OptimConfig(weight_decay_on="all"))) != config_hash(base)
+
+
+def test_a_key_added_later_defaults_to_the_value_that_computes_as_before():
+    # a state or run recorded before the key existed is read with the default: it must be that value
+    for key, before in ADDED_KEYS.items():
+        assert key in config_keys() and to_flat(TrialConfig())[key] == before
+
+
+def test_weight_decay_scope_must_be_weights_or_all():
+    with pytest.raises(ConfigError, match=r"optim.weight_decay_on='norms' is invalid: expected one of weights, all"):
+        OptimConfig(weight_decay_on="norms")
 
 
 def test_compile_mode_must_be_one_torch_compile_knows():

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from transfer_core.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig
-from transfer_core.engine import History, StateError, fit, load_state, lr_factor, save_state
+from transfer_core.engine import History, StateError, build_optimizer, fit, load_state, lr_factor, save_state
+from transfer_core.models import build_model
 
 TINY = TrialConfig(
     model=ModelConfig(stem="small", stem_width=16, image_size=32, embed_dim=32, depth=1, num_heads=2),
@@ -68,6 +69,29 @@ def test_fit_resume_refuses_a_state_of_another_config():
     other = dataclasses.replace(TINY, seed=4)
     with pytest.raises(StateError, match=r"saved for another config; differing keys: seed"):
         fit(other, resume_from=saved["s"])
+
+
+def test_a_state_saved_before_weight_decay_on_existed_resumes_a_config_that_decays_weights_only():
+    saved = {}
+    fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)
+    del saved["s"]["config"]["optim.weight_decay_on"]
+    assert len(fit(TINY, resume_from=saved["s"]).records) == TINY.optim.epochs
+
+
+@pytest.mark.parametrize("scope", ["weights", "all"])
+def test_weight_decay_on_weights_spares_norms_biases_and_tokens_and_on_all_decays_every_parameter(scope):
+    # "all" is the release's ppcls L2 regulariser, which no parameter of the port opts out of
+    model = build_model(TINY.model)
+    optimizer = build_optimizer(model, dataclasses.replace(TINY.optim, weight_decay=0.05, weight_decay_on=scope))
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert len(decay) == len(named)
+    spared = {n for n, p in named.items() if decay[id(p)] == 0.0}
+    if scope == "all":
+        assert spared == set()
+    else:
+        assert {"encoder.pos_embed", "encoder.cls_token"} <= spared
+        assert spared == {n for n, p in named.items() if p.ndim <= 1} | model.no_weight_decay()
 
 
 class _CountingCompile:

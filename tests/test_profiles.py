@@ -53,6 +53,7 @@ def test_load_profile_paper_is_the_released_configuration_and_recipe():
     assert (o.optimizer, o.momentum, o.weight_decay, o.lr, o.schedule, o.milestones, o.gamma, o.epochs,
             o.batch_size) == ("sgd", 0.9, 1e-4, 1e-4, "piecewise", (15, 30), 0.1, 40, 64)
     assert (d.augment, d.normalize, config.device) == ("released", "imagenet", "cuda")
+    assert o.weight_decay_on == "all", "ppcls's L2 regulariser decays every parameter of the port"
     assert (profile.gpus_per_trial, profile.cpus_per_trial) == (1.0, 4.0)
 
 

@@ -133,16 +133,20 @@ class DataConfig:
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("piecewise", "cosine", "constant")
+WEIGHT_DECAY_SCOPES = ("weights", "all")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Optimiser and schedule. Defaults: the released recipe (SGD 0.9, piecewise 1e-4 -> 1e-6)."""
+    """Optimiser and schedule. Defaults: the released recipe (SGD 0.9, piecewise 1e-4 -> 1e-6), except
+    weight_decay_on, which keeps what runs recorded before it existed computed (ADDED_KEYS)."""
 
     optimizer: str = "sgd"              # sgd (momentum) | adamw
     lr: float = 1e-4
     momentum: float = 0.9               # sgd only
     weight_decay: float = 1e-4
+    weight_decay_on: str = "weights"    # weights: not norms, biases, PReLU, pos/CLS (timm's rule) | all: every
+                                        # parameter, as the release's ppcls L2 regulariser (the paper profile)
     schedule: str = "piecewise"         # piecewise (x gamma at milestones) | cosine (to 0) | constant
     milestones: tuple[int, ...] = (15, 30)
     gamma: float = 0.1
@@ -156,6 +160,7 @@ class OptimConfig:
         _check(self.lr > 0, "optim.lr", self.lr, "a number > 0")
         _check(0.0 <= self.momentum < 1.0, "optim.momentum", self.momentum, "a number in [0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "a number >= 0")
+        _check_choice("optim.weight_decay_on", self.weight_decay_on, WEIGHT_DECAY_SCOPES)
         _check_choice("optim.schedule", self.schedule, SCHEDULES)
         _check(all(m >= 1 for m in self.milestones) and list(self.milestones) == sorted(self.milestones),
                "optim.milestones", self.milestones, "increasing epochs >= 1")
@@ -293,10 +298,16 @@ def from_flat(flat: Mapping[str, Any], base: TrialConfig | None = None) -> Trial
 # sweep resumed on another machine (other cache folder, thread count) still recognises its cells.
 PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile")
 
+# Keys added after cells were first recorded, with the value that computes what was computed before the
+# key existed: at that value a key is left out of a cell's identity, so that earlier cells keep their hash
+# (resume, tables), and a state saved without the key reads it as this value.
+ADDED_KEYS = {"optim.weight_decay_on": "weights"}
+
 
 def config_hash(config: TrialConfig, length: int = 12) -> str:
     """A stable short hash of what a config computes: the identity of a sweep cell."""
-    flat = {k: v for k, v in to_flat(config).items() if k not in PLACEMENT_KEYS}
+    flat = {k: v for k, v in to_flat(config).items()
+            if k not in PLACEMENT_KEYS and not (k in ADDED_KEYS and v == ADDED_KEYS[k])}
     payload = json.dumps(flat, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:length]
 

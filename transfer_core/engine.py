@@ -135,7 +135,10 @@ def lr_factor(cfg: OptimConfig, epoch: int) -> float:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool = False) -> torch.optim.Optimizer:
-    """SGD (momentum) or AdamW; no weight decay on the parameters the model names (pos/CLS, norms, biases).
+    """SGD (momentum) or AdamW. With `weight_decay_on="weights"` no weight decay on norms, biases, PReLU and
+    the parameters the model names (pos/CLS); with "all" on every parameter, as the release's ppcls
+    config does (an L2 regulariser on the optimiser, and no parameter sets its own). Two groups either
+    way, so that an optimiser state has one shape.
 
     fused: one CUDA kernel for the whole update (parameters on a CUDA device only). `fit` does not use it:
     it measured no faster on an H200 (bench/RESULTS.md section 6)."""
@@ -146,7 +149,7 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, fused: bool = Fals
             continue
         (no_decay if name in skip or p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+              {"params": no_decay, "weight_decay": cfg.weight_decay if cfg.weight_decay_on == "all" else 0.0}]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, fused=fused or None)
     return torch.optim.AdamW(groups, lr=cfg.lr, fused=fused or None)
