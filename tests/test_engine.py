@@ -63,6 +63,19 @@ def test_fit_resumed_from_a_state_matches_the_uninterrupted_run():
     assert _comparable(resumed) == _comparable(full)
 
 
+def test_fit_state_kept_from_an_earlier_epoch_is_not_changed_by_later_training():
+    """state() is a checkpoint of its epoch: a caller that keeps one (resumes later, or from an
+    earlier epoch) must not find the optimizer's moments and the history of later epochs in it."""
+    config = dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, epochs=4))
+    full = fit(config)
+    states = []
+    fit(config, on_epoch=lambda record, state: states.append(state()) and False)
+    kept = states[1]
+    assert [r["epoch"] for r in kept["history"]["records"]] == [1, 2]
+    resumed = fit(config, resume_from=kept)
+    assert _comparable(resumed) == _comparable(full)
+
+
 def test_fit_resume_refuses_a_state_of_another_config():
     saved = {}
     fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)

@@ -309,17 +309,30 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
 
 # --------------------------------------------------------------------------- state dicts
 
+def _cpu_copy(value: Any) -> Any:
+    """`value` with every tensor copied to the CPU, containers rebuilt: shares nothing with training."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, Mapping):
+        return {k: _cpu_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(v) for v in value)
+    return value
+
+
 def make_state(config: TrialConfig, model, optimizer, scheduler, history: History) -> dict:
-    """Everything needed to continue after the last finished epoch; plain types only."""
+    """Everything needed to continue after the last finished epoch; plain types only. A copy: training
+    on after it was taken changes nothing in it (optimizer.state_dict() and the history are live views,
+    updated in place by later steps and epochs)."""
     return {
         "format": STATE_FORMAT,
         "config": to_flat(config),
         "epoch": history.records[-1]["epoch"] if history.records else 0,
-        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
+        "model": _cpu_copy(model.state_dict()),
+        "optimizer": _cpu_copy(optimizer.state_dict()),
+        "scheduler": _cpu_copy(scheduler.state_dict()),
         "rng": _rng_state(),
-        "history": {"records": history.records, "class_names": list(history.class_names)},
+        "history": {"records": [dict(r) for r in history.records], "class_names": list(history.class_names)},
     }
 
 
