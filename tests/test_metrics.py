@@ -1,6 +1,7 @@
 """Metrics on inputs with known answers (mean class accuracy is balanced accuracy, computed once)."""
 
 import numpy as np
+import pytest
 
 from transfer_core.metrics import (accuracy, confusion_matrix, confusion_report, mean_class_accuracy,
                                    normalized_confusion)
@@ -9,6 +10,15 @@ from transfer_core.metrics import (accuracy, confusion_matrix, confusion_report,
 def test_confusion_matrix_rows_are_targets():
     cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0]), 3)
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("targets, predictions, name, value", [
+    ([0, 1], [8, 1], "predictions", 8), ([0, 3], [0, 0], "targets", 3), ([-1, 0], [0, 0], "targets", -1)])
+def test_confusion_matrix_refuses_a_class_index_out_of_range(targets, predictions, name, value):
+    """Counted in the flat matrix, prediction 8 of 3 classes for target 0 lands on the diagonal (target
+    2, prediction 2): a wrong answer counted as right (accuracy 1.0), silently."""
+    with pytest.raises(ValueError, match=rf"{name} hold 1 value\(s\) outside 0..2 \(e.g. {value}\).*num_classes=3"):
+        confusion_matrix(np.array(targets), np.array(predictions), 3)
 
 
 def test_accuracy_is_correct_over_total():

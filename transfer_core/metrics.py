@@ -15,6 +15,13 @@ def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: 
     predictions = np.asarray(predictions, dtype=np.int64)
     if targets.shape != predictions.shape:
         raise ValueError(f"targets {targets.shape} and predictions {predictions.shape} differ in shape")
+    # out of range, a label would land in another cell of the flat count (target 0, prediction 9 of 7
+    # classes counts as target 1 predicted as 2) or past its end
+    for name, values in (("targets", targets), ("predictions", predictions)):
+        bad = values[(values < 0) | (values >= num_classes)]
+        if bad.size:
+            raise ValueError(f"{name} hold {bad.size} value(s) outside 0..{num_classes - 1} (e.g. {int(bad[0])}): "
+                             f"expected class indices of num_classes={num_classes}")
     flat = targets * num_classes + predictions
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
