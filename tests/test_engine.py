@@ -169,6 +169,24 @@ def test_fit_class_count_mismatch_names_the_fix():
         fit(config)
 
 
+def test_evaluate_runs_in_eval_mode_and_leaves_the_model_in_the_mode_it_came_in():
+    """A caller's loop that evaluates between steps must not go on training with MAD/MSAD switched off."""
+    from transfer_core.data import build_eval_loader, load_splits
+    from transfer_core.engine import evaluate
+    from transfer_core.models import build_model
+
+    splits = load_splits(TINY.data, TINY.model.image_size)
+    loader = build_eval_loader(splits.test, TINY.data, TINY.model.image_size, 64)
+    model = build_model(TINY.model)
+    modes = []
+    model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    for training in (True, False):
+        model.train(training)
+        evaluate(model, loader, 7, torch.device("cpu"))
+        assert model.training is training and all(m.training is training for m in model.modules())
+    assert modes and not any(modes), "every evaluation forward runs in eval mode"
+
+
 def test_history_selects_test_at_best_validation_epoch_not_best_test():
     history = History(records=[
         {"epoch": 1, "val_acc": 0.5, "test_acc": 0.9, "test_mca": 0.8},

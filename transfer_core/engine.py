@@ -169,8 +169,19 @@ def _autocast(device: torch.device, amp: str):
 
 def evaluate(model: torch.nn.Module, loader, num_classes: int, device: torch.device,
              amp: str = "off", channels_last: bool = False) -> dict:
-    """loss, acc, mca and the confusion matrix (numpy) over a whole split."""
+    """loss, acc, mca and the confusion matrix (numpy) over a whole split, in eval mode (MAD, MSAD and
+    dropout off); the model is left in the mode it came in (a training loop that evaluates mid-epoch
+    goes on training with its regularisers on)."""
+    modes = [(m, m.training) for m in model.modules()]   # each module's: a frozen BatchNorm stays frozen
     model.eval()
+    try:
+        return _evaluate(model, loader, num_classes, device, amp, channels_last)
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _evaluate(model, loader, num_classes, device, amp, channels_last) -> dict:
     targets, predictions, n = [], [], 0
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     with torch.inference_mode():
