@@ -20,9 +20,10 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
   metrics per epoch at step=epoch (1-based): EPOCH_METRICS
           summaries, updated every epoch: SUMMARY_METRICS
   artifacts history.json, confusion_matrix.json (selected epoch: raw and row-normalised, class
-         names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells,
-         and model/attention.npz (transfer_core.attention.attention_record of those weights: the
-         attention grid's faces and fused LANet maps)
+         names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells: the
+         weights after the last epoch (they score final_test_acc; sel_* metrics are of epoch sel_epoch,
+         which may be earlier), and model/attention.npz (transfer_core.attention.attention_record of
+         those weights: the attention grid's faces and fused LANet maps)
 Accuracies are fractions in [0, 1]; tables show percent.
 """
 
