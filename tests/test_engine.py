@@ -107,6 +107,21 @@ def test_weight_decay_on_weights_spares_norms_biases_and_tokens_and_on_all_decay
         assert spared == {n for n, p in named.items() if p.ndim <= 1} | model.no_weight_decay()
 
 
+def test_deterministic_holds_for_its_fit_only_and_leaves_the_process_setting_as_it_was():
+    # a reused Tune actor trains cells in turn: a deterministic cell must not make the next one so
+    assert not torch.are_deterministic_algorithms_enabled()
+    seen = []
+    fit(dataclasses.replace(TINY, deterministic=True, optim=dataclasses.replace(TINY.optim, epochs=1)),
+        on_epoch=lambda r, state: seen.append(torch.are_deterministic_algorithms_enabled()))
+    assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)     # a caller's own setting is not turned off either
+    try:
+        fit(dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, epochs=1)))
+        assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
 class _CountingCompile:
     """Stands in for torch.compile: the same module, with its calls counted by batch size."""
 
