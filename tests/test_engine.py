@@ -122,6 +122,14 @@ def test_deterministic_holds_for_its_fit_only_and_leaves_the_process_setting_as_
         torch.use_deterministic_algorithms(False)
 
 
+def test_fit_resume_refuses_a_state_missing_a_section_and_names_it():
+    saved = {}
+    fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)
+    del saved["s"]["rng"]
+    with pytest.raises(StateError, match=r"the state lacks rng: it is damaged"):
+        fit(TINY, resume_from=saved["s"])
+
+
 class _CountingCompile:
     """Stands in for torch.compile: the same module, with its calls counted by batch size."""
 

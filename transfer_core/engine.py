@@ -343,6 +343,9 @@ def _cpu_copy(value: Any) -> Any:
     return value
 
 
+STATE_SECTIONS = ("config", "epoch", "model", "optimizer", "scheduler", "rng", "history")
+
+
 def make_state(config: TrialConfig, model, optimizer, scheduler, history: History) -> dict:
     """Everything needed to continue after the last finished epoch; plain types only. A copy: training
     on after it was taken changes nothing in it (optimizer.state_dict() and the history are live views,
@@ -365,6 +368,10 @@ def check_state_config(state: Mapping, config: TrialConfig) -> None:
     if state.get("format") != STATE_FORMAT:
         raise StateError(f"state format {state.get('format')!r} is not {STATE_FORMAT}: "
                          "it was not written by transfer_core.engine.make_state")
+    missing = [k for k in STATE_SECTIONS if k not in state]
+    if missing:
+        raise StateError(f"the state lacks {', '.join(missing)}: it is damaged or was not written by "
+                         "transfer_core.engine.make_state")
     try:
         saved = to_flat(from_flat(state["config"]))
     except (ConfigError, KeyError, TypeError, AttributeError) as exc:
