@@ -63,7 +63,28 @@ PRUNERS: Registry[PrunerFactory] = Registry("pruner")
 PRUNERS.register("median")(optuna.pruners.MedianPruner)
 PRUNERS.register("percentile")(optuna.pruners.PercentilePruner)
 PRUNERS.register("successive_halving")(optuna.pruners.SuccessiveHalvingPruner)
-PRUNERS.register("hyperband")(optuna.pruners.HyperbandPruner)
+
+
+@PRUNERS.register("hyperband")
+def _hyperband(min_resource: int = 1, max_resource: str | int = "auto", reduction_factor: int = 3,
+               bootstrap_count: int = 0) -> optuna.pruners.HyperbandPruner:
+    """HyperbandPruner, its arguments checked now. Optuna checks them only in the first prune(), after a
+    trial's first epoch: reduction_factor 1 or min_resource 0 raise ZeroDivisionError there, max_resource 0 a
+    math domain error (raised by the scheduler, they end the sweep), and max_resource < min_resource leaves no
+    bracket, so nothing is ever pruned (optuna/pruners/_hyperband.py, _try_initialization)."""
+    def refuse(argument: str, value: Any, expected: str) -> PrunerSpecError:
+        return PrunerSpecError(f"pruner 'hyperband', argument {argument!r}: {argument}={value!r} is invalid: "
+                               f"expected {expected}")
+
+    if min_resource < 1:
+        raise refuse("min_resource", min_resource, "an integer >= 1")
+    if reduction_factor < 2:
+        raise refuse("reduction_factor", reduction_factor, "an integer >= 2")
+    if max_resource != "auto" and (not isinstance(max_resource, int) or isinstance(max_resource, bool)
+                                   or max_resource < min_resource):
+        raise refuse("max_resource", max_resource, f"an integer >= min_resource ({min_resource}), or 'auto'")
+    return optuna.pruners.HyperbandPruner(min_resource=min_resource, max_resource=max_resource,
+                                          reduction_factor=reduction_factor, bootstrap_count=bootstrap_count)
 
 
 @PRUNERS.register("patient")

@@ -100,6 +100,22 @@ def test_make_pruner_bad_value_wraps_optunas_error_naming_pruner_and_argument():
     assert isinstance(info.value.__cause__, ValueError)
 
 
+@pytest.mark.parametrize("args, message", [
+    ({"reduction_factor": 1}, r"argument 'reduction_factor': reduction_factor=1 is invalid: expected an integer "
+                              r">= 2$"),
+    ({"min_resource": 0}, r"argument 'min_resource': min_resource=0 is invalid: expected an integer >= 1$"),
+    ({"max_resource": 0}, r"argument 'max_resource': max_resource=0 is invalid: expected an integer >= "
+                          r"min_resource \(1\), or 'auto'$"),
+    ({"min_resource": 5, "max_resource": 2}, r"argument 'max_resource': max_resource=2 is invalid: expected an "
+                                             r"integer >= min_resource \(5\), or 'auto'$"),
+])
+def test_make_pruner_hyperband_refuses_at_build_what_would_fail_or_never_prune_mid_sweep(args, message):
+    # Optuna's HyperbandPruner checks these only in its first prune(): a ZeroDivisionError or a math domain
+    # error raised by the scheduler after a trial's first epoch (the sweep dies), or no bracket at all
+    with pytest.raises(PrunerSpecError, match=r"^pruner 'hyperband', " + message):
+        make_pruner({"type": "hyperband", **args})
+
+
 def test_make_pruner_wrong_type_names_the_expected_type():
     with pytest.raises(PrunerSpecError, match=r"^pruner 'median', argument 'n_warmup_steps': expected int, "
                                               r"got str '2'$"):
