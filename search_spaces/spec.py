@@ -70,6 +70,8 @@ TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper")
 TABLE_ROWS = ("arm",)
 TABLE_COLUMNS = ("data",)
 DEFAULT_METRIC = {"table": "sel_test_acc", "search": "val_acc"}
+# What a search may optimise and prune on: nothing measured on the test set (DESIGN, Honest evaluation)
+SEARCH_METRICS = tuple(m for m in EPOCH_METRICS + SUMMARY_METRICS if "test" not in m)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -333,8 +335,12 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None) -> SweepSpec:
         raise doc.error(("profile",), _unknown("profile", profile_name, profile_names))
     base = config_layer(doc, ("base",), data.get("base"))
     seeds = parse_seeds(doc, ("seeds",), data.get("seeds", [0]))
-    valid_metrics = SUMMARY_METRICS if kind == "table" else EPOCH_METRICS + SUMMARY_METRICS
+    valid_metrics = SUMMARY_METRICS if kind == "table" else SEARCH_METRICS
     metric = data.get("metric", DEFAULT_METRIC[kind])
+    if kind == "search" and metric in EPOCH_METRICS + SUMMARY_METRICS and metric not in SEARCH_METRICS:
+        raise doc.error(("metric",), f"{metric} is measured on the test set: a search chooses its configurations "
+                                     "(and prunes) on validation, never on the test set. Expected one of: "
+                                     f"{', '.join(SEARCH_METRICS)}")
     if metric not in valid_metrics:
         raise doc.error(("metric",), _unknown(f"{kind} metric", metric, valid_metrics))
     mode = expect_choice(doc, ("mode",), data.get("mode", "max"), MODES)

@@ -137,6 +137,13 @@ BAD_SPECS = {
     "search_pruner_without_type": (
         "name: s\nkind: search\nsearch:\n  pruner: {n_warmup_steps: 2}\n  space:\n    model.depth: [1, 2]\n",
         r"search\.pruner: \{'n_warmup_steps': 2\} has no string 'type'"),
+    "search_metric_measured_on_the_test_set": (
+        "name: s\nkind: search\nmetric: test_acc\nsearch:\n  space:\n    model.depth: [1, 2]\n",
+        r"line 3: metric: test_acc is measured on the test set: a search chooses its configurations \(and prunes\) "
+        r"on validation, never on the test set\. Expected one of: train_loss, train_acc, val_loss, val_acc, val_mca, "),
+    "search_metric_selected_on_the_test_set": (
+        "name: s\nkind: search\nmetric: sel_test_acc\nsearch:\n  space:\n    model.depth: [1, 2]\n",
+        r"line 3: metric: sel_test_acc is measured on the test set: a search chooses"),
     "search_with_arms": (
         "name: s\nkind: search\n" + ARMS + "search:\n  space:\n    model.depth: [1, 2]\n",
         r"arms: arms is only for kind: table; a search varies search\.space"),
