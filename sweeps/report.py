@@ -53,8 +53,10 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
         if len(spec.table.paper) > 1:
             log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
     rows = list(spec.labels) if spec.kind == "table" else None
+    # a search's rows are its trials: the best is the one chosen on validation, under every metric shown
+    select_on = "best_val_acc" if spec.kind == "search" else None
     return table_from_runs(runs, metric=primary, rows=rows, baseline=spec.table.baseline,
-                           paper=paper, extra_metrics=extra)
+                           paper=paper, extra_metrics=extra, select_on=select_on)
 
 
 def caption_facts(runs: SweepRuns, spec: SweepSpec) -> CaptionFacts:

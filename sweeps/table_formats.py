@@ -132,7 +132,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
                      "validation.")
-    if table.n_comparisons:
+    if table.select_on is not None:
+        parts.append(f"Bold: the trial chosen on validation ({METRIC_LABELS[table.select_on][1]}), in every "
+                     "column; the test set chooses no trial.")
+    elif table.n_comparisons:
         parts.append(f"Bold: best printed mean of its column{complete_only}. †: not significantly different from "
                      f"it (two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "
                      f"comparison{'' if table.n_comparisons == 1 else 's'} of the table, α = {table.alpha:g}); "
@@ -174,6 +177,9 @@ def printed_best(table: ResultTable, decimals: int) -> set[tuple[str, str, str]]
     for c in table.columns:
         for m in table.metrics:
             contenders = table.contenders(c, m)
+            if table.select_on is not None:   # a search: its trial chosen on validation, not a number's peers
+                bold |= {(x.row, c, m) for x in contenders if x.best}
+                continue
             best = {_pct(x.summary.mean, decimals) for x in contenders if x.best}
             bold |= {(x.row, c, m) for x in contenders if _pct(x.summary.mean, decimals) in best}
     return bold

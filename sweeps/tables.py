@@ -312,6 +312,7 @@ class ResultTable:
     without_validation: list[str] = field(default_factory=list)   # columns whose runs had no validation split
     paper_metric: str = ""              # the metric the paper's figures are shown under (""; the primary);
                                         # one the table does not show: they are not shown
+    select_on: str | None = None        # a search's: the validation metric that chose each column's best row
 
     @property
     def metric(self) -> str:
@@ -353,7 +354,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 extra_metrics: Sequence[str] = (), seeds: Sequence[int] | None = None,
                 column_labels: Mapping[str, str] | None = None, alpha: float = 0.05,
                 confidence: float = 0.95, in_progress: bool = False,
-                provenance: Provenance | None = None) -> ResultTable:
+                provenance: Provenance | None = None, select_on: str | None = None) -> ResultTable:
     """A ResultTable from the children DataFrame of `load_sweep_runs` (or any frame with its columns).
 
     rows: arm labels in order (recorded arms not listed are appended); columns: data names (default:
@@ -361,6 +362,9 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     paper: column -> reported percent (or {"label": ..., "values": {...}, "metric": the metric of the table
     they are shown under, by default the primary one}); extra_metrics: metrics
     shown beside the primary one ("mca" means the primary's selection rule).
+    select_on: for a search, whose rows are its trials: the metric measured on validation (best_val_acc) that
+    chooses each column's best row, best under every metric shown; the highest test accuracy among trials
+    would be a trial chosen on the test set (DESIGN, Honest evaluation).
     """
     if not 0.0 < alpha < 1.0:
         raise TableError(f"alpha={alpha!r} is invalid: expected a number in (0, 1)")
@@ -380,14 +384,18 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     unknown = [k for k in paper if k not in columns]
     if unknown:
         raise TableError(f"paper figure for unknown column(s) {', '.join(unknown)}; columns: {', '.join(columns)}")
+    if select_on is not None and "test" in select_on:
+        raise TableError(f"select_on={select_on!r} is measured on the test set: a search's best trial is chosen "
+                         "on validation (best_val_acc)")
     missing = [c for c in ("run_id", "arm", "data", "seed", "status", "cell_id", "data_fingerprint", "start_time",
-                           *metrics) if c not in children.columns]
+                           *metrics, *([select_on] if select_on else [])) if c not in children.columns]
     if missing:
         raise TableError(f"the runs frame lacks column(s) {', '.join(missing)}: build it with load_sweep_runs")
     seed_list = sorted(set(seeds) if seeds is not None else set(children["seed"].tolist()))
     n_expected = max(len(seed_list), 1)
 
     cells: dict[tuple[str, str, str], Cell] = {}
+    selection: dict[tuple[str, str], float] = {}   # (row, column) -> its mean of select_on
     for r in rows:
         for c in columns:
             sub = children[(children["arm"] == r) & (children["data"] == c)]
@@ -397,6 +405,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 log.warning("arm %r data %r has several completed runs per seed; using the latest", r, c)
                 done = done.drop_duplicates("seed", keep="last")
             done = done.sort_values("seed")
+            if select_on is not None and done[select_on].notna().any():
+                selection[(r, c)] = float(done[select_on].mean())
             for m in metrics:
                 ok = done[done[m].notna()]
                 if len(ok) < len(done):
@@ -414,8 +424,15 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
             contenders = contenders_of([cells[(r, c, m)] for r in rows])
             if not contenders:
                 continue
-            top = max(x.summary.mean for x in contenders)
-            bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
+            if select_on is None:
+                top = max(x.summary.mean for x in contenders)
+                bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
+            else:   # the rows chosen on validation, whatever their number under this metric
+                chosen = [selection[(r, c)] for r in rows if (r, c) in selection]
+                bests = [x for x in contenders if chosen and (x.row, c) in selection
+                         and _same_mean(selection[(x.row, c)], max(chosen))]
+                if not bests:   # the chosen trial lacks this metric: no other takes its place
+                    continue
             for x in contenders:   # an incomplete cell beside complete ones is neither best nor tested
                 x.best = any(x is b for b in bests)
                 if not x.best:
@@ -440,7 +457,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
-                       paper_metric)
+                       paper_metric, select_on)
 
 
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:

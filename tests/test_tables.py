@@ -342,3 +342,29 @@ def test_explain_unknown_row_lists_rows(recorded):
     table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
     with pytest.raises(T.TableError, match=r"unknown row 'x'; rows: Baseline, \+ Local CNNs"):
         TF.explain(table, "x")
+
+
+def test_build_table_of_a_search_marks_the_trial_chosen_on_validation_best_under_every_metric():
+    # a search's rows are its trials: bolding the highest test accuracy would choose a trial on the test set
+    children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.90}, ("trial c", "d"): {0: 0.80}})
+    children.loc[children["arm"] == "trial a", "best_val_acc"] = 0.95   # a: the best on validation, b: on test
+    t = T.build_table(children, metric="best_val_acc", extra_metrics=["sel_test_acc"], select_on="best_val_acc")
+    for m in ("best_val_acc", "sel_test_acc"):
+        assert [t.cell(r, "d", m).best for r in ("trial a", "trial b", "trial c")] == [True, False, False], m
+    # trial c's test accuracy prints as trial a's: not bold for it, it was not chosen
+    assert TF.printed_best(t, 2) == {("trial a", "d", "best_val_acc"), ("trial a", "d", "sel_test_acc")}
+    assert "Bold: the trial chosen on validation (best validation accuracy), in every column; the test set " \
+           "chooses no trial." in TF.caption_text(t, T.CaptionFacts())
+
+
+def test_sweep_table_of_a_search_chooses_its_best_trial_on_validation():
+    from search_spaces.spec import load_text
+    from sweeps.report import sweep_table
+
+    spec = load_text("name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.90}})
+    children.loc[children["arm"] == "trial a", "best_val_acc"] = 0.95
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0]"})
+    t = sweep_table(T.SweepRuns("s", "sqlite://", "0", parent, children), spec)
+    assert t.metrics == ["best_val_acc", "sel_test_acc"] and t.select_on == "best_val_acc"
+    assert t.cell("trial a", "d", "sel_test_acc").best and not t.cell("trial b", "d", "sel_test_acc").best
