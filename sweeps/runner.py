@@ -804,7 +804,8 @@ def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
 
         searcher, scheduler = make_optuna_search(
             space=None, metric=None, mode=None, pruner_spec=spec.search.pruner,
-            sampler=spec.search.sampler, seed=0, n_startup_trials=spec.search.n_startup_trials)
+            sampler=spec.search.sampler, seed=prepared.plan.seeds[0],   # the search's one seed
+            n_startup_trials=spec.search.n_startup_trials)
         tune_kwargs.update(search_alg=searcher, scheduler=scheduler, num_samples=spec.search.num_samples)
     if prepared.max_concurrent is not None:
         tune_kwargs["max_concurrent_trials"] = prepared.max_concurrent

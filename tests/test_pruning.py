@@ -468,3 +468,21 @@ def test_scheduler_steps_by_the_epochs_a_trial_trained_not_by_tunes_restored_ite
     assert result(0.2, 5, 3) == STOP
     assert _optuna_trial(searcher, "t").intermediate_values == {1: 0.9, 2: 0.8, 3: 0.2}
     assert scheduler.pruned_trials() == {"t": 3}
+
+
+def test_a_search_proposes_what_its_spec_seed_decides(tmp_path):
+    # the sampler was seeded 0 whatever the spec's seed: seeds [1] trained other weights on the same configs
+    from sweeps.runner import RunOptions, _search_space, _tune_configs, prepare
+
+    def proposals(seed: int, name: str) -> list[dict]:
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"name: {name}\nkind: search\nprofile: smoke\nseeds: [{seed}]\nsearch:\n  num_samples: 3\n"
+                        "  space:\n    optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+        prepared = prepare(str(spec), RunOptions(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                                 storage=str(tmp_path / "rr")))
+        searcher = _tune_configs(prepared, None, name)[0].search_alg
+        searcher.set_search_properties("val_acc", "max", {"search": _search_space(prepared)})
+        return [searcher.suggest(f"t{i}") for i in range(3)]
+
+    assert proposals(0, "a") == proposals(0, "b"), "one seed, one sequence of configurations"
+    assert proposals(1, "c") != proposals(0, "a")
