@@ -10,6 +10,7 @@ of a spec, so that each module holds one concept; spec.py re-exports SearchParam
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -112,6 +113,13 @@ def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
         if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):   # Optuna would lower high without a word
             raise doc.error(path + ("step",), f"{step!r} is invalid: high - low = {high - low!r} is not a "
                                               f"multiple of it, so high={high!r} could never be drawn")
+        if kind == "float":   # tune.quniform raises for bounds off its grid (ray/tune/search/sample.py, quantized)
+            for bound, value, nearest in (("low", low, math.floor), ("high", high, math.ceil)):
+                if not math.isclose(value / step, round(value / step)):
+                    raise doc.error(path + (bound,), f"{bound}={value!r} is invalid with step {step!r}: Ray Tune's "
+                                                     "quantized float (tune.quniform) needs low and high to be "
+                                                     f"multiples of the step, e.g. {bound}: "
+                                                     f"{round(nearest(value / step) * step, 12)!r}")
     return SearchParam(kind, low, high, log, step)
 
 

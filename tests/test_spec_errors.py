@@ -119,6 +119,11 @@ BAD_SPECS = {
         "name: s\nkind: search\nsearch:\n  space:\n    model.depth: {type: int, low: 1, high: 8, step: 2}\n",
         r"search\.space\.model\.depth\.step: 2 is invalid: high - low = 7 is not a multiple of it, so high=8 could "
         r"never be drawn"),
+    "search_param_float_step_bounds_not_multiples_of_the_step": (   # Ray's tune.quniform refused it at run time
+        "name: s\nkind: search\nsearch:\n  space:\n    model.drop_rate: {type: float, low: 0.05, high: 0.95, "
+        "step: 0.3}\n",
+        r"line 5: search\.space\.model\.drop_rate\.low: low=0\.05 is invalid with step 0\.3: Ray Tune's quantized "
+        r"float \(tune\.quniform\) needs low and high to be multiples of the step, e\.g\. low: 0\.0"),
     "search_param_empty_categorical": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.num_lanets: {type: categorical, choices: []}\n",
         r"search\.space\.model\.num_lanets\.choices: \[\] is invalid: expected a non-empty list of choices"),
