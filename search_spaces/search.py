@@ -87,6 +87,8 @@ def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
         if bound not in value:
             raise doc.error(path, f"missing key {bound!r}: type {kind} needs low and high")
         number = expect_number(doc, path + (bound,), value[bound])
+        if not math.isfinite(number):   # tune.loguniform raises at run time; a uniform one would draw inf
+            raise doc.error(path + (bound,), f"{number!r} is invalid: expected a finite number")
         if kind == "int" and not (isinstance(number, int) or float(number).is_integer()):
             raise doc.error(path + (bound,), f"{number!r} is invalid: type int needs integer bounds")
         bounds[bound] = int(number) if kind == "int" else float(number)

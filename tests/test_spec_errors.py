@@ -124,6 +124,9 @@ BAD_SPECS = {
         "step: 0.3}\n",
         r"line 5: search\.space\.model\.drop_rate\.low: low=0\.05 is invalid with step 0\.3: Ray Tune's quantized "
         r"float \(tune\.quniform\) needs low and high to be multiples of the step, e\.g\. low: 0\.0"),
+    "search_param_infinite_bound": (   # tune.loguniform refused it at run time; a uniform one drew lr = inf
+        "name: s\nkind: search\nsearch:\n  space:\n    optim.lr: {type: float, low: 1.0e-5, high: .inf}\n",
+        r"line 5: search\.space\.optim\.lr\.high: inf is invalid: expected a finite number"),
     "search_param_empty_categorical": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.num_lanets: {type: categorical, choices: []}\n",
         r"search\.space\.model\.num_lanets\.choices: \[\] is invalid: expected a non-empty list of choices"),
