@@ -7,15 +7,22 @@ the sweep that ran — also for a user's spec file that has since moved or chang
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
 from search_spaces import SweepSpec
+from search_spaces.search import SearchParam
 from search_spaces.spec import load_text
 from sweeps import schema
 from sweeps.figures import log_figures, plot_sweep
 from sweeps.table_formats import write_tables
 from sweeps.tables import (CaptionFacts, ResultTable, SweepRuns, TableError, load_sweep_runs, log_to_parent,
                            resolve_metric, table_from_runs)
+from transfer_core.config import parse_value
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +59,41 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
             paper = {"label": f"Paper ({arm})", "values": shown, "metric": metrics[0]}   # as the spec reports
         if len(spec.table.paper) > 1:
             log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
-    rows = list(spec.labels) if spec.kind == "table" else None
-    # a search's rows are its trials: the best is the one chosen on validation, under every metric shown
-    select_on = "best_val_acc" if spec.kind == "search" else None
+    rows, notes, select_on = list(spec.labels), None, None
+    if spec.kind == "search":
+        # a search's rows are its trials: the best is the one chosen on validation, under every metric shown
+        rows, notes = search_rows(runs.children, spec.search.space)
+        select_on = "best_val_acc"
     return table_from_runs(runs, metric=primary, rows=rows, baseline=spec.table.baseline,
-                           paper=paper, extra_metrics=extra, select_on=select_on)
+                           paper=paper, extra_metrics=extra, select_on=select_on, row_notes=notes)
+
+
+def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam]) -> tuple[list[str], dict[str, str]]:
+    """A search's trials as rows, best on validation first (completed ones; then the pruned, failed and
+    unfinished, as recorded), each noted with the values it tried: a trial id alone tells a reader nothing."""
+    if children.empty:
+        return [], {}
+    names = {k: k.rsplit(".", 1)[-1] for k in space}
+    if len(set(names.values())) < len(names):   # two keys end alike: keep them whole
+        names = {k: k for k in space}
+    first = children.drop_duplicates("arm")
+    done = children[children["status"] == schema.STATUS_COMPLETED].groupby("arm")["best_val_acc"].max()
+    ranked = sorted(done.index, key=lambda arm: (-done[arm] if pd.notna(done[arm]) else math.inf))
+    rows = ranked + [a for a in first["arm"] if a not in done.index]
+    notes = {}
+    for row in first.itertuples(index=False):
+        params = dict(zip(first.columns, row))
+        tried = [f"{names[k]} {_value_text(params.get(f'params.{k}'))}" for k in space
+                 if params.get(f"params.{k}") is not None]
+        if tried:
+            notes[params["arm"]] = ", ".join(tried)
+    return rows, notes
+
+
+def _value_text(raw: Any) -> str:
+    """A sampled value as MLflow stores it (a string), short: 0.000316227766 -> 0.000316."""
+    value = parse_value(str(raw))
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def caption_facts(runs: SweepRuns, spec: SweepSpec) -> CaptionFacts:

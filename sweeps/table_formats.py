@@ -197,7 +197,7 @@ def _body(table: ResultTable, decimals: int) -> list[tuple[str, list[tuple[str, 
                 entries.append((cell_text(table, cell, decimals), (r, c, m) in bold, cell.tied))
             if table.baseline is not None:
                 entries.append((delta_text(table, r, c, decimals), False, False))
-        out.append((r, entries))
+        out.append((table.row_text(r), entries))
     if any(v is not None for v in table.paper.values()):
         entries = []
         for c in table.columns:
@@ -343,7 +343,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
     records = []
     for (r, c, m), cell in table.cells.items():
         d = table.deltas.get((r, c)) if m == table.metric else None
-        rec = {"row": r, "column": c, "metric": m, "state": cell.state, "n": cell.n,
+        rec = {"row": r, "row_note": table.row_notes.get(r, ""), "column": c, "metric": m, "state": cell.state,
+               "n": cell.n,
                "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
                "std_pct": _pct_or_none(cell.summary.std), "best": cell.best,
                "bold": (r, c, m) in bold, "tied_with_best": cell.tied,
@@ -452,7 +453,7 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
     table.check_row(row)
     prov = table.provenance
     lines = [f"Row {row!r} of sweep {prov.sweep or '?'} (invocation {prov.parent_run_id or '?'}, "
-             f"status {prov.status or '?'})",
+             f"status {prov.status or '?'})" + (f": {table.row_notes[row]}" if row in table.row_notes else ""),
              f"Metric: {table.metric} = {table.metric_label}",
              f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
              f"spec hash: {prov.spec_hash or '?'}",

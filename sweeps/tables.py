@@ -313,6 +313,8 @@ class ResultTable:
     paper_metric: str = ""              # the metric the paper's figures are shown under (""; the primary);
                                         # one the table does not show: they are not shown
     select_on: str | None = None        # a search's: the validation metric that chose each column's best row
+    row_notes: dict[str, str] = field(default_factory=dict)   # shown after a row's label (a search: the
+                                                               # values its trial tried); not its identity
 
     @property
     def metric(self) -> str:
@@ -325,6 +327,11 @@ class ResultTable:
     def paper_value(self, column: str, metric: str) -> float | None:
         """The paper's figure for a column, under the metric it was reported as (the spec's first)."""
         return self.paper.get(column) if metric == (self.paper_metric or self.metric) else None
+
+    def row_text(self, row: str) -> str:
+        """The row's label as printed: with its note, if any ("trial 1a2b3c4d (lr 0.0003, depth 2)")."""
+        note = self.row_notes.get(row)
+        return f"{row} ({note})" if note else row
 
     def cell(self, row: str, column: str, metric: str | None = None) -> Cell:
         return self.cells[(row, column, metric or self.metric)]
@@ -354,7 +361,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 extra_metrics: Sequence[str] = (), seeds: Sequence[int] | None = None,
                 column_labels: Mapping[str, str] | None = None, alpha: float = 0.05,
                 confidence: float = 0.95, in_progress: bool = False,
-                provenance: Provenance | None = None, select_on: str | None = None) -> ResultTable:
+                provenance: Provenance | None = None, select_on: str | None = None,
+                row_notes: Mapping[str, str] | None = None) -> ResultTable:
     """A ResultTable from the children DataFrame of `load_sweep_runs` (or any frame with its columns).
 
     rows: arm labels in order (recorded arms not listed are appended); columns: data names (default:
@@ -365,6 +373,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     select_on: for a search, whose rows are its trials: the metric measured on validation (best_val_acc) that
     chooses each column's best row, best under every metric shown; the highest test accuracy among trials
     would be a trial chosen on the test set (DESIGN, Honest evaluation).
+    row_notes: row -> text printed after its label (rows are still named by their label alone).
     """
     if not 0.0 < alpha < 1.0:
         raise TableError(f"alpha={alpha!r} is invalid: expected a number in (0, 1)")
@@ -457,7 +466,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
-                       paper_metric, select_on)
+                       paper_metric, select_on, {r: n for r, n in (row_notes or {}).items() if r in rows and n})
 
 
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:

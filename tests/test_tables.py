@@ -368,3 +368,22 @@ def test_sweep_table_of_a_search_chooses_its_best_trial_on_validation():
     t = sweep_table(T.SweepRuns("s", "sqlite://", "0", parent, children), spec)
     assert t.metrics == ["best_val_acc", "sel_test_acc"] and t.select_on == "best_val_acc"
     assert t.cell("trial a", "d", "sel_test_acc").best and not t.cell("trial b", "d", "sel_test_acc").best
+
+
+def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
+    # "trial 1a2b3c4d" alone tells a reader nothing; pruned trials come after the completed ones
+    from search_spaces.spec import load_text
+    from sweeps.report import sweep_table
+    from sweeps.table_formats import cell_records, render
+
+    spec = load_text("name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n"
+                     "    optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}\n")
+    children = frame({("trial a", "d"): {0: "pruned"}, ("trial b", "d"): {0: 0.80}, ("trial c", "d"): {0: 0.90}})
+    children["params.model.depth"] = ["1", "2", "1"]
+    children["params.optim.lr"] = ["0.00031622776601683794", "0.001", "2e-05"]
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0]"})
+    t = sweep_table(T.SweepRuns("s", "sqlite://", "0", parent, children), spec)
+    assert t.rows == ["trial c", "trial b", "trial a"]
+    assert t.row_text("trial a") == "trial a (depth 1, lr 0.000316)"
+    assert "| trial c (depth 1, lr 2e-05) | **" in render(t, "markdown")
+    assert {r["row"]: r["row_note"] for r in cell_records(t)}["trial b"] == "depth 2, lr 0.001"

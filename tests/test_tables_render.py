@@ -395,7 +395,7 @@ def recorded_cli(recorded, monkeypatch):  # noqa: F811
 
 
 @pytest.mark.parametrize("name, marker", [("t.tex", "\\begin{table}"), ("t.html", "<table"),
-                                          ("t.csv", "row,column,metric")])
+                                          ("t.csv", "row,row_note,column,metric")])
 def test_table_output_suffix_chooses_the_format_when_none_is_given(recorded_cli, tmp_path, name, marker):
     out = tmp_path / name
     result = recorded_cli("-o", out)
