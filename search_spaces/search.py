@@ -153,6 +153,10 @@ def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfi
     num_samples = expect_int(doc, path + ("num_samples",), value.get("num_samples", 16), 1)
     sampler = expect_choice(doc, path + ("sampler",), value.get("sampler", "tpe"), SAMPLERS)
     startup = expect_int(doc, path + ("n_startup_trials",), value.get("n_startup_trials", 10), 0)
+    if sampler == "random" and "n_startup_trials" in value:   # it would be ignored without a word
+        raise doc.error(path + ("n_startup_trials",), "is for sampler tpe (the random trials before TPE "
+                                                      "starts); sampler random draws every trial at random: "
+                                                      "remove it, or use sampler: tpe")
     pruner = value.get("pruner", {"type": "median"})
     expect_mapping(doc, path + ("pruner",), pruner, "{type: median, n_startup_trials: 3, n_warmup_steps: 2}")
     if not isinstance(pruner.get("type"), str):

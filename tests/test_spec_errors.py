@@ -127,6 +127,10 @@ BAD_SPECS = {
     "search_param_infinite_bound": (   # tune.loguniform refused it at run time; a uniform one drew lr = inf
         "name: s\nkind: search\nsearch:\n  space:\n    optim.lr: {type: float, low: 1.0e-5, high: .inf}\n",
         r"line 5: search\.space\.optim\.lr\.high: inf is invalid: expected a finite number"),
+    "search_startup_trials_with_the_random_sampler": (   # Optuna's RandomSampler has none: ignored silently
+        "name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n  sampler: random\n"
+        "  n_startup_trials: 5\n",
+        r"line 7: search\.n_startup_trials: is for sampler tpe .*: remove it, or use sampler: tpe"),
     "search_param_empty_categorical": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.num_lanets: {type: categorical, choices: []}\n",
         r"search\.space\.model\.num_lanets\.choices: \[\] is invalid: expected a non-empty list of choices"),
