@@ -164,6 +164,11 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
                          "--max-concurrent")
     uri = tracking.resolve_tracking_uri(options.tracking_uri)
     tracking.check_tracking(uri)
+    if options.storage and "://" in options.storage:
+        raise SweepError(f"--storage {options.storage} is a URI, which this tool does not support: it reads Tune's "
+                         "storage as a folder (resume, checkpoints, reports), and Path() would make it a local folder "
+                         f"named {options.storage.split('://')[0]}: here. Give a folder, on a cluster one that every "
+                         "node mounts (NFS/EFS, e.g. /mnt/shared/ray_results)", "--storage")
     storage = Path(options.storage or "ray_results").expanduser().resolve()
     try:
         storage.mkdir(parents=True, exist_ok=True)

@@ -122,6 +122,14 @@ def test_prepare_storage_under_a_regular_file_is_a_sweep_error(spec_file, store,
         prepare(str(spec_file), RunOptions(tracking_uri=store, storage=str(storage)))
 
 
+def test_prepare_storage_given_as_a_uri_is_a_sweep_error_not_a_local_folder(spec_file, store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SweepError, match=r"--storage s3://bucket/ray_results is a URI, which this tool does not "
+                                         r"support.*every node mounts \(NFS/EFS, e\.g\. /mnt/shared/ray_results\)"):
+        prepare(str(spec_file), RunOptions(tracking_uri=store, storage="s3://bucket/ray_results"))
+    assert not (tmp_path / "s3:").exists()
+
+
 def test_save_state_disk_full_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatch):
     path = tmp_path / "state.pt"
     engine.save_state({"format": engine.STATE_FORMAT, "epoch": 1}, path)
