@@ -190,6 +190,30 @@ def worker_env() -> dict[str, str]:
     return {k: os.environ[k] for k in (tracking.WAIT_ENV,) if k in os.environ}
 
 
+def check_address(address: str | None, timeout: float = 5.0) -> None:
+    """A cluster address of the form [ray://]HOST:PORT must answer now, before the data are decoded. Ray
+    itself retries a silent address for about 13 minutes (20 attempts of ~40 s) and prints only its C++
+    warnings meanwhile (observed: still waiting when killed after 10 minutes). "auto", "local" and no
+    address are left to Ray, which answers those at once."""
+    option = "--address" if address else "RAY_ADDRESS"
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise SweepError(f"{option} {address!r} is not HOST:PORT (e.g. 10.0.0.10:6379, the head's GCS port) "
+                         "or 'auto'", option if option == "--address" else None)
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SweepError(f"{option} {address}: nothing answers there ({exc.strerror or exc}). Start the cluster "
+                         "(`ray up cluster.yaml`, or `ray start --head` on its head) or give its head's address "
+                         "(HOST:6379 by default; 'auto' on a node of the cluster)",
+                         option if option == "--address" else None) from exc
+
+
 def connect_ray(address: str | None) -> None:
     """A running Ray (tests, notebooks) is reused; else the given cluster; else a local instance."""
     import ray
@@ -1047,6 +1071,10 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                              fingerprint_now)
 
     check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
+    import ray
+
+    if not ray.is_initialized():
+        check_address(prepared.options.address)
     datasets = decode_data(configs)
     data = data_record(prepared, datasets, data_keys)
     _log_data(data)

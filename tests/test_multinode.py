@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import select
+import socket
 import subprocess
 import sys
 import textwrap
@@ -179,3 +180,19 @@ def test_worker_node_killed_mid_sweep_its_trial_resumes_on_the_head(cluster, pro
     assert _steps(uri, resumed.info.run_id) == list(range(1, EPOCHS + 1))
     reported = reported_epochs(storage, resumed.data.tags[schema.TAG_CELL_ID])
     assert reported.count(1) == 1 and reported[-1] == EPOCHS, f"resumed from its checkpoint: {reported}"
+
+
+def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(processes, spec_file, store, tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    driver = processes.sweeps("run", *_sweep_args(spec_file, store, tmp_path / "results",
+                                                  "--address", f"127.0.0.1:{port}"), name="driver")
+    try:
+        driver.wait(timeout=60)   # Ray alone retries a silent address for ~13 minutes
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the driver still waits for 127.0.0.1:{port}:\n{processes.log('driver')}")
+    assert driver.returncode == 1
+    assert f"--address 127.0.0.1:{port}: nothing answers there" in processes.log("driver")
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
