@@ -312,6 +312,63 @@ def _refuse_unless_one_holds(shapes: list[dict], cpus: float, gpus: float, offer
                      f"--cpus-per-trial / --gpus-per-trial or {remedy}")
 
 
+def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: float, timeout: float = 120.0) -> None:
+    """Every other node that could run a trial must see the driver's --storage folder (Tune copies each
+    checkpoint there from the trial's node) and, for a sqlite store, the MLflow database (the trial opens it
+    there). A node with a disk of its own does not: its trials fail at their first checkpoint (Tune's "A local
+    path on the head node is not accessible by worker nodes"), after an epoch of work each, or, with sqlite,
+    create an empty mlflow.db of their own and fail with "No Experiment with id=1 exists"; where no other
+    node can run them, every trial fails so. Asked of each such node now, by a task that reserves nothing,
+    so the sweep stops before any trial. Nodes an autoscaler starts later are not asked (sweeps.trainable
+    checks the database where a trial starts)."""
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here
+             and n["Resources"].get("CPU", 0) >= cpus and n["Resources"].get("GPU", 0) >= gpus]
+    if not nodes:
+        return
+    marker = storage / f".seen-by-every-node-{uuid.uuid4().hex}"
+    marker.write_text("a sweep's driver checks that every node sees its --storage; deleted at once\n")
+    paths = {"--storage": (str(marker), str(storage))}
+    if tracking_uri.startswith("sqlite:///"):
+        database = tracking_uri[len("sqlite:///"):]
+        paths["--tracking-uri"] = (database, tracking_uri)
+
+    def seen(paths: dict) -> dict:   # defined here, so Ray ships it by value: no import of this module there
+        import os
+
+        return {option: os.path.exists(path) for option, (path, _) in paths.items()}
+
+    probe = ray.remote(num_cpus=0)(seen)
+    try:
+        refs = {n["NodeManagerAddress"]: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            n["NodeID"], soft=False)).remote(paths) for n in nodes}
+        try:
+            answers = dict(zip(refs, ray.get(list(refs.values()), timeout=timeout)))
+        except ray.exceptions.GetTimeoutError:
+            log.warning("not every node answered within %g s whether it sees %s; going on unchecked", timeout,
+                        ", ".join(p for _, p in paths.values()))
+            return
+    finally:
+        marker.unlink(missing_ok=True)
+    unseen = {option: sorted(ip for ip, answer in answers.items() if not answer[option]) for option in paths}
+    if unseen.get("--tracking-uri"):
+        raise SweepError(f"--tracking-uri {tracking_uri}: the node(s) {', '.join(unseen['--tracking-uri'])} that "
+                         f"would run trials do not see the MLflow database {paths['--tracking-uri'][0]}, a file on "
+                         "this machine: run an MLflow server every node reaches and pass --tracking-uri "
+                         "http://HOST:5000 (cluster.yaml starts one on the head: MLFLOW_TRACKING_URI there)",
+                         "--tracking-uri")
+    if unseen["--storage"]:
+        raise SweepError(f"--storage {storage}: the node(s) {', '.join(unseen['--storage'])} that would run "
+                         "trials do not see this folder, and Tune copies each trial's checkpoints into it from "
+                         "the trial's node: give a folder on storage every node mounts at the same path (NFS/EFS, "
+                         "e.g. /mnt/shared/ray_results)", "--storage")
+
+
 def data_key(config: TrialConfig) -> str:
     """Cells that read the same decoded data share one object-store entry."""
     flat = {k: v for k, v in to_flat(config.data).items() if f"data.{k}" not in PLACEMENT_KEYS}
@@ -1082,6 +1139,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
 
     connect_ray(prepared.options.address)
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
+    check_nodes_see_files(prepared.storage_path, prepared.tracking_uri, prepared.cpus_per_trial,
+                          prepared.gpus_per_trial)
 
     parent_tags = _parent_tags(prepared, datasets, first_keys)
     parent_id = (tracking.start_parent(client, experiment_id, spec.name, parent_tags) if parent is None

@@ -42,8 +42,8 @@ from typing import Any, Mapping
 from ray import tune
 
 from sweeps import schema
-from sweeps.tracking import (CellIdentity, CellRun, EpochLog, client_for, find_cell_run, find_trial_run,
-                             wait_for_tracking, wait_s_from_env)
+from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
+                             find_trial_run, wait_for_tracking, wait_s_from_env)
 from transfer_core.config import config_hash, from_flat, to_flat
 from transfer_core.metrics import confusion_report
 
@@ -210,6 +210,13 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
                             cell_id=cell["cell_id"], run_name=cell["run_name"])
     splits = datasets[cell["data_key"]]
     uri, wait_s = context["tracking_uri"], wait_s_from_env()
+    if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):]):
+        # the driver created it before any trial: this node has a disk of its own (opening it would create an
+        # empty database here, and fail with "No Experiment with id=...")
+        raise TrackingError(f"the MLflow database {uri[len('sqlite:///'):]} is not on this node "
+                            f"({socket.gethostname()}, {_node_id()}): a sqlite store is a file on the driver's "
+                            "machine. On a cluster, pass --tracking-uri http://HOST:5000, an MLflow server every "
+                            "node reaches")
     wait_for_tracking(uri, wait_s)
     client = client_for(uri)
     existing = find_cell_run(client, context["experiment_id"], context["parent_run_id"], identity.cell_id)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -196,3 +197,56 @@ def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(proces
     assert f"--address 127.0.0.1:{port}: nothing answers there" in processes.log("driver")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
+
+# Runs as a driver of the cluster: asks check_nodes_see_files about a database the worker node lacks.
+PROBE_SCRIPT = r"""
+import json, sys
+import ray
+from sweeps.runner import SweepError, check_nodes_see_files
+
+ray.init(address=sys.argv[1], log_to_driver=False)
+try:
+    check_nodes_see_files(__import__("pathlib").Path(sys.argv[2]), sys.argv[3], 1, 0)
+    print(json.dumps({"error": None}))
+except SweepError as exc:
+    print(json.dumps({"error": str(exc), "option": exc.option}))
+"""
+
+
+def test_sweep_with_address_refuses_before_any_trial_a_sqlite_database_another_node_does_not_see(
+        cluster, processes, tmp_path):
+    # on this machine every node sees every file; a database that exists nowhere stands for one that only
+    # the driver's host has (the driver's own node is not asked)
+    absent = tmp_path / "only-on-the-driver" / "mlflow.db"
+    (tmp_path / "results").mkdir()
+    proc = processes.start([sys.executable, "-c", PROBE_SCRIPT, cluster.address, str(tmp_path / "results"),
+                            f"sqlite:///{absent}"], "probe", stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, processes.log("probe")
+    answer = json.loads(out.strip().splitlines()[-1])
+    assert answer["option"] == "--tracking-uri"
+    assert f"do not see the MLflow database {absent}, a file on this machine" in answer["error"]
+    assert "--tracking-uri http://HOST:5000" in answer["error"]
+    assert list((tmp_path / "results").iterdir()) == [], "the driver's marker is deleted"
+
+
+def test_trial_on_a_node_without_the_sqlite_database_fails_before_training_and_creates_none(tmp_path, monkeypatch):
+    from sweeps import trainable
+    from sweeps.tracking import TrackingError
+    from transfer_core.config import TrialConfig, to_flat
+
+    class Context:
+        def get_trial_id(self):
+            return "t1"
+
+    monkeypatch.setattr(trainable.tune, "get_context", lambda: Context())
+    database = tmp_path / "mlflow.db"   # the driver's path; this "node" has the folder but not the file
+    config = {"context": {"sweep": "spread", "kind": "table", "profile": "smoke",
+                          "tracking_uri": f"sqlite:///{database}", "experiment_id": "1", "parent_run_id": "p",
+                          "storage": str(tmp_path), "invocation": "spread-p-"},
+              "cell": {"config": to_flat(TrialConfig()), "cell_id": "c", "arm": "A", "data": "synthetic",
+                       "run_name": "spread/A", "data_key": "k"}}
+    with pytest.raises(TrackingError, match=rf"the MLflow database {database} is not on this node .*"
+                                            r"pass --tracking-uri http://HOST:5000"):
+        trainable.train_cell(config, {"k": SimpleNamespace(fingerprint="f", dataset="synthetic")})
+    assert not database.exists()
