@@ -445,11 +445,11 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
     from sweeps.tables import TableError
 
     runs, spec = _load_runs(name, run_id, tracking_uri)
+    out = _figure_folder(Path(output or Path("figures") / runs.sweep))
     try:
         result = sweep_table(runs, spec)
     except TableError as exc:
         raise click.ClickException(str(exc)) from exc
-    out = Path(output or Path("figures") / runs.sweep)
     paths = plot_sweep(runs, out, table=result, attention=not no_attention,
                        rows=result.rows if spec.kind == "table" else None)
     if not paths:
@@ -458,6 +458,21 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
         log_figures(runs, paths, "figures")
     for path in paths:
         click.echo(str(path))
+
+
+def _figure_folder(out: Path) -> Path:
+    """The figures' folder, made and found writable before anything is drawn: a folder under a file, or
+    one without write permission, failed only at the first figure's save, with a traceback."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the figures to {out}: {exc.strerror or exc}; "
+                                   "give -o a folder you can write to") from exc
+    return out
 
 
 def _planned_cells(client, run_id: str) -> int | None:

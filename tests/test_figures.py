@@ -251,3 +251,21 @@ def test_attention_grid_without_models(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="logged its model"):
         FG.attention_grid(runs, tmp_path / "attention")
 
+
+
+# --------------------------------------------------------------------------- sweeps plot
+
+def test_plot_refuses_an_output_folder_it_cannot_write_naming_it_before_drawing(runs, tmp_path, monkeypatch):
+    # -o under a file failed at the first figure's save, with a NotADirectoryError traceback
+    from click.testing import CliRunner
+
+    from sweeps import cli as C
+    from sweeps import report
+
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, None))
+    monkeypatch.setattr(report, "sweep_table", lambda *a: pytest.fail("drew before checking the folder"))
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "figures"
+    result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit, result.output
+    assert f"cannot write the figures to {out}: Not a directory; give -o a folder" in result.output
