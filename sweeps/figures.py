@@ -190,6 +190,9 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
     for x, why in empty:
         ax.text(x, bottom, f" {why}", rotation=90, ha="center", va="bottom", fontsize=7, color="dimgray")
     ax.set_xticks(range(len(table.columns)), [table.column_labels[c] for c in table.columns])
+    # every slot on the axis: autoscaling follows the bars alone, so the labels of cells without a bar after
+    # the last one (a search's pruned trials, ranked last) fell outside it, over the legend
+    ax.set_xlim(-0.5, len(table.columns) - 0.5)
     ax.set_ylabel(f"{METRIC_LABELS[metric][0]} (%)" + (f", axis from {bottom:g}" if bottom else ""))
     ax.set_title(table.metric_label, fontsize=9)
     ax.grid(axis="y", alpha=0.3)

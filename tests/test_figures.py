@@ -269,3 +269,19 @@ def test_plot_refuses_an_output_folder_it_cannot_write_naming_it_before_drawing(
     result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
     assert result.exit_code == 1 and result.exception.__class__ is SystemExit, result.output
     assert f"cannot write the figures to {out}: Not a directory; give -o a folder" in result.output
+
+
+def test_ablation_bars_put_the_label_of_every_cell_without_a_bar_inside_the_axes(monkeypatch):
+    # the x-limits followed the bars: a search's pruned trials, ranked after every bar, were labelled
+    # outside the chart, over its legend
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    table = T.build_table(frame({("A", "d"): {0: 0.8}, ("B", "d"): {0: "pruned"}, ("C", "d"): {0: "pruned"}}),
+                          rows=["A", "B", "C"], seeds=[0])
+    FG.ablation_bars(table)
+    ax, = figures[0].axes
+    low, high = ax.get_xlim()
+    assert [t.get_text().strip() for t in ax.texts] == ["pruned", "pruned"]
+    assert all(low < t.get_position()[0] < high for t in ax.texts), (low, high, [t.get_position() for t in ax.texts])
