@@ -85,10 +85,11 @@ def _is_fraction(metric: str) -> bool:
 
 def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | Path = "learning_curves", *,
                     rows: Sequence[str] | None = None, columns: Sequence[str] | None = None) -> list[Path]:
-    """Mean over seeds of a per-epoch metric per arm, with a ±1 std band; one panel per data set.
+    """Mean over completed seeds of a per-epoch metric per arm, with a ±1 std band; one panel per data set.
 
-    Completed and still-running cells are drawn (a running cell adds its epochs so far); pruned and
-    failed cells are left out, since they would pull the mean of later epochs.
+    A still-running (or interrupted) cell is drawn dashed on its own, with its epochs so far: averaged in,
+    it made the mean's seeds change at its last epoch, a jump no training made. Pruned and failed cells
+    are left out.
     """
     if metric not in S.EPOCH_METRICS:
         raise FigureError(f"unknown per-epoch metric {metric!r}; valid: {', '.join(S.EPOCH_METRICS)}")
@@ -102,19 +103,27 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)
     axes = fig.subplots(1, len(columns), squeeze=False)[0]
     colors = _colors(len(rows))
+    unfinished = False
     for ax, col in zip(axes, columns):
         for color, arm in zip(colors, rows):
             sub = hist[(hist["arm"] == arm) & (hist["data"] == col)]
-            if sub.empty:
-                continue
-            g = sub.groupby("step")["value"]
-            steps = g.mean().index.to_numpy()
-            mean, std = g.mean().to_numpy() * scale, g.std(ddof=1).to_numpy() * scale
-            ax.plot(steps, mean, color=color, lw=1.6, label=arm,   # a one-epoch curve is a point, not nothing
-                    marker="o" if len(steps) == 1 else None, markersize=4)
-            ok = np.isfinite(std)
-            if ok.any():
-                ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)
+            done = sub[sub["status"] == S.STATUS_COMPLETED]
+            label = arm
+            if not done.empty:
+                g = done.groupby("step")["value"]
+                steps = g.mean().index.to_numpy()
+                mean, std = g.mean().to_numpy() * scale, g.std(ddof=1).to_numpy() * scale
+                ax.plot(steps, mean, color=color, lw=1.6, label=label,   # a one-epoch curve is a point, not nothing
+                        marker="o" if len(steps) == 1 else None, markersize=4)
+                label = None
+                ok = np.isfinite(std)
+                if ok.any():
+                    ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)
+            for _, run in sub[sub["status"] != S.STATUS_COMPLETED].groupby("run_id", sort=False):
+                run = run.sort_values("step")
+                ax.plot(run["step"].to_numpy(), run["value"].to_numpy() * scale, color=color, lw=1.0, ls="--",
+                        label=label, marker="o" if len(run) == 1 else None, markersize=3)
+                unfinished, label = True, None
         ax.set_title(DATA_LABELS.get(col, col))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -123,11 +132,14 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
         ax.set_ylabel(f"{metric}{' (%)' if scale == 100.0 else ''}")
         ax.grid(alpha=0.3)
     legend = {}
-    for ax in axes:  # one entry per arm, whichever panel drew it
-        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    for ax in axes:  # one entry per arm, whichever panel drew it: its mean's line where one has it
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in legend or legend[label].get_linestyle() == "--":
+                legend[label] = handle
     fig.legend([legend[a] for a in rows if a in legend], [a for a in rows if a in legend],
                loc="outside right center", fontsize=8, frameon=False)
-    fig.suptitle(f"{runs.sweep}: {metric}, mean ± std over seeds", fontsize=10)
+    fig.suptitle(f"{runs.sweep}: {metric}, mean ± std over completed seeds"
+                 + ("; dashed: a run not finished, its epochs so far" if unfinished else ""), fontsize=10)
     return save_figure(fig, path_stem)
 
 

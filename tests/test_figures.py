@@ -42,13 +42,33 @@ def test_a_one_epoch_learning_curve_is_drawn_as_a_point(runs, tmp_path, monkeypa
 
     figures = []
     monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
-    one_epoch = pd.DataFrame({"arm": ["A", "A"], "data": ["d", "d"], "seed": [0, 1], "step": [1, 1],
+    one_epoch = pd.DataFrame({"run_id": ["r0", "r1"], "arm": ["A", "A"], "data": ["d", "d"], "seed": [0, 1],
+                              "step": [1, 1],
                               "value": [0.5, 0.6], "status": ["completed", "completed"]})
     monkeypatch.setattr(type(runs), "history", lambda self, metric: one_epoch)
     FG.learning_curves(runs, "val_acc", tmp_path / "c")
     line, = figures[0].axes[0].get_lines()
     assert line.get_marker() == "o" and list(line.get_ydata()) == [pytest.approx(55.0)]
     assert list(figures[0].axes[0].get_xticks()) == [1], "no fractional epochs around the one"
+
+
+def test_learning_curves_average_completed_seeds_and_draw_an_unfinished_run_dashed_on_its_own(
+        runs, tmp_path, monkeypatch):
+    # a running seed averaged in made the mean jump at its last epoch (its seeds changed there, not the training)
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    hist = pd.DataFrame({"run_id": ["r0"] * 3 + ["r1"] * 2, "arm": ["A"] * 5, "data": ["d"] * 5,
+                         "seed": [0, 0, 0, 1, 1], "step": [1, 2, 3, 1, 2], "value": [0.6, 0.7, 0.8, 0.2, 0.3],
+                         "status": ["completed"] * 3 + ["running"] * 2})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(runs, "val_acc", tmp_path / "c")
+    mean, unfinished = figures[0].axes[0].get_lines()
+    assert list(mean.get_ydata()) == pytest.approx([60.0, 70.0, 80.0]) and mean.get_linestyle() == "-"
+    assert list(unfinished.get_ydata()) == pytest.approx([20.0, 30.0]) and unfinished.get_linestyle() == "--"
+    assert [t.get_text() for t in figures[0].legends[0].get_texts()] == ["A"]
+    assert "dashed: a run not finished" in figures[0].get_suptitle()
 
 
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
