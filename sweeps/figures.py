@@ -144,10 +144,14 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
 
 def _colors(n: int) -> list:
+    """n distinct colours: tab10, tab20, else spread over a continuous map (tab20's cycle gave a search's
+    trial k and trial k + 20 one colour, told apart nowhere in a legend)."""
     from matplotlib import colormaps
 
+    if n > 20:
+        return [colormaps["turbo"](i / (n - 1)) for i in range(n)]
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    return [cmap(i) for i in range(n)]
 
 
 # --------------------------------------------------------------------------- ablation bars

@@ -305,3 +305,16 @@ def test_ablation_bars_put_the_label_of_every_cell_without_a_bar_inside_the_axes
     low, high = ax.get_xlim()
     assert [t.get_text().strip() for t in ax.texts] == ["pruned", "pruned"]
     assert all(low < t.get_position()[0] < high for t in ax.texts), (low, high, [t.get_position() for t in ax.texts])
+
+
+def test_ablation_bars_give_each_of_a_long_searchs_trials_its_own_colour(monkeypatch):
+    # tab20 cycled: trial k and trial k + 20 of a 30-trial search were one colour in the bars and the legend
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    rows = [f"trial {k}" for k in range(30)]
+    table = T.build_table(frame({(r, "d"): {0: 0.5 + k / 100} for k, r in enumerate(rows)}), rows=rows, seeds=[0])
+    FG.ablation_bars(table)
+    handles = figures[0].axes[0].get_legend().legend_handles
+    assert len({tuple(h.get_facecolor()) for h in handles}) == 30
