@@ -338,7 +338,7 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     have = [i for i in picks if i >= 0]
 
     n_rows, n_cols = len(picks), len(arms)
-    side, left, right, top, bottom = 1.5, 0.35, 1.0, 0.55, 0.1        # inches; fixed layout (a grid of many
+    side, left, right, top, bottom = 1.5, 0.35, 1.0, 0.75, 0.1        # inches; fixed layout (a grid of many
     width, height = left + side * n_cols + right, top + side * n_rows + bottom  # axes is slow to constrain)
     fig = _new_figure(width, height, constrained=False)
     axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw={
@@ -373,7 +373,11 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
         from matplotlib.colors import Normalize
 
         fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), cax=cax, label="fused LANet map M")
-    fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces", fontsize=9)
+    # the logged weights are the last epoch's, not those of the epoch the table's sel_* numbers are of
+    ch = runs.children
+    seeds = sorted(set(ch[ch["run_id"].isin(list(chosen.values()))]["seed"].astype(int)))
+    fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces\nweights after the last "
+                 f"epoch, seed {', '.join(map(str, seeds))}", fontsize=9)
     return save_figure(fig, path_stem)
 
 

@@ -213,6 +213,15 @@ def test_attention_grid_png_and_pdf_not_blank(model_runs, tmp_path):
     assert (saturation > 0.5).mean() > 0.005, "no coloured attention overlay (no colour bar)"
 
 
+def test_attention_grid_says_its_maps_are_of_the_last_epochs_weights_and_which_seed(
+        recorded_runs, tmp_path, monkeypatch):
+    # the table's numbers are of the epoch selected on validation; the logged weights are the last epoch's
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    FG.attention_grid(recorded_runs, tmp_path / "a")
+    assert figures[0].get_suptitle().endswith("test faces\nweights after the last epoch, seed 0")
+
+
 def test_attention_grid_one_row_per_class_image(model_runs, tmp_path):
     one = imread(next(p for p in FG.attention_grid(model_runs, tmp_path / "a1") if p.suffix == ".png"))
     two = imread(next(p for p in FG.attention_grid(model_runs, tmp_path / "a2", images_per_class=2)
