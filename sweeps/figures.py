@@ -294,9 +294,14 @@ def _attention_from_models(runs: SweepRuns, chosen: Mapping[str, str], arms: Seq
     if not models:
         raise FigureError(f"no completed run of sweep {runs.sweep!r} on {data!r} logged its model")
     from transfer_core.data import load_splits
+    from transfer_core.data.base import DataError
 
     first = cfgs[next(iter(cfgs))]
-    splits = load_splits(first.data, first.model.image_size)
+    try:
+        splits = load_splits(first.data, first.model.image_size)
+    except (DataError, OSError) as err:   # data moved or gone since the runs trained: the other figures stand
+        raise FigureError(f"cannot load the test faces to draw on: {err} (the runs' data.root; "
+                          "attention_grid(..., overrides={'data.root': NEW}) draws from where it is now)") from err
     picks = class_examples(splits.test.labels, splits.num_classes, images_per_class)
     have = [i for i in picks if i >= 0]
     if not have:

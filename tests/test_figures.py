@@ -276,6 +276,20 @@ def test_attention_grid_from_records_of_other_faces_draws_from_the_models(
     assert len(drawn) == 2, "each arm's model was run on the same faces"
 
 
+def test_plot_sweep_skips_the_attention_grid_when_the_runs_data_has_moved_and_keeps_the_other_figures(
+        tracking_uri, template_db, tmp_path, caplog):  # noqa: F811
+    # a logged model without a record is run on its data's test faces: data no longer at its data.root
+    # raised DataError through plot_sweep, so `sweeps plot` ended in a traceback and logged no figure
+    mad = _tiny_model_artifacts(tmp_path, "mad")
+    flat = {**json.loads((mad / "config.json").read_text()), "data.dataset": "rafdb", "data.root": "/gone/RAF-DB"}
+    (mad / "config.json").write_text(json.dumps(flat))
+    runs = _runs_with(tracking_uri, template_db, tmp_path, {"+ MAD": mad})
+    paths = FG.plot_sweep(runs, tmp_path / "figures", curve_metrics=("val_acc",))
+    assert sorted(p.stem for p in paths) == ["ablation_bars"] * 2 + ["learning_curves_val_acc"] * 2
+    assert "figure attention_grid skipped: cannot load the test faces to draw on: data.root '/gone/RAF-DB'" \
+        in caplog.text and "overrides={'data.root': NEW}" in caplog.text
+
+
 def test_attention_grid_without_models(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="logged its model"):
         FG.attention_grid(runs, tmp_path / "attention")
