@@ -74,6 +74,14 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
     """--tracking-uri, else MLFLOW_TRACKING_URI, else MLflow's default sqlite DB in the working
     directory; relative sqlite paths become absolute, since trials run in their own directories."""
     uri = option or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
+    if uri.startswith("sqlite:") and not uri.startswith("sqlite:///"):
+        # sqlite://x.db is no file (SQLAlchemy's traceback), and sqlite:// an in-memory database of which every
+        # trial has its own: a whole sweep trained and failed to record
+        raise TrackingError(f"tracking URI {uri!r} names no database file: write three slashes and a path, "
+                            "sqlite:///mlflow.db (relative to here) or sqlite:////abs/path/mlflow.db")
+    if uri.startswith("file:"):
+        raise TrackingError(f"tracking URI {uri!r} is MLflow's file store, retired in MLflow 3: use "
+                            "sqlite:///PATH/mlflow.db or http://HOST:PORT of an MLflow server")
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         path = Path(cwd or os.getcwd()) / uri[len("sqlite:///"):]
         uri = f"sqlite:///{path.resolve()}"

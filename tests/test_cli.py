@@ -239,6 +239,22 @@ def test_status_with_an_unsupported_store_says_what_would_be_right(here):
             "or http://HOST:PORT") in result.output
 
 
+@pytest.mark.parametrize("uri", ["sqlite://relative.db", "sqlite://", "file://{here}/mlruns"])
+def test_a_tracking_uri_that_names_no_database_file_is_refused_naming_it_before_ray_starts(here, no_ray, monkeypatch,
+                                                                                            uri):
+    """sqlite://x.db (two slashes) and file: ended in a traceback; sqlite:// is an in-memory store of which
+    every process has its own, so a whole `sweeps run` trained and recorded nothing."""
+    uri = uri.format(here=here)
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    for args in (["status"], ["table", "tiny_cli"], ["run", "tiny_cli.yaml", "--storage", here / "rr"]):
+        result = invoke(*args, "--tracking-uri", uri)
+        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert f"tracking URI {uri!r}" in result.output and "sqlite:///" in result.output, result.output
+    assert no_ray == []
+    assert not (here / "mlruns").exists()
+
+
 @pytest.mark.parametrize("command", ["status", "table", "plot"])
 def test_reading_commands_say_at_once_that_the_server_is_unreachable(here, command):
     # MLflow's own retries took minutes before anything was said, and then not this
