@@ -83,8 +83,18 @@ class PreparedSweep:
 
     @property
     def invocation_key(self) -> str:
+        """Placement --set (threads, loader workers, cache folder, compile) is left out, as from a cell's
+        identity: a sweep continued on another machine, or with compile on or off, is the same invocation."""
+        return self._key({k: v for k, v in self.options.overrides.items() if k not in PLACEMENT_KEYS})
+
+    @property
+    def keys_recorded(self) -> tuple[str, ...]:
+        """The invocation key, then the one recorded before placement keys were left out of it (if other)."""
+        return tuple(dict.fromkeys((self.invocation_key, self._key(self.options.overrides))))
+
+    def _key(self, overrides: Mapping[str, Any]) -> str:
         return tracking.invocation_key(self.spec.spec_hash, self.profile.name,
-                                       {d.name: d.root for d in self.data}, self.options.overrides)
+                                       {d.name: d.root for d in self.data}, overrides)
 
 
 @dataclass
@@ -1057,7 +1067,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     spec, plan = prepared.spec, prepared.plan
     client = tracking.client_for(prepared.tracking_uri)
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
-    latest = tracking.find_parent(client, experiment_id, prepared.invocation_key)
+    latest = next(filter(None, (tracking.find_parent(client, experiment_id, key) for key in prepared.keys_recorded)),
+                  None)
     parent = None if prepared.options.fresh else latest
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
@@ -1156,6 +1167,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                                   schema.TAG_HEARTBEAT: f"{time.time():.0f}",   # with it
                                                   schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
                                                   schema.TAG_OVERRIDES: _overrides_tag(prepared),
+                                                  tracking.TAG_INVOCATION: prepared.invocation_key,
                                                   schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],
                                                   schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC]})
             client.update_run(parent_id, status="RUNNING")

@@ -551,6 +551,19 @@ def test_e2e_rerun_skips_the_done_cells_and_starts_no_trial(tiny_run):
     assert _experiments(folder) == before              # no new Tune experiment: no trial ran
 
 
+def test_e2e_rerun_with_other_placement_sets_continues_the_same_invocation(tiny_run):
+    """Placement keys are no part of a cell's identity (README: compile "resumes with it on or off"), but
+    were of the invocation's: `resume` found nothing to resume, and `run` trained every cell again."""
+    folder, uri, first = tiny_run
+    parent = re.search(r"MLflow parent run (\w+)", first.output).group(1)
+    before = _experiments(folder)
+    result = invoke("run", "tiny_cli.yaml", "--storage", folder / "ray_results", "--tracking-uri", uri,
+                    "--set", "num_threads=1", "--set", "data.num_workers=0")
+    assert result.exit_code == 0, result.output
+    assert f"(2 completed; 2 already done before). MLflow parent run {parent}." in result.output
+    assert _experiments(folder) == before              # no new Tune experiment: no trial ran
+
+
 def test_the_console_script_releases_ray_and_freezes_the_gc_however_the_command_ends(monkeypatch):
     # so that the shell prompt returns at once: no 0.5 s of Ray's exit hook, no final GC over a sweep's objects
     import gc
