@@ -33,6 +33,8 @@ RESERVED_KEYS = {
 }
 SECTIONS = ("model", "data", "optim")
 _ERROR_KEY_RE = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])?(?:=| is )")
+# numbers JSON does not read (.001, 5., +0.1): --set optim.lr=.001 was "'.001' is invalid: expected a number"
+_DECIMAL_RE = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)$")
 
 
 def _annotations() -> dict[str, Any]:
@@ -76,7 +78,7 @@ def normalise_value(doc: _Doc, path: tuple, key: str, value: Any) -> Any:
         raise doc.error(path, f"{key}={value!r} is a boolean: YAML reads off/on/yes/no/true/false as "
                               f"booleans; quote the word (e.g. \"off\") to give a string")
     if kind is float:
-        if isinstance(value, str) and _SCI_FLOAT_RE.match(value.strip()):
+        if isinstance(value, str) and (_SCI_FLOAT_RE.match(value.strip()) or _DECIMAL_RE.match(value.strip())):
             return float(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)

@@ -149,6 +149,14 @@ def test_show_unknown_set_key_lists_only_keys_that_set_may_write():
     assert not {"data.dataset", "data.root", "seed"} & set(valid)   # reserved: --set model.x refuses them
 
 
+@pytest.mark.parametrize("text", [".001", "0.001", "1e-3", "+1e-3"])
+def test_show_set_of_a_number_json_does_not_read_takes_it_as_the_number(text):
+    """`--set optim.lr=.001` was refused with "'.001' is invalid: expected a number" (a YAML spec takes it)."""
+    result = invoke("show", "mad_vs_dropout", "--seeds", "1", "--json", "--set", f"optim.lr={text}")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["overrides"] == {"optim.lr": 0.001}
+
+
 def test_show_set_of_a_key_the_arms_set_warns_that_it_replaces_theirs():
     result = invoke("show", "mad_vs_dropout", "--set", "model.drop_rate=0.3", "--set", "optim.epochs=2")
     assert result.exit_code == 0, result.output
