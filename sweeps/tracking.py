@@ -88,6 +88,9 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
     elif "://" not in uri:
         raise TrackingError(f"tracking URI {uri!r} is not supported: use sqlite:///PATH/mlflow.db "
                             "or http://HOST:PORT of an MLflow server (the file store is retired in MLflow 3)")
+    if uri.startswith("sqlite:///") and Path(uri[len("sqlite:///"):]).is_dir():   # else ~100 s of retries, a traceback
+        raise TrackingError(f"tracking URI {uri!r} names a folder, not a database file: give the file in it, "
+                            f"e.g. {uri.rstrip('/')}/mlflow.db")
     return uri
 
 

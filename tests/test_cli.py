@@ -263,6 +263,17 @@ def test_a_tracking_uri_that_names_no_database_file_is_refused_naming_it_before_
     assert not (here / "mlruns").exists()
 
 
+def test_a_sqlite_tracking_uri_naming_a_folder_is_refused_at_once_naming_the_file_to_give(here, no_ray):
+    """The folder instead of the database file in it: ~100 s of SQLAlchemy's retries, then its traceback."""
+    (here / "results").mkdir()
+    for args in (["status"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
+        result = invoke(*args, "--tracking-uri", "sqlite:///results")
+        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert (f"tracking URI 'sqlite:///{here.resolve() / 'results'}' names a folder, not a database file: "
+                f"give the file in it, e.g. sqlite:///{here.resolve() / 'results'}/mlflow.db") in result.output
+    assert no_ray == []
+
+
 @pytest.mark.parametrize("command", ["status", "table", "plot"])
 def test_reading_commands_say_at_once_that_the_server_is_unreachable(here, command):
     # MLflow's own retries took minutes before anything was said, and then not this
