@@ -91,7 +91,22 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
     if uri.startswith("sqlite:///") and Path(uri[len("sqlite:///"):]).is_dir():   # else ~100 s of retries, a traceback
         raise TrackingError(f"tracking URI {uri!r} names a folder, not a database file: give the file in it, "
                             f"e.g. {uri.rstrip('/')}/mlflow.db")
+    if uri.startswith("sqlite:///") and not _sqlite_or_empty(Path(uri[len("sqlite:///"):])):   # else a traceback
+        raise TrackingError(f"tracking URI {uri!r} names a file that is not an SQLite database: give the MLflow "
+                            "database file (e.g. sqlite:///mlflow.db), or a path where none exists yet to create one")
     return uri
+
+
+def _sqlite_or_empty(path: Path) -> bool:
+    """A missing or empty file (SQLite makes the database), or one that starts with SQLite's header."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except FileNotFoundError:
+        return True
+    except OSError:   # unreadable: SQLite's own error says why
+        return True
+    return head in (b"", b"SQLite format 3\x00")
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:

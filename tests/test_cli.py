@@ -274,6 +274,18 @@ def test_a_sqlite_tracking_uri_naming_a_folder_is_refused_at_once_naming_the_fil
     assert no_ray == []
 
 
+def test_a_sqlite_tracking_uri_naming_a_file_that_is_no_database_is_refused_naming_it(here, no_ray):
+    """`--tracking-uri sqlite:///table2.tex` ended in SQLAlchemy's traceback ('file is not a database')."""
+    (here / "table2.tex").write_text("\\begin{table}\n")
+    for args in (["status"], ["table", "mad_vs_dropout"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
+        result = invoke(*args, "--tracking-uri", "sqlite:///table2.tex")
+        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert (f"tracking URI 'sqlite:///{here.resolve() / 'table2.tex'}' names a file that is not an SQLite "
+                "database") in result.output, result.output
+    assert (here / "table2.tex").read_text() == "\\begin{table}\n"
+    assert no_ray == []
+
+
 @pytest.mark.parametrize("command", ["status", "table", "plot"])
 def test_reading_commands_say_at_once_that_the_server_is_unreachable(here, command):
     # MLflow's own retries took minutes before anything was said, and then not this
