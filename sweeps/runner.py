@@ -83,13 +83,14 @@ class PreparedSweep:
 
     @property
     def invocation_key(self) -> str:
-        """Placement --set (threads, loader workers, cache folder, compile) is left out, as from a cell's
-        identity: a sweep continued on another machine, or with compile on or off, is the same invocation."""
-        return self._key({k: v for k, v in self.options.overrides.items() if k not in PLACEMENT_KEYS})
+        """Of the --set as typed values (optim.epochs=3 and =3.0 are one invocation), placement keys (threads,
+        loader workers, cache folder, compile) left out, as from a cell's identity: a sweep continued on another
+        machine, or with compile on or off, is the same invocation."""
+        return self._key({k: v for k, v in self.plan.overrides.items() if k not in PLACEMENT_KEYS})
 
     @property
     def keys_recorded(self) -> tuple[str, ...]:
-        """The invocation key, then the one recorded before placement keys were left out of it (if other)."""
+        """The invocation key, then the one recorded before (of the --set as given, placement keys included)."""
         return tuple(dict.fromkeys((self.invocation_key, self._key(self.options.overrides))))
 
     def _key(self, overrides: Mapping[str, Any]) -> str:

@@ -582,6 +582,21 @@ def test_e2e_rerun_skips_the_done_cells_and_starts_no_trial(tiny_run):
     assert _experiments(folder) == before              # no new Tune experiment: no trial ran
 
 
+@pytest.mark.parametrize("one, other", [("optim.epochs=3", "optim.epochs=3.0"),
+                                        ("model.drop_rate=1", "model.drop_rate=1.0"),
+                                        ("optim.lr=.001", "optim.lr=1e-3")])
+def test_a_set_written_another_way_is_the_same_invocation(here, one, other):
+    """The invocation key was of the --set as parsed, not as typed into the config: `resume --set
+    optim.epochs=3.0` of a `run --set optim.epochs=3` found nothing to resume (and `run` trained anew)."""
+    from sweeps.cli import _parse_sets
+    from sweeps.runner import RunOptions, prepare
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    keys = [prepare("tiny_cli.yaml", RunOptions(overrides=_parse_sets((text,)), storage=str(here / "rr"))).invocation_key
+            for text in (one, other)]
+    assert keys[0] == keys[1]
+
+
 def test_e2e_rerun_with_other_placement_sets_continues_the_same_invocation(tiny_run):
     """Placement keys are no part of a cell's identity (README: compile "resumes with it on or off"), but
     were of the invocation's: `resume` found nothing to resume, and `run` trained every cell again."""
