@@ -11,6 +11,7 @@ which is why this is a module of its own rather than part of spec.py.
 
 from __future__ import annotations
 
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ def normalise_value(doc: _Doc, path: tuple, key: str, value: Any) -> Any:
             return float(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, float) and math.isinf(value):   # JSON's Infinity, YAML's .inf: lr=inf passed as > 0
+            raise doc.error(path, f"{key}={value!r} is invalid: expected a finite number")
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     return _freeze(value)

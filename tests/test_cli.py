@@ -157,6 +157,15 @@ def test_show_set_of_a_number_json_does_not_read_takes_it_as_the_number(text):
     assert json.loads(result.output)["overrides"] == {"optim.lr": 0.001}
 
 
+@pytest.mark.parametrize("text", ["optim.lr=Infinity", "optim.weight_decay=Infinity", "model.mlp_ratio=Infinity"])
+def test_show_set_of_an_infinite_number_is_a_bad_set_naming_it(text):
+    """JSON reads Infinity, and lr=inf passed `> 0`: every cell trained on NaN losses to a table of chance."""
+    result = invoke("show", "mad_vs_dropout", "--seeds", "1", "--set", text)
+    assert result.exit_code == 2, result.output
+    assert f"Error: --set {text.split('=')[0]}: {text.split('=')[0]}=inf is invalid: expected a finite number" \
+        in result.output, result.output
+
+
 def test_show_set_of_a_key_the_arms_set_warns_that_it_replaces_theirs():
     result = invoke("show", "mad_vs_dropout", "--set", "model.drop_rate=0.3", "--set", "optim.epochs=2")
     assert result.exit_code == 0, result.output
