@@ -156,6 +156,9 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
     if spec.search is not None and len(seeds) != 1:
         raise SpecError(f"--seeds {list(seeds)}: sweep {spec.name!r} is a search, which trains each sample "
                         "once: give one seed")
+    if spec.search is not None and len(data) > 1:   # `sweeps show` too, not only `sweeps run`, refuses it
+        raise SpecError(f"sweep {spec.name!r} is a search: give at most one --data "
+                        f"(got {', '.join(d.name for d in data)})")
     user = config_layer(_Doc("--set", None), (), dict(overrides or {}))
     if spec.search is not None:  # the sampler's value would silently replace it
         for key in user.values:

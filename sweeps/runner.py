@@ -157,9 +157,6 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     seeds = tuple(range(options.seeds)) if options.seeds else None
     plan = expand(spec, profile, data, seeds, options.overrides)
     check_pruner(spec)
-    if spec.kind == "search" and len(data) > 1:
-        raise SweepError(f"sweep {spec.name!r} is a search: give at most one --data "
-                         f"(got {', '.join(d.name for d in data)})")
     cpus = options.cpus_per_trial if options.cpus_per_trial is not None else profile.cpus_per_trial
     gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial
     if not cpus > 0:

@@ -196,6 +196,23 @@ def test_show_search_spec_with_an_unknown_pruner_is_refused(tmp_path):
     assert "unknown pruner 'medain'. Did you mean 'median'?" in result.output
 
 
+@pytest.mark.parametrize("command", ["show", "run"])
+def test_a_search_given_two_data_sets_is_refused_by_show_as_by_run(here, no_ray, command):
+    """`sweeps show tune --data A --data B` printed a plan that `sweeps run` then refused."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            (here / "faces" / split / label).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (16, 16), (60 * i, 0, 0)).save(here / "faces" / split / label / f"{i}.png")
+    result = invoke(command, "tune", "--data", "synthetic", "--data", f"imagefolder={here / 'faces'}",
+                    *(["--storage", here / "rr"] if command == "run" else []))
+    assert result.exit_code == 2, result.output
+    assert "sweep 'tune' is a search: give at most one --data (got synthetic, imagefolder)" in result.output
+    assert no_ray == []
+
+
 def test_run_seeds_zero_is_a_bad_seeds_parameter_before_ray_starts(here, no_ray):
     result = invoke("run", "mad_vs_dropout", "--seeds", "0")
     assert result.exit_code == 2, result.output
