@@ -80,6 +80,14 @@ class PreparedSweep:
     tracking_uri: str
     storage_path: Path
     options: RunOptions
+    source: str = ""                    # the NAME argument as given: a shipped name or a spec file's path
+
+    @property
+    def as_typed(self) -> str:
+        """The sweep as a command names it: a spec file's path, since its spec's name is no shipped sweep."""
+        import shlex
+
+        return shlex.quote(self.source or self.spec.name)
 
     @property
     def invocation_key(self) -> str:
@@ -187,7 +195,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
         raise SweepError(f"--storage {storage} is not writable ({exc.strerror or exc}): "
                          "give a folder this user can write (shared storage on a cluster)", "--storage") from exc
     return PreparedSweep(spec, profile, data, plan, float(cpus), float(gpus), max_concurrent, uri, storage,
-                         options)
+                         options, str(name_or_path))
 
 
 # --------------------------------------------------------------------------- Ray
@@ -485,7 +493,7 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
         if finished:
             log.warning("%s; every cell of the invocation is finished, so its table is of the data as it was: "
                         "`sweeps run %s --fresh` with the same --profile, --data and --set trains a new invocation "
-                        "on the data as it is now", change, prepared.spec.name)
+                        "on the data as it is now", change, prepared.as_typed)
             return
         if prepared.options.accept_changed_data:
             log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both", change)
@@ -494,7 +502,7 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             f"{change}: continuing would put results of two versions of the data into one table. The fingerprint "
             f"covers the label files and each image's size and modification time (a re-extracted or re-copied "
             f"archive changes it too), and how this version of the tool reads them. Start a new invocation on "
-            f"the data as it is now with `sweeps run {prepared.spec.name} --fresh` and the same --profile, --data "
+            f"the data as it is now with `sweeps run {prepared.as_typed} --fresh` and the same --profile, --data "
             f"and --set (the earlier runs stay recorded), or, if the data are the same, continue with "
             f"--accept-changed-data", option="--data")
 
@@ -1131,7 +1139,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
     if parent is not None and spec.kind == "search":
-        _check_search_restorable(spec.name, parent)
+        _check_search_restorable(spec.name, parent, prepared.as_typed)
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                              fingerprint_now)
@@ -1293,7 +1301,7 @@ def _interrupted_if_cut_short(client, parent_id: str):
         raise
 
 
-def _check_search_restorable(sweep: str, parent) -> None:
+def _check_search_restorable(sweep: str, parent, as_typed: str) -> None:
     """SweepError, before any data is decoded, when a search's saved Tune state cannot be read: the
     searcher's history and the pruner's view live only there, so a search cannot be continued from
     its checkpoints as a table's cells can, and starting it over must be the user's choice."""
@@ -1305,7 +1313,7 @@ def _check_search_restorable(sweep: str, parent) -> None:
         raise SweepError(f"the search {sweep!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
                          f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as when "
                          f"a driver is killed while Tune writes it. Start the search over with "
-                         f"`sweeps run {sweep} --fresh` (a new MLflow parent run; this one's trials stay recorded)")
+                         f"`sweeps run {as_typed} --fresh` (a new MLflow parent run; this one's trials stay recorded)")
 
 
 def unreadable_tune_state(experiment: Path) -> str | None:

@@ -529,13 +529,14 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
     parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
     children = [_child("r1", "d569920c0000aaaa")]
     check = sweeps.runner.check_data_unchanged
+    assert prepared.as_typed.endswith(".yaml"), "a spec file's command names its path: its name is no shipped sweep"
     check(prepared, parent, children, lambda child: "d569920c0000aaaa")   # unchanged: goes on
     check(prepared, parent, children, lambda child: None)                 # a cell this run does not plan
     check(prepared, parent, [], lambda child: "8707b1650000bbbb")         # nothing trained yet: goes on
     with pytest.raises(SweepError, match=r"the data set 'rafdb' at /data/RAF-DB/basic differs from the one run r1 "
                                          r"of invocation p0123 of 'bad' trained on \(fingerprint d569920c0000 then, "
-                                         r"8707b1650000 now\).*`sweeps run bad --fresh` and the same --profile, "
-                                         r"--data and --set.*--accept-changed-data"):
+                                         r"8707b1650000 now\).*`sweeps run " + re.escape(prepared.as_typed)
+                                         + r" --fresh` and the same --profile, --data and --set.*--accept-changed-data"):
         check(prepared, parent, children, lambda child: "8707b1650000bbbb")
     accepting = dataclasses.replace(prepared, options=dataclasses.replace(prepared.options, accept_changed_data=True))
     with caplog.at_level("WARNING", logger="sweeps.runner"):

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -327,8 +328,8 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
         m.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
         rerun = run_sweep(prepare(path, options))
     assert rerun.status == "completed" and rerun.parent_run_id == first.parent_run_id
-    assert ("differs from the one run" in caplog.text and "its table is of the data as it was: `sweeps run tiny "
-            "--fresh`" in caplog.text)
+    assert ("differs from the one run" in caplog.text and "its table is of the data as it was: "
+            f"`sweeps run {path} --fresh`" in caplog.text)
     more = dataclasses.replace(options, seeds=2)
     with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
                                          r"invocation .* trained on"):
@@ -419,9 +420,10 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     kept = runner.marks_file_of(tmp_path / "ray_results", "tiny_search", outcome.parent_run_id)
     kept.write_text(json.dumps([[pruned.info.run_id, "ended", 0]]))
     monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
+    path = spec_file(SEARCH_SPEC, "tiny_search")   # the way out names the file: tiny_search is no shipped sweep
     with pytest.raises(SweepError, match=rf"(?s)search 'tiny_search' .* cannot be continued.*{state.name}.*"
-                                         r"sweeps run tiny_search --fresh"):
-        run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+                                         rf"sweeps run {re.escape(str(path))} --fresh"):
+        run_sweep(prepare(path, options))
     assert client.get_run(pruned.info.run_id).data.tags[schema.TAG_STATUS] == "pruned" and not kept.exists()
     # `--fresh`, the way out, leaves the invocation behind: its kept marks are made before the new one starts
     client.set_tag(pruned.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
