@@ -98,3 +98,10 @@ def test_compile_mode_must_be_one_torch_compile_knows():
 def test_parse_value_reads_json_and_falls_back_to_text():
     assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
     assert parse_value("None") is None and parse_value("mad") == "mad" and parse_value("[1, 2]") == [1, 2]
+
+
+def test_a_list_key_given_a_comma_separated_string_shows_it_as_a_list():
+    # --set optim.milestones=3,7 reads as the string "3,7": the error shows what to type instead
+    with pytest.raises(ConfigError, match=r"optim.milestones='3,7' is invalid: expected a list, e\.g\. "
+                                          r"optim.milestones=\[3,7\]"):
+        from_flat({"optim.milestones": "3,7"})

@@ -238,7 +238,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         return _coerce(key, value, inner[0])
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}={value!r} is invalid: expected a list")
+            example = f"[{value}]" if isinstance(value, str) and "," in value else "[15, 30]"
+            raise ConfigError(f"{key}={value!r} is invalid: expected a list, e.g. {key}={example}")
         return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
     if annotation is bool:
         if isinstance(value, bool):
