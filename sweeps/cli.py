@@ -186,7 +186,10 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         click.echo(f"sweep {prepared.spec.name} stopped (Ctrl-C, or a second stop signal); "
                    f"`{_command_again('run', name, kw)}` continues it (or starts it, if it had not begun)", err=True)
         sys.exit(130)
-    counts = ", ".join(f"{v} {k}" for k, v in outcome.counts.items() if v)
+    from sweeps.schema import seen_under
+
+    # a cell still tagged running when the invocation stopped is interrupted, as `sweeps status` calls it
+    counts = ", ".join(f"{v} {seen_under(k, outcome.status)}" for k, v in outcome.counts.items() if v)
     click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "
                f"({counts or 'no cells'}; {outcome.skipped_cells} already done before). "
                f"MLflow parent run {outcome.parent_run_id}.")

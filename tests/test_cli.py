@@ -266,6 +266,20 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     assert "Aborted!" not in result.output
 
 
+def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(here, monkeypatch):
+    """Ctrl-C while trials train: nothing is running any more, and `sweeps status` says "interrupted"."""
+    from sweeps.runner import SweepOutcome
+
+    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
+        "0123456789abcdef", "1", "interrupted", {"completed": 2, "pruned": 0, "failed": 0, "running": 2}, 54.0))
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == 1, result.output
+    assert "sweep tiny_cli interrupted in 54 s (2 completed, 2 interrupted; 0 already done before)" in result.output
+    assert "running" not in result.output
+
+
 def test_status_with_an_unsupported_store_says_what_would_be_right(here):
     result = invoke("status", "--tracking-uri", "mlruns")
     assert result.exit_code == 2 and "Traceback" not in result.output
