@@ -485,7 +485,8 @@ def _planned_cells(client, run_id: str) -> int | None:
         with tempfile.TemporaryDirectory() as tmp:
             path = client.download_artifacts(run_id, "plan.json", tmp)
             plan = json.loads(Path(path).read_text())
-        return len(plan.get("cells", [])) or None
+        # a table's cells; a search's planned trials (its plan has no cells)
+        return len(plan.get("cells", [])) or (plan.get("search") or {}).get("num_samples") or None
     except Exception:  # an invocation that died before writing its plan
         return None
 

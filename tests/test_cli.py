@@ -394,6 +394,20 @@ def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(her
     assert f"tiny_cli: {shown} (profile" in result.output and f"  {line}\n" in result.output, result.output
 
 
+@pytest.mark.parametrize("plan, planned", [({"cells": [{"cell_id": "a"}, {"cell_id": "b"}]}, 2),
+                                            ({"cells": [], "search": {"num_samples": 16}}, 16), ({"cells": []}, None)])
+def test_status_counts_a_searchs_trials_against_its_planned_number_as_a_tables_cells(tmp_path, plan, planned):
+    # a search's plan has no cells: its status said "3 completed, 2 running, ..." of an unknown number of trials
+    from sweeps.cli import _planned_cells
+
+    class Client:
+        def download_artifacts(self, run_id, path, dst):
+            (Path(dst) / path).write_text(json.dumps(plan))
+            return str(Path(dst) / path)
+
+    assert _planned_cells(Client(), "r") == planned
+
+
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     from mlflow.tracking import MlflowClient
 
