@@ -195,6 +195,8 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
                f"MLflow parent run {outcome.parent_run_id}.")
     if outcome.status == "completed":
         where = f" --tracking-uri {shlex.quote(kw['tracking_uri'])}" if kw.get("tracking_uri") else ""
+        if outcome.report_dir is not None:   # also logged to the parent run, under tables/ and figures/
+            click.echo(f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {outcome.report_dir}")
         click.echo(f"Next: sweeps table {prepared.spec.name} --run {outcome.parent_run_id[:8]} --format latex{where}")
     else:
         click.echo(f"Continue with: {_command_again('resume', name, kw)}")

@@ -280,6 +280,21 @@ def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_st
     assert "running" not in result.output
 
 
+def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(here, monkeypatch):
+    # every completed sweep writes all its tables and figures to <storage>/<sweep>-<run>-report/; nothing said so
+    from sweeps.runner import SweepOutcome
+
+    report = here / "rr" / "tiny_cli-01234567-report"
+    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
+        "0123456789abcdef", "1", "completed", {"completed": 2, "pruned": 0, "failed": 0, "running": 0}, 9.0,
+        report_dir=report))
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == 0, result.output
+    assert f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {report}" in result.output
+
+
 def test_status_with_an_unsupported_store_says_what_would_be_right(here):
     result = invoke("status", "--tracking-uri", "mlruns")
     assert result.exit_code == 2 and "Traceback" not in result.output
