@@ -6,6 +6,7 @@ the sweep that ran — also for a user's spec file that has since moved or chang
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import tempfile
@@ -97,7 +98,9 @@ def _value_text(raw: Any) -> str:
 
 
 def caption_facts(runs: SweepRuns, spec: SweepSpec) -> CaptionFacts:
-    return CaptionFacts.from_runs(runs, title=spec.title, caption=spec.caption)
+    facts = CaptionFacts.from_runs(runs, title=spec.title, caption=spec.caption)
+    # a search's rows are its trials, not arms of the spec
+    return dataclasses.replace(facts, row_header="Trial") if spec.kind == "search" else facts
 
 
 def publish(sweep: str, tracking_uri: str, parent_run_id: str, out_dir: str | Path,

@@ -526,3 +526,15 @@ def test_csv_writes_a_delta_of_float_noise_as_zero_not_minus_zero():
                       baseline="A")
     rows = list(csv.DictReader(io.StringIO(TF.render(t, "csv"))))
     assert [r["delta_pct"] for r in rows if r["row"] == "B"] == ["0"]
+
+
+def test_a_searchs_table_heads_its_rows_trial_and_a_tables_arm():
+    # a search's rows are its trials ("trial 1a2b3c4d (lr ..., depth 2)"): its table headed them "Arm"
+    from types import SimpleNamespace
+
+    from search_spaces import load
+    from sweeps.report import caption_facts
+
+    runs = SimpleNamespace(sweep="s", parent=T.ParentRun("r", "n", "completed", 0, {}))
+    assert caption_facts(runs, load("tune")).row_header == "Trial"
+    assert caption_facts(runs, load("mad_vs_dropout")).row_header == "Arm"
