@@ -1389,15 +1389,18 @@ def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
                             and (named_epoch is None or epoch > named_epoch)), key=lambda c: c[:2])
             if newer:
                 epoch, _, path = newer[-1]
+                # the named one still there, only older: an ordinary stop (Ctrl-C) after the worker wrote its next
+                # checkpoint and before Tune's state named it; gone: a driver killed while Tune deleted it
+                level = logging.INFO if named.exists() and not (named / STAND_IN_NOTE).is_file() else logging.WARNING
                 if (named / STAND_IN_NOTE).is_file():   # put there by an earlier resume: holds nothing else
                     shutil.rmtree(named)
                 elif named.exists():
                     named.rename(named.with_name(f"{named.name}.superseded-{int(time.time())}"))
                 path.rename(named)
-                log.warning("Tune experiment %s names checkpoint %s of trial %s (%s); the trial's newer checkpoint "
-                            "%s (after epoch %d) takes its place, and the trial resumes from it", experiment,
-                            named.name, trial.get("trial_id"),
-                            "gone" if named_epoch is None else f"after epoch {named_epoch}", path.name, epoch)
+                log.log(level, "Tune experiment %s names checkpoint %s of trial %s (%s); the trial's newer "
+                               "checkpoint %s (after epoch %d) takes its place, and the trial resumes from it",
+                        experiment, named.name, trial.get("trial_id"),
+                        "gone" if named_epoch is None else f"after epoch {named_epoch}", path.name, epoch)
             elif not named.exists():
                 named.mkdir(parents=True)
                 (named / STAND_IN_NOTE).write_text(
