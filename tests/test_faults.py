@@ -712,6 +712,7 @@ def test_search_resumed_after_its_trials_checkpoint_was_lost_continues_from_its_
         shutil.rmtree(named)
     saved_epoch = json.loads((newest / trainable.CELL_FILE).read_text())["epoch"]
 
+    caplog.set_level(logging.INFO, logger="sweeps.runner")   # an older named checkpoint left is said at info
     again = run_sweep(prepare(str(spec), options))
     assert again.status == "completed" and again.parent_run_id == first.parent_run_id
     assert "takes its place" in caplog.text and "Trial task failed" not in caplog.text
