@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from transfer_core.config import (ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig, config_keys,
                                   from_flat, unknown_key_message)
 
-from search_spaces.yaml_doc import (_SCI_FLOAT_RE, FrozenMap, SpecError, _Doc, _freeze, _type_name,
+from search_spaces.yaml_doc import (FrozenMap, SpecError, _Doc, _freeze, _type_name,
                                     expect_mapping, format_path)
 
 __all__ = ["Layer", "config_layer", "apply", "check_config_key", "normalise_value", "field_type",
@@ -34,8 +34,9 @@ RESERVED_KEYS = {
 }
 SECTIONS = ("model", "data", "optim")
 _ERROR_KEY_RE = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])?(?:=| is )")
-# numbers JSON does not read (.001, 5., +0.1): --set optim.lr=.001 was "'.001' is invalid: expected a number"
-_DECIMAL_RE = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)$")
+# a number as text: what YAML 1.2 reads as a float and PyYAML as a string (1e-4), and what JSON does not read
+# (.001, 5., +0.1: --set optim.lr=.001 was "'.001' is invalid: expected a number")
+_NUMBER_TEXT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def _annotations() -> dict[str, Any]:
@@ -79,7 +80,7 @@ def normalise_value(doc: _Doc, path: tuple, key: str, value: Any) -> Any:
         raise doc.error(path, f"{key}={value!r} is a boolean: YAML reads off/on/yes/no/true/false as "
                               f"booleans; quote the word (e.g. \"off\") to give a string")
     if kind is float:
-        if isinstance(value, str) and (_SCI_FLOAT_RE.match(value.strip()) or _DECIMAL_RE.match(value.strip())):
+        if isinstance(value, str) and _NUMBER_TEXT_RE.match(value.strip()):
             return float(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)

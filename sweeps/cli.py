@@ -326,7 +326,8 @@ def _require_store(uri: str) -> None:
     MLflow's retries for a server that does not answer."""
     from sweeps import tracking
 
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+    database = tracking.sqlite_path(uri)
+    if database is not None and not database.exists():
         raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
     if not tracking.reachable(uri):
         raise click.ClickException(f"MLflow tracking server {uri} is unreachable (no answer to /health): start it, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -79,7 +78,7 @@ def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam]) -> tup
         names = {k: k for k in space}
     first = children.drop_duplicates("arm")
     done = children[children["status"] == schema.STATUS_COMPLETED].groupby("arm")["best_val_acc"].max()
-    ranked = sorted(done.index, key=lambda arm: (-done[arm] if pd.notna(done[arm]) else math.inf))
+    ranked = list(done.sort_values(ascending=False, kind="stable").index)   # one without a value last
     rows = ranked + [a for a in first["arm"] if a not in done.index]
     notes = {}
     for row in first.itertuples(index=False):

@@ -211,14 +211,14 @@ def check_address(address: str | None, timeout: float = 5.0) -> None:
     itself retries a silent address for about 13 minutes (20 attempts of ~40 s) and prints only its C++
     warnings meanwhile (observed: still waiting when killed after 10 minutes). "auto", "local" and no
     address are left to Ray, which answers those at once."""
-    option = "--address" if address else "RAY_ADDRESS"
+    option, usage = ("--address", "--address") if address else ("RAY_ADDRESS", None)   # usage: the option at fault
     address = address or os.environ.get("RAY_ADDRESS")
     if not address or address in ("auto", "local"):
         return
     host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise SweepError(f"{option} {address!r} is not HOST:PORT (e.g. 10.0.0.10:6379, the head's GCS port) "
-                         "or 'auto'", option if option == "--address" else None)
+                         "or 'auto'", usage)
     import socket
 
     try:
@@ -226,8 +226,7 @@ def check_address(address: str | None, timeout: float = 5.0) -> None:
     except OSError as exc:
         raise SweepError(f"{option} {address}: nothing answers there ({exc.strerror or exc}). Start the cluster "
                          "(`ray up cluster.yaml`, or `ray start --head` on its head) or give its head's address "
-                         "(HOST:6379 by default; 'auto' on a node of the cluster)",
-                         option if option == "--address" else None) from exc
+                         "(HOST:6379 by default; 'auto' on a node of the cluster)", usage) from exc
 
 
 def connect_ray(address: str | None) -> None:
@@ -350,9 +349,9 @@ def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: f
     marker = storage / f".seen-by-every-node-{uuid.uuid4().hex}"
     marker.write_text("a sweep's driver checks that every node sees its --storage; deleted at once\n")
     paths = {"--storage": (str(marker), str(storage))}
-    if tracking_uri.startswith("sqlite:///"):
-        database = tracking_uri[len("sqlite:///"):]
-        paths["--tracking-uri"] = (database, tracking_uri)
+    database = tracking.sqlite_path(tracking_uri)
+    if database is not None:
+        paths["--tracking-uri"] = (str(database), tracking_uri)
 
     def seen(paths: dict) -> dict:   # defined here, so Ray ships it by value: no import of this module there
         import os

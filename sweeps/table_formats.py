@@ -344,8 +344,7 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
     for (r, c, m), cell in table.cells.items():
         d = table.deltas.get((r, c)) if m == table.metric else None
         rec = {"row": r, "row_note": table.row_notes.get(r, ""), "column": c, "metric": m, "state": cell.state,
-               "n": cell.n,
-               "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
+               "n": cell.n, "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
                "std_pct": _pct_or_none(cell.summary.std), "best": cell.best,
                "bold": (r, c, m) in bold, "tied_with_best": cell.tied,
                "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),

@@ -437,9 +437,9 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 top = max(x.summary.mean for x in contenders)
                 bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
             else:   # the rows chosen on validation, whatever their number under this metric
-                chosen = [selection[(r, c)] for r in rows if (r, c) in selection]
-                bests = [x for x in contenders if chosen and (x.row, c) in selection
-                         and _same_mean(selection[(x.row, c)], max(chosen))]
+                chosen = max((v for (r, col), v in selection.items() if col == c), default=None)
+                bests = [x for x in contenders if (x.row, c) in selection
+                         and _same_mean(selection[(x.row, c)], chosen)]
                 if not bests:   # the chosen trial lacks this metric: no other takes its place
                     continue
             for x in contenders:   # an incomplete cell beside complete ones is neither best nor tested

@@ -70,6 +70,11 @@ class TrackingError(RuntimeError):
 
 # --------------------------------------------------------------------------- store
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///PATH` store; None for a server."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
 def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else MLflow's default sqlite DB in the working
     directory; relative sqlite paths become absolute, since trials run in their own directories."""
@@ -88,10 +93,11 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
     elif "://" not in uri:
         raise TrackingError(f"tracking URI {uri!r} is not supported: use sqlite:///PATH/mlflow.db "
                             "or http://HOST:PORT of an MLflow server (the file store is retired in MLflow 3)")
-    if uri.startswith("sqlite:///") and Path(uri[len("sqlite:///"):]).is_dir():   # else ~100 s of retries, a traceback
+    database = sqlite_path(uri)
+    if database is not None and database.is_dir():   # else ~100 s of SQLAlchemy's retries, then a traceback
         raise TrackingError(f"tracking URI {uri!r} names a folder, not a database file: give the file in it, "
                             f"e.g. {uri.rstrip('/')}/mlflow.db")
-    if uri.startswith("sqlite:///") and not _sqlite_or_empty(Path(uri[len("sqlite:///"):])):   # else a traceback
+    if database is not None and not _sqlite_or_empty(database):   # else a traceback
         raise TrackingError(f"tracking URI {uri!r} names a file that is not an SQLite database: give the MLflow "
                             "database file (e.g. sqlite:///mlflow.db), or a path where none exists yet to create one")
     return uri
@@ -102,9 +108,7 @@ def _sqlite_or_empty(path: Path) -> bool:
     try:
         with path.open("rb") as handle:
             head = handle.read(16)
-    except FileNotFoundError:
-        return True
-    except OSError:   # unreadable: SQLite's own error says why
+    except OSError:   # missing: SQLite makes it; unreadable: SQLite's own error says why
         return True
     return head in (b"", b"SQLite format 3\x00")
 
@@ -119,8 +123,8 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingError(f"MLflow tracking server {uri} is unreachable ({exc}); start it "
                                 "(mlflow server --host 127.0.0.1 ...) or pass another --tracking-uri") from exc
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).parent
+    elif (database := sqlite_path(uri)) is not None:
+        folder = database.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise TrackingError(f"cannot write the MLflow database in {folder}: the folder is missing or "
                                 "not writable; pass --tracking-uri sqlite:////writable/path/mlflow.db")
@@ -164,9 +168,8 @@ def wait_for_tracking(uri: str, wait_s: float, poll_s: float = 1.0) -> None:
 
 def artifact_root(uri: str) -> str | None:
     """Beside a sqlite DB, `mlartifacts/`; a server decides for itself (None)."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
-    return None
+    database = sqlite_path(uri)
+    return None if database is None else (database.parent / "mlartifacts").as_uri()
 
 
 def client_for(uri: str) -> MlflowClient:

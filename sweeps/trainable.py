@@ -43,7 +43,7 @@ from ray import tune
 
 from sweeps import schema
 from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
-                             find_trial_run, wait_for_tracking, wait_s_from_env)
+                             find_trial_run, sqlite_path, wait_for_tracking, wait_s_from_env)
 from transfer_core.config import config_hash, from_flat, to_flat
 from transfer_core.metrics import confusion_report
 
@@ -210,10 +210,11 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
                             cell_id=cell["cell_id"], run_name=cell["run_name"])
     splits = datasets[cell["data_key"]]
     uri, wait_s = context["tracking_uri"], wait_s_from_env()
-    if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):]):
+    database = sqlite_path(uri)
+    if database is not None and not database.exists():
         # the driver created it before any trial: this node has a disk of its own (opening it would create an
         # empty database here, and fail with "No Experiment with id=...")
-        raise TrackingError(f"the MLflow database {uri[len('sqlite:///'):]} is not on this node "
+        raise TrackingError(f"the MLflow database {database} is not on this node "
                             f"({socket.gethostname()}, {_node_id()}): a sqlite store is a file on the driver's "
                             "machine. On a cluster, pass --tracking-uri http://HOST:5000, an MLflow server every "
                             "node reaches")
