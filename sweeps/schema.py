@@ -21,9 +21,11 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
           summaries, updated every epoch: SUMMARY_METRICS
   artifacts history.json, confusion_matrix.json (selected epoch: raw and row-normalised, class
          names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells: the
-         weights after the last epoch (they score final_test_acc; sel_* metrics are of epoch sel_epoch,
-         which may be earlier), and model/attention.npz (transfer_core.attention.attention_record of
-         those weights: the attention grid's faces and fused LANet maps)
+         weights after the last epoch (they score final_test_acc), and model/attention.npz
+         (transfer_core.attention.attention_record of those weights: the attention grid's faces and
+         fused LANet maps); model_selected/state_dict.pt + config.json: the weights of epoch sel_epoch,
+         chosen on validation, which score the sel_* metrics (the same as model/ when sel_epoch is the
+         last; absent for a cell that resumed from a checkpoint saved before checkpoints kept them)
 Accuracies are fractions in [0, 1]; tables show percent.
 """
 
@@ -87,6 +89,8 @@ ARTIFACT_MODEL_DIR = "model"
 ARTIFACT_MODEL_STATE = "model/state_dict.pt"
 ARTIFACT_MODEL_CONFIG = "model/config.json"
 ARTIFACT_MODEL_ATTENTION = "model/attention.npz"   # transfer_core.attention.attention_record of the logged weights
+ARTIFACT_SELECTED_MODEL_DIR = "model_selected"   # the weights of epoch sel_epoch, which score sel_test_acc
+ARTIFACT_SELECTED_MODEL_STATE = "model_selected/state_dict.pt"
 ARTIFACT_SPEC = "spec.yaml"
 ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images
 

@@ -470,25 +470,35 @@ class CellRun:
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, EPOCH_MARKER)}
 
     def complete(self, history_payload: Mapping, confusion_payload: Mapping, model_state: Mapping | None,
-                 config_flat: Mapping[str, Any], attention: Mapping[str, Any] | None = None) -> None:
+                 config_flat: Mapping[str, Any], attention: Mapping[str, Any] | None = None,
+                 selected_state: Mapping | None = None) -> None:
         """Artifacts of a finished cell, then FINISHED with status completed.
 
+        model_state: the last epoch's weights (model/); selected_state: those of the epoch chosen on
+        validation, which score sel_test_acc (model_selected/; the same weights when it is the last).
         attention: transfer_core.attention.attention_record of `model_state`, logged beside it."""
+        log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
+        log_json_artifact(self.client, self.run_id, schema.ARTIFACT_CONFUSION, confusion_payload)
+        if model_state is not None:
+            self._log_model(schema.ARTIFACT_MODEL_DIR, model_state, config_flat, attention)
+        if selected_state is not None:
+            self._log_model(schema.ARTIFACT_SELECTED_MODEL_DIR, selected_state, config_flat)
+        self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
+        self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+    def _log_model(self, artifact_dir: str, weights: Mapping, config_flat: Mapping[str, Any],
+                   attention: Mapping[str, Any] | None = None) -> None:
+        """state_dict.pt and config.json (a flat TrialConfig): what transfer_core.models.trained_model loads."""
         import torch
 
         from transfer_core.attention import save_record
 
-        log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
-        log_json_artifact(self.client, self.run_id, schema.ARTIFACT_CONFUSION, confusion_payload)
-        if model_state is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                torch.save(dict(model_state), Path(tmp) / "state_dict.pt")
-                (Path(tmp) / "config.json").write_text(json.dumps(dict(config_flat), indent=2))
-                if attention is not None:
-                    save_record(attention, Path(tmp) / Path(schema.ARTIFACT_MODEL_ATTENTION).name)
-                self.client.log_artifacts(self.run_id, tmp, schema.ARTIFACT_MODEL_DIR)
-        self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
-        self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(dict(weights), Path(tmp) / "state_dict.pt")
+            (Path(tmp) / "config.json").write_text(json.dumps(dict(config_flat), indent=2))
+            if attention is not None:
+                save_record(attention, Path(tmp) / Path(schema.ARTIFACT_MODEL_ATTENTION).name)
+            self.client.log_artifacts(self.run_id, tmp, artifact_dir)
 
 
 def _latest_child(client: MlflowClient, experiment_id: str, parent_run_id: str, tag: str, value: str):

@@ -196,7 +196,7 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
 
 def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}."""
-    from transfer_core.engine import History, fit, save_state   # torch: in the trial's process only
+    from transfer_core.engine import History, fit, save_state, selected_model_state   # torch: in the trial only
 
     context, cell = config["context"], config["cell"]
     trial = trial_config(config)
@@ -277,8 +277,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
             saved = snapshot()
             # not fsynced: Tune copies the folder into storage at once, and that copy is the checkpoint
             state_bytes = save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False).stat().st_size
-            if record["epoch"] >= trial.optim.epochs:
-                last_state["model"] = saved["model"]   # the weights to log: no second copy of the state
+            if record["epoch"] >= trial.optim.epochs:   # the weights to log: no second copy of the state
+                last_state["model"], last_state["selected"] = saved["model"], selected_model_state(saved)
             (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage
         pace.taken(started, time.monotonic(), state_bytes)
@@ -295,10 +295,17 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         confusion["epoch"] = selected["epoch"]
     # every attempt that trains an epoch checkpoints its last one (CheckpointPace), which keeps its weights;
     # resumed after its last epoch (died before completing): the weights are the checkpoint's
-    model_state = last_state["model"] if "model" in last_state else (state or {}).get("model")
+    trained_last = "model" in last_state
+    if not trained_last and state is not None:
+        last_state.update(model=state["model"], selected=selected_model_state(state))
+    model_state, selected_state = last_state.get("model"), last_state.get("selected")
+    if model_state is not None and selected_state is None:
+        log.warning("cell %s: the weights of epoch %d, chosen on validation, were not kept (it resumed from a "
+                    "checkpoint saved before checkpoints kept them): only the last epoch's model is logged",
+                    identity.run_name, selected["epoch"])
     attention = _attention_record(trial, model_state, splits, identity.run_name) if model_state is not None else None
-    run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention)
-    if "model" not in last_state and history.records:   # resumed after its last epoch: Tune needs one result
+    run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention, selected_state)
+    if not trained_last and history.records:   # resumed after its last epoch: Tune needs one result
         tune.report(epoch_metrics(history.records[-1], history.summary()))
 
 

@@ -77,6 +77,23 @@ def _children(tracking_uri, outcome):
                                       filter_string=f"tags.`{schema.TAG_PARENT}` = '{outcome.parent_run_id}'")
 
 
+def _reloaded_test_acc(client, run_id: str, artifact_dir: str, tmp_path) -> float:
+    """Test accuracy of a logged model, loaded as a user would: its state_dict.pt and config.json."""
+    import torch
+
+    from transfer_core.config import from_flat
+    from transfer_core.data import build_eval_loader, load_splits
+    from transfer_core.engine import evaluate
+    from transfer_core.models import trained_model
+
+    folder = Path(client.download_artifacts(run_id, artifact_dir, str(tmp_path / run_id / artifact_dir)))
+    config = from_flat(json.loads((folder / "config.json").read_text()))
+    model = trained_model(config.model, torch.load(folder / "state_dict.pt", weights_only=True))
+    splits = load_splits(config.data, config.model.image_size)
+    loader = build_eval_loader(splits.test, config.data, config.model.image_size, 128, False)
+    return evaluate(model, loader, len(splits.class_names), torch.device("cpu"))["acc"]
+
+
 def test_table_sweep_records_parent_children_metrics_and_models(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # Tune's loggers as in the CLI
@@ -110,6 +127,11 @@ def test_table_sweep_records_parent_children_metrics_and_models(
             faces, maps, picks = record["faces"], record["maps"], record["picks"]
         assert faces.dtype == np.uint8 and faces.shape[0] == len(picks) == 7 and maps.shape == faces.shape[:3]
         assert 0.0 <= maps.min() and maps.max() <= 1.0
+        # the model the table's number is of: reloaded, it scores the run's sel_test_acc on the test split
+        assert _reloaded_test_acc(client, run.info.run_id, schema.ARTIFACT_SELECTED_MODEL_DIR, tmp_path) == \
+            pytest.approx(run.data.metrics["sel_test_acc"], abs=1e-12)
+        assert _reloaded_test_acc(client, run.info.run_id, schema.ARTIFACT_MODEL_DIR, tmp_path) == \
+            pytest.approx(run.data.metrics["final_test_acc"], abs=1e-12)
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags[schema.TAG_STATUS] == "completed"
     assert parent.data.tags[schema.TAG_SYNTHETIC] == "true"

@@ -5,7 +5,8 @@ through `on_epoch(record, state)`: it reports the epoch's metrics, saves `state(
 and may return True to stop (a pruner's decision). `state()` is a plain dict of tensors and python
 values (loadable with `torch.load(..., weights_only=True)`) holding model, optimizer, scheduler, all
 RNG states, the epoch and the history, so that `fit(config, resume_from=state)` continues to the same
-result as an uninterrupted run on the CPU.
+result as an uninterrupted run on the CPU. It also keeps the weights of the epoch chosen on validation
+when that is not its own epoch (`selected_model_state`): the model that scores `sel_test_acc`.
 
 Model selection is explicit (DESIGN.md "Honest evaluation"): `sel_*` is the test score at the epoch
 with the best validation accuracy; `best_test_*` is the best test epoch as the FER literature reports.
@@ -294,8 +295,12 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         compiled = torch.compile(model, mode=None if config.compile == "default" else config.compile)
     history = History(class_names=tuple(data.class_names))
     start_epoch = 0
+    # the weights of the epoch chosen on validation, for the states handed to on_epoch (None: not known,
+    # a state saved before states held them); no copy is kept for a caller that takes no state
+    selected: Mapping[str, torch.Tensor] | None = None
     if resume_from is not None:
         start_epoch = _restore(resume_from, config, model, optimizer, scheduler, history)
+        selected = selected_model_state(resume_from)
         log.info("resuming %s at epoch %d", config.model.stem, start_epoch + 1)
 
     train_loader = build_train_loader(data.train, config.data, config.model.image_size,
@@ -323,7 +328,10 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch + 1, config.optim.epochs,
                  record["train_loss"], record.get("val_acc", float("nan")), record["test_acc"])
         if on_epoch is not None:
-            snapshot = lambda: make_state(config, model, optimizer, scheduler, history)  # noqa: E731
+            # on the model's device (a GPU copies in place); without validation every epoch is its own choice
+            if val_loader is not None and history.summary()["sel_epoch"] == epoch + 1:
+                selected = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            snapshot = lambda: make_state(config, model, optimizer, scheduler, history, selected)  # noqa: E731
             if on_epoch(record, snapshot):
                 history.stopped_early = epoch + 1 < config.optim.epochs
                 break
@@ -346,11 +354,16 @@ def _cpu_copy(value: Any) -> Any:
 STATE_SECTIONS = ("config", "epoch", "model", "optimizer", "scheduler", "rng", "history")
 
 
-def make_state(config: TrialConfig, model, optimizer, scheduler, history: History) -> dict:
+def make_state(config: TrialConfig, model, optimizer, scheduler, history: History,
+               selected_model: Mapping[str, torch.Tensor] | None = None) -> dict:
     """Everything needed to continue after the last finished epoch; plain types only. A copy: training
     on after it was taken changes nothing in it (optimizer.state_dict() and the history are live views,
-    updated in place by later steps and epochs)."""
-    return {
+    updated in place by later steps and epochs).
+
+    selected_model: the weights of the epoch chosen on validation (History.summary's sel_epoch), kept
+    as `selected_model` with its `selected_epoch` when that is an earlier epoch than the state's (when
+    it is the state's own, `model` holds them); read back with `selected_model_state`."""
+    state = {
         "format": STATE_FORMAT,
         "config": to_flat(config),
         "epoch": history.records[-1]["epoch"] if history.records else 0,
@@ -360,6 +373,24 @@ def make_state(config: TrialConfig, model, optimizer, scheduler, history: Histor
         "rng": _rng_state(),
         "history": {"records": [dict(r) for r in history.records], "class_names": list(history.class_names)},
     }
+    chosen = history.summary().get("sel_epoch")
+    if selected_model is not None and chosen is not None and chosen != state["epoch"]:
+        state["selected_model"], state["selected_epoch"] = _cpu_copy(selected_model), chosen
+    return state
+
+
+def selected_model_state(state: Mapping[str, Any]) -> Mapping[str, torch.Tensor] | None:
+    """The model weights of `state`'s epoch chosen on validation, those that score its `sel_test_acc`:
+    `model` when that is the state's own epoch, else the `selected_model` kept beside it; None when no
+    epoch is done, or the chosen epoch's weights were not kept (a state saved before states kept them,
+    or resumed from one)."""
+    records = state["history"]["records"]
+    if not records:
+        return None
+    chosen = History(records=list(records)).summary()["sel_epoch"]
+    if chosen == state["epoch"]:
+        return state["model"]
+    return state.get("selected_model") if state.get("selected_epoch") == chosen else None
 
 
 def check_state_config(state: Mapping, config: TrialConfig) -> None:
