@@ -196,6 +196,9 @@ def make_pruner(spec: Mapping[str, Any]) -> BasePruner:
         if key in hints and not _accepts(hints[key], value):
             raise PrunerSpecError(f"pruner {name!r}, argument {key!r}: expected {_hint_name(hints[key])}, "
                                   f"got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and math.isnan(value):   # every comparison with it is false: never prunes
+            raise PrunerSpecError(f"pruner {name!r}, argument {key!r}: NaN is not a number to compare with; "
+                                  "give a number, or leave the argument out")
     try:
         return factory(**kwargs)
     except PrunerSpecError:

@@ -116,6 +116,17 @@ def test_make_pruner_hyperband_refuses_at_build_what_would_fail_or_never_prune_m
         make_pruner({"type": "hyperband", **args})
 
 
+@pytest.mark.parametrize("args", [{"type": "threshold", "lower": float("nan")},
+                                  {"type": "threshold", "upper": float("nan")},
+                                  {"type": "patient", "wrapped": {"type": "median"}, "patience": 2,
+                                   "min_delta": float("nan")}])
+def test_make_pruner_refuses_nan_which_compares_false_with_everything_and_never_prunes(args):
+    key = next(k for k, v in args.items() if isinstance(v, float))
+    with pytest.raises(PrunerSpecError, match=rf"^pruner '{args['type']}', argument '{key}': NaN is not a number "
+                                              r"to compare with; give a number, or leave the argument out$"):
+        make_pruner(args)
+
+
 def test_make_pruner_wrong_type_names_the_expected_type():
     with pytest.raises(PrunerSpecError, match=r"^pruner 'median', argument 'n_warmup_steps': expected int, "
                                               r"got str '2'$"):
