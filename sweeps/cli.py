@@ -58,12 +58,16 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict:
-    overrides = {}
+    overrides, given = {}, {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{value!r} is not KEY=VALUE (e.g. optim.epochs=3)", param_hint="--set")
-        overrides[key.strip()] = parse_value(text)
+        key = key.strip()
+        if key in overrides:   # as a spec refuses a key twice: which one was meant is not for us to guess
+            raise click.BadParameter(f"{key} is set twice ({given[key]}, then {text}): give each key once",
+                                     param_hint="--set")
+        overrides[key], given[key] = parse_value(text), text
     return overrides
 
 

@@ -78,6 +78,10 @@ def sqlite_path(uri: str) -> Path | None:
 def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else MLflow's default sqlite DB in the working
     directory; relative sqlite paths become absolute, since trials run in their own directories."""
+    if option is not None and not option.strip():   # `--tracking-uri "$UNSET_VAR"`: not the default store silently
+        raise TrackingError("--tracking-uri is empty: give sqlite:///PATH/mlflow.db or http://HOST:PORT of an "
+                            "MLflow server, or leave the option out for MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
+                            "here")
     uri = option or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
     if uri.startswith("sqlite:") and not uri.startswith("sqlite:///"):
         # sqlite://x.db is no file (SQLAlchemy's traceback), and sqlite:// an in-memory database of which every

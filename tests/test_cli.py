@@ -166,6 +166,15 @@ def test_show_set_of_an_infinite_number_is_a_bad_set_naming_it(text):
         in result.output, result.output
 
 
+@pytest.mark.parametrize("command", [("show", "mad_vs_dropout"), ("run", "mad_vs_dropout", "--storage", "rr")])
+def test_a_key_given_twice_to_set_is_refused_naming_both_values(command, here, no_ray):
+    """The last one won without a word, while a spec refuses a key written twice."""
+    result = invoke(*command, "--set", "optim.lr=0.1", "--set", "optim.lr=0.01")
+    assert result.exit_code == 2, result.output
+    assert "--set: optim.lr is set twice (0.1, then 0.01): give each key once" in result.output
+    assert no_ray == []
+
+
 def test_show_set_of_a_key_the_arms_set_warns_that_it_replaces_theirs():
     result = invoke("show", "mad_vs_dropout", "--set", "model.drop_rate=0.3", "--set", "optim.epochs=2")
     assert result.exit_code == 0, result.output
@@ -316,6 +325,17 @@ def test_a_tracking_uri_that_names_no_database_file_is_refused_naming_it_before_
         assert f"tracking URI {uri!r}" in result.output and "sqlite:///" in result.output, result.output
     assert no_ray == []
     assert not (here / "mlruns").exists()
+
+
+def test_an_empty_tracking_uri_is_refused_not_taken_for_the_default_store(here, no_ray, monkeypatch):
+    """`--tracking-uri "$MLFLOW_URI"` with the variable unset fell back to sqlite:///mlflow.db here."""
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    for args in (["status"], ["table", "mad_vs_dropout"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
+        result = invoke(*args, "--tracking-uri", "")
+        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert "--tracking-uri is empty: give sqlite:///PATH/mlflow.db or http://HOST:PORT" in result.output
+    assert no_ray == []
+    assert not (here / "mlflow.db").exists()
 
 
 def test_a_sqlite_tracking_uri_naming_a_folder_is_refused_at_once_naming_the_file_to_give(here, no_ray):
