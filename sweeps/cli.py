@@ -455,19 +455,32 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
     from sweeps.tables import TableError
 
     runs, spec = _load_runs(name, run_id, tracking_uri)
-    out = _figure_folder(Path(output or Path("figures") / runs.sweep))
+    out = Path(output or Path("figures") / runs.sweep)
+    made = [p for p in (out, *out.parents) if not p.exists()]   # taken away again if nothing is drawn
+    out = _figure_folder(out)
     try:
         result = sweep_table(runs, spec)
+        paths = plot_sweep(runs, out, table=result, attention=not no_attention,
+                           rows=result.rows if spec.kind == "table" else None)
     except TableError as exc:
+        _remove_if_empty(made)
         raise click.ClickException(str(exc)) from exc
-    paths = plot_sweep(runs, out, table=result, attention=not no_attention,
-                       rows=result.rows if spec.kind == "table" else None)
     if not paths:
+        _remove_if_empty(made)
         raise click.ClickException(f"no figure could be drawn for {name}: no completed cell yet")
     if not no_log:
         log_figures(runs, paths, "figures")
     for path in paths:
         click.echo(str(path))
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """The folders this command made, deepest first, where they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:   # not empty (something else wrote there meanwhile), or gone
+            return
 
 
 def _figure_folder(out: Path) -> Path:

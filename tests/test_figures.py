@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -312,6 +313,22 @@ def test_plot_refuses_an_output_folder_it_cannot_write_naming_it_before_drawing(
     result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
     assert result.exit_code == 1 and result.exception.__class__ is SystemExit, result.output
     assert f"cannot write the figures to {out}: Not a directory; give -o a folder" in result.output
+
+
+def test_plot_that_draws_nothing_leaves_no_empty_folder_behind(runs, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sweeps import cli as C
+    from sweeps import report
+
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, SimpleNamespace(kind="table")))
+    monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
+    monkeypatch.setattr(FG, "plot_sweep", lambda *a, **k: [])   # no completed cell yet
+    (tmp_path / "kept").mkdir()
+    out = tmp_path / "kept" / "new" / "figures"
+    result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
+    assert result.exit_code == 1 and f"no figure could be drawn for {SWEEP}" in result.output, result.output
+    assert list((tmp_path / "kept").iterdir()) == [], "the folders it made are gone, the one that was there stays"
 
 
 def test_ablation_bars_put_the_label_of_every_cell_without_a_bar_inside_the_axes(monkeypatch):
