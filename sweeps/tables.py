@@ -73,7 +73,8 @@ def resolve_metric(name: str, primary: str | None = None) -> str:
             return candidate
         raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
     if name not in TABLE_METRICS:
-        raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}")
+        aliases = f"; or acc, mca: those of {primary}'s selection rule" if primary is not None else ""
+        raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}{aliases}")
     return name
 
 
