@@ -5,9 +5,10 @@
 - `ablation_bars`: the table's primary metric as grouped bars (mean, ±std error bars, the per-seed
   values as dots, the paper's reported figure as a dashed line).
 - `attention_grid`: the paper's Fig. 3: the fused LANet map M over the face, one row per expression
-  class, one column per variant, from what the completed child runs logged: the maps their trials
-  computed (model/attention.npz, see transfer_core.attention), else their trained models
-  (model/state_dict.pt + model/config.json).
+  class, one column per variant, from what the completed child runs logged for the weights of their
+  epoch chosen on validation (model_selected/; model/, the last epoch's, for runs that kept no other):
+  the maps their trials computed (attention.npz, see transfer_core.attention), else their trained
+  models (state_dict.pt + config.json).
 
 Each figure is written as PNG and PDF (`<stem>.png`, `<stem>.pdf`). We draw on `matplotlib.figure.Figure`
 with the Agg canvas and never touch pyplot, so importing this module changes no global backend.
@@ -227,15 +228,29 @@ def _pick_model_runs(runs: SweepRuns, arms: Sequence[str], data: str) -> dict[st
     return {arm: done[done["arm"] == arm]["run_id"].iloc[0] for arm in arms if (done["arm"] == arm).any()}
 
 
-def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
-               overrides: Mapping[str, Any] | None = None):
-    """The trained model of a completed child run and its TrialConfig (overrides: flat config keys)."""
+def model_dir(runs: SweepRuns, run_id: str) -> str:
+    """The logged model a figure shows of a completed run: model_selected/, the weights of the epoch
+    chosen on validation, which score the table's sel_* numbers; model/, the last epoch's, where the run
+    kept no other (logged by an earlier version, or resumed from a checkpoint it saved)."""
     try:
-        cfg_path = runs.download(run_id, S.ARTIFACT_MODEL_CONFIG, dst)
-        state_path = runs.download(run_id, S.ARTIFACT_MODEL_STATE, dst)
+        listed = {a.path for a in runs.client.list_artifacts(run_id)}
+    except Exception as err:  # the store's errors: loading the model will say what it can
+        log.warning("the artifacts of run %s cannot be listed (%s)", run_id, err)
+        return S.ARTIFACT_MODEL_DIR
+    return S.ARTIFACT_SELECTED_MODEL_DIR if S.ARTIFACT_SELECTED_MODEL_DIR in listed else S.ARTIFACT_MODEL_DIR
+
+
+def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
+               overrides: Mapping[str, Any] | None = None, artifact_dir: str | None = None):
+    """The trained model of a completed child run and its TrialConfig (overrides: flat config keys).
+    artifact_dir: model_selected or model (default: `model_dir`'s choice)."""
+    folder = artifact_dir or model_dir(runs, run_id)
+    state, config = f"{folder}/{S.MODEL_STATE_FILE}", f"{folder}/{S.MODEL_CONFIG_FILE}"
+    try:
+        cfg_path = runs.download(run_id, config, dst)
+        state_path = runs.download(run_id, state, dst)
     except Exception as err:  # MLflow raises several kinds for a missing artifact
-        raise FigureError(f"run {run_id} has no model artifacts ({S.ARTIFACT_MODEL_STATE}, "
-                          f"{S.ARTIFACT_MODEL_CONFIG}): {err}") from err
+        raise FigureError(f"run {run_id} has no model artifacts ({state}, {config}): {err}") from err
     import torch
 
     from transfer_core.config import from_flat
@@ -245,28 +260,30 @@ def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
     return trained_model(cfg.model, torch.load(state_path, map_location="cpu", weights_only=True)), cfg
 
 
-def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], images_per_class: int):
+def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], folders: Mapping[str, str],
+                        images_per_class: int):
     """(picks, faces, class names, {arm: maps or None}) from the attention records the trials logged
-    (model/attention.npz), or None when a chosen run has none (logged before records existed: said at
-    info level), cannot be read (a warning: the figure then downloads every model), or they do not show
-    the same faces as each other and as asked for."""
+    beside the weights each arm shows (`folders`: arm -> model_selected or model; <folder>/attention.npz),
+    or None when a chosen run has none (logged before records existed: said at info level), cannot be
+    read (a warning: the figure then downloads every model), or they do not show the same faces as each
+    other and as asked for."""
     records = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arm, rid in chosen.items():
+            path = f"{folders[arm]}/{S.MODEL_ATTENTION_FILE}"
             try:
-                listed = {a.path for a in runs.client.list_artifacts(rid, S.ARTIFACT_MODEL_DIR)}
+                listed = {a.path for a in runs.client.list_artifacts(rid, folders[arm])}
             except Exception as err:  # the store's errors: the models' path will say what it can
                 log.warning("attention grid: the artifacts of run %s cannot be listed (%s)", rid, err)
                 return None
-            if S.ARTIFACT_MODEL_ATTENTION not in listed:
-                log.info("attention grid: run %s logged no %s: drawing from the models", rid,
-                         S.ARTIFACT_MODEL_ATTENTION)
+            if path not in listed:
+                log.info("attention grid: run %s logged no %s: drawing from the models", rid, path)
                 return None
             try:
-                record = load_record(runs.download(rid, S.ARTIFACT_MODEL_ATTENTION, Path(tmp) / rid))
+                record = load_record(runs.download(rid, path, Path(tmp) / rid))
             except Exception as err:  # MLflow's several kinds for a failed download; load_record's ValueError
                 log.warning("attention grid: %s of run %s cannot be used (%s): drawing from the models instead",
-                            S.ARTIFACT_MODEL_ATTENTION, rid, err)
+                            path, rid, err)
                 return None
             records[arm] = record
     first = next(iter(records.values()))
@@ -279,16 +296,18 @@ def _recorded_attention(runs: SweepRuns, chosen: Mapping[str, str], images_per_c
             {arm: r.get("maps") for arm, r in records.items()})
 
 
-def _attention_from_models(runs: SweepRuns, chosen: Mapping[str, str], arms: Sequence[str], data: str,
-                           images_per_class: int, overrides: Mapping[str, Any] | None):
-    """(picks, faces, class names, {arm: maps or None}, {arm: model}) from the logged models, on the
-    test faces of the first model's data set (downloads every chosen model; needs torch)."""
+def _attention_from_models(runs: SweepRuns, chosen: Mapping[str, str], folders: Mapping[str, str],
+                           arms: Sequence[str], data: str, images_per_class: int,
+                           overrides: Mapping[str, Any] | None):
+    """(picks, faces, class names, {arm: maps or None}, {arm: model}) from the logged models (`folders`:
+    arm -> model_selected or model), on the test faces of the first model's data set (downloads every
+    chosen model; needs torch)."""
     models: dict[str, Any] = {}
     cfgs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arm, rid in chosen.items():
             try:
-                models[arm], cfgs[arm] = load_model(runs, rid, Path(tmp) / rid, overrides)
+                models[arm], cfgs[arm] = load_model(runs, rid, Path(tmp) / rid, overrides, folders[arm])
             except FigureError as err:
                 log.warning("attention grid: %s", err)
     if not models:
@@ -318,8 +337,9 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     """The paper's Fig. 3 for this sweep: fused LANet maps over test faces, classes × variants.
 
     For each arm, the completed child with the lowest seed on `data` (default: the sweep's first data
-    set) provides the maps: the record its trial computed from the weights it logged
-    (model/attention.npz: the first test face of each class). When a chosen run has no usable record,
+    set) provides the maps of the weights of its epoch chosen on validation (model_selected/; the last
+    epoch's, model/, for a run that kept no other): the record its trial computed from them
+    (attention.npz beside them: the first test face of each class). When a chosen run has no usable record,
     more faces per class are asked for, or `overrides` are given, the logged models are run instead on
     the test faces of the first one's data set (`overrides`, flat config keys such as
     {"data.root": ...}, repoint data that moved). A variant without a local branch has no LANet map
@@ -333,13 +353,14 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     chosen = _pick_model_runs(runs, arms, data)
     if not chosen:
         raise FigureError(f"sweep {runs.sweep!r} has no completed run on {data!r} yet: no trained model to show")
-    recorded = None if overrides else _recorded_attention(runs, chosen, images_per_class)
+    folders = {arm: model_dir(runs, rid) for arm, rid in chosen.items()}
+    recorded = None if overrides else _recorded_attention(runs, chosen, folders, images_per_class)
     if recorded is not None:   # what the trials computed from the weights they logged: no model, no torch
         picks, faces, class_names, maps = recorded
         models: dict[str, Any] = dict.fromkeys(chosen)
     else:
-        picks, faces, class_names, maps, models = _attention_from_models(runs, chosen, arms, data, images_per_class,
-                                                                         overrides)
+        picks, faces, class_names, maps, models = _attention_from_models(runs, chosen, folders, arms, data,
+                                                                         images_per_class, overrides)
     have = [i for i in picks if i >= 0]
 
     n_rows, n_cols = len(picks), len(arms)
@@ -378,11 +399,15 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
         from matplotlib.colors import Normalize
 
         fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), cax=cax, label="fused LANet map M")
-    # the logged weights are the last epoch's, not those of the epoch the table's sel_* numbers are of
+    # which weights: those the table's sel_* numbers are of, or (runs of an earlier version) the last epoch's
     ch = runs.children
     seeds = sorted(set(ch[ch["run_id"].isin(list(chosen.values()))]["seed"].astype(int)))
-    fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces\nweights after the last "
-                 f"epoch, seed {', '.join(map(str, seeds))}", fontsize=9)
+    shown = set(folders.values())
+    weights = ("weights of the epoch chosen on validation" if shown == {S.ARTIFACT_SELECTED_MODEL_DIR}
+               else "weights after the last epoch" if shown == {S.ARTIFACT_MODEL_DIR}
+               else "weights of the epoch chosen on validation (the last epoch's where a run kept no other)")
+    fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces\n{weights}, "
+                 f"seed {', '.join(map(str, seeds))}", fontsize=9)
     return save_figure(fig, path_stem)
 
 

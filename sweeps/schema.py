@@ -21,11 +21,13 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
           summaries, updated every epoch: SUMMARY_METRICS
   artifacts history.json, confusion_matrix.json (selected epoch: raw and row-normalised, class
          names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells: the
-         weights after the last epoch (they score final_test_acc), and model/attention.npz
-         (transfer_core.attention.attention_record of those weights: the attention grid's faces and
-         fused LANet maps); model_selected/state_dict.pt + config.json: the weights of epoch sel_epoch,
-         chosen on validation, which score the sel_* metrics (the same as model/ when sel_epoch is the
-         last; absent for a cell that resumed from a checkpoint saved before checkpoints kept them)
+         weights after the last epoch (they score final_test_acc); model_selected/state_dict.pt +
+         config.json: the weights of epoch sel_epoch, chosen on validation, which score the sel_*
+         metrics (the same as model/ when sel_epoch is the last; absent for a cell of an earlier
+         version, or one resumed from a checkpoint saved before checkpoints kept them), and
+         model_selected/attention.npz (transfer_core.attention.attention_record of those weights: the
+         attention grid's faces and fused LANet maps; model/attention.npz where there is no
+         model_selected/)
 Accuracies are fractions in [0, 1]; tables show percent.
 """
 
@@ -85,12 +87,14 @@ SUMMARY_METRICS = ("best_val_acc", "sel_epoch", "sel_test_acc", "sel_test_mca", 
 
 ARTIFACT_HISTORY = "history.json"
 ARTIFACT_CONFUSION = "confusion_matrix.json"
-ARTIFACT_MODEL_DIR = "model"
-ARTIFACT_MODEL_STATE = "model/state_dict.pt"
-ARTIFACT_MODEL_CONFIG = "model/config.json"
-ARTIFACT_MODEL_ATTENTION = "model/attention.npz"   # transfer_core.attention.attention_record of the logged weights
+MODEL_STATE_FILE, MODEL_CONFIG_FILE, MODEL_ATTENTION_FILE = "state_dict.pt", "config.json", "attention.npz"
+ARTIFACT_MODEL_DIR = "model"                     # the last epoch's weights
+ARTIFACT_MODEL_STATE = f"{ARTIFACT_MODEL_DIR}/{MODEL_STATE_FILE}"
+ARTIFACT_MODEL_CONFIG = f"{ARTIFACT_MODEL_DIR}/{MODEL_CONFIG_FILE}"
+ARTIFACT_MODEL_ATTENTION = f"{ARTIFACT_MODEL_DIR}/{MODEL_ATTENTION_FILE}"   # where no model_selected/ was logged
 ARTIFACT_SELECTED_MODEL_DIR = "model_selected"   # the weights of epoch sel_epoch, which score sel_test_acc
-ARTIFACT_SELECTED_MODEL_STATE = "model_selected/state_dict.pt"
+ARTIFACT_SELECTED_MODEL_STATE = f"{ARTIFACT_SELECTED_MODEL_DIR}/{MODEL_STATE_FILE}"
+ARTIFACT_SELECTED_MODEL_ATTENTION = f"{ARTIFACT_SELECTED_MODEL_DIR}/{MODEL_ATTENTION_FILE}"
 ARTIFACT_SPEC = "spec.yaml"
 ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images
 

@@ -480,13 +480,15 @@ class CellRun:
 
         model_state: the last epoch's weights (model/); selected_state: those of the epoch chosen on
         validation, which score sel_test_acc (model_selected/; the same weights when it is the last).
-        attention: transfer_core.attention.attention_record of `model_state`, logged beside it."""
+        attention: transfer_core.attention.attention_record of `selected_state` where given, else of
+        `model_state`, logged beside those weights."""
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_CONFUSION, confusion_payload)
         if model_state is not None:
-            self._log_model(schema.ARTIFACT_MODEL_DIR, model_state, config_flat, attention)
+            self._log_model(schema.ARTIFACT_MODEL_DIR, model_state, config_flat,
+                            attention if selected_state is None else None)
         if selected_state is not None:
-            self._log_model(schema.ARTIFACT_SELECTED_MODEL_DIR, selected_state, config_flat)
+            self._log_model(schema.ARTIFACT_SELECTED_MODEL_DIR, selected_state, config_flat, attention)
         self.client.set_tag(self.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
@@ -498,10 +500,10 @@ class CellRun:
         from transfer_core.attention import save_record
 
         with tempfile.TemporaryDirectory() as tmp:
-            torch.save(dict(weights), Path(tmp) / "state_dict.pt")
-            (Path(tmp) / "config.json").write_text(json.dumps(dict(config_flat), indent=2))
+            torch.save(dict(weights), Path(tmp) / schema.MODEL_STATE_FILE)
+            (Path(tmp) / schema.MODEL_CONFIG_FILE).write_text(json.dumps(dict(config_flat), indent=2))
             if attention is not None:
-                save_record(attention, Path(tmp) / Path(schema.ARTIFACT_MODEL_ATTENTION).name)
+                save_record(attention, Path(tmp) / schema.MODEL_ATTENTION_FILE)
             self.client.log_artifacts(self.run_id, tmp, artifact_dir)
 
 

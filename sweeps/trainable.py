@@ -303,7 +303,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
         log.warning("cell %s: the weights of epoch %d, chosen on validation, were not kept (it resumed from a "
                     "checkpoint saved before checkpoints kept them): only the last epoch's model is logged",
                     identity.run_name, selected["epoch"])
-    attention = _attention_record(trial, model_state, splits, identity.run_name) if model_state is not None else None
+    shown = selected_state if selected_state is not None else model_state   # Fig. 3: the model the table is of
+    attention = _attention_record(trial, shown, splits, identity.run_name) if shown is not None else None
     run.complete(history.to_dict(), confusion, model_state, to_flat(trial), attention, selected_state)
     if not trained_last and history.records:   # resumed after its last epoch: Tune needs one result
         tune.report(epoch_metrics(history.records[-1], history.summary()))

@@ -382,7 +382,8 @@ def test_train_cell_logs_the_weights_of_the_epoch_chosen_on_validation_beside_th
     assert _same_weights(last, _checkpointed_model(fake.checkpoints[4])), "model/: the last epoch's"
     listed = {a.path for a in tracking.client_for(cell_trial.uri).list_artifacts(
         run.info.run_id, schema.ARTIFACT_SELECTED_MODEL_DIR)}
-    assert listed == {schema.ARTIFACT_SELECTED_MODEL_STATE, f"{schema.ARTIFACT_SELECTED_MODEL_DIR}/config.json"}
+    assert listed == {schema.ARTIFACT_SELECTED_MODEL_STATE, f"{schema.ARTIFACT_SELECTED_MODEL_DIR}/config.json",
+                      schema.ARTIFACT_SELECTED_MODEL_ATTENTION}, "Fig. 3's record: of the weights the table is of"
 
 
 def test_train_cell_with_large_states_checkpointed_only_at_the_ends_still_logs_the_chosen_epochs_weights(
@@ -415,7 +416,8 @@ def test_train_cell_resumed_from_a_checkpoint_without_the_chosen_weights_logs_th
     assert "the weights of epoch 2, chosen on validation, were not kept" in caplog.text
     client = tracking.client_for(cell_trial.uri)
     assert not client.list_artifacts(run.info.run_id, schema.ARTIFACT_SELECTED_MODEL_DIR)
-    assert schema.ARTIFACT_MODEL_STATE in {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert {schema.ARTIFACT_MODEL_STATE, schema.ARTIFACT_MODEL_ATTENTION} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "model")}, "Fig. 3's record beside the weights it has"
 
 
 def test_train_cell_truncated_checkpoint_is_not_loaded_the_cell_starts_over(cell_trial, caplog):

@@ -132,7 +132,7 @@ def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path
 
 # --------------------------------------------------------------------------- attention grid
 
-def _tiny_model_artifacts(tmp_path: Path, name: str, **model) -> Path:
+def _tiny_model_artifacts(tmp_path: Path, name: str, weights_seed: int = 0, **model) -> Path:
     """model/state_dict.pt + model/config.json of a tiny untrained TransFER, as tracking.py logs them."""
     import torch
 
@@ -142,7 +142,7 @@ def _tiny_model_artifacts(tmp_path: Path, name: str, **model) -> Path:
     flat = {**to_flat(TrialConfig()), "model.stem": "small", "model.image_size": 32, "model.embed_dim": 32,
             "model.depth": 1, "model.num_heads": 2, "data.synthetic_per_class": 8,
             "data.cache_dir": str(tmp_path / "cache"), **{f"model.{k}": v for k, v in model.items()}}
-    torch.manual_seed(0)
+    torch.manual_seed(weights_seed)
     net = build_model(from_flat(flat).model)
     folder = tmp_path / name
     folder.mkdir()
@@ -174,14 +174,15 @@ def _add_attention_record(folder: Path, keep_state: bool = True) -> Path:
 _real_load_model = FG.load_model
 
 
-def _runs_with(tracking_uri, template_db, tmp_path, artifacts: dict[str, Path]):  # noqa: F811
+def _runs_with(tracking_uri, template_db, tmp_path, artifacts: dict[str, Path],  # noqa: F811
+               selected: dict[str, Path] | None = None):
     """A sweep whose Baseline and + MAD children completed and logged `artifacts` (arm -> folder) under
-    model/; + ViT is still running."""
+    model/ (and `selected` under model_selected/); + ViT is still running."""
     shutil.copy(template_db, tracking_uri[len("sqlite:///"):])
     client, exp = create_store(tracking_uri, tmp_path / "artifacts")
     cells = {("Baseline", "rafdb"): [("completed", 0.8)], ("+ MAD", "rafdb"): [("completed", 0.85)],
              ("+ ViT", "rafdb"): [("running", 0.5)]}
-    record_sweep(client, exp, cells=cells, artifacts=artifacts, epochs=2)
+    record_sweep(client, exp, cells=cells, artifacts=artifacts, selected_artifacts=selected, epochs=2)
     return T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
 
 
@@ -221,6 +222,59 @@ def test_attention_grid_says_its_maps_are_of_the_last_epochs_weights_and_which_s
     monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
     FG.attention_grid(recorded_runs, tmp_path / "a")
     assert figures[0].get_suptitle().endswith("test faces\nweights after the last epoch, seed 0")
+
+
+def _selected_runs(tracking_uri, template_db, tmp_path, arms=("Baseline", "+ MAD"), record=True):  # noqa: F811
+    """As a trial of this version logs them: the last epoch's weights under model/, and other weights,
+    those of the epoch chosen on validation, under model_selected/ with the attention record (for `arms`)."""
+    last = {"Baseline": _tiny_model_artifacts(tmp_path, "base", local_branch=False),
+            "+ MAD": _tiny_model_artifacts(tmp_path, "mad")}
+    selected = {"Baseline": _tiny_model_artifacts(tmp_path, "base_sel", weights_seed=1, local_branch=False),
+                "+ MAD": _tiny_model_artifacts(tmp_path, "mad_sel", weights_seed=1)}
+    selected = {arm: _add_attention_record(folder) if record else folder
+                for arm, folder in selected.items() if arm in arms}
+    return _runs_with(tracking_uri, template_db, tmp_path, last, selected)
+
+
+def test_attention_grid_shows_the_weights_the_tables_numbers_are_of_from_their_record(
+        tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
+    runs = _selected_runs(tracking_uri, template_db, tmp_path)
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    monkeypatch.setattr(FG, "load_model", lambda *a, **kw: pytest.fail("the records beside the weights suffice"))
+    FG.attention_grid(runs, tmp_path / "a")
+    assert figures[0].get_suptitle().endswith("test faces\nweights of the epoch chosen on validation, seed 0")
+
+
+def test_attention_grid_drawn_from_the_models_loads_the_chosen_epochs_weights_not_the_last(
+        tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
+    runs = _selected_runs(tracking_uri, template_db, tmp_path, record=False)
+    loaded = []
+
+    def load(runs_, run_id, dst, overrides=None, artifact_dir=None):
+        model, cfg = _real_load_model(runs_, run_id, dst, overrides, artifact_dir)
+        loaded.append((artifact_dir, model.state_dict()))
+        return model, cfg
+
+    monkeypatch.setattr(FG, "load_model", load)
+    FG.attention_grid(runs, tmp_path / "a")
+    import torch
+
+    logged = {name: torch.load(tmp_path / name / "state_dict.pt", weights_only=True)
+              for name in ("base", "mad", "base_sel", "mad_sel")}
+    same = [name for _, weights in loaded for name, w in logged.items()
+            if w.keys() == weights.keys() and all(torch.equal(w[k], weights[k]) for k in w)]
+    assert sorted(same) == ["base_sel", "mad_sel"] and {d for d, _ in loaded} == {"model_selected"}
+
+
+def test_attention_grid_of_runs_some_of_which_kept_only_the_last_epochs_weights_says_so(
+        tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
+    runs = _selected_runs(tracking_uri, template_db, tmp_path, arms=("+ MAD",), record=False)
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    FG.attention_grid(runs, tmp_path / "a")
+    assert figures[0].get_suptitle().endswith(
+        "weights of the epoch chosen on validation (the last epoch's where a run kept no other), seed 0")
 
 
 def test_attention_grid_one_row_per_class_image(model_runs, tmp_path):

@@ -121,9 +121,11 @@ def test_table_sweep_records_parent_children_metrics_and_models(
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"history.json", "confusion_matrix.json", "model"} <= artifacts
         assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {
-            "model/state_dict.pt", "model/config.json", "model/attention.npz"}
+            "model/state_dict.pt", "model/config.json"}
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "model_selected")} == {
+            "model_selected/state_dict.pt", "model_selected/config.json", "model_selected/attention.npz"}
         # Fig. 3's data, computed in the trial from the logged weights: one face per class, a map over each
-        with np.load(client.download_artifacts(run.info.run_id, "model/attention.npz", str(tmp_path))) as record:
+        with np.load(client.download_artifacts(run.info.run_id, "model_selected/attention.npz", str(tmp_path))) as record:
             faces, maps, picks = record["faces"], record["maps"], record["picks"]
         assert faces.dtype == np.uint8 and faces.shape[0] == len(picks) == 7 and maps.shape == faces.shape[:3]
         assert 0.0 <= maps.min() and maps.max() <= 1.0

@@ -54,8 +54,10 @@ def create_store(uri: str, artifact_root: Path, sweep: str = SWEEP) -> tuple[Mlf
 
 
 def record_sweep(client: MlflowClient, exp_id: str, *, cells=CELLS, start: int | None = None,
-                 parent_tags=PARENT_TAGS, epochs: int = 3, artifacts: dict | None = None) -> str:
-    """Write one invocation; returns the parent run id. artifacts: arm -> local dir logged under model/."""
+                 parent_tags=PARENT_TAGS, epochs: int = 3, artifacts: dict | None = None,
+                 selected_artifacts: dict | None = None) -> str:
+    """Write one invocation; returns the parent run id. artifacts: arm -> local dir logged under model/;
+    selected_artifacts: under model_selected/."""
     start = start or int(time.time() * 1000)
     parent = client.create_run(exp_id, run_name=f"{SWEEP}@test", start_time=start, tags=dict(parent_tags))
     pid = parent.info.run_id
@@ -78,6 +80,8 @@ def record_sweep(client: MlflowClient, exp_id: str, *, cells=CELLS, start: int |
             client.log_batch(rid, metrics=metrics, params=params)
             if status == "completed" and artifacts and arm in artifacts:
                 client.log_artifacts(rid, str(artifacts[arm]), S.ARTIFACT_MODEL_DIR)
+            if status == "completed" and selected_artifacts and arm in selected_artifacts:
+                client.log_artifacts(rid, str(selected_artifacts[arm]), S.ARTIFACT_SELECTED_MODEL_DIR)
             if status != "running":
                 client.set_terminated(rid, "FINISHED" if status == "completed" else "FAILED")
     return pid
