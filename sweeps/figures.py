@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -364,8 +365,21 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     have = [i for i in picks if i >= 0]
 
     n_rows, n_cols = len(picks), len(arms)
-    side, left, right, top, bottom = 1.5, 0.35, 1.0, 0.75, 0.1        # inches; fixed layout (a grid of many
-    width, height = left + side * n_cols + right, top + side * n_rows + bottom  # axes is slow to constrain)
+    # which weights: those the table's sel_* numbers are of, or (runs of an earlier version) the last epoch's
+    ch = runs.children
+    seeds = sorted(set(ch[ch["run_id"].isin(list(chosen.values()))]["seed"].astype(int)))
+    shown = set(folders.values())
+    weights = ("weights of the epoch chosen on validation" if shown == {S.ARTIFACT_SELECTED_MODEL_DIR}
+               else "weights after the last epoch" if shown == {S.ARTIFACT_MODEL_DIR}
+               else "weights of the epoch chosen on validation (the last epoch's where a run kept no other)")
+    side, left, right, bottom = 1.5, 0.35, 1.0, 0.1                   # inches; fixed layout (a grid of many
+    width = left + side * n_cols + right                               # axes is slow to constrain)
+    # wrapped to the figure's width (~0.07 in per character at 9 pt): one variant's grid is under 3 in wide
+    title = "\n".join(textwrap.fill(line, max(24, int(width / 0.07))) for line in (
+        f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces",
+        f"{weights}, seed {', '.join(map(str, seeds))}"))
+    top = 0.43 + 0.16 * (title.count("\n") + 1)
+    height = top + side * n_rows + bottom
     fig = _new_figure(width, height, constrained=False)
     axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw={
         "left": left / width, "right": 1 - right / width, "top": 1 - top / height, "bottom": bottom / height,
@@ -399,15 +413,7 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
         from matplotlib.colors import Normalize
 
         fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), cax=cax, label="fused LANet map M")
-    # which weights: those the table's sel_* numbers are of, or (runs of an earlier version) the last epoch's
-    ch = runs.children
-    seeds = sorted(set(ch[ch["run_id"].isin(list(chosen.values()))]["seed"].astype(int)))
-    shown = set(folders.values())
-    weights = ("weights of the epoch chosen on validation" if shown == {S.ARTIFACT_SELECTED_MODEL_DIR}
-               else "weights after the last epoch" if shown == {S.ARTIFACT_MODEL_DIR}
-               else "weights of the epoch chosen on validation (the last epoch's where a run kept no other)")
-    fig.suptitle(f"{runs.sweep}: attention on {DATA_LABELS.get(data, data)} test faces\n{weights}, "
-                 f"seed {', '.join(map(str, seeds))}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, path_stem)
 
 

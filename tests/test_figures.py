@@ -273,8 +273,28 @@ def test_attention_grid_of_runs_some_of_which_kept_only_the_last_epochs_weights_
     figures = []
     monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
     FG.attention_grid(runs, tmp_path / "a")
-    assert figures[0].get_suptitle().endswith(
+    assert figures[0].get_suptitle().replace("\n", " ").endswith(   # wrapped to the figure's width
         "weights of the epoch chosen on validation (the last epoch's where a run kept no other), seed 0")
+
+
+@pytest.mark.parametrize("arms", [["+ MAD"], ["Baseline", "+ MAD"]])
+def test_attention_grid_title_fits_the_figure_and_clears_the_column_titles(
+        tracking_uri, template_db, tmp_path, monkeypatch, arms):  # noqa: F811
+    # one variant's grid is under 3 inches wide: its two-line title ran off both sides
+    import dataclasses
+
+    runs = _selected_runs(tracking_uri, template_db, tmp_path, arms=("+ MAD",), record=False)
+    runs = dataclasses.replace(runs, children=runs.children[runs.children["arm"].isin(arms)])
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    FG.attention_grid(runs, tmp_path / "a")
+    fig = figures[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width and title.y1 <= fig.bbox.height, (title, fig.bbox)
+    column_titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    assert column_titles and all(title.y0 > t.y1 for t in column_titles)
 
 
 def test_attention_grid_one_row_per_class_image(model_runs, tmp_path):
