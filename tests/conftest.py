@@ -49,3 +49,26 @@ def store(empty_db, tmp_path) -> str:
     and two processes migrating a fresh database at once fail (stack.md §3.2)."""
     shutil.copy(empty_db, tmp_path / "mlflow.db")
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def validation_scores(monkeypatch):
+    """validation_scores([0.5, 0.9, ...]): from then on, each fit's epochs report these validation
+    accuracies in turn (test is measured as is), so that a test chooses which epoch validation picks."""
+    from transfer_core import engine
+
+    real = engine.evaluate
+
+    def script(val_accs):
+        calls = []
+
+        def scripted(model, loader, *args, **kwargs):
+            result = real(model, loader, *args, **kwargs)
+            calls.append(loader)
+            if len(calls) % 2 == 1:   # each epoch evaluates validation, then test
+                result["acc"] = val_accs[len(calls) // 2]
+            return result
+
+        monkeypatch.setattr(engine, "evaluate", scripted)
+
+    return script

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from transfer_core.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig
-from transfer_core import engine
 from transfer_core.engine import (History, StateError, build_optimizer, fit, load_state, lr_factor, save_state,
                                   selected_model_state)
 from transfer_core.models import build_model
@@ -78,30 +77,13 @@ def test_fit_state_kept_from_an_earlier_epoch_is_not_changed_by_later_training()
     assert _comparable(resumed) == _comparable(full)
 
 
-_EVALUATE = engine.evaluate
-
-
-def _validation_scores(monkeypatch, val_accs):
-    """engine.evaluate with these validation accuracies, epoch by epoch (test is measured as is)."""
-    real, calls = _EVALUATE, []
-
-    def scripted(model, loader, *args, **kwargs):
-        result = real(model, loader, *args, **kwargs)
-        calls.append(loader)
-        if len(calls) % 2 == 1:   # each epoch evaluates validation, then test
-            result["acc"] = val_accs[len(calls) // 2]
-        return result
-
-    monkeypatch.setattr(engine, "evaluate", scripted)
-
-
 def _same_weights(a, b) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_state_keeps_the_weights_of_the_epoch_chosen_on_validation_which_score_sel_test_acc(monkeypatch):
+def test_a_state_keeps_the_weights_of_the_epoch_chosen_on_validation_which_score_sel_test_acc(validation_scores):
     config = dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, epochs=4))
-    _validation_scores(monkeypatch, [0.5, 0.9, 0.6, 0.7])
+    validation_scores([0.5, 0.9, 0.6, 0.7])
     states = []
     fit(config, on_epoch=lambda record, state: states.append(state()) and False)
     assert "selected_model" not in states[1], "epoch 2 is its own choice: `model` holds its weights"
@@ -114,24 +96,24 @@ def test_a_state_keeps_the_weights_of_the_epoch_chosen_on_validation_which_score
 
 
 def test_a_resumed_fit_keeps_the_chosen_weights_and_a_state_saved_before_they_were_kept_gives_none(
-        monkeypatch, tmp_path):
+        validation_scores, tmp_path):
     config = dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, epochs=4))
-    _validation_scores(monkeypatch, [0.5, 0.9, 0.6, 0.7])
+    validation_scores([0.5, 0.9, 0.6, 0.7])
     states = []
     fit(config, on_epoch=lambda record, state: states.append(state()) or record["epoch"] == 3)
     at_3 = load_state(save_state(states[2], tmp_path / "state.pt"))   # through a file, as a trial resumes
-    _validation_scores(monkeypatch, [0.7])   # the resumed fit evaluates epoch 4 only
+    validation_scores([0.7])   # the resumed fit evaluates epoch 4 only
     resumed = []
     fit(config, resume_from=at_3, on_epoch=lambda record, state: resumed.append(state()) and False)
     assert _same_weights(selected_model_state(resumed[-1]), states[1]["model"])
 
     old = {k: v for k, v in at_3.items() if k not in ("selected_model", "selected_epoch")}
-    _validation_scores(monkeypatch, [0.7])
+    validation_scores([0.7])
     resumed = []
     fit(config, resume_from=old, on_epoch=lambda record, state: resumed.append(state()) and False)
     assert selected_model_state(old) is None and selected_model_state(resumed[-1]) is None, \
         "epoch 2's weights are gone: none, rather than another epoch's under its name"
-    _validation_scores(monkeypatch, [0.95])   # a later epoch chosen: its weights are at hand again
+    validation_scores([0.95])   # a later epoch chosen: its weights are at hand again
     resumed = []
     fit(config, resume_from=old, on_epoch=lambda record, state: resumed.append(state()) and False)
     assert selected_model_state(resumed[-1]) is resumed[-1]["model"]

@@ -341,23 +341,6 @@ def test_train_cell_killed_between_paced_checkpoints_retrains_from_the_last_one_
     assert run.data.tags[schema.TAG_STATUS] == "completed"
 
 
-_EVALUATE = engine.evaluate
-
-
-def _validation_scores(monkeypatch, val_accs):
-    """engine.evaluate with these validation accuracies, epoch by epoch of one attempt (test as measured)."""
-    real, calls = _EVALUATE, []
-
-    def scripted(model, loader, *args, **kwargs):
-        result = real(model, loader, *args, **kwargs)
-        calls.append(loader)
-        if len(calls) % 2 == 1:   # each epoch evaluates validation, then test
-            result["acc"] = val_accs[len(calls) // 2]
-        return result
-
-    monkeypatch.setattr(engine, "evaluate", scripted)
-
-
 def _logged_weights(uri: str, run_id: str, path: str, folder: Path) -> dict:
     return torch.load(tracking.client_for(uri).download_artifacts(run_id, path, str(folder)), weights_only=True)
 
@@ -371,8 +354,8 @@ def _same_weights(a, b) -> bool:
 
 
 def test_train_cell_logs_the_weights_of_the_epoch_chosen_on_validation_beside_the_last_epochs(
-        cell_trial, monkeypatch, tmp_path):
-    _validation_scores(monkeypatch, [0.5, 0.9, 0.6, 0.7])
+        cell_trial, validation_scores, tmp_path):
+    validation_scores([0.5, 0.9, 0.6, 0.7])
     fake = cell_trial()
     run = _only_run(cell_trial.uri)
     assert run.data.metrics["sel_epoch"] == 2
@@ -387,10 +370,10 @@ def test_train_cell_logs_the_weights_of_the_epoch_chosen_on_validation_beside_th
 
 
 def test_train_cell_with_large_states_checkpointed_only_at_the_ends_still_logs_the_chosen_epochs_weights(
-        cell_trial, monkeypatch, tmp_path):
+        cell_trial, monkeypatch, validation_scores, tmp_path):
     monkeypatch.setattr(trainable, "SMALL_STATE_BYTES", 0)      # checkpoints at epochs 1 and 4 only
     monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)
-    _validation_scores(monkeypatch, [0.5, 0.9, 0.6, 0.7])
+    validation_scores([0.5, 0.9, 0.6, 0.7])
     fake = cell_trial()
     assert sorted(fake.checkpoints) == [1, 4], "epoch 2 was chosen, but not checkpointed"
     state = engine.load_state(Path(fake.checkpoints[4].path) / trainable.CHECKPOINT_FILE)
@@ -402,13 +385,13 @@ def test_train_cell_with_large_states_checkpointed_only_at_the_ends_still_logs_t
 
 
 def test_train_cell_resumed_from_a_checkpoint_without_the_chosen_weights_logs_the_last_and_says_so(
-        cell_trial, monkeypatch, caplog):
-    _validation_scores(monkeypatch, [0.5, 0.9, 0.6, 0.7])
+        cell_trial, validation_scores, caplog):
+    validation_scores([0.5, 0.9, 0.6, 0.7])
     first = cell_trial(die_after_epoch=3)
     path = Path(first.checkpoints[3].path) / trainable.CHECKPOINT_FILE
     old = {k: v for k, v in engine.load_state(path).items() if k not in ("selected_model", "selected_epoch")}
     engine.save_state(old, path)   # as a version before checkpoints kept them saved it
-    _validation_scores(monkeypatch, [0.7])
+    validation_scores([0.7])
     with caplog.at_level(logging.WARNING, logger="sweeps.trainable"):
         cell_trial(checkpoint=first.checkpoints[3])
     run = _only_run(cell_trial.uri)
