@@ -73,7 +73,9 @@ def resolve_metric(name: str, primary: str | None = None) -> str:
             return candidate
         raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
     if name not in TABLE_METRICS:
-        aliases = f"; or acc, mca: those of {primary}'s selection rule" if primary is not None else ""
+        usable = [a for a in ("acc", "mca") if primary is not None
+                  and f"{primary.rsplit('_', 1)[0]}_{a}" in TABLE_METRICS]
+        aliases = f"; or {', '.join(usable)}: {primary}'s selection rule's" if usable else ""
         raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}{aliases}")
     return name
 

@@ -82,7 +82,11 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
         raise TrackingError("--tracking-uri is empty: give sqlite:///PATH/mlflow.db or http://HOST:PORT of an "
                             "MLflow server, or leave the option out for MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
                             "here")
-    uri = option or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if option is None and from_env is not None and not from_env.strip():
+        raise TrackingError("MLFLOW_TRACKING_URI is set but empty: set it to sqlite:///PATH/mlflow.db or "
+                            "http://HOST:PORT, or unset it for sqlite:///mlflow.db here")
+    uri = option or from_env or f"sqlite:///{DEFAULT_DB}"
     if uri.startswith("sqlite:") and not uri.startswith("sqlite:///"):
         # sqlite://x.db is no file (SQLAlchemy's traceback), and sqlite:// an in-memory database of which every
         # trial has its own: a whole sweep trained and failed to record
@@ -468,6 +472,12 @@ class CellRun:
         metrics += [Metric(k, float(v), now, step) for k, v in summary.items()
                     if k in schema.SUMMARY_METRICS]
         self.client.log_batch(self.run_id, metrics=metrics)
+
+    def log_summary(self, summary: Mapping[str, float], step: int) -> None:
+        """The running summaries again at `step` (a later timestamp: MLflow's latest value)."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in summary.items()
+                                                    if k in schema.SUMMARY_METRICS])
 
     def logged_epochs(self) -> set[int]:
         """The epochs (steps) already in the run; every epoch logs `epochs_done` with the rest."""

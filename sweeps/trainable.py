@@ -286,6 +286,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
 
     history = fit(trial, on_epoch=on_epoch, resume_from=state, data=splits)
     epochs.flush(wait_s=wait_s)
+    if history.records:   # epochs re-trained after a resume were not logged again: the summary is this history's
+        run.log_summary(history.summary(), int(history.records[-1]["epoch"]))
     selected = history.selected_record() if history.records else None
     confusion = {}
     if selected is not None:

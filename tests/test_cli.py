@@ -334,6 +334,9 @@ def test_an_empty_tracking_uri_is_refused_not_taken_for_the_default_store(here, 
         result = invoke(*args, "--tracking-uri", "")
         assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
         assert "--tracking-uri is empty: give sqlite:///PATH/mlflow.db or http://HOST:PORT" in result.output
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")   # `export MLFLOW_TRACKING_URI=$UNSET`
+    result = invoke("status")
+    assert result.exit_code in (1, 2) and "MLFLOW_TRACKING_URI is set but empty" in result.output, result.output
     assert no_ray == []
     assert not (here / "mlflow.db").exists()
 

@@ -384,6 +384,24 @@ def test_train_cell_with_large_states_checkpointed_only_at_the_ends_still_logs_t
     assert not _same_weights(selected, state["model"])
 
 
+def test_train_cell_retrained_after_its_last_epoch_was_logged_records_the_summary_of_what_it_logs(
+        cell_trial, monkeypatch, validation_scores, tmp_path):
+    # the last epoch reached MLflow, its checkpoint did not: the retry re-trains epochs 2-4, which are not
+    # logged again; on a GPU they differ, and the table's sel_* must be the history's, whose weights are logged
+    monkeypatch.setattr(trainable, "SMALL_STATE_BYTES", 0)      # checkpoints at epochs 1 and 4 only
+    monkeypatch.setattr(trainable, "CHECKPOINT_SHARE", 1e-9)
+    validation_scores([0.5, 0.9, 0.6, 0.7])
+    first = cell_trial(die_after_epoch=4)
+    validation_scores([0.6, 0.97, 0.7])     # the retry's epochs 2-4, not bit-identical (a GPU)
+    cell_trial(checkpoint=first.checkpoints[1])
+    run = _only_run(cell_trial.uri)
+    history = json.loads(Path(tracking.client_for(cell_trial.uri).download_artifacts(
+        run.info.run_id, schema.ARTIFACT_HISTORY, str(tmp_path))).read_text())
+    assert history["summary"]["sel_epoch"] == 3
+    assert run.data.metrics["sel_epoch"] == 3
+    assert run.data.metrics["sel_test_acc"] == history["summary"]["sel_test_acc"]
+
+
 def test_train_cell_resumed_from_a_checkpoint_without_the_chosen_weights_logs_the_last_and_says_so(
         cell_trial, validation_scores, caplog):
     validation_scores([0.5, 0.9, 0.6, 0.7])

@@ -304,10 +304,12 @@ def test_build_table_unknown_metric_lists_valid():
         T.build_table(frame({("A", "d"): {0: 0.8}}), metric="acc_top5")
 
 
-def test_an_unknown_metric_asked_of_a_sweeps_table_lists_the_acc_and_mca_aliases_too():
+def test_an_unknown_metric_asked_of_a_sweeps_table_lists_the_acc_and_mca_aliases_where_they_apply():
     with pytest.raises(T.TableError, match=r"unknown table metric 'accuracy'; valid: .*sel_test_acc.*; or acc, mca: "
-                                           r"those of sel_test_acc's selection rule$"):
+                                           r"sel_test_acc's selection rule's$"):
         T.resolve_metric("accuracy", primary="sel_test_acc")
+    with pytest.raises(T.TableError, match=r"; or acc: final_test_acc's selection rule's$"):   # no final_test_mca
+        T.resolve_metric("accuracy", primary="final_test_acc")
 
 
 def test_build_table_unknown_baseline_lists_rows():

@@ -296,7 +296,7 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
     history = History(class_names=tuple(data.class_names))
     start_epoch = 0
     # the weights of the epoch chosen on validation, for the states handed to on_epoch (None: not known,
-    # a state saved before states held them); no copy is kept for a caller that takes no state
+    # a state saved before states held them); kept only where there is an on_epoch to take states
     selected: Mapping[str, torch.Tensor] | None = None
     if resume_from is not None:
         start_epoch = _restore(resume_from, config, model, optimizer, scheduler, history)
@@ -328,7 +328,8 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch + 1, config.optim.epochs,
                  record["train_loss"], record.get("val_acc", float("nan")), record["test_acc"])
         if on_epoch is not None:
-            # on the model's device (a GPU copies in place); without validation every epoch is its own choice
+            # a copy on the model's device (a GPU copies there, fast); without validation every epoch is its
+            # own choice and needs none
             if val_loader is not None and history.summary()["sel_epoch"] == epoch + 1:
                 selected = {k: v.detach().clone() for k, v in model.state_dict().items()}
             snapshot = lambda: make_state(config, model, optimizer, scheduler, history, selected)  # noqa: E731
