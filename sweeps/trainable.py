@@ -66,8 +66,9 @@ class CheckpointPace:
     driver to register it: slow storage spaces checkpoints out by itself); and always at an attempt's
     first epoch (which measures both) and last (which the trial's end relies on).
 
-    The paper model's state with SGD's momentum is 520 MB: on an H200 machine a checkpoint after every
-    epoch cost 1.6 s, about 11 % of a RAF-DB epoch (bench/RESULTS.md 6). A killed trial re-trains the
+    The paper model's state with SGD's momentum is 520 MB (770 MB while it also keeps the weights of an
+    earlier epoch chosen on validation): on an H200 machine a 520 MB checkpoint after every epoch cost
+    1.6 s, about 11 % of a RAF-DB epoch (bench/RESULTS.md 6). A killed trial re-trains the
     epochs since its last checkpoint, and epochs it re-trains are not logged twice (EpochLog). No
     scheduler of ours pauses trials (a paused function trial would resume from its last checkpoint)."""
 
