@@ -66,15 +66,15 @@ _PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 def resolve_metric(name: str, primary: str | None = None) -> str:
     """A table metric by name; "acc"/"mca" mean the one with the primary metric's selection rule."""
+    def counterpart(alias: str) -> str:   # "mca" of sel_test_acc: sel_test_mca
+        return f"{primary.rsplit('_', 1)[0]}_{alias}"
+
     if name in ("acc", "mca") and primary is not None:
-        prefix = primary.rsplit("_", 1)[0]
-        candidate = f"{prefix}_{name}"
-        if candidate in TABLE_METRICS:
-            return candidate
+        if counterpart(name) in TABLE_METRICS:
+            return counterpart(name)
         raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
     if name not in TABLE_METRICS:
-        usable = [a for a in ("acc", "mca") if primary is not None
-                  and f"{primary.rsplit('_', 1)[0]}_{a}" in TABLE_METRICS]
+        usable = [a for a in ("acc", "mca") if primary is not None and counterpart(a) in TABLE_METRICS]
         aliases = f"; or {', '.join(usable)}: {primary}'s selection rule's" if usable else ""
         raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}{aliases}")
     return name

@@ -428,6 +428,10 @@ class CellIdentity:
     run_name: str
 
 
+def _summary_metrics(summary: Mapping[str, float], timestamp_ms: int, step: int) -> list[Metric]:
+    return [Metric(k, float(v), timestamp_ms, step) for k, v in summary.items() if k in schema.SUMMARY_METRICS]
+
+
 class CellRun:
     """The MLflow child run of one cell, found again on retry (same parent, same cell)."""
 
@@ -469,15 +473,11 @@ class CellRun:
         now = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
         step = int(record["epoch"])
         metrics = [Metric(k, float(record[k]), now, step) for k in schema.EPOCH_METRICS if k in record]
-        metrics += [Metric(k, float(v), now, step) for k, v in summary.items()
-                    if k in schema.SUMMARY_METRICS]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        self.client.log_batch(self.run_id, metrics=metrics + _summary_metrics(summary, now, step))
 
     def log_summary(self, summary: Mapping[str, float], step: int) -> None:
         """The running summaries again at `step` (a later timestamp: MLflow's latest value)."""
-        now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in summary.items()
-                                                    if k in schema.SUMMARY_METRICS])
+        self.client.log_batch(self.run_id, metrics=_summary_metrics(summary, int(time.time() * 1000), step))
 
     def logged_epochs(self) -> set[int]:
         """The epochs (steps) already in the run; every epoch logs `epochs_done` with the rest."""
