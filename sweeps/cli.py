@@ -204,7 +204,9 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         click.echo(f"Next: sweeps table {prepared.spec.name} --run {outcome.parent_run_id[:8]} --format latex{where}")
     else:
         click.echo(f"Continue with: {_command_again('resume', name, kw)}")
-        sys.exit(1)
+        # a stop by signal exits as the shell reports one (130 Ctrl-C, 143 SIGTERM): a job script can tell a
+        # sweep it stopped from one whose cells failed
+        sys.exit(128 + outcome.stop_signal if outcome.stop_signal else 1)
 
 
 @cli.command()
@@ -214,7 +216,10 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
               help="Start a new invocation even if an earlier one is unfinished (the earlier one's MLflow "
                    "marks kept in --storage are made first).")
 def run(name: str, **kw) -> None:
-    """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued."""
+    """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued.
+
+    Exit status: 0 completed; 1 failed or left unfinished (an error, a failed cell); 2 a bad option or
+    spec; 130 stopped by Ctrl-C, 143 by SIGTERM (`sweeps resume NAME` continues it)."""
     _execute(name, resume_only=False, **kw)
 
 
@@ -222,7 +227,9 @@ def run(name: str, **kw) -> None:
 @click.argument("name")
 @_run_option_decorators
 def resume(name: str, **kw) -> None:
-    """Continue an interrupted sweep NAME: finished cells are kept, the others resume from checkpoints."""
+    """Continue an interrupted sweep NAME: finished cells are kept, the others resume from checkpoints.
+
+    Exit status as `sweeps run`'s."""
     _execute(name, resume_only=True, **kw)
 
 
@@ -285,10 +292,10 @@ def status(name: str | None, tracking_uri: str | None) -> None:
     """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow."""
     from sweeps import schema, tracking
 
-    try:
+    try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
         uri = tracking.resolve_tracking_uri(tracking_uri)
     except tracking.TrackingError as exc:
-        raise click.BadParameter(str(exc), param_hint="--tracking-uri") from exc
+        raise click.ClickException(str(exc)) from exc
     _require_store(uri)
     client = tracking.client_for(uri)
     name = name and _recorded_name(name)

@@ -116,6 +116,7 @@ class SweepOutcome:
     tune_path: str | None = None
     skipped_cells: int = 0
     report_dir: Path | None = None
+    stop_signal: int | None = None   # the signal that stopped a `fit` of it (SIGINT: Ctrl-C; SIGTERM), else None
 
 
 # --------------------------------------------------------------------------- prepare (no Ray)
@@ -1199,6 +1200,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         threads = max(1, int(prepared.cpus_per_trial))
         total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
         interrupted, errored_there, errors = False, set(), 0   # cells whose trials errored in a restored experiment
+        stop_signal = None
         tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
 
         # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
@@ -1222,6 +1224,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = _was_interrupted(grid), grid.num_errors
+                stop_signal = _stop_received()
             errored_there = _errored_cells(grid)
         # 2. cells never started (or a first run): a new Tune experiment over just those. A cell whose trial
         # failed again in the restored experiment had its retries there (resume_errored, --max-failures): not
@@ -1255,6 +1258,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()
                 interrupted, errors = _was_interrupted(grid), errors + grid.num_errors
+                stop_signal = stop_signal or _stop_received()
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         counts = {s: list(_planned(statuses, plan, spec).values()).count(s) for s in
@@ -1269,7 +1273,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
         tracking.finish_parent(client, parent_id, status)
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
-                            skipped_cells=done_before, report_dir=report_dir)
+                            skipped_cells=done_before, report_dir=report_dir,
+                            stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
 
 
 def _ended(statuses: Mapping[str, str]) -> int:
@@ -1462,6 +1467,16 @@ def _errored_cells(grid) -> set[str]:
     """The cell ids of a table experiment's trials that ended in an error."""
     return {r.config["cell"]["cell_id"] for r in grid
             if r.error is not None and isinstance((r.config or {}).get("cell"), dict)}
+
+
+def _stop_received() -> int | None:
+    """The stop the current `fit` received: SIGTERM (handed to Tune as SIGUSR1), SIGINT, or a SIGUSR1 sent
+    to the driver directly (Tune's own stop signal); None when none came."""
+    if _STOP_SIGNALS:
+        return signal.SIGTERM
+    if signal.SIGINT in _STOPS:
+        return signal.SIGINT
+    return _STOPS[0] if _STOPS else None
 
 
 def _was_interrupted(grid) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -289,6 +290,21 @@ def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_st
     assert "running" not in result.output
 
 
+@pytest.mark.parametrize("stop_signal, exit_code", [(None, 1), (signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_run_stopped_by_a_signal_exits_as_the_shell_reports_that_signal(here, monkeypatch, stop_signal, exit_code):
+    """A job script must tell a sweep it stopped (resume it) from one left unfinished by failures."""
+    from sweeps.runner import SweepOutcome
+
+    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
+        "0123456789abcdef", "1", "interrupted", {"completed": 1, "pruned": 0, "failed": 0, "running": 1}, 9.0,
+        stop_signal=stop_signal))
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == exit_code, result.output
+    assert "Continue with: sweeps resume tiny_cli.yaml" in result.output
+
+
 def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(here, monkeypatch):
     # every completed sweep writes all its tables and figures to <storage>/<sweep>-<run>-report/; nothing said so
     from sweeps.runner import SweepOutcome
@@ -306,8 +322,8 @@ def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(here, monkey
 
 def test_status_with_an_unsupported_store_says_what_would_be_right(here):
     result = invoke("status", "--tracking-uri", "mlruns")
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert ("Invalid value for --tracking-uri: tracking URI 'mlruns' is not supported: use sqlite:///PATH/mlflow.db "
+    assert result.exit_code == 1 and "Traceback" not in result.output, "exit 1, as table, plot and run"
+    assert ("Error: tracking URI 'mlruns' is not supported: use sqlite:///PATH/mlflow.db "
             "or http://HOST:PORT") in result.output
 
 
@@ -321,7 +337,7 @@ def test_a_tracking_uri_that_names_no_database_file_is_refused_naming_it_before_
     (here / "tiny_cli.yaml").write_text(TINY)
     for args in (["status"], ["table", "tiny_cli"], ["run", "tiny_cli.yaml", "--storage", here / "rr"]):
         result = invoke(*args, "--tracking-uri", uri)
-        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert f"tracking URI {uri!r}" in result.output and "sqlite:///" in result.output, result.output
     assert no_ray == []
     assert not (here / "mlruns").exists()
@@ -332,11 +348,11 @@ def test_an_empty_tracking_uri_is_refused_not_taken_for_the_default_store(here, 
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
     for args in (["status"], ["table", "mad_vs_dropout"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
         result = invoke(*args, "--tracking-uri", "")
-        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert "--tracking-uri is empty: give sqlite:///PATH/mlflow.db or http://HOST:PORT" in result.output
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "")   # `export MLFLOW_TRACKING_URI=$UNSET`
     result = invoke("status")
-    assert result.exit_code in (1, 2) and "MLFLOW_TRACKING_URI is set but empty" in result.output, result.output
+    assert result.exit_code == 1 and "MLFLOW_TRACKING_URI is set but empty" in result.output, result.output
     assert no_ray == []
     assert not (here / "mlflow.db").exists()
 
@@ -346,7 +362,7 @@ def test_a_sqlite_tracking_uri_naming_a_folder_is_refused_at_once_naming_the_fil
     (here / "results").mkdir()
     for args in (["status"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
         result = invoke(*args, "--tracking-uri", "sqlite:///results")
-        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert (f"tracking URI 'sqlite:///{here.resolve() / 'results'}' names a folder, not a database file: "
                 f"give the file in it, e.g. sqlite:///{here.resolve() / 'results'}/mlflow.db") in result.output
     assert no_ray == []
@@ -357,7 +373,7 @@ def test_a_sqlite_tracking_uri_naming_a_file_that_is_no_database_is_refused_nami
     (here / "table2.tex").write_text("\\begin{table}\n")
     for args in (["status"], ["table", "mad_vs_dropout"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
         result = invoke(*args, "--tracking-uri", "sqlite:///table2.tex")
-        assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert (f"tracking URI 'sqlite:///{here.resolve() / 'table2.tex'}' names a file that is not an SQLite "
                 "database") in result.output, result.output
     assert (here / "table2.tex").read_text() == "\\begin{table}\n"

@@ -100,7 +100,7 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     options = _options(tmp_path, tracking_uri, overrides={"optim.weight_decay": 0.0002})
     before = time.time()
     outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), options))
-    assert outcome.status == "completed"
+    assert outcome.status == "completed" and outcome.stop_signal is None
     assert 0 < outcome.elapsed_s <= time.time() - before, "the CLI prints it: `completed in N s`"
     # the table says what --set changed in every cell, over the spec
     assert ("ran with optim.weight\\_decay = 0.0002, set on the command line"   # Markdown-escaped
@@ -297,6 +297,7 @@ def test_a_sweep_stopped_before_its_first_trial_starts_is_interrupted_not_failed
     monkeypatch.setattr(runner.SweepCallback, "setup", stopped_at_once)
     outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
     assert outcome.status == "interrupted" and outcome.counts["failed"] == 0, outcome
+    assert outcome.stop_signal == signal.SIGTERM, "the CLI exits 143 on it"
     assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED
 
 
@@ -321,6 +322,7 @@ def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
     experiments = sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-"))
     again = run_sweep(prepare(path, options))
     assert again.status == "interrupted" and again.parent_run_id == first.parent_run_id
+    assert first.stop_signal == again.stop_signal == signal.SIGTERM, "a stopped restore is a stop too"
     assert sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-")) == experiments
 
 
