@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -91,7 +92,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
     A still-running (or interrupted) cell is drawn dashed on its own, with its epochs so far: averaged in,
     it made the mean's seeds change at its last epoch, a jump no training made. Pruned and failed cells
-    are left out.
+    are left out. A hollow circle marks each completed seed's chosen epoch (sel_epoch, the one the tables'
+    sel_* numbers and model_selected/ come from) at that seed's own value: the mean hides that it differs.
     """
     if metric not in S.EPOCH_METRICS:
         raise FigureError(f"unknown per-epoch metric {metric!r}; valid: {', '.join(S.EPOCH_METRICS)}")
@@ -105,6 +107,7 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)
     axes = fig.subplots(1, len(columns), squeeze=False)[0]
     colors = _colors(len(rows))
+    chosen = _chosen_epoch_points(runs, hist)
     unfinished = False
     for ax, col in zip(axes, columns):
         for color, arm in zip(colors, rows):
@@ -121,6 +124,10 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
                 ok = np.isfinite(std)
                 if ok.any():
                     ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)
+                marks = chosen[(chosen["arm"] == arm) & (chosen["data"] == col)]
+                if not marks.empty:
+                    ax.scatter(marks["step"].to_numpy(), marks["value"].to_numpy() * scale, s=28, facecolors="none",
+                               edgecolors=[color], linewidths=1.2, zorder=3, gid=CHOSEN_EPOCH_GID)
             for _, run in sub[sub["status"] != S.STATUS_COMPLETED].groupby("run_id", sort=False):
                 run = run.sort_values("step")
                 ax.plot(run["step"].to_numpy(), run["value"].to_numpy() * scale, color=color, lw=1.0, ls="--",
@@ -138,11 +145,31 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
         for handle, label in zip(*ax.get_legend_handles_labels()):
             if label not in legend or legend[label].get_linestyle() == "--":
                 legend[label] = handle
-    fig.legend([legend[a] for a in rows if a in legend], [a for a in rows if a in legend],
-               loc="outside right center", fontsize=8, frameon=False)
+    handles, labels = [legend[a] for a in rows if a in legend], [a for a in rows if a in legend]
+    if not chosen.empty:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="none", marker="o", markersize=5, markerfacecolor="none",
+                              markeredgecolor="0.3"))
+        labels.append("a seed's chosen\nepoch (sel_epoch)")
+    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(f"{runs.sweep}: {metric}, mean ± std over completed seeds"
                  + ("; dashed: a run not finished, its epochs so far" if unfinished else ""), fontsize=10)
     return save_figure(fig, path_stem)
+
+
+CHOSEN_EPOCH_GID = "chosen_epoch"   # the gid of the chosen epochs' markers in a learning-curves figure
+
+
+def _chosen_epoch_points(runs: SweepRuns, hist: pd.DataFrame) -> pd.DataFrame:
+    """Each completed run's value at its sel_epoch: columns arm, data, step, value (none where a run
+    chose no epoch, e.g. no validation split, or its history lacks that epoch)."""
+    done = hist[hist["status"] == S.STATUS_COMPLETED]
+    if "sel_epoch" not in runs.children.columns or done.empty:
+        return done.iloc[0:0][["arm", "data", "step", "value"]]
+    sel = runs.children.set_index("run_id")["sel_epoch"]
+    at = done[done["step"] == done["run_id"].map(sel)]
+    return at.drop_duplicates("run_id", keep="last")[["arm", "data", "step", "value"]]
 
 
 def _colors(n: int) -> list:

@@ -72,6 +72,29 @@ def test_learning_curves_average_completed_seeds_and_draw_an_unfinished_run_dash
     assert "dashed: a run not finished" in figures[0].get_suptitle()
 
 
+def test_learning_curves_mark_each_completed_seeds_chosen_epoch_at_its_own_value(runs, tmp_path, monkeypatch):
+    # the tables' sel_* numbers come from each seed's sel_epoch, which the mean curve does not show
+    import dataclasses
+
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    hist = pd.DataFrame({"run_id": ["r0"] * 3 + ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 2, "arm": ["A"] * 11,
+                         "data": ["d"] * 11, "seed": [0] * 3 + [1] * 3 + [2] * 3 + [3] * 2,
+                         "step": [1, 2, 3] * 3 + [1, 2],
+                         "value": [0.5, 0.7, 0.6, 0.4, 0.5, 0.8, 0.3, 0.4, 0.5, 0.1, 0.2],
+                         "status": ["completed"] * 9 + ["running"] * 2})
+    children = pd.DataFrame({"run_id": ["r0", "r1", "r2", "r3"], "sel_epoch": [2.0, 3.0, float("nan"), 1.0]})
+    marked = dataclasses.replace(runs, children=children)
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(marked, "val_acc", tmp_path / "c")
+    marks, = [c for c in figures[0].axes[0].collections if c.get_gid() == FG.CHOSEN_EPOCH_GID]
+    assert marks.get_offsets().tolist() == [[2.0, pytest.approx(70.0)], [3.0, pytest.approx(80.0)]], \
+        "r0 at epoch 2, r1 at 3; none for r2 (no sel_epoch) nor for the running r3"
+    assert [t.get_text() for t in figures[0].legends[0].get_texts()] == ["A", "a seed's chosen\nepoch (sel_epoch)"]
+
+
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="unknown per-epoch metric 'sel_test_acc'; valid: train_loss"):
         FG.learning_curves(runs, "sel_test_acc", tmp_path / "curves")
