@@ -335,8 +335,8 @@ def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: f
     path on the head node is not accessible by worker nodes"), after an epoch of work each, or, with sqlite,
     create an empty mlflow.db of their own and fail with "No Experiment with id=1 exists"; where no other
     node can run them, every trial fails so. Asked of each such node now, by a task that reserves nothing,
-    so the sweep stops before any trial. Nodes an autoscaler starts later are not asked (sweeps.trainable
-    checks the database where a trial starts)."""
+    so the sweep stops before any trial. Nodes an autoscaler starts later are not asked: sweeps.trainable
+    checks the database and the storage folder where a trial starts."""
     import uuid
 
     import ray

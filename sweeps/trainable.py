@@ -195,6 +195,29 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
     tune.report(metrics)
 
 
+class StorageError(RuntimeError):
+    """The sweep's --storage folder is not on the node a trial runs on."""
+
+
+def check_storage_here(storage_option: str) -> None:
+    """StorageError unless this node sees the Tune experiment folder in --storage, by the marker file
+    Tune's driver writes there. A node with a disk of its own (one an autoscaler started after the driver
+    asked every node, sweeps.runner.check_nodes_see_files) fails at the trial's first checkpoint otherwise,
+    after an epoch of work, with Tune's advice for its Python API."""
+    from ray.train._internal.storage import _VALIDATE_STORAGE_MARKER_FILENAME
+
+    get_storage = getattr(tune.get_context(), "get_storage", None)   # Tune's DeveloperAPI; none outside Tune
+    storage = get_storage() if get_storage is not None else None
+    if storage is None or storage.storage_filesystem.type_name != "local":
+        return
+    if not (Path(storage.experiment_fs_path) / _VALIDATE_STORAGE_MARKER_FILENAME).exists():
+        raise StorageError(f"the sweep's --storage {storage_option} is not on this node ({socket.gethostname()}, "
+                           f"{_node_id()}): its Tune experiment folder {storage.experiment_fs_path} is missing "
+                           "here, and Tune copies each checkpoint into it from the trial's node. Mount one shared "
+                           "folder at the same path on every node (NFS/EFS, e.g. /mnt/shared/ray_results) and "
+                           "give it as --storage")
+
+
 def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}."""
     from transfer_core.engine import History, fit, save_state, selected_model_state   # torch: in the trial only
@@ -219,6 +242,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
                             f"({socket.gethostname()}, {_node_id()}): a sqlite store is a file on the driver's "
                             "machine. On a cluster, pass --tracking-uri http://HOST:5000, an MLflow server every "
                             "node reaches")
+    check_storage_here(context["storage"])
     wait_for_tracking(uri, wait_s)
     client = client_for(uri)
     existing = find_cell_run(client, context["experiment_id"], context["parent_run_id"], identity.cell_id)

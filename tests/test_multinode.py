@@ -250,3 +250,32 @@ def test_trial_on_a_node_without_the_sqlite_database_fails_before_training_and_c
                                             r"pass --tracking-uri http://HOST:5000"):
         trainable.train_cell(config, {"k": SimpleNamespace(fingerprint="f", dataset="synthetic")})
     assert not database.exists()
+
+
+def test_trial_on_a_node_without_the_storage_folder_fails_before_training_naming_it(tmp_path, monkeypatch):
+    # a node an autoscaler starts after the driver asked every node: Tune's marker in the experiment folder,
+    # written by the driver, is missing there (Tune failed the trial only at its first checkpoint, an epoch on)
+    from ray.train._internal.storage import _VALIDATE_STORAGE_MARKER_FILENAME
+
+    from sweeps import trainable
+    from transfer_core.config import TrialConfig, to_flat
+
+    experiment = tmp_path / "results" / "spread-p-1"
+    storage = SimpleNamespace(storage_filesystem=SimpleNamespace(type_name="local"),
+                              experiment_fs_path=str(experiment))
+    monkeypatch.setattr(trainable.tune, "get_context",
+                        lambda: SimpleNamespace(get_trial_id=lambda: "t1", get_storage=lambda: storage))
+    database = tmp_path / "mlflow.db"
+    database.touch()   # the driver's database is here: only the storage is not
+    config = {"context": {"sweep": "spread", "kind": "table", "profile": "smoke",
+                          "tracking_uri": f"sqlite:///{database}", "experiment_id": "1", "parent_run_id": "p",
+                          "storage": str(tmp_path / "results"), "invocation": "spread-p-"},
+              "cell": {"config": to_flat(TrialConfig()), "cell_id": "c", "arm": "A", "data": "synthetic",
+                       "run_name": "spread/A", "data_key": "k"}}
+    with pytest.raises(trainable.StorageError, match=rf"the sweep's --storage {tmp_path / 'results'} is not on "
+                                                     rf"this node .*experiment folder {experiment} is missing here"):
+        trainable.train_cell(config, {"k": SimpleNamespace(fingerprint="f", dataset="synthetic")})
+    assert database.stat().st_size == 0, "no MLflow call was made"
+    experiment.mkdir(parents=True)
+    (experiment / _VALIDATE_STORAGE_MARKER_FILENAME).touch()
+    trainable.check_storage_here(str(tmp_path / "results"))   # a node that sees it: no error
