@@ -1027,13 +1027,15 @@ def _hand_stop_to_tune(before_fit, frame=None) -> bool:
     return True
 
 
-def restore_tuner(tune_path: str, trainable, standing: Standing | None = None) -> tune.Tuner:
+def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
+                  tracking_uri: str | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
     (`_without_tensorboard_logger`) its trials would write no result.json or progress.csv from here on;
     one begun while the user had turned them off would write them despite a change of mind. `standing`:
-    where the invocation stands, for the restored SweepCallback's counts."""
+    where the invocation stands, for the restored SweepCallback's counts; `tracking_uri`: the store as this
+    run reaches it, for the restored SweepCallback's marks (it kept the URI of the run that began it)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -1046,6 +1048,8 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None) -
         for callback in kept:
             if standing is not None and isinstance(callback, SweepCallback):
                 callback.continue_after(standing)
+            if tracking_uri is not None and isinstance(callback, SweepCallback):
+                callback.tracking_uri = tracking_uri
     return tuner
 
 
@@ -1190,7 +1194,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         from sweeps.trainable import train_cell
 
         resources = {"cpu": prepared.cpus_per_trial, "gpu": prepared.gpus_per_trial}
-        trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets), resources)
+        trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets,
+                                                             tracking_uri=prepared.tracking_uri), resources)
         # storage + invocation: where a trial looks for its cell's checkpoint when Tune hands it none
         # (sweeps.trainable.salvaged_state)
         context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
@@ -1220,7 +1225,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             log.info("restoring the Tune experiment %s", tune_path)
             newest_checkpoints_where_tune_looks(Path(tune_path))
             tuner = restore_tuner(tune_path, trainable,
-                                  standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
+                                  standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total),
+                                  prepared.tracking_uri)
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = _was_interrupted(grid), grid.num_errors

@@ -218,8 +218,11 @@ def check_storage_here(storage_option: str) -> None:
                            "give it as --storage")
 
 
-def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
-    """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}."""
+def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | None = None) -> None:
+    """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}.
+    tracking_uri: the store as this run of the sweep reaches it (`tune.with_parameters`, given afresh to a
+    restored experiment), over the context's, which a restored trial keeps from the run that began it (the
+    server moved, a path spelt another way); the context's where not given."""
     from transfer_core.engine import History, fit, save_state, selected_model_state   # torch: in the trial only
 
     context, cell = config["context"], config["cell"]
@@ -233,7 +236,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any]) -> None:
     identity = CellIdentity(sweep=context["sweep"], arm=cell["arm"], data=cell["data"], seed=trial.seed,
                             cell_id=cell["cell_id"], run_name=cell["run_name"])
     splits = datasets[cell["data_key"]]
-    uri, wait_s = context["tracking_uri"], wait_s_from_env()
+    uri, wait_s = tracking_uri or context["tracking_uri"], wait_s_from_env()
     database = sqlite_path(uri)
     if database is not None and not database.exists():
         # the driver created it before any trial: this node has a disk of its own (opening it would create an

@@ -1011,3 +1011,38 @@ def test_tracking_server_down_mid_sweep_trials_buffer_and_every_epoch_is_logged_
         reported = reported_epochs(storage, run.data.tags[schema.TAG_CELL_ID])
         assert reported == list(range(1, LONG + 1)), "no trial failed or restarted: the epochs were buffered"
     assert len(measured_while_down) >= 3, f"training went on while the server was down: {measured_while_down}"
+
+
+@pytest.mark.slow
+@needs_proc
+def test_a_sweep_resumed_through_its_server_at_another_address_records_there(processes, even_spec_file, empty_db,
+                                                                             tmp_path):
+    # a restored trial kept the tracking URI of the run that began it (its config, in Tune's state): after the
+    # server moved (a cluster brought up again), every resumed trial waited for the old address, then failed
+    db, storage = tmp_path / "server.db", tmp_path / "results"
+    shutil.copy(empty_db, db)
+    first_port = _free_port()
+    first_uri = f"http://127.0.0.1:{first_port}"
+    server = _start_server(processes, db, first_port, "server")
+    epochs = ("--set", f"optim.epochs={LONG}")
+    driver = processes.sweeps("run", *_sweep_args(even_spec_file, first_uri, storage, *epochs), name="run")
+    wait_for(lambda: len(runs := _children(first_uri)) == 2 and all(
+        r.data.metrics.get("epochs_done", 0) >= 1 for r in runs.values()), driver, "both cells' first epoch",
+        processes, "run")
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=120) == 128 + signal.SIGTERM, processes.log("run")
+    stopped = {name: r.data.metrics["epochs_done"] for name, r in _children(first_uri).items()}
+    assert all(done < LONG for done in stopped.values()), f"stopped while training: {stopped}"
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+
+    moved_port = _free_port()
+    moved_uri = f"http://127.0.0.1:{moved_port}"
+    _start_server(processes, db, moved_port, "moved")
+    resumed = processes.sweeps("resume", *_sweep_args(even_spec_file, moved_uri, storage, *epochs), name="resume")
+    finish(resumed, processes, "resume")
+    assert "restoring the Tune experiment" in processes.log("resume", tail=100_000), "its trials were restored"
+    runs = _children(moved_uri)
+    assert len(runs) == 2 and all(r.data.tags[schema.TAG_STATUS] == "completed" for r in runs.values())
+    for run in runs.values():
+        assert _steps(moved_uri, run.info.run_id) == list(range(1, LONG + 1)), "every epoch logged once"
