@@ -276,15 +276,21 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     assert "Aborted!" not in result.output
 
 
-def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(here, monkeypatch):
-    """Ctrl-C while trials train: nothing is running any more, and `sweeps status` says "interrupted"."""
+def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: float = 9.0, **outcome):
+    """`sweeps run` of the TINY spec, its run_sweep replaced by one ending in `status` (SweepOutcome's fields)."""
     from sweeps.runner import SweepOutcome
 
     monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
-        "0123456789abcdef", "1", "interrupted", {"completed": 2, "pruned": 0, "failed": 0, "running": 2}, 54.0))
+        "0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
     (here / "tiny_cli.yaml").write_text(TINY)
-    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    return invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+
+
+def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(here, monkeypatch):
+    """Ctrl-C while trials train: nothing is running any more, and `sweeps status` says "interrupted"."""
+    result = _run_ending_in(here, monkeypatch, "interrupted",
+                            {"completed": 2, "pruned": 0, "failed": 0, "running": 2}, elapsed_s=54.0)
     assert result.exit_code == 1, result.output
     assert "sweep tiny_cli interrupted in 54 s (2 completed, 2 interrupted; 0 already done before)" in result.output
     assert "running" not in result.output
@@ -293,29 +299,17 @@ def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_st
 @pytest.mark.parametrize("stop_signal, exit_code", [(None, 1), (signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_run_stopped_by_a_signal_exits_as_the_shell_reports_that_signal(here, monkeypatch, stop_signal, exit_code):
     """A job script must tell a sweep it stopped (resume it) from one left unfinished by failures."""
-    from sweeps.runner import SweepOutcome
-
-    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
-        "0123456789abcdef", "1", "interrupted", {"completed": 1, "pruned": 0, "failed": 0, "running": 1}, 9.0,
-        stop_signal=stop_signal))
-    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
-    (here / "tiny_cli.yaml").write_text(TINY)
-    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    result = _run_ending_in(here, monkeypatch, "interrupted",
+                            {"completed": 1, "pruned": 0, "failed": 0, "running": 1}, stop_signal=stop_signal)
     assert result.exit_code == exit_code, result.output
     assert "Continue with: sweeps resume tiny_cli.yaml" in result.output
 
 
 def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(here, monkeypatch):
     # every completed sweep writes all its tables and figures to <storage>/<sweep>-<run>-report/; nothing said so
-    from sweeps.runner import SweepOutcome
-
     report = here / "rr" / "tiny_cli-01234567-report"
-    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
-        "0123456789abcdef", "1", "completed", {"completed": 2, "pruned": 0, "failed": 0, "running": 0}, 9.0,
-        report_dir=report))
-    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
-    (here / "tiny_cli.yaml").write_text(TINY)
-    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    result = _run_ending_in(here, monkeypatch, "completed",
+                            {"completed": 2, "pruned": 0, "failed": 0, "running": 0}, report_dir=report)
     assert result.exit_code == 0, result.output
     assert f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {report}" in result.output
 
