@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -186,10 +187,12 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
             outcome = run_sweep(prepared, resume_only=resume_only)
     except (SweepError, TrackingError, DataError) as exc:   # DataError: an image found unreadable in decoding
         raise click.ClickException(str(exc)) from exc
-    except KeyboardInterrupt:   # a second Ctrl-C, or one outside training: the invocation is marked interrupted
-        click.echo(f"sweep {prepared.spec.name} stopped (Ctrl-C, or a second stop signal); "
+    except KeyboardInterrupt as exc:   # a second stop, or one outside training: the invocation is marked interrupted
+        signum = getattr(exc, "signum", signal.SIGINT)   # sweeps.runner.StopSignal's, else Ctrl-C
+        how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        click.echo(f"sweep {prepared.spec.name} stopped ({how}, outside training or a second stop signal); "
                    f"`{_command_again('run', name, kw)}` continues it (or starts it, if it had not begun)", err=True)
-        sys.exit(130)
+        sys.exit(128 + signum)
     from sweeps.schema import seen_under
 
     # a cell still tagged running when the invocation stopped is interrupted, as `sweeps status` calls it
@@ -218,8 +221,9 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
 def run(name: str, **kw) -> None:
     """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued.
 
-    Exit status: 0 completed; 1 failed or left unfinished (an error, a failed cell); 2 a bad option or
-    spec; 130 stopped by Ctrl-C, 143 by SIGTERM (`sweeps resume NAME` continues it)."""
+    Exit status: 0 completed; 1 an error (e.g. a tracking store it cannot use) or cells failed or left
+    unfinished; 2 a bad option or spec; 128 + the signal's number when a signal stopped it (130 Ctrl-C,
+    143 SIGTERM; `sweeps resume NAME` continues it)."""
     _execute(name, resume_only=False, **kw)
 
 

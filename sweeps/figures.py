@@ -92,8 +92,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
     A still-running (or interrupted) cell is drawn dashed on its own, with its epochs so far: averaged in,
     it made the mean's seeds change at its last epoch, a jump no training made. Pruned and failed cells
-    are left out. A hollow circle marks each completed seed's chosen epoch (sel_epoch, the one the tables'
-    sel_* numbers and model_selected/ come from) at that seed's own value: the mean hides that it differs.
+    are left out. A hollow circle marks each completed run's chosen epoch (sel_epoch, the one the tables'
+    sel_* numbers and model_selected/ come from) at that run's own value: the mean hides that seeds differ.
     """
     if metric not in S.EPOCH_METRICS:
         raise FigureError(f"unknown per-epoch metric {metric!r}; valid: {', '.join(S.EPOCH_METRICS)}")
@@ -151,7 +151,7 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
         handles.append(Line2D([], [], ls="none", marker="o", markersize=5, markerfacecolor="none",
                               markeredgecolor="0.3"))
-        labels.append("a seed's chosen\nepoch (sel_epoch)")
+        labels.append("a run's chosen\nepoch (sel_epoch)")
     fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(f"{runs.sweep}: {metric}, mean ± std over completed seeds"
                  + ("; dashed: a run not finished, its epochs so far" if unfinished else ""), fontsize=10)
@@ -162,8 +162,9 @@ CHOSEN_EPOCH_GID = "chosen_epoch"   # the gid of the chosen epochs' markers in a
 
 
 def _chosen_epoch_points(runs: SweepRuns, hist: pd.DataFrame) -> pd.DataFrame:
-    """Each completed run's value at its sel_epoch: columns arm, data, step, value (none where a run
-    chose no epoch, e.g. no validation split, or its history lacks that epoch)."""
+    """Each completed run's value at its sel_epoch: columns arm, data, step, value (none where a run has no
+    sel_epoch, as one recorded before it was logged, or its history lacks that epoch). Without a validation
+    split a run's sel_epoch is its last epoch (engine.History.summary), and is marked there."""
     done = hist[hist["status"] == S.STATUS_COMPLETED]
     if "sel_epoch" not in runs.children.columns or done.empty:
         return done.iloc[0:0][["arm", "data", "step", "value"]]

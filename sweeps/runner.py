@@ -117,6 +117,7 @@ class SweepOutcome:
     skipped_cells: int = 0
     report_dir: Path | None = None
     stop_signal: int | None = None   # the signal that stopped a `fit` of it (SIGINT: Ctrl-C; SIGTERM), else None
+                                     # (one that stopped it outside a fit raises StopSignal instead)
 
 
 # --------------------------------------------------------------------------- prepare (no Ray)
@@ -950,6 +951,45 @@ def _fitting():
         yield   # read _was_interrupted inside: the stops this fit recorded are dropped at its end
 
 
+class StopSignal(KeyboardInterrupt):
+    """A signal that stops the invocation at once: a SIGTERM outside a `fit` (while it sets up or draws its
+    report), or a second stop signal in one. A KeyboardInterrupt, as Ctrl-C's, so everything that cleans up
+    after Ctrl-C does after it too; `signum` gives the exit status (128 + it, as a shell reports a signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def _stop_at_once(signum, frame) -> None:
+    raise StopSignal(signum)
+
+
+def _sigterm_stops_at_once() -> None:
+    """Between `fit`s, SIGTERM raises StopSignal, which marks the invocation interrupted (`_interrupted_if_cut_short`)
+    and exits 143. Ray's driver handler, set by ray.init, called sys.exit(15): exit status 15, and a message
+    saying nothing of resuming. `run_sweep` puts back the handler of before it."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_at_once)
+
+
+def _restores_sigterm_handler(function):
+    """`function` leaves SIGTERM's handler as it found it (the CLI's process: Python's default)."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        before = signal.getsignal(signal.SIGTERM)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+
+    return wrapper
+
+
 # when (time.monotonic) the current `fit` received its SIGTERM; empty until it does (one is pending for Tune)
 _STOP_SIGNALS: list[float] = []
 # SIGTERMs this soon after the first are the same stop delivered again, not a second stop: `timeout`
@@ -983,7 +1023,7 @@ def _sigterm_stops_like_ctrl_c():
         if _STOP_SIGNALS:
             if time.monotonic() - _STOP_SIGNALS[0] < REPEATED_STOP_S:
                 return                # the first stop, delivered again
-            raise KeyboardInterrupt   # the second: as a second Ctrl-C
+            raise StopSignal(signum)   # the second: as a second Ctrl-C
         _STOP_SIGNALS.append(time.monotonic())
         _hand_stop_to_tune(saved[signal.SIGUSR1], frame)
 
@@ -1071,6 +1111,7 @@ def _search_space(prepared: PreparedSweep) -> dict:
     return space
 
 
+@_restores_sigterm_handler
 def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcome:
     """Run (or continue) the sweep to the end; returns what happened, counted from MLflow."""
     started = time.time()
@@ -1159,6 +1200,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     check_data_of_cells(prepared, datasets, data_keys)
 
     connect_ray(prepared.options.address)
+    _sigterm_stops_at_once()
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
     check_nodes_see_files(prepared.storage_path, prepared.tracking_uri, prepared.cpus_per_trial,
                           prepared.gpus_per_trial)

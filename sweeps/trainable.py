@@ -204,8 +204,10 @@ def check_storage_here(storage_option: str) -> None:
     Tune's driver writes there. A node with a disk of its own (one an autoscaler started after the driver
     asked every node, sweeps.runner.check_nodes_see_files) fails at the trial's first checkpoint otherwise,
     after an epoch of work, with Tune's advice for its Python API."""
-    from ray.train._internal.storage import _VALIDATE_STORAGE_MARKER_FILENAME
-
+    try:   # Ray 2.60's; were it gone in another Ray, this safeguard must not fail every trial
+        from ray.train._internal.storage import _VALIDATE_STORAGE_MARKER_FILENAME
+    except ImportError:
+        return
     get_storage = getattr(tune.get_context(), "get_storage", None)   # Tune's DeveloperAPI; none outside Tune
     storage = get_storage() if get_storage is not None else None
     if storage is None or storage.storage_filesystem.type_name != "local":

@@ -271,9 +271,22 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     (here / "tiny_cli.yaml").write_text(TINY)
     result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
     assert result.exit_code == 130, result.output
-    assert ("sweep tiny_cli stopped (Ctrl-C, or a second stop signal); `sweeps run tiny_cli.yaml --storage "
-            f"{here / 'rr'}` continues it") in result.output
+    assert ("sweep tiny_cli stopped (Ctrl-C, outside training or a second stop signal); "
+            f"`sweeps run tiny_cli.yaml --storage {here / 'rr'}` continues it") in result.output
     assert "Aborted!" not in result.output
+
+
+def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monkeypatch):
+    # Ray's driver handler exited 15 (sys.exit(signum)) while a sweep set up or drew its report
+    def sigterm(prepared, resume_only=False):
+        raise sweeps.runner.StopSignal(signal.SIGTERM)
+
+    monkeypatch.setattr(sweeps.runner, "run_sweep", sigterm)
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == 143, result.output
+    assert "sweep tiny_cli stopped (SIGTERM, outside training or a second stop signal); `sweeps run" in result.output
 
 
 def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: float = 9.0, **outcome):

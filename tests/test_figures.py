@@ -92,7 +92,7 @@ def test_learning_curves_mark_each_completed_seeds_chosen_epoch_at_its_own_value
     marks, = [c for c in figures[0].axes[0].collections if c.get_gid() == FG.CHOSEN_EPOCH_GID]
     assert marks.get_offsets().tolist() == [[2.0, pytest.approx(70.0)], [3.0, pytest.approx(80.0)]], \
         "r0 at epoch 2, r1 at 3; none for r2 (no sel_epoch) nor for the running r3"
-    assert [t.get_text() for t in figures[0].legends[0].get_texts()] == ["A", "a seed's chosen\nepoch (sel_epoch)"]
+    assert [t.get_text() for t in figures[0].legends[0].get_texts()] == ["A", "a run's chosen\nepoch (sel_epoch)"]
 
 
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):

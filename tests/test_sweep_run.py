@@ -7,9 +7,11 @@ import json
 import logging
 import os
 import re
+import signal
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -283,30 +285,39 @@ def test_a_search_cut_short_while_drawing_its_report_gets_it_from_the_next_run_w
     assert MlflowClient(tracking_uri).list_artifacts(again.parent_run_id, "tables"), "the report was drawn"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_sweep_stopped_before_its_first_trial_starts_is_interrupted_not_failed(
-        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, signum):
     # Ctrl-C (or timeout's signal) just as Tune sets up: nothing failed, `sweeps resume` continues it
-    import signal
-
     setup = runner.SweepCallback.setup
 
     def stopped_at_once(self, *args, **kwargs):
         setup(self, *args, **kwargs)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
 
     monkeypatch.setattr(runner.SweepCallback, "setup", stopped_at_once)
     outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
     assert outcome.status == "interrupted" and outcome.counts["failed"] == 0, outcome
-    assert outcome.stop_signal == signal.SIGTERM, "the CLI exits 143 on it"
+    assert outcome.stop_signal == signum, "the CLI exits 128 + it: 130 for Ctrl-C, 143 for SIGTERM"
     assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED
+
+
+def test_a_sigterm_while_the_report_is_drawn_stops_it_as_interrupted_and_leaves_the_handler_as_it_was(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # Ray's driver handler (set by ray.init) exited 15 outside a fit: no word on resuming, not 143
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(runner, "_publish", lambda *args: os.kill(os.getpid(), signal.SIGTERM))
+    with pytest.raises(runner.StopSignal) as stopped:
+        run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
+    assert stopped.value.signum == signal.SIGTERM
+    assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED, "`sweeps run` draws it next time"
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     # the restored experiment's ResultGrid called every trial terminated after a stop, so the run went on
     # to train the unfinished cells in a new experiment and ended "completed": Ctrl-C did not stop a resume
-    import signal
-
     on_trial_result = runner.SweepCallback.on_trial_result
 
     def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
@@ -499,6 +510,17 @@ def test_an_experiment_begun_with_tunes_default_loggers_still_writes_its_trial_f
     trial, = [d for d in (tmp_path / "begun-earlier").iterdir() if d.is_dir()]
     assert json.loads((trial / "result.json").read_text().splitlines()[-1])["val_acc"] == 0.5
     assert (trial / "progress.csv").read_text().count("val_acc") == 1
+
+
+def test_a_restored_experiments_sweep_callback_marks_in_the_store_this_run_reaches(monkeypatch):
+    # it was pickled with the URI of the run that began the experiment: a server that moved since
+    callback = runner.SweepCallback("http://old-head:5000", 2, "val_acc", "max")
+    run_config = SimpleNamespace(callbacks=[callback])
+    restored = SimpleNamespace(_local_tuner=SimpleNamespace(get_run_config=lambda: run_config))
+    monkeypatch.setattr(runner.tune.Tuner, "restore", lambda *args, **kwargs: restored)
+    assert runner.restore_tuner("unused", None, tracking_uri="http://new-head:5000") is restored
+    assert callback.tracking_uri == "http://new-head:5000"
+    assert callback in run_config.callbacks
 
 
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
