@@ -75,7 +75,7 @@ def resolve_metric(name: str, primary: str | None = None) -> str:
         raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
     if name not in TABLE_METRICS:
         usable = [a for a in ("acc", "mca") if primary is not None and counterpart(a) in TABLE_METRICS]
-        aliases = f"; or {', '.join(usable)}: {primary}'s selection rule's" if usable else ""
+        aliases = f"; or {', '.join(f'{a} (here {counterpart(a)})' for a in usable)}" if usable else ""
         raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}{aliases}")
     return name
 

@@ -305,10 +305,10 @@ def test_build_table_unknown_metric_lists_valid():
 
 
 def test_an_unknown_metric_asked_of_a_sweeps_table_lists_the_acc_and_mca_aliases_where_they_apply():
-    with pytest.raises(T.TableError, match=r"unknown table metric 'accuracy'; valid: .*sel_test_acc.*; or acc, mca: "
-                                           r"sel_test_acc's selection rule's$"):
+    with pytest.raises(T.TableError, match=r"unknown table metric 'accuracy'; valid: .*sel_test_acc.*; "
+                                           r"or acc \(here sel_test_acc\), mca \(here sel_test_mca\)$"):
         T.resolve_metric("accuracy", primary="sel_test_acc")
-    with pytest.raises(T.TableError, match=r"; or acc: final_test_acc's selection rule's$"):   # no final_test_mca
+    with pytest.raises(T.TableError, match=r"; or acc \(here final_test_acc\)$"):   # no final_test_mca
         T.resolve_metric("accuracy", primary="final_test_acc")
 
 
