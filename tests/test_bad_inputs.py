@@ -288,6 +288,10 @@ CASES = [
      prepare_table(overrides={"model.num_heads": 5}),
      SpecError, r"^--set model\.num_heads: model\.num_heads=5 is invalid: expected a divisor of "
                 r"model\.embed_dim=32$"),
+    ("set_image_size_the_stem_cannot_take",   # it failed in every trial, each retried: 6 tracebacks
+     prepare_table(overrides={"model.image_size": 30}),
+     SpecError, r"^--set model\.image_size: model\.image_size=30 is invalid: expected a multiple of 4, the "
+                r"stride of model\.stem='small'$"),
     ("set_reserved_key_seed",
      prepare_table(overrides={"seed": 1}),
      SpecError, r"^--set seed: seed cannot be set here: the seed of a cell comes from the spec's `seeds` list"),

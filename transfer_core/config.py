@@ -35,7 +35,10 @@ def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: expected one of {', '.join(choices)}")
 
 
-STEMS = ("ir50", "resnet18", "small")
+# each stem's output stride: model.image_size must be a multiple of it, checked with the config (before a
+# sweep spends anything) rather than when the model is built; transfer_core.models.stems declares the same
+STEM_STRIDES = {"ir50": 8, "resnet18": 16, "small": 4}
+STEMS = tuple(STEM_STRIDES)
 DROP_VARIANTS = ("none", "dropout", "dropblock", "spatial_dropout", "mad")
 MSAD_MODES = ("head", "released_token", "none")
 
@@ -69,6 +72,9 @@ class ModelConfig:
         _check_choice("model.stem", self.stem, STEMS)
         _check(self.stem_width >= 8, "model.stem_width", self.stem_width, "an integer >= 8")
         _check(self.image_size >= 16, "model.image_size", self.image_size, "an integer >= 16")
+        stride = STEM_STRIDES[self.stem]
+        _check(self.image_size % stride == 0, "model.image_size", self.image_size,
+               f"a multiple of {stride}, the stride of model.stem={self.stem!r}")
         _check(self.num_classes >= 2, "model.num_classes", self.num_classes, "an integer >= 2")
         _check(self.num_lanets >= 1, "model.num_lanets", self.num_lanets, "an integer >= 1")
         _check(self.lanet_ratio >= 1, "model.lanet_ratio", self.lanet_ratio, "an integer >= 1")

@@ -1,7 +1,8 @@
 """Stem CNNs of TransFER (ICCV 2021): IR-50 stages 1-3, a ResNet-18 alternative and a small CPU stem.
 
 Every stem maps (N, 3, S, S) -> (N, out_channels, S / stride, S / stride) and carries the attributes
-`out_channels` and `stride`; the encoder makes (S / stride)^2 tokens from its output.
+`out_channels` and `stride` (as config.STEM_STRIDES declares it, where S is checked); the encoder makes
+(S / stride)^2 tokens from its output.
 
 - "ir50": IR-50 (face.evoLVe `backbone/model_irse.py`) truncated after stage 3, as the authors'
   release (`IRSE(num_layers=44)`: units (64,3), (128,4), (256,14), no stage 4), reference/transfer.md
@@ -22,7 +23,7 @@ from typing import Callable, Sequence
 
 from torch import Tensor, nn
 
-from transfer_core.config import ConfigError, ModelConfig
+from transfer_core.config import ModelConfig
 from transfer_core.registry import Registry
 
 __all__ = ["STEMS", "IR50Stem", "BottleneckIR", "ResNet18Stem", "SmallStem", "IR50_STAGES",
@@ -34,15 +35,6 @@ STEMS: Registry[StemFactory] = Registry("stem")
 
 IR50_STAGES: tuple[tuple[int, int], ...] = ((64, 3), (128, 4), (256, 14))   # TransFER's stages 1-3
 IR50_STAGES_FULL: tuple[tuple[int, int], ...] = IR50_STAGES + ((512, 3),)    # full IR-50 (24 units)
-
-
-def check_image_size(cfg: ModelConfig, name: str, stride: int) -> int:
-    """The side of stem `name`'s output grid; a ConfigError (a ValueError) if S is not divisible."""
-    if cfg.image_size % stride != 0:
-        raise ConfigError(
-            f"model.image_size={cfg.image_size} is invalid for model.stem={name!r}: "
-            f"expected a multiple of the stem's stride {stride}")
-    return cfg.image_size // stride
 
 
 # --------------------------------------------------------------------------- IR-50
@@ -171,17 +163,14 @@ class SmallStem(nn.Module):
 
 @STEMS.register("ir50")
 def ir50(cfg: ModelConfig) -> IR50Stem:
-    check_image_size(cfg, "ir50", 2 ** len(IR50_STAGES))
     return IR50Stem(IR50_STAGES)
 
 
 @STEMS.register("resnet18")
 def resnet18_stem(cfg: ModelConfig) -> ResNet18Stem:
-    check_image_size(cfg, "resnet18", 16)
     return ResNet18Stem()
 
 
 @STEMS.register("small")
 def small(cfg: ModelConfig) -> SmallStem:
-    check_image_size(cfg, "small", 4)
     return SmallStem(cfg.stem_width)
