@@ -112,25 +112,26 @@ class Plan:
 
 
 def _data_layer(choice: DataChoice, config: TrialConfig, explicit: list[Layer]) -> Layer:
-    """data.dataset / data.root, and model.num_classes of a real set (an explicit different value
-    in an earlier layer is an error, never silently replaced)."""
+    """data.dataset / data.root, and model.num_classes of the data set (an explicit different value
+    in an earlier layer is an error, never silently replaced; the synthetic set's 7 too: a different one
+    failed in every trial)."""
+    from transfer_core.data import DataError, num_classes_of   # label files only: no torch, no image
+
     doc = _Doc("--data", None)
     values: dict[str, Any] = {"data.dataset": choice.dataset, "data.root": choice.root}
-    if not choice.synthetic:
-        from transfer_core.data import DataError, num_classes_of
-
-        data_config = dataclasses.replace(config.data, dataset=choice.dataset, root=choice.root)
-        try:
-            classes = num_classes_of(data_config)
-        except DataError as exc:
-            raise doc.error((choice.name,), str(exc)) from None
-        for layer in reversed(explicit):  # the highest layer that sets it decides
-            if "model.num_classes" in layer.values:
-                if layer.values["model.num_classes"] != classes:
-                    raise layer.error("model.num_classes",
-                                      f"model.num_classes={layer.values['model.num_classes']!r} conflicts with "
-                                      f"--data {choice.name} ({classes} classes): the data set decides; remove it")
-                break
+    data_config = dataclasses.replace(config.data, dataset=choice.dataset, root=choice.root)
+    try:
+        classes = num_classes_of(data_config)
+    except DataError as exc:
+        raise doc.error((choice.name,), str(exc)) from None
+    for layer in reversed(explicit):  # the highest layer that sets it decides
+        if "model.num_classes" in layer.values:
+            if layer.values["model.num_classes"] != classes:
+                raise layer.error("model.num_classes",
+                                  f"model.num_classes={layer.values['model.num_classes']!r} conflicts with "
+                                  f"--data {choice.name} ({classes} classes): the data set decides; remove it")
+            break
+    if not choice.synthetic:   # the synthetic set's is the default: its cells' configs stay as they were
         values["model.num_classes"] = classes
     return Layer(FrozenMap(values), doc, (choice.name,))
 

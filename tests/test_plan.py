@@ -72,6 +72,15 @@ def test_expand_explicit_num_classes_conflicting_with_the_data_set_is_refused(tm
         expand(two_arms, "quick", (data,), overrides={"model.num_classes": 7})
 
 
+def test_expand_num_classes_conflicting_with_the_synthetic_set_is_refused_and_its_own_changes_nothing(two_arms):
+    # the synthetic set has 7 classes: another number failed in every trial, each retried
+    with pytest.raises(SpecError, match=r"--set model\.num_classes: model\.num_classes=3 conflicts with --data "
+                                        r"synthetic \(7 classes\): the data set decides; remove it"):
+        expand(two_arms, "quick", (), overrides={"model.num_classes": 3})
+    assert ([c.cell_id for c in expand(two_arms, "quick", (), overrides={"model.num_classes": 7}).cells]
+            == [c.cell_id for c in expand(two_arms, "quick", ()).cells])
+
+
 def test_expand_data_layer_error_names_the_data_option(tmp_path, two_arms):
     missing = DataChoice("imagefolder", "imagefolder", str(tmp_path / "gone"))
     with pytest.raises(SpecError, match=r"^--data imagefolder: .*gone"):
