@@ -70,8 +70,15 @@ TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper")
 TABLE_ROWS = ("arm",)
 TABLE_COLUMNS = ("data",)
 DEFAULT_METRIC = {"table": "sel_test_acc", "search": "val_acc"}
-# What a search may optimise and prune on: nothing measured on the test set (DESIGN, Honest evaluation)
-SEARCH_METRICS = tuple(m for m in EPOCH_METRICS + SUMMARY_METRICS if "test" not in m)
+# What a search may optimise and prune on: an accuracy or a loss (an epoch count, the learning rate or a
+# timing is no objective), never one measured on the test set (DESIGN, Honest evaluation)
+NOT_OBJECTIVES = ("sel_epoch", "best_test_epoch", "epochs_done", "lr", "epoch_time_s", "train_images_per_s")
+SEARCH_METRICS = tuple(m for m in EPOCH_METRICS + SUMMARY_METRICS if "test" not in m and m not in NOT_OBJECTIVES)
+
+
+def metric_mode(metric: str) -> str:
+    """The direction a metric improves in: a loss down, an accuracy up."""
+    return "min" if metric.endswith("_loss") else "max"
 
 
 # --------------------------------------------------------------------------- the spec
@@ -335,15 +342,22 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None) -> SweepSpec:
         raise doc.error(("profile",), _unknown("profile", profile_name, profile_names))
     base = config_layer(doc, ("base",), data.get("base"))
     seeds = parse_seeds(doc, ("seeds",), data.get("seeds", [0]))
-    valid_metrics = SUMMARY_METRICS if kind == "table" else SEARCH_METRICS
+    valid_metrics = TABLE_METRICS if kind == "table" else SEARCH_METRICS
     metric = data.get("metric", DEFAULT_METRIC[kind])
-    if kind == "search" and metric in EPOCH_METRICS + SUMMARY_METRICS and metric not in SEARCH_METRICS:
+    if kind == "search" and "test" in str(metric) and metric in EPOCH_METRICS + SUMMARY_METRICS:
         raise doc.error(("metric",), f"{metric} is measured on the test set: a search chooses its configurations "
                                      "(and prunes) on validation, never on the test set. Expected one of: "
                                      f"{', '.join(SEARCH_METRICS)}")
+    if metric in NOT_OBJECTIVES:
+        raise doc.error(("metric",), f"{metric} is {'an epoch count' if 'epoch' in metric else 'a record'}, not a "
+                                     f"score a {kind} can rank by: expected one of {', '.join(valid_metrics)}")
     if metric not in valid_metrics:
         raise doc.error(("metric",), _unknown(f"{kind} metric", metric, valid_metrics))
-    mode = expect_choice(doc, ("mode",), data.get("mode", "max"), MODES)
+    mode = expect_choice(doc, ("mode",), data.get("mode", metric_mode(metric)), MODES)
+    if mode != metric_mode(metric):   # Optuna would search for the worst configuration, the pruner keep it
+        raise doc.error(("mode",), f"{mode} for metric {metric}, which improves as it "
+                                   f"{'falls' if metric_mode(metric) == 'min' else 'rises'}: expected "
+                                   f"mode: {metric_mode(metric)} (or leave mode out)")
 
     arms: list[Arm] = []
     layers: list[Layer] = []

@@ -171,6 +171,19 @@ def test_search_spec_reads_space_and_defaults_metric_to_val_acc(tmp_path):
     assert (spec.search.num_samples, spec.search.sampler, spec.search.pruner) == (4, "tpe", {"type": "median"})
     assert spec.varied_keys == ("optim.lr", "model.depth", "model.num_lanets")
     assert spec.table.metrics == ("best_val_acc", "sel_test_acc")
+    assert spec.mode == "max"
+
+
+def test_a_search_on_a_loss_minimises_it_unless_told_otherwise(tmp_path):
+    spec = load(write(tmp_path, """
+        name: s
+        kind: search
+        metric: val_loss
+        search:
+          space:
+            optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+    """))
+    assert (spec.metric, spec.mode) == ("val_loss", "min")
 
 
 def test_spec_is_hashable_and_survives_pickle():
