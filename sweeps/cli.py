@@ -306,7 +306,9 @@ def status(name: str | None, tracking_uri: str | None) -> None:
     experiments = ([client.get_experiment_by_name(name)] if name
                    else client.search_experiments())
     if name and experiments[0] is None:
-        raise click.ClickException(f"no sweep {name!r} recorded in {uri} (start it with `sweeps run {name}`)")
+        from sweeps.tables import unrecorded_sweep
+
+        raise click.ClickException(unrecorded_sweep(client, uri, name))
     shown = 0
     for experiment in experiments:
         parent = tracking.latest_parent(client, experiment.experiment_id)

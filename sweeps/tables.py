@@ -180,6 +180,16 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
     return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
 
 
+def unrecorded_sweep(client, uri: str, sweep: str) -> str:
+    """The message for a sweep `uri` holds no experiment of: a close recorded name, and every recorded one."""
+    import difflib
+
+    names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+    close = difflib.get_close_matches(sweep, names, n=1)
+    return (f"no sweep {sweep!r} recorded in {uri}" + (f". Did you mean {close[0]!r}?" if close else "")
+            + f" (start it with `sweeps run {sweep}`); recorded: {', '.join(names) or 'none'}")
+
+
 def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
                     parent_run_id: str | None = None) -> SweepRuns:
     """The parent run of the latest invocation of `sweep` (or `parent_run_id`, a unique prefix is
@@ -191,9 +201,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(sweep)
     if exp is None:
-        names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-        raise TableError(f"no sweep {sweep!r} recorded in {uri} (start it with `sweeps run {sweep}`); "
-                         f"recorded: {', '.join(names) or 'none'}")
+        raise TableError(unrecorded_sweep(client, uri, sweep))
     parents = _search_all(client, [exp.experiment_id],
                           f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
                           order_by=["attributes.start_time DESC"])

@@ -480,6 +480,18 @@ def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
             in result.output)
 
 
+def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{here / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("depth")
+    for command in ("status", "table"):
+        result = invoke(command, "deph", "--tracking-uri", uri)
+        assert result.exit_code == 1, result.output
+        assert (f"Error: no sweep 'deph' recorded in {uri}. Did you mean 'depth'? (start it with `sweeps run deph`); "
+                "recorded: depth" in result.output), (command, result.output)
+
+
 def test_table_without_a_store_names_it_and_creates_none(here):
     uri = f"sqlite:///{here / 'sub' / 'mlflow.db'}"
     result = invoke("table", "nosuch", "--tracking-uri", uri)
