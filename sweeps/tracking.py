@@ -361,6 +361,14 @@ def find_parent(client: MlflowClient, experiment_id: str, key: str):
     return runs[0] if runs else None
 
 
+def unfinished_parents(client: MlflowClient, experiment_id: str, max_results: int = 3) -> list:
+    """The newest parent runs of a sweep not tagged completed (interrupted, failed, or running)."""
+    return client.search_runs([experiment_id],
+                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}' and "
+                                            f"tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'",
+                              order_by=["attributes.start_time DESC"], max_results=max_results)
+
+
 def latest_parent(client: MlflowClient, experiment_id: str):
     runs = client.search_runs([experiment_id],
                               filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'",

@@ -529,6 +529,25 @@ def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, t
         run_sweep(prepared, resume_only=True)
 
 
+def test_resume_with_other_options_than_an_unfinished_invocation_names_that_one_and_its_options(
+        tmp_path, tracking_uri, spec_file):
+    # `resume NAME` without the run's --set said only "start it with sweeps run", which trains anew
+    from sweeps import tracking
+
+    client = MlflowClient(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "tiny", tracking_uri)
+    stopped = tracking.start_parent(client, experiment_id, "tiny", {
+        schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: '{"optim.epochs": 3}'})
+    tracking.finish_parent(client, stopped, schema.STATUS_INTERRUPTED)
+    finished = tracking.start_parent(client, experiment_id, "tiny", {schema.TAG_PROFILE: "smoke"})
+    tracking.finish_parent(client, finished, schema.STATUS_COMPLETED)
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    with pytest.raises(SweepError, match=rf"nothing to resume: .*Unfinished invocations of 'tiny' recorded \(give "
+                                         rf"the same --profile, --data and --set to resume one\): run {stopped[:8]} "
+                                         rf"\(interrupted\): --profile smoke --data synthetic --set optim.epochs=3$"):
+        run_sweep(prepared, resume_only=True)
+
+
 def test_a_trial_this_machine_cannot_hold_is_refused_before_ray_starts_and_before_decoding(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # `--profile paper` on a laptop: decoding a cold real data set takes a minute, and starting Ray 5 s
