@@ -111,7 +111,8 @@ def _run_option_decorators(func):
                      help="Retries of a failed trial, each from its last checkpoint."),
         click.option("--accept-changed-data", is_flag=True,
                      help="Continue an invocation although a data set's fingerprint differs from the one its runs "
-                          "trained on (e.g. the same files copied anew); the table then mixes both."),
+                          "trained on (e.g. the same files copied anew); the table then mixes both, and its caption "
+                          "says so."),
     ]
     for option in reversed(options):
         func = option(func)

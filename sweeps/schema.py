@@ -13,7 +13,9 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
          sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
          sweeps.trial_id (Tune's), sweeps.status (running|completed|pruned|failed),
-         sweeps.pruned_step (0-based epoch index, pruned runs only), sweeps.data_fingerprint,
+         sweeps.pruned_step (0-based epoch index, pruned runs only), sweeps.data_fingerprint (of the data
+         it trained on last), sweeps.data_fingerprint_earlier (comma-separated: those its earlier epochs
+         trained on, where a run continued with --accept-changed-data after the data changed),
          sweeps.node_id (Ray node that ran it), sweeps.worker (<host>:<pid> of the Ray worker process;
          Tune reuses a trial's actor, so one process trains several cells in turn), sweeps.synthetic
   params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them
@@ -43,6 +45,7 @@ TAG_SPEC_HASH = "sweeps.spec_hash"
 TAG_PROFILE = "sweeps.profile"
 TAG_DATA = "sweeps.data"
 TAG_DATA_FINGERPRINT = "sweeps.data_fingerprint"
+TAG_DATA_FINGERPRINT_EARLIER = "sweeps.data_fingerprint_earlier"
 TAG_SYNTHETIC = "sweeps.synthetic"
 TAG_SEEDS = "sweeps.seeds"
 TAG_GIT_COMMIT = "sweeps.git_commit"

@@ -132,6 +132,11 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
                      "validation.")
+    if table.mixed_data:
+        names = ", ".join(table.column_labels[c] for c in table.mixed_data)
+        parts.append(f"{names}: MIXED DATA: its runs trained on more than one version of the data set (fingerprints "
+                     + "; ".join(", ".join(f[:12] for f in fps) for fps in table.mixed_data.values())
+                     + "), as the sweep was continued with --accept-changed-data after the data changed.")
     if table.select_on is not None:
         parts.append(f"Bold: the trial chosen on validation ({METRIC_LABELS[table.select_on][1]}), in every "
                      "column; the test set chooses no trial.")
@@ -463,7 +468,9 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
     children = runs.children if runs is not None else None
     for c in table.columns:
         recorded = next((f for f in table.cell(row, c).data_fingerprints if f), "?")
-        lines.append(f"[{table.column_labels[c]}] data fingerprint: {prov.data_fingerprints.get(c) or recorded}")
+        lines.append(f"[{table.column_labels[c]}] data fingerprint: {prov.data_fingerprints.get(c) or recorded}"
+                     + (f" (MIXED DATA: the column's runs trained on {', '.join(table.mixed_data[c])}, as the sweep "
+                        "was continued with --accept-changed-data)" if c in table.mixed_data else ""))
         for m in table.metrics:
             cell = table.cell(row, c, m)
             verdict = ("best in column" if cell.best else

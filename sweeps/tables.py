@@ -168,6 +168,7 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
                "seed": int(seed) if seed not in (None, "") else -1,
                "status": _child_status(run, parent_status), "cell_id": tags.get(S.TAG_CELL_ID, ""),
                "trial_id": tags.get(S.TAG_TRIAL_ID, ""), "data_fingerprint": tags.get(S.TAG_DATA_FINGERPRINT, ""),
+               "data_fingerprint_earlier": tags.get(S.TAG_DATA_FINGERPRINT_EARLIER, ""),
                "node_id": tags.get(S.TAG_NODE_ID, ""), "pruned_step": tags.get(S.TAG_PRUNED_STEP, ""),
                "mlflow_status": run.info.status, "start_time": run.info.start_time, "end_time": run.info.end_time}
         for m in S.SUMMARY_METRICS:
@@ -175,7 +176,7 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
         rec.update({f"params.{k}": v for k, v in run.data.params.items()})
         records.append(rec)
     base = ["run_id", "run_name", "arm", "data", "seed", "status", "cell_id", "trial_id", "data_fingerprint",
-            "node_id", "pruned_step", "mlflow_status", "start_time", "end_time", *S.SUMMARY_METRICS]
+            "data_fingerprint_earlier", "node_id", "pruned_step", "mlflow_status", "start_time", "end_time", *S.SUMMARY_METRICS]
     frame = pd.DataFrame.from_records(records, columns=None if records else base)
     return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
 
@@ -321,6 +322,8 @@ class ResultTable:
     in_progress: bool
     provenance: Provenance = field(default_factory=Provenance)
     without_validation: list[str] = field(default_factory=list)   # columns whose runs had no validation split
+    mixed_data: dict[str, tuple[str, ...]] = field(default_factory=dict)   # column -> the fingerprints of the
+                                        # data its runs trained on, where more than one (--accept-changed-data)
     paper_metric: str = ""              # the metric the paper's figures are shown under (""; the primary);
                                         # one the table does not show: they are not shown
     select_on: str | None = None        # a search's: the validation metric that chose each column's best row
@@ -477,7 +480,23 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
-                       paper_metric, select_on, {r: n for r, n in (row_notes or {}).items() if r in rows and n})
+                       paper_metric=paper_metric, select_on=select_on,
+                       row_notes={r: n for r, n in (row_notes or {}).items() if r in rows and n},
+                       mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns))
+
+
+def _mixed_data(children: pd.DataFrame, columns: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Columns whose runs trained on more than one version of their data set (a sweep continued with
+    --accept-changed-data): a run's own data fingerprint and the earlier ones it keeps, and the others'."""
+    mixed = {}
+    for c in columns:
+        runs = children[(children["data"] == c) & (children["status"] != S.STATUS_PRUNED)]
+        seen = [f for f in runs.get("data_fingerprint", pd.Series(dtype=str)) if f]
+        for earlier in runs.get("data_fingerprint_earlier", pd.Series(dtype=str)):
+            seen += [f for f in str(earlier or "").split(",") if f]
+        if len(set(seen)) > 1:
+            mixed[c] = tuple(sorted(set(seen)))
+    return mixed
 
 
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:

@@ -195,6 +195,19 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
     tune.report(metrics)
 
 
+def _earlier_fingerprints(existing, fingerprint: str) -> dict[str, str]:
+    """The tag that keeps the data fingerprints a continued run's earlier epochs trained on, where the data
+    changed since (a sweep continued with --accept-changed-data): its table mixes both, and says so."""
+    if existing is None:
+        return {}
+    tags = existing.data.tags
+    earlier = [f for f in tags.get(schema.TAG_DATA_FINGERPRINT_EARLIER, "").split(",") if f]
+    before = tags.get(schema.TAG_DATA_FINGERPRINT, "")
+    if before and before != fingerprint and before not in earlier:
+        earlier.append(before)
+    return {schema.TAG_DATA_FINGERPRINT_EARLIER: ",".join(earlier)} if earlier else {}
+
+
 class StorageError(RuntimeError):
     """The sweep's --storage folder is not on the node a trial runs on."""
 
@@ -263,6 +276,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
                        {schema.TAG_NODE_ID: _node_id(), schema.TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}",
                         schema.TAG_PROFILE: context["profile"],
                         schema.TAG_DATA_FINGERPRINT: splits.fingerprint,
+                        **_earlier_fingerprints(existing, splits.fingerprint),
                         schema.TAG_SYNTHETIC: str(splits.dataset == "synthetic").lower()})
     epochs = EpochLog(run, uri)
 

@@ -11,6 +11,7 @@ process on the session's Ray. The node-loss fault is in test_multinode.py.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -229,9 +230,21 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
             pass
         return fake
 
-    attempt.uri, attempt.fakes, attempt.config = uri, [], config
+    attempt.uri, attempt.fakes, attempt.config, attempt.datasets = uri, [], config, datasets
     attempt.prefix, attempt.storage = invocation_prefix("faults", parent), prepared.storage_path
     return attempt
+
+
+def test_a_cell_continued_on_changed_data_keeps_the_fingerprint_its_earlier_epochs_trained_on(cell_trial):
+    # `sweeps resume --accept-changed-data`: the run's tag became the new data's, and its table mixed both unsaid
+    first = cell_trial(die_after_epoch=2)
+    (key, splits), = cell_trial.datasets.items()
+    cell_trial.datasets[key] = dataclasses.replace(splits, fingerprint="f" * 64)
+    cell_trial(checkpoint=first.checkpoints[2])
+    run = _only_run(cell_trial.uri)
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+    assert run.data.tags[schema.TAG_DATA_FINGERPRINT] == "f" * 64
+    assert run.data.tags[schema.TAG_DATA_FINGERPRINT_EARLIER] == splits.fingerprint
 
 
 def _only_run(uri: str):
