@@ -294,7 +294,8 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def status(name: str | None, tracking_uri: str | None) -> None:
-    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow."""
+    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow; the
+    earlier ones are named with the options that continue them."""
     from sweeps import schema, tracking
 
     try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
@@ -312,7 +313,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         raise click.ClickException(unrecorded_sweep(client, uri, name))
     shown = 0
     for experiment in experiments:
-        parent = tracking.latest_parent(client, experiment.experiment_id)
+        parent, *others = tracking.parents(client, experiment.experiment_id) or [None]
         if parent is None:
             continue
         shown += 1
@@ -329,11 +330,14 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                        if tracking.driver_is_here(tags) else
                        f" (stopped without notice, it seems: its driver, {tracking.driver_description(tags)}, "
                        "has gone silent)")
+        data = ", ".join(tags.get(schema.TAG_DATA, "?").split(","))
         click.echo(f"{experiment.name}: {status} "
-                   f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {tags.get(schema.TAG_DATA, '?')}, "
-                   f"run {parent.info.run_id})")
+                   f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {data}, run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
                    + (f" of {plan_total} planned" if plan_total else ""))
+        if others:   # the latest started is shown: one continued since may be another (`sweeps table --run`)
+            click.echo(f"  earlier invocations{' (the newest 5)' if len(others) == 5 else ''}: "
+                       + "; ".join(tracking.invocation_options(p) for p in others))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
         raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {name}` stopped "
                                    "before it started one" if name else f"no sweep has a run in {uri} yet")

@@ -889,19 +889,6 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
     }
 
 
-def _invocation_options(parent) -> str:
-    """An invocation as the options that name it: run 1234abcd (interrupted): --profile quick --data
-    synthetic --set optim.epochs=3."""
-    tags = parent.data.tags
-    try:
-        overrides = json.loads(tags.get(schema.TAG_OVERRIDES) or "{}")
-    except ValueError:
-        overrides = {}
-    sets = "".join(f" --set {key}={value}" for key, value in overrides.items())
-    return (f"run {parent.info.run_id[:8]} ({tracking.parent_status(tags)}): "
-            f"--profile {tags.get(schema.TAG_PROFILE, '?')} --data {tags.get(schema.TAG_DATA, '?')}{sets}")
-
-
 def _overrides_tag(prepared: PreparedSweep) -> str:
     """The --set of the invocation (part of its identity, so the same on every run of it)."""
     return json.dumps(dict(prepared.plan.overrides), sort_keys=True, default=str)
@@ -1145,7 +1132,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     if resume_only and parent is None:
-        unfinished = [_invocation_options(p) for p in tracking.unfinished_parents(client, experiment_id)]
+        unfinished = [tracking.invocation_options(p) for p in tracking.unfinished_parents(client, experiment_id)]
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`"
                          + (f". Unfinished invocations of {spec.name!r} recorded (give the same --profile, --data "

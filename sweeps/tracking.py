@@ -361,19 +361,31 @@ def find_parent(client: MlflowClient, experiment_id: str, key: str):
     return runs[0] if runs else None
 
 
+def invocation_options(parent) -> str:
+    """An invocation as the options that name it: run 1234abcd (interrupted): --profile quick --data
+    synthetic --set optim.epochs=3."""
+    tags = parent.data.tags
+    try:
+        overrides = json.loads(tags.get(schema.TAG_OVERRIDES) or "{}")
+    except ValueError:
+        overrides = {}
+    sets = "".join(f" --set {key}={value}" for key, value in overrides.items())
+    return (f"run {parent.info.run_id[:8]} ({parent_status(tags)}): "
+            f"--profile {tags.get(schema.TAG_PROFILE, '?')} --data {tags.get(schema.TAG_DATA, '?')}{sets}")
+
+
+def parents(client: MlflowClient, experiment_id: str, max_results: int = 6) -> list:
+    """A sweep's newest parent runs (invocations), the latest started first."""
+    return client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'",
+                              order_by=["attributes.start_time DESC"], max_results=max_results)
+
+
 def unfinished_parents(client: MlflowClient, experiment_id: str, max_results: int = 3) -> list:
     """The newest parent runs of a sweep not tagged completed (interrupted, failed, or running)."""
     return client.search_runs([experiment_id],
                               filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}' and "
                                             f"tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'",
                               order_by=["attributes.start_time DESC"], max_results=max_results)
-
-
-def latest_parent(client: MlflowClient, experiment_id: str):
-    runs = client.search_runs([experiment_id],
-                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0] if runs else None
 
 
 def start_parent(client: MlflowClient, experiment_id: str, sweep: str, tags: Mapping[str, str]) -> str:

@@ -404,6 +404,31 @@ def test_status_in_an_empty_folder_says_there_is_no_store(here):
     assert not (here / "mlflow.db").exists()
 
 
+def test_status_shows_the_latest_invocation_and_names_the_earlier_ones_with_their_options(here, store):
+    # a sweep run again with other --set has two invocations: status showed the newest alone, whichever the
+    # user had just continued, and wrote its data sets without a space
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    earlier = tracking.start_parent(client, experiment, "tiny_cli", {
+        schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: '{"optim.epochs": 2}'})
+    tracking.finish_parent(client, earlier, schema.STATUS_COMPLETED)
+    time.sleep(0.01)
+    latest = tracking.start_parent(client, experiment, "tiny_cli", {
+        schema.TAG_PROFILE: "quick", schema.TAG_DATA: "synthetic,imagefolder", schema.TAG_OVERRIDES: "{}"})
+    tracking.finish_parent(client, latest, schema.STATUS_INTERRUPTED)
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert f"tiny_cli: interrupted (profile quick, data synthetic, imagefolder, run {latest})" in result.output
+    assert (f"  earlier invocations: run {earlier[:8]} (completed): --profile smoke --data synthetic "
+            "--set optim.epochs=2") in result.output
+
+
 def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, store):
     # `sweeps run` makes the experiment before it checks the cluster's resources: status printed nothing
     from mlflow.tracking import MlflowClient
@@ -595,7 +620,7 @@ def test_e2e_run_says_and_records_what_each_data_set_decoded_to(tiny_run):
                      r"validation: carved from train", result.stderr, flags=re.M)
     assert line, result.stderr
     client = MlflowClient(uri)
-    parent = tracking.latest_parent(client, client.get_experiment_by_name("tiny_cli").experiment_id)
+    parent = tracking.parents(client, client.get_experiment_by_name("tiny_cli").experiment_id)[0]
     record = json.loads(Path(client.download_artifacts(parent.info.run_id, schema.ARTIFACT_DATA)).read_text())
     assert [record["synthetic"]["images"][s] for s in ("train", "val", "test")] == [int(n) for n in line.groups()]
     assert len(record["synthetic"]["class_counts"]["train"]) == 7 and record["synthetic"]["skipped"] == 0
