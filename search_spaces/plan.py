@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from transfer_core.config import TrialConfig, config_hash, to_flat
+from transfer_core.config import ConfigError, TrialConfig, check_stem_stride, config_hash, to_flat
 
 from search_spaces.data_option import SYNTHETIC, DataChoice
 from search_spaces.layers import Layer, apply, config_layer
@@ -136,6 +136,19 @@ def _data_layer(choice: DataChoice, config: TrialConfig, explicit: list[Layer]) 
     return Layer(FrozenMap(values), doc, (choice.name,))
 
 
+def _check_shapes(config: TrialConfig, layers: list[Layer]) -> None:
+    """A cell's final model must fit its stem's stride (else every trial of it fails building the model);
+    the error names the highest layer that set the image size or the stem."""
+    try:
+        check_stem_stride(config.model)
+    except ConfigError as exc:
+        for layer in reversed(layers):
+            for key in ("model.image_size", "model.stem"):
+                if key in layer.values:
+                    raise layer.error(key, str(exc)) from None
+        raise SpecError(str(exc)) from None
+
+
 def _check_data(data: Sequence[DataChoice]) -> tuple[DataChoice, ...]:
     data = tuple(data) or (SYNTHETIC,)
     names = set()
@@ -175,7 +188,9 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
         return {d.name: apply(config, _data_layer(d, config, explicit)) for d in data}
 
     bases = data_configs(apply(below_arms, user), [profile_layer, base_layer, user])
-    if spec.search is not None:
+    if spec.search is not None:   # a search's trials are its bases (a table's cells are checked below)
+        for config in bases.values():
+            _check_shapes(config, [profile_layer, base_layer, user])
         for config in bases.values():
             check_space(spec.search.space, config, spec._doc())
     bases = {name: dataclasses.replace(c, seed=seeds[0]) for name, c in bases.items()}
@@ -187,6 +202,8 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
         arm_layer = spec.arm_layer(index)
         per_data = data_configs(apply(apply(below_arms, arm_layer), user),
                                 [profile_layer, base_layer, arm_layer, user])
+        for config in per_data.values():
+            _check_shapes(config, [profile_layer, base_layer, arm_layer, user])
         for choice in data:
             for seed in seeds:
                 config = dataclasses.replace(per_data[choice.name], seed=seed)

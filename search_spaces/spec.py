@@ -12,7 +12,7 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
     grid: {model.num_lanets: [1, 2, 4]}   # or `arms: [{label: MAD, set: {...}}, ...]`
     label: "B={model.num_lanets}"         # grid label template (str.format fields = grid keys)
     seeds: [0, 1, 2]
-    metric: sel_test_acc                  # table: a summary metric; search: what Tune/Optuna see
+    metric: sel_test_acc                  # table: a table metric; search: what Tune/Optuna see
     mode: max
     table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}
     search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
@@ -72,7 +72,9 @@ TABLE_COLUMNS = ("data",)
 DEFAULT_METRIC = {"table": "sel_test_acc", "search": "val_acc"}
 # What a search may optimise and prune on: an accuracy or a loss (an epoch count, the learning rate or a
 # timing is no objective), never one measured on the test set (DESIGN, Honest evaluation)
-NOT_OBJECTIVES = ("sel_epoch", "best_test_epoch", "epochs_done", "lr", "epoch_time_s", "train_images_per_s")
+NOT_OBJECTIVES = {"sel_epoch": "an epoch number", "best_test_epoch": "an epoch number",
+                  "epochs_done": "an epoch count", "lr": "the learning rate", "epoch_time_s": "a timing",
+                  "train_images_per_s": "a throughput"}
 SEARCH_METRICS = tuple(m for m in EPOCH_METRICS + SUMMARY_METRICS if "test" not in m and m not in NOT_OBJECTIVES)
 
 
@@ -321,7 +323,7 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
 
 # --------------------------------------------------------------------------- load
 
-def _parse_spec(doc: _Doc, data: Any, expected_name: str | None) -> SweepSpec:
+def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool = False) -> SweepSpec:
     from search_spaces.profiles import list_profiles, load_profile
 
     expect_mapping(doc, (), data, "name: my_sweep")
@@ -348,13 +350,15 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None) -> SweepSpec:
         raise doc.error(("metric",), f"{metric} is measured on the test set: a search chooses its configurations "
                                      "(and prunes) on validation, never on the test set. Expected one of: "
                                      f"{', '.join(SEARCH_METRICS)}")
-    if metric in NOT_OBJECTIVES:
-        raise doc.error(("metric",), f"{metric} is {'an epoch count' if 'epoch' in metric else 'a record'}, not a "
-                                     f"score a {kind} can rank by: expected one of {', '.join(valid_metrics)}")
+    if recorded:   # the spec an earlier invocation ran with: its tables stay readable under today's rules
+        valid_metrics = valid_metrics + tuple(NOT_OBJECTIVES) if kind == "search" else SUMMARY_METRICS
+    elif metric in NOT_OBJECTIVES:
+        raise doc.error(("metric",), f"{metric} is {NOT_OBJECTIVES[metric]}, not a score a {kind} can rank by: "
+                                     f"expected one of {', '.join(valid_metrics)}")
     if metric not in valid_metrics:
         raise doc.error(("metric",), _unknown(f"{kind} metric", metric, valid_metrics))
     mode = expect_choice(doc, ("mode",), data.get("mode", metric_mode(metric)), MODES)
-    if mode != metric_mode(metric):   # Optuna would search for the worst configuration, the pruner keep it
+    if mode != metric_mode(metric) and not recorded:   # Optuna would search for the worst configuration
         raise doc.error(("mode",), f"{mode} for metric {metric}, which improves as it "
                                    f"{'falls' if metric_mode(metric) == 'min' else 'rises'}: expected "
                                    f"mode: {metric_mode(metric)} (or leave mode out)")
@@ -423,10 +427,14 @@ def shipped_names() -> list[str]:
     return sorted(_package_files())
 
 
-def load_text(text: str, source: str = "<string>", expected_name: str | None = None) -> SweepSpec:
-    """Parse and validate a spec given as text (`source` names it in errors)."""
+def load_text(text: str, source: str = "<string>", expected_name: str | None = None,
+              recorded: bool = False) -> SweepSpec:
+    """Parse and validate a spec given as text (`source` names it in errors). recorded: the text an
+    earlier invocation recorded, read for its tables: the metric rules added since (a table's metric one
+    of its table metrics, a search's no epoch count or timing, mode as the metric improves) are not
+    applied to it."""
     doc, data = parse_yaml(text, source, "a sweep spec: a mapping with at least name and arms or grid")
-    return _parse_spec(doc, data, expected_name)
+    return _parse_spec(doc, data, expected_name, recorded)
 
 
 def load(name_or_path: str | os.PathLike) -> SweepSpec:

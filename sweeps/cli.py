@@ -379,7 +379,7 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
         _require_store(uri)
         runs = load_sweep_runs(name, tracking_uri=uri, parent_run_id=run_id)
         return runs, recorded_spec(runs)
-    except (TableError, tracking.TrackingError) as exc:
+    except (TableError, tracking.TrackingError, SpecError) as exc:   # SpecError: a recorded spec.yaml unreadable
         raise click.ClickException(str(exc)) from exc
 
 

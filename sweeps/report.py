@@ -36,7 +36,7 @@ def recorded_spec(runs: SweepRuns) -> SweepSpec:
             raise TableError(f"parent run {runs.parent.run_id} has no {schema.ARTIFACT_SPEC} artifact; "
                              "it was not recorded by `sweeps run`") from exc
         text = Path(path).read_text(encoding="utf-8")
-    return load_text(text, source=f"run {runs.parent.run_id}/{schema.ARTIFACT_SPEC}")
+    return load_text(text, source=f"run {runs.parent.run_id}/{schema.ARTIFACT_SPEC}", recorded=True)
 
 
 def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> ResultTable:

@@ -41,7 +41,7 @@ def test_the_config_checks_image_size_against_each_stems_real_stride(name, ir50_
     assert config.STEM_STRIDES[name] == stride
     with pytest.raises(config.ConfigError, match=rf"model.image_size={stride * 4 + 2} is invalid: expected a "
                                                  rf"multiple of {stride}, the stride of model.stem='{name}'$"):
-        ModelConfig(stem=name, image_size=stride * 4 + 2)
+        config.check_stem_stride(ModelConfig(stem=name, image_size=stride * 4 + 2))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -170,7 +170,6 @@ def test_transfer_is_reproducible_from_torch_seed():
 
 
 def test_transfer_rejects_image_size_not_divisible_by_stem_stride():
-    # refused by the config itself, before any model is built
     with pytest.raises(ValueError, match="model.image_size=18 is invalid: expected a multiple of 4, the stride of "
                                          "model.stem='small'"):
-        dataclasses.replace(TINY, image_size=18)
+        build_model(dataclasses.replace(TINY, image_size=18))

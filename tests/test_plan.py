@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from search_spaces import DataChoice, Profile, SpecError, expand, load, load_profile
+from search_spaces.spec import load_text
 from transfer_core.config import TrialConfig, config_hash
 
 SYNTHETIC = DataChoice("synthetic", "synthetic", None)
@@ -70,6 +71,22 @@ def test_expand_explicit_num_classes_conflicting_with_the_data_set_is_refused(tm
     with pytest.raises(SpecError, match=r"--set model\.num_classes: model\.num_classes=7 conflicts with --data "
                                         r"imagefolder \(3 classes\): the data set decides; remove it"):
         expand(two_arms, "quick", (data,), overrides={"model.num_classes": 7})
+
+
+def test_an_image_size_is_checked_against_the_stem_each_cell_ends_with_not_the_one_before_its_arm(tmp_path):
+    # a base's image size meant for the stem the arms choose: refused at the base layer when ModelConfig checked it
+    spec = load_text(textwrap.dedent("""
+        name: s
+        profile: paper
+        base: {model.image_size: 36}
+        arms:
+          - {label: small, set: {model.stem: small}}
+          - {label: small wide, set: {model.stem: small, model.stem_width: 32}}
+    """))
+    assert [c.config.model.image_size for c in expand(spec, "paper").cells] == [36, 36]
+    with pytest.raises(SpecError, match=r"--set model\.image_size: model\.image_size=30 is invalid: expected a "
+                                        r"multiple of 4, the stride of model\.stem='small'"):
+        expand(spec, "paper", overrides={"model.image_size": 30})
 
 
 def test_expand_num_classes_conflicting_with_the_synthetic_set_is_refused_and_its_own_changes_nothing(two_arms):

@@ -174,6 +174,17 @@ def test_search_spec_reads_space_and_defaults_metric_to_val_acc(tmp_path):
     assert spec.mode == "max"
 
 
+def test_a_spec_recorded_by_an_earlier_invocation_loads_under_the_metric_rules_it_ran_with():
+    # `sweeps table` re-reads the spec.yaml an invocation recorded: one recorded before a rule was added must load
+    table = "name: s\nmetric: sel_epoch\narms: [{label: A, set: {model.depth: 1}}]\n"
+    search = ("name: s\nkind: search\nmetric: val_loss\nmode: max\n"
+              "search: {space: {optim.lr: {type: float, low: 0.1, high: 0.2}}}\n")
+    for text in (table, search):
+        with pytest.raises(SpecError):
+            load_text(text)
+        assert load_text(text, recorded=True).name == "s"
+
+
 def test_a_search_on_a_loss_minimises_it_unless_told_otherwise(tmp_path):
     spec = load(write(tmp_path, """
         name: s

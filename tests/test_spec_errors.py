@@ -86,11 +86,11 @@ BAD_SPECS = {
         r"line 2: metric: unknown table metric 'val_acc'\..*Valid: best_val_acc"),
     "spec_metric_an_epoch_count_for_a_table": (   # the table fell back to sel_test_acc without a word
         "name: s\nmetric: sel_epoch\n" + ARMS,
-        r"line 2: metric: sel_epoch is an epoch count, not a score a table can rank by: expected one of "
+        r"line 2: metric: sel_epoch is an epoch number, not a score a table can rank by: expected one of "
         r"best_val_acc, sel_test_acc, sel_test_mca, best_test_acc, best_test_mca, final_test_acc$"),
     "search_metric_a_record": (
         "name: s\nkind: search\nmetric: lr\nsearch:\n  space:\n    optim.lr: {type: float, low: 0.1, high: 0.2}\n",
-        r"line 3: metric: lr is a record, not a score a search can rank by: expected one of train_loss, "
+        r"line 3: metric: lr is the learning rate, not a score a search can rank by: expected one of train_loss, "
         r"train_acc, val_loss, val_acc, val_mca, best_val_acc$"),
     "search_maximising_a_loss": (   # Optuna would have searched for the worst configuration
         "name: s\nkind: search\nmetric: val_loss\nmode: max\n"

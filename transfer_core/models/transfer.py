@@ -26,7 +26,7 @@ from typing import Mapping
 
 from torch import Tensor, nn
 
-from transfer_core.config import ModelConfig
+from transfer_core.config import ModelConfig, check_stem_stride
 from transfer_core.models.checkpoint import load_ir50_checkpoint
 from transfer_core.models.dropping import DROPPING
 from transfer_core.models.encoder import Encoder
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 class TransFER(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        check_stem_stride(cfg)
         self.config = cfg
         self.stem = STEMS.get(cfg.stem)(cfg)
         channels, stride = self.stem.out_channels, self.stem.stride
