@@ -313,7 +313,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         raise click.ClickException(unrecorded_sweep(client, uri, name))
     shown = 0
     for experiment in experiments:
-        parent, *others = tracking.parents(client, experiment.experiment_id) or [None]
+        parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
         if parent is None:
             continue
         shown += 1
@@ -336,8 +336,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
                    + (f" of {plan_total} planned" if plan_total else ""))
         if others:   # the latest started is shown: one continued since may be another (`sweeps table --run`)
-            click.echo(f"  earlier invocations{' (the newest 5)' if len(others) == 5 else ''}: "
-                       + "; ".join(tracking.invocation_options(p) for p in others))
+            click.echo(f"  earlier invocations{' (the newest 5)' if len(others) > 5 else ''}: "
+                       + "; ".join(tracking.invocation_options(p) for p in others[:5]))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
         raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {name}` stopped "
                                    "before it started one" if name else f"no sweep has a run in {uri} yet")

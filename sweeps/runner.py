@@ -473,15 +473,30 @@ def _warn_of_absent_classes(where: str, splits) -> None:
                         "the other %d classes", where, name, ", ".join(absent), len(splits.class_names) - len(absent))
 
 
+def _merged_changes(recorded: str | None, accepted: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The parent's record of accepted data changes (data name -> every fingerprint its runs trained on,
+    in order), with this run's added."""
+    try:
+        merged = {k: list(v) for k, v in json.loads(recorded or "{}").items()}
+    except (ValueError, AttributeError):
+        merged = {}
+    for name, fingerprints in accepted.items():
+        seen = merged.setdefault(name, [])
+        seen += [f for f in fingerprints if f not in seen]
+    return merged
+
+
 def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now, *,
-                         finished: bool = False) -> None:
+                         finished: bool = False) -> dict[str, list[str]]:
     """SweepError when a data set differs from the one runs of the invocation being continued trained on
     (a file added, changed or relabelled): its table would mix two versions of the data. `children`: the
     invocation's child runs, each tagged with the fingerprint of the data it trained on;
     `fingerprint_now(child)`: that of the data its cell reads now (None: not in this run's plan). With
-    `accept_changed_data`, a warning instead; `finished` (nothing left to train, nothing gets mixed): a
-    warning that the table is of the earlier data."""
+    `accept_changed_data`, a warning instead, and the changes accepted are returned (data name -> the
+    fingerprints then and now), for the parent run's record; `finished` (nothing left to train, nothing
+    gets mixed): a warning that the table is of the earlier data."""
     roots = {d.name: d.root for d in prepared.data}
+    accepted: dict[str, list[str]] = {}
     for child in children:
         before, now = child.data.tags.get(schema.TAG_DATA_FINGERPRINT), fingerprint_now(child)
         if not before or not now or before == now:
@@ -495,10 +510,14 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             log.warning("%s; every cell of the invocation is finished, so its table is of the data as it was: "
                         "`sweeps run %s --fresh` with the same --profile, --data and --set trains a new invocation "
                         "on the data as it is now", change, prepared.as_typed)
-            return
+            return {}
         if prepared.options.accept_changed_data:
-            log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both", change)
-            return
+            if name not in accepted:
+                log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both, and its "
+                            "caption says so", change)
+            seen = accepted.setdefault(name, [])
+            seen += [f for f in (before, now) if f not in seen]
+            continue
         raise SweepError(
             f"{change}: continuing would put results of two versions of the data into one table. The fingerprint "
             f"covers the label files and each image's size and modification time (a re-extracted or re-copied "
@@ -506,6 +525,7 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             f"the data as it is now with `sweeps run {prepared.as_typed} --fresh` and the same --profile, --data "
             f"and --set (the earlier runs stay recorded), or, if the data are the same, continue with "
             f"--accept-changed-data", option="--data")
+    return accepted
 
 
 # --------------------------------------------------------------------------- Tune callbacks
@@ -1135,8 +1155,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         unfinished = [tracking.invocation_options(p) for p in tracking.unfinished_parents(client, experiment_id)]
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`"
-                         + (f". Unfinished invocations of {spec.name!r} recorded (give the same --profile, --data "
-                            f"and --set to resume one): {'; '.join(unfinished)}" if unfinished else ""))
+                         + (f". Unfinished invocations of {spec.name!r} recorded (resume one with its --profile, "
+                            f"its --set and its --data, roots included, and the spec as it was): "
+                            f"{'; '.join(unfinished)}" if unfinished else ""))
     if latest is not None:   # first: a search that cannot be continued, or one `--fresh` leaves, gets its marks
         for kept in kept_marks_files(latest, prepared.storage_path, spec.name):
             try:
@@ -1188,9 +1209,11 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec.name, parent, prepared.as_typed)
+    data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
-        check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
-                             fingerprint_now)
+        data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
+                                                                                  parent.info.run_id),
+                                            fingerprint_now)
 
     check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
     import ray
@@ -1225,6 +1248,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                                   tracking.TAG_INVOCATION: prepared.invocation_key,
                                                   schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],
                                                   schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC]})
+            if data_changed:
+                tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
+                    _merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})
             client.update_run(parent_id, status="RUNNING")
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)

@@ -7,7 +7,8 @@ Parent run (run name "<sweep>@<UTC time>"):
          (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
          sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
-         sweeps.driver (json: host, pid, start time of the process running it)
+         sweeps.driver (json: host, pid, start time of the process running it), sweeps.data_changed
+         (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on)
   artifacts spec.yaml, plan.json, data.json (what each data set decoded to), tables/*, figures/*
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
@@ -46,6 +47,8 @@ TAG_PROFILE = "sweeps.profile"
 TAG_DATA = "sweeps.data"
 TAG_DATA_FINGERPRINT = "sweeps.data_fingerprint"
 TAG_DATA_FINGERPRINT_EARLIER = "sweeps.data_fingerprint_earlier"
+TAG_DATA_CHANGED = "sweeps.data_changed"   # parent: json, data name -> fingerprints, where a run went on
+                                            # after its data changed (--accept-changed-data)
 TAG_SYNTHETIC = "sweeps.synthetic"
 TAG_SEEDS = "sweeps.seeds"
 TAG_GIT_COMMIT = "sweeps.git_commit"

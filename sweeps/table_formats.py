@@ -132,11 +132,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
                      "validation.")
-    if table.mixed_data:
-        names = ", ".join(table.column_labels[c] for c in table.mixed_data)
-        parts.append(f"{names}: MIXED DATA: its runs trained on more than one version of the data set (fingerprints "
-                     + "; ".join(", ".join(f[:12] for f in fps) for fps in table.mixed_data.values())
-                     + "), as the sweep was continued with --accept-changed-data after the data changed.")
+    for column, fingerprints in table.mixed_data.items():   # no "--" in prose: LaTeX would print an en dash
+        parts.append(f"{table.column_labels[column]}: MIXED DATA: the runs trained on more than one version of "
+                     f"the data set (fingerprints {', '.join(f[:12] for f in fingerprints)}), as the sweep was "
+                     "continued, on the accept-changed-data option, after the data changed.")
     if table.select_on is not None:
         parts.append(f"Bold: the trial chosen on validation ({METRIC_LABELS[table.select_on][1]}), in every "
                      "column; the test set chooses no trial.")

@@ -176,7 +176,8 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
         rec.update({f"params.{k}": v for k, v in run.data.params.items()})
         records.append(rec)
     base = ["run_id", "run_name", "arm", "data", "seed", "status", "cell_id", "trial_id", "data_fingerprint",
-            "data_fingerprint_earlier", "node_id", "pruned_step", "mlflow_status", "start_time", "end_time", *S.SUMMARY_METRICS]
+            "data_fingerprint_earlier", "node_id", "pruned_step", "mlflow_status", "start_time", "end_time",
+            *S.SUMMARY_METRICS]
     frame = pd.DataFrame.from_records(records, columns=None if records else base)
     return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
 
@@ -293,6 +294,8 @@ class Provenance:
     seeds: tuple[int, ...] = ()
     spec_hash: str = ""
     overrides: Mapping[str, Any] | None = field(default_factory=dict)   # the invocation's --set; None: not kept
+    data_changed: Mapping[str, Sequence[str]] = field(default_factory=dict)   # data name -> fingerprints, where
+                                        # the invocation went on after its data changed (--accept-changed-data)
 
     @classmethod
     def from_runs(cls, runs: SweepRuns) -> "Provenance":
@@ -301,7 +304,7 @@ class Provenance:
                    p.json_tag(S.TAG_VERSIONS, {}), p.json_tag(S.TAG_DATA_FINGERPRINT, {}),
                    p.tags.get(S.TAG_PROFILE, ""), p.tags.get(S.TAG_SYNTHETIC, "").lower() == "true",
                    tuple(int(s) for s in p.json_tag(S.TAG_SEEDS, [])), p.tags.get(S.TAG_SPEC_HASH, ""),
-                   p.json_tag(S.TAG_OVERRIDES, None))
+                   p.json_tag(S.TAG_OVERRIDES, None), p.json_tag(S.TAG_DATA_CHANGED, {}))
 
 
 @dataclass
@@ -482,21 +485,23 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
                        paper_metric=paper_metric, select_on=select_on,
                        row_notes={r: n for r, n in (row_notes or {}).items() if r in rows and n},
-                       mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns))
+                       mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
+                                              (provenance or Provenance()).data_changed))
 
 
-def _mixed_data(children: pd.DataFrame, columns: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Columns whose runs trained on more than one version of their data set (a sweep continued with
-    --accept-changed-data): a run's own data fingerprint and the earlier ones it keeps, and the others'."""
-    mixed = {}
-    for c in columns:
-        runs = children[(children["data"] == c) & (children["status"] != S.STATUS_PRUNED)]
-        seen = [f for f in runs.get("data_fingerprint", pd.Series(dtype=str)) if f]
-        for earlier in runs.get("data_fingerprint_earlier", pd.Series(dtype=str)):
-            seen += [f for f in str(earlier or "").split(",") if f]
-        if len(set(seen)) > 1:
-            mixed[c] = tuple(sorted(set(seen)))
-    return mixed
+def _mixed_data(children: pd.DataFrame, columns: Sequence[str],
+                changed: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Columns whose runs trained on more than one version of their data set, as the invocation went on
+    with --accept-changed-data after it changed: its parent's record of that (`changed`), and the earlier
+    fingerprints a resumed run keeps. Runs of one data set that differ in fingerprint are no sign of it:
+    the fingerprint also covers how a cell reads the data (image size, the synthetic set's size)."""
+    mixed = {c: list(changed.get(c, ())) for c in columns}
+    runs = children[children["status"] != S.STATUS_PRUNED]
+    for row in runs.itertuples():
+        earlier = [f for f in str(getattr(row, "data_fingerprint_earlier", "") or "").split(",") if f]
+        if earlier and row.data in mixed:
+            mixed[row.data] += [f for f in (*earlier, row.data_fingerprint) if f and f not in mixed[row.data]]
+    return {c: tuple(fps) for c, fps in mixed.items() if len(fps) > 1}
 
 
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:

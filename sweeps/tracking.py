@@ -362,16 +362,19 @@ def find_parent(client: MlflowClient, experiment_id: str, key: str):
 
 
 def invocation_options(parent) -> str:
-    """An invocation as the options that name it: run 1234abcd (interrupted): --profile quick --data
-    synthetic --set optim.epochs=3."""
+    """An invocation by what tells it from the sweep's others: run 1234abcd (interrupted): profile quick,
+    data synthetic, --set optim.epochs=3 (the data's roots and the spec's text are part of it too)."""
+    import shlex
+
     tags = parent.data.tags
     try:
         overrides = json.loads(tags.get(schema.TAG_OVERRIDES) or "{}")
     except ValueError:
         overrides = {}
-    sets = "".join(f" --set {key}={value}" for key, value in overrides.items())
-    return (f"run {parent.info.run_id[:8]} ({parent_status(tags)}): "
-            f"--profile {tags.get(schema.TAG_PROFILE, '?')} --data {tags.get(schema.TAG_DATA, '?')}{sets}")
+    sets = "".join(f", --set {shlex.quote(f'{key}={value}')}" for key, value in overrides.items())
+    data = ", ".join(tags.get(schema.TAG_DATA, "?").split(","))
+    return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): profile {tags.get(schema.TAG_PROFILE, '?')}, " \
+           f"data {data}{sets}"
 
 
 def parents(client: MlflowClient, experiment_id: str, max_results: int = 6) -> list:

@@ -43,7 +43,7 @@ from ray import tune
 
 from sweeps import schema
 from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
-                             find_trial_run, sqlite_path, wait_for_tracking, wait_s_from_env)
+                             find_trial_run, set_tags, sqlite_path, wait_for_tracking, wait_s_from_env)
 from transfer_core.config import config_hash, from_flat, to_flat
 from transfer_core.metrics import confusion_report
 
@@ -196,7 +196,7 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
 
 
 def _earlier_fingerprints(existing, fingerprint: str) -> dict[str, str]:
-    """The tag that keeps the data fingerprints a continued run's earlier epochs trained on, where the data
+    """The tag that keeps the data fingerprints a resumed run's earlier epochs trained on, where the data
     changed since (a sweep continued with --accept-changed-data): its table mixes both, and says so."""
     if existing is None:
         return {}
@@ -276,7 +276,6 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
                        {schema.TAG_NODE_ID: _node_id(), schema.TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}",
                         schema.TAG_PROFILE: context["profile"],
                         schema.TAG_DATA_FINGERPRINT: splits.fingerprint,
-                        **_earlier_fingerprints(existing, splits.fingerprint),
                         schema.TAG_SYNTHETIC: str(splits.dataset == "synthetic").lower()})
     epochs = EpochLog(run, uri)
 
@@ -289,6 +288,10 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
     if state is None and checkpoint is not None:
         log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
                     "logged again)", identity.run_name)
+    if state is not None:   # its weights trained on the data of before: kept in mind where that changed since
+        earlier = _earlier_fingerprints(existing, splits.fingerprint)
+        if earlier:
+            set_tags(client, run.run_id, earlier)
     records: list[dict] = list(state["history"]["records"]) if state else []
     for i, record in enumerate(records):  # epochs the run misses (buffered when the trial died)
         epochs.add(record, History(records=records[:i + 1]).summary())

@@ -544,8 +544,9 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
         check(prepared, parent, children, lambda child: "8707b1650000bbbb")
     accepting = dataclasses.replace(prepared, options=dataclasses.replace(prepared.options, accept_changed_data=True))
     with caplog.at_level("WARNING", logger="sweeps.runner"):
-        check(accepting, parent, children, lambda child: "8707b1650000bbbb")
+        accepted = check(accepting, parent, children, lambda child: "8707b1650000bbbb")
     assert "going on as --accept-changed-data asks" in caplog.text
+    assert accepted == {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}, "recorded on the parent run"
 
 
 def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_path):

@@ -425,7 +425,7 @@ def test_status_shows_the_latest_invocation_and_names_the_earlier_ones_with_thei
     result = invoke("status", "tiny_cli", "--tracking-uri", store)
     assert result.exit_code == 0, result.output
     assert f"tiny_cli: interrupted (profile quick, data synthetic, imagefolder, run {latest})" in result.output
-    assert (f"  earlier invocations: run {earlier[:8]} (completed): --profile smoke --data synthetic "
+    assert (f"  earlier invocations: run {earlier[:8]} (completed): profile smoke, data synthetic, "
             "--set optim.epochs=2") in result.output
 
 

@@ -235,16 +235,18 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
     return attempt
 
 
-def test_a_cell_continued_on_changed_data_keeps_the_fingerprint_its_earlier_epochs_trained_on(cell_trial):
-    # `sweeps resume --accept-changed-data`: the run's tag became the new data's, and its table mixed both unsaid
+@pytest.mark.parametrize("resumed", [True, False])
+def test_a_cell_resumed_on_changed_data_keeps_the_fingerprint_its_earlier_epochs_trained_on(cell_trial, resumed):
+    # `sweeps resume --accept-changed-data`: the run's tag became the new data's, and its table mixed both unsaid;
+    # a cell that starts over (no checkpoint) trains on the new data alone
     first = cell_trial(die_after_epoch=2)
     (key, splits), = cell_trial.datasets.items()
     cell_trial.datasets[key] = dataclasses.replace(splits, fingerprint="f" * 64)
-    cell_trial(checkpoint=first.checkpoints[2])
+    cell_trial(checkpoint=first.checkpoints[2] if resumed else None)
     run = _only_run(cell_trial.uri)
     assert run.data.tags[schema.TAG_STATUS] == "completed"
     assert run.data.tags[schema.TAG_DATA_FINGERPRINT] == "f" * 64
-    assert run.data.tags[schema.TAG_DATA_FINGERPRINT_EARLIER] == splits.fingerprint
+    assert run.data.tags.get(schema.TAG_DATA_FINGERPRINT_EARLIER) == (splits.fingerprint if resumed else None)
 
 
 def _only_run(uri: str):

@@ -79,6 +79,10 @@ def _children(tracking_uri, outcome):
                                       filter_string=f"tags.`{schema.TAG_PARENT}` = '{outcome.parent_run_id}'")
 
 
+def _parent_tags(tracking_uri, outcome) -> dict:
+    return MlflowClient(tracking_uri).get_run(outcome.parent_run_id).data.tags
+
+
 def _reloaded_test_acc(client, run_id: str, artifact_dir: str, tmp_path) -> float:
     """Test accuracy of a logged model, loaded as a user would: its state_dict.pt and config.json."""
     import torch
@@ -359,6 +363,7 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     options = _options(tmp_path, tracking_uri, data=(f"imagefolder={root}",))
     first = run_sweep(prepare(path, options))
     assert first.status == "completed"
+    first_fingerprints = _parent_tags(tracking_uri, first)[schema.TAG_DATA_FINGERPRINT]
     (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # one image relabelled
     # the same command again: nothing left to train, nothing mixed; told its table is of the earlier data
     with monkeypatch.context() as m, caplog.at_level("WARNING", logger="sweeps.runner"):
@@ -375,6 +380,14 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     assert len(children) == 2, "refused before any trial"
     accepted = run_sweep(prepare(path, dataclasses.replace(more, accept_changed_data=True)))
     assert accepted.status == "completed" and accepted.parent_run_id == first.parent_run_id
+    # its table says the column mixes both versions: the parent keeps the change it went on after
+    from sweeps.report import recorded_spec, sweep_table
+    from sweeps.tables import load_sweep_runs
+
+    runs = load_sweep_runs("tiny", tracking_uri=tracking_uri, parent_run_id=first.parent_run_id)
+    before = json.loads(first_fingerprints)["imagefolder"]
+    assert list(runs.parent.json_tag(schema.TAG_DATA_CHANGED, {})) == ["imagefolder"]
+    assert sweep_table(runs, recorded_spec(runs)).mixed_data["imagefolder"][0] == before
 
 
 def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_finishes(
@@ -542,9 +555,10 @@ def test_resume_with_other_options_than_an_unfinished_invocation_names_that_one_
     finished = tracking.start_parent(client, experiment_id, "tiny", {schema.TAG_PROFILE: "smoke"})
     tracking.finish_parent(client, finished, schema.STATUS_COMPLETED)
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
-    with pytest.raises(SweepError, match=rf"nothing to resume: .*Unfinished invocations of 'tiny' recorded \(give "
-                                         rf"the same --profile, --data and --set to resume one\): run {stopped[:8]} "
-                                         rf"\(interrupted\): --profile smoke --data synthetic --set optim.epochs=3$"):
+    with pytest.raises(SweepError, match=rf"nothing to resume: .*Unfinished invocations of 'tiny' recorded \(resume "
+                                         rf"one with its --profile, its --set and its --data, roots included, and the "
+                                         rf"spec as it was\): run {stopped[:8]} \(interrupted\): profile smoke, data "
+                                         rf"synthetic, --set optim.epochs=3$"):
         run_sweep(prepared, resume_only=True)
 
 

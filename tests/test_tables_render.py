@@ -139,16 +139,18 @@ def test_a_one_seed_caption_promises_no_std_and_no_test():
 def test_a_column_whose_runs_trained_on_two_versions_of_its_data_says_so_in_caption_and_explain():
     # a sweep continued with --accept-changed-data: the table gave no sign that it mixed both
     one_version = frame({("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.70, 1: 0.72}})
-    assert T.build_table(one_version, rows=["A", "B"]).mixed_data == {}
-    continued = one_version.assign(data_fingerprint_earlier=["", "fp-old", "", ""])   # A seed 1 went on after
-    other_cell = one_version.assign(data_fingerprint=["fp-d", "fp-d", "fp-new", "fp-new"])   # B trained later
-    for children, fingerprints in ((continued, ("fp-d", "fp-old")), (other_cell, ("fp-d", "fp-new"))):
-        t = T.build_table(children, rows=["A", "B"])
-        assert t.mixed_data == {"d": fingerprints}
-        assert (f"d: MIXED DATA: its runs trained on more than one version of the data set (fingerprints "
-                f"{', '.join(fingerprints)}), as the sweep was continued with --accept-changed-data after the data "
-                "changed.") in TF.caption_text(t, T.CaptionFacts())
-        assert f"(MIXED DATA: the column's runs trained on {', '.join(fingerprints)}" in TF.explain(t, "A")
+    other_sizes = one_version.assign(data_fingerprint=["fp-32", "fp-32", "fp-48", "fp-48"])   # arms' image sizes
+    assert T.build_table(other_sizes, rows=["A", "B"]).mixed_data == {}, "a fingerprint covers how a cell reads"
+    resumed = one_version.assign(data_fingerprint_earlier=["", "fp-old", "", ""])   # A seed 1 went on after
+    recorded = T.Provenance(data_changed={"d": ["fp-old", "fp-d"]})                 # the parent's record of it
+    for children, provenance in ((resumed, T.Provenance()), (one_version, recorded)):
+        t = T.build_table(children, rows=["A", "B"], provenance=provenance)
+        assert t.mixed_data == {"d": ("fp-old", "fp-d")}
+        caption = TF.caption_text(t, T.CaptionFacts())
+        assert ("d: MIXED DATA: the runs trained on more than one version of the data set (fingerprints fp-old, "
+                "fp-d), as the sweep was continued, on the accept-changed-data option, after the data changed.") \
+            in caption
+        assert "(MIXED DATA: the column's runs trained on fp-old, fp-d" in TF.explain(t, "A")
 
 
 def test_parquet_says_synthetic_of_each_row_whose_data_are(tmp_path):
