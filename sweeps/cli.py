@@ -294,8 +294,8 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def status(name: str | None, tracking_uri: str | None) -> None:
-    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow; the
-    earlier ones are named with the options that continue them."""
+    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow; up to
+    5 earlier ones are named by their profile, data and --set."""
     from sweeps import schema, tracking
 
     try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
