@@ -191,7 +191,6 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
     if spec.search is not None:   # a search's trials are its bases (a table's cells are checked below)
         for config in bases.values():
             _check_shapes(config, [profile_layer, base_layer, user])
-        for config in bases.values():
             check_space(spec.search.space, config, spec._doc())
     bases = {name: dataclasses.replace(c, seed=seeds[0]) for name, c in bases.items()}
 

@@ -330,9 +330,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                        if tracking.driver_is_here(tags) else
                        f" (stopped without notice, it seems: its driver, {tracking.driver_description(tags)}, "
                        "has gone silent)")
-        data = ", ".join(tags.get(schema.TAG_DATA, "?").split(","))
-        click.echo(f"{experiment.name}: {status} "
-                   f"(profile {tags.get(schema.TAG_PROFILE, '?')}, data {data}, run {parent.info.run_id})")
+        click.echo(f"{experiment.name}: {status} (profile {tags.get(schema.TAG_PROFILE, '?')}, "
+                   f"data {tracking.data_names(tags)}, run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
                    + (f" of {plan_total} planned" if plan_total else ""))
         if others:   # the latest started is shown: one continued since may be another (`sweeps table --run`)

@@ -481,8 +481,7 @@ def _merged_changes(recorded: str | None, accepted: Mapping[str, list[str]]) -> 
     except (ValueError, AttributeError):
         merged = {}
     for name, fingerprints in accepted.items():
-        seen = merged.setdefault(name, [])
-        seen += [f for f in fingerprints if f not in seen]
+        merged[name] = list(dict.fromkeys([*merged.get(name, ()), *fingerprints]))
     return merged
 
 
@@ -515,8 +514,7 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             if name not in accepted:
                 log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both, and its "
                             "caption says so", change)
-            seen = accepted.setdefault(name, [])
-            seen += [f for f in (before, now) if f not in seen]
+            accepted[name] = list(dict.fromkeys([*accepted.get(name, ()), before, now]))
             continue
         raise SweepError(
             f"{change}: continuing would put results of two versions of the data into one table. The fingerprint "
@@ -1105,10 +1103,10 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
         kept = [c for c in run_config.callbacks or []
                 if not isinstance(c, (CSVLoggerCallback, JsonLoggerCallback))]
         run_config.callbacks = kept + _tune_loggers()
-        for callback in kept:
-            if standing is not None and isinstance(callback, SweepCallback):
+        for callback in (c for c in kept if isinstance(c, SweepCallback)):
+            if standing is not None:
                 callback.continue_after(standing)
-            if tracking_uri is not None and isinstance(callback, SweepCallback):
+            if tracking_uri is not None:
                 callback.tracking_uri = tracking_uri
     return tuner
 
@@ -1152,7 +1150,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     if resume_only and parent is None:
-        unfinished = [tracking.invocation_options(p) for p in tracking.unfinished_parents(client, experiment_id)]
+        unfinished = [tracking.invocation_options(p)
+                      for p in tracking.parents(client, experiment_id, max_results=3, unfinished=True)]
         raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
                          "data and overrides is recorded; start it with `sweeps run`"
                          + (f". Unfinished invocations of {spec.name!r} recorded (resume one with its --profile, "

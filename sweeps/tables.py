@@ -500,7 +500,7 @@ def _mixed_data(children: pd.DataFrame, columns: Sequence[str],
     for row in runs.itertuples():
         earlier = [f for f in str(getattr(row, "data_fingerprint_earlier", "") or "").split(",") if f]
         if earlier and row.data in mixed:
-            mixed[row.data] += [f for f in (*earlier, row.data_fingerprint) if f and f not in mixed[row.data]]
+            mixed[row.data] = list(dict.fromkeys([*mixed[row.data], *earlier, *filter(None, [row.data_fingerprint])]))
     return {c: tuple(fps) for c, fps in mixed.items() if len(fps) > 1}
 
 

@@ -372,22 +372,20 @@ def invocation_options(parent) -> str:
     except ValueError:
         overrides = {}
     sets = "".join(f", --set {shlex.quote(f'{key}={value}')}" for key, value in overrides.items())
-    data = ", ".join(tags.get(schema.TAG_DATA, "?").split(","))
     return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): profile {tags.get(schema.TAG_PROFILE, '?')}, " \
-           f"data {data}{sets}"
+           f"data {data_names(tags)}{sets}"
 
 
-def parents(client: MlflowClient, experiment_id: str, max_results: int = 6) -> list:
-    """A sweep's newest parent runs (invocations), the latest started first."""
-    return client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'",
-                              order_by=["attributes.start_time DESC"], max_results=max_results)
+def data_names(tags: Mapping[str, str]) -> str:
+    """A parent run's data sets as a reader writes them: "synthetic, imagefolder"."""
+    return ", ".join(tags.get(schema.TAG_DATA, "?").split(","))
 
 
-def unfinished_parents(client: MlflowClient, experiment_id: str, max_results: int = 3) -> list:
-    """The newest parent runs of a sweep not tagged completed (interrupted, failed, or running)."""
-    return client.search_runs([experiment_id],
-                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}' and "
-                                            f"tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'",
+def parents(client: MlflowClient, experiment_id: str, max_results: int, unfinished: bool = False) -> list:
+    """A sweep's newest parent runs (invocations), the latest started first; `unfinished`: only those not
+    tagged completed (interrupted, failed, or running)."""
+    only = f" and tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'" if unfinished else ""
+    return client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'{only}",
                               order_by=["attributes.start_time DESC"], max_results=max_results)
 
 

@@ -547,6 +547,10 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
         accepted = check(accepting, parent, children, lambda child: "8707b1650000bbbb")
     assert "going on as --accept-changed-data asks" in caplog.text
     assert accepted == {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}, "recorded on the parent run"
+    # a later change is added to what the parent recorded, in order, once each
+    assert sweeps.runner._merged_changes('{"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}',
+                                         {"rafdb": ["8707b1650000bbbb", "c0ffee000000cccc"]}) == \
+        {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb", "c0ffee000000cccc"]}
 
 
 def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_path):

@@ -620,7 +620,7 @@ def test_e2e_run_says_and_records_what_each_data_set_decoded_to(tiny_run):
                      r"validation: carved from train", result.stderr, flags=re.M)
     assert line, result.stderr
     client = MlflowClient(uri)
-    parent = tracking.parents(client, client.get_experiment_by_name("tiny_cli").experiment_id)[0]
+    parent = tracking.parents(client, client.get_experiment_by_name("tiny_cli").experiment_id, 1)[0]
     record = json.loads(Path(client.download_artifacts(parent.info.run_id, schema.ARTIFACT_DATA)).read_text())
     assert [record["synthetic"]["images"][s] for s in ("train", "val", "test")] == [int(n) for n in line.groups()]
     assert len(record["synthetic"]["class_counts"]["train"]) == 7 and record["synthetic"]["skipped"] == 0
