@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -316,6 +317,51 @@ def test_a_sigterm_while_the_report_is_drawn_stops_it_as_interrupted_and_leaves_
     assert stopped.value.signum == signal.SIGTERM
     assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED, "`sweeps run` draws it next time"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, runner.StopSignal)])
+def test_a_stop_signal_while_ray_starts_is_held_until_ray_has_started(monkeypatch, signum, raised):
+    # Ctrl-C inside ray.init left a half-made core worker that crashed the driver at exit (exit 139, a core
+    # dump, nothing marked); Ray's SIGTERM handler (sys.exit) did the same
+    import ray
+    import ray._private.utils as ray_utils
+
+    steps, handlers_before = [], {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def init(**kwargs):
+        ray_utils.set_sigterm_handler(lambda signum, frame: sys.exit(signum))   # as ray.init does first
+        os.kill(os.getpid(), signum)
+        for _ in range(20):   # Python runs its handlers between these steps
+            time.sleep(0.005)
+        steps.append("ray started")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(raised) as stopped:
+        runner.connect_ray("ray://head:10001")
+    assert steps == ["ray started"], "raised only once ray.init had returned"
+    assert getattr(stopped.value, "signum", signal.SIGINT) == signum
+    assert {s: signal.getsignal(s) for s in handlers_before} == handlers_before, "the handlers of before, not Ray's"
+
+
+def test_a_second_stop_signal_while_ray_starts_stops_at_once(monkeypatch):
+    import ray
+
+    steps = []
+
+    def hanging_init(**kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        steps.append("ray started")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", hanging_init)
+    with pytest.raises(runner.StopSignal):
+        runner.connect_ray("ray://head:10001")
+    assert steps == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
