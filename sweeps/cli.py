@@ -516,16 +516,13 @@ def _figure_folder(out: Path) -> Path:
 
 
 def _planned_cells(client, run_id: str) -> int | None:
-    import tempfile
+    from sweeps import schema, tracking
 
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = client.download_artifacts(run_id, "plan.json", tmp)
-            plan = json.loads(Path(path).read_text())
-        # a table's cells; a search's planned trials (its plan has no cells)
-        return len(plan.get("cells", [])) or (plan.get("search") or {}).get("num_samples") or None
-    except Exception:  # an invocation that died before writing its plan
+    plan = tracking.read_json_artifact(client, run_id, schema.ARTIFACT_PLAN)
+    if not isinstance(plan, dict):   # an invocation that died before writing its plan
         return None
+    # a table's cells; a search's planned trials (its plan has no cells)
+    return len(plan.get("cells", [])) or (plan.get("search") or {}).get("num_samples") or None
 
 
 def main() -> None:

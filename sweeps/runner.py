@@ -1247,7 +1247,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
     if parent is not None and spec.kind == "search":
-        _check_search_restorable(spec.name, parent, prepared.as_typed)
+        _check_search_restorable(spec, parent, prepared.as_typed, client, trials_recorded=len(statuses))
     data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
@@ -1293,7 +1293,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             client.update_run(parent_id, status="RUNNING")
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
-        tracking.log_json_artifact(client, parent_id, "plan.json", plan.to_dict())
+        tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_PLAN, plan.to_dict())
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
@@ -1421,19 +1421,37 @@ def _interrupted_if_cut_short(client, parent_id: str):
         raise
 
 
-def _check_search_restorable(sweep: str, parent, as_typed: str) -> None:
-    """SweepError, before any data is decoded, when a search's saved Tune state cannot be read: the
-    searcher's history and the pruner's view live only there, so a search cannot be continued from
-    its checkpoints as a table's cells can, and starting it over must be the user's choice."""
+def _check_search_restorable(spec: SweepSpec, parent, as_typed: str, client, trials_recorded: int) -> None:
+    """SweepError, before any data is decoded, when a search cannot go on as it began: the searcher's history
+    and the pruner's view live only in its saved Tune state, so a search cannot be continued from its
+    checkpoints as a table's cells can, and starting it over must be the user's choice. Refused: a state
+    that cannot be read, one that is gone while trials are recorded (a new study would run num_samples more
+    trials under the same invocation, without a word), and a direction the recorded plan does not share
+    (the restored study keeps its own: a loss searched under mode max, the default before a loss's became
+    min, would go on searching for the worst configuration)."""
+    fresh = (f"Start the search over with `sweeps run {as_typed} --fresh` (a new MLflow parent run; this "
+             f"one's trials stay recorded)")
     tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
-    if not tune_path or not Path(tune_path).is_dir():
+    if tune_path and not Path(tune_path).is_dir():
+        if trials_recorded:
+            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
+                             f"Tune experiment {tune_path}, which holds the Optuna study of its {trials_recorded} "
+                             f"recorded trials, is not on this machine (deleted, or on a disk not mounted here). "
+                             f"Run it where that folder is, or: {fresh}")
         return
-    unreadable = unreadable_tune_state(Path(tune_path))
-    if unreadable is not None:
-        raise SweepError(f"the search {sweep!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
-                         f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as when "
-                         f"a driver is killed while Tune writes it. Start the search over with "
-                         f"`sweeps run {as_typed} --fresh` (a new MLflow parent run; this one's trials stay recorded)")
+    if tune_path:
+        unreadable = unreadable_tune_state(Path(tune_path))
+        if unreadable is not None:
+            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
+                             f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as "
+                             f"when a driver is killed while Tune writes it. {fresh}")
+    plan = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN)
+    began = (plan.get("metric"), plan.get("mode")) if isinstance(plan, dict) else (None, None)
+    if trials_recorded and None not in began and began != (spec.metric, spec.mode):
+        raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: it "
+                         f"began with metric {began[0]} and mode {began[1]}, and its spec now means metric "
+                         f"{spec.metric} and mode {spec.mode} (a loss's mode defaults to min: it was max before). "
+                         f"Its Optuna study keeps the direction it began with. {fresh}")
 
 
 def unreadable_tune_state(experiment: Path) -> str | None:

@@ -102,6 +102,7 @@ ARTIFACT_SELECTED_MODEL_DIR = "model_selected"   # the weights of epoch sel_epoc
 ARTIFACT_SELECTED_MODEL_STATE = f"{ARTIFACT_SELECTED_MODEL_DIR}/{MODEL_STATE_FILE}"
 ARTIFACT_SELECTED_MODEL_ATTENTION = f"{ARTIFACT_SELECTED_MODEL_DIR}/{MODEL_ATTENTION_FILE}"
 ARTIFACT_SPEC = "spec.yaml"
+ARTIFACT_PLAN = "plan.json"   # parent: the invocation's plan (search_spaces.Plan.to_dict), rewritten by each continuation
 ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import textwrap
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeps import runner, schema
+from sweeps import runner, schema, tracking
 from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -540,6 +541,43 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     with caplog.at_level(logging.WARNING, logger="sweeps.runner"), pytest.raises(NewInvocationStarted):
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), dataclasses.replace(options, fresh=True)))
     assert f"{kept} (the marks an earlier run" in caplog.text and "--fresh goes on" in caplog.text and kept.exists()
+
+
+def _search_left_unfinished(tracking_uri, outcome):
+    """Its trials' runs marked running again: a search cut short, with something left to continue."""
+    client, children = _children(tracking_uri, outcome)
+    for run in children:
+        client.set_tag(run.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
+    return client
+
+
+def test_search_whose_tune_experiment_is_gone_is_an_error_not_a_second_study_under_the_same_run(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # restored from nothing, a new Optuna study ran num_samples more trials under the same invocation
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
+    outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    _search_left_unfinished(tracking_uri, outcome)
+    shutil.rmtree(outcome.tune_path)   # `rm -rf ray_results`, or a resume on another machine
+    monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
+    with pytest.raises(SweepError, match=rf"(?s)search 'tiny_search' .* cannot be continued.*"
+                                         rf"{re.escape(outcome.tune_path)}.*2 recorded trials.*--fresh"):
+        run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+
+
+def test_search_begun_in_another_direction_than_its_spec_now_means_is_an_error(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # a loss's mode defaulted to max before: the restored study would go on searching for the highest loss
+    spec = SEARCH_SPEC.replace("metric: val_acc\nmode: max", "metric: val_loss")
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
+    outcome = run_sweep(prepare(spec_file(spec, "tiny_search"), options))
+    client = _search_left_unfinished(tracking_uri, outcome)
+    plan = tracking.read_json_artifact(client, outcome.parent_run_id, schema.ARTIFACT_PLAN)
+    assert (plan["metric"], plan["mode"]) == ("val_loss", "min")
+    tracking.log_json_artifact(client, outcome.parent_run_id, schema.ARTIFACT_PLAN, {**plan, "mode": "max"})
+    monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
+    with pytest.raises(SweepError, match=r"(?s)cannot be continued: it began with metric val_loss and mode max.*"
+                                         r"now means metric val_loss and mode min.*--fresh"):
+        run_sweep(prepare(spec_file(spec, "tiny_search"), options))
 
 
 class _OwnCallback(runner.tune.Callback):
