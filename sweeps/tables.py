@@ -113,8 +113,10 @@ class SweepRuns:
     tracking_uri: str
     experiment_id: str
     parent: ParentRun
-    children: pd.DataFrame
+    children: pd.DataFrame              # the runs of the invocation's seeds (its latest continuation's)
     client: Any = field(repr=False, default=None)
+    seeds_left_out: tuple[int, ...] = ()   # seeds of runs recorded under it but not among those: continued
+                                           # with fewer --seeds, the table would average seeds it does not name
     _histories: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
 
     def history(self, metric: str) -> pd.DataFrame:
@@ -224,7 +226,11 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
                        run.info.start_time, dict(run.data.tags))
     children = _search_all(client, [exp.experiment_id],
                            f"tags.`{S.TAG_PARENT}` = '{parent.run_id}' and tags.`{S.TAG_ROLE}` = '{S.ROLE_CELL}'")
-    return SweepRuns(sweep, uri, exp.experiment_id, parent, _children_frame(children, parent.status), client)
+    frame = _children_frame(children, parent.status)
+    seeds = parent.json_tag(S.TAG_SEEDS, [])
+    left_out = frame[(frame["seed"] >= 0) & ~frame["seed"].isin(seeds)] if seeds and len(frame) else frame.iloc[:0]
+    return SweepRuns(sweep, uri, exp.experiment_id, parent, frame.drop(left_out.index).reset_index(drop=True),
+                     client, seeds_left_out=tuple(sorted(int(s) for s in set(left_out["seed"]))))
 
 
 def log_to_parent(runs: SweepRuns, paths: Sequence[str | Path], artifact_path: str = "tables") -> None:
@@ -296,6 +302,7 @@ class Provenance:
     overrides: Mapping[str, Any] | None = field(default_factory=dict)   # the invocation's --set; None: not kept
     data_changed: Mapping[str, Sequence[str]] = field(default_factory=dict)   # data name -> fingerprints, where
                                         # the invocation went on after its data changed (--accept-changed-data)
+    seeds_left_out: tuple[int, ...] = ()   # SweepRuns.seeds_left_out
 
     @classmethod
     def from_runs(cls, runs: SweepRuns) -> "Provenance":
@@ -304,7 +311,7 @@ class Provenance:
                    p.json_tag(S.TAG_VERSIONS, {}), p.json_tag(S.TAG_DATA_FINGERPRINT, {}),
                    p.tags.get(S.TAG_PROFILE, ""), p.tags.get(S.TAG_SYNTHETIC, "").lower() == "true",
                    tuple(int(s) for s in p.json_tag(S.TAG_SEEDS, [])), p.tags.get(S.TAG_SPEC_HASH, ""),
-                   p.json_tag(S.TAG_OVERRIDES, None), p.json_tag(S.TAG_DATA_CHANGED, {}))
+                   p.json_tag(S.TAG_OVERRIDES, None), p.json_tag(S.TAG_DATA_CHANGED, {}), runs.seeds_left_out)
 
 
 @dataclass

@@ -178,6 +178,22 @@ def test_load_sweep_runs_running_child_of_interrupted_parent_is_interrupted(stor
     assert children["status"].tolist() == [S.STATUS_INTERRUPTED]
 
 
+def test_a_table_continued_with_fewer_seeds_leaves_the_other_seeds_runs_out_and_says_so(store, tracking_uri):
+    # `sweeps resume --seeds 1` of a 2-seed invocation: one row averaged seeds 0 and 1, another seed 0 alone,
+    # under a caption saying "Seeds: 0"
+    client, exp = store
+    record_sweep(client, exp, cells={("Baseline", "rafdb"): [("completed", 0.80), ("completed", 0.90)],
+                                     ("+ MAD", "rafdb"): [("completed", 0.85)]},
+                 parent_tags={**PARENT_TAGS, S.TAG_DATA: "rafdb", S.TAG_SEEDS: json.dumps([0]),
+                              S.TAG_STATUS: S.STATUS_COMPLETED})
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+    assert sorted(runs.children["seed"]) == [0, 0] and runs.seeds_left_out == (1,)
+    table = T.table_from_runs(runs, rows=["Baseline", "+ MAD"])
+    assert table.cells[("Baseline", "rafdb", "sel_test_acc")].values == {0: 0.80}
+    caption = TF.caption_text(table, T.CaptionFacts.from_runs(runs))
+    assert "Seeds: 0;" in caption and "Runs of seed 1 recorded under this invocation are left out" in caption
+
+
 # --------------------------------------------------------------------------- build_table
 
 def frame(cells: dict) -> pd.DataFrame:

@@ -552,6 +552,6 @@ def test_a_searchs_table_heads_its_rows_trial_and_a_tables_arm():
     from search_spaces import load
     from sweeps.report import caption_facts
 
-    runs = SimpleNamespace(sweep="s", parent=T.ParentRun("r", "n", "completed", 0, {}))
+    runs = SimpleNamespace(sweep="s", parent=T.ParentRun("r", "n", "completed", 0, {}), seeds_left_out=())
     assert caption_facts(runs, load("tune")).row_header == "Trial"
     assert caption_facts(runs, load("mad_vs_dropout")).row_header == "Arm"
