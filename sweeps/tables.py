@@ -35,7 +35,7 @@ import pandas as pd
 from sweeps import schema as S
 from sweeps import stats
 from sweeps.envvars import temporarily_set
-from sweeps.tracking import parent_status
+from sweeps.tracking import latest_per_step, parent_status
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +124,11 @@ class SweepRuns:
         if metric not in self._histories:
             frames = []
             for row in self.children.itertuples():
-                points = self.client.get_metric_history(row.run_id, metric)
+                points = latest_per_step(self.client.get_metric_history(row.run_id, metric))
                 frames.append(pd.DataFrame({"run_id": row.run_id, "arm": row.arm, "data": row.data,
                                             "seed": row.seed, "status": row.status,
-                                            "step": [p.step for p in points], "value": [p.value for p in points]}))
+                                            "step": [step for step, _ in points],
+                                            "value": [value for _, value in points]}))
             cols = ["run_id", "arm", "data", "seed", "status", "step", "value"]
             self._histories[metric] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
         return self._histories[metric]

@@ -6,9 +6,12 @@ own child run with batched metrics (the driver-side MLflowLoggerCallback is ~15x
 retried trial finds its child run again by (parent, cell) and continues it, so there are no
 duplicates. The driver marks pruned and failed trials, which cannot mark themselves.
 
-Each epoch reaches its child run exactly once (`EpochLog`): a retried or restored trial re-trains
-the epochs after its checkpoint, and those already logged are not logged again; epochs missing from
-the run (still buffered when the trial died) are logged from the checkpoint's history when it
+Each epoch reaches its child run once (`EpochLog`): a retried or restored trial re-trains the epochs
+after its checkpoint, and those already logged are not logged again unless the re-training measured
+them otherwise (a GPU's nondeterministic kernels, a data set changed under --accept-changed-data):
+then they are logged again, later, and readers keep each step's latest value (`latest_per_step`), as
+the curves must agree with the summaries and weights that come from the re-training. Epochs missing
+from the run (still buffered when the trial died) are logged from the checkpoint's history when it
 resumes.
 
 When the tracking store is unreachable:
@@ -30,6 +33,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import socket
@@ -61,6 +65,18 @@ WAIT_ENV = "SWEEPS_TRACKING_WAIT_S"
 DEFAULT_WAIT_S = 600.0
 # logged with every epoch (a summary metric), so its history says which epochs a run holds
 EPOCH_MARKER = "epochs_done"
+# what an epoch measured of the model (not its learning rate or timings): a re-trained epoch is logged
+# again where one of these differs from the logged value
+SCORE_METRICS = tuple(m for m in schema.EPOCH_METRICS if m.endswith(("_loss", "_acc", "_mca")))
+
+
+def latest_per_step(points) -> list[tuple[int, float]]:
+    """(step, value) of an MLflow metric history in step order, each step's latest-stamped value: an epoch
+    logged again after a re-training measured it otherwise (EpochLog) supersedes the earlier value."""
+    latest: dict[int, float] = {}
+    for point in sorted(points, key=lambda p: (p.step, p.timestamp)):
+        latest[int(point.step)] = float(point.value)
+    return sorted(latest.items())
 VERSIONED_PACKAGES = ("transfer-sweeps", "torch", "torchvision", "ray", "optuna", "mlflow", "numpy")
 
 
@@ -514,6 +530,14 @@ class CellRun:
         """The epochs (steps) already in the run; every epoch logs `epochs_done` with the rest."""
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, EPOCH_MARKER)}
 
+    def logged_scores(self) -> dict[int, dict[str, float]]:
+        """epoch -> the latest logged value of each of its SCORE_METRICS."""
+        scores: dict[int, dict[str, float]] = {}
+        for metric in SCORE_METRICS:
+            for step, value in latest_per_step(self.client.get_metric_history(self.run_id, metric)):
+                scores.setdefault(step, {})[metric] = value
+        return scores
+
     def complete(self, history_payload: Mapping, confusion_payload: Mapping, model_state: Mapping | None,
                  config_flat: Mapping[str, Any], attention: Mapping[str, Any] | None = None,
                  selected_state: Mapping | None = None) -> None:
@@ -588,11 +612,16 @@ def single_attempt(enabled: bool = True) -> Iterator[None]:
         yield
 
 
+def _same_value(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
 class EpochLog:
     """The epochs of one cell on their way to its MLflow run, each logged exactly once, in order.
 
-    `add` queues an epoch unless the run already holds it (a resumed trial re-trains the epochs
-    after its checkpoint, and a retry may come from an older checkpoint than the run has seen).
+    `add` queues an epoch unless the run already holds it as measured (a resumed trial re-trains the
+    epochs after its checkpoint, and a retry may come from an older checkpoint than the run has seen);
+    one whose scores differ from the logged ones is logged again (see the module's docstring).
     `flush()` logs what is queued when the store answers and otherwise keeps it for the next epoch
     (the buffer policy of this module's docstring); `flush(wait_s=...)`, at the end of a cell, waits
     for the store and raises TrackingError when it does not come back.
@@ -602,15 +631,23 @@ class EpochLog:
         self.run = run
         self.uri = uri
         self.logged = run.logged_epochs()
+        self.scores = run.logged_scores() if self.logged else {}   # a resumed trial's: what it may re-train
         self.pending: list[tuple[Mapping[str, Any], Mapping[str, float], int | None]] = []
         self._warned = False
 
     def add(self, record: Mapping[str, Any], summary: Mapping[str, float],
             timestamp_ms: int | None = None) -> None:
         epoch = int(record["epoch"])
-        if epoch in self.logged or any(int(r["epoch"]) == epoch for r, _, _ in self.pending):
+        if any(int(r["epoch"]) == epoch for r, _, _ in self.pending):
+            return
+        if epoch in self.logged and not self._measured_otherwise(epoch, record):
             return
         self.pending.append((record, summary, timestamp_ms))
+
+    def _measured_otherwise(self, epoch: int, record: Mapping[str, Any]) -> bool:
+        logged = self.scores.get(epoch, {})
+        return any(m in record and m in logged and not _same_value(float(record[m]), logged[m])
+                   for m in SCORE_METRICS)
 
     def flush(self, wait_s: float | None = None) -> bool:
         """Log the queued epochs; True when none is left. Without wait_s an unreachable store or a
@@ -634,6 +671,7 @@ class EpochLog:
                 self._warn(f"logging to {self.uri} failed ({type(exc).__name__}: {exc})")
                 return False
             self.logged.add(int(record["epoch"]))
+            self.scores[int(record["epoch"])] = {m: float(record[m]) for m in SCORE_METRICS if m in record}
             self.pending.pop(0)
         if self._warned:
             log.warning("MLflow run %s: the buffered epochs are logged", self.run.run_id)

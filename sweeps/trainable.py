@@ -12,8 +12,8 @@ and reseeds every RNG per cell, so a reused process trains a cell exactly as a f
 Faults (tests/test_faults.py, tests/test_multinode.py):
 - A cell whose child run is already completed is never trained again: a trial that Tune restores
   in the RUNNING state after the driver was killed reports the run's metrics and returns.
-- Each epoch reaches MLflow exactly once (`tracking.EpochLog`): epochs re-trained after a resume are
-  not logged twice; while the tracking server is unreachable the epochs are buffered (policy in
+- Each epoch reaches MLflow once (`tracking.EpochLog`): epochs re-trained after a resume are not
+  logged twice, unless the re-training measured them otherwise (then the later values supersede); while the tracking server is unreachable the epochs are buffered (policy in
   `sweeps.tracking`), and those still buffered when a trial died are logged from its checkpoint's
   history when it resumes (epochs after its last checkpoint are trained again, and logged then).
 - A checkpoint that cannot be read (truncated, corrupt: `load_state` raises StateError) is never
@@ -313,7 +313,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         metrics = epoch_metrics(record, summary)
         # MLflow before the report: a trial that the scheduler stops at this report (a pruned search
         # trial) does not run past it. A retry re-trains from an older checkpoint; EpochLog skips
-        # the epochs the run already holds.
+        # the epochs the run already holds as measured.
         epochs.add(record, summary, measured_ms)
         epochs.flush()
         if not pace.due(record["epoch"], trial.optim.epochs, time.monotonic()):
@@ -333,7 +333,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
 
     history = fit(trial, on_epoch=on_epoch, resume_from=state, data=splits)
     epochs.flush(wait_s=wait_s)
-    if history.records:   # epochs re-trained after a resume were not logged again: the summary is this history's
+    if history.records:   # the summaries of the last epoch, which a resumed trial may not have logged again
         run.log_summary(history.summary(), int(history.records[-1]["epoch"]))
     selected = history.selected_record() if history.records else None
     confusion = {}

@@ -637,6 +637,26 @@ def test_epoch_log_keeps_epochs_while_the_store_fails_and_logs_them_in_order_aft
     assert [m.timestamp for m in history[:3]] == [1000, 2000, 3000], "stamped when measured"
 
 
+def test_epoch_log_logs_a_re_trained_epoch_again_only_where_it_was_measured_otherwise(store):
+    # a GPU's re-training (or a data set changed under --accept-changed-data) measures the epochs after the
+    # checkpoint otherwise: the curves kept the killed attempt's values while sel_epoch and model_selected/
+    # came from the re-training
+    uri = store
+    run = _cell_run(uri)
+    first = tracking.EpochLog(run, uri)
+    for n, acc in ((1, 0.30), (2, 0.90), (3, 0.40)):
+        first.add({"epoch": n, "val_acc": acc, "test_acc": acc, "epoch_time_s": n}, {"epochs_done": n}, 1000 * n)
+    assert first.flush()
+    resumed = tracking.EpochLog(run, uri)   # from epoch 1's checkpoint; epoch 1's timing differs, not its scores
+    for n, acc in ((1, 0.30), (2, 0.55), (3, 0.80), (4, 0.60)):
+        resumed.add({"epoch": n, "val_acc": acc, "test_acc": acc, "epoch_time_s": 9 * n}, {"epochs_done": n},
+                    10_000 + 1000 * n)
+    assert resumed.flush()
+    assert _steps(uri, run.run_id) == [1, 2, 2, 3, 3, 4], "epoch 1, measured as before, is not logged twice"
+    latest = tracking.latest_per_step(MlflowClient(uri).get_metric_history(run.run_id, "val_acc"))
+    assert latest == [(1, 0.30), (2, 0.55), (3, 0.80), (4, 0.60)]
+
+
 def test_epoch_log_call_cut_off_by_the_server_going_away_is_not_retried_the_epoch_stays_queued(
         store, monkeypatch):
     # the server answered /health, then died before the epoch's call: MLflow's own retries would hold the

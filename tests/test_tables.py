@@ -194,6 +194,18 @@ def test_a_table_continued_with_fewer_seeds_leaves_the_other_seeds_runs_out_and_
     assert "Seeds: 0;" in caption and "Runs of seed 1 recorded under this invocation are left out" in caption
 
 
+def test_a_runs_history_keeps_each_epochs_latest_value(store, tracking_uri):
+    # an epoch re-trained and measured otherwise is logged again, later (tracking.EpochLog): that one counts
+    client, exp = store
+    record_sweep(client, exp, cells={("Baseline", "rafdb"): [("completed", 0.80)]},
+                 parent_tags={**PARENT_TAGS, S.TAG_DATA: "rafdb", S.TAG_SEEDS: json.dumps([0])})
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+    run_id = runs.children["run_id"][0]
+    client.log_batch(run_id, metrics=[Metric("val_acc", 0.99, 5, 2)])
+    history = runs.history("val_acc")
+    assert history["step"].tolist() == [1, 2, 3] and history["value"][1] == 0.99
+
+
 # --------------------------------------------------------------------------- build_table
 
 def frame(cells: dict) -> pd.DataFrame:
