@@ -617,7 +617,8 @@ def _same_value(a: float, b: float) -> bool:
 
 
 class EpochLog:
-    """The epochs of one cell on their way to its MLflow run, each logged once, in order (again where re-trained and measured otherwise).
+    """The epochs of one cell on their way to its MLflow run, each logged once, in order (again where
+    re-trained and measured otherwise).
 
     `add` queues an epoch unless the run already holds it as measured (a resumed trial re-trains the
     epochs after its checkpoint, and a retry may come from an older checkpoint than the run has seen);
