@@ -19,13 +19,14 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
 from sweeps import schema as S
 from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, ResultTable, SweepRuns,
                            TableError)
+from transfer_core.config import PLACEMENT_KEYS
 from transfer_core.registry import Registry
 
 
@@ -96,13 +97,22 @@ def _overrides_text(overrides) -> str:
     return ", ".join(f"{k} = {v}" for k, v in sorted(overrides.items()))
 
 
+def _split_placement(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what every cell computed with, where and how fast the latest continuation ran: threads, loader
+    workers, cache folder, compile). The latter may differ between the runs of one invocation, as they are
+    not part of its identity: no caption may say every cell ran with them."""
+    return ({k: v for k, v in overrides.items() if k not in PLACEMENT_KEYS},
+            {k: v for k, v in overrides.items() if k in PLACEMENT_KEYS})
+
+
 def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     """The caption as Unicode prose; each format escapes it for itself."""
     parts = [p.strip().rstrip(".") + "." for p in (facts.title, facts.caption) if p.strip()]
     data = ", ".join(DATA_LABELS.get(d, d) for d in (facts.data or table.columns))
     parts.append(f"Profile: {facts.profile or 'unknown'}. Data: {data}.")
-    if facts.overrides:
-        parts.append(f"Every cell ran with {_overrides_text(facts.overrides)}, set on the command line over "
+    computed_with = _split_placement(facts.overrides)[0]
+    if computed_with:
+        parts.append(f"Every cell ran with {_overrides_text(computed_with)}, set on the command line over "
                      "what the sweep's spec and its rows set.")
     if facts.synthetic:
         parts.append("The data are SYNTHETIC (generated faces, not a real FER data set): the numbers test the "
@@ -459,13 +469,16 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
     """Everything behind one row: per-seed values and run ids, tests, Δ, and the reproducibility record."""
     table.check_row(row)
     prov = table.provenance
+    computed_with, placement = _split_placement(prov.overrides or {})
     lines = [f"Row {row!r} of sweep {prov.sweep or '?'} (invocation {prov.parent_run_id or '?'}, "
              f"status {prov.status or '?'})" + (f": {table.row_notes[row]}" if row in table.row_notes else ""),
              f"Metric: {table.metric} = {table.metric_label}",
              f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
              f"spec hash: {prov.spec_hash or '?'}",
              "Overrides (--set, over the spec and every row): "
-             + ("? (not recorded)" if prov.overrides is None else _overrides_text(prov.overrides) or "none"),
+             + ("? (not recorded)" if prov.overrides is None else _overrides_text(computed_with) or "none"),
+             *([f"Placement (--set of its latest run, which earlier runs may not have shared): "
+                f"{_overrides_text(placement)}"] if placement else []),
              f"Git commit: {prov.git_commit or '?'}",
              "Package versions: " + (", ".join(f"{k}={v}" for k, v in sorted(prov.versions.items())) or "?")]
     children = runs.children if runs is not None else None

@@ -178,6 +178,19 @@ def test_caption_and_explain_name_the_set_overrides_every_cell_ran_with():
     assert "command line" not in TF.caption_text(t, T.CaptionFacts())
 
 
+def test_placement_set_values_are_no_claim_about_every_cell_only_the_latest_runs():
+    # they are not part of an invocation's identity: a resume with --set compile=true continued cells
+    # trained without it, under a caption saying every cell ran with compile = True
+    overrides = {"model.drop_rate": 0.3, "compile": True, "num_threads": 4}
+    t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), provenance=T.Provenance(overrides=overrides))
+    caption = TF.caption_text(t, T.CaptionFacts(overrides=overrides))
+    assert "Every cell ran with model.drop_rate = 0.3, set on" in caption and "compile" not in caption
+    explained = TF.explain(t, "A")
+    assert "Overrides (--set, over the spec and every row): model.drop_rate = 0.3\n" in explained
+    assert ("Placement (--set of its latest run, which earlier runs may not have shared): compile = True, "
+            "num_threads = 4") in explained
+
+
 @pytest.mark.parametrize("status", ["interrupted", "failed"])
 def test_a_stopped_sweeps_table_says_it_is_incomplete_and_which_cells_never_ran(status):
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), rows=["A", "B"], seeds=[0, 1],
