@@ -16,13 +16,13 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from transfer_core.config import DATASETS, ConfigError, DataConfig
 
 from search_spaces.yaml_doc import SpecError
 
-__all__ = ["DataChoice", "DataOptionError", "parse_data_options", "SYNTHETIC"]
+__all__ = ["DataChoice", "DataOptionError", "check_data_layouts", "parse_data_options", "SYNTHETIC"]
 
 _EXAMPLE_PATHS = {"rafdb": "/data/RAF-DB/basic", "ferplus": "/data/FERPlus", "affectnet": "/data/AffectNet",
                   "fer2013": "/data/fer2013", "imagefolder": "/data/my_faces"}
@@ -80,9 +80,12 @@ def _parse_one(value: str) -> DataChoice:
     return DataChoice(name, name, str(folder.resolve()))
 
 
-def parse_data_options(values: Sequence[str], base: DataConfig | None = None) -> tuple[DataChoice, ...]:
+def parse_data_options(values: Sequence[str], base: DataConfig | None = None,
+                       check: bool = True) -> tuple[DataChoice, ...]:
     """--data values -> DataChoices (synthetic when none). `base` carries the data options that change
-    what check_layout expects (e.g. data.affectnet_classes, data.ferplus_rule)."""
+    what check_layout expects (e.g. data.affectnet_classes, data.ferplus_rule). check=False leaves the
+    layouts to check_data_layouts, once the configs the cells read are known (a sweep's, whose profile,
+    spec, rows and --set may each set such options)."""
     if isinstance(values, str):
         values = [values]
     values = list(values or ())
@@ -97,17 +100,29 @@ def parse_data_options(values: Sequence[str], base: DataConfig | None = None) ->
                                "give each data set once")
         given[choice.name] = value
         choices.append(choice)
-    for choice, value in zip(choices, values):
-        if choice.synthetic:
-            continue
-        from transfer_core.data import DataError, check_layout
-
-        try:
-            config = dataclasses.replace(base or DataConfig(), dataset=choice.dataset, root=choice.root)
-        except ConfigError as exc:
-            raise _fail(value, str(exc)) from None
-        try:
-            check_layout(config)
-        except DataError as exc:
-            raise _fail(value, f"{exc}") from None
+    if check:
+        for choice, value in zip(choices, values):
+            if not choice.synthetic:
+                try:
+                    config = dataclasses.replace(base or DataConfig(), dataset=choice.dataset, root=choice.root)
+                except ConfigError as exc:
+                    raise _fail(value, str(exc)) from None
+                _check_layout(config, value)
     return tuple(choices)
+
+
+def check_data_layouts(configs: Iterable[DataConfig]) -> None:
+    """check_layout of each distinct data config a sweep's cells read (its folder as those cells read it:
+    with the vote rule, class count, ... their profile, spec, row and --set give), as a DataOptionError
+    naming its --data value."""
+    for config in dict.fromkeys(c for c in configs if c.dataset != "synthetic"):
+        _check_layout(config, f"{config.dataset}={config.root}")
+
+
+def _check_layout(config: DataConfig, value: str) -> None:
+    from transfer_core.data import DataError, check_layout
+
+    try:
+        check_layout(config)
+    except DataError as exc:
+        raise _fail(value, f"{exc}") from None

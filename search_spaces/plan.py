@@ -56,6 +56,11 @@ class Plan:
     base_configs: Mapping[str, TrialConfig]          # data name -> profile < base < --set < data
     overrides: Mapping[str, Any] = field(default_factory=FrozenMap)   # the --set overrides
 
+    @property
+    def configs(self) -> tuple[TrialConfig, ...]:
+        """Every config a trial starts from: each table cell's, each search's base (per data set)."""
+        return (*(cell.config for cell in self.cells), *self.base_configs.values())
+
     def arms_overridden(self) -> dict[str, tuple[str, ...]]:
         """--set key -> the labels of the arms whose own `set:` it replaces (--set is the top layer): the
         rows then no longer differ as the spec's labels and caption say, which the CLI warns of."""

@@ -259,14 +259,15 @@ def list_command() -> None:
 def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
     """The expanded plan of sweep NAME: its cells, epochs and budget. Runs nothing."""
     from search_spaces import expand, load, load_profile, parse_data_options
-    from search_spaces.data_option import DataOptionError
+    from search_spaces.data_option import DataOptionError, check_data_layouts
     from sweeps.runner import check_pruner
 
     try:
         spec = load(name)
         chosen = load_profile(profile or spec.profile)
-        choices = parse_data_options(data)
+        choices = parse_data_options(data, check=False)   # layouts: as the cells read them, below
         plan = expand(spec, chosen, choices, tuple(range(seeds)) if seeds else None, _parse_sets(set_values))
+        check_data_layouts(c.data for c in plan.configs)
         check_pruner(spec)
     except DataOptionError as exc:
         raise click.BadParameter(str(exc), param_hint="--data") from exc

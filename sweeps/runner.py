@@ -30,6 +30,7 @@ from mlflow.exceptions import MlflowException, RestException
 from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
+from search_spaces.data_option import check_data_layouts
 from sweeps import schema, tracking
 from sweeps.envvars import temporarily_set
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
@@ -136,7 +137,7 @@ def check_pruner(spec: SweepSpec) -> None:
 
 def check_devices(plan: Plan, gpus: float) -> None:
     """A cell that asks for CUDA without a GPU (or a GPU it will not use) is a contradiction."""
-    devices = {c.device for c in (*(cell.config for cell in plan.cells), *plan.base_configs.values())}
+    devices = {c.device for c in plan.configs}
     if "cuda" in devices and gpus == 0:
         raise SpecError("device=cuda but --gpus-per-trial is 0: give the trials a GPU (e.g. --gpus-per-trial 1) "
                         "or use device=auto")
@@ -147,7 +148,7 @@ def check_devices(plan: Plan, gpus: float) -> None:
 
 def check_files(plan: Plan) -> None:
     """Files a trial would open (the IR-50 checkpoint) must exist now, not fail inside every trial."""
-    for config in (*(cell.config for cell in plan.cells), *plan.base_configs.values()):
+    for config in plan.configs:
         path = config.model.stem_checkpoint
         if path is not None and not Path(path).expanduser().is_file():
             raise SpecError(f"model.stem_checkpoint={path!r} does not exist: give the path of the face.evoLVe "
@@ -158,7 +159,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     """Load and validate the whole sweep; every error surfaces here, before anything runs."""
     spec = load(name_or_path)
     profile = load_profile(options.profile or spec.profile)
-    data = parse_data_options(options.data)
+    data = parse_data_options(options.data, check=False)   # layouts: as the cells read them, below
     if options.seeds is not None and options.seeds < 1:
         raise SweepError(f"--seeds {options.seeds} is invalid: expected an integer >= 1", "--seeds")
     if options.max_failures < 0:
@@ -166,6 +167,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
                          "--max-failures")
     seeds = tuple(range(options.seeds)) if options.seeds else None
     plan = expand(spec, profile, data, seeds, options.overrides)
+    check_data_layouts(c.data for c in plan.configs)
     check_pruner(spec)
     cpus = options.cpus_per_trial if options.cpus_per_trial is not None else profile.cpus_per_trial
     gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial

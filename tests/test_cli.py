@@ -129,6 +129,22 @@ def test_show_missing_data_folder_is_a_bad_data_parameter_naming_the_path(tmp_pa
     assert f"Invalid value for --data: --data 'rafdb={missing}': no such directory: {missing}" in result.output
 
 
+def test_a_data_layout_is_checked_as_the_cells_read_it_with_the_data_options_set(tmp_path, here, no_ray):
+    # the check before Ray read the folder with the default options: --set data.ferplus_rule=argmax, which
+    # keeps the tied votes the majority rule drops, was refused for a test split the majority rule empties
+    from test_data_fer import ROWS, write_ferplus_csv
+
+    tied = [0, 0, 0, 5, 5, 0, 0, 0, 0, 0]
+    root = write_ferplus_csv(tmp_path / "fer", [*(r for r in ROWS if r[0] != "PrivateTest"),
+                                                ("PrivateTest", "fer0000030.png", tied)])
+    for command in ("show", "run"):
+        refused = invoke(command, "msad_mode", "--data", f"ferplus={root}")
+        assert refused.exit_code == 2 and "the test split is empty" in refused.output, refused.output
+    assert invoke("show", "msad_mode", "--data", f"ferplus={root}", "--set", "data.ferplus_rule=argmax").exit_code == 0
+    ran = invoke("run", "msad_mode", "--data", f"ferplus={root}", "--set", "data.ferplus_rule=argmax")
+    assert no_ray == [None], f"everything before Ray passed: {ran.output}"
+
+
 def test_show_set_without_equals_is_a_bad_set_parameter():
     result = invoke("show", "mad_vs_dropout", "--set", "optim.epochs")
     assert result.exit_code == 2
