@@ -245,6 +245,17 @@ def test_fer2013_splits_by_usage_with_its_own_labels(tmp_path, icml):
     assert splits.info["val_source"] == "official PublicTest"
 
 
+def test_fer2013_without_publictest_rows_carves_validation_from_train_and_says_why(tmp_path):
+    # an empty official split was taken as the validation set ("official PublicTest", 0 images): a search
+    # on val_acc was refused, with advice (a larger val_fraction) that changed nothing
+    rows = ([r for r in ROWS if r[0] == "Training"] * 2)[:9] + [r for r in ROWS if r[0] == "PrivateTest"][:1]
+    write_fer2013(tmp_path / "fer" / "fer2013.csv", rows, emotions=[0] * 9 + [1])
+    splits = load_splits(_cfg(tmp_path, "fer2013", tmp_path / "fer", val_fraction=0.25), 8)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (7, 2, 1)
+    assert splits.info["val_source"] == ("carved from train (stratified, fraction 0.25, seed 0); its own validation "
+                                         "split (official PublicTest) has no image")
+
+
 def test_fer2013_csv_in_a_fer2013_subfolder_is_found(tmp_path):
     write_fer2013(tmp_path / "data" / "fer2013" / "fer2013.csv")
     assert len(load_splits(_cfg(tmp_path, "fer2013", tmp_path / "data"), 8).test) == 2

@@ -6,7 +6,7 @@ the same DataError. `load_splits(cfg, image_size)` then decodes through the cach
 carves the validation split from train, stratified and deterministic in (val_fraction,
 split_seed), after the cache, so changing them never invalidates it. Data sets with an official
 validation split (FERPlus and FER2013: PublicTest; an image folder's val/) use it instead and
-leave train whole; info["val_source"] says which.
+leave train whole, unless it holds no image; info["val_source"] says which.
 """
 
 from __future__ import annotations
@@ -139,15 +139,19 @@ def load_splits(cfg: DataConfig, image_size: int) -> DataSplits:
         return DecodedSplit(np.ascontiguousarray(images[idx]), np.asarray(labels[idx], dtype=np.int64))
 
     test = split_of("test")
-    if "val" in entry.arrays:
+    official = entry.meta.get("val_source") or "official"
+    # an official split without an image (a FER2013 CSV without PublicTest rows) is as none: carved instead
+    if "val" in entry.arrays and len(entry.arrays["val"][1]):
         train, val = split_of("train"), split_of("val")
-        val_source = entry.meta.get("val_source") or "official"
+        val_source = official
     else:
         train_labels = entry.arrays["train"][1]
         train_idx, val_idx = carve_validation(train_labels, cfg.val_fraction, cfg.split_seed)
         if len(val_idx):
             train, val = split_of("train", train_idx), split_of("train", val_idx)
-            val_source = f"carved from train (stratified, fraction {cfg.val_fraction}, seed {cfg.split_seed})"
+            val_source = (f"carved from train (stratified, fraction {cfg.val_fraction}, seed {cfg.split_seed})"
+                          + (f"; its own validation split ({official}) has no image" if "val" in entry.arrays
+                             else ""))
         else:
             train = split_of("train")
             empty = DecodedSplit(np.empty((0, *train.images.shape[1:]), np.uint8), np.empty(0, np.int64))
