@@ -87,12 +87,47 @@ def test_imagefolder_without_val_folder_carves_val(tmp_path):
     assert np.bincount(splits.val.labels).tolist() == [1, 1, 1]
 
 
-def test_imagefolder_ignores_hidden_and_non_image_files(tmp_path):
+def test_imagefolder_ignores_hidden_and_non_image_files(tmp_path, caplog):
     root = make_tree(tmp_path / "d")
     (root / "train" / "happy" / "notes.txt").write_text("x")
     (root / "train" / "happy" / ".thumb.png").write_bytes(b"x")
     (root / "train" / ".cache").mkdir()
-    assert len(load_splits(_cfg(tmp_path, root), 8).train) == 6
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert len(splits.train) == 6 and splits.info["left_out"] == {"train": {".txt": 1}}
+    assert "train: 1 .txt file left out: an image is a file of its class folder" in caplog.text, "hidden: no word"
+
+
+def test_imagefolder_reads_jfif_and_gif_and_names_what_it_leaves_out(tmp_path, caplog):
+    # .jfif (a JPEG) and .gif files, images in a folder inside a class folder and broken links were left out
+    # without a word, and a test class folder of .jfif files was said to hold no images
+    root = make_tree(tmp_path / "d")
+    happy, test_happy = root / "train" / "happy", root / "test" / "happy"
+    Image.new("RGB", (20, 14), COLOURS["happy"]).save(happy / "web.jfif", format="JPEG")
+    Image.new("P", (20, 14)).save(happy / "anim.gif", format="GIF")
+    (happy / "more").mkdir()
+    Image.new("RGB", (20, 14)).save(happy / "more" / "0.png")
+    (happy / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    for p in test_happy.iterdir():
+        p.unlink()
+    Image.new("RGB", (20, 14), COLOURS["happy"]).save(test_happy / "0.jfif", format="JPEG")
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert np.bincount(splits.train.labels).tolist() == [2, 4, 2]
+    assert np.bincount(splits.test.labels).tolist() == [2, 1, 2]
+    assert "holds no images" not in caplog.text
+    assert "train: 1 broken link, 1 folder left out" in caplog.text
+    assert splits.info["left_out"] == {"train": {"broken link": 1, "folder": 1}}
+
+
+def test_imagefolder_test_class_folder_without_images_says_what_it_holds(tmp_path, caplog):
+    root = make_tree(tmp_path / "d")
+    for p in (root / "test" / "happy").iterdir():
+        p.unlink()
+    (root / "test" / "happy" / "0.heic").write_bytes(b"x")
+    with caplog.at_level("WARNING"):
+        check_layout(_cfg(tmp_path, root))
+    assert "test/happy holds no images (it holds 1 .heic file: none is read)" in caplog.text
 
 
 def test_imagefolder_test_classes_must_match_train(tmp_path):

@@ -1,6 +1,6 @@
 """Any data set as an image-folder tree (POSTER_V2 style, DAN's converted AffectNet, own data).
 
-    <root>/train/<class>/*.{jpg,jpeg,png,bmp,webp,tif,tiff,ppm,pgm}
+    <root>/train/<class>/*.{jpg,jpeg,jfif,png,bmp,gif,webp,tif,tiff,ppm,pgm}
     <root>/test/<class>/...
     <root>/val/<class>/...            optional; when present it is the validation split (also named
                                       valid/ or validation/)
@@ -11,12 +11,15 @@ Without test/, a tree of train/ and one validation-named folder is read as POSTE
 
 Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
 their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
-one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored.
+one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored;
+anything else a class folder holds that is not read (other files, folders inside it, broken links) is
+warned of, by kind, and recorded in the layout's info ("left_out").
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,37 @@ from transfer_core.data.base import DATASETS, IMAGE_EXTENSIONS, DataError, Layou
 log = logging.getLogger(__name__)
 
 VAL_DIRS = ("val", "valid", "validation")   # the names the validation folder goes by
+
+
+def _images_of(folder: Path) -> tuple[list[Path], Counter[str]]:
+    """The image files of a class folder, sorted, and what else it holds, by kind: an extension's files
+    (".txt"; "" for none), "folder" (its images are not read) and "broken link"."""
+    images, others = [], Counter()
+    for p in folder.iterdir():
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            others["folder"] += 1
+        elif not p.exists():
+            others["broken link"] += 1
+        elif p.suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(p)
+        else:
+            others[p.suffix.lower()] += 1
+    return sorted(images), others
+
+
+def _kinds(counts: Counter) -> str:
+    def one(kind: str, n: int) -> str:
+        s = "" if n == 1 else "s"
+        return (f"{n} {kind} file{s}" if kind.startswith(".") else f"{n} file{s} without an extension" if not kind
+                else f"{n} {kind}{s}")
+
+    return ", ".join(one(kind, n) for kind, n in sorted(counts.items()))
+
+
+def _holding(others: Counter) -> str:
+    return f" (it holds {_kinds(others)}: none is read)" if others else ""
 
 
 def class_folders(split_dir: Path) -> list[str]:
@@ -77,7 +111,7 @@ class ImageFolderSource(Source):
         if folders["test"].name != "test":
             log.info("image folder %s has no test/: %s/ is its test split (as POSTER_V2 and DAN use it), and "
                      "validation is carved from train/", root, folders["test"].name)
-        plans = {}
+        plans, ignored = {}, {}
         for split, split_dir in folders.items():
             found = tuple(class_folders(split_dir))
             if found != names:
@@ -86,18 +120,23 @@ class ImageFolderSource(Source):
                 raise DataError(f"image folder {split_dir} has class folders that differ from train/: "
                                 f"extra {extra}, missing {lacking}: expected exactly {', '.join(names)}")
             paths, labels = [], []
+            left_out: Counter[str] = Counter()   # what a class folder holds that is not read, by kind
             for label, name in enumerate(names):
-                files = sorted(p for p in (split_dir / name).iterdir()
-                               if p.is_file() and not p.name.startswith(".")
-                               and p.suffix.lower() in IMAGE_EXTENSIONS)
+                files, others = _images_of(split_dir / name)
+                left_out.update(others)
                 if not files and split == "train":
-                    raise DataError(f"image folder {split_dir / name} holds no images: every class folder of "
-                                    f"train/ is a class the model learns; remove it (and its namesakes in the "
-                                    f"other splits) or put its images in it")
+                    raise DataError(f"image folder {split_dir / name} holds no images{_holding(others)}: every "
+                                    f"class folder of train/ is a class the model learns; remove it (and its "
+                                    f"namesakes in the other splits) or put its images in it")
                 if not files:
-                    log.warning("image folder %s holds no images", split_dir / name)
+                    log.warning("image folder %s holds no images%s", split_dir / name, _holding(others))
                 paths.extend(files)
                 labels.extend([label] * len(files))
+            if left_out:
+                log.warning("image folder %s: %s left out: an image is a file of its class folder (not of a "
+                            "folder inside it) with one of the extensions %s", split_dir,
+                            _kinds(left_out), ", ".join(IMAGE_EXTENSIONS))
+                ignored[split] = dict(left_out)
             if not paths:
                 raise DataError(f"image folder {split_dir} holds no images: expected files with one of "
                                 f"the extensions {', '.join(IMAGE_EXTENSIONS)} in its class folders")
@@ -106,6 +145,7 @@ class ImageFolderSource(Source):
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
                       info={"layout": "image folders" if folders["test"].name == "test"
                             else f"image folders, {folders['test'].name}/ as the test split",
+                            **({"left_out": ignored} if ignored else {}),
                             **({} if folders["test"].name == "test"
                                else {"test_source": f"the {folders['test'].name}/ folder (no test/)"})},
                       val_source=f"{folders['val'].name}/ folder" if "val" in plans else None)
