@@ -279,8 +279,18 @@ def test_fer2013_unknown_usage_names_line(tmp_path):
 def test_fer2013_header_without_pixels_is_an_error(tmp_path):
     (tmp_path / "fer").mkdir()
     (tmp_path / "fer" / "fer2013.csv").write_text("emotion,Usage\n0,Training\n")
-    with pytest.raises(DataError, match=r"line 1: header .* lacks column\(s\) pixels"):
+    with pytest.raises(DataError, match=r"line 1: header lacks column\(s\) pixels \('emotion,Usage'\)"):
         check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
+def test_fer2013_without_a_header_says_so_without_printing_a_rows_pixels(tmp_path):
+    # the message held the whole first row: 2304 pixel values, 8,000 characters on one line
+    path = write_fer2013(tmp_path / "fer" / "fer2013.csv")
+    path.write_text(path.read_text().split("\n", 1)[1])
+    with pytest.raises(DataError, match=r"line 1: is a data row, not a header \('0,10 10 10 10 10 10 10\.\.\.,Training'\)"
+                                        r": expected a header with emotion, pixels, Usage as its first line") as e:
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+    assert len(str(e.value)) < 300
 
 
 def test_fer2013_pixel_out_of_range_is_a_decode_error(tmp_path):

@@ -56,8 +56,12 @@ def _header(path: Path, row: list[str], required: tuple[str, ...]) -> dict[str, 
     names = [c.strip() for c in row]
     missing = [c for c in required if c not in names]
     if missing:
-        raise DataError(f"{path} line 1: header {','.join(row)!r} lacks column(s) {', '.join(missing)}: "
-                        f"expected a header with {', '.join(required)}")
+        shown = ",".join(f"{c[:20]}..." if len(c) > 20 else c for c in row)   # a pixel string: 2304 numbers
+        no_header = "pixels" in required and any(len(c.split()) > 100 for c in row)
+        raise DataError(f"{path} line 1: " + ("is a data row, not a header" if no_header else
+                                              f"header lacks column(s) {', '.join(missing)}")
+                        + f" ({shown!r}): expected a header with {', '.join(required)}"
+                        + (" as its first line (add it; the Kaggle file has it)" if no_header else ""))
     return {name: names.index(name) for name in required}
 
 
