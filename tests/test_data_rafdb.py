@@ -118,6 +118,19 @@ def test_rafdb_missing_image_names_it_and_its_line(tmp_path):
         check_layout(_cfg(tmp_path, root))
 
 
+@pytest.mark.parametrize("suffix", [".JPG", ".png"])
+def test_rafdb_images_under_another_extension_are_named_as_such_not_as_a_wrong_folder(tmp_path, suffix):
+    # the folder was right and the advice was to look one folder deeper or shallower
+    root = make_rafdb(tmp_path / "raf")
+    for image in (root / "Image" / "aligned").glob("*.jpg"):
+        image.rename(image.with_suffix(suffix))
+    with pytest.raises(DataError, match=rf"test_0001_aligned.jpg \(listed in .* line 5\) does not exist, nor do "
+                                        rf"{len(ENTRIES) - 1} more of the {len(ENTRIES)} listed, but "
+                                        rf"test_0001_aligned\{suffix} does: expected the images under the names the "
+                                        r"label file gives \(rename or convert them to .jpg\)"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_rafdb_images_one_folder_too_deep_say_that_none_of_them_exists(tmp_path):
     # e.g. an archive unpacked to Image/aligned/aligned/: one missing file named alone hides the cause
     root = make_rafdb(tmp_path / "raf")

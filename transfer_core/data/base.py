@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import hashlib
 import json
 import logging
@@ -294,6 +295,15 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
 MAX_MISSING_FRACTION = 0.01
 
 
+def _namesake(path: Path) -> Path | None:
+    """A file beside a missing image with its name and another extension (or its extension's case)."""
+    try:
+        return next((p for p in sorted(path.parent.glob(glob.escape(path.stem) + ".*"))
+                     if p.name != path.name and p.is_file()), None)
+    except OSError:
+        return None
+
+
 def stat_images(layout: Layout, skip_missing: bool) -> str:
     """Digest of (relative path, size, mtime_ns) of every image of every split.
 
@@ -339,6 +349,12 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
             layout.splits[split] = plan.select(keep)
     if absent:
         (path, origin), more = absent[0], len(absent) - 1
+        namesake = _namesake(path)
+        if namesake is not None:   # the right folder, another extension (.JPG, .png): no folder to move
+            scope = f", nor do {more} more of the {listed} listed" if more else ""
+            raise DataError(f"image {path} (listed in {origin}) does not exist{scope}, but {namesake.name} does: "
+                            f"expected the images under the names the label file gives (rename or convert them "
+                            f"to {path.suffix})")
         if len(absent) == listed:
             raise DataError(f"image {path} (listed in {origin}) does not exist, nor does any of the {listed} "
                             f"listed images: expected them under {layout.root}; are they one folder deeper or "
