@@ -462,8 +462,16 @@ def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapp
                 "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
                 "val_source": info.get("val_source"), "test_source": info.get("test_source"),
                 "skipped": info.get("skipped", 0),   # missing or unreadable
-                "skipped_files": list(info.get("skipped_files") or [])}
+                "skipped_files": list(info.get("skipped_files") or []),
+                # what its reader found: the layout read (FERPlus: PNG folders or CSV), rows its rules dropped
+                # (FERPlus votes, AffectNet codes), files an image folder left out, ...
+                "reader": {k: v for k, v in info.items() if k not in _DATA_RECORDED}}
     return record
+
+
+# data.json's entries above, and what differs between runs on the same data (the cache's folder, a hit)
+_DATA_RECORDED = {"class_counts", "val_source", "test_source", "skipped", "skipped_files", "counts", "synthetic",
+                  "image_size", "cache_dir", "cache_hit"}
 
 
 def _log_data(record: Mapping[str, dict]) -> None:

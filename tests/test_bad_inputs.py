@@ -495,6 +495,16 @@ def test_the_data_line_and_record_say_where_the_test_split_came_from_when_not_te
     assert "validation: carved from train; test: the valid/ folder (no test/)" in caplog.text
 
 
+def test_the_data_record_keeps_what_the_reader_found_and_leaves_out_what_differs_between_runs(tmp_path):
+    # which FERPlus layout was read, and the rows its vote rule dropped, were in no record of the runs
+    splits = _decoded()
+    splits.dataset, splits.fingerprint, splits.info = "ferplus", "fp", {
+        "layout": "PNG folders + label.csv", "dropped_by_rule": {"train": 3}, "val_source": "official PublicTest",
+        "cache_dir": "/home/me/.cache/x", "cache_hit": True}
+    record = sweeps.runner.data_record(_prepared_on(tmp_path, "/data/ferplus"), {"k": splits}, {"rafdb": ["k"]})
+    assert record["rafdb"]["reader"] == {"layout": "PNG folders + label.csv", "dropped_by_rule": {"train": 3}}
+
+
 def test_a_data_set_that_decodes_to_no_test_image_is_refused_rather_than_reported_as_zero_accuracy(tmp_path):
     # e.g. RAF-DB with only its train_*.jpg extracted: missing images are skipped, and an empty test split
     # would evaluate to 0 % in every table
