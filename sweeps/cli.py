@@ -14,6 +14,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -490,6 +491,53 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
         log_figures(runs, paths, "figures")
     for path in paths:
         click.echo(str(path))
+
+
+@cli.command()
+@click.option("--unused-for", "unused_days", type=click.FloatRange(min=0),
+              help="Remove the entries no sweep has loaded for this many days.")
+@click.option("--clear", is_flag=True, help="Remove every entry.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="The cache (default: $TRANSFER_CACHE, else ~/.cache/transfer-sweeps; a sweep's own: its "
+                   "data.cache_dir).")
+def cache(unused_days, clear: bool, cache_dir) -> None:
+    """The decoded-data cache: its entries, their size and last use; removes those asked for.
+
+    Each data set is decoded once per version of its files and image size: a changed data set, another
+    --set model.image_size or another stem adds an entry (AffectNet at 112 px: ~11 GB), and none is removed
+    by itself. A removed entry is decoded again when a sweep needs it; a sweep running meanwhile keeps
+    reading the entries it has loaded."""
+    from transfer_core.config import DataConfig
+    from transfer_core.data.cache import cache_root, cached_data, remove_cached
+
+    if clear and unused_days is not None:
+        raise click.UsageError("give --clear or --unused-for, not both")
+    root = Path(cache_dir).expanduser() if cache_dir else cache_root(DataConfig())
+    entries = cached_data(root)
+    if not entries:
+        click.echo(f"{root}: no decoded data" + ("" if root.is_dir() else " (no such folder)"))
+        return
+    now = time.time()
+    doomed = (entries if clear else
+              [e for e in entries if now - e.last_used > unused_days * 86400] if unused_days is not None else [])
+    click.echo(f"{root}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
+               f"{_size(sum(e.size_bytes for e in entries))}")
+    for e in entries:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
+        click.echo(f"  {'removed ' if e in doomed else ''}{e.folder.name}: {e.dataset}, {e.image_size} px, "
+                   f"{_size(e.size_bytes)}, last used {used}" + (f", from {e.root}" if e.root else ""))
+    for e in doomed:
+        remove_cached(e)
+    if doomed:
+        click.echo(f"removed {len(doomed)}, {_size(sum(e.size_bytes for e in doomed))} freed")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _remove_if_empty(folders: list[Path]) -> None:

@@ -6,10 +6,12 @@ status -> plot -> rerun on a tiny spec with a real local Ray and MLflow store.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,7 @@ seeds: [0]
 table: {baseline: "No dropping"}
 """
 
-COMMANDS = ("run", "resume", "status", "list", "show", "table", "plot")
+COMMANDS = ("run", "resume", "status", "list", "show", "table", "plot", "cache")
 
 
 def invoke(*args: str):
@@ -69,6 +71,28 @@ def test_help_exits_zero_for_the_group_and_every_command(command):
     result = invoke(*([command] if command else []), "--help")
     assert result.exit_code == 0, result.output
     assert "Usage: " in result.output
+
+
+def test_cache_lists_its_entries_and_removes_those_unused_for_so_many_days(tmp_path):
+    from transfer_core.config import DataConfig
+    from transfer_core.data import load_splits
+    from transfer_core.data.cache import META, cached_data
+
+    for size in (8, 10):
+        load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), size)
+    stale = next(e for e in cached_data(tmp_path) if e.image_size == 8)
+    os.utime(stale.folder / META, (time.time() - 10 * 86400,) * 2)
+    listed = invoke("cache", "--cache-dir", tmp_path)
+    assert listed.exit_code == 0 and f"{tmp_path}: 2 entries" in listed.output, listed.output
+    assert re.search(r"synthetic-8px-\w+: synthetic, 8 px, [\d.]+ KiB, last used", listed.output)
+    assert "removed" not in listed.output and len(cached_data(tmp_path)) == 2, "listing removes nothing"
+    pruned = invoke("cache", "--cache-dir", tmp_path, "--unused-for", "7")
+    assert pruned.exit_code == 0 and "  removed synthetic-8px-" in pruned.output and "removed 1, " in pruned.output
+    assert [e.image_size for e in cached_data(tmp_path)] == [10]
+    assert invoke("cache", "--cache-dir", tmp_path, "--clear").exit_code == 0 and cached_data(tmp_path) == []
+    assert "no decoded data" in invoke("cache", "--cache-dir", tmp_path).output
+    both = invoke("cache", "--cache-dir", tmp_path, "--clear", "--unused-for", "1")
+    assert both.exit_code == 2 and "give --clear or --unused-for, not both" in both.output
 
 
 def test_list_names_every_shipped_sweep_and_every_profile():

@@ -169,3 +169,19 @@ def test_cache_in_an_unwritable_place_names_the_fix(tmp_path):
     with pytest.raises(base.DataError, match=r"cannot write the decoded-data cache in .*file/c .*set "
                                              r"data.cache_dir or \$TRANSFER_CACHE"):
         load_splits(cfg, 8)
+
+
+def test_cached_data_lists_each_entry_with_its_size_and_last_load_and_remove_cached_deletes_one(tmp_path):
+    # each data version x image size adds an entry (AffectNet at 112 px: ~11 GB) and none went away
+    _folder_tree(tmp_path / "data")
+    load_splits(_cfg(tmp_path), 8)
+    load_splits(_cfg(tmp_path), 10)
+    old, new = sorted(cache_mod.cached_data(tmp_path / "cache"), key=lambda e: e.image_size)
+    assert (old.dataset, old.image_size, old.root) == ("imagefolder", 8, str(tmp_path / "data"))
+    assert old.size_bytes == sum(p.stat().st_size for p in old.folder.iterdir()) > 12 * 8 * 8 * 3
+    os.utime(old.folder / cache_mod.META, (1, 1))
+    load_splits(_cfg(tmp_path), 10)   # a load is a use
+    assert [e.image_size for e in cache_mod.cached_data(tmp_path / "cache")] == [10, 8], "latest used first"
+    cache_mod.remove_cached(old)
+    assert [e.image_size for e in cache_mod.cached_data(tmp_path / "cache")] == [10]
+    assert not list((tmp_path / "cache").glob(".tmp-*")) and cache_mod.cached_data(tmp_path / "nowhere") == []

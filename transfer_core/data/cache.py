@@ -2,7 +2,7 @@
 
     <cache root>/<dataset>-<image size>px-<fingerprint[:24]>/
         train_images.npy  train_labels.npy  test_images.npy  test_labels.npy  [val_*.npy]
-        meta.json         (fingerprint, class names, counts, info)
+        meta.json         (fingerprint, class names, counts, info; its modification time: the last load)
 
 The cache root is cfg.cache_dir, else $TRANSFER_CACHE, else ~/.cache/transfer-sweeps. An entry is
 decoded straight into memory-mapped .npy files inside a temporary sibling folder, which is renamed
@@ -72,7 +72,50 @@ def load(folder: Path, fingerprint: str) -> CacheEntry | None:
     except (OSError, ValueError, KeyError) as err:
         log.warning("cache entry %s is unreadable (%s); decoding again", folder, err)
         return None
+    try:
+        os.utime(meta_path)   # its last use, for `sweeps cache --unused-for`
+    except OSError:           # a cache this user may read, not write
+        pass
     return CacheEntry(folder=folder, arrays=arrays, meta=meta)
+
+
+@dataclass(frozen=True)
+class CachedData:
+    """One entry of a cache, as `sweeps cache` lists it."""
+
+    folder: Path
+    dataset: str
+    image_size: int | None
+    root: str | None        # the folder it was decoded from (None: the synthetic set)
+    created: str
+    last_used: float        # seconds since the epoch: its last load (meta.json's modification time)
+    size_bytes: int
+
+
+def cached_data(root: Path) -> list[CachedData]:
+    """Every complete entry under a cache root, the latest used first (not the temporary folder of a decode
+    in progress); [] where the root does not exist."""
+    entries = []
+    for meta_path in sorted(Path(root).glob(f"*/{META}")):
+        folder = meta_path.parent
+        if folder.name.startswith("."):
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+            size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+            entries.append(CachedData(folder, str(meta.get("dataset", "?")), meta.get("image_size"), meta.get("root"),
+                                      str(meta.get("created", "")), meta_path.stat().st_mtime, size))
+        except (OSError, ValueError):   # removed meanwhile, or not an entry
+            continue
+    return sorted(entries, key=lambda e: e.last_used, reverse=True)
+
+
+def remove_cached(entry: CachedData) -> None:
+    """Delete an entry: moved aside first, so a load never sees it half removed (a sweep that has it open
+    keeps reading it: its arrays are memory-mapped); the next sweep that needs it decodes it again."""
+    trash = entry.folder.parent / f".tmp-removed-{entry.folder.name}-{uuid.uuid4().hex[:8]}"
+    os.replace(entry.folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def allocate(folder: Path, split: str, n: int, image_size: int) -> np.ndarray:
