@@ -174,5 +174,6 @@ def test_rafdb_without_test_entries_is_an_error(tmp_path):
 @pytest.mark.parametrize("given", ["RAF-DB", "RAF-DB/basic/EmoLabel", "RAF-DB/basic/Image/aligned"])
 def test_rafdb_folder_one_level_off_names_the_basic_folder(tmp_path, given):
     make_rafdb(tmp_path / "RAF-DB" / "basic")
-    with pytest.raises(DataError, match=r"label file not found .*RAF-DB/basic has it: give that folder"):
+    with pytest.raises(DataError, match=r"label file not found .*; \S*RAF-DB/basic is laid out as rafdb is: give "
+                                        r"that folder \(--data rafdb=\S*RAF-DB/basic\)"):
         check_layout(_cfg(tmp_path, tmp_path / given))

@@ -114,3 +114,37 @@ def test_transfer_core_data_imports_no_orchestration_libraries():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in ("ray", "optuna", "mlflow", "click"), f"{path.name} imports {name}"
+
+
+def _affectnet(root):
+    from test_data_affectnet import make_lists
+
+    return make_lists(root, [0, 1], [2])
+
+
+def _ferplus(root):
+    from test_data_fer import write_ferplus_csv
+
+    root.mkdir(parents=True)
+    return write_ferplus_csv(root)
+
+
+def _imagefolder(root):
+    from test_data_imagefolder import make_tree
+
+    return make_tree(root)
+
+
+@pytest.mark.parametrize("dataset, make, given", [
+    ("affectnet", _affectnet, "Manually_Annotated_file_lists"),   # the lists' folder, as a user may take it
+    ("affectnet", _affectnet, ".."),
+    ("ferplus", _ferplus, ".."),
+    ("imagefolder", _imagefolder, "train"),
+])
+def test_a_data_folder_given_one_level_off_names_the_one_that_is_laid_out_right(tmp_path, dataset, make, given):
+    # only RAF-DB named it: the others said "not found under ..." and no more
+    root = make(tmp_path / "sets" / "mine")
+    wrong = (root / given).resolve()
+    with pytest.raises(DataError, match=rf"; {root} is laid out as {dataset} is: give that folder "
+                                        rf"\(--data {dataset}={root}\)"):
+        check_layout(DataConfig(dataset=dataset, root=str(wrong), cache_dir=str(tmp_path / "cache")))

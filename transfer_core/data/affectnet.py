@@ -165,6 +165,10 @@ class AffectNetSource(Source):
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return ALL_CLASS_NAMES[:cfg.affectnet_classes]
 
+    def is_root(self, folder: Path) -> bool:
+        return ((folder / "Manually_Annotated_file_lists" / LIST_NAMES["train"]).is_file()
+                or (folder / NPY_SPLITS["train"][0] / "annotations").is_dir())
+
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
         lists_dir = first_existing([root / "Manually_Annotated_file_lists" / LIST_NAMES["train"],

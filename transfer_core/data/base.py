@@ -136,6 +136,11 @@ class Source:
         """Every check that needs no image decoding; raises DataError."""
         raise NotImplementedError
 
+    def is_root(self, folder: Path) -> bool:
+        """Whether `folder` holds this data set where `scan` looks (its label files, its split folders),
+        checked cheaply: a root one level off is named in the error (splits._prepare)."""
+        return False
+
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Decode every split into `outs[split]` (N, S, S, 3) uint8; return per split a bool mask of
         the items decoded (False: skipped, only where `skip_bad_images`)."""

@@ -146,6 +146,9 @@ class Fer2013Source(Source):
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return CLASS_NAMES
 
+    def is_root(self, folder: Path) -> bool:
+        return find_fer_csv(folder) is not None
+
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
         path = find_fer_csv(root)

@@ -129,6 +129,10 @@ class FerPlusSource(Source):
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return CLASS_NAMES
 
+    def is_root(self, folder: Path) -> bool:
+        return ((folder / NEW_CSV).is_file() and (folder / "fer2013.csv").is_file()
+                or (folder / PNG_FOLDERS["train"] / "label.csv").is_file())
+
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
         base = first_existing([root / PNG_FOLDERS["train"] / "label.csv", root / "data" / PNG_FOLDERS["train"]

@@ -100,6 +100,9 @@ class ImageFolderSource(Source):
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return _class_names(require_root(cfg))
 
+    def is_root(self, folder: Path) -> bool:
+        return (folder / "train").is_dir() and any((folder / name).is_dir() for name in ("test", *VAL_DIRS))
+
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
         names = _class_names(root)

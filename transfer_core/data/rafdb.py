@@ -71,19 +71,8 @@ def parse_label_lines(path: Path, root: Path,
     return entries
 
 
-def _nearby_root(root: Path) -> Path | None:
-    """The RAF-DB 'basic' folder when `root` is one level off: its parent (RAF-DB/ holding basic/), or a
-    folder inside it (EmoLabel/, Image/, Image/aligned/)."""
-    def holds_labels(folder: Path) -> bool:
-        return any((folder / p).is_file() for p in PARTITION_FILES) or all((folder / p).is_file() for p in LIST_FILES)
-
-    candidates = [root / "basic"]
-    try:
-        candidates += sorted(p for p in root.iterdir() if p.is_dir() and p.name != "basic")
-    except OSError:
-        pass
-    candidates += [root.parent, root.parent.parent]
-    return next((c for c in candidates if holds_labels(c)), None)
+def _holds_labels(folder: Path) -> bool:
+    return any((folder / p).is_file() for p in PARTITION_FILES) or all((folder / p).is_file() for p in LIST_FILES)
 
 
 @DATASETS.register("rafdb")
@@ -93,6 +82,9 @@ class RafDbSource(Source):
 
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return CLASS_NAMES
+
+    def is_root(self, folder: Path) -> bool:
+        return _holds_labels(folder)
 
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
@@ -107,10 +99,8 @@ class RafDbSource(Source):
             entries = parse_label_lines(lists[0], root, "train") + parse_label_lines(lists[1], root, "test")
             variant = "train.txt/test.txt lists"
         else:
-            found = _nearby_root(root)
-            hint = f"; {found} has it: give that folder (--data rafdb={found})" if found else ""
             raise DataError(f"RAF-DB label file not found under {root}: expected {PARTITION_FILES[0]} "
-                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder{hint}")
+                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder")
         image_dir = root / IMAGE_DIR
         if not image_dir.is_dir():
             raise DataError(f"RAF-DB image folder {image_dir} does not exist: expected the aligned images "

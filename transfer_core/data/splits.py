@@ -29,13 +29,32 @@ log = logging.getLogger(__name__)
 
 def _prepare(cfg: DataConfig) -> tuple[Source, Layout, str]:
     source = get_source(cfg)
-    layout = source.scan(cfg)
+    try:
+        layout = source.scan(cfg)
+    except DataError as exc:
+        near = _root_nearby(source, Path(cfg.root).expanduser()) if cfg.root else None
+        if near is None:
+            raise
+        raise DataError(f"{exc}; {near} is laid out as {cfg.dataset} is: give that folder "
+                        f"(--data {cfg.dataset}={near})") from None
     images_digest = stat_images(layout, skip_missing=source.skip_bad_images)
     for split in ("train", "test"):
         if len(layout.splits[split]) == 0:
             raise DataError(f"{cfg.dataset} at {cfg.root}: the {split} split is empty after filtering: "
                             f"expected at least one labelled {split} image")
     return source, layout, images_digest
+
+
+def _root_nearby(source: Source, root: Path) -> Path | None:
+    """The folder one level off `root` (a folder inside it, its parent or the parent's parent) that holds
+    the data set where its reader looks, when `root` does not: a path given one level too high or low."""
+    if not root.is_dir() or source.is_root(root):
+        return None
+    try:
+        inside = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:100]
+    except OSError:
+        inside = []
+    return next((c for c in (*inside, root.parent, root.parent.parent) if c != root and source.is_root(c)), None)
 
 
 def check_layout(cfg: DataConfig) -> None:
