@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from transfer_core.config import TrialConfig
+from transfer_core.config import DECODE_KEYS, ConfigError, TrialConfig, from_flat
 
 from search_spaces.layers import Layer, apply, check_config_key, field_type, normalise_value
 from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int,
@@ -125,15 +125,59 @@ def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
     return SearchParam(kind, low, high, log, step)
 
 
+# the most configs check_space builds for one parameter's values, and for the value pairs of two parameters
+# (~0.25 ms each): beyond, a parameter's bounds stand for its range
+MAX_CHECKED_VALUES = 512
+MAX_CHECKED_PAIRS = 1024
+
+
 def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc) -> None:
-    """Build a TrialConfig at every bound and choice over `config`, so config validation speaks."""
-    for key, param in space.items():
-        path = ("search", "space", key)
-        points = (("choices", i, c) for i, c in enumerate(param.choices)) if param.type == "categorical" \
-            else (("low", None, param.low), ("high", None, param.high))
-        for name, index, point in points:
-            p = path + ((name, index) if index is not None else (name,))
-            apply(config, Layer(FrozenMap({key: point}), doc, p, FrozenMap({key: p})))
+    """Build a TrialConfig from every value a sample can draw over `config`, so config validation speaks
+    before any trial runs: each categorical's choices, each int's values (its bounds where there are more
+    than MAX_CHECKED_VALUES), each float's bounds, and every pair of values of two parameters that draw
+    from few enough (model.embed_dim from 32 to 64 with 4 heads: 50 is no multiple of 4, and every trial
+    drawing it failed, each retried)."""
+    def check(values: Mapping[str, tuple[tuple, Any]]) -> None:
+        (key, (path, _)), *_ = values.items()
+        if len(values) == 1 and path != ("search", "space", key):   # a bound or a choice: the key's own message
+            apply(config, Layer(FrozenMap({key: values[key][1]}), doc, path, FrozenMap({key: path})))
+            return
+        try:
+            from_flat({k: v for k, (_, v) in values.items()}, base=config)
+        except ConfigError as exc:
+            drawn_text = " with ".join(f"{k}={v!r}" for k, (_, v) in values.items())
+            raise doc.error(path, f"a sample can draw {drawn_text}, and then {exc}: every value a space can "
+                                  "draw must make a valid config (narrow the range, or list the values that "
+                                  "do as a categorical)") from None
+
+    drawn = {key: _drawn(("search", "space", key), param) for key, param in space.items()}
+    for key, points in drawn.items():
+        for point in points:
+            check({key: point})
+    few = [key for key, param in space.items() if param.type == "categorical"
+           or param.type == "int" and len(drawn[key]) == _int_count(param)]
+    for i, a in enumerate(few):
+        for b in few[i + 1:]:
+            if len(drawn[a]) * len(drawn[b]) <= MAX_CHECKED_PAIRS:
+                for x in drawn[a]:
+                    for y in drawn[b]:
+                        check({a: x, b: y})
+
+
+def _int_count(param: SearchParam) -> int:
+    return (int(param.high) - int(param.low)) // int(param.step or 1) + 1
+
+
+def _drawn(path: tuple, param: SearchParam) -> list[tuple[tuple, Any]]:
+    """(where it is written, value) of the values a parameter draws that check_space builds a config from."""
+    if param.type == "categorical":
+        return [(path + ("choices", i), c) for i, c in enumerate(param.choices)]
+    bounds = [(path + ("low",), param.low), (path + ("high",), param.high)]
+    if param.type == "int" and _int_count(param) <= MAX_CHECKED_VALUES:
+        values = range(int(param.low), int(param.high) + 1, int(param.step or 1))
+        return [(path + ("low",) if v == param.low else path + ("high",) if v == param.high else path, v)
+                for v in values]
+    return bounds
 
 
 def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfig:
@@ -147,6 +191,10 @@ def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfi
     space = {}
     for key, param in space_in.items():
         check_config_key(doc, path + ("space", key), key)
+        if key in DECODE_KEYS:   # every sample would train on the base's data, recording the sampled value
+            raise doc.error(path + ("space", key), f"{key} decides the decoded data, which a sweep decodes once "
+                                                  "before its trials start: a search cannot vary it. Compare its "
+                                                  "values as a table's arms, or fix it with base or --set")
         if key in base:
             raise doc.error(path + ("space", key), f"{key} is both searched and fixed in base: remove one")
         space[key] = _parse_param(doc, path + ("space", key), key, param)

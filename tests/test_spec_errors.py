@@ -122,6 +122,22 @@ BAD_SPECS = {
     "label_with_a_slash": (
         "name: s\narms: [{label: a/b}]\n",
         r"arms\[0\]\.label: 'a/b' is invalid: expected a non-empty one-line label without '/'"),
+    "search_drawing_a_value_inside_its_range_that_makes_no_valid_config": (   # bounds 32, 64 pass; 33 fails
+        "name: s\nkind: search\nsearch:\n  space:\n    model.embed_dim: {type: int, low: 32, high: 64}\n",
+        r"line 5: search\.space\.model\.embed_dim: a sample can draw model\.embed_dim=33, and then "
+        r"model\.num_heads=4 is invalid: expected a divisor of model\.embed_dim=33: every value a space can draw "
+        r"must make a valid config"),
+    "search_drawing_two_values_that_make_no_valid_config_together": (   # each is valid with the other's base
+        "name: s\nkind: search\nsearch:\n  space:\n    model.embed_dim: [64, 96]\n    model.num_heads: [4, 64]\n",
+        r"search\.space\.model\.embed_dim\.choices\[1\]: a sample can draw model\.embed_dim=96 with "
+        r"model\.num_heads=64, and then model\.num_heads=64 is invalid"),
+    "search_over_a_key_that_decides_the_decoded_data": (   # every sample trained on the base's data
+        "name: s\nkind: search\nsearch:\n  space:\n    data.val_fraction: {type: float, low: 0.1, high: 0.3}\n",
+        r"line 5: search\.space\.data\.val_fraction: data\.val_fraction decides the decoded data, which a sweep "
+        r"decodes once before its trials start: a search cannot vary it\. Compare its values as a table's arms"),
+    "search_over_the_image_size": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.image_size: [32, 48]\n",
+        r"search\.space\.model\.image_size: model\.image_size decides the decoded data"),
     "search_param_low_not_below_high": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.drop_rate: {type: float, low: 0.5, high: 0.5}\n",
         r"search\.space\.model\.drop_rate\.high: low=0\.5, high=0\.5 is invalid: expected low < high"),

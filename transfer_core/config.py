@@ -307,6 +307,12 @@ def from_flat(flat: Mapping[str, Any], base: TrialConfig | None = None) -> Trial
     return dataclasses.replace(base, **changes)
 
 
+# What decides the decoded data a cell reads (transfer_core.data.load_splits: the data set, its reading and
+# split, the image size): a sweep decodes each such data once, before any trial starts, so these keys can
+# differ between a table's cells (arms, data sets) but not between a search's samples.
+DECODE_KEYS = ("data.dataset", "data.root", "data.val_fraction", "data.split_seed", "data.ferplus_rule",
+               "data.affectnet_classes", "data.synthetic_per_class", "data.synthetic_seed", "model.image_size")
+
 # Where and how fast a run executes, not what it computes: left out of a cell's identity so that a
 # sweep resumed on another machine (other cache folder, thread count) still recognises its cells.
 PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile")
