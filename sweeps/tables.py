@@ -469,8 +469,10 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                     continue
             for x in contenders:   # an incomplete cell beside complete ones is neither best nor tested
                 x.best = any(x is b for b in bests)
-                if not x.best:
-                    x.test = stats.paired_ttest(x.values, bests[0].values)
+                if not x.best:   # against each best it ties with, the most telling (smallest p): "†, as good
+                    # as the best" must hold for every one, whatever the rows' order
+                    tests = [stats.paired_ttest(x.values, b.values) for b in bests]
+                    x.test = min(tests, key=lambda t: (t.p is None, t.p if t.p is not None else 0.0))
                     if x.test.p is not None:
                         family.append(x)
     for x, p in zip(family, stats.holm([x.test.p for x in family])):

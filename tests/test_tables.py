@@ -280,6 +280,16 @@ def test_build_table_tie_when_not_significant_after_holm():
     assert t.cell("B", "d").p_holm == pytest.approx(max(p_b, 2 * p_c))
 
 
+@pytest.mark.parametrize("rows", [["Base", "B", "D", "E"], ["Base", "B", "E", "D"]])
+def test_a_cell_is_tied_with_the_best_only_if_it_ties_with_every_best_whatever_the_rows_order(rows):
+    # D and E share the best mean; B was tested against the first of them in row order: tied with D
+    # (p 0.225), while a constant 1-point gap below E (p 0) made it no tie in the other order
+    t = T.build_table(frame({("Base", "d"): {0: .80, 1: .81, 2: .82}, ("B", "d"): {0: .84, 1: .84, 2: .84},
+                             ("D", "d"): {0: .85, 1: .84, 2: .86}, ("E", "d"): {0: .85, 1: .85, 2: .85}}), rows=rows)
+    assert t.cell("D", "d").best and t.cell("E", "d").best
+    assert not t.cell("B", "d").tied and t.cell("B", "d").test.p == 0.0
+
+
 def test_build_table_holm_family_spans_columns():
     cells = {("A", "x"): {0: 0.9, 1: 0.92, 2: 0.94}, ("B", "x"): {0: 0.85, 1: 0.88, 2: 0.9},
              ("A", "y"): {0: 0.9, 1: 0.92, 2: 0.94}, ("B", "y"): {0: 0.85, 1: 0.88, 2: 0.9}}
