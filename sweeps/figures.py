@@ -32,7 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sweeps import schema as S
-from sweeps.tables import DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, table_from_runs
+from sweeps.tables import (DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, superseded_runs,
+                           table_from_runs)
 from transfer_core.attention import attention_maps, class_examples, load_record
 
 log = logging.getLogger(__name__)
@@ -92,17 +93,18 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
     A still-running (or interrupted) cell is drawn dashed on its own, with its epochs so far: averaged in,
     it made the mean's seeds change at its last epoch, a jump no training made. Pruned and failed cells
-    are left out. A hollow circle marks each completed run's chosen epoch (sel_epoch, the one the tables'
+    are left out, and so is a completed run a later one of its cell and seed supersedes, as in the table. A hollow circle marks each completed run's chosen epoch (sel_epoch, the one the tables'
     sel_* numbers and model_selected/ come from) at that run's own value: the mean hides that seeds differ.
     """
     if metric not in S.EPOCH_METRICS:
         raise FigureError(f"unknown per-epoch metric {metric!r}; valid: {', '.join(S.EPOCH_METRICS)}")
     hist = runs.history(metric)
-    hist = hist[hist["status"].isin(_CURVE_STATUSES)]
+    hist = hist[hist["status"].isin(_CURVE_STATUSES) & ~hist["run_id"].isin(superseded_runs(runs.children))]
     if hist.empty:
         raise FigureError(f"no run of sweep {runs.sweep!r} has recorded {metric!r} yet")
     rows = _order(rows, hist["arm"].tolist())
-    columns = _order(columns, hist["data"].tolist())
+    recorded = [d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d in set(hist["data"])]
+    columns = _order(columns or recorded, hist["data"].tolist())   # the table's column order
     scale = 100.0 if _is_fraction(metric) else 1.0
     fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)
     axes = fig.subplots(1, len(columns), squeeze=False)[0]

@@ -514,6 +514,13 @@ def _mixed_data(children: pd.DataFrame, columns: Sequence[str],
     return {c: tuple(fps) for c, fps in mixed.items() if len(fps) > 1}
 
 
+def superseded_runs(children: pd.DataFrame) -> set[str]:
+    """Completed runs that a later-started completed run of the same arm, data set and seed supersedes:
+    build_table counts the latest alone, and so must every figure drawn beside it."""
+    done = children[children["status"] == S.STATUS_COMPLETED].sort_values("start_time")
+    return set(done[done.duplicated(["arm", "data", "seed"], keep="last")]["run_id"])
+
+
 def contenders_of(column: Sequence[Cell]) -> list[Cell]:
     """An incomplete cell beside complete ones competes for nothing: its mean is over fewer seeds."""
     with_value = [x for x in column if x.n]

@@ -85,7 +85,9 @@ def test_learning_curves_mark_each_completed_seeds_chosen_epoch_at_its_own_value
                          "step": [1, 2, 3] * 3 + [1, 2],
                          "value": [0.5, 0.7, 0.6, 0.4, 0.5, 0.8, 0.3, 0.4, 0.5, 0.1, 0.2],
                          "status": ["completed"] * 9 + ["running"] * 2})
-    children = pd.DataFrame({"run_id": ["r0", "r1", "r2", "r3"], "sel_epoch": [2.0, 3.0, float("nan"), 1.0]})
+    children = pd.DataFrame({"run_id": ["r0", "r1", "r2", "r3"], "sel_epoch": [2.0, 3.0, float("nan"), 1.0],
+                             "arm": ["A"] * 4, "data": ["d"] * 4, "seed": [0, 1, 2, 3],
+                             "status": ["completed"] * 3 + ["running"], "start_time": [1, 2, 3, 4]})
     marked = dataclasses.replace(runs, children=children)
     monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
     FG.learning_curves(marked, "val_acc", tmp_path / "c")
@@ -93,6 +95,29 @@ def test_learning_curves_mark_each_completed_seeds_chosen_epoch_at_its_own_value
     assert marks.get_offsets().tolist() == [[2.0, pytest.approx(70.0)], [3.0, pytest.approx(80.0)]], \
         "r0 at epoch 2, r1 at 3; none for r2 (no sel_epoch) nor for the running r3"
     assert [t.get_text() for t in figures[0].legends[0].get_texts()] == ["A", "a run's chosen\nepoch (sel_epoch)"]
+
+
+def test_learning_curves_leave_out_a_run_the_table_leaves_out_and_order_panels_as_its_columns(
+        runs, tmp_path, monkeypatch):
+    # a seed's earlier completed run, superseded by a later one, was averaged in (4 runs for 3 seeds); and
+    # the panels came in the order runs started, not the table's
+    import dataclasses
+
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    hist = pd.DataFrame({"run_id": ["old", "new", "b"], "arm": ["A"] * 3, "data": ["rafdb", "rafdb", "affectnet"],
+                         "seed": [0, 0, 0], "step": [1, 1, 1], "value": [0.3, 0.8, 0.5], "status": ["completed"] * 3})
+    children = pd.DataFrame({"run_id": ["b", "old", "new"], "arm": ["A"] * 3, "data": ["affectnet", "rafdb", "rafdb"],
+                             "seed": [0, 0, 0], "status": ["completed"] * 3, "start_time": [1, 2, 3],
+                             "sel_epoch": [1.0] * 3})
+    parent = dataclasses.replace(runs.parent, tags={**runs.parent.tags, "sweeps.data": "rafdb,affectnet"})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(dataclasses.replace(runs, children=children, parent=parent), "val_acc", tmp_path / "c")
+    rafdb, affectnet = figures[0].axes
+    assert rafdb.get_title() == "RAF-DB" and affectnet.get_title() == "AffectNet"
+    assert list(rafdb.get_lines()[0].get_ydata()) == [pytest.approx(80.0)], "the superseded run is left out"
 
 
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
