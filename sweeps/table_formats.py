@@ -253,6 +253,35 @@ _LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
                 "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}   # OT1 prints ¡ ¿ — for them
 
 
+def _greek() -> dict[str, str]:
+    """Greek letters as math-mode commands (pdflatex's utf8 input has none: a label "λ = 0.1" stopped the
+    paper's build), accents dropped; a capital without a command of its own (A, B, E, ...) as the Latin
+    letter it looks like."""
+    import unicodedata
+
+    out = {}
+    for code in range(0x386, 0x3CF):
+        base = unicodedata.normalize("NFD", chr(code))[0]   # ά -> α
+        name = unicodedata.name(base, "")
+        if not name.startswith(("GREEK SMALL LETTER ", "GREEK CAPITAL LETTER ")):
+            continue
+        word = name.split(" LETTER ", 1)[1].lower().replace("lamda", "lambda")
+        if "SMALL" in name:
+            out[chr(code)] = (r"$\varsigma$" if word == "final sigma" else "o" if word == "omicron"
+                              else rf"$\{word}$")
+        elif word in ("gamma", "delta", "theta", "lambda", "xi", "pi", "sigma", "upsilon", "phi", "psi", "omega"):
+            out[chr(code)] = rf"$\{word.capitalize()}$"
+        else:
+            out[chr(code)] = base.translate(_GREEK_LOOKALIKES)
+    return out
+
+
+_GREEK_LOOKALIKES = str.maketrans("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")
+_LATEX_CHARS = {**_greek(), **{"≈": r"$\approx$", "≠": r"$\neq$", "∞": r"$\infty$", "∼": r"$\sim$", "√": r"$\surd$",
+                     "✓": r"$\surd$", "✗": r"$\times$", "⇒": r"$\Rightarrow$", "∈": r"$\in$", "∑": r"$\sum$",
+                     "≡": r"$\equiv$", "−": r"$-$", "⋅": r"$\cdot$", "∝": r"$\propto$"}, **_LATEX_CHARS}
+
+
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"
 
 

@@ -332,6 +332,21 @@ def test_latex_compiles_with_pdflatex(rendered, tmp_path):
     assert (tmp_path / "table.pdf").stat().st_size > 1000
 
 
+def test_latex_labels_with_greek_letters_and_math_symbols_compile(tmp_path):
+    # pdflatex stopped at "Unicode character β (U+03B2) not set up for use with LaTeX": a label "λ = 0.1"
+    # broke the paper's build
+    greek = "".join(chr(c) for c in range(0x386, 0x3CF) if c not in (0x387, 0x38B, 0x38D, 0x3A2))   # every letter
+    label = f"{greek} ≈ ≠ ∞ ∼ √ ✓ ✗ ⇒ ∈ ∑ ≡ − ⋅ ∝"
+    t = T.build_table(frame({(label, "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}), rows=[label, "B"])
+    tex = TF.render(t, "latex")
+    assert r"$\lambda$" in tex and r"$\Omega$" in tex and r"$\approx$" in tex
+    pdflatex = _pdflatex()
+    (tmp_path / "t.tex").write_text(TF.latex_document(tex))
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
 def test_latex_labels_keep_less_than_greater_than_and_bar_and_compile(tmp_path):
     # pdflatex's default font encoding prints a bare < as ¡, > as ¿ and | as an em dash
     t = T.build_table(frame({("p<0.5 | a>b & 10% #1", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}),
