@@ -336,7 +336,7 @@ def latex_document(table_tex: str) -> str:
             f"\\begin{{document}}\n{table_tex}\\end{{document}}\n")
 
 
-_MARKDOWN_CHARS = {ch: "\\" + ch for ch in "\\|*_`$<>"}
+_MARKDOWN_CHARS = {**{ch: "\\" + ch for ch in "\\|*_`$<>~"}, "&": "&amp;"}   # ~~a~~ strikes out, &lt; is <
 
 
 def _markdown_escape(text: str) -> str:

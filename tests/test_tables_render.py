@@ -269,6 +269,8 @@ def test_markdown_shows_underscores_and_dollars_as_themselves():
         overrides={"model.drop_rate": 0.3, "optim.weight_decay": 0.01}))
     assert "model.drop\\_rate = 0.3, optim.weight\\_decay = 0.01" in md
     assert "| A\\_1 \\$x |" in md
+    entity = T.build_table(frame({("&lt;x&gt; ~~a~~", "d"): {0: 0.8}}), rows=["&lt;x&gt; ~~a~~"])
+    assert "| &amp;lt;x&amp;gt; \\~\\~a\\~\\~ |" in TF.render(entity, "markdown"), "no entity, no strike-through"
 
 
 def test_caption_labels_best_test_epoch_as_optimistic():
