@@ -397,9 +397,14 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
                "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),
                "delta_ci_low_pct": _pct_or_none(d.low if d else None),
                "delta_ci_high_pct": _pct_or_none(d.high if d else None),
-               "running": cell.counts.get(S.STATUS_RUNNING, 0) + cell.counts.get(S.STATUS_INTERRUPTED, 0),
+               "delta_n": d.n if d and d.delta is not None else None,   # matched seeds: fewer than n is possible
+               "running": cell.counts.get(S.STATUS_RUNNING, 0),
+               "interrupted": cell.counts.get(S.STATUS_INTERRUPTED, 0),
                "pruned": cell.counts.get(S.STATUS_PRUNED, 0), "failed": cell.counts.get(S.STATUS_FAILED, 0),
-               "paper_pct": table.paper_value(c, m)}
+               "no_value": cell.no_value,   # completed runs that recorded no value of this metric
+               "paper_pct": table.paper_value(c, m),
+               "paper_label": table.paper_label if table.paper_value(c, m) is not None else "",
+               "synthetic": prov.synthetic or c == "synthetic"}   # this row's data: its numbers test the pipeline
         if provenance:
             seeds = sorted(cell.values)
             fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \
@@ -410,8 +415,7 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
                         "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
                         "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
                         "data_fingerprint": fingerprint, "sweep": prov.sweep, "parent_run_id": prov.parent_run_id,
-                        "profile": prov.profile, "synthetic": prov.synthetic or c == "synthetic",   # this row's data
-                        "spec_hash": prov.spec_hash})
+                        "profile": prov.profile, "spec_hash": prov.spec_hash})
         records.append(rec)
     return records
 
@@ -434,7 +438,7 @@ def _parquet_types(pa) -> dict[str, Any]:
     sweep without paper figures no paper_pct, one still running no mean; inferred, such a column would be of
     type null, and the tables of several sweeps or invocations could not be read together."""
     floats = ("mean_pct", "std_pct", "p_holm", "delta_pct", "delta_ci_low_pct", "delta_ci_high_pct", "paper_pct")
-    return {**{name: pa.float64() for name in floats}, "seeds": pa.list_(pa.int64()),
+    return {**{name: pa.float64() for name in floats}, "delta_n": pa.int64(), "seeds": pa.list_(pa.int64()),
             "values_pct": pa.list_(pa.float64()), "run_ids": pa.list_(pa.string()),
             "config_hashes": pa.list_(pa.string())}
 
