@@ -150,7 +150,9 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         parts.append(f"{table.column_labels[column]}: MIXED DATA: the runs trained on more than one version of "
                      f"the data set (fingerprints {', '.join(f[:12] for f in fingerprints)}), as the sweep was "
                      "continued, on the accept-changed-data option, after the data changed.")
-    if table.select_on is not None:
+    if not any(c.n for c in table.cells.values()):   # every run failed, or none finished yet
+        parts.append("No cell has a value yet: nothing is bold or tested.")
+    elif table.select_on is not None:
         parts.append(f"Bold: the trial chosen on validation ({METRIC_LABELS[table.select_on][1]}), in every "
                      "column; the test set chooses no trial.")
     elif table.n_comparisons:

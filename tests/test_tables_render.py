@@ -273,6 +273,13 @@ def test_markdown_shows_underscores_and_dollars_as_themselves():
     assert "| &amp;lt;x&amp;gt; \\~\\~a\\~\\~ |" in TF.render(entity, "markdown"), "no entity, no strike-through"
 
 
+def test_the_caption_of_a_table_without_any_value_claims_no_best():
+    # every run failed: the caption said every cell compared had its column's best mean
+    t = T.build_table(frame({("A", "d"): {0: "failed", 1: "failed"}}), rows=["A", "B"])
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "No cell has a value yet: nothing is bold or tested." in caption and "best mean" not in caption
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
