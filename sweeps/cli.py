@@ -202,6 +202,11 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "
                f"({counts or 'no cells'}; {outcome.skipped_cells} already done before). "
                f"MLflow parent run {outcome.parent_run_id}.")
+    spec = prepared.spec
+    if outcome.status == "completed" and spec.kind == "search" and not outcome.counts.get("completed"):
+        click.echo(f"No trial of the search completed ({counts or 'none ran'}): its table has no best configuration"
+                   + (f". Give its pruner ({spec.search.pruner.get('type')}) a lower bar or more warm-up steps "
+                      "(search.pruner), or pruner: {type: none}" if outcome.counts.get("pruned") else ""), err=True)
     if outcome.status == "completed":
         where = f" --tracking-uri {shlex.quote(kw['tracking_uri'])}" if kw.get("tracking_uri") else ""
         if outcome.report_dir is not None:   # also logged to the parent run, under tables/ and figures/

@@ -329,15 +329,29 @@ def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monke
     assert "sweep tiny_cli stopped (SIGTERM, outside training or a second stop signal); `sweeps run" in result.output
 
 
-def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: float = 9.0, **outcome):
-    """`sweeps run` of the TINY spec, its run_sweep replaced by one ending in `status` (SweepOutcome's fields)."""
+def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: float = 9.0, spec: str = TINY,
+                   **outcome):
+    """`sweeps run` of the TINY spec (or `spec`), its run_sweep replaced by one ending in `status`
+    (SweepOutcome's fields)."""
     from sweeps.runner import SweepOutcome
 
     monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
         "0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
-    (here / "tiny_cli.yaml").write_text(TINY)
+    (here / "tiny_cli.yaml").write_text(spec)
     return invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+
+
+def test_a_search_whose_every_trial_was_pruned_says_it_found_no_configuration(here, monkeypatch):
+    # it ended "completed (3 pruned)", exit 0, and a table of nothing in bold without a word
+    search = ("name: tiny_cli\nkind: search\nprofile: smoke\nsearch:\n  space: {optim.lr: [0.001, 0.01]}\n"
+              "  num_samples: 3\n  pruner: {type: threshold, lower: 1.01}\n")
+    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 0, "pruned": 3}, spec=search)
+    assert result.exit_code == 0, result.output
+    assert ("No trial of the search completed (3 pruned): its table has no best configuration. Give its pruner "
+            "(threshold) a lower bar or more warm-up steps") in result.output
+    assert "No trial" not in _run_ending_in(here, monkeypatch, "completed", {"completed": 1, "pruned": 2},
+                                            spec=search).output
 
 
 def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(here, monkeypatch):

@@ -280,6 +280,13 @@ def test_the_caption_of_a_table_without_any_value_claims_no_best():
     assert "No cell has a value yet: nothing is bold or tested." in caption and "best mean" not in caption
 
 
+def test_a_searchs_pruned_or_failed_trial_reads_as_such_without_a_seed_count():
+    # "pruned (0/1 done)" read as a trial that never trained
+    t = T.build_table(frame({("trial a", "d"): {0: 0.8}, ("trial b", "d"): {0: "pruned"},
+                             ("trial c", "d"): {0: "failed"}}), select_on="best_val_acc")
+    assert [TF.cell_text(t, t.cell(r, "d")) for r in ("trial b", "trial c")] == ["pruned", "failed"]
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
