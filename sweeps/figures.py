@@ -93,7 +93,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
     A still-running (or interrupted) cell is drawn dashed on its own, with its epochs so far: averaged in,
     it made the mean's seeds change at its last epoch, a jump no training made. Pruned and failed cells
-    are left out, and so is a completed run a later one of its cell and seed supersedes, as in the table. A hollow circle marks each completed run's chosen epoch (sel_epoch, the one the tables'
+    are left out, and so is a completed run a later one of its cell and seed supersedes, as in the table.
+    A hollow circle marks each completed run's chosen epoch (sel_epoch, the one the tables'
     sel_* numbers and model_selected/ come from) at that run's own value: the mean hides that seeds differ.
     """
     if metric not in S.EPOCH_METRICS:

@@ -471,7 +471,7 @@ def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapp
 
 # data.json's entries above, and what differs between runs on the same data (the cache's folder, a hit)
 _DATA_RECORDED = {"class_counts", "val_source", "test_source", "skipped", "skipped_files", "counts", "synthetic",
-                  "image_size", "cache_dir", "cache_hit"}
+                  "image_size", "cache_dir", "cache_hit", "decode_seconds"}
 
 
 def _log_data(record: Mapping[str, dict]) -> None:

@@ -228,7 +228,8 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     children = _search_all(client, [exp.experiment_id],
                            f"tags.`{S.TAG_PARENT}` = '{parent.run_id}' and tags.`{S.TAG_ROLE}` = '{S.ROLE_CELL}'")
     frame = _children_frame(children, parent.status)
-    seeds = parent.json_tag(S.TAG_SEEDS, [])
+    # a table's seeds (a search's trials are not seeds of a cell: each is a row of its own)
+    seeds = parent.json_tag(S.TAG_SEEDS, []) if parent.tags.get(S.TAG_KIND) == "table" else []
     left_out = frame[(frame["seed"] >= 0) & ~frame["seed"].isin(seeds)] if seeds and len(frame) else frame.iloc[:0]
     return SweepRuns(sweep, uri, exp.experiment_id, parent, frame.drop(left_out.index).reset_index(drop=True),
                      client, seeds_left_out=tuple(sorted(int(s) for s in set(left_out["seed"]))))

@@ -68,6 +68,7 @@ EPOCH_MARKER = "epochs_done"
 # what an epoch measured of the model (not its learning rate or timings): a re-trained epoch is logged
 # again where one of these differs from the logged value
 SCORE_METRICS = tuple(m for m in schema.EPOCH_METRICS if m.endswith(("_loss", "_acc", "_mca")))
+VERSIONED_PACKAGES = ("transfer-sweeps", "torch", "torchvision", "ray", "optuna", "mlflow", "numpy")
 
 
 def latest_per_step(points) -> list[tuple[int, float]]:
@@ -77,7 +78,6 @@ def latest_per_step(points) -> list[tuple[int, float]]:
     for point in sorted(points, key=lambda p: (p.step, p.timestamp)):
         latest[int(point.step)] = float(point.value)
     return sorted(latest.items())
-VERSIONED_PACKAGES = ("transfer-sweeps", "torch", "torchvision", "ray", "optuna", "mlflow", "numpy")
 
 
 class TrackingError(RuntimeError):
