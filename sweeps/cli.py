@@ -293,8 +293,22 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
         for cell in plan.cells:
             click.echo(f"    {cell.cell_id}  {cell.run_name}")
     else:
-        click.echo(f"  {spec.search.num_samples} Optuna trials over: {', '.join(spec.search.space)}; "
-                   f"pruner {spec.search.pruner.get('type')}; budget at most {plan.total_epochs} epochs")
+        search = spec.search
+        click.echo(f"  {search.num_samples} Optuna trials, sampler {search.sampler}"
+                   + (f" (the first {search.n_startup_trials} at random)" if search.sampler == "tpe" else "")
+                   + f", at most {plan.total_epochs} epochs, over:")
+        for key, param in search.space.items():
+            click.echo(f"    {key}: {_param_text(param)}")
+        args = ", ".join(f"{k} {v}" for k, v in search.pruner.items() if k != "type")
+        click.echo(f"  pruner {search.pruner.get('type')}" + (f" ({args})" if args else ""))
+
+
+def _param_text(param) -> str:
+    """A search parameter as `sweeps show` prints it: 'float 1e-05 .. 0.01, log', 'one of 4, 8'."""
+    if param.type == "categorical":
+        return "one of " + ", ".join(map(str, param.choices))
+    return (f"{param.type} {param.low:g} .. {param.high:g}" + (", log" if param.log else "")
+            + (f", step {param.step:g}" if param.step is not None else ""))
 
 
 @cli.command()

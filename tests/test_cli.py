@@ -133,6 +133,17 @@ def test_show_with_the_paper_profile_uses_its_epochs():
 
 # --------------------------------------------------------------------------- bad input: exit 2
 
+def test_show_of_a_search_prints_each_parameters_range_the_sampler_and_the_pruners_arguments():
+    # it listed the searched keys alone: ranges, sampler and pruner settings only with --json
+    result = invoke("show", "tune")
+    assert result.exit_code == 0, result.output
+    assert "16 Optuna trials, sampler tpe (the first 5 at random), at most 192 epochs, over:" in result.output
+    assert "    optim.lr: float 1e-05 .. 0.01, log\n" in result.output
+    assert "    model.num_lanets: one of 1, 2, 4, 6, 8\n" in result.output
+    assert "    model.depth: int 1 .. 8\n" in result.output
+    assert "  pruner successive_halving (min_resource 1, reduction_factor 3)" in result.output
+
+
 def test_show_unknown_sweep_lists_the_shipped_names():
     result = invoke("show", "nosuch")
     assert result.exit_code == 2
