@@ -125,18 +125,20 @@ def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
     return SearchParam(kind, low, high, log, step)
 
 
-# the most configs check_space builds for one parameter's values, and for the value pairs of two parameters
-# (~0.25 ms each): beyond, a parameter's bounds stand for its range
+# the most configs check_space builds for one parameter's values, for the value pairs of two parameters,
+# and in all (~0.3 ms each): beyond, a parameter's bounds stand for its range, and pairs go unchecked
 MAX_CHECKED_VALUES = 512
 MAX_CHECKED_PAIRS = 1024
+MAX_CHECKED_CONFIGS = 2000
 
 
-def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc) -> None:
-    """Build a TrialConfig from every value a sample can draw over `config`, so config validation speaks
+def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc, every_value: bool = True) -> None:
+    """Build a TrialConfig from the values a sample can draw over `config`, so config validation speaks
     before any trial runs: each categorical's choices, each int's values (its bounds where there are more
-    than MAX_CHECKED_VALUES), each float's bounds, and every pair of values of two parameters that draw
-    from few enough (model.embed_dim from 32 to 64 with 4 heads: 50 is no multiple of 4, and every trial
-    drawing it failed, each retried)."""
+    than MAX_CHECKED_VALUES), each float's bounds, and the pairs of values of two parameters that draw from
+    few enough, within MAX_CHECKED_CONFIGS in all (model.embed_dim from 32 to 64 with 4 heads: 50 is no
+    multiple of 4, and every trial drawing it failed, each retried). every_value=False: the bounds and
+    choices alone, as specs recorded before this check ran were checked (their tables stay readable)."""
     def check(values: Mapping[str, tuple[tuple, Any]]) -> None:
         (key, (path, _)), *_ = values.items()
         if len(values) == 1 and path != ("search", "space", key):   # a bound or a choice: the key's own message
@@ -150,37 +152,43 @@ def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc
                                   "draw must make a valid config (narrow the range, or list the values that "
                                   "do as a categorical)") from None
 
-    drawn = {key: _drawn(("search", "space", key), param) for key, param in space.items()}
-    for key, points in drawn.items():
-        for point in points:
+    budget, drawn = MAX_CHECKED_CONFIGS if every_value else 0, {}
+    for key, param in space.items():
+        drawn[key] = _drawn(("search", "space", key), param, budget)
+        budget -= len(drawn[key])
+        for point in drawn[key]:
             check({key: point})
     few = [key for key, param in space.items() if param.type == "categorical"
            or param.type == "int" and len(drawn[key]) == _int_count(param)]
-    for i, a in enumerate(few):
-        for b in few[i + 1:]:
-            if len(drawn[a]) * len(drawn[b]) <= MAX_CHECKED_PAIRS:
-                for x in drawn[a]:
-                    for y in drawn[b]:
-                        check({a: x, b: y})
+    pairs = [(a, b) for i, a in enumerate(few) for b in few[i + 1:]
+             if len(drawn[a]) * len(drawn[b]) <= MAX_CHECKED_PAIRS]
+    for a, b in sorted(pairs, key=lambda ab: len(drawn[ab[0]]) * len(drawn[ab[1]])):   # the most pairs checked
+        budget -= len(drawn[a]) * len(drawn[b])
+        if budget < 0:
+            return
+        for x in drawn[a]:
+            for y in drawn[b]:
+                check({a: x, b: y})
 
 
 def _int_count(param: SearchParam) -> int:
     return (int(param.high) - int(param.low)) // int(param.step or 1) + 1
 
 
-def _drawn(path: tuple, param: SearchParam) -> list[tuple[tuple, Any]]:
-    """(where it is written, value) of the values a parameter draws that check_space builds a config from."""
+def _drawn(path: tuple, param: SearchParam, budget: int) -> list[tuple[tuple, Any]]:
+    """(where it is written, value) of the values a parameter draws that check_space builds a config from:
+    an int's every value where they are few enough (and the budget allows)."""
     if param.type == "categorical":
         return [(path + ("choices", i), c) for i, c in enumerate(param.choices)]
     bounds = [(path + ("low",), param.low), (path + ("high",), param.high)]
-    if param.type == "int" and _int_count(param) <= MAX_CHECKED_VALUES:
+    if param.type == "int" and _int_count(param) <= min(MAX_CHECKED_VALUES, budget):
         values = range(int(param.low), int(param.high) + 1, int(param.step or 1))
         return [(path + ("low",) if v == param.low else path + ("high",) if v == param.high else path, v)
                 for v in values]
     return bounds
 
 
-def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfig:
+def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any], recorded: bool = False) -> SearchConfig:
     path = ("search",)
     expect_mapping(doc, path, value, "{space: {...}, num_samples: 16}")
     check_keys(doc, path, value, SEARCH_KEYS)
@@ -191,7 +199,7 @@ def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any]) -> SearchConfi
     space = {}
     for key, param in space_in.items():
         check_config_key(doc, path + ("space", key), key)
-        if key in DECODE_KEYS:   # every sample would train on the base's data, recording the sampled value
+        if key in DECODE_KEYS and not recorded:   # every sample would train on the base's data
             raise doc.error(path + ("space", key), f"{key} decides the decoded data, which a sweep decodes once "
                                                   "before its trials start: a search cannot vary it. Compare its "
                                                   "values as a table's arms, or fix it with base or --set")

@@ -391,7 +391,7 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
                 raise doc.error((key,), f"{key} is only for kind: table; a search varies search.space")
         if "search" not in data:
             raise doc.error((), "missing key 'search': kind: search needs search.space and num_samples")
-        search = _parse_search(doc, data["search"], base.values)
+        search = _parse_search(doc, data["search"], base.values, recorded)
         if len(seeds) != 1:
             raise doc.error(("seeds",), f"{list(seeds)} is invalid: a search trains each sample once: "
                                         "give one seed")
@@ -401,7 +401,7 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
     profile = load_profile(profile_name)
     config = apply(apply(TrialConfig(), profile.layer()), base)
     if search is not None:
-        check_space(search.space, config, doc)
+        check_space(search.space, config, doc, every_value=not recorded)
     seen: dict[str, str] = {}
     for arm, layer in zip(arms, layers):
         cell_id = config_hash(apply(config, layer))

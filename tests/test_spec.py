@@ -179,7 +179,9 @@ def test_a_spec_recorded_by_an_earlier_invocation_loads_under_the_metric_rules_i
     table = "name: s\nmetric: sel_epoch\narms: [{label: A, set: {model.depth: 1}}]\n"
     search = ("name: s\nkind: search\nmetric: val_loss\nmode: max\n"
               "search: {space: {optim.lr: {type: float, low: 0.1, high: 0.2}}}\n")
-    for text in (table, search):
+    decoded = "name: s\nkind: search\nsearch: {space: {model.image_size: [32, 48]}}\n"   # DECODE_KEYS
+    inside = "name: s\nkind: search\nsearch: {space: {model.embed_dim: {type: int, low: 32, high: 64}}}\n"
+    for text in (table, search, decoded, inside):
         with pytest.raises(SpecError):
             load_text(text)
         assert load_text(text, recorded=True).name == "s"
