@@ -256,7 +256,8 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
 def _pick_model_runs(runs: SweepRuns, arms: Sequence[str], data: str) -> dict[str, str]:
     """arm -> run id of its completed child on `data` with the lowest seed."""
     ch = runs.children
-    done = ch[(ch["status"] == S.STATUS_COMPLETED) & (ch["data"] == data)].sort_values("seed")
+    done = ch[(ch["status"] == S.STATUS_COMPLETED) & (ch["data"] == data)
+              & ~ch["run_id"].isin(superseded_runs(ch))].sort_values("seed")   # the run the table counts
     return {arm: done[done["arm"] == arm]["run_id"].iloc[0] for arm in arms if (done["arm"] == arm).any()}
 
 

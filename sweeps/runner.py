@@ -255,20 +255,22 @@ def _stops_held_while_ray_starts():
     """A Ctrl-C or SIGTERM that lands while ray.init builds the driver's core worker leaves a half-made one,
     which crashes the driver as it exits (SIGSEGV: exit 139, a core dump; reproduced up to ~0.6 s after Ray's
     "Started a local Ray instance"). The first stop signal is held until ray.init returns, then raised as
-    one outside a fit is (KeyboardInterrupt; StopSignal for SIGTERM); a second one stops at once (a Ray that
-    hangs while it starts). Ray's own SIGTERM handler (sys.exit, which crashes the same way) is not set
+    one outside a fit is (KeyboardInterrupt; StopSignal for SIGTERM); a second one, REPEATED_STOP_S or more
+    after it, stops at once (a Ray that hangs while it starts). Ray's own SIGTERM handler (sys.exit, which crashes the same way) is not set
     meanwhile: run_sweep sets its own right after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     import ray._private.utils as ray_utils
 
-    held: list[int] = []
+    held: list[tuple[int, float]] = []   # (signal, when)
 
     def hold(signum, frame):
+        if held and time.monotonic() - held[0][1] >= REPEATED_STOP_S:   # within it: the same stop, sent again
+            raise StopSignal(signum)                                   # (`timeout` signals child and group)
         if held:
-            raise StopSignal(signum)
-        held.append(signum)
+            return
+        held.append((signum, time.monotonic()))
         log.warning("%s received while Ray starts: stopping once it has started (send it again to stop at once)",
                     signal.Signals(signum).name)
 
@@ -286,7 +288,7 @@ def _stops_held_while_ray_starts():
         for s, handler in before.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
     if held:
-        raise KeyboardInterrupt() if held[0] == signal.SIGINT else StopSignal(held[0])
+        raise KeyboardInterrupt() if held[0][0] == signal.SIGINT else StopSignal(held[0][0])
 
 
 @contextlib.contextmanager

@@ -120,6 +120,16 @@ def test_learning_curves_leave_out_a_run_the_table_leaves_out_and_order_panels_a
     assert list(rafdb.get_lines()[0].get_ydata()) == [pytest.approx(80.0)], "the superseded run is left out"
 
 
+def test_the_attention_grid_shows_the_run_the_table_counts_not_a_superseded_one(runs):
+    import dataclasses
+
+    import pandas as pd
+
+    children = pd.DataFrame({"run_id": ["old", "new"], "arm": ["A", "A"], "data": ["d", "d"], "seed": [0, 0],
+                             "status": ["completed"] * 2, "start_time": [1, 2]})
+    assert FG._pick_model_runs(dataclasses.replace(runs, children=children), ["A"], "d") == {"A": "new"}
+
+
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="unknown per-epoch metric 'sel_test_acc'; valid: train_loss"):
         FG.learning_curves(runs, "sel_test_acc", tmp_path / "curves")
