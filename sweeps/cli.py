@@ -525,7 +525,8 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
     Each data set is decoded once per version of its files and image size: a changed data set, another
     --set model.image_size or another stem adds an entry (AffectNet at 112 px: ~11 GB), and none is removed
     by itself. A removed entry is decoded again when a sweep needs it; a sweep running meanwhile keeps
-    reading the entries it has loaded."""
+    reading the entries it has loaded. An entry's last use is its last load, or its creation for an entry
+    no sweep has loaded since `sweeps cache` came."""
     from transfer_core.config import DataConfig
     from transfer_core.data.cache import cache_root, cached_data, remove_cached
 
@@ -541,14 +542,21 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
               [e for e in entries if now - e.last_used > unused_days * 86400] if unused_days is not None else [])
     click.echo(f"{root}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
                f"{_size(sum(e.size_bytes for e in entries))}")
+    removed, failed = [], []
     for e in entries:
+        if e in doomed:
+            try:
+                remove_cached(e)
+                removed.append(e)
+            except OSError as exc:   # gone meanwhile (another `sweeps cache`), or not ours to remove
+                failed.append(f"{e.folder}: {exc.strerror or exc}")
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
-        click.echo(f"  {'removed ' if e in doomed else ''}{e.folder.name}: {e.dataset}, {e.image_size} px, "
+        click.echo(f"  {'removed ' if e in removed else ''}{e.folder.name}: {e.dataset}, {e.image_size} px, "
                    f"{_size(e.size_bytes)}, last used {used}" + (f", from {e.root}" if e.root else ""))
-    for e in doomed:
-        remove_cached(e)
     if doomed:
-        click.echo(f"removed {len(doomed)}, {_size(sum(e.size_bytes for e in doomed))} freed")
+        click.echo(f"removed {len(removed)}, {_size(sum(e.size_bytes for e in removed))} freed")
+    if failed:
+        raise click.ClickException("could not remove " + "; ".join(failed))
 
 
 def _size(n: float) -> str:

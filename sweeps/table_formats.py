@@ -281,7 +281,9 @@ def _greek() -> dict[str, str]:
 
 
 _GREEK_LOOKALIKES = str.maketrans("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")
-_LATEX_CHARS = {**_greek(), **{"≈": r"$\approx$", "≠": r"$\neq$", "∞": r"$\infty$", "∼": r"$\sim$", "√": r"$\surd$",
+_LATEX_CHARS = {**_greek(), "ε": r"$\varepsilon$", "φ": r"$\varphi$",   # the letters as text fonts draw them
+                "ϵ": r"$\epsilon$", "ϕ": r"$\phi$", "ϑ": r"$\vartheta$", "ϖ": r"$\varpi$", "ϱ": r"$\varrho$",
+                "ϐ": r"$\beta$", "ϰ": r"$\kappa$", "ϒ": r"$\Upsilon$", "ϴ": r"$\Theta$", **{"≈": r"$\approx$", "≠": r"$\neq$", "∞": r"$\infty$", "∼": r"$\sim$", "√": r"$\surd$",
                      "✓": r"$\surd$", "✗": r"$\times$", "⇒": r"$\Rightarrow$", "∈": r"$\in$", "∑": r"$\sum$",
                      "≡": r"$\equiv$", "−": r"$-$", "⋅": r"$\cdot$", "∝": r"$\propto$"}, **_LATEX_CHARS}
 

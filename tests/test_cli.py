@@ -95,6 +95,23 @@ def test_cache_lists_its_entries_and_removes_those_unused_for_so_many_days(tmp_p
     assert both.exit_code == 2 and "give --clear or --unused-for, not both" in both.output
 
 
+def test_cache_says_which_entries_it_could_not_remove_and_does_not_call_them_removed(tmp_path, monkeypatch):
+    # an entry gone meanwhile (a second `sweeps cache --clear`) was a traceback after "removed ..."
+    import transfer_core.data.cache as cache_mod
+    from transfer_core.config import DataConfig
+    from transfer_core.data import load_splits
+
+    load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), 8)
+
+    def gone(entry):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(cache_mod, "remove_cached", gone)
+    result = invoke("cache", "--cache-dir", tmp_path, "--clear")
+    assert result.exit_code == 1 and "  removed" not in result.output and "removed 0, 0 B freed" in result.output
+    assert "could not remove" in result.output and "No such file or directory" in result.output
+
+
 def test_list_names_every_shipped_sweep_and_every_profile():
     result = invoke("list")
     assert result.exit_code == 0, result.output

@@ -352,7 +352,7 @@ def test_latex_labels_with_greek_letters_and_math_symbols_compile(tmp_path):
     # pdflatex stopped at "Unicode character β (U+03B2) not set up for use with LaTeX": a label "λ = 0.1"
     # broke the paper's build
     greek = "".join(chr(c) for c in range(0x386, 0x3CF) if c not in (0x387, 0x38B, 0x38D, 0x3A2))   # every letter
-    label = f"{greek} ≈ ≠ ∞ ∼ √ ✓ ✗ ⇒ ∈ ∑ ≡ − ⋅ ∝"
+    label = f"{greek} ϵ ϕ ϑ ϖ ϱ ϐ ϰ ϒ ϴ ≈ ≠ ∞ ∼ √ ✓ ✗ ⇒ ∈ ∑ ≡ − ⋅ ∝"   # and the letters' variant forms
     t = T.build_table(frame({(label, "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}), rows=[label, "B"])
     tex = TF.render(t, "latex")
     assert r"$\lambda$" in tex and r"$\Omega$" in tex and r"$\approx$" in tex
