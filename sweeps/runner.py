@@ -1252,6 +1252,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
             if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
+                # as a continuation that trains records them: the report is drawn over this run's seeds
+                tracking.set_tags(client, parent.info.run_id, {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
+                                                               schema.TAG_OVERRIDES: _overrides_tag(prepared)})
                 _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
             counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
@@ -1457,6 +1460,10 @@ def _check_search_restorable(spec: SweepSpec, parent, as_typed: str, client, tri
             raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
                              f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as "
                              f"when a driver is killed while Tune writes it. {fresh}")
+        if trials_recorded and not tune.Tuner.can_restore(tune_path):   # emptied, or killed before its first save
+            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
+                             f"Tune experiment {tune_path} holds no state to restore the Optuna study of its "
+                             f"{trials_recorded} recorded trials from. {fresh}")
     plan = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN)
     began = (plan.get("metric"), plan.get("mode")) if isinstance(plan, dict) else (None, None)
     if trials_recorded and None not in began and began != (spec.metric, spec.mode):

@@ -144,6 +144,18 @@ def test_affectnet_missing_image_is_skipped_and_counted(tmp_path, caplog):
     assert "1 of 103 listed images (1.0 %) are missing" in caplog.text, "a partial download shows its share"
 
 
+def test_affectnet_images_under_another_extension_are_named_as_such(tmp_path):
+    # the reader that skips missing images said "one folder deeper or shallower?" for images in the right folder
+    root = make_lists(tmp_path / "an", [0, 1, 2, 3], [4])
+    for image in (root / "Manually_Annotated" / "Manually_Annotated_Images").glob("*/*.jpg"):
+        image.rename(image.with_suffix(".png"))
+    (root / "Manually_Annotated" / "Manually_Annotated_Images" / "100" / "train000abc.txt").write_text("notes")
+    with pytest.raises(DataError, match=r"listed in .*\) does not exist, nor does any of the 1 listed test images, "
+                                        r"but valid000abc.png does: expected the images under the names the label file "
+                                        r"gives \(rename or convert them to .jpg\)"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_affectnet_with_more_than_a_few_images_missing_is_an_error_naming_the_first(tmp_path):
     # a half-extracted archive trained with a warning, its test set no longer the one numbers are compared on
     root = make_lists(tmp_path / "an", [0, 1, 2, 3], [4])

@@ -556,17 +556,32 @@ def _search_left_unfinished(tracking_uri, outcome):
     return client
 
 
+@pytest.mark.parametrize("gone", ["folder", "state"])
 def test_search_whose_tune_experiment_is_gone_is_an_error_not_a_second_study_under_the_same_run(
-        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, gone):
     # restored from nothing, a new Optuna study ran num_samples more trials under the same invocation
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
     _search_left_unfinished(tracking_uri, outcome)
     shutil.rmtree(outcome.tune_path)   # `rm -rf ray_results`, or a resume on another machine
+    if gone == "state":   # the folder left, Tune's state not in it (emptied; a driver killed before its first save)
+        Path(outcome.tune_path).mkdir()
     monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
     with pytest.raises(SweepError, match=rf"(?s)search 'tiny_search' .* cannot be continued.*"
                                          rf"{re.escape(outcome.tune_path)}.*2 recorded trials.*--fresh"):
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+
+
+def test_a_finished_table_cut_short_at_its_end_and_drawn_again_with_fewer_seeds_names_those_seeds(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # nothing left to train: the report was drawn under the seeds tag of the earlier run
+    path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
+    first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    client = MlflowClient(tracking_uri)
+    client.set_tag(first.parent_run_id, schema.TAG_STATUS, schema.STATUS_INTERRUPTED)   # cut short drawing it
+    again = run_sweep(prepare(path, dataclasses.replace(_options(tmp_path, tracking_uri), seeds=1)))
+    assert again.parent_run_id == first.parent_run_id and again.status == "completed"
+    assert json.loads(client.get_run(first.parent_run_id).data.tags[schema.TAG_SEEDS]) == [0]
 
 
 def test_search_begun_in_another_direction_than_its_spec_now_means_is_an_error(

@@ -130,8 +130,11 @@ class FerPlusSource(Source):
         return CLASS_NAMES
 
     def is_root(self, folder: Path) -> bool:
-        return ((folder / NEW_CSV).is_file() and (folder / "fer2013.csv").is_file()
-                or (folder / PNG_FOLDERS["train"] / "label.csv").is_file())
+        # where scan looks: the CSV pair (fer2013new.csv in it, fer2013/ or FERPlus/), or the PNG folders
+        return (find_fer_csv(folder) is not None
+                and first_existing([folder / NEW_CSV, folder / "fer2013" / NEW_CSV, folder / "FERPlus" / NEW_CSV])
+                is not None
+                or any((f / PNG_FOLDERS["train"] / "label.csv").is_file() for f in (folder, folder / "data")))
 
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
