@@ -11,7 +11,6 @@ Each value is checked here, before anything runs: the name (did-you-mean on a ty
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 from dataclasses import dataclass
@@ -80,12 +79,11 @@ def _parse_one(value: str) -> DataChoice:
     return DataChoice(name, name, str(folder.resolve()))
 
 
-def parse_data_options(values: Sequence[str], base: DataConfig | None = None,
-                       check: bool = True) -> tuple[DataChoice, ...]:
-    """--data values -> DataChoices (synthetic when none). `base` carries the data options that change
-    what check_layout expects (e.g. data.affectnet_classes, data.ferplus_rule). check=False leaves the
-    layouts to check_data_layouts, once the configs the cells read are known (a sweep's, whose profile,
-    spec, rows and --set may each set such options)."""
+def parse_data_options(values: Sequence[str], check: bool = True) -> tuple[DataChoice, ...]:
+    """--data values -> DataChoices (synthetic when none), each folder's layout checked as the default data
+    options read it. check=False leaves the layouts to check_data_layouts, once the configs the cells read
+    are known (a sweep's, whose profile, spec, rows and --set may each set options such as
+    data.ferplus_rule or data.affectnet_classes)."""
     if isinstance(values, str):
         values = [values]
     values = list(values or ())
@@ -104,7 +102,7 @@ def parse_data_options(values: Sequence[str], base: DataConfig | None = None,
         for choice, value in zip(choices, values):
             if not choice.synthetic:
                 try:
-                    config = dataclasses.replace(base or DataConfig(), dataset=choice.dataset, root=choice.root)
+                    config = DataConfig(dataset=choice.dataset, root=choice.root)
                 except ConfigError as exc:
                     raise _fail(value, str(exc)) from None
                 _check_layout(config, value)

@@ -343,9 +343,9 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
                 missing.append(relative(path, layout.root))
                 continue
             h.update(f"{split}\0{relative(path, layout.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        if len(plan) and not keep.any() and _namesake(plan.paths[0]) is not None:
+        if len(plan) and not keep.any() and (hint := _namesake_hint(plan.paths[0])):
             raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist, nor does any of "
-                            f"the {len(plan)} listed {split} images{_namesake_hint(plan.paths[0])}")
+                            f"the {len(plan)} listed {split} images{hint}")
         if len(plan) and not keep.any():     # skipping is for a few bad files, not a wrong folder
             raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist, nor does any "
                             f"of the {len(plan)} listed {split} images: expected them under {layout.root} (a few "
@@ -354,10 +354,10 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
         gone = int((~keep).sum())
         if gone > MAX_MISSING_FRACTION * len(plan):
             first = next(i for i in range(len(plan)) if not keep[i])
-            if _namesake(plan.paths[first]) is not None:
+            hint = _namesake_hint(plan.paths[first])
+            if hint:
                 raise DataError(f"{gone} of the {len(plan)} listed {split} images do not exist: the first, "
-                                f"{plan.paths[first]} (listed in {plan.origins[first]}), does not"
-                                f"{_namesake_hint(plan.paths[first])}")
+                                f"{plan.paths[first]} (listed in {plan.origins[first]}), does not{hint}")
             raise DataError(f"{gone} of the {len(plan)} listed {split} images ({100 * gone / len(plan):.1f} %) do "
                             f"not exist (first: {plan.paths[first]}, listed in {plan.origins[first]}): a few "
                             f"missing files (up to {100 * MAX_MISSING_FRACTION:g} % of a split) are skipped, more "
@@ -367,9 +367,10 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
             layout.splits[split] = plan.select(keep)
     if absent:
         (path, origin), more = absent[0], len(absent) - 1
-        if _namesake(path) is not None:   # the right folder, another extension (.JPG, .png): no folder to move
+        hint = _namesake_hint(path)
+        if hint:   # the right folder, another extension (.JPG, .png): no folder to move
             scope = f", nor do {more} more of the {listed} listed" if more else ""
-            raise DataError(f"image {path} (listed in {origin}) does not exist{scope}{_namesake_hint(path)}")
+            raise DataError(f"image {path} (listed in {origin}) does not exist{scope}{hint}")
         if len(absent) == listed:
             raise DataError(f"image {path} (listed in {origin}) does not exist, nor does any of the {listed} "
                             f"listed images: expected them under {layout.root}; are they one folder deeper or "
