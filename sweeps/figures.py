@@ -6,7 +6,8 @@
   values as dots, the paper's reported figure as a dashed line).
 - `attention_grid`: the paper's Fig. 3: the fused LANet map M over the face, one row per expression
   class, one column per variant, from what the completed child runs logged for the weights of their
-  epoch chosen on validation (model_selected/; model/, the last epoch's, for runs that kept no other):
+  epoch chosen on validation (model_selected/; model/ when that is the last epoch, or for runs that kept
+  no other):
   the maps their trials computed (attention.npz, see transfer_core.attention), else their trained
   models (state_dict.pt + config.json).
 
@@ -264,13 +265,26 @@ def _pick_model_runs(runs: SweepRuns, arms: Sequence[str], data: str) -> dict[st
 def model_dir(runs: SweepRuns, run_id: str) -> str:
     """The logged model a figure shows of a completed run: model_selected/, the weights of the epoch
     chosen on validation, which score the table's sel_* numbers; model/, the last epoch's, where the run
-    kept no other (logged by an earlier version, or resumed from a checkpoint it saved)."""
+    kept no other: that epoch was the chosen one, or the run was logged by an earlier version or resumed
+    from a checkpoint it saved."""
     try:
         listed = {a.path for a in runs.client.list_artifacts(run_id)}
     except Exception as err:  # the store's errors: loading the model will say what it can
         log.warning("the artifacts of run %s cannot be listed (%s)", run_id, err)
         return S.ARTIFACT_MODEL_DIR
     return S.ARTIFACT_SELECTED_MODEL_DIR if S.ARTIFACT_SELECTED_MODEL_DIR in listed else S.ARTIFACT_MODEL_DIR
+
+
+def _shows_chosen_epoch(children: pd.DataFrame, run_id: str, folder: str) -> bool:
+    """Whether the weights in `folder` of a completed run are those of its epoch chosen on validation:
+    model_selected/, or model/ when that epoch is the last (no second copy is logged then)."""
+    if folder == S.ARTIFACT_SELECTED_MODEL_DIR:
+        return True
+    row = children[children["run_id"] == run_id]
+    if row.empty or not {"sel_epoch", "epochs_done"} <= set(row.columns):
+        return False
+    sel, last = row["sel_epoch"].iloc[0], row["epochs_done"].iloc[0]
+    return bool(pd.notna(sel) and pd.notna(last) and int(sel) == int(last))
 
 
 def load_model(runs: SweepRuns, run_id: str, dst: str | Path,
@@ -370,8 +384,8 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     """The paper's Fig. 3 for this sweep: fused LANet maps over test faces, classes × variants.
 
     For each arm, the completed child with the lowest seed on `data` (default: the sweep's first data
-    set) provides the maps of the weights of its epoch chosen on validation (model_selected/; the last
-    epoch's, model/, for a run that kept no other): the record its trial computed from them
+    set) provides the maps of the weights of its epoch chosen on validation (model_selected/; model/
+    when that is the last epoch, or for a run that kept no other): the record its trial computed from them
     (attention.npz beside them: the first test face of each class). When a chosen run has no usable record,
     more faces per class are asked for, or `overrides` are given, the logged models are run instead on
     the test faces of the first one's data set (`overrides`, flat config keys such as
@@ -400,9 +414,9 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     # which weights: those the table's sel_* numbers are of, or (runs of an earlier version) the last epoch's
     ch = runs.children
     seeds = sorted(set(ch[ch["run_id"].isin(list(chosen.values()))]["seed"].astype(int)))
-    shown = set(folders.values())
-    weights = ("weights of the epoch chosen on validation" if shown == {S.ARTIFACT_SELECTED_MODEL_DIR}
-               else "weights after the last epoch" if shown == {S.ARTIFACT_MODEL_DIR}
+    chosen_epoch = {rid: _shows_chosen_epoch(ch, rid, folders[arm]) for arm, rid in chosen.items()}
+    weights = ("weights of the epoch chosen on validation" if all(chosen_epoch.values())
+               else "weights after the last epoch" if not any(chosen_epoch.values())
                else "weights of the epoch chosen on validation (the last epoch's where a run kept no other)")
     side, left, right, bottom = 1.5, 0.35, 1.0, 0.1                   # inches; fixed layout (a grid of many
     width = left + side * n_cols + right                               # axes is slow to constrain)

@@ -26,11 +26,11 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
          names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells: the
          weights after the last epoch (they score final_test_acc); model_selected/state_dict.pt +
          config.json: the weights of epoch sel_epoch, chosen on validation, which score the sel_*
-         metrics (the same as model/ when sel_epoch is the last; absent for a cell of an earlier
-         version, or one resumed from a checkpoint saved before checkpoints kept them), and
-         model_selected/attention.npz (transfer_core.attention.attention_record of those weights: the
-         attention grid's faces and fused LANet maps; model/attention.npz where there is no
-         model_selected/)
+         metrics (absent when sel_epoch is the last epoch, as model/ holds those weights; absent too
+         for a cell of an earlier version, or one resumed from a checkpoint saved before checkpoints
+         kept them), and model_selected/attention.npz (transfer_core.attention.attention_record of
+         those weights: the attention grid's faces and fused LANet maps; model/attention.npz where
+         there is no model_selected/)
 Accuracies are fractions in [0, 1]; tables show percent.
 """
 

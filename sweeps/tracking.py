@@ -544,11 +544,14 @@ class CellRun:
         """Artifacts of a finished cell, then FINISHED with status completed.
 
         model_state: the last epoch's weights (model/); selected_state: those of the epoch chosen on
-        validation, which score sel_test_acc (model_selected/; the same weights when it is the last).
+        validation, which score sel_test_acc (model_selected/). When that epoch is the last (`selected_state`
+        is `model_state`), model/ holds them and no second copy is logged (249 MB at paper scale).
         attention: transfer_core.attention.attention_record of `selected_state` where given, else of
         `model_state`, logged beside those weights."""
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_HISTORY, history_payload)
         log_json_artifact(self.client, self.run_id, schema.ARTIFACT_CONFUSION, confusion_payload)
+        if selected_state is model_state:
+            selected_state = None
         if model_state is not None:
             self._log_model(schema.ARTIFACT_MODEL_DIR, model_state, config_flat,
                             attention if selected_state is None else None)

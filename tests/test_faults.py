@@ -384,6 +384,21 @@ def test_train_cell_logs_the_weights_of_the_epoch_chosen_on_validation_beside_th
                       schema.ARTIFACT_SELECTED_MODEL_ATTENTION}, "Fig. 3's record: of the weights the table is of"
 
 
+def test_train_cell_whose_chosen_epoch_is_the_last_logs_its_weights_once_under_model(
+        cell_trial, validation_scores, tmp_path):
+    validation_scores([0.5, 0.6, 0.7, 0.9])
+    fake = cell_trial()
+    run = _only_run(cell_trial.uri)
+    assert run.data.metrics["sel_epoch"] == 4
+    client = tracking.client_for(cell_trial.uri)
+    assert not client.list_artifacts(run.info.run_id, schema.ARTIFACT_SELECTED_MODEL_DIR), "no second copy"
+    assert {schema.ARTIFACT_MODEL_STATE, schema.ARTIFACT_MODEL_ATTENTION} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, schema.ARTIFACT_MODEL_DIR)}, \
+        "Fig. 3's record beside the weights the table is of"
+    last = _logged_weights(cell_trial.uri, run.info.run_id, schema.ARTIFACT_MODEL_STATE, tmp_path)
+    assert _same_weights(last, _checkpointed_model(fake.checkpoints[4]))
+
+
 def test_train_cell_with_large_states_checkpointed_only_at_the_ends_still_logs_the_chosen_epochs_weights(
         cell_trial, monkeypatch, validation_scores, tmp_path):
     monkeypatch.setattr(trainable, "SMALL_STATE_BYTES", 0)      # checkpoints at epochs 1 and 4 only

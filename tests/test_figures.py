@@ -282,6 +282,20 @@ def test_attention_grid_says_its_maps_are_of_the_last_epochs_weights_and_which_s
     assert figures[0].get_suptitle().endswith("test faces\nweights after the last epoch, seed 0")
 
 
+def test_attention_grid_of_runs_whose_chosen_epoch_is_the_last_says_the_maps_are_of_the_chosen_epoch(
+        tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
+    # a trial whose last epoch is the one chosen on validation logs its weights once, under model/
+    runs = _model_runs(tracking_uri, template_db, tmp_path, record=True)
+    done = runs.children[runs.children["status"] == "completed"]
+    for rid in done["run_id"]:
+        runs.client.log_metric(rid, "sel_epoch", 2, step=2)
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri)
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    FG.attention_grid(runs, tmp_path / "a")
+    assert figures[0].get_suptitle().endswith("test faces\nweights of the epoch chosen on validation, seed 0")
+
+
 def _selected_runs(tracking_uri, template_db, tmp_path, arms=("Baseline", "+ MAD"), record=True):  # noqa: F811
     """As a trial of this version logs them: the last epoch's weights under model/, and other weights,
     those of the epoch chosen on validation, under model_selected/ with the attention record (for `arms`)."""

@@ -128,17 +128,23 @@ def test_table_sweep_records_parent_children_metrics_and_models(
         assert len(client.get_metric_history(run.info.run_id, "test_acc")) == 2
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"history.json", "confusion_matrix.json", "model"} <= artifacts
-        assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {
-            "model/state_dict.pt", "model/config.json"}
-        assert {a.path for a in client.list_artifacts(run.info.run_id, "model_selected")} == {
-            "model_selected/state_dict.pt", "model_selected/config.json", "model_selected/attention.npz"}
+        # the weights the table's number is of: model_selected/, or model/ alone (no second copy) when the
+        # epoch chosen on validation is the last
+        chosen_is_last = run.data.metrics["sel_epoch"] == run.data.metrics["epochs_done"] == 2
+        shown = schema.ARTIFACT_MODEL_DIR if chosen_is_last else schema.ARTIFACT_SELECTED_MODEL_DIR
+        model_files = {"model/state_dict.pt", "model/config.json"}
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == (
+            model_files | {"model/attention.npz"} if chosen_is_last else model_files)
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "model_selected")} == (
+            set() if chosen_is_last else
+            {"model_selected/state_dict.pt", "model_selected/config.json", "model_selected/attention.npz"})
         # Fig. 3's data, computed in the trial from the logged weights: one face per class, a map over each
-        with np.load(client.download_artifacts(run.info.run_id, "model_selected/attention.npz", str(tmp_path))) as record:
+        with np.load(client.download_artifacts(run.info.run_id, f"{shown}/attention.npz", str(tmp_path))) as record:
             faces, maps, picks = record["faces"], record["maps"], record["picks"]
         assert faces.dtype == np.uint8 and faces.shape[0] == len(picks) == 7 and maps.shape == faces.shape[:3]
         assert 0.0 <= maps.min() and maps.max() <= 1.0
         # the model the table's number is of: reloaded, it scores the run's sel_test_acc on the test split
-        assert _reloaded_test_acc(client, run.info.run_id, schema.ARTIFACT_SELECTED_MODEL_DIR, tmp_path) == \
+        assert _reloaded_test_acc(client, run.info.run_id, shown, tmp_path) == \
             pytest.approx(run.data.metrics["sel_test_acc"], abs=1e-12)
         assert _reloaded_test_acc(client, run.info.run_id, schema.ARTIFACT_MODEL_DIR, tmp_path) == \
             pytest.approx(run.data.metrics["final_test_acc"], abs=1e-12)
