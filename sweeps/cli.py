@@ -127,6 +127,19 @@ def _warn_of_arms_overridden(plan) -> None:
                    f"(the table's caption will name the --set)", err=True)
 
 
+def _warn_of_a_pruner_that_never_prunes(plan) -> None:
+    """A search whose pruner can stop no trial at the plan's epochs costs what an unpruned one does."""
+    search = plan.spec.search
+    if search is None or "optim.epochs" in search.space:   # epochs drawn per trial: some may be long enough
+        return
+    from sweeps.pruning import never_prunes
+
+    why = never_prunes(search.pruner, plan.epochs_per_cell, search.num_samples)
+    if why is not None:
+        click.echo(f"warning: the search's pruner {search.pruner.get('type')!r} can stop no trial here: {why}. "
+                   f"Every trial runs all its epochs, as with `pruner: {{type: none}}`", err=True)
+
+
 def _warn_of_a_shipped_name(given: str, spec) -> None:
     """A spec file named like a shipped sweep but not the same records into that sweep's MLflow experiment:
     `sweeps status/table NAME` then show whichever of the two ran last."""
@@ -178,6 +191,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         raise click.ClickException(str(exc)) from exc
     plan = prepared.plan
     _warn_of_arms_overridden(plan)
+    _warn_of_a_pruner_that_never_prunes(plan)
     _warn_of_a_shipped_name(name, prepared.spec)
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
                f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
@@ -283,6 +297,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
         click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
         return
     _warn_of_arms_overridden(plan)
+    _warn_of_a_pruner_that_never_prunes(plan)
     _warn_of_a_shipped_name(name, spec)
     click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
     click.echo(f"  {spec.description}")

@@ -210,6 +210,46 @@ def make_pruner(spec: Mapping[str, Any]) -> BasePruner:
         raise PrunerSpecError(f"pruner {name!r}{where}: {exc}") from exc
 
 
+def never_prunes(spec: Mapping[str, Any], epochs: int, num_samples: int) -> str | None:
+    """Why a pruner built from a valid `spec` can stop no trial of a search of `num_samples` trials of
+    `epochs` epochs each, or None (it may, or it is `none`, which says so itself). The scheduler asks it
+    after epochs 1 .. epochs - 1 (`OptunaPruningScheduler`: a trial that trained its last epoch is done),
+    so a pruner whose first decision comes later runs every trial to its end, as no pruner would."""
+    name = spec["type"]
+    if name == "none":
+        return None
+    last = epochs - 1
+    if last < 1:
+        return f"a trial of {epochs} epoch has nothing left to stop after its first report"
+    args = {p.name: p.default for p in _parameters(_factory(name)).values() if p.default is not p.empty}
+    args.update({k: v for k, v in spec.items() if k != "type"})
+    if name in ("median", "percentile", "threshold") and args.get("n_warmup_steps", 0) > last:
+        return (f"n_warmup_steps={args['n_warmup_steps']} lets it stop a trial from epoch "
+                f"{args['n_warmup_steps']} on, and a trial of {epochs} epochs is done after epoch {last + 1}: "
+                f"give n_warmup_steps <= {last}")
+    for waits in ("n_startup_trials", "n_min_trials"):
+        if name in ("median", "percentile") and args.get(waits, 0) >= num_samples:
+            return (f"{waits}={args[waits]} waits for {args[waits]} completed trials before it stops one, and the "
+                    f"search runs {num_samples} in all: give {waits} < {num_samples}")
+    if name in ("successive_halving", "hyperband") and isinstance(args.get("min_resource"), int):
+        first = args["min_resource"] * args.get("reduction_factor", 4) ** args.get("min_early_stopping_rate", 0)
+        if first > last:
+            return (f"its first rung is at epoch {first} (min_resource x reduction_factor ^ "
+                    f"min_early_stopping_rate), and a trial of {epochs} epochs is done after epoch {last + 1}: "
+                    f"give a first rung <= {last}")
+    if name == "patient":
+        if args["patience"] + 2 > last:
+            return (f"patience={args['patience']} waits for {args['patience'] + 2} epochs before it can stop a "
+                    f"trial, and a trial of {epochs} epochs is done after epoch {last + 1}: give patience "
+                    f"<= {last - 2}" if last >= 2 else f"patience={args['patience']} waits for more epochs than a "
+                    f"trial of {epochs} epochs has")
+        wrapped = args.get("wrapped")
+        inner = never_prunes(wrapped, epochs, num_samples) if wrapped is not None else None
+        if inner is not None:
+            return f"its wrapped pruner {wrapped.get('type')!r} never stops one: {inner}"
+    return None
+
+
 # ----------------------------------------------------------------------------------------------- searcher
 
 class PrunableOptunaSearch(OptunaSearch):

@@ -161,6 +161,20 @@ def test_show_of_a_search_prints_each_parameters_range_the_sampler_and_the_prune
     assert "  pruner successive_halving (min_resource 1, reduction_factor 3)" in result.output
 
 
+def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_profiles_epochs(here, no_ray):
+    # smoke: 2 epochs, so a median pruner waiting 2 warm-up epochs runs every trial to its end
+    spec = load("tune").text.replace("pruner: {type: successive_halving, min_resource: 1, reduction_factor: 3}",
+                                     "pruner: {type: median, n_warmup_steps: 2}").replace("name: tune", "name: mine")
+    (here / "mine.yaml").write_text(spec)
+    warning = ("warning: the search's pruner 'median' can stop no trial here: n_warmup_steps=2 lets it stop a "
+               "trial from epoch 2 on, and a trial of 2 epochs is done after epoch 2: give n_warmup_steps <= 1. "
+               "Every trial runs all its epochs, as with `pruner: {type: none}`")
+    assert warning in invoke("show", str(here / "mine.yaml"), "--profile", "smoke").output
+    assert warning not in invoke("show", str(here / "mine.yaml"), "--profile", "quick").output
+    assert warning in invoke("run", str(here / "mine.yaml"), "--profile", "smoke").output
+    assert no_ray, "a warning, not a refusal: the run went on to start Ray"
+
+
 def test_show_unknown_sweep_lists_the_shipped_names():
     result = invoke("show", "nosuch")
     assert result.exit_code == 2

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from sweeps.pruning import (
     PRUNERS, RESUMED_FROM_ATTR, TUNE_TRIAL_ID_ATTR, OptunaPruningScheduler, PrunableOptunaSearch,
-    PrunerSpecError, make_optuna_search, make_pruner, pruner_arguments)
+    PrunerSpecError, make_optuna_search, make_pruner, never_prunes, pruner_arguments)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -215,6 +215,50 @@ def test_a_trial_is_never_stopped_at_its_last_epoch_and_ends_complete_with_its_r
     assert [(t.state, t.value) for t in searcher.study.trials] == [(TrialState.COMPLETE, 0.2)]
     searcher.suggest("early")
     assert _feed(scheduler, "early", [0.9, 0.2], epochs_planned=3) == [CONTINUE, STOP], "earlier it still prunes"
+
+
+def _stops_a_trial(spec, epochs: int, num_samples: int) -> bool:
+    """Whether the bridge stops a trial of a search where every trial is strong but the last, which is
+    weak and worsening: the trial each pruner should stop, if it can stop any."""
+    searcher, scheduler = _pair(make_pruner(spec))
+    for i in range(num_samples):
+        weak = i == num_samples - 1
+        values = [0.1 - 0.01 * e if weak else 0.5 + 0.01 * e for e in range(epochs)]
+        searcher.suggest(f"t{i}")
+        if STOP in _feed(scheduler, f"t{i}", values, epochs_planned=epochs):
+            return True
+        searcher.on_trial_complete(f"t{i}", {"score": values[-1], "training_iteration": epochs})
+    return False
+
+
+@pytest.mark.parametrize("spec, epochs, never", [
+    ({"type": "median", "n_warmup_steps": 4}, 4, True),
+    ({"type": "median", "n_warmup_steps": 3}, 4, False),
+    ({"type": "median", "n_startup_trials": 6}, 4, True),
+    ({"type": "median", "n_startup_trials": 5}, 4, False),
+    ({"type": "percentile", "percentile": 50.0, "n_startup_trials": 0, "n_min_trials": 6}, 4, True),
+    ({"type": "percentile", "percentile": 50.0, "n_startup_trials": 0, "n_min_trials": 5}, 4, False),
+    ({"type": "successive_halving", "min_resource": 2, "reduction_factor": 2, "min_early_stopping_rate": 1}, 4, True),
+    ({"type": "successive_halving", "min_resource": 3, "reduction_factor": 2}, 4, False),
+    ({"type": "threshold", "lower": 0.3, "n_warmup_steps": 4}, 4, True),
+    ({"type": "threshold", "lower": 0.3, "n_warmup_steps": 3}, 4, False),
+    ({"type": "patient", "patience": 2}, 4, True),
+    ({"type": "patient", "patience": 1}, 4, False),
+    ({"type": "patient", "patience": 1, "wrapped": {"type": "median", "n_warmup_steps": 5}}, 4, True),
+    ({"type": "hyperband", "min_resource": 4}, 4, True),
+    ({"type": "median", "n_startup_trials": 0}, 1, True),
+])
+def test_never_prunes_says_so_exactly_for_the_pruners_the_bridge_lets_stop_no_trial(spec, epochs, never):
+    # a search of 6 trials; the scheduler asks the pruner after epochs 1 .. epochs - 1 only
+    assert (never_prunes(spec, epochs, 6) is not None) == never
+    assert _stops_a_trial(spec, epochs, 6) == (not never)
+
+
+def test_never_prunes_names_the_argument_and_what_would_do():
+    why = never_prunes({"type": "median", "n_startup_trials": 3, "n_warmup_steps": 12}, 12, 16)
+    assert why == ("n_warmup_steps=12 lets it stop a trial from epoch 12 on, and a trial of 12 epochs is done "
+                   "after epoch 12: give n_warmup_steps <= 11")
+    assert never_prunes({"type": "none"}, 12, 16) is None, "no pruner is no pruner: nothing to warn of"
 
 
 def test_scheduler_ignores_results_without_the_metric():
