@@ -355,8 +355,10 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         shown += 1
         tags = parent.data.tags
         status = tracking.parent_status(tags)
-        statuses = [schema.seen_under(s, status) for s in
-                    tracking.cell_statuses(client, experiment.experiment_id, parent.info.run_id).values()]
+        cells = {r.data.tags.get(schema.TAG_CELL_ID, ""): r   # the latest run of each cell, as cell_statuses
+                 for r in tracking.child_runs(client, experiment.experiment_id, parent.info.run_id)}
+        statuses = [schema.seen_under(r.data.tags.get(schema.TAG_STATUS, ""), status) for r in cells.values()]
+        failed = [r for r in cells.values() if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_FAILED]
         unfinished = schema.seen_under(schema.STATUS_RUNNING, status)   # or interrupted
         counts = {s: statuses.count(s) for s in
                   (schema.STATUS_COMPLETED, unfinished, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
@@ -370,12 +372,21 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                    f"data {tracking.data_names(tags)}, run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
                    + (f" of {plan_total} planned" if plan_total else ""))
+        for run in sorted(failed, key=lambda r: r.info.run_name or "")[:FAILED_SHOWN]:   # why, without the UI
+            error = run.data.tags.get(schema.TAG_ERROR) or "no error recorded (see the trial's error.txt in Tune's storage)"
+            click.echo(f"  failed: {run.info.run_name}: "
+                       + (error if len(error) <= FAILED_ERROR_CHARS else error[:FAILED_ERROR_CHARS - 3] + "..."))
+        if len(failed) > FAILED_SHOWN:
+            click.echo(f"  and {len(failed) - FAILED_SHOWN} more failed (tag {schema.TAG_ERROR} of their MLflow runs)")
         if others:   # the latest started is shown: one continued since may be another (`sweeps table --run`)
             click.echo(f"  earlier invocations{' (the newest 5)' if len(others) > 5 else ''}: "
                        + "; ".join(tracking.invocation_options(p) for p in others[:5]))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
         raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {name}` stopped "
                                    "before it started one" if name else f"no sweep has a run in {uri} yet")
+
+
+FAILED_SHOWN, FAILED_ERROR_CHARS = 3, 200   # sweeps status: the failed runs named, and their errors' length
 
 
 def _require_store(uri: str) -> None:

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import threading
@@ -616,7 +617,7 @@ class SweepCallback(tune.Callback):
         self.started = time.time()
         self._last_log = 0.0
         self._peak_running = 0
-        self._unmarked: list[tuple[str, str, int]] = []   # (run_id, "ended" | "failed", step)
+        self._unmarked: list[tuple] = []   # (run_id, "ended" | "failed", step[, failure_details])
         self._marks_tried = 0.0
         self._marks_warned = False
         self._counted_runs: frozenset[str] = frozenset()   # completed before this run of the invocation
@@ -666,11 +667,12 @@ class SweepCallback(tune.Callback):
         drop_superseded_checkpoints(trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        # a trial that failed before its first epoch's report never told its run id: found by its trial id
+        # a trial that failed before its first epoch's report never told its run id: found by its trial id,
+        # or made by the mark (`details`) where the trial failed before opening one
         run_id = (trial.last_result or {}).get("mlflow_run_id") or trial_reference(trial)
         self.counts["failed"] += 1
         if run_id:
-            self._queue_mark(run_id, "failed", 0)
+            self._queue_mark(run_id, "failed", 0, failure_details(trial))
         self._report(trials, force=True, ended=trial)
         self._warm_up_in_the_tail(trials, ended=trial)
 
@@ -680,10 +682,10 @@ class SweepCallback(tune.Callback):
             wait_s = min(wait_s, INTERRUPTED_MARK_WAIT_S)                                 # the user waits
         self._settle_marks(wait_s=wait_s)
 
-    def _queue_mark(self, run_id: str, outcome: str, step: int) -> None:
+    def _queue_mark(self, run_id: str, outcome: str, step: int, details: Mapping | None = None) -> None:
         if not hasattr(self, "_unmarked"):   # a callback pickled by an older version (Tuner.restore)
             self._unmarked, self._marks_tried, self._marks_warned = [], 0.0, False
-        self._unmarked.append((run_id, outcome, step))
+        self._unmarked.append((run_id, outcome, step) + ((dict(details),) if details else ()))
         _keep_marks(getattr(self, "marks_file", None), self._unmarked)   # before the attempt: a kill may follow
         self._settle_marks(now=True)
 
@@ -782,6 +784,46 @@ def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: s
 TRIAL_REFERENCE = "trial:"   # a mark's run named by its trial, "trial:<experiment>/<parent run>/<trial id>"
 
 
+def error_message(traceback_text: str) -> str:
+    """The exception a Tune error file (a traceback) ends with, on one line, its class without its module:
+    "CheckpointError: IR-50 checkpoint '...' could not be read: ...". The message may span lines."""
+    lines = traceback_text.rstrip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    start = frames[-1] + 1 if frames else 0
+    while start < len(lines) and lines[start].startswith("    "):   # the frame's source lines
+        start += 1
+    message = " ".join(line.strip() for line in lines[start:] if line.strip())
+    head, sep, rest = message.partition(": ")
+    if sep and re.fullmatch(r"[\w.]+", head):
+        message = f"{head.rsplit('.', 1)[-1]}: {rest}"
+    return message
+
+
+def failure_details(trial) -> dict[str, Any]:
+    """What a failed mark records of its trial (`make_mark`): the exception it ended in ("error"), and the
+    run a trial that failed before opening its own would have opened ("cell": CellIdentity's fields,
+    "trial_id", "params": the flat TrialConfig). Best effort: what cannot be read is left out."""
+    details: dict[str, Any] = {}
+    try:   # the driver's copy is there at once; storage's (get_error) once Tune has synced it
+        local = getattr(trial, "error_file", None)
+        text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
+        error = error_message(str(text or ""))
+        if error:
+            details["error"] = error[:schema.ERROR_TAG_CHARS]
+    except Exception as exc:  # noqa: BLE001  (storage gone, an older Tune: the mark is made without it)
+        log.debug("no error text of trial %s: %s", getattr(trial, "trial_id", "?"), exc)
+    if (trial.last_result or {}).get("mlflow_run_id"):
+        return details
+    try:
+        from sweeps.trainable import cell_identity
+
+        config, identity = cell_identity(trial.config, trial.trial_id)
+        details.update(cell=dataclasses.asdict(identity), trial_id=trial.trial_id, params=to_flat(config))
+    except Exception as exc:  # noqa: BLE001  (a config that does not build: no run can be made for it)
+        log.debug("no run identity for trial %s: %s", getattr(trial, "trial_id", "?"), exc)
+    return details
+
+
 def trial_reference(trial) -> str | None:
     """A failed trial's run as its trial names it, for a mark made once MLflow answers (`make_mark`)."""
     context = (getattr(trial, "config", None) or {}).get("context") or {}
@@ -803,17 +845,30 @@ def _run_of(client, run_id: str) -> str | None:
     return None if run is None else run.info.run_id
 
 
-def make_mark(client, run_id: str, outcome: str, step: int) -> str | None:
-    """One ended trial's mark in MLflow; returns the status set. outcome "failed": failed; "ended": pruned
-    at `step`; neither if its trial completed the run itself (None). `run_id` may be a trial reference
-    (`trial_reference`): a trial that failed before it opened its run has nothing to mark (None). A mark the
-    server refuses (a deleted run: retrying cannot help) is logged and dropped (None)."""
+def make_mark(client, run_id: str, outcome: str, step: int, details: Mapping | None = None) -> str | None:
+    """One ended trial's mark in MLflow; returns the status set. outcome "failed": failed, with the error
+    `details` hold (`failure_details`); "ended": pruned at `step`; neither if its trial completed the run
+    itself (None). `run_id` may be a trial reference (`trial_reference`): a trial that failed before it
+    opened its run gets one, made from `details` (nothing is marked where they do not say which). A mark
+    the server refuses (a deleted run: retrying cannot help) is logged and dropped (None)."""
+    details = details or {}
+    reference = run_id
     try:
         run_id = _run_of(client, run_id)
+        if run_id is None and outcome == "failed" and details.get("cell") \
+                and reference.startswith(TRIAL_REFERENCE):
+            experiment_id, parent_run_id, _ = reference[len(TRIAL_REFERENCE):].split("/", 2)
+            made = tracking.record_unopened_failure(client, experiment_id, parent_run_id,
+                                                    tracking.CellIdentity(**details["cell"]),
+                                                    str(details.get("trial_id", "")), details.get("params") or {},
+                                                    details.get("error"))
+            log.info("trial %s failed before it opened an MLflow run: run %s records it", details.get("trial_id"),
+                     made)
+            return schema.STATUS_FAILED
         if run_id is None or client.get_run(run_id).data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED:
             return None
         if outcome == "failed":
-            tracking.mark_cell(client, run_id, schema.STATUS_FAILED)
+            tracking.mark_cell(client, run_id, schema.STATUS_FAILED, error=details.get("error"))
             return schema.STATUS_FAILED
         tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
         return schema.STATUS_PRUNED
@@ -885,7 +940,8 @@ def replay_marks(client, path: Path) -> int:
         return 0
     what = f"{path} (the marks an earlier run of this sweep could not make in MLflow)"
     try:
-        marks = [(str(r), str(o), int(s)) for r, o, s in json.loads(path.read_text())]
+        marks = [(str(r), str(o), int(s), *(d for d in rest[:1] if isinstance(d, dict)))
+                 for r, o, s, *rest in json.loads(path.read_text())]   # details: not in an older version's
     except (OSError, ValueError, TypeError) as exc:
         raise SweepError(f"{what} cannot be read: {exc}. Delete it to go on; the runs it names keep the status "
                          f"their trials left (a pruned run shows as running)") from exc

@@ -17,6 +17,9 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
          sweeps.pruned_step (0-based epoch index, pruned runs only), sweeps.data_fingerprint (of the data
          it trained on last), sweeps.data_fingerprint_earlier (comma-separated: those its earlier epochs
          trained on, where a run continued with --accept-changed-data after the data changed),
+         sweeps.error (failed runs: the exception the trial ended in; a trial that failed before it
+         opened its run, as one whose node cannot reach the store or --storage, gets a run of its own from
+         the driver, tagged failed with this and its params, and no metric),
          sweeps.node_id (Ray node that ran it), sweeps.worker (<host>:<pid> of the Ray worker process;
          Tune reuses a trial's actor, so one process trains several cells in turn), sweeps.synthetic
   params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them
@@ -64,6 +67,8 @@ TAG_TRIAL_ID = "sweeps.trial_id"
 TAG_PRUNED_STEP = "sweeps.pruned_step"
 TAG_NODE_ID = "sweeps.node_id"
 TAG_WORKER = "sweeps.worker"
+TAG_ERROR = "sweeps.error"   # a failed cell's: the exception its trial ended in (runner.error_message)
+ERROR_TAG_CHARS = 1000
 TAG_PARENT = "mlflow.parentRunId"
 
 ROLE_PARENT = "parent"

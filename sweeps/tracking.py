@@ -496,6 +496,8 @@ class CellRun:
             run = cls(client, existing.info.run_id)
             client.update_run(run.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             set_tags(client, run.run_id, tags)
+            if schema.TAG_ERROR in existing.data.tags:   # an earlier attempt's: this one has not failed
+                client.delete_tag(run.run_id, schema.TAG_ERROR)
             log.info("continuing MLflow run %s of cell %s", run.run_id, cell.run_name)
             return run
         all_tags = {schema.TAG_PARENT: parent_run_id, schema.TAG_ROLE: schema.ROLE_CELL,
@@ -573,6 +575,22 @@ class CellRun:
             if attention is not None:
                 save_record(attention, Path(tmp) / schema.MODEL_ATTENTION_FILE)
             self.client.log_artifacts(self.run_id, tmp, artifact_dir)
+
+
+def record_unopened_failure(client: MlflowClient, experiment_id: str, parent_run_id: str, cell: CellIdentity,
+                            trial_id: str, params: Mapping[str, Any], error: str | None) -> str:
+    """Driver side: the run of a trial that failed before it opened one (its node cannot reach the store or
+    --storage, its data are not there), tagged as `CellRun.open` tags a cell's and failed at once, so that
+    status, tables and the MLflow UI count it and say why. A retry of the trial continues this run (it
+    finds it by its cell id). Returns the run id."""
+    tags = {schema.TAG_PARENT: parent_run_id, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_SWEEP: cell.sweep,
+            schema.TAG_ARM: cell.arm, schema.TAG_DATA: cell.data, schema.TAG_SEED: str(cell.seed),
+            schema.TAG_CELL_ID: cell.cell_id, schema.TAG_TRIAL_ID: trial_id,
+            schema.TAG_STATUS: schema.STATUS_RUNNING}
+    run = CellRun(client, client.create_run(experiment_id, run_name=cell.run_name, tags=tags).info.run_id)
+    run.log_params(params)
+    mark_cell(client, run.run_id, schema.STATUS_FAILED, error=error)
+    return run.run_id
 
 
 def _latest_child(client: MlflowClient, experiment_id: str, parent_run_id: str, tag: str, value: str):
@@ -689,11 +707,14 @@ class EpochLog:
             self._warned = True
 
 
-def mark_cell(client: MlflowClient, run_id: str, status: str, pruned_step: int | None = None) -> None:
-    """Driver side: pruned (FINISHED, tagged) or failed (FAILED)."""
+def mark_cell(client: MlflowClient, run_id: str, status: str, pruned_step: int | None = None,
+              error: str | None = None) -> None:
+    """Driver side: pruned (FINISHED, tagged) or failed (FAILED; `error`: what its trial raised)."""
     tags = {schema.TAG_STATUS: status}
     if pruned_step is not None:
         tags[schema.TAG_PRUNED_STEP] = str(pruned_step)
+    if error:
+        tags[schema.TAG_ERROR] = error[:schema.ERROR_TAG_CHARS]
     set_tags(client, run_id, tags)
     terminal = RunStatus.FAILED if status == schema.STATUS_FAILED else RunStatus.FINISHED
     client.set_terminated(run_id, RunStatus.to_string(terminal))

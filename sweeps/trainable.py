@@ -92,6 +92,20 @@ def trial_config(config: Mapping[str, Any]):
     return from_flat(flat)
 
 
+def cell_identity(config: Mapping[str, Any], trial_id: str):
+    """(TrialConfig, CellIdentity) of a Tune trial: its table cell's, or for a search trial one of its own,
+    with its Tune trial id (kept by Tuner.restore): a sampler may draw one config twice, and the two trials
+    must not share a run, nor count as one in the search's progress. The driver names the run of a trial
+    that failed before opening it the same way (sweeps.runner.unopened_run)."""
+    context, cell = config["context"], config["cell"]
+    trial = trial_config(config)
+    if context["kind"] == "search":
+        cell = {**cell, "cell_id": f"{config_hash(trial)}-{trial_id}", "arm": f"trial {trial_id}",
+                "run_name": f"{context['sweep']}/trial-{trial_id}"}
+    return trial, CellIdentity(sweep=context["sweep"], arm=cell["arm"], data=cell["data"], seed=trial.seed,
+                               cell_id=cell["cell_id"], run_name=cell["run_name"])
+
+
 def _node_id() -> str:
     try:
         import ray
@@ -241,15 +255,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
     from transfer_core.engine import History, fit, save_state, selected_model_state   # torch: in the trial only
 
     context, cell = config["context"], config["cell"]
-    trial = trial_config(config)
     trial_id = tune.get_context().get_trial_id() or "local"
-    if context["kind"] == "search":
-        # its Tune trial id too (kept by Tuner.restore): a sampler may draw one config twice, and the two
-        # trials must not share a run, nor count as one in the search's progress
-        cell = {**cell, "cell_id": f"{config_hash(trial)}-{trial_id}", "arm": f"trial {trial_id}",
-                "run_name": f"{context['sweep']}/trial-{trial_id}"}
-    identity = CellIdentity(sweep=context["sweep"], arm=cell["arm"], data=cell["data"], seed=trial.seed,
-                            cell_id=cell["cell_id"], run_name=cell["run_name"])
+    trial, identity = cell_identity(config, trial_id)
     splits = datasets[cell["data_key"]]
     uri, wait_s = tracking_uri or context["tracking_uri"], wait_s_from_env()
     database = sqlite_path(uri)

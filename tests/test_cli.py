@@ -525,6 +525,39 @@ def test_status_shows_the_latest_invocation_and_names_the_earlier_ones_with_thei
             "--set optim.epochs=2") in result.output
 
 
+def test_status_names_the_failed_cells_and_the_error_each_ended_in(here, store):
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
+    tracking.finish_parent(client, parent, schema.STATUS_FAILED)
+    errors = {"MAD": "CheckpointError: IR-50 checkpoint '/x.pth' could not be read: " + "y" * 300,
+              "No dropping": None, "A": "StorageError: not on this node", "B": "E: b", "C": "E: c"}
+    for arm, error in errors.items():
+        run = client.create_run(experiment, run_name=f"tiny_cli/{arm}/seed0", tags={
+            schema.TAG_PARENT: parent, schema.TAG_CELL_ID: arm, schema.TAG_STATUS: schema.STATUS_FAILED,
+            **({schema.TAG_ERROR: error} if error else {})})
+        client.set_terminated(run.info.run_id, "FAILED")
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1] == "  0 completed, 0 interrupted, 0 pruned, 5 failed"
+    assert lines[2:] == [
+        "  failed: tiny_cli/A/seed0: StorageError: not on this node",
+        "  failed: tiny_cli/B/seed0: E: b",
+        "  failed: tiny_cli/C/seed0: E: c",
+        "  and 2 more failed (tag sweeps.error of their MLflow runs)"]
+    for arm in "ABC":
+        client.delete_run(client.search_runs([experiment], f"tags.`{schema.TAG_CELL_ID}` = '{arm}'")[0].info.run_id)
+    lines = invoke("status", "tiny_cli", "--tracking-uri", store).output.splitlines()
+    assert lines[2] == f"  failed: tiny_cli/MAD/seed0: {errors['MAD'][:197]}..."
+    assert lines[3] == ("  failed: tiny_cli/No dropping/seed0: no error recorded (see the trial's error.txt in "
+                        "Tune's storage)")
+
+
 def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, store):
     # `sweeps run` makes the experiment before it checks the cluster's resources: status printed nothing
     from mlflow.tracking import MlflowClient

@@ -249,6 +249,63 @@ def test_a_cell_resumed_on_changed_data_keeps_the_fingerprint_its_earlier_epochs
     assert run.data.tags.get(schema.TAG_DATA_FINGERPRINT_EARLIER) == (splits.fingerprint if resumed else None)
 
 
+def _errored(config: dict, error: str, trial_id: str = "trial0") -> SimpleNamespace:
+    """A Tune trial that ended in `error` before its first report, as the driver's callback sees it."""
+    return SimpleNamespace(trial_id=trial_id, status="ERROR", last_result={}, config=config,
+                           get_error=lambda: "Failure # 1 (occurred at 2026-12-06_09-27-44)\nTraceback (most "
+                                             "recent call last):\n  File \"/x/trainable.py\", line 9, in train_cell\n"
+                                             f"    check_storage_here(context['storage'])\n{error}\n")
+
+
+def test_a_trial_that_failed_before_opening_its_run_gets_one_from_the_driver_which_its_retry_continues(
+        cell_trial, monkeypatch):
+    # a node that does not see --storage (or the store) fails before CellRun.open: sweeps status counted
+    # nothing, and the MLflow UI showed neither the cell nor why
+    def not_here(option):
+        raise trainable.StorageError(f"the sweep's --storage {option} is not on this node")
+
+    monkeypatch.setattr(trainable, "check_storage_here", not_here)
+    with pytest.raises(trainable.StorageError):
+        cell_trial()
+    assert _children(cell_trial.uri) == {}, "no run opened"
+    callback = runner.SweepCallback(cell_trial.uri, total=1, metric="sel_test_acc", mode="max")
+    error = "StorageError: the sweep's --storage /x is not on this node"
+    callback.on_trial_error(1, [], _errored(cell_trial.config, f"sweeps.trainable.{error}"))
+    run = _only_run(cell_trial.uri)
+    cell = cell_trial.config["cell"]
+    assert run.info.run_name == cell["run_name"] and run.info.status == "FAILED"
+    assert {k: run.data.tags.get(k) for k in (schema.TAG_STATUS, schema.TAG_CELL_ID, schema.TAG_ARM,
+                                              schema.TAG_TRIAL_ID, schema.TAG_ERROR)} == {
+        schema.TAG_STATUS: "failed", schema.TAG_CELL_ID: cell["cell_id"], schema.TAG_ARM: cell["arm"],
+        schema.TAG_TRIAL_ID: "trial0", schema.TAG_ERROR: error}
+    assert run.data.params["optim.epochs"] == "4" and run.data.metrics == {}
+    parent = cell_trial.config["context"]["parent_run_id"]
+    assert tracking.cell_statuses(MlflowClient(cell_trial.uri), run.info.experiment_id, parent) == {
+        cell["cell_id"]: "failed"}, "sweeps status counts it"
+    # the mark made again (a kept file replayed after a driver died mid-way) makes no second run
+    assert runner.make_mark(MlflowClient(cell_trial.uri), runner.trial_reference(_errored(cell_trial.config, error)),
+                            "failed", 0, runner.failure_details(_errored(cell_trial.config, error))) == "failed"
+    assert _only_run(cell_trial.uri).info.run_id == run.info.run_id
+    # Tune retries the trial on a node that sees the storage: it continues that run, and the error is gone
+    monkeypatch.setattr(trainable, "check_storage_here", lambda option: None)
+    cell_trial()
+    again = _only_run(cell_trial.uri)
+    assert again.info.run_id == run.info.run_id and again.data.tags[schema.TAG_STATUS] == "completed"
+    assert schema.TAG_ERROR not in again.data.tags
+
+
+def test_a_failed_trials_run_is_tagged_with_the_exception_it_ended_in(cell_trial):
+    first = cell_trial(die_after_epoch=2)
+    assert first.reports, "it opened its run and reported"
+    callback = runner.SweepCallback(cell_trial.uri, total=1, metric="sel_test_acc", mode="max")
+    trial = _errored(cell_trial.config, "torch.OutOfMemoryError: CUDA out of memory.\nTried to allocate 2 GiB")
+    trial.last_result = {"mlflow_run_id": _only_run(cell_trial.uri).info.run_id}
+    callback.on_trial_error(1, [], trial)
+    run = _only_run(cell_trial.uri)
+    assert run.data.tags[schema.TAG_STATUS] == "failed"
+    assert run.data.tags[schema.TAG_ERROR] == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB"
+
+
 def _only_run(uri: str):
     runs = list(_children(uri).values())
     assert len(runs) == 1, f"one MLflow run per cell, got {len(runs)}"

@@ -210,7 +210,7 @@ class _Store:
         return SimpleNamespace(data=SimpleNamespace(tags={schema.TAG_STATUS: "completed"} if run_id in self.completed
                                                     else {}))
 
-    def mark(self, client, run_id, status, pruned_step=None):
+    def mark(self, client, run_id, status, pruned_step=None, error=None):
         self.marks.append((run_id, status, pruned_step))
 
     def find_trial_run(self, client, experiment_id, parent_run_id, trial_id):

@@ -262,6 +262,8 @@ def test_a_cell_whose_trial_fails_before_its_first_epoch_is_marked_failed(ray_lo
     _, children = _children(tracking_uri, outcome)
     failed, = [r for r in children if r.data.tags[schema.TAG_ARM] == "Broken"]
     assert (failed.data.tags[schema.TAG_STATUS], failed.info.status) == ("failed", "FAILED")
+    assert failed.data.tags[schema.TAG_ERROR].startswith(   # why, in the MLflow UI
+        f"CheckpointError: IR-50 checkpoint '{broken}' could not be read: ")
     # run again: Tune's restore retries the failed trial (--max-failures 0: once); no new experiment trains
     # the cell a second time after it failed again there
     errors, on_trial_error = [], runner.SweepCallback.on_trial_error
