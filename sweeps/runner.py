@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -34,7 +33,7 @@ from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expan
 from search_spaces.data_option import check_data_layouts
 from sweeps import schema, tracking
 from sweeps.envvars import temporarily_set
-from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
+from transfer_core.config import PLACEMENT_KEYS, TrialConfig, decode_key, to_flat
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sweeps.progress")
@@ -432,10 +431,10 @@ def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: f
 
 
 def data_key(config: TrialConfig) -> str:
-    """Cells that read the same decoded data share one object-store entry."""
-    flat = {k: v for k, v in to_flat(config.data).items() if f"data.{k}" not in PLACEMENT_KEYS}
-    payload = json.dumps({**flat, "image_size": config.model.image_size}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    """Cells that read the same decoded data share one decoding and one object-store entry: those alike in
+    `transfer_core.config.DECODE_KEYS` (arms that differ in data.augment or data.sampler included; they
+    decoded one copy each before, ~11 GB apiece for AffectNet at 112 px)."""
+    return decode_key(config)
 
 
 def decode_data(configs: list[TrialConfig]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from ray import tune
 from sweeps import schema
 from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
                              find_trial_run, set_tags, sqlite_path, wait_for_tracking, wait_s_from_env)
-from transfer_core.config import config_hash, from_flat, to_flat
+from transfer_core.config import config_hash, decode_key, from_flat, to_flat
 from transfer_core.metrics import confusion_report
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
     context, cell = config["context"], config["cell"]
     trial_id = tune.get_context().get_trial_id() or "local"
     trial, identity = cell_identity(config, trial_id)
-    splits = datasets[cell["data_key"]]
+    splits = datasets.get(cell["data_key"])
+    if splits is None:   # restored from Tune state an earlier version wrote, whose keys were computed otherwise
+        splits = datasets[decode_key(trial)]
     uri, wait_s = tracking_uri or context["tracking_uri"], wait_s_from_env()
     database = sqlite_path(uri)
     if database is not None and not database.exists():

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from transfer_core.config import (ADDED_KEYS, ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig,
-                                  config_hash, config_keys, from_flat, parse_value, to_flat)
+from transfer_core.config import (ADDED_KEYS, DECODE_KEYS, ConfigError, DataConfig, ModelConfig, OptimConfig,
+                                  TrialConfig, config_hash, config_keys, decode_key, from_flat, parse_value, to_flat)
 
 
 def test_config_flat_round_trip_is_identity():
@@ -70,6 +70,21 @@ def test_config_hash_ignores_placement_keys_only():
     changed = dataclasses.replace(base, seed=1)
     assert config_hash(moved) == config_hash(base)
     assert config_hash(changed) != config_hash(base)
+
+
+def test_decode_key_changes_with_each_key_that_decides_the_decoded_data_and_with_nothing_else():
+    # arms that differ in how they train on the data (augmentation, sampler, ...) share one decoding
+    base = from_flat({"data.dataset": "imagefolder", "data.root": "/faces"})
+    trains_otherwise = from_flat({**to_flat(base), "data.augment": "none", "data.sampler": "balanced",
+                                  "data.normalize": "half", "data.epoch_samples": 100, "data.num_workers": 3,
+                                  "data.cache_dir": "/elsewhere", "model.num_lanets": 4, "optim.lr": 0.1, "seed": 9})
+    assert decode_key(trains_otherwise) == decode_key(base)
+    decoded_otherwise = {"data.dataset": "rafdb", "data.root": "/other", "data.val_fraction": 0.2,
+                         "data.split_seed": 1, "data.ferplus_rule": "argmax", "data.affectnet_classes": 8,
+                         "data.synthetic_per_class": 50, "data.synthetic_seed": 1, "model.image_size": 56}
+    assert set(decoded_otherwise) == set(DECODE_KEYS)
+    for key, value in decoded_otherwise.items():
+        assert decode_key(from_flat({**to_flat(base), key: value})) != decode_key(base), key
 
 
 def test_a_key_added_later_keeps_earlier_cells_hashes_at_the_value_that_computes_as_before():

@@ -249,6 +249,13 @@ def test_a_cell_resumed_on_changed_data_keeps_the_fingerprint_its_earlier_epochs
     assert run.data.tags.get(schema.TAG_DATA_FINGERPRINT_EARLIER) == (splits.fingerprint if resumed else None)
 
 
+def test_a_trial_restored_with_a_data_key_an_earlier_version_computed_finds_its_data(cell_trial):
+    # Tune's saved state keeps each trial's config; the driver's decoded data are keyed as this version keys them
+    cell_trial.config["cell"]["data_key"] = "0123456789ab"
+    cell_trial()
+    assert _only_run(cell_trial.uri).data.tags[schema.TAG_STATUS] == "completed"
+
+
 def _errored(config: dict, error: str, trial_id: str = "trial0") -> SimpleNamespace:
     """A Tune trial that ended in `error` before its first report, as the driver's callback sees it."""
     return SimpleNamespace(trial_id=trial_id, status="ERROR", last_result={}, config=config,

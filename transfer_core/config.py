@@ -331,6 +331,14 @@ def config_hash(config: TrialConfig, length: int = 12) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:length]
 
 
+def decode_key(config: TrialConfig, length: int = 12) -> str:
+    """A short hash of what decides the decoded data a config reads (DECODE_KEYS): configs that differ only
+    in how they train on it (augmentation, sampler, normalisation, model, optimiser) share one decoding."""
+    flat = to_flat(config)
+    payload = json.dumps({k: flat[k] for k in DECODE_KEYS}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:length]
+
+
 def parse_value(text: str) -> Any:
     """A string from the command line or MLflow params back to a Python value (JSON, else the string)."""
     lowered = text.strip()
