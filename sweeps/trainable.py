@@ -257,6 +257,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
     context, cell = config["context"], config["cell"]
     trial_id = tune.get_context().get_trial_id() or "local"
     trial, identity = cell_identity(config, trial_id)
+    cell = {**cell, "cell_id": identity.cell_id}   # a search trial's own, which its checkpoints are labelled with
     splits = datasets.get(cell["data_key"])
     if splits is None:   # restored from Tune state an earlier version wrote, whose keys were computed otherwise
         splits = datasets[decode_key(trial)]
