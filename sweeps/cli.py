@@ -357,12 +357,16 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         status = tracking.parent_status(tags)
         cells = {r.data.tags.get(schema.TAG_CELL_ID, ""): r   # the latest run of each cell, as cell_statuses
                  for r in tracking.child_runs(client, experiment.experiment_id, parent.info.run_id)}
+        plan_total, plan_cells = _planned_cells(client, parent.info.run_id)
+        outside = 0
+        if plan_cells is not None:   # a table continued with fewer --seeds keeps the other seeds' runs
+            outside = sum(cell_id not in plan_cells for cell_id in cells)
+            cells = {cell_id: r for cell_id, r in cells.items() if cell_id in plan_cells}
         statuses = [schema.seen_under(r.data.tags.get(schema.TAG_STATUS, ""), status) for r in cells.values()]
         failed = [r for r in cells.values() if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_FAILED]
         unfinished = schema.seen_under(schema.STATUS_RUNNING, status)   # or interrupted
         counts = {s: statuses.count(s) for s in
                   (schema.STATUS_COMPLETED, unfinished, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
-        plan_total = _planned_cells(client, parent.info.run_id)
         if status != tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING):
             status += (" (stopped without notice: its driver process on this host is gone)"
                        if tracking.driver_is_here(tags) else
@@ -371,7 +375,9 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         click.echo(f"{experiment.name}: {status} (profile {tags.get(schema.TAG_PROFILE, '?')}, "
                    f"data {tracking.data_names(tags)}, run {parent.info.run_id})")
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
-                   + (f" of {plan_total} planned" if plan_total else ""))
+                   + (f" of {plan_total} planned" if plan_total else "")
+                   + (f" ({outside} run{'s' if outside > 1 else ''} of cells its latest run left out, as seeds "
+                      "dropped with fewer --seeds, not counted)" if outside else ""))
         for run in sorted(failed, key=lambda r: r.info.run_name or "")[:FAILED_SHOWN]:   # why, without the UI
             error = run.data.tags.get(schema.TAG_ERROR) or "no error recorded (see the trial's error.txt in Tune's storage)"
             click.echo(f"  failed: {run.info.run_name}: "
@@ -617,14 +623,18 @@ def _figure_folder(out: Path) -> Path:
     return out
 
 
-def _planned_cells(client, run_id: str) -> int | None:
+def _planned_cells(client, run_id: str) -> tuple[int | None, set[str] | None]:
+    """(how many cells, or a search's trials, the invocation's latest run planned; a table's cell ids), each
+    None where unknown."""
     from sweeps import schema, tracking
 
     plan = tracking.read_json_artifact(client, run_id, schema.ARTIFACT_PLAN)
     if not isinstance(plan, dict):   # an invocation that died before writing its plan
-        return None
+        return None, None
+    cells = [c.get("cell_id") for c in plan.get("cells", []) if isinstance(c, dict)]
     # a table's cells; a search's planned trials (its plan has no cells)
-    return len(plan.get("cells", [])) or (plan.get("search") or {}).get("num_samples") or None
+    total = len(cells) or (plan.get("search") or {}).get("num_samples") or None
+    return total, (set(cells) if cells and all(cells) else None)
 
 
 def main() -> None:

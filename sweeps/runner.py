@@ -620,6 +620,7 @@ class SweepCallback(tune.Callback):
         self._marks_tried = 0.0
         self._marks_warned = False
         self._counted_runs: frozenset[str] = frozenset()   # completed before this run of the invocation
+        self.cells_planned: frozenset[str] | None = None   # set for a restored experiment (restore_tuner)
 
     def continue_after(self, standing: "Standing") -> None:
         """Count from what earlier runs of the invocation left in MLflow, so that a continued sweep's
@@ -641,7 +642,15 @@ class SweepCallback(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._warm_up_in_the_tail(trials)
 
+    def _planned(self, trial) -> bool:
+        """Whether this run plans the trial's cell (a restored experiment may hold others: `restore_tuner`)."""
+        planned = getattr(self, "cells_planned", None)   # getattr: a callback pickled by an older version
+        cell = (getattr(trial, "config", None) or {}).get("cell")
+        return planned is None or not isinstance(cell, dict) or cell.get("cell_id") in planned
+
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if not self._planned(trial):
+            return
         value = result.get(self.metric)
         if isinstance(value, (int, float)) and not math.isnan(value):
             if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
@@ -653,6 +662,8 @@ class SweepCallback(tune.Callback):
         self._settle_marks()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        if not self._planned(trial):   # ended untrained by train_cell
+            return
         result = trial.last_result or {}
         run_id = result.get("mlflow_run_id")
         # a run completed before the driver stopped may come back from Tune's state: counted already
@@ -668,6 +679,8 @@ class SweepCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         # a trial that failed before its first epoch's report never told its run id: found by its trial id,
         # or made by the mark (`details`) where the trial failed before opening one
+        if not self._planned(trial):
+            return
         run_id = (trial.last_result or {}).get("mlflow_run_id") or trial_reference(trial)
         self.counts["failed"] += 1
         if run_id:
@@ -745,7 +758,7 @@ class SweepCallback(tune.Callback):
         if not force and now - self._last_log < 5:
             return
         self._last_log = now
-        running = sum(1 for t in trials if t is not ended and _status_of(t) == "RUNNING")
+        running = sum(1 for t in trials if t is not ended and _status_of(t) == "RUNNING" and self._planned(t))
         progress_log.info(
             "%d/%d done, %d running, %d pruned, %d failed, %.0f s, best %s = %s",
             self.counts["done"], self.total, running, self.counts["pruned"], self.counts["failed"],
@@ -1193,14 +1206,16 @@ def _hand_stop_to_tune(before_fit, frame=None) -> bool:
 
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
-                  tracking_uri: str | None = None) -> tune.Tuner:
+                  tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
     (`_without_tensorboard_logger`) its trials would write no result.json or progress.csv from here on;
     one begun while the user had turned them off would write them despite a change of mind. `standing`:
     where the invocation stands, for the restored SweepCallback's counts; `tracking_uri`: the store as this
-    run reaches it, for the restored SweepCallback's marks (it kept the URI of the run that began it)."""
+    run reaches it, for the restored SweepCallback's marks (it kept the URI of the run that began it);
+    `cells_planned`: a table's cells this run plans, which alone its progress counts (the experiment may
+    hold trials of seeds a continuation with fewer --seeds leaves out: `train_cell` skips them)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -1215,6 +1230,7 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                 callback.continue_after(standing)
             if tracking_uri is not None:
                 callback.tracking_uri = tracking_uri
+            callback.cells_planned = cells_planned
     return tuner
 
 
@@ -1306,10 +1322,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
-            if parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:   # cut short at its end
-                # as a continuation that trains records them: the report is drawn over this run's seeds
-                tracking.set_tags(client, parent.info.run_id, {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
-                                                               schema.TAG_OVERRIDES: _overrides_tag(prepared)})
+            drawn_with = {schema.TAG_SEEDS: json.dumps(list(plan.seeds)), schema.TAG_OVERRIDES: _overrides_tag(prepared)}
+            # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
+            # that trains records them, the report is drawn (again) over this run's seeds
+            if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED
+                    or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
+                tracking.set_tags(client, parent.info.run_id, drawn_with)
                 _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
             counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
@@ -1374,8 +1392,10 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         from sweeps.trainable import train_cell
 
         resources = {"cpu": prepared.cpus_per_trial, "gpu": prepared.gpus_per_trial}
+        planned = frozenset(c.cell_id for c in plan.cells) if spec.kind == "table" else None
         trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets,
-                                                             tracking_uri=prepared.tracking_uri), resources)
+                                                             tracking_uri=prepared.tracking_uri,
+                                                             cells_planned=planned), resources)
         # storage + invocation: where a trial looks for its cell's checkpoint when Tune hands it none
         # (sweeps.trainable.salvaged_state)
         context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
@@ -1406,7 +1426,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             newest_checkpoints_where_tune_looks(Path(tune_path))
             tuner = restore_tuner(tune_path, trainable,
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total),
-                                  prepared.tracking_uri)
+                                  prepared.tracking_uri, planned)
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = _was_interrupted(grid), grid.num_errors

@@ -129,7 +129,7 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     left_out = table.provenance.seeds_left_out
     if left_out:
         parts.append(f"Runs of seed{'s' if len(left_out) > 1 else ''} {', '.join(map(str, left_out))} recorded "
-                     f"under this invocation are left out: it was last continued with fewer seeds.")
+                     f"under this invocation are left out: it was last run with fewer seeds.")
     complete_only = (" among its cells with every seed done, where there are any" if any(
         c.state != "complete" and c.n for c in table.cells.values()) else "")
     rule = ("This is the honest number: the test set is used once."

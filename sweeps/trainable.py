@@ -32,12 +32,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from ray import tune
 
@@ -247,14 +248,22 @@ def check_storage_here(storage_option: str) -> None:
                            "give it as --storage")
 
 
-def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | None = None) -> None:
+def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | None = None,
+               cells_planned: Collection[str] | None = None) -> None:
     """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}.
     tracking_uri: the store as this run of the sweep reaches it (`tune.with_parameters`, given afresh to a
     restored experiment), over the context's, which a restored trial keeps from the run that began it (the
-    server moved, a path spelt another way); the context's where not given."""
+    server moved, a path spelt another way); the context's where not given. cells_planned: a table's cell
+    ids this run plans (given afresh too); a restored trial of another cell (a seed the run leaves out,
+    `--seeds` fewer than before) ends at once, untrained, and its run stays as it was."""
+    context, cell = config["context"], config["cell"]
+    if cells_planned is not None and context["kind"] == "table" and cell["cell_id"] not in cells_planned:
+        log.info("cell %s is not in this run's plan (fewer --seeds than before): not trained", cell["run_name"])
+        # Tune requires its metric in a trial's results: none has a value (the driver's callback ignores it)
+        tune.report({**dict.fromkeys(schema.SUMMARY_METRICS, math.nan), schema.FINAL_STEP_KEY: 0})
+        return
     from transfer_core.engine import History, fit, save_state, selected_model_state   # torch: in the trial only
 
-    context, cell = config["context"], config["cell"]
     trial_id = tune.get_context().get_trial_id() or "local"
     trial, identity = cell_identity(config, trial_id)
     cell = {**cell, "cell_id": identity.cell_id}   # a search trial's own, which its checkpoints are labelled with

@@ -609,8 +609,9 @@ def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(her
     assert f"tiny_cli: {shown} (profile" in result.output and f"  {line}\n" in result.output, result.output
 
 
-@pytest.mark.parametrize("plan, planned", [({"cells": [{"cell_id": "a"}, {"cell_id": "b"}]}, 2),
-                                            ({"cells": [], "search": {"num_samples": 16}}, 16), ({"cells": []}, None)])
+@pytest.mark.parametrize("plan, planned", [({"cells": [{"cell_id": "a"}, {"cell_id": "b"}]}, (2, {"a", "b"})),
+                                            ({"cells": [], "search": {"num_samples": 16}}, (16, None)),
+                                            ({"cells": []}, (None, None))])
 def test_status_counts_a_searchs_trials_against_its_planned_number_as_a_tables_cells(tmp_path, plan, planned):
     # a search's plan has no cells: its status said "3 completed, 2 running, ..." of an unknown number of trials
     from sweeps.cli import _planned_cells
@@ -621,6 +622,26 @@ def test_status_counts_a_searchs_trials_against_its_planned_number_as_a_tables_c
             return str(Path(dst) / path)
 
     assert _planned_cells(Client(), "r") == planned
+
+
+def test_status_counts_only_the_cells_its_latest_run_planned_and_says_how_many_it_left_out(here, store):
+    # continued with fewer --seeds: "4 completed of 2 planned"
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
+    tracking.log_json_artifact(client, parent, schema.ARTIFACT_PLAN, {"cells": [{"cell_id": "a0"}, {"cell_id": "b0"}]})
+    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    for cell in ("a0", "b0", "a1", "b1"):
+        client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                            schema.TAG_CELL_ID: cell, schema.TAG_STATUS: "completed"})
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert ("  2 completed, 0 running, 0 pruned, 0 failed of 2 planned (2 runs of cells its latest run left out, "
+            "as seeds dropped with fewer --seeds, not counted)") in result.output
 
 
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):

@@ -206,6 +206,16 @@ def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tra
     # back to one seed: its 2 cells are done; it reports them, not the 4 runs of the invocation
     fewer = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     assert fewer.parent_run_id == first.parent_run_id and fewer.counts["completed"] == 2 == fewer.skipped_cells
+    # and its table is of that seed, as the command that said "completed" asked (it stayed over both)
+    from sweeps.tables import load_sweep_runs
+
+    def table_seeds():
+        runs = load_sweep_runs("tiny", tracking_uri=tracking_uri, parent_run_id=first.parent_run_id)
+        return sorted(set(runs.children["seed"].astype(int)))
+
+    assert table_seeds() == [0]
+    both = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))
+    assert both.counts["completed"] == 4 == both.skipped_cells and table_seeds() == [0, 1]
 
 
 def _parent_status(tracking_uri, name):
@@ -399,6 +409,34 @@ def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
     assert again.status == "interrupted" and again.parent_run_id == first.parent_run_id
     assert first.stop_signal == again.stop_signal == signal.SIGTERM, "a stopped restore is a stop too"
     assert sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-")) == experiments
+
+
+def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_plans(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # the restored Tune experiment trained every cell it held, the seeds left out too ("4/2 done")
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not runner._STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 2})
+    with monkeypatch.context() as m:
+        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        first = run_sweep(prepare(path, options))
+    assert first.status == "interrupted"
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        again = run_sweep(prepare(path, dataclasses.replace(options, seeds=1)))
+    assert "restoring the Tune experiment" in caplog.text
+    assert again.status == "completed" and again.parent_run_id == first.parent_run_id
+    assert again.counts["completed"] == 2, again.counts
+    progress = [r.progress for r in caplog.records if r.name == "sweeps.progress"]
+    assert all(p["done"] <= p["total"] == 2 for p in progress), progress
+    _, children = _children(tracking_uri, again)
+    assert sorted((r.data.tags[schema.TAG_SEED], r.data.tags[schema.TAG_STATUS]) for r in children) == [
+        ("0", "completed"), ("0", "completed")], "no seed-1 cell was trained"
 
 
 def test_arms_that_decode_the_data_differently_each_train_on_their_own(ray_local, tmp_path, tracking_uri,
