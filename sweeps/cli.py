@@ -254,6 +254,8 @@ def run(name: str, **kw) -> None:
 def resume(name: str, **kw) -> None:
     """Continue an interrupted sweep NAME: finished cells are kept, the others resume from checkpoints.
 
+    The invocation is found by the spec, --profile, --data and --set it was run with: give them as then. One
+    that is already completed with these seeds is an error naming the unfinished invocations recorded.
     Exit status as `sweeps run`'s."""
     _execute(name, resume_only=True, **kw)
 

@@ -1272,11 +1272,16 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 f"start another invocation with --fresh"
                 + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
-    if resume_only and parent is None:
+    completed = parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
+    if resume_only and (parent is None or (completed and _finished_as_planned(client, experiment_id, parent, plan))):
+        # a completed one too: `resume` with the options forgotten found an older, finished invocation
         unfinished = [tracking.invocation_options(p)
                       for p in tracking.parents(client, experiment_id, max_results=3, unfinished=True)]
-        raise SweepError(f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
-                         "data and overrides is recorded; start it with `sweeps run`"
+        raise SweepError((f"nothing to resume: invocation {parent.info.run_id[:8]} of {spec.name!r} with this "
+                          "profile, data and overrides is already completed (`sweeps table` shows it)"
+                          if parent is not None else
+                          f"nothing to resume: no earlier invocation of {spec.name!r} with this profile, "
+                          "data and overrides is recorded; start it with `sweeps run`")
                          + (f". Unfinished invocations of {spec.name!r} recorded (resume one with its --profile, "
                             f"its --set and its --data, roots included, and the spec as it was): "
                             f"{'; '.join(unfinished)}" if unfinished else ""))
@@ -1481,6 +1486,18 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir,
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
+
+
+def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:
+    """Whether a run of this plan would find nothing to train nor draw anew under `parent`: its table cells
+    completed (a search's trials ended) and its report drawn over the same seeds."""
+    statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
+    if plan.spec.kind == "table":
+        if not all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
+            return False
+    elif _ended(statuses) < plan.spec.search.num_samples:
+        return False
+    return parent.data.tags.get(schema.TAG_SEEDS) == json.dumps(list(plan.seeds))
 
 
 def _ended(statuses: Mapping[str, str]) -> int:

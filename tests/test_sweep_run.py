@@ -712,6 +712,33 @@ def test_resume_with_other_options_than_an_unfinished_invocation_names_that_one_
         run_sweep(prepared, resume_only=True)
 
 
+def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinished_ones(
+        tmp_path, tracking_uri, spec_file):
+    # `sweeps resume NAME` with the interrupted run's --set forgotten matched an older, completed invocation
+    # and reported "completed in 1 s", exit 0, the interrupted one untouched
+    from sweeps import tracking
+
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    client = MlflowClient(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "tiny", tracking_uri)
+    stopped = tracking.start_parent(client, experiment_id, "tiny", {
+        schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: '{"optim.epochs": 3}'})
+    tracking.finish_parent(client, stopped, schema.STATUS_INTERRUPTED)
+    done = tracking.start_parent(client, experiment_id, "tiny", {
+        tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke"})
+    for cell in prepared.plan.cells:
+        client.create_run(experiment_id, tags={schema.TAG_PARENT: done, schema.TAG_ROLE: schema.ROLE_CELL,
+                                               schema.TAG_CELL_ID: cell.cell_id, schema.TAG_STATUS: "completed"})
+    tracking.finish_parent(client, done, schema.STATUS_COMPLETED)
+    with pytest.raises(SweepError, match=rf"nothing to resume: invocation {done[:8]} of 'tiny' with this profile, "
+                                         rf"data and overrides is already completed .*Unfinished invocations .*"
+                                         rf"run {stopped[:8]} \(interrupted\)"):
+        run_sweep(prepared, resume_only=True)
+    more = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, seeds=2))
+    assert not runner._finished_as_planned(client, experiment_id, client.get_run(done), more.plan), \
+        "resume --seeds 2 has cells to train"
+
+
 def test_a_trial_this_machine_cannot_hold_is_refused_before_ray_starts_and_before_decoding(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # `--profile paper` on a laptop: decoding a cold real data set takes a minute, and starting Ray 5 s
