@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 import string
 from dataclasses import dataclass, field
@@ -123,6 +124,9 @@ class SweepSpec:
     spec_hash: str
     text: str = field(repr=False)
     grid: Mapping[str, tuple] = field(default_factory=FrozenMap)   # the grid the arms came from, if any
+    # of what the YAML says, not how it is written (comments, spacing, key order, quoting): an invocation's
+    # identity, so that a spec file given a comment still continues its invocations
+    content_hash: str = ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -414,7 +418,13 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
     return SweepSpec(name=name, title=title, description=description, caption=caption, kind=kind,
                      profile=profile_name, base=base.values, arms=tuple(arms), seeds=seeds, metric=metric,
                      mode=mode, table=table, search=search, source=doc.source,
-                     spec_hash=hashlib.sha256(text.encode()).hexdigest()[:12], text=text, grid=grid)
+                     spec_hash=hashlib.sha256(text.encode()).hexdigest()[:12], text=text, grid=grid,
+                     content_hash=content_hash(data))
+
+
+def content_hash(data: Any) -> str:
+    """A short hash of a parsed spec document: equal for texts that say the same."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _package_files() -> dict[str, Any]:

@@ -99,11 +99,15 @@ class PreparedSweep:
 
     @property
     def keys_recorded(self) -> tuple[str, ...]:
-        """The invocation key, then the one recorded before (of the --set as given, placement keys included)."""
-        return tuple(dict.fromkeys((self.invocation_key, self._key(self.options.overrides))))
+        """The invocation key, then those recorded before: of the spec's text (a comment or spacing made
+        another invocation), and of the --set as given (placement keys included)."""
+        placed = {k: v for k, v in self.plan.overrides.items() if k not in PLACEMENT_KEYS}
+        return tuple(dict.fromkeys((self.invocation_key, self._key(placed, self.spec.spec_hash),
+                                    self._key(self.options.overrides, self.spec.spec_hash))))
 
-    def _key(self, overrides: Mapping[str, Any]) -> str:
-        return tracking.invocation_key(self.spec.spec_hash, self.profile.name,
+    def _key(self, overrides: Mapping[str, Any], spec_hash: str | None = None) -> str:
+        """Of the spec's content (`SweepSpec.content_hash`; `spec_hash`: of another hash, as recorded before)."""
+        return tracking.invocation_key(spec_hash or self.spec.content_hash or self.spec.spec_hash, self.profile.name,
                                        {d.name: d.root for d in self.data}, overrides)
 
 
@@ -1273,6 +1277,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     completed = parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
+    if latest is None and not prepared.options.fresh:
+        _warn_of_a_changed_spec(client, experiment_id, prepared)
     if resume_only and (parent is None or (completed and _finished_as_planned(client, experiment_id, parent, plan))):
         # a completed one too: `resume` with the options forgotten found an older, finished invocation
         unfinished = [tracking.invocation_options(p)
@@ -1486,6 +1492,33 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir,
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
+
+
+def _warn_of_a_changed_spec(client, experiment_id: str, prepared: PreparedSweep) -> None:
+    """A new invocation whose profile, data sets and --set an earlier one of the sweep has: its spec was
+    edited since (an arm added, a caption reworded), and every cell trains again. Said, with what changed,
+    so that a researcher who meant to continue can put the spec back instead."""
+    import yaml
+
+    for earlier in tracking.parents(client, experiment_id, max_results=20):
+        tags = earlier.data.tags
+        if (tags.get(schema.TAG_PROFILE) != prepared.profile.name
+                or tags.get(schema.TAG_DATA) != ",".join(d.name for d in prepared.data)
+                or tags.get(schema.TAG_OVERRIDES) != _overrides_tag(prepared)):
+            continue
+        text = tracking.read_text_artifact(client, earlier.info.run_id, schema.ARTIFACT_SPEC)
+        try:
+            before = yaml.safe_load(text) if text is not None else None
+        except yaml.YAMLError:
+            before = None
+        now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
+        changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+                   if isinstance(before, dict) and isinstance(now, dict) else [])
+        log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
+                    "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
+                    "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
+                    tracking.parent_status(tags), f" (changed: {', '.join(changed)})" if changed else "")
+        return
 
 
 def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:

@@ -444,6 +444,15 @@ def log_json_artifact(client: MlflowClient, run_id: str, name: str, payload: Any
         client.log_artifact(run_id, str(path), artifact_path)
 
 
+def read_text_artifact(client: MlflowClient, run_id: str, name: str) -> str | None:
+    """A text artifact of a run, or None where it is missing or unreadable."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(client.download_artifacts(run_id, name, tmp)).read_text()
+    except Exception:   # MLflow's errors for a missing artifact differ by store
+        return None
+
+
 def read_json_artifact(client: MlflowClient, run_id: str, name: str) -> Any | None:
     """A JSON artifact of a run (as log_json_artifact wrote it), or None where it is missing or unreadable
     (an invocation that died before writing its plan)."""

@@ -739,6 +739,62 @@ def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinish
         "resume --seeds 2 has cells to train"
 
 
+def _recorded_invocation(tracking_uri, prepared, key: str, spec_text: str, status: str = "completed") -> str:
+    """A parent run as `sweeps run` records one, its cells completed, under invocation key `key`."""
+    from sweeps import tracking
+
+    client = MlflowClient(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "tiny", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "tiny", {
+        tracking.TAG_INVOCATION: key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke",
+        schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: runner._overrides_tag(prepared)})
+    tracking.log_text_artifact(client, parent, schema.ARTIFACT_SPEC, spec_text)
+    for cell in prepared.plan.cells:
+        client.create_run(experiment_id, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                               schema.TAG_CELL_ID: cell.cell_id, schema.TAG_STATUS: "completed"})
+    tracking.finish_parent(client, parent, status)
+    return parent
+
+
+def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under_its_texts_hash(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # any edit of the file, a comment too, started a new invocation that trained every cell again
+    plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    commented = prepare(spec_file("# my notes\n" + TABLE_SPEC.replace("kind: table", "kind:   table  # a table"),
+                                  "tiny"), _options(tmp_path, tracking_uri))
+    assert commented.invocation_key == plain.invocation_key
+    # an invocation an earlier version recorded under the hash of its text is found and continued
+    legacy = plain._key({}, plain.spec.spec_hash)
+    assert legacy in plain.keys_recorded and legacy != plain.invocation_key
+    parent = _recorded_invocation(tracking_uri, plain, legacy, plain.spec.text)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    again = run_sweep(plain)
+    assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+
+
+def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_and_what_changed(
+        tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    first = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    parent = _recorded_invocation(tracking_uri, first, first.invocation_key, first.spec.text, status="interrupted")
+    edited = TABLE_SPEC.replace("caption: A test table.", "caption: A reworded caption.").replace(
+        "  - {label: MAD, set: {model.drop_variant: mad}}",
+        "  - {label: MAD, set: {model.drop_variant: mad}}\n  - {label: Dropout, set: {model.drop_variant: dropout}}")
+
+    class Stop(Exception):
+        pass
+
+    monkeypatch.setattr(runner, "decode_data", lambda configs: (_ for _ in ()).throw(Stop()))
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"), pytest.raises(Stop):
+        run_sweep(prepare(spec_file(edited, "tiny"), _options(tmp_path, tracking_uri)))
+    assert (f"sweep tiny: a new invocation starts, and every cell trains again: the spec differs from the one "
+            f"invocation {parent[:8]} (interrupted) ran with this profile, data and --set (changed: arms, caption)"
+            in caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"), pytest.raises(Stop):
+        run_sweep(prepare(spec_file(edited, "tiny"), _options(tmp_path, tracking_uri, overrides={"optim.epochs": 1})))
+    assert "a new invocation starts" not in caplog.text, "other --set: another invocation, as meant"
+
+
 def test_a_trial_this_machine_cannot_hold_is_refused_before_ray_starts_and_before_decoding(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # `--profile paper` on a laptop: decoding a cold real data set takes a minute, and starting Ray 5 s
