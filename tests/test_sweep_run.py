@@ -763,6 +763,9 @@ def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under
     commented = prepare(spec_file("# my notes\n" + TABLE_SPEC.replace("kind: table", "kind:   table  # a table"),
                                   "tiny"), _options(tmp_path, tracking_uri))
     assert commented.invocation_key == plain.invocation_key
+    more_seeds = prepare(spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny"),
+                         _options(tmp_path, tracking_uri))
+    assert more_seeds.invocation_key == plain.invocation_key, "seeds extend an invocation, as --seeds does"
     # an invocation an earlier version recorded under the hash of its text is found and continued
     legacy = plain._key({}, plain.spec.spec_hash)
     assert legacy in plain.keys_recorded and legacy != plain.invocation_key
