@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
-from transfer_core.config import unknown_key_message
+from transfer_core.config import MAX_SEED, unknown_key_message
 
 __all__ = ["SpecError", "FrozenMap", "thaw", "format_path", "parse_yaml", "read_yaml", "check_keys",
            "expect_mapping", "expect_str", "expect_choice", "expect_int", "expect_number", "expect_name",
@@ -264,6 +264,8 @@ def parse_seeds(doc: _Doc, path: tuple, value: Any) -> tuple[int, ...]:
         raise doc.error(path, f"{value!r} is invalid: expected a non-empty list of integers >= 0, e.g. [0, 1, 2]")
     for i, seed in enumerate(value):
         expect_int(doc, path + (i,), seed, 0)
+        if seed > MAX_SEED:   # torch.manual_seed refused it inside every trial
+            raise doc.error(path + (i,), f"{seed} is invalid: expected an integer from 0 to {MAX_SEED} (2**63 - 1)")
     if len(set(value)) != len(value):
         raise doc.error(path, f"{list(value)} repeats a seed: expected distinct seeds")
     return tuple(value)

@@ -63,6 +63,12 @@ def test_optim_config_milestones_must_increase():
         OptimConfig(milestones=(30, 15))
 
 
+@pytest.mark.parametrize("seed", [-1, 2**63, True])
+def test_trial_config_seed_must_be_one_torch_and_int64_columns_take(seed):
+    with pytest.raises(ConfigError, match=rf"seed={seed!r} is invalid: expected an integer from 0 to {2**63 - 1}"):
+        TrialConfig(seed=seed)
+
+
 def test_config_hash_ignores_placement_keys_only():
     base = TrialConfig()
     moved = dataclasses.replace(base, num_threads=3, compile="reduce-overhead",

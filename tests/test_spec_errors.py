@@ -197,6 +197,10 @@ BAD_SPECS = {
     "seeds_repeated": (
         "name: s\nseeds: [0, 0]\n" + ARMS,
         r"seeds: \[0, 0\] repeats a seed"),
+    "seed_beyond_what_torch_takes": (   # refused by torch.manual_seed inside every trial, after Ray started
+        "name: s\nseeds: [0, 18446744073709551616]\n" + ARMS,
+        r"line 2: seeds\[1\]: 18446744073709551616 is invalid: expected an integer from 0 to "
+        r"9223372036854775807 \(2\*\*63 - 1\)"),
     "unknown_kind": (
         "name: s\nkind: tabel\n" + ARMS,
         r"kind: 'tabel' is invalid\. Did you mean 'table'\? Expected one of: table, search"),

@@ -189,6 +189,10 @@ AMP_MODES = ("auto", "bf16", "off")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
 
 
+# torch.manual_seed takes up to 2**64 - 1, and the tables' CSV and Parquet hold a seed as an int64
+MAX_SEED = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """One training run: model, data, optimisation, seed and where it runs."""
@@ -208,6 +212,8 @@ class TrialConfig:
     compile: str = "off"
 
     def __post_init__(self) -> None:
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED,
+               "seed", self.seed, f"an integer from 0 to {MAX_SEED} (2**63 - 1)")
         _check_choice("device", self.device, DEVICES)
         _check_choice("amp", self.amp, AMP_MODES)
         _check_choice("compile", self.compile, COMPILE_MODES)
