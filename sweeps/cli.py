@@ -472,7 +472,8 @@ def _table_format(fmt: str | None, output: str | None) -> str:
               help="LaTeX: scale the table down to the text width where it is wider (several data sets with Δ "
                    "are wider even than a --wide page); needs \\usepackage{graphicx}.")
 @click.option("--explain", "explain_row", metavar="ROW",
-              help="The reproducibility record of one row instead, as plain text (to -o FILE if given).")
+              help="The reproducibility record of one row instead, as plain text (to -o FILE if given: a .txt "
+                   "or .md file; --format does not apply).")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool, fit: bool, explain_row,
           tracking_uri) -> None:
@@ -481,6 +482,12 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
     from sweeps.table_formats import explain, render
     from sweeps.tables import TableError
 
+    if explain_row is not None:   # a record in plain text: no table format holds it
+        suffix = Path(output).suffix.lower() if output else ""
+        if fmt is not None or suffix in (".tex", ".latex", ".csv", ".parquet", ".html", ".htm"):
+            raise click.UsageError(
+                "--explain writes a plain-text record, not a table: "
+                + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
     fmt = _table_format(fmt, output)
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":

@@ -836,6 +836,17 @@ def test_e2e_table_parquet_has_one_row_per_cell(tiny_run):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    (("-o", "out/x.parquet"), "name the file *.txt, not *.parquet"),
+    (("-o", "x.tex"), "name the file *.txt, not *.tex"),
+    (("--format", "csv"), "drop --format csv")])
+def test_table_explain_refuses_a_format_or_a_file_suffix_it_would_not_write(here, args, message):
+    # it wrote plain text into out/x.parquet and said "wrote out/x.parquet"
+    result = invoke("table", "tiny_cli", "--explain", "MAD", *args)
+    assert result.exit_code == 2 and f"--explain writes a plain-text record, not a table: {message}" in result.output
+    assert not (here / "out").exists()
+
+
 def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
     from mlflow.tracking import MlflowClient
 
