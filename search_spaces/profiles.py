@@ -65,7 +65,7 @@ def _parse_profile(doc: _Doc, name: Any, value: Any) -> Profile:
     expect_mapping(doc, path, value, "{description: ..., overrides: {device: cpu}}")
     check_keys(doc, path, value, PROFILE_KEYS)
     if "description" not in value:
-        raise doc.error(path, "missing key 'description': one line for `sweeps list --profiles`")
+        raise doc.error(path, "missing key 'description': one line for `sweeps list`")
     description = expect_str(doc, path + ("description",), value["description"], one_line=True)
     layer = config_layer(doc, path + ("overrides",), value.get("overrides"))
     cpus = expect_number(doc, path + ("cpus_per_trial",), value.get("cpus_per_trial", 1))

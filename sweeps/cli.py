@@ -150,7 +150,7 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
         return
     click.echo(f"Warning: {given} is named {spec.name!r} like the shipped sweep but differs from it: its runs go to "
                f"the same MLflow experiment, and `sweeps status {spec.name}` and `sweeps table {spec.name}` show "
-               f"whichever ran last (rename it to keep them apart)", err=True)
+               f"whichever was started last (rename it to keep them apart)", err=True)
 
 
 def _command_again(verb: str, name: str, kw: dict) -> str:
@@ -279,7 +279,8 @@ def list_command() -> None:
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
-    """The expanded plan of sweep NAME: its cells, epochs and budget. Runs nothing."""
+    """The expanded plan of sweep NAME: its cells (a search: its space), epochs per cell and the budget in
+    epochs. Runs nothing."""
     from search_spaces import expand, load, load_profile, parse_data_options
     from search_spaces.data_option import DataOptionError, check_data_layouts
     from sweeps.runner import check_pruner
@@ -412,7 +413,10 @@ def _require_store(uri: str) -> None:
 
 def _recorded_name(name: str) -> str:
     """The sweep's name as MLflow records it: NAME, or the `name:` of a spec file given as `sweeps run` took it."""
-    if Path(name).suffix in (".yaml", ".yml") and Path(name).is_file():
+    if Path(name).suffix in (".yaml", ".yml") and not Path(name).is_file():
+        raise click.ClickException(f"no spec file {name} in {Path.cwd()}: give its path as `sweeps run` took it, "
+                                   "or the sweep's name (its spec's name:)")
+    if Path(name).suffix in (".yaml", ".yml"):
         from search_spaces import load
 
         try:

@@ -157,8 +157,11 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
                               markeredgecolor="0.3"))
         labels.append("a run's chosen\nepoch (sel_epoch)")
     fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    fig.suptitle(f"{runs.sweep}: {metric}, mean ± std over completed seeds"
-                 + ("; dashed: a run not finished, its epochs so far" if unfinished else ""), fontsize=10)
+    any_done = (hist["status"] == S.STATUS_COMPLETED).any()
+    title = (f"{runs.sweep}: {metric}, " + ("mean ± std over completed seeds" if any_done else "no seed completed yet")
+             + ("; dashed: a run not finished, its epochs so far" if unfinished else ""))
+    width = 4.2 * len(columns) + 1.8   # wrapped to it (~0.07 in per character at 10 pt): a long one was clipped
+    fig.suptitle(textwrap.fill(title, max(30, int(width / 0.075))), fontsize=10)
     return save_figure(fig, path_stem)
 
 

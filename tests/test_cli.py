@@ -644,6 +644,15 @@ def test_status_counts_only_the_cells_its_latest_run_planned_and_says_how_many_i
             "as seeds dropped with fewer --seeds, not counted)") in result.output
 
 
+def test_table_and_status_of_a_spec_file_not_here_say_so_not_start_it(here, store):
+    # from another folder: "no sweep 'my.yaml' recorded (start it with `sweeps run my.yaml`)", a file not there
+    for command in ("table", "status", "plot"):
+        result = invoke(command, "my.yaml", "--tracking-uri", store)
+        assert result.exit_code == 1
+        assert f"no spec file my.yaml in {here}: give its path as `sweeps run` took it, or the sweep's name" \
+            in result.output, result.output
+
+
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     from mlflow.tracking import MlflowClient
 

@@ -69,7 +69,27 @@ def test_learning_curves_average_completed_seeds_and_draw_an_unfinished_run_dash
     assert list(mean.get_ydata()) == pytest.approx([60.0, 70.0, 80.0]) and mean.get_linestyle() == "-"
     assert list(unfinished.get_ydata()) == pytest.approx([20.0, 30.0]) and unfinished.get_linestyle() == "--"
     assert [t.get_text() for t in figures[0].legends[0].get_texts()] == ["A"]
-    assert "dashed: a run not finished" in figures[0].get_suptitle()
+    assert "dashed: a run not finished" in figures[0].get_suptitle().replace("\n", " ")
+
+
+def test_learning_curves_title_of_one_column_with_unfinished_runs_fits_the_figure_and_says_what_is_drawn(
+        runs, tmp_path, monkeypatch):
+    # it ran off both sides ("…tion: val_acc, mean ± std over completed seeds; dashed: … its epoc…"), and
+    # spoke of completed seeds where none was drawn
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    hist = pd.DataFrame({"run_id": ["r1"] * 2, "arm": ["A"] * 2, "data": ["d"] * 2, "seed": [1, 1],
+                         "step": [1, 2], "value": [0.2, 0.3], "status": ["running"] * 2})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(runs, "val_acc", tmp_path / "c")
+    fig = figures[0]
+    assert fig.get_suptitle().replace("\n", " ") == (f"{runs.sweep}: val_acc, no seed completed yet; dashed: a run "
+                                                     "not finished, its epochs so far")
+    fig.canvas.draw()
+    title = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width, (title, fig.bbox)
 
 
 def test_learning_curves_mark_each_completed_seeds_chosen_epoch_at_its_own_value(runs, tmp_path, monkeypatch):

@@ -72,6 +72,19 @@ def test_a_continued_sweep_counts_from_what_earlier_runs_completed_and_keeps_the
     assert progress_records[-1]["done"] == 13
 
 
+def test_the_progress_line_shows_an_accuracy_in_percent_as_tables_do(caplog):
+    callback = SweepCallback("sqlite:///unused.db", total=2, metric="sel_test_acc", mode="max")
+    callback.best = 0.20761
+    with caplog.at_level(logging.INFO, logger="sweeps.progress"):
+        callback._report([], force=True)
+    assert caplog.records[-1].getMessage().endswith("best sel_test_acc = 20.76 %")
+    loss = SweepCallback("sqlite:///unused.db", total=2, metric="val_loss", mode="min")
+    loss.best = 1.23456
+    with caplog.at_level(logging.INFO, logger="sweeps.progress"):
+        loss._report([], force=True)
+    assert caplog.records[-1].getMessage().endswith("best val_loss = 1.2346")
+
+
 def test_a_failed_trial_is_counted_failed_and_not_running(progress_records):
     trials = [_trial(), _trial()]
     callback = SweepCallback("sqlite:///unused.db", total=2, metric="val_acc", mode="max")
