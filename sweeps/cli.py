@@ -358,8 +358,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         shown += 1
         tags = parent.data.tags
         status = tracking.parent_status(tags)
-        cells = {r.data.tags.get(schema.TAG_CELL_ID, ""): r   # the latest run of each cell, as cell_statuses
-                 for r in tracking.child_runs(client, experiment.experiment_id, parent.info.run_id)}
+        cells = tracking.latest_per_cell(   # as cell_statuses
+            tracking.child_runs(client, experiment.experiment_id, parent.info.run_id))
         plan_total, plan_cells = _planned_cells(client, parent.info.run_id)
         outside = 0
         if plan_cells is not None:   # a table continued with fewer --seeds keeps the other seeds' runs

@@ -728,7 +728,7 @@ class SweepCallback(tune.Callback):
             if wait_s is not None:
                 kept = getattr(self, "marks_file", None)
                 log.warning("could not mark %d ended trial run(s) in MLflow (%s): %s; %s", len(pending), exc,
-                            ", ".join(r for r, _, _ in pending),
+                            ", ".join(mark[0] for mark in pending),
                             f"kept in {kept}, the next `sweeps run` of this sweep makes them" if kept else
                             "they keep the status their trials left (a pruned run shows as running)")
             elif not self._marks_warned:
@@ -878,16 +878,27 @@ def make_mark(client, run_id: str, outcome: str, step: int, details: Mapping | N
     reference = run_id
     try:
         run_id = _run_of(client, run_id)
-        if run_id is None and outcome == "failed" and details.get("cell") \
-                and reference.startswith(TRIAL_REFERENCE):
+        if (run_id is None and outcome == "failed" and isinstance(details.get("cell"), Mapping)
+                and reference.startswith(TRIAL_REFERENCE)):   # the trial opened no run
             experiment_id, parent_run_id, _ = reference[len(TRIAL_REFERENCE):].split("/", 2)
-            made = tracking.record_unopened_failure(client, experiment_id, parent_run_id,
-                                                    tracking.CellIdentity(**details["cell"]),
-                                                    str(details.get("trial_id", "")), details.get("params") or {},
-                                                    details.get("error"))
-            log.info("trial %s failed before it opened an MLflow run: run %s records it", details.get("trial_id"),
-                     made)
-            return schema.STATUS_FAILED
+            # its cell's run an earlier Tune experiment's trial opened (a retry of a cut-short cell): that one,
+            # marked below; a second run of the cell would leave the first running for good
+            earlier = tracking.find_cell_run(client, experiment_id, parent_run_id, str(details["cell"].get("cell_id")))
+            if earlier is not None:
+                run_id = earlier.info.run_id
+            else:
+                try:
+                    identity = tracking.CellIdentity(**details["cell"])
+                except TypeError as exc:   # a kept file another version wrote
+                    log.warning("the failure of trial %s is not recorded: its cell %r does not name a run (%s)",
+                                details.get("trial_id"), details["cell"], exc)
+                    return None
+                made = tracking.record_unopened_failure(client, experiment_id, parent_run_id, identity,
+                                                        str(details.get("trial_id", "")), details.get("params") or {},
+                                                        details.get("error"))
+                log.info("trial %s failed before it opened an MLflow run: run %s records it",
+                         details.get("trial_id"), made)
+                return schema.STATUS_FAILED
         if run_id is None or client.get_run(run_id).data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED:
             return None
         if outcome == "failed":

@@ -425,15 +425,25 @@ def finish_parent(client: MlflowClient, run_id: str, status: str) -> None:
 
 
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
+    """The child runs of one invocation, the latest started first."""
     return client.search_runs([experiment_id],
                               filter_string=f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}'",
-                              max_results=50000)
+                              order_by=["attributes.start_time DESC"], max_results=50000)
+
+
+def latest_per_cell(runs: list) -> dict[str, Any]:
+    """cell_id -> the latest started of `runs` (child_runs' order) of each cell: the one `find_cell_run`
+    finds, which a retry continues (the oldest won before, so a cell with two runs read as the first's)."""
+    latest: dict[str, Any] = {}
+    for run in runs:
+        latest.setdefault(run.data.tags.get(schema.TAG_CELL_ID, ""), run)
+    return latest
 
 
 def cell_statuses(client: MlflowClient, experiment_id: str, parent_run_id: str) -> dict[str, str]:
-    """cell_id -> status of the child runs of one invocation."""
-    return {r.data.tags.get(schema.TAG_CELL_ID, ""): r.data.tags.get(schema.TAG_STATUS, "")
-            for r in child_runs(client, experiment_id, parent_run_id)}
+    """cell_id -> status of the child runs of one invocation (the latest run of each cell)."""
+    return {cell: r.data.tags.get(schema.TAG_STATUS, "")
+            for cell, r in latest_per_cell(child_runs(client, experiment_id, parent_run_id)).items()}
 
 
 def log_json_artifact(client: MlflowClient, run_id: str, name: str, payload: Any,

@@ -301,6 +301,30 @@ def test_a_trial_that_failed_before_opening_its_run_gets_one_from_the_driver_whi
     assert schema.TAG_ERROR not in again.data.tags
 
 
+def test_a_retry_that_fails_before_opening_marks_the_run_its_cell_has_not_a_second_one(cell_trial, monkeypatch):
+    # a cell cut short in an earlier Tune experiment (another trial id): a second run left the first
+    # running for good, and the cell's status read as that first run's
+    cell_trial(die_after_epoch=2)
+    first = _only_run(cell_trial.uri)
+    monkeypatch.setattr(trainable, "check_storage_here", lambda option: (_ for _ in ()).throw(
+        trainable.StorageError("not on this node")))
+    callback = runner.SweepCallback(cell_trial.uri, total=1, metric="sel_test_acc", mode="max")
+    callback.on_trial_error(1, [], _errored(cell_trial.config, "StorageError: not on this node", trial_id="trial9"))
+    run = _only_run(cell_trial.uri)
+    assert run.info.run_id == first.info.run_id and run.data.tags[schema.TAG_STATUS] == "failed"
+    assert run.data.tags[schema.TAG_ERROR] == "StorageError: not on this node"
+
+
+def test_the_status_of_a_cell_with_two_runs_is_its_latest_runs(store):
+    # the one find_cell_run finds and a retry continues; the oldest one's status was read
+    client = MlflowClient(store)
+    experiment = client.create_experiment("two")
+    for status in ("running", "completed"):
+        client.create_run(experiment, tags={schema.TAG_PARENT: "p", schema.TAG_CELL_ID: "c", schema.TAG_STATUS: status})
+        time.sleep(0.01)
+    assert tracking.cell_statuses(client, experiment, "p") == {"c": "completed"}
+
+
 def test_a_failed_trials_run_is_tagged_with_the_exception_it_ended_in(cell_trial):
     first = cell_trial(die_after_epoch=2)
     assert first.reports, "it opened its run and reported"

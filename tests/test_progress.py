@@ -458,6 +458,24 @@ def test_marks_no_attempt_could_make_are_kept_on_disk_and_made_by_the_next_run(m
     assert not kept.exists() and runner.replay_marks(mlflow_store, kept) == 0
 
 
+def test_a_failed_mark_with_its_error_not_made_by_the_end_is_kept_with_a_warning_not_a_crash(
+        mlflow_store, monkeypatch, tmp_path, caplog):
+    # the warning unpacked 3 fields of a mark that now carries its error too: Tune's cleanup raised ValueError
+    kept = tmp_path / "unmarked.json"
+    mlflow_store.down = True
+    monkeypatch.setattr(tracking, "wait_for_tracking", lambda uri, wait_s: (_ for _ in ()).throw(
+        tracking.TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s} s")))
+    trial = SimpleNamespace(trial_id="t0", status="ERROR", last_result={"mlflow_run_id": "run-a"}, config={},
+                            get_error=lambda: 'Traceback (most recent call last):\n  File "x", line 1\n    f()\n'
+                                              'ValueError: boom\n')
+    callback = SweepCallback("http://127.0.0.1:5000", total=1, metric="val_acc", mode="max", marks_file=str(kept))
+    callback.on_trial_error(1, [trial], trial)
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        callback.on_experiment_end([trial])
+    assert f"run-a; kept in {kept}" in caplog.text
+    assert json.loads(kept.read_text()) == [["run-a", "failed", 0, {"error": "ValueError: boom"}]]
+
+
 def test_a_mark_is_on_disk_before_its_attempt_and_gone_once_made(mlflow_store, monkeypatch, tmp_path):
     # a driver killed mid-attempt leaves the mark to the next run; a made mark leaves no file
     kept = tmp_path / "unmarked.json"
