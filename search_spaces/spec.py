@@ -124,9 +124,9 @@ class SweepSpec:
     spec_hash: str
     text: str = field(repr=False)
     grid: Mapping[str, tuple] = field(default_factory=FrozenMap)   # the grid the arms came from, if any
-    # of what the YAML says, not how it is written (comments, spacing, key order, quoting), its seeds left
-    # out (more seeds extend an invocation, as --seeds does): an invocation's identity, so that a spec file
-    # given a comment or another seed still continues its invocation
+    # of what the YAML says, not how it is written (comments, spacing, key order, quoting), a table's seeds
+    # left out (`content_hash`): an invocation's identity, so that a spec file given a comment or another
+    # seed still continues its invocation
     content_hash: str = ""
 
     @property
@@ -420,11 +420,15 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
                      profile=profile_name, base=base.values, arms=tuple(arms), seeds=seeds, metric=metric,
                      mode=mode, table=table, search=search, source=doc.source,
                      spec_hash=hashlib.sha256(text.encode()).hexdigest()[:12], text=text, grid=grid,
-                     content_hash=content_hash({k: v for k, v in data.items() if k != "seeds"}))
+                     content_hash=content_hash(data))
 
 
 def content_hash(data: Any) -> str:
-    """A short hash of a parsed spec document: equal for texts that say the same."""
+    """A short hash of a parsed spec document: equal for texts that say the same. A table's seeds are left
+    out (more seeds extend an invocation, as --seeds does); a search's one seed is kept: it seeds the sampler
+    and every trial, so another one is another search."""
+    if isinstance(data, Mapping) and data.get("kind", "table") == "table":
+        data = {k: v for k, v in data.items() if k != "seeds"}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -792,9 +792,13 @@ class Standing:
         return len(self.completed_runs)
 
 
-def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: str, total: int) -> Standing:
-    """Read from the invocation's child runs in MLflow (what a driver that stopped left there)."""
+def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: str, total: int,
+                cells: frozenset[str] | None = None) -> Standing:
+    """Read from the invocation's child runs in MLflow (what a driver that stopped left there); `cells`: a
+    table's planned cells, whose runs alone count (a continuation with fewer --seeds keeps the others')."""
     runs = tracking.child_runs(client, experiment_id, parent_id)
+    if cells is not None:
+        runs = [r for r in runs if r.data.tags.get(schema.TAG_CELL_ID) in cells]
     completed = frozenset(r.info.run_id for r in runs
                           if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED)
     pruned = sum(r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_PRUNED for r in runs)
@@ -1352,11 +1356,15 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
             drawn_with = {schema.TAG_SEEDS: json.dumps(list(plan.seeds)), schema.TAG_OVERRIDES: _overrides_tag(prepared)}
+            if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
+                tracking.set_tags(client, parent.info.run_id, {tracking.TAG_INVOCATION: prepared.invocation_key})
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
-            # that trains records them, the report is drawn (again) over this run's seeds
+            # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
+            # (again) over this run's seeds
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED
                     or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
                 tracking.set_tags(client, parent.info.run_id, drawn_with)
+                tracking.log_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN, plan.to_dict())
                 _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
             counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
@@ -1454,7 +1462,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             log.info("restoring the Tune experiment %s", tune_path)
             newest_checkpoints_where_tune_looks(Path(tune_path))
             tuner = restore_tuner(tune_path, trainable,
-                                  standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total),
+                                  standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total, planned),
                                   prepared.tracking_uri, planned)
             with _fitting():
                 grid = tuner.fit()
@@ -1476,7 +1484,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                      expected_trials=len(remaining) if spec.kind == "table" else total,
                                      marks_file=str(marks_file))
             if parent is not None:
-                callback.continue_after(standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total))
+                callback.continue_after(standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total,
+                                                    planned))
             tune_config, run_config = _tune_configs(prepared, callback, name)
             if spec.kind == "table":
                 cells = [dataclasses.replace(c, config=dataclasses.replace(
@@ -1513,24 +1522,34 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
 
 
 def _warn_of_a_changed_spec(client, experiment_id: str, prepared: PreparedSweep) -> None:
-    """A new invocation whose profile, data sets and --set an earlier one of the sweep has: its spec was
-    edited since (an arm added, a caption reworded), and every cell trains again. Said, with what changed,
-    so that a researcher who meant to continue can put the spec back instead."""
+    """A new invocation whose profile, data (roots included) and --set an earlier one of the sweep has: its
+    spec was edited since (an arm added, a caption reworded), and every cell trains again. Said, with the
+    spec's keys that changed, so that a researcher who meant to continue can put the spec back instead.
+    An earlier invocation is such when its key is what this run's would be with its spec.yaml instead."""
+    import hashlib
+
     import yaml
 
+    from search_spaces.spec import content_hash
+
+    placed = {k: v for k, v in prepared.plan.overrides.items() if k not in PLACEMENT_KEYS}
+    now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
     for earlier in tracking.parents(client, experiment_id, max_results=20):
         tags = earlier.data.tags
-        if (tags.get(schema.TAG_PROFILE) != prepared.profile.name
-                or tags.get(schema.TAG_DATA) != ",".join(d.name for d in prepared.data)
-                or tags.get(schema.TAG_OVERRIDES) != _overrides_tag(prepared)):
+        if (tags.get(schema.TAG_PROFILE) != prepared.profile.name   # cheap tests first: no download
+                or tags.get(schema.TAG_DATA) != ",".join(d.name for d in prepared.data)):
             continue
         text = tracking.read_text_artifact(client, earlier.info.run_id, schema.ARTIFACT_SPEC)
         try:
             before = yaml.safe_load(text) if text is not None else None
         except yaml.YAMLError:
-            before = None
-        now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
-        changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            continue
+        hashes = {content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]} if text is not None else set()
+        keys = {key for h in hashes for key in (prepared._key(placed, h), prepared._key(prepared.options.overrides, h))}
+        if tags.get(tracking.TAG_INVOCATION) not in keys:
+            continue
+        ignored = {"seeds"} if prepared.spec.kind == "table" else set()
+        changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
                    if isinstance(before, dict) and isinstance(now, dict) else [])
         log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
                     "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
@@ -1548,7 +1567,8 @@ def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool
             return False
     elif _ended(statuses) < plan.spec.search.num_samples:
         return False
-    return parent.data.tags.get(schema.TAG_SEEDS) == json.dumps(list(plan.seeds))
+    return parent.data.tags.get(schema.TAG_SEEDS) == json.dumps(list(plan.seeds)) and \
+        parent.data.tags.get(schema.TAG_OVERRIDES) == json.dumps(dict(plan.overrides), sort_keys=True, default=str)
 
 
 def _ended(statuses: Mapping[str, str]) -> int:

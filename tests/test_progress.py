@@ -85,6 +85,21 @@ def test_the_progress_line_shows_an_accuracy_in_percent_as_tables_do(caplog):
     assert caplog.records[-1].getMessage().endswith("best val_loss = 1.2346")
 
 
+def test_a_continuation_counts_and_ranks_only_the_runs_of_the_cells_it_plans(store):
+    # with fewer --seeds its progress started at "2/2 done" from the seeds left out, their best too
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("standing")
+    for cell, acc in (("a0", 0.5), ("a1", 0.9), ("b1", 0.8)):
+        run = client.create_run(experiment, tags={schema.TAG_PARENT: "p", schema.TAG_CELL_ID: cell,
+                                                  schema.TAG_STATUS: "completed"})
+        client.log_metric(run.info.run_id, "sel_test_acc", acc)
+    standing = runner.standing_of(client, experiment, "p", "sel_test_acc", "max", 2, frozenset({"a0", "b0"}))
+    assert (standing.done, standing.best) == (1, 0.5)
+    assert runner.standing_of(client, experiment, "p", "sel_test_acc", "max", 3).done == 3
+
+
 def test_a_failed_trial_is_counted_failed_and_not_running(progress_records):
     trials = [_trial(), _trial()]
     callback = SweepCallback("sqlite:///unused.db", total=2, metric="val_acc", mode="max")

@@ -213,9 +213,13 @@ def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tra
         runs = load_sweep_runs("tiny", tracking_uri=tracking_uri, parent_run_id=first.parent_run_id)
         return sorted(set(runs.children["seed"].astype(int)))
 
+    from sweeps.cli import _planned_cells
+
     assert table_seeds() == [0]
+    assert _planned_cells(client, first.parent_run_id)[0] == 2, "sweeps status counts what the table shows"
     both = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))
     assert both.counts["completed"] == 4 == both.skipped_cells and table_seeds() == [0, 1]
+    assert _planned_cells(client, first.parent_run_id)[0] == 4
 
 
 def _parent_status(tracking_uri, name):
@@ -725,7 +729,8 @@ def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinish
         schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: '{"optim.epochs": 3}'})
     tracking.finish_parent(client, stopped, schema.STATUS_INTERRUPTED)
     done = tracking.start_parent(client, experiment_id, "tiny", {
-        tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke"})
+        tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke",
+        schema.TAG_OVERRIDES: runner._overrides_tag(prepared)})
     for cell in prepared.plan.cells:
         client.create_run(experiment_id, tags={schema.TAG_PARENT: done, schema.TAG_ROLE: schema.ROLE_CELL,
                                                schema.TAG_CELL_ID: cell.cell_id, schema.TAG_STATUS: "completed"})
@@ -737,6 +742,9 @@ def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinish
     more = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, seeds=2))
     assert not runner._finished_as_planned(client, experiment_id, client.get_run(done), more.plan), \
         "resume --seeds 2 has cells to train"
+    placed = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, overrides={"num_threads": 1}))
+    assert not runner._finished_as_planned(client, experiment_id, client.get_run(done), placed.plan), \
+        "as `run` does, it records the placement --set and draws the report again"
 
 
 def _recorded_invocation(tracking_uri, prepared, key: str, spec_text: str, status: str = "completed") -> str:
@@ -758,11 +766,18 @@ def _recorded_invocation(tracking_uri, prepared, key: str, spec_text: str, statu
 
 def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under_its_texts_hash(
         tmp_path, tracking_uri, spec_file, monkeypatch):
+    from sweeps import tracking
+
     # any edit of the file, a comment too, started a new invocation that trained every cell again
     plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
     commented = prepare(spec_file("# my notes\n" + TABLE_SPEC.replace("kind: table", "kind:   table  # a table"),
                                   "tiny"), _options(tmp_path, tracking_uri))
     assert commented.invocation_key == plain.invocation_key
+    search = prepare(spec_file(SEARCH_SPEC, "tiny_search"), _options(tmp_path, tracking_uri))
+    reseeded = prepare(spec_file(SEARCH_SPEC + "seeds: [1]\n", "tiny_search"),
+                       _options(tmp_path, tracking_uri))
+    assert reseeded.plan.seeds == (1,) and reseeded.invocation_key != search.invocation_key, \
+        "a search's seed seeds its sampler and every trial: another search"
     more_seeds = prepare(spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny"),
                          _options(tmp_path, tracking_uri))
     assert more_seeds.invocation_key == plain.invocation_key, "seeds extend an invocation, as --seeds does"
@@ -773,6 +788,8 @@ def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under
     monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
     again = run_sweep(plain)
     assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+    tags = MlflowClient(tracking_uri).get_run(parent).data.tags
+    assert tags[tracking.TAG_INVOCATION] == plain.invocation_key, "found by the new key from now on"
 
 
 def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_and_what_changed(
