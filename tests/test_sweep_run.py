@@ -431,6 +431,7 @@ def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_
         m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
         first = run_sweep(prepare(path, options))
     assert first.status == "interrupted"
+    caplog.clear()   # the first run's progress (of 4 cells), where an earlier test left INFO on
     with caplog.at_level(logging.INFO, logger="sweeps"):
         again = run_sweep(prepare(path, dataclasses.replace(options, seeds=1)))
     assert "restoring the Tune experiment" in caplog.text
