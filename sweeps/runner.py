@@ -1398,7 +1398,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     parent_tags = _parent_tags(prepared, datasets, first_keys)
     parent_id = (tracking.start_parent(client, experiment_id, spec.name, parent_tags) if parent is None
                  else parent.info.run_id)
-    with _interrupted_if_cut_short(client, parent_id), \
+    with _interrupted_if_cut_short(client, parent_id, prepared.tracking_uri), \
             tracking.heartbeat(prepared.tracking_uri, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
         if parent is None:
             tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
@@ -1504,6 +1504,24 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 interrupted, errors = _was_interrupted(grid), errors + grid.num_errors
                 stop_signal = stop_signal or _stop_received()
 
+        if (interrupted or stop_signal) and not tracking.reachable(prepared.tracking_uri):
+            # stopped while MLflow is away: the user waits, and MLflow's retries held the exit ~8 min
+            log.warning("MLflow tracking server %s is unreachable: invocation %s stopped, but neither its counts "
+                        "nor its status could be recorded (sweeps status calls it interrupted once this driver "
+                        "has exited); `sweeps resume` continues it once the server answers", prepared.tracking_uri,
+                        parent_id)
+            return SweepOutcome(parent_id, experiment_id, schema.STATUS_INTERRUPTED, {}, time.time() - started,
+                                tune_path, skipped_cells=done_before, stop_signal=stop_signal)
+        # ended while MLflow is away: wait for it as a trial would, else say so (no traceback after ~4 min)
+        wait_s = tracking.wait_s_from_env()
+        try:
+            tracking.wait_for_tracking(prepared.tracking_uri, wait_s)
+        except tracking.TrackingError:
+            raise tracking.TrackingError(
+                f"MLflow tracking server {prepared.tracking_uri} has been unreachable for {wait_s:g} s (set "
+                f"{tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: their runs hold what the "
+                f"server took. `sweeps run {prepared.as_typed}` again, with the same options, once it answers: it "
+                "records the end and draws the report (finished cells are not trained again)") from None
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         counts = {s: list(_planned(statuses, plan, spec).values()).count(s) for s in
                   (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
@@ -1585,15 +1603,20 @@ def _planned(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[s
 
 
 @contextlib.contextmanager
-def _interrupted_if_cut_short(client, parent_id: str):
+def _interrupted_if_cut_short(client, parent_id: str, tracking_uri: str | None = None):
     """Whatever stops an invocation outside Tune's `fit` (Ctrl-C while it sets up or draws its report,
     Ray's SIGTERM handler, an error of the driver) leaves its parent run `interrupted`, as a stopped `fit`
-    does, not `running` for good: `sweeps status` then says it stopped and `sweeps resume` continues it."""
+    does, not `running` for good: `sweeps status` then says it stopped and `sweeps resume` continues it.
+    One attempt, and none where the server does not answer: MLflow's retries held the exit ~4 min, and
+    readers call an invocation whose driver is gone interrupted anyway."""
     try:
         yield
     except BaseException:
         try:
-            tracking.finish_parent(client, parent_id, schema.STATUS_INTERRUPTED)
+            if tracking_uri is not None and not tracking.reachable(tracking_uri):
+                raise tracking.TrackingError(f"MLflow tracking server {tracking_uri} is unreachable")
+            with tracking.single_attempt():
+                tracking.finish_parent(client, parent_id, schema.STATUS_INTERRUPTED)
         except Exception as exc:   # MLflow gone as well: the original error is the one to see
             log.warning("could not mark the MLflow parent run %s interrupted: %s", parent_id, exc)
         raise

@@ -415,6 +415,51 @@ def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
     assert sorted(p.name for p in (tmp_path / "ray_results").iterdir() if p.name.startswith("tiny-")) == experiments
 
 
+def test_a_sweep_stopped_while_mlflow_is_away_stops_at_once_and_says_how_to_continue(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # after fit it read the cells' statuses with MLflow's retries (~4 min), raised MlflowException, then
+    # tried to mark the parent with retries again: Ctrl-C took 8 minutes and ended in a traceback, exit 1
+    from sweeps import tracking
+
+    away = []
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def server_gone_then_stopped(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not runner._STOP_SIGNALS:
+            away.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_trial_result", server_gone_then_stopped)
+    monkeypatch.setattr(tracking, "reachable", lambda uri, timeout=2.0: not away)
+    monkeypatch.setattr(runner, "INTERRUPTED_MARK_WAIT_S", 0.2)
+    monkeypatch.setattr(tracking, "finish_parent", lambda *a: pytest.fail("no MLflow call while it is away"))
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 3})
+    before = time.monotonic()
+    outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), options))
+    assert outcome.status == "interrupted" and outcome.stop_signal == signal.SIGTERM, "exit 143, 'Continue with'"
+    assert time.monotonic() - before < 60
+
+
+def test_a_sweep_whose_trials_end_while_mlflow_is_away_says_what_to_do_not_a_traceback(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    from sweeps import tracking
+
+    away = []
+    on_experiment_end = runner.SweepCallback.on_experiment_end
+
+    def server_gone_at_the_end(self, trials, **info):
+        on_experiment_end(self, trials, **info)
+        away.append(True)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_experiment_end", server_gone_at_the_end)
+    monkeypatch.setattr(tracking, "reachable", lambda uri, timeout=2.0: not away)
+    monkeypatch.setenv(tracking.WAIT_ENV, "0.5")
+    with pytest.raises(tracking.TrackingError, match=r"unreachable for 0.5 s .* when the sweep's trials had ended: "
+                                                     r"their runs hold what the server took\. `sweeps run .*tiny"):
+        run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
+
+
 def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_plans(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     # the restored Tune experiment trained every cell it held, the seeds left out too ("4/2 done")
