@@ -33,6 +33,14 @@ def recorded_spec(runs: SweepRuns) -> SweepSpec:
         try:
             path = runs.client.download_artifacts(runs.parent.run_id, schema.ARTIFACT_SPEC, tmp)
         except Exception as exc:  # MLflow raises several types for a missing artifact
+            location = runs.client.get_run(runs.parent.run_id).info.artifact_uri or ""
+            if location.startswith("mlflow-artifacts:") and not str(runs.tracking_uri).startswith("http"):
+                raise TableError(
+                    f"the artifacts of parent run {runs.parent.run_id} ({location}) are served by the MLflow server "
+                    f"that recorded them, and {runs.tracking_uri} is a database, not that server: pass its "
+                    "--tracking-uri http://HOST:PORT, or serve this copy with its artifacts folder "
+                    "(`mlflow server --backend-store-uri ... --artifacts-destination FOLDER`; docs/cluster.md §7)"
+                ) from exc
             raise TableError(f"parent run {runs.parent.run_id} has no {schema.ARTIFACT_SPEC} artifact; "
                              "it was not recorded by `sweeps run`") from exc
         text = Path(path).read_text(encoding="utf-8")

@@ -653,6 +653,24 @@ def test_table_and_status_of_a_spec_file_not_here_say_so_not_start_it(here, stor
             in result.output, result.output
 
 
+def test_table_from_a_copy_of_a_servers_database_says_its_artifacts_need_that_server(here, store):
+    # docs/cluster.md's offline tables: "has no spec.yaml artifact; it was not recorded by `sweeps run`"
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location="mlflow-artifacts:/1")
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
+    client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                        schema.TAG_CELL_ID: "c", schema.TAG_STATUS: "completed", schema.TAG_ARM: "A",
+                                        schema.TAG_DATA: "synthetic", schema.TAG_SEED: "0"})
+    result = invoke("table", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 1
+    assert (f"(mlflow-artifacts:/1/{parent}/artifacts) are served by the MLflow server that recorded them, and "
+            f"{store} is a database, not that server") in result.output, result.output
+
+
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     from mlflow.tracking import MlflowClient
 
