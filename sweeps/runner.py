@@ -92,23 +92,25 @@ class PreparedSweep:
 
     @property
     def invocation_key(self) -> str:
-        """Of the --set as typed values (optim.epochs=3 and =3.0 are one invocation), placement keys (threads,
-        loader workers, cache folder, compile) left out, as from a cell's identity: a sweep continued on another
-        machine, or with compile on or off, is the same invocation."""
-        return self._key({k: v for k, v in self.plan.overrides.items() if k not in PLACEMENT_KEYS})
+        """Of the spec's content (`SweepSpec.content_hash`) and the --set as typed values (optim.epochs=3 and
+        =3.0 are one invocation), placement keys (threads, loader workers, cache folder, compile) left out, as
+        from a cell's identity: a sweep continued on another machine, or with compile on or off, is the same
+        invocation."""
+        return self.keys_of(self.spec.content_hash)[0]
 
     @property
     def keys_recorded(self) -> tuple[str, ...]:
         """The invocation key, then those recorded before: of the spec's text (a comment or spacing made
         another invocation), and of the --set as given (placement keys included)."""
-        placed = {k: v for k, v in self.plan.overrides.items() if k not in PLACEMENT_KEYS}
-        return tuple(dict.fromkeys((self.invocation_key, self._key(placed, self.spec.spec_hash),
-                                    self._key(self.options.overrides, self.spec.spec_hash))))
+        return tuple(dict.fromkeys(self.keys_of(self.spec.content_hash) + self.keys_of(self.spec.spec_hash)))
 
-    def _key(self, overrides: Mapping[str, Any], spec_hash: str | None = None) -> str:
-        """Of the spec's content (`SweepSpec.content_hash`; `spec_hash`: of another hash, as recorded before)."""
-        return tracking.invocation_key(spec_hash or self.spec.content_hash or self.spec.spec_hash, self.profile.name,
-                                       {d.name: d.root for d in self.data}, overrides)
+    def keys_of(self, spec_hash: str) -> tuple[str, str]:
+        """The keys this invocation has or had with a spec of hash `spec_hash`: of the --set as typed values,
+        placement keys left out (today's), and of the --set as given (recorded before)."""
+        placed = {k: v for k, v in self.plan.overrides.items() if k not in PLACEMENT_KEYS}
+        data = {d.name: d.root for d in self.data}
+        return (tracking.invocation_key(spec_hash, self.profile.name, data, placed),
+                tracking.invocation_key(spec_hash, self.profile.name, data, self.options.overrides))
 
 
 @dataclass
@@ -1055,7 +1057,14 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
 
 def _overrides_tag(prepared: PreparedSweep) -> str:
     """The --set of the invocation (part of its identity, so the same on every run of it)."""
-    return json.dumps(dict(prepared.plan.overrides), sort_keys=True, default=str)
+    return _drawn_with(prepared.plan)[schema.TAG_OVERRIDES]
+
+
+def _drawn_with(plan: Plan) -> dict[str, str]:
+    """The parent's tags a run of `plan` records, and its report is drawn by: the seeds (a table's runs of
+    other seeds are left out of it) and every --set."""
+    return {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
+            schema.TAG_OVERRIDES: json.dumps(dict(plan.overrides), sort_keys=True, default=str)}
 
 
 def invocation_prefix(sweep: str, parent_id: str) -> str:
@@ -1355,7 +1364,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
-            drawn_with = {schema.TAG_SEEDS: json.dumps(list(plan.seeds)), schema.TAG_OVERRIDES: _overrides_tag(prepared)}
+            drawn_with = _drawn_with(plan)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
                 tracking.set_tags(client, parent.info.run_id, {tracking.TAG_INVOCATION: prepared.invocation_key})
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
@@ -1550,7 +1559,6 @@ def _warn_of_a_changed_spec(client, experiment_id: str, prepared: PreparedSweep)
 
     from search_spaces.spec import content_hash
 
-    placed = {k: v for k, v in prepared.plan.overrides.items() if k not in PLACEMENT_KEYS}
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
     for earlier in tracking.parents(client, experiment_id, max_results=20):
         tags = earlier.data.tags
@@ -1563,8 +1571,7 @@ def _warn_of_a_changed_spec(client, experiment_id: str, prepared: PreparedSweep)
         except yaml.YAMLError:
             continue
         hashes = {content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]} if text is not None else set()
-        keys = {key for h in hashes for key in (prepared._key(placed, h), prepared._key(prepared.options.overrides, h))}
-        if tags.get(tracking.TAG_INVOCATION) not in keys:
+        if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
             continue
         ignored = {"seeds"} if prepared.spec.kind == "table" else set()
         changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
@@ -1585,8 +1592,7 @@ def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool
             return False
     elif _ended(statuses) < plan.spec.search.num_samples:
         return False
-    return parent.data.tags.get(schema.TAG_SEEDS) == json.dumps(list(plan.seeds)) and \
-        parent.data.tags.get(schema.TAG_OVERRIDES) == json.dumps(dict(plan.overrides), sort_keys=True, default=str)
+    return all(parent.data.tags.get(k) == v for k, v in _drawn_with(plan).items())
 
 
 def _ended(statuses: Mapping[str, str]) -> int:

@@ -466,10 +466,10 @@ def read_text_artifact(client: MlflowClient, run_id: str, name: str) -> str | No
 def read_json_artifact(client: MlflowClient, run_id: str, name: str) -> Any | None:
     """A JSON artifact of a run (as log_json_artifact wrote it), or None where it is missing or unreadable
     (an invocation that died before writing its plan)."""
+    text = read_text_artifact(client, run_id, name)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return json.loads(Path(client.download_artifacts(run_id, name, tmp)).read_text())
-    except Exception:   # MLflow's errors for a missing artifact differ by store; a cut-short file: ValueError
+        return None if text is None else json.loads(text)
+    except ValueError:   # a cut-short file
         return None
 
 
@@ -519,11 +519,16 @@ class CellRun:
                 client.delete_tag(run.run_id, schema.TAG_ERROR)
             log.info("continuing MLflow run %s of cell %s", run.run_id, cell.run_name)
             return run
+        return cls.create(client, experiment_id, parent_run_id, cell, params, tags)
+
+    @classmethod
+    def create(cls, client: MlflowClient, experiment_id: str, parent_run_id: str, cell: CellIdentity,
+               params: Mapping[str, Any], tags: Mapping[str, str]) -> "CellRun":
+        """A new child run of the cell, tagged with its identity and `tags`, its params logged."""
         all_tags = {schema.TAG_PARENT: parent_run_id, schema.TAG_ROLE: schema.ROLE_CELL,
                     schema.TAG_SWEEP: cell.sweep, schema.TAG_ARM: cell.arm, schema.TAG_DATA: cell.data,
                     schema.TAG_SEED: str(cell.seed), schema.TAG_CELL_ID: cell.cell_id, **tags}
-        created = client.create_run(experiment_id, run_name=cell.run_name, tags=all_tags)
-        run = cls(client, created.info.run_id)
+        run = cls(client, client.create_run(experiment_id, run_name=cell.run_name, tags=all_tags).info.run_id)
         run.log_params(params)
         return run
 
@@ -602,12 +607,8 @@ def record_unopened_failure(client: MlflowClient, experiment_id: str, parent_run
     --storage, its data are not there), tagged as `CellRun.open` tags a cell's and failed at once, so that
     status, tables and the MLflow UI count it and say why. A retry of the trial continues this run (it
     finds it by its cell id). Returns the run id."""
-    tags = {schema.TAG_PARENT: parent_run_id, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_SWEEP: cell.sweep,
-            schema.TAG_ARM: cell.arm, schema.TAG_DATA: cell.data, schema.TAG_SEED: str(cell.seed),
-            schema.TAG_CELL_ID: cell.cell_id, schema.TAG_TRIAL_ID: trial_id,
-            schema.TAG_STATUS: schema.STATUS_RUNNING}
-    run = CellRun(client, client.create_run(experiment_id, run_name=cell.run_name, tags=tags).info.run_id)
-    run.log_params(params)
+    run = CellRun.create(client, experiment_id, parent_run_id, cell, params,
+                         {schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_TRIAL_ID: trial_id})
     mark_cell(client, run.run_id, schema.STATUS_FAILED, error=error)
     return run.run_id
 

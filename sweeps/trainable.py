@@ -97,7 +97,7 @@ def cell_identity(config: Mapping[str, Any], trial_id: str):
     """(TrialConfig, CellIdentity) of a Tune trial: its table cell's, or for a search trial one of its own,
     with its Tune trial id (kept by Tuner.restore): a sampler may draw one config twice, and the two trials
     must not share a run, nor count as one in the search's progress. The driver names the run of a trial
-    that failed before opening it the same way (sweeps.runner.unopened_run)."""
+    that failed before opening it the same way (sweeps.runner.failure_details)."""
     context, cell = config["context"], config["cell"]
     trial = trial_config(config)
     if context["kind"] == "search":

@@ -828,7 +828,7 @@ def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under
                          _options(tmp_path, tracking_uri))
     assert more_seeds.invocation_key == plain.invocation_key, "seeds extend an invocation, as --seeds does"
     # an invocation an earlier version recorded under the hash of its text is found and continued
-    legacy = plain._key({}, plain.spec.spec_hash)
+    legacy = plain.keys_of(plain.spec.spec_hash)[0]
     assert legacy in plain.keys_recorded and legacy != plain.invocation_key
     parent = _recorded_invocation(tracking_uri, plain, legacy, plain.spec.text)
     monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
