@@ -558,6 +558,56 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
 
 
 @cli.command()
+@click.argument("name")
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the search's invocation; default: the latest.")
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
+              help="How many of the best trials (on validation) become arms; a trial that repeats a better "
+                   "one's configuration, or the base's, is skipped for the next.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Seeds 0..N-1 of every arm.")
+@click.option("--no-base", is_flag=True,
+              help="Leave out the search's base configuration (the baseline row, with the Δ against it).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the spec to FILE.yaml (default: stdout); an existing file is kept unless --force.")
+@click.option("--force", is_flag=True, help="Replace an existing -o FILE.")
+@click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
+def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: bool, tracking_uri) -> None:
+    """The best trials of search NAME as a table spec that trains them over seeds.
+
+    A search ranks its trials on one seed; `sweeps run FILE` of this spec trains the best ones, with the
+    values they trained with, and the search's base configuration as the baseline, on the search's profile,
+    base and --set, over --seeds seeds: its table (mean ± std, Δ against the base) says which holds up."""
+    from sweeps.best import best_spec
+    from sweeps.tables import TableError
+
+    if output and Path(output).suffix.lower() not in (".yaml", ".yml"):
+        raise click.UsageError(f"-o {output}: a spec file is named *.yaml, as `sweeps run FILE` reads it")
+    if output and Path(output).exists() and not force:
+        raise click.ClickException(f"{output} exists: choose another -o FILE, or replace it with --force")
+    runs, spec = _load_runs(name, run_id, tracking_uri)
+    try:
+        written = best_spec(runs, spec, top=top, seeds=seeds, with_base=not no_base,
+                            file_name=output or f"{spec.name}_best.yaml")
+    except (TableError, SpecError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for note in written.notes:
+        click.echo(f"Note: {note}", err=True)
+    if runs.parent.status != "completed":
+        click.echo(f"Note: the search is {runs.parent.status}: ranked over the trials completed so far", err=True)
+    if not output:
+        click.echo(written.text, nl=False)
+        return
+    path = Path(output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(written.text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the spec to {output}: {exc}") from exc
+    click.echo(f"wrote {output} ({written.name}: {', '.join(written.arms)} over {seeds} seed"
+               f"{'s' if seeds != 1 else ''}); run it: {written.run_command}", err=True)
+
+
+@cli.command()
 @click.option("--unused-for", "unused_days", type=click.FloatRange(min=0),
               help="Remove the entries no sweep has loaded for this many days.")
 @click.option("--clear", is_flag=True, help="Remove every entry.")

@@ -81,9 +81,7 @@ def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam]) -> tup
     unfinished, as recorded), each noted with the values it tried: a trial id alone tells a reader nothing."""
     if children.empty:
         return [], {}
-    names = {k: k.rsplit(".", 1)[-1] for k in space}
-    if len(set(names.values())) < len(names):   # two keys end alike: keep them whole
-        names = {k: k for k in space}
+    names = short_names(space)
     first = children.drop_duplicates("arm")
     done = children[children["status"] == schema.STATUS_COMPLETED].groupby("arm")["best_val_acc"].max()
     ranked = list(done.sort_values(ascending=False, kind="stable").index)   # one without a value last
@@ -91,14 +89,20 @@ def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam]) -> tup
     notes = {}
     for row in first.itertuples(index=False):
         params = dict(zip(first.columns, row))
-        tried = [f"{names[k]} {_value_text(params.get(f'params.{k}'))}" for k in space
+        tried = [f"{names[k]} {value_text(params.get(f'params.{k}'))}" for k in space
                  if params.get(f"params.{k}") is not None]
         if tried:
             notes[params["arm"]] = ", ".join(tried)
     return rows, notes
 
 
-def _value_text(raw: Any) -> str:
+def short_names(keys) -> dict[str, str]:
+    """Dotted keys by their last part (optim.lr: lr), or whole where two end alike."""
+    names = {k: k.rsplit(".", 1)[-1] for k in keys}
+    return names if len(set(names.values())) == len(names) else {k: k for k in keys}
+
+
+def value_text(raw: Any) -> str:
     """A sampled value as MLflow stores it (a string), short: 0.000316227766 -> 0.000316."""
     value = parse_value(str(raw))
     return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -36,7 +36,7 @@ seeds: [0]
 table: {baseline: "No dropping"}
 """
 
-COMMANDS = ("run", "resume", "status", "list", "show", "table", "plot", "cache")
+COMMANDS = ("run", "resume", "status", "list", "show", "table", "plot", "best", "cache")
 
 
 def invoke(*args: str):

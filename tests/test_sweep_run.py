@@ -553,6 +553,21 @@ def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_fi
     assert len(children) == 2 and len({r.data.tags[schema.TAG_CELL_ID] for r in children}) == 2
     again = run_sweep(prepare(path, options))
     assert again.status == "completed" and again.parent_run_id == outcome.parent_run_id
+    # `sweeps best` of it: the one configuration both trials trained (once, as the second repeats the
+    # first), with the search's --set, is what the spec it writes trains
+    from search_spaces.plan import expand
+    from search_spaces.spec import load_text
+    from sweeps.best import best_spec
+    from sweeps.report import recorded_spec
+    from sweeps.tables import load_sweep_runs
+    from transfer_core.config import config_hash, from_flat, parse_value
+
+    runs = load_sweep_runs("tiny_search", tracking_uri=tracking_uri)
+    written = best_spec(runs, recorded_spec(runs), top=2, seeds=1)
+    assert written.arms == ("Base", "Search #1") and "repeats the configuration of a better trial" in written.notes[0]
+    cell = next(c for c in expand(load_text(written.text, source="best"), "smoke").cells if c.arm == "Search #1")
+    trained = {k: parse_value(v) for k, v in children[0].data.params.items()}
+    assert config_hash(cell.config) == config_hash(from_flat(trained))   # all but placement (num_threads)
 
 
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):

@@ -1,0 +1,204 @@
+"""A search's best trials as a table spec that trains them over seeds: `sweeps best NAME -o FILE`, then
+`sweeps run FILE`.
+
+A search ranks its trials on one seed, by validation accuracy, and the winner of one seed may have won
+by luck. The spec written here holds the top trials' configurations as arms (the values they trained
+with, read from their runs) and the search's own base configuration as the baseline, on the search's
+profile, base and `--set`, over several seeds: its table's mean ± std and Δ say whether the search found
+something better. The spec is validated by the loader `sweeps run` uses before it is written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shlex
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+from search_spaces import SweepSpec, load_profile
+from search_spaces.spec import load_text, thaw
+from sweeps import schema
+from sweeps.report import short_names, value_text
+from sweeps.tables import SweepRuns, TableError
+from sweeps.tracking import read_json_artifact
+from transfer_core.config import PLACEMENT_KEYS, parse_value, to_flat
+
+RANKED_BY = "best_val_acc"   # as the search's table ranks its trials (sweeps.report.search_rows)
+BASE_LABEL = "Base"
+
+
+@dataclass(frozen=True)
+class RankedTrial:
+    """A completed trial of a search, with the values of the searched keys it trained with."""
+
+    arm: str                     # "trial <Tune id>", the search table's row
+    data: str
+    best_val_acc: float
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
+    """The search's completed trials, best on validation first. A trial without a validation accuracy
+    cannot be ranked and is left out. (A search runs on one data set: `sweeps run` refuses several.)"""
+    children = runs.children
+    done = children[(children["status"] == schema.STATUS_COMPLETED) & children[RANKED_BY].notna()]
+    # a trial with two completed runs ranks by its better one, as the search's table does
+    # (ties in the order of the trial ids, as there)
+    ranked = done.sort_values([RANKED_BY, "arm"], ascending=[False, True], kind="stable").drop_duplicates("arm")
+    trials = []
+    for run in ranked.to_dict("records"):
+        values = {k: parse_value(run[f"params.{k}"]) for k in spec.search.space
+                  if isinstance(run.get(f"params.{k}"), str)}
+        trials.append(RankedTrial(run["arm"], run["data"], float(run[RANKED_BY]), values))
+    return trials
+
+
+def _base_values(spec: SweepSpec, profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The searched keys' values in the search's base configuration (its profile, base and --set)."""
+    flat = to_flat(load_profile(profile).config())
+    flat.update(thaw(spec.base))
+    flat.update(overrides)
+    return {k: flat.get(k) for k in spec.search.space}
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %"
+
+
+@dataclass(frozen=True)
+class BestSpec:
+    """What `sweeps best` writes: the spec's text and what a reader of the command's output needs."""
+
+    text: str
+    name: str
+    arms: tuple[str, ...]
+    run_command: str             # `sweeps run FILE ...` with the search's data and placement --set
+    notes: tuple[str, ...] = ()  # trials left out and why, for stderr
+
+
+def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3, with_base: bool = True,
+              file_name: str = "FILE") -> BestSpec:
+    """The table spec that trains the `top` best trials of search invocation `runs` (and its base
+    configuration, the baseline) over seeds 0..seeds-1. Trials that repeat a configuration ranked above
+    them, or the base's, are skipped for the next one."""
+    if spec.kind != "search":
+        raise TableError(f"sweep {runs.sweep!r} is a table sweep, not a search: its arms are already a table "
+                         f"spec (`sweeps show {runs.sweep}`)")
+    trials = ranked_trials(runs, spec)
+    if not trials:
+        counts = runs.children["status"].value_counts().to_dict() if not runs.children.empty else {}
+        seen = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trial recorded"
+        raise TableError(f"search {runs.sweep!r} (invocation {runs.parent.run_id}) has no completed trial with a "
+                         f"validation accuracy ({RANKED_BY}) to rank: {seen}. Let it finish (`sweeps run "
+                         f"{runs.sweep}` continues it), or check that its data has a validation split")
+    profile = runs.parent.tags.get(schema.TAG_PROFILE) or spec.profile
+    overrides = runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}
+    placement = {k: v for k, v in overrides.items() if k in PLACEMENT_KEYS}
+    conditions = {k: v for k, v in overrides.items() if k not in PLACEMENT_KEYS}
+    base_values = _base_values(spec, profile, conditions)
+
+    chosen: list[RankedTrial] = []
+    notes: list[str] = []
+    taken = [base_values] if with_base else []
+    for trial in trials:
+        if len(chosen) == top:
+            break
+        if set(trial.values) != set(spec.search.space):
+            notes.append(f"{trial.arm}: its run lacks the values of "
+                         f"{', '.join(sorted(set(spec.search.space) - set(trial.values)))}; left out")
+        elif trial.values in taken:
+            notes.append(f"{trial.arm} ({_percent(trial.best_val_acc)}) repeats the configuration of "
+                         f"{'the base' if with_base and trial.values == base_values else 'a better trial'}; "
+                         "left out")
+        else:
+            chosen.append(trial)
+            taken.append(dict(trial.values))
+    if not chosen:
+        raise TableError(f"search {runs.sweep!r}: none of its {len(trials)} completed trials makes an arm: "
+                         + "; ".join(notes) + ("" if not with_base else " (--no-base drops the base)"))
+    if len(chosen) < top:
+        notes.append(f"{len(chosen)} trial{'s' if len(chosen) != 1 else ''} of the {top} asked for "
+                     f"({len(trials)} completed with a validation accuracy)")
+
+    names = short_names(spec.search.space)
+    labels = [f"Search #{i}" for i in range(1, len(chosen) + 1)]
+    arms = ([{"label": BASE_LABEL, "set": {}}] if with_base else []) + [
+        {"label": label, "set": dict(t.values)} for label, t in zip(labels, chosen)]
+    seed_list = list(range(seeds))
+    base = {**thaw(spec.base), **conditions}
+    described = "; ".join(f"{label}: " + ", ".join(f"{names[k]} {value_text(t.values[k])}" for k in spec.search.space)
+                          for label, t in zip(labels, chosen))
+    over = f"each over seeds {seed_list[0]}-{seed_list[-1]}" if seeds > 1 else "on seed 0"
+    caption = (f"The {len(chosen)} best of {len(trials)} completed trials of the search '{spec.title}' (ranked "
+               f"on one seed by the best validation accuracy)" + (" and its base configuration" if with_base else "")
+               + f", {over}; test accuracy at the epoch chosen on validation")
+    caption += f". {described}."
+    document: dict[str, Any] = {
+        "name": f"{spec.name}_best",
+        "title": f"{spec.title}: the best trials over seeds",
+        "description": f"the {len(chosen)} best trials of search {spec.name}"
+                       + (" and its base" if with_base else "") + f" over {seeds} seed{'s' if seeds != 1 else ''}",
+        "caption": caption,
+        "kind": "table",
+        "profile": profile,
+        "seeds": seed_list,
+        "metric": "sel_test_acc",
+        "mode": "max",
+    }
+    if base:
+        document["base"] = base
+    document["arms"] = arms
+    document["table"] = {**({"baseline": BASE_LABEL} if with_base else {}),
+                         "metrics": ["sel_test_acc", RANKED_BY]}
+
+    data_options = _data_options(runs)
+    command = shlex.join(["sweeps", "run", file_name, *data_options,
+                          *[w for k, v in placement.items() for w in ("--set", f"{k}={v}")]])
+    parent = runs.parent
+    header = [
+        f"Written by `sweeps best {runs.sweep}` on {datetime.date.today().isoformat()} from invocation "
+        f"{parent.run_id} ({parent.run_name}, {parent.status}).",
+        f"The search ranked its trials by {RANKED_BY} on seed {_search_seed(spec)}; this table trains each over "
+        f"seeds {', '.join(map(str, seed_list))} and reports the test accuracy at the epoch chosen on validation.",
+        *(f"{label}: {t.arm}, {RANKED_BY} {_percent(t.best_val_acc)}" + (f" on {t.data}" if t.data else "")
+          for label, t in zip(labels, chosen)),
+        *([f"base: the search's base and its --set {', '.join(f'{k}={v}' for k, v in conditions.items())}"]
+          if conditions else []),
+        f"Run it: {command}",
+    ]
+    body = yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
+    text = "".join(f"# {part}\n" for line in header
+                   for part in textwrap.wrap(line, 98, subsequent_indent="  ", break_on_hyphens=False)) + body
+    load_text(text, source=f"the spec `sweeps best {runs.sweep}` writes")   # what `sweeps run` will read
+    return BestSpec(text=text, name=document["name"], arms=tuple(a["label"] for a in arms),
+                    run_command=command, notes=tuple(notes))
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Block style, as the shipped specs are written, but a list of plain values on one line (seeds: [0, 1])."""
+
+
+_SpecDumper.add_representer(list, lambda dumper, value: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", value, flow_style=not any(isinstance(v, (dict, list)) for v in value)))
+
+
+def _search_seed(spec: SweepSpec) -> int:
+    return spec.seeds[0]
+
+
+def _data_options(runs: SweepRuns) -> list[str]:
+    """The --data options the search ran with (plan.json), else its data names; none for the synthetic faces."""
+    plan = read_json_artifact(runs.client, runs.parent.run_id, schema.ARTIFACT_PLAN) if runs.client else None
+    if isinstance(plan, dict) and isinstance(plan.get("data"), list):
+        choices = [d for d in plan["data"] if isinstance(d, dict)]
+        if all(d.get("dataset") == "synthetic" for d in choices):
+            return []
+        return [w for d in choices for w in ("--data", d["name"] if not d.get("root") else f"{d['name']}={d['root']}")]
+    names = [d for d in runs.parent.tags.get(schema.TAG_DATA, "").split(",") if d and d != "synthetic"]
+    return [w for n in names for w in ("--data", f"{n}=PATH")]
+
+
+__all__ = ["BestSpec", "RankedTrial", "best_spec", "ranked_trials"]

@@ -1,0 +1,197 @@
+"""`sweeps best`: a search's best trials as a table spec that trains them over seeds.
+
+A search ranks its trials on one seed. The spec it writes must train exactly the configurations those
+trials trained (same profile, base, --set and sampled values), each over several seeds, against the
+search's base configuration, and `sweeps run` must accept it as written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow.entities import Metric, Param
+
+from search_spaces import load
+from search_spaces.plan import expand
+from search_spaces.spec import load_text
+from sweeps import schema as S
+from sweeps import tables as T
+from sweeps.best import best_spec, ranked_trials
+from sweeps.cli import cli
+from test_tables import create_store, frame
+from transfer_core.config import from_flat, parse_value, to_flat
+
+TUNE = load("tune")
+# what each trial of the fixture search drew: lr, weight decay, B, p1, p2, depth
+DRAWS = {
+    "trial a": (3.1622776601683794e-4, 0.01, 4, 0.5, 0.2, 3),
+    "trial b": (1e-3, 0.001, 2, 0.6, 0.3, 6),
+    "trial c": (2e-5, 1e-6, 1, 0.0, 0.0, 1),
+    "trial d": (1e-4, 0.05, 8, 0.9, 0.7, 2),
+}
+SPACE = tuple(TUNE.search.space)   # optim.lr, optim.weight_decay, model.num_lanets, drop_rate, msad_rate, depth
+
+
+def trial_config(arm: str, overrides=None):
+    """The config trial `arm` trained: the search's base config (profile, base, --set) with its draws."""
+    base, = expand(TUNE, TUNE.profile, overrides=overrides).base_configs.values()
+    return from_flat({**to_flat(base), **dict(zip(SPACE, DRAWS[arm]))})
+
+
+def search_runs(results: dict, overrides=None, parent_tags=None) -> T.SweepRuns:
+    """A search invocation without MLflow: arm -> best_val_acc fraction, or a status string."""
+    children = frame({(arm, "synthetic"): {0: value} for arm, value in results.items()})
+    children["best_val_acc"] = [v if not isinstance(v, str) else float("nan") for v in results.values()]
+    for key in to_flat(trial_config("trial a")):
+        children[f"params.{key}"] = [str(to_flat(trial_config(arm, overrides))[key]) for arm in results]
+    tags = {S.TAG_KIND: "search", S.TAG_DATA: "synthetic", S.TAG_PROFILE: TUNE.profile, S.TAG_SEEDS: "[0]",
+            S.TAG_OVERRIDES: json.dumps(overrides or {}), **(parent_tags or {})}
+    parent = T.ParentRun("p0123", "tune@test", S.STATUS_COMPLETED, 0, tags)
+    return T.SweepRuns("tune", "sqlite://", "0", parent, children)
+
+
+def arms_of(text: str) -> dict:
+    return {arm["label"]: arm["set"] for arm in yaml.safe_load(text)["arms"]}
+
+
+def test_trials_rank_best_on_validation_first_and_only_completed_ones_count():
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90, "trial c": "pruned", "trial d": "failed"})
+    ranked = ranked_trials(runs, TUNE)
+    assert [t.arm for t in ranked] == ["trial b", "trial a"]
+    assert ranked[0].values == dict(zip(SPACE, DRAWS["trial b"]))
+
+
+def test_the_spec_trains_the_best_trials_and_the_base_over_seeds_and_loads_as_written():
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90, "trial c": 0.70, "trial d": 0.60})
+    written = best_spec(runs, TUNE, top=2, seeds=3)
+    spec = load_text(written.text, source="best.yaml")
+    assert (spec.kind, spec.name, spec.profile, spec.seeds) == ("table", "tune_best", "quick", (0, 1, 2))
+    assert spec.labels == ("Base", "Search #1", "Search #2") and spec.table.baseline == "Base"
+    assert spec.metric == "sel_test_acc" and spec.table.metrics == ("sel_test_acc", "best_val_acc")
+    assert arms_of(written.text) == {"Base": {}, "Search #1": dict(zip(SPACE, DRAWS["trial b"])),
+                                     "Search #2": dict(zip(SPACE, DRAWS["trial a"]))}
+    # the exact sampled value, not the 3 digits a table shows
+    assert "optim.lr: 0.00031622776601683794" in written.text
+    assert "Search #1: trial b, best_val_acc 90.00 %" in written.text   # the header says where each came from
+    assert "lr 0.000316" in spec.caption
+
+
+def test_each_arm_trains_the_config_its_trial_trained_with_the_searchs_set_and_seeds_0_to_n():
+    # --set optim.epochs=2 was a condition of the search: the arms train 2 epochs too. num_threads is
+    # placement: it goes to the command line, not into the spec (nor into a cell's identity)
+    overrides = {"optim.epochs": 2, "num_threads": 1}
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90}, overrides=overrides)
+    written = best_spec(runs, TUNE, top=2, seeds=2, file_name="tune_best.yaml")
+    assert "num_threads" not in yaml.safe_load(written.text).get("base", {})
+    assert written.run_command == "sweeps run tune_best.yaml --set num_threads=1"
+    plan = expand(load_text(written.text, source="best.yaml"), "quick")
+    by_arm = {(c.arm, c.seed): c.config for c in plan.cells}
+    for label, arm in (("Search #1", "trial b"), ("Search #2", "trial a")):
+        for seed in (0, 1):
+            trained = dataclasses.replace(trial_config(arm, {"optim.epochs": 2}), seed=seed)
+            assert to_flat(by_arm[label, seed]) == {**to_flat(trained), "num_threads": to_flat(by_arm[label, seed])["num_threads"]}
+    base, = expand(TUNE, "quick", overrides={"optim.epochs": 2}).base_configs.values()
+    assert to_flat(by_arm["Base", 1]) == to_flat(dataclasses.replace(base, seed=1))
+
+
+def test_a_trial_that_repeats_a_better_ones_config_or_the_bases_is_skipped_for_the_next():
+    runs = search_runs({"trial a": 0.90, "trial b": 0.85, "trial c": 0.80, "trial d": 0.70})
+    same_as_a = runs.children["arm"] == "trial b"
+    for key in SPACE:
+        runs.children.loc[same_as_a, f"params.{key}"] = runs.children.loc[runs.children["arm"] == "trial a",
+                                                                           f"params.{key}"].iloc[0]
+    written = best_spec(runs, TUNE, top=2)
+    assert arms_of(written.text)["Search #2"] == dict(zip(SPACE, DRAWS["trial c"]))
+    assert any("trial b" in n and "repeats" in n for n in written.notes)
+
+
+def test_a_trial_that_repeats_the_base_is_skipped_and_none_left_is_an_error_that_says_why():
+    runs = search_runs({"trial a": 0.90})
+    base, = expand(TUNE, "quick").base_configs.values()
+    for key in SPACE:
+        runs.children[f"params.{key}"] = str(to_flat(base)[key])
+    with pytest.raises(T.TableError, match=r"none of its 1 completed trials makes an arm: trial a .*repeats the "
+                                           r"configuration of the base.*--no-base"):
+        best_spec(runs, TUNE)
+    assert arms_of(best_spec(runs, TUNE, with_base=False).text) == {"Search #1": {k: parse_value(str(to_flat(base)[k]))
+                                                                                  for k in SPACE}}
+
+
+def test_fewer_trials_than_asked_for_writes_those_there_are_and_says_so():
+    written = best_spec(search_runs({"trial a": 0.8, "trial b": "pruned"}), TUNE, top=3)
+    assert written.arms == ("Base", "Search #1")
+    assert written.notes == ("1 trial of the 3 asked for (1 completed with a validation accuracy)",)
+
+
+def test_a_search_without_a_completed_trial_or_a_table_sweep_is_an_error_naming_what_there_is():
+    with pytest.raises(T.TableError, match=r"no completed trial .*: 1 pruned, 1 running"):
+        best_spec(search_runs({"trial a": "pruned", "trial b": "running"}), TUNE)
+    with pytest.raises(T.TableError, match="is a table sweep, not a search"):
+        best_spec(search_runs({"trial a": 0.8}), load("mad_vs_dropout"))
+
+
+# --------------------------------------------------------------------------- the command, on a real store
+
+def record_search(client, exp_id: str, results: dict, data=({"name": "synthetic", "dataset": "synthetic",
+                                                              "root": None},)) -> str:
+    parent = client.create_run(exp_id, run_name="tune@test", tags={
+        S.TAG_ROLE: S.ROLE_PARENT, S.TAG_SWEEP: "tune", S.TAG_KIND: "search", S.TAG_PROFILE: "quick",
+        S.TAG_DATA: ",".join(d["name"] for d in data), S.TAG_SEEDS: "[0]", S.TAG_STATUS: S.STATUS_COMPLETED,
+        S.TAG_OVERRIDES: "{}"})
+    pid = parent.info.run_id
+    client.log_text(pid, TUNE.text, S.ARTIFACT_SPEC)
+    client.log_text(pid, json.dumps({"data": list(data)}), S.ARTIFACT_PLAN)
+    for arm, acc in results.items():
+        run = client.create_run(exp_id, run_name=f"tune/{arm}", tags={
+            S.TAG_PARENT: pid, S.TAG_ROLE: S.ROLE_CELL, S.TAG_SWEEP: "tune", S.TAG_ARM: arm,
+            S.TAG_DATA: data[0]["name"], S.TAG_SEED: "0", S.TAG_STATUS: S.STATUS_COMPLETED})
+        client.log_batch(run.info.run_id, metrics=[Metric("best_val_acc", acc, 0, 1)],
+                         params=[Param(k, str(v)) for k, v in to_flat(trial_config(arm)).items()])
+    return pid
+
+
+@pytest.fixture
+def search_store(store, tmp_path, monkeypatch):
+    """An empty store (conftest's `store`: the test's sqlite:///.../mlflow.db), with an experiment for tune."""
+    monkeypatch.chdir(tmp_path)
+    return create_store(store, tmp_path / "artifacts", sweep="tune")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_sweeps_best_writes_a_spec_that_sweeps_show_accepts_and_keeps_an_existing_file(search_store, store):
+    client, exp_id = search_store
+    record_search(client, exp_id, {"trial a": 0.80, "trial b": 0.90},
+                  data=({"name": "rafdb", "dataset": "rafdb", "root": "/data/RAF-DB/basic"},))
+    result = invoke("best", "tune", "--top", 1, "-o", "tune_best.yaml", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    # how to run it: the search's data as it was given
+    assert "run it: sweeps run tune_best.yaml --data rafdb=/data/RAF-DB/basic" in result.output
+    assert arms_of(Path("tune_best.yaml").read_text()) == {"Base": {}, "Search #1": dict(zip(SPACE, DRAWS["trial b"]))}
+    shown = invoke("show", "tune_best.yaml", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["totals"]["cells"] == 2 * 3
+    # a spec the user may have edited is never overwritten unasked
+    Path("tune_best.yaml").write_text("# my edits\n")
+    again = invoke("best", "tune", "-o", "tune_best.yaml", "--tracking-uri", store)
+    assert again.exit_code == 1 and "tune_best.yaml exists" in again.output and "--force" in again.output
+    assert Path("tune_best.yaml").read_text() == "# my edits\n"
+    assert invoke("best", "tune", "-o", "tune_best.yaml", "--force", "--tracking-uri", store).exit_code == 0
+    assert "Search #1" in Path("tune_best.yaml").read_text()
+
+
+def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(search_store, store):
+    client, exp_id = search_store
+    record_search(client, exp_id, {"trial a": 0.80})
+    printed = invoke("best", "tune", "--seeds", 2, "--no-base", "--tracking-uri", store)
+    assert printed.exit_code == 0, printed.output
+    assert yaml.safe_load(printed.output)["seeds"] == [0, 1] and "Base" not in arms_of(printed.output)
+    wrong = invoke("best", "tune", "-o", "best.txt", "--tracking-uri", store)
+    assert wrong.exit_code == 2 and "*.yaml" in wrong.output and not Path("best.txt").exists()
