@@ -318,3 +318,15 @@ def test_fer2013_missing_csv_is_named(tmp_path):
     (tmp_path / "fer").mkdir()
     with pytest.raises(DataError, match=r"FER2013 CSV not found .*fer2013.csv \(or icml_face_data.csv"):
         check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
+@pytest.mark.parametrize("dataset", ["fer2013", "ferplus"])
+def test_the_kaggle_challenges_train_and_test_csv_alone_say_why_they_cannot_serve_and_what_can(tmp_path, dataset):
+    # torchvision 0.12-0.18 read these two: train.csv holds the Training rows only, test.csv no labels
+    root = tmp_path / "fer"
+    (root / "fer2013").mkdir(parents=True)
+    (root / "fer2013" / "train.csv").write_text(f"emotion,pixels\n0,{_pixels(1)}\n")
+    (root / "fer2013" / "test.csv").write_text(f"pixels\n{_pixels(2)}\n")
+    with pytest.raises(DataError, match=r"not found .*Found .*fer2013/train.csv, .*fer2013/test.csv: .*Training rows "
+                                        r".*test.csv no labels.*Download icml_face_data.csv"):
+        check_layout(_cfg(tmp_path, dataset, root))

@@ -42,6 +42,19 @@ def find_fer_csv(root: Path) -> Path | None:
     return None
 
 
+def challenge_csv_note(root: Path) -> str:
+    """Where only the Kaggle challenge's train.csv/test.csv lie (torchvision 0.12-0.18 read those), why they
+    cannot stand in for fer2013.csv: neither official validation nor test labels are in them."""
+    found = [folder / name for folder in (root, root / "fer2013") for name in ("train.csv", "test.csv")
+             if (folder / name).is_file()]
+    if not found:
+        return ""
+    return (f". Found {', '.join(map(str, found))}: the Kaggle challenge's train.csv holds only the Training "
+            "rows and its test.csv no labels, so the official validation (PublicTest) and test (PrivateTest) "
+            "splits cannot be read from them. Download icml_face_data.csv from the same Kaggle page (all "
+            f"35,887 rows with their Usage), or fer2013.csv, into {root}")
+
+
 @dataclass
 class FerRows:
     """fer2013.csv parsed without its pixels: per data row its Usage, emotion and line number."""
@@ -154,7 +167,7 @@ class Fer2013Source(Source):
         path = find_fer_csv(root)
         if path is None:
             raise DataError(f"FER2013 CSV not found under {root}: expected {root / CSV_NAMES[0]} (or "
-                            f"{CSV_NAMES[1]}, also accepted in {root / 'fer2013'})")
+                            f"{CSV_NAMES[1]}, also accepted in {root / 'fer2013'})" + challenge_csv_note(root))
         rows = read_fer_rows(path, parse_emotion=True)
         usage = np.asarray([USAGE_SPLITS[u] for u in rows.usage])
         plans = {}

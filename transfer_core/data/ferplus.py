@@ -29,7 +29,7 @@ import numpy as np
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, first_existing,
                                      require_root)
-from transfer_core.data.fer2013 import USAGE_SPLITS, decode_csv_rows, find_fer_csv, read_fer_rows
+from transfer_core.data.fer2013 import USAGE_SPLITS, challenge_csv_note, decode_csv_rows, find_fer_csv, read_fer_rows
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,8 @@ class FerPlusSource(Source):
         if fer_csv is None or new_csv is None:
             raise DataError(f"FERPlus not found under {root}: expected {root / 'fer2013.csv'} with "
                             f"{root / NEW_CSV} (joined by row), or the PNG folders "
-                            f"{root / 'FER2013Train'}/label.csv, FER2013Valid/, FER2013Test/")
+                            f"{root / 'FER2013Train'}/label.csv, FER2013Valid/, FER2013Test/"
+                            + (challenge_csv_note(root) if fer_csv is None else ""))
         return self._scan_csv(cfg, root, fer_csv, new_csv)
 
     def _scan_png(self, cfg: DataConfig, root: Path, base: Path) -> Layout:
