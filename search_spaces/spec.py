@@ -71,6 +71,10 @@ TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper")
 TABLE_ROWS = ("arm",)
 TABLE_COLUMNS = ("data",)
 DEFAULT_METRIC = {"table": "sel_test_acc", "search": "val_acc"}
+# What says how a sweep's table reads, not what it trains: an edit of these continues an invocation (its
+# table takes them). The metric stays out: Tune reports and a search optimises it; a grid's label names
+# the rows its runs are recorded under.
+PRESENTATION_KEYS = ("title", "description", "caption", "table")
 # What a search may optimise and prune on: an accuracy or a loss (an epoch count, the learning rate or a
 # timing is no objective), never one measured on the test set (DESIGN, Honest evaluation)
 NOT_OBJECTIVES = {"sel_epoch": "an epoch number", "best_test_epoch": "an epoch number",
@@ -125,9 +129,13 @@ class SweepSpec:
     text: str = field(repr=False)
     grid: Mapping[str, tuple] = field(default_factory=FrozenMap)   # the grid the arms came from, if any
     # of what the YAML says, not how it is written (comments, spacing, key order, quoting), a table's seeds
-    # left out (`content_hash`): an invocation's identity, so that a spec file given a comment or another
-    # seed still continues its invocation
+    # left out (`content_hash`): an invocation's identity until its title, caption and table layout were
+    # left out too, under which invocations of earlier versions are recorded
     content_hash: str = ""
+    # of what the spec trains: its content without a table's seeds or how its table reads (`identity_hash`,
+    # PRESENTATION_KEYS): an invocation's identity, so that a spec given a comment, another seed, a reworded
+    # caption or another baseline still continues its invocation
+    identity_hash: str = ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -420,7 +428,7 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
                      profile=profile_name, base=base.values, arms=tuple(arms), seeds=seeds, metric=metric,
                      mode=mode, table=table, search=search, source=doc.source,
                      spec_hash=hashlib.sha256(text.encode()).hexdigest()[:12], text=text, grid=grid,
-                     content_hash=content_hash(data))
+                     content_hash=content_hash(data), identity_hash=identity_hash(data))
 
 
 def content_hash(data: Any) -> str:
@@ -430,6 +438,14 @@ def content_hash(data: Any) -> str:
     if isinstance(data, Mapping) and data.get("kind", "table") == "table":
         data = {k: v for k, v in data.items() if k != "seeds"}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def identity_hash(data: Any) -> str:
+    """A short hash of what a parsed spec document trains: its content without PRESENTATION_KEYS, which say
+    how its table reads (a table's seeds left out as by `content_hash`)."""
+    if isinstance(data, Mapping):
+        data = {k: v for k, v in data.items() if k not in PRESENTATION_KEYS}
+    return content_hash(data)
 
 
 def _package_files() -> dict[str, Any]:

@@ -92,17 +92,18 @@ class PreparedSweep:
 
     @property
     def invocation_key(self) -> str:
-        """Of the spec's content (`SweepSpec.content_hash`) and the --set as typed values (optim.epochs=3 and
-        =3.0 are one invocation), placement keys (threads, loader workers, cache folder, compile) left out, as
-        from a cell's identity: a sweep continued on another machine, or with compile on or off, is the same
-        invocation."""
-        return self.keys_of(self.spec.content_hash)[0]
+        """Of what the spec trains (`SweepSpec.identity_hash`: not its caption nor its table's layout) and the
+        --set as typed values (optim.epochs=3 and =3.0 are one invocation), placement keys (threads, loader
+        workers, cache folder, compile) left out, as from a cell's identity: a sweep continued on another
+        machine, or with compile on or off, is the same invocation."""
+        return self.keys_of(self.spec.identity_hash)[0]
 
     @property
     def keys_recorded(self) -> tuple[str, ...]:
-        """The invocation key, then those recorded before: of the spec's text (a comment or spacing made
-        another invocation), and of the --set as given (placement keys included)."""
-        return tuple(dict.fromkeys(self.keys_of(self.spec.content_hash) + self.keys_of(self.spec.spec_hash)))
+        """The invocation key, then those recorded before: of the spec's whole content (a reworded caption made
+        another invocation), of its text (a comment did), and of the --set as given (placement keys included)."""
+        return tuple(dict.fromkeys(self.keys_of(self.spec.identity_hash) + self.keys_of(self.spec.content_hash)
+                                   + self.keys_of(self.spec.spec_hash)))
 
     def keys_of(self, spec_hash: str) -> tuple[str, str]:
         """The keys this invocation has or had with a spec of hash `spec_hash`: of the --set as typed values,
@@ -1296,6 +1297,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
     latest = next(filter(None, (tracking.find_parent(client, experiment_id, key) for key in prepared.keys_recorded)),
                   None)
+    if latest is None and not prepared.options.fresh:
+        latest = _earlier_of_an_edited_spec(client, experiment_id, prepared)
     parent = None if prepared.options.fresh else latest
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
@@ -1308,8 +1311,6 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     completed = parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
-    if latest is None and not prepared.options.fresh:
-        _warn_of_a_changed_spec(client, experiment_id, prepared)
     if resume_only and (parent is None or (completed and _finished_as_planned(client, experiment_id, parent, plan))):
         # a completed one too: `resume` with the options forgotten found an older, finished invocation
         unfinished = [tracking.invocation_options(p)
@@ -1370,7 +1371,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
             # (again) over this run's seeds
-            if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED
+            respecified = _record_spec(client, parent, spec)
+            if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
                     or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
                 tracking.set_tags(client, parent.info.run_id, drawn_with)
                 tracking.log_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN, plan.to_dict())
@@ -1425,6 +1427,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
                     _merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})
             client.update_run(parent_id, status="RUNNING")
+            _record_spec(client, parent, spec)
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_PLAN, plan.to_dict())
@@ -1548,16 +1551,18 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
 
 
-def _warn_of_a_changed_spec(client, experiment_id: str, prepared: PreparedSweep) -> None:
-    """A new invocation whose profile, data (roots included) and --set an earlier one of the sweep has: its
-    spec was edited since (an arm added, a caption reworded), and every cell trains again. Said, with the
-    spec's keys that changed, so that a researcher who meant to continue can put the spec back instead.
-    An earlier invocation is such when its key is what this run's would be with its spec.yaml instead."""
+def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
+    """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
+    reworded caption, another baseline: PRESENTATION_KEYS), recorded by a version that keyed invocations by
+    the whole spec; else None. An earlier invocation with this profile, data (roots included) and --set whose
+    spec was edited in what it trains (an arm added) is warned of: a new invocation starts and every cell
+    trains again, and a researcher who meant to continue can put the spec back instead. An earlier
+    invocation is such when its key is what this run's would be with its spec.yaml instead."""
     import hashlib
 
     import yaml
 
-    from search_spaces.spec import content_hash
+    from search_spaces.spec import PRESENTATION_KEYS, content_hash, identity_hash
 
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
     for earlier in tracking.parents(client, experiment_id, max_results=20):
@@ -1570,17 +1575,40 @@ def _warn_of_a_changed_spec(client, experiment_id: str, prepared: PreparedSweep)
             before = yaml.safe_load(text) if text is not None else None
         except yaml.YAMLError:
             continue
-        hashes = {content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]} if text is not None else set()
+        hashes = ({identity_hash(before), content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]}
+                  if text is not None else set())
         if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
             continue
         ignored = {"seeds"} if prepared.spec.kind == "table" else set()
         changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
                    if isinstance(before, dict) and isinstance(now, dict) else [])
+        if changed and set(changed) <= set(PRESENTATION_KEYS):
+            log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
+                     prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed))
+            return earlier
         log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
                     "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
                     "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
                     tracking.parent_status(tags), f" (changed: {', '.join(changed)})" if changed else "")
-        return
+        return None
+    return None
+
+
+def _record_spec(client, parent, spec) -> bool:
+    """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where its text differs
+    from the one recorded (a comment, another seed, a reworded caption): True where it did. The text it
+    replaces is kept as spec_history/<its hash>.yaml."""
+    recorded = parent.data.tags.get(schema.TAG_SPEC_HASH)
+    if recorded == spec.spec_hash:
+        return False
+    run_id = parent.info.run_id
+    before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
+    if before is not None:
+        tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{recorded or 'unknown'}.yaml",
+                                   before)
+    tracking.log_text_artifact(client, run_id, schema.ARTIFACT_SPEC, spec.text)
+    tracking.set_tags(client, run_id, {schema.TAG_SPEC_HASH: spec.spec_hash})
+    return True
 
 
 def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:
@@ -1592,7 +1620,8 @@ def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool
             return False
     elif _ended(statuses) < plan.spec.search.num_samples:
         return False
-    return all(parent.data.tags.get(k) == v for k, v in _drawn_with(plan).items())
+    return (parent.data.tags.get(schema.TAG_SPEC_HASH) == plan.spec.spec_hash   # else recorded and drawn anew
+            and all(parent.data.tags.get(k) == v for k, v in _drawn_with(plan).items()))
 
 
 def _ended(statuses: Mapping[str, str]) -> int:

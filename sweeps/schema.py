@@ -9,7 +9,9 @@ Parent run (run name "<sweep>@<UTC time>"):
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
          sweeps.driver (json: host, pid, start time of the process running it), sweeps.data_changed
          (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on)
-  artifacts spec.yaml, plan.json, data.json (what each data set decoded to), tables/*, figures/*
+  artifacts spec.yaml (as the latest run gave it), spec_history/<spec_hash>.yaml (the texts it replaced:
+         a continuation's spec may differ in comments, seeds and how its table reads), plan.json,
+         data.json (what each data set decoded to), tables/*, figures/*
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
          sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
@@ -107,6 +109,7 @@ ARTIFACT_SELECTED_MODEL_DIR = "model_selected"   # the weights of epoch sel_epoc
 ARTIFACT_SELECTED_MODEL_STATE = f"{ARTIFACT_SELECTED_MODEL_DIR}/{MODEL_STATE_FILE}"
 ARTIFACT_SELECTED_MODEL_ATTENTION = f"{ARTIFACT_SELECTED_MODEL_DIR}/{MODEL_ATTENTION_FILE}"
 ARTIFACT_SPEC = "spec.yaml"
+ARTIFACT_SPEC_HISTORY = "spec_history"   # parent: the spec.yaml texts a continuation replaced, by their spec_hash
 ARTIFACT_PLAN = "plan.json"   # parent: the invocation's plan (search_spaces.Plan.to_dict), rewritten by each continuation
 ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images
 

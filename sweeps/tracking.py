@@ -474,10 +474,12 @@ def read_json_artifact(client: MlflowClient, run_id: str, name: str) -> Any | No
 
 
 def log_text_artifact(client: MlflowClient, run_id: str, name: str, text: str) -> None:
+    """A text artifact of a run at `name` (in a folder where it has one: spec_history/x.yaml)."""
+    folder, _, file_name = name.rpartition("/")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+        path = Path(tmp) / file_name
         path.write_text(text)
-        client.log_artifact(run_id, str(path))
+        client.log_artifact(run_id, str(path), folder or None)
 
 
 # --------------------------------------------------------------------------- child runs

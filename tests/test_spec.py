@@ -238,3 +238,18 @@ def test_table_metrics_are_those_sweeps_table_can_show():
     from sweeps.tables import TABLE_METRICS as SHOWN
 
     assert TABLE_METRICS == SHOWN
+
+
+def test_what_a_spec_trains_is_its_identity_and_how_its_table_reads_is_not():
+    # an invocation is keyed by identity_hash: a reworded caption or another baseline continues it
+    text = ("name: t\ntitle: T\ncaption: A.\nbase: {model.num_lanets: 2}\narms:\n  - {label: A, set: {model.depth: 1}}\n"
+            "  - {label: B, set: {model.depth: 2}}\nseeds: [0]\nmetric: sel_test_acc\ntable: {baseline: A}\n")
+    spec = load_text(text)
+    for same in (text.replace("caption: A.", "caption: Reworded."), text.replace("title: T", "title: U"),
+                 text.replace("baseline: A", "baseline: B, metrics: [sel_test_acc, best_test_acc]"),
+                 text.replace("seeds: [0]", "seeds: [0, 1]"), "# a comment\n" + text):
+        assert load_text(same).identity_hash == spec.identity_hash, same
+    assert load_text(text.replace("caption: A.", "caption: B.")).content_hash != spec.content_hash
+    for other in (text.replace("label: A", "label: C").replace("baseline: A", "baseline: C"),
+                  text.replace("num_lanets: 2", "num_lanets: 4"), text.replace("metric: sel_test_acc", "metric: best_test_acc")):
+        assert load_text(other).identity_hash != spec.identity_hash, other

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -791,7 +792,7 @@ def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinish
     tracking.finish_parent(client, stopped, schema.STATUS_INTERRUPTED)
     done = tracking.start_parent(client, experiment_id, "tiny", {
         tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke",
-        schema.TAG_OVERRIDES: runner._overrides_tag(prepared)})
+        schema.TAG_OVERRIDES: runner._overrides_tag(prepared), schema.TAG_SPEC_HASH: prepared.spec.spec_hash})
     for cell in prepared.plan.cells:
         client.create_run(experiment_id, tags={schema.TAG_PARENT: done, schema.TAG_ROLE: schema.ROLE_CELL,
                                                schema.TAG_CELL_ID: cell.cell_id, schema.TAG_STATUS: "completed"})
@@ -816,7 +817,8 @@ def _recorded_invocation(tracking_uri, prepared, key: str, spec_text: str, statu
     experiment_id = tracking.ensure_experiment(client, "tiny", tracking_uri)
     parent = tracking.start_parent(client, experiment_id, "tiny", {
         tracking.TAG_INVOCATION: key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke",
-        schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: runner._overrides_tag(prepared)})
+        schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: runner._overrides_tag(prepared),
+        schema.TAG_SPEC_HASH: hashlib.sha256(spec_text.encode()).hexdigest()[:12]})
     tracking.log_text_artifact(client, parent, schema.ARTIFACT_SPEC, spec_text)
     for cell in prepared.plan.cells:
         client.create_run(experiment_id, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
@@ -851,6 +853,48 @@ def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under
     assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
     tags = MlflowClient(tracking_uri).get_run(parent).data.tags
     assert tags[tracking.TAG_INVOCATION] == plain.invocation_key, "found by the new key from now on"
+
+
+def test_a_spec_edited_in_how_its_table_reads_continues_its_invocation_whose_table_then_reads_so(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    from sweeps import tracking
+    from sweeps.report import recorded_spec
+    from sweeps.tables import load_sweep_runs
+
+    # a reworded caption, title or baseline started a new invocation that trained every cell again, and the
+    # finished one's table could not be given them
+    plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    reworded_text = (TABLE_SPEC.replace("caption: A test table.", "caption: A reworded caption.")
+                     .replace("title: Tiny ablation", "title: Tiny, retitled")
+                     .replace('table: {baseline: "No dropping"}', "table: {baseline: MAD, metrics: [sel_test_acc, best_test_acc]}"))
+    reworded = prepare(spec_file(reworded_text, "tiny"), _options(tmp_path, tracking_uri))
+    assert reworded.invocation_key == plain.invocation_key
+    relabelled = prepare(spec_file(TABLE_SPEC.replace("label: MAD", "label: Ours"), "tiny"),
+                         _options(tmp_path, tracking_uri))
+    assert relabelled.invocation_key != plain.invocation_key, "its runs are recorded under the arms' labels"
+    # one recorded by an earlier version, keyed by the whole spec: found by its spec.yaml
+    old_key = plain.keys_of(plain.spec.content_hash)[0]
+    assert old_key != plain.invocation_key
+    parent = _recorded_invocation(tracking_uri, plain, old_key, plain.spec.text)
+    client = MlflowClient(tracking_uri)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    published = []
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: published.append(args))
+    again = run_sweep(reworded)
+    assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+    assert published, "its report is drawn again, with the new caption"
+    tags = client.get_run(parent).data.tags
+    assert (tags[tracking.TAG_INVOCATION], tags[schema.TAG_SPEC_HASH]) == (plain.invocation_key, reworded.spec.spec_hash)
+    recorded = recorded_spec(load_sweep_runs("tiny", tracking_uri=tracking_uri))
+    assert (recorded.caption, recorded.title, recorded.table.baseline) == ("A reworded caption.", "Tiny, retitled", "MAD")
+    # nothing recorded is lost: the text it replaced is kept
+    kept = tracking.read_text_artifact(client, parent, f"spec_history/{plain.spec.spec_hash}.yaml")
+    assert kept == plain.spec.text
+    # run again as it is: nothing to record nor draw
+    published.clear()
+    assert run_sweep(reworded).parent_run_id == parent and not published
+    with pytest.raises(SweepError, match="nothing to resume"):
+        run_sweep(reworded, resume_only=True)
 
 
 def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_and_what_changed(
