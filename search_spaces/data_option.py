@@ -111,9 +111,10 @@ def parse_data_options(values: Sequence[str], check: bool = True) -> tuple[DataC
 
 def check_data_layouts(configs: Iterable[DataConfig]) -> None:
     """check_layout of each distinct data config a sweep's cells read (its folder as those cells read it:
-    with the vote rule, class count, ... their profile, spec, row and --set give), as a DataOptionError
+    with the vote rule, class count, image set, ... their profile, spec, row and --set give), as a DataOptionError
     naming its --data value."""
-    layouts = {(c.dataset, c.root, c.ferplus_rule, c.affectnet_classes): c for c in configs if c.dataset != "synthetic"}
+    layouts = {(c.dataset, c.root, c.ferplus_rule, c.affectnet_classes, c.rafdb_images): c
+               for c in configs if c.dataset != "synthetic"}
     for config in layouts.values():   # once per way of reading a folder (AffectNet: ~290,000 images stat'ed)
         _check_layout(config, f"{config.dataset}={config.root}")
 

@@ -87,6 +87,7 @@ def test_decode_key_changes_with_each_key_that_decides_the_decoded_data_and_with
     assert decode_key(trains_otherwise) == decode_key(base)
     decoded_otherwise = {"data.dataset": "rafdb", "data.root": "/other", "data.val_fraction": 0.2,
                          "data.split_seed": 1, "data.ferplus_rule": "argmax", "data.affectnet_classes": 8,
+                         "data.rafdb_images": "aligned_224",
                          "data.synthetic_per_class": 50, "data.synthetic_seed": 1, "model.image_size": 56}
     assert set(decoded_otherwise) == set(DECODE_KEYS)
     for key, value in decoded_otherwise.items():

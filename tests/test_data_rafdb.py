@@ -177,3 +177,48 @@ def test_rafdb_folder_one_level_off_names_the_basic_folder(tmp_path, given):
     with pytest.raises(DataError, match=r"label file not found .*; \S*RAF-DB/basic is laid out as rafdb is: give "
                                         r"that folder \(--data rafdb=\S*RAF-DB/basic\)"):
         check_layout(_cfg(tmp_path, tmp_path / given))
+
+
+def _add_aligned_224(root: Path, label: int = 7) -> None:
+    """APViT's realigned set beside the official one: same names, 224 x 224, here all of one colour."""
+    folder = root / "Image" / "aligned_224"
+    folder.mkdir()
+    for name, _ in ENTRIES:
+        Image.new("RGB", (224, 224), COLOURS[label]).save(folder / (name[:-4] + "_aligned.jpg"), quality=95)
+
+
+def test_rafdb_reads_apvits_aligned_224_images_when_asked_and_records_which_set(tmp_path):
+    from transfer_core.data import fingerprint_of
+
+    root = make_rafdb(tmp_path / "raf")
+    _add_aligned_224(root)
+    official, realigned = _cfg(tmp_path, root), _cfg(tmp_path, root, rafdb_images="aligned_224")
+    splits = load_splits(realigned, 16)
+    assert {_colour_label(image) for image in splits.train.images} == {7}   # read from aligned_224/
+    assert splits.info["image_dir"] == "Image/aligned_224"
+    assert load_splits(official, 16).info["image_dir"] == "Image/aligned"
+    assert fingerprint_of(realigned, 16) != fingerprint_of(official, 16)
+
+
+def test_rafdb_official_images_keep_the_fingerprint_they_had_before_the_image_set_could_be_chosen(tmp_path):
+    # an invocation on RAF-DB recorded before data.rafdb_images existed must not read as changed data
+    from transfer_core.data.base import get_source
+
+    config = _cfg(tmp_path, make_rafdb(tmp_path / "raf"))
+    assert get_source(config).scan(config).params == {}, "the fingerprint hashes a layout's params"
+
+
+def test_rafdb_without_the_image_set_asked_for_names_the_one_there(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    (root / "Image" / "aligned").rename(root / "Image" / "aligned_224")
+    with pytest.raises(DataError, match=r"Image/aligned does not exist: .*holds aligned_224: choose it with "
+                                        r"--set data.rafdb_images=aligned_224"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_image_set_must_be_one_there_is():
+    from transfer_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.rafdb_images='original' is invalid: expected one of aligned, "
+                                          r"aligned_224"):
+        DataConfig(rafdb_images="original")

@@ -104,6 +104,9 @@ AUGMENTS = ("released", "apvit", "light", "none")
 NORMALIZATIONS = ("imagenet", "half")
 SAMPLERS = ("shuffle", "balanced", "auto")
 FERPLUS_RULES = ("majority", "argmax")
+# RAF-DB's image folders under Image/: the official 100x100 alignment (TransFER's), or APViT's MTCNN
+# realignment, which reported accuracies differ by (reference/datasets.md §1)
+RAFDB_IMAGE_SETS = ("aligned", "aligned_224")
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class DataConfig:
     epoch_samples: int | None = None    # samples per epoch for the balanced sampler (None: train size)
     ferplus_rule: str = "majority"      # majority (official) | argmax
     affectnet_classes: int = 7          # 7 (codes 0-6) or 8 (0-7)
+    rafdb_images: str = "aligned"       # RAF-DB's Image/ folder: aligned (official) | aligned_224 (APViT's)
     synthetic_per_class: int = 200      # synthetic set: training images per class (test: a quarter)
     synthetic_seed: int = 0             # synthetic set: generator seed (its identity, not the trial's)
     cache_dir: str | None = None        # decoded-cache folder (None: $TRANSFER_CACHE or ~/.cache/transfer-sweeps)
@@ -135,6 +139,7 @@ class DataConfig:
                self.epoch_samples, "null or an integer >= 1")
         _check_choice("data.ferplus_rule", self.ferplus_rule, FERPLUS_RULES)
         _check(self.affectnet_classes in (7, 8), "data.affectnet_classes", self.affectnet_classes, "7 or 8")
+        _check_choice("data.rafdb_images", self.rafdb_images, RAFDB_IMAGE_SETS)
         _check(self.synthetic_per_class >= 4, "data.synthetic_per_class", self.synthetic_per_class,
                "an integer >= 4")
         _check(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
@@ -317,7 +322,7 @@ def from_flat(flat: Mapping[str, Any], base: TrialConfig | None = None) -> Trial
 # split, the image size): a sweep decodes each such data once, before any trial starts, so these keys can
 # differ between a table's cells (arms, data sets) but not between a search's samples.
 DECODE_KEYS = ("data.dataset", "data.root", "data.val_fraction", "data.split_seed", "data.ferplus_rule",
-               "data.affectnet_classes", "data.synthetic_per_class", "data.synthetic_seed", "model.image_size")
+               "data.affectnet_classes", "data.rafdb_images", "data.synthetic_per_class", "data.synthetic_seed", "model.image_size")
 
 # Where and how fast a run executes, not what it computes: left out of a cell's identity so that a
 # sweep resumed on another machine (other cache folder, thread count) still recognises its cells.
@@ -326,7 +331,7 @@ PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile"
 # Keys added after cells were first recorded, with the value that computes what was computed before the
 # key existed: at that value a key is left out of a cell's identity, so that earlier cells keep their hash
 # (resume, tables), and a state saved without the key reads it as this value.
-ADDED_KEYS = {"optim.weight_decay_on": "weights"}
+ADDED_KEYS = {"optim.weight_decay_on": "weights", "data.rafdb_images": "aligned"}
 
 
 def config_hash(config: TrialConfig, length: int = 12) -> str:

@@ -6,6 +6,8 @@ the split comes from the name prefix. Also accepted: the TransFER/APViT lists
 `EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg`.
 File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping is not copied.
 There is no official validation split: val is carved from train.
+`data.rafdb_images: aligned_224` reads `Image/aligned_224/` instead (APViT's MTCNN realignment, same
+file names), which reported accuracies differ by; the fingerprint and data.json record the set read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 CLASS_NAMES = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
 PARTITION_FILES = ("EmoLabel/list_patition_label.txt", "EmoLabel/list_partition_label.txt")
 LIST_FILES = ("EmoLabel/train.txt", "EmoLabel/test.txt")
-IMAGE_DIR = "Image/aligned"
+IMAGE_DIR = "Image/aligned"   # of data.rafdb_images = aligned; each set is Image/<its name>
 
 
 def aligned_name(name: str) -> str:
@@ -101,10 +103,14 @@ class RafDbSource(Source):
         else:
             raise DataError(f"RAF-DB label file not found under {root}: expected {PARTITION_FILES[0]} "
                             f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder")
-        image_dir = root / IMAGE_DIR
+        images = f"Image/{cfg.rafdb_images}"
+        image_dir = root / images
         if not image_dir.is_dir():
+            others = [d.name for d in sorted((root / "Image").glob("aligned*")) if d.is_dir()]
             raise DataError(f"RAF-DB image folder {image_dir} does not exist: expected the aligned images "
-                            f"as {IMAGE_DIR}/train_00001_aligned.jpg ...")
+                            f"as {images}/train_00001_aligned.jpg ..."
+                            + (f" ({root / 'Image'} holds {', '.join(others)}: choose it with --set "
+                               f"data.rafdb_images={others[0]})" if others else ""))
         seen: dict[str, str] = {}
         per_split: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "test": ([], [], [])}
         for split, name, label, lineno, rel in entries:
@@ -124,5 +130,7 @@ class RafDbSource(Source):
                                 f"(names starting with '{split}')")
         plans = {split: SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths)
                  for split, (paths, labels, origins) in per_split.items()}
-        return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans,
-                      label_files=label_files, info={"layout": variant, "image_dir": IMAGE_DIR})
+        # the official set keeps the fingerprint it had before the choice existed: its invocations continue
+        return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
+                      params={} if cfg.rafdb_images == "aligned" else {"images": cfg.rafdb_images},
+                      info={"layout": variant, "image_dir": images})
