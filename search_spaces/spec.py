@@ -442,9 +442,12 @@ def content_hash(data: Any) -> str:
 
 def identity_hash(data: Any) -> str:
     """A short hash of what a parsed spec document trains: its content without PRESENTATION_KEYS, which say
-    how its table reads (a table's seeds left out as by `content_hash`)."""
+    how its table reads, a table's seeds (as by `content_hash`) nor a search's num_samples: a search asked
+    for more samples goes on, its study informed by the trials it ran."""
     if isinstance(data, Mapping):
         data = {k: v for k, v in data.items() if k not in PRESENTATION_KEYS}
+        if isinstance(data.get("search"), Mapping):   # more samples extend a search, as more seeds a table
+            data["search"] = {k: v for k, v in data["search"].items() if k != "num_samples"}
     return content_hash(data)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 from mlflow.exceptions import MlflowException, RestException
 from ray import tune
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from search_spaces.data_option import check_data_layouts
@@ -1242,7 +1243,8 @@ def _hand_stop_to_tune(before_fit, frame=None) -> bool:
 
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
-                  tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None) -> tune.Tuner:
+                  tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None,
+                  num_samples: int | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
@@ -1251,7 +1253,8 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     where the invocation stands, for the restored SweepCallback's counts; `tracking_uri`: the store as this
     run reaches it, for the restored SweepCallback's marks (it kept the URI of the run that began it);
     `cells_planned`: a table's cells this run plans, which alone its progress counts (the experiment may
-    hold trials of seeds a continuation with fewer --seeds leaves out: `train_cell` skips them)."""
+    hold trials of seeds a continuation with fewer --seeds leaves out: `train_cell` skips them);
+    `num_samples`: a search's samples as its spec asks now, more than it began with to extend it."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -1267,7 +1270,40 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
             if tracking_uri is not None:
                 callback.tracking_uri = tracking_uri
             callback.cells_planned = cells_planned
+        if num_samples is not None:
+            _extend_search(internal._tune_config, num_samples)
     return tuner
+
+
+class ExtendedSearch(SearchGenerator):
+    """Tune's wrapper of a searcher, whose sample count, restored from the experiment's state, is raised to
+    what the spec asks now: Tune keeps the count a search began with, so that a restored experiment whose
+    trials all ended would end at once. The searcher (its Optuna study: every trial so far) is restored as
+    Tune restores it."""
+
+    def __init__(self, searcher, num_samples: int) -> None:
+        super().__init__(searcher)
+        self.num_samples_asked = num_samples
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if self.num_samples_asked > self._total_samples:
+            log.info("the search goes on to %d samples (it began with %d)", self.num_samples_asked,
+                     self._total_samples)
+            self._total_samples, self._finished = self.num_samples_asked, False
+
+
+def _extend_search(tune_config, num_samples: int) -> None:
+    """Wrap a restored TuneConfig's searcher as `tune.run` would (a ConcurrencyLimiter for
+    max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch."""
+    searcher = tune_config.search_alg
+    if isinstance(searcher, SearchGenerator):   # one restored by this function before
+        searcher = searcher.searcher
+    elif tune_config.max_concurrent_trials:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=tune_config.max_concurrent_trials)
+    tune_config.search_alg = ExtendedSearch(searcher, num_samples)
+    tune_config.max_concurrent_trials = None   # in the limiter now: tune.run warns of it beside a generator
+    tune_config.num_samples = max(tune_config.num_samples, num_samples)
 
 
 def _search_space(prepared: PreparedSweep) -> dict:
@@ -1475,7 +1511,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             newest_checkpoints_where_tune_looks(Path(tune_path))
             tuner = restore_tuner(tune_path, trainable,
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total, planned),
-                                  prepared.tracking_uri, planned)
+                                  prepared.tracking_uri, planned,
+                                  num_samples=spec.search.num_samples if spec.search is not None else None)
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = _was_interrupted(grid), grid.num_errors
@@ -1553,8 +1590,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
 
 def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
-    reworded caption, another baseline: PRESENTATION_KEYS), recorded by a version that keyed invocations by
-    the whole spec; else None. An earlier invocation with this profile, data (roots included) and --set whose
+    reworded caption, another baseline: PRESENTATION_KEYS) or a search's num_samples, recorded by a version
+    that keyed invocations by the whole spec; else None. An earlier invocation with this profile, data (roots included) and --set whose
     spec was edited in what it trains (an arm added) is warned of: a new invocation starts and every cell
     trains again, and a researcher who meant to continue can put the spec back instead. An earlier
     invocation is such when its key is what this run's would be with its spec.yaml instead."""
@@ -1562,7 +1599,7 @@ def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwe
 
     import yaml
 
-    from search_spaces.spec import PRESENTATION_KEYS, content_hash, identity_hash
+    from search_spaces.spec import content_hash, identity_hash
 
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
     for earlier in tracking.parents(client, experiment_id, max_results=20):
@@ -1582,9 +1619,9 @@ def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwe
         ignored = {"seeds"} if prepared.spec.kind == "table" else set()
         changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
                    if isinstance(before, dict) and isinstance(now, dict) else [])
-        if changed and set(changed) <= set(PRESENTATION_KEYS):
+        if isinstance(before, dict) and identity_hash(before) == prepared.spec.identity_hash:
             log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
-                     prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed))
+                     prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
             return earlier
         log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
                     "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "

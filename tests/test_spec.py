@@ -253,3 +253,13 @@ def test_what_a_spec_trains_is_its_identity_and_how_its_table_reads_is_not():
     for other in (text.replace("label: A", "label: C").replace("baseline: A", "baseline: C"),
                   text.replace("num_lanets: 2", "num_lanets: 4"), text.replace("metric: sel_test_acc", "metric: best_test_acc")):
         assert load_text(other).identity_hash != spec.identity_hash, other
+
+
+def test_a_searchs_num_samples_is_not_its_identity_and_its_space_and_seed_are():
+    # more samples extend a search (its study goes on), as more seeds extend a table
+    text = ("name: s\nkind: search\nseeds: [0]\nsearch:\n  num_samples: 4\n"
+            "  space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}\n")
+    spec = load_text(text)
+    assert load_text(text.replace("num_samples: 4", "num_samples: 8")).identity_hash == spec.identity_hash
+    for other in (text.replace("seeds: [0]", "seeds: [1]"), text.replace("high: 1.0e-2", "high: 1.0e-1")):
+        assert load_text(other).identity_hash != spec.identity_hash, other

@@ -571,6 +571,30 @@ def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_fi
     assert config_hash(cell.config) == config_hash(from_flat(trained))   # all but placement (num_threads)
 
 
+def test_a_finished_search_asked_for_more_samples_goes_on_in_its_invocation_with_its_study(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # num_samples raised in the spec started a new invocation: every trial trained again, the study empty
+    text = SEARCH_SPEC.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 1})
+    first = run_sweep(prepare(spec_file(text, "tiny_search"), options))
+    assert first.status == "completed" and first.counts["completed"] == 2
+    _, before = _children(tracking_uri, first)
+    more = prepare(spec_file(text.replace("num_samples: 2", "num_samples: 3"), "tiny_search"), options)
+    again = run_sweep(more)
+    assert again.parent_run_id == first.parent_run_id and again.status == "completed", again
+    _, after = _children(tracking_uri, again)
+    assert len(after) == 3 and {r.info.run_id for r in before} < {r.info.run_id for r in after}, \
+        "the two trials it had are kept, not trained again; one more is drawn"
+    assert all(r.data.tags[schema.TAG_STATUS] == "completed" for r in after)
+    # one Optuna study holds the three: the third trial was drawn knowing the first two
+    import cloudpickle
+
+    state = sorted(Path(again.tune_path).glob("searcher-state-*.pkl"))[-1]
+    study = cloudpickle.loads(state.read_bytes())["_ot_study"]
+    assert [(t.number, t.state.name) for t in study.trials] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+    assert run_sweep(more).parent_run_id == first.parent_run_id, "asked again: nothing left to do"
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
