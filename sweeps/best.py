@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from search_spaces import SweepSpec, load_profile
+from search_spaces import SweepSpec, expand, load_profile
 from search_spaces.spec import load_text, thaw
 from sweeps import schema
 from sweeps.report import short_names, value_text
@@ -38,6 +38,7 @@ class RankedTrial:
     data: str
     best_val_acc: float
     values: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)   # its whole recorded config (flat), typed
 
 
 def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
@@ -50,9 +51,10 @@ def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
     ranked = done.sort_values([RANKED_BY, "arm"], ascending=[False, True], kind="stable").drop_duplicates("arm")
     trials = []
     for run in ranked.to_dict("records"):
-        values = {k: parse_value(run[f"params.{k}"]) for k in spec.search.space
-                  if isinstance(run.get(f"params.{k}"), str)}
-        trials.append(RankedTrial(run["arm"], run["data"], float(run[RANKED_BY]), values))
+        params = {k[len("params."):]: parse_value(v) for k, v in run.items()
+                  if k.startswith("params.") and isinstance(v, str)}
+        values = {k: params[k] for k in spec.search.space if k in params}
+        trials.append(RankedTrial(run["arm"], run["data"], float(run[RANKED_BY]), values, params))
     return trials
 
 
@@ -65,6 +67,7 @@ def _base_values(spec: SweepSpec, profile: str, overrides: Mapping[str, Any]) ->
 
 
 def _percent(fraction: float) -> str:
+    """An accuracy as the tables print it."""
     return f"{100 * fraction:.2f} %"
 
 
@@ -80,20 +83,33 @@ class BestSpec:
 
 
 def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3, with_base: bool = True,
-              file_name: str = "FILE") -> BestSpec:
+              file_name: str = "FILE", as_typed: str | None = None, tracking_uri: str | None = None) -> BestSpec:
     """The table spec that trains the `top` best trials of search invocation `runs` (and its base
     configuration, the baseline) over seeds 0..seeds-1. Trials that repeat a configuration ranked above
-    them, or the base's, are skipped for the next one."""
+    them, or the base's, are skipped for the next one. `as_typed`: the sweep as the user named it (a spec
+    file's path), for the commands messages give; `tracking_uri`: a --tracking-uri the user gave, which the
+    printed command repeats. A key outside the search space whose value the profile has changed since the
+    search ran is pinned in the spec's base to the value the trials trained with, and said."""
+    typed = shlex.quote(as_typed or runs.sweep)
     if spec.kind != "search":
         raise TableError(f"sweep {runs.sweep!r} is a table sweep, not a search: its arms are already a table "
-                         f"spec (`sweeps show {runs.sweep}`)")
+                         f"spec (`sweeps show {typed}`)")
     trials = ranked_trials(runs, spec)
     if not trials:
         counts = runs.children["status"].value_counts().to_dict() if not runs.children.empty else {}
         seen = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trial recorded"
+        unfinished = counts.get(schema.STATUS_RUNNING, 0) + counts.get(schema.STATUS_INTERRUPTED, 0)
+        sets = "".join(f" --set {shlex.quote(f'{k}={v}')}"
+                       for k, v in (runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}).items())
+        advice = (f"Let it finish: `sweeps resume {typed}` with the options it ran with (profile "
+                  f"{runs.parent.tags.get(schema.TAG_PROFILE, '?')}, its --data{sets and ','}{sets})"
+                  if unfinished or runs.parent.status != schema.STATUS_COMPLETED else
+                  f"Every trial ended without completing: a pruner that stops every trial leaves none to rank "
+                  f"(`sweeps show {typed}` warns of one that never prunes, not of one that always does), and "
+                  f"`sweeps status {typed}` names failed trials' errors")
         raise TableError(f"search {runs.sweep!r} (invocation {runs.parent.run_id}) has no completed trial with a "
-                         f"validation accuracy ({RANKED_BY}) to rank: {seen}. Let it finish (`sweeps run "
-                         f"{runs.sweep}` continues it), or check that its data has a validation split")
+                         f"validation accuracy ({RANKED_BY}) to rank: {seen}. {advice}; a completed trial without "
+                         "one had no validation split")
     profile = runs.parent.tags.get(schema.TAG_PROFILE) or spec.profile
     overrides = runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}
     placement = {k: v for k, v in overrides.items() if k in PLACEMENT_KEYS}
@@ -111,14 +127,17 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                          f"{', '.join(sorted(set(spec.search.space) - set(trial.values)))}; left out")
         elif trial.values in taken:
             notes.append(f"{trial.arm} ({_percent(trial.best_val_acc)}) repeats the configuration of "
-                         f"{'the base' if with_base and trial.values == base_values else 'a better trial'}; "
-                         "left out")
+                         f"{'the base' if with_base and trial.values == base_values else 'a trial ranked above it'}"
+                         "; left out")
         else:
             chosen.append(trial)
             taken.append(dict(trial.values))
     if not chosen:
         raise TableError(f"search {runs.sweep!r}: none of its {len(trials)} completed trials makes an arm: "
                          + "; ".join(notes) + ("" if not with_base else " (--no-base drops the base)"))
+    if spec.metric != RANKED_BY and spec.metric != "val_acc":
+        notes.append(f"the search optimised {spec.metric}; its trials are ranked here, as in its table, by "
+                     f"{RANKED_BY}")
     if len(chosen) < top:
         notes.append(f"{len(chosen)} trial{'s' if len(chosen) != 1 else ''} of the {top} asked for "
                      f"({len(trials)} completed with a validation accuracy)")
@@ -153,28 +172,68 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     document["arms"] = arms
     document["table"] = {**({"baseline": BASE_LABEL} if with_base else {}),
                          "metrics": ["sel_test_acc", RANKED_BY]}
+    pinned = _drifted(yaml.dump(document, Dumper=_SpecDumper, sort_keys=False), profile, chosen[0])
+    if pinned:
+        document["base"] = {**document.get("base", {}), **pinned}
+        document = {k: document[k] for k in (*[k for k in document if k not in ("base", "arms", "table")],
+                                               "base", "arms", "table")}
+        notes.append(f"the profile {profile!r} has changed since the search: pinned in base to the values its "
+                     f"trials trained with: {', '.join(f'{k}={v!r}' for k, v in pinned.items())}")
 
     data_options = _data_options(runs)
     command = shlex.join(["sweeps", "run", file_name, *data_options,
-                          *[w for k, v in placement.items() for w in ("--set", f"{k}={v}")]])
+                          *[w for k, v in placement.items() for w in ("--set", f"{k}={v}")],
+                          *(["--tracking-uri", tracking_uri] if tracking_uri else [])])
     parent = runs.parent
     header = [
         f"Written by `sweeps best {runs.sweep}` on {datetime.date.today().isoformat()} from invocation "
         f"{parent.run_id} ({parent.run_name}, {parent.status}).",
-        f"The search ranked its trials by {RANKED_BY} on seed {_search_seed(spec)}; this table trains each over "
+        f"The search ranked its trials by {RANKED_BY} on seed {_search_seed(runs, spec)}; this table trains each over "
         f"seeds {', '.join(map(str, seed_list))} and reports the test accuracy at the epoch chosen on validation.",
         *(f"{label}: {t.arm}, {RANKED_BY} {_percent(t.best_val_acc)}" + (f" on {t.data}" if t.data else "")
           for label, t in zip(labels, chosen)),
         *([f"base: the search's base and its --set {', '.join(f'{k}={v}' for k, v in conditions.items())}"]
           if conditions else []),
-        f"Run it: {command}",
+        *([f"pinned in base to the values the trials trained with (the profile {profile!r} has changed since): "
+           + ", ".join(f"{k}={v!r}" for k, v in pinned.items())] if pinned else []),
+        *([f"note: {notes[-1]}"] if notes and notes[-1].startswith("the search optimised") else []),
     ]
     body = yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
-    text = "".join(f"# {part}\n" for line in header
-                   for part in textwrap.wrap(line, 98, subsequent_indent="  ", break_on_hyphens=False)) + body
-    load_text(text, source=f"the spec `sweeps best {runs.sweep}` writes")   # what `sweeps run` will read
+    text = ("".join(f"# {part}\n" for line in header
+                    for part in textwrap.wrap(line, 98, subsequent_indent="  ", break_on_hyphens=False))
+            + f"# Run it: {command}\n" + body)   # one line: copied whole
+    _check_trains_as_recorded(text, profile, chosen, runs.sweep)
     return BestSpec(text=text, name=document["name"], arms=tuple(a["label"] for a in arms),
                     run_command=command, notes=tuple(notes))
+
+
+# Keys a trial's recorded config may differ in from the spec's cells without training otherwise: the seed
+# (the spec's own), where and how fast it ran, and what the --data given to `sweeps run` sets
+_NOT_COMPARED = ("seed", *PLACEMENT_KEYS, "data.dataset", "data.root", "model.num_classes")
+
+
+def _differences(text: str, profile: str, trial: RankedTrial, label: str) -> dict[str, Any]:
+    """The recorded keys of `trial` whose value the cell of arm `label` of spec `text` does not have."""
+    cells = {c.arm: c.config for c in expand(load_text(text, source="best"), profile).cells}
+    flat = to_flat(cells[label])
+    return {k: v for k, v in trial.params.items() if k in flat and k not in _NOT_COMPARED and flat[k] != v}
+
+
+def _drifted(text: str, profile: str, best: RankedTrial) -> dict[str, Any]:
+    """Keys outside the search space whose values the spec's cells would no longer train with (the profile
+    changed since the search ran), and the values the best trial trained with."""
+    return _differences(text, profile, best, "Search #1")
+
+
+def _check_trains_as_recorded(text: str, profile: str, chosen: list[RankedTrial], sweep: str) -> None:
+    """TableError where an arm of the written spec would train otherwise than its trial did: what `sweeps run`
+    reads, checked against what was recorded, before it is written."""
+    for i, trial in enumerate(chosen, start=1):
+        differs = _differences(text, profile, trial, f"Search #{i}")
+        if differs:
+            raise TableError(f"the spec `sweeps best {sweep}` would write trains Search #{i} ({trial.arm}) otherwise "
+                             f"than it trained: {', '.join(f'{k}={v!r}' for k, v in differs.items())}; the "
+                             "trials of this search differ outside its space (recorded by several versions?)")
 
 
 class _SpecDumper(yaml.SafeDumper):
@@ -185,8 +244,10 @@ _SpecDumper.add_representer(list, lambda dumper, value: dumper.represent_sequenc
     "tag:yaml.org,2002:seq", value, flow_style=not any(isinstance(v, (dict, list)) for v in value)))
 
 
-def _search_seed(spec: SweepSpec) -> int:
-    return spec.seeds[0]
+def _search_seed(runs: SweepRuns, spec: SweepSpec) -> int:
+    """The seed the search's trials trained with: its invocation's (--seeds may have replaced the spec's)."""
+    seeds = runs.parent.json_tag(schema.TAG_SEEDS, None)
+    return seeds[0] if isinstance(seeds, list) and seeds else spec.seeds[0]
 
 
 def _data_options(runs: SweepRuns) -> list[str]:

@@ -580,14 +580,14 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
     from sweeps.best import best_spec
     from sweeps.tables import TableError
 
-    if output and Path(output).suffix.lower() not in (".yaml", ".yml"):
-        raise click.UsageError(f"-o {output}: a spec file is named *.yaml, as `sweeps run FILE` reads it")
+    if output and Path(output).suffix not in (".yaml", ".yml"):   # as `sweeps run FILE` tells a file from a name
+        raise click.UsageError(f"-o {output}: a spec file is named *.yaml (lower case), as `sweeps run FILE` reads it")
     if output and Path(output).exists() and not force:
         raise click.ClickException(f"{output} exists: choose another -o FILE, or replace it with --force")
     runs, spec = _load_runs(name, run_id, tracking_uri)
     try:
         written = best_spec(runs, spec, top=top, seeds=seeds, with_base=not no_base,
-                            file_name=output or f"{spec.name}_best.yaml")
+                            file_name=output or f"{spec.name}_best.yaml", as_typed=name, tracking_uri=tracking_uri)
     except (TableError, SpecError) as exc:
         raise click.ClickException(str(exc)) from exc
     for note in written.notes:

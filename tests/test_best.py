@@ -131,6 +131,8 @@ def test_fewer_trials_than_asked_for_writes_those_there_are_and_says_so():
 def test_a_search_without_a_completed_trial_or_a_table_sweep_is_an_error_naming_what_there_is():
     with pytest.raises(T.TableError, match=r"no completed trial .*: 1 pruned, 1 running"):
         best_spec(search_runs({"trial a": "pruned", "trial b": "running"}), TUNE)
+    with pytest.raises(T.TableError, match=r"table sweep, not a search: .*`sweeps show my/t.yaml`"):
+        best_spec(search_runs({"trial a": 0.8}), load("mad_vs_dropout"), as_typed="my/t.yaml")
     with pytest.raises(T.TableError, match="is a table sweep, not a search"):
         best_spec(search_runs({"trial a": 0.8}), load("mad_vs_dropout"))
 
@@ -193,5 +195,37 @@ def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(sear
     printed = invoke("best", "tune", "--seeds", 2, "--no-base", "--tracking-uri", store)
     assert printed.exit_code == 0, printed.output
     assert yaml.safe_load(printed.output)["seeds"] == [0, 1] and "Base" not in arms_of(printed.output)
-    wrong = invoke("best", "tune", "-o", "best.txt", "--tracking-uri", store)
-    assert wrong.exit_code == 2 and "*.yaml" in wrong.output and not Path("best.txt").exists()
+    for name in ("best.txt", "best.YAML"):   # `sweeps run best.YAML` would look for a sweep of that name
+        wrong = invoke("best", "tune", "-o", name, "--tracking-uri", store)
+        assert wrong.exit_code == 2 and "*.yaml" in wrong.output and not Path(name).exists()
+
+
+def test_a_key_the_profile_has_changed_since_the_search_is_pinned_to_what_the_trials_trained_with():
+    # only the searched keys were copied: the confirmation trained today's profile value, not the search's
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90})
+    runs.children["params.model.embed_dim"] = "48"   # as if the profile said 48 when the search ran
+    written = best_spec(runs, TUNE, top=2)
+    assert yaml.safe_load(written.text)["base"]["model.embed_dim"] == 48
+    assert any("pinned in base" in n and "model.embed_dim=48" in n for n in written.notes)
+    cells = {c.arm: c.config for c in expand(load_text(written.text, source="best.yaml"), "quick").cells}
+    assert cells["Search #1"].model.embed_dim == cells["Base"].model.embed_dim == 48
+
+
+def test_the_header_says_how_the_search_ran_and_the_command_runs_as_one_line():
+    runs = search_runs({"trial a": 0.80}, parent_tags={S.TAG_SEEDS: "[5]"})   # --seeds or a spec seed of 5
+    written = best_spec(runs, TUNE, file_name="b.yaml", tracking_uri="http://127.0.0.1:5000")
+    assert "by best_val_acc on seed 5;" in written.text
+    assert "# Run it: sweeps run b.yaml --tracking-uri http://127.0.0.1:5000\n" in written.text
+    loss = dataclasses.replace(TUNE, metric="val_loss", mode="min")
+    assert any("optimised val_loss" in n and "ranked here, as in its table, by best_val_acc" in n
+               for n in best_spec(runs, loss).notes)
+
+
+def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_completed():
+    unfinished = search_runs({"trial a": "running"}, overrides={"optim.epochs": 4})
+    unfinished.parent = dataclasses.replace(unfinished.parent, status=S.STATUS_INTERRUPTED)
+    with pytest.raises(T.TableError, match=r"Let it finish: `sweeps resume my/s.yaml` with the options it ran with "
+                                           r"\(profile quick, its --data, --set optim.epochs=4\)"):
+        best_spec(unfinished, TUNE, as_typed="my/s.yaml")
+    with pytest.raises(T.TableError, match=r"Every trial ended without completing: a pruner that stops every trial"):
+        best_spec(search_runs({"trial a": "pruned", "trial b": "pruned"}), TUNE)
