@@ -1276,10 +1276,10 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
 
 
 class ExtendedSearch(SearchGenerator):
-    """Tune's wrapper of a searcher, whose sample count, restored from the experiment's state, is raised to
+    """Tune's wrapper of a searcher, whose sample count, restored from the experiment's state, is set to
     what the spec asks now: Tune keeps the count a search began with, so that a restored experiment whose
-    trials all ended would end at once. The searcher (its Optuna study: every trial so far) is restored as
-    Tune restores it."""
+    trials all ended would end at once, and one asked for fewer would go on to the old count. The searcher
+    (its Optuna study: every trial so far) is restored as Tune restores it."""
 
     def __init__(self, searcher, num_samples: int) -> None:
         super().__init__(searcher)
@@ -1287,10 +1287,11 @@ class ExtendedSearch(SearchGenerator):
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)
-        if self.num_samples_asked > self._total_samples:
-            log.info("the search goes on to %d samples (it began with %d)", self.num_samples_asked,
+        if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
+            log.info("the search goes on to %d samples (it was to run %d)", self.num_samples_asked,
                      self._total_samples)
-            self._total_samples, self._finished = self.num_samples_asked, False
+            self._total_samples = self.num_samples_asked
+            self._finished = self._finished and self._counter >= self._total_samples
 
 
 def _extend_search(tune_config, num_samples: int) -> None:
@@ -1407,12 +1408,14 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
             # (again) over this run's seeds
-            respecified = _record_spec(client, parent, spec)
+            respecified = _record_spec(client, parent, spec, tag=False)
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
                     or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
                 tracking.set_tags(client, parent.info.run_id, drawn_with)
                 tracking.log_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN, plan.to_dict())
-                _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
+                drawn = _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
+                if respecified and drawn is not None:
+                    _set_spec_hash(client, parent.info.run_id, spec)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
             counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
                       for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
@@ -1602,6 +1605,7 @@ def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwe
     from search_spaces.spec import content_hash, identity_hash
 
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
+    nearest = None
     for earlier in tracking.parents(client, experiment_id, max_results=20):
         tags = earlier.data.tags
         if (tags.get(schema.TAG_PROFILE) != prepared.profile.name   # cheap tests first: no download
@@ -1623,29 +1627,41 @@ def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwe
             log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
                      prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
             return earlier
+        if nearest is None:   # the newest such: named if no older one is this invocation
+            nearest = (earlier, changed)
+    if nearest is not None:
+        earlier, changed = nearest
         log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
                     "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
                     "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
-                    tracking.parent_status(tags), f" (changed: {', '.join(changed)})" if changed else "")
-        return None
+                    tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
     return None
 
 
-def _record_spec(client, parent, spec) -> bool:
+def _record_spec(client, parent, spec, tag: bool = True) -> bool:
     """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where its text differs
-    from the one recorded (a comment, another seed, a reworded caption): True where it did. The text it
-    replaces is kept as spec_history/<its hash>.yaml."""
+    from the one its spec-hash tag names (a comment, another seed, a reworded caption): True where it does.
+    The text it replaces is kept as spec_history/<its hash>.yaml. tag=False leaves the tag to be set once
+    the report is drawn with it (`_set_spec_hash`): a run stopped before draws it next time."""
+    import hashlib
+
     recorded = parent.data.tags.get(schema.TAG_SPEC_HASH)
     if recorded == spec.spec_hash:
         return False
     run_id = parent.info.run_id
     before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
-    if before is not None:
-        tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{recorded or 'unknown'}.yaml",
-                                   before)
-    tracking.log_text_artifact(client, run_id, schema.ARTIFACT_SPEC, spec.text)
-    tracking.set_tags(client, run_id, {schema.TAG_SPEC_HASH: spec.spec_hash})
+    if before != spec.text:   # equal: recorded by a run stopped before its report was drawn
+        if before is not None:
+            name = recorded or hashlib.sha256(before.encode()).hexdigest()[:12]
+            tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{name}.yaml", before)
+        tracking.log_text_artifact(client, run_id, schema.ARTIFACT_SPEC, spec.text)
+    if tag:
+        _set_spec_hash(client, run_id, spec)
     return True
+
+
+def _set_spec_hash(client, run_id: str, spec) -> None:
+    tracking.set_tags(client, run_id, {schema.TAG_SPEC_HASH: spec.spec_hash})
 
 
 def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:
@@ -1657,8 +1673,7 @@ def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool
             return False
     elif _ended(statuses) < plan.spec.search.num_samples:
         return False
-    return (parent.data.tags.get(schema.TAG_SPEC_HASH) == plan.spec.spec_hash   # else recorded and drawn anew
-            and all(parent.data.tags.get(k) == v for k, v in _drawn_with(plan).items()))
+    return all(parent.data.tags.get(k) == v for k, v in _drawn_with(plan).items())
 
 
 def _ended(statuses: Mapping[str, str]) -> int:

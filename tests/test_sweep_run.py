@@ -902,8 +902,15 @@ def test_a_spec_edited_in_how_its_table_reads_continues_its_invocation_whose_tab
     parent = _recorded_invocation(tracking_uri, plain, old_key, plain.spec.text)
     client = MlflowClient(tracking_uri)
     monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
-    published = []
-    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: published.append(args))
+    published, drawn = [], [None]   # None: drawing the report failed (logged), as _publish says
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: published.append(args) or drawn[0])
+    with pytest.raises(SweepError, match="nothing to resume"):
+        run_sweep(reworded, resume_only=True)   # a completed invocation is completed, whatever its text
+    run_sweep(reworded)
+    assert published and client.get_run(parent).data.tags[schema.TAG_SPEC_HASH] == plain.spec.spec_hash, \
+        "a report not drawn with the new spec is drawn by the next run"
+    published.clear()
+    drawn[0] = tmp_path / "report"
     again = run_sweep(reworded)
     assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
     assert published, "its report is drawn again, with the new caption"
@@ -914,11 +921,43 @@ def test_a_spec_edited_in_how_its_table_reads_continues_its_invocation_whose_tab
     # nothing recorded is lost: the text it replaced is kept
     kept = tracking.read_text_artifact(client, parent, f"spec_history/{plain.spec.spec_hash}.yaml")
     assert kept == plain.spec.text
+    history = client.list_artifacts(parent, "spec_history")
+    assert len(history) == 1, "the second try kept no copy of the new text as the old one"
     # run again as it is: nothing to record nor draw
     published.clear()
     assert run_sweep(reworded).parent_run_id == parent and not published
     with pytest.raises(SweepError, match="nothing to resume"):
         run_sweep(reworded, resume_only=True)
+
+
+def test_an_edited_spec_finds_its_invocation_past_a_newer_one_of_a_spec_that_trains_otherwise(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # the newest invocation with this profile, data and --set whose spec trains otherwise (a relabelled arm)
+    # hid an older one recorded under the whole spec, which a reworded caption should continue
+    plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    older = _recorded_invocation(tracking_uri, plain, plain.keys_of(plain.spec.content_hash)[0], plain.spec.text)
+    relabelled = prepare(spec_file(TABLE_SPEC.replace("label: MAD", "label: Ours"), "tiny"), _options(tmp_path, tracking_uri))
+    _recorded_invocation(tracking_uri, relabelled, relabelled.keys_of(relabelled.spec.content_hash)[0],
+                         relabelled.spec.text)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    reworded = prepare(spec_file(TABLE_SPEC.replace("caption: A test table.", "caption: Reworded."), "tiny"),
+                       _options(tmp_path, tracking_uri))
+    assert run_sweep(reworded).parent_run_id == older
+
+
+def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
+    # Tune restores the count a search began with: asked for fewer, an interrupted search went on to it
+    from ray.tune.search import Searcher
+
+    class Drawing(Searcher):
+        def suggest(self, trial_id):
+            return {}
+
+    for asked, finished in ((2, True), (7, False)):
+        search = runner.ExtendedSearch(Drawing(), asked)
+        search.set_state({"counter": 3, "total_samples": 5, "finished": False, "experiment": None})
+        assert (search.total_samples, search.is_finished()) == (asked, finished)
 
 
 def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_and_what_changed(
