@@ -1409,6 +1409,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
             # (again) over this run's seeds
             respecified = _record_spec(client, parent, spec, tag=False)
+            drawn = None
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
                     or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
                 tracking.set_tags(client, parent.info.run_id, drawn_with)
@@ -1420,7 +1421,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
                       for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
-                                time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()))
+                                time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()),
+                                report_dir=drawn)
     if parent is not None and spec.kind == "search":
         _check_search_restorable(spec, parent, prepared.as_typed, client, trials_recorded=len(statuses))
     data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
@@ -1639,10 +1641,12 @@ def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwe
 
 
 def _record_spec(client, parent, spec, tag: bool = True) -> bool:
-    """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where its text differs
-    from the one its spec-hash tag names (a comment, another seed, a reworded caption): True where it does.
-    The text it replaces is kept as spec_history/<its hash>.yaml. tag=False leaves the tag to be set once
-    the report is drawn with it (`_set_spec_hash`): a run stopped before draws it next time."""
+    """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where it says other
+    than the recorded one (another seed, a reworded caption): True where it does. The text it replaces is
+    kept as spec_history/<its hash>.yaml. A text that says the same in other words (a comment, spacing, key
+    order) is not recorded: every such edit drew the report again and kept one more copy. tag=False leaves
+    the tag to be set once the report is drawn with it (`_set_spec_hash`): a run stopped before draws it
+    next time."""
     import hashlib
 
     recorded = parent.data.tags.get(schema.TAG_SPEC_HASH)
@@ -1650,6 +1654,8 @@ def _record_spec(client, parent, spec, tag: bool = True) -> bool:
         return False
     run_id = parent.info.run_id
     before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
+    if before is not None and before != spec.text and _says_the_same(before, spec.text):
+        return False
     if before != spec.text:   # equal: recorded by a run stopped before its report was drawn
         if before is not None:
             name = recorded or hashlib.sha256(before.encode()).hexdigest()[:12]
@@ -1658,6 +1664,16 @@ def _record_spec(client, parent, spec, tag: bool = True) -> bool:
     if tag:
         _set_spec_hash(client, run_id, spec)
     return True
+
+
+def _says_the_same(text: str, other: str) -> bool:
+    """Whether two spec texts hold the same document (they differ in comments, spacing, key order, quoting)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) == yaml.safe_load(other)
+    except yaml.YAMLError:   # a recorded text that no longer parses: recorded anew
+        return False
 
 
 def _set_spec_hash(client, run_id: str, spec) -> None:

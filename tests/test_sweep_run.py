@@ -875,8 +875,14 @@ def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under
     monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
     again = run_sweep(plain)
     assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
-    tags = MlflowClient(tracking_uri).get_run(parent).data.tags
+    client = MlflowClient(tracking_uri)
+    tags = client.get_run(parent).data.tags
     assert tags[tracking.TAG_INVOCATION] == plain.invocation_key, "found by the new key from now on"
+    # the comment says nothing its tables read: not recorded, no report drawn, no copy kept
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: pytest.fail("the same spec: nothing to draw"))
+    assert run_sweep(commented).parent_run_id == parent
+    assert tracking.read_text_artifact(client, parent, schema.ARTIFACT_SPEC) == plain.spec.text
+    assert not client.list_artifacts(parent, schema.ARTIFACT_SPEC_HISTORY)
 
 
 def test_a_spec_edited_in_how_its_table_reads_continues_its_invocation_whose_table_then_reads_so(
@@ -914,6 +920,7 @@ def test_a_spec_edited_in_how_its_table_reads_continues_its_invocation_whose_tab
     again = run_sweep(reworded)
     assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
     assert published, "its report is drawn again, with the new caption"
+    assert again.report_dir == tmp_path / "report", "sweeps run prints where the report drawn again is"
     tags = client.get_run(parent).data.tags
     assert (tags[tracking.TAG_INVOCATION], tags[schema.TAG_SPEC_HASH]) == (plain.invocation_key, reworded.spec.spec_hash)
     recorded = recorded_spec(load_sweep_runs("tiny", tracking_uri=tracking_uri))
