@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Mapping
 
 import click
 
@@ -360,7 +361,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         status = tracking.parent_status(tags)
         cells = tracking.latest_per_cell(   # as cell_statuses
             tracking.child_runs(client, experiment.experiment_id, parent.info.run_id))
-        plan_total, plan_cells = _planned_cells(client, parent.info.run_id)
+        plan_total, plan_cells = _planned_cells(client, parent.info.run_id, tags)
         outside = 0
         if plan_cells is not None:   # a table continued with fewer --seeds keeps the other seeds' runs
             outside = sum(cell_id not in plan_cells for cell_id in cells)
@@ -377,8 +378,12 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                        "has gone silent)")
         click.echo(f"{experiment.name}: {status} (profile {tags.get(schema.TAG_PROFILE, '?')}, "
                    f"data {tracking.data_names(tags)}, run {parent.info.run_id})")
+        # a search asked for fewer num_samples than had run keeps the trials it ran
+        lowered = (plan_total and tags.get(schema.TAG_KIND) == "search"
+                   and counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] > plan_total)
         click.echo("  " + ", ".join(f"{v} {k}" for k, v in counts.items())
-                   + (f" of {plan_total} planned" if plan_total else "")
+                   + (f" (num_samples lowered to {plan_total} after they ran)" if lowered else
+                      f" of {plan_total} planned" if plan_total else "")
                    + (f" ({outside} run{'s' if outside > 1 else ''} of cells its latest run left out, as seeds "
                       "dropped with fewer --seeds, not counted)" if outside else ""))
         for run in sorted(failed, key=lambda r: r.info.run_name or "")[:FAILED_SHOWN]:   # why, without the UI
@@ -686,14 +691,15 @@ def _figure_folder(out: Path) -> Path:
     return out
 
 
-def _planned_cells(client, run_id: str) -> tuple[int | None, set[str] | None]:
+def _planned_cells(client, run_id: str, tags: Mapping[str, str]) -> tuple[int | None, set[str] | None]:
     """(how many cells, or a search's trials, the invocation's latest run planned; a table's cell ids), each
     None where unknown."""
     from sweeps import schema, tracking
 
     plan = tracking.read_json_artifact(client, run_id, schema.ARTIFACT_PLAN)
-    if not isinstance(plan, dict):   # an invocation that died before writing its plan
-        return None, None
+    if not isinstance(plan, dict):   # an invocation that died before writing its plan; a database's copy
+        planned = tags.get(schema.TAG_PLANNED, "")
+        return (int(planned) if planned.isdigit() and int(planned) else None), None
     cells = [c.get("cell_id") for c in plan.get("cells", []) if isinstance(c, dict)]
     # a table's cells; a search's planned trials (its plan has no cells)
     total = len(cells) or (plan.get("search") or {}).get("num_samples") or None

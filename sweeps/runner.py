@@ -1413,7 +1413,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
                     or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
                 tracking.set_tags(client, parent.info.run_id, drawn_with)
-                tracking.log_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN, plan.to_dict())
+                _log_plan(client, parent.info.run_id, plan)
                 drawn = _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 if respecified and drawn is not None:
                     _set_spec_hash(client, parent.info.run_id, spec)
@@ -1471,7 +1471,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             _record_spec(client, parent, spec)
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
-        tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_PLAN, plan.to_dict())
+        _log_plan(client, parent_id, plan)
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
@@ -1664,6 +1664,14 @@ def _record_spec(client, parent, spec, tag: bool = True) -> bool:
     if tag:
         _set_spec_hash(client, run_id, spec)
     return True
+
+
+def _log_plan(client, run_id: str, plan: Plan) -> None:
+    """The plan of the invocation's latest run, which `sweeps status` counts by: as plan.json, and its size as a
+    tag, which a copy of the server's database holds without the artifacts."""
+    tracking.log_json_artifact(client, run_id, schema.ARTIFACT_PLAN, plan.to_dict())
+    planned = len(plan.cells) or (plan.spec.search.num_samples if plan.spec.search else 0)
+    tracking.set_tags(client, run_id, {schema.TAG_PLANNED: str(planned)})
 
 
 def _says_the_same(text: str, other: str) -> bool:

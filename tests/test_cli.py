@@ -621,7 +621,40 @@ def test_status_counts_a_searchs_trials_against_its_planned_number_as_a_tables_c
             (Path(dst) / path).write_text(json.dumps(plan))
             return str(Path(dst) / path)
 
-    assert _planned_cells(Client(), "r") == planned
+    assert _planned_cells(Client(), "r", {}) == planned
+
+
+def test_status_of_a_copy_of_a_servers_database_counts_against_the_planned_number_its_tag_keeps():
+    # plan.json is an artifact, served by the server alone: a copy of its database said no "of N planned"
+    from sweeps import schema
+    from sweeps.cli import _planned_cells
+
+    class DatabaseCopy:
+        def download_artifacts(self, run_id, path, dst):
+            raise OSError("mlflow-artifacts:/ needs a server")
+
+    assert _planned_cells(DatabaseCopy(), "r", {schema.TAG_PLANNED: "15"}) == (15, None)
+    assert _planned_cells(DatabaseCopy(), "r", {}) == (None, None), "recorded before the tag: unknown"
+
+
+def test_status_of_a_search_asked_for_fewer_samples_than_ran_says_so_not_5_of_3_planned(here, store):
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke",
+                                                                    schema.TAG_KIND: "search"})
+    tracking.log_json_artifact(client, parent, schema.ARTIFACT_PLAN, {"cells": [], "search": {"num_samples": 3}})
+    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    for trial, status in enumerate(["completed"] * 4 + ["pruned"]):
+        client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                            schema.TAG_CELL_ID: f"t{trial}", schema.TAG_STATUS: status})
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert "  4 completed, 0 running, 1 pruned, 0 failed (num_samples lowered to 3 after they ran)\n" \
+        in result.output, result.output
 
 
 def test_status_counts_only_the_cells_its_latest_run_planned_and_says_how_many_it_left_out(here, store):
@@ -892,11 +925,18 @@ def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
 
 @pytest.mark.slow
 def test_e2e_status_counts_the_completed_cells(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema
+
     folder, uri, _ = tiny_run
     result = invoke("status", "tiny_cli", "--tracking-uri", uri)
     assert result.exit_code == 0, result.output
     assert "tiny_cli: completed" in result.output
     assert "2 completed, 0 running, 0 pruned, 0 failed of 2 planned" in result.output
+    parent = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("tiny_cli").experiment_id],
+                                           filter_string=f"tags.{schema.TAG_ROLE} = '{schema.ROLE_PARENT}'")[0]
+    assert parent.data.tags[schema.TAG_PLANNED] == "2", "what a copy of the database counts by"
     # the spec file `sweeps run` was given names the same sweep
     assert invoke("status", folder / "tiny_cli.yaml", "--tracking-uri", uri).output == result.output
 
