@@ -538,6 +538,9 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
             for s in sorted(cell.values):
                 cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
                 lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}")
+            for s, run_id in sorted(cell.no_value_run_ids.items()):   # left out of the cell's mean: said why
+                lines.append(f"    seed {s}: no value (its run completed without recording {m}"
+                             + (": it had no validation split" if m == "best_val_acc" else "") + f")  run {run_id}")
         if children is not None:
             pending = children[(children["arm"] == row) & (children["data"] == c)
                                & (children["status"] != S.STATUS_COMPLETED)]

@@ -262,6 +262,7 @@ class Cell:
     test: stats.PairedTest | None = None  # against the column's best
     p_holm: float | None = None
     no_value: int = 0                   # completed runs without this metric (NaN: e.g. a diverged training)
+    no_value_run_ids: dict[int, str] = field(default_factory=dict)   # seed -> run id of each of them
 
     @property
     def n(self) -> int:
@@ -447,10 +448,12 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 if len(ok) < len(done):
                     log.warning("arm %r data %r: %d completed run(s) lack metric %s", r, c, len(done) - len(ok), m)
                 values = {int(s): float(v) for s, v in zip(ok["seed"], ok[m])}
+                lacking = done[done[m].isna()]
                 cells[(r, c, m)] = Cell(r, c, m, values, {int(s): r for s, r in zip(ok["seed"], ok["run_id"])},
                                         tuple(ok["cell_id"]), tuple(ok["data_fingerprint"]), n_expected,
                                         {str(k): int(v) for k, v in counts.items()},
-                                        stats.describe(list(values.values())), no_value=len(done) - len(ok))
+                                        stats.describe(list(values.values())), no_value=len(lacking),
+                                        no_value_run_ids={int(s): r for s, r in zip(lacking["seed"], lacking["run_id"])})
 
     # best per column (of its complete cells, if any), paired tests against it, Holm across the whole table
     family: list[Cell] = []

@@ -528,6 +528,17 @@ def test_a_cell_whose_completed_runs_all_lack_the_metric_says_no_value(status):
     assert TF.cell_text(t, cell) == "no value (0/2 done)"
 
 
+def test_explain_names_the_completed_runs_a_cell_has_no_value_of():
+    # a run that recorded no value of the metric was left out of the row's record: only its count was shown
+    f = frame({("A", "d"): {0: 0.5, 1: 0.6}, ("B", "d"): {0: 0.7, 1: 0.8}})
+    f.loc[(f["arm"] == "B") & (f["seed"] == 1), "sel_test_acc"] = math.nan
+    t = T.build_table(f, rows=["A", "B"])
+    [run_id] = f.loc[(f["arm"] == "B") & (f["seed"] == 1), "run_id"]
+    text = TF.explain(t, "B")
+    assert f"    seed 1: no value (its run completed without recording sel_test_acc)  run {run_id}\n" in text, text
+    assert "seed 0: 70.00" in text
+
+
 def test_a_declared_row_without_any_run_is_still_missing():
     t = T.build_table(frame({("A", "d"): {0: 0.5}}), rows=["A", "B"])
     assert t.cell("B", "d").state == "missing"
