@@ -15,6 +15,7 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
     metric: sel_test_acc                  # table: a table metric; search: what Tune/Optuna see
     mode: max
     table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}
+                                          # + paper: {"B=2": {rafdb: 90.91}}, paper_metric: best_test_acc
     search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
 
 `load(name_or_path)` reads it with `yaml.safe_load` (nothing is evaluated) and checks everything:
@@ -67,7 +68,7 @@ MODES = ("max", "min")
 TOP_KEYS = ("name", "title", "description", "caption", "kind", "profile", "base", "arms", "grid", "label",
             "seeds", "metric", "mode", "table", "search")
 ARM_KEYS = ("label", "set")
-TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper")
+TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper", "paper_metric")
 TABLE_ROWS = ("arm",)
 TABLE_COLUMNS = ("data",)
 DEFAULT_METRIC = {"table": "sel_test_acc", "search": "val_acc"}
@@ -107,6 +108,9 @@ class TableLayout:
     baseline: str | None = None                 # an arm label: deltas are taken against it
     metrics: tuple[str, ...] = ("sel_test_acc",)
     paper: Mapping[str, Mapping[str, float]] | None = None   # arm label -> column -> percent
+    # the metric the paper's figures were reported as, whose column they are shown under (default: the first
+    # of metrics): most FER papers report the best test epoch (best_test_acc), not the honest sel_test_acc
+    paper_metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -331,7 +335,20 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
                     raise doc.error(p + (column,), f"{number!r} is invalid: expected a percentage in [0, 100]")
                 rows_out[label][column] = float(number)
         paper = FrozenMap(rows_out)
-    return TableLayout(rows, columns, baseline, metrics, paper)
+    paper_metric = value.get("paper_metric")
+    if paper_metric is not None:
+        p = path + ("paper_metric",)
+        if paper is None:
+            raise doc.error(p, "is given without paper figures: expected table.paper, e.g. "
+                               "{paper: {MAD: {rafdb: 90.91}}, paper_metric: best_test_acc}, or no paper_metric")
+        paper_metric = expect_str(doc, p, paper_metric)
+        if paper_metric not in TABLE_METRICS:
+            raise doc.error(p, _unknown("table metric", paper_metric, TABLE_METRICS))
+        if paper_metric not in metrics:
+            raise doc.error(p, f"{paper_metric} is not among the table's metrics ({', '.join(metrics)}), so the "
+                               f"paper's figures would have no column: add it, e.g. table.metrics: "
+                               f"[{', '.join(metrics + (paper_metric,))}]")
+    return TableLayout(rows, columns, baseline, metrics, paper, paper_metric)
 
 
 # --------------------------------------------------------------------------- load

@@ -64,7 +64,8 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
             log.info("paper figure(s) for %s not shown: this invocation ran on %s",
                      ", ".join(c for c in values if c not in shown), ", ".join(columns) or "nothing")
         if shown:
-            paper = {"label": f"Paper ({arm})", "values": shown, "metric": metrics[0]}   # as the spec reports
+            paper = {"label": f"Paper ({arm})", "values": shown,   # under the metric they were reported as
+                     "metric": spec.table.paper_metric or spec.table.metrics[0]}
         if len(spec.table.paper) > 1:
             log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
     rows, notes, select_on = list(spec.labels), None, None

@@ -151,6 +151,13 @@ def test_table_layout_reads_baseline_metrics_and_paper_row(tmp_path):
     assert spec.table.baseline == "A"
     assert spec.table.metrics == ("sel_test_acc", "best_test_acc")
     assert spec.table.paper == {"B": {"rafdb": 90.91}}
+    assert spec.table.paper_metric is None, "shown under the first metric unless said otherwise"
+    best_epoch = load(write(tmp_path, """
+        name: s
+        arms: [{label: A}, {label: B, set: {model.depth: 3}}]
+        table: {metrics: [sel_test_acc, best_test_acc], paper: {B: {rafdb: 90.91}}, paper_metric: best_test_acc}
+    """))
+    assert best_epoch.table.paper_metric == "best_test_acc"
 
 
 def test_search_spec_reads_space_and_defaults_metric_to_val_acc(tmp_path):

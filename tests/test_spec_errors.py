@@ -40,6 +40,16 @@ BAD_SPECS = {
     "unknown_table_key": (
         "name: s\n" + ARMS + "table: {baseline: A, metric: [sel_test_acc]}\n",
         r"table\.metric: unknown key 'metric'\. Did you mean 'metrics'\? Valid keys: rows, columns, baseline"),
+    "paper_metric_without_paper_figures": (
+        "name: s\n" + ARMS + "table: {paper_metric: best_test_acc}\n",
+        r"table\.paper_metric: is given without paper figures: expected table\.paper"),
+    "paper_metric_the_table_does_not_show": (
+        "name: s\n" + ARMS + "table: {paper: {A: {rafdb: 90.91}}, paper_metric: best_test_acc}\n",
+        r"table\.paper_metric: best_test_acc is not among the table's metrics \(sel_test_acc\), so the paper's "
+        r"figures would have no column: add it, e\.g\. table\.metrics: \[sel_test_acc, best_test_acc\]"),
+    "paper_metric_unknown": (
+        "name: s\n" + ARMS + "table: {paper: {A: {rafdb: 90.91}}, paper_metric: best_test_accuracy}\n",
+        r"table\.paper_metric: unknown table metric 'best_test_accuracy'\. Did you mean 'best_test_acc'\?"),
     "unknown_search_param_key": (
         "name: s\nkind: search\nsearch:\n  space:\n    optim.lr: {type: float, low: 0.1, high: 0.2, lg: true}\n",
         r"search\.space\.optim\.lr\.lg: unknown key 'lg'\. Did you mean 'log'\? Valid keys: type, low, high"),
