@@ -1,7 +1,8 @@
 """A search's best trials as a table spec that trains them over seeds: `sweeps best NAME -o FILE`, then
 `sweeps run FILE`.
 
-A search ranks its trials on one seed, by validation accuracy, and the winner of one seed may have won
+A search ranks its trials on one seed (by the best epoch of the metric it optimised: `search_ranking`), and
+the winner of one seed may have won
 by luck. The spec written here holds the top trials' configurations as arms (the values they trained
 with, read from their runs) and the search's own base configuration as the baseline, on the search's
 profile, base and `--set`, over several seeds: its table's mean ± std and Δ say whether the search found
@@ -22,11 +23,10 @@ from search_spaces import SweepSpec, expand, load_profile
 from search_spaces.spec import load_text, thaw
 from sweeps import schema
 from sweeps.report import short_names, value_text
-from sweeps.tables import SweepRuns, TableError
+from sweeps.tables import SearchRanking, SweepRuns, TableError, ranked_children, search_ranking
 from sweeps.tracking import read_json_artifact
 from transfer_core.config import PLACEMENT_KEYS, parse_value, to_flat
 
-RANKED_BY = "best_val_acc"   # as the search's table ranks its trials (sweeps.report.search_rows)
 BASE_LABEL = "Base"
 
 
@@ -36,25 +36,28 @@ class RankedTrial:
 
     arm: str                     # "trial <Tune id>", the search table's row
     data: str
-    best_val_acc: float
+    score: float                 # the ranking's value: best_val_acc, or the best epoch of the search's metric
     values: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)   # its whole recorded config (flat), typed
 
 
 def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
-    """The search's completed trials, best on validation first. A trial without a validation accuracy
-    cannot be ranked and is left out. (A search runs on one data set: `sweeps run` refuses several.)"""
-    children = runs.children
-    done = children[(children["status"] == schema.STATUS_COMPLETED) & children[RANKED_BY].notna()]
+    """The search's completed trials, best first as its table ranks them (`search_ranking`). A trial without
+    a value of the ranking's metric cannot be ranked and is left out. (A search runs on one data set: `sweeps
+    run` refuses several.)"""
+    ranking = search_ranking(spec.metric)
+    children = ranked_children(runs, ranking)
+    done = children[(children["status"] == schema.STATUS_COMPLETED) & children[ranking.column].notna()]
     # a trial with two completed runs ranks by its better one, as the search's table does
     # (ties in the order of the trial ids, as there)
-    ranked = done.sort_values([RANKED_BY, "arm"], ascending=[False, True], kind="stable").drop_duplicates("arm")
+    ranked = done.sort_values([ranking.column, "arm"], ascending=[ranking.mode == "min", True],
+                              kind="stable").drop_duplicates("arm")
     trials = []
     for run in ranked.to_dict("records"):
         params = {k[len("params."):]: parse_value(v) for k, v in run.items()
                   if k.startswith("params.") and isinstance(v, str)}
         values = {k: params[k] for k in spec.search.space if k in params}
-        trials.append(RankedTrial(run["arm"], run["data"], float(run[RANKED_BY]), values, params))
+        trials.append(RankedTrial(run["arm"], run["data"], float(run[ranking.column]), values, params))
     return trials
 
 
@@ -66,9 +69,9 @@ def _base_values(spec: SweepSpec, profile: str, overrides: Mapping[str, Any]) ->
     return {k: flat.get(k) for k in spec.search.space}
 
 
-def _percent(fraction: float) -> str:
-    """An accuracy as the tables print it."""
-    return f"{100 * fraction:.2f} %"
+def _score_text(ranking: SearchRanking, value: float) -> str:
+    """A trial's ranking value as the tables print it: an accuracy in percent, a loss as it is."""
+    return f"{value:.4g}" if ranking.column.endswith("_loss") else f"{100 * value:.2f} %"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     printed command repeats. A key outside the search space whose value the profile has changed since the
     search ran is pinned in the spec's base to the value the trials trained with, and said."""
     typed = shlex.quote(as_typed or runs.sweep)
+    ranking = search_ranking(spec.metric)
     if spec.kind != "search":
         raise TableError(f"sweep {runs.sweep!r} is a table sweep, not a search: its arms are already a table "
                          f"spec (`sweeps show {typed}`)")
@@ -108,8 +112,9 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                   f"(`sweeps show {typed}` warns of one that never prunes, not of one that always does), and "
                   f"`sweeps status {typed}` names failed trials' errors")
         raise TableError(f"search {runs.sweep!r} (invocation {runs.parent.run_id}) has no completed trial with a "
-                         f"validation accuracy ({RANKED_BY}) to rank: {seen}. {advice}; a completed trial without "
-                         "one had no validation split")
+                         f"{ranking.description} ({ranking.column}) to rank: {seen}. {advice}"
+                         + ("; a completed trial without one had no validation split"
+                            if ranking.on == "validation" else ""))
     profile = runs.parent.tags.get(schema.TAG_PROFILE) or spec.profile
     overrides = runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}
     placement = {k: v for k, v in overrides.items() if k in PLACEMENT_KEYS}
@@ -126,7 +131,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
             notes.append(f"{trial.arm}: its run lacks the values of "
                          f"{', '.join(sorted(set(spec.search.space) - set(trial.values)))}; left out")
         elif trial.values in taken:
-            notes.append(f"{trial.arm} ({_percent(trial.best_val_acc)}) repeats the configuration of "
+            notes.append(f"{trial.arm} ({_score_text(ranking, trial.score)}) repeats the configuration of "
                          f"{'the base' if with_base and trial.values == base_values else 'a trial ranked above it'}"
                          "; left out")
         else:
@@ -135,12 +140,9 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     if not chosen:
         raise TableError(f"search {runs.sweep!r}: none of its {len(trials)} completed trials makes an arm: "
                          + "; ".join(notes) + ("" if not with_base else " (--no-base drops the base)"))
-    if spec.metric != RANKED_BY and spec.metric != "val_acc":
-        notes.append(f"the search optimised {spec.metric}; its trials are ranked here, as in its table, by "
-                     f"{RANKED_BY}")
     if len(chosen) < top:
         notes.append(f"{len(chosen)} trial{'s' if len(chosen) != 1 else ''} of the {top} asked for "
-                     f"({len(trials)} completed with a validation accuracy)")
+                     f"({len(trials)} completed with a {ranking.description})")
 
     names = short_names(spec.search.space)
     labels = [f"Search #{i}" for i in range(1, len(chosen) + 1)]
@@ -152,7 +154,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                           for label, t in zip(labels, chosen))
     over = f"each over seeds {seed_list[0]}-{seed_list[-1]}" if seeds > 1 else "on seed 0"
     caption = (f"The {len(chosen)} best of {len(trials)} completed trials of the search '{spec.title}' (ranked "
-               f"on one seed by the best validation accuracy)" + (" and its base configuration" if with_base else "")
+               f"on one seed by the {ranking.description})" + (" and its base configuration" if with_base else "")
                + f", {over}; test accuracy at the epoch chosen on validation")
     caption += f". {described}."
     document: dict[str, Any] = {
@@ -171,7 +173,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         document["base"] = base
     document["arms"] = arms
     document["table"] = {**({"baseline": BASE_LABEL} if with_base else {}),
-                         "metrics": ["sel_test_acc", RANKED_BY]}
+                         "metrics": ["sel_test_acc", "best_val_acc"]}
     pinned = _drifted(yaml.dump(document, Dumper=_SpecDumper, sort_keys=False), profile, chosen[0])
     if pinned:
         document["base"] = {**document.get("base", {}), **pinned}
@@ -188,15 +190,15 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     header = [
         f"Written by `sweeps best {runs.sweep}` on {datetime.date.today().isoformat()} from invocation "
         f"{parent.run_id} ({parent.run_name}, {parent.status}).",
-        f"The search ranked its trials by {RANKED_BY} on seed {_search_seed(runs, spec)}; this table trains each over "
+        f"The search ranked its trials by {ranking.column} ({ranking.description}) on seed "
+        f"{_search_seed(runs, spec)}; this table trains each over "
         f"seeds {', '.join(map(str, seed_list))} and reports the test accuracy at the epoch chosen on validation.",
-        *(f"{label}: {t.arm}, {RANKED_BY} {_percent(t.best_val_acc)}" + (f" on {t.data}" if t.data else "")
+        *(f"{label}: {t.arm}, {ranking.column} {_score_text(ranking, t.score)}" + (f" on {t.data}" if t.data else "")
           for label, t in zip(labels, chosen)),
         *([f"base: the search's base and its --set {', '.join(f'{k}={v}' for k, v in conditions.items())}"]
           if conditions else []),
         *([f"pinned in base to the values the trials trained with (the profile {profile!r} has changed since): "
            + ", ".join(f"{k}={v!r}" for k, v in pinned.items())] if pinned else []),
-        *([f"note: {notes[-1]}"] if notes and notes[-1].startswith("the search optimised") else []),
     ]
     body = yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
     text = ("".join(f"# {part}\n" for line in header

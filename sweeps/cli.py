@@ -566,7 +566,7 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the search's invocation; default: the latest.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
-              help="How many of the best trials (on validation) become arms; a trial that repeats a better "
+              help="How many of the best trials (as the search's table ranks them) become arms; a trial that repeats a better "
                    "one's configuration, or the base's, is skipped for the next.")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds 0..N-1 of every arm.")

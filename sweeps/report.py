@@ -20,8 +20,8 @@ from search_spaces.spec import load_text
 from sweeps import schema
 from sweeps.figures import log_figures, plot_sweep
 from sweeps.table_formats import write_tables
-from sweeps.tables import (CaptionFacts, ResultTable, SweepRuns, TableError, load_sweep_runs, log_to_parent,
-                           resolve_metric, table_from_runs)
+from sweeps.tables import (CaptionFacts, ResultTable, SearchRanking, SweepRuns, TableError, load_sweep_runs,
+                           log_to_parent, ranked_children, resolve_metric, search_ranking, table_from_runs)
 from transfer_core.config import parse_value
 
 log = logging.getLogger(__name__)
@@ -68,24 +68,30 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
                      "metric": spec.table.paper_metric or spec.table.metrics[0]}
         if len(spec.table.paper) > 1:
             log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
-    rows, notes, select_on = list(spec.labels), None, None
+    rows, notes, select_on, select_mode = list(spec.labels), None, None, "max"
     if spec.kind == "search":
-        # a search's rows are its trials: the best is the one chosen on validation, under every metric shown
-        rows, notes = search_rows(runs.children, spec.search.space)
-        select_on = "best_val_acc"
+        # a search's rows are its trials: the best is the one its ranking chooses, under every metric shown
+        ranking = search_ranking(spec.metric)
+        runs = dataclasses.replace(runs, children=ranked_children(runs, ranking))
+        rows, notes = search_rows(runs.children, spec.search.space, ranking)
+        select_on, select_mode = ranking.column, ranking.mode
     return table_from_runs(runs, metric=primary, rows=rows, baseline=spec.table.baseline,
-                           paper=paper, extra_metrics=extra, select_on=select_on, row_notes=notes)
+                           paper=paper, extra_metrics=extra, select_on=select_on, select_mode=select_mode,
+                           row_notes=notes)
 
 
-def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam]) -> tuple[list[str], dict[str, str]]:
-    """A search's trials as rows, best on validation first (completed ones; then the pruned, failed and
-    unfinished, as recorded), each noted with the values it tried: a trial id alone tells a reader nothing."""
+def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam],
+                ranking: SearchRanking = search_ranking("val_acc")) -> tuple[list[str], dict[str, str]]:
+    """A search's trials as rows, best first by `ranking` (completed ones; then the pruned, failed and
+    unfinished, as recorded), each noted with the values it tried: a trial id alone tells a reader nothing.
+    `children` holds the ranking's column (`ranked_children`)."""
     if children.empty:
         return [], {}
     names = short_names(space)
     first = children.drop_duplicates("arm")
-    done = children[children["status"] == schema.STATUS_COMPLETED].groupby("arm")["best_val_acc"].max()
-    ranked = list(done.sort_values(ascending=False, kind="stable").index)   # one without a value last
+    done = (children[children["status"] == schema.STATUS_COMPLETED].groupby("arm")[ranking.column]
+            .agg(ranking.mode))
+    ranked = list(done.sort_values(ascending=ranking.mode == "min", kind="stable", na_position="last").index)
     rows = ranked + [a for a in first["arm"] if a not in done.index]
     notes = {}
     for row in first.itertuples(index=False):

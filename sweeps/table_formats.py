@@ -25,7 +25,7 @@ import pandas as pd
 
 from sweeps import schema as S
 from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, ResultTable, SweepRuns,
-                           TableError)
+                           TableError, ranking_by_column)
 from transfer_core.config import PLACEMENT_KEYS
 from transfer_core.registry import Registry
 
@@ -155,8 +155,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     if not any(c.n for c in table.cells.values()):   # every run failed, or none finished yet
         parts.append("No cell has a value yet: nothing is bold or tested.")
     elif table.select_on is not None:
-        parts.append(f"Bold: the trial chosen on validation ({METRIC_LABELS[table.select_on][1]}), in every "
-                     "column; the test set chooses no trial.")
+        ranking = ranking_by_column(table.select_on)
+        parts.append(f"Bold: the trial chosen on {ranking.on if ranking else 'validation'} "
+                     f"({ranking.description if ranking else table.select_on}), in every column; the test set "
+                     "chooses no trial.")
     elif table.n_comparisons:
         parts.append(f"Bold: best printed mean of its column{complete_only}. †: not significantly different from "
                      f"it (two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "

@@ -84,6 +84,55 @@ def metric_description(metric: str) -> str:
     return METRIC_LABELS[resolve_metric(metric)][1]
 
 
+@dataclass(frozen=True)
+class SearchRanking:
+    """How a search's trials are ranked, in its table and by `sweeps best`: by the best epoch of the metric the
+    search optimised (val_acc: best_val_acc, which chooses the epoch sel_test_acc is read at). A metric not
+    recorded per run as a summary is taken from each run's history (`ranked_children`)."""
+
+    column: str          # a children-frame column: best_val_acc, or best_<metric>
+    mode: str            # max | min
+    description: str     # for captions and messages
+    on: str              # the split it is measured on, as captions say it: validation | the training split
+
+
+_SEARCH_RANKINGS = {   # a search metric -> its ranking (S.EPOCH_METRICS and SUMMARY_METRICS a search may use)
+    "val_acc": SearchRanking("best_val_acc", "max", "best validation accuracy", "validation"),
+    "val_mca": SearchRanking("best_val_mca", "max", "best validation mean class accuracy", "validation"),
+    "val_loss": SearchRanking("best_val_loss", "min", "lowest validation loss", "validation"),
+    "train_acc": SearchRanking("best_train_acc", "max", "best training accuracy", "the training split"),
+    "train_loss": SearchRanking("best_train_loss", "min", "lowest training loss", "the training split"),
+}
+_SEARCH_RANKINGS["best_val_acc"] = _SEARCH_RANKINGS["val_acc"]
+
+
+def search_ranking(metric: str) -> SearchRanking:
+    """The ranking of a search that optimised `metric`; best validation accuracy for one that cannot rank
+    (a timing or an epoch count, which a spec recorded by an earlier version may name)."""
+    return _SEARCH_RANKINGS.get(metric, _SEARCH_RANKINGS["val_acc"])
+
+
+def ranking_by_column(column: str) -> SearchRanking | None:
+    """The ranking whose column `column` is (a table's select_on), None for another."""
+    return next((r for r in _SEARCH_RANKINGS.values() if r.column == column), None)
+
+
+def ranked_children(runs: SweepRuns, ranking: SearchRanking) -> pd.DataFrame:
+    """The children frame with the ranking's column: the best epoch of its metric in each run's history where
+    runs record it only per epoch (NaN for a run without one)."""
+    children = runs.children
+    if ranking.column in children.columns:
+        return children
+    children = children.copy()
+    if children.empty or runs.client is None:
+        children[ranking.column] = math.nan
+        return children
+    history = runs.history(ranking.column[len("best_"):]).dropna(subset=["value"])
+    best = history.groupby("run_id")["value"].agg(ranking.mode)
+    children[ranking.column] = children["run_id"].map(best).astype(float)
+    return children
+
+
 # --------------------------------------------------------------------------- loading runs
 
 @dataclass(frozen=True)
@@ -388,7 +437,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 extra_metrics: Sequence[str] = (), seeds: Sequence[int] | None = None,
                 column_labels: Mapping[str, str] | None = None, alpha: float = 0.05,
                 confidence: float = 0.95, in_progress: bool = False,
-                provenance: Provenance | None = None, select_on: str | None = None,
+                provenance: Provenance | None = None, select_on: str | None = None, select_mode: str = "max",
                 row_notes: Mapping[str, str] | None = None) -> ResultTable:
     """A ResultTable from the children DataFrame of `load_sweep_runs` (or any frame with its columns).
 
@@ -397,9 +446,10 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     paper: column -> reported percent (or {"label": ..., "values": {...}, "metric": the metric of the table
     they are shown under, by default the primary one}); extra_metrics: metrics
     shown beside the primary one ("mca" means the primary's selection rule).
-    select_on: for a search, whose rows are its trials: the metric measured on validation (best_val_acc) that
-    chooses each column's best row, best under every metric shown; the highest test accuracy among trials
-    would be a trial chosen on the test set (DESIGN, Honest evaluation).
+    select_on: for a search, whose rows are its trials: the column (`SearchRanking.column`: best_val_acc, or
+    the best epoch of another metric the search optimised) that chooses each column's best row, best under
+    every metric shown, its highest or, select_mode "min", lowest mean; the highest test accuracy among
+    trials would be a trial chosen on the test set (DESIGN, Honest evaluation).
     row_notes: row -> text printed after its label (rows are still named by their label alone).
     """
     if not 0.0 < alpha < 1.0:
@@ -422,7 +472,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
         raise TableError(f"paper figure for unknown column(s) {', '.join(unknown)}; columns: {', '.join(columns)}")
     if select_on is not None and "test" in select_on:
         raise TableError(f"select_on={select_on!r} is measured on the test set: a search's best trial is chosen "
-                         "on validation (best_val_acc)")
+                         "on validation (best_val_acc) or the training split, never on the test set")
     missing = [c for c in ("run_id", "arm", "data", "seed", "status", "cell_id", "data_fingerprint", "start_time",
                            *metrics, *([select_on] if select_on else [])) if c not in children.columns]
     if missing:
@@ -466,7 +516,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 top = max(x.summary.mean for x in contenders)
                 bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
             else:   # the rows chosen on validation, whatever their number under this metric
-                chosen = max((v for (r, col), v in selection.items() if col == c), default=None)
+                chosen = (min if select_mode == "min" else max)(
+                    (v for (r, col), v in selection.items() if col == c), default=None)
                 bests = [x for x in contenders if (x.row, c) in selection
                          and _same_mean(selection[(x.row, c)], chosen)]
                 if not bests:   # the chosen trial lacks this metric: no other takes its place

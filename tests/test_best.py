@@ -125,7 +125,7 @@ def test_a_trial_that_repeats_the_base_is_skipped_and_none_left_is_an_error_that
 def test_fewer_trials_than_asked_for_writes_those_there_are_and_says_so():
     written = best_spec(search_runs({"trial a": 0.8, "trial b": "pruned"}), TUNE, top=3)
     assert written.arms == ("Base", "Search #1")
-    assert written.notes == ("1 trial of the 3 asked for (1 completed with a validation accuracy)",)
+    assert written.notes == ("1 trial of the 3 asked for (1 completed with a best validation accuracy)",)
 
 
 def test_a_search_without_a_completed_trial_or_a_table_sweep_is_an_error_naming_what_there_is():
@@ -214,11 +214,21 @@ def test_a_key_the_profile_has_changed_since_the_search_is_pinned_to_what_the_tr
 def test_the_header_says_how_the_search_ran_and_the_command_runs_as_one_line():
     runs = search_runs({"trial a": 0.80}, parent_tags={S.TAG_SEEDS: "[5]"})   # --seeds or a spec seed of 5
     written = best_spec(runs, TUNE, file_name="b.yaml", tracking_uri="http://127.0.0.1:5000")
-    assert "by best_val_acc on seed 5;" in written.text
+    assert "by best_val_acc (best validation accuracy) on seed 5;" in written.text
     assert "# Run it: sweeps run b.yaml --tracking-uri http://127.0.0.1:5000\n" in written.text
+
+
+def test_a_search_that_minimised_validation_loss_gives_its_lowest_loss_trials_as_its_table_ranks_them():
+    # they were ranked by best_val_acc, another order than the search's own
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90, "trial c": 0.70})
+    runs.children["best_val_loss"] = [0.5, 0.9, 0.7]   # as ranked_children reads each run's history
     loss = dataclasses.replace(TUNE, metric="val_loss", mode="min")
-    assert any("optimised val_loss" in n and "ranked here, as in its table, by best_val_acc" in n
-               for n in best_spec(runs, loss).notes)
+    assert [t.arm for t in ranked_trials(runs, loss)] == ["trial a", "trial c", "trial b"]
+    written = best_spec(runs, loss, top=2)
+    assert arms_of(written.text)["Search #1"] == dict(zip(SPACE, DRAWS["trial a"]))
+    assert "by best_val_loss (lowest validation loss) on seed 0;" in written.text
+    assert "Search #1: trial a, best_val_loss 0.5" in written.text
+    assert "ranked on one seed by the lowest validation loss" in yaml.safe_load(written.text)["caption"]
 
 
 def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_completed():

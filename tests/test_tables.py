@@ -420,6 +420,47 @@ def test_sweep_table_of_a_search_chooses_its_best_trial_on_validation():
     assert t.cell("trial a", "d", "sel_test_acc").best and not t.cell("trial b", "d", "sel_test_acc").best
 
 
+class HistoryClient:
+    """A client serving each run's per-epoch history of one metric: run_id -> values by epoch."""
+
+    def __init__(self, metric: str, values: dict):
+        self.metric, self.values = metric, values
+
+    def get_metric_history(self, run_id, key):
+        from mlflow.entities import Metric
+
+        assert key == self.metric, f"only {self.metric}'s history is read, not {key}'s"
+        return [Metric(key, v, 1000 + step, step) for step, v in enumerate(self.values.get(run_id, []), start=1)]
+
+
+@pytest.mark.parametrize("metric, chosen, caption", [
+    ("val_loss", "trial b", "chosen on validation (lowest validation loss)"),
+    ("val_mca", "trial a", "chosen on validation (best validation mean class accuracy)"),
+    ("val_acc", "trial c", "chosen on validation (best validation accuracy)")])
+def test_a_search_table_ranks_and_bolds_its_trials_by_the_best_epoch_of_the_metric_it_optimised(
+        metric, chosen, caption):
+    # a search that minimised val_loss was ranked, and its best trial chosen, by best_val_acc
+    from search_spaces.spec import load_text
+    from sweeps.report import sweep_table
+    from sweeps.table_formats import caption_text
+
+    spec = load_text(f"name: s\nkind: search\nmetric: {metric}\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.70}, ("trial c", "d"): {0: 0.90},
+                      ("trial d", "d"): {0: "pruned"}})
+    per_epoch = {"val_loss": {"r-trial a-d-0": [1.2, 0.9, 1.0], "r-trial b-d-0": [1.1, 0.6, 0.8],
+                              "r-trial c-d-0": [1.0, 0.7], "r-trial d-d-0": [0.1]},   # pruned: never chosen
+                 "val_mca": {"r-trial a-d-0": [0.5, 0.75, 0.7], "r-trial b-d-0": [0.6, 0.7],
+                             "r-trial c-d-0": [0.72, float("nan")]}}.get(metric, {})
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0]"})
+    runs = T.SweepRuns("s", "sqlite://", "0", parent, children, client=HistoryClient(metric, per_epoch))
+    t = sweep_table(runs, spec)
+    ranked = {"val_loss": ["trial b", "trial c", "trial a"], "val_mca": ["trial a", "trial c", "trial b"],
+              "val_acc": ["trial c", "trial a", "trial b"]}[metric]
+    assert t.rows == ranked + ["trial d"]
+    assert [r for r in t.rows if t.cell(r, "d", "sel_test_acc").best] == [chosen]
+    assert caption in caption_text(t, T.CaptionFacts())
+
+
 def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
     # "trial 1a2b3c4d" alone tells a reader nothing; pruned trials come after the completed ones
     from search_spaces.spec import load_text
