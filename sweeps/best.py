@@ -105,16 +105,18 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         unfinished = counts.get(schema.STATUS_RUNNING, 0) + counts.get(schema.STATUS_INTERRUPTED, 0)
         sets = "".join(f" --set {shlex.quote(f'{k}={v}')}"
                        for k, v in (runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}).items())
+        without = (f"none of its {counts.get(schema.STATUS_COMPLETED)} completed trials recorded {ranking.metric}"
+                   + (" (they trained without a validation split: data.val_fraction 0, or a data set without one)"
+                      if ranking.on == "validation" else ""))
         advice = (f"Let it finish: `sweeps resume {typed}` with the options it ran with (profile "
                   f"{runs.parent.tags.get(schema.TAG_PROFILE, '?')}, its --data{sets and ','}{sets})"
                   if unfinished or runs.parent.status != schema.STATUS_COMPLETED else
+                  without[0].upper() + without[1:] if counts.get(schema.STATUS_COMPLETED) else
                   f"Every trial ended without completing: a pruner that stops every trial leaves none to rank "
                   f"(`sweeps show {typed}` warns of one that never prunes, not of one that always does), and "
                   f"`sweeps status {typed}` names failed trials' errors")
         raise TableError(f"search {runs.sweep!r} (invocation {runs.parent.run_id}) has no completed trial with a "
-                         f"{ranking.description} ({ranking.column}) to rank: {seen}. {advice}"
-                         + ("; a completed trial without one had no validation split"
-                            if ranking.on == "validation" else ""))
+                         f"{ranking.description} ({ranking.column}) to rank: {seen}. {advice}")
     profile = runs.parent.tags.get(schema.TAG_PROFILE) or spec.profile
     overrides = runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}
     placement = {k: v for k, v in overrides.items() if k in PLACEMENT_KEYS}

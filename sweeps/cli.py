@@ -363,6 +363,11 @@ def status(name: str | None, tracking_uri: str | None) -> None:
             tracking.child_runs(client, experiment.experiment_id, parent.info.run_id))
         plan_total, plan_cells = _planned_cells(client, parent.info.run_id, tags)
         outside = 0
+        if plan_cells is None and plan_total and tags.get(schema.TAG_KIND) != "search":
+            # a database's copy (no plan.json): the cells of its latest run are those of its seeds
+            seeds = {str(s) for s in _json_list(tags.get(schema.TAG_SEEDS))}
+            if seeds:
+                plan_cells = {cell_id for cell_id, r in cells.items() if r.data.tags.get(schema.TAG_SEED) in seeds}
         if plan_cells is not None:   # a table continued with fewer --seeds keeps the other seeds' runs
             outside = sum(cell_id not in plan_cells for cell_id in cells)
             cells = {cell_id: r for cell_id, r in cells.items() if cell_id in plan_cells}
@@ -691,14 +696,23 @@ def _figure_folder(out: Path) -> Path:
     return out
 
 
-def _planned_cells(client, run_id: str, tags: Mapping[str, str]) -> tuple[int | None, set[str] | None]:
+def _json_list(text: str | None) -> list:
+    """A tag holding a JSON list (sweeps.seeds), or [] where it is missing or not one."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _planned_cells(client, run_id: str, tags: Mapping[str, str] | None = None) -> tuple[int | None, set[str] | None]:
     """(how many cells, or a search's trials, the invocation's latest run planned; a table's cell ids), each
-    None where unknown."""
+    None where unknown. `tags`: the parent run's, whose planned count stands in for an unreadable plan.json."""
     from sweeps import schema, tracking
 
     plan = tracking.read_json_artifact(client, run_id, schema.ARTIFACT_PLAN)
     if not isinstance(plan, dict):   # an invocation that died before writing its plan; a database's copy
-        planned = tags.get(schema.TAG_PLANNED, "")
+        planned = (tags or {}).get(schema.TAG_PLANNED, "")
         return (int(planned) if planned.isdigit() and int(planned) else None), None
     cells = [c.get("cell_id") for c in plan.get("cells", []) if isinstance(c, dict)]
     # a table's cells; a search's planned trials (its plan has no cells)

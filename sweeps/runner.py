@@ -1643,8 +1643,9 @@ def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwe
 def _record_spec(client, parent, spec, tag: bool = True) -> bool:
     """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where it says other
     than the recorded one (another seed, a reworded caption): True where it does. The text it replaces is
-    kept as spec_history/<its hash>.yaml. A text that says the same in other words (a comment, spacing, key
-    order) is not recorded: every such edit drew the report again and kept one more copy. tag=False leaves
+    kept as spec_history/<its hash>.yaml. A text that says the same in other words (a comment, spacing) as
+    the one the report is drawn with is not recorded: every such edit drew the report again and kept one
+    more copy. tag=False leaves
     the tag to be set once the report is drawn with it (`_set_spec_hash`): a run stopped before draws it
     next time."""
     import hashlib
@@ -1654,12 +1655,14 @@ def _record_spec(client, parent, spec, tag: bool = True) -> bool:
         return False
     run_id = parent.info.run_id
     before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
-    if before is not None and before != spec.text and _says_the_same(before, spec.text):
+    before_hash = hashlib.sha256(before.encode()).hexdigest()[:12] if before is not None else None
+    same = before is not None and before != spec.text and _says_the_same(before, spec.text)
+    if same and recorded == before_hash:   # the report is drawn with it: nothing its tables read changed
         return False
     if before != spec.text:   # equal: recorded by a run stopped before its report was drawn
-        if before is not None:
-            name = recorded or hashlib.sha256(before.encode()).hexdigest()[:12]
-            tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{name}.yaml", before)
+        if before is not None and not same:   # one that says the same, never drawn, is not worth a copy
+            # named by its own hash: the tag may name an earlier text, recorded by a run stopped before drawing
+            tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{before_hash}.yaml", before)
         tracking.log_text_artifact(client, run_id, schema.ARTIFACT_SPEC, spec.text)
     if tag:
         _set_spec_hash(client, run_id, spec)
@@ -1675,11 +1678,13 @@ def _log_plan(client, run_id: str, plan: Plan) -> None:
 
 
 def _says_the_same(text: str, other: str) -> bool:
-    """Whether two spec texts hold the same document (they differ in comments, spacing, key order, quoting)."""
+    """Whether two spec texts hold the same document, its keys in the same order (they differ in comments,
+    spacing or quoting): the order of keys is read (a table's first paper row, a search's space in its notes)."""
     import yaml
 
     try:
-        return yaml.safe_load(text) == yaml.safe_load(other)
+        return (json.dumps(yaml.safe_load(text), default=str, ensure_ascii=False)
+                == json.dumps(yaml.safe_load(other), default=str, ensure_ascii=False))
     except yaml.YAMLError:   # a recorded text that no longer parses: recorded anew
         return False
 

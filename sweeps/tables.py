@@ -95,6 +95,11 @@ class SearchRanking:
     description: str     # for captions and messages
     on: str              # the split it is measured on, as captions say it: validation | the training split
 
+    @property
+    def metric(self) -> str:
+        """The per-epoch metric whose best epoch it is (val_acc for best_val_acc)."""
+        return self.column[len("best_"):]
+
 
 _SEARCH_RANKINGS = {   # a search metric -> its ranking (S.EPOCH_METRICS and SUMMARY_METRICS a search may use)
     "val_acc": SearchRanking("best_val_acc", "max", "best validation accuracy", "validation"),
@@ -127,7 +132,7 @@ def ranked_children(runs: SweepRuns, ranking: SearchRanking) -> pd.DataFrame:
     if children.empty or runs.client is None:
         children[ranking.column] = math.nan
         return children
-    history = runs.history(ranking.column[len("best_"):]).dropna(subset=["value"])
+    history = runs.history(ranking.metric).dropna(subset=["value"])
     best = history.groupby("run_id")["value"].agg(ranking.mode)
     children[ranking.column] = children["run_id"].map(best).astype(float)
     return children

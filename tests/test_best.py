@@ -239,3 +239,10 @@ def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_
         best_spec(unfinished, TUNE, as_typed="my/s.yaml")
     with pytest.raises(T.TableError, match=r"Every trial ended without completing: a pruner that stops every trial"):
         best_spec(search_runs({"trial a": "pruned", "trial b": "pruned"}), TUNE)
+    # completed, but without a validation split: not the pruner's doing
+    without_validation = search_runs({"trial a": 0.8, "trial b": "pruned"})
+    without_validation.children["best_val_acc"] = float("nan")
+    with pytest.raises(T.TableError, match=r"to rank: 1 completed, 1 pruned\. None of its 1 completed trials recorded "
+                                           r"val_acc \(they trained without a validation split") as caught:
+        best_spec(without_validation, TUNE)
+    assert "pruner" not in str(caught.value)

@@ -637,6 +637,27 @@ def test_status_of_a_copy_of_a_servers_database_counts_against_the_planned_numbe
     assert _planned_cells(DatabaseCopy(), "r", {}) == (None, None), "recorded before the tag: unknown"
 
 
+def test_status_of_a_database_copy_counts_the_seeds_of_its_latest_run_against_the_tags_planned_number(here, store):
+    # without plan.json a table continued with fewer --seeds read "4 completed of 2 planned"
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location="mlflow-artifacts:/1")   # not served
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {
+        schema.TAG_PROFILE: "smoke", schema.TAG_KIND: "table", schema.TAG_SEEDS: "[0]", schema.TAG_PLANNED: "2"})
+    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    for cell, seed in (("a0", 0), ("b0", 0), ("a1", 1), ("b1", 1)):
+        client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                            schema.TAG_CELL_ID: cell, schema.TAG_SEED: str(seed),
+                                            schema.TAG_STATUS: "completed"})
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert "  2 completed, 0 running, 0 pruned, 0 failed of 2 planned (2 runs of cells its latest run left out" \
+        in result.output, result.output
+
+
 def test_status_of_a_search_asked_for_fewer_samples_than_ran_says_so_not_5_of_3_planned(here, store):
     from mlflow.tracking import MlflowClient
 

@@ -937,6 +937,41 @@ def test_a_spec_edited_in_how_its_table_reads_continues_its_invocation_whose_tab
         run_sweep(reworded, resume_only=True)
 
 
+def test_a_spec_text_saying_the_same_is_recorded_only_where_the_report_is_not_yet_drawn_with_it(
+        tmp_path, tracking_uri, spec_file):
+    from sweeps import tracking
+
+    def spec_of(text):
+        return prepare(spec_file(text, "tiny"), _options(tmp_path, tracking_uri)).spec
+
+    plain = spec_of(TABLE_SPEC)
+    parent = _recorded_invocation(tracking_uri, prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)),
+                                  "k", plain.text)
+    client = MlflowClient(tracking_uri)
+
+    def record(spec):
+        return runner._record_spec(client, client.get_run(parent), spec, tag=False)
+
+    reworded_text = TABLE_SPEC.replace("caption: A test table.", "caption: Reworded.")
+    assert record(spec_of(reworded_text)), "drawing it then failed, or was stopped: the tag still names plain"
+    # given a comment before the next run, it is still to be drawn: a comment must not hide the new caption
+    commented = spec_of("# a note\n" + reworded_text)
+    assert record(commented)
+    assert tracking.read_text_artifact(client, parent, schema.ARTIFACT_SPEC) == commented.text
+    history = [Path(f.path).name for f in client.list_artifacts(parent, schema.ARTIFACT_SPEC_HISTORY)]
+    assert history == [f"{plain.spec_hash}.yaml"], "the undrawn text said the same: no copy; plain's kept as it was"
+    assert tracking.read_text_artifact(client, parent, f"spec_history/{plain.spec_hash}.yaml") == plain.text
+    runner._set_spec_hash(client, parent, commented)   # drawn
+    assert not record(spec_of("# another note\n" + reworded_text)), "drawn with it: nothing to record"
+    # the order of keys is read (the first paper row is shown): not the same
+    papers = ('table: {baseline: "No dropping", paper: {MAD: {synthetic: 50}, "No dropping": {synthetic: 40}}}',
+              'table: {baseline: "No dropping", paper: {"No dropping": {synthetic: 40}, MAD: {synthetic: 50}}}')
+    first = spec_of(reworded_text.replace('table: {baseline: "No dropping"}', papers[0]))
+    assert record(first)
+    runner._set_spec_hash(client, parent, first)
+    assert record(spec_of(reworded_text.replace('table: {baseline: "No dropping"}', papers[1])))
+
+
 def test_an_edited_spec_finds_its_invocation_past_a_newer_one_of_a_spec_that_trains_otherwise(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # the newest invocation with this profile, data and --set whose spec trains otherwise (a relabelled arm)
