@@ -16,8 +16,6 @@ import json
 import logging
 import math
 import os
-import re
-import shutil
 import signal
 import threading
 import time
@@ -26,29 +24,23 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from mlflow.exceptions import MlflowException, RestException
 from ray import tune
-from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from search_spaces.data_option import check_data_layouts
 from sweeps import schema, tracking
 from sweeps.envvars import temporarily_set
+from sweeps.errors import SweepError
+from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
+                          trial_reference)
+# ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
+from sweeps.tune_state import (ExtendedSearch, check_search_restorable, drop_superseded_checkpoints,  # noqa: F401
+                               extend_search, newest_checkpoints_where_tune_looks, unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, decode_key, to_flat
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sweeps.progress")
 data_log = logging.getLogger("sweeps.data")   # what each data set decoded to (the CLI always shows it)
-
-
-class SweepError(RuntimeError):
-    """The sweep cannot run as asked; the message names the option at fault and what would be right.
-
-    `option` names the command-line option when one value is at fault (the CLI reports it as such)."""
-
-    def __init__(self, message: str, option: str | None = None) -> None:
-        super().__init__(message)
-        self.option = option
 
 
 @dataclass(frozen=True)
@@ -706,7 +698,7 @@ class SweepCallback(tune.Callback):
         if not hasattr(self, "_unmarked"):   # a callback pickled by an older version (Tuner.restore)
             self._unmarked, self._marks_tried, self._marks_warned = [], 0.0, False
         self._unmarked.append((run_id, outcome, step) + ((dict(details),) if details else ()))
-        _keep_marks(getattr(self, "marks_file", None), self._unmarked)   # before the attempt: a kill may follow
+        keep_marks(getattr(self, "marks_file", None), self._unmarked)   # before the attempt: a kill may follow
         self._settle_marks(now=True)
 
     def _settle_marks(self, now: bool = False, wait_s: float | None = None) -> None:
@@ -741,7 +733,7 @@ class SweepCallback(tune.Callback):
                 self._marks_warned = True
             return
         finally:
-            _keep_marks(getattr(self, "marks_file", None), pending)
+            keep_marks(getattr(self, "marks_file", None), pending)
         if self._marks_warned:
             log.warning("the ended trials' runs are marked in MLflow")
             self._marks_warned = False
@@ -812,195 +804,6 @@ def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: s
     return Standing(completed, pruned, best, total)
 
 
-TRIAL_REFERENCE = "trial:"   # a mark's run named by its trial, "trial:<experiment>/<parent run>/<trial id>"
-
-
-def error_message(traceback_text: str) -> str:
-    """The exception a Tune error file (a traceback) ends with, on one line, its class without its module:
-    "CheckpointError: IR-50 checkpoint '...' could not be read: ...". The message may span lines."""
-    lines = traceback_text.rstrip().splitlines()
-    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
-    start = frames[-1] + 1 if frames else 0
-    while start < len(lines) and lines[start].startswith("    "):   # the frame's source lines
-        start += 1
-    message = " ".join(line.strip() for line in lines[start:] if line.strip())
-    head, sep, rest = message.partition(": ")
-    if sep and re.fullmatch(r"[\w.]+", head):
-        message = f"{head.rsplit('.', 1)[-1]}: {rest}"
-    return message
-
-
-def failure_details(trial) -> dict[str, Any]:
-    """What a failed mark records of its trial (`make_mark`): the exception it ended in ("error"), and the
-    run a trial that failed before opening its own would have opened ("cell": CellIdentity's fields,
-    "trial_id", "params": the flat TrialConfig). Best effort: what cannot be read is left out."""
-    details: dict[str, Any] = {}
-    try:   # the driver's copy is there at once; storage's (get_error) once Tune has synced it
-        local = getattr(trial, "error_file", None)
-        text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
-        error = error_message(str(text or ""))
-        if error:
-            details["error"] = error[:schema.ERROR_TAG_CHARS]
-    except Exception as exc:  # noqa: BLE001  (storage gone, an older Tune: the mark is made without it)
-        log.debug("no error text of trial %s: %s", getattr(trial, "trial_id", "?"), exc)
-    if (trial.last_result or {}).get("mlflow_run_id"):
-        return details
-    try:
-        from sweeps.trainable import cell_identity
-
-        config, identity = cell_identity(trial.config, trial.trial_id)
-        details.update(cell=dataclasses.asdict(identity), trial_id=trial.trial_id, params=to_flat(config))
-    except Exception as exc:  # noqa: BLE001  (a config that does not build: no run can be made for it)
-        log.debug("no run identity for trial %s: %s", getattr(trial, "trial_id", "?"), exc)
-    return details
-
-
-def trial_reference(trial) -> str | None:
-    """A failed trial's run as its trial names it, for a mark made once MLflow answers (`make_mark`)."""
-    context = (getattr(trial, "config", None) or {}).get("context") or {}
-    if not (context.get("experiment_id") and context.get("parent_run_id") and getattr(trial, "trial_id", None)):
-        return None
-    return f"{TRIAL_REFERENCE}{context['experiment_id']}/{context['parent_run_id']}/{trial.trial_id}"
-
-
-def _run_of(client, run_id: str) -> str | None:
-    """The MLflow run id a mark names: itself, or the run a trial reference's trial opened (None if none)."""
-    if not run_id.startswith(TRIAL_REFERENCE):
-        return run_id
-    parts = run_id[len(TRIAL_REFERENCE):].split("/", 2)
-    if len(parts) != 3 or not all(parts):
-        log.warning("the mark of %r is dropped: not a trial reference (trial:<experiment>/<parent run>/<trial id>)",
-                    run_id)
-        return None
-    run = tracking.find_trial_run(client, *parts)
-    return None if run is None else run.info.run_id
-
-
-def make_mark(client, run_id: str, outcome: str, step: int, details: Mapping | None = None) -> str | None:
-    """One ended trial's mark in MLflow; returns the status set. outcome "failed": failed, with the error
-    `details` hold (`failure_details`); "ended": pruned at `step`; neither if its trial completed the run
-    itself (None). `run_id` may be a trial reference (`trial_reference`): a trial that failed before it
-    opened its run gets one, made from `details` (nothing is marked where they do not say which). A mark
-    the server refuses (a deleted run: retrying cannot help) is logged and dropped (None)."""
-    details = details or {}
-    reference = run_id
-    try:
-        run_id = _run_of(client, run_id)
-        if (run_id is None and outcome == "failed" and isinstance(details.get("cell"), Mapping)
-                and reference.startswith(TRIAL_REFERENCE)):   # the trial opened no run
-            experiment_id, parent_run_id, _ = reference[len(TRIAL_REFERENCE):].split("/", 2)
-            # its cell's run an earlier Tune experiment's trial opened (a retry of a cut-short cell): that one,
-            # marked below; a second run of the cell would leave the first running for good
-            earlier = tracking.find_cell_run(client, experiment_id, parent_run_id, str(details["cell"].get("cell_id")))
-            if earlier is not None:
-                run_id = earlier.info.run_id
-            else:
-                try:
-                    identity = tracking.CellIdentity(**details["cell"])
-                except TypeError as exc:   # a kept file another version wrote
-                    log.warning("the failure of trial %s is not recorded: its cell %r does not name a run (%s)",
-                                details.get("trial_id"), details["cell"], exc)
-                    return None
-                made = tracking.record_unopened_failure(client, experiment_id, parent_run_id, identity,
-                                                        str(details.get("trial_id", "")), details.get("params") or {},
-                                                        details.get("error"))
-                log.info("trial %s failed before it opened an MLflow run: run %s records it",
-                         details.get("trial_id"), made)
-                return schema.STATUS_FAILED
-        if run_id is None or client.get_run(run_id).data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED:
-            return None
-        if outcome == "failed":
-            tracking.mark_cell(client, run_id, schema.STATUS_FAILED, error=details.get("error"))
-            return schema.STATUS_FAILED
-        tracking.mark_cell(client, run_id, schema.STATUS_PRUNED, pruned_step=step)
-        return schema.STATUS_PRUNED
-    except MlflowException as exc:
-        if not _refused(exc):
-            raise
-        log.warning("could not mark run %s %s in MLflow: %s", run_id,
-                    "failed" if outcome == "failed" else "pruned", exc)
-    return None
-
-
-# what a store says of a run it will not mark (deleted, unknown, not allowed): retrying cannot help
-_REFUSALS = {"INVALID_PARAMETER_VALUE", "INVALID_STATE", "RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"}
-# what a server says when it is in trouble for now (a 500 of a locked sqlite behind it, a 503): retried
-_TRANSIENT = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "IO_ERROR", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
-
-
-def _refused(exc: MlflowException) -> bool:
-    """The server answered and said no (REST, other than a server in trouble for now), or a local store
-    refused the run; not a store out of reach (MLflow's client then raises a plain MlflowException, code
-    INTERNAL_ERROR) nor a server error, which are retried."""
-    if exc.error_code in _TRANSIENT:
-        return False
-    return isinstance(exc, RestException) or exc.error_code in _REFUSALS
-
-
-def marks_file_of(storage: Path, sweep: str, parent_id: str) -> Path:
-    """Where an invocation's driver keeps the marks it has not yet made (SweepCallback)."""
-    return Path(storage) / f"{invocation_prefix(sweep, parent_id)}unmarked.json"
-
-
-def kept_marks_files(parent, storage: Path, sweep: str) -> list[Path]:
-    """Where an earlier driver of this invocation may have kept marks: beside its newest Tune experiment
-    (the storage it ran with: `--storage` is not part of the invocation's identity) and in `storage`."""
-    tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
-    folders = [Path(tune_path).parent] if tune_path else []
-    folders += [] if Path(storage) in folders else [Path(storage)]
-    return [marks_file_of(folder, sweep, parent.info.run_id) for folder in folders]
-
-
-def _keep_marks(path: str | None, pending: list) -> None:
-    """The queue on disk (written whole, then renamed: a kill leaves the old file or the new), or no
-    file when it is empty. A disk problem is a warning: it must not stop Tune's loop and every trial."""
-    if not path:
-        return
-    path = Path(path)
-    try:
-        if not pending:
-            path.unlink(missing_ok=True)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        try:
-            part.write_text(json.dumps([list(mark) for mark in pending]))
-            os.replace(part, path)
-        finally:
-            part.unlink(missing_ok=True)
-    except OSError as exc:
-        log.warning("could not keep the marks still to make in %s: %s", path, exc)
-
-
-def replay_marks(client, path: Path) -> int:
-    """Make the marks an earlier driver of this invocation kept and could not make, then drop the file;
-    returns how many it set. Called before Tune restores anything: a failed mark made after
-    `resume_errored` restarted the trial would mark a live run failed. (A later Tune experiment of the
-    same run may replace the file with its own queue: it reruns every cell not completed, so the marks
-    it drops are of runs it reopens.)"""
-    if not path.is_file():
-        return 0
-    what = f"{path} (the marks an earlier run of this sweep could not make in MLflow)"
-    try:
-        marks = [(str(r), str(o), int(s), *(d for d in rest[:1] if isinstance(d, dict)))
-                 for r, o, s, *rest in json.loads(path.read_text())]   # details: not in an older version's
-    except (OSError, ValueError, TypeError) as exc:
-        raise SweepError(f"{what} cannot be read: {exc}. Delete it to go on; the runs it names keep the status "
-                         f"their trials left (a pruned run shows as running)") from exc
-    try:
-        made = sum(make_mark(client, *mark) is not None for mark in marks)
-    except MlflowException as exc:   # the store out of reach or in trouble: the file stays for the next run
-        raise SweepError(f"MLflow did not take the marks kept in {what}: {exc}. Run again once the tracking "
-                         f"server answers; the file is kept until then") from exc
-    try:
-        path.unlink()
-    except OSError as exc:
-        raise SweepError(f"{what} cannot be removed once its marks are made: {exc}") from exc
-    log.info("made %d of %d mark(s) in MLflow that an earlier run of this sweep kept in %s (the rest were "
-             "already made, refused, or of trials that opened no run)", made, len(marks), path)
-    return made
-
-
 MARK_RETRY_S = 10.0   # while MLflow is away, how often the driver retries its queued marks
 INTERRUPTED_MARK_WAIT_S = 10.0   # how long an interrupted sweep waits for MLflow to take its last marks
 
@@ -1067,11 +870,6 @@ def _drawn_with(plan: Plan) -> dict[str, str]:
     other seeds are left out of it) and every --set."""
     return {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
             schema.TAG_OVERRIDES: json.dumps(dict(plan.overrides), sort_keys=True, default=str)}
-
-
-def invocation_prefix(sweep: str, parent_id: str) -> str:
-    """What the names of an invocation's folders in storage start with (its Tune experiments, its report)."""
-    return f"{sweep}-{parent_id[:8]}-"
 
 
 def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
@@ -1271,40 +1069,8 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                 callback.tracking_uri = tracking_uri
             callback.cells_planned = cells_planned
         if num_samples is not None:
-            _extend_search(internal._tune_config, num_samples)
+            extend_search(internal._tune_config, num_samples)
     return tuner
-
-
-class ExtendedSearch(SearchGenerator):
-    """Tune's wrapper of a searcher, whose sample count, restored from the experiment's state, is set to
-    what the spec asks now: Tune keeps the count a search began with, so that a restored experiment whose
-    trials all ended would end at once, and one asked for fewer would go on to the old count. The searcher
-    (its Optuna study: every trial so far) is restored as Tune restores it."""
-
-    def __init__(self, searcher, num_samples: int) -> None:
-        super().__init__(searcher)
-        self.num_samples_asked = num_samples
-
-    def set_state(self, state: dict) -> None:
-        super().set_state(state)
-        if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
-            log.info("the search goes on to %d samples (it was to run %d)", self.num_samples_asked,
-                     self._total_samples)
-            self._total_samples = self.num_samples_asked
-            self._finished = self._finished and self._counter >= self._total_samples
-
-
-def _extend_search(tune_config, num_samples: int) -> None:
-    """Wrap a restored TuneConfig's searcher as `tune.run` would (a ConcurrencyLimiter for
-    max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch."""
-    searcher = tune_config.search_alg
-    if isinstance(searcher, SearchGenerator):   # one restored by this function before
-        searcher = searcher.searcher
-    elif tune_config.max_concurrent_trials:
-        searcher = ConcurrencyLimiter(searcher, max_concurrent=tune_config.max_concurrent_trials)
-    tune_config.search_alg = ExtendedSearch(searcher, num_samples)
-    tune_config.max_concurrent_trials = None   # in the limiter now: tune.run warns of it beside a generator
-    tune_config.num_samples = max(tune_config.num_samples, num_samples)
 
 
 def _search_space(prepared: PreparedSweep) -> dict:
@@ -1424,7 +1190,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()),
                                 report_dir=drawn)
     if parent is not None and spec.kind == "search":
-        _check_search_restorable(spec, parent, prepared.as_typed, client, trials_recorded=len(statuses))
+        check_search_restorable(spec, parent, prepared.as_typed, client, trials_recorded=len(statuses))
     data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
@@ -1491,7 +1257,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
                    "tracking_uri": prepared.tracking_uri, "experiment_id": experiment_id,
                    "parent_run_id": parent_id, "storage": str(prepared.storage_path),
-                   "invocation": invocation_prefix(spec.name, parent_id)}
+                   "invocation": schema.invocation_prefix(spec.name, parent_id)}
         threads = max(1, int(prepared.cpus_per_trial))
         total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
         interrupted, errored_there, errors = False, set(), 0   # cells whose trials errored in a restored experiment
@@ -1531,7 +1297,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                      and c.cell_id not in errored_there]
         fresh_search = spec.kind == "search" and not restorable
         if not interrupted and (remaining if spec.kind == "table" else fresh_search):
-            name = f"{invocation_prefix(spec.name, parent_id)}{int(time.time())}"
+            name = f"{schema.invocation_prefix(spec.name, parent_id)}{int(time.time())}"
             tune_path = str(prepared.storage_path / name)
             tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
             callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
@@ -1738,155 +1504,6 @@ def _interrupted_if_cut_short(client, parent_id: str, tracking_uri: str | None =
         raise
 
 
-def _check_search_restorable(spec: SweepSpec, parent, as_typed: str, client, trials_recorded: int) -> None:
-    """SweepError, before any data is decoded, when a search cannot go on as it began: the searcher's history
-    and the pruner's view live only in its saved Tune state, so a search cannot be continued from its
-    checkpoints as a table's cells can, and starting it over must be the user's choice. Refused: a state
-    that cannot be read, one that is gone while trials are recorded (a new study would run num_samples more
-    trials under the same invocation, without a word), and a direction the recorded plan does not share
-    (the restored study keeps its own: a loss searched under mode max, the default before a loss's became
-    min, would go on searching for the worst configuration)."""
-    fresh = (f"Start the search over with `sweeps run {as_typed} --fresh` (a new MLflow parent run; this "
-             f"one's trials stay recorded)")
-    tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
-    if tune_path and not Path(tune_path).is_dir():
-        if trials_recorded:
-            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
-                             f"Tune experiment {tune_path}, which holds the Optuna study of its {trials_recorded} "
-                             f"recorded trials, is not on this machine (deleted, or on a disk not mounted here). "
-                             f"Run it where that folder is, or: {fresh}")
-        return
-    if tune_path:
-        unreadable = unreadable_tune_state(Path(tune_path))
-        if unreadable is not None:
-            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
-                             f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as "
-                             f"when a driver is killed while Tune writes it. {fresh}")
-        if trials_recorded and not tune.Tuner.can_restore(tune_path):   # emptied, or killed before its first save
-            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
-                             f"Tune experiment {tune_path} holds no state to restore the Optuna study of its "
-                             f"{trials_recorded} recorded trials from. {fresh}")
-    plan = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN)
-    began = (plan.get("metric"), plan.get("mode")) if isinstance(plan, dict) else (None, None)
-    if trials_recorded and None not in began and began != (spec.metric, spec.mode):
-        raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: it "
-                         f"began with metric {began[0]} and mode {began[1]}, and its spec now means metric "
-                         f"{spec.metric} and mode {spec.mode} (a loss's mode defaults to min: it was max before). "
-                         f"Its Optuna study keeps the direction it began with. {fresh}")
-
-
-def unreadable_tune_state(experiment: Path) -> str | None:
-    """The first of a Tune experiment's saved state files that is not whole (its name and why), or None.
-    Tune copies them into storage without an atomic rename; restoring from a truncated one makes Tune
-    restart the experiment with an empty config, whose trial then fails every retry. Checked without
-    loading anything, the newest file of each kind (what Tune restores from): the experiment state must
-    parse as JSON, a search-algorithm state (a cloudpickle) must run to its STOP opcode."""
-    import pickletools
-
-    def newest(pattern: str) -> list[Path]:   # what Tune restores from (the names end in a timestamp)
-        return sorted(experiment.glob(pattern))[-1:]
-
-    for path in [*newest("experiment_state-*.json"), *newest("basic-variant-state-*.json"),
-                 *newest("search_gen_state-*.json"), *newest("searcher-state-*.pkl"),
-                 *newest("callback-states-*.pkl")]:
-        try:
-            if path.name.startswith("experiment_state-"):
-                json.loads(path.read_bytes())
-            else:
-                with open(path, "rb") as fh:
-                    for _ in pickletools.genops(fh):
-                        pass
-        except (OSError, ValueError) as exc:   # json.JSONDecodeError is a ValueError, as is a pickle cut short
-            return f"{path.name}: {exc}"
-    return None
-
-
-def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
-    """Before `Tuner.restore`: for each unfinished trial of the experiment, put its newest checkpoint where
-    Tune's saved state says its checkpoint is. Tune's state can lag behind the
-    trial's folder: with num_to_keep=1 Tune deletes the older checkpoint before it saves the state naming
-    the newer one, so a driver killed in between leaves a state naming a checkpoint that is gone, and
-    Tune's restore fails the trial on every retry and every later resume ("Could not recover from
-    checkpoint as it does not exist on storage anymore"); a stopped sweep can also leave a newer checkpoint
-    its worker wrote after the state was saved, which Tune would pass over (an epoch or more trained again).
-
-    The newest checkpoint in the trial's folder (by the epoch in its cell.json) is moved to the named path,
-    so that Tune restores from it and writes the trial's next checkpoint to a free folder; an older one found
-    there is kept beside it as `<name>.superseded-<time>` (salvage falls back to it if the newer one does not
-    load; `drop_superseded_checkpoints` deletes it once the trial has ended). With no checkpoint left in the
-    folder, an empty stand-in holding STAND_IN_NOTE goes there, and the trial resumes from its cell's newest
-    checkpoint elsewhere in storage (`sweeps.trainable.salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
-    when storage has moved. Nothing else of Tune's state is changed."""
-    from sweeps.trainable import STAND_IN_NOTE, checkpoint_label
-    try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)
-        from ray.tune.trainable.metadata import _TrainingRunMetadata
-    except ImportError as exc:
-        log.debug("Tune's trial state cannot be read here (%s): its checkpoints are left as they are", exc)
-        return
-
-    def epoch_of(folder: Path) -> int | None:
-        label = checkpoint_label(folder)
-        return None if label is None else label["epoch"]
-
-    states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
-    if not states:
-        return
-    for meta, run_state in json.loads(states[0].read_bytes()).get("trial_data", []):
-        try:
-            trial = json.loads(meta)
-            if trial.get("status") == "TERMINATED":   # not run again (an errored one is: resume_errored)
-                continue
-            latest = _TrainingRunMetadata.from_json_state(run_state).checkpoint_manager.latest_checkpoint_result
-            if latest is None or latest.checkpoint is None:
-                continue
-            folder = experiment / trial["relative_logdir"]
-            named = folder / Path(latest.checkpoint.path).name
-            named_epoch = epoch_of(named)
-            newer = sorted(((epoch, path.stat().st_mtime, path) for path in folder.glob("checkpoint_*")
-                            if path != named and "." not in path.name
-                            and (epoch := epoch_of(path)) is not None
-                            and (named_epoch is None or epoch > named_epoch)), key=lambda c: c[:2])
-            if newer:
-                epoch, _, path = newer[-1]
-                # the named one still there, only older: an ordinary stop (Ctrl-C) after the worker wrote its next
-                # checkpoint and before Tune's state named it; gone: a driver killed while Tune deleted it
-                level = logging.INFO if named.exists() and not (named / STAND_IN_NOTE).is_file() else logging.WARNING
-                if (named / STAND_IN_NOTE).is_file():   # put there by an earlier resume: holds nothing else
-                    shutil.rmtree(named)
-                elif named.exists():
-                    named.rename(named.with_name(f"{named.name}.superseded-{int(time.time())}"))
-                path.rename(named)
-                log.log(level, "Tune experiment %s names checkpoint %s of trial %s (%s); the trial's newer "
-                               "checkpoint %s (after epoch %d) takes its place, and the trial resumes from it",
-                        experiment, named.name, trial.get("trial_id"),
-                        "gone" if named_epoch is None else f"after epoch {named_epoch}", path.name, epoch)
-            elif not named.exists():
-                named.mkdir(parents=True)
-                (named / STAND_IN_NOTE).write_text(
-                    "A stand-in put here by sweeps: Tune's saved state names this checkpoint, which was gone when "
-                    "the sweep resumed. The trial resumes from its cell's newest checkpoint left in storage, or "
-                    "starts over.\n", encoding="utf-8")
-                log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone, and none is left in "
-                            "its folder: the trial resumes from its cell's newest checkpoint left elsewhere in "
-                            "storage, or starts over", experiment, named, trial.get("trial_id"))
-        except Exception as exc:   # a state Tune itself will judge; never fail the resume over this
-            log.debug("checkpoints of a trial of %s left as they are: %s", experiment, exc)
-
-
-def drop_superseded_checkpoints(trial) -> None:
-    """Delete the checkpoints a resume set aside in a trial's folder (`<name>.superseded-<time>`, by
-    `newest_checkpoints_where_tune_looks`) once the trial has ended without error: they were kept only as
-    its resume's fallback, and Tune, which does not know them, never deletes them (520 MB each at paper
-    scale). A trial that ended is never run again (a search's pruned one neither)."""
-    try:
-        folder = Path(trial.path)
-        for old in sorted(folder.glob("checkpoint_*.superseded-*")):
-            shutil.rmtree(old)
-            log.info("trial %s ended: its superseded checkpoint %s is deleted", trial.trial_id, old)
-    except Exception as exc:   # storage Tune reaches through its own file system (a URI), or a folder gone
-        log.debug("superseded checkpoints of trial %s left as they are: %s", getattr(trial, "trial_id", "?"), exc)
-
-
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:
     """Tables (all formats, Parquet included) and figures into storage and the parent run. A
     reporting problem is logged, never allowed to turn a completed sweep into a failed one."""
@@ -1897,7 +1514,7 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
                         REPORT_WARM_UP_WAIT_S)
     from sweeps.report import publish
 
-    out = storage / f"{invocation_prefix(sweep, parent_id)}report"
+    out = storage / f"{schema.invocation_prefix(sweep, parent_id)}report"
     try:
         publish(sweep, tracking_uri, parent_id, out)
     except Exception as exc:   # a table, a figure, the disk, MLflow taking the artifacts, matplotlib itself

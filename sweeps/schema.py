@@ -71,7 +71,7 @@ TAG_TRIAL_ID = "sweeps.trial_id"
 TAG_PRUNED_STEP = "sweeps.pruned_step"
 TAG_NODE_ID = "sweeps.node_id"
 TAG_WORKER = "sweeps.worker"
-TAG_ERROR = "sweeps.error"   # a failed cell's: the exception its trial ended in (runner.error_message)
+TAG_ERROR = "sweeps.error"   # a failed cell's: the exception its trial ended in (marks.error_message)
 ERROR_TAG_CHARS = 1000
 TAG_PARENT = "mlflow.parentRunId"
 
@@ -135,3 +135,8 @@ def step_of(result: Mapping[str, Any]) -> int | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return int(value)
     return None
+
+
+def invocation_prefix(sweep: str, parent_id: str) -> str:
+    """What the names of an invocation's folders in storage start with (its Tune experiments, its report)."""
+    return f"{sweep}-{parent_id[:8]}-"

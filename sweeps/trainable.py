@@ -20,7 +20,7 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
   used.
 - A cell that Tune hands no usable checkpoint (a corrupt one; none, or the stand-in for one Tune had
   deleted with no newer one in the trial's folder to take its place: a driver killed while Tune
-  rewrote its state; sweeps.runner.newest_checkpoints_where_tune_looks) resumes from the newest
+  rewrote its state; sweeps.tune_state.newest_checkpoints_where_tune_looks) resumes from the newest
   readable checkpoint of that cell still in the invocation's storage (`salvaged_state`), found by the
   cell.json beside each state.pt; only when there is none does it start over from epoch 1, in the
   same child run, with a warning. A search trial's cell is its Tune trial, and its pruner counts the
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
 STAND_IN_NOTE = "LOST_CHECKPOINT.txt"   # in the empty folder put where a checkpoint Tune names was lost
-                                       # (sweeps.runner.newest_checkpoints_where_tune_looks)
+                                       # (sweeps.tune_state.newest_checkpoints_where_tune_looks)
 SMALL_STATE_BYTES = 64 * 2**20   # a smaller state is checkpointed every epoch (the quick model's: 1.6 MB)
 CHECKPOINT_SHARE = 0.05          # a larger one: at most this share of the trial's time goes to checkpoints
 
@@ -97,7 +97,7 @@ def cell_identity(config: Mapping[str, Any], trial_id: str):
     """(TrialConfig, CellIdentity) of a Tune trial: its table cell's, or for a search trial one of its own,
     with its Tune trial id (kept by Tuner.restore): a sampler may draw one config twice, and the two trials
     must not share a run, nor count as one in the search's progress. The driver names the run of a trial
-    that failed before opening it the same way (sweeps.runner.failure_details)."""
+    that failed before opening it the same way (sweeps.marks.failure_details)."""
     context, cell = config["context"], config["cell"]
     trial = trial_config(config)
     if context["kind"] == "search":
@@ -154,7 +154,7 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
                    skip: str | os.PathLike | None = None) -> dict | None:
     """The newest readable checkpoint of this cell left in the invocation's Tune storage, for
     when Tune hands the trial none, one that is unreadable, or the empty stand-in for one that is gone
-    (`sweeps.runner.newest_checkpoints_where_tune_looks`). A driver killed inside two windows of Tune's
+    (`sweeps.tune_state.newest_checkpoints_where_tune_looks`). A driver killed inside two windows of Tune's
     bookkeeping loses the trial's checkpoint from Tune's view while the file stays on disk: Tune copies
     its search state to storage non-atomically (a truncated copy makes `Tuner.restore` start the trials
     over), and with num_to_keep=1 it deletes the older checkpoint before it syncs the state naming the

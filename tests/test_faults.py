@@ -38,9 +38,10 @@ from ray import tune
 from processes import (Processes, attempt_starts, checkpointed_epochs, finish, reported_epochs,
                        search_state_readable, synced_checkpoints_exist, trials_with_synced_checkpoint,
                        wait_for)
-from sweeps import runner, schema, tracking, trainable
-from sweeps.runner import (RunOptions, SweepError, data_key, decode_data, invocation_prefix, prepare,
-                           run_sweep, unreadable_tune_state)
+from sweeps import marks, runner, schema, tracking, trainable
+from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
+from sweeps.schema import invocation_prefix
+from sweeps.tune_state import unreadable_tune_state
 from transfer_core import engine
 from transfer_core.config import config_hash, to_flat
 
@@ -290,8 +291,8 @@ def test_a_trial_that_failed_before_opening_its_run_gets_one_from_the_driver_whi
     assert tracking.cell_statuses(MlflowClient(cell_trial.uri), run.info.experiment_id, parent) == {
         cell["cell_id"]: "failed"}, "sweeps status counts it"
     # the mark made again (a kept file replayed after a driver died mid-way) makes no second run
-    assert runner.make_mark(MlflowClient(cell_trial.uri), runner.trial_reference(_errored(cell_trial.config, error)),
-                            "failed", 0, runner.failure_details(_errored(cell_trial.config, error))) == "failed"
+    assert marks.make_mark(MlflowClient(cell_trial.uri), marks.trial_reference(_errored(cell_trial.config, error)),
+                            "failed", 0, marks.failure_details(_errored(cell_trial.config, error))) == "failed"
     assert _only_run(cell_trial.uri).info.run_id == run.info.run_id
     # Tune retries the trial on a node that sees the storage: it continues that run, and the error is gone
     monkeypatch.setattr(trainable, "check_storage_here", lambda option: None)
@@ -558,7 +559,7 @@ def test_train_cell_whose_checkpoint_tune_lost_resumes_from_the_newest_one_left_
                                                                                            handed):
     # Tune deleted checkpoint 2 (num_to_keep=1) before it synced the state naming checkpoint 3, and the
     # driver was killed in between: the restored trial is handed the empty stand-in the resume put there
-    # (runner.newest_checkpoints_where_tune_looks), or, were it missing, a checkpoint that is gone
+    # (tune_state.newest_checkpoints_where_tune_looks), or, were it missing, a checkpoint that is gone
     experiment = f"{cell_trial.prefix}1795000000"
     first = cell_trial(die_after_epoch=3, experiment=experiment)
     gone = Path(first.checkpoints[3].path).with_name("checkpoint_000001")
@@ -872,6 +873,7 @@ def test_resume_puts_the_trials_newest_checkpoint_where_tunes_state_looks(
     shutil.rmtree(finished)   # a finished trial is not restored: its checkpoint is left as it is
 
     caplog.set_level(logging.INFO, logger="sweeps.runner")
+    caplog.set_level(logging.INFO, logger="sweeps.tune_state")
     again = run_sweep(prepare(str(even_spec_file), options))
     assert again.status == "completed" and again.tune_path == first.tune_path
     assert "Trial task failed" not in caplog.text and not list(Path(options.storage).glob("**/error.*"))
@@ -930,7 +932,7 @@ def test_search_resumed_after_its_trials_checkpoint_was_lost_continues_from_its_
         shutil.rmtree(named)
     saved_epoch = json.loads((newest / trainable.CELL_FILE).read_text())["epoch"]
 
-    caplog.set_level(logging.INFO, logger="sweeps.runner")   # an older named checkpoint left is said at info
+    caplog.set_level(logging.INFO, logger="sweeps.tune_state")   # an older named checkpoint left is said at info
     again = run_sweep(prepare(str(spec), options))
     assert again.status == "completed" and again.parent_run_id == first.parent_run_id
     assert "takes its place" in caplog.text and "Trial task failed" not in caplog.text

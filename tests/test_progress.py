@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from mlflow.exceptions import MlflowException, RestException
 
-from sweeps import figures, runner, schema, tracking
+from sweeps import figures, marks, runner, schema, tracking
 from sweeps.runner import SweepCallback
 
 
@@ -325,7 +325,7 @@ def test_a_mark_a_local_store_refuses_is_dropped_like_one_a_server_refuses(store
     kept = tmp_path / "tiny-0123abcd-unmarked.json"
     kept.write_text(json.dumps([[gone, "ended", 1], [live, "failed", 2]]))
     with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
-        assert runner.replay_marks(client, kept) == 1
+        assert marks.replay_marks(client, kept) == 1
     assert f"could not mark run {gone} pruned" in caplog.text and not kept.exists()
     assert client.get_run(live).data.tags[schema.TAG_STATUS] == schema.STATUS_FAILED
 
@@ -338,7 +338,7 @@ def test_a_store_out_of_reach_is_not_taken_for_a_refusal():
 
     client = SimpleNamespace(get_run=unreachable)
     with pytest.raises(MlflowException, match="Connection refused"):
-        runner.make_mark(client, "run-a", "ended", 1)
+        marks.make_mark(client, "run-a", "ended", 1)
 
 
 @pytest.mark.parametrize("code", ["INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE"])
@@ -352,18 +352,18 @@ def test_a_server_in_trouble_for_now_is_not_taken_for_a_refusal(code, tmp_path):
 
     client = SimpleNamespace(get_run=in_trouble)
     with pytest.raises(RestException):
-        runner.make_mark(client, "run-a", "ended", 1)
+        marks.make_mark(client, "run-a", "ended", 1)
     kept = tmp_path / "tiny-0123abcd-unmarked.json"
     kept.write_text(json.dumps([["run-a", "ended", 1]]))
     with pytest.raises(runner.SweepError, match=r"MLflow did not take the marks kept in .*unmarked\.json.*the file "
                                                 r"is kept until then"):
-        runner.replay_marks(client, kept)
+        marks.replay_marks(client, kept)
     assert kept.exists()
 
     def refusing(*args, **kwargs):
         raise RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no run run-a"})
 
-    assert runner.make_mark(SimpleNamespace(get_run=refusing), "run-a", "ended", 1) is None, "a refusal: dropped"
+    assert marks.make_mark(SimpleNamespace(get_run=refusing), "run-a", "ended", 1) is None, "a refusal: dropped"
 
 
 def test_the_experiment_end_waits_for_the_server_then_names_the_runs_it_could_not_mark(mlflow_store, monkeypatch,
@@ -429,7 +429,7 @@ def test_a_trial_that_failed_before_reporting_gets_the_run_it_opened_marked_fail
     callback.on_experiment_end(trials)
     assert callback.counts["failed"] == 2 and mlflow_store.marks == []
     mlflow_store.down = False
-    assert runner.replay_marks(mlflow_store, kept) == 1
+    assert marks.replay_marks(mlflow_store, kept) == 1
     assert mlflow_store.marks == [("run-x", "failed", None)]
 
 
@@ -437,7 +437,7 @@ def test_a_malformed_trial_reference_in_a_kept_file_is_dropped_with_a_warning(ml
     kept = tmp_path / "unmarked.json"
     kept.write_text(json.dumps([["trial:7/only-two", "failed", 0], ["run-b", "failed", 0]]))
     with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
-        assert runner.replay_marks(mlflow_store, kept) == 1
+        assert marks.replay_marks(mlflow_store, kept) == 1
     assert mlflow_store.marks == [("run-b", "failed", None)] and "not a trial reference" in caplog.text
 
 
@@ -468,9 +468,9 @@ def test_marks_no_attempt_could_make_are_kept_on_disk_and_made_by_the_next_run(m
         callback.on_experiment_end(trials)
     assert mlflow_store.marks == [] and f"kept in {kept}" in caplog.text
     mlflow_store.down = False
-    assert runner.replay_marks(mlflow_store, kept) == 2
+    assert marks.replay_marks(mlflow_store, kept) == 2
     assert mlflow_store.marks == [("run-a", "pruned", 1), ("run-b", "failed", None)]
-    assert not kept.exists() and runner.replay_marks(mlflow_store, kept) == 0
+    assert not kept.exists() and marks.replay_marks(mlflow_store, kept) == 0
 
 
 def test_a_failed_mark_with_its_error_not_made_by_the_end_is_kept_with_a_warning_not_a_crash(
@@ -520,7 +520,7 @@ def test_a_marks_file_that_cannot_be_read_is_an_error_naming_it(mlflow_store, tm
     kept = tmp_path / "tiny-0123abcd-unmarked.json"
     kept.write_text('[["run-a", "ended"')
     with pytest.raises(runner.SweepError, match=rf"{kept} \(the marks an earlier run .* Delete it to go on"):
-        runner.replay_marks(mlflow_store, kept)
+        marks.replay_marks(mlflow_store, kept)
     assert mlflow_store.marks == [] and kept.exists()
 
 
@@ -541,7 +541,7 @@ def test_a_replayed_mark_of_a_run_its_trial_completed_sets_nothing(mlflow_store,
     kept = tmp_path / "unmarked.json"
     kept.write_text(json.dumps([["run-done", "ended", 11], ["run-a", "ended", 2]]))
     mlflow_store.completed.add("run-done")
-    assert runner.replay_marks(mlflow_store, kept) == 1
+    assert marks.replay_marks(mlflow_store, kept) == 1
     assert mlflow_store.marks == [("run-a", "pruned", 2)] and not kept.exists()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeps import runner, schema, tracking
+from sweeps import marks, runner, schema, tracking, tune_state
 from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -620,7 +620,7 @@ def test_search_whose_pruned_marks_mlflow_refused_is_completed_by_the_next_run(
     monkeypatch.setattr(runner.tracking, "mark_cell", server_away)
     first = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
     assert first.status == "interrupted" and first.counts["running"] == 2
-    kept = runner.marks_file_of(tmp_path / "ray_results", "tiny_search", first.parent_run_id)
+    kept = marks.marks_file_of(tmp_path / "ray_results", "tiny_search", first.parent_run_id)
     assert len(json.loads(kept.read_text())) == 2
 
     monkeypatch.setattr(runner.tracking, "mark_cell", real_mark_cell)
@@ -655,7 +655,7 @@ def test_search_whose_saved_tune_state_is_cut_short_is_an_error_naming_it_and_fr
     client, (pruned, cut_short) = _children(tracking_uri, outcome)
     for run in (pruned, cut_short):
         client.set_tag(run.info.run_id, schema.TAG_STATUS, schema.STATUS_RUNNING)
-    kept = runner.marks_file_of(tmp_path / "ray_results", "tiny_search", outcome.parent_run_id)
+    kept = marks.marks_file_of(tmp_path / "ray_results", "tiny_search", outcome.parent_run_id)
     kept.write_text(json.dumps([[pruned.info.run_id, "ended", 0]]))
     monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
     path = spec_file(SEARCH_SPEC, "tiny_search")   # the way out names the file: tiny_search is no shipped sweep
@@ -997,7 +997,7 @@ def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
             return {}
 
     for asked, finished in ((2, True), (7, False)):
-        search = runner.ExtendedSearch(Drawing(), asked)
+        search = tune_state.ExtendedSearch(Drawing(), asked)
         search.set_state({"counter": 3, "total_samples": 5, "finished": False, "experiment": None})
         assert (search.total_samples, search.is_finished()) == (asked, finished)
 

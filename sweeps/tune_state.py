@@ -1,0 +1,204 @@
+"""Tune's saved experiment, as a continued sweep finds it: whether a search can go on from it, its
+checkpoints put where Tune looks, and a restored search's sample count set to what the spec asks now.
+
+Tune restores an experiment from files it writes without an atomic rename and from a state that can lag
+behind its trials' folders; each function here says what it repairs or refuses, and why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+from search_spaces import SweepSpec
+from sweeps import schema, tracking
+from sweeps.errors import SweepError
+
+log = logging.getLogger(__name__)
+
+
+class ExtendedSearch(SearchGenerator):
+    """Tune's wrapper of a searcher, whose sample count, restored from the experiment's state, is set to
+    what the spec asks now: Tune keeps the count a search began with, so that a restored experiment whose
+    trials all ended would end at once, and one asked for fewer would go on to the old count. The searcher
+    (its Optuna study: every trial so far) is restored as Tune restores it."""
+
+    def __init__(self, searcher, num_samples: int) -> None:
+        super().__init__(searcher)
+        self.num_samples_asked = num_samples
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
+            log.info("the search goes on to %d samples (it was to run %d)", self.num_samples_asked,
+                     self._total_samples)
+            self._total_samples = self.num_samples_asked
+            self._finished = self._finished and self._counter >= self._total_samples
+
+
+def extend_search(tune_config, num_samples: int) -> None:
+    """Wrap a restored TuneConfig's searcher as `tune.run` would (a ConcurrencyLimiter for
+    max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch."""
+    searcher = tune_config.search_alg
+    if isinstance(searcher, SearchGenerator):   # one restored by this function before
+        searcher = searcher.searcher
+    elif tune_config.max_concurrent_trials:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=tune_config.max_concurrent_trials)
+    tune_config.search_alg = ExtendedSearch(searcher, num_samples)
+    tune_config.max_concurrent_trials = None   # in the limiter now: tune.run warns of it beside a generator
+    tune_config.num_samples = max(tune_config.num_samples, num_samples)
+
+
+def check_search_restorable(spec: SweepSpec, parent, as_typed: str, client, trials_recorded: int) -> None:
+    """SweepError, before any data is decoded, when a search cannot go on as it began: the searcher's history
+    and the pruner's view live only in its saved Tune state, so a search cannot be continued from its
+    checkpoints as a table's cells can, and starting it over must be the user's choice. Refused: a state
+    that cannot be read, one that is gone while trials are recorded (a new study would run num_samples more
+    trials under the same invocation, without a word), and a direction the recorded plan does not share
+    (the restored study keeps its own: a loss searched under mode max, the default before a loss's became
+    min, would go on searching for the worst configuration)."""
+    fresh = (f"Start the search over with `sweeps run {as_typed} --fresh` (a new MLflow parent run; this "
+             f"one's trials stay recorded)")
+    tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
+    if tune_path and not Path(tune_path).is_dir():
+        if trials_recorded:
+            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
+                             f"Tune experiment {tune_path}, which holds the Optuna study of its {trials_recorded} "
+                             f"recorded trials, is not on this machine (deleted, or on a disk not mounted here). "
+                             f"Run it where that folder is, or: {fresh}")
+        return
+    if tune_path:
+        unreadable = unreadable_tune_state(Path(tune_path))
+        if unreadable is not None:
+            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: the "
+                             f"saved state of its Tune experiment {tune_path} cannot be read ({unreadable}), as "
+                             f"when a driver is killed while Tune writes it. {fresh}")
+        if trials_recorded and not tune.Tuner.can_restore(tune_path):   # emptied, or killed before its first save
+            raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
+                             f"Tune experiment {tune_path} holds no state to restore the Optuna study of its "
+                             f"{trials_recorded} recorded trials from. {fresh}")
+    plan = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_PLAN)
+    began = (plan.get("metric"), plan.get("mode")) if isinstance(plan, dict) else (None, None)
+    if trials_recorded and None not in began and began != (spec.metric, spec.mode):
+        raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: it "
+                         f"began with metric {began[0]} and mode {began[1]}, and its spec now means metric "
+                         f"{spec.metric} and mode {spec.mode} (a loss's mode defaults to min: it was max before). "
+                         f"Its Optuna study keeps the direction it began with. {fresh}")
+
+
+def unreadable_tune_state(experiment: Path) -> str | None:
+    """The first of a Tune experiment's saved state files that is not whole (its name and why), or None.
+    Tune copies them into storage without an atomic rename; restoring from a truncated one makes Tune
+    restart the experiment with an empty config, whose trial then fails every retry. Checked without
+    loading anything, the newest file of each kind (what Tune restores from): the experiment state must
+    parse as JSON, a search-algorithm state (a cloudpickle) must run to its STOP opcode."""
+    import pickletools
+
+    def newest(pattern: str) -> list[Path]:   # what Tune restores from (the names end in a timestamp)
+        return sorted(experiment.glob(pattern))[-1:]
+
+    for path in [*newest("experiment_state-*.json"), *newest("basic-variant-state-*.json"),
+                 *newest("search_gen_state-*.json"), *newest("searcher-state-*.pkl"),
+                 *newest("callback-states-*.pkl")]:
+        try:
+            if path.name.startswith("experiment_state-"):
+                json.loads(path.read_bytes())
+            else:
+                with open(path, "rb") as fh:
+                    for _ in pickletools.genops(fh):
+                        pass
+        except (OSError, ValueError) as exc:   # json.JSONDecodeError is a ValueError, as is a pickle cut short
+            return f"{path.name}: {exc}"
+    return None
+
+
+def newest_checkpoints_where_tune_looks(experiment: Path) -> None:
+    """Before `Tuner.restore`: for each unfinished trial of the experiment, put its newest checkpoint where
+    Tune's saved state says its checkpoint is. Tune's state can lag behind the
+    trial's folder: with num_to_keep=1 Tune deletes the older checkpoint before it saves the state naming
+    the newer one, so a driver killed in between leaves a state naming a checkpoint that is gone, and
+    Tune's restore fails the trial on every retry and every later resume ("Could not recover from
+    checkpoint as it does not exist on storage anymore"); a stopped sweep can also leave a newer checkpoint
+    its worker wrote after the state was saved, which Tune would pass over (an epoch or more trained again).
+
+    The newest checkpoint in the trial's folder (by the epoch in its cell.json) is moved to the named path,
+    so that Tune restores from it and writes the trial's next checkpoint to a free folder; an older one found
+    there is kept beside it as `<name>.superseded-<time>` (salvage falls back to it if the newer one does not
+    load; `drop_superseded_checkpoints` deletes it once the trial has ended). With no checkpoint left in the
+    folder, an empty stand-in holding STAND_IN_NOTE goes there, and the trial resumes from its cell's newest
+    checkpoint elsewhere in storage (`sweeps.trainable.salvaged_state`), or starts over. Paths are taken relative to `experiment` as it is now, as Tune does
+    when storage has moved. Nothing else of Tune's state is changed."""
+    from sweeps.trainable import STAND_IN_NOTE, checkpoint_label
+    try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)
+        from ray.tune.trainable.metadata import _TrainingRunMetadata
+    except ImportError as exc:
+        log.debug("Tune's trial state cannot be read here (%s): its checkpoints are left as they are", exc)
+        return
+
+    def epoch_of(folder: Path) -> int | None:
+        label = checkpoint_label(folder)
+        return None if label is None else label["epoch"]
+
+    states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
+    if not states:
+        return
+    for meta, run_state in json.loads(states[0].read_bytes()).get("trial_data", []):
+        try:
+            trial = json.loads(meta)
+            if trial.get("status") == "TERMINATED":   # not run again (an errored one is: resume_errored)
+                continue
+            latest = _TrainingRunMetadata.from_json_state(run_state).checkpoint_manager.latest_checkpoint_result
+            if latest is None or latest.checkpoint is None:
+                continue
+            folder = experiment / trial["relative_logdir"]
+            named = folder / Path(latest.checkpoint.path).name
+            named_epoch = epoch_of(named)
+            newer = sorted(((epoch, path.stat().st_mtime, path) for path in folder.glob("checkpoint_*")
+                            if path != named and "." not in path.name
+                            and (epoch := epoch_of(path)) is not None
+                            and (named_epoch is None or epoch > named_epoch)), key=lambda c: c[:2])
+            if newer:
+                epoch, _, path = newer[-1]
+                # the named one still there, only older: an ordinary stop (Ctrl-C) after the worker wrote its next
+                # checkpoint and before Tune's state named it; gone: a driver killed while Tune deleted it
+                level = logging.INFO if named.exists() and not (named / STAND_IN_NOTE).is_file() else logging.WARNING
+                if (named / STAND_IN_NOTE).is_file():   # put there by an earlier resume: holds nothing else
+                    shutil.rmtree(named)
+                elif named.exists():
+                    named.rename(named.with_name(f"{named.name}.superseded-{int(time.time())}"))
+                path.rename(named)
+                log.log(level, "Tune experiment %s names checkpoint %s of trial %s (%s); the trial's newer "
+                               "checkpoint %s (after epoch %d) takes its place, and the trial resumes from it",
+                        experiment, named.name, trial.get("trial_id"),
+                        "gone" if named_epoch is None else f"after epoch {named_epoch}", path.name, epoch)
+            elif not named.exists():
+                named.mkdir(parents=True)
+                (named / STAND_IN_NOTE).write_text(
+                    "A stand-in put here by sweeps: Tune's saved state names this checkpoint, which was gone when "
+                    "the sweep resumed. The trial resumes from its cell's newest checkpoint left in storage, or "
+                    "starts over.\n", encoding="utf-8")
+                log.warning("Tune experiment %s names checkpoint %s of trial %s, which is gone, and none is left in "
+                            "its folder: the trial resumes from its cell's newest checkpoint left elsewhere in "
+                            "storage, or starts over", experiment, named, trial.get("trial_id"))
+        except Exception as exc:   # a state Tune itself will judge; never fail the resume over this
+            log.debug("checkpoints of a trial of %s left as they are: %s", experiment, exc)
+
+
+def drop_superseded_checkpoints(trial) -> None:
+    """Delete the checkpoints a resume set aside in a trial's folder (`<name>.superseded-<time>`, by
+    `newest_checkpoints_where_tune_looks`) once the trial has ended without error: they were kept only as
+    its resume's fallback, and Tune, which does not know them, never deletes them (520 MB each at paper
+    scale). A trial that ended is never run again (a search's pruned one neither)."""
+    try:
+        folder = Path(trial.path)
+        for old in sorted(folder.glob("checkpoint_*.superseded-*")):
+            shutil.rmtree(old)
+            log.info("trial %s ended: its superseded checkpoint %s is deleted", trial.trial_id, old)
+    except Exception as exc:   # storage Tune reaches through its own file system (a URI), or a folder gone
+        log.debug("superseded checkpoints of trial %s left as they are: %s", getattr(trial, "trial_id", "?"), exc)
