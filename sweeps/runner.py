@@ -31,6 +31,8 @@ from search_spaces.data_option import check_data_layouts
 from sweeps import schema, tracking
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
+from sweeps.invocations import (drawn_with, earlier_of_an_edited_spec, ended_trials, finished_as_planned, log_plan,
+                                planned_statuses, record_spec, set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
@@ -862,14 +864,7 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
 
 def _overrides_tag(prepared: PreparedSweep) -> str:
     """The --set of the invocation (part of its identity, so the same on every run of it)."""
-    return _drawn_with(prepared.plan)[schema.TAG_OVERRIDES]
-
-
-def _drawn_with(plan: Plan) -> dict[str, str]:
-    """The parent's tags a run of `plan` records, and its report is drawn by: the seeds (a table's runs of
-    other seeds are left out of it) and every --set."""
-    return {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
-            schema.TAG_OVERRIDES: json.dumps(dict(plan.overrides), sort_keys=True, default=str)}
+    return drawn_with(prepared.plan)[schema.TAG_OVERRIDES]
 
 
 def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
@@ -1101,7 +1096,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     latest = next(filter(None, (tracking.find_parent(client, experiment_id, key) for key in prepared.keys_recorded)),
                   None)
     if latest is None and not prepared.options.fresh:
-        latest = _earlier_of_an_edited_spec(client, experiment_id, prepared)
+        latest = earlier_of_an_edited_spec(client, experiment_id, prepared)
     parent = None if prepared.options.fresh else latest
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
@@ -1114,7 +1109,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 + ("" if tracking.driver_is_here(tags) else f". If that driver is gone, it counts as stopped "
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     completed = parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
-    if resume_only and (parent is None or (completed and _finished_as_planned(client, experiment_id, parent, plan))):
+    if resume_only and (parent is None or (completed and finished_as_planned(client, experiment_id, parent, plan))):
         # a completed one too: `resume` with the options forgotten found an older, finished invocation
         unfinished = [tracking.invocation_options(p)
                       for p in tracking.parents(client, experiment_id, max_results=3, unfinished=True)]
@@ -1163,28 +1158,28 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         if spec.kind == "table":
             finished = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
         else:
-            finished = _ended(statuses) >= spec.search.num_samples
+            finished = ended_trials(statuses) >= spec.search.num_samples
         if finished:
             log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
-            drawn_with = _drawn_with(plan)
+            drawn_tags = drawn_with(plan)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
                 tracking.set_tags(client, parent.info.run_id, {tracking.TAG_INVOCATION: prepared.invocation_key})
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
             # (again) over this run's seeds
-            respecified = _record_spec(client, parent, spec, tag=False)
+            respecified = record_spec(client, parent, spec, tag=False)
             drawn = None
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
-                    or any(parent.data.tags.get(k) != v for k, v in drawn_with.items())):
-                tracking.set_tags(client, parent.info.run_id, drawn_with)
-                _log_plan(client, parent.info.run_id, plan)
+                    or any(parent.data.tags.get(k) != v for k, v in drawn_tags.items())):
+                tracking.set_tags(client, parent.info.run_id, drawn_tags)
+                log_plan(client, parent.info.run_id, plan)
                 drawn = _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 if respecified and drawn is not None:
-                    _set_spec_hash(client, parent.info.run_id, spec)
+                    set_spec_hash(client, parent.info.run_id, spec)
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
-            counts = {s: list(_planned(statuses, plan, spec).values()).count(s)
+            counts = {s: list(planned_statuses(statuses, plan, spec).values()).count(s)
                       for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()),
@@ -1234,16 +1229,16 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
                     _merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})
             client.update_run(parent_id, status="RUNNING")
-            _record_spec(client, parent, spec)
+            record_spec(client, parent, spec)
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
-        _log_plan(client, parent_id, plan)
+        log_plan(client, parent_id, plan)
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         done_before = (sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
                        if spec.kind == "table" else   # a search's trials are not planned: those that ended
-                       _ended(statuses))
+                       ended_trials(statuses))
 
         from sweeps.trainable import train_cell
 
@@ -1343,7 +1338,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                 f"server took. `sweeps run {prepared.as_typed}` again, with the same options, once it answers: it "
                 "records the end and draws the report (finished cells are not trained again)") from None
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-        counts = {s: list(_planned(statuses, plan, spec).values()).count(s) for s in
+        counts = {s: list(planned_statuses(statuses, plan, spec).values()).count(s) for s in
                   (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
         if spec.kind == "table":
             complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
@@ -1357,131 +1352,6 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir,
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
-
-
-def _earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
-    """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
-    reworded caption, another baseline: PRESENTATION_KEYS) or a search's num_samples, recorded by a version
-    that keyed invocations by the whole spec; else None. An earlier invocation with this profile, data (roots included) and --set whose
-    spec was edited in what it trains (an arm added) is warned of: a new invocation starts and every cell
-    trains again, and a researcher who meant to continue can put the spec back instead. An earlier
-    invocation is such when its key is what this run's would be with its spec.yaml instead."""
-    import hashlib
-
-    import yaml
-
-    from search_spaces.spec import content_hash, identity_hash
-
-    now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
-    nearest = None
-    for earlier in tracking.parents(client, experiment_id, max_results=20):
-        tags = earlier.data.tags
-        if (tags.get(schema.TAG_PROFILE) != prepared.profile.name   # cheap tests first: no download
-                or tags.get(schema.TAG_DATA) != ",".join(d.name for d in prepared.data)):
-            continue
-        text = tracking.read_text_artifact(client, earlier.info.run_id, schema.ARTIFACT_SPEC)
-        try:
-            before = yaml.safe_load(text) if text is not None else None
-        except yaml.YAMLError:
-            continue
-        hashes = ({identity_hash(before), content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]}
-                  if text is not None else set())
-        if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
-            continue
-        ignored = {"seeds"} if prepared.spec.kind == "table" else set()
-        changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
-                   if isinstance(before, dict) and isinstance(now, dict) else [])
-        if isinstance(before, dict) and identity_hash(before) == prepared.spec.identity_hash:
-            log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
-                     prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
-            return earlier
-        if nearest is None:   # the newest such: named if no older one is this invocation
-            nearest = (earlier, changed)
-    if nearest is not None:
-        earlier, changed = nearest
-        log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
-                    "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
-                    "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
-                    tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
-    return None
-
-
-def _record_spec(client, parent, spec, tag: bool = True) -> bool:
-    """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where it says other
-    than the recorded one (another seed, a reworded caption): True where it does. The text it replaces is
-    kept as spec_history/<its hash>.yaml. A text that says the same in other words (a comment, spacing) as
-    the one the report is drawn with is not recorded: every such edit drew the report again and kept one
-    more copy. tag=False leaves
-    the tag to be set once the report is drawn with it (`_set_spec_hash`): a run stopped before draws it
-    next time."""
-    import hashlib
-
-    recorded = parent.data.tags.get(schema.TAG_SPEC_HASH)
-    if recorded == spec.spec_hash:
-        return False
-    run_id = parent.info.run_id
-    before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
-    before_hash = hashlib.sha256(before.encode()).hexdigest()[:12] if before is not None else None
-    same = before is not None and before != spec.text and _says_the_same(before, spec.text)
-    if same and recorded == before_hash:   # the report is drawn with it: nothing its tables read changed
-        return False
-    if before != spec.text:   # equal: recorded by a run stopped before its report was drawn
-        if before is not None and not same:   # one that says the same, never drawn, is not worth a copy
-            # named by its own hash: the tag may name an earlier text, recorded by a run stopped before drawing
-            tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{before_hash}.yaml", before)
-        tracking.log_text_artifact(client, run_id, schema.ARTIFACT_SPEC, spec.text)
-    if tag:
-        _set_spec_hash(client, run_id, spec)
-    return True
-
-
-def _log_plan(client, run_id: str, plan: Plan) -> None:
-    """The plan of the invocation's latest run, which `sweeps status` counts by: as plan.json, and its size as a
-    tag, which a copy of the server's database holds without the artifacts."""
-    tracking.log_json_artifact(client, run_id, schema.ARTIFACT_PLAN, plan.to_dict())
-    planned = len(plan.cells) or (plan.spec.search.num_samples if plan.spec.search else 0)
-    tracking.set_tags(client, run_id, {schema.TAG_PLANNED: str(planned)})
-
-
-def _says_the_same(text: str, other: str) -> bool:
-    """Whether two spec texts hold the same document, its keys in the same order (they differ in comments,
-    spacing or quoting): the order of keys is read (a table's first paper row, a search's space in its notes)."""
-    import yaml
-
-    try:
-        return (json.dumps(yaml.safe_load(text), default=str, ensure_ascii=False)
-                == json.dumps(yaml.safe_load(other), default=str, ensure_ascii=False))
-    except yaml.YAMLError:   # a recorded text that no longer parses: recorded anew
-        return False
-
-
-def _set_spec_hash(client, run_id: str, spec) -> None:
-    tracking.set_tags(client, run_id, {schema.TAG_SPEC_HASH: spec.spec_hash})
-
-
-def _finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:
-    """Whether a run of this plan would find nothing to train nor draw anew under `parent`: its table cells
-    completed (a search's trials ended) and its report drawn over the same seeds."""
-    statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
-    if plan.spec.kind == "table":
-        if not all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
-            return False
-    elif _ended(statuses) < plan.spec.search.num_samples:
-        return False
-    return all(parent.data.tags.get(k) == v for k, v in _drawn_with(plan).items())
-
-
-def _ended(statuses: Mapping[str, str]) -> int:
-    """A search's trials that ran their course: completed or pruned."""
-    return sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED) for s in statuses.values())
-
-
-def _planned(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[str, str]:
-    """The statuses of this run's cells: a table continued with fewer --seeds than an earlier run of its
-    invocation keeps the other seeds' runs, which this run's counts must not report as its own."""
-    if spec.kind != "table":
-        return dict(statuses)
-    return {c.cell_id: statuses[c.cell_id] for c in plan.cells if c.cell_id in statuses}
 
 
 @contextlib.contextmanager

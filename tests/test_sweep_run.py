@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeps import marks, runner, schema, tracking, tune_state
+from sweeps import invocations, marks, runner, schema, tracking, tune_state
 from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -826,10 +826,10 @@ def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinish
                                          rf"run {stopped[:8]} \(interrupted\)"):
         run_sweep(prepared, resume_only=True)
     more = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, seeds=2))
-    assert not runner._finished_as_planned(client, experiment_id, client.get_run(done), more.plan), \
+    assert not invocations.finished_as_planned(client, experiment_id, client.get_run(done), more.plan), \
         "resume --seeds 2 has cells to train"
     placed = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, overrides={"num_threads": 1}))
-    assert not runner._finished_as_planned(client, experiment_id, client.get_run(done), placed.plan), \
+    assert not invocations.finished_as_planned(client, experiment_id, client.get_run(done), placed.plan), \
         "as `run` does, it records the placement --set and draws the report again"
 
 
@@ -950,7 +950,7 @@ def test_a_spec_text_saying_the_same_is_recorded_only_where_the_report_is_not_ye
     client = MlflowClient(tracking_uri)
 
     def record(spec):
-        return runner._record_spec(client, client.get_run(parent), spec, tag=False)
+        return invocations.record_spec(client, client.get_run(parent), spec, tag=False)
 
     reworded_text = TABLE_SPEC.replace("caption: A test table.", "caption: Reworded.")
     assert record(spec_of(reworded_text)), "drawing it then failed, or was stopped: the tag still names plain"
@@ -961,14 +961,14 @@ def test_a_spec_text_saying_the_same_is_recorded_only_where_the_report_is_not_ye
     history = [Path(f.path).name for f in client.list_artifacts(parent, schema.ARTIFACT_SPEC_HISTORY)]
     assert history == [f"{plain.spec_hash}.yaml"], "the undrawn text said the same: no copy; plain's kept as it was"
     assert tracking.read_text_artifact(client, parent, f"spec_history/{plain.spec_hash}.yaml") == plain.text
-    runner._set_spec_hash(client, parent, commented)   # drawn
+    invocations.set_spec_hash(client, parent, commented)   # drawn
     assert not record(spec_of("# another note\n" + reworded_text)), "drawn with it: nothing to record"
     # the order of keys is read (the first paper row is shown): not the same
     papers = ('table: {baseline: "No dropping", paper: {MAD: {synthetic: 50}, "No dropping": {synthetic: 40}}}',
               'table: {baseline: "No dropping", paper: {"No dropping": {synthetic: 40}, MAD: {synthetic: 50}}}')
     first = spec_of(reworded_text.replace('table: {baseline: "No dropping"}', papers[0]))
     assert record(first)
-    runner._set_spec_hash(client, parent, first)
+    invocations.set_spec_hash(client, parent, first)
     assert record(spec_of(reworded_text.replace('table: {baseline: "No dropping"}', papers[1])))
 
 

@@ -1,0 +1,153 @@
+"""An invocation's record beyond its runs: the spec text its tables read (and the texts it replaced), its
+plan, and whether a run of a plan finds anything left to do under it.
+
+A continuation may come with a spec edited in how its table reads (`identity_hash` leaves that out of an
+invocation's identity): `earlier_of_an_edited_spec` finds the invocation, `record_spec` records the new
+text, and the report is drawn again with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Mapping
+
+from search_spaces import Plan, SweepSpec
+from sweeps import schema, tracking
+
+if TYPE_CHECKING:
+    from sweeps.runner import PreparedSweep
+
+log = logging.getLogger(__name__)
+
+
+def drawn_with(plan: Plan) -> dict[str, str]:
+    """The parent's tags a run of `plan` records, and its report is drawn by: the seeds (a table's runs of
+    other seeds are left out of it) and every --set."""
+    return {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
+            schema.TAG_OVERRIDES: json.dumps(dict(plan.overrides), sort_keys=True, default=str)}
+
+
+def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
+    """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
+    reworded caption, another baseline: PRESENTATION_KEYS) or a search's num_samples, recorded by a version
+    that keyed invocations by the whole spec; else None. An earlier invocation with this profile, data (roots included) and --set whose
+    spec was edited in what it trains (an arm added) is warned of: a new invocation starts and every cell
+    trains again, and a researcher who meant to continue can put the spec back instead. An earlier
+    invocation is such when its key is what this run's would be with its spec.yaml instead."""
+    import hashlib
+
+    import yaml
+
+    from search_spaces.spec import content_hash, identity_hash
+
+    now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
+    nearest = None
+    for earlier in tracking.parents(client, experiment_id, max_results=20):
+        tags = earlier.data.tags
+        if (tags.get(schema.TAG_PROFILE) != prepared.profile.name   # cheap tests first: no download
+                or tags.get(schema.TAG_DATA) != ",".join(d.name for d in prepared.data)):
+            continue
+        text = tracking.read_text_artifact(client, earlier.info.run_id, schema.ARTIFACT_SPEC)
+        try:
+            before = yaml.safe_load(text) if text is not None else None
+        except yaml.YAMLError:
+            continue
+        hashes = ({identity_hash(before), content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]}
+                  if text is not None else set())
+        if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
+            continue
+        ignored = {"seeds"} if prepared.spec.kind == "table" else set()
+        changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
+                   if isinstance(before, dict) and isinstance(now, dict) else [])
+        if isinstance(before, dict) and identity_hash(before) == prepared.spec.identity_hash:
+            log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
+                     prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
+            return earlier
+        if nearest is None:   # the newest such: named if no older one is this invocation
+            nearest = (earlier, changed)
+    if nearest is not None:
+        earlier, changed = nearest
+        log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
+                    "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
+                    "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
+                    tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
+    return None
+
+
+def record_spec(client, parent, spec, tag: bool = True) -> bool:
+    """Record `spec` as the invocation's spec.yaml, which its tables and figures read, where it says other
+    than the recorded one (another seed, a reworded caption): True where it does. The text it replaces is
+    kept as spec_history/<its hash>.yaml. A text that says the same in other words (a comment, spacing) as
+    the one the report is drawn with is not recorded: every such edit drew the report again and kept one
+    more copy. tag=False leaves
+    the tag to be set once the report is drawn with it (`set_spec_hash`): a run stopped before draws it
+    next time."""
+    import hashlib
+
+    recorded = parent.data.tags.get(schema.TAG_SPEC_HASH)
+    if recorded == spec.spec_hash:
+        return False
+    run_id = parent.info.run_id
+    before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
+    before_hash = hashlib.sha256(before.encode()).hexdigest()[:12] if before is not None else None
+    same = before is not None and before != spec.text and says_the_same(before, spec.text)
+    if same and recorded == before_hash:   # the report is drawn with it: nothing its tables read changed
+        return False
+    if before != spec.text:   # equal: recorded by a run stopped before its report was drawn
+        if before is not None and not same:   # one that says the same, never drawn, is not worth a copy
+            # named by its own hash: the tag may name an earlier text, recorded by a run stopped before drawing
+            tracking.log_text_artifact(client, run_id, f"{schema.ARTIFACT_SPEC_HISTORY}/{before_hash}.yaml", before)
+        tracking.log_text_artifact(client, run_id, schema.ARTIFACT_SPEC, spec.text)
+    if tag:
+        set_spec_hash(client, run_id, spec)
+    return True
+
+
+def log_plan(client, run_id: str, plan: Plan) -> None:
+    """The plan of the invocation's latest run, which `sweeps status` counts by: as plan.json, and its size as a
+    tag, which a copy of the server's database holds without the artifacts."""
+    tracking.log_json_artifact(client, run_id, schema.ARTIFACT_PLAN, plan.to_dict())
+    planned = len(plan.cells) or (plan.spec.search.num_samples if plan.spec.search else 0)
+    tracking.set_tags(client, run_id, {schema.TAG_PLANNED: str(planned)})
+
+
+def says_the_same(text: str, other: str) -> bool:
+    """Whether two spec texts hold the same document, its keys in the same order (they differ in comments,
+    spacing or quoting): the order of keys is read (a table's first paper row, a search's space in its notes)."""
+    import yaml
+
+    try:
+        return (json.dumps(yaml.safe_load(text), default=str, ensure_ascii=False)
+                == json.dumps(yaml.safe_load(other), default=str, ensure_ascii=False))
+    except yaml.YAMLError:   # a recorded text that no longer parses: recorded anew
+        return False
+
+
+def set_spec_hash(client, run_id: str, spec) -> None:
+    tracking.set_tags(client, run_id, {schema.TAG_SPEC_HASH: spec.spec_hash})
+
+
+def finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:
+    """Whether a run of this plan would find nothing to train nor draw anew under `parent`: its table cells
+    completed (a search's trials ended) and its report drawn over the same seeds."""
+    statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
+    if plan.spec.kind == "table":
+        if not all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells):
+            return False
+    elif ended_trials(statuses) < plan.spec.search.num_samples:
+        return False
+    return all(parent.data.tags.get(k) == v for k, v in drawn_with(plan).items())
+
+
+def ended_trials(statuses: Mapping[str, str]) -> int:
+    """A search's trials that ran their course: completed or pruned."""
+    return sum(s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED) for s in statuses.values())
+
+
+def planned_statuses(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[str, str]:
+    """The statuses of this run's cells: a table continued with fewer --seeds than an earlier run of its
+    invocation keeps the other seeds' runs, which this run's counts must not report as its own."""
+    if spec.kind != "table":
+        return dict(statuses)
+    return {c.cell_id: statuses[c.cell_id] for c in plan.cells if c.cell_id in statuses}
