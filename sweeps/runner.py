@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
@@ -35,14 +34,15 @@ from sweeps.invocations import (drawn_with, earlier_of_an_edited_spec, ended_tri
                                 planned_statuses, record_spec, set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
+from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
+                               log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (ExtendedSearch, check_search_restorable, drop_superseded_checkpoints,  # noqa: F401
                                extend_search, newest_checkpoints_where_tune_looks, unreadable_tune_state)
-from transfer_core.config import PLACEMENT_KEYS, TrialConfig, decode_key, to_flat
+from transfer_core.config import PLACEMENT_KEYS, to_flat
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sweeps.progress")
-data_log = logging.getLogger("sweeps.data")   # what each data set decoded to (the CLI always shows it)
 
 
 @dataclass(frozen=True)
@@ -430,154 +430,6 @@ def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: f
                          "trials do not see this folder, and Tune copies each trial's checkpoints into it from "
                          "the trial's node: give a folder on storage every node mounts at the same path (NFS/EFS, "
                          "e.g. /mnt/shared/ray_results)", "--storage")
-
-
-def data_key(config: TrialConfig) -> str:
-    """Cells that read the same decoded data share one decoding and one object-store entry: those alike in
-    `transfer_core.config.DECODE_KEYS` (arms that differ in data.augment or data.sampler included; they
-    decoded one copy each before, ~11 GB apiece for AffectNet at 112 px)."""
-    return decode_key(config)
-
-
-def decode_data(configs: list[TrialConfig]) -> dict[str, Any]:
-    from transfer_core.data import load_splits
-
-    datasets: dict[str, Any] = {}
-    for config in configs:
-        key = data_key(config)
-        if key not in datasets:
-            datasets[key] = load_splits(config.data, config.model.image_size)
-    return datasets
-
-
-def data_record(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, list[str]]) -> dict:
-    """What each data set of the sweep decoded to (the parent run's data.json, and a line each on the
-    console): split and class sizes, where validation came from, images the readers skipped. `keys`:
-    data name -> the keys of its decoded data (arms that decode it differently, e.g. at another image
-    size, add keys: those entries are named "<name>#<key>")."""
-    record = {}
-    for choice in prepared.data:
-        for i, key in enumerate(keys.get(choice.name, ())):
-            splits = datasets[key]
-            info = splits.info or {}
-            record[choice.name if i == 0 else f"{choice.name}#{key}"] = {
-                "dataset": splits.dataset, "root": choice.root, "fingerprint": splits.fingerprint,
-                "images": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-                "classes": list(splits.class_names), "class_counts": info.get("class_counts"),
-                "val_source": info.get("val_source"), "test_source": info.get("test_source"),
-                "skipped": info.get("skipped", 0),   # missing or unreadable
-                "skipped_files": list(info.get("skipped_files") or []),
-                # what its reader found: the layout read (FERPlus: PNG folders or CSV), rows its rules dropped
-                # (FERPlus votes, AffectNet codes), files an image folder left out, ...
-                "reader": {k: v for k, v in info.items() if k not in _DATA_RECORDED}}
-    return record
-
-
-# data.json's entries above, and what differs between runs on the same data (the cache's folder, a hit)
-_DATA_RECORDED = {"class_counts", "val_source", "test_source", "skipped", "skipped_files", "counts", "synthetic",
-                  "image_size", "cache_dir", "cache_hit", "decode_seconds"}
-
-
-def _log_data(record: Mapping[str, dict]) -> None:
-    for name, r in record.items():
-        images = r["images"]
-        data_log.info("%s%s: %d train / %d val / %d test images, %d classes; validation: %s%s%s", name,
-                      f" ({r['root']})" if r["root"] else "", images["train"], images["val"], images["test"],
-                      len(r["classes"]), r["val_source"] or "?",
-                      f"; test: {r['test_source']}" if r.get("test_source") else "",
-                      f"; {r['skipped']} listed image(s) missing or unreadable, skipped" if r["skipped"] else "")
-
-
-def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, list[str]]) -> None:
-    """SweepError, before Ray starts, for a data set that decoded to no training image (every file
-    unreadable or missing: readers skip some by design), or to no validation image when the sweep's
-    metric is measured on validation (a search's); a warning for a table's, whose cells then select
-    their last epoch, not the best-validation one."""
-    metric = prepared.spec.metric
-    for choice in prepared.data:
-        where = f"data set {choice.name!r}" + (f" at {choice.root}" if choice.root else "")
-        for key in keys.get(choice.name, ()):
-            splits = datasets[key]
-            if not len(splits.train):
-                raise SweepError(f"{where} has no usable training image (every listed image is missing or "
-                                 f"unreadable: see the warnings above); check the download", option="--data")
-            if not len(splits.test):   # evaluated, it would read as 0 % accuracy in every table
-                raise SweepError(f"{where} has no usable test image (every listed test image is missing or "
-                                 f"unreadable: see the warnings above), and every number of a table is measured "
-                                 f"on it; check the download", option="--data")
-            _warn_of_absent_classes(where, splits)
-            if len(splits.val):
-                continue
-            if metric.startswith(("val_", "best_val")):
-                raise SweepError(f"{where} has no validation image, and the sweep's metric {metric!r} is measured "
-                                 f"on it: give it validation images (a larger --set data.val_fraction, or the "
-                                 f"data set's official validation split)", option="--data")
-            log.warning("%s has no validation image: its cells report the test accuracy of their last epoch as "
-                        "sel_test_acc, not of an epoch chosen on validation", where)
-
-
-def _warn_of_absent_classes(where: str, splits) -> None:
-    """A class without an image in val or test leaves mean class accuracy there averaged over the others:
-    the number reads like the paper's over every class and is not."""
-    for name in ("val", "test"):
-        labels = np.asarray(getattr(splits, name).labels)
-        absent = [c for k, c in enumerate(splits.class_names) if len(labels) and not (labels == k).any()]
-        if absent:
-            log.warning("%s: its %s split has no image of class(es) %s: mean class accuracy there averages over "
-                        "the other %d classes", where, name, ", ".join(absent), len(splits.class_names) - len(absent))
-
-
-def _merged_changes(recorded: str | None, accepted: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    """The parent's record of accepted data changes (data name -> every fingerprint its runs trained on,
-    in order), with this run's added."""
-    try:
-        merged = {k: list(v) for k, v in json.loads(recorded or "{}").items()}
-    except (ValueError, AttributeError):
-        merged = {}
-    for name, fingerprints in accepted.items():
-        merged[name] = list(dict.fromkeys([*merged.get(name, ()), *fingerprints]))
-    return merged
-
-
-def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now, *,
-                         finished: bool = False) -> dict[str, list[str]]:
-    """SweepError when a data set differs from the one runs of the invocation being continued trained on
-    (a file added, changed or relabelled): its table would mix two versions of the data. `children`: the
-    invocation's child runs, each tagged with the fingerprint of the data it trained on;
-    `fingerprint_now(child)`: that of the data its cell reads now (None: not in this run's plan). With
-    `accept_changed_data`, a warning instead, and the changes accepted are returned (data name -> the
-    fingerprints then and now), for the parent run's record; `finished` (nothing left to train, nothing
-    gets mixed): a warning that the table is of the earlier data."""
-    roots = {d.name: d.root for d in prepared.data}
-    accepted: dict[str, list[str]] = {}
-    for child in children:
-        before, now = child.data.tags.get(schema.TAG_DATA_FINGERPRINT), fingerprint_now(child)
-        if not before or not now or before == now:
-            continue
-        name = child.data.tags.get(schema.TAG_DATA, "?")
-        where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
-        change = (f"the data set {where} differs from the one run {child.info.run_id} of invocation "
-                  f"{parent.info.run_id} of {prepared.spec.name!r} trained on (fingerprint {before[:12]} then, "
-                  f"{now[:12]} now)")
-        if finished:
-            log.warning("%s; every cell of the invocation is finished, so its table is of the data as it was: "
-                        "`sweeps run %s --fresh` with the same --profile, --data and --set trains a new invocation "
-                        "on the data as it is now", change, prepared.as_typed)
-            return {}
-        if prepared.options.accept_changed_data:
-            if name not in accepted:
-                log.warning("%s; going on as --accept-changed-data asks: the table mixes results of both, and its "
-                            "caption says so", change)
-            accepted[name] = list(dict.fromkeys([*accepted.get(name, ()), before, now]))
-            continue
-        raise SweepError(
-            f"{change}: continuing would put results of two versions of the data into one table. The fingerprint "
-            f"covers the label files and each image's size and modification time (a re-extracted or re-copied "
-            f"archive changes it too), and how this version of the tool reads them. Start a new invocation on "
-            f"the data as it is now with `sweeps run {prepared.as_typed} --fresh` and the same --profile, --data "
-            f"and --set (the earlier runs stay recorded), or, if the data are the same, continue with "
-            f"--accept-changed-data", option="--data")
-    return accepted
 
 
 # --------------------------------------------------------------------------- Tune callbacks
@@ -1199,7 +1051,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         check_address(prepared.options.address)
     datasets = decode_data(configs)
     data = data_record(prepared, datasets, data_keys)
-    _log_data(data)
+    log_data(data)
     check_data_of_cells(prepared, datasets, data_keys)
 
     connect_ray(prepared.options.address)
@@ -1227,7 +1079,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                                   schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC]})
             if data_changed:
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
-                    _merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})
+                    merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})
             client.update_run(parent_id, status="RUNNING")
             record_spec(client, parent, spec)
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import sweeps.runner
+import sweeps.sweep_data
 from search_spaces import DataOptionError, SpecError
 from sweeps.cli import cli
 from sweeps.runner import RunOptions, SweepError, prepare
@@ -480,7 +481,7 @@ def test_a_data_set_that_decodes_to_no_training_image_is_refused_before_ray_star
     # e.g. every AffectNet image an HTML error page: the readers skip unreadable images by design
     prepared = _prepared_on(tmp_path, "/data/AffectNet")
     with pytest.raises(SweepError, match=r"data set 'rafdb' at /data/AffectNet has no usable training image"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(train=())}, {"rafdb": ["k"]})
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(train=())}, {"rafdb": ["k"]})
 
 
 def test_the_data_line_and_record_say_where_the_test_split_came_from_when_not_test(tmp_path, caplog):
@@ -488,10 +489,10 @@ def test_the_data_line_and_record_say_where_the_test_split_came_from_when_not_te
     splits = _decoded()
     splits.dataset, splits.fingerprint, splits.info = "imagefolder", "fp", {
         "val_source": "carved from train", "test_source": "the valid/ folder (no test/)"}
-    record = sweeps.runner.data_record(_prepared_on(tmp_path, "/data/poster"), {"k": splits}, {"rafdb": ["k"]})
+    record = sweeps.sweep_data.data_record(_prepared_on(tmp_path, "/data/poster"), {"k": splits}, {"rafdb": ["k"]})
     assert record["rafdb"]["test_source"] == "the valid/ folder (no test/)"
     with caplog.at_level("INFO", logger="sweeps.data"):
-        sweeps.runner._log_data(record)
+        sweeps.sweep_data.log_data(record)
     assert "validation: carved from train; test: the valid/ folder (no test/)" in caplog.text
 
 
@@ -501,7 +502,7 @@ def test_the_data_record_keeps_what_the_reader_found_and_leaves_out_what_differs
     splits.dataset, splits.fingerprint, splits.info = "ferplus", "fp", {
         "layout": "PNG folders + label.csv", "dropped_by_rule": {"train": 3}, "val_source": "official PublicTest",
         "cache_dir": "/home/me/.cache/x", "cache_hit": True}
-    record = sweeps.runner.data_record(_prepared_on(tmp_path, "/data/ferplus"), {"k": splits}, {"rafdb": ["k"]})
+    record = sweeps.sweep_data.data_record(_prepared_on(tmp_path, "/data/ferplus"), {"k": splits}, {"rafdb": ["k"]})
     assert record["rafdb"]["reader"] == {"layout": "PNG folders + label.csv", "dropped_by_rule": {"train": 3}}
 
 
@@ -511,20 +512,20 @@ def test_a_data_set_that_decodes_to_no_test_image_is_refused_rather_than_reporte
     prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
     with pytest.raises(SweepError, match=r"data set 'rafdb' at /data/RAF-DB/basic has no usable test image .*every "
                                          r"number of a table is measured on it"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(test=())}, {"rafdb": ["k"]})
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(test=())}, {"rafdb": ["k"]})
 
 
 def test_a_class_absent_from_val_or_test_is_warned_of_as_mean_class_accuracy_leaves_it_out(tmp_path, caplog):
     prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
-    with caplog.at_level("WARNING", logger="sweeps.runner"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(classes=("anger", "happy", "sad"))},
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(classes=("anger", "happy", "sad"))},
                                           {"rafdb": ["k"]})
     assert ("data set 'rafdb' at /data/RAF-DB/basic: its test split has no image of class(es) sad: mean class "
             "accuracy there averages over the other 2 classes") in caplog.text
     assert "its val split has no image of class(es) sad" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="sweeps.runner"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(val=(0, 0, 1, 1))}, {"rafdb": ["k"]})
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(val=(0, 0, 1, 1))}, {"rafdb": ["k"]})
     assert caplog.text == ""
 
 
@@ -542,7 +543,7 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
     prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
     parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
     children = [_child("r1", "d569920c0000aaaa")]
-    check = sweeps.runner.check_data_unchanged
+    check = sweeps.sweep_data.check_data_unchanged
     assert prepared.as_typed.endswith(".yaml"), "a spec file's command names its path: its name is no shipped sweep"
     check(prepared, parent, children, lambda child: "d569920c0000aaaa")   # unchanged: goes on
     check(prepared, parent, children, lambda child: None)                 # a cell this run does not plan
@@ -553,12 +554,12 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
                                          + r" --fresh` and the same --profile, --data and --set.*--accept-changed-data"):
         check(prepared, parent, children, lambda child: "8707b1650000bbbb")
     accepting = dataclasses.replace(prepared, options=dataclasses.replace(prepared.options, accept_changed_data=True))
-    with caplog.at_level("WARNING", logger="sweeps.runner"):
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
         accepted = check(accepting, parent, children, lambda child: "8707b1650000bbbb")
     assert "going on as --accept-changed-data asks" in caplog.text
     assert accepted == {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}, "recorded on the parent run"
     # a later change is added to what the parent recorded, in order, once each
-    assert sweeps.runner._merged_changes('{"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}',
+    assert sweeps.sweep_data.merged_changes('{"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}',
                                          {"rafdb": ["8707b1650000bbbb", "c0ffee000000cccc"]}) == \
         {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb", "c0ffee000000cccc"]}
 
@@ -571,7 +572,7 @@ def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_
     assert prepared.spec.metric.startswith("val_")
     with pytest.raises(SweepError, match=r"data set 'synthetic' has no validation image, and the sweep's metric "
                                          r"'val_acc' is measured on it"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(val=())},
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(val=())},
                                           {"synthetic": ["k"]})
 
 
@@ -579,7 +580,7 @@ def test_a_data_set_without_validation_images_is_warned_of_its_selection_falling
     from types import SimpleNamespace
 
     prepared = _prepared_on(tmp_path, "/data/FER2013")
-    with caplog.at_level("WARNING", logger="sweeps.runner"):
-        sweeps.runner.check_data_of_cells(prepared, {"k": _decoded(val=())},
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(val=())},
                                           {"rafdb": ["k"]})
     assert "has no validation image: its cells report the test accuracy of their last epoch" in caplog.text

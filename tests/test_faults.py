@@ -39,8 +39,9 @@ from processes import (Processes, attempt_starts, checkpointed_epochs, finish, r
                        search_state_readable, synced_checkpoints_exist, trials_with_synced_checkpoint,
                        wait_for)
 from sweeps import marks, runner, schema, tracking, trainable
-from sweeps.runner import RunOptions, SweepError, data_key, decode_data, prepare, run_sweep
+from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 from sweeps.schema import invocation_prefix
+from sweeps.sweep_data import data_key, decode_data
 from sweeps.tune_state import unreadable_tune_state
 from transfer_core import engine
 from transfer_core.config import config_hash, to_flat
