@@ -205,7 +205,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     except (SweepError, TrackingError, DataError) as exc:   # DataError: an image found unreadable in decoding
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt as exc:   # a second stop, or one outside training: the invocation is marked interrupted
-        signum = getattr(exc, "signum", signal.SIGINT)   # sweeps.runner.StopSignal's, else Ctrl-C
+        signum = getattr(exc, "signum", signal.SIGINT)   # sweeps.stops.StopSignal's, else Ctrl-C
         how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         click.echo(f"sweep {prepared.spec.name} stopped ({how}, outside training or a second stop signal); "
                    f"`{_command_again('run', name, kw)}` continues it (or starts it, if it had not begun)", err=True)

@@ -6,6 +6,12 @@ the cluster when an address is given), checks that a trial can be placed at all,
 cells. A cell's identity is its config hash: an interrupted or repeated invocation resumes under the
 same MLflow parent run, restores the Tune experiment (trials continue from their checkpoints) and
 never reruns a completed cell.
+
+What it builds on, a concept per module: `sweeps.cluster` (the Ray it runs on, and what is checked of
+it), `sweeps.sweep_data` (the data decoded, recorded and checked), `sweeps.invocations` (an invocation's
+spec text, plan, and whether anything is left to do), `sweeps.tune_state` (Tune's saved experiment as a
+continuation finds it), `sweeps.marks` (the statuses the driver sets on trials' runs) and `sweeps.stops`
+(Ctrl-C and SIGTERM).
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import json
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,12 +33,15 @@ from ray import tune
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from search_spaces.data_option import check_data_layouts
 from sweeps import schema, tracking
+from sweeps.cluster import check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
 from sweeps.invocations import (drawn_with, earlier_of_an_edited_spec, ended_trials, finished_as_planned, log_plan,
                                 planned_statuses, record_spec, set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
+from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
+                          sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received, was_interrupted)
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
@@ -204,234 +212,6 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
                          options, str(name_or_path))
 
 
-# --------------------------------------------------------------------------- Ray
-
-def worker_env() -> dict[str, str]:
-    """The driver's settings the trials read (tracking.WAIT_ENV), for the workers' runtime env: on a
-    cluster the workers' processes do not inherit the driver's environment."""
-    return {k: os.environ[k] for k in (tracking.WAIT_ENV,) if k in os.environ}
-
-
-def check_address(address: str | None, timeout: float = 5.0) -> None:
-    """A cluster address of the form [ray://]HOST:PORT must answer now, before the data are decoded. Ray
-    itself retries a silent address for about 13 minutes (20 attempts of ~40 s) and prints only its C++
-    warnings meanwhile (observed: still waiting when killed after 10 minutes). "auto", "local" and no
-    address are left to Ray, which answers those at once."""
-    option, usage = ("--address", "--address") if address else ("RAY_ADDRESS", None)   # usage: the option at fault
-    address = address or os.environ.get("RAY_ADDRESS")
-    if not address or address in ("auto", "local"):
-        return
-    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise SweepError(f"{option} {address!r} is not HOST:PORT (e.g. 10.0.0.10:6379, the head's GCS port) "
-                         "or 'auto'", usage)
-    import socket
-
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise SweepError(f"{option} {address}: nothing answers there ({exc.strerror or exc}). Start the cluster "
-                         "(`ray up cluster.yaml`, or `ray start --head` on its head) or give its head's address "
-                         "(HOST:6379 by default; 'auto' on a node of the cluster)", usage) from exc
-
-
-def connect_ray(address: str | None) -> None:
-    """A running Ray (tests, notebooks) is reused; else the given cluster; else a local instance."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    env = worker_env()
-    runtime_env = {"env_vars": env} if env else None
-    with _stops_held_while_ray_starts():
-        if address:
-            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
-        else:
-            with _children_in_a_process_group_of_their_own():
-                ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
-
-
-@contextlib.contextmanager
-def _stops_held_while_ray_starts():
-    """A Ctrl-C or SIGTERM that lands while ray.init builds the driver's core worker leaves a half-made one,
-    which crashes the driver as it exits (SIGSEGV: exit 139, a core dump; reproduced up to ~0.6 s after Ray's
-    "Started a local Ray instance"). The first stop signal is held until ray.init returns, then raised as
-    one outside a fit is (KeyboardInterrupt; StopSignal for SIGTERM); a second one, REPEATED_STOP_S or more
-    after it, stops at once (a Ray that hangs while it starts). Ray's own SIGTERM handler (sys.exit, which crashes the same way) is not set
-    meanwhile: run_sweep sets its own right after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    import ray._private.utils as ray_utils
-
-    held: list[tuple[int, float]] = []   # (signal, when)
-
-    def hold(signum, frame):
-        if held and time.monotonic() - held[0][1] >= REPEATED_STOP_S:   # within it: the same stop, sent again
-            raise StopSignal(signum)                                   # (`timeout` signals child and group)
-        if held:
-            return
-        held.append((signum, time.monotonic()))
-        log.warning("%s received while Ray starts: stopping once it has started (send it again to stop at once)",
-                    signal.Signals(signum).name)
-
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    set_sigterm_handler = getattr(ray_utils, "set_sigterm_handler", None)
-    for s in before:
-        signal.signal(s, hold)
-    if set_sigterm_handler is not None:
-        ray_utils.set_sigterm_handler = lambda handler: None
-    try:
-        yield
-    finally:
-        if set_sigterm_handler is not None:
-            ray_utils.set_sigterm_handler = set_sigterm_handler
-        for s, handler in before.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-    if held:
-        raise KeyboardInterrupt() if held[0][0] == signal.SIGINT else StopSignal(held[0][0])
-
-
-@contextlib.contextmanager
-def _children_in_a_process_group_of_their_own():
-    """The processes started inside (a local Ray's GCS and raylet, and the workers they start) go into a
-    process group of their own, the driver back into its own. A signal sent to the driver's whole group
-    (`timeout`'s SIGTERM, a CI runner's or a wrapper script's) otherwise kills the local Ray under the
-    driver, which can then neither save Tune's state nor mark the invocation interrupted: it waits a minute
-    for a GCS that is gone, and dies. Ctrl-C and `timeout` still reach the driver; Ray's processes still end
-    with it (ray.shutdown, and they die with their parent). A driver that leads its group (a shell's job)
-    or its session cannot move out of it: nothing changes then."""
-    if not hasattr(os, "setpgid") or os.getpgrp() == os.getpid():
-        yield
-        return
-    group = os.getpgrp()
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        try:
-            os.setpgid(0, group)
-        except OSError as exc:   # the group is gone (its leader and every member exited): stay where we are
-            log.warning("could not return to process group %d after starting Ray: %s", group, exc)
-
-
-def _node_shapes() -> list[dict[str, float]]:
-    """Resources of each alive node, plus each node type an autoscaler may still start (a cluster
-    launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one)."""
-    import ray
-
-    shapes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
-    try:  # private API: the autoscaler's node groups, published in the GCS by `ray up` clusters
-        from ray._private.state import state
-
-        config = state.get_cluster_config()
-        for group in (config.node_group_configs if config else ()):
-            if group.max_count != 0:
-                shapes.append({k: float(v) for k, v in group.resources.items()})
-    except Exception as exc:  # older/newer Ray: fall back to the nodes that exist
-        log.debug("no autoscaler node groups (%s)", exc)
-    return shapes
-
-
-def check_resources(cpus: float, gpus: float) -> None:
-    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
-    _refuse_unless_one_holds(_node_shapes(), cpus, gpus, "the largest node offers", "add nodes")
-
-
-def check_local_resources(address: str | None, cpus: float, gpus: float) -> None:
-    """The same check for the local Ray a sweep would start, made before Ray starts and before the data
-    are decoded (a cold real data set takes a minute): `--profile paper` on a laptop without a GPU is
-    refused at once. The machine's shape is what Ray itself would detect (its CPU count, and its GPU
-    detection, which honours CUDA_VISIBLE_DEVICES); torch stays out of the driver. Nothing is checked
-    here for a cluster, or a Ray already running: check_resources does that once connected."""
-    import ray
-
-    if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
-        return
-    try:
-        from ray._private.accelerators import get_accelerator_manager_for_resource
-        from ray._private.utils import get_num_cpus
-
-        shape = {"CPU": float(get_num_cpus()),
-                 "GPU": float(get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators())}
-    except Exception as exc:  # noqa: BLE001  (Ray's private helpers moved: check_resources still checks)
-        log.debug("no local resource check before Ray starts (%s)", exc)
-        return
-    _refuse_unless_one_holds([shape], cpus, gpus, "this machine offers",
-                             "pass --address (or set RAY_ADDRESS) to run on a cluster")
-
-
-def _refuse_unless_one_holds(shapes: list[dict], cpus: float, gpus: float, offers: str, remedy: str) -> None:
-    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in shapes):
-        return
-    biggest = max(shapes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
-    raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but {offers} "
-                     f"{biggest.get('CPU', 0):g} CPU and {biggest.get('GPU', 0):g} GPU: lower "
-                     f"--cpus-per-trial / --gpus-per-trial or {remedy}")
-
-
-def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: float, timeout: float = 120.0) -> None:
-    """Every other node that could run a trial must see the driver's --storage folder (Tune copies each
-    checkpoint there from the trial's node) and, for a sqlite store, the MLflow database (the trial opens it
-    there). A node with a disk of its own does not: its trials fail at their first checkpoint (Tune's "A local
-    path on the head node is not accessible by worker nodes"), after an epoch of work each, or, with sqlite,
-    create an empty mlflow.db of their own and fail with "No Experiment with id=1 exists"; where no other
-    node can run them, every trial fails so. Asked of each such node now, by a task that reserves nothing,
-    so the sweep stops before any trial. Nodes an autoscaler starts later are not asked: sweeps.trainable
-    checks the database and the storage folder where a trial starts."""
-    import uuid
-
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    here = ray.get_runtime_context().get_node_id()
-    nodes = [n for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here
-             and n["Resources"].get("CPU", 0) >= cpus and n["Resources"].get("GPU", 0) >= gpus]
-    if not nodes:
-        return
-    marker = storage / f".seen-by-every-node-{uuid.uuid4().hex}"
-    marker.write_text("a sweep's driver checks that every node sees its --storage; deleted at once\n")
-    paths = {"--storage": (str(marker), str(storage))}
-    database = tracking.sqlite_path(tracking_uri)
-    if database is not None:
-        paths["--tracking-uri"] = (str(database), tracking_uri)
-
-    def seen(paths: dict) -> dict:   # defined here, so Ray ships it by value: no import of this module there
-        import os
-
-        return {option: os.path.exists(path) for option, (path, _) in paths.items()}
-
-    probe = ray.remote(num_cpus=0)(seen)
-    try:
-        refs = {n["NodeManagerAddress"]: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-            n["NodeID"], soft=False)).remote(paths) for n in nodes}
-        try:
-            answers = dict(zip(refs, ray.get(list(refs.values()), timeout=timeout)))
-        except ray.exceptions.GetTimeoutError:
-            log.warning("not every node answered within %g s whether it sees %s; going on unchecked", timeout,
-                        ", ".join(p for _, p in paths.values()))
-            return
-    finally:
-        marker.unlink(missing_ok=True)
-    unseen = {option: sorted(ip for ip, answer in answers.items() if not answer[option]) for option in paths}
-    if unseen.get("--tracking-uri"):
-        raise SweepError(f"--tracking-uri {tracking_uri}: the node(s) {', '.join(unseen['--tracking-uri'])} that "
-                         f"would run trials do not see the MLflow database {paths['--tracking-uri'][0]}, a file on "
-                         "this machine: run an MLflow server every node reaches and pass --tracking-uri "
-                         "http://HOST:5000 (cluster.yaml starts one on the head: MLFLOW_TRACKING_URI there)",
-                         "--tracking-uri")
-    if unseen["--storage"]:
-        raise SweepError(f"--storage {storage}: the node(s) {', '.join(unseen['--storage'])} that would run "
-                         "trials do not see this folder, and Tune copies each trial's checkpoints into it from "
-                         "the trial's node: give a folder on storage every node mounts at the same path (NFS/EFS, "
-                         "e.g. /mnt/shared/ray_results)", "--storage")
-
-
 # --------------------------------------------------------------------------- Tune callbacks
 
 def _status_of(trial) -> str:
@@ -487,9 +267,9 @@ class SweepCallback(tune.Callback):
     def setup(self, **info) -> None:
         """Called once Tune has installed its signal handlers: a SIGTERM that came before is handed over."""
         self.started = time.time()
-        _record_stops_of_this_fit()
-        if _STOP_SIGNALS and threading.current_thread() is threading.main_thread():
-            _hand_stop_to_tune(None)
+        record_stops_of_this_fit()
+        if STOP_SIGNALS and threading.current_thread() is threading.main_thread():
+            hand_stop_to_tune(None)
         if any(self.counts.values()):   # a continued sweep: where it stands before its first epoch
             self._report([], force=True)
 
@@ -544,7 +324,7 @@ class SweepCallback(tune.Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         wait_s = tracking.wait_s_from_env()
-        if _STOPS or any(_status_of(t) not in ("TERMINATED", "ERROR") for t in trials):   # interrupted (Ctrl-C):
+        if STOPS or any(_status_of(t) not in ("TERMINATED", "ERROR") for t in trials):   # interrupted (Ctrl-C):
             wait_s = min(wait_s, INTERRUPTED_MARK_WAIT_S)                                 # the user waits
         self._settle_marks(wait_s=wait_s)
 
@@ -767,124 +547,8 @@ def _without_tensorboard_logger():
 @contextlib.contextmanager
 def _fitting():
     """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C does."""
-    with _without_tensorboard_logger(), _sigterm_stops_like_ctrl_c():
-        yield   # read _was_interrupted inside: the stops this fit recorded are dropped at its end
-
-
-class StopSignal(KeyboardInterrupt):
-    """A signal that stops the invocation at once: a SIGTERM outside a `fit` (while it sets up or draws its
-    report), or a second stop signal in one. A KeyboardInterrupt, as Ctrl-C's, so everything that cleans up
-    after Ctrl-C does after it too; `signum` gives the exit status (128 + it, as a shell reports a signal)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = int(signum)
-
-
-def _stop_at_once(signum, frame) -> None:
-    raise StopSignal(signum)
-
-
-def _sigterm_stops_at_once() -> None:
-    """Between `fit`s, SIGTERM raises StopSignal, which marks the invocation interrupted (`_interrupted_if_cut_short`)
-    and exits 143. Ray's driver handler, set by ray.init, called sys.exit(15): exit status 15, and a message
-    saying nothing of resuming. `run_sweep` puts back the handler of before it."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop_at_once)
-
-
-def _restores_sigterm_handler(function):
-    """`function` leaves SIGTERM's handler as it found it (the CLI's process: Python's default)."""
-    import functools
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        if threading.current_thread() is not threading.main_thread():
-            return function(*args, **kwargs)
-        before = signal.getsignal(signal.SIGTERM)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
-
-    return wrapper
-
-
-# when (time.monotonic) the current `fit` received its SIGTERM; empty until it does (one is pending for Tune)
-_STOP_SIGNALS: list[float] = []
-# SIGTERMs this soon after the first are the same stop delivered again, not a second stop: `timeout`
-# signals its child and then its whole process group, and a process-group kill reaches the driver once
-# more through `timeout`'s forwarding (a job scheduler may do the same)
-REPEATED_STOP_S = 2.0
-# the stops (SIGINT, SIGTERM handed over as SIGUSR1) Tune's handlers received in the current `fit`: trial
-# statuses do not tell (a restored experiment's ResultGrid calls every trial terminated, and the cells a
-# grid search had not generated yet are no trials at all)
-_STOPS: list[int] = []
-_IN_FIT: list[bool] = []   # inside `_sigterm_stops_like_ctrl_c`, which puts the wrapped handlers back at its end
-
-
-@contextlib.contextmanager
-def _sigterm_stops_like_ctrl_c():
-    """SIGTERM (a job scheduler's stop, `timeout`, `kill`) stops Tune's `fit` as Ctrl-C does: Tune saves its
-    state and returns, the invocation is marked interrupted and `sweeps resume` continues it. Ray's own
-    handler would exit at once and leave the parent run `running`. A second signal stops at once
-    (SIGTERMs within REPEATED_STOP_S of the first are that one, delivered again).
-    Tune's stop is its SIGUSR1 handler, installed by every `fit` (also with TUNE_DISABLE_SIGINT_HANDLER);
-    a SIGTERM before Tune installs it is handed over by `SweepCallback.setup`. Tune never puts back the
-    handlers it installs, so they are put back here: a later `fit` must not reach an earlier one's."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGUSR1)}
-    _STOP_SIGNALS.clear()
-    _STOPS.clear()
-
-    def stop(signum, frame):
-        if _STOP_SIGNALS:
-            if time.monotonic() - _STOP_SIGNALS[0] < REPEATED_STOP_S:
-                return                # the first stop, delivered again
-            raise StopSignal(signum)   # the second: as a second Ctrl-C
-        _STOP_SIGNALS.append(time.monotonic())
-        _hand_stop_to_tune(saved[signal.SIGUSR1], frame)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    _IN_FIT.append(True)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
-        _STOP_SIGNALS.clear()
-        _STOPS.clear()
-        _IN_FIT.pop()
-
-
-def _record_stops_of_this_fit() -> None:
-    """Wrap the stop handlers Tune installed for this `fit` (SIGINT, SIGUSR1) to record each stop in _STOPS
-    before Tune handles it. `_sigterm_stops_like_ctrl_c` puts the handlers of before the fit back after it."""
-    if threading.current_thread() is not threading.main_thread() or not _IN_FIT:
-        return
-    for signum in (signal.SIGINT, signal.SIGUSR1):
-        tunes = signal.getsignal(signum)
-        if not callable(tunes) or getattr(tunes, "records_stops", False):
-            continue
-
-        def recording(sig, frame, tunes=tunes):
-            _STOPS.append(sig)
-            return tunes(sig, frame)
-
-        recording.records_stops = True
-        signal.signal(signum, recording)
-
-
-def _hand_stop_to_tune(before_fit, frame=None) -> bool:
-    """Call Tune's stop (its SIGUSR1 handler) if this `fit` has installed it; False if not yet."""
-    tune_stop = signal.getsignal(signal.SIGUSR1)
-    if not callable(tune_stop) or tune_stop is before_fit:
-        return False
-    tune_stop(signal.SIGUSR1, frame)
-    return True
+    with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c():
+        yield   # read was_interrupted inside: the stops this fit recorded are dropped at its end
 
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
@@ -938,7 +602,7 @@ def _search_space(prepared: PreparedSweep) -> dict:
     return space
 
 
-@_restores_sigterm_handler
+@restores_sigterm_handler
 def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcome:
     """Run (or continue) the sweep to the end; returns what happened, counted from MLflow."""
     started = time.time()
@@ -1055,7 +719,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     check_data_of_cells(prepared, datasets, data_keys)
 
     connect_ray(prepared.options.address)
-    _sigterm_stops_at_once()
+    sigterm_stops_at_once()
     check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
     check_nodes_see_files(prepared.storage_path, prepared.tracking_uri, prepared.cpus_per_trial,
                           prepared.gpus_per_trial)
@@ -1133,8 +797,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                   num_samples=spec.search.num_samples if spec.search is not None else None)
             with _fitting():
                 grid = tuner.fit()
-                interrupted, errors = _was_interrupted(grid), grid.num_errors
-                stop_signal = _stop_received()
+                interrupted, errors = was_interrupted(grid), grid.num_errors
+                stop_signal = stop_received()
             errored_there = _errored_cells(grid)
         # 2. cells never started (or a first run): a new Tune experiment over just those. A cell whose trial
         # failed again in the restored experiment had its retries there (resume_errored, --max-failures): not
@@ -1168,8 +832,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             with _fitting():
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()
-                interrupted, errors = _was_interrupted(grid), errors + grid.num_errors
-                stop_signal = stop_signal or _stop_received()
+                interrupted, errors = was_interrupted(grid), errors + grid.num_errors
+                stop_signal = stop_signal or stop_received()
 
         if (interrupted or stop_signal) and not tracking.reachable(prepared.tracking_uri):
             # stopped while MLflow is away: the user waits, and MLflow's retries held the exit ~8 min
@@ -1263,17 +927,3 @@ def _errored_cells(grid) -> set[str]:
             if r.error is not None and isinstance((r.config or {}).get("cell"), dict)}
 
 
-def _stop_received() -> int | None:
-    """The stop the current `fit` received: SIGTERM (handed to Tune as SIGUSR1), SIGINT, or a SIGUSR1 sent
-    to the driver directly (Tune's own stop signal); None when none came."""
-    if _STOP_SIGNALS:
-        return signal.SIGTERM
-    if signal.SIGINT in _STOPS:
-        return signal.SIGINT
-    return _STOPS[0] if _STOPS else None
-
-
-def _was_interrupted(grid) -> bool:
-    """Tune returns normally on SIGINT (state saved): a stop its handlers received tells (SweepCallback wraps
-    them), or, where no callback of ours ran, trials neither terminated nor errored."""
-    return bool(_STOPS) or grid.num_terminated + grid.num_errors < len(grid)

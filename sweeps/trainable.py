@@ -230,7 +230,7 @@ class StorageError(RuntimeError):
 def check_storage_here(storage_option: str) -> None:
     """StorageError unless this node sees the Tune experiment folder in --storage, by the marker file
     Tune's driver writes there. A node with a disk of its own (one an autoscaler started after the driver
-    asked every node, sweeps.runner.check_nodes_see_files) fails at the trial's first checkpoint otherwise,
+    asked every node, sweeps.cluster.check_nodes_see_files) fails at the trial's first checkpoint otherwise,
     after an epoch of work, with Tune's advice for its Python API."""
     try:   # Ray 2.60's; were it gone in another Ray, this safeguard must not fail every trial
         from ray.train._internal.storage import _VALIDATE_STORAGE_MARKER_FILENAME

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import sweeps.runner
+import sweeps.stops
 from search_spaces import list_profiles, load
 from search_spaces.spec import shipped_names
 from sweeps.cli import cli
@@ -361,7 +362,7 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
 def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monkeypatch):
     # Ray's driver handler exited 15 (sys.exit(signum)) while a sweep set up or drew its report
     def sigterm(prepared, resume_only=False):
-        raise sweeps.runner.StopSignal(signal.SIGTERM)
+        raise sweeps.stops.StopSignal(signal.SIGTERM)
 
     monkeypatch.setattr(sweeps.runner, "run_sweep", sigterm)
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))

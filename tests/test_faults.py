@@ -38,7 +38,7 @@ from ray import tune
 from processes import (Processes, attempt_starts, checkpointed_epochs, finish, reported_epochs,
                        search_state_readable, synced_checkpoints_exist, trials_with_synced_checkpoint,
                        wait_for)
-from sweeps import marks, runner, schema, tracking, trainable
+from sweeps import marks, runner, schema, stops, tracking, trainable
 from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 from sweeps.schema import invocation_prefix
 from sweeps.sweep_data import data_key, decode_data
@@ -912,7 +912,7 @@ def test_search_resumed_after_its_trials_checkpoint_was_lost_continues_from_its_
 
     def stopped_after_epoch_2(self, iteration, trials, trial, result, **info):
         on_trial_result(self, iteration, trials, trial, result, **info)
-        if result.get("epoch") == 2 and not runner._STOP_SIGNALS:
+        if result.get("epoch") == 2 and not stops.STOP_SIGNALS:
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_after_epoch_2)
@@ -1052,15 +1052,15 @@ def test_a_sigterm_before_tune_installs_its_stop_reaches_that_fit_and_a_second_o
     # Tune installs its stop per `fit` and never puts it back: the next fit must not reach the earlier one's
     from ray.tune.tune import _setup_signal_catching   # what Tune's fit runs before its loop
 
-    from sweeps import runner
-    from sweeps.runner import SweepCallback, _sigterm_stops_like_ctrl_c
+    from sweeps.runner import SweepCallback
+    from sweeps.stops import sigterm_stops_like_ctrl_c
 
-    monkeypatch.setattr(runner, "REPEATED_STOP_S", 0.0)   # the second signal below is a deliberate second stop
+    monkeypatch.setattr(stops, "REPEATED_STOP_S", 0.0)   # the second signal below is a deliberate second stop
 
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
-    with _sigterm_stops_like_ctrl_c():
+    with sigterm_stops_like_ctrl_c():
         first_fit = _setup_signal_catching()              # a fit that ends normally
-    with _sigterm_stops_like_ctrl_c():
+    with sigterm_stops_like_ctrl_c():
         os.kill(os.getpid(), signal.SIGTERM)              # arrives while the next fit sets up
         second_fit = _setup_signal_catching()
         assert not second_fit.is_set()
@@ -1077,9 +1077,10 @@ def test_a_sigterm_delivered_again_at_once_is_the_same_stop_not_a_second_one():
     # `timeout`: those copies must not turn a graceful stop into an abrupt one (exit 130, CI on 16f0fc8)
     from ray.tune.tune import _setup_signal_catching
 
-    from sweeps.runner import SweepCallback, _sigterm_stops_like_ctrl_c
+    from sweeps.runner import SweepCallback
+    from sweeps.stops import sigterm_stops_like_ctrl_c
 
-    with _sigterm_stops_like_ctrl_c():
+    with sigterm_stops_like_ctrl_c():
         fit = _setup_signal_catching()
         SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max").setup()
         for _ in range(3):

@@ -202,7 +202,8 @@ def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(proces
 PROBE_SCRIPT = r"""
 import json, sys
 import ray
-from sweeps.runner import SweepError, check_nodes_see_files
+from sweeps.cluster import check_nodes_see_files
+from sweeps.errors import SweepError
 
 ray.init(address=sys.argv[1], log_to_driver=False)
 try:

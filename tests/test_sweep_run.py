@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeps import invocations, marks, runner, schema, tracking, tune_state
+from sweeps import invocations, marks, runner, schema, stops, tracking, tune_state
 from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -336,14 +336,14 @@ def test_a_sigterm_while_the_report_is_drawn_stops_it_as_interrupted_and_leaves_
     # Ray's driver handler (set by ray.init) exited 15 outside a fit: no word on resuming, not 143
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(runner, "_publish", lambda *args: os.kill(os.getpid(), signal.SIGTERM))
-    with pytest.raises(runner.StopSignal) as stopped:
+    with pytest.raises(stops.StopSignal) as stopped:
         run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
     assert stopped.value.signum == signal.SIGTERM
     assert _parent_status(tracking_uri, "tiny")[0] == schema.STATUS_INTERRUPTED, "`sweeps run` draws it next time"
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, runner.StopSignal)])
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, stops.StopSignal)])
 def test_a_stop_signal_while_ray_starts_is_held_until_ray_has_started(monkeypatch, signum, raised):
     # Ctrl-C inside ray.init left a half-made core worker that crashed the driver at exit (exit 139, a core
     # dump, nothing marked); Ray's SIGTERM handler (sys.exit) did the same
@@ -384,11 +384,11 @@ def test_a_second_stop_signal_while_ray_starts_stops_at_once_unless_it_is_the_fi
         time.sleep(0.05)
         steps.append("ray started")
 
-    monkeypatch.setattr(runner, "REPEATED_STOP_S", repeated_stop_s)   # the signals come 0.02 s apart
+    monkeypatch.setattr(stops, "REPEATED_STOP_S", repeated_stop_s)   # the signals come 0.02 s apart
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", hanging_init)
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(runner.StopSignal):
+    with pytest.raises(stops.StopSignal):
         runner.connect_ray("ray://head:10001")
     assert steps == ([] if stops_at_once else ["ray started"]) and signal.getsignal(signal.SIGTERM) is before
 
@@ -401,7 +401,7 @@ def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
 
     def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
         on_trial_result(self, iteration, trials, trial, result, **info)
-        if not runner._STOP_SIGNALS:
+        if not stops.STOP_SIGNALS:
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
@@ -427,7 +427,7 @@ def test_a_sweep_stopped_while_mlflow_is_away_stops_at_once_and_says_how_to_cont
 
     def server_gone_then_stopped(self, iteration, trials, trial, result, **info):
         on_trial_result(self, iteration, trials, trial, result, **info)
-        if not runner._STOP_SIGNALS:
+        if not stops.STOP_SIGNALS:
             away.append(True)
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -468,7 +468,7 @@ def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_
 
     def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
         on_trial_result(self, iteration, trials, trial, result, **info)
-        if not runner._STOP_SIGNALS:
+        if not stops.STOP_SIGNALS:
             os.kill(os.getpid(), signal.SIGTERM)
 
     path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")

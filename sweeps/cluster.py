@@ -1,0 +1,203 @@
+"""The Ray a sweep runs on: a local instance sized to the machine, or a cluster (`--address`,
+RAY_ADDRESS), connected to once per driver. Checked before the data are decoded and trials start: that
+the address answers, that some node can hold a trial's CPUs and GPUs, and that every node sees the
+storage and the MLflow database the trials write to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from sweeps import tracking
+from sweeps.errors import SweepError
+from sweeps.stops import stops_held_while_ray_starts
+
+log = logging.getLogger(__name__)
+
+
+def worker_env() -> dict[str, str]:
+    """The driver's settings the trials read (tracking.WAIT_ENV), for the workers' runtime env: on a
+    cluster the workers' processes do not inherit the driver's environment."""
+    return {k: os.environ[k] for k in (tracking.WAIT_ENV,) if k in os.environ}
+
+
+def check_address(address: str | None, timeout: float = 5.0) -> None:
+    """A cluster address of the form [ray://]HOST:PORT must answer now, before the data are decoded. Ray
+    itself retries a silent address for about 13 minutes (20 attempts of ~40 s) and prints only its C++
+    warnings meanwhile (observed: still waiting when killed after 10 minutes). "auto", "local" and no
+    address are left to Ray, which answers those at once."""
+    option, usage = ("--address", "--address") if address else ("RAY_ADDRESS", None)   # usage: the option at fault
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise SweepError(f"{option} {address!r} is not HOST:PORT (e.g. 10.0.0.10:6379, the head's GCS port) "
+                         "or 'auto'", usage)
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SweepError(f"{option} {address}: nothing answers there ({exc.strerror or exc}). Start the cluster "
+                         "(`ray up cluster.yaml`, or `ray start --head` on its head) or give its head's address "
+                         "(HOST:6379 by default; 'auto' on a node of the cluster)", usage) from exc
+
+
+def connect_ray(address: str | None) -> None:
+    """A running Ray (tests, notebooks) is reused; else the given cluster; else a local instance."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    env = worker_env()
+    runtime_env = {"env_vars": env} if env else None
+    with stops_held_while_ray_starts():
+        if address:
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+        else:
+            with _children_in_a_process_group_of_their_own():
+                ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+
+
+@contextlib.contextmanager
+def _children_in_a_process_group_of_their_own():
+    """The processes started inside (a local Ray's GCS and raylet, and the workers they start) go into a
+    process group of their own, the driver back into its own. A signal sent to the driver's whole group
+    (`timeout`'s SIGTERM, a CI runner's or a wrapper script's) otherwise kills the local Ray under the
+    driver, which can then neither save Tune's state nor mark the invocation interrupted: it waits a minute
+    for a GCS that is gone, and dies. Ctrl-C and `timeout` still reach the driver; Ray's processes still end
+    with it (ray.shutdown, and they die with their parent). A driver that leads its group (a shell's job)
+    or its session cannot move out of it: nothing changes then."""
+    if not hasattr(os, "setpgid") or os.getpgrp() == os.getpid():
+        yield
+        return
+    group = os.getpgrp()
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            os.setpgid(0, group)
+        except OSError as exc:   # the group is gone (its leader and every member exited): stay where we are
+            log.warning("could not return to process group %d after starting Ray: %s", group, exc)
+
+
+def _node_shapes() -> list[dict[str, float]]:
+    """Resources of each alive node, plus each node type an autoscaler may still start (a cluster
+    launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one)."""
+    import ray
+
+    shapes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+    try:  # private API: the autoscaler's node groups, published in the GCS by `ray up` clusters
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+        for group in (config.node_group_configs if config else ()):
+            if group.max_count != 0:
+                shapes.append({k: float(v) for k, v in group.resources.items()})
+    except Exception as exc:  # older/newer Ray: fall back to the nodes that exist
+        log.debug("no autoscaler node groups (%s)", exc)
+    return shapes
+
+
+def check_resources(cpus: float, gpus: float) -> None:
+    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
+    _refuse_unless_one_holds(_node_shapes(), cpus, gpus, "the largest node offers", "add nodes")
+
+
+def check_local_resources(address: str | None, cpus: float, gpus: float) -> None:
+    """The same check for the local Ray a sweep would start, made before Ray starts and before the data
+    are decoded (a cold real data set takes a minute): `--profile paper` on a laptop without a GPU is
+    refused at once. The machine's shape is what Ray itself would detect (its CPU count, and its GPU
+    detection, which honours CUDA_VISIBLE_DEVICES); torch stays out of the driver. Nothing is checked
+    here for a cluster, or a Ray already running: check_resources does that once connected."""
+    import ray
+
+    if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+        return
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+        from ray._private.utils import get_num_cpus
+
+        shape = {"CPU": float(get_num_cpus()),
+                 "GPU": float(get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators())}
+    except Exception as exc:  # noqa: BLE001  (Ray's private helpers moved: check_resources still checks)
+        log.debug("no local resource check before Ray starts (%s)", exc)
+        return
+    _refuse_unless_one_holds([shape], cpus, gpus, "this machine offers",
+                             "pass --address (or set RAY_ADDRESS) to run on a cluster")
+
+
+def _refuse_unless_one_holds(shapes: list[dict], cpus: float, gpus: float, offers: str, remedy: str) -> None:
+    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in shapes):
+        return
+    biggest = max(shapes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+    raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but {offers} "
+                     f"{biggest.get('CPU', 0):g} CPU and {biggest.get('GPU', 0):g} GPU: lower "
+                     f"--cpus-per-trial / --gpus-per-trial or {remedy}")
+
+
+def check_nodes_see_files(storage: Path, tracking_uri: str, cpus: float, gpus: float, timeout: float = 120.0) -> None:
+    """Every other node that could run a trial must see the driver's --storage folder (Tune copies each
+    checkpoint there from the trial's node) and, for a sqlite store, the MLflow database (the trial opens it
+    there). A node with a disk of its own does not: its trials fail at their first checkpoint (Tune's "A local
+    path on the head node is not accessible by worker nodes"), after an epoch of work each, or, with sqlite,
+    create an empty mlflow.db of their own and fail with "No Experiment with id=1 exists"; where no other
+    node can run them, every trial fails so. Asked of each such node now, by a task that reserves nothing,
+    so the sweep stops before any trial. Nodes an autoscaler starts later are not asked: sweeps.trainable
+    checks the database and the storage folder where a trial starts."""
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here
+             and n["Resources"].get("CPU", 0) >= cpus and n["Resources"].get("GPU", 0) >= gpus]
+    if not nodes:
+        return
+    marker = storage / f".seen-by-every-node-{uuid.uuid4().hex}"
+    marker.write_text("a sweep's driver checks that every node sees its --storage; deleted at once\n")
+    paths = {"--storage": (str(marker), str(storage))}
+    database = tracking.sqlite_path(tracking_uri)
+    if database is not None:
+        paths["--tracking-uri"] = (str(database), tracking_uri)
+
+    def seen(paths: dict) -> dict:   # defined here, so Ray ships it by value: no import of this module there
+        import os
+
+        return {option: os.path.exists(path) for option, (path, _) in paths.items()}
+
+    probe = ray.remote(num_cpus=0)(seen)
+    try:
+        refs = {n["NodeManagerAddress"]: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            n["NodeID"], soft=False)).remote(paths) for n in nodes}
+        try:
+            answers = dict(zip(refs, ray.get(list(refs.values()), timeout=timeout)))
+        except ray.exceptions.GetTimeoutError:
+            log.warning("not every node answered within %g s whether it sees %s; going on unchecked", timeout,
+                        ", ".join(p for _, p in paths.values()))
+            return
+    finally:
+        marker.unlink(missing_ok=True)
+    unseen = {option: sorted(ip for ip, answer in answers.items() if not answer[option]) for option in paths}
+    if unseen.get("--tracking-uri"):
+        raise SweepError(f"--tracking-uri {tracking_uri}: the node(s) {', '.join(unseen['--tracking-uri'])} that "
+                         f"would run trials do not see the MLflow database {paths['--tracking-uri'][0]}, a file on "
+                         "this machine: run an MLflow server every node reaches and pass --tracking-uri "
+                         "http://HOST:5000 (cluster.yaml starts one on the head: MLFLOW_TRACKING_URI there)",
+                         "--tracking-uri")
+    if unseen["--storage"]:
+        raise SweepError(f"--storage {storage}: the node(s) {', '.join(unseen['--storage'])} that would run "
+                         "trials do not see this folder, and Tune copies each trial's checkpoints into it from "
+                         "the trial's node: give a folder on storage every node mounts at the same path (NFS/EFS, "
+                         "e.g. /mnt/shared/ray_results)", "--storage")
