@@ -73,9 +73,10 @@ def _stop_at_once(signum, frame) -> None:
 
 
 def sigterm_stops_at_once() -> None:
-    """Between `fit`s, SIGTERM raises StopSignal, which marks the invocation interrupted (`sweeps.runner._interrupted_if_cut_short`)
-    and exits 143. Ray's driver handler, set by ray.init, called sys.exit(15): exit status 15, and a message
-    saying nothing of resuming. `run_sweep` puts back the handler of before it."""
+    """Between `fit`s, SIGTERM raises StopSignal, which marks the invocation interrupted
+    (`sweeps.runner._interrupted_if_cut_short`) and exits 143. Ray's driver handler, set by ray.init, called
+    sys.exit(15): exit status 15, and a message saying nothing of resuming. `run_sweep` puts back the handler
+    of before it."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_at_once)
 
