@@ -638,65 +638,58 @@ def test_status_of_a_copy_of_a_servers_database_counts_against_the_planned_numbe
     assert _planned_cells(DatabaseCopy(), "r", {}) == (None, None), "recorded before the tag: unknown"
 
 
-def test_status_of_a_database_copy_counts_the_seeds_of_its_latest_run_against_the_tags_planned_number(here, store):
-    # without plan.json a table continued with fewer --seeds read "4 completed of 2 planned"
+def _status_of_recorded(store, artifacts: str, parent_tags: dict, plan: dict | None, cells: dict) -> str:
+    """`sweeps status` of a completed invocation recorded by hand: its parent's tags and plan.json (None:
+    none, as a copy of a server's database reads it), and its cells' runs, cell id -> {tag: value}."""
     from mlflow.tracking import MlflowClient
 
     from sweeps import schema, tracking
 
     client = MlflowClient(store)
-    experiment = client.create_experiment("tiny_cli", artifact_location="mlflow-artifacts:/1")   # not served
-    parent = tracking.start_parent(client, experiment, "tiny_cli", {
-        schema.TAG_PROFILE: "smoke", schema.TAG_KIND: "table", schema.TAG_SEEDS: "[0]", schema.TAG_PLANNED: "2"})
+    experiment = client.create_experiment("tiny_cli", artifact_location=artifacts)
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke", **parent_tags})
+    if plan is not None:
+        tracking.log_json_artifact(client, parent, schema.ARTIFACT_PLAN, plan)
     tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
-    for cell, seed in (("a0", 0), ("b0", 0), ("a1", 1), ("b1", 1)):
+    for cell, tags in cells.items():
         client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
-                                            schema.TAG_CELL_ID: cell, schema.TAG_SEED: str(seed),
-                                            schema.TAG_STATUS: "completed"})
+                                            schema.TAG_CELL_ID: cell, **tags})
     result = invoke("status", "tiny_cli", "--tracking-uri", store)
     assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_status_of_a_database_copy_counts_the_seeds_of_its_latest_run_against_the_tags_planned_number(here, store):
+    # without plan.json a table continued with fewer --seeds read "4 completed of 2 planned"
+    from sweeps import schema
+
+    output = _status_of_recorded(
+        store, "mlflow-artifacts:/1",   # not served
+        {schema.TAG_KIND: "table", schema.TAG_SEEDS: "[0]", schema.TAG_PLANNED: "2"}, None,
+        {cell: {schema.TAG_SEED: cell[1], schema.TAG_STATUS: "completed"} for cell in ("a0", "b0", "a1", "b1")})
     assert "  2 completed, 0 running, 0 pruned, 0 failed of 2 planned (2 runs of cells its latest run left out" \
-        in result.output, result.output
+        in output, output
 
 
 def test_status_of_a_search_asked_for_fewer_samples_than_ran_says_so_not_5_of_3_planned(here, store):
-    from mlflow.tracking import MlflowClient
+    from sweeps import schema
 
-    from sweeps import schema, tracking
-
-    client = MlflowClient(store)
-    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
-    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke",
-                                                                    schema.TAG_KIND: "search"})
-    tracking.log_json_artifact(client, parent, schema.ARTIFACT_PLAN, {"cells": [], "search": {"num_samples": 3}})
-    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
-    for trial, status in enumerate(["completed"] * 4 + ["pruned"]):
-        client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
-                                            schema.TAG_CELL_ID: f"t{trial}", schema.TAG_STATUS: status})
-    result = invoke("status", "tiny_cli", "--tracking-uri", store)
-    assert result.exit_code == 0, result.output
-    assert "  4 completed, 0 running, 1 pruned, 0 failed (num_samples lowered to 3 after they ran)\n" \
-        in result.output, result.output
+    output = _status_of_recorded(store, str(here / "artifacts"), {schema.TAG_KIND: "search"},
+                                 {"cells": [], "search": {"num_samples": 3}},
+                                 {f"t{trial}": {schema.TAG_STATUS: status}
+                                  for trial, status in enumerate(["completed"] * 4 + ["pruned"])})
+    assert "  4 completed, 0 running, 1 pruned, 0 failed (num_samples lowered to 3 after they ran)\n" in output, output
 
 
 def test_status_counts_only_the_cells_its_latest_run_planned_and_says_how_many_it_left_out(here, store):
     # continued with fewer --seeds: "4 completed of 2 planned"
-    from mlflow.tracking import MlflowClient
+    from sweeps import schema
 
-    from sweeps import schema, tracking
-
-    client = MlflowClient(store)
-    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
-    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
-    tracking.log_json_artifact(client, parent, schema.ARTIFACT_PLAN, {"cells": [{"cell_id": "a0"}, {"cell_id": "b0"}]})
-    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
-    for cell in ("a0", "b0", "a1", "b1"):
-        client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
-                                            schema.TAG_CELL_ID: cell, schema.TAG_STATUS: "completed"})
-    result = invoke("status", "tiny_cli", "--tracking-uri", store)
-    assert result.exit_code == 0, result.output
+    output = _status_of_recorded(store, str(here / "artifacts"), {},
+                                 {"cells": [{"cell_id": "a0"}, {"cell_id": "b0"}]},
+                                 {cell: {schema.TAG_STATUS: "completed"} for cell in ("a0", "b0", "a1", "b1")})
     assert ("  2 completed, 0 running, 0 pruned, 0 failed of 2 planned (2 runs of cells its latest run left out, "
-            "as seeds dropped with fewer --seeds, not counted)") in result.output
+            "as seeds dropped with fewer --seeds, not counted)") in output
 
 
 def test_table_and_status_of_a_spec_file_not_here_say_so_not_start_it(here, store):
