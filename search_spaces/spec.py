@@ -444,8 +444,13 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
     return SweepSpec(name=name, title=title, description=description, caption=caption, kind=kind,
                      profile=profile_name, base=base.values, arms=tuple(arms), seeds=seeds, metric=metric,
                      mode=mode, table=table, search=search, source=doc.source,
-                     spec_hash=hashlib.sha256(text.encode()).hexdigest()[:12], text=text, grid=grid,
+                     spec_hash=text_hash(text), text=text, grid=grid,
                      content_hash=content_hash(data), identity_hash=identity_hash(data))
+
+
+def text_hash(text: str) -> str:
+    """A spec text's short hash, its `spec_hash`: spec.yaml's history files and the spec-hash tag name texts by it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def content_hash(data: Any) -> str:

@@ -23,7 +23,7 @@ from search_spaces import SweepSpec, expand, load_profile
 from search_spaces.spec import load_text, thaw
 from sweeps import schema
 from sweeps.report import short_names, value_text
-from sweeps.tables import SearchRanking, SweepRuns, TableError, ranked_children, search_ranking
+from sweeps.tables import SweepRuns, TableError, ranked_children, search_ranking
 from sweeps.tracking import read_json_artifact
 from transfer_core.config import PLACEMENT_KEYS, parse_value, to_flat
 
@@ -67,11 +67,6 @@ def _base_values(spec: SweepSpec, profile: str, overrides: Mapping[str, Any]) ->
     flat.update(thaw(spec.base))
     flat.update(overrides)
     return {k: flat.get(k) for k in spec.search.space}
-
-
-def _score_text(ranking: SearchRanking, value: float) -> str:
-    """A trial's ranking value as the tables print it: an accuracy in percent, a loss as it is."""
-    return f"{value:.4g}" if ranking.column.endswith("_loss") else f"{100 * value:.2f} %"
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,8 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
             notes.append(f"{trial.arm}: its run lacks the values of "
                          f"{', '.join(sorted(set(spec.search.space) - set(trial.values)))}; left out")
         elif trial.values in taken:
-            notes.append(f"{trial.arm} ({_score_text(ranking, trial.score)}) repeats the configuration of "
+            notes.append(f"{trial.arm} ({schema.metric_text(ranking.column, trial.score)}) repeats the "
+                         "configuration of "
                          f"{'the base' if with_base and trial.values == base_values else 'a trial ranked above it'}"
                          "; left out")
         else:
@@ -195,7 +191,8 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         f"The search ranked its trials by {ranking.column} ({ranking.description}) on seed "
         f"{_search_seed(runs, spec)}; this table trains each over "
         f"seeds {', '.join(map(str, seed_list))} and reports the test accuracy at the epoch chosen on validation.",
-        *(f"{label}: {t.arm}, {ranking.column} {_score_text(ranking, t.score)}" + (f" on {t.data}" if t.data else "")
+        *(f"{label}: {t.arm}, {ranking.column} {schema.metric_text(ranking.column, t.score)}"
+          + (f" on {t.data}" if t.data else "")
           for label, t in zip(labels, chosen)),
         *([f"base: the search's base and its --set {', '.join(f'{k}={v}' for k, v in conditions.items())}"]
           if conditions else []),

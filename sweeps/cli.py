@@ -365,7 +365,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         outside = 0
         if plan_cells is None and plan_total and tags.get(schema.TAG_KIND) != "search":
             # a database's copy (no plan.json): the cells of its latest run are those of its seeds
-            seeds = {str(s) for s in _json_list(tags.get(schema.TAG_SEEDS))}
+            seeds = tracking.json_tag(tags, schema.TAG_SEEDS, [])
+            seeds = {str(s) for s in seeds} if isinstance(seeds, list) else set()
             if seeds:
                 plan_cells = {cell_id for cell_id, r in cells.items() if r.data.tags.get(schema.TAG_SEED) in seeds}
         if plan_cells is not None:   # a table continued with fewer --seeds keeps the other seeds' runs
@@ -571,8 +572,8 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the search's invocation; default: the latest.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
-              help="How many of the best trials (as the search's table ranks them) become arms; a trial that repeats a better "
-                   "one's configuration, or the base's, is skipped for the next.")
+              help="How many of the best trials (as the search's table ranks them) become arms; a trial that "
+                   "repeats a better one's configuration, or the base's, is skipped for the next.")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds 0..N-1 of every arm.")
 @click.option("--no-base", is_flag=True,
@@ -694,15 +695,6 @@ def _figure_folder(out: Path) -> Path:
         raise click.ClickException(f"cannot write the figures to {out}: {exc.strerror or exc}; "
                                    "give -o a folder you can write to") from exc
     return out
-
-
-def _json_list(text: str | None) -> list:
-    """A tag holding a JSON list (sweeps.seeds), or [] where it is missing or not one."""
-    try:
-        value = json.loads(text or "[]")
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
 
 
 def _planned_cells(client, run_id: str, tags: Mapping[str, str] | None = None) -> tuple[int | None, set[str] | None]:

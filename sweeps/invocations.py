@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Mapping
 
 from search_spaces import Plan, SweepSpec
+from search_spaces.spec import content_hash, identity_hash, text_hash
 from sweeps import schema, tracking
 
 if TYPE_CHECKING:
@@ -31,15 +32,12 @@ def drawn_with(plan: Plan) -> dict[str, str]:
 def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
     reworded caption, another baseline: PRESENTATION_KEYS) or a search's num_samples, recorded by a version
-    that keyed invocations by the whole spec; else None. An earlier invocation with this profile, data (roots included) and --set whose
-    spec was edited in what it trains (an arm added) is warned of: a new invocation starts and every cell
-    trains again, and a researcher who meant to continue can put the spec back instead. An earlier
-    invocation is such when its key is what this run's would be with its spec.yaml instead."""
-    import hashlib
-
+    that keyed invocations by the whole spec; else None. An earlier invocation with this profile, data (roots
+    included) and --set whose spec was edited in what it trains (an arm added) is warned of: a new
+    invocation starts and every cell trains again, and a researcher who meant to continue can put the spec
+    back instead. An earlier invocation is such when its key is what this run's would be with its spec.yaml
+    instead."""
     import yaml
-
-    from search_spaces.spec import content_hash, identity_hash
 
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
     nearest = None
@@ -53,7 +51,7 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
             before = yaml.safe_load(text) if text is not None else None
         except yaml.YAMLError:
             continue
-        hashes = ({identity_hash(before), content_hash(before), hashlib.sha256(text.encode()).hexdigest()[:12]}
+        hashes = ({identity_hash(before), content_hash(before), text_hash(text)}
                   if text is not None else set())
         if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
             continue
@@ -80,17 +78,14 @@ def record_spec(client, parent, spec, tag: bool = True) -> bool:
     than the recorded one (another seed, a reworded caption): True where it does. The text it replaces is
     kept as spec_history/<its hash>.yaml. A text that says the same in other words (a comment, spacing) as
     the one the report is drawn with is not recorded: every such edit drew the report again and kept one
-    more copy. tag=False leaves
-    the tag to be set once the report is drawn with it (`set_spec_hash`): a run stopped before draws it
-    next time."""
-    import hashlib
-
+    more copy. tag=False leaves the tag to be set once the report is drawn with it (`set_spec_hash`): a run
+    stopped before draws it next time."""
     recorded = parent.data.tags.get(schema.TAG_SPEC_HASH)
     if recorded == spec.spec_hash:
         return False
     run_id = parent.info.run_id
     before = tracking.read_text_artifact(client, run_id, schema.ARTIFACT_SPEC)
-    before_hash = hashlib.sha256(before.encode()).hexdigest()[:12] if before is not None else None
+    before_hash = text_hash(before) if before is not None else None
     same = before is not None and before != spec.text and says_the_same(before, spec.text)
     if same and recorded == before_hash:   # the report is drawn with it: nothing its tables read changed
         return False

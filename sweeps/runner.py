@@ -396,16 +396,9 @@ class SweepCallback(tune.Callback):
         progress_log.info(
             "%d/%d done, %d running, %d pruned, %d failed, %.0f s, best %s = %s",
             self.counts["done"], self.total, running, self.counts["pruned"], self.counts["failed"],
-            now - self.started, self.metric, _shown(self.metric, self.best),
+            now - self.started, self.metric, schema.metric_text(self.metric, self.best),
             extra={"progress": {**self.counts, "running": running, "total": self.total,
                                 "elapsed_s": now - self.started, "best": self.best}})
-
-
-def _shown(metric: str, value: float | None) -> str:
-    """The progress line's best value: an accuracy in percent, as tables and figures show it."""
-    if value is None:
-        return "-"
-    return f"{value * 100:.2f} %" if metric.endswith(("_acc", "_mca")) else f"{value:.4f}"
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,14 @@ def step_of(result: Mapping[str, Any]) -> int | None:
     return None
 
 
+def metric_text(metric: str, value: float | None) -> str:
+    """A metric's value as progress lines and messages show it: an accuracy in percent, as tables and figures
+    do, anything else (a loss) as it is; "-" for none yet."""
+    if value is None:
+        return "-"
+    return f"{value * 100:.2f} %" if metric.endswith(("_acc", "_mca")) else f"{value:.4f}"
+
+
 def invocation_prefix(sweep: str, parent_id: str) -> str:
     """What the names of an invocation's folders in storage start with (its Tune experiments, its report)."""
     return f"{sweep}-{parent_id[:8]}-"

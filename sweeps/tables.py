@@ -23,7 +23,6 @@ Markdown, CSV, HTML and Parquet formats, `write_tables`, `explain`) is in `sweep
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -32,10 +31,11 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from search_spaces.spec import metric_mode
 from sweeps import schema as S
 from sweeps import stats
 from sweeps.envvars import temporarily_set
-from sweeps.tracking import latest_per_step, parent_status
+from sweeps.tracking import json_tag, latest_per_step, parent_status
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +91,30 @@ class SearchRanking:
     recorded per run as a summary is taken from each run's history (`ranked_children`)."""
 
     column: str          # a children-frame column: best_val_acc, or best_<metric>
-    mode: str            # max | min
     description: str     # for captions and messages
-    on: str              # the split it is measured on, as captions say it: validation | the training split
 
     @property
     def metric(self) -> str:
         """The per-epoch metric whose best epoch it is (val_acc for best_val_acc)."""
         return self.column[len("best_"):]
 
+    @property
+    def mode(self) -> str:
+        """max | min: as the metric improves (a loss down)."""
+        return metric_mode(self.metric)
+
+    @property
+    def on(self) -> str:
+        """The split it is measured on, as captions say it."""
+        return "validation" if self.metric.startswith("val_") else "the training split"
+
 
 _SEARCH_RANKINGS = {   # a search metric -> its ranking (S.EPOCH_METRICS and SUMMARY_METRICS a search may use)
-    "val_acc": SearchRanking("best_val_acc", "max", "best validation accuracy", "validation"),
-    "val_mca": SearchRanking("best_val_mca", "max", "best validation mean class accuracy", "validation"),
-    "val_loss": SearchRanking("best_val_loss", "min", "lowest validation loss", "validation"),
-    "train_acc": SearchRanking("best_train_acc", "max", "best training accuracy", "the training split"),
-    "train_loss": SearchRanking("best_train_loss", "min", "lowest training loss", "the training split"),
+    "val_acc": SearchRanking("best_val_acc", "best validation accuracy"),
+    "val_mca": SearchRanking("best_val_mca", "best validation mean class accuracy"),
+    "val_loss": SearchRanking("best_val_loss", "lowest validation loss"),
+    "train_acc": SearchRanking("best_train_acc", "best training accuracy"),
+    "train_loss": SearchRanking("best_train_loss", "lowest training loss"),
 }
 _SEARCH_RANKINGS["best_val_acc"] = _SEARCH_RANKINGS["val_acc"]
 
@@ -149,14 +157,7 @@ class ParentRun:
     tags: Mapping[str, str]
 
     def json_tag(self, key: str, default: Any) -> Any:
-        text = self.tags.get(key)
-        if not text:
-            return default
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            log.warning("parent tag %s=%r is not JSON", key, text)
-            return default
+        return json_tag(self.tags, key, default)
 
 
 @dataclass
@@ -315,12 +316,17 @@ class Cell:
     tied: bool = False                  # not significantly different from the column's best
     test: stats.PairedTest | None = None  # against the column's best
     p_holm: float | None = None
-    no_value: int = 0                   # completed runs without this metric (NaN: e.g. a diverged training)
-    no_value_run_ids: dict[int, str] = field(default_factory=dict)   # seed -> run id of each of them
+    # seed -> run id of each completed run without this metric (NaN: no validation split, a diverged training)
+    no_value_run_ids: dict[int, str] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return self.summary.n
+
+    @property
+    def no_value(self) -> int:
+        """Completed runs without this metric."""
+        return len(self.no_value_run_ids)
 
     @property
     def unfinished(self) -> int:
@@ -507,7 +513,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                 cells[(r, c, m)] = Cell(r, c, m, values, {int(s): r for s, r in zip(ok["seed"], ok["run_id"])},
                                         tuple(ok["cell_id"]), tuple(ok["data_fingerprint"]), n_expected,
                                         {str(k): int(v) for k, v in counts.items()},
-                                        stats.describe(list(values.values())), no_value=len(lacking),
+                                        stats.describe(list(values.values())),
                                         no_value_run_ids={int(s): r for s, r in zip(lacking["seed"], lacking["run_id"])})
 
     # best per column (of its complete cells, if any), paired tests against it, Holm across the whole table

@@ -71,6 +71,18 @@ SCORE_METRICS = tuple(m for m in schema.EPOCH_METRICS if m.endswith(("_loss", "_
 VERSIONED_PACKAGES = ("transfer-sweeps", "torch", "torchvision", "ray", "optuna", "mlflow", "numpy")
 
 
+def json_tag(tags: Mapping[str, str], key: str, default: Any) -> Any:
+    """A run's tag holding JSON (sweeps.seeds, sweeps.overrides), or `default` where it is missing or not JSON."""
+    text = tags.get(key)
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        log.warning("run tag %s=%r is not JSON", key, text)
+        return default
+
+
 def latest_per_step(points) -> list[tuple[int, float]]:
     """(step, value) of an MLflow metric history in step order, each step's latest-stamped value: an epoch
     logged again after a re-training measured it otherwise (EpochLog) supersedes the earlier value."""
