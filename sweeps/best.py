@@ -22,6 +22,7 @@ import yaml
 from search_spaces import SweepSpec, expand, load_profile
 from search_spaces.spec import load_text, thaw
 from sweeps import schema
+from sweeps.invocations import RESOURCE_OPTIONS, command_words, recorded_options, set_text
 from sweeps.report import short_names, value_text
 from sweeps.tables import SweepRuns, TableError, ranked_children, search_ranking
 from sweeps.tracking import read_json_artifact
@@ -103,8 +104,11 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         without = (f"none of its {counts.get(schema.STATUS_COMPLETED)} completed trials recorded {ranking.metric}"
                    + (" (they trained without a validation split: data.val_fraction 0, or a data set without one)"
                       if ranking.on == "validation" else ""))
-        advice = (f"Let it finish: `sweeps resume {typed}` with the options it ran with (profile "
-                  f"{runs.parent.tags.get(schema.TAG_PROFILE, '?')}, its --data{sets and ','}{sets})"
+        recorded = recorded_options(runs.parent.tags)
+        advice = ((f"Let it finish: `{shlex.join(command_words('resume', recorded, tracking_uri))}`"
+                   if recorded is not None else
+                   f"Let it finish: `sweeps resume {typed}` with the options it ran with (profile "
+                   f"{runs.parent.tags.get(schema.TAG_PROFILE, '?')}, its --data{sets and ','}{sets})")
                   if unfinished or runs.parent.status != schema.STATUS_COMPLETED else
                   without[0].upper() + without[1:] if counts.get(schema.STATUS_COMPLETED) else
                   f"Every trial ended without completing: a pruner that stops every trial leaves none to rank "
@@ -182,8 +186,8 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
 
     data_options = _data_options(runs)
     command = shlex.join(["sweeps", "run", file_name, *data_options,
-                          *[w for k, v in placement.items() for w in ("--set", f"{k}={v}")],
-                          *(["--tracking-uri", tracking_uri] if tracking_uri else [])])
+                          *[w for k, v in placement.items() for w in ("--set", f"{k}={set_text(v)}")],
+                          *(["--tracking-uri", tracking_uri] if tracking_uri else []), *_resource_options(runs)])
     parent = runs.parent
     header = [
         f"Written by `sweeps best {runs.sweep}` on {datetime.date.today().isoformat()} from invocation "
@@ -249,6 +253,15 @@ def _search_seed(runs: SweepRuns, spec: SweepSpec) -> int:
     """The seed the search's trials trained with: its invocation's (--seeds may have replaced the spec's)."""
     seeds = runs.parent.json_tag(schema.TAG_SEEDS, None)
     return seeds[0] if isinstance(seeds, list) and seeds else spec.seeds[0]
+
+
+def _resource_options(runs: SweepRuns) -> list[str]:
+    """The resources the search's latest run was given (--address, --max-concurrent, --cpus-per-trial,
+    --gpus-per-trial, --storage, --max-failures), which its best trials train with as it did; none where an
+    earlier version recorded the search."""
+    recorded = recorded_options(runs.parent.tags) or {}
+    return [w for key, option in RESOURCE_OPTIONS if recorded.get(key) is not None
+            for w in (option, str(recorded[key]))]
 
 
 def _data_options(runs: SweepRuns) -> list[str]:

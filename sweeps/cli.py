@@ -154,22 +154,13 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
                f"whichever was started last (rename it to keep them apart)", err=True)
 
 
-def _command_again(verb: str, name: str, kw: dict) -> str:
+def _command_again(verb: str, prepared, kw: dict) -> str:
     """The command line that continues this invocation: its identity is the spec with --profile, --data and
-    --set, found in the same --tracking-uri (and --storage, --address where given); never --fresh."""
-    words = ["sweeps", verb, name]
-    for option, key in (("--profile", "profile"), ("--seeds", "seeds"), ("--address", "address"),
-                        ("--max-concurrent", "max_concurrent"), ("--cpus-per-trial", "cpus_per_trial"),
-                        ("--gpus-per-trial", "gpus_per_trial"), ("--tracking-uri", "tracking_uri"),
-                        ("--storage", "storage")):
-        if kw.get(key) is not None:
-            words += [option, str(kw[key])]
-    for option, key in (("--data", "data"), ("--set", "set_values")):
-        for value in kw.get(key) or ():
-            words += [option, value]
-    if kw.get("max_failures") not in (None, 2):
-        words += ["--max-failures", str(kw["max_failures"])]
-    return " ".join(shlex.quote(w) for w in words)
+    --set, found in the same --tracking-uri; its resources as given; never --fresh. The parent run records
+    the same options, from which `sweeps status` prints this line (sweeps.invocations.command_words)."""
+    from sweeps.invocations import command_words, prepared_record
+
+    return shlex.join(command_words(verb, prepared_record(prepared), kw.get("tracking_uri")))
 
 
 def _execute(name: str, resume_only: bool, **kw) -> None:
@@ -208,7 +199,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         signum = getattr(exc, "signum", signal.SIGINT)   # sweeps.stops.StopSignal's, else Ctrl-C
         how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         click.echo(f"sweep {prepared.spec.name} stopped ({how}, outside training or a second stop signal); "
-                   f"`{_command_again('run', name, kw)}` continues it (or starts it, if it had not begun)", err=True)
+                   f"`{_command_again('run', prepared, kw)}` continues it (or starts it, if it had not begun)", err=True)
         sys.exit(128 + signum)
     from sweeps.schema import seen_under
 
@@ -228,7 +219,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
             click.echo(f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {outcome.report_dir}")
         click.echo(f"Next: sweeps table {prepared.spec.name} --run {outcome.parent_run_id[:8]} --format latex{where}")
     else:
-        click.echo(f"Continue with: {_command_again('resume', name, kw)}")
+        click.echo(f"Continue with: {_command_again('resume', prepared, kw)}")
         # a stop by signal exits as the shell reports one (130 Ctrl-C, 143 SIGTERM): a job script can tell a
         # sweep it stopped from one whose cells failed
         sys.exit(128 + outcome.stop_signal if outcome.stop_signal else 1)
@@ -255,8 +246,9 @@ def run(name: str, **kw) -> None:
 def resume(name: str, **kw) -> None:
     """Continue an interrupted sweep NAME: finished cells are kept, the others resume from checkpoints.
 
-    The invocation is found by the spec, --profile, --data and --set it was run with: give them as then. One
-    that is already completed with these seeds is an error naming the unfinished invocations recorded.
+    The invocation is found by the spec, --profile, --data and --set it was run with: give them as then
+    (`sweeps status NAME` prints the command, with the resources it ran with). One that is already
+    completed with these seeds is an error naming the unfinished invocations recorded.
     Exit status as `sweeps run`'s."""
     _execute(name, resume_only=True, **kw)
 
@@ -334,8 +326,9 @@ def _param_text(param) -> str:
 @click.argument("name", required=False)
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def status(name: str | None, tracking_uri: str | None) -> None:
-    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow; up to
-    5 earlier ones are named by their profile, data and --set."""
+    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow, and the
+    command that continues it if it is unfinished; up to 5 earlier ones are named by their profile, data
+    and --set."""
     from sweeps import schema, tracking
 
     try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
@@ -398,6 +391,13 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                        + (error if len(error) <= FAILED_ERROR_CHARS else error[:FAILED_ERROR_CHARS - 3] + "..."))
         if len(failed) > FAILED_SHOWN:
             click.echo(f"  and {len(failed) - FAILED_SHOWN} more failed (tag {schema.TAG_ERROR} of their MLflow runs)")
+        if tracking.parent_status(tags) not in (schema.STATUS_COMPLETED, schema.STATUS_RUNNING):
+            # the line `sweeps run` printed when it stopped, which a closed terminal or a killed driver lost
+            from sweeps.invocations import command_words, recorded_options
+
+            record = recorded_options(tags)
+            if record is not None:
+                click.echo(f"  continue with: {shlex.join(command_words('resume', record, tracking_uri))}")
         if others:   # the latest started is shown: one continued since may be another (`sweeps table --run`)
             click.echo(f"  earlier invocations{' (the newest 5)' if len(others) > 5 else ''}: "
                        + "; ".join(tracking.invocation_options(p) for p in others[:5]))

@@ -1,5 +1,6 @@
 """An invocation's record beyond its runs: the spec text its tables read (and the texts it replaced), its
-plan, and whether a run of a plan finds anything left to do under it.
+plan, the options its latest run was given (the command that continues it), and whether a run of a plan
+finds anything left to do under it.
 
 A continuation may come with a spec edited in how its table reads (`identity_hash` leaves that out of an
 invocation's identity): `earlier_of_an_edited_spec` finds the invocation, `record_spec` records the new
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from search_spaces import Plan, SweepSpec
 from search_spaces.spec import content_hash, identity_hash, text_hash
 from sweeps import schema, tracking
 
 if TYPE_CHECKING:
-    from sweeps.runner import PreparedSweep
+    from search_spaces.data_option import DataChoice
+    from sweeps.runner import PreparedSweep, RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,74 @@ def drawn_with(plan: Plan) -> dict[str, str]:
     other seeds are left out of it) and every --set."""
     return {schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
             schema.TAG_OVERRIDES: json.dumps(dict(plan.overrides), sort_keys=True, default=str)}
+
+
+RESOURCE_OPTIONS = (("address", "--address"), ("max_concurrent", "--max-concurrent"),
+                    ("cpus_per_trial", "--cpus-per-trial"), ("gpus_per_trial", "--gpus-per-trial"),
+                    ("storage", "--storage"), ("max_failures", "--max-failures"))
+DEFAULT_MAX_FAILURES = 2   # `sweeps run --max-failures`'s default: not repeated
+
+
+def options_record(name: str, options: RunOptions, data: Sequence[DataChoice], storage: str | None = None) -> dict:
+    """What a run of sweep `name` was given beyond the spec, as its parent records it (TAG_COMMAND): the
+    --profile, --seeds and resources given, the data sets and --set. Folders are absolute, so that a command
+    printed from it works from any folder: `data` parsed (roots resolved), `storage` the folder the run used
+    (--storage, else ./ray_results resolved), a spec file's path resolved. `sweeps status` prints from it the
+    command that continues the invocation, and `sweeps best` runs a search's best trials with its resources.
+    --fresh and --tracking-uri are left out: a continuation never starts anew, and a reader knows the store it
+    reads."""
+    if Path(name).suffix in (".yaml", ".yml") and Path(name).is_file():   # as `sweeps run` tells a file from a name
+        name = str(Path(name).resolve())
+    record = {"name": name, "profile": options.profile, "seeds": options.seeds,
+              **{key: getattr(options, key) for key, _ in RESOURCE_OPTIONS},
+              "data": ([] if [d.name for d in data] == ["synthetic"] else   # the default: no --data
+                       [d.name if d.root is None else f"{d.name}={d.root}" for d in data]),
+              "set": dict(options.overrides), "accept_changed_data": options.accept_changed_data}
+    if storage is not None:
+        record["storage"] = storage
+    if record["max_failures"] == DEFAULT_MAX_FAILURES:
+        record["max_failures"] = None
+    return {key: value for key, value in record.items()
+            if value is not None and value is not False and value != [] and value != {}}
+
+
+def prepared_record(prepared: PreparedSweep) -> dict:
+    return options_record(prepared.source or prepared.spec.name, prepared.options, prepared.data,
+                          str(prepared.storage_path))
+
+
+def command_tag(prepared: PreparedSweep) -> dict[str, str]:
+    return {schema.TAG_COMMAND: json.dumps(prepared_record(prepared), sort_keys=True, default=str)}
+
+
+def recorded_options(tags: Mapping[str, str]) -> dict | None:
+    """A parent's options record (TAG_COMMAND), None where a version before it recorded the invocation."""
+    record = tracking.json_tag(tags, schema.TAG_COMMAND, None)
+    return record if isinstance(record, dict) and record.get("name") else None
+
+
+def command_words(verb: str, record: Mapping, tracking_uri: str | None = None) -> list[str]:
+    """`sweeps VERB NAME --option ...` from an options record (options_record), with --tracking-uri where
+    given: the words a shell takes (shlex.join them to print)."""
+    words = ["sweeps", verb, str(record.get("name", "?"))]
+    for key, option in (("profile", "--profile"), ("seeds", "--seeds"), *RESOURCE_OPTIONS):
+        if record.get(key) is not None:
+            words += [option, str(record[key])]
+    if tracking_uri:
+        words += ["--tracking-uri", tracking_uri]
+    for value in record.get("data") or ():
+        words += ["--data", str(value)]
+    for key, value in (record.get("set") or {}).items():
+        words += ["--set", f"{key}={set_text(value)}"]
+    if record.get("accept_changed_data"):
+        words.append("--accept-changed-data")
+    return words
+
+
+def set_text(value) -> str:
+    """A --set value as typed: a string as it is, anything else as JSON (a list of strings, true, null), which
+    `parse_value` reads back to the same value."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):

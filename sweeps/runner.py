@@ -36,8 +36,8 @@ from sweeps import schema, tracking
 from sweeps.cluster import check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
-from sweeps.invocations import (drawn_with, earlier_of_an_edited_spec, ended_trials, finished_as_planned, log_plan,
-                                planned_statuses, record_spec, set_spec_hash)
+from sweeps.invocations import (command_tag, drawn_with, earlier_of_an_edited_spec, ended_trials, finished_as_planned,
+                                log_plan, planned_statuses, record_spec, set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
@@ -484,6 +484,7 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
         schema.TAG_GIT_COMMIT: tracking.git_commit(),
         schema.TAG_VERSIONS: json.dumps(tracking.package_versions(), sort_keys=True),
         tracking.TAG_INVOCATION: prepared.invocation_key,
+        **command_tag(prepared),
     }
 
 
@@ -733,7 +734,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                                   schema.TAG_OVERRIDES: _overrides_tag(prepared),
                                                   tracking.TAG_INVOCATION: prepared.invocation_key,
                                                   schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],
-                                                  schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC]})
+                                                  schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC],
+                                                  **command_tag(prepared)})
             if data_changed:
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
                     merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})

@@ -62,6 +62,8 @@ TAG_STATUS = "sweeps.status"
 TAG_OVERRIDES = "sweeps.overrides"
 TAG_PLANNED = "sweeps.planned"   # parent: its latest run's cells (a search's num_samples), as plan.json: read
                                  # where the artifact is not (a copy of a server's database)
+TAG_COMMAND = "sweeps.command"   # parent: json, what its latest run was given beyond the spec (the command that
+                                 # continues it: sweeps.invocations.command_words; a search's resources: best)
 TAG_DRIVER = "sweeps.driver"   # parent: json {host, pid, start} of the process that runs it now (or last)
 TAG_HEARTBEAT = "sweeps.heartbeat"   # parent: unix time (the driver's clock) of its driver's last sign of life
 TAG_ARM = "sweeps.arm"

@@ -218,6 +218,29 @@ def test_the_header_says_how_the_search_ran_and_the_command_runs_as_one_line():
     assert "# Run it: sweeps run b.yaml --tracking-uri http://127.0.0.1:5000\n" in written.text
 
 
+def test_the_command_runs_the_best_trials_with_the_resources_the_search_ran_with():
+    # `sweeps run tune --gpus-per-trial 0.25 --max-concurrent 4 --storage /shared/rr` on a cluster: the printed
+    # command ran the best trials a whole GPU each, one at a time, into ./ray_results
+    recorded = {"name": "tune", "profile": "quick", "seeds": 1, "address": "auto", "max_concurrent": 4,
+                "gpus_per_trial": 0.25, "cpus_per_trial": 2.0, "storage": "/shared/rr", "max_failures": 0,
+                "set": {"optim.epochs": 4}, "accept_changed_data": True}
+    runs = search_runs({"trial a": 0.80}, overrides={"num_threads": 2},
+                       parent_tags={S.TAG_COMMAND: json.dumps(recorded)})
+    written = best_spec(runs, TUNE, file_name="b.yaml")
+    # not --seeds, --profile nor the search's --set: the spec holds its seeds, profile and conditions
+    assert written.run_command == ("sweeps run b.yaml --set num_threads=2 --address auto --max-concurrent 4 "
+                                   "--cpus-per-trial 2.0 --gpus-per-trial 0.25 --storage /shared/rr --max-failures 0")
+    assert f"# Run it: {written.run_command}\n" in written.text
+    # an unfinished search: how to continue it, exactly as it ran
+    runs.children["best_val_acc"], runs.children["status"] = float("nan"), S.STATUS_RUNNING
+    runs.parent = dataclasses.replace(runs.parent, status=S.STATUS_INTERRUPTED)
+    with pytest.raises(T.TableError, match=r"Let it finish: `sweeps resume tune --profile quick --seeds 1 --address "
+                                           r"auto --max-concurrent 4 --cpus-per-trial 2.0 --gpus-per-trial 0.25 "
+                                           r"--storage /shared/rr --max-failures 0 --set optim.epochs=4 "
+                                           r"--accept-changed-data`"):
+        best_spec(runs, TUNE)
+
+
 def test_a_search_that_minimised_validation_loss_gives_its_lowest_loss_trials_as_its_table_ranks_them():
     # they were ranked by best_val_acc, another order than the search's own
     runs = search_runs({"trial a": 0.80, "trial b": 0.90, "trial c": 0.70})

@@ -355,7 +355,7 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
     assert result.exit_code == 130, result.output
     assert ("sweep tiny_cli stopped (Ctrl-C, outside training or a second stop signal); "
-            f"`sweeps run tiny_cli.yaml --storage {here / 'rr'}` continues it") in result.output
+            f"`sweeps run {here / 'tiny_cli.yaml'} --storage {here / 'rr'}` continues it") in result.output
     assert "Aborted!" not in result.output
 
 
@@ -412,7 +412,7 @@ def test_a_run_stopped_by_a_signal_exits_as_the_shell_reports_that_signal(here, 
     result = _run_ending_in(here, monkeypatch, "interrupted",
                             {"completed": 1, "pruned": 0, "failed": 0, "running": 1}, stop_signal=stop_signal)
     assert result.exit_code == exit_code, result.output
-    assert "Continue with: sweeps resume tiny_cli.yaml" in result.output
+    assert f"Continue with: sweeps resume {here / 'tiny_cli.yaml'}" in result.output
 
 
 def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(here, monkeypatch):
@@ -638,19 +638,21 @@ def test_status_of_a_copy_of_a_servers_database_counts_against_the_planned_numbe
     assert _planned_cells(DatabaseCopy(), "r", {}) == (None, None), "recorded before the tag: unknown"
 
 
-def _status_of_recorded(store, artifacts: str, parent_tags: dict, plan: dict | None, cells: dict) -> str:
-    """`sweeps status` of a completed invocation recorded by hand: its parent's tags and plan.json (None:
-    none, as a copy of a server's database reads it), and its cells' runs, cell id -> {tag: value}."""
+def _status_of_recorded(store, artifacts: str, parent_tags: dict, plan: dict | None, cells: dict,
+                        status: str = "completed") -> str:
+    """`sweeps status` of an invocation recorded by hand (completed, or `status`): its parent's tags and plan.json
+    (None: none, as a copy of a server's database reads it), and its cells' runs, cell id -> {tag: value}."""
     from mlflow.tracking import MlflowClient
 
     from sweeps import schema, tracking
 
     client = MlflowClient(store)
-    experiment = client.create_experiment("tiny_cli", artifact_location=artifacts)
+    known = client.get_experiment_by_name("tiny_cli")   # a second invocation: the latest is the one shown
+    experiment = known.experiment_id if known else client.create_experiment("tiny_cli", artifact_location=artifacts)
     parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke", **parent_tags})
     if plan is not None:
         tracking.log_json_artifact(client, parent, schema.ARTIFACT_PLAN, plan)
-    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    tracking.finish_parent(client, parent, status)
     for cell, tags in cells.items():
         client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
                                             schema.TAG_CELL_ID: cell, **tags})
@@ -690,6 +692,47 @@ def test_status_counts_only_the_cells_its_latest_run_planned_and_says_how_many_i
                                  {cell: {schema.TAG_STATUS: "completed"} for cell in ("a0", "b0", "a1", "b1")})
     assert ("  2 completed, 0 running, 0 pruned, 0 failed of 2 planned (2 runs of cells its latest run left out, "
             "as seeds dropped with fewer --seeds, not counted)") in output
+
+
+def test_status_of_an_unfinished_invocation_prints_the_command_that_continues_it_as_it_was_run(here, store):
+    # a driver killed with its terminal (ssh dropped) never printed "Continue with:"; status named the profile,
+    # data and --set, and the resources the run was given were lost
+    from sweeps import schema
+    from sweeps.cli import _run_options, resume
+    from sweeps.invocations import command_tag
+    from sweeps.runner import RunOptions, prepare
+
+    from PIL import Image
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    for split, label in ((s, c) for s in ("train", "test") for c in ("a", "b")):
+        (here / "faces" / split / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (10, 20, 30)).save(here / "faces" / split / label / "0.png")
+    options = RunOptions(seeds=2, data=("synthetic", f"imagefolder={here / 'faces'}"), overrides={
+        "optim.epochs": 3, "optim.lr": 1e-4, "optim.milestones": [2, 3], "model.stem": "small"},
+        address="127.0.0.1:6379",
+        max_concurrent=3, gpus_per_trial=0.25, storage=str(here / "rr"), max_failures=0, accept_changed_data=True)
+    recorded = command_tag(prepare("tiny_cli.yaml", options))
+    lines = {}
+    for status in ("completed", "failed", "interrupted"):
+        output = _status_of_recorded(store, str(here / "artifacts"), {schema.TAG_KIND: "table", **recorded},
+                                     {"cells": []}, {}, status=status)
+        lines[status] = [line for line in output.splitlines() if line.startswith("  continue with: ")]
+    assert lines["completed"] == [] and len(lines["failed"]) == 1 and lines["interrupted"] == lines["failed"]
+    words = shlex.split(lines["interrupted"][0][len("  continue with: "):])
+    # folders absolute: the line works from any folder (a spec file's too)
+    assert words[:3] == ["sweeps", "resume", str(here / "tiny_cli.yaml")] and words[words.index("--tracking-uri") + 1] == store, words
+    # the words are the options the run had: `sweeps resume` parses them back into the same RunOptions
+    given = resume.make_context("resume", words[2:]).params
+    assert _run_options(**given) == RunOptions(**{**options.__dict__, "tracking_uri": store}), given
+
+
+def test_status_of_an_invocation_recorded_without_its_command_prints_none(here, store):
+    from sweeps import schema
+
+    output = _status_of_recorded(store, str(here / "artifacts"), {schema.TAG_KIND: "table"}, {"cells": []}, {},
+                                 status="interrupted")
+    assert "interrupted" in output and "continue with" not in output, output
 
 
 def test_table_and_status_of_a_spec_file_not_here_say_so_not_start_it(here, store):
@@ -827,11 +870,14 @@ def test_the_command_that_continues_an_invocation_repeats_what_identifies_and_lo
           "seeds": None, "address": "auto", "max_concurrent": None, "cpus_per_trial": None, "gpus_per_trial": 0.5,
           "tracking_uri": "http://127.0.0.1:5000", "storage": "/shared/ray_results", "max_failures": 2,
           "accept_changed_data": False, "fresh": True}
-    from sweeps.cli import _command_again
+    from search_spaces.data_option import DataChoice
+    from sweeps.cli import _run_options
+    from sweeps.invocations import command_words, options_record
 
-    assert _command_again("resume", "tune", kw) == (
-        "sweeps resume tune --profile paper --address auto --gpus-per-trial 0.5 --tracking-uri http://127.0.0.1:5000 "
-        "--storage /shared/ray_results --data 'rafdb=/data/RAF DB/basic' --set optim.epochs=3")
+    record = options_record("tune", _run_options(**kw), (DataChoice("rafdb", "rafdb", "/data/RAF DB/basic"),))
+    assert shlex.join(command_words("resume", record, kw["tracking_uri"])) == (
+        "sweeps resume tune --profile paper --address auto --gpus-per-trial 0.5 --storage /shared/ray_results "
+        "--tracking-uri http://127.0.0.1:5000 --data 'rafdb=/data/RAF DB/basic' --set optim.epochs=3")
 
 
 @pytest.mark.slow

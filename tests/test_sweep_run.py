@@ -108,7 +108,8 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # Tune's loggers as in the CLI
     options = _options(tmp_path, tracking_uri, overrides={"optim.weight_decay": 0.0002})
     before = time.time()
-    outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), options))
+    path = spec_file(TABLE_SPEC, "tiny")
+    outcome = run_sweep(prepare(path, options))
     assert outcome.status == "completed" and outcome.stop_signal is None
     assert 0 < outcome.elapsed_s <= time.time() - before, "the CLI prints it: `completed in N s`"
     # the table says what --set changed in every cell, over the spec
@@ -155,6 +156,10 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     assert parent.data.tags[schema.TAG_PROFILE] == "smoke"
     assert 0 <= time.time() - float(parent.data.tags[schema.TAG_HEARTBEAT]) < 600, "readers elsewhere tell it alive"
     assert json.loads(parent.data.tags[schema.TAG_OVERRIDES]) == {"optim.weight_decay": 0.0002}
+    # what the run was given beyond the spec: `sweeps status` prints the command that continues it from this
+    assert json.loads(parent.data.tags[schema.TAG_COMMAND]) == {
+        "name": str(path), "cpus_per_trial": 1, "storage": str(tmp_path / "ray_results"), "max_failures": 0,
+        "set": {"optim.weight_decay": 0.0002}}
 
 
 def test_one_worker_process_trains_cells_in_turn_exactly_as_a_fresh_process_would(
@@ -482,6 +487,7 @@ def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_
         again = run_sweep(prepare(path, dataclasses.replace(options, seeds=1)))
     assert "restoring the Tune experiment" in caplog.text
     assert again.status == "completed" and again.parent_run_id == first.parent_run_id
+    assert json.loads(_parent_tags(tracking_uri, again)[schema.TAG_COMMAND])["seeds"] == 1, "the latest run's options"
     assert again.counts["completed"] == 2, again.counts
     progress = [r.progress for r in caplog.records if r.name == "sweeps.progress"]
     assert all(p["done"] <= p["total"] == 2 for p in progress), progress
