@@ -326,9 +326,9 @@ def _param_text(param) -> str:
 @click.argument("name", required=False)
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def status(name: str | None, tracking_uri: str | None) -> None:
-    """Progress of the latest invocation of sweep NAME (all sweeps without NAME), read from MLflow, and the
-    command that continues it if it is unfinished; up to 5 earlier ones are named by their profile, data
-    and --set."""
+    """Progress of the invocation of sweep NAME run last (all sweeps without NAME), read from MLflow, and the
+    command that continues it if it is unfinished; up to 5 others, the one run last first, are named by
+    their profile, data and --set."""
     from sweeps import schema, tracking
 
     try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
@@ -398,8 +398,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
             record = recorded_options(tags)
             if record is not None:
                 click.echo(f"  continue with: {shlex.join(command_words('resume', record, tracking_uri))}")
-        if others:   # the latest started is shown: one continued since may be another (`sweeps table --run`)
-            click.echo(f"  earlier invocations{' (the newest 5)' if len(others) > 5 else ''}: "
+        if others:   # the one run last is shown, as `sweeps table` shows it (another: `sweeps table --run`)
+            click.echo(f"  other invocations{' (the 5 run last)' if len(others) > 5 else ''}: "
                        + "; ".join(tracking.invocation_options(p) for p in others[:5]))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
         raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {name}` stopped "
@@ -471,7 +471,7 @@ def _table_format(fmt: str | None, output: str | None) -> str:
 
 @cli.command()
 @click.argument("name")
-@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the latest.")
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the one run last.")
 @click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]),
               help="Output format (default: the one -o FILE's suffix names, else markdown).")
 @click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
@@ -534,7 +534,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
 
 @cli.command()
 @click.argument("name")
-@click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the latest invocation.")
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the invocation run last.")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="Folder for the figures (default: figures/<the sweep's name>).")
 @click.option("--no-attention", is_flag=True,
@@ -570,7 +570,7 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
 
 @cli.command()
 @click.argument("name")
-@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the search's invocation; default: the latest.")
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the search's invocation; default: the one run last.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many of the best trials (as the search's table ranks them) become arms; a trial that "
                    "repeats a better one's configuration, or the base's, is skipped for the next.")

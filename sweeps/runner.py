@@ -671,6 +671,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             finished = ended_trials(statuses) >= spec.search.num_samples
         if finished:
             log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
+            # the invocation run last, which `sweeps table`, `plot` and `status` show by default
+            tracking.set_tags(client, parent.info.run_id, {schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
             drawn_tags = drawn_with(plan)

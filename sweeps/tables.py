@@ -35,7 +35,7 @@ from search_spaces.spec import metric_mode
 from sweeps import schema as S
 from sweeps import stats
 from sweeps.envvars import temporarily_set
-from sweeps.tracking import json_tag, latest_per_step, parent_status
+from sweeps.tracking import json_tag, latest_per_step, parent_status, ran_last_first
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +252,8 @@ def unrecorded_sweep(client, uri: str, sweep: str) -> str:
 
 def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
                     parent_run_id: str | None = None) -> SweepRuns:
-    """The parent run of the latest invocation of `sweep` (or `parent_run_id`, a unique prefix is
-    enough) and its child runs. Raises TableError naming what exists when something does not."""
+    """The parent run of the invocation of `sweep` run last (`ran_last_first`; or `parent_run_id`, a unique
+    prefix is enough) and its child runs. Raises TableError naming what exists when something does not."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -262,9 +262,9 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     exp = client.get_experiment_by_name(sweep)
     if exp is None:
         raise TableError(unrecorded_sweep(client, uri, sweep))
-    parents = _search_all(client, [exp.experiment_id],
-                          f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
-                          order_by=["attributes.start_time DESC"])
+    parents = ran_last_first(_search_all(
+        client, [exp.experiment_id], f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
+        order_by=["attributes.start_time DESC"]))
     if not parents:
         raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}")
     if parent_run_id:
@@ -274,7 +274,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
                                 for p in parents)
             what = "matches several" if chosen else "is not"
             raise TableError(f"run {parent_run_id!r} {what} an invocation of sweep {sweep!r}; "
-                             f"invocations, latest first: {listing}")
+                             f"invocations, the one run last first: {listing}")
         run = chosen[0]
     else:
         run = parents[0]

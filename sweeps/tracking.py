@@ -410,11 +410,34 @@ def data_names(tags: Mapping[str, str]) -> str:
 
 
 def parents(client: MlflowClient, experiment_id: str, max_results: int, unfinished: bool = False) -> list:
-    """A sweep's newest parent runs (invocations), the latest started first; `unfinished`: only those not
-    tagged completed (interrupted, failed, or running)."""
+    """A sweep's parent runs (invocations), the one run last first (`ran_last_first`), at most `max_results`;
+    `unfinished`: only those not tagged completed (interrupted, failed, or running)."""
     only = f" and tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'" if unfinished else ""
-    return client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'{only}",
-                              order_by=["attributes.start_time DESC"], max_results=max_results)
+    found, token = [], None
+    while True:   # every one: an invocation started long ago may be the one run last
+        page = client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'{only}",
+                                  order_by=["attributes.start_time DESC"], max_results=1000, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return ran_last_first(found)[:max_results]
+
+
+def last_ran(run) -> float:
+    """When an invocation last ran, in seconds since the epoch: its driver's last heartbeat (set when a run
+    starts or continues it, renewed while it runs), else its start."""
+    started = (run.info.start_time or 0) / 1000
+    try:
+        return max(started, float(run.data.tags.get(schema.TAG_HEARTBEAT) or 0))
+    except ValueError:
+        return started
+
+
+def ran_last_first(runs: list) -> list:
+    """Invocations, the one run last first: what `sweeps table`, `plot`, `status` and `best` show by default.
+    An older invocation continued after a newer one was started is the one a researcher just ran; ordered by
+    their start alone, the newer one's table was shown."""
+    return sorted(runs, key=last_ran, reverse=True)
 
 
 def start_parent(client: MlflowClient, experiment_id: str, sweep: str, tags: Mapping[str, str]) -> str:

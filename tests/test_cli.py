@@ -522,8 +522,31 @@ def test_status_shows_the_latest_invocation_and_names_the_earlier_ones_with_thei
     result = invoke("status", "tiny_cli", "--tracking-uri", store)
     assert result.exit_code == 0, result.output
     assert f"tiny_cli: interrupted (profile quick, data synthetic, imagefolder, run {latest})" in result.output
-    assert (f"  earlier invocations: run {earlier[:8]} (completed): profile smoke, data synthetic, "
+    assert (f"  other invocations: run {earlier[:8]} (completed): profile smoke, data synthetic, "
             "--set optim.epochs=2") in result.output
+
+
+def test_an_invocation_continued_after_a_newer_one_started_is_the_one_status_and_table_show(here, store):
+    # `sweeps run X --set optim.epochs=3` (a quick try, interrupted), then `sweeps resume X` of the paper's
+    # invocation: table, plot, status and best showed the quick try, the invocation started last
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+    from sweeps.tables import load_sweep_runs
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    now = time.time()
+    paper, quick = (tracking.start_parent(client, experiment, "tiny_cli", {
+        schema.TAG_PROFILE: profile, schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: "{}",
+        schema.TAG_HEARTBEAT: f"{beat:.0f}"}) for profile, beat in (("paper", now - 3600), ("quick", now - 1800)))
+    tracking.finish_parent(client, quick, schema.STATUS_INTERRUPTED)
+    assert load_sweep_runs("tiny_cli", tracking_uri=store).parent.run_id == quick, "started last, run last"
+    tracking.set_tags(client, paper, {schema.TAG_HEARTBEAT: f"{now:.0f}"})   # continued: its driver's heartbeat
+    assert load_sweep_runs("tiny_cli", tracking_uri=store).parent.run_id == paper
+    output = invoke("status", "tiny_cli", "--tracking-uri", store).output
+    assert output.startswith(f"tiny_cli: running (profile paper, data synthetic, run {paper})"), output
+    assert f"  other invocations: run {quick[:8]} (interrupted): profile quick" in output, output
 
 
 def test_status_names_the_failed_cells_and_the_error_each_ended_in(here, store):
