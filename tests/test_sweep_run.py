@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -188,10 +189,13 @@ def test_one_worker_process_trains_cells_in_turn_exactly_as_a_fresh_process_woul
 def test_table_sweep_run_again_reruns_no_completed_cell(ray_local, tmp_path, tracking_uri, spec_file):
     path = spec_file(TABLE_SPEC, "tiny")
     first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
+    ended = time.time()
     again = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     assert again.parent_run_id == first.parent_run_id and again.skipped_cells == 2
     _, children = _children(tracking_uri, again)
     assert len(children) == 2
+    # run again, it is the invocation run last, which `sweeps table` shows by default (tracking.ran_last_first)
+    assert float(_parent_tags(tracking_uri, again)[schema.TAG_HEARTBEAT]) >= math.floor(ended)
 
 
 def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tracking_uri, spec_file, caplog):
