@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -73,7 +74,7 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
         # a search's rows are its trials: the best is the one its ranking chooses, under every metric shown
         ranking = search_ranking(spec.metric)
         runs = dataclasses.replace(runs, children=ranked_children(runs, ranking))
-        rows, notes = search_rows(runs.children, spec.search.space, ranking)
+        rows, notes = search_rows(runs.children, spec.search.space, ranking, shown=[primary, *extra])
         select_on, select_mode = ranking.column, ranking.mode
     return table_from_runs(runs, metric=primary, rows=rows, baseline=spec.table.baseline,
                            paper=paper, extra_metrics=extra, select_on=select_on, select_mode=select_mode,
@@ -81,10 +82,14 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
 
 
 def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam],
-                ranking: SearchRanking = search_ranking("val_acc")) -> tuple[list[str], dict[str, str]]:
+                ranking: SearchRanking = search_ranking("val_acc"),
+                shown: Sequence[str] = ("best_val_acc",)) -> tuple[list[str], dict[str, str]]:
     """A search's trials as rows, best first by `ranking` (completed ones; then the pruned, failed and
     unfinished, as recorded), each noted with the values it tried: a trial id alone tells a reader nothing.
-    `children` holds the ranking's column (`ranked_children`)."""
+    A ranking value that is no column of the table (`shown`: its metrics), e.g. a search's lowest validation
+    loss ("val. loss 0.6123"; the caption says what ranked them), is noted too: the order would otherwise be
+    read off nothing on the page. `children` holds the
+    ranking's column (`ranked_children`)."""
     if children.empty:
         return [], {}
     names = short_names(space)
@@ -96,10 +101,13 @@ def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam],
     notes = {}
     for row in first.itertuples(index=False):
         params = dict(zip(first.columns, row))
-        tried = [f"{names[k]} {value_text(params.get(f'params.{k}'))}" for k in space
-                 if params.get(f"params.{k}") is not None]
+        tried = ", ".join(f"{names[k]} {value_text(params.get(f'params.{k}'))}" for k in space
+                          if params.get(f"params.{k}") is not None)
+        value = done.get(params["arm"]) if ranking.column not in shown else None
+        if value is not None and not math.isnan(value):
+            tried += ("; " if tried else "") + f"{ranking.short} {schema.metric_text(ranking.column, value)}"
         if tried:
-            notes[params["arm"]] = ", ".join(tried)
+            notes[params["arm"]] = tried
     return rows, notes
 
 

@@ -92,6 +92,7 @@ class SearchRanking:
 
     column: str          # a children-frame column: best_val_acc, or best_<metric>
     description: str     # for captions and messages
+    short: str = ""      # after a trial's values in its row, where no column shows the ranking's value
 
     @property
     def metric(self) -> str:
@@ -110,11 +111,11 @@ class SearchRanking:
 
 
 _SEARCH_RANKINGS = {   # a search metric -> its ranking (S.EPOCH_METRICS and SUMMARY_METRICS a search may use)
-    "val_acc": SearchRanking("best_val_acc", "best validation accuracy"),
-    "val_mca": SearchRanking("best_val_mca", "best validation mean class accuracy"),
-    "val_loss": SearchRanking("best_val_loss", "lowest validation loss"),
-    "train_acc": SearchRanking("best_train_acc", "best training accuracy"),
-    "train_loss": SearchRanking("best_train_loss", "lowest training loss"),
+    "val_acc": SearchRanking("best_val_acc", "best validation accuracy", "val. acc."),
+    "val_mca": SearchRanking("best_val_mca", "best validation mean class accuracy", "val. MCA"),
+    "val_loss": SearchRanking("best_val_loss", "lowest validation loss", "val. loss"),
+    "train_acc": SearchRanking("best_train_acc", "best training accuracy", "train acc."),
+    "train_loss": SearchRanking("best_train_loss", "lowest training loss", "train loss"),
 }
 _SEARCH_RANKINGS["best_val_acc"] = _SEARCH_RANKINGS["val_acc"]
 

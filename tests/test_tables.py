@@ -7,6 +7,7 @@ It is mid-sweep on purpose: some cells are running, one failed, one has a single
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -459,6 +460,10 @@ def test_a_search_table_ranks_and_bolds_its_trials_by_the_best_epoch_of_the_metr
     assert t.rows == ranked + ["trial d"]
     assert [r for r in t.rows if t.cell(r, "d", "sel_test_acc").best] == [chosen]
     assert caption in caption_text(t, T.CaptionFacts())
+    # the value each trial is ranked by, where no column shows it (best_val_acc is the table's column)
+    assert t.row_text(chosen) == {"val_loss": "trial b (val. loss 0.6000)", "val_mca": "trial a (val. MCA 75.00 %)",
+                                  "val_acc": "trial c"}[metric]
+    assert t.row_text("trial d") == "trial d", "pruned: not ranked, no value"
 
 
 def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
@@ -478,3 +483,8 @@ def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_
     assert t.row_text("trial a") == "trial a (depth 1, lr 0.000316)"
     assert "| trial c (depth 1, lr 2e-05) | **" in render(t, "markdown")
     assert {r["row"]: r["row_note"] for r in cell_records(t)}["trial b"] == "depth 2, lr 0.001"
+    # a search on validation loss: its ranking value follows the values tried
+    loss = dataclasses.replace(spec, metric="val_loss", mode="min")
+    children["best_val_loss"] = [float("nan"), 0.8, 0.5]
+    t = sweep_table(T.SweepRuns("s", "sqlite://", "0", parent, children), loss)
+    assert t.row_text("trial b") == "trial b (depth 2, lr 0.001; val. loss 0.8000)"
