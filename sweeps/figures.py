@@ -33,8 +33,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sweeps import schema as S
-from sweeps.tables import (DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, superseded_runs,
-                           table_from_runs)
+from sweeps.tables import (DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, metric_description,
+                           superseded_runs, table_from_runs)
 from transfer_core.attention import attention_maps, class_examples, load_record
 
 log = logging.getLogger(__name__)
@@ -193,17 +193,19 @@ def _colors(n: int) -> list:
 
 # --------------------------------------------------------------------------- ablation bars
 
-def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -> list[Path]:
-    """Grouped bars of the table's primary metric: one group per data set, one bar per row.
+def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", metric: str | None = None) -> list[Path]:
+    """Grouped bars of one of the table's metrics (the primary one by default): one group per data set, one
+    bar per row.
 
     Error bars are ±1 std over seeds; dots are the per-seed values; incomplete cells are hatched;
-    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line.
+    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line, drawn
+    only under the metric it was reported as (`table.paper_metric`).
     A cell without a value says why in its slot (failed, running, not run), and every row is in the legend.
     """
     from matplotlib.patches import Patch
 
-    metric = table.metric
-    means = {(r, c): table.cell(r, c).summary.mean for r in table.rows for c in table.columns}
+    metric = metric or table.metric
+    means = {(r, c): table.cell(r, c, metric).summary.mean for r in table.rows for c in table.columns}
     if all(m is None for m in means.values()):
         raise FigureError("no cell of the table has a completed run yet")
     width = 0.8 / len(table.rows)
@@ -214,7 +216,7 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
     empty: list[tuple[float, str]] = []   # (x, why) of the cells without a value
     for i, (row, color) in enumerate(zip(table.rows, colors)):
         for j, col in enumerate(table.columns):
-            cell = table.cell(row, col)
+            cell = table.cell(row, col, metric)
             x = j - 0.4 + width * (i + 0.5)
             if cell.summary.mean is None:
                 state = cell.state
@@ -247,7 +249,7 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars") -
     # the last one (a search's pruned trials, ranked last) fell outside it, over the legend
     ax.set_xlim(-0.5, len(table.columns) - 0.5)
     ax.set_ylabel(f"{METRIC_LABELS[metric][0]} (%)" + (f", axis from {bottom:g}" if bottom else ""))
-    ax.set_title(table.metric_label, fontsize=9)
+    ax.set_title(metric_description(metric), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     handles = [Patch(color=color, label=row) for row, color in zip(table.rows, colors)]
     handles += [h for h in ax.get_legend_handles_labels()[0]]   # the paper's line
@@ -487,6 +489,12 @@ def plot_sweep(runs: SweepRuns, out_dir: str | Path, *, table: ResultTable | Non
         return ablation_bars(t, out / "ablation_bars")
 
     jobs.append(("ablation_bars", bars))
+    if table is not None and table.paper and table.paper_metric not in ("", table.metric) \
+            and table.paper_metric in table.metrics:
+        # the paper's figures are of another metric than the first (best_test_acc: most FER papers report
+        # the best test epoch): bars of that metric beside them, rather than no paper line at all
+        jobs.append((f"ablation_bars_{table.paper_metric}",
+                     lambda: ablation_bars(table, out / f"ablation_bars_{table.paper_metric}", table.paper_metric)))
     if attention:
         jobs.append(("attention_grid", lambda: attention_grid(runs, out / "attention_grid", arms=rows,
                                                               images_per_class=images_per_class,

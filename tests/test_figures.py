@@ -198,6 +198,28 @@ def test_ablation_bars_show_incomplete_cells_hatched_the_paper_line_on_the_axis_
     assert [t.get_text().strip() for t in ax.texts] == ["pending"]
 
 
+def test_a_paper_figure_of_another_metric_than_the_first_gets_bars_of_its_own_metric(monkeypatch, runs, tmp_path):
+    # `paper_metric: best_test_acc` put the paper's figure under that column of the table, and in no figure:
+    # the bars are of sel_test_acc, which the paper's number is not
+    from test_tables import frame
+
+    drawn = {}
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: drawn.update({Path(stem).name: fig}) or [Path(stem)])
+    table = T.build_table(frame({("A", "d"): {0: 0.90, 1: 0.92}, ("B", "d"): {0: 0.80, 1: 0.84}}), rows=["A", "B"],
+                          seeds=[0, 1], extra_metrics=["best_test_acc"],
+                          paper={"label": "Paper (A)", "values": {"d": 93.5}, "metric": "best_test_acc"})
+    FG.plot_sweep(runs, tmp_path, table=table, curve_metrics=(), attention=False)
+    assert sorted(drawn) == ["ablation_bars", "ablation_bars_best_test_acc"]
+
+    def paper_lines(name):
+        return [c for c in drawn[name].axes[0].collections if c.get_label() == "Paper (A)"]
+
+    assert paper_lines("ablation_bars") == [] and len(paper_lines("ablation_bars_best_test_acc")) == 1
+    bars = [p.get_height() for p in drawn["ablation_bars_best_test_acc"].axes[0].patches]
+    assert bars == pytest.approx([92.0, 83.0]), "the means of best_test_acc (frame: sel_test_acc + 0.01)"
+    assert drawn["ablation_bars_best_test_acc"].axes[0].get_title() == T.metric_description("best_test_acc")
+
+
 def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path, caplog):
     paths = FG.plot_sweep(runs, tmp_path, rows=layout()["rows"], curve_metrics=("val_acc", "lr"))
     assert sorted(p.name for p in paths) == ["ablation_bars.pdf", "ablation_bars.png",
