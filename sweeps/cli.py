@@ -143,7 +143,7 @@ def _warn_of_a_pruner_that_never_prunes(plan) -> None:
 
 def _warn_of_a_shipped_name(given: str, spec) -> None:
     """A spec file named like a shipped sweep but not the same records into that sweep's MLflow experiment:
-    `sweeps status/table NAME` then show whichever of the two ran last."""
+    `sweeps status/table NAME` then show whichever of the two was run last."""
     from search_spaces import load
     from search_spaces.spec import shipped_names
 
@@ -151,7 +151,7 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
         return
     click.echo(f"Warning: {given} is named {spec.name!r} like the shipped sweep but differs from it: its runs go to "
                f"the same MLflow experiment, and `sweeps status {spec.name}` and `sweeps table {spec.name}` show "
-               f"whichever was started last (rename it to keep them apart)", err=True)
+               f"whichever was run last (rename it to keep them apart)", err=True)
 
 
 def _command_again(verb: str, prepared, kw: dict) -> str:
@@ -159,8 +159,10 @@ def _command_again(verb: str, prepared, kw: dict) -> str:
     --set, found in the same --tracking-uri; its resources as given; never --fresh. The parent run records
     the same options, from which `sweeps status` prints this line (sweeps.invocations.command_words)."""
     from sweeps.invocations import command_words, prepared_record
+    from sweeps.tracking import tracking_uri_to_repeat
 
-    return shlex.join(command_words(verb, prepared_record(prepared), kw.get("tracking_uri")))
+    return shlex.join(command_words(verb, prepared_record(prepared),
+                                    tracking_uri_to_repeat(kw.get("tracking_uri"), prepared.tracking_uri)))
 
 
 def _execute(name: str, resume_only: bool, **kw) -> None:
@@ -397,7 +399,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
 
             record = recorded_options(tags)
             if record is not None:
-                click.echo(f"  continue with: {shlex.join(command_words('resume', record, tracking_uri))}")
+                where = tracking.tracking_uri_to_repeat(tracking_uri, uri)
+                click.echo(f"  continue with: {shlex.join(command_words('resume', record, where))}")
         if others:   # the one run last is shown, as `sweeps table` shows it (another: `sweeps table --run`)
             click.echo(f"  other invocations{' (the 5 run last)' if len(others) > 5 else ''}: "
                        + "; ".join(tracking.invocation_options(p) for p in others[:5]))
@@ -590,6 +593,7 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
     base and --set, over --seeds seeds: its table (mean ± std, Δ against the base) says which holds up."""
     from sweeps.best import best_spec
     from sweeps.tables import TableError
+    from sweeps.tracking import tracking_uri_to_repeat
 
     if output and Path(output).suffix not in (".yaml", ".yml"):   # as `sweeps run FILE` tells a file from a name
         raise click.UsageError(f"-o {output}: a spec file is named *.yaml (lower case), as `sweeps run FILE` reads it")
@@ -598,7 +602,8 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
     runs, spec = _load_runs(name, run_id, tracking_uri)
     try:
         written = best_spec(runs, spec, top=top, seeds=seeds, with_base=not no_base,
-                            file_name=output or f"{spec.name}_best.yaml", as_typed=name, tracking_uri=tracking_uri)
+                            file_name=output or f"{spec.name}_best.yaml", as_typed=name,
+                            tracking_uri=tracking_uri_to_repeat(tracking_uri, runs.tracking_uri))
     except (TableError, SpecError) as exc:
         raise click.ClickException(str(exc)) from exc
     for note in written.notes:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from search_spaces import Plan, SweepSpec
 from search_spaces.spec import content_hash, identity_hash, text_hash
 from sweeps import schema, tracking
+from transfer_core.config import parse_value
 
 if TYPE_CHECKING:
     from search_spaces.data_option import DataChoice
@@ -38,21 +40,28 @@ RESOURCE_OPTIONS = (("address", "--address"), ("max_concurrent", "--max-concurre
 DEFAULT_MAX_FAILURES = 2   # `sweeps run --max-failures`'s default: not repeated
 
 
-def options_record(name: str, options: RunOptions, data: Sequence[DataChoice], storage: str | None = None) -> dict:
+def is_spec_file(name: str) -> bool:
+    """Whether `sweeps run NAME` reads NAME as a spec file's path, not a shipped sweep's name (search_spaces.load)."""
+    return name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name
+
+
+def options_record(name: str, options: RunOptions, data: Sequence[DataChoice], storage: str | None = None,
+                   data_changed: bool = True) -> dict:
     """What a run of sweep `name` was given beyond the spec, as its parent records it (TAG_COMMAND): the
     --profile, --seeds and resources given, the data sets and --set. Folders are absolute, so that a command
     printed from it works from any folder: `data` parsed (roots resolved), `storage` the folder the run used
     (--storage, else ./ray_results resolved), a spec file's path resolved. `sweeps status` prints from it the
     command that continues the invocation, and `sweeps best` runs a search's best trials with its resources.
-    --fresh and --tracking-uri are left out: a continuation never starts anew, and a reader knows the store it
-    reads."""
-    if Path(name).suffix in (".yaml", ".yml") and Path(name).is_file():   # as `sweeps run` tells a file from a name
-        name = str(Path(name).resolve())
+    --accept-changed-data only where `data_changed` (a change was accepted: every continuation needs it again),
+    else a later change would be taken without being asked. --fresh and --tracking-uri are left out: a
+    continuation never starts anew, and a reader knows the store it reads."""
+    if is_spec_file(name) and Path(name).expanduser().is_file():
+        name = str(Path(name).expanduser().resolve())
     record = {"name": name, "profile": options.profile, "seeds": options.seeds,
               **{key: getattr(options, key) for key, _ in RESOURCE_OPTIONS},
               "data": ([] if [d.name for d in data] == ["synthetic"] else   # the default: no --data
                        [d.name if d.root is None else f"{d.name}={d.root}" for d in data]),
-              "set": dict(options.overrides), "accept_changed_data": options.accept_changed_data}
+              "set": dict(options.overrides), "accept_changed_data": options.accept_changed_data and data_changed}
     if storage is not None:
         record["storage"] = storage
     if record["max_failures"] == DEFAULT_MAX_FAILURES:
@@ -61,13 +70,14 @@ def options_record(name: str, options: RunOptions, data: Sequence[DataChoice], s
             if value is not None and value is not False and value != [] and value != {}}
 
 
-def prepared_record(prepared: PreparedSweep) -> dict:
+def prepared_record(prepared: PreparedSweep, data_changed: bool = True) -> dict:
     return options_record(prepared.source or prepared.spec.name, prepared.options, prepared.data,
-                          str(prepared.storage_path))
+                          str(prepared.storage_path), data_changed)
 
 
-def command_tag(prepared: PreparedSweep) -> dict[str, str]:
-    return {schema.TAG_COMMAND: json.dumps(prepared_record(prepared), sort_keys=True, default=str)}
+def command_tag(prepared: PreparedSweep, data_changed: bool) -> dict[str, str]:
+    """`data_changed`: the invocation's runs trained on data that has changed since (accepted)."""
+    return {schema.TAG_COMMAND: json.dumps(prepared_record(prepared, data_changed), sort_keys=True, default=str)}
 
 
 def recorded_options(tags: Mapping[str, str]) -> dict | None:
@@ -95,9 +105,10 @@ def command_words(verb: str, record: Mapping, tracking_uri: str | None = None) -
 
 
 def set_text(value) -> str:
-    """A --set value as typed: a string as it is, anything else as JSON (a list of strings, true, null), which
-    `parse_value` reads back to the same value."""
-    return value if isinstance(value, str) else json.dumps(value)
+    """A --set value as typed, which `parse_value` reads back to the same value: a string as it is, unless it
+    would read as another value ("3", "true", "[1]": then quoted, as JSON), anything else as JSON (a list of
+    strings, true, null)."""
+    return value if isinstance(value, str) and parse_value(value) == value else json.dumps(value)
 
 
 def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):

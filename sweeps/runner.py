@@ -484,7 +484,7 @@ def _parent_tags(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Map
         schema.TAG_GIT_COMMIT: tracking.git_commit(),
         schema.TAG_VERSIONS: json.dumps(tracking.package_versions(), sort_keys=True),
         tracking.TAG_INVOCATION: prepared.invocation_key,
-        **command_tag(prepared),
+        **command_tag(prepared, data_changed=False),   # a continuation says otherwise where it accepted a change
     }
 
 
@@ -671,8 +671,10 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             finished = ended_trials(statuses) >= spec.search.num_samples
         if finished:
             log.info("sweep %s: every cell is already finished in run %s", spec.name, parent.info.run_id)
-            # the invocation run last, which `sweeps table`, `plot` and `status` show by default
-            tracking.set_tags(client, parent.info.run_id, {schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
+            # the invocation run last, which `sweeps table`, `plot` and `status` show by default; by this driver,
+            # which a heartbeat alone would have made the one (gone) it names look alive
+            tracking.set_tags(client, parent.info.run_id, {schema.TAG_DRIVER: tracking.driver_identity(),
+                                                           schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
             drawn_tags = drawn_with(plan)
@@ -737,7 +739,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                                   tracking.TAG_INVOCATION: prepared.invocation_key,
                                                   schema.TAG_DATA_FINGERPRINT: parent_tags[schema.TAG_DATA_FINGERPRINT],
                                                   schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC],
-                                                  **command_tag(prepared)})
+                                                  **command_tag(prepared, data_changed=bool(
+                                                      data_changed or parent.data.tags.get(schema.TAG_DATA_CHANGED)))})
             if data_changed:
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
                     merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})

@@ -381,11 +381,12 @@ def parent_status(tags: Mapping[str, str]) -> str:
 
 
 def find_parent(client: MlflowClient, experiment_id: str, key: str):
-    """The latest parent run of this invocation key, or None."""
-    runs = client.search_runs([experiment_id],
-                              filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}' and "
-                                            f"tags.`{TAG_INVOCATION}` = '{key}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    """The parent run of this invocation key run last (`ran_last_first`: where `--fresh` started a second one,
+    the one `sweeps status` shows and says how to continue), or None."""
+    runs = ran_last_first(client.search_runs([experiment_id],
+                                             filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}' and "
+                                                           f"tags.`{TAG_INVOCATION}` = '{key}'",
+                                             order_by=["attributes.start_time DESC"], max_results=1000))
     return runs[0] if runs else None
 
 
@@ -407,6 +408,13 @@ def invocation_options(parent) -> str:
 def data_names(tags: Mapping[str, str]) -> str:
     """A parent run's data sets as a reader writes them: "synthetic, imagefolder"."""
     return ", ".join(tags.get(schema.TAG_DATA, "?").split(","))
+
+
+def tracking_uri_to_repeat(option: str | None, resolved: str) -> str | None:
+    """The --tracking-uri a printed command repeats: the store it was read from (`resolved`, a sqlite path made
+    absolute: the command works from any folder), unless MLFLOW_TRACKING_URI named it, which the shell that runs
+    the command names too."""
+    return None if option is None and os.environ.get("MLFLOW_TRACKING_URI") else resolved
 
 
 def parents(client: MlflowClient, experiment_id: str, max_results: int, unfinished: bool = False) -> list:

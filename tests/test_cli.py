@@ -355,7 +355,8 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
     assert result.exit_code == 130, result.output
     assert ("sweep tiny_cli stopped (Ctrl-C, outside training or a second stop signal); "
-            f"`sweeps run {here / 'tiny_cli.yaml'} --storage {here / 'rr'}` continues it") in result.output
+            f"`sweeps run {here / 'tiny_cli.yaml'} --storage {here / 'rr'} --tracking-uri sqlite:///{here / 'mlflow.db'}` "
+            "continues it") in result.output
     assert "Aborted!" not in result.output
 
 
@@ -542,7 +543,8 @@ def test_an_invocation_continued_after_a_newer_one_started_is_the_one_status_and
         schema.TAG_HEARTBEAT: f"{beat:.0f}"}) for profile, beat in (("paper", now - 3600), ("quick", now - 1800)))
     tracking.finish_parent(client, quick, schema.STATUS_INTERRUPTED)
     assert load_sweep_runs("tiny_cli", tracking_uri=store).parent.run_id == quick, "started last, run last"
-    tracking.set_tags(client, paper, {schema.TAG_HEARTBEAT: f"{now:.0f}"})   # continued: its driver's heartbeat
+    # continued (its driver's heartbeat); a second on, as the parents' start times are now
+    tracking.set_tags(client, paper, {schema.TAG_HEARTBEAT: f"{time.time() + 2:.0f}"})
     assert load_sweep_runs("tiny_cli", tracking_uri=store).parent.run_id == paper
     output = invoke("status", "tiny_cli", "--tracking-uri", store).output
     assert output.startswith(f"tiny_cli: running (profile paper, data synthetic, run {paper})"), output
@@ -735,7 +737,7 @@ def test_status_of_an_unfinished_invocation_prints_the_command_that_continues_it
         "optim.epochs": 3, "optim.lr": 1e-4, "optim.milestones": [2, 3], "model.stem": "small"},
         address="127.0.0.1:6379",
         max_concurrent=3, gpus_per_trial=0.25, storage=str(here / "rr"), max_failures=0, accept_changed_data=True)
-    recorded = command_tag(prepare("tiny_cli.yaml", options))
+    recorded = command_tag(prepare("tiny_cli.yaml", options), data_changed=True)   # a change accepted
     lines = {}
     for status in ("completed", "failed", "interrupted"):
         output = _status_of_recorded(store, str(here / "artifacts"), {schema.TAG_KIND: "table", **recorded},
@@ -748,6 +750,35 @@ def test_status_of_an_unfinished_invocation_prints_the_command_that_continues_it
     # the words are the options the run had: `sweeps resume` parses them back into the same RunOptions
     given = resume.make_context("resume", words[2:]).params
     assert _run_options(**given) == RunOptions(**{**options.__dict__, "tracking_uri": store}), given
+
+
+@pytest.mark.parametrize("value", ["mad", "a b", "3", "true", "null", "[1]", "NaN", "None", 3, 1e-4, True, None,
+                                   [1, 2], ["a", "b"]])
+def test_a_set_value_printed_in_a_command_reads_back_as_the_same_value(value):
+    # a string that reads as JSON ('"3"') came back as the number 3: another invocation, found by nothing
+    from sweeps.invocations import set_text
+    from transfer_core.config import parse_value
+
+    assert parse_value(set_text(value)) == value and type(parse_value(set_text(value))) is type(value)
+
+
+def test_a_command_names_the_spec_file_and_the_store_so_that_it_works_from_any_folder(here, monkeypatch):
+    from sweeps.invocations import options_record
+    from sweeps.runner import RunOptions
+    from sweeps.tracking import resolve_tracking_uri, tracking_uri_to_repeat
+
+    (here / "specs").mkdir()
+    (here / "specs" / "mine").write_text(TINY)   # `sweeps run specs/mine`: a file, as a '/' says
+    assert options_record("specs/mine", RunOptions(), ())["name"] == str(here / "specs" / "mine")
+    assert options_record("mad_vs_dropout", RunOptions(), ())["name"] == "mad_vs_dropout"
+    # the default store is ./mlflow.db: repeated, absolute; one MLFLOW_TRACKING_URI names is the shell's too
+    default = resolve_tracking_uri(None)
+    assert tracking_uri_to_repeat(None, default) == f"sqlite:///{here / 'mlflow.db'}"
+    assert tracking_uri_to_repeat("sqlite:///x.db", resolve_tracking_uri("sqlite:///x.db")) == f"sqlite:///{here / 'x.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri_to_repeat(None, resolve_tracking_uri(None)) is None
+    # --accept-changed-data is passed on only where a change was accepted
+    assert "accept_changed_data" not in options_record("x", RunOptions(accept_changed_data=True), (), data_changed=False)
 
 
 def test_status_of_an_invocation_recorded_without_its_command_prints_none(here, store):

@@ -547,6 +547,9 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     before = json.loads(first_fingerprints)["imagefolder"]
     assert list(runs.parent.json_tag(schema.TAG_DATA_CHANGED, {})) == ["imagefolder"]
     assert sweep_table(runs, recorded_spec(runs)).mixed_data["imagefolder"][0] == before
+    # a continuation needs it again (its runs of the earlier data remain): the command `sweeps status` prints
+    # says so; a run given it with nothing changed does not pass it on
+    assert runs.parent.json_tag(schema.TAG_COMMAND, {}).get("accept_changed_data") is True
 
 
 def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_finishes(
