@@ -733,13 +733,17 @@ def _exit_quickly() -> None:
     here; and Python's final garbage collections walk the ~650,000 objects the imports and a sweep leave
     (~1.5 s on 2 cores), so they are frozen out of it (objects in reference cycles then die with the
     process, finalizers unrun: ours hold nothing unwritten, as our files are closed when written and
-    MLflow's writes committed as they are made). Each step is best effort: a failure here (a pipe
-    closed by `| head`, a cluster gone) must not replace the command's own exit status. Only the
-    console script does this, never a library call (tests and notebooks keep their Ray and GC)."""
+    MLflow's writes committed as they are made). First it lets a report warm-up still drawing finish
+    (sweeps.runner.settle_report_warm_up): the interpreter's end under it aborts the process. Each step
+    is best effort: a failure here (a pipe closed by `| head`, a cluster gone) must not replace the
+    command's own exit status. Only the console script does this, never a library call (tests and
+    notebooks keep their Ray and GC)."""
     import gc
 
     ray = sys.modules.get("ray")
-    for step in ((lambda: ray.shutdown() if ray is not None and ray.is_initialized() else None),
+    runner = sys.modules.get("sweeps.runner")   # imported: a command that ran a sweep, whose report may warm up
+    for step in ((lambda: runner.settle_report_warm_up(runner.EXIT_WARM_UP_WAIT_S) if runner is not None else None),
+                 (lambda: ray.shutdown() if ray is not None and ray.is_initialized() else None),
                  sys.stdout.flush, sys.stderr.flush, gc.freeze):
         try:
             step()

@@ -436,6 +436,16 @@ INTERRUPTED_MARK_WAIT_S = 10.0   # how long an interrupted sweep waits for MLflo
 
 _REPORT_WARM_UP: list[threading.Thread] = []   # at most one per process
 REPORT_WARM_UP_WAIT_S = 120.0   # imports + one figure take ~1 s; far beyond, something is stuck
+EXIT_WARM_UP_WAIT_S = 30.0      # the console script's exit waits this long for it (settle_report_warm_up)
+
+
+def settle_report_warm_up(timeout_s: float) -> None:
+    """Wait, up to `timeout_s`, for the report's warm-up to finish. A process whose interpreter finalizes while
+    the warm-up thread is inside matplotlib's C++ text layout aborts (SIGABRT, a native stack printed): a sweep
+    stopped by SIGTERM in its tail exited -6 instead of 143. A stuck warm-up is left behind after the wait."""
+    deadline = time.monotonic() + timeout_s
+    for thread in _REPORT_WARM_UP:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def warm_up_report() -> None:

@@ -1126,6 +1126,39 @@ def test_the_console_script_releases_ray_and_freezes_the_gc_however_the_command_
         assert (exit_.value.code, calls) == (code, ["ray.shutdown", "gc.freeze"])
 
 
+def test_the_console_script_lets_a_report_warm_up_still_drawing_finish_before_it_exits(monkeypatch):
+    # a sweep stopped by SIGTERM in its tail exited -6 (SIGABRT, a native stack printed), not 143: the
+    # interpreter ended under the warm-up thread inside matplotlib's C++ text layout
+    import gc
+    import sys
+    import threading
+
+    import ray
+
+    from sweeps import cli as cli_module
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("ray.shutdown"))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("gc.freeze"))
+    drawing = threading.Thread(target=lambda: (time.sleep(0.3), calls.append("warm-up done")), daemon=True)
+    drawing.start()
+    monkeypatch.setattr(sweeps.runner, "_REPORT_WARM_UP", [drawing])
+    monkeypatch.setattr(sys, "argv", ["sweeps", "list"])
+    with pytest.raises(SystemExit):
+        cli_module.main()
+    assert calls == ["warm-up done", "ray.shutdown", "gc.freeze"]
+    # a stuck one is left behind after the wait
+    stuck, calls[:] = threading.Event(), []
+    monkeypatch.setattr(sweeps.runner, "_REPORT_WARM_UP", [threading.Thread(target=stuck.wait, daemon=True)])
+    sweeps.runner._REPORT_WARM_UP[0].start()
+    monkeypatch.setattr(sweeps.runner, "EXIT_WARM_UP_WAIT_S", 0.05)
+    with pytest.raises(SystemExit):
+        cli_module.main()
+    stuck.set()
+    assert calls == ["ray.shutdown", "gc.freeze"]
+
+
 def test_the_console_scripts_quick_exit_never_changes_the_exit_status(monkeypatch):
     import gc
     import sys
