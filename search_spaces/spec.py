@@ -493,12 +493,16 @@ def load_text(text: str, source: str = "<string>", expected_name: str | None = N
     return _parse_spec(doc, data, expected_name, recorded)
 
 
+def names_a_file(text: str) -> bool:
+    """Whether `load` reads `text` as a spec file's path (ending .yaml/.yml or holding a '/'), not a shipped name."""
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
 def load(name_or_path: str | os.PathLike) -> SweepSpec:
     """A shipped sweep by name, or a spec file by path (anything ending .yaml/.yml or holding a '/')."""
     text = os.fspath(name_or_path)
     files = _package_files()
-    if isinstance(name_or_path, os.PathLike) or text.endswith((".yaml", ".yml")) or "/" in text \
-            or os.sep in text:
+    if isinstance(name_or_path, os.PathLike) or names_a_file(text):
         path = Path(text).expanduser()
         doc, data = read_yaml(path, "a sweep spec: a mapping with at least name and arms or grid")
         return _parse_spec(doc, data, None)

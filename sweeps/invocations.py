@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from search_spaces import Plan, SweepSpec
-from search_spaces.spec import content_hash, identity_hash, text_hash
+from search_spaces.spec import content_hash, identity_hash, names_a_file, text_hash
 from sweeps import schema, tracking
 from transfer_core.config import parse_value
 
@@ -40,11 +39,6 @@ RESOURCE_OPTIONS = (("address", "--address"), ("max_concurrent", "--max-concurre
 DEFAULT_MAX_FAILURES = 2   # `sweeps run --max-failures`'s default: not repeated
 
 
-def is_spec_file(name: str) -> bool:
-    """Whether `sweeps run NAME` reads NAME as a spec file's path, not a shipped sweep's name (search_spaces.load)."""
-    return name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name
-
-
 def options_record(name: str, options: RunOptions, data: Sequence[DataChoice], storage: str | None = None,
                    data_changed: bool = True) -> dict:
     """What a run of sweep `name` was given beyond the spec, as its parent records it (TAG_COMMAND): the
@@ -55,7 +49,7 @@ def options_record(name: str, options: RunOptions, data: Sequence[DataChoice], s
     --accept-changed-data only where `data_changed` (a change was accepted: every continuation needs it again),
     else a later change would be taken without being asked. --fresh and --tracking-uri are left out: a
     continuation never starts anew, and a reader knows the store it reads."""
-    if is_spec_file(name) and Path(name).expanduser().is_file():
+    if names_a_file(name) and Path(name).expanduser().is_file():   # as `sweeps run` reads it
         name = str(Path(name).expanduser().resolve())
     record = {"name": name, "profile": options.profile, "seeds": options.seeds,
               **{key: getattr(options, key) for key, _ in RESOURCE_OPTIONS},

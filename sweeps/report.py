@@ -88,8 +88,7 @@ def search_rows(children: pd.DataFrame, space: Mapping[str, SearchParam],
     unfinished, as recorded), each noted with the values it tried: a trial id alone tells a reader nothing.
     A ranking value that is no column of the table (`shown`: its metrics), e.g. a search's lowest validation
     loss ("val. loss 0.6123"; the caption says what ranked them), is noted too: the order would otherwise be
-    read off nothing on the page. `children` holds the
-    ranking's column (`ranked_children`)."""
+    read off nothing on the page. `children` holds the ranking's column (`ranked_children`)."""
     if children.empty:
         return [], {}
     names = short_names(space)

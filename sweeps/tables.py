@@ -35,7 +35,7 @@ from search_spaces.spec import metric_mode
 from sweeps import schema as S
 from sweeps import stats
 from sweeps.envvars import temporarily_set
-from sweeps.tracking import json_tag, latest_per_step, parent_status, ran_last_first
+from sweeps.tracking import json_tag, latest_per_step, parent_status, ran_last_first, search_all
 
 log = logging.getLogger(__name__)
 
@@ -196,17 +196,6 @@ class SweepRuns:
             return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
 
-def _search_all(client, experiment_ids: list[str], filter_string: str, order_by=None) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string=filter_string, max_results=1000,
-                                  order_by=order_by, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 def _child_status(run, parent_status: str) -> str:
     status = run.data.tags.get(S.TAG_STATUS)
     if status is None:  # a child that never set its tag: fall back on MLflow's own status
@@ -263,7 +252,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     exp = client.get_experiment_by_name(sweep)
     if exp is None:
         raise TableError(unrecorded_sweep(client, uri, sweep))
-    parents = ran_last_first(_search_all(
+    parents = ran_last_first(search_all(
         client, [exp.experiment_id], f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
         order_by=["attributes.start_time DESC"]))
     if not parents:
@@ -281,7 +270,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
         run = parents[0]
     parent = ParentRun(run.info.run_id, run.info.run_name, parent_status(run.data.tags),
                        run.info.start_time, dict(run.data.tags))
-    children = _search_all(client, [exp.experiment_id],
+    children = search_all(client, [exp.experiment_id],
                            f"tags.`{S.TAG_PARENT}` = '{parent.run_id}' and tags.`{S.TAG_ROLE}` = '{S.ROLE_CELL}'")
     frame = _children_frame(children, parent.status)
     # a table's seeds (a search's trials are not seeds of a cell: each is a row of its own)

@@ -421,14 +421,22 @@ def parents(client: MlflowClient, experiment_id: str, max_results: int, unfinish
     """A sweep's parent runs (invocations), the one run last first (`ran_last_first`), at most `max_results`;
     `unfinished`: only those not tagged completed (interrupted, failed, or running)."""
     only = f" and tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'" if unfinished else ""
-    found, token = [], None
-    while True:   # every one: an invocation started long ago may be the one run last
-        page = client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'{only}",
-                                  order_by=["attributes.start_time DESC"], max_results=1000, page_token=token)
-        found.extend(page)
+    # every one: an invocation started long ago may be the one run last
+    found = search_all(client, [experiment_id], f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'{only}",
+                       order_by=["attributes.start_time DESC"])
+    return ran_last_first(found)[:max_results]
+
+
+def search_all(client: MlflowClient, experiment_ids: list[str], filter_string: str, order_by=None) -> list:
+    """Every run the filter matches, page after page (MLflow returns at most 1,000 at a time)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, max_results=1000,
+                                  order_by=order_by, page_token=token)
+        runs.extend(page)
         token = page.token
         if not token:
-            return ran_last_first(found)[:max_results]
+            return runs
 
 
 def last_ran(run) -> float:
