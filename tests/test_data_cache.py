@@ -185,3 +185,31 @@ def test_cached_data_lists_each_entry_with_its_size_and_last_load_and_remove_cac
     cache_mod.remove_cached(old)
     assert [e.image_size for e in cache_mod.cached_data(tmp_path / "cache")] == [10]
     assert not list((tmp_path / "cache").glob(".tmp-*")) and cache_mod.cached_data(tmp_path / "nowhere") == []
+
+
+def test_cache_on_a_disk_without_room_is_a_data_error_before_decoding(tmp_path, monkeypatch):
+    # decoded into sparse memory-mapped files, a full disk killed the process with SIGBUS ("Bus error"), without
+    # a word, and left its half-written temporary folder holding the space for a day
+    _folder_tree(tmp_path / "data")
+    real = cache_mod.shutil.disk_usage
+    monkeypatch.setattr(cache_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=100))
+    with pytest.raises(base.DataError, match=r"no room for the decoded data in the cache folder .*cache: it needs "
+                                             r"2\.3 KB \(12 images of imagefolder at 8 px, uint8 RGB\), 100 B free "
+                                             r"there: .*--set data\.cache_dir=PATH \(or \$TRANSFER_CACHE=PATH\)"):
+        load_splits(_cfg(tmp_path), 8)
+    assert not [p for p in (tmp_path / "cache").iterdir()], "no temporary folder is left behind"
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate here")
+def test_cache_disk_filling_while_decoding_is_a_data_error_not_a_bus_error(tmp_path, monkeypatch):
+    # another process took the room between the check and the decoding: the files' blocks are reserved first
+    _folder_tree(tmp_path / "data")
+
+    def full(fd, offset, length):
+        raise OSError(cache_mod.errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_mod.os, "posix_fallocate", full)
+    with pytest.raises(base.DataError, match=r"no room for the decoded data in the cache folder .*cache: it needs "
+                                             r".* \(train: 6 images at 8 px; No space left on device\)"):
+        load_splits(_cfg(tmp_path), 8)
+    assert not [p for p in (tmp_path / "cache").iterdir()], "no temporary folder is left behind"

@@ -13,6 +13,7 @@ arrays (np.load(mmap_mode="r")) and decode nothing.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -118,10 +119,69 @@ def remove_cached(entry: CachedData) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return f"{nbytes:.1f} TB"
+
+
+def no_room(folder: Path, needed: int, detail: str) -> DataError:
+    """The error for a cache folder without room for what is decoded into it."""
+    try:
+        free = f"{_size(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        free = "free space unknown"
+    return DataError(f"no room for the decoded data in the cache folder {folder.parent}: it needs "
+                     f"{_size(needed)} ({detail}), {free} there: free space there, or decode elsewhere with "
+                     f"--set data.cache_dir=PATH (or ${ENV_VAR}=PATH) on a disk with room")
+
+
+def check_room(folder: Path, needed: int, detail: str) -> None:
+    """DataError before decoding when the file system of `folder` has less than `needed` bytes free."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise no_room(folder, needed, detail)
+
+
+def _reserve(path: Path, nbytes: int, detail: str) -> None:
+    """Give the (sparse) memory-mapped file at `path` its disk blocks now: written through the map on a full
+    disk, a page the file system cannot store kills the process with SIGBUS, without a word; reserved, a
+    full disk is an OSError here, which is a DataError naming the folder. A file system that cannot
+    reserve (EOPNOTSUPP, EINVAL) is left as it was."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fallocate(fd, 0, nbytes)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise no_room(path.parent, nbytes, f"{detail}; {err.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _open_memmap(path: Path, shape: tuple[int, ...], detail: str) -> np.ndarray:
+    try:
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise no_room(path.parent, int(np.prod(shape)), f"{detail}; {err.strerror}") from None
+        raise
+    _reserve(path, out.offset + out.nbytes, detail)
+    return out
+
+
 def allocate(folder: Path, split: str, n: int, image_size: int) -> np.ndarray:
-    """A writable memory-mapped uint8 (n, S, S, 3) .npy for split's images inside `folder`."""
-    return np.lib.format.open_memmap(folder / f"{split}_images.npy", mode="w+", dtype=np.uint8,
-                                     shape=(n, image_size, image_size, 3))
+    """A writable memory-mapped uint8 (n, S, S, 3) .npy for split's images inside `folder`, its disk space
+    reserved (a DataError when the disk has not that much free)."""
+    return _open_memmap(folder / f"{split}_images.npy", (n, image_size, image_size, 3),
+                        f"{split}: {n} images at {image_size} px")
 
 
 def compact(folder: Path, split: str, images: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -129,7 +189,7 @@ def compact(folder: Path, split: str, images: np.ndarray, keep: np.ndarray) -> n
     path = folder / f"{split}_images.npy"
     tmp = folder / f"{split}_images.compact.npy"
     kept = np.flatnonzero(keep)
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *images.shape[1:]))
+    out = _open_memmap(tmp, (len(kept), *images.shape[1:]), f"{split}: {len(kept)} images, compacted")
     for start in range(0, len(kept), 4096):
         out[start:start + 4096] = images[kept[start:start + 4096]]
     out.flush()

@@ -105,6 +105,12 @@ def carve_validation(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 def _fill(source: Source, layout: Layout, image_size: int):
     def fill(tmp: Path) -> dict:
         started = time.perf_counter()
+        per_image = image_size * image_size * 3
+        total = sum(len(plan) for plan in layout.splits.values())
+        # a split compacted after skipping unreadable images is written a second time, beside the first
+        extra = max((len(plan) for plan in layout.splits.values()), default=0) if source.skip_bad_images else 0
+        cache.check_room(tmp, (total + extra) * per_image,
+                         f"{total} images of {layout.dataset} at {image_size} px, uint8 RGB")
         outs = {split: cache.allocate(tmp, split, len(plan), image_size) for split, plan in layout.splits.items()}
         log.info("decoding %s (%s) at %d px into %s", layout.dataset,
                  ", ".join(f"{s} {len(p)}" for s, p in layout.splits.items()), image_size, tmp)
