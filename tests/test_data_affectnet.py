@@ -196,6 +196,16 @@ def test_affectnet_bad_face_box_names_file_and_line(tmp_path):
         check_layout(_cfg(tmp_path, root))
 
 
+@pytest.mark.parametrize("width", ["inf", "-inf", "1e999"])
+def test_affectnet_infinite_face_box_names_file_and_line(tmp_path, width):
+    # int(float("inf")) raises OverflowError, which was not caught: a traceback, not the file and line
+    root = make_lists(tmp_path / "an", [0], [2], test_header=False)
+    path = root / "Manually_Annotated_file_lists" / "validation.csv"
+    path.write_text(path.read_text().replace(",30,25,", f",{width},25,"))
+    with pytest.raises(DataError, match=r"validation.csv line 1: face box .* is malformed"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_affectnet_missing_validation_list_is_named(tmp_path):
     root = make_lists(tmp_path / "an", [0], [2])
     (root / "Manually_Annotated_file_lists" / "validation.csv").unlink()

@@ -90,7 +90,7 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
                                 "face_width,face_height,facial_landmarks,expression[,valence,arousal]")
             try:
                 x, y, w, h = (int(float(v)) for v in row[1:5])
-            except ValueError:
+            except (ValueError, OverflowError):          # OverflowError: "inf" (or 1e999), as a float
                 w = h = -1
             if w <= 0 or h <= 0:
                 raise DataError(f"{where}: face box {','.join(row[1:5])!r} is malformed: expected face_x, "
