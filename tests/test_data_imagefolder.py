@@ -98,6 +98,21 @@ def test_imagefolder_ignores_hidden_and_non_image_files(tmp_path, caplog):
     assert "train: 1 .txt file left out: an image is a file of its class folder" in caplog.text, "hidden: no word"
 
 
+def test_imagefolder_names_the_images_lying_outside_every_class_folder(tmp_path, caplog):
+    # train/x.jpg beside train/<class>/: not read, and neither warned of nor recorded (the files a class folder
+    # leaves out are); a text file there is no image, and says nothing
+    root = make_tree(tmp_path / "d")
+    for name in ("b.jpg", "a.PNG"):
+        Image.new("RGB", (20, 14)).save(root / "test" / name, format="PNG")
+    (root / "test" / "README.txt").write_text("x")
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert len(splits.test) == 6
+    assert ("test: 2 image file(s) lie in it, outside every class folder (a.PNG, b.jpg), and are left out: an image "
+            "of class C is read from test/C/") in caplog.text
+    assert splits.info["left_out"] == {"test": {"outside class folders": 2}}
+
+
 def test_imagefolder_reads_jfif_and_gif_and_names_what_it_leaves_out(tmp_path, caplog):
     # .jfif (a JPEG) and .gif files, images in a folder inside a class folder and broken links were left out
     # without a word, and a test class folder of .jfif files was said to hold no images

@@ -63,6 +63,12 @@ def _holding(others: Counter) -> str:
     return f" (it holds {_kinds(others)}: none is read)" if others else ""
 
 
+def loose_images(split_dir: Path) -> list[Path]:
+    """Image files lying in a split folder itself, beside its class folders: they have no class."""
+    return sorted(p for p in split_dir.iterdir() if not p.name.startswith(".") and p.suffix.lower() in
+                  IMAGE_EXTENSIONS and p.is_file())
+
+
 def class_folders(split_dir: Path) -> list[str]:
     return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
 
@@ -135,11 +141,17 @@ class ImageFolderSource(Source):
                     log.warning("image folder %s holds no images%s", split_dir / name, _holding(others))
                 paths.extend(files)
                 labels.extend([label] * len(files))
+            loose = loose_images(split_dir)
+            if loose:
+                log.warning("image folder %s: %d image file(s) lie in it, outside every class folder (%s%s), and are "
+                            "left out: an image of class C is read from %s/C/", split_dir, len(loose),
+                            ", ".join(p.name for p in loose[:3]), ", ..." if len(loose) > 3 else "", split_dir.name)
             if left_out:
                 log.warning("image folder %s: %s left out: an image is a file of its class folder (not of a "
                             "folder inside it) with one of the extensions %s", split_dir,
                             _kinds(left_out), ", ".join(IMAGE_EXTENSIONS))
-                ignored[split] = dict(left_out)
+            if left_out or loose:
+                ignored[split] = {**dict(left_out), **({"outside class folders": len(loose)} if loose else {})}
             if not paths:
                 raise DataError(f"image folder {split_dir} holds no images: expected files with one of "
                                 f"the extensions {', '.join(IMAGE_EXTENSIONS)} in its class folders")
