@@ -144,7 +144,7 @@ class Source:
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Decode every split into `outs[split]` (N, S, S, 3) uint8; return per split a bool mask of
         the items decoded (False: skipped, only where `skip_bad_images`)."""
-        return {split: decode_files(layout.splits[split], image_size, out, skip_bad=self.skip_bad_images)
+        return {split: decode_files(layout.splits[split], image_size, out, skip_bad=self.skip_bad_images, split=split)
                 for split, out in outs.items()}
 
 
@@ -250,11 +250,12 @@ def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad: bool) -> np.ndarray:
+def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad: bool, split: str = "") -> np.ndarray:
     """Decode `plan.paths` into `out` with a thread pool (PIL releases the GIL while decoding).
 
     An unreadable image is a DataError naming the file and where it was listed, unless `skip_bad`,
-    in which case it is logged and its mask entry is False.
+    in which case it is logged and its mask entry is False: up to MAX_MISSING_FRACTION of the split (a DataError
+    beyond, as for missing images).
     """
     assert plan.paths is not None
     n = len(plan)
@@ -280,7 +281,7 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
     if len(starts) <= 1:
         for start in starts:
             chunk(start)
-        return ok
+        return _few_unreadable(plan, ok, split)
     pool = ThreadPoolExecutor(max_workers=_workers())
     try:
         done, step = 0, max(n // 10, 1)
@@ -290,6 +291,22 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
             done += count
     finally:
         pool.shutdown(wait=True, cancel_futures=True)    # on a DataError, do not decode the rest
+    return _few_unreadable(plan, ok, split)
+
+
+def _few_unreadable(plan: SplitPlan, ok: np.ndarray, split: str) -> np.ndarray:
+    """`ok`, where the images skipped as unreadable are a few of the split's; else the DataError a split with as
+    many missing images gets (stat_images): more is a download gone wrong (error pages, LFS pointers, empty files),
+    and a split that no longer compares."""
+    bad = np.flatnonzero(~ok)
+    if len(bad) > MAX_MISSING_FRACTION * len(plan):
+        first = int(bad[0])
+        which = f"{split} images" if split else "images"
+        raise DataError(f"{len(bad)} of the {len(plan)} listed {which} ({100 * len(bad) / len(plan):.1f} %) "
+                        f"cannot be decoded (first: {plan.paths[first]}, listed in {plan.origins[first]}): a few "
+                        f"unreadable files (up to {100 * MAX_MISSING_FRACTION:g} % of a split) are skipped, more would "
+                        "change the data set its numbers are compared on. Are they whole image files (not empty, not "
+                        "HTML error pages or Git LFS pointers)?")
     return ok
 
 
