@@ -1184,3 +1184,26 @@ def test_the_console_scripts_quick_exit_never_changes_the_exit_status(monkeypatc
     with pytest.raises(SystemExit) as exit_:
         cli_module.main()
     assert exit_.value.code == 0
+
+
+def test_cache_neither_lists_nor_clears_a_folder_that_only_holds_a_meta_json_of_its_own(tmp_path):
+    # `sweeps cache --cache-dir` given another folder (a project, a data set) with --clear deleted every
+    # subfolder holding any JSON object named meta.json, and a meta.json holding a list was a traceback
+    from transfer_core.config import DataConfig
+    from transfer_core.data import load_splits
+    from transfer_core.data.cache import cached_data
+
+    load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), 8)
+    project, other = tmp_path / "my_experiment", tmp_path / "other"
+    project.mkdir()
+    other.mkdir()
+    (project / "meta.json").write_text('{"author": "me"}')
+    (project / "train.py").write_text("print(1)\n")
+    (other / "meta.json").write_text("[1, 2]")
+    listed = invoke("cache", "--cache-dir", tmp_path)
+    assert listed.exit_code == 0 and f"{tmp_path}: 1 entry" in listed.output, listed.output
+    assert "my_experiment" not in listed.output and "other" not in listed.output
+    cleared = invoke("cache", "--cache-dir", tmp_path, "--clear")
+    assert cleared.exit_code == 0 and "removed 1, " in cleared.output, cleared.output
+    assert (project / "train.py").is_file() and (other / "meta.json").is_file(), "not the cache's to remove"
+    assert cached_data(tmp_path) == []

@@ -103,12 +103,26 @@ def cached_data(root: Path) -> list[CachedData]:
             continue
         try:
             meta = json.loads(meta_path.read_text())
+            # only what a decode wrote: `sweeps cache --cache-dir` pointed at another folder (a project, a data
+            # set) must neither list nor `--clear` a folder that merely holds some meta.json of its own
+            if not _is_entry(folder, meta):
+                continue
             size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
             entries.append(CachedData(folder, str(meta.get("dataset", "?")), meta.get("image_size"), meta.get("root"),
                                       str(meta.get("created", "")), meta_path.stat().st_mtime, size))
         except (OSError, ValueError):   # removed meanwhile, or not an entry
             continue
     return sorted(entries, key=lambda e: e.last_used, reverse=True)
+
+
+def _is_entry(folder: Path, meta: Any) -> bool:
+    """Whether `folder` with this parsed meta.json is a cache entry: named by `entry_dir` after its meta's
+    data set, image size and fingerprint (an entry whose arrays were damaged since is still one, to remove)."""
+    if not isinstance(meta, dict):
+        return False
+    dataset, size, fingerprint = (meta.get(k) for k in ("dataset", "image_size", "fingerprint"))
+    return (isinstance(dataset, str) and isinstance(size, int) and isinstance(fingerprint, str)
+            and len(fingerprint) >= 24 and entry_dir(folder.parent, dataset, size, fingerprint).name == folder.name)
 
 
 def remove_cached(entry: CachedData) -> None:
