@@ -136,7 +136,29 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
     if database is not None and not _sqlite_or_empty(database):   # else a traceback
         raise TrackingError(f"tracking URI {uri!r} names a file that is not an SQLite database: give the MLflow "
                             "database file (e.g. sqlite:///mlflow.db), or a path where none exists yet to create one")
+    foreign = _tables_of_another_kind(database) if database is not None else []
+    if foreign:   # MLflow would add its ~30 tables to it, on `sweeps status` too
+        raise TrackingError(f"tracking URI {uri!r} names an SQLite database that is not an MLflow store (it holds "
+                            f"table{'s' if len(foreign) > 1 else ''} {', '.join(foreign[:5])}"
+                            f"{', ...' if len(foreign) > 5 else ''}; an Optuna storage, say): give the MLflow "
+                            "database file (e.g. sqlite:///mlflow.db), or a path where none exists yet to create one")
     return uri
+
+
+def _tables_of_another_kind(path: Path) -> list[str]:
+    """The tables of an SQLite database that holds tables but none of MLflow's (its `experiments`, `runs` or the
+    `alembic_version` of its schema migrations); [] for an MLflow store (one half made too), an empty database
+    or no file."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = sorted(row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    except sqlite3.Error:   # locked, unreadable: MLflow's own error says why
+        return []
+    return [] if not tables or {"experiments", "runs", "alembic_version"} & set(tables) else tables
 
 
 def _sqlite_or_empty(path: Path) -> bool:
