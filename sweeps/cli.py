@@ -472,6 +472,22 @@ def _table_format(fmt: str | None, output: str | None) -> str:
     return fmt
 
 
+# what `sweeps table -o FILE` may write over: a table or a text file, or a file without a suffix (a table written
+# there before, as markdown)
+TABLE_FILE_SUFFIXES = ("", ".tex", ".latex", ".md", ".markdown", ".csv", ".html", ".htm", ".parquet", ".txt")
+
+
+def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
+    """`-o mlflow.db` replaced the whole MLflow store with a Markdown table (an unknown suffix is written as
+    markdown), and `-o specs/mine.yaml` a spec: an existing file that is no table is never written over."""
+    if not output:
+        return
+    path = Path(output)
+    if path.is_file() and path.suffix.lower() not in TABLE_FILE_SUFFIXES:
+        raise click.UsageError(f"-o {output} exists and is no table or text file (a {path.suffix} file): it is not "
+                               "replaced. Name the table *.tex, *.md, *.csv, *.html or *.parquet")
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the one run last.")
@@ -482,7 +498,9 @@ def _table_format(fmt: str | None, output: str | None) -> str:
                                "accuracy or mean class accuracy under the spec's own selection rule.")
 @click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Decimals of the percentages in the table.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to FILE instead of stdout (an existing table is replaced; a file of another kind, as "
+                   "mlflow.db or a spec's .yaml, never).")
 @click.option("--wide", is_flag=True,
               help="LaTeX: a table* spanning both columns of a two-column paper (a one-column table with several "
                    "data sets, or with Δ, is wider than a column).")
@@ -507,6 +525,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
                 "--explain writes a plain-text record, not a table: "
                 + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
     fmt = _table_format(fmt, output)
+    _refuse_to_replace_what_is_no_table(output)
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":
         click.echo(f"Warning: {' and '.join(shaping)} shape{'s' if len(shaping) == 1 else ''} a LaTeX table only; "

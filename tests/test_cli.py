@@ -1041,6 +1041,18 @@ def test_table_explain_refuses_a_format_or_a_file_suffix_it_would_not_write(here
     assert not (here / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["mlflow.db", "mine.yaml", "train.py"])
+def test_table_never_writes_over_an_existing_file_that_is_no_table(here, name):
+    # an unknown suffix is written as markdown: `-o mlflow.db` replaced the MLflow store with the table
+    target = here / name
+    target.write_bytes(b"SQLite format 3\x00recorded runs")
+    for extra in ((), ("--explain", "MAD"), ("--format", "csv")):
+        result = invoke("table", "tiny_cli", "-o", name, *extra)
+        assert result.exit_code == 2, result.output
+        assert f"-o {name} exists and is no table or text file" in result.output, result.output
+    assert target.read_bytes() == b"SQLite format 3\x00recorded runs"
+
+
 def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
     from mlflow.tracking import MlflowClient
 
