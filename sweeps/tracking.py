@@ -146,9 +146,9 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
 
 
 def _tables_of_another_kind(path: Path) -> list[str]:
-    """The tables of an SQLite database that holds tables but none of MLflow's (its `experiments`, `runs` or the
-    `alembic_version` of its schema migrations); [] for an MLflow store (one half made too), an empty database
-    or no file."""
+    """The tables of an SQLite database that holds tables but neither of MLflow's first two (`experiments`,
+    `runs`: its schema's first step makes them, so a store half made has them); [] for an MLflow store, an empty
+    database or no file. Not `alembic_version`: an Optuna storage has one too."""
     import sqlite3
 
     if not path.is_file() or path.stat().st_size == 0:
@@ -158,7 +158,7 @@ def _tables_of_another_kind(path: Path) -> list[str]:
             tables = sorted(row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
     except sqlite3.Error:   # locked, unreadable: MLflow's own error says why
         return []
-    return [] if not tables or {"experiments", "runs", "alembic_version"} & set(tables) else tables
+    return [] if not tables or {"experiments", "runs"} & set(tables) else tables
 
 
 def _sqlite_or_empty(path: Path) -> bool:

@@ -5,7 +5,6 @@ status -> plot -> rerun on a tiny spec with a real local Ray and MLflow store.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -489,17 +488,15 @@ def test_a_sqlite_tracking_uri_naming_a_file_that_is_no_database_is_refused_nami
 def test_a_sqlite_tracking_uri_naming_another_applications_database_is_refused_and_left_as_it_was(here, no_ray):
     """`--tracking-uri sqlite:///optuna.db` (an Optuna storage's URL has the same form): `sweeps status` added
     MLflow's tables to that database, and `sweeps run` recorded the sweep into it."""
-    import sqlite3
+    import optuna
 
-    with contextlib.closing(sqlite3.connect(here / "optuna.db")) as db:
-        db.execute("CREATE TABLE studies (study_id INTEGER)")
-        db.commit()
+    optuna.create_study(storage=f"sqlite:///{here / 'optuna.db'}", study_name="mine")   # it has alembic_version too
     before = (here / "optuna.db").read_bytes()
     for args in (["status"], ["table", "mad_vs_dropout"], ["run", "mad_vs_dropout", "--storage", here / "rr"]):
         result = invoke(*args, "--tracking-uri", "sqlite:///optuna.db")
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert (f"tracking URI 'sqlite:///{here.resolve() / 'optuna.db'}' names an SQLite database that is not an "
-                "MLflow store (it holds table studies;") in result.output, result.output
+                "MLflow store (it holds tables alembic_version, studies,") in result.output, result.output
     assert (here / "optuna.db").read_bytes() == before
     assert no_ray == []
 
