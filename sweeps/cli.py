@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import shlex
 import signal
@@ -70,8 +71,21 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
         if key in overrides:   # as a spec refuses a key twice: which one was meant is not for us to guess
             raise click.BadParameter(f"{key} is set twice ({given[key]}, then {text}): give each key once",
                                      param_hint="--set")
-        overrides[key], given[key] = parse_value(text), text
+        overrides[key], given[key] = set_value(key, text), text
     return overrides
+
+
+def set_value(key: str, text: str):
+    """A --set value: JSON where it reads as JSON, else the text; but a string key's unquoted value is its text
+    as typed, so that `data.cache_dir=2024` is the folder "2024" and `amp=false` is refused naming amp's
+    choices (read as JSON, they were a number and a boolean, and the errors said to quote them, which a
+    shell's quotes do not do). `null`/`None` stay None, and a JSON-quoted string ("off") its content."""
+    from search_spaces.layers import ANNOTATIONS, field_type
+
+    value = parse_value(text)
+    if key in ANNOTATIONS and field_type(key) is str and isinstance(value, (bool, int, float)):
+        return text.strip()
+    return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -662,6 +676,8 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
 
     if clear and unused_days is not None:
         raise click.UsageError("give --clear or --unused-for, not both")
+    if unused_days is not None and not math.isfinite(unused_days):   # FloatRange lets nan through: none removed
+        raise click.BadParameter(f"{unused_days} is not a number of days: give e.g. 30", param_hint="--unused-for")
     root = Path(cache_dir).expanduser() if cache_dir else cache_root(DataConfig())
     entries = cached_data(root)
     if not entries:

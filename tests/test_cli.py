@@ -241,6 +241,23 @@ def test_show_set_of_a_number_json_does_not_read_takes_it_as_the_number(text):
     assert json.loads(result.output)["overrides"] == {"optim.lr": 0.001}
 
 
+@pytest.mark.parametrize("text, expected", [("data.cache_dir=2024", "2024"), ("data.cache_dir=1e3", "1e3"),
+                                            ('data.cache_dir="2024"', "2024"), ("data.cache_dir=null", None)])
+def test_show_set_of_a_string_key_takes_an_unquoted_value_as_typed(text, expected):
+    """`--set data.cache_dir=2024` was refused, "2024 is invalid: expected a string", and a shell's quotes do not
+    make it one: a string key's value is its text, only JSON's quoted string and null read otherwise."""
+    result = invoke("show", "mad_vs_dropout", "--seeds", "1", "--json", "--set", text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["overrides"] == {"data.cache_dir": expected}
+
+
+def test_show_set_of_a_string_key_to_a_boolean_word_names_the_keys_choices():
+    """`--set amp=false` said to quote the word, as YAML needs; on a command line `amp=off` is what was meant."""
+    result = invoke("show", "mad_vs_dropout", "--seeds", "1", "--set", "amp=false")
+    assert result.exit_code == 2, result.output
+    assert "Error: --set amp: amp='false' is invalid: expected one of auto, bf16, off" in result.output
+
+
 @pytest.mark.parametrize("text", ["optim.lr=Infinity", "optim.weight_decay=Infinity", "model.mlp_ratio=Infinity"])
 def test_show_set_of_an_infinite_number_is_a_bad_set_naming_it(text):
     """JSON reads Infinity, and lr=inf passed `> 0`: every cell trained on NaN losses to a table of chance."""
@@ -1212,6 +1229,14 @@ def test_the_console_scripts_quick_exit_never_changes_the_exit_status(monkeypatc
     with pytest.raises(SystemExit) as exit_:
         cli_module.main()
     assert exit_.value.code == 0
+
+
+@pytest.mark.parametrize("days", ["nan", "inf"])
+def test_cache_unused_for_a_number_of_days_that_is_none_is_refused(tmp_path, days):
+    """`--unused-for nan` passed click's FloatRange, removed nothing and said nothing of why."""
+    result = invoke("cache", "--cache-dir", tmp_path, "--unused-for", days)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for --unused-for: {float(days)} is not a number of days" in result.output
 
 
 def test_cache_neither_lists_nor_clears_a_folder_that_only_holds_a_meta_json_of_its_own(tmp_path):
