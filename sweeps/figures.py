@@ -198,8 +198,9 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
     bar per row.
 
     Error bars are ±1 std over seeds; dots are the per-seed values; incomplete cells are hatched;
-    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line, drawn
-    only under the metric it was reported as (`table.paper_metric`).
+    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line (across
+    the column, or, where the paper gives several arms, over each one's bar), drawn only under the metric it
+    was reported as (`table.paper_metric`).
     A cell without a value says why in its slot (failed, running, not run), and every row is in the legend.
     """
     from matplotlib.patches import Patch
@@ -234,12 +235,23 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
             lows.append(min(mean - std, seeds.min()))
             if cell.tied:
                 ax.text(x, mean + std, "†", ha="center", va="bottom", fontsize=9)
-    papers = {j: table.paper_value(col, metric) for j, col in enumerate(table.columns)}
-    papers = {j: v for j, v in papers.items() if v is not None}
-    for j, value in papers.items():
-        ax.hlines(value, j - 0.45, j + 0.45, colors="black", linestyles="--", lw=1,
-                  label=table.paper_label if j == min(papers) else None)
-    lows += list(papers.values())   # a paper figure below the bars is on the axis too
+    # the paper's figures: one row's across its column's bars; several, each over its own arm's bar
+    drawn = []
+    for paper in table.papers:
+        own = len(table.papers) > 1 and paper.arm in table.rows
+        for j, col in enumerate(table.columns):
+            value = table.paper_value(paper, col, metric)
+            if value is None:
+                continue
+            if own:   # the arm's bar: centred at j - 0.4 + width * (i + 0.5)
+                lo = j - 0.4 + width * table.rows.index(paper.arm)
+                hi = lo + width
+            else:
+                lo, hi = j - 0.45, j + 0.45
+            label = None if drawn else (paper.label if len(table.papers) == 1 else "Paper (each arm's, as published)")
+            ax.hlines(value, lo, hi, colors="black", linestyles="--", lw=1, label=label)
+            drawn.append(value)
+    lows += drawn   # a paper figure below the bars is on the axis too
     bottom = max(0.0, 5.0 * math.floor((min(lows) - 3.0) / 5.0))
     ax.set_ylim(bottom=bottom)
     for x, why in empty:
@@ -489,7 +501,7 @@ def plot_sweep(runs: SweepRuns, out_dir: str | Path, *, table: ResultTable | Non
         return ablation_bars(t, out / "ablation_bars")
 
     jobs.append(("ablation_bars", bars))
-    if table is not None and table.paper and table.paper_metric not in ("", table.metric) \
+    if table is not None and table.papers and table.paper_metric not in ("", table.metric) \
             and table.paper_metric in table.metrics:
         # the paper's figures are of another metric than the first (best_test_acc: most FER papers report
         # the best test epoch): bars of that metric beside them, rather than no paper line at all

@@ -53,22 +53,21 @@ def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> 
     metrics = list(spec.table.metrics)
     primary = resolve_metric(metric, metrics[0]) if metric else metrics[0]   # "mca": the spec's rule's MCA
     extra = [m for m in metrics if m != primary]
-    paper = None
+    paper = []
     if spec.table.paper:
-        arm, values = next(iter(spec.table.paper.items()))
         # the paper's figures of the data sets this invocation ran on (a spec gives RAF-DB and AffectNet; a run
-        # on the synthetic faces, or on RAF-DB alone, has no column for the others)
+        # on the synthetic faces, or on RAF-DB alone, has no column for the others): a row per arm given, in
+        # the spec's order, under the metric they were reported as
         columns = ([d for d in runs.parent.tags.get(schema.TAG_DATA, "").split(",") if d]
                    or list(dict.fromkeys(runs.children["data"])))
-        shown = {c: v for c, v in values.items() if c in columns}
-        if len(shown) < len(values):
-            log.info("paper figure(s) for %s not shown: this invocation ran on %s",
-                     ", ".join(c for c in values if c not in shown), ", ".join(columns) or "nothing")
-        if shown:
-            paper = {"label": f"Paper ({arm})", "values": shown,   # under the metric they were reported as
-                     "metric": spec.table.paper_metric or spec.table.metrics[0]}
-        if len(spec.table.paper) > 1:
-            log.warning("the table shows one paper row; using %r of %d", arm, len(spec.table.paper))
+        for arm, values in spec.table.paper.items():
+            shown = {c: v for c, v in values.items() if c in columns}
+            if len(shown) < len(values):
+                log.info("paper figure(s) of %s for %s not shown: this invocation ran on %s", arm,
+                         ", ".join(c for c in values if c not in shown), ", ".join(columns) or "nothing")
+            if shown:
+                paper.append({"label": f"Paper ({arm})", "values": shown, "arm": arm,
+                              "metric": spec.table.paper_metric or spec.table.metrics[0]})
     rows, notes, select_on, select_mode = list(spec.labels), None, None, "max"
     if spec.kind == "search":
         # a search's rows are its trials: the best is the one its ranking chooses, under every metric shown

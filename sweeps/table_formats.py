@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from sweeps import schema as S
-from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, ResultTable, SweepRuns,
+from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, PaperRow, ResultTable, SweepRuns,
                            TableError, ranking_by_column)
 from transfer_core.config import PLACEMENT_KEYS
 from transfer_core.registry import Registry
@@ -90,8 +90,8 @@ def _signed(x: float, decimals: int, bound: bool = False) -> str:
     return text
 
 
-def paper_text(table: ResultTable, column: str, metric: str, decimals: int = 2) -> str:
-    value = table.paper_value(column, metric)
+def paper_text(table: ResultTable, paper: PaperRow, column: str, metric: str, decimals: int = 2) -> str:
+    value = table.paper_value(paper, column, metric)
     return "—" if value is None else f"{value:.{decimals}f}"
 
 
@@ -175,9 +175,13 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     if table.baseline is not None:
         parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
                      f"[{100 * table.confidence:g} % t confidence interval].")
-    if any(v is not None for v in table.paper.values()):
-        parts.append(f"{table.paper_label}: the figure as published, in its own setting; its model-selection "
+    shown = [p.label for p in _papers_shown(table)]
+    if len(shown) == 1:
+        parts.append(f"{shown[0]}: the figure as published, in its own setting; its model-selection "
                      "rule may differ from ours.")
+    elif shown:
+        parts.append(f"{', '.join(shown)}: the figures as published for those arms, in the paper's own setting; "
+                     "its model-selection rule may differ from ours.")
     if table.in_progress:
         parts.append("The sweep is still running: cells marked k/n done are incomplete.")
     elif _stopped(table) and any(c.state != "complete" for c in table.cells.values()):
@@ -222,14 +226,19 @@ def _body(table: ResultTable, decimals: int) -> list[tuple[str, list[tuple[str, 
             if table.baseline is not None:
                 entries.append((delta_text(table, r, c, decimals), False, False))
         out.append((table.row_text(r), entries))
-    if any(v is not None for v in table.paper.values()):
+    for paper in _papers_shown(table):
         entries = []
         for c in table.columns:
-            entries += [(paper_text(table, c, m, decimals), False, False) for m in table.metrics]
+            entries += [(paper_text(table, paper, c, m, decimals), False, False) for m in table.metrics]
             if table.baseline is not None:
                 entries.append(("—", False, False))
-        out.append((table.paper_label, entries))
+        out.append((paper.label, entries))
     return out
+
+
+def _papers_shown(table: ResultTable) -> list[PaperRow]:
+    """The paper rows with a figure, in the spec's order."""
+    return [p for p in table.papers if any(v is not None for v in p.values.values())]
 
 
 # --------------------------------------------------------------------------- formats
@@ -398,6 +407,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
     records = []
     for (r, c, m), cell in table.cells.items():
         d = table.deltas.get((r, c)) if m == table.metric else None
+        paper = table.paper_of(r)   # the paper's figure of this row's arm (or of the table's one paper row)
+        paper_pct = table.paper_value(paper, c, m) if paper is not None else None
         rec = {"row": r, "row_note": table.row_notes.get(r, ""), "column": c, "metric": m, "state": cell.state,
                "n": cell.n, "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
                "std_pct": _pct_or_none(cell.summary.std), "best": cell.best,
@@ -410,8 +421,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
                "interrupted": cell.counts.get(S.STATUS_INTERRUPTED, 0),
                "pruned": cell.counts.get(S.STATUS_PRUNED, 0), "failed": cell.counts.get(S.STATUS_FAILED, 0),
                "no_value": cell.no_value,   # completed runs that recorded no value of this metric
-               "paper_pct": table.paper_value(c, m),
-               "paper_label": table.paper_label if table.paper_value(c, m) is not None else "",
+               "paper_pct": paper_pct,
+               "paper_label": paper.label if paper_pct is not None else "",
                "synthetic": prov.synthetic or c == "synthetic"}   # this row's data: its numbers test the pipeline
         if provenance:
             seeds = sorted(cell.values)

@@ -367,6 +367,16 @@ class Provenance:
                    p.json_tag(S.TAG_OVERRIDES, None), p.json_tag(S.TAG_DATA_CHANGED, {}), runs.seeds_left_out)
 
 
+@dataclass(frozen=True)
+class PaperRow:
+    """A row of the paper's reported figures: column -> percent, and the arm they are the paper's figures of
+    (None: a label alone, e.g. a method the table does not run)."""
+
+    label: str
+    values: Mapping[str, float | None]
+    arm: str | None = None
+
+
 @dataclass
 class ResultTable:
     rows: list[str]
@@ -375,8 +385,7 @@ class ResultTable:
     cells: dict[tuple[str, str, str], Cell]
     deltas: dict[tuple[str, str], stats.DeltaCI]  # (row, column) -> Δ of the primary metric vs baseline
     baseline: str | None
-    paper: dict[str, float | None]      # column -> the paper's reported figure, percent
-    paper_label: str
+    papers: list[PaperRow]              # the paper's reported figures, a row each (a spec's: one per arm given)
     column_labels: dict[str, str]
     n_expected: int
     alpha: float
@@ -401,9 +410,18 @@ class ResultTable:
     def metric_label(self) -> str:
         return metric_description(self.metric)
 
-    def paper_value(self, column: str, metric: str) -> float | None:
-        """The paper's figure for a column, under the metric it was reported as (the spec's first)."""
-        return self.paper.get(column) if metric == (self.paper_metric or self.metric) else None
+    def paper_value(self, paper: PaperRow, column: str, metric: str) -> float | None:
+        """A paper row's figure for a column, under the metric it was reported as (the spec's first)."""
+        return paper.values.get(column) if metric == (self.paper_metric or self.metric) else None
+
+    def paper_of(self, row: str) -> PaperRow | None:
+        """The paper's figures that stand beside `row`: those of its arm, else the table's one paper row of
+        no arm (a label alone), else None."""
+        own = [p for p in self.papers if p.arm == row]
+        if own:
+            return own[0]
+        armless = [p for p in self.papers if p.arm is None]
+        return armless[0] if len(self.papers) == 1 and armless else None
 
     def row_text(self, row: str) -> str:
         """The row's label as printed: with its note, if any ("trial 1a2b3c4d (lr 0.0003, depth 2)")."""
@@ -434,7 +452,8 @@ def _ordered(given: Sequence[str] | None, seen: Sequence[str], what: str) -> lis
 
 def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: Sequence[str] | None = None,
                 columns: Sequence[str] | None = None, baseline: str | None = None,
-                paper: Mapping[str, Any] | None = None, paper_label: str = "Paper (reported)",
+                paper: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                paper_label: str = "Paper (reported)",
                 extra_metrics: Sequence[str] = (), seeds: Sequence[int] | None = None,
                 column_labels: Mapping[str, str] | None = None, alpha: float = 0.05,
                 confidence: float = 0.95, in_progress: bool = False,
@@ -445,7 +464,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     rows: arm labels in order (recorded arms not listed are appended); columns: data names (default:
     as recorded); seeds: the seeds every cell should have (default: every seed recorded);
     paper: column -> reported percent (or {"label": ..., "values": {...}, "metric": the metric of the table
-    they are shown under, by default the primary one}); extra_metrics: metrics
+    they are shown under, by default the primary one, "arm": the row they are the paper's figures of}, or a
+    list of such rows, one metric for all); extra_metrics: metrics
     shown beside the primary one ("mca" means the primary's selection rule).
     select_on: for a search, whose rows are its trials: the column (`SearchRanking.column`: best_val_acc, or
     the best epoch of another metric the search optimised) that chooses each column's best row, best under
@@ -463,14 +483,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
         raise TableError("the table has no rows or no columns: no runs recorded and no layout given")
     if baseline is not None and baseline not in rows:
         raise TableError(f"baseline {baseline!r} is not a row; rows: {', '.join(rows)}")
-    paper_metric = metric
-    if paper and "values" in paper:
-        paper_label, paper_metric = paper.get("label", paper_label), paper.get("metric", metric)
-        paper = paper["values"]
-    paper = {k: (None if v is None else float(v)) for k, v in (paper or {}).items()}
-    unknown = [k for k in paper if k not in columns]
-    if unknown:
-        raise TableError(f"paper figure for unknown column(s) {', '.join(unknown)}; columns: {', '.join(columns)}")
+    papers, paper_metric = _paper_rows(paper, paper_label, metric, rows, columns)
     if select_on is not None and "test" in select_on:
         raise TableError(f"select_on={select_on!r} is measured on the test set: a search's best trial is chosen "
                          "on validation (best_val_acc) or the training split, never on the test set")
@@ -547,12 +560,37 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     done = children[children["status"] == S.STATUS_COMPLETED]
     without_validation = [c for c in columns if "best_val_acc" in done and len(done[done["data"] == c])
                           and done[done["data"] == c]["best_val_acc"].isna().all()]
-    return ResultTable(rows, columns, metrics, cells, deltas, baseline, paper, paper_label, labels, n_expected,
+    return ResultTable(rows, columns, metrics, cells, deltas, baseline, papers, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
                        paper_metric=paper_metric, select_on=select_on,
                        row_notes={r: n for r, n in (row_notes or {}).items() if r in rows and n},
                        mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
                                               (provenance or Provenance()).data_changed))
+
+
+def _paper_rows(paper: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, label: str, metric: str,
+                rows: Sequence[str], columns: Sequence[str]) -> tuple[list[PaperRow], str]:
+    """build_table's `paper` as PaperRows, and the metric they were reported as."""
+    if not paper:
+        return [], metric
+    given = [paper] if isinstance(paper, Mapping) else list(paper)
+    out, metrics = [], set()
+    for one in given:
+        if "values" not in one:   # column -> percent
+            one = {"values": one}
+        values = {k: (None if v is None else float(v)) for k, v in one["values"].items()}
+        unknown = [k for k in values if k not in columns]
+        if unknown:
+            raise TableError(f"paper figure for unknown column(s) {', '.join(unknown)}; columns: {', '.join(columns)}")
+        arm = one.get("arm")
+        if arm is not None and arm not in rows:
+            raise TableError(f"paper figures of arm {arm!r}, which is not a row; rows: {', '.join(rows)}")
+        out.append(PaperRow(one.get("label", label), values, arm))
+        metrics.add(one.get("metric", metric))
+    if len(metrics) > 1:
+        raise TableError(f"the paper's rows are of several metrics ({', '.join(sorted(metrics))}): one column "
+                         "holds them, give one")
+    return out, metrics.pop()
 
 
 def _mixed_data(children: pd.DataFrame, columns: Sequence[str],

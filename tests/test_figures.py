@@ -198,6 +198,27 @@ def test_ablation_bars_show_incomplete_cells_hatched_the_paper_line_on_the_axis_
     assert [t.get_text().strip() for t in ax.texts] == ["pending"]
 
 
+def test_the_papers_figures_of_several_arms_are_each_drawn_over_that_arms_bar(monkeypatch):
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    table = T.build_table(frame({("A", "d"): {0: 0.90, 1: 0.92}, ("B", "d"): {0: 0.80, 1: 0.84}}), rows=["A", "B"],
+                          seeds=[0, 1], paper=[{"label": "Paper (A)", "values": {"d": 93.5}, "arm": "A"},
+                                               {"label": "Paper (B)", "values": {"d": 81.0}, "arm": "B"}])
+    FG.ablation_bars(table)
+    ax, = figures[0].axes
+    bars = {round(p.get_height(), 6): (p.get_x(), p.get_x() + p.get_width()) for p in ax.patches}
+    lines = [segment for c in ax.collections if hasattr(c, "get_segments")   # hlines, not the seeds' dots
+             for segment in c.get_segments() if segment[0][1] == segment[1][1] and segment[0][1] in (93.5, 81.0)]
+    spans = {y0: (x0, x1) for (x0, y0), (x1, _) in lines}
+    assert set(spans) == {93.5, 81.0}
+    for value, mean in ((93.5, 91.0), (81.0, 82.0)):   # each line within its own arm's bar's slot, not the column
+        bar_lo, bar_hi = bars[mean]
+        assert spans[value][0] <= bar_lo and bar_hi <= spans[value][1] and spans[value][1] - spans[value][0] < 0.45
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B", "Paper (each arm's, as published)"]
+
+
 def test_a_paper_figure_of_another_metric_than_the_first_gets_bars_of_its_own_metric(monkeypatch, runs, tmp_path):
     # `paper_metric: best_test_acc` put the paper's figure under that column of the table, and in no figure:
     # the bars are of sel_test_acc, which the paper's number is not

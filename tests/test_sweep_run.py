@@ -976,7 +976,7 @@ def test_a_spec_text_saying_the_same_is_recorded_only_where_the_report_is_not_ye
     assert tracking.read_text_artifact(client, parent, f"spec_history/{plain.spec_hash}.yaml") == plain.text
     invocations.set_spec_hash(client, parent, commented)   # drawn
     assert not record(spec_of("# another note\n" + reworded_text)), "drawn with it: nothing to record"
-    # the order of keys is read (the first paper row is shown): not the same
+    # the order of keys is read (the paper's rows are shown in it): not the same
     papers = ('table: {baseline: "No dropping", paper: {MAD: {synthetic: 50}, "No dropping": {synthetic: 40}}}',
               'table: {baseline: "No dropping", paper: {"No dropping": {synthetic: 40}, MAD: {synthetic: 50}}}')
     first = spec_of(reworded_text.replace('table: {baseline: "No dropping"}', papers[0]))

@@ -363,7 +363,7 @@ def test_build_table_paper_for_unknown_column():
 
 def test_build_table_paper_accepts_label_and_values():
     t = T.build_table(frame({("A", "d"): {0: 0.8}}), paper={"label": "TransFER [paper]", "values": {"d": 90.9}})
-    assert (t.paper_label, t.paper) == ("TransFER [paper]", {"d": 90.9})
+    assert t.papers == [T.PaperRow("TransFER [paper]", {"d": 90.9})]
 
 
 # --------------------------------------------------------------------------- cell text and explain

@@ -492,8 +492,7 @@ PAPER_SPEC = COMPONENTS_SPEC.replace("table: {baseline: Baseline}",
 def test_sweep_table_shows_the_paper_figures_of_the_columns_it_has_and_drops_the_others(recorded):  # noqa: F811
     runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)      # ran on rafdb and affectnet, not ferplus
     table = sweep_table(runs, load_text(PAPER_SPEC))
-    assert table.paper == {"rafdb": 90.91}
-    assert table.paper_label == "Paper (+ ViT)"
+    assert table.papers == [T.PaperRow("Paper (+ ViT)", {"rafdb": 90.91}, "+ ViT")]
 
 
 def test_the_papers_best_epoch_figure_sits_under_the_best_test_epoch_column_the_spec_names(recorded):  # noqa: F811
@@ -510,10 +509,28 @@ def test_the_papers_best_epoch_figure_sits_under_the_best_test_epoch_column_the_
     assert honest == {"sel_test_acc": 90.91, "best_test_acc": None}, "unsaid: under the first metric, as before"
 
 
+def test_a_spec_giving_the_papers_figures_of_several_arms_gets_a_paper_row_for_each(recorded):  # noqa: F811
+    # only the first arm's were shown (a warning in the log said so): a reproduction of an ablation table lost
+    # every other arm's reported figure
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
+    spec = load_text(PAPER_SPEC.replace('paper: {"+ ViT": {rafdb: 90.91, ferplus: 90.83}}',
+                                        'paper: {"+ ViT": {rafdb: 90.91}, Baseline: {rafdb: 86.25, affectnet: 58.0}}'))
+    table = sweep_table(runs, spec)
+    assert [(p.label, p.arm) for p in table.papers] == [("Paper (+ ViT)", "+ ViT"), ("Paper (Baseline)", "Baseline")]
+    md = TF.render(table, "markdown")
+    assert re.search(r"^\| Paper \(\+ ViT\) \| 90\.91 \| — \| — \| — \|$", md, flags=re.M), md
+    assert re.search(r"^\| Paper \(Baseline\) \| 86\.25 \| — \| 58\.00 \| — \|$", md, flags=re.M), md
+    assert "Paper (+ ViT), Paper (Baseline): the figures as published for those arms" in md
+    records = {(r["row"], r["column"]): (r["paper_pct"], r["paper_label"]) for r in TF.cell_records(table)}
+    assert records[("+ ViT", "rafdb")] == (90.91, "Paper (+ ViT)")
+    assert records[("Baseline", "affectnet")] == (58.0, "Paper (Baseline)")
+    assert records[("+ MAD", "rafdb")] == (None, ""), "an arm the paper gives no figure of: none beside it"
+
+
 def test_sweep_table_without_any_paper_column_has_no_paper_row(recorded):  # noqa: F811
     runs = T.load_sweep_runs(SWEEP, tracking_uri=recorded)
     table = sweep_table(runs, load_text(PAPER_SPEC.replace("rafdb: 90.91, ", "")))
-    assert table.paper == {}
+    assert table.papers == []
 
 
 # --------------------------------------------------------------------------- why a cell is untested or empty
