@@ -127,3 +127,10 @@ def test_a_list_key_given_a_comma_separated_string_shows_it_as_a_list():
     with pytest.raises(ConfigError, match=r"optim.milestones='3,7' is invalid: expected a list, e\.g\. "
                                           r"optim.milestones=\[3,7\]"):
         from_flat({"optim.milestones": "3,7"})
+
+
+def test_config_rejects_an_even_dropblock_size():
+    # torchvision's drop_block2d refuses an even block: it failed at the first training step, not here
+    from transfer_core.config import ModelConfig
+    with pytest.raises(ConfigError, match=r"model.dropblock_size=4 is invalid: expected an odd integer >= 1"):
+        ModelConfig(dropblock_size=4)

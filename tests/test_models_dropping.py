@@ -127,3 +127,19 @@ def test_dropblock_clips_block_to_map_side():
     torch.manual_seed(0)
     out = DROPPING.get("dropblock")(0.5, 2, 7).train()(_maps(b=2, side=3))
     assert out.shape == (8, 2, 3, 3) and torch.isfinite(out).all()
+
+
+def test_dropblock_block_larger_than_an_even_map_drops_whole_maps():
+    # 8 x 8 maps (32 px on the small stem): clipping a block of 9 to the side gave torchvision an even
+    # block, which it refuses (ValueError mid-trial); the block is the whole map
+    torch.manual_seed(0)
+    maps = _maps(n=400, b=2, side=8)
+    out = DROPPING.get("dropblock")(0.5, 2, 9).train()(maps)
+    zero = (out == 0).flatten(2)
+    assert out.shape == maps.shape and torch.equal(zero.all(-1), zero.any(-1))
+    assert 0.4 < zero.all(-1).float().mean() < 0.6
+
+
+def test_dropblock_refuses_an_even_block():
+    with pytest.raises(ValueError, match=r"block_size=4 is invalid: expected an odd integer >= 1"):
+        DROPPING.get("dropblock")(0.1, 2, 4)

@@ -155,8 +155,8 @@ def test_transfer_msad_mode_selects_the_dropping_module():
 
 
 def test_transfer_drop_variant_is_applied_with_config_rate():
-    model = _tiny(drop_variant="dropblock", drop_rate=0.25, dropblock_size=2)
-    assert "rate=0.25, block_size=2" in repr(model.local_branch.dropping)
+    model = _tiny(drop_variant="dropblock", drop_rate=0.25, dropblock_size=5)
+    assert "rate=0.25, block_size=5" in repr(model.local_branch.dropping)
 
 
 def test_transfer_is_reproducible_from_torch_seed():

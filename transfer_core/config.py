@@ -67,7 +67,7 @@ class ModelConfig:
     lanet_ratio: int = 16               # LANet bottleneck C -> C/ratio
     drop_variant: str = "mad"           # dropping on the local branch: none|dropout|dropblock|spatial_dropout|mad
     drop_rate: float = 0.6              # p1 for MAD; the drop probability of the other variants
-    dropblock_size: int = 3             # block side for dropblock
+    dropblock_size: int = 3             # block side for dropblock (odd: torchvision centres a block on a pixel)
     # encoder: 1x1 projection to tokens, CLS + learnable positions, pre-norm blocks
     encoder: bool = True                # False: global average pooling + linear head
     embed_dim: int = 768
@@ -86,7 +86,8 @@ class ModelConfig:
         _check(self.lanet_ratio >= 1, "model.lanet_ratio", self.lanet_ratio, "an integer >= 1")
         _check_choice("model.drop_variant", self.drop_variant, DROP_VARIANTS)
         _check(0.0 <= self.drop_rate <= 1.0, "model.drop_rate", self.drop_rate, "a number in [0, 1]")
-        _check(self.dropblock_size >= 1, "model.dropblock_size", self.dropblock_size, "an integer >= 1")
+        _check(self.dropblock_size >= 1 and self.dropblock_size % 2 == 1, "model.dropblock_size",
+               self.dropblock_size, "an odd integer >= 1 (torchvision's DropBlock centres each block on a pixel)")
         _check(self.embed_dim >= 1, "model.embed_dim", self.embed_dim, "an integer >= 1")
         _check(self.depth >= 1, "model.depth", self.depth, "an integer >= 1")
         _check(self.num_heads >= 1 and self.embed_dim % self.num_heads == 0, "model.num_heads",

@@ -104,13 +104,16 @@ class MapDropout(_MapDropping):
 class MapDropBlock(_MapDropping):
     """DropBlock (torchvision.ops.drop_block2d) on each map, standard rescaling.
 
-    The block side is clipped to the map side (a block larger than the map is the whole map).
+    The block side is odd (torchvision refuses an even one). It is clipped to the map side: a block
+    larger than the map is the whole map, dropped with probability `rate` and rescaled as
+    torchvision does; where the map side is even (8 x 8 maps at 32 px on the small stem), that clip
+    would give torchvision an even block, so the whole-map drop is computed here.
     """
 
     def __init__(self, rate: float, num_maps: int, block_size: int = 3) -> None:
         super().__init__(rate, num_maps, block_size)
-        if block_size < 1:
-            raise ValueError(f"block_size={block_size!r} is invalid: expected an integer >= 1")
+        if block_size < 1 or block_size % 2 == 0:
+            raise ValueError(f"block_size={block_size!r} is invalid: expected an odd integer >= 1")
 
     def forward(self, maps: Tensor) -> Tensor:
         _check_maps(maps)
@@ -119,7 +122,13 @@ class MapDropBlock(_MapDropping):
         from torchvision.ops import drop_block2d  # lazily: torchvision's import costs ~1.3 s
 
         block = min(self.block_size, maps.shape[-2], maps.shape[-1])
-        return drop_block2d(maps, self.rate, block, inplace=False, training=True)
+        if block % 2 == 1:
+            return drop_block2d(maps, self.rate, block, inplace=False, training=True)
+        # the block covers an even-sided map: drop_block2d's own result for a whole-map block
+        # (gamma = rate, one draw per map, survivors scaled by numel / kept), which it cannot compute
+        dropped = torch.rand(maps.shape[0], maps.shape[1], 1, 1, device=maps.device) < self.rate
+        keep = (~dropped).to(maps.dtype)                                       # (N, B, 1, 1)
+        return maps * keep * (keep.numel() / (1e-6 + keep.sum()))
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}, block_size={self.block_size}"
