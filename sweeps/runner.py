@@ -157,12 +157,27 @@ def check_devices(plan: Plan, gpus: float) -> None:
 
 
 def check_files(plan: Plan) -> None:
-    """Files a trial would open (the IR-50 checkpoint) must exist now, not fail inside every trial."""
+    """Files a trial would open (the IR-50 and ViT checkpoints) must exist and fit now, not fail inside every
+    trial: each distinct network's checkpoints are read once and matched against it (a key, a shape)."""
+    from transfer_core.models import CheckpointError, check_pretrained
+
+    hints = {"stem_checkpoint": "the face.evoLVe IR-50 checkpoint (backbone_ir50_ms1m_epoch120.pth)",
+             "encoder_checkpoint": "timm's legacy ViT-S checkpoint (vit_small_p16_224-15ec54c9.pth)"}
+    checked = set()
     for config in plan.configs:
-        path = config.model.stem_checkpoint
-        if path is not None and not Path(path).expanduser().is_file():
-            raise SpecError(f"model.stem_checkpoint={path!r} does not exist: give the path of the face.evoLVe "
-                            "IR-50 checkpoint (backbone_ir50_ms1m_epoch120.pth)")
+        model = config.model
+        for key, hint in hints.items():
+            path = getattr(model, key)
+            if path is not None and not Path(path).expanduser().is_file():
+                raise SpecError(f"model.{key}={path!r} does not exist: give the path of {hint}")
+        if model in checked:
+            continue
+        checked.add(model)
+        try:
+            check_pretrained(model)
+        except CheckpointError as err:   # the message names the file; the key, by which of the two it is
+            key = "model.encoder_checkpoint" if str(err).startswith("ViT") else "model.stem_checkpoint"
+            raise SpecError(f"{key}: {err}") from None
 
 
 def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSweep:

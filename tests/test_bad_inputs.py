@@ -375,6 +375,17 @@ CASES = [
      lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper",
                                                    overrides={"model.stem_checkpoint": f"{tmp}/ms1m.pth"})),
      SpecError, r"model\.stem_checkpoint=.*{tmp}/ms1m\.pth.* does not exist: give the path of the face\.evoLVe"),
+    ("set_encoder_checkpoint_missing_file",
+     lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper",
+                                                   overrides={"model.encoder_checkpoint": f"{tmp}/vit.pth"})),
+     SpecError, r"model\.encoder_checkpoint=.*{tmp}/vit\.pth.* does not exist: give the path of timm's legacy ViT-S"),
+    ("set_encoder_checkpoint_of_another_network",   # read against each cell's network before Ray starts
+     lambda tmp: (torch.save({"blocks.0.attn.qkv.weight": torch.zeros(6, 2)}, f"{tmp}/vit.pth"),
+                  prepare("mad_vs_dropout", options(tmp, profile="paper",
+                                                    overrides={"model.encoder_checkpoint": f"{tmp}/vit.pth"}))),
+     SpecError, r"^model\.encoder_checkpoint: ViT checkpoint '{tmp}/vit\.pth' does not fit the encoder: "
+                r"it has 1 block, the encoder 8 \(model\.depth\).*shape mismatches: blocks\.0\.attn\.qkv\.weight "
+                r"\(checkpoint \(6, 2\), model \(2304, 768\)\)"),
 
     # CLI options
     ("cli_set_without_equals",

@@ -70,6 +70,8 @@ class ModelConfig:
     dropblock_size: int = 3             # block side for dropblock (odd: torchvision centres a block on a pixel)
     # encoder: 1x1 projection to tokens, CLS + learnable positions, pre-norm blocks
     encoder: bool = True                # False: global average pooling + linear head
+    encoder_checkpoint: str | None = None   # timm's legacy ImageNet ViT-S weights (vit_small_p16_224-15ec54c9.pth,
+                                        # local path) for the encoder; not read where encoder is false
     embed_dim: int = 768
     depth: int = 8
     num_heads: int = 8                  # head_dim = embed_dim / num_heads = 96
@@ -332,7 +334,8 @@ PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile"
 # Keys added after cells were first recorded, with the value that computes what was computed before the
 # key existed: at that value a key is left out of a cell's identity, so that earlier cells keep their hash
 # (resume, tables), and a state saved without the key reads it as this value.
-ADDED_KEYS = {"optim.weight_decay_on": "weights", "data.rafdb_images": "aligned"}
+ADDED_KEYS = {"optim.weight_decay_on": "weights", "data.rafdb_images": "aligned",
+              "model.encoder_checkpoint": None}
 
 
 def config_hash(config: TrialConfig, length: int = 12) -> str:

@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from typing import Mapping
 
+import torch
 from torch import Tensor, nn
 
 from transfer_core.config import ModelConfig, check_stem_stride
-from transfer_core.models.checkpoint import load_ir50_checkpoint
+from transfer_core.models.checkpoint import load_ir50_checkpoint, load_vit_checkpoint
 from transfer_core.models.dropping import DROPPING
 from transfer_core.models.encoder import Encoder
 from transfer_core.models.lanet import LocalBranch
 from transfer_core.models.stems import STEMS
 
-__all__ = ["TransFER", "build_model"]
+__all__ = ["TransFER", "build_model", "check_pretrained"]
 
 log = logging.getLogger(__name__)
 
@@ -102,22 +104,42 @@ class TransFER(nn.Module):
 
 
 def build_model(cfg: ModelConfig) -> TransFER:
-    """The TransFER network for `cfg`; loads cfg.stem_checkpoint into the ir50 stem when set."""
+    """The TransFER network for `cfg`; loads cfg.stem_checkpoint into the ir50 stem and cfg.encoder_checkpoint
+    into the encoder (where there is one) when set."""
     model = TransFER(cfg)
     if cfg.stem_checkpoint is not None:
         report = load_ir50_checkpoint(model.stem, cfg.stem_checkpoint)
         log.info("stem initialised from %s (%d tensors)", cfg.stem_checkpoint, report.loaded)
+    if cfg.encoder_checkpoint is not None and model.encoder is not None:
+        report = load_vit_checkpoint(model.encoder, cfg.encoder_checkpoint)
+        log.info("encoder initialised from %s (%d tensors)", cfg.encoder_checkpoint, report.loaded)
     log.debug("built TransFER: %d parameters", sum(p.numel() for p in model.parameters()))
     return model
+
+
+def check_pretrained(cfg: ModelConfig) -> None:
+    """CheckpointError now where a checkpoint `cfg` names is missing or does not fit its network (a key, a shape,
+    too few blocks), as build_model would raise it inside every trial. The network is built on the meta device
+    (no memory, no initialisation), so what costs is reading the files."""
+    if cfg.stem_checkpoint is None and (cfg.encoder_checkpoint is None or not cfg.encoder):
+        return
+    with torch.device("meta"):
+        model = TransFER(cfg)
+    with warnings.catch_warnings():   # meta tensors take no values: the copy is a no-op, of which torch warns
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter")
+        if cfg.stem_checkpoint is not None:
+            load_ir50_checkpoint(model.stem, cfg.stem_checkpoint)
+        if cfg.encoder_checkpoint is not None and model.encoder is not None:
+            load_vit_checkpoint(model.encoder, cfg.encoder_checkpoint)
 
 
 def trained_model(cfg: ModelConfig, state: Mapping[str, Tensor]) -> TransFER:
     """The network of `cfg` holding the weights `state` (a model state dict as checkpoints and logged
     models hold it; torch.compile's `_orig_mod.` prefixes are dropped), in eval mode, on the state's
-    device. cfg.stem_checkpoint is not read: every weight comes from `state`, and the file may not exist
-    where a trained model is looked at."""
+    device. cfg.stem_checkpoint and cfg.encoder_checkpoint are not read: every weight comes from `state`, and
+    the files may not exist where a trained model is looked at."""
     state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
-    model = build_model(dataclasses.replace(cfg, stem_checkpoint=None))
+    model = build_model(dataclasses.replace(cfg, stem_checkpoint=None, encoder_checkpoint=None))
     model.load_state_dict(state)
     if state:
         model.to(next(iter(state.values())).device)
