@@ -203,6 +203,10 @@ def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any], recorded: bool
             raise doc.error(path + ("space", key), f"{key} decides the decoded data, which a sweep decodes once "
                                                   "before its trials start: a search cannot vary it. Compare its "
                                                   "values as a table's arms, or fix it with base or --set")
+        if key == "model.num_classes" and not recorded:   # every sample but the data set's own count failed
+            raise doc.error(path + ("space", key), "model.num_classes is the number of classes of the data set "
+                                                  "(--data sets it; the synthetic faces have 7): a search cannot "
+                                                  "vary it. Remove it from search.space")
         if key in base:
             raise doc.error(path + ("space", key), f"{key} is both searched and fixed in base: remove one")
         space[key] = _parse_param(doc, path + ("space", key), key, param)

@@ -145,6 +145,10 @@ BAD_SPECS = {
         "name: s\nkind: search\nsearch:\n  space:\n    data.val_fraction: {type: float, low: 0.1, high: 0.3}\n",
         r"line 5: search\.space\.data\.val_fraction: data\.val_fraction decides the decoded data, which a sweep "
         r"decodes once before its trials start: a search cannot vary it\. Compare its values as a table's arms"),
+    "search_over_the_number_of_classes": (   # every sample but the data set's own count failed at train time
+        "name: s\nkind: search\nsearch:\n  space:\n    model.num_classes: [7, 8]\n",
+        r"line 5: search\.space\.model\.num_classes: model\.num_classes is the number of classes of the data set "
+        r"\(--data sets it; the synthetic faces have 7\): a search cannot vary it"),
     "search_over_the_image_size": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.image_size: [32, 48]\n",
         r"search\.space\.model\.image_size: model\.image_size decides the decoded data"),
