@@ -22,7 +22,7 @@ from transfer_core.config import ConfigError, TrialConfig, check_stem_stride, co
 from search_spaces.data_option import SYNTHETIC, DataChoice
 from search_spaces.layers import Layer, apply, config_layer
 from search_spaces.profiles import Profile, load_profile
-from search_spaces.search import check_space
+from search_spaces.search import check_space, check_space_shapes
 from search_spaces.spec import SweepSpec
 from search_spaces.yaml_doc import FrozenMap, SpecError, _Doc, parse_seeds, thaw
 
@@ -197,6 +197,7 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
         for config in bases.values():
             _check_shapes(config, [profile_layer, base_layer, user])
             check_space(spec.search.space, config, spec._doc())
+            check_space_shapes(spec.search.space, config, spec._doc())
     bases = {name: dataclasses.replace(c, seed=seeds[0]) for name, c in bases.items()}
 
     cells: list[Cell] = []

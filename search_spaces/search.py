@@ -10,17 +10,18 @@ of a spec, so that each module holds one concept; spec.py re-exports SearchParam
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from transfer_core.config import DECODE_KEYS, ConfigError, TrialConfig, from_flat
+from transfer_core.config import DECODE_KEYS, ConfigError, TrialConfig, check_stem_stride, from_flat
 
 from search_spaces.layers import Layer, apply, check_config_key, field_type, normalise_value
 from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int,
                                     expect_mapping, expect_number)
 
-__all__ = ["SearchParam", "SearchConfig", "check_space", "SEARCH_KEYS", "SAMPLERS", "PARAM_TYPES",
+__all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "SEARCH_KEYS", "SAMPLERS", "PARAM_TYPES",
            "PARAM_KEYS"]
 
 SEARCH_KEYS = ("space", "num_samples", "sampler", "n_startup_trials", "pruner")
@@ -169,6 +170,24 @@ def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc
         for x in drawn[a]:
             for y in drawn[b]:
                 check({a: x, b: y})
+
+
+def check_space_shapes(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc) -> None:
+    """Each stem a space can draw must fit the image size of the config it is drawn over (`config`: the
+    search's base on the profile, with its --set and data), as a table's cells are checked
+    (plan._check_shapes): `check_space` builds configs, which do not check the stem's stride, so a stem
+    whose stride does not divide model.image_size failed building the model in every trial drawing it."""
+    param = space.get("model.stem")
+    if param is None:
+        return
+    for path, stem in _drawn(("search", "space", "model.stem"), param, 0):
+        try:
+            check_stem_stride(dataclasses.replace(config.model, stem=stem))
+        except ConfigError as exc:
+            raise doc.error(path, f"a sample can draw model.stem={stem!r}, and then {exc} (model.image_size="
+                                  f"{config.model.image_size} comes from the profile, the spec's base or --set): "
+                                  "remove that choice, or set model.image_size to a multiple of every "
+                                  "searched stem's stride") from None
 
 
 def _int_count(param: SearchParam) -> int:

@@ -204,6 +204,22 @@ def test_expand_set_of_a_searched_key_is_refused():
         expand(load("tune"), "quick", overrides={"optim.lr": 0.1})
 
 
+def test_expand_search_over_a_stem_whose_stride_misses_the_image_size_is_refused(tmp_path):
+    # every trial drawing ir50 (stride 8) at 36 px failed building its model, each retried
+    spec = spec_file(tmp_path, """
+        name: s
+        kind: search
+        search:
+          space:
+            model.stem: [small, ir50]
+    """)
+    assert expand(spec, "smoke").base_configs, "32 px fits both strides"
+    with pytest.raises(SpecError, match=r"search\.space\.model\.stem\.choices\[1\]: a sample can draw "
+                                        r"model\.stem='ir50', and then model\.image_size=36 is invalid: expected a "
+                                        r"multiple of 8"):
+        expand(spec, "smoke", overrides={"model.image_size": 36})
+
+
 def test_expand_set_of_a_key_arms_vary_wins_over_the_arm(tmp_path):
     spec = spec_file(tmp_path, """
         name: s
