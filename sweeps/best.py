@@ -62,6 +62,19 @@ def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
     return trials
 
 
+def _diverged_trials(runs: SweepRuns, ranking) -> int:
+    """The completed trials whose ranking metric was recorded at some epoch but NaN at every one (a training
+    that diverged: its loss NaN), which `ranked_trials` cannot rank. 0 where the metric is a summary column
+    (best_val_acc: NaN there means no validation split) or the runs are not in a store."""
+    if ranking.column in runs.children.columns or runs.client is None and ranking.metric not in runs._histories:
+        return 0
+    history = runs.history(ranking.metric)
+    history = history[history["status"] == schema.STATUS_COMPLETED]
+    if history.empty:
+        return 0
+    return int(history.groupby("run_id")["value"].apply(lambda v: v.isna().all()).sum())
+
+
 def _base_values(spec: SweepSpec, profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The searched keys' values in the search's base configuration (its profile, base and --set)."""
     flat = to_flat(load_profile(profile).config())
@@ -101,8 +114,12 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         unfinished = counts.get(schema.STATUS_RUNNING, 0) + counts.get(schema.STATUS_INTERRUPTED, 0)
         sets = "".join(f" --set {shlex.quote(f'{k}={v}')}"
                        for k, v in (runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}).items())
+        diverged = _diverged_trials(runs, ranking)
         without = (f"none of its {counts.get(schema.STATUS_COMPLETED)} completed trials recorded {ranking.metric}"
-                   + (" (they trained without a validation split: data.val_fraction 0, or a data set without one)"
+                   + (f" as a number: {ranking.metric} was NaN at every epoch of {diverged} of them, as when training "
+                      "diverges (a learning rate too high): narrow the search space to values that train (an "
+                      "edited space runs as a new invocation)" if diverged else
+                      " (they trained without a validation split: data.val_fraction 0, or a data set without one)"
                       if ranking.on == "validation" else ""))
         recorded = recorded_options(runs.parent.tags)
         advice = ((f"Let it finish: `{shlex.join(command_words('resume', recorded, tracking_uri))}`"

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -252,6 +253,19 @@ def test_a_search_that_minimised_validation_loss_gives_its_lowest_loss_trials_as
     assert "by best_val_loss (lowest validation loss) on seed 0;" in written.text
     assert "Search #1: trial a, best_val_loss 0.5" in written.text
     assert "ranked on one seed by the lowest validation loss" in yaml.safe_load(written.text)["caption"]
+
+
+def test_a_search_whose_completed_trials_all_diverged_says_so_not_that_they_lacked_a_validation_split():
+    # lr drawn too high: val_loss NaN at every epoch; the error blamed data.val_fraction 0
+    runs = search_runs({"trial a": 0.1, "trial b": 0.1})
+    runs._histories["val_loss"] = pd.DataFrame({
+        "run_id": ["r0", "r0", "r1"], "arm": ["trial a", "trial a", "trial b"], "data": "synthetic", "seed": 0,
+        "status": S.STATUS_COMPLETED, "step": [1, 2, 1], "value": [float("nan")] * 3})
+    loss = dataclasses.replace(TUNE, metric="val_loss", mode="min")
+    with pytest.raises(T.TableError, match=r"None of its 2 completed trials recorded val_loss as a number: val_loss "
+                                           r"was NaN at every epoch of 2 of them, as when training diverges") as caught:
+        best_spec(runs, loss)
+    assert "validation split" not in str(caught.value)
 
 
 def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_completed():
