@@ -45,8 +45,9 @@ from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_o
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
-from sweeps.tune_state import (ExtendedSearch, check_search_restorable, drop_superseded_checkpoints,  # noqa: F401
-                               extend_search, newest_checkpoints_where_tune_looks, unreadable_tune_state)
+from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, check_search_restorable,  # noqa: F401
+                               drop_superseded_checkpoints, extend_search, newest_checkpoints_where_tune_looks,
+                               unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, to_flat
 
 log = logging.getLogger(__name__)
@@ -572,7 +573,7 @@ def _fitting():
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                   tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None,
-                  num_samples: int | None = None) -> tune.Tuner:
+                  num_samples: int | None = None, max_concurrent=AS_BEGUN) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
@@ -582,7 +583,10 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     run reaches it, for the restored SweepCallback's marks (it kept the URI of the run that began it);
     `cells_planned`: a table's cells this run plans, which alone its progress counts (the experiment may
     hold trials of seeds a continuation with fewer --seeds leaves out: `train_cell` skips them);
-    `num_samples`: a search's samples as its spec asks now, more than it began with to extend it."""
+    `num_samples`: a search's samples as its spec asks now, more than it began with to extend it;
+    `max_concurrent`: the most trials at once this run asks (None: no limit). A search's limiter takes it;
+    a table's experiment cannot (Tune queued its cells when it began, and starts each as resources allow,
+    with the limit it began with), which is warned of where it asks fewer at once than that."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -599,7 +603,14 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                 callback.tracking_uri = tracking_uri
             callback.cells_planned = cells_planned
         if num_samples is not None:
-            extend_search(internal._tune_config, num_samples)
+            extend_search(internal._tune_config, num_samples, max_concurrent)
+        elif max_concurrent not in (AS_BEGUN, None) and (
+                (began_with := internal._tune_config.max_concurrent_trials) is None or max_concurrent < began_with):
+            log.warning("--max-concurrent %d does not limit this continued table sweep: its Tune experiment keeps "
+                        "the limit it began with (%s) and starts the cells it had queued as resources allow. "
+                        "--cpus-per-trial and --gpus-per-trial do apply to them (trials that reserve more run fewer "
+                        "at once), or start anew with --fresh", max_concurrent,
+                        "none" if began_with is None else f"--max-concurrent {began_with}")
     return tuner
 
 
@@ -819,7 +830,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             tuner = restore_tuner(tune_path, trainable,
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total, planned),
                                   prepared.tracking_uri, planned,
-                                  num_samples=spec.search.num_samples if spec.search is not None else None)
+                                  num_samples=spec.search.num_samples if spec.search is not None else None,
+                                  max_concurrent=prepared.max_concurrent)
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = was_interrupted(grid), grid.num_errors

@@ -27,14 +27,19 @@ class ExtendedSearch(SearchGenerator):
     """Tune's wrapper of a searcher, whose sample count, restored from the experiment's state, is set to
     what the spec asks now: Tune keeps the count a search began with, so that a restored experiment whose
     trials all ended would end at once, and one asked for fewer would go on to the old count. The searcher
-    (its Optuna study: every trial so far) is restored as Tune restores it."""
+    (its Optuna study: every trial so far) is restored as Tune restores it; its ConcurrencyLimiter too, but
+    with the limit it was given here (this run's --max-concurrent), which Tune's saved state would set back
+    to the limit of the run that began the experiment."""
 
     def __init__(self, searcher, num_samples: int) -> None:
         super().__init__(searcher)
         self.num_samples_asked = num_samples
+        self.max_concurrent_asked = searcher.max_concurrent if isinstance(searcher, ConcurrencyLimiter) else None
 
     def set_state(self, state: dict) -> None:
-        super().set_state(state)
+        super().set_state(state)   # restore_from_dir calls it last, after each wrapper's own set_state
+        if self.max_concurrent_asked is not None and isinstance(self.searcher, ConcurrencyLimiter):
+            self.searcher.max_concurrent = self.max_concurrent_asked
         if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
             log.info("the search goes on to %d samples (it was to run %d)", self.num_samples_asked,
                      self._total_samples)
@@ -42,14 +47,24 @@ class ExtendedSearch(SearchGenerator):
             self._finished = self._finished and self._counter >= self._total_samples
 
 
-def extend_search(tune_config, num_samples: int) -> None:
+AS_BEGUN = object()   # extend_search / restore_tuner: the concurrency limit the experiment began with
+
+
+def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN) -> None:
     """Wrap a restored TuneConfig's searcher as `tune.run` would (a ConcurrencyLimiter for
-    max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch."""
+    max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch. `max_concurrent`: the
+    most trials at once this run asks (None: no limit); left out, the limit the experiment began with."""
     searcher = tune_config.search_alg
     if isinstance(searcher, SearchGenerator):   # one restored by this function before
         searcher = searcher.searcher
-    elif tune_config.max_concurrent_trials:
-        searcher = ConcurrencyLimiter(searcher, max_concurrent=tune_config.max_concurrent_trials)
+        if max_concurrent is AS_BEGUN:
+            max_concurrent = None   # its limiter, if any, is kept as it is
+        elif isinstance(searcher, ConcurrencyLimiter):
+            searcher = searcher.searcher
+    elif max_concurrent is AS_BEGUN:
+        max_concurrent = tune_config.max_concurrent_trials
+    if max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     tune_config.search_alg = ExtendedSearch(searcher, num_samples)
     tune_config.max_concurrent_trials = None   # in the limiter now: tune.run warns of it beside a generator
     tune_config.num_samples = max(tune_config.num_samples, num_samples)

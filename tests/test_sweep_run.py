@@ -1015,6 +1015,48 @@ def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
         assert (search.total_samples, search.is_finished()) == (asked, finished)
 
 
+def test_a_restored_searchs_concurrency_limit_is_the_one_its_continuation_asks(tmp_path):
+    # Tune's saved limiter state set it back to the first run's: `resume --max-concurrent 1` (trials out of
+    # memory side by side) drew its new trials two at a time while its parent run recorded 1
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
+
+    class Drawing(Searcher):
+        def suggest(self, trial_id):
+            return {}
+
+        def save(self, checkpoint_path):
+            Path(checkpoint_path).write_bytes(b"")
+
+        def restore(self, checkpoint_path):
+            pass
+
+    SearchGenerator(ConcurrencyLimiter(Drawing(), max_concurrent=2)).save_to_dir(str(tmp_path), "s")
+    for asked, limit in ((1, 1), (3, 3), (tune_state.AS_BEGUN, 2)):
+        config = SimpleNamespace(search_alg=Drawing(), max_concurrent_trials=2, num_samples=5)
+        tune_state.extend_search(config, 5, asked)
+        config.search_alg.restore_from_dir(str(tmp_path))
+        assert config.search_alg.searcher.max_concurrent == limit
+    config = SimpleNamespace(search_alg=Drawing(), max_concurrent_trials=2, num_samples=5)
+    tune_state.extend_search(config, 5, None)   # no limit asked: none
+    config.search_alg.restore_from_dir(str(tmp_path))
+    assert not isinstance(config.search_alg.searcher, ConcurrencyLimiter)
+
+
+def test_a_restored_table_warns_that_a_lower_concurrency_limit_does_not_apply(monkeypatch, caplog):
+    tune_config = SimpleNamespace(max_concurrent_trials=None, search_alg=None)
+    restored = SimpleNamespace(_local_tuner=SimpleNamespace(get_run_config=lambda: SimpleNamespace(callbacks=[]),
+                                                            _tune_config=tune_config))
+    monkeypatch.setattr(runner.tune.Tuner, "restore", lambda *args, **kwargs: restored)
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        runner.restore_tuner("unused", None, max_concurrent=1)
+    assert ("--max-concurrent 1 does not limit this continued table sweep: its Tune experiment keeps the limit it "
+            "began with (none)") in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        runner.restore_tuner("unused", None, max_concurrent=None)
+    assert "--max-concurrent" not in caplog.text
+
+
 def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_and_what_changed(
         tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     first = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
