@@ -257,6 +257,7 @@ class SweepCallback(tune.Callback):
         marks_file: where the queue of marks is kept while it is not empty (`marks_file_of`)."""
         self.tracking_uri = tracking_uri
         self.marks_file = marks_file
+        self.max_failures: int | None = None   # set by restore_tuner: a continuation's --max-failures
         self.total = total
         self.metric = metric
         self.mode = mode
@@ -290,6 +291,9 @@ class SweepCallback(tune.Callback):
             self._report([], force=True)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        retries = getattr(self, "max_failures", None)   # getattr: a callback pickled by an older version
+        if retries is not None:   # a continuation's --max-failures (restore_tuner): the trials restored, and
+            trial.max_failures = retries   # those a search draws from its restored spec, keep the first run's
         self._warm_up_in_the_tail(trials)
 
     def _planned(self, trial) -> bool:
@@ -573,7 +577,8 @@ def _fitting():
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                   tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None,
-                  num_samples: int | None = None, max_concurrent=AS_BEGUN) -> tune.Tuner:
+                  num_samples: int | None = None, max_concurrent=AS_BEGUN,
+                  max_failures: int | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
@@ -586,7 +591,9 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     `num_samples`: a search's samples as its spec asks now, more than it began with to extend it;
     `max_concurrent`: the most trials at once this run asks (None: no limit). A search's limiter takes it;
     a table's experiment cannot (Tune queued its cells when it began, and starts each as resources allow,
-    with the limit it began with), which is warned of where it asks fewer at once than that."""
+    with the limit it began with), which is warned of where it asks fewer at once than that;
+    `max_failures`: the retries of a failed trial this run asks, which the restored trials' own (set when the
+    experiment began) give way to as each starts."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -602,6 +609,7 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
             if tracking_uri is not None:
                 callback.tracking_uri = tracking_uri
             callback.cells_planned = cells_planned
+            callback.max_failures = max_failures
         if num_samples is not None:
             extend_search(internal._tune_config, num_samples, max_concurrent)
         elif max_concurrent not in (AS_BEGUN, None) and (
@@ -831,7 +839,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total, planned),
                                   prepared.tracking_uri, planned,
                                   num_samples=spec.search.num_samples if spec.search is not None else None,
-                                  max_concurrent=prepared.max_concurrent)
+                                  max_concurrent=prepared.max_concurrent,
+                                  max_failures=prepared.options.max_failures)
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = was_interrupted(grid), grid.num_errors

@@ -38,7 +38,7 @@ class ExtendedSearch(SearchGenerator):
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)   # restore_from_dir calls it last, after each wrapper's own set_state
-        if self.max_concurrent_asked is not None and isinstance(self.searcher, ConcurrencyLimiter):
+        if getattr(self, "max_concurrent_asked", None) is not None and isinstance(self.searcher, ConcurrencyLimiter):
             self.searcher.max_concurrent = self.max_concurrent_asked
         if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
             log.info("the search goes on to %d samples (it was to run %d)", self.num_samples_asked,

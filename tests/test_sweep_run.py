@@ -789,6 +789,23 @@ def test_a_restored_experiments_sweep_callback_marks_in_the_store_this_run_reach
     assert callback in run_config.callbacks
 
 
+def test_a_continuations_max_failures_reaches_the_trials_its_restored_experiment_holds(monkeypatch):
+    # `sweeps resume --max-failures 0` was recorded as given, while each restored trial kept the 2 retries it
+    # was created with (and a search drew new ones from its restored spec with 2 too)
+    callback = runner.SweepCallback("sqlite:///m.db", 2, "val_acc", "max")
+    run_config = SimpleNamespace(callbacks=[callback])
+    restored = SimpleNamespace(_local_tuner=SimpleNamespace(get_run_config=lambda: run_config))
+    monkeypatch.setattr(runner.tune.Tuner, "restore", lambda *args, **kwargs: restored)
+    monkeypatch.setattr(runner.SweepCallback, "_warm_up_in_the_tail", lambda self, trials, ended=None: None)
+    runner.restore_tuner("unused", None, max_failures=0)
+    trial = SimpleNamespace(max_failures=2)
+    callback.on_trial_start(1, [trial], trial)
+    assert trial.max_failures == 0
+    fresh = runner.SweepCallback("sqlite:///m.db", 2, "val_acc", "max")   # a run that began the experiment
+    fresh.on_trial_start(1, [trial := SimpleNamespace(max_failures=2)], trial)
+    assert trial.max_failures == 2, "its FailureConfig decided"
+
+
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
     with pytest.raises(SweepError, match=r"nothing to resume: no earlier invocation of 'tiny'"):
