@@ -181,6 +181,23 @@ def check_files(plan: Plan) -> None:
             raise SpecError(f"{key}: {err}") from None
 
 
+def warn_of_random_initialisation(plan: Plan) -> None:
+    """A warning where cells train the paper's network on a real data set from random weights: the release
+    starts from face.evoLVe's MS1M IR-50 and likely timm's ImageNet ViT-S (reference/transfer.md §6, §10.1),
+    and its numbers are out of reach without them, which a table alone would not say."""
+    missing = sorted({key for c in plan.configs if c.data.dataset != "synthetic" for key, unset in (
+        ("model.stem_checkpoint", c.model.stem == "ir50" and c.model.stem_checkpoint is None),
+        ("model.encoder_checkpoint", c.model.encoder and c.model.embed_dim == 768
+         and c.model.encoder_checkpoint is None)) if unset})
+    if missing:
+        log.warning("cells train on a real data set with %s from random weights: the release starts from "
+                    "pretrained ones (the IR-50 stem from face.evoLVe's MS1M, the encoder likely from timm's legacy "
+                    "ImageNet ViT-S) and its numbers are far out of reach without them; give the files with %s",
+                    " and ".join({"model.stem_checkpoint": "the IR-50 stem",
+                                  "model.encoder_checkpoint": "the 768-d encoder"}[k] for k in missing),
+                    " ".join(f"--set {k}=PATH" for k in missing))
+
+
 def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSweep:
     """Load and validate the whole sweep; every error surfaces here, before anything runs."""
     spec = load(name_or_path)
@@ -204,6 +221,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
                          "--gpus-per-trial")
     check_devices(plan, gpus)
     check_files(plan)
+    warn_of_random_initialisation(plan)
     max_concurrent = options.max_concurrent if options.max_concurrent is not None else profile.max_concurrent
     if max_concurrent is not None and max_concurrent < 1:
         raise SweepError(f"--max-concurrent {max_concurrent} is invalid: expected an integer >= 1",

@@ -806,6 +806,27 @@ def test_a_continuations_max_failures_reaches_the_trials_its_restored_experiment
     assert trial.max_failures == 2, "its FailureConfig decided"
 
 
+def test_cells_training_the_papers_network_on_real_data_from_random_weights_are_warned_of(caplog):
+    # the paper profile on RAF-DB without the release's pretrained weights: a table far below the paper's,
+    # which nothing said why
+    from transfer_core.config import DataConfig, ModelConfig, TrialConfig
+
+    def plan(dataset="rafdb", **model):
+        data = DataConfig(dataset=dataset, root=None if dataset == "synthetic" else "/data/RAF-DB/basic")
+        return SimpleNamespace(configs=[TrialConfig(model=ModelConfig(**model), data=data)])
+
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        runner.warn_of_random_initialisation(plan(stem_checkpoint="ir50.pth"))
+    assert ("cells train on a real data set with the 768-d encoder from random weights" in caplog.text
+            and caplog.text.rstrip().endswith("give the files with --set model.encoder_checkpoint=PATH"))
+    for quiet in (plan(dataset="synthetic"), plan(stem_checkpoint="ir50.pth", encoder_checkpoint="vit.pth"),
+                  plan(stem="small", encoder=False)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+            runner.warn_of_random_initialisation(quiet)
+        assert caplog.text == ""
+
+
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
     with pytest.raises(SweepError, match=r"nothing to resume: no earlier invocation of 'tiny'"):
