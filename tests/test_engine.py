@@ -322,3 +322,18 @@ def test_the_trial_path_does_not_import_torchvision():
             "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("batch_size", [1, 34])
+def test_a_training_batch_of_one_sample_on_a_one_by_one_feature_map_is_a_config_error_before_training(batch_size):
+    """resnet18 at 16 px leaves a 1 x 1 map: BatchNorm cannot train on a batch of one (a short last batch: 35
+    training images in batches of 34), which torch found only at that batch, naming no key."""
+    config = dataclasses.replace(
+        TINY, model=dataclasses.replace(TINY.model, stem="resnet18", image_size=16),
+        data=dataclasses.replace(TINY.data, synthetic_per_class=6),
+        optim=dataclasses.replace(TINY.optim, batch_size=batch_size, epochs=1))
+    trained = []
+    with pytest.raises(ConfigError, match=r"optim.batch_size=.*model.stem='resnet18'.*model.image_size=16"):
+        fit(config, on_epoch=lambda record, state: trained.append(record))
+    assert not trained
+    fit(dataclasses.replace(config, optim=dataclasses.replace(config.optim, batch_size=8)))   # no batch of 1

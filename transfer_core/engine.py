@@ -245,6 +245,26 @@ def train_one_epoch(model, loader, optimizer, cfg: OptimConfig, device, amp="off
 
 # --------------------------------------------------------------------------- fit
 
+def check_single_sample_batches(config: TrialConfig, train_size: int) -> None:
+    """ConfigError, before anything is trained, where a training batch would hold one sample and the stem's
+    feature map is 1 x 1 (model.stem=resnet18 at model.image_size=16): BatchNorm in training mode cannot
+    normalise a single value per channel, and torch would fail at that batch (a short last one: at the end
+    of the first epoch) with a message that names no key."""
+    from transfer_core.config import STEM_STRIDES
+    from transfer_core.data.loaders import sampler_kind
+
+    if config.model.image_size // STEM_STRIDES[config.model.stem] > 1:
+        return
+    per_epoch = (config.data.epoch_samples or train_size) if sampler_kind(config.data) == "balanced" else train_size
+    batch = config.optim.batch_size
+    if batch == 1 or (per_epoch > batch and per_epoch % batch == 1) or per_epoch == 1:
+        raise ConfigError(
+            f"optim.batch_size={batch} leaves a training batch of 1 sample ({per_epoch} per epoch), and "
+            f"model.stem={config.model.stem!r} at model.image_size={config.model.image_size} makes a 1 x 1 feature "
+            "map, where BatchNorm cannot train on one sample: choose another optim.batch_size, or a larger "
+            "model.image_size")
+
+
 def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
         resume_from: Mapping[str, Any] | None = None, data=None) -> History:
     """Train `config` to its last epoch (or until `on_epoch` returns True) and return the history.
@@ -284,6 +304,8 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         raise ConfigError(f"model.num_classes={config.model.num_classes} but data set "
                           f"{data.dataset!r} has {num_classes} classes ({', '.join(data.class_names)}): "
                           f"set model.num_classes={num_classes}")
+
+    check_single_sample_batches(config, len(data.train))
 
     model = build_model(config.model).to(device)
     if channels_last:
