@@ -1,6 +1,8 @@
 """The training engine: schedules, early stop, exact resume, honest selection, safe checkpoints."""
 
 import dataclasses
+import logging
+import math
 
 import pytest
 import torch
@@ -269,6 +271,36 @@ def test_history_selects_test_at_best_validation_epoch_not_best_test():
     assert summary["sel_epoch"] == 2 and summary["sel_test_acc"] == 0.6
     assert summary["best_test_acc"] == 0.9 and summary["best_test_epoch"] == 1
     assert summary["best_val_acc"] == 0.7 and summary["final_test_acc"] == 0.65
+
+
+def test_history_chooses_no_epoch_whose_weights_went_nan():
+    # NaN weights predict class 0 for every image (argmax of NaNs): their "accuracy" was class 0's share of the
+    # split, and it won selection over the real epochs before it
+    nan = float("nan")
+    history = History(records=[
+        {"epoch": 1, "val_loss": 1.9, "val_acc": 0.20, "test_loss": 1.9, "test_acc": 0.21, "test_mca": 0.20},
+        {"epoch": 2, "val_loss": nan, "val_acc": 0.34, "test_loss": nan, "test_acc": 0.35, "test_mca": 1 / 7}])
+    summary = history.summary()
+    assert (summary["sel_epoch"], summary["sel_test_acc"], summary["best_val_acc"]) == (1, 0.21, 0.20)
+    assert (summary["best_test_epoch"], summary["best_test_acc"]) == (1, 0.21)
+    assert math.isnan(summary["final_test_acc"]) and summary["epochs_done"] == 2
+
+
+def test_history_without_an_epoch_of_numbers_scores_nothing():
+    nan = float("nan")
+    summary = History(records=[{"epoch": 1, "val_loss": nan, "val_acc": 0.34, "test_loss": nan,
+                                "test_acc": 0.35, "test_mca": 1 / 7}]).summary()
+    assert all(math.isnan(summary[k]) for k in ("sel_test_acc", "sel_test_mca", "best_test_acc", "best_val_acc",
+                                                "final_test_acc"))
+    assert summary["sel_epoch"] == summary["best_test_epoch"] == 1
+
+
+def test_a_training_that_diverges_is_warned_of_naming_the_epoch_and_lr(caplog):
+    config = dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, optimizer="sgd", lr=1e30))
+    with caplog.at_level(logging.WARNING, logger="transfer_core.engine"):
+        history = fit(config)
+    assert "training diverged at epoch 1 of" in caplog.text and "(lr 1e+30)" in caplog.text
+    assert math.isnan(history.summary()["sel_test_acc"]), "no epoch's weights are numbers: no score"
 
 
 def test_save_state_then_load_state_round_trips_with_weights_only(tmp_path):

@@ -52,25 +52,36 @@ class History:
     stopped_early: bool = False
 
     def summary(self) -> dict[str, float]:
-        """best_val_acc, sel_epoch, sel_test_acc/mca, best_test_acc/mca/epoch, final_test_acc, epochs_done."""
+        """best_val_acc, sel_epoch, sel_test_acc/mca, best_test_acc/mca/epoch, final_test_acc, epochs_done.
+
+        Only epochs whose weights are numbers (finite validation and test loss: `sound`) are chosen: weights
+        gone NaN predict class 0 for every image (argmax of NaNs), which scored class 0's share of a split as
+        if it were an accuracy, and could be chosen over real epochs. Without a sound epoch the scores are NaN
+        (a table's cell: no value), sel_epoch and best_test_epoch the last."""
         if not self.records:
             return {"epochs_done": 0}
-        with_val = [r for r in self.records if "val_acc" in r]
+        nan = float("nan")
+        sound = [r for r in self.records if _sound(r)]
+        with_val = [r for r in sound if "val_acc" in r]
         # earliest epoch among equals: ties go to the shorter training
-        sel = max(with_val, key=lambda r: (r["val_acc"], -r["epoch"])) if with_val else self.records[-1]
-        best = max(self.records, key=lambda r: (r["test_acc"], -r["epoch"]))
+        sel = (max(with_val, key=lambda r: (r["val_acc"], -r["epoch"])) if with_val
+               else sound[-1] if sound else self.records[-1])
+        best = max(sound, key=lambda r: (r["test_acc"], -r["epoch"])) if sound else self.records[-1]
+        last = self.records[-1]
         out = {
             "sel_epoch": sel["epoch"],
-            "sel_test_acc": sel["test_acc"],
-            "sel_test_mca": sel["test_mca"],
-            "best_test_acc": best["test_acc"],
-            "best_test_mca": best["test_mca"],
+            "sel_test_acc": sel["test_acc"] if sound else nan,
+            "sel_test_mca": sel["test_mca"] if sound else nan,
+            "best_test_acc": best["test_acc"] if sound else nan,
+            "best_test_mca": best["test_mca"] if sound else nan,
             "best_test_epoch": best["epoch"],
-            "final_test_acc": self.records[-1]["test_acc"],
-            "epochs_done": self.records[-1]["epoch"],
+            "final_test_acc": last["test_acc"] if _sound(last) else nan,
+            "epochs_done": last["epoch"],
         }
         if with_val:
             out["best_val_acc"] = sel["val_acc"]
+        elif "val_acc" in last:
+            out["best_val_acc"] = nan
         return out
 
     def selected_record(self) -> dict:
@@ -81,6 +92,11 @@ class History:
     def to_dict(self) -> dict:
         return {"records": self.records, "class_names": list(self.class_names),
                 "stopped_early": self.stopped_early, "summary": self.summary()}
+
+
+def _sound(record: Mapping[str, Any]) -> bool:
+    """Whether an epoch's weights are numbers: its evaluation losses are finite (NaN weights give NaN logits)."""
+    return all(math.isfinite(record.get(key, 0.0)) for key in ("val_loss", "test_loss"))
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -332,6 +348,7 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
                   if len(data.val) else None)
     test_loader = build_eval_loader(data.test, config.data, config.model.image_size, eval_batch, on_gpu)
 
+    diverged = False
     for epoch in range(start_epoch, config.optim.epochs):
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -349,6 +366,12 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         history.records.append(record)
         log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch + 1, config.optim.epochs,
                  record["train_loss"], record.get("val_acc", float("nan")), record["test_acc"])
+        if not (_sound(record) and math.isfinite(record["train_loss"])) and not diverged:
+            diverged = True
+            log.warning("training diverged at epoch %d of %d (lr %g): its losses are not finite (train %s, test %s), "
+                        "so its weights and every later epoch's score nothing; the epochs before it stand. Lower "
+                        "optim.lr (or narrow a search's range)", epoch + 1, config.optim.epochs, lr,
+                        record["train_loss"], record["test_loss"])
         if on_epoch is not None:
             # a copy on the model's device (a GPU copies there, fast); without validation every epoch is its
             # own choice and needs none
