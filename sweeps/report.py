@@ -128,9 +128,14 @@ def caption_facts(runs: SweepRuns, spec: SweepSpec) -> CaptionFacts:
 
 
 def publish(sweep: str, tracking_uri: str, parent_run_id: str, out_dir: str | Path,
-            attention: bool = True) -> list[Path]:
-    """Write every table format and figure of one invocation to `out_dir` and log them to its parent run."""
+            attention: bool = True, status: str | None = None) -> list[Path]:
+    """Write every table format and figure of one invocation to `out_dir` and log them to its parent run.
+    `status`: the invocation's, where its parent is not tagged with it yet: sweeps.runner draws a completed
+    invocation's report before it marks the parent completed (a report cut short is then drawn again by the
+    next run), and read as tagged, `running`, every caption said "The sweep is still running"."""
     runs = load_sweep_runs(sweep, tracking_uri=tracking_uri, parent_run_id=parent_run_id)
+    if status is not None and status != runs.parent.status:
+        runs = dataclasses.replace(runs, parent=dataclasses.replace(runs.parent, status=status))
     spec = recorded_spec(runs)
     table = sweep_table(runs, spec)
     out = Path(out_dir)

@@ -955,8 +955,9 @@ def _interrupted_if_cut_short(client, parent_id: str, tracking_uri: str | None =
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:
-    """Tables (all formats, Parquet included) and figures into storage and the parent run. A
-    reporting problem is logged, never allowed to turn a completed sweep into a failed one."""
+    """The report of a completed invocation (its parent is marked completed once it is drawn): tables (all
+    formats, Parquet included) and figures into storage and the parent run. A reporting problem is logged,
+    never allowed to turn a completed sweep into a failed one."""
     for thread in _REPORT_WARM_UP:   # matplotlib is not thread-safe: no figure while it warms up
         thread.join(timeout=REPORT_WARM_UP_WAIT_S)
         if thread.is_alive():
@@ -966,7 +967,7 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
 
     out = storage / f"{schema.invocation_prefix(sweep, parent_id)}report"
     try:
-        publish(sweep, tracking_uri, parent_id, out)
+        publish(sweep, tracking_uri, parent_id, out, status=schema.STATUS_COMPLETED)   # marked so after it
     except Exception as exc:   # a table, a figure, the disk, MLflow taking the artifacts, matplotlib itself
         log.warning("the sweep completed but its tables/figures could not be written (%s: %s); `sweeps table %s` "
                     "and `sweeps plot %s` draw them from the recorded runs", type(exc).__name__, exc, sweep, sweep)

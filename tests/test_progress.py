@@ -192,7 +192,7 @@ def test_a_stuck_warm_up_delays_the_report_but_never_stops_it(monkeypatch, tmp_p
     monkeypatch.setattr(runner, "REPORT_WARM_UP_WAIT_S", 0.05)
     published: list = []
     from sweeps import report
-    monkeypatch.setattr(report, "publish", lambda *args: published.append(args))
+    monkeypatch.setattr(report, "publish", lambda *args, **kw: published.append(args))
     with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
         out = runner._publish("demo", "sqlite:///unused.db", "abc123", tmp_path)
     release.set()
@@ -206,7 +206,7 @@ def test_a_report_that_fails_in_any_way_never_turns_a_completed_sweep_into_a_fai
     # MLflow refusing the artifacts, matplotlib raising: the runs are recorded; the report can be drawn later
     from sweeps import report
 
-    def failing(*args):
+    def failing(*args, **kw):
         raise error
 
     monkeypatch.setattr(runner, "_REPORT_WARM_UP", [])
