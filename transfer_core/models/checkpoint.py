@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +79,18 @@ def _read_state_dict(path: Path, what: str = "IR-50 checkpoint") -> dict[str, to
     return {k.removeprefix("module."): v for k, v in raw.items()}
 
 
+def _misfits(used: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor],
+             may_miss: Callable[[str], bool]) -> list[str]:
+    """What keeps a state dict from fitting a module: keys it has that the module lacks, keys the module has
+    that it lacks (but those `may_miss` allows), and shapes that differ."""
+    unexpected = sorted(k for k in used if k not in expected)
+    missing = sorted(k for k in expected if k not in used and not may_miss(k))
+    mismatched = sorted(f"{k} (checkpoint {tuple(used[k].shape)}, model {tuple(v.shape)})"
+                        for k, v in expected.items() if k in used and used[k].shape != v.shape)
+    return [f"{what}: {_listing(keys)}" for what, keys in
+            (("unexpected keys", unexpected), ("missing keys", missing), ("shape mismatches", mismatched)) if keys]
+
+
 def load_ir50_checkpoint(stem: nn.Module, path: str | os.PathLike) -> LoadReport:
     """Copy a face.evoLVe IR-50 checkpoint's stages 1-3 into `stem` (an IR50Stem); strict."""
     path = Path(path)
@@ -87,17 +99,7 @@ def load_ir50_checkpoint(stem: nn.Module, path: str | os.PathLike) -> LoadReport
     ignored = sorted(k for k in state if _IGNORED.match(k))
     used = {k: v for k, v in state.items() if not _IGNORED.match(k)}
 
-    unexpected = sorted(k for k in used if k not in expected)
-    missing = sorted(k for k in expected if k not in used and not k.endswith("num_batches_tracked"))
-    mismatched = sorted(f"{k} (checkpoint {tuple(used[k].shape)}, model {tuple(v.shape)})"
-                        for k, v in expected.items() if k in used and used[k].shape != v.shape)
-    problems = []
-    if unexpected:
-        problems.append(f"unexpected keys: {_listing(unexpected)}")
-    if missing:
-        problems.append(f"missing keys: {_listing(missing)}")
-    if mismatched:
-        problems.append(f"shape mismatches: {_listing(mismatched)}")
+    problems = _misfits(used, expected, lambda k: k.endswith("num_batches_tracked"))
     if problems:
         raise CheckpointError(f"IR-50 checkpoint {str(path)!r} does not fit the ir50 stem: "
                               + "; ".join(problems))
@@ -144,21 +146,13 @@ def load_vit_checkpoint(encoder: nn.Module, path: str | os.PathLike) -> LoadRepo
         used["pos_embed"] = _resample_positions(used["pos_embed"], expected["pos_embed"].shape[1] - 1, path)
         resampled = True
 
-    unexpected = sorted(k for k in used if k not in expected)
-    missing = sorted(k for k in expected if k not in used)
-    mismatched = sorted(f"{k} (checkpoint {tuple(used[k].shape)}, model {tuple(v.shape)})"
-                        for k, v in expected.items() if k in used and used[k].shape != v.shape)
-    problems = []
-    if blocks and max(blocks) + 1 < depth:
-        problems.append(f"it has {max(blocks) + 1} block{'s' if max(blocks) else ''}, the encoder {depth} "
+    problems, beyond = [], None
+    if blocks and max(blocks) + 1 < depth:   # said once, not as every missing key of those blocks
+        beyond = max(blocks)
+        problems.append(f"it has {beyond + 1} block{'s' if beyond else ''}, the encoder {depth} "
                         "(model.depth): the blocks beyond would keep their random initialisation")
-        missing = [k for k in missing if not ((m := _VIT_BLOCK.match(k)) and int(m.group(1)) > max(blocks))]
-    if unexpected:
-        problems.append(f"unexpected keys: {_listing(unexpected)}")
-    if missing:
-        problems.append(f"missing keys: {_listing(missing)}")
-    if mismatched:
-        problems.append(f"shape mismatches: {_listing(mismatched)}")
+    problems += _misfits(used, expected, lambda k: beyond is not None and (m := _VIT_BLOCK.match(k)) is not None
+                         and int(m.group(1)) > beyond)
     if problems:
         raise CheckpointError(f"ViT checkpoint {str(path)!r} does not fit the encoder: " + "; ".join(problems)
                               + f". Expected timm's legacy vit_small_patch16_224 ({VIT_FILE}: 768-d, 8 blocks of 8 "
