@@ -540,6 +540,43 @@ def test_plot_that_draws_nothing_leaves_no_empty_folder_behind(runs, tmp_path, m
     assert list((tmp_path / "kept").iterdir()) == [], "the folders it made are gone, the one that was there stays"
 
 
+def test_plot_of_another_invocation_removes_the_figures_it_did_not_draw_over_and_nothing_else(runs, tmp_path,
+                                                                                             monkeypatch):
+    # every invocation plots into figures/<sweep>: the first one's attention grid stayed beside the second's
+    # curves and bars (which skipped its grid: nothing completed), a folder that read as one invocation's
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from sweeps import cli as C
+    from sweeps import report
+
+    out = tmp_path / "figures"
+    drawing = {"names": ["ablation_bars.png", "attention_grid.png"]}
+
+    def plot_sweep(runs, folder, **kwargs):
+        for name in drawing["names"]:
+            (folder / name).write_text(runs.parent.run_id)
+        return [folder / name for name in drawing["names"]]
+
+    monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
+    monkeypatch.setattr(FG, "plot_sweep", plot_sweep)
+    first = runs
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (first, SimpleNamespace(kind="table")))
+    assert CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"]).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    drawing["names"] = ["ablation_bars.png"]
+    again = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])   # the same invocation
+    assert again.exit_code == 0 and (out / "attention_grid.png").exists(), "its own figure, drawn before: kept"
+    second = dataclasses.replace(runs, parent=dataclasses.replace(runs.parent, run_id="f" * 32))
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (second, SimpleNamespace(kind="table")))
+    result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert f"removed {out / 'attention_grid.png'}: drawn for another invocation" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [".sweeps-figures.json", "ablation_bars.png", "notes.txt"]
+    assert (out / "ablation_bars.png").read_text() == "f" * 32
+
+
 def test_ablation_bars_put_the_label_of_every_cell_without_a_bar_inside_the_axes(monkeypatch):
     # the x-limits followed the bars: a search's pruned trials, ranked after every bar, were labelled
     # outside the chart, over its legend
