@@ -262,7 +262,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         # Tune requires its metric in a trial's results: none has a value (the driver's callback ignores it)
         tune.report({**dict.fromkeys(schema.SUMMARY_METRICS, math.nan), schema.FINAL_STEP_KEY: 0})
         return
-    from transfer_core.engine import History, fit, save_state, selected_model_state   # torch: in the trial only
+    from transfer_core.engine import (History, ends_training, fit, save_state,  # torch: in the trial only
+                                      selected_model_state)
 
     trial_id = tune.get_context().get_trial_id() or "local"
     trial, identity = cell_identity(config, trial_id)
@@ -322,7 +323,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         metrics = {k: v for k, v in record.items() if k != "test_confusion"}
         metrics.update(summary)
         metrics.update(mlflow_run_id=run.run_id, cell_id=identity.cell_id)
-        metrics[schema.FINAL_STEP_KEY] = trial.optim.epochs   # the pruner's scheduler never stops a trial at its last
+        # the pruner's scheduler never stops a trial at its last step: its last epoch, or one that diverged
+        metrics[schema.FINAL_STEP_KEY] = record["epoch"] if ends_training(record, trial.optim.epochs) \
+            else trial.optim.epochs
         return metrics
 
     def on_epoch(record: dict, snapshot) -> bool:
@@ -335,7 +338,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         # the epochs the run already holds as measured.
         epochs.add(record, summary, measured_ms)
         epochs.flush()
-        if not pace.due(record["epoch"], trial.optim.epochs, time.monotonic()):
+        last = ends_training(record, trial.optim.epochs)   # fit trains no epoch after it
+        if not pace.due(record["epoch"], record["epoch"] if last else trial.optim.epochs, time.monotonic()):
             tune.report(metrics)
             return False
         started = time.monotonic()
@@ -343,7 +347,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
             saved = snapshot()
             # not fsynced: Tune copies the folder into storage at once, and that copy is the checkpoint
             state_bytes = save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False).stat().st_size
-            if record["epoch"] >= trial.optim.epochs:   # the weights to log: no second copy of the state
+            if last:   # the weights to log: no second copy of the state
                 last_state["model"], last_state["selected"] = saved["model"], selected_model_state(saved)
             (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage

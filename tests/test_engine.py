@@ -295,12 +295,14 @@ def test_history_without_an_epoch_of_numbers_scores_nothing():
     assert summary["sel_epoch"] == summary["best_test_epoch"] == 1
 
 
-def test_a_training_that_diverges_is_warned_of_naming_the_epoch_and_lr(caplog):
+def test_a_training_that_diverges_stops_there_and_is_warned_of_naming_the_epoch_and_lr(caplog):
     config = dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, optimizer="sgd", lr=1e30))
     with caplog.at_level(logging.WARNING, logger="transfer_core.engine"):
         history = fit(config)
-    assert "training diverged at epoch 1 of" in caplog.text and "(lr 1e+30)" in caplog.text
+    assert "training diverged at epoch 1 of 3 (lr 1e+30)" in caplog.text and "training stops here" in caplog.text
     assert math.isnan(history.summary()["sel_test_acc"]), "no epoch's weights are numbers: no score"
+    assert (len(history.records), history.diverged_epoch, history.stopped_early) == (1, 1, True), \
+        "NaN weights never come back: the epochs after would train nothing, 40 of them at paper scale"
 
 
 def test_save_state_then_load_state_round_trips_with_weights_only(tmp_path):

@@ -50,6 +50,7 @@ class History:
     records: list[dict] = field(default_factory=list)
     class_names: tuple[str, ...] = ()
     stopped_early: bool = False
+    diverged_epoch: int | None = None   # the epoch whose losses were not finite, where training stopped
 
     def summary(self) -> dict[str, float]:
         """best_val_acc, sel_epoch, sel_test_acc/mca, best_test_acc/mca/epoch, final_test_acc, epochs_done.
@@ -91,12 +92,24 @@ class History:
 
     def to_dict(self) -> dict:
         return {"records": self.records, "class_names": list(self.class_names),
-                "stopped_early": self.stopped_early, "summary": self.summary()}
+                "stopped_early": self.stopped_early, "diverged_epoch": self.diverged_epoch,
+                "summary": self.summary()}
 
 
 def _sound(record: Mapping[str, Any]) -> bool:
     """Whether an epoch's weights are numbers: its evaluation losses are finite (NaN weights give NaN logits)."""
     return all(math.isfinite(record.get(key, 0.0)) for key in ("val_loss", "test_loss"))
+
+
+def diverged(record: Mapping[str, Any]) -> bool:
+    """Whether training diverged in this epoch (a loss not finite): `fit` stops after it, since weights gone
+    NaN never come back, and no later epoch would score anything."""
+    return not (_sound(record) and math.isfinite(record.get("train_loss", 0.0)))
+
+
+def ends_training(record: Mapping[str, Any], epochs: int) -> bool:
+    """Whether `fit` trains no epoch after this one by itself: the last, or one that diverged."""
+    return record["epoch"] >= epochs or diverged(record)
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -348,7 +361,6 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
                   if len(data.val) else None)
     test_loader = build_eval_loader(data.test, config.data, config.model.image_size, eval_batch, on_gpu)
 
-    diverged = False
     for epoch in range(start_epoch, config.optim.epochs):
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -366,12 +378,11 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         history.records.append(record)
         log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch + 1, config.optim.epochs,
                  record["train_loss"], record.get("val_acc", float("nan")), record["test_acc"])
-        if not (_sound(record) and math.isfinite(record["train_loss"])) and not diverged:
-            diverged = True
+        if diverged(record):
             log.warning("training diverged at epoch %d of %d (lr %g): its losses are not finite (train %s, test %s), "
-                        "so its weights and every later epoch's score nothing; the epochs before it stand. Lower "
-                        "optim.lr (or narrow a search's range)", epoch + 1, config.optim.epochs, lr,
-                        record["train_loss"], record["test_loss"])
+                        "so training stops here; the epochs before it stand. Lower optim.lr (or narrow a search's "
+                        "range)", epoch + 1, config.optim.epochs, lr, record["train_loss"], record["test_loss"])
+            history.diverged_epoch = epoch + 1
         if on_epoch is not None:
             # a copy on the model's device (a GPU copies there, fast); without validation every epoch is its
             # own choice and needs none
@@ -381,6 +392,9 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
             if on_epoch(record, snapshot):
                 history.stopped_early = epoch + 1 < config.optim.epochs
                 break
+        if history.diverged_epoch is not None:
+            history.stopped_early = epoch + 1 < config.optim.epochs
+            break
     return history
 
 
