@@ -12,6 +12,7 @@ something better. The spec is validated by the loader `sweeps run` uses before i
 from __future__ import annotations
 
 import datetime
+import math
 import shlex
 import textwrap
 from dataclasses import dataclass, field
@@ -62,17 +63,18 @@ def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
     return trials
 
 
-def _diverged_trials(runs: SweepRuns, ranking) -> int:
-    """The completed trials whose ranking metric was recorded at some epoch but NaN at every one (a training
-    that diverged: its loss NaN), which `ranked_trials` cannot rank. 0 where the metric is a summary column
-    (best_val_acc: NaN there means no validation split) or the runs are not in a store."""
-    if ranking.column in runs.children.columns or runs.client is None and ranking.metric not in runs._histories:
+def _diverged_trials(runs: SweepRuns) -> int:
+    """The completed trials whose validation loss was recorded but finite at no epoch (a training that
+    diverged), which `ranked_trials` cannot rank, whatever the metric: a diverged epoch's val_acc is a number
+    (one class's share), and its summaries are NaN as without a validation split. 0 without a store (or
+    histories read from one)."""
+    if runs.client is None and "val_loss" not in runs._histories:
         return 0
-    history = runs.history(ranking.metric)
+    history = runs.history("val_loss")
     history = history[history["status"] == schema.STATUS_COMPLETED]
     if history.empty:
         return 0
-    return int(history.groupby("run_id")["value"].apply(lambda v: v.isna().all()).sum())
+    return int(history.groupby("run_id")["value"].apply(lambda v: not any(math.isfinite(x) for x in v.astype(float))).sum())
 
 
 def _base_values(spec: SweepSpec, profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,9 +116,9 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         unfinished = counts.get(schema.STATUS_RUNNING, 0) + counts.get(schema.STATUS_INTERRUPTED, 0)
         sets = "".join(f" --set {shlex.quote(f'{k}={v}')}"
                        for k, v in (runs.parent.json_tag(schema.TAG_OVERRIDES, {}) or {}).items())
-        diverged = _diverged_trials(runs, ranking)
+        diverged = _diverged_trials(runs)
         without = (f"none of its {counts.get(schema.STATUS_COMPLETED)} completed trials recorded {ranking.metric}"
-                   + (f" as a number: {ranking.metric} was NaN at every epoch of {diverged} of them, as when training "
+                   + (f" as a number: val_loss was NaN at every epoch of {diverged} of them, as when training "
                       "diverges (a learning rate too high): narrow the search space to values that train (an "
                       "edited space runs as a new invocation)" if diverged else
                       " (they trained without a validation split: data.val_fraction 0, or a data set without one)"

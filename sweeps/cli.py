@@ -469,15 +469,22 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
         raise click.ClickException(str(exc)) from exc
 
 
+def _formats_by_suffix() -> dict[str, str]:
+    """A table file's suffix -> the format it holds (t.tex: latex), with the usual other spellings."""
+    from sweeps.table_formats import TABLE_FORMATS
+
+    by_suffix = {f.suffix: f.name for f in (TABLE_FORMATS.get(n) for n in TABLE_FORMATS.names())}
+    by_suffix.update({".markdown": "markdown", ".htm": "html", ".latex": "latex"})
+    return by_suffix
+
+
 def _table_format(fmt: str | None, output: str | None) -> str:
     """--format, else the format -o FILE's suffix names (t.tex: latex), else markdown. A --format that
     contradicts the suffix is an error: `-o table2.tex` must never hold Markdown, nor t.parquet text."""
     from sweeps.table_formats import TABLE_FORMATS
 
     suffix = Path(output).suffix.lower() if output else ""
-    by_suffix = {f.suffix: f.name for f in (TABLE_FORMATS.get(n) for n in TABLE_FORMATS.names())}
-    by_suffix.update({".markdown": "markdown", ".htm": "html", ".latex": "latex"})
-    named = by_suffix.get(suffix)
+    named = _formats_by_suffix().get(suffix)
     if fmt is None:
         return named or "markdown"
     if named is not None and named != fmt:
@@ -486,20 +493,22 @@ def _table_format(fmt: str | None, output: str | None) -> str:
     return fmt
 
 
-# what `sweeps table -o FILE` may write over: a table or a text file, or a file without a suffix (a table written
-# there before, as markdown)
-TABLE_FILE_SUFFIXES = ("", ".tex", ".latex", ".md", ".markdown", ".csv", ".html", ".htm", ".parquet", ".txt")
-
-
 def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
     """`-o mlflow.db` replaced the whole MLflow store with a Markdown table (an unknown suffix is written as
     markdown), and `-o specs/mine.yaml` a spec: an existing file that is no table is never written over."""
     if not output:
         return
+    from sweeps.tracking import is_sqlite_database
+
     path = Path(output)
-    if path.is_file() and path.suffix.lower() not in TABLE_FILE_SUFFIXES:
+    # a table, a text file (--explain), or a file without a suffix (a table written there before, as markdown),
+    # but never a database, whatever its name (an MLflow store named `mlflow`)
+    if path.is_file() and path.suffix.lower() not in {*_formats_by_suffix(), "", ".txt"}:
         raise click.UsageError(f"-o {output} exists and is no table or text file (a {path.suffix} file): it is not "
                                "replaced. Name the table *.tex, *.md, *.csv, *.html or *.parquet")
+    if is_sqlite_database(path):
+        raise click.UsageError(f"-o {output} is an SQLite database (an MLflow store?): it is not replaced. Name the "
+                               "table *.tex, *.md, *.csv, *.html or *.parquet")
 
 
 @cli.command()
@@ -534,7 +543,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
 
     if explain_row is not None:   # a record in plain text: no table format holds it
         suffix = Path(output).suffix.lower() if output else ""
-        if fmt is not None or suffix in (".tex", ".latex", ".csv", ".parquet", ".html", ".htm"):
+        if fmt is not None or suffix in set(_formats_by_suffix()) - {".md", ".markdown"}:
             raise click.UsageError(
                 "--explain writes a plain-text record, not a table: "
                 + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
@@ -675,7 +684,7 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
     reading the entries it has loaded. An entry's last use is its last load, or its creation for an entry
     no sweep has loaded since `sweeps cache` came."""
     from transfer_core.config import DataConfig
-    from transfer_core.data.cache import cache_root, cached_data, remove_cached
+    from transfer_core.data.cache import cache_root, cached_data, remove_cached, size_text
 
     if clear and unused_days is not None:
         raise click.UsageError("give --clear or --unused-for, not both")
@@ -690,7 +699,7 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
     doomed = (entries if clear else
               [e for e in entries if now - e.last_used > unused_days * 86400] if unused_days is not None else [])
     click.echo(f"{root}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
-               f"{_size(sum(e.size_bytes for e in entries))}")
+               f"{size_text(sum(e.size_bytes for e in entries))}")
     removed, failed = [], []
     for e in entries:
         if e in doomed:
@@ -701,19 +710,11 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
                 failed.append(f"{e.folder}: {exc.strerror or exc}")
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
         click.echo(f"  {'removed ' if e in removed else ''}{e.folder.name}: {e.dataset}, {e.image_size} px, "
-                   f"{_size(e.size_bytes)}, last used {used}" + (f", from {e.root}" if e.root else ""))
+                   f"{size_text(e.size_bytes)}, last used {used}" + (f", from {e.root}" if e.root else ""))
     if doomed:
-        click.echo(f"removed {len(removed)}, {_size(sum(e.size_bytes for e in removed))} freed")
+        click.echo(f"removed {len(removed)}, {size_text(sum(e.size_bytes for e in removed))} freed")
     if failed:
         raise click.ClickException("could not remove " + "; ".join(failed))
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _remove_if_empty(folders: list[Path]) -> None:

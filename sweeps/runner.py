@@ -161,9 +161,10 @@ def check_files(plan: Plan) -> None:
     """Files a trial would open (the IR-50 and ViT checkpoints) must exist and fit now, not fail inside every
     trial: each distinct network's checkpoints are read once and matched against it (a key, a shape)."""
     from transfer_core.models import CheckpointError, check_pretrained
+    from transfer_core.models.checkpoint import IR50_FILE, VIT_FILE
 
-    hints = {"stem_checkpoint": "the face.evoLVe IR-50 checkpoint (backbone_ir50_ms1m_epoch120.pth)",
-             "encoder_checkpoint": "timm's legacy ViT-S checkpoint (vit_small_p16_224-15ec54c9.pth)"}
+    hints = {"stem_checkpoint": f"the face.evoLVe IR-50 checkpoint ({IR50_FILE})",
+             "encoder_checkpoint": f"timm's legacy ViT-S checkpoint ({VIT_FILE})"}
     checked = set()
     for config in plan.configs:
         model = config.model
@@ -176,9 +177,8 @@ def check_files(plan: Plan) -> None:
         checked.add(model)
         try:
             check_pretrained(model)
-        except CheckpointError as err:   # the message names the file; the key, by which of the two it is
-            key = "model.encoder_checkpoint" if str(err).startswith("ViT") else "model.stem_checkpoint"
-            raise SpecError(f"{key}: {err}") from None
+        except CheckpointError as err:   # "model.<key>: <the file> does not fit ..."
+            raise SpecError(str(err)) from None
 
 
 def warn_of_random_initialisation(plan: Plan) -> None:

@@ -168,7 +168,15 @@ def _sqlite_or_empty(path: Path) -> bool:
             head = handle.read(16)
     except OSError:   # missing: SQLite makes it; unreadable: SQLite's own error says why
         return True
-    return head in (b"", b"SQLite format 3\x00")
+    return head in (b"", SQLITE_HEADER)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_sqlite_database(path: Path) -> bool:
+    """Whether `path` is a file holding an SQLite database (an MLflow store, whatever its name)."""
+    return path.is_file() and path.stat().st_size > 0 and _sqlite_or_empty(path)
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:

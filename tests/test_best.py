@@ -266,6 +266,10 @@ def test_a_search_whose_completed_trials_all_diverged_says_so_not_that_they_lack
                                            r"was NaN at every epoch of 2 of them, as when training diverges") as caught:
         best_spec(runs, loss)
     assert "validation split" not in str(caught.value)
+    runs.children["best_val_acc"] = float("nan")   # a val_acc search: its summaries NaN, as without validation
+    with pytest.raises(T.TableError, match=r"recorded val_acc as a number: val_loss was NaN at every epoch of 2 of "
+                                           r"them, as when training diverges"):
+        best_spec(runs, TUNE)
 
 
 def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_completed():

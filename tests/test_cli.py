@@ -1067,6 +1067,14 @@ def test_table_never_writes_over_an_existing_file_that_is_no_table(here, name):
     assert target.read_bytes() == b"SQLite format 3\x00recorded runs"
 
 
+def test_table_never_writes_over_a_database_whatever_its_name(here):
+    # a file without a suffix may be a table written there before; an MLflow store named `mlflow` is not
+    (here / "mlflow").write_bytes(b"SQLite format 3\x00recorded runs")
+    result = invoke("table", "tiny_cli", "-o", "mlflow")
+    assert result.exit_code == 2 and "-o mlflow is an SQLite database (an MLflow store?)" in result.output
+    assert (here / "mlflow").read_bytes() == b"SQLite format 3\x00recorded runs"
+
+
 def test_e2e_table_explain_prints_the_run_ids_of_the_row(tiny_run):
     from mlflow.tracking import MlflowClient
 

@@ -194,7 +194,7 @@ def test_cache_on_a_disk_without_room_is_a_data_error_before_decoding(tmp_path, 
     real = cache_mod.shutil.disk_usage
     monkeypatch.setattr(cache_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=100))
     with pytest.raises(base.DataError, match=r"no room for the decoded data in the cache folder .*cache: it needs "
-                                             r"2\.3 KB \(12 images of imagefolder at 8 px, uint8 RGB\), 100 B free "
+                                             r"2\.2 KiB \(12 images of imagefolder at 8 px, uint8 RGB\), 100 B free "
                                              r"there: .*--set data\.cache_dir=PATH \(or \$TRANSFER_CACHE=PATH\)"):
         load_splits(_cfg(tmp_path), 8)
     assert not [p for p in (tmp_path / "cache").iterdir()], "no temporary folder is left behind"

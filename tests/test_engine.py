@@ -305,6 +305,30 @@ def test_a_training_that_diverges_stops_there_and_is_warned_of_naming_the_epoch_
         "NaN weights never come back: the epochs after would train nothing, 40 of them at paper scale"
 
 
+def test_without_validation_an_epoch_before_a_divergence_keeps_its_weights_and_a_resume_trains_no_more(monkeypatch):
+    # without validation each epoch was its own choice, so no copy was kept: after a divergence the epoch
+    # chosen (the one before) had no weights, and the NaN ones stood for it; resumed, it trained a NaN epoch more
+    from transfer_core import engine
+
+    calls, real = [], engine.evaluate
+
+    def nan_from_the_second(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        return {**out, "loss": float("nan")} if len(calls) >= 2 else out
+
+    monkeypatch.setattr(engine, "evaluate", nan_from_the_second)
+    config = dataclasses.replace(TINY, data=dataclasses.replace(TINY.data, val_fraction=0.0))
+    states = []
+    history = fit(config, on_epoch=lambda record, state: states.append(state()))
+    assert (history.diverged_epoch, history.summary()["sel_epoch"], len(states)) == (2, 1, 2)
+    kept = selected_model_state(states[-1])
+    assert kept is not None and all(torch.equal(kept[k], v) for k, v in states[0]["model"].items())
+    monkeypatch.setattr(engine, "train_one_epoch", lambda *a, **k: pytest.fail("trained after the divergence"))
+    again = fit(config, resume_from=states[-1])
+    assert (len(again.records), again.diverged_epoch, again.stopped_early) == (2, 2, True)
+
+
 def test_save_state_then_load_state_round_trips_with_weights_only(tmp_path):
     saved = {}
     fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)

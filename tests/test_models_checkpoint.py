@@ -224,3 +224,11 @@ def test_check_pretrained_reads_the_files_against_the_network_without_building_i
     with pytest.raises(CheckpointError, match=r"it has 8 blocks, the encoder 9"):
         check_pretrained(dataclasses.replace(cfg, depth=9,
                                              encoder_checkpoint=str(tmp_path / "backbone_ir50_ms1m_epoch120.pth")))
+
+
+def test_a_checkpoint_path_with_a_tilde_is_read_from_home(tmp_path, monkeypatch):
+    # `--set model.stem_checkpoint=~/ir50.pth`: no shell expands that ~; the driver's check found the file, the
+    # loader did not, and every trial failed
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _save(tmp_path, _evolve_state_dict(), "ir50.pth")
+    assert load_ir50_checkpoint(_target(), "~/ir50.pth").loaded > 0

@@ -286,7 +286,7 @@ def check_single_sample_batches(config: TrialConfig, train_size: int) -> None:
         return
     per_epoch = (config.data.epoch_samples or train_size) if sampler_kind(config.data) == "balanced" else train_size
     batch = config.optim.batch_size
-    if batch == 1 or (per_epoch > batch and per_epoch % batch == 1) or per_epoch == 1:
+    if batch == 1 or per_epoch % batch == 1:   # the last batch (or the only one) holds one sample
         raise ConfigError(
             f"optim.batch_size={batch} leaves a training batch of 1 sample ({per_epoch} per epoch), and "
             f"model.stem={config.model.stem!r} at model.image_size={config.model.image_size} makes a 1 x 1 feature "
@@ -353,6 +353,10 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
         start_epoch = _restore(resume_from, config, model, optimizer, scheduler, history)
         selected = selected_model_state(resume_from)
         log.info("resuming %s at epoch %d", config.model.stem, start_epoch + 1)
+        if history.records and diverged(history.records[-1]):   # a state saved as it diverged: nothing to train
+            history.diverged_epoch = history.records[-1]["epoch"]
+            history.stopped_early = history.diverged_epoch < config.optim.epochs
+            return history
 
     train_loader = build_train_loader(data.train, config.data, config.model.image_size,
                                       config.optim.batch_size, pin_memory=on_gpu)
@@ -384,9 +388,9 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
                         "range)", epoch + 1, config.optim.epochs, lr, record["train_loss"], record["test_loss"])
             history.diverged_epoch = epoch + 1
         if on_epoch is not None:
-            # a copy on the model's device (a GPU copies there, fast); without validation every epoch is its
-            # own choice and needs none
-            if val_loader is not None and history.summary()["sel_epoch"] == epoch + 1:
+            # a copy on the model's device (a GPU copies there, fast), also without validation: an epoch that
+            # diverges later is not chosen, and the one before it is
+            if history.summary()["sel_epoch"] == epoch + 1:
                 selected = {k: v.detach().clone() for k, v in model.state_dict().items()}
             snapshot = lambda: make_state(config, model, optimizer, scheduler, history, selected)  # noqa: E731
             if on_epoch(record, snapshot):

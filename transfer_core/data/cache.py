@@ -133,22 +133,23 @@ def remove_cached(entry: CachedData) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _size(nbytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if nbytes < 1000 or unit == "TB":
-            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1000
-    return f"{nbytes:.1f} TB"
+def size_text(n: float) -> str:
+    """A byte count as people read it: '512 B', '2.3 KiB', '11.0 GiB' (`sweeps cache` and the no-room error)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def no_room(folder: Path, needed: int, detail: str) -> DataError:
     """The error for a cache folder without room for what is decoded into it."""
     try:
-        free = f"{_size(shutil.disk_usage(folder).free)} free"
+        free = f"{size_text(shutil.disk_usage(folder).free)} free"
     except OSError:
         free = "free space unknown"
     return DataError(f"no room for the decoded data in the cache folder {folder.parent}: it needs "
-                     f"{_size(needed)} ({detail}), {free} there: free space there, or decode elsewhere with "
+                     f"{size_text(needed)} ({detail}), {free} there: free space there, or decode elsewhere with "
                      f"--set data.cache_dir=PATH (or ${ENV_VAR}=PATH) on a disk with room")
 
 
@@ -176,6 +177,8 @@ def _reserve(path: Path, nbytes: int, detail: str) -> None:
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise no_room(path.parent, nbytes, f"{detail}; {err.strerror}") from None
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
     finally:
         os.close(fd)
 

@@ -63,12 +63,6 @@ def _holding(others: Counter) -> str:
     return f" (it holds {_kinds(others)}: none is read)" if others else ""
 
 
-def loose_images(split_dir: Path) -> list[Path]:
-    """Image files lying in a split folder itself, beside its class folders: they have no class."""
-    return sorted(p for p in split_dir.iterdir() if not p.name.startswith(".") and p.suffix.lower() in
-                  IMAGE_EXTENSIONS and p.is_file())
-
-
 def class_folders(split_dir: Path) -> list[str]:
     return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
 
@@ -141,7 +135,7 @@ class ImageFolderSource(Source):
                     log.warning("image folder %s holds no images%s", split_dir / name, _holding(others))
                 paths.extend(files)
                 labels.extend([label] * len(files))
-            loose = loose_images(split_dir)
+            loose = _images_of(split_dir)[0]   # image files beside the class folders: they have no class
             if loose:
                 log.warning("image folder %s: %d image file(s) lie in it, outside every class folder (%s%s), and are "
                             "left out: an image of class C is read from %s/C/", split_dir, len(loose),

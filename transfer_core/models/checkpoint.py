@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 _IGNORED = re.compile(r"^(body\.(21|22|23)\.|output_layer\.)")
 _VIT_IGNORED = re.compile(r"^(patch_embed\.|head\.|pre_logits\.)")
 _VIT_BLOCK = re.compile(r"^blocks\.(\d+)\.")
+IR50_FILE = "backbone_ir50_ms1m_epoch120.pth"   # face.evoLVe's MS1M release
 VIT_FILE = "vit_small_p16_224-15ec54c9.pth"
 _MAX_LISTED = 20
 
@@ -75,7 +76,7 @@ def _read_state_dict(path: Path, what: str = "IR-50 checkpoint") -> dict[str, to
     if not isinstance(raw, Mapping) or not raw or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in raw.items()):
         raise CheckpointError(f"{what} {str(path)!r} is not a state dict (a dict of "
-                              "parameter names to tensors, optionally wrapped as {'state_dict': ...})")
+                              "parameter names to tensors, optionally wrapped as {'state_dict': ...} or {'model': ...})")
     return {k.removeprefix("module."): v for k, v in raw.items()}
 
 
@@ -93,7 +94,7 @@ def _misfits(used: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tens
 
 def load_ir50_checkpoint(stem: nn.Module, path: str | os.PathLike) -> LoadReport:
     """Copy a face.evoLVe IR-50 checkpoint's stages 1-3 into `stem` (an IR50Stem); strict."""
-    path = Path(path)
+    path = Path(path).expanduser()   # --set model.x=~/w.pth: no shell expands that ~
     state = _read_state_dict(path)
     expected = stem.state_dict()
     ignored = sorted(k for k in state if _IGNORED.match(k))
@@ -127,7 +128,7 @@ def _resample_positions(pos_embed: torch.Tensor, tokens: int, path: Path) -> tor
 def load_vit_checkpoint(encoder: nn.Module, path: str | os.PathLike) -> LoadReport:
     """Copy timm's legacy ImageNet ViT-S (vit_small_p16_224-15ec54c9.pth) into `encoder` (an Encoder): every
     tensor but the 1x1 projection; strict, as the IR-50 loader is (module docstring)."""
-    path = Path(path)
+    path = Path(path).expanduser()   # --set model.x=~/w.pth: no shell expands that ~
     state = _read_state_dict(path, "ViT checkpoint")
     expected = {k: v for k, v in encoder.state_dict().items() if not k.startswith("proj.")}
     depth = len(encoder.blocks)

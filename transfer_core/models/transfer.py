@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from transfer_core.config import ModelConfig, check_stem_stride
-from transfer_core.models.checkpoint import load_ir50_checkpoint, load_vit_checkpoint
+from transfer_core.models.checkpoint import CheckpointError, load_ir50_checkpoint, load_vit_checkpoint
 from transfer_core.models.dropping import DROPPING
 from transfer_core.models.encoder import Encoder
 from transfer_core.models.lanet import LocalBranch
@@ -107,30 +107,38 @@ def build_model(cfg: ModelConfig) -> TransFER:
     """The TransFER network for `cfg`; loads cfg.stem_checkpoint into the ir50 stem and cfg.encoder_checkpoint
     into the encoder (where there is one) when set."""
     model = TransFER(cfg)
-    if cfg.stem_checkpoint is not None:
-        report = load_ir50_checkpoint(model.stem, cfg.stem_checkpoint)
-        log.info("stem initialised from %s (%d tensors)", cfg.stem_checkpoint, report.loaded)
-    if cfg.encoder_checkpoint is not None and model.encoder is not None:
-        report = load_vit_checkpoint(model.encoder, cfg.encoder_checkpoint)
-        log.info("encoder initialised from %s (%d tensors)", cfg.encoder_checkpoint, report.loaded)
+    _load_pretrained(model, cfg)
     log.debug("built TransFER: %d parameters", sum(p.numel() for p in model.parameters()))
     return model
 
 
 def check_pretrained(cfg: ModelConfig) -> None:
     """CheckpointError now where a checkpoint `cfg` names is missing or does not fit its network (a key, a shape,
-    too few blocks), as build_model would raise it inside every trial. The network is built on the meta device
-    (no memory, no initialisation), so what costs is reading the files."""
+    too few blocks), as build_model would raise it inside every trial; its message starts with the config key
+    (`model.encoder_checkpoint: ViT checkpoint '...' does not fit ...`). The network is built on the meta
+    device (no memory, no initialisation), so what costs is reading the files."""
     if cfg.stem_checkpoint is None and (cfg.encoder_checkpoint is None or not cfg.encoder):
         return
     with torch.device("meta"):
         model = TransFER(cfg)
     with warnings.catch_warnings():   # meta tensors take no values: the copy is a no-op, of which torch warns
         warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter")
-        if cfg.stem_checkpoint is not None:
-            load_ir50_checkpoint(model.stem, cfg.stem_checkpoint)
-        if cfg.encoder_checkpoint is not None and model.encoder is not None:
-            load_vit_checkpoint(model.encoder, cfg.encoder_checkpoint)
+        _load_pretrained(model, cfg)
+
+
+def _load_pretrained(model: TransFER, cfg: ModelConfig) -> None:
+    """cfg's checkpoints into the stem and the encoder (where there is one); a CheckpointError starts with the
+    config key of the file at fault."""
+    loads = [("model.stem_checkpoint", load_ir50_checkpoint, model.stem, cfg.stem_checkpoint),
+             ("model.encoder_checkpoint", load_vit_checkpoint, model.encoder, cfg.encoder_checkpoint)]
+    for key, load, module, path in loads:
+        if path is None or module is None:
+            continue
+        try:
+            report = load(module, path)
+        except CheckpointError as err:
+            raise CheckpointError(f"{key}: {err}") from None
+        log.info("%s initialised from %s (%d tensors)", key, path, report.loaded)
 
 
 def trained_model(cfg: ModelConfig, state: Mapping[str, Tensor]) -> TransFER:
