@@ -123,12 +123,12 @@ def check_pretrained(cfg: ModelConfig) -> None:
         model = TransFER(cfg)
     with warnings.catch_warnings():   # meta tensors take no values: the copy is a no-op, of which torch warns
         warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter")
-        _load_pretrained(model, cfg)
+        _load_pretrained(model, cfg, name_key=True)
 
 
-def _load_pretrained(model: TransFER, cfg: ModelConfig) -> None:
-    """cfg's checkpoints into the stem and the encoder (where there is one); a CheckpointError starts with the
-    config key of the file at fault."""
+def _load_pretrained(model: TransFER, cfg: ModelConfig, name_key: bool = False) -> None:
+    """cfg's checkpoints into the stem and the encoder (where there is one); with `name_key`, a CheckpointError
+    starts with the config key of the file at fault (the driver's check: a trial's error names the file)."""
     loads = [("model.stem_checkpoint", load_ir50_checkpoint, model.stem, cfg.stem_checkpoint),
              ("model.encoder_checkpoint", load_vit_checkpoint, model.encoder, cfg.encoder_checkpoint)]
     for key, load, module, path in loads:
@@ -137,6 +137,8 @@ def _load_pretrained(model: TransFER, cfg: ModelConfig) -> None:
         try:
             report = load(module, path)
         except CheckpointError as err:
+            if not name_key:
+                raise
             raise CheckpointError(f"{key}: {err}") from None
         log.info("%s initialised from %s (%d tensors)", key, path, report.loaded)
 
