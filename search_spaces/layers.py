@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from transfer_core.config import (ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig, config_keys,
-                                  from_flat, unknown_key_message)
+                                  from_flat, parse_value, unknown_key_message)
 
 from search_spaces.yaml_doc import (FrozenMap, SpecError, _Doc, _freeze, _type_name,
                                     expect_mapping, format_path)
@@ -59,6 +59,18 @@ def field_type(key: str) -> Any:
         return tuple
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     return args[0] if args else annotation
+
+
+def typed_value(key: str, text: str) -> Any:
+    """A config key's value from its text, as typed on the command line (--set) or recorded as an MLflow
+    param: JSON where it reads as JSON (`parse_value`), but a string key's value is its text, so that
+    `data.cache_dir=2024` is the folder "2024" and `amp=false` stays the text its check names amp's choices
+    against (read as JSON, they were a number and a boolean). `null`/`None` stay None, a JSON-quoted string
+    ("off") its content; a key that is no config key (a recorded `arm`) is read as JSON."""
+    value = parse_value(text)
+    if key in ANNOTATIONS and field_type(key) is str and value is not None and not isinstance(value, str):
+        return text.strip()
+    return value
 
 
 def check_config_key(doc: _Doc, path: tuple, key: Any) -> str:

@@ -21,13 +21,14 @@ from typing import Any, Mapping
 import yaml
 
 from search_spaces import SweepSpec, expand, load_profile
+from search_spaces.layers import typed_value
 from search_spaces.spec import load_text, thaw
 from sweeps import schema
 from sweeps.invocations import RESOURCE_OPTIONS, command_words, recorded_options, set_text
 from sweeps.report import short_names, value_text
 from sweeps.tables import SweepRuns, TableError, ranked_children, search_ranking
 from sweeps.tracking import read_json_artifact
-from transfer_core.config import PLACEMENT_KEYS, parse_value, to_flat
+from transfer_core.config import PLACEMENT_KEYS, to_flat
 
 BASE_LABEL = "Base"
 
@@ -56,7 +57,8 @@ def ranked_trials(runs: SweepRuns, spec: SweepSpec) -> list[RankedTrial]:
                               kind="stable").drop_duplicates("arm")
     trials = []
     for run in ranked.to_dict("records"):
-        params = {k[len("params."):]: parse_value(v) for k, v in run.items()
+        # typed by key: a string key's recorded "2024" is that text, not the number
+        params = {k[len("params."):]: typed_value(k[len("params."):], v) for k, v in run.items()
                   if k.startswith("params.") and isinstance(v, str)}
         values = {k: params[k] for k in spec.search.space if k in params}
         trials.append(RankedTrial(run["arm"], run["data"], float(run[ranking.column]), values, params))

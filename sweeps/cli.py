@@ -22,7 +22,7 @@ from typing import Mapping
 import click
 
 from search_spaces import SpecError, list_profiles, list_sweeps
-from transfer_core.config import ConfigError, parse_value
+from transfer_core.config import ConfigError
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -76,16 +76,12 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
 
 
 def set_value(key: str, text: str):
-    """A --set value: JSON where it reads as JSON, else the text; but a string key's unquoted value is its text
-    as typed, so that `data.cache_dir=2024` is the folder "2024" and `amp=false` is refused naming amp's
-    choices (read as JSON, they were a number and a boolean, and the errors said to quote them, which a
-    shell's quotes do not do). `null`/`None` stay None, and a JSON-quoted string ("off") its content."""
-    from search_spaces.layers import ANNOTATIONS, field_type
+    """A --set value: a string key's unquoted value is its text as typed (`typed_value`), so that
+    `data.cache_dir=2024` is the folder "2024" and `amp=false` is refused naming amp's choices (read as JSON,
+    the errors said to quote them, which a shell's quotes do not do)."""
+    from search_spaces.layers import typed_value
 
-    value = parse_value(text)
-    if key in ANNOTATIONS and field_type(key) is str and isinstance(value, (bool, int, float)):
-        return text.strip()
-    return value
+    return typed_value(key, text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -287,3 +287,13 @@ def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_
                                            r"val_acc \(they trained without a validation split") as caught:
         best_spec(without_validation, TUNE)
     assert "pruner" not in str(caught.value)
+
+
+def test_a_string_key_recorded_as_digits_is_read_back_as_its_text_not_a_number():
+    # the search ran with --set model.encoder_checkpoint=2024 (a checkpoint file named 2024): MLflow recorded the
+    # param as the text "2024", which read as JSON was the number 2024, so every arm seemed to train otherwise
+    overrides = {"model.encoder_checkpoint": "2024"}
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90}, overrides=overrides)
+    assert ranked_trials(runs, TUNE)[0].params["model.encoder_checkpoint"] == "2024"
+    written = best_spec(runs, TUNE, top=2, seeds=2)
+    assert yaml.safe_load(written.text)["base"]["model.encoder_checkpoint"] == "2024"
