@@ -586,7 +586,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_uri) -> None:
     """Figures of sweep NAME: learning curves, ablation bars, attention maps (PNG and PDF)."""
-    from sweeps.figures import log_figures, plot_sweep
+    from sweeps.figures import log_figures, plot_sweep, replace_figures_of_another_invocation
     from sweeps.report import sweep_table
     from sweeps.tables import TableError
 
@@ -604,7 +604,7 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
     if not paths:
         _remove_if_empty(made)
         raise click.ClickException(f"no figure could be drawn for {name}: no completed cell yet")
-    for stale in _replace_figures_of_another_invocation(out, runs.parent.run_id, paths):
+    for stale in replace_figures_of_another_invocation(out, runs.parent.run_id, paths):
         click.echo(f"removed {stale}: drawn for another invocation, and not drawn for this one", err=True)
     if not no_log:
         log_figures(runs, paths, "figures")
@@ -720,38 +720,6 @@ def _remove_if_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:   # not empty (something else wrote there meanwhile), or gone
             return
-
-
-FIGURES_RECORD = ".sweeps-figures.json"   # in a figures folder: the invocation its figures are of, and their files
-
-
-def _replace_figures_of_another_invocation(out: Path, parent_run_id: str, paths: list[Path]) -> list[Path]:
-    """Remove the files `sweeps plot` drew into `out` for another invocation that this one did not draw over
-    (a figure it skipped: no attention grid yet), and record this one's; return those removed. Every
-    invocation of a sweep plots into figures/<sweep> by default, and a folder holding one invocation's curves
-    beside another's attention grid reads as one. Only files a record names are removed, never others."""
-    record = out / FIGURES_RECORD
-    try:
-        earlier = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = {}
-    earlier = earlier if isinstance(earlier, dict) else {}
-    drawn = {p.name for p in paths}
-    kept = [name for name in earlier.get("files", []) if isinstance(name, str) and name not in drawn]
-    removed = []
-    if earlier.get("parent_run_id") not in (None, parent_run_id):
-        for name in kept:
-            stale = out / Path(name).name   # a bare file name: never outside the folder
-            if stale.is_file():
-                stale.unlink()
-                removed.append(stale)
-        kept = []
-    try:
-        record.write_text(json.dumps({"parent_run_id": parent_run_id, "files": sorted(drawn | set(kept))}),
-                          encoding="utf-8")
-    except OSError:   # the figures are drawn; the record only spares a later plot this doubt
-        pass
-    return removed
 
 
 def _figure_folder(out: Path) -> Path:

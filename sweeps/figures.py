@@ -519,6 +519,38 @@ def plot_sweep(runs: SweepRuns, out_dir: str | Path, *, table: ResultTable | Non
     return paths
 
 
+FIGURES_RECORD = ".sweeps-figures.json"   # in a figures folder: the invocation its figures are of, and their files
+
+
+def replace_figures_of_another_invocation(out: Path, parent_run_id: str, paths: list[Path]) -> list[Path]:
+    """Remove the files `sweeps plot` drew into `out` for another invocation that this one did not draw over
+    (a figure it skipped: no attention grid yet), and record this one's; return those removed. Every
+    invocation of a sweep plots into figures/<sweep> by default, and a folder holding one invocation's curves
+    beside another's attention grid reads as one. Only files a record names are removed, never others."""
+    record = out / FIGURES_RECORD
+    try:
+        earlier = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = {}
+    earlier = earlier if isinstance(earlier, dict) else {}
+    drawn = {p.name for p in paths}
+    kept = [name for name in earlier.get("files", []) if isinstance(name, str) and name not in drawn]
+    removed = []
+    if earlier.get("parent_run_id") not in (None, parent_run_id):
+        for name in kept:
+            stale = out / Path(name).name   # a bare file name: never outside the folder
+            if stale.is_file():
+                stale.unlink()
+                removed.append(stale)
+        kept = []
+    try:
+        record.write_text(json.dumps({"parent_run_id": parent_run_id, "files": sorted(drawn | set(kept))}),
+                          encoding="utf-8")
+    except OSError:   # the figures are drawn; the record only spares a later plot this doubt
+        pass
+    return removed
+
+
 def log_figures(runs: SweepRuns, paths: Sequence[str | Path], artifact_path: str = "figures") -> None:
     """Log figure files as artifacts of the invocation's parent run (under figures/)."""
     for p in paths:
