@@ -156,6 +156,17 @@ def test_affectnet_missing_image_is_skipped_and_counted(tmp_path, caplog):
     assert "1 of 103 listed images (1.0 %) are missing" in caplog.text, "a partial download shows its share"
 
 
+def test_affectnet_missing_and_unreadable_images_count_together_against_the_cap(tmp_path):
+    # 1 missing and 1 unreadable of 102 listed: each alone is within 1 %, together 2 % of the split is gone
+    root = make_lists(tmp_path / "an", [0, 1, 2] * 34, [4], corrupt={("training.csv", 2)})
+    (root / "Manually_Annotated" / "Manually_Annotated_Images" / "101" / "train001abc.jpg").unlink()
+    with pytest.raises(DataError, match=r"^1 of the 102 listed train images cannot be decoded and 1 do not exist "
+                                        r"\(2\.0 % skipped\) \(first: .*102/train002abc\.jpg, listed in .*training\.csv "
+                                        r"line 3\): a few unreadable files \(up to 1 % of a split, missing ones "
+                                        r"included\) are skipped"):
+        load_splits(_cfg(tmp_path, root), 8)
+
+
 def test_affectnet_images_under_another_extension_are_named_as_such(tmp_path):
     # the reader that skips missing images said "one folder deeper or shallower?" for images in the right folder
     root = make_lists(tmp_path / "an", [0, 1, 2, 3], [4])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import glob
 import hashlib
 import json
@@ -91,6 +92,8 @@ class SplitPlan:
     paths: list[Path] | None = None
     boxes: list[tuple[int, int, int, int]] | None = None
     rows: np.ndarray | None = None
+    missing: int = 0    # listed images that do not exist, dropped by stat_images: counted against the cap with
+                        # those that cannot be decoded, which together may be no more than a few of the split
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -295,18 +298,23 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
 
 
 def _few_unreadable(plan: SplitPlan, ok: np.ndarray, split: str) -> np.ndarray:
-    """`ok`, where the images skipped as unreadable are a few of the split's; else the DataError a split with as
-    many missing images gets (stat_images): more is a download gone wrong (error pages, LFS pointers, empty files),
-    and a split that no longer compares."""
+    """`ok`, where the images skipped as unreadable are, with those skipped as missing (stat_images, which
+    refused more than a few alone), a few of the split's listed ones; else the DataError a split with as many
+    missing images gets: more is a download gone wrong (error pages, LFS pointers, empty files), and a split
+    that no longer compares."""
     bad = np.flatnonzero(~ok)
-    if len(bad) > MAX_MISSING_FRACTION * len(plan):
+    listed = len(plan) + plan.missing
+    if len(bad) + plan.missing > MAX_MISSING_FRACTION * listed:
         first = int(bad[0])
         which = f"{split} images" if split else "images"
-        raise DataError(f"{len(bad)} of the {len(plan)} listed {which} ({100 * len(bad) / len(plan):.1f} %) "
-                        f"cannot be decoded (first: {plan.paths[first]}, listed in {plan.origins[first]}): a few "
-                        f"unreadable files (up to {100 * MAX_MISSING_FRACTION:g} % of a split) are skipped, more would "
-                        "change the data set its numbers are compared on. Are they whole image files (not empty, not "
-                        "HTML error pages or Git LFS pointers)?")
+        count = (f"{len(bad)} of the {listed} listed {which} cannot be decoded and {plan.missing} do not exist "
+                 f"({100 * (len(bad) + plan.missing) / listed:.1f} % skipped)" if plan.missing else
+                 f"{len(bad)} of the {listed} listed {which} ({100 * len(bad) / listed:.1f} %) cannot be decoded")
+        raise DataError(f"{count} (first: {plan.paths[first]}, listed in {plan.origins[first]}): a few "
+                        f"unreadable files (up to {100 * MAX_MISSING_FRACTION:g} % of a split"
+                        f"{', missing ones included' if plan.missing else ''}) are skipped, more would change the data "
+                        "set its numbers are compared on. Are they whole image files (not empty, not HTML error pages "
+                        "or Git LFS pointers)?")
     return ok
 
 
@@ -381,7 +389,7 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
                             "would change the data set its numbers are compared on. Is the archive wholly "
                             "extracted under the folder given?")
         if not keep.all():
-            layout.splits[split] = plan.select(keep)
+            layout.splits[split] = dataclasses.replace(plan.select(keep), missing=plan.missing + gone)
     if absent:
         (path, origin), more = absent[0], len(absent) - 1
         hint = _namesake_hint(path)
