@@ -167,6 +167,21 @@ def test_affectnet_missing_and_unreadable_images_count_together_against_the_cap(
         load_splits(_cfg(tmp_path, root), 8)
 
 
+def test_affectnet_face_box_wholly_outside_its_image_is_skipped_as_unreadable_not_trained_as_black(tmp_path, caplog):
+    # PIL's crop pads outside the image with black: a box past the image's edge was a black face, labelled
+    root = make_lists(tmp_path / "an", [0, 1, 2] * 34, [4])
+    training = root / "Manually_Annotated_file_lists" / "training.csv"
+    lines = training.read_text().splitlines()
+    fields = lines[2].split(",")
+    fields[1:3] = ["500", "0"]   # x 500 in a 64x64 image
+    lines[2] = ",".join(fields)
+    training.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert len(splits.train) == 101 and splits.info["skipped"] == 1
+    assert "face box (x 500, y 0, width" in caplog.text and "lies wholly outside the" in caplog.text
+
+
 def test_affectnet_images_under_another_extension_are_named_as_such(tmp_path):
     # the reader that skips missing images said "one folder deeper or shallower?" for images in the right folder
     root = make_lists(tmp_path / "an", [0, 1, 2, 3], [4])

@@ -232,6 +232,9 @@ def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | N
         im = to_rgb(im)
         if box is not None:
             x, y, w, h = box
+            if x >= im.width or y >= im.height or x + w <= 0 or y + h <= 0:   # else a black crop, trained on
+                raise ValueError(f"its face box (x {x}, y {y}, width {w}, height {h}) lies wholly outside the "
+                                 f"{im.width}x{im.height} image")
             im = im.crop((x, y, x + w, y + h))
         if im.size != (image_size, image_size):
             im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
