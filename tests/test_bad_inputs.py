@@ -293,6 +293,10 @@ CASES = [
      prepare_table(overrides={"model.image_size": 30}),
      SpecError, r"^--set model\.image_size: model\.image_size=30 is invalid: expected a multiple of 4, the "
                 r"stride of model\.stem='small'$"),
+    ("set_warmup_as_long_as_the_run",   # every epoch warm-up: trained at a fraction of optim.lr, no schedule
+     prepare_table(overrides={"optim.warmup_epochs": 2}),
+     SpecError, r"^--set optim\.warmup_epochs: optim\.warmup_epochs=2 is invalid: expected fewer than "
+                r"optim\.epochs=2: with as many, every epoch is warm-up"),
     ("set_reserved_key_seed",
      prepare_table(overrides={"seed": 1}),
      SpecError, r"^--set seed: seed cannot be set here: the seed of a cell comes from the spec's `seeds` list"),

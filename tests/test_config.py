@@ -53,6 +53,16 @@ def test_model_config_heads_must_divide_embed_dim():
         ModelConfig(num_heads=5)
 
 
+def test_optim_config_warmup_ends_before_the_last_epoch_naming_both():
+    # a run that is all warm-up trains at a fraction of optim.lr throughout: no schedule, no error otherwise
+    OptimConfig(epochs=3, warmup_epochs=2)
+    for warmup in (3, 5):
+        with pytest.raises(ConfigError, match=rf"^optim\.warmup_epochs={warmup} is invalid: expected fewer than "
+                                              r"optim\.epochs=3: with as many, every epoch is warm-up, so the "
+                                              r"learning rate never reaches optim\.lr"):
+            OptimConfig(epochs=3, warmup_epochs=warmup)
+
+
 def test_data_config_real_data_set_needs_root():
     with pytest.raises(ConfigError, match=r"data.root is required for data.dataset='rafdb'"):
         DataConfig(dataset="rafdb")

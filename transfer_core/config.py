@@ -170,7 +170,7 @@ class OptimConfig:
     schedule: str = "piecewise"         # piecewise (x gamma at milestones) | cosine (to 0) | constant
     milestones: tuple[int, ...] = (15, 30)
     gamma: float = 0.1
-    warmup_epochs: int = 0              # linear warm-up before the schedule
+    warmup_epochs: int = 0              # linear warm-up before the schedule; fewer than epochs
     epochs: int = 40
     batch_size: int = 64
     grad_clip: float | None = None      # max grad norm; None: no clipping
@@ -187,6 +187,9 @@ class OptimConfig:
         _check(0 < self.gamma <= 1, "optim.gamma", self.gamma, "a number in (0, 1]")
         _check(self.warmup_epochs >= 0, "optim.warmup_epochs", self.warmup_epochs, "an integer >= 0")
         _check(self.epochs >= 1, "optim.epochs", self.epochs, "an integer >= 1")
+        _check(self.warmup_epochs < self.epochs, "optim.warmup_epochs", self.warmup_epochs,
+               f"fewer than optim.epochs={self.epochs}: with as many, every epoch is warm-up, so the learning rate "
+               "never reaches optim.lr and optim.schedule never starts")
         _check(self.batch_size >= 1, "optim.batch_size", self.batch_size, "an integer >= 1")
         _check(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip", self.grad_clip,
                "null or a number > 0")
