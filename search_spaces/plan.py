@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from transfer_core.config import ConfigError, TrialConfig, check_stem_stride, config_hash, to_flat
+from transfer_core.config import ConfigError, TrialConfig, check_stem_stride, config_hash, sampler_kind, to_flat
 
 from search_spaces.data_option import SYNTHETIC, DataChoice
 from search_spaces.layers import Layer, apply, config_layer
 from search_spaces.profiles import Profile, load_profile
-from search_spaces.search import check_space, check_space_shapes
+from search_spaces.search import check_space, check_space_shapes, drawn_configs
 from search_spaces.spec import SweepSpec
 from search_spaces.yaml_doc import FrozenMap, SpecError, _Doc, parse_seeds, thaw
 
@@ -154,6 +154,32 @@ def _check_shapes(config: TrialConfig, layers: list[Layer]) -> None:
         raise SpecError(str(exc)) from None
 
 
+# Keys a config leaves unread where its other keys say so, which a sweep-wide value may meet in some cells (--set
+# data.epoch_samples under data.sampler auto over a RAF-DB column beside an AffectNet one): set where no config of
+# the sweep reads it, it would be dropped without a word. key -> (the keys that decide whether a config reads it,
+# whether it does, why none does)
+_READ_WHERE = {
+    "data.epoch_samples": (("data.sampler",), lambda c: sampler_kind(c.data) == "balanced",
+                           "data.sampler auto samples balanced on AffectNet only, and no cell trains on it; only the "
+                           "balanced sampler takes epoch_samples: set data.sampler=balanced, or remove it"),
+}
+
+
+def _check_read(trained: Callable[[tuple[str, ...]], list[TrialConfig]], layers: Sequence[Layer]) -> None:
+    """A key of _READ_WHERE set where none of the configs the sweep trains reads it is an error at the highest layer
+    that set it. `trained(keys)`: every cell's config, or a search's bases with what its space draws for `keys`."""
+    for key, (deciding, reads, why) in _READ_WHERE.items():
+        section, name = key.split(".")
+        given = [c for c in trained((key, *deciding)) if getattr(getattr(c, section), name) is not None]
+        if not given or any(reads(c) for c in given):
+            continue
+        message = f"{key}={getattr(getattr(given[0], section), name)!r} is never read: {why}"
+        for layer in reversed(layers):
+            if key in layer.values:
+                raise layer.error(key, message)
+        raise SpecError(message)
+
+
 def _check_data(data: Sequence[DataChoice]) -> tuple[DataChoice, ...]:
     data = tuple(data) or (SYNTHETIC,)
     names = set()
@@ -203,8 +229,9 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
     cells: list[Cell] = []
     seen: dict[str, Cell] = {}
     several = len(data) > 1
+    arm_layers = [spec.arm_layer(index) for index in range(len(spec.arms))]
     for index, arm in enumerate(spec.arms):
-        arm_layer = spec.arm_layer(index)
+        arm_layer = arm_layers[index]
         per_data = data_configs(apply(apply(below_arms, arm_layer), user),
                                 [profile_layer, base_layer, arm_layer, user])
         for config in per_data.values():
@@ -223,4 +250,12 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
                                                 + hint)
                 seen[cell_id] = cell
                 cells.append(cell)
+
+    def trained(keys: tuple[str, ...]) -> list[TrialConfig]:
+        if spec.search is None:
+            return [c.config for c in cells]
+        return [c for base in bases.values() for _, c in drawn_configs(spec.search.space, base, keys)]
+
+    searched = [] if spec.search is None else [Layer(FrozenMap(spec.search.space), spec._doc(), ("search", "space"))]
+    _check_read(trained, [profile_layer, base_layer, *arm_layers, user, *searched])
     return Plan(spec, profile, data, tuple(seeds), tuple(cells), FrozenMap(bases), user.values)

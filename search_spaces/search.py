@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from transfer_core.config import DECODE_KEYS, ConfigError, TrialConfig, check_stem_stride, from_flat
 
@@ -21,8 +21,8 @@ from search_spaces.layers import Layer, apply, check_config_key, field_type, nor
 from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int,
                                     expect_mapping, expect_number)
 
-__all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "SEARCH_KEYS", "SAMPLERS", "PARAM_TYPES",
-           "PARAM_KEYS"]
+__all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "drawn_configs", "SEARCH_KEYS",
+           "SAMPLERS", "PARAM_TYPES", "PARAM_KEYS"]
 
 SEARCH_KEYS = ("space", "num_samples", "sampler", "n_startup_trials", "pruner")
 SAMPLERS = ("tpe", "random")
@@ -188,6 +188,24 @@ def check_space_shapes(space: Mapping[str, SearchParam], config: TrialConfig, do
                                   f"{config.model.image_size} comes from the profile, the spec's base or --set): "
                                   "remove that choice, or set model.image_size to a multiple of every "
                                   "searched stem's stride") from None
+
+
+def drawn_configs(space: Mapping[str, SearchParam], config: TrialConfig,
+                  keys: Sequence[str]) -> list[tuple[dict[str, tuple[tuple, Any]], TrialConfig]]:
+    """The configs a search's samples stand for in a check of what depends on `keys`: over `config`, each
+    combination of the bounds and choices the space draws for those of `keys` it searches (`config` alone where it
+    searches none), with {key: (where it is written, value)}. A combination that makes no valid config is left out
+    (check_space's to refuse)."""
+    combos: list[dict[str, tuple[tuple, Any]]] = [{}]
+    for key in (k for k in keys if k in space):
+        combos = [{**c, key: point} for c in combos for point in _drawn(("search", "space", key), space[key], 0)]
+    drawn = []
+    for combo in combos:
+        try:
+            drawn.append((combo, from_flat({k: v for k, (_, v) in combo.items()}, base=config)))
+        except ConfigError:
+            continue
+    return drawn
 
 
 def _int_count(param: SearchParam) -> int:

@@ -297,6 +297,14 @@ CASES = [
      prepare_table(overrides={"optim.warmup_epochs": 2}),
      SpecError, r"^--set optim\.warmup_epochs: optim\.warmup_epochs=2 is invalid: expected fewer than "
                 r"optim\.epochs=2: with as many, every epoch is warm-up"),
+    ("set_epoch_samples_with_the_shuffle_sampler",   # shuffle draws each image once an epoch: it was ignored
+     prepare_table(overrides={"data.sampler": "shuffle", "data.epoch_samples": 100}),
+     SpecError, r"^--set data\.epoch_samples: data\.epoch_samples=100 is set but data\.sampler='shuffle', which "
+                r"draws each training image once an epoch: only the balanced sampler takes epoch_samples"),
+    ("set_epoch_samples_no_cell_samples_balanced_with",   # sampler auto on the synthetic faces: shuffle
+     prepare_table(overrides={"data.epoch_samples": 100}),
+     SpecError, r"^--set data\.epoch_samples: data\.epoch_samples=100 is never read: data\.sampler auto samples "
+                r"balanced on AffectNet only"),
     ("set_reserved_key_seed",
      prepare_table(overrides={"seed": 1}),
      SpecError, r"^--set seed: seed cannot be set here: the seed of a cell comes from the spec's `seeds` list"),

@@ -63,6 +63,16 @@ def test_optim_config_warmup_ends_before_the_last_epoch_naming_both():
             OptimConfig(epochs=3, warmup_epochs=warmup)
 
 
+def test_data_config_epoch_samples_with_the_shuffle_sampler_is_refused_naming_the_samplers_that_take_it():
+    # shuffle draws each training image once an epoch: the value was ignored without a word
+    DataConfig(sampler="balanced", epoch_samples=50)
+    DataConfig(sampler="auto", epoch_samples=50)   # balanced on AffectNet: a sweep checks that some cell is (plan)
+    with pytest.raises(ConfigError, match=r"^data\.epoch_samples=50 is set but data\.sampler='shuffle', which draws "
+                                          r"each training image once an epoch: only the balanced sampler takes "
+                                          r"epoch_samples \(data\.sampler=balanced, or auto on AffectNet\)$"):
+        DataConfig(sampler="shuffle", epoch_samples=50)
+
+
 def test_data_config_real_data_set_needs_root():
     with pytest.raises(ConfigError, match=r"data.root is required for data.dataset='rafdb'"):
         DataConfig(dataset="rafdb")

@@ -189,11 +189,6 @@ def test_auto_sampler_is_balanced_for_affectnet_only():
     assert sampler_kind(_cfg()) == "shuffle"
 
 
-def test_shuffle_sampler_ignores_epoch_samples():
-    loader = build_train_loader(_split(10, 4), _cfg(sampler="shuffle", epoch_samples=50), 4, 10)
-    assert len(loader) == 1
-
-
 def test_train_loader_on_an_empty_split_is_an_error():
     empty = DecodedSplit(np.empty((0, 8, 8, 3), np.uint8), np.empty(0, np.int64))
     with pytest.raises(DataError, match="training split is empty"):

@@ -220,6 +220,39 @@ def test_expand_search_over_a_stem_whose_stride_misses_the_image_size_is_refused
         expand(spec, "smoke", overrides={"model.image_size": 36})
 
 
+def test_epoch_samples_no_cell_samples_balanced_with_is_refused_and_one_that_some_cells_do_is_not(tmp_path):
+    # data.sampler auto is balanced on AffectNet only: elsewhere the value was dropped without a word
+    with pytest.raises(SpecError, match=r"^--set data\.epoch_samples: data\.epoch_samples=500 is never read: "
+                                        r"data\.sampler auto samples balanced on AffectNet only, and no cell trains "
+                                        r"on it; only the balanced sampler takes epoch_samples: set "
+                                        r"data\.sampler=balanced, or remove it$"):
+        expand(load("mad_vs_dropout"), "smoke", overrides={"data.epoch_samples": 500})
+    spec = spec_file(tmp_path, """
+        name: s
+        arms:
+          - {label: auto, set: {model.depth: 1}}
+          - {label: balanced, set: {data.sampler: balanced}}
+    """)
+    plan = expand(spec, "smoke", overrides={"data.epoch_samples": 500})   # a sweep-wide value the balanced arm reads
+    assert [c.config.data.epoch_samples for c in plan.cells] == [500, 500]
+    search = spec_file(tmp_path, """
+        name: s
+        kind: search
+        base: {data.epoch_samples: 500}
+        search: {space: {data.sampler: [auto, balanced]}}
+    """)
+    assert expand(search, "smoke").base_configs, "a sample can draw the balanced sampler"
+    for space in ("{optim.lr: {type: float, low: 0.1, high: 0.2}}", "{data.sampler: [auto]}"):
+        with pytest.raises(SpecError, match=r"spec\.yaml line 4: base\.data\.epoch_samples: data\.epoch_samples=500 "
+                                            r"is never read"):
+            expand(spec_file(tmp_path, search.text.replace("{data.sampler: [auto, balanced]}", space)), "smoke")
+    searched = spec_file(tmp_path, search.text.replace("base: {data.epoch_samples: 500}", "base: {optim.lr: 0.1}")
+                         .replace("data.sampler: [auto, balanced]", "data.epoch_samples: [100, 500]"))
+    with pytest.raises(SpecError, match=r"line 5: search\.space\.data\.epoch_samples: data\.epoch_samples=100 is "
+                                        r"never read"):
+        expand(searched, "smoke")
+
+
 def test_expand_set_of_a_key_arms_vary_wins_over_the_arm(tmp_path):
     spec = spec_file(tmp_path, """
         name: s

@@ -123,7 +123,8 @@ class DataConfig:
     augment: str = "released"           # released (TransFER port) | apvit | light | none
     normalize: str = "imagenet"         # imagenet (the port's) | half (face.evoLVe's mean = std = 0.5)
     sampler: str = "auto"               # shuffle | balanced (inverse frequency) | auto (balanced for AffectNet)
-    epoch_samples: int | None = None    # samples per epoch for the balanced sampler (None: train size)
+    epoch_samples: int | None = None    # samples per epoch for the balanced sampler (None: train size); not
+                                        # with shuffle, which draws each image once an epoch
     ferplus_rule: str = "majority"      # majority (official) | argmax
     affectnet_classes: int = 7          # 7 (codes 0-6) or 8 (0-7)
     rafdb_images: str = "aligned"       # RAF-DB's Image/ folder: aligned (official) | aligned_224 (APViT's)
@@ -149,6 +150,18 @@ class DataConfig:
         if self.dataset != "synthetic" and not self.root:
             raise ConfigError(f"data.root is required for data.dataset={self.dataset!r}: "
                               "the folder that holds the data set in its official layout")
+        if self.epoch_samples is not None and self.sampler == "shuffle":   # it would be ignored without a word
+            raise ConfigError(f"data.epoch_samples={self.epoch_samples!r} is set but data.sampler='shuffle', which "
+                              "draws each training image once an epoch: only the balanced sampler takes "
+                              "epoch_samples (data.sampler=balanced, or auto on AffectNet)")
+
+
+def sampler_kind(cfg: DataConfig) -> str:
+    """The sampler `cfg` trains with: "shuffle" or "balanced" (data.sampler auto: balanced for AffectNet only).
+    Only the balanced one reads data.epoch_samples."""
+    if cfg.sampler == "auto":
+        return "balanced" if cfg.dataset == "affectnet" else "shuffle"
+    return cfg.sampler
 
 
 OPTIMIZERS = ("sgd", "adamw")

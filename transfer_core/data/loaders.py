@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torch.utils.data import WeightedRandomSampler
 
-from transfer_core.config import DataConfig
+from transfer_core.config import DataConfig, sampler_kind
 from transfer_core.data.base import DataError, DecodedSplit
 from transfer_core.data.transforms import BatchTransform
 
@@ -49,12 +49,6 @@ class BatchDataset(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(self.images[idx])).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
         y = torch.from_numpy(np.asarray(self.labels[idx], dtype=np.int64))
         return self.transform(x), y
-
-
-def sampler_kind(cfg: DataConfig) -> str:
-    if cfg.sampler == "auto":
-        return "balanced" if cfg.dataset == "affectnet" else "shuffle"
-    return cfg.sampler
 
 
 def balanced_weights(labels: np.ndarray) -> torch.Tensor:
