@@ -155,10 +155,13 @@ def _check_shapes(config: TrialConfig, layers: list[Layer]) -> None:
 
 
 # Keys a config leaves unread where its other keys say so, which a sweep-wide value may meet in some cells (--set
-# data.epoch_samples under data.sampler auto over a RAF-DB column beside an AffectNet one): set where no config of
-# the sweep reads it, it would be dropped without a word. key -> (the keys that decide whether a config reads it,
-# whether it does, why none does)
+# model.encoder_checkpoint over Table 1's rows without an encoder, data.epoch_samples under data.sampler auto over a
+# RAF-DB column beside an AffectNet one): set where no config of the sweep reads it, it would be dropped without a
+# word. key -> (the keys that decide whether a config reads it, whether it does, why none does)
 _READ_WHERE = {
+    "model.encoder_checkpoint": (("model.encoder",), lambda c: c.model.encoder,
+                                 "every cell has model.encoder=false, and only the encoder loads a ViT checkpoint: "
+                                 "set model.encoder=true, or remove it"),
     "data.epoch_samples": (("data.sampler",), lambda c: sampler_kind(c.data) == "balanced",
                            "data.sampler auto samples balanced on AffectNet only, and no cell trains on it; only the "
                            "balanced sampler takes epoch_samples: set data.sampler=balanced, or remove it"),

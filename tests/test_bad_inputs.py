@@ -391,6 +391,11 @@ CASES = [
      lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper",
                                                    overrides={"model.encoder_checkpoint": f"{tmp}/vit.pth"})),
      SpecError, r"model\.encoder_checkpoint=.*{tmp}/vit\.pth.* does not exist: give the path of timm's legacy ViT-S"),
+    ("set_encoder_checkpoint_where_no_cell_has_an_encoder",   # the ViT weights were never loaded, without a word
+     lambda tmp: prepare(write_spec(tmp, TABLE + "base: {model.encoder: false}\n"),
+                         options(tmp, overrides={"model.encoder_checkpoint": f"{tmp}/vit.pth"})),
+     SpecError, r"^--set model\.encoder_checkpoint: model\.encoder_checkpoint='{tmp}/vit\.pth' is never read: every "
+                r"cell has model\.encoder=false, and only the encoder loads a ViT checkpoint"),
     ("set_encoder_checkpoint_of_another_network",   # read against each cell's network before Ray starts
      lambda tmp: (torch.save({"blocks.0.attn.qkv.weight": torch.zeros(6, 2)}, f"{tmp}/vit.pth"),
                   prepare("mad_vs_dropout", options(tmp, profile="paper",

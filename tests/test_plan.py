@@ -220,6 +220,32 @@ def test_expand_search_over_a_stem_whose_stride_misses_the_image_size_is_refused
         expand(spec, "smoke", overrides={"model.image_size": 36})
 
 
+def test_an_encoder_checkpoint_no_cell_has_an_encoder_for_is_refused_and_one_for_table_1s_rows_is_not(tmp_path):
+    # with model.encoder false everywhere the ViT weights were never loaded, without a word
+    spec = spec_file(tmp_path, """
+        name: s
+        base: {model.encoder: false}
+        arms:
+          - {label: A, set: {model.drop_variant: none}}
+          - {label: B, set: {model.drop_variant: mad}}
+    """)
+    with pytest.raises(SpecError, match=r"^--set model\.encoder_checkpoint: model\.encoder_checkpoint='vit\.pth' is "
+                                        r"never read: every cell has model\.encoder=false, and only the encoder loads "
+                                        r"a ViT checkpoint: set model\.encoder=true, or remove it$"):
+        expand(spec, "smoke", overrides={"model.encoder_checkpoint": "vit.pth"})
+    plan = expand(load("components"), "smoke", overrides={"model.encoder_checkpoint": "vit.pth"})
+    assert {c.config.model.encoder for c in plan.cells} == {False, True}, "the rows with an encoder read it"
+    search = spec_file(tmp_path, """
+        name: s
+        kind: search
+        base: {model.encoder_checkpoint: vit.pth}
+        search: {space: {model.encoder: [false, true]}}
+    """)
+    assert expand(search, "smoke").base_configs, "a sample can draw an encoder"
+    with pytest.raises(SpecError, match=r"spec\.yaml line 4: base\.model\.encoder_checkpoint: .* is never read"):
+        expand(spec_file(tmp_path, search.text.replace("[false, true]", "[false]")), "smoke")
+
+
 def test_epoch_samples_no_cell_samples_balanced_with_is_refused_and_one_that_some_cells_do_is_not(tmp_path):
     # data.sampler auto is balanced on AffectNet only: elsewhere the value was dropped without a word
     with pytest.raises(SpecError, match=r"^--set data\.epoch_samples: data\.epoch_samples=500 is never read: "

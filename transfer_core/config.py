@@ -71,7 +71,8 @@ class ModelConfig:
     # encoder: 1x1 projection to tokens, CLS + learnable positions, pre-norm blocks
     encoder: bool = True                # False: global average pooling + linear head
     encoder_checkpoint: str | None = None   # timm's legacy ImageNet ViT-S weights (vit_small_p16_224-15ec54c9.pth,
-                                        # local path) for the encoder; not read where encoder is false
+                                        # local path) for the encoder; not read where encoder is false (a sweep
+                                        # none of whose cells has an encoder refuses it)
     embed_dim: int = 768
     depth: int = 8
     num_heads: int = 8                  # head_dim = embed_dim / num_heads = 96
