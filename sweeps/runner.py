@@ -32,6 +32,7 @@ from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from search_spaces.data_option import check_data_layouts
+from search_spaces.search import drawn_configs
 from sweeps import schema, tracking
 from sweeps.cluster import check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray
 from sweeps.envvars import temporarily_set
@@ -48,7 +49,7 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, check_search_restorable,  # noqa: F401
                                drop_superseded_checkpoints, extend_search, newest_checkpoints_where_tune_looks,
                                unreadable_tune_state)
-from transfer_core.config import PLACEMENT_KEYS, to_flat
+from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sweeps.progress")
@@ -159,14 +160,23 @@ def check_devices(plan: Plan, gpus: float) -> None:
 
 def check_files(plan: Plan) -> None:
     """Files a trial would open (the IR-50 and ViT checkpoints) must exist and fit now, not fail inside every
-    trial: each distinct network's checkpoints are read once and matched against it (a key, a shape)."""
+    trial: each distinct network's checkpoints are read once and matched against it (a key, a shape). A search's
+    networks are its bases with each value its space draws for a key that shapes them (PRETRAINED_FIT_KEYS; one
+    at a time: a checkpoint fits each of those keys' values whatever the others', e.g. model.depth up to its
+    blocks), as check_space_shapes checks its stems."""
     from transfer_core.models import CheckpointError, check_pretrained
     from transfer_core.models.checkpoint import IR50_FILE, VIT_FILE
+    from transfer_core.models.transfer import PRETRAINED_FIT_KEYS
 
     hints = {"stem_checkpoint": f"the face.evoLVe IR-50 checkpoint ({IR50_FILE})",
              "encoder_checkpoint": f"timm's legacy ViT-S checkpoint ({VIT_FILE})"}
+    networks: list[tuple[TrialConfig, tuple | None]] = [(c, None) for c in plan.configs]   # (config, drawn)
+    if plan.spec.search is not None:
+        networks += [(config, point) for base in plan.base_configs.values() for key in PRETRAINED_FIT_KEYS
+                     for drawn, config in drawn_configs(plan.spec.search.space, base, (key,))
+                     for point in drawn.items()]
     checked = set()
-    for config in plan.configs:
+    for config, point in networks:
         model = config.model
         for key, hint in hints.items():
             path = getattr(model, key)
@@ -178,7 +188,11 @@ def check_files(plan: Plan) -> None:
         try:
             check_pretrained(model)
         except CheckpointError as err:   # "model.<key>: <the file> does not fit ..."
-            raise SpecError(str(err)) from None
+            if point is None:
+                raise SpecError(str(err)) from None
+            key, (where, value) = point
+            raise plan.spec.error_at(where, f"a sample can draw {key}={value!r}, and then {err}: remove that "
+                                            "choice, or narrow the range to the values the checkpoint fits") from None
 
 
 def warn_of_random_initialisation(plan: Plan) -> None:

@@ -215,6 +215,23 @@ def _nothing(path: Path) -> None:
     pass
 
 
+def _narrow_vit(path: Path, depth: int = 2) -> str:
+    """A legacy-timm-layout ViT state dict as wide as the smoke profile's encoder (32-d, MLP 3), with `depth`
+    blocks (timm's 14 x 14 positions: resampled to the smoke grid)."""
+    from transfer_core.models.encoder import Encoder
+
+    state = {k: v for k, v in Encoder(8, 196, 32, depth, 4, 3.0).state_dict().items() if not k.startswith("proj.")}
+    torch.save(state, path)
+    return str(path)
+
+
+def prepare_search_with_vit(space: str):
+    """prepare() of a search over `space` on the smoke profile (depth 1), with a 2-block ViT checkpoint."""
+    return lambda tmp: prepare(write_spec(tmp, SEARCH.replace("{optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, "
+                                                              "log: true}}", space)),
+                               options(tmp, overrides={"model.encoder_checkpoint": _narrow_vit(tmp / "vit.pth")}))
+
+
 # --------------------------------------------------------------------------- the table
 
 CASES = [
@@ -396,6 +413,17 @@ CASES = [
                          options(tmp, overrides={"model.encoder_checkpoint": f"{tmp}/vit.pth"})),
      SpecError, r"^--set model\.encoder_checkpoint: model\.encoder_checkpoint='{tmp}/vit\.pth' is never read: every "
                 r"cell has model\.encoder=false, and only the encoder loads a ViT checkpoint"),
+    ("search_drawing_a_depth_the_encoder_checkpoint_has_no_blocks_for",   # every trial drawing it failed
+     prepare_search_with_vit("{model.depth: {type: int, low: 1, high: 3}}"),
+     SpecError, r"^{tmp}/spec\.yaml line 5: search\.space\.model\.depth\.high: a sample can draw "
+                r"model\.depth=3, and then model\.encoder_checkpoint: ViT checkpoint '{tmp}/vit\.pth' does not fit "
+                r"the encoder: it has 2 blocks, the encoder 3 \(model\.depth\).*: remove that choice, or narrow the "
+                r"range to the values the checkpoint fits$"),
+    ("search_drawing_an_embed_dim_the_encoder_checkpoint_cannot_load_into",
+     prepare_search_with_vit("{model.embed_dim: [32, 64]}"),
+     SpecError, r"search\.space\.model\.embed_dim\.choices\[1\]: a sample can draw model\.embed_dim=64, and then "
+                r"model\.encoder_checkpoint: .* shape mismatches: blocks\.0\.attn\.proj\.bias \(checkpoint \(32,\), "
+                r"model \(64,\)\)"),
     ("set_encoder_checkpoint_of_another_network",   # read against each cell's network before Ray starts
      lambda tmp: (torch.save({"blocks.0.attn.qkv.weight": torch.zeros(6, 2)}, f"{tmp}/vit.pth"),
                   prepare("mad_vs_dropout", options(tmp, profile="paper",
@@ -482,6 +510,14 @@ def test_bad_input_is_rejected_before_any_trial_with_a_message_naming_it(call, e
     if expected is click.ClickException:  # a run-time failure, not a usage error
         assert not isinstance(caught.value, click.UsageError)
     assert no_ray == [] and ray.is_initialized() == ray_was_up
+
+
+def test_a_search_is_read_against_the_encoder_checkpoint_at_the_values_it_draws_and_passes_where_they_fit(
+        tmp_path, no_ray):
+    # a table's cells were each read against their network; a search's drawn depths, dims and heads were not
+    space = "{model.depth: {type: int, low: 1, high: 2}, model.num_heads: [2, 4, 8]}"
+    prepared = prepare_search_with_vit(space)(tmp_path)
+    assert prepared.plan.base_configs["synthetic"].model.encoder_checkpoint == f"{tmp_path}/vit.pth"
 
 
 # --------------------------------------------------------------------------- data found wrong once decoded

@@ -112,6 +112,12 @@ def build_model(cfg: ModelConfig) -> TransFER:
     return model
 
 
+# the ModelConfig keys that decide whether a checkpoint fits the network (the stem's, the encoder's dims, the token
+# grid the positions are resampled to): what a search's space may draw is checked at each of them (sweeps.runner)
+PRETRAINED_FIT_KEYS = ("model.stem", "model.encoder", "model.embed_dim", "model.depth", "model.num_heads",
+                       "model.mlp_ratio")
+
+
 def check_pretrained(cfg: ModelConfig) -> None:
     """CheckpointError now where a checkpoint `cfg` names is missing or does not fit its network (a key, a shape,
     too few blocks), as build_model would raise it inside every trial; its message starts with the config key
