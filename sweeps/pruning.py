@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 TUNE_TRIAL_ID_ATTR = "tune_trial_id"  # Optuna user attribute: which Tune trial an Optuna trial belongs to
 RESUMED_FROM_ATTR = "resumed_from_trial"  # Optuna user attribute: number of the FAIL trial it continues
+NAN_VALUE_ATTR = "nan_value_at_step"  # Optuna user attribute: the step whose metric was NaN, where it ended
 
 
 class PrunerSpecError(ValueError):
@@ -253,7 +254,8 @@ def never_prunes(spec: Mapping[str, Any], epochs: int, num_samples: int) -> str 
 # ----------------------------------------------------------------------------------------------- searcher
 
 class PrunableOptunaSearch(OptunaSearch):
-    """`OptunaSearch` with a pruner on its study, and PRUNED (not COMPLETE) for trials the scheduler stopped.
+    """`OptunaSearch` with a pruner on its study, and PRUNED (not COMPLETE) for trials the scheduler stopped,
+    and for trials that end with their metric NaN (a training that diverged: `_mark_nan_value`).
 
     Everything else is OptunaSearch: sampler, seed, space (dict, Optuna distributions or define-by-run),
     points_to_evaluate, evaluated_rewards, storage, study_name. Pair it with `OptunaPruningScheduler(self)`;
@@ -378,6 +380,8 @@ class PrunableOptunaSearch(OptunaSearch):
             return
         if trial_id in self._pruned_at:
             values, state = None, TrialState.PRUNED  # Optuna keeps the last intermediate value as its value
+        elif not error and self._mark_nan_value(trial_id, result):
+            values, state = None, TrialState.PRUNED
         else:
             if not result:
                 values = None
@@ -396,6 +400,29 @@ class PrunableOptunaSearch(OptunaSearch):
         self._completed_trials.add(trial_id)
         if state == TrialState.FAIL:
             self._failed.add(trial_id)
+
+    def _mark_nan_value(self, trial_id: str, result: Mapping[str, Any] | None) -> bool:
+        """Whether a trial ends with its metric NaN (a training that diverged: sweeps.trainable reports no
+        score of weights gone NaN); if so it is tagged `NAN_VALUE_ATTR` (its step), which tells it from a trial
+        the pruner stopped, and `on_trial_complete` tells Optuna PRUNED, its NaN the last intermediate value.
+
+        Optuna refuses NaN as a COMPLETE value ("The value nan is not acceptable"): Ray's OptunaSearch only
+        logs that, and the trial stays RUNNING in the study for good. As FAIL, TPE would ignore it and draw
+        around its parameters again. As PRUNED, TPE ranks it below every completed trial and, at its step,
+        below every pruned one (a NaN intermediate value scores as the worst: optuna/samplers/_tpe/sampler.py,
+        _get_pruned_trial_score), so the search learns those parameters failed without a made-up number,
+        and `best_trial` passes it over."""
+        if self.multi_objective or not result:
+            return False
+        value = result.get(self._metric)
+        if not (isinstance(value, (int, float)) and math.isnan(value)):
+            return False
+        self.report_result(trial_id, result)   # its NaN, where the scheduler has not reported this step
+        step = self._last_step.get(trial_id, 0)
+        self._ot_trials[trial_id].set_user_attr(NAN_VALUE_ATTR, step)
+        logger.warning("trial %s ended with %s NaN at step %d (a training that diverged): told Optuna PRUNED, "
+                       "ranked below every trial with a value", trial_id, self._metric, step)
+        return True
 
     # -- Tuner.restore(resume_errored=True)
     def resume_failed(self, trial_id: str) -> bool:

@@ -198,11 +198,30 @@ def salvaged_state(context: Mapping[str, Any], cell: Mapping[str, Any], trial, r
     return None
 
 
+# An epoch's scores of its own weights; a search may optimise any of them but the test ones
+EPOCH_SCORES = ("train_acc", "val_acc", "val_mca", "test_acc", "test_mca")
+
+
+def without_unsound_scores(metrics: Mapping[str, Any]) -> dict:
+    """`metrics` (an epoch's record, or a run's latest metrics) as Tune is told them: where the epoch's weights
+    are not numbers (a training that diverged: `engine.sound`), its own scores are NaN. Its network predicts
+    class 0 for every image, and scored that class's share of a split, a number that reads as a result: as
+    val_acc it reached Optuna as the trial's value (COMPLETE), and TPE learnt from it. A NaN tells the search
+    there is none (`sweeps.pruning` tells Optuna PRUNED, ranked below every trial with a value), and Tune's
+    best-result picks pass it over. The summaries stand: they are of the sound epochs (History.summary)."""
+    from transfer_core.engine import sound
+
+    out = dict(metrics)
+    if not sound(out):
+        out.update({key: math.nan for key in EPOCH_SCORES if key in out})
+    return out
+
+
 def _report_completed(client, run, identity: CellIdentity) -> None:
     """A restored trial of a cell that completed before the driver died: report, do not retrain."""
     if run.info.status != "FINISHED":  # died between tagging it completed and ending it
         client.set_terminated(run.info.run_id, "FINISHED")
-    metrics = dict(run.data.metrics)
+    metrics = without_unsound_scores(run.data.metrics)   # the store keeps the diverged epoch's as measured
     metrics.update(mlflow_run_id=run.info.run_id, cell_id=identity.cell_id)
     metrics[schema.FINAL_STEP_KEY] = 0   # done: the pruner's scheduler must not stop it at this report
     log.info("cell %s is already completed in MLflow run %s: not trained again", identity.run_name,
@@ -320,7 +339,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
     pace = CheckpointPace()
 
     def epoch_metrics(record: dict, summary: dict) -> dict:
-        metrics = {k: v for k, v in record.items() if k != "test_confusion"}
+        metrics = without_unsound_scores({k: v for k, v in record.items() if k != "test_confusion"})
         metrics.update(summary)
         metrics.update(mlflow_run_id=run.run_id, cell_id=identity.cell_id)
         # the pruner's scheduler never stops a trial at its last step: its last epoch, or one that diverged

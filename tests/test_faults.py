@@ -15,6 +15,7 @@ import dataclasses
 import errno
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -704,6 +705,18 @@ def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial
     after = _only_run(cell_trial.uri)
     assert after.info.end_time == done.info.end_time
     assert _steps(cell_trial.uri, after.info.run_id) == [1, 2, 3, 4]
+
+
+def test_a_diverged_epoch_reaches_tune_without_scores_also_when_its_completed_cell_is_restored(cell_trial):
+    # NaN weights predict class 0 for every image: that class's share of a split reached Tune as the epoch's
+    # accuracies, and a search's Optuna took the trial's val_acc as its value (COMPLETE) and learnt from it
+    cell_trial.config["cell"]["config"].update({"optim.optimizer": "sgd", "optim.lr": 1e30})
+    first = cell_trial()
+    (report,) = first.reports
+    assert (report["epoch"], report[schema.FINAL_STEP_KEY]) == (1, 1) and math.isnan(report["val_loss"])
+    assert all(math.isnan(report[key]) for key in trainable.EPOCH_SCORES), report
+    again = cell_trial(checkpoint=first.checkpoints[1])  # Tune restored it as RUNNING after a driver kill
+    assert again.epochs == [] and all(math.isnan(again.reports[0][key]) for key in trainable.EPOCH_SCORES)
 
 
 # --------------------------------------------------------------------------- EpochLog (buffer policy)

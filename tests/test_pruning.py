@@ -8,6 +8,7 @@ the same reports replayed into a plain Optuna study.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from types import SimpleNamespace
@@ -18,7 +19,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from sweeps.pruning import (
-    PRUNERS, RESUMED_FROM_ATTR, TUNE_TRIAL_ID_ATTR, OptunaPruningScheduler, PrunableOptunaSearch,
+    NAN_VALUE_ATTR, PRUNERS, RESUMED_FROM_ATTR, TUNE_TRIAL_ID_ATTR, OptunaPruningScheduler, PrunableOptunaSearch,
     PrunerSpecError, make_optuna_search, make_pruner, never_prunes, pruner_arguments)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -304,6 +305,25 @@ def test_searcher_tells_pruned_not_complete_for_a_stopped_trial():
     searcher.on_trial_complete("t", result={"score": 0.2, "training_iteration": 2})
     (trial,) = searcher.study.trials
     assert trial.state == TrialState.PRUNED and trial.value == 0.2  # Optuna keeps the last intermediate value
+
+
+def test_a_trial_whose_metric_ends_nan_is_told_pruned_below_every_trial_with_a_value_not_complete():
+    # a training that diverged reports its val_acc as NaN (sweeps.trainable): told COMPLETE, Optuna refused
+    # the NaN and the trial stayed RUNNING for good; reported as the class share NaN weights score, TPE
+    # learnt that number as the trial's value
+    nan = float("nan")
+    searcher, scheduler = _pair(optuna.pruners.ThresholdPruner(lower=0.5))
+    searcher.suggest("weak")
+    _feed(scheduler, "weak", [0.6, 0.55, 0.55], epochs_planned=3)
+    searcher.on_trial_complete("weak", {"score": 0.55, "training_iteration": 3})
+    searcher.suggest("diverged")   # diverged in its second epoch of 3: its last (the trainable says so)
+    assert _feed(scheduler, "diverged", [0.9, nan], epochs_planned=2) == [CONTINUE, CONTINUE]
+    searcher.on_trial_complete("diverged", {"score": nan, "training_iteration": 2})
+    weak, diverged = searcher.study.trials
+    assert (diverged.state, diverged.value, diverged.user_attrs[NAN_VALUE_ATTR]) == (TrialState.PRUNED, None, 2)
+    assert diverged.intermediate_values[1] == 0.9 and math.isnan(diverged.intermediate_values[2]), \
+        "TPE ranks a pruned trial by its last intermediate value, a NaN as the worst"
+    assert searcher.study.best_trial.number == weak.number and not scheduler.was_pruned("diverged")
 
 
 def test_searcher_reopens_a_failed_trial_when_tune_resumes_it():

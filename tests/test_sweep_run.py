@@ -846,6 +846,33 @@ def test_a_cell_whose_training_diverges_completes_at_that_epoch_without_a_score(
         assert history["diverged_epoch"] == 1 and history["stopped_early"]
 
 
+def test_a_search_trial_whose_training_diverges_gives_optuna_no_score_and_is_ranked_below_every_value(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # its diverged epoch's val_acc, the share of class 0 (NaN weights predict it for every image), reached
+    # Tune and Optuna as the trial's result: COMPLETE with a value like a real one, which TPE learnt from
+    from sweeps.best import best_spec
+    from sweeps.pruning import NAN_VALUE_ATTR
+    from sweeps.report import recorded_spec
+    from sweeps.tables import TableError, load_sweep_runs
+
+    text = SEARCH_SPEC.replace("{optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}",
+                               "{optim.lr: {type: float, low: 1.0e+29, high: 1.0e+30, log: true}}")
+    text = text.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1,
+                       overrides={"optim.optimizer": "sgd", "optim.epochs": 2})
+    outcome = run_sweep(prepare(spec_file(text, "tiny_search"), options))
+    assert outcome.status == "completed" and outcome.counts["completed"] == 2, outcome.counts
+    import cloudpickle
+
+    state = sorted(Path(outcome.tune_path).glob("searcher-state-*.pkl"))[-1]
+    study = cloudpickle.loads(state.read_bytes())["_ot_study"]
+    assert [(t.state.name, t.value, t.user_attrs.get(NAN_VALUE_ATTR)) for t in study.trials] == [("PRUNED", None, 1)] * 2
+    assert all(math.isnan(t.intermediate_values[1]) for t in study.trials)
+    with pytest.raises(TableError, match=r"val_loss was NaN at every epoch of 2 of them, as when training diverges"):
+        runs = load_sweep_runs("tiny_search", tracking_uri=tracking_uri)
+        best_spec(runs, recorded_spec(runs))
+
+
 def test_resume_without_an_earlier_invocation_is_an_error(ray_local, tmp_path, tracking_uri, spec_file):
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
     with pytest.raises(SweepError, match=r"nothing to resume: no earlier invocation of 'tiny'"):

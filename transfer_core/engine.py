@@ -62,21 +62,21 @@ class History:
         if not self.records:
             return {"epochs_done": 0}
         nan = float("nan")
-        sound = [r for r in self.records if _sound(r)]
-        with_val = [r for r in sound if "val_acc" in r]
+        scored = [r for r in self.records if sound(r)]
+        with_val = [r for r in scored if "val_acc" in r]
         # earliest epoch among equals: ties go to the shorter training
         sel = (max(with_val, key=lambda r: (r["val_acc"], -r["epoch"])) if with_val
-               else sound[-1] if sound else self.records[-1])
-        best = max(sound, key=lambda r: (r["test_acc"], -r["epoch"])) if sound else self.records[-1]
+               else scored[-1] if scored else self.records[-1])
+        best = max(scored, key=lambda r: (r["test_acc"], -r["epoch"])) if scored else self.records[-1]
         last = self.records[-1]
         out = {
             "sel_epoch": sel["epoch"],
-            "sel_test_acc": sel["test_acc"] if sound else nan,
-            "sel_test_mca": sel["test_mca"] if sound else nan,
-            "best_test_acc": best["test_acc"] if sound else nan,
-            "best_test_mca": best["test_mca"] if sound else nan,
+            "sel_test_acc": sel["test_acc"] if scored else nan,
+            "sel_test_mca": sel["test_mca"] if scored else nan,
+            "best_test_acc": best["test_acc"] if scored else nan,
+            "best_test_mca": best["test_mca"] if scored else nan,
             "best_test_epoch": best["epoch"],
-            "final_test_acc": last["test_acc"] if _sound(last) else nan,
+            "final_test_acc": last["test_acc"] if sound(last) else nan,
             "epochs_done": last["epoch"],
         }
         if with_val:
@@ -96,15 +96,16 @@ class History:
                 "summary": self.summary()}
 
 
-def _sound(record: Mapping[str, Any]) -> bool:
-    """Whether an epoch's weights are numbers: its evaluation losses are finite (NaN weights give NaN logits)."""
+def sound(record: Mapping[str, Any]) -> bool:
+    """Whether an epoch's weights are numbers: its evaluation losses are finite (NaN weights give NaN logits).
+    The accuracies of an epoch that is not are no scores: NaN weights predict class 0 for every image."""
     return all(math.isfinite(record.get(key, 0.0)) for key in ("val_loss", "test_loss"))
 
 
 def diverged(record: Mapping[str, Any]) -> bool:
     """Whether training diverged in this epoch (a loss not finite): `fit` stops after it, since weights gone
     NaN never come back, and no later epoch would score anything."""
-    return not (_sound(record) and math.isfinite(record.get("train_loss", 0.0)))
+    return not (sound(record) and math.isfinite(record.get("train_loss", 0.0)))
 
 
 def ends_training(record: Mapping[str, Any], epochs: int) -> bool:
