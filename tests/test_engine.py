@@ -174,6 +174,27 @@ def test_deterministic_holds_for_its_fit_only_and_leaves_the_process_setting_as_
         torch.use_deterministic_algorithms(False)
 
 
+def test_num_threads_holds_for_its_fit_only_and_leaves_the_callers_thread_count_also_when_fit_raises():
+    # a researcher calling fit in a notebook had their process's torch thread count changed for good
+    before = torch.get_num_threads()
+    mine = 3 if before != 3 else 2
+    torch.set_num_threads(mine)
+    try:
+        seen = []
+        fit(dataclasses.replace(TINY, num_threads=1, optim=dataclasses.replace(TINY.optim, epochs=1)),
+            on_epoch=lambda r, state: seen.append(torch.get_num_threads()))
+        assert seen == [1] and torch.get_num_threads() == mine
+
+        def fails(record, state):
+            raise RuntimeError("stop")
+
+        with pytest.raises(RuntimeError, match="stop"):
+            fit(dataclasses.replace(TINY, num_threads=1), on_epoch=fails)
+        assert torch.get_num_threads() == mine
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_fit_resume_refuses_a_state_missing_a_section_and_names_it():
     saved = {}
     fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)

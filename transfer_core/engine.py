@@ -302,16 +302,22 @@ def fit(config: TrialConfig, on_epoch: EpochCallback | None = None,
     data: a `transfer_core.data.DataSplits` already decoded (e.g. from Ray's object store);
     None decodes (or reads from cache) `config.data` here.
 
-    `deterministic` holds for this fit only: torch's process-wide setting is put back afterwards, so a
-    process that trains several cells in turn (a reused Tune actor) trains each as a fresh one would.
+    `deterministic` and `num_threads` hold for this fit only: torch's process-wide settings are put back
+    afterwards (also when it raises), so a process that trains several cells in turn (a reused Tune actor)
+    trains each as a fresh one would, and a notebook that calls fit keeps its own thread count.
     """
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    threads = torch.get_num_threads()
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
         return _fit(config, on_epoch, resume_from, data)
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mapping[str, Any] | None,
@@ -319,8 +325,6 @@ def _fit(config: TrialConfig, on_epoch: EpochCallback | None, resume_from: Mappi
     from transfer_core.data import build_eval_loader, build_train_loader, load_splits
     from transfer_core.models import build_model
 
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
     on_gpu = device.type == "cuda"   # cudnn.benchmark stays off: it cost a trial ~20 s (bench/RESULTS.md 6)
     amp = config.amp if on_gpu or config.amp == "bf16" else "off"
