@@ -45,7 +45,7 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
         state = cell.state
         if state == "missing":
             return "pending" if table.in_progress else "not run" if _stopped(table) else "—"
-        if table.select_on is not None and state != "no value":   # a search's trial: one run, no seeds to count
+        if table.select_on is not None:   # a search's trial: one run, no seeds to count
             return state
         notes = [done] + [x for x in extras if not x.endswith(state)
                           and not (state == "no value" and x.endswith("without a value"))]

@@ -280,11 +280,15 @@ def test_the_caption_of_a_table_without_any_value_claims_no_best():
     assert "No cell has a value yet: nothing is bold or tested." in caption and "best mean" not in caption
 
 
-def test_a_searchs_pruned_or_failed_trial_reads_as_such_without_a_seed_count():
-    # "pruned (0/1 done)" read as a trial that never trained
-    t = T.build_table(frame({("trial a", "d"): {0: 0.8}, ("trial b", "d"): {0: "pruned"},
-                             ("trial c", "d"): {0: "failed"}}), select_on="best_val_acc")
-    assert [TF.cell_text(t, t.cell(r, "d")) for r in ("trial b", "trial c")] == ["pruned", "failed"]
+def test_a_searchs_pruned_failed_or_valueless_trial_reads_as_such_without_a_seed_count():
+    # "pruned (0/1 done)" read as a trial that never trained, and "no value (0/1 done)" (a trial that diverged)
+    # as one still to finish
+    f = frame({("trial a", "d"): {0: 0.8}, ("trial b", "d"): {0: "pruned"}, ("trial c", "d"): {0: "failed"},
+               ("trial d", "d"): {0: 0.7}})
+    f.loc[f["arm"] == "trial d", "sel_test_acc"] = math.nan
+    t = T.build_table(f, select_on="best_val_acc")
+    assert [TF.cell_text(t, t.cell(r, "d")) for r in ("trial b", "trial c", "trial d")] == ["pruned", "failed",
+                                                                                          "no value"]
 
 
 def test_caption_labels_best_test_epoch_as_optimistic():
