@@ -31,6 +31,7 @@ The generic helpers live beside this module and are shared with profiles.py and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -136,10 +137,14 @@ class SweepSpec:
     # left out (`content_hash`): an invocation's identity until its title, caption and table layout were
     # left out too, under which invocations of earlier versions are recorded
     content_hash: str = ""
-    # of what the spec trains: its content without a table's seeds or how its table reads (`identity_hash`,
-    # PRESENTATION_KEYS): an invocation's identity, so that a spec given a comment, another seed, a reworded
-    # caption or another baseline still continues its invocation
+    # of what the spec trains, as read (`trained_hash`): its values as typed, not as written (1e-3 or 1.0e-3,
+    # model.depth or model: {depth}, a default left out or given), without a table's seeds or how its table
+    # reads (PRESENTATION_KEYS): an invocation's identity, so that a spec given a comment, another seed, a
+    # reworded caption or another baseline, or a value written another way, still continues its invocation
     identity_hash: str = ""
+    # of what the spec trains, as written (`identity_hash` of its YAML document): an invocation's identity until
+    # a value written another way was one too, under which invocations of earlier versions are recorded
+    written_identity_hash: str = ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -441,11 +446,12 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
         seen[cell_id] = arm.label
 
     text = doc.text or ""
-    return SweepSpec(name=name, title=title, description=description, caption=caption, kind=kind,
+    spec = SweepSpec(name=name, title=title, description=description, caption=caption, kind=kind,
                      profile=profile_name, base=base.values, arms=tuple(arms), seeds=seeds, metric=metric,
                      mode=mode, table=table, search=search, source=doc.source,
                      spec_hash=text_hash(text), text=text, grid=grid,
-                     content_hash=content_hash(data), identity_hash=identity_hash(data))
+                     content_hash=content_hash(data), written_identity_hash=identity_hash(data))
+    return dataclasses.replace(spec, identity_hash=trained_hash(spec))
 
 
 def text_hash(text: str) -> str:
@@ -463,14 +469,31 @@ def content_hash(data: Any) -> str:
 
 
 def identity_hash(data: Any) -> str:
-    """A short hash of what a parsed spec document trains: its content without PRESENTATION_KEYS, which say
-    how its table reads, a table's seeds (as by `content_hash`) nor a search's num_samples: a search asked
-    for more samples goes on, its study informed by the trials it ran."""
+    """A short hash of what a parsed spec document trains, as written: its content without PRESENTATION_KEYS,
+    which say how its table reads, a table's seeds (as by `content_hash`) nor a search's num_samples: a search
+    asked for more samples goes on, its study informed by the trials it ran. An invocation's identity until
+    `trained_hash`, which reads the values as typed (`SweepSpec.written_identity_hash`)."""
     if isinstance(data, Mapping):
         data = {k: v for k, v in data.items() if k not in PRESENTATION_KEYS}
         if isinstance(data.get("search"), Mapping):   # more samples extend a search, as more seeds a table
             data["search"] = {k: v for k, v in data["search"].items() if k != "num_samples"}
     return content_hash(data)
+
+
+def trained_hash(spec: SweepSpec) -> str:
+    """A short hash of what a spec trains, from its values as read: equal for specs whose cells (a search's
+    sampler and space) are the same however their values are written (`1e-3` and `1.0e-3`, `model.depth: 2`
+    and `model: {depth: 2}`, a default written out or left out, a grid or the arms it makes). What
+    `identity_hash` leaves out is left out: how its table reads, a table's seeds, a search's num_samples."""
+    trains: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "profile": spec.profile, "metric": spec.metric,
+                              "mode": spec.mode, "base": thaw(spec.base),
+                              "arms": [[arm.label, thaw(arm.overrides)] for arm in spec.arms]}
+    if spec.search is not None:   # its seed seeds the sampler; the order of its space, the sampler's draws
+        search = spec.search
+        trains.update(seeds=list(spec.seeds), search={
+            "space": [[key, thaw(dataclasses.asdict(param))] for key, param in search.space.items()],
+            "sampler": search.sampler, "n_startup_trials": search.n_startup_trials, "pruner": thaw(search.pruner)})
+    return content_hash(trains)
 
 
 def _package_files() -> dict[str, Any]:

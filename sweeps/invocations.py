@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from search_spaces import Plan, SweepSpec
-from search_spaces.spec import content_hash, identity_hash, names_a_file, text_hash
+from search_spaces.spec import SpecError, content_hash, identity_hash, load_text, names_a_file, text_hash
 from sweeps import schema, tracking
 from transfer_core.config import parse_value
 
@@ -107,8 +107,9 @@ def set_text(value) -> str:
 
 def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
-    reworded caption, another baseline: PRESENTATION_KEYS) or a search's num_samples, recorded by a version
-    that keyed invocations by the whole spec; else None. An earlier invocation with this profile, data (roots
+    reworded caption, another baseline: PRESENTATION_KEYS), a search's num_samples or how a value is written
+    (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written;
+    else None. An earlier invocation with this profile, data (roots
     included) and --set whose spec was edited in what it trains (an arm added) is warned of: a new
     invocation starts and every cell trains again, and a researcher who meant to continue can put the spec
     back instead. An earlier invocation is such when its key is what this run's would be with its spec.yaml
@@ -129,12 +130,16 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
             continue
         hashes = ({identity_hash(before), content_hash(before), text_hash(text)}
                   if text is not None else set())
+        trained = None   # what its spec trains, read as this version reads it (the spec loaded: only if needed)
         if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
-            continue
+            trained = trained_hash_of(text) if text is not None else None
+            if trained is None or tags.get(tracking.TAG_INVOCATION) not in prepared.keys_of(trained):
+                continue
         ignored = {"seeds"} if prepared.spec.kind == "table" else set()
         changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
                    if isinstance(before, dict) and isinstance(now, dict) else [])
-        if isinstance(before, dict) and identity_hash(before) == prepared.spec.identity_hash:
+        if isinstance(before, dict) and (identity_hash(before) == prepared.spec.written_identity_hash
+                                         or (trained or trained_hash_of(text)) == prepared.spec.identity_hash):
             log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
                      prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
             return earlier
@@ -147,6 +152,15 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
                     "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
                     tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
     return None
+
+
+def trained_hash_of(text: str) -> str | None:
+    """What a recorded spec text trains (`SweepSpec.identity_hash`), read as this version reads it; None where it
+    no longer loads (its hashes as written still find the invocation it recorded)."""
+    try:
+        return load_text(text, "spec.yaml", recorded=True).identity_hash
+    except SpecError:
+        return None
 
 
 def record_spec(client, parent, spec, tag: bool = True) -> bool:

@@ -105,10 +105,11 @@ class PreparedSweep:
 
     @property
     def keys_recorded(self) -> tuple[str, ...]:
-        """The invocation key, then those recorded before: of the spec's whole content (a reworded caption made
-        another invocation), of its text (a comment did), and of the --set as given (placement keys included)."""
-        return tuple(dict.fromkeys(self.keys_of(self.spec.identity_hash) + self.keys_of(self.spec.content_hash)
-                                   + self.keys_of(self.spec.spec_hash)))
+        """The invocation key, then those recorded before: of what the spec trains as written (a value written
+        another way made another invocation), of the spec's whole content (a reworded caption did), of its text
+        (a comment did), and of the --set as given (placement keys included)."""
+        return tuple(dict.fromkeys(self.keys_of(self.spec.identity_hash) + self.keys_of(self.spec.written_identity_hash)
+                                   + self.keys_of(self.spec.content_hash) + self.keys_of(self.spec.spec_hash)))
 
     def keys_of(self, spec_hash: str) -> tuple[str, str]:
         """The keys this invocation has or had with a spec of hash `spec_hash`: of the --set as typed values,

@@ -262,6 +262,25 @@ def test_what_a_spec_trains_is_its_identity_and_how_its_table_reads_is_not():
         assert load_text(other).identity_hash != spec.identity_hash, other
 
 
+def test_a_value_written_another_way_is_the_same_identity():
+    # the identity hashed the YAML as written: rewriting 1e-3 as 1.0e-3 (as tune.yaml's comment advises), a key
+    # nested, or a default written out started a new invocation that trained every cell again
+    text = ("name: t\nbase: {model.num_lanets: 2}\narms:\n  - {label: A, set: {optim.lr: 1.0e-3, model.drop_rate: 1.0}}\n"
+            "  - {label: B, set: {optim.lr: 2.0e-3, model.drop_rate: 0.5}}\n")
+    spec = load_text(text)
+    for same in (text.replace("1.0e-3", "1e-3").replace("2.0e-3", "0.002"), text.replace("drop_rate: 1.0", "drop_rate: 1"),
+                 text.replace("base: {model.num_lanets: 2}", "base: {model: {num_lanets: 2}}"),
+                 text + "kind: table\nprofile: quick\nmetric: sel_test_acc\nmode: max\n",
+                 text.replace("arms:", "seeds: [0]\narms:")):
+        assert load_text(same).identity_hash == spec.identity_hash, same
+    assert load_text(text.replace("1.0e-3", "3e-3")).identity_hash != spec.identity_hash
+    search = ("name: s\nkind: search\nseeds: [0]\nsearch:\n  num_samples: 4\n"
+              "  space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}\n")
+    for same in (search.replace("1.0e-4", "1e-4"), search.replace("num_samples: 4", "num_samples: 4\n  sampler: tpe\n"
+                                                                  "  pruner: {type: median}")):
+        assert load_text(same).identity_hash == load_text(search).identity_hash, same
+
+
 def test_a_searchs_num_samples_is_not_its_identity_and_its_space_and_seed_are():
     # more samples extend a search (its study goes on), as more seeds extend a table
     text = ("name: s\nkind: search\nseeds: [0]\nsearch:\n  num_samples: 4\n"

@@ -1085,6 +1085,25 @@ def test_an_edited_spec_finds_its_invocation_past_a_newer_one_of_a_spec_that_tra
     assert run_sweep(reworded).parent_run_id == older
 
 
+def test_a_spec_with_a_value_written_another_way_continues_its_invocation_also_one_recorded_as_written(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # a value written another way (a key nested, 1e-3 as 1.0e-3) is what the spec trains all the same: it started a
+    # new invocation that trained every cell again
+    plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    nested = TABLE_SPEC.replace("set: {model.drop_variant: mad}", "set: {model: {drop_variant: mad}}")
+    rewritten = prepare(spec_file(nested, "tiny"), _options(tmp_path, tracking_uri))
+    assert rewritten.invocation_key == plain.invocation_key
+    # one an earlier version recorded under the spec as written is found, by its key or by its spec.yaml
+    written = plain.keys_of(plain.spec.written_identity_hash)[0]
+    assert written in plain.keys_recorded and written != plain.invocation_key
+    parent = _recorded_invocation(tracking_uri, plain, written, plain.spec.text)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    again = run_sweep(rewritten)
+    assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+    assert MlflowClient(tracking_uri).get_run(parent).data.tags[tracking.TAG_INVOCATION] == plain.invocation_key
+
+
 def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
     # Tune restores the count a search began with: asked for fewer, an interrupted search went on to it
     from ray.tune.search import Searcher
