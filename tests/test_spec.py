@@ -181,6 +181,22 @@ def test_search_spec_reads_space_and_defaults_metric_to_val_acc(tmp_path):
     assert spec.mode == "max"
 
 
+def test_a_pruner_argument_written_1e_3_is_the_number_it_is_as_a_bound_is():
+    # PyYAML reads 1e-1 as text: `lower: 1e-1` was refused ("expected float, got str") beside `low: 1e-5`, taken
+    from sweeps.pruning import make_pruner
+
+    text = ("name: s\nkind: search\nsearch:\n  num_samples: 4\n  pruner: PRUNER\n"
+            "  space: {optim.lr: {type: float, low: 1e-5, high: 1e-2, log: true}}\n")
+    for pruner, args in (("{type: threshold, lower: 1e-1}", {"lower": 0.1}),
+                         ("{type: percentile, percentile: 2.5e1}", {"percentile": 25}),
+                         ("{type: successive_halving, min_resource: 1e0}", {"min_resource": 1})):
+        spec = load_text(text.replace("PRUNER", pruner))
+        assert {k: v for k, v in spec.search.pruner.items() if k != "type"} == args
+        make_pruner(spec.search.pruner)
+    quoted = load_text(text.replace("PRUNER", '{type: median, n_warmup_steps: "1"}'))
+    assert quoted.search.pruner["n_warmup_steps"] == "1", "quoted is text, as written (make_pruner refuses it)"
+
+
 def test_a_spec_recorded_by_an_earlier_invocation_loads_under_the_metric_rules_it_ran_with():
     # `sweeps table` re-reads the spec.yaml an invocation recorded: one recorded before a rule was added must load
     table = "name: s\nmetric: sel_epoch\narms: [{label: A, set: {model.depth: 1}}]\n"
