@@ -328,6 +328,7 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
         rows_out = {}
         for label, row in paper.items():
             p = path + ("paper", label)
+            label = expect_str(doc, p, label)   # a label "2" written 2 is an integer, and no label is one
             if label not in labels:
                 raise doc.error(p, _unknown("arm label", label, labels))
             expect_mapping(doc, p, row, "{rafdb: 90.91}")

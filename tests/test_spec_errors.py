@@ -40,6 +40,9 @@ BAD_SPECS = {
     "unknown_table_key": (
         "name: s\n" + ARMS + "table: {baseline: A, metric: [sel_test_acc]}\n",
         r"table\.metric: unknown key 'metric'\. Did you mean 'metrics'\? Valid keys: rows, columns, baseline"),
+    "paper_figures_of_a_label_yaml_reads_as_a_number": (   # said "unknown arm label 2. Did you mean '2'?"
+        "name: s\ngrid: {model.depth: [1, 2]}\nlabel: '{model.depth}'\ntable: {paper: {2: {rafdb: 90.91}}}\n",
+        r"line 4: table\.paper\[2\]: 2 is an integer: expected a string \(quote it in YAML\)"),
     "paper_metric_without_paper_figures": (
         "name: s\n" + ARMS + "table: {paper_metric: best_test_acc}\n",
         r"table\.paper_metric: is given without paper figures: expected table\.paper"),
