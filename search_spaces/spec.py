@@ -417,10 +417,15 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
         else:
             arms, layers, grid = _parse_grid(doc, data["grid"], data.get("label"))
         labels = [a.label for a in arms]
+        shown = [" ".join(label.split()) for label in labels]   # as a table prints it: its spaces run together
         for i, label in enumerate(labels):
+            where = ("arms", i, "label") if "arms" in data else ("label",)
             if label in labels[:i]:
-                where = ("arms", i, "label") if "arms" in data else ("label",)
                 raise doc.error(where, f"label {label!r} is used by two arms: labels must be unique")
+            if shown[i] in shown[:i] and not recorded:   # a recorded spec's table stays readable
+                raise doc.error(where, f"label {label!r} differs from {labels[shown.index(shown[i])]!r} only in its "
+                                       "spaces, which a table prints as one: its two rows would read the same. "
+                                       "Labels must be unique")
     else:
         for key in ("arms", "grid", "label"):
             if key in data:

@@ -197,6 +197,14 @@ def test_a_pruner_argument_written_1e_3_is_the_number_it_is_as_a_bound_is():
     assert quoted.search.pruner["n_warmup_steps"] == "1", "quoted is text, as written (make_pruner refuses it)"
 
 
+def test_labels_that_differ_only_in_spaces_are_refused_but_a_recorded_spec_with_them_still_loads():
+    # a table prints "Spatial  Dropout" as "Spatial Dropout": two rows that read the same; its runs were recorded
+    text = "name: s\narms:\n  - {label: Spatial Dropout}\n  - {label: Spatial  Dropout, set: {model.depth: 3}}\n"
+    with pytest.raises(SpecError, match="differs from 'Spatial Dropout' only in its spaces"):
+        load_text(text)
+    assert load_text(text, recorded=True).labels == ("Spatial Dropout", "Spatial  Dropout")
+
+
 def test_a_spec_recorded_by_an_earlier_invocation_loads_under_the_metric_rules_it_ran_with():
     # `sweeps table` re-reads the spec.yaml an invocation recorded: one recorded before a rule was added must load
     table = "name: s\nmetric: sel_epoch\narms: [{label: A, set: {model.depth: 1}}]\n"

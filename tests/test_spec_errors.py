@@ -78,6 +78,9 @@ BAD_SPECS = {
     "duplicate_labels": (
         "name: s\narms:\n  - {label: A, set: {model.depth: 1}}\n  - {label: A, set: {model.depth: 2}}\n",
         r"line 4: arms\[1\]\.label: label 'A' is used by two arms: labels must be unique"),
+    "labels_that_differ_only_in_spaces": (   # LaTeX, Markdown and HTML print both "Spatial Dropout"
+        "name: s\narms:\n  - {label: Spatial Dropout}\n  - {label: Spatial  Dropout, set: {model.depth: 3}}\n",
+        r"line 4: arms\[1\]\.label: label 'Spatial  Dropout' differs from 'Spatial Dropout' only in its spaces"),
     "grid_template_giving_duplicate_labels": (
         "name: s\ngrid: {model.depth: [1, 2]}\nlabel: depth\n",
         r"line 3: label: label 'depth' is used by two arms"),
