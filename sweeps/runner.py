@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,8 +38,9 @@ from sweeps import schema, tracking
 from sweeps.cluster import check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
-from sweeps.invocations import (command_tag, drawn_with, earlier_of_an_edited_spec, ended_trials, finished_as_planned,
-                                log_plan, planned_statuses, record_spec, set_spec_hash)
+from sweeps.invocations import (command_tag, command_words, drawn_with, earlier_of_an_edited_spec, ended_trials,
+                                finished_as_planned, log_plan, planned_statuses, prepared_record, record_spec,
+                                set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
@@ -927,11 +929,14 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         try:
             tracking.wait_for_tracking(prepared.tracking_uri, wait_s)
         except tracking.TrackingError:
+            # the whole command: `sweeps run NAME` alone is another invocation, in ./mlflow.db, that trains anew
+            again = shlex.join(command_words("run", prepared_record(prepared), tracking.tracking_uri_to_repeat(
+                prepared.options.tracking_uri, prepared.tracking_uri)))
             raise tracking.TrackingError(
                 f"MLflow tracking server {prepared.tracking_uri} has been unreachable for {wait_s:g} s (set "
                 f"{tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: their runs hold what the "
-                f"server took. `sweeps run {prepared.as_typed}` again, with the same options, once it answers: it "
-                "records the end and draws the report (finished cells are not trained again)") from None
+                f"server took. `{again}` once it answers: it records the end and draws the report (finished cells "
+                "are not trained again)") from None
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         counts = {s: list(planned_statuses(statuses, plan, spec).values()).count(s) for s in
                   (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -468,9 +469,37 @@ def test_a_sweep_whose_trials_end_while_mlflow_is_away_says_what_to_do_not_a_tra
     monkeypatch.setattr(runner.SweepCallback, "on_experiment_end", server_gone_at_the_end)
     monkeypatch.setattr(tracking, "reachable", lambda uri, timeout=2.0: not away)
     monkeypatch.setenv(tracking.WAIT_ENV, "0.5")
+    path = spec_file(TABLE_SPEC, "tiny")
     with pytest.raises(tracking.TrackingError, match=r"unreachable for 0.5 s .* when the sweep's trials had ended: "
                                                      r"their runs hold what the server took\. `sweeps run .*tiny"):
-        run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri)))
+        run_sweep(prepare(path, _options(tmp_path, tracking_uri, overrides={"optim.epochs": 1})))
+
+
+def test_the_command_a_sweep_ended_while_mlflow_is_away_prints_continues_the_same_invocation(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # it printed `sweeps run NAME` "with the same options": copied, that ran another invocation in ./mlflow.db
+    # (no --tracking-uri, --set or --storage), training every cell again
+    from sweeps import tracking
+
+    away = []
+    on_experiment_end = runner.SweepCallback.on_experiment_end
+
+    def server_gone_at_the_end(self, trials, **info):
+        on_experiment_end(self, trials, **info)
+        away.append(True)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_experiment_end", server_gone_at_the_end)
+    monkeypatch.setattr(tracking, "reachable", lambda uri, timeout=2.0: not away)
+    monkeypatch.setenv(tracking.WAIT_ENV, "0.5")
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 1})
+    with pytest.raises(tracking.TrackingError) as raised:
+        run_sweep(prepare(path, options))
+    command = re.search(r"`(sweeps run [^`]*)` once it answers", str(raised.value)).group(1)
+    assert shlex.split(command) == ["sweeps", "run", path, "--cpus-per-trial", "1",
+                                    "--storage", str(tmp_path / "ray_results"),
+                                    "--max-failures", "0", "--tracking-uri", tracking_uri,
+                                    "--set", "optim.epochs=1"]
 
 
 def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_plans(
