@@ -27,8 +27,9 @@ def worker_env() -> dict[str, str]:
 def check_address(address: str | None, timeout: float = 5.0) -> None:
     """A cluster address of the form [ray://]HOST:PORT must answer now, before the data are decoded. Ray
     itself retries a silent address for about 13 minutes (20 attempts of ~40 s) and prints only its C++
-    warnings meanwhile (observed: still waiting when killed after 10 minutes). "auto", "local" and no
-    address are left to Ray, which answers those at once."""
+    warnings meanwhile (observed: still waiting when killed after 10 minutes), and so it does an address where
+    another server answers (the dashboard's port, an MLflow server's): the answer must be gRPC's. "auto",
+    "local" and no address are left to Ray, which answers those at once."""
     option, usage = ("--address", "--address") if address else ("RAY_ADDRESS", None)   # usage: the option at fault
     address = address or os.environ.get("RAY_ADDRESS")
     if not address or address in ("auto", "local"):
@@ -40,11 +41,40 @@ def check_address(address: str | None, timeout: float = 5.0) -> None:
     import socket
 
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
+            speaks_grpc = _answers_http2(connection)
     except OSError as exc:
         raise SweepError(f"{option} {address}: nothing answers there ({exc.strerror or exc}). Start the cluster "
                          "(`ray up cluster.yaml`, or `ray start --head` on its head) or give its head's address "
                          "(HOST:6379 by default; 'auto' on a node of the cluster)", usage) from exc
+    if not speaks_grpc:   # Ray retried it for ~13 minutes too, printing only "Failed to connect to GCS"
+        raise SweepError(f"{option} {address}: something answers there, but not a Ray cluster (its GCS speaks gRPC; "
+                         "this is another server, as the dashboard on 8265 or an MLflow server). Give the head's GCS "
+                         "address (HOST:6379 by default, as `ray start --head` prints it; 'auto' on a node of the "
+                         "cluster)", usage)
+
+
+# HTTP/2's client connection preface and an empty SETTINGS frame (RFC 9113 §3.4): a gRPC server (a Ray GCS, or
+# the Ray client server behind ray://) answers with its own SETTINGS frame (type 4), an HTTP/1 server otherwise
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _answers_http2(connection) -> bool:
+    """Whether the server on `connection` answers HTTP/2's preface with a SETTINGS frame, as gRPC servers do. One
+    that closes or resets the connection, or stays silent until its timeout, is none; other OSErrors are raised."""
+    connection.sendall(_HTTP2_PREFACE)
+    head = b""
+    try:
+        while len(head) < 9:   # a frame header: length (3 bytes), type, flags, stream id (4)
+            chunk = connection.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except TimeoutError:
+        return False
+    except ConnectionResetError:   # an HTTP/1 server closing on the preface
+        return False
+    return len(head) == 9 and head[3] == 0x04
 
 
 def connect_ray(address: str | None) -> None:

@@ -198,6 +198,31 @@ def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(proces
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
+def test_sweep_with_address_where_another_server_answers_fails_at_once_naming_it(processes, spec_file, store,
+                                                                                  tmp_path):
+    # the dashboard's 8265 (which `ray job submit --address` takes) or an MLflow server's port: the port
+    # answered, so the driver went on and Ray retried it for ~13 minutes, printing only "Failed to connect to GCS"
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        driver = processes.sweeps("run", *_sweep_args(spec_file, store, tmp_path / "results",
+                                                      "--address", f"127.0.0.1:{port}"), name="driver")
+        try:
+            driver.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the driver still waits for 127.0.0.1:{port}:\n{processes.log('driver')}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert driver.returncode == 1, processes.log("driver")
+    assert f"--address 127.0.0.1:{port}: something answers there, but not a Ray cluster" in processes.log("driver")
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
 # Runs as a driver of the cluster: asks check_nodes_see_files about a database the worker node lacks.
 PROBE_SCRIPT = r"""
 import json, sys
