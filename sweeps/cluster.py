@@ -42,7 +42,8 @@ def check_address(address: str | None, timeout: float = 5.0) -> None:
 
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
-            speaks_grpc = _answers_http2(connection)
+            # a cluster with TLS (RAY_USE_TLS) answers the cleartext preface with TLS's alert: not probed
+            speaks_grpc = _tls_on() or _answers_http2(connection)
     except OSError as exc:
         raise SweepError(f"{option} {address}: nothing answers there ({exc.strerror or exc}). Start the cluster "
                          "(`ray up cluster.yaml`, or `ray start --head` on its head) or give its head's address "
@@ -57,6 +58,10 @@ def check_address(address: str | None, timeout: float = 5.0) -> None:
 # HTTP/2's client connection preface and an empty SETTINGS frame (RFC 9113 §3.4): a gRPC server (a Ray GCS, or
 # the Ray client server behind ray://) answers with its own SETTINGS frame (type 4), an HTTP/1 server otherwise
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _tls_on() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true")
 
 
 def _answers_http2(connection) -> bool:
