@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -96,6 +97,16 @@ def command_words(verb: str, record: Mapping, tracking_uri: str | None = None) -
     if record.get("accept_changed_data"):
         words.append("--accept-changed-data")
     return words
+
+
+def command_again(verb: str, prepared: PreparedSweep, fresh: bool = False) -> str:
+    """The command line that runs this invocation again (`sweeps VERB NAME ...`): its identity is the spec with
+    --profile, --data and --set, found in the same --tracking-uri; its resources as given. `fresh`: --fresh
+    after the name, a new invocation of the same (without the rest, it would train another profile, data or
+    --set, and record into another store)."""
+    words = command_words(verb, prepared_record(prepared),
+                          tracking.tracking_uri_to_repeat(prepared.options.tracking_uri, prepared.tracking_uri))
+    return shlex.join(words[:3] + ["--fresh"] * fresh + words[3:])
 
 
 def set_text(value) -> str:

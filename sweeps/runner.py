@@ -38,9 +38,8 @@ from sweeps import schema, tracking
 from sweeps.cluster import check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
-from sweeps.invocations import (command_tag, command_words, drawn_with, earlier_of_an_edited_spec, ended_trials,
-                                finished_as_planned, log_plan, planned_statuses, prepared_record, record_spec,
-                                set_spec_hash)
+from sweeps.invocations import (command_again, command_tag, drawn_with, earlier_of_an_edited_spec, ended_trials,
+                                finished_as_planned, log_plan, planned_statuses, record_spec, set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
@@ -778,7 +777,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()),
                                 report_dir=drawn)
     if parent is not None and spec.kind == "search":
-        check_search_restorable(spec, parent, prepared.as_typed, client, trials_recorded=len(statuses))
+        check_search_restorable(spec, parent, command_again("run", prepared, fresh=True), client,
+                                trials_recorded=len(statuses))
     data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
@@ -930,8 +930,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
             tracking.wait_for_tracking(prepared.tracking_uri, wait_s)
         except tracking.TrackingError:
             # the whole command: `sweeps run NAME` alone is another invocation, in ./mlflow.db, that trains anew
-            again = shlex.join(command_words("run", prepared_record(prepared), tracking.tracking_uri_to_repeat(
-                prepared.options.tracking_uri, prepared.tracking_uri)))
+            again = command_again("run", prepared)
             raise tracking.TrackingError(
                 f"MLflow tracking server {prepared.tracking_uri} has been unreachable for {wait_s:g} s (set "
                 f"{tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: their runs hold what the "

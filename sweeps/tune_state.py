@@ -70,16 +70,16 @@ def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN) -> Non
     tune_config.num_samples = max(tune_config.num_samples, num_samples)
 
 
-def check_search_restorable(spec: SweepSpec, parent, as_typed: str, client, trials_recorded: int) -> None:
+def check_search_restorable(spec: SweepSpec, parent, fresh_command: str, client, trials_recorded: int) -> None:
     """SweepError, before any data is decoded, when a search cannot go on as it began: the searcher's history
     and the pruner's view live only in its saved Tune state, so a search cannot be continued from its
     checkpoints as a table's cells can, and starting it over must be the user's choice. Refused: a state
     that cannot be read, one that is gone while trials are recorded (a new study would run num_samples more
     trials under the same invocation, without a word), and a direction the recorded plan does not share
     (the restored study keeps its own: a loss searched under mode max, the default before a loss's became
-    min, would go on searching for the worst configuration)."""
-    fresh = (f"Start the search over with `sweeps run {as_typed} --fresh` (a new MLflow parent run; this "
-             f"one's trials stay recorded)")
+    min, would go on searching for the worst configuration). `fresh_command`: `sweeps run NAME --fresh` with
+    this run's options (`invocations.command_again`), which the way out names."""
+    fresh = f"Start the search over with `{fresh_command}` (a new MLflow parent run; this one's trials stay recorded)"
     tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
     if tune_path and not Path(tune_path).is_dir():
         if trials_recorded:

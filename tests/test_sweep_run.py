@@ -753,6 +753,27 @@ def test_search_whose_tune_experiment_is_gone_is_an_error_not_a_second_study_und
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
 
 
+def test_search_that_cannot_be_continued_names_a_fresh_start_of_the_same_invocation_with_its_options(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # `sweeps run FILE --fresh` alone, copied, trained the spec's profile without the --set, into ./mlflow.db
+    from sweeps.cli import _run_options, run as run_command
+
+    path = spec_file(SEARCH_SPEC, "tiny_search")
+    options = _options(tmp_path, tracking_uri, profile="smoke", overrides={"optim.epochs": 2})
+    outcome = run_sweep(prepare(path, options))
+    _search_left_unfinished(tracking_uri, outcome)
+    shutil.rmtree(outcome.tune_path)
+    with pytest.raises(SweepError, match="Start the search over with") as caught:
+        run_sweep(prepare(path, options))
+    words = shlex.split(re.search(r"Start the search over with `([^`]*)`", str(caught.value)).group(1))
+    assert words[:4] == ["sweeps", "run", path, "--fresh"]
+    params = run_command.make_context("run", words[2:]).params
+    assert params.pop("name") == path
+    given = _run_options(**params)
+    assert given.fresh and (given.tracking_uri, given.storage) == (tracking_uri, options.storage)
+    assert prepare(path, given).invocation_key == prepare(path, options).invocation_key
+
+
 def test_a_finished_table_cut_short_at_its_end_and_drawn_again_with_fewer_seeds_names_those_seeds(
         ray_local, tmp_path, tracking_uri, spec_file):
     # nothing left to train: the report was drawn under the seeds tag of the earlier run
