@@ -346,13 +346,13 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
     _require_store(uri)
     client = tracking.client_for(uri)
-    name = name and _recorded_name(name)
+    given, name = name, name and _recorded_name(name)
     experiments = ([client.get_experiment_by_name(name)] if name
                    else client.search_experiments())
     if name and experiments[0] is None:
         from sweeps.tables import unrecorded_sweep
 
-        raise click.ClickException(unrecorded_sweep(client, uri, name))
+        raise click.ClickException(unrecorded_sweep(client, uri, name, given))
     shown = 0
     for experiment in experiments:
         parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
@@ -412,7 +412,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
             click.echo(f"  other invocations{' (the 5 run last)' if len(others) > 5 else ''}: "
                        + "; ".join(tracking.invocation_options(p) for p in others[:5]))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
-        raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {name}` stopped "
+        raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {given}` stopped "
                                    "before it started one" if name else f"no sweep has a run in {uri} yet")
 
 
@@ -452,11 +452,11 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
     from sweeps.report import recorded_spec
     from sweeps.tables import TableError, load_sweep_runs
 
-    name = _recorded_name(name)
+    recorded = _recorded_name(name)
     try:
         uri = tracking.resolve_tracking_uri(tracking_uri)
         _require_store(uri)
-        runs = load_sweep_runs(name, tracking_uri=uri, parent_run_id=run_id)
+        runs = load_sweep_runs(recorded, tracking_uri=uri, parent_run_id=run_id, as_typed=name)
         return runs, recorded_spec(runs)
     except (TableError, tracking.TrackingError, SpecError) as exc:   # SpecError: a recorded spec.yaml unreadable
         raise click.ClickException(str(exc)) from exc

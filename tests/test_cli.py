@@ -831,6 +831,16 @@ def test_table_and_status_of_a_spec_file_not_here_say_so_not_start_it(here, stor
             in result.output, result.output
 
 
+def test_reading_commands_of_a_spec_file_never_run_say_to_start_it_with_that_file(here, store):
+    # they said `sweeps run my_search`: a spec file's name is no shipped sweep, and that command is refused
+    (here / "mine.yaml").write_text(load("tune").text.replace("name: tune", "name: my_search"))
+    for command in ("status", "table", "plot", "best"):
+        result = invoke(command, "mine.yaml", "--tracking-uri", store)
+        assert result.exit_code == 1, result.output
+        assert (f"Error: no sweep 'my_search' recorded in {store} (start it with `sweeps run mine.yaml`)"
+                in result.output), (command, result.output)
+
+
 def test_table_from_a_copy_of_a_servers_database_says_its_artifacts_need_that_server(here, store):
     # docs/cluster.md's offline tables: "has no spec.yaml artifact; it was not recorded by `sweeps run`"
     from mlflow.tracking import MlflowClient
