@@ -265,7 +265,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     if parent_run_id:
         chosen = [p for p in parents if p.info.run_id.startswith(parent_run_id)]
         if len(chosen) != 1:
-            listing = "; ".join(f"{p.info.run_id} {p.info.run_name} ({p.data.tags.get(S.TAG_STATUS, '?')})"
+            listing = "; ".join(f"{p.info.run_id} {p.info.run_name} ({parent_status(p.data.tags)})"
                                 for p in parents)
             what = "matches several" if chosen else "is not"
             raise TableError(f"run {parent_run_id!r} {what} an invocation of sweep {sweep!r}; "

@@ -171,6 +171,18 @@ def test_load_sweep_runs_unknown_parent_lists_invocations(store, tracking_uri):
         T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id="ffff")
 
 
+def test_load_sweep_runs_unknown_parent_lists_an_invocation_whose_driver_is_gone_as_interrupted(store, tracking_uri):
+    # it read "(running)" for a driver killed without a word, which `sweeps status` calls interrupted
+    import socket
+
+    client, exp = store
+    gone = json.dumps({"host": socket.gethostname(), "pid": 999999999, "start": None})   # a pid no process has
+    pid = record_sweep(client, exp, cells={}, parent_tags={**PARENT_TAGS, S.TAG_STATUS: S.STATUS_RUNNING,
+                                                            S.TAG_DRIVER: gone})
+    with pytest.raises(T.TableError, match=rf"'ffff' is not an invocation .*{pid} \S+ \(interrupted\)"):
+        T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id="ffff")
+
+
 def test_load_sweep_runs_running_child_of_interrupted_parent_is_interrupted(store, tracking_uri):
     client, exp = store
     record_sweep(client, exp, cells={("Baseline", "rafdb"): [("running", 0.5)]},
