@@ -698,9 +698,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                    f"{tracking.HEARTBEAT_STALE_S / 60:.0f} min after its last sign of life"))
     completed = parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
     if resume_only and (parent is None or (completed and finished_as_planned(client, experiment_id, parent, plan))):
-        # a completed one too: `resume` with the options forgotten found an older, finished invocation
+        # a completed one too: `resume` with the options forgotten found an older, finished invocation. An
+        # unfinished one of these very options is left out: a `--fresh` run left it behind, and these options
+        # find the one run last, so that naming it as one to resume with them sent the user round in a circle
         unfinished = [tracking.invocation_options(p)
-                      for p in tracking.parents(client, experiment_id, max_results=3, unfinished=True)]
+                      for p in tracking.parents(client, experiment_id, max_results=1000, unfinished=True)
+                      if p.data.tags.get(tracking.TAG_INVOCATION) not in prepared.keys_recorded][:3]
         raise SweepError((f"nothing to resume: invocation {parent.info.run_id[:8]} of {spec.name!r} with this "
                           "profile, data and overrides is already completed (`sweeps table` shows it)"
                           if parent is not None else

@@ -949,6 +949,30 @@ def test_resume_with_other_options_than_an_unfinished_invocation_names_that_one_
         run_sweep(prepared, resume_only=True)
 
 
+def test_resume_that_finds_a_completed_invocation_names_no_unfinished_one_of_the_same_options(
+        tmp_path, tracking_uri, spec_file):
+    # one a `--fresh` run left behind was named as one to resume "with its --profile, its --set and its
+    # --data": the very options given, which find the newer, completed invocation again
+    from sweeps import tracking
+
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    client = MlflowClient(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "tiny", tracking_uri)
+    tags = {tracking.TAG_INVOCATION: prepared.invocation_key, schema.TAG_SEEDS: "[0]", schema.TAG_PROFILE: "smoke",
+            schema.TAG_OVERRIDES: runner._overrides_tag(prepared), schema.TAG_SPEC_HASH: prepared.spec.spec_hash}
+    left_behind = tracking.start_parent(client, experiment_id, "tiny", tags)
+    tracking.finish_parent(client, left_behind, schema.STATUS_INTERRUPTED)
+    done = tracking.start_parent(client, experiment_id, "tiny", tags)   # `sweeps run tiny --fresh`
+    for cell in prepared.plan.cells:
+        client.create_run(experiment_id, tags={schema.TAG_PARENT: done, schema.TAG_ROLE: schema.ROLE_CELL,
+                                               schema.TAG_CELL_ID: cell.cell_id, schema.TAG_STATUS: "completed"})
+    tracking.finish_parent(client, done, schema.STATUS_COMPLETED)
+    with pytest.raises(SweepError, match=rf"nothing to resume: invocation {done[:8]} of 'tiny' .* already completed") \
+            as caught:
+        run_sweep(prepared, resume_only=True)
+    assert left_behind[:8] not in str(caught.value) and "Unfinished" not in str(caught.value), str(caught.value)
+
+
 def test_resume_that_finds_a_completed_invocation_says_so_and_names_the_unfinished_ones(
         tmp_path, tracking_uri, spec_file):
     # `sweeps resume NAME` with the interrupted run's --set forgotten matched an older, completed invocation
