@@ -264,11 +264,12 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
         raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}")
     if parent_run_id:
         chosen = [p for p in parents if p.info.run_id.startswith(parent_run_id)]
-        if len(chosen) != 1:
+        if len(chosen) != 1:   # the ones it matches, or else every one
             listing = "; ".join(f"{p.info.run_id} {p.info.run_name} ({parent_status(p.data.tags)})"
-                                for p in parents)
-            what = "matches several" if chosen else "is not"
-            raise TableError(f"run {parent_run_id!r} {what} an invocation of sweep {sweep!r}; "
+                                for p in chosen or parents)
+            raise TableError(f"run {parent_run_id!r} matches {len(chosen)} invocations of sweep {sweep!r} (give more "
+                             f"of its id): {listing}" if chosen else
+                             f"run {parent_run_id!r} is not an invocation of sweep {sweep!r}; "
                              f"invocations, the one run last first: {listing}")
         run = chosen[0]
     else:

@@ -183,6 +183,22 @@ def test_load_sweep_runs_unknown_parent_lists_an_invocation_whose_driver_is_gone
         T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id="ffff")
 
 
+def test_load_sweep_runs_prefix_of_several_parents_lists_those_it_matches(store, tracking_uri):
+    # it read "run '5' matches several an invocation of sweep ...", then listed every invocation
+    client, exp = store
+    by_first: dict[str, list[str]] = {}
+    while not any(len(ids) > 1 for ids in by_first.values()):   # 17 at most: two share a first hex digit
+        pid = record_sweep(client, exp, cells={})
+        by_first.setdefault(pid[0], []).append(pid)
+    (prefix, matched), = [(first, ids) for first, ids in by_first.items() if len(ids) > 1]
+    others = [pid for first, ids in by_first.items() if first != prefix for pid in ids]
+    with pytest.raises(T.TableError, match=rf"run '{prefix}' matches 2 invocations of sweep 'components' \(give "
+                                           rf"more of its id\): ") as caught:
+        T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=prefix)
+    assert all(pid in str(caught.value) for pid in matched), str(caught.value)
+    assert not any(pid in str(caught.value) for pid in others), str(caught.value)
+
+
 def test_load_sweep_runs_running_child_of_interrupted_parent_is_interrupted(store, tracking_uri):
     client, exp = store
     record_sweep(client, exp, cells={("Baseline", "rafdb"): [("running", 0.5)]},
