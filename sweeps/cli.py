@@ -385,7 +385,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                        f" (stopped without notice, it seems: its driver, {tracking.driver_description(tags)}, "
                        "has gone silent)")
         click.echo(f"{experiment.name}: {status} (profile {tags.get(schema.TAG_PROFILE, '?')}, "
-                   f"data {tracking.data_names(tags)}, run {parent.info.run_id})")
+                   f"data {tracking.data_names(tags)}{tracking.set_options(tags)}, run {parent.info.run_id})")
         # a search asked for fewer num_samples than had run keeps the trials it ran
         lowered = (plan_total and tags.get(schema.TAG_KIND) == "search"
                    and counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] > plan_total)

@@ -423,16 +423,20 @@ def find_parent(client: MlflowClient, experiment_id: str, key: str):
 def invocation_options(parent) -> str:
     """An invocation by what tells it from the sweep's others: run 1234abcd (interrupted): profile quick,
     data synthetic, --set optim.epochs=3 (the data's roots and the spec's text are part of it too)."""
+    tags = parent.data.tags
+    return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): profile {tags.get(schema.TAG_PROFILE, '?')}, " \
+           f"data {data_names(tags)}{set_options(tags)}"
+
+
+def set_options(tags: Mapping[str, str]) -> str:
+    """A parent run's --set as a reader writes them after its profile and data: ", --set optim.epochs=3"."""
     import shlex
 
-    tags = parent.data.tags
     try:
         overrides = json.loads(tags.get(schema.TAG_OVERRIDES) or "{}")
     except ValueError:
         overrides = {}
-    sets = "".join(f", --set {shlex.quote(f'{key}={value}')}" for key, value in overrides.items())
-    return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): profile {tags.get(schema.TAG_PROFILE, '?')}, " \
-           f"data {data_names(tags)}{sets}"
+    return "".join(f", --set {shlex.quote(f'{key}={value}')}" for key, value in overrides.items())
 
 
 def data_names(tags: Mapping[str, str]) -> str:

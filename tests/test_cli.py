@@ -560,6 +560,28 @@ def test_status_shows_the_latest_invocation_and_names_the_earlier_ones_with_thei
             "--set optim.epochs=2") in result.output
 
 
+def test_status_names_the_set_of_the_invocation_it_shows_as_of_the_others(here, store):
+    # two invocations that differ in --set alone: the one shown read "(profile smoke, data synthetic, run ...)",
+    # which said nothing of which of the two it was
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    earlier, latest = (tracking.start_parent(client, experiment, "tiny_cli", {
+        schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "synthetic", schema.TAG_OVERRIDES: overrides})
+        for overrides in ('{"optim.epochs": 2}', '{"optim.epochs": 3}'))
+    tracking.set_tags(client, latest, {schema.TAG_HEARTBEAT: f"{time.time() + 2:.0f}"})
+    for parent in (earlier, latest):
+        tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    output = invoke("status", "tiny_cli", "--tracking-uri", store).output
+    assert output.startswith(f"tiny_cli: completed (profile smoke, data synthetic, --set optim.epochs=3, "
+                             f"run {latest})"), output
+    assert f"  other invocations: run {earlier[:8]} (completed): profile smoke, data synthetic, " \
+           "--set optim.epochs=2" in output, output
+
+
 def test_an_invocation_continued_after_a_newer_one_started_is_the_one_status_and_table_show(here, store):
     # `sweeps run X --set optim.epochs=3` (a quick try, interrupted), then `sweeps resume X` of the paper's
     # invocation: table, plot, status and best showed the quick try, the invocation started last
