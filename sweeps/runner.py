@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import os
-import shlex
 import threading
 import time
 from dataclasses import dataclass, field
