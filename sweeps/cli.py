@@ -352,7 +352,8 @@ def status(name: str | None, tracking_uri: str | None) -> None:
     if name and experiments[0] is None:
         from sweeps.tables import unrecorded_sweep
 
-        raise click.ClickException(unrecorded_sweep(client, uri, name, given))
+        raise click.ClickException(unrecorded_sweep(client, uri, name, given,
+                                                     tracking.tracking_uri_to_repeat(tracking_uri, uri)))
     shown = 0
     for experiment in experiments:
         parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
@@ -456,7 +457,8 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
     try:
         uri = tracking.resolve_tracking_uri(tracking_uri)
         _require_store(uri)
-        runs = load_sweep_runs(recorded, tracking_uri=uri, parent_run_id=run_id, as_typed=name)
+        runs = load_sweep_runs(recorded, tracking_uri=uri, parent_run_id=run_id, as_typed=name,
+                               uri_to_repeat=tracking.tracking_uri_to_repeat(tracking_uri, uri))
         return runs, recorded_spec(runs)
     except (TableError, tracking.TrackingError, SpecError) as exc:   # SpecError: a recorded spec.yaml unreadable
         raise click.ClickException(str(exc)) from exc

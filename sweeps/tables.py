@@ -230,25 +230,29 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
     return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
 
 
-def unrecorded_sweep(client, uri: str, sweep: str, as_typed: str | None = None) -> str:
+def unrecorded_sweep(client, uri: str, sweep: str, as_typed: str | None = None,
+                     uri_to_repeat: str | None = None) -> str:
     """The message for a sweep `uri` holds no experiment of: a close recorded name, and every recorded one.
     `as_typed`: the sweep as the user named it, which the command that starts it names (a spec file's path:
-    its spec's name is no shipped sweep)."""
+    its spec's name is no shipped sweep); `uri_to_repeat`: the --tracking-uri that command repeats
+    (`tracking.tracking_uri_to_repeat`), without which it records into ./mlflow.db, not the store read."""
     import difflib
     import shlex
 
     names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
     close = difflib.get_close_matches(sweep, names, n=1)
+    start = ["sweeps", "run", as_typed or sweep] + (["--tracking-uri", uri_to_repeat] if uri_to_repeat else [])
     return (f"no sweep {sweep!r} recorded in {uri}" + (f". Did you mean {close[0]!r}?" if close else "")
-            + f" (start it with `sweeps run {shlex.quote(as_typed or sweep)}`); "
+            + f" (start it with `{shlex.join(start)}`); "
             + f"recorded: {', '.join(names) or 'none'}")
 
 
-def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
-                    parent_run_id: str | None = None, as_typed: str | None = None) -> SweepRuns:
+def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_id: str | None = None,
+                    as_typed: str | None = None, uri_to_repeat: str | None = None) -> SweepRuns:
     """The parent run of the invocation of `sweep` run last (`ran_last_first`; or `parent_run_id`, a unique
     prefix is enough) and its child runs. Raises TableError naming what exists when something does not.
-    `as_typed`: the sweep as the user named it (a spec file's path), for the command such an error names."""
+    `as_typed`, `uri_to_repeat`: the sweep as the user named it (a spec file's path) and the --tracking-uri
+    to repeat (`tracking.tracking_uri_to_repeat`), for the command such an error names."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -256,7 +260,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None,
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(sweep)
     if exp is None:
-        raise TableError(unrecorded_sweep(client, uri, sweep, as_typed))
+        raise TableError(unrecorded_sweep(client, uri, sweep, as_typed, uri_to_repeat))
     parents = ran_last_first(search_all(
         client, [exp.experiment_id], f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
         order_by=["attributes.start_time DESC"]))

@@ -859,8 +859,8 @@ def test_reading_commands_of_a_spec_file_never_run_say_to_start_it_with_that_fil
     for command in ("status", "table", "plot", "best"):
         result = invoke(command, "mine.yaml", "--tracking-uri", store)
         assert result.exit_code == 1, result.output
-        assert (f"Error: no sweep 'my_search' recorded in {store} (start it with `sweeps run mine.yaml`)"
-                in result.output), (command, result.output)
+        assert (f"Error: no sweep 'my_search' recorded in {store} (start it with `sweeps run mine.yaml "
+                f"--tracking-uri {store}`)" in result.output), (command, result.output)
 
 
 def test_table_from_a_copy_of_a_servers_database_says_its_artifacts_need_that_server(here, store):
@@ -888,8 +888,27 @@ def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     MlflowClient(uri).search_experiments()            # an empty store
     result = invoke("table", "nosuch", "--tracking-uri", uri)
     assert result.exit_code == 1
-    assert (f"Error: no sweep 'nosuch' recorded in {uri} (start it with `sweeps run nosuch`); recorded: none"
-            in result.output)
+    assert (f"Error: no sweep 'nosuch' recorded in {uri} (start it with `sweeps run nosuch --tracking-uri {uri}`); "
+            "recorded: none" in result.output)
+
+
+def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that_was_read(here, monkeypatch):
+    # `sweeps run NAME` alone records into ./mlflow.db, where the reading command will not look
+    from mlflow.tracking import MlflowClient
+
+    other = here / "elsewhere"
+    other.mkdir()
+    uri = f"sqlite:///{other / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()
+    for command in ("status", "table", "plot", "best"):
+        result = invoke(command, "nosuch", "--tracking-uri", "sqlite:///elsewhere/mlflow.db")
+        assert result.exit_code == 1, result.output
+        assert f"(start it with `sweeps run nosuch --tracking-uri {uri}`)" in result.output, (command, result.output)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)   # the shell that runs the command names the store too
+    for command in ("status", "table"):
+        result = invoke(command, "nosuch")
+        assert result.exit_code == 1, result.output
+        assert "(start it with `sweeps run nosuch`)" in result.output, (command, result.output)
 
 
 def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here):
@@ -900,8 +919,8 @@ def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here
     for command in ("status", "table"):
         result = invoke(command, "deph", "--tracking-uri", uri)
         assert result.exit_code == 1, result.output
-        assert (f"Error: no sweep 'deph' recorded in {uri}. Did you mean 'depth'? (start it with `sweeps run deph`); "
-                "recorded: depth" in result.output), (command, result.output)
+        assert (f"Error: no sweep 'deph' recorded in {uri}. Did you mean 'depth'? (start it with `sweeps run deph "
+                f"--tracking-uri {uri}`); recorded: depth" in result.output), (command, result.output)
 
 
 def test_table_without_a_store_names_it_and_creates_none(here):
