@@ -14,6 +14,7 @@ import numpy as np
 
 from sweeps import schema
 from sweeps.errors import SweepError
+from sweeps.invocations import command_again
 from transfer_core.config import TrialConfig, decode_key
 
 if TYPE_CHECKING:
@@ -152,8 +153,8 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
                   f"{now[:12]} now)")
         if finished:
             log.warning("%s; every cell of the invocation is finished, so its table is of the data as it was: "
-                        "`sweeps run %s --fresh` with the same --profile, --data and --set trains a new invocation "
-                        "on the data as it is now", change, prepared.as_typed)
+                        "`%s` trains a new invocation on the data as it is now", change,
+                        command_again("run", prepared, fresh=True))
             return {}
         if prepared.options.accept_changed_data:
             if name not in accepted:
@@ -165,7 +166,6 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             f"{change}: continuing would put results of two versions of the data into one table. The fingerprint "
             f"covers the label files and each image's size and modification time (a re-extracted or re-copied "
             f"archive changes it too), and how this version of the tool reads them. Start a new invocation on "
-            f"the data as it is now with `sweeps run {prepared.as_typed} --fresh` and the same --profile, --data "
-            f"and --set (the earlier runs stay recorded), or, if the data are the same, continue with "
-            f"--accept-changed-data", option="--data")
+            f"the data as it is now with `{command_again('run', prepared, fresh=True)}` (the earlier runs stay "
+            f"recorded), or, if the data are the same, continue with --accept-changed-data", option="--data")
     return accepted

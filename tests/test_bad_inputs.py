@@ -615,7 +615,7 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
     with pytest.raises(SweepError, match=r"the data set 'rafdb' at /data/RAF-DB/basic differs from the one run r1 "
                                          r"of invocation p0123 of 'bad' trained on \(fingerprint d569920c0000 then, "
                                          r"8707b1650000 now\).*`sweeps run " + re.escape(prepared.as_typed)
-                                         + r" --fresh` and the same --profile, --data and --set.*--accept-changed-data"):
+                                         + r" --fresh .*`.*--accept-changed-data"):
         check(prepared, parent, children, lambda child: "8707b1650000bbbb")
     accepting = dataclasses.replace(prepared, options=dataclasses.replace(prepared.options, accept_changed_data=True))
     with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
@@ -626,6 +626,26 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
     assert sweeps.sweep_data.merged_changes('{"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}',
                                          {"rafdb": ["8707b1650000bbbb", "c0ffee000000cccc"]}) == \
         {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb", "c0ffee000000cccc"]}
+
+
+def test_a_changed_data_set_names_the_whole_command_that_starts_anew_on_it(tmp_path, caplog):
+    # "`sweeps run NAME --fresh` with the same --profile, --data and --set" left the researcher to retype them
+    # (and the store: without --tracking-uri it recorded into ./mlflow.db)
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    prepared = dataclasses.replace(prepared, options=dataclasses.replace(
+        prepared.options, profile="smoke", overrides={"optim.epochs": 3}))
+    fresh = (f"`sweeps run {prepared.as_typed} --fresh --profile smoke --storage {tmp_path}/ray_results "
+             f"--tracking-uri sqlite:///{tmp_path}/mlflow.db --data rafdb=/data/RAF-DB/basic --set optim.epochs=3`")
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
+    children = [_child("r1", "d569920c0000aaaa")]
+    check = sweeps.sweep_data.check_data_unchanged
+    with pytest.raises(SweepError, match=f"Start a new invocation on the data as it is now with {re.escape(fresh)} "):
+        check(prepared, parent, children, lambda child: "8707b1650000bbbb")
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):   # every cell finished: a warning
+        assert check(prepared, parent, children, lambda child: "8707b1650000bbbb", finished=True) == {}
+    assert f"its table is of the data as it was: {fresh} trains a new invocation on the data as it is now" in caplog.text
 
 
 def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_path):
