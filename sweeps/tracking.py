@@ -217,15 +217,19 @@ def wait_s_from_env() -> float:
         return DEFAULT_WAIT_S
 
 
-def wait_for_tracking(uri: str, wait_s: float, poll_s: float = 1.0) -> None:
-    """Return once the tracking server answers; TrackingError naming it after `wait_s` seconds."""
+def wait_for_tracking(uri: str, wait_s: float, poll_s: float = 1.0, in_trial: bool = False) -> None:
+    """Return once the tracking server answers; TrackingError naming it after `wait_s` seconds. `in_trial`: a
+    trial waits, and the error says what follows: it fails, and is retried only while --max-failures allows
+    (which a trial does not know: it may be its last try, or --max-failures 0). The driver's wait (the marks
+    of ended trials) fails no trial: its caller says what follows."""
     deadline = time.monotonic() + wait_s
     warned = False
     while not reachable(uri):
         if time.monotonic() >= deadline:
             raise TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s:g} s "
-                                f"(set {WAIT_ENV} to wait longer); the trial fails and is retried from "
-                                "its checkpoint")
+                                f"(set {WAIT_ENV} to wait longer)"
+                                + ("; the trial fails, and is retried from its checkpoint if --max-failures "
+                                   "leaves it another try" if in_trial else ""))
         if not warned:
             log.warning("MLflow tracking server %s is unreachable; waiting up to %g s", uri, wait_s)
             warned = True
@@ -784,7 +788,7 @@ class EpochLog:
         if not self.pending:
             return True
         if wait_s is not None:
-            wait_for_tracking(self.uri, wait_s)
+            wait_for_tracking(self.uri, wait_s, in_trial=True)
         elif not reachable(self.uri):
             self._warn(f"MLflow tracking server {self.uri} is unreachable")
             return False

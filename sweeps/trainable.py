@@ -300,7 +300,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
                             "machine. On a cluster, pass --tracking-uri http://HOST:5000, an MLflow server every "
                             "node reaches")
     check_storage_here(context["storage"])
-    wait_for_tracking(uri, wait_s)
+    wait_for_tracking(uri, wait_s, in_trial=True)
     client = client_for(uri)
     existing = find_cell_run(client, context["experiment_id"], context["parent_run_id"], identity.cell_id)
     if existing is None and context["kind"] == "search":   # opened by an earlier version, keyed by its config alone

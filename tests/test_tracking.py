@@ -28,6 +28,22 @@ def test_check_tracking_unreachable_server_is_a_clear_error():
         tracking.check_tracking("http://127.0.0.1:9", timeout=2)
 
 
+def test_a_trials_wait_for_an_unreachable_server_says_it_is_retried_only_if_max_failures_allows():
+    # with --max-failures 0 (or on its last try) a trial is not retried, which "is retried" claimed
+    with pytest.raises(tracking.TrackingError, match=r"unreachable for 0 s \(set SWEEPS_TRACKING_WAIT_S to wait "
+                                                     r"longer\); the trial fails, and is retried from its checkpoint "
+                                                     r"if --max-failures leaves it another try$"):
+        tracking.wait_for_tracking("http://127.0.0.1:9", 0, in_trial=True)
+
+
+def test_the_drivers_wait_for_an_unreachable_server_claims_no_trial_fails():
+    # the driver waits to mark ended trials' runs: no trial fails or is retried for it
+    with pytest.raises(tracking.TrackingError) as raised:
+        tracking.wait_for_tracking("http://127.0.0.1:9", 0)
+    assert str(raised.value) == ("MLflow tracking server http://127.0.0.1:9 has been unreachable for 0 s (set "
+                                 "SWEEPS_TRACKING_WAIT_S to wait longer)")
+
+
 def test_check_tracking_unwritable_sqlite_folder_is_a_clear_error(tmp_path):
     with pytest.raises(tracking.TrackingError, match=r"cannot write the MLflow database in .*missing"):
         tracking.check_tracking(f"sqlite:///{tmp_path}/missing/mlflow.db")
