@@ -344,7 +344,7 @@ def status(name: str | None, tracking_uri: str | None) -> None:
         uri = tracking.resolve_tracking_uri(tracking_uri)
     except tracking.TrackingError as exc:
         raise click.ClickException(str(exc)) from exc
-    _require_store(uri)
+    _require_store(uri, tracking_uri)
     client = tracking.client_for(uri)
     given, name = name, name and _recorded_name(name)
     experiments = ([client.get_experiment_by_name(name)] if name
@@ -420,17 +420,22 @@ def status(name: str | None, tracking_uri: str | None) -> None:
 FAILED_SHOWN, FAILED_ERROR_CHARS = 3, 200   # sweeps status: the failed runs named, and their errors' length
 
 
-def _require_store(uri: str) -> None:
+def _require_store(uri: str, option: str | None) -> None:
     """Reading commands never create an empty store where the user expected one, nor wait minutes on
-    MLflow's retries for a server that does not answer."""
+    MLflow's retries for a server that does not answer. `option`: the --tracking-uri given (None: none was),
+    for the message to say where `uri` came from."""
     from sweeps import tracking
 
+    named = tracking.named_by(option)
+    instead = " (or unset MLFLOW_TRACKING_URI, or set it to that store)" if tracking.uri_from_env(option) else ""
     database = tracking.sqlite_path(uri)
     if database is not None and not database.exists():
-        raise click.ClickException(f"no MLflow store at {uri}: run a sweep here first, or pass --tracking-uri")
+        raise click.ClickException(f"no MLflow store at {uri}{named}: run a sweep here first, or pass "
+                                   f"--tracking-uri{instead}")
     if not tracking.reachable(uri):
-        raise click.ClickException(f"MLflow tracking server {uri} is unreachable (no answer to /health): start it, "
-                                   f"or pass the --tracking-uri of the store the sweep recorded into")
+        raise click.ClickException(f"MLflow tracking server {uri}{named} is unreachable (no answer to /health): "
+                                   f"start it, or pass the --tracking-uri of the store the sweep recorded into"
+                                   f"{instead}")
 
 
 def _recorded_name(name: str) -> str:
@@ -456,7 +461,7 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
     recorded = _recorded_name(name)
     try:
         uri = tracking.resolve_tracking_uri(tracking_uri)
-        _require_store(uri)
+        _require_store(uri, tracking_uri)
         runs = load_sweep_runs(recorded, tracking_uri=uri, parent_run_id=run_id, as_typed=name,
                                uri_to_repeat=tracking.tracking_uri_to_repeat(tracking_uri, uri))
         return runs, recorded_spec(runs)

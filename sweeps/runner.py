@@ -242,7 +242,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
         raise SweepError(f"--max-concurrent {max_concurrent} is invalid: expected an integer >= 1",
                          "--max-concurrent")
     uri = tracking.resolve_tracking_uri(options.tracking_uri)
-    tracking.check_tracking(uri)
+    tracking.check_tracking(uri, option=options.tracking_uri)
     if options.storage and "://" in options.storage:
         raise SweepError(f"--storage {options.storage} is a URI, which this tool does not support: it reads Tune's "
                          "storage as a folder (resume, checkpoints, reports), and Path() would make it a local folder "

@@ -179,21 +179,36 @@ def is_sqlite_database(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0 and _sqlite_or_empty(path)
 
 
-def check_tracking(uri: str, timeout: float = 5.0) -> None:
-    """Fail before any compute when the store cannot be reached or written."""
+def uri_from_env(option: str | None) -> bool:
+    """Whether the store came from MLFLOW_TRACKING_URI (no --tracking-uri given), as resolve_tracking_uri reads it."""
+    return option is None and bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def named_by(option: str | None) -> str:
+    """Where the store a message names came from, when not from --tracking-uri: a stale MLFLOW_TRACKING_URI
+    shows as a store the researcher never typed, and "pass --tracking-uri" alone does not say why it is there."""
+    return " (from the environment variable MLFLOW_TRACKING_URI)" if uri_from_env(option) else ""
+
+
+def check_tracking(uri: str, timeout: float = 5.0, option: str | None = None) -> None:
+    """Fail before any compute when the store cannot be reached or written. `option`: the --tracking-uri
+    given (None: none was), for the message to say where `uri` came from."""
+    instead = " (or unset MLFLOW_TRACKING_URI, or set it to another store)" if uri_from_env(option) else ""
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
                 if response.status != 200:
-                    raise TrackingError(f"MLflow server {uri} answered /health with {response.status}")
+                    raise TrackingError(f"MLflow server {uri}{named_by(option)} answered /health with "
+                                        f"{response.status}")
         except (urllib.error.URLError, OSError) as exc:
-            raise TrackingError(f"MLflow tracking server {uri} is unreachable ({exc}); start it "
-                                "(mlflow server --host 127.0.0.1 ...) or pass another --tracking-uri") from exc
+            raise TrackingError(f"MLflow tracking server {uri}{named_by(option)} is unreachable ({exc}); start it "
+                                f"(mlflow server --host 127.0.0.1 ...) or pass another --tracking-uri{instead}") from exc
     elif (database := sqlite_path(uri)) is not None:
         folder = database.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise TrackingError(f"cannot write the MLflow database in {folder}: the folder is missing or "
-                                "not writable; pass --tracking-uri sqlite:////writable/path/mlflow.db")
+            raise TrackingError(f"cannot write the MLflow database in {folder}{named_by(option)}: the folder is "
+                                "missing or not writable; pass --tracking-uri sqlite:////writable/path/mlflow.db"
+                                f"{instead}")
 
 
 def reachable(uri: str, timeout: float = 2.0) -> bool:
@@ -452,7 +467,7 @@ def tracking_uri_to_repeat(option: str | None, resolved: str) -> str | None:
     """The --tracking-uri a printed command repeats: the store it was read from (`resolved`, a sqlite path made
     absolute: the command works from any folder), unless MLFLOW_TRACKING_URI named it, which the shell that runs
     the command names too."""
-    return None if option is None and os.environ.get("MLFLOW_TRACKING_URI") else resolved
+    return None if uri_from_env(option) else resolved
 
 
 def parents(client: MlflowClient, experiment_id: str, max_results: int, unfinished: bool = False) -> list:

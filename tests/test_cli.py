@@ -527,6 +527,29 @@ def test_reading_commands_say_at_once_that_the_server_is_unreachable(here, comma
     assert "Error: MLflow tracking server http://127.0.0.1:9 is unreachable" in result.output
 
 
+@pytest.mark.parametrize("command", ["status", "table", "plot"])
+def test_an_unreachable_server_named_by_the_environment_is_said_to_come_from_it(here, monkeypatch, command):
+    # a stale MLFLOW_TRACKING_URI showed as a URL the researcher never typed, with "pass --tracking-uri" alone
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    args = [command] + ([] if command == "status" else ["mad_vs_dropout"])
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert ("Error: MLflow tracking server http://127.0.0.1:9 (from the environment variable MLFLOW_TRACKING_URI) "
+            "is unreachable (no answer to /health): start it, or pass the --tracking-uri of the store the sweep "
+            "recorded into (or unset MLFLOW_TRACKING_URI, or set it to that store)") in result.output, result.output
+    given = invoke(*args, "--tracking-uri", "http://127.0.0.1:9")   # typed: nothing to explain
+    assert "MLFLOW_TRACKING_URI" not in given.output, given.output
+
+
+def test_a_missing_store_named_by_the_environment_is_said_to_come_from_it(here, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{here / 'old' / 'mlflow.db'}")
+    result = invoke("status")
+    assert result.exit_code == 1
+    assert (f"Error: no MLflow store at sqlite:///{here / 'old' / 'mlflow.db'} (from the environment variable "
+            "MLFLOW_TRACKING_URI): run a sweep here first, or pass --tracking-uri (or unset MLFLOW_TRACKING_URI, or "
+            "set it to that store)") in result.output, result.output
+
+
 def test_status_in_an_empty_folder_says_there_is_no_store(here):
     result = invoke("status")
     assert result.exit_code == 1

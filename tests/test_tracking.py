@@ -44,6 +44,19 @@ def test_the_drivers_wait_for_an_unreachable_server_claims_no_trial_fails():
                                  "SWEEPS_TRACKING_WAIT_S to wait longer)")
 
 
+def test_check_tracking_says_an_unreachable_server_came_from_the_environment(monkeypatch):
+    # `sweeps run` without --tracking-uri: the URL is MLFLOW_TRACKING_URI's, perhaps a stale one
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    with pytest.raises(tracking.TrackingError, match=r"^MLflow tracking server http://127.0.0.1:9 \(from the "
+                                                     r"environment variable MLFLOW_TRACKING_URI\) is unreachable .*"
+                                                     r"or pass another --tracking-uri \(or unset MLFLOW_TRACKING_URI, "
+                                                     r"or set it to another store\)$"):
+        tracking.check_tracking("http://127.0.0.1:9", timeout=2, option=None)
+    with pytest.raises(tracking.TrackingError) as given:   # --tracking-uri given: it is the one typed
+        tracking.check_tracking("http://127.0.0.1:9", timeout=2, option="http://127.0.0.1:9")
+    assert "MLFLOW_TRACKING_URI" not in str(given.value)
+
+
 def test_check_tracking_unwritable_sqlite_folder_is_a_clear_error(tmp_path):
     with pytest.raises(tracking.TrackingError, match=r"cannot write the MLflow database in .*missing"):
         tracking.check_tracking(f"sqlite:///{tmp_path}/missing/mlflow.db")
