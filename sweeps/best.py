@@ -99,10 +99,13 @@ class BestSpec:
 
 
 def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3, with_base: bool = True,
-              file_name: str = "FILE", as_typed: str | None = None, tracking_uri: str | None = None) -> BestSpec:
+              file_name: str | None = None, as_typed: str | None = None,
+              tracking_uri: str | None = None) -> BestSpec:
     """The table spec that trains the `top` best trials of search invocation `runs` (and its base
     configuration, the baseline) over seeds 0..seeds-1. Trials that repeat a configuration ranked above
-    them, or the base's, are skipped for the next one. `as_typed`: the sweep as the user named it (a spec
+    them, or the base's, are skipped for the next one. `file_name`: the file the spec is written to, which
+    the command runs (None: printed, not yet saved: the command runs FILE.yaml, the reader's to save it as);
+    `as_typed`: the sweep as the user named it (a spec
     file's path), for the commands messages give; `tracking_uri`: a --tracking-uri the user gave, which the
     printed command repeats. A key outside the search space whose value the profile has changed since the
     search ran is pinned in the spec's base to the value the trials trained with, and said."""
@@ -176,14 +179,15 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     described = "; ".join(f"{label}: " + ", ".join(f"{names[k]} {value_text(t.values[k])}" for k in spec.search.space)
                           for label, t in zip(labels, chosen))
     over = f"each over seeds {seed_list[0]}-{seed_list[-1]}" if seeds > 1 else "on seed 0"
-    caption = (f"The {len(chosen)} best of {len(trials)} completed trials of the search '{spec.title}' (ranked "
+    caption = (f"The {_best_of(len(chosen))} of {len(trials)} completed trial{'s' if len(trials) != 1 else ''} "
+               f"of the search '{spec.title}' (ranked "
                f"on one seed by the {ranking.description})" + (" and its base configuration" if with_base else "")
                + f", {over}; test accuracy at the epoch chosen on validation")
     caption += f". {described}."
     document: dict[str, Any] = {
         "name": f"{spec.name}_best",
         "title": f"{spec.title}: the best trials over seeds",
-        "description": f"the {len(chosen)} best trials of search {spec.name}"
+        "description": f"the {_best_of(len(chosen))} trial{'s' if len(chosen) != 1 else ''} of search {spec.name}"
                        + (" and its base" if with_base else "") + f" over {seeds} seed{'s' if seeds != 1 else ''}",
         "caption": caption,
         "kind": "table",
@@ -206,7 +210,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                      f"trials trained with: {', '.join(f'{k}={v!r}' for k, v in pinned.items())}")
 
     data_options = _data_options(runs)
-    command = shlex.join(["sweeps", "run", file_name, *data_options,
+    command = shlex.join(["sweeps", "run", file_name or "FILE.yaml", *data_options,
                           *[w for k, v in placement.items() for w in ("--set", f"{k}={set_text(v)}")],
                           *(["--tracking-uri", tracking_uri] if tracking_uri else []), *_resource_options(runs)])
     parent = runs.parent
@@ -214,8 +218,9 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         f"Written by `sweeps best {runs.sweep}` on {datetime.date.today().isoformat()} from invocation "
         f"{parent.run_id} ({parent.run_name}, {parent.status}).",
         f"The search ranked its trials by {ranking.column} ({ranking.description}) on seed "
-        f"{_search_seed(runs, spec)}; this table trains each over "
-        f"seeds {', '.join(map(str, seed_list))} and reports the test accuracy at the epoch chosen on validation.",
+        f"{_search_seed(runs, spec)}; this table trains each "
+        + (f"over seeds {', '.join(map(str, seed_list))}" if seeds > 1 else "on seed 0")
+        + " and reports the test accuracy at the epoch chosen on validation.",
         *(f"{label}: {t.arm}, {ranking.column} {schema.metric_text(ranking.column, t.score)}"
           + (f" on {t.data}" if t.data else "")
           for label, t in zip(labels, chosen)),
@@ -227,10 +232,17 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     body = yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
     text = ("".join(f"# {part}\n" for line in header
                     for part in textwrap.wrap(line, 98, subsequent_indent="  ", break_on_hyphens=False))
-            + f"# Run it: {command}\n" + body)   # one line: copied whole
+            # one line: copied whole; printed, the spec is in no file yet
+            + (f"# Run it: {command}\n" if file_name else f"# Save this spec as FILE.yaml, then run it: {command}\n")
+            + body)
     _check_trains_as_recorded(text, profile, chosen, runs.sweep)
     return BestSpec(text=text, name=document["name"], arms=tuple(a["label"] for a in arms),
                     run_command=command, notes=tuple(notes))
+
+
+def _best_of(n: int) -> str:
+    """'best' of one chosen trial, '3 best' of several: "the 1 best trials" read as a slip."""
+    return "best" if n == 1 else f"{n} best"
 
 
 # Keys a trial's recorded config may differ in from the spec's cells without training otherwise: the seed

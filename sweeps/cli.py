@@ -647,7 +647,7 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
     runs, spec = _load_runs(name, run_id, tracking_uri)
     try:
         written = best_spec(runs, spec, top=top, seeds=seeds, with_base=not no_base,
-                            file_name=output or f"{spec.name}_best.yaml", as_typed=name,
+                            file_name=output, as_typed=name,
                             tracking_uri=tracking_uri_to_repeat(tracking_uri, runs.tracking_uri))
     except (TableError, SpecError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -201,6 +201,37 @@ def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(sear
         assert wrong.exit_code == 2 and "*.yaml" in wrong.output and not Path(name).exists()
 
 
+def test_one_trial_on_one_seed_is_worded_in_the_singular():
+    # "the 1 best trials", "The 1 best of 1 completed trials", "trains each over seeds 0 and reports"
+    written = best_spec(search_runs({"trial a": 0.80}), TUNE, top=1, seeds=1)
+    document = yaml.safe_load(written.text)
+    assert document["description"] == "the best trial of search tune and its base over 1 seed"
+    assert document["caption"].startswith("The best of 1 completed trial of the search ")
+    assert ", on seed 0; test accuracy" in document["caption"]
+    header = written.text.replace("\n#   ", " ")   # its lines unwrapped
+    assert "this table trains each on seed 0 and reports the test accuracy" in header
+    several = yaml.safe_load(best_spec(search_runs({"trial a": 0.8, "trial b": 0.9}), TUNE, top=2, seeds=2).text)
+    assert several["description"] == "the 2 best trials of search tune and its base over 2 seeds"
+    assert several["caption"].startswith("The 2 best of 2 completed trials of the search ")
+
+
+def test_a_printed_spec_says_to_save_it_before_running_it():
+    # printed, it named `sweeps run tune_best.yaml`, a file nobody had written
+    written = best_spec(search_runs({"trial a": 0.80}), TUNE)
+    assert "# Save this spec as FILE.yaml, then run it: sweeps run FILE.yaml\n" in written.text
+    assert written.run_command == "sweeps run FILE.yaml"
+    assert "# Run it: sweeps run b.yaml\n" in best_spec(search_runs({"trial a": 0.80}), TUNE, file_name="b.yaml").text
+
+
+def test_sweeps_best_on_stdout_names_no_file_it_did_not_write(search_store, store):
+    client, exp_id = search_store
+    record_search(client, exp_id, {"trial a": 0.80})
+    printed = invoke("best", "tune", "--tracking-uri", store)
+    assert printed.exit_code == 0, printed.output
+    assert "tune_best.yaml" not in printed.output
+    assert f"# Save this spec as FILE.yaml, then run it: sweeps run FILE.yaml --tracking-uri {store}" in printed.output
+
+
 def test_a_key_the_profile_has_changed_since_the_search_is_pinned_to_what_the_trials_trained_with():
     # only the searched keys were copied: the confirmation trained today's profile value, not the search's
     runs = search_runs({"trial a": 0.80, "trial b": 0.90})
