@@ -182,10 +182,16 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     elif shown:
         parts.append(f"{', '.join(shown)}: the figures as published for those arms, in the paper's own setting; "
                      "its model-selection rule may differ from ours.")
+    search = table.select_on is not None   # its rows are trials, of one run each: no seeds to lack
     if table.in_progress:
-        parts.append("The sweep is still running: cells marked k/n done are incomplete.")
+        parts.append("The search is still running: trials marked running have not finished, and the trials it "
+                     "has yet to draw are not in the table." if search else
+                     "The sweep is still running: cells marked k/n done are incomplete.")
     elif _stopped(table) and any(c.state != "complete" for c in table.cells.values()):
-        parts.append(f"INCOMPLETE: the sweep stopped ({table.provenance.status}) before every cell finished; "
+        parts.append(f"INCOMPLETE: the search stopped ({table.provenance.status}) before every trial finished; "
+                     "trials marked running, interrupted or failed have no value, and the trials it had yet to "
+                     "draw are not in the table." if search else
+                     f"INCOMPLETE: the sweep stopped ({table.provenance.status}) before every cell finished; "
                      "cells marked k/n done, interrupted, failed or not run lack seeds.")
     return " ".join(parts)
 

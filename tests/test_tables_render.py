@@ -291,6 +291,20 @@ def test_a_searchs_pruned_failed_or_valueless_trial_reads_as_such_without_a_seed
                                                                                           "no value"]
 
 
+@pytest.mark.parametrize("status", ["running", "interrupted", "failed"])
+def test_an_unfinished_searchs_caption_speaks_of_trials_not_of_cells_lacking_seeds(status):
+    # a search's trial is one run: "cells marked k/n done ... lack seeds" described nothing its table shows
+    t = T.build_table(frame({("trial a", "d"): {0: 0.8}, ("trial b", "d"): {0: "running"}}), select_on="best_val_acc",
+                      in_progress=status == "running", provenance=T.Provenance(status=status))
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "k/n done" not in caption and "lack seeds" not in caption, caption
+    assert (caption.endswith("The search is still running: trials marked running have not finished, and the "
+                             "trials it has yet to draw are not in the table.") if status == "running" else
+            caption.endswith(f"INCOMPLETE: the search stopped ({status}) before every trial finished; trials marked "
+                             "running, interrupted or failed have no value, and the trials it had yet to draw are "
+                             "not in the table.")), caption
+
+
 def test_caption_labels_best_test_epoch_as_optimistic():
     t = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), metric="best_test_acc")
     caption = TF.caption_text(t, T.CaptionFacts())
