@@ -446,11 +446,14 @@ class SweepCallback(tune.Callback):
             return
         self._last_log = now
         running = sum(1 for t in trials if t is not ended and _status_of(t) == "RUNNING" and self._planned(t))
+        # a pruned or failed trial has ended as much as a completed one: "2/4 done, 2 pruned" at a search's end
+        # read as 2 trials still to run
+        ended_now = sum(self.counts.values())
         progress_log.info(
-            "%d/%d done, %d running, %d pruned, %d failed, %.0f s, best %s = %s",
-            self.counts["done"], self.total, running, self.counts["pruned"], self.counts["failed"],
+            "%d/%d ended (%d completed, %d pruned, %d failed), %d running, %.0f s, best %s = %s",
+            ended_now, self.total, self.counts["done"], self.counts["pruned"], self.counts["failed"], running,
             now - self.started, self.metric, schema.metric_text(self.metric, self.best),
-            extra={"progress": {**self.counts, "running": running, "total": self.total,
+            extra={"progress": {**self.counts, "ended": ended_now, "running": running, "total": self.total,
                                 "elapsed_s": now - self.started, "best": self.best}})
 
 

@@ -100,6 +100,23 @@ def test_a_continuation_counts_and_ranks_only_the_runs_of_the_cells_it_plans(sto
     assert runner.standing_of(client, experiment, "p", "sel_test_acc", "max", 3).done == 3
 
 
+def test_a_search_whose_trials_all_ended_reads_so_whether_they_completed_were_pruned_or_failed(mlflow_store,
+                                                                                               caplog):
+    # "2/4 done, 0 running, 2 pruned" at a search's end read as 2 trials still to run
+    mlflow_store.completed.update({"run-a", "run-b"})
+    trials = [_ended("run-a"), _ended("run-b"), _ended("run-c"), _ended("run-d")]
+    callback = SweepCallback("http://127.0.0.1:5000", total=4, metric="val_acc", mode="max")
+    with caplog.at_level(logging.INFO, logger="sweeps.progress"):
+        for i, trial in enumerate(trials[:3]):
+            callback.on_trial_complete(i, trials, trial)
+            trial.status = "TERMINATED"
+        callback.on_trial_error(3, trials, trials[3])
+    lines = [r.getMessage() for r in caplog.records if r.name == "sweeps.progress"]
+    assert lines[1].startswith("2/4 ended (2 completed, 0 pruned, 0 failed), 2 running, ")
+    assert lines[-1].startswith("4/4 ended (2 completed, 1 pruned, 1 failed), 0 running, "), lines
+    assert caplog.records[-1].progress["ended"] == 4
+
+
 def test_a_failed_trial_is_counted_failed_and_not_running(progress_records):
     trials = [_trial(), _trial()]
     callback = SweepCallback("sqlite:///unused.db", total=2, metric="val_acc", mode="max")
