@@ -223,10 +223,15 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
                    + (f". Give its pruner ({spec.search.pruner.get('type')}) a lower bar or more warm-up steps "
                       "(search.pruner), or pruner: {type: none}" if outcome.counts.get("pruned") else ""), err=True)
     if outcome.status == "completed":
-        where = f" --tracking-uri {shlex.quote(kw['tracking_uri'])}" if kw.get("tracking_uri") else ""
+        from sweeps.tracking import tracking_uri_to_repeat
+
+        # the store as the continue commands name it: `--tracking-uri sqlite:///mlflow.db` as typed read another
+        # store from another folder
+        where = tracking_uri_to_repeat(kw.get("tracking_uri"), prepared.tracking_uri)
         if outcome.report_dir is not None:   # also logged to the parent run, under tables/ and figures/
             click.echo(f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {outcome.report_dir}")
-        click.echo(f"Next: sweeps table {prepared.spec.name} --run {outcome.parent_run_id[:8]} --format latex{where}")
+        click.echo("Next: " + shlex.join(["sweeps", "table", prepared.spec.name, "--run", outcome.parent_run_id[:8],
+                                          "--format", "latex", *(["--tracking-uri", where] if where else [])]))
     else:
         click.echo(f"Continue with: {_command_again('resume', prepared)}")
         # a stop by signal exits as the shell reports one (130 Ctrl-C, 143 SIGTERM): a job script can tell a

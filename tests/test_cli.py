@@ -391,8 +391,8 @@ def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monke
 
 
 def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: float = 9.0, spec: str = TINY,
-                   **outcome):
-    """`sweeps run` of the TINY spec (or `spec`), its run_sweep replaced by one ending in `status`
+                   options: tuple = (), **outcome):
+    """`sweeps run` of the TINY spec (or `spec`) with `options`, its run_sweep replaced by one ending in `status`
     (SweepOutcome's fields)."""
     from sweeps.runner import SweepOutcome
 
@@ -400,7 +400,27 @@ def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: floa
         "0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
     (here / "tiny_cli.yaml").write_text(spec)
-    return invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    return invoke("run", "tiny_cli.yaml", "--storage", here / "rr", *options)
+
+
+def test_the_next_command_names_the_store_as_the_continue_command_does(here, monkeypatch):
+    # "Next: ... --tracking-uri sqlite:///mlflow.db", as typed, read another store from another folder, where
+    # "Continue with:" named it by its absolute path
+    def store_named(line: str) -> str | None:
+        words = shlex.split(line.split(": ", 1)[1])
+        return words[words.index("--tracking-uri") + 1] if "--tracking-uri" in words else None
+
+    absolute = f"sqlite:///{here.resolve() / 'mlflow.db'}"
+    for status, prefix in (("completed", "Next: "), ("interrupted", "Continue with: ")):
+        result = _run_ending_in(here, monkeypatch, status, {"completed": 1}, options=("--tracking-uri",
+                                                                                        "sqlite:///mlflow.db"))
+        line = next(line for line in result.stdout.splitlines() if line.startswith(prefix))
+        assert store_named(line) == absolute, line
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")   # the shell that runs them names it too
+    for status, prefix in (("completed", "Next: "), ("interrupted", "Continue with: ")):
+        result = _run_ending_in(here, monkeypatch, status, {"completed": 1})
+        line = next(line for line in result.stdout.splitlines() if line.startswith(prefix))
+        assert store_named(line) is None, line
 
 
 def test_a_search_whose_every_trial_was_pruned_says_it_found_no_configuration(here, monkeypatch):
