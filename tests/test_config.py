@@ -63,6 +63,15 @@ def test_optim_config_warmup_ends_before_the_last_epoch_naming_both():
             OptimConfig(epochs=3, warmup_epochs=warmup)
 
 
+def test_optim_config_piecewise_milestones_come_after_the_warm_up():
+    # a milestone within the warm-up was passed unseen: the lr went from the ramp straight to gamma x lr
+    OptimConfig(epochs=10, warmup_epochs=2, milestones=(3, 6))
+    OptimConfig(epochs=10, warmup_epochs=4, milestones=(3,), schedule="cosine")   # no milestones read
+    with pytest.raises(ConfigError, match=r"^optim\.milestones=\(2, 6\) is invalid: expected epochs after "
+                                          r"optim\.warmup_epochs=2: a milestone within the warm-up is passed unseen"):
+        OptimConfig(epochs=10, warmup_epochs=2, milestones=(2, 6))
+
+
 def test_data_config_epoch_samples_with_the_shuffle_sampler_is_refused_naming_the_samplers_that_take_it():
     # shuffle draws each training image once an epoch: the value was ignored without a word
     DataConfig(sampler="balanced", epoch_samples=50)

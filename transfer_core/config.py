@@ -204,6 +204,10 @@ class OptimConfig:
         _check(self.warmup_epochs < self.epochs, "optim.warmup_epochs", self.warmup_epochs,
                f"fewer than optim.epochs={self.epochs}: with as many, every epoch is warm-up, so the learning rate "
                "never reaches optim.lr and optim.schedule never starts")
+        _check(self.schedule != "piecewise" or all(m > self.warmup_epochs for m in self.milestones),
+               "optim.milestones", self.milestones,
+               f"epochs after optim.warmup_epochs={self.warmup_epochs}: a milestone within the warm-up is passed "
+               "unseen, and the learning rate goes from the warm-up straight to optim.gamma times it, never at optim.lr")
         _check(self.batch_size >= 1, "optim.batch_size", self.batch_size, "an integer >= 1")
         _check(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip", self.grad_clip,
                "null or a number > 0")
