@@ -543,7 +543,7 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
         rerun = run_sweep(prepare(path, options))
     assert rerun.status == "completed" and rerun.parent_run_id == first.parent_run_id
     assert ("differs from the one run" in caplog.text and "its table is of the data as it was: "
-            f"`sweeps run {path} --fresh`" in caplog.text)
+            f"`sweeps run {path} --fresh " in caplog.text and f"--data imagefolder={root}" in caplog.text)
     more = dataclasses.replace(options, seeds=2)
     with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
                                          r"invocation .* trained on"):
