@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 from transfer_core.config import DECODE_KEYS, ConfigError, TrialConfig, check_stem_stride, from_flat
 
 from search_spaces.layers import Layer, apply, check_config_key, field_type, normalise_value
-from search_spaces.yaml_doc import (_SCI_FLOAT_RE, FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int,
-                                    expect_mapping, expect_number)
+from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int, expect_mapping,
+                                    expect_number, sci_float)
 
 __all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "drawn_configs", "SEARCH_KEYS",
            "SAMPLERS", "PARAM_TYPES", "PARAM_KEYS"]
@@ -270,7 +270,7 @@ def _number_of_text(value: Any) -> Any:
     """A pruner argument written as YAML 1.2 reads a number and PyYAML as text (`lower: 1e-3`, `percentile:
     2.5e1`) as that number, as the space's bounds are read (an integral one as an int: `min_resource: 1e0`);
     it was refused as a string, where `low: 1e-5` beside it was taken."""
-    if isinstance(value, str) and _SCI_FLOAT_RE.match(value.strip()):
-        number = float(value)
-        return int(number) if number.is_integer() else number
-    return value
+    number = sci_float(value)
+    if number is None:
+        return value
+    return int(number) if number.is_integer() else number

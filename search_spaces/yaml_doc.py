@@ -239,9 +239,15 @@ def expect_int(doc: _Doc, path: tuple, value: Any, minimum: int) -> int:
     return value
 
 
+def sci_float(value: Any) -> float | None:
+    """A float YAML 1.2 reads and PyYAML reads as text (`1e-3`, `2.5e1`: no dot before the exponent) as that
+    float; None for any other value."""
+    return float(value) if isinstance(value, str) and _SCI_FLOAT_RE.match(value.strip()) else None
+
+
 def expect_number(doc: _Doc, path: tuple, value: Any) -> float:
-    if isinstance(value, str) and _SCI_FLOAT_RE.match(value.strip()):
-        return float(value)
+    if (number := sci_float(value)) is not None:
+        return number
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise doc.error(path, f"{value!r} is {_type_name(value)}: expected a number")
     return value

@@ -164,15 +164,8 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
                f"whichever was run last (rename it to keep them apart)", err=True)
 
 
-def _command_again(verb: str, prepared) -> str:
-    """The command line that continues this invocation, never --fresh. The parent run records the same
-    options, from which `sweeps status` prints this line (sweeps.invocations.command_words)."""
-    from sweeps.invocations import command_again
-
-    return command_again(verb, prepared)
-
-
 def _execute(name: str, resume_only: bool, **kw) -> None:
+    from sweeps.invocations import command_again   # the command line that continues the invocation, never --fresh
     from sweeps.runner import SweepError, prepare, run_sweep
     from sweeps.tracking import TrackingError
     from search_spaces.data_option import DataOptionError
@@ -208,7 +201,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         signum = getattr(exc, "signum", signal.SIGINT)   # sweeps.stops.StopSignal's, else Ctrl-C
         how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         click.echo(f"sweep {prepared.spec.name} stopped ({how}, outside training or a second stop signal); "
-                   f"`{_command_again('run', prepared)}` continues it (or starts it, if it had not begun)", err=True)
+                   f"`{command_again('run', prepared)}` continues it (or starts it, if it had not begun)", err=True)
         sys.exit(128 + signum)
     from sweeps.schema import seen_under
 
@@ -233,7 +226,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         click.echo("Next: " + shlex.join(["sweeps", "table", prepared.spec.name, "--run", outcome.parent_run_id[:8],
                                           "--format", "latex", *(["--tracking-uri", where] if where else [])]))
     else:
-        click.echo(f"Continue with: {_command_again('resume', prepared)}")
+        click.echo(f"Continue with: {command_again('resume', prepared)}")
         # a stop by signal exits as the shell reports one (130 Ctrl-C, 143 SIGTERM): a job script can tell a
         # sweep it stopped from one whose cells failed
         sys.exit(128 + outcome.stop_signal if outcome.stop_signal else 1)
