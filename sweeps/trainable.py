@@ -221,7 +221,7 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
     """A restored trial of a cell that completed before the driver died: report, do not retrain."""
     if run.info.status != "FINISHED":  # died between tagging it completed and ending it
         client.set_terminated(run.info.run_id, "FINISHED")
-    metrics = without_unsound_scores(run.data.metrics)   # the store keeps the diverged epoch's as measured
+    metrics = without_unsound_scores(run.data.metrics)   # runs logged before NaN was: their diverged epoch's as measured
     metrics.update(mlflow_run_id=run.info.run_id, cell_id=identity.cell_id)
     metrics[schema.FINAL_STEP_KEY] = 0   # done: the pruner's scheduler must not stop it at this report
     log.info("cell %s is already completed in MLflow run %s: not trained again", identity.run_name,
@@ -333,7 +333,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
             set_tags(client, run.run_id, earlier)
     records: list[dict] = list(state["history"]["records"]) if state else []
     for i, record in enumerate(records):  # epochs the run misses (buffered when the trial died)
-        epochs.add(record, History(records=records[:i + 1]).summary())
+        epochs.add(without_unsound_scores(record), History(records=records[:i + 1]).summary())
     epochs.flush()
     last_state: dict[str, Any] = {}
     pace = CheckpointPace()
@@ -354,8 +354,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         metrics = epoch_metrics(record, summary)
         # MLflow before the report: a trial that the scheduler stops at this report (a pruned search
         # trial) does not run past it. A retry re-trains from an older checkpoint; EpochLog skips
-        # the epochs the run already holds as measured.
-        epochs.add(record, summary, measured_ms)
+        # the epochs the run already holds as measured. A diverged epoch's accuracies are logged as NaN,
+        # as Tune is told them: its curves in MLflow and the figures dropped to class 0's share.
+        epochs.add(without_unsound_scores(record), summary, measured_ms)
         epochs.flush()
         last = ends_training(record, trial.optim.epochs)   # fit trains no epoch after it
         if not pace.due(record["epoch"], record["epoch"] if last else trial.optim.epochs, time.monotonic()):

@@ -864,6 +864,8 @@ def test_cells_training_the_papers_network_on_real_data_from_random_weights_are_
 def test_a_cell_whose_training_diverges_completes_at_that_epoch_without_a_score(ray_local, tmp_path, tracking_uri,
                                                                                spec_file):
     # it trained on NaN weights to its last epoch, scoring class 0's share of the test set as its accuracy
+    from sweeps.trainable import EPOCH_SCORES
+
     overrides = {"optim.optimizer": "sgd", "optim.lr": 1e30, "optim.epochs": 3}
     outcome = run_sweep(prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, overrides=overrides)))
     assert outcome.status == "completed" and outcome.counts["completed"] == 2, outcome.counts
@@ -871,6 +873,8 @@ def test_a_cell_whose_training_diverges_completes_at_that_epoch_without_a_score(
     for run in children:
         assert run.data.tags[schema.TAG_STATUS] == schema.STATUS_COMPLETED
         assert run.data.metrics["epochs_done"] == 1 and math.isnan(run.data.metrics["sel_test_acc"])
+        # its curves in MLflow (and the figures) show no score for it, not the share of class 0
+        assert all(math.isnan(run.data.metrics[key]) for key in EPOCH_SCORES), run.data.metrics
         assert [a.path for a in client.list_artifacts(run.info.run_id, "model")], "its weights are logged"
         history = json.loads(Path(client.download_artifacts(run.info.run_id, schema.ARTIFACT_HISTORY,
                                                             str(tmp_path))).read_text())
