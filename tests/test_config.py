@@ -163,3 +163,65 @@ def test_config_rejects_an_even_dropblock_size():
     from transfer_core.config import ModelConfig
     with pytest.raises(ConfigError, match=r"model.dropblock_size=4 is invalid: expected an odd integer >= 1"):
         ModelConfig(dropblock_size=4)
+
+
+# --------------------------------------------------------------------------- how many maps / heads are dropped
+
+def test_drop_counts_default_to_one_map_and_one_head_as_released():
+    model = ModelConfig()
+    assert (model.mad_drop_maps, model.msad_drop_heads) == (1, 1)
+
+
+def test_drop_counts_at_one_keep_a_recorded_configs_hash():
+    # a config recorded before the counts existed (hash computed then): at 1 they are left out of its identity
+    flat = {"model.num_lanets": 4, "model.drop_rate": 0.5, "model.num_heads": 4, "model.msad_rate": 0.2, "seed": 3}
+    assert config_hash(from_flat(flat)) == "7861858a5336"
+    assert config_hash(from_flat({**flat, "model.mad_drop_maps": 1, "model.msad_drop_heads": 1})) == "7861858a5336"
+    assert ADDED_KEYS["model.mad_drop_maps"] == 1 and ADDED_KEYS["model.msad_drop_heads"] == 1
+    assert config_hash(from_flat({**flat, "model.mad_drop_maps": 2})) != "7861858a5336"
+    assert config_hash(from_flat({**flat, "model.msad_drop_heads": 2})) != "7861858a5336"
+
+
+@pytest.mark.parametrize("key", ["mad_drop_maps", "msad_drop_heads"])
+def test_drop_counts_below_one_are_refused(key):
+    with pytest.raises(ConfigError, match=rf"model.{key}=0 is invalid: expected an integer >= 1"):
+        ModelConfig(**{key: 0})
+
+
+def _counts(**changes):
+    from transfer_core.config import check_drop_counts
+
+    check_drop_counts(ModelConfig(**changes))
+
+
+def test_drop_counts_below_every_map_and_head_are_allowed_and_one_always():
+    _counts(num_lanets=4, mad_drop_maps=3, num_heads=8, msad_drop_heads=7)
+    _counts(num_lanets=1, num_heads=1, embed_dim=8)                 # the release's 1 drops the only one
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(num_lanets=4, mad_drop_maps=4),
+     r"model.mad_drop_maps=4 is invalid: expected an integer from 1 to 3 with model.num_lanets=4: dropping all 4 "
+     r"maps zeroes the fused map M and every feature of the sample"),
+    (dict(num_lanets=1, mad_drop_maps=2), r"model.mad_drop_maps=2 is invalid: expected 1 with model.num_lanets=1"),
+    (dict(num_lanets=4, mad_drop_maps=2, drop_variant="spatial_dropout"),
+     r"model.mad_drop_maps=2 is invalid: expected 1 with model.drop_variant='spatial_dropout': only MAD drops a "
+     r"number of maps per sample .*set model.drop_variant=mad, or remove it"),
+    (dict(num_lanets=4, mad_drop_maps=2, local_branch=False),
+     r"model.mad_drop_maps=2 is invalid: expected 1 with model.local_branch=false: there are no LANet maps to drop"),
+    (dict(msad_drop_heads=8),
+     r"model.msad_drop_heads=8 is invalid: expected an integer from 1 to 7 with model.num_heads=8: dropping all 8 "
+     r"heads leaves each encoder block only its residual"),
+    (dict(msad_drop_heads=2, msad_mode="released_token"),
+     r"model.msad_drop_heads=2 is invalid: expected 1 with model.msad_mode='released_token': only mode head drops "
+     r"heads \('released_token' is the release's HeadDropOut, which zeroes one token and never a head"),
+    (dict(msad_drop_heads=2, msad_mode="none"), r"model.msad_drop_heads=2 is invalid: expected 1 with "
+                                                r"model.msad_mode='none'"),
+    (dict(msad_drop_heads=2, encoder=False),
+     r"model.msad_drop_heads=2 is invalid: expected 1 with model.encoder=false: there are no attention heads"),
+])
+def test_drop_counts_that_drop_everything_or_mean_nothing_are_refused(changes, message):
+    from transfer_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _counts(**changes)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from transfer_core.models.encoder import Attention, Block, Encoder, HeadDrop, ReleasedTokenDrop
+from transfer_core.models.encoder import Attention, Block, Encoder, HeadDrop, ReleasedTokenDrop, msad_head_drop
 
 
 def _capture(module):
@@ -145,3 +145,87 @@ def test_msad_rejects_unknown_mode():
 
 def test_msad_extra_repr_shows_rate():
     assert "rate=0.3" in repr(_attention("head", 0.3)) and "rate=0.3" in repr(_attention("released_token", 0.3))
+
+
+# --------------------------------------------------------------------------- MSAD dropping k heads (drop_heads)
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_msad_head_mode_drop_heads_zeroes_exactly_k_distinct_heads_in_about_p_of_samples(k):
+    n, p = 4000, 0.3
+    torch.manual_seed(0)
+    attn = Attention(16, 4, "head", p, k).train()
+    seen = _capture(attn.head_drop)
+    attn(torch.randn(n, 3, 16))
+    before, after = seen[0]                                   # (N, heads, T, head_dim) each
+    zero_heads = (after == 0).flatten(2).all(-1)              # (N, heads)
+    per_sample = zero_heads.sum(1)
+    assert set(per_sample.unique().tolist()) == {0, k}
+    keep = ~zero_heads
+    assert torch.equal(after[keep], before[keep])             # the other heads untouched, not rescaled
+    fraction = (per_sample == k).float().mean().item()
+    assert abs(fraction - p) < 3 * math.sqrt(p * (1 - p) / n)
+
+
+def test_msad_drop_heads_picks_each_set_of_k_heads_uniformly():
+    n, heads = 6000, 4
+    torch.manual_seed(1)
+    out = HeadDrop(1.0, 2).train()(torch.ones(n, heads, 2, 3))
+    hit = (out == 0).flatten(2).all(-1)                       # (N, heads)
+    codes = (hit.long() * (2 ** torch.arange(heads))).sum(1)  # the set of dropped heads as a bit mask
+    counts = torch.bincount(codes, minlength=2 ** heads).float()
+    pairs = [sum(2 ** i for i in pair) for pair in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))]
+    assert counts[pairs].sum() == n
+    assert ((counts[pairs] - n / 6).abs() < 3 * math.sqrt(n * (1 / 6) * (5 / 6))).all()
+
+
+def test_msad_drop_heads_is_identity_in_eval():
+    torch.manual_seed(0)
+    block = Block(16, 4, 3.0, "head", 0.9, 3)
+    off = Block(16, 4, 3.0, "none", 0.9)
+    off.load_state_dict(block.state_dict())
+    x = torch.randn(6, 5, 16)
+    assert torch.equal(block.eval()(x), off.eval()(x))
+
+
+def test_msad_one_head_draws_as_before_the_count_existed():
+    # k = 1, drawn from torch's RNG as before drop_heads existed: seeded runs reproduce bit for bit
+    import torch.nn.functional as F
+
+    heads = torch.randn(64, 4, 3, 2)
+    torch.manual_seed(5)
+    dropped = torch.rand(64) < 0.3
+    hit = F.one_hot(torch.randint(4, (64,)), 4).bool() & dropped[:, None]
+    before, state_before = heads * (~hit).float()[:, :, None, None], torch.get_rng_state()
+    torch.manual_seed(5)
+    assert torch.equal(msad_head_drop(heads, 0.3, True), before)
+    assert torch.equal(torch.get_rng_state(), state_before)
+
+
+@pytest.mark.parametrize("k, heads, expected", [(4, 4, "from 1 to 3"), (2, 2, "1")])
+def test_msad_refuses_dropping_every_head(k, heads, expected):
+    with pytest.raises(ValueError, match=rf"msad_drop_heads={k} is invalid with {heads} heads: expected {expected} "
+                                         r"\(dropping every head leaves the block only its residual\)"):
+        Attention(16, heads, "head", 0.3, k)
+
+
+def test_msad_refuses_a_count_below_one():
+    with pytest.raises(ValueError, match=r"msad_drop_heads=0 is invalid: expected an integer >= 1"):
+        HeadDrop(0.3, 0)
+
+
+@pytest.mark.parametrize("mode", ["released_token", "none"])
+def test_msad_modes_other_than_head_refuse_a_count_of_heads(mode):
+    # released_token zeroes one token (the release's single draw), never a head: a count has no meaning there
+    with pytest.raises(ValueError, match=rf"msad_drop_heads=2 is invalid with msad_mode='{mode}': expected 1 "
+                                         r"\(only mode head drops a number of heads\)"):
+        Attention(16, 4, mode, 0.3, 2)
+
+
+def test_msad_one_head_of_one_is_allowed_as_released():
+    torch.manual_seed(0)
+    out = HeadDrop(1.0, 1).train()(torch.ones(8, 1, 2, 3))
+    assert (out == 0).all()
+
+
+def test_msad_extra_repr_shows_the_count():
+    assert "rate=0.3, drop_heads=2" in repr(Attention(16, 4, "head", 0.3, 2))

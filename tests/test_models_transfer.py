@@ -173,3 +173,18 @@ def test_transfer_rejects_image_size_not_divisible_by_stem_stride():
     with pytest.raises(ValueError, match="model.image_size=18 is invalid: expected a multiple of 4, the stride of "
                                          "model.stem='small'"):
         build_model(dataclasses.replace(TINY, image_size=18))
+
+
+def test_transfer_drop_counts_reach_mad_and_every_blocks_msad():
+    model = _tiny(num_lanets=4, mad_drop_maps=3, depth=2, msad_drop_heads=2).train()
+    assert model.local_branch.dropping.drop_maps == 3
+    assert [b.attn.head_drop.drop_heads for b in model.encoder.blocks] == [2, 2]
+    assert model(torch.randn(4, 3, 16, 16)).shape == (4, 5)
+
+
+def test_transfer_drop_count_of_every_map_is_refused_before_building():
+    from transfer_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.mad_drop_maps=2 is invalid: expected 1 with model.num_lanets=2: "
+                                          r"dropping all 2 maps zeroes the fused map M"):
+        build_model(dataclasses.replace(TINY, mad_drop_maps=2))

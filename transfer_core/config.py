@@ -48,6 +48,50 @@ def check_stem_stride(model: "ModelConfig") -> None:
     stride = STEM_STRIDES[model.stem]
     _check(model.image_size % stride == 0, "model.image_size", model.image_size,
            f"a multiple of {stride}, the stride of model.stem={model.stem!r}")
+
+
+# the keys check_drop_counts reads: the counts first (an error names the highest layer that set one of them)
+DROP_COUNT_KEYS = ("model.mad_drop_maps", "model.msad_drop_heads", "model.num_lanets", "model.num_heads",
+                   "model.drop_variant", "model.local_branch", "model.msad_mode", "model.encoder")
+
+
+def _up_to(most: int) -> str:
+    return "1" if most <= 1 else f"an integer from 1 to {most}"
+
+
+def check_drop_counts(model: "ModelConfig") -> None:
+    """ConfigError unless model.mad_drop_maps and model.msad_drop_heads can be drawn where they are read. A count
+    other than 1 must leave a map and a head standing (all B maps dropped zero the fused map M, the max over them,
+    and with it the sample's features; all heads dropped leave a block only its residual) and needs the one
+    variant that drops a count: MAD on the LANet maps, MSAD mode head. Not in ModelConfig's own checks, as
+    check_stem_stride: a spec's base may set a count for the B or the heads its arms set after it.
+    1, the release's (and the default), is always allowed: at B = 1 or one head it drops the only one, as
+    the release would (the num_lanets sweep's B = 1 row)."""
+    maps = model.mad_drop_maps
+    if maps != 1:
+        _check(model.local_branch, "model.mad_drop_maps", maps,
+               "1 with model.local_branch=false: there are no LANet maps to drop (set model.local_branch=true, "
+               "or remove it)")
+        _check(model.drop_variant == "mad", "model.mad_drop_maps", maps,
+               f"1 with model.drop_variant={model.drop_variant!r}: only MAD drops a number of maps per sample "
+               "(Dropout, DropBlock and Spatial Dropout drop each pixel, block or map independently with "
+               "model.drop_rate; none drops nothing): set model.drop_variant=mad, or remove it")
+        _check(maps < model.num_lanets, "model.mad_drop_maps", maps,
+               f"{_up_to(model.num_lanets - 1)} with model.num_lanets={model.num_lanets}: "
+               f"dropping all {model.num_lanets} maps zeroes the fused map M and every feature of the sample")
+    heads = model.msad_drop_heads
+    if heads != 1:
+        _check(model.encoder, "model.msad_drop_heads", heads,
+               "1 with model.encoder=false: there are no attention heads to drop (set model.encoder=true, or remove it)")
+        _check(model.msad_mode == "head", "model.msad_drop_heads", heads,
+               f"1 with model.msad_mode={model.msad_mode!r}: only mode head drops heads ('released_token' is the "
+               "release's HeadDropOut, which zeroes one token and never a head; 'none' drops nothing): set "
+               "model.msad_mode=head, or remove it")
+        _check(heads < model.num_heads, "model.msad_drop_heads", heads,
+               f"{_up_to(model.num_heads - 1)} with model.num_heads={model.num_heads}: "
+               f"dropping all {model.num_heads} heads leaves each encoder block only its residual")
+
+
 DROP_VARIANTS = ("none", "dropout", "dropblock", "spatial_dropout", "mad")
 MSAD_MODES = ("head", "released_token", "none")
 
@@ -67,6 +111,7 @@ class ModelConfig:
     lanet_ratio: int = 16               # LANet bottleneck C -> C/ratio
     drop_variant: str = "mad"           # dropping on the local branch: none|dropout|dropblock|spatial_dropout|mad
     drop_rate: float = 0.6              # p1 for MAD; the drop probability of the other variants
+    mad_drop_maps: int = 1              # maps MAD zeroes in a dropped sample, distinct, fewer than B (release: 1)
     dropblock_size: int = 3             # block side for dropblock (odd: torchvision centres a block on a pixel)
     # encoder: 1x1 projection to tokens, CLS + learnable positions, pre-norm blocks
     encoder: bool = True                # False: global average pooling + linear head
@@ -79,6 +124,8 @@ class ModelConfig:
     mlp_ratio: float = 3.0
     msad_mode: str = "head"             # head (paper) | released_token (authors' code) | none
     msad_rate: float = 0.3              # p2
+    msad_drop_heads: int = 1            # heads MSAD (mode head) zeroes in a dropped sample, distinct, fewer than
+                                        # num_heads (paper and release: 1; the paper: more brought no improvement)
 
     def __post_init__(self) -> None:
         _check_choice("model.stem", self.stem, STEMS)
@@ -89,6 +136,7 @@ class ModelConfig:
         _check(self.lanet_ratio >= 1, "model.lanet_ratio", self.lanet_ratio, "an integer >= 1")
         _check_choice("model.drop_variant", self.drop_variant, DROP_VARIANTS)
         _check(0.0 <= self.drop_rate <= 1.0, "model.drop_rate", self.drop_rate, "a number in [0, 1]")
+        _check(self.mad_drop_maps >= 1, "model.mad_drop_maps", self.mad_drop_maps, "an integer >= 1")
         _check(self.dropblock_size >= 1 and self.dropblock_size % 2 == 1, "model.dropblock_size",
                self.dropblock_size, "an odd integer >= 1 (torchvision's DropBlock centres each block on a pixel)")
         _check(self.embed_dim >= 1, "model.embed_dim", self.embed_dim, "an integer >= 1")
@@ -98,6 +146,7 @@ class ModelConfig:
         _check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "a number > 0")
         _check_choice("model.msad_mode", self.msad_mode, MSAD_MODES)
         _check(0.0 <= self.msad_rate <= 1.0, "model.msad_rate", self.msad_rate, "a number in [0, 1]")
+        _check(self.msad_drop_heads >= 1, "model.msad_drop_heads", self.msad_drop_heads, "an integer >= 1")
         if self.stem_checkpoint is not None and self.stem != "ir50":
             raise ConfigError(f"model.stem_checkpoint is set but model.stem={self.stem!r}: "
                               "only the ir50 stem loads a face.evoLVe checkpoint")
@@ -356,7 +405,7 @@ PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile"
 # key existed: at that value a key is left out of a cell's identity, so that earlier cells keep their hash
 # (resume, tables), and a state saved without the key reads it as this value.
 ADDED_KEYS = {"optim.weight_decay_on": "weights", "data.rafdb_images": "aligned",
-              "model.encoder_checkpoint": None}
+              "model.encoder_checkpoint": None, "model.mad_drop_maps": 1, "model.msad_drop_heads": 1}
 
 
 def config_hash(config: TrialConfig, length: int = 12) -> str:

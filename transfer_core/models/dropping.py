@@ -5,10 +5,18 @@ attention maps (N, B, h, w) before they are fused by an element-wise max: in tra
 sample independently, with probability p it picks ONE of the B maps uniformly and sets all of its
 pixels to 0. Survivors are not rescaled.
 
+For the paper's ablation of dropping two or more maps (§12: "no real improvement"), `drop_maps` = k
+picks k DISTINCT maps, uniformly among the k-subsets, and k must stay below B (all B dropped would
+zero the fused map). The release draws its k (`drop_upper`) with `random.choices`, WITH replacement:
+at its k = 1 the two agree (and ours draws exactly as before the option existed), at k > 1 the
+release can draw one map twice and drop fewer than k, so its k is an upper bound, not a count. We
+follow the paper's "dropping two or more": a row labelled k drops k maps. Only MAD takes a count;
+the other variants refuse one other than 1 (they drop each pixel, block or map independently).
+
 The paper's Table 2 compares MAD with Dropout, DropBlock and Spatial Dropout. Where the paper
 placed those regularisers is not known to us; our reading is that each of them REPLACES MAD at the
 same place, on the stacked attention maps, with the same drop probability `rate`. So every variant
-here shares one signature, `factory(rate, num_maps, block_size) -> nn.Module` mapping
+here shares one signature, `factory(rate, num_maps, block_size, drop_maps=1) -> nn.Module` mapping
 (N, B, h, w) -> (N, B, h, w), and an ablation is a registry key (`DROPPING.get("dropblock")`).
 
 Every variant is the identity when not training. All randomness comes from torch's RNG, so that
@@ -31,7 +39,7 @@ from transfer_core.registry import Registry
 __all__ = ["DROPPING", "multi_attention_drop", "MultiAttentionDropping", "MapDropout",
            "MapDropBlock", "MapSpatialDropout", "NoDropping"]
 
-DropFactory = Callable[[float, int, int], nn.Module]
+DropFactory = Callable[..., nn.Module]   # (rate, num_maps, block_size, drop_maps=1)
 
 DROPPING: Registry[DropFactory] = Registry("dropping variant")
 
@@ -49,18 +57,35 @@ def _check_maps(maps: Tensor) -> None:
 
 # --------------------------------------------------------------------------- pure functions
 
-def multi_attention_drop(maps: Tensor, rate: float, training: bool = True) -> Tensor:
-    """MAD: per sample, with probability `rate`, zero ONE of the B maps (chosen uniformly).
+def _check_drop_maps(drop_maps: int, num_maps: int) -> int:
+    """1 (at any B, as the release), or distinct maps fewer than B: all B dropped would zero the fused map."""
+    if drop_maps < 1 or (drop_maps > 1 and drop_maps >= num_maps):
+        most = f"from 1 to {num_maps - 1}" if num_maps > 2 else "1"
+        raise ValueError(f"drop_maps={drop_maps!r} is invalid with {num_maps} maps: expected {most} (dropping "
+                         "every map zeroes the fused map)")
+    return int(drop_maps)
+
+
+def multi_attention_drop(maps: Tensor, rate: float, training: bool = True, drop_maps: int = 1) -> Tensor:
+    """MAD: per sample, with probability `rate`, zero `drop_maps` distinct maps (ONE by default), chosen
+    uniformly.
 
     maps: (N, B, h, w). No rescaling of the survivors. Identity when not training or rate == 0.
+    drop_maps > 1 must be below B (see the module docstring for how the release differs).
     """
     _check_maps(maps)
     if not training or rate == 0.0:
         return maps
     n, b = maps.shape[:2]
+    _check_drop_maps(drop_maps, b)
     dropped = torch.rand(n, device=maps.device) < rate                    # (N,) which samples drop
-    index = torch.randint(b, (n,), device=maps.device)                    # (N,) which map each drops
-    hit = F.one_hot(index, b).bool() & dropped[:, None]                   # (N, B)
+    if drop_maps == 1:  # the draw as before drop_maps existed: a seeded run reproduces bit for bit
+        index = torch.randint(b, (n,), device=maps.device)                # (N,) which map each drops
+        hit = F.one_hot(index, b).bool()                                  # (N, B)
+    else:
+        order = torch.rand(n, b, device=maps.device).argsort(dim=1)       # (N, B) a random permutation each
+        hit = torch.zeros(n, b, dtype=torch.bool, device=maps.device).scatter_(1, order[:, :drop_maps], True)
+    hit = hit & dropped[:, None]                                          # (N, B)
     keep = (~hit).to(maps.dtype)[:, :, None, None]                        # (N, B, 1, 1)
     return maps * keep
 
@@ -68,15 +93,21 @@ def multi_attention_drop(maps: Tensor, rate: float, training: bool = True) -> Te
 # --------------------------------------------------------------------------- modules
 
 class _MapDropping(nn.Module):
-    """Common constructor: (rate, num_maps, block_size); the rate is checked and shown."""
+    """Common constructor: (rate, num_maps, block_size, drop_maps); the rate is checked and shown. Only MAD
+    drops a count of maps: the others refuse drop_maps other than 1."""
 
-    def __init__(self, rate: float, num_maps: int, block_size: int = 1) -> None:
+    def __init__(self, rate: float, num_maps: int, block_size: int = 1, drop_maps: int = 1) -> None:
         super().__init__()
         self.rate = _check_rate(rate)
         if num_maps < 1:
             raise ValueError(f"num_maps={num_maps!r} is invalid: expected an integer >= 1")
         self.num_maps = int(num_maps)
         self.block_size = int(block_size)
+        if drop_maps != 1 and not isinstance(self, MultiAttentionDropping):
+            raise ValueError(f"drop_maps={drop_maps!r} is invalid for {type(self).__name__}: expected 1 (only MAD "
+                             "drops a number of maps; this variant drops each pixel, block or map independently "
+                             "with its rate)")
+        self.drop_maps = _check_drop_maps(drop_maps, self.num_maps)
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}"
@@ -110,8 +141,8 @@ class MapDropBlock(_MapDropping):
     would give torchvision an even block, so the whole-map drop is computed here.
     """
 
-    def __init__(self, rate: float, num_maps: int, block_size: int = 3) -> None:
-        super().__init__(rate, num_maps, block_size)
+    def __init__(self, rate: float, num_maps: int, block_size: int = 3, drop_maps: int = 1) -> None:
+        super().__init__(rate, num_maps, block_size, drop_maps)
         if block_size < 1 or block_size % 2 == 0:
             raise ValueError(f"block_size={block_size!r} is invalid: expected an odd integer >= 1")
 
@@ -146,7 +177,11 @@ class MapSpatialDropout(_MapDropping):
 
 @DROPPING.register("mad")
 class MultiAttentionDropping(_MapDropping):
-    """MAD (transfer.md §4): per sample, with probability `rate`, zero one map; no rescaling."""
+    """MAD (transfer.md §4): per sample, with probability `rate`, zero `drop_maps` distinct maps (one by
+    default, as released); no rescaling."""
 
     def forward(self, maps: Tensor) -> Tensor:
-        return multi_attention_drop(maps, self.rate, self.training)
+        return multi_attention_drop(maps, self.rate, self.training, self.drop_maps)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}, drop_maps={self.drop_maps}"

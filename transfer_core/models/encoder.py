@@ -10,13 +10,16 @@ reference/transfer.md §5-7 (confirmed from the authors' PaddlePaddle release):
 
 MSAD, in every block's attention, training only, per sample with probability `msad_rate`:
 - mode "head" (the paper's intent, our default): zero ONE head's output (attn @ v)[i, h], h chosen
-  uniformly, before the output projection; no rescaling.
+  uniformly, before the output projection; no rescaling. For the paper's ablation of dropping two or
+  more heads (§7, §12: "no real improvement"), `drop_heads` = k zeroes k DISTINCT heads, uniformly
+  among the k-subsets, k below num_heads (all dropped would leave the block only its residual). The
+  release draws one index and has no count; k = 1 draws exactly as before the option existed.
 - mode "released_token": reproduces the authors' released `HeadDropOut`. It reshapes qkv to
   (N, T, 3, heads, head_dim) and for the chosen sample sets x[i, zero_index] = 0 with zero_index
   uniform in range(num_heads). Axis 1 is the TOKEN axis, so this zeroes q, k and v of one token
   whose index is < num_heads (index 0 is CLS); it does not drop a head (transfer.md §7). If
   zero_index >= T (only when T < num_heads, where the released code would raise IndexError) nothing
-  is zeroed.
+  is zeroed. It takes no count: what it zeroes is a token, and the release draws one.
 - mode "none": off.
 All randomness comes from torch's RNG.
 """
@@ -41,14 +44,30 @@ def _check_rate(rate: float) -> float:
 
 # --------------------------------------------------------------------------- MSAD, pure functions
 
-def msad_head_drop(heads: Tensor, rate: float, training: bool = True) -> Tensor:
-    """Per sample, with probability `rate`, zero one head's output. heads: (N, num_heads, T, head_dim)."""
+def _check_drop_heads(drop_heads: int, num_heads: int) -> int:
+    """1 (at any head count, as the release), or distinct heads fewer than num_heads."""
+    if drop_heads < 1 or (drop_heads > 1 and drop_heads >= num_heads):
+        most = f"from 1 to {num_heads - 1}" if num_heads > 2 else "1"
+        raise ValueError(f"msad_drop_heads={drop_heads!r} is invalid with {num_heads} heads: expected {most} "
+                         "(dropping every head leaves the block only its residual)")
+    return int(drop_heads)
+
+
+def msad_head_drop(heads: Tensor, rate: float, training: bool = True, drop_heads: int = 1) -> Tensor:
+    """Per sample, with probability `rate`, zero `drop_heads` distinct heads' outputs (one by default).
+    heads: (N, num_heads, T, head_dim)."""
     if not training or rate == 0.0:
         return heads
     n, h = heads.shape[:2]
+    _check_drop_heads(drop_heads, h)
     dropped = torch.rand(n, device=heads.device) < rate                  # (N,)
-    index = torch.randint(h, (n,), device=heads.device)                  # (N,)
-    hit = F.one_hot(index, h).bool() & dropped[:, None]                  # (N, heads)
+    if drop_heads == 1:  # the draw as before drop_heads existed: a seeded run reproduces bit for bit
+        index = torch.randint(h, (n,), device=heads.device)              # (N,)
+        hit = F.one_hot(index, h).bool()                                 # (N, heads)
+    else:
+        order = torch.rand(n, h, device=heads.device).argsort(dim=1)     # (N, heads) a random permutation each
+        hit = torch.zeros(n, h, dtype=torch.bool, device=heads.device).scatter_(1, order[:, :drop_heads], True)
+    hit = hit & dropped[:, None]                                         # (N, heads)
     keep = (~hit).to(heads.dtype)[:, :, None, None]                      # (N, heads, 1, 1)
     return heads * keep
 
@@ -68,17 +87,21 @@ def msad_token_drop(qkv: Tensor, rate: float, training: bool = True) -> Tensor:
 
 
 class HeadDrop(nn.Module):
-    """MSAD mode "head" on the per-head attention outputs (N, heads, T, head_dim)."""
+    """MSAD mode "head" on the per-head attention outputs (N, heads, T, head_dim): `drop_heads` distinct
+    heads of a dropped sample (one by default)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, drop_heads: int = 1) -> None:
         super().__init__()
         self.rate = _check_rate(rate)
+        if drop_heads < 1:
+            raise ValueError(f"msad_drop_heads={drop_heads!r} is invalid: expected an integer >= 1")
+        self.drop_heads = int(drop_heads)
 
     def forward(self, heads: Tensor) -> Tensor:
-        return msad_head_drop(heads, self.rate, self.training)
+        return msad_head_drop(heads, self.rate, self.training, self.drop_heads)
 
     def extra_repr(self) -> str:
-        return f"rate={self.rate}"
+        return f"rate={self.rate}, drop_heads={self.drop_heads}"
 
 
 class ReleasedTokenDrop(nn.Module):
@@ -100,12 +123,17 @@ class ReleasedTokenDrop(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention, qkv without bias, with MSAD hooks `qkv_drop` and `head_drop`."""
 
-    def __init__(self, dim: int, num_heads: int, msad_mode: str = "head", msad_rate: float = 0.3) -> None:
+    def __init__(self, dim: int, num_heads: int, msad_mode: str = "head", msad_rate: float = 0.3,
+                 msad_drop_heads: int = 1) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"num_heads={num_heads} is invalid: expected a divisor of embed_dim={dim}")
         if msad_mode not in MSAD_MODES:
             raise ValueError(f"msad_mode={msad_mode!r} is invalid: expected one of {', '.join(MSAD_MODES)}")
+        if msad_drop_heads != 1 and msad_mode != "head":
+            raise ValueError(f"msad_drop_heads={msad_drop_heads!r} is invalid with msad_mode={msad_mode!r}: expected 1 "
+                             "(only mode head drops a number of heads)")
+        _check_drop_heads(msad_drop_heads, num_heads)
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
@@ -114,7 +142,8 @@ class Attention(nn.Module):
         # MSAD: exactly one of these is active (or neither, mode "none"); forward hooks can observe both
         self.qkv_drop: nn.Module = (ReleasedTokenDrop(msad_rate) if msad_mode == "released_token"
                                     else nn.Identity())
-        self.head_drop: nn.Module = HeadDrop(msad_rate) if msad_mode == "head" else nn.Identity()
+        self.head_drop: nn.Module = (HeadDrop(msad_rate, msad_drop_heads) if msad_mode == "head"
+                                     else nn.Identity())
 
     def forward(self, x: Tensor) -> Tensor:
         n, t, d = x.shape                                                  # (N, T, D)
@@ -141,10 +170,11 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, msad_mode: str, msad_rate: float) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, msad_mode: str, msad_rate: float,
+                 msad_drop_heads: int = 1) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads, msad_mode, msad_rate)
+        self.attn = Attention(dim, num_heads, msad_mode, msad_rate, msad_drop_heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
@@ -163,14 +193,14 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_tokens: int, embed_dim: int, depth: int, num_heads: int,
-                 mlp_ratio: float, msad_mode: str = "head", msad_rate: float = 0.3) -> None:
+                 mlp_ratio: float, msad_mode: str = "head", msad_rate: float = 0.3, msad_drop_heads: int = 1) -> None:
         super().__init__()
         self.num_tokens = num_tokens
         self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=1, bias=True)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens + 1, embed_dim))
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, msad_mode, msad_rate) for _ in range(depth))
+            Block(embed_dim, num_heads, mlp_ratio, msad_mode, msad_rate, msad_drop_heads) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self._init_weights()
 

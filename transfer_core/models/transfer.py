@@ -9,6 +9,8 @@ B = 2, p1 = 0.6, D = 768, depth 8, 8 heads, MLP 3, p2 = 0.3, 7 classes: 65,217,8
 Where we differ from the paper or the release:
 - MSAD drops one head by default (the paper's intent); the release's token-indexing behaviour is
   `msad_mode="released_token"` (encoder.py).
+- `mad_drop_maps` / `msad_drop_heads` (default 1, as released) drop that many DISTINCT maps / heads, for
+  the paper's "dropping two or more" ablation; the release's MAD cap draws with replacement (dropping.py).
 - Component switches reproduce the rows of the paper's Table 1 from configs alone:
   `local_branch=False` (no LANets, the stem features pass unchanged), `drop_variant="none"`,
   `encoder=False` (global average pooling of the stem features + Linear head), `msad_mode="none"`.
@@ -28,7 +30,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from transfer_core.config import ModelConfig, check_stem_stride
+from transfer_core.config import ModelConfig, check_drop_counts, check_stem_stride
 from transfer_core.models.checkpoint import CheckpointError, load_ir50_checkpoint, load_vit_checkpoint
 from transfer_core.models.dropping import DROPPING
 from transfer_core.models.encoder import Encoder
@@ -44,6 +46,7 @@ class TransFER(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         check_stem_stride(cfg)
+        check_drop_counts(cfg)
         self.config = cfg
         self.stem = STEMS.get(cfg.stem)(cfg)
         channels, stride = self.stem.out_channels, self.stem.stride
@@ -51,13 +54,14 @@ class TransFER(nn.Module):
 
         self.local_branch: LocalBranch | None = None
         if cfg.local_branch:
-            dropping = DROPPING.get(cfg.drop_variant)(cfg.drop_rate, cfg.num_lanets, cfg.dropblock_size)
+            dropping = DROPPING.get(cfg.drop_variant)(cfg.drop_rate, cfg.num_lanets, cfg.dropblock_size,
+                                                      cfg.mad_drop_maps)
             self.local_branch = LocalBranch(channels, cfg.num_lanets, cfg.lanet_ratio, dropping)
 
         self.encoder: Encoder | None = None
         if cfg.encoder:
             self.encoder = Encoder(channels, self.grid * self.grid, cfg.embed_dim, cfg.depth, cfg.num_heads,
-                                   cfg.mlp_ratio, cfg.msad_mode, cfg.msad_rate)
+                                   cfg.mlp_ratio, cfg.msad_mode, cfg.msad_rate, cfg.msad_drop_heads)
             features = cfg.embed_dim
         else:
             features = channels
