@@ -17,7 +17,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from transfer_core.config import ConfigError, TrialConfig, check_stem_stride, config_hash, sampler_kind, to_flat
+from transfer_core.config import (DROP_COUNT_KEYS, ConfigError, TrialConfig, check_drop_counts, check_stem_stride,
+                                  config_hash, sampler_kind, to_flat)
 
 from search_spaces.data_option import SYNTHETIC, DataChoice
 from search_spaces.layers import Layer, apply, config_layer
@@ -141,17 +142,23 @@ def _data_layer(choice: DataChoice, config: TrialConfig, explicit: list[Layer]) 
     return Layer(FrozenMap(values), doc, (choice.name,))
 
 
-def _check_shapes(config: TrialConfig, layers: list[Layer]) -> None:
-    """A cell's final model must fit its stem's stride (else every trial of it fails building the model);
-    the error names the highest layer that set the image size or the stem."""
-    try:
-        check_stem_stride(config.model)
-    except ConfigError as exc:
-        for layer in reversed(layers):
-            for key in ("model.image_size", "model.stem"):
-                if key in layer.values:
-                    raise layer.error(key, str(exc)) from None
-        raise SpecError(str(exc)) from None
+def _check_shapes(config: TrialConfig, layers: list[Layer], drop_counts: bool = True) -> None:
+    """A cell's final model must fit its stem's stride and leave a map and a head standing (else every trial of
+    it fails building the model); the error names the highest layer that set one of the keys at play.
+    drop_counts=False: a search's base whose space draws one of DROP_COUNT_KEYS (check_space_shapes checks the
+    draws; the base's own value of a searched key is never trained)."""
+    checks = [(check_stem_stride, ("model.image_size", "model.stem"))]
+    if drop_counts:
+        checks.append((check_drop_counts, DROP_COUNT_KEYS))
+    for check, keys in checks:
+        try:
+            check(config.model)
+        except ConfigError as exc:
+            for layer in reversed(layers):
+                for key in keys:
+                    if key in layer.values:
+                        raise layer.error(key, str(exc)) from None
+            raise SpecError(str(exc)) from None
 
 
 # Keys a config leaves unread where its other keys say so, which a sweep-wide value may meet in some cells (--set
@@ -224,7 +231,8 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
     bases = data_configs(apply(below_arms, user), [profile_layer, base_layer, user])
     if spec.search is not None:   # a search's trials are its bases (a table's cells are checked below)
         for config in bases.values():
-            _check_shapes(config, [profile_layer, base_layer, user])
+            _check_shapes(config, [profile_layer, base_layer, user],
+                          drop_counts=not set(spec.search.space) & set(DROP_COUNT_KEYS))
             check_space(spec.search.space, config, spec._doc())
             check_space_shapes(spec.search.space, config, spec._doc())
     bases = {name: dataclasses.replace(c, seed=seeds[0]) for name, c in bases.items()}

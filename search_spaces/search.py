@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from transfer_core.config import DECODE_KEYS, ConfigError, TrialConfig, check_stem_stride, from_flat
+from transfer_core.config import (DECODE_KEYS, DROP_COUNT_KEYS, ConfigError, TrialConfig, check_drop_counts,
+                                  check_stem_stride, from_flat)
 
 from search_spaces.layers import Layer, apply, check_config_key, field_type, normalise_value
 from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int, expect_mapping,
@@ -174,13 +175,12 @@ def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc
 
 def check_space_shapes(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc) -> None:
     """Each stem a space can draw must fit the image size of the config it is drawn over (`config`: the
-    search's base on the profile, with its --set and data), as a table's cells are checked
-    (plan._check_shapes): `check_space` builds configs, which do not check the stem's stride, so a stem
-    whose stride does not divide model.image_size failed building the model in every trial drawing it."""
+    search's base on the profile, with its --set and data), and each B, head count, variant or MSAD mode it can
+    draw must take the drop counts (check_drop_counts), as a table's cells are checked (plan._check_shapes):
+    `check_space` builds configs, which check neither, so a stem whose stride does not divide model.image_size
+    failed building the model in every trial drawing it."""
     param = space.get("model.stem")
-    if param is None:
-        return
-    for path, stem in _drawn(("search", "space", "model.stem"), param, 0):
+    for path, stem in _drawn(("search", "space", "model.stem"), param, 0) if param is not None else ():
         try:
             check_stem_stride(dataclasses.replace(config.model, stem=stem))
         except ConfigError as exc:
@@ -188,6 +188,16 @@ def check_space_shapes(space: Mapping[str, SearchParam], config: TrialConfig, do
                                   f"{config.model.image_size} comes from the profile, the spec's base or --set): "
                                   "remove that choice, or set model.image_size to a multiple of every "
                                   "searched stem's stride") from None
+    for drawn, drawn_config in drawn_configs(space, config, DROP_COUNT_KEYS):
+        if not drawn:   # the base alone: plan._check_shapes checked it
+            continue
+        try:
+            check_drop_counts(drawn_config.model)
+        except ConfigError as exc:
+            (path, _), *_ = drawn.values()
+            drawn_text = " with ".join(f"{k}={v!r}" for k, (_, v) in drawn.items())
+            raise doc.error(path, f"a sample can draw {drawn_text}, and then {exc}: remove that choice, or narrow "
+                                  "the range to the values that take the drop counts") from None
 
 
 def drawn_configs(space: Mapping[str, SearchParam], config: TrialConfig,

@@ -89,6 +89,34 @@ def test_an_image_size_is_checked_against_the_stem_each_cell_ends_with_not_the_o
         expand(spec, "paper", overrides={"model.image_size": 30})
 
 
+def test_a_drop_count_is_checked_against_the_b_each_cell_ends_with_not_the_one_before_its_arm():
+    # a base's count of maps for the B its grid sets: with the profile's B = 2 below the arms, 2 maps are all of them
+    spec = load_text(textwrap.dedent("""
+        name: s
+        profile: quick
+        base: {model.mad_drop_maps: 2}
+        grid: {model.num_lanets: [3, 4]}
+        label: "B={model.num_lanets}"
+    """))
+    assert [c.config.model.mad_drop_maps for c in expand(spec, "quick").cells] == [2, 2]
+    with pytest.raises(SpecError, match=r"--set model\.num_lanets: model\.mad_drop_maps=2 is invalid: expected 1 "
+                                        r"with model\.num_lanets=2: dropping all 2 maps"):
+        expand(spec, "quick", overrides={"model.num_lanets": 2})
+
+
+def test_a_drop_count_of_every_head_is_refused_at_the_layer_that_set_it():
+    spec = load_text(textwrap.dedent("""
+        name: s
+        profile: quick
+        arms:
+          - {label: one head, set: {model.msad_drop_heads: 1}}
+          - {label: every head, set: {model.msad_drop_heads: 4}}
+    """), source="s.yaml")
+    with pytest.raises(SpecError, match=r"s\.yaml line 6: arms\[1\]\.set\.model\.msad_drop_heads: model\.msad_drop_heads=4 "
+                                        r"is invalid: expected an integer from 1 to 3 with model\.num_heads=4"):
+        expand(spec, "quick")
+
+
 def test_expand_num_classes_conflicting_with_the_synthetic_set_is_refused_and_its_own_changes_nothing(two_arms):
     # the synthetic set has 7 classes: another number failed in every trial, each retried
     with pytest.raises(SpecError, match=r"--set model\.num_classes: model\.num_classes=3 conflicts with --data "
@@ -218,6 +246,33 @@ def test_expand_search_over_a_stem_whose_stride_misses_the_image_size_is_refused
                                         r"model\.stem='ir50', and then model\.image_size=36 is invalid: expected a "
                                         r"multiple of 8"):
         expand(spec, "smoke", overrides={"model.image_size": 36})
+
+
+def test_expand_search_drawing_a_b_that_a_drop_count_would_empty_is_refused(tmp_path):
+    # 2 maps of a drawn B = 2 (every map) failed building the model in each trial that drew it
+    spec = spec_file(tmp_path, """
+        name: s
+        kind: search
+        base: {model.mad_drop_maps: 2}
+        search:
+          space:
+            model.num_lanets: [2, 4]
+    """)
+    with pytest.raises(SpecError, match=r"search\.space\.model\.num_lanets\.choices\[0\]: a sample can draw "
+                                        r"model\.num_lanets=2, and then model\.mad_drop_maps=2 is invalid: expected 1 "
+                                        r"with model\.num_lanets=2"):
+        expand(spec, "smoke")
+    assert expand(spec, "smoke", overrides={"model.mad_drop_maps": 1}).base_configs
+    (tmp_path / "wider").mkdir()
+    wider = spec_file(tmp_path / "wider", """
+        name: s
+        kind: search
+        base: {model.mad_drop_maps: 2}
+        search:
+          space:
+            model.num_lanets: [3, 4]
+    """)
+    assert expand(wider, "smoke").base_configs, "the base's own B = 2 is never trained: every sample draws B"
 
 
 def test_an_encoder_checkpoint_no_cell_has_an_encoder_for_is_refused_and_one_for_table_1s_rows_is_not(tmp_path):
