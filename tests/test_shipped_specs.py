@@ -16,9 +16,11 @@ LABELS = {
     "msad_rate": ("p2=0.0", "p2=0.1", "p2=0.3", "p2=0.5", "p2=0.7"),
     "depth": ("depth=1", "depth=2", "depth=4", "depth=8"),
     "msad_mode": ("No MSAD", "MSAD heads (paper)", "MSAD tokens (released code)"),
+    "drop_count": ("1 map, 1 head", "2 maps", "3 maps", "2 heads", "3 heads"),
 }
 BASELINES = {"components": "Baseline", "mad_vs_dropout": "No dropping", "num_lanets": "B=2",
-             "mad_rate": "p1=0.6", "msad_rate": "p2=0.3", "depth": "depth=8", "msad_mode": "No MSAD"}
+             "mad_rate": "p1=0.6", "msad_rate": "p2=0.3", "depth": "depth=8", "msad_mode": "No MSAD",
+             "drop_count": "1 map, 1 head"}
 PROFILES = [name for name, _ in list_profiles()]
 
 
@@ -104,3 +106,25 @@ def test_tune_prunes_by_successive_halving_from_the_first_epoch():
 
 def test_list_sweeps_describes_every_shipped_spec():
     assert [name for name, _ in list_sweeps()] == shipped_names()
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_drop_count_cells_differ_only_in_how_many_maps_and_heads_are_dropped(profile):
+    from transfer_core.config import to_flat
+
+    plan = expand(load("drop_count"), profile)
+    counts = {c.arm: (c.config.model.mad_drop_maps, c.config.model.msad_drop_heads) for c in plan.cells}
+    assert counts == {"1 map, 1 head": (1, 1), "2 maps": (2, 1), "3 maps": (3, 1), "2 heads": (1, 2),
+                      "3 heads": (1, 3)}
+    assert {(c.config.model.num_lanets, c.config.model.drop_variant, c.config.model.msad_mode)
+            for c in plan.cells} == {(4, "mad", "head")}
+    counted = ("model.mad_drop_maps", "model.msad_drop_heads", "seed")
+    rest = {tuple(sorted((k, str(v)) for k, v in to_flat(c.config).items() if k not in counted)) for c in plan.cells}
+    assert len(rest) == 1
+
+
+def test_recorded_cells_keep_their_identity_now_that_the_drop_counts_exist():
+    # cell ids recorded before model.mad_drop_maps and model.msad_drop_heads existed: still those of the same cells
+    heads = next(c for c in expand(load("msad_mode"), "quick").cells if c.arm == "MSAD heads (paper)" and c.seed == 0)
+    released = next(c for c in expand(load("num_lanets"), "paper").cells if c.arm == "B=2" and c.seed == 0)
+    assert (heads.cell_id, released.cell_id) == ("c9b2fc8c8ca3", "9416d45e6eef")
