@@ -60,7 +60,7 @@ def _up_to(most: int) -> str:
 
 
 def check_drop_counts(model: "ModelConfig") -> None:
-    """ConfigError unless model.mad_drop_maps and model.msad_drop_heads can be drawn where they are read. A count
+    """ConfigError unless model.mad_drop_maps and model.msad_drop_heads have a meaning in `model`. A count
     other than 1 must leave a map and a head standing (all B maps dropped zero the fused map M, the max over them,
     and with it the sample's features; all heads dropped leave a block only its residual) and needs the one
     variant that drops a count: MAD on the LANet maps, MSAD mode head. Not in ModelConfig's own checks, as
