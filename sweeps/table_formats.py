@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -278,8 +279,6 @@ def _greek() -> dict[str, str]:
     """Greek letters as math-mode commands (pdflatex's utf8 input has none: a label "λ = 0.1" stopped the
     paper's build), accents dropped; a capital without a command of its own (A, B, E, ...) as the Latin
     letter it looks like."""
-    import unicodedata
-
     out = {}
     for code in range(0x386, 0x3CF):
         base = unicodedata.normalize("NFD", chr(code))[0]   # ά -> α
@@ -303,6 +302,46 @@ _LATEX_CHARS = {**_greek(), "ε": r"$\varepsilon$", "φ": r"$\varphi$",   # the 
                 "ϐ": r"$\beta$", "ϰ": r"$\kappa$", "ϒ": r"$\Upsilon$", "ϴ": r"$\Theta$", **{"≈": r"$\approx$", "≠": r"$\neq$", "∞": r"$\infty$", "∼": r"$\sim$", "√": r"$\surd$",
                      "✓": r"$\surd$", "✗": r"$\times$", "⇒": r"$\Rightarrow$", "∈": r"$\in$", "∑": r"$\sum$",
                      "≡": r"$\equiv$", "−": r"$-$", "⋅": r"$\cdot$", "∝": r"$\propto$"}, **_LATEX_CHARS}
+# the scientific symbols pdflatex's utf8 input has no definition for, as the math fonts every LaTeX has draw
+# them (no amssymb: ℝ is the bold R it stood for before blackboard bold; ⩽ and ≦ are ≤)
+_LATEX_CHARS.update({ch: f"${cmd}$" for ch, cmd in {
+    "∆": r"\Delta", "∇": r"\nabla", "∂": r"\partial", "∫": r"\int", "∮": r"\oint", "∏": r"\prod", "∐": r"\coprod",
+    "∀": r"\forall", "∃": r"\exists", "∉": r"\notin", "∋": r"\ni", "∅": r"\emptyset", "∖": r"\setminus",
+    "⊂": r"\subset", "⊃": r"\supset", "⊆": r"\subseteq", "⊇": r"\supseteq", "∪": r"\cup", "∩": r"\cap",
+    "⋃": r"\bigcup", "⋂": r"\bigcap", "∧": r"\wedge", "∨": r"\vee", "⊕": r"\oplus", "⊗": r"\otimes",
+    "⊙": r"\odot", "⊖": r"\ominus", "⊘": r"\oslash", "⨁": r"\bigoplus", "⨂": r"\bigotimes", "∘": r"\circ",
+    "∗": r"\ast", "∙": r"\bullet", "⋆": r"\star", "★": r"\star", "∓": r"\mp", "∣": r"\mid", "∥": r"\parallel",
+    "≪": r"\ll", "≫": r"\gg", "≃": r"\simeq", "≅": r"\cong", "≍": r"\asymp", "≐": r"\doteq", "≺": r"\prec",
+    "≻": r"\succ", "⪯": r"\preceq", "⪰": r"\succeq", "≦": r"\leq", "≧": r"\geq", "⩽": r"\leq", "⩾": r"\geq",
+    "⊥": r"\perp", "⊤": r"\top", "⊢": r"\vdash", "⊣": r"\dashv", "∠": r"\angle", "⋯": r"\cdots", "⋮": r"\vdots",
+    "⋱": r"\ddots", "⌈": r"\lceil", "⌉": r"\rceil", "⌊": r"\lfloor", "⌋": r"\rfloor", "′": r"^{\prime}",
+    "″": r"^{\prime\prime}", "‴": r"^{\prime\prime\prime}", "ℓ": r"\ell", "ℏ": r"\hbar", "ℜ": r"\Re",
+    "ℑ": r"\Im", "ℵ": r"\aleph", "℘": r"\wp", "ℝ": r"\mathbf{R}", "ℕ": r"\mathbf{N}", "ℤ": r"\mathbf{Z}",
+    "ℚ": r"\mathbf{Q}", "ℂ": r"\mathbf{C}", "↔": r"\leftrightarrow", "↕": r"\updownarrow", "⇐": r"\Leftarrow",
+    "⇔": r"\Leftrightarrow", "⇑": r"\Uparrow", "⇓": r"\Downarrow", "↦": r"\mapsto", "↗": r"\nearrow",
+    "↘": r"\searrow", "↙": r"\swarrow", "↖": r"\nwarrow", "⟵": r"\longleftarrow", "⟶": r"\longrightarrow",
+    "⟹": r"\Longrightarrow", "⟸": r"\Longleftarrow", "⟺": r"\Longleftrightarrow", "✔": r"\surd",
+    "✘": r"\times", "✕": r"\times", "✖": r"\times", "♯": r"\sharp", "♭": r"\flat", "♮": r"\natural",
+    "♣": r"\clubsuit", "♢": r"\diamondsuit", "♡": r"\heartsuit", "♠": r"\spadesuit"}.items()})
+_LATEX_CHARS.update({"∕": "/", "∶": ":", "\u00ad": r"\-",   # division slash, ratio, soft hyphen
+                     **dict.fromkeys("\u2000\u2002\u2007", r"\enspace"), **dict.fromkeys("\u2001\u2003\u3000", r"\quad"),
+                     **dict.fromkeys("\u2004\u2005\u2006\u2008\u2009\u200a\u202f\u205f", r"\,"),
+                     # invisible: zero widths, and the variation selectors of "✔️" (text or emoji style)
+                     **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\ufe0e\ufe0f", "")})
+# runs of super- and subscripts as one math super/subscript: "10⁻³" as 10$^{-3}$ (¹²³ too, which pdflatex has
+# as text figures of another height)
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ", "0123456789+-=()ni"))
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜ", "0123456789+-=()aeoxhklmnpst"))
+_SCRIPT_RUN = re.compile(f"([{''.join(_SUPERSCRIPTS)}]+)|([{''.join(_SUBSCRIPTS)}]+)")
+# what pdflatex sets by itself (LaTeX >= 2020: utf8 input, OT1 text fonts with their accents, TS1 symbols in
+# the kernel), found by setting every code point in latex_document's preamble; a character neither here nor
+# in _LATEX_CHARS is one pdflatex would stop at
+_SETS_ITSELF = frozenset(
+    [chr(c) for c in range(0x20, 0x7F)] + ["\t", "\n", "\r"]
+    + list("¡¢£¤¥¦§¨©ª¬®¯°±²³´µ¶·¸¹º¼½¾¿ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖ×ØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõö÷øùúûüýÿĀāĂăĆćĈĉĊċČč"
+           "ĎďĒēĔĕĖėĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭİıĲĳĴĵĶķĹĺĻļĽľŁłŃńŅņŇňŌōŎŏŐőŒœŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŴŵŶŷŸŹźŻżŽžƒǄǅǆǇ"
+           "ǈǉǊǋǌǍǎǏǐǑǒǓǔǢǣǦǧǨǩǰǴǵȘșȚțȲȳȷḂḃḍḞḟḠḡḥḰḱḷṃṅṇṛṣṭẎẏẐẑẞỲỳ‐‑‒–—―‖‘’“”†‡•…‰‱※‽⁄⁎⁒₡₤₦₩₫€₱℃№℗℞℠™Ω℧℮←↑→↓〈〉◦◯♪"
+           "⟨⟩〈〉ﬀﬁﬂﬃﬄﬅﬆ"))
 
 
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"
@@ -310,7 +349,18 @@ _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; no
 
 def latex_escape(text: str) -> str:
     """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use)."""
-    return "".join(_LATEX_CHARS.get(ch, ch) for ch in text)
+    text = unicodedata.normalize("NFC", text)   # "é" typed as e + a combining accent is é, which LaTeX sets
+    out = []
+    for piece in _SCRIPT_RUN.split(text):
+        if not piece:
+            continue
+        if piece[0] in _SUPERSCRIPTS:
+            out.append("$^{" + "".join(map(_SUPERSCRIPTS.get, piece)) + "}$")
+        elif piece[0] in _SUBSCRIPTS:
+            out.append("$_{" + "".join(map(_SUBSCRIPTS.get, piece)) + "}$")
+        else:
+            out.extend(_LATEX_CHARS.get(ch, ch) for ch in piece)
+    return "".join(out)
 
 
 # --fit: scaled down to the text width when wider, never up (graphicx's \resizebox sees the natural \width)

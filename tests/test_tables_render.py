@@ -381,6 +381,32 @@ def test_latex_labels_with_greek_letters_and_math_symbols_compile(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 
+def _compiles(tmp_path, tex: str) -> None:
+    pdflatex = _pdflatex()
+    (tmp_path / "t.tex").write_text(TF.latex_document(tex))
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_latex_labels_with_the_symbols_researchers_type_compile(tmp_path):
+    # pdflatex stopped at "Unicode character ∆ (U+2206) not set up for use with LaTeX": ∆ (the increment sign a
+    # Mac types), 10⁻³, ✔️ (✔ and its emoji-style selector) and the like passed through unmapped
+    label = "∆acc lr=10⁻³ x₁₂ ✔\ufe0f ✘ ∇ ∂ ∀ ∅ ⊂ ∪ ≪ ⊕ ∘ ∓ ℝ ℓ ↔ ⇔ ⟶ ′ ⩽ ⋯ ★ narrow\u202fspace caf\u0065\u0301"
+    t = T.build_table(frame({(label, "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}), rows=[label, "B"])
+    tex = TF.render(t, "latex")
+    assert (r"$\Delta$acc lr=10$^{-3}$ x$_{12}$ $\surd$ $\times$ $\nabla$" in tex
+            and r"$\mathbf{R}$" in tex and "narrow\\,space café &" in tex)
+    _compiles(tmp_path, tex)
+
+
+def test_latex_every_character_the_tables_map_or_pass_through_compiles(tmp_path):
+    # what latex_escape passes through is what pdflatex sets by itself, and what it maps, it maps to LaTeX
+    # that compiles with only the packages the README names: a wrong entry fails here, in CI
+    every = "".join(sorted(TF._SETS_ITSELF | set(TF._LATEX_CHARS) | set(TF._SUPERSCRIPTS) | set(TF._SUBSCRIPTS)))
+    _compiles(tmp_path, "\n".join(TF.latex_escape(every[i:i + 40]) + "\\par" for i in range(0, len(every), 40)))
+
+
 def test_latex_labels_keep_less_than_greater_than_and_bar_and_compile(tmp_path):
     # pdflatex's default font encoding prints a bare < as ¡, > as ¿ and | as an em dash
     t = T.build_table(frame({("p<0.5 | a>b & 10% #1", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}),
