@@ -148,6 +148,24 @@ def check_pruner(spec: SweepSpec) -> None:
         raise spec.error_at(("search", "pruner"), str(exc)) from exc
 
 
+def check_latex(spec: SweepSpec) -> None:
+    """A title, caption or arm label pdflatex cannot set (an emoji, a CJK or Cyrillic letter) is refused here:
+    the sweep's report writes its LaTeX table after the last trial, too late to choose another."""
+    from sweeps.table_formats import latex_refusal, latex_unsettable
+
+    texts = [(("title",), "title", spec.title), (("caption",), "caption", spec.caption)]
+    for i, arm in enumerate(spec.arms):
+        # a grid's label: at the grid value that brings the character, else at the label template
+        where = ("arms", i, "label") if not spec.grid else next(
+            (("grid", k) for k, v in arm.overrides.items() if latex_unsettable(str(v))), ("label",))
+        texts.append((where, "label", arm.label))
+    for path, what, text in texts:
+        ch = latex_unsettable(text)
+        if ch is not None:
+            raise spec.error_at(path, f"{latex_refusal(text, ch)}. The sweep's LaTeX table could not show it: "
+                                      f"write the {what} without it")
+
+
 def check_devices(plan: Plan, gpus: float) -> None:
     """A cell that asks for CUDA without a GPU (or a GPU it will not use) is a contradiction."""
     devices = {c.device for c in plan.configs}
@@ -227,6 +245,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     plan = expand(spec, profile, data, seeds, options.overrides)
     check_data_layouts(c.data for c in plan.configs)
     check_pruner(spec)
+    check_latex(spec)
     cpus = options.cpus_per_trial if options.cpus_per_trial is not None else profile.cpus_per_trial
     gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial
     if not cpus > 0:

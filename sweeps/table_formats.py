@@ -335,7 +335,7 @@ _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒ�
 _SCRIPT_RUN = re.compile(f"([{''.join(_SUPERSCRIPTS)}]+)|([{''.join(_SUBSCRIPTS)}]+)")
 # what pdflatex sets by itself (LaTeX >= 2020: utf8 input, OT1 text fonts with their accents, TS1 symbols in
 # the kernel), found by setting every code point in latex_document's preamble; a character neither here nor
-# in _LATEX_CHARS is one pdflatex would stop at
+# in _LATEX_CHARS is refused by name (`latex_unsettable`), as pdflatex would stop at it
 _SETS_ITSELF = frozenset(
     [chr(c) for c in range(0x20, 0x7F)] + ["\t", "\n", "\r"]
     + list("¡¢£¤¥¦§¨©ª¬®¯°±²³´µ¶·¸¹º¼½¾¿ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖ×ØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõö÷øùúûüýÿĀāĂăĆćĈĉĊċČč"
@@ -347,8 +347,31 @@ _SETS_ITSELF = frozenset(
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"
 
 
-def latex_escape(text: str) -> str:
-    """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use)."""
+def latex_unsettable(text: str) -> str | None:
+    """The first character of `text` that pdflatex sets neither by itself nor as `latex_escape` maps it."""
+    return next((ch for ch in unicodedata.normalize("NFC", text) if ch not in _SETS_ITSELF and ch not in _LATEX_CHARS
+                 and ch not in _SUPERSCRIPTS and ch not in _SUBSCRIPTS), None)
+
+
+def latex_refusal(text: str, ch: str) -> str:
+    """Why `text` cannot be in a LaTeX table: the character, its code point, the text around it."""
+    text = unicodedata.normalize("NFC", text)
+    at = text.index(ch)
+    shown = text if len(text) <= 60 else (("…" if at > 25 else "") + text[max(0, at - 25):at + 25]
+                                          + ("…" if at + 25 < len(text) else ""))
+    return (f"{shown!r}: its {ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}) is a character "
+            f"pdflatex cannot set (it would stop at \"Unicode character {ch} (U+{ord(ch):04X}) not set up for use "
+            "with LaTeX\"); a LaTeX table takes letters with their accents, digits, Greek letters and the common "
+            "symbols (± × ≤ ≥ ≈ → ✓ ✗ ∆ ∞ ², ...)")
+
+
+def latex_escape(text: str, what: str = "text") -> str:
+    """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use). A character
+    pdflatex cannot set is a TableError naming it and `what` holds it (the row label, the title, ...)."""
+    ch = latex_unsettable(text)
+    if ch is not None:
+        raise TableError(f"the LaTeX table cannot show the {what} {latex_refusal(text, ch)}: write the {what} "
+                         "without it, or take --format markdown or html, which show it as it is")
     text = unicodedata.normalize("NFC", text)   # "é" typed as e + a combining accent is é, which LaTeX sets
     out = []
     for piece in _SCRIPT_RUN.split(text):
@@ -375,15 +398,17 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     slug = "".join(ch if ch.isalnum() else "-" for ch in facts.title.lower()).strip("-")
     label = facts.label or f"tab:{slug or 'sweep'}"
     environment = "table*" if facts.wide else "table"
+    for what, text in (("title", facts.title), ("caption", facts.caption)):   # refused by name, not as the caption
+        latex_escape(text, what)
     lines = [f"\\begin{{{environment}}}[t]", r"  \centering", r"  \small",
-             f"  \\caption{{{latex_escape(caption_text(table, facts))}}}", f"  \\label{{{label}}}",
+             f"  \\caption{{{latex_escape(caption_text(table, facts), 'caption')}}}", f"  \\label{{{label}}}",
              *_FIT_OPEN * facts.fit, f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
     if width > 1 or len(groups) > 1:
-        heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g)}}}" for g, _ in groups)
+        heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g, 'column label')}}}" for g, _ in groups)
         rules = " ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups)))
         lines += [f"    & {heads} \\\\", f"    {rules}"]
-    subs = " & ".join(latex_escape(s) for _, ss in groups for s in ss)
-    lines += [f"    {latex_escape(facts.row_header)} & {subs} \\\\", r"    \midrule"]
+    subs = " & ".join(latex_escape(s, "column header") for _, ss in groups for s in ss)
+    lines += [f"    {latex_escape(facts.row_header, 'row header')} & {subs} \\\\", r"    \midrule"]
     body = _body(table, decimals)
     for i, (label_, entries) in enumerate(body):
         if i == len(table.rows) and i > 0:
@@ -392,7 +417,7 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
         for text, bold, tied in entries:
             t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
-        head = latex_escape(label_)
+        head = latex_escape(label_, "row label")
         # after \\ (and \midrule) LaTeX reads a leading [ as an optional argument and * as \\*: "[B=2] MAD"
         # would be "Missing number", "*MAD" would lose its star; an empty group ends that look-ahead
         head = "{}" + head if head.startswith(("[", "*")) else head
@@ -545,12 +570,13 @@ def write_tables(table: ResultTable, out_dir: str | Path, *, caption_facts: Capt
                  formats: Sequence[str] = ("latex", "markdown", "csv", "parquet", "html"),
                  stem: str = "table", decimals: int = 2) -> list[Path]:
     """Render every format into `out_dir` (stem + each format's suffix); returns the paths."""
+    # every format rendered before any is written: a label LaTeX cannot set leaves no table half written
+    contents = [(TABLE_FORMATS.get(name), render(table, name, caption_facts=caption_facts, decimals=decimals))
+                for name in formats]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in formats:
-        f = TABLE_FORMATS.get(name)
-        content = render(table, name, caption_facts=caption_facts, decimals=decimals)
+    for f, content in contents:
         path = out / f"{stem}{f.suffix}"
         path.write_bytes(content) if f.binary else path.write_text(content, encoding="utf-8")
         paths.append(path)

@@ -253,6 +253,18 @@ CASES = [
     ("spec_duplicate_label",
      prepare_spec(TABLE.replace("label: B", "label: A")),
      SpecError, r"spec\.yaml line 5: arms\[1\]\.label: label 'A' is used by two arms: labels must be unique"),
+    # the LaTeX table written after the last trial stopped at "Unicode character 🚀 (U+1F680) not set up"
+    ("spec_label_latex_cannot_set",
+     prepare_spec(TABLE.replace("label: B", "label: MAD 🚀")),
+     SpecError, r"spec\.yaml line 5: arms\[1\]\.label: 'MAD 🚀': its '🚀' \(U\+1F680 ROCKET\) is a character "
+                r"pdflatex cannot set .*\. The sweep's LaTeX table could not show it: write the label without it$"),
+    ("spec_grid_label_latex_cannot_set",
+     prepare_spec("name: bad\nprofile: smoke\ngrid: {model.depth: [1, 2]}\nlabel: 'Tiefe★{model.depth} ✅'\n"),
+     SpecError, r"spec\.yaml line 4: label: 'Tiefe★1 ✅': its '✅' \(U\+2705 WHITE HEAVY CHECK MARK\)"),
+    ("spec_title_latex_cannot_set",
+     prepare_spec(TABLE + "title: Стек\n"),
+     SpecError, r"spec\.yaml line 6: title: 'Стек': its 'С' \(U\+0421 CYRILLIC CAPITAL LETTER ES\) .* write the "
+                r"title without it$"),
     ("spec_baseline_not_an_arm",
      prepare_spec(TABLE + "table: {baseline: C}\n"),
      SpecError, r"spec\.yaml line 6: table\.baseline: unknown arm label 'C'\. Valid: A, B"),

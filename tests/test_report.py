@@ -37,3 +37,30 @@ def _spec_yaml(tmp_path: Path) -> Path:
     path.parent.mkdir()
     path.write_text(SPEC.read_text())
     return path
+
+
+def test_a_label_latex_cannot_set_leaves_the_report_its_other_tables(tmp_path, template_db, caplog,  # noqa: F811
+                                                                     monkeypatch):
+    # an invocation recorded before `sweeps run` refused such a label: its LaTeX table is refused by name, and
+    # the Markdown, CSV, Parquet and HTML tables and the figures are still written
+    import shutil
+
+    import test_tables
+
+    monkeypatch.setitem(test_tables.ARM_PARAMS, "+ MAD 🚀", test_tables.ARM_PARAMS["+ MAD"])
+    shutil.copy(template_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, exp = create_store(uri, tmp_path / "artifacts")
+    tags = {**PARENT_TAGS, S.TAG_DATA: "rafdb", S.TAG_SEEDS: "[0, 1]"}
+    cells = {("Baseline", "rafdb"): ALL_DONE[("Baseline", "rafdb")], ("+ MAD 🚀", "rafdb"): ALL_DONE[("+ MAD", "rafdb")]}
+    pid = record_sweep(client, exp, cells=cells, parent_tags=tags)
+    spec = _spec_yaml(tmp_path)
+    spec.write_text(spec.read_text().replace("label: + MAD\n", "label: + MAD 🚀\n"))
+    client.log_artifact(pid, str(spec))
+    out = runner._publish("components", uri, pid, tmp_path / "storage")
+    assert out is not None
+    assert sorted(p.name for p in (out / "tables").iterdir()) == [f"components{s}" for s in
+                                                                    (".csv", ".html", ".md", ".parquet")]
+    assert "+ MAD 🚀" in (out / "tables" / "components.md").read_text()
+    assert "row label '+ MAD 🚀': its '🚀' (U+1F680 ROCKET)" in caplog.text
+    assert (out / "figures" / "ablation_bars.png").is_file()

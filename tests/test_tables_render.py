@@ -407,6 +407,23 @@ def test_latex_every_character_the_tables_map_or_pass_through_compiles(tmp_path)
     _compiles(tmp_path, "\n".join(TF.latex_escape(every[i:i + 40]) + "\\par" for i in range(0, len(every), 40)))
 
 
+def test_latex_refuses_a_character_pdflatex_cannot_set_by_name_and_writes_no_table(tmp_path):
+    # the .tex was written, and the paper's build stopped at "Unicode character 🚀 (U+1F680) not set up for use
+    # with LaTeX"; now the table names the character, its code point and the label it is in, before any file
+    t = T.build_table(frame({("MAD 🚀", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}), rows=["MAD 🚀", "B"])
+    with pytest.raises(T.TableError, match=r"^the LaTeX table cannot show the row label 'MAD 🚀': its '🚀' "
+                                           r"\(U\+1F680 ROCKET\) is a character pdflatex cannot set .*: write the row "
+                                           r"label without it, or take --format markdown or html"):
+        TF.render(t, "latex")
+    with pytest.raises(T.TableError, match="row label 'MAD 🚀'"):
+        TF.write_tables(t, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert "MAD 🚀" in TF.render(t, "markdown")
+    fine = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.81}}), rows=["A"])
+    with pytest.raises(T.TableError, match=r"cannot show the title 'Стек': its 'С' \(U\+0421 CYRILLIC CAPITAL LETTER ES\)"):
+        TF.render(fine, "latex", caption_facts=T.CaptionFacts(title="Стек"))
+
+
 def test_latex_labels_keep_less_than_greater_than_and_bar_and_compile(tmp_path):
     # pdflatex's default font encoding prints a bare < as ¡, > as ¿ and | as an em dash
     t = T.build_table(frame({("p<0.5 | a>b & 10% #1", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}),
