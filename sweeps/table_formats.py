@@ -324,6 +324,7 @@ _LATEX_CHARS.update({ch: f"${cmd}$" for ch, cmd in {
     "✘": r"\times", "✕": r"\times", "✖": r"\times", "♯": r"\sharp", "♭": r"\flat", "♮": r"\natural",
     "♣": r"\clubsuit", "♢": r"\diamondsuit", "♡": r"\heartsuit", "♠": r"\spadesuit"}.items()})
 _LATEX_CHARS.update({"∕": "/", "∶": ":", "\u00ad": r"\-",   # division slash, ratio, soft hyphen
+                     "“": "``", "”": "''",   # as LaTeX sources write them (a straight " is one: `_curly_quotes`)
                      **dict.fromkeys("\u2000\u2002\u2007", r"\enspace"), **dict.fromkeys("\u2001\u2003\u3000", r"\quad"),
                      **dict.fromkeys("\u2004\u2005\u2006\u2008\u2009\u200a\u202f\u205f", r"\,"),
                      # invisible: zero widths, and the variation selectors of "✔️" (text or emoji style)
@@ -345,6 +346,13 @@ _SETS_ITSELF = frozenset(
 
 
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"
+
+
+def _curly_quotes(text: str) -> str:
+    """A straight double quote as the curly one it stands for, by its place: opening at the start, after a space,
+    an opening bracket or =, closing elsewhere (the text fonts set a straight " as a closing quote at both ends)."""
+    return "".join(("“" if i == 0 or text[i - 1].isspace() or unicodedata.category(text[i - 1]) in ("Ps", "Pi", "Sm")
+                    else "”") if ch == '"' else ch for i, ch in enumerate(text))
 
 
 def latex_unsettable(text: str) -> str | None:
@@ -372,7 +380,7 @@ def latex_escape(text: str, what: str = "text") -> str:
     if ch is not None:
         raise TableError(f"the LaTeX table cannot show the {what} {latex_refusal(text, ch)}: write the {what} "
                          "without it, or take --format markdown or html, which show it as it is")
-    text = unicodedata.normalize("NFC", text)   # "é" typed as e + a combining accent is é, which LaTeX sets
+    text = _curly_quotes(unicodedata.normalize("NFC", text))   # "é" as e + a combining accent is é, as LaTeX sets it
     out = []
     for piece in _SCRIPT_RUN.split(text):
         if not piece:

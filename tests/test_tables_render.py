@@ -400,6 +400,17 @@ def test_latex_labels_with_the_symbols_researchers_type_compile(tmp_path):
     _compiles(tmp_path, tex)
 
 
+def test_latex_straight_double_quotes_open_and_close_by_their_place_and_compile(tmp_path):
+    # the text fonts set a straight " as a closing quote at both ends: a label "no MAD" printed ”no MAD”
+    rows = ['"no MAD"', 'drop "rate" (B="2")', 'x=""']
+    t = T.build_table(frame({(r, "d"): {0: 0.5 + i / 10, 1: 0.52 + i / 10} for i, r in enumerate(rows)}), rows=rows)
+    tex = TF.render(t, "latex", caption_facts=T.CaptionFacts(title='The "components" table'))
+    assert "    ``no MAD'' & " in tex and "    drop ``rate'' (B=``2'') & " in tex and "    x=``'' & " in tex
+    assert "The ``components'' table." in tex and '"' not in tex
+    assert '"no MAD"' in TF.render(t, "markdown")   # the other formats keep the text as typed
+    _compiles(tmp_path, tex)
+
+
 def test_latex_every_character_the_tables_map_or_pass_through_compiles(tmp_path):
     # what latex_escape passes through is what pdflatex sets by itself, and what it maps, it maps to LaTeX
     # that compiles with only the packages the README names: a wrong entry fails here, in CI
