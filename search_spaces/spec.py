@@ -98,6 +98,9 @@ class Arm:
 
     label: str
     overrides: Mapping[str, Any] = field(default_factory=FrozenMap)
+    # a grid's label as versions before wrote a list value, Python's way ("milestones=(3,)" for [3]), where that
+    # differs: the label its invocations are recorded under (`trained_hash`, the arm tags of their runs)
+    recorded_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,14 +244,21 @@ def _template_fields(doc: _Doc, template: str, keys: Sequence[str]) -> list[tupl
     return out
 
 
-def _render(doc: _Doc, template: str, fields: list, values: Mapping[str, Any]) -> str:
+def _yaml_flow(value: Any) -> Any:
+    """A list value as the spec writes it ([3, 6]; read as the tuple (3, 6)), anything else as it is."""
+    return f"[{', '.join(str(_yaml_flow(v)) for v in value)}]" if isinstance(value, tuple) else value
+
+
+def _render(doc: _Doc, template: str, fields: list, values: Mapping[str, Any], as_python: bool = False) -> str:
+    """The label of one grid point; `as_python`: a list value as versions before wrote it, "(3,)" for [3]."""
     parts = []
     for literal, key, spec, conversion in fields:
         parts.append(literal)
         if key is None:
             continue
         value = values[key]
-        value = repr(value) if conversion == "r" else str(value) if conversion == "s" else value
+        value = (repr(value) if conversion == "r" else str(value) if conversion == "s"
+                 else value if as_python or spec else _yaml_flow(value))
         try:
             parts.append(format(value, spec))
         except (ValueError, TypeError) as exc:
@@ -285,7 +295,8 @@ def _parse_grid(doc: _Doc, value: Any, template: Any) -> tuple[list[Arm], list[L
     for combo in itertools.product(*grid.values()):
         values = dict(zip(keys, combo))
         label = _parse_label(doc, ("label",), _render(doc, template, fields, values))
-        arms.append(Arm(label, FrozenMap(values)))
+        before = _render(doc, template, fields, values, as_python=True)
+        arms.append(Arm(label, FrozenMap(values), before if before != label else None))
         layers.append(Layer(FrozenMap(values), doc, path, FrozenMap({k: path + (k,) for k in keys})))
     return arms, layers, FrozenMap(grid)
 
@@ -306,8 +317,11 @@ def _parse_metric_list(doc: _Doc, path: tuple, value: Any, valid: Sequence[str])
     return tuple(value)
 
 
-def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind: str) -> TableLayout:
+def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: str) -> TableLayout:
     path = ("table",)
+    labels = [a.label for a in arms]
+    # a grid label as versions before wrote it ("milestones=(3,)") still names its row: a spec's, and one recorded
+    now = {a.recorded_as: a.label for a in arms if a.recorded_as is not None}
     value = {} if value is None else expect_mapping(doc, path, value, "{baseline: MAD}")
     check_keys(doc, path, value, TABLE_KEYS)
     rows = expect_choice(doc, path + ("rows",), value.get("rows", "arm"), TABLE_ROWS)
@@ -317,6 +331,7 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
         if kind == "search":
             raise doc.error(path + ("baseline",), "a search sweep has no arms, so no baseline row")
         baseline = expect_str(doc, path + ("baseline",), baseline)
+        baseline = now.get(baseline, baseline)
         if baseline not in labels:
             raise doc.error(path + ("baseline",), _unknown("arm label", baseline, labels))
     default = (metric,) if metric in TABLE_METRICS else ("best_val_acc", "sel_test_acc")
@@ -329,6 +344,7 @@ def _parse_table(doc: _Doc, value: Any, labels: Sequence[str], metric: str, kind
         for label, row in paper.items():
             p = path + ("paper", label)
             label = expect_str(doc, p, label)   # a label "2" written 2 is an integer, and no label is one
+            label = now.get(label, label)
             if label not in labels:
                 raise doc.error(p, _unknown("arm label", label, labels))
             expect_mapping(doc, p, row, "{rafdb: 90.91}")
@@ -436,7 +452,7 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
         if len(seeds) != 1:
             raise doc.error(("seeds",), f"{list(seeds)} is invalid: a search trains each sample once: "
                                         "give one seed")
-    table = _parse_table(doc, data.get("table"), [a.label for a in arms], metric, kind)
+    table = _parse_table(doc, data.get("table"), arms, metric, kind)
 
     # every config value, checked by building the configs of the default profile
     profile = load_profile(profile_name)
@@ -493,7 +509,8 @@ def trained_hash(spec: SweepSpec) -> str:
     `identity_hash` leaves out is left out: how its table reads, a table's seeds, a search's num_samples."""
     trains: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "profile": spec.profile, "metric": spec.metric,
                               "mode": spec.mode, "base": thaw(spec.base),
-                              "arms": [[arm.label, thaw(arm.overrides)] for arm in spec.arms]}
+                              # a grid's labels as recorded: a list value written [3] keeps its invocation
+                              "arms": [[arm.recorded_as or arm.label, thaw(arm.overrides)] for arm in spec.arms]}
     if spec.search is not None:   # its seed seeds the sampler; the order of its space, the sampler's draws
         search = spec.search
         trains.update(seeds=list(spec.seeds), search={

@@ -453,7 +453,7 @@ def _recorded_name(name: str) -> str:
 
 def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
     from sweeps import tracking
-    from sweeps.report import recorded_spec
+    from sweeps.report import recorded_spec, under_spec_labels
     from sweeps.tables import TableError, load_sweep_runs
 
     recorded = _recorded_name(name)
@@ -462,7 +462,8 @@ def _load_runs(name: str, run_id: str | None, tracking_uri: str | None):
         _require_store(uri, tracking_uri)
         runs = load_sweep_runs(recorded, tracking_uri=uri, parent_run_id=run_id, as_typed=name,
                                uri_to_repeat=tracking.tracking_uri_to_repeat(tracking_uri, uri))
-        return runs, recorded_spec(runs)
+        spec = recorded_spec(runs)
+        return under_spec_labels(runs, spec), spec
     except (TableError, tracking.TrackingError, SpecError) as exc:   # SpecError: a recorded spec.yaml unreadable
         raise click.ClickException(str(exc)) from exc
 

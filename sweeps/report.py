@@ -48,6 +48,15 @@ def recorded_spec(runs: SweepRuns) -> SweepSpec:
     return load_text(text, source=f"run {runs.parent.run_id}/{schema.ARTIFACT_SPEC}", recorded=True)
 
 
+def under_spec_labels(runs: SweepRuns, spec: SweepSpec) -> SweepRuns:
+    """`runs` with each child's arm as `spec` labels it: runs of a grid over a list value, recorded under the label
+    versions before wrote ("milestones=(3,)", `Arm.recorded_as`), are its row "milestones=[3]"."""
+    renamed = {arm.recorded_as: arm.label for arm in spec.arms if arm.recorded_as is not None}
+    if not renamed or runs.children.empty:
+        return runs
+    return dataclasses.replace(runs, children=runs.children.assign(arm=runs.children["arm"].replace(renamed)))
+
+
 def sweep_table(runs: SweepRuns, spec: SweepSpec, metric: str | None = None) -> ResultTable:
     """The spec's layout: arms in declared order, its baseline and metrics; `metric` replaces the first."""
     metrics = list(spec.table.metrics)
@@ -137,6 +146,7 @@ def publish(sweep: str, tracking_uri: str, parent_run_id: str, out_dir: str | Pa
     if status is not None and status != runs.parent.status:
         runs = dataclasses.replace(runs, parent=dataclasses.replace(runs.parent, status=status))
     spec = recorded_spec(runs)
+    runs = under_spec_labels(runs, spec)
     table = sweep_table(runs, spec)
     out = Path(out_dir)
     facts = caption_facts(runs, spec)

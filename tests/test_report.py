@@ -64,3 +64,30 @@ def test_a_label_latex_cannot_set_leaves_the_report_its_other_tables(tmp_path, t
     assert "+ MAD 🚀" in (out / "tables" / "components.md").read_text()
     assert "row label '+ MAD 🚀': its '🚀' (U+1F680 ROCKET)" in caplog.text
     assert (out / "figures" / "ablation_bars.png").is_file()
+
+
+def test_runs_recorded_under_a_grid_label_written_the_python_way_are_the_row_of_its_label_now(  # noqa: F811
+        tmp_path, template_db, monkeypatch):
+    # a grid over optim.milestones was labelled "milestones=(3,)"; it is "milestones=[3]" now, and the runs an
+    # invocation recorded under the old label are that row, not a second row beside an empty one
+    import shutil
+
+    import test_tables
+
+    old = {"milestones=(3,)": "[3]", "milestones=(3, 6)": "[3, 6]"}
+    for arm, value in old.items():
+        monkeypatch.setitem(test_tables.ARM_PARAMS, arm, {"optim.milestones": value})
+    shutil.copy(template_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, exp = create_store(uri, tmp_path / "artifacts")
+    tags = {**PARENT_TAGS, S.TAG_DATA: "rafdb", S.TAG_SEEDS: "[0, 1]"}
+    pid = record_sweep(client, exp, parent_tags=tags, cells={(arm, "rafdb"): ALL_DONE[("+ MAD", "rafdb")] for arm in old})
+    spec = tmp_path / "spec" / S.ARTIFACT_SPEC
+    spec.parent.mkdir()
+    spec.write_text("name: components\nprofile: quick\nbase: {optim.epochs: 8}\n"
+                    "grid: {optim.milestones: [[3], [3, 6]]}\ntable: {baseline: 'milestones=(3,)'}\n")
+    client.log_artifact(pid, str(spec))
+    out = runner._publish("components", uri, pid, tmp_path / "storage")
+    table = (out / "tables" / "components.md").read_text()
+    assert "| milestones=[3] | **84.50 ± 0.71** |" in table and "| milestones=[3, 6] | **84.50 ± 0.71** |" in table
+    assert "(3,)" not in table and "(3, 6)" not in table

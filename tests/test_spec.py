@@ -96,6 +96,23 @@ def test_grid_label_template_accepts_short_field_names_and_format_specs(tmp_path
     assert spec.labels == ("p1=0.00", "p1=0.25")
 
 
+def test_grid_over_a_list_value_labels_it_as_the_spec_writes_it_and_keeps_its_invocation():
+    # a grid over optim.milestones labelled its rows the Python way, "milestones=(3,)"; the label is part of an
+    # invocation's identity, so the invocations recorded under that label stay the ones this spec continues
+    grid = ("name: t\nbase: {optim.epochs: 8}\ngrid: {optim.milestones: [[3], [3, 6]]}\n"
+            "table: {baseline: 'milestones=(3,)', paper: {'milestones=(3, 6)': {rafdb: 90.0}}}\n")
+    spec = load_text(grid)
+    assert spec.labels == ("milestones=[3]", "milestones=[3, 6]")
+    assert [a.recorded_as for a in spec.arms] == ["milestones=(3,)", "milestones=(3, 6)"]
+    assert spec.table.baseline == "milestones=[3]" and list(spec.table.paper) == ["milestones=[3, 6]"]
+    # as earlier versions keyed it: the arms the grid made, under the labels it gave them then
+    before = ("name: t\nbase: {optim.epochs: 8}\narms:\n  - {label: 'milestones=(3,)', set: {optim.milestones: [3]}}\n"
+              "  - {label: 'milestones=(3, 6)', set: {optim.milestones: [3, 6]}}\n")
+    assert spec.identity_hash == load_text(before).identity_hash
+    assert load_text(grid.replace("grid:", "label: 'M={optim.milestones}'\ngrid:").replace(
+        "'milestones=(3,)'", "'M=[3]'").replace("'milestones=(3, 6)'", "'M=[3, 6]'")).labels == ("M=[3]", "M=[3, 6]")
+
+
 def test_grid_values_are_normalised_to_the_field_type(tmp_path):
     spec = load(write(tmp_path, """
         name: s
