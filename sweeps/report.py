@@ -149,13 +149,7 @@ def publish(sweep: str, tracking_uri: str, parent_run_id: str, out_dir: str | Pa
     runs = under_spec_labels(runs, spec)
     table = sweep_table(runs, spec)
     out = Path(out_dir)
-    facts = caption_facts(runs, spec)
-    try:
-        tables = write_tables(table, out / "tables", caption_facts=facts, stem=sweep)
-    except TableError as exc:   # a label LaTeX cannot set (recorded before `sweeps run` refused one): the rest
-        log.warning("%s; the other formats are written", exc)
-        tables = write_tables(table, out / "tables", caption_facts=facts, stem=sweep,
-                              formats=("markdown", "csv", "parquet", "html"))
+    tables = write_tables(table, out / "tables", caption_facts=caption_facts(runs, spec), stem=sweep)
     log_to_parent(runs, tables, "tables")
     figures = plot_sweep(runs, out / "figures", table=table, attention=attention,
                          rows=table.rows if spec.kind == "table" else None)

@@ -148,9 +148,11 @@ def check_pruner(spec: SweepSpec) -> None:
         raise spec.error_at(("search", "pruner"), str(exc)) from exc
 
 
-def check_latex(spec: SweepSpec) -> None:
-    """A title, caption or arm label pdflatex cannot set (an emoji, a CJK or Cyrillic letter) is refused here:
-    the sweep's report writes its LaTeX table after the last trial, too late to choose another."""
+def warn_of_latex_unsettable(spec: SweepSpec) -> None:
+    """Warn, before Ray starts, of a title, caption or arm label holding a character pdflatex does not set by
+    itself (an emoji, a CJK or Cyrillic letter): the report writes the LaTeX table after the last trial, with
+    it as typed, and a paper built with pdflatex and no font for it stops there. Not refused: only the
+    paper's author knows its engine and fonts, and the other formats show it as it is."""
     from sweeps.table_formats import latex_refusal, latex_unsettable
 
     texts = [(("title",), "title", spec.title), (("caption",), "caption", spec.caption)]
@@ -162,8 +164,8 @@ def check_latex(spec: SweepSpec) -> None:
     for path, what, text in texts:
         ch = latex_unsettable(text)
         if ch is not None:
-            raise spec.error_at(path, f"{latex_refusal(text, ch)}. The sweep's LaTeX table could not show it: "
-                                      f"write the {what} without it")
+            log.warning("%s. The sweep's LaTeX table will show it as typed: relabel the %s where your paper is "
+                        "built with pdflatex and no font for it", spec.error_at(path, latex_refusal(text, ch)), what)
 
 
 def check_devices(plan: Plan, gpus: float) -> None:
@@ -245,7 +247,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     plan = expand(spec, profile, data, seeds, options.overrides)
     check_data_layouts(c.data for c in plan.configs)
     check_pruner(spec)
-    check_latex(spec)
+    warn_of_latex_unsettable(spec)
     cpus = options.cpus_per_trial if options.cpus_per_trial is not None else profile.cpus_per_trial
     gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial
     if not cpus > 0:

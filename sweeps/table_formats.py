@@ -15,6 +15,7 @@ import csv
 import html
 import io
 import json
+import logging
 import math
 import re
 import unicodedata
@@ -29,6 +30,8 @@ from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, Paper
                            TableError, ranking_by_column)
 from transfer_core.config import PLACEMENT_KEYS
 from transfer_core.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- cell and caption text
@@ -336,7 +339,8 @@ _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒ�
 _SCRIPT_RUN = re.compile(f"([{''.join(_SUPERSCRIPTS)}]+)|([{''.join(_SUBSCRIPTS)}]+)")
 # what pdflatex sets by itself (LaTeX >= 2020: utf8 input, OT1 text fonts with their accents, TS1 symbols in
 # the kernel), found by setting every code point in latex_document's preamble; a character neither here nor
-# in _LATEX_CHARS is refused by name (`latex_unsettable`), as pdflatex would stop at it
+# in _LATEX_CHARS is passed through as typed and warned of by name (`latex_unsettable`): pdflatex stops at it
+# unless the paper loads a font for its script (xelatex and lualatex set it)
 _SETS_ITSELF = frozenset(
     [chr(c) for c in range(0x20, 0x7F)] + ["\t", "\n", "\r"]
     + list("¡¢£¤¥¦§¨©ª¬®¯°±²³´µ¶·¸¹º¼½¾¿ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖ×ØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõö÷øùúûüýÿĀāĂăĆćĈĉĊċČč"
@@ -362,24 +366,31 @@ def latex_unsettable(text: str) -> str | None:
 
 
 def latex_refusal(text: str, ch: str) -> str:
-    """Why `text` cannot be in a LaTeX table: the character, its code point, the text around it."""
+    """Why `text` may stop a paper's pdflatex: the character, its code point, the text around it."""
     text = unicodedata.normalize("NFC", text)
     at = text.index(ch)
     shown = text if len(text) <= 60 else (("…" if at > 25 else "") + text[max(0, at - 25):at + 25]
                                           + ("…" if at + 25 < len(text) else ""))
     return (f"{shown!r}: its {ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}) is a character "
-            f"pdflatex cannot set (it would stop at \"Unicode character {ch} (U+{ord(ch):04X}) not set up for use "
-            "with LaTeX\"); a LaTeX table takes letters with their accents, digits, Greek letters and the common "
-            "symbols (± × ≤ ≥ ≈ → ✓ ✗ ∆ ∞ ², ...)")
+            f"pdflatex does not set by itself (it stops at \"Unicode character {ch} (U+{ord(ch):04X}) not set up "
+            "for use with LaTeX\" unless the paper loads a font for it; xelatex and lualatex set it); pdflatex "
+            "sets letters with their accents, digits, Greek letters and the common symbols (± × ≤ ≥ ≈ → ✓ ✗ ∆ ∞ ², "
+            "...)")
 
 
-def latex_escape(text: str, what: str = "text") -> str:
-    """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use). A character
-    pdflatex cannot set is a TableError naming it and `what` holds it (the row label, the title, ...)."""
+def warn_of_unsettable(what: str, text: str) -> None:
+    """Log a warning where `text` (the `what` of a LaTeX table: its row label, title, ...) holds a character
+    pdflatex does not set by itself. Passed through as typed, not refused: a paper in Russian or Chinese sets
+    its script with a package (T2A, CJKutf8) or with xelatex, and only its author knows which."""
     ch = latex_unsettable(text)
     if ch is not None:
-        raise TableError(f"the LaTeX table cannot show the {what} {latex_refusal(text, ch)}: write the {what} "
-                         "without it, or take --format markdown or html, which show it as it is")
+        log.warning("the LaTeX table's %s %s: it is written as typed; relabel it where your paper is built with "
+                    "pdflatex and no font for it", what, latex_refusal(text, ch))
+
+
+def latex_escape(text: str) -> str:
+    """Plain Unicode text as pdflatex-safe LaTeX (special characters and the symbols we use); a character
+    pdflatex does not set by itself is kept as typed (render_latex warns of it: warn_of_unsettable)."""
     text = _curly_quotes(unicodedata.normalize("NFC", text))   # "é" as e + a combining accent is é, as LaTeX sets it
     out = []
     for piece in _SCRIPT_RUN.split(text):
@@ -406,17 +417,21 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     slug = "".join(ch if ch.isalnum() else "-" for ch in facts.title.lower()).strip("-")
     label = facts.label or f"tab:{slug or 'sweep'}"
     environment = "table*" if facts.wide else "table"
-    for what, text in (("title", facts.title), ("caption", facts.caption)):   # refused by name, not as the caption
-        latex_escape(text, what)
+    for what, text in (("title", facts.title), ("caption", facts.caption)):   # named so, not as the caption text
+        warn_of_unsettable(what, text)
+    for what, texts in (("column label", [g for g, _ in groups]), ("column header", [s for _, ss in groups for s in ss]),
+                        ("row header", [facts.row_header]), ("row label", [label for label, _ in _body(table, decimals)])):
+        for text in texts:
+            warn_of_unsettable(what, text)
     lines = [f"\\begin{{{environment}}}[t]", r"  \centering", r"  \small",
-             f"  \\caption{{{latex_escape(caption_text(table, facts), 'caption')}}}", f"  \\label{{{label}}}",
+             f"  \\caption{{{latex_escape(caption_text(table, facts))}}}", f"  \\label{{{label}}}",
              *_FIT_OPEN * facts.fit, f"  \\begin{{tabular}}{{{spec}}}", r"    \toprule"]
     if width > 1 or len(groups) > 1:
-        heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g, 'column label')}}}" for g, _ in groups)
+        heads = " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(g)}}}" for g, _ in groups)
         rules = " ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups)))
         lines += [f"    & {heads} \\\\", f"    {rules}"]
-    subs = " & ".join(latex_escape(s, "column header") for _, ss in groups for s in ss)
-    lines += [f"    {latex_escape(facts.row_header, 'row header')} & {subs} \\\\", r"    \midrule"]
+    subs = " & ".join(latex_escape(s) for _, ss in groups for s in ss)
+    lines += [f"    {latex_escape(facts.row_header)} & {subs} \\\\", r"    \midrule"]
     body = _body(table, decimals)
     for i, (label_, entries) in enumerate(body):
         if i == len(table.rows) and i > 0:
@@ -425,7 +440,7 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
         for text, bold, tied in entries:
             t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
-        head = latex_escape(label_, "row label")
+        head = latex_escape(label_)
         # after \\ (and \midrule) LaTeX reads a leading [ as an optional argument and * as \\*: "[B=2] MAD"
         # would be "Missing number", "*MAD" would lose its star; an empty group ends that look-ahead
         head = "{}" + head if head.startswith(("[", "*")) else head

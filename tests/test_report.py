@@ -39,10 +39,10 @@ def _spec_yaml(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_label_latex_cannot_set_leaves_the_report_its_other_tables(tmp_path, template_db, caplog,  # noqa: F811
-                                                                     monkeypatch):
-    # an invocation recorded before `sweeps run` refused such a label: its LaTeX table is refused by name, and
-    # the Markdown, CSV, Parquet and HTML tables and the figures are still written
+def test_a_label_pdflatex_does_not_set_is_in_every_table_of_the_report_and_warned_of(tmp_path, template_db,  # noqa: F811
+                                                                                     caplog, monkeypatch):
+    # its LaTeX table keeps the label as typed (a paper may set it with a font package, or xelatex) and the
+    # report names the character; the other tables and the figures are written as ever
     import shutil
 
     import test_tables
@@ -60,8 +60,9 @@ def test_a_label_latex_cannot_set_leaves_the_report_its_other_tables(tmp_path, t
     out = runner._publish("components", uri, pid, tmp_path / "storage")
     assert out is not None
     assert sorted(p.name for p in (out / "tables").iterdir()) == [f"components{s}" for s in
-                                                                    (".csv", ".html", ".md", ".parquet")]
-    assert "+ MAD 🚀" in (out / "tables" / "components.md").read_text()
+                                                                    (".csv", ".html", ".md", ".parquet", ".tex")]
+    assert all("+ MAD 🚀" in (out / "tables" / f"components{s}").read_text(encoding="utf-8")
+               for s in (".md", ".tex"))
     assert "row label '+ MAD 🚀': its '🚀' (U+1F680 ROCKET)" in caplog.text
     assert (out / "figures" / "ablation_bars.png").is_file()
 
