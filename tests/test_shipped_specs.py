@@ -128,3 +128,31 @@ def test_recorded_cells_keep_their_identity_now_that_the_drop_counts_exist():
     heads = next(c for c in expand(load("msad_mode"), "quick").cells if c.arm == "MSAD heads (paper)" and c.seed == 0)
     released = next(c for c in expand(load("num_lanets"), "paper").cells if c.arm == "B=2" and c.seed == 0)
     assert (heads.cell_id, released.cell_id) == ("c9b2fc8c8ca3", "9416d45e6eef")
+
+
+# Each shipped spec's `identity_hash` and its invocation key on the quick profile, synthetic data, no --set, as
+# recorded by every `sweeps run` of it so far. A change to how they are computed (a refactor of trained_hash, a
+# field added to a search record, another way of writing a key) must keep them, or every recorded invocation of
+# the sweep is found no more and trains every cell again. An edit of a shipped spec in what it trains changes
+# its key as meant: update its entry then.
+RECORDED_KEYS = {
+    "components": ("779133574043", "34c5c52076ae822c"),
+    "depth": ("fe1a002bf2cc", "04269eddc41d7d12"),
+    "drop_count": ("692a2c25c485", "82d6c4d50b06f6b6"),
+    "mad_rate": ("02cd253cb785", "146dfdab4c96d1aa"),
+    "mad_vs_dropout": ("e3d03e701cc1", "b7048ead39369873"),
+    "msad_mode": ("976ccc90b789", "b5deffedd4fd8086"),
+    "msad_rate": ("36ab03d163b7", "ce62e434331645e7"),
+    "num_lanets": ("cf5398e9d9d7", "ea3e6bfdcfbe708a"),
+    "tune": ("04dd7a603ae1", "290f39fe042691b7"),
+}
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_shipped_spec_keeps_the_invocation_key_its_runs_are_recorded_under(name):
+    from sweeps import tracking
+
+    spec = load(name)
+    key = tracking.invocation_key(spec.identity_hash, "quick", {"synthetic": None}, {})
+    assert (spec.identity_hash, key) == RECORDED_KEYS[name], \
+        f"{name}: its recorded invocations would no longer be found (see RECORDED_KEYS)"
