@@ -22,8 +22,8 @@ from search_spaces.layers import Layer, apply, check_config_key, field_type, nor
 from search_spaces.yaml_doc import (FrozenMap, _Doc, _type_name, check_keys, expect_choice, expect_int, expect_mapping,
                                     expect_number, sci_float)
 
-__all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "drawn_configs", "SEARCH_KEYS",
-           "SAMPLERS", "PARAM_TYPES", "PARAM_KEYS"]
+__all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "drawn_configs", "keyed_fields",
+           "SEARCH_KEYS", "SAMPLERS", "PARAM_TYPES", "PARAM_KEYS"]
 
 SEARCH_KEYS = ("space", "num_samples", "sampler", "n_startup_trials", "pruner")
 SAMPLERS = ("tpe", "random")
@@ -50,6 +50,29 @@ class SearchConfig:
     sampler: str = "tpe"
     n_startup_trials: int = 10
     pruner: Mapping[str, Any] = field(default_factory=lambda: FrozenMap({"type": "median"}))
+
+
+# The fields of the search records that an invocation's key (spec.trained_hash) has read since it first read
+# them, each whatever its value. A field added since is read only where it is not at its default, as a config key
+# in transfer_core.config.ADDED_KEYS: at its default a search trains what one recorded before the field existed
+# trained, and keeps its key (else every recorded search was trained again after an upgrade). num_samples is
+# never read: more samples extend a search, as more seeds a table.
+KEYED_PARAM_FIELDS = ("type", "low", "high", "log", "step", "choices")
+KEYED_SEARCH_FIELDS = ("space", "sampler", "n_startup_trials", "pruner")
+UNKEYED_SEARCH_FIELDS = ("num_samples",)
+
+
+def keyed_fields(record: Any, keyed: Sequence[str], unkeyed: Sequence[str] = ()) -> dict[str, Any]:
+    """The fields of a search record (SearchParam, SearchConfig) that an invocation's key reads: those in `keyed`
+    always, any other (one added since) where it differs from its default, none in `unkeyed`."""
+    out = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        default = (f.default if f.default is not dataclasses.MISSING
+                   else f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        if f.name not in unkeyed and (f.name in keyed or default is dataclasses.MISSING or value != default):
+            out[f.name] = value
+    return out
 
 
 def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:

@@ -45,7 +45,8 @@ from typing import Any, Mapping, Sequence
 from transfer_core.config import DATASETS, TrialConfig, config_hash
 
 from search_spaces.layers import Layer, apply, check_config_key, config_layer, normalise_value
-from search_spaces.search import SearchConfig, SearchParam, _parse_search, check_space
+from search_spaces.search import (KEYED_PARAM_FIELDS, KEYED_SEARCH_FIELDS, UNKEYED_SEARCH_FIELDS, SearchConfig,
+                                  SearchParam, _parse_search, check_space, keyed_fields)
 from search_spaces.yaml_doc import (FrozenMap, SpecError, _Doc, _unknown, check_keys, expect_choice,
                                     expect_mapping, expect_name, expect_number, expect_str, parse_seeds,
                                     parse_yaml, read_yaml, thaw)
@@ -506,16 +507,18 @@ def trained_hash(spec: SweepSpec) -> str:
     """A short hash of what a spec trains, from its values as read: equal for specs whose cells (a search's
     sampler and space) are the same however their values are written (`1e-3` and `1.0e-3`, `model.depth: 2`
     and `model: {depth: 2}`, a default written out or left out, a grid or the arms it makes). What
-    `identity_hash` leaves out is left out: how its table reads, a table's seeds, a search's num_samples."""
+    `identity_hash` leaves out is left out: how its table reads, a table's seeds, a search's num_samples. A field
+    added to a search record since is left out at its default (search.keyed_fields), so that the searches
+    recorded before it keep their keys."""
     trains: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "profile": spec.profile, "metric": spec.metric,
                               "mode": spec.mode, "base": thaw(spec.base),
                               # a grid's labels as recorded: a list value written [3] keeps its invocation
                               "arms": [[arm.recorded_as or arm.label, thaw(arm.overrides)] for arm in spec.arms]}
     if spec.search is not None:   # its seed seeds the sampler; the order of its space, the sampler's draws
-        search = spec.search
-        trains.update(seeds=list(spec.seeds), search={
-            "space": [[key, thaw(dataclasses.asdict(param))] for key, param in search.space.items()],
-            "sampler": search.sampler, "n_startup_trials": search.n_startup_trials, "pruner": thaw(search.pruner)})
+        search = keyed_fields(spec.search, KEYED_SEARCH_FIELDS, UNKEYED_SEARCH_FIELDS)   # a field added since: at
+        search["space"] = [[key, keyed_fields(param, KEYED_PARAM_FIELDS)]              # its default, left out
+                           for key, param in spec.search.space.items()]
+        trains.update(seeds=list(spec.seeds), search=thaw(search))
     return content_hash(trains)
 
 

@@ -322,6 +322,31 @@ def test_a_value_written_another_way_is_the_same_identity():
         assert load_text(same).identity_hash == load_text(search).identity_hash, same
 
 
+def test_a_field_added_to_a_search_record_at_its_default_keeps_every_recorded_searchs_key():
+    # trained_hash read every field of SearchParam: a field added later with a default (a prior, a
+    # distribution) changed the key of every search recorded before it, and each was trained again
+    import dataclasses
+
+    from search_spaces import SearchConfig
+    from search_spaces.spec import trained_hash
+
+    spec = load("tune")
+    Param = dataclasses.make_dataclass("SearchParam", [("prior", str, dataclasses.field(default="uniform"))],
+                                       bases=(SearchParam,), frozen=True)
+    Search = dataclasses.make_dataclass("SearchConfig", [("sampler_seed", int | None, dataclasses.field(default=None))],
+                                        bases=(SearchConfig,), frozen=True)
+
+    def with_fields(prior: str, sampler_seed: int | None) -> SweepSpec:
+        space = {key: Param(**dataclasses.asdict(param), prior=prior) for key, param in spec.search.space.items()}
+        search = Search(**{f.name: getattr(spec.search, f.name) for f in dataclasses.fields(SearchConfig)},
+                        sampler_seed=sampler_seed)
+        return dataclasses.replace(spec, search=dataclasses.replace(search, space=space))
+
+    assert trained_hash(with_fields("uniform", None)) == trained_hash(spec) == spec.identity_hash
+    assert trained_hash(with_fields("normal", None)) != spec.identity_hash, "another value trains otherwise"
+    assert trained_hash(with_fields("uniform", 7)) != spec.identity_hash, "a field of the search itself too"
+
+
 def test_a_searchs_num_samples_is_not_its_identity_and_its_space_and_seed_are():
     # more samples extend a search (its study goes on), as more seeds extend a table
     text = ("name: s\nkind: search\nseeds: [0]\nsearch:\n  num_samples: 4\n"
