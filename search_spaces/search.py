@@ -302,7 +302,12 @@ def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any], recorded: bool
 def _number_of_text(value: Any) -> Any:
     """A pruner argument written as YAML 1.2 reads a number and PyYAML as text (`lower: 1e-3`, `percentile:
     2.5e1`) as that number, as the space's bounds are read (an integral one as an int: `min_resource: 1e0`);
-    it was refused as a string, where `low: 1e-5` beside it was taken."""
+    it was refused as a string, where `low: 1e-5` beside it was taken. Those of a nested pruner too (`patient`'s
+    `wrapped: {type: percentile, percentile: 2.5e1}`), which were still refused."""
+    if isinstance(value, Mapping):
+        return {k: _number_of_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_number_of_text(v) for v in value]
     number = sci_float(value)
     if number is None:
         return value

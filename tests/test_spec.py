@@ -206,7 +206,10 @@ def test_a_pruner_argument_written_1e_3_is_the_number_it_is_as_a_bound_is():
             "  space: {optim.lr: {type: float, low: 1e-5, high: 1e-2, log: true}}\n")
     for pruner, args in (("{type: threshold, lower: 1e-1}", {"lower": 0.1}),
                          ("{type: percentile, percentile: 2.5e1}", {"percentile": 25}),
-                         ("{type: successive_halving, min_resource: 1e0}", {"min_resource": 1})):
+                         ("{type: successive_halving, min_resource: 1e0}", {"min_resource": 1}),
+                         # a nested pruner's were still text, and refused
+                         ("{type: patient, patience: 1, wrapped: {type: percentile, percentile: 2.5e1}}",
+                          {"patience": 1, "wrapped": {"type": "percentile", "percentile": 25}})):
         spec = load_text(text.replace("PRUNER", pruner))
         assert {k: v for k, v in spec.search.pruner.items() if k != "type"} == args
         make_pruner(spec.search.pruner)
