@@ -149,6 +149,10 @@ class SweepSpec:
     # of what the spec trains, as written (`identity_hash` of its YAML document): an invocation's identity until
     # a value written another way was one too, under which invocations of earlier versions are recorded
     written_identity_hash: str = ""
+    # of what the spec trains, as read, a search's pruner arguments 25 and 25.0 two values (`trained_hash` with
+    # numbers_as_typed): an invocation's identity until they were one, under which invocations of earlier
+    # versions are recorded; `identity_hash` but for a pruner argument written as an integral float
+    typed_identity_hash: str = ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -474,7 +478,8 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
                      mode=mode, table=table, search=search, source=doc.source,
                      spec_hash=text_hash(text), text=text, grid=grid,
                      content_hash=content_hash(data), written_identity_hash=identity_hash(data))
-    return dataclasses.replace(spec, identity_hash=trained_hash(spec))
+    return dataclasses.replace(spec, identity_hash=trained_hash(spec),
+                               typed_identity_hash=trained_hash(spec, numbers_as_typed=True))
 
 
 def text_hash(text: str) -> str:
@@ -503,13 +508,14 @@ def identity_hash(data: Any) -> str:
     return content_hash(data)
 
 
-def trained_hash(spec: SweepSpec) -> str:
+def trained_hash(spec: SweepSpec, numbers_as_typed: bool = False) -> str:
     """A short hash of what a spec trains, from its values as read: equal for specs whose cells (a search's
     sampler and space) are the same however their values are written (`1e-3` and `1.0e-3`, `model.depth: 2`
-    and `model: {depth: 2}`, a default written out or left out, a grid or the arms it makes). What
-    `identity_hash` leaves out is left out: how its table reads, a table's seeds, a search's num_samples. A field
-    added to a search record since is left out at its default (search.keyed_fields), so that the searches
-    recorded before it keep their keys."""
+    and `model: {depth: 2}`, a default written out or left out, a grid or the arms it makes, a pruner's
+    `percentile: 25`, `25.0` and `2.5e1`). What `identity_hash` leaves out is left out: how its table reads, a
+    table's seeds, a search's num_samples. A field added to a search record since is left out at its default
+    (search.keyed_fields), so that the searches recorded before it keep their keys. numbers_as_typed: a pruner's
+    25 and 25.0 two values, as invocations were keyed before (`SweepSpec.typed_identity_hash`)."""
     trains: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "profile": spec.profile, "metric": spec.metric,
                               "mode": spec.mode, "base": thaw(spec.base),
                               # a grid's labels as recorded: a list value written [3] keeps its invocation
@@ -518,8 +524,23 @@ def trained_hash(spec: SweepSpec) -> str:
         search = keyed_fields(spec.search, KEYED_SEARCH_FIELDS, UNKEYED_SEARCH_FIELDS)   # a field added since: at
         search["space"] = [[key, keyed_fields(param, KEYED_PARAM_FIELDS)]              # its default, left out
                            for key, param in spec.search.space.items()]
-        trains.update(seeds=list(spec.seeds), search=thaw(search))
+        search = thaw(search)
+        if not numbers_as_typed:   # the space's numbers are typed by the key they vary; a pruner's are as written
+            search["pruner"] = _integral_as_int(search["pruner"])
+        trains.update(seeds=list(spec.seeds), search=search)
     return content_hash(trains)
+
+
+def _integral_as_int(value: Any) -> Any:
+    """A pruner's arguments with each integral float as an int (25.0 as 25), in nested pruners too: an argument
+    typed int refuses 25.0 (make_pruner), one typed float takes 25 as 25.0, so that the two read the same."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _integral_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_as_int(v) for v in value]
+    return value
 
 
 def _package_files() -> dict[str, Any]:

@@ -141,16 +141,17 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
             continue
         hashes = ({identity_hash(before), content_hash(before), text_hash(text)}
                   if text is not None else set())
-        trained = None   # what its spec trains, read as this version reads it (the spec loaded: only if needed)
+        recorded = None   # its spec, read as this version reads it (loaded only if needed)
         if tags.get(tracking.TAG_INVOCATION) not in {key for h in hashes for key in prepared.keys_of(h)}:
-            trained = trained_hash_of(text) if text is not None else None
-            if trained is None or tags.get(tracking.TAG_INVOCATION) not in prepared.keys_of(trained):
+            recorded = recorded_spec_of(text) if text is not None else None
+            if recorded is None or tags.get(tracking.TAG_INVOCATION) not in {
+                    key for h in (recorded.identity_hash, recorded.typed_identity_hash) for key in prepared.keys_of(h)}:
                 continue
         ignored = {"seeds"} if prepared.spec.kind == "table" else set()
         changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
                    if isinstance(before, dict) and isinstance(now, dict) else [])
         if isinstance(before, dict) and (identity_hash(before) == prepared.spec.written_identity_hash
-                                         or (trained or trained_hash_of(text)) == prepared.spec.identity_hash):
+                                         or trains_the_same(recorded or recorded_spec_of(text), prepared.spec)):
             log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
                      prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
             return earlier
@@ -165,13 +166,18 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
     return None
 
 
-def trained_hash_of(text: str) -> str | None:
-    """What a recorded spec text trains (`SweepSpec.identity_hash`), read as this version reads it; None where it
+def recorded_spec_of(text: str) -> SweepSpec | None:
+    """A recorded spec text, read as this version reads it (its `identity_hash`: what it trains); None where it
     no longer loads (its hashes as written still find the invocation it recorded)."""
     try:
-        return load_text(text, "spec.yaml", recorded=True).identity_hash
+        return load_text(text, "spec.yaml", recorded=True)
     except SpecError:
         return None
+
+
+def trains_the_same(recorded: SweepSpec | None, spec: SweepSpec) -> bool:
+    """Whether an invocation's recorded spec trains what `spec` does, read as this version reads both."""
+    return recorded is not None and recorded.identity_hash == spec.identity_hash
 
 
 def record_spec(client, parent, spec, tag: bool = True) -> bool:

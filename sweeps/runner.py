@@ -105,11 +105,13 @@ class PreparedSweep:
 
     @property
     def keys_recorded(self) -> tuple[str, ...]:
-        """The invocation key, then those recorded before: of what the spec trains as written (a value written
-        another way made another invocation), of the spec's whole content (a reworded caption did), of its text
-        (a comment did), and of the --set as given (placement keys included)."""
-        return tuple(dict.fromkeys(self.keys_of(self.spec.identity_hash) + self.keys_of(self.spec.written_identity_hash)
-                                   + self.keys_of(self.spec.content_hash) + self.keys_of(self.spec.spec_hash)))
+        """The invocation key, then those recorded before: of what the spec trains with a pruner's 25 and 25.0 two
+        values, as written (a value written another way made another invocation), of the spec's whole content (a
+        reworded caption did), of its text (a comment did), and of the --set as given (placement keys included)."""
+        spec = self.spec
+        return tuple(dict.fromkeys(self.keys_of(spec.identity_hash) + self.keys_of(spec.typed_identity_hash)
+                                   + self.keys_of(spec.written_identity_hash) + self.keys_of(spec.content_hash)
+                                   + self.keys_of(spec.spec_hash)))
 
     def keys_of(self, spec_hash: str) -> tuple[str, str]:
         """The keys this invocation has or had with a spec of hash `spec_hash`: of the --set as typed values,

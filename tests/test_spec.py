@@ -325,6 +325,31 @@ def test_a_value_written_another_way_is_the_same_identity():
         assert load_text(same).identity_hash == load_text(search).identity_hash, same
 
 
+def test_a_searchs_values_that_read_the_same_are_the_same_identity():
+    # a pruner's arguments are hashed as read, untyped: percentile: 25 and 25.0 (and 2.5e1, read as 25) started
+    # two invocations of one search; the space's bounds and choices, typed by the key they vary, and the
+    # sampler's arguments, a default written out or not, were one already
+    text = ("name: s\nkind: search\nseeds: [0]\nsearch:\n  num_samples: 4\n  pruner: {type: patient, patience: 1, "
+            "min_delta: 0.0, wrapped: {type: percentile, percentile: 25.0}}\n  space:\n"
+            "    optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n"
+            "    model.drop_rate: {type: float, low: 0.0, high: 1.0, step: 0.25}\n"
+            "    model.depth: {type: int, low: 1, high: 4}\n    model.msad_rate: [0.0, 0.5]\n")
+    spec = load_text(text)
+    for same in (text.replace("percentile: 25.0", "percentile: 25"), text.replace("percentile: 25.0", "percentile: 2.5e1"),
+                 text.replace("min_delta: 0.0", "min_delta: 0"), text.replace("min_delta: 0.0", "min_delta: 0e0"),
+                 text.replace("low: 1.0e-4", "low: 1e-4").replace("high: 1.0e-2", "high: 0.01"),
+                 text.replace("low: 0.0, high: 1.0, step: 0.25", "low: 0, high: 1, step: 2.5e-1"),
+                 text.replace("low: 1, high: 4", "low: 1.0, high: 4e0"), text.replace("[0.0, 0.5]", "[0, 5e-1]"),
+                 text.replace("num_samples: 4", "num_samples: 4\n  sampler: tpe\n  n_startup_trials: 10")):
+        assert load_text(same).identity_hash == spec.identity_hash, same
+    for other in (text.replace("percentile: 25.0", "percentile: 25.5"), text.replace("min_delta: 0.0", "min_delta: 0.1"),
+                  text.replace("num_samples: 4", "num_samples: 4\n  n_startup_trials: 5")):
+        assert load_text(other).identity_hash != spec.identity_hash, other
+    # recorded under the key that told 25 from 25.0, which `sweeps run` still finds an invocation by
+    assert spec.typed_identity_hash != spec.identity_hash
+    assert load_text(text.replace("percentile: 25.0", "percentile: 25")).typed_identity_hash != spec.typed_identity_hash
+
+
 def test_a_field_added_to_a_search_record_at_its_default_keeps_every_recorded_searchs_key():
     # trained_hash read every field of SearchParam: a field added later with a default (a prior, a
     # distribution) changed the key of every search recorded before it, and each was trained again

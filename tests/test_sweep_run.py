@@ -1163,6 +1163,29 @@ def test_a_spec_with_a_value_written_another_way_continues_its_invocation_also_o
     assert MlflowClient(tracking_uri).get_run(parent).data.tags[tracking.TAG_INVOCATION] == plain.invocation_key
 
 
+def test_a_search_whose_pruner_argument_reads_the_same_continues_one_recorded_under_the_key_that_told_them_apart(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # the key read a pruner's 2 and 2.0 as two values: a search so rewritten started anew and trained every sample
+    # again. One recorded under that key is found by the same spec (its key) and by the spec rewritten (its spec.yaml)
+    search = SEARCH_SPEC.replace("name: tiny_search", "name: tiny").replace("lower: 1.01", "lower: 2.0")
+    typed = prepare(spec_file(search, "tiny"), _options(tmp_path, tracking_uri))
+    old_key = typed.keys_of(typed.spec.typed_identity_hash)[0]
+    assert old_key in typed.keys_recorded and old_key != typed.invocation_key
+    parent = _recorded_invocation(tracking_uri, typed, old_key, typed.spec.text)
+    client = MlflowClient(tracking_uri)
+    for trial in range(2):   # its num_samples ended
+        client.create_run(client.get_run(parent).info.experiment_id, tags={
+            schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_CELL_ID: f"trial{trial}",
+            schema.TAG_STATUS: schema.STATUS_PRUNED})
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    rewritten = prepare(spec_file(search.replace("lower: 2.0", "lower: 2"), "tiny"), _options(tmp_path, tracking_uri))
+    assert rewritten.invocation_key == typed.invocation_key
+    again = run_sweep(rewritten)
+    assert again.parent_run_id == parent and again.status == "completed"
+    assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == typed.invocation_key
+
+
 def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
     # Tune restores the count a search began with: asked for fewer, an interrupted search went on to it
     from ray.tune.search import Searcher
