@@ -508,18 +508,23 @@ def identity_hash(data: Any) -> str:
     return content_hash(data)
 
 
-def trained_hash(spec: SweepSpec, numbers_as_typed: bool = False) -> str:
+def trained_hash(spec: SweepSpec, numbers_as_typed: bool = False, arms_in_order: bool = True) -> str:
     """A short hash of what a spec trains, from its values as read: equal for specs whose cells (a search's
     sampler and space) are the same however their values are written (`1e-3` and `1.0e-3`, `model.depth: 2`
     and `model: {depth: 2}`, a default written out or left out, a grid or the arms it makes, a pruner's
     `percentile: 25`, `25.0` and `2.5e1`). What `identity_hash` leaves out is left out: how its table reads, a
     table's seeds, a search's num_samples. A field added to a search record since is left out at its default
     (search.keyed_fields), so that the searches recorded before it keep their keys. numbers_as_typed: a pruner's
-    25 and 25.0 two values, as invocations were keyed before (`SweepSpec.typed_identity_hash`)."""
+    25 and 25.0 two values, as invocations were keyed before (`SweepSpec.typed_identity_hash`). arms_in_order=False:
+    the arms by label, as they are trained (a cell's identity is its config, its runs are named by its label, and
+    its table's rows follow the spec it is drawn with): an invocation's key reads them in order, which every
+    invocation recorded so far is keyed by, and `sweeps run` finds the one a spec with its arms reordered
+    continues by its spec.yaml (invocations.trains_the_same)."""
     trains: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "profile": spec.profile, "metric": spec.metric,
                               "mode": spec.mode, "base": thaw(spec.base),
                               # a grid's labels as recorded: a list value written [3] keeps its invocation
-                              "arms": [[arm.recorded_as or arm.label, thaw(arm.overrides)] for arm in spec.arms]}
+                              "arms": [[arm.recorded_as or arm.label, thaw(arm.overrides)] for arm in
+                                       (spec.arms if arms_in_order else sorted(spec.arms, key=lambda arm: arm.label))]}
     if spec.search is not None:   # its seed seeds the sampler; the order of its space, the sampler's draws
         search = keyed_fields(spec.search, KEYED_SEARCH_FIELDS, UNKEYED_SEARCH_FIELDS)   # a field added since: at
         search["space"] = [[key, keyed_fields(param, KEYED_PARAM_FIELDS)]              # its default, left out

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from search_spaces import Plan, SweepSpec
-from search_spaces.spec import SpecError, content_hash, identity_hash, load_text, names_a_file, text_hash
+from search_spaces.spec import (SpecError, content_hash, identity_hash, load_text, names_a_file, text_hash,
+                               trained_hash)
 from sweeps import schema, tracking
 from transfer_core.config import parse_value
 
@@ -119,12 +120,12 @@ def set_text(value) -> str:
 def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
     reworded caption, another baseline: PRESENTATION_KEYS), a search's num_samples or how a value is written
-    (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written;
-    else None. An earlier invocation with this profile, data (roots
-    included) and --set whose spec was edited in what it trains (an arm added) is warned of: a new
-    invocation starts and every cell trains again, and a researcher who meant to continue can put the spec
-    back instead. An earlier invocation is such when its key is what this run's would be with its spec.yaml
-    instead."""
+    (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written,
+    or in the order of its arms, which the key reads (`trains_the_same`); else None. An earlier invocation with
+    this profile, data (roots included) and --set whose spec was edited in what it trains (an arm added) is
+    warned of: a new invocation starts and every cell trains again, and a researcher who meant to continue can
+    put the spec back instead. An earlier invocation is such when its key is what this run's would be with its
+    spec.yaml instead."""
     import yaml
 
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
@@ -176,8 +177,12 @@ def recorded_spec_of(text: str) -> SweepSpec | None:
 
 
 def trains_the_same(recorded: SweepSpec | None, spec: SweepSpec) -> bool:
-    """Whether an invocation's recorded spec trains what `spec` does, read as this version reads both."""
-    return recorded is not None and recorded.identity_hash == spec.identity_hash
+    """Whether an invocation's recorded spec trains what `spec` does, read as this version reads both, its arms in
+    any order: a cell is its config, its runs are named by its arm's label, and the report is drawn with the spec
+    recorded anew, its rows in the new order. Reordered arms started a new invocation that trained every cell
+    again (the key reads them in order: the invocations recorded so far are keyed so)."""
+    return recorded is not None and (trained_hash(recorded, arms_in_order=False)
+                                     == trained_hash(spec, arms_in_order=False))
 
 
 def record_spec(client, parent, spec, tag: bool = True) -> bool:

@@ -306,6 +306,26 @@ def test_what_a_spec_trains_is_its_identity_and_how_its_table_reads_is_not():
         assert load_text(other).identity_hash != spec.identity_hash, other
 
 
+def test_a_tables_arms_or_seeds_in_another_order_train_the_same_cells():
+    # a cell is its config (cell_id) and its runs are named by its arm's label, so the order trains nothing:
+    # the seeds are no part of a table's key, and its arms' order is none of what `sweeps run` continues by
+    from search_spaces import expand
+    from search_spaces.spec import trained_hash
+
+    arms = ("  - {label: A, set: {model.depth: 1}}\n", "  - {label: B, set: {model.depth: 2}}\n")
+    text = "name: t\nseeds: [0, 1]\narms:\n" + arms[0] + arms[1]
+    spec = load_text(text)
+    for other in (text.replace(arms[0] + arms[1], arms[1] + arms[0]), text.replace("[0, 1]", "[1, 0]")):
+        again = load_text(other)
+        assert trained_hash(again, arms_in_order=False) == trained_hash(spec, arms_in_order=False), other
+        assert ({(c.arm, c.seed, c.cell_id) for c in expand(again, "smoke").cells}
+                == {(c.arm, c.seed, c.cell_id) for c in expand(spec, "smoke").cells})
+    assert load_text(text.replace("[0, 1]", "[1, 0]")).identity_hash == spec.identity_hash
+    swapped = load_text(text.replace("depth: 1", "depth: X").replace("depth: 2", "depth: 1").replace("depth: X", "depth: 2"))
+    assert trained_hash(swapped, arms_in_order=False) != trained_hash(spec, arms_in_order=False), \
+        "labels that swapped their arms name other cells"
+
+
 def test_a_value_written_another_way_is_the_same_identity():
     # the identity hashed the YAML as written: rewriting 1e-3 as 1.0e-3 (as tune.yaml's comment advises), a key
     # nested, or a default written out started a new invocation that trained every cell again

@@ -1163,6 +1163,35 @@ def test_a_spec_with_a_value_written_another_way_continues_its_invocation_also_o
     assert MlflowClient(tracking_uri).get_run(parent).data.tags[tracking.TAG_INVOCATION] == plain.invocation_key
 
 
+def test_a_spec_with_its_arms_reordered_continues_its_invocation_and_its_table_takes_the_new_order(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    from search_spaces.spec import load_text
+
+    # the key reads the arms in order: a researcher who reordered a table's rows started a new invocation that
+    # trained every cell again, though each cell (its config, its run named by its label) is the one trained
+    arms = ('  - {label: "No dropping", set: {model.drop_variant: none}}\n',
+            "  - {label: MAD, set: {model.drop_variant: mad}}\n")
+    assert arms[0] + arms[1] in TABLE_SPEC
+    plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    parent = _recorded_invocation(tracking_uri, plain, plain.invocation_key, plain.spec.text)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    client = MlflowClient(tracking_uri)
+    reordered = prepare(spec_file(TABLE_SPEC.replace(arms[0] + arms[1], arms[1] + arms[0]), "tiny"),
+                        _options(tmp_path, tracking_uri))
+    for spec, labels in ((reordered, ("MAD", "No dropping")), (plain, ("No dropping", "MAD"))):   # and back
+        again = run_sweep(spec)
+        assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+        recorded = tracking.read_text_artifact(client, parent, schema.ARTIFACT_SPEC)
+        assert recorded == spec.spec.text and load_text(recorded, recorded=True).labels == labels, \
+            "its table's rows (sweeps.report.recorded_spec) in the spec's order"
+        assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == spec.invocation_key
+    # arms that swapped their labels train other cells under each: another invocation
+    swapped = prepare(spec_file(TABLE_SPEC.replace(arms[0] + arms[1], arms[0].replace("none", "mad")
+                                                   + arms[1].replace("mad", "none")), "tiny"), _options(tmp_path, tracking_uri))
+    assert swapped.spec.labels == plain.spec.labels and not invocations.trains_the_same(plain.spec, swapped.spec)
+
+
 def test_a_search_whose_pruner_argument_reads_the_same_continues_one_recorded_under_the_key_that_told_them_apart(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # the key read a pruner's 2 and 2.0 as two values: a search so rewritten started anew and trained every sample
