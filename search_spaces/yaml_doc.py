@@ -168,6 +168,8 @@ def parse_yaml(text: str, source: str, what: str = "a mapping") -> tuple[_Doc, A
         context = getattr(exc, "context_mark", None)
         if context is not None and mark is not None and context.line != mark.line:
             problem += f" (the construct opened on line {context.line + 1})"
+        if mark is not None and "'\\t'" in str(getattr(exc, "problem", "")):   # PyYAML names the tab, not the rule
+            problem = _tab_problem(text, mark.line, mark.column)
         raise SpecError(f"{source}{where}: YAML syntax error: {problem or exc}",
                         source=source, line=mark.line + 1 if mark is not None else None) from None
     doc = _Doc(source, text)
@@ -179,6 +181,16 @@ def parse_yaml(text: str, source: str, what: str = "a mapping") -> tuple[_Doc, A
     if data is None:
         raise SpecError(f"{source}: the file is empty: expected {what}", source=source)
     return doc, data
+
+
+def _tab_problem(text: str, line: int, column: int) -> str:
+    """What a tab at (0-based) `line`, `column` that PyYAML refuses means: YAML indents and separates with spaces.
+    PyYAML says "found character '\\t' that cannot start any token", which does not say what to do."""
+    before = (text.splitlines()[line:line + 1] or [""])[0][:column]
+    if not before.strip():
+        return "indented with a tab: YAML indents with spaces only; indent with spaces (two per level, as the shipped specs)"
+    return ("a tab where YAML expects a space (after a colon or a '-', before a comment, in an unquoted value): "
+            "write spaces, or quote a value that holds a tab")
 
 
 def read_yaml(path: Path | str, what: str = "a mapping") -> tuple[_Doc, Any]:

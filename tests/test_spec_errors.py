@@ -239,6 +239,14 @@ BAD_SPECS = {
     "yaml_syntax_error_names_the_line": (
         "name: s\narms:\n  - {label: A\n",
         r"spec\.yaml line 4, column 1: YAML syntax error: .*expected ',' or '\}'"),
+    "indented_with_a_tab_says_indent_with_spaces": (   # PyYAML: "found character '\t' that cannot start any token"
+        "name: s\nbase:\n\tmodel.depth: 2\n" + ARMS,
+        r"spec\.yaml line 3, column 1: YAML syntax error: indented with a tab: YAML indents with spaces only; "
+        r"indent with spaces"),
+    "a_tab_after_a_colon_says_write_spaces": (
+        "name:\ts\n" + ARMS,
+        r"spec\.yaml line 1, column 6: YAML syntax error: a tab where YAML expects a space \(after a colon or a '-', "
+        r"before a comment, in an unquoted value\): write spaces"),
     "python_tag_is_refused": (
         "name: !!python/object/apply:os.system [echo hi]\n" + ARMS,
         r"spec\.yaml line 1, column 7: YAML syntax error: could not determine a constructor"),
