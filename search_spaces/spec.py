@@ -17,6 +17,8 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
     table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}
                                           # + paper: {"B=2": {rafdb: 90.91}}, paper_metric: best_test_acc
     search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
+    x-common: &common {optim.lr: 1.0e-3}  # any key starting x-: a place for YAML anchors (`<<: *common` in
+                                          # base or an arm's set), otherwise ignored
 
 `load(name_or_path)` reads it with `yaml.safe_load` (nothing is evaluated) and checks everything:
 unknown keys anywhere (listing the valid ones), types, and every config value by building the
@@ -69,6 +71,11 @@ KINDS = ("table", "search")
 MODES = ("max", "min")
 TOP_KEYS = ("name", "title", "description", "caption", "kind", "profile", "base", "arms", "grid", "label",
             "seeds", "metric", "mode", "table", "search")
+# A top-level key that starts with x- (as in docker compose files) is a place for YAML anchors, reused with
+# `<<: *name` in base or an arm's set, and is otherwise ignored: no part of what a spec trains nor of any hash
+EXTENSION_PREFIX = "x-"
+EXTENSION_HINT = (f" (or a key starting {EXTENSION_PREFIX}, e.g. x-common: &common {{optim.lr: 1.0e-3}}, a place "
+                  "for YAML anchors to reuse with <<: *common, otherwise ignored)")
 ARM_KEYS = ("label", "set")
 TABLE_KEYS = ("rows", "columns", "baseline", "metrics", "paper", "paper_metric")
 TABLE_ROWS = ("arm",)
@@ -384,7 +391,8 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
     from search_spaces.profiles import list_profiles, load_profile
 
     expect_mapping(doc, (), data, "name: my_sweep")
-    check_keys(doc, (), data, TOP_KEYS)
+    data = without_extensions(data)
+    check_keys(doc, (), data, TOP_KEYS, EXTENSION_HINT)
     if "name" not in data:
         raise doc.error((), "missing key 'name': every spec needs a name (the MLflow experiment name)")
     name = expect_name(doc, ("name",), data["name"])
@@ -487,10 +495,19 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def without_extensions(data: Any) -> Any:
+    """A parsed spec document without its x- keys (EXTENSION_PREFIX): its anchors are read where they are used."""
+    if not isinstance(data, Mapping):
+        return data
+    return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))}
+
+
 def content_hash(data: Any) -> str:
     """A short hash of a parsed spec document: equal for texts that say the same. A table's seeds are left
     out (more seeds extend an invocation, as --seeds does); a search's one seed is kept: it seeds the sampler
-    and every trial, so another one is another search."""
+    and every trial, so another one is another search. Its x- keys are left out: where their anchors are used,
+    their values are."""
+    data = without_extensions(data)
     if isinstance(data, Mapping) and data.get("kind", "table") == "table":
         data = {k: v for k, v in data.items() if k != "seeds"}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]

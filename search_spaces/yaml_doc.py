@@ -213,13 +213,14 @@ def _type_name(value: Any) -> str:
             int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def check_keys(doc: _Doc, path: tuple, mapping: Mapping, valid: Sequence[str]) -> None:
+def check_keys(doc: _Doc, path: tuple, mapping: Mapping, valid: Sequence[str], hint: str = "") -> None:
+    """Every key of `mapping` a string among `valid`; `hint` ends an unknown key's message."""
     for key in mapping:
         if not isinstance(key, str):
             raise doc.error(path, f"key {key!r} is {_type_name(key)}: keys are strings. Valid keys: "
-                                  f"{', '.join(valid)}")
+                                  f"{', '.join(valid)}{hint}")
         if key not in valid:
-            raise doc.error(path + (key,), unknown_key_message(key, valid))
+            raise doc.error(path + (key,), unknown_key_message(key, valid) + hint)
 
 
 def expect_mapping(doc: _Doc, path: tuple, value: Any, example: str) -> Mapping:

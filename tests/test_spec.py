@@ -306,6 +306,18 @@ def test_what_a_spec_trains_is_its_identity_and_how_its_table_reads_is_not():
         assert load_text(other).identity_hash != spec.identity_hash, other
 
 
+def test_a_top_level_x_key_holds_anchors_for_the_arms_and_is_otherwise_ignored():
+    # a top-level `common: &c {...}` to reuse with `<<: *c` was an unknown key: YAML anchors had no place
+    anchored = load_text("name: t\nx-common: &common {optim.lr: 1.0e-3, model.depth: 2}\narms:\n"
+                         "  - {label: A, set: {<<: *common, model.drop_rate: 0.1}}\n"
+                         "  - {label: B, set: {<<: *common, model.drop_rate: 0.2}}\n")
+    written_out = load_text("name: t\narms:\n  - {label: A, set: {optim.lr: 1.0e-3, model.depth: 2, model.drop_rate: 0.1}}\n"
+                            "  - {label: B, set: {optim.lr: 1.0e-3, model.depth: 2, model.drop_rate: 0.2}}\n")
+    assert anchored.arms == written_out.arms
+    for key in ("identity_hash", "typed_identity_hash", "written_identity_hash", "content_hash"):
+        assert getattr(anchored, key) == getattr(written_out, key), key
+
+
 def test_a_tables_arms_or_seeds_in_another_order_train_the_same_cells():
     # a cell is its config (cell_id) and its runs are named by its arm's label, so the order trains nothing:
     # the seeds are no part of a table's key, and its arms' order is none of what `sweeps run` continues by

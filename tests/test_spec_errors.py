@@ -16,6 +16,11 @@ BAD_SPECS = {
     "unknown_top_level_key_suggests_the_close_one": (
         "name: s\nseeds: [0]\nseed: [1]\n" + ARMS,
         r"line 3: seed: unknown key 'seed'\. Did you mean 'seeds'\? Valid keys: name, title,"),
+    "unknown_top_level_key_names_the_x_form_for_anchors": (   # a researcher's `common: &c {...}` for `<<: *c`
+        "name: s\ncommon: &c {model.depth: 3}\n" + ARMS,
+        r"line 2: common: unknown key 'common'\. Valid keys: name, .*, search \(or a key starting x-, e\.g\. "
+        r"x-common: &common \{optim\.lr: 1\.0e-3\}, a place for YAML anchors to reuse with <<: \*common, otherwise "
+        r"ignored\)"),
     "missing_name": (
         ARMS,
         r"spec\.yaml: missing key 'name'"),
