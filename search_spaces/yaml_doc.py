@@ -188,7 +188,8 @@ def _tab_problem(text: str, line: int, column: int) -> str:
     PyYAML says "found character '\\t' that cannot start any token", which does not say what to do."""
     before = (text.splitlines()[line:line + 1] or [""])[0][:column]
     if not before.strip():
-        return "indented with a tab: YAML indents with spaces only; indent with spaces (two per level, as the shipped specs)"
+        return ("indented with a tab: YAML indents with spaces only; indent with spaces (two per level, as the "
+                "shipped specs)")
     return ("a tab where YAML expects a space (after a colon or a '-', before a comment, in an unquoted value): "
             "write spaces, or quote a value that holds a tab")
 

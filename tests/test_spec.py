@@ -311,7 +311,8 @@ def test_a_top_level_x_key_holds_anchors_for_the_arms_and_is_otherwise_ignored()
     anchored = load_text("name: t\nx-common: &common {optim.lr: 1.0e-3, model.depth: 2}\narms:\n"
                          "  - {label: A, set: {<<: *common, model.drop_rate: 0.1}}\n"
                          "  - {label: B, set: {<<: *common, model.drop_rate: 0.2}}\n")
-    written_out = load_text("name: t\narms:\n  - {label: A, set: {optim.lr: 1.0e-3, model.depth: 2, model.drop_rate: 0.1}}\n"
+    written_out = load_text("name: t\narms:\n"
+                            "  - {label: A, set: {optim.lr: 1.0e-3, model.depth: 2, model.drop_rate: 0.1}}\n"
                             "  - {label: B, set: {optim.lr: 1.0e-3, model.depth: 2, model.drop_rate: 0.2}}\n")
     assert anchored.arms == written_out.arms
     for key in ("identity_hash", "typed_identity_hash", "written_identity_hash", "content_hash"):
@@ -333,7 +334,7 @@ def test_a_tables_arms_or_seeds_in_another_order_train_the_same_cells():
         assert ({(c.arm, c.seed, c.cell_id) for c in expand(again, "smoke").cells}
                 == {(c.arm, c.seed, c.cell_id) for c in expand(spec, "smoke").cells})
     assert load_text(text.replace("[0, 1]", "[1, 0]")).identity_hash == spec.identity_hash
-    swapped = load_text(text.replace("depth: 1", "depth: X").replace("depth: 2", "depth: 1").replace("depth: X", "depth: 2"))
+    swapped = load_text(text.replace(arms[0] + arms[1], arms[0].replace("1", "2") + arms[1].replace("2", "1")))
     assert trained_hash(swapped, arms_in_order=False) != trained_hash(spec, arms_in_order=False), \
         "labels that swapped their arms name other cells"
 
@@ -367,14 +368,16 @@ def test_a_searchs_values_that_read_the_same_are_the_same_identity():
             "    model.drop_rate: {type: float, low: 0.0, high: 1.0, step: 0.25}\n"
             "    model.depth: {type: int, low: 1, high: 4}\n    model.msad_rate: [0.0, 0.5]\n")
     spec = load_text(text)
-    for same in (text.replace("percentile: 25.0", "percentile: 25"), text.replace("percentile: 25.0", "percentile: 2.5e1"),
+    for same in (text.replace("percentile: 25.0", "percentile: 25"),
+                 text.replace("percentile: 25.0", "percentile: 2.5e1"),
                  text.replace("min_delta: 0.0", "min_delta: 0"), text.replace("min_delta: 0.0", "min_delta: 0e0"),
                  text.replace("low: 1.0e-4", "low: 1e-4").replace("high: 1.0e-2", "high: 0.01"),
                  text.replace("low: 0.0, high: 1.0, step: 0.25", "low: 0, high: 1, step: 2.5e-1"),
                  text.replace("low: 1, high: 4", "low: 1.0, high: 4e0"), text.replace("[0.0, 0.5]", "[0, 5e-1]"),
                  text.replace("num_samples: 4", "num_samples: 4\n  sampler: tpe\n  n_startup_trials: 10")):
         assert load_text(same).identity_hash == spec.identity_hash, same
-    for other in (text.replace("percentile: 25.0", "percentile: 25.5"), text.replace("min_delta: 0.0", "min_delta: 0.1"),
+    for other in (text.replace("percentile: 25.0", "percentile: 25.5"),
+                  text.replace("min_delta: 0.0", "min_delta: 0.1"),
                   text.replace("num_samples: 4", "num_samples: 4\n  n_startup_trials: 5")):
         assert load_text(other).identity_hash != spec.identity_hash, other
     # recorded under the key that told 25 from 25.0, which `sweeps run` still finds an invocation by

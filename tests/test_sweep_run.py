@@ -1188,7 +1188,8 @@ def test_a_spec_with_its_arms_reordered_continues_its_invocation_and_its_table_t
         assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == spec.invocation_key
     # arms that swapped their labels train other cells under each: another invocation
     swapped = prepare(spec_file(TABLE_SPEC.replace(arms[0] + arms[1], arms[0].replace("none", "mad")
-                                                   + arms[1].replace("mad", "none")), "tiny"), _options(tmp_path, tracking_uri))
+                                                   + arms[1].replace("mad", "none")), "tiny"),
+                      _options(tmp_path, tracking_uri))
     assert swapped.spec.labels == plain.spec.labels and not invocations.trains_the_same(plain.spec, swapped.spec)
 
 
