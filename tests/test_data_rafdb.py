@@ -222,3 +222,39 @@ def test_rafdb_image_set_must_be_one_there_is():
     with pytest.raises(ConfigError, match=r"data.rafdb_images='original' is invalid: expected one of aligned, "
                                           r"aligned_224"):
         DataConfig(rafdb_images="original")
+
+
+def test_rafdb_reads_aligned_images_kept_under_the_names_the_partition_file_lists(tmp_path):
+    # copies circulate whose Image/aligned/ holds train_00001.jpg: every image was reported missing, with the
+    # advice to look one folder deeper or shallower
+    root = make_rafdb(tmp_path / "raf")
+    for image in (root / "Image" / "aligned").glob("*_aligned.jpg"):
+        image.rename(image.with_name(image.name.replace("_aligned", "")))
+    splits = load_splits(_cfg(tmp_path, root), 16)
+    assert splits.train.labels.tolist() == [4, 0, 6, 3] and splits.test.labels.tolist() == [1, 5, 2]
+    assert [_colour_label(img) - 1 for img in splits.train.images] == splits.train.labels.tolist()
+    assert splits.info["image_names"] == "as listed, without the _aligned suffix"
+    assert "image_names" not in load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "official")), 16).info
+
+
+def test_rafdb_official_names_win_where_both_are_there(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    Image.new("RGB", (100, 100), COLOURS[7]).save(root / "Image" / "aligned" / "train_00001.jpg")   # label 5's name
+    splits = load_splits(_cfg(tmp_path, root), 16)
+    assert _colour_label(splits.train.images[0]) == 5 and "image_names" not in splits.info
+
+
+def test_rafdb_without_aligned_folder_says_what_image_holds(tmp_path):
+    root = make_rafdb(tmp_path / "raf")
+    aligned = root / "Image" / "aligned"
+    for image in aligned.iterdir():
+        image.unlink()
+    aligned.rmdir()
+    (root / "Image" / "original").mkdir()
+    with pytest.raises(DataError, match=r"Image/aligned does not exist: .*Image/original holds the uncropped "
+                                        r"originals, which are not read"):
+        check_layout(_cfg(tmp_path, root))
+    (root / "Image" / "aligned.zip").write_bytes(b"PK")           # as RAF-DB ships it
+    with pytest.raises(DataError, match=r"Image/aligned does not exist: .*Image/aligned.zip is there: unzip it "
+                                        r"into \S*raf/Image\)"):
+        check_layout(_cfg(tmp_path, root))

@@ -3,7 +3,8 @@
 Layout: `<root>/EmoLabel/list_patition_label.txt` (upstream spelling; `list_partition_label.txt`
 accepted too) with lines `train_00001.jpg 5`, images `<root>/Image/aligned/train_00001_aligned.jpg`;
 the split comes from the name prefix. Also accepted: the TransFER/APViT lists
-`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg`.
+`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg`, and copies whose
+aligned images kept the partition file's names (`Image/aligned/train_00001.jpg`).
 File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping is not copied.
 There is no official validation split: val is carved from train.
 `data.rafdb_images: aligned_224` reads `Image/aligned_224/` instead (APViT's MTCNN realignment, same
@@ -73,6 +74,15 @@ def parse_label_lines(path: Path, root: Path,
     return entries
 
 
+def _names_unsuffixed(image_dir: Path, names: list[str]) -> bool:
+    """Whether the aligned images lie under the partition file's own names (train_00001.jpg): no listed image
+    has its `_aligned` file and some has its listed one. The official names are looked for first, so an
+    official folder is answered at its first image."""
+    if any((image_dir / aligned_name(name)).is_file() for name in names):
+        return False
+    return any((image_dir / name).is_file() for name in names)
+
+
 def _holds_labels(folder: Path) -> bool:
     return any((folder / p).is_file() for p in PARTITION_FILES) or all((folder / p).is_file() for p in LIST_FILES)
 
@@ -107,10 +117,19 @@ class RafDbSource(Source):
         image_dir = root / images
         if not image_dir.is_dir():
             others = [d.name for d in sorted((root / "Image").glob("aligned*")) if d.is_dir()]
+            archive = image_dir.with_name(image_dir.name + ".zip")
             raise DataError(f"RAF-DB image folder {image_dir} does not exist: expected the aligned images "
                             f"as {images}/train_00001_aligned.jpg ..."
                             + (f" ({root / 'Image'} holds {', '.join(others)}: choose it with --set "
-                               f"data.rafdb_images={others[0]})" if others else ""))
+                               f"data.rafdb_images={others[0]})" if others else
+                               f" ({archive} is there: unzip it into {root / 'Image'})" if archive.is_file() else
+                               f" ({root / 'Image' / 'original'} holds the uncropped originals, which are not read)"
+                               if (root / "Image" / "original").is_dir() else ""))
+        # copies whose aligned images kept the original names (train_00001.jpg): read them as listed
+        unsuffixed = partition is not None and _names_unsuffixed(image_dir, [name for _, name, *_ in entries])
+        if unsuffixed:
+            log.info("RAF-DB: %s holds the aligned images under the names the label file lists (no _aligned "
+                     "suffix); reading those", image_dir)
         seen: dict[str, str] = {}
         per_split: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "test": ([], [], [])}
         for split, name, label, lineno, rel in entries:
@@ -120,7 +139,7 @@ class RafDbSource(Source):
                                 f"{seen[name]}): expected each image once")
             seen[name] = where
             paths, labels, origins = per_split[split]
-            paths.append(image_dir / aligned_name(name))
+            paths.append(image_dir / (name if unsuffixed else aligned_name(name)))
             labels.append(label)
             origins.append(where)
         for split, (paths, _, _) in per_split.items():
@@ -133,4 +152,5 @@ class RafDbSource(Source):
         # the official set keeps the fingerprint it had before the choice existed: its invocations continue
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
                       params={} if cfg.rafdb_images == "aligned" else {"images": cfg.rafdb_images},
-                      info={"layout": variant, "image_dir": images})
+                      info={"layout": variant, "image_dir": images,
+                            **({"image_names": "as listed, without the _aligned suffix"} if unsuffixed else {})})
