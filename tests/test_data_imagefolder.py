@@ -159,6 +159,17 @@ def test_imagefolder_missing_train_folder_is_named(tmp_path):
         check_layout(_cfg(tmp_path, tmp_path / "d"))
 
 
+@pytest.mark.parametrize("given", ["kaggle", "kaggle/DATASET/train"])
+def test_imagefolder_given_one_level_off_names_the_folder_that_holds_it_when_its_classes_are_read(tmp_path, given):
+    # a Kaggle RAF-DB copy (DATASET/train/1..7/) given as its download folder: `sweeps show` and `run` read the
+    # class count first (plan), whose error lacked the folder a scan's names
+    make_tree(tmp_path / "kaggle" / "DATASET")
+    for read in (class_names_of, num_classes_of, check_layout):
+        with pytest.raises(DataError, match=rf"{given}/train does not exist: .*; \S*kaggle/DATASET is laid out as "
+                                            r"imagefolder is: give that folder \(--data imagefolder=\S*kaggle/DATASET\)"):
+            read(_cfg(tmp_path, tmp_path / given))
+
+
 def test_imagefolder_missing_test_folder_is_named(tmp_path):
     root = make_tree(tmp_path / "d", ("train",))
     with pytest.raises(DataError, match=r"d/test does not exist"):

@@ -27,16 +27,20 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- without decoding
 
+def _nearby_named(source: Source, cfg: DataConfig, exc: DataError) -> DataError:
+    """`exc`, with the folder one level off cfg.root that holds the data set, where there is one."""
+    near = _root_nearby(source, Path(cfg.root).expanduser()) if cfg.root else None
+    if near is None:
+        return exc
+    return DataError(f"{exc}; {near} is laid out as {cfg.dataset} is: give that folder (--data {cfg.dataset}={near})")
+
+
 def _prepare(cfg: DataConfig) -> tuple[Source, Layout, str]:
     source = get_source(cfg)
     try:
         layout = source.scan(cfg)
     except DataError as exc:
-        near = _root_nearby(source, Path(cfg.root).expanduser()) if cfg.root else None
-        if near is None:
-            raise
-        raise DataError(f"{exc}; {near} is laid out as {cfg.dataset} is: give that folder "
-                        f"(--data {cfg.dataset}={near})") from None
+        raise _nearby_named(source, cfg, exc) from None
     images_digest = stat_images(layout, skip_missing=source.skip_bad_images)
     for split in ("train", "test"):
         if len(layout.splits[split]) == 0:
@@ -70,8 +74,13 @@ def fingerprint_of(cfg: DataConfig, image_size: int) -> str:
 
 
 def class_names_of(cfg: DataConfig) -> tuple[str, ...]:
-    """The data set's class names in label order, without decoding images."""
-    return tuple(get_source(cfg).class_names(cfg))
+    """The data set's class names in label order, without decoding images (an image folder's are its folders
+    read: given one level off, the error names the folder that holds it, as a scan's does)."""
+    source = get_source(cfg)
+    try:
+        return tuple(source.class_names(cfg))
+    except DataError as exc:
+        raise _nearby_named(source, cfg, exc) from None
 
 
 def num_classes_of(cfg: DataConfig) -> int:
