@@ -258,3 +258,20 @@ def test_rafdb_without_aligned_folder_says_what_image_holds(tmp_path):
     with pytest.raises(DataError, match=r"Image/aligned does not exist: .*Image/aligned.zip is there: unzip it "
                                         r"into \S*raf/Image\)"):
         check_layout(_cfg(tmp_path, root))
+
+
+@pytest.mark.parametrize("given", ["kaggle", "kaggle/DATASET"])
+def test_rafdb_as_class_folders_1_to_7_is_named_with_how_to_read_it(tmp_path, given):
+    # the copy Kaggle spreads: DATASET/train/<file label>/train_00001_aligned.jpg, no EmoLabel/
+    tree = tmp_path / "kaggle" / "DATASET"
+    for split, (name, label) in (("train", ENTRIES[0]), ("test", ENTRIES[4])):
+        for k in range(1, 8):
+            (tree / split / str(k)).mkdir(parents=True)
+        Image.new("RGB", (100, 100), COLOURS[label]).save(tree / split / str(label) / name)
+    with pytest.raises(DataError, match=r"label file not found .*'basic' folder. \S*kaggle/DATASET holds RAF-DB "
+                                        r"as class folders train/1..7/ and test/1..7/ .*: read it with --data "
+                                        r"imagefolder=\S*kaggle/DATASET \(the same labels"):
+        check_layout(_cfg(tmp_path, tmp_path / given))
+    from transfer_core.data import class_names_of
+
+    assert class_names_of(DataConfig(dataset="imagefolder", root=str(tree))) == tuple("1234567")   # label - 1

@@ -83,6 +83,28 @@ def _names_unsuffixed(image_dir: Path, names: list[str]) -> bool:
     return any((image_dir / name).is_file() for name in names)
 
 
+def _class_tree_note(root: Path) -> str:
+    """Where `root` or a folder in it is RAF-DB as an image-folder tree, train/1..7/ and test/1..7/ named by the
+    file labels (the copy Kaggle spreads, with train_labels.csv beside it), how to read it: it has no label
+    file to give here."""
+    from transfer_core.data.imagefolder import class_folders
+
+    labels = [str(k) for k in range(1, len(CLASS_NAMES) + 1)]
+    try:
+        inside = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:100]
+    except OSError:
+        return ""
+    for folder in (root, *inside):
+        try:
+            if (folder / "test").is_dir() and class_folders(folder / "train") == labels:
+                return (f". {folder} holds RAF-DB as class folders train/1..7/ and test/1..7/ (named by the file "
+                        f"labels, 1 Surprise ... 7 Neutral): read it with --data imagefolder={folder} (the same "
+                        f"labels; its classes are named 1..7)")
+        except OSError:
+            continue
+    return ""
+
+
 def _holds_labels(folder: Path) -> bool:
     return any((folder / p).is_file() for p in PARTITION_FILES) or all((folder / p).is_file() for p in LIST_FILES)
 
@@ -112,7 +134,7 @@ class RafDbSource(Source):
             variant = "train.txt/test.txt lists"
         else:
             raise DataError(f"RAF-DB label file not found under {root}: expected {PARTITION_FILES[0]} "
-                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder")
+                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder" + _class_tree_note(root))
         images = f"Image/{cfg.rafdb_images}"
         image_dir = root / images
         if not image_dir.is_dir():
