@@ -165,6 +165,20 @@ def test_ferplus_missing_files_are_named(tmp_path):
         check_layout(_cfg(tmp_path, "ferplus", tmp_path / "fer"))
 
 
+def test_ferplus_with_one_of_its_two_csv_files_names_the_one_found_and_the_one_missing(tmp_path):
+    # the Kaggle FER2013 download alone is taken for FERPlus often; the message listed both files as missing
+    pixels_only = tmp_path / "kaggle"
+    write_fer2013(pixels_only / "icml_face_data.csv", icml=True)
+    with pytest.raises(DataError, match=r"FERPlus not found .*\. Found \S*kaggle/icml_face_data.csv, the FER2013 "
+                                        r"pixels, but not fer2013new.csv, the FER\+ votes \(microsoft/FERPlus"):
+        check_layout(_cfg(tmp_path, "ferplus", pixels_only))
+    votes_only = write_ferplus_csv(tmp_path / "fer")
+    (votes_only / "fer2013.csv").unlink()
+    with pytest.raises(DataError, match=r"\. Found \S*fer/fer2013new.csv, the FER\+ votes, but not the FER2013 "
+                                        r"pixels they are joined to: put fer2013.csv \(or Kaggle's icml_face_data.csv\)"):
+        check_layout(_cfg(tmp_path, "ferplus", votes_only))
+
+
 def test_ferplus_bad_pixels_name_the_line(tmp_path):
     root = write_ferplus_csv(tmp_path / "fer")
     lines = (root / "fer2013.csv").read_text().splitlines()

@@ -150,9 +150,13 @@ class FerPlusSource(Source):
                                 f"{NEW_CSV} in {root} to read the pixels from the CSV")
             return self._scan_png(cfg, root, base.parent.parent)
         if fer_csv is None or new_csv is None:
+            found = (f". Found {fer_csv}, the FER2013 pixels, but not {NEW_CSV}, the FER+ votes (microsoft/FERPlus on "
+                     f"GitHub): put it beside it" if fer_csv is not None else
+                     f". Found {new_csv}, the FER+ votes, but not the FER2013 pixels they are joined to: put "
+                     f"fer2013.csv (or Kaggle's icml_face_data.csv) beside it" if new_csv is not None else "")
             raise DataError(f"FERPlus not found under {root}: expected {root / 'fer2013.csv'} with "
                             f"{root / NEW_CSV} (joined by row), or the PNG folders "
-                            f"{root / 'FER2013Train'}/label.csv, FER2013Valid/, FER2013Test/"
+                            f"{root / 'FER2013Train'}/label.csv, FER2013Valid/, FER2013Test/" + found
                             + (challenge_csv_note(root) if fer_csv is None else ""))
         return self._scan_csv(cfg, root, fer_csv, new_csv)
 
