@@ -170,6 +170,25 @@ def test_imagefolder_given_one_level_off_names_the_folder_that_holds_it_when_its
             read(_cfg(tmp_path, tmp_path / given))
 
 
+def test_imagefolder_split_folders_in_other_letter_case_are_named_with_the_rename(tmp_path):
+    # Train/ and Test/ were reported missing without a word of the folders there
+    root = make_tree(tmp_path / "d")
+    for split in ("train", "test"):
+        (root / split).rename(root / split.capitalize())
+    for read in (class_names_of, check_layout):
+        with pytest.raises(DataError, match=r"d holds Test/, Train/: split folders are read by their lower-case "
+                                            r"names \(train/, test/, val/, valid/, validation/\); rename Test/ to "
+                                            r"test/, Train/ to train/"):
+            read(_cfg(tmp_path, root))
+
+
+def test_imagefolder_validation_folder_in_other_letter_case_is_an_error_not_left_out(tmp_path):
+    # Val/ beside train/ and test/ was left out without a word, and validation carved from train instead
+    root = make_tree(tmp_path / "d", ("train", "Val", "test"))
+    with pytest.raises(DataError, match=r"d holds Val/: .*; rename Val/ to val/"):
+        check_layout(_cfg(tmp_path, root))
+
+
 def test_imagefolder_missing_test_folder_is_named(tmp_path):
     root = make_tree(tmp_path / "d", ("train",))
     with pytest.raises(DataError, match=r"d/test does not exist"):

@@ -9,7 +9,8 @@ Without test/, a tree of train/ and one validation-named folder is read as POSTE
 (train/ + valid/) and DAN's converted AffectNet (train/ + val/) mean it: that folder is the test split
 (those repositories evaluate on it), and validation is carved from train (data.val_fraction).
 
-Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
+Split folders are read by these lower-case names; one in other letter case (Train/, Val/) is an error naming
+the rename. Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
 their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
 one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored;
 anything else a class folder holds that is not read (other files, folders inside it, broken links) is
@@ -80,7 +81,24 @@ def split_dirs(root: Path) -> dict[str, Path]:
     return {"train": root / "train", **({"val": vals[0]} if vals else {}), "test": root / "test"}
 
 
+def _check_split_case(root: Path) -> None:
+    """A split folder named in other letter case (Train/, Test/, Val/) is a DataError naming it: read by the
+    lower-case name only (a case-sensitive file system's), it was reported missing (train/, test/) or, for a
+    validation folder, left out without a word (validation carved from train instead)."""
+    names = ("train", "test", *VAL_DIRS)
+    try:
+        miscased = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in names
+                          and p.name.lower() in names and not (root / p.name.lower()).is_dir())
+    except OSError:
+        return
+    if miscased:
+        renames = ", ".join(f"{n}/ to {n.lower()}/" for n in miscased)
+        raise DataError(f"image folder {root} holds {', '.join(f'{n}/' for n in miscased)}: split folders are "
+                        f"read by their lower-case names ({', '.join(f'{n}/' for n in names)}); rename {renames}")
+
+
 def _class_names(root: Path) -> tuple[str, ...]:
+    _check_split_case(root)
     train = root / "train"
     if not train.is_dir():
         raise DataError(f"image folder {train} does not exist: expected {root}/train/<class>/<image> "
