@@ -250,3 +250,30 @@ def test_imagefolder_16_bit_grayscale_is_scaled_not_clipped_to_white(tmp_path, e
     for split in (splits.train, splits.test):
         image = split.images[split.labels == 0][0]
         assert abs(float(image.mean()) - 100) <= 1, image.mean()          # not 255 (PIL's clipping)
+
+
+def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_warned_of_at_every_load(tmp_path,
+                                                                                                   caplog):
+    # a phone photo stored sideways with EXIF orientation 6 shows upright in every viewer; the model saw it
+    # sideways without a word
+    root = make_tree(tmp_path / "d")
+    stored = np.zeros((10, 20, 3), np.uint8)
+    stored[:, :10] = (250, 0, 0)                                          # left half red, right half blue
+    stored[:, 10:] = (0, 0, 250)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6                                                      # shown turned 90 degrees clockwise
+    image.save(root / "train" / "happy" / "phone.jpg", exif=exif, quality=100)
+    for hit in (False, True):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
+            splits = load_splits(_cfg(tmp_path, root), 8)
+        assert splits.info["cache_hit"] is hit
+        assert splits.info["exif_turned"] == {"train": 1}
+        assert splits.info["exif_turned_files"] == ["train/happy/phone.jpg"]
+        assert ("imagefolder: 1 train image(s) carry an EXIF orientation (a viewer shows them turned or mirrored), "
+                "which is not applied: they are decoded as stored") in caplog.text
+        assert "first: train/happy/phone.jpg" in caplog.text
+    phone = next(img for img in splits.train.images if min(img[..., 0].mean(), img[..., 2].mean()) > 60)   # red+blue
+    assert phone[4, 0, 0] > 200 and phone[4, 7, 2] > 200, "as stored: red left, blue right"
+    assert "exif_turned" not in load_splits(_cfg(tmp_path, make_tree(tmp_path / "plain")), 8).info

@@ -94,6 +94,7 @@ class SplitPlan:
     rows: np.ndarray | None = None
     missing: int = 0    # listed images that do not exist, dropped by stat_images: counted against the cap with
                         # those that cannot be decoded, which together may be no more than a few of the split
+    turned: list[Path] = field(default_factory=list)   # decoded images whose EXIF orientation was not applied
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -226,9 +227,27 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """One image file as uint8 (S, S, 3): RGB (grayscale repeated), cropped to box (x, y, w, h), resized."""
+EXIF_ORIENTATION = 0x0112
+
+
+def exif_turned(im: Image.Image) -> bool:
+    """Whether `im` carries an EXIF orientation other than 'as stored' (1): a viewer shows it turned or mirrored."""
+    try:
+        return im.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1)
+    except Exception:  # noqa: BLE001  (a damaged EXIF block says nothing of pixels that decode)
+        return False
+
+
+def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | None = None,
+                 turned: list[Path] | None = None) -> np.ndarray:
+    """One image file as uint8 (S, S, 3): RGB (grayscale repeated), cropped to box (x, y, w, h), resized.
+
+    Pixels are read as stored, an EXIF orientation not applied, as torchvision's ImageFolder and the FER
+    repositories' loaders read them (Face2Exp crops AffectNet's face boxes from them so): an image that carries
+    one is appended to `turned`, for the warning that names such images."""
     with Image.open(path) as im:
+        if turned is not None and exif_turned(im):
+            turned.append(path)
         im = to_rgb(im)
         if box is not None:
             x, y, w, h = box
@@ -266,11 +285,12 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
     assert plan.paths is not None
     n = len(plan)
     ok = np.ones(n, dtype=bool)
+    turned: list[Path] = []
 
     def one(i: int) -> None:
         box = plan.boxes[i] if plan.boxes is not None else None
         try:
-            out[i] = decode_image(plan.paths[i], image_size, box)
+            out[i] = decode_image(plan.paths[i], image_size, box, turned)
         except _BAD_IMAGE_ERRORS as err:
             if not skip_bad:
                 raise DataError(f"cannot decode image {plan.paths[i]} (listed in {plan.origins[i]}): "
@@ -287,17 +307,19 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
     if len(starts) <= 1:
         for start in starts:
             chunk(start)
-        return _few_unreadable(plan, ok, split)
-    pool = ThreadPoolExecutor(max_workers=_workers())
-    try:
-        done, step = 0, max(n // 10, 1)
-        for count in pool.map(chunk, starts):
-            if (done + count) // step > done // step:
-                log.info("decoded %d / %d images", done + count, n)
-            done += count
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)    # on a DataError, do not decode the rest
-    return _few_unreadable(plan, ok, split)
+    else:
+        pool = ThreadPoolExecutor(max_workers=_workers())
+        try:
+            done, step = 0, max(n // 10, 1)
+            for count in pool.map(chunk, starts):
+                if (done + count) // step > done // step:
+                    log.info("decoded %d / %d images", done + count, n)
+                done += count
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)    # on a DataError, do not decode the rest
+    ok = _few_unreadable(plan, ok, split)
+    plan.turned = sorted(turned)
+    return ok
 
 
 def _few_unreadable(plan: SplitPlan, ok: np.ndarray, split: str) -> np.ndarray:

@@ -144,6 +144,11 @@ def _fill(source: Source, layout: Layout, image_size: int):
         if n_skipped:
             log.warning("%s: skipped %d unreadable or missing images", layout.dataset, n_skipped)
         info = {k: v for k, v in layout.info.items() if k not in ("missing", "missing_files")}
+        turned = {split: len(plan.turned) for split, plan in layout.splits.items() if plan.turned}
+        if turned:   # decoded as stored: warned of at every load (load_splits), in data.json's reader
+            info["exif_turned"] = turned
+            info["exif_turned_files"] = [relative(p, layout.root) for plan in layout.splits.values()
+                                         for p in plan.turned][:20]
         info.update({"skipped": n_skipped, "skipped_files": skipped[:20],
                      "decode_seconds": round(time.perf_counter() - started, 2)})
         return {"dataset": layout.dataset, "image_size": image_size, "class_names": list(layout.class_names),
@@ -194,6 +199,12 @@ def load_splits(cfg: DataConfig, image_size: int) -> DataSplits:
                           f"none (val_fraction {cfg.val_fraction} rounds to 0 images per class)")
     n = len(entry.meta["class_names"])
     info = dict(entry.meta.get("info", {}))
+    if info.get("exif_turned"):
+        log.warning("%s: %s image(s) carry an EXIF orientation (a viewer shows them turned or mirrored), which is not "
+                    "applied: they are decoded as stored, as torchvision's ImageFolder reads them (first: %s). To train "
+                    "on them as shown, save them upright (e.g. mogrify -auto-orient)", layout.dataset,
+                    " + ".join(f"{k} {split}" for split, k in info["exif_turned"].items()),
+                    ", ".join(info.get("exif_turned_files", [])[:3]))
     info.update({"synthetic": layout.dataset == "synthetic", "val_source": val_source,
                  "counts": {"train": len(train), "val": len(val), "test": len(test)},
                  "class_counts": {"train": class_counts(train.labels, n), "val": class_counts(val.labels, n),
