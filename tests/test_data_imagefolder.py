@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +278,37 @@ def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_w
     phone = next(img for img in splits.train.images if min(img[..., 0].mean(), img[..., 2].mean()) > 60)   # red+blue
     assert phone[4, 0, 0] > 200 and phone[4, 7, 2] > 200, "as stored: red left, blue right"
     assert "exif_turned" not in load_splits(_cfg(tmp_path, make_tree(tmp_path / "plain")), 8).info
+
+
+def test_imagefolder_file_linked_into_another_split_or_class_is_an_error_naming_both(tmp_path):
+    # splits built with symbolic links from a pool: a link in test/ to a training image was trained and tested on
+    root = make_tree(tmp_path / "d")
+    (root / "test" / "happy" / "x.JPG").symlink_to(root / "train" / "happy" / "0.JPG")
+    with pytest.raises(DataError, match=r"d: test/happy/x.JPG and train/happy/0.JPG are the same file \(\S*, "
+                                        r"reached through a symbolic link\): one image would be in the train and the "
+                                        r"test split; expected each image in one split and one class folder"):
+        check_layout(_cfg(tmp_path, root))
+    (root / "test" / "happy" / "x.JPG").unlink()
+    (root / "train" / "neutral" / "x.JPG").symlink_to(root / "train" / "happy" / "0.JPG")
+    with pytest.raises(DataError, match=r"train/neutral/x.JPG and train/happy/0.JPG are the same file .*: one image "
+                                        r"would have two labels, happy and neutral"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_class_folder_linked_into_two_splits_is_an_error(tmp_path):
+    root = make_tree(tmp_path / "d")
+    shutil.rmtree(root / "test" / "angry")
+    (root / "test" / "angry").symlink_to(root / "train" / "angry", target_is_directory=True)
+    with pytest.raises(DataError, match=r"test/angry/0.JPG and train/angry/0.JPG are the same file"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_file_linked_twice_into_its_class_folder_is_read_twice_and_said(tmp_path, caplog):
+    # a minority class oversampled by links, on purpose or not
+    root = make_tree(tmp_path / "d")
+    (root / "train" / "angry" / "again.JPG").symlink_to(root / "train" / "angry" / "0.JPG")
+    with caplog.at_level("WARNING", logger="transfer_core.data.imagefolder"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 0, 0, 1, 1, 2, 2] and splits.info["read_twice"] == 1
+    assert "1 image(s) are, through a symbolic link, a file their class folder holds already, and are read twice " \
+           "(first: train/angry/again.JPG)" in caplog.text

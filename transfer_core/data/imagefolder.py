@@ -14,19 +14,23 @@ the rename. Class names are the sorted folder names of train/ (index = position)
 their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
 one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored;
 anything else a class folder holds that is not read (other files, folders inside it, broken links) is
-warned of, by kind, and recorded in the layout's info ("left_out").
+warned of, by kind, and recorded in the layout's info ("left_out"). A file reached twice through symbolic
+links is an error when from two splits or class folders (a test image trained on, an image with two labels),
+and warned of and counted ("read_twice") when from one class folder (read twice).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, require_root
+from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, relative,
+                                     require_root)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,34 @@ def _images_of(folder: Path) -> tuple[list[Path], Counter[str]]:
         else:
             others[p.suffix.lower()] += 1
     return sorted(images), others
+
+
+def _files_read_twice(root: Path, plans: dict[str, SplitPlan], names: tuple[str, ...]) -> list[Path]:
+    """The images that are, through a symbolic link (of the file or of its class folder), a file listed before
+    in the same class folder of the same split: read twice, weighted double (a class oversampled so, on
+    purpose or not). One reached from another split or class folder is a DataError naming both: a test image
+    trained on, or one image with two labels."""
+    real_folders: dict[Path, str] = {}
+    seen: dict[str, tuple[str, int, Path]] = {}
+    twice = []
+    for split, plan in plans.items():
+        for path, label in zip(plan.paths, plan.labels.tolist()):
+            if path.parent not in real_folders:
+                real_folders[path.parent] = os.path.realpath(path.parent)
+            real = os.path.realpath(path) if os.path.islink(path) else os.path.join(real_folders[path.parent],
+                                                                                     path.name)
+            first_split, first_label, first = seen.setdefault(real, (split, label, path))
+            if first is path:
+                continue
+            if (first_split, first_label) == (split, label):
+                twice.append(path)
+                continue
+            why = (f"one image would be in the {first_split} and the {split} split" if first_split != split else
+                   f"one image would have two labels, {names[first_label]} and {names[label]}")
+            raise DataError(f"image folder {root}: {relative(path, root)} and {relative(first, root)} are the same "
+                            f"file ({real}, reached through a symbolic link): {why}; expected each image in one "
+                            "split and one class folder")
+    return twice
 
 
 def _kinds(counts: Counter) -> str:
@@ -169,10 +201,15 @@ class ImageFolderSource(Source):
                                 f"the extensions {', '.join(IMAGE_EXTENSIONS)} in its class folders")
             plans[split] = SplitPlan(labels=np.asarray(labels, dtype=np.int64), paths=paths,
                                      origins=[f"class folder {split_dir.name}/{names[k]}" for k in labels])
+        twice = _files_read_twice(root, plans, names)
+        if twice:
+            log.warning("image folder %s: %d image(s) are, through a symbolic link, a file their class folder holds "
+                        "already, and are read twice (first: %s)", root, len(twice), relative(twice[0], root))
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
                       info={"layout": "image folders" if folders["test"].name == "test"
                             else f"image folders, {folders['test'].name}/ as the test split",
                             **({"left_out": ignored} if ignored else {}),
+                            **({"read_twice": len(twice)} if twice else {}),
                             **({} if folders["test"].name == "test"
                                else {"test_source": f"the {folders['test'].name}/ folder (no test/)"})},
                       val_source=f"{folders['val'].name}/ folder" if "val" in plans else None)
