@@ -78,16 +78,22 @@ def multi_attention_drop(maps: Tensor, rate: float, training: bool = True, drop_
         return maps
     n, b = maps.shape[:2]
     _check_drop_maps(drop_maps, b)
-    dropped = torch.rand(n, device=maps.device) < rate                    # (N,) which samples drop
-    if drop_maps == 1:  # the draw as before drop_maps existed: a seeded run reproduces bit for bit
-        index = torch.randint(b, (n,), device=maps.device)                # (N,) which map each drops
-        hit = F.one_hot(index, b).bool()                                  # (N, B)
-    else:
-        order = torch.rand(n, b, device=maps.device).argsort(dim=1)       # (N, B) a random permutation each
-        hit = torch.zeros(n, b, dtype=torch.bool, device=maps.device).scatter_(1, order[:, :drop_maps], True)
-    hit = hit & dropped[:, None]                                          # (N, B)
+    hit = per_sample_drops(n, b, rate, drop_maps, maps.device)            # (N, B)
     keep = (~hit).to(maps.dtype)[:, :, None, None]                        # (N, B, 1, 1)
     return maps * keep
+
+
+def per_sample_drops(n: int, slots: int, rate: float, count: int, device: torch.device) -> Tensor:
+    """(N, slots) bool, what MAD (slots: the B maps) and MSAD mode head (slots: the heads) zero: per sample,
+    with probability `rate`, `count` distinct slots, uniformly among the count-subsets."""
+    dropped = torch.rand(n, device=device) < rate                         # (N,) which samples drop
+    if count == 1:  # the draw as before counts existed: a seeded run reproduces bit for bit
+        index = torch.randint(slots, (n,), device=device)                 # (N,) which slot each drops
+        hit = F.one_hot(index, slots).bool()                              # (N, slots)
+    else:
+        order = torch.rand(n, slots, device=device).argsort(dim=1)        # (N, slots) a random permutation each
+        hit = torch.zeros(n, slots, dtype=torch.bool, device=device).scatter_(1, order[:, :count], True)
+    return hit & dropped[:, None]
 
 
 # --------------------------------------------------------------------------- modules

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transfer_core.models.dropping import per_sample_drops
+
 __all__ = ["MSAD_MODES", "msad_head_drop", "msad_token_drop", "HeadDrop", "ReleasedTokenDrop",
            "Attention", "Mlp", "Block", "Encoder"]
 
@@ -60,14 +62,7 @@ def msad_head_drop(heads: Tensor, rate: float, training: bool = True, drop_heads
         return heads
     n, h = heads.shape[:2]
     _check_drop_heads(drop_heads, h)
-    dropped = torch.rand(n, device=heads.device) < rate                  # (N,)
-    if drop_heads == 1:  # the draw as before drop_heads existed: a seeded run reproduces bit for bit
-        index = torch.randint(h, (n,), device=heads.device)              # (N,)
-        hit = F.one_hot(index, h).bool()                                 # (N, heads)
-    else:
-        order = torch.rand(n, h, device=heads.device).argsort(dim=1)     # (N, heads) a random permutation each
-        hit = torch.zeros(n, h, dtype=torch.bool, device=heads.device).scatter_(1, order[:, :drop_heads], True)
-    hit = hit & dropped[:, None]                                         # (N, heads)
+    hit = per_sample_drops(n, h, rate, drop_heads, heads.device)         # (N, heads)
     keep = (~hit).to(heads.dtype)[:, :, None, None]                      # (N, heads, 1, 1)
     return heads * keep
 
