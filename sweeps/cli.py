@@ -331,13 +331,18 @@ def _param_text(param) -> str:
 
 @cli.command()
 @click.argument("name", required=False)
+@click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation of NAME to show; default: "
+                                      "the one run last.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
-def status(name: str | None, tracking_uri: str | None) -> None:
-    """Progress of the invocation of sweep NAME run last (all sweeps without NAME), read from MLflow, and the
-    command that continues it if it is unfinished; up to 5 others, the one run last first, are named by
-    their profile, data and --set."""
+def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> None:
+    """Progress of the invocation of sweep NAME run last (or --run's; all sweeps without NAME), read from
+    MLflow, and the command that continues it if it is unfinished; up to 5 others, the one run last first,
+    are named by their profile, data and --set."""
     from sweeps import schema, tracking
 
+    if run_id is not None and not name:   # an id names an invocation of one sweep: which one is not guessed
+        raise click.UsageError("--run picks an invocation of one sweep: give the sweep's NAME too "
+                               "(`sweeps status NAME --run ID`)")
     try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
         uri = tracking.resolve_tracking_uri(tracking_uri)
     except tracking.TrackingError as exc:
@@ -354,7 +359,19 @@ def status(name: str | None, tracking_uri: str | None) -> None:
                                                      tracking.tracking_uri_to_repeat(tracking_uri, uri)))
     shown = 0
     for experiment in experiments:
-        parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
+        if run_id is not None:   # as `sweeps table --run` picks it, with its errors
+            from sweeps.tables import TableError, invocation_named
+
+            every = tracking.parents(client, experiment.experiment_id, max_results=sys.maxsize)
+            if not every:
+                break   # no run yet: said below
+            try:
+                parent = invocation_named(every, run_id, name)
+            except TableError as exc:
+                raise click.ClickException(str(exc)) from exc
+            others = [p for p in every if p is not parent][:6]
+        else:
+            parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
         if parent is None:
             continue
         shown += 1

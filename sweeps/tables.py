@@ -266,18 +266,7 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_i
         order_by=["attributes.start_time DESC"]))
     if not parents:
         raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}")
-    if parent_run_id:
-        chosen = [p for p in parents if p.info.run_id.startswith(parent_run_id)]
-        if len(chosen) != 1:   # the ones it matches, or else every one
-            listing = "; ".join(f"{p.info.run_id} {p.info.run_name} ({parent_status(p.data.tags)})"
-                                for p in chosen or parents)
-            raise TableError(f"run {parent_run_id!r} matches {len(chosen)} invocations of sweep {sweep!r} (give more "
-                             f"of its id): {listing}" if chosen else
-                             f"run {parent_run_id!r} is not an invocation of sweep {sweep!r}; "
-                             f"invocations, the one run last first: {listing}")
-        run = chosen[0]
-    else:
-        run = parents[0]
+    run = invocation_named(parents, parent_run_id, sweep) if parent_run_id else parents[0]
     parent = ParentRun(run.info.run_id, run.info.run_name, parent_status(run.data.tags),
                        run.info.start_time, dict(run.data.tags))
     children = search_all(client, [exp.experiment_id],
@@ -288,6 +277,21 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_i
     left_out = frame[(frame["seed"] >= 0) & ~frame["seed"].isin(seeds)] if seeds and len(frame) else frame.iloc[:0]
     return SweepRuns(sweep, uri, exp.experiment_id, parent, frame.drop(left_out.index).reset_index(drop=True),
                      client, seeds_left_out=tuple(sorted(int(s) for s in set(left_out["seed"]))))
+
+
+def invocation_named(parents: Sequence, run_id: str, sweep: str):
+    """The one of a sweep's invocations (parent runs, the one run last first) whose id starts with `run_id`
+    (--run of `sweeps table`, `plot`, `best` and `status`); TableError naming the ones it matches, or every
+    one where it matches none."""
+    chosen = [p for p in parents if p.info.run_id.startswith(run_id)]
+    if len(chosen) != 1:   # the ones it matches, or else every one
+        listing = "; ".join(f"{p.info.run_id} {p.info.run_name} ({parent_status(p.data.tags)})"
+                            for p in chosen or parents)
+        raise TableError(f"run {run_id!r} matches {len(chosen)} invocations of sweep {sweep!r} (give more "
+                         f"of its id): {listing}" if chosen else
+                         f"run {run_id!r} is not an invocation of sweep {sweep!r}; "
+                         f"invocations, the one run last first: {listing}")
+    return chosen[0]
 
 
 def log_to_parent(runs: SweepRuns, paths: Sequence[str | Path], artifact_path: str = "tables") -> None:

@@ -649,6 +649,43 @@ def test_an_invocation_continued_after_a_newer_one_started_is_the_one_status_and
     assert f"  other invocations: run {quick[:8]} (interrupted): profile quick" in output, output
 
 
+def test_status_run_shows_the_invocation_it_names_resolved_as_table_run_resolves_it(here, store):
+    # `sweeps status NAME` showed the one run last alone: an earlier invocation `sweeps table --run` reads had
+    # no way to its counts, failed cells or the command that continues it
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    by_first: dict[str, list[str]] = {}
+    while not any(len(ids) > 1 for ids in by_first.values()):   # 17 at most: two share a first hex digit
+        parent = tracking.start_parent(client, experiment, "tiny_cli", {
+            schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "synthetic",
+            schema.TAG_OVERRIDES: json.dumps({"optim.epochs": len(by_first) + 1})})
+        tracking.finish_parent(client, parent, schema.STATUS_INTERRUPTED)
+        by_first.setdefault(parent[0], []).append(parent)
+    latest = tracking.parents(client, experiment, max_results=1)[0].info.run_id
+    earlier = next(p for ids in by_first.values() for p in ids if p != latest)
+    shown = invoke("status", "tiny_cli", "--run", earlier[:8], "--tracking-uri", store)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("tiny_cli: interrupted (profile smoke, data synthetic, --set optim.epochs=")
+    assert f"run {earlier})" in shown.output.splitlines()[0], shown.output
+    assert f"run {latest[:8]} (interrupted)" in shown.output, "the one run last is among the others"
+    (shared, _), = [(first, ids) for first, ids in by_first.items() if len(ids) > 1]
+    # several invocations, none: the error `sweeps table --run` gives
+    for prefix, error in ((shared, f"Error: run '{shared}' matches 2 invocations of sweep 'tiny_cli' (give more of "
+                                   "its id): "),
+                          ("ffff", "Error: run 'ffff' is not an invocation of sweep 'tiny_cli'; invocations, the one "
+                                   "run last first: ")):
+        result = invoke("status", "tiny_cli", "--run", prefix, "--tracking-uri", store)
+        table = invoke("table", "tiny_cli", "--run", prefix, "--tracking-uri", store)
+        assert result.exit_code == table.exit_code == 1 and result.output == table.output, result.output
+        assert result.output.startswith(error), result.output
+    unnamed = invoke("status", "--run", earlier[:8], "--tracking-uri", store)
+    assert unnamed.exit_code == 2 and "--run picks an invocation of one sweep: give the sweep's NAME" in unnamed.output
+
+
 def test_status_names_the_failed_cells_and_the_error_each_ended_in(here, store):
     from mlflow.tracking import MlflowClient
 
