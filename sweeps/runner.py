@@ -47,7 +47,8 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, check_search_restorable,  # noqa: F401
-                               drop_superseded_checkpoints, extend_search, newest_checkpoints_where_tune_looks,
+                               drop_superseded_checkpoints, experiment_here, extend_search,
+                               newest_checkpoints_where_tune_looks,
                                unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
@@ -637,7 +638,7 @@ def _fitting():
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                   tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None,
                   num_samples: int | None = None, max_concurrent=AS_BEGUN,
-                  max_failures: int | None = None) -> tune.Tuner:
+                  max_failures: int | None = None, marks_file: str | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
@@ -652,7 +653,9 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     a table's experiment cannot (Tune queued its cells when it began, and starts each as resources allow,
     with the limit it began with), which is warned of where it asks fewer at once than that;
     `max_failures`: the retries of a failed trial this run asks, which the restored trials' own (set when the
-    experiment began) give way to as each starts."""
+    experiment began) give way to as each starts; `marks_file`: where this run keeps its marks (`marks_file_of`
+    in its --storage), over the restored SweepCallback's (in the storage the experiment began in, which may
+    have moved)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -669,8 +672,10 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                 callback.tracking_uri = tracking_uri
             callback.cells_planned = cells_planned
             callback.max_failures = max_failures
+            if marks_file is not None:
+                callback.marks_file = marks_file
         if num_samples is not None:
-            extend_search(internal._tune_config, num_samples, max_concurrent)
+            extend_search(internal._tune_config, num_samples, max_concurrent, experiment_path=tune_path)
         elif max_concurrent not in (AS_BEGUN, None) and (
                 (began_with := internal._tune_config.max_concurrent_trials) is None or max_concurrent < began_with):
             log.warning("--max-concurrent %d does not limit this continued table sweep: its Tune experiment keeps "
@@ -806,7 +811,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                 report_dir=drawn)
     if parent is not None and spec.kind == "search":
         check_search_restorable(spec, parent, command_again("run", prepared, fresh=True), client,
-                                trials_recorded=len(statuses))
+                                trials_recorded=len(statuses), storage=prepared.storage_path)
     data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
@@ -869,7 +874,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         planned = frozenset(c.cell_id for c in plan.cells) if spec.kind == "table" else None
         trainable = tune.with_resources(tune.with_parameters(train_cell, datasets=datasets,
                                                              tracking_uri=prepared.tracking_uri,
-                                                             cells_planned=planned), resources)
+                                                             cells_planned=planned,
+                                                             storage=str(prepared.storage_path)), resources)
         # storage + invocation: where a trial looks for its cell's checkpoint when Tune hands it none
         # (sweeps.trainable.salvaged_state)
         context = {"sweep": spec.name, "kind": spec.kind, "profile": prepared.profile.name,
@@ -880,7 +886,11 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
         total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
         interrupted, errored_there, errors = False, set(), 0   # cells whose trials errored in a restored experiment
         stop_signal = None
-        tune_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
+        recorded_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
+        tune_path = experiment_here(recorded_path, prepared.storage_path)
+        if tune_path != recorded_path:   # the storage moved or copied: `sweeps status`, the next run read it here
+            log.info("Tune experiment %s is continued from %s, in this run's --storage", recorded_path, tune_path)
+            tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
 
         # 1. an interrupted Tune experiment of this invocation: restore it (trials resume from checkpoints)
         remaining = [c for c in plan.cells if statuses.get(c.cell_id) != schema.STATUS_COMPLETED]
@@ -903,7 +913,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
                                   prepared.tracking_uri, planned,
                                   num_samples=spec.search.num_samples if spec.search is not None else None,
                                   max_concurrent=prepared.max_concurrent,
-                                  max_failures=prepared.options.max_failures)
+                                  max_failures=prepared.options.max_failures, marks_file=str(marks_file))
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = was_interrupted(grid), grid.num_errors

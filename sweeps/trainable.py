@@ -268,14 +268,18 @@ def check_storage_here(storage_option: str) -> None:
 
 
 def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | None = None,
-               cells_planned: Collection[str] | None = None) -> None:
+               cells_planned: Collection[str] | None = None, storage: str | None = None) -> None:
     """Tune entry point. config: {"context": {...}, "cell": {...}, "search": {dotted key: value}}.
     tracking_uri: the store as this run of the sweep reaches it (`tune.with_parameters`, given afresh to a
     restored experiment), over the context's, which a restored trial keeps from the run that began it (the
     server moved, a path spelt another way); the context's where not given. cells_planned: a table's cell
     ids this run plans (given afresh too); a restored trial of another cell (a seed the run leaves out,
-    `--seeds` fewer than before) ends at once, untrained, and its run stays as it was."""
+    `--seeds` fewer than before) ends at once, untrained, and its run stays as it was. storage: this run's
+    --storage (given afresh too), over the context's, where a restored trial looks for its cell's checkpoints
+    (`salvaged_state`): the storage folder may have moved since the experiment began."""
     context, cell = config["context"], config["cell"]
+    if storage is not None:
+        context = {**context, "storage": storage}
     if cells_planned is not None and context["kind"] == "table" and cell["cell_id"] not in cells_planned:
         log.info("cell %s is not in this run's plan (fewer --seeds than before): not trained", cell["run_name"])
         # Tune requires its metric in a trial's results: none has a value (the driver's callback ignores it)

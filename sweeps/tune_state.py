@@ -7,6 +7,7 @@ behind its trials' folders; each function here says what it repairs or refuses, 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -29,15 +30,18 @@ class ExtendedSearch(SearchGenerator):
     trials all ended would end at once, and one asked for fewer would go on to the old count. The searcher
     (its Optuna study: every trial so far) is restored as Tune restores it; its ConcurrencyLimiter too, but
     with the limit it was given here (this run's --max-concurrent), which Tune's saved state would set back
-    to the limit of the run that began the experiment."""
+    to the limit of the run that began the experiment. `experiment_path`: the experiment's folder now, where
+    the trials it draws from here on keep their checkpoints (`moved_to`)."""
 
-    def __init__(self, searcher, num_samples: int) -> None:
+    def __init__(self, searcher, num_samples: int, experiment_path: str | None = None) -> None:
         super().__init__(searcher)
         self.num_samples_asked = num_samples
         self.max_concurrent_asked = searcher.max_concurrent if isinstance(searcher, ConcurrencyLimiter) else None
+        self.experiment_path = experiment_path
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)   # restore_from_dir calls it last, after each wrapper's own set_state
+        self.moved_to(getattr(self, "experiment_path", None))   # a generator pickled before it: as it was
         if getattr(self, "max_concurrent_asked", None) is not None and isinstance(self.searcher, ConcurrencyLimiter):
             self.searcher.max_concurrent = self.max_concurrent_asked
         if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
@@ -47,13 +51,32 @@ class ExtendedSearch(SearchGenerator):
             self._finished = self._finished and self._counter >= self._total_samples
 
 
+    def moved_to(self, experiment_path: str | None) -> None:
+        """The storage of the trials drawn from here on, set to the experiment's folder now. Tune re-points a
+        restored experiment's trials at the folder it is restored from (its storage moved or copied: another
+        disk, rsync from the cluster's head), but the search's restored state keeps the storage of the run
+        that began it, so each new trial looked for the old folder and failed on every retry ("--storage ...
+        is not on this node", or wrote there where that folder was still mounted)."""
+        spec = getattr(self._experiment, "spec", None)
+        storage = spec.get("storage") if isinstance(spec, dict) else None
+        if not experiment_path or storage is None or Path(storage.experiment_fs_path) == Path(experiment_path):
+            return
+        moved = copy.copy(storage)   # as Tune re-points a restored trial's (TuneController._restore_trials)
+        moved.storage_fs_path = Path(experiment_path).parent.as_posix()
+        moved.experiment_dir_name = Path(experiment_path).name
+        spec["storage"] = self._experiment.storage = moved
+        log.info("the search's new trials keep their checkpoints in %s (it began in %s)", experiment_path,
+                 storage.experiment_fs_path)
+
+
 AS_BEGUN = object()   # extend_search / restore_tuner: the concurrency limit the experiment began with
 
 
-def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN) -> None:
+def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN, experiment_path: str | None = None) -> None:
     """Wrap a restored TuneConfig's searcher as `tune.run` would (a ConcurrencyLimiter for
     max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch. `max_concurrent`: the
-    most trials at once this run asks (None: no limit); left out, the limit the experiment began with."""
+    most trials at once this run asks (None: no limit); left out, the limit the experiment began with.
+    `experiment_path`: the folder the experiment is restored from, where its new trials go."""
     searcher = tune_config.search_alg
     if isinstance(searcher, SearchGenerator):   # one restored by this function before
         searcher = searcher.searcher
@@ -65,12 +88,28 @@ def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN) -> Non
         max_concurrent = tune_config.max_concurrent_trials
     if max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-    tune_config.search_alg = ExtendedSearch(searcher, num_samples)
+    tune_config.search_alg = ExtendedSearch(searcher, num_samples, experiment_path)
     tune_config.max_concurrent_trials = None   # in the limiter now: tune.run warns of it beside a generator
     tune_config.num_samples = max(tune_config.num_samples, num_samples)
 
 
-def check_search_restorable(spec: SweepSpec, parent, fresh_command: str, client, trials_recorded: int) -> None:
+def experiment_here(recorded: str | None, storage: Path) -> str | None:
+    """The folder of an invocation's newest Tune experiment as this run finds it. Its parent records the folder
+    where the experiment began (TAG_TUNE_PATH, absolute); a storage folder moved or copied since (the project
+    to another disk, rsync from the cluster's head to a laptop) is given as --storage at its new place, which
+    holds a folder of that name: that one, where this run's checkpoints and state then go (a copy left at the
+    recorded place too, the one the user points at). Else the recorded folder: a run from another working
+    folder with the default --storage finds the experiment where it is."""
+    if not recorded:
+        return recorded
+    here = Path(storage) / Path(recorded).name
+    if here != Path(recorded) and here.is_dir() and (not Path(recorded).is_dir() or tune.Tuner.can_restore(str(here))):
+        return str(here)
+    return recorded
+
+
+def check_search_restorable(spec: SweepSpec, parent, fresh_command: str, client, trials_recorded: int,
+                            storage: Path | None = None) -> None:
     """SweepError, before any data is decoded, when a search cannot go on as it began: the searcher's history
     and the pruner's view live only in its saved Tune state, so a search cannot be continued from its
     checkpoints as a table's cells can, and starting it over must be the user's choice. Refused: a state
@@ -78,15 +117,21 @@ def check_search_restorable(spec: SweepSpec, parent, fresh_command: str, client,
     trials under the same invocation, without a word), and a direction the recorded plan does not share
     (the restored study keeps its own: a loss searched under mode max, the default before a loss's became
     min, would go on searching for the worst configuration). `fresh_command`: `sweeps run NAME --fresh` with
-    this run's options (`invocations.command_again`), which the way out names."""
+    this run's options (`invocations.command_again`), which the way out names. `storage`: this run's --storage,
+    where a moved experiment is looked for (`experiment_here`)."""
     fresh = f"Start the search over with `{fresh_command}` (a new MLflow parent run; this one's trials stay recorded)"
-    tune_path = parent.data.tags.get(tracking.TAG_TUNE_PATH)
+    recorded = parent.data.tags.get(tracking.TAG_TUNE_PATH)
+    tune_path = experiment_here(recorded, storage) if storage is not None else recorded
     if tune_path and not Path(tune_path).is_dir():
         if trials_recorded:
+            elsewhere = (f", nor is a folder {Path(tune_path).name} in this run's --storage {storage}"
+                         if storage is not None else "")
             raise SweepError(f"the search {spec.name!r} (MLflow run {parent.info.run_id}) cannot be continued: its "
                              f"Tune experiment {tune_path}, which holds the Optuna study of its {trials_recorded} "
-                             f"recorded trials, is not on this machine (deleted, or on a disk not mounted here). "
-                             f"Run it where that folder is, or: {fresh}")
+                             f"recorded trials, is not on this machine (deleted, or on a disk not mounted "
+                             f"here){elsewhere}. If the storage folder was moved or copied, give its new place as "
+                             f"--storage (the folder that holds {Path(tune_path).name}); else run it where "
+                             f"{Path(tune_path).parent} is, or: {fresh}")
         return
     if tune_path:
         unreadable = unreadable_tune_state(Path(tune_path))

@@ -218,9 +218,10 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
                        "data_key": data_key(cell.config)}}
     (tmp_path / "kept").mkdir()
 
-    def attempt(checkpoint=None, die_after_epoch=None, experiment: str | None = None):
+    def attempt(checkpoint=None, die_after_epoch=None, experiment: str | None = None, storage: Path | None = None):
         """experiment: persist the checkpoints in storage, in a trial folder of this Tune experiment of
-        the invocation (a folder name starting with the invocation's prefix)."""
+        the invocation (a folder name starting with the invocation's prefix); storage: the --storage the
+        driver gives the trainable (`tune.with_parameters`), over the context's."""
         trial_folder = None
         if experiment is not None:
             trial_folder = prepared.storage_path / experiment / f"train_cell_{uuid.uuid4().hex[:5]}_00000_0"
@@ -228,7 +229,7 @@ def cell_trial(even_spec_file, store, tmp_path, monkeypatch):
         attempt.fakes.append(fake)
         monkeypatch.setattr(trainable, "tune", fake)
         try:
-            trainable.train_cell(config, datasets)
+            trainable.train_cell(config, datasets, **({"storage": str(storage)} if storage is not None else {}))
         except TrialDied:
             pass
         return fake
@@ -607,6 +608,17 @@ def test_train_cell_started_anew_after_a_failed_restore_resumes_from_its_earlier
     # Tune experiment for the cell: no checkpoint from Tune, the cell's is in another experiment folder
     cell_trial(die_after_epoch=2, experiment=f"{cell_trial.prefix}1795000000")
     again = cell_trial(experiment=f"{cell_trial.prefix}1795000999")
+    assert again.epochs == [3, 4]
+    assert _steps(cell_trial.uri, _only_run(cell_trial.uri).info.run_id) == [1, 2, 3, 4]
+
+
+def test_a_restored_trial_whose_storage_folder_moved_salvages_its_checkpoint_from_the_storage_given_now(cell_trial):
+    # a restored trial keeps the context of the run that began it: its storage, moved since (another disk,
+    # rsync from the cluster's head), held none of its checkpoints, and the cell trained again from epoch 1
+    cell_trial(die_after_epoch=2, experiment=f"{cell_trial.prefix}1795000000")
+    moved = cell_trial.storage.parent / "moved"
+    cell_trial.storage.rename(moved)
+    again = cell_trial(storage=moved)
     assert again.epochs == [3, 4]
     assert _steps(cell_trial.uri, _only_run(cell_trial.uri).info.run_id) == [1, 2, 3, 4]
 

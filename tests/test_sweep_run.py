@@ -621,6 +621,51 @@ def test_a_finished_search_asked_for_more_samples_goes_on_in_its_invocation_with
     assert run_sweep(more).parent_run_id == first.parent_run_id, "asked again: nothing left to do"
 
 
+def test_a_search_whose_storage_folder_moved_goes_on_from_its_new_place_given_as_storage(
+        ray_local, tmp_path, tracking_uri, spec_file, caplog):
+    # the project copied to another disk (or rsynced from the cluster's head): its parent recorded the Tune
+    # experiment's old folder, so the search "cannot be continued" and only --fresh was offered; restored from
+    # the new folder, the trials the search drew from there on looked for the old one and failed every retry
+    text = SEARCH_SPEC.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 1})
+    first = run_sweep(prepare(spec_file(text, "tiny_search"), options))
+    assert first.status == "completed" and first.counts["completed"] == 2
+    moved = tmp_path / "elsewhere" / "ray_results"
+    moved.parent.mkdir()
+    (tmp_path / "ray_results").rename(moved)
+    more = prepare(spec_file(text.replace("num_samples: 2", "num_samples: 3"), "tiny_search"),
+                   dataclasses.replace(options, storage=str(moved)))
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        again = run_sweep(more)
+    assert again.parent_run_id == first.parent_run_id and again.status == "completed", again
+    assert again.counts["completed"] == 3 and again.skipped_cells == 2, "the two trials it had are kept"
+    assert Path(again.tune_path) == moved / Path(first.tune_path).name
+    assert _parent_tags(tracking_uri, again)[tracking.TAG_TUNE_PATH] == again.tune_path, "status reads it there"
+    assert not (tmp_path / "ray_results").exists(), "nothing written to the old place"
+    assert f"Tune experiment {first.tune_path} is continued from {again.tune_path}" in caplog.text
+    import cloudpickle
+
+    state = sorted(Path(again.tune_path).glob("searcher-state-*.pkl"))[-1]
+    study = cloudpickle.loads(state.read_bytes())["_ot_study"]
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3, "one study: the third drawn knowing the two"
+
+
+def test_a_search_whose_storage_folder_is_neither_where_recorded_nor_in_storage_names_both_and_what_to_do(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
+    outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
+    _search_left_unfinished(tracking_uri, outcome)
+    (tmp_path / "ray_results").rename(tmp_path / "moved")
+    monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
+    other = tmp_path / "other"
+    name = Path(outcome.tune_path).name
+    with pytest.raises(SweepError, match=rf"(?s)Tune experiment {re.escape(outcome.tune_path)}.* nor is a folder "
+                                         rf"{name} in this run's --storage {re.escape(str(other))}\. If the storage "
+                                         rf"folder was moved or copied, give its new place as --storage \(the folder "
+                                         rf"that holds {name}\).*--fresh"):
+        run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), dataclasses.replace(options, storage=str(other))))
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))
@@ -821,6 +866,17 @@ def test_a_restored_experiments_sweep_callback_marks_in_the_store_this_run_reach
     assert runner.restore_tuner("unused", None, tracking_uri="http://new-head:5000") is restored
     assert callback.tracking_uri == "http://new-head:5000"
     assert callback in run_config.callbacks
+
+
+def test_a_restored_experiments_sweep_callback_keeps_its_marks_in_this_runs_storage(monkeypatch, tmp_path):
+    # it was pickled with the marks file of the storage the experiment began in: moved since, the queue of
+    # marks went to the old folder (made anew there), where no later run of the moved storage looked
+    callback = runner.SweepCallback("sqlite:///m.db", 2, "val_acc", "max", marks_file=str(tmp_path / "a" / "m.json"))
+    run_config = SimpleNamespace(callbacks=[callback])
+    restored = SimpleNamespace(_local_tuner=SimpleNamespace(get_run_config=lambda: run_config))
+    monkeypatch.setattr(runner.tune.Tuner, "restore", lambda *args, **kwargs: restored)
+    runner.restore_tuner("unused", None, marks_file=str(tmp_path / "b" / "m.json"))
+    assert callback.marks_file == str(tmp_path / "b" / "m.json")
 
 
 def test_a_continuations_max_failures_reaches_the_trials_its_restored_experiment_holds(monkeypatch):
