@@ -192,9 +192,15 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
                f"data {', '.join(d.name for d in prepared.data)}, "
                f"{prepared.cpus_per_trial:g} CPU + {prepared.gpus_per_trial:g} GPU per trial; "
                f"MLflow {prepared.tracking_uri}", err=True)
+    if prepared.options.address or os.environ.get("RAY_ADDRESS"):   # in scrollback, should the driver die with its head
+        click.echo(f"Should this driver be cut off (its machine or terminal lost with the head node): "
+                   f"`{command_again('run', prepared)}` continues the sweep (`sweeps status {shlex.quote(name)}` "
+                   "prints it too)", err=True)
+    stdout = sys.stdout   # where the outcome goes; Tune's prints are sent to stderr below
     try:
         with contextlib.redirect_stdout(sys.stderr):   # Tune's own prints go with the progress: stdout is the outcome
-            outcome = run_sweep(prepared, resume_only=resume_only)
+            outcome = run_sweep(prepared, resume_only=resume_only,
+                                on_cluster_lost=lambda why: _end_as_the_cluster_is_lost(prepared, why, stdout))
     except (SweepError, TrackingError, DataError) as exc:   # DataError: an image found unreadable in decoding
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt as exc:   # a second stop, or one outside training: the invocation is marked interrupted
@@ -232,6 +238,26 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         sys.exit(128 + outcome.stop_signal if outcome.stop_signal else 1)
 
 
+CLUSTER_LOST_EXIT = 1   # as Ray's own end of a driver whose cluster is lost
+
+
+def _end_as_the_cluster_is_lost(prepared, why: str, stdout) -> None:
+    """Called from the runner's watch thread once the cluster stops answering: the usual stop message (its
+    "Continue with:" on `stdout`, the outcome's stream), then the process ends before Ray's core worker ends
+    it without one (the main thread waits on the lost GCS)."""
+    from sweeps.invocations import command_again
+
+    remote = prepared.options.address or os.environ.get("RAY_ADDRESS")
+    click.echo(f"sweep {prepared.spec.name} stopped: {why}{' (its head node gone?)' if remote else ''}, and Ray "
+               "ends a driver that has lost its cluster. Finished cells and the trials' checkpoints are kept"
+               + ("; once the cluster is up again (`ray up`, or `ray start --head`):" if remote else ":"), err=True)
+    click.echo(f"Continue with: {command_again('resume', prepared)}", file=stdout)
+    for stream in (stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(CLUSTER_LOST_EXIT)
+
+
 @cli.command()
 @click.argument("name")
 @_run_option_decorators
@@ -241,8 +267,9 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
 def run(name: str, **kw) -> None:
     """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued.
 
-    Exit status: 0 completed; 1 an error (e.g. a tracking store it cannot use) or cells failed or left
-    unfinished; 2 a bad option or spec; 128 + the signal's number when a signal stopped it (130 Ctrl-C,
+    Exit status: 0 completed; 1 an error (e.g. a tracking store it cannot use), cells failed or left
+    unfinished, or the Ray cluster lost; 2 a bad option or spec; 128 + the signal's number when a signal
+    stopped it (130 Ctrl-C,
     143 SIGTERM; `sweeps resume NAME` continues it)."""
     _execute(name, resume_only=False, **kw)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 
 from sweeps import tracking
@@ -124,6 +125,64 @@ def _children_in_a_process_group_of_their_own():
             os.setpgid(0, group)
         except OSError as exc:   # the group is gone (its leader and every member exited): stay where we are
             log.warning("could not return to process group %d after starting Ray: %s", group, exc)
+
+
+GCS_RECONNECT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
+GCS_RECONNECT_DEFAULT_S = 60.0   # Ray 2.60's gcs_rpc_server_reconnect_timeout_s
+
+
+def gcs_reconnect_timeout_s() -> float:
+    """How long Ray's core worker waits for a GCS it lost before it ends the driver's process ("Failed to
+    connect to GCS within 60 seconds ... The program will terminate", exit status 1, no Python handler run)."""
+    try:
+        value = float(os.environ.get(GCS_RECONNECT_ENV, GCS_RECONNECT_DEFAULT_S))
+    except ValueError:
+        return GCS_RECONNECT_DEFAULT_S
+    return value if value > 0 else GCS_RECONNECT_DEFAULT_S
+
+
+@contextlib.contextmanager
+def watching_the_cluster(on_lost, lost_after_s: float | None = None, poll_s: float = 2.0):
+    """While the block runs, a thread calls `on_lost(gcs_address, seconds_silent)` once the connected Ray's GCS
+    has refused or ignored every connection for `lost_after_s` (default: two thirds of
+    `gcs_reconnect_timeout_s`, leaving Ray's last third for on_lost to act in). A cluster whose head is gone
+    ends the driver from inside Ray's C++ core worker, without a word of the sweep's; meanwhile Tune's loop
+    sits in a call to the GCS (freeing a dead trial's placement group), so only another thread can act. A GCS
+    that answers again within the time (restarted, fault-tolerant) starts the count over."""
+    import ray
+    import socket
+    import threading
+
+    try:
+        address = ray.get_runtime_context().gcs_address
+        host, _, port = address.rpartition(":")
+        target = (host.strip("[]"), int(port))
+    except Exception as exc:  # noqa: BLE001  (no Ray connected, a Ray Client driver: nothing to watch)
+        log.debug("the cluster is not watched: %s", exc)
+        yield
+        return
+    lost_after_s = gcs_reconnect_timeout_s() * 2 / 3 if lost_after_s is None else lost_after_s
+    stop = threading.Event()
+
+    def watch() -> None:
+        silent_since = None
+        while not stop.wait(poll_s):
+            try:
+                with socket.create_connection(target, timeout=poll_s):
+                    silent_since = None
+                    continue
+            except OSError:
+                silent_since = silent_since or time.monotonic()
+            if time.monotonic() - silent_since >= lost_after_s and not stop.is_set():
+                on_lost(address, time.monotonic() - silent_since)
+                return
+
+    thread = threading.Thread(target=watch, name="sweeps-cluster-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def _node_shapes() -> list[dict[str, float]]:

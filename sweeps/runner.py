@@ -34,7 +34,8 @@ from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expan
 from search_spaces.data_option import check_data_layouts
 from search_spaces.search import drawn_configs
 from sweeps import schema, tracking
-from sweeps.cluster import check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray
+from sweeps.cluster import (check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray,
+                            watching_the_cluster)
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
 from sweeps.invocations import (command_again, command_tag, drawn_with, earlier_of_an_edited_spec, ended_trials,
@@ -705,8 +706,10 @@ def _search_space(prepared: PreparedSweep) -> dict:
 
 
 @restores_sigterm_handler
-def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcome:
-    """Run (or continue) the sweep to the end; returns what happened, counted from MLflow."""
+def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_lost=None) -> SweepOutcome:
+    """Run (or continue) the sweep to the end; returns what happened, counted from MLflow. `on_cluster_lost(
+    why)`: called from another thread once Ray's cluster stops answering, after the invocation is marked
+    interrupted (`_interrupted_if_cluster_lost`); Ray ends the process soon after, whatever it does."""
     started = time.time()
     spec, plan = prepared.spec, prepared.plan
     client = tracking.client_for(prepared.tracking_uri)
@@ -837,8 +840,10 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False) -> SweepOutcom
     parent_tags = _parent_tags(prepared, datasets, first_keys)
     parent_id = (tracking.start_parent(client, experiment_id, spec.name, parent_tags) if parent is None
                  else parent.info.run_id)
+    # Ctrl-C, SIGTERM or an error outside a fit; the cluster lost
     with _interrupted_if_cut_short(client, parent_id, prepared.tracking_uri), \
-            tracking.heartbeat(prepared.tracking_uri, parent_id):   # Ctrl-C, SIGTERM or an error outside a fit
+            tracking.heartbeat(prepared.tracking_uri, parent_id), \
+            _interrupted_if_cluster_lost(prepared.tracking_uri, parent_id, on_cluster_lost):
         if parent is None:
             tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
             log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)
@@ -1009,6 +1014,33 @@ def _interrupted_if_cut_short(client, parent_id: str, tracking_uri: str | None =
         except Exception as exc:   # MLflow gone as well: the original error is the one to see
             log.warning("could not mark the MLflow parent run %s interrupted: %s", parent_id, exc)
         raise
+
+
+@contextlib.contextmanager
+def _interrupted_if_cluster_lost(tracking_uri: str, parent_id: str, on_lost):
+    """A cluster lost while the block runs (its head node killed) leaves the invocation `interrupted`, and
+    `on_lost` is told why: Ray's core worker ends the driver a minute later from C++ (no Python handler,
+    no `finally`, no message of the sweep's), while Tune's loop waits on the lost GCS. One attempt at the
+    mark, and none where the store does not answer (a reader calls the dead driver's invocation interrupted
+    anyway). Without `on_lost` (a library call) nothing is watched."""
+    if on_lost is None:
+        yield
+        return
+
+    def lost(address: str, silent_s: float) -> None:
+        why = f"the Ray cluster's GCS at {address} has not answered for {silent_s:.0f} s"
+        log.warning("%s: invocation %s is stopped before Ray ends this driver", why, parent_id)
+        try:
+            if not tracking.reachable(tracking_uri):
+                raise tracking.TrackingError(f"MLflow tracking server {tracking_uri} is unreachable")
+            with tracking.single_attempt():
+                tracking.finish_parent(tracking.client_for(tracking_uri), parent_id, schema.STATUS_INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001  (the message below is what matters now)
+            log.warning("could not mark the MLflow parent run %s interrupted: %s", parent_id, exc)
+        on_lost(why)
+
+    with watching_the_cluster(lost):
+        yield
 
 
 def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Path | None:

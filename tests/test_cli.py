@@ -379,7 +379,7 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
 
 def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monkeypatch):
     # Ray's driver handler exited 15 (sys.exit(signum)) while a sweep set up or drew its report
-    def sigterm(prepared, resume_only=False):
+    def sigterm(prepared, resume_only=False, on_cluster_lost=None):
         raise sweeps.stops.StopSignal(signal.SIGTERM)
 
     monkeypatch.setattr(sweeps.runner, "run_sweep", sigterm)
@@ -396,8 +396,8 @@ def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: floa
     (SweepOutcome's fields)."""
     from sweeps.runner import SweepOutcome
 
-    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False: SweepOutcome(
-        "0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
+    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False, on_cluster_lost=None:
+                        SweepOutcome("0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
     (here / "tiny_cli.yaml").write_text(spec)
     return invoke("run", "tiny_cli.yaml", "--storage", here / "rr", *options)

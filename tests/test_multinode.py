@@ -11,7 +11,9 @@ exactly those (never `ray stop`, which would take other Ray instances down with 
 from __future__ import annotations
 
 import json
+import re
 import select
+import shlex
 import socket
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from processes import Processes, finish, reported_epochs, wait_for
 from sweeps import schema
+from sweeps.cluster import GCS_RECONNECT_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/environ").exists(),
                                                    reason="finds the processes it started in /proc")]
@@ -61,6 +64,10 @@ try:
         if line.strip() == "kill-worker":
             cluster.remove_node(worker, allow_graceful=False)
             print(json.dumps({"killed": worker.node_id}), flush=True)
+        elif line.strip() == "kill-head":
+            head = cluster.head_node.node_id
+            cluster.remove_node(cluster.head_node, allow_graceful=False)
+            print(json.dumps({"killed": head}), flush=True)
         elif line.strip() == "shutdown":
             break
 finally:
@@ -90,6 +97,12 @@ class LocalCluster:
         self.proc.stdin.write("kill-worker\n")
         self.proc.stdin.flush()
         assert self._read(timeout=60)["killed"] == self.worker
+
+    def kill_head(self) -> None:
+        """The head node's processes (GCS, raylet, its trials) killed at once, as when its machine goes."""
+        self.proc.stdin.write("kill-head\n")
+        self.proc.stdin.flush()
+        assert self._read(timeout=60)["killed"] == self.head
 
     def shutdown(self) -> None:
         if self.proc.poll() is None:
@@ -181,6 +194,71 @@ def test_worker_node_killed_mid_sweep_its_trial_resumes_on_the_head(cluster, pro
     assert _steps(uri, resumed.info.run_id) == list(range(1, EPOCHS + 1))
     reported = reported_epochs(storage, resumed.data.tags[schema.TAG_CELL_ID])
     assert reported.count(1) == 1 and reported[-1] == EPOCHS, f"resumed from its checkpoint: {reported}"
+
+
+def test_a_sweep_whose_head_node_is_killed_says_how_to_continue_before_ray_ends_its_driver(
+        cluster, processes, spec_file, store, tmp_path):
+    # Ray's core worker ended the driver a minute after the GCS went away ("Failed to connect to GCS within 60
+    # seconds ... The program will terminate", exit 1) while Tune's loop waited on it: no "Continue with:", and
+    # the invocation left running. Ray is told to give up after 15 s here, so the watch acts after 10
+    processes.env[GCS_RECONNECT_ENV] = "15"
+    storage = tmp_path / "results"
+    driver = processes.sweeps("run", *_sweep_args(spec_file, store, storage, "--address", cluster.address,
+                                                  "--set", "optim.epochs=200"), name="driver")
+
+    def training():
+        return any(run.data.metrics.get("epochs_done", 0) >= 1 for run in _children(store, "spread"))
+
+    wait_for(training, driver, "a trial to train an epoch", processes, "driver")
+    cluster.kill_head()
+    try:
+        driver.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the driver outlived its cluster:\n{processes.log('driver')}")
+    log = processes.log("driver", tail=20000)
+    assert driver.returncode == 1, log
+    assert "Failed to connect to GCS" not in log, "ended by the sweep, before Ray ended it"
+    assert re.search(r"sweep spread stopped: the Ray cluster's GCS at \S+ has not answered for \d+ s", log), log
+    words = shlex.split(re.search(r"^Continue with: (.*)$", log, flags=re.M).group(1))
+    assert words[:3] == ["sweeps", "resume", str(spec_file)] and cluster.address in words and str(storage) in words
+    # printed before the first trial, for a driver that dies with the head's machine
+    assert re.search(rf"^Should this driver be cut off .*`sweeps run {re.escape(str(spec_file))} --address ", log,
+                     flags=re.M), log
+    client = MlflowClient(store)
+    parent, = client.search_runs([client.get_experiment_by_name("spread").experiment_id],
+                                 filter_string=f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'")
+    assert parent.data.tags[schema.TAG_STATUS] == schema.STATUS_INTERRUPTED
+
+
+def test_the_cluster_watch_tells_once_of_a_gcs_silent_for_its_time_and_never_of_one_that_answers(monkeypatch):
+    import time
+
+    import ray
+
+    from sweeps.cluster import watching_the_cluster
+
+    with socket.socket() as gone:   # a port nobody listens on
+        gone.bind(("127.0.0.1", 0))
+        silent = gone.getsockname()[1]
+    with socket.socket() as head:
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        for port, told in ((silent, 1), (head.getsockname()[1], 0)):
+            monkeypatch.setattr(ray, "get_runtime_context", lambda: SimpleNamespace(gcs_address=f"127.0.0.1:{port}"))
+            calls = []
+            with watching_the_cluster(lambda address, silent_s: calls.append((address, silent_s)),
+                                      lost_after_s=0.5, poll_s=0.1):
+                time.sleep(1.5)
+            assert len(calls) == told and all(a == f"127.0.0.1:{port}" and s >= 0.5 for a, s in calls), calls
+
+
+def test_the_time_ray_gives_a_lost_gcs_is_its_default_unless_its_variable_says_otherwise(monkeypatch):
+    from sweeps.cluster import gcs_reconnect_timeout_s
+
+    monkeypatch.delenv(GCS_RECONNECT_ENV, raising=False)
+    assert gcs_reconnect_timeout_s() == 60, "Ray 2.60's default"
+    monkeypatch.setenv(GCS_RECONNECT_ENV, "15")
+    assert gcs_reconnect_timeout_s() == 15
 
 
 def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(processes, spec_file, store, tmp_path):
