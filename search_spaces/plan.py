@@ -17,8 +17,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from transfer_core.config import (DROP_COUNT_KEYS, ConfigError, TrialConfig, check_drop_counts, check_stem_stride,
-                                  config_hash, sampler_kind, to_flat)
+from transfer_core.config import (DATASET_KEYS, DROP_COUNT_KEYS, ConfigError, TrialConfig, check_drop_counts,
+                                  check_stem_stride, config_hash, sampler_kind, to_flat)
 
 from search_spaces.data_option import SYNTHETIC, DataChoice
 from search_spaces.layers import Layer, apply, config_layer
@@ -190,6 +190,23 @@ def _check_read(trained: Callable[[tuple[str, ...]], list[TrialConfig]], layers:
         raise SpecError(message)
 
 
+# A key that one data set alone reads (DATASET_KEYS) given by a spec (base, arms) or --set where no cell reads that set
+# (--set data.ferplus_rule=argmax over the synthetic faces or RAF-DB) was dropped without a word. A profile's own
+# values are its defaults for whichever set it runs on, never given for one; a search cannot vary them (they decide
+# the decoded data).
+def _check_dataset_keys(data: Sequence[DataChoice], layers: Sequence[Layer]) -> None:
+    """A key of DATASET_KEYS given where no cell reads its data set is an error at the highest layer that set it."""
+    read = {choice.dataset for choice in data}
+    for key, dataset in DATASET_KEYS.items():
+        if dataset in read:
+            continue
+        for layer in reversed(layers):
+            if key in layer.values:
+                add = "--data synthetic" if dataset == "synthetic" else f"--data {dataset}=PATH"
+                raise layer.error(key, f"{key}={layer.values[key]!r} is never read: only {dataset} reads it, and "
+                                       f"this sweep reads {', '.join(c.name for c in data)}: add {add}, or remove it")
+
+
 def _check_data(data: Sequence[DataChoice]) -> tuple[DataChoice, ...]:
     data = tuple(data) or (SYNTHETIC,)
     names = set()
@@ -269,4 +286,5 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
 
     searched = [] if spec.search is None else [Layer(FrozenMap(spec.search.space), spec._doc(), ("search", "space"))]
     _check_read(trained, [profile_layer, base_layer, *arm_layers, user, *searched])
+    _check_dataset_keys(data, [base_layer, *arm_layers, user])
     return Plan(spec, profile, data, tuple(seeds), tuple(cells), FrozenMap(bases), user.values)

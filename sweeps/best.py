@@ -11,6 +11,7 @@ something better. The spec is validated by the loader `sweeps run` uses before i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import shlex
@@ -22,13 +23,13 @@ import yaml
 
 from search_spaces import SweepSpec, expand, load_profile
 from search_spaces.layers import typed_value
-from search_spaces.spec import load_text, thaw
+from search_spaces.spec import FrozenMap, load_text, thaw
 from sweeps import schema
 from sweeps.invocations import RESOURCE_OPTIONS, command_words, recorded_options, set_text
 from sweeps.report import short_names, value_text
 from sweeps.tables import SweepRuns, TableError, ranked_children, search_ranking
 from sweeps.tracking import read_json_artifact
-from transfer_core.config import PLACEMENT_KEYS, to_flat
+from transfer_core.config import DATASET_KEYS, PLACEMENT_KEYS, to_flat
 
 BASE_LABEL = "Base"
 
@@ -252,8 +253,13 @@ _NOT_COMPARED = ("seed", *PLACEMENT_KEYS, "data.dataset", "data.root", "model.nu
 
 def _differences(text: str, profile: str, trial: RankedTrial, label: str) -> dict[str, Any]:
     """The recorded keys of `trial` whose value the cell of arm `label` of spec `text` does not have."""
-    cells = {c.arm: c.config for c in expand(load_text(text, source="best"), profile).cells}
-    flat = to_flat(cells[label])
+    spec = load_text(text, source="best")
+    # the cells are built on the synthetic faces, where a key only the search's own data set reads (its
+    # data.ferplus_rule) is refused as never read: built without it, and compared as the spec writes it
+    elsewhere = {k: v for k, v in spec.base.items() if DATASET_KEYS.get(k, "synthetic") != "synthetic"}
+    spec = dataclasses.replace(spec, base=FrozenMap({k: v for k, v in spec.base.items() if k not in elsewhere}))
+    cells = {c.arm: c.config for c in expand(spec, profile).cells}
+    flat = {**to_flat(cells[label]), **elsewhere}
     return {k: v for k, v in trial.params.items() if k in flat and k not in _NOT_COMPARED and flat[k] != v}
 
 

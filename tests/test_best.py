@@ -328,3 +328,14 @@ def test_a_string_key_recorded_as_digits_is_read_back_as_its_text_not_a_number()
     assert ranked_trials(runs, TUNE)[0].params["model.encoder_checkpoint"] == "2024"
     written = best_spec(runs, TUNE, top=2, seeds=2)
     assert yaml.safe_load(written.text)["base"]["model.encoder_checkpoint"] == "2024"
+
+
+def test_a_search_on_ferplus_by_argmax_gives_a_spec_that_trains_by_argmax():
+    # `sweeps run tune --data ferplus=/d --set data.ferplus_rule=argmax`: the spec's cells were checked against the
+    # trials on the synthetic faces, which read no vote rule, and the check refused the rule the trials trained with
+    runs = search_runs({"trial a": 0.80, "trial b": 0.90})
+    runs.children["params.data.ferplus_rule"] = "argmax"
+    runs.parent.tags.update({S.TAG_DATA: "ferplus", S.TAG_OVERRIDES: json.dumps({"data.ferplus_rule": "argmax"})})
+    written = best_spec(runs, TUNE, top=2)
+    assert yaml.safe_load(written.text)["base"]["data.ferplus_rule"] == "argmax"
+    assert "--data ferplus=PATH" in written.run_command

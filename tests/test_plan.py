@@ -334,6 +334,41 @@ def test_epoch_samples_no_cell_samples_balanced_with_is_refused_and_one_that_som
         expand(searched, "smoke")
 
 
+def test_a_key_only_one_data_set_reads_given_where_no_cell_reads_that_set_is_refused_and_a_profiles_own_is_not(
+        tmp_path):
+    # --set data.ferplus_rule=argmax over the synthetic faces was dropped without a word: the researcher thought the
+    # cells read FERPlus by argmax
+    with pytest.raises(SpecError, match=r"^--set data\.ferplus_rule: data\.ferplus_rule='argmax' is never read: only "
+                                        r"ferplus reads it, and this sweep reads synthetic: add --data ferplus=PATH, "
+                                        r"or remove it$"):
+        expand(load("mad_vs_dropout"), "smoke", overrides={"data.ferplus_rule": "argmax"})
+    folder = image_folder(tmp_path / "faces")
+    for key, value, dataset in (("data.affectnet_classes", 8, "affectnet"), ("data.rafdb_images", "aligned_224", "rafdb"),
+                                ("data.synthetic_per_class", 50, "synthetic"), ("data.synthetic_seed", 3, "synthetic")):
+        add = "--data synthetic" if dataset == "synthetic" else f"--data {dataset}=PATH"
+        with pytest.raises(SpecError, match=rf"^--set {key}: {key}={value!r} is never read: only {dataset} reads it, "
+                                            rf"and this sweep reads imagefolder: add {add}, or remove it$"):
+            expand(load("mad_vs_dropout"), "smoke", data=[folder], overrides={key: value})
+    spec = spec_file(tmp_path, """
+        name: s
+        base: {data.rafdb_images: aligned_224}
+        arms:
+          - {label: A, set: {model.depth: 1}}
+          - {label: B, set: {data.affectnet_classes: 8}}
+    """)
+    with pytest.raises(SpecError, match=r"spec\.yaml line 6: arms\[1\]\.set\.data\.affectnet_classes: "
+                                        r"data\.affectnet_classes=8 is never read: only affectnet reads it"):
+        expand(spec, "smoke")
+    with pytest.raises(SpecError, match=r"spec\.yaml line 3: base\.data\.rafdb_images: data\.rafdb_images="
+                                        r"'aligned_224' is never read: only rafdb reads it, and this sweep reads "
+                                        r"synthetic"):
+        expand(spec_file(tmp_path, spec.text.replace("data.affectnet_classes: 8", "model.depth: 2")), "smoke")
+    # read where a cell reads its set; a profile's own value (smoke's data.synthetic_per_class) is no one's choice
+    plan = expand(load("mad_vs_dropout"), "smoke", data=[SYNTHETIC, folder], overrides={"data.synthetic_per_class": 50})
+    assert {c.config.data.synthetic_per_class for c in plan.cells} == {50}
+    assert expand(load("mad_vs_dropout"), "smoke", data=[folder]).cells
+
+
 def test_expand_set_of_a_key_arms_vary_wins_over_the_arm(tmp_path):
     spec = spec_file(tmp_path, """
         name: s

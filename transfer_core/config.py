@@ -397,6 +397,11 @@ def from_flat(flat: Mapping[str, Any], base: TrialConfig | None = None) -> Trial
 DECODE_KEYS = ("data.dataset", "data.root", "data.val_fraction", "data.split_seed", "data.ferplus_rule",
                "data.affectnet_classes", "data.rafdb_images", "data.synthetic_per_class", "data.synthetic_seed", "model.image_size")
 
+# Keys that one data set alone reads (how it reads its own files, or how the synthetic faces are generated):
+# key -> that data set. Elsewhere they are never read.
+DATASET_KEYS = {"data.ferplus_rule": "ferplus", "data.affectnet_classes": "affectnet", "data.rafdb_images": "rafdb",
+                "data.synthetic_per_class": "synthetic", "data.synthetic_seed": "synthetic"}
+
 # Where and how fast a run executes, not what it computes: left out of a cell's identity so that a
 # sweep resumed on another machine (other cache folder, thread count) still recognises its cells.
 PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile")
