@@ -115,8 +115,10 @@ def _warn_of_absent_classes(where: str, splits) -> None:
         labels = np.asarray(getattr(splits, name).labels)
         absent = [c for k, c in enumerate(splits.class_names) if len(labels) and not (labels == k).any()]
         if absent:
-            log.warning("%s: its %s split has no image of class(es) %s: mean class accuracy there averages over "
-                        "the other %d classes", where, name, ", ".join(absent), len(splits.class_names) - len(absent))
+            left = len(splits.class_names) - len(absent)
+            log.warning("%s: its %s split has no image of %s %s: mean class accuracy there averages over %s", where,
+                        name, "class" if len(absent) == 1 else "classes", ", ".join(absent),
+                        "the one other class" if left == 1 else f"the other {left} classes")
 
 
 def merged_changes(recorded: str | None, accepted: Mapping[str, list[str]]) -> dict[str, list[str]]:

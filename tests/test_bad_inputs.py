@@ -585,9 +585,20 @@ def test_a_class_absent_from_val_or_test_is_warned_of_as_mean_class_accuracy_lea
     with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
         sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(classes=("anger", "happy", "sad"))},
                                           {"rafdb": ["k"]})
-    assert ("data set 'rafdb' at /data/RAF-DB/basic: its test split has no image of class(es) sad: mean class "
+    assert ("data set 'rafdb' at /data/RAF-DB/basic: its test split has no image of class sad: mean class "
             "accuracy there averages over the other 2 classes") in caplog.text
-    assert "its val split has no image of class(es) sad" in caplog.text
+    assert "its val split has no image of class sad" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):   # "the other 1 classes" read as a slip
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(test=(0, 0), classes=("anger", "happy"))},
+                                              {"rafdb": ["k"]})
+    assert "its test split has no image of class happy: mean class accuracy there averages over the one other class" \
+        in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(test=(0, 0), classes=("anger", "happy", "sad"))},
+                                              {"rafdb": ["k"]})
+    assert "no image of classes happy, sad: mean class accuracy there averages over the one other class" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
         sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(val=(0, 0, 1, 1))}, {"rafdb": ["k"]})

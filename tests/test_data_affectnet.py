@@ -153,14 +153,14 @@ def test_affectnet_missing_image_is_skipped_and_counted(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         splits = load_splits(_cfg(tmp_path, root), 8)
     assert len(splits.train) == 101 and splits.train.labels.tolist()[:2] == [0, 2] and splits.info["skipped"] == 1
-    assert "1 of 103 listed images (1.0 %) are missing" in caplog.text, "a partial download shows its share"
+    assert "1 of 103 listed images (1.0 %) is missing and is skipped" in caplog.text, "a partial download shows its share"
 
 
 def test_affectnet_missing_and_unreadable_images_count_together_against_the_cap(tmp_path):
     # 1 missing and 1 unreadable of 102 listed: each alone is within 1 %, together 2 % of the split is gone
     root = make_lists(tmp_path / "an", [0, 1, 2] * 34, [4], corrupt={("training.csv", 2)})
     (root / "Manually_Annotated" / "Manually_Annotated_Images" / "101" / "train001abc.jpg").unlink()
-    with pytest.raises(DataError, match=r"^1 of the 102 listed train images cannot be decoded and 1 do not exist "
+    with pytest.raises(DataError, match=r"^1 of the 102 listed train images cannot be decoded and 1 does not exist "
                                         r"\(2\.0 % skipped\) \(first: .*102/train002abc\.jpg, listed in .*training\.csv "
                                         r"line 3\): a few unreadable files \(up to 1 % of a split, missing ones "
                                         r"included\) are skipped"):
@@ -188,7 +188,7 @@ def test_affectnet_images_under_another_extension_are_named_as_such(tmp_path):
     for image in (root / "Manually_Annotated" / "Manually_Annotated_Images").glob("*/*.jpg"):
         image.rename(image.with_suffix(".png"))
     (root / "Manually_Annotated" / "Manually_Annotated_Images" / "100" / "train000abc.txt").write_text("notes")
-    with pytest.raises(DataError, match=r"listed in .*\) does not exist, nor does any of the 1 listed test images, "
+    with pytest.raises(DataError, match=r"listed in .*\) does not exist, the only listed test image, "
                                         r"but valid000abc.png does: expected the images under the names the label file "
                                         r"gives \(rename or convert them to .jpg\)"):
         check_layout(_cfg(tmp_path, root))

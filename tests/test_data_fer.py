@@ -159,6 +159,16 @@ def test_ferplus_malformed_votes_name_file_and_line(tmp_path):
         check_layout(_cfg(tmp_path, "ferplus", root))
 
 
+def test_a_row_of_one_field_is_counted_in_the_singular(tmp_path):
+    # a votes row saved with semicolons reads as one field: "1 fields" read as a slip
+    root = write_ferplus_csv(tmp_path / "fer")
+    text = (root / "fer2013new.csv").read_text().splitlines()
+    text[3] = text[3].replace(",", ";")
+    (root / "fer2013new.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match=r"fer2013new.csv line 4: 1 field: expected 12 "):
+        check_layout(_cfg(tmp_path, "ferplus", root))
+
+
 def test_ferplus_missing_files_are_named(tmp_path):
     (tmp_path / "fer").mkdir()
     with pytest.raises(DataError, match=r"FERPlus not found .*fer2013.csv.*fer2013new.csv.*FER2013Train"):

@@ -109,9 +109,14 @@ def test_imagefolder_names_the_images_lying_outside_every_class_folder(tmp_path,
     with caplog.at_level("WARNING"):
         splits = load_splits(_cfg(tmp_path, root), 8)
     assert len(splits.test) == 6
-    assert ("test: 2 image file(s) lie in it, outside every class folder (a.PNG, b.jpg), and are left out: an image "
+    assert ("test: 2 image files lie in it, outside every class folder (a.PNG, b.jpg), and are left out: an image "
             "of class C is read from test/C/") in caplog.text
     assert splits.info["left_out"] == {"test": {"outside class folders": 2}}
+    (root / "test" / "b.jpg").unlink()
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_splits(_cfg(tmp_path, root), 8)
+    assert "test: 1 image file lies in it, outside every class folder (a.PNG), and is left out" in caplog.text
 
 
 def test_imagefolder_reads_jfif_and_gif_and_names_what_it_leaves_out(tmp_path, caplog):
@@ -210,7 +215,7 @@ def test_imagefolder_without_test_takes_its_one_validation_folder_for_the_test_s
 
 def test_imagefolder_needs_two_classes(tmp_path):
     root = make_tree(tmp_path / "d", classes={"angry": None})
-    with pytest.raises(DataError, match=r"has 1 class folder\(s\): expected at least 2"):
+    with pytest.raises(DataError, match=r"has 1 class folder: expected at least 2"):
         check_layout(_cfg(tmp_path, root))
 
 
@@ -272,8 +277,8 @@ def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_w
         assert splits.info["cache_hit"] is hit
         assert splits.info["exif_turned"] == {"train": 1}
         assert splits.info["exif_turned_files"] == ["train/happy/phone.jpg"]
-        assert ("imagefolder: 1 train image(s) carry an EXIF orientation (a viewer shows them turned or mirrored), "
-                "which is not applied: they are decoded as stored") in caplog.text
+        assert ("imagefolder: 1 train image carries an EXIF orientation (a viewer shows it turned or mirrored), "
+                "which is not applied: it is decoded as stored") in caplog.text
         assert "first: train/happy/phone.jpg" in caplog.text
     phone = next(img for img in splits.train.images if min(img[..., 0].mean(), img[..., 2].mean()) > 60)   # red+blue
     assert phone[4, 0, 0] > 200 and phone[4, 7, 2] > 200, "as stored: red left, blue right"
@@ -310,5 +315,5 @@ def test_imagefolder_file_linked_twice_into_its_class_folder_is_read_twice_and_s
     with caplog.at_level("WARNING", logger="transfer_core.data.imagefolder"):
         splits = load_splits(_cfg(tmp_path, root), 8)
     assert splits.train.labels.tolist() == [0, 0, 0, 1, 1, 2, 2] and splits.info["read_twice"] == 1
-    assert "1 image(s) are, through a symbolic link, a file their class folder holds already, and are read twice " \
+    assert "1 image is, through a symbolic link, a file its class folder holds already, and is read twice " \
            "(first: train/angry/again.JPG)" in caplog.text

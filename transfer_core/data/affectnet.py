@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, first_existing,
-                                     require_root)
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
+                                     first_existing, require_root)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
                 continue
             where = f"{path} line {lineno}"
             if len(row) < 7 or not row[0].strip():
-                raise DataError(f"{where}: {len(row)} fields: expected subDirectory_filePath,face_x,face_y,"
+                raise DataError(f"{where}: {counted(len(row), 'field')}: expected subDirectory_filePath,face_x,face_y,"
                                 "face_width,face_height,facial_landmarks,expression[,valence,arousal]")
             try:
                 x, y, w, h = (int(float(v)) for v in row[1:5])

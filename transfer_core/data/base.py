@@ -179,6 +179,11 @@ def first_existing(candidates: Sequence[Path]) -> Path | None:
     return None
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun as it reads at that count: '1 image', '2 images' ("1 images" read as a slip)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def relative(path: Path, root: Path | None) -> str:
     """`path` relative to `root` where possible (short error messages, stable fingerprints)."""
     if root is not None:
@@ -332,7 +337,8 @@ def _few_unreadable(plan: SplitPlan, ok: np.ndarray, split: str) -> np.ndarray:
     if len(bad) + plan.missing > MAX_MISSING_FRACTION * listed:
         first = int(bad[0])
         which = f"{split} images" if split else "images"
-        count = (f"{len(bad)} of the {listed} listed {which} cannot be decoded and {plan.missing} do not exist "
+        count = (f"{len(bad)} of the {listed} listed {which} cannot be decoded and {plan.missing} "
+                 f"{'does' if plan.missing == 1 else 'do'} not exist "
                  f"({100 * (len(bad) + plan.missing) / listed:.1f} % skipped)" if plan.missing else
                  f"{len(bad)} of the {listed} listed {which} ({100 * len(bad) / listed:.1f} %) cannot be decoded")
         raise DataError(f"{count} (first: {plan.paths[first]}, listed in {plan.origins[first]}): a few "
@@ -365,6 +371,23 @@ def _namesake_hint(path: Path) -> str:
             f"convert them to {path.suffix})") if namesake is not None else ""
 
 
+def _do(n: int) -> str:
+    return "does" if n == 1 else "do"
+
+
+def _nor_any(n: int, what: str) -> str:
+    """', nor does any of the 5 listed images' after one that does not exist; of one listed, it is the only one."""
+    return f", the only listed {what}" if n == 1 else f", nor does any of the {n} listed {what}s"
+
+
+def _them(n: int) -> str:
+    return "it" if n == 1 else "them"
+
+
+def _are_they(n: int) -> str:
+    return "is it" if n == 1 else "are they"
+
+
 def stat_images(layout: Layout, skip_missing: bool) -> str:
     """Digest of (relative path, size, mtime_ns) of every image of every split.
 
@@ -394,24 +417,24 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
                 continue
             h.update(f"{split}\0{relative(path, layout.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         if len(plan) and not keep.any() and (hint := _namesake_hint(plan.paths[0])):
-            raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist, nor does any of "
-                            f"the {len(plan)} listed {split} images{hint}")
+            raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist"
+                            f"{_nor_any(len(plan), f'{split} image')}{hint}")
         if len(plan) and not keep.any():     # skipping is for a few bad files, not a wrong folder
-            raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist, nor does any "
-                            f"of the {len(plan)} listed {split} images: expected them under {layout.root} (a few "
-                            "missing files are skipped, not a whole split); are they one folder deeper or shallower "
-                            "than the label file says?")
+            raise DataError(f"image {plan.paths[0]} (listed in {plan.origins[0]}) does not exist"
+                            f"{_nor_any(len(plan), f'{split} image')}: expected {_them(len(plan))} under {layout.root} "
+                            f"(a few missing files are skipped, not a whole split); {_are_they(len(plan))} one folder "
+                            "deeper or shallower than the label file says?")
         gone = int((~keep).sum())
         if gone > MAX_MISSING_FRACTION * len(plan):
             first = next(i for i in range(len(plan)) if not keep[i])
             hint = _namesake_hint(plan.paths[first])
             if hint:
-                raise DataError(f"{gone} of the {len(plan)} listed {split} images do not exist: the first, "
+                raise DataError(f"{gone} of the {len(plan)} listed {split} images {_do(gone)} not exist: the first, "
                                 f"{plan.paths[first]} (listed in {plan.origins[first]}), does not{hint}")
-            raise DataError(f"{gone} of the {len(plan)} listed {split} images ({100 * gone / len(plan):.1f} %) do "
-                            f"not exist (first: {plan.paths[first]}, listed in {plan.origins[first]}): a few "
-                            f"missing files (up to {100 * MAX_MISSING_FRACTION:g} % of a split) are skipped, more "
-                            "would change the data set its numbers are compared on. Is the archive wholly "
+            raise DataError(f"{gone} of the {len(plan)} listed {split} images ({100 * gone / len(plan):.1f} %) "
+                            f"{_do(gone)} not exist (first: {plan.paths[first]}, listed in {plan.origins[first]}): "
+                            f"a few missing files (up to {100 * MAX_MISSING_FRACTION:g} % of a split) are skipped, "
+                            "more would change the data set its numbers are compared on. Is the archive wholly "
                             "extracted under the folder given?")
         if not keep.all():
             layout.splits[split] = dataclasses.replace(plan.select(keep), missing=plan.missing + gone)
@@ -419,18 +442,19 @@ def stat_images(layout: Layout, skip_missing: bool) -> str:
         (path, origin), more = absent[0], len(absent) - 1
         hint = _namesake_hint(path)
         if hint:   # the right folder, another extension (.JPG, .png): no folder to move
-            scope = f", nor do {more} more of the {listed} listed" if more else ""
+            scope = f", nor {_do(more)} {more} more of the {listed} listed" if more else ""
             raise DataError(f"image {path} (listed in {origin}) does not exist{scope}{hint}")
         if len(absent) == listed:
-            raise DataError(f"image {path} (listed in {origin}) does not exist, nor does any of the {listed} "
-                            f"listed images: expected them under {layout.root}; are they one folder deeper or "
+            raise DataError(f"image {path} (listed in {origin}) does not exist{_nor_any(listed, 'image')}: "
+                            f"expected {_them(listed)} under {layout.root}; {_are_they(listed)} one folder deeper or "
                             "shallower than the label file says?")
-        scope = f", nor do {more} more of the {listed} listed" if more else ""
+        scope = f", nor {_do(more)} {more} more of the {listed} listed" if more else ""
         raise DataError(f"image {path} (listed in {origin}) does not exist{scope}: expected every image named in "
                         "the label file to be present")
     if missing:
-        log.warning("%s: %d of %d listed images (%.1f %%) are missing and are skipped (first: %s)", layout.dataset,
-                    len(missing), listed, 100 * len(missing) / listed, ", ".join(missing[:5]))
+        are = "is" if len(missing) == 1 else "are"
+        log.warning("%s: %d of %d listed images (%.1f %%) %s missing and %s skipped (first: %s)", layout.dataset,
+                    len(missing), listed, 100 * len(missing) / listed, are, are, ", ".join(missing[:5]))
         layout.info["missing"] = len(missing)
         layout.info["missing_files"] = missing[:20]
     return h.hexdigest()

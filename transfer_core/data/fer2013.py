@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, decode_pil, require_root
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows, decode_pil,
+                                     require_root)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def read_fer_rows(path: Path, parse_emotion: bool) -> FerRows:
             if not row:
                 continue
             if len(row) != len(head):
-                raise DataError(f"{path} line {lineno}: {len(row)} fields: expected {len(head)} "
+                raise DataError(f"{path} line {lineno}: {counted(len(row), 'field')}: expected {len(head)} "
                                 f"({','.join(c.strip() for c in head)})")
             use = row[cols["Usage"]].strip()
             if use not in USAGE_SPLITS:
@@ -102,7 +103,7 @@ def read_fer_rows(path: Path, parse_emotion: bool) -> FerRows:
                                 f"{', '.join(USAGE_SPLITS)}")
             pixels = row[cols["pixels"]].strip()
             if pixels.count(" ") != PIXELS - 1 and len(pixels.split()) != PIXELS:
-                raise DataError(f"{path} line {lineno}: pixels has {len(pixels.split())} values: expected "
+                raise DataError(f"{path} line {lineno}: pixels has {counted(len(pixels.split()), 'value')}: expected "
                                 f"{PIXELS} (a {SIDE}x{SIDE} grayscale image)")
             if parse_emotion:
                 text = row[cols["emotion"]].strip()

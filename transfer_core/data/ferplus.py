@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, csv_rows, first_existing,
-                                     require_root)
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
+                                     first_existing, require_root)
 from transfer_core.data.fer2013 import USAGE_SPLITS, challenge_csv_note, decode_csv_rows, find_fer_csv, read_fer_rows
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, l
                 continue
             where = f"{path} line {lineno}"
             if len(row) != len(head):
-                raise DataError(f"{where}: {len(row)} fields: expected {len(head)} ({','.join(head)})")
+                raise DataError(f"{where}: {counted(len(row), 'field')}: expected {len(head)} ({','.join(head)})")
             usage.append(row[u_col].strip())
             if has_name:
                 names.append(row[n_col].strip())
@@ -184,8 +184,8 @@ class FerPlusSource(Source):
         rows = read_fer_rows(fer_csv, parse_emotion=False)
         usage, names, votes, lines = read_new_csv(new_csv)
         if len(usage) != len(rows.usage):
-            raise DataError(f"{new_csv} has {len(usage)} data rows but {fer_csv} has {len(rows.usage)}: expected "
-                            "the same rows in the same order (the files are joined by row index)")
+            raise DataError(f"{new_csv} has {counted(len(usage), 'data row')} but {fer_csv} has {len(rows.usage)}: "
+                            "expected the same rows in the same order (the files are joined by row index)")
         for i, (u_new, u_fer) in enumerate(zip(usage, rows.usage)):
             if u_new != u_fer:
                 raise DataError(f"{new_csv} line {lines[i]}: Usage {u_new!r} differs from {u_fer!r} at "

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, relative,
-                                     require_root)
+from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, counted,
+                                     relative, require_root)
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _class_names(root: Path) -> tuple[str, ...]:
                         f"and {root}/test/<class>/<image>")
     names = class_folders(train)
     if len(names) < 2:
-        raise DataError(f"image folder {train} has {len(names)} class folder(s): expected at least 2 "
+        raise DataError(f"image folder {train} has {counted(len(names), 'class folder')}: expected at least 2 "
                         "(one sub-folder per class)")
     return tuple(names)
 
@@ -187,9 +187,11 @@ class ImageFolderSource(Source):
                 labels.extend([label] * len(files))
             loose = _images_of(split_dir)[0]   # image files beside the class folders: they have no class
             if loose:
-                log.warning("image folder %s: %d image file(s) lie in it, outside every class folder (%s%s), and are "
-                            "left out: an image of class C is read from %s/C/", split_dir, len(loose),
-                            ", ".join(p.name for p in loose[:3]), ", ..." if len(loose) > 3 else "", split_dir.name)
+                one = len(loose) == 1
+                log.warning("image folder %s: %s %s in it, outside every class folder (%s%s), and %s left out: an "
+                            "image of class C is read from %s/C/", split_dir, counted(len(loose), "image file"),
+                            "lies" if one else "lie", ", ".join(p.name for p in loose[:3]),
+                            ", ..." if len(loose) > 3 else "", "is" if one else "are", split_dir.name)
             if left_out:
                 log.warning("image folder %s: %s left out: an image is a file of its class folder (not of a "
                             "folder inside it) with one of the extensions %s", split_dir,
@@ -203,8 +205,10 @@ class ImageFolderSource(Source):
                                      origins=[f"class folder {split_dir.name}/{names[k]}" for k in labels])
         twice = _files_read_twice(root, plans, names)
         if twice:
-            log.warning("image folder %s: %d image(s) are, through a symbolic link, a file their class folder holds "
-                        "already, and are read twice (first: %s)", root, len(twice), relative(twice[0], root))
+            log.warning("image folder %s: %s, through a symbolic link, a file %s class folder holds already, and %s "
+                        "read twice (first: %s)", root, "1 image is" if len(twice) == 1 else f"{len(twice)} images are",
+                        "its" if len(twice) == 1 else "their", "is" if len(twice) == 1 else "are",
+                        relative(twice[0], root))
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
                       info={"layout": "image folders" if folders["test"].name == "test"
                             else f"image folders, {folders['test'].name}/ as the test split",

@@ -19,7 +19,7 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data import cache
-from transfer_core.data.base import (DataError, DataSplits, DecodedSplit, Layout, Source, class_counts,
+from transfer_core.data.base import (DataError, DataSplits, DecodedSplit, Layout, Source, class_counts, counted,
                                      fingerprint, get_source, relative, stat_images)
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def _fill(source: Source, layout: Layout, image_size: int):
             del images
         outs.clear()
         if n_skipped:
-            log.warning("%s: skipped %d unreadable or missing images", layout.dataset, n_skipped)
+            log.warning("%s: skipped %s", layout.dataset, counted(n_skipped, "unreadable or missing image"))
         info = {k: v for k, v in layout.info.items() if k not in ("missing", "missing_files")}
         turned = {split: len(plan.turned) for split, plan in layout.splits.items() if plan.turned}
         if turned:   # decoded as stored: warned of at every load (load_splits), in data.json's reader
@@ -200,11 +200,14 @@ def load_splits(cfg: DataConfig, image_size: int) -> DataSplits:
     n = len(entry.meta["class_names"])
     info = dict(entry.meta.get("info", {}))
     if info.get("exif_turned"):
-        log.warning("%s: %s image(s) carry an EXIF orientation (a viewer shows them turned or mirrored), which is not "
-                    "applied: they are decoded as stored, as torchvision's ImageFolder reads them (first: %s). To train "
-                    "on them as shown, save them upright (e.g. mogrify -auto-orient)", layout.dataset,
+        one = sum(info["exif_turned"].values()) == 1
+        them = "it" if one else "them"
+        log.warning("%s: %s %s an EXIF orientation (a viewer shows %s turned or mirrored), which is not applied: %s "
+                    "decoded as stored, as torchvision's ImageFolder reads them (first: %s). To train on %s as shown, "
+                    "save %s upright (e.g. mogrify -auto-orient)", layout.dataset,
                     " + ".join(f"{k} {split}" for split, k in info["exif_turned"].items()),
-                    ", ".join(info.get("exif_turned_files", [])[:3]))
+                    "image carries" if one else "images carry", them, "it is" if one else "they are",
+                    ", ".join(info.get("exif_turned_files", [])[:3]), them, them)
     info.update({"synthetic": layout.dataset == "synthetic", "val_source": val_source,
                  "counts": {"train": len(train), "val": len(val), "test": len(test)},
                  "class_counts": {"train": class_counts(train.labels, n), "val": class_counts(val.labels, n),
