@@ -774,7 +774,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                else first_keys.get(tags.get(schema.TAG_DATA, "")))
         if key and key not in fingerprints:
             config = next(c for c in configs if data_key(c) == key)
-            fingerprints[key] = fingerprint_of(config.data, config.model.image_size)
+            fingerprints[key] = fingerprint_of(config.data, config.model.image_size, checked=True)   # by prepare
         return fingerprints.get(key) if key else None
 
     if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)

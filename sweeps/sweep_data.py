@@ -32,13 +32,15 @@ def data_key(config: TrialConfig) -> str:
 
 
 def decode_data(configs: list[TrialConfig]) -> dict[str, Any]:
+    """The decoded data of a prepared sweep's configs, by data key. `prepare` checked their layouts and showed
+    what the folders' scans warn of (left-out files, ...): the scans that decode them say it not again."""
     from transfer_core.data import load_splits
 
     datasets: dict[str, Any] = {}
     for config in configs:
         key = data_key(config)
         if key not in datasets:
-            datasets[key] = load_splits(config.data, config.model.image_size)
+            datasets[key] = load_splits(config.data, config.model.image_size, checked=True)
     return datasets
 
 

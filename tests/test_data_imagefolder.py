@@ -317,3 +317,61 @@ def test_imagefolder_file_linked_twice_into_its_class_folder_is_read_twice_and_s
     assert splits.train.labels.tolist() == [0, 0, 0, 1, 1, 2, 2] and splits.info["read_twice"] == 1
     assert "1 image is, through a symbolic link, a file its class folder holds already, and is read twice " \
            "(first: train/angry/again.JPG)" in caplog.text
+
+
+def _spoiled_tree(root: Path) -> Path:
+    """A tree with one of each thing an image folder warns of: a folder and a text file in a class folder, an
+    image outside every class folder, a file linked twice into its class folder, an image turned by EXIF."""
+    make_tree(root)
+    (root / "train" / "angry" / "more").mkdir()
+    (root / "train" / "angry" / "notes.txt").write_text("x")
+    Image.new("RGB", (20, 14)).save(root / "test" / "loose.png")
+    (root / "train" / "happy" / "again.JPG").symlink_to(root / "train" / "happy" / "0.JPG")
+    image = Image.new("RGB", (20, 14), (200, 0, 0))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(root / "train" / "neutral" / "phone.jpg", exif=exif)
+    return root
+
+
+# what an image folder's scan warns of, and its decode (EXIF): each said once wherever it is said
+FOLDER_WARNINGS = ("left out: an image is a file of its class folder", "outside every class folder",
+                   "read twice", "EXIF orientation")
+
+
+def _said(caplog, phrase: str) -> int:
+    return sum(phrase in record.getMessage() for record in caplog.records)
+
+
+def test_each_image_folder_warning_is_said_once_in_a_sweep_and_where_the_layout_is_checked_or_decoded_alone(
+        tmp_path, caplog, store):
+    # `sweeps run` checked the layout before Ray started and scanned it again to decode: every warning twice
+    from sweeps.runner import RunOptions, prepare
+    from sweeps.sweep_data import decode_data
+
+    root = _spoiled_tree(tmp_path / "d")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: s\nprofile: smoke\narms:\n  - {label: A, set: {model.drop_variant: none}}\n"
+                    "  - {label: B, set: {model.drop_variant: mad}}\n")
+    with caplog.at_level("INFO"):
+        prepared = prepare(str(spec), RunOptions(data=(f"imagefolder={root}",), tracking_uri=store,
+                                                 storage=str(tmp_path / "rr"),
+                                                 overrides={"data.cache_dir": str(tmp_path / "cache")}))
+        decode_data([cell.config for cell in prepared.plan.cells])
+    assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS} == dict.fromkeys(FOLDER_WARNINGS, 1)
+    # `sweeps show` checks the layout only; transfer_core alone decodes without a check
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        check_layout(_cfg(tmp_path, root))
+    assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS[:3]} == dict.fromkeys(FOLDER_WARNINGS[:3], 1)
+    for cache in ("cache", "fresh"):   # a cache hit, and a decode
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            load_splits(DataConfig(dataset="imagefolder", root=str(root), cache_dir=str(tmp_path / cache)), 8)
+        assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS} == dict.fromkeys(FOLDER_WARNINGS, 1)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        fingerprint_of(_cfg(tmp_path, root), 8, checked=True)    # a resumed sweep's, after prepare's check
+        load_splits(_cfg(tmp_path, root), 8, checked=True)
+    assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS} == {**dict.fromkeys(FOLDER_WARNINGS, 0),
+                                                                             "EXIF orientation": 1}

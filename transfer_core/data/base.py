@@ -20,6 +20,7 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -30,7 +31,39 @@ from PIL import Image
 from transfer_core.config import DataConfig
 from transfer_core.registry import Registry
 
-log = logging.getLogger(__name__)
+
+# A scan's notes (what a folder holds that is not read, files read twice or missing, how it is laid out) are
+# logged as it runs. A caller that scanned the same data before and showed them scans again quietly (a sweep
+# checks every layout before Ray starts, then decodes): said once a run, and still by a check or a decode alone.
+# Context-local: decoding threads and other callers say theirs.
+_QUIET_SCAN: ContextVar[bool] = ContextVar("quiet_scan", default=False)
+
+
+class _ShownBefore(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _QUIET_SCAN.get()
+
+
+_SHOWN_BEFORE = _ShownBefore()
+
+
+def scan_logger(name: str) -> logging.Logger:
+    """The logger of a data module whose sources log while they scan: silent within `quiet_scan`."""
+    logger = logging.getLogger(name)
+    logger.addFilter(_SHOWN_BEFORE)   # once, however often the module is imported
+    return logger
+
+
+@contextlib.contextmanager
+def quiet_scan(quiet: bool = True) -> Iterator[None]:
+    token = _QUIET_SCAN.set(quiet)
+    try:
+        yield
+    finally:
+        _QUIET_SCAN.reset(token)
+
+
+log = scan_logger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

@@ -21,7 +21,6 @@ and warned of and counted ("read_twice") when from one class folder (read twice)
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from pathlib import Path
@@ -30,9 +29,9 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, counted,
-                                     relative, require_root)
+                                     relative, require_root, scan_logger)
 
-log = logging.getLogger(__name__)
+log = scan_logger(__name__)
 
 VAL_DIRS = ("val", "valid", "validation")   # the names the validation folder goes by
 

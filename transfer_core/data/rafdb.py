@@ -13,15 +13,15 @@ file names), which reported accuracies differ by; the fingerprint and data.json 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import DATASETS, DataError, Layout, Source, SplitPlan, read_text, require_root
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, read_text, require_root,
+                                     scan_logger)
 
-log = logging.getLogger(__name__)
+log = scan_logger(__name__)
 
 CLASS_NAMES = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
 PARTITION_FILES = ("EmoLabel/list_patition_label.txt", "EmoLabel/list_partition_label.txt")

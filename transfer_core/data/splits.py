@@ -20,7 +20,7 @@ import numpy as np
 from transfer_core.config import DataConfig
 from transfer_core.data import cache
 from transfer_core.data.base import (DataError, DataSplits, DecodedSplit, Layout, Source, class_counts, counted,
-                                     fingerprint, get_source, relative, stat_images)
+                                     fingerprint, get_source, quiet_scan, relative, stat_images)
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,16 @@ def _nearby_named(source: Source, cfg: DataConfig, exc: DataError) -> DataError:
     return DataError(f"{exc}; {near} is laid out as {cfg.dataset} is: give that folder (--data {cfg.dataset}={near})")
 
 
-def _prepare(cfg: DataConfig) -> tuple[Source, Layout, str]:
+def _prepare(cfg: DataConfig, checked: bool = False) -> tuple[Source, Layout, str]:
+    """The source, scanned layout and image-stat digest of `cfg`; checked: its scan's warnings were shown by an
+    earlier check of the same data (check_layout), and are not repeated."""
     source = get_source(cfg)
-    try:
-        layout = source.scan(cfg)
-    except DataError as exc:
-        raise _nearby_named(source, cfg, exc) from None
-    images_digest = stat_images(layout, skip_missing=source.skip_bad_images)
+    with quiet_scan(checked):
+        try:
+            layout = source.scan(cfg)
+        except DataError as exc:
+            raise _nearby_named(source, cfg, exc) from None
+        images_digest = stat_images(layout, skip_missing=source.skip_bad_images)
     for split in ("train", "test"):
         if len(layout.splits[split]) == 0:
             raise DataError(f"{cfg.dataset} at {cfg.root}: the {split} split is empty after filtering: "
@@ -66,10 +69,11 @@ def check_layout(cfg: DataConfig) -> None:
     _prepare(cfg)
 
 
-def fingerprint_of(cfg: DataConfig, image_size: int) -> str:
+def fingerprint_of(cfg: DataConfig, image_size: int, *, checked: bool = False) -> str:
     """The fingerprint `load_splits` would give the data, without decoding an image (label files are
-    parsed and images stat'ed): whether the data changed can be told before paying for a decode."""
-    source, layout, images_digest = _prepare(cfg)
+    parsed and images stat'ed): whether the data changed can be told before paying for a decode. checked:
+    as load_splits'."""
+    source, layout, images_digest = _prepare(cfg, checked)
     return fingerprint(layout, images_digest, image_size, source.version)
 
 
@@ -157,11 +161,13 @@ def _fill(source: Source, layout: Layout, image_size: int):
     return fill
 
 
-def load_splits(cfg: DataConfig, image_size: int) -> DataSplits:
-    """Decoded train / val / test at image_size x image_size (decoding only on a cache miss)."""
+def load_splits(cfg: DataConfig, image_size: int, *, checked: bool = False) -> DataSplits:
+    """Decoded train / val / test at image_size x image_size (decoding only on a cache miss). checked: the caller
+    ran check_layout on the same data and its warnings were shown (a sweep's, before Ray starts): the folder's scan
+    does not say them again; what decoding finds (images turned by EXIF, unreadable ones) is said."""
     if image_size < 1:
         raise DataError(f"image_size={image_size!r} is invalid: expected an integer >= 1")
-    source, layout, images_digest = _prepare(cfg)
+    source, layout, images_digest = _prepare(cfg, checked)
     fp = fingerprint(layout, images_digest, image_size, source.version)
     folder = cache.entry_dir(cache.cache_root(cfg), layout.dataset, image_size, fp)
     entry = cache.load(folder, fp)
