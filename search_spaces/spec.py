@@ -37,7 +37,9 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import os
+import re
 import string
 from dataclasses import dataclass, field
 from importlib import resources
@@ -256,13 +258,29 @@ def _template_fields(doc: _Doc, template: str, keys: Sequence[str]) -> list[tupl
     return out
 
 
+_EXPONENT_RE = re.compile(r"e([+-])0*(\d)")
+
+
 def _yaml_flow(value: Any) -> Any:
-    """A list value as the spec writes it ([3, 6]; read as the tuple (3, 6)), anything else as it is."""
-    return f"[{', '.join(str(_yaml_flow(v)) for v in value)}]" if isinstance(value, tuple) else value
+    """A value as the spec writes it, YAML's way: a list [3, 6] (read as the tuple (3, 6)), true/false, null, a
+    float in its shortest faithful form with a bare exponent (1e-5, not Python's 1e-05; 0.001 and 0.0 as they are);
+    anything else (int, str) as it is."""
+    if isinstance(value, tuple):
+        return f"[{', '.join(str(_yaml_flow(v)) for v in value)}]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+        return _EXPONENT_RE.sub(lambda m: f"e{'-' if m.group(1) == '-' else ''}{m.group(2)}", repr(value))
+    return value
 
 
 def _render(doc: _Doc, template: str, fields: list, values: Mapping[str, Any], as_python: bool = False) -> str:
-    """The label of one grid point; `as_python`: a list value as versions before wrote it, "(3,)" for [3]."""
+    """The label of one grid point; `as_python`: a value as versions before wrote it, Python's way ("(3,)" for [3],
+    True, None, 1e-05)."""
     parts = []
     for literal, key, spec, conversion in fields:
         parts.append(literal)
@@ -541,7 +559,8 @@ def trained_hash(spec: SweepSpec, numbers_as_typed: bool = False, arms_in_order:
                               "mode": spec.mode, "base": thaw(spec.base),
                               # a grid's labels as recorded: a list value written [3] keeps its invocation
                               "arms": [[arm.recorded_as or arm.label, thaw(arm.overrides)] for arm in
-                                       (spec.arms if arms_in_order else sorted(spec.arms, key=lambda arm: arm.label))]}
+                                       (spec.arms if arms_in_order
+                                        else sorted(spec.arms, key=lambda arm: arm.recorded_as or arm.label))]}
     if spec.search is not None:   # its seed seeds the sampler; the order of its space, the sampler's draws
         search = keyed_fields(spec.search, KEYED_SEARCH_FIELDS, UNKEYED_SEARCH_FIELDS)   # a field added since: at
         search["space"] = [[key, keyed_fields(param, KEYED_PARAM_FIELDS)]              # its default, left out

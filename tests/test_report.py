@@ -92,3 +92,17 @@ def test_runs_recorded_under_a_grid_label_written_the_python_way_are_the_row_of_
     table = (out / "tables" / "components.md").read_text()
     assert "| milestones=[3] | **84.50 ± 0.71** |" in table and "| milestones=[3, 6] | **84.50 ± 0.71** |" in table
     assert "(3,)" not in table and "(3, 6)" not in table
+
+
+def test_runs_recorded_under_a_boolean_grid_label_written_the_python_way_are_the_row_of_its_label_now():
+    # a grid over model.local_branch: [true, false] labelled its rows "local_branch=True"; they read "=true" now
+    from test_tables import frame
+
+    from search_spaces.spec import load_text
+    from sweeps import tables as T
+    from sweeps.report import under_spec_labels
+
+    spec = load_text("name: t\ngrid: {model.local_branch: [true, false]}\n")
+    children = frame({("local_branch=True", "synthetic"): {0: 0.8}, ("local_branch=false", "synthetic"): {0: 0.7}})
+    runs = T.SweepRuns("t", "sqlite://", "0", T.ParentRun("p", "t@x", S.STATUS_COMPLETED, 0, {}), children)
+    assert under_spec_labels(runs, spec).children["arm"].tolist() == ["local_branch=true", "local_branch=false"]

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from search_spaces import Arm, SearchParam, SpecError, SweepSpec, TableLayout, list_sweeps, load, load_text
-from search_spaces.spec import EPOCH_METRICS, SUMMARY_METRICS
+from search_spaces.spec import EPOCH_METRICS, SUMMARY_METRICS, trained_hash
 
 
 def write(tmp_path, text: str, name: str = "spec.yaml"):
@@ -111,6 +111,40 @@ def test_grid_over_a_list_value_labels_it_as_the_spec_writes_it_and_keeps_its_in
     assert spec.identity_hash == load_text(before).identity_hash
     assert load_text(grid.replace("grid:", "label: 'M={optim.milestones}'\ngrid:").replace(
         "'milestones=(3,)'", "'M=[3]'").replace("'milestones=(3, 6)'", "'M=[3, 6]'")).labels == ("M=[3]", "M=[3, 6]")
+
+
+def test_grid_over_booleans_null_and_small_floats_labels_them_as_yaml_writes_them_and_keeps_its_invocation():
+    # a grid over model.local_branch: [true, false] labelled its rows "local_branch=True", null "None" and 1e-5
+    # "1e-05": Python's way, not the spec's. The label is part of an invocation's identity: the old one is kept
+    grid = ("name: t\nbase: {optim.epochs: 8}\n"
+            "grid: {model.local_branch: [true, false], optim.grad_clip: [null, 1e-5, 0.001]}\n"
+            "table: {baseline: 'local_branch=True, grad_clip=None'}\n")
+    spec = load_text(grid)
+    assert spec.labels == ("local_branch=true, grad_clip=null", "local_branch=true, grad_clip=1e-5",
+                           "local_branch=true, grad_clip=0.001", "local_branch=false, grad_clip=null",
+                           "local_branch=false, grad_clip=1e-5", "local_branch=false, grad_clip=0.001")
+    assert [a.recorded_as for a in spec.arms] == [
+        "local_branch=True, grad_clip=None", "local_branch=True, grad_clip=1e-05", "local_branch=True, grad_clip=0.001",
+        "local_branch=False, grad_clip=None", "local_branch=False, grad_clip=1e-05",
+        "local_branch=False, grad_clip=0.001"]
+    assert spec.table.baseline == "local_branch=true, grad_clip=null"
+    # as earlier versions keyed it: the arms the grid made, under the labels it gave them then
+    before = "name: t\nbase: {optim.epochs: 8}\narms:\n" + "".join(
+        f"  - {{label: '{arm.recorded_as or arm.label}', set: {{model.local_branch: "
+        f"{str(arm.overrides['model.local_branch']).lower()}, optim.grad_clip: "
+        f"{'null' if arm.overrides['optim.grad_clip'] is None else arm.overrides['optim.grad_clip']}}}}}\n"
+        for arm in spec.arms)
+    assert load_text(before).labels[1] == "local_branch=True, grad_clip=1e-05"
+    assert spec.identity_hash == load_text(before).identity_hash
+    assert trained_hash(spec, arms_in_order=False) == trained_hash(load_text(before), arms_in_order=False)
+    # an explicit conversion or a format spec keeps Python's form; floats written plainly stay as they are
+    assert load_text(grid.replace("grid:", "label: '{model.local_branch!s} {optim.grad_clip!r}'\ngrid:").replace(
+        "local_branch=True, grad_clip=None", "True None")).labels[:2] == ("True None", "True 1e-05")
+    rates = load_text("name: t\ngrid: {optim.lr: [1.0e-5, 1.5e-7, 0.0001, 2.0e+20]}\nlabel: 'lr={optim.lr}'\n")
+    assert rates.labels == ("lr=1e-5", "lr=1.5e-7", "lr=0.0001", "lr=2e20")
+    assert [a.recorded_as for a in rates.arms] == ["lr=1e-05", "lr=1.5e-07", None, "lr=2e+20"]
+    assert load_text("name: t\ngrid: {optim.lr: [1.0e-5, 0.001]}\nlabel: 'lr={optim.lr:g}'\n").labels == (
+        "lr=1e-05", "lr=0.001")
 
 
 def test_grid_values_are_normalised_to_the_field_type(tmp_path):
