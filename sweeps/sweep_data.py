@@ -79,7 +79,8 @@ def log_data(record: Mapping[str, dict]) -> None:
                       f" ({r['root']})" if r["root"] else "", images["train"], images["val"], images["test"],
                       len(r["classes"]), r["val_source"] or "?",
                       f"; test: {r['test_source']}" if r.get("test_source") else "",
-                      f"; {r['skipped']} listed image(s) missing or unreadable, skipped" if r["skipped"] else "")
+                      f"; {r['skipped']} listed image{'s' if r['skipped'] != 1 else ''} missing or unreadable, skipped"
+                      if r["skipped"] else "")
 
 
 def check_data_of_cells(prepared: PreparedSweep, datasets: Mapping[str, Any], keys: Mapping[str, list[str]]) -> None:

@@ -559,6 +559,10 @@ def test_the_data_line_and_record_say_where_the_test_split_came_from_when_not_te
     with caplog.at_level("INFO", logger="sweeps.data"):
         sweeps.sweep_data.log_data(record)
     assert "validation: carved from train; test: the valid/ folder (no test/)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="sweeps.data"):   # "1 listed image(s)"
+        sweeps.sweep_data.log_data({"rafdb": {**record["rafdb"], "skipped": 1}})
+    assert "; 1 listed image missing or unreadable, skipped" in caplog.text
 
 
 def test_the_data_record_keeps_what_the_reader_found_and_leaves_out_what_differs_between_runs(tmp_path):
