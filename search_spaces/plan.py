@@ -190,10 +190,11 @@ def _check_read(trained: Callable[[tuple[str, ...]], list[TrialConfig]], layers:
         raise SpecError(message)
 
 
-# A key that one data set alone reads (DATASET_KEYS) given by a spec (base, arms) or --set where no cell reads that set
-# (--set data.ferplus_rule=argmax over the synthetic faces or RAF-DB) was dropped without a word. A profile's own
-# values are its defaults for whichever set it runs on, never given for one; a search cannot vary them (they decide
-# the decoded data).
+# A key that one data set alone reads (DATASET_KEYS) given by an arm or --set where no cell reads that set
+# (--set data.ferplus_rule=argmax over the synthetic faces or RAF-DB) was dropped without a word, and arms that differ
+# by it alone trained the same. A spec's base is not checked: it says how a set is read when --data gives it (a spec
+# whose base reads FERPlus by argmax runs on RAF-DB too), as a profile's own values are its defaults for whichever
+# set it runs on; a search cannot vary them (they decide the decoded data).
 def _check_dataset_keys(data: Sequence[DataChoice], layers: Sequence[Layer]) -> None:
     """A key of DATASET_KEYS given where no cell reads its data set is an error at the highest layer that set it."""
     read = {choice.dataset for choice in data}
@@ -286,5 +287,5 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
 
     searched = [] if spec.search is None else [Layer(FrozenMap(spec.search.space), spec._doc(), ("search", "space"))]
     _check_read(trained, [profile_layer, base_layer, *arm_layers, user, *searched])
-    _check_dataset_keys(data, [base_layer, *arm_layers, user])
+    _check_dataset_keys(data, [*arm_layers, user])
     return Plan(spec, profile, data, tuple(seeds), tuple(cells), FrozenMap(bases), user.values)
