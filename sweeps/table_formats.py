@@ -152,6 +152,13 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         names = ", ".join(table.column_labels[c] for c in table.without_validation)
         parts.append(f"{names}: no validation split, so the selected epoch is the last one, not one chosen on "
                      "validation.")
+    diverged = [(r, c, table.diverged[(r, c)]) for r in table.rows for c in table.columns if (r, c) in table.diverged]
+    if diverged:   # "no value" / "without a value" alone reads as a run that logged nothing, or has yet to
+        parts.append("No value, as the training diverged (losses not finite) before any epoch could be scored: "
+                     + "; ".join(r + (f" on {table.column_labels[c]}" if len(table.columns) > 1 else "")
+                                 + ("" if table.select_on is not None else   # a search's trial: one run, no seeds
+                                    f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})")
+                                 for r, c, seeds in diverged) + ".")
     for column, fingerprints in table.mixed_data.items():   # no "--" in prose: LaTeX would print an en dash
         parts.append(f"{table.column_labels[column]}: MIXED DATA: the runs trained on more than one version of "
                      f"the data set (fingerprints {', '.join(f[:12] for f in fingerprints)}), as the sweep was "
@@ -657,8 +664,11 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
                 cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
                 lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}")
             for s, run_id in sorted(cell.no_value_run_ids.items()):   # left out of the cell's mean: said why
-                lines.append(f"    seed {s}: no value (its run completed without recording {m}"
-                             + (": it had no validation split" if m == "best_val_acc" else "") + f")  run {run_id}")
+                why = ("its training diverged before any epoch had finite losses to score"
+                       if s in table.diverged.get((row, c), ()) else
+                       f"its run completed without recording {m}" + (": it had no validation split"
+                                                                      if m == "best_val_acc" else ""))
+                lines.append(f"    seed {s}: no value ({why})  run {run_id}")
         if children is not None:
             pending = children[(children["arm"] == row) & (children["data"] == c)
                                & (children["status"] != S.STATUS_COMPLETED)]

@@ -415,6 +415,8 @@ class ResultTable:
     select_on: str | None = None        # a search's: the validation metric that chose each column's best row
     row_notes: dict[str, str] = field(default_factory=dict)   # shown after a row's label (a search: the
                                                                # values its trial tried); not its identity
+    diverged: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)   # (row, column) -> seeds of
+                                        # its completed runs that diverged before any epoch was scored (no value)
 
     @property
     def metric(self) -> str:
@@ -570,15 +572,19 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                     deltas[(r, c)] = stats.paired_delta_ci(cells[(r, c, primary)].values,
                                                            cells[(baseline, c, primary)].values, confidence)
     labels = {c: (column_labels or {}).get(c, DATA_LABELS.get(c, c)) for c in columns}
-    # a run without validation records no best_val_acc: its sel_* numbers are of its last epoch
+    # a run without validation records no best_val_acc: its sel_* numbers are of its last epoch. A run that
+    # diverged before any epoch had finite losses records no score at all (sel_test_acc NaN too): it says
+    # nothing of a validation split, and a column of such runs alone is no column "without validation"
     done = children[children["status"] == S.STATUS_COMPLETED]
-    without_validation = [c for c in columns if "best_val_acc" in done and len(done[done["data"] == c])
-                          and done[done["data"] == c]["best_val_acc"].isna().all()]
+    scored = done[done["sel_test_acc"].notna()] if "sel_test_acc" in done else done
+    without_validation = [c for c in columns if "best_val_acc" in scored and len(scored[scored["data"] == c])
+                          and scored[scored["data"] == c]["best_val_acc"].isna().all()]
+    diverged = _diverged(children[children["arm"].isin(rows)])
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, papers, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
                        paper_metric=paper_metric, select_on=select_on,
                        row_notes={r: n for r, n in (row_notes or {}).items() if r in rows and n},
-                       mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
+                       diverged=diverged, mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
                                               (provenance or Provenance()).data_changed))
 
 
@@ -605,6 +611,21 @@ def _paper_rows(paper: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, l
         raise TableError(f"the paper's rows are of several metrics ({', '.join(sorted(metrics))}): one column "
                          "holds them, give one")
     return out, metrics.pop()
+
+
+def _diverged(children: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
+    """(row, column) -> the seeds of the completed runs a cell counts whose training diverged before any epoch had
+    finite losses: such a run records no score (`engine.History.summary`: sel_test_acc NaN), and its cell
+    shows it only as "without a value", which a reader could not tell from a run that logged nothing. (A run
+    lacking one of them alone, as one without validation lacks best_val_acc, did not diverge.)"""
+    scores = [m for m in ("sel_test_acc", "best_test_acc", "final_test_acc") if m in children.columns]
+    if not scores:
+        return {}
+    done = children[(children["status"] == S.STATUS_COMPLETED) & ~children["run_id"].isin(superseded_runs(children))]
+    out: dict[tuple[str, str], tuple[int, ...]] = {}
+    for (row, column), runs in done[done[scores].isna().all(axis=1)].groupby(["arm", "data"], sort=False):
+        out[(row, column)] = tuple(sorted(int(s) for s in runs["seed"]))
+    return out
 
 
 def _mixed_data(children: pd.DataFrame, columns: Sequence[str],

@@ -263,6 +263,25 @@ def test_a_column_without_validation_says_its_selected_epoch_is_the_last():
                                                          T.CaptionFacts()), "no best_val_acc column: unknown"
 
 
+def test_a_column_whose_runs_diverged_is_not_said_to_lack_validation_and_the_caption_says_they_diverged():
+    # every run of the column diverged from its first epoch (an lr far too high): no best_val_acc, as without
+    # validation, but no sel_test_acc either; the caption said "no validation split, so the selected epoch is
+    # the last one", untrue of a run that had one, and nowhere why its cells have no value
+    nan = float("nan")
+    children = frame({("A", "rafdb"): {0: nan, 1: nan}, ("B", "rafdb"): {0: nan, 1: nan},
+                      ("A", "ferplus"): {0: 0.7, 1: nan}, ("B", "ferplus"): {0: 0.6, 1: 0.65}})
+    t = T.build_table(children, rows=["A", "B"], columns=["rafdb", "ferplus"], seeds=[0, 1])
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "no validation split" not in caption
+    assert ("No value, as the training diverged (losses not finite) before any epoch could be scored: A on RAF-DB "
+            "(seeds 0, 1); A on FERPlus (seed 1); B on RAF-DB (seeds 0, 1).") in caption
+    record = TF.explain(t, "A")
+    assert "seed 1: no value (its training diverged before any epoch had finite losses to score)" in record
+    assert "no validation split" not in record
+    healthy = T.build_table(frame({("A", "d"): {0: 0.8, 1: 0.9}}), rows=["A"])
+    assert "diverged" not in TF.caption_text(healthy, T.CaptionFacts())
+
+
 def test_markdown_shows_underscores_and_dollars_as_themselves():
     # two --set keys with underscores would italicise what lies between them; `$` would open math
     t = T.build_table(frame({("A_1 $x", "d"): {0: 0.8}}), rows=["A_1 $x"])
