@@ -104,9 +104,17 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     hist = hist[hist["status"].isin(_CURVE_STATUSES) & ~hist["run_id"].isin(superseded_runs(runs.children))]
     if hist.empty:
         raise FigureError(f"no run of sweep {runs.sweep!r} has recorded {metric!r} yet")
+    # an epoch whose training diverged is logged as NaN: no value to draw (every arm's only epochs NaN drew an
+    # empty frame around zero, with a legend of lines and chosen epochs drawn nowhere)
+    finite = np.isfinite(hist["value"].to_numpy(dtype=float))
+    no_value = [a for a in dict.fromkeys(hist["arm"]) if a not in set(hist.loc[finite, "arm"])]
+    if not finite.any():
+        raise FigureError(f"no run of sweep {runs.sweep!r} has a finite {metric!r}: the training of every run "
+                          "recorded diverged (losses not finite) from its first epoch")
     rows = _order(rows, hist["arm"].tolist())
     recorded = [d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d in set(hist["data"])]
     columns = _order(columns or recorded, hist["data"].tolist())   # the table's column order
+    hist = hist[finite]
     scale = 100.0 if _is_fraction(metric) else 1.0
     fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)
     axes = fig.subplots(1, len(columns), squeeze=False)[0]
@@ -137,6 +145,10 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
                 ax.plot(run["step"].to_numpy(), run["value"].to_numpy() * scale, color=color, lw=1.0, ls="--",
                         label=label, marker="o" if len(run) == 1 else None, markersize=3)
                 unfinished, label = True, None
+        if not (hist["data"] == col).any():
+            ax.text(0.5, 0.5, "no finite value:\ntraining diverged", ha="center", va="center", color="dimgray",
+                    transform=ax.transAxes)
+            ax.set_yticks([])
         ax.set_title(DATA_LABELS.get(col, col))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -150,6 +162,12 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
             if label not in legend or legend[label].get_linestyle() == "--":
                 legend[label] = handle
     handles, labels = [legend[a] for a in rows if a in legend], [a for a in rows if a in legend]
+    if no_value:   # in the legend still, saying why no line is theirs
+        from matplotlib.lines import Line2D
+
+        for arm in (a for a in rows if a in no_value):
+            handles.append(Line2D([], [], ls="none"))
+            labels.append(f"{arm}: no finite value\n(training diverged)")
     if not chosen.empty:
         from matplotlib.lines import Line2D
 
@@ -208,7 +226,8 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
     metric = metric or table.metric
     means = {(r, c): table.cell(r, c, metric).summary.mean for r in table.rows for c in table.columns}
     if all(m is None for m in means.values()):
-        raise FigureError("no cell of the table has a completed run yet")
+        raise FigureError("no cell of the table has a value yet: no run has completed with one (failed, pruned, "
+                          "unfinished, or its training diverged)")
     width = 0.8 / len(table.rows)
     fig = _new_figure(max(4.0, 1.0 + 0.45 * len(table.rows) * len(table.columns)) + 2.0, 3.6)
     ax = fig.subplots()
@@ -272,10 +291,14 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
 # --------------------------------------------------------------------------- attention maps
 
 def _pick_model_runs(runs: SweepRuns, arms: Sequence[str], data: str) -> dict[str, str]:
-    """arm -> run id of its completed child on `data` with the lowest seed."""
+    """arm -> run id of its completed child on `data` with the lowest seed, of those with a score where any has
+    one: a run that diverged before any epoch was scored has NaN weights (and maps), while another seed of its
+    arm may show what the arm learned."""
     ch = runs.children
     done = ch[(ch["status"] == S.STATUS_COMPLETED) & (ch["data"] == data)
-              & ~ch["run_id"].isin(superseded_runs(ch))].sort_values("seed")   # the run the table counts
+              & ~ch["run_id"].isin(superseded_runs(ch))]   # the run the table counts
+    unscored = (done["sel_test_acc"].isna() if "sel_test_acc" in done else pd.Series(False, index=done.index))
+    done = done.assign(_unscored=unscored).sort_values(["_unscored", "seed"], kind="stable")
     return {arm: done[done["arm"] == arm]["run_id"].iloc[0] for arm in arms if (done["arm"] == arm).any()}
 
 
@@ -463,10 +486,11 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
                 continue
             j = have.index(idx)
             ax.imshow(faces[j])
-            if maps.get(arm) is not None:
+            if maps.get(arm) is not None and np.isfinite(maps[arm][j]).all():
                 image = ax.imshow(maps[arm][j], cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
-            else:
-                why = "no model" if arm not in models else "no LANet"
+            else:   # NaN weights (a training that diverged) map to NaN, which imshow leaves out: the bare face
+                why = ("no map (diverged)" if maps.get(arm) is not None else
+                       "no model" if arm not in models else "no LANet")
                 ax.text(0.5, 0.06, why, ha="center", va="bottom", fontsize=7, color="white",
                         transform=ax.transAxes, bbox={"facecolor": "black", "alpha": 0.6, "lw": 0})
     if image is not None:

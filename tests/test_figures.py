@@ -140,6 +140,37 @@ def test_learning_curves_leave_out_a_run_the_table_leaves_out_and_order_panels_a
     assert list(rafdb.get_lines()[0].get_ydata()) == [pytest.approx(80.0)], "the superseded run is left out"
 
 
+def test_learning_curves_draw_no_diverged_nan_and_say_which_arms_and_panels_have_no_finite_value(
+        runs, tmp_path, monkeypatch):
+    # a diverged epoch is logged as NaN: arm B's lone NaN epoch gave B a legend line drawn nowhere, and a panel
+    # of NaN alone was an empty frame around 0 % with a chosen-epoch mark in the legend and none on the axes
+    import dataclasses
+
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    nan = float("nan")
+    hist = pd.DataFrame({"run_id": ["a", "a", "b", "e"], "arm": ["A", "A", "B", "A"], "data": ["d", "d", "d", "e"],
+                         "seed": [0] * 4, "step": [1, 2, 1, 1], "value": [0.5, 0.6, nan, nan],
+                         "status": ["completed"] * 4})
+    children = pd.DataFrame({"run_id": ["a", "b", "e"], "arm": ["A", "B", "A"], "data": ["d", "d", "e"],
+                             "seed": [0] * 3, "status": ["completed"] * 3, "start_time": [1, 2, 3],
+                             "sel_epoch": [2.0, 1.0, 1.0]})
+    parent = dataclasses.replace(runs.parent, tags={**runs.parent.tags, "sweeps.data": "d,e"})
+    diverging = dataclasses.replace(runs, children=children, parent=parent)
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(diverging, "val_acc", tmp_path / "c")
+    d, e = figures[0].axes
+    assert [list(line.get_ydata()) for line in d.get_lines()] == [pytest.approx([50.0, 60.0])]
+    assert not e.get_lines() and [t.get_text() for t in e.texts] == ["no finite value:\ntraining diverged"]
+    assert [t.get_text() for t in figures[0].legends[0].get_texts()] == [
+        "A", "B: no finite value\n(training diverged)", "a run's chosen\nepoch (sel_epoch)"]
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist[hist["value"].isna()])
+    with pytest.raises(FG.FigureError, match="has a finite 'val_acc': the training of every run recorded diverged"):
+        FG.learning_curves(diverging, "val_acc", tmp_path / "c")
+
+
 def test_the_attention_grid_shows_the_run_the_table_counts_not_a_superseded_one(runs):
     import dataclasses
 
@@ -445,6 +476,38 @@ def test_attention_grid_from_the_trials_records_needs_no_model(tracking_uri, tem
     assert_not_blank(paths)
     pixels = imread(next(p for p in paths if p.suffix == ".png"))[..., :3]
     assert ((pixels.max(axis=-1) - pixels.min(axis=-1)) > 0.5).mean() > 0.005, "no coloured attention overlay"
+
+
+def test_attention_grid_says_no_map_where_a_diverged_runs_nan_weights_give_none(
+        tracking_uri, template_db, tmp_path, monkeypatch):  # noqa: F811
+    # NaN weights map to NaN, which imshow leaves out: the column showed the bare faces, read as an arm whose
+    # attention is nowhere, without a word
+    import torch
+
+    mad = _tiny_model_artifacts(tmp_path, "mad")
+    state = torch.load(mad / "state_dict.pt", weights_only=True)
+    torch.save({k: v.fill_(float("nan")) if v.is_floating_point() else v for k, v in state.items()},
+               mad / "state_dict.pt")
+    runs = _runs_with(tracking_uri, template_db, tmp_path,
+                      {"Baseline": _add_attention_record(_tiny_model_artifacts(tmp_path, "base")),
+                       "+ MAD": _add_attention_record(mad)})
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    FG.attention_grid(runs, tmp_path / "attention", arms=["Baseline", "+ MAD"])
+    grid = figures[0].axes[:-1]   # row by row: Baseline, + MAD, + ViT (running); the last axes: the colour bar
+    assert len(grid) == 21 and all([t.get_text() for t in ax.texts] == ["no map (diverged)"] for ax in grid[1::3])
+    assert all(not ax.texts and len(ax.images) == 2 for ax in grid[0::3]), "Baseline: the face and its map"
+
+
+def test_attention_grid_prefers_a_seed_with_a_score_to_one_that_diverged(runs):
+    import dataclasses
+
+    import pandas as pd
+
+    children = pd.DataFrame({"run_id": ["s0", "s1", "b0"], "arm": ["A", "A", "B"], "data": ["d"] * 3,
+                             "seed": [0, 1, 0], "status": ["completed"] * 3, "start_time": [1, 2, 3],
+                             "sel_test_acc": [float("nan"), 0.7, float("nan")]})
+    assert FG._pick_model_runs(dataclasses.replace(runs, children=children), ["A", "B"], "d") == {"A": "s1", "B": "b0"}
 
 
 def test_attention_grid_from_records_is_the_grid_drawn_from_the_models(recorded_runs, tmp_path):
