@@ -269,7 +269,26 @@ def test_a_paper_figure_of_another_metric_than_the_first_gets_bars_of_its_own_me
     assert paper_lines("ablation_bars") == [] and len(paper_lines("ablation_bars_best_test_acc")) == 1
     bars = [p.get_height() for p in drawn["ablation_bars_best_test_acc"].axes[0].patches]
     assert bars == pytest.approx([92.0, 83.0]), "the means of best_test_acc (frame: sel_test_acc + 0.01)"
-    assert drawn["ablation_bars_best_test_acc"].axes[0].get_title() == T.metric_description("best_test_acc")
+    assert drawn["ablation_bars_best_test_acc"].axes[0].get_title().replace("\n", " ") == \
+        T.metric_description("best_test_acc")
+
+
+def test_the_bars_title_fits_the_figure_however_long_the_metrics_description(monkeypatch):
+    # "best test-epoch accuracy, as commonly reported (epoch chosen on the test set)" over a two-row table ran
+    # off the figure's left edge: "st-epoch accuracy, as commonly reported ..."
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    for rows, columns in ((["A", "B"], ["d"]), (["A", "B", "C"], ["d", "e"])):
+        cells = {(r, c): {0: 0.8, 1: 0.82} for r in rows for c in columns}
+        papers = [{"label": f"Paper ({r})", "values": {"d": 80.0}, "arm": r} for r in rows[:2]]   # a long legend
+        FG.ablation_bars(T.build_table(frame(cells), rows=rows, metric="best_test_acc", paper=papers))
+        fig = figures[-1]
+        fig.canvas.draw()
+        title = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+        assert 0 <= title.x0 and title.x1 <= fig.bbox.width, (rows, columns, title, fig.bbox)
+        assert fig.axes[0].get_title().replace("\n", " ") == T.metric_description("best_test_acc")
 
 
 def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path, caplog):
