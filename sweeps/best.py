@@ -130,12 +130,16 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                       " (they trained without a validation split: data.val_fraction 0, or a data set without one)"
                       if ranking.on == "validation" else ""))
         recorded = recorded_options(runs.parent.tags)
-        advice = ((f"Let it finish: `{shlex.join(command_words('resume', recorded, tracking_uri))}`"
-                   if recorded is not None else
-                   f"Let it finish: `sweeps resume {typed}` with the options it ran with (profile "
-                   f"{runs.parent.tags.get(schema.TAG_PROFILE, '?')}, its --data{sets and ','}{sets})")
+        # its completed trials say why they rank not, whether or not more may come (a search stopped on failed
+        # trials, whose completed ones all diverged, was only told to finish: its trials would diverge as well)
+        why = without[0].upper() + without[1:] if counts.get(schema.STATUS_COMPLETED) else ""
+        advice = (why + ". " * bool(why)
+                  + (f"Let it finish: `{shlex.join(command_words('resume', recorded, tracking_uri))}`"
+                     if recorded is not None else
+                     f"Let it finish: `sweeps resume {typed}` with the options it ran with (profile "
+                     f"{runs.parent.tags.get(schema.TAG_PROFILE, '?')}, its --data{sets and ','}{sets})")
                   if unfinished or runs.parent.status != schema.STATUS_COMPLETED else
-                  without[0].upper() + without[1:] if counts.get(schema.STATUS_COMPLETED) else
+                  why if why else
                   f"Every trial ended without completing: a pruner that stops every trial leaves none to rank "
                   f"(`sweeps show {typed}` warns of one that never prunes, not of one that always does), and "
                   f"`sweeps status {typed}` names failed trials' errors")

@@ -303,6 +303,21 @@ def test_a_search_whose_completed_trials_all_diverged_says_so_not_that_they_lack
         best_spec(runs, TUNE)
 
 
+def test_a_stopped_search_whose_completed_trials_all_diverged_says_so_beside_how_to_continue_it():
+    # a search that failed (a trial's error) was only told "Let it finish", though "2 completed" trials
+    # could not be ranked since they diverged: resumed, the space would draw such trials again
+    runs = search_runs({"trial a": 0.1, "trial b": 0.1, "trial c": "failed"})
+    runs.parent = dataclasses.replace(runs.parent, status=S.STATUS_FAILED)
+    runs.children["best_val_acc"] = float("nan")
+    runs._histories["val_loss"] = pd.DataFrame({
+        "run_id": ["r0", "r1"], "arm": ["trial a", "trial b"], "data": "synthetic", "seed": 0,
+        "status": S.STATUS_COMPLETED, "step": [1, 1], "value": [float("nan")] * 2})
+    with pytest.raises(T.TableError, match=r"to rank: 2 completed, 1 failed\. None of its 2 completed trials recorded "
+                                           r"val_acc as a number: val_loss was NaN at every epoch of 2 of them, as when "
+                                           r"training diverges .*\. Let it finish: `sweeps resume my/s.yaml`"):
+        best_spec(runs, TUNE, as_typed="my/s.yaml")
+
+
 def test_a_search_without_a_completed_trial_says_how_to_continue_it_or_why_none_completed():
     unfinished = search_runs({"trial a": "running"}, overrides={"optim.epochs": 4})
     unfinished.parent = dataclasses.replace(unfinished.parent, status=S.STATUS_INTERRUPTED)
