@@ -175,8 +175,12 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
                               markeredgecolor="0.3"))
         labels.append("a run's chosen\nepoch (sel_epoch)")
     fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    any_done = (hist["status"] == S.STATUS_COMPLETED).any()
-    title = (f"{runs.sweep}: {metric}, " + ("mean ± std over completed seeds" if any_done else "no seed completed yet")
+    done = hist[hist["status"] == S.STATUS_COMPLETED]
+    # a band needs two seeds of a line: with one (a one-seed sweep, a search's trials), "± std" named none drawn
+    banded = not done.empty and done.groupby(["arm", "data"])["run_id"].nunique().max() > 1
+    drawn = ("no seed completed yet" if done.empty else "mean ± std over completed seeds" if banded else
+             "each line one completed run (one seed: no std band)")
+    title = (f"{runs.sweep}: {metric}, {drawn}"
              + ("; dashed: a run not finished, its epochs so far" if unfinished else ""))
     width = 4.2 * len(columns) + 1.8   # wrapped to it (~0.07 in per character at 10 pt): a long one was clipped
     fig.suptitle(textwrap.fill(title, max(30, int(width / 0.075))), fontsize=10)

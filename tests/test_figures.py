@@ -92,6 +92,24 @@ def test_learning_curves_title_of_one_column_with_unfinished_runs_fits_the_figur
     assert 0 <= title.x0 and title.x1 <= fig.bbox.width, (title, fig.bbox)
 
 
+def test_learning_curves_of_one_seed_per_line_do_not_claim_a_std_band(runs, tmp_path, monkeypatch):
+    # a one-seed sweep (or a search: a trial per line) was titled "mean ± std over completed seeds", no band drawn
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    one = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "arm": ["A", "A", "B", "B"], "data": ["d"] * 4,
+                        "seed": [0] * 4, "step": [1, 2, 1, 2], "value": [0.5, 0.6, 0.4, 0.5],
+                        "status": ["completed"] * 4})
+    two = pd.concat([one, one.assign(run_id=["a1", "a1", "b1", "b1"], seed=1)], ignore_index=True)
+    for hist, expected in ((one, "each line one completed run (one seed: no std band)"),
+                           (two, "mean ± std over completed seeds")):
+        monkeypatch.setattr(type(runs), "history", lambda self, metric, hist=hist: hist)
+        FG.learning_curves(runs, "val_acc", tmp_path / "c")
+        assert figures[-1].get_suptitle().replace("\n", " ") == f"{runs.sweep}: val_acc, {expected}"
+        assert bool(figures[-1].axes[0].collections) == (hist is two), "a band only where two seeds are"
+
+
 def test_learning_curves_mark_each_completed_seeds_chosen_epoch_at_its_own_value(runs, tmp_path, monkeypatch):
     # the tables' sel_* numbers come from each seed's sel_epoch, which the mean curve does not show
     import dataclasses
