@@ -634,10 +634,13 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
     table.check_row(row)
     prov = table.provenance
     computed_with, placement = _split_placement(prov.overrides or {})
+    # the synthetic faces as one column beside real data: "no" read as if none of the row's numbers were of them
+    synthetic = ("yes" if prov.synthetic else f"the {table.column_labels['synthetic']} column"
+                 if "synthetic" in table.columns else "no")
     lines = [f"Row {row!r} of sweep {prov.sweep or '?'} (invocation {prov.parent_run_id or '?'}, "
              f"status {prov.status or '?'})" + (f": {table.row_notes[row]}" if row in table.row_notes else ""),
              f"Metric: {table.metric} = {table.metric_label}",
-             f"Profile: {prov.profile or '?'}; synthetic data: {'yes' if prov.synthetic else 'no'}; "
+             f"Profile: {prov.profile or '?'}; synthetic data: {synthetic}; "
              f"spec hash: {prov.spec_hash or '?'}",
              "Overrides (--set, over the spec and every row): "
              + ("? (not recorded)" if prov.overrides is None else _overrides_text(computed_with) or "none"),

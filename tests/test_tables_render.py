@@ -737,3 +737,15 @@ def test_a_searchs_table_heads_its_rows_trial_and_a_tables_arm():
     runs = SimpleNamespace(sweep="s", parent=T.ParentRun("r", "n", "completed", 0, {}), seeds_left_out=())
     assert caption_facts(runs, load("tune")).row_header == "Trial"
     assert caption_facts(runs, load("mad_vs_dropout")).row_header == "Arm"
+
+
+def test_explain_says_which_column_is_synthetic_where_the_synthetic_faces_stand_beside_real_data():
+    # --data synthetic --data rafdb=...: the parent is not all-synthetic, and the record said "synthetic data: no"
+    children = frame({("A", "synthetic"): {0: 0.5}, ("A", "rafdb"): {0: 0.8}})
+    mixed = T.build_table(children, rows=["A"], columns=["synthetic", "rafdb"], provenance=T.Provenance(profile="p"))
+    assert "Profile: p; synthetic data: the Synthetic column;" in TF.explain(mixed, "A")
+    real = T.build_table(frame({("A", "rafdb"): {0: 0.8}}), rows=["A"], provenance=T.Provenance(profile="p"))
+    assert "Profile: p; synthetic data: no;" in TF.explain(real, "A")
+    synthetic = T.build_table(frame({("A", "synthetic"): {0: 0.8}}), rows=["A"],
+                              provenance=T.Provenance(profile="p", synthetic=True))
+    assert "Profile: p; synthetic data: yes;" in TF.explain(synthetic, "A")
