@@ -57,13 +57,17 @@ def _check_maps(maps: Tensor) -> None:
 
 # --------------------------------------------------------------------------- pure functions
 
+def check_drop_count(name: str, count: int, slots: int, noun: str, why: str) -> int:
+    """`count`, what MAD (slots: the B maps) or MSAD mode head (slots: the heads) zeroes in a dropped sample: 1 at
+    any number of slots, as the release, or distinct slots fewer than all of them (`why`: what all would do)."""
+    if count < 1 or (count > 1 and count >= slots):
+        most = f"from 1 to {slots - 1}" if slots > 2 else "1"
+        raise ValueError(f"{name}={count!r} is invalid with {slots} {noun}: expected {most} ({why})")
+    return int(count)
+
+
 def _check_drop_maps(drop_maps: int, num_maps: int) -> int:
-    """1 (at any B, as the release), or distinct maps fewer than B: all B dropped would zero the fused map."""
-    if drop_maps < 1 or (drop_maps > 1 and drop_maps >= num_maps):
-        most = f"from 1 to {num_maps - 1}" if num_maps > 2 else "1"
-        raise ValueError(f"drop_maps={drop_maps!r} is invalid with {num_maps} maps: expected {most} (dropping "
-                         "every map zeroes the fused map)")
-    return int(drop_maps)
+    return check_drop_count("drop_maps", drop_maps, num_maps, "maps", "dropping every map zeroes the fused map")
 
 
 def multi_attention_drop(maps: Tensor, rate: float, training: bool = True, drop_maps: int = 1) -> Tensor:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from transfer_core.models.dropping import per_sample_drops
+from transfer_core.models.dropping import check_drop_count, per_sample_drops
 
 __all__ = ["MSAD_MODES", "msad_head_drop", "msad_token_drop", "HeadDrop", "ReleasedTokenDrop",
            "Attention", "Mlp", "Block", "Encoder"]
@@ -47,12 +47,8 @@ def _check_rate(rate: float) -> float:
 # --------------------------------------------------------------------------- MSAD, pure functions
 
 def _check_drop_heads(drop_heads: int, num_heads: int) -> int:
-    """1 (at any head count, as the release), or distinct heads fewer than num_heads."""
-    if drop_heads < 1 or (drop_heads > 1 and drop_heads >= num_heads):
-        most = f"from 1 to {num_heads - 1}" if num_heads > 2 else "1"
-        raise ValueError(f"msad_drop_heads={drop_heads!r} is invalid with {num_heads} heads: expected {most} "
-                         "(dropping every head leaves the block only its residual)")
-    return int(drop_heads)
+    return check_drop_count("msad_drop_heads", drop_heads, num_heads, "heads",
+                            "dropping every head leaves the block only its residual")
 
 
 def msad_head_drop(heads: Tensor, rate: float, training: bool = True, drop_heads: int = 1) -> Tensor:
