@@ -50,7 +50,6 @@ class ExtendedSearch(SearchGenerator):
             self._total_samples = self.num_samples_asked
             self._finished = self._finished and self._counter >= self._total_samples
 
-
     def moved_to(self, experiment_path: str | None) -> None:
         """The storage of the trials drawn from here on, set to the experiment's folder now. Tune re-points a
         restored experiment's trials at the folder it is restored from (its storage moved or copied: another
