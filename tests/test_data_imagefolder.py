@@ -375,3 +375,55 @@ def test_each_image_folder_warning_is_said_once_in_a_sweep_and_where_the_layout_
         load_splits(_cfg(tmp_path, root), 8, checked=True)
     assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS} == {**dict.fromkeys(FOLDER_WARNINGS, 0),
                                                                              "EXIF orientation": 1}
+
+
+def _one_image_per_split(root: Path, array: np.ndarray, name: str) -> None:
+    """Replace the images of the first class folder of train/ and test/ with `array` saved as `name`."""
+    for split in ("train", "test"):
+        folder = next(p for p in sorted((root / split).iterdir()) if p.is_dir())
+        for f in folder.iterdir():
+            f.unlink()
+        Image.fromarray(array).save(folder / name)
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_imagefolder_float_tiff_in_0_to_1_or_0_to_255_is_read_on_the_8_bit_scale_not_black(tmp_path, scale):
+    # a 32-bit float TIFF (PIL mode "F") of values in 0..1: PIL's convert truncates them to 0, a black image
+    root = make_tree(tmp_path / "faces")
+    _one_image_per_split(root, np.full((20, 20), 100 / 255 * scale, dtype=np.float32), "f32.tif")
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    for split in (splits.train, splits.test):
+        image = split.images[split.labels == 0][0]
+        assert abs(float(image.mean()) - 100) <= 1, image.mean()
+
+
+@pytest.mark.parametrize("values, said", [(np.full((20, 20), 300.0), "from 300 to 300"),
+                                          (np.full((20, 20), -0.5), "from -0.5 to -0.5"),
+                                          (np.full((20, 20), np.nan), "NaN or infinite")])
+def test_imagefolder_float_tiff_no_8_bit_reading_fits_is_an_error_naming_it(tmp_path, values, said):
+    root = make_tree(tmp_path / "faces")
+    _one_image_per_split(root, values.astype(np.float32), "f32.tif")
+    with pytest.raises(DataError, match=r"image .*train/angry/f32.tif \(listed in class folder train/angry\) is a "
+                                        rf"32-bit float image with .*{said}.*expected .*0..1"):
+        load_splits(_cfg(tmp_path, root), 8)
+
+
+def test_imagefolder_fingerprint_tells_tiff_decoding_only_where_the_tree_holds_tiffs(tmp_path):
+    # float TIFFs in 0..1 were cached black: a tree with TIFFs is decoded again; any other keeps its fingerprint,
+    # and with it its cached decode and the runs recorded on it
+    from transfer_core.data.base import get_source
+
+    plain = _cfg(tmp_path, make_tree(tmp_path / "plain"))
+    assert get_source(plain).scan(plain).params == {}
+    tiff_root = make_tree(tmp_path / "tiff")
+    _one_image_per_split(tiff_root, np.full((20, 20), 0.5, dtype=np.float32), "f32.TIFF")
+    tiff = _cfg(tmp_path, tiff_root)
+    assert get_source(tiff).scan(tiff).params == {"tiff_decoding": 2}
+
+
+def test_imagefolder_32_bit_integer_tiff_beyond_16_bits_is_an_error_not_clipped_white(tmp_path):
+    root = make_tree(tmp_path / "faces")
+    _one_image_per_split(root, np.full((20, 20), 70000, dtype=np.int32), "i32.tif")
+    with pytest.raises(DataError, match=r"train/angry/i32.tif .* is a 32-bit integer image with pixel values from "
+                                        r"70000 to 70000: expected values in 0..255 or 0..65535"):
+        load_splits(_cfg(tmp_path, root), 8)

@@ -254,12 +254,40 @@ def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
 _BAD_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
+class PixelRangeError(ValueError):
+    """An image whose pixel values no 8-bit reading fits (a float image outside 0..1 and 0..255, NaN, ...):
+    the message says what it holds and what would be read."""
+
+
+# a float image whose values all lie in 0..1 (give or take a rounding error) is read as 0..1 data
+_FLOAT_UNIT_SLACK = 1e-3
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """`im` as 8-bit RGB. PIL's own convert("RGB") clips 16-bit grayscale (modes "I;16*", and "I" as
     16-bit PGM and older Pillow open 16-bit PNG) at 255, which turns every such image white: scale it to
-    8 bits first (an "I" image whose values all fit 0..255 is taken as 8-bit data)."""
-    if im.mode.startswith("I;16") or im.mode == "I":
+    8 bits first (an "I" image whose values all fit 0..255 is taken as 8-bit data). It truncates 32-bit float
+    grayscale (mode "F", float TIFFs) to whole numbers, which turns one in 0..1 black: a float image whose
+    values all lie in 0..1 is scaled to 0..255, one in 0..255 rounded, and any other (negative values, beyond
+    255, NaN or infinite; an "I" image beyond 0..65535) is a PixelRangeError saying what would be read."""
+    if im.mode == "F":
+        values = np.asarray(im, dtype=np.float64)
+        if values.size and not np.isfinite(values).all():
+            raise PixelRangeError("a 32-bit float image with NaN or infinite pixel values: expected finite values "
+                                  "in 0..1 or 0..255 (save it as an 8-bit image)")
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if lo < -_FLOAT_UNIT_SLACK or hi > 255 + _FLOAT_UNIT_SLACK:
+            raise PixelRangeError(f"a 32-bit float image with pixel values from {lo:g} to {hi:g}: expected values in "
+                                  "0..1 (scaled to 0..255) or 0..255 (save it as an 8-bit image, or rescale it to "
+                                  "one of those ranges)")
+        scale = 255.0 if hi <= 1 + _FLOAT_UNIT_SLACK else 1.0
+        im = Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), mode="L")
+    elif im.mode.startswith("I;16") or im.mode == "I":
         values = np.asarray(im).astype(np.float64)
+        if im.mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
+            raise PixelRangeError(f"a 32-bit integer image with pixel values from {values.min():g} to "
+                                  f"{values.max():g}: expected values in 0..255 or 0..65535 (8 or 16 bits; save it "
+                                  "as an 8-bit image)")
         full = 65535.0 if im.mode.startswith("I;16") or (values.size and values.max() > 255) else 255.0
         im = Image.fromarray(np.clip(np.rint(values * (255.0 / full)), 0, 255).astype(np.uint8), mode="L")
     return im.convert("RGB")
@@ -330,6 +358,8 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
         try:
             out[i] = decode_image(plan.paths[i], image_size, box, turned)
         except _BAD_IMAGE_ERRORS as err:
+            if not skip_bad and isinstance(err, PixelRangeError):   # read, but its values say nothing of 8 bits
+                raise DataError(f"image {plan.paths[i]} (listed in {plan.origins[i]}) is {err}") from None
             if not skip_bad:
                 raise DataError(f"cannot decode image {plan.paths[i]} (listed in {plan.origins[i]}): "
                                 f"{err}; expected a readable image file (JPEG/PNG)") from None

@@ -17,6 +17,10 @@ anything else a class folder holds that is not read (other files, folders inside
 warned of, by kind, and recorded in the layout's info ("left_out"). A file reached twice through symbolic
 links is an error when from two splits or class folders (a test image trained on, an image with two labels),
 and warned of and counted ("read_twice") when from one class folder (read twice).
+
+Images are read as 8-bit RGB: grayscale repeated, 16-bit grayscale (PNG, TIFF, PGM) scaled to 8 bits, a 32-bit
+float TIFF with values in 0..1 scaled to 0..255 and one in 0..255 rounded; a float TIFF with other values
+(negative, beyond 255, NaN) is an error naming it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layo
 log = scan_logger(__name__)
 
 VAL_DIRS = ("val", "valid", "validation")   # the names the validation folder goes by
+
+# How float and 32-bit integer TIFFs are decoded (base.to_rgb), part of the fingerprint of a tree that holds TIFF
+# images alone: 2, a float one in 0..1 is scaled to 0..255 (PIL truncated it to black) and one no 8-bit reading
+# fits is refused (was clipped). A tree without TIFFs keeps its fingerprint (its recorded runs, its cached decode);
+# one with TIFFs is decoded again, as its cached decode of such images may be black.
+TIFF_EXTENSIONS = (".tif", ".tiff")
+TIFF_DECODING = 2
 
 
 def _images_of(folder: Path) -> tuple[list[Path], Counter[str]]:
@@ -208,7 +219,9 @@ class ImageFolderSource(Source):
                         "read twice (first: %s)", root, "1 image is" if len(twice) == 1 else f"{len(twice)} images are",
                         "its" if len(twice) == 1 else "their", "is" if len(twice) == 1 else "are",
                         relative(twice[0], root))
+        tiffs = any(path.suffix.lower() in TIFF_EXTENSIONS for plan in plans.values() for path in plan.paths)
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
+                      params={"tiff_decoding": TIFF_DECODING} if tiffs else {},
                       info={"layout": "image folders" if folders["test"].name == "test"
                             else f"image folders, {folders['test'].name}/ as the test split",
                             **({"left_out": ignored} if ignored else {}),
