@@ -427,3 +427,36 @@ def test_imagefolder_32_bit_integer_tiff_beyond_16_bits_is_an_error_not_clipped_
     with pytest.raises(DataError, match=r"train/angry/i32.tif .* is a 32-bit integer image with pixel values from "
                                         r"70000 to 70000: expected values in 0..255 or 0..65535"):
         load_splits(_cfg(tmp_path, root), 8)
+
+
+def test_imagefolder_dev_folder_is_the_validation_split_where_no_val_folder_is(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_tree(tmp_path / "d", ("train", "dev", "test")), val_fraction=0.5), 8)
+    assert len(splits.train) == 6 and len(splits.val) == 6 and splits.info["val_source"] == "dev/ folder"
+
+
+def test_imagefolder_dev_folder_beside_a_val_folder_is_not_read_and_is_warned_of(tmp_path, caplog):
+    root = make_tree(tmp_path / "d", ("train", "val", "dev", "test"))
+    with caplog.at_level("WARNING", logger="transfer_core.data.imagefolder"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.info["val_source"] == "val/ folder" and len(splits.val) == 6
+    assert splits.info["folders_not_read"] == ["dev"]
+    assert "dev/ not read: the split folders are read by their names, train/, test/ and one validation folder " \
+           "(val/, valid/, validation/, or dev/ where none of those is)" in caplog.text
+
+
+def test_imagefolder_dev_folder_is_never_the_test_split(tmp_path):
+    # POSTER_V2's valid/ (DAN's val/) is, without test/, the split those repositories evaluate on; a dev set is not
+    root = make_tree(tmp_path / "d", ("train", "dev"))
+    with pytest.raises(DataError, match=r"d/test does not exist \(its dev/ is read as the validation split, not the "
+                                        r"test split\)"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_folder_beside_the_splits_under_another_name_is_warned_of_with_the_names_read(tmp_path, caplog):
+    root = make_tree(tmp_path / "d", ("train", "test", "eval"))
+    (root / "__MACOSX").mkdir()
+    (root / ".thumbs").mkdir()
+    with caplog.at_level("WARNING", logger="transfer_core.data.imagefolder"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.info["folders_not_read"] == ["eval"] and len(splits.val) == 0
+    assert f"image folder {root}: eval/ not read: the split folders are read by their names" in caplog.text

@@ -3,11 +3,13 @@
     <root>/train/<class>/*.{jpg,jpeg,jfif,png,bmp,gif,webp,tif,tiff,ppm,pgm}
     <root>/test/<class>/...
     <root>/val/<class>/...            optional; when present it is the validation split (also named
-                                      valid/ or validation/)
+                                      valid/, validation/ or dev/)
 
 Without test/, a tree of train/ and one validation-named folder is read as POSTER_V2's RAF-DB
 (train/ + valid/) and DAN's converted AffectNet (train/ + val/) mean it: that folder is the test split
-(those repositories evaluate on it), and validation is carved from train (data.val_fraction).
+(those repositories evaluate on it), and validation is carved from train (data.val_fraction); a dev/ folder
+is never taken for the test split (a tree of train/ and dev/ lacks its test/). Any other folder beside the
+split folders (training/, eval/, unlabeled/, ...) is not read, and warned of, naming the names that are.
 
 Split folders are read by these lower-case names; one in other letter case (Train/, Val/) is an error naming
 the rename. Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
@@ -37,7 +39,8 @@ from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layo
 
 log = scan_logger(__name__)
 
-VAL_DIRS = ("val", "valid", "validation")   # the names the validation folder goes by
+VAL_DIRS = ("val", "valid", "validation")   # the names the validation folder goes by; without test/, the test split
+DEV_DIR = "dev"                             # the validation split where none of VAL_DIRS is (never the test split)
 
 # How float and 32-bit integer TIFFs are decoded (base.to_rgb), part of the fingerprint of a tree that holds TIFF
 # images alone: 2, a float one in 0..1 is scaled to 0..255 (PIL truncated it to black) and one no 8-bit reading
@@ -112,7 +115,8 @@ def class_folders(split_dir: Path) -> list[str]:
 
 def split_dirs(root: Path) -> dict[str, Path]:
     """train, test and the validation folder if there is one, by split name; without test/, the one
-    validation-named folder is the test split (POSTER_V2's and DAN's trees)."""
+    validation-named folder is the test split (POSTER_V2's and DAN's trees). dev/ is the validation folder where
+    no validation-named one is (beside one, it is not read), and never the test split."""
     vals = [root / name for name in VAL_DIRS if (root / name).is_dir()]
     if len(vals) > 1:
         names = ", ".join(f"{v.name}/" for v in vals)
@@ -120,6 +124,8 @@ def split_dirs(root: Path) -> dict[str, Path]:
                         f"of {', '.join(f'{name}/' for name in VAL_DIRS)}")
     if not (root / "test").is_dir() and vals:
         return {"train": root / "train", "test": vals[0]}
+    if not vals and (root / DEV_DIR).is_dir():
+        vals = [root / DEV_DIR]
     return {"train": root / "train", **({"val": vals[0]} if vals else {}), "test": root / "test"}
 
 
@@ -137,6 +143,17 @@ def _check_split_case(root: Path) -> None:
         renames = ", ".join(f"{n}/ to {n.lower()}/" for n in miscased)
         raise DataError(f"image folder {root} holds {', '.join(f'{n}/' for n in miscased)}: split folders are "
                         f"read by their lower-case names ({', '.join(f'{n}/' for n in names)}); rename {renames}")
+
+
+def _folders_not_read(root: Path, folders: dict[str, Path]) -> list[str]:
+    """The folders beside the split folders that no split reads (training/, eval/, unlabeled/): hidden entries and
+    archivers' folders (`__MACOSX`) aside, each may be a split under a name this reader does not know."""
+    read = {path.name for path in folders.values()}
+    try:
+        return sorted(p.name for p in root.iterdir()
+                      if p.is_dir() and p.name not in read and not p.name.startswith((".", "__")))
+    except OSError:
+        return []
 
 
 def _class_names(root: Path) -> tuple[str, ...]:
@@ -168,9 +185,17 @@ class ImageFolderSource(Source):
         names = _class_names(root)
         folders = split_dirs(root)
         if not folders["test"].is_dir():
-            raise DataError(f"image folder {root / 'test'} does not exist: expected {root}/test/<class>/<image> "
+            dev = (f" (its {DEV_DIR}/ is read as the validation split, not the test split)"
+                   if "val" in folders else "")
+            raise DataError(f"image folder {root / 'test'} does not exist{dev}: expected {root}/test/<class>/<image> "
                             f"with the class folders of train/ ({', '.join(names)}), or, as POSTER_V2 and DAN "
                             f"lay them out, a valid/ or val/ folder that is the test split")
+        unread = _folders_not_read(root, folders)
+        if unread:
+            log.warning("image folder %s: %s not read: the split folders are read by their names, train/, test/ and "
+                        "one validation folder (%s, or %s/ where none of those is); rename a folder meant as a "
+                        "split", root, ", ".join(f"{name}/" for name in unread),
+                        ", ".join(f"{name}/" for name in VAL_DIRS), DEV_DIR)
         if folders["test"].name != "test":
             log.info("image folder %s has no test/: %s/ is its test split (as POSTER_V2 and DAN use it), and "
                      "validation is carved from train/", root, folders["test"].name)
@@ -226,6 +251,7 @@ class ImageFolderSource(Source):
                             else f"image folders, {folders['test'].name}/ as the test split",
                             **({"left_out": ignored} if ignored else {}),
                             **({"read_twice": len(twice)} if twice else {}),
+                            **({"folders_not_read": unread} if unread else {}),
                             **({} if folders["test"].name == "test"
                                else {"test_source": f"the {folders['test'].name}/ folder (no test/)"})},
                       val_source=f"{folders['val'].name}/ folder" if "val" in plans else None)
