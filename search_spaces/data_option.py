@@ -5,7 +5,7 @@
     --data rafdb=/d/RAF --data affectnet=/d/AffectNet    two columns, as the paper's Table 1
 
 Each value is checked here, before anything runs: the name (did-you-mean on a typo), the folder
-(exists, is a directory; resolved to an absolute path), duplicates, and then the data layer's own
+(exists, is a directory; made an absolute path, its symbolic links kept: `absolute_folder`), duplicates, and then the data layer's own
 `check_layout`, which names the missing file when a folder is not in the expected layout.
 """
 
@@ -21,7 +21,8 @@ from transfer_core.config import DATASETS, ConfigError, DataConfig
 
 from search_spaces.yaml_doc import SpecError
 
-__all__ = ["DataChoice", "DataOptionError", "check_data_layouts", "parse_data_options", "SYNTHETIC"]
+__all__ = ["DataChoice", "DataOptionError", "absolute_folder", "check_data_layouts", "parse_data_options",
+           "resolved_choice", "SYNTHETIC"]
 
 _EXAMPLE_PATHS = {"rafdb": "/data/RAF-DB/basic", "ferplus": "/data/FERPlus", "affectnet": "/data/AffectNet",
                   "fer2013": "/data/fer2013", "imagefolder": "/data/my_faces"}
@@ -76,7 +77,23 @@ def _parse_one(value: str) -> DataChoice:
         raise _fail(value, f"no such directory: {folder} (expected the {name} folder, e.g. {name}={example})")
     if not folder.is_dir():
         raise _fail(value, f"{folder} is not a directory: expected the folder that holds the {name} data set")
-    return DataChoice(name, name, str(folder.resolve()))
+    return DataChoice(name, name, absolute_folder(folder))
+
+
+def absolute_folder(folder: Path) -> str:
+    """`folder` as an absolute path, its symbolic links kept: the data are known by the path given, so that data
+    moved behind the same link (another disk, `ln -sfn /new/place /data/RAF-DB`) are the same invocation's and
+    its cells' (their fingerprint, of the files' relative paths, sizes and times, still tells changed files).
+    A `..` after a link, which lexical normalising would take to another folder than the system does, keeps the
+    path resolved (as it was before)."""
+    typed = Path(os.path.abspath(folder))
+    return str(typed if typed.resolve() == folder.resolve() else folder.resolve())
+
+
+def resolved_choice(choice: DataChoice) -> DataChoice:
+    """`choice` with its folder's symbolic links resolved: how versions before `absolute_folder` knew it (the
+    invocations and cells they recorded are keyed so)."""
+    return choice if choice.root is None else DataChoice(choice.name, choice.dataset, str(Path(choice.root).resolve()))
 
 
 def parse_data_options(values: Sequence[str], check: bool = True) -> tuple[DataChoice, ...]:

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
-from search_spaces.data_option import check_data_layouts
+from search_spaces.data_option import check_data_layouts, resolved_choice
 from search_spaces.search import drawn_configs
 from sweeps import schema, tracking
 from sweeps.cluster import (check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray,
@@ -109,19 +109,46 @@ class PreparedSweep:
     def keys_recorded(self) -> tuple[str, ...]:
         """The invocation key, then those recorded before: of what the spec trains with a pruner's 25 and 25.0 two
         values, as written (a value written another way made another invocation), of the spec's whole content (a
-        reworded caption did), of its text (a comment did), and of the --set as given (placement keys included)."""
-        spec = self.spec
-        return tuple(dict.fromkeys(self.keys_of(spec.identity_hash) + self.keys_of(spec.typed_identity_hash)
-                                   + self.keys_of(spec.written_identity_hash) + self.keys_of(spec.content_hash)
-                                   + self.keys_of(spec.spec_hash)))
+        reworded caption did), of its text (a comment did), and of the --set as given (placement keys included);
+        then each of those with the data's folders resolved (`keys_resolved`)."""
+        return tuple(dict.fromkeys(self._keys_with(self.data) + self.keys_resolved))
 
-    def keys_of(self, spec_hash: str) -> tuple[str, str]:
-        """The keys this invocation has or had with a spec of hash `spec_hash`: of the --set as typed values,
-        placement keys left out (today's), and of the --set as given (recorded before)."""
+    @property
+    def keys_resolved(self) -> tuple[str, ...]:
+        """The keys of `keys_recorded` with the data's folders' symbolic links resolved, as versions that knew data
+        by its resolved folder recorded them (an invocation found by one of these is continued as `resolved`);
+        () where no folder goes through a link."""
+        resolved = self.resolved_data
+        return () if resolved == self.data else tuple(dict.fromkeys(self._keys_with(resolved)))
+
+    @property
+    def resolved_data(self) -> tuple[DataChoice, ...]:
+        return tuple(resolved_choice(d) for d in self.data)
+
+    @property
+    def resolved(self) -> "PreparedSweep":
+        """This sweep with its data's folders resolved (`resolved_choice`), its plan expanded anew over them: the
+        cells, and their identities, of an invocation recorded by a version that resolved them."""
+        data = self.resolved_data
+        if data == self.data:
+            return self
+        seeds = tuple(range(self.options.seeds)) if self.options.seeds else None
+        return dataclasses.replace(self, data=data, plan=expand(self.spec, self.profile, data, seeds,
+                                                                self.options.overrides))
+
+    def _keys_with(self, data: tuple[DataChoice, ...]) -> tuple[str, ...]:
+        spec = self.spec
+        return tuple(key for spec_hash in (spec.identity_hash, spec.typed_identity_hash, spec.written_identity_hash,
+                                           spec.content_hash, spec.spec_hash)
+                     for key in self.keys_of(spec_hash, data))
+
+    def keys_of(self, spec_hash: str, data: tuple[DataChoice, ...] | None = None) -> tuple[str, str]:
+        """The keys this invocation has or had with a spec of hash `spec_hash` (and data `data`, else its own): of
+        the --set as typed values, placement keys left out (today's), and of the --set as given (recorded before)."""
         placed = {k: v for k, v in self.plan.overrides.items() if k not in PLACEMENT_KEYS}
-        data = {d.name: d.root for d in self.data}
-        return (tracking.invocation_key(spec_hash, self.profile.name, data, placed),
-                tracking.invocation_key(spec_hash, self.profile.name, data, self.options.overrides))
+        roots = {d.name: d.root for d in (self.data if data is None else data)}
+        return (tracking.invocation_key(spec_hash, self.profile.name, roots, placed),
+                tracking.invocation_key(spec_hash, self.profile.name, roots, self.options.overrides))
 
 
 @dataclass
@@ -719,6 +746,12 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     if latest is None and not prepared.options.fresh:
         latest = earlier_of_an_edited_spec(client, experiment_id, prepared)
     parent = None if prepared.options.fresh else latest
+    if parent is not None and parent.data.tags.get(tracking.TAG_INVOCATION) in prepared.keys_resolved:
+        # recorded by a version that knew the data by its resolved folder: continued as it was, its cells keyed so
+        log.info("invocation %s of %s knows its data by %s: continued so", parent.info.run_id, spec.name,
+                 ", ".join(f"{d.name}={d.root}" for d in prepared.resolved_data if d.root))
+        prepared = prepared.resolved
+        plan = prepared.plan
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid
         tags = parent.data.tags

@@ -97,3 +97,20 @@ def test_parse_data_options_wrong_layout_reports_the_data_layer_message(tmp_path
     with pytest.raises(DataOptionError, match=r"--data 'rafdb=.*': RAF-DB label file not found under .*"
                                               r"expected EmoLabel/"):
         parse_data_options([f"rafdb={tmp_path}"])
+
+
+def test_parse_data_options_keeps_a_symbolic_link_in_the_folder_given(tmp_path):
+    # the data are known by the path given: moved behind the same link, they are the same invocation's
+    image_folder(tmp_path / "disk1" / "faces")
+    (tmp_path / "faces").symlink_to(tmp_path / "disk1" / "faces")
+    (choice,) = parse_data_options([f"imagefolder={tmp_path}/./faces/"])
+    assert choice.root == str(tmp_path / "faces")
+
+
+def test_parse_data_options_resolves_a_parent_step_after_a_symbolic_link_as_the_system_does(tmp_path):
+    # faces/.. is the link's target's parent, not tmp_path: normalised by its text, another folder would be read
+    image_folder(tmp_path / "disk1" / "faces")
+    (tmp_path / "disk1" / "nested").mkdir()
+    (tmp_path / "nested").symlink_to(tmp_path / "disk1" / "nested")
+    (choice,) = parse_data_options([f"imagefolder={tmp_path}/nested/../faces"])
+    assert choice.root == str((tmp_path / "disk1" / "faces").resolve())

@@ -1372,3 +1372,46 @@ def test_trial_larger_than_any_node_is_refused_before_submission(ray_local, tmp_
         tracking_uri=tracking_uri, storage=str(tmp_path / "r"), cpus_per_trial=64))
     with pytest.raises(SweepError, match=r"a trial asks for 64 CPU and 0 GPU, but the largest node offers 2 CPU"):
         run_sweep(prepared)
+
+
+def test_data_moved_behind_the_same_link_is_the_same_invocation_and_trains_no_cell_again(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # /data/faces -> /disk1/faces, moved to /disk2/faces and the link pointed there: the same data by the same name
+    from test_data_imagefolder import make_tree
+
+    make_tree(tmp_path / "disk1" / "faces", per_class=10)
+    link = tmp_path / "faces"
+    link.symlink_to(tmp_path / "disk1" / "faces")
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri, data=(f"imagefolder={link}",))
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+    (tmp_path / "disk2").mkdir()
+    (tmp_path / "disk1" / "faces").rename(tmp_path / "disk2" / "faces")   # as `mv` keeps its files' times
+    link.unlink()
+    link.symlink_to(tmp_path / "disk2" / "faces")
+    with monkeypatch.context() as m:
+        m.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+        again = run_sweep(prepare(path, options))
+    assert again.parent_run_id == first.parent_run_id and again.skipped_cells == 2
+    assert _parent_tags(tracking_uri, again)[schema.TAG_COMMAND].count(f"imagefolder={link}") == 1, "as given"
+
+
+def test_an_invocation_recorded_by_its_data_folders_resolved_path_is_continued_through_a_link(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # versions before knew data by the folder a link resolves to: an invocation they recorded through a link is
+    # keyed (and its cells) by the target, which is what giving the target itself records now
+    from test_data_imagefolder import make_tree
+
+    target = make_tree(tmp_path / "disk1" / "faces", per_class=10)
+    link = tmp_path / "faces"
+    link.symlink_to(target)
+    path = spec_file(TABLE_SPEC, "tiny")
+    first = run_sweep(prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={target}",))))
+    assert first.status == "completed"
+    with monkeypatch.context() as m:
+        m.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+        again = run_sweep(prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={link}",))))
+    assert again.parent_run_id == first.parent_run_id and again.skipped_cells == 2
+    _, children = _children(tracking_uri, again)
+    assert len(children) == 2
