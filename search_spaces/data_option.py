@@ -5,8 +5,9 @@
     --data rafdb=/d/RAF --data affectnet=/d/AffectNet    two columns, as the paper's Table 1
 
 Each value is checked here, before anything runs: the name (did-you-mean on a typo), the folder
-(exists, is a directory; made an absolute path, its symbolic links kept: `absolute_folder`), duplicates, and then the data layer's own
-`check_layout`, which names the missing file when a folder is not in the expected layout.
+(exists, is a directory; made an absolute path, its symbolic links kept: `absolute_folder`), duplicates, and
+then the data layer's own `check_layout`, which names the missing file when a folder is not in the expected
+layout.
 """
 
 from __future__ import annotations
