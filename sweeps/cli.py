@@ -521,14 +521,25 @@ def _formats_by_suffix() -> dict[str, str]:
     return by_suffix
 
 
+_TEXT_SUFFIXES = ("", ".txt")   # -o FILE without --format: Markdown, which is plain text
+
+
 def _table_format(fmt: str | None, output: str | None) -> str:
-    """--format, else the format -o FILE's suffix names (t.tex: latex), else markdown. A --format that
-    contradicts the suffix is an error: `-o table2.tex` must never hold Markdown, nor t.parquet text."""
+    """--format, else the format -o FILE's suffix names (t.tex: latex), else markdown (stdout, a file without
+    a suffix or a .txt). A --format that contradicts the suffix is an error: `-o table2.tex` must never hold
+    Markdown, nor t.parquet text; so is another suffix without --format (`-o t.yaml` held Markdown, silently)."""
     from sweeps.table_formats import TABLE_FORMATS
 
     suffix = Path(output).suffix.lower() if output else ""
-    named = _formats_by_suffix().get(suffix)
+    by_suffix = _formats_by_suffix()
+    named = by_suffix.get(suffix)
     if fmt is None:
+        if named is None and suffix not in _TEXT_SUFFIXES:
+            known = ", ".join(" or ".join(f"*{s}" for s, n in by_suffix.items() if n == name) + f" ({name})"
+                              for name in TABLE_FORMATS.names())
+            raise click.UsageError(f"-o {output}: its suffix {Path(output).suffix} names no table format; name the "
+                                   f"file {known}, or give --format "
+                                   f"({', '.join(TABLE_FORMATS.names())}) to write that format to it")
         return named or "markdown"
     if named is not None and named != fmt:
         raise click.UsageError(f"--format {fmt} does not fit -o {output} (a {named} file's suffix): "
@@ -538,7 +549,8 @@ def _table_format(fmt: str | None, output: str | None) -> str:
 
 def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
     """`-o mlflow.db` replaced the whole MLflow store with a Markdown table (an unknown suffix is written as
-    markdown), and `-o specs/mine.yaml` a spec: an existing file that is no table is never written over."""
+    markdown then; now only with --format), and `-o specs/mine.yaml` a spec: an existing file that is no table
+    is never written over."""
     if not output:
         return
     from sweeps.tracking import is_sqlite_database
@@ -558,7 +570,8 @@ def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the one run last.")
 @click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]),
-              help="Output format (default: the one -o FILE's suffix names, else markdown).")
+              help="Output format (default: the one -o FILE's suffix names: .tex, .md, .csv, .html, .parquet; "
+                   "markdown on stdout, or to a file without a suffix or a .txt; another suffix needs --format).")
 @click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
                                "or best_test_acc (the best test epoch, as commonly reported); acc or mca: the "
                                "accuracy or mean class accuracy under the spec's own selection rule.")
@@ -590,8 +603,8 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
             raise click.UsageError(
                 "--explain writes a plain-text record, not a table: "
                 + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
-    fmt = _table_format(fmt, output)
-    _refuse_to_replace_what_is_no_table(output)
+    _refuse_to_replace_what_is_no_table(output)   # first: `-o mlflow.db` is refused as what it is
+    fmt = "markdown" if explain_row is not None else _table_format(fmt, output)
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":
         click.echo(f"Warning: {' and '.join(shaping)} shape{'s' if len(shaping) == 1 else ''} a LaTeX table only; "

@@ -574,6 +574,29 @@ def test_table_format_that_contradicts_the_output_suffix_is_a_usage_error(record
 
 
 
+@pytest.mark.parametrize("name", ["new.yaml", "t.tex.bak", "results.json"])
+def test_table_output_suffix_of_no_format_without_format_is_a_usage_error_naming_it_and_writing_nothing(
+        recorded_cli, tmp_path, name):
+    # `-o new.yaml` wrote Markdown into it without a word
+    out = tmp_path / name
+    result = recorded_cli("-o", out)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())   # click wraps the message
+    assert f"its suffix {out.suffix} names no table format" in message
+    assert ("name the file *.tex or *.latex (latex), *.md or *.markdown (markdown), *.html or *.htm (html), "
+            "*.csv (csv), *.parquet (parquet), or give --format") in message
+    assert "give --format (latex, markdown, html, csv, parquet)" in message
+    assert not out.exists()
+
+
+def test_table_given_a_format_writes_it_to_any_suffix_and_markdown_to_a_txt_or_bare_name(recorded_cli, tmp_path):
+    assert recorded_cli("--format", "csv", "-o", tmp_path / "t.dat").exit_code == 0
+    assert (tmp_path / "t.dat").read_text().startswith("row,row_note,column,metric")
+    for name in ("t.txt", "table"):
+        assert recorded_cli("-o", tmp_path / name).exit_code == 0
+        assert (tmp_path / name).read_text().startswith("**Table.**")
+
+
 def test_table_explain_writes_the_rows_record_to_the_output_file(recorded_cli, tmp_path):
     out = tmp_path / "record.txt"
     result = recorded_cli("--explain", "+ MAD", "-o", out)
