@@ -41,10 +41,12 @@ def _pct(x: float, decimals: int) -> str:
 
 
 def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
-    """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—'."""
+    """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—';
+    '84.12 ± 0.35 (n=2, 1 diverged)': the mean of the seeds whose training did not diverge."""
     done = f"{cell.n}/{cell.n_expected} done"
     extras = [f"{cell.counts[s]} {s}" for s in (S.STATUS_FAILED, S.STATUS_PRUNED) if cell.counts.get(s)]
-    extras += [f"{cell.no_value} without a value"] if cell.no_value else []
+    extras += [f"{cell.no_value - cell.diverged} without a value"] if cell.no_value > cell.diverged else []
+    extras += [f"{cell.diverged} diverged"] if cell.diverged and cell.n else []
     if not cell.n:
         state = cell.state
         if state == "missing":
@@ -134,8 +136,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
     if left_out:
         parts.append(f"Runs of seed{'s' if len(left_out) > 1 else ''} {', '.join(map(str, left_out))} recorded "
                      f"under this invocation are left out: it was last run with fewer seeds.")
-    complete_only = (" among its cells with every seed done, where there are any" if any(
-        c.state != "complete" and c.n for c in table.cells.values()) else "")
+    complete_only = ("" if not any(c.state != "complete" and c.n for c in table.cells.values()) else
+                     " among its cells with a value of every seed, where there are any"
+                     if any(c.state == "diverged" for c in table.cells.values()) else   # every seed done, some diverged
+                     " among its cells with every seed done, where there are any")
     rule = ("This is the honest number: the test set is used once."
             if table.metric.startswith("sel_") else
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
@@ -159,6 +163,22 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                                  + ("" if table.select_on is not None else   # a search's trial: one run, no seeds
                                     f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})")
                                  for r, c, seeds in diverged) + ".")
+    if any(c.state == "diverged" for c in table.cells.values()):
+        parts.append("A cell marked \"k diverged\" averages only its other seeds (the k might have pulled its mean "
+                     "down): it is neither bold nor tested beside cells with a value of every seed.")
+    late = [(r, c, table.diverged_late[(r, c)]) for r in table.rows for c in table.columns
+            if (r, c) in table.diverged_late]
+    if late:   # their numbers stand, of the epochs before: the learning curves end there too
+        def when(seed: int, epoch: int | None) -> str:   # a search's trial: one run, no seed to name
+            return " ".join(([] if table.select_on is not None else [f"seed {seed}"])
+                            + ([] if epoch is None else [f"at epoch {epoch}"]))
+
+        parts.append("Training diverged (losses not finite) partway, and stopped: "
+                     + "; ".join(r + (f" on {table.column_labels[c]}" if len(table.columns) > 1 else "")
+                                 + (f" ({', '.join(filter(None, (when(s, e) for s, e in runs)))})"
+                                    if any(when(s, e) for s, e in runs) else "")
+                                 for r, c, runs in late)
+                     + "; such a run is scored on its epochs before (its last epoch's accuracy has no value).")
     for column, fingerprints in table.mixed_data.items():   # no "--" in prose: LaTeX would print an en dash
         parts.append(f"{table.column_labels[column]}: MIXED DATA: the runs trained on more than one version of "
                      f"the data set (fingerprints {', '.join(f[:12] for f in fingerprints)}), as the sweep was "
@@ -532,6 +552,7 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
                "interrupted": cell.counts.get(S.STATUS_INTERRUPTED, 0),
                "pruned": cell.counts.get(S.STATUS_PRUNED, 0), "failed": cell.counts.get(S.STATUS_FAILED, 0),
                "no_value": cell.no_value,   # completed runs that recorded no value of this metric
+               "diverged": cell.diverged,   # of those, the runs whose training diverged (the mean is of the rest)
                "paper_pct": paper_pct,
                "paper_label": paper.label if paper_pct is not None else "",
                "synthetic": prov.synthetic or c == "synthetic"}   # this row's data: its numbers test the pipeline
@@ -660,15 +681,22 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
                        f"tied with best (Holm p = {cell.p_holm:.3g})" if cell.tied else
                        f"below best (Holm p = {cell.p_holm:.3g})" if cell.p_holm is not None else
                        cell.test.note if cell.test else
+                       "not compared: a mean without its diverged seeds, beside cells of every seed"
+                       if cell.state == "diverged" else
                        "not compared: incomplete, beside complete cells" if cell.n and cell.state != "complete" else
                        "not compared")
             lines.append(f"  {m}: {cell_text(table, cell, decimals)} [{cell.state}; {verdict}]")
+            late = dict(table.diverged_late.get((row, c), ()))
             for s in sorted(cell.values):
                 cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
-                lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}")
+                why = ("" if s not in late else "  (its training diverged" + (f" at epoch {late[s]}" if late[s] else "")
+                       + ": of its epochs before)")
+                lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}{why}")
             for s, run_id in sorted(cell.no_value_run_ids.items()):   # left out of the cell's mean: said why
                 why = ("its training diverged before any epoch had finite losses to score"
                        if s in table.diverged.get((row, c), ()) else
+                       "its training diverged" + (f" at epoch {late[s]}" if late.get(s) else "")
+                       + ", its last, whose weights scored nothing" if s in late else
                        f"its run completed without recording {m}" + (": it had no validation split"
                                                                       if m == "best_val_acc" else ""))
                 lines.append(f"    seed {s}: no value ({why})  run {run_id}")

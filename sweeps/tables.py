@@ -221,11 +221,15 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
                "mlflow_status": run.info.status, "start_time": run.info.start_time, "end_time": run.info.end_time}
         for m in S.SUMMARY_METRICS:
             rec[m] = run.data.metrics.get(m, math.nan)
+        # its last epoch's weights scored nothing (recorded NaN, not missing): its training diverged there
+        # (`engine.History.summary`), after sound epochs or before any
+        final = run.data.metrics.get("final_test_acc")
+        rec["diverged_epoch"] = rec["epochs_done"] if final is not None and math.isnan(final) else math.nan
         rec.update({f"params.{k}": v for k, v in run.data.params.items()})
         records.append(rec)
     base = ["run_id", "run_name", "arm", "data", "seed", "status", "cell_id", "trial_id", "data_fingerprint",
             "data_fingerprint_earlier", "node_id", "pruned_step", "mlflow_status", "start_time", "end_time",
-            *S.SUMMARY_METRICS]
+            *S.SUMMARY_METRICS, "diverged_epoch"]
     frame = pd.DataFrame.from_records(records, columns=None if records else base)
     return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
 
@@ -322,6 +326,8 @@ class Cell:
     p_holm: float | None = None
     # seed -> run id of each completed run without this metric (NaN: no validation split, a diverged training)
     no_value_run_ids: dict[int, str] = field(default_factory=dict)
+    # the seeds among those whose training diverged (losses not finite): a result, not a run still to come
+    diverged_seeds: tuple[int, ...] = ()
 
     @property
     def n(self) -> int:
@@ -337,13 +343,22 @@ class Cell:
         return sum(self.counts.get(s, 0) for s in _RUNNING)
 
     @property
-    def state(self) -> str:
-        """complete | partial | running | interrupted | pruned | failed | no value | missing.
+    def diverged(self) -> int:
+        """Completed runs without this metric as their training diverged."""
+        return len(self.diverged_seeds)
 
-        no value: its runs completed, but none recorded this metric (no validation split for best_val_acc, a
-        diverged training); missing: no run at all."""
+    @property
+    def state(self) -> str:
+        """complete | diverged | partial | running | interrupted | pruned | failed | no value | missing.
+
+        diverged: every seed finished, but the training of some diverged before they had this metric's value:
+        the mean is of the others alone (which the diverged ones might have pulled down), so the cell is not
+        compared with cells of every seed (`contenders_of`); no value: its runs completed, but none recorded
+        this metric (no validation split for best_val_acc, a diverged training); missing: no run at all."""
         if self.n and self.n >= self.n_expected and not self.unfinished:
             return "complete"
+        if self.n and not self.unfinished and self.diverged and self.n + self.diverged >= self.n_expected:
+            return "diverged"
         if self.n:
             return "partial"
         for s in (S.STATUS_RUNNING, S.STATUS_INTERRUPTED, S.STATUS_PRUNED, S.STATUS_FAILED):
@@ -417,6 +432,9 @@ class ResultTable:
                                                                # values its trial tried); not its identity
     diverged: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)   # (row, column) -> seeds of
                                         # its completed runs that diverged before any epoch was scored (no value)
+    diverged_late: dict[tuple[str, str], tuple[tuple[int, int | None], ...]] = field(default_factory=dict)
+                                        # (row, column) -> (seed, the epoch it diverged at, None: unknown) of its
+                                        # completed runs that diverged after scored epochs: scored on those
 
     @property
     def metric(self) -> str:
@@ -510,6 +528,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     seed_list = sorted(set(seeds) if seeds is not None else set(children["seed"].tolist()))
     n_expected = max(len(seed_list), 1)
 
+    diverged_runs = _diverged_runs(children)
     cells: dict[tuple[str, str, str], Cell] = {}
     selection: dict[tuple[str, str], float] = {}   # (row, column) -> its mean of select_on
     for r in rows:
@@ -533,7 +552,9 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                                         tuple(ok["cell_id"]), tuple(ok["data_fingerprint"]), n_expected,
                                         {str(k): int(v) for k, v in counts.items()},
                                         stats.describe(list(values.values())),
-                                        no_value_run_ids={int(s): r for s, r in zip(lacking["seed"], lacking["run_id"])})
+                                        no_value_run_ids={int(s): r for s, r in zip(lacking["seed"], lacking["run_id"])},
+                                        diverged_seeds=tuple(int(s) for s, r in zip(lacking["seed"], lacking["run_id"])
+                                                             if r in diverged_runs))
 
     # best per column (of its complete cells, if any), paired tests against it, Holm across the whole table
     family: list[Cell] = []
@@ -580,11 +601,16 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     without_validation = [c for c in columns if "best_val_acc" in scored and len(scored[scored["data"] == c])
                           and scored[scored["data"] == c]["best_val_acc"].isna().all()]
     diverged = _diverged(children[children["arm"].isin(rows)])
+    diverged_late: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+    for run in children[children["run_id"].isin(diverged_runs) & children["arm"].isin(rows)].itertuples():
+        if (run.arm, run.data) not in diverged or run.seed not in diverged[(run.arm, run.data)]:
+            diverged_late.setdefault((run.arm, run.data), []).append((int(run.seed), diverged_runs[run.run_id]))
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, papers, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
                        paper_metric=paper_metric, select_on=select_on,
                        row_notes={r: n for r, n in (row_notes or {}).items() if r in rows and n},
-                       diverged=diverged, mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
+                       diverged=diverged, diverged_late={k: tuple(sorted(v)) for k, v in diverged_late.items()},
+                       mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
                                               (provenance or Provenance()).data_changed))
 
 
@@ -626,6 +652,20 @@ def _diverged(children: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
     for (row, column), runs in done[done[scores].isna().all(axis=1)].groupby(["arm", "data"], sort=False):
         out[(row, column)] = tuple(sorted(int(s) for s in runs["seed"]))
     return out
+
+
+def _diverged_runs(children: pd.DataFrame) -> dict[str, int | None]:
+    """run id -> the epoch its training diverged at (None: not known), of the completed runs a table counts
+    whose training diverged: before any epoch was scored (every score NaN, `_diverged`), or after some, at its
+    last epoch (`diverged_epoch` of `load_sweep_runs`: final_test_acc recorded NaN, as that epoch's losses
+    were not finite, beside the scores of the sound epochs before it)."""
+    scores = [m for m in ("sel_test_acc", "best_test_acc", "final_test_acc") if m in children.columns]
+    if not scores:
+        return {}
+    done = children[(children["status"] == S.STATUS_COMPLETED) & ~children["run_id"].isin(superseded_runs(children))]
+    at = done["diverged_epoch"] if "diverged_epoch" in done.columns else pd.Series(math.nan, index=done.index)
+    gone = done[scores].isna().all(axis=1) | at.notna()
+    return {run_id: (None if pd.isna(e) else int(e)) for run_id, e in zip(done.loc[gone, "run_id"], at[gone])}
 
 
 def _mixed_data(children: pd.DataFrame, columns: Sequence[str],

@@ -235,6 +235,19 @@ def test_a_runs_history_keeps_each_epochs_latest_value(store, tracking_uri):
     assert history["step"].tolist() == [1, 2, 3] and history["value"][1] == 0.99
 
 
+def test_load_sweep_runs_tells_a_final_accuracy_recorded_nan_a_divergence_from_one_not_recorded(store, tracking_uri):
+    from mlflow.entities import Metric
+
+    client, exp = store
+    pid = record_sweep(client, exp, cells={("+ MAD", "rafdb"): [("completed", 0.8), ("completed", 0.82)]})
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=pid)
+    assert runs.children["diverged_epoch"].isna().all(), "the fixture records no final_test_acc: nothing diverged"
+    diverged = runs.children[runs.children["seed"] == 1]["run_id"].iloc[0]
+    client.log_batch(diverged, metrics=[Metric("final_test_acc", float("nan"), 0, 3)])
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=pid)
+    assert runs.children.set_index("seed")["diverged_epoch"].fillna(-1).to_dict() == {0: -1, 1: 3}
+
+
 # --------------------------------------------------------------------------- build_table
 
 def frame(cells: dict) -> pd.DataFrame:

@@ -246,9 +246,75 @@ def test_csv_holds_each_p_value_whole_whatever_the_decimals():
 
 
 def test_a_completed_run_without_a_value_is_said_so_in_its_cell():
-    # e.g. a diverged training's NaN: the cell is short of a seed for a reason other than "still running"
+    # the cell is short of a seed for a reason other than "still running": a run that recorded no value (here,
+    # best_val_acc of a run without validation), or one whose training diverged (every score NaN)
+    f = frame({("A", "d"): {0: 0.80, 1: 0.81}})
+    f.loc[f["seed"] == 1, "best_val_acc"] = float("nan")
+    t = T.build_table(f, rows=["A"], seeds=[0, 1], metric="best_val_acc")
+    assert TF.cell_text(t, t.cell("A", "d", "best_val_acc")) == "82.00 (1/2 done, 1 without a value)"
     t = T.build_table(frame({("A", "d"): {0: 0.80, 1: float("nan")}}), rows=["A"], seeds=[0, 1])
-    assert TF.cell_text(t, t.cell("A", "d")) == "80.00 (1/2 done, 1 without a value)"
+    assert TF.cell_text(t, t.cell("A", "d")) == "80.00 (n=1, 1 diverged)", "every seed is done: 1/2 done was untrue"
+
+
+def diverging_table(**kw):
+    """A (3 seeds), B (seed 2 diverged at its first epoch: no score) and C (seed 1 diverged at epoch 4 of 10,
+    scored on its epochs before; its last epoch's final_test_acc NaN), as load_sweep_runs records them."""
+    nan = float("nan")
+    f = frame({("A", "d"): {0: .80, 1: .81, 2: .82}, ("B", "d"): {0: .90, 1: .91, 2: nan},
+               ("C", "d"): {0: .70, 1: .72, 2: .71}})
+    f["final_test_acc"], f["epochs_done"], f["diverged_epoch"] = f["sel_test_acc"], 10.0, nan
+    f.loc[(f["arm"] == "B") & (f["seed"] == 2), ["epochs_done", "diverged_epoch"]] = [1.0, 1.0]
+    f.loc[(f["arm"] == "C") & (f["seed"] == 1), ["final_test_acc", "epochs_done", "diverged_epoch"]] = [nan, 4.0, 4.0]
+    return T.build_table(f, rows=["A", "B", "C"], seeds=[0, 1, 2], **kw)
+
+
+def test_a_cell_with_a_diverged_seed_is_its_other_seeds_mean_marked_and_never_bold_beside_cells_of_every_seed():
+    # B's two seeds that trained average above A: bold over seeds that survived would hide that one diverged
+    t = diverging_table()
+    b = t.cell("B", "d")
+    assert (b.state, b.n, b.diverged_seeds, b.best, b.test) == ("diverged", 2, (2,), False, None)
+    assert t.cell("A", "d").best
+    assert TF.cell_text(t, b) == "90.50 ± 0.71 (n=2, 1 diverged)"
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert ('A cell marked "k diverged" averages only its other seeds (the k might have pulled its mean down): it '
+            "is neither bold nor tested beside cells with a value of every seed.") in caption
+    assert "Bold: best printed mean of its column among its cells with a value of every seed" in caption
+    assert "every seed done" not in caption, "B's seeds are all done"
+    assert "[diverged; not compared: a mean without its diverged seeds, beside cells of every seed]" in TF.explain(t, "B")
+    alone = T.build_table(frame({("B", "d"): {0: .90, 1: .91, 2: float("nan")}}), rows=["B"], seeds=[0, 1, 2])
+    assert alone.cell("B", "d").best, "a column without a cell of every seed still has a best"
+
+
+def test_every_format_marks_a_diverged_cell_alike(tmp_path):
+    import csv as csv_module
+
+    t = diverging_table()
+    assert "| B | 90.50 ± 0.71 (n=2, 1 diverged) |" in TF.render(t, "markdown")
+    assert r"    B & 90.50 $\pm$ 0.71 (n=2, 1 diverged) \\" in TF.render(t, "latex")
+    assert "<td>90.50 ± 0.71 (n=2, 1 diverged)</td>" in TF.render(t, "html")
+    rows = {r["row"]: r for r in csv_module.DictReader(io.StringIO(TF.render(t, "csv")))}
+    assert {k: rows["B"][k] for k in ("state", "n", "no_value", "diverged", "best", "bold")} == {
+        "state": "diverged", "n": "2", "no_value": "1", "diverged": "1", "best": "False", "bold": "False"}
+    assert (rows["A"]["diverged"], rows["A"]["bold"]) == ("0", "True")
+    path = tmp_path / "t.parquet"
+    path.write_bytes(TF.render(t, "parquet"))
+    b = pd.read_parquet(path).set_index("row").loc["B"]
+    assert (b["state"], b["diverged"], b["bold"], list(b["seeds"])) == ("diverged", 1, False, [0, 1])
+
+
+def test_a_run_that_diverged_partway_is_scored_on_its_epochs_before_and_the_caption_and_record_say_so():
+    t = diverging_table(extra_metrics=["final_test_acc"])
+    c, c_last = t.cell("C", "d"), t.cell("C", "d", "final_test_acc")
+    assert (c.state, c.n) == ("complete", 3), "its sel_test_acc is of the epoch chosen before it diverged"
+    assert (c_last.state, c_last.diverged_seeds) == ("diverged", (1,))
+    assert TF.cell_text(t, c_last) == "70.50 ± 0.71 (n=2, 1 diverged)"
+    assert t.diverged_late == {("C", "d"): ((1, 4),)} and t.diverged == {("B", "d"): (2,)}
+    assert ("Training diverged (losses not finite) partway, and stopped: C (seed 1 at epoch 4); such a run is "
+            "scored on its epochs before (its last epoch's accuracy has no value).") in TF.caption_text(t, T.CaptionFacts())
+    record = TF.explain(t, "C")
+    assert "seed 1: 72.00  run r-C-d-1  config c-C-1  (its training diverged at epoch 4: of its epochs before)" in record
+    assert "seed 1: no value (its training diverged at epoch 4, its last, whose weights scored nothing)" in record
+
 
 
 def test_a_column_without_validation_says_its_selected_epoch_is_the_last():
