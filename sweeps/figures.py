@@ -1,7 +1,8 @@
 """Figures of a sweep, from its recorded runs: learning curves, ablation bars, and attention maps.
 
 - `learning_curves`: one panel per data set, one line per arm: the mean over seeds of a per-epoch
-  metric with a ±1 std band (the band needs two seeds at that epoch).
+  metric with a ±1 std band (the band needs two seeds at that epoch); dotted, without a band, where a seed
+  whose training diverged has left it (× its last epoch with a value).
 - `ablation_bars`: the table's primary metric as grouped bars (mean, ±std error bars, the per-seed
   values as dots, the paper's reported figure as a dashed line).
 - `attention_grid`: the paper's Fig. 3: the fused LANet map M over the face, one row per expression
@@ -92,6 +93,11 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
                     rows: Sequence[str] | None = None, columns: Sequence[str] | None = None) -> list[Path]:
     """Mean over completed seeds of a per-epoch metric per arm, with a ±1 std band; one panel per data set.
 
+    A seed whose training diverged stops there (its diverged epoch logged NaN, drawn nowhere): a × marks its
+    last epoch with a value, and from there the mean of the seeds left is dotted, without a band (averaged as
+    one line, it jumped where the seed left, a change of seeds, not of training). This is how the table counts
+    it: scored on its epochs before; a seed without any epoch of value is in neither.
+
     A still-running (or interrupted) cell is drawn dashed on its own, with its epochs so far: averaged in,
     it made the mean's seeds change at its last epoch, a jump no training made. Pruned and failed cells
     are left out, and so is a completed run a later one of its cell and seed supersedes, as in the table.
@@ -114,13 +120,15 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     rows = _order(rows, hist["arm"].tolist())
     recorded = [d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d in set(hist["data"])]
     columns = _order(columns or recorded, hist["data"].tolist())   # the table's column order
+    # completed runs whose training diverged (an epoch logged NaN): the mean loses their seed after their last value
+    diverged = set(hist.loc[~finite & (hist["status"] == S.STATUS_COMPLETED), "run_id"])
     hist = hist[finite]
     scale = 100.0 if _is_fraction(metric) else 1.0
     fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)
     axes = fig.subplots(1, len(columns), squeeze=False)[0]
     colors = _colors(len(rows))
     chosen = _chosen_epoch_points(runs, hist)
-    unfinished = False
+    unfinished = fewer = ended = False
     for ax, col in zip(axes, columns):
         for color, arm in zip(colors, rows):
             sub = hist[(hist["arm"] == arm) & (hist["data"] == col)]
@@ -130,12 +138,24 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
                 g = done.groupby("step")["value"]
                 steps = g.mean().index.to_numpy()
                 mean, std = g.mean().to_numpy() * scale, g.std(ddof=1).to_numpy() * scale
-                ax.plot(steps, mean, color=color, lw=1.6, label=label,   # a one-epoch curve is a point, not nothing
-                        marker="o" if len(steps) == 1 else None, markersize=4)
+                # the mean of every seed drawn: solid; where fewer have a value (a seed's training diverged
+                # and stopped), dotted from the last step of all, as that mean's seeds changed, not the training
+                full = g.count().to_numpy() == done["run_id"].nunique()
+                ax.plot(steps, np.where(full, mean, np.nan), color=color, lw=1.6, label=label,
+                        marker="o" if len(steps) == 1 else None, markersize=4)   # one epoch: a point, not nothing
+                if not full.all():
+                    tail = ~full | np.append(~full[1:], False)
+                    ax.plot(steps, np.where(tail, mean, np.nan), color=color, lw=1.6, ls=":", gid=FEWER_SEEDS_GID)
+                    fewer = True
                 label = None
-                ok = np.isfinite(std)
+                ok = np.isfinite(std) & full
                 if ok.any():
                     ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)
+                for _, run in done[done["run_id"].isin(diverged)].groupby("run_id", sort=False):
+                    last = run.sort_values("step").iloc[-1]   # its last epoch with a value
+                    ax.scatter([last["step"]], [last["value"] * scale], s=36, marker="x", color=[color],
+                               linewidths=1.4, zorder=4, gid=DIVERGED_GID)
+                    ended = True
                 marks = chosen[(chosen["arm"] == arm) & (chosen["data"] == col)]
                 if not marks.empty:
                     ax.scatter(marks["step"].to_numpy(), marks["value"].to_numpy() * scale, s=28, facecolors="none",
@@ -174,6 +194,11 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
         handles.append(Line2D([], [], ls="none", marker="o", markersize=5, markerfacecolor="none",
                               markeredgecolor="0.3"))
         labels.append("a run's chosen\nepoch (sel_epoch)")
+    if ended:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="none", marker="x", markersize=6, markeredgewidth=1.4, color="0.3"))
+        labels.append("a run's last epoch\nwith a value: its\ntraining diverged")
     fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     done = hist[hist["status"] == S.STATUS_COMPLETED]
     # a band needs two seeds of a line: with one (a one-seed sweep, a search's trials), "± std" named none drawn
@@ -181,6 +206,7 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     drawn = ("no seed completed yet" if done.empty else "mean ± std over completed seeds" if banded else
              "each line one completed run (one seed: no std band)")
     title = (f"{runs.sweep}: {metric}, {drawn}"
+             + ("; dotted: the mean of the seeds left, where fewer have a value" if fewer else "")
              + ("; dashed: a run not finished, its epochs so far" if unfinished else ""))
     width = 4.2 * len(columns) + 1.8   # wrapped to it (~0.07 in per character at 10 pt): a long one was clipped
     fig.suptitle(textwrap.fill(title, max(30, int(width / 0.075))), fontsize=10)
@@ -188,6 +214,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
 
 CHOSEN_EPOCH_GID = "chosen_epoch"   # the gid of the chosen epochs' markers in a learning-curves figure
+FEWER_SEEDS_GID = "fewer_seeds"     # ... of a mean's dotted part, over fewer seeds than the line's
+DIVERGED_GID = "diverged"           # ... of the × at a diverged run's last epoch with a value
 
 
 def _chosen_epoch_points(runs: SweepRuns, hist: pd.DataFrame) -> pd.DataFrame:

@@ -72,6 +72,38 @@ def test_learning_curves_average_completed_seeds_and_draw_an_unfinished_run_dash
     assert "dashed: a run not finished" in figures[0].get_suptitle().replace("\n", " ")
 
 
+def test_a_mean_curve_goes_dotted_where_a_seed_diverged_and_a_cross_marks_that_seeds_last_value(
+        runs, tmp_path, monkeypatch):
+    # seed 2 diverged at epoch 3 (logged NaN) and stopped: the mean of seeds 0-2, then of 0-1, jumped at epoch 3,
+    # a change of seeds drawn as if the arm's training had changed
+    import numpy as np
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    nan = float("nan")
+    hist = pd.DataFrame({"run_id": ["r0"] * 4 + ["r1"] * 4 + ["r2"] * 3, "arm": ["A"] * 11, "data": ["d"] * 11,
+                         "seed": [0] * 4 + [1] * 4 + [2] * 3, "step": [1, 2, 3, 4] * 2 + [1, 2, 3],
+                         "value": [0.5, 0.6, 0.7, 0.8, 0.5, 0.6, 0.7, 0.8, 0.2, 0.3, nan],
+                         "status": ["completed"] * 11})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(runs, "val_acc", tmp_path / "c")
+    ax = figures[0].axes[0]
+    solid, dotted = ax.get_lines()
+    assert np.allclose(solid.get_ydata(), [40.0, 50.0, nan, nan], equal_nan=True) and solid.get_linestyle() == "-"
+    assert np.allclose(dotted.get_ydata(), [nan, 50.0, 70.0, 80.0], equal_nan=True) and dotted.get_linestyle() == ":"
+    crosses = [c for c in ax.collections if c.get_gid() == FG.DIVERGED_GID]
+    assert len(crosses) == 1 and crosses[0].get_offsets().tolist() == [[2.0, pytest.approx(30.0)]]
+    band, = [c for c in ax.collections if c.get_gid() is None]   # over the epochs of every seed alone
+    assert band.get_paths()[0].vertices[:, 0].max() == 2.0
+    assert "dotted: the mean of the seeds left, where fewer have a value" in figures[0].get_suptitle().replace("\n", " ")
+    assert figures[0].legends[0].get_texts()[-1].get_text() == "a run's last epoch\nwith a value: its\ntraining diverged"
+    healthy = hist.assign(value=hist["value"].fillna(0.4))   # seed 2 trained 3 epochs of 4 but diverged in none
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: healthy)
+    FG.learning_curves(runs, "val_acc", tmp_path / "c")
+    assert not [c for c in figures[-1].axes[0].collections if c.get_gid() == FG.DIVERGED_GID]
+
+
 def test_learning_curves_title_of_one_column_with_unfinished_runs_fits_the_figure_and_says_what_is_drawn(
         runs, tmp_path, monkeypatch):
     # it ran off both sides ("…tion: val_acc, mean ± std over completed seeds; dashed: … its epoc…"), and
