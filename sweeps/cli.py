@@ -646,6 +646,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_uri) -> None:
     """Figures of sweep NAME: learning curves, ablation bars, attention maps (PNG and PDF)."""
+    from sweeps import schema
     from sweeps.figures import log_figures, plot_sweep, replace_figures_of_another_invocation
     from sweeps.report import sweep_table
     from sweeps.tables import TableError
@@ -663,7 +664,9 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
         raise click.ClickException(str(exc)) from exc
     if not paths:
         _remove_if_empty(made)
-        raise click.ClickException(f"no figure could be drawn for {name}: no completed cell yet")
+        raise click.ClickException(f"no figure could be drawn for {name}: no completed cell"
+                                   + (" yet" if runs.parent.status == schema.STATUS_RUNNING else
+                                      f" (the invocation is {runs.parent.status})"))
     for stale in replace_figures_of_another_invocation(out, runs.parent.run_id, paths):
         click.echo(f"removed {stale}: drawn for another invocation, and not drawn for this one", err=True)
     if not no_log:

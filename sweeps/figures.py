@@ -108,8 +108,9 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
         raise FigureError(f"unknown per-epoch metric {metric!r}; valid: {', '.join(S.EPOCH_METRICS)}")
     hist = runs.history(metric)
     hist = hist[hist["status"].isin(_CURVE_STATUSES) & ~hist["run_id"].isin(superseded_runs(runs.children))]
+    yet = " yet" if runs.parent.status == S.STATUS_RUNNING else ""   # a stopped or finished sweep's will not
     if hist.empty:
-        raise FigureError(f"no run of sweep {runs.sweep!r} has recorded {metric!r} yet")
+        raise FigureError(f"no run of sweep {runs.sweep!r} has recorded {metric!r}{yet}")
     # an epoch whose training diverged is logged as NaN: no value to draw (every arm's only epochs NaN drew an
     # empty frame around zero, with a legend of lines and chosen epochs drawn nowhere)
     finite = np.isfinite(hist["value"].to_numpy(dtype=float))
@@ -203,7 +204,7 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     done = hist[hist["status"] == S.STATUS_COMPLETED]
     # a band needs two seeds of a line: with one (a one-seed sweep, a search's trials), "± std" named none drawn
     banded = not done.empty and done.groupby(["arm", "data"])["run_id"].nunique().max() > 1
-    drawn = ("no seed completed yet" if done.empty else "mean ± std over completed seeds" if banded else
+    drawn = (f"no seed completed{yet}" if done.empty else "mean ± std over completed seeds" if banded else
              "each line one completed run (one seed: no std band)")
     title = (f"{runs.sweep}: {metric}, {drawn}"
              + ("; dotted: the mean of the seeds left, where fewer have a value" if fewer else "")
@@ -259,7 +260,9 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
     means = {(r, c): table.cell(r, c, metric).summary.mean for r in table.rows for c in table.columns}
     if all(m is None for m in means.values()):
         raise FigureError("no cell of the table has a value yet: no run has completed with one (failed, pruned, "
-                          "unfinished, or its training diverged)")
+                          "unfinished, or its training diverged)" if table.in_progress else
+                          "no cell of the table has a value: no run completed with one (failed, pruned, "
+                          "interrupted, or its training diverged)")
     width = 0.8 / len(table.rows)
     fig_width = max(4.0, 1.0 + 0.45 * len(table.rows) * len(table.columns)) + 2.0
     fig = _new_figure(fig_width, 3.6)

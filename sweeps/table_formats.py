@@ -184,7 +184,9 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      f"the data set (fingerprints {', '.join(f[:12] for f in fingerprints)}), as the sweep was "
                      "continued, on the accept-changed-data option, after the data changed.")
     if not any(c.n for c in table.cells.values()):   # every run failed, or none finished yet
-        parts.append("No cell has a value yet: nothing is bold or tested.")
+        # "yet" only of one still running: a stopped or finished sweep's cells will have none (INCOMPLETE says why)
+        parts.append(f"No {'trial' if table.select_on is not None else 'cell'} has a value"
+                     f"{' yet' if table.in_progress else ''}: nothing is bold or tested.")
     elif table.select_on is not None:
         ranking = ranking_by_column(table.select_on)
         parts.append(f"Bold: the trial chosen on {ranking.on if ranking else 'validation'} "

@@ -231,6 +231,21 @@ def test_the_attention_grid_shows_the_run_the_table_counts_not_a_superseded_one(
     assert FG._pick_model_runs(dataclasses.replace(runs, children=children), ["A"], "d") == {"A": "new"}
 
 
+@pytest.mark.parametrize("status", ["running", "interrupted", "completed"])
+def test_figures_without_a_value_say_yet_only_while_the_sweep_runs(runs, tmp_path, status):
+    import dataclasses
+
+    from test_tables import frame
+
+    yet = " yet" if status == "running" else ""
+    stopped = dataclasses.replace(runs, parent=dataclasses.replace(runs.parent, status=status))
+    with pytest.raises(FG.FigureError, match=f"has recorded 'lr'{yet}$"):
+        FG.learning_curves(stopped, "lr", tmp_path / "curves")
+    table = T.build_table(frame({("A", "d"): {0: "failed"}}), rows=["A"], in_progress=status == "running")
+    with pytest.raises(FG.FigureError, match=f"^no cell of the table has a value{yet}: no run"):
+        FG.ablation_bars(table, tmp_path / "bars")
+
+
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
     with pytest.raises(FG.FigureError, match="unknown per-epoch metric 'sel_test_acc'; valid: train_loss"):
         FG.learning_curves(runs, "sel_test_acc", tmp_path / "curves")

@@ -363,7 +363,23 @@ def test_the_caption_of_a_table_without_any_value_claims_no_best():
     # every run failed: the caption said every cell compared had its column's best mean
     t = T.build_table(frame({("A", "d"): {0: "failed", 1: "failed"}}), rows=["A", "B"])
     caption = TF.caption_text(t, T.CaptionFacts())
-    assert "No cell has a value yet: nothing is bold or tested." in caption and "best mean" not in caption
+    assert "No cell has a value: nothing is bold or tested." in caption and "best mean" not in caption
+
+
+@pytest.mark.parametrize("status, search, said", [
+    ("running", False, "No cell has a value yet: nothing is bold or tested."),
+    ("interrupted", False, "No cell has a value: nothing is bold or tested."),
+    ("completed", False, "No cell has a value: nothing is bold or tested."),
+    ("running", True, "No trial has a value yet: nothing is bold or tested."),
+    ("interrupted", True, "No trial has a value: nothing is bold or tested."),
+    ("failed", True, "No trial has a value: nothing is bold or tested.")])
+def test_a_table_without_any_value_says_yet_only_while_its_sweep_runs(status, search, said):
+    # a stopped search's caption said "No cell has a value yet", as if its trials would still get one
+    t = T.build_table(frame({("A", "d"): {0: "failed"}, ("B", "d"): {0: "pruned"}}), rows=["A", "B"],
+                      in_progress=status == "running", provenance=T.Provenance(status=status),
+                      select_on="best_val_acc" if search else None)
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert said in caption, caption
 
 
 def test_a_searchs_pruned_failed_or_valueless_trial_reads_as_such_without_a_seed_count():
