@@ -249,9 +249,9 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
     bar per row.
 
     Error bars are ±1 std over seeds; dots are the per-seed values; incomplete cells are hatched;
-    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line (across
-    the column, or, where the paper gives several arms, over each one's bar), drawn only under the metric it
-    was reported as (`table.paper_metric`).
+    † marks cells tied with the column's best, as in the table; the paper's figure is a dashed line (over its
+    arm's bar; a figure of no arm, across the column), drawn only under the metric it was reported as
+    (`table.paper_metric`).
     A cell without a value says why in its slot (failed, running, not run), and every row is in the legend.
     """
     from matplotlib.patches import Patch
@@ -290,10 +290,11 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
             lows.append(min(mean - std, seeds.min()))
             if cell.tied:
                 ax.text(x, mean + std, "†", ha="center", va="bottom", fontsize=9)
-    # the paper's figures: one row's across its column's bars; several, each over its own arm's bar
+    # the paper's figures, each an arm's over that arm's bar (one arm's across the column read as every row's
+    # target, while the table and the records give it to that row alone); a figure of no arm across the column
     drawn = []
     for paper in table.papers:
-        own = len(table.papers) > 1 and paper.arm in table.rows
+        own = paper.arm in table.rows
         for j, col in enumerate(table.columns):
             value = table.paper_value(paper, col, metric)
             if value is None:

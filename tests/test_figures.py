@@ -315,6 +315,28 @@ def test_the_papers_figures_of_several_arms_are_each_drawn_over_that_arms_bar(mo
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B", "Paper (each arm's, as published)"]
 
 
+def test_one_arms_paper_figure_is_drawn_over_that_arms_bar_and_a_figure_of_no_arm_across_the_column(monkeypatch):
+    # "Paper (B)" ran across A's bar too, read as A's target, while the table and the records give it to B alone
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    cells = frame({("A", "d"): {0: 0.90, 1: 0.92}, ("B", "d"): {0: 0.80, 1: 0.84}})
+
+    def span(paper):
+        FG.ablation_bars(T.build_table(cells, rows=["A", "B"], seeds=[0, 1], paper=paper))
+        ax = figures[-1].axes[0]
+        (x0, _), (x1, _) = next(c for c in ax.collections if c.get_label() == paper["label"]).get_segments()[0]
+        bars = {round(p.get_height(), 6): (p.get_x(), p.get_x() + p.get_width()) for p in ax.patches}
+        return (x0, x1), bars[91.0], bars[82.0]
+
+    (lo, hi), a, b = span({"label": "Paper (B)", "values": {"d": 81.0}, "arm": "B"})
+    assert lo <= b[0] and b[1] <= hi and a[1] < lo, "over B's bar alone"
+    assert [t.get_text() for t in figures[-1].axes[0].get_legend().get_texts()] == ["A", "B", "Paper (B)"]
+    (lo, hi), a, b = span({"label": "TransFER [paper]", "values": {"d": 81.0}})
+    assert lo <= a[0] and b[1] <= hi, "a figure of no arm: across the column"
+
+
 def test_a_paper_figure_of_another_metric_than_the_first_gets_bars_of_its_own_metric(monkeypatch, runs, tmp_path):
     # `paper_metric: best_test_acc` put the paper's figure under that column of the table, and in no figure:
     # the bars are of sel_test_acc, which the paper's number is not
