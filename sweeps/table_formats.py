@@ -173,7 +173,7 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
             return " ".join(([] if table.select_on is not None else [f"seed {seed}"])
                             + ([] if epoch is None else [f"at epoch {epoch}"]))
 
-        parts.append("Training diverged (losses not finite) partway, and stopped: "
+        parts.append("Training diverged (losses not finite) after epochs with a value, and stopped: "
                      + "; ".join(r + (f" on {table.column_labels[c]}" if len(table.columns) > 1 else "")
                                  + (f" ({', '.join(filter(None, (when(s, e) for s, e in runs)))})"
                                     if any(when(s, e) for s, e in runs) else "")

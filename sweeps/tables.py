@@ -602,7 +602,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and scored[scored["data"] == c]["best_val_acc"].isna().all()]
     diverged = _diverged(children[children["arm"].isin(rows)])
     diverged_late: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
-    for run in children[children["run_id"].isin(diverged_runs) & children["arm"].isin(rows)].itertuples():
+    for run in children[children["run_id"].isin(list(diverged_runs)) & children["arm"].isin(rows)].itertuples():
         if (run.arm, run.data) not in diverged or run.seed not in diverged[(run.arm, run.data)]:
             diverged_late.setdefault((run.arm, run.data), []).append((int(run.seed), diverged_runs[run.run_id]))
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, papers, labels, n_expected,

@@ -309,8 +309,9 @@ def test_a_run_that_diverged_partway_is_scored_on_its_epochs_before_and_the_capt
     assert (c_last.state, c_last.diverged_seeds) == ("diverged", (1,))
     assert TF.cell_text(t, c_last) == "70.50 ± 0.71 (n=2, 1 diverged)"
     assert t.diverged_late == {("C", "d"): ((1, 4),)} and t.diverged == {("B", "d"): (2,)}
-    assert ("Training diverged (losses not finite) partway, and stopped: C (seed 1 at epoch 4); such a run is "
-            "scored on its epochs before (its last epoch's accuracy has no value).") in TF.caption_text(t, T.CaptionFacts())
+    assert ("Training diverged (losses not finite) after epochs with a value, and stopped: C (seed 1 at epoch 4); "
+            "such a run is scored on its epochs before (its last epoch's accuracy has no value).") \
+        in TF.caption_text(t, T.CaptionFacts())
     record = TF.explain(t, "C")
     assert "seed 1: 72.00  run r-C-d-1  config c-C-1  (its training diverged at epoch 4: of its epochs before)" in record
     assert "seed 1: no value (its training diverged at epoch 4, its last, whose weights scored nothing)" in record
