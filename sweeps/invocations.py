@@ -9,6 +9,7 @@ text, and the report is drawn again with it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shlex
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from search_spaces import Plan, SweepSpec
+from search_spaces.yaml_doc import FrozenMap
 from search_spaces.spec import (SpecError, content_hash, identity_hash, load_text, names_a_file, text_hash,
                                trained_hash)
 from sweeps import schema, tracking
@@ -121,7 +123,8 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
     reworded caption, another baseline: PRESENTATION_KEYS), a search's num_samples or how a value is written
     (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written,
-    or in the order of its arms, which the key reads (`trains_the_same`); else None. An earlier invocation with
+    or in the order of its arms, which the key reads, or a search's pruner with a default written out or left out,
+    which the key reads as written (`trains_the_same`); else None. An earlier invocation with
     this profile, data (roots included) and --set whose spec was edited in what it trains (an arm added) is
     warned of: a new invocation starts and every cell trains again, and a researcher who meant to continue can
     put the spec back instead. An earlier invocation is such when its key is what this run's would be with its
@@ -180,9 +183,23 @@ def trains_the_same(recorded: SweepSpec | None, spec: SweepSpec) -> bool:
     """Whether an invocation's recorded spec trains what `spec` does, read as this version reads both, its arms in
     any order: a cell is its config, its runs are named by its arm's label, and the report is drawn with the spec
     recorded anew, its rows in the new order. Reordered arms started a new invocation that trained every cell
-    again (the key reads them in order: the invocations recorded so far are keyed so)."""
-    return recorded is not None and (trained_hash(recorded, arms_in_order=False)
-                                     == trained_hash(spec, arms_in_order=False))
+    again (the key reads them in order: the invocations recorded so far are keyed so). A search's pruner is read
+    with its defaults written out (`{type: median}` is `{type: median, n_startup_trials: 5}`): the key reads it as
+    written, since search_spaces knows no pruner's defaults (it imports no Optuna), and a search continued with a
+    default written out or left out started anew and trained every sample again."""
+    return recorded is not None and (trained_hash(_pruner_filled(recorded), arms_in_order=False)
+                                     == trained_hash(_pruner_filled(spec), arms_in_order=False))
+
+
+def _pruner_filled(spec: SweepSpec) -> SweepSpec:
+    """`spec` with its search's pruner given every argument, at its default where not written
+    (pruning.with_defaults)."""
+    if spec.search is None:
+        return spec
+    from sweeps.pruning import with_defaults   # Optuna and Ray Tune: imported by the runs that train, only
+
+    return dataclasses.replace(spec, search=dataclasses.replace(spec.search,
+                                                                pruner=FrozenMap(with_defaults(spec.search.pruner))))
 
 
 def record_spec(client, parent, spec, tag: bool = True) -> bool:

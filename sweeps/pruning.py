@@ -168,6 +168,21 @@ def _did_you_mean(name: str, valid: tuple[str, ...]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A pruner spec with every argument its pruner takes, as given or at the pruner's default: the pruner
+    it builds (`{type: median}` and `{type: median, n_startup_trials: 5}` build one), a nested spec (`patient`'s
+    `wrapped`) filled too. A spec of a type no longer registered is as given: nothing is known of its defaults."""
+    try:
+        params = _parameters(_factory(spec.get("type")))
+    except PrunerSpecError:
+        return dict(spec)
+    filled = {"type": spec["type"], **{p.name: p.default for p in params.values() if p.default is not p.empty},
+              **{k: v for k, v in spec.items() if k != "type"}}
+    if isinstance(filled.get("wrapped"), Mapping):
+        filled["wrapped"] = with_defaults(filled["wrapped"])
+    return filled
+
+
 def make_pruner(spec: Mapping[str, Any]) -> BasePruner:
     """Build an Optuna pruner from a spec like `{"type": "median", "n_startup_trials": 2}`.
 

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from sweeps.pruning import (
     NAN_VALUE_ATTR, PRUNERS, RESUMED_FROM_ATTR, TUNE_TRIAL_ID_ATTR, OptunaPruningScheduler, PrunableOptunaSearch,
-    PrunerSpecError, make_optuna_search, make_pruner, never_prunes, pruner_arguments)
+    PrunerSpecError, make_optuna_search, make_pruner, never_prunes, pruner_arguments, with_defaults)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -561,3 +561,15 @@ def test_a_search_proposes_what_its_spec_seed_decides(tmp_path):
 
     assert proposals(0, "a") == proposals(0, "b"), "one seed, one sequence of configurations"
     assert proposals(1, "c") != proposals(0, "a")
+
+
+def test_with_defaults_writes_out_every_argument_the_pruner_takes_nested_ones_too():
+    # `{type: median}` and `{type: median, n_startup_trials: 5}` build one pruner: an invocation's spec read so
+    # (invocations.trains_the_same) is continued whichever way it is written
+    assert with_defaults({"type": "median"}) == with_defaults({"type": "median", "n_startup_trials": 5}) == {
+        "type": "median", "n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1, "n_min_trials": 1}
+    assert with_defaults({"type": "median", "n_startup_trials": 4})["n_startup_trials"] == 4
+    assert (with_defaults({"type": "patient", "patience": 2, "wrapped": {"type": "median"}})
+            == with_defaults({"type": "patient", "patience": 2, "min_delta": 0.0,
+                              "wrapped": {"type": "median", "n_warmup_steps": 0}}))
+    assert with_defaults({"type": "gone", "x": 1}) == {"type": "gone", "x": 1}, "no defaults known: as given"

@@ -1272,6 +1272,35 @@ def test_a_search_whose_pruner_argument_reads_the_same_continues_one_recorded_un
     assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == typed.invocation_key
 
 
+def test_a_search_whose_pruner_writes_a_default_out_or_leaves_it_out_continues_its_invocation(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # the key reads the pruner as written (search_spaces knows no Optuna defaults): a search continued with
+    # `n_warmup_steps: 0`, ThresholdPruner's default, left out (or a default written out) started anew and trained
+    # every sample again. Its key stays as recorded; its spec.yaml finds it
+    search = SEARCH_SPEC.replace("name: tiny_search", "name: tiny")
+    assert "pruner: {type: threshold, lower: 1.01, n_warmup_steps: 0}" in search
+    written = prepare(spec_file(search, "tiny"), _options(tmp_path, tracking_uri))
+    parent = _recorded_invocation(tracking_uri, written, written.invocation_key, written.spec.text)
+    client = MlflowClient(tracking_uri)
+    for trial in range(2):   # its num_samples ended
+        client.create_run(client.get_run(parent).info.experiment_id, tags={
+            schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_CELL_ID: f"trial{trial}",
+            schema.TAG_STATUS: schema.STATUS_PRUNED})
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    left_out = prepare(spec_file(search.replace(", n_warmup_steps: 0", ""), "tiny"), _options(tmp_path, tracking_uri))
+    more = prepare(spec_file(search.replace("n_warmup_steps: 0", "n_warmup_steps: 0, interval_steps: 1"), "tiny"),
+                   _options(tmp_path, tracking_uri))
+    assert len({written.invocation_key, left_out.invocation_key, more.invocation_key}) == 3, "keys as recorded"
+    for prepared in (left_out, more, written):   # and back
+        again = run_sweep(prepared)
+        assert again.parent_run_id == parent and again.status == "completed"
+        assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == prepared.invocation_key
+    other = prepare(spec_file(search.replace("n_warmup_steps: 0", "n_warmup_steps: 1"), "tiny"),
+                    _options(tmp_path, tracking_uri))
+    assert not invocations.trains_the_same(written.spec, other.spec), "another warm-up prunes otherwise"
+
+
 def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
     # Tune restores the count a search began with: asked for fewer, an interrupted search went on to it
     from ray.tune.search import Searcher
