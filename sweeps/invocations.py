@@ -37,6 +37,16 @@ def drawn_with(plan: Plan) -> dict[str, str]:
             schema.TAG_OVERRIDES: json.dumps(dict(plan.overrides), sort_keys=True, default=str)}
 
 
+def drawn_alike(tags: Mapping[str, str], plan: Plan) -> bool:
+    """Whether a report drawn by a parent's `tags` is drawn over what a run of `plan` draws it over: the same --set
+    and the same seeds, in any order (a table reads them as a set, sorted: `seeds: [1, 0]` after `[0, 1]` drew
+    the same report again, and `sweeps resume` found the invocation not finished as planned)."""
+    now = drawn_with(plan)
+    seeds = tracking.json_tag(tags, schema.TAG_SEEDS, None)
+    return (tags.get(schema.TAG_OVERRIDES) == now[schema.TAG_OVERRIDES] and isinstance(seeds, list)
+            and sorted(map(json.dumps, seeds)) == sorted(map(json.dumps, plan.seeds)))
+
+
 RESOURCE_OPTIONS = (("address", "--address"), ("max_concurrent", "--max-concurrent"),
                     ("cpus_per_trial", "--cpus-per-trial"), ("gpus_per_trial", "--gpus-per-trial"),
                     ("storage", "--storage"), ("max_failures", "--max-failures"))
@@ -238,14 +248,27 @@ def log_plan(client, run_id: str, plan: Plan) -> None:
 
 def says_the_same(text: str, other: str) -> bool:
     """Whether two spec texts hold the same document, its keys in the same order (they differ in comments,
-    spacing or quoting): the order of keys is read (a table's first paper row, a search's space in its notes)."""
+    spacing or quoting): the order of keys is read (a table's first paper row, a search's space in its notes).
+    A table's seeds in any order (`as_drawn`)."""
     import yaml
 
     try:
-        return (json.dumps(yaml.safe_load(text), default=str, ensure_ascii=False)
-                == json.dumps(yaml.safe_load(other), default=str, ensure_ascii=False))
+        return (json.dumps(as_drawn(yaml.safe_load(text)), default=str, ensure_ascii=False)
+                == json.dumps(as_drawn(yaml.safe_load(other)), default=str, ensure_ascii=False))
     except yaml.YAMLError:   # a recorded text that no longer parses: recorded anew
         return False
+
+
+def as_drawn(document):
+    """A parsed spec document as its report reads it: a table's seeds sorted (the report is drawn over its parent's
+    seeds tag, as a set: `drawn_alike`), its keys in their order."""
+    if (not isinstance(document, dict) or document.get("kind", "table") != "table"
+            or not isinstance(document.get("seeds"), list)):
+        return document
+    try:
+        return {**document, "seeds": sorted(document["seeds"])}
+    except TypeError:   # not a list of numbers: as it is (such a spec no longer loads)
+        return document
 
 
 def set_spec_hash(client, run_id: str, spec) -> None:
@@ -261,7 +284,7 @@ def finished_as_planned(client, experiment_id: str, parent, plan: Plan) -> bool:
             return False
     elif ended_trials(statuses) < plan.spec.search.num_samples:
         return False
-    return all(parent.data.tags.get(k) == v for k, v in drawn_with(plan).items())
+    return drawn_alike(parent.data.tags, plan)
 
 
 def ended_trials(statuses: Mapping[str, str]) -> int:

@@ -38,8 +38,9 @@ from sweeps.cluster import (check_address, check_local_resources, check_nodes_se
                             watching_the_cluster)
 from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
-from sweeps.invocations import (command_again, command_tag, drawn_with, earlier_of_an_edited_spec, ended_trials,
-                                finished_as_planned, log_plan, planned_statuses, record_spec, set_spec_hash)
+from sweeps.invocations import (command_again, command_tag, drawn_alike, drawn_with, earlier_of_an_edited_spec,
+                                ended_trials, finished_as_planned, log_plan, planned_statuses, record_spec,
+                                set_spec_hash)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
@@ -824,17 +825,16 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                                                            schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
-            drawn_tags = drawn_with(plan)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
                 tracking.set_tags(client, parent.info.run_id, {tracking.TAG_INVOCATION: prepared.invocation_key})
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
-            # (again) over this run's seeds
+            # (again) over this run's seeds (the same seeds in another order draw the same report: drawn_alike)
             respecified = record_spec(client, parent, spec, tag=False)
             drawn = None
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
-                    or any(parent.data.tags.get(k) != v for k, v in drawn_tags.items())):
-                tracking.set_tags(client, parent.info.run_id, drawn_tags)
+                    or not drawn_alike(parent.data.tags, plan)):
+                tracking.set_tags(client, parent.info.run_id, drawn_with(plan))
                 log_plan(client, parent.info.run_id, plan)
                 drawn = _publish(spec.name, prepared.tracking_uri, parent.info.run_id, prepared.storage_path)
                 if respecified and drawn is not None:

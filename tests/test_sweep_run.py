@@ -1272,6 +1272,32 @@ def test_a_search_whose_pruner_argument_reads_the_same_continues_one_recorded_un
     assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == typed.invocation_key
 
 
+def test_a_tables_seeds_reordered_read_as_its_finished_invocation_and_its_report_is_not_drawn_again(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # `seeds: [1, 0]` after `[0, 1]` trained nothing, but the report was drawn again (the seeds tag and the spec
+    # text read in order), and `sweeps resume` found the finished invocation not finished as planned
+    two = TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]")
+    plain = prepare(spec_file(two, "tiny"), _options(tmp_path, tracking_uri))
+    parent = _recorded_invocation(tracking_uri, plain, plain.invocation_key, plain.spec.text)
+    client = MlflowClient(tracking_uri)
+    client.set_tag(parent, schema.TAG_SEEDS, "[0, 1]")   # drawn over its seeds
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: pytest.fail("drawn over the same seeds already"))
+    reordered = prepare(spec_file(two.replace("seeds: [0, 1]", "seeds: [1, 0]"), "tiny"),
+                        _options(tmp_path, tracking_uri))
+    assert reordered.plan.seeds == (1, 0) and reordered.invocation_key == plain.invocation_key
+    experiment_id = client.get_run(parent).info.experiment_id
+    assert invocations.finished_as_planned(client, experiment_id, client.get_run(parent), reordered.plan)
+    with pytest.raises(SweepError, match=rf"nothing to resume: invocation {parent[:8]} of 'tiny' .* already completed"):
+        run_sweep(reordered, resume_only=True)
+    again = run_sweep(reordered)
+    assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 4
+    assert tracking.read_text_artifact(client, parent, schema.ARTIFACT_SPEC) == plain.spec.text, "nothing recorded"
+    # fewer seeds are another plan: drawn again over them
+    one = prepare(spec_file(two.replace("seeds: [0, 1]", "seeds: [1]"), "tiny"), _options(tmp_path, tracking_uri))
+    assert not invocations.finished_as_planned(client, experiment_id, client.get_run(parent), one.plan)
+
+
 def test_a_search_whose_pruner_writes_a_default_out_or_leaves_it_out_continues_its_invocation(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # the key reads the pruner as written (search_spaces knows no Optuna defaults): a search continued with
