@@ -470,9 +470,9 @@ def tracking_uri_to_repeat(option: str | None, resolved: str) -> str | None:
     return None if uri_from_env(option) else resolved
 
 
-def parents(client: MlflowClient, experiment_id: str, max_results: int, unfinished: bool = False) -> list:
-    """A sweep's parent runs (invocations), the one run last first (`ran_last_first`), at most `max_results`;
-    `unfinished`: only those not tagged completed (interrupted, failed, or running)."""
+def parents(client: MlflowClient, experiment_id: str, max_results: int | None, unfinished: bool = False) -> list:
+    """A sweep's parent runs (invocations), the one run last first (`ran_last_first`), at most `max_results` (None:
+    every one); `unfinished`: only those not tagged completed (interrupted, failed, or running)."""
     only = f" and tags.`{schema.TAG_STATUS}` != '{schema.STATUS_COMPLETED}'" if unfinished else ""
     # every one: an invocation started long ago may be the one run last
     found = search_all(client, [experiment_id], f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_PARENT}'{only}",
@@ -565,6 +565,25 @@ def read_text_artifact(client: MlflowClient, run_id: str, name: str) -> str | No
             return Path(client.download_artifacts(run_id, name, tmp)).read_text()
     except Exception:   # MLflow's errors for a missing artifact differ by store
         return None
+
+
+def read_run_text_artifact(client: MlflowClient, run, name: str) -> str | None:
+    """A text artifact of `run` (as search_runs returns it), or None where it is missing or unreadable: read from the
+    run's artifact location, without asking the store for the run again, as `read_text_artifact` does through
+    MlflowClient.download_artifacts (two queries and a logged-model lookup: ~50 ms a file on a local sqlite store,
+    ~1 ms so). Where that location cannot be read so, as `read_text_artifact`."""
+    import mlflow
+
+    location = run.info.artifact_uri
+    if location:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                return Path(mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{location.rstrip('/')}/{name}", dst_path=tmp,
+                    tracking_uri=client.tracking_uri)).read_text()
+        except Exception:   # MLflow's errors for a missing artifact differ by store
+            pass
+    return read_text_artifact(client, run.info.run_id, name)
 
 
 def read_json_artifact(client: MlflowClient, run_id: str, name: str) -> Any | None:

@@ -1200,6 +1200,27 @@ def test_an_edited_spec_finds_its_invocation_past_a_newer_one_of_a_spec_that_tra
     assert run_sweep(reworded).parent_run_id == older
 
 
+def test_an_edited_spec_finds_its_invocation_past_more_than_twenty_newer_ones_of_its_profile_and_data(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # the fallback read the 20 invocations run last: a table's arms reordered after a study of 20 --set values
+    # started a new invocation that trained every cell again
+    plain = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    older = _recorded_invocation(tracking_uri, plain, plain.invocation_key, plain.spec.text)
+    for i in range(21):
+        studied = prepare(spec_file(TABLE_SPEC, "tiny"),
+                          _options(tmp_path, tracking_uri, overrides={"optim.weight_decay": (i + 1) / 1000}))
+        _recorded_invocation(tracking_uri, studied, studied.invocation_key, studied.spec.text)
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    arms = ('  - {label: "No dropping", set: {model.drop_variant: none}}\n',
+            "  - {label: MAD, set: {model.drop_variant: mad}}\n")
+    reordered = prepare(spec_file(TABLE_SPEC.replace(arms[0] + arms[1], arms[1] + arms[0]), "tiny"),
+                        _options(tmp_path, tracking_uri))
+    assert reordered.invocation_key != plain.invocation_key
+    again = run_sweep(reordered)
+    assert again.parent_run_id == older and again.skipped_cells == 2
+
+
 def test_a_spec_with_a_value_written_another_way_continues_its_invocation_also_one_recorded_as_written(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # a value written another way (a key nested, 1e-3 as 1.0e-3) is what the spec trains all the same: it started a

@@ -1,6 +1,7 @@
 """MLflow tracking: the store is resolved and checked up front; a retried cell continues its own run."""
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -68,6 +69,23 @@ def test_ensure_experiment_puts_artifacts_beside_the_database(tracking_uri, tmp_
     assert tracking.ensure_experiment(client, "demo", tracking_uri) == experiment_id
     location = client.get_experiment(experiment_id).artifact_location
     assert location == (tmp_path / "mlartifacts" / "demo").as_uri()
+
+
+def test_a_runs_text_artifact_is_read_from_its_location_without_asking_the_store_for_the_run(tracking_uri, monkeypatch):
+    # `sweeps run`'s search for the invocation an edited spec continues reads every parent's spec.yaml: through
+    # MlflowClient.download_artifacts(run_id), ~50 ms each on a local sqlite store, most of it queries
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    tracking.log_text_artifact(client, parent, schema.ARTIFACT_SPEC, "name: demo\n")
+    run = tracking.parents(client, experiment_id, max_results=None)[0]
+    monkeypatch.setattr(client, "download_artifacts", lambda *args, **kw: pytest.fail("asked the store for the run"))
+    assert tracking.read_run_text_artifact(client, run, schema.ARTIFACT_SPEC) == "name: demo\n"
+    monkeypatch.undo()
+    assert tracking.read_run_text_artifact(client, run, "missing.yaml") is None
+    moved = SimpleNamespace(info=SimpleNamespace(run_id=run.info.run_id, artifact_uri="file:///nowhere"))
+    assert tracking.read_run_text_artifact(client, moved, schema.ARTIFACT_SPEC) == "name: demo\n", \
+        "a location it cannot read: through the store"
 
 
 def test_cell_run_open_twice_continues_the_same_run(tracking_uri):
