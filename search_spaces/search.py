@@ -151,19 +151,27 @@ def _parse_param(doc: _Doc, path: tuple, key: str, value: Any) -> SearchParam:
 
 
 # the most configs check_space builds for one parameter's values, for the value pairs of two parameters,
-# and in all (~0.3 ms each): beyond, a parameter's bounds stand for its range, and pairs go unchecked
+# and in all (~0.3 ms each): beyond, an int's run (RUN_OF_VALUES) stands for its range, and pairs of more
+# values still go unchecked
 MAX_CHECKED_VALUES = 512
 MAX_CHECKED_PAIRS = 1024
 MAX_CHECKED_CONFIGS = 2000
+# an int's run: its first RUN_OF_VALUES values and its high bound. A config's rules on an int are bounds (a value
+# >= 1, fewer drop counts than heads), which fail at a bound if anywhere, or remainders (model.embed_dim a multiple
+# of model.num_heads, model.dropblock_size odd), which fail at the first value or the next if anywhere (nowhere
+# where the step is a multiple of the divisor), and any of a divisor up to RUN_OF_VALUES within the run.
+# model.embed_dim from 64 to 1024 had its bounds alone checked, and a sample drew 65 with 8 heads
+RUN_OF_VALUES = 8
 
 
 def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc, every_value: bool = True) -> None:
     """Build a TrialConfig from the values a sample can draw over `config`, so config validation speaks
-    before any trial runs: each categorical's choices, each int's values (its bounds where there are more
-    than MAX_CHECKED_VALUES), each float's bounds, and the pairs of values of two parameters that draw from
-    few enough, within MAX_CHECKED_CONFIGS in all (model.embed_dim from 32 to 64 with 4 heads: 50 is no
-    multiple of 4, and every trial drawing it failed, each retried). every_value=False: the bounds and
-    choices alone, as specs recorded before this check ran were checked (their tables stay readable)."""
+    before any trial runs: each categorical's choices, each int's values (its run where there are more than
+    MAX_CHECKED_VALUES), each float's bounds, and the pairs of values of two categoricals or ints (an int's run
+    where one of the two is run so, or their pairs are more than MAX_CHECKED_PAIRS), within MAX_CHECKED_CONFIGS
+    in all (model.embed_dim from 32 to 64 with 4 heads: 50 is no multiple of 4, and
+    every trial drawing it failed, each retried). every_value=False: the bounds and choices alone, as specs
+    recorded before this check ran were checked (their tables stay readable)."""
     def check(values: Mapping[str, tuple[tuple, Any]]) -> None:
         (key, (path, _)), *_ = values.items()
         if len(values) == 1 and path != ("search", "space", key):   # a bound or a choice: the key's own message
@@ -183,16 +191,23 @@ def check_space(space: Mapping[str, SearchParam], config: TrialConfig, doc: _Doc
         budget -= len(drawn[key])
         for point in drawn[key]:
             check({key: point})
-    few = [key for key, param in space.items() if param.type == "categorical"
-           or param.type == "int" and len(drawn[key]) == _int_count(param)]
-    pairs = [(a, b) for i, a in enumerate(few) for b in few[i + 1:]
-             if len(drawn[a]) * len(drawn[b]) <= MAX_CHECKED_PAIRS]
-    for a, b in sorted(pairs, key=lambda ab: len(drawn[ab[0]]) * len(drawn[ab[1]])):   # the most pairs checked
-        budget -= len(drawn[a]) * len(drawn[b])
+    few = [key for key, param in space.items() if param.type in ("categorical", "int")]
+    long = {key for key in few if space[key].type == "int" and len(drawn[key]) < _int_count(space[key])}
+    pairs = []
+    for i, a in enumerate(few):
+        for b in few[i + 1:]:
+            values = (drawn[a], drawn[b])
+            if {a, b} & long or len(values[0]) * len(values[1]) > MAX_CHECKED_PAIRS:   # an int's run stands for it
+                values = tuple(_drawn(("search", "space", k), space[k], RUN_OF_VALUES + 1)
+                               if space[k].type == "int" else drawn[k] for k in (a, b))
+            if len(values[0]) * len(values[1]) <= MAX_CHECKED_PAIRS:
+                pairs.append(((a, b), values))
+    for (a, b), (xs, ys) in sorted(pairs, key=lambda pair: len(pair[1][0]) * len(pair[1][1])):   # the most checked
+        budget -= len(xs) * len(ys)
         if budget < 0:
             return
-        for x in drawn[a]:
-            for y in drawn[b]:
+        for x in xs:
+            for y in ys:
                 check({a: x, b: y})
 
 
@@ -247,15 +262,18 @@ def _int_count(param: SearchParam) -> int:
 
 def _drawn(path: tuple, param: SearchParam, budget: int) -> list[tuple[tuple, Any]]:
     """(where it is written, value) of the values a parameter draws that check_space builds a config from:
-    an int's every value where they are few enough (and the budget allows)."""
+    an int's every value where they are few enough (and the budget allows), else its first RUN_OF_VALUES values
+    and its high bound (where the budget allows), else its bounds."""
     if param.type == "categorical":
         return [(path + ("choices", i), c) for i, c in enumerate(param.choices)]
-    bounds = [(path + ("low",), param.low), (path + ("high",), param.high)]
-    if param.type == "int" and _int_count(param) <= min(MAX_CHECKED_VALUES, budget):
-        values = range(int(param.low), int(param.high) + 1, int(param.step or 1))
+    if param.type == "int" and min(_int_count(param), RUN_OF_VALUES + 1) <= budget:
+        step = int(param.step or 1)
+        values = (list(range(int(param.low), int(param.high) + 1, step))
+                  if _int_count(param) <= min(MAX_CHECKED_VALUES, budget) else   # else a run
+                  list(range(int(param.low), int(param.low) + RUN_OF_VALUES * step, step)) + [int(param.high)])
         return [(path + ("low",) if v == param.low else path + ("high",) if v == param.high else path, v)
                 for v in values]
-    return bounds
+    return [(path + ("low",), param.low), (path + ("high",), param.high)]
 
 
 def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any], recorded: bool = False) -> SearchConfig:

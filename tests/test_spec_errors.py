@@ -152,6 +152,15 @@ BAD_SPECS = {
         "name: s\nkind: search\nsearch:\n  space:\n    model.embed_dim: [64, 96]\n    model.num_heads: [4, 64]\n",
         r"search\.space\.model\.embed_dim\.choices\[1\]: a sample can draw model\.embed_dim=96 with "
         r"model\.num_heads=64, and then model\.num_heads=64 is invalid"),
+    "search_drawing_a_value_inside_a_range_too_long_to_check_every_value": (   # 961 values: only 64, 1024 were
+        "name: s\nkind: search\nsearch:\n  space:\n    model.embed_dim: {type: int, low: 64, high: 1024}\n",
+        r"line 5: search\.space\.model\.embed_dim: a sample can draw model\.embed_dim=65, and then "
+        r"model\.num_heads=4 is invalid: expected a divisor of model\.embed_dim=65"),
+    "search_drawing_two_values_of_a_range_too_long_to_pair_every_value": (   # 497 x 3 pairs: none were checked
+        "name: s\nkind: search\nsearch:\n  space:\n    model.embed_dim: {type: int, low: 64, high: 2048, step: 4}\n"
+        "    model.num_heads: [4, 8, 16]\n",
+        r"line 5: search\.space\.model\.embed_dim: a sample can draw model\.embed_dim=68 with model\.num_heads=8, "
+        r"and then model\.num_heads=8 is invalid"),
     "search_over_a_key_that_decides_the_decoded_data": (   # every sample trained on the base's data
         "name: s\nkind: search\nsearch:\n  space:\n    data.val_fraction: {type: float, low: 0.1, high: 0.3}\n",
         r"line 5: search\.space\.data\.val_fraction: data\.val_fraction decides the decoded data, which a sweep "
