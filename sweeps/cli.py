@@ -114,9 +114,12 @@ def _run_option_decorators(func):
                      help="Override a config key for every cell, e.g. optim.epochs=3; it wins over the spec and its "
                           "arms (a warning names the arms it overrides) and the table's caption names it."),
         click.option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)."),
-        click.option("--max-concurrent", type=click.IntRange(min=1), help="At most this many trials at once."),
+        click.option("--max-concurrent", type=click.IntRange(min=1),
+                     help="At most this many trials at once (default: the profile's, else as many as the "
+                          "resources hold)."),
         click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), help="CPUs reserved per trial (default: the profile's)."),
-        click.option("--gpus-per-trial", type=click.FloatRange(min=0), help="GPUs per trial; fractions share a GPU (0.5, 0.25)."),
+        click.option("--gpus-per-trial", type=click.FloatRange(min=0),
+                     help="GPUs per trial (default: the profile's); fractions share a GPU (0.5, 0.25)."),
         click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
         click.option("--storage", help="Tune results and checkpoints (default: ./ray_results; shared storage on a cluster)."),
         click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,

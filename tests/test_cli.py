@@ -74,6 +74,14 @@ def test_help_exits_zero_for_the_group_and_every_command(command):
     assert "Usage: " in result.output
 
 
+@pytest.mark.parametrize("command", ("run", "resume"))
+def test_help_of_every_resource_option_says_the_profile_gives_its_default(command):
+    # the paper profile asks 1 GPU per trial; a help without a default read as 0 (or as no limit)
+    helps = {p.name: p.help for p in cli.commands[command].params}
+    for option in ("cpus_per_trial", "gpus_per_trial", "max_concurrent"):
+        assert "default: the profile's" in helps[option], (option, helps[option])
+
+
 def test_cache_lists_its_entries_and_removes_those_unused_for_so_many_days(tmp_path):
     from transfer_core.config import DataConfig
     from transfer_core.data import load_splits
