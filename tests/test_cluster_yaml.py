@@ -172,6 +172,17 @@ def test_cluster_yaml_mlflow_is_reachable_where_drivers_and_trials_look_for_it(r
     assert '--host "$TRANSFER_SWEEPS_HEAD_IP" --port 5000' in _mlflow_server(prepared)
 
 
+def test_cluster_docs_reach_mlflow_from_your_machine_only_through_the_ssh_tunnel():
+    # `ray attach -p 5000` forwards to the head's localhost, where the server (on the head's private IP) does
+    # not listen: a --tracking-uri http://localhost:5000 told to follow it found nothing there
+    paragraphs = (ROOT / "docs" / "cluster.md").read_text().split("\n\n")
+    readers = [p for p in paragraphs if "--tracking-uri http://localhost:5000" in p]
+    assert readers
+    for paragraph in readers:
+        assert not re.search(r"ray attach cluster\.yaml -p 5000`\s+in one terminal", paragraph), paragraph
+        assert "ssh" in paragraph.lower() or "§5" in paragraph, paragraph
+
+
 def test_cluster_yaml_mlflow_database_is_on_local_disk_and_artifacts_on_shared_storage(prepared):
     server = _mlflow_server(prepared)
     store = re.search(r"--backend-store-uri\s+\"?(\S+?)\"?\s", server).group(1)
