@@ -7,7 +7,7 @@ A profile is a named set of TrialConfig overrides plus the resources Ray gives e
       cpus_per_trial: 1
       gpus_per_trial: 0
       max_concurrent: null       # null: as many trials at once as the resources allow
-      overrides: {model.stem: small, model.image_size: 48, optim.epochs: 6, device: cpu, ...}
+      overrides: {model.stem: small, model.image_size: 32, optim.epochs: 12, ...}   # profiles.yaml has them all
 
 In a cell's config the profile is the lowest layer over the TrialConfig defaults (see plan.expand).
 A profile never sets data.dataset, data.root or seed: the cell does.
