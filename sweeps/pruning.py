@@ -34,6 +34,7 @@ import os
 import re
 import types
 import typing
+import warnings
 from typing import Any, Callable, Mapping
 
 import optuna
@@ -216,7 +217,9 @@ def make_pruner(spec: Mapping[str, Any]) -> BasePruner:
             raise PrunerSpecError(f"pruner {name!r}, argument {key!r}: NaN is not a number to compare with; "
                                   "give a number, or leave the argument out")
     try:
-        return factory(**kwargs)
+        with warnings.catch_warnings():   # "PatientPruner/WilcoxonPruner is experimental": nothing for a user to do
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return factory(**kwargs)
     except PrunerSpecError:
         raise
     except (ValueError, TypeError) as exc:

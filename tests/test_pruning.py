@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from types import SimpleNamespace
 
 import optuna
@@ -60,6 +61,16 @@ def test_make_pruner_builds_the_registered_class_with_the_arguments(name):
     pruner = make_pruner({"type": name, **args})
     assert type(pruner) is cls
     assert {key: getattr(pruner, key) for key in attributes} == attributes
+
+
+@pytest.mark.parametrize("spec", ({"type": "patient", "patience": 1, "wrapped": {"type": "median"}},
+                                  {"type": "wilcoxon"}))
+def test_make_pruner_builds_optunas_experimental_pruners_without_a_python_warning(spec):
+    # `sweeps show` printed "pruning.py:204: ExperimentalWarning: WilcoxonPruner is experimental" (twice for the
+    # patient one): a warning into our source that the user can do nothing about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_pruner(spec)
 
 
 def test_make_pruner_patient_wraps_the_nested_spec():
