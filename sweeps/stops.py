@@ -33,6 +33,11 @@ def stops_held_while_ray_starts():
     held: list[tuple[int, float]] = []   # (signal, when)
 
     def hold(signum, frame):
+        if signum == signal.SIGTERM and hasattr(signal, "alarm"):
+            # Ray's C++ crash handler (absl's failure signal handler, installed as ray.init builds the core
+            # worker) saw this SIGTERM first: it passed it on to us and armed alarm(3), whose SIGALRM aborts
+            # the process (exit 134 while the driver marks and exits, not 143). No crash: disarm it
+            signal.alarm(0)
         if held and time.monotonic() - held[0][1] >= REPEATED_STOP_S:   # within it: the same stop, sent again
             raise StopSignal(signum)                                   # (`timeout` signals child and group)
         if held:

@@ -382,6 +382,34 @@ def test_a_stop_signal_while_ray_starts_is_held_until_ray_has_started(monkeypatc
     assert {s: signal.getsignal(s) for s in handlers_before} == handlers_before, "the handlers of before, not Ray's"
 
 
+def test_a_sigterm_while_ray_starts_leaves_no_abort_alarm_of_rays_crash_handler_pending(monkeypatch):
+    # ray.init installs Ray's C++ crash handler (absl's failure signal handler), which sees a SIGTERM first: it
+    # passes it on to ours and arms alarm(3), whose SIGALRM aborts the process. `sweeps run` stopped so went on
+    # to mark and exit, and died of SIGABRT within those 3 s: exit 134, not 143 (reproduced with `kill -TERM`
+    # up to ~1.5 s after "Started a local Ray instance")
+    import ray
+
+    def init(**kwargs):
+        signal.alarm(1)   # what absl's handler does on the SIGTERM, before it calls ours
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(20):   # Python runs its handlers between these steps
+            time.sleep(0.005)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    aborts = []
+    alarm_before = signal.signal(signal.SIGALRM, lambda signum, frame: aborts.append(signum))
+    try:
+        with pytest.raises(stops.StopSignal):
+            runner.connect_ray("ray://head:10001")
+        time.sleep(1.3)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, alarm_before)
+    assert aborts == [], "the crash handler's alarm went off after the stop it took for a crash"
+
+
 @pytest.mark.parametrize("repeated_stop_s, stops_at_once", [(60.0, False), (0.001, True)])
 def test_a_second_stop_signal_while_ray_starts_stops_at_once_unless_it_is_the_first_sent_again(
         monkeypatch, repeated_stop_s, stops_at_once):
