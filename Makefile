@@ -26,4 +26,4 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) ray_results mlruns mlartifacts mlflow.db .pytest_cache
+	rm -rf $(VENV) ray_results mlruns mlartifacts mlflow.db .pytest_cache figures

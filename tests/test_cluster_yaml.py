@@ -123,6 +123,18 @@ def test_cluster_yaml_one_worker_holds_a_paper_profile_trial(raw):
 
 # --------------------------------------------------------------------------- software
 
+def test_ray_up_leaves_a_local_runs_outputs_behind(raw):
+    """`ray up` copies the repository to every node, leaving out what .gitignore names (rsync_filter): the
+    stores and outputs a run here leaves in the working tree (sweeps plot's figures/ by default) stay here."""
+    assert raw["rsync_filter"] == [".gitignore"]
+    outputs = ["mlflow.db", "mlruns/0/meta.yaml", "mlartifacts/1/a.pt", "ray_results/mad_vs_dropout/x.json",
+               "figures/mad_vs_dropout/bars.png", ".cache/transfer-sweeps/synthetic.npz"]
+    shown = subprocess.run(["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *outputs], cwd=ROOT,
+                           capture_output=True, text=True, check=False).stdout.splitlines()
+    copied = [line.split("\t")[-1] for line in shown if line.startswith("::")]
+    assert copied == [], f"copied to every node by ray up: {copied}; add them to .gitignore"
+
+
 def test_cluster_yaml_worker_setup_installs_the_package_with_constraints(raw, prepared):
     assert raw["file_mounts"]["~/transfer-sweeps"] == "."
     installs = [c for c in prepared["worker_setup_commands"] if re.search(r"pip install .*-c constraints\.txt -e \.", c)]
