@@ -46,15 +46,16 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     done = f"{cell.n}/{cell.n_expected} done"
     extras = [f"{cell.counts[s]} {s}" for s in (S.STATUS_FAILED, S.STATUS_PRUNED) if cell.counts.get(s)]
     extras += [f"{cell.no_value - cell.diverged} without a value"] if cell.no_value > cell.diverged else []
-    extras += [f"{cell.diverged} diverged"] if cell.diverged and cell.n else []
+    extras += [f"{cell.diverged} diverged"] if cell.diverged else []
     if not cell.n:
         state = cell.state
         if state == "missing":
             return "pending" if table.in_progress else "not run" if _stopped(table) else "—"
         if table.select_on is not None:   # a search's trial: one run, no seeds to count
             return state
-        notes = [done] + [x for x in extras if not x.endswith(state)
-                          and not (state == "no value" and x.endswith("without a value"))]
+        # every seed diverged: each is done, so "0/n done" (of seeds still to come) is left out, as beside a value
+        notes = ([] if cell.diverged >= cell.n_expected else [done]) + [
+            x for x in extras if not x.endswith(state) and not (state == "no value" and x.endswith("without a value"))]
         return f"{state} ({', '.join(notes)})"
     text = _pct(cell.summary.mean, decimals)
     text += f" ± {_pct(cell.summary.std, decimals)}" if cell.summary.std is not None else ""

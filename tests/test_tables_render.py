@@ -285,6 +285,17 @@ def test_a_cell_with_a_diverged_seed_is_its_other_seeds_mean_marked_and_never_bo
     assert alone.cell("B", "d").best, "a column without a cell of every seed still has a best"
 
 
+def test_a_cell_without_a_value_still_counts_its_diverged_seeds():
+    # a cell of a failed and a diverged seed read "failed (0/2 done)": the diverged seed's "1 without a value"
+    # was taken out for "1 diverged", which was then said only beside a value; every seed diverged read
+    # "no value (0/2 done)", the "k/n done" of seeds still to come that the diverged cells no longer say
+    nan = float("nan")
+    t = T.build_table(frame({("A", "d"): {0: nan, 1: "failed"}, ("B", "d"): {0: nan, 1: nan},
+                             ("C", "d"): {0: .8, 1: .9}}), rows=["A", "B", "C"], seeds=[0, 1])
+    assert TF.cell_text(t, t.cell("A", "d")) == "failed (0/2 done, 1 diverged)"
+    assert TF.cell_text(t, t.cell("B", "d")) == "no value (2 diverged)"
+
+
 def test_every_format_marks_a_diverged_cell_alike(tmp_path):
     import csv as csv_module
 
