@@ -135,28 +135,41 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
     reworded caption, another baseline: PRESENTATION_KEYS), a search's num_samples or how a value is written
     (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written,
     or in the order of its arms, which the key reads, or a search's pruner with a default written out or left out,
-    which the key reads as written (`trains_the_same`); else None. An earlier invocation with
+    which the key reads as written (`trains_the_same`). An earlier invocation with
     this profile, data (roots included) and --set whose spec was edited in what it trains (an arm added) is
     warned of: a new invocation starts and every cell trains again, and a researcher who meant to continue can
     put the spec back instead. An earlier invocation is such when its key is what this run's would be with its
-    spec.yaml instead. Every invocation with this profile and data is read, the one run last first (the 20 run last
-    were: one run before a study of 20 --set values was not found, and its cells trained again), each spec.yaml
-    read from its artifact location (`tracking.read_run_text_artifact`, ~1 ms on a local store, not ~50) and each
-    text parsed once: a spec text loads in ~5-10 ms, so 200 versions of a spec take 1-2 s."""
+    spec.yaml instead, its data as given or, as versions before keyed them, with their links resolved. Every
+    invocation with this profile and data is read, the one run last first (the 20 run last were: one run before a
+    study of 20 --set values was not found, and its cells trained again), each spec.yaml read from its artifact
+    location (`tracking.read_run_text_artifact`, ~1 ms on a local store, not ~50) and each text parsed once: a
+    spec text loads in ~5-10 ms, so 200 versions of a spec take 1-2 s.
+    Returns (the earlier invocation or None, whether it knows its data by the resolved folders: then it is
+    continued as `prepared.resolved`, its cells keyed so)."""
     import yaml
+
+    # the data as given, and with its folders' links resolved, as versions before keyed them (`keys_resolved`)
+    datas = (prepared.data, *((prepared.resolved_data,) if prepared.keys_resolved else ()))
+
+    @functools.cache
+    def keys_with(hashes: tuple[str, ...], data) -> frozenset[str]:
+        return frozenset(k for h in hashes for k in prepared.keys_of(h, data))
+
+    def keyed_by(key, hashes: tuple[str, ...]):
+        """The data `key` is an invocation key of, with a spec of one of `hashes`; None: neither."""
+        return next((d for d in datas if key in keys_with(hashes, d)), None)
 
     now = yaml.safe_load(prepared.spec.text) if prepared.spec.text else None
 
     # a text recorded by several invocations (their --set differ) is read once
     @functools.cache
-    def document_of(text: str) -> tuple[Any, frozenset[str]] | None:
-        """The document, and the keys this run's would be with it as the spec (by its hashes as written)."""
+    def document_of(text: str) -> tuple[Any, tuple[str, ...]] | None:
+        """The document, and its hashes as written."""
         try:
             before = yaml.safe_load(text)
         except yaml.YAMLError:
             return None
-        return before, frozenset(key for h in (identity_hash(before), content_hash(before), text_hash(text))
-                                 for key in prepared.keys_of(h))
+        return before, (identity_hash(before), content_hash(before), text_hash(text))
 
     @functools.cache
     def spec_of(text: str) -> SweepSpec | None:
@@ -172,11 +185,13 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
         read = document_of(text) if text is not None else None
         if read is None:
             continue
-        before, keys = read
-        if tags.get(tracking.TAG_INVOCATION) not in keys:   # keyed by its spec read as this version reads it?
+        before, hashes = read
+        tag = tags.get(tracking.TAG_INVOCATION)
+        data = keyed_by(tag, hashes)   # keyed by its spec as written?
+        if data is None:               # else as this version reads it
             recorded = spec_of(text)
-            if recorded is None or tags.get(tracking.TAG_INVOCATION) not in {
-                    key for h in (recorded.identity_hash, recorded.typed_identity_hash) for key in prepared.keys_of(h)}:
+            data = None if recorded is None else keyed_by(tag, (recorded.identity_hash, recorded.typed_identity_hash))
+            if data is None:
                 continue
         ignored = {"seeds"} if prepared.spec.kind == "table" else set()
         changed = (sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in ignored)
@@ -185,7 +200,7 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
                                          or trains_the_same(spec_of(text), prepared.spec)):
             log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
                      prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
-            return earlier
+            return earlier, data != prepared.data
         if nearest is None:   # the newest such: named if no older one is this invocation
             nearest = (earlier, changed)
     if nearest is not None:
@@ -194,7 +209,7 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
                     "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
                     "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
                     tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
-    return None
+    return None, False
 
 
 def recorded_spec_of(text: str) -> SweepSpec | None:

@@ -744,10 +744,11 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
     latest = next(filter(None, (tracking.find_parent(client, experiment_id, key) for key in prepared.keys_recorded)),
                   None)
+    resolved = False   # found by its spec.yaml, keyed by the data's resolved folders
     if latest is None and not prepared.options.fresh:
-        latest = earlier_of_an_edited_spec(client, experiment_id, prepared)
+        latest, resolved = earlier_of_an_edited_spec(client, experiment_id, prepared)
     parent = None if prepared.options.fresh else latest
-    if parent is not None and parent.data.tags.get(tracking.TAG_INVOCATION) in prepared.keys_resolved:
+    if parent is not None and (resolved or parent.data.tags.get(tracking.TAG_INVOCATION) in prepared.keys_resolved):
         # recorded by a version that knew the data by its resolved folder: continued as it was, its cells keyed so
         log.info("invocation %s of %s knows its data by %s: continued so", parent.info.run_id, spec.name,
                  ", ".join(f"{d.name}={d.root}" for d in prepared.resolved_data if d.root))

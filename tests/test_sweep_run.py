@@ -1519,3 +1519,32 @@ def test_an_invocation_recorded_by_its_data_folders_resolved_path_is_continued_t
     assert again.parent_run_id == first.parent_run_id and again.skipped_cells == 2
     _, children = _children(tracking_uri, again)
     assert len(children) == 2
+
+
+def test_an_invocation_recorded_by_its_data_folders_resolved_path_is_continued_through_a_link_after_its_arms_moved(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # an invocation a version before recorded through a link (keyed by the folder it resolves to) whose spec was
+    # since edited in what does not change what it trains (its arms reordered) is found by its spec.yaml: it was
+    # looked for under the link's own path alone, so a new invocation started and trained every cell again
+    from test_data_imagefolder import make_tree
+
+    target = make_tree(tmp_path / "disk1" / "faces", per_class=10)
+    link = tmp_path / "faces"
+    link.symlink_to(target)
+    arms = ('  - {label: "No dropping", set: {model.drop_variant: none}}\n',
+            "  - {label: MAD, set: {model.drop_variant: mad}}\n")
+    old = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri, data=(f"imagefolder={target}",)))
+    parent = _recorded_invocation(tracking_uri, old, old.invocation_key, old.spec.text)
+    client = MlflowClient(tracking_uri)
+    client.set_tag(parent, schema.TAG_DATA, "imagefolder")
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    reordered = prepare(spec_file(TABLE_SPEC.replace(arms[0] + arms[1], arms[1] + arms[0]), "tiny"),
+                        _options(tmp_path, tracking_uri, data=(f"imagefolder={link}",)))
+    assert old.invocation_key not in reordered.keys_recorded, "the arms' order is in the key"
+    again = run_sweep(reordered)
+    assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+    assert {c.cell_id for c in old.plan.cells} == {
+        r.data.tags[schema.TAG_CELL_ID] for r in client.search_runs(
+            [client.get_run(parent).info.experiment_id], f"tags.`{schema.TAG_PARENT}` = '{parent}'")}, \
+        "no cell trained anew"
