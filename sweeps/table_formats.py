@@ -221,7 +221,8 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         parts.append("The search is still running: trials marked running have not finished, and the trials it "
                      "has yet to draw are not in the table." if search else
                      "The sweep is still running: cells marked k/n done are incomplete.")
-    elif _stopped(table) and any(c.state != "complete" for c in table.cells.values()):
+    elif _stopped(table) and any(c.unfinished or c.n + c.no_value < c.n_expected for c in table.cells.values()):
+        # a seed without a completed run: a cell marked "k diverged" (or "no value") has every seed done
         parts.append(f"INCOMPLETE: the search stopped ({table.provenance.status}) before every trial finished; "
                      "trials marked running, interrupted or failed have no value, and the trials it had yet to "
                      "draw are not in the table." if search else

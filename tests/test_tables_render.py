@@ -296,6 +296,22 @@ def test_a_cell_without_a_value_still_counts_its_diverged_seeds():
     assert TF.cell_text(t, t.cell("B", "d")) == "no value (2 diverged)"
 
 
+def test_a_stopped_invocation_whose_every_seed_finished_though_one_diverged_is_not_called_incomplete():
+    # stopped after its last run ended (Ctrl-C while the report was drawn): "INCOMPLETE ... before every cell
+    # finished; cells marked k/n done ... lack seeds" though every seed was done and no cell reads k/n done
+    nan = float("nan")
+    t = T.build_table(frame({("A", "d"): {0: nan, 1: .7}, ("B", "d"): {0: .8, 1: .9}}), rows=["A", "B"],
+                      seeds=[0, 1], provenance=T.Provenance(status="interrupted"))
+    assert t.cell("A", "d").state == "diverged"
+    assert "INCOMPLETE" not in TF.caption_text(t, T.CaptionFacts())
+    every = T.build_table(frame({("A", "d"): {0: nan, 1: nan}, ("B", "d"): {0: .8, 1: .9}}), rows=["A", "B"],
+                          seeds=[0, 1], provenance=T.Provenance(status="interrupted"))
+    assert "INCOMPLETE" not in TF.caption_text(every, T.CaptionFacts()), "no value (2 diverged): done too"
+    running = T.build_table(frame({("A", "d"): {0: nan, 1: .7}, ("B", "d"): {0: .8, 1: "interrupted"}}),
+                            rows=["A", "B"], seeds=[0, 1], provenance=T.Provenance(status="interrupted"))
+    assert "INCOMPLETE: the sweep stopped (interrupted)" in TF.caption_text(running, T.CaptionFacts())
+
+
 def test_every_format_marks_a_diverged_cell_alike(tmp_path):
     import csv as csv_module
 
