@@ -478,7 +478,8 @@ def attention_grid(runs: SweepRuns, path_stem: str | Path = "attention_grid", *,
     arms = _order(arms, runs.children["arm"].tolist())
     chosen = _pick_model_runs(runs, arms, data)
     if not chosen:
-        raise FigureError(f"sweep {runs.sweep!r} has no completed run on {data!r} yet: no trained model to show")
+        yet = " yet" if runs.parent.status == S.STATUS_RUNNING else ""   # a stopped or finished sweep's will not
+        raise FigureError(f"sweep {runs.sweep!r} has no completed run on {data!r}{yet}: no trained model to show")
     folders = {arm: model_dir(runs, rid) for arm, rid in chosen.items()}
     recorded = None if overrides else _recorded_attention(runs, chosen, folders, images_per_class)
     if recorded is not None:   # what the trials computed from the weights they logged: no model, no torch

@@ -244,6 +244,8 @@ def test_figures_without_a_value_say_yet_only_while_the_sweep_runs(runs, tmp_pat
     table = T.build_table(frame({("A", "d"): {0: "failed"}}), rows=["A"], in_progress=status == "running")
     with pytest.raises(FG.FigureError, match=f"^no cell of the table has a value{yet}: no run"):
         FG.ablation_bars(table, tmp_path / "bars")
+    with pytest.raises(FG.FigureError, match=f"has no completed run on 'elsewhere'{yet}: no trained model"):
+        FG.attention_grid(stopped, tmp_path / "attention", data="elsewhere")
 
 
 def test_learning_curves_unknown_metric_lists_valid(runs, tmp_path):
