@@ -639,15 +639,22 @@ def _paper_rows(paper: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, l
     return out, metrics.pop()
 
 
+def _counted_and_scores(children: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The completed runs a table counts (none superseded by a rerun of its cell), and the score metrics recorded:
+    a run without any of them diverged before its first scored epoch."""
+    scores = [m for m in ("sel_test_acc", "best_test_acc", "final_test_acc") if m in children.columns]
+    done = children[(children["status"] == S.STATUS_COMPLETED) & ~children["run_id"].isin(superseded_runs(children))]
+    return done, scores
+
+
 def _diverged(children: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
     """(row, column) -> the seeds of the completed runs a cell counts whose training diverged before any epoch had
     finite losses: such a run records no score (`engine.History.summary`: sel_test_acc NaN), and its cell
     shows it only as "without a value", which a reader could not tell from a run that logged nothing. (A run
     lacking one of them alone, as one without validation lacks best_val_acc, did not diverge.)"""
-    scores = [m for m in ("sel_test_acc", "best_test_acc", "final_test_acc") if m in children.columns]
+    done, scores = _counted_and_scores(children)
     if not scores:
         return {}
-    done = children[(children["status"] == S.STATUS_COMPLETED) & ~children["run_id"].isin(superseded_runs(children))]
     out: dict[tuple[str, str], tuple[int, ...]] = {}
     for (row, column), runs in done[done[scores].isna().all(axis=1)].groupby(["arm", "data"], sort=False):
         out[(row, column)] = tuple(sorted(int(s) for s in runs["seed"]))
@@ -659,10 +666,9 @@ def _diverged_runs(children: pd.DataFrame) -> dict[str, int | None]:
     whose training diverged: before any epoch was scored (every score NaN, `_diverged`), or after some, at its
     last epoch (`diverged_epoch` of `load_sweep_runs`: final_test_acc recorded NaN, as that epoch's losses
     were not finite, beside the scores of the sound epochs before it)."""
-    scores = [m for m in ("sel_test_acc", "best_test_acc", "final_test_acc") if m in children.columns]
+    done, scores = _counted_and_scores(children)
     if not scores:
         return {}
-    done = children[(children["status"] == S.STATUS_COMPLETED) & ~children["run_id"].isin(superseded_runs(children))]
     at = done["diverged_epoch"] if "diverged_epoch" in done.columns else pd.Series(math.nan, index=done.index)
     gone = done[scores].isna().all(axis=1) | at.notna()
     return {run_id: (None if pd.isna(e) else int(e)) for run_id, e in zip(done.loc[gone, "run_id"], at[gone])}
