@@ -42,10 +42,35 @@ def recorded_spec(runs: SweepRuns) -> SweepSpec:
                     "--tracking-uri http://HOST:PORT, or serve this copy with its artifacts folder "
                     "(`mlflow server --backend-store-uri ... --artifacts-destination FOLDER`; docs/cluster.md §7)"
                 ) from exc
+            folder = folder_not_here(runs.client.get_experiment(runs.experiment_id).artifact_location or "")
+            if folder is not None:
+                raise TableError(
+                    f"the artifacts of parent run {runs.parent.run_id} ({location}) are in {folder}, a folder this "
+                    "machine does not have: the store was moved or copied from where it recorded them (a sqlite "
+                    "store's runs keep the absolute path of the mlartifacts folder beside it), or its MLflow server "
+                    "was started with --no-serve-artifacts, whose clients write artifacts straight to that path on "
+                    "their own disk. Put that artifacts folder at that path (a copy, a mount or a symlink), or read "
+                    "the store where it was recorded (docs/cluster.md §7)"
+                ) from exc
             raise TableError(f"parent run {runs.parent.run_id} has no {schema.ARTIFACT_SPEC} artifact; "
                              "it was not recorded by `sweeps run`") from exc
         text = Path(path).read_text(encoding="utf-8")
     return load_text(text, source=f"run {runs.parent.run_id}/{schema.ARTIFACT_SPEC}", recorded=True)
+
+
+def folder_not_here(location: str) -> Path | None:
+    """The folder of an artifact location that is a path on a disk (file:/PATH, or a bare path: an MLflow server
+    started with --no-serve-artifacts) where this machine has no such folder; None for any other location (a
+    server's mlflow-artifacts:/, s3://, ...) or a folder that is here."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    scheme = urlparse(location).scheme
+    if not location or (scheme and scheme != "file" and len(scheme) > 1):   # a one-letter scheme: a Windows drive
+        return None
+    folder = Path(local_file_uri_to_path(location))
+    return None if folder.exists() else folder
 
 
 def under_spec_labels(runs: SweepRuns, spec: SweepSpec) -> SweepRuns:

@@ -969,6 +969,37 @@ def test_table_from_a_copy_of_a_servers_database_says_its_artifacts_need_that_se
             f"{store} is a database, not that server") in result.output, result.output
 
 
+def test_table_of_a_store_whose_artifacts_folder_is_not_here_names_that_folder_not_an_unrecorded_spec(here, store):
+    # a sqlite store moved or copied from another machine (its runs keep the absolute path of the mlartifacts/ beside
+    # it), or a server started with --no-serve-artifacts read from another machine: the spec.yaml is there, elsewhere
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    gone = here / "recorded-elsewhere" / "mlartifacts" / "tiny_cli"
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=gone.as_uri())
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
+    client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                        schema.TAG_CELL_ID: "c", schema.TAG_STATUS: "completed", schema.TAG_ARM: "A",
+                                        schema.TAG_DATA: "synthetic", schema.TAG_SEED: "0"})
+    for command in ("table", "plot"):
+        result = invoke(command, "tiny_cli", "--tracking-uri", store)
+        assert result.exit_code == 1, result.output
+        assert f"are in {gone}, a folder this machine does not have" in result.output, result.output
+        assert "not recorded by `sweeps run`" not in result.output, result.output
+
+
+def test_folder_not_here_is_a_missing_local_artifact_folder_only():
+    from sweeps.report import folder_not_here
+
+    assert folder_not_here("/nonexistent/art/1") == Path("/nonexistent/art/1")   # --no-serve-artifacts' bare path
+    assert folder_not_here("file:///nonexistent/art/1") == Path("/nonexistent/art/1")
+    assert folder_not_here(Path.cwd().as_uri()) is None and folder_not_here(str(Path.cwd())) is None
+    for served in ("mlflow-artifacts:/1", "s3://bucket/art/1", "gs://bucket/1", ""):
+        assert folder_not_here(served) is None
+
+
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
     from mlflow.tracking import MlflowClient
 
