@@ -268,10 +268,31 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
         if experiment.lifecycle_stage == "deleted":
             raise TrackingError(f"MLflow experiment {name!r} is deleted; restore it (mlflow experiments "
                                 "restore) or delete it for good (mlflow gc) before running this sweep")
-        return experiment.experiment_id
-    root = artifact_root(uri)
-    location = f"{root}/{name}" if root else None
-    return client.create_experiment(name, artifact_location=location)
+        experiment_id = experiment.experiment_id
+    else:
+        root = artifact_root(uri)
+        location = f"{root}/{name}" if root else None
+        experiment_id = client.create_experiment(name, artifact_location=location)
+        experiment = client.get_experiment(experiment_id) if root is None else None
+    if experiment is not None and sqlite_path(uri) is None:
+        warn_of_artifacts_on_each_disk(uri, experiment.artifact_location or "")
+    return experiment_id
+
+
+def warn_of_artifacts_on_each_disk(uri: str, location: str) -> None:
+    """Warn where a tracking server gives a sweep's experiment a path on a disk as its artifact location (it was
+    started with --no-serve-artifacts and --default-artifact-root PATH): MLflow's clients then write artifacts
+    straight to that path on their own machine, so each trial's models on its node, and a reader elsewhere finds
+    none. Not refused: a folder every machine mounts at that path (NFS) is a sound setup."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(location).scheme
+    if location and (not scheme or scheme == "file" or len(scheme) == 1):   # a one-letter scheme: a Windows drive
+        log.warning("MLflow server %s has this sweep's artifacts (models, figures, its spec.yaml) written to %s by "
+                    "each process that logs them, on its own machine's disk (the server was started with "
+                    "--no-serve-artifacts): every machine that runs trials or reads the sweep must mount that folder "
+                    "at that path, or restart the server with --artifacts-destination FOLDER to have it store and "
+                    "serve them (docs/cluster.md)", uri, location)
 
 
 # --------------------------------------------------------------------------- provenance

@@ -88,6 +88,55 @@ def test_a_runs_text_artifact_is_read_from_its_location_without_asking_the_store
         "a location it cannot read: through the store"
 
 
+class _ServerClient:
+    """What ensure_experiment asks of an MLflow server that picks the artifact location itself."""
+
+    def __init__(self, location):
+        self.experiment = SimpleNamespace(experiment_id="7", lifecycle_stage="active", artifact_location=location)
+        self.created = False
+
+    def get_experiment_by_name(self, name):
+        return self.experiment if self.created else None
+
+    def create_experiment(self, name, artifact_location=None):
+        assert artifact_location is None   # a server's own choice
+        self.created = True
+        return "7"
+
+    def get_experiment(self, experiment_id):
+        return self.experiment
+
+
+@pytest.mark.parametrize("location", ["/srv/mlartifacts/7", "file:///srv/mlartifacts/7"])
+def test_ensure_experiment_warns_when_a_server_has_each_client_write_artifacts_to_its_own_disk(location, caplog):
+    # `mlflow server --no-serve-artifacts --default-artifact-root /srv/mlartifacts`: a trial on another node writes
+    # its models to that path on its own disk, and `sweeps table` elsewhere finds no spec.yaml
+    client = _ServerClient(location)
+    for _ in ("created", "found again"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="sweeps.tracking"):
+            assert tracking.ensure_experiment(client, "demo", "http://head:5000") == "7"
+        assert (f"MLflow server http://head:5000 has this sweep's artifacts (models, figures, its spec.yaml) written "
+                f"to {location} by each process that logs them, on its own machine's disk") in caplog.text
+        assert "--artifacts-destination" in caplog.text
+
+
+@pytest.mark.parametrize("location", ["mlflow-artifacts:/7", "s3://bucket/mlartifacts/7"])
+def test_ensure_experiment_of_a_server_that_serves_its_artifacts_warns_of_nothing(location, caplog):
+    with caplog.at_level("WARNING", logger="sweeps.tracking"):
+        tracking.ensure_experiment(_ServerClient(location), "demo", "http://head:5000")
+    assert not [r for r in caplog.records if r.name == "sweeps.tracking" and r.levelname == "WARNING"]
+
+
+def test_ensure_experiment_of_a_sqlite_store_warns_of_nothing(tracking_uri, caplog):
+    # its artifacts beside the database are a path on a disk too, and a sqlite store is one machine's anyway
+    client = tracking.client_for(tracking_uri)
+    with caplog.at_level("WARNING", logger="sweeps.tracking"):
+        tracking.ensure_experiment(client, "demo", tracking_uri)
+        tracking.ensure_experiment(client, "demo", tracking_uri)
+    assert not [r for r in caplog.records if r.name == "sweeps.tracking" and r.levelname == "WARNING"]
+
+
 def test_cell_run_open_twice_continues_the_same_run(tracking_uri):
     client = tracking.client_for(tracking_uri)
     experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
