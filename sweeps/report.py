@@ -18,7 +18,7 @@ import pandas as pd
 from search_spaces import SweepSpec
 from search_spaces.search import SearchParam
 from search_spaces.spec import load_text
-from sweeps import schema
+from sweeps import schema, tracking
 from sweeps.figures import log_figures, plot_sweep
 from sweeps.table_formats import write_tables
 from sweeps.tables import (CaptionFacts, ResultTable, SearchRanking, SweepRuns, TableError, load_sweep_runs,
@@ -42,6 +42,9 @@ def recorded_spec(runs: SweepRuns) -> SweepSpec:
                     "--tracking-uri http://HOST:PORT, or serve this copy with its artifacts folder "
                     "(`mlflow server --backend-store-uri ... --artifacts-destination FOLDER`; docs/cluster.md §7)"
                 ) from exc
+            gone = tracking.artifacts_not_here(runs.client.get_run(runs.parent.run_id), str(runs.tracking_uri))
+            if gone is not None:   # a store moved without its artifacts: not "never recorded"
+                raise TableError(gone) from exc
             folder = folder_not_here(runs.client.get_experiment(runs.experiment_id).artifact_location or "")
             if folder is not None:
                 raise TableError(

@@ -780,6 +780,10 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                          + (f". Unfinished invocations of {spec.name!r} recorded (resume one with its --profile, "
                             f"its --set and its --data, roots included, and the spec as it was): "
                             f"{'; '.join(unfinished)}" if unfinished else ""))
+    gone = tracking.artifacts_not_here(parent, prepared.tracking_uri) if parent is not None else None
+    if gone is not None:   # its models and report would go to the old folder, made anew there, or fail there
+        raise SweepError(f"sweep {spec.name!r} cannot be continued: {gone} Else start it anew with "
+                         f"`{command_again('run', prepared, fresh=True)}` (a new MLflow parent run)")
     if latest is not None:   # first: a search that cannot be continued, or one `--fresh` leaves, gets its marks
         for kept in kept_marks_files(latest, prepared.storage_path, spec.name):
             try:

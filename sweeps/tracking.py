@@ -105,7 +105,8 @@ def sqlite_path(uri: str) -> Path | None:
 
 def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else MLflow's default sqlite DB in the working
-    directory; relative sqlite paths become absolute, since trials run in their own directories."""
+    directory; relative sqlite paths become absolute, since trials run in their own directories. A sqlite
+    store moved or copied with its artifacts has their recorded locations re-pointed (`follow_moved_store`)."""
     if option is not None and not option.strip():   # `--tracking-uri "$UNSET_VAR"`: not the default store silently
         raise TrackingError("--tracking-uri is empty: give sqlite:///PATH/mlflow.db or http://HOST:PORT of an "
                             "MLflow server, or leave the option out for MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
@@ -142,6 +143,7 @@ def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | Non
                             f"table{'s' if len(foreign) > 1 else ''} {', '.join(foreign[:5])}"
                             f"{', ...' if len(foreign) > 5 else ''}; an Optuna storage, say): give the MLflow "
                             "database file (e.g. sqlite:///mlflow.db), or a path where none exists yet to create one")
+    follow_moved_store(uri)
     return uri
 
 
@@ -255,6 +257,86 @@ def artifact_root(uri: str) -> str | None:
     """Beside a sqlite DB, `mlartifacts/`; a server decides for itself (None)."""
     database = sqlite_path(uri)
     return None if database is None else (database.parent / "mlartifacts").as_uri()
+
+
+def follow_moved_store(uri: str) -> list[str]:
+    """Re-point the artifact locations of a sqlite store moved or copied together with its `mlartifacts/` (the
+    project folder rsynced to another disk or machine): MLflow records each experiment's artifact location,
+    and each run's, as an absolute file URI (no relative form exists: mlflow/mlflow#3144), so a moved store
+    read none of its artifacts (`sweeps table` said its runs held no spec.yaml) and a continued sweep wrote
+    its models and report to the old folder, made anew there (or failed where it could not be). An experiment
+    of this tool's layout (`<folder>/mlartifacts/<name>`, `artifact_root`) recorded in another folder than the
+    database's is re-pointed, with its runs and logged models, where this database's `mlartifacts/` holds its
+    folder; one whose artifacts are not beside the database (the database copied alone) is left as it is.
+    Returns the experiments re-pointed (their names); a server, or a store that cannot be written, is left."""
+    import sqlite3
+    from urllib.parse import unquote, urlparse
+
+    database = sqlite_path(uri)
+    if database is None or not is_sqlite_database(database):
+        return []
+    here = database.resolve().parent / "mlartifacts"
+    moved: list[str] = []
+    repointed: list[str] = []   # run ids
+    try:
+        with contextlib.closing(sqlite3.connect(str(database), timeout=30)) as db, db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "experiments" not in tables or "runs" not in tables:
+                return []
+            for experiment_id, name, location in db.execute(
+                    "SELECT experiment_id, name, artifact_location FROM experiments").fetchall():
+                if not location or not location.startswith("file://"):
+                    continue
+                recorded = Path(unquote(urlparse(location).path))
+                if recorded.parent.name != "mlartifacts" or recorded.parent == here:
+                    continue
+                now = here / recorded.name
+                if not now.is_dir() or (recorded.exists() and recorded.resolve() == now.resolve()):
+                    continue
+                new = now.as_uri()
+                repointed += [row[0] for row in db.execute("SELECT run_uuid FROM runs WHERE experiment_id = ?",
+                                                          (experiment_id,))]
+                db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new, experiment_id))
+                for table, column in (("runs", "artifact_uri"), ("logged_models", "artifact_location")):
+                    if table in tables:
+                        db.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                                   f"WHERE experiment_id = ? AND substr({column}, 1, ?) = ?",
+                                   (new, len(location) + 1, experiment_id, len(location) + 1, location + "/"))
+                log.warning("MLflow experiment %r was recorded with its artifacts in %s; this store %s was moved or "
+                            "copied with them: its artifact locations now point at %s", name, recorded, database, now)
+                moved.append(name)
+    except sqlite3.Error as exc:   # read-only, locked past the timeout: its artifacts are read where recorded
+        log.warning("MLflow store %s: the artifact locations of a moved store could not be re-pointed (%s)",
+                    database, exc)
+        return []
+    try:   # MLflow keeps each run's artifact repository, at its old location, for the life of the process
+        from mlflow.tracking._tracking_service import utils as service_utils
+        for run_id in repointed:
+            service_utils._artifact_repos_cache.pop(run_id, None)
+    except (ImportError, AttributeError):   # private to MLflow: a command opens the store before it logs anyway
+        pass
+    return moved
+
+
+def artifacts_not_here(run, uri: str) -> str | None:
+    """Why a run's artifacts cannot be read on this machine, with what to do, where its artifact folder is a
+    local one that is gone (a sqlite store moved or copied without its `mlartifacts/`, or an artifact folder
+    moved away); None where they can be read, or are elsewhere (a server's, a remote URI)."""
+    from urllib.parse import unquote, urlparse
+
+    location = run.info.artifact_uri or ""
+    if not location.startswith("file://"):
+        return None
+    folder = Path(unquote(urlparse(location).path))
+    if folder.exists():
+        return None
+    database = sqlite_path(uri)
+    root = folder.parents[2] if len(folder.parents) > 2 and folder.parents[2].name == "mlartifacts" else None
+    beside = (f" If the store was moved or copied, copy its artifacts folder {root} to "
+              f"{database.resolve().parent / 'mlartifacts'}, beside the database, and run the command again (their "
+              f"recorded locations are then re-pointed there)" if root is not None and database is not None else "")
+    return (f"the artifacts of run {run.info.run_id} (its spec, plan, models and report) are recorded in {folder}, "
+            f"which is not on this machine (deleted, moved, or on a disk not mounted here).{beside}")
 
 
 def client_for(uri: str) -> MlflowClient:

@@ -986,7 +986,7 @@ def test_table_of_a_store_whose_artifacts_folder_is_not_here_names_that_folder_n
     for command in ("table", "plot"):
         result = invoke(command, "tiny_cli", "--tracking-uri", store)
         assert result.exit_code == 1, result.output
-        assert f"are in {gone}, a folder this machine does not have" in result.output, result.output
+        assert str(gone) in result.output and "not on this machine" in result.output, result.output
         assert "not recorded by `sweeps run`" not in result.output, result.output
 
 
@@ -998,6 +998,24 @@ def test_folder_not_here_is_a_missing_local_artifact_folder_only():
     assert folder_not_here(Path.cwd().as_uri()) is None and folder_not_here(str(Path.cwd())) is None
     for served in ("mlflow-artifacts:/1", "s3://bucket/art/1", "gs://bucket/1", ""):
         assert folder_not_here(served) is None
+
+
+def test_table_from_a_copy_of_a_database_without_its_artifacts_folder_names_it_and_where_to_copy_it(here, store):
+    # "has no spec.yaml artifact; it was not recorded by `sweeps run`": the store rsynced without mlartifacts/
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    elsewhere = (here / "cluster" / "mlartifacts" / "tiny_cli").as_uri()
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=elsewhere)
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
+    result = invoke("table", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 1
+    assert (f"Error: the artifacts of run {parent} (its spec, plan, models and report) are recorded in "
+            f"{here / 'cluster' / 'mlartifacts' / 'tiny_cli' / parent / 'artifacts'}, which is not on this machine "
+            f"(deleted, moved, or on a disk not mounted here). If the store was moved or copied, copy its artifacts "
+            f"folder {here / 'cluster' / 'mlartifacts'} to {here / 'mlartifacts'}") in result.output, result.output
 
 
 def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):

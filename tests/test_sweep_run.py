@@ -694,6 +694,23 @@ def test_a_search_whose_storage_folder_is_neither_where_recorded_nor_in_storage_
         run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), dataclasses.replace(options, storage=str(other))))
 
 
+def test_continuing_an_invocation_whose_artifacts_are_not_here_is_an_error_before_anything_runs(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # a store copied without its mlartifacts/: the continued sweep wrote its models and report into the old
+    # folder, made anew there (or failed there), and its report could not be drawn
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    client = MlflowClient(tracking_uri)
+    gone = (tmp_path / "cluster" / "mlartifacts" / "tiny").as_uri()
+    parent = tracking.start_parent(client, client.create_experiment("tiny", artifact_location=gone), "tiny",
+                                   {tracking.TAG_INVOCATION: prepared.invocation_key})
+    monkeypatch.setattr(runner, "decode_data", lambda configs: pytest.fail("data decoded before the check"))
+    with pytest.raises(SweepError, match=rf"^sweep 'tiny' cannot be continued: the artifacts of run {parent} .* "
+                                         rf"recorded in {re.escape(str(tmp_path / 'cluster'))}.* Else start it anew "
+                                         rf"with `sweeps run .*tiny.yaml --fresh .*` \(a new MLflow parent run\)$"):
+        run_sweep(prepared)
+    assert not (tmp_path / "cluster").exists()
+
+
 def test_search_sweep_pruned_trials_are_pruned_in_mlflow(ray_local, tmp_path, tracking_uri, spec_file):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 4})
     outcome = run_sweep(prepare(spec_file(SEARCH_SPEC, "tiny_search"), options))

@@ -303,3 +303,63 @@ def test_an_invocation_another_hosts_live_driver_runs_is_not_run_a_second_time(t
                                          rf"4242 on head-node \(last sign of life 3\d s ago\); wait for it.*--fresh\. "
                                          rf"If that driver is gone, it counts as stopped 10 min after its last sign"):
         run_sweep(prepared)
+
+
+def _store_with_an_artifact(folder, empty_db):
+    """A sqlite store in `folder` (this tool's layout: mlartifacts/ beside mlflow.db) whose parent run holds spec.yaml."""
+    import shutil
+
+    folder.mkdir()
+    shutil.copy(empty_db, folder / "mlflow.db")
+    uri = tracking.resolve_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    client = tracking.client_for(uri)
+    parent = tracking.start_parent(client, tracking.ensure_experiment(client, "demo", uri), "demo", {})
+    tracking.log_text_artifact(client, parent, "spec.yaml", "name: demo\n")
+    return parent
+
+
+def test_a_store_moved_with_its_artifacts_reads_and_writes_them_at_its_new_place(tmp_path, empty_db):
+    # MLflow records artifact locations as absolute file URIs: moved, `sweeps table` found no spec.yaml, and a
+    # continued sweep wrote its models and report into the old folder, made anew there
+    parent = _store_with_an_artifact(tmp_path / "old", empty_db)
+    (tmp_path / "old").rename(tmp_path / "new")
+    uri = tracking.resolve_tracking_uri(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")
+    client = tracking.client_for(uri)
+    assert tracking.read_text_artifact(client, parent, "spec.yaml") == "name: demo\n"
+    tracking.log_text_artifact(client, parent, "plan.json", "{}")
+    assert (tmp_path / "new" / "mlartifacts" / "demo" / parent / "artifacts" / "plan.json").is_file()
+    assert not (tmp_path / "old").exists(), "nothing written to the old place"
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment.artifact_location == (tmp_path / "new" / "mlartifacts" / "demo").as_uri()
+    assert tracking.artifacts_not_here(client.get_run(parent), uri) is None
+
+
+def test_a_copied_store_writes_its_artifacts_into_the_copy_and_leaves_the_original_as_it_was(tmp_path, empty_db):
+    import shutil
+
+    parent = _store_with_an_artifact(tmp_path / "old", empty_db)
+    shutil.copytree(tmp_path / "old", tmp_path / "copy")
+    copy = tracking.resolve_tracking_uri(f"sqlite:///{tmp_path / 'copy' / 'mlflow.db'}")
+    tracking.log_text_artifact(tracking.client_for(copy), parent, "plan.json", "{}")
+    assert (tmp_path / "copy" / "mlartifacts" / "demo" / parent / "artifacts" / "plan.json").is_file()
+    assert not (tmp_path / "old" / "mlartifacts" / "demo" / parent / "artifacts" / "plan.json").exists()
+    original = tracking.client_for(tracking.resolve_tracking_uri(f"sqlite:///{tmp_path / 'old' / 'mlflow.db'}"))
+    assert original.get_run(parent).info.artifact_uri.startswith((tmp_path / "old").as_uri())
+
+
+def test_a_store_copied_without_its_artifacts_says_where_they_are_recorded_and_what_to_do(tmp_path, empty_db):
+    # `sweeps table` said "has no spec.yaml artifact; it was not recorded by `sweeps run`"
+    import shutil
+
+    parent = _store_with_an_artifact(tmp_path / "old", empty_db)
+    (tmp_path / "laptop").mkdir()
+    shutil.copy(tmp_path / "old" / "mlflow.db", tmp_path / "laptop" / "mlflow.db")
+    shutil.rmtree(tmp_path / "old")
+    uri = tracking.resolve_tracking_uri(f"sqlite:///{tmp_path / 'laptop' / 'mlflow.db'}")
+    run = tracking.client_for(uri).get_run(parent)
+    assert tracking.artifacts_not_here(run, uri) == (
+        f"the artifacts of run {parent} (its spec, plan, models and report) are recorded in "
+        f"{tmp_path / 'old' / 'mlartifacts' / 'demo' / parent / 'artifacts'}, which is not on this machine (deleted, "
+        f"moved, or on a disk not mounted here). If the store was moved or copied, copy its artifacts folder "
+        f"{tmp_path / 'old' / 'mlartifacts'} to {tmp_path / 'laptop' / 'mlartifacts'}, beside the database, and run "
+        f"the command again (their recorded locations are then re-pointed there)")
