@@ -48,7 +48,7 @@ from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_o
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
-from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, check_search_restorable,  # noqa: F401
+from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
                                drop_superseded_checkpoints, experiment_here, extend_search,
                                newest_checkpoints_where_tune_looks,
                                unreadable_tune_state)
@@ -678,9 +678,9 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     `cells_planned`: a table's cells this run plans, which alone its progress counts (the experiment may
     hold trials of seeds a continuation with fewer --seeds leaves out: `train_cell` skips them);
     `num_samples`: a search's samples as its spec asks now, more than it began with to extend it;
-    `max_concurrent`: the most trials at once this run asks (None: no limit). A search's limiter takes it;
-    a table's experiment cannot (Tune queued its cells when it began, and starts each as resources allow,
-    with the limit it began with), which is warned of where it asks fewer at once than that;
+    `max_concurrent`: the most trials at once this run asks (None: no limit). A search's limiter takes it, and
+    a table's trial generator (`RestoredVariants`); neither holds the trials the experiment had begun, which
+    Tune restores together;
     `max_failures`: the retries of a failed trial this run asks, which the restored trials' own (set when the
     experiment began) give way to as each starts; `marks_file`: where this run keeps its marks (`marks_file_of`
     in its --storage), over the restored SweepCallback's (in the storage the experiment began in, which may
@@ -705,13 +705,10 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                 callback.marks_file = marks_file
         if num_samples is not None:
             extend_search(internal._tune_config, num_samples, max_concurrent, experiment_path=tune_path)
-        elif max_concurrent not in (AS_BEGUN, None) and (
-                (began_with := internal._tune_config.max_concurrent_trials) is None or max_concurrent < began_with):
-            log.warning("--max-concurrent %d does not limit this continued table sweep: its Tune experiment keeps "
-                        "the limit it began with (%s) and starts the cells it had queued as resources allow. "
-                        "--cpus-per-trial and --gpus-per-trial do apply to them (trials that reserve more run fewer "
-                        "at once), or start anew with --fresh", max_concurrent,
-                        "none" if began_with is None else f"--max-concurrent {began_with}")
+        else:   # a table: the cells it makes from here on, with this run's limit, in the experiment's folder now
+            internal._tune_config.search_alg = RestoredVariants(
+                None if max_concurrent is AS_BEGUN else (max_concurrent or 0), tune_path)
+            internal._tune_config.max_concurrent_trials = None   # in the generator: tune.run warns of it beside one
     return tuner
 
 

@@ -1,5 +1,6 @@
 """Tune's saved experiment, as a continued sweep finds it: whether a search can go on from it, its
-checkpoints put where Tune looks, and a restored search's sample count set to what the spec asks now.
+checkpoints put where Tune looks, a restored search's sample count set to what the spec asks now, and the
+trials a restored search or table makes from then on given this run's limit and the experiment's folder now.
 
 Tune restores an experiment from files it writes without an atomic rename and from a state that can lag
 behind its trials' folders; each function here says what it repairs or refuses, and why.
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 from ray import tune
-from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
 
 from search_spaces import SweepSpec
 from sweeps import schema, tracking
@@ -58,14 +59,60 @@ class ExtendedSearch(SearchGenerator):
         is not on this node", or wrote there where that folder was still mounted)."""
         spec = getattr(self._experiment, "spec", None)
         storage = spec.get("storage") if isinstance(spec, dict) else None
-        if not experiment_path or storage is None or Path(storage.experiment_fs_path) == Path(experiment_path):
-            return
-        moved = copy.copy(storage)   # as Tune re-points a restored trial's (TuneController._restore_trials)
-        moved.storage_fs_path = Path(experiment_path).parent.as_posix()
-        moved.experiment_dir_name = Path(experiment_path).name
-        spec["storage"] = self._experiment.storage = moved
-        log.info("the search's new trials keep their checkpoints in %s (it began in %s)", experiment_path,
-                 storage.experiment_fs_path)
+        moved = storage_moved_to(storage, experiment_path)
+        if moved is not None:
+            spec["storage"] = self._experiment.storage = moved
+            log.info("the search's new trials keep their checkpoints in %s (it began in %s)", experiment_path,
+                     storage.experiment_fs_path)
+
+
+def storage_moved_to(storage, experiment_path: str | None):
+    """A copy of a Tune StorageContext re-pointed at the experiment's folder now, as Tune re-points a restored
+    trial's (TuneController._restore_trials); None where it is there already (or either is unknown)."""
+    if not experiment_path or storage is None or Path(storage.experiment_fs_path) == Path(experiment_path):
+        return None
+    moved = copy.copy(storage)
+    moved.storage_fs_path = Path(experiment_path).parent.as_posix()
+    moved.experiment_dir_name = Path(experiment_path).name
+    return moved
+
+
+class RestoredVariants(BasicVariantGenerator):
+    """Tune's generator of a table's trials, restored from the experiment's state with the limit this run asks
+    and at the experiment's folder now. Tune makes a table's trials as it starts them (with a concurrency limit
+    only up to it, else up to 200 queued at once), each with the storage its generator was given when the
+    experiment began: restored from a folder moved or copied since, every trial it made from there on looked
+    for the old folder and failed ("--storage ... is not on this node"), or wrote its checkpoints there where
+    that folder was still mounted. Its restored state also set the limit back to the one the experiment began
+    with. `max_concurrent`: the most trials at once this run asks (0: no limit; None: the one it began with);
+    a lower one does not hold the trials the experiment had begun, which Tune restores together.
+    `experiment_path`: the experiment's folder now."""
+
+    def __init__(self, max_concurrent: int | None, experiment_path: str | None) -> None:
+        super().__init__(max_concurrent=max_concurrent or 0)
+        self.max_concurrent_asked = max_concurrent
+        self.experiment_path = experiment_path
+
+    def set_state(self, state: dict) -> None:
+        asked, path = self.max_concurrent_asked, self.experiment_path
+        super().set_state(state)   # the whole __dict__: one saved by this class holds the values of its own run
+        self.max_concurrent_asked, self.experiment_path = asked, path
+        if asked is not None:
+            self.max_concurrent = asked
+
+        def moved(spec: dict) -> dict:
+            storage = storage_moved_to(spec.get("storage"), path)
+            return spec if storage is None else {**spec, "storage": storage}
+
+        for iterator in self._iterators:
+            before = iterator.unresolved_spec
+            iterator.unresolved_spec = moved(before)
+            variants = iterator.variants   # the cells it has not made yet, each with its own copy of the spec
+            if variants is not None and not variants.lazy_eval:
+                variants.iterable = [(resolved, moved(spec)) for resolved, spec in variants.iterable]
+            if iterator.unresolved_spec is not before:
+                log.info("the table's trials not yet made keep their checkpoints in %s (it began in %s)", path,
+                         before["storage"].experiment_fs_path)
 
 
 AS_BEGUN = object()   # extend_search / restore_tuner: the concurrency limit the experiment began with

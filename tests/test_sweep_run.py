@@ -678,6 +678,41 @@ def test_a_search_whose_storage_folder_moved_goes_on_from_its_new_place_given_as
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3, "one study: the third drawn knowing the two"
 
 
+def test_a_table_moved_with_its_store_while_interrupted_continues_every_cell_at_its_new_place(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # the project folder (mlflow.db, mlartifacts/, ray_results/) moved to another disk: Tune's restored variant
+    # generator made the cells it had not yet queued (all but --max-concurrent's, or past the 200 it queues at
+    # once) with the storage of the run that began it, so they checkpointed into the old folder, made anew there;
+    # and MLflow's absolute artifact locations sent models and report there too, where the table then found none
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not stops.STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 1})
+    with monkeypatch.context() as m:
+        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        first = run_sweep(prepare(path, options))
+    assert first.status == "interrupted"
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for name in ("mlflow.db", "mlartifacts", "ray_results"):
+        (tmp_path / name).rename(moved / name)
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        again = run_sweep(prepare(path, dataclasses.replace(options, tracking_uri=f"sqlite:///{moved / 'mlflow.db'}",
+                                                            storage=str(moved / "ray_results"))))
+    assert again.status == "completed" and again.parent_run_id == first.parent_run_id, again
+    assert again.counts["completed"] == 4 and again.report_dir is not None, again
+    assert "restoring the Tune experiment" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "tiny.yaml"], "nothing written to the old place"
+    assert again.tune_path == str(moved / "ray_results" / Path(first.tune_path).name), "no second experiment"
+    assert len([p for p in Path(again.tune_path).glob("train_cell_*") if p.is_dir()]) == 4
+    assert "Trial task failed" not in caplog.text and not list(moved.glob("ray_results/**/error.txt"))
+
+
 def test_a_search_whose_storage_folder_is_neither_where_recorded_nor_in_storage_names_both_and_what_to_do(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     options = _options(tmp_path, tracking_uri, overrides={"optim.epochs": 2})
@@ -1434,19 +1469,40 @@ def test_a_restored_searchs_concurrency_limit_is_the_one_its_continuation_asks(t
     assert not isinstance(config.search_alg.searcher, ConcurrencyLimiter)
 
 
-def test_a_restored_table_warns_that_a_lower_concurrency_limit_does_not_apply(monkeypatch, caplog):
-    tune_config = SimpleNamespace(max_concurrent_trials=None, search_alg=None)
+def test_a_restored_tables_trials_yet_to_be_made_take_this_runs_limit_and_the_experiments_folder_now(tmp_path):
+    # Tune's saved generator made them with the storage the experiment began in (moved since: each failed, "not
+    # on this node") and the limit it began with (the continuation's --max-concurrent was only warned of)
+    from ray.tune.experiment import Experiment
+    from ray.tune.search import BasicVariantGenerator
+
+    def trainable(config):
+        pass
+
+    began = BasicVariantGenerator(max_concurrent=1)
+    began.add_configurations(Experiment("e", trainable, config={"x": runner.tune.grid_search([1, 2, 3, 4])},
+                                        storage_path=str(tmp_path / "old")))
+    first = began.next_trial()
+    assert first.storage.experiment_fs_path == str(tmp_path / "old" / "e") and began.next_trial() is None
+    began.save_to_dir(str(tmp_path), "s")
+    for asked, at_once in ((2, 2), (None, 1), (0, 3)):   # None: as it began; 0: no limit
+        restored = tune_state.RestoredVariants(asked, str(tmp_path / "new" / "e"))
+        restored.restore_from_dir(str(tmp_path))
+        restored.on_trial_complete(first.trial_id)
+        made = [t for t in (restored.next_trial() for _ in range(4)) if t is not None]
+        assert len(made) == at_once, asked
+        assert {t.storage.experiment_fs_path for t in made} == {str(tmp_path / "new" / "e")}
+
+
+def test_a_restored_table_is_given_a_generator_of_this_runs_limit_and_folder(monkeypatch):
+    tune_config = SimpleNamespace(max_concurrent_trials=3, search_alg=None)
     restored = SimpleNamespace(_local_tuner=SimpleNamespace(get_run_config=lambda: SimpleNamespace(callbacks=[]),
                                                             _tune_config=tune_config))
     monkeypatch.setattr(runner.tune.Tuner, "restore", lambda *args, **kwargs: restored)
-    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
-        runner.restore_tuner("unused", None, max_concurrent=1)
-    assert ("--max-concurrent 1 does not limit this continued table sweep: its Tune experiment keeps the limit it "
-            "began with (none)") in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
-        runner.restore_tuner("unused", None, max_concurrent=None)
-    assert "--max-concurrent" not in caplog.text
+    for asked, limit in ((1, 1), (None, 0), (tune_state.AS_BEGUN, None)):
+        runner.restore_tuner("/storage/tiny-1", None, max_concurrent=asked)
+        generator = tune_config.search_alg
+        assert isinstance(generator, tune_state.RestoredVariants) and tune_config.max_concurrent_trials is None
+        assert (generator.max_concurrent_asked, generator.experiment_path) == (limit, "/storage/tiny-1")
 
 
 def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_and_what_changed(
