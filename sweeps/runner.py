@@ -50,7 +50,7 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
                                drop_superseded_checkpoints, experiment_here, extend_search,
-                               newest_checkpoints_where_tune_looks,
+                               newest_checkpoints_where_tune_looks, unfinished_trials,
                                unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
@@ -680,7 +680,7 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     `num_samples`: a search's samples as its spec asks now, more than it began with to extend it;
     `max_concurrent`: the most trials at once this run asks (None: no limit). A search's limiter takes it, and
     a table's trial generator (`RestoredVariants`); neither holds the trials the experiment had begun, which
-    Tune restores together;
+    Tune restores together (run_sweep weighs that: `_restores_too_many_at_once`);
     `max_failures`: the retries of a failed trial this run asks, which the restored trials' own (set when the
     experiment began) give way to as each starts; `marks_file`: where this run keeps its marks (`marks_file_of`
     in its --storage), over the restored SweepCallback's (in the storage the experiment began in, which may
@@ -710,6 +710,31 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                 None if max_concurrent is AS_BEGUN else (max_concurrent or 0), tune_path)
             internal._tune_config.max_concurrent_trials = None   # in the generator: tune.run warns of it beside one
     return tuner
+
+
+def _restores_too_many_at_once(kind: str, experiment: Path, max_concurrent: int | None, storage: Path) -> bool:
+    """Whether a table's unfinished cells continue in a new Tune experiment rather than in the restored one
+    (True), so as to keep to this run's --max-concurrent: Tune restores every trial the experiment had begun
+    and starts them together as resources allow, whatever the limit (it holds only the trials made from then
+    on), so a continuation asking fewer at once (trials out of memory side by side) ran as many as before. Each
+    of its cells resumes from its newest checkpoint in --storage (`sweeps.trainable.salvaged_state`) in the same
+    MLflow run, so where the experiment is in another folder than this run's --storage, or is a search (whose
+    Optuna study lives in its state), it is restored as it is and this is warned of."""
+    begun = len(unfinished_trials(experiment))
+    if max_concurrent is None or begun <= max_concurrent:
+        return False
+    if kind == "table" and experiment.parent == storage:
+        log.warning("--max-concurrent %d is fewer than the %d trials Tune experiment %s had begun, which its restore "
+                    "would start together: its unfinished cells continue in a new Tune experiment, %d at once, each "
+                    "from its newest checkpoint in --storage, in the same MLflow run", max_concurrent, begun,
+                    experiment, max_concurrent)
+        return True
+    where = (f"--storage {experiment.parent} (where its checkpoints are) keeps to it from the start"
+             if kind == "table" else "its new trials keep to it")
+    log.warning("--max-concurrent %d is fewer than the %d trials Tune experiment %s had begun: Tune restores them "
+                "together, as resources allow (--cpus-per-trial and --gpus-per-trial do apply to them: trials that "
+                "reserve more run fewer at once); %s", max_concurrent, begun, experiment, where)
+    return False
 
 
 def _search_space(prepared: PreparedSweep) -> dict:
@@ -945,6 +970,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                 log.warning("the saved state of Tune experiment %s cannot be read (%s), as when a driver is killed "
                             "while Tune writes it; its unfinished cells continue in a new Tune experiment, each "
                             "from its newest checkpoint left in storage", tune_path, unreadable)
+        if restorable and (remaining or spec.kind == "search") and _restores_too_many_at_once(
+                spec.kind, Path(tune_path), prepared.max_concurrent, prepared.storage_path):
+            restorable = False
         if restorable and (remaining or spec.kind == "search"):
             log.info("restoring the Tune experiment %s", tune_path)
             newest_checkpoints_where_tune_looks(Path(tune_path))

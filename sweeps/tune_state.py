@@ -85,8 +85,9 @@ class RestoredVariants(BasicVariantGenerator):
     for the old folder and failed ("--storage ... is not on this node"), or wrote its checkpoints there where
     that folder was still mounted. Its restored state also set the limit back to the one the experiment began
     with. `max_concurrent`: the most trials at once this run asks (0: no limit; None: the one it began with);
-    a lower one does not hold the trials the experiment had begun, which Tune restores together.
-    `experiment_path`: the experiment's folder now."""
+    a lower one does not hold the trials the experiment had begun, which Tune restores together
+    (`unfinished_trials`: run_sweep starts those cells in a new experiment instead). `experiment_path`: the
+    experiment's folder now."""
 
     def __init__(self, max_concurrent: int | None, experiment_path: str | None) -> None:
         super().__init__(max_concurrent=max_concurrent or 0)
@@ -222,6 +223,17 @@ def unreadable_tune_state(experiment: Path) -> str | None:
         except (OSError, ValueError) as exc:   # json.JSONDecodeError is a ValueError, as is a pickle cut short
             return f"{path.name}: {exc}"
     return None
+
+
+def unfinished_trials(experiment: Path) -> list[str]:
+    """The ids of the trials of a Tune experiment that its restore runs again (not TERMINATED: pending, running,
+    paused, errored), as its newest saved state lists them; [] where it cannot be read (Tune's restore judges)."""
+    states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
+    try:
+        trials = [json.loads(meta) for meta, _ in json.loads(states[0].read_bytes()).get("trial_data", [])]
+    except (IndexError, OSError, ValueError, TypeError):
+        return []
+    return [t.get("trial_id") for t in trials if isinstance(t, dict) and t.get("status") != "TERMINATED"]
 
 
 def newest_checkpoints_where_tune_looks(experiment: Path) -> None:

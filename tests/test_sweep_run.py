@@ -1469,6 +1469,66 @@ def test_a_restored_searchs_concurrency_limit_is_the_one_its_continuation_asks(t
     assert not isinstance(config.search_alg.searcher, ConcurrencyLimiter)
 
 
+def test_a_table_continued_with_a_lower_max_concurrent_keeps_to_it_and_resumes_its_begun_cells_from_checkpoints(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # Tune restores every trial its experiment had begun and starts them together as resources allow: a table
+    # continued with `--max-concurrent 1` (two trials out of memory side by side) ran two at once, only warned of
+    from processes import attempt_starts
+
+    monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # result.json: where each attempt began
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not stops.STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
+    options = _options(tmp_path, tracking_uri, max_concurrent=2, overrides={"optim.epochs": 2})
+    with monkeypatch.context() as m:
+        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        first = run_sweep(prepare(path, options))
+    assert first.status == "interrupted" and len(tune_state.unfinished_trials(Path(first.tune_path))) == 2
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        again = run_sweep(prepare(path, dataclasses.replace(options, max_concurrent=1)))
+    assert again.status == "completed" and again.parent_run_id == first.parent_run_id and again.counts["completed"] == 4
+    assert (f"--max-concurrent 1 is fewer than the 2 trials Tune experiment {first.tune_path} had begun, which its "
+            "restore would start together: its unfinished cells continue in a new Tune experiment, 1 at once, each "
+            "from its newest checkpoint in --storage, in the same MLflow run") in caplog.text
+    assert again.tune_path != first.tune_path
+    progress = [r.progress for r in caplog.records if r.name == "sweeps.progress"]
+    assert progress and all(p["running"] <= 1 for p in progress), progress
+    _, children = _children(tracking_uri, again)
+    starts = sorted(attempt_starts(tmp_path / "ray_results", r.data.tags[schema.TAG_CELL_ID]) for r in children)
+    assert [1, 2] in starts, f"the cell that had checkpointed its first epoch resumed after it: {starts}"
+
+
+def test_a_lower_max_concurrent_that_a_restore_cannot_keep_to_says_what_does(tmp_path, caplog):
+    experiment = tmp_path / "elsewhere" / "tiny-1"
+    experiment.mkdir(parents=True)
+    trials = [[json.dumps({"trial_id": f"t{i}", "status": status}), "{}"]
+              for i, status in enumerate(["TERMINATED", "RUNNING", "PENDING", "ERROR"])]
+    (experiment / "experiment_state-2026.json").write_text(json.dumps({"trial_data": trials}))
+    assert tune_state.unfinished_trials(experiment) == ["t1", "t2", "t3"]
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        assert not runner._restores_too_many_at_once("table", experiment, 3, tmp_path / "ray_results")
+        assert not runner._restores_too_many_at_once("table", experiment, None, tmp_path / "ray_results")
+    assert not caplog.text, "as many at once as it had begun, or no limit: restored as it is"
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+        # its checkpoints are not in this run's --storage, where a new experiment's cells would look for them
+        assert not runner._restores_too_many_at_once("table", experiment, 1, tmp_path / "ray_results")
+        assert runner._restores_too_many_at_once("table", experiment, 1, tmp_path / "elsewhere")
+    assert (f"--max-concurrent 1 is fewer than the 3 trials Tune experiment {experiment} had begun: Tune restores "
+            "them together, as resources allow (--cpus-per-trial and --gpus-per-trial do apply to them: trials that "
+            f"reserve more run fewer at once); --storage {experiment.parent} (where its checkpoints are) keeps to it "
+            "from the start") in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"):   # a search's study lives in its Tune state
+        assert not runner._restores_too_many_at_once("search", experiment, 1, tmp_path / "elsewhere")
+    assert "restores them together" in caplog.text and "its new trials keep to it" in caplog.text
+
+
 def test_a_restored_tables_trials_yet_to_be_made_take_this_runs_limit_and_the_experiments_folder_now(tmp_path):
     # Tune's saved generator made them with the storage the experiment began in (moved since: each failed, "not
     # on this node") and the limit it began with (the continuation's --max-concurrent was only warned of)
