@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from ray import tune
 
@@ -50,7 +50,7 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
                                drop_superseded_checkpoints, experiment_here, extend_search,
-                               newest_checkpoints_where_tune_looks, unfinished_trials,
+                               drop_queued_trials, newest_checkpoints_where_tune_looks, unfinished_trials,
                                unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
@@ -667,7 +667,8 @@ def _fitting():
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                   tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None,
                   num_samples: int | None = None, max_concurrent=AS_BEGUN,
-                  max_failures: int | None = None, marks_file: str | None = None) -> tune.Tuner:
+                  max_failures: int | None = None, marks_file: str | None = None,
+                  trial_ids: Collection[str] | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
@@ -684,7 +685,7 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     `max_failures`: the retries of a failed trial this run asks, which the restored trials' own (set when the
     experiment began) give way to as each starts; `marks_file`: where this run keeps its marks (`marks_file_of`
     in its --storage), over the restored SweepCallback's (in the storage the experiment began in, which may
-    have moved)."""
+    have moved); `trial_ids`: a search's trials its Tune state holds (`drop_queued_trials`)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -704,11 +705,13 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
             if marks_file is not None:
                 callback.marks_file = marks_file
         if num_samples is not None:
-            extend_search(internal._tune_config, num_samples, max_concurrent, experiment_path=tune_path)
-        else:   # a table: the cells it makes from here on, with this run's limit, in the experiment's folder now
-            internal._tune_config.search_alg = RestoredVariants(
-                None if max_concurrent is AS_BEGUN else (max_concurrent or 0), tune_path)
-            internal._tune_config.max_concurrent_trials = None   # in the generator: tune.run warns of it beside one
+            extend_search(internal._tune_config, num_samples, max_concurrent, experiment_path=tune_path,
+                          trial_ids=trial_ids)
+        elif (tune_config := getattr(internal, "_tune_config", None)) is not None:
+            # a table: the cells it makes from here on, with this run's limit, in the experiment's folder now
+            tune_config.search_alg = RestoredVariants(None if max_concurrent is AS_BEGUN else (max_concurrent or 0),
+                                                      tune_path)
+            tune_config.max_concurrent_trials = None   # in the generator: tune.run warns of it beside one
     return tuner
 
 
@@ -735,6 +738,25 @@ def _restores_too_many_at_once(kind: str, experiment: Path, max_concurrent: int 
                 "together, as resources allow (--cpus-per-trial and --gpus-per-trial do apply to them: trials that "
                 "reserve more run fewer at once); %s", max_concurrent, begun, experiment, where)
     return False
+
+
+def _queued_trials_past_num_samples(client, experiment_id: str, parent_id: str, spec: SweepSpec,
+                                    experiment: Path) -> list[str] | None:
+    """Before a search's Tune experiment is restored: leave out the trials it had drawn but not begun for which
+    its num_samples, lowered since, has no room (`drop_queued_trials`), saying so; the trials its state holds
+    then (None: its state cannot be read here, and Tune's restore judges it). A researcher who lowers num_samples asks for no trial beyond it: the trials ended are kept, those
+    begun finish (even past it: their epochs are trained), and no other starts."""
+    children = tracking.child_runs(client, experiment_id, parent_id)
+    ended = ended_trials(tracking.cell_statuses(client, experiment_id, parent_id))
+    begun = {r.data.tags.get(schema.TAG_TRIAL_ID) for r in children} - {None}
+    dropped, started, held = drop_queued_trials(experiment, spec.search.num_samples - ended, begun)
+    if dropped:
+        beyond = ended + len(started) - spec.search.num_samples
+        log.warning("the search %s asks for %d trials now (num_samples): %d have ended and %d had begun, which go "
+                    "on%s; %d drawn but not begun %s not run", spec.name, spec.search.num_samples, ended, len(started),
+                    f" (so it ends with {beyond} more than num_samples)" if beyond > 0 else "", len(dropped),
+                    "is" if len(dropped) == 1 else "are")
+    return held
 
 
 def _search_space(prepared: PreparedSweep) -> dict:
@@ -976,12 +998,15 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
         if restorable and (remaining or spec.kind == "search"):
             log.info("restoring the Tune experiment %s", tune_path)
             newest_checkpoints_where_tune_looks(Path(tune_path))
+            trial_ids = (_queued_trials_past_num_samples(client, experiment_id, parent_id, spec, Path(tune_path))
+                         if spec.kind == "search" else None)
             tuner = restore_tuner(tune_path, trainable,
                                   standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total, planned),
                                   prepared.tracking_uri, planned,
                                   num_samples=spec.search.num_samples if spec.search is not None else None,
                                   max_concurrent=prepared.max_concurrent,
-                                  max_failures=prepared.options.max_failures, marks_file=str(marks_file))
+                                  max_failures=prepared.options.max_failures, marks_file=str(marks_file),
+                                  trial_ids=trial_ids)
             with _fitting():
                 grid = tuner.fit()
                 interrupted, errors = was_interrupted(grid), grid.num_errors

@@ -14,6 +14,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Collection
 
 from ray import tune
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
@@ -32,24 +33,50 @@ class ExtendedSearch(SearchGenerator):
     (its Optuna study: every trial so far) is restored as Tune restores it; its ConcurrencyLimiter too, but
     with the limit it was given here (this run's --max-concurrent), which Tune's saved state would set back
     to the limit of the run that began the experiment. `experiment_path`: the experiment's folder now, where
-    the trials it draws from here on keep their checkpoints (`moved_to`)."""
+    the trials it draws from here on keep their checkpoints (`moved_to`). `trial_ids`: the trials Tune's
+    restored state holds (`drop_queued_trials` may have left some out): the count of trials drawn is theirs,
+    and a trial the searcher still holds live that Tune does not is told Optuna as FAILed (`forget_trials`)."""
 
-    def __init__(self, searcher, num_samples: int, experiment_path: str | None = None) -> None:
+    def __init__(self, searcher, num_samples: int, experiment_path: str | None = None,
+                 trial_ids: Collection[str] | None = None) -> None:
         super().__init__(searcher)
         self.num_samples_asked = num_samples
         self.max_concurrent_asked = searcher.max_concurrent if isinstance(searcher, ConcurrencyLimiter) else None
         self.experiment_path = experiment_path
+        self.trial_ids = None if trial_ids is None else frozenset(trial_ids)
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)   # restore_from_dir calls it last, after each wrapper's own set_state
         self.moved_to(getattr(self, "experiment_path", None))   # a generator pickled before it: as it was
         if getattr(self, "max_concurrent_asked", None) is not None and isinstance(self.searcher, ConcurrencyLimiter):
             self.searcher.max_concurrent = self.max_concurrent_asked
-        if self.num_samples_asked != self._total_samples:   # fewer: trials begun go on, no new one starts
+        if getattr(self, "trial_ids", None) is not None:
+            self.forget_trials(self.trial_ids)
+            self._counter = len(self.trial_ids)
+        if self.num_samples_asked != self._total_samples:   # fewer: trials Tune restores go on, none is drawn
             log.info("the search goes on to %d samples (it was to run %d)", self.num_samples_asked,
                      self._total_samples)
             self._total_samples = self.num_samples_asked
             self._finished = self._finished and self._counter >= self._total_samples
+
+    def forget_trials(self, trial_ids: Collection[str]) -> None:
+        """Tell the searcher FAIL for each trial it holds live (its ConcurrencyLimiter's, or RUNNING in its
+        Optuna study) that is none of `trial_ids`, those of Tune's restored state: a trial drawn but never begun
+        that a search asked for fewer samples leaves out (`drop_queued_trials`), which would otherwise hold a
+        place of the limiter for good (no trial drawn again) and stay RUNNING in the study."""
+        chain = [self.searcher]
+        while hasattr(chain[-1], "searcher"):
+            chain.append(chain[-1].searcher)
+        base, limiters = chain[-1], [s for s in chain if isinstance(s, ConcurrencyLimiter)]
+        done = getattr(base, "_completed_trials", set())
+        running = {t for t in getattr(base, "_ot_trials", {}) if t not in done}
+        live = {t for limiter in limiters for t in limiter.live_trials}
+        for trial_id in sorted((running | live) - set(trial_ids)):
+            if trial_id in live:   # the limiter passes it on to the searcher and frees its place
+                self.searcher.on_trial_complete(trial_id, None, error=True)
+            if trial_id in running and trial_id not in done:
+                base.on_trial_complete(trial_id, None, error=True)
+            log.info("trial %s, drawn but not run, is told the search's Optuna study as failed", trial_id)
 
     def moved_to(self, experiment_path: str | None) -> None:
         """The storage of the trials drawn from here on, set to the experiment's folder now. Tune re-points a
@@ -119,11 +146,13 @@ class RestoredVariants(BasicVariantGenerator):
 AS_BEGUN = object()   # extend_search / restore_tuner: the concurrency limit the experiment began with
 
 
-def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN, experiment_path: str | None = None) -> None:
+def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN, experiment_path: str | None = None,
+                  trial_ids: Collection[str] | None = None) -> None:
     """Wrap a restored TuneConfig's searcher as `tune.run` would (a ConcurrencyLimiter for
     max_concurrent_trials, then a SearchGenerator), the generator an ExtendedSearch. `max_concurrent`: the
     most trials at once this run asks (None: no limit); left out, the limit the experiment began with.
-    `experiment_path`: the folder the experiment is restored from, where its new trials go."""
+    `experiment_path`: the folder the experiment is restored from, where its new trials go. `trial_ids`: the
+    trials its restored state holds (ExtendedSearch)."""
     searcher = tune_config.search_alg
     if isinstance(searcher, SearchGenerator):   # one restored by this function before
         searcher = searcher.searcher
@@ -135,7 +164,7 @@ def extend_search(tune_config, num_samples: int, max_concurrent=AS_BEGUN, experi
         max_concurrent = tune_config.max_concurrent_trials
     if max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-    tune_config.search_alg = ExtendedSearch(searcher, num_samples, experiment_path)
+    tune_config.search_alg = ExtendedSearch(searcher, num_samples, experiment_path, trial_ids)
     tune_config.max_concurrent_trials = None   # in the limiter now: tune.run warns of it beside a generator
     tune_config.num_samples = max(tune_config.num_samples, num_samples)
 
@@ -234,6 +263,50 @@ def unfinished_trials(experiment: Path) -> list[str]:
     except (IndexError, OSError, ValueError, TypeError):
         return []
     return [t.get("trial_id") for t in trials if isinstance(t, dict) and t.get("status") != "TERMINATED"]
+
+
+def drop_queued_trials(experiment: Path, room: int,
+                       begun: Collection[str]) -> tuple[list[str], list[str], list[str] | None]:
+    """Leave out of a search's saved Tune state the trials it had drawn but not begun (queued: no MLflow run,
+    `begun`, and no checkpoint) that `room`, the trials its spec's num_samples leaves to run now (num_samples
+    less those ended), has no place for once the unfinished trials that had begun take theirs (they go on: their
+    epochs are trained). Tune restores every unfinished trial, so a search asked for fewer samples ran those
+    queued when it stopped too, past the count it asked. Returns (the trials left out, the unfinished ones
+    that had begun, the ids of every trial the state holds now; None where it cannot be read); the newest
+    state file is rewritten (through a temporary file) only where one is left out. Its searcher forgets them
+    (ExtendedSearch.forget_trials)."""
+    states = sorted(experiment.glob("experiment_state-*.json"))[-1:]   # what Tune restores from
+    if not states:
+        return [], [], None
+    try:   # Tune's own reader of its trial state (private: Ray is pinned, see constraints.txt)
+        from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+        state = json.loads(states[0].read_bytes())
+        trials = [json.loads(meta) for meta, _ in state["trial_data"]]
+    except (ImportError, OSError, ValueError, KeyError, TypeError) as exc:   # Tune's restore judges the state
+        log.debug("Tune experiment %s: its trials are restored as they are (%s)", experiment, exc)
+        return [], [], None
+
+    def checkpointed(run_state: str) -> bool:
+        try:
+            manager = _TrainingRunMetadata.from_json_state(run_state).checkpoint_manager
+            return manager is not None and manager.latest_checkpoint_result is not None
+        except Exception:   # unreadable: as if it had begun, so that it is never left out
+            return True
+
+    started, queued = [], []
+    for trial, (_, run_state) in zip(trials, state["trial_data"]):
+        if trial.get("status") != "TERMINATED":
+            (started if trial.get("trial_id") in begun or checkpointed(run_state) else queued).append(
+                trial.get("trial_id"))
+    dropped = queued[max(0, room - len(started)):]
+    if dropped:
+        state["trial_data"] = [entry for trial, entry in zip(trials, state["trial_data"])
+                               if trial.get("trial_id") not in dropped]
+        written = states[0].with_name(f".{states[0].name}.tmp")
+        written.write_text(json.dumps(state))
+        written.replace(states[0])
+    return dropped, started, [t.get("trial_id") for t in trials if t.get("trial_id") not in dropped]
 
 
 def newest_checkpoints_where_tune_looks(experiment: Path) -> None:

@@ -649,6 +649,39 @@ def test_a_finished_search_asked_for_more_samples_goes_on_in_its_invocation_with
     assert run_sweep(more).parent_run_id == first.parent_run_id, "asked again: nothing left to do"
 
 
+def test_a_search_asked_for_fewer_samples_when_continued_starts_no_queued_trial_past_them(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # Tune restores every unfinished trial: those drawn and queued when the search stopped ran too, past the
+    # num_samples its spec now asks
+    import cloudpickle
+
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not stops.STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    text = SEARCH_SPEC.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
+    options = dataclasses.replace(_options(tmp_path, tracking_uri, max_concurrent=3, overrides={"optim.epochs": 1}),
+                                  cpus_per_trial=2)   # one trial at a time on 2 CPUs: two drawn trials queue
+    with monkeypatch.context() as m:
+        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        first = run_sweep(prepare(spec_file(text.replace("num_samples: 2", "num_samples: 4"), "tiny_search"),
+                                  options))
+    assert first.status == "interrupted" and len(tune_state.unfinished_trials(Path(first.tune_path))) >= 2
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        again = run_sweep(prepare(spec_file(text, "tiny_search"), options))
+    assert again.parent_run_id == first.parent_run_id and again.status == "completed", again
+    _, children = _children(tracking_uri, again)
+    assert again.counts["completed"] == len(children) == 2, again
+    assert re.search(r"the search tiny_search asks for 2 trials now \(num_samples\): [01] have ended and [01] had "
+                     r"begun, which go on; 1 drawn but not begun is not run", caplog.text), caplog.text
+    state = sorted(Path(again.tune_path).glob("searcher-state-*.pkl"))[-1]
+    study = cloudpickle.loads(state.read_bytes())["_ot_study"]
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "COMPLETE", "FAIL"], "the one left out: failed"
+
+
 def test_a_search_whose_storage_folder_moved_goes_on_from_its_new_place_given_as_storage(
         ray_local, tmp_path, tracking_uri, spec_file, caplog):
     # the project copied to another disk (or rsynced from the cluster's head): its parent recorded the Tune
@@ -1440,6 +1473,57 @@ def test_a_restored_searchs_sample_count_follows_its_spec_up_and_down():
         search = tune_state.ExtendedSearch(Drawing(), asked)
         search.set_state({"counter": 3, "total_samples": 5, "finished": False, "experiment": None})
         assert (search.total_samples, search.is_finished()) == (asked, finished)
+
+
+def test_a_searchs_queued_trials_past_its_num_samples_are_left_out_of_its_tune_state(tmp_path):
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    run_state = _TrainingRunMetadata().get_json_state()   # no checkpoint
+    trials = [[json.dumps({"trial_id": f"t{i}", "status": status}), run_state]
+              for i, status in enumerate(["TERMINATED", "RUNNING", "PENDING", "PENDING", "PENDING"])]
+    path = tmp_path / "experiment_state-2026.json"
+    path.write_text(json.dumps({"trial_data": trials, "runner_data": {"kept": 1}}))
+    # room for 3 more: t1 (it opened its MLflow run) goes on, and two of the queued ones
+    assert tune_state.drop_queued_trials(tmp_path, 3, {"t1"}) == (["t4"], ["t1"], ["t0", "t1", "t2", "t3"])
+    state = json.loads(path.read_text())
+    assert [json.loads(t)["trial_id"] for t, _ in state["trial_data"]] == ["t0", "t1", "t2", "t3"]
+    assert state["runner_data"] == {"kept": 1} and [p.name for p in tmp_path.iterdir()] == [path.name]
+    # room for none: the trial begun still goes on (its epochs are trained), no queued one starts
+    assert tune_state.drop_queued_trials(tmp_path, 0, {"t1"}) == (["t2", "t3"], ["t1"], ["t0", "t1"])
+    assert tune_state.drop_queued_trials(tmp_path, 5, {"t1"}) == ([], ["t1"], ["t0", "t1"]), "room: nothing changes"
+    path.write_text("{")   # cut short: Tune's restore judges it, and no trial is forgotten
+    assert tune_state.drop_queued_trials(tmp_path, 0, {"t1"}) == ([], [], None)
+
+
+def test_a_restored_search_forgets_the_trials_its_tune_state_no_longer_holds(tmp_path):
+    # a queued trial left out (drop_queued_trials) held its limiter's place for good, and counted as drawn: a
+    # search raised again later drew one trial fewer than it asked
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
+
+    class Drawing(Searcher):
+        def suggest(self, trial_id):
+            return {}
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            told.append((trial_id, error))
+
+        def save(self, checkpoint_path):
+            Path(checkpoint_path).write_bytes(b"")
+
+        def restore(self, checkpoint_path):
+            pass
+
+    told = []
+    began = SearchGenerator(ConcurrencyLimiter(Drawing(), max_concurrent=2))
+    began.set_state({"counter": 2, "total_samples": 4, "finished": False, "experiment": None})
+    for trial_id in ("t1", "t2"):
+        began.searcher.suggest(trial_id)
+    began.save_to_dir(str(tmp_path), "s")
+    config = SimpleNamespace(search_alg=Drawing(), max_concurrent_trials=2, num_samples=4)
+    tune_state.extend_search(config, 4, 2, trial_ids=["t1"])
+    config.search_alg.restore_from_dir(str(tmp_path))
+    assert config.search_alg.searcher.live_trials == {"t1"} and told == [("t2", True)]
+    assert config.search_alg._counter == 1, "one trial drawn: three more to draw"
 
 
 def test_a_restored_searchs_concurrency_limit_is_the_one_its_continuation_asks(tmp_path):

@@ -306,7 +306,8 @@ def test_an_invocation_another_hosts_live_driver_runs_is_not_run_a_second_time(t
 
 
 def _store_with_an_artifact(folder, empty_db):
-    """A sqlite store in `folder` (this tool's layout: mlartifacts/ beside mlflow.db) whose parent run holds spec.yaml."""
+    """A sqlite store in `folder` (this tool's layout: mlartifacts/ beside mlflow.db), its parent run holding
+    spec.yaml."""
     import shutil
 
     folder.mkdir()
