@@ -260,18 +260,192 @@ def test_rafdb_without_aligned_folder_says_what_image_holds(tmp_path):
         check_layout(_cfg(tmp_path, root))
 
 
-@pytest.mark.parametrize("given", ["kaggle", "kaggle/DATASET"])
-def test_rafdb_as_class_folders_1_to_7_is_named_with_how_to_read_it(tmp_path, given):
-    # the copy Kaggle spreads: DATASET/train/<file label>/train_00001_aligned.jpg, no EmoLabel/
-    tree = tmp_path / "kaggle" / "DATASET"
-    for split, (name, label) in (("train", ENTRIES[0]), ("test", ENTRIES[4])):
+# --------------------------------------------------------------------------- the class-folder copy (Kaggle's)
+
+def make_kaggle_tree(tree: Path, entries=ENTRIES, test_dir: str = "test") -> Path:
+    """Kaggle's copy: DATASET/train/<file label>/train_00001_aligned.jpg, DATASET/test/..., no EmoLabel/."""
+    for split in ("train", test_dir):
         for k in range(1, 8):
             (tree / split / str(k)).mkdir(parents=True)
-        Image.new("RGB", (100, 100), COLOURS[label]).save(tree / split / str(label) / name)
-    with pytest.raises(DataError, match=r"label file not found .*'basic' folder. \S*kaggle/DATASET holds RAF-DB "
-                                        r"as class folders train/1..7/ and test/1..7/ .*: read it with --data "
-                                        r"imagefolder=\S*kaggle/DATASET \(the same labels"):
-        check_layout(_cfg(tmp_path, tmp_path / given))
-    from transfer_core.data import class_names_of
+    for name, label in entries:
+        split = "train" if name.startswith("train") else test_dir
+        Image.new("RGB", (100, 100), COLOURS[label]).save(tree / split / str(label) / (name[:-4] + "_aligned.jpg"),
+                                                          quality=95)
+    return tree
 
-    assert class_names_of(DataConfig(dataset="imagefolder", root=str(tree))) == tuple("1234567")   # label - 1
+
+def test_rafdb_reads_kaggles_class_folders_with_the_official_classes_splits_and_labels(tmp_path):
+    official = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf")), 16)
+    kaggle = load_splits(_cfg(tmp_path, make_kaggle_tree(tmp_path / "kaggle" / "DATASET")), 16)
+    assert kaggle.class_names == official.class_names                  # folder k is file label k: label k - 1
+    assert kaggle.train.labels.tolist() == official.train.labels.tolist() == [4, 0, 6, 3]   # in the file's order
+    assert kaggle.test.labels.tolist() == official.test.labels.tolist() == [1, 5, 2]
+    assert [_colour_label(img) - 1 for img in kaggle.train.images] == kaggle.train.labels.tolist()
+    assert official.info["layout"] == "partition file"
+    assert kaggle.info["layout"] == "class folders train/1..7/ and test/1..7/"   # data.json says which was read
+    assert kaggle.fingerprint != official.fingerprint
+
+
+def test_rafdb_class_folders_carve_the_validation_split_the_official_layout_carves(tmp_path):
+    entries = [(f"train_{i:05d}.jpg", 1 + i % 3) for i in range(1, 31)] + [("test_0001.jpg", 1), ("test_0002.jpg", 4)]
+    official = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf", entries), val_fraction=0.3), 8)
+    kaggle = load_splits(_cfg(tmp_path, make_kaggle_tree(tmp_path / "DATASET", entries), val_fraction=0.3), 8)
+    assert kaggle.val.labels.tolist() == official.val.labels.tolist() and len(kaggle.val) == 9
+    np.testing.assert_array_equal(kaggle.val.images, official.val.images)      # the same images, not just labels
+    np.testing.assert_array_equal(kaggle.train.images, official.train.images)
+    assert kaggle.info["val_source"] == official.info["val_source"] == ("carved from train (stratified, fraction "
+                                                                        "0.3, seed 0)")
+
+
+def test_rafdb_class_folders_pass_the_data_option_check(tmp_path):
+    from search_spaces.data_option import parse_data_options
+
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    (choice,) = parse_data_options([f"rafdb={tree}"])
+    assert (choice.name, choice.dataset, choice.root) == ("rafdb", "rafdb", str(tree))
+
+
+def test_rafdb_class_folders_fingerprint_tells_an_image_moved_to_another_class(tmp_path):
+    from transfer_core.data import fingerprint_of
+
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    before = fingerprint_of(_cfg(tmp_path, tree), 16)
+    image = tree / "train" / "5" / "train_00001_aligned.jpg"
+    image.rename(tree / "train" / "4" / image.name)                      # relabelled: another data set
+    assert fingerprint_of(_cfg(tmp_path, tree), 16) != before
+
+
+@pytest.mark.parametrize("given", ["kaggle", "kaggle/DATASET/train"])
+def test_rafdb_kaggle_download_given_one_level_off_names_the_folder_to_give(tmp_path, given):
+    # raf-db-dataset/ holds DATASET/ (and train_labels.csv): the folder to give is DATASET/
+    make_kaggle_tree(tmp_path / "kaggle" / "DATASET")
+    (tmp_path / "kaggle" / "train_labels.csv").write_text("image,label\ntrain_00001_aligned.jpg,5\n")
+    with pytest.raises(DataError, match=r"\S*kaggle/DATASET is laid out as rafdb is: give that folder "
+                                        r"\(--data rafdb=\S*kaggle/DATASET\)"):
+        check_layout(_cfg(tmp_path, tmp_path / given))
+
+
+def test_rafdb_neither_layout_names_both(tmp_path):
+    with pytest.raises(DataError, match=r"RAF-DB label file not found under \S+: expected "
+                                        r"EmoLabel/list_patition_label.txt .* or RAF-DB as class folders "
+                                        r"train/1..7/ and test/1..7/ \(Kaggle's copy"):
+        check_layout(_cfg(tmp_path, tmp_path))
+
+
+def test_rafdb_folder_with_both_layouts_reads_the_official_one_and_says_so(tmp_path, caplog):
+    from transfer_core.data import fingerprint_of
+
+    root = make_rafdb(tmp_path / "raf")
+    alone = fingerprint_of(_cfg(tmp_path, root), 16)
+    make_kaggle_tree(root, [(name, 7) for name, _ in ENTRIES])             # all Neutral: told apart when decoded
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    assert splits.info["layout"] == "partition file" and splits.train.labels.tolist() == [4, 0, 6, 3]
+    assert [_colour_label(img) - 1 for img in splits.train.images] == [4, 0, 6, 3]
+    assert "holds both the official layout (EmoLabel/list_patition_label.txt) and class folders train/1..7/" in (
+        caplog.text) and "reading the official layout" in caplog.text
+    assert splits.info["not_read"].startswith("class folders train/1..7/")
+    assert splits.fingerprint == alone                                     # the official layout's, unchanged
+
+
+def test_rafdb_class_folders_with_a_test_image_in_train_are_refused(tmp_path):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    (tree / "test" / "2" / "test_0001_aligned.jpg").rename(tree / "train" / "2" / "test_0001_aligned.jpg")
+    with pytest.raises(DataError, match=r"RAF-DB class folder \S*DATASET/train holds 1 image of RAF-DB's test split "
+                                        r"\(first: train/2/test_0001_aligned.jpg\): expected only train_\* images "
+                                        r"in train/.*--data imagefolder=\S*DATASET"):
+        check_layout(_cfg(tmp_path, tree))
+
+
+def test_rafdb_class_folders_with_one_image_in_two_class_folders_are_refused(tmp_path):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    Image.new("RGB", (100, 100)).save(tree / "train" / "3" / "train_00001.jpg")   # train_00001 is in 5/ already
+    with pytest.raises(DataError, match=r"train/5/train_00001_aligned.jpg and train/3/train_00001.jpg are the same "
+                                        r"RAF-DB image \(train image 1\): expected each image once"):
+        check_layout(_cfg(tmp_path, tree))
+
+
+def test_rafdb_class_folders_named_otherwise_are_refused_naming_what_is_expected(tmp_path):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    for k in range(1, 8):
+        (tree / "test" / str(k)).rename(tree / "test" / str(k - 1))
+    with pytest.raises(DataError, match=r"RAF-DB class folders of \S*DATASET/test are 0, 1, 2, 3, 4, 5, 6: expected "
+                                        r"exactly 1, 2, 3, 4, 5, 6, 7, named by RAF-DB's file labels \(1 Surprise.*"
+                                        r"--data imagefolder="):
+        check_layout(_cfg(tmp_path, tree))
+
+
+def test_rafdb_class_folders_without_test_name_the_folder_expected(tmp_path):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    for image in (tree / "test").rglob("*.jpg"):
+        image.unlink()
+    for k in range(1, 8):
+        (tree / "test" / str(k)).rmdir()
+    (tree / "test").rmdir()
+    with pytest.raises(DataError, match=r"RAF-DB class folder \S*DATASET/test does not exist: expected "
+                                        r"\S*DATASET/test/1..7/"):
+        check_layout(_cfg(tmp_path, tree))
+
+
+def test_rafdb_class_folders_read_posters_valid_folder_as_the_test_split(tmp_path):
+    splits = load_splits(_cfg(tmp_path, make_kaggle_tree(tmp_path / "DATASET", test_dir="valid")), 16)
+    assert splits.test.labels.tolist() == [1, 5, 2]
+    assert splits.info["test_source"] == "the valid/ folder (no test/)"
+    assert splits.info["layout"] == "class folders train/1..7/ and valid/1..7/"
+
+
+def test_rafdb_class_folders_leave_a_val_folder_unread_and_say_so(tmp_path, caplog):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    (tree / "val" / "1").mkdir(parents=True)
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, tree, val_fraction=0.0), 16)
+    assert "val/ not read: the splits read are train/ and test/ (RAF-DB has no official validation split" in (
+        caplog.text)
+    assert splits.info["folders_not_read"] == ["val"] and len(splits.test) == 3
+
+
+def test_rafdb_class_folders_split_sizes_other_than_the_official_are_warned_of(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, make_kaggle_tree(tmp_path / "DATASET")), 16)
+    assert "4 train images where RAF-DB's official partition has 12,271" in caplog.text
+    assert "3 test images where RAF-DB's official partition has 3,068" in caplog.text
+    assert set(splits.info["differs_from_official"]) == {"train", "test"}
+
+
+def test_rafdb_count_note_tells_a_subset_from_moved_images_and_the_official_split():
+    from transfer_core.data.rafdb import OFFICIAL_COUNTS, _count_note
+
+    assert _count_note("train", list(OFFICIAL_COUNTS["train"])) is None
+    moved = [1289, 282, 717, 4772, 1982, 705, 2524]                       # one Surprise image filed under Fear
+    text, warn = _count_note("train", moved)
+    assert warn and "the official 12,271 train images, but classes of other sizes (Surprise 1289 (official " \
+                    "1290), Fear 282 (official 281))" in text
+    few_missing = [1290, 281, 717, 4770, 1982, 705, 2524]                 # within 1 %: noted, not warned of
+    assert _count_note("train", few_missing)[1] is False
+    half = [n // 2 for n in OFFICIAL_COUNTS["test"]]
+    assert _count_note("test", half)[1] is True
+
+
+def test_rafdb_class_folders_with_names_not_rafdbs_are_read_and_warned_of(tmp_path, caplog):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    (tree / "train" / "4" / "train_00004_aligned.jpg").rename(tree / "train" / "4" / "face.jpg")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, tree), 16)
+    assert "1 image is not named as RAF-DB's images are" in caplog.text and "first: train/4/face.jpg" in caplog.text
+    assert splits.train.labels.tolist() == [4, 0, 6, 3] and splits.info["not_named_as_rafdb"] == 1
+
+
+def test_rafdb_class_folders_cannot_choose_an_image_set(tmp_path):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    with pytest.raises(DataError, match=r"data.rafdb_images='aligned_224' chooses the official layout's "
+                                        r"Image/aligned_224/, but \S*DATASET holds RAF-DB as class folders"):
+        check_layout(_cfg(tmp_path, tree, rafdb_images="aligned_224"))
+
+
+def test_rafdb_class_folders_of_resized_images_are_warned_of(tmp_path, caplog):
+    tree = make_kaggle_tree(tmp_path / "DATASET")
+    Image.new("RGB", (48, 48), COLOURS[5]).save(tree / "train" / "5" / "train_00001_aligned.jpg")   # as all are
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, tree), 16)
+    assert "train/5/train_00001_aligned.jpg is 48x48, not the 100x100 of RAF-DB's aligned images" in caplog.text
+    assert splits.info["image_size_found"] == "48x48"

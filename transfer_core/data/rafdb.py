@@ -9,17 +9,31 @@ File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping
 There is no official validation split: val is carved from train.
 `data.rafdb_images: aligned_224` reads `Image/aligned_224/` instead (APViT's MTCNN realignment, same
 file names), which reported accuracies differ by; the fingerprint and data.json record the set read.
+
+Also read: RAF-DB as the class-folder copy Kaggle spreads (`raf-db-dataset/DATASET/`), given as the folder
+that holds `train/1..7/` and `test/1..7/` (folder names are the file labels, so folder k is label k - 1:
+the same class order, names and label map). Its images carry the official aligned names
+(`train/5/train_00001_aligned.jpg`), which each split is checked against: an image of the other official
+split is an error (a re-split tree is not RAF-DB's partition: read it with --data imagefolder=), one image
+in two class folders too; names that are not RAF-DB's are warned of. Items are ordered by image number, as the
+partition file lists them, so validation is carved from train exactly as for the official layout. Split
+sizes other than the official 12,271 / 3,068 are warned of. A tree without test/ whose one validation-named
+folder (valid/, val/) holds the test images (POSTER_V2's) reads it as the test split. A folder holding both
+layouts is read as the official one, with a warning. The layout read is data.json's `layout`, and the tree
+its own fingerprint (its class folders are in the hashed paths; the official layout's is unchanged).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, read_text, require_root,
-                                     scan_logger)
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, read_text, relative,
+                                     require_root, scan_logger)
 
 log = scan_logger(__name__)
 
@@ -27,6 +41,15 @@ CLASS_NAMES = ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "
 PARTITION_FILES = ("EmoLabel/list_patition_label.txt", "EmoLabel/list_partition_label.txt")
 LIST_FILES = ("EmoLabel/train.txt", "EmoLabel/test.txt")
 IMAGE_DIR = "Image/aligned"   # of data.rafdb_images = aligned; each set is Image/<its name>
+
+# the class-folder copy (Kaggle's): class folders named by the file labels, images by the official aligned names
+FILE_LABELS = tuple(str(k) for k in range(1, len(CLASS_NAMES) + 1))
+RAF_NAME = re.compile(r"(train|test)_(\d+)(_aligned)?")          # an image's stem: split, number
+TREE_VAL_DIRS = ("valid", "val", "validation")                     # without test/: the test split (POSTER_V2)
+# reference/datasets.md §1: images per file label 1..7 in the official partition (12,271 / 3,068)
+OFFICIAL_COUNTS = {"train": (1290, 281, 717, 4772, 1982, 705, 2524), "test": (329, 74, 160, 1185, 478, 162, 680)}
+COUNT_SLACK = 0.01            # a split this much off the official size is warned of (a few files: logged only)
+ALIGNED_SIZE = (100, 100)     # the official aligned images' size
 
 
 def aligned_name(name: str) -> str:
@@ -83,30 +106,171 @@ def _names_unsuffixed(image_dir: Path, names: list[str]) -> bool:
     return any((image_dir / name).is_file() for name in names)
 
 
-def _class_tree_note(root: Path) -> str:
-    """Where `root` or a folder in it is RAF-DB as an image-folder tree, train/1..7/ and test/1..7/ named by the
-    file labels (the copy Kaggle spreads, with train_labels.csv beside it), how to read it: it has no label
-    file to give here."""
-    from transfer_core.data.imagefolder import class_folders
-
-    labels = [str(k) for k in range(1, len(CLASS_NAMES) + 1)]
-    try:
-        inside = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:100]
-    except OSError:
-        return ""
-    for folder in (root, *inside):
-        try:
-            if (folder / "test").is_dir() and class_folders(folder / "train") == labels:
-                return (f". {folder} holds RAF-DB as class folders train/1..7/ and test/1..7/ (named by the file "
-                        f"labels, 1 Surprise ... 7 Neutral): read it with --data imagefolder={folder} (the same "
-                        f"labels; its classes are named 1..7)")
-        except OSError:
-            continue
-    return ""
-
-
 def _holds_labels(folder: Path) -> bool:
     return any((folder / p).is_file() for p in PARTITION_FILES) or all((folder / p).is_file() for p in LIST_FILES)
+
+
+# --------------------------------------------------------------------------- the class-folder copy
+
+def _tree_test_dir(root: Path) -> Path | None:
+    """test/, or without it the one validation-named folder (POSTER_V2's valid/ is RAF-DB's test split)."""
+    if (root / "test").is_dir():
+        return root / "test"
+    vals = [root / name for name in TREE_VAL_DIRS if (root / name).is_dir()]
+    if len(vals) > 1:
+        raise DataError(f"RAF-DB class folders {root} have no test/ but {len(vals)} validation-named folders "
+                        f"({', '.join(f'{v.name}/' for v in vals)}): expected test/1..7/ (RAF-DB's test split; "
+                        "validation is carved from train/)")
+    return vals[0] if vals else None
+
+
+def _is_class_tree(folder: Path) -> bool:
+    """Whether `folder` holds RAF-DB as class folders train/1..7/ beside test/ (or valid/), checked cheaply."""
+    from transfer_core.data.imagefolder import class_folders
+
+    try:
+        return (folder / "train").is_dir() and tuple(class_folders(folder / "train")) == FILE_LABELS and (
+            (folder / "test").is_dir() or any((folder / name).is_dir() for name in TREE_VAL_DIRS))
+    except OSError:
+        return False
+
+
+def _count_note(split: str, counts: list[int]) -> tuple[str, bool] | None:
+    """What a tree's split sizes say against the official partition's (reference/datasets.md §1), and whether it
+    is worth a warning: a split more than COUNT_SLACK off in size (a subset, a re-split or another copy), or of
+    the official size with other class sizes (images in other class folders than RAF-DB labels them)."""
+    official = OFFICIAL_COUNTS[split]
+    if tuple(counts) == official:
+        return None
+    total, expected = sum(counts), sum(official)
+    classes = ", ".join(f"{CLASS_NAMES[k]} {n} (official {official[k]})" for k, n in enumerate(counts)
+                        if n != official[k])
+    if abs(total - expected) > COUNT_SLACK * expected:
+        return (f"{total} {split} images where RAF-DB's official partition has {expected:,} ({classes}): a subset "
+                "or another copy, whose numbers do not compare with those reported on RAF-DB", True)
+    if total == expected:
+        return (f"the official {expected:,} {split} images, but classes of other sizes ({classes}): are images in "
+                "other class folders than RAF-DB's partition file labels them?", True)
+    return f"{total} {split} images where RAF-DB's official partition has {expected:,} ({classes})", False
+
+
+def _tree_image_size(path: Path) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001  (an unreadable image is reported by decoding, naming it)
+        return None
+
+
+def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
+    """RAF-DB as class folders train/1..7/ and test/1..7/ (Kaggle's copy): the module docstring says how it is
+    read. Raises DataError naming the folder and what was expected."""
+    from transfer_core.data.imagefolder import _images_of, _kinds, class_folders
+
+    if cfg.rafdb_images != "aligned":
+        raise DataError(f"data.rafdb_images={cfg.rafdb_images!r} chooses the official layout's Image/"
+                        f"{cfg.rafdb_images}/, but {root} holds RAF-DB as class folders train/1..7/ and test/1..7/, "
+                        "whose images are read as they are: leave data.rafdb_images at 'aligned', or give the "
+                        "folder of the official layout that holds Image/aligned_224/")
+    test_dir = _tree_test_dir(root)
+    if test_dir is None:
+        raise DataError(f"RAF-DB class folder {root / 'test'} does not exist: expected {root}/test/1..7/ (RAF-DB's "
+                        f"test images, test_0001_aligned.jpg ...) beside {root}/train/1..7/")
+    folders = {"train": root / "train", "test": test_dir}
+    plans: dict[str, SplitPlan] = {}
+    info: dict = {"layout": f"class folders train/1..7/ and {test_dir.name}/1..7/", "image_dir":
+                  f"train/, {test_dir.name}/"}
+    left_out: dict[str, dict] = {}
+    unnamed: list[Path] = []
+    for split, folder in folders.items():
+        found = tuple(class_folders(folder))
+        if found != FILE_LABELS:
+            raise DataError(f"RAF-DB class folders of {folder} are {', '.join(found) or 'none'}: expected exactly "
+                            f"{', '.join(FILE_LABELS)}, named by RAF-DB's file labels (1 Surprise, 2 Fear, 3 Disgust, "
+                            f"4 Happiness, 5 Sadness, 6 Anger, 7 Neutral) as Kaggle's copy names them; a tree with "
+                            f"other class folders is read with --data imagefolder={root} (its classes named by its "
+                            "folders)")
+        items: list[tuple[tuple, Path, int]] = []
+        seen: dict[str, Path] = {}
+        other_split: list[Path] = []
+        others_here = {}
+        for label, name in enumerate(FILE_LABELS):
+            files, others = _images_of(folder / name)
+            if others:
+                others_here.update({k: others_here.get(k, 0) + v for k, v in others.items()})
+            for path in files:
+                match = RAF_NAME.fullmatch(path.stem)
+                if match is None:
+                    unnamed.append(path)
+                    items.append(((1, 0, relative(path, root)), path, label))
+                    continue
+                if match.group(1) != split:
+                    other_split.append(path)
+                    continue
+                key = f"{match.group(1)}_{int(match.group(2))}"
+                if key in seen:
+                    raise DataError(f"RAF-DB class folders {root}: {relative(path, root)} and "
+                                    f"{relative(seen[key], root)} are the same RAF-DB image ({split} image "
+                                    f"{int(match.group(2))}): expected each image once, in the class folder of its "
+                                    "label")
+                seen[key] = path
+                items.append(((0, int(match.group(2)), path.name), path, label))
+        if other_split:
+            other = "test" if split == "train" else "training"
+            raise DataError(f"RAF-DB class folder {folder} holds {counted(len(other_split), 'image')} of RAF-DB's "
+                            f"{other} split (first: {relative(other_split[0], root)}): expected only {split}_* images "
+                            f"in {folder.name}/, RAF-DB's official {split} split. A tree split otherwise is not "
+                            f"RAF-DB's partition: read it with --data imagefolder={root} (its numbers do not compare "
+                            "with those reported on RAF-DB)")
+        loose = _images_of(folder)[0]
+        if loose:
+            log.warning("RAF-DB class folders %s: %s outside the class folders 1..7 (%s) and not read", folder,
+                        counted(len(loose), "image"), ", ".join(p.name for p in loose[:3]))
+            others_here["outside class folders"] = len(loose)
+        if others_here:
+            if set(others_here) - {"outside class folders"}:
+                log.warning("RAF-DB class folders %s: %s left out (an image is a file of its class folder)", folder,
+                            _kinds({k: v for k, v in others_here.items() if k != "outside class folders"}))
+            left_out[split] = others_here
+        if not items:
+            raise DataError(f"RAF-DB class folder {folder} holds no images: expected RAF-DB's {split} images in its "
+                            "class folders 1..7")
+        items.sort(key=lambda item: item[0])   # the partition file's order: validation is carved as from it
+        labels = np.asarray([label for _, _, label in items], dtype=np.int64)
+        plans[split] = SplitPlan(labels=labels, paths=[path for _, path, _ in items],
+                                 origins=[f"class folder {folder.name}/{FILE_LABELS[label]}" for _, _, label in items])
+        note = _count_note(split, np.bincount(labels, minlength=len(CLASS_NAMES)).astype(int).tolist())
+        if note is not None:
+            text, warn = note
+            (log.warning if warn else log.info)("RAF-DB class folders %s: %s", root, text)
+            info.setdefault("differs_from_official", {})[split] = text
+    if unnamed:
+        log.warning("RAF-DB class folders %s: %s not named as RAF-DB's images are (train_00001_aligned.jpg, "
+                    "test_0001_aligned.jpg; first: %s): %s split cannot be checked against RAF-DB's partition", root,
+                    counted(len(unnamed), "image is", "images are"), relative(unnamed[0], root),
+                    "its" if len(unnamed) == 1 else "their")
+        info["not_named_as_rafdb"] = len(unnamed)
+    unread = sorted(p.name for p in root.iterdir() if p.is_dir() and p not in folders.values()
+                    and not p.name.startswith((".", "__")))
+    if unread:
+        log.warning("RAF-DB class folders %s: %s not read: the splits read are train/ and %s/ (RAF-DB has no "
+                    "official validation split: validation is carved from train/, by data.val_fraction)", root,
+                    ", ".join(f"{name}/" for name in unread), test_dir.name)
+        info["folders_not_read"] = unread
+    if test_dir.name != "test":
+        log.info("RAF-DB class folders %s have no test/: %s/ is the test split (as POSTER_V2 names it)", root,
+                 test_dir.name)
+        info["test_source"] = f"the {test_dir.name}/ folder (no test/)"
+    if left_out:
+        info["left_out"] = left_out
+    size = _tree_image_size(plans["train"].paths[0])
+    if size is not None and size != ALIGNED_SIZE:
+        log.warning("RAF-DB class folders %s: %s is %dx%d, not the %dx%d of RAF-DB's aligned images: a resized or "
+                    "realigned copy (reported accuracies differ by the image set)", root,
+                    relative(plans["train"].paths[0], root), *size, *ALIGNED_SIZE)
+        info["image_size_found"] = f"{size[0]}x{size[1]}"
+    return Layout(dataset=dataset, root=root, class_names=CLASS_NAMES, splits=plans,
+                  params={"layout": "class folders"}, info=info)
 
 
 @DATASETS.register("rafdb")
@@ -118,10 +282,21 @@ class RafDbSource(Source):
         return CLASS_NAMES
 
     def is_root(self, folder: Path) -> bool:
-        return _holds_labels(folder)
+        return _holds_labels(folder) or _is_class_tree(folder)
 
     def scan(self, cfg: DataConfig) -> Layout:
         root = require_root(cfg)
+        if not _holds_labels(root) and (root / "train").is_dir():
+            return scan_class_tree(root, cfg, self.name)
+        layout = self._scan_official(root, cfg)
+        if _is_class_tree(root):
+            log.warning("RAF-DB: %s holds both the official layout (%s) and class folders train/1..7/ (Kaggle's "
+                        "copy): reading the official layout; the class folders are not read (give them a folder of "
+                        "their own to read them)", root, relative(layout.label_files[0], root))
+            layout.info["not_read"] = "class folders train/1..7/ (the official layout is read)"
+        return layout
+
+    def _scan_official(self, root: Path, cfg: DataConfig) -> Layout:
         partition = next((root / p for p in PARTITION_FILES if (root / p).is_file()), None)
         lists = [root / p for p in LIST_FILES]
         if partition is not None:
@@ -134,7 +309,8 @@ class RafDbSource(Source):
             variant = "train.txt/test.txt lists"
         else:
             raise DataError(f"RAF-DB label file not found under {root}: expected {PARTITION_FILES[0]} "
-                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder" + _class_tree_note(root))
+                            f"(or {LIST_FILES[0]} and {LIST_FILES[1]}) in the 'basic' folder, or RAF-DB as class "
+                            "folders train/1..7/ and test/1..7/ (Kaggle's copy: the folder that holds them)")
         images = f"Image/{cfg.rafdb_images}"
         image_dir = root / images
         if not image_dir.is_dir():
