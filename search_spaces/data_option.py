@@ -2,6 +2,7 @@
 
     --data synthetic                   the embedded synthetic faces (the default when none is given)
     --data rafdb=/data/RAF-DB/basic    a real set: its registry name and its folder (official layout)
+    --data rafdb=/data/raf-db-dataset/DATASET    RAF-DB as Kaggle's class folders train/1..7/, test/1..7/
     --data rafdb=/d/RAF --data affectnet=/d/AffectNet    two columns, as the paper's Table 1
 
 Each value is checked here, before anything runs: the name (did-you-mean on a typo), the folder

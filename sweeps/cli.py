@@ -107,8 +107,9 @@ def _run_option_decorators(func):
     options = [
         click.option("--profile", help="Compute profile (default: the spec's, usually 'quick'). See `sweeps list`."),
         click.option("--data", multiple=True, metavar="NAME=PATH",
-                     help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic. Repeat to make "
-                          "the data set a column of the table. Default: the synthetic faces."),
+                     help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic (RAF-DB also as "
+                          "Kaggle's class folders: rafdb=.../DATASET, holding train/1..7/ and test/1..7/). Repeat "
+                          "to make the data set a column of the table. Default: the synthetic faces."),
         click.option("--seeds", type=click.IntRange(min=1), help="How many seeds per arm: N runs seeds 0..N-1; default: the spec's."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key for every cell, e.g. optim.epochs=3; it wins over the spec and its "
