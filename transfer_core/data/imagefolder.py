@@ -50,7 +50,7 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 TIFF_DECODING = 2
 
 
-def _images_of(folder: Path) -> tuple[list[Path], Counter[str]]:
+def images_of_class_folder(folder: Path) -> tuple[list[Path], Counter[str]]:
     """The image files of a class folder, sorted, and what else it holds, by kind: an extension's files
     (".txt"; "" for none), "folder" (its images are not read) and "broken link"."""
     images, others = [], Counter()
@@ -96,7 +96,7 @@ def _files_read_twice(root: Path, plans: dict[str, SplitPlan], names: tuple[str,
     return twice
 
 
-def _kinds(counts: Counter) -> str:
+def kinds_described(counts: Counter) -> str:
     def one(kind: str, n: int) -> str:
         s = "" if n == 1 else "s"
         return (f"{n} {kind} file{s}" if kind.startswith(".") else f"{n} file{s} without an extension" if not kind
@@ -106,7 +106,7 @@ def _kinds(counts: Counter) -> str:
 
 
 def _holding(others: Counter) -> str:
-    return f" (it holds {_kinds(others)}: none is read)" if others else ""
+    return f" (it holds {kinds_described(others)}: none is read)" if others else ""
 
 
 def class_folders(split_dir: Path) -> list[str]:
@@ -210,7 +210,7 @@ class ImageFolderSource(Source):
             paths, labels = [], []
             left_out: Counter[str] = Counter()   # what a class folder holds that is not read, by kind
             for label, name in enumerate(names):
-                files, others = _images_of(split_dir / name)
+                files, others = images_of_class_folder(split_dir / name)
                 left_out.update(others)
                 if not files and split == "train":
                     raise DataError(f"image folder {split_dir / name} holds no images{_holding(others)}: every "
@@ -220,7 +220,7 @@ class ImageFolderSource(Source):
                     log.warning("image folder %s holds no images%s", split_dir / name, _holding(others))
                 paths.extend(files)
                 labels.extend([label] * len(files))
-            loose = _images_of(split_dir)[0]   # image files beside the class folders: they have no class
+            loose = images_of_class_folder(split_dir)[0]   # image files beside the class folders: they have no class
             if loose:
                 one = len(loose) == 1
                 log.warning("image folder %s: %s %s in it, outside every class folder (%s%s), and %s left out: an "
@@ -230,7 +230,7 @@ class ImageFolderSource(Source):
             if left_out:
                 log.warning("image folder %s: %s left out: an image is a file of its class folder (not of a "
                             "folder inside it) with one of the extensions %s", split_dir,
-                            _kinds(left_out), ", ".join(IMAGE_EXTENSIONS))
+                            kinds_described(left_out), ", ".join(IMAGE_EXTENSIONS))
             if left_out or loose:
                 ignored[split] = {**dict(left_out), **({"outside class folders": len(loose)} if loose else {})}
             if not paths:

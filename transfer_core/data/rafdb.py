@@ -165,7 +165,7 @@ def _tree_image_size(path: Path) -> tuple[int, int] | None:
 def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
     """RAF-DB as class folders train/1..7/ and test/1..7/ (Kaggle's copy): the module docstring says how it is
     read. Raises DataError naming the folder and what was expected."""
-    from transfer_core.data.imagefolder import _images_of, _kinds, class_folders
+    from transfer_core.data.imagefolder import class_folders, images_of_class_folder, kinds_described
 
     if cfg.rafdb_images != "aligned":
         raise DataError(f"data.rafdb_images={cfg.rafdb_images!r} chooses the official layout's Image/"
@@ -195,7 +195,7 @@ def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
         other_split: list[Path] = []
         others_here = {}
         for label, name in enumerate(FILE_LABELS):
-            files, others = _images_of(folder / name)
+            files, others = images_of_class_folder(folder / name)
             if others:
                 others_here.update({k: others_here.get(k, 0) + v for k, v in others.items()})
             for path in files:
@@ -222,7 +222,7 @@ def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
                             f"in {folder.name}/, RAF-DB's official {split} split. A tree split otherwise is not "
                             f"RAF-DB's partition: read it with --data imagefolder={root} (its numbers do not compare "
                             "with those reported on RAF-DB)")
-        loose = _images_of(folder)[0]
+        loose = images_of_class_folder(folder)[0]
         if loose:
             log.warning("RAF-DB class folders %s: %s outside the class folders 1..7 (%s) and not read", folder,
                         counted(len(loose), "image"), ", ".join(p.name for p in loose[:3]))
@@ -230,7 +230,7 @@ def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
         if others_here:
             if set(others_here) - {"outside class folders"}:
                 log.warning("RAF-DB class folders %s: %s left out (an image is a file of its class folder)", folder,
-                            _kinds({k: v for k, v in others_here.items() if k != "outside class folders"}))
+                            kinds_described({k: v for k, v in others_here.items() if k != "outside class folders"}))
             left_out[split] = others_here
         if not items:
             raise DataError(f"RAF-DB class folder {folder} holds no images: expected RAF-DB's {split} images in its "
