@@ -153,6 +153,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
 
     chosen: list[RankedTrial] = []
     notes: list[str] = []
+    skipped: list[RankedTrial] = []
     taken = [base_values] if with_base else []
     for trial in trials:
         if len(chosen) == top:
@@ -160,14 +161,18 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         if set(trial.values) != set(spec.search.space):
             notes.append(f"{trial.arm}: its run lacks the values of "
                          f"{', '.join(sorted(set(spec.search.space) - set(trial.values)))}; left out")
+            skipped.append(trial)
         elif trial.values in taken:
             notes.append(f"{trial.arm} ({schema.metric_text(ranking.column, trial.score)}) repeats the "
                          "configuration of "
                          f"{'the base' if with_base and trial.values == base_values else 'a trial ranked above it'}"
                          "; left out")
+            skipped.append(trial)
         else:
             chosen.append(trial)
             taken.append(dict(trial.values))
+    ties = _ties(trials, chosen, skipped, ranking.column)
+    notes += ties
     if not chosen:
         raise TableError(f"search {runs.sweep!r}: none of its {len(trials)} completed trials makes an arm: "
                          + "; ".join(notes) + ("" if not with_base else " (--no-base drops the base)"))
@@ -229,6 +234,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
         *(f"{label}: {t.arm}, {ranking.column} {schema.metric_text(ranking.column, t.score)}"
           + (f" on {t.data}" if t.data else "")
           for label, t in zip(labels, chosen)),
+        *ties,
         *([f"base: the search's base and its --set {', '.join(f'{k}={v}' for k, v in conditions.items())}"]
           if conditions else []),
         *([f"pinned in base to the values the trials trained with (the profile {profile!r} has changed since): "
@@ -243,6 +249,28 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     _check_trains_as_recorded(text, profile, chosen, runs.sweep)
     return BestSpec(text=text, name=document["name"], arms=tuple(a["label"] for a in arms),
                     run_command=command, notes=tuple(notes))
+
+
+def _ties(trials: list[RankedTrial], chosen: list[RankedTrial], skipped: list[RankedTrial], column: str) -> list[str]:
+    """What a reader must know of trials tied on the ranking where one of them is an arm: the ranking cannot
+    tell them apart, so they are taken in the order of their trial ids (`ranked_trials`, as the search's table
+    lists them, bold together), and a tied one after the cut (`--top`) is left out by that order alone. Trials
+    left out for another reason (a repeated configuration) are no part of a tie."""
+    notes = []
+    arms = {t.arm for t in chosen}
+    gone = {t.arm for t in skipped}
+    for first in chosen:
+        group = [t for t in trials if t.arm not in gone and math.isclose(t.score, first.score, rel_tol=1e-9,
+                                                                           abs_tol=1e-12)]
+        if len(group) < 2 or group[0] is not first:   # one note per tie, at its first trial
+            continue
+        names = [t.arm for t in group]
+        cut = [t.arm for t in group if t.arm not in arms]
+        notes.append(f"{', '.join(names[:-1])} and {names[-1]} tie on {column} "
+                     f"({schema.metric_text(column, first.score)}): taken in the order of their trial ids, as the "
+                     "search's table lists them"
+                     + (f"; {', '.join(cut)} {'is' if len(cut) == 1 else 'are'} left out" if cut else ""))
+    return notes
 
 
 def _best_of(n: int) -> str:

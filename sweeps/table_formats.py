@@ -190,9 +190,14 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      f"{' yet' if table.in_progress else ''}: nothing is bold or tested.")
     elif table.select_on is not None:
         ranking = ranking_by_column(table.select_on)
-        parts.append(f"Bold: the trial chosen on {ranking.on if ranking else 'validation'} "
-                     f"({ranking.description if ranking else table.select_on}), in every column; the test set "
-                     "chooses no trial.")
+        on, by = ranking.on if ranking else "validation", ranking.description if ranking else table.select_on
+        chosen = [r for r in table.rows if any(x.best for (row, _, _), x in table.cells.items() if row == r)]
+        if len(chosen) > 1:   # tied on the ranking: each is as much the one chosen as the other
+            parts.append(f"Bold: the {len(chosen)} trials tied on {on} ({by}): {', '.join(chosen[:-1])} and "
+                         f"{chosen[-1]}, in every column; {on} does not choose between "
+                         "them, and the test set chooses no trial.")
+        else:
+            parts.append(f"Bold: the trial chosen on {on} ({by}), in every column; the test set chooses no trial.")
     elif table.n_comparisons:
         parts.append(f"Bold: best printed mean of its column{complete_only}. †: not significantly different from "
                      f"it (two-sided paired t-test over matched seeds, Holm-corrected over the {table.n_comparisons} "

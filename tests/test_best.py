@@ -286,6 +286,22 @@ def test_a_search_that_minimised_validation_loss_gives_its_lowest_loss_trials_as
     assert "ranked on one seed by the lowest validation loss" in yaml.safe_load(written.text)["caption"]
 
 
+def test_trials_tied_on_the_ranking_are_taken_in_the_order_of_their_trial_ids_and_the_tie_is_said():
+    # the search's table lists (and bolds) tied trials in that order; the spec says which tie, and one left out
+    runs = search_runs({"trial c": 0.90, "trial a": 0.85, "trial b": 0.90, "trial d": 0.85})
+    assert [t.arm for t in ranked_trials(runs, TUNE)] == ["trial b", "trial c", "trial a", "trial d"]
+    written = best_spec(runs, TUNE, top=3)
+    assert written.arms == ("Base", "Search #1", "Search #2", "Search #3")
+    assert arms_of(written.text)["Search #3"] == dict(zip(SPACE, DRAWS["trial a"]))
+    ties = [n for n in written.notes if "tie" in n]
+    assert ties == ["trial b and trial c tie on best_val_acc (90.00 %): taken in the order of their trial ids, as "
+                    "the search's table lists them",
+                    "trial a and trial d tie on best_val_acc (85.00 %): taken in the order of their trial ids, as "
+                    "the search's table lists them; trial d is left out"]
+    assert "# trial a and trial d tie on best_val_acc" in written.text   # the spec's header keeps it
+    assert not [n for n in best_spec(runs, TUNE, top=1).notes if "trial a" in n], "a tie below the cut is none"
+
+
 def test_a_search_whose_completed_trials_all_diverged_says_so_not_that_they_lacked_a_validation_split():
     # lr drawn too high: val_loss NaN at every epoch; the error blamed data.val_fraction 0
     runs = search_runs({"trial a": 0.1, "trial b": 0.1})

@@ -449,6 +449,19 @@ def test_build_table_of_a_search_marks_the_trial_chosen_on_validation_best_under
            "chooses no trial." in TF.caption_text(t, T.CaptionFacts())
 
 
+def test_build_table_of_a_search_whose_trials_tie_on_validation_bolds_both_and_says_they_tie():
+    # validation cannot choose between two trials with the same best_val_acc (a few hundred validation images
+    # make such ties common): both are bold, and the caption names them rather than "the trial chosen"
+    children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.90}, ("trial c", "d"): {0: 0.85}})
+    children.loc[children["arm"].isin(["trial a", "trial c"]), "best_val_acc"] = 0.95
+    t = T.build_table(children, metric="best_val_acc", extra_metrics=["sel_test_acc"], select_on="best_val_acc")
+    assert {r for (r, _, _) in TF.printed_best(t, 2)} == {"trial a", "trial c"}
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "the trial chosen" not in caption
+    assert "Bold: the 2 trials tied on validation (best validation accuracy): trial a and trial c, in every " \
+           "column; validation does not choose between them, and the test set chooses no trial." in caption
+
+
 def test_sweep_table_of_a_search_chooses_its_best_trial_on_validation():
     from search_spaces.spec import load_text
     from sweeps.report import sweep_table
