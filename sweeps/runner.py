@@ -40,7 +40,7 @@ from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
 from sweeps.invocations import (command_again, command_tag, drawn_alike, drawn_with, earlier_of_an_edited_spec,
                                 ended_trials, finished_as_planned, log_plan, planned_statuses, record_spec,
-                                set_spec_hash)
+                                set_spec_hash, set_text)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
@@ -612,6 +612,89 @@ def _overrides_tag(prepared: PreparedSweep) -> str:
     return drawn_with(prepared.plan)[schema.TAG_OVERRIDES]
 
 
+def parent_params(prepared: PreparedSweep) -> dict[str, str]:
+    """What tells an invocation from the sweep's others and never changes while it is continued, as MLflow params
+    of its parent run (schema.PARENT_PARAMS: columns of the MLflow UI's runs table, where the parents showed
+    nothing but their time-stamped names): the sweep, its kind, profile, data sets (and the folders they were
+    given as) and the --set that every cell computed with (placement keys left out: a continuation may change
+    them). MLflow refuses to change a logged param: what a continuation may change is a tag
+    (`parent_run_tags`) or a metric (`log_cell_counts`)."""
+    sets = {k: v for k, v in prepared.plan.overrides.items() if k not in PLACEMENT_KEYS}
+    params = {"sweep": prepared.spec.name, "kind": prepared.spec.kind, "profile": prepared.profile.name,
+              "data": ",".join(d.name for d in prepared.data),
+              "set": " ".join(f"{k}={set_text(v)}" for k, v in sorted(sets.items())) or "none"}
+    roots = [f"{d.name}={d.root}" for d in prepared.data if d.root]
+    if roots:
+        params["data_roots"] = ",".join(roots)
+    return params
+
+
+def parent_run_tags(prepared: PreparedSweep, commit: str) -> dict[str, str]:
+    """MLflow's own tags of a parent run that a continuation updates (the UI shows them: Source, its git commit)
+    and the package version of the run that ran it last (schema.TAG_PACKAGE_VERSION; sweeps.versions keeps those
+    it began with). `commit`: tracking.git_commit()'s, unknown outside a git checkout (then no commit tag)."""
+    from mlflow.utils import mlflow_tags
+
+    tags = {mlflow_tags.MLFLOW_SOURCE_NAME: f"sweeps {prepared.source or prepared.spec.name}",
+            mlflow_tags.MLFLOW_SOURCE_TYPE: "LOCAL",
+            schema.TAG_PACKAGE_VERSION: tracking.package_versions().get("transfer-sweeps", "not installed")}
+    if commit and commit != "unknown":
+        tags[mlflow_tags.MLFLOW_GIT_COMMIT] = commit.removesuffix("-dirty")
+    return tags
+
+
+def parent_first_tags(prepared: PreparedSweep) -> dict[str, str]:
+    """MLflow's tags of a parent run set when it is created (or, on a parent an earlier version created, where
+    missing), never replaced: its user (MLflow's run `user_id` is set from it at creation), and its description
+    (the UI's note, which a user may edit there: a continuation keeps their words)."""
+    import getpass
+
+    from mlflow.utils import mlflow_tags
+
+    spec = prepared.spec
+    note = "\n\n".join(dict.fromkeys(t for t in (spec.title, spec.description, spec.caption) if t))
+    tags = {mlflow_tags.MLFLOW_RUN_NOTE: note}
+    try:
+        tags[mlflow_tags.MLFLOW_USER] = getpass.getuser()
+    except (KeyError, OSError):   # no name for this uid (a container's)
+        pass
+    return tags
+
+
+def record_parent_facts(client, parent_id: str, prepared: PreparedSweep, commit: str,
+                        logged_params: Mapping[str, str] = {}, logged_tags: Mapping[str, str] = {}) -> None:
+    """Params, and MLflow's own tags, of an invocation's parent run, by each run of it: the params and first tags
+    it lacks (`logged_params`, `logged_tags`: the run's as read; a parent an earlier version created has none), a
+    logged param never again (its value cannot change for an invocation; MLflow would refuse another), and
+    `parent_run_tags` anew. A store that refuses them stops no sweep: they only describe it."""
+    from mlflow.entities import Param
+
+    params = [Param(k, v) for k, v in parent_params(prepared).items() if k not in logged_params]
+    first = {k: v for k, v in parent_first_tags(prepared).items() if k not in logged_tags}
+    try:
+        if params:
+            client.log_batch(parent_id, params=params)
+        tracking.set_tags(client, parent_id, {**first, **parent_run_tags(prepared, commit)})
+    except Exception as exc:  # noqa: BLE001  (MLflow's, the database's, the network's: none may stop the sweep)
+        log.warning("the params and tags that describe invocation %s in MLflow's runs table were not logged: "
+                    "%s: %s", parent_id, type(exc).__name__, exc)
+
+
+def log_cell_counts(client, parent_id: str, planned: int, counts: Mapping[str, int]) -> None:
+    """The invocation's cells, planned and so far completed, pruned and failed, as metrics of its parent run
+    (schema.PARENT_METRICS; a search's cells are its trials): the latest run's, which the runs table shows."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    values = {"cells": planned, **{f"cells_{s}": counts.get(s, 0) for s in
+                                   (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED)}}
+    try:
+        client.log_batch(parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    except Exception as exc:  # noqa: BLE001  (as record_parent_facts)
+        log.warning("the cell counts of invocation %s were not logged to its parent run: %s: %s", parent_id,
+                    type(exc).__name__, exc)
+
+
 def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
     spec = prepared.spec
     tune_kwargs: dict[str, Any] = {"metric": spec.metric, "mode": spec.mode}
@@ -874,6 +957,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                                                            schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True)
+            record_parent_facts(client, parent.info.run_id, prepared, tracking.git_commit(), parent.data.params,
+                                parent.data.tags)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
                 tracking.set_tags(client, parent.info.run_id, {tracking.TAG_INVOCATION: prepared.invocation_key})
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
@@ -891,6 +976,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                 tracking.finish_parent(client, parent.info.run_id, schema.STATUS_COMPLETED)
             counts = {s: list(planned_statuses(statuses, plan, spec).values()).count(s)
                       for s in (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)}
+            log_cell_counts(client, parent.info.run_id, len(plan.cells) if spec.kind == "table"
+                            else spec.search.num_samples, _counted(statuses, plan, spec))
             return SweepOutcome(parent.info.run_id, experiment_id, schema.STATUS_COMPLETED, counts,
                                 time.time() - started, skipped_cells=len(plan.cells) or sum(counts.values()),
                                 report_dir=drawn)
@@ -920,14 +1007,16 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                           prepared.gpus_per_trial)
 
     parent_tags = _parent_tags(prepared, datasets, first_keys)
-    parent_id = (tracking.start_parent(client, experiment_id, spec.name, parent_tags) if parent is None
-                 else parent.info.run_id)
+    first_tags = parent_first_tags(prepared)   # at creation: MLflow sets the run's user from its mlflow.user
+    parent_id = (tracking.start_parent(client, experiment_id, spec.name, {**parent_tags, **first_tags})
+                 if parent is None else parent.info.run_id)
     # Ctrl-C, SIGTERM or an error outside a fit; the cluster lost
     with _interrupted_if_cut_short(client, parent_id, prepared.tracking_uri), \
             tracking.heartbeat(prepared.tracking_uri, parent_id), \
             _interrupted_if_cluster_lost(prepared.tracking_uri, parent_id, on_cluster_lost):
         if parent is None:
             tracking.log_text_artifact(client, parent_id, schema.ARTIFACT_SPEC, spec.text)
+            record_parent_facts(client, parent_id, prepared, parent_tags[schema.TAG_GIT_COMMIT], logged_tags=first_tags)
             log.info("sweep %s: new invocation, MLflow parent run %s", spec.name, parent_id)
         else:
             tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
@@ -945,6 +1034,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                     merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})
             client.update_run(parent_id, status="RUNNING")
             record_spec(client, parent, spec)
+            record_parent_facts(client, parent_id, prepared, parent_tags[schema.TAG_GIT_COMMIT], parent.data.params,
+                                parent.data.tags)
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
         log_plan(client, parent_id, plan)
@@ -954,6 +1045,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
         done_before = (sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)
                        if spec.kind == "table" else   # a search's trials are not planned: those that ended
                        ended_trials(statuses))
+        total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
+        log_cell_counts(client, parent_id, total, _counted(statuses, plan, spec))
 
         from sweeps.trainable import train_cell
 
@@ -970,7 +1063,6 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                    "parent_run_id": parent_id, "storage": str(prepared.storage_path),
                    "invocation": schema.invocation_prefix(spec.name, parent_id)}
         threads = max(1, int(prepared.cpus_per_trial))
-        total = len(plan.cells) if spec.kind == "table" else spec.search.num_samples
         interrupted, errored_there, errors = False, set(), 0   # cells whose trials errored in a restored experiment
         stop_signal = None
         recorded_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
@@ -1068,8 +1160,8 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                 f"server took. `{again}` once it answers: it records the end and draws the report (finished cells "
                 "are not trained again)") from None
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
-        counts = {s: list(planned_statuses(statuses, plan, spec).values()).count(s) for s in
-                  (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
+        counts = _counted(statuses, plan, spec)
+        log_cell_counts(client, parent_id, total, counts)
         if spec.kind == "table":
             complete = all(statuses.get(c.cell_id) == schema.STATUS_COMPLETED for c in plan.cells)
         else:
@@ -1150,6 +1242,13 @@ def _publish(sweep: str, tracking_uri: str, parent_id: str, storage: Path) -> Pa
                     "and `sweeps plot %s` draw them from the recorded runs", type(exc).__name__, exc, sweep, sweep)
         return None
     return out
+
+
+def _counted(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[str, int]:
+    """This run's cells by status (`planned_statuses`): completed, pruned, failed, running."""
+    planned = list(planned_statuses(statuses, plan, spec).values())
+    return {s: planned.count(s) for s in
+            (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
 
 
 def final_status(complete: bool, interrupted: bool, counts: Mapping[str, int], errors: int) -> str:

@@ -8,7 +8,18 @@ Parent run (run name "<sweep>@<UTC time>"):
          sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
          sweeps.driver (json: host, pid, start time of the process running it), sweeps.data_changed
-         (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on)
+         (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on),
+         sweeps.package_version (transfer-sweeps' version of the run that ran it last; sweeps.versions and
+         sweeps.git_commit are of the run that began it); MLflow's own, for its UI: mlflow.user and
+         mlflow.note.content (the spec's title, description and caption) set when it is created, never replaced
+         (a note edited in the UI stays), mlflow.source.name ("sweeps <the spec as named>"), mlflow.source.type
+         (LOCAL) and mlflow.source.git.commit (where known, without -dirty) by each run of it
+  params PARENT_PARAMS, what never changes for an invocation (MLflow refuses to change a logged param): sweep,
+         kind, profile, data (comma-separated names), data_roots (name=folder as given, where one was), set (the
+         --set every cell computed with, placement keys left out, "k=v k=v" sorted; "none"); logged when it is
+         created, and by a continuation where missing (a parent an earlier version created)
+  metrics PARENT_METRICS at step 0, by each run of it (its latest counts): cells (planned; a search's samples),
+         cells_completed, cells_pruned, cells_failed
   artifacts spec.yaml (as the latest run gave it), spec_history/<spec_hash>.yaml (the texts it replaced:
          a continuation's spec may differ in comments, seeds and how its table reads), plan.json,
          data.json (what each data set decoded to), tables/*, figures/*
@@ -66,6 +77,9 @@ TAG_COMMAND = "sweeps.command"   # parent: json, what its latest run was given b
                                  # continues it: sweeps.invocations.command_words; a search's resources: best)
 TAG_DRIVER = "sweeps.driver"   # parent: json {host, pid, start} of the process that runs it now (or last)
 TAG_HEARTBEAT = "sweeps.heartbeat"   # parent: unix time (the driver's clock) of its driver's last sign of life
+TAG_PACKAGE_VERSION = "sweeps.package_version"   # parent: transfer-sweeps' version of the run that ran it last
+PARENT_PARAMS = ("sweep", "kind", "profile", "data", "data_roots", "set")
+PARENT_METRICS = ("cells", "cells_completed", "cells_pruned", "cells_failed")
 TAG_ARM = "sweeps.arm"
 TAG_SEED = "sweeps.seed"
 TAG_CELL_ID = "sweeps.cell_id"

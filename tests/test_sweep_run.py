@@ -158,6 +158,11 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     assert parent.data.tags[schema.TAG_PROFILE] == "smoke"
     assert 0 <= time.time() - float(parent.data.tags[schema.TAG_HEARTBEAT]) < 600, "readers elsewhere tell it alive"
     assert json.loads(parent.data.tags[schema.TAG_OVERRIDES]) == {"optim.weight_decay": 0.0002}
+    # what tells invocations apart in MLflow's runs table, where parents showed nothing but their names
+    assert parent.data.params == {"sweep": "tiny", "kind": "table", "profile": "smoke", "data": "synthetic",
+                                  "set": "optim.weight_decay=0.0002"}
+    assert parent.data.metrics == {"cells": 2, "cells_completed": 2, "cells_pruned": 0, "cells_failed": 0}
+    assert parent.data.tags["mlflow.note.content"].startswith("Tiny ablation")
     # what the run was given beyond the spec: `sweeps status` prints the command that continues it from this
     assert json.loads(parent.data.tags[schema.TAG_COMMAND]) == {
         "name": str(path), "cpus_per_trial": 1, "storage": str(tmp_path / "ray_results"), "max_failures": 0,
@@ -214,9 +219,14 @@ def test_table_sweep_more_seeds_runs_only_the_new_cells(ray_local, tmp_path, tra
     client, after = _children(tracking_uri, more)
     assert more.parent_run_id == first.parent_run_id and len(after) == 4
     assert all(client.get_run(run_id).info.end_time == end for run_id, end in ended.items())
+    # continued into the same parent: its params stand (MLflow refuses to change one), its counts are this run's
+    parent = client.get_run(first.parent_run_id).data
+    assert parent.params["sweep"] == "tiny" and parent.params["set"] == "none"
+    assert (parent.metrics["cells"], parent.metrics["cells_completed"]) == (4, 4)
     # back to one seed: its 2 cells are done; it reports them, not the 4 runs of the invocation
     fewer = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     assert fewer.parent_run_id == first.parent_run_id and fewer.counts["completed"] == 2 == fewer.skipped_cells
+    assert client.get_run(first.parent_run_id).data.metrics["cells"] == 2, "the cells this run planned"
     # and its table is of that seed, as the command that said "completed" asked (it stayed over both)
     from sweeps.tables import load_sweep_runs
 

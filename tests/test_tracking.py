@@ -170,6 +170,84 @@ def test_invocation_key_ignores_seeds_but_not_overrides():
     assert a != b and a == tracking.invocation_key("h", "quick", {"synthetic": None}, {})
 
 
+def _described_parent(tmp_path, overrides=None, data=()):
+    """An invocation of mad_vs_dropout as prepared, and a parent run created for it as `sweeps run` creates one."""
+    from sweeps.runner import RunOptions, parent_first_tags, prepare
+
+    tmp_path.mkdir(exist_ok=True)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr"), data=data,
+                                                    overrides=overrides or {}))
+    client = tracking.client_for(uri)
+    experiment_id = tracking.ensure_experiment(client, "mad_vs_dropout", uri)
+    first = parent_first_tags(prepared)
+    return prepared, client, tracking.start_parent(client, experiment_id, "mad_vs_dropout", first), first
+
+
+def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlflows_own_tags(tmp_path):
+    # in the MLflow UI's runs table the parents had no params, and two invocations looked alike but for their names
+    import getpass
+
+    from mlflow.utils import mlflow_tags
+
+    from sweeps.runner import record_parent_facts
+
+    from test_spec_data import image_folder
+
+    folder = image_folder(tmp_path / "faces")
+    prepared, client, parent, first = _described_parent(
+        tmp_path, {"optim.epochs": 3, "num_threads": 1, "model.depth": 2}, data=(f"imagefolder={folder}",))
+    record_parent_facts(client, parent, prepared, "0123abcd-dirty", logged_tags=first)
+    run = client.get_run(parent)
+    assert run.data.params == {"sweep": "mad_vs_dropout", "kind": "table", "profile": "quick", "data": "imagefolder",
+                               "data_roots": f"imagefolder={folder}", "set": "model.depth=2 optim.epochs=3"}, \
+        "num_threads is placement: a continuation may change it, and a param cannot change"
+    assert set(run.data.params) <= set(schema.PARENT_PARAMS)
+    tags = run.data.tags
+    assert tags[mlflow_tags.MLFLOW_GIT_COMMIT] == "0123abcd"
+    assert tags[mlflow_tags.MLFLOW_SOURCE_NAME] == "sweeps mad_vs_dropout"
+    assert tags[mlflow_tags.MLFLOW_RUN_NOTE].startswith(prepared.spec.title)
+    assert tags[schema.TAG_PACKAGE_VERSION] == tracking.package_versions()["transfer-sweeps"]
+    assert run.info.user_id == tags[mlflow_tags.MLFLOW_USER] == getpass.getuser()
+    plain, client, parent, first = _described_parent(tmp_path / "plain")
+    record_parent_facts(client, parent, plain, "unknown", logged_tags=first)
+    run = client.get_run(parent)
+    assert run.data.params["set"] == "none" and "data_roots" not in run.data.params
+    assert mlflow_tags.MLFLOW_GIT_COMMIT not in run.data.tags, "outside a git checkout: no commit to name"
+
+
+def test_a_continuation_adds_the_params_a_parent_lacks_changes_none_and_keeps_a_note_edited_in_the_ui(tmp_path):
+    # a resumed invocation logs into the same parent, and MLflow refuses to change a logged param's value
+    from mlflow.entities import Param
+    from mlflow.utils import mlflow_tags
+
+    from sweeps.runner import record_parent_facts
+
+    prepared, client, parent, first = _described_parent(tmp_path)
+    client.log_batch(parent, params=[Param("profile", "quick"), Param("set", "as an earlier version wrote it")])
+    client.set_tag(parent, mlflow_tags.MLFLOW_RUN_NOTE, "my own words, typed in the UI")
+    client.set_tag(parent, mlflow_tags.MLFLOW_GIT_COMMIT, "0ld")
+    run = client.get_run(parent)
+    record_parent_facts(client, parent, prepared, "fe11ed", run.data.params, run.data.tags)
+    run = client.get_run(parent)
+    assert run.data.params["set"] == "as an earlier version wrote it" and run.data.params["sweep"] == "mad_vs_dropout"
+    assert run.data.tags[mlflow_tags.MLFLOW_RUN_NOTE] == "my own words, typed in the UI"
+    assert run.data.tags[mlflow_tags.MLFLOW_GIT_COMMIT] == "fe11ed", "the code that ran it last"
+    record_parent_facts(client, parent, prepared, "fe11ed")   # told nothing was logged: refused, and warned of
+    assert client.get_run(parent).data.params == run.data.params
+
+
+def test_a_parents_cell_counts_are_metrics_its_latest_run_updates(tmp_path):
+    from sweeps.runner import log_cell_counts
+
+    _, client, parent, _ = _described_parent(tmp_path)
+    log_cell_counts(client, parent, 4, {schema.STATUS_COMPLETED: 1, schema.STATUS_RUNNING: 3})
+    log_cell_counts(client, parent, 6, {schema.STATUS_COMPLETED: 3, schema.STATUS_FAILED: 1})
+    assert client.get_run(parent).data.metrics == {"cells": 6, "cells_completed": 3, "cells_pruned": 0,
+                                                   "cells_failed": 1}
+    assert set(client.get_run(parent).data.metrics) == set(schema.PARENT_METRICS)
+
+
 def test_the_drivers_tracking_wait_reaches_the_workers_of_a_cluster(monkeypatch):
     """Workers of a cluster do not inherit the driver's environment: connect_ray passes the setting
     in the job's runtime env (and passes nothing when it is unset)."""
