@@ -662,15 +662,16 @@ def parent_first_tags(prepared: PreparedSweep) -> dict[str, str]:
 
 
 def record_parent_facts(client, parent_id: str, prepared: PreparedSweep, commit: str,
-                        logged_params: Mapping[str, str] = {}, logged_tags: Mapping[str, str] = {}) -> None:
+                        logged_params: Mapping[str, str] | None = None,
+                        logged_tags: Mapping[str, str] | None = None) -> None:
     """Params, and MLflow's own tags, of an invocation's parent run, by each run of it: the params and first tags
     it lacks (`logged_params`, `logged_tags`: the run's as read; a parent an earlier version created has none), a
     logged param never again (its value cannot change for an invocation; MLflow would refuse another), and
     `parent_run_tags` anew. A store that refuses them stops no sweep: they only describe it."""
     from mlflow.entities import Param
 
-    params = [Param(k, v) for k, v in parent_params(prepared).items() if k not in logged_params]
-    first = {k: v for k, v in parent_first_tags(prepared).items() if k not in logged_tags}
+    params = [Param(k, v) for k, v in parent_params(prepared).items() if k not in (logged_params or {})]
+    first = {k: v for k, v in parent_first_tags(prepared).items() if k not in (logged_tags or {})}
     try:
         if params:
             client.log_batch(parent_id, params=params)
