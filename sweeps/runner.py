@@ -50,7 +50,8 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
                                drop_superseded_checkpoints, experiment_here, extend_search,
-                               drop_queued_trials, newest_checkpoints_where_tune_looks, unfinished_trials,
+                               drop_queued_trials, newest_checkpoints_where_tune_looks, trial_dirname,
+                               unfinished_trials,
                                unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
@@ -716,7 +717,11 @@ def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
     # reuse_actors: one worker process runs trial after trial, so a trial pays neither a new process
     # nor the imports of torch, Tune and MLflow (~5 s each; bench/RESULTS.md §1). `fit` sets threads
     # and seeds per trial, and a failed trial's actor is never reused (Tune replaces it).
-    return tune.TuneConfig(reuse_actors=True, **tune_kwargs), run_config
+    return tune.TuneConfig(reuse_actors=True, **TRIAL_NAMING, **tune_kwargs), run_config
+
+
+# trial folders (and names in Tune's messages) by arm, data and seed, not Tune's `train_cell_<id>_..._cell=config_...`
+TRIAL_NAMING = {"trial_name_creator": trial_dirname, "trial_dirname_creator": trial_dirname}
 
 
 NO_TUNE_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -24,6 +25,40 @@ from sweeps import schema, tracking
 from sweeps.errors import SweepError
 
 log = logging.getLogger(__name__)
+
+
+def trial_dirname(trial) -> str:
+    """A Tune trial's folder in its experiment, and its name in Tune's messages: the cell it trains, by arm, data
+    set and seed, then its Tune trial id (unique in the experiment), e.g. `MAD_rafdb_seed1_3fa2b_00001`; a
+    search's trial `trial_synthetic_seed0_3fa2b_00004` (its MLflow run: `<sweep>/trial-3fa2b_00004`). Tune's
+    default, `train_cell_3fa2b_00001_1_cell=config_model_stem_small_model_stem_width_16_..._2026-12-07_10-59-12`,
+    told no cell's folder from another's. Letters, digits and `.=+-` are kept, anything else is `_`; an arm's
+    label is cut at 40 characters, a data set's name at 20.
+
+    Tune pickles this function by reference into an experiment's saved state (tuner.pkl, and each trial's in
+    experiment_state-*.json): a continuation imports it by this module and name, so neither may change.
+    Experiments begun by versions before it keep their trials' folders (Tune restores each trial's own, and
+    what finds a trial's folder or checkpoints goes by Tune's state or globs any name: `newest_checkpoints_where_
+    tune_looks`, `sweeps.trainable.salvaged_state`); a search restored from one names the trials it draws from
+    then on as Tune does, as it restores the trial generator of the run that began it."""
+    trial_id = str(getattr(trial, "trial_id", "") or "")
+    try:
+        cell = trial.config.get("cell") or {}
+        seed = (cell.get("config") or {}).get("seed")
+        parts = [_filesystem_safe(cell.get("arm") or "trial", 40), _filesystem_safe(cell.get("data") or "", 20),
+                 "" if seed is None else f"seed{_filesystem_safe(str(seed), 12)}", trial_id]
+    except (AttributeError, TypeError):   # a trial of another shape: Tune's own trials always have a cell
+        parts = ["trial", trial_id]
+    return "_".join(p for p in parts if p)
+
+
+def _filesystem_safe(text: str, most: int) -> str:
+    """`text` as part of a folder name that any file system and rsync take: letters, digits, `.=+-` (an accented
+    letter as its base letter); others `_`."""
+    import unicodedata
+
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", text).strip("_.")[:most].strip("_.")
 
 
 class ExtendedSearch(SearchGenerator):

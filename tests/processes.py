@@ -104,7 +104,7 @@ def checkpointed_epochs(storage: Path) -> int:
     the storage folder as each epoch ends (every epoch: the tests' models have small states,
     trainable.SMALL_STATE_BYTES), so unlike result.json (synced from the driver) it does not lag."""
     total = 0
-    for trial in storage.glob("*/train_cell_*"):
+    for trial in (folder for folder in storage.glob("*/*") if folder.is_dir()):   # whatever names Tune gave them
         indices = [int(p.name.rsplit("_", 1)[1]) for p in trial.glob("checkpoint_*") if p.name[-1].isdigit()]
         total += max(indices) + 1 if indices else 0
     return total
@@ -137,7 +137,7 @@ def synced_checkpoints_exist(storage: Path) -> bool:
                  for name in re.findall(r"checkpoint_\d{6}", run_state)]
     except (OSError, ValueError, KeyError, TypeError):   # caught mid-write
         return False
-    return all(any(states[-1].parent.glob(f"*_{trial_id}_*/{name}")) for trial_id, name in named)
+    return all(any(states[-1].parent.glob(f"*{trial_id}*/{name}")) for trial_id, name in named)
 
 
 def search_state_readable(storage: Path) -> bool:

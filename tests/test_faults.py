@@ -829,6 +829,34 @@ def test_epoch_log_final_flush_waits_then_names_the_unreachable_server(store):
     assert len(epochs.pending) == 1
 
 
+# --------------------------------------------------------------------------- trial folders
+
+def test_a_trials_folder_names_its_cell_by_arm_data_and_seed_and_is_unique_by_its_trial_id():
+    # Tune's default, train_cell_<id>_1_cell=config_model_stem_small_..., told no cell's folder from another's
+    import pickle
+
+    from ray.tune.experiment import Trial
+
+    from sweeps.tune_state import trial_dirname
+
+    def trial(arm, data, seed, trial_id="3fa2b_00001"):
+        config = {"context": {"kind": "table"}, "cell": {"arm": arm, "data": data, "config": {"seed": seed}}}
+        return Trial("__fake", config=config, trial_id=trial_id, stub=True, trial_dirname_creator=trial_dirname,
+                     trial_name_creator=trial_dirname)
+
+    assert trial("MAD", "rafdb", 1)._generate_dirname() == "MAD_rafdb_seed1_3fa2b_00001"
+    assert str(trial("MAD", "rafdb", 1)) == "MAD_rafdb_seed1_3fa2b_00001", "Tune's messages name it so too"
+    assert trial("+ MAD (p=0.6)", "synthetic", 0).custom_dirname == "+_MAD_p=0.6_synthetic_seed0_3fa2b_00001"
+    assert trial("Épaisseur/∆ 10⁻³", "synthetic", 0).custom_dirname == "Epaisseur_10_3_synthetic_seed0_3fa2b_00001"
+    assert len(trial("x" * 300, "synthetic", 0).custom_dirname) == len("x" * 40 + "_synthetic_seed0_3fa2b_00001")
+    assert trial("", "synthetic", 0, "9c1d0_00004").custom_dirname == "trial_synthetic_seed0_9c1d0_00004", \
+        "a search's trial, whose arm is its trial id"
+    assert trial("MAD", "rafdb", 1, "3fa2b_00002").custom_dirname != trial("MAD", "rafdb", 1).custom_dirname
+    # Tune keeps it in the experiment's saved state, which a continuation loads: by reference, not by value
+    assert pickle.loads(pickle.dumps(trial_dirname)) is trial_dirname
+    assert trial_dirname(SimpleNamespace(trial_id="3fa2b_00001", config=None)) == "trial_3fa2b_00001"
+
+
 # --------------------------------------------------------------------------- a resume whose Tune state is cut short
 
 def _sweep_then_b_marked_unfinished(spec_file: Path, store: str, tmp_path: Path, max_failures: int):
@@ -866,6 +894,42 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
 
 
 @pytest.mark.slow
+def test_an_experiment_begun_with_tunes_own_trial_folder_names_is_restored_and_its_trials_keep_their_folders(
+        ray_local, even_spec_file, store, tmp_path, monkeypatch, caplog):
+    # versions before named trial folders train_cell_<id>_..._cell=config_...: a continuation restores such an
+    # experiment, puts a trial's newest checkpoint where Tune's state looks in its folder of that name, and
+    # trains nothing again
+    named_so = runner.TRIAL_NAMING
+    monkeypatch.setattr(runner, "TRIAL_NAMING", {})
+    options, first, unfinished = _sweep_then_b_marked_unfinished(even_spec_file, store, tmp_path, max_failures=1)
+    monkeypatch.setattr(runner, "TRIAL_NAMING", named_so)
+    experiment = Path(first.tune_path)
+    folders = sorted(folder.name for folder in experiment.iterdir() if folder.is_dir())
+    assert len(folders) == 2 and all(name.startswith("train_cell_") for name in folders), folders
+    state_file = next(experiment.glob("experiment_state-*.json"))
+    state = json.loads(state_file.read_text())
+    for entry in state["trial_data"]:
+        meta = json.loads(entry[0])
+        folder = experiment / meta["relative_logdir"]
+        if json.loads((folder / "checkpoint_000002" / trainable.CELL_FILE).read_text())["cell_id"] == \
+                unfinished.data.tags[schema.TAG_CELL_ID]:
+            entry[0] = json.dumps({**meta, "status": "PAUSED"})   # the driver died while it ran
+            named = folder / "checkpoint_000002"
+            named.rename(named.with_name("checkpoint_000003"))   # and Tune's state names one that is gone
+    state_file.write_text(json.dumps(state))
+
+    caplog.set_level(logging.INFO, logger="sweeps.tune_state")
+    again = run_sweep(prepare(str(even_spec_file), options))
+    assert again.status == "completed" and again.tune_path == first.tune_path, "restored, not begun anew"
+    assert "checkpoint_000003 (after epoch 3) takes its place" in caplog.text
+    assert sorted(folder.name for folder in experiment.iterdir() if folder.is_dir()) == folders
+    assert not list(Path(options.storage).glob("**/error.*"))
+    run = _children(store)["faults/B/seed0"]
+    assert run.info.run_id == unfinished.info.run_id and run.data.tags[schema.TAG_STATUS] == "completed"
+    assert _steps(store, run.info.run_id) == [1, 2, 3], "each epoch logged once: none trained again"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("left", ["gone, a newer one in its folder", "older than one in its folder",
                                   "gone, none in its folder"])
 def test_resume_puts_the_trials_newest_checkpoint_where_tunes_state_looks(
@@ -881,9 +945,9 @@ def test_resume_puts_the_trials_newest_checkpoint_where_tunes_state_looks(
     folders = {}
     for entry in state["trial_data"]:
         meta = json.loads(entry[0])
-        cell = json.loads(next(experiment.glob(f"*_{meta['trial_id']}_*/checkpoint_000002/{trainable.CELL_FILE}"))
+        cell = json.loads(next(experiment.glob(f"*{meta['trial_id']}*/checkpoint_000002/{trainable.CELL_FILE}"))
                           .read_text())["cell_id"]
-        folders[cell] = next(experiment.glob(f"*_{meta['trial_id']}_*"))
+        folders[cell] = next(experiment.glob(f"*{meta['trial_id']}*"))
         if cell == unfinished.data.tags[schema.TAG_CELL_ID]:
             entry[0] = json.dumps({**meta, "status": "PAUSED"})   # the driver died while it ran
     state_file.write_text(json.dumps(state))
@@ -949,7 +1013,7 @@ def test_search_resumed_after_its_trials_checkpoint_was_lost_continues_from_its_
     first = run_sweep(prepare(str(spec), options))
     assert first.status == "interrupted"
     monkeypatch.setattr(runner.SweepCallback, "on_trial_result", on_trial_result)
-    trial_folder, = Path(first.tune_path).glob("train_cell_*")
+    trial_folder, = (folder for folder in Path(first.tune_path).iterdir() if folder.is_dir())
     _, run_state = json.loads(next(Path(first.tune_path).glob("experiment_state-*.json")).read_text())["trial_data"][0]
     named = trial_folder / re.findall(r"checkpoint_\d{6}", run_state)[-1]
     newest = max(trial_folder.glob("checkpoint_*"))

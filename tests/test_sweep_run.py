@@ -121,6 +121,8 @@ def test_table_sweep_records_parent_children_metrics_and_models(
     trials = [d for d in Path(outcome.tune_path).iterdir() if d.is_dir()]
     assert len(trials) == 2 and all((d / "result.json").stat().st_size and (d / "progress.csv").is_file()
                                     for d in trials)
+    # each named by its cell, then its Tune trial id (not train_cell_<id>_..._cell=config_model_stem_...)
+    assert sorted(d.name.rsplit("_", 2)[0] for d in trials) == ["MAD_synthetic_seed0", "No_dropping_synthetic_seed0"]
     assert not list(Path(outcome.tune_path).rglob("events.out.tfevents*"))
     assert runner.NO_TUNE_LOGGERS not in os.environ, "the switch is set only for Tune's fit"
     client, children = _children(tracking_uri, outcome)
