@@ -15,7 +15,9 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
     metric: sel_test_acc                  # table: a table metric; search: what Tune/Optuna see
     mode: max
     table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}
-                                          # + paper: {"B=2": {rafdb: 90.91}}, paper_metric: best_test_acc
+                                          # + paper: {"B=2": {rafdb: 90.91}}, paper_metric: best_test_acc;
+                                          # after the first metric also best_val_mca, best_val_loss,
+                                          # best_train_acc, best_train_loss (each run's best epoch of it)
     search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
     x-common: &common {optim.lr: 1.0e-3}  # any key starting x-: a place for YAML anchors (`<<: *common` in
                                           # base or an arm's set), otherwise ignored
@@ -66,6 +68,10 @@ SUMMARY_METRICS = ("best_val_acc", "sel_epoch", "sel_test_acc", "sel_test_mca", 
 # The summaries a paper table can show (sweeps.tables.METRIC_LABELS): sel_epoch, best_test_epoch and
 # epochs_done are epoch counts, not accuracies, and `sweeps table` refuses them; tests check they agree.
 TABLE_METRICS = ("best_val_acc", "sel_test_acc", "sel_test_mca", "best_test_acc", "best_test_mca", "final_test_acc")
+# Columns a table may show after its first metric, of no summary a run records: each run's best epoch of a per-epoch
+# metric a search may optimise (sweeps.tables.EPOCH_BEST_METRICS; tests check they agree). No trial reports them,
+# so they are no table spec's `metric`.
+EPOCH_BEST_METRICS = ("best_val_mca", "best_val_loss", "best_train_acc", "best_train_loss")
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_mca", "test_loss", "test_acc",
                  "test_mca", "lr", "epoch_time_s", "train_images_per_s")
 
@@ -365,8 +371,12 @@ def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: 
         if baseline not in labels:
             raise doc.error(path + ("baseline",), _unknown("arm label", baseline, labels))
     default = (metric,) if metric in TABLE_METRICS else ("best_val_acc", "sel_test_acc")
-    metrics = (_parse_metric_list(doc, path + ("metrics",), value["metrics"], TABLE_METRICS)
+    metrics = (_parse_metric_list(doc, path + ("metrics",), value["metrics"], TABLE_METRICS + EPOCH_BEST_METRICS)
                if "metrics" in value else default)
+    if metrics[0].endswith("_loss"):
+        raise doc.error(path + ("metrics", 0), f"{metrics[0]} is a loss: a table's first metric is an accuracy, in "
+                                               "percent, which its bars, Δ and the paper's figures are of; put it "
+                                               f"after one, e.g. [sel_test_acc, {metrics[0]}]")
     paper = value.get("paper")
     if paper is not None:
         expect_mapping(doc, path + ("paper",), paper, "{MAD: {rafdb: 90.91}}")

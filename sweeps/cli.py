@@ -649,10 +649,11 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
 @click.option("--no-log", is_flag=True, help="Do not log the figures to the parent MLflow run.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_uri) -> None:
-    """Figures of sweep NAME: learning curves, ablation bars, attention maps (PNG and PDF)."""
+    """Figures of sweep NAME: learning curves (validation and test accuracy, and the metric a search optimised),
+    ablation bars, attention maps (PNG and PDF)."""
     from sweeps import schema
     from sweeps.figures import log_figures, plot_sweep, replace_figures_of_another_invocation
-    from sweeps.report import sweep_table
+    from sweeps.report import curve_metrics, sweep_table
     from sweeps.tables import TableError
 
     runs, spec = _load_runs(name, run_id, tracking_uri)
@@ -662,7 +663,7 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
     try:
         result = sweep_table(runs, spec)
         paths = plot_sweep(runs, out, table=result, attention=not no_attention,
-                           rows=result.rows if spec.kind == "table" else None)
+                           rows=result.rows if spec.kind == "table" else None, curve_metrics=curve_metrics(spec))
     except TableError as exc:
         _remove_if_empty(made)
         raise click.ClickException(str(exc)) from exc

@@ -21,8 +21,9 @@ from search_spaces.spec import load_text
 from sweeps import schema, tracking
 from sweeps.figures import log_figures, plot_sweep
 from sweeps.table_formats import write_tables
-from sweeps.tables import (CaptionFacts, ResultTable, SearchRanking, SweepRuns, TableError, load_sweep_runs,
-                           log_to_parent, ranked_children, resolve_metric, search_ranking, table_from_runs)
+from sweeps.tables import (CaptionFacts, ResultTable, SearchRanking, SweepRuns, TableError, epoch_best_metric,
+                           load_sweep_runs, log_to_parent, ranked_children, resolve_metric, search_ranking,
+                           table_from_runs)
 from transfer_core.config import parse_value
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,18 @@ def value_text(raw: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+CURVE_METRICS = ("val_acc", "test_acc")
+
+
+def curve_metrics(spec: SweepSpec) -> tuple[str, ...]:
+    """The per-epoch metrics whose learning curves an invocation's figures draw: validation and test accuracy,
+    and where another, the one a search optimised (val_loss: what chose its trials) and those a table column
+    is the best epoch of (best_val_loss: val_loss, as in `sweeps best`'s spec of such a search)."""
+    chosen_by = [search_ranking(spec.metric).metric] if spec.kind == "search" else []
+    columns = [epoch_best_metric(m) for m in spec.table.metrics if epoch_best_metric(m)]
+    return tuple(dict.fromkeys([*CURVE_METRICS, *chosen_by, *columns]))
+
+
 def caption_facts(runs: SweepRuns, spec: SweepSpec) -> CaptionFacts:
     facts = CaptionFacts.from_runs(runs, title=spec.title, caption=spec.caption)
     # a search's rows are its trials, not arms of the spec
@@ -180,7 +193,7 @@ def publish(sweep: str, tracking_uri: str, parent_run_id: str, out_dir: str | Pa
     tables = write_tables(table, out / "tables", caption_facts=caption_facts(runs, spec), stem=sweep)
     log_to_parent(runs, tables, "tables")
     figures = plot_sweep(runs, out / "figures", table=table, attention=attention,
-                         rows=table.rows if spec.kind == "table" else None)
+                         rows=table.rows if spec.kind == "table" else None, curve_metrics=curve_metrics(spec))
     log_figures(runs, figures, "figures")
     return [*tables, *figures]
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from sweeps import schema as S
 from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, PaperRow, ResultTable, SweepRuns,
-                           TableError, ranking_by_column)
+                           TableError, is_fraction, ranking_by_column)
 from transfer_core.config import PLACEMENT_KEYS
 from transfer_core.registry import Registry
 
@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 
 def _pct(x: float, decimals: int) -> str:
     return f"{100.0 * x:.{decimals}f}"
+
+
+def value_text(metric: str, x: float, decimals: int) -> str:
+    """A value of `metric` as a table prints it: an accuracy in percent; a loss (best_val_loss) as it is, with two
+    digits more (0.6123 at 2 decimals, as `sweeps.schema.metric_text` writes one)."""
+    return _pct(x, decimals) if is_fraction(metric) else f"{x:.{decimals + 2}f}"
 
 
 def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
@@ -57,8 +63,8 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
         notes = ([] if cell.diverged >= cell.n_expected else [done]) + [
             x for x in extras if not x.endswith(state) and not (state == "no value" and x.endswith("without a value"))]
         return f"{state} ({', '.join(notes)})"
-    text = _pct(cell.summary.mean, decimals)
-    text += f" ± {_pct(cell.summary.std, decimals)}" if cell.summary.std is not None else ""
+    text = value_text(cell.metric, cell.summary.mean, decimals)
+    text += f" ± {value_text(cell.metric, cell.summary.std, decimals)}" if cell.summary.std is not None else ""
     notes = []
     if cell.state == "partial":
         notes.append(done)
@@ -254,8 +260,8 @@ def printed_best(table: ResultTable, decimals: int) -> set[tuple[str, str, str]]
             if table.select_on is not None:   # a search: its trial chosen on validation, not a number's peers
                 bold |= {(x.row, c, m) for x in contenders if x.best}
                 continue
-            best = {_pct(x.summary.mean, decimals) for x in contenders if x.best}
-            bold |= {(x.row, c, m) for x in contenders if _pct(x.summary.mean, decimals) in best}
+            best = {value_text(m, x.summary.mean, decimals) for x in contenders if x.best}
+            bold |= {(x.row, c, m) for x in contenders if value_text(m, x.summary.mean, decimals) in best}
     return bold
 
 
@@ -538,10 +544,17 @@ def _pct_or_none(x: float | None) -> float | None:
     return None if x is None else round(100.0 * x, 6) + 0.0   # + 0.0: float noise rounds to -0.0, written "-0"
 
 
+def _record_value(metric: str, x: float | None) -> float | None:
+    """A value of `metric` in a record's *_pct field: an accuracy in percent, a loss as it is (`value_text`)."""
+    return _pct_or_none(x) if is_fraction(metric) or x is None else float(x) + 0.0
+
+
 def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int = 2) -> list[dict[str, Any]]:
     """One record per (row, column, metric): the numbers, and with provenance the reproducibility record.
     `best` is the cell with the best mean; `bold` is what the printed table sets in bold at `decimals` (also
-    every contender whose mean prints the same), so a script can rebuild the printed table from the file."""
+    every contender whose mean prints the same), so a script can rebuild the printed table from the file.
+    mean_pct, std_pct and values_pct are percent for an accuracy, and the loss itself for a loss metric
+    (best_val_loss, best_train_loss: the record's `metric` says which)."""
     prov = table.provenance
     bold = printed_best(table, decimals)
     records = []
@@ -550,8 +563,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
         paper = table.paper_of(r)   # the paper's figure of this row's arm (or of the table's one paper row)
         paper_pct = table.paper_value(paper, c, m) if paper is not None else None
         rec = {"row": r, "row_note": table.row_notes.get(r, ""), "column": c, "metric": m, "state": cell.state,
-               "n": cell.n, "n_expected": cell.n_expected, "mean_pct": _pct_or_none(cell.summary.mean),
-               "std_pct": _pct_or_none(cell.summary.std), "best": cell.best,
+               "n": cell.n, "n_expected": cell.n_expected, "mean_pct": _record_value(m, cell.summary.mean),
+               "std_pct": _record_value(m, cell.summary.std), "best": cell.best,
                "bold": (r, c, m) in bold, "tied_with_best": cell.tied,
                "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),
                "delta_ci_low_pct": _pct_or_none(d.low if d else None),
@@ -570,7 +583,7 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
             fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \
                 or prov.data_fingerprints.get(c, "")
             rec.update({"metric_label": METRIC_LABELS[m][1], "seeds": seeds,
-                        "values_pct": [_pct_or_none(cell.values[s]) for s in seeds],
+                        "values_pct": [_record_value(m, cell.values[s]) for s in seeds],
                         "run_ids": [cell.run_ids[s] for s in seeds],
                         "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
                         "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
@@ -700,14 +713,15 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
                 cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
                 why = ("" if s not in late else "  (its training diverged" + (f" at epoch {late[s]}" if late[s] else "")
                        + ": of its epochs before)")
-                lines.append(f"    seed {s}: {_pct(cell.values[s], decimals)}  run {cell.run_ids[s]}  config {cid}{why}")
+                lines.append(f"    seed {s}: {value_text(m, cell.values[s], decimals)}  run {cell.run_ids[s]}  "
+                             f"config {cid}{why}")
             for s, run_id in sorted(cell.no_value_run_ids.items()):   # left out of the cell's mean: said why
                 why = ("its training diverged before any epoch had finite losses to score"
                        if s in table.diverged.get((row, c), ()) else
                        "its training diverged" + (f" at epoch {late[s]}" if late.get(s) else "")
                        + ", its last, whose weights scored nothing" if s in late else
                        f"its run completed without recording {m}" + (": it had no validation split"
-                                                                      if m == "best_val_acc" else ""))
+                                                                      if m.startswith("best_val_") else ""))
                 lines.append(f"    seed {s}: no value ({why})  run {run_id}")
         if children is not None:
             pending = children[(children["arm"] == row) & (children["data"] == c)

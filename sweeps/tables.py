@@ -23,6 +23,7 @@ Markdown, CSV, HTML and Parquet formats, `write_tables`, `explain`) is in `sweep
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -56,8 +57,28 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
                       "best test-epoch mean class accuracy, as commonly reported (epoch chosen on the test set)"),
     "final_test_acc": ("Acc. (last ep.)", "test accuracy at the last epoch"),
     "best_val_acc": ("Val. acc.", "best validation accuracy"),
+    # the best epoch of a per-epoch metric a search may optimise, read from each run's history (`ranked_children`)
+    "best_val_mca": ("Val. MCA", "best validation mean class accuracy"),
+    "best_val_loss": ("Val. loss", "lowest validation loss (a loss, not a percentage)"),
+    "best_train_acc": ("Train acc.", "best training accuracy"),
+    "best_train_loss": ("Train loss", "lowest training loss (a loss, not a percentage)"),
 }
 TABLE_METRICS = tuple(m for m in S.SUMMARY_METRICS if m in METRIC_LABELS)
+# table metrics no run records as a summary: each run's best epoch of a per-epoch metric (`epoch_best_metric`), as
+# a search optimising it ranks its trials; shown after a table's first metric (a loss is no percentage to draw
+# bars of, or to give Δ and the paper's figures in)
+EPOCH_BEST_METRICS = ("best_val_mca", "best_val_loss", "best_train_acc", "best_train_loss")
+
+
+def is_fraction(metric: str) -> bool:
+    """An accuracy, shown in percent; else a loss, shown as it is."""
+    return metric.endswith(("_acc", "_mca"))
+
+
+def epoch_best_metric(metric: str) -> str | None:
+    """The per-epoch metric whose best epoch table metric `metric` is (val_loss for best_val_loss), None for a
+    summary the runs record."""
+    return metric[len("best_"):] if metric in EPOCH_BEST_METRICS else None
 DATA_LABELS = {"synthetic": "Synthetic", "rafdb": "RAF-DB", "ferplus": "FERPlus", "affectnet": "AffectNet",
                "fer2013": "FER2013", "imagefolder": "Image folder"}
 _RUNNING = (S.STATUS_RUNNING, S.STATUS_INTERRUPTED)
@@ -73,10 +94,11 @@ def resolve_metric(name: str, primary: str | None = None) -> str:
         if counterpart(name) in TABLE_METRICS:
             return counterpart(name)
         raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
-    if name not in TABLE_METRICS:
+    if name not in TABLE_METRICS + EPOCH_BEST_METRICS:
         usable = [a for a in ("acc", "mca") if primary is not None and counterpart(a) in TABLE_METRICS]
         aliases = f"; or {', '.join(f'{a} (here {counterpart(a)})' for a in usable)}" if usable else ""
-        raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS)}{aliases}")
+        raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS + EPOCH_BEST_METRICS)}"
+                         f"{aliases}")
     return name
 
 
@@ -141,7 +163,8 @@ def ranked_children(runs: SweepRuns, ranking: SearchRanking) -> pd.DataFrame:
     if children.empty or runs.client is None:
         children[ranking.column] = math.nan
         return children
-    history = runs.history(ranking.metric).dropna(subset=["value"])
+    history = runs.history(ranking.metric)
+    history = history[[math.isfinite(v) for v in history["value"].astype(float)]]   # a diverged epoch's: none
     best = history.groupby("run_id")["value"].agg(ranking.mode)
     children[ranking.column] = children["run_id"].map(best).astype(float)
     return children
@@ -313,7 +336,7 @@ class Cell:
     row: str
     column: str
     metric: str
-    values: dict[int, float]            # seed -> value (completed runs only), fractions
+    values: dict[int, float]            # seed -> value (completed runs only): fractions, or a loss (is_fraction)
     run_ids: dict[int, str]             # seed -> run id of the completed run
     cell_ids: tuple[str, ...]           # config hashes of the completed runs, in seed order
     data_fingerprints: tuple[str, ...]
@@ -510,6 +533,10 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     if not 0.0 < alpha < 1.0:
         raise TableError(f"alpha={alpha!r} is invalid: expected a number in (0, 1)")
     primary = resolve_metric(metric)
+    if not is_fraction(primary):
+        raise TableError(f"{primary} is a loss: a table's first metric is an accuracy, in percent, which its bars, Δ "
+                         f"and the paper's figures are of; show {primary} beside one (table.metrics: "
+                         f"[sel_test_acc, {primary}])")
     metrics = list(dict.fromkeys([primary] + [resolve_metric(m, primary) for m in extra_metrics]))
     rows = _ordered(rows, children["arm"].tolist(), "arms")
     columns = _ordered(columns, children["data"].tolist(), "data sets")
@@ -563,8 +590,8 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
             contenders = contenders_of([cells[(r, c, m)] for r in rows])
             if not contenders:
                 continue
-            if select_on is None:
-                top = max(x.summary.mean for x in contenders)
+            if select_on is None:   # a loss's best is its lowest
+                top = (min if metric_mode(m) == "min" else max)(x.summary.mean for x in contenders)
                 bests = [x for x in contenders if _same_mean(x.summary.mean, top)]
             else:   # the rows chosen on validation, whatever their number under this metric
                 chosen = (min if select_mode == "min" else max)(
@@ -710,6 +737,10 @@ def _same_mean(a: float, b: float) -> bool:
 
 def table_from_runs(runs: SweepRuns, **layout: Any) -> ResultTable:
     """build_table over one invocation: seeds, column order and provenance from the parent's tags."""
+    for m in [layout.get("metric", "sel_test_acc"), *layout.get("extra_metrics", ())]:
+        ranking = ranking_by_column(m) if epoch_best_metric(m) else None
+        if ranking is not None:   # no run records it: each run's best epoch of it, from its history
+            runs = dataclasses.replace(runs, children=ranked_children(runs, ranking))
     prov = Provenance.from_runs(runs)
     data_tag = runs.parent.tags.get(S.TAG_DATA, "")
     layout.setdefault("columns", [d for d in data_tag.split(",") if d] or None)

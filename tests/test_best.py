@@ -284,6 +284,13 @@ def test_a_search_that_minimised_validation_loss_gives_its_lowest_loss_trials_as
     assert "by best_val_loss (lowest validation loss) on seed 0;" in written.text
     assert "Search #1: trial a, best_val_loss 0.5" in written.text
     assert "ranked on one seed by the lowest validation loss" in yaml.safe_load(written.text)["caption"]
+    # its table, and its figures, show what chose the trials: the lowest validation loss, not best_val_acc
+    from sweeps.report import curve_metrics
+
+    best = load_text(written.text, source="best.yaml")
+    assert best.table.metrics == ("sel_test_acc", "best_val_loss")
+    assert curve_metrics(best) == curve_metrics(loss) == ("val_acc", "test_acc", "val_loss")
+    assert curve_metrics(TUNE) == ("val_acc", "test_acc")
 
 
 def test_trials_tied_on_the_ranking_are_taken_in_the_order_of_their_trial_ids_and_the_tie_is_said():

@@ -695,13 +695,39 @@ def test_plot_refuses_an_output_folder_it_cannot_write_naming_it_before_drawing(
     assert f"cannot write the figures to {out}: Not a directory; give -o a folder" in result.output
 
 
+def test_plot_of_a_search_that_minimised_validation_loss_draws_its_validation_loss_curves(runs, tmp_path, monkeypatch):
+    # `sweeps plot` drew val_acc and test_acc alone: no curve of the metric that chose the search's trials
+    from click.testing import CliRunner
+
+    from search_spaces.spec import load_text
+    from sweeps import cli as C
+    from sweeps import report
+
+    spec = load_text("name: s\nkind: search\nmetric: val_loss\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    drawn = {}
+
+    def plot_sweep(runs, folder, **kwargs):
+        drawn.update(kwargs)
+        for m in kwargs["curve_metrics"]:
+            (folder / f"learning_curves_{m}.png").write_text(m)
+        return [folder / f"learning_curves_{m}.png" for m in kwargs["curve_metrics"]]
+
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, spec))
+    monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
+    monkeypatch.setattr(FG, "plot_sweep", plot_sweep)
+    result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(tmp_path), "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert drawn["curve_metrics"] == ("val_acc", "test_acc", "val_loss")
+    assert (tmp_path / "learning_curves_val_loss.png").is_file()
+
+
 def test_plot_that_draws_nothing_leaves_no_empty_folder_behind(runs, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from sweeps import cli as C
     from sweeps import report
 
-    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, SimpleNamespace(kind="table")))
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, SimpleNamespace(kind="table", table=SimpleNamespace(metrics=("sel_test_acc",)))))
     monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
     monkeypatch.setattr(FG, "plot_sweep", lambda *a, **k: [])   # no completed cell yet
     (tmp_path / "kept").mkdir()
@@ -733,14 +759,14 @@ def test_plot_of_another_invocation_removes_the_figures_it_did_not_draw_over_and
     monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
     monkeypatch.setattr(FG, "plot_sweep", plot_sweep)
     first = runs
-    monkeypatch.setattr(C, "_load_runs", lambda *a: (first, SimpleNamespace(kind="table")))
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (first, SimpleNamespace(kind="table", table=SimpleNamespace(metrics=("sel_test_acc",)))))
     assert CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"]).exit_code == 0
     (out / "notes.txt").write_text("mine")
     drawing["names"] = ["ablation_bars.png"]
     again = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])   # the same invocation
     assert again.exit_code == 0 and (out / "attention_grid.png").exists(), "its own figure, drawn before: kept"
     second = dataclasses.replace(runs, parent=dataclasses.replace(runs.parent, run_id="f" * 32))
-    monkeypatch.setattr(C, "_load_runs", lambda *a: (second, SimpleNamespace(kind="table")))
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (second, SimpleNamespace(kind="table", table=SimpleNamespace(metrics=("sel_test_acc",)))))
     result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
     assert result.exit_code == 0, result.output
     assert f"removed {out / 'attention_grid.png'}: drawn for another invocation" in result.output

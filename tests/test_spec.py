@@ -325,6 +325,26 @@ def test_table_metrics_are_those_sweeps_table_can_show():
     assert TABLE_METRICS == SHOWN
 
 
+def test_the_best_epoch_metrics_a_table_shows_beside_its_first_are_those_sweeps_table_reads_from_histories():
+    from search_spaces.spec import EPOCH_BEST_METRICS
+    from sweeps.tables import EPOCH_BEST_METRICS as SHOWN
+
+    assert EPOCH_BEST_METRICS == SHOWN
+
+
+def test_a_tables_lowest_validation_loss_is_a_column_after_an_accuracy_never_its_first_nor_its_metric():
+    from search_spaces.spec import load_text
+
+    spec = load_text("name: t\narms:\n  - {label: A, set: {model.depth: 1}}\n"
+                     "table: {metrics: [sel_test_acc, best_val_loss]}\n")
+    assert spec.table.metrics == ("sel_test_acc", "best_val_loss")
+    with pytest.raises(SpecError, match=r"table\.metrics\[0\].*best_val_loss is a loss: a table's first metric is "
+                                        r"an accuracy.*\[sel_test_acc, best_val_loss\]"):
+        load_text("name: t\narms:\n  - {label: A, set: {model.depth: 1}}\ntable: {metrics: [best_val_loss]}\n")
+    with pytest.raises(SpecError, match=r"metric"):   # no trial reports it to Tune
+        load_text("name: t\nmetric: best_val_loss\narms:\n  - {label: A, set: {model.depth: 1}}\n")
+
+
 def test_what_a_spec_trains_is_its_identity_and_how_its_table_reads_is_not():
     # an invocation is keyed by identity_hash: a reworded caption or another baseline continues it
     text = ("name: t\ntitle: T\ncaption: A.\nbase: {model.num_lanets: 2}\narms:\n  - {label: A, set: {model.depth: 1}}\n"

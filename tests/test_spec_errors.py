@@ -101,7 +101,7 @@ BAD_SPECS = {
     "table_metric_not_an_accuracy": (   # an epoch count the table cannot show: refused before the sweep runs
         "name: s\n" + ARMS + "table: {metrics: [sel_test_acc, sel_epoch]}\n",
         r"table\.metrics\[1\]: unknown metric 'sel_epoch'\..*Valid: best_val_acc, sel_test_acc, sel_test_mca, "
-        r"best_test_acc, best_test_mca, final_test_acc$"),
+        r"best_test_acc, best_test_mca, final_test_acc, best_val_mca, best_val_loss, best_train_acc, best_train_loss$"),
     "spec_metric_not_a_summary_metric_for_a_table": (
         "name: s\nmetric: val_acc\n" + ARMS,
         r"line 2: metric: unknown table metric 'val_acc'\..*Valid: best_val_acc"),

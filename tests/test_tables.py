@@ -520,6 +520,27 @@ def test_a_search_table_ranks_and_bolds_its_trials_by_the_best_epoch_of_the_metr
     assert t.row_text("trial d") == "trial d", "pruned: not ranked, no value"
 
 
+def test_a_table_shows_each_cells_lowest_validation_loss_beside_an_accuracy_and_bolds_the_lowest():
+    # `sweeps best` of a search that minimised val_loss: its table showed best_val_acc, not what chose the trials
+    children = frame({("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.85, 1: 0.83}})
+    per_epoch = {"r-A-d-0": [1.0, 0.5, 0.7], "r-A-d-1": [0.9, 0.6], "r-B-d-0": [0.8, float("nan")],
+                 "r-B-d-1": [0.9, float("inf"), 0.7]}   # a diverged epoch's loss is no lowest one
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0, 1]"})
+    runs = T.SweepRuns("s", "sqlite://", "0", parent, children, client=HistoryClient("val_loss", per_epoch))
+    t = T.table_from_runs(runs, metric="sel_test_acc", extra_metrics=["best_val_loss"])
+    assert t.cell("A", "d", "best_val_loss").values == {0: 0.5, 1: 0.6}
+    assert TF.cell_text(t, t.cell("A", "d", "best_val_loss")) == "0.5500 ± 0.0707", "a loss, not a percentage"
+    assert TF.cell_text(t, t.cell("B", "d", "best_val_loss")) == "0.7500 ± 0.0707"
+    assert ("A", "d", "best_val_loss") in TF.printed_best(t, 2) and ("B", "d", "sel_test_acc") in TF.printed_best(t, 2)
+    assert "Val. loss: lowest validation loss (a loss, not a percentage)" in TF.caption_text(t, T.CaptionFacts())
+    assert "| **0.5500 ± 0.0707** |" in TF.render(t, "markdown")
+    record, = [r for r in TF.cell_records(t, provenance=True) if (r["row"], r["metric"]) == ("A", "best_val_loss")]
+    assert record["mean_pct"] == pytest.approx(0.55) and record["values_pct"] == [0.5, 0.6]
+    assert "seed 1: 0.6000  run r-A-d-1" in TF.explain(t, "A")
+    with pytest.raises(T.TableError, match=r"best_val_loss is a loss: a table's first metric is an accuracy"):
+        T.table_from_runs(runs, metric="best_val_loss")
+
+
 def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
     # "trial 1a2b3c4d" alone tells a reader nothing; pruned trials come after the completed ones
     from search_spaces.spec import load_text
