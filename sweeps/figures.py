@@ -113,7 +113,8 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
         raise FigureError(f"no run of sweep {runs.sweep!r} has recorded {metric!r}{yet}")
     # an epoch whose training diverged is logged as NaN: no value to draw (every arm's only epochs NaN drew an
     # empty frame around zero, with a legend of lines and chosen epochs drawn nowhere)
-    finite = np.isfinite(hist["value"].to_numpy(dtype=float))
+    # (a loss gone inf reads back from an SQL store as the largest float: drawn, it flattened every other line)
+    finite = np.array([S.recorded_finite(v) for v in hist["value"].to_numpy(dtype=float)], dtype=bool)
     no_value = [a for a in dict.fromkeys(hist["arm"]) if a not in set(hist.loc[finite, "arm"])]
     if not finite.any():
         raise FigureError(f"no run of sweep {runs.sweep!r} has a finite {metric!r}: the training of every run "
@@ -121,8 +122,13 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
     rows = _order(rows, hist["arm"].tolist())
     recorded = [d for d in runs.parent.tags.get(S.TAG_DATA, "").split(",") if d in set(hist["data"])]
     columns = _order(columns or recorded, hist["data"].tolist())   # the table's column order
-    # completed runs whose training diverged (an epoch logged NaN): the mean loses their seed after their last value
+    # completed runs whose training diverged (an epoch logged NaN, or recorded so: a training loss gone NaN with
+    # evaluation losses finite left a loss curve, or lr, with no NaN): the mean loses their seed after their last value
     diverged = set(hist.loc[~finite & (hist["status"] == S.STATUS_COMPLETED), "run_id"])
+    children = runs.children
+    if "diverged_epoch" in children.columns:
+        diverged |= set(children.loc[children["diverged_epoch"].notna() & (children["status"] == S.STATUS_COMPLETED),
+                                     "run_id"])
     hist = hist[finite]
     scale = 100.0 if _is_fraction(metric) else 1.0
     fig = _new_figure(4.2 * len(columns) + 1.8, 3.4)

@@ -38,6 +38,8 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
   params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them
   metrics per epoch at step=epoch (1-based): EPOCH_METRICS
           summaries, updated every epoch: SUMMARY_METRICS
+          DIVERGED_EPOCH_KEY (only where training diverged: the epoch whose losses were not finite, where it
+          stopped; logged at that step with the summaries)
   artifacts history.json, confusion_matrix.json (selected epoch: raw and row-normalised, class
          names), model/state_dict.pt + model/config.json (flat TrialConfig) for completed cells: the
          weights after the last epoch (they score final_test_acc); model_selected/state_dict.pt +
@@ -53,6 +55,7 @@ Accuracies are fractions in [0, 1]; tables show percent.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Mapping
 
 TAG_ROLE = "sweeps.role"
@@ -115,6 +118,9 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_mca", "t
 # best_test_*: the best test epoch, as much of the FER literature reports (labelled as such).
 SUMMARY_METRICS = ("best_val_acc", "sel_epoch", "sel_test_acc", "sel_test_mca", "best_test_acc",
                    "best_test_mca", "best_test_epoch", "final_test_acc", "epochs_done")
+# the epoch a cell's training diverged at (a loss not finite: engine.History.summary), logged with the summaries
+# where it did; runs recorded before it was are told by a score or training loss recorded NaN (sweeps.tables)
+DIVERGED_EPOCH_KEY = "diverged_epoch"
 
 ARTIFACT_HISTORY = "history.json"
 ARTIFACT_CONFUSION = "confusion_matrix.json"
@@ -151,6 +157,13 @@ def step_of(result: Mapping[str, Any]) -> int | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return int(value)
     return None
+
+
+def recorded_finite(value: float) -> bool:
+    """Whether a metric value read back from MLflow was finite when logged: an SQL store (sqlite, a server's
+    database) records +-inf as +-the largest float (mlflow.store.tracking.sqlalchemy_store's
+    sanitize_metric_value), which reads back as a number."""
+    return math.isfinite(value) and abs(value) < sys.float_info.max
 
 
 def metric_text(metric: str, value: float | None) -> str:

@@ -244,10 +244,7 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
                "mlflow_status": run.info.status, "start_time": run.info.start_time, "end_time": run.info.end_time}
         for m in S.SUMMARY_METRICS:
             rec[m] = run.data.metrics.get(m, math.nan)
-        # its last epoch's weights scored nothing (recorded NaN, not missing): its training diverged there
-        # (`engine.History.summary`), after sound epochs or before any
-        final = run.data.metrics.get("final_test_acc")
-        rec["diverged_epoch"] = rec["epochs_done"] if final is not None and math.isnan(final) else math.nan
+        rec["diverged_epoch"] = _diverged_epoch(run.data.metrics, rec["epochs_done"])
         rec.update({f"params.{k}": v for k, v in run.data.params.items()})
         records.append(rec)
     base = ["run_id", "run_name", "arm", "data", "seed", "status", "cell_id", "trial_id", "data_fingerprint",
@@ -255,6 +252,21 @@ def _children_frame(runs: list, parent_status: str) -> pd.DataFrame:
             *S.SUMMARY_METRICS, "diverged_epoch"]
     frame = pd.DataFrame.from_records(records, columns=None if records else base)
     return frame.sort_values(["start_time", "run_id"], ignore_index=True) if records else frame
+
+
+def _diverged_epoch(metrics: Mapping[str, float], epochs_done: float) -> float:
+    """The epoch a run's training diverged at, NaN where it did not: as the trainable records it
+    (S.DIVERGED_EPOCH_KEY); for a run recorded before it did, its last epoch where that epoch's weights scored
+    nothing (final_test_acc recorded NaN, not missing: `engine.History.summary`), after sound epochs or before
+    any, or its training loss, the latest logged, was not finite (`S.recorded_finite`: a training that diverged
+    with evaluation losses still finite was scored then, and read as one that trained to the end)."""
+    recorded = metrics.get(S.DIVERGED_EPOCH_KEY)
+    if recorded is not None and math.isfinite(recorded):
+        return float(recorded)
+    final, train_loss = metrics.get("final_test_acc"), metrics.get("train_loss")
+    if (final is not None and math.isnan(final)) or (train_loss is not None and not S.recorded_finite(train_loss)):
+        return epochs_done
+    return math.nan
 
 
 def unrecorded_sweep(client, uri: str, sweep: str, as_typed: str | None = None,

@@ -723,7 +723,8 @@ class CellIdentity:
 
 
 def _summary_metrics(summary: Mapping[str, float], timestamp_ms: int, step: int) -> list[Metric]:
-    return [Metric(k, float(v), timestamp_ms, step) for k, v in summary.items() if k in schema.SUMMARY_METRICS]
+    return [Metric(k, float(v), timestamp_ms, step) for k, v in summary.items()
+            if k in schema.SUMMARY_METRICS or k == schema.DIVERGED_EPOCH_KEY]
 
 
 class CellRun:

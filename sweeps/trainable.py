@@ -203,8 +203,8 @@ EPOCH_SCORES = ("train_acc", "val_acc", "val_mca", "test_acc", "test_mca")
 
 
 def without_unsound_scores(metrics: Mapping[str, Any]) -> dict:
-    """`metrics` (an epoch's record, or a run's latest metrics) as Tune is told them: where the epoch's weights
-    are not numbers (a training that diverged: `engine.sound`), its own scores are NaN. Its network predicts
+    """`metrics` (an epoch's record, or a run's latest metrics) as Tune is told them: where the epoch's losses
+    are not finite (a training that diverged: not `engine.sound`), its own scores are NaN. Its network predicts
     class 0 for every image, and scored that class's share of a split, a number that reads as a result: as
     val_acc it reached Optuna as the trial's value (COMPLETE), and TPE learnt from it. A NaN tells the search
     there is none (`sweeps.pruning` tells Optuna PRUNED, ranked below every trial with a value), and Tune's

@@ -350,6 +350,30 @@ def test_without_validation_an_epoch_before_a_divergence_keeps_its_weights_and_a
     assert (len(again.records), again.diverged_epoch, again.stopped_early) == (2, 2, True)
 
 
+def test_a_training_whose_train_loss_goes_nan_while_evaluation_stays_finite_diverged_there_and_scores_it_not(
+        monkeypatch):
+    # its evaluation losses were finite: the epoch was scored, and the run read as one trained to its end,
+    # though fit stopped there as at any divergence
+    from transfer_core import engine
+
+    real = engine.train_one_epoch
+    epochs = []
+
+    def nan_loss_in_the_second(*args, **kwargs):
+        epochs.append(1)
+        out = real(*args, **kwargs)
+        return {**out, "train_loss": float("nan")} if len(epochs) == 2 else out
+
+    monkeypatch.setattr(engine, "train_one_epoch", nan_loss_in_the_second)
+    history = fit(TINY)
+    assert math.isfinite(history.records[-1]["test_loss"]) and math.isfinite(history.records[-1]["val_loss"])
+    assert (len(history.records), history.diverged_epoch, history.stopped_early) == (2, 2, True)
+    summary = history.summary()
+    assert summary["diverged_epoch"] == 2 and math.isnan(summary["final_test_acc"])
+    assert (summary["sel_epoch"], summary["best_test_epoch"]) == (1, 1), "the epoch that diverged is not chosen"
+    assert "diverged_epoch" not in History(records=history.records[:1]).summary(), "only where it diverged"
+
+
 def test_save_state_then_load_state_round_trips_with_weights_only(tmp_path):
     saved = {}
     fit(TINY, on_epoch=lambda r, state: saved.setdefault("s", state()) is not None)

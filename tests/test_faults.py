@@ -731,6 +731,30 @@ def test_a_diverged_epoch_reaches_tune_without_scores_also_when_its_completed_ce
     assert again.epochs == [] and all(math.isnan(again.reports[0][key]) for key in trainable.EPOCH_SCORES)
 
 
+def test_a_cell_whose_train_loss_goes_nan_records_the_epoch_it_diverged_at_and_scores_it_not(cell_trial, monkeypatch):
+    # evaluation losses finite: its epoch was scored, and the table and curves read it as trained to the end
+    from transfer_core import engine
+
+    real, epochs = engine.train_one_epoch, []
+
+    def nan_loss_in_the_second(*args, **kwargs):
+        epochs.append(1)
+        out = real(*args, **kwargs)
+        return {**out, "train_loss": float("inf")} if len(epochs) == 2 else out
+
+    monkeypatch.setattr(engine, "train_one_epoch", nan_loss_in_the_second)
+    first = cell_trial()
+    report = first.reports[-1]
+    assert (report["epoch"], report[schema.FINAL_STEP_KEY], report[schema.DIVERGED_EPOCH_KEY]) == (2, 2, 2)
+    assert all(math.isnan(report[key]) for key in trainable.EPOCH_SCORES), report
+    run = _only_run(cell_trial.uri)
+    assert run.data.tags[schema.TAG_STATUS] == schema.STATUS_COMPLETED
+    assert run.data.metrics[schema.DIVERGED_EPOCH_KEY] == 2 and run.data.metrics["epochs_done"] == 2
+    assert math.isnan(run.data.metrics["final_test_acc"]) and run.data.metrics["sel_epoch"] == 1
+    again = cell_trial(checkpoint=first.checkpoints[2])   # restored after a driver kill: reported as recorded
+    assert again.epochs == [] and again.reports[0][schema.DIVERGED_EPOCH_KEY] == 2
+
+
 # --------------------------------------------------------------------------- EpochLog (buffer policy)
 
 def _cell_run(uri: str) -> tracking.CellRun:

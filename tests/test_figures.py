@@ -104,6 +104,39 @@ def test_a_mean_curve_goes_dotted_where_a_seed_diverged_and_a_cross_marks_that_s
     assert not [c for c in figures[-1].axes[0].collections if c.get_gid() == FG.DIVERGED_GID]
 
 
+def test_a_seed_recorded_diverged_without_a_nan_in_the_metric_drawn_is_marked_diverged_too(runs, tmp_path, monkeypatch):
+    # a training whose loss went NaN while its evaluation losses stayed finite left val_loss (or lr) without a NaN:
+    # its seed's curve ended early, unmarked, and the mean jumped there as if the arm's training had changed
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    hist = pd.DataFrame({"run_id": ["r0"] * 3 + ["r1"] * 2, "arm": ["A"] * 5, "data": ["d"] * 5,
+                         "seed": [0, 0, 0, 1, 1], "step": [1, 2, 3, 1, 2], "value": [1.5, 1.2, 1.0, 1.7, 1.4],
+                         "status": ["completed"] * 5})
+    children = pd.DataFrame({"run_id": ["r0", "r1"], "arm": ["A", "A"], "data": ["d", "d"], "seed": [0, 1],
+                             "status": ["completed"] * 2, "start_time": [0, 1], "sel_epoch": [3.0, 1.0],
+                             "diverged_epoch": [float("nan"), 2.0]})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    monkeypatch.setattr(runs, "children", children)
+    FG.learning_curves(runs, "val_loss", tmp_path / "c")
+    ax = figures[0].axes[0]
+    crosses = [c for c in ax.collections if c.get_gid() == FG.DIVERGED_GID]
+    assert len(crosses) == 1 and crosses[0].get_offsets().tolist() == [[2.0, pytest.approx(1.4)]]
+    assert [line.get_linestyle() for line in ax.get_lines()] == ["-", ":"], "the mean of the seeds left: dotted"
+    # a loss gone inf reads back from an SQL store as the largest float: no value, not a point at 1.8e308
+    import sys
+
+    gone_inf = pd.concat([hist, hist.iloc[[-1]].assign(step=3, value=sys.float_info.max)], ignore_index=True)
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: gone_inf)
+    monkeypatch.setattr(runs, "children", children.assign(diverged_epoch=float("nan")))
+    FG.learning_curves(runs, "train_loss", tmp_path / "c")
+    ax = figures[-1].axes[0]
+    crosses = [c for c in ax.collections if c.get_gid() == FG.DIVERGED_GID]
+    assert len(crosses) == 1 and crosses[0].get_offsets().tolist() == [[2.0, pytest.approx(1.4)]]
+    assert max(np.nanmax(line.get_ydata()) for line in ax.get_lines()) < 2
+
+
 def test_learning_curves_title_of_one_column_with_unfinished_runs_fits_the_figure_and_says_what_is_drawn(
         runs, tmp_path, monkeypatch):
     # it ran off both sides ("…tion: val_acc, mean ± std over completed seeds; dashed: … its epoc…"), and

@@ -248,6 +248,24 @@ def test_load_sweep_runs_tells_a_final_accuracy_recorded_nan_a_divergence_from_o
     assert runs.children.set_index("seed")["diverged_epoch"].fillna(-1).to_dict() == {0: -1, 1: 3}
 
 
+def test_load_sweep_runs_reads_the_epoch_a_run_recorded_diverging_at_and_a_training_loss_gone_nan_of_older_runs(
+        store, tracking_uri):
+    # a training whose loss went NaN with its evaluation losses finite kept a finite final_test_acc: the table
+    # and the curves read it as a run trained to its end, though it stopped where it diverged
+    from mlflow.entities import Metric
+
+    client, exp = store
+    pid = record_sweep(client, exp, cells={("+ MAD", "rafdb"): [("completed", 0.8), ("completed", 0.82),
+                                                                ("completed", 0.81)]})
+    by_seed = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=pid).children.set_index("seed")
+    client.log_batch(by_seed.loc[1, "run_id"], metrics=[Metric(S.DIVERGED_EPOCH_KEY, 2, 0, 2)])
+    client.log_batch(by_seed.loc[2, "run_id"], metrics=[Metric("train_loss", 0.9, 0, 2),
+                                                        Metric("train_loss", float("inf"), 0, 3)])
+    children = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=pid).children
+    assert children.set_index("seed")["diverged_epoch"].fillna(-1).to_dict() == {0: -1, 1: 2, 2: 3}
+    assert T._diverged_runs(children) == {by_seed.loc[1, "run_id"]: 2, by_seed.loc[2, "run_id"]: 3}
+
+
 # --------------------------------------------------------------------------- build_table
 
 def frame(cells: dict) -> pd.DataFrame:

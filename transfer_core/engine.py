@@ -53,9 +53,11 @@ class History:
     diverged_epoch: int | None = None   # the epoch whose losses were not finite, where training stopped
 
     def summary(self) -> dict[str, float]:
-        """best_val_acc, sel_epoch, sel_test_acc/mca, best_test_acc/mca/epoch, final_test_acc, epochs_done.
+        """best_val_acc, sel_epoch, sel_test_acc/mca, best_test_acc/mca/epoch, final_test_acc, epochs_done;
+        and diverged_epoch where the last epoch diverged (`diverged`: `fit` stops there), the explicit record
+        of a divergence that readers (tables, figures) need not infer from scores recorded NaN.
 
-        Only epochs whose weights are numbers (finite validation and test loss: `sound`) are chosen: weights
+        Only epochs whose training and weights are numbers (finite losses: `sound`) are chosen: weights
         gone NaN predict class 0 for every image (argmax of NaNs), which scored class 0's share of a split as
         if it were an accuracy, and could be chosen over real epochs. Without a sound epoch the scores are NaN
         (a table's cell: no value), sel_epoch and best_test_epoch the last."""
@@ -79,6 +81,8 @@ class History:
             "final_test_acc": last["test_acc"] if sound(last) else nan,
             "epochs_done": last["epoch"],
         }
+        if diverged(last):
+            out["diverged_epoch"] = last["epoch"]
         if with_val:
             out["best_val_acc"] = sel["val_acc"]
         elif "val_acc" in last:
@@ -97,15 +101,17 @@ class History:
 
 
 def sound(record: Mapping[str, Any]) -> bool:
-    """Whether an epoch's weights are numbers: its evaluation losses are finite (NaN weights give NaN logits).
-    The accuracies of an epoch that is not are no scores: NaN weights predict class 0 for every image."""
-    return all(math.isfinite(record.get(key, 0.0)) for key in ("val_loss", "test_loss"))
+    """Whether an epoch is scored: its losses, training and evaluation, are finite. NaN weights give NaN logits,
+    and predict class 0 for every image: the accuracies of such an epoch are no scores. An epoch whose training
+    loss was not finite is not scored either, whatever its evaluation gave: its training diverged, and `fit`
+    stops there as at any divergence (scored, it read as a run that trained to the end)."""
+    return all(math.isfinite(record.get(key, 0.0)) for key in ("train_loss", "val_loss", "test_loss"))
 
 
 def diverged(record: Mapping[str, Any]) -> bool:
-    """Whether training diverged in this epoch (a loss not finite): `fit` stops after it, since weights gone
-    NaN never come back, and no later epoch would score anything."""
-    return not (sound(record) and math.isfinite(record.get("train_loss", 0.0)))
+    """Whether training diverged in this epoch (a loss not finite: not `sound`): `fit` stops after it, since
+    weights gone NaN never come back, and no later epoch would score anything."""
+    return not sound(record)
 
 
 def ends_training(record: Mapping[str, Any], epochs: int) -> bool:
