@@ -426,6 +426,10 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
         unfinished = schema.seen_under(schema.STATUS_RUNNING, status)   # or interrupted
         counts = {s: statuses.count(s) for s in
                   (schema.STATUS_COMPLETED, unfinished, schema.STATUS_PRUNED, schema.STATUS_FAILED)}
+        if unfinished != schema.STATUS_INTERRUPTED and schema.STATUS_INTERRUPTED in statuses:
+            # tagged so as its invocation completed without them (a search's num_samples lowered): said where any
+            counts = {**dict(list(counts.items())[:2]), schema.STATUS_INTERRUPTED: statuses.count(
+                schema.STATUS_INTERRUPTED), **dict(list(counts.items())[2:])}
         if status != tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING):
             status += (" (stopped without notice: its driver process on this host is gone)"
                        if tracking.driver_is_here(tags) else

@@ -970,6 +970,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
             # cut short at its end, or asked for with other --seeds (or placement --set): as a continuation
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
             # (again) over this run's seeds (the same seeds in another order draw the same report: drawn_alike)
+            _interrupt_left_over(client, experiment_id, parent.info.run_id, spec, statuses)
             respecified = record_spec(client, parent, spec, tag=False)
             drawn = None
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
@@ -1175,11 +1176,28 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
         status = final_status(complete, interrupted, counts, errors)
         report_dir = None
         if status == schema.STATUS_COMPLETED:
+            _interrupt_left_over(client, experiment_id, parent_id, spec, statuses)
             report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
         tracking.finish_parent(client, parent_id, status)
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir,
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
+
+
+def _interrupt_left_over(client, experiment_id: str, parent_id: str, spec: SweepSpec,
+                         statuses: Mapping[str, str]) -> int:
+    """As an invocation completes, its child runs still tagged running are tagged interrupted, saying why
+    (`tracking.interrupt_unfinished_children`): trials a search had begun when its num_samples was lowered to
+    the trials ended or fewer (the search counts as finished, and nothing runs), cells of seeds a table's
+    continuation with fewer --seeds leaves out. Under a completed parent they read as running for ever."""
+    if spec.kind == "search":
+        why = (f"the search asks for {spec.search.num_samples} trials now (num_samples) and {ended_trials(statuses)} "
+               "have ended, so it finished without continuing this trial, begun before; a run with num_samples "
+               "raised continues it")
+    else:
+        why = ("the invocation completed without this run (its seed left out by a run with fewer --seeds, or its "
+               "cell trained in a later run); a run with its seed again continues its cell")
+    return tracking.interrupt_unfinished_children(client, experiment_id, parent_id, why)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,9 @@ Parent run (run name "<sweep>@<UTC time>"):
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
          sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
-         sweeps.trial_id (Tune's), sweeps.status (running|completed|pruned|failed),
+         sweeps.trial_id (Tune's), sweeps.status (running|completed|pruned|failed|interrupted: begun, and
+         its invocation completed without it, as a search whose num_samples was lowered below the trials ended;
+         sweeps.interrupted_why says why; a later run that continues it tags it running again),
          sweeps.pruned_step (0-based epoch index, pruned runs only), sweeps.data_fingerprint (of the data
          it trained on last), sweeps.data_fingerprint_earlier (comma-separated: those its earlier epochs
          trained on, where a run continued with --accept-changed-data after the data changed),
@@ -91,6 +93,7 @@ TAG_PRUNED_STEP = "sweeps.pruned_step"
 TAG_NODE_ID = "sweeps.node_id"
 TAG_WORKER = "sweeps.worker"
 TAG_ERROR = "sweeps.error"   # a failed cell's: the exception its trial ended in (marks.error_message)
+TAG_INTERRUPTED_WHY = "sweeps.interrupted_why"   # a cell tagged interrupted: why its invocation ended without it
 ERROR_TAG_CHARS = 1000
 TAG_PARENT = "mlflow.parentRunId"
 
@@ -101,7 +104,8 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
 STATUS_PRUNED = "pruned"
 STATUS_FAILED = "failed"
-STATUS_INTERRUPTED = "interrupted"   # a reader's word for a child left running by a parent that stopped
+STATUS_INTERRUPTED = "interrupted"   # a reader's word for a child left running by a parent that stopped; a
+                                     # child's tag where its invocation completed without it (TAG_INTERRUPTED_WHY)
 
 
 def seen_under(child_status: str, parent_status: str | None) -> str:

@@ -744,8 +744,9 @@ class CellRun:
             run = cls(client, existing.info.run_id)
             client.update_run(run.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             set_tags(client, run.run_id, tags)
-            if schema.TAG_ERROR in existing.data.tags:   # an earlier attempt's: this one has not failed
-                client.delete_tag(run.run_id, schema.TAG_ERROR)
+            for stale in (schema.TAG_ERROR, schema.TAG_INTERRUPTED_WHY):   # an earlier attempt's end: not this one's
+                if stale in existing.data.tags:
+                    client.delete_tag(run.run_id, stale)
             log.info("continuing MLflow run %s of cell %s", run.run_id, cell.run_name)
             return run
         return cls.create(client, experiment_id, parent_run_id, cell, params, tags)
@@ -954,6 +955,26 @@ class EpochLog:
             log.warning("%s: MLflow run %s keeps training; its epochs are buffered and logged when "
                         "the store answers again", why, self.run.run_id)
             self._warned = True
+
+
+def interrupt_unfinished_children(client: MlflowClient, experiment_id: str, parent_run_id: str, why: str) -> int:
+    """Driver side, as an invocation completes: every child run still tagged running (a trial begun before and
+    not continued, as a search's past a num_samples lowered below the trials ended, or a seed a continuation
+    with fewer --seeds leaves out) is tagged interrupted, `why` in TAG_INTERRUPTED_WHY, and ended KILLED: no
+    trial of the invocation trains any more, and under a completed parent `sweeps status`, the table and the
+    MLflow UI called it running for ever. A later run that continues its cell tags it running again
+    (`CellRun.open`). Returns how many."""
+    runs = search_all(client, [experiment_id], f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}' and "
+                                               f"tags.`{schema.TAG_STATUS}` = '{schema.STATUS_RUNNING}'")
+    for run in runs:
+        set_tags(client, run.info.run_id, {schema.TAG_STATUS: schema.STATUS_INTERRUPTED,
+                                           schema.TAG_INTERRUPTED_WHY: why[:schema.ERROR_TAG_CHARS]})
+        if run.info.status in ("RUNNING", "SCHEDULED"):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+    if runs:
+        log.warning("%d run%s of invocation %s begun and not finished %s marked interrupted: %s", len(runs),
+                    "s" if len(runs) > 1 else "", parent_run_id, "are" if len(runs) > 1 else "is", why)
+    return len(runs)
 
 
 def mark_cell(client: MlflowClient, run_id: str, status: str, pruned_step: int | None = None,

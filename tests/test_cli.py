@@ -851,6 +851,17 @@ def test_status_of_a_search_asked_for_fewer_samples_than_ran_says_so_not_5_of_3_
     assert "  4 completed, 0 running, 1 pruned, 0 failed (num_samples lowered to 3 after they ran)\n" in output, output
 
 
+def test_status_of_a_completed_search_counts_the_trials_it_ended_without_as_interrupted(here, store):
+    # a search whose num_samples was lowered to the trials ended tags those it had begun interrupted as it completes
+    from sweeps import schema
+
+    output = _status_of_recorded(store, str(here / "artifacts"), {schema.TAG_KIND: "search"},
+                                 {"cells": [], "search": {"num_samples": 2}},
+                                 {f"t{trial}": {schema.TAG_STATUS: status}
+                                  for trial, status in enumerate(["completed", "pruned", "interrupted"])})
+    assert "  1 completed, 0 running, 1 interrupted, 1 pruned, 0 failed of 2 planned\n" in output, output
+
+
 def test_status_counts_only_the_cells_its_latest_run_planned_and_says_how_many_it_left_out(here, store):
     # continued with fewer --seeds: "4 completed of 2 planned"
     from sweeps import schema

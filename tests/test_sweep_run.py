@@ -1418,6 +1418,47 @@ def test_a_search_whose_pruner_argument_reads_the_same_continues_one_recorded_un
     assert client.get_run(parent).data.tags[tracking.TAG_INVOCATION] == typed.invocation_key
 
 
+def test_a_search_asked_for_no_more_trials_than_ended_marks_the_trials_it_had_begun_interrupted_saying_why(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # it counted as finished and nothing ran, but the trial it had begun kept its run "running" under the completed
+    # parent: `sweeps status`, the table and the MLflow UI showed it running for ever
+    from sweeps.tables import load_sweep_runs
+
+    search = SEARCH_SPEC.replace("name: tiny_search", "name: tiny")
+    prepared = prepare(spec_file(search, "tiny"), _options(tmp_path, tracking_uri))
+    parent = _recorded_invocation(tracking_uri, prepared, prepared.invocation_key, prepared.spec.text,
+                                  status=schema.STATUS_INTERRUPTED)
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(parent).info.experiment_id
+    runs = {}
+    for trial, status in enumerate([schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_RUNNING]):
+        runs[status] = client.create_run(experiment_id, tags={
+            schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_CELL_ID: f"trial{trial}",
+            schema.TAG_TRIAL_ID: f"t{trial}", schema.TAG_STATUS: status}).info.run_id
+        if status != schema.STATUS_RUNNING:
+            client.set_terminated(runs[status], "FINISHED")
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    assert prepared.spec.search.num_samples == 2
+    again = run_sweep(prepared)
+    assert again.parent_run_id == parent and again.status == schema.STATUS_COMPLETED
+    begun = client.get_run(runs[schema.STATUS_RUNNING])
+    assert (begun.data.tags[schema.TAG_STATUS], begun.info.status) == (schema.STATUS_INTERRUPTED, "KILLED")
+    assert begun.data.tags[schema.TAG_INTERRUPTED_WHY] == (
+        "the search asks for 2 trials now (num_samples) and 2 have ended, so it finished without continuing this "
+        "trial, begun before; a run with num_samples raised continues it")
+    ended = client.get_run(runs[schema.STATUS_PRUNED])
+    assert (ended.data.tags[schema.TAG_STATUS], ended.info.status) == (schema.STATUS_PRUNED, "FINISHED")
+    children = load_sweep_runs("tiny", tracking_uri=tracking_uri).children.set_index("run_id")
+    assert children.loc[runs[schema.STATUS_RUNNING], "status"] == schema.STATUS_INTERRUPTED
+    # continued later (num_samples raised), its trial's run is running again, the reason gone
+    run = tracking.CellRun.open(tracking_uri, experiment_id, parent, tracking.CellIdentity(
+        "tiny", "trial t2", "synthetic", 0, "trial2", "tiny/trial-t2"), "t2", {}, {})
+    assert run.run_id == runs[schema.STATUS_RUNNING]
+    tags = client.get_run(run.run_id).data.tags
+    assert tags[schema.TAG_STATUS] == schema.STATUS_RUNNING and schema.TAG_INTERRUPTED_WHY not in tags
+
+
 def test_a_tables_seeds_reordered_read_as_its_finished_invocation_and_its_report_is_not_drawn_again(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # `seeds: [1, 0]` after `[0, 1]` trained nothing, but the report was drawn again (the seeds tag and the spec
