@@ -49,9 +49,9 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
+                               drop_checkpoints_left_by_earlier_experiments, drop_queued_trials,
                                drop_superseded_checkpoints, experiment_here, extend_search,
-                               drop_queued_trials, newest_checkpoints_where_tune_looks, trial_dirname,
-                               unfinished_trials,
+                               newest_checkpoints_where_tune_looks, trial_dirname, unfinished_trials,
                                unreadable_tune_state)
 from transfer_core.config import PLACEMENT_KEYS, TrialConfig, to_flat
 
@@ -416,6 +416,25 @@ class SweepCallback(tune.Callback):
         self._report(trials, force=True, ended=trial)
         self._warm_up_in_the_tail(trials, ended=trial)
         drop_superseded_checkpoints(trial)
+        self._drop_earlier_experiments_checkpoints(trial, run_id)
+
+    def _drop_earlier_experiments_checkpoints(self, trial, run_id: str | None) -> None:
+        """A table cell whose run completed: the checkpoints earlier Tune experiments of its invocation left of it
+        are deleted (`drop_checkpoints_left_by_earlier_experiments`), once MLflow says its run completed (asked
+        once, without retries: unanswered, they are left)."""
+        config = getattr(trial, "config", None) or {}
+        context, cell = config.get("context") or {}, config.get("cell") or {}
+        if context.get("kind") != "table" or not run_id or not cell.get("cell_id") or not context.get("invocation"):
+            return
+        try:
+            with tracking.single_attempt():
+                run = tracking.client_for(self.tracking_uri).get_run(run_id)
+            if run.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED:
+                return
+            drop_checkpoints_left_by_earlier_experiments(Path(trial.path).parent, context["invocation"],
+                                                         context.get("parent_run_id"), cell["cell_id"])
+        except Exception as exc:   # the store away, storage Tune reaches by URI: left as they are
+            log.debug("checkpoints of earlier experiments of cell %s left as they are: %s", cell.get("cell_id"), exc)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         # a trial that failed before its first epoch's report never told its run id: found by its trial id,

@@ -139,8 +139,8 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
 
 
 def checkpoint_label(folder: Path) -> dict | None:
-    """What the cell.json beside a checkpoint's state.pt says (cell_id, epoch: an int), read without loading
-    the state; None where there is no state.pt or the label cannot be read."""
+    """What the cell.json beside a checkpoint's state.pt says (cell_id, epoch: an int; parent_run_id, where
+    written since it was), read without loading the state; None where there is no state.pt or the label cannot be read."""
     try:
         if (folder / CHECKPOINT_FILE).is_file():
             label = json.loads((folder / CELL_FILE).read_text(encoding="utf-8"))
@@ -373,7 +373,8 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
             state_bytes = save_state(saved, Path(folder) / CHECKPOINT_FILE, sync=False).stat().st_size
             if last:   # the weights to log: no second copy of the state
                 last_state["model"], last_state["selected"] = saved["model"], selected_model_state(saved)
-            (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"]}))
+            (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"],
+                                                              "parent_run_id": context["parent_run_id"]}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage
         pace.taken(started, time.monotonic(), state_bytes)
         return False

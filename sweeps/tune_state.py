@@ -1,6 +1,7 @@
 """Tune's saved experiment, as a continued sweep finds it: whether a search can go on from it, its
 checkpoints put where Tune looks, a restored search's sample count set to what the spec asks now, and the
-trials a restored search or table makes from then on given this run's limit and the experiment's folder now.
+trials a restored search or table makes from then on given this run's limit and the experiment's folder now;
+and the checkpoints a cell's earlier experiments left deleted once it has completed in a later one.
 
 Tune restores an experiment from files it writes without an atomic rename and from a state that can lag
 behind its trials' folders; each function here says what it repairs or refuses, and why.
@@ -428,3 +429,49 @@ def drop_superseded_checkpoints(trial) -> None:
             log.info("trial %s ended: its superseded checkpoint %s is deleted", trial.trial_id, old)
     except Exception as exc:   # storage Tune reaches through its own file system (a URI), or a folder gone
         log.debug("superseded checkpoints of trial %s left as they are: %s", getattr(trial, "trial_id", "?"), exc)
+
+
+def drop_checkpoints_left_by_earlier_experiments(experiment: Path, invocation: str, parent_run_id: str | None,
+                                                 cell_id: str) -> int:
+    """Delete the checkpoints of a table cell that earlier Tune experiments of its invocation left in storage,
+    once the cell has completed in `experiment` (its trial's own, left alone: Tune keeps its checkpoints); returns
+    the bytes freed. A table continues in a new Tune experiment where its state cannot be read, or a lower
+    --max-concurrent asks fewer trials at once than it had begun (sweeps.runner): each unfinished cell resumes
+    from its newest checkpoint in the old one (`sweeps.trainable.salvaged_state`), which is never restored again
+    (the invocation's Tune path names the new one), so those checkpoints are dead weight once the cell completed
+    (520 MB each at paper scale).
+
+    Only `<storage>/<invocation prefix>*/<trial folder>/checkpoint_*` folders beside `experiment` (storage as it
+    is now) whose cell.json names this cell_id (a search trial's holds its Tune trial id) and, where it names one,
+    this parent run (labels written before it did are known by the invocation prefix alone); never a folder of
+    `experiment`. A completed cell is never trained again, and another invocation's folders have another prefix
+    (`schema.invocation_prefix`: its parent run's id)."""
+    import glob
+
+    from sweeps.trainable import checkpoint_label
+
+    experiment = Path(experiment)
+    storage, own = experiment.parent, experiment.resolve()
+    freed, dropped = 0, []
+    for folder in sorted(storage.glob(f"{glob.escape(invocation)}*/*/checkpoint_*/")):
+        try:
+            if folder.is_symlink() or own in folder.resolve().parents:
+                continue
+            label = checkpoint_label(folder)
+            if (label is None or label.get("cell_id") != cell_id
+                    or label.get("parent_run_id", parent_run_id) != parent_run_id):
+                continue
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder)
+        except OSError as exc:   # gone meanwhile, or not ours to delete: left as it is, and said
+            log.warning("cell %s completed: its checkpoint %s left by an earlier Tune experiment is left in place "
+                        "(%s)", cell_id, folder, exc)
+            continue
+        freed += size
+        dropped.append(str(folder))
+    if dropped:
+        log.info("cell %s completed in Tune experiment %s: the %d checkpoint%s earlier experiments of its invocation "
+                 "left of it (%.1f MB) %s deleted: %s", cell_id, experiment.name, len(dropped),
+                 "s" if len(dropped) > 1 else "", freed / 2**20, "are" if len(dropped) > 1 else "is",
+                 ", ".join(dropped))
+    return freed

@@ -915,6 +915,9 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
     run = _children(store)["faults/B/seed0"]
     assert run.info.run_id == unfinished.info.run_id and run.data.tags[schema.TAG_STATUS] == "completed"
     assert _steps(store, run.info.run_id) == [1, 2, 3]
+    # completed in the new experiment, B's checkpoints in the old one are dead weight (520 MB each at paper scale)
+    cells = [trainable.checkpoint_label(folder)["cell_id"] for folder in experiment.glob("*/checkpoint_*")]
+    assert cells and unfinished.data.tags[schema.TAG_CELL_ID] not in cells, "A's, completed there, are Tune's"
 
 
 @pytest.mark.slow

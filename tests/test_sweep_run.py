@@ -1639,6 +1639,49 @@ def test_a_table_continued_with_a_lower_max_concurrent_keeps_to_it_and_resumes_i
     _, children = _children(tracking_uri, again)
     starts = sorted(attempt_starts(tmp_path / "ray_results", r.data.tags[schema.TAG_CELL_ID]) for r in children)
     assert [1, 2] in starts, f"the cell that had checkpointed its first epoch resumed after it: {starts}"
+    # its cells completed in the new experiment: the old one's checkpoints of them (520 MB each at paper scale)
+    # are gone, and so are the old experiment's checkpoints, as every cell completed
+    assert not list(Path(first.tune_path).glob("*/checkpoint_*/state.pt"))
+    assert "left of it (" in caplog.text
+
+
+def test_a_completed_cells_checkpoints_left_by_earlier_tune_experiments_of_its_invocation_alone_are_deleted(
+        tmp_path, store):
+    # a table continued in a new Tune experiment (its state unreadable, a lower --max-concurrent) left the old one's
+    # checkpoints on disk for good: ~520 MB per interrupted cell at paper scale
+    from sweeps.trainable import CELL_FILE, CHECKPOINT_FILE
+
+    client = MlflowClient(store)
+    experiment_id = tracking.ensure_experiment(client, "tiny", store)
+    parent = tracking.start_parent(client, experiment_id, "tiny", {})
+    run_id = client.create_run(experiment_id, tags={schema.TAG_PARENT: parent,
+                                                    schema.TAG_STATUS: schema.STATUS_RUNNING}).info.run_id
+    storage, prefix = tmp_path / "ray_results", schema.invocation_prefix("tiny", parent)
+
+    def checkpoint(experiment: str, trial: str, name: str, cell: str, parent_run_id: str | None = parent) -> Path:
+        folder = storage / experiment / trial / name
+        folder.mkdir(parents=True)
+        (folder / CHECKPOINT_FILE).write_bytes(b"x" * 1000)
+        label = {"cell_id": cell, "epoch": 1, **({"parent_run_id": parent_run_id} if parent_run_id else {})}
+        (folder / CELL_FILE).write_text(json.dumps(label))
+        return folder
+
+    old = [checkpoint(f"{prefix}100", "train_cell_a_00000_0", "checkpoint_000001", "A"),
+           checkpoint(f"{prefix}100", "train_cell_a_00000_0", "checkpoint_000000.superseded-5", "A", None)]
+    kept = [checkpoint(f"{prefix}100", "train_cell_b_00001_1", "checkpoint_000001", "B"),   # another cell
+            checkpoint(f"{prefix}200", "train_cell_a_00000_0", "checkpoint_000002", "A"),   # its own experiment's
+            checkpoint("tiny-ffffffff-100", "train_cell_a_00000_0", "checkpoint_000001", "A", "other"),
+            checkpoint(f"{prefix}300", "train_cell_a_00000_0", "checkpoint_000001", "A", "other")]
+    trial = SimpleNamespace(config={"context": {"kind": "table", "invocation": prefix, "parent_run_id": parent},
+                                    "cell": {"cell_id": "A"}},
+                            path=str(storage / f"{prefix}200" / "train_cell_a_00000_0"), trial_id="a")
+    callback = runner.SweepCallback(store, 2, "sel_test_acc", "max")
+    callback._drop_earlier_experiments_checkpoints(trial, run_id)
+    assert all(f.exists() for f in old + kept), "its run has not completed: it may resume from them"
+    client.set_tag(run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)
+    callback._drop_earlier_experiments_checkpoints(trial, run_id)
+    assert [f.exists() for f in old + kept] == [False] * len(old) + [True] * len(kept)
+    assert (storage / f"{prefix}100" / "train_cell_a_00000_0").is_dir(), "its trial's other files stay"
 
 
 def test_a_lower_max_concurrent_that_a_restore_cannot_keep_to_says_what_does(tmp_path, caplog):
