@@ -105,6 +105,19 @@ def _reloaded_test_acc(client, run_id: str, artifact_dir: str, tmp_path) -> floa
     return evaluate(model, loader, len(splits.class_names), torch.device("cpu"))["acc"]
 
 
+def stop_at_the_first_result(monkeypatch) -> None:
+    """The sweep is stopped (SIGTERM, as `kill` or Ctrl-C stops it) at its first trial result: set on
+    `monkeypatch` or one of its contexts, so that a later run in the test is not stopped."""
+    on_trial_result = runner.SweepCallback.on_trial_result
+
+    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
+        on_trial_result(self, iteration, trials, trial, result, **info)
+        if not stops.STOP_SIGNALS:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+
+
 def test_table_sweep_records_parent_children_metrics_and_models(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # Tune's loggers as in the CLI
@@ -450,14 +463,7 @@ def test_a_resumed_sweep_stopped_again_stops_and_starts_no_new_experiment(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     # the restored experiment's ResultGrid called every trial terminated after a stop, so the run went on
     # to train the unfinished cells in a new experiment and ended "completed": Ctrl-C did not stop a resume
-    on_trial_result = runner.SweepCallback.on_trial_result
-
-    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
-        on_trial_result(self, iteration, trials, trial, result, **info)
-        if not stops.STOP_SIGNALS:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+    stop_at_the_first_result(monkeypatch)
     path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
     options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 3})
     first = run_sweep(prepare(path, options))
@@ -526,17 +532,10 @@ def test_a_sweep_whose_trials_end_while_mlflow_is_away_says_the_command_that_con
 def test_an_interrupted_sweep_resumed_with_fewer_seeds_trains_only_the_cells_it_plans(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     # the restored Tune experiment trained every cell it held, the seeds left out too ("4/2 done")
-    on_trial_result = runner.SweepCallback.on_trial_result
-
-    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
-        on_trial_result(self, iteration, trials, trial, result, **info)
-        if not stops.STOP_SIGNALS:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
     options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 2})
     with monkeypatch.context() as m:
-        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        stop_at_the_first_result(m)
         first = run_sweep(prepare(path, options))
     assert first.status == "interrupted"
     caplog.clear()   # the first run's progress (of 4 cells), where an earlier test left INFO on
@@ -667,18 +666,11 @@ def test_a_search_asked_for_fewer_samples_when_continued_starts_no_queued_trial_
     # num_samples its spec now asks
     import cloudpickle
 
-    on_trial_result = runner.SweepCallback.on_trial_result
-
-    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
-        on_trial_result(self, iteration, trials, trial, result, **info)
-        if not stops.STOP_SIGNALS:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     text = SEARCH_SPEC.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
     options = dataclasses.replace(_options(tmp_path, tracking_uri, max_concurrent=3, overrides={"optim.epochs": 1}),
                                   cpus_per_trial=2)   # one trial at a time on 2 CPUs: two drawn trials queue
     with monkeypatch.context() as m:
-        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        stop_at_the_first_result(m)
         first = run_sweep(prepare(spec_file(text.replace("num_samples: 2", "num_samples: 4"), "tiny_search"),
                                   options))
     assert first.status == "interrupted" and len(tune_state.unfinished_trials(Path(first.tune_path))) >= 2
@@ -729,17 +721,10 @@ def test_a_table_moved_with_its_store_while_interrupted_continues_every_cell_at_
     # generator made the cells it had not yet queued (all but --max-concurrent's, or past the 200 it queues at
     # once) with the storage of the run that began it, so they checkpointed into the old folder, made anew there;
     # and MLflow's absolute artifact locations sent models and report there too, where the table then found none
-    on_trial_result = runner.SweepCallback.on_trial_result
-
-    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
-        on_trial_result(self, iteration, trials, trial, result, **info)
-        if not stops.STOP_SIGNALS:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
     options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 1})
     with monkeypatch.context() as m:
-        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        stop_at_the_first_result(m)
         first = run_sweep(prepare(path, options))
     assert first.status == "interrupted"
     moved = tmp_path / "elsewhere"
@@ -1613,17 +1598,10 @@ def test_a_table_continued_with_a_lower_max_concurrent_keeps_to_it_and_resumes_i
     from processes import attempt_starts
 
     monkeypatch.delenv(runner.NO_TUNE_LOGGERS, raising=False)   # result.json: where each attempt began
-    on_trial_result = runner.SweepCallback.on_trial_result
-
-    def stopped_at_the_first_result(self, iteration, trials, trial, result, **info):
-        on_trial_result(self, iteration, trials, trial, result, **info)
-        if not stops.STOP_SIGNALS:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
     options = _options(tmp_path, tracking_uri, max_concurrent=2, overrides={"optim.epochs": 2})
     with monkeypatch.context() as m:
-        m.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+        stop_at_the_first_result(m)
         first = run_sweep(prepare(path, options))
     assert first.status == "interrupted" and len(tune_state.unfinished_trials(Path(first.tune_path))) == 2
     caplog.clear()
