@@ -852,8 +852,9 @@ def _queued_trials_past_num_samples(client, experiment_id: str, parent_id: str, 
                                     experiment: Path) -> list[str] | None:
     """Before a search's Tune experiment is restored: leave out the trials it had drawn but not begun for which
     its num_samples, lowered since, has no room (`drop_queued_trials`), saying so; the trials its state holds
-    then (None: its state cannot be read here, and Tune's restore judges it). A researcher who lowers num_samples asks for no trial beyond it: the trials ended are kept, those
-    begun finish (even past it: their epochs are trained), and no other starts."""
+    then (None: its state cannot be read here, and Tune's restore judges it). A researcher who lowers num_samples
+    asks for no trial beyond it: the trials ended are kept, those begun finish (even past it: their epochs are
+    trained), and no other starts."""
     children = tracking.child_runs(client, experiment_id, parent_id)
     ended = ended_trials(tracking.cell_statuses(client, experiment_id, parent_id))
     begun = {r.data.tags.get(schema.TAG_TRIAL_ID) for r in children} - {None}

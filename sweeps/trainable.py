@@ -140,7 +140,8 @@ def resume_state(checkpoint, run_name: str) -> dict | None:
 
 def checkpoint_label(folder: Path) -> dict | None:
     """What the cell.json beside a checkpoint's state.pt says (cell_id, epoch: an int; parent_run_id, where
-    written since it was), read without loading the state; None where there is no state.pt or the label cannot be read."""
+    written since it was), read without loading the state; None where there is no state.pt or the label cannot be
+    read."""
     try:
         if (folder / CHECKPOINT_FILE).is_file():
             label = json.loads((folder / CELL_FILE).read_text(encoding="utf-8"))
