@@ -969,6 +969,21 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
             fingerprints[key] = fingerprint_of(config.data, config.model.image_size, checked=True)   # by prepare
         return fingerprints.get(key) if key else None
 
+    alike: dict[str, tuple[str, ...]] = {}   # data key -> fingerprints earlier versions gave the same data
+
+    def alike_now(child) -> tuple[str, ...]:
+        """The fingerprints earlier versions gave the data a child's cell reads now, where they decoded it alike
+        (asked only of a child whose fingerprint differs from fingerprint_now's)."""
+        from transfer_core.data import fingerprints_alike
+
+        tags = child.data.tags
+        key = (cell_keys.get(tags.get(schema.TAG_CELL_ID, "")) if spec.kind == "table"
+               else first_keys.get(tags.get(schema.TAG_DATA, "")))
+        if key and key not in alike:
+            config = next(c for c in configs if data_key(c) == key)
+            alike[key] = fingerprints_alike(config.data, config.model.image_size, checked=True)
+        return alike.get(key, ()) if key else ()
+
     if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)
         statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
         if spec.kind == "table":
@@ -982,7 +997,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
             tracking.set_tags(client, parent.info.run_id, {schema.TAG_DRIVER: tracking.driver_identity(),
                                                            schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
-                                 fingerprint_now, finished=True)
+                                 fingerprint_now, finished=True, alike_now=alike_now)
             record_parent_facts(client, parent.info.run_id, prepared, tracking.git_commit(), parent.data.params,
                                 parent.data.tags)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
@@ -1015,7 +1030,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
                                                                                   parent.info.run_id),
-                                            fingerprint_now)
+                                            fingerprint_now, alike_now=alike_now)
 
     check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
     import ray
@@ -1023,6 +1038,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     if not ray.is_initialized():
         check_address(prepared.options.address)
     datasets = decode_data(configs)
+    for key, fps in alike.items():   # a run resumed on one of them trained on this data: no earlier version of it
+        if fps and key in datasets:
+            datasets[key] = dataclasses.replace(datasets[key], fingerprints_alike=fps)
     data = data_record(prepared, datasets, data_keys)
     log_data(data)
     check_data_of_cells(prepared, datasets, data_keys)

@@ -137,19 +137,22 @@ def merged_changes(recorded: str | None, accepted: Mapping[str, list[str]]) -> d
 
 
 def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now, *,
-                         finished: bool = False) -> dict[str, list[str]]:
+                         finished: bool = False, alike_now=None) -> dict[str, list[str]]:
     """SweepError when a data set differs from the one runs of the invocation being continued trained on
     (a file added, changed or relabelled): its table would mix two versions of the data. `children`: the
     invocation's child runs, each tagged with the fingerprint of the data it trained on;
     `fingerprint_now(child)`: that of the data its cell reads now (None: not in this run's plan). With
     `accept_changed_data`, a warning instead, and the changes accepted are returned (data name -> the
     fingerprints then and now), for the parent run's record; `finished` (nothing left to train, nothing
-    gets mixed): a warning that the table is of the earlier data."""
+    gets mixed): a warning that the table is of the earlier data. `alike_now(child)`: the fingerprints earlier
+    versions of the tool gave the data its cell reads now, where they decoded it as this one does
+    (transfer_core.data.fingerprints_alike; asked only where a run's differs): a run recorded with one of them
+    trained on the same data."""
     roots = {d.name: d.root for d in prepared.data}
     accepted: dict[str, list[str]] = {}
     for child in children:
         before, now = child.data.tags.get(schema.TAG_DATA_FINGERPRINT), fingerprint_now(child)
-        if not before or not now or before == now:
+        if not before or not now or before == now or (alike_now is not None and before in alike_now(child)):
             continue
         name = child.data.tags.get(schema.TAG_DATA, "?")
         where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")

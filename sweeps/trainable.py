@@ -230,15 +230,16 @@ def _report_completed(client, run, identity: CellIdentity) -> None:
     tune.report(metrics)
 
 
-def _earlier_fingerprints(existing, fingerprint: str) -> dict[str, str]:
+def _earlier_fingerprints(existing, fingerprint: str, alike: tuple[str, ...] = ()) -> dict[str, str]:
     """The tag that keeps the data fingerprints a resumed run's earlier epochs trained on, where the data
-    changed since (a sweep continued with --accept-changed-data): its table mixes both, and says so."""
+    changed since (a sweep continued with --accept-changed-data): its table mixes both, and says so. `alike`:
+    fingerprints an earlier version of the tool gave the same data (DataSplits.fingerprints_alike), no change."""
     if existing is None:
         return {}
     tags = existing.data.tags
     earlier = [f for f in tags.get(schema.TAG_DATA_FINGERPRINT_EARLIER, "").split(",") if f]
     before = tags.get(schema.TAG_DATA_FINGERPRINT, "")
-    if before and before != fingerprint and before not in earlier:
+    if before and before != fingerprint and before not in earlier and before not in alike:
         earlier.append(before)
     return {schema.TAG_DATA_FINGERPRINT_EARLIER: ",".join(earlier)} if earlier else {}
 
@@ -333,7 +334,7 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         log.warning("cell %s starts over from epoch 1 (same MLflow run; epochs it already holds are not "
                     "logged again)", identity.run_name)
     if state is not None:   # its weights trained on the data of before: kept in mind where that changed since
-        earlier = _earlier_fingerprints(existing, splits.fingerprint)
+        earlier = _earlier_fingerprints(existing, splits.fingerprint, getattr(splits, "fingerprints_alike", ()))
         if earlier:
             set_tags(client, run.run_id, earlier)
     records: list[dict] = list(state["history"]["records"]) if state else []

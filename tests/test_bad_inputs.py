@@ -644,6 +644,30 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
         {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb", "c0ffee000000cccc"]}
 
 
+def test_a_run_recorded_with_a_fingerprint_an_earlier_version_gave_the_same_data_is_no_change(tmp_path, caplog):
+    # an image folder of integer TIFFs recorded before tiff_decoding was fingerprinted decodes as it did then
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
+    children = [_child("r1", "d569920c0000aaaa")]
+    check = sweeps.sweep_data.check_data_unchanged
+    asked = []
+
+    def alike(child):
+        asked.append(child.info.run_id)
+        return ("d569920c0000aaaa",)
+
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        assert check(prepared, parent, children, lambda child: "8707b1650000bbbb", alike_now=alike) == {}
+        assert check(prepared, parent, children, lambda child: "8707b1650000bbbb", alike_now=alike, finished=True) == {}
+    assert caplog.text == "" and asked == ["r1", "r1"]
+    check(prepared, parent, children, lambda child: "d569920c0000aaaa", alike_now=alike)
+    assert asked == ["r1", "r1"], "asked only of a fingerprint that differs (it reads the files' headers)"
+    with pytest.raises(SweepError, match=r"differs from the one run r1"):   # float TIFFs: none alike
+        check(prepared, parent, children, lambda child: "8707b1650000bbbb", alike_now=lambda child: ())
+
+
 def test_a_changed_data_set_names_the_whole_command_that_starts_anew_on_it(tmp_path, caplog):
     # "`sweeps run NAME --fresh` with the same --profile, --data and --set" left the researcher to retype them
     # (and the store: without --tracking-uri it recorded into ./mlflow.db)

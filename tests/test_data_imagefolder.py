@@ -421,6 +421,42 @@ def test_imagefolder_fingerprint_tells_tiff_decoding_only_where_the_tree_holds_t
     assert get_source(tiff).scan(tiff).params == {"tiff_decoding": 2}
 
 
+def _fingerprint_before_tiff_decoding(cfg, image_size: int) -> str:
+    """The fingerprint a version before tiff_decoding was fingerprinted (ec50420) gave the tree: no params."""
+    import dataclasses
+
+    from transfer_core.data.base import fingerprint, get_source, stat_images
+
+    source = get_source(cfg)
+    layout = source.scan(cfg)
+    return fingerprint(dataclasses.replace(layout, params={}), stat_images(layout, skip_missing=False), image_size,
+                       source.version)
+
+
+@pytest.mark.parametrize("array", [np.full((20, 20), 100, dtype=np.uint8), np.full((20, 20), 40000, dtype=np.uint16)])
+def test_imagefolder_of_integer_tiffs_is_alike_the_fingerprint_recorded_before_tiff_decoding_was(tmp_path, array):
+    # 8- and 16-bit TIFFs decode as they did: runs recorded then trained on these data, and are continued, not retrained
+    from transfer_core.data import fingerprints_alike
+
+    cfg = _cfg(tmp_path, make_tree(tmp_path / "faces"))
+    _one_image_per_split(Path(cfg.root), array, "int.tif")
+    recorded = _fingerprint_before_tiff_decoding(cfg, 8)
+    assert fingerprint_of(cfg, 8) != recorded, "decoded again: the cache's decodes of float TIFFs may be black"
+    assert fingerprints_alike(cfg, 8) == (recorded,)
+
+
+def test_imagefolder_with_a_float_tiff_is_not_alike_the_fingerprint_recorded_before_tiff_decoding_was(tmp_path):
+    # a float TIFF in 0..1 was decoded black then: runs recorded on it trained on other data
+    from transfer_core.data import fingerprints_alike
+
+    cfg = _cfg(tmp_path, make_tree(tmp_path / "faces"))
+    _one_image_per_split(Path(cfg.root), np.full((20, 20), 0.4, dtype=np.float32), "f32.tif")
+    Image.fromarray(np.full((20, 20), 100, dtype=np.uint8)).save(Path(cfg.root) / "train" / "happy" / "int.tif")
+    assert fingerprints_alike(cfg, 8) == ()
+    plain = _cfg(tmp_path, make_tree(tmp_path / "plain"))
+    assert fingerprints_alike(plain, 8) == (), "without TIFFs the fingerprint never changed"
+
+
 def test_imagefolder_32_bit_integer_tiff_beyond_16_bits_is_an_error_not_clipped_white(tmp_path):
     root = make_tree(tmp_path / "faces")
     _one_image_per_split(root, np.full((20, 20), 70000, dtype=np.int32), "i32.tif")

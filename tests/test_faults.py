@@ -253,6 +253,18 @@ def test_a_cell_resumed_on_changed_data_keeps_the_fingerprint_its_earlier_epochs
     assert run.data.tags.get(schema.TAG_DATA_FINGERPRINT_EARLIER) == (splits.fingerprint if resumed else None)
 
 
+def test_a_cell_resumed_on_data_an_earlier_version_fingerprinted_otherwise_keeps_no_earlier_fingerprint(cell_trial):
+    # the fingerprint an earlier version gave the same data (integer TIFFs before tiff_decoding was fingerprinted)
+    # is no earlier version of the data: its table is not marked MIXED DATA
+    first = cell_trial(die_after_epoch=2)
+    (key, splits), = cell_trial.datasets.items()
+    cell_trial.datasets[key] = dataclasses.replace(splits, fingerprint="f" * 64, fingerprints_alike=(splits.fingerprint,))
+    cell_trial(checkpoint=first.checkpoints[2])
+    run = _only_run(cell_trial.uri)
+    assert run.data.tags[schema.TAG_STATUS] == "completed" and run.data.tags[schema.TAG_DATA_FINGERPRINT] == "f" * 64
+    assert schema.TAG_DATA_FINGERPRINT_EARLIER not in run.data.tags
+
+
 def test_a_trial_restored_with_a_data_key_an_earlier_version_computed_finds_its_data(cell_trial):
     # Tune's saved state keeps each trial's config; the driver's decoded data are keyed as this version keys them
     cell_trial.config["cell"]["data_key"] = "0123456789ab"

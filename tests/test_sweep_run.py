@@ -604,6 +604,40 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     assert runs.parent.json_tag(schema.TAG_COMMAND, {}).get("accept_changed_data") is True
 
 
+def test_an_invocation_recorded_before_tiff_decoding_was_fingerprinted_continues_on_its_integer_tiffs(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # its runs' fingerprint lacks tiff_decoding: read as changed data, every cell was refused (or, --fresh, retrained)
+    # although 8- and 16-bit TIFFs decode as they did then
+    import numpy as np
+    from PIL import Image
+    from test_data_imagefolder import _fingerprint_before_tiff_decoding, make_tree
+
+    from transfer_core.config import DataConfig
+
+    root = make_tree(tmp_path / "faces", per_class=10)
+    for i, path in enumerate(sorted(root.glob("*/happy/*"))):
+        path.unlink()
+        Image.fromarray(np.full((20, 20), 30000 + 100 * i, dtype=np.uint16)).save(path.with_suffix(".tif"))
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri, data=(f"imagefolder={root}",))
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+    client, children = _children(tracking_uri, first)
+    cfg = DataConfig(dataset="imagefolder", root=str(root), cache_dir=str(tmp_path / "cache"))
+    recorded = _fingerprint_before_tiff_decoding(cfg, 32)   # the smoke profile's image size
+    assert children[0].data.tags[schema.TAG_DATA_FINGERPRINT] != recorded
+    for child in children:   # as a version before it recorded them
+        client.set_tag(child.info.run_id, schema.TAG_DATA_FINGERPRINT, recorded)
+    more = run_sweep(prepare(path, dataclasses.replace(options, seeds=2)))
+    assert more.status == "completed" and more.parent_run_id == first.parent_run_id
+    assert more.skipped_cells == 2, "the cells recorded then are not trained again"
+    from sweeps.report import recorded_spec, sweep_table
+    from sweeps.tables import load_sweep_runs
+
+    runs = load_sweep_runs("tiny", tracking_uri=tracking_uri, parent_run_id=first.parent_run_id)
+    assert sweep_table(runs, recorded_spec(runs)).mixed_data == {} and not runs.parent.tags.get(schema.TAG_DATA_CHANGED)
+
+
 def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_finishes(
         ray_local, tmp_path, tracking_uri, spec_file):
     # a space of one point: every trial the same config; keyed by config alone, the second trial took over

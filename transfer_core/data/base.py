@@ -103,6 +103,9 @@ class DataSplits:
     dataset: str
     fingerprint: str                    # hex: the source files + decode parameters (not the val carving)
     info: dict = field(default_factory=dict)  # counts, skipped files, val_source, synthetic, cache, ...
+    # fingerprints an earlier version of this tool gave the same files that it decoded as this one does
+    # (splits.fingerprints_alike; set by a sweep that continues runs recorded with them): the same data
+    fingerprints_alike: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -172,6 +175,12 @@ class Source:
     def scan(self, cfg: DataConfig) -> Layout:
         """Every check that needs no image decoding; raises DataError."""
         raise NotImplementedError
+
+    def earlier_params(self, layout: Layout) -> list[dict[str, Any]]:
+        """The decode parameters (`Layout.params`) earlier versions fingerprinted `layout` with, where they decoded
+        its files as this one does: runs recorded on those fingerprints trained on the same data (a parameter added
+        to the fingerprint later must not make every recorded invocation read as changed data)."""
+        return []
 
     def is_root(self, folder: Path) -> bool:
         """Whether `folder` holds this data set where `scan` looks (its label files, its split folders),

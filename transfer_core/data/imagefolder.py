@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, IMAGE_EXTENSIONS, DataError, Layout, Source, SplitPlan, counted,
@@ -45,9 +46,22 @@ DEV_DIR = "dev"                             # the validation split where none of
 # How float and 32-bit integer TIFFs are decoded (base.to_rgb), part of the fingerprint of a tree that holds TIFF
 # images alone: 2, a float one in 0..1 is scaled to 0..255 (PIL truncated it to black) and one no 8-bit reading
 # fits is refused (was clipped). A tree without TIFFs keeps its fingerprint (its recorded runs, its cached decode);
-# one with TIFFs is decoded again, as its cached decode of such images may be black.
+# one with TIFFs is decoded again, as its cached decode of such images may be black. Runs recorded before the param
+# was (their fingerprint without it) trained on the same data where no TIFF is a float one: integer TIFFs (8 and
+# 16 bits; a 32-bit one beyond 16 bits, clipped before, is refused when decoded) decode as they did
+# (ImageFolderSource.earlier_params), so continuing them is not taken for changed data.
 TIFF_EXTENSIONS = (".tif", ".tiff")
 TIFF_DECODING = 2
+
+
+def _float_image(path: Path) -> bool:
+    """Whether the image file opens as 32-bit float (PIL mode "F"), reading its header only. One that does not open
+    is no float image: decoding it fails now as before, and that error names it."""
+    try:
+        with Image.open(path) as im:
+            return im.mode == "F"
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def images_of_class_folder(folder: Path) -> tuple[list[Path], Counter[str]]:
@@ -176,6 +190,18 @@ class ImageFolderSource(Source):
 
     def class_names(self, cfg: DataConfig) -> tuple[str, ...]:
         return _class_names(require_root(cfg))
+
+    def earlier_params(self, layout: Layout) -> list[dict]:
+        """Before TIFF decoding was fingerprinted (tiff_decoding), a tree of TIFFs was fingerprinted without it:
+        where none of its TIFFs is a float one (whose decoding changed), its runs trained on what it decodes to
+        now. Reads the TIFFs' headers: asked only of a fingerprint that differs from a run's."""
+        if "tiff_decoding" not in layout.params:
+            return []
+        tiffs = (path for plan in layout.splits.values() for path in plan.paths or ()
+                 if path.suffix.lower() in TIFF_EXTENSIONS)
+        if any(_float_image(path) for path in tiffs):
+            return []
+        return [{k: v for k, v in layout.params.items() if k != "tiff_decoding"}]
 
     def is_root(self, folder: Path) -> bool:
         return (folder / "train").is_dir() and any((folder / name).is_dir() for name in ("test", *VAL_DIRS))

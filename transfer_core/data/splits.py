@@ -11,6 +11,7 @@ leave train whole, unless it holds no image; info["val_source"] says which.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -75,6 +76,16 @@ def fingerprint_of(cfg: DataConfig, image_size: int, *, checked: bool = False) -
     as load_splits'."""
     source, layout, images_digest = _prepare(cfg, checked)
     return fingerprint(layout, images_digest, image_size, source.version)
+
+
+def fingerprints_alike(cfg: DataConfig, image_size: int, *, checked: bool = False) -> tuple[str, ...]:
+    """The fingerprints earlier versions of this tool gave the data where they decoded them as this one does
+    (`Source.earlier_params`: an image folder of integer TIFFs before their decoding was fingerprinted), without
+    decoding an image: runs recorded on one of them trained on the data `fingerprint_of` names now. checked: as
+    load_splits'."""
+    source, layout, images_digest = _prepare(cfg, checked)
+    return tuple(dict.fromkeys(fingerprint(dataclasses.replace(layout, params=params), images_digest, image_size,
+                                           source.version) for params in source.earlier_params(layout)))
 
 
 def class_names_of(cfg: DataConfig) -> tuple[str, ...]:
