@@ -195,6 +195,24 @@ def test_imagefolder_validation_folder_in_other_letter_case_is_an_error_not_left
         check_layout(_cfg(tmp_path, root))
 
 
+def test_imagefolder_dev_folder_in_other_letter_case_is_an_error_as_a_validation_folder_is(tmp_path):
+    # Dev/ beside train/ and test/ was only warned of as a folder not read, and validation carved from train instead
+    root = make_tree(tmp_path / "d", ("train", "Dev", "test"))
+    with pytest.raises(DataError, match=r"d holds Dev/: split folders are read by their lower-case names \(train/, "
+                                        r"test/, val/, valid/, validation/, or dev/ where none of those is\); rename "
+                                        r"Dev/ to dev/"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_imagefolder_dev_folder_in_other_letter_case_beside_a_validation_folder_is_warned_of_as_dev_is(tmp_path,
+                                                                                                     caplog):
+    # dev/ beside val/ is not read either: renaming it would change nothing, so it is not refused
+    root = make_tree(tmp_path / "d", ("train", "val", "Dev", "test"))
+    with caplog.at_level("WARNING", logger="transfer_core.data.imagefolder"):
+        check_layout(_cfg(tmp_path, root))
+    assert "Dev/ not read" in caplog.text
+
+
 def test_imagefolder_missing_test_folder_is_named(tmp_path):
     root = make_tree(tmp_path / "d", ("train",))
     with pytest.raises(DataError, match=r"d/test does not exist"):

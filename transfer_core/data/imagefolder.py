@@ -11,8 +11,8 @@ Without test/, a tree of train/ and one validation-named folder is read as POSTE
 is never taken for the test split (a tree of train/ and dev/ lacks its test/). Any other folder beside the
 split folders (training/, eval/, unlabeled/, ...) is not read, and warned of, naming the names that are.
 
-Split folders are read by these lower-case names; one in other letter case (Train/, Val/) is an error naming
-the rename. Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
+Split folders are read by these lower-case names; one in other letter case (Train/, Val/, and Dev/ where dev/
+would be read) is an error naming the rename. Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
 their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
 one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored;
 anything else a class folder holds that is not read (other files, folders inside it, broken links) is
@@ -144,19 +144,24 @@ def split_dirs(root: Path) -> dict[str, Path]:
 
 
 def _check_split_case(root: Path) -> None:
-    """A split folder named in other letter case (Train/, Test/, Val/) is a DataError naming it: read by the
-    lower-case name only (a case-sensitive file system's), it was reported missing (train/, test/) or, for a
-    validation folder, left out without a word (validation carved from train instead)."""
+    """A split folder named in other letter case (Train/, Test/, Val/; Dev/ where dev/ would be read, no validation
+    folder beside it) is a DataError naming it: read by the lower-case name only (a case-sensitive file system's), it
+    was reported missing (train/, test/) or, for a validation folder, left out (validation carved from train
+    instead). Dev/ beside a validation folder is warned of as dev/ is there (not read either way)."""
     names = ("train", "test", *VAL_DIRS)
     try:
-        miscased = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in names
-                          and p.name.lower() in names and not (root / p.name.lower()).is_dir())
+        folders = [p.name for p in root.iterdir() if p.is_dir()]
     except OSError:
         return
+    dev_read = not any(name.lower() in VAL_DIRS for name in folders)
+    read = (*names, DEV_DIR) if dev_read else names
+    miscased = sorted(name for name in folders if name not in read and name.lower() in read
+                      and not (root / name.lower()).is_dir())
     if miscased:
         renames = ", ".join(f"{n}/ to {n.lower()}/" for n in miscased)
+        dev = (f", or {DEV_DIR}/ where none of those is" if any(n.lower() == DEV_DIR for n in miscased) else "")
         raise DataError(f"image folder {root} holds {', '.join(f'{n}/' for n in miscased)}: split folders are "
-                        f"read by their lower-case names ({', '.join(f'{n}/' for n in names)}); rename {renames}")
+                        f"read by their lower-case names ({', '.join(f'{n}/' for n in names)}{dev}); rename {renames}")
 
 
 def _folders_not_read(root: Path, folders: dict[str, Path]) -> list[str]:
