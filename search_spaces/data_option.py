@@ -6,7 +6,8 @@
     --data rafdb=/d/RAF --data affectnet=/d/AffectNet    two columns, as the paper's Table 1
 
 Each value is checked here, before anything runs: the name (did-you-mean on a typo), the folder
-(exists, is a directory; made an absolute path, its symbolic links kept: `absolute_folder`), duplicates, and
+(exists, is a directory; made an absolute path, its symbolic links kept, a relative one's from the shell's working
+folder, $PWD: `absolute_folder`), duplicates, and
 then the data layer's own `check_layout`, which names the missing file when a folder is not in the expected
 layout.
 """
@@ -82,13 +83,28 @@ def _parse_one(value: str) -> DataChoice:
     return DataChoice(name, name, absolute_folder(folder))
 
 
+def logical_cwd() -> str:
+    """The working folder as the shell names it (`pwd -L`): $PWD where it is an absolute path without `.` or `..`
+    that names the folder os.getcwd() does, its symbolic links kept (os.getcwd() gives the folder they lead to);
+    else os.getcwd() (a $PWD left from another folder: a process that changed folder without setting it)."""
+    cwd = os.getcwd()
+    pwd = os.environ.get("PWD", "")
+    if not os.path.isabs(pwd) or any(part in (".", "..") for part in pwd.split(os.sep)):
+        return cwd
+    try:
+        return pwd if os.path.samefile(pwd, cwd) else cwd
+    except OSError:
+        return cwd
+
+
 def absolute_folder(folder: Path) -> str:
     """`folder` as an absolute path, its symbolic links kept: the data are known by the path given, so that data
     moved behind the same link (another disk, `ln -sfn /new/place /data/RAF-DB`) are the same invocation's and
     its cells' (their fingerprint, of the files' relative paths, sizes and times, still tells changed files).
-    A `..` after a link, which lexical normalising would take to another folder than the system does, keeps the
-    path resolved (as it was before)."""
-    typed = Path(os.path.abspath(folder))
+    A relative path is taken from the working folder as the shell names it (`logical_cwd`: typed in a folder
+    reached through a link, it keeps that link). A `..` after a link, which lexical normalising would take to
+    another folder than the system does, keeps the path resolved (as it was before)."""
+    typed = Path(os.path.normpath(os.path.join(logical_cwd(), folder)))
     return str(typed if typed.resolve() == folder.resolve() else folder.resolve())
 
 

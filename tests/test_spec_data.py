@@ -107,6 +107,23 @@ def test_parse_data_options_keeps_a_symbolic_link_in_the_folder_given(tmp_path):
     assert choice.root == str(tmp_path / "faces")
 
 
+def test_parse_data_options_keeps_the_symbolic_link_of_a_working_folder_reached_through_one(tmp_path, monkeypatch):
+    # `cd /tmp/x/project` (a link) then `--data imagefolder=faces`: the shell's $PWD names the link, os.getcwd()
+    # the folder it leads to, which would key the invocation on the place the data happen to be
+    image_folder(tmp_path / "disk1" / "project" / "faces")
+    (tmp_path / "project").symlink_to(tmp_path / "disk1" / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    monkeypatch.setenv("PWD", str(tmp_path / "project"))
+    (choice,) = parse_data_options(["imagefolder=./faces"])
+    assert choice.root == str(tmp_path / "project" / "faces")
+    monkeypatch.setenv("PWD", str(tmp_path))   # a $PWD left from elsewhere (a process that changed folder): not read
+    (choice,) = parse_data_options(["imagefolder=faces"])
+    assert choice.root == str((tmp_path / "disk1" / "project" / "faces").resolve())
+    monkeypatch.setenv("PWD", f"{tmp_path}/project/../project")   # as `pwd -L`, a $PWD with . or .. is not read
+    (choice,) = parse_data_options(["imagefolder=faces"])
+    assert choice.root == str((tmp_path / "disk1" / "project" / "faces").resolve())
+
+
 def test_parse_data_options_resolves_a_parent_step_after_a_symbolic_link_as_the_system_does(tmp_path):
     # faces/.. is the link's target's parent, not tmp_path: normalised by its text, another folder would be read
     image_folder(tmp_path / "disk1" / "faces")
