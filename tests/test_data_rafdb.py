@@ -325,6 +325,66 @@ def test_rafdb_kaggle_download_given_one_level_off_names_the_folder_to_give(tmp_
         check_layout(_cfg(tmp_path, tmp_path / given))
 
 
+def write_kaggle_csvs(folder: Path, entries=ENTRIES) -> None:
+    """Kaggle's train_labels.csv and test_labels.csv (header image,label; file labels 1..7), as beside DATASET/."""
+    for split in ("train", "test"):
+        rows = [f"{name[:-4]}_aligned.jpg,{label}" for name, label in entries if name.startswith(split)]
+        (folder / f"{split}_labels.csv").write_text("image,label\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("beside", [True, False])   # Kaggle's: beside DATASET/; a copy may hold them in it
+def test_rafdb_class_folders_that_agree_with_kaggles_label_files_are_read(tmp_path, caplog, beside):
+    tree = make_kaggle_tree(tmp_path / "kaggle" / "DATASET")
+    write_kaggle_csvs(tree.parent if beside else tree)
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, tree), 16)
+    assert splits.train.labels.tolist() == [4, 0, 6, 3] and "labels.csv" not in caplog.text
+
+
+def test_rafdb_class_folder_that_kaggles_label_file_labels_otherwise_is_an_error_naming_both(tmp_path):
+    # one image moved to another class folder: the folder is read as its label, the label file says another
+    tree = make_kaggle_tree(tmp_path / "kaggle" / "DATASET")
+    write_kaggle_csvs(tree.parent)
+    (tree / "train" / "5" / "train_00001_aligned.jpg").rename(tree / "train" / "3" / "train_00001_aligned.jpg")
+    with pytest.raises(DataError, match=r"\S*kaggle/train_labels.csv line 2: train_00001_aligned.jpg is labelled 5 "
+                                        r"\(Sadness\), but RAF-DB class folders \S*DATASET hold it in train/3/ \(3, "
+                                        r"Disgust\): expected each image in the class folder of its label.*1 image"):
+        check_layout(_cfg(tmp_path, tree))
+
+
+def test_rafdb_class_folders_holding_other_images_than_kaggles_label_file_lists_are_warned_of(tmp_path, caplog):
+    tree = make_kaggle_tree(tmp_path / "kaggle" / "DATASET")
+    write_kaggle_csvs(tree.parent, ENTRIES + [("test_0009.jpg", 4)])        # listed, not in test/
+    (tree / "train" / "4" / "train_00004_aligned.jpg").unlink()             # in train_labels.csv, gone
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, tree), 16)
+    assert len(splits.train) == 3 and len(splits.test) == 3
+    assert ("train_labels.csv lists 1 train image that train/ does not hold (train_00004_aligned.jpg)"
+            in caplog.text)
+    assert "test_labels.csv lists 1 test image that test/ does not hold (test_0009_aligned.jpg)" in caplog.text
+    caplog.clear()
+    Image.new("RGB", (100, 100), COLOURS[2]).save(tree / "test" / "2" / "test_0004_aligned.jpg")   # not listed
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        check_layout(_cfg(tmp_path, tree))
+    assert "test/ holds 1 image that test_labels.csv does not list (test/2/test_0004_aligned.jpg)" in caplog.text
+
+
+def test_rafdb_kaggle_label_file_of_another_form_is_warned_of_and_not_checked(tmp_path, caplog):
+    tree = make_kaggle_tree(tmp_path / "kaggle" / "DATASET")
+    (tree.parent / "train_labels.csv").write_text("name;emotion\ntrain_00001_aligned.jpg;2\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        check_layout(_cfg(tmp_path, tree))
+    assert ("train_labels.csv begins 'name;emotion': expected Kaggle's header 'image,label'; the class folders are "
+            "not checked against it") in caplog.text
+    caplog.clear()
+    (tree.parent / "train_labels.csv").write_text("image,label\ntrain_00001_aligned.jpg,Sadness\n"
+                                                  "train_00002_aligned.jpg,1\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        check_layout(_cfg(tmp_path, tree))
+    assert ("train_labels.csv has 1 row that is not 'image,label' with a label 1..7 (first: line 2): it is not "
+            "checked") in caplog.text
+
+
 def test_rafdb_neither_layout_names_both(tmp_path):
     with pytest.raises(DataError, match=r"RAF-DB label file not found under \S+: expected "
                                         r"EmoLabel/list_patition_label.txt .* or RAF-DB as class folders "

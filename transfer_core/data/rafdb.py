@@ -17,7 +17,11 @@ the same class order, names and label map). Its images carry the official aligne
 split is an error (a re-split tree is not RAF-DB's partition: read it with --data imagefolder=), one image
 in two class folders too; names that are not RAF-DB's are warned of. Items are ordered by image number, as the
 partition file lists them, so validation is carved from train exactly as for the official layout. Split
-sizes other than the official 12,271 / 3,068 are warned of. A tree without test/ whose one validation-named
+sizes other than the official 12,271 / 3,068 are warned of. Kaggle's label files (`train_labels.csv`,
+`test_labels.csv`, header `image,label`, file labels 1..7), found in that folder or the one above it (Kaggle's
+`raf-db-dataset/` beside `DATASET/`), are not read but checked against the class folders: an image one labels
+otherwise than its folder is an error naming the file, line, image and both labels, and images listed but not in
+the folders (or the reverse) are warned of. A tree without test/ whose one validation-named
 folder (valid/, val/) holds the test images (POSTER_V2's) reads it as the test split. A folder holding both
 layouts is read as the official one, with a warning. The layout read is data.json's `layout`, and the tree
 its own fingerprint (its class folders are in the hashed paths; the official layout's is unchanged).
@@ -32,8 +36,8 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, read_text, relative,
-                                     require_root, scan_logger)
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows, read_text,
+                                     relative, require_root, scan_logger)
 
 log = scan_logger(__name__)
 
@@ -48,6 +52,10 @@ RAF_NAME = re.compile(r"(train|test)_(\d+)(_aligned)?")          # an image's st
 TREE_VAL_DIRS = ("valid", "val", "validation")                     # without test/: the test split (POSTER_V2)
 # reference/datasets.md §1: images per file label 1..7 in the official partition (12,271 / 3,068)
 OFFICIAL_COUNTS = {"train": (1290, 281, 717, 4772, 1982, 705, 2524), "test": (329, 74, 160, 1185, 478, 162, 680)}
+# Kaggle's copy ships label files beside DATASET/ (header image,label; file labels 1..7), which its class folders are
+# checked against where they are there (in the folder given or the one above it): they are not read otherwise
+KAGGLE_CSVS = {"train": "train_labels.csv", "test": "test_labels.csv"}
+KAGGLE_CSV_HEADER = ("image", "label")
 COUNT_SLACK = 0.01            # a split this much off the official size is warned of (a few files: logged only)
 ALIGNED_SIZE = (100, 100)     # the official aligned images' size
 
@@ -162,6 +170,76 @@ def _tree_image_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
+def _image_key(name: str) -> str:
+    """An image's identity across a tree and a label file: RAF-DB's split and number (train_00001_aligned.jpg and
+    train_00001.jpg are one image), else its file name."""
+    file_name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    match = RAF_NAME.fullmatch(file_name.rsplit(".", 1)[0])
+    return f"{match.group(1)}_{int(match.group(2))}" if match else file_name
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _check_kaggle_csv(root: Path, split: str, folder: Path, plan: SplitPlan) -> None:
+    """Kaggle's label file of `split` (train_labels.csv, test_labels.csv: in `root` or beside it), where there is one,
+    against the class folders read: an image it labels otherwise than its folder is a DataError naming the file, the
+    line, the image and both labels (one image, two labels: which is RAF-DB's is not told); images one lists and
+    the other does not are warned of (a subset or another copy, as split sizes are). It is not read otherwise."""
+    name = KAGGLE_CSVS[split]
+    path = next((p for p in (root / name, root.parent / name) if p.is_file()), None)
+    if path is None:
+        return
+    held = {_image_key(p.name): (label, p) for p, label in zip(plan.paths or (), plan.labels.tolist())}
+    with csv_rows(path) as reader:
+        rows = list(reader)
+    header = tuple(c.strip().lower() for c in rows[0][:2]) if rows else ()
+    if header != KAGGLE_CSV_HEADER:
+        log.warning("RAF-DB class folders %s: %s begins %r: expected Kaggle's header '%s'; the class folders are not "
+                    "checked against it", root, path, ",".join(rows[0]) if rows else "", ",".join(KAGGLE_CSV_HEADER))
+        return
+    listed: dict[str, str] = {}
+    disagree: list[tuple[int, str, int, Path, int]] = []   # line, image, its label there, its file, its folder's label
+    malformed: list[int] = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        image = row[0].strip()
+        try:
+            label = int(row[1])
+        except (IndexError, ValueError):
+            label = 0
+        if not image or not 1 <= label <= len(CLASS_NAMES):
+            malformed.append(lineno)
+            continue
+        key = _image_key(image)
+        listed.setdefault(key, image)
+        if key in held and held[key][0] != label - 1:
+            disagree.append((lineno, image, label, held[key][1], held[key][0] + 1))
+    if disagree:
+        lineno, image, label, file, found = disagree[0]
+        raise DataError(f"{path} line {lineno}: {image} is labelled {label} ({CLASS_NAMES[label - 1]}), but RAF-DB "
+                        f"class folders {root} hold it in {relative(file.parent, root)}/ ({found}, "
+                        f"{CLASS_NAMES[found - 1]}): expected each image in the class folder of its label "
+                        f"({counted(len(disagree), 'image')} of {name} in another class folder than it labels). The "
+                        f"class folders are what is read: if they were relabelled on purpose, move {name} out of "
+                        f"{path.parent} (it is read only to check them)")
+    if malformed:
+        log.warning("RAF-DB class folders %s: %s has %s that %s not 'image,label' with a label 1..7 (first: line %d): "
+                    "%s not checked", root, path, counted(len(malformed), "row"),
+                    "is" if len(malformed) == 1 else "are", malformed[0], "it is" if len(malformed) == 1 else "they are")
+    absent = [listed[k] for k in listed if k not in held]
+    unlisted = [relative(held[k][1], root) for k in held if k not in listed]
+    if absent or unlisted:
+        parts = ([f"{path} lists {counted(len(absent), f'{split} image')} that {folder.name}/ does not hold "
+                  f"({_few(absent)})"] if absent else []) + (
+                 [f"{folder.name}/ holds {counted(len(unlisted), 'image')} that {name} does not list "
+                  f"({_few(unlisted)})"] if unlisted else [])
+        log.warning("RAF-DB class folders %s: %s: the class folders are read (a subset of Kaggle's copy, or images "
+                    "added to it?)", root, "; ".join(parts))
+
+
 def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
     """RAF-DB as class folders train/1..7/ and test/1..7/ (Kaggle's copy): the module docstring says how it is
     read. Raises DataError naming the folder and what was expected."""
@@ -239,6 +317,7 @@ def scan_class_tree(root: Path, cfg: DataConfig, dataset: str) -> Layout:
         labels = np.asarray([label for _, _, label in items], dtype=np.int64)
         plans[split] = SplitPlan(labels=labels, paths=[path for _, path, _ in items],
                                  origins=[f"class folder {folder.name}/{FILE_LABELS[label]}" for _, _, label in items])
+        _check_kaggle_csv(root, split, folder, plans[split])
         note = _count_note(split, np.bincount(labels, minlength=len(CLASS_NAMES)).astype(int).tolist())
         if note is not None:
             text, warn = note
