@@ -198,13 +198,18 @@ def _check_read(trained: Callable[[tuple[str, ...]], list[TrialConfig]], layers:
 def _check_dataset_keys(data: Sequence[DataChoice], layers: Sequence[Layer]) -> None:
     """A key of DATASET_KEYS given where no cell reads its data set is an error at the highest layer that set it."""
     read = {choice.dataset for choice in data}
-    for key, dataset in DATASET_KEYS.items():
-        if dataset in read:
+    for key, datasets in DATASET_KEYS.items():
+        datasets = (datasets,) if isinstance(datasets, str) else datasets
+        if read.intersection(datasets):
             continue
         for layer in reversed(layers):
             if key in layer.values:
-                add = "--data synthetic" if dataset == "synthetic" else f"--data {dataset}=PATH"
-                raise layer.error(key, f"{key}={layer.values[key]!r} is never read: only {dataset} reads it, and "
+                dataset = datasets[0]
+                add = ("--data synthetic" if dataset == "synthetic" else f"--data {dataset}=PATH" if len(datasets) == 1
+                       else f"--data NAME=PATH with NAME one of {', '.join(datasets)}")
+                which = (f"{dataset} reads it" if len(datasets) == 1
+                         else f"{', '.join(datasets[:-1])} and {datasets[-1]} read it")
+                raise layer.error(key, f"{key}={layer.values[key]!r} is never read: only {which}, and "
                                        f"this sweep reads {', '.join(c.name for c in data)}: add {add}, or remove it")
 
 

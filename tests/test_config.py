@@ -116,7 +116,7 @@ def test_decode_key_changes_with_each_key_that_decides_the_decoded_data_and_with
     assert decode_key(trains_otherwise) == decode_key(base)
     decoded_otherwise = {"data.dataset": "rafdb", "data.root": "/other", "data.val_fraction": 0.2,
                          "data.split_seed": 1, "data.ferplus_rule": "argmax", "data.affectnet_classes": 8,
-                         "data.rafdb_images": "aligned_224",
+                         "data.rafdb_images": "aligned_224", "data.exif_orientation": "applied",
                          "data.synthetic_per_class": 50, "data.synthetic_seed": 1, "model.image_size": 56}
     assert set(decoded_otherwise) == set(DECODE_KEYS)
     for key, value in decoded_otherwise.items():
@@ -134,6 +134,23 @@ def test_a_key_added_later_defaults_to_the_value_that_computes_as_before():
     # a state or run recorded before the key existed is read with the default: it must be that value
     for key, before in ADDED_KEYS.items():
         assert key in config_keys() and to_flat(TrialConfig())[key] == before
+
+
+def test_exif_orientation_must_be_stored_or_applied():
+    with pytest.raises(ConfigError, match=r"data.exif_orientation='upright' is invalid: expected one of stored, "
+                                          r"applied"):
+        DataConfig(exif_orientation="upright")
+    with pytest.raises(ConfigError, match=r"data.exif_orientation='Applied' is invalid"):
+        from_flat({"data.exif_orientation": "Applied"})
+
+
+def test_exif_orientation_as_stored_keeps_recorded_cells_hashes():
+    # images were read as stored before the key existed: cells recorded then are found again at its default
+    assert ADDED_KEYS["data.exif_orientation"] == "stored" and DataConfig().exif_orientation == "stored"
+    base = from_flat({"data.dataset": "imagefolder", "data.root": "/faces"})
+    flat = {k: v for k, v in to_flat(base).items() if k != "data.exif_orientation"}
+    assert config_hash(from_flat(flat)) == config_hash(base)
+    assert config_hash(from_flat({**flat, "data.exif_orientation": "applied"})) != config_hash(base)
 
 
 def test_weight_decay_scope_must_be_weights_or_all():

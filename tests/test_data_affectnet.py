@@ -320,3 +320,23 @@ def test_affectnet_every_image_missing_names_one_and_the_folder(tmp_path):
                                         r"Manually_Annotated_file_lists/validation.csv line 2\) does not exist, "
                                         r"nor does any of the 2 listed test images"):
         check_layout(_cfg(tmp_path, root))
+
+
+def test_a_face_box_is_cropped_from_the_stored_pixels_before_an_exif_orientation_is_applied(tmp_path):
+    # AffectNet's boxes are in stored pixels (Face2Exp crops them so): with data.exif_orientation=applied the crop is
+    # turned as a viewer shows it, not taken from the turned image (where this box would run off its edge, black)
+    from transfer_core.data.base import decode_image
+
+    stored = np.zeros((10, 20, 3), np.uint8)
+    stored[:, :10] = (250, 0, 0)                                         # left half red, right half blue
+    stored[:, 10:] = (0, 0, 250)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6                                                     # shown turned 90 degrees clockwise
+    image.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    box = (0, 0, 20, 5)                                                  # the stored image's top half
+    as_stored = decode_image(tmp_path / "phone.jpg", 8, box)
+    assert as_stored[4, 0, 0] > 200 and as_stored[4, 7, 2] > 200         # red left, blue right
+    turned = decode_image(tmp_path / "phone.jpg", 8, box, exif_applied=True)
+    assert turned[0, 4, 0] > 200 and turned[7, 4, 2] > 200               # red on top, blue below; no black
+    assert turned.reshape(-1, 3).max(axis=1).min() > 150

@@ -127,6 +127,16 @@ def test_ferplus_rule_changes_the_fingerprint(tmp_path):
     assert a.fingerprint != b.fingerprint
 
 
+def test_ferplus_read_from_csv_pixel_rows_says_exif_orientation_applied_is_not_read(tmp_path, caplog):
+    # pixel rows carry no EXIF: the key changes nothing there, not even the fingerprint (no decode cached anew)
+    root = write_ferplus_csv(tmp_path / "fer")
+    with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
+        applied = load_splits(_cfg(tmp_path, "ferplus", root, exif_orientation="applied"), 8)
+    assert "ferplus at " in caplog.text and ("data.exif_orientation=applied is not read: its images are pixel rows of "
+                                             "fer2013.csv, which carry no EXIF orientation") in caplog.text
+    assert applied.fingerprint == load_splits(_cfg(tmp_path, "ferplus", root), 8).fingerprint
+
+
 def test_ferplus_ignores_val_fraction_and_keeps_train_whole(tmp_path):
     splits = load_splits(_cfg(tmp_path, "ferplus", write_ferplus_csv(tmp_path / "fer"), val_fraction=0.5), 8)
     assert len(splits.train) == 3 and len(splits.val) == 1

@@ -303,6 +303,46 @@ def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_w
     assert "exif_turned" not in load_splits(_cfg(tmp_path, make_tree(tmp_path / "plain")), 8).info
 
 
+def _phone_photo(path: Path) -> None:
+    """A JPEG stored sideways (left half red, right half blue) with EXIF orientation 6: a viewer shows it turned 90
+    degrees clockwise, red on top."""
+    stored = np.zeros((10, 20, 3), np.uint8)
+    stored[:, :10] = (250, 0, 0)
+    stored[:, 10:] = (0, 0, 250)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(path, exif=exif, quality=100)
+
+
+def test_imagefolder_exif_orientation_applied_turns_images_as_a_viewer_shows_them_in_a_cache_entry_of_its_own(
+        tmp_path, caplog):
+    # opt-in: the default reads pixels as stored (torchvision, the FER repositories); a decode cached as stored must
+    # not be served to a config that applies the orientation, nor the reverse
+    root = make_tree(tmp_path / "d")
+    _phone_photo(root / "train" / "happy" / "phone.jpg")
+
+    def phone(splits):
+        return next(img for img in splits.train.images if min(img[..., 0].mean(), img[..., 2].mean()) > 60)
+
+    stored = load_splits(_cfg(tmp_path, root), 8)
+    assert phone(stored)[4, 0, 0] > 200 and phone(stored)[4, 7, 2] > 200, "as stored: red left, blue right"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
+        applied = load_splits(_cfg(tmp_path, root, exif_orientation="applied"), 8)
+    assert applied.info["cache_hit"] is False and applied.fingerprint != stored.fingerprint
+    assert phone(applied)[0, 4, 0] > 200 and phone(applied)[7, 4, 2] > 200, "as shown: red on top, blue below"
+    assert "exif_turned" not in applied.info and "EXIF orientation" not in caplog.text
+    again = load_splits(_cfg(tmp_path, root), 8)
+    assert again.info["cache_hit"] is True and again.fingerprint == stored.fingerprint
+    np.testing.assert_array_equal(phone(again), phone(stored))
+    assert load_splits(_cfg(tmp_path, root, exif_orientation="applied"), 8).info["cache_hit"] is True
+    from transfer_core.data.base import get_source
+
+    cfg = _cfg(tmp_path, root)
+    assert get_source(cfg).scan(cfg).params == {}, "as stored, a folder keeps the fingerprint it had before the key"
+
+
 def test_imagefolder_file_linked_into_another_split_or_class_is_an_error_naming_both(tmp_path):
     # splits built with symbolic links from a pool: a link in test/ to a training image was trained and tested on
     root = make_tree(tmp_path / "d")

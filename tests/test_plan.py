@@ -349,6 +349,13 @@ def test_a_key_only_one_data_set_reads_set_by_an_arm_or_set_where_no_cell_reads_
         with pytest.raises(SpecError, match=rf"^--set {key}: {key}={value!r} is never read: only {dataset} reads it, "
                                             rf"and this sweep reads imagefolder: add {add}, or remove it$"):
             expand(load("mad_vs_dropout"), "smoke", data=[folder], overrides={key: value})
+    # read by the data sets of image files: over the synthetic faces (or FER2013's pixel rows) by none
+    with pytest.raises(SpecError, match=r"^--set data\.exif_orientation: data\.exif_orientation='applied' is never "
+                                        r"read: only rafdb, ferplus, affectnet and imagefolder read it, and this sweep "
+                                        r"reads synthetic: add --data NAME=PATH with NAME one of rafdb, ferplus, "
+                                        r"affectnet, imagefolder, or remove it$"):
+        expand(load("mad_vs_dropout"), "smoke", overrides={"data.exif_orientation": "applied"})
+    assert expand(load("mad_vs_dropout"), "smoke", data=[folder], overrides={"data.exif_orientation": "applied"}).cells
     spec = spec_file(tmp_path, """
         name: s
         base: {data.rafdb_images: aligned_224}

@@ -160,6 +160,9 @@ FERPLUS_RULES = ("majority", "argmax")
 # RAF-DB's image folders under Image/: the official 100x100 alignment (TransFER's), or APViT's MTCNN
 # realignment, which reported accuracies differ by (reference/datasets.md §1)
 RAFDB_IMAGE_SETS = ("aligned", "aligned_224")
+# How an image file carrying an EXIF orientation is read: its pixels as stored (torchvision's ImageFolder and the FER
+# repositories' loaders read them so), or turned and mirrored as the tag says (as a viewer shows it)
+EXIF_ORIENTATIONS = ("stored", "applied")
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ class DataConfig:
     ferplus_rule: str = "majority"      # majority (official) | argmax
     affectnet_classes: int = 7          # 7 (codes 0-6) or 8 (0-7)
     rafdb_images: str = "aligned"       # RAF-DB's Image/ folder: aligned (official) | aligned_224 (APViT's)
+    exif_orientation: str = "stored"    # image files' EXIF orientation: stored (pixels as stored, torchvision's
+                                        # reading) | applied (turned as a viewer shows them)
     synthetic_per_class: int = 200      # synthetic set: training images per class (test: a quarter)
     synthetic_seed: int = 0             # synthetic set: generator seed (its identity, not the trial's)
     cache_dir: str | None = None        # decoded-cache folder (None: $TRANSFER_CACHE or ~/.cache/transfer-sweeps)
@@ -194,6 +199,7 @@ class DataConfig:
         _check_choice("data.ferplus_rule", self.ferplus_rule, FERPLUS_RULES)
         _check(self.affectnet_classes in (7, 8), "data.affectnet_classes", self.affectnet_classes, "7 or 8")
         _check_choice("data.rafdb_images", self.rafdb_images, RAFDB_IMAGE_SETS)
+        _check_choice("data.exif_orientation", self.exif_orientation, EXIF_ORIENTATIONS)
         _check(self.synthetic_per_class >= 4, "data.synthetic_per_class", self.synthetic_per_class,
                "an integer >= 4")
         _check(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
@@ -395,12 +401,15 @@ def from_flat(flat: Mapping[str, Any], base: TrialConfig | None = None) -> Trial
 # split, the image size): a sweep decodes each such data once, before any trial starts, so these keys can
 # differ between a table's cells (arms, data sets) but not between a search's samples.
 DECODE_KEYS = ("data.dataset", "data.root", "data.val_fraction", "data.split_seed", "data.ferplus_rule",
-               "data.affectnet_classes", "data.rafdb_images", "data.synthetic_per_class", "data.synthetic_seed", "model.image_size")
+               "data.affectnet_classes", "data.rafdb_images", "data.exif_orientation", "data.synthetic_per_class",
+               "data.synthetic_seed", "model.image_size")
 
 # Keys that one data set alone reads (how it reads its own files, or how the synthetic faces are generated):
-# key -> that data set. Elsewhere they are never read.
-DATASET_KEYS = {"data.ferplus_rule": "ferplus", "data.affectnet_classes": "affectnet", "data.rafdb_images": "rafdb",
-                "data.synthetic_per_class": "synthetic", "data.synthetic_seed": "synthetic"}
+# key -> that data set, or the data sets (a tuple) that read it. Elsewhere they are never read.
+DATASET_KEYS: dict[str, str | tuple[str, ...]] = {
+    "data.ferplus_rule": "ferplus", "data.affectnet_classes": "affectnet", "data.rafdb_images": "rafdb",
+    "data.synthetic_per_class": "synthetic", "data.synthetic_seed": "synthetic",
+    "data.exif_orientation": ("rafdb", "ferplus", "affectnet", "imagefolder")}   # those read from image files
 
 # Where and how fast a run executes, not what it computes: left out of a cell's identity so that a
 # sweep resumed on another machine (other cache folder, thread count) still recognises its cells.
@@ -410,7 +419,8 @@ PLACEMENT_KEYS = ("data.cache_dir", "data.num_workers", "num_threads", "compile"
 # key existed: at that value a key is left out of a cell's identity, so that earlier cells keep their hash
 # (resume, tables), and a state saved without the key reads it as this value.
 ADDED_KEYS = {"optim.weight_decay_on": "weights", "data.rafdb_images": "aligned",
-              "model.encoder_checkpoint": None, "model.mad_drop_maps": 1, "model.msad_drop_heads": 1}
+              "model.encoder_checkpoint": None, "model.mad_drop_maps": 1, "model.msad_drop_heads": 1,
+              "data.exif_orientation": "stored"}
 
 
 def config_hash(config: TrialConfig, length: int = 12) -> str:

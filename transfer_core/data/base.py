@@ -162,6 +162,12 @@ class Layout:
     label_digest: str = ""              # extra label content digest a source computed while parsing
 
 
+# Layout.params' key of data.exif_orientation where it is "applied" (only there: a layout read as stored keeps the
+# fingerprint it had before the key was, and with it its recorded runs and its cached decode; one applied is decoded
+# into a cache entry of its own). Set by splits._prepare for layouts of image files.
+EXIF_PARAM = "exif_orientation"
+
+
 class Source:
     """A data set loader. Subclasses are registered in `DATASETS` under their `name`."""
 
@@ -190,7 +196,9 @@ class Source:
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Decode every split into `outs[split]` (N, S, S, 3) uint8; return per split a bool mask of
         the items decoded (False: skipped, only where `skip_bad_images`)."""
-        return {split: decode_files(layout.splits[split], image_size, out, skip_bad=self.skip_bad_images, split=split)
+        applied = layout.params.get(EXIF_PARAM) == "applied"
+        return {split: decode_files(layout.splits[split], image_size, out, skip_bad=self.skip_bad_images, split=split,
+                                    exif_applied=applied)
                 for split, out in outs.items()}
 
 
@@ -303,25 +311,38 @@ def to_rgb(im: Image.Image) -> Image.Image:
 
 
 EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the transposition that shows the stored pixels as a viewer does (PIL's ImageOps.exif_transpose)
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                   7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def exif_orientation(im: Image.Image) -> int:
+    """`im`'s EXIF orientation, 1 ('as stored') where it has none or an unreadable one."""
+    try:
+        value = im.getexif().get(EXIF_ORIENTATION, 1)
+        return value if isinstance(value, int) else 1
+    except Exception:  # noqa: BLE001  (a damaged EXIF block says nothing of pixels that decode)
+        return 1
 
 
 def exif_turned(im: Image.Image) -> bool:
     """Whether `im` carries an EXIF orientation other than 'as stored' (1): a viewer shows it turned or mirrored."""
-    try:
-        return im.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1)
-    except Exception:  # noqa: BLE001  (a damaged EXIF block says nothing of pixels that decode)
-        return False
+    return exif_orientation(im) in _EXIF_TRANSPOSE
 
 
 def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | None = None,
-                 turned: list[Path] | None = None) -> np.ndarray:
+                 turned: list[Path] | None = None, exif_applied: bool = False) -> np.ndarray:
     """One image file as uint8 (S, S, 3): RGB (grayscale repeated), cropped to box (x, y, w, h), resized.
 
     Pixels are read as stored, an EXIF orientation not applied, as torchvision's ImageFolder and the FER
     repositories' loaders read them (Face2Exp crops AffectNet's face boxes from them so): an image that carries
-    one is appended to `turned`, for the warning that names such images."""
+    one is appended to `turned`, for the warning that names such images. `exif_applied` (data.exif_orientation:
+    applied) turns and mirrors it as its EXIF orientation says, as a viewer shows it; a box is cropped from the
+    stored pixels first (where Face2Exp crops it), and the crop turned."""
     with Image.open(path) as im:
-        if turned is not None and exif_turned(im):
+        orientation = exif_orientation(im)
+        if turned is not None and not exif_applied and orientation in _EXIF_TRANSPOSE:
             turned.append(path)
         im = to_rgb(im)
         if box is not None:
@@ -330,6 +351,8 @@ def decode_image(path: Path, image_size: int, box: tuple[int, int, int, int] | N
                 raise ValueError(f"its face box (x {x}, y {y}, width {w}, height {h}) lies wholly outside the "
                                  f"{im.width}x{im.height} image")
             im = im.crop((x, y, x + w, y + h))
+        if exif_applied and orientation in _EXIF_TRANSPOSE:
+            im = im.transpose(_EXIF_TRANSPOSE[orientation])
         if im.size != (image_size, image_size):
             im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
         return np.asarray(im, dtype=np.uint8)
@@ -350,8 +373,10 @@ def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad: bool, split: str = "") -> np.ndarray:
-    """Decode `plan.paths` into `out` with a thread pool (PIL releases the GIL while decoding).
+def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad: bool, split: str = "",
+                 exif_applied: bool = False) -> np.ndarray:
+    """Decode `plan.paths` into `out` with a thread pool (PIL releases the GIL while decoding); `exif_applied`: as
+    decode_image's.
 
     An unreadable image is a DataError naming the file and where it was listed, unless `skip_bad`,
     in which case it is logged and its mask entry is False: up to MAX_MISSING_FRACTION of the split (a DataError
@@ -365,7 +390,7 @@ def decode_files(plan: SplitPlan, image_size: int, out: np.ndarray, *, skip_bad:
     def one(i: int) -> None:
         box = plan.boxes[i] if plan.boxes is not None else None
         try:
-            out[i] = decode_image(plan.paths[i], image_size, box, turned)
+            out[i] = decode_image(plan.paths[i], image_size, box, turned, exif_applied)
         except _BAD_IMAGE_ERRORS as err:
             if not skip_bad and isinstance(err, PixelRangeError):   # read, but its values say nothing of 8 bits
                 raise DataError(f"image {plan.paths[i]} (listed in {plan.origins[i]}) is {err}") from None

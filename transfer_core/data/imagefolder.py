@@ -22,7 +22,8 @@ and warned of and counted ("read_twice") when from one class folder (read twice)
 
 Images are read as 8-bit RGB: grayscale repeated, 16-bit grayscale (PNG, TIFF, PGM) scaled to 8 bits, a 32-bit
 float TIFF with values in 0..1 scaled to 0..255 and one in 0..255 rounded; a float TIFF with other values
-(negative, beyond 255, NaN) is an error naming it.
+(negative, beyond 255, NaN) is an error naming it. Pixels are read as stored; `data.exif_orientation: applied` turns
+an image carrying an EXIF orientation as a viewer shows it (base.decode_image).
 """
 
 from __future__ import annotations

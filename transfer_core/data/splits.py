@@ -20,8 +20,8 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data import cache
-from transfer_core.data.base import (DataError, DataSplits, DecodedSplit, Layout, Source, class_counts, counted,
-                                     fingerprint, get_source, quiet_scan, relative, stat_images)
+from transfer_core.data.base import (EXIF_PARAM, DataError, DataSplits, DecodedSplit, Layout, Source, class_counts,
+                                     counted, fingerprint, get_source, quiet_scan, relative, stat_images)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ def _prepare(cfg: DataConfig, checked: bool = False) -> tuple[Source, Layout, st
         except DataError as exc:
             raise _nearby_named(source, cfg, exc) from None
         images_digest = stat_images(layout, skip_missing=source.skip_bad_images)
+    if cfg.exif_orientation == "applied":
+        if any(plan.paths is not None for plan in layout.splits.values()):
+            layout.params = {**layout.params, EXIF_PARAM: "applied"}   # its own fingerprint: its own cache entry
+        elif not checked:
+            log.warning("%s at %s: data.exif_orientation=applied is not read: its images are pixel rows of %s, "
+                        "which carry no EXIF orientation", cfg.dataset, cfg.root,
+                        relative(layout.label_files[0], layout.root) if layout.label_files else "a CSV file")
     for split in ("train", "test"):
         if len(layout.splits[split]) == 0:
             raise DataError(f"{cfg.dataset} at {cfg.root}: the {split} split is empty after filtering: "
@@ -221,7 +228,7 @@ def load_splits(cfg: DataConfig, image_size: int, *, checked: bool = False) -> D
         them = "it" if one else "them"
         log.warning("%s: %s %s an EXIF orientation (a viewer shows %s turned or mirrored), which is not applied: %s "
                     "decoded as stored, as torchvision's ImageFolder reads them (first: %s). To train on %s as shown, "
-                    "save %s upright (e.g. mogrify -auto-orient)", layout.dataset,
+                    "save %s upright (e.g. mogrify -auto-orient) or set data.exif_orientation=applied", layout.dataset,
                     " + ".join(f"{k} {split}" for split, k in info["exif_turned"].items()),
                     "image carries" if one else "images carry", them, "it is" if one else "they are",
                     ", ".join(info.get("exif_turned_files", [])[:3]), them, them)
