@@ -17,7 +17,9 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
     table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}
                                           # + paper: {"B=2": {rafdb: 90.91}}, paper_metric: best_test_acc;
                                           # after the first metric also best_val_mca, best_val_loss,
-                                          # best_train_acc, best_train_loss (each run's best epoch of it)
+                                          # best_train_acc, best_train_loss (each run's best epoch of it);
+                                          # default: [metric]; a search's: the best epoch of its metric and
+                                          # sel_test_acc ([sel_test_acc, best_val_loss] for val_loss)
     search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
     x-common: &common {optim.lr: 1.0e-3}  # any key starting x-: a place for YAML anchors (`<<: *common` in
                                           # base or an arm's set), otherwise ignored
@@ -353,6 +355,19 @@ def _parse_metric_list(doc: _Doc, path: tuple, value: Any, valid: Sequence[str])
     return tuple(value)
 
 
+def _default_table_metrics(metric: str, kind: str) -> tuple[str, ...]:
+    """A table's columns where its spec names none: a table's metric; a search's own, the best epoch of what it
+    optimised (best_val_acc for val_acc, best_val_loss for val_loss: `sweeps.tables.SearchRanking.column`) with the
+    test accuracy, a loss after it (a table's first metric is an accuracy: its bars and Δ are in percent). A
+    search of a metric no table shows (a timing an earlier version allowed): best validation accuracy."""
+    if metric in TABLE_METRICS:
+        return (metric,)
+    column = metric if metric.startswith("best_") else f"best_{metric}"
+    if kind != "search" or column not in TABLE_METRICS + EPOCH_BEST_METRICS:
+        return ("best_val_acc", "sel_test_acc")
+    return ("sel_test_acc", column) if column.endswith("_loss") else (column, "sel_test_acc")
+
+
 def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: str) -> TableLayout:
     path = ("table",)
     labels = [a.label for a in arms]
@@ -370,7 +385,7 @@ def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: 
         baseline = now.get(baseline, baseline)
         if baseline not in labels:
             raise doc.error(path + ("baseline",), _unknown("arm label", baseline, labels))
-    default = (metric,) if metric in TABLE_METRICS else ("best_val_acc", "sel_test_acc")
+    default = _default_table_metrics(metric, kind)
     metrics = (_parse_metric_list(doc, path + ("metrics",), value["metrics"], TABLE_METRICS + EPOCH_BEST_METRICS)
                if "metrics" in value else default)
     if metrics[0].endswith("_loss"):

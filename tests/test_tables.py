@@ -532,10 +532,44 @@ def test_a_search_table_ranks_and_bolds_its_trials_by_the_best_epoch_of_the_metr
     assert t.rows == ranked + ["trial d"]
     assert [r for r in t.rows if t.cell(r, "d", "sel_test_acc").best] == [chosen]
     assert caption in caption_text(t, T.CaptionFacts())
-    # the value each trial is ranked by, where no column shows it (best_val_acc is the table's column)
-    assert t.row_text(chosen) == {"val_loss": "trial b (val. loss 0.6000)", "val_mca": "trial a (val. MCA 75.00 %)",
-                                  "val_acc": "trial c"}[metric]
+    # the table's columns are the best epoch of what the search optimised (its ranking) and the test accuracy
+    assert t.metrics == {"val_loss": ["sel_test_acc", "best_val_loss"], "val_mca": ["best_val_mca", "sel_test_acc"],
+                         "val_acc": ["best_val_acc", "sel_test_acc"]}[metric]
+    # a column shows the value each trial is ranked by: its row needs no note of it (a spec whose table.metrics
+    # leave it out gets one: test_a_search_table_lists_its_trials_best_on_validation_first_...)
+    assert t.row_text(chosen) == chosen
     assert t.row_text("trial d") == "trial d", "pruned: not ranked, no value"
+
+
+def test_a_search_on_a_loss_shows_that_loss_in_its_table_by_default_lowest_bold():
+    # a search that minimised val_loss got the columns of an accuracy search (Val. acc., Acc.): the loss it was
+    # ranked by only in the row notes, and its bold trial the one with the LOWER validation accuracy
+    from search_spaces.spec import load_text
+    from sweeps.report import sweep_table
+
+    loss = load_text("name: s\nkind: search\nmetric: val_loss\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    assert loss.table.metrics == ("sel_test_acc", "best_val_loss"), "a loss after an accuracy, as `sweeps best` writes"
+    train = load_text("name: s\nkind: search\nmetric: train_loss\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    assert train.table.metrics == ("sel_test_acc", "best_train_loss")
+    accuracy = load_text("name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    assert accuracy.table.metrics == ("best_val_acc", "sel_test_acc"), "an accuracy search's columns as before"
+    given = load_text("name: s\nkind: search\nmetric: val_loss\nsearch:\n  space:\n    model.depth: [1, 2]\n"
+                      "table: {metrics: [best_val_acc]}\n")
+    assert given.table.metrics == ("best_val_acc",), "table.metrics, where given, decide"
+    children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.70}, ("trial c", "d"): {0: 0.75}})
+    per_epoch = {"r-trial a-d-0": [1.2, 0.9], "r-trial b-d-0": [1.1, 0.6], "r-trial c-d-0": [0.6, 0.7]}
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0]"})
+    runs = T.SweepRuns("s", "sqlite://", "0", parent, children, client=HistoryClient("val_loss", per_epoch))
+    t = sweep_table(runs, loss)
+    assert (t.select_on, t.rows) == ("best_val_loss", ["trial b", "trial c", "trial a"])
+    markdown = TF.render(t, "markdown")
+    assert "| Arm | d: Acc. | d: Val. loss |" in markdown
+    # lowest bold, and trials tied on it bold together
+    assert "| trial b | **70.00 (n=1)** | **0.6000 (n=1)** |" in markdown
+    assert "| trial c | **75.00 (n=1)** | **0.6000 (n=1)** |" in markdown
+    assert "| trial a | 80.00 (n=1) | 0.9000 (n=1) |" in markdown
+    # --metric still picks the first column; the search's loss stays beside it
+    assert sweep_table(runs, loss, "best_val_acc").metrics == ["best_val_acc", "sel_test_acc", "best_val_loss"]
 
 
 def test_a_table_shows_each_cells_lowest_validation_loss_beside_an_accuracy_and_bolds_the_lowest():
