@@ -544,17 +544,23 @@ def _pct_or_none(x: float | None) -> float | None:
     return None if x is None else round(100.0 * x, 6) + 0.0   # + 0.0: float noise rounds to -0.0, written "-0"
 
 
-def _record_value(metric: str, x: float | None) -> float | None:
-    """A value of `metric` in a record's *_pct field: an accuracy in percent, a loss as it is (`value_text`)."""
-    return _pct_or_none(x) if is_fraction(metric) or x is None else float(x) + 0.0
+def _record_pct(metric: str, x: float | None) -> float | None:
+    """A value of `metric` in a record's *_pct field: an accuracy in percent; None for a loss, no percentage."""
+    return _pct_or_none(x) if is_fraction(metric) else None
+
+
+def _record_loss(metric: str, x: float | None) -> float | None:
+    """A value of `metric` in a record's *_loss field: a loss as it is (`value_text`); None for an accuracy."""
+    return None if is_fraction(metric) or x is None else float(x) + 0.0
 
 
 def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int = 2) -> list[dict[str, Any]]:
     """One record per (row, column, metric): the numbers, and with provenance the reproducibility record.
     `best` is the cell with the best mean; `bold` is what the printed table sets in bold at `decimals` (also
     every contender whose mean prints the same), so a script can rebuild the printed table from the file.
-    mean_pct, std_pct and values_pct are percent for an accuracy, and the loss itself for a loss metric
-    (best_val_loss, best_train_loss: the record's `metric` says which)."""
+    mean_pct, std_pct and values_pct are an accuracy's, in percent; mean_loss, std_loss and values_loss a loss
+    metric's (best_val_loss, best_train_loss), as it is: each pair is null where the record's `metric` is of
+    the other kind."""
     prov = table.provenance
     bold = printed_best(table, decimals)
     records = []
@@ -563,8 +569,9 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
         paper = table.paper_of(r)   # the paper's figure of this row's arm (or of the table's one paper row)
         paper_pct = table.paper_value(paper, c, m) if paper is not None else None
         rec = {"row": r, "row_note": table.row_notes.get(r, ""), "column": c, "metric": m, "state": cell.state,
-               "n": cell.n, "n_expected": cell.n_expected, "mean_pct": _record_value(m, cell.summary.mean),
-               "std_pct": _record_value(m, cell.summary.std), "best": cell.best,
+               "n": cell.n, "n_expected": cell.n_expected, "mean_pct": _record_pct(m, cell.summary.mean),
+               "std_pct": _record_pct(m, cell.summary.std), "mean_loss": _record_loss(m, cell.summary.mean),
+               "std_loss": _record_loss(m, cell.summary.std), "best": cell.best,
                "bold": (r, c, m) in bold, "tied_with_best": cell.tied,
                "p_holm": cell.p_holm, "delta_pct": _pct_or_none(d.delta if d else None),
                "delta_ci_low_pct": _pct_or_none(d.low if d else None),
@@ -583,7 +590,8 @@ def cell_records(table: ResultTable, *, provenance: bool = False, decimals: int 
             fingerprint = next(iter(dict.fromkeys(f for f in cell.data_fingerprints if f)), "") \
                 or prov.data_fingerprints.get(c, "")
             rec.update({"metric_label": METRIC_LABELS[m][1], "seeds": seeds,
-                        "values_pct": [_record_value(m, cell.values[s]) for s in seeds],
+                        "values_pct": [_record_pct(m, cell.values[s]) for s in seeds] if is_fraction(m) else None,
+                        "values_loss": None if is_fraction(m) else [_record_loss(m, cell.values[s]) for s in seeds],
                         "run_ids": [cell.run_ids[s] for s in seeds],
                         "config_hashes": list(cell.cell_ids), "git_commit": prov.git_commit,
                         "package_versions": json.dumps(dict(prov.versions), sort_keys=True),
@@ -610,9 +618,11 @@ def _parquet_types(pa) -> dict[str, Any]:
     """Parquet column types that do not depend on the values: a one-seed table has no std and no p-value, a
     sweep without paper figures no paper_pct, one still running no mean; inferred, such a column would be of
     type null, and the tables of several sweeps or invocations could not be read together."""
-    floats = ("mean_pct", "std_pct", "p_holm", "delta_pct", "delta_ci_low_pct", "delta_ci_high_pct", "paper_pct")
+    floats = ("mean_pct", "std_pct", "mean_loss", "std_loss", "p_holm", "delta_pct", "delta_ci_low_pct",
+              "delta_ci_high_pct", "paper_pct")
     return {**{name: pa.float64() for name in floats}, "delta_n": pa.int64(), "seeds": pa.list_(pa.int64()),
-            "values_pct": pa.list_(pa.float64()), "run_ids": pa.list_(pa.string()),
+            "values_pct": pa.list_(pa.float64()), "values_loss": pa.list_(pa.float64()),
+            "run_ids": pa.list_(pa.string()),
             "config_hashes": pa.list_(pa.string())}
 
 

@@ -8,6 +8,7 @@ It is mid-sweep on purpose: some cells are running, one failed, one has a single
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import shutil
 import time
@@ -586,11 +587,35 @@ def test_a_table_shows_each_cells_lowest_validation_loss_beside_an_accuracy_and_
     assert ("A", "d", "best_val_loss") in TF.printed_best(t, 2) and ("B", "d", "sel_test_acc") in TF.printed_best(t, 2)
     assert "Val. loss: lowest validation loss (a loss, not a percentage)" in TF.caption_text(t, T.CaptionFacts())
     assert "| **0.5500 ± 0.0707** |" in TF.render(t, "markdown")
+    # a loss in fields of its own, not in the *_pct ones (a percentage): test_a_loss_is_recorded_in_..._fields
     record, = [r for r in TF.cell_records(t, provenance=True) if (r["row"], r["metric"]) == ("A", "best_val_loss")]
-    assert record["mean_pct"] == pytest.approx(0.55) and record["values_pct"] == [0.5, 0.6]
+    assert record["mean_loss"] == pytest.approx(0.55) and record["values_loss"] == [0.5, 0.6]
     assert "seed 1: 0.6000  run r-A-d-1" in TF.explain(t, "A")
     with pytest.raises(T.TableError, match=r"best_val_loss is a loss: a table's first metric is an accuracy"):
         T.table_from_runs(runs, metric="best_val_loss")
+
+
+def test_a_loss_is_recorded_in_csv_and_parquet_fields_of_its_own_and_an_accuracy_in_its_pct_ones(tmp_path):
+    # a loss was written in mean_pct, std_pct and values_pct: a script reading them as percentages read a
+    # validation loss of 0.55 as 0.55 % accuracy
+    import csv as csv_module
+
+    children = frame({("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.85, 1: 0.83}})
+    per_epoch = {"r-A-d-0": [1.0, 0.5], "r-A-d-1": [0.9, 0.6], "r-B-d-0": [0.8], "r-B-d-1": [0.7]}
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0, 1]"})
+    runs = T.SweepRuns("s", "sqlite://", "0", parent, children, client=HistoryClient("val_loss", per_epoch))
+    t = T.table_from_runs(runs, metric="sel_test_acc", extra_metrics=["best_val_loss"])
+    rows = {(r["row"], r["metric"]): r for r in csv_module.DictReader(io.StringIO(TF.render(t, "csv")))}
+    loss, acc = rows[("A", "best_val_loss")], rows[("A", "sel_test_acc")]
+    assert (loss["mean_loss"], loss["std_loss"], loss["mean_pct"], loss["std_pct"]) == ("0.55", "0.0707107", "", "")
+    assert (acc["mean_pct"], acc["std_pct"], acc["mean_loss"], acc["std_loss"]) == ("81", "1.41421", "", "")
+    path = tmp_path / "t.parquet"
+    path.write_bytes(TF.render(t, "parquet"))
+    records = pd.read_parquet(path).set_index(["row", "metric"])
+    loss, acc = records.loc[("A", "best_val_loss")], records.loc[("A", "sel_test_acc")]
+    assert list(loss["values_loss"]) == [0.5, 0.6] and loss["values_pct"] is None and pd.isna(loss["mean_pct"])
+    assert list(acc["values_pct"]) == [80.0, 82.0] and acc["values_loss"] is None and pd.isna(acc["mean_loss"])
+    assert loss["mean_loss"] == pytest.approx(0.55) and acc["mean_pct"] == pytest.approx(81.0)
 
 
 def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
