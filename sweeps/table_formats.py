@@ -59,9 +59,12 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
             return "pending" if table.in_progress else "not run" if _stopped(table) else "—"
         if table.select_on is not None:   # a search's trial: one run, no seeds to count
             return state
-        # every seed diverged: each is done, so "0/n done" (of seeds still to come) is left out, as beside a value
-        notes = ([] if cell.diverged >= cell.n_expected else [done]) + [
-            x for x in extras if not x.endswith(state) and not (state == "no value" and x.endswith("without a value"))]
+        # every seed diverged (or some, the others without a value): each is done, so "0/n done" (of seeds still to
+        # come) is left out, as beside a value, and "k without a value" tells the others from the diverged ones
+        ended = bool(cell.diverged) and cell.every_seed_ended
+        notes = ([] if ended else [done]) + [
+            x for x in extras if not x.endswith(state)
+            and not (state == "no value" and x.endswith("without a value") and not ended)]
         return f"{state} ({', '.join(notes)})"
     text = value_text(cell.metric, cell.summary.mean, decimals)
     text += f" ± {value_text(cell.metric, cell.summary.std, decimals)}" if cell.summary.std is not None else ""

@@ -383,16 +383,22 @@ class Cell:
         return len(self.diverged_seeds)
 
     @property
+    def every_seed_ended(self) -> bool:
+        """Every seed's run completed, with this metric's value or without: none is still to come."""
+        return not self.unfinished and self.n + self.no_value >= self.n_expected
+
+    @property
     def state(self) -> str:
         """complete | diverged | partial | running | interrupted | pruned | failed | no value | missing.
 
-        diverged: every seed finished, but the training of some diverged before they had this metric's value:
+        diverged: every seed finished, but the training of some diverged before they had this metric's value
+        (and others may lack it for another reason: "n=1, 1 without a value, 1 diverged", no seed still to come):
         the mean is of the others alone (which the diverged ones might have pulled down), so the cell is not
         compared with cells of every seed (`contenders_of`); no value: its runs completed, but none recorded
         this metric (no validation split for best_val_acc, a diverged training); missing: no run at all."""
         if self.n and self.n >= self.n_expected and not self.unfinished:
             return "complete"
-        if self.n and not self.unfinished and self.diverged and self.n + self.diverged >= self.n_expected:
+        if self.n and self.diverged and self.every_seed_ended:
             return "diverged"
         if self.n:
             return "partial"

@@ -296,6 +296,25 @@ def test_a_cell_without_a_value_still_counts_its_diverged_seeds():
     assert TF.cell_text(t, t.cell("B", "d")) == "no value (2 diverged)"
 
 
+def test_a_cell_with_a_diverged_seed_and_one_without_a_value_says_both_and_no_seed_still_to_come():
+    # seed 1 diverged, seed 2 completed without best_val_acc (no validation split): the cell read
+    # "82.00 (1/3 done, 1 without a value, 1 diverged)", as if a seed were still to come, and was compared as
+    # incomplete; with no seed of a value it read "no value (0/2 done, 1 diverged)", its other seed unsaid
+    nan = float("nan")
+    f = frame({("A", "d"): {0: .80, 1: nan, 2: .81}, ("B", "d"): {0: nan, 1: .75, 2: .76},
+               ("C", "d"): {0: .7, 1: .71, 2: .72}})
+    f.loc[((f["arm"] == "A") & (f["seed"] == 2)) | ((f["arm"] == "B") & (f["seed"] > 0)), "best_val_acc"] = nan
+    t = T.build_table(f, rows=["A", "B", "C"], seeds=[0, 1, 2], metric="best_val_acc",
+                      provenance=T.Provenance(status="interrupted"))
+    a = t.cell("A", "d", "best_val_acc")
+    assert (a.state, a.n, a.diverged_seeds, a.no_value) == ("diverged", 1, (1,), 2)
+    assert TF.cell_text(t, a) == "82.00 (n=1, 1 without a value, 1 diverged)"
+    assert TF.cell_text(t, t.cell("B", "d", "best_val_acc")) == "no value (2 without a value, 1 diverged)"
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert 'A cell marked "k diverged" averages only its other seeds' in caption
+    assert "INCOMPLETE" not in caption and "every seed done" not in caption, caption
+
+
 def test_a_stopped_invocation_whose_every_seed_finished_though_one_diverged_is_not_called_incomplete():
     # stopped after its last run ended (Ctrl-C while the report was drawn): "INCOMPLETE ... before every cell
     # finished; cells marked k/n done ... lack seeds" though every seed was done and no cell reads k/n done
