@@ -178,17 +178,29 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      "down): it is neither bold nor tested beside cells with a value of every seed.")
     late = [(r, c, table.diverged_late[(r, c)]) for r in table.rows for c in table.columns
             if (r, c) in table.diverged_late]
-    if late:   # their numbers stand, of the epochs before: the learning curves end there too
-        def when(seed: int, epoch: int | None) -> str:   # a search's trial: one run, no seed to name
-            return " ".join(([] if table.select_on is not None else [f"seed {seed}"])
-                            + ([] if epoch is None else [f"at epoch {epoch}"]))
 
+    def when(seed: int, epoch: int | None) -> str:   # a search's trial: one run, no seed to name
+        return " ".join(([] if table.select_on is not None else [f"seed {seed}"])
+                        + ([] if epoch is None else [f"at epoch {epoch}"]))
+
+    if late:   # their numbers stand, of the epochs before: the learning curves end there too
         parts.append("Training diverged (losses not finite) after epochs with a value, and stopped: "
                      + "; ".join(r + (f" on {table.column_labels[c]}" if len(table.columns) > 1 else "")
                                  + (f" ({', '.join(filter(None, (when(s, e) for s, e in runs)))})"
                                     if any(when(s, e) for s, e in runs) else "")
                                  for r, c, runs in late)
                      + "; such a run is scored on its epochs before (its last epoch's accuracy has no value).")
+    scored = [(r, c, table.diverged_scored[(r, c)]) for r in table.rows for c in table.columns
+              if (r, c) in table.diverged_scored]
+    if scored:   # runs recorded before such an epoch went unscored: their numbers may be of that epoch
+        parts.append("Training diverged and stopped, its training loss not finite while its evaluation still gave "
+                     "numbers: "
+                     + "; ".join(r + (f" on {table.column_labels[c]}" if len(table.columns) > 1 else "")
+                                 + (f" ({', '.join(filter(None, (when(s, e) for s, e in runs)))})"
+                                    if any(when(s, e) for s, e in runs) else "")
+                                 for r, c, runs in scored)
+                     + "; recorded before such an epoch went unscored, such a run was scored on that epoch too (its "
+                     "last epoch's accuracy is that epoch's).")
     for column, fingerprints in table.mixed_data.items():   # no "--" in prose: LaTeX would print an en dash
         parts.append(f"{table.column_labels[column]}: MIXED DATA: the runs trained on more than one version of "
                      f"the data set (fingerprints {', '.join(f[:12] for f in fingerprints)}), as the sweep was "
@@ -722,10 +734,14 @@ def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimal
                        "not compared")
             lines.append(f"  {m}: {cell_text(table, cell, decimals)} [{cell.state}; {verdict}]")
             late = dict(table.diverged_late.get((row, c), ()))
+            scored = dict(table.diverged_scored.get((row, c), ()))
             for s in sorted(cell.values):
                 cid = cell.cell_ids[sorted(cell.values).index(s)] if len(cell.cell_ids) == cell.n else "?"
-                why = ("" if s not in late else "  (its training diverged" + (f" at epoch {late[s]}" if late[s] else "")
-                       + ": of its epochs before)")
+                why = ("  (its training diverged" + (f" at epoch {late[s]}" if late[s] else "") + ": of its epochs before)"
+                       if s in late else
+                       "  (its training loss was not finite" + (f" at epoch {scored[s]}" if scored[s] else "")
+                       + ", its last, whose evaluation still gave numbers: recorded before such an epoch went "
+                       "unscored, this value may be of that epoch)" if s in scored else "")
                 lines.append(f"    seed {s}: {value_text(m, cell.values[s], decimals)}  run {cell.run_ids[s]}  "
                              f"config {cid}{why}")
             for s, run_id in sorted(cell.no_value_run_ids.items()):   # left out of the cell's mean: said why

@@ -476,6 +476,11 @@ class ResultTable:
     diverged_late: dict[tuple[str, str], tuple[tuple[int, int | None], ...]] = field(default_factory=dict)
                                         # (row, column) -> (seed, the epoch it diverged at, None: unknown) of its
                                         # completed runs that diverged after scored epochs: scored on those
+    diverged_scored: dict[tuple[str, str], tuple[tuple[int, int | None], ...]] = field(default_factory=dict)
+                                        # (row, column) -> (seed, epoch) of its completed runs whose training loss
+                                        # was not finite at their last epoch while its evaluation gave numbers:
+                                        # recorded before such an epoch went unscored (`engine.sound`), it was
+                                        # scored with the others
 
     @property
     def metric(self) -> str:
@@ -647,14 +652,20 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                           and scored[scored["data"] == c]["best_val_acc"].isna().all()]
     diverged = _diverged(children[children["arm"].isin(rows)])
     diverged_late: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+    diverged_scored: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
     for run in children[children["run_id"].isin(list(diverged_runs)) & children["arm"].isin(rows)].itertuples():
         if (run.arm, run.data) not in diverged or run.seed not in diverged[(run.arm, run.data)]:
-            diverged_late.setdefault((run.arm, run.data), []).append((int(run.seed), diverged_runs[run.run_id]))
+            # its last epoch scored (final_test_acc a number): a run recorded before an epoch whose training loss
+            # was not finite went unscored, found by that loss alone (`_diverged_epoch`)
+            scored = not pd.isna(getattr(run, "final_test_acc", math.nan))
+            (diverged_scored if scored else diverged_late).setdefault((run.arm, run.data), []).append(
+                (int(run.seed), diverged_runs[run.run_id]))
     return ResultTable(rows, columns, metrics, cells, deltas, baseline, papers, labels, n_expected,
                        alpha, confidence, len(family), in_progress, provenance or Provenance(), without_validation,
                        paper_metric=paper_metric, select_on=select_on,
                        row_notes={r: n for r, n in (row_notes or {}).items() if r in rows and n},
                        diverged=diverged, diverged_late={k: tuple(sorted(v)) for k, v in diverged_late.items()},
+                       diverged_scored={k: tuple(sorted(v)) for k, v in diverged_scored.items()},
                        mixed_data=_mixed_data(children[children["arm"].isin(rows)], columns,
                                               (provenance or Provenance()).data_changed))
 

@@ -267,6 +267,41 @@ def test_load_sweep_runs_reads_the_epoch_a_run_recorded_diverging_at_and_a_train
     assert T._diverged_runs(children) == {by_seed.loc[1, "run_id"]: 2, by_seed.loc[2, "run_id"]: 3}
 
 
+def test_a_run_found_diverged_by_its_training_loss_alone_is_captioned_so_not_as_one_whose_last_epoch_has_no_value(
+        store, tracking_uri):
+    # a run recorded before an epoch whose training loss was not finite went unscored: its evaluation gave
+    # numbers there (final_test_acc 0.81), yet the caption said "its last epoch's accuracy has no value" and
+    # --explain "of its epochs before", as of a run whose weights scored nothing at its last epoch
+    client, exp = store
+    pid = record_sweep(client, exp, cells={("+ MAD", "rafdb"): [("completed", 0.8), ("completed", 0.82),
+                                                                ("completed", 0.81)]},
+                       parent_tags={**PARENT_TAGS, S.TAG_DATA: "rafdb", S.TAG_SEEDS: json.dumps([0, 1, 2])})
+    by_seed = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=pid).children.set_index("seed")
+    client.log_batch(by_seed.loc[0, "run_id"], metrics=[Metric("final_test_acc", 0.8, 0, 3)])
+    client.log_batch(by_seed.loc[1, "run_id"], metrics=[Metric(S.DIVERGED_EPOCH_KEY, 3, 0, 3),   # today's record
+                                                        Metric("final_test_acc", float("nan"), 0, 3)])
+    client.log_batch(by_seed.loc[2, "run_id"], metrics=[Metric("final_test_acc", 0.81, 0, 3),    # an older run's
+                                                        Metric("train_loss", 0.9, 0, 2),
+                                                        Metric("train_loss", float("nan"), 0, 3)])
+    runs = T.load_sweep_runs(SWEEP, tracking_uri=tracking_uri, parent_run_id=pid)
+    t = T.table_from_runs(runs, rows=["+ MAD"], extra_metrics=["final_test_acc"])
+    assert t.diverged_late == {("+ MAD", "rafdb"): ((1, 3),)}
+    assert t.diverged_scored == {("+ MAD", "rafdb"): ((2, 3),)}
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert ("Training diverged (losses not finite) after epochs with a value, and stopped: + MAD (seed 1 at epoch "
+            "3); such a run is scored on its epochs before (its last epoch's accuracy has no value).") in caption
+    assert ("Training diverged and stopped, its training loss not finite while its evaluation still gave numbers: "
+            "+ MAD (seed 2 at epoch 3); recorded before such an epoch went unscored, such a run was scored on that "
+            "epoch too (its last epoch's accuracy is that epoch's).") in caption
+    assert t.cell("+ MAD", "rafdb", "final_test_acc").values == {0: 0.8, 2: 0.81}
+    record = TF.explain(t, "+ MAD")
+    assert ("seed 2: 81.00  run {}  config cell-0-2  (its training loss was not finite at epoch 3, its last, whose "
+            "evaluation still gave numbers: recorded before such an epoch went unscored, this value may be of that "
+            "epoch)").format(by_seed.loc[2, "run_id"]) in record
+    assert "seed 1: 82.00  run {}  config cell-0-1  (its training diverged at epoch 3: of its epochs before)".format(
+        by_seed.loc[1, "run_id"]) in record
+
+
 # --------------------------------------------------------------------------- build_table
 
 def frame(cells: dict) -> pd.DataFrame:
