@@ -409,11 +409,27 @@ _SETS_ITSELF = frozenset(
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")   # "-3.90", "[-46.26"; not "ResNet-50", "12--14"
 
 
+def _opens(text: str, i: int) -> bool:
+    """Whether a quote at text[i] stands where one opens: at the start, after a space, an opening bracket or =."""
+    return i == 0 or text[i - 1].isspace() or unicodedata.category(text[i - 1]) in ("Ps", "Pi", "Sm")
+
+
+def _closed_later(text: str, i: int) -> bool:
+    """Whether a straight single quote after text[i] closes one (no letter or digit after it): 'best' is quoted,
+    '90s is an apostrophe."""
+    return any(ch == "'" and (j + 1 == len(text) or not text[j + 1].isalnum())
+               for j, ch in enumerate(text[i + 1:], start=i + 1))
+
+
 def _curly_quotes(text: str) -> str:
     """A straight double quote as the curly one it stands for, by its place: opening at the start, after a space,
-    an opening bracket or =, closing elsewhere (the text fonts set a straight " as a closing quote at both ends)."""
-    return "".join(("“" if i == 0 or text[i - 1].isspace() or unicodedata.category(text[i - 1]) in ("Ps", "Pi", "Sm")
-                    else "”") if ch == '"' else ch for i, ch in enumerate(text))
+    an opening bracket or =, closing elsewhere (the text fonts set a straight " as a closing quote at both ends).
+    A straight single quote so placed, that a later one closes, opens too (‘best’ arm, which the fonts set as
+    ’best’); elsewhere it is an apostrophe or a closing quote (B=4's), which they set right as it is."""
+    return "".join(("“" if _opens(text, i) else "”") if ch == '"' else
+                   "‘" if ch == "'" and _opens(text, i) and text[i + 1:i + 2] != "'" and _closed_later(text, i)
+                   else ch
+                   for i, ch in enumerate(text))
 
 
 def latex_unsettable(text: str) -> str | None:
@@ -504,13 +520,30 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
         lines.append(f"    {head} & {' & '.join(texts)} \\\\")
     lines += [r"    \bottomrule", r"  \end{tabular}" + "%" * facts.fit, *["  }"] * facts.fit,  # no space in the box
               f"\\end{{{environment}}}", ""]
-    return "\n".join(lines)
+    tex = "\n".join(lines)
+    symbols = "".join(dict.fromkeys(ch for ch in tex if ch in TEXTCOMP_SYMBOLS))
+    # a hint where the paper's preamble is written: harmless on LaTeX 2020 and after, which needs no textcomp
+    return (f"% {symbols}: LaTeX before 2020 sets these only with \\usepackage{{textcomp}}\n" if symbols else "") + tex
+
+
+# the characters latex_escape passes through that pdflatex sets as TS1 text symbols (\textdegree, \textmu,
+# \texteuro, ...: LaTeX's ts1enc.dfu): textcomp, in the kernel since LaTeX 2020-02, sets them, and before it
+# only \usepackage{textcomp} did (the LaTeX table's first line says so where it holds one)
+TEXTCOMP_SYMBOLS = frozenset("¢£¤¥¦§¨©ª¬®¯°´µ¶·º¼½¾÷ƒ‖‡•‰‱※‽⁄⁎⁒₡₤₦₩₫€₱℃№℗℞℠™℧℮←↑→↓〈〉◦◯♪⟨⟩")
+
+
+def needs_textcomp(table_tex: str) -> bool:
+    """Whether a rendered table holds a TS1 text symbol (° µ € ...), which LaTeX before 2020 sets only with
+    textcomp (harmless after)."""
+    return any(ch in TEXTCOMP_SYMBOLS for ch in table_tex)
 
 
 def latex_document(table_tex: str) -> str:
-    """A minimal document around a rendered table, as pdflatex needs it (article, booktabs, graphicx)."""
+    """A minimal document around a rendered table, as pdflatex needs it (article, booktabs, graphicx; textcomp
+    where it holds ° µ € or another TS1 symbol, for LaTeX before 2020)."""
     return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
-            "\\usepackage[margin=1cm,landscape]{geometry}\n"
+            + "\\usepackage{textcomp}\n" * needs_textcomp(table_tex)
+            + "\\usepackage[margin=1cm,landscape]{geometry}\n"
             f"\\begin{{document}}\n{table_tex}\\end{{document}}\n")
 
 

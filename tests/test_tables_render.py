@@ -560,6 +560,30 @@ def test_latex_straight_double_quotes_open_and_close_by_their_place_and_compile(
     _compiles(tmp_path, tex)
 
 
+def test_latex_straight_single_quote_opening_a_quotation_opens_it_and_an_apostrophe_stays(tmp_path):
+    # the text fonts set a straight ' as a closing quote (’), right for B=4's but not for a label 'best' arm,
+    # which printed ’best’ arm
+    rows = ["'best' arm", "B=4's", "'90s recipe", "(lr='auto')"]
+    t = T.build_table(frame({(r, "d"): {0: 0.5 + i / 10, 1: 0.52 + i / 10} for i, r in enumerate(rows)}), rows=rows)
+    tex = TF.render(t, "latex", caption_facts=T.CaptionFacts(title="The 'paper' profile's table"))
+    assert "    ‘best' arm & " in tex and "    B=4's & " in tex and "    '90s recipe & " in tex
+    assert "    (lr=‘auto') & " in tex and "The ‘paper' profile's table." in tex
+    assert "'best' arm" in TF.render(t, "markdown")   # the other formats keep the text as typed
+    _compiles(tmp_path, tex)
+
+
+def test_latex_table_with_a_text_symbol_older_latex_needs_textcomp_for_says_so_and_compiles(tmp_path):
+    # ° µ € pass through as typed: LaTeX before 2020 stops at them without \usepackage{textcomp}
+    t = T.build_table(frame({("warm-up 5°C, 2µm, 3€", "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}),
+                      rows=["warm-up 5°C, 2µm, 3€", "B"])
+    tex = TF.render(t, "latex")
+    assert tex.startswith("% °µ€: LaTeX before 2020 sets these only with \\usepackage{textcomp}\n\\begin{table}[t]")
+    assert "\\usepackage{textcomp}" in TF.latex_document(tex)
+    plain = TF.render(T.build_table(frame({("B", "d"): {0: 0.7, 1: 0.72}})), "latex")
+    assert plain.startswith("\\begin{table}") and "textcomp" not in TF.latex_document(plain)
+    _compiles(tmp_path, tex)
+
+
 def test_latex_every_character_the_tables_map_or_pass_through_compiles(tmp_path):
     # what latex_escape passes through is what pdflatex sets by itself, and what it maps, it maps to LaTeX
     # that compiles with only the packages the README names: a wrong entry fails here, in CI
