@@ -90,12 +90,13 @@ def resolve_metric(name: str, primary: str | None = None) -> str:
     def counterpart(alias: str) -> str:   # "mca" of sel_test_acc: sel_test_mca
         return f"{primary.rsplit('_', 1)[0]}_{alias}"
 
+    shown = TABLE_METRICS + EPOCH_BEST_METRICS   # a search's first column may be best_train_acc, best_val_mca
     if name in ("acc", "mca") and primary is not None:
-        if counterpart(name) in TABLE_METRICS:
+        if counterpart(name) in shown:
             return counterpart(name)
         raise TableError(f"metric {name!r} has no counterpart for {primary!r}; valid: {', '.join(TABLE_METRICS)}")
-    if name not in TABLE_METRICS + EPOCH_BEST_METRICS:
-        usable = [a for a in ("acc", "mca") if primary is not None and counterpart(a) in TABLE_METRICS]
+    if name not in shown:
+        usable = [a for a in ("acc", "mca") if primary is not None and counterpart(a) in shown]
         aliases = f"; or {', '.join(f'{a} (here {counterpart(a)})' for a in usable)}" if usable else ""
         raise TableError(f"unknown table metric {name!r}; valid: {', '.join(TABLE_METRICS + EPOCH_BEST_METRICS)}"
                          f"{aliases}")

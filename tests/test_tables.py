@@ -608,6 +608,17 @@ def test_a_search_on_a_loss_shows_that_loss_in_its_table_by_default_lowest_bold(
     assert sweep_table(runs, loss, "best_val_acc").metrics == ["best_val_acc", "sel_test_acc", "best_val_loss"]
 
 
+def test_acc_and_mca_name_the_counterpart_of_a_searchs_own_first_column():
+    # `sweeps table --metric acc` of a train_acc search named best_val_acc while its first column was that; with
+    # its own, best_train_acc, first it was "no counterpart"
+    assert T.resolve_metric("acc", "best_train_acc") == "best_train_acc"
+    assert (T.resolve_metric("acc", "best_val_mca"), T.resolve_metric("mca", "best_val_mca")) == (
+        "best_val_acc", "best_val_mca")
+    assert T.resolve_metric("mca", "sel_test_acc") == "sel_test_mca"
+    with pytest.raises(T.TableError, match=r"metric 'mca' has no counterpart for 'best_train_acc'"):
+        T.resolve_metric("mca", "best_train_acc")
+
+
 def test_a_table_shows_each_cells_lowest_validation_loss_beside_an_accuracy_and_bolds_the_lowest():
     # `sweeps best` of a search that minimised val_loss: its table showed best_val_acc, not what chose the trials
     children = frame({("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.85, 1: 0.83}})
