@@ -49,7 +49,8 @@ from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_k
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
-                               drop_checkpoints_left_by_earlier_experiments, drop_queued_trials,
+                               drop_checkpoints_left_by_earlier_experiments, drop_checkpoints_of_completed_cells,
+                               drop_queued_trials,
                                drop_superseded_checkpoints, experiment_here, extend_search,
                                newest_checkpoints_where_tune_looks, trial_dirname, unfinished_trials,
                                unreadable_tune_state)
@@ -1006,6 +1007,9 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
             # that trains records them (its plan too, which `sweeps status` counts by), the report is drawn
             # (again) over this run's seeds (the same seeds in another order draw the same report: drawn_alike)
             _interrupt_left_over(client, experiment_id, parent.info.run_id, spec, statuses)
+            _drop_completed_cells_checkpoints(client, experiment_id, parent.info.run_id, spec,
+                                              experiment_here(parent.data.tags.get(tracking.TAG_TUNE_PATH),
+                                                              prepared.storage_path))
             respecified = record_spec(client, parent, spec, tag=False)
             drawn = None
             if (parent.data.tags.get(schema.TAG_STATUS) != schema.STATUS_COMPLETED or respecified
@@ -1215,6 +1219,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
         report_dir = None
         if status == schema.STATUS_COMPLETED:
             _interrupt_left_over(client, experiment_id, parent_id, spec, statuses)
+            _drop_completed_cells_checkpoints(client, experiment_id, parent_id, spec, tune_path)
             report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
         tracking.finish_parent(client, parent_id, status)
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
@@ -1236,6 +1241,30 @@ def _interrupt_left_over(client, experiment_id: str, parent_id: str, spec: Sweep
         why = ("the invocation completed without this run (its seed left out by a run with fewer --seeds, or its "
                "cell trained in a later run); a run with its seed again continues its cell")
     return tracking.interrupt_unfinished_children(client, experiment_id, parent_id, why)
+
+
+def _drop_completed_cells_checkpoints(client, experiment_id: str, parent_id: str, spec: SweepSpec,
+                                      tune_path: str | None) -> int:
+    """As a table's invocation completes, or a run finds it completed: the checkpoints its Tune experiments other
+    than `tune_path` (the one its parent names, left alone) left of its cells whose MLflow run completed (tagged
+    completed and FINISHED) are deleted (`tune_state.drop_checkpoints_of_completed_cells`); returns the bytes
+    freed. Cells that completed before such checkpoints were deleted as each cell completes kept them for good.
+    Without a Tune path, or where the store or the folder fails, they are left as they are."""
+    if spec.kind != "table" or not tune_path:
+        return 0
+    try:
+        runs = tracking.latest_per_cell(tracking.child_runs(client, experiment_id, parent_id))
+        completed = {cell for cell, run in runs.items() if cell and run.info.status == "FINISHED"
+                     and run.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED}
+        if not completed:
+            return 0
+        prefix = schema.invocation_prefix(spec.name, parent_id)
+        return drop_checkpoints_of_completed_cells(Path(tune_path).parent, prefix, parent_id, Path(tune_path),
+                                                   completed)
+    except Exception as exc:   # never fail a completed invocation over its leftovers
+        log.warning("checkpoints that earlier Tune experiments of invocation %s left of its completed cells are left "
+                    "as they are: %s", parent_id, exc)
+        return 0
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Tune's saved experiment, as a continued sweep finds it: whether a search can go on from it, its
 checkpoints put where Tune looks, a restored search's sample count set to what the spec asks now, and the
 trials a restored search or table makes from then on given this run's limit and the experiment's folder now;
-and the checkpoints a cell's earlier experiments left deleted once it has completed in a later one.
+and the checkpoints a cell's earlier experiments left deleted once it has completed in a later one, or once
+its table has completed.
 
 Tune restores an experiment from files it writes without an atomic rename and from a state that can lag
 behind its trials' folders; each function here says what it repairs or refuses, and why.
@@ -439,39 +440,69 @@ def drop_checkpoints_left_by_earlier_experiments(experiment: Path, invocation: s
     --max-concurrent asks fewer trials at once than it had begun (sweeps.runner): each unfinished cell resumes
     from its newest checkpoint in the old one (`sweeps.trainable.salvaged_state`), which is never restored again
     (the invocation's Tune path names the new one), so those checkpoints are dead weight once the cell completed
-    (520 MB each at paper scale).
-
-    Only `<storage>/<invocation prefix>*/<trial folder>/checkpoint_*` folders beside `experiment` (storage as it
-    is now) whose cell.json names this cell_id (a search trial's holds its Tune trial id) and, where it names one,
-    this parent run (labels written before it did are known by the invocation prefix alone); never a folder of
-    `experiment`. A completed cell is never trained again, and another invocation's folders have another prefix
-    (`schema.invocation_prefix`: its parent run's id)."""
-    import glob
-
-    from sweeps.trainable import checkpoint_label
-
+    (520 MB each at paper scale). Which folders: `_drop_checkpoints_of_cells`."""
     experiment = Path(experiment)
-    storage, own = experiment.parent, experiment.resolve()
-    freed, dropped = 0, []
-    for folder in sorted(storage.glob(f"{glob.escape(invocation)}*/*/checkpoint_*/")):
-        try:
-            if folder.is_symlink() or own in folder.resolve().parents:
-                continue
-            label = checkpoint_label(folder)
-            if (label is None or label.get("cell_id") != cell_id
-                    or label.get("parent_run_id", parent_run_id) != parent_run_id):
-                continue
-            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-            shutil.rmtree(folder)
-        except OSError as exc:   # gone meanwhile, or not ours to delete: left as it is, and said
-            log.warning("cell %s completed: its checkpoint %s left by an earlier Tune experiment is left in place "
-                        "(%s)", cell_id, folder, exc)
-            continue
-        freed += size
-        dropped.append(str(folder))
+    freed, dropped = _drop_checkpoints_of_cells(experiment.parent, invocation, parent_run_id, {cell_id}, experiment)
     if dropped:
         log.info("cell %s completed in Tune experiment %s: the %d checkpoint%s earlier experiments of its invocation "
                  "left of it (%.1f MB) %s deleted: %s", cell_id, experiment.name, len(dropped),
                  "s" if len(dropped) > 1 else "", freed / 2**20, "are" if len(dropped) > 1 else "is",
                  ", ".join(dropped))
     return freed
+
+
+def drop_checkpoints_of_completed_cells(storage: Path, invocation: str, parent_run_id: str, current: Path,
+                                        cell_ids: Collection[str]) -> int:
+    """Delete the checkpoints of an invocation's completed table cells (`cell_ids`: those whose MLflow run
+    completed) that its Tune experiments other than `current` (the one its parent run names, left alone: Tune
+    keeps its checkpoints) left in `storage`, as the invocation completes or a run finds it completed; returns the
+    bytes freed, said in one line. Cells that completed in a new experiment before their earlier experiments'
+    checkpoints were deleted as each completes (`drop_checkpoints_left_by_earlier_experiments`), and those of
+    an experiment a table left (its state unreadable, a lower --max-concurrent) that had completed there, kept
+    them for good: no experiment but `current` is ever restored again, and a completed cell is never trained
+    again. Which folders: `_drop_checkpoints_of_cells`."""
+    current = Path(current)
+    freed, dropped = _drop_checkpoints_of_cells(Path(storage), invocation, parent_run_id, set(cell_ids), current)
+    if dropped:
+        experiments = sorted({Path(folder).parent.parent.name for folder in dropped})
+        log.info("invocation %s completed: %d checkpoint%s of its completed cells that its earlier Tune "
+                 "experiment%s %s left (%.1f MB) %s deleted", parent_run_id, len(dropped),
+                 "s" if len(dropped) > 1 else "", "s" if len(experiments) > 1 else "", ", ".join(experiments),
+                 freed / 2**20, "are" if len(dropped) > 1 else "is")
+    return freed
+
+
+def _drop_checkpoints_of_cells(storage: Path, invocation: str, parent_run_id: str | None, cell_ids: set[str],
+                               current: Path) -> tuple[int, list[str]]:
+    """Delete the `<storage>/<invocation><time>/<trial folder>/checkpoint_*` folders (storage as it is now; the
+    experiment's name is the invocation prefix and digits, as the runner names it) whose cell.json names one of
+    `cell_ids` (a search trial's holds its Tune trial id) and, where it names one, this parent run; never a folder
+    of `current`, nor one reached through a link. Returns (bytes freed, the folders deleted).
+
+    A label written before cell.json named its parent run is known by the invocation prefix alone, which holds the
+    first 8 hex digits of the parent run's id (`schema.invocation_prefix`): another invocation's folders have
+    another prefix but by a chance of 1 in 2**32, and its cell would then have to have the same config. A completed
+    cell is never trained again."""
+    import glob
+
+    from sweeps.trainable import checkpoint_label
+
+    own, freed, dropped = current.resolve(), 0, []
+    for folder in sorted(storage.glob(f"{glob.escape(invocation)}*/*/checkpoint_*/")):
+        try:
+            if (not folder.parent.parent.name[len(invocation):].isdigit() or folder.is_symlink()
+                    or own in folder.resolve().parents):
+                continue
+            label = checkpoint_label(folder)
+            if (label is None or label.get("cell_id") not in cell_ids
+                    or label.get("parent_run_id", parent_run_id) != parent_run_id):
+                continue
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder)
+        except OSError as exc:   # gone meanwhile, or not ours to delete: left as it is, and said
+            log.warning("the checkpoint %s left by an earlier Tune experiment of a completed cell is left in place "
+                        "(%s)", folder, exc)
+            continue
+        freed += size
+        dropped.append(str(folder))
+    return freed, dropped

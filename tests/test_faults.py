@@ -918,7 +918,8 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
     assert "basic-variant-state" in unreadable_tune_state(experiment)
 
-    again = run_sweep(prepare(str(even_spec_file), options))
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        again = run_sweep(prepare(str(even_spec_file), options))
     assert again.status == "completed" and again.parent_run_id == first.parent_run_id
     assert f"the saved state of Tune experiment {experiment} cannot be read" in caplog.text
     assert again.tune_path != first.tune_path
@@ -927,9 +928,11 @@ def test_resume_with_tunes_saved_state_cut_short_runs_the_unfinished_cell_from_i
     run = _children(store)["faults/B/seed0"]
     assert run.info.run_id == unfinished.info.run_id and run.data.tags[schema.TAG_STATUS] == "completed"
     assert _steps(store, run.info.run_id) == [1, 2, 3]
-    # completed in the new experiment, B's checkpoints in the old one are dead weight (520 MB each at paper scale)
-    cells = [trainable.checkpoint_label(folder)["cell_id"] for folder in experiment.glob("*/checkpoint_*")]
-    assert cells and unfinished.data.tags[schema.TAG_CELL_ID] not in cells, "A's, completed there, are Tune's"
+    # completed in the new experiment, B's checkpoints in the old one are dead weight (520 MB each at paper scale),
+    # deleted as B completes; A's, completed there, as the invocation completes: the old one is never restored again
+    assert f"cell {unfinished.data.tags[schema.TAG_CELL_ID]} completed in Tune experiment" in caplog.text
+    assert f"invocation {first.parent_run_id} completed: 1 checkpoint of its completed cells" in caplog.text
+    assert not list(experiment.glob("*/checkpoint_*")), "neither B's nor A's are left in the old experiment"
 
 
 @pytest.mark.slow

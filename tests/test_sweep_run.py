@@ -1696,6 +1696,96 @@ def test_a_completed_cells_checkpoints_left_by_earlier_tune_experiments_of_its_i
     assert (storage / f"{prefix}100" / "train_cell_a_00000_0").is_dir(), "its trial's other files stay"
 
 
+def test_an_invocation_that_completes_deletes_what_its_other_tune_experiments_left_of_its_completed_cells(
+        tmp_path, store, caplog):
+    # cells that completed before checkpoints were deleted as each cell completes (or completed in the experiment
+    # a table left for a new one) kept those checkpoints for good: ~520 MB per interrupted cell at paper scale
+    from sweeps.trainable import CELL_FILE, CHECKPOINT_FILE
+
+    client = MlflowClient(store)
+    experiment_id = tracking.ensure_experiment(client, "tiny", store)
+    parent = tracking.start_parent(client, experiment_id, "tiny", {})
+
+    def cell_run(cell: str, status: str, finished: bool) -> None:
+        run_id = client.create_run(experiment_id, tags={schema.TAG_PARENT: parent, schema.TAG_CELL_ID: cell,
+                                                        schema.TAG_STATUS: status}).info.run_id
+        if finished:
+            client.set_terminated(run_id, "FINISHED")
+
+    cell_run("A", schema.STATUS_COMPLETED, True)
+    cell_run("B", schema.STATUS_COMPLETED, False)   # died between tagging it completed and ending it: not yet
+    cell_run("C", schema.STATUS_INTERRUPTED, False)   # unfinished: it resumes from its checkpoints
+    storage, prefix = tmp_path / "ray_results", schema.invocation_prefix("tiny", parent)
+
+    def checkpoint(experiment: str, trial: str, name: str, cell: str, parent_run_id: str | None = parent) -> Path:
+        folder = storage / experiment / trial / name
+        folder.mkdir(parents=True)
+        (folder / CHECKPOINT_FILE).write_bytes(b"x" * 2**19)
+        label = {"cell_id": cell, "epoch": 1, **({"parent_run_id": parent_run_id} if parent_run_id else {})}
+        (folder / CELL_FILE).write_text(json.dumps(label))
+        return folder
+
+    # a label written before cell.json named its parent run is known by the invocation's prefix (its parent run's)
+    old = [checkpoint(f"{prefix}100", "A_synthetic_seed0_a_00000", "checkpoint_000001", "A", None),
+           checkpoint(f"{prefix}150", "A_synthetic_seed0_b_00000", "checkpoint_000002", "A")]
+    kept = [checkpoint(f"{prefix}100", "B_synthetic_seed0_a_00001", "checkpoint_000001", "B"),
+            checkpoint(f"{prefix}100", "C_synthetic_seed0_a_00002", "checkpoint_000001", "C", None),
+            checkpoint(f"{prefix}200", "A_synthetic_seed0_c_00000", "checkpoint_000003", "A"),   # the current one
+            checkpoint(f"{prefix}300", "A_synthetic_seed0_d_00000", "checkpoint_000001", "A", "other"),
+            checkpoint("tiny-ffffffff-100", "A_synthetic_seed0_e_00000", "checkpoint_000001", "A", None),
+            checkpoint(f"{prefix}100-copy", "A_synthetic_seed0_a_00000", "checkpoint_000001", "A", None)]
+    search = SimpleNamespace(kind="search", name="tiny")
+    assert runner._drop_completed_cells_checkpoints(client, experiment_id, parent, search,
+                                                    str(storage / f"{prefix}200")) == 0
+    assert all(f.exists() for f in old + kept), "a search's trials are never continued in another experiment"
+    table = SimpleNamespace(kind="table", name="tiny")
+    with caplog.at_level(logging.INFO, logger="sweeps"):
+        freed = runner._drop_completed_cells_checkpoints(client, experiment_id, parent, table,
+                                                         str(storage / f"{prefix}200"))
+    assert [f.exists() for f in old + kept] == [False] * len(old) + [True] * len(kept)
+    assert freed >= 2**20 and (storage / f"{prefix}100" / "A_synthetic_seed0_a_00000").is_dir()
+    said = [r.getMessage() for r in caplog.records if "of its completed cells" in r.getMessage()]
+    assert said == [f"invocation {parent} completed: 2 checkpoints of its completed cells that its earlier Tune "
+                    f"experiments {prefix}100, {prefix}150 left (1.0 MB) are deleted"], said
+
+
+def test_a_finished_table_run_again_deletes_what_its_earlier_tune_experiments_left_of_its_cells(
+        ray_local, tmp_path, tracking_uri, spec_file, caplog):
+    # a table that completed before checkpoints were deleted as each cell completes kept, in the experiment it
+    # left for a new one, the checkpoints its cells resumed from; they go as it completes, or is found completed
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri)
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+    prefix = schema.invocation_prefix("tiny", first.parent_run_id)
+
+    def left_by_an_earlier_experiment(name: str, of: str) -> list[Path]:
+        # as one recorded before cell.json named its parent run left them: a copy of the trials' folders of `of`
+        left = []
+        for trial in Path(of).iterdir():
+            if trial.is_dir():
+                shutil.copytree(trial, tmp_path / "ray_results" / name / trial.name)
+        for label in (tmp_path / "ray_results" / name).glob("*/checkpoint_*/cell.json"):
+            label.write_text(json.dumps({k: v for k, v in json.loads(label.read_text()).items()
+                                         if k != "parent_run_id"}))
+            left.append(label.parent)
+        assert len(left) == 2
+        return left
+
+    left = left_by_an_earlier_experiment(f"{prefix}100", first.tune_path)
+    with caplog.at_level(logging.INFO, logger="sweeps"):   # more seeds: trained in a new experiment, then completed
+        again = run_sweep(prepare(path, dataclasses.replace(options, seeds=2)))
+    assert again.status == "completed" and again.parent_run_id == first.parent_run_id
+    assert again.tune_path != first.tune_path and not any(f.exists() for f in left)
+    assert not list(Path(first.tune_path).glob("*/checkpoint_*")), "the experiment it left is never restored"
+    assert len(list(Path(again.tune_path).glob("*/checkpoint_*"))) == 2, "the current one's are Tune's"
+    assert "of its completed cells that its earlier Tune experiments" in caplog.text
+    left = left_by_an_earlier_experiment(f"{prefix}150", again.tune_path)
+    finished = run_sweep(prepare(path, dataclasses.replace(options, seeds=2)))   # found finished: nothing trained
+    assert finished.skipped_cells == 4 and not any(f.exists() for f in left)
+    assert len(list(Path(again.tune_path).glob("*/checkpoint_*"))) == 2
+
+
 def test_a_lower_max_concurrent_that_a_restore_cannot_keep_to_says_what_does(tmp_path, caplog):
     experiment = tmp_path / "elsewhere" / "tiny-1"
     experiment.mkdir(parents=True)
