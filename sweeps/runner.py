@@ -48,7 +48,9 @@ from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_o
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
                                log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
-from sweeps.tune_state import (AS_BEGUN, ExtendedSearch, RestoredVariants, check_search_restorable,  # noqa: F401
+# TRIAL_NAMING: trial folders (and names in Tune's messages) by arm, data and seed, not Tune's `train_cell_<id>_...`
+from sweeps.tune_state import (AS_BEGUN, TRIAL_NAMING, ExtendedSearch, RestoredVariants,  # noqa: F401
+                               check_search_restorable,
                                drop_checkpoints_left_by_earlier_experiments, drop_checkpoints_of_completed_cells,
                                drop_queued_trials,
                                drop_superseded_checkpoints, experiment_here, extend_search,
@@ -738,10 +740,6 @@ def _tune_configs(prepared: PreparedSweep, callback: SweepCallback, name: str):
     # nor the imports of torch, Tune and MLflow (~5 s each; bench/RESULTS.md §1). `fit` sets threads
     # and seeds per trial, and a failed trial's actor is never reused (Tune replaces it).
     return tune.TuneConfig(reuse_actors=True, **TRIAL_NAMING, **tune_kwargs), run_config
-
-
-# trial folders (and names in Tune's messages) by arm, data and seed, not Tune's `train_cell_<id>_..._cell=config_...`
-TRIAL_NAMING = {"trial_name_creator": trial_dirname, "trial_dirname_creator": trial_dirname}
 
 
 NO_TUNE_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def trial_dirname(trial) -> str:
     """A Tune trial's folder in its experiment, and its name in Tune's messages: the cell it trains, by arm, data
     set and seed, then its Tune trial id (unique in the experiment), e.g. `MAD_rafdb_seed1_3fa2b_00001`; a
-    search's trial `trial_synthetic_seed0_3fa2b_00004` (its MLflow run: `<sweep>/trial-3fa2b_00004`). Tune's
+    search's trial `trial_synthetic_seed0_b5b2c863` (its MLflow run: `<sweep>/trial-b5b2c863`). Tune's
     default, `train_cell_3fa2b_00001_1_cell=config_model_stem_small_model_stem_width_16_..._2026-12-07_10-59-12`,
     told no cell's folder from another's. Letters, digits and `.=+-` are kept, anything else is `_`; an arm's
     label is cut at 40 characters, a data set's name at 20.
@@ -41,8 +41,9 @@ def trial_dirname(trial) -> str:
     experiment_state-*.json): a continuation imports it by this module and name, so neither may change.
     Experiments begun by versions before it keep their trials' folders (Tune restores each trial's own, and
     what finds a trial's folder or checkpoints goes by Tune's state or globs any name: `newest_checkpoints_where_
-    tune_looks`, `sweeps.trainable.salvaged_state`); a search restored from one names the trials it draws from
-    then on as Tune does, as it restores the trial generator of the run that began it."""
+    tune_looks`, `sweeps.trainable.salvaged_state`); the trials a search or table restored from one makes from
+    then on are named by this function too (`named_by_cell`: Tune would make them from the experiment spec its
+    generator pickled when it began, which named none)."""
     trial_id = str(getattr(trial, "trial_id", "") or "")
     try:
         cell = trial.config.get("cell") or {}
@@ -61,6 +62,29 @@ def _filesystem_safe(text: str, most: int) -> str:
 
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return re.sub(r"[^A-Za-z0-9.=+-]+", "_", text).strip("_.")[:most].strip("_.")
+
+
+# Tune's settings that name a trial and its folder by its cell (sweeps.runner's TuneConfig)
+TRIAL_NAMING = {"trial_name_creator": trial_dirname, "trial_dirname_creator": trial_dirname}
+
+
+def unnamed(spec) -> bool:
+    """Whether the experiment spec a restored trial generator makes its trials from names them as Tune does: one
+    pickled when an experiment began before trials were named by their cell (neither setting given)."""
+    return (isinstance(spec, dict) and spec.get("trial_name_creator") is None
+            and spec.get("trial_dirname_creator") is None)
+
+
+def named_by_cell(spec, what: str) -> None:
+    """Set a restored generator's experiment spec (in place) to name the trials it makes from here on by their cell
+    (`trial_dirname`), where it names them as Tune does; a name someone else chose is left alone. Tune makes each
+    new trial from that spec (`_create_trial_from_spec`), the one the generator pickled when the experiment began,
+    not from the TuneConfig given to the restore; the trials made before keep their names and folders (Tune's
+    state holds each trial's own)."""
+    if unnamed(spec):
+        spec.update(TRIAL_NAMING)
+        log.info("the %s's trials drawn from here on are named by their cell (%s), those drawn before as Tune "
+                 "named them when the experiment began", what, trial_dirname.__name__)
 
 
 class ExtendedSearch(SearchGenerator):
@@ -85,6 +109,7 @@ class ExtendedSearch(SearchGenerator):
     def set_state(self, state: dict) -> None:
         super().set_state(state)   # restore_from_dir calls it last, after each wrapper's own set_state
         self.moved_to(getattr(self, "experiment_path", None))   # a generator pickled before it: as it was
+        named_by_cell(getattr(self._experiment, "spec", None), "search")
         if getattr(self, "max_concurrent_asked", None) is not None and isinstance(self.searcher, ConcurrencyLimiter):
             self.searcher.max_concurrent = self.max_concurrent_asked
         if getattr(self, "trial_ids", None) is not None:
@@ -167,7 +192,8 @@ class RestoredVariants(BasicVariantGenerator):
 
         def moved(spec: dict) -> dict:
             storage = storage_moved_to(spec.get("storage"), path)
-            return spec if storage is None else {**spec, "storage": storage}
+            spec = spec if storage is None else {**spec, "storage": storage}
+            return {**spec, **TRIAL_NAMING} if unnamed(spec) else spec
 
         for iterator in self._iterators:
             before = iterator.unresolved_spec
@@ -175,9 +201,12 @@ class RestoredVariants(BasicVariantGenerator):
             variants = iterator.variants   # the cells it has not made yet, each with its own copy of the spec
             if variants is not None and not variants.lazy_eval:
                 variants.iterable = [(resolved, moved(spec)) for resolved, spec in variants.iterable]
-            if iterator.unresolved_spec is not before:
+            if iterator.unresolved_spec.get("storage") is not before.get("storage"):
                 log.info("the table's trials not yet made keep their checkpoints in %s (it began in %s)", path,
                          before["storage"].experiment_fs_path)
+            if unnamed(before):
+                log.info("the table's trials not yet made are named by their cell (%s), those made before as "
+                         "Tune named them when the experiment began", trial_dirname.__name__)
 
 
 AS_BEGUN = object()   # extend_search / restore_tuner: the concurrency limit the experiment began with

@@ -694,6 +694,50 @@ def test_a_finished_search_asked_for_more_samples_goes_on_in_its_invocation_with
     assert run_sweep(more).parent_run_id == first.parent_run_id, "asked again: nothing left to do"
 
 
+def test_a_search_begun_with_tunes_trial_names_names_the_trials_it_draws_when_continued_by_their_cell(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # Tune makes a restored search's new trials from the experiment spec its generator pickled when the search
+    # began: one begun before trials were named by their cell (e8f893f) named them train_cell_<id>_..._cell=...
+    text = SEARCH_SPEC.replace("{type: threshold, lower: 1.01, n_warmup_steps: 0}", "{type: none}")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 1})
+    with monkeypatch.context() as m:
+        m.setattr(runner, "TRIAL_NAMING", {})   # as a version before e8f893f began it
+        first = run_sweep(prepare(spec_file(text, "tiny_search"), options))
+    assert first.status == "completed"
+    begun = sorted(d.name for d in Path(first.tune_path).iterdir() if d.is_dir())
+    assert len(begun) == 2 and all(name.startswith("train_cell_") for name in begun), begun
+    again = run_sweep(prepare(spec_file(text.replace("num_samples: 2", "num_samples: 3"), "tiny_search"), options))
+    assert again.status == "completed" and again.tune_path == first.tune_path
+    folders = sorted(d.name for d in Path(again.tune_path).iterdir() if d.is_dir())
+    drawn, = set(folders) - set(begun)
+    assert re.fullmatch(r"trial_synthetic_seed0_[0-9a-f]{8}", drawn), folders
+    assert list((Path(again.tune_path) / drawn).glob("checkpoint_*/state.pt")), "its checkpoints are kept there"
+    _, children = _children(tracking_uri, again)
+    assert sorted(r.data.tags[schema.TAG_STATUS] for r in children) == ["completed"] * 3
+
+
+def test_a_table_begun_with_tunes_trial_names_names_the_cells_it_makes_when_continued_by_their_cell(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # Tune makes a restored table's trials not yet made (past --max-concurrent) from the specs its generator
+    # pickled when the table began: one begun before trials were named by their cell (e8f893f) named them so
+    path = spec_file(TABLE_SPEC.replace("seeds: [0]", "seeds: [0, 1]"), "tiny")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1)
+    with monkeypatch.context() as m:
+        m.setattr(runner, "TRIAL_NAMING", {})   # as a version before e8f893f began it
+        stop_at_the_first_result(m)
+        first = run_sweep(prepare(path, options))
+    assert first.status == "interrupted"
+    begun = sorted(d.name for d in Path(first.tune_path).iterdir() if d.is_dir())
+    assert len(begun) == 1 and begun[0].startswith("train_cell_"), begun
+    again = run_sweep(prepare(path, options))
+    assert again.status == "completed" and again.tune_path == first.tune_path, "restored, not begun anew"
+    made = sorted(d.name.rsplit("_", 2)[0] for d in Path(again.tune_path).iterdir()
+                  if d.is_dir() and d.name not in begun)
+    arms = [f"{arm}_synthetic_seed{seed}" for arm in ("MAD", "No_dropping") for seed in (0, 1)]
+    assert len(made) == 3 and set(made) < set(arms), made
+    assert (Path(again.tune_path) / begun[0]).is_dir(), "the trial made before keeps its folder"
+
+
 def test_a_search_asked_for_fewer_samples_when_continued_starts_no_queued_trial_past_them(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     # Tune restores every unfinished trial: those drawn and queued when the search stopped ran too, past the
