@@ -445,6 +445,10 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
                       f" of {plan_total} planned" if plan_total else "")
                    + (f" ({outside} run{'s' if outside > 1 else ''} of cells its latest run left out, as seeds "
                       "dropped with fewer --seeds, not counted)" if outside else ""))
+        changed = tracking.versions_changed(tags)   # a continuation ran under other versions than it began with
+        if changed:
+            click.echo("  its cells trained under several versions: "
+                       + ", ".join(f"{package} {versions}" for package, versions in changed.items()))
         for run in sorted(failed, key=lambda r: r.info.run_name or "")[:FAILED_SHOWN]:   # why, without the UI
             error = run.data.tags.get(schema.TAG_ERROR) or "no error recorded (see the trial's error.txt in Tune's storage)"
             click.echo(f"  failed: {run.info.run_name}: "

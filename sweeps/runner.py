@@ -655,7 +655,8 @@ def parent_params(prepared: PreparedSweep) -> dict[str, str]:
 def parent_run_tags(prepared: PreparedSweep, commit: str) -> dict[str, str]:
     """MLflow's own tags of a parent run that a continuation updates (the UI shows them: Source, its git commit)
     and the package version of the run that ran it last (schema.TAG_PACKAGE_VERSION; sweeps.versions keeps those
-    it began with). `commit`: tracking.git_commit()'s, unknown outside a git checkout (then no commit tag)."""
+    it began with, and those a continuation trained under where they differ: tracking.versions_continued).
+    `commit`: tracking.git_commit()'s, unknown outside a git checkout (then no commit tag)."""
     from mlflow.utils import mlflow_tags
 
     tags = {mlflow_tags.MLFLOW_SOURCE_NAME: f"sweeps {prepared.source or prepared.spec.name}",
@@ -1076,6 +1077,13 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
                                                   schema.TAG_SYNTHETIC: parent_tags[schema.TAG_SYNTHETIC],
                                                   **command_tag(prepared, data_changed=bool(
                                                       data_changed or parent.data.tags.get(schema.TAG_DATA_CHANGED)))})
+            versions = tracking.versions_continued(parent.data.tags.get(schema.TAG_VERSIONS),
+                                                   tracking.package_versions())
+            if versions is not None:   # its cells train under several: the tag says so, not only the first's
+                tracking.set_tags(client, parent_id, {schema.TAG_VERSIONS: versions})
+                log.info("invocation %s continues under other package versions than it ran under: %s", parent_id,
+                         ", ".join(f"{k} {v}" for k, v in tracking.versions_changed({schema.TAG_VERSIONS: versions})
+                                   .items()))
             if data_changed:
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
                     merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})

@@ -5,12 +5,13 @@ Parent run (run name "<sweep>@<UTC time>"):
   tags   sweeps.role=parent, sweeps.sweep, sweeps.kind (table|search), sweeps.spec_hash,
          sweeps.profile, sweeps.data (comma-separated data names), sweeps.data_fingerprint
          (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
-         sweeps.git_commit, sweeps.versions (json: package -> version), sweeps.status
+         sweeps.git_commit, sweeps.versions (json: package -> version; where a continuation ran under another,
+         the versions in the order they ran, "2.14.1 then 2.15.0": tracking.versions_continued), sweeps.status
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
          sweeps.driver (json: host, pid, start time of the process running it), sweeps.data_changed
          (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on),
-         sweeps.package_version (transfer-sweeps' version of the run that ran it last; sweeps.versions and
-         sweeps.git_commit are of the run that began it); MLflow's own, for its UI: mlflow.user and
+         sweeps.package_version (transfer-sweeps' version of the run that ran it last; sweeps.git_commit is of
+         the run that began it); MLflow's own, for its UI: mlflow.user and
          mlflow.note.content (the spec's title, description and caption) set when it is created, never replaced
          (a note edited in the UI stays), mlflow.source.name ("sweeps <the spec as named>"), mlflow.source.type
          (LOCAL) and mlflow.source.git.commit (where known, without -dirty) by each run of it

@@ -402,6 +402,40 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+VERSIONS_THEN = " then "   # sweeps.versions: between the versions of a package a continued invocation ran under
+
+
+def versions_continued(recorded: str | None, now: Mapping[str, str]) -> str | None:
+    """An invocation's sweeps.versions (json: package -> version, as the run that began it recorded them) with
+    `now`'s (`package_versions()`: a continuation's) where a package's differs from the last one recorded there,
+    appended after VERSIONS_THEN (`"torch": "2.14.1 then 2.15.0"`), so that the tag (the MLflow UI, the table's
+    provenance, `sweeps status`) says when its cells trained under several; a package it lacks, recorded as
+    `unrecorded then <version>`. Still a mapping of package to text, as every reader takes it. None where nothing
+    changes, or where the tag is missing or not such a mapping (left as it is)."""
+    try:
+        versions = json.loads(recorded) if recorded else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        return None
+    merged = dict(versions)
+    for package, version in now.items():
+        if package not in merged:
+            merged[package] = f"unrecorded{VERSIONS_THEN}{version}"
+        elif merged[package].rsplit(VERSIONS_THEN, 1)[-1] != version:
+            merged[package] += f"{VERSIONS_THEN}{version}"
+    return None if merged == versions else json.dumps(merged, sort_keys=True)
+
+
+def versions_changed(tags: Mapping[str, str]) -> dict[str, str]:
+    """The packages an invocation's cells trained under several versions of (`versions_continued`), each with
+    them in the order they ran: package -> "a then b"; {} where none (or no such tag)."""
+    versions = json_tag(tags, schema.TAG_VERSIONS, {})
+    if not isinstance(versions, dict):
+        return {}
+    return {k: v for k, v in sorted(versions.items()) if isinstance(v, str) and VERSIONS_THEN in v}
+
+
 def invocation_key(spec_hash: str, profile: str, data: Mapping[str, str | None],
                    overrides: Mapping[str, Any]) -> str:
     """What makes two invocations the same sweep (seeds excluded: more seeds extend a sweep)."""

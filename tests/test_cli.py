@@ -727,6 +727,26 @@ def test_status_names_the_failed_cells_and_the_error_each_ended_in(here, store):
                         "Tune's storage)")
 
 
+def test_status_says_which_packages_an_invocations_cells_trained_under_several_versions_of(here, store):
+    # sweeps.versions named the first run's versions alone, sweeps.package_version the latest run's: a table
+    # continued under another torch did not say its cells trained under two
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    versions = json.dumps({"python": "3.12.1", "torch": "2.14.1 then 2.15.0", "ray": "2.60.0"})
+    parent = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke",
+                                                                    schema.TAG_VERSIONS: versions})
+    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[2] == "  its cells trained under several versions: torch 2.14.1 then 2.15.0"
+    client.set_tag(parent, schema.TAG_VERSIONS, json.dumps({"torch": "2.14.1"}))
+    assert "several versions" not in invoke("status", "tiny_cli", "--tracking-uri", store).output
+
+
 def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, store):
     # `sweeps run` makes the experiment before it checks the cluster's resources: status printed nothing
     from mlflow.tracking import MlflowClient

@@ -184,6 +184,28 @@ def _described_parent(tmp_path, overrides=None, data=()):
     return prepared, client, tracking.start_parent(client, experiment_id, "mad_vs_dropout", first), first
 
 
+def test_versions_continued_appends_each_package_version_that_differs_from_the_last_its_invocation_ran_under():
+    # sweeps.versions kept the first run's alone: a table continued under another torch read as trained under one
+    import json
+
+    began = json.dumps({"python": "3.12.1", "torch": "2.14.1", "transfer-sweeps": "0.1.0"})
+    assert tracking.versions_continued(began, {"python": "3.12.1", "torch": "2.14.1", "transfer-sweeps": "0.1.0"}) \
+        is None, "nothing changed: the tag is left as it is"
+    later = tracking.versions_continued(began, {"python": "3.12.1", "torch": "2.15.0", "transfer-sweeps": "0.1.0",
+                                                "ray": "2.60.0"})
+    assert json.loads(later) == {"python": "3.12.1", "torch": "2.14.1 then 2.15.0", "transfer-sweeps": "0.1.0",
+                                 "ray": "unrecorded then 2.60.0"}
+    assert tracking.versions_continued(later, {"torch": "2.15.0", "ray": "2.60.0"}) is None, "as the last recorded"
+    again = tracking.versions_continued(later, {"torch": "2.14.1"})
+    assert json.loads(again)["torch"] == "2.14.1 then 2.15.0 then 2.14.1"
+    assert tracking.versions_changed({schema.TAG_VERSIONS: again}) == {"ray": "unrecorded then 2.60.0",
+                                                                      "torch": "2.14.1 then 2.15.0 then 2.14.1"}
+    assert tracking.versions_changed({schema.TAG_VERSIONS: began}) == {} == tracking.versions_changed({})
+    for unreadable in (None, "", "not json", "[1, 2]", '{"torch": 2}'):   # left as it is; read as no change
+        assert tracking.versions_continued(unreadable, {"torch": "2.15.0"}) is None
+        assert tracking.versions_changed({schema.TAG_VERSIONS: unreadable} if unreadable else {}) == {}
+
+
 def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlflows_own_tags(tmp_path):
     # in the MLflow UI's runs table the parents had no params, and two invocations looked alike but for their names
     import getpass
