@@ -26,7 +26,10 @@ __all__ = ["SearchParam", "SearchConfig", "check_space", "check_space_shapes", "
            "SEARCH_KEYS", "SAMPLERS", "PARAM_TYPES", "PARAM_KEYS"]
 
 SEARCH_KEYS = ("space", "num_samples", "sampler", "n_startup_trials", "pruner")
-SAMPLERS = ("tpe", "random")
+# Optuna's TPESampler, RandomSampler, GPSampler and QMCSampler (sweeps.pruning.SAMPLERS builds them, and says why
+# grid and cmaes are not among them). A sampler's name is keyed (KEYED_SEARCH_FIELDS): names added here leave the key
+# of every search recorded with another unchanged.
+SAMPLERS = ("tpe", "random", "gp", "qmc")
 PARAM_TYPES = ("float", "int", "categorical")
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices")
 
@@ -302,9 +305,14 @@ def _parse_search(doc: _Doc, value: Any, base: Mapping[str, Any], recorded: bool
     sampler = expect_choice(doc, path + ("sampler",), value.get("sampler", "tpe"), SAMPLERS)
     startup = expect_int(doc, path + ("n_startup_trials",), value.get("n_startup_trials", 10), 0)
     if sampler == "random" and "n_startup_trials" in value:   # it would be ignored without a word
-        raise doc.error(path + ("n_startup_trials",), "is for sampler tpe (the random trials before TPE "
-                                                      "starts); sampler random draws every trial at random: "
-                                                      "remove it, or use sampler: tpe")
+        raise doc.error(path + ("n_startup_trials",), "is for sampler tpe or gp (the random trials before TPE "
+                                                      "or the Gaussian process starts); sampler random draws every "
+                                                      "trial at random: remove it, or use sampler: tpe or gp")
+    if sampler == "qmc" and "n_startup_trials" in value:   # QMCSampler has none: it would be ignored
+        raise doc.error(path + ("n_startup_trials",), "is for sampler tpe or gp (the random trials before TPE "
+                                                      "or the Gaussian process starts); sampler qmc draws every "
+                                                      "trial from its quasi-random sequence but the first, which "
+                                                      "it draws at random: remove it, or use sampler: tpe or gp")
     pruner = value.get("pruner", {"type": "median"})
     expect_mapping(doc, path + ("pruner",), pruner, "{type: median, n_startup_trials: 3, n_warmup_steps: 2}")
     if not isinstance(pruner.get("type"), str):

@@ -343,8 +343,10 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
             click.echo(f"    {cell.cell_id}  {cell.run_name}")
     else:
         search = spec.search
-        click.echo(f"  {search.num_samples} Optuna trials, sampler {search.sampler}"
-                   + (f" (the first {search.n_startup_trials} at random)" if search.sampler == "tpe" else "")
+        drawn = {"tpe": f" (the first {search.n_startup_trials} at random)",
+                 "gp": f" (a Gaussian process; the first {search.n_startup_trials} at random)",
+                 "qmc": " (a scrambled Sobol sequence; the first at random)"}.get(search.sampler, "")
+        click.echo(f"  {search.num_samples} Optuna trials, sampler {search.sampler}{drawn}"
                    + f", at most {plan.total_epochs} epochs, over:")
         for key, param in search.space.items():
             click.echo(f"    {key}: {_param_text(param)}")

@@ -26,6 +26,7 @@ Optuna trial with the same params and intermediate values (`resumed_from_trial`)
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import logging
@@ -537,8 +538,83 @@ class OptunaPruningScheduler(FIFOScheduler):
 SAMPLERS: Registry[Callable[[int | None, int], optuna.samplers.BaseSampler]] = Registry("sampler")
 SAMPLERS.register("tpe")(lambda seed, n_startup: optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
 SAMPLERS.register("random")(lambda seed, n_startup: optuna.samplers.RandomSampler(seed=seed))
+
+
+class _PrunedAsCompleted:
+    """A study as GPSampler.sample_relative reads it, where each PRUNED trial is COMPLETE at the value Optuna kept for
+    it (its last intermediate value), or, where that was NaN (a training that diverged: `_mark_nan_value`), at the
+    worst value of the study's trials (none: left out); everything else is the study's own."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
+        if states is None or TrialState.COMPLETE not in states or len(self._study.directions) > 1:
+            return self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        trials = self._study._get_trials(deepcopy=False, states=(*states, TrialState.PRUNED), use_cache=use_cache)
+        values = [t.value for t in trials if t.state != TrialState.RUNNING and t.value is not None]
+        worst = (min if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else max)(values, default=None)
+        seen = []
+        for t in trials:
+            if t.state == TrialState.PRUNED:
+                if t.value is None and worst is None:
+                    continue
+                t = copy.copy(t)
+                t.values, t.state = [t.value if t.value is not None else worst], TrialState.COMPLETE
+            seen.append(copy.deepcopy(t) if deepcopy else t)
+        return seen
+
+
+class _GPSampler(optuna.samplers.GPSampler):
+    """GPSampler that learns from pruned trials too. Optuna's reads COMPLETE trials only (sample_relative): a
+    trial the pruner stopped was no data to it, so with no new completed trial it proposed the same point again
+    (seen with one trial at a time: three GP-drawn trials in a row at one config, each pruned), and a diverged one
+    (told PRUNED) the same. Here a pruned trial is a completed one at the value it was stopped at (for an accuracy,
+    below what it would have reached: the GP learns the pruner judged it weak), a diverged one at the study's worst
+    value, as TPE ranks them (_get_pruned_trial_score); its random start counts them too, as TPE's. A FAILed trial
+    is still no data (an errored one resumed continues in a new Optuna trial). Its search space is read from the
+    pruned trials too (GPSampler's IntersectionSearchSpace reads completed ones: with every trial pruned, it drew
+    each at random)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._intersection_search_space = optuna.search_space.IntersectionSearchSpace(include_pruned=True)
+
+    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
+        return super().sample_relative(_PrunedAsCompleted(study), trial, search_space)
+
+
+@SAMPLERS.register("gp")
+def _gp(seed: int | None, n_startup: int) -> optuna.samplers.GPSampler:
+    """GPSampler (Optuna's advice for budgets of tens of trials), pruned trials its data too (`_GPSampler`): at random
+    (a RandomSampler of the same seed) until `n_startup` trials have ended, then a Gaussian process fitted to them,
+    in the driver, at each suggestion; trials still running enter its acquisition (qLogEI) by their drawn params.
+    Its state (RNG, the last GP's kernel parameters, which start the next fit) is a plain attribute pickled with the
+    searcher, so a continued search restores it as TPE's. Not deterministic_objective (experimental, and training
+    is noisy)."""
+    return _GPSampler(seed=seed, n_startup_trials=n_startup)
+
+
+@SAMPLERS.register("qmc")
+def _qmc(seed: int | None, n_startup: int) -> optuna.samplers.QMCSampler:
+    """QMCSampler: a Sobol sequence (space-filling, most evenly over 2^m of its draws), scrambled by the seed so the
+    spec's seed decides it (unscrambled, Sobol ignores the seed and its first point is every parameter at its low
+    bound). The study's first trial is drawn at random (a RandomSampler of the same seed); each later trial takes
+    the sequence's next point, counted in the study's system attrs (pickled with it, so a continued search goes on
+    where it stopped), whatever the trials' results or states. It has no startup trials (`n_startup` unused: the
+    spec refuses search.n_startup_trials with it). Experimental in Optuna since 3.0: the ExperimentalWarning its
+    constructor raises says nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+
+
 # No "grid": GridSampler.after_trial calls study.stop(), which raises outside study.optimize
 # (optuna/samplers/_grid.py:223, optuna/study/study.py:834). Grid sweeps use tune.grid_search.
+# No "cmaes": CmaEsSampler needs the cmaes package, which the pinned stack does not install.
 
 
 def make_optuna_search(space: Any = None, metric: str | None = None, mode: str | None = None,
@@ -549,7 +625,8 @@ def make_optuna_search(space: Any = None, metric: str | None = None, mode: str |
                        ) -> tuple[PrunableOptunaSearch, OptunaPruningScheduler]:
     """A linked (searcher, scheduler) pair for `TuneConfig(search_alg=..., scheduler=...)`.
 
-    `sampler`: "tpe" (seeded, `n_startup_trials` random trials first), "random", or an Optuna sampler.
+    `sampler`: "tpe" (seeded, `n_startup_trials` random trials first), "random", "gp" (seeded, at random until
+    `n_startup_trials` trials have ended), "qmc" (a scrambled Sobol sequence of the seed), or an Optuna sampler.
     `pruner_spec`: a `make_pruner` spec; None prunes nothing. `storage`: a sqlite file path or an RDB URL,
     with `study_name`, so the study lives outside Tune's searcher pickle. `space`/`metric`/`mode` may be
     left to `Tuner(param_space=...)` and `TuneConfig(metric, mode)`.

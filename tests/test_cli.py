@@ -170,6 +170,18 @@ def test_show_of_a_search_prints_each_parameters_range_the_sampler_and_the_prune
     assert "  pruner successive_halving (min_resource 1, reduction_factor 3)" in result.output
 
 
+@pytest.mark.parametrize("sampler, drawn", [("gp", "sampler gp (a Gaussian process; the first 5 at random)"),
+                                             ("qmc", "sampler qmc (a scrambled Sobol sequence; the first at random)")])
+def test_show_of_a_search_says_how_its_gp_or_qmc_sampler_draws(here, sampler, drawn):
+    spec = load("tune").text.replace("name: tune", "name: mine").replace("sampler: tpe", f"sampler: {sampler}")
+    if sampler == "qmc":   # it has no random startup trials: the spec refuses the key
+        spec = spec.replace("  n_startup_trials: 5\n", "")
+    (here / "mine.yaml").write_text(spec)
+    result = invoke("show", str(here / "mine.yaml"))
+    assert result.exit_code == 0, result.output
+    assert f"16 Optuna trials, {drawn}, at most 192 epochs, over:" in result.output
+
+
 def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_profiles_epochs(here, no_ray):
     # smoke: 2 epochs, so a median pruner waiting 2 warm-up epochs runs every trial to its end
     spec = load("tune").text.replace("pruner: {type: successive_halving, min_resource: 1, reduction_factor: 3}",

@@ -16,9 +16,10 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from sweeps.schema import FINAL_STEP_KEY
 from sweeps.pruning import (
     NAN_VALUE_ATTR, PRUNERS, RESUMED_FROM_ATTR, TUNE_TRIAL_ID_ATTR, OptunaPruningScheduler, PrunableOptunaSearch,
     PrunerSpecError, make_optuna_search, make_pruner, never_prunes, pruner_arguments, with_defaults)
@@ -370,8 +371,108 @@ def test_make_optuna_search_keeps_the_study_in_sqlite(tmp_path):
 
 
 def test_make_optuna_search_unknown_sampler_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"^unknown sampler 'tpee'\. Did you mean 'tpe'\? Valid: tpe, random$"):
+    with pytest.raises(ValueError, match=r"^unknown sampler 'tpee'\. Did you mean 'tpe'\? Valid: tpe, random, gp, qmc$"):
         make_optuna_search(SPACE, "score", "max", sampler="tpee")
+
+
+# every kind of parameter a spec's space has (float log / step, int / step / log, categorical), as Ray hands them
+MIXED = {"lr": FloatDistribution(1e-5, 1e-2, log=True), "rate": FloatDistribution(0.0, 1.0, step=0.25),
+         "depth": IntDistribution(1, 8), "width": IntDistribution(32, 128, step=32),
+         "heads": IntDistribution(1, 16, log=True), "b": CategoricalDistribution([1, 2, 4, 8])}
+
+
+def _score(params: dict) -> float:
+    return (1.0 - abs(math.log10(params["lr"]) + 3.0) / 3.0 + 0.2 * params["rate"] - 0.01 * params["depth"]
+            + params["width"] / 640 + 0.05 * (params["b"] == 4))
+
+
+def _search(sampler: str, seed: int, trials: int, *, stop_after: int | None = None, tmp_path=None, lower: float = 0.29,
+            score=_score, pruner: dict | None = None) -> tuple:
+    """The configs a search of `trials` trials draws, one at a time, each fed a curve of its `score` over 3 steps
+    (the threshold pruner, or `pruner`, stops those under `lower` after their first step); stopped after `stop_after` trials and
+    continued in a new searcher from its checkpoint, as Tune restores one (OptunaSearch.save / restore).
+    Returns (configs, study)."""
+    pair = lambda: make_optuna_search(MIXED, "score", "max", pruner or {"type": "threshold", "lower": lower},  # noqa
+                                      sampler=sampler, seed=seed, n_startup_trials=2)
+    searcher, scheduler = pair()
+    configs = []
+    for i in range(trials):
+        if i == stop_after:
+            searcher.save(str(tmp_path / "searcher.pkl"))
+            searcher, scheduler = pair()
+            searcher.restore(str(tmp_path / "searcher.pkl"))
+        config = searcher.suggest(f"t{i}")
+        configs.append(config)
+        for step in (1, 2, 3):
+            result = {"score": score(config) * step / 3, "training_iteration": step, FINAL_STEP_KEY: 3}
+            if scheduler.on_trial_result(None, SimpleNamespace(trial_id=f"t{i}"), result) == STOP:
+                break
+        searcher.on_trial_complete(f"t{i}", result)
+    return configs, searcher.study
+
+
+def _repeated(configs: list[dict]) -> list[tuple[int, int]]:
+    """Pairs of configs alike in every discrete parameter and within 1% in the continuous ones."""
+    def alike(a, b):
+        return all(math.isclose(a[k], b[k], rel_tol=0.01) if isinstance(a[k], float) else a[k] == b[k] for k in a)
+    return [(i, j) for i in range(len(configs)) for j in range(i + 1, len(configs)) if alike(configs[i], configs[j])]
+
+
+@pytest.mark.parametrize("sampler, cls, attributes", [
+    ("gp", optuna.samplers.GPSampler, {"_n_startup_trials": 4}),
+    ("qmc", optuna.samplers.QMCSampler, {"_qmc_type": "sobol", "_scramble": True, "_seed": 3})])
+def test_make_optuna_search_builds_optunas_gp_and_qmc_samplers_seeded_and_without_a_python_warning(
+        sampler, cls, attributes):
+    # QMCSampler is experimental: "ExperimentalWarning: QMCSampler is experimental" into our source, which a
+    # user can do nothing about (as the patient and wilcoxon pruners'). Unscrambled, its sequence ignores the seed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        searcher, _ = make_optuna_search(MIXED, "score", "max", {"type": "median"}, sampler=sampler, seed=3,
+                                         n_startup_trials=4)
+    built = searcher.study.sampler
+    assert isinstance(built, cls) and {key: getattr(built, key) for key in attributes} == attributes
+    assert type(built._independent_sampler) is optuna.samplers.RandomSampler
+
+
+@pytest.mark.parametrize("sampler", ["gp", "qmc"])
+def test_a_gp_or_qmc_search_draws_what_its_seed_decides_within_every_kind_of_parameter(sampler):
+    # a search's seed makes it reproducible: one seed, one sequence of configurations (the GP's past its 2 random
+    # startup trials; the QMC's past its random first), whatever pruned trials among them
+    configs, study = _search(sampler, 3, 5)
+    assert configs == _search(sampler, 3, 5)[0]
+    assert configs[:3] != _search(sampler, 4, 3)[0]
+    assert all(MIXED[k]._contains(MIXED[k].to_internal_repr(v)) for c in configs for k, v in c.items())
+    assert {t.state for t in study.trials} == {TrialState.COMPLETE, TrialState.PRUNED}, "the pruner stopped some"
+    if sampler == "gp":   # a GP drew (Optuna keeps its draw in a system attr), fitted to the completed trials alone
+        assert any(key.startswith("gp:relative_params") for t in study.trials for key in t.system_attrs)
+
+
+@pytest.mark.parametrize("sampler", ["gp", "qmc"])
+def test_a_gp_or_qmc_search_stopped_and_continued_from_its_checkpoint_draws_what_one_never_stopped_draws(
+        sampler, tmp_path):
+    # a search continued (`sweeps resume`, or a rerun with more num_samples) is its searcher restored from Tune's
+    # checkpoint, its study and sampler in it: the GP's RNG and kernel cache, the QMC's place in its sequence
+    assert _search(sampler, 3, 6, stop_after=3, tmp_path=tmp_path)[0] == _search(sampler, 3, 6)[0]
+
+
+def test_a_gp_search_learns_from_the_trials_its_pruner_stopped_and_draws_none_of_them_again():
+    # Optuna's GPSampler reads completed trials alone: with no new one, it proposed the point it had just proposed,
+    # and the pruner stopped it again (trials 4 to 8 of this search, one config)
+    configs, study = _search("gp", 3, 8, lower=0.36)
+    assert [t.state for t in study.trials].count(TrialState.PRUNED) >= 4
+    assert _repeated(configs) == []
+    _, study = _search("gp", 3, 4, lower=10.0)   # every trial pruned: the GP's space was read from completed ones
+    assert [any(k.startswith("gp:relative_params") for k in t.system_attrs) for t in study.trials] == [
+        False, False, True, True], "past its 2 random trials, each drawn by a GP fitted to the pruned ones"
+
+
+def test_a_gp_search_learns_from_its_diverged_trials_and_draws_none_of_them_again():
+    # a diverged trial (its metric NaN) is told PRUNED with no value: GPSampler redrew it; here it is the worst
+    configs, study = _search("gp", 3, 6, pruner={"type": "none"},
+                             score=lambda c: _score(c) if c["lr"] < 3e-3 or c["depth"] > 6 else math.nan)
+    diverged = [t for t in study.trials if NAN_VALUE_ATTR in t.user_attrs]
+    assert diverged and all(t.state == TrialState.PRUNED for t in diverged)
+    assert _repeated(configs) == []
 
 
 # ------------------------------------------------------------------------------------- bridge (real Tuner)

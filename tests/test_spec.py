@@ -232,6 +232,27 @@ def test_search_spec_reads_space_and_defaults_metric_to_val_acc(tmp_path):
     assert spec.mode == "max"
 
 
+@pytest.mark.parametrize("sampler, startup", [("gp", "  n_startup_trials: 4\n"), ("gp", ""), ("qmc", "")])
+def test_a_search_takes_optunas_gp_and_qmc_samplers(sampler, startup):
+    # researchers with an ablation's budget (12-48 trials) asked for GPSampler, and for QMCSampler's space-filling
+    # draws: only tpe and random were accepted
+    text = ("name: s\nkind: search\nsearch:\n  num_samples: 12\n  space: {model.depth: [1, 2]}\n"
+            f"  sampler: {sampler}\n{startup}")
+    search = load_text(text).search
+    assert (search.sampler, search.n_startup_trials) == (sampler, 4 if startup else 10)
+
+
+def test_a_sampler_accepted_since_keeps_the_key_of_every_search_recorded_with_another():
+    # sampler is keyed: a search's key reads its sampler's name whatever its value, so a name added to the choices
+    # changes no recorded key, and a search asking for another sampler is an invocation of its own
+    text = ("name: s\nkind: search\nseeds: [0]\nsearch:\n  num_samples: 4\n"
+            "  space: {optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}\n")
+    tpe = load_text(text)
+    assert load_text(text + "  sampler: tpe\n").identity_hash == tpe.identity_hash
+    keys = {sampler: load_text(text + f"  sampler: {sampler}\n").identity_hash for sampler in ("random", "gp", "qmc")}
+    assert len({tpe.identity_hash, *keys.values()}) == 4
+
+
 def test_a_pruner_argument_written_1e_3_is_the_number_it_is_as_a_bound_is():
     # PyYAML reads 1e-1 as text: `lower: 1e-1` was refused ("expected float, got str") beside `low: 1e-5`, taken
     from sweeps.pruning import make_pruner

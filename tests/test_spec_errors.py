@@ -194,6 +194,14 @@ BAD_SPECS = {
         "name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n  sampler: random\n"
         "  n_startup_trials: 5\n",
         r"line 7: search\.n_startup_trials: is for sampler tpe .*: remove it, or use sampler: tpe"),
+    "search_startup_trials_with_the_qmc_sampler": (   # Optuna's QMCSampler has none either: ignored silently
+        "name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n  sampler: qmc\n"
+        "  n_startup_trials: 5\n",
+        r"line 7: search\.n_startup_trials: is for sampler tpe or gp .*; sampler qmc draws every trial from its "
+        r"quasi-random sequence but the first, which it draws at random: remove it, or use sampler: tpe or gp$"),
+    "search_unknown_sampler_names_every_sampler": (
+        "name: s\nkind: search\nsearch:\n  space:\n    model.depth: [1, 2]\n  sampler: cmaes\n",
+        r"line 6: search\.sampler: 'cmaes' is invalid\. Expected one of: tpe, random, gp, qmc$"),
     "search_param_empty_categorical": (
         "name: s\nkind: search\nsearch:\n  space:\n    model.num_lanets: {type: categorical, choices: []}\n",
         r"search\.space\.model\.num_lanets\.choices: \[\] is invalid: expected a non-empty list of choices"),

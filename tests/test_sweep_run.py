@@ -738,6 +738,41 @@ def test_a_table_begun_with_tunes_trial_names_names_the_cells_it_makes_when_cont
     assert (Path(again.tune_path) / begun[0]).is_dir(), "the trial made before keeps its folder"
 
 
+@pytest.mark.parametrize("sampler", ["gp", "qmc"])
+def test_a_search_with_optunas_gp_or_qmc_sampler_records_its_trials_and_goes_on_with_its_study_when_continued(
+        ray_local, tmp_path, tracking_uri, spec_file, sampler):
+    # spec samplers beside tpe and random: GPSampler (fitted in the driver once a trial has ended, pruned ones
+    # too) and QMCSampler, each seeded by the spec, through the pruner bridge, and restored from Tune's searcher
+    # state when the search is asked for more samples
+    import cloudpickle
+
+    text = SEARCH_SPEC.replace("  n_startup_trials: 1\n", "  n_startup_trials: 1\n" if sampler == "gp" else "")
+    text = text.replace("  num_samples: 2\n", f"  num_samples: 2\n  sampler: {sampler}\n")
+    text = text.replace("{optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}",
+                        "{optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}, "
+                        "model.num_lanets: [1, 2], model.depth: {type: int, low: 1, high: 2}}")
+    options = _options(tmp_path, tracking_uri, max_concurrent=1, overrides={"optim.epochs": 2})
+    first = run_sweep(prepare(spec_file(text, "tiny_search"), options))   # every trial pruned after its 1st epoch
+    assert first.status == "completed" and first.counts["pruned"] == 2, first.counts
+    again = run_sweep(prepare(spec_file(text.replace("num_samples: 2", "num_samples: 3"), "tiny_search"), options))
+    assert again.parent_run_id == first.parent_run_id and again.counts["pruned"] == 3, again.counts
+    _, children = _children(tracking_uri, again)
+    assert sorted(r.data.tags[schema.TAG_STATUS] for r in children) == ["pruned"] * 3
+    state = sorted(Path(again.tune_path).glob("searcher-state-*.pkl"))[-1]
+    saved = cloudpickle.loads(state.read_bytes())
+    study = saved["_ot_study"]
+    import optuna
+
+    assert isinstance(study.sampler, {"gp": optuna.samplers.GPSampler, "qmc": optuna.samplers.QMCSampler}[sampler])
+    assert [t.state.name for t in study.trials] == ["PRUNED"] * 3
+    if sampler == "gp":   # past its one random trial, a GP fitted to the pruned trials drew (kept in a system attr)
+        assert all(any(k.startswith("gp:relative_params") for k in t.system_attrs) for t in study.trials[1:])
+    drawn = [{k.rsplit("/", 1)[-1]: v for k, v in t.params.items()} for t in study.trials]   # Tune's search/optim.lr
+    assert len({json.dumps(p, sort_keys=True) for p in drawn}) == 3, drawn
+    trained = sorted((float(r.data.params["optim.lr"]), int(r.data.params["model.depth"])) for r in children)
+    assert trained == sorted((p["optim.lr"], p["model.depth"]) for p in drawn), "each run trained its trial's draw"
+
+
 def test_a_search_asked_for_fewer_samples_when_continued_starts_no_queued_trial_past_them(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     # Tune restores every unfinished trial: those drawn and queued when the search stopped ran too, past the
