@@ -568,7 +568,8 @@ class _PrunedAsCompleted:
         return seen
 
 
-class _GPSampler(optuna.samplers.GPSampler):
+# Pickled by reference in Tune's searcher state (a continued gp search unpickles it): keep its module and name
+class PrunedAwareGPSampler(optuna.samplers.GPSampler):
     """GPSampler that learns from pruned trials too. Optuna's reads COMPLETE trials only (sample_relative): a
     trial the pruner stopped was no data to it, so with no new completed trial it proposed the same point again
     (seen with one trial at a time: three GP-drawn trials in a row at one config, each pruned), and a diverged one
@@ -589,13 +590,13 @@ class _GPSampler(optuna.samplers.GPSampler):
 
 @SAMPLERS.register("gp")
 def _gp(seed: int | None, n_startup: int) -> optuna.samplers.GPSampler:
-    """GPSampler (Optuna's advice for budgets of tens of trials), pruned trials its data too (`_GPSampler`): at random
-    (a RandomSampler of the same seed) until `n_startup` trials have ended, then a Gaussian process fitted to them,
-    in the driver, at each suggestion; trials still running enter its acquisition (qLogEI) by their drawn params.
-    Its state (RNG, the last GP's kernel parameters, which start the next fit) is a plain attribute pickled with the
-    searcher, so a continued search restores it as TPE's. Not deterministic_objective (experimental, and training
-    is noisy)."""
-    return _GPSampler(seed=seed, n_startup_trials=n_startup)
+    """GPSampler (Optuna's advice for budgets of tens of trials), pruned trials its data too
+    (`PrunedAwareGPSampler`): at random (a RandomSampler of the same seed) until `n_startup` trials have ended,
+    then a Gaussian process fitted to them, in the driver, at each suggestion; trials still running enter its
+    acquisition (qLogEI) by their drawn params. Its state (RNG, the last GP's kernel parameters, which start the
+    next fit) is a plain attribute pickled with the searcher, so a continued search restores it as TPE's. Not
+    deterministic_objective (experimental, and training is noisy)."""
+    return PrunedAwareGPSampler(seed=seed, n_startup_trials=n_startup)
 
 
 @SAMPLERS.register("qmc")
