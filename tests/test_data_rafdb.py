@@ -509,3 +509,14 @@ def test_rafdb_class_folders_of_resized_images_are_warned_of(tmp_path, caplog):
         splits = load_splits(_cfg(tmp_path, tree), 16)
     assert "train/5/train_00001_aligned.jpg is 48x48, not the 100x100 of RAF-DB's aligned images" in caplog.text
     assert splits.info["image_size_found"] == "48x48"
+
+
+def test_rafdb_kaggle_label_file_not_utf8_is_warned_of_and_not_checked(tmp_path, caplog):
+    # it is read only to check the class folders: one saved in another encoding (or another data set's file of the
+    # same name beside DATASET/) must not refuse the class folders, which are what is read
+    tree = make_kaggle_tree(tmp_path / "kaggle" / "DATASET")
+    (tree.parent / "train_labels.csv").write_bytes("image,label\ntrain_00001_é.jpg,5\n".encode("latin-1"))
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, tree), 16)
+    assert len(splits.train) == 4
+    assert "train_labels.csv" in caplog.text and "not checked" in caplog.text

@@ -21,7 +21,7 @@ sizes other than the official 12,271 / 3,068 are warned of. Kaggle's label files
 `test_labels.csv`, header `image,label`, file labels 1..7), found in that folder or the one above it (Kaggle's
 `raf-db-dataset/` beside `DATASET/`), are not read but checked against the class folders: an image one labels
 otherwise than its folder is an error naming the file, line, image and both labels, and images listed but not in
-the folders (or the reverse) are warned of. A tree without test/ whose one validation-named
+the folders (or the reverse) are warned of, and so is a file of another header or not readable (not checked). A tree without test/ whose one validation-named
 folder (valid/, val/) holds the test images (POSTER_V2's) reads it as the test split. A folder holding both
 layouts is read as the official one, with a warning. The layout read is data.json's `layout`, and the tree
 its own fingerprint (its class folders are in the hashed paths; the official layout's is unchanged).
@@ -29,6 +29,7 @@ its own fingerprint (its class folders are in the hashed paths; the official lay
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -192,8 +193,13 @@ def _check_kaggle_csv(root: Path, split: str, folder: Path, plan: SplitPlan) -> 
     if path is None:
         return
     held = {_image_key(p.name): (label, p) for p, label in zip(plan.paths or (), plan.labels.tolist())}
-    with csv_rows(path) as reader:
-        rows = list(reader)
+    try:   # read only to check the folders: one that cannot be read is warned of, as one of another form
+        with csv_rows(path) as reader:
+            rows = list(reader)
+    except (DataError, OSError, csv.Error) as exc:
+        log.warning("RAF-DB class folders %s: %s cannot be read as Kaggle's label file (%s); the class folders are "
+                    "not checked against it", root, path, exc)
+        return
     header = tuple(c.strip().lower() for c in rows[0][:2]) if rows else ()
     if header != KAGGLE_CSV_HEADER:
         log.warning("RAF-DB class folders %s: %s begins %r: expected Kaggle's header '%s'; the class folders are not "
