@@ -403,6 +403,7 @@ def package_versions() -> dict[str, str]:
 
 
 VERSIONS_THEN = " then "   # sweeps.versions: between the versions of a package a continued invocation ran under
+VERSIONS_KEPT = 5           # of them at most: the first, "…" and the latest (switched between two machines for good)
 
 
 def versions_continued(recorded: str | None, now: Mapping[str, str]) -> str | None:
@@ -423,7 +424,10 @@ def versions_continued(recorded: str | None, now: Mapping[str, str]) -> str | No
         if package not in merged:
             merged[package] = f"unrecorded{VERSIONS_THEN}{version}"
         elif merged[package].rsplit(VERSIONS_THEN, 1)[-1] != version:
-            merged[package] += f"{VERSIONS_THEN}{version}"
+            ran = merged[package].split(VERSIONS_THEN) + [version]
+            if len(ran) > VERSIONS_KEPT:   # the first and the latest: the tag stays within MLflow's 8000 characters
+                ran = [ran[0], "…", *ran[-(VERSIONS_KEPT - 2):]]
+            merged[package] = VERSIONS_THEN.join(ran)
     return None if merged == versions else json.dumps(merged, sort_keys=True)
 
 

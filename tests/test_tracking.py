@@ -201,6 +201,10 @@ def test_versions_continued_appends_each_package_version_that_differs_from_the_l
     assert tracking.versions_changed({schema.TAG_VERSIONS: again}) == {"ray": "unrecorded then 2.60.0",
                                                                       "torch": "2.14.1 then 2.15.0 then 2.14.1"}
     assert tracking.versions_changed({schema.TAG_VERSIONS: began}) == {} == tracking.versions_changed({})
+    for torch in ("2.15.0", "2.14.1", "2.15.0", "2.14.1", "2.15.0") * 40:   # two machines, taken in turn for good
+        again = tracking.versions_continued(again, {"torch": torch}) or again
+    assert json.loads(again)["torch"] == "2.14.1 then … then 2.15.0 then 2.14.1 then 2.15.0", \
+        "the first and the latest: MLflow refuses a tag over 8000 characters, and the continuation with it"
     for unreadable in (None, "", "not json", "[1, 2]", '{"torch": 2}'):   # left as it is; read as no change
         assert tracking.versions_continued(unreadable, {"torch": "2.15.0"}) is None
         assert tracking.versions_changed({schema.TAG_VERSIONS: unreadable} if unreadable else {}) == {}
