@@ -220,7 +220,11 @@ def check_files(plan: Plan) -> None:
     trial: each distinct network's checkpoints are read once and matched against it (a key, a shape). A search's
     networks are its bases with each value its space draws for a key that shapes them (PRETRAINED_FIT_KEYS; one
     at a time: a checkpoint fits each of those keys' values whatever the others', e.g. model.depth up to its
-    blocks), as check_space_shapes checks its stems."""
+    blocks), as check_space_shapes checks its stems. Where no config names a checkpoint there is nothing to read,
+    and torch (~1.5 s of the driver's CPU before the first trial: the trials import it, the driver need not) is
+    not imported (the configs drawn above for a search vary only keys that shape a network, never a path)."""
+    if all(getattr(c.model, key) is None for c in plan.configs for key in ("stem_checkpoint", "encoder_checkpoint")):
+        return
     from transfer_core.models import CheckpointError, check_pretrained
     from transfer_core.models.checkpoint import IR50_FILE, VIT_FILE
     from transfer_core.models.transfer import PRETRAINED_FIT_KEYS
@@ -581,8 +585,8 @@ def settle_report_warm_up(timeout_s: float) -> None:
 
 
 def warm_up_report() -> None:
-    """Import the report's modules (matplotlib, the table writers: ~1 s) and ready matplotlib's back ends
-    in a background thread, once per process. _publish waits for it; a failure only loses the head start."""
+    """Import the report's modules (matplotlib, the table writers, scipy.stats: ~1.5 s) and ready matplotlib's back
+    ends in a background thread, once per process. _publish waits for it; a failure only loses the head start."""
     if _REPORT_WARM_UP:
         return
 
@@ -590,7 +594,9 @@ def warm_up_report() -> None:
         try:
             from sweeps import report  # noqa: F401
             from sweeps.figures import warm_up
+            from sweeps.stats import scipy_stats
 
+            scipy_stats()   # a table's paired tests
             warm_up()
         except Exception as exc:  # noqa: BLE001  (the report imports and draws again, and says what fails)
             log.debug("report warm-up failed: %s", exc)

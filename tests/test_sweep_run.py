@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -116,6 +117,23 @@ def stop_at_the_first_result(monkeypatch) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(runner.SweepCallback, "on_trial_result", stopped_at_the_first_result)
+
+
+PREPARE_ONLY = """
+import json, sys
+from sweeps.runner import RunOptions, prepare
+prepare(sys.argv[1], RunOptions(tracking_uri=sys.argv[2], storage=sys.argv[3]))
+print(json.dumps(sorted(m for m in ("torch", "scipy.stats") if m in sys.modules)))
+"""
+
+
+def test_prepare_imports_neither_torch_nor_scipy_where_no_cell_names_a_checkpoint(tmp_path, spec_file):
+    # the driver's CPU before the first trial (bench/RESULTS.md §1): torch ~1.5 s, scipy.stats ~0.6 s, for
+    # reading no checkpoint and for the label check's import of the table writers
+    out = subprocess.run([sys.executable, "-c", PREPARE_ONLY, spec_file(TABLE_SPEC, "tiny"),
+                          f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "ray_results")],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 def test_table_sweep_records_parent_children_metrics_and_models(
