@@ -97,7 +97,21 @@ def connect_ray(address: str | None) -> None:
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         else:
             with _children_in_a_process_group_of_their_own():
-                ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+                ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env,
+                         _system_config=local_system_config())
+
+
+# Ray's setting, honoured where the user set it (Ray reads RAY_<name> from the environment)
+PRESTART_KEY = "prestart_worker_first_driver"
+
+
+def local_system_config() -> dict:
+    """Ray's settings for the local instance a sweep starts. Ray starts one idle task worker per CPU for the first
+    driver that connects ("ray::IDLE"), ready for tasks; a sweep runs none (its trials are actors, and Ray gives
+    each actor a process of its own), so they sat idle the whole sweep: ~0.45 s of CPU each to start, then
+    ~0.35 s a minute each, taken from the trials on a small machine (bench/RESULTS.md §1). They are not
+    prestarted; RAY_prestart_worker_first_driver=1 brings them back. Never applied to a cluster's Ray."""
+    return {} if f"RAY_{PRESTART_KEY}" in os.environ else {PRESTART_KEY: False}
 
 
 @contextlib.contextmanager

@@ -425,6 +425,23 @@ def test_a_stop_signal_while_ray_starts_is_held_until_ray_has_started(monkeypatc
     assert {s: signal.getsignal(s) for s in handlers_before} == handlers_before, "the handlers of before, not Ray's"
 
 
+def test_a_local_ray_starts_no_idle_task_workers_a_sweep_never_uses_unless_the_user_sets_rays_variable(monkeypatch):
+    # Ray prestarts one task worker per CPU for the first driver; trials are actors, each in a process of its
+    # own, so they idled through the sweep (~0.45 s of CPU each to start, ~0.35 s a minute each after)
+    import ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_prestart_worker_first_driver", raising=False)
+    runner.connect_ray(None)
+    monkeypatch.setenv("RAY_prestart_worker_first_driver", "1")   # the user's: Ray reads it, nothing overrides it
+    runner.connect_ray(None)
+    runner.connect_ray("10.0.0.10:6379")                            # a cluster's Ray is never configured
+    assert [c.get("_system_config") for c in calls] == [{"prestart_worker_first_driver": False}, {}, None]
+
+
 def test_a_sigterm_while_ray_starts_leaves_no_abort_alarm_of_rays_crash_handler_pending(monkeypatch):
     # ray.init installs Ray's C++ crash handler (absl's failure signal handler), which sees a SIGTERM first: it
     # passes it on to ours and arms alarm(3), whose SIGALRM aborts the process. `sweeps run` stopped so went on
