@@ -74,12 +74,15 @@ def bench_env(cache: bool = True) -> Path:
 
 
 def start_ray(num_cpus: int = 2) -> float:
-    """A local Ray as the brief says; returns the seconds `ray.init` took (Ray's one-off start)."""
+    """A local Ray as the brief says, with the settings `sweeps run` gives the local Ray it starts itself (no idle
+    task workers: sweeps.cluster.local_system_config); returns the seconds `ray.init` took (Ray's one-off start)."""
     import ray
+
+    from sweeps.cluster import local_system_config
 
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+             configure_logging=False, _system_config=local_system_config())
     return time.perf_counter() - t0
 
 
