@@ -169,6 +169,7 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
 
 
 def _execute(name: str, resume_only: bool, **kw) -> None:
+    collecting_later = _set_up_without_collections()
     from sweeps.invocations import command_again   # the command line that continues the invocation, never --fresh
     from sweeps.runner import SweepError, prepare, run_sweep
     from sweeps.tracking import TrackingError
@@ -200,6 +201,8 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
         click.echo(f"Should this driver be cut off (its machine or terminal lost with the head node): "
                    f"`{command_again('run', prepared)}` continues the sweep (`sweeps status {shlex.quote(name)}` "
                    "prints it too)", err=True)
+    if collecting_later:
+        _collect_from_here(prepared.tracking_uri)
     stdout = sys.stdout   # where the outcome goes; Tune's prints are sent to stderr below
     try:
         with contextlib.redirect_stdout(sys.stderr):   # Tune's own prints go with the progress: stdout is the outcome
@@ -830,11 +833,46 @@ def _planned_cells(client, run_id: str, tags: Mapping[str, str] | None = None) -
     return total, (set(cells) if cells and all(cells) else None)
 
 
+_CONSOLE_SCRIPT: list[bool] = []   # [True] in the console script's process (main): what it does to its process
+
+
+def _set_up_without_collections() -> bool:
+    """In the console script, turn Python's cyclic garbage collector off while `sweeps run` imports its libraries
+    (Ray Tune, MLflow, pandas: ~500,000 objects) and prepares the sweep: each full collection walks every object
+    the imports made so far, six of them ~0.55 s of the driver's CPU before the first trial (bench/RESULTS.md §1).
+    `_collect_from_here` turns it back on. Never in a library call (tests and notebooks keep their GC)."""
+    import gc
+
+    if not _CONSOLE_SCRIPT or not gc.isenabled():
+        return False
+    gc.disable()
+    return True
+
+
+def _collect_from_here(tracking_uri: str) -> None:
+    """The collector back on before the sweep runs, with what the set-up made frozen (gc.freeze: moved out of
+    the collector's sight for good, as `_exit_quickly` does at the end): the modules and their objects live as
+    long as the process, and a collection during the sweep, the report's included, walks only what came after.
+    A sqlite store's module (~0.5 s of imports), which run_sweep opens first, is imported before."""
+    import gc
+
+    try:
+        from sweeps.tracking import sqlite_path
+
+        if sqlite_path(tracking_uri) is not None:
+            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def main() -> None:
     """The `sweeps` console script: the commands, then a quick exit (see _exit_quickly)."""
+    _CONSOLE_SCRIPT[:] = [True]
     try:
         cli()
     finally:
+        _CONSOLE_SCRIPT.clear()   # a process that called main() goes on as a library's (tests)
         _exit_quickly()
 
 
