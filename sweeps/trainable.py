@@ -29,6 +29,7 @@ Faults (tests/test_faults.py, tests/test_multinode.py):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -49,6 +50,36 @@ from transfer_core.config import config_hash, decode_key, from_flat, to_flat
 from transfer_core.metrics import confusion_report
 
 log = logging.getLogger(__name__)
+
+_IMPORTED_WITHOUT_COLLECTIONS: list[bool] = []   # [True] once a trial worker process did (at its first trial)
+
+
+@contextlib.contextmanager
+def _first_imports_without_collections(tracking_uri: str):
+    """In a trial's worker process (a Ray actor), the first trial imports torch and a sqlite store's module with
+    Python's cyclic garbage collector off, then freezes what the process holds (gc.freeze: out of the
+    collector's sight for good; modules live as long as the process) and turns it back on. With it on, the
+    collector walked every object the imports had made so far, again and again: ~0.55 s of the ~2 s those
+    imports cost each worker at its start (bench/RESULTS.md §1), and the training's later full collections
+    walk only what came after. Outside a Ray actor (a test, a notebook calling train_cell) nothing changes."""
+    import gc
+
+    import ray
+
+    if (_IMPORTED_WITHOUT_COLLECTIONS or not gc.isenabled() or not ray.is_initialized()
+            or ray.get_runtime_context().get_actor_id() is None):
+        yield
+        return
+    _IMPORTED_WITHOUT_COLLECTIONS.append(True)
+    gc.disable()
+    try:
+        yield
+        if sqlite_path(tracking_uri) is not None:   # the trial opens it next
+            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
+
 
 CHECKPOINT_FILE = "state.pt"
 CELL_FILE = "cell.json"   # beside state.pt: which cell and epoch, read without loading the state
@@ -287,8 +318,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
         # Tune requires its metric in a trial's results: none has a value (the driver's callback ignores it)
         tune.report({**dict.fromkeys(schema.SUMMARY_METRICS, math.nan), schema.FINAL_STEP_KEY: 0})
         return
-    from transfer_core.engine import (History, ends_training, fit, save_state,  # torch: in the trial only
-                                      selected_model_state)
+    with _first_imports_without_collections(tracking_uri or context["tracking_uri"]):
+        from transfer_core.engine import (History, ends_training, fit, save_state,  # torch: in the trial only
+                                          selected_model_state)
 
     trial_id = tune.get_context().get_trial_id() or "local"
     trial, identity = cell_identity(config, trial_id)
