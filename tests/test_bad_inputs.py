@@ -690,8 +690,6 @@ def test_a_changed_data_set_names_the_whole_command_that_starts_anew_on_it(tmp_p
 
 def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_path):
     # a search optimises val_acc: Tune would fail inside its loop on every resume
-    from types import SimpleNamespace
-
     prepared = prepare_spec(SEARCH)(tmp_path)
     assert prepared.spec.metric.startswith("val_")
     with pytest.raises(SweepError, match=r"data set 'synthetic' has no validation image, and the sweep's metric "
@@ -701,8 +699,6 @@ def test_no_validation_image_for_a_metric_measured_on_validation_is_refused(tmp_
 
 
 def test_a_data_set_without_validation_images_is_warned_of_its_selection_falling_back(tmp_path, caplog):
-    from types import SimpleNamespace
-
     prepared = _prepared_on(tmp_path, "/data/FER2013")
     with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
         sweeps.sweep_data.check_data_of_cells(prepared, {"k": _decoded(val=())},
