@@ -36,7 +36,7 @@ from search_spaces.spec import metric_mode
 from sweeps import schema as S
 from sweeps import stats
 from sweeps.envvars import temporarily_set
-from sweeps.tracking import json_tag, latest_per_step, parent_status, ran_last_first, search_all
+from sweeps.tracking import client_for, json_tag, latest_per_step, parent_status, ran_last_first, search_all
 
 log = logging.getLogger(__name__)
 
@@ -294,10 +294,9 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_i
     `as_typed`, `uri_to_repeat`: the sweep as the user named it (a spec file's path) and the --tracking-uri
     to repeat (`tracking.tracking_uri_to_repeat`), for the command such an error names."""
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     uri = tracking_uri or mlflow.get_tracking_uri()
-    client = MlflowClient(tracking_uri=uri)
+    client = client_for(uri)
     exp = client.get_experiment_by_name(sweep)
     if exp is None:
         raise TableError(unrecorded_sweep(client, uri, sweep, as_typed, uri_to_repeat))

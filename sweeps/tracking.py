@@ -340,7 +340,43 @@ def artifacts_not_here(run, uri: str) -> str | None:
 
 
 def client_for(uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=uri)
+    """A client of the store at `uri`. A sqlite store is opened under a lock this host's processes share
+    (`store_opening_lock`): opening one creates its tables and migrates them, and MLflow does that unguarded,
+    so two `sweeps run` (or a run and a `sweeps status`) opening a new mlflow.db at once broke each other
+    (alembic 'Online migration expected to match one row', 'duplicate column name', and a left-over
+    `_alembic_tmp_*` table that refused every later open of that store)."""
+    database = sqlite_path(uri)
+    if database is None:
+        return MlflowClient(tracking_uri=uri)
+    with store_opening_lock(database):
+        return MlflowClient(tracking_uri=uri)
+
+
+@contextlib.contextmanager
+def store_opening_lock(database: Path) -> Iterator[None]:
+    """An exclusive lock, among this host's processes, on opening the sqlite store `database`: a file in the
+    temporary folder named by a hash of the database's real path, so none is left beside the user's mlflow.db
+    (sqlite's own locks do not cover MLflow's table creation and migration, which run as several
+    transactions). Where the lock file cannot be made (a read-only temporary folder), the store is opened
+    without it."""
+    try:
+        import fcntl
+    except ImportError:   # not POSIX: MLflow's own behaviour
+        yield
+        return
+    key = hashlib.sha256(str(Path(database).expanduser().resolve()).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"sweeps-mlflow-open-{key}.lock"
+    try:   # read-only is enough for flock, and lets another user's sweep share the file on a shared host
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as exc:
+        log.debug("no lock file %s for opening %s (%s)", path, database, exc)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
 
 
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:

@@ -468,3 +468,40 @@ def test_a_store_copied_without_its_artifacts_says_where_they_are_recorded_and_w
         f"moved, or on a disk not mounted here). If the store was moved or copied, copy its artifacts folder "
         f"{tmp_path / 'old' / 'mlartifacts'} to {tmp_path / 'laptop' / 'mlartifacts'}, beside the database, and run "
         f"the command again (their recorded locations are then re-pointed there)")
+
+
+OPEN_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from sweeps import tracking
+go = Path(sys.argv[2])
+(go.parent / f"ready-{sys.argv[3]}").touch()
+while not go.exists():
+    time.sleep(0.005)
+try:
+    tracking.client_for(sys.argv[1]).search_experiments()
+    print("opened")
+except Exception as exc:
+    print(f"failed: {type(exc).__name__}: {exc}"[:300])
+"""
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_open_it_and_leave_it_readable(tmp_path):
+    # two `sweeps run` (or a run and a `sweeps status`) on a fresh mlflow.db: MLflow creates and migrates its
+    # tables unguarded, and opened at once they broke each other ('Online migration expected to match one row',
+    # 'duplicate column name: step') and could leave a `_alembic_tmp_*` table that refused every later open
+    import os
+    import subprocess
+    import sys
+
+    uri, go = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "go"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_WHEN_TOLD, uri, str(go), str(i)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for i in range(3)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 3 and time.monotonic() < deadline:   # each has imported MLflow
+        time.sleep(0.05)
+    go.touch()
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert outs == ["opened"] * 3
+    assert tracking.client_for(uri).search_experiments() is not None
