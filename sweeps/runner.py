@@ -892,11 +892,58 @@ def _search_space(prepared: PreparedSweep) -> dict:
     return space
 
 
+@contextlib.contextmanager
+def invocation_claimed(prepared: PreparedSweep):
+    """Hold this invocation for this process while it runs: an exclusive lock, among this host's processes, on a
+    file in the temporary folder named by a hash of the tracking URI, the sweep and the invocation key (the pid
+    of its holder written in it). The same command run again meanwhile, in another terminal, is refused at once:
+    the MLflow parent run that the driver check reads is made only after the data are decoded and Ray has started
+    (tens of seconds), and a second driver starting within that window made a second parent run training the
+    very same cells, or, continuing an interrupted invocation, trained its cells a second time into the same
+    MLflow runs. The lock goes with the process (Ctrl-C, SIGKILL); Ray's processes do not inherit it. A
+    `--fresh` run is an invocation of its own and claims none; drivers on other hosts go by the heartbeat."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    if prepared.options.fresh:
+        yield
+        return
+    key = hashlib.sha256("\0".join((prepared.tracking_uri, prepared.spec.name, prepared.invocation_key))
+                         .encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"sweeps-invocation-{key}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:   # another user's file, a read-only temporary folder: the driver check alone
+        log.debug("invocation lock %s not taken (%s)", path, exc)
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            raise SweepError(f"this invocation of {prepared.spec.name!r} (its profile, data and overrides) is being "
+                             f"run now by process {holder} on this host, which started it; wait for it to end or "
+                             f"stop it (Ctrl-C there) first, or start another invocation with --fresh") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
 @restores_sigterm_handler
 def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_lost=None) -> SweepOutcome:
     """Run (or continue) the sweep to the end; returns what happened, counted from MLflow. `on_cluster_lost(
     why)`: called from another thread once Ray's cluster stops answering, after the invocation is marked
-    interrupted (`_interrupted_if_cluster_lost`); Ray ends the process soon after, whatever it does."""
+    interrupted (`_interrupted_if_cluster_lost`); Ray ends the process soon after, whatever it does. The
+    same invocation run meanwhile by another process on this host is refused at once (`invocation_claimed`)."""
+    with invocation_claimed(prepared):
+        return _run_sweep(prepared, resume_only, on_cluster_lost)
+
+
+def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> SweepOutcome:
     started = time.time()
     spec, plan = prepared.spec, prepared.plan
     client = tracking.client_for(prepared.tracking_uri)

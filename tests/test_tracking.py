@@ -505,3 +505,37 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_open_it_and_leave_it_r
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert outs == ["opened"] * 3
     assert tracking.client_for(uri).search_experiments() is not None
+
+
+HOLD_THE_INVOCATION = """
+import sys, time
+from sweeps.runner import RunOptions, invocation_claimed, prepare
+prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=sys.argv[1], storage=sys.argv[2]))
+with invocation_claimed(prepared):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_an_invocation_another_driver_here_has_begun_before_making_its_parent_run_is_not_run_a_second_time(tmp_path):
+    # the same `sweeps run` in two terminals: the first makes its MLflow parent run only after decoding the data and
+    # starting Ray, and a second started meanwhile found none and trained every cell again in a parent of its own
+    import subprocess
+    import sys
+
+    from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
+
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "rr")
+    other = subprocess.Popen([sys.executable, "-c", HOLD_THE_INVOCATION, uri, storage], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert other.stdout.readline().strip() == "holding"
+        with pytest.raises(SweepError, match=rf"this invocation of 'mad_vs_dropout' \(its profile, data and "
+                                             rf"overrides\) is being run now by process {other.pid} on this host, "
+                                             rf"which started it; wait for it to end .* or start another invocation "
+                                             rf"with --fresh"):
+            run_sweep(prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=storage)))
+        assert not (tmp_path / "mlflow.db").exists()   # refused before anything is recorded
+    finally:
+        other.kill()
+        other.wait()
