@@ -96,6 +96,7 @@ def connect_ray(address: str | None) -> None:
         if address:
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         else:
+            warn_of_other_rays_here()
             with _children_in_a_process_group_of_their_own():
                 ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env,
                          _system_config=local_system_config())
@@ -112,6 +113,38 @@ def local_system_config() -> dict:
     ~0.35 s a minute each, taken from the trials on a small machine (bench/RESULTS.md §1). They are not
     prestarted; RAY_prestart_worker_first_driver=1 brings them back. Never applied to a cluster's Ray."""
     return {} if f"RAY_{PRESTART_KEY}" in os.environ else {PRESTART_KEY: False}
+
+
+def other_rays_here() -> list[int]:
+    """The pids of the Ray instances running on this machine now (their GCS servers), any user's."""
+    import ray  # noqa: F401  (puts the psutil Ray ships in its thirdparty_files on the path)
+
+    try:
+        import psutil
+    except ImportError:
+        return []
+    try:
+        return sorted(p.pid for p in psutil.process_iter(["name"]) if p.info.get("name") == "gcs_server")
+    except Exception as exc:  # noqa: BLE001  (a warning's look-up never stops a sweep)
+        log.debug("could not look for other Ray instances here (%s)", exc)
+        return []
+
+
+def warn_of_other_rays_here() -> None:
+    """Before a sweep starts its local Ray: warn where another Ray already runs on this machine (another `sweeps
+    run` in a second terminal, a notebook's). Each local Ray counts every CPU and GPU as its own, so the trials of
+    both run at once on the same cores, each slower than the sweep's budget says, and on a GPU share its memory.
+    Not refused: two short sweeps on a roomy machine are fine."""
+    pids = other_rays_here()
+    if not pids:
+        return
+    cpus = os.cpu_count() or 0
+    log.warning("%d other Ray instance%s already run%s on this machine (GCS pid %s): this sweep starts a local Ray "
+                "of its own, which counts all %d CPUs (and every GPU) as its own, so the trials of both share the "
+                "cores (each slower) and a GPU's memory. To share the machine, start one Ray (`ray start --head`) "
+                "and give each sweep --address auto, or keep each to a part with --max-concurrent",
+                len(pids), "" if len(pids) == 1 else "s", "s" if len(pids) == 1 else "",
+                ", ".join(map(str, pids)), cpus)
 
 
 @contextlib.contextmanager

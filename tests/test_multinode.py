@@ -261,6 +261,29 @@ def test_the_time_ray_gives_a_lost_gcs_is_its_default_unless_its_variable_says_o
     assert gcs_reconnect_timeout_s() == 15
 
 
+def test_a_sweep_starting_its_local_ray_beside_another_ray_on_this_machine_warns_that_they_share_its_cores(
+        tmp_path, caplog):
+    # `sweeps run X` and `sweeps run Y` in two terminals: each starts a local Ray that counts every core as its own
+    import logging
+    import shutil
+
+    from sweeps.cluster import warn_of_other_rays_here
+
+    gcs = tmp_path / "gcs_server"   # a process named as a Ray's GCS server is
+    shutil.copy(shutil.which("sleep"), gcs)
+    other = subprocess.Popen([str(gcs), "60"])
+    try:
+        with caplog.at_level(logging.WARNING, logger="sweeps.cluster"):
+            warn_of_other_rays_here()
+        assert re.search(rf"other Ray instances? already runs? on this machine \(GCS pid [\d, ]*\b{other.pid}\b.*\): "
+                         rf"this sweep starts a local Ray of its own, which counts all \d+ CPUs \(and every GPU\) "
+                         rf"as its own, so the trials of both share the cores .* start one Ray \(`ray start --head`\) "
+                         rf"and give each sweep --address auto", caplog.text), caplog.text
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(processes, spec_file, store, tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
