@@ -325,15 +325,10 @@ def test_affectnet_every_image_missing_names_one_and_the_folder(tmp_path):
 def test_a_face_box_is_cropped_from_the_stored_pixels_before_an_exif_orientation_is_applied(tmp_path):
     # AffectNet's boxes are in stored pixels (Face2Exp crops them so): with data.exif_orientation=applied the crop is
     # turned as a viewer shows it, not taken from the turned image (where this box would run off its edge, black)
+    from test_data_imagefolder import phone_photo
     from transfer_core.data.base import decode_image
 
-    stored = np.zeros((10, 20, 3), np.uint8)
-    stored[:, :10] = (250, 0, 0)                                         # left half red, right half blue
-    stored[:, 10:] = (0, 0, 250)
-    image = Image.fromarray(stored)
-    exif = image.getexif()
-    exif[0x0112] = 6                                                     # shown turned 90 degrees clockwise
-    image.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    phone_photo(tmp_path / "phone.jpg")                                  # stored red left, blue right; shown turned
     box = (0, 0, 20, 5)                                                  # the stored image's top half
     as_stored = decode_image(tmp_path / "phone.jpg", 8, box)
     assert as_stored[4, 0, 0] > 200 and as_stored[4, 7, 2] > 200         # red left, blue right

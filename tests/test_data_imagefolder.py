@@ -276,18 +276,24 @@ def test_imagefolder_16_bit_grayscale_is_scaled_not_clipped_to_white(tmp_path, e
         assert abs(float(image.mean()) - 100) <= 1, image.mean()          # not 255 (PIL's clipping)
 
 
+def phone_photo(path: Path) -> None:
+    """A JPEG stored sideways (left half red, right half blue) with EXIF orientation 6: a viewer shows it turned 90
+    degrees clockwise, red on top."""
+    stored = np.zeros((10, 20, 3), np.uint8)
+    stored[:, :10] = (250, 0, 0)
+    stored[:, 10:] = (0, 0, 250)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(path, exif=exif, quality=100)
+
+
 def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_warned_of_at_every_load(tmp_path,
                                                                                                    caplog):
     # a phone photo stored sideways with EXIF orientation 6 shows upright in every viewer; the model saw it
     # sideways without a word
     root = make_tree(tmp_path / "d")
-    stored = np.zeros((10, 20, 3), np.uint8)
-    stored[:, :10] = (250, 0, 0)                                          # left half red, right half blue
-    stored[:, 10:] = (0, 0, 250)
-    image = Image.fromarray(stored)
-    exif = image.getexif()
-    exif[0x0112] = 6                                                      # shown turned 90 degrees clockwise
-    image.save(root / "train" / "happy" / "phone.jpg", exif=exif, quality=100)
+    phone_photo(root / "train" / "happy" / "phone.jpg")
     for hit in (False, True):
         caplog.clear()
         with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
@@ -303,24 +309,12 @@ def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_w
     assert "exif_turned" not in load_splits(_cfg(tmp_path, make_tree(tmp_path / "plain")), 8).info
 
 
-def _phone_photo(path: Path) -> None:
-    """A JPEG stored sideways (left half red, right half blue) with EXIF orientation 6: a viewer shows it turned 90
-    degrees clockwise, red on top."""
-    stored = np.zeros((10, 20, 3), np.uint8)
-    stored[:, :10] = (250, 0, 0)
-    stored[:, 10:] = (0, 0, 250)
-    image = Image.fromarray(stored)
-    exif = image.getexif()
-    exif[0x0112] = 6
-    image.save(path, exif=exif, quality=100)
-
-
 def test_imagefolder_exif_orientation_applied_turns_images_as_a_viewer_shows_them_in_a_cache_entry_of_its_own(
         tmp_path, caplog):
     # opt-in: the default reads pixels as stored (torchvision, the FER repositories); a decode cached as stored must
     # not be served to a config that applies the orientation, nor the reverse
     root = make_tree(tmp_path / "d")
-    _phone_photo(root / "train" / "happy" / "phone.jpg")
+    phone_photo(root / "train" / "happy" / "phone.jpg")
 
     def phone(splits):
         return next(img for img in splits.train.images if min(img[..., 0].mean(), img[..., 2].mean()) > 60)
