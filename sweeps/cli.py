@@ -591,7 +591,9 @@ def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
                    "markdown on stdout, or to a file without a suffix or a .txt; another suffix needs --format).")
 @click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
                                "or best_test_acc (the best test epoch, as commonly reported); acc or mca: the "
-                               "accuracy or mean class accuracy under the spec's own selection rule.")
+                               "accuracy or mean class accuracy under the spec's own selection rule. A "
+                               "search's table may put a loss first (best_val_loss), bold its trial chosen on "
+                               "validation; a table of arms takes an accuracy.")
 @click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Decimals of the percentages in the table.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),

@@ -154,7 +154,8 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
             if table.metric.startswith("sel_") else
             "Optimistic: the epoch is chosen on the test set; for comparison with the literature only."
             if table.metric.startswith("best_test") else "")
-    parts.append(f"Metric (%): {table.metric_label}. {rule}".rstrip())
+    # a search's table may come first by a loss (--metric best_val_loss): a loss is no percentage
+    parts.append(f"Metric{' (%)' if is_fraction(table.metric) else ''}: {table.metric_label}. {rule}".rstrip())
     # the other columns whose epoch is chosen by another rule than the primary's (sel_test, best_test, ...)
     others = [m for m in table.metrics[1:] if m.rsplit("_", 1)[0] != table.metric.rsplit("_", 1)[0]]
     if others:

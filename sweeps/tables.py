@@ -556,10 +556,6 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     if not 0.0 < alpha < 1.0:
         raise TableError(f"alpha={alpha!r} is invalid: expected a number in (0, 1)")
     primary = resolve_metric(metric)
-    if not is_fraction(primary):
-        raise TableError(f"{primary} is a loss: a table's first metric is an accuracy, in percent, which its bars, Δ "
-                         f"and the paper's figures are of; show {primary} beside one (table.metrics: "
-                         f"[sel_test_acc, {primary}])")
     metrics = list(dict.fromkeys([primary] + [resolve_metric(m, primary) for m in extra_metrics]))
     rows = _ordered(rows, children["arm"].tolist(), "arms")
     columns = _ordered(columns, children["data"].tolist(), "data sets")
@@ -568,6 +564,7 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
     if baseline is not None and baseline not in rows:
         raise TableError(f"baseline {baseline!r} is not a row; rows: {', '.join(rows)}")
     papers, paper_metric = _paper_rows(paper, paper_label, metric, rows, columns)
+    _check_first_metric(primary, select_on, baseline, paper_metric if papers else None)
     if select_on is not None and "test" in select_on:
         raise TableError(f"select_on={select_on!r} is measured on the test set: a search's best trial is chosen "
                          "on validation (best_val_acc) or the training split, never on the test set")
@@ -670,6 +667,25 @@ def build_table(children: pd.DataFrame, *, metric: str = "sel_test_acc", rows: S
                                               (provenance or Provenance()).data_changed))
 
 
+def _check_first_metric(primary: str, select_on: str | None, baseline: str | None, paper_metric: str | None) -> None:
+    """A loss first (`sweeps table SEARCH --metric best_val_loss`, lowest bold) only in a search's table: its rows
+    are trials, bold the one chosen on validation, with no baseline and no paper figures. A table of arms
+    has its first metric's bars, Δ in percentage points and the paper's figures, which a loss has none of."""
+    if is_fraction(primary):
+        return
+    accuracies = ", ".join(m for m in TABLE_METRICS + EPOCH_BEST_METRICS if is_fraction(m))
+    if select_on is None:
+        raise TableError(f"{primary} is a loss: a table's first metric is an accuracy, in percent, which its bars, Δ "
+                         f"and the paper's figures are of; show {primary} beside one (table.metrics: "
+                         f"[sel_test_acc, {primary}]), or give a first metric of {accuracies}. A loss comes first "
+                         "only in a search's table, whose rows are trials chosen on validation")
+    why = ("a Δ against the baseline in percentage points" if baseline is not None else
+           "the paper's figures, in percent" if paper_metric == primary else None)
+    if why is not None:
+        raise TableError(f"{primary} is a loss, and this search's table has {why} under its first metric: give a "
+                         f"first metric of {accuracies}, and show {primary} beside it")
+
+
 def _paper_rows(paper: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, label: str, metric: str,
                 rows: Sequence[str], columns: Sequence[str]) -> tuple[list[PaperRow], str]:
     """build_table's `paper` as PaperRows, and the metric they were reported as."""
@@ -766,6 +782,9 @@ def _same_mean(a: float, b: float) -> bool:
 
 def table_from_runs(runs: SweepRuns, **layout: Any) -> ResultTable:
     """build_table over one invocation: seeds, column order and provenance from the parent's tags."""
+    # before any run's history is read: a loss first in a table of arms is refused at once
+    _check_first_metric(resolve_metric(layout.get("metric", "sel_test_acc")), layout.get("select_on"),
+                        layout.get("baseline"), None)
     for m in [layout.get("metric", "sel_test_acc"), *layout.get("extra_metrics", ())]:
         ranking = ranking_by_column(m) if epoch_best_metric(m) else None
         if ranking is not None:   # no run records it: each run's best epoch of it, from its history

@@ -664,6 +664,61 @@ def test_a_loss_is_recorded_in_csv_and_parquet_fields_of_its_own_and_an_accuracy
     assert loss["mean_loss"] == pytest.approx(0.55) and acc["mean_pct"] == pytest.approx(81.0)
 
 
+def loss_search_runs(per_epoch=None, metric="val_loss"):
+    """A search that minimised `metric` (three trials and a pruned one) with its runs' per-epoch history of it."""
+    children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.70}, ("trial c", "d"): {0: 0.75},
+                      ("trial d", "d"): {0: "pruned"}})
+    per_epoch = {"r-trial a-d-0": [1.2, 0.9], "r-trial b-d-0": [1.1, 0.6], "r-trial c-d-0": [0.7, 0.8],
+                 "r-trial d-d-0": [1.5]} if per_epoch is None else per_epoch
+    parent = T.ParentRun("p", "s", S.STATUS_COMPLETED, 0, {S.TAG_DATA: "d", S.TAG_SEEDS: "[0]"})
+    return T.SweepRuns("s", "sqlite://", "0", parent, children, client=HistoryClient(metric, per_epoch))
+
+
+def test_a_search_on_a_loss_tabled_first_by_that_loss_bolds_the_lowest_in_every_format(tmp_path):
+    # `sweeps table SEARCH --metric best_val_loss` of a search that minimised val_loss was refused: "best_val_loss
+    # is a loss: a table's first metric is an accuracy", though a search's table has no Δ and no paper figures
+    import csv as csv_module
+
+    from search_spaces.spec import load_text
+    from sweeps.report import sweep_table
+
+    spec = load_text("name: s\nkind: search\nmetric: val_loss\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    t = sweep_table(loss_search_runs(), spec, "best_val_loss")
+    assert (t.metrics, t.rows) == (["best_val_loss", "sel_test_acc"], ["trial b", "trial c", "trial a", "trial d"])
+    assert [r for r in t.rows if t.cell(r, "d").best] == ["trial b"], "the lowest loss, the trial chosen"
+    markdown = TF.render(t, "markdown")
+    assert "| Arm | d: Val. loss | d: Acc. |" in markdown
+    assert "| trial b | **0.6000 (n=1)** | **70.00 (n=1)** |" in markdown
+    assert "| trial a | 0.9000 (n=1) | 80.00 (n=1) |" in markdown
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert "Metric: lowest validation loss (a loss, not a percentage)." in caption and "Metric (%)" not in caption
+    assert "Also: Acc.: test accuracy at the epoch selected on the validation split." in caption
+    assert r"trial b & \textbf{0.6000 (n=1)} & \textbf{70.00 (n=1)} \\" in TF.render(t, "latex")
+    assert "<td><b>0.6000 (n=1)</b></td>" in TF.render(t, "html")
+    rows = {(r["row"], r["metric"]): r for r in csv_module.DictReader(io.StringIO(TF.render(t, "csv")))}
+    b = rows[("trial b", "best_val_loss")]
+    assert (b["mean_loss"], b["mean_pct"], b["bold"], b["delta_pct"]) == ("0.6", "", "True", "")
+    path = tmp_path / "t.parquet"
+    path.write_bytes(TF.render(t, "parquet"))
+    record = pd.read_parquet(path).set_index(["row", "metric"]).loc[("trial b", "best_val_loss")]
+    assert (record["mean_loss"], record["bold"], list(record["values_loss"])) == (pytest.approx(0.6), True, [0.6])
+    assert pd.isna(record["mean_pct"]) and "Metric: lowest validation loss" in record["caption"]
+
+
+def test_a_loss_first_is_refused_where_the_table_gives_it_a_delta_or_bars_naming_the_metrics_that_may_be_first():
+    # a table of arms: its first metric's bars, Δ in percentage points and the paper's figures are of an accuracy
+    runs = loss_search_runs()
+    with pytest.raises(T.TableError, match=r"best_val_loss is a loss: a table's first metric is an accuracy.*give a "
+                                           r"first metric of best_val_acc, sel_test_acc, sel_test_mca, best_test_acc, "
+                                           r"best_test_mca, final_test_acc, best_val_mca, best_train_acc"):
+        T.table_from_runs(runs, metric="best_val_loss")
+    # a search given a baseline (no spec can give one: build_table's own callers) would take Δ of a loss in pp
+    with pytest.raises(T.TableError, match=r"best_val_loss is a loss, and this search's table has a Δ against the "
+                                           r"baseline in percentage points under its first metric: give a first metric"):
+        T.table_from_runs(runs, metric="best_val_loss", select_on="best_val_loss", select_mode="min",
+                          baseline="trial a")
+
+
 def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
     # "trial 1a2b3c4d" alone tells a reader nothing; pruned trials come after the completed ones
     from search_spaces.spec import load_text

@@ -756,6 +756,17 @@ def test_table_explain_writes_the_rows_record_to_the_output_file(recorded_cli, t
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("Row '+ MAD' of sweep components"), "-o was ignored: printed to stdout only"
 
+
+def test_table_metric_a_loss_of_a_table_of_arms_is_refused_naming_the_metrics_that_may_be_first(recorded_cli, tmp_path):
+    # refused, but telling only of the spec's table.metrics: not which --metric a table of arms takes first
+    out = tmp_path / "t.tex"
+    result = recorded_cli("--metric", "best_val_loss", "-o", out)
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.output.split())
+    assert "Error: best_val_loss is a loss: a table's first metric is an accuracy" in message
+    assert "give a first metric of best_val_acc, sel_test_acc, sel_test_mca, best_test_acc" in message
+    assert "Traceback" not in result.output and not out.exists()
+
 # the spec gives the paper's RAF-DB and FERPlus figures; the recorded sweep ran on RAF-DB and AffectNet
 PAPER_SPEC = COMPONENTS_SPEC.replace("table: {baseline: Baseline}",
                                      'table: {baseline: Baseline, paper: {"+ ViT": {rafdb: 90.91, ferplus: 90.83}}}')
