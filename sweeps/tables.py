@@ -165,7 +165,8 @@ def ranked_children(runs: SweepRuns, ranking: SearchRanking) -> pd.DataFrame:
         children[ranking.column] = math.nan
         return children
     history = runs.history(ranking.metric)
-    history = history[[math.isfinite(v) for v in history["value"].astype(float)]]   # a diverged epoch's: none
+    # a diverged epoch's: none. A Series as the mask: an empty list (no run logged the metric) selects no columns
+    history = history[history["value"].astype(float).map(math.isfinite).astype(bool)]
     best = history.groupby("run_id")["value"].agg(ranking.mode)
     children[ranking.column] = children["run_id"].map(best).astype(float)
     return children

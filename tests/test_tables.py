@@ -719,6 +719,21 @@ def test_a_loss_first_is_refused_where_the_table_gives_it_a_delta_or_bars_naming
                           baseline="trial a")
 
 
+def test_a_search_on_a_loss_whose_every_trial_failed_before_its_first_epoch_is_tabled_not_a_traceback():
+    # `sweeps table` (and the report at the end of `sweeps run`) of a val_loss search whose trials all failed
+    # before logging a val_loss ended in "KeyError: 'run_id'": the empty list that filtered out diverged epochs
+    # selected no columns of the empty history
+    from search_spaces.spec import load_text
+    from sweeps.report import sweep_table
+
+    spec = load_text("name: s\nkind: search\nmetric: val_loss\nsearch:\n  space:\n    model.depth: [1, 2]\n")
+    runs = loss_search_runs(per_epoch={})
+    runs = dataclasses.replace(runs, children=runs.children.assign(status="failed"))
+    t = sweep_table(runs, spec)
+    assert [TF.cell_text(t, t.cell(r, "d", "best_val_loss")) for r in t.rows] == ["failed"] * 4
+    assert "No trial has a value: nothing is bold or tested." in TF.caption_text(t, T.CaptionFacts())
+
+
 def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_values_it_tried():
     # "trial 1a2b3c4d" alone tells a reader nothing; pruned trials come after the completed ones
     from search_spaces.spec import load_text
