@@ -48,7 +48,8 @@ def value_text(metric: str, x: float, decimals: int) -> str:
 
 def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—';
-    '84.12 ± 0.35 (n=2, 1 diverged)': the mean of the seeds whose training did not diverge."""
+    '84.12 ± 0.35 (n=2, 1 diverged)': the mean of the seeds whose training did not diverge; '80.00 (n=1, 1 failed,
+    1 diverged)': every seed accounted for, none still to come ('k/n done' where one is, or where no seed diverged)."""
     done = f"{cell.n}/{cell.n_expected} done"
     extras = [f"{cell.counts[s]} {s}" for s in (S.STATUS_FAILED, S.STATUS_PRUNED) if cell.counts.get(s)]
     extras += [f"{cell.no_value - cell.diverged} without a value"] if cell.no_value > cell.diverged else []
@@ -69,7 +70,9 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     text = value_text(cell.metric, cell.summary.mean, decimals)
     text += f" ± {value_text(cell.metric, cell.summary.std, decimals)}" if cell.summary.std is not None else ""
     notes = []
-    if cell.state == "partial":
+    # a diverged seed is done, and "1/3 done, 1 failed, 1 diverged" read as if it were not, or as if a seed were
+    # still to come: where each seed is accounted for, the seeds of the mean and what became of each other one
+    if cell.state == "partial" and not (cell.diverged and cell.every_seed_accounted):
         notes.append(done)
     elif cell.n != table.n_expected or cell.summary.std is None:
         notes.append(f"n={cell.n}")
@@ -174,6 +177,12 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                                  + ("" if table.select_on is not None else   # a search's trial: one run, no seeds
                                     f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})")
                                  for r, c, seeds in diverged) + ".")
+    if any(c.no_value > c.diverged for c in table.cells.values()):
+        # "82.00 (1/2 done, 1 without a value)" read as a seed still to come: the other seed is done too
+        parts.append("Without a value: a seed whose run completed without recording the column's metric (as a run "
+                     "without a validation split records no best validation epoch); it is done, left out of the mean, "
+                     "and not counted in k/n done, which counts the seeds with a value (the explain option of "
+                     "sweeps table names its run).")
     if any(c.state == "diverged" for c in table.cells.values()):
         parts.append("A cell marked \"k diverged\" averages only its other seeds (the k might have pulled its mean "
                      "down): it is neither bold nor tested beside cells with a value of every seed.")
@@ -255,6 +264,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      "draw are not in the table." if search else
                      f"INCOMPLETE: the sweep stopped ({table.provenance.status}) before every cell finished; "
                      "cells marked k/n done, interrupted, failed or not run lack seeds.")
+    if not search and any(c.counts.get(S.STATUS_FAILED) for c in table.cells.values()):
+        # a failed seed is no result, as a diverged one is: its run ended on an error, and a continuation retries it
+        parts.append("A seed counted failed has no value: its run ended on an error (sweeps status names it), and "
+                     "continuing the sweep (sweeps resume) trains it again.")
     return " ".join(parts)
 
 

@@ -389,6 +389,13 @@ class Cell:
         return not self.unfinished and self.n + self.no_value >= self.n_expected
 
     @property
+    def every_seed_accounted(self) -> bool:
+        """No seed still to come in this invocation: each has a completed run (with this metric's value or
+        without), or a failed or pruned one (a failed seed is trained again when the sweep is continued)."""
+        ended = self.counts.get(S.STATUS_FAILED, 0) + self.counts.get(S.STATUS_PRUNED, 0)
+        return not self.unfinished and self.n + self.no_value + ended >= self.n_expected
+
+    @property
     def state(self) -> str:
         """complete | diverged | partial | running | interrupted | pruned | failed | no value | missing.
 

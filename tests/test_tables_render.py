@@ -315,6 +315,37 @@ def test_a_cell_with_a_diverged_seed_and_one_without_a_value_says_both_and_no_se
     assert "INCOMPLETE" not in caption and "every seed done" not in caption, caption
 
 
+def test_a_cell_with_a_failed_a_diverged_and_a_sound_seed_says_what_became_of_each():
+    # "80.00 (1/3 done, 1 failed, 1 diverged)": the diverged seed is done, and "1/3 done" read as two seeds to come
+    nan = float("nan")
+    t = T.build_table(frame({("A", "d"): {0: .80, 1: nan, 2: "failed"}, ("B", "d"): {0: .70, 1: .71, 2: .72},
+                             ("C", "d"): {0: .80, 1: nan, 2: "running"}}), rows=["A", "B", "C"], seeds=[0, 1, 2],
+                      provenance=T.Provenance(status="failed"))
+    a = t.cell("A", "d")
+    assert TF.cell_text(t, a) == "80.00 (n=1, 1 failed, 1 diverged)"
+    assert (a.state, a.best, t.cell("B", "d").best) == ("partial", False, True), "a failed seed may yet come"
+    assert TF.cell_text(t, t.cell("C", "d")) == "80.00 (1/3 done, 1 diverged)", "a seed still to come: k/n done"
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert ("A seed counted failed has no value: its run ended on an error (sweeps status names it), and continuing "
+            "the sweep (sweeps resume) trains it again.") in caption
+    sound = T.build_table(frame({("A", "d"): {0: .80, 1: nan}}), rows=["A"], seeds=[0, 1])
+    assert "counted failed" not in TF.caption_text(sound, T.CaptionFacts())
+
+
+def test_a_cell_of_seeds_without_a_value_keeps_its_text_and_the_caption_says_those_seeds_are_done():
+    # "82.00 (1/2 done, 1 without a value)" (pinned: test_a_completed_run_without_a_value_is_said_so_in_its_cell)
+    # read as a seed still to come; nothing said the other seed was done
+    f = frame({("A", "d"): {0: 0.80, 1: 0.81}})
+    f.loc[f["seed"] == 1, "best_val_acc"] = float("nan")
+    t = T.build_table(f, rows=["A"], seeds=[0, 1], metric="best_val_acc")
+    assert TF.cell_text(t, t.cell("A", "d", "best_val_acc")) == "82.00 (1/2 done, 1 without a value)"
+    assert ("Without a value: a seed whose run completed without recording the column's metric (as a run without a "
+            "validation split records no best validation epoch); it is done, left out of the mean, and not counted "
+            "in k/n done, which counts the seeds with a value") in TF.caption_text(t, T.CaptionFacts())
+    diverged = T.build_table(frame({("A", "d"): {0: .80, 1: float("nan")}}), rows=["A"], seeds=[0, 1])
+    assert "Without a value" not in TF.caption_text(diverged, T.CaptionFacts()), "a diverged seed is said so"
+
+
 def test_a_stopped_invocation_whose_every_seed_finished_though_one_diverged_is_not_called_incomplete():
     # stopped after its last run ended (Ctrl-C while the report was drawn): "INCOMPLETE ... before every cell
     # finished; cells marked k/n done ... lack seeds" though every seed was done and no cell reads k/n done
