@@ -583,6 +583,30 @@ def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
                                "table *.tex, *.md, *.csv, *.html or *.parquet")
 
 
+def _check_table_output(output: str | None, name: str, fmt: str | None, explaining: bool) -> None:
+    """-o FILE that cannot be a file, refused before any run is read or anything written: a folder (as typed,
+    `-o tables/`, it was written as a file named tables, in Markdown), a path under a file, an empty name (an
+    unset variable in a script: the table went to stdout)."""
+    if output is None:
+        return
+    if not output.strip():
+        raise click.UsageError("-o is empty: give a file name (e.g. -o table.tex), or leave -o out to print "
+                               "the table")
+    from sweeps.table_formats import TABLE_FORMATS
+
+    suffix = (".txt" if explaining else TABLE_FORMATS.get(fmt).suffix if fmt is not None else
+              Path(output).suffix if Path(output).suffix.lower() in _formats_by_suffix() else ".md")
+    stem = Path(name).stem if Path(name).suffix in (".yaml", ".yml") else name
+    path = Path(output)
+    if path.is_dir() or output.endswith(("/", os.sep)):
+        raise click.UsageError(f"-o {output} is a folder: name a file in it, e.g. -o "
+                               f"{shlex.quote(str(path / (stem + suffix)))}")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise click.UsageError(f"-o {output}: {above} is a file, not a folder, so nothing can be written under it; "
+                               f"name a file in a folder, e.g. -o {shlex.quote(str(above.parent / path.name))}")
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix) of the invocation; default: the one run last.")
@@ -596,9 +620,9 @@ def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
                                "validation; a table of arms takes an accuracy.")
 @click.option("--decimals", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Decimals of the percentages in the table.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to FILE instead of stdout (an existing table is replaced; a file of another kind, as "
-                   "mlflow.db or a spec's .yaml, never).")
+@click.option("-o", "--output", type=click.Path(writable=True),   # a folder: refused by _check_table_output
+              help="Write to FILE instead of stdout (- : stdout; its folders are made; an existing table is "
+                   "replaced; a file of another kind, as mlflow.db or a spec's .yaml, never).")
 @click.option("--wide", is_flag=True,
               help="LaTeX: a table* spanning both columns of a two-column paper (a one-column table with several "
                    "data sets, or with Δ, is wider than a column).")
@@ -622,6 +646,9 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
             raise click.UsageError(
                 "--explain writes a plain-text record, not a table: "
                 + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
+    if output == "-":   # stdout, as `-` is to most commands (it wrote a file named -)
+        output = None
+    _check_table_output(output, name, fmt, explain_row is not None)
     _refuse_to_replace_what_is_no_table(output)   # first: `-o mlflow.db` is refused as what it is
     fmt = "markdown" if explain_row is not None else _table_format(fmt, output)
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]

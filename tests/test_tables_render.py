@@ -788,6 +788,36 @@ def test_table_explain_writes_the_rows_record_to_the_output_file(recorded_cli, t
     assert out.read_text().startswith("Row '+ MAD' of sweep components"), "-o was ignored: printed to stdout only"
 
 
+def test_table_output_that_is_a_folder_or_under_a_file_is_refused_naming_a_file_that_would_do(recorded_cli, tmp_path):
+    # `-o tables/` wrote a file named tables, in Markdown; an existing folder got click's "is a directory" with no
+    # word of what to give; a path under a file failed after the table was built ("[Errno 17] File exists")
+    def refused(*args):
+        result = recorded_cli(*args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        return " ".join(result.output.split())
+
+    assert (f"-o {tmp_path / 'tables'}/ is a folder: name a file in it, e.g. -o {tmp_path / 'tables' / SWEEP}.md"
+            in refused("-o", f"{tmp_path / 'tables'}/"))
+    assert not (tmp_path / "tables").exists()
+    assert f"-o {tmp_path} is a folder: name a file in it, e.g. -o {tmp_path / SWEEP}.tex" in refused(
+        "--format", "latex", "-o", tmp_path)
+    (tmp_path / "notes").write_text("mine")
+    assert (f"-o {tmp_path / 'notes' / 'sub' / 't.parquet'}: {tmp_path / 'notes'} is a file, not a folder, so nothing "
+            f"can be written under it; name a file in a folder, e.g. -o {tmp_path / 't.parquet'}") in refused(
+        "-o", tmp_path / "notes" / "sub" / "t.parquet")
+    assert (tmp_path / "notes").read_text() == "mine"
+    assert "-o is empty: give a file name" in refused("-o", "")   # `-o "$OUT"`, OUT unset: it printed to stdout
+
+
+def test_table_output_dash_is_stdout_and_parquet_goes_to_a_folder_it_makes(recorded_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = recorded_cli("-o", "-")
+    assert result.exit_code == 0 and result.output.startswith("**Table.**"), result.output
+    assert not (tmp_path / "-").exists(), "it wrote a file named -"
+    assert recorded_cli("-o", tmp_path / "new" / "deeper" / "t.parquet").exit_code == 0
+    assert len(pd.read_parquet(tmp_path / "new" / "deeper" / "t.parquet")) > 0
+
+
 def test_table_metric_a_loss_of_a_table_of_arms_is_refused_naming_the_metrics_that_may_be_first(recorded_cli, tmp_path):
     # refused, but telling only of the spec's table.metrics: not which --metric a table of arms takes first
     out = tmp_path / "t.tex"
