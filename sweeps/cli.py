@@ -646,6 +646,9 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
             raise click.UsageError(
                 "--explain writes a plain-text record, not a table: "
                 + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
+    if run_id is not None and not run_id.strip():   # `--run "$RUN"`, RUN unset: it showed the one run last
+        raise click.UsageError(f"--run is empty: give a parent run id or a unique prefix of one (`sweeps status "
+                               f"{shlex.quote(name)}` names the invocations), or leave --run out for the one run last")
     if output == "-":   # stdout, as `-` is to most commands (it wrote a file named -)
         output = None
     _check_table_output(output, name, fmt, explain_row is not None)

@@ -809,6 +809,14 @@ def test_table_output_that_is_a_folder_or_under_a_file_is_refused_naming_a_file_
     assert "-o is empty: give a file name" in refused("-o", "")   # `-o "$OUT"`, OUT unset: it printed to stdout
 
 
+
+def test_table_run_given_empty_is_refused_not_read_as_the_invocation_run_last(recorded_cli):
+    # `sweeps table NAME --run "$RUN"` with RUN unset showed the invocation run last, as if it were the one named
+    result = recorded_cli("--run", "")
+    assert result.exit_code == 2, result.output
+    assert ("--run is empty: give a parent run id or a unique prefix of one (`sweeps status components` names the "
+            "invocations), or leave --run out for the one run last") in " ".join(result.output.split())
+
 def test_table_output_dash_is_stdout_and_parquet_goes_to_a_folder_it_makes(recorded_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = recorded_cli("-o", "-")
