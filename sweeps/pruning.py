@@ -22,6 +22,9 @@ Both are pickled together in `tuner.pkl`, so they stay one pair after `tune.Tune
 the searcher in place (`__dict__.update`, optuna_search.py:638-642) from its latest checkpoint. A trial that
 errored was told FAIL, which Optuna cannot undo: when `resume_errored=True` brings it back, it continues in a new
 Optuna trial with the same params and intermediate values (`resumed_from_trial`), and the FAIL record stays.
+A trial that failed after every retry is tagged so (`errored_at_step`, by the scheduler's `on_trial_error`), and the
+tpe and gp samplers read its FAIL as the study's worst (`FailureAwareTPESampler`, `PrunedAwareGPSampler`): Optuna's
+read no FAIL trial, so a configuration that crashed each time was drawn again and again.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ logger = logging.getLogger(__name__)
 TUNE_TRIAL_ID_ATTR = "tune_trial_id"  # Optuna user attribute: which Tune trial an Optuna trial belongs to
 RESUMED_FROM_ATTR = "resumed_from_trial"  # Optuna user attribute: number of the FAIL trial it continues
 NAN_VALUE_ATTR = "nan_value_at_step"  # Optuna user attribute: the step whose metric was NaN, where it ended
+ERRORED_ATTR = "errored_at_step"  # Optuna user attribute: the steps a trial had reported when it failed for good
 
 
 class PrunerSpecError(ValueError):
@@ -385,6 +389,15 @@ class PrunableOptunaSearch(OptunaSearch):
     def mark_pruned(self, trial_id: str, step: int) -> None:
         self._pruned_at[trial_id] = step
 
+    def mark_errored(self, trial_id: str) -> None:
+        """Tag the trial `ERRORED_ATTR` (the steps it had reported): it failed after every retry Tune gave it (the
+        paired scheduler's `on_trial_error`, just before Tune tells this searcher error), so the samplers read its
+        FAIL as the study's worst (`_PrunedAsCompleted`, `_FailedAsPruned`). A FAIL without it, a trial drawn but
+        never run (`tune_state.ExtendedSearch.forget_trials`), stays no data."""
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and trial_id not in self._completed_trials:
+            ot_trial.set_user_attr(ERRORED_ATTR, self._last_step.get(trial_id, 0))
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.report_result(trial_id, result)  # a no-op when the paired scheduler has reported this step
 
@@ -458,7 +471,8 @@ class PrunableOptunaSearch(OptunaSearch):
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING, params=old.params, distributions=old.distributions,
             intermediate_values=old.intermediate_values,
-            user_attrs={**old.user_attrs, TUNE_TRIAL_ID_ATTR: trial_id, RESUMED_FROM_ATTR: old.number})
+            user_attrs={**{k: v for k, v in old.user_attrs.items() if k != ERRORED_ATTR},
+                        TUNE_TRIAL_ID_ATTR: trial_id, RESUMED_FROM_ATTR: old.number})
         # What Study.ask does, minus popping a waiting (enqueued) trial (optuna/study/study.py:578-600).
         new_id = study._storage.create_new_trial(study._study_id, template_trial=template)
         self._ot_trials[trial_id] = optuna.trial.Trial(study, new_id)
@@ -507,6 +521,10 @@ class OptunaPruningScheduler(FIFOScheduler):
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         self.searcher.resume_failed(trial.trial_id)
 
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        # Tune calls it once a trial has failed after its every retry (tune_controller._process_trial_failure)
+        self.searcher.mark_errored(trial.trial_id)
+
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         step = self.searcher.report_result(trial.trial_id, result)
         if step is None or step >= result.get(FINAL_STEP_KEY, math.inf):   # done training: nothing to save
@@ -535,15 +553,66 @@ class OptunaPruningScheduler(FIFOScheduler):
 
 # ------------------------------------------------------------------------------------------- convenience
 
+def _failed_for_good(study: optuna.Study, use_cache: bool) -> list:
+    """The study's FAIL trials that failed after every retry (`ERRORED_ATTR`) and that no later trial continues
+    (`resume_failed`: a trial resumed from its checkpoint is a later Optuna trial, tagged `RESUMED_FROM_ATTR`)."""
+    every = study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
+    resumed = {t.user_attrs.get(RESUMED_FROM_ATTR) for t in every}
+    return [t for t in every if t.state == TrialState.FAIL and ERRORED_ATTR in t.user_attrs
+            and t.number not in resumed]
+
+
+class _FailedAsPruned:
+    """A study as TPESampler reads it, where each trial that failed for good (`_failed_for_good`) is PRUNED with no
+    intermediate value: TPE ranks such a trial below every other pruned one, as the worst
+    (optuna/samplers/_tpe/sampler.py, _get_pruned_trial_score), where it ignores a FAIL trial; everything else is
+    the study's own."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
+        trials = self._study._get_trials(deepcopy=False, states=states, use_cache=use_cache)
+        if states is None or TrialState.PRUNED not in states or len(self._study.directions) > 1:
+            return copy.deepcopy(trials) if deepcopy else trials
+        failed = []
+        for t in _failed_for_good(self._study, use_cache) if TrialState.FAIL not in states else ():
+            t = copy.copy(t)
+            t.state, t.values, t.intermediate_values = TrialState.PRUNED, None, {}
+            failed.append(t)
+        seen = sorted(trials + failed, key=lambda t: t.number)
+        return copy.deepcopy(seen) if deepcopy else seen
+
+
+# Pickled by reference in Tune's searcher state (a continued tpe search unpickles it): keep its module and name
+class FailureAwareTPESampler(optuna.samplers.TPESampler):
+    """TPESampler that learns from the trials that failed after every retry. Optuna's reads COMPLETE and PRUNED
+    trials only: a configuration whose training crashed each time (out of memory at a large model.num_lanets) was no
+    data to it, so it drew it, or one beside it, again and again, each failing. Here such a trial is a pruned one
+    with no value, which TPE ranks below every other (`_FailedAsPruned`), as it ranks a diverged one; its random
+    start counts it too. A trial that failed but was continued (`resume_failed`), or was drawn but never run
+    (`tune_state.ExtendedSearch.forget_trials`), stays no data."""
+
+    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
+        return super().sample_relative(_FailedAsPruned(study), trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return super().sample_independent(_FailedAsPruned(study), trial, param_name, param_distribution)
+
+
 SAMPLERS: Registry[Callable[[int | None, int], optuna.samplers.BaseSampler]] = Registry("sampler")
-SAMPLERS.register("tpe")(lambda seed, n_startup: optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
+SAMPLERS.register("tpe")(lambda seed, n_startup: FailureAwareTPESampler(seed=seed, n_startup_trials=n_startup))
 SAMPLERS.register("random")(lambda seed, n_startup: optuna.samplers.RandomSampler(seed=seed))
 
 
 class _PrunedAsCompleted:
     """A study as GPSampler.sample_relative reads it, where each PRUNED trial is COMPLETE at the value Optuna kept for
     it (its last intermediate value), or, where that was NaN (a training that diverged: `_mark_nan_value`), at the
-    worst value of the study's trials (none: left out); everything else is the study's own."""
+    worst value of the study's trials (none: left out), and each trial that failed for good (`_failed_for_good`) is
+    COMPLETE at that worst value too; everything else is the study's own."""
 
     def __init__(self, study: optuna.Study) -> None:
         self._study = study
@@ -558,27 +627,30 @@ class _PrunedAsCompleted:
         values = [t.value for t in trials if t.state != TrialState.RUNNING and t.value is not None]
         worst = (min if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else max)(values, default=None)
         seen = []
-        for t in trials:
-            if t.state == TrialState.PRUNED:
-                if t.value is None and worst is None:
+        failed = _failed_for_good(self._study, use_cache) if TrialState.FAIL not in states else []
+        for t in sorted(trials + failed, key=lambda t: t.number):
+            if t.state in (TrialState.PRUNED, TrialState.FAIL):
+                value = t.value if t.state == TrialState.PRUNED else None
+                if value is None and worst is None:
                     continue
                 t = copy.copy(t)
-                t.values, t.state = [t.value if t.value is not None else worst], TrialState.COMPLETE
+                t.values, t.state = [value if value is not None else worst], TrialState.COMPLETE
             seen.append(copy.deepcopy(t) if deepcopy else t)
         return seen
 
 
 # Pickled by reference in Tune's searcher state (a continued gp search unpickles it): keep its module and name
 class PrunedAwareGPSampler(optuna.samplers.GPSampler):
-    """GPSampler that learns from pruned trials too. Optuna's reads COMPLETE trials only (sample_relative): a
-    trial the pruner stopped was no data to it, so with no new completed trial it proposed the same point again
+    """GPSampler that learns from pruned and failed trials too. Optuna's reads COMPLETE trials only (sample_relative):
+    a trial the pruner stopped was no data to it, so with no new completed trial it proposed the same point again
     (seen with one trial at a time: three GP-drawn trials in a row at one config, each pruned), and a diverged one
-    (told PRUNED) the same. Here a pruned trial is a completed one at the value it was stopped at (for an accuracy,
-    below what it would have reached: the GP learns the pruner judged it weak), a diverged one at the study's worst
-    value, as TPE ranks them (_get_pruned_trial_score); its random start counts them too, as TPE's. A FAILed trial
-    is still no data (an errored one resumed continues in a new Optuna trial). Its search space is read from the
-    pruned trials too (GPSampler's IntersectionSearchSpace reads completed ones: with every trial pruned, it drew
-    each at random)."""
+    (told PRUNED) or one that failed after every retry (out of memory at one config: told FAIL) the same. Here a
+    pruned trial is a completed one at the value it was stopped at (for an accuracy, below what it would have
+    reached: the GP learns the pruner judged it weak), a diverged or failed one at the study's worst value, as TPE
+    ranks them (_get_pruned_trial_score; `FailureAwareTPESampler`); its random start counts them too, as TPE's. A
+    trial that failed but was continued (an errored one resumed continues in a new Optuna trial), or was drawn but
+    never run, is still no data. Its search space is read from the pruned trials too (GPSampler's
+    IntersectionSearchSpace reads completed ones: with every trial pruned, it drew each at random)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
