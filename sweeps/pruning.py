@@ -58,6 +58,20 @@ NAN_VALUE_ATTR = "nan_value_at_step"  # Optuna user attribute: the step whose me
 ERRORED_ATTR = "errored_at_step"  # Optuna user attribute: the steps a trial had reported when it failed for good
 
 
+class _WithoutGreenletNote(logging.Filter):
+    """Optuna's GP logs, as its first fit imports its optimiser (optuna/_gp/batched_lbfgsb.py), a warning that the
+    optional greenlet package is unavailable and that it optimises sequentially: nothing a researcher can act on
+    (greenlet is not in our stack; the GP's timings in the README are without it), said in every gp search's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("The 'greenlet' package is unavailable")
+
+
+GP_OPTIMIZER_LOGGER = "optuna._gp.batched_lbfgsb"   # the logger Optuna's note comes from (its module's name)
+if not any(isinstance(f, _WithoutGreenletNote) for f in logging.getLogger(GP_OPTIMIZER_LOGGER).filters):
+    logging.getLogger(GP_OPTIMIZER_LOGGER).addFilter(_WithoutGreenletNote())   # before a GP fit imports the module
+
+
 class PrunerSpecError(ValueError):
     """A pruner spec that names an unknown pruner or argument, or a value the pruner refuses."""
 
