@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -25,7 +25,7 @@ from transfer_core.config import DATASETS, ConfigError, DataConfig
 from search_spaces.yaml_doc import SpecError
 
 __all__ = ["DataChoice", "DataOptionError", "absolute_folder", "check_data_layouts", "parse_data_options",
-           "resolved_choice", "SYNTHETIC"]
+           "physical_cwd_choice", "resolved_choice", "SYNTHETIC"]
 
 _EXAMPLE_PATHS = {"rafdb": "/data/RAF-DB/basic", "ferplus": "/data/FERPlus", "affectnet": "/data/AffectNet",
                   "fer2013": "/data/fer2013", "imagefolder": "/data/my_faces"}
@@ -42,6 +42,9 @@ class DataChoice:
     name: str
     dataset: str
     root: str | None = None
+    # a relative folder made absolute from os.getcwd() (the working folder with its links resolved), its own links
+    # kept, as versions from ed57113 to eca91f3 did (`physical_cwd_choice`); None where that is `root`
+    physical_cwd_root: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def synthetic(self) -> bool:
@@ -80,7 +83,8 @@ def _parse_one(value: str) -> DataChoice:
         raise _fail(value, f"no such directory: {folder} (expected the {name} folder, e.g. {name}={example})")
     if not folder.is_dir():
         raise _fail(value, f"{folder} is not a directory: expected the folder that holds the {name} data set")
-    return DataChoice(name, name, absolute_folder(folder))
+    root, physical = absolute_folder(folder), _absolute_from_getcwd(folder)
+    return DataChoice(name, name, root, physical if physical != root else None)
 
 
 def logical_cwd() -> str:
@@ -106,6 +110,23 @@ def absolute_folder(folder: Path) -> str:
     another folder than the system does, keeps the path resolved (as it was before)."""
     typed = Path(os.path.normpath(os.path.join(logical_cwd(), folder)))
     return str(typed if typed.resolve() == folder.resolve() else folder.resolve())
+
+
+def _absolute_from_getcwd(folder: Path) -> str:
+    """`folder` made absolute as versions from ed57113 to eca91f3 did: from os.getcwd(), the working folder's links
+    resolved, those of a relative path kept (a `..` after a link: resolved, as `absolute_folder`)."""
+    typed = Path(os.path.abspath(folder))
+    return str(typed if typed.resolve() == folder.resolve() else folder.resolve())
+
+
+def physical_cwd_choice(choice: DataChoice) -> DataChoice:
+    """`choice` as versions from ed57113 to eca91f3 knew it (the invocations and cells they recorded are keyed so):
+    a relative folder typed in a working folder reached through a link, its path going through another link
+    (`cd ~/project`, a link, then `--data rafdb=data`, a link too), was made absolute from os.getcwd(), neither as
+    the shell names it (`absolute_folder`, now) nor resolved (`resolved_choice`, before); else `choice`."""
+    if choice.physical_cwd_root is None:
+        return choice
+    return DataChoice(choice.name, choice.dataset, choice.physical_cwd_root)
 
 
 def resolved_choice(choice: DataChoice) -> DataChoice:

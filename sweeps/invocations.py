@@ -144,12 +144,12 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
     study of 20 --set values was not found, and its cells trained again), each spec.yaml read from its artifact
     location (`tracking.read_run_text_artifact`, ~1 ms on a local store, not ~50) and each text parsed once: a
     spec text loads in ~5-10 ms, so 200 versions of a spec take 1-2 s.
-    Returns (the earlier invocation or None, whether it knows its data by the resolved folders: then it is
-    continued as `prepared.resolved`, its cells keyed so)."""
+    Returns (the earlier invocation or None, the data its key holds: `prepared.data`, or one of
+    `prepared.earlier_data`, with which it is then continued, its cells keyed so; None with no invocation)."""
     import yaml
 
-    # the data as given, and with its folders' links resolved, as versions before keyed them (`keys_resolved`)
-    datas = (prepared.data, *((prepared.resolved_data,) if prepared.keys_resolved else ()))
+    # the data as given, and as versions before knew them (`earlier_data`: folders resolved, or from os.getcwd())
+    datas = (prepared.data, *prepared.earlier_data)
 
     @functools.cache
     def keys_with(hashes: tuple[str, ...], data) -> frozenset[str]:
@@ -200,7 +200,7 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
                                          or trains_the_same(spec_of(text), prepared.spec)):
             log.info("sweep %s: continuing invocation %s; its spec is recorded anew (changed: %s)",
                      prepared.spec.name, earlier.info.run_id[:8], ", ".join(changed) or "its text")
-            return earlier, data != prepared.data
+            return earlier, data
         if nearest is None:   # the newest such: named if no older one is this invocation
             nearest = (earlier, changed)
     if nearest is not None:
@@ -209,7 +209,7 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
                     "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
                     "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
                     tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
-    return None, False
+    return None, None
 
 
 def recorded_spec_of(text: str) -> SweepSpec | None:

@@ -31,7 +31,7 @@ from typing import Any, Collection, Mapping
 from ray import tune
 
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
-from search_spaces.data_option import check_data_layouts, resolved_choice
+from search_spaces.data_option import check_data_layouts, physical_cwd_choice, resolved_choice
 from search_spaces.search import drawn_configs
 from sweeps import schema, tracking
 from sweeps.cluster import (check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray,
@@ -115,26 +115,31 @@ class PreparedSweep:
         """The invocation key, then those recorded before: of what the spec trains with a pruner's 25 and 25.0 two
         values, as written (a value written another way made another invocation), of the spec's whole content (a
         reworded caption did), of its text (a comment did), and of the --set as given (placement keys included);
-        then each of those with the data's folders resolved (`keys_resolved`)."""
-        return tuple(dict.fromkeys(self._keys_with(self.data) + self.keys_resolved))
+        then each of those with the data as earlier versions knew them (`earlier_data`)."""
+        return tuple(dict.fromkeys(self._keys_with(self.data)
+                                   + tuple(k for data in self.earlier_data for k in self._keys_with(data))))
 
     @property
-    def keys_resolved(self) -> tuple[str, ...]:
-        """The keys of `keys_recorded` with the data's folders' symbolic links resolved, as versions that knew data
-        by its resolved folder recorded them (an invocation found by one of these is continued as `resolved`);
-        () where no folder goes through a link."""
-        resolved = self.resolved_data
-        return () if resolved == self.data else tuple(dict.fromkeys(self._keys_with(resolved)))
+    def earlier_data(self) -> tuple[tuple[DataChoice, ...], ...]:
+        """The data as versions before knew them, where they differ from `data` (an invocation found by the keys of
+        one is continued `with_data` it, its cells keyed so): each folder's symbolic links resolved
+        (`resolved_choice`, before ed57113), and a relative folder made absolute from os.getcwd(), its own links
+        kept (`physical_cwd_choice`, from ed57113 to eca91f3: it differs where both the working folder and the path
+        typed go through a link); () where no folder goes through a link."""
+        forms = (self.resolved_data, tuple(physical_cwd_choice(d) for d in self.data))
+        return tuple(data for data in dict.fromkeys(forms) if data != self.data)
+
+    def data_keyed(self, key: str | None) -> tuple[DataChoice, ...] | None:
+        """The data (`data`, or one of `earlier_data`) whose keys (`keys_recorded`) hold `key`; None: neither."""
+        return next((data for data in (self.data, *self.earlier_data) if key in self._keys_with(data)), None)
 
     @property
     def resolved_data(self) -> tuple[DataChoice, ...]:
         return tuple(resolved_choice(d) for d in self.data)
 
-    @property
-    def resolved(self) -> "PreparedSweep":
-        """This sweep with its data's folders resolved (`resolved_choice`), its plan expanded anew over them: the
-        cells, and their identities, of an invocation recorded by a version that resolved them."""
-        data = self.resolved_data
+    def with_data(self, data: tuple[DataChoice, ...]) -> "PreparedSweep":
+        """This sweep with `data` (the same folders as an earlier version knew them: `earlier_data`), its plan
+        expanded anew over them: the cells, and their identities, of an invocation recorded by that version."""
         if data == self.data:
             return self
         seeds = tuple(range(self.options.seeds)) if self.options.seeds else None
@@ -950,15 +955,18 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
     latest = next(filter(None, (tracking.find_parent(client, experiment_id, key) for key in prepared.keys_recorded)),
                   None)
-    resolved = False   # found by its spec.yaml, keyed by the data's resolved folders
+    keyed_with = None   # found by its spec.yaml: the data its key holds (as given, or as a version before knew them)
     if latest is None and not prepared.options.fresh:
-        latest, resolved = earlier_of_an_edited_spec(client, experiment_id, prepared)
+        latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared)
     parent = None if prepared.options.fresh else latest
-    if parent is not None and (resolved or parent.data.tags.get(tracking.TAG_INVOCATION) in prepared.keys_resolved):
-        # recorded by a version that knew the data by its resolved folder: continued as it was, its cells keyed so
+    if parent is not None and keyed_with is None:
+        keyed_with = prepared.data_keyed(parent.data.tags.get(tracking.TAG_INVOCATION))
+    if parent is not None and keyed_with is not None and keyed_with != prepared.data:
+        # recorded by a version that knew the data by another path to its folder: continued as it was, its cells
+        # keyed so
         log.info("invocation %s of %s knows its data by %s: continued so", parent.info.run_id, spec.name,
-                 ", ".join(f"{d.name}={d.root}" for d in prepared.resolved_data if d.root))
-        prepared = prepared.resolved
+                 ", ".join(f"{d.name}={d.root}" for d in keyed_with if d.root))
+        prepared = prepared.with_data(keyed_with)
         plan = prepared.plan
     if (parent is not None and parent.data.tags.get(schema.TAG_STATUS) == schema.STATUS_RUNNING
             and tracking.driver_state(parent.data.tags) == "alive"):   # so the tag parses, with a pid

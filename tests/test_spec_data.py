@@ -7,6 +7,7 @@ import re
 import pytest
 
 from search_spaces import DataChoice, DataOptionError, SpecError, parse_data_options
+from search_spaces.data_option import physical_cwd_choice, resolved_choice
 
 
 def image_folder(root, classes=("angry", "happy", "sad")):
@@ -122,6 +123,24 @@ def test_parse_data_options_keeps_the_symbolic_link_of_a_working_folder_reached_
     monkeypatch.setenv("PWD", f"{tmp_path}/project/../project")   # as `pwd -L`, a $PWD with . or .. is not read
     (choice,) = parse_data_options(["imagefolder=faces"])
     assert choice.root == str((tmp_path / "disk1" / "project" / "faces").resolve())
+
+
+def test_a_relative_data_folder_through_two_links_is_known_too_as_versions_before_eca91f3_made_it_absolute(
+        tmp_path, monkeypatch):
+    # from ed57113 to eca91f3 a relative folder was made absolute from os.getcwd() (the working folder's link
+    # resolved, the typed path's kept): with two links that is neither the shell's path nor the resolved one
+    image_folder(tmp_path / "disk2" / "faces")
+    (tmp_path / "disk1" / "project").mkdir(parents=True)
+    (tmp_path / "disk1" / "project" / "faces").symlink_to(tmp_path / "disk2" / "faces")
+    (tmp_path / "project").symlink_to(tmp_path / "disk1" / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    monkeypatch.setenv("PWD", str(tmp_path / "project"))
+    (choice,) = parse_data_options(["imagefolder=faces"])
+    assert choice.root == str(tmp_path / "project" / "faces")
+    assert physical_cwd_choice(choice).root == str(tmp_path.resolve() / "disk1" / "project" / "faces")
+    assert resolved_choice(choice).root == str((tmp_path / "disk2" / "faces").resolve())
+    (given,) = parse_data_options([f"imagefolder={tmp_path / 'project' / 'faces'}"])   # absolute: always as given
+    assert physical_cwd_choice(given) == given and given == choice
 
 
 def test_parse_data_options_resolves_a_parent_step_after_a_symbolic_link_as_the_system_does(tmp_path):

@@ -2095,6 +2095,33 @@ def test_an_invocation_recorded_by_its_data_folders_resolved_path_is_continued_t
     assert len(children) == 2
 
 
+def test_an_invocation_recorded_with_a_relative_data_folder_through_two_links_is_continued(
+        tmp_path, tracking_uri, spec_file, monkeypatch):
+    # `cd ~/project` (a link to /disk1/project), then `--data imagefolder=faces` (a link to /disk2/faces): versions
+    # from ed57113 to eca91f3 made it absolute from os.getcwd(), /disk1/project/faces (the second link kept); this
+    # one from $PWD, ~/project/faces, and looked for it there and resolved (/disk2/faces) alone: a new invocation
+    # started and trained every cell again
+    from test_data_imagefolder import make_tree
+
+    make_tree(tmp_path / "disk2" / "faces", per_class=10)
+    (tmp_path / "disk1" / "project").mkdir(parents=True)
+    (tmp_path / "disk1" / "project" / "faces").symlink_to(tmp_path / "disk2" / "faces")
+    (tmp_path / "project").symlink_to(tmp_path / "disk1" / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    monkeypatch.setenv("PWD", str(tmp_path / "project"))
+    path = spec_file(TABLE_SPEC, "tiny")
+    then = prepare(path, _options(tmp_path, tracking_uri,
+                                  data=(f"imagefolder={tmp_path / 'disk1' / 'project' / 'faces'}",)))
+    parent = _recorded_invocation(tracking_uri, then, then.invocation_key, then.spec.text)
+    MlflowClient(tracking_uri).set_tag(parent, schema.TAG_DATA, "imagefolder")
+    monkeypatch.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+    monkeypatch.setattr(runner, "_publish", lambda *args, **kw: tmp_path)
+    now = prepare(path, _options(tmp_path, tracking_uri, data=("imagefolder=faces",)))
+    assert now.data[0].root == str(tmp_path / "project" / "faces"), "known by the path as the shell names it"
+    again = run_sweep(now)
+    assert again.parent_run_id == parent and again.status == "completed" and again.skipped_cells == 2
+
+
 def test_an_invocation_recorded_by_its_data_folders_resolved_path_is_continued_through_a_link_after_its_arms_moved(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     # an invocation a version before recorded through a link (keyed by the folder it resolves to) whose spec was
