@@ -33,7 +33,7 @@ from ray import tune
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from search_spaces.data_option import check_data_layouts, physical_cwd_choice, resolved_choice
 from search_spaces.search import drawn_configs
-from sweeps import schema, tracking
+from sweeps import host_locks, schema, tracking
 from sweeps.cluster import (check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray,
                             watching_the_cluster)
 from sweeps.envvars import temporarily_set
@@ -900,42 +900,37 @@ def _search_space(prepared: PreparedSweep) -> dict:
 @contextlib.contextmanager
 def invocation_claimed(prepared: PreparedSweep):
     """Hold this invocation for this process while it runs: an exclusive lock, among this host's processes, on a
-    file in the temporary folder named by a hash of the tracking URI, the sweep and the invocation key (the pid
-    of its holder written in it). The same command run again meanwhile, in another terminal, is refused at once:
-    the MLflow parent run that the driver check reads is made only after the data are decoded and Ray has started
-    (tens of seconds), and a second driver starting within that window made a second parent run training the
-    very same cells, or, continuing an interrupted invocation, trained its cells a second time into the same
-    MLflow runs. The lock goes with the process (Ctrl-C, SIGKILL); Ray's processes do not inherit it. A
-    `--fresh` run is an invocation of its own and claims none; drivers on other hosts go by the heartbeat."""
-    import fcntl
+    file in this user's folder of host locks (`host_locks.lock_folder`) named by a hash of the tracking URI, the
+    sweep and the invocation key (the pid of its holder written in it; removed as it lets go). The same command
+    run again meanwhile, in another terminal, is refused at once: the MLflow parent run that the driver check
+    reads is made only after the data are decoded and Ray has started (tens of seconds), and a second driver
+    starting within that window made a second parent run training the very same cells, or, continuing an
+    interrupted invocation, trained its cells a second time into the same MLflow runs. The lock goes with the
+    process (Ctrl-C, SIGKILL); Ray's processes do not inherit it. A `--fresh` run is an invocation of its own
+    and claims none; drivers on other hosts, and other users', go by the heartbeat."""
     import hashlib
-    import tempfile
 
     if prepared.options.fresh:
         yield
         return
     key = hashlib.sha256("\0".join((prepared.tracking_uri, prepared.spec.name, prepared.invocation_key))
                          .encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"sweeps-invocation-{key}.lock"
+    what = f"invocation {prepared.invocation_key} of {prepared.spec.name}"
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:   # another user's file, a read-only temporary folder: the driver check alone
-        log.debug("invocation lock %s not taken (%s)", path, exc)
+        folder = host_locks.lock_folder()
+    except OSError as exc:   # a read-only temporary folder, one another user made: the driver check alone
+        log.debug("lock on %s not taken (%s)", what, exc)
         yield
         return
-    try:
+    with contextlib.ExitStack() as held_here:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            held_here.enter_context(host_locks.host_lock(folder / f"invocation-{key}.lock", what, wait=False,
+                                                         note=str(os.getpid())))
+        except host_locks.LockHeld as held:
             raise SweepError(f"this invocation of {prepared.spec.name!r} (its profile, data and overrides) is being "
-                             f"run now by process {holder} on this host, which started it; wait for it to end or "
-                             f"stop it (Ctrl-C there) first, or start another invocation with --fresh") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                             f"run now by process {held.note or '?'} on this host, which started it; wait for it to "
+                             f"end or stop it (Ctrl-C there) first, or start another invocation with --fresh") from None
         yield
-    finally:
-        os.close(fd)   # releases the lock
 
 
 @restores_sigterm_handler

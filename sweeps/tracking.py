@@ -54,6 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweeps import schema
 from sweeps.envvars import temporarily_set
+from sweeps.host_locks import host_lock
 
 log = logging.getLogger(__name__)
 
@@ -354,29 +355,16 @@ def client_for(uri: str) -> MlflowClient:
 
 @contextlib.contextmanager
 def store_opening_lock(database: Path) -> Iterator[None]:
-    """An exclusive lock, among this host's processes, on opening the sqlite store `database`: a file in the
-    temporary folder named by a hash of the database's real path, so none is left beside the user's mlflow.db
-    (sqlite's own locks do not cover MLflow's table creation and migration, which run as several
-    transactions). Where the lock file cannot be made (a read-only temporary folder), the store is opened
-    without it."""
-    try:
-        import fcntl
-    except ImportError:   # not POSIX: MLflow's own behaviour
-        yield
-        return
+    """An exclusive lock, among this host's processes, on opening the sqlite store `database` (sqlite's own locks
+    do not cover MLflow's table creation and migration, which run as several transactions): a file in the
+    temporary folder itself, named by a hash of the database's real path, so none is left beside the user's
+    mlflow.db. Shared by every user's sweeps, so not in this user's `host_locks.lock_folder`: it is opened
+    read-only, which is all flock needs, so another user's sweep opening the same store shares the file its
+    creator owns. Its holder removes it as it lets go (`host_locks.host_lock`). Where it cannot be taken (a
+    read-only temporary folder), the store is opened without it."""
     key = hashlib.sha256(str(Path(database).expanduser().resolve()).encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"sweeps-mlflow-open-{key}.lock"
-    try:   # read-only is enough for flock, and lets another user's sweep share the file on a shared host
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
-    except OSError as exc:
-        log.debug("no lock file %s for opening %s (%s)", path, database, exc)
+    with host_lock(Path(tempfile.gettempdir()) / f"sweeps-mlflow-open-{key}.lock", f"opening {database}"):
         yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)   # releases the lock
 
 
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:

@@ -15,6 +15,30 @@ os.environ.pop("RAY_ADDRESS", None)
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_temporary_folder(tmp_path_factory):
+    """The session's own temporary folder (TMPDIR, inherited by the processes tests start, and tempfile's), so that
+    what sweeps leaves in the temporary folder (its host locks: a file per store opened and per invocation run,
+    one left by each holder killed outright) goes with pytest's folders rather than piling up in the machine's
+    /tmp. Ray keeps the folder it would have used (RAY_TMPDIR): the paths of its sockets, in a session folder
+    there, must stay within 107 characters, and a Ray started by one test is found there by the next."""
+    import sys
+    import tempfile
+
+    before = {name: os.environ.get(name) for name in ("TMPDIR", "RAY_TMPDIR")}
+    os.environ["RAY_TMPDIR"] = (before["RAY_TMPDIR"]   # where Ray looks (ray._common.utils): TMPDIR on Linux alone
+                                or (before["TMPDIR"] if sys.platform.startswith("linux") else None) or "/tmp")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+    tempfile.tempdir = None   # gettempdir() reads TMPDIR again
+    yield Path(os.environ["TMPDIR"])
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    tempfile.tempdir = None
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray instance with 2 CPUs, shared by every test that asks for it."""

@@ -539,3 +539,60 @@ def test_an_invocation_another_driver_here_has_begun_before_making_its_parent_ru
     finally:
         other.kill()
         other.wait()
+
+
+def test_an_invocation_holds_its_lock_in_this_users_lock_folder_and_removes_it_as_it_ends(tmp_path):
+    # a file per invocation run had been left in /tmp for good (376 sweeps-invocation-*.lock after two CI runs)
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sweeps.host_locks import lock_folder
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "rr")
+    before = set(lock_folder().iterdir())
+    prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=storage))
+    with invocation_claimed(prepared):
+        [held] = set(lock_folder().iterdir()) - before
+        assert held.read_text() == f"{os.getpid()}\n"
+    assert set(lock_folder().iterdir()) == before
+    other = subprocess.Popen([sys.executable, "-c", HOLD_THE_INVOCATION, uri, storage], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert other.stdout.readline().strip() == "holding"
+    other.send_signal(signal.SIGKILL)   # a driver killed outright leaves its file, in this user's folder
+    other.wait()
+    assert set(lock_folder().iterdir()) == before | {held}
+    with invocation_claimed(prepared):   # not refused: the file is no one's now
+        assert held.read_text() == f"{os.getpid()}\n"
+    assert set(lock_folder().iterdir()) == before
+
+
+def test_an_invocation_whose_lock_cannot_be_taken_runs_without_it_as_before_and_says_so_in_a_debug_line(
+        tmp_path, monkeypatch, caplog):
+    import logging
+    import os
+    import tempfile
+
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                                    storage=str(tmp_path / "rr")))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / f"sweeps-locks-{os.getuid()}").mkdir(mode=0o777)
+    (tmp_path / f"sweeps-locks-{os.getuid()}").chmod(0o777)   # another user could have made it, and its files
+    with caplog.at_level(logging.DEBUG, logger="sweeps.runner"):
+        with invocation_claimed(prepared):
+            pass
+    assert f"lock on invocation {prepared.invocation_key} of mad_vs_dropout not taken" in caplog.text
+    assert "is not a folder of this user's alone" in caplog.text
+
+
+def test_opening_a_sqlite_store_leaves_no_lock_file_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -1,0 +1,122 @@
+"""Locks among this host's processes (flock), on files in the temporary folder that their holders remove.
+
+Two are taken: opening a sqlite MLflow store (`sweeps.tracking.store_opening_lock`, shared by every user's
+sweeps) and running an invocation (`sweeps.runner.invocation_claimed`, in this user's `lock_folder`). Each lock
+taken had left its file in the temporary folder for good (hundreds after a while); now its holder removes it as
+it lets go (`host_lock`), and what a holder killed outright leaves is in one folder of this user's. Nothing here
+imports more than the standard library: a process takes a lock before it loads MLflow or Ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+LOCK_FOLDER = "sweeps-locks-{uid}"   # in the temporary folder: this user's host locks (`lock_folder`)
+
+
+class LockHeld(Exception):
+    """`host_lock(wait=False)`: another process holds the lock; `note` is what its holder wrote in the file."""
+
+    def __init__(self, path: Path, note: str):
+        super().__init__(f"{path} is held by another process ({note or '?'})")
+        self.note = note
+
+
+def lock_folder() -> Path:
+    """This user's folder of sweeps' host locks, `<temporary folder>/sweeps-locks-<uid>` (made 0700 where
+    missing): one folder where each lock taken left a file in the temporary folder (hundreds after a while),
+    and a name no other user can take first. OSError where it cannot be made or is not this user's alone (a
+    link, another user's, writable by others): the lock is then not taken."""
+    import stat
+
+    folder = Path(tempfile.gettempdir()) / LOCK_FOLDER.format(uid=os.getuid())
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o022:
+        raise PermissionError(f"{folder} is not a folder of this user's alone")
+    return folder
+
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether `path` names the file open as `fd` (not removed, nor replaced by another, since it was opened)."""
+    try:
+        found, held = os.lstat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
+
+
+@contextlib.contextmanager
+def host_lock(path: Path, what: str, *, wait: bool = True, note: str | None = None) -> Iterator[bool]:
+    """An exclusive flock, among this host's processes, on the file `path` (made where missing) while the block
+    runs; yields True, or False where it cannot be taken (a read-only or foreign folder, a file system without
+    locks: a debug line says why, and the block runs unguarded, as before such locks). `wait=False`: LockHeld
+    at once where another process holds it. `note`: written in the file once it is held (the holder's pid, which
+    LockHeld's reader then names); without one the file is opened read-only, which lets another user's process
+    share a file this one made. The lock goes with the process (Ctrl-C, SIGKILL); a child does not inherit it.
+
+    Its holder removes the file as it lets go, so that none is left behind: a lock file is removed only while
+    held, and only while its name still leads to the very file locked, and a process that gets the lock of a
+    file removed meanwhile (it opened it before) lets it go and takes the one the name leads to now: a second
+    holder of the same name never runs beside the first. Left only by a holder killed outright (taken and removed
+    by the next), or made by another user (whose file this one cannot remove from a shared temporary folder)."""
+    fd = _taken(path, what, wait, note is not None)
+    if fd is None:
+        yield False
+        return
+    try:
+        if note is not None:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{note}\n".encode(), 0)
+        yield True
+    finally:
+        try:
+            if _names(fd, path):
+                os.unlink(path)   # held, and the name's still: a process waiting on it finds it gone, takes the next
+        except OSError:   # another user's file in a sticky temporary folder: left, for the next holder
+            pass
+        os.close(fd)   # lets go
+
+
+def _taken(path: Path, what: str, wait: bool, writable: bool) -> int | None:
+    """`host_lock`'s file, open and locked, and named by `path` as it is locked; None where no lock can be taken."""
+    try:
+        import fcntl
+    except ImportError:   # not POSIX: unguarded, as MLflow and Tune themselves are
+        return None
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_NOFOLLOW", 0)
+    while True:
+        try:
+            try:   # an existing file without O_CREAT: another user's, in a sticky folder, refuses O_CREAT
+                fd = os.open(path, flags)   # (fs.protected_regular) even where it exists
+            except FileNotFoundError:
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:   # made meanwhile by another: open that one
+            continue
+        except OSError as exc:
+            log.debug("lock on %s not taken: no lock file %s (%s)", what, path, exc)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            if not _names(fd, path):   # its holder removed it as it let go: the name's file now
+                os.close(fd)
+                continue
+            held_by = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise LockHeld(path, held_by) from None
+        except OSError as exc:   # ENOLCK: a temporary folder on a file system without locks
+            os.close(fd)
+            log.debug("lock on %s not taken: %s cannot be locked (%s)", what, path, exc)
+            return None
+        if _names(fd, path):
+            return fd
+        os.close(fd)   # got the lock of a file its holder removed as it let go: the name's file now
