@@ -12,8 +12,9 @@
   the maps their trials computed (attention.npz, see transfer_core.attention), else their trained
   models (state_dict.pt + config.json).
 
-Each figure is written as PNG and PDF (`<stem>.png`, `<stem>.pdf`). We draw on `matplotlib.figure.Figure`
-with the Agg canvas and never touch pyplot, so importing this module changes no global backend.
+Each figure is written as PNG and PDF (`<stem>.png`, `<stem>.pdf`), each file replaced whole (`sweeps.files`).
+We draw on `matplotlib.figure.Figure` with the Agg canvas and never touch pyplot, so importing this module
+changes no global backend.
 `log_figures` puts the files under figures/ of the invocation's parent run.
 """
 
@@ -34,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sweeps import schema as S
+from sweeps.files import replacing, write_whole
 from sweeps.tables import (DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, metric_description,
                            superseded_runs, table_from_runs)
 from transfer_core.attention import attention_maps, class_examples, load_record
@@ -55,13 +57,15 @@ def _new_figure(width: float, height: float, constrained: bool = True) -> Figure
 
 
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
-    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf; returns both paths."""
+    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf; returns both paths. Each replaces its file whole
+    (`files.replacing`): a reader never finds one half written by another `sweeps plot`, or a report, at once."""
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix in FIGURE_SUFFIXES:
         path = stem.parent / (stem.name + suffix)
-        fig.savefig(path, dpi=150)
+        with replacing(path) as file:
+            fig.savefig(file, format=suffix.lstrip("."), dpi=150)
         paths.append(path)
     return paths
 
@@ -614,8 +618,7 @@ def replace_figures_of_another_invocation(out: Path, parent_run_id: str, paths: 
                 removed.append(stale)
         kept = []
     try:
-        record.write_text(json.dumps({"parent_run_id": parent_run_id, "files": sorted(drawn | set(kept))}),
-                          encoding="utf-8")
+        write_whole(record, json.dumps({"parent_run_id": parent_run_id, "files": sorted(drawn | set(kept))}))
     except OSError:   # the figures are drawn; the record only spares a later plot this doubt
         pass
     return removed

@@ -834,3 +834,63 @@ def test_ablation_bars_give_each_of_a_long_searchs_trials_its_own_colour(monkeyp
     FG.ablation_bars(table)
     handles = figures[0].axes[0].get_legend().legend_handles
     assert len({tuple(h.get_facecolor()) for h in handles}) == 30
+
+
+def _figure(title: str):
+    fig = FG._new_figure(2, 2)
+    fig.add_subplot(1, 1, 1).set_title(title)
+    return fig
+
+
+def test_a_figure_replaces_its_files_whole_so_that_a_reader_meanwhile_finds_the_earlier_figure_entire(
+        tmp_path, monkeypatch):
+    # two `sweeps plot X` at once (or a plot while a sweep drew its report) wrote figures/X/* in place: the
+    # other, or a LaTeX build, could read a file half written
+    from matplotlib.figure import Figure
+
+    paths = FG.save_figure(_figure("earlier"), tmp_path / "bars")
+    earlier = {p: p.read_bytes() for p in paths}
+    found = []
+    write = Figure.savefig
+
+    def read_while_written(fig, *args, **kwargs):
+        write(fig, *args, **kwargs)
+        found.append({p: p.read_bytes() for p in paths})   # what a reader opens now, before this one is done
+
+    monkeypatch.setattr(Figure, "savefig", read_while_written)
+    assert FG.save_figure(_figure("later"), tmp_path / "bars") == paths
+    assert [seen[p] for seen, p in zip(found, paths)] == [earlier[p] for p in paths]
+    assert all(p.read_bytes() != earlier[p] for p in paths), "replaced once written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.pdf", "bars.png"]
+
+
+def test_a_figure_whose_writing_fails_leaves_the_earlier_one_as_it_was_and_nothing_beside_it(tmp_path, monkeypatch):
+    import contextlib
+
+    from matplotlib.figure import Figure
+
+    paths = FG.save_figure(_figure("earlier"), tmp_path / "bars")
+    earlier = {p: p.read_bytes() for p in paths}
+
+    def fail_half_way(fig, target, **kwargs):   # a file to write in, or a path
+        with (contextlib.nullcontext(target) if hasattr(target, "write") else open(target, "wb")) as file:
+            file.write(b"half a figure")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", fail_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        FG.save_figure(_figure("later"), tmp_path / "bars")
+    assert {p: p.read_bytes() for p in paths} == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.pdf", "bars.png"]
+
+
+def test_figure_files_are_readable_as_files_written_in_place_are(tmp_path):
+    # written in place, a figure was 0666 less the umask: a temporary file's 0600 would shut out a group
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        paths = FG.save_figure(_figure("shared"), tmp_path / "bars")
+    finally:
+        os.umask(umask)
+    assert [p.stat().st_mode & 0o777 for p in paths] == [0o644, 0o644]
