@@ -1140,6 +1140,11 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                 log.info("invocation %s continues under other package versions than it ran under: %s", parent_id,
                          ", ".join(f"{k} {v}" for k, v in tracking.versions_changed({schema.TAG_VERSIONS: versions})
                                    .items()))
+            commits = tracking.commit_continued(parent.data.tags.get(schema.TAG_GIT_COMMIT),
+                                                parent_tags[schema.TAG_GIT_COMMIT])
+            if commits is not None:   # and under another commit: the tag names each, not the first run's alone
+                tracking.set_tags(client, parent_id, {schema.TAG_GIT_COMMIT: commits})
+                log.info("invocation %s continues under another git commit than it ran under: %s", parent_id, commits)
             if data_changed:
                 tracking.set_tags(client, parent_id, {schema.TAG_DATA_CHANGED: json.dumps(
                     merged_changes(parent.data.tags.get(schema.TAG_DATA_CHANGED), data_changed), sort_keys=True)})

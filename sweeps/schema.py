@@ -5,16 +5,20 @@ Parent run (run name "<sweep>@<UTC time>"):
   tags   sweeps.role=parent, sweeps.sweep, sweeps.kind (table|search), sweeps.spec_hash,
          sweeps.profile, sweeps.data (comma-separated data names), sweeps.data_fingerprint
          (json: data name -> fingerprint), sweeps.synthetic ("true"/"false"), sweeps.seeds (json list),
-         sweeps.git_commit, sweeps.versions (json: package -> version; where a continuation ran under another,
-         the versions in the order they ran, "2.14.1 then 2.15.0": tracking.versions_continued), sweeps.status
+         sweeps.git_commit (the commit of the code its cells trained under, "-dirty" appended where that had
+         uncommitted changes, "unknown" outside a git checkout; where a continuation trained under another, the
+         commits in the order they ran, "<a> then <b>", at most 5 of them, the first, "…" and the latest:
+         tracking.commit_continued; shown as it is by the tables' provenance and `sweeps status`),
+         sweeps.versions (json: package -> version; where a continuation ran under another, the versions in
+         the order they ran, "2.14.1 then 2.15.0", as many at most: tracking.versions_continued), sweeps.status
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
          sweeps.driver (json: host, pid, start time of the process running it), sweeps.data_changed
          (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on),
-         sweeps.package_version (transfer-sweeps' version of the run that ran it last; sweeps.git_commit is of
-         the run that began it); MLflow's own, for its UI: mlflow.user and
+         sweeps.package_version (transfer-sweeps' version of the run that ran it last; sweeps.versions names
+         each); MLflow's own, for its UI: mlflow.user and
          mlflow.note.content (the spec's title, description and caption) set when it is created, never replaced
          (a note edited in the UI stays), mlflow.source.name ("sweeps <the spec as named>"), mlflow.source.type
-         (LOCAL) and mlflow.source.git.commit (where known, without -dirty) by each run of it
+         (LOCAL) and mlflow.source.git.commit (the latest run's, where known, without -dirty) by each run of it
   params PARENT_PARAMS, what never changes for an invocation (MLflow refuses to change a logged param): sweep,
          kind, profile, data (comma-separated names), data_roots (name=folder as given, where one was), set (the
          --set every cell computed with, placement keys left out, "k=v k=v" sorted; "none"); logged when it is

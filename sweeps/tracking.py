@@ -426,17 +426,29 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-VERSIONS_THEN = " then "   # sweeps.versions: between the versions of a package a continued invocation ran under
+VERSIONS_THEN = " then "   # sweeps.versions, sweeps.git_commit: between the versions a continued invocation ran under
 VERSIONS_KEPT = 5           # of them at most: the first, "…" and the latest (switched between two machines for good)
+
+
+def ran_then(ran: str, now: str) -> str:
+    """`ran` (a version, or those an invocation ran under in turn, "a then b") with `now` after VERSIONS_THEN where
+    it is not the last: "a then b then a"; at most VERSIONS_KEPT of them, the first, "…" and the latest (the tag
+    stays within MLflow's 8000 characters)."""
+    if ran.rsplit(VERSIONS_THEN, 1)[-1] == now:
+        return ran
+    each = ran.split(VERSIONS_THEN) + [now]
+    if len(each) > VERSIONS_KEPT:
+        each = [each[0], "…", *each[-(VERSIONS_KEPT - 2):]]
+    return VERSIONS_THEN.join(each)
 
 
 def versions_continued(recorded: str | None, now: Mapping[str, str]) -> str | None:
     """An invocation's sweeps.versions (json: package -> version, as the run that began it recorded them) with
     `now`'s (`package_versions()`: a continuation's) where a package's differs from the last one recorded there,
-    appended after VERSIONS_THEN (`"torch": "2.14.1 then 2.15.0"`), so that the tag (the MLflow UI, the table's
-    provenance, `sweeps status`) says when its cells trained under several; a package it lacks, recorded as
-    `unrecorded then <version>`. Still a mapping of package to text, as every reader takes it. None where nothing
-    changes, or where the tag is missing or not such a mapping (left as it is)."""
+    appended after VERSIONS_THEN (`"torch": "2.14.1 then 2.15.0"`, `ran_then`), so that the tag (the MLflow UI,
+    the table's provenance, `sweeps status`) says when its cells trained under several; a package it lacks,
+    recorded as `unrecorded then <version>`. Still a mapping of package to text, as every reader takes it. None
+    where nothing changes, or where the tag is missing or not such a mapping (left as it is)."""
     try:
         versions = json.loads(recorded) if recorded else None
     except json.JSONDecodeError:
@@ -445,23 +457,30 @@ def versions_continued(recorded: str | None, now: Mapping[str, str]) -> str | No
         return None
     merged = dict(versions)
     for package, version in now.items():
-        if package not in merged:
-            merged[package] = f"unrecorded{VERSIONS_THEN}{version}"
-        elif merged[package].rsplit(VERSIONS_THEN, 1)[-1] != version:
-            ran = merged[package].split(VERSIONS_THEN) + [version]
-            if len(ran) > VERSIONS_KEPT:   # the first and the latest: the tag stays within MLflow's 8000 characters
-                ran = [ran[0], "…", *ran[-(VERSIONS_KEPT - 2):]]
-            merged[package] = VERSIONS_THEN.join(ran)
+        merged[package] = ran_then(merged[package], version) if package in merged else \
+            f"unrecorded{VERSIONS_THEN}{version}"
     return None if merged == versions else json.dumps(merged, sort_keys=True)
 
 
+def commit_continued(recorded: str | None, now: str) -> str | None:
+    """An invocation's sweeps.git_commit (`git_commit()` of the run that began it) with a continuation's commit `now`
+    after it where that is not the last recorded (`ran_then`: "<a> then <b>", as sweeps.versions says of its
+    packages), so that the tag says which code its cells trained under, not the first run's alone; a tag missing,
+    `unrecorded then <b>`. None where nothing changes."""
+    merged = ran_then(recorded, now) if recorded else f"unrecorded{VERSIONS_THEN}{now}"
+    return None if merged == recorded else merged
+
+
 def versions_changed(tags: Mapping[str, str]) -> dict[str, str]:
-    """The packages an invocation's cells trained under several versions of (`versions_continued`), each with
-    them in the order they ran: package -> "a then b"; {} where none (or no such tag)."""
+    """What an invocation's cells trained under several versions of (`versions_continued`, `commit_continued`),
+    each with them in the order they ran: "git commit" (first, where sweeps.git_commit names several) and each
+    package -> "a then b"; {} where none (or no such tag)."""
+    commits = tags.get(schema.TAG_GIT_COMMIT, "")
+    changed = {"git commit": commits} if VERSIONS_THEN in commits else {}
     versions = json_tag(tags, schema.TAG_VERSIONS, {})
-    if not isinstance(versions, dict):
-        return {}
-    return {k: v for k, v in sorted(versions.items()) if isinstance(v, str) and VERSIONS_THEN in v}
+    if isinstance(versions, dict):
+        changed.update((k, v) for k, v in sorted(versions.items()) if isinstance(v, str) and VERSIONS_THEN in v)
+    return changed
 
 
 def invocation_key(spec_hash: str, profile: str, data: Mapping[str, str | None],

@@ -757,6 +757,9 @@ def test_status_says_which_packages_an_invocations_cells_trained_under_several_v
     assert result.output.splitlines()[2] == "  its cells trained under several versions: torch 2.14.1 then 2.15.0"
     client.set_tag(parent, schema.TAG_VERSIONS, json.dumps({"torch": "2.14.1"}))
     assert "several versions" not in invoke("status", "tiny_cli", "--tracking-uri", store).output
+    client.set_tag(parent, schema.TAG_GIT_COMMIT, "0123abc then fe11ed0-dirty")   # and under another commit
+    assert invoke("status", "tiny_cli", "--tracking-uri", store).output.splitlines()[2] == \
+        "  its cells trained under several versions: git commit 0123abc then fe11ed0-dirty"
 
 
 def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, store):

@@ -1084,23 +1084,29 @@ def test_search_that_cannot_be_continued_names_a_fresh_start_of_the_same_invocat
     assert prepare(path, given).invocation_key == prepare(path, options).invocation_key
 
 
-def test_a_table_continued_under_other_package_versions_records_them_beside_those_it_began_with(
+def test_a_table_continued_under_other_package_versions_and_commit_records_them_beside_those_it_began_with(
         ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
     # sweeps.versions kept the versions the invocation began with, sweeps.package_version the latest run's alone:
-    # cells trained under another torch by a continuation were recorded as trained under the first
+    # cells trained under another torch by a continuation were recorded as trained under the first; and
+    # sweeps.git_commit kept the first run's commit after sweeps.versions said "a then b"
     path = spec_file(TABLE_SPEC, "tiny")
     first = run_sweep(prepare(path, _options(tmp_path, tracking_uri)))
     began = json.loads(_parent_tags(tracking_uri, first)[schema.TAG_VERSIONS])
+    commit = _parent_tags(tracking_uri, first)[schema.TAG_GIT_COMMIT]
     assert tracking.versions_changed(_parent_tags(tracking_uri, first)) == {}
     now = tracking.package_versions()
     monkeypatch.setattr(tracking, "package_versions", lambda: {**now, "torch": "9.9.9"})
+    monkeypatch.setattr(tracking, "git_commit", lambda: "c0ffee1")
     again = run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))   # trains the seed-1 cells
     assert again.parent_run_id == first.parent_run_id and again.status == "completed"
     versions = json.loads(_parent_tags(tracking_uri, again)[schema.TAG_VERSIONS])
     assert versions == {**began, "torch": f"{began['torch']} then 9.9.9"}
+    assert _parent_tags(tracking_uri, again)[schema.TAG_GIT_COMMIT] == f"{commit} then c0ffee1"
     monkeypatch.setattr(tracking, "package_versions", lambda: {**now, "torch": "10.0.0"})
+    monkeypatch.setattr(tracking, "git_commit", lambda: "d00d")
     run_sweep(prepare(path, _options(tmp_path, tracking_uri, seeds=2)))   # found finished: trains nothing
     assert json.loads(_parent_tags(tracking_uri, again)[schema.TAG_VERSIONS]) == versions
+    assert _parent_tags(tracking_uri, again)[schema.TAG_GIT_COMMIT] == f"{commit} then c0ffee1"
 
 
 def test_a_finished_table_cut_short_at_its_end_and_drawn_again_with_fewer_seeds_names_those_seeds(

@@ -210,6 +210,26 @@ def test_versions_continued_appends_each_package_version_that_differs_from_the_l
         assert tracking.versions_changed({schema.TAG_VERSIONS: unreadable} if unreadable else {}) == {}
 
 
+def test_commit_continued_appends_a_continuations_commit_as_versions_continued_does_a_package_version():
+    # sweeps.git_commit kept the first run's commit while sweeps.versions already said "a then b"
+    first, second = "0123abc" * 5 + "01234", "fe11ed0" * 5 + "fe11e-dirty"
+    assert tracking.commit_continued(first, first) is None, "nothing changed: the tag is left as it is"
+    later = tracking.commit_continued(first, second)
+    assert later == f"{first} then {second}"
+    assert tracking.commit_continued(later, second) is None, "as the last recorded"
+    assert tracking.commit_continued(later, first) == f"{first} then {second} then {first}"
+    assert tracking.commit_continued(None, first) == f"unrecorded then {first}"
+    for commit in ("b", "c", "d", "e", "f", "g", "h") * 30:
+        later = tracking.commit_continued(later, commit) or later
+    assert later == f"{first} then … then f then g then h", "capped as sweeps.versions is"
+    assert tracking.versions_changed({schema.TAG_GIT_COMMIT: "a then b",
+                                      schema.TAG_VERSIONS: '{"torch": "2.14.1 then 2.15.0", "ray": "2.60.0"}'}) == \
+        {"git commit": "a then b", "torch": "2.14.1 then 2.15.0"}
+    assert list(tracking.versions_changed({schema.TAG_GIT_COMMIT: "a then b",
+                                           schema.TAG_VERSIONS: '{"aaa": "1 then 2"}'})) == ["git commit", "aaa"]
+    assert tracking.versions_changed({schema.TAG_GIT_COMMIT: "a"}) == {}
+
+
 def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlflows_own_tags(tmp_path):
     # in the MLflow UI's runs table the parents had no params, and two invocations looked alike but for their names
     import getpass
