@@ -335,3 +335,15 @@ def test_a_face_box_is_cropped_from_the_stored_pixels_before_an_exif_orientation
     turned = decode_image(tmp_path / "phone.jpg", 8, box, exif_applied=True)
     assert turned[0, 4, 0] > 200 and turned[7, 4, 2] > 200               # red on top, blue below; no black
     assert turned.reshape(-1, 3).max(axis=1).min() > 150
+
+
+def test_affectnet_header_begun_with_a_comment_mark_is_read_as_the_header(tmp_path):
+    # '#subDirectory_filePath,face_x,...' as copies in the wild write it (pandas readers index
+    # df['#subDirectory_filePath']): it was refused as a header lacking subDirectory_filePath
+    root = make_lists(tmp_path / "an", [0, 1], [2, 3], train_header=True, test_header=True)
+    for name in ("training.csv", "validation.csv"):
+        path = root / "Manually_Annotated_file_lists" / name
+        path.write_text("#" + path.read_text())
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 1] and splits.test.labels.tolist() == [2, 3]
+    assert splits.info["train_list"]["header"] is True and splits.info["test_list"]["header"] is True

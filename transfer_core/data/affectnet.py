@@ -4,7 +4,8 @@
     `<root>/Manually_Annotated_file_lists/training.csv` and `validation.csv` (or those two files in
     `<root>` itself), columns `subDirectory_filePath,face_x,face_y,face_width,face_height,
     facial_landmarks,expression,valence,arousal`. The header is sniffed: present iff the first
-    field is `subDirectory_filePath` (copies with and without it circulate). Paths are relative to
+    field is `subDirectory_filePath`, or `#subDirectory_filePath` as many copies write it (copies with
+    and without a header circulate). Paths are relative to
     `Manually_Annotated_Images/`, looked for in `<root>/Manually_Annotated/`, `<root>/`, or
     `<root>/Manually_Annotated_compressed/`. The images are not face crops: each is cropped to its
     face box, as Face2Exp's `AfData` does.
@@ -74,9 +75,12 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
             lineno = reader.line_num
             if not row:
                 continue
-            # a header: its first name as shipped, or any other of its names (the first one renamed)
-            if lineno == 1 and (row[0].strip() == HEADER_FIRST or any(f.strip() in HEADER_COLUMNS for f in row)):
+            # a header: its first name as shipped, or any other of its names (the first one renamed). Copies in the
+            # wild begin it '#subDirectory_filePath' (a comment mark: pandas readers then index that name)
+            if lineno == 1 and (row[0].strip().lstrip("#").strip() == HEADER_FIRST
+                                or any(f.strip() in HEADER_COLUMNS for f in row)):
                 names = [f.strip() for f in row]
+                names[0] = names[0].lstrip("#").strip()
                 if names[:len(HEADER_COLUMNS)] != list(HEADER_COLUMNS):
                     missing = [c for c in HEADER_COLUMNS if c not in names]
                     problem = f"lacks column(s) {', '.join(missing)}" if missing else "has its columns out of order"
