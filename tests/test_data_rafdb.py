@@ -520,3 +520,33 @@ def test_rafdb_kaggle_label_file_not_utf8_is_warned_of_and_not_checked(tmp_path,
         splits = load_splits(_cfg(tmp_path, tree), 16)
     assert len(splits.train) == 4
     assert "train_labels.csv" in caplog.text and "not checked" in caplog.text
+
+
+def test_rafdb_transfer_lists_swapped_are_an_error_not_a_model_trained_on_the_test_split(tmp_path):
+    # train.txt holding test_*_aligned.jpg and test.txt train_*: read as given, the model trained on the 3,068
+    # test images and was tested on the 12,271 training ones, without a word
+    root = make_rafdb(tmp_path / "raf", lists=True)
+    train, test = root / "EmoLabel" / "train.txt", root / "EmoLabel" / "test.txt"
+    train_text, test_text = train.read_text(), test.read_text()
+    train.write_text(test_text)
+    test.write_text(train_text)
+    with pytest.raises(DataError, match=r"EmoLabel/train\.txt line 1: test_0001_aligned\.jpg is an image of RAF-DB's "
+                                        r"test split \(its name says so\), listed in train\.txt \(3 such images of "
+                                        r"its 3\): expected only train_\* images in EmoLabel/train\.txt, RAF-DB's "
+                                        r"official train split \(are EmoLabel/train\.txt and EmoLabel/test\.txt "
+                                        r"swapped\?\)"):
+        check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_transfer_list_holding_an_image_of_the_other_split_is_an_error_naming_it(tmp_path):
+    # a test image moved into train.txt was trained on and left out of the test split
+    root = make_rafdb(tmp_path / "raf", lists=True)
+    train, test = root / "EmoLabel" / "train.txt", root / "EmoLabel" / "test.txt"
+    first, *rest = test.read_text().splitlines()
+    train.write_text(train.read_text() + first + "\n")
+    test.write_text("\n".join(rest) + "\n")
+    with pytest.raises(DataError, match=r"train\.txt line 5: test_0001_aligned\.jpg is an image of RAF-DB's test "
+                                        r"split .*\(1 such image of its 5\): expected only train_\* images in "
+                                        r"EmoLabel/train\.txt, RAF-DB's official train split\. A list split otherwise "
+                                        r"is not RAF-DB's partition"):
+        check_layout(_cfg(tmp_path, root))

@@ -3,7 +3,8 @@
 Layout: `<root>/EmoLabel/list_patition_label.txt` (upstream spelling; `list_partition_label.txt`
 accepted too) with lines `train_00001.jpg 5`, images `<root>/Image/aligned/train_00001_aligned.jpg`;
 the split comes from the name prefix. Also accepted: the TransFER/APViT lists
-`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg`, and copies whose
+`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg` (each holding only its split's
+images, by RAF-DB's names: a test image in train.txt is an error, as are the two lists swapped), and copies whose
 aligned images kept the partition file's names (`Image/aligned/train_00001.jpg`).
 File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping is not copied.
 There is no official validation split: val is carved from train.
@@ -77,6 +78,7 @@ def parse_label_lines(path: Path, root: Path,
     """
     rel = path.relative_to(root).as_posix()
     entries = []
+    other_split: list[tuple[int, str]] = []   # a list's images that RAF-DB's names put in the other split
     for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -102,7 +104,22 @@ def parse_label_lines(path: Path, root: Path,
                                 "a name starting with 'train' or 'test' (e.g. train_00001.jpg)")
         else:
             split = split_from_prefix
+            match = RAF_NAME.fullmatch(name.rsplit(".", 1)[0])
+            if match is not None and match.group(1) != split:
+                other_split.append((lineno, name))
         entries.append((split, name, label - 1, lineno, rel))
+    if other_split:
+        lineno, name = other_split[0]
+        other = "test" if split_from_prefix == "train" else "training"
+        swapped = len(other_split) == len(entries)
+        raise DataError(f"{path} line {lineno}: {name} is an image of RAF-DB's {other} split (its name says so), "
+                        f"listed in {path.name} ({counted(len(other_split), 'such image')} of its "
+                        f"{len(entries)}): expected only {split_from_prefix}_* images in {rel}, RAF-DB's official "
+                        f"{split_from_prefix} split"
+                        + (f" (are {LIST_FILES[0]} and {LIST_FILES[1]} swapped?)" if swapped else
+                           f". A list split otherwise is not RAF-DB's partition: read it from its partition file "
+                           f"{PARTITION_FILES[0]}, or as class folders with --data imagefolder= (its numbers do not "
+                           "compare with those reported on RAF-DB)"))
     return entries
 
 
