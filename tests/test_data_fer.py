@@ -364,3 +364,24 @@ def test_the_kaggle_challenges_train_and_test_csv_alone_say_why_they_cannot_serv
     with pytest.raises(DataError, match=r"not found .*Found .*fer2013/train.csv, .*fer2013/test.csv: .*Training rows "
                                         r".*test.csv no labels.*Download icml_face_data.csv"):
         check_layout(_cfg(tmp_path, dataset, root))
+
+
+def test_ferplus_2016_csv_without_image_names_is_read_and_warned_of_as_keeping_the_rows_of_empty_name(tmp_path,
+                                                                                                     caplog):
+    # the first fer2013new.csv had no 'Image name' column: the rows the official scripts drop for an empty name
+    # cannot be told, and were read as any other without a word (split sizes not the official ones)
+    root = write_ferplus_csv(tmp_path / "fer")
+    with open(root / "fer2013new.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    with open(root / "fer2013new.csv", "w", newline="") as f:
+        csv.writer(f).writerows([row[:1] + row[2:] for row in rows])
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", root), 8)
+    assert splits.train.labels.tolist() == [1, 0, 2, 7]              # row 5 (empty name in the current file) read
+    assert "has no 'Image name' column (the first, 2016 version of fer2013new.csv): the rows the official " \
+           "generate_training_data.py drops for an empty name" in caplog.text
+    assert splits.info["image_names"].startswith("none (the 2016 fer2013new.csv)")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        load_splits(_cfg(tmp_path, "ferplus", write_ferplus_csv(tmp_path / "current")), 8)
+    assert "Image name" not in caplog.text

@@ -4,7 +4,8 @@ Two layouts (the PNG one is preferred when both are present, as the official tra
 
 (a) `fer2013.csv` + `fer2013new.csv` (in `<root>/` or `<root>/fer2013/`), joined BY ROW INDEX
     (never by `Image name`: names are not row indices and 4 are duplicated). Rows whose
-    `Image name` is empty are dropped, as `generate_training_data.py` does.
+    `Image name` is empty are dropped, as `generate_training_data.py` does; the first (2016) version
+    of fer2013new.csv has no such column, so those rows cannot be told: it is read, with a warning.
 (b) `<root>/FER2013Train/`, `FER2013Valid/`, `FER2013Test/` (or under `<root>/data/`), each with
     PNGs and a header-less `label.csv`: `name,"(x, y, w, h)",<10 votes>` (the box column is
     optional, older copies lack it).
@@ -20,7 +21,6 @@ Splits: Training = train, PublicTest (FER2013Valid) = val, PrivateTest (FER2013T
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -28,10 +28,10 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
-                                     first_existing, require_root)
+                                     first_existing, require_root, scan_logger)
 from transfer_core.data.fer2013 import USAGE_SPLITS, challenge_csv_note, decode_csv_rows, find_fer_csv, read_fer_rows
 
-log = logging.getLogger(__name__)
+log = scan_logger(__name__)
 
 CLASS_NAMES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 VOTE_COLUMNS = CLASS_NAMES + ("unknown", "NF")
@@ -192,6 +192,12 @@ class FerPlusSource(Source):
                                 f"{fer_csv} line {rows.lines[i]}: expected row-aligned files (same order)")
         labels = vote_labels(votes, cfg.ferplus_rule)
         named = np.ones(len(labels), dtype=bool) if names is None else np.asarray([bool(n) for n in names])
+        if names is None:
+            log.warning("FERPlus: %s has no 'Image name' column (the first, 2016 version of fer2013new.csv): the rows "
+                        "the official generate_training_data.py drops for an empty name (173 in the current version: "
+                        "148 Training, 10 PublicTest, 15 PrivateTest) cannot be told, and are read where their votes "
+                        "give a label, so the split sizes differ from the official ones. Download the current "
+                        "fer2013new.csv from microsoft/FERPlus (its votes are the same)", new_csv)
         split_of = np.asarray([USAGE_SPLITS[u] for u in usage])
         plans, dropped_rule, dropped_name = {}, {}, {}
         for split in ("train", "val", "test"):
@@ -204,7 +210,9 @@ class FerPlusSource(Source):
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans,
                       label_files=[fer_csv, new_csv], params={"rule": cfg.ferplus_rule},
                       info={"layout": "fer2013.csv + fer2013new.csv", "rule": cfg.ferplus_rule,
-                            "dropped_by_rule": dropped_rule, "dropped_empty_name": dropped_name},
+                            "dropped_by_rule": dropped_rule, "dropped_empty_name": dropped_name,
+                            **({"image_names": "none (the 2016 fer2013new.csv): rows of empty name not dropped"}
+                               if names is None else {})},
                       val_source="official PublicTest")
 
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
