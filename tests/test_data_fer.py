@@ -385,3 +385,25 @@ def test_ferplus_2016_csv_without_image_names_is_read_and_warned_of_as_keeping_t
     with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
         load_splits(_cfg(tmp_path, "ferplus", write_ferplus_csv(tmp_path / "current")), 8)
     assert "Image name" not in caplog.text
+
+
+def test_ferplus_png_label_csv_listing_an_image_twice_reads_it_once_by_its_last_line_and_says_so(tmp_path, caplog):
+    # a label.csv written from fer2013new.csv keeps its duplicated names (fer0006953, ...): one PNG, the last row's
+    # (generate_training_data.py overwrites it), was read twice, once with the other row's votes as its label
+    root = write_ferplus_png(tmp_path / "fer")
+    label_csv = root / "FER2013Train" / "label.csv"
+    first = label_csv.read_text().splitlines()[0]                    # img00.png: happiness (1)
+    label_csv.write_text(label_csv.read_text() + first.replace(",0,10,0,", ",10,0,0,") + "\n")   # again: neutral
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", root), 8)
+    assert splits.train.labels.tolist() == [0, 7, 0] and _grays(splits.train) == [GRAY[1], GRAY[6], GRAY[0]]
+    assert "FER2013Train/label.csv lists 1 image more than once (first: img00.png, at lines 1, 7): one PNG each, " \
+           "read once, with the votes of its last line" in caplog.text
+    assert splits.info["listed_twice"] == {"train": 1} and splits.info["dropped_by_rule"]["train"] == 3
+    # a decode cached while such a file was read twice is not served: the fingerprint differs from the one it had
+    from transfer_core.data.base import get_source
+
+    cfg = _cfg(tmp_path, "ferplus", root)
+    assert get_source(cfg).scan(cfg).params == {"rule": "majority", "listed_twice": "read once"}
+    plain = _cfg(tmp_path, "ferplus", write_ferplus_png(tmp_path / "plain"))
+    assert get_source(plain).scan(plain).params == {"rule": "majority"}, "a label.csv without: as before"

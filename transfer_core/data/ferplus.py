@@ -8,7 +8,8 @@ Two layouts (the PNG one is preferred when both are present, as the official tra
     of fer2013new.csv has no such column, so those rows cannot be told: it is read, with a warning.
 (b) `<root>/FER2013Train/`, `FER2013Valid/`, `FER2013Test/` (or under `<root>/data/`), each with
     PNGs and a header-less `label.csv`: `name,"(x, y, w, h)",<10 votes>` (the box column is
-    optional, older copies lack it).
+    optional, older copies lack it). A name listed twice (a label.csv written from fer2013new.csv
+    keeps its 4 duplicated names) is one PNG: read once, by its last line, with a warning.
 
 Votes are 10 columns: 8 emotions in FER+ order, then unknown and NF. Rules (cfg.ferplus_rule):
 - "majority" (official, `src/ferplus.py::_process_data`): zero every column with a single vote,
@@ -161,24 +162,37 @@ class FerPlusSource(Source):
         return self._scan_csv(cfg, root, fer_csv, new_csv)
 
     def _scan_png(self, cfg: DataConfig, root: Path, base: Path) -> Layout:
-        plans, label_files, dropped = {}, [], {}
+        plans, label_files, dropped, listed_twice = {}, [], {}, {}
         for split, folder in PNG_FOLDERS.items():
             label_csv = base / folder / "label.csv"
             if not label_csv.is_file():
                 raise DataError(f"FERPlus label file {label_csv} does not exist: expected label.csv in each of "
                                 f"{', '.join(PNG_FOLDERS.values())}")
             names, votes, lines = read_label_csv(label_csv)
-            labels = vote_labels(votes, cfg.ferplus_rule)
-            keep = labels >= 0
             rel = label_csv.relative_to(root).as_posix()
+            last = {name: i for i, name in enumerate(names)}
+            once = np.asarray([last[name] == i for i, name in enumerate(names)], dtype=bool)
+            if not once.all():
+                twice = {names[i] for i in np.flatnonzero(~once)}
+                first = names[int(np.flatnonzero(~once)[0])]
+                at = [lines[i] for i, name in enumerate(names) if name == first]
+                log.warning("FERPlus: %s lists %s more than once (first: %s, at lines %s): one PNG each, read once, "
+                            "with the votes of its last line (generate_training_data.py writes an image per row, "
+                            "the last row's staying); the official label.csv lists each image once", label_csv,
+                            counted(len(twice), "image"), first, ", ".join(map(str, at)))
+                listed_twice[split] = int((~once).sum())
+            labels = np.where(once, vote_labels(votes, cfg.ferplus_rule), -1)
+            keep = labels >= 0
             plans[split] = SplitPlan(labels=labels[keep], paths=[base / folder / n for n, k in zip(names, keep) if k],
                                      origins=[f"{rel} line {n}" for n, k in zip(lines, keep) if k])
             label_files.append(label_csv)
-            dropped[split] = int((~keep).sum())
+            dropped[split] = int((~keep & once).sum())
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
-                      params={"rule": cfg.ferplus_rule},
+                      # a name listed twice read once: a fingerprint of its own (a decode cached before read it twice)
+                      params={"rule": cfg.ferplus_rule, **({"listed_twice": "read once"} if listed_twice else {})},
                       info={"layout": "png folders + label.csv", "rule": cfg.ferplus_rule,
-                            "dropped_by_rule": dropped}, val_source="official PublicTest (FER2013Valid)")
+                            "dropped_by_rule": dropped, **({"listed_twice": listed_twice} if listed_twice else {})},
+                      val_source="official PublicTest (FER2013Valid)")
 
     def _scan_csv(self, cfg: DataConfig, root: Path, fer_csv: Path, new_csv: Path) -> Layout:
         rows = read_fer_rows(fer_csv, parse_emotion=False)
