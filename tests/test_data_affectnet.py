@@ -347,3 +347,29 @@ def test_affectnet_header_begun_with_a_comment_mark_is_read_as_the_header(tmp_pa
     splits = load_splits(_cfg(tmp_path, root), 8)
     assert splits.train.labels.tolist() == [0, 1] and splits.test.labels.tolist() == [2, 3]
     assert splits.info["train_list"]["header"] is True and splits.info["test_list"]["header"] is True
+
+
+def test_affectnet_image_listed_twice_or_in_both_lists_is_read_as_listed_and_warned_of(tmp_path, caplog):
+    # read without a word: a training image listed again (with another expression: one face, two labels), and a
+    # test image training.csv lists too (trained on and tested on)
+    root = make_lists(tmp_path / "an", [0, 1, 2], [3, 4], test_header=True)
+    lists = root / "Manually_Annotated_file_lists"
+    train_rows = (lists / "training.csv").read_text().splitlines()
+    again = train_rows[1].split(",")
+    again[6] = "5"
+    test_row = (lists / "validation.csv").read_text().splitlines()[1]
+    (lists / "training.csv").write_text("\n".join(train_rows + [",".join(again), test_row]) + "\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.train.labels.tolist() == [0, 1, 2, 5, 3] and splits.test.labels.tolist() == [3, 4]
+    assert ("AffectNet: Manually_Annotated_file_lists/training.csv lists 1 image more than once (first: "
+            "train001abc.jpg, at line 2 and line 4), 1 of them with another expression: each is read as often as "
+            "listed") in caplog.text
+    assert ("AffectNet: 1 image of the test split (validation.csv) is listed in training.csv too (first: "
+            "valid000abc.jpg, at Manually_Annotated_file_lists/training.csv line 5 and "
+            "Manually_Annotated_file_lists/validation.csv line 2): trained on and tested on") in caplog.text
+    assert splits.info["listed_twice"] == {"train": 1} and splits.info["in_train_and_test"] == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        plain = load_splits(_cfg(tmp_path, make_lists(tmp_path / "plain", [0, 1], [2])), 8)
+    assert "listed" not in caplog.text and "listed_twice" not in plain.info

@@ -17,14 +17,14 @@ Codes: 0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Cont
 9 Uncertain and 10 No-Face are always dropped, and 7 too for cfg.affectnet_classes == 7.
 Protocol: the validation list / val_set is the test split (there is no official test set); val is
 carved from train. Unreadable, non-image or missing files are skipped, logged and counted
-(info["skipped"]) — known to exist in this data set only; a malformed list line is a DataError.
+(info["skipped"]) — known to exist in this data set only; a malformed list line is a DataError. An image
+the lists name twice, or in both, is read as listed and warned of (info "listed_twice", "in_train_and_test").
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,9 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
-                                     first_existing, require_root)
+                                     first_existing, require_root, scan_logger)
 
-log = logging.getLogger(__name__)
+log = scan_logger(__name__)
 
 ALL_CLASS_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 CODE_NAMES = ALL_CLASS_NAMES + ("None", "Uncertain", "No-Face")
@@ -160,6 +160,44 @@ def read_npy_split(folder: Path, root: Path, num_classes: int, digest: Any) -> t
     return plan, {"dropped_codes": _code_counts(dropped)}
 
 
+def _say_listed_twice(plans: dict[str, SplitPlan], info: dict) -> None:
+    """Warn of images the file lists name more than once (each read as often as listed: weighted double, or, with
+    two expressions, one face with two labels) and of test images (validation.csv) that training.csv lists too
+    (trained on and tested on); counted in info. Read as listed: the lists are what AffectNet's numbers are
+    reported on, and no copy of them is known to hold either."""
+    first: dict[str, tuple[str, int]] = {}
+    twice: dict[str, list[tuple[int, int]]] = {}      # split -> (index, index of its first listing)
+    across: list[tuple[int, int]] = []                 # (test index, train index)
+    for split in ("train", "test"):
+        plan = plans[split]
+        for i, path in enumerate(plan.paths or ()):
+            key = str(path)
+            seen = first.setdefault(key, (split, i))
+            if seen == (split, i):
+                continue
+            if seen[0] == split:
+                twice.setdefault(split, []).append((i, seen[1]))
+            else:
+                across.append((i, seen[1]))
+    for split, pairs in twice.items():
+        plan = plans[split]
+        i, j = pairs[0]
+        relabelled = sum(plan.labels[a] != plan.labels[b] for a, b in pairs)
+        file, _, line = plan.origins[i].rpartition(" line ")
+        log.warning("AffectNet: %s lists %s more than once (first: %s, at line %s and line %s)%s: each is read as "
+                    "often as listed", file, counted(len(pairs), "image"), plan.paths[i].name,
+                    plan.origins[j].rpartition(" line ")[2], line,
+                    f", {relabelled} of them with another expression" if relabelled else "")
+        info.setdefault("listed_twice", {})[split] = len(pairs)
+    if across:
+        i, j = across[0]
+        log.warning("AffectNet: %s of the test split (validation.csv) %s listed in training.csv too (first: %s, at %s "
+                    "and %s): trained on and tested on", counted(len(across), "image"),
+                    "is" if len(across) == 1 else "are", plans["test"].paths[i].name, plans["train"].origins[j],
+                    plans["test"].origins[i])
+        info["in_train_and_test"] = len(across)
+
+
 @DATASETS.register("affectnet")
 class AffectNetSource(Source):
     name = "affectnet"
@@ -200,6 +238,7 @@ class AffectNetSource(Source):
             plans[split], details = read_file_list(path, root, image_dir, cfg.affectnet_classes)
             info[f"{split}_list"] = {"file": name, **details}
             label_files.append(path)
+        _say_listed_twice(plans, info)
         return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
                       label_files=label_files, params={"classes": cfg.affectnet_classes}, info=info)
 
