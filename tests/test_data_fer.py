@@ -208,6 +208,17 @@ def test_ferplus_bad_pixels_name_the_line(tmp_path):
         check_layout(_cfg(tmp_path, "ferplus", root))
 
 
+def test_fer2013_pixels_missing_a_value_behind_a_double_space_are_named_by_the_check_not_first_by_the_decode(tmp_path):
+    # 2,303 values with 2,303 spaces (one doubled) passed check_layout (and `sweeps run`'s checks), counted by their
+    # spaces, and failed only when decoded
+    path = write_fer2013(tmp_path / "fer" / "fer2013.csv")
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace(" 20 20", "  20", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"fer2013.csv line 3: pixels has 2303 values: expected 2304"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
 # --------------------------------------------------------------------------- FERPlus PNG layout
 
 @pytest.mark.parametrize("box", [True, False])
