@@ -288,25 +288,46 @@ def phone_photo(path: Path) -> None:
     image.save(path, exif=exif, quality=100)
 
 
-def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_warned_of_at_every_load(tmp_path,
-                                                                                                   caplog):
+def _new_run(monkeypatch) -> None:
+    """As in a process of its own (another `sweeps run`): nothing warned of yet."""
+    from transfer_core.data import splits as splits_module
+
+    monkeypatch.setattr(splits_module, "_EXIF_SAID", set())
+
+
+def test_imagefolder_images_with_an_exif_orientation_are_decoded_as_stored_and_warned_of_once_a_run(tmp_path, caplog,
+                                                                                                     monkeypatch):
     # a phone photo stored sideways with EXIF orientation 6 shows upright in every viewer; the model saw it
-    # sideways without a word
+    # sideways without a word. Said once a run: it was said again at every cache hit (a notebook's every load, a
+    # sweep's every image size), and recorded at each (data.json's reader)
+    _new_run(monkeypatch)
     root = make_tree(tmp_path / "d")
     phone_photo(root / "train" / "happy" / "phone.jpg")
-    for hit in (False, True):
+    warning = ("imagefolder: 1 train image carries an EXIF orientation (a viewer shows it turned or mirrored), "
+               "which is not applied: it is decoded as stored")
+    for hit, size, said in ((False, 8, 1), (True, 8, 0), (False, 16, 0), (True, 16, 0)):
         caplog.clear()
         with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
-            splits = load_splits(_cfg(tmp_path, root), 8)
+            splits = load_splits(_cfg(tmp_path, root), size)
         assert splits.info["cache_hit"] is hit
         assert splits.info["exif_turned"] == {"train": 1}
         assert splits.info["exif_turned_files"] == ["train/happy/phone.jpg"]
-        assert ("imagefolder: 1 train image carries an EXIF orientation (a viewer shows it turned or mirrored), "
-                "which is not applied: it is decoded as stored") in caplog.text
-        assert "first: train/happy/phone.jpg" in caplog.text
+        assert _said(caplog, warning) == said, (hit, size)
+    _new_run(monkeypatch)                 # another run, on the cached decode: said there
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.info["cache_hit"] is True and _said(caplog, warning) == 1
+    assert "first: train/happy/phone.jpg" in caplog.text
     phone = next(img for img in splits.train.images if min(img[..., 0].mean(), img[..., 2].mean()) > 60)   # red+blue
     assert phone[4, 0, 0] > 200 and phone[4, 7, 2] > 200, "as stored: red left, blue right"
     assert "exif_turned" not in load_splits(_cfg(tmp_path, make_tree(tmp_path / "plain")), 8).info
+    # another image turned since: said again, in the same run
+    phone_photo(root / "test" / "happy" / "phone2.jpg")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transfer_core.data.splits"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert splits.info["exif_turned"] == {"train": 1, "test": 1} and _said(caplog, "EXIF orientation") == 1
 
 
 def test_imagefolder_exif_orientation_applied_turns_images_as_a_viewer_shows_them_in_a_cache_entry_of_its_own(
@@ -396,11 +417,12 @@ def _said(caplog, phrase: str) -> int:
 
 
 def test_each_image_folder_warning_is_said_once_in_a_sweep_and_where_the_layout_is_checked_or_decoded_alone(
-        tmp_path, caplog, store):
+        tmp_path, caplog, store, monkeypatch):
     # `sweeps run` checked the layout before Ray started and scanned it again to decode: every warning twice
     from sweeps.runner import RunOptions, prepare
     from sweeps.sweep_data import decode_data
 
+    _new_run(monkeypatch)
     root = _spoiled_tree(tmp_path / "d")
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: s\nprofile: smoke\narms:\n  - {label: A, set: {model.drop_variant: none}}\n"
@@ -416,11 +438,13 @@ def test_each_image_folder_warning_is_said_once_in_a_sweep_and_where_the_layout_
     with caplog.at_level("INFO"):
         check_layout(_cfg(tmp_path, root))
     assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS[:3]} == dict.fromkeys(FOLDER_WARNINGS[:3], 1)
-    for cache in ("cache", "fresh"):   # a cache hit, and a decode
+    for cache in ("cache", "fresh"):   # a cache hit, and a decode, each a run of its own
+        _new_run(monkeypatch)
         caplog.clear()
         with caplog.at_level("INFO"):
             load_splits(DataConfig(dataset="imagefolder", root=str(root), cache_dir=str(tmp_path / cache)), 8)
         assert {phrase: _said(caplog, phrase) for phrase in FOLDER_WARNINGS} == dict.fromkeys(FOLDER_WARNINGS, 1)
+    _new_run(monkeypatch)
     caplog.clear()
     with caplog.at_level("INFO"):
         fingerprint_of(_cfg(tmp_path, root), 8, checked=True)    # a resumed sweep's, after prepare's check

@@ -25,6 +25,11 @@ from transfer_core.data.base import (EXIF_PARAM, DataError, DataSplits, DecodedS
 
 log = logging.getLogger(__name__)
 
+# The data whose images turned by EXIF this process has warned of, by data set, folder and the images: said once a
+# run (a sweep decodes a folder once per image size; a notebook loads it again and again, a hit each time), again
+# where other images are turned. data.json's reader records them at every load.
+_EXIF_SAID: set[tuple] = set()
+
 
 # --------------------------------------------------------------------------- without decoding
 
@@ -167,7 +172,7 @@ def _fill(source: Source, layout: Layout, image_size: int):
             log.warning("%s: skipped %s", layout.dataset, counted(n_skipped, "unreadable or missing image"))
         info = {k: v for k, v in layout.info.items() if k not in ("missing", "missing_files")}
         turned = {split: len(plan.turned) for split, plan in layout.splits.items() if plan.turned}
-        if turned:   # decoded as stored: warned of at every load (load_splits), in data.json's reader
+        if turned:   # decoded as stored: warned of by load_splits once a run, in data.json's reader
             info["exif_turned"] = turned
             info["exif_turned_files"] = [relative(p, layout.root) for plan in layout.splits.values()
                                          for p in plan.turned][:20]
@@ -224,14 +229,18 @@ def load_splits(cfg: DataConfig, image_size: int, *, checked: bool = False) -> D
     n = len(entry.meta["class_names"])
     info = dict(entry.meta.get("info", {}))
     if info.get("exif_turned"):
+        said = (layout.dataset, str(layout.root), tuple(sorted(info["exif_turned"].items())),
+                tuple(info.get("exif_turned_files", [])))
+        say = log.debug if said in _EXIF_SAID else log.warning
+        _EXIF_SAID.add(said)
         one = sum(info["exif_turned"].values()) == 1
         them = "it" if one else "them"
-        log.warning("%s: %s %s an EXIF orientation (a viewer shows %s turned or mirrored), which is not applied: %s "
-                    "decoded as stored, as torchvision's ImageFolder reads them (first: %s). To train on %s as shown, "
-                    "save %s upright (e.g. mogrify -auto-orient) or set data.exif_orientation=applied", layout.dataset,
-                    " + ".join(f"{k} {split}" for split, k in info["exif_turned"].items()),
-                    "image carries" if one else "images carry", them, "it is" if one else "they are",
-                    ", ".join(info.get("exif_turned_files", [])[:3]), them, them)
+        say("%s: %s %s an EXIF orientation (a viewer shows %s turned or mirrored), which is not applied: %s "
+            "decoded as stored, as torchvision's ImageFolder reads them (first: %s). To train on %s as shown, "
+            "save %s upright (e.g. mogrify -auto-orient) or set data.exif_orientation=applied", layout.dataset,
+            " + ".join(f"{k} {split}" for split, k in info["exif_turned"].items()),
+            "image carries" if one else "images carry", them, "it is" if one else "they are",
+            ", ".join(info.get("exif_turned_files", [])[:3]), them, them)
     info.update({"synthetic": layout.dataset == "synthetic", "val_source": val_source,
                  "counts": {"train": len(train), "val": len(val), "test": len(test)},
                  "class_counts": {"train": class_counts(train.labels, n), "val": class_counts(val.labels, n),
