@@ -373,3 +373,14 @@ def test_affectnet_image_listed_twice_or_in_both_lists_is_read_as_listed_and_war
     with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
         plain = load_splits(_cfg(tmp_path, make_lists(tmp_path / "plain", [0, 1], [2])), 8)
     assert "listed" not in caplog.text and "listed_twice" not in plain.info
+
+
+@pytest.mark.parametrize("layout", ["lists", "npy"])
+def test_affectnet_says_its_test_split_is_the_official_validation_set(tmp_path, layout):
+    # the protocol (no public test set): the [data] line and data.json said only 'validation: carved from train'
+    root = (make_lists(tmp_path / "an", [0, 1], [2]) if layout == "lists" else
+            make_npy(tmp_path / "an", [0, 1], [2], val_dir="valid_set"))
+    splits = load_splits(_cfg(tmp_path, root), 8)
+    where = "validation.csv" if layout == "lists" else "valid_set/"
+    assert splits.info["test_source"] == (f"AffectNet's validation set ({where}; it has no public test set, so papers "
+                                          "test on it)")

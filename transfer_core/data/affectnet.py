@@ -46,6 +46,8 @@ IMAGE_DIRS = ("Manually_Annotated/Manually_Annotated_Images", "Manually_Annotate
               "Manually_Annotated_compressed/Manually_Annotated_Images", "Manually_Annotated_compressed",
               "Manually_Annotated")
 NPY_SPLITS = {"train": ("train_set",), "test": ("val_set", "valid_set")}
+# what the test split is, as data.json and the console's [data] line say it (reference/datasets.md §3: the protocol)
+TEST_SOURCE = "AffectNet's validation set ({list_file}; it has no public test set, so papers test on it)"
 
 
 def _code_counts(codes: list[int]) -> dict[str, int]:
@@ -239,6 +241,7 @@ class AffectNetSource(Source):
             info[f"{split}_list"] = {"file": name, **details}
             label_files.append(path)
         _say_listed_twice(plans, info)
+        info["test_source"] = TEST_SOURCE.format(list_file=LIST_NAMES["test"])
         return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
                       label_files=label_files, params={"classes": cfg.affectnet_classes}, info=info)
 
@@ -251,5 +254,7 @@ class AffectNetSource(Source):
                 raise DataError(f"AffectNet folder {root / names[0]} does not exist: expected "
                                 f"{' or '.join(names)} beside {NPY_SPLITS['train'][0]}")
             plans[split], info[f"{split}_set"] = read_npy_split(folder, root, cfg.affectnet_classes, digest)
+            if split == "test":
+                info["test_source"] = TEST_SOURCE.format(list_file=f"{folder.name}/")
         return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
                       params={"classes": cfg.affectnet_classes}, info=info, label_digest=digest.hexdigest())
