@@ -550,3 +550,13 @@ def test_rafdb_transfer_list_holding_an_image_of_the_other_split_is_an_error_nam
                                         r"EmoLabel/train\.txt, RAF-DB's official train split\. A list split otherwise "
                                         r"is not RAF-DB's partition"):
         check_layout(_cfg(tmp_path, root))
+
+
+def test_rafdb_partition_file_of_other_split_or_class_sizes_than_the_official_is_warned_of(tmp_path, caplog):
+    # a partition file cut short (or relabelled) was read without a word; the class folders' sizes were checked
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf")), 8)
+    assert ("RAF-DB EmoLabel/list_patition_label.txt: 4 train images where RAF-DB's official partition has 12,271 "
+            "(Surprise 1 (official 1290)") in caplog.text
+    assert "3 test images where RAF-DB's official partition has 3,068" in caplog.text
+    assert splits.info["differs_from_official"]["train"].startswith("4 train images where")

@@ -7,7 +7,8 @@ the split comes from the name prefix. Also accepted: the TransFER/APViT lists
 images, by RAF-DB's names: a test image in train.txt is an error, as are the two lists swapped), and copies whose
 aligned images kept the partition file's names (`Image/aligned/train_00001.jpg`).
 File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping is not copied.
-There is no official validation split: val is carved from train.
+There is no official validation split: val is carved from train. Split or class sizes other than the official
+partition's (datasets.md §1: a label file cut short or relabelled) are warned of, in either layout.
 `data.rafdb_images: aligned_224` reads `Image/aligned_224/` instead (APViT's MTCNN realignment, same
 file names), which reported accuracies differ by; the fingerprint and data.json record the set read.
 
@@ -449,8 +450,17 @@ class RafDbSource(Source):
                                 f"(names starting with '{split}')")
         plans = {split: SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths)
                  for split, (paths, labels, origins) in per_split.items()}
+        differs = {}
+        for split, plan in plans.items():   # a label file cut short, or relabelled: as the class folders' sizes
+            note = _count_note(split, np.bincount(plan.labels, minlength=len(CLASS_NAMES)).astype(int).tolist())
+            if note is not None:
+                text, warn = note
+                (log.warning if warn else log.info)("RAF-DB %s: %s", " / ".join(relative(p, root) for p in label_files),
+                                                    text)
+                differs[split] = text
         # the official set keeps the fingerprint it had before the choice existed: its invocations continue
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
                       params={} if cfg.rafdb_images == "aligned" else {"images": cfg.rafdb_images},
                       info={"layout": variant, "image_dir": images,
-                            **({"image_names": "as listed, without the _aligned suffix"} if unsuffixed else {})})
+                            **({"image_names": "as listed, without the _aligned suffix"} if unsuffixed else {}),
+                            **({"differs_from_official": differs} if differs else {})})
