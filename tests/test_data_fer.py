@@ -418,3 +418,27 @@ def test_ferplus_png_label_csv_listing_an_image_twice_reads_it_once_by_its_last_
     assert get_source(cfg).scan(cfg).params == {"rule": "majority", "listed_twice": "read once"}
     plain = _cfg(tmp_path, "ferplus", write_ferplus_png(tmp_path / "plain"))
     assert get_source(plain).scan(plain).params == {"rule": "majority"}, "a label.csv without: as before"
+
+
+def test_ferplus_split_sizes_other_than_the_official_files_give_are_warned_of(tmp_path, caplog):
+    # a label file cut short, edited or of another version was read without a word (reference/datasets.md §2)
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", write_ferplus_png(tmp_path / "fer")), 8)
+    assert ("FERPlus (png folders + label.csv): 3 / 1 / 2 train / val / test images where the official files read by "
+            "the majority rule give 25,045 / 3,191 / 3,137 (reference/datasets.md)") in caplog.text
+    assert splits.info["differs_from_official"]["sizes"].startswith("3 / 1 / 2 train / val / test images")
+
+
+def test_ferplus_official_split_sizes_are_not_warned_of():
+    from transfer_core.data.base import SplitPlan
+    from transfer_core.data.ferplus import OFFICIAL_SIZES, _sizes_note
+
+    def plans(sizes):
+        return {split: SplitPlan(labels=np.zeros(n, np.int64), origins=[]) for split, n in zip(("train", "val", "test"),
+                                                                                              sizes)}
+
+    for (layout, rule), sizes in OFFICIAL_SIZES.items():
+        assert _sizes_note(layout, rule, plans(sizes)) == {}
+    assert _sizes_note("png folders + label.csv", "argmax", plans((1, 1, 1))) == {}, "not counted: nothing to say"
+    assert "25,060 / 3,199 / 3,153" in _sizes_note("fer2013.csv + fer2013new.csv", "majority",
+                                                   plans((25060, 3199, 3152)))["sizes"]

@@ -18,6 +18,7 @@ Votes are 10 columns: 8 emotions in FER+ order, then unknown and NF. Rules (cfg.
 - "argmax": argmax over the 8 emotion columns, first index wins ties; rows with no emotion votes
   are dropped.
 Splits: Training = train, PublicTest (FER2013Valid) = val, PrivateTest (FER2013Test) = test.
+Split sizes other than the official files give by the rule (OFFICIAL_SIZES) are warned of.
 """
 
 from __future__ import annotations
@@ -38,6 +39,29 @@ CLASS_NAMES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust"
 VOTE_COLUMNS = CLASS_NAMES + ("unknown", "NF")
 PNG_FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
 NEW_CSV = "fer2013new.csv"
+
+
+# reference/datasets.md §2: the images each source and rule keep, train / val (PublicTest) / test (PrivateTest), counted
+# from the public files (label.csv with argmax is not counted there)
+OFFICIAL_SIZES = {("png folders + label.csv", "majority"): (25045, 3191, 3137),
+                  ("fer2013.csv + fer2013new.csv", "majority"): (25060, 3199, 3153),
+                  ("fer2013.csv + fer2013new.csv", "argmax"): (28559, 3579, 3573)}
+
+
+def _sizes_note(layout: str, rule: str, plans: dict[str, SplitPlan]) -> dict[str, str]:
+    """Warn of split sizes other than the official files give with this rule (a file cut short, edited, or of
+    another version: numbers that do not compare with those reported on FERPlus); what differs, by split."""
+    official = OFFICIAL_SIZES.get((layout, rule))
+    if official is None:
+        return {}
+    found = tuple(len(plans[split]) for split in ("train", "val", "test"))
+    if found == official:
+        return {}
+    text = (f"{' / '.join(f'{n:,}' for n in found)} train / val / test images where the official files read by the "
+            f"{rule} rule give {' / '.join(f'{n:,}' for n in official)} (reference/datasets.md)")
+    log.warning("FERPlus (%s): %s: a file cut short, edited or of another version? Its numbers do not compare with "
+                "those reported on FERPlus", layout, text)
+    return {"sizes": text}
 
 
 def vote_labels(votes: np.ndarray, rule: str) -> np.ndarray:
@@ -187,11 +211,13 @@ class FerPlusSource(Source):
                                      origins=[f"{rel} line {n}" for n, k in zip(lines, keep) if k])
             label_files.append(label_csv)
             dropped[split] = int((~keep & once).sum())
+        differs = _sizes_note("png folders + label.csv", cfg.ferplus_rule, plans)
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
                       # a name listed twice read once: a fingerprint of its own (a decode cached before read it twice)
                       params={"rule": cfg.ferplus_rule, **({"listed_twice": "read once"} if listed_twice else {})},
                       info={"layout": "png folders + label.csv", "rule": cfg.ferplus_rule,
-                            "dropped_by_rule": dropped, **({"listed_twice": listed_twice} if listed_twice else {})},
+                            "dropped_by_rule": dropped, **({"listed_twice": listed_twice} if listed_twice else {}),
+                            **({"differs_from_official": differs} if differs else {})},
                       val_source="official PublicTest (FER2013Valid)")
 
     def _scan_csv(self, cfg: DataConfig, root: Path, fer_csv: Path, new_csv: Path) -> Layout:
@@ -221,12 +247,14 @@ class FerPlusSource(Source):
             dropped_rule[split] = int((in_split & named & (labels < 0)).sum())
             plans[split] = SplitPlan(labels=labels[idx], rows=idx,
                                      origins=[f"{new_csv.name} line {lines[i]}" for i in idx])
+        differs = _sizes_note("fer2013.csv + fer2013new.csv", cfg.ferplus_rule, plans)
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans,
                       label_files=[fer_csv, new_csv], params={"rule": cfg.ferplus_rule},
                       info={"layout": "fer2013.csv + fer2013new.csv", "rule": cfg.ferplus_rule,
                             "dropped_by_rule": dropped_rule, "dropped_empty_name": dropped_name,
                             **({"image_names": "none (the 2016 fer2013new.csv): rows of empty name not dropped"}
-                               if names is None else {})},
+                               if names is None else {}),
+                            **({"differs_from_official": differs} if differs else {})},
                       val_source="official PublicTest")
 
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
