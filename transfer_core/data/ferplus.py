@@ -41,8 +41,8 @@ PNG_FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013T
 NEW_CSV = "fer2013new.csv"
 
 
-# reference/datasets.md §2: the images each source and rule keep, train / val (PublicTest) / test (PrivateTest), counted
-# from the public files (label.csv with argmax is not counted there)
+# reference/datasets.md §2: the images each source and rule keep, train / val (PublicTest) / test (PrivateTest),
+# counted from the public files (label.csv with argmax is not counted there)
 OFFICIAL_SIZES = {("png folders + label.csv", "majority"): (25045, 3191, 3137),
                   ("fer2013.csv + fer2013new.csv", "majority"): (25060, 3199, 3153),
                   ("fer2013.csv + fer2013new.csv", "argmax"): (28559, 3579, 3573)}
