@@ -243,8 +243,19 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
                      "best mean, so none is tested against it"
                      f"{complete_only and ' (incomplete cells beside complete ones are not tested)'}.")
     if table.baseline is not None:
-        parts.append(f"Δ: difference to {table.baseline} in percentage points, mean over matched seeds "
-                     f"[{100 * table.confidence:g} % t confidence interval].")
+        # a baseline without a value (its seeds running, failed): every Δ of its column reads "—", which the
+        # sentence explaining the column's numbers left unexplained
+        lacking = [c for c in table.columns if not table.cell(table.baseline, c).n]
+        yet = " yet" if table.in_progress else ""
+        explained = (f"difference to {table.baseline} in percentage points, mean over matched seeds "
+                     f"[{100 * table.confidence:g} % t confidence interval]")
+        if lacking and len(lacking) == len(table.columns):
+            parts.append(f"Δ: none{yet}, as the baseline, {table.baseline}, has no value{yet} (its cell says why): "
+                         f"every Δ reads —; with one it is the {explained}.")
+        else:
+            parts.append(f"Δ: {explained}." + (
+                f" The baseline has no value{yet} on {', '.join(table.column_labels[c] for c in lacking)}: every Δ "
+                "there reads —." if lacking else ""))
     shown = [p.label for p in _papers_shown(table)]
     if len(shown) == 1:
         parts.append(f"{shown[0]}: the figure as published, in its own setting; its model-selection "

@@ -332,6 +332,26 @@ def test_a_cell_with_a_failed_a_diverged_and_a_sound_seed_says_what_became_of_ea
     assert "counted failed" not in TF.caption_text(sound, T.CaptionFacts())
 
 
+def test_the_caption_says_every_delta_reads_a_dash_while_the_baseline_has_no_value():
+    # the baseline's seeds running or failed: every Δ read "—" under a caption explaining Δ as if it had values
+    t = T.build_table(frame({("A", "d"): {0: "running", 1: "failed"}, ("B", "d"): {0: .8, 1: .9}}),
+                      rows=["A", "B"], seeds=[0, 1], baseline="A", in_progress=True)
+    assert TF.delta_text(t, "B", "d") == "—"
+    caption = TF.caption_text(t, T.CaptionFacts())
+    assert ("Δ: none yet, as the baseline, A, has no value yet (its cell says why): every Δ reads —; with one it is "
+            "the difference to A in percentage points") in caption
+    stopped = T.build_table(frame({("A", "d"): {0: "failed", 1: "failed"}, ("B", "d"): {0: .8, 1: .9}}),
+                            rows=["A", "B"], seeds=[0, 1], baseline="A", provenance=T.Provenance(status="failed"))
+    assert "Δ: none, as the baseline, A, has no value (its cell says why)" in TF.caption_text(stopped, T.CaptionFacts())
+    assert "$\\Delta$: none, as the baseline" in TF.render(stopped, "latex")
+    one_column = T.build_table(frame({("A", "d"): {0: "failed"}, ("A", "e"): {0: .7}, ("B", "d"): {0: .8},
+                                      ("B", "e"): {0: .9}}), rows=["A", "B"], seeds=[0], baseline="A")
+    caption = TF.caption_text(one_column, T.CaptionFacts())
+    assert "Δ: difference to A in percentage points" in caption
+    assert "The baseline has no value on d: every Δ there reads —." in caption
+    assert "The baseline has no value" not in TF.caption_text(diverging_table(baseline="A"), T.CaptionFacts())
+
+
 def test_a_cell_of_seeds_without_a_value_keeps_its_text_and_the_caption_says_those_seeds_are_done():
     # "82.00 (1/2 done, 1 without a value)" (pinned: test_a_completed_run_without_a_value_is_said_so_in_its_cell)
     # read as a seed still to come; nothing said the other seed was done
