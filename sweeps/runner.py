@@ -297,7 +297,11 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     gpus = options.gpus_per_trial if options.gpus_per_trial is not None else profile.gpus_per_trial
     if not cpus > 0:
         raise SweepError(f"--cpus-per-trial {cpus:g} is invalid: expected a number > 0", "--cpus-per-trial")
-    if gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
+    if not math.isfinite(cpus):   # inf: refused only by the resource check, once the MLflow store was made
+        raise SweepError(f"--cpus-per-trial {cpus:g} is invalid: expected a finite number > 0 (e.g. 2)",
+                         "--cpus-per-trial")
+    # nan passed every comparison: '1 CPU + nan GPU per trial', then refused as more GPUs than the machine has
+    if not math.isfinite(gpus) or gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
         raise SweepError(f"--gpus-per-trial {gpus:g} is invalid: expected a fraction in [0, 1] or a whole number",
                          "--gpus-per-trial")
     check_devices(plan, gpus)

@@ -446,6 +446,12 @@ CASES = [
     ("cpus_per_trial_zero",
      prepare_table(cpus_per_trial=0),
      SweepError, r"^--cpus-per-trial 0 is invalid: expected a number > 0$"),
+    ("cpus_per_trial_infinite",   # refused only by the resource check, once the MLflow store was made
+     prepare_table(cpus_per_trial=float("inf")),
+     SweepError, r"^--cpus-per-trial inf is invalid: expected a finite number > 0 \(e\.g\. 2\)$"),
+    ("gpus_per_trial_nan",   # passed every comparison: "1 CPU + nan GPU per trial", then "asks for nan GPU"
+     prepare_table(gpus_per_trial=float("nan")),
+     SweepError, r"^--gpus-per-trial nan is invalid: expected a fraction in \[0, 1\] or a whole number$"),
     ("cli_gpus_per_trial_fraction_above_one",
      run_cli_with_store("run", "{spec}", "--gpus-per-trial", "1.5"),
      click.BadParameter, r"^Invalid value for '?--gpus-per-trial'?: .*\b1\.5\b.*(a fraction in \[0, 1\] or a whole "
