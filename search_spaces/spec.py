@@ -634,6 +634,21 @@ def names_a_file(text: str) -> bool:
     return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
 
 
+def misnamed_spec_file(text: str) -> str | None:
+    """A sentence on what `text`, read as a sweep's name (not `names_a_file`), most likely is: a spec file whose suffix is
+    mistyped or not lower case (`mine.ymal`, `mine.YAML`: said to be no shipped sweep, though the file is here), or
+    one named without its suffix or with a typo in it (`mine`, `mine.ymal` where mine.yaml is). None: neither."""
+    if not text.strip() or names_a_file(text) or text in _package_files():
+        return None
+    path = Path(text).expanduser()
+    if path.is_file():
+        return (f"{text} is a file here, but a spec file is named *.yaml or *.yml (lower case), which tells it from "
+                f"a sweep's name: rename it {path.with_suffix('.yaml') if path.suffix else path.name + '.yaml'}.")
+    stems = [path.with_suffix(s) for s in (".yaml", ".yml")] if path.suffix else []
+    named = [p for p in (*stems, *(Path(f"{text}{s}") for s in (".yaml", ".yml"))) if p.is_file()]
+    return f"Is it the spec file {named[0]}?" if named else None
+
+
 def load(name_or_path: str | os.PathLike) -> SweepSpec:
     """A shipped sweep by name, or a spec file by path (anything ending .yaml/.yml or holding a '/')."""
     text = os.fspath(name_or_path)
@@ -643,7 +658,9 @@ def load(name_or_path: str | os.PathLike) -> SweepSpec:
         doc, data = read_yaml(path, "a sweep spec: a mapping with at least name and arms or grid")
         return _parse_spec(doc, data, None)
     if text not in files:
-        raise SpecError(_unknown("sweep", text, sorted(files)) + " (or give the path to a .yaml spec file)")
+        hint = misnamed_spec_file(text)
+        raise SpecError(_unknown("sweep", text, sorted(files)) + " (or give the path to a .yaml spec file)"
+                        + (f". {hint}" if hint else ""))
     entry = files[text]
     return load_text(entry.read_text(encoding="utf-8"), str(entry), expected_name=text)
 

@@ -280,12 +280,18 @@ def unrecorded_sweep(client, uri: str, sweep: str, as_typed: str | None = None,
     import difflib
     import shlex
 
+    from search_spaces.spec import misnamed_spec_file
+
     names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
     close = difflib.get_close_matches(sweep, names, n=1)
     start = ["sweeps", "run", as_typed or sweep] + (["--tracking-uri", uri_to_repeat] if uri_to_repeat else [])
+    # a spec file named amiss (mine.ymal, or mine for mine.yaml): `sweeps run` of it as typed fails too
+    hint = misnamed_spec_file(as_typed or sweep)
+    if hint:
+        return (f"no sweep {sweep!r} recorded in {uri}" + (f". Did you mean {close[0]!r}?" if close else ".")
+                + f" {hint} Recorded: {', '.join(names) or 'none'}")
     return (f"no sweep {sweep!r} recorded in {uri}" + (f". Did you mean {close[0]!r}?" if close else "")
-            + f" (start it with `{shlex.join(start)}`); "
-            + f"recorded: {', '.join(names) or 'none'}")
+            + f" (start it with `{shlex.join(start)}`); recorded: {', '.join(names) or 'none'}")
 
 
 def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_id: str | None = None,

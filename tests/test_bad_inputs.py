@@ -295,6 +295,14 @@ CASES = [
     ("spec_file_missing",
      lambda tmp: prepare(str(tmp / "nosuch.yaml"), options(tmp)),
      SpecError, r"^{tmp}/nosuch\.yaml: no such file$"),
+    ("spec_file_with_a_mistyped_suffix",   # "unknown sweep 'mine.ymal'", though the file was there
+     lambda tmp: ((tmp / "mine.ymal").write_text(TABLE), prepare("mine.ymal", options(tmp))),
+     SpecError, r"^unknown sweep 'mine\.ymal'\. Valid: components, .* \(or give the path to a \.yaml spec file\)\. "
+                r"mine\.ymal is a file here, but a spec file is named \*\.yaml or \*\.yml \(lower case\), which tells "
+                r"it from a sweep's name: rename it mine\.yaml\.$"),
+    ("spec_file_named_without_its_suffix_or_with_a_typo_in_it",
+     lambda tmp: ((tmp / "mine.yaml").write_text(TABLE), prepare("mine.ymal", options(tmp))),
+     SpecError, r"^unknown sweep 'mine\.ymal'\. Valid: .*\. Is it the spec file mine\.yaml\?$"),
     ("spec_unknown_shipped_name",
      lambda tmp: prepare("mad_vs_dropot", options(tmp)),
      SpecError, r"unknown sweep 'mad_vs_dropot'\. Did you mean 'mad_vs_dropout'\? Valid: components, depth,"),

@@ -1094,6 +1094,25 @@ def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that
         assert "(start it with `sweeps run nosuch`)" in result.output, (command, result.output)
 
 
+def test_reading_commands_of_a_spec_file_with_a_mistyped_suffix_say_so_not_to_run_it_as_typed(here):
+    # "no sweep 'mine.ymal' recorded (start it with `sweeps run mine.ymal`)", which `sweeps run` refuses as no sweep
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{here / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("tiny_cli")
+    (here / "mine.ymal").write_text(TINY)
+    (here / "tiny.yaml").write_text(TINY)
+    for command in ("status", "table", "plot", "best"):
+        result = invoke(command, "mine.ymal", "--tracking-uri", uri)
+        assert result.exit_code == 1 and "sweeps run mine.ymal" not in result.output, result.output
+        assert (f"Error: no sweep 'mine.ymal' recorded in {uri}. mine.ymal is a file here, but a spec file is named "
+                "*.yaml or *.yml (lower case), which tells it from a sweep's name: rename it mine.yaml. Recorded: "
+                "tiny_cli") in " ".join(result.output.split()), (command, result.output)
+    result = invoke("table", "tiny", "--tracking-uri", uri)
+    assert (f"no sweep 'tiny' recorded in {uri}. Did you mean 'tiny_cli'? Is it the spec file tiny.yaml? Recorded: "
+            "tiny_cli") in " ".join(result.output.split()), result.output
+
+
 def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here):
     from mlflow.tracking import MlflowClient
 
