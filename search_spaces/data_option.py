@@ -61,6 +61,9 @@ def _fail(value: str, message: str) -> DataOptionError:
 def _parse_one(value: str) -> DataChoice:
     if not isinstance(value, str):
         raise _fail(str(value), f"{value!r} is not a string: expected NAME=PATH or synthetic")
+    if not value.strip():   # `--data "$DATA"`, DATA unset: read as a path, the working folder ("a path without a name")
+        raise _fail(value, "it is empty: write NAME=PATH (e.g. rafdb=/data/RAF-DB/basic), or leave --data out for "
+                           "the synthetic faces")
     name, sep, path = value.strip().partition("=")
     name = name.strip()
     if name not in DATASETS and not sep and ("/" in name or os.sep in name or Path(name).expanduser().exists()):

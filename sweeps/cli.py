@@ -68,6 +68,9 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
         if not sep or not key:
             raise click.BadParameter(f"{value!r} is not KEY=VALUE (e.g. optim.epochs=3)", param_hint="--set")
         key = key.strip()
+        if not text.strip():   # `--set data.cache_dir=$DIR`, DIR unset: a string key took '' (the default cache)
+            raise click.BadParameter(f"{value!r} gives {key} no value: give one ({key}=VALUE), or leave this --set "
+                                     "out for the spec's", param_hint="--set")
         if key in overrides:   # as a spec refuses a key twice: which one was meant is not for us to guess
             raise click.BadParameter(f"{key} is set twice ({given[key]}, then {text}): give each key once",
                                      param_hint="--set")
@@ -135,6 +138,16 @@ def _run_option_decorators(func):
     return func
 
 
+def _refuse_empty_run_options(profile: str | None, address: str | None = None, storage: str | None = None) -> None:
+    """Of `sweeps run`, `resume` and `show`, before the spec is read: `--profile "$PROFILE"` with PROFILE unset ran
+    the spec's own profile, `--address ""` a local Ray instead of the cluster, `--storage ""` ./ray_results."""
+    _refuse_empty("--profile", profile, f"a profile ({', '.join(n for n, _ in list_profiles())})", "for the spec's own")
+    _refuse_empty("--address", address, "a Ray cluster's address (HOST:6379, or auto)",
+                  "for RAY_ADDRESS, else a local Ray")
+    _refuse_empty("--storage", storage, "a folder for Tune's results and checkpoints (on a cluster, one every node "
+                                        "mounts)", "for ./ray_results")
+
+
 def _warn_of_arms_overridden(plan) -> None:
     for key, labels in plan.arms_overridden().items():
         click.echo(f"warning: --set {key}={plan.overrides[key]} replaces what arm(s) {', '.join(labels)} set: "
@@ -176,6 +189,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     from search_spaces.data_option import DataOptionError
     from transfer_core.data import DataError
 
+    _refuse_empty_run_options(kw["profile"], kw["address"], kw["storage"])
     try:
         prepared = prepare(name, _run_options(**kw))
     except DataOptionError as exc:
@@ -319,6 +333,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
     from search_spaces.data_option import DataOptionError, check_data_layouts
     from sweeps.runner import check_pruner
 
+    _refuse_empty_run_options(profile)
     try:
         spec = load(name)
         chosen = load_profile(profile or spec.profile)
@@ -376,9 +391,11 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
     are named by their profile, data and --set."""
     from sweeps import schema, tracking
 
+    _refuse_empty_name(name, every=True)   # `sweeps status "$SWEEP"`, SWEEP unset: it showed every sweep
     if run_id is not None and not name:   # an id names an invocation of one sweep: which one is not guessed
         raise click.UsageError("--run picks an invocation of one sweep: give the sweep's NAME too "
                                "(`sweeps status NAME --run ID`)")
+    _refuse_empty_run_id(run_id, name)
     try:   # as table and plot: exit 1; the message names the option or MLFLOW_TRACKING_URI, whichever is at fault
         uri = tracking.resolve_tracking_uri(tracking_uri)
     except tracking.TrackingError as exc:
@@ -583,28 +600,83 @@ def _refuse_to_replace_what_is_no_table(output: str | None) -> None:
                                "table *.tex, *.md, *.csv, *.html or *.parquet")
 
 
-def _check_table_output(output: str | None, name: str, fmt: str | None, explaining: bool) -> None:
+def _refuse_empty(option: str, value: str | None, give: str, otherwise: str | None = None) -> None:
+    """An option (or NAME) given empty or blank, as `--run "$RUN"` with RUN unset in a script, is refused: read as
+    left out, it did what leaving it out does (the invocation run last, the spec's profile, a local Ray, the
+    default cache), without a word. `otherwise`: what leaving it out does, where it may be left out."""
+    if value is not None and not value.strip():
+        raise click.UsageError(f"{option} is empty: give {give}"
+                               + (f", or leave {option} out {otherwise}" if otherwise else ""))
+
+
+def _refuse_empty_run_id(run_id: str | None, name: str) -> None:
+    """--run of the reading commands (table, plot, best, status)."""
+    if run_id is None:
+        return
+    _refuse_empty("--run", run_id, f"a parent run id or a unique prefix of one (`sweeps status {shlex.quote(name)}` "
+                                   "names the invocations)", "for the one run last")
+
+
+def _refuse_empty_name(name: str | None, every: bool = False) -> None:
+    """NAME of the reading commands: empty, `sweeps status "$SWEEP"` showed every sweep, and the others said no
+    sweep '' was recorded and to start it with `sweeps run ''`. `every`: leaving it out shows every sweep."""
+    _refuse_empty("NAME", name, "the sweep's name, or its spec file as `sweeps run` took it (`sweeps status` names "
+                                "the sweeps recorded)", "for every sweep" if every else None)
+
+
+def _stem(name: str) -> str:
+    """NAME as a file's stem: a spec file's name without its folder and suffix."""
+    return Path(name).stem if Path(name).suffix in (".yaml", ".yml") else name
+
+
+def _refuse_a_path_under_a_file(option: str, output: str, remedy: str) -> None:
+    """`output` under a file (it failed only once the work was done, "[Errno 17] File exists")."""
+    path = Path(output)
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise click.UsageError(f"{option} {output}: {above} is a file, not a folder, so nothing can be written under it; "
+                               f"{remedy}, e.g. {option} {shlex.quote(str(above.parent / path.name))}")
+
+
+def _check_output_file(output: str | None, example: str, printed: str) -> None:
     """-o FILE that cannot be a file, refused before any run is read or anything written: a folder (as typed,
-    `-o tables/`, it was written as a file named tables, in Markdown), a path under a file, an empty name (an
-    unset variable in a script: the table went to stdout)."""
+    `-o tables/`, it was written as a file named tables; an existing one got click's bare "is a directory"), a
+    path under a file (it failed once the work was done), an empty name (an unset variable in a script: the
+    output was printed). `example`: a file name that would do; `printed`: what leaving -o out prints."""
     if output is None:
         return
-    if not output.strip():
-        raise click.UsageError("-o is empty: give a file name (e.g. -o table.tex), or leave -o out to print "
-                               "the table")
+    _refuse_empty("-o", output, f"a file name (e.g. -o {example})", f"to print {printed}")
+    path = Path(output)
+    if path.is_dir() or output.endswith(("/", os.sep)):
+        raise click.UsageError(f"-o {output} is a folder: name a file in it, e.g. -o "
+                               f"{shlex.quote(str(path / example))}")
+    _refuse_a_path_under_a_file("-o", output, "name a file in a folder")
+
+
+def _check_output_folder(output: str | None, default: Path) -> None:
+    """-o FOLDER (the figures') that cannot be one, refused before any run is read: an empty name (the figures
+    went to `default`), `-` (no stdout for figures: a folder named - was made), a file (click's bare "is a
+    file"), a path under a file."""
+    if output is None:
+        return
+    _refuse_empty("-o", output, f"a folder for the figures (e.g. -o {default})", f"for {default}")
+    if output == "-":
+        raise click.UsageError(f"-o - : figures are files, not printed: give a folder for them (e.g. -o {default}), "
+                               f"or leave -o out for {default}")
+    if Path(output).exists() and not Path(output).is_dir():
+        raise click.UsageError(f"-o {output} is a file: give a folder for the figures (e.g. -o {default})")
+    _refuse_a_path_under_a_file("-o", output, "give a folder beside it")
+
+
+def _check_table_output(output: str | None, name: str, fmt: str | None, explaining: bool) -> None:
+    """`sweeps table -o FILE`: as `_check_output_file`, with an example named for the sweep and the format."""
+    if output is None:
+        return
     from sweeps.table_formats import TABLE_FORMATS
 
     suffix = (".txt" if explaining else TABLE_FORMATS.get(fmt).suffix if fmt is not None else
               Path(output).suffix if Path(output).suffix.lower() in _formats_by_suffix() else ".md")
-    stem = Path(name).stem if Path(name).suffix in (".yaml", ".yml") else name
-    path = Path(output)
-    if path.is_dir() or output.endswith(("/", os.sep)):
-        raise click.UsageError(f"-o {output} is a folder: name a file in it, e.g. -o "
-                               f"{shlex.quote(str(path / (stem + suffix)))}")
-    above = next((p for p in path.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise click.UsageError(f"-o {output}: {above} is a file, not a folder, so nothing can be written under it; "
-                               f"name a file in a folder, e.g. -o {shlex.quote(str(above.parent / path.name))}")
+    _check_output_file(output, _stem(name) + suffix, "the record" if explaining else "the table")
 
 
 @cli.command()
@@ -646,9 +718,10 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
             raise click.UsageError(
                 "--explain writes a plain-text record, not a table: "
                 + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
-    if run_id is not None and not run_id.strip():   # `--run "$RUN"`, RUN unset: it showed the one run last
-        raise click.UsageError(f"--run is empty: give a parent run id or a unique prefix of one (`sweeps status "
-                               f"{shlex.quote(name)}` names the invocations), or leave --run out for the one run last")
+    _refuse_empty_name(name)
+    _refuse_empty_run_id(run_id, name)   # `--run "$RUN"`, RUN unset: it showed the one run last
+    _refuse_empty("--metric", metric, "a metric, e.g. sel_test_acc or best_test_acc (acc, mca: under the spec's "
+                                      "selection rule)", "for the spec's first")
     if output == "-":   # stdout, as `-` is to most commands (it wrote a file named -)
         output = None
     _check_table_output(output, name, fmt, explain_row is not None)
@@ -685,7 +758,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
 @cli.command()
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the invocation run last.")
-@click.option("-o", "--output", type=click.Path(file_okay=False),
+@click.option("-o", "--output",   # a file, an empty name, -: refused by _check_output_folder
               help="Folder for the figures (default: figures/<the sweep's name>). Figures drawn there before for "
                    "another invocation, and not drawn over now, are removed; other files are left alone.")
 @click.option("--no-attention", is_flag=True,
@@ -701,6 +774,9 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
     from sweeps.report import curve_metrics, sweep_table
     from sweeps.tables import TableError
 
+    _refuse_empty_name(name)
+    _refuse_empty_run_id(run_id, name)
+    _check_output_folder(output, Path("figures") / _stem(name))
     runs, spec = _load_runs(name, run_id, tracking_uri)
     out = Path(output or Path("figures") / runs.sweep)
     made = [p for p in (out, *out.parents) if not p.exists()]   # taken away again if nothing is drawn
@@ -735,8 +811,8 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
               help="Seeds 0..N-1 of every arm.")
 @click.option("--no-base", is_flag=True,
               help="Leave out the search's base configuration (the baseline row, with the Δ against it).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the spec to FILE.yaml (default: stdout); an existing file is kept unless --force.")
+@click.option("-o", "--output",   # a folder, a path under a file, an empty name: refused by _check_output_file
+              help="Write the spec to FILE.yaml (default, or - : stdout); an existing file is kept unless --force.")
 @click.option("--force", is_flag=True, help="Replace an existing -o FILE.")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: bool, tracking_uri) -> None:
@@ -749,6 +825,11 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
     from sweeps.tables import TableError
     from sweeps.tracking import tracking_uri_to_repeat
 
+    _refuse_empty_name(name)
+    _refuse_empty_run_id(run_id, name)
+    if output == "-":   # stdout, as to `sweeps table` (it was refused as no *.yaml)
+        output = None
+    _check_output_file(output, f"{_stem(name)}_best.yaml", "the spec")
     if output and Path(output).suffix not in (".yaml", ".yml"):   # as `sweeps run FILE` tells a file from a name
         raise click.UsageError(f"-o {output}: a spec file is named *.yaml (lower case), as `sweeps run FILE` reads it")
     if output and Path(output).exists() and not force:
@@ -797,6 +878,8 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
 
     if clear and unused_days is not None:
         raise click.UsageError("give --clear or --unused-for, not both")
+    # `--cache-dir "$DIR"`, DIR unset: it listed, and with --clear emptied, the default cache
+    _refuse_empty("--cache-dir", cache_dir, "the cache's folder", "for $TRANSFER_CACHE, else ~/.cache/transfer-sweeps")
     if unused_days is not None and not math.isfinite(unused_days):   # FloatRange lets nan through: none removed
         raise click.BadParameter(f"{unused_days} is not a number of days: give e.g. 30", param_hint="--unused-for")
     root = Path(cache_dir).expanduser() if cache_dir else cache_root(DataConfig())

@@ -358,6 +358,10 @@ CASES = [
      lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, data=(f"rafdb={tmp}", f"rafdb={tmp}/"))),
      DataOptionError, r"--data 'rafdb={tmp}/': data set 'rafdb' is given twice \(also as 'rafdb={tmp}'\): "
                       r"give each data set once"),
+    ("data_empty",   # `--data "$DATA"`, DATA unset: read as the working folder, "a path without a data set's name"
+     prepare_table(data=("",)),
+     DataOptionError, r"^--data '': it is empty: write NAME=PATH \(e\.g\. rafdb=/data/RAF-DB/basic\), or leave --data "
+                      r"out for the synthetic faces$"),
     ("data_missing_path",
      run_cli("show", "{spec}", "--data", "rafdb"),
      click.BadParameter, r"^Invalid value for --data: --data 'rafdb': missing '=PATH' for rafdb: "

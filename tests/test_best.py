@@ -201,6 +201,33 @@ def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(sear
         assert wrong.exit_code == 2 and "*.yaml" in wrong.output and not Path(name).exists()
 
 
+def test_sweeps_best_output_a_folder_under_a_file_or_empty_is_refused_before_a_run_is_read_and_dash_is_stdout(
+        search_store, store, tmp_path):
+    # as `sweeps table -o`: a folder got click's bare "is a directory" (`-o specs/`: "a spec file is named *.yaml"), a
+    # path under a file failed once the spec was made ("[Errno 17] File exists"), -o '' printed the spec, and -o -
+    # was refused as no *.yaml
+    client, exp_id = search_store
+    record_search(client, exp_id, {"trial a": 0.80})
+    (tmp_path / "notes").write_text("mine")
+
+    def refused(*args):
+        result = invoke("best", "tune", *args, "--tracking-uri", store)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        return " ".join(result.output.split())
+
+    assert f"-o {tmp_path} is a folder: name a file in it, e.g. -o {tmp_path / 'tune_best.yaml'}" in refused(
+        "-o", tmp_path)
+    assert "-o specs/ is a folder: name a file in it, e.g. -o specs/tune_best.yaml" in refused("-o", "specs/")
+    assert ("-o notes/b.yaml: notes is a file, not a folder, so nothing can be written under it; name a file in a "
+            "folder, e.g. -o b.yaml") in refused("-o", "notes/b.yaml")
+    assert "-o is empty: give a file name (e.g. -o tune_best.yaml), or leave -o out to print the spec" in refused(
+        "-o", "")
+    assert (tmp_path / "notes").read_text() == "mine" and not (tmp_path / "specs").exists()
+    printed = invoke("best", "tune", "-o", "-", "--tracking-uri", store)
+    assert printed.exit_code == 0, printed.output
+    assert yaml.safe_load(printed.output)["name"] == "tune_best" and not (tmp_path / "-").exists()
+
+
 def test_one_trial_on_one_seed_is_worded_in_the_singular():
     # "the 1 best trials", "The 1 best of 1 completed trials", "trains each over seeds 0 and reports"
     written = best_spec(search_runs({"trial a": 0.80}), TUNE, top=1, seeds=1)

@@ -519,6 +519,82 @@ def test_an_empty_tracking_uri_is_refused_not_taken_for_the_default_store(here, 
     assert not (here / "mlflow.db").exists()
 
 
+RUN_EMPTY = ("--run is empty: give a parent run id or a unique prefix of one (`sweeps status tiny_cli` names the "
+             "invocations), or leave --run out for the one run last")
+NAME_EMPTY = ("NAME is empty: give the sweep's name, or its spec file as `sweeps run` took it (`sweeps status` names the "
+              "sweeps recorded)")
+
+
+EMPTY_OPTIONS = [
+    # `--run "$RUN"`, RUN unset: the invocation run last was shown (plotted, ranked) as if it were the one named
+    (("status", "tiny_cli", "--run", ""), RUN_EMPTY),
+    (("plot", "tiny_cli", "--run", ""), RUN_EMPTY),
+    (("best", "tiny_cli", "--run", " "), RUN_EMPTY),
+    # `sweeps status "$SWEEP"` showed every sweep; the others said to start a sweep named '' with `sweeps run ''`
+    (("status", ""), NAME_EMPTY + ", or leave NAME out for every sweep"),
+    (("table", " "), NAME_EMPTY), (("plot", ""), NAME_EMPTY), (("best", ""), NAME_EMPTY),
+    # -o "$OUT", OUT unset: the figures went to figures/NAME, the spec to stdout
+    (("plot", "tiny_cli", "-o", ""),
+     "-o is empty: give a folder for the figures (e.g. -o figures/tiny_cli), or leave -o out for figures/tiny_cli"),
+    (("best", "tiny_cli", "-o", ""),
+     "-o is empty: give a file name (e.g. -o tiny_cli_best.yaml), or leave -o out to print the spec"),
+    (("table", "tiny_cli", "--metric", ""), "--metric is empty: give a metric, e.g. sel_test_acc or best_test_acc"),
+    # the spec's own profile, a local Ray instead of the cluster, ./ray_results: each ran without a word
+    (("run", "tiny_cli.yaml", "--profile", ""),
+     "--profile is empty: give a profile (smoke, quick, paper), or leave --profile out for the spec's own"),
+    (("show", "tiny_cli.yaml", "--profile", " "), "--profile is empty: give a profile (smoke, quick, paper)"),
+    (("run", "tiny_cli.yaml", "--address", ""), "--address is empty: give a Ray cluster's address (HOST:6379, or "
+                                                "auto), or leave --address out for RAY_ADDRESS, else a local Ray"),
+    (("resume", "tiny_cli.yaml", "--storage", ""),
+     "--storage is empty: give a folder for Tune's results and checkpoints (on a cluster, one every node mounts), "
+     "or leave --storage out for ./ray_results"),
+    # listed, and with --clear emptied, the default cache
+    (("cache", "--clear", "--cache-dir", ""), "--cache-dir is empty: give the cache's folder, or leave --cache-dir "
+                                              "out for $TRANSFER_CACHE, else ~/.cache/transfer-sweeps"),
+]
+
+
+@pytest.mark.parametrize("args, message", EMPTY_OPTIONS, ids=[" ".join(a or "''" for a in args) for args, _ in EMPTY_OPTIONS])
+def test_an_option_given_empty_is_refused_before_anything_is_read_not_taken_as_left_out(here, no_ray, monkeypatch,
+                                                                                        args, message):
+    cache = here / "cache"
+    monkeypatch.setenv("TRANSFER_CACHE", str(cache))
+    (cache / "synthetic-32px-0123").mkdir(parents=True)
+    (cache / "synthetic-32px-0123" / "meta.json").write_text("{}")
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert message in " ".join(result.output.split())
+    assert no_ray == [] and sorted(p.name for p in here.iterdir()) == ["cache", "tiny_cli.yaml"], "nothing made"
+    assert (cache / "synthetic-32px-0123" / "meta.json").exists()
+
+
+def test_plot_output_that_is_a_file_dash_or_under_a_file_is_refused_before_any_run_is_read(here):
+    # a file got click's bare "Directory 'x' is a file."; a path under one failed once the runs were read; -o - made
+    # a folder named -, as `sweeps table -o -` (stdout) does not
+    (here / "notes").write_text("mine")
+
+    def refused(*args):
+        result = invoke("plot", "tiny_cli", *args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        return " ".join(result.output.split())
+
+    assert "-o notes is a file: give a folder for the figures (e.g. -o figures/tiny_cli)" in refused("-o", "notes")
+    assert ("-o notes/figs: notes is a file, not a folder, so nothing can be written under it; give a folder beside "
+            "it, e.g. -o figs") in refused("-o", "notes/figs")
+    assert "-o - : figures are files, not printed: give a folder for them (e.g. -o figures/tiny_cli)" in refused(
+        "-o", "-")
+    assert sorted(p.name for p in here.iterdir()) == ["notes"] and (here / "notes").read_text() == "mine"
+
+
+def test_set_without_a_value_is_refused_not_taken_as_an_empty_string(here):
+    # `--set data.cache_dir=$DIR`, DIR unset: a string key took '', which is the default cache
+    result = invoke("show", "mad_vs_dropout", "--set", "data.cache_dir=")
+    assert result.exit_code == 2, result.output
+    assert ("Invalid value for --set: 'data.cache_dir=' gives data.cache_dir no value: give one "
+            "(data.cache_dir=VALUE), or leave this --set out for the spec's") in " ".join(result.output.split())
+
+
 def test_a_sqlite_tracking_uri_naming_a_folder_is_refused_at_once_naming_the_file_to_give(here, no_ray):
     """The folder instead of the database file in it: ~100 s of SQLAlchemy's retries, then its traceback."""
     (here / "results").mkdir()
