@@ -246,8 +246,10 @@ def check_files(plan: Plan) -> None:
         model = config.model
         for key, hint in hints.items():
             path = getattr(model, key)
-            if path is not None and not Path(path).expanduser().is_file():
-                raise SpecError(f"model.{key}={path!r} does not exist: give the path of {hint}")
+            if path is not None and not Path(path).expanduser().is_file():   # a folder "did not exist"
+                raise SpecError(f"model.{key}={path!r} "
+                                + ("is a folder" if Path(path).expanduser().is_dir() else "does not exist")
+                                + f": give the path of {hint}")
         if model in checked:
             continue
         checked.add(model)
@@ -319,6 +321,9 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
                          f"named {options.storage.split('://')[0]}: here. Give a folder, on a cluster one that every "
                          "node mounts (NFS/EFS, e.g. /mnt/shared/ray_results)", "--storage")
     storage = Path(options.storage or "ray_results").expanduser().resolve()
+    if storage.exists() and not storage.is_dir():   # it said "is not writable (File exists)"
+        raise SweepError(f"--storage {storage} is a file: give a folder for Tune's results and checkpoints (shared "
+                         "storage on a cluster)", "--storage")
     try:
         storage.mkdir(parents=True, exist_ok=True)
         probe = storage / f".write-test-{os.getpid()}"

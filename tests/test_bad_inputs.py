@@ -417,6 +417,10 @@ CASES = [
      lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper",
                                                    overrides={"model.stem_checkpoint": f"{tmp}/ms1m.pth"})),
      SpecError, r"model\.stem_checkpoint=.*{tmp}/ms1m\.pth.* does not exist: give the path of the face\.evoLVe"),
+    ("set_stem_checkpoint_a_folder",   # "does not exist", of a folder that does
+     lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper", gpus_per_trial=0,
+                                                   overrides={"model.stem_checkpoint": str(tmp), "device": "cpu"})),
+     SpecError, r"^model\.stem_checkpoint='{tmp}' is a folder: give the path of the face\.evoLVe"),
     ("set_encoder_checkpoint_missing_file",
      lambda tmp: prepare("mad_vs_dropout", options(tmp, profile="paper",
                                                    overrides={"model.encoder_checkpoint": f"{tmp}/vit.pth"})),
@@ -487,6 +491,9 @@ CASES = [
      prepare_table(tracking_uri="mlflow.db"),
      TrackingError, r"^tracking URI 'mlflow\.db' is not supported: use sqlite:///PATH/mlflow\.db or "
                     r"http://HOST:PORT"),
+    ("storage_a_regular_file",   # "is not writable (File exists)"
+     lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, storage=str(plain_file(tmp)))),
+     SweepError, r"^--storage {tmp}/afile is a file: give a folder for Tune's results and checkpoints"),
     ("storage_under_a_regular_file",
      lambda tmp: prepare(write_spec(tmp, TABLE), options(tmp, storage=f"{plain_file(tmp)}/results")),
      SweepError, r"^--storage {tmp}/afile/results is not writable \(Not a directory\): give a folder this user "
