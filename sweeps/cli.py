@@ -23,6 +23,7 @@ import click
 
 from search_spaces import SpecError, list_profiles, list_sweeps
 from transfer_core.config import ConfigError
+from sweeps.files import write_whole
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -747,7 +748,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
         path = Path(output)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)   # `-o paper/tables/t.tex` in a fresh checkout
-            path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+            write_whole(path, content)   # replaced whole: a LaTeX build reading it never reads it half written
         except OSError as exc:
             raise click.ClickException(f"cannot write the table to {output}: {exc}") from exc
         click.echo(f"wrote {output}", err=True)
@@ -851,7 +852,7 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
     path = Path(output)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(written.text, encoding="utf-8")
+        write_whole(path, written.text)
     except OSError as exc:
         raise click.ClickException(f"cannot write the spec to {output}: {exc}") from exc
     click.echo(f"wrote {output} ({written.name}: {', '.join(written.arms)} over {seeds} seed"

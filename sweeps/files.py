@@ -20,8 +20,9 @@ def replacing(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """A binary file to write `path` anew in: it replaces `path` as the block ends, and is removed where the block
     raises (`path` is then as it was). Made with the permissions a file written in place gets (0666 less the
     umask), in the same folder (os.replace does not cross file systems); `.<name>.<pid>-<random>.part`, which a
-    writer killed outright leaves behind."""
-    path = Path(path)
+    writer killed outright leaves behind. A link (`-o paper/tables/t.tex` linked into a paper's repository) is
+    kept: the file it leads to is replaced."""
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     temporary = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.part"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

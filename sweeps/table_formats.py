@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from sweeps import schema as S
+from sweeps.files import write_whole
 from sweeps.tables import (DATA_LABELS, METRIC_LABELS, CaptionFacts, Cell, PaperRow, ResultTable, SweepRuns,
                            TableError, is_fraction, ranking_by_column)
 from transfer_core.config import PLACEMENT_KEYS
@@ -734,7 +735,7 @@ def write_tables(table: ResultTable, out_dir: str | Path, *, caption_facts: Capt
     paths = []
     for f, content in contents:
         path = out / f"{stem}{f.suffix}"
-        path.write_bytes(content) if f.binary else path.write_text(content, encoding="utf-8")
+        write_whole(path, content)   # a reader of the earlier table (a LaTeX build) never reads one half written
         paths.append(path)
     return paths
 

@@ -1025,3 +1025,24 @@ def test_explain_says_which_column_is_synthetic_where_the_synthetic_faces_stand_
     synthetic = T.build_table(frame({("A", "synthetic"): {0: 0.8}}), rows=["A"],
                               provenance=T.Provenance(profile="p", synthetic=True))
     assert "Profile: p; synthetic data: yes;" in TF.explain(synthetic, "A")
+
+
+def test_write_tables_replaces_each_table_whole_and_keeps_a_link(rendered, tmp_path):
+    """A reader of the earlier table (a LaTeX build, a viewer) still reads it whole while a new one is written,
+    and a table file that is a link into a paper's repository stays a link, to the new table."""
+    _, table, facts = rendered
+    first = TF.write_tables(table, tmp_path / "out", caption_facts=facts, stem=SWEEP, formats=("latex",))[0]
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    target = paper / "t.tex"
+    target.write_text("% the paper's old table\n", encoding="utf-8")
+    (tmp_path / "linked").mkdir()
+    link = tmp_path / "linked" / f"{SWEEP}.tex"
+    link.symlink_to(target)
+    with open(first, encoding="utf-8") as reader:
+        old = first.read_text(encoding="utf-8")
+        TF.write_tables(table, tmp_path / "out", caption_facts=facts, stem=SWEEP, formats=("latex",), decimals=1)
+        assert reader.read() == old   # the earlier file, whole: replaced, not rewritten in place
+    assert first.read_text(encoding="utf-8") != old
+    TF.write_tables(table, tmp_path / "linked", caption_facts=facts, stem=SWEEP, formats=("latex",))
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == old
