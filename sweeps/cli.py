@@ -906,6 +906,8 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
                    f"{size_text(e.size_bytes)}, last used {used}" + (f", from {e.root}" if e.root else ""))
     if doomed:
         click.echo(f"removed {len(removed)}, {size_text(sum(e.size_bytes for e in removed))} freed")
+    elif unused_days is not None:   # else the very listing a plain `sweeps cache` prints: did it look at all?
+        click.echo(f"none unused for {unused_days:g} day{'s' if unused_days != 1 else ''}: removed 0")
     if failed:
         raise click.ClickException("could not remove " + "; ".join(failed))
 

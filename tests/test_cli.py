@@ -104,6 +104,20 @@ def test_cache_lists_its_entries_and_removes_those_unused_for_so_many_days(tmp_p
     assert both.exit_code == 2 and "give --clear or --unused-for, not both" in both.output
 
 
+def test_cache_unused_for_that_finds_no_entry_says_it_removed_none(tmp_path):
+    """`sweeps cache --unused-for 30` where every entry was used lately printed the very listing `sweeps cache`
+    prints: nothing told the researcher the command had looked and removed none."""
+    from transfer_core.config import DataConfig
+    from transfer_core.data import load_splits
+
+    load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), 8)
+    result = invoke("cache", "--cache-dir", tmp_path, "--unused-for", "30")
+    assert result.exit_code == 0, result.output
+    assert "none unused for 30 days: removed 0" in result.output
+    assert "  removed " not in result.output
+    assert "none unused" not in invoke("cache", "--cache-dir", tmp_path).output, "a plain listing removes nothing"
+
+
 def test_cache_says_which_entries_it_could_not_remove_and_does_not_call_them_removed(tmp_path, monkeypatch):
     # an entry gone meanwhile (a second `sweeps cache --clear`) was a traceback after "removed ..."
     import transfer_core.data.cache as cache_mod
