@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -538,18 +539,36 @@ def test_rafdb_transfer_lists_swapped_are_an_error_not_a_model_trained_on_the_te
         check_layout(_cfg(tmp_path, root))
 
 
-def test_rafdb_transfer_list_holding_an_image_of_the_other_split_is_an_error_naming_it(tmp_path):
-    # a test image moved into train.txt was trained on and left out of the test split
+def test_rafdb_transfer_list_holding_an_image_of_the_other_split_is_read_as_listed_and_warned_of(tmp_path, caplog):
+    # a test image moved into train.txt (out of test.txt) is a split other than RAF-DB's: said, not refused
     root = make_rafdb(tmp_path / "raf", lists=True)
     train, test = root / "EmoLabel" / "train.txt", root / "EmoLabel" / "test.txt"
     first, *rest = test.read_text().splitlines()
     train.write_text(train.read_text() + first + "\n")
     test.write_text("\n".join(rest) + "\n")
-    with pytest.raises(DataError, match=r"train\.txt line 5: test_0001_aligned\.jpg is an image of RAF-DB's test "
-                                        r"split .*\(1 such image of its 5\): expected only train_\* images in "
-                                        r"EmoLabel/train\.txt, RAF-DB's official train split\. A list split otherwise "
-                                        r"is not RAF-DB's partition"):
-        check_layout(_cfg(tmp_path, root))
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert re.search(r"RAF-DB \S*EmoLabel/train\.txt line 5: test_0001_aligned\.jpg is an image of RAF-DB's test split "
+                     r"\(its name says so\), listed in train\.txt \(1 such image of its 5\): read as listed, a split "
+                     r"other than RAF-DB's official partition", caplog.text)
+    assert (len(splits.train), len(splits.test)) == (5, 2)
+    assert splits.info["other_split_listed"] == {"train": 1}
+
+
+def test_rafdb_custom_split_holding_out_training_images_as_test_txt_is_read_not_taken_for_swapped_lists(
+        tmp_path, caplog):
+    # a fold of RAF-DB's training images held out as test.txt (cross-validation): read as before, with a warning;
+    # it was refused as if train.txt and test.txt were swapped, and the researcher's setup could not be read at all
+    root = make_rafdb(tmp_path / "raf", lists=True)
+    (root / "EmoLabel" / "train.txt").write_text("train_00001_aligned.jpg 5\ntrain_00002_aligned.jpg 1\n"
+                                                 "train_00003_aligned.jpg 7\n")
+    (root / "EmoLabel" / "test.txt").write_text("train_00004_aligned.jpg 4\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, root), 8)
+    assert (len(splits.train), len(splits.test)) == (3, 1)
+    assert "swapped" not in caplog.text
+    assert "test.txt line 1: train_00004_aligned.jpg is an image of RAF-DB's training split" in caplog.text
+    assert splits.info["other_split_listed"] == {"test": 1}
 
 
 def test_rafdb_partition_file_of_other_split_or_class_sizes_than_the_official_is_warned_of(tmp_path, caplog):
@@ -560,3 +579,29 @@ def test_rafdb_partition_file_of_other_split_or_class_sizes_than_the_official_is
             "(Surprise 1 (official 1290)") in caplog.text
     assert "3 test images where RAF-DB's official partition has 3,068" in caplog.text
     assert splits.info["differs_from_official"]["train"].startswith("4 train images where")
+
+
+def test_rafdb_partition_file_of_the_official_sizes_but_other_class_sizes_is_warned_of_as_relabelled(tmp_path, caplog):
+    # the warning asked of the partition file itself whether images were "in other class folders than RAF-DB's
+    # partition file labels them": the label file layout has no class folders
+    from transfer_core.data.base import get_source
+    from transfer_core.data.rafdb import OFFICIAL_COUNTS
+
+    root = tmp_path / "raf"
+    (root / "EmoLabel").mkdir(parents=True)
+    (root / "Image" / "aligned").mkdir(parents=True)
+    lines = []
+    for split, counts in OFFICIAL_COUNTS.items():
+        names = (f"{split}_{i:05d}.jpg" if split == "train" else f"{split}_{i:04d}.jpg" for i in range(1, 20000))
+        lines += [f"{next(names)} {label}" for label, n in enumerate(counts, start=1) for _ in range(n)]
+    lines[0] = lines[0].replace(" 1", " 7")   # a Surprise image relabelled Neutral
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines))
+    cfg = _cfg(tmp_path, root)
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        layout = get_source(cfg).scan(cfg)   # the images are not needed to count the label file's
+    note = layout.info["differs_from_official"]["train"]
+    assert note == ("the official 12,271 train images, but classes of other sizes (Surprise 1289 (official 1290), "
+                    "Neutral 2525 (official 2524)): are images relabelled there (edited, or another version than "
+                    "RAF-DB's partition file)?")
+    assert note in caplog.text and "class folders" not in caplog.text
+    assert "test" not in layout.info["differs_from_official"]

@@ -3,9 +3,9 @@
 Layout: `<root>/EmoLabel/list_patition_label.txt` (upstream spelling; `list_partition_label.txt`
 accepted too) with lines `train_00001.jpg 5`, images `<root>/Image/aligned/train_00001_aligned.jpg`;
 the split comes from the name prefix. Also accepted: the TransFER/APViT lists
-`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg` (each holding only its split's
-images, by RAF-DB's names: a test image in train.txt is an error, as are the two lists swapped), and copies whose
-aligned images kept the partition file's names (`Image/aligned/train_00001.jpg`).
+`EmoLabel/train.txt` + `EmoLabel/test.txt` whose names already end in `_aligned.jpg` (a list holding images of the
+other split by RAF-DB's names, a custom split, is read as listed with a warning; the two lists swapped are an
+error), and copies whose aligned images kept the partition file's names (`Image/aligned/train_00001.jpg`).
 File labels 1..7 become 0..6 (0 Surprise ... 6 Neutral); APViT's mmcls remapping is not copied.
 There is no official validation split: val is carved from train. Split or class sizes other than the official
 partition's (datasets.md §1: a label file cut short or relabelled) are warned of, in either layout.
@@ -79,7 +79,6 @@ def parse_label_lines(path: Path, root: Path,
     """
     rel = path.relative_to(root).as_posix()
     entries = []
-    other_split: list[tuple[int, str]] = []   # a list's images that RAF-DB's names put in the other split
     for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -105,23 +104,43 @@ def parse_label_lines(path: Path, root: Path,
                                 "a name starting with 'train' or 'test' (e.g. train_00001.jpg)")
         else:
             split = split_from_prefix
-            match = RAF_NAME.fullmatch(name.rsplit(".", 1)[0])
-            if match is not None and match.group(1) != split:
-                other_split.append((lineno, name))
         entries.append((split, name, label - 1, lineno, rel))
-    if other_split:
-        lineno, name = other_split[0]
-        other = "test" if split_from_prefix == "train" else "training"
-        swapped = len(other_split) == len(entries)
-        raise DataError(f"{path} line {lineno}: {name} is an image of RAF-DB's {other} split (its name says so), "
-                        f"listed in {path.name} ({counted(len(other_split), 'such image')} of its "
-                        f"{len(entries)}): expected only {split_from_prefix}_* images in {rel}, RAF-DB's official "
-                        f"{split_from_prefix} split"
-                        + (f" (are {LIST_FILES[0]} and {LIST_FILES[1]} swapped?)" if swapped else
-                           f". A list split otherwise is not RAF-DB's partition: read it from its partition file "
-                           f"{PARTITION_FILES[0]}, or as class folders with --data imagefolder= (its numbers do not "
-                           "compare with those reported on RAF-DB)"))
     return entries
+
+
+def _of_the_other_split(entries: list[tuple[str, str, int, int, str]]) -> list[tuple[int, str]]:
+    """(line, name) of a list's entries whose RAF-DB name puts them in the other split than the list's."""
+    out = []
+    for split, name, _, lineno, _ in entries:
+        match = RAF_NAME.fullmatch(name.rsplit(".", 1)[0])
+        if match is not None and match.group(1) != split:
+            out.append((lineno, name))
+    return out
+
+
+def _check_list_splits(lists: list[Path], root: Path, per_list: list[list[tuple[str, str, int, int, str]]]) -> dict:
+    """The TransFER/APViT lists against RAF-DB's names: both holding only the other split's images (swapped: the
+    model would train on the 3,068 test images and be tested on the 12,271 training ones) is a DataError naming
+    the first; a list holding some (a custom split: a fold of the training images held out as test.txt, test
+    images moved into train.txt) is read as listed, with a warning that it is not RAF-DB's partition, and counted
+    (returned: split -> images of the other split). An image in both lists is refused by the caller (listed twice)."""
+    others = [_of_the_other_split(entries) for entries in per_list]
+    found = {}
+    for path, entries, other in zip(lists, per_list, others):
+        if not other:
+            continue
+        split = entries[0][0]
+        lineno, name = other[0]
+        where = (f"{path} line {lineno}: {name} is an image of RAF-DB's {'test' if split == 'train' else 'training'} "
+                 f"split (its name says so), listed in {path.name} ({counted(len(other), 'such image')} of its "
+                 f"{len(entries)})")
+        if all(o and len(o) == len(e) for o, e in zip(others, per_list)):
+            raise DataError(f"{where}: expected only {split}_* images in {relative(path, root)}, RAF-DB's official "
+                            f"{split} split (are {LIST_FILES[0]} and {LIST_FILES[1]} swapped?)")
+        log.warning("RAF-DB %s: read as listed, a split other than RAF-DB's official partition (its numbers do not "
+                    "compare with those reported on RAF-DB)", where)
+        found[split] = len(other)
+    return found
 
 
 def _names_unsuffixed(image_dir: Path, names: list[str]) -> bool:
@@ -162,10 +181,15 @@ def _is_class_tree(folder: Path) -> bool:
         return False
 
 
-def _count_note(split: str, counts: list[int]) -> tuple[str, bool] | None:
-    """What a tree's split sizes say against the official partition's (reference/datasets.md §1), and whether it
+RELABELLED = {"folders": "are images in other class folders than RAF-DB's partition file labels them?",
+              "label file": "are images relabelled there (edited, or another version than RAF-DB's partition file)?"}
+
+
+def _count_note(split: str, counts: list[int], read_from: str = "folders") -> tuple[str, bool] | None:
+    """What a split's sizes say against the official partition's (reference/datasets.md §1), and whether it
     is worth a warning: a split more than COUNT_SLACK off in size (a subset, a re-split or another copy), or of
-    the official size with other class sizes (images in other class folders than RAF-DB labels them)."""
+    the official size with other class sizes (images labelled otherwise than RAF-DB labels them: `read_from`, a
+    tree's class folders or a label file, says how, RELABELLED)."""
     official = OFFICIAL_COUNTS[split]
     if tuple(counts) == official:
         return None
@@ -176,8 +200,8 @@ def _count_note(split: str, counts: list[int]) -> tuple[str, bool] | None:
         return (f"{total} {split} images where RAF-DB's official partition has {expected:,} ({classes}): a subset "
                 "or another copy, whose numbers do not compare with those reported on RAF-DB", True)
     if total == expected:
-        return (f"the official {expected:,} {split} images, but classes of other sizes ({classes}): are images in "
-                "other class folders than RAF-DB's partition file labels them?", True)
+        return (f"the official {expected:,} {split} images, but classes of other sizes ({classes}): "
+                f"{RELABELLED[read_from]}", True)
     return f"{total} {split} images where RAF-DB's official partition has {expected:,} ({classes})", False
 
 
@@ -402,13 +426,16 @@ class RafDbSource(Source):
     def _scan_official(self, root: Path, cfg: DataConfig) -> Layout:
         partition = next((root / p for p in PARTITION_FILES if (root / p).is_file()), None)
         lists = [root / p for p in LIST_FILES]
+        other_split: dict[str, int] = {}
         if partition is not None:
             label_files = [partition]
             entries = parse_label_lines(partition, root, None)
             variant = "partition file"
         elif all(p.is_file() for p in lists):
             label_files = lists
-            entries = parse_label_lines(lists[0], root, "train") + parse_label_lines(lists[1], root, "test")
+            per_list = [parse_label_lines(lists[0], root, "train"), parse_label_lines(lists[1], root, "test")]
+            other_split = _check_list_splits(lists, root, per_list)
+            entries = per_list[0] + per_list[1]
             variant = "train.txt/test.txt lists"
         else:
             raise DataError(f"RAF-DB label file not found under {root}: expected {PARTITION_FILES[0]} "
@@ -452,7 +479,8 @@ class RafDbSource(Source):
                  for split, (paths, labels, origins) in per_split.items()}
         differs = {}
         for split, plan in plans.items():   # a label file cut short, or relabelled: as the class folders' sizes
-            note = _count_note(split, np.bincount(plan.labels, minlength=len(CLASS_NAMES)).astype(int).tolist())
+            note = _count_note(split, np.bincount(plan.labels, minlength=len(CLASS_NAMES)).astype(int).tolist(),
+                               "label file")
             if note is not None:
                 text, warn = note
                 (log.warning if warn else log.info)("RAF-DB %s: %s", " / ".join(relative(p, root) for p in label_files),
@@ -463,4 +491,5 @@ class RafDbSource(Source):
                       params={} if cfg.rafdb_images == "aligned" else {"images": cfg.rafdb_images},
                       info={"layout": variant, "image_dir": images,
                             **({"image_names": "as listed, without the _aligned suffix"} if unsuffixed else {}),
-                            **({"differs_from_official": differs} if differs else {})})
+                            **({"differs_from_official": differs} if differs else {}),
+                            **({"other_split_listed": other_split} if other_split else {})})
