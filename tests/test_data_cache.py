@@ -213,3 +213,25 @@ def test_cache_disk_filling_while_decoding_is_a_data_error_not_a_bus_error(tmp_p
                                              r".* \(train: 6 images at 8 px; No space left on device\)"):
         load_splits(_cfg(tmp_path), 8)
     assert not [p for p in (tmp_path / "cache").iterdir()], "no temporary folder is left behind"
+
+
+def test_a_cache_hit_on_an_entry_an_earlier_version_decoded_records_what_the_scan_says_now(tmp_path, monkeypatch):
+    # the same files keep their fingerprint, so an entry decoded before a reader said more of them (RAF-DB's sizes
+    # against the official partition, AffectNet's test_source) was served with the info of then: data.json lacked it
+    import json
+
+    from test_data_rafdb import make_rafdb
+
+    root = make_rafdb(tmp_path / "data")
+    cfg = DataConfig(dataset="rafdb", root=str(root), cache_dir=str(tmp_path / "cache"), val_fraction=0.0)
+    first = load_splits(cfg, 8)
+    meta = Path(first.info["cache_dir"]) / "meta.json"
+    before = json.loads(meta.read_text())
+    said = before["info"].pop("differs_from_official")
+    meta.write_text(json.dumps(before))   # as a version before wrote it
+    _forbid_decoding(monkeypatch)
+    again = load_splits(cfg, 8)
+    assert again.info["cache_hit"] and again.fingerprint == first.fingerprint
+    assert again.info["differs_from_official"] == said
+    assert {k: v for k, v in again.info.items() if k != "cache_hit"} == \
+        {k: v for k, v in first.info.items() if k != "cache_hit"}

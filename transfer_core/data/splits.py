@@ -12,6 +12,7 @@ leave train whole, unless it holds no image; info["val_source"] says which.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -170,7 +171,7 @@ def _fill(source: Source, layout: Layout, image_size: int):
         outs.clear()
         if n_skipped:
             log.warning("%s: skipped %s", layout.dataset, counted(n_skipped, "unreadable or missing image"))
-        info = {k: v for k, v in layout.info.items() if k not in ("missing", "missing_files")}
+        info = _scan_facts(layout)
         turned = {split: len(plan.turned) for split, plan in layout.splits.items() if plan.turned}
         if turned:   # decoded as stored: warned of by load_splits once a run, in data.json's reader
             info["exif_turned"] = turned
@@ -182,6 +183,12 @@ def _fill(source: Source, layout: Layout, image_size: int):
                 "splits": sorted(layout.splits), "class_counts": counts, "val_source": layout.val_source,
                 "root": str(layout.root) if layout.root else None, "info": info}
     return fill
+
+
+def _scan_facts(layout: Layout) -> dict:
+    """What a data set's scan says of it (its layout.info) for data.json's reader, less the images found missing,
+    which decoding counts with the unreadable ones (skipped)."""
+    return {k: v for k, v in layout.info.items() if k not in ("missing", "missing_files")}
 
 
 def load_splits(cfg: DataConfig, image_size: int, *, checked: bool = False) -> DataSplits:
@@ -228,6 +235,10 @@ def load_splits(cfg: DataConfig, image_size: int, *, checked: bool = False) -> D
                           f"none (val_fraction {cfg.val_fraction} rounds to 0 images per class)")
     n = len(entry.meta["class_names"])
     info = dict(entry.meta.get("info", {}))
+    # an entry decoded by an earlier version (the same files: the same fingerprint) lacks what this scan says since
+    # (test_source, differs_from_official, ...): from this scan, as a decode now would record it
+    for key, value in json.loads(json.dumps(_scan_facts(layout), default=str)).items():
+        info.setdefault(key, value)
     if info.get("exif_turned"):
         said = (layout.dataset, str(layout.root), tuple(sorted(info["exif_turned"].items())),
                 tuple(info.get("exif_turned_files", [])))
