@@ -22,9 +22,10 @@ Both are pickled together in `tuner.pkl`, so they stay one pair after `tune.Tune
 the searcher in place (`__dict__.update`, optuna_search.py:638-642) from its latest checkpoint. A trial that
 errored was told FAIL, which Optuna cannot undo: when `resume_errored=True` brings it back, it continues in a new
 Optuna trial with the same params and intermediate values (`resumed_from_trial`), and the FAIL record stays.
-A trial that failed after every retry is tagged so (`errored_at_step`, by the scheduler's `on_trial_error`), and the
-tpe and gp samplers read its FAIL as the study's worst (`FailureAwareTPESampler`, `PrunedAwareGPSampler`): Optuna's
-read no FAIL trial, so a configuration that crashed each time was drawn again and again.
+A trial that errors is tagged so (`errored_at_step`, by the scheduler's `on_trial_error`, at each failure), and the
+tpe and gp samplers read the FAIL of one that failed after every retry as the study's worst (`FailureAwareTPESampler`,
+`PrunedAwareGPSampler`): Optuna's read no FAIL trial, so a configuration that crashed each time was drawn again and
+again.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ logger = logging.getLogger(__name__)
 TUNE_TRIAL_ID_ATTR = "tune_trial_id"  # Optuna user attribute: which Tune trial an Optuna trial belongs to
 RESUMED_FROM_ATTR = "resumed_from_trial"  # Optuna user attribute: number of the FAIL trial it continues
 NAN_VALUE_ATTR = "nan_value_at_step"  # Optuna user attribute: the step whose metric was NaN, where it ended
-ERRORED_ATTR = "errored_at_step"  # Optuna user attribute: the steps a trial had reported when it failed for good
+ERRORED_ATTR = "errored_at_step"  # Optuna user attribute: the steps a trial had reported at its latest error
 
 
 class _WithoutGreenletNote(logging.Filter):
@@ -404,10 +405,12 @@ class PrunableOptunaSearch(OptunaSearch):
         self._pruned_at[trial_id] = step
 
     def mark_errored(self, trial_id: str) -> None:
-        """Tag the trial `ERRORED_ATTR` (the steps it had reported): it failed after every retry Tune gave it (the
-        paired scheduler's `on_trial_error`, just before Tune tells this searcher error), so the samplers read its
-        FAIL as the study's worst (`_PrunedAsCompleted`, `_FailedAsPruned`). A FAIL without it, a trial drawn but
-        never run (`tune_state.ExtendedSearch.forget_trials`), stays no data."""
+        """Tag the trial `ERRORED_ATTR` (the steps it had reported): it failed (the paired scheduler's
+        `on_trial_error`, which Tune calls at each failure: before each retry, and once more after the last, just
+        before it tells this searcher error). Read on a FAIL trial alone, one that failed after every retry, which
+        the samplers read as the study's worst (`_PrunedAsCompleted`, `_FailedAsPruned`); a retried trial that then
+        ends otherwise keeps the tag, unread. A FAIL without it, a trial drawn but never run
+        (`tune_state.ExtendedSearch.forget_trials`), stays no data."""
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is not None and trial_id not in self._completed_trials:
             ot_trial.set_user_attr(ERRORED_ATTR, self._last_step.get(trial_id, 0))
@@ -536,7 +539,8 @@ class OptunaPruningScheduler(FIFOScheduler):
         self.searcher.resume_failed(trial.trial_id)
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-        # Tune calls it once a trial has failed after its every retry (tune_controller._process_trial_failure)
+        # Tune calls it at each failure of a trial: before each retry (tune_controller._requeue_trial), and after
+        # the last, just before it tells the searcher error (_process_trial_failure)
         self.searcher.mark_errored(trial.trial_id)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:

@@ -521,6 +521,24 @@ def test_a_failed_trial_continued_or_never_run_is_no_data_to_the_samplers():
         (crashed.number, TrialState.PRUNED, {}), (resumed.number, TrialState.COMPLETE, {1: 1.0, 2: 2.0})]
 
 
+def test_a_trial_that_errored_and_completed_on_a_retry_is_read_by_the_samplers_at_its_own_value():
+    # Tune calls the scheduler's on_trial_error at each failure, a retried one's too (tune_controller._requeue_trial):
+    # the tag stays on a trial that then completes, and no sampler reads it as a failure
+    searcher, scheduler = _pair()
+    searcher.suggest("retried")
+    _feed(scheduler, "retried", [1.0])
+    scheduler.on_trial_error(None, SimpleNamespace(trial_id="retried"))   # retried: the searcher is told nothing
+    _feed(scheduler, "retried", [1.0, 3.0])
+    scheduler.on_trial_complete(None, SimpleNamespace(trial_id="retried"), {"score": 3.0})
+    searcher.on_trial_complete("retried", {"score": 3.0})   # as Tune tells both
+    (trial,) = searcher.study.trials
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs[ERRORED_ATTR] == 1
+    as_gp = _PrunedAsCompleted(searcher.study)._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    as_tpe = _FailedAsPruned(searcher.study)._get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                                                 TrialState.PRUNED))
+    assert [(t.state, t.value) for t in as_gp] == [(t.state, t.value) for t in as_tpe] == [(TrialState.COMPLETE, 3.0)]
+
+
 def test_a_gp_search_does_not_log_optunas_note_that_greenlet_is_missing():
     # Optuna's GP, at its first fit, warned "The 'greenlet' package is unavailable, falling back to sequential
     # L-BFGS-B optimization..." into the sweep's log: greenlet is not in the stack, and there was nothing to do.
