@@ -894,3 +894,18 @@ def test_figure_files_are_readable_as_files_written_in_place_are(tmp_path):
     finally:
         os.umask(umask)
     assert [p.stat().st_mode & 0o777 for p in paths] == [0o644, 0o644]
+
+
+def test_a_figure_whose_file_is_a_symbolic_link_is_written_where_the_link_leads_and_the_link_stays(tmp_path):
+    # written in place, a figure went through a link (figures/X/bars.pdf -> the paper's folder); replaced whole, the
+    # link itself was replaced by a file, and the paper's copy silently stayed the earlier figure
+    (tmp_path / "paper").mkdir()
+    earlier = FG.save_figure(_figure("earlier"), tmp_path / "paper" / "bars")
+    (tmp_path / "figures").mkdir()
+    for path in earlier:
+        (tmp_path / "figures" / path.name).symlink_to(path)
+    before = {p: p.read_bytes() for p in earlier}
+    paths = FG.save_figure(_figure("later"), tmp_path / "figures" / "bars")
+    assert all(p.is_symlink() for p in paths)
+    assert all(p.read_bytes() != before[p] for p in earlier), "the file the link leads to is the later figure"
+    assert sorted(p.name for p in (tmp_path / "paper").iterdir()) == ["bars.pdf", "bars.png"]
