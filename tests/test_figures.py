@@ -724,8 +724,8 @@ def test_plot_refuses_an_output_folder_it_cannot_write_naming_it_before_drawing(
     (tmp_path / "afile").write_text("")
     out = tmp_path / "afile" / "figures"
     result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(out), "--no-log"])
-    assert result.exit_code == 1 and result.exception.__class__ is SystemExit, result.output
-    assert f"cannot write the figures to {out}: Not a directory; give -o a folder" in result.output
+    assert result.exit_code == 2, result.output   # refused as a usage error, before any run is read
+    assert f"{tmp_path / 'afile'} is a file, not a folder, so nothing can be written under it" in result.output
 
 
 def test_plot_of_a_search_that_minimised_validation_loss_draws_its_validation_loss_curves(runs, tmp_path, monkeypatch):
