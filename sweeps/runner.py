@@ -94,6 +94,7 @@ class PreparedSweep:
     storage_path: Path
     options: RunOptions
     source: str = ""                    # the NAME argument as given: a shipped name or a spec file's path
+    storage_made: Path | None = None    # the topmost folder of storage_path that prepare made (None: it was there)
 
     @property
     def as_typed(self) -> str:
@@ -324,6 +325,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     if storage.exists() and not storage.is_dir():   # it said "is not writable (File exists)"
         raise SweepError(f"--storage {storage} is a file: give a folder for Tune's results and checkpoints (shared "
                          "storage on a cluster)", "--storage")
+    storage_made = next((p for p in reversed((storage, *storage.parents)) if not p.exists()), None)
     try:
         storage.mkdir(parents=True, exist_ok=True)
         probe = storage / f".write-test-{os.getpid()}"
@@ -333,7 +335,7 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
         raise SweepError(f"--storage {storage} is not writable ({exc.strerror or exc}): "
                          "give a folder this user can write (shared storage on a cluster)", "--storage") from exc
     return PreparedSweep(spec, profile, data, plan, float(cpus), float(gpus), max_concurrent, uri, storage,
-                         options, str(name_or_path))
+                         options, str(name_or_path), storage_made)
 
 
 # --------------------------------------------------------------------------- Tune callbacks
@@ -948,8 +950,41 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     why)`: called from another thread once Ray's cluster stops answering, after the invocation is marked
     interrupted (`_interrupted_if_cluster_lost`); Ray ends the process soon after, whatever it does. The
     same invocation run meanwhile by another process on this host is refused at once (`invocation_claimed`)."""
-    with invocation_claimed(prepared):
-        return _run_sweep(prepared, resume_only, on_cluster_lost)
+    database = tracking.sqlite_path(prepared.tracking_uri)
+    database_made = database is not None and not database.exists()   # made by this run's first open of the store
+    try:
+        with invocation_claimed(prepared):
+            return _run_sweep(prepared, resume_only, on_cluster_lost)
+    except Exception:
+        _remove_what_a_refused_run_made(prepared, database if database_made else None)
+        raise
+
+
+def _remove_what_a_refused_run_made(prepared: PreparedSweep, database: Path | None) -> None:
+    """A run refused before it began (`--profile paper` on a machine without a GPU, a --data changed since) left
+    an empty --storage folder and a new mlflow.db holding no run: what this run made and nothing filled is
+    removed, so that a refusal leaves nothing behind. A folder or store that was there before is never touched."""
+    if prepared.storage_made is not None:
+        folder = prepared.storage_path
+        while True:
+            try:
+                folder.rmdir()   # only an empty folder
+            except OSError:
+                break
+            if folder == prepared.storage_made:
+                break
+            folder = folder.parent
+    if database is not None and database.is_file():
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+                holds_runs = db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+        except sqlite3.Error:
+            return   # not a store this run made as expected: kept
+        if not holds_runs:
+            with contextlib.suppress(OSError):
+                database.unlink()
 
 
 def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> SweepOutcome:
