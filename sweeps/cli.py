@@ -488,7 +488,7 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
                 click.echo(f"  continue with: {shlex.join(command_words('resume', record, where))}")
         if others:   # the one run last is shown, as `sweeps table` shows it (another: `sweeps table --run`)
             click.echo(f"  other invocations{' (the 5 run last)' if len(others) > 5 else ''}: "
-                       + "; ".join(tracking.invocation_options(p) for p in others[:5]))
+                       + "; ".join(tracking.invocation_options(p, among=[parent, *others[:5]]) for p in others[:5]))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
         raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {given}` stopped "
                                    "before it started one" if name else f"no sweep has a run in {uri} yet")

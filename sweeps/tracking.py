@@ -45,7 +45,7 @@ import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Collection, Iterator, Mapping
 
 from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
@@ -623,12 +623,47 @@ def find_parent(client: MlflowClient, experiment_id: str, key: str):
     return runs[0] if runs else None
 
 
-def invocation_options(parent) -> str:
+def invocation_options(parent, among: Collection = ()) -> str:
     """An invocation by what tells it from the sweep's others: run 1234abcd (interrupted): profile quick,
-    data synthetic, --set optim.epochs=3 (the data's roots and the spec's text are part of it too)."""
+    data synthetic, --set optim.epochs=3. Where one of `among` (the invocations listed with it) reads the same so,
+    its data folders are named too, shortened to the last parts of their paths that tell them apart: two runs of
+    RAF-DB, from its official layout and from Kaggle's class folders, both read "profile smoke, data rafdb"."""
     tags = parent.data.tags
-    return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): profile {tags.get(schema.TAG_PROFILE, '?')}, " \
-           f"data {data_names(tags)}{set_options(tags)}"
+    options = _options_text(parent)
+    alike = [p for p in among if p.info.run_id != parent.info.run_id and _options_text(p) == options]
+    roots = f" ({_roots_apart(parent, alike)})" if alike else ""
+    return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): {options}{roots}"
+
+
+def _options_text(parent) -> str:
+    tags = parent.data.tags
+    return f"profile {tags.get(schema.TAG_PROFILE, '?')}, data {data_names(tags)}{set_options(tags)}"
+
+
+def _data_roots(parent) -> str:
+    return parent.data.params.get("data_roots", "") if getattr(parent.data, "params", None) else ""
+
+
+def _roots_apart(parent, alike: list) -> str:
+    """The parent's data folders (name=folder) with each folder cut to its last parts, as few as tell it from the
+    alike invocations' (all of it where none do)."""
+    def cut(roots: str, parts: int | None) -> str:
+        if not roots:
+            return "data folders not recorded"
+        shown = []
+        for entry in roots.split(","):
+            name, _, folder = entry.partition("=")
+            pieces = Path(folder).parts
+            short = folder if parts is None or len(pieces) <= parts + 1 else ".../" + "/".join(pieces[-parts:])
+            shown.append(f"{name}={short}")
+        return ", ".join(shown)
+
+    mine = _data_roots(parent)
+    for parts in (1, 2, 3, None):
+        text = cut(mine, parts)
+        if all(cut(_data_roots(other), parts) != text for other in alike):
+            return text
+    return cut(mine, None)
 
 
 def set_options(tags: Mapping[str, str]) -> str:

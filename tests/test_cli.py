@@ -713,6 +713,27 @@ def test_status_shows_the_latest_invocation_and_names_the_earlier_ones_with_thei
             "--set optim.epochs=2") in result.output
 
 
+def test_status_tells_apart_invocations_of_the_same_names_by_their_data_folders(here, store):
+    # RAF-DB from its official layout and from Kaggle's class folders: both read "profile smoke, data rafdb"
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    runs = []
+    for root in ("/data/faces/rafdb/basic", "/data/kaggle/rafdb/DATASET", "/data/copy/rafdb/basic"):
+        run = tracking.start_parent(client, experiment, "tiny_cli", {
+            schema.TAG_PROFILE: "smoke", schema.TAG_DATA: "rafdb", schema.TAG_OVERRIDES: "{}"})
+        client.log_param(run, "data_roots", f"rafdb={root}")
+        tracking.finish_parent(client, run, schema.STATUS_COMPLETED)
+        runs.append(run)
+        time.sleep(0.01)
+    output = invoke("status", "tiny_cli", "--tracking-uri", store).output
+    assert (f"run {runs[1][:8]} (completed): profile smoke, data rafdb (rafdb=.../DATASET)" in output
+            and f"run {runs[0][:8]} (completed): profile smoke, data rafdb (rafdb=.../faces/rafdb/basic)" in output), output
+
+
 def test_status_names_the_set_of_the_invocation_it_shows_as_of_the_others(here, store):
     # two invocations that differ in --set alone: the one shown read "(profile smoke, data synthetic, run ...)",
     # which said nothing of which of the two it was
