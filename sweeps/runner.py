@@ -1022,9 +1022,9 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         # a completed one too: `resume` with the options forgotten found an older, finished invocation. An
         # unfinished one of these very options is left out: a `--fresh` run left it behind, and these options
         # find the one run last, so that naming it as one to resume with them sent the user round in a circle
-        unfinished = [tracking.invocation_options(p)
-                      for p in tracking.parents(client, experiment_id, max_results=1000, unfinished=True)
+        unfinished = [p for p in tracking.parents(client, experiment_id, max_results=1000, unfinished=True)
                       if p.data.tags.get(tracking.TAG_INVOCATION) not in prepared.keys_recorded][:3]
+        unfinished = [tracking.invocation_options(p, among=unfinished) for p in unfinished]
         raise SweepError((f"nothing to resume: invocation {parent.info.run_id[:8]} of {spec.name!r} with this "
                           "profile, data and overrides is already completed (`sweeps table` shows it)"
                           if parent is not None else
