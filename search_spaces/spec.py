@@ -655,6 +655,9 @@ def load(name_or_path: str | os.PathLike) -> SweepSpec:
     files = _package_files()
     if isinstance(name_or_path, os.PathLike) or names_a_file(text):
         path = Path(text).expanduser()
+        if text.endswith(("/", os.sep)) and path.is_file():   # Path() drops the slash: read as the file, unsaid
+            raise SpecError(f"{text} names a folder, but {path} is a file: give the spec file without the "
+                            f"trailing slash ({path})")
         doc, data = read_yaml(path, "a sweep spec: a mapping with at least name and arms or grid")
         return _parse_spec(doc, data, None)
     if text not in files:

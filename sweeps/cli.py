@@ -828,6 +828,9 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
 
     _refuse_empty_name(name)
     _refuse_empty_run_id(run_id, name)
+    if force and (output is None or output == "-"):   # warned, not refused: `best X --force > spec.yaml` printed it
+        click.echo("warning: --force applies only to -o FILE (it replaces an existing one); the spec is printed, and "
+                   "--force does nothing here", err=True)
     if output == "-":   # stdout, as to `sweeps table` (it was refused as no *.yaml)
         output = None
     _check_output_file(output, f"{_stem(name)}_best.yaml", "the spec")
@@ -863,7 +866,7 @@ def best(name: str, run_id, top: int, seeds: int, no_base: bool, output, force: 
 @click.option("--unused-for", "unused_days", type=click.FloatRange(min=0),
               help="Remove the entries no sweep has loaded for this many days.")
 @click.option("--clear", is_flag=True, help="Remove every entry.")
-@click.option("--cache-dir", type=click.Path(file_okay=False),
+@click.option("--cache-dir",   # a file: refused below as the other options' (click's bare "Directory ... is a file.")
               help="The cache (default: $TRANSFER_CACHE, else ~/.cache/transfer-sweeps; a sweep's own: its "
                    "data.cache_dir).")
 def cache(unused_days, clear: bool, cache_dir) -> None:
@@ -881,6 +884,10 @@ def cache(unused_days, clear: bool, cache_dir) -> None:
         raise click.UsageError("give --clear or --unused-for, not both")
     # `--cache-dir "$DIR"`, DIR unset: it listed, and with --clear emptied, the default cache
     _refuse_empty("--cache-dir", cache_dir, "the cache's folder", "for $TRANSFER_CACHE, else ~/.cache/transfer-sweeps")
+    if cache_dir and Path(cache_dir).expanduser().exists() and not Path(cache_dir).expanduser().is_dir():
+        raise click.UsageError(f"--cache-dir {cache_dir} is a file: give the cache's folder (a sweep's own: its "
+                               "data.cache_dir), or leave --cache-dir out for $TRANSFER_CACHE, else "
+                               "~/.cache/transfer-sweeps")
     if unused_days is not None and not math.isfinite(unused_days):   # FloatRange lets nan through: none removed
         raise click.BadParameter(f"{unused_days} is not a number of days: give e.g. 30", param_hint="--unused-for")
     root = Path(cache_dir).expanduser() if cache_dir else cache_root(DataConfig())

@@ -210,6 +210,34 @@ def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_prof
     assert no_ray, "a warning, not a refusal: the run went on to start Ray"
 
 
+def test_a_spec_path_with_a_trailing_slash_is_refused_naming_the_file(here):
+    # `sweeps show tiny_cli.yaml/` was read as the file, as if the slash were not there
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("show", "tiny_cli.yaml/")
+    assert result.exit_code == 2, result.output
+    assert "tiny_cli.yaml/ names a folder, but tiny_cli.yaml is a file: give the spec file without the trailing " \
+           "slash" in result.output, result.output
+
+
+def test_cache_dir_that_is_a_file_is_refused_as_the_other_options_are(tmp_path):
+    # click's own "Directory '...' is a file." read unlike every other refusal of the CLI
+    (tmp_path / "f").write_text("")
+    result = invoke("cache", "--cache-dir", tmp_path / "f")
+    assert result.exit_code == 2, result.output
+    assert f"--cache-dir {tmp_path / 'f'} is a file: give the cache's folder" in result.output, result.output
+    assert "Directory" not in result.output
+
+
+def test_best_force_without_an_output_file_warns_that_it_does_nothing(here):
+    # `sweeps best X --force` (printing the spec) was silently ignored
+    warning = "warning: --force applies only to -o FILE (it replaces an existing one)"
+    assert warning in invoke("best", "nosuch", "--force", "--tracking-uri", f"sqlite:///{here / 'm.db'}").output
+    assert warning in invoke("best", "nosuch", "--force", "-o", "-", "--tracking-uri",
+                             f"sqlite:///{here / 'm.db'}").output
+    assert warning not in invoke("best", "nosuch", "--force", "-o", "x.yaml", "--tracking-uri",
+                                 f"sqlite:///{here / 'm.db'}").output
+
+
 def test_show_unknown_sweep_lists_the_shipped_names():
     result = invoke("show", "nosuch")
     assert result.exit_code == 2
