@@ -24,7 +24,9 @@ import json
 import logging
 import math
 import tempfile
+import re
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -62,12 +64,39 @@ def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for suffix in FIGURE_SUFFIXES:
-        path = stem.parent / (stem.name + suffix)
-        with replacing(path) as file:
-            fig.savefig(file, format=suffix.lstrip("."), dpi=150)
-        paths.append(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for suffix in FIGURE_SUFFIXES:
+            path = stem.parent / (stem.name + suffix)
+            with replacing(path) as file:
+                fig.savefig(file, format=suffix.lstrip("."), dpi=150)
+            paths.append(path)
+    _warn_once_of_missing_glyphs(fig, stem, caught)
     return paths
+
+
+_MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from (?:current )?font")
+
+
+def _warn_once_of_missing_glyphs(fig: Figure, stem: Path, caught: list) -> None:
+    """matplotlib warns "Glyph 23398 (...) missing from font(s) DejaVu Sans." once per character, per back end
+    and per text drawn: labels in CJK gave dozens of lines per figure. One warning per figure instead, naming
+    the labels that draw as boxes; every other warning is passed on as it came."""
+    missing = set()
+    for w in caught:
+        found = _MISSING_GLYPH.search(str(w.message))
+        if found:
+            missing.add(chr(int(found.group(1))))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not missing:
+        return
+    from matplotlib.text import Text
+
+    labels = sorted({t.get_text() for t in fig.findobj(Text) if missing & set(t.get_text())})
+    log.warning("figure %s: the font has no glyph for %s in %s, which therefore draw as boxes: use ASCII labels "
+                "(the spec's arm labels, or --set), or a font that has them (matplotlib's font.family, e.g. "
+                "Noto Sans CJK)", stem.name, "".join(sorted(missing)), ", ".join(repr(t) for t in labels) or "the text")
 
 
 def warm_up() -> None:

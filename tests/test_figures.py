@@ -909,3 +909,30 @@ def test_a_figure_whose_file_is_a_symbolic_link_is_written_where_the_link_leads_
     assert all(p.is_symlink() for p in paths)
     assert all(p.read_bytes() != before[p] for p in earlier), "the file the link leads to is the later figure"
     assert sorted(p.name for p in (tmp_path / "paper").iterdir()) == ["bars.pdf", "bars.png"]
+
+
+def test_labels_without_glyphs_in_the_font_give_one_warning_per_figure_naming_them(tmp_path, caplog):
+    # arm labels in CJK: matplotlib warned "Glyph ... missing from font(s) DejaVu Sans." once per character,
+    # per text and per format, dozens of lines per figure
+    import io
+    import logging
+    import warnings
+
+    fig = FG._new_figure(3, 2)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_title("注意力 vs dropout")
+    ax.set_xlabel("基线")
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, logger="sweeps.figures"):
+        warnings.simplefilter("always")
+        paths = FG.save_figure(fig, tmp_path / "cjk")
+        warnings.warn("another warning", UserWarning)
+    assert [str(w.message) for w in caught] == ["another warning"], "only the glyphs' warnings are gathered"
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1, said
+    assert said[0].startswith("figure cjk: the font has no glyph for ") and "'基线', '注意力 vs dropout'" in said[0]
+    assert "draw as boxes: use ASCII labels" in said[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = io.BytesIO()
+        fig.savefig(direct, format="png", dpi=150)
+    assert paths[0].read_bytes() == direct.getvalue(), "the figure is drawn as before"
