@@ -235,8 +235,14 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
 
     # a cell still tagged running when the invocation stopped is interrupted, as `sweeps status` calls it
     counts = ", ".join(f"{v} {seen_under(k, outcome.status)}" for k, v in outcome.counts.items() if v)
-    click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s "
-               f"({counts or 'no cells'}; {outcome.skipped_cells} already done before). "
+    # a run again of a finished invocation read "completed in 10 s (2 completed; 2 already done before)", as if
+    # 2 cells had trained now
+    unit = "cells" if plan.cells else "trials"
+    nothing_ran = (outcome.status == "completed" and outcome.skipped_cells > 0
+                   and sum(outcome.counts.values()) <= outcome.skipped_cells)
+    click.echo(f"sweep {prepared.spec.name} {outcome.status} in {outcome.elapsed_s:.0f} s"
+               + (f": nothing to train, all {outcome.skipped_cells} {unit} were already done" if nothing_ran else "")
+               + f" ({counts or 'no cells'}; {outcome.skipped_cells} already done before). "
                f"MLflow parent run {outcome.parent_run_id}.")
     spec = prepared.spec
     if outcome.status == "completed" and spec.kind == "search" and not outcome.counts.get("completed"):

@@ -497,6 +497,19 @@ def test_a_search_whose_every_trial_was_pruned_says_it_found_no_configuration(he
                                             spec=search).output
 
 
+def test_a_run_that_trained_nothing_says_every_cell_was_already_done(here, monkeypatch):
+    # a finished invocation run again read "completed in 10 s (2 completed; 2 already done before)", as if 2
+    # cells had trained now
+    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 2, "pruned": 0}, elapsed_s=10.0,
+                            skipped_cells=2)
+    assert result.exit_code == 0, result.output
+    assert ("sweep tiny_cli completed in 10 s: nothing to train, all 2 cells were already done (2 completed; 2 "
+            "already done before)") in result.output, result.output
+    some_ran = _run_ending_in(here, monkeypatch, "completed", {"completed": 2, "pruned": 0}, elapsed_s=10.0,
+                              skipped_cells=1).output
+    assert "sweep tiny_cli completed in 10 s (2 completed; 1 already done before)" in some_ran, some_ran
+
+
 def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(here, monkeypatch):
     """Ctrl-C while trials train: nothing is running any more, and `sweeps status` says "interrupted"."""
     result = _run_ending_in(here, monkeypatch, "interrupted",
