@@ -950,41 +950,30 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     why)`: called from another thread once Ray's cluster stops answering, after the invocation is marked
     interrupted (`_interrupted_if_cluster_lost`); Ray ends the process soon after, whatever it does. The
     same invocation run meanwhile by another process on this host is refused at once (`invocation_claimed`)."""
-    database = tracking.sqlite_path(prepared.tracking_uri)
-    database_made = database is not None and not database.exists()   # made by this run's first open of the store
     try:
         with invocation_claimed(prepared):
             return _run_sweep(prepared, resume_only, on_cluster_lost)
     except Exception:
-        _remove_what_a_refused_run_made(prepared, database if database_made else None)
+        _remove_storage_a_refused_run_made(prepared)
         raise
 
 
-def _remove_what_a_refused_run_made(prepared: PreparedSweep, database: Path | None) -> None:
+def _remove_storage_a_refused_run_made(prepared: PreparedSweep) -> None:
     """A run refused before it began (`--profile paper` on a machine without a GPU, a --data changed since) left
-    an empty --storage folder and a new mlflow.db holding no run: what this run made and nothing filled is
-    removed, so that a refusal leaves nothing behind. A folder or store that was there before is never touched."""
-    if prepared.storage_made is not None:
-        folder = prepared.storage_path
-        while True:
-            try:
-                folder.rmdir()   # only an empty folder
-            except OSError:
-                break
-            if folder == prepared.storage_made:
-                break
-            folder = folder.parent
-    if database is not None and database.is_file():
-        import sqlite3
-
+    the empty --storage folders prepare made to know them writable: those still empty are removed, so that a
+    refusal leaves no folder as if something had begun. A folder there before is never touched. A new mlflow.db
+    is kept, empty or not: another sweep started beside this one may be writing its first run into it."""
+    if prepared.storage_made is None:
+        return
+    folder = prepared.storage_path
+    while True:
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-                holds_runs = db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
-        except sqlite3.Error:
-            return   # not a store this run made as expected: kept
-        if not holds_runs:
-            with contextlib.suppress(OSError):
-                database.unlink()
+            folder.rmdir()   # only an empty folder
+        except OSError:
+            break
+        if folder == prepared.storage_made:
+            break
+        folder = folder.parent
 
 
 def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> SweepOutcome:
