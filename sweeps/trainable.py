@@ -41,13 +41,39 @@ import time
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
-from ray import tune
 
-from sweeps import schema
-from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
-                             find_trial_run, set_tags, sqlite_path, wait_for_tracking, wait_s_from_env)
-from transfer_core.config import config_hash, decode_key, from_flat, to_flat
-from transfer_core.metrics import confusion_report
+@contextlib.contextmanager
+def _imports_without_collections():
+    """In a trial's worker process (a Ray actor), the block's imports run with Python's cyclic garbage collector
+    off; then what the process holds is frozen (gc.freeze: out of the collector's sight for good; modules live as
+    long as the process) and the collector turned back on. With it on, each full collection walked every object
+    the imports had made so far, again and again. Yields whether it did so: outside a Ray actor (the driver, a
+    test, a notebook) nothing changes."""
+    import gc
+
+    import ray
+
+    if not gc.isenabled() or not ray.is_initialized() or ray.get_runtime_context().get_actor_id() is None:
+        yield False
+        return
+    gc.disable()
+    try:
+        yield True
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+# A worker imports this module while it loads the trial actor's class, MLflow with it: ~0.25 s of collections
+# (of ~1.1 s) each worker paid at its start, before its first trial (bench/RESULTS.md §1)
+with _imports_without_collections():
+    from ray import tune
+
+    from sweeps import schema
+    from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
+                                 find_trial_run, set_tags, sqlite_path, wait_for_tracking, wait_s_from_env)
+    from transfer_core.config import config_hash, decode_key, from_flat, to_flat
+    from transfer_core.metrics import confusion_report
 
 log = logging.getLogger(__name__)
 
@@ -56,29 +82,19 @@ _IMPORTED_WITHOUT_COLLECTIONS: list[bool] = []   # [True] once a trial worker pr
 
 @contextlib.contextmanager
 def _first_imports_without_collections(tracking_uri: str):
-    """In a trial's worker process (a Ray actor), the first trial imports torch and a sqlite store's module with
-    Python's cyclic garbage collector off, then freezes what the process holds (gc.freeze: out of the
-    collector's sight for good; modules live as long as the process) and turns it back on. With it on, the
-    collector walked every object the imports had made so far, again and again: ~0.55 s of the ~2 s those
-    imports cost each worker at its start (bench/RESULTS.md §1), and the training's later full collections
-    walk only what came after. Outside a Ray actor (a test, a notebook calling train_cell) nothing changes."""
-    import gc
-
-    import ray
-
-    if (_IMPORTED_WITHOUT_COLLECTIONS or not gc.isenabled() or not ray.is_initialized()
-            or ray.get_runtime_context().get_actor_id() is None):
+    """In a trial's worker process (a Ray actor), the first trial imports torch and a sqlite store's module
+    without collections (`_imports_without_collections`): ~0.55 s of the ~2 s those imports cost each worker at
+    its start (bench/RESULTS.md §1), and the training's later full collections walk only what came after.
+    Outside a Ray actor (a test, a notebook calling train_cell) nothing changes."""
+    if _IMPORTED_WITHOUT_COLLECTIONS:
         yield
         return
-    _IMPORTED_WITHOUT_COLLECTIONS.append(True)
-    gc.disable()
-    try:
+    with _imports_without_collections() as in_a_trial_actor:
+        if in_a_trial_actor:
+            _IMPORTED_WITHOUT_COLLECTIONS.append(True)
         yield
-        if sqlite_path(tracking_uri) is not None:   # the trial opens it next
+        if in_a_trial_actor and sqlite_path(tracking_uri) is not None:   # the trial opens it next
             import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    finally:
-        gc.freeze()
-        gc.enable()
 
 
 CHECKPOINT_FILE = "state.pt"

@@ -228,6 +228,31 @@ def test_a_trial_worker_imports_torch_and_the_store_without_gc_collections_once_
     assert "mlflow.store.tracking.sqlalchemy_store" in sys.modules
 
 
+def test_a_trial_worker_imports_the_trainable_module_without_gc_collections_then_freezes_it(ray_local):
+    # a worker imports sweeps.trainable (Ray Tune and MLflow with it) as it loads the trial actor's class: each
+    # full collection walked every object the imports had made so far, ~0.25 s of every worker's start
+    @ray_local.remote(num_cpus=0)
+    class Worker:
+        def import_trainable(self):
+            import gc
+
+            assert "sweeps.trainable" not in sys.modules, "a fresh worker process"
+            full, frozen = [], gc.get_freeze_count()
+            gc.callbacks.append(lambda phase, info: full.append(info) if info["generation"] == 2 else None)
+            import sweeps.trainable  # noqa: F401
+
+            return len(full), gc.get_freeze_count() > frozen, gc.isenabled()
+
+    worker = Worker.remote()
+    try:
+        assert ray_local.get(worker.import_trainable.remote()) == (0, True, True)
+    finally:
+        ray_local.kill(worker)
+    import gc
+
+    assert gc.isenabled() and "sweeps.trainable" in sys.modules   # the driver's, imported above: its GC as it was
+
+
 def test_one_worker_process_trains_cells_in_turn_exactly_as_a_fresh_process_would(
         ray_local, tmp_path, tracking_uri, spec_file):
     """Tune reuses the trial actor (no new process and imports per cell); the reused process must
