@@ -208,13 +208,16 @@ def ray_address() -> str:
 
 
 def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int, keep_events: bool = False,
-              expect: list | None = None) -> dict:
+              expect: list | None = None, repo: Path | None = None, local_ray: bool = False) -> dict:
     """`sweeps run ARGV` in a fresh process, timed from its start to its exit, with the Tune timeline of
     its trials. The bench's own MLflow store and Tune storage, a fresh invocation, and the Ray this
     benchmark started (`--address`): connecting to it is Ray's start for that process, timed and set
     aside (`ray_connect_s`) as the goal sets Ray's one-off start aside; everything else counts (Python's
     start, the CLI's imports, prepare, the trials, the report, Ray's disconnect, the interpreter's exit).
-    expect: the TrialConfigs the plain arm runs; the CLI's must be the very same (else RuntimeError)."""
+    expect: the TrialConfigs the plain arm runs; the CLI's must be the very same (else RuntimeError).
+    repo: the checkout whose `sweeps` runs (default this one; bench/fixed_cost.py compares two); local_ray: no
+    --address, the CLI starts a local Ray of its own as a researcher's does (its start is set aside the same
+    way, as `connect_ray`'s time)."""
     import json
     import subprocess
 
@@ -222,13 +225,15 @@ def timed_cli(argv: list[str], tmp: Path, concurrency: int, tag: str, cells: int
 
     record = tmp / f"cli-{tag}.json"
     argv = ["run", *argv, "--tracking-uri", common.sqlite_uri(tmp), "--storage", str(tmp / "ray_results" / tag),
-            "--fresh", "--address", ray_address()]
+            "--fresh", *(() if local_ray else ("--address", ray_address()))]
+    repo = Path(repo or common.REPO)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])}
     EVENTS.clear()
-    sampler = RayCpu()
+    sampler = RayCpu(local_ray=local_ray)
     t0 = time.time()
     with sampler:
-        proc = subprocess.run([sys.executable, "-c", CLI_PROCESS, str(common.BENCH_DIR), str(record), *argv],
-                              cwd=common.REPO, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", CLI_PROCESS, str(repo / "bench"), str(record), *argv],
+                              cwd=repo, env=env, capture_output=True, text=True)
     t1 = time.time()
     if proc.returncode != 0 or not record.exists():
         raise RuntimeError(f"benchmark sweep {tag} (sweeps {' '.join(argv)}) exited {proc.returncode}:\n"
@@ -263,16 +268,32 @@ class RayCpu:
     sweep's worker processes (its trial actors). Read from /proc every 0.5 s; a worker that exits between
     two reads loses at most its last 0.5 s. A process's command line is read once (a read of every
     process's costs ~5 ms of CPU, 1 % of a core at this rate: it would be taken from the trials); a read
-    of the known ones costs ~0.5 ms. Not on Linux: nothing (available False)."""
+    of the known ones costs ~0.5 ms. Only this benchmark's own processes count (those descended from it: its
+    Ray's daemons and workers, the CLI's own local Ray with `local_ray`), not another Ray on a shared machine.
+    Not on Linux: nothing (available False)."""
 
-    def __init__(self, interval_s: float = 0.5) -> None:
+    def __init__(self, interval_s: float = 0.5, local_ray: bool = False) -> None:
         self.available = Path("/proc/self/stat").exists()
+        self.local_ray = local_ray   # the daemons start inside the block too (the CLI's own Ray)
         self.interval_s = interval_s
         self.seconds = {"ray_daemons_s": 0.0, "workers_s": 0.0}
         self._kinds: dict[int, str | None] = {}
         self._first: dict[int, float] = {}
         self._last: dict[int, tuple[str, float]] = {}
+        self._ours: dict[int, bool] = {os.getpid(): True, 1: False, 0: False}
         self._stop = None
+
+    def _descends_from_us(self, pid: int) -> bool:
+        chain = []
+        while pid not in self._ours:
+            chain.append(pid)
+            try:
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pid = 0
+        for p in chain:
+            self._ours[p] = self._ours[pid]
+        return self._ours[pid]
 
     @staticmethod
     def _kind(cmdline: str, at_start: bool) -> tuple[str | None, bool]:
@@ -281,6 +302,8 @@ class RayCpu:
         itself after what it runs (ray::IDLE, ray::ImplicitFunc): only then is it settled."""
         if cmdline.startswith("ray::") and not cmdline.startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent")):
             return "workers_s", True
+        if "default_worker.py" in cmdline:   # a worker that has not renamed itself yet
+            return "workers_s", False
         if "/ray/" in cmdline or cmdline.startswith("ray::"):
             return ("ray_daemons_s", True) if at_start else ("workers_s", False)
         return None, True
@@ -292,11 +315,15 @@ class RayCpu:
                 continue
             pid = int(entry)
             try:
+                if pid not in self._kinds and not self._descends_from_us(pid):
+                    self._kinds[pid] = None
+                    continue
                 if pid in self._kinds:
                     kind = self._kinds[pid]
                 else:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-                    kind, settled = self._kind(cmdline.decode(errors="replace"), at_start=self._stop is None)
+                    kind, settled = self._kind(cmdline.decode(errors="replace"),
+                                               at_start=self._stop is None or self.local_ray)
                     if settled:
                         self._kinds[pid] = kind
                 if kind is None:
