@@ -168,7 +168,7 @@ marks = {"python_start": time.time()}
 cpu = {}   # this process's CPU seconds (user + system, every thread) at the same stamps
 sys.path.insert(0, sys.argv[1])
 import overhead
-from sweeps import runner
+from sweeps import cli
 from transfer_core.config import config_hash
 
 def stamped(name, fn, keep=None):
@@ -183,15 +183,24 @@ def stamped(name, fn, keep=None):
             marks[name + "_end"], cpu[name + "_end"] = time.time(), sum(os.times()[:2])
     return call
 
-overhead.install_timeline()
 prepared = []
-runner.prepare = stamped("prepare", runner.prepare, keep=prepared)
-for name in ("run_sweep", "connect_ray"):
-    setattr(runner, name, stamped(name, getattr(runner, name)))
-from sweeps.cli import main
+set_up = cli._set_up_without_collections
+
+def set_up_then_stamp():
+    # the library is imported where `sweeps run` imports it (_execute, after its collector is turned off), not
+    # before main(): imported earlier, with the collector on, its collections were counted in the CLI's start
+    collecting_later = set_up()
+    from sweeps import runner
+    overhead.install_timeline()
+    runner.prepare = stamped("prepare", runner.prepare, keep=prepared)
+    for name in ("run_sweep", "connect_ray"):
+        setattr(runner, name, stamped(name, getattr(runner, name)))
+    return collecting_later
+
+cli._set_up_without_collections = set_up_then_stamp
 record, sys.argv = sys.argv[2], ["sweeps", *sys.argv[3:]]
 try:
-    main()
+    cli.main()
 finally:
     marks["main_end"], cpu["main_end"] = time.time(), sum(os.times()[:2])
     cells = sorted(config_hash(c) for c in overhead.trial_configs(prepared[0])) if prepared else []
