@@ -526,40 +526,58 @@ def component_costs(config, tmp: Path, repeats: int = 10) -> dict:
             "log_epoch_s": common.median(log_times), "cellrun_open_s": open_s}
 
 
-FRESH_PROCESS = r"""
-import json, sys, time
-marks, t = {}, time.perf_counter()
-import sweeps.trainable                                      # what Ray imports to run train_cell
-marks["import_trainable_s"] = time.perf_counter() - t; t = time.perf_counter()
-import transfer_core.engine, transfer_core.data, transfer_core.models   # train_cell's and fit's (torch, ...)
-marks["fit_lazy_imports_s"] = time.perf_counter() - t; t = time.perf_counter()
-from sweeps import tracking
-client = tracking.client_for(sys.argv[1])
-client.search_experiments(max_results=1)                     # first use of the store in this process
-marks["mlflow_store_first_use_s"] = time.perf_counter() - t
-print("RESULT " + json.dumps(marks))
-"""
+def _fresh_worker_steps(uri: str) -> dict:
+    """In a brand-new Ray actor process: what a trial worker does before its first trial trains, step by step
+    (run there by fresh_process_costs)."""
+    import time
+
+    from ray.tune.trainable import function_trainable  # noqa: F401  (loading Tune's trial actor imports it first)
+
+    marks, t = {}, time.perf_counter()
+    import sweeps.trainable                                  # what loading the trial actor's class imports
+    marks["import_trainable_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with sweeps.trainable._first_imports_without_collections(uri):   # as train_cell's first trial imports them
+        import transfer_core.data  # noqa: F401
+        import transfer_core.engine  # noqa: F401
+        import transfer_core.models  # noqa: F401
+    marks["fit_lazy_imports_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    from sweeps import tracking
+
+    tracking.client_for(uri).search_experiments(max_results=1)   # first use of the store in this process
+    marks["mlflow_store_first_use_s"] = time.perf_counter() - t
+    return marks
 
 
 def fresh_process_costs(tmp: Path, repeats: int = 2) -> dict:
-    """What a brand-new worker process pays before a trial can train, step by step (min of `repeats`):
-    importing sweeps.trainable (ray.tune, mlflow), train_cell's and fit's lazy imports (torch, torchvision),
-    MLflow's store on first use."""
-    import json
-    import subprocess
+    """What a brand-new trial worker process pays before a trial can train, step by step (min of `repeats`), each
+    in a fresh Ray actor of the benchmark's Ray as a trial's is (Tune's trainable class imported first):
+    importing sweeps.trainable (Ray Tune, MLflow), train_cell's and fit's lazy imports (torch, torchvision) and
+    the store's module, MLflow's store on first use."""
+    import ray
 
     from sweeps import tracking
 
     uri = common.sqlite_uri(tmp, "fresh.db")
     tracking.ensure_experiment(tracking.client_for(uri), "bench_fresh", uri)    # the schema exists already
+
+    @ray.remote(num_cpus=1)
+    class FreshWorker:
+        def steps(self, uri: str) -> dict:
+            return _fresh_worker_steps(uri)
+
     runs = []
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", FRESH_PROCESS, uri], capture_output=True, text=True,
-                             cwd=common.REPO)
-        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-        if line:
-            runs.append(json.loads(line[-1][len("RESULT "):]))
-    return {k: min(r[k] for r in runs) for k in runs[0]} if runs else {}
+        actor = FreshWorker.options(runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
+            [str(common.REPO), str(common.BENCH_DIR)])}}).remote()
+        try:
+            runs.append(ray.get(actor.steps.remote(uri)))
+        except ray.exceptions.RayError as exc:
+            print(f"fresh worker costs not measured: {exc}")
+        finally:
+            ray.kill(actor)
+    return {**{k: min(r[k] for r in runs) for k in runs[0]}, "worker_steps": "actor"} if runs else {}
 
 
 # --------------------------------------------------------------------------- the benchmark
@@ -1104,6 +1122,10 @@ def render(r: dict) -> list[tuple[int, str]]:
         # since the sweep arm is the CLI in its own process, train_cell imports torch when it runs
         lazy = ("`transfer_core.engine`, `.data`, `.models`: torch" if p.get("sweep_arm") == "cli_process"
                 else "`transfer_core.data`, `.models`")
+        fresh = "brand-new Python process (a trial worker's first trial)"
+        if c.get("worker_steps") == "actor":   # measured in a Ray actor, as train_cell's first trial does them
+            lazy += ", and the sqlite store's module, without GC collections"
+            fresh = "brand-new trial worker process (a Ray actor, Tune's trainable class imported)"
 
         s1 += ["", f"Where the sweep's time beyond training goes at concurrency 1, full-length cells ({total:.1f} s "
                "more than the plain script, which pays its own imports too; Tune timeline of the sweep's "
@@ -1120,7 +1142,7 @@ def render(r: dict) -> list[tuple[int, str]]:
                f"this model's full state ({c['state_bytes'] / 1e6:.1f} MB, with fsync) "
                f"{1000 * c['save_state_s']:.0f} ms, `sweeps.tracking.CellRun.log_epoch` "
                f"{1000 * c['log_epoch_s']:.0f} ms, `CellRun.open` {1000 * c['cellrun_open_s']:.0f} ms; in a "
-               "brand-new Python process (a trial worker's first trial): importing `sweeps.trainable` "
+               f"{fresh}: importing `sweeps.trainable` "
                f"{f(c.get('import_trainable_s'))} s, the lazy imports of `train_cell` and `fit` "
                f"({lazy}) {f(c.get('fit_lazy_imports_s'))} s, MLflow's sqlite store on first use "
                f"{f(c.get('mlflow_store_first_use_s'))} s."]
