@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         argv = [spec, "--seeds", str(seeds), *overhead.cli_sets(over), "--max-concurrent", str(args.concurrency),
                 "--cpus-per-trial", "1", "--max-failures", "0"]
         record = overhead.timed_cli(argv, tmp, args.concurrency, tag, cells=2 * seeds, repo=checkout,
-                                    local_ray=args.local_ray)
+                                    local_ray=args.local_ray, keep_events=True)
         marks = record["marks"]   # seconds from the process's start
         record["derived"] = {"main_tail_s": marks["main_end"] - marks["run_sweep_end"],
                              "interpreter_end_s": record["process_wall_s"] - marks["main_end"]}
