@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +20,7 @@ from mlflow.exceptions import MlflowException, RestException
 
 from sweeps import schema, tracking
 from sweeps.errors import SweepError
+from sweeps.files import write_whole
 from transfer_core.config import to_flat
 
 log = logging.getLogger(__name__)
@@ -178,12 +178,7 @@ def keep_marks(path: str | None, pending: list) -> None:
             path.unlink(missing_ok=True)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        try:
-            part.write_text(json.dumps([list(mark) for mark in pending]))
-            os.replace(part, path)
-        finally:
-            part.unlink(missing_ok=True)
+        write_whole(path, json.dumps([list(mark) for mark in pending]))
     except OSError as exc:
         log.warning("could not keep the marks still to make in %s: %s", path, exc)
 
