@@ -20,15 +20,17 @@ changes no global backend.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import tempfile
 import re
 import textwrap
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sweeps import host_locks
 from sweeps import schema as S
 from sweeps.files import replacing, write_whole
 from sweeps.tables import (DATA_LABELS, METRIC_LABELS, ResultTable, SweepRuns, TableError, metric_description,
@@ -629,28 +632,57 @@ def replace_figures_of_another_invocation(out: Path, parent_run_id: str, paths: 
     """Remove the files `sweeps plot` drew into `out` for another invocation that this one did not draw over
     (a figure it skipped: no attention grid yet), and record this one's; return those removed. Every
     invocation of a sweep plots into figures/<sweep> by default, and a folder holding one invocation's curves
-    beside another's attention grid reads as one. Only files a record names are removed, never others."""
+    beside another's attention grid reads as one. Only files a record names are removed, never others.
+
+    The record is read, changed and written whole under a lock among this host's processes (`_record_held`):
+    two `sweeps plot` at once each read it before the other wrote it, and the last to write lost the files the
+    other had added."""
     record = out / FIGURES_RECORD
-    try:
-        earlier = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = {}
-    earlier = earlier if isinstance(earlier, dict) else {}
-    drawn = {p.name for p in paths}
-    kept = [name for name in earlier.get("files", []) if isinstance(name, str) and name not in drawn]
-    removed = []
-    if earlier.get("parent_run_id") not in (None, parent_run_id):
-        for name in kept:
-            stale = out / Path(name).name   # a bare file name: never outside the folder
-            if stale.is_file():
-                stale.unlink()
-                removed.append(stale)
-        kept = []
-    try:
-        write_whole(record, json.dumps({"parent_run_id": parent_run_id, "files": sorted(drawn | set(kept))}))
-    except OSError:   # the figures are drawn; the record only spares a later plot this doubt
-        pass
+    with _record_held(record):
+        earlier = _read_record(record)
+        drawn = {p.name for p in paths}
+        kept = [name for name in earlier.get("files", []) if isinstance(name, str) and name not in drawn]
+        removed = []
+        if earlier.get("parent_run_id") not in (None, parent_run_id):
+            for name in kept:
+                stale = out / Path(name).name   # a bare file name: never outside the folder
+                if stale.is_file():
+                    stale.unlink()
+                    removed.append(stale)
+            kept = []
+        try:
+            write_whole(record, json.dumps({"parent_run_id": parent_run_id, "files": sorted(drawn | set(kept))}))
+        except OSError:   # the figures are drawn; the record only spares a later plot this doubt
+            pass
     return removed
+
+
+def _read_record(record: Path) -> dict:
+    """A figures folder's record as written (empty where missing or unreadable)."""
+    try:
+        found = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+@contextlib.contextmanager
+def _record_held(record: Path) -> Iterator[None]:
+    """An exclusive lock, among this host's processes, on reading and rewriting the figures folder's `record`: a
+    file in this user's folder of host locks named by a hash of the record's real path (removed as it lets go).
+    Where it cannot be taken (no such folder of this user's alone), the record is rewritten unguarded, as before.
+    Another host plotting into the same shared folder at once is not held off."""
+    import hashlib
+
+    key = hashlib.sha256(os.path.realpath(record).encode()).hexdigest()[:16]
+    try:
+        folder = host_locks.lock_folder()
+    except OSError as exc:
+        log.debug("lock on %s not taken (%s)", record, exc)
+        yield
+        return
+    with host_locks.host_lock(folder / f"figures-{key}.lock", f"rewriting {record}"):
+        yield
 
 
 def log_figures(runs: SweepRuns, paths: Sequence[str | Path], artifact_path: str = "figures") -> None:

@@ -807,6 +807,33 @@ def test_plot_of_another_invocation_removes_the_figures_it_did_not_draw_over_and
     assert (out / "ablation_bars.png").read_text() == "f" * 32
 
 
+def test_two_plots_into_one_folder_at_once_both_keep_their_figures_in_its_record(tmp_path, monkeypatch):
+    # `sweeps plot X` and `sweeps plot X --attention` at once: each read .sweeps-figures.json before the other
+    # wrote it, and the last to write dropped the other's figures from it (a later invocation's plot then left
+    # them beside its own)
+    import threading
+    import time
+
+    read, first_has_read = FG._read_record, threading.Event()
+
+    def read_slowly(record):
+        found = read(record)
+        if threading.current_thread().name == "first":
+            first_has_read.set()
+            time.sleep(0.5)   # the other plot reads the record meanwhile, unless held off until this one wrote it
+        return found
+
+    monkeypatch.setattr(FG, "_read_record", read_slowly)
+    first = threading.Thread(target=FG.replace_figures_of_another_invocation, name="first",
+                             args=(tmp_path, "a" * 32, [tmp_path / "ablation_bars.png"]))
+    first.start()
+    assert first_has_read.wait(10)
+    FG.replace_figures_of_another_invocation(tmp_path, "a" * 32, [tmp_path / "attention_grid.png"])
+    first.join()
+    record = json.loads((tmp_path / FG.FIGURES_RECORD).read_text())
+    assert record == {"parent_run_id": "a" * 32, "files": ["ablation_bars.png", "attention_grid.png"]}
+
+
 def test_ablation_bars_put_the_label_of_every_cell_without_a_bar_inside_the_axes(monkeypatch):
     # the x-limits followed the bars: a search's pruned trials, ranked after every bar, were labelled
     # outside the chart, over its legend
