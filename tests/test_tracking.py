@@ -610,9 +610,28 @@ def test_an_invocation_whose_lock_cannot_be_taken_runs_without_it_as_before_and_
 
 
 def test_opening_a_sqlite_store_leaves_no_lock_file_in_the_temporary_folder(tmp_path, monkeypatch):
+    # taken while MLflow opens (creates, migrates) the store, and its file removed once it is let go
+    import fcntl
+    import os
     import tempfile
 
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    held = []
+    opening = tracking.MlflowClient
+
+    def opened_under_the_lock(**kwargs):
+        lock, = (tmp_path / "tmp").glob("sweeps-mlflow-open-*.lock")
+        fd = os.open(lock, os.O_RDONLY)   # another process opening the store now: it waits
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        held.append(lock.name)
+        return opening(**kwargs)
+
+    monkeypatch.setattr(tracking, "MlflowClient", opened_under_the_lock)
     tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
+    assert len(held) == 1, "the store was opened under the lock"
     assert list((tmp_path / "tmp").iterdir()) == []
