@@ -953,16 +953,18 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     try:
         with invocation_claimed(prepared):
             return _run_sweep(prepared, resume_only, on_cluster_lost)
-    except Exception:
+    except BaseException:   # a refusal, and a Ctrl-C (KeyboardInterrupt) or SIGTERM (SystemExit) too
         _remove_storage_a_refused_run_made(prepared)
         raise
 
 
 def _remove_storage_a_refused_run_made(prepared: PreparedSweep) -> None:
-    """A run refused before it began (`--profile paper` on a machine without a GPU, a --data changed since) left
-    the empty --storage folders prepare made to know them writable: those still empty are removed, so that a
-    refusal leaves no folder as if something had begun. A folder there before is never touched. A new mlflow.db
-    is kept, empty or not: another sweep started beside this one may be writing its first run into it."""
+    """A run refused before it began (`--profile paper` on a machine without a GPU, a --data changed since), or
+    stopped before it wrote anything there (Ctrl-C while its data are decoded), left the empty --storage folders
+    prepare made to know them writable: those still empty are removed, so that it leaves no folder as if something
+    had begun. Only empty folders are removed (rmdir): one that anything was written into, Tune's results or the
+    marks a search keeps, stays, and so does a folder there before. A new mlflow.db is kept, empty or not: another
+    sweep started beside this one may be writing its first run into it."""
     if prepared.storage_made is None:
         return
     folder = prepared.storage_path

@@ -2096,6 +2096,35 @@ def test_a_refused_run_leaves_no_storage_folder_behind(tmp_path, spec_file, monk
     assert left == ["kept", "ml"], "the folders there before are kept; the folders made are gone"
 
 
+def test_a_run_stopped_by_ctrl_c_before_it_wrote_anything_leaves_no_storage_folder_behind(tmp_path, spec_file,
+                                                                                           monkeypatch):
+    # Ctrl-C while a cold data set is decoded (a minute): the refusals' clean-up covered only Exception, and the
+    # empty --storage folder stayed as if something had begun. One that anything was written into stays
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    written = {}
+
+    def stopped_while_decoding(configs):
+        for path, text in written.items():
+            path.write_text(text)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "decode_data", stopped_while_decoding)
+    (tmp_path / "ml").mkdir()
+    options = dict(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}", cpus_per_trial=1)
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), RunOptions(storage=str(tmp_path / "runs" / "a"), **options))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(prepared)
+    assert not (tmp_path / "runs").exists(), "the empty folders it made are gone"
+    prepared = prepare(spec_file(TABLE_SPEC, "tiny"), RunOptions(storage=str(tmp_path / "runs" / "b"), **options))
+    written[tmp_path / "runs" / "b" / "marks.json"] = "[]"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(prepared)
+    assert (tmp_path / "runs" / "b" / "marks.json").read_text() == "[]", "a folder holding anything stays"
+
+
 def test_trial_larger_than_any_node_is_refused_before_submission(ray_local, tmp_path, tracking_uri, spec_file):
     prepared = prepare(spec_file(TABLE_SPEC, "tiny"), RunOptions(
         tracking_uri=tracking_uri, storage=str(tmp_path / "r"), cpus_per_trial=64))
