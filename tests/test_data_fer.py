@@ -442,3 +442,52 @@ def test_ferplus_official_split_sizes_are_not_warned_of():
     assert _sizes_note("png folders + label.csv", "argmax", plans((1, 1, 1))) == {}, "not counted: nothing to say"
     assert "25,060 / 3,199 / 3,153" in _sizes_note("fer2013.csv + fer2013new.csv", "majority",
                                                    plans((25060, 3199, 3152)))["sizes"]
+
+
+# --------------------------------------------------------------------------- whitespace-only lines
+
+def _insert_lines(path: Path, at: int, lines: list[str], end: list[str] = ()) -> None:
+    """Put `lines` before physical line `at` (1-based) and `end` after the last line of a CSV file."""
+    text = path.read_text().splitlines()
+    path.write_text("\n".join(text[:at - 1] + lines + text[at - 1:] + list(end)) + "\n")
+
+
+def test_fer2013_whitespace_only_lines_are_skipped_counted_and_one_between_rows_warned_of_once(tmp_path, caplog):
+    # blank lines at the end of a CSV edited by hand were "1 field: expected 3", an error
+    emotions = [3, 0, 6, 1, 2, 5, 4, 0, 1, 2]
+    path = write_fer2013(tmp_path / "fer" / "fer2013.csv", emotions=emotions)
+    _insert_lines(path, 4, ["   ", "\t"], end=["  ", ""])
+    with caplog.at_level("WARNING", logger="transfer_core.data.fer2013"):
+        splits = load_splits(_cfg(tmp_path, "fer2013", tmp_path / "fer"), 8)
+    assert splits.train.labels.tolist() == emotions[:7] and _grays(splits.train) == GRAY[:7]   # rows, not lines
+    assert _grays(splits.test) == GRAY[8:]
+    assert splits.info["blank_lines"] == 4
+    said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
+    assert said == [f"{path}: 2 whitespace-only lines between data rows (first: line 4) are skipped (and 2 at the "
+                    "end): the data rows are read as if they were not there"]
+
+
+def test_fer2013_whitespace_only_lines_at_the_end_alone_are_not_warned_of(tmp_path, caplog):
+    path = write_fer2013(tmp_path / "fer" / "fer2013.csv")
+    _insert_lines(path, 12, [], end=["   ", "   "])
+    with caplog.at_level("WARNING", logger="transfer_core.data.fer2013"):
+        splits = load_splits(_cfg(tmp_path, "fer2013", tmp_path / "fer"), 8)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 10 and splits.info["blank_lines"] == 2
+    assert "whitespace-only" not in caplog.text
+
+
+def test_fer2013_row_of_text_among_blank_lines_is_still_an_error_naming_the_line(tmp_path):
+    path = write_fer2013(tmp_path / "fer" / "fer2013.csv")
+    _insert_lines(path, 4, ["  ", " stray text "])
+    with pytest.raises(DataError, match=r"fer2013.csv line 5: 1 field: expected 3 \(emotion,pixels,Usage\)"):
+        check_layout(_cfg(tmp_path, "fer2013", tmp_path / "fer"))
+
+
+def test_ferplus_whitespace_only_lines_in_either_csv_keep_the_row_join(tmp_path):
+    # a blank line in fer2013.csv alone: the files are joined by data row, not by line, so votes stay with pixels
+    root = write_ferplus_csv(tmp_path / "fer")
+    _insert_lines(root / "fer2013.csv", 3, [" "], end=[" "])
+    _insert_lines(root / "fer2013new.csv", 9, ["\t"])
+    splits = load_splits(_cfg(tmp_path, "ferplus", root), 16)
+    assert splits.train.labels.tolist() == [1, 0, 7] and _grays(splits.train) == [GRAY[0], GRAY[1], GRAY[6]]
+    assert _grays(splits.test) == [GRAY[8], GRAY[9]] and splits.test.labels.tolist() == [4, 6]

@@ -255,6 +255,36 @@ def csv_rows(path: Path) -> Iterator:
                             "(as the data set ships it)") from None
 
 
+class BlankLines:
+    """The whitespace-only lines of a CSV file read row by row (blank lines at the end of a file edited by hand are
+    common): `skip(row, line)` says whether a row is one (skipped: nothing to read in it), counting it; `say` warns
+    once where any lies between data rows (a row deleted by hand? the rows around it are read as the data rows they
+    are). A row with a comma in it is no blank line: it is read, and an error where malformed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: list[int] = []       # every blank line
+        self.inside: list[int] = []      # those followed by a data row
+        self._pending: list[int] = []
+
+    def skip(self, row: list[str], lineno: int) -> bool:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            self.lines.append(lineno)
+            self._pending.append(lineno)
+            return True
+        self.inside.extend(self._pending)
+        self._pending.clear()
+        return False
+
+    def say(self, logger: logging.Logger) -> None:
+        if self.inside:
+            logger.warning("%s: %s between data rows (first: line %d) %s skipped%s: the data rows are read as if "
+                           "%s not there", self.path, counted(len(self.inside), "whitespace-only line"),
+                           self.inside[0], "is" if len(self.inside) == 1 else "are",
+                           f" (and {len(self.lines) - len(self.inside)} at the end)" if len(self.lines) >
+                           len(self.inside) else "", "it were" if len(self.inside) == 1 else "they were")
+
+
 def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")

@@ -10,7 +10,6 @@ Classes (FER2013 order): 0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise,
 from __future__ import annotations
 
 import csv
-import logging
 import sys
 import warnings
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows, decode_pil,
-                                     require_root)
+from transfer_core.data.base import (DATASETS, BlankLines, DataError, Layout, Source, SplitPlan, counted, csv_rows,
+                                     decode_pil, require_root, scan_logger)
 
-log = logging.getLogger(__name__)
+log = scan_logger(__name__)
 
 CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
@@ -62,8 +61,9 @@ class FerRows:
 
     path: Path
     usage: list[str]
-    emotion: np.ndarray                 # int64 (rows,), -1 where not parsed
+    emotion: np.ndarray                 # int64 (rows,), -1 where not a code 0..6 (not checked: parse_emotion False)
     lines: np.ndarray                   # int64 (rows,) physical line numbers
+    blank_lines: int = 0                # whitespace-only lines skipped
 
 
 def _header(path: Path, row: list[str], required: tuple[str, ...]) -> dict[str, int]:
@@ -80,10 +80,13 @@ def _header(path: Path, row: list[str], required: tuple[str, ...]) -> dict[str, 
 
 
 def read_fer_rows(path: Path, parse_emotion: bool) -> FerRows:
-    """Parse every row's Usage (and emotion), and check its pixel count, without decoding pixels."""
+    """Parse every row's Usage and emotion, and check its pixel count, without decoding pixels. An emotion other
+    than 0..6 is a DataError with `parse_emotion`, else -1 (FERPlus reads its labels from the votes). Whitespace-only
+    lines are skipped (BlankLines), as decode_csv_rows skips them: the data rows' indices are the same in both."""
     usage: list[str] = []
     emotions: list[int] = []
     lines: list[int] = []
+    blank = BlankLines(path)
     with csv_rows(path) as reader:
         try:
             head = next(reader)
@@ -92,7 +95,7 @@ def read_fer_rows(path: Path, parse_emotion: bool) -> FerRows:
         cols = _header(path, head, ("emotion", "pixels", "Usage"))
         for row in reader:
             lineno = reader.line_num
-            if not row:
+            if blank.skip(row, lineno):
                 continue
             if len(row) != len(head):
                 raise DataError(f"{path} line {lineno}: {counted(len(row), 'field')}: expected {len(head)} "
@@ -107,16 +110,16 @@ def read_fer_rows(path: Path, parse_emotion: bool) -> FerRows:
             if not single and len(pixels.split()) != PIXELS:
                 raise DataError(f"{path} line {lineno}: pixels has {counted(len(pixels.split()), 'value')}: expected "
                                 f"{PIXELS} (a {SIDE}x{SIDE} grayscale image)")
-            if parse_emotion:
-                text = row[cols["emotion"]].strip()
-                if text not in ("0", "1", "2", "3", "4", "5", "6"):
-                    raise DataError(f"{path} line {lineno}: emotion {text!r} is unknown: expected an integer "
-                                    "0..6 (0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")
-                emotions.append(int(text))
+            text = row[cols["emotion"]].strip()
+            if text not in ("0", "1", "2", "3", "4", "5", "6") and parse_emotion:
+                raise DataError(f"{path} line {lineno}: emotion {text!r} is unknown: expected an integer "
+                                "0..6 (0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")
+            emotions.append(int(text) if text in ("0", "1", "2", "3", "4", "5", "6") else -1)
             usage.append(use)
             lines.append(lineno)
-    emotion = np.asarray(emotions, dtype=np.int64) if parse_emotion else np.full(len(usage), -1, np.int64)
-    return FerRows(path=path, usage=usage, emotion=emotion, lines=np.asarray(lines, dtype=np.int64))
+    blank.say(log)
+    return FerRows(path=path, usage=usage, emotion=np.asarray(emotions, dtype=np.int64),
+                   lines=np.asarray(lines, dtype=np.int64), blank_lines=len(blank.lines))
 
 
 def pixels_to_image(text: str, where: str) -> Image.Image:
@@ -139,11 +142,12 @@ def decode_csv_rows(path: Path, plans: dict[str, SplitPlan], image_size: int,
     for split, out in outs.items():
         for i, row in enumerate(plans[split].rows):
             target[int(row)] = (split, i)
+    blank = BlankLines(path)                        # skipped as read_fer_rows skips them, which numbered the rows
     with csv_rows(path) as reader:
         col = [c.strip() for c in next(reader)].index("pixels")
         index = 0
         for row in reader:
-            if not row:
+            if blank.skip(row, reader.line_num):
                 continue
             hit = target.get(index)
             if hit is not None:
@@ -179,7 +183,8 @@ class Fer2013Source(Source):
             plans[split] = SplitPlan(labels=rows.emotion[idx], rows=idx,
                                      origins=[f"{path.name} line {n}" for n in rows.lines[idx]])
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=[path],
-                      info={"layout": path.name}, val_source="official PublicTest")
+                      info={"layout": path.name, **({"blank_lines": rows.blank_lines} if rows.blank_lines else {})},
+                      val_source="official PublicTest")
 
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return decode_csv_rows(layout.label_files[0], layout.splits, image_size, outs)

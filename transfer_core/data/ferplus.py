@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
+from transfer_core.data.base import (DATASETS, BlankLines, DataError, Layout, Source, SplitPlan, counted, csv_rows,
                                      first_existing, require_root, scan_logger)
 from transfer_core.data.fer2013 import USAGE_SPLITS, challenge_csv_note, decode_csv_rows, find_fer_csv, read_fer_rows
 
@@ -95,10 +95,11 @@ def _parse_votes(fields: list[str], where: str) -> list[int]:
 def read_label_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
     """A header-less FER+ label.csv: image names, votes (N, 10), line numbers."""
     names, votes, lines = [], [], []
+    blank = BlankLines(path)
     with csv_rows(path) as reader:
         for row in reader:
             lineno = reader.line_num
-            if not row:
+            if blank.skip(row, lineno):
                 continue
             where = f"{path} line {lineno}"
             if len(row) not in (11, 12) or not row[0].strip():
@@ -107,12 +108,14 @@ def read_label_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
             names.append(row[0].strip())
             votes.append(_parse_votes(row[-10:], where))
             lines.append(lineno)
+    blank.say(log)
     return names, np.asarray(votes, dtype=np.int64).reshape(-1, 10), lines
 
 
 def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, list[int]]:
     """fer2013new.csv: per row Usage, Image name (None for the 2016 version without it), votes, line."""
     usage, names, votes, lines = [], [], [], []
+    blank = BlankLines(path)
     with csv_rows(path) as reader:
         try:
             head = [c.strip() for c in next(reader)]
@@ -127,7 +130,7 @@ def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, l
         v_cols = [head.index(c) for c in VOTE_COLUMNS]
         for row in reader:
             lineno = reader.line_num
-            if not row:
+            if blank.skip(row, lineno):
                 continue
             where = f"{path} line {lineno}"
             if len(row) != len(head):
@@ -137,6 +140,7 @@ def read_new_csv(path: Path) -> tuple[list[str], list[str] | None, np.ndarray, l
                 names.append(row[n_col].strip())
             votes.append(_parse_votes([row[c] for c in v_cols], where))
             lines.append(lineno)
+    blank.say(log)
     return usage, (names if has_name else None), np.asarray(votes, dtype=np.int64).reshape(-1, 10), lines
 
 
