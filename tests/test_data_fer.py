@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -491,3 +492,87 @@ def test_ferplus_whitespace_only_lines_in_either_csv_keep_the_row_join(tmp_path)
     splits = load_splits(_cfg(tmp_path, "ferplus", root), 16)
     assert splits.train.labels.tolist() == [1, 0, 7] and _grays(splits.train) == [GRAY[0], GRAY[1], GRAY[6]]
     assert _grays(splits.test) == [GRAY[8], GRAY[9]] and splits.test.labels.tolist() == [4, 6]
+
+
+# --------------------------------------------------------------------------- row order
+
+def _write_rows(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+
+
+def _agreeing_ferplus(root: Path, order=None) -> list[tuple]:
+    """A FERPlus pair of 230 Training, 10 PublicTest and 10 PrivateTest rows whose FER+ votes give each image its
+    FER2013 label (7 votes) and neutral 3: rows (usage, emotion, gray, votes). fer2013.csv is written in `order`
+    (indices; within a split), fer2013new.csv as the rows are."""
+    from transfer_core.data.ferplus import FER2013_AS_VOTE
+
+    rows = []
+    for i in range(250):
+        usage = "Training" if i < 230 else "PublicTest" if i < 240 else "PrivateTest"
+        emotion = (i * 3) % 7
+        votes = [0] * 10
+        votes[FER2013_AS_VOTE[emotion]] += 7
+        votes[0] += 3
+        rows.append((usage, emotion, i, votes))
+    order = range(len(rows)) if order is None else order
+    _write_rows(root / "fer2013.csv", ["emotion", "pixels", "Usage"],
+                [[rows[i][1], _pixels(rows[i][2]), rows[i][0]] for i in order])
+    _write_rows(root / "fer2013new.csv", NEW_HEADER,
+                [[u, f"fer{i:07d}.png", *v] for i, (u, _, _, v) in enumerate(rows)])
+    return rows
+
+
+def test_ferplus_fer2013_csv_sorted_within_a_split_is_warned_of_as_out_of_order_with_fer2013new(tmp_path, caplog):
+    # joined by row index, a fer2013.csv sorted by emotion within Training passed the Usage check: every image
+    # silently got another image's votes as its label
+    rows = _agreeing_ferplus(tmp_path / "ok")
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        ok = load_splits(_cfg(tmp_path, "ferplus", tmp_path / "ok"), 8)
+    assert "out of order" not in caplog.text and "rows_out_of_order" not in ok.info
+    order = sorted(range(230), key=lambda i: rows[i][1]) + list(range(230, 250))
+    _agreeing_ferplus(tmp_path / "sorted", order)
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", tmp_path / "sorted"), 8)
+    assert re.search(r"FERPlus: .*sorted/fer2013.csv and .*sorted/fer2013new.csv look out of order: \d+ % of its 230 "
+                     r"Training rows have a FER\+ vote for their FER2013 emotion, near what unrelated rows give "
+                     r"\(\d+ %\);"
+                     r".*joined by row index, so a file sorted or shuffled within a split gives each image another's "
+                     r"votes", caplog.text), caplog.text
+    assert list(splits.info["rows_out_of_order"]) == ["train"]
+    assert splits.fingerprint != ok.fingerprint        # the cache holds no decode of the other order to serve
+
+
+def test_ferplus_both_csvs_reordered_alike_are_read_without_a_warning_and_keep_their_labels(tmp_path, caplog):
+    from transfer_core.data.ferplus import FER2013_AS_VOTE
+
+    order = list(reversed(range(230))) + list(range(230, 250))
+    rows = _agreeing_ferplus(tmp_path / "fer", order=order)
+    # fer2013new.csv in the same (reversed) order: still one row order
+    _write_rows(tmp_path / "fer" / "fer2013new.csv", NEW_HEADER,
+                [[rows[i][0], f"fer{i:07d}.png", *rows[i][3]] for i in order])
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", tmp_path / "fer"), 8)
+    assert "out of order" not in caplog.text
+    by_gray = {gray: FER2013_AS_VOTE[emotion] for usage, emotion, gray, _ in rows}
+    assert all(by_gray[g] == label for g, label in zip(_grays(splits.train), splits.train.labels.tolist()))
+
+
+def test_fer2013_reordered_within_a_split_reads_the_same_images_and_labels_under_another_fingerprint(tmp_path):
+    # FER2013 alone takes each label from its image's own row: nothing but the order of the items depends on the
+    # row order, and the fingerprint (the CSV's bytes) tells the two files apart: no cached decode of one serves
+    # the other
+    emotions = [3, 0, 6, 1, 2, 5, 4, 0, 1, 2]
+    items = [[emotions[i], _pixels(GRAY[i]), usage] for i, (usage, _, _) in enumerate(ROWS)]
+    _write_rows(tmp_path / "a" / "fer2013.csv", ["emotion", "pixels", "Usage"], items)
+    _write_rows(tmp_path / "b" / "fer2013.csv", ["emotion", "pixels", "Usage"],
+                items[6::-1] + items[7:8] + items[9:7:-1])              # Training and PrivateTest rows reversed
+    a = load_splits(_cfg(tmp_path, "fer2013", tmp_path / "a"), 8)
+    b = load_splits(_cfg(tmp_path, "fer2013", tmp_path / "b"), 8)
+    for split in ("train", "val", "test"):
+        pairs = [sorted(zip(_grays(getattr(s, split)), getattr(s, split).labels.tolist())) for s in (a, b)]
+        assert pairs[0] == pairs[1], split
+    assert sorted(zip(_grays(a.train), a.train.labels.tolist())) == sorted(zip(GRAY[:7], emotions[:7]))
+    assert _grays(b.train) == GRAY[6::-1]
+    assert a.fingerprint != b.fingerprint

@@ -10,6 +10,9 @@ Two layouts (the PNG one is preferred when both are present, as the official tra
     PNGs and a header-less `label.csv`: `name,"(x, y, w, h)",<10 votes>` (the box column is
     optional, older copies lack it). A name listed twice (a label.csv written from fer2013new.csv
     keeps its 4 duplicated names) is one PNG: read once, by its last line, with a warning.
+In (a), the Usage columns must agree row by row, which a file reordered within a split passes: a split whose
+FER2013 labels (fer2013.csv's emotion) get FER+ votes at their rows no more often than chance has them is warned of
+as out of order (row_agreement). Whitespace-only lines of either file are skipped: the join is by data row.
 
 Votes are 10 columns: 8 emotions in FER+ order, then unknown and NF. Rules (cfg.ferplus_rule):
 - "majority" (official, `src/ferplus.py::_process_data`): zero every column with a single vote,
@@ -62,6 +65,49 @@ def _sizes_note(layout: str, rule: str, plans: dict[str, SplitPlan]) -> dict[str
     log.warning("FERPlus (%s): %s: a file cut short, edited or of another version? Its numbers do not compare with "
                 "those reported on FERPlus", layout, text)
     return {"sizes": text}
+
+
+# FER2013's emotion codes (0 Angry .. 6 Neutral) as FER+ vote columns: its label of an image, which FER+ relabelled
+FER2013_AS_VOTE = (4, 5, 6, 1, 3, 2, 0)
+# the row-order check: a split of at least this many rows whose FER2013 labels agree with the votes at their rows no
+# more than this far above chance (Cohen's kappa, 0 for unrelated rows) is warned of as rows out of order
+ROW_ORDER_MIN_ROWS = 100
+ROW_ORDER_MIN_KAPPA = 0.3
+
+
+def row_agreement(emotion: np.ndarray, votes: np.ndarray) -> tuple[float, float, int]:
+    """How far fer2013.csv's labels (FER2013 codes, -1 where unknown) agree with the FER+ votes of the same rows:
+    (observed, chance, rows): the share of rows whose FER2013 emotion has at least one FER+ vote, and that share for
+    a row's label and another row's votes (what a file shuffled against the other gives). FER+ relabelled FER2013,
+    but its taggers mostly gave the old label a vote; rows out of order agree only by chance."""
+    known = emotion >= 0
+    if not known.any():
+        return 0.0, 0.0, 0
+    voted = votes[known][:, list(FER2013_AS_VOTE)] > 0                 # (rows, 7): FER2013 class c got a vote
+    codes = emotion[known]
+    observed = float(voted[np.arange(len(codes)), codes].mean())
+    chance = float(np.bincount(codes, minlength=7) @ voted.mean(axis=0)) / len(codes)
+    return observed, chance, int(known.sum())
+
+
+def _check_row_order(fer_csv: Path, new_csv: Path, emotion: np.ndarray, votes: np.ndarray,
+                     split_of: np.ndarray) -> dict[str, str]:
+    """Warn of a split whose fer2013.csv labels agree with fer2013new.csv's votes at the same rows no more than
+    chance has them agree: the files are joined by row index, and the Usage check passes a file reordered (sorted,
+    shuffled) within a split, which pairs each image with another's votes. What was found, by split."""
+    doubts = {}
+    for split, usage in ((s, u) for u, s in USAGE_SPLITS.items()):
+        rows = split_of == split
+        observed, chance, n = row_agreement(emotion[rows], votes[rows])
+        if n < ROW_ORDER_MIN_ROWS or chance >= 1 or (observed - chance) / (1 - chance) >= ROW_ORDER_MIN_KAPPA:
+            continue
+        doubts[split] = (f"{100 * observed:.0f} % of its {n:,} {usage} rows have a FER+ vote for their FER2013 "
+                         f"emotion, near what unrelated rows give ({100 * chance:.0f} %)")
+        log.warning("FERPlus: %s and %s look out of order: %s; the official files agree far more (FER+'s taggers "
+                    "mostly voted for an image's FER2013 label). The files are joined by row index, so a file sorted "
+                    "or shuffled within a split gives each image another's votes (its label): use both as "
+                    "downloaded, in their one row order", fer_csv, new_csv, doubts[split])
+    return doubts
 
 
 def vote_labels(votes: np.ndarray, rule: str) -> np.ndarray:
@@ -234,6 +280,8 @@ class FerPlusSource(Source):
             if u_new != u_fer:
                 raise DataError(f"{new_csv} line {lines[i]}: Usage {u_new!r} differs from {u_fer!r} at "
                                 f"{fer_csv} line {rows.lines[i]}: expected row-aligned files (same order)")
+        split_of = np.asarray([USAGE_SPLITS[u] for u in usage])
+        out_of_order = _check_row_order(fer_csv, new_csv, rows.emotion, votes, split_of)
         labels = vote_labels(votes, cfg.ferplus_rule)
         named = np.ones(len(labels), dtype=bool) if names is None else np.asarray([bool(n) for n in names])
         if names is None:
@@ -242,7 +290,6 @@ class FerPlusSource(Source):
                         "148 Training, 10 PublicTest, 15 PrivateTest) cannot be told, and are read where their votes "
                         "give a label, so the split sizes differ from the official ones. Download the current "
                         "fer2013new.csv from microsoft/FERPlus (its votes are the same)", new_csv)
-        split_of = np.asarray([USAGE_SPLITS[u] for u in usage])
         plans, dropped_rule, dropped_name = {}, {}, {}
         for split in ("train", "val", "test"):
             in_split = split_of == split
@@ -258,7 +305,8 @@ class FerPlusSource(Source):
                             "dropped_by_rule": dropped_rule, "dropped_empty_name": dropped_name,
                             **({"image_names": "none (the 2016 fer2013new.csv): rows of empty name not dropped"}
                                if names is None else {}),
-                            **({"differs_from_official": differs} if differs else {})},
+                            **({"differs_from_official": differs} if differs else {}),
+                            **({"rows_out_of_order": out_of_order} if out_of_order else {})},
                       val_source="official PublicTest")
 
     def decode(self, layout: Layout, image_size: int, outs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
