@@ -576,3 +576,22 @@ def test_fer2013_reordered_within_a_split_reads_the_same_images_and_labels_under
     assert sorted(zip(_grays(a.train), a.train.labels.tolist())) == sorted(zip(GRAY[:7], emotions[:7]))
     assert _grays(b.train) == GRAY[6::-1]
     assert a.fingerprint != b.fingerprint
+
+
+def test_ferplus_2016_csv_is_one_warning_that_gives_the_split_sizes_and_the_way_out(tmp_path, caplog):
+    # the missing 'Image name' column and the split sizes it causes were two warnings for one cause
+    root = write_ferplus_csv(tmp_path / "fer")
+    with open(root / "fer2013new.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    with open(root / "fer2013new.csv", "w", newline="") as f:
+        csv.writer(f).writerows([row[:1] + row[2:] for row in rows])
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", root), 8)
+    said = [r.getMessage() for r in caplog.records if r.name == "transfer_core.data.ferplus"]
+    assert len(said) == 1, said
+    assert re.search(r"has no 'Image name' column \(the first, 2016 version of fer2013new.csv\).*so the split sizes "
+                     r"differ from the official ones \(4 / 1 / 2 train / val / test images where the official files "
+                     r"read by the majority rule give 25,060 / 3,199 / 3,153 \(reference/datasets.md\)\) and results "
+                     r"do not compare with those reported on FERPlus. Download the current fer2013new.csv",
+                     said[0]), said[0]
+    assert splits.info["differs_from_official"]["sizes"].startswith("4 / 1 / 2 train / val / test images")

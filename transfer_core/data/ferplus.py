@@ -51,9 +51,10 @@ OFFICIAL_SIZES = {("png folders + label.csv", "majority"): (25045, 3191, 3137),
                   ("fer2013.csv + fer2013new.csv", "argmax"): (28559, 3579, 3573)}
 
 
-def _sizes_note(layout: str, rule: str, plans: dict[str, SplitPlan]) -> dict[str, str]:
+def _sizes_note(layout: str, rule: str, plans: dict[str, SplitPlan], warn: bool = True) -> dict[str, str]:
     """Warn of split sizes other than the official files give with this rule (a file cut short, edited, or of
-    another version: numbers that do not compare with those reported on FERPlus); what differs, by split."""
+    another version: numbers that do not compare with those reported on FERPlus); what differs, by split. Not
+    `warn`: the caller says it, with its cause."""
     official = OFFICIAL_SIZES.get((layout, rule))
     if official is None:
         return {}
@@ -62,8 +63,9 @@ def _sizes_note(layout: str, rule: str, plans: dict[str, SplitPlan]) -> dict[str
         return {}
     text = (f"{' / '.join(f'{n:,}' for n in found)} train / val / test images where the official files read by the "
             f"{rule} rule give {' / '.join(f'{n:,}' for n in official)} (reference/datasets.md)")
-    log.warning("FERPlus (%s): %s: a file cut short, edited or of another version? Its numbers do not compare with "
-                "those reported on FERPlus", layout, text)
+    if warn:
+        log.warning("FERPlus (%s): %s: a file cut short, edited or of another version? Its numbers do not compare "
+                    "with those reported on FERPlus", layout, text)
     return {"sizes": text}
 
 
@@ -284,12 +286,6 @@ class FerPlusSource(Source):
         out_of_order = _check_row_order(fer_csv, new_csv, rows.emotion, votes, split_of)
         labels = vote_labels(votes, cfg.ferplus_rule)
         named = np.ones(len(labels), dtype=bool) if names is None else np.asarray([bool(n) for n in names])
-        if names is None:
-            log.warning("FERPlus: %s has no 'Image name' column (the first, 2016 version of fer2013new.csv): the rows "
-                        "the official generate_training_data.py drops for an empty name (173 in the current version: "
-                        "148 Training, 10 PublicTest, 15 PrivateTest) cannot be told, and are read where their votes "
-                        "give a label, so the split sizes differ from the official ones. Download the current "
-                        "fer2013new.csv from microsoft/FERPlus (its votes are the same)", new_csv)
         plans, dropped_rule, dropped_name = {}, {}, {}
         for split in ("train", "val", "test"):
             in_split = split_of == split
@@ -298,7 +294,15 @@ class FerPlusSource(Source):
             dropped_rule[split] = int((in_split & named & (labels < 0)).sum())
             plans[split] = SplitPlan(labels=labels[idx], rows=idx,
                                      origins=[f"{new_csv.name} line {lines[i]}" for i in idx])
-        differs = _sizes_note("fer2013.csv + fer2013new.csv", cfg.ferplus_rule, plans)
+        differs = _sizes_note("fer2013.csv + fer2013new.csv", cfg.ferplus_rule, plans, warn=names is not None)
+        if names is None:   # one cause, one warning: the sizes it gives are said with it
+            log.warning("FERPlus: %s has no 'Image name' column (the first, 2016 version of fer2013new.csv): the rows "
+                        "the official generate_training_data.py drops for an empty name (173 in the current version: "
+                        "148 Training, 10 PublicTest, 15 PrivateTest) cannot be told, and are read where their votes "
+                        "give a label, so the split sizes differ from the official ones%s and results do not "
+                        "compare with those reported on FERPlus. Download the current fer2013new.csv from "
+                        "microsoft/FERPlus (its votes are the same)", new_csv,
+                        f" ({differs['sizes']})" if differs else "")
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans,
                       label_files=[fer_csv, new_csv], params={"rule": cfg.ferplus_rule},
                       info={"layout": "fer2013.csv + fer2013new.csv", "rule": cfg.ferplus_rule,
