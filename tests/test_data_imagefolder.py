@@ -572,3 +572,39 @@ def test_imagefolder_folder_beside_the_splits_under_another_name_is_warned_of_wi
         splits = load_splits(_cfg(tmp_path, root), 8)
     assert splits.info["folders_not_read"] == ["eval"] and len(splits.val) == 0
     assert f"image folder {root}: eval/ not read: the split folders are read by their names" in caplog.text
+
+
+def _numbered_tree(root: Path, codes) -> Path:
+    """train/ and test/ with a class folder per code, each image a gray of 10 * (code + 1): its code seen in it."""
+    for split in ("train", "test"):
+        for code in codes:
+            d = root / split / str(code)
+            d.mkdir(parents=True)
+            Image.new("RGB", (12, 12), (10 * (code + 1),) * 3).save(d / "a.png")
+    return root
+
+
+def test_imagefolder_class_folders_named_by_number_are_ordered_by_number_so_index_is_the_code(tmp_path):
+    # folders 0..10 (AffectNet's 11 codes, as DAN names them) sorted as strings: 0, 1, 10, 2, ..., so class index 2
+    # was folder 10, and tables and confusion matrices listed the classes in that order
+    splits = load_splits(_cfg(tmp_path, _numbered_tree(tmp_path / "d", range(11))), 8)
+    assert splits.class_names == tuple(str(code) for code in range(11))
+    for split in (splits.train, splits.test):
+        for image, label in zip(split.images, split.labels.tolist()):
+            assert int(image.mean()) == 10 * (label + 1)       # label index = the folder's number
+
+
+def test_imagefolder_order_by_number_changes_the_fingerprint_only_where_it_is_not_the_order_by_name(tmp_path):
+    # a decode cached with string order holds other label indices: a tree whose order changed must not be served it;
+    # one whose orders agree (0..9, names not numbers) keeps its fingerprint, cached decode and recorded runs
+    from transfer_core.data.base import get_source
+
+    def params(root):
+        cfg = _cfg(tmp_path, root)
+        return get_source(cfg).scan(cfg).params
+
+    assert params(_numbered_tree(tmp_path / "eleven", range(11))) == {"class_order": "numeric"}
+    assert params(_numbered_tree(tmp_path / "eight", range(8))) == {}
+    assert params(make_tree(tmp_path / "names")) == {}
+    mixed = make_tree(tmp_path / "mixed", classes=("10", "9", "x"))
+    assert params(mixed) == {} and class_names_of(_cfg(tmp_path, mixed)) == ("10", "9", "x")

@@ -12,8 +12,9 @@ is never taken for the test split (a tree of train/ and dev/ lacks its test/). A
 split folders (training/, eval/, unlabeled/, ...) is not read, and warned of, naming the names that are.
 
 Split folders are read by these lower-case names; one in other letter case (Train/, Val/, and Dev/ where dev/
-would be read) is an error naming the rename. Class names are the sorted folder names of train/ (index = position), so folders named 0..7 keep
-their codes. test/ (and val/) must hold the same class folders, and every class of train/ at least
+would be read) is an error naming the rename. Class names are the folder names of train/ (index = position),
+ordered by number where every one is a whole number (0, 1, 2, ..., 10: folders named by codes 0..N keep them) and by
+name otherwise. test/ (and val/) must hold the same class folders, and every class of train/ at least
 one image. Hidden entries and archivers' folders (`__MACOSX`: names starting with "__") are ignored;
 anything else a class folder holds that is not read (other files, folders inside it, broken links) is
 warned of, by kind, and recorded in the layout's info ("left_out"). A file reached twice through symbolic
@@ -124,8 +125,32 @@ def _holding(others: Counter) -> str:
     return f" (it holds {kinds_described(others)}: none is read)" if others else ""
 
 
+def _numbered(names: list[str]) -> bool:
+    return bool(names) and all(n.isascii() and n.isdigit() for n in names)
+
+
+def class_order(names: list[str]) -> list[str]:
+    """Class folder names in class-index order: by number where every name is a whole number (0, 1, 2, ..., 10, as
+    DAN's AffectNet trees and codes name them: label index = the folder's number where they run from 0), else by
+    name. String order read 0..10 as 0, 1, 10, 2, ...: class 2 was folder 10 in tables and confusion matrices."""
+    if _numbered(names):
+        return sorted(names, key=lambda n: (int(n), n))
+    return sorted(names)
+
+
+def numbered_order_differs(names: tuple[str, ...]) -> bool:
+    """Whether these class names are ordered by number, and that order is not the one by name (0..10; not 0..9): such
+    a tree's label indices are not those its fingerprint had before numbers were ordered so (CLASS_ORDER_PARAM)."""
+    return _numbered(list(names)) and list(names) != sorted(names)
+
+
+# Layout.params' key where the class order by number is not the one by name: the label indices differ from those a
+# decode cached before (string order) holds, so that decode is not served, and runs recorded on it read as other data
+CLASS_ORDER_PARAM = "class_order"
+
+
 def class_folders(split_dir: Path) -> list[str]:
-    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+    return class_order([p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))])
 
 
 def split_dirs(root: Path) -> dict[str, Path]:
@@ -278,7 +303,8 @@ class ImageFolderSource(Source):
                         relative(twice[0], root))
         tiffs = any(path.suffix.lower() in TIFF_EXTENSIONS for plan in plans.values() for path in plan.paths)
         return Layout(dataset=self.name, root=root, class_names=names, splits=plans,
-                      params={"tiff_decoding": TIFF_DECODING} if tiffs else {},
+                      params={**({"tiff_decoding": TIFF_DECODING} if tiffs else {}),
+                              **({CLASS_ORDER_PARAM: "numeric"} if numbered_order_differs(names) else {})},
                       info={"layout": "image folders" if folders["test"].name == "test"
                             else f"image folders, {folders['test'].name}/ as the test split",
                             **({"left_out": ignored} if ignored else {}),
