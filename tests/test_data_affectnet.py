@@ -384,3 +384,38 @@ def test_affectnet_says_its_test_split_is_the_official_validation_set(tmp_path, 
     where = "validation.csv" if layout == "lists" else "valid_set/"
     assert splits.info["test_source"] == (f"AffectNet's validation set ({where}; it has no public test set, so papers "
                                           "test on it)")
+
+
+def test_affectnet_images_no_file_list_names_are_warned_of_once_with_their_count_and_a_few_names(tmp_path, caplog):
+    # a training.csv not regenerated after images were added: the new images were left out without a word
+    root = make_lists(tmp_path / "an", [0, 1, 8], [2, 3])        # code 8 is listed (dropped), not unlisted
+    images = root / "Manually_Annotated" / "Manually_Annotated_Images"
+    for rel in ("100/extra1.jpg", "100/extra2.png", "555/extra3.jpg", "555/extra4.jpg"):
+        _image(images / rel, 1)
+    (images / "100" / "notes.txt").write_text("not an image")
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    said = [r.getMessage() for r in caplog.records if "listed in no label file" in r.getMessage()]
+    assert said == ["AffectNet: 4 image files in its image folders are listed in no label file (training.csv or "
+                    "validation.csv) and are not read (Manually_Annotated/Manually_Annotated_Images/100/extra1.jpg, "
+                    "Manually_Annotated/Manually_Annotated_Images/100/extra2.png, "
+                    "Manually_Annotated/Manually_Annotated_Images/555/extra3.jpg, ...): a label file older than the "
+                    "images? Regenerate it to read them"]
+    assert splits.info["not_listed"] == 4 and len(splits.train) == 2
+
+
+def test_affectnet_npy_images_without_an_annotation_are_warned_of(tmp_path, caplog):
+    root = make_npy(tmp_path / "an", [0, 1, 2], [3, 4])
+    Image.new("RGB", (30, 30), colour(1)).save(root / "val_set" / "images" / "99.jpg")
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    assert ("AffectNet: 1 image file in its image folders is listed in no label file (annotations/<N>_exp.npy) and "
+            "is not read (val_set/images/99.jpg): a label file older than the images? Regenerate it to read it") \
+        in caplog.text
+    assert splits.info["not_listed_files"] == ["val_set/images/99.jpg"]
+
+
+def test_affectnet_whose_lists_name_every_image_says_nothing_of_unlisted_ones(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        splits = load_splits(_cfg(tmp_path, make_lists(tmp_path / "an", [0, 1, 9], [2, 3])), 16)
+    assert "listed in no label file" not in caplog.text and "not_listed" not in splits.info

@@ -595,3 +595,20 @@ def test_ferplus_2016_csv_is_one_warning_that_gives_the_split_sizes_and_the_way_
                      r"do not compare with those reported on FERPlus. Download the current fer2013new.csv",
                      said[0]), said[0]
     assert splits.info["differs_from_official"]["sizes"].startswith("4 / 1 / 2 train / val / test images")
+
+
+def test_ferplus_png_images_no_label_csv_lists_are_warned_of_once(tmp_path, caplog):
+    root = write_ferplus_png(tmp_path / "fer")
+    for folder, name in (("FER2013Train", "new1.png"), ("FER2013Test", "new2.png")):
+        Image.fromarray(np.zeros((48, 48), np.uint8), mode="L").save(root / folder / name)
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
+        splits = load_splits(_cfg(tmp_path, "ferplus", root), 8)
+    said = [r.getMessage() for r in caplog.records if "listed in no label file" in r.getMessage()]
+    assert said == ["FERPlus: 2 image files in its image folders are listed in no label file (label.csv of its "
+                    "folder) and are not read (FER2013Train/new1.png, FER2013Test/new2.png): a label file older than "
+                    "the images? Regenerate it to read them"]
+    assert splits.info["not_listed"] == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):   # rows dropped by the rule are listed
+        load_splits(_cfg(tmp_path, "ferplus", write_ferplus_png(tmp_path / "plain")), 8)
+    assert "listed in no label file" not in caplog.text

@@ -605,3 +605,25 @@ def test_rafdb_partition_file_of_the_official_sizes_but_other_class_sizes_is_war
                     "RAF-DB's partition file)?")
     assert note in caplog.text and "class folders" not in caplog.text
     assert "test" not in layout.info["differs_from_official"]
+
+
+def test_rafdb_aligned_images_no_label_file_lists_are_warned_of_once(tmp_path, caplog):
+    # a partition file not regenerated after images were added: those images were left out without a word
+    root = make_rafdb(tmp_path / "raf")
+    for n in range(3):
+        Image.new("RGB", (100, 100), COLOURS[1]).save(root / "Image" / "aligned" / f"train_9999{n}_aligned.jpg")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    said = [r.getMessage() for r in caplog.records if "listed in no label file" in r.getMessage()]
+    assert said == ["RAF-DB: 3 image files in its image folders are listed in no label file "
+                    "(EmoLabel/list_patition_label.txt) and are not read (Image/aligned/train_99990_aligned.jpg, "
+                    "Image/aligned/train_99991_aligned.jpg, Image/aligned/train_99992_aligned.jpg): a label file older "
+                    "than the images? Regenerate it to read them"]
+    assert splits.info["not_listed"] == 3
+
+
+@pytest.mark.parametrize("lists", [False, True])
+def test_rafdb_whose_label_files_list_every_image_says_nothing_of_unlisted_ones(tmp_path, caplog, lists):
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf", lists=lists)), 16)
+    assert "listed in no label file" not in caplog.text and "not_listed" not in splits.info

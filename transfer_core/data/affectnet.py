@@ -18,7 +18,8 @@ Codes: 0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Cont
 Protocol: the validation list / val_set is the test split (there is no official test set); val is
 carved from train. Unreadable, non-image or missing files are skipped, logged and counted
 (info["skipped"]) — known to exist in this data set only; a malformed list line is a DataError. An image
-the lists name twice, or in both, is read as listed and warned of (info "listed_twice", "in_train_and_test").
+the lists name twice, or in both, is read as listed and warned of (info "listed_twice", "in_train_and_test"); images
+in the image folders that no list (no _exp.npy) names are not read, and warned of once (info "not_listed").
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
-                                     first_existing, require_root, scan_logger)
+                                     first_existing, images_not_listed, listed_depth, require_root, say_not_listed,
+                                     scan_logger)
 
 log = scan_logger(__name__)
 
@@ -67,8 +69,10 @@ def parse_code(text: str, where: str) -> int:
     return code
 
 
-def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) -> tuple[SplitPlan, dict]:
-    """One Manually_Annotated file list: kept items with face boxes, and counts of dropped codes."""
+def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int,
+                   listed: set[str] | None = None) -> tuple[SplitPlan, dict]:
+    """One Manually_Annotated file list: kept items with face boxes, and counts of dropped codes; every path it
+    lists (codes dropped too), relative to image_dir, added to `listed`."""
     rel = path.relative_to(root).as_posix()
     labels, paths, boxes, origins, dropped = [], [], [], [], []
     with csv_rows(path) as reader:
@@ -102,6 +106,8 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int) ->
                 raise DataError(f"{where}: face box {','.join(row[1:5])!r} is malformed: expected face_x, "
                                 "face_y, face_width, face_height as numbers with width and height > 0")
             code = parse_code(row[6], where)
+            if listed is not None:
+                listed.add(Path(row[0].strip()).as_posix())
             if code >= num_classes:
                 dropped.append(code)
                 continue
@@ -136,8 +142,10 @@ def _natural(path: Path) -> tuple:
     return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
 
 
-def read_npy_split(folder: Path, root: Path, num_classes: int, digest: Any) -> tuple[SplitPlan, dict]:
-    """One train_set/val_set folder: kept items, counts of dropped codes; hashes every _exp.npy."""
+def read_npy_split(folder: Path, root: Path, num_classes: int, digest: Any,
+                   listed: set[str] | None = None) -> tuple[SplitPlan, dict]:
+    """One train_set/val_set folder: kept items, counts of dropped codes; hashes every _exp.npy. The image name of
+    every annotation (codes dropped too) is added to `listed`."""
     images, annotations = folder / "images", folder / "annotations"
     for sub in (images, annotations):
         if not sub.is_dir():
@@ -152,6 +160,8 @@ def read_npy_split(folder: Path, root: Path, num_classes: int, digest: Any) -> t
         rel = path.relative_to(root).as_posix()
         digest.update(f"{rel}\0".encode() + raw)
         code = read_exp(raw, str(path))
+        if listed is not None:
+            listed.add(path.name[:-len("_exp.npy")] + ".jpg")
         if code >= num_classes:
             dropped.append(code)
             continue
@@ -232,15 +242,19 @@ class AffectNetSource(Source):
                             f"{', '.join(IMAGE_DIRS)}")
         plans, info, label_files = {}, {"layout": "Manually_Annotated file lists", "image_dir":
                                         image_dir.relative_to(root).as_posix()}, []
+        listed: set[str] = set()
         for split, name in LIST_NAMES.items():
             path = lists / name
             if not path.is_file():
                 raise DataError(f"AffectNet file list {path} does not exist: expected {LIST_NAMES['train']} "
                                 f"and {LIST_NAMES['test']} in {lists}")
-            plans[split], details = read_file_list(path, root, image_dir, cfg.affectnet_classes)
+            plans[split], details = read_file_list(path, root, image_dir, cfg.affectnet_classes, listed)
             info[f"{split}_list"] = {"file": name, **details}
             label_files.append(path)
         _say_listed_twice(plans, info)
+        say_not_listed("AffectNet", root, [image_dir / rel for rel in images_not_listed(image_dir, listed,
+                                                                                          listed_depth(listed))],
+                       info, log, f"{LIST_NAMES['train']} or {LIST_NAMES['test']}")
         info["test_source"] = TEST_SOURCE.format(list_file=LIST_NAMES["test"])
         return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
                       label_files=label_files, params={"classes": cfg.affectnet_classes}, info=info)
@@ -248,13 +262,17 @@ class AffectNetSource(Source):
     def _scan_npy(self, cfg: DataConfig, root: Path) -> Layout:
         digest = hashlib.sha256()
         plans, info = {}, {"layout": "train_set/val_set npy annotations"}
+        unlisted: list[Path] = []
         for split, names in NPY_SPLITS.items():
             folder = first_existing([root / n for n in names])
             if folder is None:
                 raise DataError(f"AffectNet folder {root / names[0]} does not exist: expected "
                                 f"{' or '.join(names)} beside {NPY_SPLITS['train'][0]}")
-            plans[split], info[f"{split}_set"] = read_npy_split(folder, root, cfg.affectnet_classes, digest)
+            annotated: set[str] = set()
+            plans[split], info[f"{split}_set"] = read_npy_split(folder, root, cfg.affectnet_classes, digest, annotated)
+            unlisted += [folder / "images" / n for n in images_not_listed(folder / "images", annotated)]
             if split == "test":
                 info["test_source"] = TEST_SOURCE.format(list_file=f"{folder.name}/")
+        say_not_listed("AffectNet", root, unlisted, info, log, "annotations/<N>_exp.npy")
         return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
                       params={"classes": cfg.affectnet_classes}, info=info, label_digest=digest.hexdigest())

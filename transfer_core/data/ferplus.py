@@ -33,7 +33,7 @@ import numpy as np
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, BlankLines, DataError, Layout, Source, SplitPlan, counted, csv_rows,
-                                     first_existing, require_root, scan_logger)
+                                     first_existing, images_not_listed, require_root, say_not_listed, scan_logger)
 from transfer_core.data.fer2013 import USAGE_SPLITS, challenge_csv_note, decode_csv_rows, find_fer_csv, read_fer_rows
 
 log = scan_logger(__name__)
@@ -238,7 +238,7 @@ class FerPlusSource(Source):
         return self._scan_csv(cfg, root, fer_csv, new_csv)
 
     def _scan_png(self, cfg: DataConfig, root: Path, base: Path) -> Layout:
-        plans, label_files, dropped, listed_twice = {}, [], {}, {}
+        plans, label_files, dropped, listed_twice, unlisted = {}, [], {}, {}, []
         for split, folder in PNG_FOLDERS.items():
             label_csv = base / folder / "label.csv"
             if not label_csv.is_file():
@@ -263,13 +263,16 @@ class FerPlusSource(Source):
                                      origins=[f"{rel} line {n}" for n, k in zip(lines, keep) if k])
             label_files.append(label_csv)
             dropped[split] = int((~keep & once).sum())
+            unlisted += [base / folder / n for n in images_not_listed(base / folder, set(names))]
+        not_listed: dict = {}
+        say_not_listed("FERPlus", root, unlisted, not_listed, log, "label.csv of its folder")
         differs = _sizes_note("png folders + label.csv", cfg.ferplus_rule, plans)
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
                       # a name listed twice read once: a fingerprint of its own (a decode cached before read it twice)
                       params={"rule": cfg.ferplus_rule, **({"listed_twice": "read once"} if listed_twice else {})},
                       info={"layout": "png folders + label.csv", "rule": cfg.ferplus_rule,
                             "dropped_by_rule": dropped, **({"listed_twice": listed_twice} if listed_twice else {}),
-                            **({"differs_from_official": differs} if differs else {})},
+                            **({"differs_from_official": differs} if differs else {}), **not_listed},
                       val_source="official PublicTest (FER2013Valid)")
 
     def _scan_csv(self, cfg: DataConfig, root: Path, fer_csv: Path, new_csv: Path) -> Layout:

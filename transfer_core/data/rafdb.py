@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows, read_text,
-                                     relative, require_root, scan_logger)
+from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
+                                     images_not_listed, read_text, relative, require_root, say_not_listed, scan_logger)
 
 log = scan_logger(__name__)
 
@@ -486,10 +486,14 @@ class RafDbSource(Source):
                 (log.warning if warn else log.info)("RAF-DB %s: %s", " / ".join(relative(p, root) for p in label_files),
                                                     text)
                 differs[split] = text
+        unlisted: dict = {}   # images of the image folder no label file lists: not read, warned of once
+        listed = {relative(path, image_dir) for paths, _, _ in per_split.values() for path in paths}
+        say_not_listed("RAF-DB", root, [image_dir / n for n in images_not_listed(image_dir, listed)], unlisted, log,
+                       " / ".join(relative(p, root) for p in label_files))
         # the official set keeps the fingerprint it had before the choice existed: its invocations continue
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
                       params={} if cfg.rafdb_images == "aligned" else {"images": cfg.rafdb_images},
                       info={"layout": variant, "image_dir": images,
                             **({"image_names": "as listed, without the _aligned suffix"} if unsuffixed else {}),
                             **({"differs_from_official": differs} if differs else {}),
-                            **({"other_split_listed": other_split} if other_split else {})})
+                            **({"other_split_listed": other_split} if other_split else {}), **unlisted})
