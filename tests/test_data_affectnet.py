@@ -419,3 +419,30 @@ def test_affectnet_whose_lists_name_every_image_says_nothing_of_unlisted_ones(tm
     with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
         splits = load_splits(_cfg(tmp_path, make_lists(tmp_path / "an", [0, 1, 9], [2, 3])), 16)
     assert "listed in no label file" not in caplog.text and "not_listed" not in splits.info
+
+
+def _list_a_tiff(root: Path, array: np.ndarray) -> None:
+    """Make the first image of training.csv a TIFF of `array` (64x64), listed under its .tif name."""
+    lists = root / "Manually_Annotated_file_lists" / "training.csv"
+    images = root / "Manually_Annotated" / "Manually_Annotated_Images"
+    (images / "100" / "train000abc.jpg").unlink()
+    Image.fromarray(array).save(images / "100" / "train000abc.tif")
+    lists.write_text(lists.read_text().replace("100/train000abc.jpg", "100/train000abc.tif"))
+
+
+def test_affectnet_listing_a_float_tiff_gets_the_tiff_decoding_fingerprint_and_reads_it_not_black(tmp_path):
+    # a float TIFF in 0..1 was decoded black before TIFF decoding changed (ec50420): a decode cached then must not
+    # be served, so such a copy gets a fingerprint of its own, as image folders of TIFFs do
+    from transfer_core.data.base import get_source
+
+    root = make_lists(tmp_path / "float", [0, 1], [2, 3])
+    _list_a_tiff(root, np.full((64, 64), 0.5, dtype=np.float32))
+    cfg = _cfg(tmp_path, root, affectnet_classes=8)
+    assert get_source(cfg).scan(cfg).params == {"classes": 8, "tiff_decoding": 2}
+    splits = load_splits(cfg, 16)
+    assert abs(float(splits.train.images[0].mean()) - 128) <= 1
+    # an 8-bit TIFF (web images under other extensions) decodes as it did: the fingerprint it had
+    plain = make_lists(tmp_path / "plain", [0, 1], [2, 3])
+    _list_a_tiff(plain, np.full((64, 64, 3), 90, dtype=np.uint8))
+    cfg = _cfg(tmp_path, plain, affectnet_classes=8)
+    assert get_source(cfg).scan(cfg).params == {"classes": 8}

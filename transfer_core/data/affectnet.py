@@ -19,7 +19,10 @@ Protocol: the validation list / val_set is the test split (there is no official 
 carved from train. Unreadable, non-image or missing files are skipped, logged and counted
 (info["skipped"]) — known to exist in this data set only; a malformed list line is a DataError. An image
 the lists name twice, or in both, is read as listed and warned of (info "listed_twice", "in_train_and_test"); images
-in the image folders that no list (no _exp.npy) names are not read, and warned of once (info "not_listed").
+in the image folders that no list (no _exp.npy) names are not read, and warned of once (info "not_listed"). A list
+naming a 32-bit float or integer TIFF (whose decoding changed: base.to_rgb) gives the layout the tiff_decoding param
+(a decode cached before may hold it black); a TIFF under a .jpg name is not looked for (its header would have to be
+read for every image), nor are the npy release's images, all named .jpg.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from transfer_core.config import DataConfig
 from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
                                      first_existing, images_not_listed, listed_depth, require_root, say_not_listed,
                                      scan_logger)
+from transfer_core.data.imagefolder import TIFF_DECODING, TIFF_EXTENSIONS
 
 log = scan_logger(__name__)
 
@@ -50,6 +55,17 @@ IMAGE_DIRS = ("Manually_Annotated/Manually_Annotated_Images", "Manually_Annotate
 NPY_SPLITS = {"train": ("train_set",), "test": ("val_set", "valid_set")}
 # what the test split is, as data.json and the console's [data] line say it (reference/datasets.md §3: the protocol)
 TEST_SOURCE = "AffectNet's validation set ({list_file}; it has no public test set, so papers test on it)"
+
+
+def _wide_tiff(path: Path) -> bool:
+    """Whether a TIFF opens as 32-bit float or integer (PIL mode "F" or "I"), reading its header only: how such an image
+    is decoded changed (base.to_rgb: a float one in 0..1 was cached black, one beyond 16 bits clipped), so a copy
+    holding one gets a fingerprint of its own. One that does not open: no (decoding it skips it, as before)."""
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("F", "I")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def _code_counts(codes: list[int]) -> dict[str, int]:
@@ -256,8 +272,14 @@ class AffectNetSource(Source):
                                                                                           listed_depth(listed))],
                        info, log, f"{LIST_NAMES['train']} or {LIST_NAMES['test']}")
         info["test_source"] = TEST_SOURCE.format(list_file=LIST_NAMES["test"])
+        # AffectNet is web JPEGs (a few listed under other extensions): only a listed TIFF whose decoding changed
+        # (32-bit float or integer) gives the copy the image folders' tiff_decoding param; every other copy keeps its
+        # fingerprint, its cached decode and its recorded runs. Headers of the TIFF-named files alone are read
+        wide = any(_wide_tiff(path) for plan in plans.values() for path in plan.paths or ()
+                   if path.suffix.lower() in TIFF_EXTENSIONS)
         return Layout(dataset=self.name, root=root, class_names=self.class_names(cfg), splits=plans,
-                      label_files=label_files, params={"classes": cfg.affectnet_classes}, info=info)
+                      label_files=label_files, info=info,
+                      params={"classes": cfg.affectnet_classes, **({"tiff_decoding": TIFF_DECODING} if wide else {})})
 
     def _scan_npy(self, cfg: DataConfig, root: Path) -> Layout:
         digest = hashlib.sha256()
