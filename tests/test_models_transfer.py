@@ -41,6 +41,28 @@ def test_transfer_released_parts_match_reference_sizes(released):
             _params(released.head)) == (17_611_968, 8_326, 197_376, 47_394_816, 5_383)
 
 
+def test_transfer_released_config_costs_15_28_gmacs_per_112px_image():
+    """reference/transfer.md §9: convs, linears and attention matmuls (q.k^T, attn.v) of one 112 px forward,
+    as torch's flop counter counts them (MACs = FLOPs / 2): 15,280,643,456 = IR-50 stages 1-3 5,467,979,776 +
+    LANets 1,611,904 + projection 38,535,168 + ViT 9,772,511,232 + head 5,376. On the meta device (shapes only)
+    with the math attention kernel: the counter has no formula for the CPU's fused attention kernel, whose
+    matmuls (476,884,992 MACs) it would leave out."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = build_model(ModelConfig()).eval()
+        x = torch.empty(1, 3, 112, 112)
+    counter = FlopCounterMode(display=False)
+    with sdpa_kernel(SDPBackend.MATH), counter, torch.no_grad():
+        model(x)
+    macs = {name: sum(ops.values()) // 2 for name, ops in counter.get_flop_counts().items()}
+    assert macs["TransFER.encoder"] - macs["TransFER.encoder.proj"] == 9_772_511_232        # 8 x (10 T D^2 + 2 T^2 D)
+    assert (macs["TransFER.stem"], macs["TransFER.local_branch"], macs["TransFER.encoder.proj"],
+            macs["TransFER.head"]) == (5_467_979_776, 1_611_904, 38_535_168, 5_376)
+    assert macs["Global"] == 15_280_643_456
+
+
 def test_transfer_released_config_has_196_tokens_and_two_lanets(released):
     assert released.encoder.pos_embed.shape == (1, 197, 768)
     assert len(released.local_branch.lanets) == 2
