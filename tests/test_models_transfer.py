@@ -191,6 +191,24 @@ def test_transfer_is_reproducible_from_torch_seed():
     assert torch.equal(model(x), first)
 
 
+@pytest.mark.parametrize("variant,mode", [("mad", "head"), ("mad", "released_token"), ("dropout", "head"),
+                                           ("dropblock", "head"), ("spatial_dropout", "head")])
+def test_transfer_eval_drops_nothing_and_draws_nothing(variant, mode):
+    """reference/transfer.md §4, §7: MAD and MSAD act in training only; at eval M is the max of all B maps and
+    every head attends. In eval the model at rates 1.0 computes what the same weights compute at rates 0, and
+    leaves torch's RNG as it found it (evaluation is deterministic whatever the seed)."""
+    model = _tiny(drop_variant=variant, drop_rate=1.0, msad_mode=mode, msad_rate=1.0).eval()
+    torch.nn.init.normal_(model.head.weight)
+    still = build_model(dataclasses.replace(model.config, drop_rate=0.0, msad_rate=0.0)).eval()
+    still.load_state_dict(model.state_dict())
+    x = torch.randn(4, 3, 16, 16)
+    rng = torch.get_rng_state()
+    out = model(x)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.equal(out, still(x))
+    assert not torch.equal(model.train()(x), still.train()(x))   # the same rates do drop in training
+
+
 def test_transfer_rejects_image_size_not_divisible_by_stem_stride():
     with pytest.raises(ValueError, match="model.image_size=18 is invalid: expected a multiple of 4, the stride of "
                                          "model.stem='small'"):
