@@ -729,6 +729,9 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
     _refuse_empty_run_id(run_id, name)   # `--run "$RUN"`, RUN unset: it showed the one run last
     _refuse_empty("--metric", metric, "a metric, e.g. sel_test_acc or best_test_acc (acc, mca: under the spec's "
                                       "selection rule)", "for the spec's first")
+    # `--explain "$ROW"`, ROW unset: refused only once the runs were read, as an unknown row ''
+    _refuse_empty("--explain", explain_row, f"a row's label as the table prints it (`sweeps table {shlex.quote(name)}` "
+                                            "shows the rows)", "for the whole table")
     if output == "-":   # stdout, as `-` is to most commands (it wrote a file named -)
         output = None
     _check_table_output(output, name, fmt, explain_row is not None)

@@ -594,6 +594,11 @@ EMPTY_OPTIONS = [
     (("best", "tiny_cli", "-o", ""),
      "-o is empty: give a file name (e.g. -o tiny_cli_best.yaml), or leave -o out to print the spec"),
     (("table", "tiny_cli", "--metric", ""), "--metric is empty: give a metric, e.g. sel_test_acc or best_test_acc"),
+    # `--explain "$ROW"`, ROW unset: refused only after the runs were read, as "unknown row ''"
+    (("table", "tiny_cli", "--explain", ""), "--explain is empty: give a row's label as the table prints it "
+                                             "(`sweeps table tiny_cli` shows the rows), or leave --explain out for "
+                                             "the whole table"),
+    (("table", "tiny_cli", "--explain", " "), "--explain is empty"),
     # the spec's own profile, a local Ray instead of the cluster, ./ray_results: each ran without a word
     (("run", "tiny_cli.yaml", "--profile", ""),
      "--profile is empty: give a profile (smoke, quick, paper), or leave --profile out for the spec's own"),
