@@ -22,7 +22,12 @@ from transfer_core.config import MAX_SEED, unknown_key_message
 
 __all__ = ["SpecError", "FrozenMap", "thaw", "format_path", "parse_yaml", "read_yaml", "check_keys",
            "expect_mapping", "expect_str", "expect_choice", "expect_int", "expect_number", "expect_name",
-           "parse_seeds"]
+           "parse_seeds", "MAX_SEEDS", "too_many_seeds"]
+
+# seeds per arm, in a spec or --seeds: every arm x data set x seed is a cell that trains (the paper's tables: 3).
+# `--seeds 100000000` had no bound: its plan of 500,000,000 cells was built, ~0.07 ms and ~1 KB each, before
+# anything said a word (hours, then out of memory)
+MAX_SEEDS = 1000
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SCI_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # YAML 1.2 floats PyYAML reads as text
@@ -275,6 +280,12 @@ def expect_name(doc: _Doc, path: tuple, value: Any) -> str:
     return value
 
 
+def too_many_seeds(count: int) -> str:
+    """The refusal of `--seeds COUNT` over MAX_SEEDS, said before its seeds are made."""
+    return (f"--seeds {count} is more than a sweep takes: give 1 to {MAX_SEEDS} seeds per arm (every arm x data set "
+            "x seed is a cell that trains; the shipped tables take 3)")
+
+
 def parse_seeds(doc: _Doc, path: tuple, value: Any) -> tuple[int, ...]:
     """A non-empty list of distinct integers >= 0."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -282,6 +293,8 @@ def parse_seeds(doc: _Doc, path: tuple, value: Any) -> tuple[int, ...]:
                               f"{list(range(max(value, 1)))} for {max(value, 1)} seeds or [{value}] for seed {value}")
     if not isinstance(value, (list, tuple)) or not value:
         raise doc.error(path, f"{value!r} is invalid: expected a non-empty list of integers >= 0, e.g. [0, 1, 2]")
+    if len(value) > MAX_SEEDS:
+        raise doc.error(path, f"{len(value)} seeds is more than a sweep takes: give 1 to {MAX_SEEDS} seeds per arm")
     for i, seed in enumerate(value):
         expect_int(doc, path + (i,), seed, 0)
         if seed > MAX_SEED:   # torch.manual_seed refused it inside every trial

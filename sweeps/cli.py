@@ -22,6 +22,7 @@ from typing import Mapping
 import click
 
 from search_spaces import SpecError, list_profiles, list_sweeps
+from search_spaces.yaml_doc import MAX_SEEDS, too_many_seeds
 from transfer_core.config import ConfigError
 from sweeps.files import write_whole
 
@@ -96,6 +97,14 @@ def cli(verbose: bool) -> None:
     _setup_logging(verbose)
 
 
+def _seed_count(ctx, param, value: int | None) -> int | None:
+    """--seeds over MAX_SEEDS, refused as it is read: `--seeds 100000000` built a plan of every arm x seed (hours,
+    then out of memory) before a word was said."""
+    if value is not None and value > MAX_SEEDS:
+        raise click.BadParameter(too_many_seeds(value), ctx=ctx, param=param)
+    return value
+
+
 def _run_options(**kw):
     from sweeps.runner import RunOptions
 
@@ -114,7 +123,8 @@ def _run_option_decorators(func):
                      help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic (RAF-DB also as "
                           "Kaggle's class folders: rafdb=.../DATASET, holding train/1..7/ and test/1..7/). Repeat "
                           "to make the data set a column of the table. Default: the synthetic faces."),
-        click.option("--seeds", type=click.IntRange(min=1), help="How many seeds per arm: N runs seeds 0..N-1; default: the spec's."),
+        click.option("--seeds", type=click.IntRange(min=1), callback=_seed_count,
+                     help=f"How many seeds per arm (1 to {MAX_SEEDS}): N runs seeds 0..N-1; default: the spec's."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key for every cell, e.g. optim.epochs=3; it wins over the spec and its "
                           "arms (a warning names the arms it overrides) and the table's caption names it."),
@@ -330,7 +340,8 @@ def list_command() -> None:
 @click.argument("name")
 @click.option("--profile", help="Compute profile (default: the spec's).")
 @click.option("--data", multiple=True, metavar="NAME=PATH", help="As for `sweeps run`.")
-@click.option("--seeds", type=click.IntRange(min=1), help="How many seeds per arm (seeds 0..N-1).")
+@click.option("--seeds", type=click.IntRange(min=1), callback=_seed_count,
+              help=f"How many seeds per arm (1 to {MAX_SEEDS}; seeds 0..N-1).")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
@@ -817,8 +828,8 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many of the best trials (as the search's table ranks them) become arms; a trial that "
                    "repeats a better one's configuration, or the base's, is skipped for the next.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Seeds 0..N-1 of every arm.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, callback=_seed_count,
+              help=f"Seeds 0..N-1 of every arm (1 to {MAX_SEEDS}).")
 @click.option("--no-base", is_flag=True,
               help="Leave out the search's base configuration (the baseline row, with the Δ against it).")
 @click.option("-o", "--output",   # a folder, a path under a file, an empty name: refused by _check_output_file

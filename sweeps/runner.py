@@ -33,6 +33,7 @@ from ray import tune
 from search_spaces import DataChoice, Plan, Profile, SpecError, SweepSpec, expand, load, load_profile, parse_data_options
 from search_spaces.data_option import check_data_layouts, physical_cwd_choice, resolved_choice
 from search_spaces.search import drawn_configs
+from search_spaces.yaml_doc import MAX_SEEDS, too_many_seeds
 from sweeps import host_locks, schema, tracking
 from sweeps.cluster import (check_address, check_local_resources, check_nodes_see_files, check_resources, connect_ray,
                             watching_the_cluster)
@@ -288,6 +289,8 @@ def prepare(name_or_path: str, options: RunOptions = RunOptions()) -> PreparedSw
     data = parse_data_options(options.data, check=False)   # layouts: as the cells read them, below
     if options.seeds is not None and options.seeds < 1:
         raise SweepError(f"--seeds {options.seeds} is invalid: expected an integer >= 1", "--seeds")
+    if options.seeds is not None and options.seeds > MAX_SEEDS:   # before its seeds (and cells) are made
+        raise SweepError(too_many_seeds(options.seeds), "--seeds")
     if options.max_failures < 0:
         raise SweepError(f"--max-failures {options.max_failures} is invalid: expected an integer >= 0",
                          "--max-failures")

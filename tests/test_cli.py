@@ -392,6 +392,39 @@ def test_run_seeds_zero_is_a_bad_seeds_parameter_before_ray_starts(here, no_ray)
     assert no_ray == []
 
 
+@pytest.mark.parametrize("command", ["run", "resume", "show", "best"])
+def test_more_seeds_than_a_sweep_takes_are_refused_naming_the_range_before_anything_is_made(here, no_ray, command):
+    """`--seeds 100000000` had no bound: every arm x seed of its plan was made (5 arms: 500,000,000 cells, ~0.07 ms
+    and ~1 KB each) before a word was said, for hours, then out of memory."""
+    from search_spaces.yaml_doc import MAX_SEEDS
+
+    result = invoke(command, "mad_vs_dropout" if command != "best" else "tune", "--seeds", MAX_SEEDS + 1)
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for '--seeds': --seeds {MAX_SEEDS + 1} is more than a sweep takes: give 1 to "
+            f"{MAX_SEEDS} seeds per arm (every arm x data set x seed is a cell that trains; the shipped tables "
+            "take 3)") in " ".join(result.output.split()), result.output
+    assert no_ray == [] and list(here.iterdir()) == []
+
+
+def test_the_library_refuses_more_seeds_than_a_sweep_takes_before_its_plan_is_made(monkeypatch):
+    from search_spaces.yaml_doc import MAX_SEEDS
+    from sweeps.errors import SweepError
+    from sweeps.runner import RunOptions, prepare
+
+    monkeypatch.setattr(sweeps.runner, "expand", lambda *a, **k: pytest.fail("the plan was made"))
+    with pytest.raises(SweepError, match=f"--seeds {MAX_SEEDS + 1} is more than a sweep takes") as refused:
+        prepare("mad_vs_dropout", RunOptions(seeds=MAX_SEEDS + 1))
+    assert refused.value.option == "--seeds"
+
+
+def test_show_takes_as_many_seeds_as_a_sweep_takes(here):
+    from search_spaces.yaml_doc import MAX_SEEDS
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("show", "tiny_cli.yaml", "--seeds", MAX_SEEDS)
+    assert result.exit_code == 0 and f"{2 * MAX_SEEDS} cells" in result.output, result.output
+
+
 def test_run_zero_cpus_per_trial_is_a_bad_parameter_before_ray_starts(here, no_ray):
     result = invoke("run", "mad_vs_dropout", "--cpus-per-trial", "0")
     assert result.exit_code == 2, result.output

@@ -239,6 +239,9 @@ BAD_SPECS = {
     "seeds_repeated": (
         "name: s\nseeds: [0, 0]\n" + ARMS,
         r"seeds: \[0, 0\] repeats a seed"),
+    "more_seeds_than_a_sweep_takes": (   # every arm x data set x seed is a cell that trains
+        "name: s\nseeds: [" + ", ".join(map(str, range(1001))) + "]\n" + ARMS,
+        r"line 2: seeds: 1001 seeds is more than a sweep takes: give 1 to 1000 seeds per arm"),
     "seed_beyond_what_torch_takes": (   # refused by torch.manual_seed inside every trial, after Ray started
         "name: s\nseeds: [0, 18446744073709551616]\n" + ARMS,
         r"line 2: seeds\[1\]: 18446744073709551616 is invalid: expected an integer from 0 to "
