@@ -475,8 +475,10 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
                        if tracking.driver_is_here(tags) else
                        f" (stopped without notice, it seems: its driver, {tracking.driver_description(tags)}, "
                        "has gone silent)")
+        # where an invocation listed below reads alike but for its data folders, they tell this one apart too
         click.echo(f"{experiment.name}: {status} (profile {tags.get(schema.TAG_PROFILE, '?')}, "
-                   f"data {tracking.data_names(tags)}{tracking.set_options(tags)}, run {parent.info.run_id})")
+                   f"data {tracking.data_names(tags)}{tracking.set_options(tags)}"
+                   f"{tracking.data_folders_apart(parent, among=others[:5])}, run {parent.info.run_id})")
         # a search asked for fewer num_samples than had run keeps the trials it ran
         lowered = (plan_total and tags.get(schema.TAG_KIND) == "search"
                    and counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] > plan_total)

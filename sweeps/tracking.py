@@ -628,11 +628,16 @@ def invocation_options(parent, among: Collection = ()) -> str:
     data synthetic, --set optim.epochs=3. Where one of `among` (the invocations listed with it) reads the same so,
     its data folders are named too, shortened to the last parts of their paths that tell them apart: two runs of
     RAF-DB, from its official layout and from Kaggle's class folders, both read "profile smoke, data rafdb"."""
-    tags = parent.data.tags
+    return f"run {parent.info.run_id[:8]} ({parent_status(parent.data.tags)}): {_options_text(parent)}" \
+           f"{data_folders_apart(parent, among)}"
+
+
+def data_folders_apart(parent, among: Collection = ()) -> str:
+    """" (rafdb=.../DATASET)": the parent's data folders, shortened as `invocation_options` names them, where one
+    of `among` reads as it does by profile, data and --set alone; "" where none does."""
     options = _options_text(parent)
     alike = [p for p in among if p.info.run_id != parent.info.run_id and _options_text(p) == options]
-    roots = f" ({_roots_apart(parent, alike)})" if alike else ""
-    return f"run {parent.info.run_id[:8]} ({parent_status(tags)}): {options}{roots}"
+    return f" ({_roots_apart(parent, alike)})" if alike else ""
 
 
 def _options_text(parent) -> str:

@@ -811,6 +811,9 @@ def test_status_tells_apart_invocations_of_the_same_names_by_their_data_folders(
     output = invoke("status", "tiny_cli", "--tracking-uri", store).output
     assert (f"run {runs[1][:8]} (completed): profile smoke, data rafdb (rafdb=.../DATASET)" in output
             and f"run {runs[0][:8]} (completed): profile smoke, data rafdb (rafdb=.../faces/rafdb/basic)" in output), output
+    # the one shown, as the others name it: its header read "(profile smoke, data rafdb, run ...)", as any of them
+    assert output.startswith(f"tiny_cli: completed (profile smoke, data rafdb (rafdb=.../copy/rafdb/basic), "
+                             f"run {runs[2]})"), output
 
 
 def test_status_names_the_set_of_the_invocation_it_shows_as_of_the_others(here, store):
