@@ -276,13 +276,24 @@ def unrecorded_sweep(client, uri: str, sweep: str, as_typed: str | None = None,
     """The message for a sweep `uri` holds no experiment of: a close recorded name, and every recorded one.
     `as_typed`: the sweep as the user named it, which the command that starts it names (a spec file's path:
     its spec's name is no shipped sweep); `uri_to_repeat`: the --tracking-uri that command repeats
-    (`tracking.tracking_uri_to_repeat`), without which it records into ./mlflow.db, not the store read."""
+    (`tracking.tracking_uri_to_repeat`), without which it records into ./mlflow.db, not the store read.
+    A name that is neither a shipped sweep nor a spec file is said to be none, with the shipped names and the
+    closest name of either kind: `sweeps run` of it, which the message for a sweep not run yet names, is refused."""
     import difflib
     import shlex
 
-    from search_spaces.spec import misnamed_spec_file
+    from search_spaces.spec import misnamed_spec_file, names_a_file, shipped_names
 
     names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+    typed = as_typed or sweep
+    if not names_a_file(typed) and typed not in shipped_names() and not misnamed_spec_file(typed):
+        shipped = shipped_names()
+        close = difflib.get_close_matches(typed, list(dict.fromkeys([*names, *shipped])), n=1)
+        # "start it with `sweeps run nosuch`", which `sweeps run` refuses as an unknown sweep
+        return (f"no sweep {sweep!r} recorded in {uri}, and {typed!r} is no sweep: neither a shipped sweep nor a "
+                f"spec file." + (f" Did you mean {close[0]!r}?" if close else "")
+                + f" Shipped: {', '.join(shipped)} (or give a spec file's path, *.yaml); recorded: "
+                f"{', '.join(names) or 'none'}")
     close = difflib.get_close_matches(sweep, names, n=1)
     start = ["sweeps", "run", as_typed or sweep] + (["--tracking-uri", uri_to_repeat] if uri_to_repeat else [])
     # a spec file named amiss (mine.ymal, or mine for mine.yaml): `sweeps run` of it as typed fails too

@@ -1262,10 +1262,30 @@ def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
 
     uri = f"sqlite:///{here / 'mlflow.db'}"
     MlflowClient(uri).search_experiments()            # an empty store
-    result = invoke("table", "nosuch", "--tracking-uri", uri)
+    result = invoke("table", "depth", "--tracking-uri", uri)   # a shipped sweep not run yet
     assert result.exit_code == 1
-    assert (f"Error: no sweep 'nosuch' recorded in {uri} (start it with `sweeps run nosuch --tracking-uri {uri}`); "
+    assert (f"Error: no sweep 'depth' recorded in {uri} (start it with `sweeps run depth --tracking-uri {uri}`); "
             "recorded: none" in result.output)
+
+
+SHIPPED = "components, depth, drop_count, mad_rate, mad_vs_dropout, msad_mode, msad_rate, num_lanets, tune"
+
+
+@pytest.mark.parametrize("command", ["status", "table", "plot", "best"])
+def test_reading_commands_of_a_name_that_is_no_sweep_say_so_with_the_known_names_not_to_run_it(here, command):
+    # "no sweep 'nosuch' recorded (start it with `sweeps run nosuch`)", which `sweeps run` refuses as an unknown sweep
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{here / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("my_search")   # a spec file's sweep, recorded
+    result = invoke(command, "nosuch", "--tracking-uri", uri)
+    assert result.exit_code == 1 and "sweeps run" not in result.output, result.output
+    assert (f"Error: no sweep 'nosuch' recorded in {uri}, and 'nosuch' is no sweep: neither a shipped sweep nor a spec "
+            f"file. Shipped: {SHIPPED} (or give a spec file's path, *.yaml); recorded: my_search"
+            in " ".join(result.output.split())), result.output
+    close = invoke(command, "my_serch", "--tracking-uri", uri)   # the closest name, recorded or shipped
+    assert "no sweep: neither a shipped sweep nor a spec file. Did you mean 'my_search'? Shipped: " in \
+        " ".join(close.output.split()), close.output
 
 
 def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that_was_read(here, monkeypatch):
@@ -1276,15 +1296,16 @@ def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that
     other.mkdir()
     uri = f"sqlite:///{other / 'mlflow.db'}"
     MlflowClient(uri).search_experiments()
-    for command in ("status", "table", "plot", "best"):
-        result = invoke(command, "nosuch", "--tracking-uri", "sqlite:///elsewhere/mlflow.db")
+    for command in ("status", "table", "plot", "best"):   # a shipped sweep not run yet (tune: `best` of a search)
+        sweep = "tune" if command == "best" else "mad_rate"
+        result = invoke(command, sweep, "--tracking-uri", "sqlite:///elsewhere/mlflow.db")
         assert result.exit_code == 1, result.output
-        assert f"(start it with `sweeps run nosuch --tracking-uri {uri}`)" in result.output, (command, result.output)
+        assert f"(start it with `sweeps run {sweep} --tracking-uri {uri}`)" in result.output, (command, result.output)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)   # the shell that runs the command names the store too
     for command in ("status", "table"):
-        result = invoke(command, "nosuch")
+        result = invoke(command, "mad_rate")
         assert result.exit_code == 1, result.output
-        assert "(start it with `sweeps run nosuch`)" in result.output, (command, result.output)
+        assert "(start it with `sweeps run mad_rate`)" in result.output, (command, result.output)
 
 
 def test_reading_commands_of_a_spec_file_with_a_mistyped_suffix_say_so_not_to_run_it_as_typed(here):
@@ -1314,8 +1335,10 @@ def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here
     for command in ("status", "table"):
         result = invoke(command, "deph", "--tracking-uri", uri)
         assert result.exit_code == 1, result.output
-        assert (f"Error: no sweep 'deph' recorded in {uri}. Did you mean 'depth'? (start it with `sweeps run deph "
-                f"--tracking-uri {uri}`); recorded: depth" in result.output), (command, result.output)
+        # `sweeps run deph`, which it said to start it with, is refused as an unknown sweep
+        assert (f"Error: no sweep 'deph' recorded in {uri}, and 'deph' is no sweep: neither a shipped sweep nor a spec "
+                f"file. Did you mean 'depth'? Shipped: {SHIPPED} (or give a spec file's path, *.yaml); recorded: depth"
+                in " ".join(result.output.split())), (command, result.output)
 
 
 def test_table_without_a_store_names_it_and_creates_none(here):
