@@ -386,7 +386,7 @@ _GREEK_LOOKALIKES = str.maketrans("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")
 _LATEX_CHARS = {**_greek(), "ε": r"$\varepsilon$", "φ": r"$\varphi$",   # the letters as text fonts draw them
                 "ϵ": r"$\epsilon$", "ϕ": r"$\phi$", "ϑ": r"$\vartheta$", "ϖ": r"$\varpi$", "ϱ": r"$\varrho$",
                 "ϐ": r"$\beta$", "ϰ": r"$\kappa$", "ϒ": r"$\Upsilon$", "ϴ": r"$\Theta$", **{"≈": r"$\approx$", "≠": r"$\neq$", "∞": r"$\infty$", "∼": r"$\sim$", "√": r"$\surd$",
-                     "✓": r"$\surd$", "✗": r"$\times$", "⇒": r"$\Rightarrow$", "∈": r"$\in$", "∑": r"$\sum$",
+                     "✗": r"$\times$", "⇒": r"$\Rightarrow$", "∈": r"$\in$", "∑": r"$\sum$",
                      "≡": r"$\equiv$", "−": r"$-$", "⋅": r"$\cdot$", "∝": r"$\propto$"}, **_LATEX_CHARS}
 # the scientific symbols pdflatex's utf8 input has no definition for, as the math fonts every LaTeX has draw
 # them (no amssymb: ℝ is the bold R it stood for before blackboard bold; ⩽ and ≦ are ≤)
@@ -396,7 +396,7 @@ _LATEX_CHARS.update({ch: f"${cmd}$" for ch, cmd in {
     "⊂": r"\subset", "⊃": r"\supset", "⊆": r"\subseteq", "⊇": r"\supseteq", "∪": r"\cup", "∩": r"\cap",
     "⋃": r"\bigcup", "⋂": r"\bigcap", "∧": r"\wedge", "∨": r"\vee", "⊕": r"\oplus", "⊗": r"\otimes",
     "⊙": r"\odot", "⊖": r"\ominus", "⊘": r"\oslash", "⨁": r"\bigoplus", "⨂": r"\bigotimes", "∘": r"\circ",
-    "∗": r"\ast", "∙": r"\bullet", "⋆": r"\star", "★": r"\star", "∓": r"\mp", "∣": r"\mid", "∥": r"\parallel",
+    "∗": r"\ast", "∙": r"\bullet", "⋆": r"\star", "∓": r"\mp", "∣": r"\mid", "∥": r"\parallel",
     "≪": r"\ll", "≫": r"\gg", "≃": r"\simeq", "≅": r"\cong", "≍": r"\asymp", "≐": r"\doteq", "≺": r"\prec",
     "≻": r"\succ", "⪯": r"\preceq", "⪰": r"\succeq", "≦": r"\leq", "≧": r"\geq", "⩽": r"\leq", "⩾": r"\geq",
     "⊥": r"\perp", "⊤": r"\top", "⊢": r"\vdash", "⊣": r"\dashv", "∠": r"\angle", "⋯": r"\cdots", "⋮": r"\vdots",
@@ -406,9 +406,15 @@ _LATEX_CHARS.update({ch: f"${cmd}$" for ch, cmd in {
     "ℚ": r"\mathbf{Q}", "ℂ": r"\mathbf{C}", "↔": r"\leftrightarrow", "↕": r"\updownarrow", "⇐": r"\Leftarrow",
     "⇔": r"\Leftrightarrow", "⇑": r"\Uparrow", "⇓": r"\Downarrow", "↦": r"\mapsto", "↗": r"\nearrow",
     "↘": r"\searrow", "↙": r"\swarrow", "↖": r"\nwarrow", "⟵": r"\longleftarrow", "⟶": r"\longrightarrow",
-    "⟹": r"\Longrightarrow", "⟸": r"\Longleftarrow", "⟺": r"\Longleftrightarrow", "✔": r"\surd",
+    "⟹": r"\Longrightarrow", "⟸": r"\Longleftarrow", "⟺": r"\Longleftrightarrow",
     "✘": r"\times", "✕": r"\times", "✖": r"\times", "♯": r"\sharp", "♭": r"\flat", "♮": r"\natural",
     "♣": r"\clubsuit", "♢": r"\diamondsuit", "♡": r"\heartsuit", "♠": r"\spadesuit"}.items()})
+# ✓ and ★ as amssymb draws them (\checkmark, \bigstar) where the paper loads it, as most do; else as the math fonts
+# every LaTeX has come closest (√, ⋆): `$\surd$` alone printed every ✓ as a square root sign, and a table must
+# compile with booktabs alone (the README's word), so amssymb is never required. Braced: "✓MAD" is no \fiMAD
+AMSSYMB_SYMBOLS = {"✓": ("checkmark", "surd"), "✔": ("checkmark", "surd"), "★": ("bigstar", "star")}
+_LATEX_CHARS.update({ch: f"{{\\ifdefined\\{ams}\\ensuremath{{\\{ams}}}\\else$\\{core}$\\fi}}"
+                     for ch, (ams, core) in AMSSYMB_SYMBOLS.items()})
 _LATEX_CHARS.update({"∕": "/", "∶": ":", "\u00ad": r"\-",   # division slash, ratio, soft hyphen
                      "“": "``", "”": "''",   # as LaTeX sources write them (a straight " is one: `_curly_quotes`)
                      **dict.fromkeys("\u2000\u2002\u2007", r"\enspace"), **dict.fromkeys("\u2001\u2003\u3000", r"\quad"),
@@ -548,8 +554,14 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
               f"\\end{{{environment}}}", ""]
     tex = "\n".join(lines)
     symbols = "".join(dict.fromkeys(ch for ch in tex if ch in TEXTCOMP_SYMBOLS))
-    # a hint where the paper's preamble is written: harmless on LaTeX 2020 and after, which needs no textcomp
-    return (f"% {symbols}: LaTeX before 2020 sets these only with \\usepackage{{textcomp}}\n" if symbols else "") + tex
+    ams = [ch for ch in _AMSSYMB_DRAWN if _LATEX_CHARS[ch] in tex]   # ✓ (or ✔), ★
+    # hints where the paper's preamble is written: harmless on LaTeX 2020 and after, which needs no textcomp
+    return ((f"% {symbols}: LaTeX before 2020 sets these only with \\usepackage{{textcomp}}\n" if symbols else "")
+            + (f"% {''.join(ams)}: drawn so with \\usepackage{{amssymb}} in the paper's preamble, else as "
+               f"{''.join(_AMSSYMB_DRAWN[ch] for ch in ams)}\n" if ams else "") + tex)
+
+
+_AMSSYMB_DRAWN = {"✓": "√", "★": "⋆"}   # what each is drawn as without amssymb (✔ reads as ✓)
 
 
 # the characters latex_escape passes through that pdflatex sets as TS1 text symbols (\textdegree, \textmu,

@@ -595,9 +595,35 @@ def test_latex_labels_with_the_symbols_researchers_type_compile(tmp_path):
     label = "∆acc lr=10⁻³ x₁₂ ✔\ufe0f ✘ ∇ ∂ ∀ ∅ ⊂ ∪ ≪ ⊕ ∘ ∓ ℝ ℓ ↔ ⇔ ⟶ ′ ⩽ ⋯ ★ narrow\u202fspace caf\u0065\u0301"
     t = T.build_table(frame({(label, "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}), rows=[label, "B"])
     tex = TF.render(t, "latex")
-    assert (r"$\Delta$acc lr=10$^{-3}$ x$_{12}$ $\surd$ $\times$ $\nabla$" in tex
+    assert (r"$\Delta$acc lr=10$^{-3}$ x$_{12}$ {\ifdefined\checkmark\ensuremath{\checkmark}\else$\surd$\fi} "
+            r"$\times$ $\nabla$" in tex
             and r"$\mathbf{R}$" in tex and "narrow\\,space café &" in tex)
     _compiles(tmp_path, tex)
+
+
+def test_latex_check_marks_and_stars_are_drawn_as_amssymb_draws_them_where_the_paper_loads_it(tmp_path):
+    # ✓ printed as $\surd$, a square root sign, and ★ as the small \star (⋆); amssymb's \checkmark and \bigstar
+    # are taken where the paper loads amssymb, and the table still compiles with booktabs alone (√, ⋆)
+    pdflatex = _pdflatex()
+    t = T.build_table(frame({("✓MAD ★", "d"): {0: 0.8, 1: 0.81}, ("✔\ufe0f B", "d"): {0: 0.7, 1: 0.72}}),
+                      rows=["✓MAD ★", "✔\ufe0f B"])
+    tex = TF.render(t, "latex", caption_facts=T.CaptionFacts(title="Arms ✓"))
+    assert tex.startswith("% ✓★: drawn so with \\usepackage{amssymb} in the paper's preamble, else as √⋆\n"
+                          "\\begin{table}[t]"), tex
+    assert r"    {\ifdefined\checkmark\ensuremath{\checkmark}\else$\surd$\fi}MAD " \
+           r"{\ifdefined\bigstar\ensuremath{\bigstar}\else$\star$\fi} & " in tex
+    assert "% " not in TF.render(T.build_table(frame({("B", "d"): {0: 0.7, 1: 0.72}})), "latex")
+
+    def glyphs(preamble: str) -> str:   # the glyph names of the fonts the PDF embeds (uncompressed: readable)
+        document = TF.latex_document(tex).replace("\\begin{document}", preamble + "\\begin{document}")
+        (tmp_path / "t.tex").write_text("\\pdfcompresslevel=0 \\pdfobjcompresslevel=0\n" + document)
+        proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        return " ".join(re.findall(r"/CharSet *\(([^)]*)\)", (tmp_path / "t.pdf").read_bytes().decode("latin-1")))
+
+    assert "/check" in glyphs("\\usepackage{amssymb}\n") and "/radical" not in glyphs("\\usepackage{amssymb}\n")
+    assert "/check" not in glyphs("") and "/radical" in glyphs("")   # √, without amssymb
 
 
 def test_latex_straight_double_quotes_open_and_close_by_their_place_and_compile(tmp_path):
