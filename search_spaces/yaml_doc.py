@@ -25,7 +25,7 @@ __all__ = ["SpecError", "FrozenMap", "thaw", "format_path", "parse_yaml", "read_
            "parse_seeds", "MAX_SEEDS", "too_many_seeds"]
 
 # seeds per arm, in a spec or --seeds: every arm x data set x seed is a cell that trains (the paper's tables: 3).
-# `--seeds 100000000` had no bound: its plan of 500,000,000 cells was built, ~0.07 ms and ~1 KB each, before
+# `--seeds 100000000` had no bound: its plan of 500,000,000 cells was built, ~0.07 ms and ~0.5 KB each, before
 # anything said a word (hours, then out of memory)
 MAX_SEEDS = 1000
 

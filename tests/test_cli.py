@@ -395,7 +395,7 @@ def test_run_seeds_zero_is_a_bad_seeds_parameter_before_ray_starts(here, no_ray)
 @pytest.mark.parametrize("command", ["run", "resume", "show", "best"])
 def test_more_seeds_than_a_sweep_takes_are_refused_naming_the_range_before_anything_is_made(here, no_ray, command):
     """`--seeds 100000000` had no bound: every arm x seed of its plan was made (5 arms: 500,000,000 cells, ~0.07 ms
-    and ~1 KB each) before a word was said, for hours, then out of memory."""
+    and ~0.5 KB each) before a word was said, for hours, then out of memory."""
     from search_spaces.yaml_doc import MAX_SEEDS
 
     result = invoke(command, "mad_vs_dropout" if command != "best" else "tune", "--seeds", MAX_SEEDS + 1)
