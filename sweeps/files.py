@@ -6,9 +6,9 @@ half written. Each is written as a hidden file beside it, which then replaces it
 reader opens the earlier file or the new one, whole. Two writers at once: the last to finish is what stays.
 
 The file replaced keeps what a person set on it: its permission bits (a table made group-readable stays so),
-the file a symbolic link leads to (the link stays), and the other names of a file with hard links (written
-through, see `replacing`). A writer killed outright (SIGKILL, a power cut) leaves its hidden file behind; the
-next write of the same file removes those whose writer is provably gone (`_remove_left_behind`).
+the file a symbolic link leads to (the link stays); the other names of a file with hard links keep the earlier
+content, with a warning (see `replacing`). A writer killed outright (SIGKILL, a power cut) leaves its hidden file
+behind; the next write of the same file removes those whose writer is provably gone (`_remove_left_behind`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import socket
 import stat
 import time
@@ -39,57 +38,35 @@ def replacing(path: str | os.PathLike) -> Iterator[BinaryIO]:
     outright leaves behind and a later write of `path` removes (`_remove_left_behind`).
 
     Made with the permissions a file written in place gets (0666 less the umask) where `path` is new, else with
-    `path`'s own permission bits. A link (`-o paper/tables/t.tex` linked into a paper's repository) is kept: the
-    file it leads to is replaced. A file with other names (hard links: `ln figures/X/bars.pdf paper/`) is
-    written through: once written whole beside it, the content is copied into that very file, so that every
-    name reads the new one, as when written in place (a reader at that moment may read it half written; a
-    replace would leave the other names the earlier content, silently). Where that file cannot be written (no
-    write permission on it), it is replaced, with a warning that its other names keep the earlier content; a
-    write through that fails part way (a full disk) leaves it half written, as a write in place did."""
+    `path`'s own permission bits (best effort: a mount that refuses chmod gets the default ones). A link (`-o
+    paper/tables/t.tex` linked into a paper's repository) is kept: the file it leads to is replaced. A file with
+    other names (hard links) is replaced too, with a warning that those names keep the earlier content: never
+    written through, as a write in place did, since the other name is as often a snapshot (`cp -al`, rsnapshot) or
+    a data tool's cache object (DVC) that must not change as one a paper reads; a symbolic link follows."""
     path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     try:
         found = os.stat(path)
     except OSError:
         found = None
+    regular = found is not None and stat.S_ISREG(found.st_mode)
     temporary = path.parent / f".{path.name}.{_host()}-{os.getpid()}-{secrets.token_hex(3)}.part"
-    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        linked = found is not None and stat.S_ISREG(found.st_mode) and found.st_nlink > 1
-        if found is not None and stat.S_ISREG(found.st_mode):
-            os.fchmod(fd, stat.S_IMODE(found.st_mode))   # as the file replaced: 0640 stays 0640
-        with os.fdopen(fd, "w+b") as file:
+        if regular and hasattr(os, "fchmod"):   # os.fchmod: not on Windows before Python 3.13
+            with contextlib.suppress(OSError):   # a mount that refuses chmod (FUSE, SMB): the default bits
+                os.fchmod(fd, stat.S_IMODE(found.st_mode) & 0o777)   # 0640 stays 0640; no setuid/setgid carried
+        with os.fdopen(fd, "wb") as file:
             yield file
-            through = linked and _written_through(file, path, found)
-        if through:
-            os.unlink(temporary)
-        else:
-            os.replace(temporary, path)
+        os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    if regular and found.st_nlink > 1:
+        log.warning("%s had %d other name(s) (hard links), which keep the earlier content: it was replaced, not "
+                    "written through (a snapshot or a cache holding that name must not change). Link it with a "
+                    "symbolic link (ln -s) for a name that follows each new version", path, found.st_nlink - 1)
     _remove_left_behind(path)
-
-
-def _written_through(file: BinaryIO, path: Path, found: os.stat_result) -> bool:
-    """Copy what `file` holds into the file `path` names, which has other names (hard links), in place; False,
-    with a warning, where it cannot be opened to write (the caller replaces it, and its other names keep the
-    earlier content) or it is no longer the file `found` (replaced meanwhile: a replace then loses nothing)."""
-    try:
-        target = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        log.warning("%s has %d other name(s) (hard links), which keep the earlier content: it cannot be written "
-                    "through (%s), so it is replaced", path, found.st_nlink - 1, exc.strerror or exc)
-        return False
-    with os.fdopen(target, "wb") as into:
-        held = os.fstat(into.fileno())
-        if (held.st_dev, held.st_ino) != (found.st_dev, found.st_ino):
-            return False
-        file.flush()
-        file.seek(0)
-        shutil.copyfileobj(file, into)   # over the earlier content, then cut to length: never an empty file meanwhile
-        into.truncate()
-    return True
 
 
 def _host() -> str:

@@ -97,36 +97,47 @@ def test_a_replaced_file_keeps_its_permission_bits(tmp_path):
     assert target.read_text() == "again" and target.stat().st_mode & 0o7777 == 0o444
 
 
-def test_a_file_with_another_name_is_written_through_so_that_both_names_read_the_new_content(tmp_path):
-    # `ln figures/X/bars.pdf paper/bars.pdf`: replaced, figures/X/bars.pdf was a new file and the paper's name
-    # silently kept the earlier figure
+def test_a_file_with_another_name_is_replaced_and_its_other_names_keep_the_earlier_content_with_a_warning(
+        tmp_path, caplog):
+    # the other name may be a snapshot (cp -al, rsnapshot) or DVC's cache object, which must not change; written
+    # through, each plot changed them. The warning names the way to a name that follows: a symbolic link
     target = tmp_path / "t.tex"
-    write_whole(target, "an earlier table, longer than the later one")
-    other = tmp_path / "paper.tex"
-    os.link(target, other)
-    inode = target.stat().st_ino
-    write_whole(target, "later")
-    assert other.read_text() == target.read_text() == "later"
-    assert target.stat().st_ino == inode and target.stat().st_nlink == 2
-    assert _parts(tmp_path) == []
-
-
-def test_a_file_with_another_name_that_cannot_be_written_through_is_replaced_with_a_warning(
-        tmp_path, caplog, monkeypatch):
-    # no write permission on the file itself (its folder's lets it be replaced): replaced, as before, and said so
-    target = tmp_path / "t.tex"
-    write_whole(target, "earlier")
-    os.link(target, tmp_path / "paper.tex")
-    opened = os.open
-
-    def refused(path, flags, *args):   # as for a 0444 file, which root would write anyway
-        if os.fspath(path) == str(target) and flags & os.O_WRONLY and not flags & os.O_CREAT:
-            raise PermissionError(13, "Permission denied", str(path))
-        return opened(path, flags, *args)
-
-    monkeypatch.setattr(os, "open", refused)
+    write_whole(target, "an earlier table")
+    snapshot = tmp_path / "snapshot.tex"
+    os.link(target, snapshot)
     with caplog.at_level(logging.WARNING, logger="sweeps.files"):
         write_whole(target, "later")
-    assert target.read_text() == "later" and (tmp_path / "paper.tex").read_text() == "earlier"
-    assert f"{target} has 1 other name(s) (hard links), which keep the earlier content: it cannot be written " \
-           "through (Permission denied), so it is replaced" in caplog.text
+    assert target.read_text() == "later" and snapshot.read_text() == "an earlier table"
+    assert target.stat().st_nlink == 1 and _parts(tmp_path) == []
+    assert f"{target} had 1 other name(s) (hard links), which keep the earlier content" in caplog.text
+    assert "symbolic link (ln -s)" in caplog.text
+
+
+def test_a_file_without_other_names_is_replaced_without_a_word(tmp_path, caplog):
+    target = tmp_path / "t.tex"
+    write_whole(target, "earlier")
+    with caplog.at_level(logging.WARNING, logger="sweeps.files"):
+        write_whole(target, "later")
+    assert target.read_text() == "later" and caplog.text == ""
+
+
+def test_a_file_system_that_refuses_chmod_still_has_the_file_written(tmp_path, monkeypatch):
+    # a FUSE or SMB mount refuses chmod: the file is written with the default bits, as before they were kept
+    target = tmp_path / "t.tex"
+    write_whole(target, "earlier")
+    target.chmod(0o640)
+
+    def refused(fd, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", refused)
+    write_whole(target, "later")
+    assert target.read_text() == "later" and _parts(tmp_path) == []
+
+
+def test_setuid_and_setgid_bits_are_not_carried_onto_the_new_file(tmp_path):
+    target = tmp_path / "t.tex"
+    write_whole(target, "earlier")
+    target.chmod(0o6750)
+    write_whole(target, "later")
+    assert target.stat().st_mode & 0o7777 == 0o750
