@@ -400,7 +400,7 @@ def test_affectnet_images_no_file_list_names_are_warned_of_once_with_their_count
                     "validation.csv) and are not read (Manually_Annotated/Manually_Annotated_Images/100/extra1.jpg, "
                     "Manually_Annotated/Manually_Annotated_Images/100/extra2.png, "
                     "Manually_Annotated/Manually_Annotated_Images/555/extra3.jpg, ...): a label file older than the "
-                    "images? Regenerate it to read them"]
+                    "images? Regenerate it to read them (a list of a subset, on purpose: nothing to do)"]
     assert splits.info["not_listed"] == 4 and len(splits.train) == 2
 
 
@@ -410,7 +410,7 @@ def test_affectnet_npy_images_without_an_annotation_are_warned_of(tmp_path, capl
     with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
         splits = load_splits(_cfg(tmp_path, root), 16)
     assert ("AffectNet: 1 image file in its image folders is listed in no label file (annotations/<N>_exp.npy) and "
-            "is not read (val_set/images/99.jpg): a label file older than the images? Regenerate it to read it") \
+            "is not read (val_set/images/99.jpg): a label file older than the images? Regenerate it to read it (a list of a subset, on purpose: nothing to do)") \
         in caplog.text
     assert splits.info["not_listed_files"] == ["val_set/images/99.jpg"]
 

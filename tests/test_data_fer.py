@@ -606,7 +606,7 @@ def test_ferplus_png_images_no_label_csv_lists_are_warned_of_once(tmp_path, capl
     said = [r.getMessage() for r in caplog.records if "listed in no label file" in r.getMessage()]
     assert said == ["FERPlus: 2 image files in its image folders are listed in no label file (label.csv of its "
                     "folder) and are not read (FER2013Train/new1.png, FER2013Test/new2.png): a label file older than "
-                    "the images? Regenerate it to read them"]
+                    "the images? Regenerate it to read them (a list of a subset, on purpose: nothing to do)"]
     assert splits.info["not_listed"] == 2
     caplog.clear()
     with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):   # rows dropped by the rule are listed

@@ -334,7 +334,7 @@ def say_not_listed(dataset: str, root: Path, unlisted: list[Path], info: dict[st
     shown = ", ".join(relative(p, root) for p in unlisted[:3]) + (", ..." if len(unlisted) > 3 else "")
     one = len(unlisted) == 1
     logger.warning("%s: %s in its image folders %s listed in no label file (%s) and %s not read (%s): a label file "
-                   "older than the images? Regenerate it to read %s", dataset, counted(len(unlisted), "image file"),
+                   "older than the images? Regenerate it to read %s (a list of a subset, on purpose: nothing to do)", dataset, counted(len(unlisted), "image file"),
                    "is" if one else "are", lists, "is" if one else "are", shown, "it" if one else "them")
     info["not_listed"] = len(unlisted)
     info["not_listed_files"] = [relative(p, root) for p in unlisted[:20]]
