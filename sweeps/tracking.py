@@ -747,9 +747,31 @@ def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None
 
 
 def finish_parent(client: MlflowClient, run_id: str, status: str) -> None:
+    """The invocation's end: its status tag and MLflow status (FINISHED, FAILED, else KILLED). Ended otherwise
+    than completed, its child runs MLflow still calls RUNNING are ended KILLED (`end_children_left_running`)."""
     client.set_tag(run_id, schema.TAG_STATUS, status)
     terminal = {schema.STATUS_COMPLETED: RunStatus.FINISHED, schema.STATUS_FAILED: RunStatus.FAILED}
     client.set_terminated(run_id, RunStatus.to_string(terminal.get(status, RunStatus.KILLED)))
+    if status != schema.STATUS_COMPLETED:
+        try:
+            end_children_left_running(client, run_id)
+        except Exception as exc:   # the parent's end is recorded; its children's is for the UI alone
+            log.warning("child runs of invocation %s left RUNNING in MLflow (readers call them interrupted): %s",
+                        run_id, exc)
+
+
+def end_children_left_running(client: MlflowClient, parent_run_id: str) -> int:
+    """An invocation stopped (Ctrl-C, SIGTERM, the cluster lost, failed): its child runs whose trials it stopped
+    mid-training are ended KILLED in MLflow, so that the MLflow UI does not show them running for ever under a
+    parent that ended. Their `sweeps.status` tag stays `running`: readers call such a child interrupted
+    (`tables._child_status`), and `CellRun.open` sets it RUNNING again when a resume continues its cell.
+    Returns how many."""
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    runs = [run for run in search_all(client, [experiment_id], f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}'")
+            if run.info.status in ("RUNNING", "SCHEDULED")]
+    for run in runs:
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+    return len(runs)
 
 
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:

@@ -152,6 +152,44 @@ def test_cell_run_open_twice_continues_the_same_run(tracking_uri):
     assert run.info.run_name == "demo/MAD/seed0"
 
 
+@pytest.mark.parametrize("status", [schema.STATUS_INTERRUPTED, schema.STATUS_FAILED])
+def test_a_parent_ended_unfinished_ends_the_child_runs_its_trials_left_running(tracking_uri, status):
+    # Ctrl-C or SIGTERM: the parent ended KILLED, but the cells it stopped mid-training stayed RUNNING in MLflow,
+    # and the MLflow UI showed them running for ever under a parent that had ended
+    from sweeps.tables import _child_status
+
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    stopped, done = (tracking.CellRun.open(tracking_uri, experiment_id, parent,
+                                           tracking.CellIdentity("demo", arm, "synthetic", 0, arm, f"demo/{arm}/seed0"),
+                                           "t1", {}, {}) for arm in ("A", "B"))
+    done.complete({}, {}, None, {})
+    other = tracking.start_parent(client, experiment_id, "demo", {})   # another invocation's, running now
+    elsewhere = tracking.CellRun.open(tracking_uri, experiment_id, other,
+                                      tracking.CellIdentity("demo", "A", "synthetic", 0, "A", "demo/A/seed0"),
+                                      "t2", {}, {})
+    tracking.finish_parent(client, parent, status)
+    run = client.get_run(stopped.run_id)
+    assert run.info.status == "KILLED" and run.info.end_time is not None
+    assert run.data.tags[schema.TAG_STATUS] == schema.STATUS_RUNNING   # its cell is continued by a resume
+    assert _child_status(run, status) == schema.STATUS_INTERRUPTED
+    assert client.get_run(done.run_id).info.status == "FINISHED"
+    assert client.get_run(elsewhere.run_id).info.status == "RUNNING"
+    again = tracking.CellRun.open(tracking_uri, experiment_id, parent,
+                                  tracking.CellIdentity("demo", "A", "synthetic", 0, "A", "demo/A/seed0"), "t1", {}, {})
+    assert again.run_id == stopped.run_id and client.get_run(again.run_id).info.status == "RUNNING"
+
+
+def test_a_completed_parent_leaves_its_children_as_they_are(tracking_uri, monkeypatch):
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    monkeypatch.setattr(tracking, "end_children_left_running", lambda *a: pytest.fail("not searched"))
+    tracking.finish_parent(client, parent, schema.STATUS_COMPLETED)
+    assert client.get_run(parent).info.status == "FINISHED"
+
+
 def test_mark_cell_pruned_records_status_and_step(tracking_uri):
     client = tracking.client_for(tracking_uri)
     experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
