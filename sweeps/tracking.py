@@ -381,24 +381,37 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
         experiment_id = client.create_experiment(name, artifact_location=location)
         experiment = client.get_experiment(experiment_id) if root is None else None
     if experiment is not None and sqlite_path(uri) is None:
-        warn_of_artifacts_on_each_disk(uri, experiment.artifact_location or "")
+        warn_of_artifacts_on_each_disk(uri, experiment.artifact_location or "", name)
     return experiment_id
 
 
-def warn_of_artifacts_on_each_disk(uri: str, location: str) -> None:
-    """Warn where a tracking server gives a sweep's experiment a path on a disk as its artifact location (it was
-    started with --no-serve-artifacts and --default-artifact-root PATH): MLflow's clients then write artifacts
-    straight to that path on their own machine, so each trial's models on its node, and a reader elsewhere finds
-    none. Not refused: a folder every machine mounts at that path (NFS) is a sound setup."""
-    from urllib.parse import urlparse
+def warn_of_artifacts_on_each_disk(uri: str, location: str, name: str | None = None) -> None:
+    """Warn where a tracking server gives a sweep's experiment a path on a disk as its artifact location: MLflow's
+    clients then write artifacts straight to that path on their own machine, so each trial's models on its node,
+    and a reader elsewhere finds none. Not refused: a folder every machine mounts at that path (NFS) is a sound
+    setup. Two causes: the server was started with --no-serve-artifacts and --default-artifact-root PATH (its
+    locations end in the experiment's id), or the experiment `name` was created by a `sweeps run` straight into
+    the sqlite database the server now serves (`artifact_root`'s `mlartifacts/<name>` beside it), which it keeps
+    whatever the server's options: restarting the server with --artifacts-destination changes only experiments
+    created through it."""
+    from urllib.parse import unquote, urlparse
 
-    scheme = urlparse(location).scheme
+    parsed = urlparse(location)
+    scheme = parsed.scheme
     if location and (not scheme or scheme == "file" or len(scheme) == 1):   # a one-letter scheme: a Windows drive
+        path = Path(unquote(parsed.path) if scheme == "file" else location)
+        if name is not None and path.name == name and path.parent.name == "mlartifacts":
+            why = ("its experiment was created by a `sweeps run` straight into the sqlite database this server "
+                   "serves, and keeps that artifact location whatever the server's options): every machine that "
+                   "runs trials or reads the sweep must mount that folder at that path (a server started with "
+                   "--artifacts-destination FOLDER stores and serves the artifacts of experiments created through it, "
+                   "not of this one)")
+        else:
+            why = ("the server was started with --no-serve-artifacts): every machine that runs trials or reads the "
+                   "sweep must mount that folder at that path, or restart the server with --artifacts-destination "
+                   "FOLDER to have it store and serve them")
         log.warning("MLflow server %s has this sweep's artifacts (models, figures, its spec.yaml) written to %s by "
-                    "each process that logs them, on its own machine's disk (the server was started with "
-                    "--no-serve-artifacts): every machine that runs trials or reads the sweep must mount that folder "
-                    "at that path, or restart the server with --artifacts-destination FOLDER to have it store and "
-                    "serve them (docs/cluster.md)", uri, location)
+                    "each process that logs them, on its own machine's disk (%s (docs/cluster.md)", uri, location, why)
 
 
 # --------------------------------------------------------------------------- provenance

@@ -121,6 +121,22 @@ def test_ensure_experiment_warns_when_a_server_has_each_client_write_artifacts_t
         assert "--artifacts-destination" in caplog.text
 
 
+@pytest.mark.parametrize("location", ["/srv/proj/mlartifacts/demo", "file:///srv/proj/mlartifacts/demo"])
+def test_a_server_serving_a_store_a_sweep_began_on_sqlite_is_warned_of_for_its_true_cause(location, caplog):
+    # `sweeps run` on ./mlflow.db, then `mlflow server --backend-store-uri sqlite:///mlflow.db` (served artifacts) and
+    # a run through it: the experiment keeps the location it was created with, beside the database; the warning
+    # said the server was started with --no-serve-artifacts and that restarting it with --artifacts-destination
+    # would help, and neither was true
+    with caplog.at_level("WARNING", logger="sweeps.tracking"):
+        tracking.ensure_experiment(_ServerClient(location), "demo", "http://127.0.0.1:5000")
+    assert (f"MLflow server http://127.0.0.1:5000 has this sweep's artifacts (models, figures, its spec.yaml) written "
+            f"to {location} by each process that logs them, on its own machine's disk (its experiment was created by "
+            "a `sweeps run` straight into the sqlite database this server serves, and keeps that artifact location "
+            "whatever the server's options): every machine that runs trials or reads the sweep must mount that "
+            "folder at that path") in caplog.text
+    assert "--no-serve-artifacts" not in caplog.text and "restart the server" not in caplog.text
+
+
 @pytest.mark.parametrize("location", ["mlflow-artifacts:/7", "s3://bucket/mlartifacts/7"])
 def test_ensure_experiment_of_a_server_that_serves_its_artifacts_warns_of_nothing(location, caplog):
     with caplog.at_level("WARNING", logger="sweeps.tracking"):
