@@ -759,6 +759,18 @@ def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
+URL_PRINTING_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+
+
+def end_child_run(client: MlflowClient, run_id: str, status: str) -> None:
+    """The driver ends a cell's run (pruned, failed, interrupted) without MLflow's "🏃 View run ... at: URL" and
+    "🧪 View experiment at: URL" lines, which a tracking server's client prints to stdout at each run it ends (one
+    more get_run each): a search printed two per pruned trial among its progress lines. The parent's, at the
+    end, is printed: the link to the invocation in the MLflow UI."""
+    with temporarily_set(URL_PRINTING_ENV, "true"):
+        client.set_terminated(run_id, status)
+
+
 def finish_parent(client: MlflowClient, run_id: str, status: str) -> None:
     """The invocation's end: its status tag and MLflow status (FINISHED, FAILED, else KILLED). Ended otherwise
     than completed, its child runs MLflow still calls RUNNING are ended KILLED (`end_children_left_running`)."""
@@ -783,7 +795,7 @@ def end_children_left_running(client: MlflowClient, parent_run_id: str) -> int:
     runs = [run for run in search_all(client, [experiment_id], f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}'")
             if run.info.status in ("RUNNING", "SCHEDULED")]
     for run in runs:
-        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        end_child_run(client, run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
     return len(runs)
 
 
@@ -1126,7 +1138,7 @@ def interrupt_unfinished_children(client: MlflowClient, experiment_id: str, pare
         set_tags(client, run.info.run_id, {schema.TAG_STATUS: schema.STATUS_INTERRUPTED,
                                            schema.TAG_INTERRUPTED_WHY: why[:schema.ERROR_TAG_CHARS]})
         if run.info.status in ("RUNNING", "SCHEDULED"):
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            end_child_run(client, run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
     if runs:
         log.warning("%d run%s of invocation %s begun and not finished %s marked interrupted: %s", len(runs),
                     "s" if len(runs) > 1 else "", parent_run_id, "are" if len(runs) > 1 else "is", why)
@@ -1143,4 +1155,4 @@ def mark_cell(client: MlflowClient, run_id: str, status: str, pruned_step: int |
         tags[schema.TAG_ERROR] = error[:schema.ERROR_TAG_CHARS]
     set_tags(client, run_id, tags)
     terminal = RunStatus.FAILED if status == schema.STATUS_FAILED else RunStatus.FINISHED
-    client.set_terminated(run_id, RunStatus.to_string(terminal))
+    end_child_run(client, run_id, RunStatus.to_string(terminal))

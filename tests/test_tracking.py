@@ -218,6 +218,27 @@ def test_mark_cell_pruned_records_status_and_step(tracking_uri):
     assert tracking.cell_statuses(client, experiment_id, parent) == {"c1": "pruned"}
 
 
+def test_the_drivers_marks_of_cell_runs_on_a_server_print_no_mlflow_links(monkeypatch, capsys):
+    # a tracking server's client prints "🏃 View run ... at: URL" and "🧪 View experiment at: URL" at each run it
+    # ends: a search printed both for every pruned trial among its progress lines (and asked the server once more)
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient("http://127.0.0.1:9")
+    store = client._tracking_client.store
+    assert isinstance(store, RestStore)
+    info = SimpleNamespace(run_id="r1", experiment_id="3", run_name="demo/trial-1")
+    monkeypatch.setattr(store, "get_run", lambda run_id: SimpleNamespace(info=info, data=SimpleNamespace(tags={})))
+    monkeypatch.setattr(store, "update_run_info", lambda *a, **k: None)
+    monkeypatch.setattr(store, "log_batch", lambda *a, **k: None)
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
+    tracking.mark_cell(client, "r1", schema.STATUS_PRUNED, pruned_step=0)
+    tracking.mark_cell(client, "r1", schema.STATUS_FAILED, error="E: x")
+    assert "View run" not in capsys.readouterr().out
+    client.set_terminated("r1")   # the parent's end, as finish_parent makes it: its link is printed
+    assert "🏃 View run demo/trial-1 at: http://127.0.0.1:9/#/experiments/3/runs/r1" in capsys.readouterr().out
+
+
 def test_invocation_key_ignores_seeds_but_not_overrides():
     a = tracking.invocation_key("h", "quick", {"synthetic": None}, {})
     b = tracking.invocation_key("h", "quick", {"synthetic": None}, {"optim.epochs": 2})
