@@ -206,6 +206,24 @@ def test_a_completed_parent_leaves_its_children_as_they_are(tracking_uri, monkey
     assert client.get_run(parent).info.status == "FINISHED"
 
 
+def test_a_cells_run_has_its_parents_user(tracking_uri):
+    # the MLflow UI's User column read `unknown` for every cell run, and `attributes.user_id = 'alice'` found only
+    # the parents: a cell's run is made by its trial (another account on a cluster's node), not by who ran the sweep
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {"mlflow.user": "alice"})
+    opened = tracking.CellRun.open(tracking_uri, experiment_id, parent,
+                                   tracking.CellIdentity("demo", "A", "synthetic", 0, "a", "demo/A/seed0"), "t1", {}, {})
+    failed = tracking.record_unopened_failure(client, experiment_id, parent,
+                                              tracking.CellIdentity("demo", "B", "synthetic", 0, "b", "demo/B/seed0"),
+                                              "t2", {}, "E: x")
+    for run_id in (opened.run_id, failed):
+        run = client.get_run(run_id)
+        assert run.info.user_id == "alice" and run.data.tags["mlflow.user"] == "alice"
+    found = client.search_runs([experiment_id], "attributes.user_id = 'alice'")
+    assert {r.info.run_id for r in found} == {parent, opened.run_id, failed}
+
+
 def test_mark_cell_pruned_records_status_and_step(tracking_uri):
     client = tracking.client_for(tracking_uri)
     experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
