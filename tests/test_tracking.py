@@ -728,3 +728,32 @@ def test_opening_a_sqlite_store_leaves_no_lock_file_in_the_temporary_folder(tmp_
     tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
     assert len(held) == 1, "the store was opened under the lock"
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_readmes_recipe_loads_a_cells_logged_model_and_predicts(tracking_uri, tmp_path, monkeypatch):
+    # README, "Using only the model": a cell's model/ as CellRun.complete logs it, loaded as the README says
+    import re
+    from pathlib import Path
+
+    import torch
+
+    from search_spaces import load_profile
+    from transfer_core import build_model, from_flat, to_flat
+
+    cfg = from_flat(load_profile("smoke").overrides)
+    model = build_model(cfg.model).eval()
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    run = tracking.CellRun.open(tracking_uri, experiment_id, parent,
+                                tracking.CellIdentity("demo", "A", "synthetic", 0, "a", "demo/A/seed0"), "t1", {}, {})
+    run.complete({}, {}, model.state_dict(), to_flat(cfg))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [recipe] = re.findall(r"predicting a\nbatch of the synthetic test faces:\n\n```python\n(.*?)```", readme, re.S)
+    monkeypatch.chdir(tmp_path)   # the recipe's sqlite:///mlflow.db is the store of this folder
+    assert tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    names = {"RUN_ID": run.run_id}
+    exec(recipe, names)
+    assert names["predicted"].shape == (len(names["labels"]),)
+    with torch.no_grad():
+        assert torch.equal(names["model"](names["x"]), model(names["x"]))
