@@ -604,7 +604,7 @@ def settle_report_warm_up(timeout_s: float) -> None:
 
 
 def warm_up_report() -> None:
-    """Import the report's modules (matplotlib, the table writers, scipy.stats: ~1.5 s) and ready matplotlib's back
+    """Import the report's modules (matplotlib, the table writers, scipy.special: ~1 s) and ready matplotlib's back
     ends in a background thread, once per process. _publish waits for it; a failure only loses the head start."""
     if _REPORT_WARM_UP:
         return
@@ -613,9 +613,9 @@ def warm_up_report() -> None:
         try:
             from sweeps import report  # noqa: F401
             from sweeps.figures import warm_up
-            from sweeps.stats import scipy_stats
+            from sweeps.stats import scipy_special
 
-            scipy_stats()   # a table's paired tests
+            scipy_special()   # a table's paired tests
             warm_up()
         except Exception as exc:  # noqa: BLE001  (the report imports and draws again, and says what fails)
             log.debug("report warm-up failed: %s", exc)

@@ -22,13 +22,27 @@ NO_STD = "n=1: no std"
 NO_TEST = "fewer than 2 matched seeds: no test"
 
 
-def scipy_stats():
-    """scipy.stats, imported on first use (~0.6 s of CPU): `sweeps run` reads this module's names before Ray starts
-    (its checks of a spec's labels import the table writers) and needs scipy only for a table's tests, which the
-    report's warm-up (sweeps.runner.warm_up_report) imports while the last trials run."""
-    from scipy import stats
+def scipy_special():
+    """scipy.special, imported on first use: ~0.05 s of CPU in `sweeps run`'s driver, which has scipy's base
+    loaded by then (~0.25 s in a bare process), where scipy.stats, which computes the same from it, took ~0.5 s.
+    `sweeps run` reads this module's names before Ray starts (its checks of a spec's labels import the table
+    writers) and needs scipy only for a table's tests, which the report's warm-up (sweeps.runner.warm_up_report)
+    imports while the last trials run."""
+    from scipy import special
 
-    return stats
+    return special
+
+
+def t_two_sided_p(t: float, df: int) -> float:
+    """P(|T| >= |t|) for Student's t with df degrees of freedom: scipy.stats.ttest_rel's two-sided p-value (it
+    computes 2 * stdtr(df, -|t|) too, bit for bit; tests/test_stats.py pins the two)."""
+    return float(2.0 * scipy_special().stdtr(np.float64(df), -abs(np.float64(t))))
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The q-quantile of Student's t with df degrees of freedom, 0 < q < 1: scipy.stats.t.ppf(q, df) (stdtrit,
+    which t.ppf calls; tests/test_stats.py pins the two)."""
+    return float(scipy_special().stdtrit(np.float64(df), np.float64(q)))
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,8 @@ FLOAT_NOISE = 1e-12   # differences of accuracies closer than this are equal up 
 
 
 def paired_ttest(a: Mapping[int, float], b: Mapping[int, float]) -> PairedTest:
-    """Two-sided paired t-test of a − b over the seeds both have (scipy.stats.ttest_rel).
+    """Two-sided paired t-test of a − b over the seeds both have: scipy.stats.ttest_rel's t and p, computed as it
+    does (t = mean / sqrt(var / n), var the mean squared deviation times n / (n - 1)) without importing scipy.stats.
 
     Degenerate differences (zero variance) have no t distribution: identical values give p = 1,
     a constant non-zero difference gives p = 0 (every seed agrees on the sign and size). Differences
@@ -99,8 +114,11 @@ def paired_ttest(a: Mapping[int, float], b: Mapping[int, float]) -> PairedTest:
         if abs(mean_diff) <= FLOAT_NOISE:
             return PairedTest(n, 0.0, 0.0, 1.0, "identical values")
         return PairedTest(n, mean_diff, math.copysign(math.inf, mean_diff), 0.0, "constant difference")
-    res = scipy_stats().ttest_rel(x, y)
-    return PairedTest(n, mean_diff, float(res.statistic), float(res.pvalue))
+    mean = diff.mean()
+    var = np.mean((diff - mean) ** 2) * (n / (n - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = float(np.divide(mean, np.sqrt(var / n)))
+    return PairedTest(n, mean_diff, t, t_two_sided_p(t, n - 1))
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
@@ -146,5 +164,5 @@ def paired_delta_ci(a: Mapping[int, float], b: Mapping[int, float], confidence: 
     delta = float(diff.mean())
     if n < 2:
         return DeltaCI(n, delta, None, None, confidence, "n=1: no interval")
-    half = float(scipy_stats().t.ppf(0.5 + confidence / 2.0, n - 1) * diff.std(ddof=1) / math.sqrt(n))
+    half = float(t_quantile(0.5 + confidence / 2.0, n - 1) * diff.std(ddof=1) / math.sqrt(n))
     return DeltaCI(n, delta, delta - half, delta + half, confidence)
