@@ -82,10 +82,10 @@ _IMPORTED_WITHOUT_COLLECTIONS: list[bool] = []   # [True] once a trial worker pr
 
 @contextlib.contextmanager
 def _first_imports_without_collections(tracking_uri: str):
-    """In a trial's worker process (a Ray actor), the first trial imports torch and a sqlite store's module
-    without collections (`_imports_without_collections`): ~0.55 s of the ~2 s those imports cost each worker at
-    its start (bench/RESULTS.md §1), and the training's later full collections walk only what came after.
-    Outside a Ray actor (a test, a notebook calling train_cell) nothing changes."""
+    """In a trial's worker process (a Ray actor), the first trial imports torch, a sqlite store's module and what
+    the first `fit` imports on first use without collections (`_imports_without_collections`): ~0.55 s of the ~2 s
+    the first two cost each worker at its start (bench/RESULTS.md §1), and the training's later full collections
+    walk only what came after. Outside a Ray actor (a test, a notebook calling train_cell) nothing changes."""
     if _IMPORTED_WITHOUT_COLLECTIONS:
         yield
         return
@@ -93,6 +93,14 @@ def _first_imports_without_collections(tracking_uri: str):
         if in_a_trial_actor:
             _IMPORTED_WITHOUT_COLLECTIONS.append(True)
         yield
+        if in_a_trial_actor:
+            # fit's own lazy imports, and torch._dynamo, which torch.optim imports when the first optimizer is built
+            # (torch._disable_dynamo; ~0.8 s of CPU, ~870 modules: sympy, triton, torch._inductor): imported with
+            # the collector on, ~0.1-0.25 s more, and each later full collection walked them (~0.05 s)
+            import torch._dynamo  # noqa: F401
+
+            import transfer_core.data  # noqa: F401
+            import transfer_core.models  # noqa: F401
         if in_a_trial_actor and sqlite_path(tracking_uri) is not None:   # the trial opens it next
             import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 

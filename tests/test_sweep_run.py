@@ -123,13 +123,13 @@ PREPARE_ONLY = """
 import json, sys
 from sweeps.runner import RunOptions, prepare
 prepare(sys.argv[1], RunOptions(tracking_uri=sys.argv[2], storage=sys.argv[3]))
-print(json.dumps(sorted(m for m in ("torch", "scipy.stats") if m in sys.modules)))
+print(json.dumps(sorted(m for m in ("torch", "scipy.stats", "scipy.special") if m in sys.modules)))
 """
 
 
 def test_prepare_imports_neither_torch_nor_scipy_where_no_cell_names_a_checkpoint(tmp_path, spec_file):
-    # the driver's CPU before the first trial (bench/RESULTS.md §1): torch ~1.5 s, scipy.stats ~0.6 s, for
-    # reading no checkpoint and for the label check's import of the table writers
+    # the driver's CPU before the first trial (bench/RESULTS.md §1): torch ~1.5 s, scipy.special ~0.25 s (scipy.stats
+    # ~0.6 s), for reading no checkpoint and for the label check's import of the table writers
     out = subprocess.run([sys.executable, "-c", PREPARE_ONLY, spec_file(TABLE_SPEC, "tiny"),
                           f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "ray_results")],
                          capture_output=True, text=True, check=True)
@@ -251,6 +251,32 @@ def test_a_trial_worker_imports_the_trainable_module_without_gc_collections_then
     import gc
 
     assert gc.isenabled() and "sweeps.trainable" in sys.modules   # the driver's, imported above: its GC as it was
+
+
+def test_a_trial_worker_imports_what_its_first_optimizer_imports_without_gc_collections(ray_local):
+    # torch.optim imports torch._dynamo (~870 modules, ~0.8 s of CPU) when a process builds its first optimizer:
+    # a trial worker's first trial imports it with the collector off, and freezes it with the rest
+    @ray_local.remote(num_cpus=0)
+    class Worker:
+        def first_trial_then_an_optimizer(self):
+            import gc
+
+            from sweeps import trainable
+
+            assert "torch._dynamo" not in sys.modules, "a fresh worker process"
+            full = []
+            gc.callbacks.append(lambda phase, info: full.append(info) if info["generation"] == 2 else None)
+            with trainable._first_imports_without_collections("sqlite:///mlflow.db"):
+                import torch
+            imported_before = set(sys.modules)
+            torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9)
+            return "torch._dynamo" in imported_before, sorted(set(sys.modules) - imported_before), len(full)
+
+    worker = Worker.remote()
+    try:
+        assert ray_local.get(worker.first_trial_then_an_optimizer.remote()) == (True, [], 0)
+    finally:
+        ray_local.kill(worker)
 
 
 def test_one_worker_process_trains_cells_in_turn_exactly_as_a_fresh_process_would(
