@@ -378,15 +378,21 @@ def test_the_kaggle_challenges_train_and_test_csv_alone_say_why_they_cannot_serv
         check_layout(_cfg(tmp_path, dataset, root))
 
 
-def test_ferplus_2016_csv_without_image_names_is_read_and_warned_of_as_keeping_the_rows_of_empty_name(tmp_path,
-                                                                                                     caplog):
-    # the first fer2013new.csv had no 'Image name' column: the rows the official scripts drop for an empty name
-    # cannot be told, and were read as any other without a word (split sizes not the official ones)
-    root = write_ferplus_csv(tmp_path / "fer")
+def write_ferplus_2016_csv(root):
+    """The FERPlus CSV layout with the first, 2016 fer2013new.csv: no 'Image name' column."""
+    root = write_ferplus_csv(root)
     with open(root / "fer2013new.csv", newline="") as f:
         rows = list(csv.reader(f))
     with open(root / "fer2013new.csv", "w", newline="") as f:
         csv.writer(f).writerows([row[:1] + row[2:] for row in rows])
+    return root
+
+
+def test_ferplus_2016_csv_without_image_names_is_read_and_warned_of_as_keeping_the_rows_of_empty_name(tmp_path,
+                                                                                                     caplog):
+    # the first fer2013new.csv had no 'Image name' column: the rows the official scripts drop for an empty name
+    # cannot be told, and were read as any other without a word (split sizes not the official ones)
+    root = write_ferplus_2016_csv(tmp_path / "fer")
     with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
         splits = load_splits(_cfg(tmp_path, "ferplus", root), 8)
     assert splits.train.labels.tolist() == [1, 0, 2, 7]              # row 5 (empty name in the current file) read
@@ -580,11 +586,7 @@ def test_fer2013_reordered_within_a_split_reads_the_same_images_and_labels_under
 
 def test_ferplus_2016_csv_is_one_warning_that_gives_the_split_sizes_and_the_way_out(tmp_path, caplog):
     # the missing 'Image name' column and the split sizes it causes were two warnings for one cause
-    root = write_ferplus_csv(tmp_path / "fer")
-    with open(root / "fer2013new.csv", newline="") as f:
-        rows = list(csv.reader(f))
-    with open(root / "fer2013new.csv", "w", newline="") as f:
-        csv.writer(f).writerows([row[:1] + row[2:] for row in rows])
+    root = write_ferplus_2016_csv(tmp_path / "fer")
     with caplog.at_level("WARNING", logger="transfer_core.data.ferplus"):
         splits = load_splits(_cfg(tmp_path, "ferplus", root), 8)
     said = [r.getMessage() for r in caplog.records if r.name == "transfer_core.data.ferplus"]

@@ -95,6 +95,9 @@ def test_a_replaced_file_keeps_its_permission_bits(tmp_path):
     target.chmod(0o444)   # made read-only: still replaced, as before, and read-only still
     write_whole(target, "again")
     assert target.read_text() == "again" and target.stat().st_mode & 0o7777 == 0o444
+    target.chmod(0o6750)   # setuid and setgid bits are not carried onto the new file
+    write_whole(target, "later still")
+    assert target.stat().st_mode & 0o7777 == 0o750
 
 
 def test_a_file_with_another_name_is_replaced_and_its_other_names_keep_the_earlier_content_with_a_warning(
@@ -133,11 +136,3 @@ def test_a_file_system_that_refuses_chmod_still_has_the_file_written(tmp_path, m
     monkeypatch.setattr(os, "fchmod", refused)
     write_whole(target, "later")
     assert target.read_text() == "later" and _parts(tmp_path) == []
-
-
-def test_setuid_and_setgid_bits_are_not_carried_onto_the_new_file(tmp_path):
-    target = tmp_path / "t.tex"
-    write_whole(target, "earlier")
-    target.chmod(0o6750)
-    write_whole(target, "later")
-    assert target.stat().st_mode & 0o7777 == 0o750
