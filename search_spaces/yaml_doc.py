@@ -289,8 +289,12 @@ def too_many_seeds(count: int) -> str:
 def parse_seeds(doc: _Doc, path: tuple, value: Any) -> tuple[int, ...]:
     """A non-empty list of distinct integers >= 0."""
     if isinstance(value, int) and not isinstance(value, bool):
+        # the example list is written short: `seeds: 100000000` built and printed all of its seeds (~6 GB)
+        count = min(max(value, 1), MAX_SEEDS)
+        example = str(list(range(count))) if count <= 10 else f"[0, 1, ..., {count - 1}]"
+        bound = f" (a sweep takes at most {MAX_SEEDS} per arm)" if value > MAX_SEEDS else ""
         raise doc.error(path, f"{value!r} is a single integer: expected a list, e.g. "
-                              f"{list(range(max(value, 1)))} for {max(value, 1)} seeds or [{value}] for seed {value}")
+                              f"{example} for {count} seeds{bound} or [{value}] for seed {value}")
     if not isinstance(value, (list, tuple)) or not value:
         raise doc.error(path, f"{value!r} is invalid: expected a non-empty list of integers >= 0, e.g. [0, 1, 2]")
     if len(value) > MAX_SEEDS:

@@ -236,6 +236,13 @@ BAD_SPECS = {
     "seeds_a_single_integer": (
         "name: s\nseeds: 3\n" + ARMS,
         r"seeds: 3 is a single integer: expected a list, e.g\. \[0, 1, 2\] for 3 seeds or \[3\] for seed 3"),
+    "seeds_a_single_large_integer": (   # its example list was all of its seeds: `seeds: 100000000`, ~6 GB printed
+        "name: s\nseeds: 100000000\n" + ARMS,
+        r"seeds: 100000000 is a single integer: expected a list, e\.g\. \[0, 1, \.\.\., 999\] for 1000 seeds \(a "
+        r"sweep takes at most 1000 per arm\) or \[100000000\] for seed 100000000$"),
+    "seeds_a_single_integer_of_many": (
+        "name: s\nseeds: 20\n" + ARMS,
+        r"seeds: 20 is a single integer: expected a list, e\.g\. \[0, 1, \.\.\., 19\] for 20 seeds or \[20\] for seed 20$"),
     "seeds_repeated": (
         "name: s\nseeds: [0, 0]\n" + ARMS,
         r"seeds: \[0, 0\] repeats a seed"),
