@@ -293,7 +293,8 @@ def unrecorded_sweep(client, uri: str, sweep: str, as_typed: str | None = None,
         return (f"no sweep {sweep!r} recorded in {uri}, and {typed!r} is no sweep: neither a shipped sweep nor a "
                 f"spec file." + (f" Did you mean {close[0]!r}?" if close else "")
                 + f" Shipped: {', '.join(shipped)} (or give a spec file's path, *.yaml); recorded: "
-                f"{', '.join(names) or 'none'}")
+                f"{', '.join(names) or 'none'}. A sweep started from a spec file is read by its spec's name in the "
+                "store that recorded it: is it another store (--tracking-uri, or MLFLOW_TRACKING_URI)?")
     close = difflib.get_close_matches(sweep, names, n=1)
     start = ["sweeps", "run", as_typed or sweep] + (["--tracking-uri", uri_to_repeat] if uri_to_repeat else [])
     # a spec file named amiss (mine.ymal, or mine for mine.yaml): `sweeps run` of it as typed fails too

@@ -1288,6 +1288,27 @@ def test_reading_commands_of_a_name_that_is_no_sweep_say_so_with_the_known_names
         " ".join(close.output.split()), close.output
 
 
+@pytest.mark.parametrize("command", ["status", "table", "plot", "best"])
+def test_reading_a_spec_files_sweep_from_a_store_that_did_not_record_it_points_at_the_store(here, command):
+    # `sweeps table my_search`, recorded from my_search.yaml into another store (--tracking-uri forgotten): it was
+    # called no sweep, neither shipped nor a file, and nothing said where such a name is found
+    from mlflow.tracking import MlflowClient
+
+    recorded = here / "elsewhere"
+    recorded.mkdir()
+    MlflowClient(f"sqlite:///{recorded / 'mlflow.db'}").create_experiment("my_search")
+    uri = f"sqlite:///{here / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("depth")
+    result = invoke(command, "my_search", "--tracking-uri", uri)
+    assert result.exit_code == 1 and "sweeps run" not in result.output, result.output
+    assert ("recorded: depth. A sweep started from a spec file is read by its spec's name in the store that recorded "
+            "it: is it another store (--tracking-uri, or MLFLOW_TRACKING_URI)?") in " ".join(result.output.split()), \
+        result.output
+    found = invoke(command if command != "best" else "status", "my_search", "--tracking-uri",
+                   f"sqlite:///{recorded / 'mlflow.db'}")
+    assert "is no sweep" not in found.output, found.output
+
+
 def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that_was_read(here, monkeypatch):
     # `sweeps run NAME` alone records into ./mlflow.db, where the reading command will not look
     from mlflow.tracking import MlflowClient
