@@ -411,10 +411,13 @@ _LATEX_CHARS.update({ch: f"${cmd}$" for ch, cmd in {
     "♣": r"\clubsuit", "♢": r"\diamondsuit", "♡": r"\heartsuit", "♠": r"\spadesuit"}.items()})
 # ✓ and ★ as amssymb draws them (\checkmark, \bigstar) where the paper loads it, as most do; else as the math fonts
 # every LaTeX has come closest (√, ⋆): `$\surd$` alone printed every ✓ as a square root sign, and a table must
-# compile with booktabs alone (the README's word), so amssymb is never required. Braced: "✓MAD" is no \fiMAD
+# compile with booktabs alone (the README's word), so amssymb is never required. Braced: "✓MAD" is no \fiMAD, and
+# the \relax that \csname makes of an undefined name stays in the braces. Tested by \csname, not \ifdefined: a
+# \checkmark some package's `\csname checkmark\endcsname` (\@ifundefined before LaTeX 2018) left \relax counted as
+# defined, and every ✓ vanished without a word
 AMSSYMB_SYMBOLS = {"✓": ("checkmark", "surd"), "✔": ("checkmark", "surd"), "★": ("bigstar", "star")}
-_LATEX_CHARS.update({ch: f"{{\\ifdefined\\{ams}\\ensuremath{{\\{ams}}}\\else$\\{core}$\\fi}}"
-                     for ch, (ams, core) in AMSSYMB_SYMBOLS.items()})
+_LATEX_CHARS.update({ch: f"{{\\expandafter\\ifx\\csname {ams}\\endcsname\\relax$\\{core}$"
+                         f"\\else\\ensuremath{{\\{ams}}}\\fi}}" for ch, (ams, core) in AMSSYMB_SYMBOLS.items()})
 _LATEX_CHARS.update({"∕": "/", "∶": ":", "\u00ad": r"\-",   # division slash, ratio, soft hyphen
                      "“": "``", "”": "''",   # as LaTeX sources write them (a straight " is one: `_curly_quotes`)
                      **dict.fromkeys("\u2000\u2002\u2007", r"\enspace"), **dict.fromkeys("\u2001\u2003\u3000", r"\quad"),

@@ -595,7 +595,7 @@ def test_latex_labels_with_the_symbols_researchers_type_compile(tmp_path):
     label = "∆acc lr=10⁻³ x₁₂ ✔\ufe0f ✘ ∇ ∂ ∀ ∅ ⊂ ∪ ≪ ⊕ ∘ ∓ ℝ ℓ ↔ ⇔ ⟶ ′ ⩽ ⋯ ★ narrow\u202fspace caf\u0065\u0301"
     t = T.build_table(frame({(label, "d"): {0: 0.8, 1: 0.81}, ("B", "d"): {0: 0.7, 1: 0.72}}), rows=[label, "B"])
     tex = TF.render(t, "latex")
-    assert (r"$\Delta$acc lr=10$^{-3}$ x$_{12}$ {\ifdefined\checkmark\ensuremath{\checkmark}\else$\surd$\fi} "
+    assert (r"$\Delta$acc lr=10$^{-3}$ x$_{12}$ {\expandafter\ifx\csname checkmark\endcsname\relax$\surd$\else\ensuremath{\checkmark}\fi} "
             r"$\times$ $\nabla$" in tex
             and r"$\mathbf{R}$" in tex and "narrow\\,space café &" in tex)
     _compiles(tmp_path, tex)
@@ -610,8 +610,8 @@ def test_latex_check_marks_and_stars_are_drawn_as_amssymb_draws_them_where_the_p
     tex = TF.render(t, "latex", caption_facts=T.CaptionFacts(title="Arms ✓"))
     assert tex.startswith("% ✓★: drawn so with \\usepackage{amssymb} in the paper's preamble, else as √⋆\n"
                           "\\begin{table}[t]"), tex
-    assert r"    {\ifdefined\checkmark\ensuremath{\checkmark}\else$\surd$\fi}MAD " \
-           r"{\ifdefined\bigstar\ensuremath{\bigstar}\else$\star$\fi} & " in tex
+    assert r"    {\expandafter\ifx\csname checkmark\endcsname\relax$\surd$\else\ensuremath{\checkmark}\fi}MAD " \
+           r"{\expandafter\ifx\csname bigstar\endcsname\relax$\star$\else\ensuremath{\bigstar}\fi} & " in tex
     assert "% " not in TF.render(T.build_table(frame({("B", "d"): {0: 0.7, 1: 0.72}})), "latex")
 
     def glyphs(preamble: str) -> str:   # the glyph names of the fonts the PDF embeds (uncompressed: readable)
@@ -624,6 +624,10 @@ def test_latex_check_marks_and_stars_are_drawn_as_amssymb_draws_them_where_the_p
 
     assert "/check" in glyphs("\\usepackage{amssymb}\n") and "/radical" not in glyphs("\\usepackage{amssymb}\n")
     assert "/check" not in glyphs("") and "/radical" in glyphs("")   # √, without amssymb
+    # \checkmark left \relax by a `\csname checkmark\endcsname` (\@ifundefined before LaTeX 2018 made it so):
+    # \ifdefined counted it defined, and every ✓ vanished from the PDF without a word
+    relaxed = "\\expandafter\\let\\csname checkmark\\endcsname\\relax\n"
+    assert "/radical" in glyphs(relaxed) and "/check" in glyphs(relaxed + "\\usepackage{amssymb}\n")
 
 
 def test_latex_straight_double_quotes_open_and_close_by_their_place_and_compile(tmp_path):
