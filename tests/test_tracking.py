@@ -747,13 +747,23 @@ def test_the_readmes_recipe_loads_a_cells_logged_model_and_predicts(tracking_uri
     parent = tracking.start_parent(client, experiment_id, "demo", {})
     run = tracking.CellRun.open(tracking_uri, experiment_id, parent,
                                 tracking.CellIdentity("demo", "A", "synthetic", 0, "a", "demo/A/seed0"), "t1", {}, {})
-    run.complete({}, {}, model.state_dict(), to_flat(cfg))
+    # the last epoch's weights (model/) and the epoch chosen on validation's (model_selected/), which score
+    # sel_test_acc: the recipe loaded model/ whatever the run held
+    selected = build_model(cfg.model).eval()
+    with torch.no_grad():   # other weights than the last epoch's
+        for tensor in selected.parameters():
+            tensor.add_(0.05)
+    run.complete({}, {}, model.state_dict(), to_flat(cfg), selected_state=selected.state_dict())
+    last_only = tracking.CellRun.open(tracking_uri, experiment_id, parent, tracking.CellIdentity(
+        "demo", "B", "synthetic", 0, "b", "demo/B/seed0"), "t2", {}, {})
+    last_only.complete({}, {}, model.state_dict(), to_flat(cfg))
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     [recipe] = re.findall(r"predicting a\nbatch of the synthetic test faces:\n\n```python\n(.*?)```", readme, re.S)
     monkeypatch.chdir(tmp_path)   # the recipe's sqlite:///mlflow.db is the store of this folder
     assert tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
-    names = {"RUN_ID": run.run_id}
-    exec(recipe, names)
-    assert names["predicted"].shape == (len(names["labels"]),)
-    with torch.no_grad():
-        assert torch.equal(names["model"](names["x"]), model(names["x"]))
+    for run_id, weights in ((run.run_id, selected), (last_only.run_id, model)):
+        names = {"RUN_ID": run_id}
+        exec(recipe, names)
+        assert names["predicted"].shape == (len(names["labels"]),)
+        with torch.no_grad():
+            assert torch.equal(names["model"](names["x"]), weights(names["x"]))
