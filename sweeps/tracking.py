@@ -790,12 +790,17 @@ def end_children_left_running(client: MlflowClient, parent_run_id: str) -> int:
     mid-training are ended KILLED in MLflow, so that the MLflow UI does not show them running for ever under a
     parent that ended. Their `sweeps.status` tag stays `running`: readers call such a child interrupted
     (`tables._child_status`), and `CellRun.open` sets it RUNNING again when a resume continues its cell.
+    One already tagged completed (its trial ended between `CellRun.complete`'s tag and its end, or is ending it
+    now) is ended FINISHED, as that end would: KILLED, a table's resume (which does not train it again) left it
+    so for good, and its Tune checkpoints were never dropped (`runner._drop_completed_cells_checkpoints`).
     Returns how many."""
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = [run for run in search_all(client, [experiment_id], f"tags.`{schema.TAG_PARENT}` = '{parent_run_id}'")
             if run.info.status in ("RUNNING", "SCHEDULED")]
     for run in runs:
-        end_child_run(client, run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        completed = run.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
+        end_child_run(client, run.info.run_id,
+                      RunStatus.to_string(RunStatus.FINISHED if completed else RunStatus.KILLED))
     return len(runs)
 
 

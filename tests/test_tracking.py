@@ -197,6 +197,20 @@ def test_a_parent_ended_unfinished_ends_the_child_runs_its_trials_left_running(t
     assert again.run_id == stopped.run_id and client.get_run(again.run_id).info.status == "RUNNING"
 
 
+def test_a_parent_ended_unfinished_ends_a_child_tagged_completed_finished_not_killed(tracking_uri):
+    # its trial ended between CellRun.complete's tag and its end (or was ending it as the driver searched): KILLED,
+    # a table's resume, which does not train a completed cell again, left it so in MLflow for good
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    cell = tracking.CellRun.open(tracking_uri, experiment_id, parent,
+                                 tracking.CellIdentity("demo", "A", "synthetic", 0, "A", "demo/A/seed0"), "t1", {}, {})
+    client.set_tag(cell.run_id, schema.TAG_STATUS, schema.STATUS_COMPLETED)   # CellRun.complete's tag, not its end
+    tracking.finish_parent(client, parent, schema.STATUS_INTERRUPTED)
+    run = client.get_run(cell.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[schema.TAG_STATUS] == schema.STATUS_COMPLETED
+
+
 def test_a_completed_parent_leaves_its_children_as_they_are(tracking_uri, monkeypatch):
     client = tracking.client_for(tracking_uri)
     experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
