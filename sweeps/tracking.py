@@ -39,6 +39,7 @@ import platform
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -760,14 +761,17 @@ def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None
 
 
 URL_PRINTING_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+_ENDING_QUIETLY = threading.Lock()
 
 
 def end_child_run(client: MlflowClient, run_id: str, status: str) -> None:
     """The driver ends a cell's run (pruned, failed, interrupted) without MLflow's "🏃 View run ... at: URL" and
     "🧪 View experiment at: URL" lines, which a tracking server's client prints to stdout at each run it ends (one
     more get_run each): a search printed two per pruned trial among its progress lines. The parent's, at the
-    end, is printed: the link to the invocation in the MLflow UI."""
-    with temporarily_set(URL_PRINTING_ENV, "true"):
+    end, is printed: the link to the invocation in the MLflow UI. One thread at a time (`_ENDING_QUIETLY`): two
+    at once (the cluster-lost watcher beside the main thread) each put back what the other had set, and left the
+    links off for the rest of the process."""
+    with _ENDING_QUIETLY, temporarily_set(URL_PRINTING_ENV, "true"):
         client.set_terminated(run_id, status)
 
 

@@ -271,6 +271,39 @@ def test_the_drivers_marks_of_cell_runs_on_a_server_print_no_mlflow_links(monkey
     assert "🏃 View run demo/trial-1 at: http://127.0.0.1:9/#/experiments/3/runs/r1" in capsys.readouterr().out
 
 
+def test_two_threads_ending_cell_runs_at_once_leave_the_users_link_setting_as_it_was(monkeypatch):
+    # the cluster-lost watcher beside the main thread: the second to end put back the setting the first had made
+    # after the first had put it back, and the links stayed off for the rest of the process (the parent's link at
+    # the end was never printed)
+    import os
+    import threading
+
+    first_inside, second_inside, first_done = threading.Event(), threading.Event(), threading.Event()
+
+    class Client:
+        def set_terminated(self, run_id, status):
+            if run_id == "first":
+                first_inside.set()
+                second_inside.wait(timeout=0.5)   # the second begins ending its run meanwhile, where it may
+            else:
+                second_inside.set()
+                first_done.wait(timeout=5)        # and ends after the first
+
+    def first():
+        tracking.end_child_run(Client(), "first", "KILLED")
+        first_done.set()
+
+    monkeypatch.delenv(tracking.URL_PRINTING_ENV, raising=False)
+    threads = [threading.Thread(target=first),
+               threading.Thread(target=lambda: (first_inside.wait(timeout=5),
+                                                tracking.end_child_run(Client(), "second", "KILLED")))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tracking.URL_PRINTING_ENV not in os.environ
+
+
 def test_invocation_key_ignores_seeds_but_not_overrides():
     a = tracking.invocation_key("h", "quick", {"synthetic": None}, {})
     b = tracking.invocation_key("h", "quick", {"synthetic": None}, {"optim.epochs": 2})
