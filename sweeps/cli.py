@@ -23,7 +23,7 @@ import click
 
 from search_spaces import SpecError, list_profiles, list_sweeps
 from search_spaces.yaml_doc import MAX_SEEDS, too_many_seeds
-from transfer_core.config import ConfigError
+from transfer_core.config import DATASETS, ConfigError
 from sweeps.files import write_whole
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -116,18 +116,24 @@ def _run_options(**kw):
                       accept_changed_data=kw["accept_changed_data"])
 
 
+_DATA_NAMES = ", ".join(d for d in DATASETS if d != "synthetic")   # --data NAME=PATH: the data sets read from a folder
+
+
 def _run_option_decorators(func):
     options = [
         click.option("--profile", help="Compute profile (default: the spec's, usually 'quick'). See `sweeps list`."),
         click.option("--data", multiple=True, metavar="NAME=PATH",
-                     help="Data set in its official layout, e.g. rafdb=/data/RAF-DB/basic (RAF-DB also as "
-                          "Kaggle's class folders: rafdb=.../DATASET, holding train/1..7/ and test/1..7/). Repeat "
-                          "to make the data set a column of the table. Default: the synthetic faces."),
+                     help=f"Data set in its official layout, NAME one of {_DATA_NAMES}, e.g. "
+                          "rafdb=/data/RAF-DB/basic (RAF-DB also as Kaggle's class folders: rafdb=.../DATASET, "
+                          "holding train/1..7/ and test/1..7/). Repeat to make the data set a column of the table. "
+                          "Default: the synthetic faces."),
         click.option("--seeds", type=click.IntRange(min=1), callback=_seed_count,
-                     help=f"How many seeds per arm (1 to {MAX_SEEDS}): N runs seeds 0..N-1; default: the spec's."),
+                     help=f"How many seeds per arm (1 to {MAX_SEEDS}; a search: 1): N runs seeds 0..N-1; "
+                          "default: the spec's."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key for every cell, e.g. optim.epochs=3; it wins over the spec and its "
-                          "arms (a warning names the arms it overrides) and the table's caption names it."),
+                          "arms (a warning names the arms it overrides; one that makes two arms alike is refused) "
+                          "and the table's caption names it."),
         click.option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)."),
         click.option("--max-concurrent", type=click.IntRange(min=1),
                      help="At most this many trials at once (default: the profile's, else as many as the "
@@ -341,7 +347,7 @@ def list_command() -> None:
 @click.option("--profile", help="Compute profile (default: the spec's).")
 @click.option("--data", multiple=True, metavar="NAME=PATH", help="As for `sweeps run`.")
 @click.option("--seeds", type=click.IntRange(min=1), callback=_seed_count,
-              help=f"How many seeds per arm (1 to {MAX_SEEDS}; seeds 0..N-1).")
+              help=f"How many seeds per arm (1 to {MAX_SEEDS}; a search: 1; seeds 0..N-1); default: the spec's.")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
@@ -705,8 +711,9 @@ def _check_table_output(output: str | None, name: str, fmt: str | None, explaini
 @click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv", "parquet", "html"]),
               help="Output format (default: the one -o FILE's suffix names: .tex, .md, .csv, .html, .parquet; "
                    "markdown on stdout, or to a file without a suffix or a .txt; another suffix needs --format).")
-@click.option("--metric", help="Main metric, e.g. sel_test_acc (test at the best-validation epoch, the default) "
-                               "or best_test_acc (the best test epoch, as commonly reported); acc or mca: the "
+@click.option("--metric", help="Main metric (default: the spec's first table.metrics: sel_test_acc, test at the "
+                               "best-validation epoch, in the shipped ablations; best_val_acc in tune), e.g. "
+                               "best_test_acc (the best test epoch, as commonly reported); acc or mca: the "
                                "accuracy or mean class accuracy under the spec's own selection rule. A "
                                "search's table may put a loss first (best_val_loss), bold its trial chosen on "
                                "validation; a table of arms takes an accuracy.")

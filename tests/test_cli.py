@@ -82,6 +82,67 @@ def test_help_of_every_resource_option_says_the_profile_gives_its_default(comman
         assert "default: the profile's" in helps[option], (option, helps[option])
 
 
+def _option(command: str, name: str):
+    return next(p for p in cli.commands[command].params if p.name == name)
+
+
+def test_table_help_offers_every_format_of_the_registry_and_names_its_suffixes():
+    # --format's choices are typed out in the CLI (importing the registry at start-up costs every command)
+    from sweeps.table_formats import TABLE_FORMATS
+
+    fmt = _option("table", "fmt")
+    assert set(fmt.type.choices) == set(TABLE_FORMATS.names())
+    assert all(TABLE_FORMATS.get(n).suffix in fmt.help for n in TABLE_FORMATS.names()), fmt.help
+
+
+def test_the_defaults_help_and_readme_show_are_the_ones_the_library_takes():
+    import inspect
+
+    from sweeps.best import best_spec
+    from sweeps.runner import RunOptions
+    from sweeps.table_formats import render
+
+    failures = RunOptions.__dataclass_fields__["max_failures"].default
+    for command in ("run", "resume"):
+        assert _option(command, "max_failures").default == failures and _option(command, "max_failures").show_default
+    best = inspect.signature(best_spec).parameters
+    assert _option("best", "top").default == best["top"].default
+    assert _option("best", "seeds").default == best["seeds"].default
+    assert _option("table", "decimals").default == inspect.signature(render).parameters["decimals"].default
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"(`--max-failures`, default {failures})" in readme
+    assert f"`--top` ({best['top'].default})" in readme and f"`--seeds` ({best['seeds'].default})" in readme
+
+
+@pytest.mark.parametrize("command", ("run", "resume"))   # show's: "As for `sweeps run`."
+def test_data_help_names_every_data_set_read_from_a_folder(command):
+    from transfer_core.config import DATASETS
+
+    text = _option(command, "data").help
+    assert all(name in text for name in DATASETS if name != "synthetic"), text
+
+
+def test_metric_help_names_the_default_metric_of_every_shipped_spec():
+    # the default is the spec's first table.metrics, which is not sel_test_acc for a search (tune: best_val_acc)
+    text = _option("table", "metric").help
+    for name in shipped_names():
+        first = load(name).table.metrics[0]
+        assert first in text and (first == "sel_test_acc" or name in text), (name, first, text)
+
+
+def test_seeds_help_says_a_search_takes_one_seed_as_show_refuses_more(here):
+    for command in ("run", "resume", "show"):
+        assert "a search: 1" in _option(command, "seeds").help
+    refused = invoke("show", "tune", "--seeds", "2")
+    assert refused.exit_code == 2 and "give one seed" in refused.output, refused.output
+
+
+def test_set_help_says_an_override_that_makes_two_arms_alike_is_refused(here):
+    assert "two arms alike is refused" in _option("run", "set_values").help
+    refused = invoke("show", "components", "--set", "model.drop_variant=none")
+    assert refused.exit_code == 2 and "give the same configuration" in refused.output, refused.output
+
+
 def test_cache_lists_its_entries_and_removes_those_unused_for_so_many_days(tmp_path):
     from transfer_core.config import DataConfig
     from transfer_core.data import load_splits
