@@ -58,6 +58,22 @@ def test_pruners_registry_has_the_documented_entries():
     assert set(PRUNERS.names()) == set(BUILDS)
 
 
+def test_readme_lists_the_registries_pruners_and_samplers_with_their_defaults():
+    import re
+    from pathlib import Path
+
+    from search_spaces.search import SAMPLERS, SearchConfig
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    pruners = re.search(r"`pruner` is (.*?), with Optuna's arguments", readme).group(1)
+    samplers = re.search(r"`sampler` is (.*?)\. ", readme).group(1)
+    assert re.findall(r"`(\w+)`", pruners) == list(PRUNERS.names())
+    assert re.findall(r"`(\w+)`", samplers) == list(SAMPLERS)
+    defaults = SearchConfig.__dataclass_fields__
+    assert f"`{defaults['pruner'].default_factory()['type']}` (default)" in pruners
+    assert f"`{defaults['sampler'].default}` (default)" in samplers
+
+
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_make_pruner_builds_the_registered_class_with_the_arguments(name):
     args, cls, attributes = BUILDS[name]
