@@ -140,7 +140,8 @@ def _run_option_decorators(func):
                           "resources hold)."),
         click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), help="CPUs reserved per trial (default: the profile's)."),
         click.option("--gpus-per-trial", type=click.FloatRange(min=0),
-                     help="GPUs per trial (default: the profile's); fractions share a GPU (0.5, 0.25)."),
+                     help="GPUs per trial (default: the profile's): a whole number, or a fraction up to 1 that "
+                          "shares a GPU (0.5, 0.25)."),
         click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
         click.option("--storage", help="Tune results and checkpoints (default: ./ray_results; shared storage on a cluster)."),
         click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,

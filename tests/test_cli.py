@@ -137,6 +137,13 @@ def test_seeds_help_says_a_search_takes_one_seed_as_show_refuses_more(here):
     assert refused.exit_code == 2 and "give one seed" in refused.output, refused.output
 
 
+def test_gpus_help_says_which_counts_a_trial_may_take(here, no_ray):
+    assert "a whole number, or a fraction up to 1" in _option("run", "gpus_per_trial").help
+    here.joinpath("tiny.yaml").write_text(TINY)
+    refused = invoke("run", "tiny.yaml", "--gpus-per-trial", "1.5", "--tracking-uri", f"sqlite:///{here}/m.db")
+    assert refused.exit_code == 2 and "a fraction in [0, 1] or a whole number" in refused.output, refused.output
+
+
 def test_set_help_says_an_override_that_makes_two_arms_alike_is_refused(here):
     assert "two arms alike is refused" in _option("run", "set_values").help
     refused = invoke("show", "components", "--set", "model.drop_variant=none")
