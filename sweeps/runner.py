@@ -47,7 +47,7 @@ from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_ma
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
                           sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received, was_interrupted)
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
-                               log_data, merged_changes)
+                               describe_data_change, log_data, merged_changes)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 # TRIAL_NAMING: trial folders (and names in Tune's messages) by arm, data and seed, not Tune's `train_cell_<id>_...`
 from sweeps.tune_state import (AS_BEGUN, TRIAL_NAMING, ExtendedSearch, RestoredVariants,  # noqa: F401
@@ -1078,6 +1078,29 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             alike[key] = fingerprints_alike(config.data, config.model.image_size, checked=True)
         return alike.get(key, ()) if key else ()
 
+    said_changed: dict[str, Any] = {}   # data key -> what differs from the parent's data.json ("": data.json)
+
+    def what_changed(child) -> str:
+        """What differs in the data a child's cell reads now from what the invocation's data.json recorded (asked
+        only of a child whose fingerprint differs)."""
+        from transfer_core.data import listed_facts
+
+        tags = child.data.tags
+        key = (cell_keys.get(tags.get(schema.TAG_CELL_ID, "")) if spec.kind == "table"
+               else first_keys.get(tags.get(schema.TAG_DATA, "")))
+        if not key:
+            return ""
+        if "" not in said_changed:   # read once
+            said_changed[""] = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_DATA)
+        recorded = said_changed[""]
+        then = recorded.get(tags.get(schema.TAG_DATA, "")) if isinstance(recorded, dict) else None
+        if not isinstance(then, dict) or then.get("fingerprint") != tags.get(schema.TAG_DATA_FINGERPRINT):
+            return ""   # recorded of other data than the child's (a continuation since, with --accept-changed-data)
+        if key not in said_changed:
+            config = next(c for c in configs if data_key(c) == key)
+            said_changed[key] = describe_data_change(then, listed_facts(config.data, checked=True))
+        return said_changed[key]
+
     if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)
         statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
         if spec.kind == "table":
@@ -1091,7 +1114,8 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             tracking.set_tags(client, parent.info.run_id, {schema.TAG_DRIVER: tracking.driver_identity(),
                                                            schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
-                                 fingerprint_now, finished=True, alike_now=alike_now)
+                                 fingerprint_now, finished=True, alike_now=alike_now,
+                                 what_changed=what_changed)
             record_parent_facts(client, parent.info.run_id, prepared, tracking.git_commit(), parent.data.params,
                                 parent.data.tags)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
@@ -1127,7 +1151,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
         data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
                                                                                   parent.info.run_id),
-                                            fingerprint_now, alike_now=alike_now)
+                                            fingerprint_now, alike_now=alike_now, what_changed=what_changed)
 
     check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
     import ray

@@ -136,8 +136,46 @@ def merged_changes(recorded: str | None, accepted: Mapping[str, list[str]]) -> d
     return merged
 
 
+def _names(classes: list[str]) -> str:
+    return ", ".join(classes) if len(classes) <= 12 else ", ".join(classes[:12]) + ", ..."
+
+
+def describe_data_change(then: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str:
+    """What differs between a data set as a run's data.json recorded it (`then`: its entry) and as its label files
+    list it now (`now`: transfer_core.data.listed_facts), for the message of a changed fingerprint: other classes or
+    another class order, another number of images, images relabelled; "" where nothing was recorded."""
+    if not then or not isinstance(then.get("images"), Mapping):
+        return ""
+    said = []
+    classes_then, classes_now = list(then.get("classes") or []), list(now["classes"])
+    if classes_then != classes_now and sorted(classes_then) == sorted(classes_now):
+        why = ""
+        if (all(c.isascii() and c.isdigit() for c in classes_now) and classes_then == sorted(classes_then)
+                and classes_now == sorted(classes_now, key=lambda c: (int(c), c))):
+            why = (": this version of the tool gives class folders named by whole numbers the label of their number "
+                   "(folder 10 is class 10), earlier versions read them in name order (0, 1, 10, 2, ...); the images "
+                   "are the same")
+        said.append(f"its classes are labelled in another order (label 0, 1, ... then: {_names(classes_then)}; now: "
+                    f"{_names(classes_now)}){why}")
+    elif classes_then != classes_now:
+        said.append(f"other classes (then: {_names(classes_then)}; now: {_names(classes_now)})")
+    images_then = sum(int(n) for n in then["images"].values()) + int(then.get("skipped") or 0)
+    if images_then != now["images"]:
+        said.append(f"{images_then:,} images then, {now['images']:,} now")
+    elif classes_then == classes_now and not then.get("skipped") and isinstance(then.get("class_counts"), Mapping):
+        per_class = [sum(int(counts[k]) for counts in then["class_counts"].values() if len(counts) > k)
+                     for k in range(len(classes_now))]
+        moved = [f"{c} {a} -> {b}" for c, a, b in zip(classes_now, per_class, now["class_counts"]) if a != b]
+        if moved:
+            said.append(f"as many images, in other classes ({', '.join(moved)}): images relabelled")
+    if not said:
+        said.append("the same classes and as many images: a label file or an image edited, replaced or touched "
+                    "(or the files copied anew)")
+    return "; ".join(said)
+
+
 def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_now, *,
-                         finished: bool = False, alike_now=None) -> dict[str, list[str]]:
+                         finished: bool = False, alike_now=None, what_changed=None) -> dict[str, list[str]]:
     """SweepError when a data set differs from the one runs of the invocation being continued trained on
     (a file added, changed or relabelled): its table would mix two versions of the data. `children`: the
     invocation's child runs, each tagged with the fingerprint of the data it trained on;
@@ -147,7 +185,9 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
     gets mixed): a warning that the table is of the earlier data. `alike_now(child)`: the fingerprints earlier
     versions of the tool gave the data its cell reads now, where they decoded it as this one does
     (transfer_core.data.fingerprints_alike; asked only where a run's differs): a run recorded with one of them
-    trained on the same data."""
+    trained on the same data. `what_changed(child)`: what differs in the data its cell reads now from the data
+    the invocation recorded (describe_data_change; asked only where a run's fingerprint differs), said in the
+    message."""
     roots = {d.name: d.root for d in prepared.data}
     accepted: dict[str, list[str]] = {}
     for child in children:
@@ -156,9 +196,10 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             continue
         name = child.data.tags.get(schema.TAG_DATA, "?")
         where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
+        what = what_changed(child) if what_changed is not None else ""
         change = (f"the data set {where} differs from the one run {child.info.run_id} of invocation "
                   f"{parent.info.run_id} of {prepared.spec.name!r} trained on (fingerprint {before[:12]} then, "
-                  f"{now[:12]} now)")
+                  f"{now[:12]} now{'; what differs: ' + what if what else ''})")
         if finished:
             log.warning("%s; every cell of the invocation is finished, so its table is of the data as it was: "
                         "`%s` trains a new invocation on the data as it is now", change,

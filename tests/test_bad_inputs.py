@@ -693,6 +693,43 @@ def test_a_run_recorded_with_a_fingerprint_an_earlier_version_gave_the_same_data
         check(prepared, parent, children, lambda child: "8707b1650000bbbb", alike_now=lambda child: ())
 
 
+def test_a_changed_data_set_says_what_differs_from_what_the_invocation_recorded(tmp_path, caplog):
+    # two fingerprints alone left the researcher to guess: an image added? relabelled? the tool reading it otherwise?
+    from types import SimpleNamespace
+
+    describe = sweeps.sweep_data.describe_data_change
+    recorded = {"classes": ["a", "b"], "images": {"train": 3, "val": 1, "test": 2}, "skipped": 0,
+                "class_counts": {"train": [2, 1], "val": [1, 0], "test": [1, 1]}}
+    assert describe(recorded, {"classes": ["a", "b"], "images": 7, "class_counts": [4, 3]}) == "6 images then, 7 now"
+    assert describe(recorded, {"classes": ["a", "b"], "images": 6, "class_counts": [3, 3]}) == \
+        "as many images, in other classes (a 4 -> 3, b 2 -> 3): images relabelled"
+    assert describe(recorded, {"classes": ["a", "b"], "images": 6, "class_counts": [4, 2]}) == \
+        "the same classes and as many images: a label file or an image edited, replaced or touched (or the files copied anew)"
+    assert describe(recorded, {"classes": ["a", "c"], "images": 6, "class_counts": [4, 2]}) == \
+        "other classes (then: a, b; now: a, c)"
+    assert describe(None, {"classes": ["a"], "images": 1, "class_counts": [1]}) == "", "nothing recorded: nothing said"
+    # an image folder of classes 0..10 recorded before its folders were ordered by number (b4d600e): same images
+    names = [str(k) for k in range(11)]
+    numbered = {"classes": sorted(names), "images": {"train": 22, "val": 0, "test": 22}, "skipped": 0}
+    said = describe(numbered, {"classes": names, "images": 44, "class_counts": [4] * 11})
+    assert said == ("its classes are labelled in another order (label 0, 1, ... then: 0, 1, 10, 2, 3, 4, 5, 6, 7, 8, "
+                    "9; now: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10): this version of the tool gives class folders named by "
+                    "whole numbers the label of their number (folder 10 is class 10), earlier versions read them in "
+                    "name order (0, 1, 10, 2, ...); the images are the same")
+    # said in the refusal and in the warning of a finished invocation
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
+    children = [_child("r1", "d569920c0000aaaa")]
+    check = sweeps.sweep_data.check_data_unchanged
+    with pytest.raises(SweepError, match=r"\(fingerprint d569920c0000 then, 8707b1650000 now; what differs: 6 images "
+                                         r"then, 7 now\): continuing would"):
+        check(prepared, parent, children, lambda child: "8707b1650000bbbb", what_changed=lambda c: "6 images then, 7 now")
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        check(prepared, parent, children, lambda child: "8707b1650000bbbb", finished=True,
+              what_changed=lambda c: "6 images then, 7 now")
+    assert "8707b1650000 now; what differs: 6 images then, 7 now); every cell" in caplog.text
+
+
 def test_a_changed_data_set_names_the_whole_command_that_starts_anew_on_it(tmp_path, caplog):
     # "`sweeps run NAME --fresh` with the same --profile, --data and --set" left the researcher to retype them
     # (and the store: without --tracking-uri it recorded into ./mlflow.db)

@@ -695,9 +695,12 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     assert rerun.status == "completed" and rerun.parent_run_id == first.parent_run_id
     assert ("differs from the one run" in caplog.text and "its table is of the data as it was: "
             f"`sweeps run {path} --fresh " in caplog.text and f"--data imagefolder={root}" in caplog.text)
+    # and what differs, from the invocation's data.json: not only two fingerprints
+    assert "now; what differs: as many images, in other classes (angry 20 -> 21, happy 20 -> 19): images " \
+           "relabelled)" in caplog.text
     more = dataclasses.replace(options, seeds=2)
     with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
-                                         r"invocation .* trained on"):
+                                         r"invocation .* trained on .*what differs: as many images, in other classes"):
         run_sweep(prepare(path, more))
     _, children = _children(tracking_uri, first)
     assert len(children) == 2, "refused before any trial"

@@ -10,7 +10,7 @@ Call `check_layout(cfg)` before any compute: it raises the same DataError `load_
 from transfer_core.data import affectnet, fer2013, ferplus, imagefolder, rafdb, synthetic  # noqa: F401  (register)
 from transfer_core.data.base import DATASETS, DataError, DataSplits, DecodedSplit
 from transfer_core.data.splits import (carve_validation, check_layout, class_names_of, fingerprint_of,
-                                      fingerprints_alike, load_splits, num_classes_of)
+                                      fingerprints_alike, listed_facts, load_splits, num_classes_of)
 
 _LOADERS = ("build_eval_loader", "build_train_loader")
 
@@ -28,5 +28,5 @@ def __getattr__(name: str):
 __all__ = [
     "DATASETS", "DataError", "DataSplits", "DecodedSplit", "build_eval_loader", "build_train_loader",
     "carve_validation", "check_layout", "class_names_of", "fingerprint_of", "fingerprints_alike",
-    "load_splits", "num_classes_of",
+    "listed_facts", "load_splits", "num_classes_of",
 ]

@@ -101,6 +101,20 @@ def fingerprints_alike(cfg: DataConfig, image_size: int, *, checked: bool = Fals
                                            source.version) for params in source.earlier_params(layout)))
 
 
+def listed_facts(cfg: DataConfig, *, checked: bool = False) -> dict:
+    """What the data set's label files (or folders) list now, without decoding an image: its classes in label
+    order, the images listed in all splits together and their count per class. Compared with a run's data.json
+    (whose images add up to these with its skipped ones), it says what changed where a fingerprint differs.
+    checked: as load_splits'."""
+    _, layout, _ = _prepare(cfg, checked)
+    counts = np.zeros(len(layout.class_names), dtype=np.int64)
+    for plan in layout.splits.values():
+        labels = np.asarray(plan.labels, dtype=np.int64)
+        counts += np.bincount(labels[labels >= 0], minlength=len(counts))[:len(counts)]
+    return {"classes": list(layout.class_names), "images": int(sum(len(p.labels) for p in layout.splits.values())),
+            "class_counts": [int(c) for c in counts]}
+
+
 def class_names_of(cfg: DataConfig) -> tuple[str, ...]:
     """The data set's class names in label order, without decoding images (an image folder's are its folders
     read: given one level off, the error names the folder that holds it, as a scan's does)."""
