@@ -212,6 +212,47 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
     return None, None
 
 
+def _roots_recorded(text: str, names: Sequence[str]) -> dict[str, str]:
+    """A parent's data_roots param ("name=folder,name=folder", as given) by data name; a folder may hold commas."""
+    import re
+
+    if not text or not names:
+        return {}
+    alternatives = "|".join(re.escape(n) for n in names)
+    parts = re.split(rf",(?=(?:{alternatives})=)", text)
+    return dict(part.split("=", 1) for part in parts if "=" in part)
+
+
+def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep) -> None:
+    """A new invocation of a sweep that an earlier one ran with this spec, profile and --set on the same data sets
+    given as other folders (the data moved or copied to another disk, mounted elsewhere) is warned of, naming it and
+    both folders: the folders are part of what an invocation is, so every cell trains again, which a researcher who
+    moved the data meant not (one who copied it anew, on purpose, to retrain may). A link at the earlier folder to
+    the new one continues it (the fingerprint of the data reads no folder name)."""
+    if not any(d.root for d in prepared.data):
+        return
+    names = [d.name for d in prepared.data]
+    for earlier in tracking.parents(client, experiment_id, max_results=None):
+        tags = earlier.data.tags
+        if tags.get(schema.TAG_PROFILE) != prepared.profile.name or tags.get(schema.TAG_DATA) != ",".join(names):
+            continue
+        roots = _roots_recorded((getattr(earlier.data, "params", None) or {}).get("data_roots", ""), names)
+        moved = [(d.name, roots[d.name], d.root) for d in prepared.data if d.root and roots.get(d.name, d.root) != d.root]
+        if not moved:
+            continue
+        data = tuple(dataclasses.replace(d, root=roots.get(d.name, d.root)) for d in prepared.data)
+        if tags.get(tracking.TAG_INVOCATION) not in prepared._keys_with(data):
+            continue
+        log.warning("sweep %s: a new invocation starts, and every cell trains again: invocation %s (%s) ran this "
+                    "spec, profile and --set on %s. If the data only moved, continue that one: give the folder%s it "
+                    "ran on (a link there to the new one will do: %s)", prepared.spec.name, earlier.info.run_id[:8],
+                    tracking.parent_status(tags),
+                    ", ".join(f"{name} at {then} (now given {now})" for name, then, now in moved),
+                    "s" if len(moved) > 1 else "",
+                    "; ".join(f"`ln -s {shlex.quote(now)} {shlex.quote(then)}`" for _, then, now in moved))
+        return
+
+
 def recorded_spec_of(text: str) -> SweepSpec | None:
     """A recorded spec text, read as this version reads it (its `identity_hash`: what it trains); None where it
     no longer loads (its hashes as written still find the invocation it recorded)."""

@@ -41,7 +41,7 @@ from sweeps.envvars import temporarily_set
 from sweeps.errors import SweepError
 from sweeps.invocations import (command_again, command_tag, drawn_alike, drawn_with, earlier_of_an_edited_spec,
                                 ended_trials, finished_as_planned, log_plan, planned_statuses, record_spec,
-                                set_spec_hash, set_text)
+                                set_spec_hash, set_text, warn_of_data_moved)
 from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
                           trial_reference)
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
@@ -991,6 +991,8 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
     keyed_with = None   # found by its spec.yaml: the data its key holds (as given, or as a version before knew them)
     if latest is None and not prepared.options.fresh:
         latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared)
+        if latest is None:
+            warn_of_data_moved(client, experiment_id, prepared)
     parent = None if prepared.options.fresh else latest
     if parent is not None and keyed_with is None:
         keyed_with = prepared.data_keyed(parent.data.tags.get(tracking.TAG_INVOCATION))

@@ -1426,6 +1426,44 @@ def _recorded_invocation(tracking_uri, prepared, key: str, spec_text: str, statu
     return parent
 
 
+def test_a_new_invocation_on_the_data_moved_to_another_folder_is_warned_of_naming_the_way_to_continue(
+        tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # the folders are part of an invocation: a researcher who moved the data to another disk retrained every cell,
+    # with not a word of the invocation that had trained them
+    from test_data_imagefolder import make_tree
+
+    from sweeps import tracking
+
+    path = spec_file(TABLE_SPEC, "tiny")
+    old = make_tree(tmp_path / "old, faces")   # a comma in the folder: data_roots joins folders with commas
+    first = prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={old}",)))
+    parent = _recorded_invocation(tracking_uri, first, first.invocation_key, first.spec.text)
+    client = MlflowClient(tracking_uri)
+    client.set_tag(parent, schema.TAG_DATA, "imagefolder")
+    for key, value in runner.parent_params(first).items():
+        client.log_param(parent, key, value)
+    new = old.rename(tmp_path / "disk2")
+
+    class Stop(Exception):
+        pass
+
+    monkeypatch.setattr(runner, "decode_data", lambda configs: (_ for _ in ()).throw(Stop()))
+    with caplog.at_level(logging.WARNING, logger="sweeps.invocations"), pytest.raises(Stop):
+        run_sweep(prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={new}",))))
+    assert (f"sweep tiny: a new invocation starts, and every cell trains again: invocation {parent[:8]} (completed) "
+            f"ran this spec, profile and --set on imagefolder at {old} (now given {new}). If the data only moved, "
+            f"continue that one: give the folder it ran on (a link there to the new one will do: "
+            f"`ln -s {new} '{old}'`)") in caplog.text
+    old.symlink_to(new)   # as it says: that invocation is the one continued
+    assert prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={old}",))).invocation_key == \
+        first.invocation_key
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sweeps.invocations"), pytest.raises(Stop):   # other --set: no word
+        run_sweep(prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={new}",),
+                                         overrides={"optim.epochs": 1})))
+    assert "a new invocation starts" not in caplog.text
+
+
 def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under_its_texts_hash(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     from sweeps import tracking
