@@ -622,6 +622,16 @@ def test_rafdb_aligned_images_no_label_file_lists_are_warned_of_once(tmp_path, c
     assert splits.info["not_listed"] == 3
 
 
+def test_rafdb_images_its_transfer_lists_leave_out_are_warned_of_as_listed_in_neither(tmp_path, caplog):
+    # "listed in no label file (EmoLabel/train.txt / EmoLabel/test.txt)" read as one path
+    root = make_rafdb(tmp_path / "raf", lists=True)
+    (root / "EmoLabel" / "train.txt").write_text("".join((root / "EmoLabel" / "train.txt").read_text().splitlines(True)[1:]))
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        load_splits(_cfg(tmp_path, root), 16)
+    assert ("RAF-DB: 1 image file in its image folders is listed in no label file (EmoLabel/train.txt or "
+            "EmoLabel/test.txt) and is not read (Image/aligned/train_00001_aligned.jpg)") in caplog.text
+
+
 @pytest.mark.parametrize("lists", [False, True])
 def test_rafdb_whose_label_files_list_every_image_says_nothing_of_unlisted_ones(tmp_path, caplog, lists):
     with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):

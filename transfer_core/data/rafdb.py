@@ -489,7 +489,7 @@ class RafDbSource(Source):
         unlisted: dict = {}   # images of the image folder no label file lists: not read, warned of once
         listed = {relative(path, image_dir) for paths, _, _ in per_split.values() for path in paths}
         say_not_listed("RAF-DB", root, [image_dir / n for n in images_not_listed(image_dir, listed)], unlisted, log,
-                       " / ".join(relative(p, root) for p in label_files))
+                       " or ".join(relative(p, root) for p in label_files))   # listed in neither: "A / B" read as a path
         # the official set keeps the fingerprint it had before the choice existed: its invocations continue
         return Layout(dataset=self.name, root=root, class_names=CLASS_NAMES, splits=plans, label_files=label_files,
                       params={} if cfg.rafdb_images == "aligned" else {"images": cfg.rafdb_images},
