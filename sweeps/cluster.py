@@ -232,13 +232,19 @@ def watching_the_cluster(on_lost, lost_after_s: float | None = None, poll_s: flo
         stop.set()
 
 
-def _node_shapes() -> list[dict[str, float]]:
+# Where `ray up` leaves the launcher's config on the head (its autoscaler runs from it): JSON, node types included
+LAUNCHER_CONFIG = "~/ray_bootstrap_config.yaml"
+
+
+def _node_shapes(cluster: bool = False) -> list[dict[str, float]]:
     """Resources of each alive node, plus each node type an autoscaler may still start (a cluster
-    launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one)."""
+    launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one). Ray 2.60's own
+    autoscaler (`ray up`) publishes no node types in the GCS: on a cluster (`cluster`), a driver on its
+    head reads them from the config `ray up` left there (LAUNCHER_CONFIG)."""
     import ray
 
     shapes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
-    try:  # private API: the autoscaler's node groups, published in the GCS by `ray up` clusters
+    try:  # private API: the autoscaler's node groups, published in the GCS by some autoscalers (KubeRay's)
         from ray._private.state import state
 
         config = state.get_cluster_config()
@@ -247,12 +253,36 @@ def _node_shapes() -> list[dict[str, float]]:
                 shapes.append({k: float(v) for k, v in group.resources.items()})
     except Exception as exc:  # older/newer Ray: fall back to the nodes that exist
         log.debug("no autoscaler node groups (%s)", exc)
+    if cluster:
+        shapes += _launcher_node_types()
     return shapes
 
 
-def check_resources(cpus: float, gpus: float) -> None:
-    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5)."""
-    _refuse_unless_one_holds(_node_shapes(), cpus, gpus, "the largest node offers", "add nodes")
+def _launcher_node_types() -> list[dict[str, float]]:
+    """The worker node types of the launcher's config on this machine (`ray up`'s head) that may be started
+    (max_workers above 0), as their `resources`; none where there is no such file or it cannot be read."""
+    path = Path(os.path.expanduser(LAUNCHER_CONFIG))
+    if not path.is_file():
+        return []
+    try:
+        import yaml
+
+        config = yaml.safe_load(path.read_text())   # JSON, which YAML reads too
+        limit = config.get("max_workers", 0)
+        types = config.get("available_node_types") or {}
+        return [{k: float(v) for k, v in (node.get("resources") or {}).items()}
+                for name, node in types.items()
+                if name != config.get("head_node_type") and limit > 0 and node.get("max_workers", limit) > 0]
+    except Exception as exc:  # noqa: BLE001  (an unreadable file: only the running nodes are counted)
+        log.debug("could not read the node types of %s (%s)", path, exc)
+        return []
+
+
+def check_resources(cpus: float, gpus: float, address: str | None = None) -> None:
+    """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5). On a cluster
+    (`address`, or RAY_ADDRESS), the node types its autoscaler may start count too."""
+    cluster = bool(address or os.environ.get("RAY_ADDRESS"))
+    _refuse_unless_one_holds(_node_shapes(cluster), cpus, gpus, "the largest node offers", "add nodes")
 
 
 def check_local_resources(address: str | None, cpus: float, gpus: float) -> None:

@@ -1170,7 +1170,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
 
     connect_ray(prepared.options.address)
     sigterm_stops_at_once()
-    check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial)
+    check_resources(prepared.cpus_per_trial, prepared.gpus_per_trial, prepared.options.address)
     check_nodes_see_files(prepared.storage_path, prepared.tracking_uri, prepared.cpus_per_trial,
                           prepared.gpus_per_trial)
 

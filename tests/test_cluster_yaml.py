@@ -7,6 +7,7 @@ stack.md §4.2. Commands are checked as the launcher runs them: after prepare_co
 """
 
 import copy
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -16,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
+
+from sweeps.errors import SweepError
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = ROOT / "cluster.yaml"
@@ -247,3 +250,55 @@ def test_cluster_yaml_gcp_variant_from_its_comments_validates(spec):
         worker["node_config"] = {"machineType": "g2-standard-4", "disks": disks,
                                  "scheduling": [{"onHostMaintenance": "TERMINATE"}]}
     validate_config(prepare_config(spec))
+
+
+# --------------------------------------------------------------------------- a sweep on its head
+
+@pytest.fixture
+def head_without_workers(monkeypatch, tmp_path):
+    """This machine as the head of a fresh `ray up` cluster: the CPU-less head is its only node, Ray's autoscaler
+    publishes no node types in the GCS (Ray 2.60 calls report_cluster_config nowhere), and HOME holds the config
+    `ray up` leaves on the head for its autoscaler (JSON, after prepare_config)."""
+    import ray
+    from ray._private.state import state
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": {"memory": 2e10, "object_store_memory": 9e9}}])
+    monkeypatch.setattr(state, "get_cluster_config", lambda: None)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    return tmp_path
+
+
+def _paper_trial() -> tuple[float, float]:
+    paper = yaml.safe_load((ROOT / "search_spaces" / "profiles.yaml").read_text())["paper"]
+    return paper["cpus_per_trial"], paper["gpus_per_trial"]
+
+
+def test_sweep_on_the_head_of_a_fresh_cluster_counts_the_gpu_workers_the_autoscaler_may_start(head_without_workers,
+                                                                                            raw):
+    # docs/cluster.md §4: `sweeps run ... --profile paper --address auto` on the head, before any worker exists
+    from sweeps.cluster import check_resources
+
+    (head_without_workers / "ray_bootstrap_config.yaml").write_text(json.dumps(prepare_config(copy.deepcopy(raw))))
+    check_resources(*_paper_trial(), address="auto")
+
+
+def test_sweep_on_the_head_refuses_a_trial_larger_than_every_node_type(head_without_workers, raw):
+    from sweeps.cluster import check_resources
+
+    (head_without_workers / "ray_bootstrap_config.yaml").write_text(json.dumps(prepare_config(copy.deepcopy(raw))))
+    with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 2 GPU, but the largest node offers 4 CPU and "
+                                         r"1 GPU"):
+        check_resources(4, 2, address="auto")
+
+
+def test_without_the_launchers_config_only_running_nodes_count(head_without_workers, raw):
+    # a driver elsewhere than on the head, or a local Ray: docs/cluster.md §4's request_resources then helps
+    from sweeps.cluster import check_resources
+
+    with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 1 GPU, but the largest node offers 0 CPU and "
+                                         r"0 GPU"):
+        check_resources(*_paper_trial(), address="auto")
+    (head_without_workers / "ray_bootstrap_config.yaml").write_text(json.dumps(prepare_config(copy.deepcopy(raw))))
+    with pytest.raises(SweepError, match=r"but the largest node offers 0 CPU and 0 GPU"):
+        check_resources(*_paper_trial(), address=None)   # no cluster: the file is not this Ray's
