@@ -99,6 +99,25 @@ def test_cluster_yaml_commands_are_valid_bash(prepared):
         assert check.returncode == 0 and not check.stderr, f"{command!r}: {check.stderr}"
 
 
+def _options(command) -> set[str]:
+    return {o for p in command.params for o in p.opts + p.secondary_opts}
+
+
+def test_cluster_yaml_commands_use_only_options_the_installed_ray_and_mlflow_have(prepared):
+    # a flag Ray or MLflow renamed or dropped fails `ray up` only on the cloud, after minutes of set-up
+    from mlflow.cli import server
+    from ray.scripts.scripts import start, stop
+
+    known = {"ray start": _options(start), "ray stop": _options(stop), "mlflow server": _options(server)}
+    used = {program: set() for program in known}
+    for command in _all_commands(prepared):
+        for program, args in re.findall(r"\b(ray start|ray stop|mlflow server)\b([^;&|>'\n]*)", command):
+            used[program] |= set(re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", args))
+    assert used["ray start"] and used["ray stop"] == set() and used["mlflow server"]
+    for program, options in used.items():
+        assert options <= known[program], f"{program}: no option {sorted(options - known[program])}"
+
+
 # --------------------------------------------------------------------------- nodes and resources
 
 def test_cluster_yaml_head_node_has_no_cpus_so_trials_land_on_workers(raw):
