@@ -150,7 +150,9 @@ def test_ray_up_leaves_a_local_runs_outputs_behind(raw):
     stores and outputs a run here leaves in the working tree (sweeps plot's figures/ by default) stay here."""
     assert raw["rsync_filter"] == [".gitignore"]
     outputs = ["mlflow.db", "mlruns/0/meta.yaml", "mlartifacts/1/a.pt", "ray_results/mad_vs_dropout/x.json",
-               "figures/mad_vs_dropout/bars.png", ".cache/transfer-sweeps/synthetic.npz"]
+               "figures/mad_vs_dropout/bars.png", ".cache/transfer-sweeps/synthetic.npz",
+               # docs/cluster.md §7 brings a cluster's store home into the repository root (GBs of models)
+               "cluster-mlflow.db", "cluster-mlartifacts/1/abc/artifacts/model/data/model.pth"]
     shown = subprocess.run(["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *outputs], cwd=ROOT,
                            capture_output=True, text=True, check=False).stdout.splitlines()
     copied = [line.split("\t")[-1] for line in shown if line.startswith("::")]
