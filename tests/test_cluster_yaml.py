@@ -9,6 +9,7 @@ stack.md §4.2. Commands are checked as the launcher runs them: after prepare_co
 import copy
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -323,3 +324,34 @@ def test_without_the_launchers_config_only_running_nodes_count(head_without_work
     (head_without_workers / "ray_bootstrap_config.yaml").write_text(json.dumps(prepare_config(copy.deepcopy(raw))))
     with pytest.raises(SweepError, match=r"but the largest node offers 0 CPU and 0 GPU"):
         check_resources(*_paper_trial(), address=None)   # no cluster: the file is not this Ray's
+
+
+# --------------------------------------------------------------------------- the commands, run as the launcher runs them
+
+def test_ray_on_a_worker_starts_with_the_clusters_environment_and_no_inherited_thread_limit(prepared, tmp_path):
+    """Each worker start command run the way Ray's launcher runs it (command_runner._with_interactive: ~/.bashrc,
+    then `export OMP_NUM_THREADS=1 PYTHONWARNINGS=ignore`, RAY_HEAD_IP prepended), with a stand-in `ray` that
+    records what `ray start` sees. The raylet passes its environment to every trial: an OMP_NUM_THREADS=1 kept
+    from the launcher held each trial's torch to one thread whatever its CPUs (unset, Ray sets it per trial)."""
+    from ray.autoscaler._private.command_runner import _with_interactive
+    from ray.autoscaler._private.util import with_head_node_ip
+
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("x" * 32)
+    (home / "venv" / "bin").mkdir(parents=True)
+    fake_ray = home / "venv" / "bin" / "ray"
+    fake_ray.write_text('#!/bin/bash\n[ "$1" = start ] && env > "$HOME/ray_start.env"\nexit 0\n')
+    fake_ray.chmod(0o755)
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    for command in with_head_node_ip(prepared["worker_start_ray_commands"], "10.0.0.10"):
+        if "curl" in command:   # the MLflow /health check: no server here
+            continue
+        [wrapped] = shlex.split(_with_interactive(command)[-1])
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-c", wrapped], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, f"{command!r}: {done.stderr}"
+    seen = dict(line.split("=", 1) for line in (home / "ray_start.env").read_text().splitlines() if "=" in line)
+    assert "OMP_NUM_THREADS" not in seen
+    assert seen["RAY_AUTH_MODE"] == "token" and seen["MLFLOW_TRACKING_URI"] == "http://10.0.0.10:5000"
+    assert seen["PATH"].startswith(f"{home}/venv/bin:")
