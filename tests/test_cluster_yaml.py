@@ -284,7 +284,8 @@ def head_without_workers(monkeypatch, tmp_path):
     import ray
     from ray._private.state import state
 
-    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": {"memory": 2e10, "object_store_memory": 9e9}}])
+    head = {"Alive": True, "Resources": {"memory": 2e10, "object_store_memory": 9e9}}
+    monkeypatch.setattr(ray, "nodes", lambda: [head])
     monkeypatch.setattr(state, "get_cluster_config", lambda: None)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -326,7 +327,7 @@ def test_without_the_launchers_config_only_running_nodes_count(head_without_work
         check_resources(*_paper_trial(), address=None)   # no cluster: the file is not this Ray's
 
 
-# --------------------------------------------------------------------------- the commands, run as the launcher runs them
+# --------------------------------------------------------------------------- commands run as the launcher runs them
 
 def test_ray_on_a_worker_starts_with_the_clusters_environment_and_no_inherited_thread_limit(prepared, tmp_path):
     """Each worker start command run the way Ray's launcher runs it (command_runner._with_interactive: ~/.bashrc,
