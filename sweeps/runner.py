@@ -1098,8 +1098,9 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         then = recorded.get(tags.get(schema.TAG_DATA, "")) if isinstance(recorded, dict) else None
         if not isinstance(then, dict) or then.get("fingerprint") != tags.get(schema.TAG_DATA_FINGERPRINT):
             return ""   # recorded of other data than the child's (a continuation since, with --accept-changed-data)
-        if key not in said_changed:
+        if key not in said_changed:   # tried once: failed, it is not said (check_data_unchanged asks of each run)
             config = next(c for c in configs if data_key(c) == key)
+            said_changed[key] = ""
             said_changed[key] = describe_data_change(then, listed_facts(config.data, checked=True))
         return said_changed[key]
 

@@ -196,7 +196,11 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
             continue
         name = child.data.tags.get(schema.TAG_DATA, "?")
         where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
-        what = what_changed(child) if what_changed is not None else ""
+        try:   # a clause of the message, never the reason it is not given (a folder unreadable since, data.json edited)
+            what = what_changed(child) if what_changed is not None else ""
+        except Exception as exc:   # noqa: BLE001
+            log.debug("what differs in %s is not said: %r", where, exc)
+            what = ""
         change = (f"the data set {where} differs from the one run {child.info.run_id} of invocation "
                   f"{parent.info.run_id} of {prepared.spec.name!r} trained on (fingerprint {before[:12]} then, "
                   f"{now[:12]} now{'; what differs: ' + what if what else ''})")

@@ -730,6 +730,29 @@ def test_a_changed_data_set_says_what_differs_from_what_the_invocation_recorded(
     assert "8707b1650000 now; what differs: 6 images then, 7 now); every cell" in caplog.text
 
 
+def test_what_differs_in_a_changed_data_set_failing_to_be_said_leaves_the_refusal_as_it_was(tmp_path):
+    # it decorates the refusal: a folder unreadable since the fingerprint was taken, or a data.json edited by hand,
+    # turned the refusal into a traceback
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"))
+
+    def unreadable(child):
+        raise PermissionError(13, "Permission denied", "/data/RAF-DB/basic/EmoLabel")
+
+    with pytest.raises(SweepError, match=r"\(fingerprint d569920c0000 then, 8707b1650000 now\): continuing would"):
+        sweeps.sweep_data.check_data_unchanged(prepared, parent, [_child("r1", "d569920c0000aaaa")],
+                                               lambda child: "8707b1650000bbbb", what_changed=unreadable)
+    edited = {"classes": ["a", "b"], "images": {"train": 3, "val": 1, "test": 2}, "skipped": 0,
+              "class_counts": {"train": {"a": 2, "b": 1}, "val": [1, 0], "test": [1, 1]}}   # counts by name
+    with pytest.raises(SweepError, match=r"8707b1650000 now\): continuing would"):
+        sweeps.sweep_data.check_data_unchanged(
+            prepared, parent, [_child("r1", "d569920c0000aaaa")], lambda child: "8707b1650000bbbb",
+            what_changed=lambda child: sweeps.sweep_data.describe_data_change(
+                edited, {"classes": ["a", "b"], "images": 6, "class_counts": [3, 3]}))
+
+
 def test_a_changed_data_set_names_the_whole_command_that_starts_anew_on_it(tmp_path, caplog):
     # "`sweeps run NAME --fresh` with the same --profile, --data and --set" left the researcher to retype them
     # (and the store: without --tracking-uri it recorded into ./mlflow.db)
