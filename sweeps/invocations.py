@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -228,7 +229,9 @@ def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep) -> N
     given as other folders (the data moved or copied to another disk, mounted elsewhere) is warned of, naming it and
     both folders: the folders are part of what an invocation is, so every cell trains again, which a researcher who
     moved the data meant not (one who copied it anew, on purpose, to retrain may). A link at the earlier folder to
-    the new one continues it (the fingerprint of the data reads no folder name)."""
+    the new one continues it (the fingerprint of the data reads no folder name); an earlier folder still there (the
+    data copied, or the same folder given by another path) is named to give again instead: `ln -s NEW OLD` with
+    OLD a folder makes a link inside it."""
     if not any(d.root for d in prepared.data):
         return
     names = [d.name for d in prepared.data]
@@ -243,14 +246,33 @@ def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep) -> N
         data = tuple(dataclasses.replace(d, root=roots.get(d.name, d.root)) for d in prepared.data)
         if tags.get(tracking.TAG_INVOCATION) not in prepared._keys_with(data):
             continue
+        # a folder it ran on that is still there is given again: `ln -s NEW OLD` would make a link inside it
+        there = [(name, then, now) for name, then, now in moved if os.path.lexists(then)]
+        gone = [m for m in moved if m not in there]
+        links = "; ".join(f"`ln -s {shlex.quote(now)} {shlex.quote(then)}`" for _, then, now in gone)
+        if there:
+            advice = ("To continue that one, give the folder%s it ran on, still there: %s" % (
+                "s" if len(there) > 1 else "",
+                "; ".join(f"`--data {shlex.quote(f'{name}={then}')}`"
+                          + (" (the folder given now, by another path)" if _same_folder(then, now) else "")
+                          for name, then, now in there))
+                      + (f", and a link at the one{'s' if len(gone) > 1 else ''} gone to the new: {links}"
+                         if gone else ""))
+        else:
+            advice = ("If the data only moved, continue that one: give the folder%s it ran on (a link there to the "
+                      "new one will do: %s)" % ("s" if len(moved) > 1 else "", links))
         log.warning("sweep %s: a new invocation starts, and every cell trains again: invocation %s (%s) ran this "
-                    "spec, profile and --set on %s. If the data only moved, continue that one: give the folder%s it "
-                    "ran on (a link there to the new one will do: %s)", prepared.spec.name, earlier.info.run_id[:8],
+                    "spec, profile and --set on %s. %s", prepared.spec.name, earlier.info.run_id[:8],
                     tracking.parent_status(tags),
-                    ", ".join(f"{name} at {then} (now given {now})" for name, then, now in moved),
-                    "s" if len(moved) > 1 else "",
-                    "; ".join(f"`ln -s {shlex.quote(now)} {shlex.quote(then)}`" for _, then, now in moved))
+                    ", ".join(f"{name} at {then} (now given {now})" for name, then, now in moved), advice)
         return
+
+
+def _same_folder(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def recorded_spec_of(text: str) -> SweepSpec | None:

@@ -1464,6 +1464,42 @@ def test_a_new_invocation_on_the_data_moved_to_another_folder_is_warned_of_namin
     assert "a new invocation starts" not in caplog.text
 
 
+def test_a_new_invocation_on_data_given_as_another_folder_while_the_one_it_ran_on_is_still_there_names_that_folder(
+        tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # `ln -s NEW OLD` with OLD still a folder (the data copied, not moved), or a link to one (the same folder given
+    # by another path), makes a link inside it (OLD/NEW's name, in the data set's folder) and continues nothing
+    import shutil
+
+    from test_data_imagefolder import make_tree
+
+    path = spec_file(TABLE_SPEC, "tiny")
+    old = make_tree(tmp_path / "old")
+    (tmp_path / "mount").symlink_to(tmp_path)
+    by_link = tmp_path / "mount" / "old"
+    client = MlflowClient(tracking_uri)
+
+    class Stop(Exception):
+        pass
+
+    monkeypatch.setattr(runner, "decode_data", lambda configs: (_ for _ in ()).throw(Stop()))
+    for given_then, now, said in ((old, shutil.copytree(old, tmp_path / "copy"), ""),
+                                  (by_link, old, " (the folder given now, by another path)")):
+        first = prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={given_then}",)))
+        parent = _recorded_invocation(tracking_uri, first, first.invocation_key, first.spec.text)
+        client.set_tag(parent, schema.TAG_DATA, "imagefolder")
+        for key, value in runner.parent_params(first).items():
+            client.log_param(parent, key, value)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sweeps.invocations"), pytest.raises(Stop):
+            run_sweep(prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={now}",))))
+        assert (f"invocation {parent[:8]} (completed) ran this spec, profile and --set on imagefolder at {given_then} "
+                f"(now given {now}). To continue that one, give the folder it ran on, still there: "
+                f"`--data imagefolder={given_then}`{said}") in caplog.text
+        assert "ln -s" not in caplog.text
+        client.set_terminated(parent)
+        client.delete_run(parent)
+
+
 def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under_its_texts_hash(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     from sweeps import tracking
