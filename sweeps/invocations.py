@@ -224,14 +224,15 @@ def _roots_recorded(text: str, names: Sequence[str]) -> dict[str, str]:
     return dict(part.split("=", 1) for part in parts if "=" in part)
 
 
-def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep) -> None:
+def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep, resuming: bool = False) -> None:
     """A new invocation of a sweep that an earlier one ran with this spec, profile and --set on the same data sets
     given as other folders (the data moved or copied to another disk, mounted elsewhere) is warned of, naming it and
     both folders: the folders are part of what an invocation is, so every cell trains again, which a researcher who
     moved the data meant not (one who copied it anew, on purpose, to retrain may). A link at the earlier folder to
     the new one continues it (the fingerprint of the data reads no folder name); an earlier folder still there (the
     data copied, or the same folder given by another path) is named to give again instead: `ln -s NEW OLD` with
-    OLD a folder makes a link inside it."""
+    OLD a folder makes a link inside it. `resuming` (`sweeps resume`, which then finds nothing to resume): no new
+    invocation starts, and the warning says what it found instead."""
     if not any(d.root for d in prepared.data):
         return
     names = [d.name for d in prepared.data]
@@ -261,8 +262,9 @@ def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep) -> N
         else:
             advice = ("If the data only moved, continue that one: give the folder%s it ran on (a link there to the "
                       "new one will do: %s)" % ("s" if len(moved) > 1 else "", links))
-        log.warning("sweep %s: a new invocation starts, and every cell trains again: invocation %s (%s) ran this "
-                    "spec, profile and --set on %s. %s", prepared.spec.name, earlier.info.run_id[:8],
+        log.warning("sweep %s: %s: invocation %s (%s) ran this spec, profile and --set on %s. %s", prepared.spec.name,
+                    "no invocation ran on the folders given" if resuming
+                    else "a new invocation starts, and every cell trains again", earlier.info.run_id[:8],
                     tracking.parent_status(tags),
                     ", ".join(f"{name} at {then} (now given {now})" for name, then, now in moved), advice)
         return

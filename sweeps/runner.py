@@ -992,7 +992,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
     if latest is None and not prepared.options.fresh:
         latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared)
         if latest is None:
-            warn_of_data_moved(client, experiment_id, prepared)
+            warn_of_data_moved(client, experiment_id, prepared, resuming=resume_only)
     parent = None if prepared.options.fresh else latest
     if parent is not None and keyed_with is None:
         keyed_with = prepared.data_keyed(parent.data.tags.get(tracking.TAG_INVOCATION))

@@ -1500,6 +1500,31 @@ def test_a_new_invocation_on_data_given_as_another_folder_while_the_one_it_ran_o
         client.delete_run(parent)
 
 
+def test_resume_on_data_given_as_another_folder_names_the_invocation_on_the_earlier_one_not_a_new_invocation(
+        tmp_path, tracking_uri, spec_file, caplog):
+    # `sweeps resume` starts no invocation: "a new invocation starts, and every cell trains again", then "nothing to
+    # resume", contradicted itself
+    from test_data_imagefolder import make_tree
+
+    path = spec_file(TABLE_SPEC, "tiny")
+    old = make_tree(tmp_path / "old")
+    first = prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={old}",)))
+    parent = _recorded_invocation(tracking_uri, first, first.invocation_key, first.spec.text, status="interrupted")
+    client = MlflowClient(tracking_uri)
+    client.set_tag(parent, schema.TAG_DATA, "imagefolder")
+    for key, value in runner.parent_params(first).items():
+        client.log_param(parent, key, value)
+    new = old.rename(tmp_path / "disk2")
+    with caplog.at_level(logging.WARNING, logger="sweeps.invocations"), \
+            pytest.raises(SweepError, match="nothing to resume"):
+        run_sweep(prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={new}",))), resume_only=True)
+    assert (f"sweep tiny: no invocation ran on the folders given: invocation {parent[:8]} (interrupted) ran this "
+            f"spec, profile and --set on imagefolder at {old} (now given {new}). If the data only moved, continue "
+            f"that one: give the folder it ran on (a link there to the new one will do: `ln -s {new} {old}`)") \
+        in caplog.text
+    assert "a new invocation starts" not in caplog.text
+
+
 def test_a_spec_given_a_comment_continues_its_invocation_also_one_recorded_under_its_texts_hash(
         tmp_path, tracking_uri, spec_file, monkeypatch):
     from sweeps import tracking
