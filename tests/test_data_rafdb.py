@@ -632,6 +632,18 @@ def test_rafdb_images_its_transfer_lists_leave_out_are_warned_of_as_listed_in_ne
             "EmoLabel/test.txt) and is not read (Image/aligned/train_00001_aligned.jpg)") in caplog.text
 
 
+
+def test_rafdb_transfer_lists_are_named_together_as_two_files_not_as_one_path(tmp_path, caplog):
+    # "RAF-DB EmoLabel/train.txt / EmoLabel/test.txt: 4 train images where ..." read as one path, as 10132ac's did
+    root = make_rafdb(tmp_path / "raf", lists=True)
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        load_splits(_cfg(tmp_path, root), 16)
+    assert "RAF-DB EmoLabel/train.txt and EmoLabel/test.txt: 4 train images where" in caplog.text
+    (root / "EmoLabel" / "test.txt").write_text("")
+    with pytest.raises(DataError, match=r"EmoLabel/train.txt and \S*EmoLabel/test.txt: no test images listed"):
+        load_splits(_cfg(tmp_path, root), 16)
+
+
 @pytest.mark.parametrize("lists", [False, True])
 def test_rafdb_whose_label_files_list_every_image_says_nothing_of_unlisted_ones(tmp_path, caplog, lists):
     with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):

@@ -472,7 +472,7 @@ class RafDbSource(Source):
             origins.append(where)
         for split, (paths, _, _) in per_split.items():
             if not paths:
-                files = " / ".join(str(p) for p in label_files)
+                files = " and ".join(str(p) for p in label_files)   # read together: "A / B" read as one path
                 raise DataError(f"{files}: no {split} images listed: expected {split} entries "
                                 f"(names starting with '{split}')")
         plans = {split: SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths)
@@ -483,8 +483,8 @@ class RafDbSource(Source):
                                "label file")
             if note is not None:
                 text, warn = note
-                (log.warning if warn else log.info)("RAF-DB %s: %s", " / ".join(relative(p, root) for p in label_files),
-                                                    text)
+                (log.warning if warn else log.info)("RAF-DB %s: %s",
+                                                    " and ".join(relative(p, root) for p in label_files), text)
                 differs[split] = text
         unlisted: dict = {}   # images of the image folder no label file lists: not read, warned of once
         listed = {relative(path, image_dir) for paths, _, _ in per_split.values() for path in paths}
