@@ -131,7 +131,7 @@ def set_text(value) -> str:
     return value if isinstance(value, str) and parse_value(value) == value else json.dumps(value)
 
 
-def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep):
+def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep, resuming: bool = False):
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
     reworded caption, another baseline: PRESENTATION_KEYS), a search's num_samples or how a value is written
     (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written,
@@ -206,9 +206,11 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
             nearest = (earlier, changed)
     if nearest is not None:
         earlier, changed = nearest
-        log.warning("sweep %s: a new invocation starts, and every cell trains again: the spec differs from the "
-                    "one invocation %s (%s) ran with this profile, data and --set%s. To continue that one, run it "
-                    "with its spec as it was (its spec.yaml in MLflow)", prepared.spec.name, earlier.info.run_id[:8],
+        # `sweeps resume` (`resuming`) starts no invocation: it finds nothing to resume, the line after this one
+        log.warning("sweep %s: %s: the spec differs from the one invocation %s (%s) ran with this profile, data and "
+                    "--set%s. To continue that one, run it with its spec as it was (its spec.yaml in MLflow)",
+                    prepared.spec.name, "no invocation ran this spec as it is" if resuming
+                    else "a new invocation starts, and every cell trains again", earlier.info.run_id[:8],
                     tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
     return None, None
 

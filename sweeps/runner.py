@@ -990,7 +990,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                   None)
     keyed_with = None   # found by its spec.yaml: the data its key holds (as given, or as a version before knew them)
     if latest is None and not prepared.options.fresh:
-        latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared)
+        latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared, resuming=resume_only)
         if latest is None:
             warn_of_data_moved(client, experiment_id, prepared, resuming=resume_only)
     parent = None if prepared.options.fresh else latest

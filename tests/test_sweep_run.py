@@ -697,7 +697,7 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
             f"`sweeps run {path} --fresh " in caplog.text and f"--data imagefolder={root}" in caplog.text)
     # and what differs, from the invocation's data.json: not only two fingerprints
     assert "now; what differs: as many images, in other classes (angry 20 -> 21, happy 20 -> 19): images " \
-           "relabelled)" in caplog.text
+           "relabelled, or one removed from a class and another added to another)" in caplog.text
     more = dataclasses.replace(options, seeds=2)
     with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
                                          r"invocation .* trained on .*what differs: as many images, in other classes"):
@@ -2186,6 +2186,23 @@ def test_a_new_invocation_of_an_edited_spec_is_warned_of_naming_the_earlier_one_
     with caplog.at_level(logging.WARNING, logger="sweeps.runner"), pytest.raises(Stop):
         run_sweep(prepare(spec_file(edited, "tiny"), _options(tmp_path, tracking_uri, overrides={"optim.epochs": 1})))
     assert "a new invocation starts" not in caplog.text, "other --set: another invocation, as meant"
+
+
+def test_resume_of_an_edited_spec_says_no_invocation_ran_it_not_that_a_new_one_starts(
+        tmp_path, tracking_uri, spec_file, caplog):
+    # `sweeps resume` starts no invocation: "a new invocation starts, and every cell trains again", then "nothing to
+    # resume", contradicted itself
+    first = prepare(spec_file(TABLE_SPEC, "tiny"), _options(tmp_path, tracking_uri))
+    parent = _recorded_invocation(tracking_uri, first, first.invocation_key, first.spec.text, status="interrupted")
+    edited = TABLE_SPEC.replace(
+        "  - {label: MAD, set: {model.drop_variant: mad}}",
+        "  - {label: MAD, set: {model.drop_variant: mad}}\n  - {label: Dropout, set: {model.drop_variant: dropout}}")
+    with caplog.at_level(logging.WARNING, logger="sweeps.runner"), \
+            pytest.raises(SweepError, match="nothing to resume"):
+        run_sweep(prepare(spec_file(edited, "tiny"), _options(tmp_path, tracking_uri)), resume_only=True)
+    assert (f"sweep tiny: no invocation ran this spec as it is: the spec differs from the one invocation "
+            f"{parent[:8]} (interrupted) ran with this profile, data and --set (changed: arms)" in caplog.text)
+    assert "a new invocation starts" not in caplog.text
 
 
 def test_a_trial_this_machine_cannot_hold_is_refused_before_ray_starts_and_before_decoding(
