@@ -167,7 +167,8 @@ def describe_data_change(then: Mapping[str, Any] | None, now: Mapping[str, Any])
                      for k in range(len(classes_now))]
         moved = [f"{c} {a} -> {b}" for c, a, b in zip(classes_now, per_class, now["class_counts"]) if a != b]
         if moved:
-            said.append(f"as many images, in other classes ({', '.join(moved)}): images relabelled")
+            said.append(f"as many images, in other classes ({', '.join(moved)}): images relabelled, or one removed "
+                        "from a class and another added to another")
     if not said:
         said.append("the same classes and as many images: a label file or an image edited, replaced or touched "
                     "(or the files copied anew)")

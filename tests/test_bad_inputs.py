@@ -702,7 +702,8 @@ def test_a_changed_data_set_says_what_differs_from_what_the_invocation_recorded(
                 "class_counts": {"train": [2, 1], "val": [1, 0], "test": [1, 1]}}
     assert describe(recorded, {"classes": ["a", "b"], "images": 7, "class_counts": [4, 3]}) == "6 images then, 7 now"
     assert describe(recorded, {"classes": ["a", "b"], "images": 6, "class_counts": [3, 3]}) == \
-        "as many images, in other classes (a 4 -> 3, b 2 -> 3): images relabelled"
+        ("as many images, in other classes (a 4 -> 3, b 2 -> 3): images relabelled, or one removed from a class and "
+         "another added to another")
     assert describe(recorded, {"classes": ["a", "b"], "images": 6, "class_counts": [4, 2]}) == \
         "the same classes and as many images: a label file or an image edited, replaced or touched (or the files copied anew)"
     assert describe(recorded, {"classes": ["a", "c"], "images": 6, "class_counts": [4, 2]}) == \
