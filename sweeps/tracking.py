@@ -936,7 +936,11 @@ class CellRun:
         column read `unknown` for every cell, and a filter on `attributes.user_id` found none."""
         from mlflow.utils.mlflow_tags import MLFLOW_USER
 
-        user = client.get_run(parent_run_id).data.tags.get(MLFLOW_USER)
+        try:
+            user = client.get_run(parent_run_id).data.tags.get(MLFLOW_USER)
+        except MlflowException as exc:   # a parent deleted for good meanwhile: the cell's run is made, user unknown
+            log.debug("user of parent run %s not read (%s)", parent_run_id, exc)
+            user = None
         all_tags = {schema.TAG_PARENT: parent_run_id, schema.TAG_ROLE: schema.ROLE_CELL,
                     schema.TAG_SWEEP: cell.sweep, schema.TAG_ARM: cell.arm, schema.TAG_DATA: cell.data,
                     schema.TAG_SEED: str(cell.seed), schema.TAG_CELL_ID: cell.cell_id,

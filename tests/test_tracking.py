@@ -238,6 +238,16 @@ def test_a_cells_run_has_its_parents_user(tracking_uri):
     assert {r.info.run_id for r in found} == {parent, opened.run_id, failed}
 
 
+def test_a_cells_run_is_made_where_its_parent_cannot_be_read(tracking_uri):
+    # the parent's user is a courtesy to the UI: a parent deleted for good meanwhile (`mlflow gc`) must not stop the
+    # cell's run from being made
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    opened = tracking.CellRun.open(tracking_uri, experiment_id, "0" * 32,
+                                   tracking.CellIdentity("demo", "A", "synthetic", 0, "a", "demo/A/seed0"), "t1", {}, {})
+    assert client.get_run(opened.run_id).data.tags[schema.TAG_PARENT] == "0" * 32
+
+
 def test_mark_cell_pruned_records_status_and_step(tracking_uri):
     client = tracking.client_for(tracking_uri)
     experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
