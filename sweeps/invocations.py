@@ -242,7 +242,7 @@ def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep, resu
         tags = earlier.data.tags
         if tags.get(schema.TAG_PROFILE) != prepared.profile.name or tags.get(schema.TAG_DATA) != ",".join(names):
             continue
-        roots = _roots_recorded((getattr(earlier.data, "params", None) or {}).get("data_roots", ""), names)
+        roots = _roots_recorded(tracking.data_roots_of(earlier), names)
         moved = [(d.name, roots[d.name], d.root) for d in prepared.data if d.root and roots.get(d.name, d.root) != d.root]
         if not moved:
             continue

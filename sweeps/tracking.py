@@ -659,7 +659,8 @@ def _options_text(parent) -> str:
     return f"profile {tags.get(schema.TAG_PROFILE, '?')}, data {data_names(tags)}{set_options(tags)}"
 
 
-def _data_roots(parent) -> str:
+def data_roots_of(parent) -> str:
+    """A parent run's data_roots param as recorded ("name=folder,...", as given; "" where none or not read)."""
     return parent.data.params.get("data_roots", "") if getattr(parent.data, "params", None) else ""
 
 
@@ -677,10 +678,10 @@ def _roots_apart(parent, alike: list) -> str:
             shown.append(f"{name}={short}")
         return ", ".join(shown)
 
-    mine = _data_roots(parent)
+    mine = data_roots_of(parent)
     for parts in (1, 2, 3, None):
         text = cut(mine, parts)
-        if all(cut(_data_roots(other), parts) != text for other in alike):
+        if all(cut(data_roots_of(other), parts) != text for other in alike):
             return text
     return cut(mine, None)
 
