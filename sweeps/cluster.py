@@ -232,15 +232,11 @@ def watching_the_cluster(on_lost, lost_after_s: float | None = None, poll_s: flo
         stop.set()
 
 
-# Where `ray up` leaves the launcher's config on the head (its autoscaler runs from it): JSON, node types included
-LAUNCHER_CONFIG = "~/ray_bootstrap_config.yaml"
-
-
 def _node_shapes(cluster: bool = False) -> list[dict[str, float]]:
     """Resources of each alive node, plus each node type an autoscaler may still start (a cluster
     launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one). Ray 2.60's own
-    autoscaler (`ray up`) publishes no node types in the GCS: on a cluster (`cluster`), a driver on its
-    head reads them from the config `ray up` left there (LAUNCHER_CONFIG)."""
+    autoscaler (`ray up`) publishes no node types in the GCS: on a cluster (`cluster`), they are read from
+    the config file that cluster's autoscaler runs from (_launcher_node_types)."""
     import ray
 
     shapes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
@@ -258,24 +254,102 @@ def _node_shapes(cluster: bool = False) -> list[dict[str, float]]:
     return shapes
 
 
-def _launcher_node_types() -> list[dict[str, float]]:
-    """The worker node types of the launcher's config on this machine (`ray up`'s head) that may be started
-    (max_workers above 0), as their `resources`; none where there is no such file or it cannot be read."""
-    path = Path(os.path.expanduser(LAUNCHER_CONFIG))
-    if not path.is_file():
-        return []
-    try:
+def _autoscaler_config_reader():
+    """A function that, run on the head, returns the worker node types of the config file the autoscaler of the
+    running cluster reads: the autoscaler (Ray's monitor.py, started by `ray start --head`) is the process on
+    that machine whose --logs-dir lies in the cluster's session folder, and `ray up` starts it with
+    --autoscaling-config=~/ray_bootstrap_config.yaml (`~` its own HOME). No such file is looked for elsewhere:
+    a ~/ray_bootstrap_config.yaml left by another cluster (an earlier `ray up`, or one whose node types have
+    changed since) is not this cluster's unless its autoscaler reads it. Made here, so Ray ships it by value:
+    the head need not hold this module (or this version of it)."""
+
+    def read(session: str, proc: str = "/proc") -> dict:
+        """{"config": the path or None, "types": [resources, ...] of the worker types that may start, "why":
+        what was found}; "types" is None where this machine runs no autoscaler of the session."""
+        import os
+        import pwd
+
         import yaml
 
-        config = yaml.safe_load(path.read_text())   # JSON, which YAML reads too
-        limit = config.get("max_workers", 0)
-        types = config.get("available_node_types") or {}
-        return [{k: float(v) for k, v in (node.get("resources") or {}).items()}
-                for name, node in types.items()
-                if name != config.get("head_node_type") and limit > 0 and node.get("max_workers", limit) > 0]
-    except Exception as exc:  # noqa: BLE001  (an unreadable file: only the running nodes are counted)
-        log.debug("could not read the node types of %s (%s)", path, exc)
+        try:
+            pids = [p for p in os.listdir(proc) if p.isdigit()]
+        except OSError as exc:
+            return {"config": None, "types": None, "why": f"cannot list processes in {proc} ({exc})"}
+        for pid in pids:
+            try:
+                with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            flags = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+            if (not any(a.endswith("monitor.py") and "autoscaler" in a for a in argv)
+                    or session not in flags.get("logs-dir", "").split(os.sep)):
+                continue
+            path = flags.get("autoscaling-config")
+            if not path:
+                return {"config": None, "types": [], "why": f"the autoscaler (pid {pid}) reads no config file: it "
+                                                            "starts no nodes"}
+            if path.startswith("~"):   # the autoscaler's own HOME
+                try:
+                    with open(os.path.join(proc, pid, "environ"), "rb") as f:
+                        env = dict(e.split("=", 1) for e in f.read().decode(errors="replace").split("\0")
+                                   if "=" in e)
+                    home = env.get("HOME") or pwd.getpwuid(os.stat(os.path.join(proc, pid)).st_uid).pw_dir
+                except (OSError, KeyError):
+                    home = os.path.expanduser("~")
+                path = home + path[1:]
+            try:
+                with open(path) as f:
+                    config = yaml.safe_load(f)   # JSON, which YAML reads too
+                limit = config.get("max_workers", 0)
+                types = config.get("available_node_types") or {}
+                return {"config": path, "why": f"the autoscaler (pid {pid}) reads {path}",
+                        "types": [{k: float(v) for k, v in (node.get("resources") or {}).items()}
+                                  for name, node in types.items() if name != config.get("head_node_type")
+                                  and limit > 0 and node.get("max_workers", limit) > 0]}
+            except Exception as exc:  # noqa: BLE001  (an unreadable file: only the running nodes are counted)
+                return {"config": path, "types": [], "why": f"cannot read the node types of {path} ({exc})"}
+        return {"config": None, "types": None, "why": f"no autoscaler of {session} runs on this machine"}
+
+    return read
+
+
+# Where a machine's processes are listed (Linux); elsewhere nothing is found and only running nodes count
+PROC = "/proc"
+
+
+def _head_and_session() -> tuple[str | None, str, str]:
+    """(the head's node id, or None where it cannot be told; this driver's node id; the cluster's session name)."""
+    import ray
+
+    worker = ray._private.worker.global_worker   # private: GcsNodeInfo.is_head_node, the session's name
+    heads = [i.hex() for i, n in worker.gcs_client.get_all_node_info().items() if n.is_head_node]
+    return (heads[0] if heads else None), ray.get_runtime_context().get_node_id(), worker.node.session_name
+
+
+def _launcher_node_types(timeout: float = 60.0) -> list[dict[str, float]]:
+    """The node types the autoscaler of the connected cluster may start, read on its head (here, or by a task
+    there that reserves nothing); none where it reads no config file (a cluster started by hand) or cannot
+    be asked, so only the running nodes count."""
+    import ray
+
+    read = _autoscaler_config_reader()
+    try:
+        head, here, session = _head_and_session()
+        if head is None or head == here:
+            answer = read(session, PROC)
+        else:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            probe = ray.remote(num_cpus=0, max_retries=0)(read).options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
+            answer = ray.get(probe.remote(session, PROC), timeout=timeout)
+    except Exception as exc:  # noqa: BLE001  (private APIs moved, a head that does not answer)
+        log.warning("could not ask the cluster's head which node types its autoscaler may start (%s): only "
+                    "the running nodes count", exc)
         return []
+    log.debug("node types: %s", answer["why"])
+    return answer["types"] or []
 
 
 def check_resources(cpus: float, gpus: float, address: str | None = None) -> None:

@@ -10,6 +10,7 @@ import copy
 import json
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -276,19 +277,47 @@ def test_cluster_yaml_gcp_variant_from_its_comments_validates(spec):
 
 # --------------------------------------------------------------------------- a sweep on its head
 
+SESSION = "session_2026-12-07_10-00-00_000000_4242"
+
+
+def _process(proc: Path, pid: int, argv: list[str], env: dict[str, str]) -> None:
+    """A process as /proc lists it: its NUL-separated command line and environment."""
+    (proc / str(pid)).mkdir(parents=True)
+    (proc / str(pid) / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+    (proc / str(pid) / "environ").write_bytes("".join(f"{k}={v}\0" for k, v in env.items()).encode())
+
+
+def _autoscaler(proc: Path, home: Path, *, session: str = SESSION, config: str | None = "~/ray_bootstrap_config.yaml",
+                pid: int = 4711) -> None:
+    """Ray's autoscaler as `ray start --head` starts it (services.start_monitor): --autoscaling-config as `ray up`'s
+    head_start_ray_commands give it, unexpanded (the monitor expands `~` with its own HOME), or none at all."""
+    argv = ["/home/ubuntu/venv/bin/python", "-u", "/home/ubuntu/venv/lib/python3.11/site-packages/ray/autoscaler/"
+            "_private/monitor.py", f"--logs-dir=/tmp/ray/{session}/logs", "--gcs-address=10.0.0.10:6379",
+            *([f"--autoscaling-config={config}"] if config else []), "--monitor-ip=10.0.0.10"]
+    _process(proc, pid, argv, {"HOME": str(home), "PATH": "/usr/bin"})
+
+
 @pytest.fixture
 def head_without_workers(monkeypatch, tmp_path):
     """This machine as the head of a fresh `ray up` cluster: the CPU-less head is its only node, Ray's autoscaler
-    publishes no node types in the GCS (Ray 2.60 calls report_cluster_config nowhere), and HOME holds the config
-    `ray up` leaves on the head for its autoscaler (JSON, after prepare_config)."""
+    publishes no node types in the GCS (Ray 2.60 calls report_cluster_config nowhere), and its HOME (here: the
+    folder returned) holds the config `ray up` leaves on the head for it (JSON, after prepare_config), which it
+    reads: its process names it with --autoscaling-config. The driver runs there, as the same user."""
     import ray
     from ray._private.state import state
+
+    import sweeps.cluster
 
     head = {"Alive": True, "Resources": {"memory": 2e10, "object_store_memory": 9e9}}
     monkeypatch.setattr(ray, "nodes", lambda: [head])
     monkeypatch.setattr(state, "get_cluster_config", lambda: None)
+    monkeypatch.setattr(sweeps.cluster, "PROC", str(tmp_path / "proc"))
+    monkeypatch.setattr(sweeps.cluster, "_head_and_session", lambda: ("head", "head", SESSION))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    _process(tmp_path / "proc", 1, ["/sbin/init"], {})
+    _autoscaler(tmp_path / "proc", tmp_path)
     return tmp_path
 
 
@@ -316,7 +345,7 @@ def test_sweep_on_the_head_refuses_a_trial_larger_than_every_node_type(head_with
 
 
 def test_without_the_launchers_config_only_running_nodes_count(head_without_workers, raw):
-    # a driver elsewhere than on the head, or a local Ray: docs/cluster.md §4's request_resources then helps
+    # the file the autoscaler reads is missing, or the Ray is a local one
     from sweeps.cluster import check_resources
 
     with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 1 GPU, but the largest node offers 0 CPU and "
@@ -326,6 +355,64 @@ def test_without_the_launchers_config_only_running_nodes_count(head_without_work
     with pytest.raises(SweepError, match=r"but the largest node offers 0 CPU and 0 GPU"):
         check_resources(*_paper_trial(), address=None)   # no cluster: the file is not this Ray's
 
+
+
+def _bootstrap(home: Path, raw: dict, name: str = "ray_bootstrap_config.yaml", **worker_resources) -> None:
+    """The config `ray up` writes for the autoscaler, into `home`; its worker types' resources replaced if given."""
+    config = copy.deepcopy(raw)
+    for worker in _worker_types(config).values():
+        worker["resources"] = worker_resources or worker["resources"]
+    (home / name).write_text(json.dumps(prepare_config(config)))
+
+
+def test_a_stale_launcher_config_that_the_clusters_autoscaler_does_not_read_is_not_counted(head_without_workers, raw):
+    """A ~/ray_bootstrap_config.yaml left by an earlier `ray up` (or by a cluster whose worker types changed since)
+    counted worker types that no autoscaler starts: an impossible trial waited for ever instead of being refused.
+    Only the file the connected cluster's autoscaler reads (its --autoscaling-config) counts."""
+    from sweeps.cluster import check_resources
+
+    proc = head_without_workers / "proc"
+    _bootstrap(head_without_workers, raw)
+    shutil.rmtree(proc / "4711")
+    _autoscaler(proc, head_without_workers, config=None)   # this cluster: `ray start --head` by hand
+    _autoscaler(proc, head_without_workers, session="session_2026-01-01_00-00-00_000000_1", pid=99)  # another Ray
+    with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 1 GPU, but the largest node offers 0 CPU and "
+                                         r"0 GPU"):
+        check_resources(*_paper_trial(), address="auto")
+
+
+def test_the_node_types_counted_are_those_of_the_file_the_autoscaler_reads(head_without_workers, raw):
+    from sweeps.cluster import check_resources
+
+    proc = head_without_workers / "proc"
+    _bootstrap(head_without_workers, raw)                                                    # stale: 4 CPU, 1 GPU
+    _bootstrap(head_without_workers, raw, "cluster-b.json", CPU=8, GPU=2)
+    shutil.rmtree(proc / "4711")
+    _autoscaler(proc, head_without_workers, config=str(head_without_workers / "cluster-b.json"))
+    check_resources(8, 2, address="auto")
+    with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 3 GPU, but the largest node offers 8 CPU and "
+                                         r"2 GPU"):
+        check_resources(4, 3, address="auto")
+
+
+def test_a_driver_not_on_the_head_has_the_head_read_the_autoscalers_node_types(head_without_workers, raw, ray_local,
+                                                                            monkeypatch):
+    """docs/cluster.md §4: a driver on another node of the cluster (so with no ~/ray_bootstrap_config.yaml of its own)
+    asks the head, by a task there that reserves nothing, instead of needing request_resources first. Here the
+    one node of the tests' local Ray stands for the head, which reads the fixture's processes."""
+    import ray
+
+    import sweeps.cluster
+    from sweeps.cluster import check_resources
+
+    head = ray.get_runtime_context().get_node_id()
+    monkeypatch.setattr(sweeps.cluster, "_head_and_session", lambda: (head, "a node elsewhere", SESSION))
+    monkeypatch.setenv("HOME", str(head_without_workers / "proc"))   # the driver's machine: no launcher config
+    _bootstrap(head_without_workers, raw)
+    check_resources(*_paper_trial(), address="auto")
+    with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 2 GPU, but the largest node offers 4 CPU and "
+                                         r"1 GPU"):
+        check_resources(4, 2, address="auto")
 
 # --------------------------------------------------------------------------- commands run as the launcher runs them
 
