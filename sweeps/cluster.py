@@ -282,7 +282,7 @@ def _autoscaler_config_reader():
             except OSError:
                 continue
             flags = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
-            if (not any(a.endswith("monitor.py") and "autoscaler" in a for a in argv)
+            if (not any(a.endswith(("/autoscaler/_private/monitor.py", "/autoscaler/v2/monitor.py")) for a in argv)
                     or session not in flags.get("logs-dir", "").split(os.sep)):
                 continue
             path = flags.get("autoscaling-config")
