@@ -232,11 +232,10 @@ def watching_the_cluster(on_lost, lost_after_s: float | None = None, poll_s: flo
         stop.set()
 
 
-def _node_shapes(cluster: bool = False) -> list[dict[str, float]]:
-    """Resources of each alive node, plus each node type an autoscaler may still start (a cluster
-    launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one). Ray 2.60's own
-    autoscaler (`ray up`) publishes no node types in the GCS: on a cluster (`cluster`), they are read from
-    the config file that cluster's autoscaler runs from (_launcher_node_types)."""
+def _node_shapes() -> list[dict[str, float]]:
+    """Resources of each alive node, plus each node type an autoscaler may still start that it publishes in the
+    GCS (a cluster launched with `ray up` and min_workers 0 has no GPU node until a trial asks for one). Ray
+    2.60's own autoscaler (`ray up`) publishes none: see _launcher_node_types."""
     import ray
 
     shapes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
@@ -249,8 +248,6 @@ def _node_shapes(cluster: bool = False) -> list[dict[str, float]]:
                 shapes.append({k: float(v) for k, v in group.resources.items()})
     except Exception as exc:  # older/newer Ray: fall back to the nodes that exist
         log.debug("no autoscaler node groups (%s)", exc)
-    if cluster:
-        shapes += _launcher_node_types()
     return shapes
 
 
@@ -287,14 +284,17 @@ def _autoscaler_config_reader():
                 continue
             path = flags.get("autoscaling-config")
             if not path:
-                return {"config": None, "types": [], "why": f"the autoscaler (pid {pid}) reads no config file: it "
-                                                            "starts no nodes"}
-            if path.startswith("~"):   # the autoscaler's own HOME
+                return {"config": None, "types": [], "why": f"the cluster's autoscaler (pid {pid} on the head) reads "
+                                                            "no config file (--autoscaling-config): it starts no nodes"}
+            if path.startswith("~"):   # the autoscaler's own HOME, else its user's
                 try:
                     with open(os.path.join(proc, pid, "environ"), "rb") as f:
-                        env = dict(e.split("=", 1) for e in f.read().decode(errors="replace").split("\0")
-                                   if "=" in e)
-                    home = env.get("HOME") or pwd.getpwuid(os.stat(os.path.join(proc, pid)).st_uid).pw_dir
+                        home = dict(e.split("=", 1) for e in f.read().decode(errors="replace").split("\0")
+                                    if "=" in e).get("HOME")
+                except OSError:   # another user's process
+                    home = None
+                try:
+                    home = home or pwd.getpwuid(os.stat(os.path.join(proc, pid)).st_uid).pw_dir
                 except (OSError, KeyError):
                     home = os.path.expanduser("~")
                 path = home + path[1:]
@@ -303,13 +303,16 @@ def _autoscaler_config_reader():
                     config = yaml.safe_load(f)   # JSON, which YAML reads too
                 limit = config.get("max_workers", 0)
                 types = config.get("available_node_types") or {}
-                return {"config": path, "why": f"the autoscaler (pid {pid}) reads {path}",
+                return {"config": path, "why": f"the cluster's autoscaler (pid {pid} on the head) may start the "
+                                               f"node types of {path}",
                         "types": [{k: float(v) for k, v in (node.get("resources") or {}).items()}
                                   for name, node in types.items() if name != config.get("head_node_type")
                                   and limit > 0 and node.get("max_workers", limit) > 0]}
             except Exception as exc:  # noqa: BLE001  (an unreadable file: only the running nodes are counted)
-                return {"config": path, "types": [], "why": f"cannot read the node types of {path} ({exc})"}
-        return {"config": None, "types": None, "why": f"no autoscaler of {session} runs on this machine"}
+                return {"config": path, "types": [], "why": f"the node types of {path}, the config file of the "
+                                                            f"cluster's autoscaler, cannot be read ({exc})"}
+        return {"config": None, "types": None, "why": f"no process of the cluster's autoscaler (Ray's monitor.py "
+                                                      f"of {session}) runs on the head"}
 
     return read
 
@@ -327,10 +330,10 @@ def _head_and_session() -> tuple[str | None, str, str]:
     return (heads[0] if heads else None), ray.get_runtime_context().get_node_id(), worker.node.session_name
 
 
-def _launcher_node_types(timeout: float = 60.0) -> list[dict[str, float]]:
+def _launcher_node_types(timeout: float = 60.0) -> tuple[list[dict[str, float]], str]:
     """The node types the autoscaler of the connected cluster may start, read on its head (here, or by a task
-    there that reserves nothing); none where it reads no config file (a cluster started by hand) or cannot
-    be asked, so only the running nodes count."""
+    there that reserves nothing), and what was found; none where it reads no config file (a cluster started by
+    hand) or cannot be asked, so only the running nodes count."""
     import ray
 
     read = _autoscaler_config_reader()
@@ -345,18 +348,21 @@ def _launcher_node_types(timeout: float = 60.0) -> list[dict[str, float]]:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
             answer = ray.get(probe.remote(session, PROC), timeout=timeout)
     except Exception as exc:  # noqa: BLE001  (private APIs moved, a head that does not answer)
-        log.warning("could not ask the cluster's head which node types its autoscaler may start (%s): only "
-                    "the running nodes count", exc)
-        return []
+        why = f"could not ask the cluster's head which node types its autoscaler may start ({exc})"
+        log.warning("%s: only the running nodes count", why)
+        return [], why
     log.debug("node types: %s", answer["why"])
-    return answer["types"] or []
+    return answer["types"] or [], answer["why"]
 
 
 def check_resources(cpus: float, gpus: float, address: str | None = None) -> None:
     """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5). On a cluster
     (`address`, or RAY_ADDRESS), the node types its autoscaler may start count too."""
-    cluster = bool(address or os.environ.get("RAY_ADDRESS"))
-    _refuse_unless_one_holds(_node_shapes(cluster), cpus, gpus, "the largest node offers", "add nodes")
+    shapes, remedy = _node_shapes(), "add nodes"
+    if address or os.environ.get("RAY_ADDRESS"):
+        types, why = _launcher_node_types()
+        shapes, remedy = shapes + types, f"{remedy} ({why})"
+    _refuse_unless_one_holds(shapes, cpus, gpus, "the largest node offers", remedy)
 
 
 def check_local_resources(address: str | None, cpus: float, gpus: float) -> None:

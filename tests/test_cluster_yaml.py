@@ -377,7 +377,12 @@ def test_a_stale_launcher_config_that_the_clusters_autoscaler_does_not_read_is_n
     _autoscaler(proc, head_without_workers, config=None)   # this cluster: `ray start --head` by hand
     _autoscaler(proc, head_without_workers, session="session_2026-01-01_00-00-00_000000_1", pid=99)  # another Ray
     with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 1 GPU, but the largest node offers 0 CPU and "
-                                         r"0 GPU"):
+                                         r"0 GPU: .* add nodes \(the cluster's autoscaler \(pid 4711 on the head\) "
+                                         r"reads no config file \(--autoscaling-config\): it starts no nodes\)"):
+        check_resources(*_paper_trial(), address="auto")
+    shutil.rmtree(proc / "4711")   # no autoscaler of this cluster (it died): only the other Ray's, which is not asked
+    with pytest.raises(SweepError, match=r"0 GPU: .* \(no process of the cluster's autoscaler \(Ray's monitor.py of "
+                                         rf"{SESSION}\) runs on the head\)"):
         check_resources(*_paper_trial(), address="auto")
 
 
@@ -391,7 +396,7 @@ def test_the_node_types_counted_are_those_of_the_file_the_autoscaler_reads(head_
     _autoscaler(proc, head_without_workers, config=str(head_without_workers / "cluster-b.json"))
     check_resources(8, 2, address="auto")
     with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 3 GPU, but the largest node offers 8 CPU and "
-                                         r"2 GPU"):
+                                         r"2 GPU: .*may start the node types of .*cluster-b.json\)"):
         check_resources(4, 3, address="auto")
 
 
@@ -413,6 +418,22 @@ def test_a_driver_not_on_the_head_has_the_head_read_the_autoscalers_node_types(h
     with pytest.raises(SweepError, match=r"a trial asks for 4 CPU and 2 GPU, but the largest node offers 4 CPU and "
                                          r"1 GPU"):
         check_resources(4, 2, address="auto")
+
+
+def test_a_head_that_cannot_be_asked_leaves_the_running_nodes_and_says_why(head_without_workers, raw, monkeypatch,
+                                                                           caplog):
+    import sweeps.cluster
+    from sweeps.cluster import check_resources
+
+    def unreachable():
+        raise TimeoutError("the head did not answer")
+
+    monkeypatch.setattr(sweeps.cluster, "_head_and_session", unreachable)
+    _bootstrap(head_without_workers, raw)
+    with pytest.raises(SweepError, match=r"0 GPU: .* add nodes \(could not ask the cluster's head which node types "
+                                         r"its autoscaler may start \(the head did not answer\)\)"):
+        check_resources(*_paper_trial(), address="auto")
+    assert "only the running nodes count" in caplog.text   # docs/cluster.md §4 names this warning
 
 # --------------------------------------------------------------------------- commands run as the launcher runs them
 
