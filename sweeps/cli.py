@@ -207,6 +207,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     from search_spaces.data_option import DataOptionError
     from transfer_core.data import DataError
 
+    _refuse_empty_spec_name(name)
     _refuse_empty_run_options(kw["profile"], kw["address"], kw["storage"])
     try:
         prepared = prepare(name, _run_options(**kw))
@@ -358,6 +359,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
     from search_spaces.data_option import DataOptionError, check_data_layouts
     from sweeps.runner import check_pruner
 
+    _refuse_empty_spec_name(name)
     _refuse_empty_run_options(profile)
     try:
         spec = load(name)
@@ -649,6 +651,15 @@ def _refuse_empty_name(name: str | None, every: bool = False) -> None:
     sweep '' was recorded and to start it with `sweeps run ''`. `every`: leaving it out shows every sweep."""
     _refuse_empty("NAME", name, "the sweep's name, or its spec file as `sweeps run` took it (`sweeps status` names "
                                 "the sweeps recorded)", "for every sweep" if every else None)
+
+
+def _refuse_empty_spec_name(name: str) -> None:
+    """NAME of `sweeps run`, `resume` and `show`, empty (`sweeps run "$SWEEP"`, SWEEP unset): it was looked up as a
+    sweep named '' ("unknown sweep ''")."""
+    from search_spaces.spec import shipped_names
+
+    _refuse_empty("NAME", name, f"a shipped sweep's name ({', '.join(shipped_names())}; `sweeps list`) "
+                                "or the path to a .yaml spec file")
 
 
 def _stem(name: str) -> str:

@@ -680,6 +680,9 @@ RUN_EMPTY = ("--run is empty: give a parent run id or a unique prefix of one (`s
 NAME_EMPTY = ("NAME is empty: give the sweep's name, or its spec file as `sweeps run` took it (`sweeps status` names the "
               "sweeps recorded)")
 
+SPEC_NAME_EMPTY = ("NAME is empty: give a shipped sweep's name (components, depth, drop_count, mad_rate, mad_vs_dropout, "
+                   "msad_mode, msad_rate, num_lanets, tune; `sweeps list`) or the path to a .yaml spec file")
+
 
 EMPTY_OPTIONS = [
     # `--run "$RUN"`, RUN unset: the invocation run last was shown (plotted, ranked) as if it were the one named
@@ -689,6 +692,8 @@ EMPTY_OPTIONS = [
     # `sweeps status "$SWEEP"` showed every sweep; the others said to start a sweep named '' with `sweeps run ''`
     (("status", ""), NAME_EMPTY + ", or leave NAME out for every sweep"),
     (("table", " "), NAME_EMPTY), (("plot", ""), NAME_EMPTY), (("best", ""), NAME_EMPTY),
+    # `sweeps run "$SWEEP"`, SWEEP unset: "unknown sweep ''", as if a sweep could be named so
+    (("run", ""), SPEC_NAME_EMPTY), (("resume", " "), SPEC_NAME_EMPTY), (("show", ""), SPEC_NAME_EMPTY),
     # -o "$OUT", OUT unset: the figures went to figures/NAME, the spec to stdout
     (("plot", "tiny_cli", "-o", ""),
      "-o is empty: give a folder for the figures (e.g. -o figures/tiny_cli), or leave -o out for figures/tiny_cli"),
