@@ -742,7 +742,7 @@ def _check_table_output(output: str | None, name: str, fmt: str | None, explaini
                    "are wider even than a --wide page); needs \\usepackage{graphicx}.")
 @click.option("--explain", "explain_row", metavar="ROW",
               help="The reproducibility record of one row instead, as plain text (to -o FILE if given: a .txt "
-                   "or .md file; --format does not apply).")
+                   "or .md file, or one without a suffix; --format does not apply).")
 @click.option("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
 def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool, fit: bool, explain_row,
           tracking_uri) -> None:
@@ -768,6 +768,10 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
         output = None
     _check_table_output(output, name, fmt, explain_row is not None)
     _refuse_to_replace_what_is_no_table(output)   # first: `-o mlflow.db` is refused as what it is
+    suffix = Path(output).suffix if output else ""
+    if explain_row is not None and suffix.lower() not in {*_TEXT_SUFFIXES, ".md", ".markdown"}:
+        # nor a file of another kind: `-o e.log` was written, then refused the next time as "no table or text file"
+        raise click.UsageError(f"--explain writes a plain-text record, not a table: name the file *.txt, not *{suffix}")
     fmt = "markdown" if explain_row is not None else _table_format(fmt, output)
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":

@@ -1610,7 +1610,9 @@ def test_e2e_table_parquet_has_one_row_per_cell(tiny_run):
 @pytest.mark.parametrize("args, message", [
     (("-o", "out/x.parquet"), "name the file *.txt, not *.parquet"),
     (("-o", "x.tex"), "name the file *.txt, not *.tex"),
-    (("--format", "csv"), "drop --format csv")])
+    (("--format", "csv"), "drop --format csv"),
+    # not a table's, but no text file's either: written once, then refused as "no table or text file" the next time
+    (("-o", "out/e.log"), "name the file *.txt, not *.log")])
 def test_table_explain_refuses_a_format_or_a_file_suffix_it_would_not_write(here, args, message):
     # it wrote plain text into out/x.parquet and said "wrote out/x.parquet"
     result = invoke("table", "tiny_cli", "--explain", "MAD", *args)
