@@ -308,8 +308,10 @@ def _end_as_the_cluster_is_lost(prepared, why: str, stdout) -> None:
 @click.argument("name")
 @_run_option_decorators
 @click.option("--fresh", is_flag=True,
-              help="Start a new invocation even if an earlier one is unfinished (the earlier one's MLflow "
-                   "marks kept in --storage are made first).")
+              help="Start a new invocation: a new MLflow parent run in which every cell trains again, even where "
+                   "one with this spec, --profile, --data and --set is recorded (unfinished, completed, or being run "
+                   "now). That one stays recorded; run statuses its driver kept in --storage, unwritten to MLflow, "
+                   "are written to it first.")
 def run(name: str, **kw) -> None:
     """Run sweep NAME (a shipped name or a spec file); an unfinished earlier run of it is continued.
 

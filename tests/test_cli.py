@@ -1869,3 +1869,11 @@ def test_cache_neither_lists_nor_clears_a_folder_that_only_holds_a_meta_json_of_
     assert cleared.exit_code == 0 and "removed 1, " in cleared.output, cleared.output
     assert (project / "train.py").is_file() and (other / "meta.json").is_file(), "not the cache's to remove"
     assert cached_data(tmp_path) == []
+
+
+def test_run_help_says_plainly_what_fresh_does():
+    # it read "Start a new invocation even if an earlier one is unfinished (the earlier one's MLflow marks kept in
+    # --storage are made first)": what a new invocation costs, and that a completed one is trained again, unsaid
+    text = " ".join(invoke("run", "--help").output.split())
+    assert ("--fresh Start a new invocation: a new MLflow parent run in which every cell trains again, even where one "
+            "with this spec, --profile, --data and --set is recorded (unfinished, completed, or being run now)") in text
