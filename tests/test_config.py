@@ -158,6 +158,16 @@ def test_weight_decay_scope_must_be_weights_or_all():
         OptimConfig(weight_decay_on="norms")
 
 
+def test_a_misspelled_choice_is_named_with_the_choice_it_is_close_to():
+    # a spec's `optim.weight_decay_on: [weights, al]` listed the choices without saying which was meant
+    with pytest.raises(ConfigError, match=r"optim.weight_decay_on='al' is invalid: expected one of weights, all\. "
+                                          r"Did you mean 'all'\?$"):
+        OptimConfig(weight_decay_on="al")
+    with pytest.raises(ConfigError, match=r"compile='fast' is invalid: expected one of off, default, "
+                                          r"reduce-overhead$"):   # close to none: no guess
+        TrialConfig(compile="fast")
+
+
 def test_compile_mode_must_be_one_torch_compile_knows():
     with pytest.raises(ConfigError, match=r"compile='fast' is invalid: expected one of off, default, reduce-overhead"):
         TrialConfig(compile="fast")
