@@ -163,6 +163,10 @@ def test_a_misspelled_choice_is_named_with_the_choice_it_is_close_to():
     with pytest.raises(ConfigError, match=r"optim.weight_decay_on='al' is invalid: expected one of weights, all\. "
                                           r"Did you mean 'all'\?$"):
         OptimConfig(weight_decay_on="al")
+    with pytest.raises(ConfigError, match=r"model.drop_variant='MAD' is invalid: .* Did you mean 'mad'\?$"):
+        ModelConfig(drop_variant="MAD")   # in the paper's capitals
+    with pytest.raises(ConfigError, match=r"model.stem='IR50' is invalid: .* Did you mean 'ir50'\?$"):
+        ModelConfig(stem="IR50")
     with pytest.raises(ConfigError, match=r"compile='fast' is invalid: expected one of off, default, "
                                           r"reduce-overhead$"):   # close to none: no guess
         TrialConfig(compile="fast")

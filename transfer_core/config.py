@@ -32,7 +32,7 @@ def _check(condition: bool, key: str, value: Any, expected: str) -> None:
 
 def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:   # a misspelling (`weight_decay_on: al`) is named with the choice it is close to
-        close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+        close = difflib.get_close_matches(value.lower(), choices, n=1) if isinstance(value, str) else []   # MAD
         raise ConfigError(f"{key}={value!r} is invalid: expected one of {', '.join(choices)}"
                           + (f". Did you mean {close[0]!r}?" if close else ""))
 
