@@ -17,13 +17,14 @@ import math
 import shlex
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from search_spaces import SweepSpec, expand, load_profile
 from search_spaces.layers import typed_value
-from search_spaces.spec import FrozenMap, load_text, thaw
+from search_spaces.spec import FrozenMap, load_text, names_a_file, shipped_names, thaw
 from sweeps import schema
 from sweeps.invocations import RESOURCE_OPTIONS, command_words, recorded_options, set_text
 from sweeps.report import short_names, value_text
@@ -99,6 +100,18 @@ class BestSpec:
     notes: tuple[str, ...] = ()  # trials left out and why, for stderr
 
 
+def _show_command(typed: str) -> str:
+    """`sweeps show` of the sweep as the user named it: a spec file's path, or a shipped name. A spec file's sweep
+    named by its recorded name (`sweeps best mine`, as `sweeps table mine` reads it) is no name `sweeps show`
+    knows ("unknown sweep 'mine'"): its spec file is what it shows."""
+    if names_a_file(typed) or typed in shipped_names():
+        return f"`sweeps show {shlex.quote(typed)}`"
+    here = next((f"{typed}{s}" for s in (".yaml", ".yml") if Path(f"{typed}{s}").is_file()), None)
+    if here is not None:   # likely the file: its name is the sweep's, as the shipped specs are named
+        return f"`sweeps show {shlex.quote(here)}`"
+    return f"`sweeps show FILE.yaml`, FILE.yaml the spec file `sweeps run` was given (its name: {typed})"
+
+
 def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3, with_base: bool = True,
               file_name: str | None = None, as_typed: str | None = None,
               tracking_uri: str | None = None) -> BestSpec:
@@ -111,10 +124,11 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     printed command repeats. A key outside the search space whose value the profile has changed since the
     search ran is pinned in the spec's base to the value the trials trained with, and said."""
     typed = shlex.quote(as_typed or runs.sweep)
+    show = _show_command(as_typed or runs.sweep)
     ranking = search_ranking(spec.metric)
     if spec.kind != "search":
         raise TableError(f"sweep {runs.sweep!r} is a table sweep, not a search: its arms are already a table "
-                         f"spec (`sweeps show {typed}`)")
+                         f"spec ({show})")
     trials = ranked_trials(runs, spec)
     if not trials:
         counts = runs.children["status"].value_counts().to_dict() if not runs.children.empty else {}
@@ -141,7 +155,7 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                   if unfinished or runs.parent.status != schema.STATUS_COMPLETED else
                   why if why else
                   f"Every trial ended without completing: a pruner that stops every trial leaves none to rank "
-                  f"(`sweeps show {typed}` warns of one that never prunes, not of one that always does), and "
+                  f"({show} warns of one that never prunes, not of one that always does), and "
                   f"`sweeps status {typed}` names failed trials' errors")
         raise TableError(f"search {runs.sweep!r} (invocation {runs.parent.run_id}) has no completed trial with a "
                          f"{ranking.description} ({ranking.column}) to rank: {seen}. {advice}")

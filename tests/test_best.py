@@ -138,6 +138,19 @@ def test_a_search_without_a_completed_trial_or_a_table_sweep_is_an_error_naming_
         best_spec(search_runs({"trial a": 0.8}), load("mad_vs_dropout"))
 
 
+def test_a_spec_files_sweep_named_by_its_recorded_name_is_shown_by_its_file(tmp_path, monkeypatch):
+    # `sweeps best mine` (the name `sweeps table mine` reads) said to see `sweeps show mine`: "unknown sweep 'mine'"
+    monkeypatch.chdir(tmp_path)
+    runs = dataclasses.replace(search_runs({"trial a": 0.8}), sweep="mine")
+    with pytest.raises(T.TableError, match=r"table sweep, not a search: its arms are already a table spec "
+                                           r"\(`sweeps show FILE\.yaml`, FILE\.yaml the spec file `sweeps run` was "
+                                           r"given \(its name: mine\)\)$"):
+        best_spec(runs, load("mad_vs_dropout"), as_typed="mine")
+    (tmp_path / "mine.yaml").write_text("name: mine\n")
+    with pytest.raises(T.TableError, match=r"its arms are already a table spec \(`sweeps show mine\.yaml`\)$"):
+        best_spec(runs, load("mad_vs_dropout"), as_typed="mine")
+
+
 # --------------------------------------------------------------------------- the command, on a real store
 
 def record_search(client, exp_id: str, results: dict, data=({"name": "synthetic", "dataset": "synthetic",
