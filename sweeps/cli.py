@@ -750,7 +750,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
           tracking_uri) -> None:
     """The paper table of sweep NAME from its recorded runs (also while it still runs)."""
     from sweeps.report import caption_facts, sweep_table
-    from sweeps.table_formats import explain, render
+    from sweeps.table_formats import TABLE_FORMATS, explain, render
     from sweeps.tables import TableError
 
     if explain_row is not None:   # a record in plain text: no table format holds it
@@ -775,6 +775,8 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
         # nor a file of another kind: `-o e.log` was written, then refused the next time as "no table or text file"
         raise click.UsageError(f"--explain writes a plain-text record, not a table: name the file *.txt, not *{suffix}")
     fmt = "markdown" if explain_row is not None else _table_format(fmt, output)
+    if TABLE_FORMATS.get(fmt).binary and not output:   # before the runs are read (no store: said instead)
+        raise click.UsageError(f"--format {fmt} is binary: give -o FILE")
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":
         click.echo(f"Warning: {' and '.join(shaping)} shape{'s' if len(shaping) == 1 else ''} a LaTeX table only; "
@@ -789,8 +791,6 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
             content = render(result, fmt, caption_facts=facts, decimals=decimals)
     except TableError as exc:
         raise click.ClickException(str(exc)) from exc
-    if isinstance(content, bytes) and not output:
-        raise click.UsageError("--format parquet is binary: give -o FILE")
     if output:
         path = Path(output)
         try:

@@ -1585,12 +1585,12 @@ def test_e2e_table_metric_mca_is_the_mean_class_accuracy_of_the_specs_selection_
     assert "test mean class accuracy at the epoch selected on the validation split" in result.output
 
 
-@pytest.mark.slow
-def test_e2e_table_parquet_needs_an_output_file(tiny_run):
-    _, uri, _ = tiny_run
-    result = invoke("table", "tiny_cli", "--format", "parquet", "--tracking-uri", uri)
+def test_table_parquet_needs_an_output_file_before_any_run_is_read(here):
+    # refused only once the runs were read: a store that is not there was said instead
+    result = invoke("table", "tiny_cli", "--format", "parquet", "--tracking-uri", f"sqlite:///{here}/none.db")
     assert result.exit_code == 2
     assert "Error: --format parquet is binary: give -o FILE" in result.output
+    assert not (here / "none.db").exists()
 
 
 @pytest.mark.slow
