@@ -259,6 +259,22 @@ def drawn_configs(space: Mapping[str, SearchParam], config: TrialConfig,
     return drawn
 
 
+def space_size(space: Mapping[str, SearchParam]) -> int | None:
+    """How many configurations a space holds: the product of its parameters' counts (a choice list's length, an
+    int range's values, a stepped float's steps); None where a float without a step makes it unbounded."""
+    size = 1
+    for param in space.values():
+        if param.type == "categorical":
+            size *= len(param.choices)
+        elif param.type == "int":
+            size *= _int_count(param)
+        elif param.step is not None:   # Optuna's grid: low, low + step, ... up to high
+            size *= math.floor((float(param.high) - float(param.low)) / float(param.step) + 1e-9) + 1
+        else:
+            return None
+    return size
+
+
 def _int_count(param: SearchParam) -> int:
     return (int(param.high) - int(param.low)) // int(param.step or 1) + 1
 

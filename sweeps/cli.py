@@ -186,6 +186,20 @@ def _warn_of_a_pruner_that_never_prunes(plan) -> None:
                    f"Every trial runs all its epochs, as with `pruner: {{type: none}}`", err=True)
 
 
+def _warn_of_a_space_smaller_than_its_samples(plan) -> None:
+    """A search asking for more trials than its space holds configurations trains some of them again: on its one
+    seed, a repeat trains what an earlier trial trained (on CPU, the very same numbers)."""
+    from search_spaces.search import space_size
+
+    search = plan.spec.search
+    size = None if search is None else space_size(search.space)
+    if size is not None and size < search.num_samples:
+        click.echo(f"warning: the search's space holds {size} configuration{'s' * (size != 1)}, fewer than its "
+                   f"num_samples ({search.num_samples}): Optuna draws some again, each a trial of its own on the "
+                   f"same seed. Give num_samples: {size}, or compare them as a table's arms (a grid over several "
+                   f"seeds)", err=True)
+
+
 def _warn_of_a_shipped_name(given: str, spec) -> None:
     """A spec file named like a shipped sweep but not the same records into that sweep's MLflow experiment:
     `sweeps status/table NAME` then show whichever of the two was run last."""
@@ -224,6 +238,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     plan = prepared.plan
     _warn_of_arms_overridden(plan)
     _warn_of_a_pruner_that_never_prunes(plan)
+    _warn_of_a_space_smaller_than_its_samples(plan)
     _warn_of_a_shipped_name(name, prepared.spec)
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
                f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
@@ -379,6 +394,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
         return
     _warn_of_arms_overridden(plan)
     _warn_of_a_pruner_that_never_prunes(plan)
+    _warn_of_a_space_smaller_than_its_samples(plan)
     _warn_of_a_shipped_name(name, spec)
     click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
     click.echo(f"  {spec.description}")

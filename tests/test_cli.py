@@ -278,6 +278,23 @@ def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_prof
     assert no_ray, "a warning, not a refusal: the run went on to start Ray"
 
 
+def test_show_and_run_warn_of_a_search_space_holding_fewer_configurations_than_its_samples(here, no_ray):
+    # 16 trials over `optim.lr: [1.0e-3, 1.0e-4]` trained each value 8 times on the one seed, unsaid
+    (here / "mine.yaml").write_text("name: mine\nkind: search\nsearch:\n  num_samples: 16\n  space:\n"
+                                    "    optim.lr: [1.0e-3, 1.0e-4]\n"
+                                    "    model.depth: {type: int, low: 1, high: 3}\n")
+    warning = ("warning: the search's space holds 6 configurations, fewer than its num_samples (16): Optuna draws "
+               "some again, each a trial of its own on the same seed. Give num_samples: 6, or compare them as a "
+               "table's arms (a grid over several seeds)")
+    assert warning in " ".join(invoke("show", "mine.yaml").output.split())
+    assert warning in " ".join(invoke("run", "mine.yaml").output.split())
+    assert no_ray, "a warning, not a refusal: the run went on to start Ray"
+    (here / "mine.yaml").write_text("name: mine\nkind: search\nsearch:\n  num_samples: 6\n  space:\n"
+                                    "    optim.lr: [1.0e-3, 1.0e-4]\n"
+                                    "    model.depth: {type: int, low: 1, high: 3}\n")
+    assert "warning: the search's space holds" not in invoke("show", "mine.yaml").output
+
+
 def test_a_spec_path_with_a_trailing_slash_is_refused_naming_the_file(here):
     # `sweeps show tiny_cli.yaml/` was read as the file, as if the slash were not there
     (here / "tiny_cli.yaml").write_text(TINY)

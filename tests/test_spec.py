@@ -493,3 +493,13 @@ def test_a_searchs_num_samples_is_not_its_identity_and_its_space_and_seed_are():
     assert load_text(text.replace("num_samples: 4", "num_samples: 8")).identity_hash == spec.identity_hash
     for other in (text.replace("seeds: [0]", "seeds: [1]"), text.replace("high: 1.0e-2", "high: 1.0e-1")):
         assert load_text(other).identity_hash != spec.identity_hash, other
+
+
+def test_space_size_counts_the_configurations_a_space_holds_or_none_where_a_float_is_unbounded():
+    from search_spaces.search import space_size
+
+    assert space_size({"a": SearchParam("categorical", choices=(1, 2, 4)), "b": SearchParam("int", 1, 8, step=3),
+                       "c": SearchParam("float", 0.0, 0.3, step=0.1)}) == 3 * 3 * 4   # b: 1, 4, 7; c: 0 .. 0.3
+    assert space_size({"a": SearchParam("int", 1, 16, log=True)}) == 16
+    assert space_size({"a": SearchParam("categorical", choices=(1, 2)), "b": SearchParam("float", 1e-4, 1e-2)}) is None
+    assert space_size(load("tune").search.space) is None
