@@ -14,13 +14,17 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
     seeds: [0, 1, 2]
     metric: sel_test_acc                  # table: a table metric; search: what Tune/Optuna see
     mode: max
-    table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}
+    table: {baseline: "B=2", metrics: [sel_test_acc, best_test_acc]}   # rows: arm, columns: data (the only ones)
                                           # + paper: {"B=2": {rafdb: 90.91}}, paper_metric: best_test_acc;
                                           # after the first metric also best_val_mca, best_val_loss,
                                           # best_train_acc, best_train_loss (each run's best epoch of it);
                                           # default: [metric]; a search's: the best epoch of its metric and
                                           # sel_test_acc ([sel_test_acc, best_val_loss] for val_loss)
     search: {space: {optim.lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}, num_samples: 16}
+                                          # a parameter: {type: float|int, low, high, log, step} or
+                                          # {type: categorical, choices: [...]} (a bare list is one);
+                                          # + sampler: tpe|random|gp|qmc, n_startup_trials: 10 (tpe, gp),
+                                          # pruner: {type: median, ...its Optuna arguments} (tune.yaml)
     x-common: &common {optim.lr: 1.0e-3}  # any key starting x-: a place for YAML anchors (`<<: *common` in
                                           # base or an arm's set), otherwise ignored
 

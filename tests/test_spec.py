@@ -503,3 +503,17 @@ def test_space_size_counts_the_configurations_a_space_holds_or_none_where_a_floa
     assert space_size({"a": SearchParam("int", 1, 16, log=True)}) == 16
     assert space_size({"a": SearchParam("categorical", choices=(1, 2)), "b": SearchParam("float", 1e-4, 1e-2)}) is None
     assert space_size(load("tune").search.space) is None
+
+
+def test_the_spec_modules_docstring_names_every_key_a_spec_may_hold():
+    # the README sends a spec's writer there for its keys: search.sampler, n_startup_trials and pruner, a parameter's
+    # keys and table.rows/columns were not named
+    import re
+
+    import search_spaces.spec as spec_module
+    from search_spaces.search import PARAM_KEYS, PARAM_TYPES, SAMPLERS, SEARCH_KEYS
+
+    words = set(re.findall(r"[a-z_]+", spec_module.__doc__.split("`load(name_or_path)`")[0]))
+    keys = (*spec_module.TOP_KEYS, *spec_module.ARM_KEYS, *spec_module.TABLE_KEYS, *SEARCH_KEYS, *PARAM_KEYS,
+            *PARAM_TYPES, *SAMPLERS)
+    assert [k for k in keys if k not in words] == []
