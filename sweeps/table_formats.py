@@ -773,7 +773,7 @@ def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
 
 def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimals: int = 2) -> str:
     """Everything behind one row: per-seed values and run ids, tests, Δ, and the reproducibility record."""
-    table.check_row(row)
+    row = table.check_row(row)   # as the table prints it too
     prov = table.provenance
     computed_with, placement = _split_placement(prov.overrides or {})
     # the synthetic faces as one column beside real data: "no" read as if none of the row's numbers were of them

@@ -24,8 +24,10 @@ Markdown, CSV, HTML and Parquet formats, `write_tables`, `explain`) is in `sweep
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -542,9 +544,19 @@ class ResultTable:
         col = [self.cells[(r, column, metric or self.metric)] for r in self.rows]
         return contenders_of(col)
 
-    def check_row(self, row: str) -> None:
-        if row not in self.rows:
-            raise TableError(f"unknown row {row!r}; rows: {', '.join(self.rows)}")
+    def check_row(self, row: str) -> str:
+        """The row `row` names: its label, or its label as a table prints it (a search's with its note, "trial
+        1a2b3c4d (lr 0.0003, depth 2)", copied from any format: Markdown's and LaTeX's `mlp\\_ratio` too)."""
+        if row in self.rows:
+            return row
+        unescaped = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|&%$])", r"\1", row)
+        printed = {self.row_text(r): r for r in self.rows}
+        found = next((printed[t] for t in (row, unescaped) if t in printed), None)
+        if found is None:
+            close = difflib.get_close_matches(unescaped, [*self.rows, *printed], n=1)
+            hint = f" Did you mean {printed.get(close[0], close[0])!r}?" if close else ""
+            raise TableError(f"unknown row {row!r}; rows: {', '.join(self.rows)}" + (f".{hint}" if hint else ""))
+        return found
 
 
 def _ordered(given: Sequence[str] | None, seen: Sequence[str], what: str) -> list[str]:

@@ -490,6 +490,16 @@ def test_explain_unknown_row_lists_rows(recorded):
         TF.explain(table, "x")
 
 
+def test_explain_takes_a_row_as_the_table_prints_it_and_names_a_misspelled_one(recorded):
+    # `--explain "trial 02fdd8ea (mlp_ratio 2, lr 0.000638)"`, the label as a search's table prints it: "unknown row"
+    table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
+    table = dataclasses.replace(table, row_notes={"Baseline": "mlp_ratio 2, lr 0.0006"})
+    for printed in ("Baseline (mlp_ratio 2, lr 0.0006)", r"Baseline (mlp\_ratio 2, lr 0.0006)"):   # \_: Markdown's
+        assert TF.explain(table, printed).startswith("Row 'Baseline' of sweep")
+    with pytest.raises(T.TableError, match=r"unknown row 'Baselin'; rows: Baseline, .*\. Did you mean 'Baseline'\?$"):
+        TF.explain(table, "Baselin")
+
+
 def test_build_table_of_a_search_marks_the_trial_chosen_on_validation_best_under_every_metric():
     # a search's rows are its trials: bolding the highest test accuracy would choose a trial on the test set
     children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.90}, ("trial c", "d"): {0: 0.80}})
