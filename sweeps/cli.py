@@ -292,6 +292,10 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
             click.echo(f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {outcome.report_dir}")
         click.echo("Next: " + shlex.join(["sweeps", "table", prepared.spec.name, "--run", outcome.parent_run_id[:8],
                                           "--format", "latex", *(["--tracking-uri", where] if where else [])]))
+        if spec.kind == "search" and outcome.counts.get("completed"):   # the README's next step of a search
+            click.echo("Its best trials over seeds, as a table spec to run: " + shlex.join(
+                ["sweeps", "best", prepared.spec.name, "--run", outcome.parent_run_id[:8], "-o",
+                 f"{prepared.spec.name}_best.yaml", *(["--tracking-uri", where] if where else [])]))
     else:
         click.echo(f"Continue with: {command_again('resume', prepared)}")
         # a stop by signal exits as the shell reports one (130 Ctrl-C, 143 SIGTERM): a job script can tell a

@@ -603,6 +603,18 @@ def test_the_next_command_names_the_store_as_the_continue_command_does(here, mon
         assert store_named(line) is None, line
 
 
+def test_a_completed_search_names_sweeps_best_as_its_next_step_and_a_table_does_not(here, monkeypatch):
+    # the README's step after a search (`sweeps best tune -o tune_best.yaml`) went unsaid: only `sweeps table` was
+    search = ("name: tiny_cli\nkind: search\nprofile: smoke\nsearch:\n  space: {optim.lr: [0.001, 0.01]}\n"
+              "  num_samples: 2\n")
+    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 1, "pruned": 1}, spec=search)
+    assert ("Its best trials over seeds, as a table spec to run: sweeps best tiny_cli --run 01234567 -o "
+            "tiny_cli_best.yaml --tracking-uri") in result.stdout, result.stdout
+    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 0, "pruned": 2}, spec=search)
+    assert "sweeps best" not in result.output, "no trial to rank"
+    assert "sweeps best" not in _run_ending_in(here, monkeypatch, "completed", {"completed": 1}).output
+
+
 def test_a_search_whose_every_trial_was_pruned_says_it_found_no_configuration(here, monkeypatch):
     # it ended "completed (3 pruned)", exit 0, and a table of nothing in bold without a word
     search = ("name: tiny_cli\nkind: search\nprofile: smoke\nsearch:\n  space: {optim.lr: [0.001, 0.01]}\n"
