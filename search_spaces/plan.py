@@ -232,8 +232,9 @@ def expand(spec: SweepSpec, profile: Profile | str, data: Sequence[DataChoice] =
     data = _check_data(data)
     seeds = spec.seeds if seeds is None else parse_seeds(_Doc("--seeds", None), (), list(seeds))
     if spec.search is not None and len(seeds) != 1:
-        raise SpecError(f"--seeds {list(seeds)}: sweep {spec.name!r} is a search, which trains each sample "
-                        "once: give one seed")
+        # as the CLI's --seeds N is typed (it said `--seeds [0, 1]` of `--seeds 2`)
+        raise SpecError(f"--seeds {len(seeds)} (seeds {', '.join(map(str, seeds))}): sweep {spec.name!r} is a "
+                        "search, which trains each sample once on one seed: give --seeds 1, or leave --seeds out")
     if spec.search is not None and len(data) > 1:   # `sweeps show` too, not only `sweeps run`, refuses it
         raise SpecError(f"sweep {spec.name!r} is a search: give at most one --data "
                         f"(got {', '.join(d.name for d in data)})")

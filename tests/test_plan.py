@@ -222,8 +222,8 @@ def test_expand_search_has_no_cells_and_one_base_config_per_data_set(tmp_path):
 
 
 def test_expand_search_with_several_seeds_is_refused():
-    with pytest.raises(SpecError, match=r"--seeds \[0, 1\]: sweep 'tune' is a search, which trains each sample "
-                                        r"once: give one seed"):
+    with pytest.raises(SpecError, match=r"--seeds 2 \(seeds 0, 1\): sweep 'tune' is a search, which trains each "
+                                        r"sample once on one seed: give --seeds 1, or leave --seeds out"):
         expand(load("tune"), "quick", seeds=[0, 1])
 
 
