@@ -437,7 +437,8 @@ def _param_text(param) -> str:
 def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> None:
     """Progress of the invocation of sweep NAME run last (or --run's; all sweeps without NAME), read from
     MLflow, and the command that continues it if it is unfinished; up to 5 others, the one run last first,
-    are named by their profile, data and --set."""
+    are named by their profile, data and --set. Runs whose driver was killed without a word (SIGKILL, out of
+    memory), which MLflow would show running for ever, are ended there as KILLED."""
     from sweeps import schema, tracking
 
     _refuse_empty_name(name, every=True)   # `sweeps status "$SWEEP"`, SWEEP unset: it showed every sweep
@@ -461,6 +462,8 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
                                                      tracking.tracking_uri_to_repeat(tracking_uri, uri)))
     shown = 0
     for experiment in experiments:
+        # runs a driver killed without a word left RUNNING in MLflow (the UI showed them running for ever): ended
+        tracking.end_runs_of_gone_drivers_if_possible(client, experiment.experiment_id, reader=True)
         if run_id is not None:   # as `sweeps table --run` picks it, with its errors
             from sweeps.tables import TableError, invocation_named
 

@@ -986,6 +986,8 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
     spec, plan = prepared.spec, prepared.plan
     client = tracking.client_for(prepared.tracking_uri)
     experiment_id = tracking.ensure_experiment(client, spec.name, prepared.tracking_uri)
+    # a driver killed without a word (SIGKILL, out of memory) left its runs RUNNING in MLflow: ended KILLED
+    tracking.end_runs_of_gone_drivers_if_possible(client, experiment_id)
     latest = next(filter(None, (tracking.find_parent(client, experiment_id, key) for key in prepared.keys_recorded)),
                   None)
     keyed_with = None   # found by its spec.yaml: the data its key holds (as given, or as a version before knew them)

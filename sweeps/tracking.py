@@ -765,23 +765,28 @@ URL_PRINTING_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 _ENDING_QUIETLY = threading.Lock()
 
 
-def end_child_run(client: MlflowClient, run_id: str, status: str) -> None:
+def end_child_run(client: MlflowClient, run_id: str, status: str, end_time: int | None = None) -> None:
     """The driver ends a cell's run (pruned, failed, interrupted) without MLflow's "🏃 View run ... at: URL" and
     "🧪 View experiment at: URL" lines, which a tracking server's client prints to stdout at each run it ends (one
     more get_run each): a search printed two per pruned trial among its progress lines. The parent's, at the
     end, is printed: the link to the invocation in the MLflow UI. One thread at a time (`_ENDING_QUIETLY`): two
     at once (the cluster-lost watcher beside the main thread) each put back what the other had set, and left the
-    links off for the rest of the process."""
+    links off for the rest of the process. `end_time` (ms since the epoch): when it ended, if not now."""
     with _ENDING_QUIETLY, temporarily_set(URL_PRINTING_ENV, "true"):
-        client.set_terminated(run_id, status)
+        client.set_terminated(run_id, status, end_time=end_time)
+
+
+def _terminal_status(status: str) -> str:
+    """The MLflow status an invocation's parent run ends with, by its sweeps.status: FINISHED, FAILED, else KILLED."""
+    terminal = {schema.STATUS_COMPLETED: RunStatus.FINISHED, schema.STATUS_FAILED: RunStatus.FAILED}
+    return RunStatus.to_string(terminal.get(status, RunStatus.KILLED))
 
 
 def finish_parent(client: MlflowClient, run_id: str, status: str) -> None:
     """The invocation's end: its status tag and MLflow status (FINISHED, FAILED, else KILLED). Ended otherwise
     than completed, its child runs MLflow still calls RUNNING are ended KILLED (`end_children_left_running`)."""
     client.set_tag(run_id, schema.TAG_STATUS, status)
-    terminal = {schema.STATUS_COMPLETED: RunStatus.FINISHED, schema.STATUS_FAILED: RunStatus.FAILED}
-    client.set_terminated(run_id, RunStatus.to_string(terminal.get(status, RunStatus.KILLED)))
+    client.set_terminated(run_id, _terminal_status(status))
     if status != schema.STATUS_COMPLETED:
         try:
             end_children_left_running(client, run_id)
@@ -807,6 +812,83 @@ def end_children_left_running(client: MlflowClient, parent_run_id: str) -> int:
         end_child_run(client, run.info.run_id,
                       RunStatus.to_string(RunStatus.FINISHED if completed else RunStatus.KILLED))
     return len(runs)
+
+
+def end_runs_of_gone_drivers(client: MlflowClient, experiment_id: str, now: float | None = None) -> int:
+    """The runs of a sweep (experiment) that MLflow still calls RUNNING although their invocation's driver is gone
+    without a word (`driver_state` "gone": SIGKILL, an out-of-memory kill, a machine that lost power, on this host
+    its process gone or its pid reused; on another, silent past HEARTBEAT_STALE_S) are ended as `finish_parent` ends
+    an interrupted invocation's: the parent KILLED (FINISHED or FAILED where tagged completed or failed: killed
+    between its tag and its end), its children KILLED (FINISHED where tagged completed, `end_children_left_running`),
+    each when the invocation was last seen alive (`_last_sign_of_life`), so that the MLflow UI shows them neither
+    running for ever nor running until someone looked. Their sweeps.status tags stay as they are:
+    a parent tagged running with its driver gone reads as interrupted (`parent_status`), and so does a child tagged
+    running under it; a continuation reopens both (`CellRun.open`). A run whose driver may be alive (its process on
+    this host, a fresh heartbeat from another) or is not recorded (`driver_state` "unknown") is left alone, and the
+    parent is read again just before it is ended, so that one a continuation has taken over since is too. Called
+    by `sweeps run` and `sweeps resume` before they look for their invocation, and by `sweeps status`; one query
+    for the RUNNING runs of the experiment (of a parent none is RUNNING: none more). Returns how many runs it ended."""
+    running = search_all(client, [experiment_id],   # this tool's runs: a store may hold others' runs
+                         f"attributes.status = 'RUNNING' and tags.`{schema.TAG_ROLE}` != ''")
+    by_id = {run.info.run_id: run for run in running}
+    children: dict[str, list] = {}   # parent run id -> its RUNNING child runs
+    for run in running:
+        tags = run.data.tags
+        if tags.get(schema.TAG_ROLE) == schema.ROLE_PARENT:
+            children.setdefault(run.info.run_id, [])
+        elif tags.get(schema.TAG_PARENT):
+            children.setdefault(tags[schema.TAG_PARENT], []).append(run)
+    ended = 0
+    for parent_id, left in children.items():
+        seen = by_id.get(parent_id)
+        if seen is not None and driver_state(seen.data.tags, now) != "gone":
+            continue
+        try:   # as it is now: a continuation may have taken it over since the search
+            parent = client.get_run(parent_id)
+        except MlflowException as exc:   # deleted for good: no driver to tell by
+            log.debug("parent run %s of running runs not read (%s)", parent_id, exc)
+            continue
+        tags = parent.data.tags
+        if tags.get(schema.TAG_ROLE) != schema.ROLE_PARENT or driver_state(tags, now) != "gone":
+            continue
+        last_seen = _last_sign_of_life(client, parent)
+        if parent.info.status in ("RUNNING", "SCHEDULED"):
+            end_child_run(client, parent_id, _terminal_status(tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING)),
+                          end_time=max(last_seen, parent.info.start_time or 0))
+        for run in left:
+            completed = run.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED
+            end_child_run(client, run.info.run_id,
+                          RunStatus.to_string(RunStatus.FINISHED if completed else RunStatus.KILLED),
+                          end_time=max(last_seen, run.info.start_time or 0))
+        here = len(left) + (parent.info.status in ("RUNNING", "SCHEDULED"))
+        ended += here
+        log.info("invocation %s: its driver, %s, is gone: %d of its runs that MLflow still called RUNNING ended",
+                 parent_id, driver_description(tags, now), here)
+    return ended
+
+
+def _last_sign_of_life(client: MlflowClient, parent) -> int:
+    """When an invocation whose driver is gone was last seen alive, in ms since the epoch: the latest of its
+    driver's heartbeat (renewed every HEARTBEAT_S, so up to a minute early) and its start, and of each of its child
+    runs' start, end and, of one MLflow calls RUNNING, last epoch logged."""
+    latest = int(last_ran(parent) * 1000)
+    for run in child_runs(client, parent.info.experiment_id, parent.info.run_id):
+        latest = max(latest, run.info.start_time or 0, run.info.end_time or 0)
+        if run.info.status in ("RUNNING", "SCHEDULED"):
+            latest = max([latest, *(m.timestamp for m in client.get_metric_history(run.info.run_id, EPOCH_MARKER))])
+    return latest
+
+
+def end_runs_of_gone_drivers_if_possible(client: MlflowClient, experiment_id: str, reader: bool = False) -> int:
+    """`end_runs_of_gone_drivers`, never failing its caller: a store that cannot be written (read-only, locked, a
+    server away) leaves the runs as they are, which readers call interrupted anyway; logged, at debug level for a
+    `reader` (`sweeps status`: every look at a read-only copy would warn)."""
+    try:
+        return end_runs_of_gone_drivers(client, experiment_id)
+    except _LOG_ERRORS as exc:
+        log.log(logging.DEBUG if reader else logging.WARNING, "runs of invocations whose driver is gone are left "
+                "RUNNING in MLflow (readers call them interrupted): %s", exc)
+        return 0
 
 
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:

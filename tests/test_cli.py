@@ -1108,6 +1108,55 @@ def test_status_calls_a_cell_its_stopped_invocation_left_running_interrupted(her
     assert f"tiny_cli: {shown} (profile" in result.output and f"  {line}\n" in result.output, result.output
 
 
+def test_status_ends_in_mlflow_the_runs_a_driver_killed_without_a_word_left_running(here, store):
+    # the MLflow UI showed the parent and its cells running for ever after a SIGKILL, while status said interrupted
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    parent = client.create_run(experiment, tags={
+        schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_STATUS: "running",
+        schema.TAG_DRIVER: GONE_DRIVER.replace("%s", socket.gethostname())}).info.run_id
+    cell = client.create_run(experiment, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                               schema.TAG_CELL_ID: "b", schema.TAG_STATUS: "running"}).info.run_id
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert "tiny_cli: interrupted (stopped without notice: its driver process on this host is gone)" in result.output
+    assert client.get_run(parent).info.status == client.get_run(cell).info.status == "KILLED"
+    assert "  0 completed, 1 interrupted, 0 pruned, 0 failed" in invoke("status", "tiny_cli", "--tracking-uri",
+                                                                         store).output, "read as before"
+
+
+def test_status_of_a_store_it_cannot_write_shows_the_progress_and_leaves_the_runs_as_they_are(here, store,
+                                                                                            monkeypatch):
+    # a copy on a read-only disk: status is a reader first
+    import socket
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    parent = client.create_run(experiment, tags={
+        schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_STATUS: "running",
+        schema.TAG_DRIVER: GONE_DRIVER.replace("%s", socket.gethostname())}).info.run_id
+
+    def read_only(*args, **kwargs):
+        raise MlflowException("(sqlite3.OperationalError) attempt to write a readonly database")
+
+    monkeypatch.setattr(tracking, "end_child_run", read_only)
+    result = invoke("status", "tiny_cli", "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert "tiny_cli: interrupted (stopped without notice" in result.output
+    assert client.get_run(parent).info.status == "RUNNING"
+
+
 @pytest.mark.parametrize("plan, planned", [({"cells": [{"cell_id": "a"}, {"cell_id": "b"}]}, (2, {"a", "b"})),
                                             ({"cells": [], "search": {"num_samples": 16}}, (16, None)),
                                             ({"cells": []}, (None, None))])

@@ -512,6 +512,116 @@ def test_another_hosts_driver_is_alive_while_its_heartbeat_is_fresh_and_gone_onc
     assert tracking.parent_status(stale_beat) == schema.STATUS_INTERRUPTED
 
 
+def _invocation(client, experiment_id: str, driver: dict, **tags) -> str:
+    """A parent run (tags as `_driver`'s and `tags`)."""
+    return tracking.start_parent(client, experiment_id, "demo", {**driver, **tags})
+
+
+def _cell(client, experiment_id: str, parent: str, arm: str, status: str = schema.STATUS_RUNNING) -> str:
+    """A child run of `parent` MLflow calls RUNNING, tagged `status`."""
+    return client.create_run(experiment_id, tags={schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL,
+                                                  schema.TAG_CELL_ID: arm, schema.TAG_STATUS: status}).info.run_id
+
+
+def test_the_runs_a_driver_killed_without_a_word_left_running_are_ended_as_a_ctrl_c_ends_them(tracking_uri,
+                                                                                                exited_pid):
+    # a SIGKILL, an out-of-memory kill or a laptop powered off marks nothing: the parent and the cells it was training
+    # stayed RUNNING in MLflow for good, and the UI showed them running, though every reader called them interrupted
+    from sweeps.tables import _child_status
+
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = _invocation(client, experiment_id, _driver(pid=exited_pid))
+    training, finishing = _cell(client, experiment_id, parent, "A"), _cell(client, experiment_id, parent, "B")
+    client.set_tag(finishing, schema.TAG_STATUS, schema.STATUS_COMPLETED)   # killed between its tag and its end
+    done = _cell(client, experiment_id, parent, "C", schema.STATUS_COMPLETED)
+    client.set_terminated(done, "FINISHED", end_time=1234)
+    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 3
+    ended = client.get_run(parent)
+    assert ended.info.status == "KILLED" and ended.info.end_time is not None
+    assert ended.data.tags[schema.TAG_STATUS] == schema.STATUS_RUNNING, "tags stay as readers and resume read them"
+    assert tracking.parent_status(ended.data.tags) == schema.STATUS_INTERRUPTED
+    run = client.get_run(training)
+    assert run.info.status == "KILLED" and run.data.tags[schema.TAG_STATUS] == schema.STATUS_RUNNING
+    assert _child_status(run, tracking.parent_status(ended.data.tags)) == schema.STATUS_INTERRUPTED
+    assert client.get_run(finishing).info.status == "FINISHED", "a completed cell is not killed: its resume skips it"
+    assert client.get_run(done).info.end_time == 1234
+    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0, "once"
+    again = tracking.CellRun.open(tracking_uri, experiment_id, parent,
+                                  tracking.CellIdentity("demo", "A", "synthetic", 0, "A", "demo/A/seed0"), "t1", {}, {})
+    assert again.run_id == training and client.get_run(training).info.status == "RUNNING", "a resume reopens it"
+
+
+def test_the_runs_of_a_driver_killed_without_a_word_end_when_it_was_last_seen_alive(tracking_uri, exited_pid):
+    # ended when someone next looked (`sweeps status` days later), the MLflow UI gave the run days of duration
+    from mlflow.entities import Metric
+
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    start = int(time.time() * 1000) - 600_000   # its driver killed ~7 min ago
+    parent = client.create_run(experiment_id, start_time=start, tags={
+        schema.TAG_ROLE: schema.ROLE_PARENT, **_driver(pid=exited_pid),
+        schema.TAG_HEARTBEAT: f"{(start + 60_000) / 1000:.0f}"}).info.run_id
+    cell = client.create_run(experiment_id, start_time=start + 30_000, tags={
+        schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_STATUS: "running"}).info.run_id
+    client.log_batch(cell, metrics=[Metric(tracking.EPOCH_MARKER, 1, start + 90_000, 1),
+                                    Metric(tracking.EPOCH_MARKER, 2, start + 150_000, 2)])   # after the last beat
+    tracking.end_runs_of_gone_drivers(client, experiment_id)
+    assert client.get_run(parent).info.end_time == start + 150_000
+    assert client.get_run(cell).info.end_time == start + 150_000
+
+
+def test_runs_whose_driver_may_be_alive_or_is_not_recorded_are_left_running(tracking_uri, exited_pid):
+    # never a run a live driver trains: on this host its process is there; on another, its heartbeat is fresh
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    alive = [_invocation(client, experiment_id, _driver()),
+             _invocation(client, experiment_id, _driver(host="head-node", pid=exited_pid),
+                         **{schema.TAG_HEARTBEAT: f"{time.time() - tracking.HEARTBEAT_STALE_S + 60:.0f}"}),
+             _invocation(client, experiment_id, {schema.TAG_DRIVER: "not json"}),   # unknown: left as it is
+             tracking.start_parent(client, experiment_id, "demo", {})]   # recorded before sweeps.driver: no pid
+    client.delete_tag(alive[-1], schema.TAG_DRIVER)
+    cells = [_cell(client, experiment_id, parent, "A") for parent in alive]
+    silent = _invocation(client, experiment_id, _driver(host="head-node", pid=4242),
+                         **{schema.TAG_HEARTBEAT: f"{time.time() - tracking.HEARTBEAT_STALE_S - 60:.0f}"})
+    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 1
+    assert all(client.get_run(run).info.status == "RUNNING" for run in alive + cells)
+    assert client.get_run(silent).info.status == "KILLED", "another host's, silent past the staleness bound"
+
+
+def test_an_invocation_a_continuation_took_over_since_the_search_is_left_running(tracking_uri, exited_pid,
+                                                                                 monkeypatch):
+    # `sweeps status` found the killed driver's runs, and meanwhile `sweeps resume` made the invocation its own
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = _invocation(client, experiment_id, _driver(pid=exited_pid))
+    cell = _cell(client, experiment_id, parent, "A")
+    searched = tracking.search_all
+
+    def then_taken_over(*args, **kwargs):
+        found = searched(*args, **kwargs)
+        tracking.set_tags(client, parent, {schema.TAG_DRIVER: tracking.driver_identity()})
+        return found
+
+    monkeypatch.setattr(tracking, "search_all", then_taken_over)
+    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0
+    assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
+
+
+def test_a_run_of_a_sweep_ends_the_runs_its_killed_drivers_left_running_before_anything_else(tmp_path, exited_pid):
+    # `sweeps run` and `sweeps resume` of any invocation of the sweep (here one refused: nothing to resume)
+    from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr")))
+    client = tracking.client_for(uri)
+    experiment_id = tracking.ensure_experiment(client, "mad_vs_dropout", uri)
+    killed = _invocation(client, experiment_id, _driver(pid=exited_pid), **{tracking.TAG_INVOCATION: "another"})
+    with pytest.raises(SweepError, match="nothing to resume"):
+        run_sweep(prepared, resume_only=True)
+    assert client.get_run(killed).info.status == "KILLED"
+
+
 def test_a_driver_beats_while_it_runs_and_stops_when_it_leaves(tmp_path):
     from mlflow.tracking import MlflowClient
 
