@@ -1117,7 +1117,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             # the invocation run last, which `sweeps table`, `plot` and `status` show by default; by this driver,
             # which a heartbeat alone would have made the one (gone) it names look alive
             tracking.set_tags(client, parent.info.run_id, {schema.TAG_DRIVER: tracking.driver_identity(),
-                                                           schema.TAG_HEARTBEAT: f"{time.time():.0f}"})
+                                                           **tracking.heartbeat_tags()})
             check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
                                  fingerprint_now, finished=True, alike_now=alike_now,
                                  what_changed=what_changed)
@@ -1192,7 +1192,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         else:
             tracking.set_tags(client, parent_id, {schema.TAG_STATUS: schema.STATUS_RUNNING,
                                                   schema.TAG_DRIVER: tracking.driver_identity(),
-                                                  schema.TAG_HEARTBEAT: f"{time.time():.0f}",   # with it
+                                                  **tracking.heartbeat_tags(),   # with it
                                                   schema.TAG_SEEDS: json.dumps(list(plan.seeds)),
                                                   schema.TAG_OVERRIDES: _overrides_tag(prepared),
                                                   tracking.TAG_INVOCATION: prepared.invocation_key,

@@ -566,6 +566,15 @@ def driver_state(tags: Mapping[str, str], now: float | None = None) -> str:
     return "gone" if start is not None and now is not None and now != start else "alive"
 
 
+def heartbeat_tags(now: float | None = None) -> dict[str, str]:
+    """A sign of life of the driver, as its parent run's tags: sweeps.heartbeat in unix seconds, which readers go by
+    (`heartbeat_age`, `last_ran`), and sweeps.heartbeat_utc, the same time for a person looking at the run in the
+    MLflow UI."""
+    now = time.time() if now is None else now
+    return {schema.TAG_HEARTBEAT: f"{now:.0f}",
+            schema.TAG_HEARTBEAT_UTC: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(round(now)))}
+
+
 def heartbeat_age(tags: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds since the driver's last sign of life (None: none recorded)."""
     try:
@@ -602,7 +611,7 @@ def heartbeat(tracking_uri: str, run_id: str, every_s: float = HEARTBEAT_S) -> I
     def beat() -> None:
         while True:
             try:
-                client.set_tag(run_id, schema.TAG_HEARTBEAT, f"{time.time():.0f}")
+                set_tags(client, run_id, heartbeat_tags())
             except Exception as exc:  # the store away for a while: the next beat tries again
                 log.debug("heartbeat of run %s not written: %s", run_id, exc)
             if stop.wait(every_s):
@@ -752,7 +761,7 @@ def start_parent(client: MlflowClient, experiment_id: str, sweep: str, tags: Map
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     all_tags = {schema.TAG_ROLE: schema.ROLE_PARENT, schema.TAG_SWEEP: sweep,
                 schema.TAG_STATUS: schema.STATUS_RUNNING, schema.TAG_DRIVER: driver_identity(),
-                schema.TAG_HEARTBEAT: f"{time.time():.0f}", **tags}
+                **heartbeat_tags(), **tags}
     run = client.create_run(experiment_id, run_name=f"{sweep}@{stamp}", tags=all_tags)
     return run.info.run_id
 

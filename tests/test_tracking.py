@@ -639,6 +639,24 @@ def test_a_driver_beats_while_it_runs_and_stops_when_it_leaves(tmp_path):
     assert client.get_run(run).data.tags[schema.TAG_HEARTBEAT] == "1", "no beat once the block has left"
 
 
+def test_a_heartbeat_is_unix_seconds_for_readers_and_a_utc_time_beside_it_for_a_person(tmp_path):
+    # the MLflow UI showed `sweeps.heartbeat 1796682690`: whether the driver was seen a minute or a week ago took a
+    # calculator
+    from mlflow.tracking import MlflowClient
+
+    assert tracking.heartbeat_tags(1796682690.4) == {schema.TAG_HEARTBEAT: "1796682690",
+                                                     schema.TAG_HEARTBEAT_UTC: "2026-12-07T22:31:30Z"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("x", artifact_location=str(tmp_path / "a"))
+    parent = tracking.start_parent(client, experiment, "x", {})
+    with tracking.heartbeat(uri, parent, every_s=60):
+        time.sleep(0.3)
+    tags = client.get_run(parent).data.tags
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(tags[schema.TAG_HEARTBEAT]))) == \
+        tags[schema.TAG_HEARTBEAT_UTC]
+
+
 def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_path):
     # two drivers on one invocation would train the same cells twice into the same runs
     import json
