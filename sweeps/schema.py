@@ -44,7 +44,9 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
          the driver, tagged failed with this and its params, and no metric),
          sweeps.node_id (Ray node that ran it), sweeps.worker (<host>:<pid> of the Ray worker process;
          Tune reuses a trial's actor, so one process trains several cells in turn), sweeps.synthetic
-  params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them
+  params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them, and PARAM_ARM (the
+         row label, as sweeps.arm, logged when the run is made: for the MLflow UI's parallel coordinates, scatter
+         and contour charts, which take params and metrics, not tags; no config key, readers leave it out)
   metrics per epoch at step=epoch (1-based): EPOCH_METRICS
           summaries, updated every epoch: SUMMARY_METRICS
           DIVERGED_EPOCH_KEY (only where training diverged: the epoch whose losses were not finite, where it
@@ -94,6 +96,7 @@ TAG_PACKAGE_VERSION = "sweeps.package_version"   # parent: transfer-sweeps' vers
 PARENT_PARAMS = ("sweep", "kind", "profile", "data", "data_roots", "set")
 PARENT_METRICS = ("cells", "cells_completed", "cells_pruned", "cells_failed")
 TAG_ARM = "sweeps.arm"
+PARAM_ARM = "arm"   # a child run's param: its sweeps.arm, for the MLflow UI's charts of params (no config key)
 TAG_SEED = "sweeps.seed"
 TAG_CELL_ID = "sweeps.cell_id"
 TAG_TRIAL_ID = "sweeps.trial_id"

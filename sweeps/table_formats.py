@@ -758,11 +758,11 @@ def write_tables(table: ResultTable, out_dir: str | Path, *, caption_facts: Capt
 # --------------------------------------------------------------------------- explain
 
 def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
-    """The params every run of an arm shares (seed-dependent keys dropped)."""
+    """The params every run of an arm shares (seed-dependent keys dropped), its config: not its label (PARAM_ARM)."""
     if runs is None or runs.children.empty:
         return {}
     sub = runs.children[runs.children["arm"] == row]
-    cols = [c for c in sub.columns if c.startswith("params.")]
+    cols = [c for c in sub.columns if c.startswith("params.") and c != f"params.{S.PARAM_ARM}"]
     shared = {}
     for c in cols:
         vals = sub[c].dropna().unique()

@@ -1025,7 +1025,8 @@ class CellRun:
                params: Mapping[str, Any], tags: Mapping[str, str]) -> "CellRun":
         """A new child run of the cell, tagged with its identity and `tags`, its params logged. Its user is its
         parent's (who ran the sweep, not the account its trial's node runs as): without it the MLflow UI's User
-        column read `unknown` for every cell, and a filter on `attributes.user_id` found none."""
+        column read `unknown` for every cell, and a filter on `attributes.user_id` found none. Its arm is a param
+        too (schema.PARAM_ARM): the UI's parallel coordinates chart takes params and metrics, not tags."""
         from mlflow.utils.mlflow_tags import MLFLOW_USER
 
         try:
@@ -1038,7 +1039,7 @@ class CellRun:
                     schema.TAG_SEED: str(cell.seed), schema.TAG_CELL_ID: cell.cell_id,
                     **({MLFLOW_USER: user} if user else {}), **tags}
         run = cls(client, client.create_run(experiment_id, run_name=cell.run_name, tags=all_tags).info.run_id)
-        run.log_params(params)
+        run.log_params({**params, schema.PARAM_ARM: cell.arm})   # once: a continuation logs no param again
         return run
 
     def log_params(self, params: Mapping[str, Any]) -> None:

@@ -484,6 +484,17 @@ def test_explain_shows_reproducibility_record(recorded):
         assert fact in text, fact
 
 
+def test_explain_names_the_config_an_arm_trained_with_not_its_label_param():
+    # a cell's run records its arm as a param (for the MLflow UI's charts), which is no config key
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    children = pd.DataFrame({"arm": ["A", "A"], "params.arm": ["A", "A"], "params.model.drop_variant": ["mad", "mad"],
+                             "params.seed": ["0", "1"]})
+    assert TF._arm_config(SimpleNamespace(children=children), "A") == {"model.drop_variant": "mad"}
+
+
 def test_explain_unknown_row_lists_rows(recorded):
     table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
     with pytest.raises(T.TableError, match=r"unknown row 'x'; rows: Baseline, \+ Local CNNs"):

@@ -220,6 +220,21 @@ def test_a_completed_parent_leaves_its_children_as_they_are(tracking_uri, monkey
     assert client.get_run(parent).info.status == "FINISHED"
 
 
+def test_a_cells_run_records_its_arm_as_a_param_once_for_the_uis_charts_of_params(tracking_uri):
+    # the arm was a tag alone, and the MLflow UI's parallel coordinates chart offers params and metrics: no axis of arms.
+    # A param cannot change: a continuation, whose spec may have renamed the arm (a label is no part of a cell's
+    # identity), logs it no second time
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    cell = tracking.CellIdentity("demo", "MAD", "synthetic", 0, "abc123", "demo/MAD/seed0")
+    first = tracking.CellRun.open(tracking_uri, experiment_id, parent, cell, "t1", {"seed": 0}, {})
+    assert client.get_run(first.run_id).data.params == {"seed": "0", schema.PARAM_ARM: "MAD"}
+    renamed = tracking.CellIdentity("demo", "MAD (p1 = 0.6)", "synthetic", 0, "abc123", "demo/MAD/seed0")
+    again = tracking.CellRun.open(tracking_uri, experiment_id, parent, renamed, "t2", {"seed": 0}, {})
+    assert again.run_id == first.run_id and client.get_run(first.run_id).data.params[schema.PARAM_ARM] == "MAD"
+
+
 def test_a_cells_run_has_its_parents_user(tracking_uri):
     # the MLflow UI's User column read `unknown` for every cell run, and `attributes.user_id = 'alice'` found only
     # the parents: a cell's run is made by its trial (another account on a cluster's node), not by who ran the sweep
