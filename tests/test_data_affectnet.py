@@ -446,3 +446,21 @@ def test_affectnet_listing_a_float_tiff_gets_the_tiff_decoding_fingerprint_and_r
     _list_a_tiff(plain, np.full((64, 64, 3), 90, dtype=np.uint8))
     cfg = _cfg(tmp_path, plain, affectnet_classes=8)
     assert get_source(cfg).scan(cfg).params == {"classes": 8}
+
+
+# --------------------------------------------------------------------------- whitespace-only lines
+
+def test_affectnet_whitespace_only_list_lines_are_skipped_and_one_between_rows_warned_of_once_as_ferplus_does(
+        tmp_path, caplog):
+    # an empty line was skipped without a word, a line of spaces was "1 field: expected ...", an error; FERPlus's
+    # CSVs skip both and warn of those between data rows
+    root = make_lists(tmp_path / "an", [0, 1, 6], [3, 4], test_header=True)
+    path = root / "Manually_Annotated_file_lists" / "validation.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + ["", "   "] + lines[2:] + ["  "]) + "\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    assert splits.train.labels.tolist() == [0, 1, 6] and splits.test.labels.tolist() == [3, 4]
+    said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
+    assert said == [f"{path}: 2 whitespace-only lines between data rows (first: line 3) are skipped (and 1 at the "
+                    "end): the data rows are read as if they were not there"]

@@ -649,3 +649,32 @@ def test_rafdb_whose_label_files_list_every_image_says_nothing_of_unlisted_ones(
     with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
         splits = load_splits(_cfg(tmp_path, make_rafdb(tmp_path / "raf", lists=lists)), 16)
     assert "listed in no label file" not in caplog.text and "not_listed" not in splits.info
+
+
+# --------------------------------------------------------------------------- whitespace-only lines
+
+@pytest.mark.parametrize("lists", [False, True])
+def test_rafdb_whitespace_only_label_lines_between_entries_are_skipped_and_warned_of_once_as_ferplus_does(
+        tmp_path, caplog, lists):
+    # a line deleted by hand (its entry gone, a blank line left) was skipped without a word, where FERPlus's CSVs
+    # warn of one between data rows (test_data_fer: its whitespace-only lines)
+    root = make_rafdb(tmp_path / "raf", lists=lists)
+    path = root / "EmoLabel" / ("train.txt" if lists else "list_patition_label.txt")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + ["   ", "\t"] + lines[2:] + ["", "  "]) + "\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    assert splits.train.labels.tolist() == [4, 0, 6, 3] and splits.test.labels.tolist() == [1, 5, 2]   # read alike
+    said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
+    assert said == [f"{path}: 2 whitespace-only lines between data rows (first: line 3) are skipped (and 2 at the "
+                    "end): the data rows are read as if they were not there"]
+
+
+def test_rafdb_whitespace_only_lines_at_the_end_of_a_label_file_alone_are_not_warned_of(tmp_path, caplog):
+    root = make_rafdb(tmp_path / "raf")
+    path = root / "EmoLabel" / "list_patition_label.txt"
+    path.write_text(path.read_text() + "\n\n  \n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    assert len(splits.train) == 4 and len(splits.test) == 3
+    assert "whitespace-only" not in caplog.text

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
+from transfer_core.data.base import (DATASETS, BlankLines, DataError, Layout, Source, SplitPlan, counted, csv_rows,
                                      first_existing, images_not_listed, listed_depth, require_root, say_not_listed,
                                      scan_logger)
 from transfer_core.data.imagefolder import TIFF_DECODING, TIFF_EXTENSIONS
@@ -91,11 +91,12 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int,
     lists (codes dropped too), relative to image_dir, added to `listed`."""
     rel = path.relative_to(root).as_posix()
     labels, paths, boxes, origins, dropped = [], [], [], [], []
+    blank = BlankLines(path)   # as FERPlus's CSVs: skipped, one between rows warned of (was: silent, or an error)
     with csv_rows(path) as reader:
         header = False
         for row in reader:
             lineno = reader.line_num
-            if not row:
+            if blank.skip(row, lineno):
                 continue
             # a header: its first name as shipped, or any other of its names (the first one renamed). Copies in the
             # wild begin it '#subDirectory_filePath' (a comment mark: pandas readers then index that name)
@@ -131,6 +132,7 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int,
             paths.append(image_dir / row[0].strip())
             boxes.append((x, y, w, h))
             origins.append(f"{rel} line {lineno}")
+    blank.say(log)
     plan = SplitPlan(labels=np.asarray(labels, dtype=np.int64), origins=origins, paths=paths, boxes=boxes)
     return plan, {"header": header, "dropped_codes": _code_counts(dropped)}
 

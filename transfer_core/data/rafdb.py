@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image
 
 from transfer_core.config import DataConfig
-from transfer_core.data.base import (DATASETS, DataError, Layout, Source, SplitPlan, counted, csv_rows,
-                                     images_not_listed, read_text, relative, require_root, say_not_listed, scan_logger)
+from transfer_core.data.base import (DATASETS, BlankLines, DataError, Layout, Source, SplitPlan, counted,
+                                     csv_rows, images_not_listed, read_text, relative, require_root, say_not_listed, scan_logger)
 
 log = scan_logger(__name__)
 
@@ -75,12 +75,14 @@ def parse_label_lines(path: Path, root: Path,
                       split_from_prefix: str | None) -> list[tuple[str, str, int, int, str]]:
     """(split, image name, label 0..6, line number, file) of every non-blank line of a RAF-DB list.
 
-    `split_from_prefix` None: the split is the name's prefix (partition file); else that split.
+    `split_from_prefix` None: the split is the name's prefix (partition file); else that split. Whitespace-only lines
+    are skipped, and warned of once where any lies between entries (a line deleted by hand?), as FERPlus's CSVs are.
     """
     rel = path.relative_to(root).as_posix()
     entries = []
+    blank = BlankLines(path)
     for lineno, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
+        if blank.skip([line], lineno):
             continue
         fields = line.split()
         if len(fields) != 2:
@@ -105,6 +107,7 @@ def parse_label_lines(path: Path, root: Path,
         else:
             split = split_from_prefix
         entries.append((split, name, label - 1, lineno, rel))
+    blank.say(log)
     return entries
 
 
