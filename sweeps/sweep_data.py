@@ -188,14 +188,20 @@ def check_data_unchanged(prepared: PreparedSweep, parent, children, fingerprint_
     (transfer_core.data.fingerprints_alike; asked only where a run's differs): a run recorded with one of them
     trained on the same data. `what_changed(child)`: what differs in the data its cell reads now from the data
     the invocation recorded (describe_data_change; asked only where a run's fingerprint differs), said in the
-    message."""
+    message. A change the invocation went on after before (with `accept_changed_data`: the parent's
+    sweeps.data_changed holds both fingerprints) was warned of then, and its table says it mixes both: it is
+    neither warned of nor refused again, for a continuation or a rerun of the finished invocation."""
     roots = {d.name: d.root for d in prepared.data}
     accepted: dict[str, list[str]] = {}
+    parent_tags = getattr(getattr(parent, "data", None), "tags", None) or {}
+    accepted_before = merged_changes(parent_tags.get(schema.TAG_DATA_CHANGED), {})
     for child in children:
         before, now = child.data.tags.get(schema.TAG_DATA_FINGERPRINT), fingerprint_now(child)
         if not before or not now or before == now or (alike_now is not None and before in alike_now(child)):
             continue
         name = child.data.tags.get(schema.TAG_DATA, "?")
+        if before in accepted_before.get(name, ()) and now in accepted_before.get(name, ()):
+            continue
         where = f"{name!r}" + (f" at {roots[name]}" if roots.get(name) else "")
         try:   # a clause of the message, never the reason it is not given (a folder unreadable since, data.json edited)
             what = what_changed(child) if what_changed is not None else ""

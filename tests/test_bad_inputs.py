@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import logging
 import re
 from pathlib import Path
@@ -667,6 +668,30 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
     assert sweeps.sweep_data.merged_changes('{"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]}',
                                          {"rafdb": ["8707b1650000bbbb", "c0ffee000000cccc"]}) == \
         {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb", "c0ffee000000cccc"]}
+
+
+def test_a_data_change_the_invocation_went_on_after_is_warned_of_once_not_at_each_rerun_or_continuation(
+        tmp_path, caplog):
+    # the finished invocation run again warned "differs from the one run ... its table is of the data as it was" at
+    # each run, of a change accepted before (its table mixes both, and says so), and a continuation was refused again
+    from types import SimpleNamespace
+
+    prepared = _prepared_on(tmp_path, "/data/RAF-DB/basic")
+    accepted_then = {"sweeps.data_changed": json.dumps({"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb"]})}
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="p0123"), data=SimpleNamespace(tags=accepted_then))
+    children = [_child("r1", "d569920c0000aaaa"), _child("r2", "8707b1650000bbbb", cell="c2")]
+    check = sweeps.sweep_data.check_data_unchanged
+    with caplog.at_level("WARNING", logger="sweeps.sweep_data"):
+        assert check(prepared, parent, children, lambda child: "8707b1650000bbbb", finished=True) == {}
+        assert check(prepared, parent, children, lambda child: "8707b1650000bbbb") == {}
+    assert caplog.text == ""
+    # a change since (a third version) is one still
+    with pytest.raises(SweepError, match=r"differs from the one run r1 .*fingerprint d569920c0000 then, c0ffee000000 "):
+        check(prepared, parent, children, lambda child: "c0ffee000000cccc")
+    other = SimpleNamespace(info=parent.info, data=SimpleNamespace(tags={"sweeps.data_changed": json.dumps(
+        {"fer": ["d569920c0000aaaa", "8707b1650000bbbb"]})}))   # accepted of another data set
+    with pytest.raises(SweepError, match=r"differs from the one run r1"):
+        check(prepared, other, children, lambda child: "8707b1650000bbbb")
 
 
 def test_a_run_recorded_with_a_fingerprint_an_earlier_version_gave_the_same_data_is_no_change(tmp_path, caplog):

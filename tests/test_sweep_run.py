@@ -714,9 +714,18 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
     before = json.loads(first_fingerprints)["imagefolder"]
     assert list(runs.parent.json_tag(schema.TAG_DATA_CHANGED, {})) == ["imagefolder"]
     assert sweep_table(runs, recorded_spec(runs)).mixed_data["imagefolder"][0] == before
-    # a continuation needs it again (its runs of the earlier data remain): the command `sweeps status` prints
-    # says so; a run given it with nothing changed does not pass it on
+    # the command `sweeps status` prints passes it on (its runs of the earlier data remain); a run given it with
+    # nothing changed does not
     assert runs.parent.json_tag(schema.TAG_COMMAND, {}).get("accept_changed_data") is True
+    # the change was warned of once, when accepted: the finished invocation run again, with or without the option,
+    # says it not again (it did at each run: "its table is of the data as it was", of a table that mixes both)
+    for again in (more, dataclasses.replace(more, accept_changed_data=True)):
+        caplog.clear()
+        with monkeypatch.context() as m, caplog.at_level("WARNING", logger="sweeps"):
+            m.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+            rerun = run_sweep(prepare(path, again))
+        assert rerun.status == "completed" and rerun.parent_run_id == first.parent_run_id
+        assert "differs from the one run" not in caplog.text, caplog.text
 
 
 def test_an_invocation_recorded_before_tiff_decoding_was_fingerprinted_continues_on_its_integer_tiffs(
