@@ -47,7 +47,7 @@ from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_ma
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
                           sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received, was_interrupted)
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
-                               describe_data_change, log_data, merged_changes)
+                               describe_data_change, log_data, merged_changes, recorded_entry)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 # TRIAL_NAMING: trial folders (and names in Tune's messages) by arm, data and seed, not Tune's `train_cell_<id>_...`
 from sweeps.tune_state import (AS_BEGUN, TRIAL_NAMING, ExtendedSearch, RestoredVariants,  # noqa: F401
@@ -1096,9 +1096,9 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             return ""
         if "" not in said_changed:   # read once
             said_changed[""] = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_DATA)
-        recorded = said_changed[""]
-        then = recorded.get(tags.get(schema.TAG_DATA, "")) if isinstance(recorded, dict) else None
-        if not isinstance(then, dict) or then.get("fingerprint") != tags.get(schema.TAG_DATA_FINGERPRINT):
+        # the entry of the child's arm: "<name>", or "<name>#<key>" of an arm at another image size
+        then = recorded_entry(said_changed[""], tags.get(schema.TAG_DATA, ""), tags.get(schema.TAG_DATA_FINGERPRINT))
+        if then is None:
             return ""   # recorded of other data than the child's (a continuation since, with --accept-changed-data)
         if key not in said_changed:   # tried once: failed, it is not said (check_data_unchanged asks of each run)
             config = next(c for c in configs if data_key(c) == key)

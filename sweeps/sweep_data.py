@@ -140,6 +140,17 @@ def _names(classes: list[str]) -> str:
     return ", ".join(classes) if len(classes) <= 12 else ", ".join(classes[:12]) + ", ..."
 
 
+def recorded_entry(recorded: Any, name: str, fingerprint: str | None) -> Mapping[str, Any] | None:
+    """The entry of an invocation's data.json (`recorded`: data_record's) of data set `name` that recorded the data of
+    fingerprint `fingerprint`: `name`'s own, or that of arms that decode it otherwise (`name#<key>`: another image
+    size, another validation carve); None where none did (data.json recorded since of other data, or edited)."""
+    if not isinstance(recorded, Mapping) or not fingerprint:
+        return None
+    return next((entry for key, entry in recorded.items()
+                 if (key == name or (isinstance(key, str) and key.startswith(name + "#")))
+                 and isinstance(entry, Mapping) and entry.get("fingerprint") == fingerprint), None)
+
+
 def describe_data_change(then: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str:
     """What differs between a data set as a run's data.json recorded it (`then`: its entry) and as its label files
     list it now (`now`: transfer_core.data.listed_facts), for the message of a changed fingerprint: other classes or

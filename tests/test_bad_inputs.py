@@ -756,6 +756,19 @@ def test_a_changed_data_set_says_what_differs_from_what_the_invocation_recorded(
     assert "8707b1650000 now; what differs: 6 images then, 7 now); every cell" in caplog.text
 
 
+def test_what_differs_is_read_from_the_data_json_entry_of_the_runs_own_data_arms_at_another_size_included():
+    # data.json names the data of an arm that decodes it otherwise "<name>#<key>": only "<name>" was read, so such
+    # an arm's changed data was refused with two fingerprints and no "what differs"
+    entry = sweeps.sweep_data.recorded_entry
+    recorded = {"rafdb": {"fingerprint": "aaaa", "images": {}}, "rafdb#0123abcd": {"fingerprint": "bbbb", "images": {}},
+                "fer": {"fingerprint": "cccc"}}
+    assert entry(recorded, "rafdb", "aaaa") is recorded["rafdb"]
+    assert entry(recorded, "rafdb", "bbbb") is recorded["rafdb#0123abcd"]
+    assert entry(recorded, "rafdb", "cccc") is None, "another data set's"
+    assert entry(recorded, "rafdb", "dddd") is None, "recorded since of other data (a continuation)"
+    assert entry(["not", "a", "record"], "rafdb", "aaaa") is None and entry(recorded, "rafdb", None) is None
+
+
 def test_what_differs_in_a_changed_data_set_failing_to_be_said_leaves_the_refusal_as_it_was(tmp_path):
     # it decorates the refusal: a folder unreadable since the fingerprint was taken, or a data.json edited by hand,
     # turned the refusal into a traceback

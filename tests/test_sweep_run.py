@@ -728,6 +728,29 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
         assert "differs from the one run" not in caplog.text, caplog.text
 
 
+def test_an_arm_at_another_image_size_on_a_changed_data_set_is_told_what_differs_too(
+        ray_local, tmp_path, tracking_uri, spec_file):
+    # data.json records such an arm's data as "<name>#<key>": its refusal gave two fingerprints and no "what differs"
+    from test_data_imagefolder import make_tree
+
+    root = make_tree(tmp_path / "faces", per_class=10)
+    path = spec_file(TABLE_SPEC.replace("{model.drop_variant: mad}", "{model.drop_variant: mad, model.image_size: 48}"),
+                     "tiny")
+    options = _options(tmp_path, tracking_uri, data=(f"imagefolder={root}",))
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+    client, children = _children(tracking_uri, first)
+    record = json.loads(Path(client.download_artifacts(first.parent_run_id, schema.ARTIFACT_DATA)).read_text())
+    assert len(record) == 2 and any("#" in name for name in record), record
+    plain = next(c for c in children if c.data.tags[schema.TAG_DATA_FINGERPRINT] == record["imagefolder"]["fingerprint"])
+    client.delete_run(plain.info.run_id)   # left to train: the arm at 48 px is the one run it is checked against
+    (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # one image relabelled
+    with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
+                                         r"invocation .*what differs: as many images, in other classes \(angry 20 -> "
+                                         r"21, happy 20 -> 19\)"):
+        run_sweep(prepare(path, options))
+
+
 def test_an_invocation_recorded_before_tiff_decoding_was_fingerprinted_continues_on_its_integer_tiffs(
         ray_local, tmp_path, tracking_uri, spec_file):
     # its runs' fingerprint lacks tiff_decoding: read as changed data, every cell was refused (or, --fresh, retrained)
