@@ -131,7 +131,8 @@ def set_text(value) -> str:
     return value if isinstance(value, str) and parse_value(value) == value else json.dumps(value)
 
 
-def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep, resuming: bool = False):
+def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSweep, resuming: bool = False,
+                              parents: list | None = None, named: list[str] | None = None):
     """The earlier invocation this one is, where its spec was since edited in how its table reads alone (a
     reworded caption, another baseline: PRESENTATION_KEYS), a search's num_samples or how a value is written
     (1e-3, 1.0e-3), recorded by a version that keyed invocations by the whole spec or by the spec as written,
@@ -145,6 +146,8 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
     study of 20 --set values was not found, and its cells trained again), each spec.yaml read from its artifact
     location (`tracking.read_run_text_artifact`, ~1 ms on a local store, not ~50) and each text parsed once: a
     spec text loads in ~5-10 ms, so 200 versions of a spec take 1-2 s.
+    `parents`: the sweep's parent runs, as `tracking.parents` lists them (None: listed here); `named`: the run id of
+    the invocation warned of is added to it (`warn_of_data_moved`, next, names each invocation once).
     Returns (the earlier invocation or None, the data its key holds: `prepared.data`, or one of
     `prepared.earlier_data`, with which it is then continued, its cells keyed so; None with no invocation)."""
     import yaml
@@ -177,7 +180,7 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
         return recorded_spec_of(text)
 
     nearest = None
-    for earlier in tracking.parents(client, experiment_id, max_results=None):
+    for earlier in tracking.parents(client, experiment_id, max_results=None) if parents is None else parents:
         tags = earlier.data.tags
         if (tags.get(schema.TAG_PROFILE) != prepared.profile.name   # cheap tests first: no download
                 or tags.get(schema.TAG_DATA) != ",".join(d.name for d in prepared.data)):
@@ -212,6 +215,8 @@ def earlier_of_an_edited_spec(client, experiment_id: str, prepared: PreparedSwee
                     prepared.spec.name, "no invocation ran this spec as it is" if resuming
                     else "a new invocation starts, and every cell trains again", earlier.info.run_id[:8],
                     tracking.parent_status(earlier.data.tags), f" (changed: {', '.join(changed)})" if changed else "")
+        if named is not None:
+            named.append(earlier.info.run_id)
     return None, None
 
 
@@ -226,7 +231,8 @@ def _roots_recorded(text: str, names: Sequence[str]) -> dict[str, str]:
     return dict(part.split("=", 1) for part in parts if "=" in part)
 
 
-def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep, resuming: bool = False) -> None:
+def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep, resuming: bool = False,
+                       parents: list | None = None, named: list[str] | None = None) -> None:
     """A new invocation of a sweep that an earlier one ran with this spec, profile and --set on the same data sets
     given as other folders (the data moved or copied to another disk, mounted elsewhere) is warned of, naming it and
     both folders: the folders are part of what an invocation is, so every cell trains again, which a researcher who
@@ -234,13 +240,16 @@ def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep, resu
     the new one continues it (the fingerprint of the data reads no folder name); an earlier folder still there (the
     data copied, or the same folder given by another path) is named to give again instead: `ln -s NEW OLD` with
     OLD a folder makes a link inside it. `resuming` (`sweeps resume`, which then finds nothing to resume): no new
-    invocation starts, and the warning says what it found instead."""
+    invocation starts, and the warning says what it found instead. `parents`: as `earlier_of_an_edited_spec`'s;
+    `named`: the invocations it warned of (an edited spec's), not named again, and the new invocation it said starts
+    is not said again."""
     if not any(d.root for d in prepared.data):
         return
     names = [d.name for d in prepared.data]
-    for earlier in tracking.parents(client, experiment_id, max_results=None):
+    for earlier in tracking.parents(client, experiment_id, max_results=None) if parents is None else parents:
         tags = earlier.data.tags
-        if tags.get(schema.TAG_PROFILE) != prepared.profile.name or tags.get(schema.TAG_DATA) != ",".join(names):
+        if (tags.get(schema.TAG_PROFILE) != prepared.profile.name or tags.get(schema.TAG_DATA) != ",".join(names)
+                or earlier.info.run_id in (named or ())):
             continue
         roots = _roots_recorded(tracking.data_roots_of(earlier), names)
         moved = [(d.name, roots[d.name], d.root) for d in prepared.data if d.root and roots.get(d.name, d.root) != d.root]
@@ -264,11 +273,15 @@ def warn_of_data_moved(client, experiment_id: str, prepared: PreparedSweep, resu
         else:
             advice = ("If the data only moved, continue that one: give the folder%s it ran on (a link there to the "
                       "new one will do: %s)" % ("s" if len(moved) > 1 else "", links))
+        on = ", ".join(f"{name} at {then} (now given {now})" for name, then, now in moved)
+        if named and not resuming:   # "a new invocation starts" was said, of the edited spec's invocation
+            log.warning("sweep %s: nor does it continue invocation %s (%s), which ran this spec, profile and --set on "
+                        "%s. %s", prepared.spec.name, earlier.info.run_id[:8], tracking.parent_status(tags), on, advice)
+            return
         log.warning("sweep %s: %s: invocation %s (%s) ran this spec, profile and --set on %s. %s", prepared.spec.name,
                     "no invocation ran on the folders given" if resuming
                     else "a new invocation starts, and every cell trains again", earlier.info.run_id[:8],
-                    tracking.parent_status(tags),
-                    ", ".join(f"{name} at {then} (now given {now})" for name, then, now in moved), advice)
+                    tracking.parent_status(tags), on, advice)
         return
 
 

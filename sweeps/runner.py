@@ -992,9 +992,12 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                   None)
     keyed_with = None   # found by its spec.yaml: the data its key holds (as given, or as a version before knew them)
     if latest is None and not prepared.options.fresh:
-        latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared, resuming=resume_only)
+        # the invocations listed once for both, and each named once: one warning says a new invocation starts
+        earlier, named = tracking.parents(client, experiment_id, max_results=None), []
+        latest, keyed_with = earlier_of_an_edited_spec(client, experiment_id, prepared, resuming=resume_only,
+                                                       parents=earlier, named=named)
         if latest is None:
-            warn_of_data_moved(client, experiment_id, prepared, resuming=resume_only)
+            warn_of_data_moved(client, experiment_id, prepared, resuming=resume_only, parents=earlier, named=named)
     parent = None if prepared.options.fresh else latest
     if parent is not None and keyed_with is None:
         keyed_with = prepared.data_keyed(parent.data.tags.get(tracking.TAG_INVOCATION))

@@ -1496,6 +1496,51 @@ def test_a_new_invocation_on_the_data_moved_to_another_folder_is_warned_of_namin
     assert "a new invocation starts" not in caplog.text
 
 
+def test_a_new_invocation_both_of_an_edited_spec_and_on_moved_data_says_once_that_it_starts_and_names_each_once(
+        tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
+    # an invocation of the spec before its edit on this folder, and one of this spec on the folder the data left: two
+    # warnings each opened "a new invocation starts, and every cell trains again", and the invocations were listed
+    # from MLflow once for each
+    from test_data_imagefolder import make_tree
+
+    from sweeps import tracking
+
+    old = make_tree(tmp_path / "old")
+    new = tmp_path / "new"
+    client = MlflowClient(tracking_uri)
+    edited = TABLE_SPEC.replace("  - {label: MAD, set: {model.drop_variant: mad}}",
+                                "  - {label: MAD, set: {model.drop_variant: mad}}\n"
+                                "  - {label: Dropout, set: {model.drop_variant: dropout}}")
+    parents = {}
+    for name, text, folder in (("moved", edited, old), ("edited", TABLE_SPEC, new)):
+        if folder == new:
+            old.rename(new)
+        first = prepare(spec_file(text, "tiny"), _options(tmp_path, tracking_uri, data=(f"imagefolder={folder}",)))
+        parents[name] = _recorded_invocation(tracking_uri, first, first.invocation_key, first.spec.text)
+        client.set_tag(parents[name], schema.TAG_DATA, "imagefolder")
+        for key, value in runner.parent_params(first).items():
+            client.log_param(parents[name], key, value)
+
+    class Stop(Exception):
+        pass
+
+    listed = []
+    monkeypatch.setattr(tracking, "parents", lambda *a, _parents=tracking.parents, **k: listed.append(1) or
+                        _parents(*a, **k))
+    monkeypatch.setattr(runner, "decode_data", lambda configs: (_ for _ in ()).throw(Stop()))
+    with caplog.at_level(logging.WARNING, logger="sweeps.invocations"), pytest.raises(Stop):
+        run_sweep(prepare(spec_file(edited, "tiny"), _options(tmp_path, tracking_uri, data=(f"imagefolder={new}",))))
+    said = [r.getMessage() for r in caplog.records if r.name == "sweeps.invocations"]
+    assert len(said) == 2 and sum("a new invocation starts" in m for m in said) == 1, said
+    assert said[0].startswith(f"sweep tiny: a new invocation starts, and every cell trains again: the spec differs "
+                              f"from the one invocation {parents['edited'][:8]} (completed)")
+    assert said[1] == (f"sweep tiny: nor does it continue invocation {parents['moved'][:8]} (completed), which ran "
+                       f"this spec, profile and --set on imagefolder at {old} (now given {new}). If the data only "
+                       f"moved, continue that one: give the folder it ran on (a link there to the new one will do: "
+                       f"`ln -s {new} {old}`)")
+    assert listed == [1], "the invocations are listed once"
+
+
 def test_a_new_invocation_on_data_given_as_another_folder_while_the_one_it_ran_on_is_still_there_names_that_folder(
         tmp_path, tracking_uri, spec_file, monkeypatch, caplog):
     # `ln -s NEW OLD` with OLD still a folder (the data copied, not moved), or a link to one (the same folder given
