@@ -771,9 +771,20 @@ def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
     return shared
 
 
+def _row_named(table: ResultTable, row: str) -> str:
+    """The row `row` names as any format prints it: Markdown (stdout's) prints `MAD & MSAD` as `MAD &amp; MSAD` and
+    `p~0.5` as `p\\~0.5`, LaTeX as `MAD \\& MSAD`, HTML as `&lt;ir50&gt;` (check_row undoes backslashes alone);
+    else as check_row reads it."""
+    for r in table.rows:
+        for text in dict.fromkeys((r, table.row_text(r))):
+            if row in (_markdown_escape(text), latex_escape(text), html.escape(text)):
+                return r
+    return table.check_row(row)
+
+
 def explain(table: ResultTable, row: str, runs: SweepRuns | None = None, decimals: int = 2) -> str:
     """Everything behind one row: per-seed values and run ids, tests, Δ, and the reproducibility record."""
-    row = table.check_row(row)   # as the table prints it too
+    row = _row_named(table, row)   # as the table prints it too, in any format
     prov = table.provenance
     computed_with, placement = _split_placement(prov.overrides or {})
     # the synthetic faces as one column beside real data: "no" read as if none of the row's numbers were of them

@@ -511,6 +511,20 @@ def test_explain_takes_a_row_as_the_table_prints_it_and_names_a_misspelled_one(r
         TF.explain(table, "Baselin")
 
 
+def test_explain_takes_a_row_as_every_format_prints_it(recorded):
+    # Markdown, stdout's format, prints `&` as `&amp;` and `~ < >` after a backslash (LaTeX: `\textasciitilde{}`,
+    # HTML: `&lt;`): a label or note holding one, copied from the table, was an unknown row
+    table = T.table_from_runs(T.load_sweep_runs(SWEEP, tracking_uri=recorded), **layout())
+    table = dataclasses.replace(table, row_notes={"Baseline": "MAD & MSAD, p~0.5, <ir50>, 'tuned'"})
+    for printed in (r"Baseline (MAD &amp; MSAD, p\~0.5, \<ir50\>, 'tuned')",
+                    r"Baseline (MAD \& MSAD, p\textasciitilde{}0.5, \textless{}ir50\textgreater{}, ‘tuned')",
+                    "Baseline (MAD &amp; MSAD, p~0.5, &lt;ir50&gt;, &#x27;tuned&#x27;)"):
+        assert TF.explain(table, printed).startswith("Row 'Baseline' of sweep"), printed
+    text = table.row_text("Baseline")
+    for escape in (TF._markdown_escape, TF.latex_escape, TF.html.escape):
+        assert TF.explain(table, escape(text)).startswith("Row 'Baseline' of sweep"), escape
+
+
 def test_build_table_of_a_search_marks_the_trial_chosen_on_validation_best_under_every_metric():
     # a search's rows are its trials: bolding the highest test accuracy would choose a trial on the test set
     children = frame({("trial a", "d"): {0: 0.80}, ("trial b", "d"): {0: 0.90}, ("trial c", "d"): {0: 0.80}})
