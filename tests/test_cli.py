@@ -280,12 +280,15 @@ def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_prof
 
 def test_show_and_run_warn_of_a_search_space_holding_fewer_configurations_than_its_samples(here, no_ray):
     # 16 trials over `optim.lr: [1.0e-3, 1.0e-4]` trained each value 8 times on the one seed, unsaid
+    # and num_samples lowered to the space's size is no cure, as it said: Optuna draws with replacement (6 TPE trials
+    # over these 6 configurations trained 3 to 5 of them)
     (here / "mine.yaml").write_text("name: mine\nkind: search\nsearch:\n  num_samples: 16\n  space:\n"
                                     "    optim.lr: [1.0e-3, 1.0e-4]\n"
                                     "    model.depth: {type: int, low: 1, high: 3}\n")
     warning = ("warning: the search's space holds 6 configurations, fewer than its num_samples (16): Optuna draws "
-               "some again, each a trial of its own on the same seed. Give num_samples: 6, or compare them as a "
-               "table's arms (a grid over several seeds)")
+               "some again, each a trial of its own on the same seed; its samplers draw with replacement, so even "
+               "num_samples: 6 would train some twice and leave others out. To train each once, compare them as a "
+               "table's arms (a grid, over several seeds)")
     assert warning in " ".join(invoke("show", "mine.yaml").output.split())
     assert warning in " ".join(invoke("run", "mine.yaml").output.split())
     assert no_ray, "a warning, not a refusal: the run went on to start Ray"
