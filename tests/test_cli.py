@@ -134,7 +134,8 @@ def test_seeds_help_says_a_search_takes_one_seed_as_show_refuses_more(here):
     for command in ("run", "resume", "show"):
         assert "a search: 1" in _option(command, "seeds").help
     refused = invoke("show", "tune", "--seeds", "2")
-    assert refused.exit_code == 2 and "give one seed" in refused.output, refused.output
+    assert refused.exit_code == 2, refused.output
+    assert "on one seed: give --seeds 1, or leave --seeds out" in refused.output, refused.output   # as typed
 
 
 def test_gpus_help_says_which_counts_a_trial_may_take(here, no_ray):
