@@ -774,7 +774,9 @@ def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
 def _row_named(table: ResultTable, row: str) -> str:
     """The row `row` names as any format prints it: Markdown (stdout's) prints `MAD & MSAD` as `MAD &amp; MSAD` and
     `p~0.5` as `p\\~0.5`, LaTeX as `MAD \\& MSAD`, HTML as `&lt;ir50&gt;` (check_row undoes backslashes alone);
-    else as check_row reads it."""
+    else as check_row reads it. A label as typed comes first: `a\\_b` is the row so labelled, not `a_b` escaped."""
+    if row in table.rows or row in map(table.row_text, table.rows):
+        return table.check_row(row)
     for r in table.rows:
         for text in dict.fromkeys((r, table.row_text(r))):
             if row in (_markdown_escape(text), latex_escape(text), html.escape(text)):

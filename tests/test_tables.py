@@ -523,6 +523,12 @@ def test_explain_takes_a_row_as_every_format_prints_it(recorded):
     text = table.row_text("Baseline")
     for escape in (TF._markdown_escape, TF.latex_escape, TF.html.escape):
         assert TF.explain(table, escape(text)).startswith("Row 'Baseline' of sweep"), escape
+    # a label as typed comes first: `a\_b` is the row so labelled, not a_b as Markdown prints it
+    both = T.build_table(frame({("a_b", "d"): {0: 0.8}, ("a\\_b", "d"): {0: 0.7}, ("A & B", "d"): {0: 0.6}}),
+                         metric="sel_test_acc")
+    assert TF.explain(both, "a\\_b").startswith("Row 'a\\\\_b'")
+    assert TF.explain(both, "a_b").startswith("Row 'a_b'")
+    assert TF.explain(both, "A &amp; B").startswith("Row 'A & B'")
 
 
 def test_build_table_of_a_search_marks_the_trial_chosen_on_validation_best_under_every_metric():
