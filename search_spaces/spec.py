@@ -24,7 +24,9 @@ A spec is a YAML file (the shipped ones live next to this module, one per named 
                                           # a parameter: {type: float|int, low, high, log, step} or
                                           # {type: categorical, choices: [...]} (a bare list is one);
                                           # + sampler: tpe|random|gp|qmc, n_startup_trials: 10 (tpe, gp),
-                                          # pruner: {type: median, ...its Optuna arguments} (tune.yaml)
+                                          # pruner: {type: median, ...its Optuna arguments}; types median
+                                          # (default), percentile, successive_halving (tune.yaml), hyperband,
+                                          # patient, wilcoxon, threshold, none
     x-common: &common {optim.lr: 1.0e-3}  # any key starting x-: a place for YAML anchors (`<<: *common` in
                                           # base or an arm's set), otherwise ignored
 

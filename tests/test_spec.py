@@ -514,6 +514,8 @@ def test_the_spec_modules_docstring_names_every_key_a_spec_may_hold():
     from search_spaces.search import PARAM_KEYS, PARAM_TYPES, SAMPLERS, SEARCH_KEYS
 
     words = set(re.findall(r"[a-z_]+", spec_module.__doc__.split("`load(name_or_path)`")[0]))
+    from sweeps.pruning import PRUNERS   # its types too: it named median alone, as if the only one
+
     keys = (*spec_module.TOP_KEYS, *spec_module.ARM_KEYS, *spec_module.TABLE_KEYS, *SEARCH_KEYS, *PARAM_KEYS,
-            *PARAM_TYPES, *SAMPLERS)
+            *PARAM_TYPES, *SAMPLERS, *PRUNERS.names())
     assert [k for k in keys if k not in words] == []
