@@ -213,6 +213,17 @@ def check_tracking(uri: str, timeout: float = 5.0, option: str | None = None) ->
             raise TrackingError(f"cannot write the MLflow database in {folder}{named_by(option)}: the folder is "
                                 "missing or not writable; pass --tracking-uri sqlite:////writable/path/mlflow.db"
                                 f"{instead}")
+        # the database itself (made read-only), and its artifacts beside it (a read-only mount there): else the
+        # first write fails with a traceback after the data are decoded and Ray has started
+        for path, what in ((database, "the MLflow database"), (folder / "mlartifacts", "its artifact folder")):
+            if path.exists() and not os.access(path, os.W_OK):
+                raise TrackingError(f"cannot write {what} {path}{named_by(option)}: it is read-only; make it "
+                                    "writable (check its permissions and mount) or pass --tracking-uri "
+                                    f"sqlite:////writable/path/mlflow.db{instead}")
+            if path.name == "mlartifacts" and path.exists() and not path.is_dir():
+                raise TrackingError(f"cannot write {what} {path}{named_by(option)}: it is a file, where MLflow "
+                                    "keeps the runs' artifacts in a folder of that name beside the database; move "
+                                    f"it away or pass --tracking-uri sqlite:////other/path/mlflow.db{instead}")
 
 
 def reachable(uri: str, timeout: float = 2.0) -> bool:

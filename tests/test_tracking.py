@@ -1,6 +1,8 @@
 """MLflow tracking: the store is resolved and checked up front; a retried cell continues its own run."""
 
+import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -61,6 +63,36 @@ def test_check_tracking_says_an_unreachable_server_came_from_the_environment(mon
 def test_check_tracking_unwritable_sqlite_folder_is_a_clear_error(tmp_path):
     with pytest.raises(tracking.TrackingError, match=r"cannot write the MLflow database in .*missing"):
         tracking.check_tracking(f"sqlite:///{tmp_path}/missing/mlflow.db")
+
+
+def _read_only(monkeypatch, *paths):
+    """`paths` read as read-only (a read-only mount, or chmod a-w for a user who is not root, as tests may run)."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if mode & os.W_OK and Path(path) in paths else real_access(path, mode, **kw)))
+
+
+def test_check_tracking_read_only_sqlite_database_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "mlflow.db").write_bytes(b"")
+    _read_only(monkeypatch, tmp_path / "mlflow.db")
+    with pytest.raises(tracking.TrackingError, match=rf"cannot write the MLflow database {tmp_path}/mlflow.db: it "
+                                                     r"is read-only; make it writable"):
+        tracking.check_tracking(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def test_check_tracking_read_only_artifact_folder_beside_the_database_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "mlartifacts").mkdir()   # not refused up front, it failed at the parent run's first artifact,
+    _read_only(monkeypatch, tmp_path / "mlartifacts")   # with a traceback, after decoding and starting Ray
+    with pytest.raises(tracking.TrackingError, match=rf"cannot write its artifact folder {tmp_path}/mlartifacts: "
+                                                     r"it is read-only"):
+        tracking.check_tracking(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def test_check_tracking_a_file_where_the_artifact_folder_goes_is_a_clear_error(tmp_path):
+    (tmp_path / "mlartifacts").write_text("not a folder")
+    with pytest.raises(tracking.TrackingError, match=rf"cannot write its artifact folder {tmp_path}/mlartifacts: "
+                                                     r"it is a file"):
+        tracking.check_tracking(f"sqlite:///{tmp_path}/mlflow.db")
 
 
 def test_ensure_experiment_puts_artifacts_beside_the_database(tracking_uri, tmp_path):
