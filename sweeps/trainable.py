@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import math
@@ -40,6 +41,20 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Collection, Mapping
+
+
+@contextlib.contextmanager
+def _naming_a_full_disk(what: str, where: str):
+    """A full disk while writing `what` to `where` fails the trial (Tune retries it from its last checkpoint) with
+    an error that names the place: Ray's copy into storage says only "Error writing bytes to file ... No space
+    left on device", which `sweeps status` showed as the cell's error without saying which disk."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise OSError(errno.ENOSPC, f"No space left on device: {what} could not be written to {where}; free space "
+                      "there, then `sweeps resume` continues the sweep (completed cells are kept)") from exc
 
 
 @contextlib.contextmanager
@@ -433,7 +448,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
                 last_state["model"], last_state["selected"] = saved["model"], selected_model_state(saved)
             (Path(folder) / CELL_FILE).write_text(json.dumps({"cell_id": identity.cell_id, "epoch": record["epoch"],
                                                               "parent_run_id": context["parent_run_id"]}))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage
+            with _naming_a_full_disk(f"the checkpoint of epoch {record['epoch']} ({state_bytes / 2**20:.1f} MB)",
+                                     f"--storage {context['storage']}"):
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))   # copies it to storage
         pace.taken(started, time.monotonic(), state_bytes)
         return False
 

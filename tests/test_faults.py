@@ -718,6 +718,25 @@ def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resu
     assert run.data.tags[schema.TAG_STATUS] == "completed"
 
 
+def test_train_cell_storage_full_as_tune_copies_a_checkpoint_fails_naming_the_storage(cell_trial, monkeypatch):
+    # Ray's copy into storage (pyarrow) says only "Error writing bytes to file. Detail: [errno 28] No space left on
+    # device", which `sweeps status` showed as the cell's error, naming no disk
+    real_report = FakeTune.report
+
+    def full_at_epoch_2(self, metrics, checkpoint=None):
+        if checkpoint is not None and metrics["epoch"] == 2:
+            raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+        return real_report(self, metrics, checkpoint)
+
+    monkeypatch.setattr(FakeTune, "report", full_at_epoch_2)
+    with pytest.raises(OSError, match=rf"No space left on device: the checkpoint of epoch 2 \(\d+\.\d MB\) could "
+                                      rf"not be written to --storage {cell_trial.storage}; free space there, then "
+                                      r"`sweeps resume` continues the sweep") as raised:
+        cell_trial()
+    assert raised.value.errno == errno.ENOSPC   # an OSError still: Tune retries the trial from its last checkpoint
+    assert sorted(cell_trial.fakes[-1].checkpoints) == [1]
+
+
 def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial):
     first = cell_trial()
     done = _only_run(cell_trial.uri)
