@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -790,11 +791,45 @@ def _without_tensorboard_logger():
     return temporarily_set(NO_TUNE_LOGGERS, "1")
 
 
+STORAGE_FULL_BYTES = 64 * 2**20   # less free in --storage than this, as a Tune `fit` fails: called full
+
+
 @contextlib.contextmanager
-def _fitting():
-    """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C does."""
-    with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c():
-        yield   # read was_interrupted inside: the stops this fit recorded are dropped at its end
+def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
+    """What each Tune `fit` of a sweep runs inside: no TensorBoard logger, SIGTERM stopping it as Ctrl-C does.
+    A `fit` that fails while `storage` is full (`storage_full`) is a SweepError that says so and how to continue
+    (`again`): Tune's own files there were cut short, and it failed reading them back (an "UnpicklingError: pickle
+    data was truncated" traceback, naming no disk, after every trial had ended)."""
+    try:
+        with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c():
+            yield   # read was_interrupted inside: the stops this fit recorded are dropped at its end
+    except Exception as exc:
+        full = storage_full(storage, exc) if storage is not None else None
+        if full is None:
+            raise
+        raise SweepError(f"{full}; Tune failed ({type(exc).__name__}: {exc}). Free space there, then `{again}` "
+                         "continues the sweep: completed cells are kept, unfinished ones continue from their last "
+                         "checkpoint") from exc
+
+
+def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
+    """"--storage PATH is full (N MB free)" where it has less than STORAGE_FULL_BYTES free, or `exc` (or what it was
+    raised from) is a full disk's (ENOSPC); else None. None too where its free space cannot be read."""
+    import errno
+
+    cause, seen = exc, set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            break
+        cause = cause.__cause__ or cause.__context__
+    try:
+        free = shutil.disk_usage(storage).free
+    except OSError:
+        free = None
+    if cause is None and (free is None or free >= STORAGE_FULL_BYTES):
+        return None
+    return f"--storage {storage} is full" + (f" ({free / 2**20:.1f} MB free)" if free is not None else "")
 
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
@@ -1285,7 +1320,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                                   max_concurrent=prepared.max_concurrent,
                                   max_failures=prepared.options.max_failures, marks_file=str(marks_file),
                                   trial_ids=trial_ids)
-            with _fitting():
+            with _fitting(prepared.storage_path, command_again("resume", prepared)):
                 grid = tuner.fit()
                 interrupted, errors = was_interrupted(grid), grid.num_errors
                 stop_signal = stop_received()
@@ -1319,7 +1354,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                 param_space = {"context": context, "search": _search_space(prepared),
                                "cell": {"config": to_flat(base), "cell_id": "", "arm": "", "data": data_name,
                                         "run_name": "", "data_key": first_keys[data_name]}}
-            with _fitting():
+            with _fitting(prepared.storage_path, command_again("resume", prepared)):
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()
                 interrupted, errors = was_interrupted(grid), errors + grid.num_errors

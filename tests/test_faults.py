@@ -737,6 +737,29 @@ def test_train_cell_storage_full_as_tune_copies_a_checkpoint_fails_naming_the_st
     assert sorted(cell_trial.fakes[-1].checkpoints) == [1]
 
 
+def test_a_tune_fit_failing_with_storage_full_is_a_sweep_error_naming_it_and_how_to_continue(tmp_path, monkeypatch):
+    # measured: a sweep whose --storage filled up ended, after every trial, in Tune's ResultGrid reading a trial's
+    # error.pkl cut short: "_pickle.UnpicklingError: pickle data was truncated", a traceback naming no disk
+    import pickle
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4096))
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} is full \(0\.0 MB free\); Tune failed "
+                                         r"\(UnpicklingError: pickle data was truncated\)\. Free space there, then "
+                                         r"`sweeps resume faults --storage x` continues the sweep"):
+        with runner._fitting(tmp_path, "sweeps resume faults --storage x"):
+            raise pickle.UnpicklingError("pickle data was truncated")
+
+
+def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_is_a_full_disks(tmp_path):
+    with pytest.raises(ValueError, match="a bug"), runner._fitting(tmp_path):
+        raise ValueError("a bug")
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} is full \(\d+\.\d MB free\); Tune failed "
+                                         r"\(OSError: \[Errno 28\] No space left on device\)"):
+        with runner._fitting(tmp_path):   # another disk of the same folder's (a mount below it), or freed since
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
 def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial):
     first = cell_trial()
     done = _only_run(cell_trial.uri)
