@@ -990,7 +990,16 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
     same invocation run meanwhile by another process on this host is refused at once (`invocation_claimed`)."""
     try:
         with invocation_claimed(prepared):
-            return _run_sweep(prepared, resume_only, on_cluster_lost)
+            try:
+                return _run_sweep(prepared, resume_only, on_cluster_lost)
+            except Exception as exc:   # a store that filled up: named, and how to go on, for MLflow's traceback
+                full = tracking.full_store(prepared.tracking_uri, exc)
+                if full is None:
+                    raise
+                raise tracking.TrackingError(
+                    f"{full}. Free space there (or move the database with its mlartifacts/ folder to a disk with "
+                    f"room and pass that --tracking-uri), then `{command_again('resume', prepared)}` continues the "
+                    "sweep: what was recorded is kept, completed cells are not trained again") from exc
     except BaseException:   # a refusal, and a Ctrl-C (KeyboardInterrupt) or SIGTERM (SystemExit) too
         _remove_storage_a_refused_run_made(prepared)
         raise

@@ -30,12 +30,14 @@ When the tracking store is unreachable:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import math
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -103,6 +105,33 @@ class TrackingError(RuntimeError):
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///PATH` store; None for a server."""
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def full_store(uri: str, exc: BaseException) -> str | None:
+    """Where `exc` (or what it was raised from) is a full disk's under a sqlite store (sqlite's "database or disk is
+    full", or ENOSPC writing a file in the database's folder: its mlartifacts/), a sentence naming the database and
+    its disk's free space; else None. MLflow's own error names neither: "(sqlite3.OperationalError) database or
+    disk is full" and a traceback, after every trial had ended, when the store filled up during a sweep."""
+    database = sqlite_path(uri)
+    if database is None:
+        return None
+    folder = str(database.parent)
+    cause, seen = exc, set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if "database or disk is full" in str(cause) or (
+                isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+                and any(str(name).startswith(folder + os.sep) for name in (cause.filename, cause.filename2) if name)):
+            break
+        cause = cause.__cause__ or cause.__context__
+    else:
+        return None
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MB free"
+    except OSError:
+        free = "its free space unknown"
+    return (f"the MLflow store {database} is full (its disk: {free}; MLflow: "
+            f"{' '.join(str(exc).split()[:12])[:200]})")
 
 
 def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:

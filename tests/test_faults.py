@@ -760,6 +760,33 @@ def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_
             raise OSError(errno.ENOSPC, "No space left on device")
 
 
+def test_a_sweep_whose_sqlite_store_fills_up_ends_in_an_error_naming_it_and_how_to_continue(spec_file, store, tmp_path,
+                                                                                          monkeypatch):
+    # measured: a store on a disk that filled up mid-sweep ended, after every trial, in MLflow's traceback of
+    # "(sqlite3.OperationalError) database or disk is full" as the parent run was marked, naming no file
+    prepared = prepare(str(spec_file), RunOptions(tracking_uri=store, storage=str(tmp_path / "results")))
+
+    def store_full(*args):
+        raise MlflowException("(sqlite3.OperationalError) database or disk is full\n[SQL: UPDATE tags SET value=?]")
+
+    monkeypatch.setattr(runner, "_run_sweep", store_full)
+    database = tracking.sqlite_path(store)
+    with pytest.raises(tracking.TrackingError, match=rf"^the MLflow store {database} is full \(its disk: \d+\.\d MB "
+                                                     r"free; MLflow: \(sqlite3\.OperationalError\) database or disk is "
+                                                     r"full \[SQL: UPDATE tags SET value=\?\]\)\. Free space there.*"
+                                                     rf"then `sweeps resume {spec_file} --storage .*` continues"):
+        run_sweep(prepared)
+
+
+def test_a_full_disk_elsewhere_is_not_called_the_stores():
+    uri = "sqlite:////data/mlflow.db"
+    assert tracking.full_store(uri, OSError(errno.ENOSPC, "No space left on device", "/scratch/x")) is None
+    assert tracking.full_store(uri, MlflowException("database is locked")) is None
+    assert tracking.full_store("http://127.0.0.1:5000", MlflowException("database or disk is full")) is None
+    assert tracking.full_store(uri, OSError(errno.ENOSPC, "No space left on device", "/tmp/a", None,
+                                            "/data/mlartifacts/x/model.pt")).startswith("the MLflow store /data/")
+
+
 def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial):
     first = cell_trial()
     done = _only_run(cell_trial.uri)
