@@ -862,6 +862,10 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
     except TableError as exc:
         _remove_if_empty(made)
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:   # a disk that fills up as they are drawn: each figure is replaced whole or left as it was
+        _remove_if_empty(made)
+        raise click.ClickException(f"cannot write the figures to {out}: {exc.strerror or exc}; the figures written "
+                                   "before it are whole, the others as they were (none is half written)") from exc
     if not paths:
         _remove_if_empty(made)
         raise click.ClickException(f"no figure could be drawn for {name}: no completed cell"

@@ -963,3 +963,35 @@ def test_labels_without_glyphs_in_the_font_give_one_warning_per_figure_naming_th
         direct = io.BytesIO()
         fig.savefig(direct, format="png", dpi=150)
     assert paths[0].read_bytes() == direct.getvalue(), "the figure is drawn as before"
+
+
+def test_plot_on_a_disk_that_fills_up_is_an_error_naming_the_folder_and_leaves_each_figure_whole(runs, tmp_path,
+                                                                                                monkeypatch):
+    # measured: `sweeps plot -o` on a full disk ended in a traceback of PIL's "OSError: [Errno 28] No space left on
+    # device", naming no folder (`sweeps table -o` said "cannot write the table to ...")
+    from click.testing import CliRunner
+
+    from matplotlib.figure import Figure
+
+    from sweeps import cli as C
+    from sweeps import report
+
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, SimpleNamespace(kind="table", table=SimpleNamespace(
+        metrics=("sel_test_acc",)))))
+    monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
+    monkeypatch.setattr(FG, "plot_sweep", lambda runs, folder, **kwargs: FG.save_figure(
+        _figure("later"), folder / "learning_curves_val_acc"))   # the real savefig, into files.replacing
+    earlier = FG.save_figure(_figure("earlier"), tmp_path / "learning_curves_val_acc")
+    before = {p: p.read_bytes() for p in earlier}
+
+    def full(fig, target, **kwargs):
+        target.write(b"half a figure")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(tmp_path), "--no-log"])
+    assert result.exit_code == 1, result.output
+    assert f"Error: cannot write the figures to {tmp_path}: No space left on device; the figures written" \
+           in result.output
+    assert {p: p.read_bytes() for p in earlier} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".sweeps")) == sorted(p.name for p in earlier)
