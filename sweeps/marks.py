@@ -29,9 +29,16 @@ log = logging.getLogger(__name__)
 TRIAL_REFERENCE = "trial:"   # a mark's run named by its trial, "trial:<experiment>/<parent run>/<trial id>"
 
 
+FAILURE_HEADER = re.compile(r"\s*Failure # \d+ \(occurred at [^)]*\)\s*")   # Tune's, over each error file's text
+
+
 def error_message(traceback_text: str) -> str:
     """The exception a Tune error file (a traceback) ends with, on one line, its class without its module:
-    "CheckpointError: IR-50 checkpoint '...' could not be read: ...". The message may span lines."""
+    "CheckpointError: IR-50 checkpoint '...' could not be read: ...". The message may span lines. A trial whose
+    worker process died (`actor_died_message`) has no traceback: what Ray says of it, shortened."""
+    traceback_text = FAILURE_HEADER.sub("", traceback_text, count=1)
+    if (died := actor_died_message(traceback_text)) is not None:
+        return died
     lines = traceback_text.rstrip().splitlines()
     frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
     start = frames[-1] + 1 if frames else 0
@@ -42,6 +49,25 @@ def error_message(traceback_text: str) -> str:
     if sep and re.fullmatch(r"[\w.]+", head):
         message = f"{head.rsplit('.', 1)[-1]}: {rest}"
     return message
+
+
+def actor_died_message(text: str) -> str | None:
+    """A trial whose worker process died without raising (kill -9, the kernel's out-of-memory killer, a crash) as
+    one line that says so first: Ray's text opens with its actor's ids and namespace, which were all `sweeps
+    status` showed of it in its 200 characters ("Failure # 1 (occurred at ...) The actor died unexpectedly before
+    finishing this task. class_name: ImplicitFunc actor_id: 4a8a... pid: 28497 namespace: b051..."). None for
+    any other error."""
+    if "The actor died unexpectedly" not in text and "The actor is dead because" not in text:
+        return None
+    pid, ip = re.search(r"\bpid: (\d+)", text), re.search(r"\bip: (\S+)", text)
+    exit_type = re.search(r"Worker exit type: (\w+)", text)
+    detail = re.search(r"Worker exit detail: (.*?)(?: Some common causes|$)", " ".join(text.split()))
+    where = f" (pid {pid.group(1)}{f' on {ip.group(1)}' if ip else ''})" if pid else ""
+    return (f"ActorDiedError: the trial's worker process{where} died without raising an error: killed (the "
+            "out-of-memory killer, kill -9) or crashed; its cell continues from its last checkpoint when retried "
+            "(--max-failures) or resumed (sweeps resume)"
+            + (f". Ray: {exit_type.group(1)}" if exit_type else "")
+            + (f", {detail.group(1).strip()}" if detail else ""))
 
 
 def failure_details(trial) -> dict[str, Any]:

@@ -787,6 +787,30 @@ def test_a_full_disk_elsewhere_is_not_called_the_stores():
                                             "/data/mlartifacts/x/model.pt")).startswith("the MLflow store /data/")
 
 
+ACTOR_DIED = """Failure # 1 (occurred at 2026-12-07_22-52-32)
+The actor died unexpectedly before finishing this task.
+\tclass_name: ImplicitFunc
+\tactor_id: 4a8a92ef7adc8a59a829d81c01000000
+\tpid: 28497
+\tnamespace: b0517424-2b7e-458e-ab9e-b63ed31d7934
+\tip: 192.0.2.2
+The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit detail: Worker \
+unexpectedly exits with a connection error code 2. End of file. Some common causes include: (1) the process was killed \
+by the OOM killer due to high memory usage, (2) ray stop --force was called, or (3) the worker crashed unexpectedly \
+due to SIGSEGV or another unexpected error.
+"""   # the error file of a trial whose worker was sent SIGKILL mid-epoch (as the kernel's OOM killer does), verbatim
+
+
+def test_a_trial_whose_worker_was_killed_is_recorded_as_killed_first_not_by_its_actor_ids():
+    # `sweeps status` shows an error's first 200 characters: they were "Failure # 1 (occurred at ...) The actor died
+    # unexpectedly before finishing this task. class_name: ImplicitFunc actor_id: 4a8a... pid: 28497 namespace: ..."
+    error = marks.error_message(ACTOR_DIED)
+    assert error.startswith("ActorDiedError: the trial's worker process (pid 28497 on 192.0.2.2) died without raising "
+                            "an error: killed (the out-of-memory killer, kill -9) or crashed; its cell continues from "
+                            "its last checkpoint")
+    assert error.endswith("Ray: SYSTEM_ERROR, Worker unexpectedly exits with a connection error code 2. End of file.")
+
+
 def test_train_cell_of_a_completed_cell_reports_it_and_trains_nothing(cell_trial):
     first = cell_trial()
     done = _only_run(cell_trial.uri)
