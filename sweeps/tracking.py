@@ -67,6 +67,7 @@ DEFAULT_DB = "mlflow.db"
 # (runtime_env), else the node's own environment counts
 WAIT_ENV = "SWEEPS_TRACKING_WAIT_S"
 DEFAULT_WAIT_S = 600.0
+LOCK_WAIT_S = 20.0   # a sqlite store write-locked by another process this long is refused (MLflow waits as long)
 # logged with every epoch (a summary metric), so its history says which epochs a run holds
 EPOCH_MARKER = "epochs_done"
 # what an epoch measured of the model (not its learning rate or timings): a re-trained epoch is logged
@@ -253,6 +254,29 @@ def check_tracking(uri: str, timeout: float = 5.0, option: str | None = None) ->
                 raise TrackingError(f"cannot write {what} {path}{named_by(option)}: it is a file, where MLflow "
                                     "keeps the runs' artifacts in a folder of that name beside the database; move "
                                     f"it away or pass --tracking-uri sqlite:////other/path/mlflow.db{instead}")
+        if database.is_file():
+            check_not_locked(database, option)
+
+
+def check_not_locked(database: Path, option: str | None = None, wait_s: float | None = None) -> None:
+    """TrackingError where another process holds a write lock on the sqlite store `database` for `wait_s` (default
+    LOCK_WAIT_S) seconds: an `sqlite3` shell or a script with a transaction left open. Else MLflow's first write
+    waited its 20 s and ended the run in a traceback of "database is locked"; a lock taken meanwhile by a sweep
+    writing to the same store lasts milliseconds, and is waited out. Other errors are left to MLflow's own."""
+    import sqlite3
+
+    wait_s = LOCK_WAIT_S if wait_s is None else wait_s
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=wait_s, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")   # the write lock, as a write would take it; nothing is written
+            db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        if "locked" not in str(exc):   # not a database, unreadable: MLflow's own error says why
+            return
+        raise TrackingError(f"the MLflow database {database}{named_by(option)} is locked: another process has held a "
+                            f"write transaction on it for {wait_s:g} s (an sqlite3 shell or a script with a "
+                            f"transaction open?). Find it (fuser {database}) and end its transaction, then run this "
+                            "again") from exc
 
 
 def reachable(uri: str, timeout: float = 2.0) -> bool:

@@ -999,3 +999,28 @@ def test_the_readmes_recipe_loads_a_cells_logged_model_and_predicts(tracking_uri
         assert names["predicted"].shape == (len(names["labels"]),)
         with torch.no_grad():
             assert torch.equal(names["model"](names["x"]), weights(names["x"]))
+
+
+def test_check_tracking_a_sqlite_store_another_process_holds_locked_is_a_clear_error(tmp_path, monkeypatch):
+    # measured: `sweeps run` beside an sqlite3 shell holding `BEGIN EXCLUSIVE` ended ~40 s later, before any
+    # trial, in MLflow's traceback of "(sqlite3.OperationalError) database is locked"
+    import sqlite3
+
+    database = tmp_path / "mlflow.db"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    monkeypatch.setattr(tracking, "LOCK_WAIT_S", 0.2)
+    tracking.check_tracking(f"sqlite:///{database}")   # a store nobody holds: passes
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(tracking.TrackingError, match=rf"^the MLflow database {database} is locked: another process "
+                                                         r"has held a write transaction on it for 0\.2 s .*fuser"):
+            tracking.check_tracking(f"sqlite:///{database}")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_check_tracking_leaves_a_file_that_is_no_database_to_mlflows_own_error(tmp_path):
+    (tmp_path / "mlflow.db").write_text("not a database")
+    tracking.check_tracking(f"sqlite:///{tmp_path}/mlflow.db")
