@@ -1397,6 +1397,9 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         else:
             complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
         status = final_status(complete, interrupted, counts, errors)
+        if status != schema.STATUS_COMPLETED and (full := storage_full(prepared.storage_path)) is not None:
+            log.warning("%s: trials that could not write their checkpoints there failed; free space there, then `%s` "
+                        "continues the sweep", full, command_again("resume", prepared))
         report_dir = None
         if status == schema.STATUS_COMPLETED:
             _interrupt_left_over(client, experiment_id, parent_id, spec, statuses)

@@ -760,6 +760,14 @@ def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_
             raise OSError(errno.ENOSPC, "No space left on device")
 
 
+def test_storage_is_called_full_below_64_mb_free_as_a_sweep_ends_failed(tmp_path, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=runner.STORAGE_FULL_BYTES - 1))
+    assert runner.storage_full(tmp_path) == f"--storage {tmp_path} is full (64.0 MB free)"
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=runner.STORAGE_FULL_BYTES))
+    assert runner.storage_full(tmp_path) is None
+
+
 def test_a_sweep_whose_sqlite_store_fills_up_ends_in_an_error_naming_it_and_how_to_continue(spec_file, store, tmp_path,
                                                                                           monkeypatch):
     # measured: a store on a disk that filled up mid-sweep ended, after every trial, in MLflow's traceback of
