@@ -498,8 +498,8 @@ class SweepCallback(tune.Callback):
         try:   # an MLflow outage must not kill the driver (and every trial)
             if wait_s is not None:
                 tracking.wait_for_tracking(self.tracking_uri, wait_s)
-            elif not tracking.reachable(self.tracking_uri):   # 2 s at most; a hung host would hold the loop
-                raise tracking.TrackingError(f"MLflow tracking server {self.tracking_uri} is unreachable")
+            elif not tracking.available(self.tracking_uri):   # 2 s at most; a hung host would hold the loop
+                raise tracking.TrackingError(tracking.away_text(self.tracking_uri))
             client = tracking.client_for(self.tracking_uri)
             with tracking.single_attempt(enabled=wait_s is None):
                 while pending:
@@ -1384,8 +1384,12 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         except tracking.TrackingError:
             # the whole command: `sweeps run NAME` alone is another invocation, in ./mlflow.db, that trains anew
             again = command_again("run", prepared)
+            database = tracking.sqlite_path(prepared.tracking_uri)
+            away = (f"the MLflow database {database} has been locked by another process"
+                    if database is not None and tracking.reachable(prepared.tracking_uri) else
+                    f"MLflow tracking server {prepared.tracking_uri} has been unreachable")
             raise tracking.TrackingError(
-                f"MLflow tracking server {prepared.tracking_uri} has been unreachable for {wait_s:g} s (set "
+                f"{away} for {wait_s:g} s (set "
                 f"{tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: their runs hold what the "
                 f"server took. `{again}` once it answers: it records the end and draws the report (finished cells "
                 "are not trained again)") from None

@@ -14,7 +14,7 @@ the curves must agree with the summaries and weights that come from the re-train
 from the run (still buffered when the trial died) are logged from the checkpoint's history when it
 resumes.
 
-When the tracking store is unreachable:
+When the tracking store is unreachable (a sqlite store: write-locked by another process, `available`):
 - at start: `check_tracking` (called by `prepare`) raises TrackingError naming the URI, before Ray
   starts or any trial runs;
 - during a sweep (policy: buffer): a trial keeps training; the epochs it cannot log stay in the
@@ -263,20 +263,27 @@ def check_not_locked(database: Path, option: str | None = None, wait_s: float | 
     LOCK_WAIT_S) seconds: an `sqlite3` shell or a script with a transaction left open. Else MLflow's first write
     waited its 20 s and ended the run in a traceback of "database is locked"; a lock taken meanwhile by a sweep
     writing to the same store lasts milliseconds, and is waited out. Other errors are left to MLflow's own."""
-    import sqlite3
-
     wait_s = LOCK_WAIT_S if wait_s is None else wait_s
-    try:
-        with contextlib.closing(sqlite3.connect(database, timeout=wait_s, isolation_level=None)) as db:
-            db.execute("BEGIN IMMEDIATE")   # the write lock, as a write would take it; nothing is written
-            db.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        if "locked" not in str(exc):   # not a database, unreadable: MLflow's own error says why
-            return
+    if sqlite_locked(database, wait_s):
         raise TrackingError(f"the MLflow database {database}{named_by(option)} is locked: another process has held a "
                             f"write transaction on it for {wait_s:g} s (an sqlite3 shell or a script with a "
                             f"transaction open?). Find it (fuser {database}) and end its transaction, then run this "
-                            "again") from exc
+                            "again")
+
+
+def sqlite_locked(database: Path, wait_s: float) -> bool:
+    """Whether another process holds a write lock on the sqlite database for `wait_s` seconds: its write lock is
+    taken as a write would take it, and let go at once (nothing is written). Any other error (not a database, a
+    read-only file): False, left to MLflow's own error."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=wait_s, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return "locked" in str(exc)
+    return False
 
 
 def reachable(uri: str, timeout: float = 2.0) -> bool:
@@ -288,6 +295,24 @@ def reachable(uri: str, timeout: float = 2.0) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def available(uri: str, timeout: float = 2.0) -> bool:
+    """Can a trial or the driver write to the store now? A server: it answers /health (`reachable`). A sqlite
+    store: no other process has held it write-locked for `timeout` s (an sqlite3 shell with a transaction open);
+    MLflow's own calls wait 20 s on such a lock and then fail, which failed a trial as it opened or completed its
+    run, costing it a retry, and held every epoch's log 20 s."""
+    if not reachable(uri):
+        return False
+    database = sqlite_path(uri)
+    return database is None or not (database.is_file() and sqlite_locked(database, timeout))
+
+
+def away_text(uri: str) -> str:
+    """What `available` found: the server unreachable, or the sqlite database locked."""
+    database = sqlite_path(uri)
+    return (f"the MLflow database {database} is locked by another process" if database is not None and reachable(uri)
+            else f"MLflow tracking server {uri} is unreachable")
 
 
 def wait_s_from_env() -> float:
@@ -307,14 +332,17 @@ def wait_for_tracking(uri: str, wait_s: float, poll_s: float = 1.0, in_trial: bo
     of ended trials) fails no trial: its caller says what follows."""
     deadline = time.monotonic() + wait_s
     warned = False
-    while not reachable(uri):
+    while not available(uri):
         if time.monotonic() >= deadline:
-            raise TrackingError(f"MLflow tracking server {uri} has been unreachable for {wait_s:g} s "
-                                f"(set {WAIT_ENV} to wait longer)"
+            database = sqlite_path(uri)
+            raise TrackingError((f"the MLflow database {database} has been locked by another process"
+                                 if database is not None and reachable(uri) else
+                                 f"MLflow tracking server {uri} has been unreachable")
+                                + f" for {wait_s:g} s (set {WAIT_ENV} to wait longer)"
                                 + ("; the trial fails, and is retried from its checkpoint if --max-failures "
                                    "leaves it another try" if in_trial else ""))
         if not warned:
-            log.warning("MLflow tracking server %s is unreachable; waiting up to %g s", uri, wait_s)
+            log.warning("%s; waiting up to %g s", away_text(uri), wait_s)
             warned = True
         time.sleep(poll_s)
 
@@ -1272,8 +1300,8 @@ class EpochLog:
             return True
         if wait_s is not None:
             wait_for_tracking(self.uri, wait_s, in_trial=True)
-        elif not reachable(self.uri):
-            self._warn(f"MLflow tracking server {self.uri} is unreachable")
+        elif not available(self.uri):
+            self._warn(away_text(self.uri))
             return False
         while self.pending:
             record, summary, stamp = self.pending[0]

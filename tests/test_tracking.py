@@ -1024,3 +1024,32 @@ def test_check_tracking_a_sqlite_store_another_process_holds_locked_is_a_clear_e
 def test_check_tracking_leaves_a_file_that_is_no_database_to_mlflows_own_error(tmp_path):
     (tmp_path / "mlflow.db").write_text("not a database")
     tracking.check_tracking(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def test_a_trial_waits_for_a_sqlite_store_another_process_holds_locked_and_names_it_when_it_gives_up(
+        tmp_path, monkeypatch):
+    # measured: a store held `BEGIN EXCLUSIVE` for 90 s mid-sweep failed the trials that opened or completed their
+    # runs meanwhile ("database is locked" after MLflow's 20 s), each costing a retry, as an unreachable server does not
+    import sqlite3
+    import threading
+
+    database = tmp_path / "mlflow.db"
+    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    uri = f"sqlite:///{database}"
+    assert tracking.available(uri, timeout=0.1)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert not tracking.available(uri, timeout=0.1)
+        assert tracking.away_text(uri) == f"the MLflow database {database} is locked by another process"
+        with pytest.raises(tracking.TrackingError, match=rf"^the MLflow database {database} has been locked by another "
+                                                         r"process for 0\.3 s \(set SWEEPS_TRACKING_WAIT_S"):
+            tracking.wait_for_tracking(uri, 0.3, poll_s=0.05, in_trial=True)
+        threading.Timer(0.5, lambda: holder.execute("ROLLBACK")).start()
+        started = time.monotonic()
+        tracking.wait_for_tracking(uri, 30, poll_s=0.05)   # returns once the lock is let go
+        assert time.monotonic() - started < 10
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
