@@ -605,8 +605,25 @@ TAG_TUNE_PATH = "sweeps.tune_path"
 
 def driver_identity() -> str:
     """This process as the driver of an invocation (the parent's sweeps.driver tag): host, pid and,
-    where /proc has it, the process's start time, so that a pid the system reused is not taken for it."""
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())})
+    where /proc has it, the process's start time, so that a pid the system reused is not taken for it, and the
+    process table it is listed in (`_process_table`: the kernel's boot and the pid namespace), so that a process of
+    the same host name that this process table does not list (another container of a `--net=host` Docker node, as
+    Ray's cluster launcher starts them; another machine of the same name) is not taken for gone."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()),
+                       **_process_table()})
+
+
+def _process_table() -> dict[str, str]:
+    """Which process table this process is listed in, where /proc says: {"boot": the kernel's boot id (another
+    machine, or this one restarted), "pidns": its pid namespace (another container of the same kernel)}."""
+    table = {}
+    for key, read in (("boot", lambda: Path("/proc/sys/kernel/random/boot_id").read_text().strip()),
+                      ("pidns", lambda: os.readlink("/proc/self/ns/pid"))):
+        try:
+            table[key] = read()
+        except OSError:
+            pass
+    return table
 
 
 def _process_start(pid: int) -> str | None:
@@ -631,9 +648,16 @@ def _driver_of(tags: Mapping[str, str]) -> tuple[str, int, str | None] | None:
 
 
 def driver_is_here(tags: Mapping[str, str]) -> bool:
-    """Whether the invocation's recorded driver ran on this host (its process table can be looked at)."""
+    """Whether the invocation's recorded driver ran on this host, in the process table this process looks at: its
+    host name, and its boot and pid namespace where both record them (`_process_table`). A driver in another
+    container of a `--net=host` Docker node has this host's name, but its pid is not in this table: found here, a
+    live driver read as gone, and its runs were ended KILLED while it trained them; its heartbeat tells instead."""
     driver = _driver_of(tags)
-    return driver is not None and driver[0] == socket.gethostname()
+    if driver is None or driver[0] != socket.gethostname():
+        return False
+    recorded = json.loads(tags[schema.TAG_DRIVER])
+    here = _process_table()
+    return all(recorded.get(key) in (None, value) for key, value in here.items())
 
 
 def driver_state(tags: Mapping[str, str], now: float | None = None) -> str:

@@ -559,6 +559,24 @@ def test_another_hosts_driver_is_alive_while_its_heartbeat_is_fresh_and_gone_onc
     assert tracking.parent_status(stale_beat) == schema.STATUS_INTERRUPTED
 
 
+@pytest.mark.parametrize("elsewhere", [{"pidns": "pid:[4026532999]"}, {"boot": "a-boot-of-another-machine"}])
+def test_a_driver_of_this_hosts_name_outside_this_process_table_goes_by_its_heartbeat(tracking_uri, exited_pid,
+                                                                                      elsewhere):
+    # Ray's cluster launcher runs a Docker node's containers with --net=host: a driver in one of them has this host's
+    # name, but its pid is not in this process table (nor in another machine's of the same name): read as gone, its
+    # live runs were ended KILLED by a `sweeps status` typed outside its container
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    beat = {**_driver(pid=exited_pid, **elsewhere), **tracking.heartbeat_tags()}
+    assert not tracking.driver_is_here(beat) and tracking.driver_state(beat) == "alive"
+    assert tracking.driver_state(beat, now=time.time() + tracking.HEARTBEAT_STALE_S + 60) == "gone"
+    assert tracking.driver_is_here(_driver(pid=exited_pid)), "this process table's, as recorded"
+    parent = _invocation(client, experiment_id, beat)
+    cell = _cell(client, experiment_id, parent, "A")
+    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0
+    assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
+
+
 def _invocation(client, experiment_id: str, driver: dict, **tags) -> str:
     """A parent run (tags as `_driver`'s and `tags`)."""
     return tracking.start_parent(client, experiment_id, "demo", {**driver, **tags})
