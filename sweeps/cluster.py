@@ -319,6 +319,8 @@ def _autoscaler_config_reader():
 
 # Where a machine's processes are listed (Linux); elsewhere nothing is found and only running nodes count
 PROC = "/proc"
+# The head not answering this long, the driver says what it waits for (at most _launcher_node_types' timeout)
+ANNOUNCE_AFTER_S = 5.0
 
 
 def _head_and_session() -> tuple[str | None, str, str]:
@@ -346,7 +348,17 @@ def _launcher_node_types(timeout: float = 60.0) -> tuple[list[dict[str, float]],
 
             probe = ray.remote(num_cpus=0, max_retries=0)(read).options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
-            answer = ray.get(probe.remote(session, PROC), timeout=timeout)
+            asked = probe.remote(session, PROC)
+            said = min(ANNOUNCE_AFTER_S, timeout)
+            ready, _ = ray.wait([asked], timeout=said)
+            if not ready:   # a worker starting on a busy head, a runtime_env set up there: not a silent minute
+                log.info("asking the cluster's head which node types its autoscaler may start (up to %.0f s more)",
+                         timeout - said)
+                ready, _ = ray.wait([asked], timeout=timeout - said)
+            if not ready:
+                ray.cancel(asked)   # not left waiting on the head for ever
+                raise TimeoutError(f"the head did not answer within {timeout:g} s")
+            answer = ray.get(asked)
     except Exception as exc:  # noqa: BLE001  (private APIs moved, a head that does not answer)
         why = f"could not ask the cluster's head which node types its autoscaler may start ({exc})"
         log.warning("%s: only the running nodes count", why)
@@ -357,9 +369,10 @@ def _launcher_node_types(timeout: float = 60.0) -> tuple[list[dict[str, float]],
 
 def check_resources(cpus: float, gpus: float, address: str | None = None) -> None:
     """A trial that no node can ever hold is an error now, not a silent PENDING (stack.md §5). On a cluster
-    (`address`, or RAY_ADDRESS), the node types its autoscaler may start count too."""
+    (`address`, or RAY_ADDRESS), the node types its autoscaler may start count too, where no running node holds
+    a trial: only then is the head asked (a scan of its processes, up to a minute's wait for a task there)."""
     shapes, remedy = _node_shapes(), "add nodes"
-    if address or os.environ.get("RAY_ADDRESS"):
+    if (address or os.environ.get("RAY_ADDRESS")) and not _one_holds(shapes, cpus, gpus):
         types, why = _launcher_node_types()
         shapes, remedy = shapes + types, f"{remedy} ({why})"
     _refuse_unless_one_holds(shapes, cpus, gpus, "the largest node offers", remedy)
@@ -388,8 +401,12 @@ def check_local_resources(address: str | None, cpus: float, gpus: float) -> None
                              "pass --address (or set RAY_ADDRESS) to run on a cluster")
 
 
+def _one_holds(shapes: list[dict], cpus: float, gpus: float) -> bool:
+    return any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in shapes)
+
+
 def _refuse_unless_one_holds(shapes: list[dict], cpus: float, gpus: float, offers: str, remedy: str) -> None:
-    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in shapes):
+    if _one_holds(shapes, cpus, gpus):
         return
     biggest = max(shapes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
     raise SweepError(f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but {offers} "

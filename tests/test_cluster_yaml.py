@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import click
@@ -434,6 +435,56 @@ def test_a_head_that_cannot_be_asked_leaves_the_running_nodes_and_says_why(head_
                                          r"its autoscaler may start \(the head did not answer\)\)"):
         check_resources(*_paper_trial(), address="auto")
     assert "only the running nodes count" in caplog.text   # docs/cluster.md §4 names this warning
+
+def test_a_cluster_whose_running_nodes_hold_the_trial_asks_its_head_nothing(head_without_workers, monkeypatch,
+                                                                             caplog):
+    """The head is asked only where no running node holds a trial: the tests' and the bench's `--address` to a local
+    Ray started by hand, and every sweep on a cluster whose GPU workers are up, scanned the head's processes and
+    could wait a minute for a task there (or warn that it could not ask), before a sweep that needed none of it."""
+    import ray
+
+    import sweeps.cluster
+    from sweeps.cluster import check_resources
+
+    def asked():
+        raise AssertionError("the head was asked")
+
+    monkeypatch.setattr(sweeps.cluster, "_launcher_node_types", asked)
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}}])
+    check_resources(*_paper_trial(), address="auto")
+    assert "only the running nodes count" not in caplog.text
+
+
+def test_a_head_slow_to_answer_is_said_to_be_asked_and_given_up_on(head_without_workers, ray_local, monkeypatch,
+                                                                   caplog):
+    """A task on the head that does not start (its worker slow to start on a busy head, a runtime_env set up there)
+    held the sweep up to a minute before its first trial without a word; it is now said after a few seconds, and
+    cancelled once given up on."""
+    import logging
+
+    import ray
+
+    import sweeps.cluster
+
+    def slow_reader():
+        def read(session, proc="/proc"):
+            import time
+
+            time.sleep(60)
+
+        return read
+
+    head = ray.get_runtime_context().get_node_id()
+    monkeypatch.setattr(sweeps.cluster, "_head_and_session", lambda: (head, "a node elsewhere", SESSION))
+    monkeypatch.setattr(sweeps.cluster, "_autoscaler_config_reader", slow_reader)
+    monkeypatch.setattr(sweeps.cluster, "ANNOUNCE_AFTER_S", 0.5, raising=False)
+    caplog.set_level(logging.INFO, logger="sweeps")
+    started = time.monotonic()
+    types, why = sweeps.cluster._launcher_node_types(timeout=3)
+    assert types == [] and "the head did not answer within 3 s" in why
+    assert time.monotonic() - started < 10
+    assert "asking the cluster's head which node types its autoscaler may start (up to 2 s more)" in caplog.text
+
 
 # --------------------------------------------------------------------------- commands run as the launcher runs them
 
