@@ -976,7 +976,9 @@ def end_runs_of_gone_drivers(client: MlflowClient, experiment_id: str, now: floa
         tags = parent.data.tags
         if tags.get(schema.TAG_ROLE) != schema.ROLE_PARENT or driver_state(tags, now) != "gone":
             continue
-        last_seen = _last_sign_of_life(client, parent)
+        last_seen = _last_sign_of_life(client, parent)   # a search, and a query per cell: a while on a server
+        if client.get_run(parent_id).data.tags.get(schema.TAG_DRIVER) != tags.get(schema.TAG_DRIVER):
+            continue   # a continuation took it over meanwhile: its cells are its own now
         if parent.info.status in ("RUNNING", "SCHEDULED"):
             end_child_run(client, parent_id, _terminal_status(tags.get(schema.TAG_STATUS, schema.STATUS_RUNNING)),
                           end_time=max(last_seen, parent.info.start_time or 0))

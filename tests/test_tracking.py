@@ -673,6 +673,26 @@ def test_an_invocation_a_continuation_took_over_since_the_search_is_left_running
     assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
 
 
+def test_an_invocation_a_continuation_took_over_while_its_last_sign_of_life_was_read_is_left_running(
+        tracking_uri, exited_pid, monkeypatch):
+    # reading when it was last seen alive takes a search and a query per cell it trained (seconds on a server):
+    # a `sweeps resume` that made the invocation its own meanwhile had its parent and reopened cells ended KILLED
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = _invocation(client, experiment_id, _driver(pid=exited_pid))
+    cell = _cell(client, experiment_id, parent, "A")
+    read = tracking._last_sign_of_life
+
+    def then_taken_over(*args, **kwargs):
+        seen = read(*args, **kwargs)
+        tracking.set_tags(client, parent, {schema.TAG_DRIVER: tracking.driver_identity()})
+        return seen
+
+    monkeypatch.setattr(tracking, "_last_sign_of_life", then_taken_over)
+    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0
+    assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
+
+
 def test_a_run_of_a_sweep_ends_the_runs_its_killed_drivers_left_running_before_anything_else(tmp_path, exited_pid):
     # `sweeps run` and `sweeps resume` of any invocation of the sweep (here one refused: nothing to resume)
     from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
