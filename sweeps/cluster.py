@@ -298,6 +298,11 @@ def _autoscaler_config_reader():
                 except (OSError, KeyError):
                     home = os.path.expanduser("~")
                 path = home + path[1:]
+            if not os.path.isabs(path):   # `ray start --autoscaling-config=FILE` typed in a folder: the autoscaler's
+                try:
+                    path = os.path.join(os.readlink(os.path.join(proc, pid, "cwd")), path)
+                except OSError:   # another user's process: where this task runs, as before
+                    pass
             try:
                 with open(path) as f:
                     config = yaml.safe_load(f)   # JSON, which YAML reads too

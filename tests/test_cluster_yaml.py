@@ -401,6 +401,20 @@ def test_the_node_types_counted_are_those_of_the_file_the_autoscaler_reads(head_
         check_resources(4, 3, address="auto")
 
 
+def test_a_config_file_the_autoscaler_was_given_relative_to_its_folder_is_read_there(head_without_workers, raw):
+    # `ray start --head --autoscaling-config=cluster-b.json` typed in a folder: the autoscaler opens it from its own
+    # working folder; read from the task's, it was not found and a trial a worker type holds was refused
+    from sweeps.cluster import check_resources
+
+    proc = head_without_workers / "proc"
+    (head_without_workers / "cluster-folder").mkdir()
+    _bootstrap(head_without_workers / "cluster-folder", raw, "cluster-b.json", CPU=8, GPU=2)
+    shutil.rmtree(proc / "4711")
+    _autoscaler(proc, head_without_workers, config="cluster-b.json")
+    (proc / "4711" / "cwd").symlink_to(head_without_workers / "cluster-folder")
+    check_resources(8, 2, address="auto")
+
+
 def test_a_driver_not_on_the_head_has_the_head_read_the_autoscalers_node_types(head_without_workers, raw, ray_local,
                                                                             monkeypatch):
     """docs/cluster.md §4: a driver on another node of the cluster (so with no ~/ray_bootstrap_config.yaml of its own)
