@@ -12,8 +12,8 @@ Parent run (run name "<sweep>@<UTC time>"):
          sweeps.versions (json: package -> version; where a continuation ran under another, the versions in
          the order they ran, "2.14.1 then 2.15.0", as many at most: tracking.versions_continued), sweeps.status
          (running|completed|interrupted|failed), sweeps.overrides (json: the --set key -> value),
-         sweeps.driver (json: host, pid, start time of the process running it, and the boot
-         and pid namespace its process table is of), sweeps.heartbeat (unix seconds
+         sweeps.driver (json: host, pid, start time of the process running it, and the boot,
+         pid namespace and machine id its process table is of), sweeps.heartbeat (unix seconds
          of its driver's last sign of life, renewed every minute while it runs) and sweeps.heartbeat_utc (the same
          time as a person reads it, 2026-12-07T22:31:30Z), sweeps.data_changed
          (json: data name -> every fingerprint its runs trained on, where --accept-changed-data went on),
@@ -90,7 +90,7 @@ TAG_PLANNED = "sweeps.planned"   # parent: its latest run's cells (a search's nu
                                  # where the artifact is not (a copy of a server's database)
 TAG_COMMAND = "sweeps.command"   # parent: json, what its latest run was given beyond the spec (the command that
                                  # continues it: sweeps.invocations.command_words; a search's resources: best)
-TAG_DRIVER = "sweeps.driver"   # parent: json {host, pid, start, boot, pidns} of the process that runs it now (or last)
+TAG_DRIVER = "sweeps.driver"   # parent: json {host, pid, start, boot, pidns, machine}: the process running it (or last)
 TAG_HEARTBEAT = "sweeps.heartbeat"   # parent: unix time (the driver's clock) of its driver's last sign of life
 TAG_HEARTBEAT_UTC = "sweeps.heartbeat_utc"   # parent: the same time for a person (2026-12-07T22:31:30Z); read by none
 TAG_PACKAGE_VERSION = "sweeps.package_version"   # parent: transfer-sweeps' version of the run that ran it last

@@ -615,15 +615,17 @@ def driver_identity() -> str:
 
 def _process_table() -> dict[str, str]:
     """Which process table this process is listed in, where /proc says: {"boot": the kernel's boot id (another
-    machine, or this one restarted), "pidns": its pid namespace (another container of the same kernel)}."""
+    machine, or this one restarted), "pidns": its pid namespace (another container of the same kernel), "machine":
+    /etc/machine-id (the same machine restarted, where it has one)}."""
     table = {}
     for key, read in (("boot", lambda: Path("/proc/sys/kernel/random/boot_id").read_text().strip()),
-                      ("pidns", lambda: os.readlink("/proc/self/ns/pid"))):
+                      ("pidns", lambda: os.readlink("/proc/self/ns/pid")),
+                      ("machine", lambda: Path("/etc/machine-id").read_text().strip())):
         try:
             table[key] = read()
         except OSError:
             pass
-    return table
+    return {key: value for key, value in table.items() if value}
 
 
 def _process_start(pid: int) -> str | None:
@@ -647,17 +649,29 @@ def _driver_of(tags: Mapping[str, str]) -> tuple[str, int, str | None] | None:
         return None
 
 
-def driver_is_here(tags: Mapping[str, str]) -> bool:
-    """Whether the invocation's recorded driver ran on this host, in the process table this process looks at: its
-    host name, and its boot and pid namespace where both record them (`_process_table`). A driver in another
-    container of a `--net=host` Docker node has this host's name, but its pid is not in this table: found here, a
-    live driver read as gone, and its runs were ended KILLED while it trained them; its heartbeat tells instead."""
+def _table_of(tags: Mapping[str, str]) -> str | None:
+    """Where the invocation's recorded driver ran: None (another host name, or none recorded), "this" (this process
+    table, as far as both record it: `_process_table`), "restarted" (this machine, since restarted: no process of it
+    is left) or "another" (this host name, another table: another container of a `--net=host` Docker node, as Ray's
+    cluster launcher starts them, or another machine of the same name)."""
     driver = _driver_of(tags)
     if driver is None or driver[0] != socket.gethostname():
-        return False
-    recorded = json.loads(tags[schema.TAG_DRIVER])
-    here = _process_table()
-    return all(recorded.get(key) in (None, value) for key, value in here.items())
+        return None
+    recorded, here = json.loads(tags[schema.TAG_DRIVER]), _process_table()
+    if all(recorded.get(key) in (None, value) for key, value in here.items()):
+        return "this"
+    if here.get("machine") and recorded.get("machine") == here["machine"] and recorded.get("boot") != here.get("boot"):
+        return "restarted"
+    return "another"
+
+
+def driver_is_here(tags: Mapping[str, str]) -> bool:
+    """Whether the invocation's recorded driver ran on this host, in the process table this process looks at (or this
+    machine's before it restarted): its host name, and its boot, pid namespace and machine id where both record them
+    (`_table_of`). A driver in another container of a `--net=host` Docker node has this host's name, but its pid is
+    not in this table: found here, a live driver read as gone, and its runs were ended KILLED while it trained them;
+    its heartbeat tells instead."""
+    return _table_of(tags) in ("this", "restarted")
 
 
 def driver_state(tags: Mapping[str, str], now: float | None = None) -> str:
@@ -669,7 +683,10 @@ def driver_state(tags: Mapping[str, str], now: float | None = None) -> str:
     if driver is None:
         return "unknown"
     _, pid, start = driver
-    if not driver_is_here(tags):   # no process table to look at: its heartbeat, where it has one
+    table = _table_of(tags)
+    if table == "restarted":   # none of its processes outlived the restart
+        return "gone"
+    if table != "this":   # no process table to look at: its heartbeat, where it has one
         age = heartbeat_age(tags, now)
         return "unknown" if age is None else "gone" if age > HEARTBEAT_STALE_S else "alive"
     try:

@@ -559,7 +559,8 @@ def test_another_hosts_driver_is_alive_while_its_heartbeat_is_fresh_and_gone_onc
     assert tracking.parent_status(stale_beat) == schema.STATUS_INTERRUPTED
 
 
-@pytest.mark.parametrize("elsewhere", [{"pidns": "pid:[4026532999]"}, {"boot": "a-boot-of-another-machine"}])
+@pytest.mark.parametrize("elsewhere", [{"pidns": "pid:[4026532999]"},
+                                       {"boot": "a-boot-of-another-machine", "machine": "another-machine"}])
 def test_a_driver_of_this_hosts_name_outside_this_process_table_goes_by_its_heartbeat(tracking_uri, exited_pid,
                                                                                       elsewhere):
     # Ray's cluster launcher runs a Docker node's containers with --net=host: a driver in one of them has this host's
@@ -575,6 +576,16 @@ def test_a_driver_of_this_hosts_name_outside_this_process_table_goes_by_its_hear
     cell = _cell(client, experiment_id, parent, "A")
     assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0
     assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
+
+
+def test_a_driver_of_this_machine_before_it_restarted_is_gone_at_once(exited_pid):
+    # power lost, the machine back in three minutes: no process of it outlived the restart, whatever its heartbeat
+    import json
+
+    if "machine" not in json.loads(tracking.driver_identity()):
+        pytest.skip("no /etc/machine-id here")
+    before = {**_driver(boot="the-boot-before"), **tracking.heartbeat_tags()}
+    assert tracking.driver_is_here(before) and tracking.driver_state(before) == "gone"
 
 
 def _invocation(client, experiment_id: str, driver: dict, **tags) -> str:
