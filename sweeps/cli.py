@@ -613,6 +613,8 @@ def _formats_by_suffix() -> dict[str, str]:
 
 
 _TEXT_SUFFIXES = ("", ".txt")   # -o FILE without --format: Markdown, which is plain text
+# the files --explain writes its plain-text record to (_TEXT_SUFFIXES, and Markdown's); {suffix}: the one given
+_EXPLAIN_FILES = "name the file *.txt or *.md, or give it no suffix, not *{suffix}"
 
 
 def _table_format(fmt: str | None, output: str | None) -> str:
@@ -784,7 +786,7 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
         if fmt is not None or suffix in set(_formats_by_suffix()) - {".md", ".markdown"}:
             raise click.UsageError(
                 "--explain writes a plain-text record, not a table: "
-                + (f"drop --format {fmt}" if fmt is not None else f"name the file *.txt, not *{suffix}"))
+                + (f"drop --format {fmt}" if fmt is not None else _EXPLAIN_FILES.format(suffix=suffix)))
     _refuse_empty_name(name)
     _refuse_empty_run_id(run_id, name)   # `--run "$RUN"`, RUN unset: it showed the one run last
     _refuse_empty("--metric", metric, "a metric, e.g. sel_test_acc or best_test_acc (acc, mca: under the spec's "
@@ -799,10 +801,12 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
     suffix = Path(output).suffix if output else ""
     if explain_row is not None and suffix.lower() not in {*_TEXT_SUFFIXES, ".md", ".markdown"}:
         # nor a file of another kind: `-o e.log` was written, then refused the next time as "no table or text file"
-        raise click.UsageError(f"--explain writes a plain-text record, not a table: name the file *.txt, not *{suffix}")
+        raise click.UsageError("--explain writes a plain-text record, not a table: " + _EXPLAIN_FILES.format(suffix=suffix))
     fmt = "markdown" if explain_row is not None else _table_format(fmt, output)
     if TABLE_FORMATS.get(fmt).binary and not output:   # before the runs are read (no store: said instead)
-        raise click.UsageError(f"--format {fmt} is binary: give -o FILE")
+        # `-o -` too: it said "give -o FILE" to one who had given -o, without saying why - was not taken
+        raise click.UsageError(f"--format {fmt} is binary: give -o FILE; a {fmt} table needs a file (stdout, "
+                               "-o - or no -o, takes the text formats only)")
     shaping = [flag for flag, on in (("--wide", wide), ("--fit", fit)) if on]
     if shaping and fmt != "latex":
         click.echo(f"Warning: {' and '.join(shaping)} shape{'s' if len(shaping) == 1 else ''} a LaTeX table only; "

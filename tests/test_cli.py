@@ -1667,11 +1667,14 @@ def test_e2e_table_metric_mca_is_the_mean_class_accuracy_of_the_specs_selection_
     assert "test mean class accuracy at the epoch selected on the validation split" in result.output
 
 
-def test_table_parquet_needs_an_output_file_before_any_run_is_read(here):
-    # refused only once the runs were read: a store that is not there was said instead
-    result = invoke("table", "tiny_cli", "--format", "parquet", "--tracking-uri", f"sqlite:///{here}/none.db")
+@pytest.mark.parametrize("stdout", [(), ("-o", "-")])
+def test_table_parquet_needs_an_output_file_before_any_run_is_read(here, stdout):
+    # refused only once the runs were read: a store that is not there was said instead. `-o -` is stdout: it was
+    # told "give -o FILE" without a word of why - is not taken
+    result = invoke("table", "tiny_cli", "--format", "parquet", *stdout, "--tracking-uri", f"sqlite:///{here}/none.db")
     assert result.exit_code == 2
-    assert "Error: --format parquet is binary: give -o FILE" in result.output
+    assert ("Error: --format parquet is binary: give -o FILE; a parquet table needs a file (stdout, -o - or no -o, "
+            "takes the text formats only)") in " ".join(result.output.split())
     assert not (here / "none.db").exists()
 
 
@@ -1690,11 +1693,12 @@ def test_e2e_table_parquet_has_one_row_per_cell(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
-    (("-o", "out/x.parquet"), "name the file *.txt, not *.parquet"),
-    (("-o", "x.tex"), "name the file *.txt, not *.tex"),
+    (("-o", "out/x.parquet"), "name the file *.txt or *.md, or give it no suffix, not *.parquet"),
+    (("-o", "x.tex"), "name the file *.txt or *.md, or give it no suffix, not *.tex"),
     (("--format", "csv"), "drop --format csv"),
     # not a table's, but no text file's either: written once, then refused as "no table or text file" the next time
-    (("-o", "out/e.log"), "name the file *.txt, not *.log")])
+    # and the message names every file it does write: a .md and one without a suffix too, not only *.txt
+    (("-o", "out/e.log"), "name the file *.txt or *.md, or give it no suffix, not *.log")])
 def test_table_explain_refuses_a_format_or_a_file_suffix_it_would_not_write(here, args, message):
     # it wrote plain text into out/x.parquet and said "wrote out/x.parquet"
     result = invoke("table", "tiny_cli", "--explain", "MAD", *args)
