@@ -112,8 +112,11 @@ def _show_command(typed: str) -> str:
     return f"`sweeps show FILE.yaml`, FILE.yaml the spec file `sweeps run` was given (its name: {typed})"
 
 
-def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3, with_base: bool = True,
-              file_name: str | None = None, as_typed: str | None = None,
+DEFAULT_TOP = DEFAULT_SEEDS = 3   # `sweeps best --top` and `--seeds` unless given (its options' defaults)
+
+
+def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = DEFAULT_TOP, seeds: int = DEFAULT_SEEDS,
+              with_base: bool = True, file_name: str | None = None, as_typed: str | None = None,
               tracking_uri: str | None = None) -> BestSpec:
     """The table spec that trains the `top` best trials of search invocation `runs` (and its base
     configuration, the baseline) over seeds 0..seeds-1. Trials that repeat a configuration ranked above
@@ -240,8 +243,14 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
                           *[w for k, v in placement.items() for w in ("--set", f"{k}={set_text(v)}")],
                           *(["--tracking-uri", tracking_uri] if tracking_uri else []), *_resource_options(runs)])
     parent = runs.parent
+    # the command as it runs again: the sweep as the user named it (`mysearch.yaml`, whose name: may differ from
+    # its stem, so that `sweeps best mysearch` finds nothing) and the options that shaped this spec
+    again = shlex.join(["sweeps", "best", as_typed or runs.sweep, *(["--top", str(top)] if top != DEFAULT_TOP else []),
+                        *(["--seeds", str(seeds)] if seeds != DEFAULT_SEEDS else []),
+                        *([] if with_base else ["--no-base"]),
+                        *(["--tracking-uri", tracking_uri] if tracking_uri else [])])
     header = [
-        f"Written by `sweeps best {runs.sweep}` on {datetime.date.today().isoformat()} from invocation "
+        f"Written by `{again}` on {datetime.date.today().isoformat()} from invocation "
         f"{parent.run_id} ({parent.run_name}, {parent.status}).",
         f"The search ranked its trials by {ranking.column} ({ranking.description}) on seed "
         f"{_search_seed(runs, spec)}; this table trains each "
@@ -258,7 +267,8 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = 3, seeds: int = 3,
     ]
     body = yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
     text = ("".join(f"# {part}\n" for line in header
-                    for part in textwrap.wrap(line, 98, subsequent_indent="  ", break_on_hyphens=False))
+                    for part in textwrap.wrap(line, 98, subsequent_indent="  ", break_on_hyphens=False,
+                                              break_long_words=False))   # a path or URI whole
             # one line: copied whole; printed, the spec is in no file yet
             + (f"# Run it: {command}\n" if file_name else f"# Save this spec as FILE.yaml, then run it: {command}\n")
             + body)

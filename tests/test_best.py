@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -201,6 +202,21 @@ def test_sweeps_best_writes_a_spec_that_sweeps_show_accepts_and_keeps_an_existin
     assert Path("tune_best.yaml").read_text() == "# my edits\n"
     assert invoke("best", "tune", "-o", "tune_best.yaml", "--force", "--tracking-uri", store).exit_code == 0
     assert "Search #1" in Path("tune_best.yaml").read_text()
+
+
+def test_the_header_gives_the_command_that_wrote_the_spec_as_it_runs_again(search_store, store):
+    # `sweeps best mysearch.yaml` (a spec file named tune) wrote "Written by `sweeps best tune`": not what was typed,
+    # and no command at all where the name is no shipped sweep's (`sweeps best mysearch` finds nothing either)
+    client, exp_id = search_store
+    record_search(client, exp_id, {"trial a": 0.80, "trial b": 0.90})
+    Path("mysearch.yaml").write_text(TUNE.text)
+    printed = invoke("best", "mysearch.yaml", "--top", 1, "--seeds", 2, "--tracking-uri", store)
+    assert printed.exit_code == 0, printed.output
+    header = " ".join(line[2:].strip() for line in printed.output.splitlines() if line.startswith("# "))
+    written_by = header.split("Written by `", 1)[1].split("`", 1)[0]
+    assert written_by == f"sweeps best mysearch.yaml --top 1 --seeds 2 --tracking-uri {store}"
+    again = invoke(*shlex.split(written_by)[1:])   # without `sweeps`
+    assert again.exit_code == 0 and again.output == printed.output
 
 
 def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(search_store, store):
