@@ -216,6 +216,46 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
                f"whichever was run last (rename it to keep them apart)", err=True)
 
 
+def _warn_of_another_spec_file(given: str, prepared) -> None:
+    """A spec file named like another spec file run before (two researchers' `name: ablation`), but saying other
+    than it, records into that one's MLflow experiment: `sweeps status/table NAME`, and `sweeps table FILE` of
+    either file (it reads the file's name:), then show whichever was run last. Each parent run records the spec
+    file it was run from (TAG_COMMAND's name, its path resolved) and the spec (spec.yaml); one that says the same
+    (a copy, a file moved) is no other sweep. A shipped name's are `_warn_of_a_shipped_name`'s."""
+    from mlflow.exceptions import MlflowException
+
+    from search_spaces.spec import names_a_file
+    from sweeps import schema, tracking
+    from sweeps.invocations import recorded_options, recorded_spec_of
+
+    spec = prepared.spec
+    ours = str(Path(given).expanduser().resolve()) if names_a_file(given) else given
+    try:
+        client = tracking.client_for(prepared.tracking_uri)
+        experiment = client.get_experiment_by_name(spec.name)
+        parents = [] if experiment is None else tracking.parents(client, experiment.experiment_id, max_results=None)
+    except MlflowException:   # the store, checked reachable by prepare: its errors are the run's to say
+        return
+    latest: dict[str, object] = {}   # another spec file -> its invocation run last
+    for parent in parents:
+        record = recorded_options(parent.data.tags)
+        other = record and record["name"]
+        if other and other != ours and names_a_file(other) and other not in latest:
+            latest[other] = parent
+    for other, parent in latest.items():
+        if parent.data.tags.get(schema.TAG_SPEC_HASH) == spec.spec_hash:
+            continue
+        recorded = recorded_spec_of(tracking.read_text_artifact(client, parent.info.run_id, schema.ARTIFACT_SPEC)
+                                    or "")
+        if recorded is not None and recorded.content_hash == spec.content_hash:
+            continue
+        # (a recorded text this version no longer loads: its text differs, as the spec-hash tag says)
+        click.echo(f"Warning: {given} is named {spec.name!r} like the spec file {other}, run before (invocation "
+                   f"{parent.info.run_id[:8]}, {parent.info.run_name}), but differs from it: their runs go to the same MLflow experiment, and `sweeps status {spec.name}` and "
+                   f"`sweeps table {spec.name}` (or of either file) show whichever was run last (rename one, its "
+                   "name:, to keep them apart)", err=True)
+
+
 def _execute(name: str, resume_only: bool, **kw) -> None:
     collecting_later = _set_up_without_collections()
     from sweeps.invocations import command_again   # the command line that continues the invocation, never --fresh
@@ -243,6 +283,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     _warn_of_a_pruner_that_never_prunes(plan)
     _warn_of_a_space_smaller_than_its_samples(plan)
     _warn_of_a_shipped_name(name, prepared.spec)
+    _warn_of_another_spec_file(name, prepared)
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
                f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
                f"data {', '.join(d.name for d in prepared.data)}, "

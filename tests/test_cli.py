@@ -546,6 +546,44 @@ def test_a_spec_file_named_like_a_shipped_sweep_but_different_is_warned_of(here)
             in result.output)
 
 
+def test_a_spec_file_named_like_another_spec_file_run_before_but_different_is_warned_of_at_run(here, store,
+                                                                                               monkeypatch):
+    # two researchers' files both `name: tiny_cli`: their runs went into one MLflow experiment unwarned, and
+    # `sweeps table tiny_cli.yaml` showed whichever of the two was run last
+    from mlflow import MlflowClient
+    from search_spaces.spec import text_hash
+    from sweeps import schema as S
+
+    def ctrl_c(address=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeps.runner, "connect_ray", ctrl_c)
+    monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+
+    def ran_before(path, text):
+        parent = client.create_run(experiment, run_name="tiny_cli@earlier", tags={
+            S.TAG_ROLE: S.ROLE_PARENT, S.TAG_SWEEP: "tiny_cli", S.TAG_STATUS: S.STATUS_COMPLETED,
+            S.TAG_SPEC_HASH: text_hash(text), S.TAG_COMMAND: json.dumps({"name": str(path)})})
+        client.log_text(parent.info.run_id, text, S.ARTIFACT_SPEC)
+        return parent.info.run_id
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    ran_before(here / "moved" / "tiny_cli.yaml", "# the same spec, run from another folder\n" + TINY)
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == 130, result.output
+    assert "like the spec file" not in result.output, "the same spec (a copy, a file moved): nothing to warn of"
+    theirs = here / "theirs" / "tiny_cli.yaml"
+    run_id = ran_before(theirs, TINY.replace("caption: A test.", "caption: Theirs."))
+    result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
+    assert result.exit_code == 130, result.output
+    assert (f"Warning: tiny_cli.yaml is named 'tiny_cli' like the spec file {theirs}, run before (invocation "
+            f"{run_id[:8]}, tiny_cli@earlier), but differs from it: their runs go to the same MLflow experiment, and "
+            "`sweeps status tiny_cli` and `sweeps table tiny_cli` (or of either file) show whichever was run last "
+            "(rename one, its name:, to keep them apart)") in " ".join(result.output.split())
+
+
 def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch):
     def ctrl_c(address=None):
         raise KeyboardInterrupt
