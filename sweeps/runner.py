@@ -827,9 +827,20 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
         free = shutil.disk_usage(storage).free
     except OSError:
         free = None
+    # a full disk that names its file outside --storage (Ray's session folder in /tmp, another mount): not storage's
+    if cause is not None and cause.filename and not _under(str(cause.filename), storage):
+        cause = None
     if cause is None and (free is None or free >= STORAGE_FULL_BYTES):
         return None
     return f"--storage {storage} is full" + (f" ({free / 2**20:.1f} MB free)" if free is not None else "")
+
+
+def _under(name: str, folder: Path) -> bool:
+    """Whether the path `name` lies in `folder` (both resolved: a storage given through a link)."""
+    try:
+        return Path(os.path.realpath(name)).is_relative_to(Path(os.path.realpath(folder)))
+    except (OSError, ValueError):
+        return False
 
 
 def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,

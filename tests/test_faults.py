@@ -751,6 +751,17 @@ def test_a_tune_fit_failing_with_storage_full_is_a_sweep_error_naming_it_and_how
             raise pickle.UnpicklingError("pickle data was truncated")
 
 
+def test_a_full_disk_elsewhere_than_storage_is_not_called_storage_full(tmp_path):
+    # Ray's session folder (/tmp/ray) or another disk filling up: an ENOSPC naming a file outside --storage, which
+    # has room, was reported as "--storage ... is full (70000.0 MB free)", sending the researcher to the wrong disk
+    elsewhere = OSError(errno.ENOSPC, "No space left on device", "/elsewhere/ray/session_1/logs/worker.out")
+    with pytest.raises(OSError, match=r"No space left on device: '/elsewhere/ray/"), runner._fitting(tmp_path):
+        raise elsewhere
+    inside = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "exp" / "trial" / "error.pkl"))
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} is full"), runner._fitting(tmp_path):
+        raise inside
+
+
 def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_is_a_full_disks(tmp_path):
     with pytest.raises(ValueError, match="a bug"), runner._fitting(tmp_path):
         raise ValueError("a bug")
