@@ -51,13 +51,20 @@ def error_message(traceback_text: str) -> str:
     return message
 
 
+ACTOR_DIED_PHRASES = ("The actor died unexpectedly", "The actor is dead because")
+
+
 def actor_died_message(text: str) -> str | None:
     """A trial whose worker process died without raising (kill -9, the kernel's out-of-memory killer, a crash) as
     one line that says so first: Ray's text opens with its actor's ids and namespace, which were all `sweeps
     status` showed of it in its 200 characters ("Failure # 1 (occurred at ...) The actor died unexpectedly before
     finishing this task. class_name: ImplicitFunc actor_id: 4a8a... pid: 28497 namespace: b051..."). None for
     any other error."""
-    if "The actor died unexpectedly" not in text and "The actor is dead because" not in text:
+    # Ray's text itself (no traceback before it), or a traceback that ends in it: not a phrase a trial's own error
+    # quoted, in its message or a source line shown
+    if not (text.lstrip().startswith(ACTOR_DIED_PHRASES) or re.search(
+            r"^(?:ray\.exceptions\.)?(?:ActorDiedError|RayActorError): (?:%s)" % "|".join(ACTOR_DIED_PHRASES), text,
+            re.MULTILINE)):
         return None
     pid, ip = re.search(r"\bpid: (\d+)", text), re.search(r"\bip: (\S+)", text)
     exit_type = re.search(r"Worker exit type: (\w+)", text)

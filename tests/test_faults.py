@@ -820,6 +820,16 @@ due to SIGSEGV or another unexpected error.
 """   # the error file of a trial whose worker was sent SIGKILL mid-epoch (as the kernel's OOM killer does), verbatim
 
 
+def test_a_trial_that_raised_an_error_quoting_a_dead_actor_is_recorded_by_its_own_error():
+    # the killed-worker text was chosen wherever Ray's phrase stood in the traceback: a trial that raised a normal
+    # error whose message (or a source line shown) quoted it was recorded as killed, its own error dropped
+    raised = ("Failure # 2 (occurred at 2026-12-07_22-52-32)\nray::ImplicitFunc.train() (pid=1, ip=192.0.2.2)\n"
+              '  File "/x/trainable.py", line 9, in train_cell\n    raise RuntimeError(text)\n'
+              "RuntimeError: the data loader's worker stopped: The actor died unexpectedly before finishing this "
+              "task. (a message it quoted)\n")
+    assert marks.error_message(raised).startswith("RuntimeError: the data loader's worker stopped")
+
+
 def test_a_trial_whose_worker_was_killed_is_recorded_as_killed_first_not_by_its_actor_ids():
     # `sweeps status` shows an error's first 200 characters: they were "Failure # 1 (occurred at ...) The actor died
     # unexpectedly before finishing this task. class_name: ImplicitFunc actor_id: 4a8a... pid: 28497 namespace: ..."
