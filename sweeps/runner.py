@@ -807,9 +807,14 @@ def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
         full = storage_full(storage, exc) if storage is not None else None
         if full is None:
             raise
-        raise SweepError(f"{full}; Tune failed ({type(exc).__name__}: {exc}). Free space there, then `{again}` "
+        raise StorageFull(f"{full}; Tune failed ({type(exc).__name__}: {exc}). Free space there, then `{again}` "
                          "continues the sweep: completed cells are kept, unfinished ones continue from their last "
                          "checkpoint") from exc
+
+
+class StorageFull(SweepError):
+    """A Tune `fit` that failed while --storage was full (`_fitting`): said so already, not re-worded as a full
+    MLflow store where the storage lies in the database's folder (./ray_results beside ./mlflow.db)."""
 
 
 def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
@@ -1004,7 +1009,7 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
             try:
                 return _run_sweep(prepared, resume_only, on_cluster_lost)
             except Exception as exc:   # a store that filled up: named, and how to go on, for MLflow's traceback
-                full = tracking.full_store(prepared.tracking_uri, exc)
+                full = None if isinstance(exc, StorageFull) else tracking.full_store(prepared.tracking_uri, exc)
                 if full is None:
                     raise
                 raise tracking.TrackingError(
