@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import math
+import errno
 import os
 import shlex
 import signal
@@ -874,6 +875,14 @@ def table(name: str, run_id, fmt: str, metric, decimals: int, output, wide: bool
         click.echo(content)
 
 
+def _in_folder(name, folder: Path) -> bool:
+    """Whether the path `name` lies in `folder` (both resolved)."""
+    try:
+        return Path(os.path.realpath(name)).is_relative_to(Path(os.path.realpath(folder)))
+    except (OSError, TypeError, ValueError):
+        return False
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--run", "run_id", help="Parent run id (or a unique prefix); default: the invocation run last.")
@@ -908,9 +917,16 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
         _remove_if_empty(made)
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:   # a disk that fills up as they are drawn: each figure is replaced whole or left as it was
+        # a run's file that could not be read (a model, a record): not `out`'s; a figure linked elsewhere (its file
+        # is replaced where the link leads): that place named
+        elsewhere = bool(exc.filename) and not _in_folder(exc.filename, out)
+        if elsewhere and exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
         _remove_if_empty(made)
-        raise click.ClickException(f"cannot write the figures to {out}: {exc.strerror or exc}; the figures written "
-                                   "before it are whole, the others as they were (none is half written)") from exc
+        where = f"{out} ({Path(exc.filename).parent})" if elsewhere else f"{out}"
+        raise click.ClickException(f"cannot write the figures to {where}: {exc.strerror or exc}; the figures "
+                                   "written before it are whole, the others as they were (none is half written)") \
+            from exc
     if not paths:
         _remove_if_empty(made)
         raise click.ClickException(f"no figure could be drawn for {name}: no completed cell"

@@ -995,3 +995,26 @@ def test_plot_on_a_disk_that_fills_up_is_an_error_naming_the_folder_and_leaves_e
            in result.output
     assert {p: p.read_bytes() for p in earlier} == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".sweeps")) == sorted(p.name for p in earlier)
+
+
+def test_plot_failing_to_read_a_runs_file_is_not_called_a_folder_it_could_not_write(runs, tmp_path, monkeypatch):
+    # every OSError while the figures were drawn was "cannot write the figures to OUT: No such file or directory;
+    # ... none is half written": a model or attention record that could not be read from the runs' artifacts too,
+    # which sent the researcher to a figure folder that was fine
+    from click.testing import CliRunner
+
+    from sweeps import cli as C
+    from sweeps import report
+
+    monkeypatch.setattr(C, "_load_runs", lambda *a: (runs, SimpleNamespace(kind="table", table=SimpleNamespace(
+        metrics=("sel_test_acc",)))))
+    monkeypatch.setattr(report, "sweep_table", lambda *a: SimpleNamespace(rows=[]))
+    missing = tmp_path / "mlartifacts" / "1" / "run" / "artifacts" / "model.pt"
+
+    def unreadable(runs, folder, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", str(missing))
+
+    monkeypatch.setattr(FG, "plot_sweep", unreadable)
+    result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(tmp_path / "figures"), "--no-log"])
+    assert "cannot write the figures" not in result.output
+    assert isinstance(result.exception, FileNotFoundError) and result.exception.filename == str(missing)
