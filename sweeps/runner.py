@@ -1400,15 +1400,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         except tracking.TrackingError:
             # the whole command: `sweeps run NAME` alone is another invocation, in ./mlflow.db, that trains anew
             again = command_again("run", prepared)
-            database = tracking.sqlite_path(prepared.tracking_uri)
-            away = (f"the MLflow database {database} has been locked by another process"
-                    if database is not None and tracking.reachable(prepared.tracking_uri) else
-                    f"MLflow tracking server {prepared.tracking_uri} has been unreachable")
-            raise tracking.TrackingError(
-                f"{away} for {wait_s:g} s (set "
-                f"{tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: their runs hold what the "
-                f"server took. `{again}` once it answers: it records the end and draws the report (finished cells "
-                "are not trained again)") from None
+            raise tracking.TrackingError(away_as_trials_ended(prepared.tracking_uri, wait_s, again)) from None
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         counts = _counted(statuses, plan, spec)
         log_cell_counts(client, parent_id, total, counts)
@@ -1417,7 +1409,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         else:
             complete = counts[schema.STATUS_COMPLETED] + counts[schema.STATUS_PRUNED] >= total
         status = final_status(complete, interrupted, counts, errors)
-        if status != schema.STATUS_COMPLETED and (full := storage_full(prepared.storage_path)) is not None:
+        if (full := failed_for_full_storage(status, counts, errors, prepared.storage_path)) is not None:
             log.warning("%s: trials that could not write their checkpoints there failed; free space there, then `%s` "
                         "continues the sweep", full, command_again("resume", prepared))
         report_dir = None
@@ -1544,6 +1536,28 @@ def _counted(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[s
     planned = list(planned_statuses(statuses, plan, spec).values())
     return {s: planned.count(s) for s in
             (schema.STATUS_COMPLETED, schema.STATUS_PRUNED, schema.STATUS_FAILED, schema.STATUS_RUNNING)}
+
+
+def away_as_trials_ended(tracking_uri: str, wait_s: float, again: str) -> str:
+    """What a sweep says where its store was still away `wait_s` s after the trials ended: a server unreachable, or
+    a sqlite database another process holds locked (it answers, but no write gets through), and how to go on."""
+    database = tracking.sqlite_path(tracking_uri)
+    locked = database is not None and tracking.reachable(tracking_uri)
+    away, store, back = ((f"the MLflow database {database} has been locked by another process", "database",
+                          "once it is let go") if locked else
+                         (f"MLflow tracking server {tracking_uri} has been unreachable", "server", "once it answers"))
+    return (f"{away} for {wait_s:g} s (set {tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: "
+            f"their runs hold what the {store} took. `{again}` {back}: it records the end and draws the report "
+            "(finished cells are not trained again)")
+
+
+def failed_for_full_storage(status: str, counts: Mapping[str, int], errors: int, storage: Path | None) -> str | None:
+    """`storage_full`'s text where an invocation ended unfinished with failed cells or errored trials while --storage
+    is nearly full: those most likely failed for want of room. A sweep stopped by Ctrl-C with nothing failed is not
+    said to have failed for it, whatever room is left."""
+    if status == schema.STATUS_COMPLETED or storage is None or not (counts.get(schema.STATUS_FAILED) or errors):
+        return None
+    return storage_full(storage)
 
 
 def final_status(complete: bool, interrupted: bool, counts: Mapping[str, int], errors: int) -> str:

@@ -779,6 +779,31 @@ def test_storage_is_called_full_below_64_mb_free_as_a_sweep_ends_failed(tmp_path
     assert runner.storage_full(tmp_path) is None
 
 
+def test_a_store_away_as_the_trials_end_is_named_as_a_locked_database_or_an_unreachable_server(tmp_path):
+    # a sqlite store locked by another process was told of as a server: "what the server took ... once it answers"
+    database = tmp_path / "mlflow.db"
+    text = runner.away_as_trials_ended(f"sqlite:///{database}", 600, "sweeps run x")
+    assert text.startswith(f"the MLflow database {database} has been locked by another process for 600 s")
+    assert "their runs hold what the database took. `sweeps run x` once it is let go: it records" in text
+    text = runner.away_as_trials_ended("http://127.0.0.1:9", 600, "sweeps run x")
+    assert text.startswith("MLflow tracking server http://127.0.0.1:9 has been unreachable for 600 s")
+    assert "their runs hold what the server took. `sweeps run x` once it answers: it records" in text
+
+
+def test_storage_is_said_to_have_failed_trials_only_where_a_sweep_ends_with_failures(tmp_path, monkeypatch):
+    # a sweep stopped by Ctrl-C with nothing failed was told "trials that could not write their checkpoints there
+    # failed" whenever --storage had under 64 MB free
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=runner.STORAGE_FULL_BYTES - 1))
+    full = f"--storage {tmp_path} is full (64.0 MB free)"
+    assert runner.failed_for_full_storage("interrupted", {"completed": 1, "running": 1}, 0, tmp_path) is None
+    assert runner.failed_for_full_storage("interrupted", {"failed": 1}, 0, tmp_path) == full
+    assert runner.failed_for_full_storage("failed", {"completed": 2}, 1, tmp_path) == full   # an errored trial
+    assert runner.failed_for_full_storage("completed", {"failed": 1}, 1, tmp_path) is None
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage)
+    assert runner.failed_for_full_storage("failed", {"failed": 1}, 1, tmp_path) is None or usage.free < (64 << 20)
+
+
 def test_a_sweep_whose_sqlite_store_fills_up_ends_in_an_error_naming_it_and_how_to_continue(spec_file, store, tmp_path,
                                                                                           monkeypatch):
     # measured: a store on a disk that filled up mid-sweep ended, after every trial, in MLflow's traceback of
