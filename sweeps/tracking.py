@@ -604,9 +604,9 @@ TAG_TUNE_PATH = "sweeps.tune_path"
 
 
 def driver_identity() -> str:
-    """This process as the driver of an invocation (the parent's sweeps.driver tag): host, pid and,
-    where /proc has it, the process's start time, so that a pid the system reused is not taken for it, and the
-    process table it is listed in (`_process_table`: the kernel's boot and the pid namespace), so that a process of
+    """This process as the driver of an invocation (the parent's sweeps.driver tag): host, pid and, where /proc or
+    `ps` tells it, the process's start time, so that a pid the system reused is not taken for it, and the process table
+    it is listed in (`_process_table`: the kernel's boot and the pid namespace), so that a process of
     the same host name that this process table does not list (another container of a `--net=host` Docker node, as
     Ray's cluster launcher starts them; another machine of the same name) is not taken for gone."""
     return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()),
@@ -618,8 +618,8 @@ def _process_table() -> dict[str, str]:
     machine, or this one restarted), "pidns": its pid namespace (another container of the same kernel), "machine":
     /etc/machine-id (the same machine restarted, where it has one)}."""
     table = {}
-    for key, read in (("boot", lambda: Path("/proc/sys/kernel/random/boot_id").read_text().strip()),
-                      ("pidns", lambda: os.readlink("/proc/self/ns/pid")),
+    for key, read in (("boot", lambda: Path(f"{PROC}/sys/kernel/random/boot_id").read_text().strip()),
+                      ("pidns", lambda: os.readlink(f"{PROC}/self/ns/pid")),
                       ("machine", lambda: Path("/etc/machine-id").read_text().strip())):
         try:
             table[key] = read()
@@ -628,12 +628,27 @@ def _process_table() -> dict[str, str]:
     return {key: value for key, value in table.items() if value}
 
 
+# Where Linux lists its processes; a system without it (macOS, the BSDs) is asked with `ps`
+PROC = "/proc"
+
+
 def _process_start(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); None where unreadable."""
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); where there is no /proc (macOS), the
+    start `ps` gives, in UTC to the second ("ps:Mon Dec  7 23:31:29 2026"): without it a pid the system reused (a
+    laptop restarted after its driver died with it) is taken for the driver, alive, and `sweeps resume` refused to
+    continue the invocation. None where unreadable."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"{PROC}/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
+        if os.path.isdir(f"{PROC}/self"):   # Linux: a process gone, or one hidden from this one
+            return None
+    try:   # LC_ALL and TZ: the same text from every shell and time zone (a laptop that travels)
+        started = subprocess.run(["ps", "-o", "lstart=", "-p", str(int(pid))], capture_output=True, text=True,
+                                 timeout=10, env={**os.environ, "LC_ALL": "C", "TZ": "UTC"})
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
+    text = " ".join(started.stdout.split())
+    return f"ps:{text}" if started.returncode == 0 and text else None
 
 
 HEARTBEAT_S = 60.0            # how often a driver tags its parent run with a sign of life

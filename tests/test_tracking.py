@@ -1102,3 +1102,28 @@ def test_a_trial_waits_for_a_sqlite_store_another_process_holds_locked_and_names
         if holder.in_transaction:
             holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_pid_reused_on_a_system_without_proc_is_not_taken_for_the_driver(tmp_path, monkeypatch):
+    # macOS has no /proc: its driver's start time comes from `ps`. Without one, a pid reused after the driver died
+    # (the laptop restarted) read as the driver alive, and `sweeps resume` refused the invocation
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(tracking, "PROC", str(tmp_path / "no-proc"))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = tracking._process_start(other.pid)
+        assert started is not None and started.startswith("ps:")
+        assert json.loads(tracking.driver_identity())["start"] == tracking._process_start(os.getpid())
+        host = json.loads(tracking.driver_identity())["host"]
+        alive = {schema.TAG_DRIVER: json.dumps({"host": host, "pid": other.pid, "start": started})}
+        reused = {schema.TAG_DRIVER: json.dumps({"host": host, "pid": other.pid,
+                                                 "start": "ps:Mon Jan  1 00:00:00 2024"})}
+        assert tracking.driver_state(alive) == "alive"
+        assert tracking.driver_state(reused) == "gone"
+    finally:
+        other.kill()
+        other.wait()
+    assert tracking._process_start(other.pid) is None
