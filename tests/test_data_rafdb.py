@@ -678,3 +678,24 @@ def test_rafdb_whitespace_only_lines_at_the_end_of_a_label_file_alone_are_not_wa
         splits = load_splits(_cfg(tmp_path, root), 16)
     assert len(splits.train) == 4 and len(splits.test) == 3
     assert "whitespace-only" not in caplog.text
+
+
+def test_an_image_listed_in_another_case_is_listed_where_the_file_system_ignores_case(tmp_path, monkeypatch):
+    # macOS's APFS ignores case: a label file naming train_00001.JPG reads train_00001.jpg, which was then
+    # warned of as an image no label file lists
+    import os
+
+    from transfer_core.data import base
+
+    folder = tmp_path / "aligned"
+    folder.mkdir()
+    for name in ("train_00001.jpg", "train_00002.jpg"):
+        (folder / name).write_bytes(b"")
+    listed = {"train_00001.JPG"}
+    assert base.images_not_listed(folder, listed) == ["train_00001.jpg", "train_00002.jpg"]   # Linux: not read
+
+    def case_blind_samefile(a, b):   # as on APFS: a name in another case opens the same file
+        return os.path.normcase(str(a)).casefold() == os.path.normcase(str(b)).casefold()
+
+    monkeypatch.setattr(base.os.path, "samefile", case_blind_samefile)
+    assert base.images_not_listed(folder, listed) == ["train_00002.jpg"]

@@ -299,8 +299,11 @@ def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
 def images_not_listed(folder: Path, listed: set[str], depth: int = 0) -> list[str]:
     """The image files in `folder` (and its sub-folders, `depth` levels down) that `listed` (paths relative to
     `folder`, posix) does not hold, relative to it, sorted. One os.scandir per folder, names only (no stat of a
-    file): AffectNet's ~420,000 images are listed in about a second. A folder that cannot be read is passed over."""
+    file): AffectNet's ~420,000 images are listed in about a second. A folder that cannot be read is passed over.
+    A file listed in another case (`A.JPG` listed, `a.jpg` found) is listed where the listed name opens it: on a
+    case-insensitive file system (macOS's, Windows') it is read under that name, and was warned of as unread."""
     found: list[str] = []
+    folded: dict[str, str] | None = None
     stack = [(folder, "", depth)]
     while stack:
         where, prefix, deeper = stack.pop()
@@ -316,8 +319,19 @@ def images_not_listed(folder: Path, listed: set[str], depth: int = 0) -> list[st
                 if deeper and entry.is_dir():
                     stack.append((Path(entry.path), rel + "/", deeper - 1))
                 elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and rel not in listed:
-                    found.append(rel)
+                    if folded is None:
+                        folded = {name.casefold(): name for name in listed}
+                    spelled = folded.get(rel.casefold())
+                    if spelled is None or not _same_file(folder / spelled, entry.path):
+                        found.append(rel)
     return sorted(found)
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def listed_depth(listed: set[str]) -> int:
