@@ -245,3 +245,26 @@ def test_data_splits_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         splits.dataset = "x"
     assert splits.num_classes == 2
+
+
+def test_loader_workers_started_by_spawn_as_on_macos_give_the_forked_workers_batches(monkeypatch):
+    # macOS has no fork for workers (WORKER_START_METHOD None: Python's spawn there): each worker is sent a pickled
+    # copy of the split and transform, and must draw the same augmentation from the same seeds
+    import importlib
+
+    import transfer_core.data.loaders as loaders
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert importlib.reload(loaders).WORKER_START_METHOD is None
+    monkeypatch.undo()
+    importlib.reload(loaders)
+    split, cfg = _split(12, 16), _cfg(augment="released", num_workers=1)
+    epochs = {}
+    for method in ("fork", "spawn"):
+        monkeypatch.setattr(loaders, "WORKER_START_METHOD", method)
+        torch.manual_seed(3)
+        epochs[method] = (_epoch(loaders.build_train_loader(split, cfg, 16, 4)),
+                          _epoch(loaders.build_eval_loader(split, cfg, 16, 4)))
+    for (xf, yf), (xs, ys) in zip(epochs["fork"][0] + epochs["fork"][1], epochs["spawn"][0] + epochs["spawn"][1]):
+        assert torch.equal(xf, xs) and torch.equal(yf, ys)
+    assert len(epochs["spawn"][0]) == 3
