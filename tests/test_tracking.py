@@ -665,41 +665,24 @@ def test_runs_whose_driver_may_be_alive_or_is_not_recorded_are_left_running(trac
     assert client.get_run(silent).info.status == "KILLED", "another host's, silent past the staleness bound"
 
 
-def test_an_invocation_a_continuation_took_over_since_the_search_is_left_running(tracking_uri, exited_pid,
-                                                                                 monkeypatch):
-    # `sweeps status` found the killed driver's runs, and meanwhile `sweeps resume` made the invocation its own
+@pytest.mark.parametrize("taken_over_after", ["search_all", "_last_sign_of_life"])
+def test_an_invocation_a_continuation_took_over_meanwhile_is_left_running(tracking_uri, exited_pid, monkeypatch,
+                                                                          taken_over_after):
+    # `sweeps status` found the killed driver's runs (search_all), or read when it was last seen alive (a search and
+    # a query per cell it trained: seconds on a server), and meanwhile `sweeps resume` made the invocation its own:
+    # its parent and reopened cells were ended KILLED
     client = tracking.client_for(tracking_uri)
     experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
     parent = _invocation(client, experiment_id, _driver(pid=exited_pid))
     cell = _cell(client, experiment_id, parent, "A")
-    searched = tracking.search_all
+    read = getattr(tracking, taken_over_after)
 
     def then_taken_over(*args, **kwargs):
-        found = searched(*args, **kwargs)
+        found = read(*args, **kwargs)
         tracking.set_tags(client, parent, {schema.TAG_DRIVER: tracking.driver_identity()})
         return found
 
-    monkeypatch.setattr(tracking, "search_all", then_taken_over)
-    assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0
-    assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
-
-
-def test_an_invocation_a_continuation_took_over_while_its_last_sign_of_life_was_read_is_left_running(
-        tracking_uri, exited_pid, monkeypatch):
-    # reading when it was last seen alive takes a search and a query per cell it trained (seconds on a server):
-    # a `sweeps resume` that made the invocation its own meanwhile had its parent and reopened cells ended KILLED
-    client = tracking.client_for(tracking_uri)
-    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
-    parent = _invocation(client, experiment_id, _driver(pid=exited_pid))
-    cell = _cell(client, experiment_id, parent, "A")
-    read = tracking._last_sign_of_life
-
-    def then_taken_over(*args, **kwargs):
-        seen = read(*args, **kwargs)
-        tracking.set_tags(client, parent, {schema.TAG_DRIVER: tracking.driver_identity()})
-        return seen
-
-    monkeypatch.setattr(tracking, "_last_sign_of_life", then_taken_over)
+    monkeypatch.setattr(tracking, taken_over_after, then_taken_over)
     assert tracking.end_runs_of_gone_drivers(client, experiment_id) == 0
     assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
 
