@@ -750,7 +750,9 @@ def driver_description(tags: Mapping[str, str], now: float | None = None) -> str
 def heartbeat(tracking_uri: str, run_id: str, every_s: float = HEARTBEAT_S) -> Iterator[None]:
     """Tag the parent run with the time every `every_s` while the block runs, so that readers on other hosts
     can tell a driver that died without a word (no process table of its host to look at) from a live one.
-    A failed write is logged and retried at the next beat: a sign of life must never stop a sweep."""
+    A failed write is logged and retried at the next beat: a sign of life must never stop a sweep. A server that
+    does not answer /health is not written to: MLflow's 7 retries with back-off (up to ~4 min) of a beat that the
+    next one retries anyway each put a urllib3 "Retrying ... log-batch" warning on the driver's console."""
     import threading
 
     stop = threading.Event()
@@ -759,6 +761,8 @@ def heartbeat(tracking_uri: str, run_id: str, every_s: float = HEARTBEAT_S) -> I
     def beat() -> None:
         while True:
             try:
+                if not reachable(tracking_uri):
+                    raise TrackingError(f"MLflow tracking server {tracking_uri} is unreachable")
                 set_tags(client, run_id, heartbeat_tags())
             except Exception as exc:  # the store away for a while: the next beat tries again
                 log.debug("heartbeat of run %s not written: %s", run_id, exc)

@@ -1,5 +1,6 @@
 """MLflow tracking: the store is resolved and checked up front; a retried cell continues its own run."""
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -716,6 +717,22 @@ def test_a_driver_beats_while_it_runs_and_stops_when_it_leaves(tmp_path):
     client.set_tag(run, schema.TAG_HEARTBEAT, "1")
     time.sleep(0.5)
     assert client.get_run(run).data.tags[schema.TAG_HEARTBEAT] == "1", "no beat once the block has left"
+
+
+def test_a_driver_whose_tracking_server_is_away_skips_its_beats_without_mlflows_retry_warnings(caplog):
+    # a lab's server stopped for a minute mid-sweep: the driver's console showed urllib3's "Retrying (Retry(total=6,
+    # ...)) after connection broken ... /api/2.0/mlflow/runs/log-batch" again and again, the beat going through
+    # MLflow's 7 retries with back-off (up to ~4 min), though the next beat is its retry
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]   # nothing listens on it
+    caplog.set_level(logging.DEBUG)
+    with tracking.heartbeat(f"http://127.0.0.1:{port}", "0" * 32, every_s=0.2):
+        time.sleep(0.6)
+    assert not [r for r in caplog.records if r.name.startswith("urllib3") and r.levelno >= logging.WARNING]
+    assert any("heartbeat" in r.getMessage() and "not written" in r.getMessage() for r in caplog.records)
 
 
 def test_a_heartbeat_is_unix_seconds_for_readers_and_a_utc_time_beside_it_for_a_person(tmp_path):
