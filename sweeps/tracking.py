@@ -1339,6 +1339,7 @@ class EpochLog:
         self.logged = run.logged_epochs()
         self.scores = run.logged_scores() if self.logged else {}   # a resumed trial's: what it may re-train
         self.pending: list[tuple[Mapping[str, Any], Mapping[str, float], int | None]] = []
+        self.logged_here: set[int] = set()   # the epochs this attempt logged, with the summaries of its history
         self._warned = False
 
     def add(self, record: Mapping[str, Any], summary: Mapping[str, float],
@@ -1377,6 +1378,7 @@ class EpochLog:
                 self._warn(f"logging to {self.uri} failed ({type(exc).__name__}: {exc})")
                 return False
             self.logged.add(int(record["epoch"]))
+            self.logged_here.add(int(record["epoch"]))
             self.scores[int(record["epoch"])] = {m: float(record[m]) for m in SCORE_METRICS if m in record}
             self.pending.pop(0)
         if self._warned:

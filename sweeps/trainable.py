@@ -456,7 +456,9 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
 
     history = fit(trial, on_epoch=on_epoch, resume_from=state, data=splits)
     epochs.flush(wait_s=wait_s)
-    if history.records:   # the summaries of the last epoch, which a resumed trial may not have logged again
+    # the summaries of the last epoch, which a resumed trial may not have logged again (its epoch was logged by an
+    # earlier attempt, with that attempt's history); logged by this one, they are in MLflow once already
+    if history.records and int(history.records[-1]["epoch"]) not in epochs.logged_here:
         run.log_summary(history.summary(), int(history.records[-1]["epoch"]))
     selected = history.selected_record() if history.records else None
     confusion = {}

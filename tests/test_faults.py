@@ -412,6 +412,28 @@ def test_train_cell_retry_from_an_older_checkpoint_logs_each_epoch_once(cell_tri
     assert run.data.metrics["epochs_done"] == 4
 
 
+def test_train_cell_logs_the_summaries_of_its_last_epoch_once(cell_trial):
+    # every run's summaries (sel_test_acc, best_val_acc, epochs_done, ...) were logged twice at its last step, ~0.1 s
+    # apart: MLflow's metric history listed the last epoch twice
+    cell_trial()
+    run = _only_run(cell_trial.uri)
+    client = tracking.client_for(cell_trial.uri)
+    for metric in ("sel_test_acc", "best_val_acc", tracking.EPOCH_MARKER):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2, 3, 4], metric
+    assert run.data.tags[schema.TAG_STATUS] == "completed"
+
+
+def test_a_trial_resumed_after_its_last_epoch_logs_the_summaries_of_its_own_history_again(cell_trial):
+    first = cell_trial(die_after_epoch=4)   # its last epoch logged and checkpointed; died before completing
+    client = tracking.client_for(cell_trial.uri)
+    run_id = _only_run(cell_trial.uri).info.run_id
+    assert [m.step for m in client.get_metric_history(run_id, "sel_test_acc")] == [1, 2, 3, 4]
+    cell_trial(checkpoint=first.checkpoints[4])   # its last epoch is in the run already: not logged again
+    assert [m.step for m in client.get_metric_history(run_id, "sel_test_acc")] == [1, 2, 3, 4, 4], \
+        "the latest value in MLflow is this attempt's"
+    assert _only_run(cell_trial.uri).data.tags[schema.TAG_STATUS] == "completed"
+
+
 def test_checkpoint_pace_checkpoints_a_small_state_every_epoch_however_slow():
     pace = trainable.CheckpointPace()
     assert pace.due(1, 40, now=0.0), "the first epoch measures the cost"
