@@ -1204,7 +1204,7 @@ def test_resume_puts_the_trials_newest_checkpoint_where_tunes_state_looks(
         assert "none is left in its folder" in caplog.text
         assert kept == ["checkpoint_000005"], "started over: 3 epochs, and Tune let the stand-in go with the rest"
     else:
-        assert f"checkpoint_000003 (after epoch 3) takes its place" in caplog.text
+        assert "checkpoint_000003 (after epoch 3) takes its place" in caplog.text
         level, = {r.levelname for r in caplog.records if "takes its place" in r.getMessage()}
         assert level == ("INFO" if left == "older than one in its folder" else "WARNING"), \
             "an older named checkpoint is what an ordinary Ctrl-C leaves: no warning; a gone one is"

@@ -1464,8 +1464,6 @@ def test_a_new_invocation_on_the_data_moved_to_another_folder_is_warned_of_namin
     # with not a word of the invocation that had trained them
     from test_data_imagefolder import make_tree
 
-    from sweeps import tracking
-
     path = spec_file(TABLE_SPEC, "tiny")
     old = make_tree(tmp_path / "old, faces")   # a comma in the folder: data_roots joins folders with commas
     first = prepare(path, _options(tmp_path, tracking_uri, data=(f"imagefolder={old}",)))
