@@ -813,7 +813,7 @@ def test_a_search_whose_sampler_draws_one_config_twice_trains_both_trials_and_fi
     written = best_spec(runs, recorded_spec(runs), top=2, seeds=1)
     assert written.arms == ("Base", "Search #1") and "repeats the configuration of a trial ranked above it" in written.notes[0]
     cell = next(c for c in expand(load_text(written.text, source="best"), "smoke").cells if c.arm == "Search #1")
-    trained = {k: parse_value(v) for k, v in children[0].data.params.items()}
+    trained = {k: parse_value(v) for k, v in children[0].data.params.items() if k != schema.PARAM_ARM}
     assert config_hash(cell.config) == config_hash(from_flat(trained))   # all but placement (num_threads)
 
 

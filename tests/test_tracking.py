@@ -338,8 +338,11 @@ def test_two_threads_ending_cell_runs_at_once_leave_the_users_link_setting_as_it
 
     first_inside, second_inside, first_done = threading.Event(), threading.Event(), threading.Event()
 
+    ended = []
+
     class Client:
-        def set_terminated(self, run_id, status):
+        def set_terminated(self, run_id, status, end_time=None):
+            ended.append(run_id)
             if run_id == "first":
                 first_inside.set()
                 second_inside.wait(timeout=0.5)   # the second begins ending its run meanwhile, where it may
@@ -359,6 +362,7 @@ def test_two_threads_ending_cell_runs_at_once_leave_the_users_link_setting_as_it
         thread.start()
     for thread in threads:
         thread.join()
+    assert sorted(ended) == ["first", "second"], "both runs ended (a fake that refused end_time ended neither)"
     assert tracking.URL_PRINTING_ENV not in os.environ
 
 
