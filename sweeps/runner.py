@@ -1541,14 +1541,11 @@ def _counted(statuses: Mapping[str, str], plan: Plan, spec: SweepSpec) -> dict[s
 def away_as_trials_ended(tracking_uri: str, wait_s: float, again: str) -> str:
     """What a sweep says where its store was still away `wait_s` s after the trials ended: a server unreachable, or
     a sqlite database another process holds locked (it answers, but no write gets through), and how to go on."""
-    database = tracking.sqlite_path(tracking_uri)
-    locked = database is not None and tracking.reachable(tracking_uri)
-    away, store, back = ((f"the MLflow database {database} has been locked by another process", "database",
-                          "once it is let go") if locked else
-                         (f"MLflow tracking server {tracking_uri} has been unreachable", "server", "once it answers"))
-    return (f"{away} for {wait_s:g} s (set {tracking.WAIT_ENV} to wait longer) when the sweep's trials had ended: "
-            f"their runs hold what the {store} took. `{again}` {back}: it records the end and draws the report "
-            "(finished cells are not trained again)")
+    locked = tracking.sqlite_path(tracking_uri) is not None and tracking.reachable(tracking_uri)
+    store, back = ("database", "once it is let go") if locked else ("server", "once it answers")
+    return (f"{tracking.away_text(tracking_uri, for_s=wait_s)} when the sweep's trials had ended: their runs hold "
+            f"what the {store} took. `{again}` {back}: it records the end and draws the report (finished cells are "
+            "not trained again)")
 
 
 def failed_for_full_storage(status: str, counts: Mapping[str, int], errors: int, storage: Path | None) -> str | None:

@@ -308,11 +308,17 @@ def available(uri: str, timeout: float = 2.0) -> bool:
     return database is None or not (database.is_file() and sqlite_locked(database, timeout))
 
 
-def away_text(uri: str) -> str:
-    """What `available` found: the server unreachable, or the sqlite database locked."""
+def away_text(uri: str, for_s: float | None = None) -> str:
+    """What `available` found: the server unreachable, or the sqlite database locked; with `for_s`, for how long it
+    has been so and how to wait longer."""
     database = sqlite_path(uri)
-    return (f"the MLflow database {database} is locked by another process" if database is not None and reachable(uri)
-            else f"MLflow tracking server {uri} is unreachable")
+    locked = database is not None and reachable(uri)
+    if for_s is None:
+        return (f"the MLflow database {database} is locked by another process" if locked
+                else f"MLflow tracking server {uri} is unreachable")
+    return ((f"the MLflow database {database} has been locked by another process" if locked
+             else f"MLflow tracking server {uri} has been unreachable")
+            + f" for {for_s:g} s (set {WAIT_ENV} to wait longer)")
 
 
 def wait_s_from_env() -> float:
@@ -334,11 +340,7 @@ def wait_for_tracking(uri: str, wait_s: float, poll_s: float = 1.0, in_trial: bo
     warned = False
     while not available(uri):
         if time.monotonic() >= deadline:
-            database = sqlite_path(uri)
-            raise TrackingError((f"the MLflow database {database} has been locked by another process"
-                                 if database is not None and reachable(uri) else
-                                 f"MLflow tracking server {uri} has been unreachable")
-                                + f" for {wait_s:g} s (set {WAIT_ENV} to wait longer)"
+            raise TrackingError(away_text(uri, for_s=wait_s)
                                 + ("; the trial fails, and is retried from its checkpoint if --max-failures "
                                    "leaves it another try" if in_trial else ""))
         if not warned:
@@ -620,7 +622,7 @@ def _process_table() -> dict[str, str]:
     table = {}
     for key, read in (("boot", lambda: Path(f"{PROC}/sys/kernel/random/boot_id").read_text().strip()),
                       ("pidns", lambda: os.readlink(f"{PROC}/self/ns/pid")),
-                      ("machine", lambda: Path("/etc/machine-id").read_text().strip())):
+                      ("machine", lambda: Path(MACHINE_ID).read_text().strip())):
         try:
             table[key] = read()
         except OSError:
@@ -630,6 +632,8 @@ def _process_table() -> dict[str, str]:
 
 # Where Linux lists its processes; a system without it (macOS, the BSDs) is asked with `ps`
 PROC = "/proc"
+# What names this machine across its restarts (systemd's; absent on some systems)
+MACHINE_ID = "/etc/machine-id"
 
 
 def _process_start(pid: int) -> str | None:
