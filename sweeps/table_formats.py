@@ -48,7 +48,8 @@ def value_text(metric: str, x: float, decimals: int) -> str:
 
 
 def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
-    """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)', '2/3 done', 'running', '—';
+    """Unicode cell text without emphasis: '84.12 ± 0.35', '84.12 (n=1)' (no n where every cell has one seed, as
+    the caption says: '84.12'), '2/3 done', 'running', '—';
     '84.12 ± 0.35 (n=2, 1 diverged)': the mean of the seeds whose training did not diverge; '80.00 (n=1, 1 failed,
     1 diverged)': every seed accounted for, none still to come ('k/n done' where one is, or where no seed diverged)."""
     done = f"{cell.n}/{cell.n_expected} done"
@@ -75,7 +76,8 @@ def cell_text(table: ResultTable, cell: Cell, decimals: int = 2) -> str:
     # still to come: where each seed is accounted for, the seeds of the mean and what became of each other one
     if cell.state == "partial" and not (cell.diverged and cell.every_seed_accounted):
         notes.append(done)
-    elif cell.n != table.n_expected or cell.summary.std is None:
+    elif cell.n != table.n_expected or (cell.summary.std is None and table.n_expected > 1):
+        # a one-seed table's caption says "one seed per cell: no std": an "(n=1)" in each cell repeated it
         notes.append(f"n={cell.n}")
     notes += extras
     return text + (f" ({', '.join(notes)})" if notes else "")

@@ -642,9 +642,9 @@ def test_a_search_on_a_loss_shows_that_loss_in_its_table_by_default_lowest_bold(
     markdown = TF.render(t, "markdown")
     assert "| Arm | d: Acc. | d: Val. loss |" in markdown
     # lowest bold, and trials tied on it bold together
-    assert "| trial b | **70.00 (n=1)** | **0.6000 (n=1)** |" in markdown
-    assert "| trial c | **75.00 (n=1)** | **0.6000 (n=1)** |" in markdown
-    assert "| trial a | 80.00 (n=1) | 0.9000 (n=1) |" in markdown
+    assert "| trial b | **70.00** | **0.6000** |" in markdown
+    assert "| trial c | **75.00** | **0.6000** |" in markdown
+    assert "| trial a | 80.00 | 0.9000 |" in markdown
     # --metric still picks the first column; the search's loss stays beside it
     assert sweep_table(runs, loss, "best_val_acc").metrics == ["best_val_acc", "sel_test_acc", "best_val_loss"]
 
@@ -729,13 +729,13 @@ def test_a_search_on_a_loss_tabled_first_by_that_loss_bolds_the_lowest_in_every_
     assert [r for r in t.rows if t.cell(r, "d").best] == ["trial b"], "the lowest loss, the trial chosen"
     markdown = TF.render(t, "markdown")
     assert "| Arm | d: Val. loss | d: Acc. |" in markdown
-    assert "| trial b | **0.6000 (n=1)** | **70.00 (n=1)** |" in markdown
-    assert "| trial a | 0.9000 (n=1) | 80.00 (n=1) |" in markdown
+    assert "| trial b | **0.6000** | **70.00** |" in markdown
+    assert "| trial a | 0.9000 | 80.00 |" in markdown
     caption = TF.caption_text(t, T.CaptionFacts())
     assert "Metric: lowest validation loss (a loss, not a percentage)." in caption and "Metric (%)" not in caption
     assert "Also: Acc.: test accuracy at the epoch selected on the validation split." in caption
-    assert r"trial b & \textbf{0.6000 (n=1)} & \textbf{70.00 (n=1)} \\" in TF.render(t, "latex")
-    assert "<td><b>0.6000 (n=1)</b></td>" in TF.render(t, "html")
+    assert r"trial b & \textbf{0.6000} & \textbf{70.00} \\" in TF.render(t, "latex")
+    assert "<td><b>0.6000</b></td>" in TF.render(t, "html")
     rows = {(r["row"], r["metric"]): r for r in csv_module.DictReader(io.StringIO(TF.render(t, "csv")))}
     b = rows[("trial b", "best_val_loss")]
     assert (b["mean_loss"], b["mean_pct"], b["bold"], b["delta_pct"]) == ("0.6", "", "True", "")
@@ -797,3 +797,30 @@ def test_a_search_table_lists_its_trials_best_on_validation_first_each_with_the_
     children["best_val_loss"] = [float("nan"), 0.8, 0.5]
     t = sweep_table(T.SweepRuns("s", "sqlite://", "0", parent, children), loss)
     assert t.row_text("trial b") == "trial b (depth 2, lr 0.001; val. loss 0.8000)"
+
+
+def test_a_one_seed_table_prints_no_n_in_its_cells_as_its_caption_says_one_seed_but_where_n_varies_it_does(tmp_path):
+    # every cell of a search's table (`sweeps table tune`) said "80.00 (n=1)" beside a caption saying "one seed
+    # per cell": the printed formats now leave the n out where every cell has its one seed; the records (CSV,
+    # Parquet) keep their n and n_expected columns, numbers a script reads, not notes a reader repeats
+    import csv as csv_module
+
+    one = T.build_table(frame({("A", "d"): {0: 0.80}, ("B", "d"): {0: 0.90}}), rows=["A", "B"])
+    assert "one seed per cell" in TF.caption_text(one, T.CaptionFacts())
+    assert "| A | 80.00 |" in TF.render(one, "markdown") and "| B | **90.00** |" in TF.render(one, "markdown")
+    assert r"A & 80.00 \\" in TF.render(one, "latex")
+    assert "<td>80.00</td>" in TF.render(one, "html")
+    for fmt in ("markdown", "latex", "html"):
+        assert "n=1" not in TF.render(one, fmt), fmt
+    rows = {r["row"]: r for r in csv_module.DictReader(io.StringIO(TF.render(one, "csv")))}
+    assert (rows["A"]["n"], rows["A"]["n_expected"]) == ("1", "1")
+    path = tmp_path / "t.parquet"
+    path.write_bytes(TF.render(one, "parquet"))
+    assert pd.read_parquet(path).set_index("row").loc["A", "n"] == 1
+    # where n varies it is said: a two-seed table's cell of one seed, the other diverged
+    children = frame({("A", "d"): {0: 0.80, 1: 0.82}, ("B", "d"): {0: 0.90, 1: 0.10}})
+    children["diverged_epoch"] = [None, None, None, 3]
+    children.loc[3, "sel_test_acc"] = float("nan")
+    two = T.build_table(children, rows=["A", "B"])
+    assert "| B | 90.00 (n=1, 1 diverged) |" in TF.render(two, "markdown")
+    assert TF.cell_text(two, two.cell("A", "d")) == "81.00 ± 1.41"
