@@ -377,7 +377,8 @@ class SweepCallback(tune.Callback):
         self.mode = mode
         self.expected_trials = total if expected_trials is None else expected_trials
         self.counts = {"done": 0, "pruned": 0, "failed": 0}
-        self.best: float | None = None
+        self.best: float | None = None      # of the ended trials' final values (Tune's last result of each)
+        self.best_running: float | None = None   # of any epoch reported so far, of trials still running too
         self.started = time.time()
         self._last_log = 0.0
         self._peak_running = 0
@@ -419,12 +420,16 @@ class SweepCallback(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if not self._planned(trial):
             return
-        value = result.get(self.metric)
-        if isinstance(value, (int, float)) and not math.isnan(value):
-            if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
-                self.best = float(value)
+        # getattr: a callback pickled by an older version (Tuner.restore) lacks the attribute
+        self.best_running = self._better(getattr(self, "best_running", None), result.get(self.metric))
         self._report(trials)
         self._warm_up_in_the_tail(trials)
+
+    def _better(self, best: float | None, value) -> float | None:
+        if isinstance(value, (int, float)) and not math.isnan(value):
+            if best is None or (value > best if self.mode == "max" else value < best):
+                return float(value)
+        return best
 
     def on_step_begin(self, iteration, trials, **info) -> None:
         self._settle_marks()
@@ -438,6 +443,9 @@ class SweepCallback(tune.Callback):
         # (getattr: a callback pickled by an older version lacks the attribute)
         if run_id not in getattr(self, "_counted_runs", ()):
             self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
+        # "best" is of the trials that ended: before any had, the progress line named a running epoch's value
+        # as if it were a result (a table's sel_test_acc at a cell's first epoch)
+        self.best = self._better(self.best, result.get(self.metric))
         if run_id:   # pruned at: the 0-based index of the last epoch it trained (schema: sweeps.pruned_step)
             self._queue_mark(run_id, "ended", max(schema.step_of(result) or 1, 1) - 1)
         self._report(trials, force=True, ended=trial)
@@ -549,12 +557,21 @@ class SweepCallback(tune.Callback):
         # a pruned or failed trial has ended as much as a completed one: "2/4 done, 2 pruned" at a search's end
         # read as 2 trials still to run
         ended_now = sum(self.counts.values())
+        best_running = getattr(self, "best_running", None)
+        if self.best is not None:   # of the trials that ended
+            best = f"best {self.metric} = {schema.metric_text(self.metric, self.best)}"
+        elif best_running is not None:
+            best = (f"no {self.metric} of an ended trial yet (best epoch so far: "
+                    f"{schema.metric_text(self.metric, best_running)}, of a running trial)")
+        else:
+            best = f"no {self.metric} yet"
         progress_log.info(
-            "%d/%d ended (%d completed, %d pruned, %d failed), %d running, %.0f s, best %s = %s",
+            "%d/%d ended (%d completed, %d pruned, %d failed), %d running, %.0f s, %s",
             ended_now, self.total, self.counts["done"], self.counts["pruned"], self.counts["failed"], running,
-            now - self.started, self.metric, schema.metric_text(self.metric, self.best),
+            now - self.started, best,
             extra={"progress": {**self.counts, "ended": ended_now, "running": running, "total": self.total,
-                                "elapsed_s": now - self.started, "best": self.best}})
+                                "elapsed_s": now - self.started, "best": self.best,
+                                "best_running": best_running}})
 
 
 @dataclass(frozen=True)
@@ -563,7 +580,7 @@ class Standing:
 
     completed_runs: frozenset[str]      # MLflow run ids of the completed cells (trials)
     pruned: int
-    best: float | None                  # the best of the runs' latest values of the sweep's metric
+    best: float | None                  # the best of the ended runs' latest values of the sweep's metric
     total: int                          # the invocation's cells (a search: its samples) now
 
     @property
@@ -581,8 +598,9 @@ def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: s
     completed = frozenset(r.info.run_id for r in runs
                           if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED)
     pruned = sum(r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_PRUNED for r in runs)
-    values = [r.data.metrics[metric] for r in runs
-              if isinstance(r.data.metrics.get(metric), float) and not math.isnan(r.data.metrics[metric])]
+    ended = (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)   # a run left running or failed has no final value
+    values = [r.data.metrics[metric] for r in runs if r.data.tags.get(schema.TAG_STATUS) in ended
+              and isinstance(r.data.metrics.get(metric), float) and not math.isnan(r.data.metrics[metric])]
     best = (max if mode == "max" else min)(values) if values else None
     return Standing(completed, pruned, best, total)
 
