@@ -244,8 +244,10 @@ def best_spec(runs: SweepRuns, spec: SweepSpec, *, top: int = DEFAULT_TOP, seeds
                           *(["--tracking-uri", tracking_uri] if tracking_uri else []), *_resource_options(runs)])
     parent = runs.parent
     # the command as it runs again: the sweep as the user named it (`mysearch.yaml`, whose name: may differ from
-    # its stem, so that `sweeps best mysearch` finds nothing) and the options that shaped this spec
-    again = shlex.join(["sweeps", "best", as_typed or runs.sweep, *(["--top", str(top)] if top != DEFAULT_TOP else []),
+    # its stem, so that `sweeps best mysearch` finds nothing), the invocation it read (without --run, the one run
+    # last: once the search is run again, another one) and the options that shaped this spec
+    again = shlex.join(["sweeps", "best", as_typed or runs.sweep, "--run", parent.run_id,
+                        *(["--top", str(top)] if top != DEFAULT_TOP else []),
                         *(["--seeds", str(seeds)] if seeds != DEFAULT_SEEDS else []),
                         *([] if with_base else ["--no-base"]),
                         *(["--tracking-uri", tracking_uri] if tracking_uri else [])])

@@ -208,15 +208,21 @@ def test_the_header_gives_the_command_that_wrote_the_spec_as_it_runs_again(searc
     # `sweeps best mysearch.yaml` (a spec file named tune) wrote "Written by `sweeps best tune`": not what was typed,
     # and no command at all where the name is no shipped sweep's (`sweeps best mysearch` finds nothing either)
     client, exp_id = search_store
-    record_search(client, exp_id, {"trial a": 0.80, "trial b": 0.90})
+    pid = record_search(client, exp_id, {"trial a": 0.80, "trial b": 0.90})
     Path("mysearch.yaml").write_text(TUNE.text)
     printed = invoke("best", "mysearch.yaml", "--top", 1, "--seeds", 2, "--tracking-uri", store)
     assert printed.exit_code == 0, printed.output
     header = " ".join(line[2:].strip() for line in printed.output.splitlines() if line.startswith("# "))
     written_by = header.split("Written by `", 1)[1].split("`", 1)[0]
-    assert written_by == f"sweeps best mysearch.yaml --top 1 --seeds 2 --tracking-uri {store}"
+    # the invocation it read, by its id: without it the command reads the one run last, which a later run of the
+    # search changes (`sweeps best tune` run after another search wrote another spec)
+    assert written_by == f"sweeps best mysearch.yaml --run {pid} --top 1 --seeds 2 --tracking-uri {store}"
     again = invoke(*shlex.split(written_by)[1:])   # without `sweeps`
     assert again.exit_code == 0 and again.output == printed.output
+    record_search(client, exp_id, {"trial c": 0.70})   # the search run again: its latest invocation is another
+    assert "trial c" in invoke("best", "mysearch.yaml", "--top", 1, "--seeds", 2, "--tracking-uri", store).output
+    later = invoke(*shlex.split(written_by)[1:])
+    assert later.exit_code == 0 and later.output == printed.output, "the header's command still gives this spec"
 
 
 def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(search_store, store):
