@@ -217,7 +217,7 @@ def _warn_of_a_shipped_name(given: str, spec) -> None:
                f"whichever was run last (rename it to keep them apart)", err=True)
 
 
-def _warn_of_another_spec_file(given: str, prepared) -> None:
+def _warn_of_another_spec_file(given: str, spec, tracking_uri: str) -> None:
     """A spec file named like another spec file run before (two researchers' `name: ablation`), but saying other
     than it, records into that one's MLflow experiment: `sweeps status/table NAME`, and `sweeps table FILE` of
     either file (it reads the file's name:), then show whichever was run last. Each parent run records the spec
@@ -229,10 +229,9 @@ def _warn_of_another_spec_file(given: str, prepared) -> None:
     from sweeps import schema, tracking
     from sweeps.invocations import recorded_options, recorded_spec_of
 
-    spec = prepared.spec
     ours = str(Path(given).expanduser().resolve()) if names_a_file(given) else given
     try:
-        client = tracking.client_for(prepared.tracking_uri)
+        client = tracking.client_for(tracking_uri)
         experiment = client.get_experiment_by_name(spec.name)
         parents = [] if experiment is None else tracking.parents(client, experiment.experiment_id, max_results=None)
     except MlflowException:   # the store, checked reachable by prepare: its errors are the run's to say
@@ -284,7 +283,7 @@ def _execute(name: str, resume_only: bool, **kw) -> None:
     _warn_of_a_pruner_that_never_prunes(plan)
     _warn_of_a_space_smaller_than_its_samples(plan)
     _warn_of_a_shipped_name(name, prepared.spec)
-    _warn_of_another_spec_file(name, prepared)
+    _warn_of_another_spec_file(name, prepared.spec, prepared.tracking_uri)
     click.echo(f"sweep {prepared.spec.name}: {len(plan.cells) or prepared.spec.search.num_samples} "
                f"{'cells' if plan.cells else 'trials'}, profile {prepared.profile.name}, "
                f"data {', '.join(d.name for d in prepared.data)}, "
@@ -418,7 +417,10 @@ def list_command() -> None:
               help=f"How many seeds per arm (1 to {MAX_SEEDS}; a search: 1; seeds 0..N-1); default: the spec's.")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
+@click.option("--tracking-uri", help="MLflow store where a spec file's name is looked up, to warn of another spec "
+                                     "file of that name run before, as `sweeps run` does (default: "
+                                     "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here where it exists).")
+def show(name: str, profile, data, seeds, set_values, as_json: bool, tracking_uri) -> None:
     """The expanded plan of sweep NAME: its cells (a search: its space), epochs per cell and the budget in
     epochs. Runs nothing."""
     from search_spaces import expand, load, load_profile, parse_data_options
@@ -445,6 +447,7 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
     _warn_of_a_pruner_that_never_prunes(plan)
     _warn_of_a_space_smaller_than_its_samples(plan)
     _warn_of_a_shipped_name(name, spec)
+    _warn_of_another_spec_file_shown(name, spec, tracking_uri)
     click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
     click.echo(f"  {spec.description}")
     click.echo(f"  profile {chosen.name}, data {', '.join(d.name for d in choices)}, seeds {list(plan.seeds)}")
@@ -464,6 +467,31 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool) -> None:
             click.echo(f"    {key}: {_param_text(param)}")
         args = ", ".join(f"{k} {v}" for k, v in search.pruner.items() if k != "type")
         click.echo(f"  pruner {search.pruner.get('type')}" + (f" ({args})" if args else ""))
+
+
+def _warn_of_another_spec_file_shown(given: str, spec, option: str | None) -> None:
+    """`sweeps show FILE`: `_warn_of_another_spec_file` as `sweeps run FILE` warns, where a store is there to ask:
+    none is created (a sqlite file not there yet holds no other file's runs), and a server away is said, not
+    waited for (show runs nothing, and a shipped sweep's name reads no store)."""
+    from search_spaces.spec import names_a_file
+    from sweeps import tracking
+
+    if not names_a_file(given):
+        return
+    try:
+        uri = tracking.resolve_tracking_uri(option)
+    except tracking.TrackingError as exc:
+        if option is not None:
+            raise click.BadParameter(str(exc), param_hint="--tracking-uri") from exc
+        return   # the default store unusable: `sweeps run` says so; show runs nothing
+    database = tracking.sqlite_path(uri)
+    if database is not None and not database.exists():
+        return
+    if not tracking.available(uri):
+        click.echo(f"warning: {tracking.away_text(uri)}: whether another spec file named {spec.name!r} was run "
+                   "before is not checked", err=True)
+        return
+    _warn_of_another_spec_file(given, spec, uri)
 
 
 def _param_text(param) -> str:

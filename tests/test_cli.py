@@ -584,6 +584,38 @@ def test_a_spec_file_named_like_another_spec_file_run_before_but_different_is_wa
             "(rename one, its name:, to keep them apart)") in " ".join(result.output.split())
 
 
+def test_show_of_a_spec_file_warns_of_another_spec_file_of_its_name_run_before_as_run_does(here, store, tmp_path):
+    # `sweeps show mine.yaml` said nothing of the other file named alike whose runs `sweeps run mine.yaml` would join
+    from mlflow import MlflowClient
+    from search_spaces.spec import text_hash
+    from sweeps import schema as S
+
+    client = MlflowClient(store)   # the default store: sqlite:///mlflow.db here
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    theirs, text = here / "theirs" / "tiny_cli.yaml", TINY.replace("caption: A test.", "caption: Theirs.")
+    parent = client.create_run(experiment, run_name="tiny_cli@earlier", tags={
+        S.TAG_ROLE: S.ROLE_PARENT, S.TAG_SWEEP: "tiny_cli", S.TAG_STATUS: S.STATUS_COMPLETED,
+        S.TAG_SPEC_HASH: text_hash(text), S.TAG_COMMAND: json.dumps({"name": str(theirs)})})
+    client.log_text(parent.info.run_id, text, S.ARTIFACT_SPEC)
+    (here / "tiny_cli.yaml").write_text(TINY)
+    warning = (f"Warning: tiny_cli.yaml is named 'tiny_cli' like the spec file {theirs}, run before (invocation "
+               f"{parent.info.run_id[:8]}, tiny_cli@earlier), but differs from it")
+    for args in ((), ("--tracking-uri", store)):
+        result = invoke("show", "tiny_cli.yaml", *args)
+        assert result.exit_code == 0, result.output
+        assert warning in " ".join(result.output.split()), args
+    theirs.parent.mkdir()
+    theirs.write_text(text)
+    assert "like the spec file" not in invoke("show", str(theirs)).output, "its own runs: nothing to warn of"
+    # no store here: none is made to ask (show runs nothing)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "tiny_cli.yaml").write_text(TINY)
+    result = invoke("show", str(elsewhere / "tiny_cli.yaml"), "--tracking-uri", f"sqlite:///{elsewhere / 'none.db'}")
+    assert result.exit_code == 0 and "like the spec file" not in result.output, result.output
+    assert not (elsewhere / "none.db").exists()
+
+
 def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch):
     def ctrl_c(address=None):
         raise KeyboardInterrupt
