@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from transfer_core.config import (ConfigError, DataConfig, ModelConfig, OptimConfig, TrialConfig, config_keys,
-                                  from_flat, parse_value, unknown_key_message)
+                                  from_flat, not_a_word_text, parse_value, unknown_key_message)
 
 from search_spaces.yaml_doc import (FrozenMap, SpecError, _Doc, _freeze, _type_name,
                                     expect_mapping, format_path)
@@ -89,8 +89,9 @@ def normalise_value(doc: _Doc, path: tuple, key: str, value: Any) -> Any:
     lists to tuples; YAML's off/on/yes/no booleans given to a string field are an error with a hint."""
     kind = field_type(key)
     if kind is str and isinstance(value, bool):
-        raise doc.error(path, f"{key}={value!r} is a boolean: YAML reads off/on/yes/no/true/false as "
-                              f"booleans; quote the word (e.g. \"off\") to give a string")
+        raise doc.error(path, f"{key}={value!r} is a boolean: " + (
+            not_a_word_text(key, value) or "YAML reads off/on/yes/no/true/false as booleans; quote the word "
+                                           "(e.g. \"off\") to give a string"))
     if kind is float:
         if isinstance(value, str) and _NUMBER_TEXT_RE.match(value.strip()):
             return float(value)

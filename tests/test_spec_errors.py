@@ -69,7 +69,24 @@ BAD_SPECS = {
         r"line 2: arms: \{'label': 'A'\} is invalid: expected a non-empty list of arms"),
     "yaml_boolean_given_to_a_string_field": (
         "name: s\nbase: {amp: off}\n" + ARMS,
-        r"base\.amp: amp=False is a boolean: YAML reads off/on/yes/no/true/false as booleans; quote"),
+        r"base\.amp: amp=False is a boolean: YAML reads an unquoted off, no or false as the boolean False: amp is one "
+        r"of auto, bf16, off, quoted where YAML would read it otherwise\. Did you mean 'off' \(quoted: amp: \"off\"\)\?"),
+    # `amp: on` and `null` got the bare "expected a string": what YAML made of the word, and the choices
+    "yaml_on_given_to_a_key_of_choices": (
+        "name: s\nbase: {amp: on}\n" + ARMS,
+        r"base\.amp: amp=True is a boolean: YAML reads an unquoted on, yes or true as the boolean True: amp is one of "
+        r"auto, bf16, off, quoted where YAML would read it otherwise$"),
+    "yaml_null_given_to_a_key_of_choices": (
+        "name: s\nbase: {amp: null}\n" + ARMS,
+        r"base\.amp: amp=None is invalid: YAML reads an unquoted null, ~ or empty value as null, no value at all: amp "
+        r"is one of auto, bf16, off"),
+    "yaml_null_given_to_a_key_with_a_none_choice": (
+        "name: s\narms:\n  - {label: A, set: {data.augment: }}\n",
+        r"data\.augment=None is invalid: .*data\.augment is one of released, apvit, light, none, quoted where YAML "
+        r"would read it otherwise\. Did you mean 'none'\?$"),
+    "a_boolean_given_to_a_string_key_of_no_choices": (
+        "name: s\nbase: {data.cache_dir: yes}\n" + ARMS,
+        r"data\.cache_dir=True is a boolean: YAML reads off/on/yes/no/true/false as booleans; quote"),
     "out_of_range_config_value": (
         "name: s\narms:\n  - {label: A}\n  - label: B\n    set: {model.drop_rate: 1.5}\n",
         r"line 5: arms\[1\]\.set\.model\.drop_rate: model\.drop_rate=1\.5 is invalid: expected a number in \[0, 1\]"),

@@ -322,6 +322,32 @@ def to_flat(config: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# every key whose value is one of a few words: what a message says of a value YAML made into no word
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.stem": STEMS, "model.drop_variant": DROP_VARIANTS, "model.msad_mode": MSAD_MODES,
+    "data.dataset": DATASETS, "data.augment": AUGMENTS, "data.normalize": NORMALIZATIONS, "data.sampler": SAMPLERS,
+    "data.ferplus_rule": FERPLUS_RULES, "data.rafdb_images": RAFDB_IMAGE_SETS,
+    "data.exif_orientation": EXIF_ORIENTATIONS, "optim.optimizer": OPTIMIZERS,
+    "optim.weight_decay_on": WEIGHT_DECAY_SCOPES, "optim.schedule": SCHEDULES, "device": DEVICES, "amp": AMP_MODES,
+    "compile": COMPILE_MODES}
+
+
+def not_a_word_text(key: str, value: Any) -> str:
+    """What YAML made of an unquoted word given to a key of words (`amp: on` is True, `data.augment: null` None),
+    the key's choices, and the one meant where it is plain (`amp: off` is False: 'off'; `null` or `no`: 'none');
+    '' for a key of no choices or a value that is no boolean or null."""
+    choices = CHOICES.get(key)
+    if choices is None or not (value is None or isinstance(value, bool)):
+        return ""
+    made = ("YAML reads an unquoted null, ~ or empty value as null, no value at all" if value is None else
+            f"YAML reads an unquoted {'on, yes or true' if value else 'off, no or false'} as the boolean {value}")
+    meant = ("off" if value is False and "off" in choices else
+             "none" if value is not True and "none" in choices else None)
+    return (f"{made}: {key} is one of {', '.join(choices)}, quoted where YAML would read it otherwise"
+            + (f". Did you mean '{meant}'" + (f" (quoted: {key}: \"{meant}\")" if meant == "off" else "") + "?"
+               if meant else ""))
+
+
 def config_keys(cls: type = None) -> tuple[str, ...]:
     """Every valid dotted key of a config class (TrialConfig by default)."""
     return tuple(to_flat((cls or TrialConfig)()).keys())
@@ -362,7 +388,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     if annotation is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{key}={value!r} is invalid: expected a string")
+        said = not_a_word_text(key, value)
+        raise ConfigError(f"{key}={value!r} is invalid: " + (said or "expected a string"))
     return value
 
 
