@@ -519,6 +519,14 @@ def latex_escape(text: str) -> str:
 _FIT_OPEN = [r"  \resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"]
 
 
+def _latex_row_head(label: str) -> str:
+    """A row's label as LaTeX prints it at the start of its line."""
+    head = latex_escape(label)
+    # after \\ (and \midrule) LaTeX reads a leading [ as an optional argument and * as \\*: "[B=2] MAD"
+    # would be "Missing number", "*MAD" would lose its star; an empty group ends that look-ahead
+    return "{}" + head if head.startswith(("[", "*")) else head
+
+
 @_format("latex", ".tex")
 def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
     groups = _header_groups(table)
@@ -550,10 +558,7 @@ def render_latex(table: ResultTable, facts: CaptionFacts, decimals: int) -> str:
         for text, bold, tied in entries:
             t = _NEGATIVE_NUMBER.sub(r"$-$", latex_escape(text))   # a minus sign, not a hyphen
             texts.append((f"\\textbf{{{t}}}" if bold else t) + (r"$^\dagger$" if tied else ""))
-        head = latex_escape(label_)
-        # after \\ (and \midrule) LaTeX reads a leading [ as an optional argument and * as \\*: "[B=2] MAD"
-        # would be "Missing number", "*MAD" would lose its star; an empty group ends that look-ahead
-        head = "{}" + head if head.startswith(("[", "*")) else head
+        head = _latex_row_head(label_)
         lines.append(f"    {head} & {' & '.join(texts)} \\\\")
     lines += [r"    \bottomrule", r"  \end{tabular}" + "%" * facts.fit, *["  }"] * facts.fit,  # no space in the box
               f"\\end{{{environment}}}", ""]
@@ -775,13 +780,14 @@ def _arm_config(runs: SweepRuns | None, row: str) -> dict[str, str]:
 
 def _row_named(table: ResultTable, row: str) -> str:
     """The row `row` names as any format prints it: Markdown (stdout's) prints `MAD & MSAD` as `MAD &amp; MSAD` and
-    `p~0.5` as `p\\~0.5`, LaTeX as `MAD \\& MSAD`, HTML as `&lt;ir50&gt;` (check_row undoes backslashes alone);
+    `p~0.5` as `p\\~0.5`, LaTeX as `MAD \\& MSAD` (and `[B=2] MAD` as `{}[B=2] MAD`), HTML as `&lt;ir50&gt;`
+    (check_row undoes backslashes alone);
     else as check_row reads it. A label as typed comes first: `a\\_b` is the row so labelled, not `a_b` escaped."""
     if row in table.rows or row in map(table.row_text, table.rows):
         return table.check_row(row)
     for r in table.rows:
         for text in dict.fromkeys((r, table.row_text(r))):
-            if row in (_markdown_escape(text), latex_escape(text), html.escape(text)):
+            if row in (_markdown_escape(text), latex_escape(text), _latex_row_head(text), html.escape(text)):
                 return r
     return table.check_row(row)
 

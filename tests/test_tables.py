@@ -824,3 +824,17 @@ def test_a_one_seed_table_prints_no_n_in_its_cells_as_its_caption_says_one_seed_
     two = T.build_table(children, rows=["A", "B"])
     assert "| B | 90.00 (n=1, 1 diverged) |" in TF.render(two, "markdown")
     assert TF.cell_text(two, two.cell("A", "d")) == "81.00 ± 1.41"
+
+
+def test_explain_takes_a_latex_row_label_printed_after_an_empty_group():
+    # LaTeX prints a label starting [ or * after {} ("{}[B=2] MAD": else an optional argument of \\); copied from
+    # the .tex, `--explain "{}[B=2] MAD"` was an unknown row
+    t = T.build_table(frame({("[B=2] MAD", "d"): {0: 0.8}, ("*MAD", "d"): {0: 0.7}, ("x_y", "d"): {0: 0.6}}),
+                      metric="sel_test_acc", rows=["[B=2] MAD", "*MAD", "x_y"])
+    tex = TF.render(t, "latex")
+    assert r"{}[B=2] MAD & " in tex and r"{}*MAD & " in tex
+    assert TF.explain(t, "{}[B=2] MAD").startswith("Row '[B=2] MAD'")
+    assert TF.explain(t, "{}*MAD").startswith("Row '*MAD'")
+    assert TF.explain(t, "[B=2] MAD").startswith("Row '[B=2] MAD'"), "as typed, still"
+    with pytest.raises(T.TableError, match="unknown row '{}x_y'"):
+        TF.explain(t, "{}x_y")   # no label starting [ or * is printed so
