@@ -464,3 +464,18 @@ def test_affectnet_whitespace_only_list_lines_are_skipped_and_one_between_rows_w
     said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
     assert said == [f"{path}: 2 whitespace-only lines between data rows (first: line 3) are skipped (and 1 at the "
                     "end): the data rows are read as if they were not there"]
+
+
+
+def test_affectnet_blank_lines_after_the_header_lie_before_the_first_data_row(tmp_path, caplog):
+    # the header is no data row: a blank line after it was said to lie "between data rows"
+    root = make_lists(tmp_path / "an", [0, 1, 6], [3, 4], test_header=True)
+    path = root / "Manually_Annotated_file_lists" / "validation.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:1] + [""] + lines[1:]) + "\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.affectnet"):
+        splits = load_splits(_cfg(tmp_path, root), 16)
+    assert splits.test.labels.tolist() == [3, 4]
+    said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
+    assert said == [f"{path}: 1 whitespace-only line before the first data row (first: line 2) is skipped: the data "
+                    "rows are read as if it were not there"]

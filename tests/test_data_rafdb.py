@@ -670,6 +670,28 @@ def test_rafdb_whitespace_only_label_lines_between_entries_are_skipped_and_warne
                     "end): the data rows are read as if they were not there"]
 
 
+def test_rafdb_whitespace_only_lines_before_the_first_entry_are_said_to_lie_there_not_between_data_rows(
+        tmp_path, caplog):
+    # a blank line at the top of the label file was said to lie "between data rows"
+    root = make_rafdb(tmp_path / "raf")
+    path = root / "EmoLabel" / "list_patition_label.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([""] + lines) + "\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        load_splits(_cfg(tmp_path, root), 16)
+    said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
+    assert said == [f"{path}: 1 whitespace-only line before the first data row (first: line 1) is skipped: the data "
+                    "rows are read as if it were not there"]
+    caplog.clear()
+    path.write_text("\n".join(["  ", "\t"] + lines[:2] + [""] + lines[2:] + [" "]) + "\n")
+    with caplog.at_level("WARNING", logger="transfer_core.data.rafdb"):
+        load_splits(_cfg(tmp_path, root), 16)
+    said = [r.getMessage() for r in caplog.records if "whitespace-only" in r.getMessage()]
+    assert said == [f"{path}: 2 whitespace-only lines before the first data row (first: line 1) and 1 between data "
+                    "rows (first: line 5) are skipped (and 1 at the end): the data rows are read as if they were not "
+                    "there"]
+
+
 def test_rafdb_whitespace_only_lines_at_the_end_of_a_label_file_alone_are_not_warned_of(tmp_path, caplog):
     root = make_rafdb(tmp_path / "raf")
     path = root / "EmoLabel" / "list_patition_label.txt"

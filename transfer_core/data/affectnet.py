@@ -110,6 +110,7 @@ def read_file_list(path: Path, root: Path, image_dir: Path, num_classes: int,
                     raise DataError(f"{path} line 1: header {problem}: expected "
                                     f"{','.join(HEADER_COLUMNS)}[,valence,arousal]")
                 header = True
+                blank.header_row()
                 continue
             where = f"{path} line {lineno}"
             if len(row) < 7 or not row[0].strip():

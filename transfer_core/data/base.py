@@ -258,31 +258,51 @@ def csv_rows(path: Path) -> Iterator:
 class BlankLines:
     """The whitespace-only lines of a CSV file read row by row (blank lines at the end of a file edited by hand are
     common): `skip(row, line)` says whether a row is one (skipped: nothing to read in it), counting it; `say` warns
-    once where any lies between data rows (a row deleted by hand? the rows around it are read as the data rows they
-    are). A row with a comma in it is no blank line: it is read, and an error where malformed."""
+    once where any lies before the first data row or between data rows (a row deleted by hand? the rows around it
+    are read as the data rows they are), each said as where it lies. A row with a comma in it is no blank line: it
+    is read, and an error where malformed. A reader that finds a header among the rows says so (`header_row`):
+    blank lines after it lie before the first data row."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines: list[int] = []       # every blank line
-        self.inside: list[int] = []      # those followed by a data row
+        self.leading: list[int] = []     # those before the first data row (after a header, if any)
+        self.inside: list[int] = []      # those between data rows
         self._pending: list[int] = []
+        self._rows = 0                   # data rows read so far
 
     def skip(self, row: list[str], lineno: int) -> bool:
         if not row or (len(row) == 1 and not row[0].strip()):
             self.lines.append(lineno)
             self._pending.append(lineno)
             return True
-        self.inside.extend(self._pending)
+        (self.inside if self._rows else self.leading).extend(self._pending)
         self._pending.clear()
+        self._rows += 1
         return False
 
+    def header_row(self) -> None:
+        """The row `skip` last let through is the file's header, no data row."""
+        self._rows -= 1
+
     def say(self, logger: logging.Logger) -> None:
+        said = len(self.leading) + len(self.inside)
+        if not said:
+            return
+        where = []
+        if self.leading:
+            where.append(f"before the first data row (first: line {self.leading[0]})")
         if self.inside:
-            logger.warning("%s: %s between data rows (first: line %d) %s skipped%s: the data rows are read as if "
-                           "%s not there", self.path, counted(len(self.inside), "whitespace-only line"),
-                           self.inside[0], "is" if len(self.inside) == 1 else "are",
-                           f" (and {len(self.lines) - len(self.inside)} at the end)" if len(self.lines) >
-                           len(self.inside) else "", "it were" if len(self.inside) == 1 else "they were")
+            where.append(f"between data rows (first: line {self.inside[0]})")
+        if len(where) == 2:   # "1 whitespace-only line before the first data row (...) and 2 between data rows"
+            text = (f"{counted(len(self.leading), 'whitespace-only line')} {where[0]} and {len(self.inside)} "
+                    f"{where[1]}")
+        else:
+            text = f"{counted(said, 'whitespace-only line')} {where[0]}"
+        trailing = len(self.lines) - said
+        logger.warning("%s: %s %s skipped%s: the data rows are read as if %s not there", self.path, text,
+                       "is" if said == 1 else "are", f" (and {trailing} at the end)" if trailing else "",
+                       "it were" if said == 1 else "they were")
 
 
 def read_text(path: Path) -> str:
