@@ -44,6 +44,7 @@ The generic helpers live beside this module and are shared with profiles.py and 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
@@ -374,6 +375,23 @@ def _default_table_metrics(metric: str, kind: str) -> tuple[str, ...]:
     return ("sel_test_acc", column) if column.endswith("_loss") else (column, "sel_test_acc")
 
 
+def _table_axis(doc: _Doc, path: tuple, value: Any, choices: tuple[str, ...], arms: Sequence[Arm]) -> str:
+    """table.rows / table.columns: the one layout there is (rows: arm, columns: data). A config key, or a list of
+    them (a two-key grid pivoted: `rows: model.depth, columns: model.drop_rate`), is refused saying so and how the
+    table shows such a grid: one row per arm, each grid point an arm its label names."""
+    if isinstance(value, str) and value in choices:
+        return value
+    if isinstance(value, (str, list)) and not (isinstance(value, str) and
+                                                difflib.get_close_matches(value, choices, n=1)):
+        keys = sorted({k for a in arms for k in a.overrides})
+        example = " ".join(f"{k.rsplit('.', 1)[-1]}={{{k}}}" for k in keys[:2]) or "depth={model.depth}"
+        raise doc.error(path, f"{value!r} is invalid: a table's rows are its arms (a search's: its trials) and its columns its data sets (rows: "
+                              "arm, columns: data, the only layout, which need not be given); a grid over "
+                              "several keys gives one row per point, named by its label template, e.g. "
+                              f"label: \"{example}\"")
+    return expect_choice(doc, path, value, choices)
+
+
 def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: str) -> TableLayout:
     path = ("table",)
     labels = [a.label for a in arms]
@@ -381,8 +399,8 @@ def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: 
     now = {a.recorded_as: a.label for a in arms if a.recorded_as is not None}
     value = {} if value is None else expect_mapping(doc, path, value, "{baseline: MAD}")
     check_keys(doc, path, value, TABLE_KEYS)
-    rows = expect_choice(doc, path + ("rows",), value.get("rows", "arm"), TABLE_ROWS)
-    columns = expect_choice(doc, path + ("columns",), value.get("columns", "data"), TABLE_COLUMNS)
+    rows, columns = (_table_axis(doc, path + (key,), value.get(key, given[0]), given, arms)
+                     for key, given in (("rows", TABLE_ROWS), ("columns", TABLE_COLUMNS)))
     baseline = value.get("baseline")
     if baseline is not None:
         if kind == "search":

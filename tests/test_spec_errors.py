@@ -72,6 +72,18 @@ BAD_SPECS = {
         r"base\.amp: amp=False is a boolean: YAML reads an unquoted off, no or false as the boolean False: amp is one "
         r"of auto, bf16, off, quoted where YAML would read it otherwise\. Did you mean 'off' \(quoted: amp: \"off\"\)\?"),
     # `amp: on` and `null` got the bare "expected a string": what YAML made of the word, and the choices
+    # a config key (or a list) as table.rows was "'model.depth' is invalid. Expected one of: arm": the one layout,
+    # and how a two-key grid is shown
+    "table_rows_by_a_grid_key_says_the_layout_and_how_a_grid_reads": (
+        "name: s\ngrid: {model.depth: [1, 2], model.drop_rate: [0.1, 0.2]}\nlabel: 'd{model.depth}p{model.drop_rate}'\n"
+        "table: {rows: [model.depth], columns: model.drop_rate}\n",
+        r"line 4: table\.rows: \['model\.depth'\] is invalid: a table's rows are its arms \(a search's: its trials\) and "
+        r"its columns its data sets \(rows: arm, columns: data, the only layout, which need not be given\); a grid "
+        r"over several keys gives one row per point, named by its label template, e\.g\. label: "
+        r"\"depth=\{model\.depth\} drop_rate=\{model\.drop_rate\}\"$"),
+    "table_rows_misspelled_is_named": (
+        "name: s\ntable: {rows: arms}\n" + ARMS,
+        r"table\.rows: 'arms' is invalid\. Did you mean 'arm'\? Expected one of: arm"),
     "yaml_on_given_to_a_key_of_choices": (
         "name: s\nbase: {amp: on}\n" + ARMS,
         r"base\.amp: amp=True is a boolean: YAML reads an unquoted on, yes or true as the boolean True: amp is one of "
