@@ -377,7 +377,7 @@ class SweepCallback(tune.Callback):
         self.mode = mode
         self.expected_trials = total if expected_trials is None else expected_trials
         self.counts = {"done": 0, "pruned": 0, "failed": 0}
-        self.best: float | None = None      # of the ended trials' final values (Tune's last result of each)
+        self.best: float | None = None      # of the completed trials' final values (Tune's last result of each)
         self.best_running: float | None = None   # of any epoch reported so far, of trials still running too
         self.started = time.time()
         self._last_log = 0.0
@@ -443,9 +443,12 @@ class SweepCallback(tune.Callback):
         # (getattr: a callback pickled by an older version lacks the attribute)
         if run_id not in getattr(self, "_counted_runs", ()):
             self.counts["done"] += 1   # moved to pruned once MLflow shows the run did not complete itself
-        # "best" is of the trials that ended: before any had, the progress line named a running epoch's value
-        # as if it were a result (a table's sel_test_acc at a cell's first epoch)
-        self.best = self._better(self.best, result.get(self.metric))
+        # "best" is of the trials that completed: before any had, the progress line named a running epoch's value
+        # as if it were a result (a table's sel_test_acc at a cell's first epoch). A trial the scheduler stopped
+        # before its last epoch (pruned) is not ranked, as the search's table and Optuna's best trial leave it out
+        step, planned = schema.step_of(result), result.get(schema.FINAL_STEP_KEY)
+        if not (step is not None and isinstance(planned, (int, float)) and step < planned):
+            self.best = self._better(self.best, result.get(self.metric))
         if run_id:   # pruned at: the 0-based index of the last epoch it trained (schema: sweeps.pruned_step)
             self._queue_mark(run_id, "ended", max(schema.step_of(result) or 1, 1) - 1)
         self._report(trials, force=True, ended=trial)
@@ -558,10 +561,10 @@ class SweepCallback(tune.Callback):
         # read as 2 trials still to run
         ended_now = sum(self.counts.values())
         best_running = getattr(self, "best_running", None)
-        if self.best is not None:   # of the trials that ended
+        if self.best is not None:   # of the trials that completed
             best = f"best {self.metric} = {schema.metric_text(self.metric, self.best)}"
         elif best_running is not None:
-            best = (f"no {self.metric} of an ended trial yet (best epoch so far: "
+            best = (f"no {self.metric} of a completed trial yet (best epoch so far: "
                     f"{schema.metric_text(self.metric, best_running)}, of a running trial)")
         else:
             best = f"no {self.metric} yet"
@@ -580,7 +583,7 @@ class Standing:
 
     completed_runs: frozenset[str]      # MLflow run ids of the completed cells (trials)
     pruned: int
-    best: float | None                  # the best of the ended runs' latest values of the sweep's metric
+    best: float | None                  # the best of the completed runs' latest values of the sweep's metric
     total: int                          # the invocation's cells (a search: its samples) now
 
     @property
@@ -598,8 +601,8 @@ def standing_of(client, experiment_id: str, parent_id: str, metric: str, mode: s
     completed = frozenset(r.info.run_id for r in runs
                           if r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_COMPLETED)
     pruned = sum(r.data.tags.get(schema.TAG_STATUS) == schema.STATUS_PRUNED for r in runs)
-    ended = (schema.STATUS_COMPLETED, schema.STATUS_PRUNED)   # a run left running or failed has no final value
-    values = [r.data.metrics[metric] for r in runs if r.data.tags.get(schema.TAG_STATUS) in ended
+    # a run left running, pruned or failed has no final value the search's table ranks
+    values = [r.data.metrics[metric] for r in runs if r.info.run_id in completed
               and isinstance(r.data.metrics.get(metric), float) and not math.isnan(r.data.metrics[metric])]
     best = (max if mode == "max" else min)(values) if values else None
     return Standing(completed, pruned, best, total)

@@ -85,7 +85,7 @@ def test_the_progress_line_shows_an_accuracy_in_percent_as_tables_do(caplog):
     assert caplog.records[-1].getMessage().endswith("best val_loss = 1.2346")
 
 
-def test_the_progress_line_names_a_best_only_once_a_trial_has_ended_and_before_says_it_is_a_running_epochs(
+def test_the_progress_line_names_a_best_only_once_a_trial_has_completed_and_before_says_it_is_a_running_epochs(
         caplog):
     # "0/4 ended (...), 2 running, 3 s, best sel_test_acc = 62.00 %": a cell's first epoch read as a result
     callback = SweepCallback("sqlite:///unused.db", total=4, metric="sel_test_acc", mode="max")
@@ -96,15 +96,19 @@ def test_the_progress_line_names_a_best_only_once_a_trial_has_ended_and_before_s
         callback.on_trial_result(1, trials, trials[0], {"sel_test_acc": 0.62})
         callback._report(trials, force=True)   # a result's line waits 5 s after the last one
         assert caplog.records[-1].getMessage().endswith(
-            ", no sel_test_acc of an ended trial yet (best epoch so far: 62.00 %, of a running trial)")
+            ", no sel_test_acc of a completed trial yet (best epoch so far: 62.00 %, of a running trial)")
         assert (caplog.records[-1].progress["best"], caplog.records[-1].progress["best_running"]) == (None, 0.62)
-        trials[1].last_result = {"sel_test_acc": 0.55}   # its final value: lower than the other's running one
+        # stopped by the scheduler at epoch 2 of 5 (pruned): not ranked, as the search's table leaves it out
+        trials[1].last_result = {"sel_test_acc": 0.70, "training_iteration": 2, schema.FINAL_STEP_KEY: 5}
         callback.on_trial_complete(2, trials, trials[1])
+        assert caplog.records[-1].progress["best"] is None
+        trials[1].last_result = {"sel_test_acc": 0.55, "training_iteration": 5, schema.FINAL_STEP_KEY: 5}
+        callback.on_trial_complete(3, trials, trials[1])   # its final value: lower than the other's running one
     assert caplog.records[-1].getMessage().endswith(", best sel_test_acc = 55.00 %")
     assert caplog.records[-1].progress["best"] == 0.55
 
 
-def test_a_continuation_takes_its_best_from_the_ended_runs_alone(store):
+def test_a_continuation_takes_its_best_from_the_completed_runs_alone(store):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(store)
@@ -114,7 +118,7 @@ def test_a_continuation_takes_its_best_from_the_ended_runs_alone(store):
         run = client.create_run(experiment, tags={schema.TAG_PARENT: "p", schema.TAG_CELL_ID: cell,
                                                   schema.TAG_STATUS: status})
         client.log_metric(run.info.run_id, "val_acc", acc)
-    assert runner.standing_of(client, experiment, "p", "val_acc", "max", 4).best == 0.6
+    assert runner.standing_of(client, experiment, "p", "val_acc", "max", 4).best == 0.5
 
 
 def test_a_continuation_counts_and_ranks_only_the_runs_of_the_cells_it_plans(store):
