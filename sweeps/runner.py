@@ -48,7 +48,8 @@ from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_ma
 from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
                           sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received, was_interrupted)
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
-                               describe_data_change, log_data, merged_changes, recorded_entry)
+                               describe_data_change, earlier_entries, log_data, merged_changes,
+                               recorded_entry)
 # ExtendedSearch: also named here, where Tune states pickled before sweeps.tune_state existed look for it
 # TRIAL_NAMING: trial folders (and names in Tune's messages) by arm, data and seed, not Tune's `train_cell_<id>_...`
 from sweeps.tune_state import (AS_BEGUN, TRIAL_NAMING, ExtendedSearch, RestoredVariants,  # noqa: F401
@@ -1166,7 +1167,14 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             alike[key] = fingerprints_alike(config.data, config.model.image_size, checked=True)
         return alike.get(key, ()) if key else ()
 
-    said_changed: dict[str, Any] = {}   # data key -> what differs from the parent's data.json ("": data.json)
+    said_changed: dict[tuple, str] = {}   # (data key, a run's fingerprint) -> what differs from the data it trained on
+    recorded: dict[str, Any] = {}   # the parent's data.json and data_earlier.json, each read once
+
+    def recorded_data(name: str = schema.ARTIFACT_DATA) -> Any:
+        """The parent's data.json as its latest run recorded it (or data_earlier.json), read once."""
+        if name not in recorded:
+            recorded[name] = tracking.read_json_artifact(client, parent.info.run_id, name)
+        return recorded[name]
 
     def what_changed(child) -> str:
         """What differs in the data a child's cell reads now from what the invocation's data.json recorded (asked
@@ -1178,17 +1186,19 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                else first_keys.get(tags.get(schema.TAG_DATA, "")))
         if not key:
             return ""
-        if "" not in said_changed:   # read once
-            said_changed[""] = tracking.read_json_artifact(client, parent.info.run_id, schema.ARTIFACT_DATA)
-        # the entry of the child's arm: "<name>", or "<name>#<key>" of an arm at another image size
-        then = recorded_entry(said_changed[""], tags.get(schema.TAG_DATA, ""), tags.get(schema.TAG_DATA_FINGERPRINT))
+        # the entry of the child's arm: "<name>", or "<name>#<key>" of an arm at another image size; where a
+        # continuation since (with --accept-changed-data) recorded other data there, the entry it replaced
+        name, fingerprint = tags.get(schema.TAG_DATA, ""), tags.get(schema.TAG_DATA_FINGERPRINT)
+        then = recorded_entry(recorded_data(), name, fingerprint)
         if then is None:
-            return ""   # recorded of other data than the child's (a continuation since, with --accept-changed-data)
-        if key not in said_changed:   # tried once: failed, it is not said (check_data_unchanged asks of each run)
+            then = recorded_entry(recorded_data(schema.ARTIFACT_DATA_EARLIER), name, fingerprint)
+        if then is None:
+            return ""   # recorded by no run of the invocation (edited, or a version before data.json)
+        if (key, fingerprint) not in said_changed:   # tried once: failed, it is not said (asked of each run)
             config = next(c for c in configs if data_key(c) == key)
-            said_changed[key] = ""
-            said_changed[key] = describe_data_change(then, listed_facts(config.data, checked=True))
-        return said_changed[key]
+            said_changed[key, fingerprint] = ""
+            said_changed[key, fingerprint] = describe_data_change(then, listed_facts(config.data, checked=True))
+        return said_changed[key, fingerprint]
 
     if parent is not None:   # nothing left to train (a run cut short while drawing its report, or a rerun)
         statuses = tracking.cell_statuses(client, experiment_id, parent.info.run_id)
@@ -1202,8 +1212,8 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             # which a heartbeat alone would have made the one (gone) it names look alive
             tracking.set_tags(client, parent.info.run_id, {schema.TAG_DRIVER: tracking.driver_identity(),
                                                            **tracking.heartbeat_tags()})
-            check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id, parent.info.run_id),
-                                 fingerprint_now, finished=True, alike_now=alike_now,
+            children = tracking.child_runs(client, experiment_id, parent.info.run_id)
+            check_data_unchanged(prepared, parent, children, fingerprint_now, finished=True, alike_now=alike_now,
                                  what_changed=what_changed)
             record_parent_facts(client, parent.info.run_id, prepared, tracking.git_commit(), parent.data.params,
                                 parent.data.tags)
@@ -1238,9 +1248,9 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                                 trials_recorded=len(statuses), storage=prepared.storage_path)
     data_changed: dict[str, list[str]] = {}   # accepted with --accept-changed-data: recorded on the parent
     if parent is not None:   # before decoding: a changed data set would be decoded (and cached) for nothing
-        data_changed = check_data_unchanged(prepared, parent, tracking.child_runs(client, experiment_id,
-                                                                                  parent.info.run_id),
-                                            fingerprint_now, alike_now=alike_now, what_changed=what_changed)
+        children = tracking.child_runs(client, experiment_id, parent.info.run_id)
+        data_changed = check_data_unchanged(prepared, parent, children, fingerprint_now, alike_now=alike_now,
+                                            what_changed=what_changed)
 
     check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
     import ray
@@ -1306,6 +1316,10 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
         log_plan(client, parent_id, plan)
+        if parent is not None:   # the entries of data its runs trained on, which data.json no longer holds
+            earlier = earlier_entries(recorded_data(schema.ARTIFACT_DATA_EARLIER), recorded_data(), data)
+            if earlier is not None:
+                tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA_EARLIER, earlier)
         tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)

@@ -30,7 +30,9 @@ Parent run (run name "<sweep>@<UTC time>"):
          cells_completed, cells_pruned, cells_failed
   artifacts spec.yaml (as the latest run gave it), spec_history/<spec_hash>.yaml (the texts it replaced:
          a continuation's spec may differ in comments, seeds and how its table reads), plan.json,
-         data.json (what each data set decoded to), tables/*, figures/*
+         data.json (what each data set decoded to, as its latest run decoded it), data_earlier.json (the entries
+         of data.json a continuation replaced, by key, oldest first: data its runs trained on before a change
+         --accept-changed-data went on after; what differs is said against them), tables/*, figures/*
 Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep has several data sets):
   tags   mlflow.parentRunId, sweeps.role=cell, sweeps.sweep, sweeps.arm (the row label),
          sweeps.data (the data name: the column), sweeps.seed, sweeps.cell_id (config hash),
@@ -152,6 +154,7 @@ ARTIFACT_SPEC = "spec.yaml"
 ARTIFACT_SPEC_HISTORY = "spec_history"   # parent: the spec.yaml texts a continuation replaced, by their spec_hash
 ARTIFACT_PLAN = "plan.json"   # parent: the invocation's plan (search_spaces.Plan.to_dict), rewritten by each continuation
 ARTIFACT_DATA = "data.json"   # parent: per data name, its split and class sizes, validation source, skipped images
+ARTIFACT_DATA_EARLIER = "data_earlier.json"   # parent: data.json's entries a continuation replaced (other data)
 
 
 # a Tune result's planned last step (epochs): a trial that reported it has trained all its epochs, and the

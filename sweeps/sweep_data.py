@@ -146,9 +146,29 @@ def recorded_entry(recorded: Any, name: str, fingerprint: str | None) -> Mapping
     size, another validation carve); None where none did (data.json recorded since of other data, or edited)."""
     if not isinstance(recorded, Mapping) or not fingerprint:
         return None
-    return next((entry for key, entry in recorded.items()
-                 if (key == name or (isinstance(key, str) and key.startswith(name + "#")))
-                 and isinstance(entry, Mapping) and entry.get("fingerprint") == fingerprint), None)
+    return next((entry for key, value in recorded.items()
+                 if key == name or (isinstance(key, str) and key.startswith(name + "#"))
+                 for entry in (value if isinstance(value, list) else [value])   # data_earlier.json's: a list
+                 if isinstance(entry, Mapping) and entry.get("fingerprint") == fingerprint), None)
+
+
+def earlier_entries(earlier: Any, replaced: Any, record: Mapping[str, Mapping]) -> dict[str, list] | None:
+    """The parent's data_earlier.json once a continuation's data.json (`record`) replaces `replaced` (the one an
+    earlier run of the invocation wrote): `earlier` (that file so far: data.json's key -> its entries of earlier
+    data, oldest first) with each entry of `replaced` whose data `record` no longer holds (data changed since, and
+    accepted; another version of the tool's fingerprint) added, so that a later change is still told what differs
+    from the data the invocation's runs trained on; None where nothing is added."""
+    kept = {k: list(v) for k, v in earlier.items() if isinstance(v, list)} if isinstance(earlier, Mapping) else {}
+    added = False
+    for key, entry in (replaced.items() if isinstance(replaced, Mapping) else ()):
+        fingerprint = entry.get("fingerprint") if isinstance(entry, Mapping) else None
+        now = record.get(key)
+        if (not fingerprint or (isinstance(now, Mapping) and now.get("fingerprint") == fingerprint)
+                or any(isinstance(e, Mapping) and e.get("fingerprint") == fingerprint for e in kept.get(key, ()))):
+            continue
+        kept.setdefault(key, []).append(dict(entry))
+        added = True
+    return kept if added else None
 
 
 def describe_data_change(then: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str:

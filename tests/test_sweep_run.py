@@ -728,6 +728,36 @@ def test_continuing_on_a_data_set_changed_since_its_runs_trained_is_refused_unle
         assert "differs from the one run" not in caplog.text, caplog.text
 
 
+def test_a_change_after_one_accepted_is_told_what_differs_from_the_data_the_runs_trained_on(
+        ray_local, tmp_path, tracking_uri, spec_file, caplog):
+    # the continuation that accepted a change wrote the new data into data.json: a later change of the data was
+    # refused (or warned of) with two fingerprints and no "what differs" for the runs that trained on the first version
+    from test_data_imagefolder import make_tree
+
+    root = make_tree(tmp_path / "faces", per_class=10)
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri, data=(f"imagefolder={root}",))
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+    (root / "train" / "happy" / "0.JPG").rename(root / "train" / "angry" / "moved.JPG")   # one image relabelled
+    accepted = run_sweep(prepare(path, dataclasses.replace(options, seeds=2, accept_changed_data=True)))
+    assert accepted.status == "completed" and accepted.parent_run_id == first.parent_run_id
+    (root / "train" / "neutral" / "0.JPG").unlink()   # the third version: one image fewer
+    # the seed-0 runs (this plan's) trained on the first version: 10 images a class in train, 10 in test
+    told = r"what differs: 60 images then, 59 now\)"
+    with caplog.at_level("WARNING", logger="sweeps"):   # finished: its table is of the data as it was
+        assert run_sweep(prepare(path, options)).status == "completed"
+    assert re.search(r"differs from the one run \w+ of invocation .*" + told, caplog.text), \
+        [r.getMessage() for r in caplog.records if "differs" in r.getMessage()]
+    client, children = _children(tracking_uri, first)
+    client.delete_run(next(c for c in children if c.data.tags[schema.TAG_SEED] == "0").info.run_id)   # to train
+    with pytest.raises(SweepError, match=r"the data set 'imagefolder' at .*faces differs from the one run \w+ of "
+                                         r"invocation .*" + told):
+        run_sweep(prepare(path, options))
+    with pytest.raises(SweepError, match=told):   # and the seed-1 runs', which trained on the second
+        run_sweep(prepare(path, dataclasses.replace(options, seeds=2)))
+
+
 def test_an_arm_at_another_image_size_on_a_changed_data_set_is_told_what_differs_too(
         ray_local, tmp_path, tracking_uri, spec_file):
     # data.json records such an arm's data as "<name>#<key>": its refusal gave two fingerprints and no "what differs"
