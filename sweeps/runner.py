@@ -1215,6 +1215,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             children = tracking.child_runs(client, experiment_id, parent.info.run_id)
             check_data_unchanged(prepared, parent, children, fingerprint_now, finished=True, alike_now=alike_now,
                                  what_changed=what_changed)
+            tracking.backfill_arm_params(client, children)   # cells made before it was a param
             record_parent_facts(client, parent.info.run_id, prepared, tracking.git_commit(), parent.data.params,
                                 parent.data.tags)
             if parent.data.tags.get(tracking.TAG_INVOCATION) != prepared.invocation_key:   # found by an older key
@@ -1251,6 +1252,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         children = tracking.child_runs(client, experiment_id, parent.info.run_id)
         data_changed = check_data_unchanged(prepared, parent, children, fingerprint_now, alike_now=alike_now,
                                             what_changed=what_changed)
+        tracking.backfill_arm_params(client, children)   # cells made before it was a param
 
     check_local_resources(prepared.options.address, prepared.cpus_per_trial, prepared.gpus_per_trial)
     import ray

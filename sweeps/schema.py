@@ -49,7 +49,8 @@ Child run (run name "<sweep>/<arm>/seed<k>", "/<data>" appended when the sweep h
          Tune reuses a trial's actor, so one process trains several cells in turn), sweeps.synthetic
   params the flattened TrialConfig ("model.num_lanets", ...), strings as MLflow stores them, and PARAM_ARM (the
          row label, as sweeps.arm, logged when the run is made: for the MLflow UI's parallel coordinates, scatter
-         and contour charts, which take params and metrics, not tags; no config key, readers leave it out)
+         and contour charts, which take params and metrics, not tags; no config key, readers leave it out; a run
+         made before it was a param gets it from its sweeps.arm tag when its invocation is run again)
   metrics per epoch at step=epoch (1-based): EPOCH_METRICS
           summaries, updated every epoch: SUMMARY_METRICS
           DIVERGED_EPOCH_KEY (only where training diverged: the epoch whose losses were not finite, where it

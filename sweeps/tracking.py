@@ -50,7 +50,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Collection, Iterator, Mapping
 
-from mlflow.entities import Metric, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
@@ -1201,8 +1201,6 @@ class CellRun:
         return run
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
-
         items = [Param(k, json.dumps(v) if isinstance(v, list) else str(v)) for k, v in params.items()]
         for start in range(0, len(items), 100):  # log_batch takes at most 100 params
             self.client.log_batch(self.run_id, params=items[start:start + 100])
@@ -1267,6 +1265,26 @@ class CellRun:
             if attention is not None:
                 save_record(attention, Path(tmp) / schema.MODEL_ATTENTION_FILE)
             self.client.log_artifacts(self.run_id, tmp, artifact_dir)
+
+
+def backfill_arm_params(client: MlflowClient, children) -> int:
+    """Cell runs made before they got their arm as a param (schema.PARAM_ARM, for the MLflow UI's charts of params)
+    get it, as they would have been made: their own `sweeps.arm` tag, the label they were made under (a spec that
+    renamed the arm since does not rename it: a param cannot change, and runs made since log it so too). Only a run
+    that has no such param and has the tag; called by a run of the invocation (a continuation, a resume, a rerun of
+    it finished) with its child runs (`child_runs`). Returns how many; never fails its caller (the tag is there)."""
+    done = 0
+    for run in children:
+        arm = run.data.tags.get(schema.TAG_ARM)
+        if arm is None or schema.PARAM_ARM in run.data.params:
+            continue
+        try:
+            client.log_batch(run.info.run_id, params=[Param(schema.PARAM_ARM, arm)])
+        except _LOG_ERRORS as exc:   # a param set meanwhile (the same), a store away: the UI's charts lack it
+            log.debug("arm param of run %s not logged: %s", run.info.run_id, exc)
+            continue
+        done += 1
+    return done
 
 
 def record_unopened_failure(client: MlflowClient, experiment_id: str, parent_run_id: str, cell: CellIdentity,

@@ -758,6 +758,35 @@ def test_a_change_after_one_accepted_is_told_what_differs_from_the_data_the_runs
         run_sweep(prepare(path, dataclasses.replace(options, seeds=2)))
 
 
+def test_the_cells_of_an_invocation_recorded_before_the_arm_param_get_it_when_it_is_run_again(
+        ray_local, tmp_path, tracking_uri, spec_file, monkeypatch):
+    # a continuation of an older invocation made its new cells' runs with the `arm` param and left the older ones
+    # without it, finished ones too (never opened again): the MLflow UI's charts of params showed some cells only
+    import sqlite3
+
+    path = spec_file(TABLE_SPEC, "tiny")
+    options = _options(tmp_path, tracking_uri)
+    first = run_sweep(prepare(path, options))
+    assert first.status == "completed"
+
+    def as_an_earlier_version_recorded_them() -> None:
+        with sqlite3.connect(tracking_uri.removeprefix("sqlite:///")) as db:
+            db.execute("DELETE FROM params WHERE key = ?", (schema.PARAM_ARM,))
+
+    as_an_earlier_version_recorded_them()
+    with monkeypatch.context() as m:   # run again, finished: nothing to train
+        m.setattr(runner, "connect_ray", lambda address=None: pytest.fail("nothing left to train"))
+        assert run_sweep(prepare(path, options)).status == "completed"
+    _, children = _children(tracking_uri, first)
+    assert sorted(c.data.params.get(schema.PARAM_ARM) for c in children) == ["MAD", "No dropping"]
+    as_an_earlier_version_recorded_them()
+    more = run_sweep(prepare(path, dataclasses.replace(options, seeds=2)))   # continued: two more cells
+    assert more.status == "completed" and more.parent_run_id == first.parent_run_id
+    _, children = _children(tracking_uri, first)
+    assert sorted(c.data.params.get(schema.PARAM_ARM) for c in children) == ["MAD", "MAD", "No dropping",
+                                                                              "No dropping"]
+
+
 def test_an_arm_at_another_image_size_on_a_changed_data_set_is_told_what_differs_too(
         ray_local, tmp_path, tracking_uri, spec_file):
     # data.json records such an arm's data as "<name>#<key>": its refusal gave two fingerprints and no "what differs"

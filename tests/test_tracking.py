@@ -268,6 +268,32 @@ def test_a_cells_run_records_its_arm_as_a_param_once_for_the_uis_charts_of_param
     assert again.run_id == first.run_id and client.get_run(first.run_id).data.params[schema.PARAM_ARM] == "MAD"
 
 
+def test_cell_runs_made_before_the_arm_param_get_it_from_their_arm_tag_and_no_other_is_changed(tracking_uri):
+    # runs an earlier version made have the sweeps.arm tag and no `arm` param: the MLflow UI's charts of params
+    # (parallel coordinates, scatter) left them out. A param cannot change: one already logged stays as it is
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+
+    def older(arm: str | None, params: dict) -> str:
+        tags = {schema.TAG_PARENT: parent, schema.TAG_ROLE: schema.ROLE_CELL, schema.TAG_SEED: "0",
+                **({schema.TAG_ARM: arm} if arm is not None else {})}
+        run_id = client.create_run(experiment_id, tags=tags).info.run_id
+        for key, value in params.items():
+            client.log_param(run_id, key, value)
+        return run_id
+
+    old, renamed, untagged = older("MAD", {"seed": "0"}), older("MAD (p1 = 0.6)", {"arm": "MAD"}), older(None, {})
+    children = tracking.child_runs(client, experiment_id, parent)
+    assert tracking.backfill_arm_params(client, children) == 1
+    assert client.get_run(old).data.params == {"seed": "0", schema.PARAM_ARM: "MAD"}
+    assert client.get_run(renamed).data.params == {schema.PARAM_ARM: "MAD"}, "as it was logged"
+    assert client.get_run(untagged).data.params == {}
+    # the same runs again (a param logged meanwhile by another process, read before): nothing fails, nothing changes
+    assert tracking.backfill_arm_params(client, children) == 1
+    assert tracking.backfill_arm_params(client, tracking.child_runs(client, experiment_id, parent)) == 0
+
+
 def test_a_cells_run_has_its_parents_user(tracking_uri):
     # the MLflow UI's User column read `unknown` for every cell run, and `attributes.user_id = 'alice'` found only
     # the parents: a cell's run is made by its trial (another account on a cluster's node), not by who ran the sweep
