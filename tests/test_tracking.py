@@ -294,6 +294,31 @@ def test_cell_runs_made_before_the_arm_param_get_it_from_their_arm_tag_and_no_ot
     assert tracking.backfill_arm_params(client, tracking.child_runs(client, experiment_id, parent)) == 0
 
 
+def test_a_reopened_run_ends_at_its_new_end_not_at_the_end_it_had_before(tracking_uri):
+    # MLflow 3.17 keeps a reopened run's old end_time while it runs again (update_run passes it back; no public API
+    # clears it: the stores take None as "keep"), so the UI shows the earlier session's duration meanwhile. When the run
+    # ends again its end is now: set_terminated without an end_time, as every end of ours but a gone driver's is
+    client = tracking.client_for(tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, "demo", tracking_uri)
+    parent = tracking.start_parent(client, experiment_id, "demo", {})
+    cell = tracking.CellIdentity("demo", "MAD", "synthetic", 0, "abc123", "demo/MAD/seed0")
+    first = tracking.CellRun.open(tracking_uri, experiment_id, parent, cell, "t1", {}, {})
+    for run_id in (first.run_id, parent):   # the earlier session: cut short, ended at once
+        tracking.end_child_run(client, run_id, "KILLED", end_time=client.get_run(run_id).info.start_time + 1)
+    old_end = {run_id: client.get_run(run_id).info.end_time for run_id in (first.run_id, parent)}
+    reopened = int(time.time() * 1000)
+    again = tracking.CellRun.open(tracking_uri, experiment_id, parent, cell, "t2", {}, {})   # a resume reopens both
+    client.update_run(parent, status="RUNNING")
+    assert again.run_id == first.run_id
+    assert all(client.get_run(run_id).info.end_time == end for run_id, end in old_end.items()), \
+        "MLflow keeps it meanwhile (where this fails, MLflow clears it now: the UI shows a running run's time right)"
+    tracking.mark_cell(client, again.run_id, schema.STATUS_FAILED, error="boom")
+    tracking.finish_parent(client, parent, schema.STATUS_FAILED)
+    for run_id, end in old_end.items():
+        info = client.get_run(run_id).info
+        assert info.status == "FAILED" and info.end_time >= reopened > end, (run_id, info.end_time, reopened, end)
+
+
 def test_a_cells_run_has_its_parents_user(tracking_uri):
     # the MLflow UI's User column read `unknown` for every cell run, and `attributes.user_id = 'alice'` found only
     # the parents: a cell's run is made by its trial (another account on a cluster's node), not by who ran the sweep
