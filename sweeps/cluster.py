@@ -94,6 +94,7 @@ def connect_ray(address: str | None) -> None:
     runtime_env = {"env_vars": env} if env else None
     with stops_held_while_ray_starts():
         if address:
+            warn_of_joining_a_passing_ray(address)
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         else:
             warn_of_other_rays_here()
@@ -145,6 +146,46 @@ def warn_of_other_rays_here() -> None:
                 "and give each sweep --address auto, or keep each to a part with --max-concurrent",
                 len(pids), "" if len(pids) == 1 else "s", "s" if len(pids) == 1 else "",
                 ", ".join(map(str, pids)), cpus)
+
+
+def warn_of_joining_a_passing_ray(address: str) -> None:
+    """`--address auto` where no Ray was started with `ray start` on this machine (Ray records the address of the
+    last in its temp folder): Ray 2.60 then joins any Ray that runs here (its legacy "auto"), one that another
+    process started for itself (a `sweeps run` without --address, a notebook's `ray.init()`), perhaps another
+    user's. That Ray goes down when its process ends, and this sweep with it (Ray kills a driver whose cluster is
+    gone, after ~60 s; `sweeps resume` continues it). Warned, not refused: joining it while it runs is what was
+    asked, and works. Nothing is said where RAY_ADDRESS names a cluster (Ray goes by it) or no Ray runs here (Ray
+    says so itself)."""
+    if address.strip() != "auto" or os.environ.get("RAY_ADDRESS", "").strip() not in ("", "auto"):
+        return
+    try:   # private API: the file `ray start` writes (/tmp/ray/ray_current_cluster)
+        from ray._private.utils import read_ray_address
+
+        if read_ray_address():
+            return
+    except Exception as exc:  # noqa: BLE001  (a warning's look-up never stops a sweep)
+        log.debug("could not read the address of the Ray `ray start` started here (%s)", exc)
+        return
+    pids = other_rays_here()
+    if not pids:
+        return
+    owners = sorted({owner for owner in map(_owner, pids) if owner and owner != _owner(os.getpid())})
+    log.warning("--address auto: no Ray was started with `ray start` on this machine, so Ray joins one that another "
+                "process started for itself (GCS pid %s%s: a `sweeps run` without --address, a notebook's "
+                "ray.init()). It goes down when that process ends, and this sweep with it (`sweeps resume` continues "
+                "it). For a Ray that stays up, run `ray start --head` and give --address auto again; for a Ray of this "
+                "sweep's own, leave --address out", ", ".join(map(str, pids)),
+                f", user {', '.join(owners)}'s" if owners else "")
+
+
+def _owner(pid: int) -> str | None:
+    """The user name a process runs as, or None where it cannot be told."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).username()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 @contextlib.contextmanager

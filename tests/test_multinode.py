@@ -284,6 +284,43 @@ def test_a_sweep_starting_its_local_ray_beside_another_ray_on_this_machine_warns
         other.wait()
 
 
+def test_address_auto_where_no_ray_was_started_with_ray_start_warns_that_it_joins_another_process_ray(
+        tmp_path, caplog, monkeypatch):
+    # Ray's "auto" joins any Ray running here where `ray start` started none: another `sweeps run`'s local Ray (a
+    # notebook's), which goes down when that process ends, and this sweep with it; nothing was said
+    import logging
+    import shutil
+
+    import ray
+    import ray._private.utils
+
+    from sweeps import cluster
+
+    gcs = tmp_path / "gcs_server"   # a process named as a Ray's GCS server is
+    shutil.copy(shutil.which("sleep"), gcs)
+    other = subprocess.Popen([str(gcs), "60"])
+    joined = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda address=None, **kw: joined.append(address))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    try:
+        for started, address, warned in [(None, "auto", True), ("10.0.0.10:6379", "auto", False),
+                                         (None, "10.0.0.10:6379", False)]:
+            monkeypatch.setattr(ray._private.utils, "read_ray_address", lambda temp_dir=None: started)
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="sweeps.cluster"):
+                cluster.connect_ray(address)
+            assert joined[-1] == address
+            said = re.search(rf"--address auto: no Ray was started with `ray start` on this machine, so Ray joins one "
+                             rf"that another process started for itself \(GCS pid [\d, ]*\b{other.pid}\b.*\)\. It "
+                             rf"goes down when that process ends, and this sweep with it .*`ray start --head`",
+                             caplog.text)
+            assert bool(said) == warned, (started, address, caplog.text)
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(processes, spec_file, store, tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
