@@ -670,6 +670,23 @@ def test_a_data_set_changed_since_runs_of_the_invocation_trained_on_it_is_refuse
         {"rafdb": ["d569920c0000aaaa", "8707b1650000bbbb", "c0ffee000000cccc"]}
 
 
+def test_data_json_entries_a_continuation_replaces_are_kept_once_each_and_found_by_fingerprint():
+    # what differs is said against the data a run trained on: data.json holds the latest run's data alone
+    earlier_entries, recorded_entry = sweeps.sweep_data.earlier_entries, sweeps.sweep_data.recorded_entry
+    v1, v2, v3 = ({"fingerprint": fp, "images": {"train": n}} for fp, n in (("aaa", 10), ("bbb", 11), ("ccc", 12)))
+    assert earlier_entries(None, {"rafdb": v1, "rafdb#k48": v1}, {"rafdb": v1, "rafdb#k48": v1}) is None, "same data"
+    kept = earlier_entries(None, {"rafdb": v1, "rafdb#k48": v1}, {"rafdb": v2, "rafdb#k48": v1})
+    assert kept == {"rafdb": [v1]}
+    assert earlier_entries(kept, {"rafdb": v2}, {"rafdb": v2}) is None, "nothing to add: the file stays as it is"
+    kept = earlier_entries(kept, {"rafdb": v2}, {"rafdb": v3})
+    assert kept == {"rafdb": [v1, v2]}, "oldest first"
+    assert earlier_entries(kept, {"rafdb": v1}, {"rafdb": v3}) is None, "kept once"
+    assert earlier_entries(None, None, {"rafdb": v3}) is None, "no data.json (an invocation cut short before it)"
+    assert recorded_entry(kept, "rafdb", "aaa") == v1 and recorded_entry(kept, "rafdb", "bbb") == v2
+    assert recorded_entry(kept, "rafdb", "ccc") is None and recorded_entry(kept, "fer", "aaa") is None
+    assert recorded_entry({"rafdb#k48": [v1]}, "rafdb", "aaa") == v1, "an arm's at another image size"
+
+
 def test_a_data_change_the_invocation_went_on_after_is_warned_of_once_not_at_each_rerun_or_continuation(
         tmp_path, caplog):
     # the finished invocation run again warned "differs from the one run ... its table is of the data as it was" at
