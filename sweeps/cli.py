@@ -551,6 +551,14 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
         else:
             parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
         if parent is None:
+            from sweeps.host_locks import runs_starting
+
+            starting = runs_starting(uri, experiment.name)   # its parent run is made once its data are decoded
+            if starting:
+                shown += 1
+                click.echo(f"{experiment.name}: starting (`sweeps run` process {', '.join(map(str, starting))} on "
+                           "this host: its MLflow run, with its cells, is made once its data are decoded and Ray "
+                           "has started)")
             continue
         shown += 1
         tags = parent.data.tags

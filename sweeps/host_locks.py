@@ -59,8 +59,8 @@ def host_lock(path: Path, what: str, *, wait: bool = True, note: str | None = No
     """An exclusive flock, among this host's processes, on the file `path` (made where missing) while the block
     runs; yields True, or False where it cannot be taken (a read-only or foreign folder, a file system without
     locks: a debug line says why, and the block runs unguarded, as before such locks). `wait=False`: LockHeld
-    at once where another process holds it. `note`: written in the file once it is held (the holder's pid, which
-    LockHeld's reader then names); without one the file is opened read-only, which lets another user's process
+    at once where another process holds it. `note`: written in the file once it is held (the holder's pid, on its
+    first line, which LockHeld's reader then names; lines after it say what it holds, for `live_notes`); without one the file is opened read-only, which lets another user's process
     share a file this one made. The lock goes with the process (Ctrl-C, SIGKILL); a child does not inherit it.
 
     Its holder removes the file as it lets go, so that none is left behind: a lock file is removed only while
@@ -110,7 +110,7 @@ def _taken(path: Path, what: str, wait: bool, writable: bool) -> int | None:
             if not _names(fd, path):   # its holder removed it as it let go: the name's file now
                 os.close(fd)
                 continue
-            held_by = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            held_by = os.pread(fd, 64, 0).decode(errors="replace").split("\n")[0].strip()   # its note's first line
             os.close(fd)
             raise LockHeld(path, held_by) from None
         except OSError as exc:   # ENOLCK: a temporary folder on a file system without locks
@@ -120,3 +120,41 @@ def _taken(path: Path, what: str, wait: bool, writable: bool) -> int | None:
         if _names(fd, path):
             return fd
         os.close(fd)   # got the lock of a file its holder removed as it let go: the name's file now
+
+
+def live_notes(folder: Path, pattern: str) -> list[list[str]]:
+    """The notes, as lines, of the lock files matching `pattern` in `folder` whose first line is the pid of a process
+    alive on this host: what the holders of such locks hold now. A holder removes its file as it lets go, so a file
+    left is one of a holder killed outright, told by its pid gone (or, rarely, taken by another process since)."""
+    notes = []
+    for path in sorted(folder.glob(pattern)):
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):   # let go meanwhile, or not yet written
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:   # alive, another user's (not in this user's folder, but told apart all the same)
+            pass
+        notes.append(lines)
+    return notes
+
+
+def invocation_note(tracking_uri: str, name: str) -> str:
+    """What `sweeps.runner.invocation_claimed` writes in its lock file: its pid, then the tracking URI and the
+    sweep, by which `sweeps status` tells a run of that sweep that has not made its MLflow run yet (`runs_starting`)."""
+    return f"{os.getpid()}\n{tracking_uri}\n{name}"
+
+
+def runs_starting(tracking_uri: str, name: str) -> list[int]:
+    """The pids of this user's `sweeps run` processes on this host that hold an invocation of sweep `name` into
+    `tracking_uri` (`sweeps.runner.invocation_claimed`, `invocation_note`): until its MLflow parent run is made,
+    once its data are decoded and Ray has started (tens of seconds), the sweep's experiment alone tells of it."""
+    try:
+        notes = live_notes(lock_folder(), "invocation-*.lock")
+    except OSError:
+        return []
+    return [int(note[0]) for note in notes if note[1:3] == [tracking_uri, name]]

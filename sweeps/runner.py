@@ -994,13 +994,13 @@ def invocation_claimed(prepared: PreparedSweep):
     starting within that window made a second parent run training the very same cells, or, continuing an
     interrupted invocation, trained its cells a second time into the same MLflow runs. The lock goes with the
     process (Ctrl-C, SIGKILL); Ray's processes do not inherit it. A `--fresh` run is an invocation of its own
-    and claims none; drivers on other hosts, and other users', go by the heartbeat."""
+    and claims one by its pid, which no other run is refused by; drivers on other hosts, and other users', go by
+    the heartbeat. The lock file names the sweep and the store (`host_locks.invocation_note`), so that `sweeps
+    status` tells a run starting, before its parent run is made, from one that stopped before it made one."""
     import hashlib
 
-    if prepared.options.fresh:
-        yield
-        return
-    key = hashlib.sha256("\0".join((prepared.tracking_uri, prepared.spec.name, prepared.invocation_key))
+    claimed = (prepared.invocation_key,) if not prepared.options.fresh else ("--fresh", str(os.getpid()))
+    key = hashlib.sha256("\0".join((prepared.tracking_uri, prepared.spec.name, *claimed))
                          .encode()).hexdigest()[:16]
     what = f"invocation {prepared.invocation_key} of {prepared.spec.name}"
     try:
@@ -1012,7 +1012,8 @@ def invocation_claimed(prepared: PreparedSweep):
     with contextlib.ExitStack() as held_here:
         try:
             held_here.enter_context(host_locks.host_lock(folder / f"invocation-{key}.lock", what, wait=False,
-                                                         note=str(os.getpid())))
+                                                         note=host_locks.invocation_note(
+                                                             prepared.tracking_uri, prepared.spec.name)))
         except host_locks.LockHeld as held:
             raise SweepError(f"this invocation of {prepared.spec.name!r} (its profile, data and overrides) is being "
                              f"run now by process {held.note or '?'} on this host, which started it; wait for it to "

@@ -1144,6 +1144,27 @@ def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, s
     assert every.exit_code == 1 and f"Error: no sweep has a run in {store} yet" in every.output
 
 
+def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(here, store):
+    # `sweeps run` makes the experiment at once but its parent run only once its data are decoded and Ray has
+    # started (tens of seconds): status said meanwhile that the run had stopped before it started one (exit 1)
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import tracking
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    MlflowClient(store).create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    (here / "tiny_cli.yaml").write_text(TINY)
+    prepared = prepare("tiny_cli.yaml", RunOptions(tracking_uri=store, storage=str(here / "rr")))
+    assert prepared.tracking_uri == tracking.resolve_tracking_uri(store)
+    with invocation_claimed(prepared):   # as a `sweeps run tiny_cli.yaml` holds it from its start
+        for args in (("tiny_cli",), ()):
+            result = invoke("status", *args, "--tracking-uri", store)
+            assert result.exit_code == 0, result.output
+            assert result.output.startswith(f"tiny_cli: starting (`sweeps run` process {os.getpid()} on this host: "
+                                            "its MLflow run, with its cells, is made once its data are decoded")
+    assert invoke("status", "tiny_cli", "--tracking-uri", store).exit_code == 1   # stopped before it made one
+
+
 GONE_DRIVER = '{"host": "%s", "pid": 999999999, "start": null}'   # a pid no process has
 
 

@@ -1004,7 +1004,8 @@ def test_an_invocation_holds_its_lock_in_this_users_lock_folder_and_removes_it_a
     prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=storage))
     with invocation_claimed(prepared):
         [held] = set(lock_folder().iterdir()) - before
-        assert held.read_text() == f"{os.getpid()}\n"
+        # its pid, which a second run refused names, then what `sweeps status` tells a run starting by
+        assert held.read_text() == f"{os.getpid()}\n{prepared.tracking_uri}\nmad_vs_dropout\n"
     assert set(lock_folder().iterdir()) == before
     other = subprocess.Popen([sys.executable, "-c", HOLD_THE_INVOCATION, uri, storage], text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -1013,7 +1014,7 @@ def test_an_invocation_holds_its_lock_in_this_users_lock_folder_and_removes_it_a
     other.wait()
     assert set(lock_folder().iterdir()) == before | {held}
     with invocation_claimed(prepared):   # not refused: the file is no one's now
-        assert held.read_text() == f"{os.getpid()}\n"
+        assert held.read_text().splitlines()[0] == str(os.getpid())
     assert set(lock_folder().iterdir()) == before
 
 
