@@ -325,7 +325,13 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_i
         client, [exp.experiment_id], f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
         order_by=["attributes.start_time DESC"]))
     if not parents:
-        raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}")
+        from sweeps.host_locks import runs_starting
+
+        starting = runs_starting(uri, sweep)   # a run makes its parent once its data are decoded and Ray has started
+        raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}"
+                         + (f" yet: `sweeps run` process {', '.join(map(str, starting))} on this host is starting it "
+                            "(its run, with its cells, is made once its data are decoded and Ray has started)"
+                            if starting else ""))
     run = invocation_named(parents, parent_run_id, sweep) if parent_run_id else parents[0]
     parent = ParentRun(run.info.run_id, run.info.run_name, parent_status(run.data.tags),
                        run.info.start_time, dict(run.data.tags))

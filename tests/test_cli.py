@@ -1162,6 +1162,11 @@ def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(her
             assert result.exit_code == 0, result.output
             assert result.output.startswith(f"tiny_cli: starting (`sweeps run` process {os.getpid()} on this host: "
                                             "its MLflow run, with its cells, is made once its data are decoded")
+        for command in ("table", "plot"):   # which have nothing to show yet: an error, saying why
+            result = invoke(command, "tiny_cli", "--tracking-uri", store)
+            assert result.exit_code == 1, result.output
+            assert (f"has no recorded invocation (no parent run) in {prepared.tracking_uri} yet: `sweeps run` process "
+                    f"{os.getpid()} on this host is starting it") in result.output
     assert invoke("status", "tiny_cli", "--tracking-uri", store).exit_code == 1   # stopped before it made one
 
 
