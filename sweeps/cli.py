@@ -513,6 +513,7 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
     are named by their profile, data and --set. Runs whose driver was killed without a word (SIGKILL, out of
     memory), which MLflow would show running for ever, are ended there as KILLED."""
     from sweeps import schema, tracking
+    from sweeps.host_locks import runs_starting
 
     _refuse_empty_name(name, every=True)   # `sweeps status "$SWEEP"`, SWEEP unset: it showed every sweep
     if run_id is not None and not name:   # an id names an invocation of one sweep: which one is not guessed
@@ -551,8 +552,6 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
         else:
             parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
         if parent is None:
-            from sweeps.host_locks import runs_starting
-
             starting = runs_starting(uri, experiment.name)   # its parent run is made once its data are decoded
             if starting:
                 shown += 1
@@ -602,6 +601,12 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
                       f" of {plan_total} planned" if plan_total else "")
                    + (f" ({outside} run{'s' if outside > 1 else ''} of cells its latest run left out, as seeds "
                       "dropped with fewer --seeds, not counted)" if outside else ""))
+        running_here = {tracking.driver_pid_here(p.data.tags) for p in (parent, *others)
+                        if tracking.parent_status(p.data.tags) == schema.STATUS_RUNNING}
+        starting = [pid for pid in runs_starting(uri, experiment.name) if pid not in running_here]
+        if starting:   # one that has not made (or taken up) its parent run yet: the one shown is an earlier one
+            click.echo(f"  a `sweeps run` of it is starting (process {', '.join(map(str, starting))} on this host): "
+                       "its invocation is shown once its data are decoded and Ray has started")
         changed = tracking.versions_changed(tags)   # a continuation ran under other versions than it began with
         if changed:
             click.echo("  its cells trained under several versions: "

@@ -668,6 +668,12 @@ def _driver_of(tags: Mapping[str, str]) -> tuple[str, int, str | None] | None:
         return None
 
 
+def driver_pid_here(tags: Mapping[str, str]) -> int | None:
+    """The pid of the invocation's recorded driver where it ran in this process table (`driver_is_here`), else None."""
+    driver = _driver_of(tags)
+    return driver[1] if driver is not None and driver_is_here(tags) else None
+
+
 def _table_of(tags: Mapping[str, str]) -> str | None:
     """Where the invocation's recorded driver ran: None (another host name, or none recorded), "this" (this process
     table, as far as both record it: `_process_table`), "restarted" (this machine, since restarted: no process of it

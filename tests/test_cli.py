@@ -1170,6 +1170,31 @@ def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(her
     assert invoke("status", "tiny_cli", "--tracking-uri", store).exit_code == 1   # stopped before it made one
 
 
+def test_status_of_a_sweep_with_an_invocation_recorded_says_when_a_run_of_it_is_starting(here, store):
+    # while a new invocation decoded its data and started Ray, status showed the earlier one as if nothing ran
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import schema, tracking
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    earlier = tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke"})
+    tracking.finish_parent(client, earlier, schema.STATUS_COMPLETED)
+    (here / "tiny_cli.yaml").write_text(TINY)
+    prepared = prepare("tiny_cli.yaml", RunOptions(tracking_uri=store, storage=str(here / "rr"), fresh=True))
+    starting = (f"  a `sweeps run` of it is starting (process {os.getpid()} on this host): its invocation is shown "
+                "once its data are decoded and Ray has started")
+    with invocation_claimed(prepared):
+        lines = invoke("status", "tiny_cli", "--tracking-uri", store).output.splitlines()
+        assert lines[0].startswith("tiny_cli: completed (profile smoke") and lines[2] == starting
+        # once it has made its parent run, that one is shown, running, and nothing is said to be starting
+        tracking.start_parent(client, experiment, "tiny_cli", {schema.TAG_PROFILE: "smoke",
+                                                               schema.TAG_DRIVER: tracking.driver_identity()})
+        lines = invoke("status", "tiny_cli", "--tracking-uri", store).output.splitlines()
+        assert lines[0].startswith("tiny_cli: running (profile smoke") and starting not in lines
+
+
 GONE_DRIVER = '{"host": "%s", "pid": 999999999, "start": null}'   # a pid no process has
 
 
