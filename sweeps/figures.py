@@ -61,6 +61,18 @@ def _new_figure(width: float, height: float, constrained: bool = True) -> Figure
     return fig
 
 
+def _tall_enough_for_legend(fig: Figure, legend, above: float = 0.0) -> None:
+    """Make `fig` at least as tall as its `legend` (one entry per row of the table, beside the axes) needs, with
+    `above` inches over and under it (a suptitle's): beyond ~20 rows the legend of a fixed-height figure ran past
+    its top and bottom, its first and last entries cut off, and constrained layout gave up on the axes."""
+    with warnings.catch_warnings():   # "constrained_layout not applied": what this is here to mend
+        warnings.simplefilter("ignore", UserWarning)
+        fig.canvas.draw()
+    need = legend.get_window_extent().height / fig.dpi + 0.3 + 2 * above
+    if need > fig.get_figheight():
+        fig.set_figheight(need)
+
+
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf; returns both paths. Each replaces its file whole
     (`files.replacing`): a reader never finds one half written by another `sweeps plot`, or a report, at once."""
@@ -242,7 +254,7 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
 
         handles.append(Line2D([], [], ls="none", marker="x", markersize=6, markeredgewidth=1.4, color="0.3"))
         labels.append("a run's last epoch\nwith a value: its\ntraining diverged")
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    legend = fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     done = hist[hist["status"] == S.STATUS_COMPLETED]
     # a band needs two seeds of a line: with one (a one-seed sweep, a search's trials), "± std" named none drawn
     banded = not done.empty and done.groupby(["arm", "data"])["run_id"].nunique().max() > 1
@@ -253,6 +265,7 @@ def learning_curves(runs: SweepRuns, metric: str = "val_acc", path_stem: str | P
              + ("; dashed: a run not finished, its epochs so far" if unfinished else ""))
     width = 4.2 * len(columns) + 1.8   # wrapped to it (~0.07 in per character at 10 pt): a long one was clipped
     fig.suptitle(textwrap.fill(title, max(30, int(width / 0.075))), fontsize=10)
+    _tall_enough_for_legend(fig, legend, above=0.2 * (textwrap.fill(title, max(30, int(width / 0.075))).count("\n") + 1))
     return save_figure(fig, path_stem)
 
 
@@ -365,7 +378,8 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
     ax.grid(axis="y", alpha=0.3)
     handles = [Patch(color=color, label=row) for row, color in zip(table.rows, colors)]
     handles += [h for h in ax.get_legend_handles_labels()[0]]   # the paper's line
-    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    legend = ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    _tall_enough_for_legend(fig, legend, above=0.3)   # the axes' title over it, the column labels under it
     return save_figure(fig, path_stem)
 
 

@@ -413,6 +413,45 @@ def test_the_bars_title_fits_the_figure_however_long_the_metrics_description(mon
         assert fig.axes[0].get_title().replace("\n", " ") == T.metric_description("best_test_acc")
 
 
+def _inside(fig, legend) -> bool:
+    fig.canvas.draw()
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    return 0 <= box.y0 and box.y1 <= fig.bbox.height and 0 <= box.x0 and box.x1 <= fig.bbox.width
+
+
+def test_the_bars_legend_of_many_rows_fits_the_figure(monkeypatch):
+    # a legend entry per row beside a figure of fixed height: past ~20 rows (a 5 x 5 grid, a search of 30
+    # trials) its first and last entries were cut off, and constrained layout collapsed the axes
+    from test_tables import frame
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    for n in (2, 30):
+        rows = [f"p1=0.{i}, depth={i}" for i in range(n)]
+        FG.ablation_bars(T.build_table(frame({(r, "d"): {0: 0.8, 1: 0.82} for r in rows}), rows=rows, seeds=[0, 1]))
+        fig = figures[-1]
+        assert _inside(fig, fig.axes[0].get_legend()), n
+        assert fig.axes[0].get_window_extent().height > 100, "the axes keep their room"
+    assert figures[0].get_figheight() == 3.6, "a short legend leaves the figure's height as it was"
+
+
+def test_the_learning_curves_legend_of_many_arms_fits_the_figure(runs, tmp_path, monkeypatch):
+    import pandas as pd
+
+    figures = []
+    monkeypatch.setattr(FG, "save_figure", lambda fig, stem: figures.append(fig) or [])
+    arms = [f"p1=0.{i}, depth={i}" for i in range(30)]
+    hist = pd.DataFrame({"run_id": [f"r{i}" for i in range(30) for _ in (1, 2)], "arm": [a for a in arms for _ in (1, 2)],
+                         "data": ["d"] * 60, "seed": [0] * 60, "step": [1, 2] * 30, "value": [0.5, 0.6] * 30,
+                         "status": ["completed"] * 60})
+    monkeypatch.setattr(type(runs), "history", lambda self, metric: hist)
+    FG.learning_curves(runs, "val_acc", tmp_path / "c", rows=arms, columns=["d"])
+    fig, = figures
+    assert len(fig.legends[0].get_texts()) >= 30 and _inside(fig, fig.legends[0])
+    title = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert not title.overlaps(fig.legends[0].get_window_extent(fig.canvas.get_renderer()))
+
+
 def test_plot_sweep_skips_what_cannot_be_drawn_and_logs_to_parent(runs, tmp_path, caplog):
     paths = FG.plot_sweep(runs, tmp_path, rows=layout()["rows"], curve_metrics=("val_acc", "lr"))
     assert sorted(p.name for p in paths) == ["ablation_bars.pdf", "ablation_bars.png",
