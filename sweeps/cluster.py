@@ -141,11 +141,11 @@ def warn_of_other_rays_here() -> None:
         return
     cpus = os.cpu_count() or 0
     log.warning("%d other Ray instance%s already run%s on this machine (GCS pid %s): this sweep starts a local Ray "
-                "of its own, which counts all %d CPUs (and every GPU) as its own, so the trials of both share the "
+                "of its own, which counts all %d CPUs (and every GPU) as its own, so the trials of %s share the "
                 "cores (each slower) and a GPU's memory. To share the machine, start one Ray (`ray start --head`) "
                 "and give each sweep --address auto, or keep each to a part with --max-concurrent",
                 len(pids), "" if len(pids) == 1 else "s", "s" if len(pids) == 1 else "",
-                ", ".join(map(str, pids)), cpus)
+                ", ".join(map(str, pids)), cpus, "both" if len(pids) == 1 else f"all {len(pids) + 1}")
 
 
 def warn_of_joining_a_passing_ray(address: str) -> None:

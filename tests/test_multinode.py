@@ -277,7 +277,7 @@ def test_a_sweep_starting_its_local_ray_beside_another_ray_on_this_machine_warns
             warn_of_other_rays_here()
         assert re.search(rf"other Ray instances? already runs? on this machine \(GCS pid [\d, ]*\b{other.pid}\b.*\): "
                          rf"this sweep starts a local Ray of its own, which counts all \d+ CPUs \(and every GPU\) "
-                         rf"as its own, so the trials of both share the cores .* start one Ray \(`ray start --head`\) "
+                         rf"as its own, so the trials of (both|all \d+) share the cores .* start one Ray \(`ray start --head`\) "
                          rf"and give each sweep --address auto", caplog.text), caplog.text
     finally:
         other.kill()
@@ -319,6 +319,21 @@ def test_address_auto_where_no_ray_was_started_with_ray_start_warns_that_it_join
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_warning_of_other_rays_here_counts_them_all_not_both(monkeypatch, caplog):
+    # five other Rays (five helpers' sweeps) were warned of as "the trials of both share the cores"
+    import logging
+
+    import sweeps.cluster
+    from sweeps.cluster import warn_of_other_rays_here
+
+    for others, said in (([101], "the trials of both share"), ([101, 102, 103], "the trials of all 4 share")):
+        monkeypatch.setattr(sweeps.cluster, "other_rays_here", lambda: others)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sweeps.cluster"):
+            warn_of_other_rays_here()
+        assert said in caplog.text, caplog.text
 
 
 def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(processes, spec_file, store, tmp_path):
