@@ -513,7 +513,7 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
     are named by their profile, data and --set. Runs whose driver was killed without a word (SIGKILL, out of
     memory), which MLflow would show running for ever, are ended there as KILLED."""
     from sweeps import schema, tracking
-    from sweeps.host_locks import runs_starting
+    from sweeps.host_locks import sweeps_starting
 
     _refuse_empty_name(name, every=True)   # `sweeps status "$SWEEP"`, SWEEP unset: it showed every sweep
     if run_id is not None and not name:   # an id names an invocation of one sweep: which one is not guessed
@@ -529,12 +529,18 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
     given, name = name, name and _recorded_name(name)
     experiments = ([client.get_experiment_by_name(name)] if name
                    else client.search_experiments())
-    if name and experiments[0] is None:
+    starting_here = sweeps_starting(uri)   # runs that have not made their experiment, or their parent run, yet
+    if name and experiments[0] is None and not any(sweep == name for _, sweep in starting_here):
         from sweeps.tables import unrecorded_sweep
 
         raise click.ClickException(unrecorded_sweep(client, uri, name, given,
                                                      tracking.tracking_uri_to_repeat(tracking_uri, uri)))
     shown = 0
+    experiments = [e for e in experiments if e is not None]
+    for unmade in dict.fromkeys(sweep for _, sweep in starting_here
+                                if (name is None or sweep == name) and sweep not in {e.name for e in experiments}):
+        shown += 1   # a run that has not made its experiment yet (it does once its spec and resources are checked)
+        click.echo(_starting_line(unmade, [pid for pid, sweep in starting_here if sweep == unmade]))
     for experiment in experiments:
         # runs a driver killed without a word left RUNNING in MLflow (the UI showed them running for ever): ended
         tracking.end_runs_of_gone_drivers_if_possible(client, experiment.experiment_id, reader=True)
@@ -552,12 +558,10 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
         else:
             parent, *others = tracking.parents(client, experiment.experiment_id, max_results=7) or [None]
         if parent is None:
-            starting = runs_starting(uri, experiment.name)   # its parent run is made once its data are decoded
-            if starting:
+            starting = [pid for pid, sweep in starting_here if sweep == experiment.name]
+            if starting:   # its parent run is made once its data are decoded
                 shown += 1
-                click.echo(f"{experiment.name}: starting (`sweeps run` process {', '.join(map(str, starting))} on "
-                           "this host: its MLflow run, with its cells, is made once its data are decoded and Ray "
-                           "has started)")
+                click.echo(_starting_line(experiment.name, starting))
             continue
         shown += 1
         tags = parent.data.tags
@@ -603,7 +607,7 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
                       "dropped with fewer --seeds, not counted)" if outside else ""))
         running_here = {tracking.driver_pid_here(p.data.tags) for p in (parent, *others)
                         if tracking.parent_status(p.data.tags) == schema.STATUS_RUNNING}
-        starting = [pid for pid in runs_starting(uri, experiment.name) if pid not in running_here]
+        starting = [pid for pid, sweep in starting_here if sweep == experiment.name and pid not in running_here]
         if starting:   # one that has not made (or taken up) its parent run yet: the one shown is an earlier one
             click.echo(f"  a `sweeps run` of it is starting (process {', '.join(map(str, starting))} on this host): "
                        "its invocation is shown once its data are decoded and Ray has started")
@@ -631,6 +635,12 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
         raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {given}` stopped "
                                    "before it started one" if name else f"no sweep has a run in {uri} yet")
+
+
+def _starting_line(name: str, pids: list[int]) -> str:
+    """`sweeps status` of a sweep whose run here has not made its MLflow run yet (`host_locks.sweeps_starting`)."""
+    return (f"{name}: starting (`sweeps run` process {', '.join(map(str, pids))} on this host: its MLflow run, with "
+            "its cells, is made once its data are decoded and Ray has started)")
 
 
 FAILED_SHOWN, FAILED_ERROR_CHARS = 3, 200   # sweeps status: the failed runs named, and their errors' length

@@ -149,12 +149,18 @@ def invocation_note(tracking_uri: str, name: str) -> str:
     return f"{os.getpid()}\n{tracking_uri}\n{name}"
 
 
-def runs_starting(tracking_uri: str, name: str) -> list[int]:
+def runs_starting(tracking_uri: str, name: str | None = None) -> list[int]:
     """The pids of this user's `sweeps run` processes on this host that hold an invocation of sweep `name` into
     `tracking_uri` (`sweeps.runner.invocation_claimed`, `invocation_note`): until its MLflow parent run is made,
     once its data are decoded and Ray has started (tens of seconds), the sweep's experiment alone tells of it."""
+    return [pid for pid, sweep in sweeps_starting(tracking_uri) if name is None or sweep == name]
+
+
+def sweeps_starting(tracking_uri: str) -> list[tuple[int, str]]:
+    """(pid, sweep) of each invocation that this user's `sweeps run` processes on this host hold into
+    `tracking_uri` (`runs_starting`)."""
     try:
         notes = live_notes(lock_folder(), "invocation-*.lock")
     except OSError:
         return []
-    return [int(note[0]) for note in notes if note[1:3] == [tracking_uri, name]]
+    return [(int(note[0]), note[2]) for note in notes if len(note) >= 3 and note[1] == tracking_uri]

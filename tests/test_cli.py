@@ -1170,6 +1170,22 @@ def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(her
     assert invoke("status", "tiny_cli", "--tracking-uri", store).exit_code == 1   # stopped before it made one
 
 
+def test_status_of_a_sweep_whose_run_is_starting_before_its_experiment_is_made_says_so(here, store):
+    # before the run checks its resources it has made no experiment: "no sweep has a run in ... yet" (exit 1)
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    prepared = prepare("tiny_cli.yaml", RunOptions(tracking_uri=store, storage=str(here / "rr")))
+    with invocation_claimed(prepared):
+        for args in (("tiny_cli",), ()):
+            result = invoke("status", *args, "--tracking-uri", store)
+            assert result.exit_code == 0, result.output
+            assert result.output == (f"tiny_cli: starting (`sweeps run` process {os.getpid()} on this host: its "
+                                     "MLflow run, with its cells, is made once its data are decoded and Ray has "
+                                     "started)\n")
+    assert invoke("status", "--tracking-uri", store).exit_code == 1
+
+
 def test_status_of_a_sweep_with_an_invocation_recorded_says_when_a_run_of_it_is_starting(here, store):
     # while a new invocation decoded its data and started Ray, status showed the earlier one as if nothing ran
     from mlflow.tracking import MlflowClient
