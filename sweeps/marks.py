@@ -82,10 +82,8 @@ def failure_details(trial) -> dict[str, Any]:
     run a trial that failed before opening its own would have opened ("cell": CellIdentity's fields,
     "trial_id", "params": the flat TrialConfig). Best effort: what cannot be read is left out."""
     details: dict[str, Any] = {}
-    try:   # the driver's copy is there at once; storage's (get_error) once Tune has synced it
-        local = getattr(trial, "error_file", None)
-        text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
-        error = error_message(str(text or ""))
+    try:
+        error = error_message(error_text(trial))
         if error:
             details["error"] = error[:schema.ERROR_TAG_CHARS]
     except Exception as exc:  # noqa: BLE001  (storage gone, an older Tune: the mark is made without it)
@@ -100,6 +98,20 @@ def failure_details(trial) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (a config that does not build: no run can be made for it)
         log.debug("no run identity for trial %s: %s", getattr(trial, "trial_id", "?"), exc)
     return details
+
+
+def error_text(trial) -> str:
+    """The text of a trial's error file (Tune's "Failure # N (occurred at ...)" and a traceback per failure so far).
+    The driver's copy is there at once; storage's (get_error) once Tune has synced it."""
+    local = getattr(trial, "error_file", None)
+    text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
+    return str(text or "")
+
+
+def last_failure(text: str) -> str:
+    """The last failure's part of an error file's text (a retried trial's file holds each of its failures)."""
+    starts = [m.start() for m in re.finditer(r"^Failure # \d+ \(occurred at ", text, re.MULTILINE)]
+    return text[starts[-1]:] if starts else text
 
 
 def trial_reference(trial) -> str | None:

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -43,10 +44,11 @@ from sweeps.errors import SweepError
 from sweeps.invocations import (command_again, command_tag, drawn_alike, drawn_with, earlier_of_an_edited_spec,
                                 ended_trials, finished_as_planned, log_plan, planned_statuses, record_spec,
                                 set_spec_hash, set_text, warn_of_data_moved)
-from sweeps.marks import (failure_details, keep_marks, kept_marks_files, make_mark, marks_file_of, replay_marks,
-                          trial_reference)
-from sweeps.stops import (STOP_SIGNALS, STOPS, hand_stop_to_tune, record_stops_of_this_fit, restores_sigterm_handler,
-                          sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received, was_interrupted)
+from sweeps.marks import (error_message, error_text, failure_details, keep_marks, kept_marks_files, last_failure,
+                          make_mark, marks_file_of, replay_marks, trial_reference)
+from sweeps.stops import (STOP_SIGNALS, STOPS, halt_fit, halted, hand_stop_to_tune, record_stops_of_this_fit,
+                          restores_sigterm_handler, sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received,
+                          was_interrupted)
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
                                describe_data_change, earlier_entries, log_data, merged_changes,
                                recorded_entry)
@@ -367,11 +369,14 @@ class SweepCallback(tune.Callback):
     """
 
     def __init__(self, tracking_uri: str, total: int, metric: str, mode: str,
-                 expected_trials: int | None = None, marks_file: str | None = None) -> None:
+                 expected_trials: int | None = None, marks_file: str | None = None,
+                 storage: str | None = None) -> None:
         """expected_trials: how many trials this Tune experiment runs in all (for the report's warm-up);
-        marks_file: where the queue of marks is kept while it is not empty (`marks_file_of`)."""
+        marks_file: where the queue of marks is kept while it is not empty (`marks_file_of`); storage: the
+        sweep's --storage, which a trial may fail for want of room in (`stop_if_a_disk_is_full`)."""
         self.tracking_uri = tracking_uri
         self.marks_file = marks_file
+        self.storage = storage
         self.max_failures: int | None = None   # set by restore_tuner: a continuation's --max-failures
         self.total = total
         self.metric = metric
@@ -475,11 +480,36 @@ class SweepCallback(tune.Callback):
         except Exception as exc:   # the store away, storage Tune reaches by URI: left as they are
             log.debug("checkpoints of earlier experiments of cell %s left as they are: %s", cell.get("cell_id"), exc)
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """A trial failed and Tune has queued it to try again (--max-failures): not where it failed for a full disk."""
+        self.stop_if_a_disk_is_full(trial)
+
+    def stop_if_a_disk_is_full(self, trial) -> None:
+        """A trial that failed because --storage or the sqlite store is full (`full_disk_of_trial`) stops the sweep
+        as Ctrl-C does (`stops.halt_fit`): each retry of it, and every other trial at its next checkpoint or log,
+        would train again only to fail on the same disk (with the default --max-failures 2, three times an epoch or
+        more per trial). The trials stay unfinished in Tune's state, and the driver raises the error naming the
+        disk, its free space and `sweeps resume` once the fit has returned."""
+        if halted() is not None:
+            return
+        try:
+            full = full_disk_of_trial(error_text(trial), getattr(self, "storage", None) or
+                                      ((getattr(trial, "config", None) or {}).get("context") or {}).get("storage"),
+                                      self.tracking_uri)
+        except Exception as exc:  # noqa: BLE001  (no error file to read: Tune goes on as it would)
+            log.debug("no error text of trial %s: %s", getattr(trial, "trial_id", "?"), exc)
+            return
+        if full is not None and halt_fit(full):
+            log.warning("trial %s failed: %s; stopping the sweep rather than train its retries, and the other "
+                        "trials, onto the same full disk", getattr(trial, "trial_id", "?"),
+                        full_disk_text(full, self.tracking_uri))
+
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         # a trial that failed before its first epoch's report never told its run id: found by its trial id,
         # or made by the mark (`details`) where the trial failed before opening one
         if not self._planned(trial):
             return
+        self.stop_if_a_disk_is_full(trial)   # no retries left, but the other trials would fail on it too
         run_id = (trial.last_result or {}).get("mlflow_run_id") or trial_reference(trial)
         self.counts["failed"] += 1
         if run_id:
@@ -826,6 +856,8 @@ def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
         with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c():
             yield   # read was_interrupted inside: the stops this fit recorded are dropped at its end
     except Exception as exc:
+        if isinstance(halt := halted(), StorageFull):   # the driver stopped the fit for it: said as such
+            raise halted_error(halt, again) from exc
         full = storage_full(storage, exc) if storage is not None else None
         if full is None:
             raise
@@ -862,6 +894,51 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     return f"--storage {storage} is full" + (f" ({free / 2**20:.1f} MB free)" if free is not None else "")
 
 
+FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|database or disk is full", re.IGNORECASE)
+
+
+def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_uri: str) -> Exception | None:
+    """Where a trial's error file (`text`) ends in a full disk of the sweep's own, what the driver stops the sweep
+    for (`SweepCallback.stop_if_a_disk_is_full`): a StorageFull naming --storage and its free space (an ENOSPC that
+    names a path in it, as the trainable's own for a checkpoint Tune could not copy does), or an error
+    `tracking.full_store` names the sqlite store by (sqlite's "database or disk is full"; an ENOSPC naming a path in
+    the database's folder, its mlartifacts/). None for any other error, and for a full disk elsewhere (a node's
+    /tmp, which another node may have room in). --storage is looked at first: ./ray_results lies in ./mlflow.db's
+    folder in the default layout."""
+    import errno
+
+    message = error_message(last_failure(text))
+    if not FULL_DISK.search(message):
+        return None
+    paths = [p.rstrip(".,;:)]'\"") for p in re.findall(r"/[^\s'\"`]+", message)]
+    if storage is not None:
+        for path in paths:
+            if _under(path, Path(storage)):
+                return StorageFull(storage_full(Path(storage), OSError(errno.ENOSPC, message, path)))
+    store_full = (RuntimeError(message) if "database or disk is full" in message.lower() else
+                  next((e for e in (OSError(errno.ENOSPC, message, p) for p in paths)
+                        if tracking.full_store(tracking_uri, e) is not None), None))
+    if store_full is not None and tracking.full_store(tracking_uri, store_full) is not None:
+        return store_full
+    return None
+
+
+def full_disk_text(full: Exception, tracking_uri: str) -> str:
+    """What `full_disk_of_trial` found, as one clause: "--storage X is full (N MB free)", "the MLflow store ..."."""
+    return str(full) if isinstance(full, StorageFull) else str(tracking.full_store(tracking_uri, full) or full)
+
+
+def halted_error(halt: Exception, again: str) -> Exception:
+    """The error a sweep the driver stopped for a full disk (`stops.halt_fit`) ends in, saying how to continue
+    (`again`). A full store's is the one run_sweep words for it (`tracking.full_store`), as for any write to the
+    store that found its disk full."""
+    if not isinstance(halt, StorageFull):
+        return halt
+    return StorageFull(f"{halt}: a trial could not write its checkpoint there, and the sweep stopped rather than "
+                       f"retry it onto the full disk. Free space there, then `{again}` continues the sweep: completed "
+                       "cells are kept, unfinished ones continue from their last checkpoint")
+
+
 def _under(name: str, folder: Path) -> bool:
     """Whether the path `name` lies in `folder` (both resolved: a storage given through a link)."""
     try:
@@ -874,7 +951,7 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
                   tracking_uri: str | None = None, cells_planned: frozenset[str] | None = None,
                   num_samples: int | None = None, max_concurrent=AS_BEGUN,
                   max_failures: int | None = None, marks_file: str | None = None,
-                  trial_ids: Collection[str] | None = None) -> tune.Tuner:
+                  trial_ids: Collection[str] | None = None, storage: str | None = None) -> tune.Tuner:
     """Tune's experiment at `tune_path`, to be continued, with Tune's loggers as `_tune_loggers` says now.
     Tune restores the callbacks pickled in tuner.pkl when the experiment began: one begun by a version
     that left the loggers to Tune's defaults has none of ours, and with the defaults off
@@ -891,7 +968,8 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
     `max_failures`: the retries of a failed trial this run asks, which the restored trials' own (set when the
     experiment began) give way to as each starts; `marks_file`: where this run keeps its marks (`marks_file_of`
     in its --storage), over the restored SweepCallback's (in the storage the experiment began in, which may
-    have moved); `trial_ids`: a search's trials its Tune state holds (`drop_queued_trials`)."""
+    have moved); `trial_ids`: a search's trials its Tune state holds (`drop_queued_trials`); `storage`: this run's
+    --storage, over the restored SweepCallback's, where it looks for a full disk (`full_disk_of_trial`)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
@@ -910,6 +988,8 @@ def restore_tuner(tune_path: str, trainable, standing: Standing | None = None,
             callback.max_failures = max_failures
             if marks_file is not None:
                 callback.marks_file = marks_file
+            if storage is not None:
+                callback.storage = storage
         if num_samples is not None:
             extend_search(internal._tune_config, num_samples, max_concurrent, experiment_path=tune_path,
                           trial_ids=trial_ids)
@@ -1348,7 +1428,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                    "invocation": schema.invocation_prefix(spec.name, parent_id)}
         threads = max(1, int(prepared.cpus_per_trial))
         interrupted, errored_there, errors = False, set(), 0   # cells whose trials errored in a restored experiment
-        stop_signal = None
+        stop_signal, halt = None, None   # halt: a full disk the driver stopped a fit for (`stops.halt_fit`)
         recorded_path = client.get_run(parent_id).data.tags.get(tracking.TAG_TUNE_PATH)
         tune_path = experiment_here(recorded_path, prepared.storage_path)
         if tune_path != recorded_path:   # the storage moved or copied: `sweeps status`, the next run read it here
@@ -1382,11 +1462,11 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                                   num_samples=spec.search.num_samples if spec.search is not None else None,
                                   max_concurrent=prepared.max_concurrent,
                                   max_failures=prepared.options.max_failures, marks_file=str(marks_file),
-                                  trial_ids=trial_ids)
+                                  trial_ids=trial_ids, storage=str(prepared.storage_path))
             with _fitting(prepared.storage_path, command_again("resume", prepared)):
                 grid = tuner.fit()
                 interrupted, errors = was_interrupted(grid), grid.num_errors
-                stop_signal = stop_received()
+                stop_signal, halt = stop_received(), halted()
             errored_there = _errored_cells(grid)
         # 2. cells never started (or a first run): a new Tune experiment over just those. A cell whose trial
         # failed again in the restored experiment had its retries there (resume_errored, --max-failures): not
@@ -1401,7 +1481,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             tracking.set_tags(client, parent_id, {tracking.TAG_TUNE_PATH: tune_path})
             callback = SweepCallback(prepared.tracking_uri, total, spec.metric, spec.mode,
                                      expected_trials=len(remaining) if spec.kind == "table" else total,
-                                     marks_file=str(marks_file))
+                                     marks_file=str(marks_file), storage=str(prepared.storage_path))
             if parent is not None:
                 callback.continue_after(standing_of(client, experiment_id, parent_id, spec.metric, spec.mode, total,
                                                     planned))
@@ -1421,7 +1501,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
                 grid = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                                   run_config=run_config).fit()
                 interrupted, errors = was_interrupted(grid), errors + grid.num_errors
-                stop_signal = stop_signal or stop_received()
+                stop_signal, halt = stop_signal or stop_received(), halt or halted()
 
         if (interrupted or stop_signal) and not tracking.reachable(prepared.tracking_uri):
             # stopped while MLflow is away: the user waits, and MLflow's retries held the exit ~8 min
@@ -1456,6 +1536,8 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             _drop_completed_cells_checkpoints(client, experiment_id, parent_id, spec, tune_path)
             report_dir = _publish(spec.name, prepared.tracking_uri, parent_id, prepared.storage_path)
         tracking.finish_parent(client, parent_id, status)
+        if halt is not None and status != schema.STATUS_COMPLETED:
+            raise halted_error(halt, command_again("resume", prepared))
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir,
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)

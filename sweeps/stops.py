@@ -148,6 +148,7 @@ def sigterm_stops_like_ctrl_c():
 
     previous = signal.signal(signal.SIGTERM, stop)
     _IN_FIT.append(True)
+    HALTS.clear()
     try:
         yield
     finally:
@@ -155,7 +156,7 @@ def sigterm_stops_like_ctrl_c():
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         STOP_SIGNALS.clear()
-        STOPS.clear()
+        STOPS.clear()   # HALTS stays till the next fit: the driver raises it after this one (`halted`)
         _IN_FIT.pop()
 
 
@@ -174,7 +175,39 @@ def record_stops_of_this_fit() -> None:
             return tunes(sig, frame)
 
         recording.records_stops = True
+        recording.tunes = tunes   # Tune's own, which `halt_fit` calls: a halt is no stop signal received
         signal.signal(signum, recording)
+
+
+# why the driver itself stopped the current `fit` (`halt_fit`), first first: an error to raise once it has ended
+HALTS: list[Exception] = []
+
+
+def halt_fit(why: Exception) -> bool:
+    """Stop the current `fit` as a first Ctrl-C does, for `why` (kept in HALTS for the driver to raise once the fit
+    has returned): Tune saves its state with the unfinished trials (a trial it had queued to retry, those running)
+    as they are, and `sweeps resume` continues them from their checkpoints. It counts as no stop signal received
+    (`stop_received`, the exit status). False where this fit's Tune stop is not at hand (outside a fit, another
+    thread than the main one, a fit without SweepCallback): the fit goes on as it would have."""
+    if threading.current_thread() is not threading.main_thread() or not _IN_FIT:
+        return False
+    tunes = getattr(signal.getsignal(signal.SIGUSR1), "tunes", None)   # wrapped by `record_stops_of_this_fit`
+    if not callable(tunes):
+        return False
+    HALTS.append(why)
+    tune_log = logging.getLogger("ray.tune.tune")   # Tune's "Stop signal received (e.g. via SIGINT/Ctrl+C)": not so
+    level = tune_log.level
+    tune_log.setLevel(logging.ERROR)
+    try:
+        tunes(signal.SIGUSR1, None)
+    finally:
+        tune_log.setLevel(level)
+    return True
+
+
+def halted() -> Exception | None:
+    """Why the driver stopped the current `fit` (`halt_fit`), the first reason; None where it did not."""
+    return HALTS[0] if HALTS else None
 
 
 def hand_stop_to_tune(before_fit, frame=None) -> bool:

@@ -784,6 +784,76 @@ def test_a_full_disk_elsewhere_than_storage_is_not_called_storage_full(tmp_path)
         raise inside
 
 
+def _error_file(message: str, failure: int = 1) -> str:
+    """A trial's error file as Tune writes it, its traceback ending in `message`."""
+    return (f"Failure # {failure} (occurred at 2026-12-08_01-55-01)\nray::ImplicitFunc.train() (pid=1, ip=192.0.2.2)\n"
+            '  File "/x/trainable.py", line 451, in on_epoch\n    tune.report(metrics, checkpoint=checkpoint)\n'
+            f"{message}\n")
+
+
+def test_a_trial_failed_for_a_full_storage_or_store_is_told_apart_from_any_other_failure(tmp_path):
+    storage, store = tmp_path / "ray_results", f"sqlite:///{tmp_path / 'mlflow.db'}"   # the default layout
+    storage.mkdir()
+    checkpoint = (f"OSError: [Errno 28] No space left on device: the checkpoint of epoch 7 (0.4 MB) could not be "
+                  f"written to --storage {storage}; free space there, then `sweeps resume` continues the sweep")
+    full = runner.full_disk_of_trial(_error_file("ValueError: a bug", 1) + _error_file(checkpoint, 2), storage, store)
+    assert isinstance(full, runner.StorageFull), "the storage's, though it lies in the database's folder"
+    assert re.fullmatch(rf"--storage {storage} is full \(\d+\.\d MB free\)", str(full))
+    sqlite_full = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database or disk is full"
+    full = runner.full_disk_of_trial(_error_file(f"mlflow.exceptions.MlflowException: {sqlite_full}"), storage, store)
+    assert runner.full_disk_text(full, store).startswith(f"the MLflow store {tmp_path / 'mlflow.db'} is full (its disk")
+    artifacts = f"OSError: [Errno 28] No space left on device: '{tmp_path / 'mlartifacts' / '1' / 'model.pt'}'"
+    assert tracking.full_store(store, runner.full_disk_of_trial(_error_file(artifacts), storage, store))
+    # not the sweep's disks: a node's /tmp (another node may have room), a server's store, any other error
+    for message, uri in ((checkpoint.replace(str(storage), "/elsewhere/ray_results"), store),
+                         ("OSError: [Errno 28] No space left on device: '/tmp/ray/session_1/x'", store),
+                         (f"MlflowException: {sqlite_full}", "http://127.0.0.1:5000"),
+                         (checkpoint.replace("OSError: [Errno 28] No space left on device", "ValueError: a bug")
+                          .replace("free space", "room"), store)):
+        assert runner.full_disk_of_trial(_error_file(message), storage, uri) is None, message
+
+
+@pytest.mark.slow
+def test_a_trial_failed_for_a_full_storage_stops_the_sweep_at_once_and_a_resume_continues_it(ray_local, tmp_path):
+    # each retry (--max-failures, 2 by default) re-trained an epoch or more, then failed on the same full disk; the
+    # other trials went on to fail on it too. Tune cannot be told not to retry one error: the driver stops the fit
+
+    attempts, storage = tmp_path / "attempts", tmp_path / "results"
+    storage.mkdir()
+
+    def trainable(config):
+        with attempts.open("a") as log_file:
+            log_file.write("attempt\n")
+        start = 0
+        if (checkpoint := tune.get_checkpoint()) is not None:
+            start = json.loads((Path(checkpoint.path) / "epoch.json").read_text())["epoch"]
+        for epoch in range(start + 1, 4):
+            if epoch == 2 and not (tmp_path / "freed").exists():
+                raise OSError(errno.ENOSPC, f"No space left on device: the checkpoint of epoch {epoch} (0.4 MB) could "
+                                            f"not be written to --storage {storage}; free space there")
+            folder = tmp_path / f"state-{epoch}"
+            folder.mkdir(exist_ok=True)
+            (folder / "epoch.json").write_text(json.dumps({"epoch": epoch}))
+            tune.report({"val_acc": epoch / 10, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    callback = runner.SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max",
+                                    storage=str(storage))
+    run_config = tune.RunConfig(name="full", storage_path=str(storage), callbacks=[callback],
+                                failure_config=tune.FailureConfig(max_failures=2))
+    with runner._fitting(storage, "sweeps resume x"):
+        grid = tune.Tuner(trainable, param_space={}, run_config=run_config).fit()
+        interrupted, signal_received, halt = stops.was_interrupted(grid), stops.stop_received(), stops.halted()
+    assert attempts.read_text().count("attempt") == 1, "not retried onto the full disk"
+    assert interrupted and signal_received is None, "stopped as Ctrl-C stops, yet no signal to exit by"
+    assert isinstance(halt, runner.StorageFull) and str(halt).startswith(f"--storage {storage} is full")
+    assert "`sweeps resume x` continues the sweep" in str(runner.halted_error(halt, "sweeps resume x"))
+    (tmp_path / "freed").touch()
+    with runner._fitting(storage, "sweeps resume x"):
+        grid = runner.restore_tuner(str(storage / "full"), trainable, storage=str(storage)).fit()
+    assert not grid.errors and grid[0].metrics["epoch"] == 3
+    assert attempts.read_text().count("attempt") == 2, "continued from its checkpoint of epoch 1"
+
+
 def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_is_a_full_disks(tmp_path):
     with pytest.raises(ValueError, match="a bug"), runner._fitting(tmp_path):
         raise ValueError("a bug")
