@@ -501,8 +501,7 @@ class SweepCallback(tune.Callback):
             return
         if full is not None and halt_fit(full):
             log.warning("trial %s failed: %s; stopping the sweep rather than train its retries, and the other "
-                        "trials, onto the same full disk", getattr(trial, "trial_id", "?"),
-                        full_disk_text(full, self.tracking_uri))
+                        "trials, onto the same full disk", getattr(trial, "trial_id", "?"), full)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         # a trial that failed before its first epoch's report never told its run id: found by its trial id,
@@ -894,7 +893,8 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     return f"--storage {storage} is full" + (f" ({free / 2**20:.1f} MB free)" if free is not None else "")
 
 
-FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|database or disk is full", re.IGNORECASE)
+FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|database or disk is full|is full \(its disk",
+                       re.IGNORECASE)
 
 
 def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_uri: str) -> Exception | None:
@@ -902,7 +902,7 @@ def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_ur
     for (`SweepCallback.stop_if_a_disk_is_full`): a StorageFull naming --storage and its free space (an ENOSPC that
     names a path in it, as the trainable's own for a checkpoint Tune could not copy does), or an error
     `tracking.full_store` names the sqlite store by (sqlite's "database or disk is full"; an ENOSPC naming a path in
-    the database's folder, its mlartifacts/). None for any other error, and for a full disk elsewhere (a node's
+    the database's folder, its mlartifacts/): a StoreFull. None for any other error, and for a full disk elsewhere (a node's
     /tmp, which another node may have room in). --storage is looked at first: ./ray_results lies in ./mlflow.db's
     folder in the default layout."""
     import errno
@@ -915,25 +915,32 @@ def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_ur
         for path in paths:
             if _under(path, Path(storage)):
                 return StorageFull(storage_full(Path(storage), OSError(errno.ENOSPC, message, path)))
-    store_full = (RuntimeError(message) if "database or disk is full" in message.lower() else
-                  next((e for e in (OSError(errno.ENOSPC, message, p) for p in paths)
-                        if tracking.full_store(tracking_uri, e) is not None), None))
-    if store_full is not None and tracking.full_store(tracking_uri, store_full) is not None:
-        return store_full
-    return None
+    sqlite = (re.search(r"(?:\(sqlite3\.OperationalError\) )?database or disk is full", message, re.IGNORECASE)
+              or re.search(r"database or disk is full", last_failure(text)))   # in the traceback of a wrapper
+    causes = [RuntimeError(sqlite.group(0))] if sqlite else [OSError(errno.ENOSPC, "No space left on device", p)
+                                                            for p in paths]
+    full = next(filter(None, (tracking.full_store(tracking_uri, cause) for cause in causes)), None)
+    return StoreFull(full) if full is not None else None
 
 
-def full_disk_text(full: Exception, tracking_uri: str) -> str:
-    """What `full_disk_of_trial` found, as one clause: "--storage X is full (N MB free)", "the MLflow store ..."."""
-    return str(full) if isinstance(full, StorageFull) else str(tracking.full_store(tracking_uri, full) or full)
+class StoreFull(tracking.TrackingError):
+    """The sqlite store's disk found full (`full_disk_of_trial`, `store_full_error`): said so already, not re-worded
+    by run_sweep."""
+
+
+def store_full_error(full: str, again: str) -> StoreFull:
+    """A full sqlite store (`full`: `tracking.full_store`'s sentence) as the error a sweep ends in, with how to go
+    on (`again`: the command that continues it)."""
+    return StoreFull(f"{full}. Free space there (or move the database with its mlartifacts/ folder to a disk with "
+                     f"room and pass that --tracking-uri), then `{again}` continues the sweep: what was recorded is "
+                     "kept, completed cells are not trained again")
 
 
 def halted_error(halt: Exception, again: str) -> Exception:
     """The error a sweep the driver stopped for a full disk (`stops.halt_fit`) ends in, saying how to continue
-    (`again`). A full store's is the one run_sweep words for it (`tracking.full_store`), as for any write to the
-    store that found its disk full."""
-    if not isinstance(halt, StorageFull):
-        return halt
+    (`again`)."""
+    if isinstance(halt, StoreFull):
+        return store_full_error(str(halt), again)
     return StorageFull(f"{halt}: a trial could not write its checkpoint there, and the sweep stopped rather than "
                        f"retry it onto the full disk. Free space there, then `{again}` continues the sweep: completed "
                        "cells are kept, unfinished ones continue from their last checkpoint")
@@ -1112,13 +1119,11 @@ def run_sweep(prepared: PreparedSweep, resume_only: bool = False, on_cluster_los
             try:
                 return _run_sweep(prepared, resume_only, on_cluster_lost)
             except Exception as exc:   # a store that filled up: named, and how to go on, for MLflow's traceback
-                full = None if isinstance(exc, StorageFull) else tracking.full_store(prepared.tracking_uri, exc)
+                full = (None if isinstance(exc, (StorageFull, StoreFull)) else
+                        tracking.full_store(prepared.tracking_uri, exc))
                 if full is None:
                     raise
-                raise tracking.TrackingError(
-                    f"{full}. Free space there (or move the database with its mlartifacts/ folder to a disk with "
-                    f"room and pass that --tracking-uri), then `{command_again('resume', prepared)}` continues the "
-                    "sweep: what was recorded is kept, completed cells are not trained again") from exc
+                raise store_full_error(full, command_again("resume", prepared)) from exc
     except BaseException:   # a refusal, and a Ctrl-C (KeyboardInterrupt) or SIGTERM (SystemExit) too
         _remove_storage_a_refused_run_made(prepared)
         raise

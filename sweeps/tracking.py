@@ -111,28 +111,30 @@ def sqlite_path(uri: str) -> Path | None:
 def full_store(uri: str, exc: BaseException) -> str | None:
     """Where `exc` (or what it was raised from) is a full disk's under a sqlite store (sqlite's "database or disk is
     full", or ENOSPC writing a file in the database's folder: its mlartifacts/), a sentence naming the database and
-    its disk's free space; else None. MLflow's own error names neither: "(sqlite3.OperationalError) database or
-    disk is full" and a traceback, after every trial had ended, when the store filled up during a sweep."""
+    its disk's free space, quoting the error that said so (not a wrapper's words around it); else None. MLflow's own
+    error names neither: "(sqlite3.OperationalError) database or disk is full" and a traceback, after every trial
+    had ended, when the store filled up during a sweep."""
     database = sqlite_path(uri)
     if database is None:
         return None
     folder = str(database.parent)
-    cause, seen = exc, set()
-    while cause is not None and id(cause) not in seen:
+    found, cause, seen = None, exc, set()
+    while cause is not None and id(cause) not in seen:   # the deepest that says so: MLflow's, not a wrapper quoting it
         seen.add(id(cause))
         if "database or disk is full" in str(cause) or (
                 isinstance(cause, OSError) and cause.errno == errno.ENOSPC
                 and any(str(name).startswith(folder + os.sep) for name in (cause.filename, cause.filename2) if name)):
-            break
+            found = cause
         cause = cause.__cause__ or cause.__context__
-    else:
+    if found is None:
         return None
+    cause = found
     try:
         free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MB free"
     except OSError:
         free = "its free space unknown"
-    return (f"the MLflow store {database} is full (its disk: {free}; MLflow: "
-            f"{' '.join(str(exc).split()[:12])[:200]})")
+    return (f"the MLflow store {database} is full (its disk: {free}; MLflow: "   # MLflow's own words, not a wrapper's
+            f"{' '.join(str(cause).split()[:12])[:200]})")
 
 
 def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:

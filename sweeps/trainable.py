@@ -58,6 +58,35 @@ def _naming_a_full_disk(what: str, where: str):
 
 
 @contextlib.contextmanager
+def _naming_a_full_store(uri: str, storage: str | None):
+    """A trial that fails because the sqlite store's disk is full (`tracking.full_store`: sqlite's "database or disk
+    is full", an ENOSPC in its mlartifacts/) fails with an error naming the database and its disk's free space, as
+    the driver's does: MLflow's own names neither, and it is what `sweeps status` shows of the cell (its failed mark
+    is made once the store has room). Nothing more is written to the full store for it. An ENOSPC in --storage
+    stays the storage's, where that lies in the database's folder (./ray_results beside ./mlflow.db)."""
+    try:
+        yield
+    except Exception as exc:
+        full = full_store(uri, exc)
+        if full is None or (storage and _enospc_in(exc, storage)):
+            raise
+        raise TrackingError(f"{full}; free space there, then `sweeps resume` continues the sweep (completed cells "
+                            "are kept)") from exc
+
+
+def _enospc_in(exc: BaseException, folder: str) -> bool:
+    """Whether `exc`, or what it was raised from, is an ENOSPC naming a file in `folder`."""
+    cause, seen, inside = exc, set(), os.path.realpath(folder) + os.sep
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC and any(
+                os.path.realpath(str(name)).startswith(inside) for name in (cause.filename, cause.filename2) if name):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+@contextlib.contextmanager
 def _imports_without_collections():
     """In a trial's worker process (a Ray actor), the block's imports run with Python's cyclic garbage collector
     off; then what the process holds is frozen (gc.freeze: out of the collector's sight for good; modules live as
@@ -86,7 +115,8 @@ with _imports_without_collections():
 
     from sweeps import schema
     from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
-                                 find_trial_run, set_tags, sqlite_path, wait_for_tracking, wait_s_from_env)
+                                 find_trial_run, full_store, set_tags, sqlite_path, wait_for_tracking,
+                                 wait_s_from_env)
     from transfer_core.config import config_hash, decode_key, from_flat, to_flat
     from transfer_core.metrics import confusion_report
 
@@ -348,7 +378,15 @@ def train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | No
     ids this run plans (given afresh too); a restored trial of another cell (a seed the run leaves out,
     `--seeds` fewer than before) ends at once, untrained, and its run stays as it was. storage: this run's
     --storage (given afresh too), over the context's, where a restored trial looks for its cell's checkpoints
-    (`salvaged_state`): the storage folder may have moved since the experiment began."""
+    (`salvaged_state`): the storage folder may have moved since the experiment began.
+    A full sqlite store fails the trial naming it (`_naming_a_full_store`)."""
+    with _naming_a_full_store(tracking_uri or config["context"]["tracking_uri"], storage or
+                              config["context"].get("storage")):
+        _train_cell(config, datasets, tracking_uri, cells_planned, storage)
+
+
+def _train_cell(config: dict, datasets: Mapping[str, Any], tracking_uri: str | None,
+                cells_planned: Collection[str] | None, storage: str | None) -> None:
     context, cell = config["context"], config["cell"]
     if storage is not None:
         context = {**context, "storage": storage}

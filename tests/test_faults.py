@@ -759,6 +759,28 @@ def test_train_cell_storage_full_as_tune_copies_a_checkpoint_fails_naming_the_st
     assert sorted(cell_trial.fakes[-1].checkpoints) == [1]
 
 
+def test_a_trial_failed_for_a_full_sqlite_store_names_the_database_and_its_disk(cell_trial, monkeypatch):
+    # its error (which `sweeps status` shows, and the driver stops the sweep by) was MLflow's own: "TrackingError:
+    # cannot log epoch 5 to MLflow run ...: (raised as a result of Query-invoked autoflush; ...)", naming no disk
+    def store_full(self, *args, **kwargs):
+        try:
+            raise MlflowException("(sqlite3.OperationalError) database or disk is full\n[SQL: INSERT INTO tags]")
+        except MlflowException as exc:
+            raise tracking.TrackingError(f"cannot log to MLflow run {self.run_id}: (raised as a result of "
+                                         "Query-invoked autoflush; consider ...)") from exc
+
+    monkeypatch.setattr(tracking.CellRun, "complete", store_full)
+    database = tracking.sqlite_path(cell_trial.uri)
+    with pytest.raises(tracking.TrackingError, match=rf"^the MLflow store {database} is full \(its disk: \d+\.\d MB "
+                                                     r"free; MLflow: \(sqlite3\.OperationalError\) database or disk is "
+                                                     r"full \[SQL: INSERT INTO tags\]\); free space there, then "
+                                                     r"`sweeps resume` continues the sweep") as raised:
+        cell_trial()
+    full = runner.full_disk_of_trial(_error_file(f"sweeps.tracking.TrackingError: {raised.value}"),
+                                     cell_trial.storage, cell_trial.uri)
+    assert isinstance(full, runner.StoreFull), "the driver stops the sweep for it"
+
+
 def test_a_tune_fit_failing_with_storage_full_is_a_sweep_error_naming_it_and_how_to_continue(tmp_path, monkeypatch):
     # measured: a sweep whose --storage filled up ended, after every trial, in Tune's ResultGrid reading a trial's
     # error.pkl cut short: "_pickle.UnpicklingError: pickle data was truncated", a traceback naming no disk
@@ -801,9 +823,13 @@ def test_a_trial_failed_for_a_full_storage_or_store_is_told_apart_from_any_other
     assert re.fullmatch(rf"--storage {storage} is full \(\d+\.\d MB free\)", str(full))
     sqlite_full = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database or disk is full"
     full = runner.full_disk_of_trial(_error_file(f"mlflow.exceptions.MlflowException: {sqlite_full}"), storage, store)
-    assert runner.full_disk_text(full, store).startswith(f"the MLflow store {tmp_path / 'mlflow.db'} is full (its disk")
+    assert isinstance(full, runner.StoreFull)
+    assert re.fullmatch(rf"the MLflow store {tmp_path / 'mlflow.db'} is full \(its disk: \d+\.\d MB free; MLflow: "
+                        r"\(sqlite3\.OperationalError\) database or disk is full\)", str(full))
     artifacts = f"OSError: [Errno 28] No space left on device: '{tmp_path / 'mlartifacts' / '1' / 'model.pt'}'"
-    assert tracking.full_store(store, runner.full_disk_of_trial(_error_file(artifacts), storage, store))
+    assert isinstance(runner.full_disk_of_trial(_error_file(artifacts), storage, store), runner.StoreFull)
+    error = runner.halted_error(full, "sweeps resume x")
+    assert isinstance(error, runner.StoreFull) and "`sweeps resume x` continues the sweep" in str(error)
     # not the sweep's disks: a node's /tmp (another node may have room), a server's store, any other error
     for message, uri in ((checkpoint.replace(str(storage), "/elsewhere/ray_results"), store),
                          ("OSError: [Errno 28] No space left on device: '/tmp/ray/session_1/x'", store),
