@@ -852,7 +852,7 @@ def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
     (`again`): Tune's own files there were cut short, and it failed reading them back (an "UnpicklingError: pickle
     data was truncated" traceback, naming no disk, after every trial had ended)."""
     try:
-        with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c():
+        with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c(), _full_disk_said_once():
             yield   # read was_interrupted inside: the stops this fit recorded are dropped at its end
     except Exception as exc:
         if isinstance(halt := halted(), StorageFull):   # the driver stopped the fit for it: said as such
@@ -863,6 +863,46 @@ def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
         raise StorageFull(f"{full}; Tune failed ({type(exc).__name__}: {exc}). Free space there, then `{again}` "
                          "continues the sweep: completed cells are kept, unfinished ones continue from their last "
                          "checkpoint") from exc
+
+
+# Ray's loggers that say, with a traceback, each time Tune's copy of its files into --storage fails: every ~10 s
+# (syncer.py's "Last sync command failed"), and at the fit's end (experiment_state.py's "Saving experiment state")
+SYNC_LOGGERS = ("ray.train._internal.syncer", "ray.tune.execution.experiment_state")
+
+
+class _SaidOnce(logging.Filter):
+    """Lets through the first record of a full disk (FULL_DISK in its message or traceback) and drops the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {record.exc_info[1]}"
+        if not FULL_DISK.search(text):
+            return True
+        if self.said:
+            return False
+        self.said = True
+        return True
+
+
+@contextlib.contextmanager
+def _full_disk_said_once():
+    """While --storage is full, Ray's syncer printed a WARNING with a traceback every ~10 s until the sweep ended (and
+    its experiment state an ERROR at the end): within a fit of ours, Ray's sync loggers (SYNC_LOGGERS) say it once.
+    Other records of theirs pass, and nothing changes outside the fit."""
+    said = _SaidOnce()
+    loggers = [logging.getLogger(name) for name in SYNC_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(said)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(said)
 
 
 class StorageFull(SweepError):

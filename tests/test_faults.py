@@ -781,6 +781,33 @@ def test_a_trial_failed_for_a_full_sqlite_store_names_the_database_and_its_disk(
     assert isinstance(full, runner.StoreFull), "the driver stops the sweep for it"
 
 
+def test_rays_sync_failing_on_a_full_storage_is_said_once_in_a_fit(tmp_path):
+    # Ray's syncer printed this WARNING, its traceback with it, every ~10 s until the sweep ended
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    syncer, state = (logging.getLogger(name) for name in runner.SYNC_LOGGERS)
+    full = ("Last sync command failed with the following error:\nTraceback (most recent call last):\n  File "
+            '"pyarrow/_fs.pyx", line 1649\nOSError: [Errno 28] Error writing bytes to file. Detail: [errno 28] No '
+            "space left on device")
+    for logger in (syncer, state):
+        logger.addHandler(handler)
+    try:
+        with runner._fitting(tmp_path):
+            for _ in range(3):
+                syncer.warning(full)
+            try:
+                raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+            except OSError:
+                state.error("Saving experiment state to storage failed with exception: ", exc_info=True)
+            syncer.warning("Last sync command failed with the following error:\nTimeoutError: a slow disk")
+        syncer.warning(full)   # after the fit: Ray's own again
+    finally:
+        for logger in (syncer, state):
+            logger.removeHandler(handler)
+    assert said == [full, "Last sync command failed with the following error:\nTimeoutError: a slow disk", full]
+
+
 def test_a_tune_fit_failing_with_storage_full_is_a_sweep_error_naming_it_and_how_to_continue(tmp_path, monkeypatch):
     # measured: a sweep whose --storage filled up ended, after every trial, in Tune's ResultGrid reading a trial's
     # error.pkl cut short: "_pickle.UnpicklingError: pickle data was truncated", a traceback naming no disk
