@@ -975,9 +975,8 @@ def plot(name: str, run_id, output, no_attention: bool, no_log: bool, tracking_u
             raise
         _remove_if_empty(made)
         where = f"{out} ({Path(exc.filename).parent})" if elsewhere else f"{out}"
-        raise click.ClickException(f"cannot write the figures to {where}: {exc.strerror or exc}; the figures "
-                                   "written before it are whole, the others as they were (none is half written)") \
-            from exc
+        raise click.ClickException(f"cannot write the figures to {where}: {exc.strerror or exc}; none of them was "
+                                   "written: the figures there are as they were") from exc
     if not paths:
         _remove_if_empty(made)
         raise click.ClickException(f"no figure could be drawn for {name}: no completed cell"

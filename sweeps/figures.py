@@ -73,9 +73,27 @@ def _tall_enough_for_legend(fig: Figure, legend, above: float = 0.0) -> None:
         fig.set_figheight(need)
 
 
+_TOGETHER: list[contextlib.ExitStack] = []   # the files of `all_or_none`'s block, replaced as it ends
+
+
+@contextlib.contextmanager
+def all_or_none() -> Iterator[None]:
+    """The figures saved in the block (`save_figure`) replace their files together as it ends, or none does: each is
+    written whole to its temporary file as it is drawn (`files.replacing`), and renamed over its file only once every
+    one is written. A disk that fills up part way (an OSError) leaves the folder as it was: one plot's figures beside
+    an earlier plot's read as one set. Renaming needs no room on the disk."""
+    with contextlib.ExitStack() as together:
+        _TOGETHER.append(together)
+        try:
+            yield
+        finally:
+            _TOGETHER.pop()
+
+
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf; returns both paths. Each replaces its file whole
-    (`files.replacing`): a reader never finds one half written by another `sweeps plot`, or a report, at once."""
+    (`files.replacing`): a reader never finds one half written by another `sweeps plot`, or a report, at once;
+    within `all_or_none`, as its block ends."""
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -83,8 +101,13 @@ def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
         warnings.simplefilter("always")
         for suffix in FIGURE_SUFFIXES:
             path = stem.parent / (stem.name + suffix)
-            with replacing(path) as file:
+            if _TOGETHER:
+                file = _TOGETHER[-1].enter_context(replacing(path))
                 fig.savefig(file, format=suffix.lstrip("."), dpi=150)
+                file.flush()   # written now: nothing is left to write as the block ends, where a full disk would
+            else:              # leave the figures replaced before it new and the others old
+                with replacing(path) as file:
+                    fig.savefig(file, format=suffix.lstrip("."), dpi=150)
             paths.append(path)
     _warn_once_of_missing_glyphs(fig, stem, caught)
     return paths
@@ -606,7 +629,8 @@ def plot_sweep(runs: SweepRuns, out_dir: str | Path, *, table: ResultTable | Non
                curve_metrics: Sequence[str] = ("val_acc", "test_acc"), attention: bool = True,
                images_per_class: int = 1, rows: Sequence[str] | None = None,
                overrides: Mapping[str, Any] | None = None) -> list[Path]:
-    """Every figure the recorded runs allow, in `out_dir`; what cannot be drawn yet is logged and skipped."""
+    """Every figure the recorded runs allow, in `out_dir`; what cannot be drawn yet is logged and skipped. They replace
+    the folder's figures together, or, where one cannot be written (a full disk), none does (`all_or_none`)."""
     out = Path(out_dir)
     rows = rows or (table.rows if table is not None else None)
     paths: list[Path] = []
@@ -631,11 +655,12 @@ def plot_sweep(runs: SweepRuns, out_dir: str | Path, *, table: ResultTable | Non
         jobs.append(("attention_grid", lambda: attention_grid(runs, out / "attention_grid", arms=rows,
                                                               images_per_class=images_per_class,
                                                               overrides=overrides)))
-    for name, job in jobs:
-        try:
-            paths += job()
-        except FigureError as err:
-            log.warning("figure %s skipped: %s", name, err)
+    with all_or_none():
+        for name, job in jobs:
+            try:
+                paths += job()
+            except FigureError as err:
+                log.warning("figure %s skipped: %s", name, err)
     return paths
 
 

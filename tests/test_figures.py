@@ -1030,10 +1030,37 @@ def test_plot_on_a_disk_that_fills_up_is_an_error_naming_the_folder_and_leaves_e
     monkeypatch.setattr(Figure, "savefig", full)
     result = CliRunner().invoke(C.cli, ["plot", SWEEP, "-o", str(tmp_path), "--no-log"])
     assert result.exit_code == 1, result.output
-    assert f"Error: cannot write the figures to {tmp_path}: No space left on device; the figures written" \
-           in result.output
+    assert f"Error: cannot write the figures to {tmp_path}: No space left on device; none of them was written: " \
+           "the figures there are as they were" in result.output
     assert {p: p.read_bytes() for p in earlier} == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".sweeps")) == sorted(p.name for p in earlier)
+
+
+def test_one_plots_figures_replace_the_earlier_ones_together_or_none_does(runs, tmp_path, monkeypatch):
+    # a disk that filled up mid-plot left the figures drawn before it new and the others an earlier plot's (each file
+    # whole), a folder that read as one set
+    from matplotlib.figure import Figure
+
+    paths = FG.plot_sweep(runs, tmp_path, curve_metrics=("val_acc", "test_acc"), attention=False)
+    assert len(paths) >= 4
+    for path in paths:
+        path.write_bytes(b"an earlier plot's")
+    real, saved = Figure.savefig, []
+
+    def full_at_the_third(fig, target, **kwargs):
+        saved.append(target)
+        if len(saved) == 3:
+            raise OSError(28, "No space left on device")
+        return real(fig, target, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", full_at_the_third)
+    with pytest.raises(OSError, match="No space left"):
+        FG.plot_sweep(runs, tmp_path, curve_metrics=("val_acc", "test_acc"), attention=False)
+    assert {p.name: p.read_bytes() for p in paths} == {p.name: b"an earlier plot's" for p in paths}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths), "no temporary file left"
+    monkeypatch.setattr(Figure, "savefig", real)
+    assert FG.plot_sweep(runs, tmp_path, curve_metrics=("val_acc", "test_acc"), attention=False) == paths
+    assert all(p.read_bytes() != b"an earlier plot's" for p in paths)
 
 
 def test_plot_failing_to_read_a_runs_file_is_not_called_a_folder_it_could_not_write(runs, tmp_path, monkeypatch):
