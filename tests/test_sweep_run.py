@@ -1333,6 +1333,18 @@ def test_a_restored_experiments_sweep_callback_keeps_its_marks_in_this_runs_stor
     assert callback.marks_file == str(tmp_path / "b" / "m.json")
 
 
+def test_a_restored_experiments_sweep_callback_looks_for_a_full_disk_in_this_runs_storage(monkeypatch, tmp_path):
+    # a callback pickled before it knew the storage (or with the folder the experiment began in, moved since) would
+    # not call a trial's ENOSPC in this run's --storage the storage's, and the sweep went on retrying onto it
+    callback = runner.SweepCallback("sqlite:///m.db", 2, "val_acc", "max")
+    del callback.storage   # as an older version pickled it
+    run_config = SimpleNamespace(callbacks=[callback])
+    restored = SimpleNamespace(_local_tuner=SimpleNamespace(get_run_config=lambda: run_config))
+    monkeypatch.setattr(runner.tune.Tuner, "restore", lambda *args, **kwargs: restored)
+    runner.restore_tuner("unused", None, storage=str(tmp_path / "moved"))
+    assert callback.storage == str(tmp_path / "moved")
+
+
 def test_a_continuations_max_failures_reaches_the_trials_its_restored_experiment_holds(monkeypatch):
     # `sweeps resume --max-failures 0` was recorded as given, while each restored trial kept the 2 retries it
     # was created with (and a search drew new ones from its restored spec with 2 too)
