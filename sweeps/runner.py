@@ -46,7 +46,7 @@ from sweeps.invocations import (command_again, command_tag, drawn_alike, drawn_w
                                 set_spec_hash, set_text, warn_of_data_moved)
 from sweeps.marks import (error_message, error_text, failure_details, keep_marks, kept_marks_files, last_failure,
                           make_mark, marks_file_of, replay_marks, trial_reference)
-from sweeps.stops import (STOP_SIGNALS, STOPS, halt_fit, halted, hand_stop_to_tune, record_stops_of_this_fit,
+from sweeps.stops import (HALTS, STOP_SIGNALS, STOPS, halt_fit, halted, hand_stop_to_tune, record_stops_of_this_fit,
                           restores_sigterm_handler, sigterm_stops_at_once, sigterm_stops_like_ctrl_c, stop_received,
                           was_interrupted)
 from sweeps.sweep_data import (check_data_of_cells, check_data_unchanged, data_key, data_record, decode_data,
@@ -851,6 +851,7 @@ def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
     A `fit` that fails while `storage` is full (`storage_full`) is a SweepError that says so and how to continue
     (`again`): Tune's own files there were cut short, and it failed reading them back (an "UnpicklingError: pickle
     data was truncated" traceback, naming no disk, after every trial had ended)."""
+    HALTS.clear()   # an earlier fit's (sigterm_stops_like_ctrl_c clears them too, in the main thread alone)
     try:
         with _without_tensorboard_logger(), sigterm_stops_like_ctrl_c(), _full_disk_said_once():
             yield   # read was_interrupted inside: the stops this fit recorded are dropped at its end
