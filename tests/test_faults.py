@@ -1428,8 +1428,9 @@ def test_driver_killed_mid_sweep_resume_finishes_without_rerunning_cells(ray_loc
         time.sleep(0.1)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(timeout=10)
-    if processes.wait_gone(30):  # Ray takes the local cluster down with its driver (fate sharing)
-        processes.kill_marked()
+    # its local Ray and trials go with it, as when its machine goes: Ray's own teardown of a killed driver's
+    # cluster (fate sharing) took 0-30 s and is not what this test is about
+    processes.kill_marked()
     assert not processes.wait_gone(10)
 
     # `sweeps resume`, in this process and its Ray; Tune's result.json logger on, as in the CLI
