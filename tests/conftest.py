@@ -51,12 +51,6 @@ def ray_local():
     ray.shutdown()
 
 
-@pytest.fixture
-def tracking_uri(tmp_path):
-    """A fresh MLflow sqlite store in the test's own folder (absolute path)."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
 @pytest.fixture(scope="session")
 def empty_db(tmp_path_factory) -> Path:
     """An initialised, empty MLflow sqlite database to copy: creating one costs ~5 s of migrations."""
@@ -65,6 +59,25 @@ def empty_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
     MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
+
+
+@pytest.fixture
+def new_store(empty_db):
+    """new_store(path): the sqlite URI of a new, empty MLflow store at PATH, a copy of `empty_db`: it saves the test
+    MLflow's ~5 s of creating and migrating its tables. Opening a store that does not exist yet (under sweeps'
+    lock, by several processes at once) is test_tracking's, on paths of its own."""
+    def make(path: Path) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(empty_db, path)
+        return f"sqlite:///{path}"
+
+    return make
+
+
+@pytest.fixture
+def tracking_uri(new_store, tmp_path):
+    """A new, empty MLflow sqlite store in the test's own folder (absolute path)."""
+    return new_store(tmp_path / "mlflow.db")
 
 
 @pytest.fixture

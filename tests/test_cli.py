@@ -1549,11 +1549,8 @@ def test_table_from_a_copy_of_a_database_without_its_artifacts_folder_names_it_a
             f"folder {here / 'cluster' / 'mlartifacts'} to {here / 'mlartifacts'}") in result.output, result.output
 
 
-def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here):
-    from mlflow.tracking import MlflowClient
-
-    uri = f"sqlite:///{here / 'mlflow.db'}"
-    MlflowClient(uri).search_experiments()            # an empty store
+def test_table_of_an_unrecorded_sweep_says_which_sweeps_are_recorded(here, new_store):
+    uri = new_store(here / "mlflow.db")            # an empty store
     result = invoke("table", "depth", "--tracking-uri", uri)   # a shipped sweep not run yet
     assert result.exit_code == 1
     assert (f"Error: no sweep 'depth' recorded in {uri} (start it with `sweeps run depth --tracking-uri {uri}`); "
@@ -1564,11 +1561,12 @@ SHIPPED = "components, depth, drop_count, mad_rate, mad_vs_dropout, msad_mode, m
 
 
 @pytest.mark.parametrize("command", ["status", "table", "plot", "best"])
-def test_reading_commands_of_a_name_that_is_no_sweep_say_so_with_the_known_names_not_to_run_it(here, command):
+def test_reading_commands_of_a_name_that_is_no_sweep_say_so_with_the_known_names_not_to_run_it(here, new_store,
+                                                                                               command):
     # "no sweep 'nosuch' recorded (start it with `sweeps run nosuch`)", which `sweeps run` refuses as an unknown sweep
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{here / 'mlflow.db'}"
+    uri = new_store(here / "mlflow.db")
     MlflowClient(uri).create_experiment("my_search")   # a spec file's sweep, recorded
     result = invoke(command, "nosuch", "--tracking-uri", uri)
     assert result.exit_code == 1 and "sweeps run" not in result.output, result.output
@@ -1581,15 +1579,14 @@ def test_reading_commands_of_a_name_that_is_no_sweep_say_so_with_the_known_names
 
 
 @pytest.mark.parametrize("command", ["status", "table", "plot", "best"])
-def test_reading_a_spec_files_sweep_from_a_store_that_did_not_record_it_points_at_the_store(here, command):
+def test_reading_a_spec_files_sweep_from_a_store_that_did_not_record_it_points_at_the_store(here, new_store, command):
     # `sweeps table my_search`, recorded from my_search.yaml into another store (--tracking-uri forgotten): it was
     # called no sweep, neither shipped nor a file, and nothing said where such a name is found
     from mlflow.tracking import MlflowClient
 
     recorded = here / "elsewhere"
-    recorded.mkdir()
-    MlflowClient(f"sqlite:///{recorded / 'mlflow.db'}").create_experiment("my_search")
-    uri = f"sqlite:///{here / 'mlflow.db'}"
+    MlflowClient(new_store(recorded / "mlflow.db")).create_experiment("my_search")
+    uri = new_store(here / "mlflow.db")
     MlflowClient(uri).create_experiment("depth")
     result = invoke(command, "my_search", "--tracking-uri", uri)
     assert result.exit_code == 1 and "sweeps run" not in result.output, result.output
@@ -1601,14 +1598,10 @@ def test_reading_a_spec_files_sweep_from_a_store_that_did_not_record_it_points_a
     assert "is no sweep" not in found.output, found.output
 
 
-def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that_was_read(here, monkeypatch):
+def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that_was_read(here, new_store, monkeypatch):
     # `sweeps run NAME` alone records into ./mlflow.db, where the reading command will not look
-    from mlflow.tracking import MlflowClient
-
     other = here / "elsewhere"
-    other.mkdir()
-    uri = f"sqlite:///{other / 'mlflow.db'}"
-    MlflowClient(uri).search_experiments()
+    uri = new_store(other / "mlflow.db")
     for command in ("status", "table", "plot", "best"):   # a shipped sweep not run yet (tune: `best` of a search)
         sweep = "tune" if command == "best" else "mad_rate"
         result = invoke(command, sweep, "--tracking-uri", "sqlite:///elsewhere/mlflow.db")
@@ -1621,11 +1614,11 @@ def test_the_command_that_starts_an_unrecorded_sweep_records_into_the_store_that
         assert "(start it with `sweeps run mad_rate`)" in result.output, (command, result.output)
 
 
-def test_reading_commands_of_a_spec_file_with_a_mistyped_suffix_say_so_not_to_run_it_as_typed(here):
+def test_reading_commands_of_a_spec_file_with_a_mistyped_suffix_say_so_not_to_run_it_as_typed(here, new_store):
     # "no sweep 'mine.ymal' recorded (start it with `sweeps run mine.ymal`)", which `sweeps run` refuses as no sweep
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{here / 'mlflow.db'}"
+    uri = new_store(here / "mlflow.db")
     MlflowClient(uri).create_experiment("tiny_cli")
     (here / "mine.ymal").write_text(TINY)
     (here / "tiny.yaml").write_text(TINY)
@@ -1640,10 +1633,10 @@ def test_reading_commands_of_a_spec_file_with_a_mistyped_suffix_say_so_not_to_ru
             "tiny_cli") in " ".join(result.output.split()), result.output
 
 
-def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here):
+def test_status_and_table_of_a_mistyped_sweep_name_suggest_the_recorded_one(here, new_store):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{here / 'mlflow.db'}"
+    uri = new_store(here / "mlflow.db")
     MlflowClient(uri).create_experiment("depth")
     for command in ("status", "table"):
         result = invoke(command, "deph", "--tracking-uri", uri)

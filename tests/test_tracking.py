@@ -423,12 +423,11 @@ def test_invocation_key_ignores_seeds_but_not_overrides():
     assert a != b and a == tracking.invocation_key("h", "quick", {"synthetic": None}, {})
 
 
-def _described_parent(tmp_path, overrides=None, data=()):
+def _described_parent(new_store, tmp_path, overrides=None, data=()):
     """An invocation of mad_vs_dropout as prepared, and a parent run created for it as `sweeps run` creates one."""
     from sweeps.runner import RunOptions, parent_first_tags, prepare
 
-    tmp_path.mkdir(exist_ok=True)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr"), data=data,
                                                     overrides=overrides or {}))
     client = tracking.client_for(uri)
@@ -483,7 +482,7 @@ def test_commit_continued_appends_a_continuations_commit_as_versions_continued_d
     assert tracking.versions_changed({schema.TAG_GIT_COMMIT: "a"}) == {}
 
 
-def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlflows_own_tags(tmp_path):
+def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlflows_own_tags(tmp_path, new_store):
     # in the MLflow UI's runs table the parents had no params, and two invocations looked alike but for their names
     import getpass
 
@@ -495,7 +494,7 @@ def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlfl
 
     folder = image_folder(tmp_path / "faces")
     prepared, client, parent, first = _described_parent(
-        tmp_path, {"optim.epochs": 3, "num_threads": 1, "model.depth": 2}, data=(f"imagefolder={folder}",))
+        new_store, tmp_path, {"optim.epochs": 3, "num_threads": 1, "model.depth": 2}, data=(f"imagefolder={folder}",))
     record_parent_facts(client, parent, prepared, "0123abcd-dirty", logged_tags=first)
     run = client.get_run(parent)
     assert run.data.params == {"sweep": "mad_vs_dropout", "kind": "table", "profile": "quick", "data": "imagefolder",
@@ -508,21 +507,22 @@ def test_a_parent_run_records_what_tells_its_invocation_apart_as_params_and_mlfl
     assert tags[mlflow_tags.MLFLOW_RUN_NOTE].startswith(prepared.spec.title)
     assert tags[schema.TAG_PACKAGE_VERSION] == tracking.package_versions()["transfer-sweeps"]
     assert run.info.user_id == tags[mlflow_tags.MLFLOW_USER] == getpass.getuser()
-    plain, client, parent, first = _described_parent(tmp_path / "plain")
+    plain, client, parent, first = _described_parent(new_store, tmp_path / "plain")
     record_parent_facts(client, parent, plain, "unknown", logged_tags=first)
     run = client.get_run(parent)
     assert run.data.params["set"] == "none" and "data_roots" not in run.data.params
     assert mlflow_tags.MLFLOW_GIT_COMMIT not in run.data.tags, "outside a git checkout: no commit to name"
 
 
-def test_a_continuation_adds_the_params_a_parent_lacks_changes_none_and_keeps_a_note_edited_in_the_ui(tmp_path):
+def test_a_continuation_adds_the_params_a_parent_lacks_changes_none_and_keeps_a_note_edited_in_the_ui(tmp_path,
+                                                                                                      new_store):
     # a resumed invocation logs into the same parent, and MLflow refuses to change a logged param's value
     from mlflow.entities import Param
     from mlflow.utils import mlflow_tags
 
     from sweeps.runner import record_parent_facts
 
-    prepared, client, parent, first = _described_parent(tmp_path)
+    prepared, client, parent, first = _described_parent(new_store, tmp_path)
     client.log_batch(parent, params=[Param("profile", "quick"), Param("set", "as an earlier version wrote it")])
     client.set_tag(parent, mlflow_tags.MLFLOW_RUN_NOTE, "my own words, typed in the UI")
     client.set_tag(parent, mlflow_tags.MLFLOW_GIT_COMMIT, "0ld")
@@ -536,10 +536,10 @@ def test_a_continuation_adds_the_params_a_parent_lacks_changes_none_and_keeps_a_
     assert client.get_run(parent).data.params == run.data.params
 
 
-def test_a_parents_cell_counts_are_metrics_its_latest_run_updates(tmp_path):
+def test_a_parents_cell_counts_are_metrics_its_latest_run_updates(tmp_path, new_store):
     from sweeps.runner import log_cell_counts
 
-    _, client, parent, _ = _described_parent(tmp_path)
+    _, client, parent, _ = _described_parent(new_store, tmp_path)
     log_cell_counts(client, parent, 4, {schema.STATUS_COMPLETED: 1, schema.STATUS_RUNNING: 3})
     log_cell_counts(client, parent, 6, {schema.STATUS_COMPLETED: 3, schema.STATUS_FAILED: 1})
     assert client.get_run(parent).data.metrics == {"cells": 6, "cells_completed": 3, "cells_pruned": 0,
@@ -742,11 +742,12 @@ def test_an_invocation_a_continuation_took_over_meanwhile_is_left_running(tracki
     assert client.get_run(parent).info.status == client.get_run(cell).info.status == "RUNNING"
 
 
-def test_a_run_of_a_sweep_ends_the_runs_its_killed_drivers_left_running_before_anything_else(tmp_path, exited_pid):
+def test_a_run_of_a_sweep_ends_the_runs_its_killed_drivers_left_running_before_anything_else(tmp_path, new_store,
+                                                                                              exited_pid):
     # `sweeps run` and `sweeps resume` of any invocation of the sweep (here one refused: nothing to resume)
     from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr")))
     client = tracking.client_for(uri)
     experiment_id = tracking.ensure_experiment(client, "mad_vs_dropout", uri)
@@ -756,10 +757,10 @@ def test_a_run_of_a_sweep_ends_the_runs_its_killed_drivers_left_running_before_a
     assert client.get_run(killed).info.status == "KILLED"
 
 
-def test_a_driver_beats_while_it_runs_and_stops_when_it_leaves(tmp_path):
+def test_a_driver_beats_while_it_runs_and_stops_when_it_leaves(tmp_path, new_store):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     client = MlflowClient(uri)
     run = client.create_run(client.create_experiment("x", artifact_location=str(tmp_path / "a"))).info.run_id
     beats = []
@@ -789,14 +790,14 @@ def test_a_driver_whose_tracking_server_is_away_skips_its_beats_without_mlflows_
     assert any("heartbeat" in r.getMessage() and "not written" in r.getMessage() for r in caplog.records)
 
 
-def test_a_heartbeat_is_unix_seconds_for_readers_and_a_utc_time_beside_it_for_a_person(tmp_path):
+def test_a_heartbeat_is_unix_seconds_for_readers_and_a_utc_time_beside_it_for_a_person(tmp_path, new_store):
     # the MLflow UI showed `sweeps.heartbeat 1796682690`: whether the driver was seen a minute or a week ago took a
     # calculator
     from mlflow.tracking import MlflowClient
 
     assert tracking.heartbeat_tags(1796682690.4) == {schema.TAG_HEARTBEAT: "1796682690",
                                                      schema.TAG_HEARTBEAT_UTC: "2026-12-07T22:31:30Z"}
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     client = MlflowClient(uri)
     experiment = client.create_experiment("x", artifact_location=str(tmp_path / "a"))
     parent = tracking.start_parent(client, experiment, "x", {})
@@ -807,7 +808,7 @@ def test_a_heartbeat_is_unix_seconds_for_readers_and_a_utc_time_beside_it_for_a_
         tags[schema.TAG_HEARTBEAT_UTC]
 
 
-def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_path):
+def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_path, new_store):
     # two drivers on one invocation would train the same cells twice into the same runs
     import json
     import subprocess
@@ -817,7 +818,7 @@ def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_pa
 
     from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr")))
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -836,14 +837,14 @@ def test_an_invocation_another_live_process_runs_is_not_run_a_second_time(tmp_pa
         other.wait()
 
 
-def test_an_invocation_another_hosts_live_driver_runs_is_not_run_a_second_time(tmp_path):
+def test_an_invocation_another_hosts_live_driver_runs_is_not_run_a_second_time(tmp_path, new_store):
     import json
 
     from mlflow.tracking import MlflowClient
 
     from sweeps.runner import RunOptions, SweepError, prepare, run_sweep
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     prepared = prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=str(tmp_path / "rr")))
     client = MlflowClient(uri)
     experiment = client.create_experiment("mad_vs_dropout", artifact_location=str(tmp_path / "artifacts"))
