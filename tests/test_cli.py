@@ -157,7 +157,8 @@ def test_cache_lists_its_entries_and_removes_those_unused_for_so_many_days(tmp_p
     from transfer_core.data.cache import META, cached_data
 
     for size in (8, 10):
-        load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), size)
+        load_splits(DataConfig(dataset="synthetic", synthetic_per_class=4, cache_dir=str(tmp_path), val_fraction=0.0),
+                    size)
     stale = next(e for e in cached_data(tmp_path) if e.image_size == 8)
     os.utime(stale.folder / META, (time.time() - 10 * 86400,) * 2)
     listed = invoke("cache", "--cache-dir", tmp_path)
@@ -179,7 +180,8 @@ def test_cache_unused_for_that_finds_no_entry_says_it_removed_none(tmp_path):
     from transfer_core.config import DataConfig
     from transfer_core.data import load_splits
 
-    load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), 8)
+    load_splits(DataConfig(dataset="synthetic", synthetic_per_class=4, cache_dir=str(tmp_path), val_fraction=0.0),
+                8)
     result = invoke("cache", "--cache-dir", tmp_path, "--unused-for", "30")
     assert result.exit_code == 0, result.output
     assert "none unused for 30 days: removed 0" in result.output
@@ -193,7 +195,8 @@ def test_cache_says_which_entries_it_could_not_remove_and_does_not_call_them_rem
     from transfer_core.config import DataConfig
     from transfer_core.data import load_splits
 
-    load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), 8)
+    load_splits(DataConfig(dataset="synthetic", synthetic_per_class=4, cache_dir=str(tmp_path), val_fraction=0.0),
+                8)
 
     def gone(entry):
         raise FileNotFoundError(2, "No such file or directory")
@@ -644,20 +647,25 @@ def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monke
     assert "sweep tiny_cli stopped (SIGTERM, outside training or a second stop signal); `sweeps run" in result.output
 
 
-def _run_ending_in(here, monkeypatch, status: str, counts: dict, elapsed_s: float = 9.0, spec: str = TINY,
-                   options: tuple = (), **outcome):
-    """`sweeps run` of the TINY spec (or `spec`) with `options`, its run_sweep replaced by one ending in `status`
-    (SweepOutcome's fields)."""
+@pytest.fixture
+def run_ending_in(here, monkeypatch, new_store):
+    """run_ending_in(status, counts, ...): `sweeps run` in `here` (its ./mlflow.db an empty store) of the TINY spec
+    (or `spec`) with `options`, its run_sweep replaced by one ending in `status` (SweepOutcome's fields)."""
     from sweeps.runner import SweepOutcome
 
-    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False, on_cluster_lost=None:
-                        SweepOutcome("0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
+    new_store(here / "mlflow.db")
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
-    (here / "tiny_cli.yaml").write_text(spec)
-    return invoke("run", "tiny_cli.yaml", "--storage", here / "rr", *options)
+
+    def run(status: str, counts: dict, elapsed_s: float = 9.0, spec: str = TINY, options: tuple = (), **outcome):
+        monkeypatch.setattr(sweeps.runner, "run_sweep", lambda prepared, resume_only=False, on_cluster_lost=None:
+                            SweepOutcome("0123456789abcdef", "1", status, counts, elapsed_s, **outcome))
+        (here / "tiny_cli.yaml").write_text(spec)
+        return invoke("run", "tiny_cli.yaml", "--storage", here / "rr", *options)
+
+    return run
 
 
-def test_the_next_command_names_the_store_as_the_continue_command_does(here, monkeypatch):
+def test_the_next_command_names_the_store_as_the_continue_command_does(run_ending_in, here, monkeypatch):
     # "Next: ... --tracking-uri sqlite:///mlflow.db", as typed, read another store from another folder, where
     # "Continue with:" named it by its absolute path
     def store_named(line: str) -> str | None:
@@ -666,57 +674,57 @@ def test_the_next_command_names_the_store_as_the_continue_command_does(here, mon
 
     absolute = f"sqlite:///{here.resolve() / 'mlflow.db'}"
     for status, prefix in (("completed", "Next: "), ("interrupted", "Continue with: ")):
-        result = _run_ending_in(here, monkeypatch, status, {"completed": 1}, options=("--tracking-uri",
+        result = run_ending_in(status, {"completed": 1}, options=("--tracking-uri",
                                                                                         "sqlite:///mlflow.db"))
         line = next(line for line in result.stdout.splitlines() if line.startswith(prefix))
         assert store_named(line) == absolute, line
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")   # the shell that runs them names it too
     for status, prefix in (("completed", "Next: "), ("interrupted", "Continue with: ")):
-        result = _run_ending_in(here, monkeypatch, status, {"completed": 1})
+        result = run_ending_in(status, {"completed": 1})
         line = next(line for line in result.stdout.splitlines() if line.startswith(prefix))
         assert store_named(line) is None, line
 
 
-def test_a_completed_search_names_sweeps_best_as_its_next_step_and_a_table_does_not(here, monkeypatch):
+def test_a_completed_search_names_sweeps_best_as_its_next_step_and_a_table_does_not(run_ending_in):
     # the README's step after a search (`sweeps best tune -o tune_best.yaml`) went unsaid: only `sweeps table` was
     search = ("name: tiny_cli\nkind: search\nprofile: smoke\nsearch:\n  space: {optim.lr: [0.001, 0.01]}\n"
               "  num_samples: 2\n")
-    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 1, "pruned": 1}, spec=search)
+    result = run_ending_in("completed", {"completed": 1, "pruned": 1}, spec=search)
     assert ("Its best trials over seeds, as a table spec to run: sweeps best tiny_cli --run 01234567 -o "
             "tiny_cli_best.yaml --tracking-uri") in result.stdout, result.stdout
-    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 0, "pruned": 2}, spec=search)
+    result = run_ending_in("completed", {"completed": 0, "pruned": 2}, spec=search)
     assert "sweeps best" not in result.output, "no trial to rank"
-    assert "sweeps best" not in _run_ending_in(here, monkeypatch, "completed", {"completed": 1}).output
+    assert "sweeps best" not in run_ending_in("completed", {"completed": 1}).output
 
 
-def test_a_search_whose_every_trial_was_pruned_says_it_found_no_configuration(here, monkeypatch):
+def test_a_search_whose_every_trial_was_pruned_says_it_found_no_configuration(run_ending_in):
     # it ended "completed (3 pruned)", exit 0, and a table of nothing in bold without a word
     search = ("name: tiny_cli\nkind: search\nprofile: smoke\nsearch:\n  space: {optim.lr: [0.001, 0.01]}\n"
               "  num_samples: 3\n  pruner: {type: threshold, lower: 1.01}\n")
-    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 0, "pruned": 3}, spec=search)
+    result = run_ending_in("completed", {"completed": 0, "pruned": 3}, spec=search)
     assert result.exit_code == 0, result.output
     assert ("No trial of the search completed (3 pruned): its table has no best configuration. Give its pruner "
             "(threshold) a lower bar or more warm-up steps") in result.output
-    assert "No trial" not in _run_ending_in(here, monkeypatch, "completed", {"completed": 1, "pruned": 2},
+    assert "No trial" not in run_ending_in("completed", {"completed": 1, "pruned": 2},
                                             spec=search).output
 
 
-def test_a_run_that_trained_nothing_says_every_cell_was_already_done(here, monkeypatch):
+def test_a_run_that_trained_nothing_says_every_cell_was_already_done(run_ending_in):
     # a finished invocation run again read "completed in 10 s (2 completed; 2 already done before)", as if 2
     # cells had trained now
-    result = _run_ending_in(here, monkeypatch, "completed", {"completed": 2, "pruned": 0}, elapsed_s=10.0,
+    result = run_ending_in("completed", {"completed": 2, "pruned": 0}, elapsed_s=10.0,
                             skipped_cells=2)
     assert result.exit_code == 0, result.output
     assert ("sweep tiny_cli completed in 10 s: nothing to train, all 2 cells were already done (2 completed; 2 "
             "already done before)") in result.output, result.output
-    some_ran = _run_ending_in(here, monkeypatch, "completed", {"completed": 2, "pruned": 0}, elapsed_s=10.0,
+    some_ran = run_ending_in("completed", {"completed": 2, "pruned": 0}, elapsed_s=10.0,
                               skipped_cells=1).output
     assert "sweep tiny_cli completed in 10 s (2 completed; 1 already done before)" in some_ran, some_ran
 
 
-def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(here, monkeypatch):
+def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_status_does(run_ending_in):
     """Ctrl-C while trials train: nothing is running any more, and `sweeps status` says "interrupted"."""
-    result = _run_ending_in(here, monkeypatch, "interrupted",
+    result = run_ending_in("interrupted",
                             {"completed": 2, "pruned": 0, "failed": 0, "running": 2}, elapsed_s=54.0)
     assert result.exit_code == 1, result.output
     assert "sweep tiny_cli interrupted in 54 s (2 completed, 2 interrupted; 0 already done before)" in result.output
@@ -724,18 +732,18 @@ def test_an_interrupted_runs_last_line_calls_its_stopped_cells_interrupted_as_st
 
 
 @pytest.mark.parametrize("stop_signal, exit_code", [(None, 1), (signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_run_stopped_by_a_signal_exits_as_the_shell_reports_that_signal(here, monkeypatch, stop_signal, exit_code):
+def test_a_run_stopped_by_a_signal_exits_as_the_shell_reports_that_signal(run_ending_in, here, stop_signal, exit_code):
     """A job script must tell a sweep it stopped (resume it) from one left unfinished by failures."""
-    result = _run_ending_in(here, monkeypatch, "interrupted",
+    result = run_ending_in("interrupted",
                             {"completed": 1, "pruned": 0, "failed": 0, "running": 1}, stop_signal=stop_signal)
     assert result.exit_code == exit_code, result.output
     assert f"Continue with: sweeps resume {here / 'tiny_cli.yaml'}" in result.output
 
 
-def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(here, monkeypatch):
+def test_a_completed_run_says_where_it_wrote_its_tables_and_figures(run_ending_in, here):
     # every completed sweep writes all its tables and figures to <storage>/<sweep>-<run>-report/; nothing said so
     report = here / "rr" / "tiny_cli-01234567-report"
-    result = _run_ending_in(here, monkeypatch, "completed",
+    result = run_ending_in("completed",
                             {"completed": 2, "pruned": 0, "failed": 0, "running": 0}, report_dir=report)
     assert result.exit_code == 0, result.output
     assert f"Tables (LaTeX, Markdown, CSV, HTML, Parquet) and figures: {report}" in result.output
@@ -2071,7 +2079,8 @@ def test_cache_neither_lists_nor_clears_a_folder_that_only_holds_a_meta_json_of_
     from transfer_core.data import load_splits
     from transfer_core.data.cache import cached_data
 
-    load_splits(DataConfig(dataset="synthetic", cache_dir=str(tmp_path), val_fraction=0.0), 8)
+    load_splits(DataConfig(dataset="synthetic", synthetic_per_class=4, cache_dir=str(tmp_path), val_fraction=0.0),
+                8)
     project, other = tmp_path / "my_experiment", tmp_path / "other"
     project.mkdir()
     other.mkdir()
