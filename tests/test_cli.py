@@ -268,7 +268,7 @@ def test_show_of_a_search_says_how_its_gp_or_qmc_sampler_draws(here, sampler, dr
     assert f"16 Optuna trials, {drawn}, at most 192 epochs, over:" in result.output
 
 
-def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_profiles_epochs(here, no_ray):
+def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_profiles_epochs(here, no_ray, new_store):
     # smoke: 2 epochs, so a median pruner waiting 2 warm-up epochs runs every trial to its end
     spec = load("tune").text.replace("pruner: {type: successive_halving, min_resource: 1, reduction_factor: 3}",
                                      "pruner: {type: median, n_warmup_steps: 2}").replace("name: tune", "name: mine")
@@ -278,11 +278,12 @@ def test_show_and_run_warn_of_a_search_pruner_that_can_stop_no_trial_at_the_prof
                "Every trial runs all its epochs, as with `pruner: {type: none}`")
     assert warning in invoke("show", str(here / "mine.yaml"), "--profile", "smoke").output
     assert warning not in invoke("show", str(here / "mine.yaml"), "--profile", "quick").output
+    new_store(here / "mlflow.db")   # the run's store (./mlflow.db), made before it: MLflow's ~5 s of creating it
     assert warning in invoke("run", str(here / "mine.yaml"), "--profile", "smoke").output
     assert no_ray, "a warning, not a refusal: the run went on to start Ray"
 
 
-def test_show_and_run_warn_of_a_search_space_holding_fewer_configurations_than_its_samples(here, no_ray):
+def test_show_and_run_warn_of_a_search_space_holding_fewer_configurations_than_its_samples(here, no_ray, new_store):
     # 16 trials over `optim.lr: [1.0e-3, 1.0e-4]` trained each value 8 times on the one seed, unsaid
     # and num_samples lowered to the space's size is no cure, as it said: Optuna draws with replacement (6 TPE trials
     # over these 6 configurations trained 3 to 5 of them)
@@ -294,6 +295,7 @@ def test_show_and_run_warn_of_a_search_space_holding_fewer_configurations_than_i
                "num_samples: 6 would train some twice and leave others out. To train each once, compare them as a "
                "table's arms (a grid, over several seeds)")
     assert warning in " ".join(invoke("show", "mine.yaml").output.split())
+    new_store(here / "mlflow.db")   # the run's store (./mlflow.db), made before it: MLflow's ~5 s of creating it
     assert warning in " ".join(invoke("run", "mine.yaml").output.split())
     assert no_ray, "a warning, not a refusal: the run went on to start Ray"
     (here / "mine.yaml").write_text("name: mine\nkind: search\nsearch:\n  num_samples: 6\n  space:\n"
