@@ -123,9 +123,20 @@ def processes(tmp_path, tmp_path_factory):
 
 @pytest.fixture
 def cluster(processes):
+    """A cluster of the test's own, to kill nodes of."""
     local = LocalCluster(processes)
     yield local
     local.shutdown()
+
+
+@pytest.fixture(scope="module")
+def intact_cluster(tmp_path_factory):
+    """One cluster for the tests that only run on it, none of which harms it: starting one takes 10-20 s."""
+    procs = Processes(tmp_path_factory.mktemp("intact-cluster"), tmp_path_factory.getbasetemp() / "cache")
+    local = LocalCluster(procs)
+    yield local
+    local.shutdown()
+    procs.cleanup()
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -156,8 +167,8 @@ def spec_file(tmp_path):
 
 # --------------------------------------------------------------------------- tests
 
-def test_sweep_with_address_spreads_trials_over_both_nodes(cluster, processes, spec_file, store, tmp_path):
-    uri = store
+def test_sweep_with_address_spreads_trials_over_both_nodes(intact_cluster, processes, spec_file, store, tmp_path):
+    cluster, uri = intact_cluster, store
     driver = processes.sweeps("run", *_sweep_args(spec_file, uri, tmp_path / "results",
                                                   "--address", cluster.address), name="driver")
     finish(driver, processes, "driver")
@@ -393,12 +404,12 @@ except SweepError as exc:
 
 
 def test_sweep_with_address_refuses_before_any_trial_a_sqlite_database_another_node_does_not_see(
-        cluster, processes, tmp_path):
+        intact_cluster, processes, tmp_path):
     # on this machine every node sees every file; a database that exists nowhere stands for one that only
     # the driver's host has (the driver's own node is not asked)
     absent = tmp_path / "only-on-the-driver" / "mlflow.db"
     (tmp_path / "results").mkdir()
-    proc = processes.start([sys.executable, "-c", PROBE_SCRIPT, cluster.address, str(tmp_path / "results"),
+    proc = processes.start([sys.executable, "-c", PROBE_SCRIPT, intact_cluster.address, str(tmp_path / "results"),
                             f"sqlite:///{absent}"], "probe", stdout=subprocess.PIPE, text=True)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, processes.log("probe")
