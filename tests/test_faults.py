@@ -967,11 +967,12 @@ def test_a_sweep_whose_sqlite_store_fills_up_ends_in_an_error_naming_it_and_how_
         run_sweep(prepared)
 
 
-def test_a_full_storage_beside_the_store_is_named_as_the_storage_not_the_store(spec_file, tmp_path, monkeypatch):
+def test_a_full_storage_beside_the_store_is_named_as_the_storage_not_the_store(spec_file, store, tmp_path,
+                                                                                monkeypatch):
     # the default layout (./mlflow.db, ./ray_results): the fit's "--storage ... is full" error, raised from an
     # ENOSPC naming a file in ray_results/, was re-worded as "the MLflow store ./mlflow.db is full (...; MLflow:
     # --storage ... is full ...)", advising to move the database, which frees nothing in --storage
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert store == f"sqlite:///{tmp_path / 'mlflow.db'}"
     prepared = prepare(str(spec_file), RunOptions(tracking_uri=store, storage=str(tmp_path / "ray_results")))
 
     def storage_fills(*args):
