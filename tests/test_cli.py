@@ -621,12 +621,13 @@ def test_show_of_a_spec_file_warns_of_another_spec_file_of_its_name_run_before_a
     assert not (elsewhere / "none.db").exists()
 
 
-def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch):
+def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch, new_store):
     def ctrl_c(address=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(sweeps.runner, "connect_ray", ctrl_c)
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    new_store(here / "mlflow.db")   # the run's store (./mlflow.db), made before it: MLflow's ~5 s of creating it
     (here / "tiny_cli.yaml").write_text(TINY)
     result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
     assert result.exit_code == 130, result.output
@@ -636,13 +637,14 @@ def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monke
     assert "Aborted!" not in result.output
 
 
-def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monkeypatch):
+def test_run_stopped_by_sigterm_outside_training_exits_143_naming_it(here, monkeypatch, new_store):
     # Ray's driver handler exited 15 (sys.exit(signum)) while a sweep set up or drew its report
     def sigterm(prepared, resume_only=False, on_cluster_lost=None):
         raise sweeps.stops.StopSignal(signal.SIGTERM)
 
     monkeypatch.setattr(sweeps.runner, "run_sweep", sigterm)
     monkeypatch.setenv("TRANSFER_CACHE", str(here / "cache"))
+    new_store(here / "mlflow.db")   # the run's store (./mlflow.db), made before it: MLflow's ~5 s of creating it
     (here / "tiny_cli.yaml").write_text(TINY)
     result = invoke("run", "tiny_cli.yaml", "--storage", here / "rr")
     assert result.exit_code == 143, result.output
