@@ -1280,18 +1280,25 @@ def backfill_arm_params(client: MlflowClient, children) -> int:
     get it, as they would have been made: their own `sweeps.arm` tag, the label they were made under (a spec that
     renamed the arm since does not rename it: a param cannot change, and runs made since log it so too). Only a run
     that has no such param and has the tag; called by a run of the invocation (a continuation, a resume, a rerun of
-    it finished) with its child runs (`child_runs`). Returns how many; never fails its caller (the tag is there)."""
+    it finished) with its child runs (`child_runs`). Returns how many; never fails its caller (the tag is there).
+    One attempt per run, and none after a failure that is not that run's own (a store away, or a server whose
+    database fails while its /health answers): with MLflow's retries (~4 min a call) hundreds of runs held the
+    sweep's start for hours; the next run of the invocation logs those left."""
     done = 0
-    for run in children:
-        arm = run.data.tags.get(schema.TAG_ARM)
-        if arm is None or schema.PARAM_ARM in run.data.params:
-            continue
-        try:
-            client.log_batch(run.info.run_id, params=[Param(schema.PARAM_ARM, arm)])
-        except _LOG_ERRORS as exc:   # a param set meanwhile (the same), a store away: the UI's charts lack it
-            log.debug("arm param of run %s not logged: %s", run.info.run_id, exc)
-            continue
-        done += 1
+    todo = [run for run in children
+            if run.data.tags.get(schema.TAG_ARM) is not None and schema.PARAM_ARM not in run.data.params]
+    with single_attempt():
+        for i, run in enumerate(todo):
+            try:
+                client.log_batch(run.info.run_id, params=[Param(schema.PARAM_ARM, run.data.tags[schema.TAG_ARM])])
+            except _LOG_ERRORS as exc:
+                if getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE":   # set meanwhile, to another value
+                    log.debug("arm param of run %s not logged: %s", run.info.run_id, exc)
+                    continue
+                log.info("arm param of %d cell run(s) not logged (%s): their sweeps.arm tag stays the record, and "
+                         "the next run of the invocation logs it", len(todo) - i, exc)
+                break
+            done += 1
     return done
 
 

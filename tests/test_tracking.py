@@ -294,6 +294,29 @@ def test_cell_runs_made_before_the_arm_param_get_it_from_their_arm_tag_and_no_ot
     assert tracking.backfill_arm_params(client, tracking.child_runs(client, experiment_id, parent)) == 0
 
 
+def test_the_arm_param_backfill_stops_at_a_store_that_fails_and_asks_it_once_without_retries():
+    # one log_batch per run, each with MLflow's retries (~4 min against a server whose database fails while its
+    # /health answers): hundreds of older cell runs held the sweep's start for hours before anything trained
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    calls, retries = [], []
+
+    class Failing:
+        def log_batch(self, run_id, params):
+            calls.append(run_id)
+            retries.append(os.environ.get(tracking.RETRIES_ENV))
+            if run_id == "r0":   # this run's own refusal (a param set meanwhile to another value): the rest go on
+                raise MlflowException("Changing param values is not allowed", error_code=INVALID_PARAMETER_VALUE)
+            raise MlflowException("API request to http://mlflow:5000 failed: 500")
+
+    children = [SimpleNamespace(info=SimpleNamespace(run_id=f"r{i}"),
+                                data=SimpleNamespace(tags={schema.TAG_ARM: "MAD"}, params={})) for i in range(300)]
+    assert tracking.backfill_arm_params(Failing(), children) == 0
+    assert calls == ["r0", "r1"], "asked again after the store failed"
+    assert retries == ["0", "0"], "with MLflow's retries"
+
+
 def test_a_reopened_run_ends_at_its_new_end_not_at_the_end_it_had_before(tracking_uri):
     # MLflow 3.17 keeps a reopened run's old end_time while it runs again (update_run passes it back; no public API
     # clears it: the stores take None as "keep"), so the UI shows the earlier session's duration meanwhile. When the run
