@@ -485,8 +485,8 @@ def _warn_of_another_spec_file_shown(given: str, spec, option: str | None) -> No
             raise click.BadParameter(str(exc), param_hint="--tracking-uri") from exc
         return   # the default store unusable: `sweeps run` says so; show runs nothing
     database = tracking.sqlite_path(uri)
-    if database is not None and not database.exists():
-        return
+    if database is not None and not tracking.is_sqlite_database(database):   # none, or an empty file (`touch`ed):
+        return                                                                 # MLflow would make its tables in it
     if not tracking.available(uri):
         click.echo(f"warning: {tracking.away_text(uri)}: whether another spec file named {spec.name!r} was run "
                    "before is not checked", err=True)

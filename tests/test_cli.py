@@ -621,6 +621,16 @@ def test_show_of_a_spec_file_warns_of_another_spec_file_of_its_name_run_before_a
     assert not (elsewhere / "none.db").exists()
 
 
+def test_show_of_a_spec_file_makes_no_store_of_an_empty_database_file(here):
+    # an empty mlflow.db (`touch`ed, or left by a store never made) holds no other file's runs: show made MLflow's
+    # ~30 tables in it (a store made by a command that runs nothing)
+    (here / "tiny_cli.yaml").write_text(TINY)
+    (here / "mlflow.db").touch()
+    result = invoke("show", "tiny_cli.yaml")
+    assert result.exit_code == 0, result.output
+    assert (here / "mlflow.db").stat().st_size == 0
+
+
 def test_run_stopped_by_ctrl_c_outside_training_says_how_to_continue(here, monkeypatch, new_store):
     def ctrl_c(address=None):
         raise KeyboardInterrupt
