@@ -84,10 +84,13 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
 def set_value(key: str, text: str):
     """A --set value: a string key's unquoted value is its text as typed (`typed_value`), so that
     `data.cache_dir=2024` is the folder "2024" and `amp=false` is refused naming amp's choices (read as JSON,
-    the errors said to quote them, which a shell's quotes do not do)."""
-    from search_spaces.layers import typed_value
+    the errors said to quote them, which a shell's quotes do not do). `null`/`None` given a key that takes a string
+    only (amp, data.augment: one of a few words) is its text too, refused naming the key's choices: as None the
+    error told of what YAML reads as null and of quoting, which a --set is not and does not need."""
+    from search_spaces.layers import ANNOTATIONS, typed_value
 
-    return typed_value(key, text)
+    value = typed_value(key, text)
+    return text.strip() if value is None and ANNOTATIONS.get(key) is str else value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -621,6 +621,15 @@ def test_show_of_a_spec_file_warns_of_another_spec_file_of_its_name_run_before_a
     assert not (elsewhere / "none.db").exists()
 
 
+def test_set_null_to_a_key_of_a_few_words_is_refused_naming_its_choices_not_yaml(here):
+    # `--set data.augment=null` was told what YAML reads as null and to quote the word: a --set is no YAML
+    result = invoke("show", "components", "--set", "data.augment=null")
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "data.augment='null' is invalid: expected one of released, apvit, light, none" in said
+    assert "YAML" not in said and "quote" not in said
+
+
 def test_show_of_a_spec_file_makes_no_store_of_an_empty_database_file(here):
     # an empty mlflow.db (`touch`ed, or left by a store never made) holds no other file's runs: show made MLflow's
     # ~30 tables in it (a store made by a command that runs nothing)
