@@ -166,7 +166,9 @@ def warn_of_joining_a_passing_ray(address: str) -> None:
     except Exception as exc:  # noqa: BLE001  (a warning's look-up never stops a sweep)
         log.debug("could not read the address of the Ray `ray start` started here (%s)", exc)
         return
-    pids = other_rays_here()
+    # a Ray `ray start` started outlives the command, its GCS left to init (pid 1): one of those is no passing Ray,
+    # its address file elsewhere (`ray start --temp-dir`) or cleaned from /tmp
+    pids = [pid for pid in other_rays_here() if _parent(pid) != 1]
     if not pids:
         return
     owners = sorted({owner for owner in map(_owner, pids) if owner and owner != _owner(os.getpid())})
@@ -176,6 +178,16 @@ def warn_of_joining_a_passing_ray(address: str) -> None:
                 "it). For a Ray that stays up, run `ray start --head` and give --address auto again; for a Ray of this "
                 "sweep's own, leave --address out", ", ".join(map(str, pids)),
                 f", user {', '.join(owners)}'s" if owners else "")
+
+
+def _parent(pid: int) -> int | None:
+    """The pid of a process's parent, or None where it cannot be told."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).ppid()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _owner(pid: int) -> str | None:

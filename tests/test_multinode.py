@@ -11,9 +11,11 @@ exactly those (never `ray stop`, which would take other Ray instances down with 
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -345,6 +347,39 @@ def test_the_warning_of_other_rays_here_counts_them_all_not_both(monkeypatch, ca
         with caplog.at_level(logging.WARNING, logger="sweeps.cluster"):
             warn_of_other_rays_here()
         assert said in caplog.text, caplog.text
+
+
+def test_address_auto_says_nothing_of_a_ray_that_ray_start_left_running_without_its_address_file(
+        tmp_path, caplog, monkeypatch):
+    # `ray start` exits and leaves its Ray to init (pid 1); where its address file is not where Ray looks (`ray start
+    # --temp-dir`, or cleaned from /tmp) Ray's "auto" joins it, and it stays up: it was warned of as a Ray that goes
+    # down with the process that started it
+    import logging
+    import shutil
+
+    import psutil
+    import ray
+    import ray._private.utils
+
+    from sweeps import cluster
+
+    gcs = tmp_path / "gcs_server"
+    shutil.copy(shutil.which("sleep"), gcs)
+    pid_file = tmp_path / "pid"
+    subprocess.run(["sh", "-c", f"{gcs} 60 & echo $! > {pid_file}"], check=True)   # its parent exits: orphaned
+    orphan = int(pid_file.read_text())
+    try:
+        if psutil.Process(orphan).ppid() != 1:
+            pytest.skip("a subreaper adopts orphaned processes here, as it would a `ray start`'s Ray")
+        monkeypatch.setattr(ray, "is_initialized", lambda: False)
+        monkeypatch.setattr(ray, "init", lambda address=None, **kw: None)
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        monkeypatch.setattr(ray._private.utils, "read_ray_address", lambda temp_dir=None: None)
+        with caplog.at_level(logging.WARNING, logger="sweeps.cluster"):
+            cluster.connect_ray("auto")
+        assert not re.search(rf"GCS pid [\d, ]*\b{orphan}\b", caplog.text), caplog.text
+    finally:
+        os.kill(orphan, signal.SIGKILL)
 
 
 def test_sweep_with_address_where_nothing_listens_fails_at_once_naming_it(processes, spec_file, store, tmp_path):
