@@ -607,6 +607,35 @@ class SweepCallback(tune.Callback):
                                 "best_running": best_running}})
 
 
+def record_earlier_data(client, parent_id: str, earlier: Any, replaced: Any, record: Mapping[str, Any]) -> bool:
+    """Before a continuation writes its data.json (`record`) over the one an earlier run of the invocation wrote
+    (`replaced`, as read): the entries it replaces are added to data_earlier.json (`earlier`, as read;
+    `earlier_entries`). A read that gave None where the file is there and could not be downloaded (the store's
+    artifacts away, a read refused) leaves both files as they are: written from None, data_earlier.json lost the
+    entries it held, and data.json its own. Returns whether data.json may be written anew; a file that was read but
+    cut short is written anew (what it held is lost already)."""
+    missing = [name for name, value in ((schema.ARTIFACT_DATA_EARLIER, earlier), (schema.ARTIFACT_DATA, replaced))
+               if value is None]
+    if missing:
+        try:
+            listed = {a.path for a in client.list_artifacts(parent_id)}
+        except Exception as exc:  # noqa: BLE001  (MLflow's errors differ by store)
+            listed, why = set(missing), f"its artifacts could not be listed: {exc}"
+        else:
+            why = "the store's artifacts did not answer"
+        unread = [name for name in missing
+                  if name in listed and tracking.read_text_artifact(client, parent_id, name) is None]
+        if unread:
+            log.warning("%s of invocation %s could not be read (%s): left as %s; the data this run reads is not "
+                        "recorded there", " and ".join(unread), parent_id, why,
+                        "it is" if len(unread) == 1 else "they are")
+            return False
+    entries = earlier_entries(earlier, replaced, record)
+    if entries is not None:
+        tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA_EARLIER, entries)
+    return True
+
+
 @dataclass(frozen=True)
 class Standing:
     """Where an invocation stands in MLflow when a run continues it (SweepCallback.continue_after)."""
@@ -1445,11 +1474,10 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
             log.info("sweep %s: continuing invocation %s", spec.name, parent_id)
         marks_file = marks_file_of(prepared.storage_path, spec.name, parent_id)
         log_plan(client, parent_id, plan)
-        if parent is not None:   # the entries of data its runs trained on, which data.json no longer holds
-            earlier = earlier_entries(recorded_data(schema.ARTIFACT_DATA_EARLIER), recorded_data(), data)
-            if earlier is not None:
-                tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA_EARLIER, earlier)
-        tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
+        # the entries of data its runs trained on, which data.json no longer holds, into data_earlier.json
+        if parent is None or record_earlier_data(client, parent_id, recorded_data(schema.ARTIFACT_DATA_EARLIER),
+                                                 recorded_data(), data):
+            tracking.log_json_artifact(client, parent_id, schema.ARTIFACT_DATA, data)
 
         statuses = tracking.cell_statuses(client, experiment_id, parent_id)
         done_before = (sum(1 for c in plan.cells if statuses.get(c.cell_id) == schema.STATUS_COMPLETED)

@@ -687,6 +687,37 @@ def test_data_json_entries_a_continuation_replaces_are_kept_once_each_and_found_
     assert recorded_entry({"rafdb#k48": [v1]}, "rafdb", "aaa") == v1, "an arm's at another image size"
 
 
+def test_data_json_and_data_earlier_json_are_left_as_they_are_where_the_store_could_not_read_them(
+        store, monkeypatch, caplog):
+    # the parent's data files are read as None where the store's artifacts do not answer (read_text_artifact): the
+    # continuation then wrote data_earlier.json anew from nothing and data.json over the entries it could not keep
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import runner, schema, tracking
+
+    client = MlflowClient(store)
+    parent = client.create_run(client.create_experiment("data-earlier")).info.run_id
+    v0, v1, v2 = ({"fingerprint": fp, "images": {"train": n}} for fp, n in (("aaa", 10), ("bbb", 11), ("ccc", 12)))
+    tracking.log_json_artifact(client, parent, schema.ARTIFACT_DATA_EARLIER, {"rafdb": [v0]})
+    tracking.log_json_artifact(client, parent, schema.ARTIFACT_DATA, {"rafdb": v1})
+
+    def files() -> tuple:
+        return tuple(tracking.read_json_artifact(client, parent, name)
+                     for name in (schema.ARTIFACT_DATA_EARLIER, schema.ARTIFACT_DATA))
+
+    with monkeypatch.context() as m:
+        m.setattr(tracking, "read_text_artifact", lambda *a, **k: None)   # as the store answers no read
+        earlier, replaced = files()
+        with caplog.at_level(logging.WARNING, logger="sweeps.runner"):
+            assert runner.record_earlier_data(client, parent, earlier, replaced, {"rafdb": v2}) is False
+    assert "data_earlier.json and data.json of invocation" in caplog.text and "could not be read" in caplog.text
+    assert files() == ({"rafdb": [v0]}, {"rafdb": v1})
+    assert runner.record_earlier_data(client, parent, *files(), {"rafdb": v2}) is True   # read: kept, oldest first
+    assert files()[0] == {"rafdb": [v0, v1]}
+    fresh = client.create_run(client.get_run(parent).info.experiment_id).info.run_id   # none written yet: no files
+    assert runner.record_earlier_data(client, fresh, None, None, {"rafdb": v2}) is True
+
+
 def test_a_data_change_the_invocation_went_on_after_is_warned_of_once_not_at_each_rerun_or_continuation(
         tmp_path, caplog):
     # the finished invocation run again warned "differs from the one run ... its table is of the data as it was" at
