@@ -145,8 +145,29 @@ def live_notes(folder: Path, pattern: str) -> list[list[str]]:
 
 def invocation_note(tracking_uri: str, name: str) -> str:
     """What `sweeps.runner.invocation_claimed` writes in its lock file: its pid, then the tracking URI and the
-    sweep, by which `sweeps status` tells a run of that sweep that has not made its MLflow run yet (`runs_starting`)."""
-    return f"{os.getpid()}\n{tracking_uri}\n{name}"
+    sweep, by which `sweeps status` tells a run of that sweep that has not made its MLflow run yet (`runs_starting`),
+    then the process's start (as the sweeps.driver tag records it: `_process_start`), by which a pid the system gave
+    another process since its holder was killed outright is not taken for that holder."""
+    return f"{os.getpid()}\n{tracking_uri}\n{name}\n{_process_start(os.getpid()) or ''}"
+
+
+def _process_start(pid: int) -> str | None:
+    """`sweeps.tracking._process_start`: loaded only as a note is written or read, which a `sweeps run` does with
+    MLflow loaded (`host_lock` itself takes no more than the standard library)."""
+    from sweeps.tracking import _process_start as start_of
+
+    return start_of(pid)
+
+
+def _same_store(noted: str, tracking_uri: str) -> bool:
+    """Whether two resolved tracking URIs name one store: a sqlite database by its real path (a folder reached by a
+    link, `..`, a doubled slash: `resolve_tracking_uri` makes only a relative path absolute), a server but for a
+    trailing slash."""
+    if noted == tracking_uri:
+        return True
+    if noted.startswith("sqlite:///") and tracking_uri.startswith("sqlite:///"):
+        return os.path.realpath(noted[len("sqlite:///"):]) == os.path.realpath(tracking_uri[len("sqlite:///"):])
+    return noted.rstrip("/") == tracking_uri.rstrip("/")
 
 
 def runs_starting(tracking_uri: str, name: str | None = None) -> list[int]:
@@ -158,9 +179,14 @@ def runs_starting(tracking_uri: str, name: str | None = None) -> list[int]:
 
 def sweeps_starting(tracking_uri: str) -> list[tuple[int, str]]:
     """(pid, sweep) of each invocation that this user's `sweeps run` processes on this host hold into
-    `tracking_uri` (`runs_starting`)."""
+    `tracking_uri` (`runs_starting`). A note whose pid now names a process started otherwise than its holder (the
+    holder killed outright, its file left, its pid given to another process since) is no one's: that process was
+    shown as a run starting for as long as it lived. A note without the start (written by an earlier version) is
+    taken by its pid alone."""
     try:
         notes = live_notes(lock_folder(), "invocation-*.lock")
     except OSError:
         return []
-    return [(int(note[0]), note[2]) for note in notes if len(note) >= 3 and note[1] == tracking_uri]
+    return [(int(note[0]), note[2]) for note in notes
+            if len(note) >= 3 and _same_store(note[1], tracking_uri)
+            and (len(note) < 4 or not note[3] or _process_start(int(note[0])) in (None, note[3]))]

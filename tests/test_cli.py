@@ -1201,6 +1201,41 @@ def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(her
     assert invoke("status", "tiny_cli", "--tracking-uri", store).exit_code == 1   # stopped before it made one
 
 
+def test_status_does_not_take_a_process_that_got_a_killed_runs_pid_for_that_run_starting(here, store):
+    # a driver killed outright leaves its lock file; once the system gives its pid to another process (any: a
+    # shell, a browser), status said the sweep was starting for as long as that process lived
+    from sweeps import tracking
+    from sweeps.host_locks import lock_folder
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    killed = lock_folder() / "invocation-0123456789abcdef.lock"
+    pid, uri, name = os.getpid(), tracking.resolve_tracking_uri(store), "tiny_cli"
+    start = tracking._process_start(pid)   # as the sweeps.driver tag records a driver's start
+    killed.write_text(f"{pid}\n{uri}\n{name}\n{int(start) - 1 if start.isdigit() else 'ps:earlier'}\n")
+    try:   # this pid, as the killed run's, but this process started otherwise than it
+        result = invoke("status", "--tracking-uri", store)
+        assert result.exit_code == 1 and "no sweep has a run" in result.output, result.output
+        killed.write_text(f"{pid}\n{uri}\n{name}\n")   # written by an earlier version, without the start
+        assert invoke("status", "--tracking-uri", store).output.startswith("tiny_cli: starting")
+    finally:
+        killed.unlink()
+
+
+def test_status_finds_a_run_starting_into_the_same_store_named_otherwise(here, store):
+    # the lock file names the store as the run was given it: an absolute path through a link (or with a //) is
+    # kept as given, so a status given the store as a relative path found nothing starting
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    (here / "tiny_cli.yaml").write_text(TINY)
+    (here / "via").symlink_to(here)
+    prepared = prepare("tiny_cli.yaml", RunOptions(tracking_uri=f"sqlite:///{here}/via/mlflow.db",
+                                                   storage=str(here / "rr")))
+    with invocation_claimed(prepared):
+        for given in (store, "sqlite:///mlflow.db"):
+            result = invoke("status", "--tracking-uri", given)
+            assert result.exit_code == 0 and result.output.startswith("tiny_cli: starting"), result.output
+
+
 def test_status_of_a_sweep_whose_run_is_starting_before_its_experiment_is_made_says_so(here, store):
     # before the run checks its resources it has made no experiment: "no sweep has a run in ... yet" (exit 1)
     from sweeps.runner import RunOptions, invocation_claimed, prepare
