@@ -188,5 +188,34 @@ def sweeps_starting(tracking_uri: str) -> list[tuple[int, str]]:
     except OSError:
         return []
     return [(int(note[0]), note[2]) for note in notes
-            if len(note) >= 3 and _same_store(note[1], tracking_uri)
-            and (len(note) < 4 or not note[3] or _process_start(int(note[0])) in (None, note[3]))]
+            if len(note) >= 3 and _same_store(note[1], tracking_uri) and _started_as_noted(note)]
+
+
+def _started_as_noted(note: list[str]) -> bool:
+    """Whether the live process of a note's pid started as its holder did (a note without the start: taken so)."""
+    return len(note) < 4 or not note[3] or _process_start(int(note[0])) in (None, note[3])
+
+
+def remove_left(folder: Path, pattern: str) -> None:
+    """Remove the lock files matching `pattern` in `folder` that a holder killed outright left (SIGKILL, a SIGTERM
+    before Ray's start, an out-of-memory kill), told by their pid gone or given to another process since. Only for
+    locks no other process ever asks for (a `--fresh` run's, named by its pid), which nothing but a holder killed
+    outright leaves, and which no one but the next holder of the same name would remove: each is taken (not
+    waited for: one held is left) and let go, which removes it."""
+    for path in folder.glob(pattern):
+        try:
+            note = path.read_text(errors="replace").splitlines()
+            pid = int(note[0])
+        except (OSError, ValueError, IndexError):   # let go meanwhile, or not yet written
+            continue
+        try:
+            os.kill(pid, 0)
+            if _started_as_noted(note):
+                continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with contextlib.suppress(LockHeld, OSError):
+            with host_lock(path, "a lock left behind", wait=False):
+                pass

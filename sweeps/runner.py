@@ -1151,8 +1151,9 @@ def invocation_claimed(prepared: PreparedSweep):
     starting within that window made a second parent run training the very same cells, or, continuing an
     interrupted invocation, trained its cells a second time into the same MLflow runs. The lock goes with the
     process (Ctrl-C, SIGKILL); Ray's processes do not inherit it. A `--fresh` run is an invocation of its own
-    and claims one by its pid, which no other run is refused by; drivers on other hosts, and other users', go by
-    the heartbeat. The lock file names the sweep and the store (`host_locks.invocation_note`), so that `sweeps
+    and claims one by its pid, which no other run is refused by (invocation-fresh-*.lock: a file that one killed
+    outright left, no other run would take again, the next `--fresh` run removes); drivers on other hosts, and
+    other users', go by the heartbeat. The lock file names the sweep and the store (`host_locks.invocation_note`), so that `sweeps
     status` tells a run starting, before its parent run is made, from one that stopped before it made one."""
     import hashlib
 
@@ -1166,11 +1167,13 @@ def invocation_claimed(prepared: PreparedSweep):
         log.debug("lock on %s not taken (%s)", what, exc)
         yield
         return
+    if prepared.options.fresh:   # named by a pid, a file a killed --fresh run left is no other run's to remove
+        host_locks.remove_left(folder, "invocation-fresh-*.lock")
     with contextlib.ExitStack() as held_here:
         try:
-            held_here.enter_context(host_locks.host_lock(folder / f"invocation-{key}.lock", what, wait=False,
-                                                         note=host_locks.invocation_note(
-                                                             prepared.tracking_uri, prepared.spec.name)))
+            held_here.enter_context(host_locks.host_lock(
+                folder / f"invocation-{'fresh-' if prepared.options.fresh else ''}{key}.lock", what, wait=False,
+                note=host_locks.invocation_note(prepared.tracking_uri, prepared.spec.name)))
         except host_locks.LockHeld as held:
             raise SweepError(f"this invocation of {prepared.spec.name!r} (its profile, data and overrides) is being "
                              f"run now by process {held.note or '?'} on this host, which started it; wait for it to "

@@ -1042,6 +1042,40 @@ def test_an_invocation_holds_its_lock_in_this_users_lock_folder_and_removes_it_a
     assert set(lock_folder().iterdir()) == before
 
 
+def test_a_fresh_run_removes_the_lock_files_fresh_runs_killed_outright_left(tmp_path):
+    # a --fresh run's lock is named by its pid, so the file of one killed outright (SIGKILL, a SIGTERM before Ray
+    # started) was never taken again, nor removed: one more file in the lock folder for each, for good
+    import signal
+    import subprocess
+    import sys
+
+    from sweeps.host_locks import lock_folder
+    from sweeps.runner import RunOptions, invocation_claimed, prepare
+
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "rr")
+    before = set(lock_folder().iterdir())
+    fresh = HOLD_THE_INVOCATION.replace("storage=sys.argv[2]", "storage=sys.argv[2], fresh=True")
+    killed, alive = (subprocess.Popen([sys.executable, "-c", fresh, uri, storage], text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(2))
+    try:
+        for other in (killed, alive):
+            assert other.stdout.readline().strip() == "holding"
+        left = set(lock_folder().iterdir()) - before
+        [alive_file] = [p for p in left if p.read_text().split()[0] == str(alive.pid)]
+        assert len(left) == 2
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        with invocation_claimed(prepare("mad_vs_dropout", RunOptions(tracking_uri=uri, storage=storage, fresh=True))):
+            [held] = set(lock_folder().iterdir()) - before - left
+            # the killed run's file is removed; the live one's is kept, still held
+            assert set(lock_folder().iterdir()) - before - {held} == {alive_file}
+        assert set(lock_folder().iterdir()) - before == {alive_file}
+    finally:
+        for other in (killed, alive):
+            other.kill()
+            other.wait()
+
+
 def test_an_invocation_whose_lock_cannot_be_taken_runs_without_it_as_before_and_says_so_in_a_debug_line(
         tmp_path, monkeypatch, caplog):
     import logging
