@@ -30,7 +30,7 @@ import re
 import textwrap
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,14 +61,25 @@ def _new_figure(width: float, height: float, constrained: bool = True) -> Figure
     return fig
 
 
-def _tall_enough_for_legend(fig: Figure, legend, above: float = 0.0) -> None:
+def _tall_enough_for_legend(fig: Figure, legend, above: float = 0.0, most: float | None = None,
+                            in_columns: Callable[[int], Any] | None = None) -> None:
     """Make `fig` at least as tall as its `legend` (one entry per row of the table, beside the axes) needs, with
     `above` inches over and under it (a suptitle's): beyond ~20 rows the legend of a fixed-height figure ran past
-    its top and bottom, its first and last entries cut off, and constrained layout gave up on the axes."""
-    with warnings.catch_warnings():   # "constrained_layout not applied": what this is here to mend
-        warnings.simplefilter("ignore", UserWarning)
-        fig.canvas.draw()
-    need = legend.get_window_extent().height / fig.dpi + 0.3 + 2 * above
+    its top and bottom, its first and last entries cut off, and constrained layout gave up on the axes. `most`:
+    inches the figure grows to at most, the legend made anew in as many columns as it then needs by `in_columns(n)`
+    (which returns it; matplotlib lays a legend's columns out as it is made) (the bars' figure, already
+    as wide as its rows: grown taller too, its pixels grew with the square of the rows, 1.8 billion (a 7 GB
+    image drawn for 98 s) for a search of 1,000 trials)."""
+    def drawn_height() -> float:
+        with warnings.catch_warnings():   # "constrained_layout not applied": what this is here to mend
+            warnings.simplefilter("ignore", UserWarning)
+            fig.canvas.draw()
+        return legend.get_window_extent().height / fig.dpi + 0.3 + 2 * above
+
+    need = drawn_height()
+    if most is not None and in_columns is not None and need > most:   # the entries' height shared among columns
+        legend = in_columns(math.ceil((need - 0.3 - 2 * above) / (most - 0.3 - 2 * above)))
+        need = drawn_height()
     if need > fig.get_figheight():
         fig.set_figheight(need)
 
@@ -322,6 +333,9 @@ def _colors(n: int) -> list:
 
 # --------------------------------------------------------------------------- ablation bars
 
+BARS_MOST_HEIGHT = 12.0   # inches (1,800 pixels): a taller legend of the bars' rows is set in columns
+
+
 def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", metric: str | None = None) -> list[Path]:
     """Grouped bars of one of the table's metrics (the primary one by default): one group per data set, one
     bar per row.
@@ -401,8 +415,13 @@ def ablation_bars(table: ResultTable, path_stem: str | Path = "ablation_bars", m
     ax.grid(axis="y", alpha=0.3)
     handles = [Patch(color=color, label=row) for row, color in zip(table.rows, colors)]
     handles += [h for h in ax.get_legend_handles_labels()[0]]   # the paper's line
-    legend = ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    _tall_enough_for_legend(fig, legend, above=0.3)   # the axes' title over it, the column labels under it
+
+    def legend_in(columns: int):
+        return ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False,
+                         ncols=columns)
+
+    # the axes' title over it, the column labels under it; no taller than BARS_MOST_HEIGHT
+    _tall_enough_for_legend(fig, legend_in(1), above=0.3, most=BARS_MOST_HEIGHT, in_columns=legend_in)
     return save_figure(fig, path_stem)
 
 
