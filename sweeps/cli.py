@@ -551,10 +551,8 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
             from sweeps.tables import TableError, invocation_named
 
             every = tracking.parents(client, experiment.experiment_id, max_results=sys.maxsize)
-            if not every:
-                break   # no run yet: said below
-            try:
-                parent = invocation_named(every, run_id, name)
+            try:   # none yet: as without --run, a run starting is said, else that there is none, below
+                parent = invocation_named(every, run_id, name) if every else None
             except TableError as exc:
                 raise click.ClickException(str(exc)) from exc
             others = [p for p in every if p is not parent][:6]

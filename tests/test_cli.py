@@ -1188,7 +1188,7 @@ def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(her
     prepared = prepare("tiny_cli.yaml", RunOptions(tracking_uri=store, storage=str(here / "rr")))
     assert prepared.tracking_uri == tracking.resolve_tracking_uri(store)
     with invocation_claimed(prepared):   # as a `sweeps run tiny_cli.yaml` holds it from its start
-        for args in (("tiny_cli",), ()):
+        for args in (("tiny_cli",), (), ("tiny_cli", "--run", "0123abcd")):   # an id of none there yet, too
             result = invoke("status", *args, "--tracking-uri", store)
             assert result.exit_code == 0, result.output
             assert result.output.startswith(f"tiny_cli: starting (`sweeps run` process {os.getpid()} on this host: "
