@@ -542,7 +542,7 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
     experiments = [e for e in experiments if e is not None]
     for unmade in dict.fromkeys(sweep for _, sweep in starting_here
                                 if (name is None or sweep == name) and sweep not in {e.name for e in experiments}):
-        shown += 1   # a run that has not made its experiment yet (it does once its spec and resources are checked)
+        shown += 1   # a run that has not made its experiment yet (its first step, a request away from a server)
         click.echo(_starting_line(unmade, [pid for pid, sweep in starting_here if sweep == unmade]))
     for experiment in experiments:
         # runs a driver killed without a word left RUNNING in MLflow (the UI showed them running for ever): ended

@@ -318,15 +318,16 @@ def load_sweep_runs(sweep: str, *, tracking_uri: str | None = None, parent_run_i
 
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = client_for(uri)
+    from sweeps.host_locks import runs_starting
+
     exp = client.get_experiment_by_name(sweep)
-    if exp is None:
+    # a run makes its experiment as it begins (a request away, to a server), not told to start it a second time
+    if exp is None and not runs_starting(uri, sweep):
         raise TableError(unrecorded_sweep(client, uri, sweep, as_typed, uri_to_repeat))
-    parents = ran_last_first(search_all(
+    parents = [] if exp is None else ran_last_first(search_all(
         client, [exp.experiment_id], f"tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}' and tags.`{S.TAG_SWEEP}` = '{sweep}'",
         order_by=["attributes.start_time DESC"]))
     if not parents:
-        from sweeps.host_locks import runs_starting
-
         starting = runs_starting(uri, sweep)   # a run makes its parent once its data are decoded and Ray has started
         raise TableError(f"sweep {sweep!r} has no recorded invocation (no parent run) in {uri}"
                          + (f" yet: `sweeps run` process {', '.join(map(str, starting))} on this host is starting it "

@@ -1237,7 +1237,7 @@ def test_status_finds_a_run_starting_into_the_same_store_named_otherwise(here, s
 
 
 def test_status_of_a_sweep_whose_run_is_starting_before_its_experiment_is_made_says_so(here, store):
-    # before the run checks its resources it has made no experiment: "no sweep has a run in ... yet" (exit 1)
+    # the run makes its experiment as it begins, a request away from a server: "no sweep has a run in ... yet" (exit 1)
     from sweeps.runner import RunOptions, invocation_claimed, prepare
 
     (here / "tiny_cli.yaml").write_text(TINY)
@@ -1249,6 +1249,10 @@ def test_status_of_a_sweep_whose_run_is_starting_before_its_experiment_is_made_s
             assert result.output == (f"tiny_cli: starting (`sweeps run` process {os.getpid()} on this host: its "
                                      "MLflow run, with its cells, is made once its data are decoded and Ray has "
                                      "started)\n")
+        for command in ("table", "plot"):   # not told to start it (a second run of it, refused)
+            result = invoke(command, "tiny_cli", "--tracking-uri", store)
+            assert result.exit_code == 1 and "start it with" not in result.output, result.output
+            assert f"`sweeps run` process {os.getpid()} on this host is starting it" in result.output
     assert invoke("status", "--tracking-uri", store).exit_code == 1
 
 
