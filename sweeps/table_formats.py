@@ -96,7 +96,9 @@ def delta_text(table: ResultTable, row: str, column: str, decimals: int = 2) -> 
         return "—"
     text = _signed(100 * d.delta, decimals)
     if d.low is None:
-        return f"{text} (n={d.n})"
+        # a one-seed table's caption says its Δ is the difference of single runs, with no interval: an "(n=1)"
+        # in each Δ repeated it (as in its cells); where a multi-seed table's Δ has one matched seed it is said
+        return text if table.n_expected == 1 else f"{text} (n={d.n})"
     # over the seeds both cells have: fewer than either shows, its means' difference is not this one
     fewer = d.n < max(table.cell(row, column).n, table.cell(table.baseline, column).n)
     return (f"{text} [{_signed(100 * d.low, decimals, bound=True)}, {_signed(100 * d.high, decimals, bound=True)}]"
@@ -251,7 +253,10 @@ def caption_text(table: ResultTable, facts: CaptionFacts) -> str:
         lacking = [c for c in table.columns if not table.cell(table.baseline, c).n]
         yet = " yet" if table.in_progress else ""
         explained = (f"difference to {table.baseline} in percentage points, mean over matched seeds "
-                     f"[{100 * table.confidence:g} % t confidence interval]")
+                     f"[{100 * table.confidence:g} % t confidence interval]" if table.n_expected > 1 else
+                     # one seed per cell: no mean over seeds, and no interval (a t-interval needs 2 matched seeds)
+                     f"difference to {table.baseline} in percentage points of single runs (one seed per cell), "
+                     "with no interval")
         if lacking and len(lacking) == len(table.columns):
             parts.append(f"Δ: none{yet}, as the baseline, {table.baseline}, has no value{yet} (its cell says why): "
                          f"every Δ reads —; with one it is the {explained}.")

@@ -826,6 +826,32 @@ def test_a_one_seed_table_prints_no_n_in_its_cells_as_its_caption_says_one_seed_
     assert TF.cell_text(two, two.cell("A", "d")) == "81.00 ± 1.41"
 
 
+def test_a_one_seed_tables_deltas_print_no_n_and_its_caption_says_they_are_single_runs_with_no_interval():
+    # its cells lost their "(n=1)" to the caption's "one seed per cell", its Δ cells still read "+10.00 (n=1)",
+    # the n saying why no interval follows, under a caption promising a mean over matched seeds [95 % t interval]
+    one = T.build_table(frame({("A", "d"): {0: 0.80}, ("B", "d"): {0: 0.90}}), rows=["A", "B"], baseline="A")
+    assert TF.delta_text(one, "B", "d") == "+10.00"
+    caption = TF.caption_text(one, T.CaptionFacts())
+    assert ("Δ: difference to A in percentage points of single runs (one seed per cell), with no interval."
+            in caption)
+    assert "confidence interval" not in caption and "mean over matched seeds" not in caption
+    assert "| B | **90.00** | +10.00 |" in TF.render(one, "markdown")
+    assert r"B & \textbf{90.00} & +10.00 \\" in TF.render(one, "latex")
+    assert "<td>+10.00</td>" in TF.render(one, "html")
+    assert "single runs (one seed per cell), with no interval" in TF.render(one, "html")
+    for fmt in ("markdown", "latex", "html"):
+        assert "n=1" not in TF.render(one, fmt), fmt
+    import csv as csv_module
+
+    rows = {r["row"]: r for r in csv_module.DictReader(io.StringIO(TF.render(one, "csv")))}
+    assert rows["B"]["delta_n"] == "1", "the records keep their n: a number a script reads"
+    # a table of more seeds whose Δ has one matched seed still says so: its caption promises an interval
+    two = T.build_table(frame({("A", "d"): {0: 0.80, 1: "running"}, ("B", "d"): {0: 0.90, 1: 0.92}}),
+                        rows=["A", "B"], seeds=[0, 1], baseline="A")
+    assert TF.delta_text(two, "B", "d") == "+10.00 (n=1)"
+    assert "mean over matched seeds [95 % t confidence interval]" in TF.caption_text(two, T.CaptionFacts())
+
+
 def test_explain_takes_a_latex_row_label_printed_after_an_empty_group():
     # LaTeX prints a label starting [ or * after {} ("{}[B=2] MAD": else an optional argument of \\); copied from
     # the .tex, `--explain "{}[B=2] MAD"` was an unknown row
