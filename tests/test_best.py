@@ -225,6 +225,31 @@ def test_the_header_gives_the_command_that_wrote_the_spec_as_it_runs_again(searc
     assert later.exit_code == 0 and later.output == printed.output, "the header's command still gives this spec"
 
 
+def test_the_headers_command_gives_another_spec_once_its_invocation_is_continued_as_the_readme_says(
+        search_store, store):
+    # the README said the header's command (--run ID) "writes the same spec after the search is run again": so it
+    # does after a new invocation (above), but continuing the invocation it read (sweeps resume, more num_samples)
+    # adds trials to it, and a better one among them changes the spec
+    client, exp_id = search_store
+    pid = record_search(client, exp_id, {"trial a": 0.80, "trial b": 0.90})
+    printed = invoke("best", "tune", "--top", 1, "--tracking-uri", store)
+    assert printed.exit_code == 0, printed.output
+    written_by = " ".join(line[2:].strip() for line in printed.output.splitlines()
+                          if line.startswith("# ")).split("Written by `", 1)[1].split("`", 1)[0]
+    run = client.create_run(exp_id, run_name="tune/trial d", tags={   # the same invocation, continued
+        S.TAG_PARENT: pid, S.TAG_ROLE: S.ROLE_CELL, S.TAG_SWEEP: "tune", S.TAG_ARM: "trial d",
+        S.TAG_DATA: "synthetic", S.TAG_SEED: "0", S.TAG_STATUS: S.STATUS_COMPLETED})
+    client.log_batch(run.info.run_id, metrics=[Metric("best_val_acc", 0.95, 0, 1)],
+                     params=[Param(k, str(v)) for k, v in to_flat(trial_config("trial d")).items()])
+    later = invoke(*shlex.split(written_by)[1:])
+    assert later.exit_code == 0 and "trial d" in later.output and later.output != printed.output
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert ("so it writes the same spec after the search is run again as a new invocation (`--fresh`, or another "
+            "`--profile`, `--data` or `--set`)") in readme
+    assert ("continuing the invocation it read (`sweeps resume`, or a run with more `num_samples`) adds trials to "
+            "it, which may change the spec") in readme
+
+
 def test_sweeps_best_prints_to_stdout_and_refuses_a_file_that_is_not_a_spec(search_store, store):
     client, exp_id = search_store
     record_search(client, exp_id, {"trial a": 0.80})
