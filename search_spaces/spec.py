@@ -375,31 +375,44 @@ def _default_table_metrics(metric: str, kind: str) -> tuple[str, ...]:
     return ("sel_test_acc", column) if column.endswith("_loss") else (column, "sel_test_acc")
 
 
-def _table_axis(doc: _Doc, path: tuple, value: Any, choices: tuple[str, ...], arms: Sequence[Arm]) -> str:
+def _table_axis(doc: _Doc, path: tuple, value: Any, choices: tuple[str, ...], arms: Sequence[Arm], kind: str,
+                grid: bool) -> str:
     """table.rows / table.columns: the one layout there is (rows: arm, columns: data). A config key, or a list of
     them (a two-key grid pivoted: `rows: model.depth, columns: model.drop_rate`), is refused saying so and how the
-    table shows such a grid: one row per arm, each grid point an arm its label names."""
+    table shows such points: a grid's, one row each, named by its label template; explicit arms' by their own
+    labels (a label template is a grid's only); a search's trials by the values each drew."""
     if isinstance(value, str) and value in choices:
         return value
     if isinstance(value, (str, list)) and not (isinstance(value, str) and
                                                 difflib.get_close_matches(value, choices, n=1)):
-        keys = sorted({k for a in arms for k in a.overrides})
-        example = " ".join(f"{k.rsplit('.', 1)[-1]}={{{k}}}" for k in keys[:2]) or "depth={model.depth}"
-        raise doc.error(path, f"{value!r} is invalid: a table's rows are its arms (a search's: its trials) and its columns its data sets (rows: "
-                              "arm, columns: data, the only layout, which need not be given); a grid over "
-                              "several keys gives one row per point, named by its label template, e.g. "
-                              f"label: \"{example}\"")
+        if kind == "search":
+            how = "a search gives one row per trial, named by the values it drew"
+        elif grid:
+            keys = sorted({k for a in arms for k in a.overrides})
+            example = " ".join(f"{k.rsplit('.', 1)[-1]}={{{k}}}" for k in keys[:2]) or "depth={model.depth}"
+            how = ("a grid over several keys gives one row per point, named by its label template, e.g. "
+                   f"label: \"{example}\"")
+        else:   # explicit arms: each is a row under its own label; a {key} template is no arm's label
+            arm = next((a for a in arms if a.overrides), None)
+            shown = dict(list(arm.overrides.items())[:2]) if arm else {"model.depth": 3}
+            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in shown.items())
+            sets = ", ".join(f"{k}: {v}" for k, v in shown.items())
+            how = (f"each arm is one row, named by its own label, e.g. {{label: \"{label}\", set: {{{sets}}}}} "
+                   "(a label template is a grid's: grid: gives one row per point of several keys)")
+        raise doc.error(path, f"{value!r} is invalid: a table's rows are its arms (a search's: its trials) and its "
+                              "columns its data sets (rows: arm, columns: data, the only layout, which need not be "
+                              f"given); {how}")
     return expect_choice(doc, path, value, choices)
 
 
-def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: str) -> TableLayout:
+def _parse_table(doc: _Doc, value: Any, arms: Sequence[Arm], metric: str, kind: str, grid: bool) -> TableLayout:
     path = ("table",)
     labels = [a.label for a in arms]
     # a grid label as versions before wrote it ("milestones=(3,)") still names its row: a spec's, and one recorded
     now = {a.recorded_as: a.label for a in arms if a.recorded_as is not None}
     value = {} if value is None else expect_mapping(doc, path, value, "{baseline: MAD}")
     check_keys(doc, path, value, TABLE_KEYS)
-    rows, columns = (_table_axis(doc, path + (key,), value.get(key, given[0]), given, arms)
+    rows, columns = (_table_axis(doc, path + (key,), value.get(key, given[0]), given, arms, kind, grid)
                      for key, given in (("rows", TABLE_ROWS), ("columns", TABLE_COLUMNS)))
     baseline = value.get("baseline")
     if baseline is not None:
@@ -532,7 +545,7 @@ def _parse_spec(doc: _Doc, data: Any, expected_name: str | None, recorded: bool 
         if len(seeds) != 1:
             raise doc.error(("seeds",), f"{list(seeds)} is invalid: a search trains each sample once: "
                                         "give one seed")
-    table = _parse_table(doc, data.get("table"), arms, metric, kind)
+    table = _parse_table(doc, data.get("table"), arms, metric, kind, kind == "table" and "grid" in data)
 
     # every config value, checked by building the configs of the default profile
     profile = load_profile(profile_name)

@@ -81,6 +81,21 @@ BAD_SPECS = {
         r"its columns its data sets \(rows: arm, columns: data, the only layout, which need not be given\); a grid "
         r"over several keys gives one row per point, named by its label template, e\.g\. label: "
         r"\"depth=\{model\.depth\} drop_rate=\{model\.drop_rate\}\"$"),
+    # a spec of explicit arms was told of a grid's label template ("drop_variant={model.drop_variant}"), which no
+    # arm's label fills in: its arms are its rows, each under its own label; a search's, its trials
+    "table_rows_by_a_key_in_a_spec_of_arms_names_the_arms_labels_not_a_grid_template": (
+        "name: s\narms: [{label: MAD}, {label: Dropout, set: {model.drop_variant: dropout}}]\n"
+        "table: {rows: model.drop_variant}\n",
+        r"line 3: table\.rows: 'model\.drop_variant' is invalid: a table's rows are its arms \(a search's: its "
+        r"trials\) and its columns its data sets \(rows: arm, columns: data, the only layout, which need not be "
+        r"given\); each arm is one row, named by its own label, e\.g\. \{label: \"drop_variant=dropout\", set: "
+        r"\{model\.drop_variant: dropout\}\} \(a label template is a grid's: grid: gives one row per point of "
+        r"several keys\)$"),
+    "table_rows_by_a_key_in_a_search_names_its_trials_not_a_grid_template": (
+        "name: s\nkind: search\nsearch:\n  num_samples: 2\n  space:\n"
+        "    optim.lr: {type: float, low: 0.0001, high: 0.01, log: true}\ntable: {rows: [optim.lr]}\n",
+        r"table\.rows: \['optim\.lr'\] is invalid: .*; a search gives one row per trial, named by the values it "
+        r"drew$"),
     "table_rows_misspelled_is_named": (
         "name: s\ntable: {rows: arms}\n" + ARMS,
         r"table\.rows: 'arms' is invalid\. Did you mean 'arm'\? Expected one of: arm"),
