@@ -419,7 +419,8 @@ def list_command() -> None:
 @click.option("--seeds", type=click.IntRange(min=1), callback=_seed_count,
               help=f"How many seeds per arm (1 to {MAX_SEEDS}; a search: 1; seeds 0..N-1); default: the spec's.")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="As for `sweeps run`.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan as JSON (its warnings go to stderr, as without it).")
 @click.option("--tracking-uri", help="MLflow store where a spec file's name is looked up, to warn of another spec "
                                      "file of that name run before, as `sweeps run` does (default: "
                                      "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here where it exists).")
@@ -443,14 +444,15 @@ def show(name: str, profile, data, seeds, set_values, as_json: bool, tracking_ur
         raise click.BadParameter(str(exc), param_hint="--data") from exc
     except (SpecError, ConfigError) as exc:
         raise click.UsageError(str(exc)) from exc
-    if as_json:
-        click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
-        return
+    # warned with --json too (it printed none): each goes to stderr, so stdout stays the JSON a script reads
     _warn_of_arms_overridden(plan)
     _warn_of_a_pruner_that_never_prunes(plan)
     _warn_of_a_space_smaller_than_its_samples(plan)
     _warn_of_a_shipped_name(name, spec)
     _warn_of_another_spec_file_shown(name, spec, tracking_uri)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
+        return
     click.echo(f"{spec.name} ({spec.kind}): {spec.title}")
     click.echo(f"  {spec.description}")
     click.echo(f"  profile {chosen.name}, data {', '.join(d.name for d in choices)}, seeds {list(plan.seeds)}")

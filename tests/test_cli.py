@@ -440,6 +440,14 @@ def test_show_set_of_a_key_the_arms_set_warns_that_it_replaces_theirs():
     assert "optim.epochs=2 replaces" not in result.output
 
 
+def test_show_json_warns_on_stderr_and_keeps_stdout_the_json():
+    # `show --json` returned before its warnings: a --set replacing what the arms set went unsaid
+    result = invoke("show", "mad_vs_dropout", "--seeds", "1", "--json", "--set", "model.drop_rate=0.3")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["overrides"] == {"model.drop_rate": 0.3}, "stdout is the JSON alone"
+    assert "warning: --set model.drop_rate=0.3 replaces what arm(s) No dropping" in result.stderr
+
+
 def test_show_unknown_profile_lists_the_profiles():
     result = invoke("show", "mad_vs_dropout", "--profile", "nosuch")
     assert result.exit_code == 2
