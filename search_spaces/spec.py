@@ -395,8 +395,9 @@ def _table_axis(doc: _Doc, path: tuple, value: Any, choices: tuple[str, ...], ar
         else:   # explicit arms: each is a row under its own label; a {key} template is no arm's label
             arm = next((a for a in arms if a.overrides), None)
             shown = dict(list(arm.overrides.items())[:2]) if arm else {"model.depth": 3}
-            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in shown.items())
-            sets = ", ".join(f"{k}: {v}" for k, v in shown.items())
+            text = {k: v if isinstance(v, str) else json.dumps(thaw(v)) for k, v in shown.items()}   # [3, 5]: YAML
+            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in text.items())
+            sets = ", ".join(f"{k}: {v}" for k, v in text.items())
             how = (f"each arm is one row, named by its own label, e.g. {{label: \"{label}\", set: {{{sets}}}}} "
                    "(a label template is a grid's: grid: gives one row per point of several keys)")
         raise doc.error(path, f"{value!r} is invalid: a table's rows are its arms (a search's: its trials) and its "

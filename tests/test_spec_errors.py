@@ -91,6 +91,10 @@ BAD_SPECS = {
         r"given\); each arm is one row, named by its own label, e\.g\. \{label: \"drop_variant=dropout\", set: "
         r"\{model\.drop_variant: dropout\}\} \(a label template is a grid's: grid: gives one row per point of "
         r"several keys\)$"),
+    "table_rows_refused_in_a_spec_of_arms_writes_a_list_value_as_yaml_not_a_python_tuple": (
+        "name: s\narms: [{label: A, set: {optim.milestones: [3, 5]}}]\ntable: {columns: model.depth}\n",
+        r"table\.columns: 'model\.depth' is invalid: .*e\.g\. \{label: \"milestones=\[3, 5\]\", "
+        r"set: \{optim\.milestones: \[3, 5\]\}\}"),
     "table_rows_by_a_key_in_a_search_names_its_trials_not_a_grid_template": (
         "name: s\nkind: search\nsearch:\n  num_samples: 2\n  space:\n"
         "    optim.lr: {type: float, low: 0.0001, high: 0.01, log: true}\ntable: {rows: [optim.lr]}\n",
