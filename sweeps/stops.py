@@ -231,5 +231,7 @@ def stop_received() -> int | None:
 
 def was_interrupted(grid) -> bool:
     """Tune returns normally on SIGINT (state saved): a stop its handlers received tells (SweepCallback wraps
-    them), or, where no callback of ours ran, trials neither terminated nor errored."""
-    return bool(STOPS) or grid.num_terminated + grid.num_errors < len(grid)
+    them), a stop of the driver's own (`halt_fit`: a full disk), or, where no callback of ours ran, trials neither
+    terminated nor errored. A halt stopped at a trial's last failure can leave every trial Tune had made ended (a
+    grid's cells not generated yet are no trials): the driver must not then start those cells in a new fit."""
+    return bool(STOPS) or bool(HALTS) or grid.num_terminated + grid.num_errors < len(grid)

@@ -907,6 +907,29 @@ def test_a_trial_failed_for_a_full_storage_stops_the_sweep_at_once_and_a_resume_
     assert attempts.read_text().count("attempt") == 2, "continued from its checkpoint of epoch 1"
 
 
+def test_a_fit_halted_for_a_full_disk_reads_as_interrupted_though_every_trial_it_made_had_ended(tmp_path):
+    # a halt at a trial's last failure (on_trial_error) left every trial Tune had made ended (a grid's cells not
+    # generated yet are no trials; a restored ResultGrid calls the others terminated): the driver read the fit as
+    # not interrupted and started the cells left in a new Tune experiment onto the full disk, retagging the parent's
+    # experiment over the one that holds the unfinished cells
+    class Grid(list):
+        num_terminated, num_errors = 1, 1
+
+    ended = Grid([object(), object()])
+    with runner._fitting(tmp_path):
+        tunes = signal.getsignal(signal.SIGUSR1)
+        signal.signal(signal.SIGUSR1, lambda signum, frame: None)   # as a fit installs Tune's stop
+        try:
+            stops.record_stops_of_this_fit()
+            assert not stops.was_interrupted(ended)
+            assert stops.halt_fit(runner.StorageFull(f"--storage {tmp_path} is full (0.1 MB free)"))
+            assert stops.was_interrupted(ended) and stops.stop_received() is None
+        finally:
+            signal.signal(signal.SIGUSR1, tunes)
+    with runner._fitting(tmp_path):
+        assert not stops.was_interrupted(ended), "the next fit's own"
+
+
 def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_is_a_full_disks(tmp_path):
     with pytest.raises(ValueError, match="a bug"), runner._fitting(tmp_path):
         raise ValueError("a bug")
