@@ -115,8 +115,9 @@ def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
             if _TOGETHER:
                 file = _TOGETHER[-1].enter_context(replacing(path))
                 fig.savefig(file, format=suffix.lstrip("."), dpi=150)
-                file.flush()   # written now: nothing is left to write as the block ends, where a full disk would
-            else:              # leave the figures replaced before it new and the others old
+                file.close()   # written now: nothing is left to write as the block ends, where a full disk would
+            else:              # leave the figures replaced before it new and the others old (a network file
+                               # system, NFS, says a full disk or quota only as the file is closed, not at flush)
                 with replacing(path) as file:
                     fig.savefig(file, format=suffix.lstrip("."), dpi=150)
             paths.append(path)

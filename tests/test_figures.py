@@ -1078,6 +1078,38 @@ def test_one_plots_figures_replace_the_earlier_ones_together_or_none_does(runs, 
     assert all(p.read_bytes() != b"an earlier plot's" for p in paths)
 
 
+def test_a_disk_full_said_only_as_a_figure_is_closed_leaves_every_earlier_figure(runs, tmp_path, monkeypatch):
+    # a network file system (NFS: a cluster's shared home) says a full disk or quota as the file is closed, not as
+    # it is written or flushed: each figure's file was closed only as the plot ended, one by one as it was renamed,
+    # so the figures closed before the one that failed were the new plot's, the others the earlier plot's
+    import errno
+    import io
+    import os
+
+    paths = FG.plot_sweep(runs, tmp_path, curve_metrics=("val_acc", "test_acc"), attention=False)
+    assert len(paths) >= 4
+    for path in paths:
+        path.write_bytes(b"an earlier plot's")
+    closed = []
+
+    class OnNfs(io.BufferedWriter):
+        def close(self):
+            if self.closed:
+                return
+            super().close()
+            closed.append(self)
+            if len(closed) == 3:
+                raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *args, **kwargs:
+                        OnNfs(io.FileIO(fd, "wb")) if mode == "wb" else fdopen(fd, mode, *args, **kwargs))
+    with pytest.raises(OSError, match="Disk quota exceeded"):
+        FG.plot_sweep(runs, tmp_path, curve_metrics=("val_acc", "test_acc"), attention=False)
+    assert {p.name: p.read_bytes() for p in paths} == {p.name: b"an earlier plot's" for p in paths}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths), "no temporary file left"
+
+
 def test_plot_failing_to_read_a_runs_file_is_not_called_a_folder_it_could_not_write(runs, tmp_path, monkeypatch):
     # every OSError while the figures were drawn was "cannot write the figures to OUT: No such file or directory;
     # ... none is half written": a model or attention record that could not be read from the runs' artifacts too,
