@@ -987,8 +987,10 @@ def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_ur
                 return StorageFull(storage_full(Path(storage), OSError(errno.ENOSPC, message, path)))
     sqlite = (re.search(r"(?:\(sqlite3\.OperationalError\) )?database or disk is full", message, re.IGNORECASE)
               or re.search(r"database or disk is full", last_failure(text)))   # in the traceback of a wrapper
+    # the last path first: the file written ("'src' -> 'dst'" of a copy), after the database a trial's own sentence
+    # names ahead of MLflow's words (`trainable._naming_a_full_store`)
     causes = [RuntimeError(sqlite.group(0))] if sqlite else [OSError(errno.ENOSPC, "No space left on device", p)
-                                                            for p in paths]
+                                                            for p in reversed(paths)]
     full = next(filter(None, (tracking.full_store(tracking_uri, cause) for cause in causes)), None)
     return StoreFull(full) if full is not None else None
 

@@ -781,6 +781,19 @@ def test_a_trial_failed_for_a_full_sqlite_store_names_the_database_and_its_disk(
     assert isinstance(full, runner.StoreFull), "the driver stops the sweep for it"
 
 
+def test_the_driver_quotes_the_file_a_trial_could_not_write_in_the_stores_folder(tmp_path):
+    # a trial's own sentence names the database before MLflow's words: the driver quoted "MLflow: [Errno 28] No space
+    # left on device: '.../mlflow.db'", an error no one raised, for a model's file mlartifacts/ had no room for
+    storage, store, database = tmp_path / "ray_results", f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlflow.db"
+    written = tmp_path / "mlartifacts" / "a.npz"
+    trials = (f"sweeps.tracking.TrackingError: the MLflow store {database} is full (its disk: 0.0 MB free; MLflow: "
+              f"[Errno 28] No space left on device: '/tmp/tmpb8c9np5o/attention.npz' -> '{written}'); free space "
+              "there, then `sweeps resume` continues the sweep (completed cells are kept)")
+    full = runner.full_disk_of_trial(_error_file(trials), storage, store)
+    assert isinstance(full, runner.StoreFull)
+    assert f"No space left on device: '{written}'" in str(full) and f"'{database}'" not in str(full), str(full)
+
+
 def test_rays_sync_failing_on_a_full_storage_is_said_once_in_a_fit(tmp_path):
     # Ray's syncer printed this WARNING, its traceback with it, every ~10 s until the sweep ended
     said: list[str] = []
