@@ -502,6 +502,13 @@ class SweepCallback(tune.Callback):
         if full is not None and halt_fit(full):
             log.warning("trial %s failed: %s; stopping the sweep rather than train its retries, and the other "
                         "trials, onto the same full disk", getattr(trial, "trial_id", "?"), full)
+            # no failure of the trial's own, as Tune counts no preempted worker's: Tune had counted it against
+            # --max-failures in the state it saves, so each disk that filled up left a resumed trial a retry fewer
+            metadata = getattr(trial, "run_metadata", None)
+            if getattr(metadata, "num_failures", 0) > 0:
+                metadata.num_failures -= 1
+                if callable(invalidate := getattr(metadata, "invalidate_cache", None)):
+                    invalidate()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         # a trial that failed before its first epoch's report never told its run id: found by its trial id,

@@ -920,6 +920,41 @@ def test_a_trial_failed_for_a_full_storage_stops_the_sweep_at_once_and_a_resume_
     assert attempts.read_text().count("attempt") == 2, "continued from its checkpoint of epoch 1"
 
 
+def test_a_full_disk_the_sweep_stopped_for_spends_none_of_the_trials_retries(ray_local, tmp_path):
+    # Tune counted the failure in the state it saved: a resumed trial had a retry fewer for an error of its own
+    # (--max-failures 1: none at all), as many fewer as the disk had filled up
+    storage, bug = tmp_path / "results", tmp_path / "bug"
+    storage.mkdir()
+
+    def trainable(config):
+        start = 0
+        if (checkpoint := tune.get_checkpoint()) is not None:
+            start = json.loads((Path(checkpoint.path) / "epoch.json").read_text())["epoch"]
+        for epoch in range(start + 1, 3):
+            if epoch == 2 and not (tmp_path / "freed").exists():
+                raise OSError(errno.ENOSPC, f"No space left on device: the checkpoint of epoch {epoch} (0.4 MB) could "
+                                            f"not be written to --storage {storage}; free space there")
+            if epoch == 2 and not bug.exists():
+                bug.touch()
+                raise ValueError("a bug, once")
+            folder = tmp_path / f"state-{epoch}"
+            folder.mkdir(exist_ok=True)
+            (folder / "epoch.json").write_text(json.dumps({"epoch": epoch}))
+            tune.report({"val_acc": epoch / 10, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    callback = runner.SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max",
+                                    storage=str(storage))
+    run_config = tune.RunConfig(name="full", storage_path=str(storage), callbacks=[callback],
+                                failure_config=tune.FailureConfig(max_failures=1))
+    with runner._fitting(storage, "sweeps resume x"):
+        tune.Tuner(trainable, param_space={}, run_config=run_config).fit()
+        assert isinstance(stops.halted(), runner.StorageFull)
+    (tmp_path / "freed").touch()
+    with runner._fitting(storage, "sweeps resume x"):
+        grid = runner.restore_tuner(str(storage / "full"), trainable, storage=str(storage), max_failures=1).fit()
+    assert bug.exists() and not grid.errors and grid[0].metrics["epoch"] == 2, "retried once for its own error"
+
+
 def test_a_fit_halted_for_a_full_disk_reads_as_interrupted_though_every_trial_it_made_had_ended(tmp_path):
     # a halt at a trial's last failure (on_trial_error) left every trial Tune had made ended (a grid's cells not
     # generated yet are no trials; a restored ResultGrid calls the others terminated): the driver read the fit as
