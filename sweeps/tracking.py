@@ -125,7 +125,9 @@ def full_store(uri: str, exc: BaseException) -> str | None:
                 isinstance(cause, OSError) and cause.errno == errno.ENOSPC
                 and any(str(name).startswith(folder + os.sep) for name in (cause.filename, cause.filename2) if name)):
             found = cause
-        cause = cause.__cause__ or cause.__context__
+        # not through `raise ... from None`: an error that says it was not caused by it (the decoded-data
+        # cache's "no room ... in the cache folder", a folder in the database's: ~/.cache beside ~/mlflow.db)
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
     if found is None:
         return None
     cause = found

@@ -1038,6 +1038,25 @@ def test_a_sweep_whose_sqlite_store_fills_up_ends_in_an_error_naming_it_and_how_
         run_sweep(prepared)
 
 
+def test_an_error_raised_from_none_over_a_full_disk_in_the_stores_folder_is_not_the_stores(tmp_path):
+    # run from the home folder, ./mlflow.db lies above the decoded-data cache (~/.cache/transfer-sweeps): the cache's
+    # "no room for the decoded data ... --set data.cache_dir=PATH", raised from None over fallocate's ENOSPC, was
+    # re-worded as "the MLflow store ~/mlflow.db is full ... move the database"
+    from transfer_core.data.cache import no_room
+
+    uri, cache = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / ".cache" / "transfer-sweeps" / "abc"
+    cache.mkdir(parents=True)
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(cache / "train.npy"))
+        except OSError as err:
+            raise no_room(cache, 2**30, f"train images; {err.strerror}") from None
+    except Exception as exc:   # noqa: BLE001
+        raised = exc
+    assert tracking.full_store(uri, raised) is None
+    assert tracking.full_store(uri, OSError(errno.ENOSPC, "No space left on device", str(cache / "train.npy")))
+
+
 def test_a_full_storage_beside_the_store_is_named_as_the_storage_not_the_store(spec_file, store, tmp_path,
                                                                                 monkeypatch):
     # the default layout (./mlflow.db, ./ray_results): the fit's "--storage ... is full" error, raised from an
