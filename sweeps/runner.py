@@ -949,13 +949,15 @@ class StorageFull(SweepError):
 
 def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     """"--storage PATH is full (N MB free)" where it has less than STORAGE_FULL_BYTES free, or `exc` (or what it was
-    raised from) is a full disk's (ENOSPC); else None. None too where its free space cannot be read."""
+    raised from) is a full disk's (ENOSPC); "--storage PATH is over its quota" where that is an EDQUOT (a home
+    folder's quota used up, the disk's free bytes beside the point); else None. None too where its free space
+    cannot be read."""
     import errno
 
     cause, seen = exc, set()
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+        if isinstance(cause, OSError) and cause.errno in tracking.FULL_DISK_ERRNOS:
             break
         cause = cause.__cause__ or cause.__context__
     try:
@@ -967,10 +969,13 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
         cause = None
     if cause is None and (free is None or free >= STORAGE_FULL_BYTES):
         return None
+    if cause is not None and cause.errno == errno.EDQUOT:
+        return f"--storage {storage} is over its quota"
     return f"--storage {storage} is full" + (f" ({free / 2**20:.1f} MB free)" if free is not None else "")
 
 
-FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|database or disk is full|is full \(its disk",
+FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|Disk quota exceeded|\[errno 122\]|database or disk is "
+                       r"full|is full \(its disk|is over its quota \(MLflow",
                        re.IGNORECASE)
 
 
@@ -988,15 +993,16 @@ def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_ur
     if not FULL_DISK.search(message):
         return None
     paths = [p.rstrip(".,;:)]'\"") for p in re.findall(r"/[^\s'\"`]+", message)]
+    number = errno.EDQUOT if re.search(r"Disk quota exceeded|\[errno 122\]", message, re.IGNORECASE) else errno.ENOSPC
     if storage is not None:
         for path in paths:
             if _under(path, Path(storage)):
-                return StorageFull(storage_full(Path(storage), OSError(errno.ENOSPC, message, path)))
+                return StorageFull(storage_full(Path(storage), OSError(number, message, path)))
     sqlite = (re.search(r"(?:\(sqlite3\.OperationalError\) )?database or disk is full", message, re.IGNORECASE)
               or re.search(r"database or disk is full", last_failure(text)))   # in the traceback of a wrapper
     # the last path first: the file written ("'src' -> 'dst'" of a copy), after the database a trial's own sentence
     # names ahead of MLflow's words (`trainable._naming_a_full_store`)
-    causes = [RuntimeError(sqlite.group(0))] if sqlite else [OSError(errno.ENOSPC, "No space left on device", p)
+    causes = [RuntimeError(sqlite.group(0))] if sqlite else [OSError(number, os.strerror(number), p)
                                                             for p in reversed(paths)]
     full = next(filter(None, (tracking.full_store(tracking_uri, cause) for cause in causes)), None)
     return StoreFull(full) if full is not None else None
@@ -1010,7 +1016,8 @@ class StoreFull(tracking.TrackingError):
 def store_full_error(full: str, again: str) -> StoreFull:
     """A full sqlite store (`full`: `tracking.full_store`'s sentence) as the error a sweep ends in, with how to go
     on (`again`: the command that continues it)."""
-    return StoreFull(f"{full}. Free space there (or move the database with its mlartifacts/ folder to a disk with "
+    quota = "have its quota raised, or " if "over its quota" in full else ""
+    return StoreFull(f"{full}. Free space there (or {quota}move the database with its mlartifacts/ folder to a disk with "
                      f"room and pass that --tracking-uri), then `{again}` continues the sweep: what was recorded is "
                      "kept, completed cells are not trained again")
 
@@ -1020,9 +1027,10 @@ def halted_error(halt: Exception, again: str) -> Exception:
     (`again`)."""
     if isinstance(halt, StoreFull):
         return store_full_error(str(halt), again)
+    quota = " (or have its quota raised)" if "over its quota" in str(halt) else ""
     return StorageFull(f"{halt}: a trial could not write its checkpoint there, and the sweep stopped rather than "
-                       f"retry it onto the full disk. Free space there, then `{again}` continues the sweep: completed "
-                       "cells are kept, unfinished ones continue from their last checkpoint")
+                       f"retry it onto the same disk. Free space there{quota}, then `{again}` continues the sweep: "
+                       "completed cells are kept, unfinished ones continue from their last checkpoint")
 
 
 def _under(name: str, folder: Path) -> bool:

@@ -108,10 +108,14 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+# a full disk's errors: no space left (ENOSPC), or the user's quota on it used up (EDQUOT: a home folder's)
+FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
 def full_store(uri: str, exc: BaseException) -> str | None:
     """Where `exc` (or what it was raised from) is a full disk's under a sqlite store (sqlite's "database or disk is
     full", or ENOSPC writing a file in the database's folder: its mlartifacts/), a sentence naming the database and
-    its disk's free space, quoting the error that said so (not a wrapper's words around it); else None. MLflow's own
+    its disk's free space (an EDQUOT there: the store "is over its quota"), quoting the error that said so (not a wrapper's words around it); else None. MLflow's own
     error names neither: "(sqlite3.OperationalError) database or disk is full" and a traceback, after every trial
     had ended, when the store filled up during a sweep."""
     database = sqlite_path(uri)
@@ -122,7 +126,7 @@ def full_store(uri: str, exc: BaseException) -> str | None:
     while cause is not None and id(cause) not in seen:   # the deepest that says so: MLflow's, not a wrapper quoting it
         seen.add(id(cause))
         if "database or disk is full" in str(cause) or (
-                isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+                isinstance(cause, OSError) and cause.errno in FULL_DISK_ERRNOS
                 and any(str(name).startswith(folder + os.sep) for name in (cause.filename, cause.filename2) if name)):
             found = cause
         # not through `raise ... from None`: an error that says it was not caused by it (the decoded-data
@@ -131,6 +135,9 @@ def full_store(uri: str, exc: BaseException) -> str | None:
     if found is None:
         return None
     cause = found
+    if isinstance(cause, OSError) and cause.errno == errno.EDQUOT:   # the disk's free bytes are not what ran out
+        return (f"the MLflow store {database} is over its quota (MLflow: "
+                f"{' '.join(str(cause).split()[:12])[:200]})")
     try:
         free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MB free"
     except OSError:

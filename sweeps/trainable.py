@@ -47,14 +47,16 @@ from typing import Any, Collection, Mapping
 def _naming_a_full_disk(what: str, where: str):
     """A full disk while writing `what` to `where` fails the trial (Tune retries it from its last checkpoint) with
     an error that names the place: Ray's copy into storage says only "Error writing bytes to file ... No space
-    left on device", which `sweeps status` showed as the cell's error without saying which disk."""
+    left on device", which `sweeps status` showed as the cell's error without saying which disk. A quota used up
+    (EDQUOT, "Disk quota exceeded") is told the same way, keeping its errno."""
     try:
         yield
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
+        if exc.errno not in FULL_DISK_ERRNOS:
             raise
-        raise OSError(errno.ENOSPC, f"No space left on device: {what} could not be written to {where}; free space "
-                      "there, then `sweeps resume` continues the sweep (completed cells are kept)") from exc
+        quota = " (or have its quota raised)" if exc.errno == errno.EDQUOT else ""
+        raise OSError(exc.errno, f"{os.strerror(exc.errno)}: {what} could not be written to {where}; free space "
+                      f"there{quota}, then `sweeps resume` continues the sweep (completed cells are kept)") from exc
 
 
 @contextlib.contextmanager
@@ -75,11 +77,11 @@ def _naming_a_full_store(uri: str, storage: str | None):
 
 
 def _enospc_in(exc: BaseException, folder: str) -> bool:
-    """Whether `exc`, or what it was raised from, is an ENOSPC naming a file in `folder`."""
+    """Whether `exc`, or what it was raised from, is an ENOSPC (or EDQUOT) naming a file in `folder`."""
     cause, seen, inside = exc, set(), os.path.realpath(folder) + os.sep
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC and any(
+        if isinstance(cause, OSError) and cause.errno in FULL_DISK_ERRNOS and any(
                 os.path.realpath(str(name)).startswith(inside) for name in (cause.filename, cause.filename2) if name):
             return True
         cause = cause.__cause__ or cause.__context__
@@ -115,8 +117,8 @@ with _imports_without_collections():
 
     from sweeps import schema
     from sweeps.tracking import (CellIdentity, CellRun, EpochLog, TrackingError, client_for, find_cell_run,
-                                 find_trial_run, full_store, set_tags, sqlite_path, wait_for_tracking,
-                                 wait_s_from_env)
+                                 find_trial_run, FULL_DISK_ERRNOS, full_store, set_tags, sqlite_path,
+                                 wait_for_tracking, wait_s_from_env)
     from transfer_core.config import config_hash, decode_key, from_flat, to_flat
     from transfer_core.metrics import confusion_report
 

@@ -1720,3 +1720,42 @@ def test_a_sweep_resumed_through_its_server_at_another_address_records_there(pro
     assert len(runs) == 2 and all(r.data.tags[schema.TAG_STATUS] == "completed" for r in runs.values())
     for run in runs.values():
         assert _steps(moved_uri, run.info.run_id) == list(range(1, LONG + 1)), "every epoch logged once"
+
+
+def test_a_quota_used_up_is_a_full_disk_told_as_a_quota(tmp_path, cell_trial, monkeypatch):
+    # EDQUOT ("Disk quota exceeded", a home folder's quota) was no full disk: the trial was retried onto the same
+    # disk, and the sweep ended in the retries' errors rather than one naming the storage and how to go on
+    storage, store = tmp_path / "ray_results", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage.mkdir()
+    over = OSError(errno.EDQUOT, "Disk quota exceeded", str(storage / "exp" / "trial" / "error.pkl"))
+    assert runner.storage_full(storage, over) == f"--storage {storage} is over its quota"
+    with pytest.raises(SweepError, match=rf"^--storage {storage} is over its quota; Tune failed"):
+        with runner._fitting(storage):
+            raise over
+    checkpoint = (f"OSError: [Errno 122] Disk quota exceeded: the checkpoint of epoch 7 (0.4 MB) could not be "
+                  f"written to --storage {storage}; free space there, then `sweeps resume` continues the sweep")
+    full = runner.full_disk_of_trial(_error_file(checkpoint), storage, store)
+    assert isinstance(full, runner.StorageFull) and str(full) == f"--storage {storage} is over its quota"
+    assert "Free space there (or have its quota raised), then `sweeps resume x`" in str(
+        runner.halted_error(full, "sweeps resume x"))
+    artifacts = f"OSError: [Errno 122] Disk quota exceeded: '{tmp_path / 'mlartifacts' / '1' / 'model.pt'}'"
+    full = runner.full_disk_of_trial(_error_file(artifacts), storage, store)
+    assert isinstance(full, runner.StoreFull), "the store's mlartifacts/"
+    assert str(full).startswith(f"the MLflow store {tmp_path / 'mlflow.db'} is over its quota (MLflow: [Errno 122]")
+    assert "have its quota raised" in str(runner.halted_error(full, "sweeps resume x"))
+    # the trial's own error names the place, and stays an EDQUOT (Tune retries it, the driver stops the sweep)
+    real_report = FakeTune.report
+
+    def over_quota_at_epoch_2(self, metrics, checkpoint=None):
+        if checkpoint is not None and metrics["epoch"] == 2:
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        return real_report(self, metrics, checkpoint)
+
+    monkeypatch.setattr(FakeTune, "report", over_quota_at_epoch_2)
+    with pytest.raises(OSError, match=rf"^\[Errno 122\] Disk quota exceeded: the checkpoint of epoch 2 .* could not be "
+                                      rf"written to --storage {cell_trial.storage}; free space there \(or have its "
+                                      r"quota raised\), then `sweeps resume`") as raised:
+        cell_trial()
+    assert raised.value.errno == errno.EDQUOT
+    assert isinstance(runner.full_disk_of_trial(_error_file(f"OSError: {raised.value}"), cell_trial.storage,
+                                                cell_trial.uri), runner.StorageFull)
