@@ -950,8 +950,10 @@ class StorageFull(SweepError):
 def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     """"--storage PATH is full (N MB free)" where it has less than STORAGE_FULL_BYTES free, or `exc` (or what it was
     raised from) is a full disk's (ENOSPC); "--storage PATH is over its quota" where that is an EDQUOT (a home
-    folder's quota used up, the disk's free bytes beside the point); else None. None too where its free space
-    cannot be read."""
+    folder's quota used up, the disk's free bytes beside the point); "... ran out of inodes (files), not bytes"
+    where its filesystem has no inode left (`_out_of_inodes`); "... was full when the trial wrote (N MB free now)"
+    where a full disk's error came with STORAGE_FULL_BYTES or more free as this is said (freed since); else None.
+    None too where its free space cannot be read and no error says it is full."""
     import errno
 
     cause, seen = exc, set()
@@ -967,11 +969,28 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     # a full disk that names its file outside --storage (Ray's session folder in /tmp, another mount): not storage's
     if cause is not None and cause.filename and not _under(str(cause.filename), storage):
         cause = None
-    if cause is None and (free is None or free >= STORAGE_FULL_BYTES):
-        return None
     if cause is not None and cause.errno == errno.EDQUOT:
         return f"--storage {storage} is over its quota"
-    return f"--storage {storage} is full" + (f" ({free / 2**20:.1f} MB free)" if free is not None else "")
+    inodes = _out_of_inodes(storage)
+    if cause is None and not inodes and (free is None or free >= STORAGE_FULL_BYTES):
+        return None
+    if free is None:
+        return f"--storage {storage} is full"
+    if inodes:   # bytes to spare, no file to put them in: freeing bytes frees nothing
+        return f"--storage {storage} ran out of inodes (files), not bytes ({free / 2**20:.1f} MB free)"
+    if free >= STORAGE_FULL_BYTES:   # freed since the failure (a trial's files dropped as it failed, the user)
+        return f"--storage {storage} was full when the trial wrote ({free / 2**20:.1f} MB free now)"
+    return f"--storage {storage} is full ({free / 2**20:.1f} MB free)"
+
+
+def _out_of_inodes(folder: Path) -> bool:
+    """Whether `folder`'s filesystem has no inode left for a new file (os.statvfs: f_favail 0), bytes free or not.
+    False where it cannot tell: one that counts no inodes (f_files 0: btrfs, some network filesystems)."""
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return stats.f_files > 0 and stats.f_favail == 0
 
 
 FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|Disk quota exceeded|\[errno 122\]|database or disk is "

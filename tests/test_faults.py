@@ -842,7 +842,7 @@ def test_a_full_disk_elsewhere_than_storage_is_not_called_storage_full(tmp_path)
     with pytest.raises(OSError, match=r"No space left on device: '/elsewhere/ray/"), runner._fitting(tmp_path):
         raise elsewhere
     inside = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "exp" / "trial" / "error.pkl"))
-    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} is full"), runner._fitting(tmp_path):
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} (is|was) full"), runner._fitting(tmp_path):
         raise inside
 
 
@@ -860,7 +860,8 @@ def test_a_trial_failed_for_a_full_storage_or_store_is_told_apart_from_any_other
                   f"written to --storage {storage}; free space there, then `sweeps resume` continues the sweep")
     full = runner.full_disk_of_trial(_error_file("ValueError: a bug", 1) + _error_file(checkpoint, 2), storage, store)
     assert isinstance(full, runner.StorageFull), "the storage's, though it lies in the database's folder"
-    assert re.fullmatch(rf"--storage {storage} is full \(\d+\.\d MB free\)", str(full))
+    assert re.fullmatch(rf"--storage {storage} (is full \(\d+\.\d MB free\)|was full when the trial wrote "
+                        r"\(\d+\.\d MB free now\))", str(full))
     sqlite_full = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database or disk is full"
     full = runner.full_disk_of_trial(_error_file(f"mlflow.exceptions.MlflowException: {sqlite_full}"), storage, store)
     assert isinstance(full, runner.StoreFull)
@@ -911,7 +912,7 @@ def test_a_trial_failed_for_a_full_storage_stops_the_sweep_at_once_and_a_resume_
         interrupted, signal_received, halt = stops.was_interrupted(grid), stops.stop_received(), stops.halted()
     assert attempts.read_text().count("attempt") == 1, "not retried onto the full disk"
     assert interrupted and signal_received is None, "stopped as Ctrl-C stops, yet no signal to exit by"
-    assert isinstance(halt, runner.StorageFull) and str(halt).startswith(f"--storage {storage} is full")
+    assert isinstance(halt, runner.StorageFull) and re.match(rf"--storage {storage} (is|was) full", str(halt))
     assert "`sweeps resume x` continues the sweep" in str(runner.halted_error(halt, "sweeps resume x"))
     (tmp_path / "freed").touch()
     with runner._fitting(storage, "sweeps resume x"):
@@ -981,7 +982,8 @@ def test_a_fit_halted_for_a_full_disk_reads_as_interrupted_though_every_trial_it
 def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_is_a_full_disks(tmp_path):
     with pytest.raises(ValueError, match="a bug"), runner._fitting(tmp_path):
         raise ValueError("a bug")
-    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} is full \(\d+\.\d MB free\); Tune failed "
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} (is full \(\d+\.\d MB free\)|was full when the "
+                                         r"trial wrote \(\d+\.\d MB free now\)); Tune failed "
                                          r"\(OSError: \[Errno 28\] No space left on device\)"):
         with runner._fitting(tmp_path):   # another disk of the same folder's (a mount below it), or freed since
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -1070,7 +1072,7 @@ def test_a_full_storage_beside_the_store_is_named_as_the_storage_not_the_store(s
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ray_results" / "t" / "error.pkl"))
 
     monkeypatch.setattr(runner, "_run_sweep", storage_fills)
-    with pytest.raises(SweepError, match=rf"^--storage {tmp_path / 'ray_results'} is full"):
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path / 'ray_results'} (is|was) full"):
         run_sweep(prepared)
 
 
@@ -1759,3 +1761,27 @@ def test_a_quota_used_up_is_a_full_disk_told_as_a_quota(tmp_path, cell_trial, mo
     assert raised.value.errno == errno.EDQUOT
     assert isinstance(runner.full_disk_of_trial(_error_file(f"OSError: {raised.value}"), cell_trial.storage,
                                                 cell_trial.uri), runner.StorageFull)
+
+
+def test_a_full_disk_freed_since_or_out_of_inodes_is_not_said_to_be_full_of_bytes(tmp_path, monkeypatch):
+    # "--storage ... is full (66953.2 MB free)": the disk freed since the trial failed, or out of inodes, not bytes
+    usage, stats = shutil.disk_usage(tmp_path), os.statvfs(tmp_path)
+    enospc = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "exp" / "trial" / "error.pkl"))
+    inodes = {"left": 1000}
+
+    class Stats:   # os.statvfs's, its inodes as the test says
+        def __getattr__(self, name):
+            return {"f_files": 10**6, "f_favail": inodes["left"]}.get(name, getattr(stats, name))
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Stats())
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=66953.2 * 2**20))
+    assert runner.storage_full(tmp_path, enospc) == (f"--storage {tmp_path} was full when the trial wrote "
+                                                     "(66953.2 MB free now)")
+    assert runner.storage_full(tmp_path) is None, "room, and no error saying otherwise"
+    inodes["left"] = 0
+    said = f"--storage {tmp_path} ran out of inodes (files), not bytes (66953.2 MB free)"
+    assert runner.storage_full(tmp_path, enospc) == said
+    assert runner.storage_full(tmp_path) == said, "no file can be written there as a sweep ends failed"
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4096))
+    inodes["left"] = 1000
+    assert runner.storage_full(tmp_path, enospc) == f"--storage {tmp_path} is full (0.0 MB free)"
