@@ -1618,10 +1618,7 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
 
         if (interrupted or stop_signal) and not tracking.reachable(prepared.tracking_uri):
             # stopped while MLflow is away: the user waits, and MLflow's retries held the exit ~8 min
-            log.warning("MLflow tracking server %s is unreachable: invocation %s stopped, but neither its counts "
-                        "nor its status could be recorded (sweeps status calls it interrupted once this driver "
-                        "has exited); `sweeps resume` continues it once the server answers", prepared.tracking_uri,
-                        parent_id)
+            stopped_while_away(prepared.tracking_uri, parent_id, halt, command_again("resume", prepared))
             return SweepOutcome(parent_id, experiment_id, schema.STATUS_INTERRUPTED, {}, time.time() - started,
                                 tune_path, skipped_cells=done_before, stop_signal=stop_signal)
         # ended while MLflow is away: wait for it as a trial would, else say so (no traceback after ~4 min)
@@ -1654,6 +1651,19 @@ def _run_sweep(prepared: PreparedSweep, resume_only: bool, on_cluster_lost) -> S
         return SweepOutcome(parent_id, experiment_id, status, counts, time.time() - started, tune_path,
                             skipped_cells=done_before, report_dir=report_dir,
                             stop_signal=stop_signal if status == schema.STATUS_INTERRUPTED else None)
+
+
+def stopped_while_away(tracking_uri: str, parent_id: str, halt: Exception | None, again: str) -> None:
+    """An invocation stopped (Ctrl-C, SIGTERM, the driver's own halt for a full disk) while the MLflow server is
+    unreachable: says that neither its counts nor its status could be recorded, and `again` (the command that
+    continues it) once the server answers. A halt raises its error (`halted_error`) as with the server reachable:
+    the sweep ended as 'interrupted' without a word of the full disk, and a resume only filled it again."""
+    why = "for a full disk " if halt is not None else ""
+    log.warning("MLflow tracking server %s is unreachable: invocation %s stopped %sbut neither its counts nor its "
+                "status could be recorded (sweeps status calls it interrupted once this driver has exited); `%s` "
+                "continues it once the server answers", tracking_uri, parent_id, why, again)
+    if halt is not None:
+        raise halted_error(halt, again)
 
 
 def _interrupt_left_over(client, experiment_id: str, parent_id: str, spec: SweepSpec,

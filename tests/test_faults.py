@@ -1785,3 +1785,19 @@ def test_a_full_disk_freed_since_or_out_of_inodes_is_not_said_to_be_full_of_byte
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4096))
     inodes["left"] = 1000
     assert runner.storage_full(tmp_path, enospc) == f"--storage {tmp_path} is full (0.0 MB free)"
+
+
+def test_a_sweep_stopped_for_a_full_disk_while_mlflow_is_away_still_ends_in_the_full_disks_error(tmp_path, caplog):
+    # the driver's halt for a full --storage, with the MLflow server unreachable as the fit returned, ended the sweep
+    # "interrupted" with a warning of the server alone: the full disk was never said, and a resume filled it again
+    halt = runner.StorageFull(f"--storage {tmp_path} is full (0.1 MB free)")
+    with caplog.at_level(logging.WARNING, logger=runner.log.name), pytest.raises(
+            runner.StorageFull, match=rf"^--storage {tmp_path} is full \(0\.1 MB free\): a trial could not write its "
+                                      r"checkpoint there.*`sweeps resume x` continues the sweep"):
+        runner.stopped_while_away("http://127.0.0.1:9", "abc", halt, "sweeps resume x")
+    assert "invocation abc stopped for a full disk but neither its counts nor its status could be recorded" in (
+        caplog.text)
+    store = runner.StoreFull("the MLflow store /d/mlflow.db is full (its disk: 0.0 MB free; MLflow: x)")
+    with pytest.raises(runner.StoreFull, match="`sweeps resume x` continues the sweep"):
+        runner.stopped_while_away("http://127.0.0.1:9", "abc", store, "sweeps resume x")
+    runner.stopped_while_away("http://127.0.0.1:9", "abc", None, "sweeps resume x")   # Ctrl-C: the outcome says it
