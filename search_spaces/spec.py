@@ -276,6 +276,18 @@ def _template_fields(doc: _Doc, template: str, keys: Sequence[str]) -> list[tupl
 _EXPONENT_RE = re.compile(r"e([+-])0*(\d)")
 
 
+def _yaml_scalar(text: str) -> str:
+    """A string as a YAML flow mapping's value that reads back as that string: as it is where it does (dropout),
+    else double-quoted ("off", read unquoted as False; "3"; "/a: b"; "x, y")."""
+    import yaml
+
+    try:
+        plain = text == text.strip() and yaml.safe_load(f"{{k: {text}}}") == {"k": text}
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else json.dumps(text)
+
+
 def _yaml_flow(value: Any) -> Any:
     """A value as the spec writes it, YAML's way: a list [3, 6] (read as the tuple (3, 6)), true/false, null, a
     float in its shortest faithful form with a bare exponent (1e-5, not Python's 1e-05; 0.001 and 0.0 as they are);
@@ -395,10 +407,13 @@ def _table_axis(doc: _Doc, path: tuple, value: Any, choices: tuple[str, ...], ar
         else:   # explicit arms: each is a row under its own label; a {key} template is no arm's label
             arm = next((a for a in arms if a.overrides), None)
             shown = dict(list(arm.overrides.items())[:2]) if arm else {"model.depth": 3}
-            text = {k: v if isinstance(v, str) else json.dumps(thaw(v)) for k, v in shown.items()}   # [3, 5]: YAML
-            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in text.items())
-            sets = ", ".join(f"{k}: {v}" for k, v in text.items())
-            how = (f"each arm is one row, named by its own label, e.g. {{label: \"{label}\", set: {{{sets}}}}} "
+            # as YAML reads it back: [3, 5] (not Python's (3, 5)), 1e-5; a string YAML reads otherwise quoted
+            # ("off", which unquoted is False, refused for amp/compile; one with ': ' or ',' in a flow mapping)
+            text = {k: v if isinstance(v, str) else str(_yaml_flow(v)) for k, v in shown.items()}
+            # a label has no '/' (part of run names): a path's last part (encoder_checkpoint=vit.pth)
+            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v.rstrip('/').rsplit('/', 1)[-1]}" for k, v in text.items())
+            sets = ", ".join(f"{k}: {_yaml_scalar(v) if isinstance(v, str) else text[k]}" for k, v in shown.items())
+            how = (f"each arm is one row, named by its own label, e.g. {{label: {json.dumps(label)}, set: {{{sets}}}}} "
                    "(a label template is a grid's: grid: gives one row per point of several keys)")
         raise doc.error(path, f"{value!r} is invalid: a table's rows are its arms (a search's: its trials) and its "
                               "columns its data sets (rows: arm, columns: data, the only layout, which need not be "

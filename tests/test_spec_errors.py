@@ -95,6 +95,12 @@ BAD_SPECS = {
         "name: s\narms: [{label: A, set: {optim.milestones: [3, 5]}}]\ntable: {columns: model.depth}\n",
         r"table\.columns: 'model\.depth' is invalid: .*e\.g\. \{label: \"milestones=\[3, 5\]\", "
         r"set: \{optim\.milestones: \[3, 5\]\}\}"),
+    # its example, copied into the spec, was refused: `amp: off` unquoted is YAML's False, and a path is no label
+    "table_rows_refused_in_a_spec_of_arms_quotes_a_string_yaml_reads_otherwise_and_labels_a_path_by_its_name": (
+        'name: s\narms: [{label: A, set: {amp: "off", model.encoder_checkpoint: /w/vit.pth}}]\n'
+        "table: {rows: model.depth}\n",
+        r"table\.rows: 'model\.depth' is invalid: .*e\.g\. \{label: \"amp=off encoder_checkpoint=vit\.pth\", "
+        r"set: \{amp: \"off\", model\.encoder_checkpoint: /w/vit\.pth\}\} \(a label"),
     "table_rows_by_a_key_in_a_search_names_its_trials_not_a_grid_template": (
         "name: s\nkind: search\nsearch:\n  num_samples: 2\n  space:\n"
         "    optim.lr: {type: float, low: 0.0001, high: 0.01, log: true}\ntable: {rows: [optim.lr]}\n",
@@ -377,3 +383,17 @@ def test_spec_error_carries_source_key_path_and_line(tmp_path):
     with pytest.raises(SpecError) as info:
         load(path)
     assert (info.value.source, info.value.key_path, info.value.line) == (str(path), "arms[0].set.model.drop_rate", 4)
+
+
+def test_the_table_rows_refusals_arm_example_is_a_spec_that_loads(tmp_path):
+    # copied as it is printed, the example arm is read back with the very values the spec's arm set
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('name: s\narms: [{label: A}, {label: B, set: {compile: "off", optim.lr: 0.00001}}]\n'
+                   "table: {rows: model.depth}\n")
+    with pytest.raises(SpecError) as info:
+        load(bad)
+    example = re.search(r"e\.g\. (\{label: .*\}\}) \(a label", str(info.value)).group(1)
+    good = tmp_path / "good.yaml"
+    good.write_text(f"name: s\narms: [{{label: A}}, {example}]\n")
+    arm = load(good).arms[1]
+    assert dict(arm.overrides) == {"compile": "off", "optim.lr": 0.00001}, example
