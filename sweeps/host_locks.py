@@ -159,15 +159,20 @@ def _process_start(pid: int) -> str | None:
     return start_of(pid)
 
 
+def store_key(tracking_uri: str) -> str:
+    """A resolved tracking URI as one store reads whichever way it is spelled: a sqlite database by its real path
+    (a folder reached by a link, `..`, a doubled slash: `resolve_tracking_uri` makes only a relative path
+    absolute), any other store (a server) but for a trailing slash. What an invocation's lock is named by
+    (`sweeps.runner.invocation_claimed`), and what `sweeps status` tells a run starting into a store by
+    (`_same_store`)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.realpath(tracking_uri[len("sqlite:///"):])
+    return tracking_uri.rstrip("/")
+
+
 def _same_store(noted: str, tracking_uri: str) -> bool:
-    """Whether two resolved tracking URIs name one store: a sqlite database by its real path (a folder reached by a
-    link, `..`, a doubled slash: `resolve_tracking_uri` makes only a relative path absolute), a server but for a
-    trailing slash."""
-    if noted == tracking_uri:
-        return True
-    if noted.startswith("sqlite:///") and tracking_uri.startswith("sqlite:///"):
-        return os.path.realpath(noted[len("sqlite:///"):]) == os.path.realpath(tracking_uri[len("sqlite:///"):])
-    return noted.rstrip("/") == tracking_uri.rstrip("/")
+    """Whether two resolved tracking URIs name one store (`store_key`)."""
+    return noted == tracking_uri or store_key(noted) == store_key(tracking_uri)
 
 
 def runs_starting(tracking_uri: str, name: str | None = None) -> list[int]:

@@ -1180,8 +1180,9 @@ def _search_space(prepared: PreparedSweep) -> dict:
 @contextlib.contextmanager
 def invocation_claimed(prepared: PreparedSweep):
     """Hold this invocation for this process while it runs: an exclusive lock, among this host's processes, on a
-    file in this user's folder of host locks (`host_locks.lock_folder`) named by a hash of the tracking URI, the
-    sweep and the invocation key (the pid of its holder written in it; removed as it lets go). The same command
+    file in this user's folder of host locks (`host_locks.lock_folder`) named by a hash of the store (its URI
+    however spelled: `host_locks.store_key`, so that `sqlite:///mlflow.db` and the same database by its absolute
+    path, or through a linked folder, exclude each other), the sweep and the invocation key (the pid of its holder written in it; removed as it lets go). The same command
     run again meanwhile, in another terminal, is refused at once: the MLflow parent run that the driver check
     reads is made only after the data are decoded and Ray has started (tens of seconds), and a second driver
     starting within that window made a second parent run training the very same cells, or, continuing an
@@ -1194,7 +1195,7 @@ def invocation_claimed(prepared: PreparedSweep):
     import hashlib
 
     claimed = (prepared.invocation_key,) if not prepared.options.fresh else ("--fresh", str(os.getpid()))
-    key = hashlib.sha256("\0".join((prepared.tracking_uri, prepared.spec.name, *claimed))
+    key = hashlib.sha256("\0".join((host_locks.store_key(prepared.tracking_uri), prepared.spec.name, *claimed))
                          .encode()).hexdigest()[:16]
     what = f"invocation {prepared.invocation_key} of {prepared.spec.name}"
     try:

@@ -1076,6 +1076,28 @@ def test_a_fresh_run_removes_the_lock_files_fresh_runs_killed_outright_left(tmp_
             other.wait()
 
 
+def test_one_invocation_into_one_store_spelled_two_ways_is_refused_the_second_time(tmp_path, monkeypatch):
+    # the lock was named by a hash of the tracking URI as given: the same database through a linked folder (or
+    # with a `..`, a doubled slash) took a lock of its own, and both runs trained the same cells at once
+    from sweeps.host_locks import store_key
+    from sweeps.runner import RunOptions, SweepError, invocation_claimed, prepare
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "via").symlink_to(tmp_path)
+    storage = str(tmp_path / "rr")
+    first = prepare("mad_vs_dropout", RunOptions(tracking_uri="sqlite:///mlflow.db", storage=storage))
+    with invocation_claimed(first):
+        for spelled in (f"sqlite:///{tmp_path}/via/mlflow.db", f"sqlite:///{tmp_path}/rr/../mlflow.db",
+                        f"sqlite:///{tmp_path}//mlflow.db"):
+            with pytest.raises(SweepError, match="is being run now by process"):
+                with invocation_claimed(prepare("mad_vs_dropout", RunOptions(tracking_uri=spelled, storage=storage))):
+                    pass
+    # a server's URI but for a trailing slash; another database, another server: other stores
+    assert store_key("http://127.0.0.1:5000/") == store_key("http://127.0.0.1:5000")
+    assert store_key(f"sqlite:///{tmp_path}/other.db") != store_key(f"sqlite:///{tmp_path}/mlflow.db")
+    assert store_key("http://127.0.0.1:5001") != store_key("http://127.0.0.1:5000")
+
+
 def test_an_invocation_whose_lock_cannot_be_taken_runs_without_it_as_before_and_says_so_in_a_debug_line(
         tmp_path, monkeypatch, caplog):
     import logging
