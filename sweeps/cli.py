@@ -636,8 +636,23 @@ def status(name: str | None, run_id: str | None, tracking_uri: str | None) -> No
             click.echo(f"  other invocations{' (the 5 run last)' if len(others) > 5 else ''}: "
                        + "; ".join(tracking.invocation_options(p, among=[parent, *others[:5]]) for p in others[:5]))
     if not shown:   # an experiment a `sweeps run` made before it stopped on an error (resources, data) has no run
-        raise click.ClickException(f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {given}` stopped "
-                                   "before it started one" if name else f"no sweep has a run in {uri} yet")
+        raise click.ClickException(_no_run_yet(uri, name, given) if name else f"no sweep has a run in {uri} yet")
+
+
+def _no_run_yet(uri: str, name: str, given: str) -> str:
+    """`sweeps status NAME` of a sweep with an experiment but no parent run, and no `sweeps run` of it starting
+    here (`host_locks.sweeps_starting`: this user's, on this host). Into a sqlite store, the last `sweeps run`
+    stopped before it made one; a server is written by other hosts and users too, whose runs starting (the
+    experiment is made at once, the parent run tens of seconds later) no lock here tells of, so it is not said
+    that one stopped. Still an error (exit 1), as `sweeps table` and `plot` are: there is no invocation to show,
+    and a script that waits for one (`until sweeps status NAME; do sleep 30; done`) goes on waiting."""
+    from sweeps import tracking
+
+    if tracking.sqlite_path(uri) is not None:
+        return f"no run of sweep {name!r} in {uri} yet: the last `sweeps run {given}` stopped before it started one"
+    return (f"no run of sweep {name!r} in {uri} yet (no parent run): no `sweeps run {given}` of this user's on this "
+            "host is starting it; one on another host, or another user's, may be (its run is made once its data "
+            "are decoded and Ray has started), or the last one stopped before it made one")
 
 
 def _starting_line(name: str, pids: list[int]) -> str:

@@ -1183,6 +1183,27 @@ def test_status_of_a_sweep_whose_run_stopped_before_starting_one_says_so(here, s
     assert every.exit_code == 1 and f"Error: no sweep has a run in {store} yet" in every.output
 
 
+def test_status_of_a_sweep_without_a_run_on_a_server_does_not_say_the_last_run_stopped(here, store, monkeypatch):
+    # a server's sweep is run from other hosts and by other users too, whose runs starting (the experiment made,
+    # the parent run not yet) no lock file here tells of: status said the last `sweeps run` had stopped before it
+    # started one, of a run starting elsewhere that moment
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import tracking
+
+    server = "http://127.0.0.1:9/"   # no server: its store is the sqlite one, read through a client of it
+    monkeypatch.setattr(tracking, "reachable", lambda uri, timeout=2.0: True)
+    monkeypatch.setattr(tracking, "client_for", lambda uri: MlflowClient(store))
+    MlflowClient(store).create_experiment("tiny_cli", artifact_location=str(here / "artifacts"))
+    named = invoke("status", "tiny_cli", "--tracking-uri", server)
+    assert named.exit_code == 1, named.output   # nothing to show: a script waiting for the run goes on waiting
+    assert "stopped before it started one" not in named.output
+    assert (f"Error: no run of sweep 'tiny_cli' in {server} yet (no parent run): no `sweeps run tiny_cli` of this "
+            "user's on this host is starting it; one on another host, or another user's, may be (its run is made "
+            "once its data are decoded and Ray has started), or the last one stopped before it made one"
+            ) in named.output
+
+
 def test_status_of_a_sweep_whose_run_is_starting_says_so_not_that_it_stopped(here, store):
     # `sweeps run` makes the experiment at once but its parent run only once its data are decoded and Ray has
     # started (tens of seconds): status said meanwhile that the run had stopped before it started one (exit 1)
