@@ -198,10 +198,16 @@ def halt_fit(why: Exception) -> bool:
     tune_log = logging.getLogger("ray.tune.tune")   # Tune's "Stop signal received (e.g. via SIGINT/Ctrl+C)": not so
     level = tune_log.level
     tune_log.setLevel(logging.ERROR)
+    ctrl_c = signal.getsignal(signal.SIGINT)
     try:
         tunes(signal.SIGUSR1, None)
     finally:
         tune_log.setLevel(level)
+        # Tune's stop puts back the SIGINT handler of before the fit, as after a first Ctrl-C: the researcher's
+        # first Ctrl-C after a halt would stop at once (a KeyboardInterrupt as Tune saves its state, the sweep
+        # marked interrupted, the full disk said only in the earlier warning). Theirs is a first Ctrl-C still.
+        if ctrl_c is not None and signal.getsignal(signal.SIGINT) is not ctrl_c:
+            signal.signal(signal.SIGINT, ctrl_c)
     return True
 
 

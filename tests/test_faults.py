@@ -1801,3 +1801,31 @@ def test_a_sweep_stopped_for_a_full_disk_while_mlflow_is_away_still_ends_in_the_
     with pytest.raises(runner.StoreFull, match="`sweeps resume x` continues the sweep"):
         runner.stopped_while_away("http://127.0.0.1:9", "abc", store, "sweeps resume x")
     runner.stopped_while_away("http://127.0.0.1:9", "abc", None, "sweeps resume x")   # Ctrl-C: the outcome says it
+
+
+def test_a_first_ctrl_c_after_a_halt_for_a_full_disk_is_a_first_ctrl_c_still(tmp_path):
+    # Tune's stop, which halt_fit calls, puts back the SIGINT handler of before the fit (as after a first Ctrl-C):
+    # the researcher's first Ctrl-C as Tune saved its state raised a KeyboardInterrupt at once, the sweep exited
+    # 130 marked interrupted, and the full disk was said only in the warning before it
+    def as_tunes_stop(before):
+        def stop(signum, frame):   # Tune's signal_interrupt_tune_run, for SIGINT and SIGUSR1 alike
+            stopped.append(signum)
+            signal.signal(signal.SIGINT, before)
+        return stop
+
+    stopped, halt = [], runner.StorageFull(f"--storage {tmp_path} is full (0.1 MB free)")
+    with runner._fitting(tmp_path):
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
+        tunes = as_tunes_stop(before[signal.SIGINT])
+        signal.signal(signal.SIGINT, tunes)   # as a fit installs Tune's stop
+        signal.signal(signal.SIGUSR1, tunes)
+        try:
+            stops.record_stops_of_this_fit()
+            assert stops.halt_fit(halt) and stopped == [signal.SIGUSR1]
+            signal.raise_signal(signal.SIGINT)   # no KeyboardInterrupt: Tune is stopping already
+            assert stopped == [signal.SIGUSR1, signal.SIGINT] and stops.halted() is halt
+            with pytest.raises(KeyboardInterrupt):   # a second Ctrl-C stops at once, as ever
+                signal.raise_signal(signal.SIGINT)
+        finally:
+            for signum, handler in before.items():
+                signal.signal(signum, handler)
