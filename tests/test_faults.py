@@ -1829,3 +1829,26 @@ def test_a_first_ctrl_c_after_a_halt_for_a_full_disk_is_a_first_ctrl_c_still(tmp
         finally:
             for signum, handler in before.items():
                 signal.signal(signum, handler)
+
+
+def test_run_sweep_halted_for_a_full_disk_while_mlflow_is_away_ends_in_the_full_disks_error(
+        spec_file, store, tmp_path, monkeypatch, ray_local):
+    # the path through run_sweep itself: the fit halted for a full --storage, the server away as it returned
+    prepared = prepare(str(spec_file), RunOptions(tracking_uri=store, storage=str(tmp_path / "ray_results")))
+    halt = runner.StorageFull(f"--storage {prepared.storage_path} is full (0.1 MB free)")
+
+    class HaltedTuner:   # a fit that the driver halts for the full disk, as SweepCallback would
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def fit(self):
+            signal.signal(signal.SIGUSR1, lambda signum, frame: None)   # Tune's stop (the fit puts it back)
+            stops.record_stops_of_this_fit()
+            assert stops.halt_fit(halt)
+            return SimpleNamespace(num_errors=0, num_terminated=0, __len__=lambda: 1)
+
+    monkeypatch.setattr(runner.tune, "Tuner", HaltedTuner)
+    monkeypatch.setattr(tracking, "reachable", lambda uri: False)
+    with pytest.raises(runner.StorageFull, match=rf"^--storage {prepared.storage_path} is full \(0\.1 MB free\): a "
+                                                 r"trial could not write its checkpoint there"):
+        run_sweep(prepared)
