@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -878,7 +877,7 @@ def _without_tensorboard_logger():
     return temporarily_set(NO_TUNE_LOGGERS, "1")
 
 
-STORAGE_FULL_BYTES = 64 * 2**20   # less free in --storage than this, as a Tune `fit` fails: called full
+STORAGE_FULL_BYTES = tracking.FULL_BELOW_BYTES   # less free in --storage than this, as a `fit` fails: full
 
 
 @contextlib.contextmanager
@@ -951,7 +950,7 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     """"--storage PATH is full (N MB free)" where it has less than STORAGE_FULL_BYTES free, or `exc` (or what it was
     raised from) is a full disk's (ENOSPC); "--storage PATH is over its quota" where that is an EDQUOT (a home
     folder's quota used up, the disk's free bytes beside the point); "... ran out of inodes (files), not bytes"
-    where its filesystem has no inode left (`_out_of_inodes`); "... was full when the trial wrote (N MB free now)"
+    where its filesystem has no inode left; "... was full when written to (N MB free now)"
     where a full disk's error came with STORAGE_FULL_BYTES or more free as this is said (freed since); else None.
     None too where its free space cannot be read and no error says it is full."""
     import errno
@@ -962,39 +961,20 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
         if isinstance(cause, OSError) and cause.errno in tracking.FULL_DISK_ERRNOS:
             break
         cause = cause.__cause__ or cause.__context__
-    try:
-        free = shutil.disk_usage(storage).free
-    except OSError:
-        free = None
     # a full disk that names its file outside --storage (Ray's session folder in /tmp, another mount): not storage's
     if cause is not None and cause.filename and not _under(str(cause.filename), storage):
         cause = None
     if cause is not None and cause.errno == errno.EDQUOT:
         return f"--storage {storage} is over its quota"
-    inodes = _out_of_inodes(storage)
-    if cause is None and not inodes and (free is None or free >= STORAGE_FULL_BYTES):
+    full = tracking.how_full(storage, failed=cause is not None)
+    if full is None:
         return None
-    if free is None:
-        return f"--storage {storage} is full"
-    if inodes:   # bytes to spare, no file to put them in: freeing bytes frees nothing
-        return f"--storage {storage} ran out of inodes (files), not bytes ({free / 2**20:.1f} MB free)"
-    if free >= STORAGE_FULL_BYTES:   # freed since the failure (a trial's files dropped as it failed, the user)
-        return f"--storage {storage} was full when the trial wrote ({free / 2**20:.1f} MB free now)"
-    return f"--storage {storage} is full ({free / 2**20:.1f} MB free)"
-
-
-def _out_of_inodes(folder: Path) -> bool:
-    """Whether `folder`'s filesystem has no inode left for a new file (os.statvfs: f_favail 0), bytes free or not.
-    False where it cannot tell: one that counts no inodes (f_files 0: btrfs, some network filesystems)."""
-    try:
-        stats = os.statvfs(folder)
-    except (OSError, AttributeError):
-        return False
-    return stats.f_files > 0 and stats.f_favail == 0
+    said, free = full
+    return f"--storage {storage} {said}" + (f" ({free})" if free is not None else "")
 
 
 FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|Disk quota exceeded|\[errno 122\]|database or disk is "
-                       r"full|is full \(its disk|is over its quota \(MLflow",
+                       r"full|the MLflow store \S.* \(its disk: |is over its quota \(MLflow",
                        re.IGNORECASE)
 
 

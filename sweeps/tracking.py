@@ -112,12 +112,50 @@ def sqlite_path(uri: str) -> Path | None:
 FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
+FULL_BELOW_BYTES = 64 * 2**20   # less free than this on a disk a write failed on, or as a sweep ends failed: full
+
+
+def how_full(folder: str | os.PathLike, failed: bool = True) -> tuple[str, str | None] | None:
+    """How `folder`'s disk is full, as said of it (its free space read now, not as it failed): ("is full", "N MB
+    free") below FULL_BELOW_BYTES; ("ran out of inodes (files), not bytes", "N MB free") where no inode is left
+    (`out_of_inodes`: freeing bytes frees nothing); ("was full when written to", "N MB free now") where a write
+    failed on it (`failed`) and it has room now (freed since: a trial's files dropped as it failed, the user);
+    ("is full", None) where its free space cannot be read. None where nothing says it is full (`failed` False,
+    room, inodes left), and where its free space cannot be read and no write failed."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    inodes = out_of_inodes(folder)
+    if not failed and not inodes and (free is None or free >= FULL_BELOW_BYTES):
+        return None
+    if free is None:
+        return "is full", None
+    if inodes:
+        return "ran out of inodes (files), not bytes", f"{free / 2**20:.1f} MB free"
+    if free >= FULL_BELOW_BYTES:
+        return "was full when written to", f"{free / 2**20:.1f} MB free now"
+    return "is full", f"{free / 2**20:.1f} MB free"
+
+
+def out_of_inodes(folder: str | os.PathLike) -> bool:
+    """Whether `folder`'s filesystem has no inode left for a new file (os.statvfs: f_favail 0), bytes free or not.
+    False where it cannot tell: one that counts no inodes (f_files 0: btrfs, tmpfs without a limit, some network
+    filesystems)."""
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return stats.f_files > 0 and stats.f_favail == 0
+
+
 def full_store(uri: str, exc: BaseException) -> str | None:
     """Where `exc` (or what it was raised from) is a full disk's under a sqlite store (sqlite's "database or disk is
     full", or ENOSPC writing a file in the database's folder: its mlartifacts/), a sentence naming the database and
-    its disk's free space (an EDQUOT there: the store "is over its quota"), quoting the error that said so (not a wrapper's words around it); else None. MLflow's own
-    error names neither: "(sqlite3.OperationalError) database or disk is full" and a traceback, after every trial
-    had ended, when the store filled up during a sweep."""
+    how its disk is full (`how_full`: full, out of inodes, or freed since; an EDQUOT there: the store "is over its
+    quota"), quoting the error that said so (not a wrapper's words around it); else None. MLflow's own error names
+    neither: "(sqlite3.OperationalError) database or disk is full" and a traceback, after every trial had ended,
+    when the store filled up during a sweep."""
     database = sqlite_path(uri)
     if database is None:
         return None
@@ -138,12 +176,9 @@ def full_store(uri: str, exc: BaseException) -> str | None:
     if isinstance(cause, OSError) and cause.errno == errno.EDQUOT:   # the disk's free bytes are not what ran out
         return (f"the MLflow store {database} is over its quota (MLflow: "
                 f"{' '.join(str(cause).split()[:12])[:200]})")
-    try:
-        free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MB free"
-    except OSError:
-        free = "its free space unknown"
-    return (f"the MLflow store {database} is full (its disk: {free}; MLflow: "   # MLflow's own words, not a wrapper's
-            f"{' '.join(str(cause).split()[:12])[:200]})")
+    said, free = how_full(folder)
+    return (f"the MLflow store {database} {said} (its disk: {free or 'its free space unknown'}; MLflow: "
+            f"{' '.join(str(cause).split()[:12])[:200]})")   # MLflow's own words, not a wrapper's
 
 
 def resolve_tracking_uri(option: str | None = None, cwd: str | os.PathLike | None = None) -> str:

@@ -771,8 +771,9 @@ def test_a_trial_failed_for_a_full_sqlite_store_names_the_database_and_its_disk(
 
     monkeypatch.setattr(tracking.CellRun, "complete", store_full)
     database = tracking.sqlite_path(cell_trial.uri)
-    with pytest.raises(tracking.TrackingError, match=rf"^the MLflow store {database} is full \(its disk: \d+\.\d MB "
-                                                     r"free; MLflow: \(sqlite3\.OperationalError\) database or disk is "
+    with pytest.raises(tracking.TrackingError, match=rf"^the MLflow store {database} (is|was) full( when "
+                                                     r"written to)? \(its disk: \d+\.\d MB free( now)?; MLflow: "
+                                                     r"\(sqlite3\.OperationalError\) database or disk is "
                                                      r"full \[SQL: INSERT INTO tags\]\); free space there, then "
                                                      r"`sweeps resume` continues the sweep") as raised:
         cell_trial()
@@ -860,12 +861,13 @@ def test_a_trial_failed_for_a_full_storage_or_store_is_told_apart_from_any_other
                   f"written to --storage {storage}; free space there, then `sweeps resume` continues the sweep")
     full = runner.full_disk_of_trial(_error_file("ValueError: a bug", 1) + _error_file(checkpoint, 2), storage, store)
     assert isinstance(full, runner.StorageFull), "the storage's, though it lies in the database's folder"
-    assert re.fullmatch(rf"--storage {storage} (is full \(\d+\.\d MB free\)|was full when the trial wrote "
+    assert re.fullmatch(rf"--storage {storage} (is full \(\d+\.\d MB free\)|was full when written to "
                         r"\(\d+\.\d MB free now\))", str(full))
     sqlite_full = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database or disk is full"
     full = runner.full_disk_of_trial(_error_file(f"mlflow.exceptions.MlflowException: {sqlite_full}"), storage, store)
     assert isinstance(full, runner.StoreFull)
-    assert re.fullmatch(rf"the MLflow store {tmp_path / 'mlflow.db'} is full \(its disk: \d+\.\d MB free; MLflow: "
+    assert re.fullmatch(rf"the MLflow store {tmp_path / 'mlflow.db'} (is|was) full( when written to)? \(its disk: "
+                        r"\d+\.\d MB free( now)?; MLflow: "
                         r"\(sqlite3\.OperationalError\) database or disk is full\)", str(full))
     artifacts = f"OSError: [Errno 28] No space left on device: '{tmp_path / 'mlartifacts' / '1' / 'model.pt'}'"
     assert isinstance(runner.full_disk_of_trial(_error_file(artifacts), storage, store), runner.StoreFull)
@@ -982,8 +984,8 @@ def test_a_fit_halted_for_a_full_disk_reads_as_interrupted_though_every_trial_it
 def test_a_tune_fit_failing_with_room_in_storage_raises_its_own_error_unless_it_is_a_full_disks(tmp_path):
     with pytest.raises(ValueError, match="a bug"), runner._fitting(tmp_path):
         raise ValueError("a bug")
-    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} (is full \(\d+\.\d MB free\)|was full when the "
-                                         r"trial wrote \(\d+\.\d MB free now\)); Tune failed "
+    with pytest.raises(SweepError, match=rf"^--storage {tmp_path} (is full \(\d+\.\d MB free\)|was full when "
+                                         r"written to \(\d+\.\d MB free now\)); Tune failed "
                                          r"\(OSError: \[Errno 28\] No space left on device\)"):
         with runner._fitting(tmp_path):   # another disk of the same folder's (a mount below it), or freed since
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -1033,8 +1035,9 @@ def test_a_sweep_whose_sqlite_store_fills_up_ends_in_an_error_naming_it_and_how_
 
     monkeypatch.setattr(runner, "_run_sweep", store_full)
     database = tracking.sqlite_path(store)
-    with pytest.raises(tracking.TrackingError, match=rf"^the MLflow store {database} is full \(its disk: \d+\.\d MB "
-                                                     r"free; MLflow: \(sqlite3\.OperationalError\) database or disk is "
+    with pytest.raises(tracking.TrackingError, match=rf"^the MLflow store {database} (is|was) full( when "
+                                                     r"written to)? \(its disk: \d+\.\d MB free( now)?; MLflow: "
+                                                     r"\(sqlite3\.OperationalError\) database or disk is "
                                                      r"full \[SQL: UPDATE tags SET value=\?\]\)\. Free space there.*"
                                                      rf"then `sweeps resume {spec_file} --storage .*` continues"):
         run_sweep(prepared)
@@ -1775,7 +1778,7 @@ def test_a_full_disk_freed_since_or_out_of_inodes_is_not_said_to_be_full_of_byte
 
     monkeypatch.setattr(os, "statvfs", lambda path: Stats())
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=66953.2 * 2**20))
-    assert runner.storage_full(tmp_path, enospc) == (f"--storage {tmp_path} was full when the trial wrote "
+    assert runner.storage_full(tmp_path, enospc) == (f"--storage {tmp_path} was full when written to "
                                                      "(66953.2 MB free now)")
     assert runner.storage_full(tmp_path) is None, "room, and no error saying otherwise"
     inodes["left"] = 0
@@ -1852,3 +1855,33 @@ def test_run_sweep_halted_for_a_full_disk_while_mlflow_is_away_ends_in_the_full_
     with pytest.raises(runner.StorageFull, match=rf"^--storage {prepared.storage_path} is full \(0\.1 MB free\): a "
                                                  r"trial could not write its checkpoint there"):
         run_sweep(prepared)
+
+
+def test_a_full_store_freed_since_or_out_of_inodes_is_not_said_to_be_full_of_bytes(tmp_path, monkeypatch):
+    # "the MLflow store X is full (its disk: 66953.2 MB free ...)": freed since it failed, or out of inodes, as
+    # --storage says it (`tracking.how_full`, shared); and the driver knows a trial's sentence saying so
+    uri, database = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlflow.db"
+    usage, stats = shutil.disk_usage(tmp_path), os.statvfs(tmp_path)
+    inodes = {"left": 1000}
+
+    class Stats:   # os.statvfs's, its inodes as the test says
+        def __getattr__(self, name):
+            return {"f_files": 10**6, "f_favail": inodes["left"]}.get(name, getattr(stats, name))
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Stats())
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=66953.2 * 2**20))
+    sqlite_full = RuntimeError("(sqlite3.OperationalError) database or disk is full")
+    freed = tracking.full_store(uri, sqlite_full)
+    assert freed == (f"the MLflow store {database} was full when written to (its disk: 66953.2 MB free now; MLflow: "
+                     "(sqlite3.OperationalError) database or disk is full)")
+    inodes["left"] = 0
+    out = tracking.full_store(uri, sqlite_full)
+    assert out == (f"the MLflow store {database} ran out of inodes (files), not bytes (its disk: 66953.2 MB free; "
+                   "MLflow: (sqlite3.OperationalError) database or disk is full)")
+    assert runner.storage_full(tmp_path) == (f"--storage {tmp_path} ran out of inodes (files), not bytes "
+                                             "(66953.2 MB free)")
+    inodes["left"] = 1000
+    for said in (freed, out):   # a trial's error saying so: the store's full disk, the sweep stopped for it
+        trial = f"sweeps.tracking.TrackingError: {said}; free space there, then `sweeps resume` continues the sweep"
+        assert isinstance(runner.full_disk_of_trial(_error_file(trial), tmp_path / "ray_results", uri),
+                          runner.StoreFull)
