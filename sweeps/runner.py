@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import math
@@ -973,7 +974,10 @@ def storage_full(storage: Path, exc: BaseException | None = None) -> str | None:
     return f"--storage {storage} {said}" + (f" ({free})" if free is not None else "")
 
 
-FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|Disk quota exceeded|\[errno 122\]|database or disk is "
+# a quota used up (EDQUOT): Linux's words, macOS's ("Disc quota exceeded"), and this host's number (another's
+# may mean another error here: macOS's 69 is Linux's ENOSR)
+OVER_QUOTA = rf"Dis[ck] quota exceeded|\[errno {errno.EDQUOT}\]"
+FULL_DISK = re.compile(r"No space left on device|\[errno 28\]|" + OVER_QUOTA + r"|database or disk is "
                        r"full|the MLflow store \S.* \(its disk: |is over its quota \(MLflow",
                        re.IGNORECASE)
 
@@ -992,7 +996,7 @@ def full_disk_of_trial(text: str, storage: str | os.PathLike | None, tracking_ur
     if not FULL_DISK.search(message):
         return None
     paths = [p.rstrip(".,;:)]'\"") for p in re.findall(r"/[^\s'\"`]+", message)]
-    number = errno.EDQUOT if re.search(r"Disk quota exceeded|\[errno 122\]", message, re.IGNORECASE) else errno.ENOSPC
+    number = errno.EDQUOT if re.search(OVER_QUOTA, message, re.IGNORECASE) else errno.ENOSPC
     if storage is not None:
         for path in paths:
             if _under(path, Path(storage)):

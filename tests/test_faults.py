@@ -1885,3 +1885,16 @@ def test_a_full_store_freed_since_or_out_of_inodes_is_not_said_to_be_full_of_byt
         trial = f"sweeps.tracking.TrackingError: {said}; free space there, then `sweeps resume` continues the sweep"
         assert isinstance(runner.full_disk_of_trial(_error_file(trial), tmp_path / "ray_results", uri),
                           runner.StoreFull)
+
+
+def test_a_quota_used_up_on_macos_is_a_full_disk_told_as_a_quota(tmp_path):
+    # macOS's strerror(EDQUOT) is "Disc quota exceeded" (its number 69, Linux's ENOSR): a trial's error in those
+    # words, from the trainable's own `os.strerror`, was no full disk and the sweep retried it onto the same disk
+    storage, store = tmp_path / "ray_results", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage.mkdir()
+    checkpoint = (f"OSError: [Errno 69] Disc quota exceeded: the checkpoint of epoch 7 (0.4 MB) could not be "
+                  f"written to --storage {storage}; free space there (or have its quota raised), then `sweeps resume`")
+    full = runner.full_disk_of_trial(_error_file(checkpoint), storage, store)
+    assert isinstance(full, runner.StorageFull) and str(full) == f"--storage {storage} is over its quota"
+    enosr = f"OSError: [Errno 69] Out of streams resources: '{storage / 'x'}'"   # Linux's 69: no full disk
+    assert runner.full_disk_of_trial(_error_file(enosr), storage, store) is None
