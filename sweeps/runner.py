@@ -897,9 +897,9 @@ def _fitting(storage: Path | None = None, again: str = "sweeps resume NAME"):
         full = storage_full(storage, exc) if storage is not None else None
         if full is None:
             raise
-        raise StorageFull(f"{full}; Tune failed ({type(exc).__name__}: {exc}). Free space there, then `{again}` "
-                         "continues the sweep: completed cells are kept, unfinished ones continue from their last "
-                         "checkpoint") from exc
+        raise StorageFull(f"{full}; Tune failed ({type(exc).__name__}: {exc}). {free_space_there(full)}, then "
+                          f"`{again}` continues the sweep: completed cells are kept, unfinished ones continue from "
+                          "their last checkpoint") from exc
 
 
 # Ray's loggers that say, with a traceback, each time Tune's copy of its files into --storage fails: every ~10 s
@@ -1030,10 +1030,14 @@ def halted_error(halt: Exception, again: str) -> Exception:
     (`again`)."""
     if isinstance(halt, StoreFull):
         return store_full_error(str(halt), again)
-    quota = " (or have its quota raised)" if "over its quota" in str(halt) else ""
     return StorageFull(f"{halt}: a trial could not write its checkpoint there, and the sweep stopped rather than "
-                       f"retry it onto the same disk. Free space there{quota}, then `{again}` continues the sweep: "
-                       "completed cells are kept, unfinished ones continue from their last checkpoint")
+                       f"retry it onto the same disk. {free_space_there(str(halt))}, then `{again}` continues the "
+                       "sweep: completed cells are kept, unfinished ones continue from their last checkpoint")
+
+
+def free_space_there(full: str) -> str:
+    """What to do about a full --storage (`storage_full`'s text): free space there, or have its quota raised."""
+    return "Free space there" + (" (or have its quota raised)" if "over its quota" in full else "")
 
 
 def _under(name: str, folder: Path) -> bool:

@@ -1734,7 +1734,8 @@ def test_a_quota_used_up_is_a_full_disk_told_as_a_quota(tmp_path, cell_trial, mo
     storage.mkdir()
     over = OSError(errno.EDQUOT, "Disk quota exceeded", str(storage / "exp" / "trial" / "error.pkl"))
     assert runner.storage_full(storage, over) == f"--storage {storage} is over its quota"
-    with pytest.raises(SweepError, match=rf"^--storage {storage} is over its quota; Tune failed"):
+    with pytest.raises(SweepError, match=rf"^--storage {storage} is over its quota; Tune failed .*\. Free space "
+                                         r"there \(or have its quota raised\), then `sweeps resume"):
         with runner._fitting(storage):
             raise over
     checkpoint = (f"OSError: [Errno 122] Disk quota exceeded: the checkpoint of epoch 7 (0.4 MB) could not be "
