@@ -33,7 +33,8 @@ class Processes:
         """Output to NAME.log in the test's folder (stdout too, unless popen redirects it)."""
         with open(self.folder / f"{name}.log", "w") as log:
             popen.setdefault("stdout", log)
-            proc = subprocess.Popen(args, env=self.env, stderr=log, start_new_session=True, cwd=self.folder,
+            popen.setdefault("env", self.env)    # one given keeps SWEEPS_TEST_MARK: the clean-up finds it by that
+            proc = subprocess.Popen(args, stderr=log, start_new_session=True, cwd=self.folder,
                                     **popen)
         self.started.append(proc)
         return proc
