@@ -740,17 +740,23 @@ def test_train_cell_disk_full_at_a_checkpoint_fails_the_trial_and_the_retry_resu
     assert run.data.tags[schema.TAG_STATUS] == "completed"
 
 
+def fail_checkpoint_of_epoch_2(monkeypatch, error: OSError) -> None:
+    """FakeTune's report raises `error` where Tune would copy epoch 2's checkpoint into --storage (a full disk)."""
+    real_report = FakeTune.report
+
+    def failing(self, metrics, checkpoint=None):
+        if checkpoint is not None and metrics["epoch"] == 2:
+            raise error
+        return real_report(self, metrics, checkpoint)
+
+    monkeypatch.setattr(FakeTune, "report", failing)
+
+
 def test_train_cell_storage_full_as_tune_copies_a_checkpoint_fails_naming_the_storage(cell_trial, monkeypatch):
     # Ray's copy into storage (pyarrow) says only "Error writing bytes to file. Detail: [errno 28] No space left on
     # device", which `sweeps status` showed as the cell's error, naming no disk
-    real_report = FakeTune.report
-
-    def full_at_epoch_2(self, metrics, checkpoint=None):
-        if checkpoint is not None and metrics["epoch"] == 2:
-            raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
-        return real_report(self, metrics, checkpoint)
-
-    monkeypatch.setattr(FakeTune, "report", full_at_epoch_2)
+    fail_checkpoint_of_epoch_2(monkeypatch, OSError(
+        errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device"))
     with pytest.raises(OSError, match=rf"No space left on device: the checkpoint of epoch 2 \(\d+\.\d MB\) could "
                                       rf"not be written to --storage {cell_trial.storage}; free space there, then "
                                       r"`sweeps resume` continues the sweep") as raised:
@@ -1753,14 +1759,7 @@ def test_a_quota_used_up_is_a_full_disk_told_as_a_quota(tmp_path, cell_trial, mo
     assert str(full).startswith(f"the MLflow store {tmp_path / 'mlflow.db'} is over its quota (MLflow: [Errno 122]")
     assert "have its quota raised" in str(runner.halted_error(full, "sweeps resume x"))
     # the trial's own error names the place, and stays an EDQUOT (Tune retries it, the driver stops the sweep)
-    real_report = FakeTune.report
-
-    def over_quota_at_epoch_2(self, metrics, checkpoint=None):
-        if checkpoint is not None and metrics["epoch"] == 2:
-            raise OSError(errno.EDQUOT, "Disk quota exceeded")
-        return real_report(self, metrics, checkpoint)
-
-    monkeypatch.setattr(FakeTune, "report", over_quota_at_epoch_2)
+    fail_checkpoint_of_epoch_2(monkeypatch, OSError(errno.EDQUOT, "Disk quota exceeded"))
     with pytest.raises(OSError, match=rf"^\[Errno 122\] Disk quota exceeded: the checkpoint of epoch 2 .* could not be "
                                       rf"written to --storage {cell_trial.storage}; free space there \(or have its "
                                       r"quota raised\), then `sweeps resume`") as raised:
