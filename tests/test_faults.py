@@ -888,6 +888,37 @@ def test_a_trial_failed_for_a_full_storage_or_store_is_told_apart_from_any_other
         assert runner.full_disk_of_trial(_error_file(message), storage, uri) is None, message
 
 
+def _trainable_full_at_epoch_2(tmp_path, storage, epochs: int, on_start=lambda: None, at_epoch_2=lambda: None):
+    """A Tune trainable of `epochs` epochs, each reported with a checkpoint, continuing from its last one, whose
+    epoch 2 fails on a full --storage (as the trainable's own error says it) until tmp_path/freed exists; then
+    `at_epoch_2` runs (a fault of the trial's own). `on_start` runs as each attempt starts."""
+    def trainable(config):
+        on_start()
+        start = 0
+        if (checkpoint := tune.get_checkpoint()) is not None:
+            start = json.loads((Path(checkpoint.path) / "epoch.json").read_text())["epoch"]
+        for epoch in range(start + 1, epochs + 1):
+            if epoch == 2 and not (tmp_path / "freed").exists():
+                raise OSError(errno.ENOSPC, f"No space left on device: the checkpoint of epoch {epoch} (0.4 MB) could "
+                                            f"not be written to --storage {storage}; free space there")
+            if epoch == 2:
+                at_epoch_2()
+            folder = tmp_path / f"state-{epoch}"
+            folder.mkdir(exist_ok=True)
+            (folder / "epoch.json").write_text(json.dumps({"epoch": epoch}))
+            tune.report({"val_acc": epoch / 10, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    return trainable
+
+
+def _full_run_config(storage, max_failures: int):
+    """The RunConfig of a one-trial fit into `storage` with the driver's SweepCallback, which stops a full disk's."""
+    callback = runner.SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max",
+                                    storage=str(storage))
+    return tune.RunConfig(name="full", storage_path=str(storage), callbacks=[callback],
+                          failure_config=tune.FailureConfig(max_failures=max_failures))
+
+
 @pytest.mark.slow
 def test_a_trial_failed_for_a_full_storage_stops_the_sweep_at_once_and_a_resume_continues_it(ray_local, tmp_path):
     # each retry (--max-failures, 2 by default) re-trained an epoch or more, then failed on the same full disk; the
@@ -896,25 +927,12 @@ def test_a_trial_failed_for_a_full_storage_stops_the_sweep_at_once_and_a_resume_
     attempts, storage = tmp_path / "attempts", tmp_path / "results"
     storage.mkdir()
 
-    def trainable(config):
+    def attempt():
         with attempts.open("a") as log_file:
             log_file.write("attempt\n")
-        start = 0
-        if (checkpoint := tune.get_checkpoint()) is not None:
-            start = json.loads((Path(checkpoint.path) / "epoch.json").read_text())["epoch"]
-        for epoch in range(start + 1, 4):
-            if epoch == 2 and not (tmp_path / "freed").exists():
-                raise OSError(errno.ENOSPC, f"No space left on device: the checkpoint of epoch {epoch} (0.4 MB) could "
-                                            f"not be written to --storage {storage}; free space there")
-            folder = tmp_path / f"state-{epoch}"
-            folder.mkdir(exist_ok=True)
-            (folder / "epoch.json").write_text(json.dumps({"epoch": epoch}))
-            tune.report({"val_acc": epoch / 10, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    callback = runner.SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max",
-                                    storage=str(storage))
-    run_config = tune.RunConfig(name="full", storage_path=str(storage), callbacks=[callback],
-                                failure_config=tune.FailureConfig(max_failures=2))
+    trainable = _trainable_full_at_epoch_2(tmp_path, storage, epochs=3, on_start=attempt)
+    run_config = _full_run_config(storage, max_failures=2)
     with runner._fitting(storage, "sweeps resume x"):
         grid = tune.Tuner(trainable, param_space={}, run_config=run_config).fit()
         interrupted, signal_received, halt = stops.was_interrupted(grid), stops.stop_received(), stops.halted()
@@ -935,26 +953,13 @@ def test_a_full_disk_the_sweep_stopped_for_spends_none_of_the_trials_retries(ray
     storage, bug = tmp_path / "results", tmp_path / "bug"
     storage.mkdir()
 
-    def trainable(config):
-        start = 0
-        if (checkpoint := tune.get_checkpoint()) is not None:
-            start = json.loads((Path(checkpoint.path) / "epoch.json").read_text())["epoch"]
-        for epoch in range(start + 1, 3):
-            if epoch == 2 and not (tmp_path / "freed").exists():
-                raise OSError(errno.ENOSPC, f"No space left on device: the checkpoint of epoch {epoch} (0.4 MB) could "
-                                            f"not be written to --storage {storage}; free space there")
-            if epoch == 2 and not bug.exists():
-                bug.touch()
-                raise ValueError("a bug, once")
-            folder = tmp_path / f"state-{epoch}"
-            folder.mkdir(exist_ok=True)
-            (folder / "epoch.json").write_text(json.dumps({"epoch": epoch}))
-            tune.report({"val_acc": epoch / 10, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
+    def a_bug_once():
+        if not bug.exists():
+            bug.touch()
+            raise ValueError("a bug, once")
 
-    callback = runner.SweepCallback("sqlite:///unused.db", total=1, metric="val_acc", mode="max",
-                                    storage=str(storage))
-    run_config = tune.RunConfig(name="full", storage_path=str(storage), callbacks=[callback],
-                                failure_config=tune.FailureConfig(max_failures=1))
+    trainable = _trainable_full_at_epoch_2(tmp_path, storage, epochs=2, at_epoch_2=a_bug_once)
+    run_config = _full_run_config(storage, max_failures=1)
     with runner._fitting(storage, "sweeps resume x"):
         tune.Tuner(trainable, param_space={}, run_config=run_config).fit()
         assert isinstance(stops.halted(), runner.StorageFull)
